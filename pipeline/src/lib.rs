@@ -1,0 +1,18 @@
+//! The stream processor (SPEC §6): Kafka `proctor_events` → per-candidate
+//! windows → ClickHouse, and live counters → `proctor_live`.
+//!
+//! What is here so far is the storage end, which the foundation needs to prove
+//! the analytics engines are real:
+//!
+//! - [`store::chdb`]: the ClickHouse engine in-process (chDB), reached through
+//!   a small C-API binding loaded at run time — the embedded default store.
+//! - [`store::http`]: a ClickHouse server over HTTP (`clickhouse` crate), for
+//!   production clusters; also speaks to ClickHouse 18.16 through the legacy
+//!   twin tables, which is how the transport is tested on machines without a
+//!   modern server.
+//! - [`store::migrate`]: applies `schemas/clickhouse` through either one.
+//!
+//! The dataflow itself (sources, event-time windows, sinks with commit
+//! barriers) is the subject of the pipeline issue.
+
+pub mod store;

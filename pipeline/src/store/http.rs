@@ -1,0 +1,77 @@
+//! A ClickHouse server over HTTP, through the `clickhouse` crate.
+//!
+//! Modern servers (≥ 23.8) get the DDL as written. [`Dialect::Legacy`] targets
+//! ClickHouse 18.16 (the only server Debian packages): the client's schema
+//! validation is turned off (18.16 lacks the metadata it reads) and the twin
+//! tables of [`invigil_schemas::migrations`] are used. Set `CLICKHOUSE_URL` to
+//! point tests at a modern server instead.
+
+use clickhouse::Client;
+use invigil_schemas::migrations::Dialect;
+
+use super::chdb::abbreviate;
+use super::{SqlStore, StoreError};
+
+/// Connection settings for [`HttpStore`].
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `http://127.0.0.1:8123`
+    pub url: String,
+    pub database: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub dialect: Dialect,
+}
+
+/// A ClickHouse server reached over HTTP.
+#[derive(Clone)]
+pub struct HttpStore {
+    client: Client,
+    dialect: Dialect,
+}
+
+impl HttpStore {
+    pub fn new(config: &HttpConfig) -> Self {
+        let mut client = Client::default().with_url(&config.url).with_database(&config.database);
+        if let Some(user) = &config.user {
+            client = client.with_user(user);
+        }
+        if let Some(password) = &config.password {
+            client = client.with_password(password);
+        }
+        if config.dialect == Dialect::Legacy {
+            client = client.with_validation(false).with_compression(clickhouse::Compression::None);
+        }
+        Self { client, dialect: config.dialect }
+    }
+
+    /// The underlying client, for typed inserts.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+fn classify(sql: &str, error: clickhouse::error::Error) -> StoreError {
+    match error {
+        clickhouse::error::Error::BadResponse(message) => StoreError::Query { sql: abbreviate(sql), message },
+        clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
+        clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
+        other => StoreError::Query { sql: abbreviate(sql), message: other.to_string() },
+    }
+}
+
+impl SqlStore for HttpStore {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        self.client.query(sql).execute().await.map_err(|e| classify(sql, e))
+    }
+
+    async fn query_text(&self, sql: &str, format: &str) -> Result<String, StoreError> {
+        let mut cursor = self.client.query(sql).fetch_bytes(format).map_err(|e| classify(sql, e))?;
+        let bytes = cursor.collect().await.map_err(|e| classify(sql, e))?;
+        String::from_utf8(bytes.to_vec()).map_err(|e| StoreError::Query { sql: abbreviate(sql), message: e.to_string() })
+    }
+}

@@ -1,0 +1,167 @@
+//! Response bodies of the HTTP API (SPEC §4).
+//!
+//! Responses do not deny unknown fields: the SDK must keep working when a newer
+//! server adds one.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ProctorConfig;
+use crate::validate::FieldProblem;
+
+/// Reply to `POST /api/v1/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum EventsResponse {
+    /// The batch is durable (in Kafka or the spool).
+    Ok {
+        accepted: u32,
+        /// The config version in force; the SDK refetches config when it changes.
+        config_version: u64,
+    },
+    /// Stop proctoring now, gracefully, removing any overlay.
+    Shutdown { reason: ShutdownReason, action: ShutdownAction },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutdownReason {
+    ProctoringDisabled,
+    CandidateBypassed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShutdownAction {
+    #[default]
+    GracefulShutdown,
+}
+
+/// Reply to `GET /api/v1/config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigResponse {
+    pub config_version: u64,
+    pub config: ProctorConfig,
+}
+
+/// Reply to `POST /api/v1/credentials`: temporary S3 credentials that allow
+/// only `s3:PutObject` under `prefix`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsResponse {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    /// When the credentials stop working, Unix ms. The SDK refreshes at 80 %.
+    pub expiration: i64,
+    pub bucket: String,
+    pub region: String,
+    /// S3 endpoint URL for path-style requests.
+    pub endpoint: String,
+    /// `{YYYY-MM-DD}/{test_id}/{candidate_id}/`
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for CredentialsResponse {
+    /// Secrets never reach logs, not even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsResponse")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("session_token", &"<redacted>")
+            .field("expiration", &self.expiration)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// Machine-readable error codes; the HTTP status follows from the code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the body failed validation; `problems` lists every issue.
+    InvalidRequest,
+    /// 401: no token, a malformed one, a bad signature or an expired one.
+    Unauthorized,
+    /// 403: a valid token that does not grant this resource.
+    Forbidden,
+    /// 404
+    NotFound,
+    /// 413
+    PayloadTooLarge,
+    /// 429, with `Retry-After`.
+    RateLimited,
+    /// 503, with `Retry-After`: every buffer is full or a dependency is down.
+    Unavailable,
+    /// 500: a bug on our side.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+/// The one error body: `{"error": {"code", "message", "field", "problems"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The first offending field, for clients that show one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every problem, for 400s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<FieldProblem>,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { error: ErrorDetail { code, message: message.into(), field: None, problems: Vec::new() } }
+    }
+
+    /// A 400 listing every problem; the first names `field`.
+    pub fn invalid(problems: Vec<FieldProblem>) -> Self {
+        let message = match problems.len() {
+            1 => format!("invalid request: {}", problems[0]),
+            n => format!("invalid request: {n} problems, first: {}", problems[0]),
+        };
+        let field = problems.first().map(|p| p.field.clone()).filter(|f| !f.is_empty());
+        Self { error: ErrorDetail { code: ErrorCode::InvalidRequest, message, field, problems } }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let creds = CredentialsResponse {
+            access_key_id: "AKIA1".into(),
+            secret_access_key: "very-secret".into(),
+            session_token: "token-secret".into(),
+            expiration: 0,
+            bucket: "b".into(),
+            region: "r".into(),
+            endpoint: "e".into(),
+            prefix: "p/".into(),
+        };
+        let shown = format!("{creds:?}");
+        assert!(!shown.contains("very-secret") && !shown.contains("token-secret"), "{shown}");
+    }
+}

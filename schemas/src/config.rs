@@ -1,0 +1,272 @@
+//! The configuration document of SPEC §7 and its resolution for one candidate.
+//!
+//! Three layers, applied in order: `defaults` → `tests.{test_id}` → a bypass in
+//! `bypasses.{test_id}.{candidate_id}`. A test override is a partial object
+//! merged over the defaults (JSON merge patch, RFC 7396), so an override names
+//! only what it changes; the merged result is then decoded strictly, so a typo
+//! in an override is an error, not a silently ignored key.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{CandidateId, TestId};
+use crate::validate::{FieldProblem, ProblemCode};
+
+/// Everything the SDK and pipeline need to know for one test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProctorConfig {
+    /// When false, every events call answers `shutdown` / `proctoring_disabled`.
+    pub proctoring_enabled: bool,
+    pub capture_intervals: CaptureIntervals,
+    /// How often the SDK posts a batch.
+    pub events_interval_ms: u32,
+    pub blocking: Blocking,
+    pub anomaly: AnomalyConfig,
+    /// Days analytics rows are kept (ClickHouse TTL).
+    pub retention_days: u32,
+}
+
+impl Default for ProctorConfig {
+    fn default() -> Self {
+        Self {
+            proctoring_enabled: true,
+            capture_intervals: CaptureIntervals::default(),
+            events_interval_ms: 5_000,
+            blocking: Blocking::default(),
+            anomaly: AnomalyConfig::default(),
+            retention_days: 30,
+        }
+    }
+}
+
+/// How often each medium is captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureIntervals {
+    pub face_ms: u32,
+    pub screen_ms: u32,
+    pub audio_chunk_ms: u32,
+}
+
+impl Default for CaptureIntervals {
+    fn default() -> Self {
+        Self { face_ms: 30_000, screen_ms: 30_000, audio_chunk_ms: 30_000 }
+    }
+}
+
+/// Which compliance problems block the test (SPEC §5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Blocking {
+    pub on_permission_denied: bool,
+    pub on_fullscreen_exit: bool,
+    pub on_screen_share_stop: bool,
+}
+
+impl Default for Blocking {
+    fn default() -> Self {
+        Self { on_permission_denied: true, on_fullscreen_exit: true, on_screen_share_stop: true }
+    }
+}
+
+/// Weights of the anomaly score's components and the thresholds around them.
+/// A window's score is the sum of `weight × count` over its components.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyConfig {
+    pub weights: AnomalyWeights,
+    /// Keys within one `key_activity` interval above which it counts as a burst.
+    pub key_burst_keys: u32,
+    /// A window scoring at least this raises an alert.
+    pub alert_score: f64,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self { weights: AnomalyWeights::default(), key_burst_keys: 40, alert_score: 5.0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnomalyWeights {
+    pub tab_switch: f64,
+    pub hidden_second: f64,
+    pub blur: f64,
+    pub fullscreen_exit: f64,
+    pub clipboard: f64,
+    pub key_burst: f64,
+    pub permission_revoked: f64,
+    pub blocked_second: f64,
+    pub missing_capture: f64,
+}
+
+impl Default for AnomalyWeights {
+    fn default() -> Self {
+        Self {
+            tab_switch: 1.0,
+            hidden_second: 0.05,
+            blur: 0.5,
+            fullscreen_exit: 1.0,
+            clipboard: 0.5,
+            key_burst: 0.25,
+            permission_revoked: 2.0,
+            blocked_second: 0.02,
+            missing_capture: 0.5,
+        }
+    }
+}
+
+/// A candidate excused from proctoring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bypass {
+    /// Why, for the audit trail.
+    pub reason: String,
+}
+
+/// The whole document, as stored and edited by admins.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigDocument {
+    pub defaults: ProctorConfig,
+    /// Partial overrides per test, merged over `defaults`.
+    pub tests: BTreeMap<TestId, Value>,
+    pub bypasses: BTreeMap<TestId, BTreeMap<CandidateId, Bypass>>,
+}
+
+/// What a candidate gets: a config to run with, or an order to stop.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    Active(ProctorConfig),
+    Shutdown(crate::api::ShutdownReason),
+}
+
+impl ConfigDocument {
+    /// The config of `test` (defaults with its override merged in).
+    pub fn for_test(&self, test: &TestId) -> Result<ProctorConfig, FieldProblem> {
+        let Some(patch) = self.tests.get(test) else { return Ok(self.defaults.clone()) };
+        let mut merged = serde_json::to_value(&self.defaults).expect("config serializes");
+        merge_patch(&mut merged, patch);
+        serde_json::from_value(merged).map_err(|e| {
+            FieldProblem { field: format!("tests.{test}"), code: ProblemCode::InvalidValue, message: e.to_string() }
+        })
+    }
+
+    /// Resolves the three layers for one candidate.
+    pub fn resolve(&self, test: &TestId, candidate: &CandidateId) -> Result<Resolution, FieldProblem> {
+        use crate::api::ShutdownReason;
+        let config = self.for_test(test)?;
+        if !config.proctoring_enabled {
+            return Ok(Resolution::Shutdown(ShutdownReason::ProctoringDisabled));
+        }
+        if self.bypasses.get(test).is_some_and(|b| b.contains_key(candidate)) {
+            return Ok(Resolution::Shutdown(ShutdownReason::CandidateBypassed));
+        }
+        Ok(Resolution::Active(config))
+    }
+
+    /// Every problem in the document: broken overrides and values out of range.
+    pub fn validate(&self) -> Vec<FieldProblem> {
+        let mut problems = check_ranges(&self.defaults, "defaults");
+        for test in self.tests.keys() {
+            match self.for_test(test) {
+                Ok(config) => problems.extend(check_ranges(&config, &format!("tests.{test}"))),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        problems
+    }
+}
+
+fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let mut at_least = |name: &str, value: u32, min: u32| {
+        if value < min {
+            problems.push(FieldProblem {
+                field: format!("{path}.{name}"),
+                code: ProblemCode::InvalidValue,
+                message: format!("is {value}; must be at least {min}"),
+            });
+        }
+    };
+    let intervals = &config.capture_intervals;
+    at_least("capture_intervals.face_ms", intervals.face_ms, 1_000);
+    at_least("capture_intervals.screen_ms", intervals.screen_ms, 1_000);
+    at_least("capture_intervals.audio_chunk_ms", intervals.audio_chunk_ms, 1_000);
+    at_least("events_interval_ms", config.events_interval_ms, 500);
+    at_least("retention_days", config.retention_days, 1);
+    let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
+    for (name, weight) in weights.as_object().into_iter().flatten() {
+        if weight.as_f64().is_none_or(|w| !(w >= 0.0 && w.is_finite())) {
+            problems.push(FieldProblem {
+                field: format!("{path}.anomaly.weights.{name}"),
+                code: ProblemCode::InvalidValue,
+                message: "must be a finite number ≥ 0".into(),
+            });
+        }
+    }
+    problems
+}
+
+/// RFC 7396: objects merge key by key, `null` deletes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let target = target.as_object_mut().expect("made an object above");
+    for (key, value) in patch {
+        if value.is_null() {
+            target.remove(key);
+        } else {
+            merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ShutdownReason;
+    use serde_json::json;
+
+    fn ids() -> (TestId, CandidateId) {
+        (TestId::new("t1").unwrap(), CandidateId::new("c1").unwrap())
+    }
+
+    #[test]
+    fn layers_resolve_in_order() {
+        let (test, candidate) = ids();
+        let mut doc = ConfigDocument::default();
+        doc.tests.insert(test.clone(), json!({"capture_intervals": {"face_ms": 10000}}));
+        let Resolution::Active(config) = doc.resolve(&test, &candidate).unwrap() else { panic!("active") };
+        assert_eq!(config.capture_intervals.face_ms, 10_000);
+        assert_eq!(config.capture_intervals.screen_ms, 30_000, "untouched fields keep defaults");
+
+        doc.bypasses.entry(test.clone()).or_default().insert(candidate.clone(), Bypass { reason: "accommodation".into() });
+        assert_eq!(doc.resolve(&test, &candidate).unwrap(), Resolution::Shutdown(ShutdownReason::CandidateBypassed));
+
+        doc.tests.insert(test.clone(), json!({"proctoring_enabled": false}));
+        assert_eq!(doc.resolve(&test, &candidate).unwrap(), Resolution::Shutdown(ShutdownReason::ProctoringDisabled));
+    }
+
+    #[test]
+    fn typos_and_bad_ranges_are_reported_with_paths() {
+        let (test, _) = ids();
+        let mut doc = ConfigDocument::default();
+        doc.tests.insert(test, json!({"capture_intervals": {"face_msec": 5}}));
+        doc.defaults.events_interval_ms = 10;
+        let problems = doc.validate();
+        let fields: Vec<_> = problems.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["defaults.events_interval_ms", "tests.t1"]);
+        assert!(problems[1].message.contains("face_msec"), "{}", problems[1].message);
+        assert!(serde_json::from_value::<ConfigDocument>(json!({"default": {}})).is_err());
+    }
+}

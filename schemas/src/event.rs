@@ -1,0 +1,608 @@
+//! Events: what the SDK observed, one struct per kind (SPEC §3).
+//!
+//! An [`Event`] is a common head (`id`, `seq`, `ts`) plus a typed
+//! [`EventBody`]. It has two encodings, chosen by the serializer:
+//!
+//! - **JSON** (human-readable): one flat object, `{"id":…, "seq":…, "ts":…,
+//!   "type":"capture", "kind":"face", …}`. This is what the SDK posts. Decoding
+//!   goes through [`crate::validate`], which rejects unknown fields and reports
+//!   every problem with its path.
+//! - **binary** (postcard and friends): a positional tuple `(id, seq, ts,
+//!   kind tag, body)`. Field names are not repeated per event, which is most of
+//!   the size win of the Kafka record (see [`crate::record`]).
+//!
+//! Optional fields are written as `null` rather than skipped: a positional
+//! format cannot skip a field, and both encodings share one derive.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// One observation from the SDK.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// UUIDv7, unique across all events; the dedup key with `seq`.
+    pub id: Uuid,
+    /// Monotonic per session, starting at 0; `session_id`+`seq` identifies an
+    /// event for idempotent storage.
+    pub seq: u64,
+    /// Client clock, Unix milliseconds, when the SDK observed it.
+    pub ts: i64,
+    /// What was observed.
+    pub body: EventBody,
+}
+
+/// Keys of the flat JSON object that belong to the head, not the body.
+pub(crate) const HEAD_FIELDS: [&str; 4] = ["id", "seq", "ts", "type"];
+
+// ---------------------------------------------------------------- bodies ---
+
+/// The SDK started: environment facts a reviewer may want.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionStarted {
+    pub sdk_version: String,
+    pub user_agent: String,
+    pub screen_w: u32,
+    pub screen_h: u32,
+    /// Displays attached, when the browser can tell (Window Management API); 1 otherwise.
+    pub displays: u32,
+}
+
+/// The SDK stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionEnded {
+    pub reason: SessionEndReason,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEndReason {
+    /// The host app called `invigil.stop()`.
+    #[default]
+    HostStopped,
+    /// The server answered `shutdown` (proctoring disabled or candidate bypassed).
+    ServerShutdown,
+    /// The page was closed or navigated away.
+    PageClosed,
+    /// The SDK hit an unrecoverable error.
+    Error,
+}
+
+/// A permission changed state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Permission {
+    pub device: Device,
+    pub state: PermissionState,
+}
+
+/// A capture device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    #[default]
+    Camera,
+    Microphone,
+    Screen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PermissionState {
+    #[default]
+    Granted,
+    Denied,
+    Revoked,
+}
+
+/// The page became hidden (tab switch, minimise) or visible again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Visibility {
+    pub state: VisibilityState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisibilityState {
+    #[default]
+    Hidden,
+    Visible,
+}
+
+/// The window lost or regained focus.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Focus {
+    pub state: FocusState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FocusState {
+    #[default]
+    Blur,
+    Focus,
+}
+
+/// Fullscreen was entered or exited.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fullscreen {
+    pub state: FullscreenState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FullscreenState {
+    #[default]
+    Entered,
+    Exited,
+}
+
+/// The candidate stopped sharing their screen.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenShareEnded {}
+
+/// A clipboard action. Only the action and a character count are recorded,
+/// never the content.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Clipboard {
+    pub action: ClipboardAction,
+    pub chars: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipboardAction {
+    #[default]
+    Copy,
+    Cut,
+    Paste,
+}
+
+/// The context menu was opened.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextMenu {}
+
+/// Key presses counted over an interval. Never key values.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyActivity {
+    pub keys: u32,
+    pub interval_ms: u32,
+}
+
+/// The outcome of one media capture.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    pub kind: CaptureKind,
+    pub status: CaptureStatus,
+    /// S3 object key, required when `status` is `uploaded`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Object size, required when `status` is `uploaded`.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// Monotonic per session and kind; gaps reveal captures never attempted.
+    pub capture_seq: u64,
+    /// Upload attempts made so far.
+    pub attempts: u32,
+    /// Last error, for `failed`.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureKind {
+    #[default]
+    Face,
+    Screen,
+    Audio,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureStatus {
+    #[default]
+    Uploaded,
+    Failed,
+    /// Dropped by the SDK before upload (storage cap reached).
+    Skipped,
+}
+
+/// The browser went online or offline.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub state: NetworkState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkState {
+    #[default]
+    Online,
+    Offline,
+}
+
+/// The SDK put up its blocking overlay (SPEC §5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blocked {
+    pub reason: BlockReason,
+}
+
+/// The SDK removed its blocking overlay.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unblocked {
+    pub reason: BlockReason,
+}
+
+/// A compliance problem that blocks the test until fixed. Infrastructure
+/// failures are never a reason to block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockReason {
+    #[default]
+    CameraPermission,
+    MicrophonePermission,
+    ScreenPermission,
+    FullscreenExited,
+    ScreenShareStopped,
+    UnsupportedBrowser,
+}
+
+/// The SDK hit an error worth reporting.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdkError {
+    pub code: String,
+    pub message: String,
+}
+
+/// A host-app event (question changed, section submitted, …).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Custom {
+    pub name: String,
+    pub data: CustomData,
+}
+
+/// Arbitrary host JSON, held as compact JSON text.
+///
+/// In JSON it is the value itself; in binary encodings it is a string, since a
+/// positional format cannot carry a self-describing value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomData(String);
+
+impl CustomData {
+    pub fn new(value: &serde_json::Value) -> Self {
+        Self(value.to_string())
+    }
+
+    /// The compact JSON text, whose length the limits are checked against.
+    pub fn as_json(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CustomData {
+    fn default() -> Self {
+        Self("null".to_owned())
+    }
+}
+
+impl Serialize for CustomData {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            let raw: &serde_json::value::RawValue =
+                serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+            raw.serialize(s)
+        } else {
+            s.serialize_str(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            serde_json::Value::deserialize(d).map(|v| Self::new(&v))
+        } else {
+            let text = String::deserialize(d)?;
+            serde_json::from_str::<&serde_json::value::RawValue>(&text)
+                .map_err(|e| de::Error::custom(format_args!("custom data is not JSON: {e}")))?;
+            Ok(Self(text))
+        }
+    }
+}
+
+// ------------------------------------------------------------- the kinds ---
+
+/// Declares every event kind once; generates [`EventBody`], [`EventKind`] and
+/// the per-kind dispatch both encodings need.
+macro_rules! event_kinds {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )*) => {
+        /// The typed payload of an [`Event`]; the variant is its `type`.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum EventBody {
+            $( $(#[$doc])* $variant($variant), )*
+        }
+
+        /// The `type` of an event, without its payload. The discriminant is the
+        /// binary tag, so variants may be appended but never reordered.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum EventKind {
+            $( $variant, )*
+        }
+
+        impl EventKind {
+            /// Every kind, in tag order.
+            pub const ALL: &'static [EventKind] = &[ $( EventKind::$variant, )* ];
+
+            /// The wire name (`"tab"` in `{"type": "tab"}`).
+            pub fn as_str(self) -> &'static str {
+                match self { $( EventKind::$variant => $name, )* }
+            }
+
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $( $name => Some(EventKind::$variant), )* _ => None }
+            }
+
+            fn from_tag(tag: u8) -> Option<Self> {
+                Self::ALL.get(usize::from(tag)).copied()
+            }
+
+            /// A valid body of this kind with default values, as a JSON object:
+            /// its keys are the kind's field names, and its values stand in for
+            /// broken fields so that validation can go on and find every problem.
+            pub(crate) fn template(self) -> &'static serde_json::Map<String, serde_json::Value> {
+                static TEMPLATES: OnceLock<Vec<serde_json::Map<String, serde_json::Value>>> =
+                    OnceLock::new();
+                let all = TEMPLATES.get_or_init(|| {
+                    vec![ $( to_object(&$variant::default()), )* ]
+                });
+                &all[self as usize]
+            }
+        }
+
+        impl EventBody {
+            pub fn kind(&self) -> EventKind {
+                match self { $( EventBody::$variant(_) => EventKind::$variant, )* }
+            }
+
+            /// Decodes the body of `kind` from JSON object fields.
+            pub(crate) fn from_fields<'a, D>(
+                kind: EventKind,
+                fields: D,
+            ) -> Result<Self, serde_path_to_error::Error<D::Error>>
+            where
+                D: Deserializer<'a>,
+            {
+                match kind {
+                    $( EventKind::$variant =>
+                        serde_path_to_error::deserialize(fields).map(EventBody::$variant), )*
+                }
+            }
+
+            fn serialize_flat<S: Serializer>(&self, event: &Event, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( EventBody::$variant(body) => Flat {
+                        id: &event.id, seq: event.seq, ts: event.ts, kind: $name, body,
+                    }.serialize(s), )*
+                }
+            }
+
+            fn serialize_element<T: SerializeTuple>(&self, tuple: &mut T) -> Result<(), T::Error> {
+                match self { $( EventBody::$variant(body) => tuple.serialize_element(body), )* }
+            }
+
+            fn next_element<'de, A: SeqAccess<'de>>(
+                kind: EventKind,
+                seq: &mut A,
+            ) -> Result<Option<Self>, A::Error> {
+                match kind {
+                    $( EventKind::$variant =>
+                        Ok(seq.next_element::<$variant>()?.map(EventBody::$variant)), )*
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for EventBody {
+                fn from(body: $variant) -> Self {
+                    EventBody::$variant(body)
+                }
+            }
+        )*
+    };
+}
+
+event_kinds! {
+    SessionStarted => "session_started",
+    SessionEnded => "session_ended",
+    Permission => "permission",
+    Visibility => "visibility",
+    Focus => "focus",
+    Fullscreen => "fullscreen",
+    ScreenShareEnded => "screen_share_ended",
+    Clipboard => "clipboard",
+    ContextMenu => "context_menu",
+    KeyActivity => "key_activity",
+    Capture => "capture",
+    Network => "network",
+    Blocked => "blocked",
+    Unblocked => "unblocked",
+    SdkError => "sdk_error",
+    Custom => "custom",
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn to_object<T: Serialize>(body: &T) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(body) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => unreachable!("event bodies are structs and serialize to JSON objects"),
+    }
+}
+
+/// The flat JSON shape of an event.
+#[derive(Serialize)]
+struct Flat<'a, B: Serialize> {
+    id: &'a Uuid,
+    seq: u64,
+    ts: i64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    body: &'a B,
+}
+
+// ------------------------------------------------------------- encodings ---
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            self.body.serialize_flat(self, s)
+        } else {
+            let mut tuple = s.serialize_tuple(5)?;
+            tuple.serialize_element(&self.id)?;
+            tuple.serialize_element(&self.seq)?;
+            tuple.serialize_element(&self.ts)?;
+            tuple.serialize_element(&(self.body.kind() as u8))?;
+            self.body.serialize_element(&mut tuple)?;
+            tuple.end()
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let value = serde_json::Value::deserialize(d)?;
+            let mut problems = Vec::new();
+            crate::validate::decode_event(&value, "", &mut problems)
+                .ok_or_else(|| de::Error::custom(crate::validate::Problems(problems)))
+        } else {
+            d.deserialize_tuple(5, BinaryEventVisitor)
+        }
+    }
+}
+
+struct BinaryEventVisitor;
+
+impl<'de> Visitor<'de> for BinaryEventVisitor {
+    type Value = Event;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event tuple (id, seq, ts, kind, body)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Event, A::Error> {
+        let missing = |i| de::Error::invalid_length(i, &self);
+        let id = seq.next_element()?.ok_or_else(|| missing(0))?;
+        let seq_no = seq.next_element()?.ok_or_else(|| missing(1))?;
+        let ts = seq.next_element()?.ok_or_else(|| missing(2))?;
+        let tag: u8 = seq.next_element()?.ok_or_else(|| missing(3))?;
+        let kind = EventKind::from_tag(tag).ok_or_else(|| {
+            de::Error::invalid_value(de::Unexpected::Unsigned(tag.into()), &"a known event kind tag")
+        })?;
+        let body = EventBody::next_element(kind, &mut seq)?.ok_or_else(|| missing(4))?;
+        Ok(Event { id, seq: seq_no, ts, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn capture_event() -> Event {
+        Event {
+            id: crate::ids::event_id_v7(1_760_000_000_000, [1; 10]),
+            seq: 7,
+            ts: 1_760_000_000_000,
+            body: Capture {
+                kind: CaptureKind::Face,
+                status: CaptureStatus::Uploaded,
+                key: Some("2026-11-22/t1/c1/camera/1_x.jpg".into()),
+                bytes: Some(24_000),
+                capture_seq: 3,
+                attempts: 1,
+                error: None,
+            }
+            .into(),
+        }
+    }
+
+    #[test]
+    fn json_is_flat_with_a_type_tag() {
+        let value = serde_json::to_value(capture_event()).unwrap();
+        assert_eq!(value["type"], "capture");
+        assert_eq!(value["kind"], "face");
+        assert_eq!(value["bytes"], 24_000);
+        assert_eq!(value["error"], serde_json::Value::Null);
+        assert_eq!(value["seq"], 7);
+    }
+
+    #[test]
+    fn json_and_postcard_round_trip() {
+        let event = capture_event();
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+        let bytes = postcard::to_allocvec(&event).unwrap();
+        assert_eq!(postcard::from_bytes::<Event>(&bytes).unwrap(), event);
+    }
+
+    #[test]
+    fn custom_data_survives_both_encodings() {
+        let event = Event {
+            body: Custom { name: "question".into(), data: CustomData::new(&json!({"q": 4, "s": [1, "a"]})) }
+                .into(),
+            ..capture_event()
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["data"], json!({"q": 4, "s": [1, "a"]}));
+        let bytes = postcard::to_allocvec(&event).unwrap();
+        assert_eq!(postcard::from_bytes::<Event>(&bytes).unwrap(), event);
+    }
+
+    #[test]
+    fn unknown_binary_tag_is_an_error_not_a_panic() {
+        let event = capture_event();
+        let mut bytes = postcard::to_allocvec(&event).unwrap();
+        let head = postcard::to_allocvec(&(event.id, event.seq, event.ts)).unwrap();
+        let tag_at = head.len();
+        assert_eq!(bytes[tag_at], EventKind::Capture as u8);
+        bytes[tag_at] = 200;
+        assert!(postcard::from_bytes::<Event>(&bytes).is_err());
+    }
+
+    #[test]
+    fn kinds_have_unique_names_and_round_trip() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
+            assert_eq!(EventKind::from_tag(*kind as u8), Some(*kind));
+        }
+        assert_eq!(EventKind::ALL.len(), 16);
+    }
+}

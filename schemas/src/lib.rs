@@ -1,0 +1,38 @@
+//! The wire contract of invigil: every type that crosses a process boundary.
+//!
+//! A tour, in the order data flows:
+//!
+//! - [`claims`]: what a candidate or staff JWT carries. `test_id` and
+//!   `candidate_id` are only ever taken from here, never from a request body.
+//! - [`ids`]: validated identifiers ([`ids::TestId`], [`ids::CandidateId`]) and
+//!   UUIDv7 helpers for event ids.
+//! - [`event`]: the [`event::Event`] the SDK records, one struct per kind, and
+//!   its two encodings (flat JSON on the wire, positional in binary records).
+//! - [`batch`]: the [`batch::EventBatch`] the SDK posts to `/api/v1/events`.
+//! - [`validate`]: turns request bytes into a batch or into *every* problem,
+//!   each named by its JSON path (`events[3].bytes`), under configurable
+//!   [`validate::Limits`].
+//! - [`record`]: the server-enriched [`record::KafkaRecord`] that ingest writes
+//!   to `proctor_events`, and its versioned compact encoding.
+//! - [`api`]: response bodies of the HTTP API: events (ok / shutdown),
+//!   credentials, config and the one error body.
+//! - [`config`]: the layered configuration document of SPEC §7 and how it
+//!   resolves for one candidate.
+//! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
+//!   and an ordered idempotent runner over any SQL executor.
+//!
+//! The crate has no I/O and no native dependencies: it builds for
+//! `wasm32-unknown-unknown`, where the SDK uses the same types.
+
+pub mod api;
+pub mod batch;
+pub mod claims;
+pub mod config;
+pub mod event;
+pub mod ids;
+pub mod migrations;
+pub mod record;
+pub mod validate;
+
+/// The protocol version every batch and record carries as `v`.
+pub const PROTOCOL_VERSION: u16 = 1;
