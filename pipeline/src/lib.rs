@@ -15,4 +15,5 @@
 //! The dataflow itself (sources, event-time windows, sinks with commit
 //! barriers) is the subject of the pipeline issue.
 
+pub mod rows;
 pub mod store;

@@ -14,6 +14,8 @@
 //! 3. semantic rules the types cannot carry (sizes, UUID versions, ordering).
 //!
 //! Paths look like `events[3].bytes`; the envelope's own keys have no prefix.
+//! Problems come in a stable order: envelope, then event by event; within an
+//! event, head fields, then unknown keys, then body fields by key name.
 
 use std::fmt;
 

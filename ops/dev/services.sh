@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# Local services for development and tests, on 127.0.0.1 only.
+#
+#   ops/dev/services.sh install            install whatever is missing (idempotent)
+#   ops/dev/services.sh up   [service...]  install, start and wait until healthy
+#   ops/dev/services.sh down [service...]  stop (TERM, then KILL after 10 s)
+#   ops/dev/services.sh status             one line per service
+#   ops/dev/services.sh env                the variables tests read, as shell
+#
+# Services: kafka (tansu), s3 (moto: S3 + STS), clickhouse (Debian's 18.16
+# server, for the HTTP transport). chDB and Chromium are libraries/programs,
+# not servers: `install` puts them in place and `status` reports them.
+#
+# Heavy installs are cached under $INVIGIL_CACHE (default ~/.cache/invigil):
+# the tansu build takes ~15 min once, then seconds. Runtime state (data, logs,
+# pid files) lives under $INVIGIL_SERVICES_DIR (default /tmp/invigil-services)
+# and is wiped by `down`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${INVIGIL_CACHE:-$HOME/.cache/invigil}
+STATE=${INVIGIL_SERVICES_DIR:-${TMPDIR:-/tmp}/invigil-services}
+
+KAFKA_PORT=${INVIGIL_KAFKA_PORT:-19092}
+S3_PORT=${INVIGIL_S3_PORT:-15000}
+CLICKHOUSE_HTTP_PORT=${INVIGIL_CLICKHOUSE_HTTP_PORT:-18123}
+CLICKHOUSE_TCP_PORT=${INVIGIL_CLICKHOUSE_TCP_PORT:-19000}
+
+TANSU_VERSION=0.6.0
+TANSU_BIN=$CACHE/tansu-$TANSU_VERSION/bin/tansu
+MOTO_VERSION=5.2.1
+CHDB_VERSION=26.7.3
+CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
+CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
+APT_PACKAGES=(cmake libcurl4-openssl-dev pkg-config clickhouse-server chromium chromium-driver binaryen curl)
+
+ALL_SERVICES=(kafka s3 clickhouse)
+
+say() { printf '[services] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+now() { date +%s; }
+
+# ------------------------------------------------------------------ install --
+
+apt_missing() {
+    local missing=() pkg
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    echo "${missing[@]}"
+}
+
+install_apt() {
+    local missing
+    missing=$(apt_missing)
+    [ -z "$missing" ] && return 0
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    say "installing Debian packages: $missing"
+    local t0; t0=$(now)
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    say "Debian packages installed in $(( $(now) - t0 )) s"
+}
+
+install_tansu() {
+    [ -x "$TANSU_BIN" ] && return 0
+    say "building tansu $TANSU_VERSION (Kafka-compatible broker); first time only, ~15 min on 2 cores"
+    local t0; t0=$(now)
+    mkdir -p "$CACHE/logs"
+    if ! cargo install tansu --version "$TANSU_VERSION" --locked --features libsql \
+        --root "$CACHE/tansu-$TANSU_VERSION" >"$CACHE/logs/tansu-build.log" 2>&1; then
+        tail -20 "$CACHE/logs/tansu-build.log" >&2
+        die "tansu build failed; full log in $CACHE/logs/tansu-build.log"
+    fi
+    say "tansu built in $(( $(now) - t0 )) s"
+}
+
+install_moto() {
+    if python3 -c "import moto, sys; sys.exit(0 if moto.__version__ == '$MOTO_VERSION' else 1)" 2>/dev/null \
+        && command -v moto_server >/dev/null; then
+        return 0
+    fi
+    say "installing moto[server]==$MOTO_VERSION (S3 + STS) from PyPI"
+    local t0; t0=$(now)
+    python3 -m pip install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION" >/dev/null
+    say "moto installed in $(( $(now) - t0 )) s"
+}
+
+install_chdb() {
+    [ -f "$CHDB_LIB" ] && return 0
+    say "fetching chDB $CHDB_VERSION (in-process ClickHouse, ~180 MB download) from npm"
+    local t0 tmp; t0=$(now)
+    tmp=$(mktemp -d)
+    (cd "$tmp" && npm pack --silent "$CHDB_NPM" >/dev/null && tar xzf ./*.tgz package/libchdb.so)
+    mkdir -p "$(dirname "$CHDB_LIB")"
+    mv "$tmp/package/libchdb.so" "$CHDB_LIB.partial" && mv "$CHDB_LIB.partial" "$CHDB_LIB"
+    rm -rf "$tmp"
+    say "chDB installed in $(( $(now) - t0 )) s at $CHDB_LIB"
+}
+
+install_wasm_target() {
+    rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' && return 0
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown >/dev/null
+}
+
+install_browser_driver() {
+    local dir=$ROOT/ops/dev/browser
+    [ -d "$dir/node_modules/playwright-core" ] && return 0
+    say "installing playwright-core (drives Debian's Chromium) with npm"
+    (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
+}
+
+install_all() {
+    install_apt
+    install_wasm_target
+    install_moto
+    install_chdb
+    install_browser_driver
+    install_tansu
+}
+
+# -------------------------------------------------------------- lifecycle --
+
+pid_file() { echo "$STATE/$1/pid"; }
+
+is_running() {
+    local pid_file; pid_file=$(pid_file "$1")
+    [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+# wait_until SERVICE SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+    local service=$1 limit=$2; shift 2
+    local deadline=$(( $(now) + limit ))
+    until "$@" >/dev/null 2>&1; do
+        if ! is_running "$service"; then
+            tail -20 "$STATE/$service/log" >&2 || true
+            die "$service exited during start-up; log: $STATE/$service/log"
+        fi
+        if [ "$(now)" -ge "$deadline" ]; then
+            tail -20 "$STATE/$service/log" >&2 || true
+            die "$service not healthy after ${limit} s; log: $STATE/$service/log"
+        fi
+        sleep 0.2
+    done
+}
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# spawn SERVICE DIR COMMAND...: starts COMMAND in DIR, detached, logging to DIR.
+spawn() {
+    local service=$1 dir=$2; shift 2
+    # The subshell execs setsid, which (not being a group leader) becomes the
+    # service itself: the pid file holds the service's pid and process group.
+    ( cd "$dir" && exec setsid "$@" >"$dir/log" 2>&1 </dev/null ) &
+    echo $! >"$dir/pid"
+}
+
+start_kafka() {
+    local dir=$STATE/kafka
+    mkdir -p "$dir"
+    # tansu reads a .env in its working directory; ours is empty on purpose.
+    : >"$dir/.env"
+    spawn kafka "$dir" "$TANSU_BIN" broker \
+        --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --storage-engine "sqlite://tansu.db"
+    wait_until kafka 60 tcp_open "$KAFKA_PORT"
+    local topic
+    for topic in "proctor_events 6" "proctor_live 6 --config cleanup.policy=compact"; do
+        set -- $topic
+        local name=$1 partitions=$2; shift 2
+        "$TANSU_BIN" topic create "$name" --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "$partitions" "$@" \
+            >>"$dir/topics.log" 2>&1 || grep -qi "exist" "$dir/topics.log" \
+            || die "could not create topic $name: $(tail -3 "$dir/topics.log")"
+    done
+}
+
+start_s3() {
+    local dir=$STATE/s3
+    mkdir -p "$dir"
+    spawn s3 "$dir" moto_server -H 127.0.0.1 -p "$S3_PORT"
+    wait_until s3 60 curl -fsS "http://127.0.0.1:$S3_PORT/moto-api/"
+}
+
+start_clickhouse() {
+    local dir=$STATE/clickhouse
+    mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files"
+    cat >"$dir/config.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+    <logger>
+        <level>warning</level>
+        <log>$dir/server.log</log>
+        <errorlog>$dir/server.err.log</errorlog>
+        <console>0</console>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
+    <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+    <path>$dir/data/</path>
+    <tmp_path>$dir/tmp/</tmp_path>
+    <user_files_path>$dir/user_files/</user_files_path>
+    <users_config>$dir/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>268435456</mark_cache_size>
+    <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+EOF
+    cat >"$dir/users.xml" <<EOF
+<?xml version="1.0"?>
+<yandex>
+    <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>
+        <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
+</yandex>
+EOF
+    spawn clickhouse "$dir" clickhouse-server --config-file="$dir/config.xml"
+    wait_until clickhouse 60 curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"
+}
+
+start_service() {
+    local service=$1
+    if is_running "$service"; then
+        say "$service already running (pid $(cat "$(pid_file "$service")"))"
+        return 0
+    fi
+    local t0; t0=$(now)
+    "start_$service"
+    say "$service up in $(( $(now) - t0 )) s (pid $(cat "$(pid_file "$service")"))"
+}
+
+stop_service() {
+    local service=$1 pid_file pid
+    pid_file=$(pid_file "$service")
+    if [ -f "$pid_file" ]; then
+        pid=$(cat "$pid_file")
+        # The spawn used setsid, so the pid is also the process group.
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        local waited=0
+        while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do sleep 0.2; waited=$((waited + 1)); done
+        kill -KILL -- "-$pid" 2>/dev/null || true
+        say "$service stopped"
+    fi
+    rm -rf "${STATE:?}/$service"
+}
+
+status_line() {
+    local service=$1 health="down"
+    if is_running "$service"; then
+        case $service in
+            kafka) tcp_open "$KAFKA_PORT" && health="up tcp://127.0.0.1:$KAFKA_PORT" ;;
+            s3) curl -fsS "http://127.0.0.1:$S3_PORT/moto-api/" >/dev/null 2>&1 && health="up http://127.0.0.1:$S3_PORT" ;;
+            clickhouse) curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" >/dev/null 2>&1 \
+                && health="up http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" ;;
+        esac
+        [ "$health" = "down" ] && health="running but not healthy (log: $STATE/$service/log)"
+    fi
+    printf '%-11s %s\n' "$service" "$health"
+}
+
+print_env() {
+    cat <<EOF
+export INVIGIL_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
+export INVIGIL_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export CLICKHOUSE_URL=\${CLICKHOUSE_URL:-http://127.0.0.1:$CLICKHOUSE_HTTP_PORT}
+export INVIGIL_CHDB_LIB=$CHDB_LIB
+export INVIGIL_CACHE=$CACHE
+EOF
+}
+
+main() {
+    local command=${1:-status}
+    shift || true
+    local services=("$@")
+    [ ${#services[@]} -gt 0 ] || services=("${ALL_SERVICES[@]}")
+    case $command in
+        install) install_all ;;
+        up)
+            install_all
+            mkdir -p "$STATE"
+            for service in "${services[@]}"; do start_service "$service"; done
+            ;;
+        down) for service in "${services[@]}"; do stop_service "$service"; done ;;
+        status)
+            for service in "${ALL_SERVICES[@]}"; do status_line "$service"; done
+            printf '%-11s %s\n' chdb "$([ -f "$CHDB_LIB" ] && echo "installed $CHDB_LIB" || echo "not installed")"
+            printf '%-11s %s\n' chromium "$(command -v chromium >/dev/null && chromium --version 2>/dev/null || echo "not installed")"
+            ;;
+        env) print_env ;;
+        *) die "unknown command '$command'; use install, up, down, status or env" ;;
+    esac
+}
+
+main "$@"
