@@ -150,6 +150,12 @@ wait_until() {
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# A listening port is not enough for tansu: its storage actor can die while the
+# listener stays up. Asking for the topic list goes through storage.
+kafka_healthy() {
+    timeout 5 "$TANSU_BIN" topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" 2>/dev/null | grep -q '"proctor_events"'
+}
+
 # spawn SERVICE DIR COMMAND...: starts COMMAND in DIR, detached, logging to DIR.
 spawn() {
     local service=$1 dir=$2; shift 2
@@ -177,6 +183,7 @@ start_kafka() {
             >>"$dir/topics.log" 2>&1 || grep -qi "exist" "$dir/topics.log" \
             || die "could not create topic $name: $(tail -3 "$dir/topics.log")"
     done
+    wait_until kafka 30 kafka_healthy
 }
 
 start_s3() {
@@ -261,7 +268,7 @@ status_line() {
     local service=$1 health="down"
     if is_running "$service"; then
         case $service in
-            kafka) tcp_open "$KAFKA_PORT" && health="up tcp://127.0.0.1:$KAFKA_PORT" ;;
+            kafka) kafka_healthy && health="up tcp://127.0.0.1:$KAFKA_PORT" ;;
             s3) curl -fsS "http://127.0.0.1:$S3_PORT/moto-api/" >/dev/null 2>&1 && health="up http://127.0.0.1:$S3_PORT" ;;
             clickhouse) curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" >/dev/null 2>&1 \
                 && health="up http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" ;;

@@ -1,1 +1,37 @@
-fn main() {}
+//! `invigil`: the one command line for running, checking and measuring invigil.
+//!
+//! Subcommands appear here only once they work end to end; the ingest,
+//! pipeline, loadgen and `up` commands arrive with their issues.
+
+mod bench;
+mod migrate;
+mod validate;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "invigil", version, about = "Open, self-hostable proctoring: tools and services")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the ClickHouse DDL (schemas/clickhouse) to chDB or a server; idempotent.
+    Migrate(migrate::Args),
+    /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
+    Validate(validate::Args),
+    /// Run a benchmark and print its figures.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Migrate(args) => migrate::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Bench(bench) => bench::run(bench),
+    }
+}

@@ -1,0 +1,29 @@
+//! `invigil bench …`: benchmarks that print what they measured.
+//!
+//! Figures are medians over several rounds; this is a noisy 2-core machine, so
+//! compare ratios within one run rather than absolute times across runs.
+
+mod encoding;
+
+#[derive(clap::Subcommand)]
+pub enum Bench {
+    /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
+    Encoding(encoding::Args),
+}
+
+pub fn run(bench: Bench) -> anyhow::Result<()> {
+    match bench {
+        Bench::Encoding(args) => encoding::run(args),
+    }
+}
+
+/// Median of a non-empty sample.
+pub(crate) fn median(mut sample: Vec<f64>) -> f64 {
+    sample.sort_by(f64::total_cmp);
+    let mid = sample.len() / 2;
+    if sample.len() % 2 == 0 {
+        (sample[mid - 1] + sample[mid]) / 2.0
+    } else {
+        sample[mid]
+    }
+}

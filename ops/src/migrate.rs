@@ -1,0 +1,50 @@
+//! `invigil migrate`: apply `schemas/clickhouse` to the configured store.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use invigil_pipeline::store::chdb::ChdbStore;
+use invigil_pipeline::store::http::{HttpConfig, HttpStore};
+use invigil_pipeline::store::migrate::{migrate, MigrationReport};
+use invigil_schemas::migrations::Dialect;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// chDB data directory (the embedded store). Ignored with --url.
+    #[arg(long, default_value = "invigil-data/chdb")]
+    chdb_path: PathBuf,
+    /// A ClickHouse server's HTTP URL instead of chDB.
+    #[arg(long, env = "CLICKHOUSE_URL")]
+    url: Option<String>,
+    #[arg(long, default_value = "default")]
+    database: String,
+    /// Target ClickHouse 18.16 with wire-compatible twin tables.
+    #[arg(long)]
+    legacy: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (target, report) = match &args.url {
+        Some(url) => {
+            let store = HttpStore::new(&HttpConfig {
+                url: url.clone(),
+                database: args.database.clone(),
+                user: std::env::var("CLICKHOUSE_USER").ok(),
+                password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
+                dialect: if args.legacy { Dialect::Legacy } else { Dialect::Modern },
+            });
+            (format!("{url} database {}", args.database), runtime.block_on(migrate(&store)))
+        }
+        None => {
+            let store = ChdbStore::open(&args.chdb_path).context("opening chDB")?;
+            (format!("chDB at {}", args.chdb_path.display()), runtime.block_on(migrate(&store)))
+        }
+    };
+    let MigrationReport { applied, already_applied } = report.with_context(|| format!("migrating {target}"))?;
+    for migration in &applied {
+        println!("applied {:03}_{}", migration.id, migration.name);
+    }
+    println!("{target}: {} applied now, {already_applied} already applied", applied.len());
+    Ok(())
+}
