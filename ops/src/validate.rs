@@ -23,7 +23,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match parse_batch(&body, &Limits::default()) {
         Ok(batch) => {
-            println!("valid: {} events, session {}, batch_seq {}", batch.events.len(), batch.session_id, batch.batch_seq);
+            println!(
+                "valid: {} events, session {}, batch_seq {}",
+                batch.events.len(),
+                batch.session_id,
+                batch.batch_seq
+            );
             Ok(())
         }
         Err(problems) => {

@@ -18,10 +18,7 @@ fn brokers() -> String {
 
 fn base_config() -> ClientConfig {
     let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers())
-        .set("socket.timeout.ms", "5000")
-        .set("reconnect.backoff.max.ms", "500");
+    config.set("bootstrap.servers", brokers()).set("socket.timeout.ms", "5000").set("reconnect.backoff.max.ms", "500");
     config
 }
 
@@ -62,21 +59,32 @@ fn close(consumer: StreamConsumer) {
         let _ = done.send(());
     });
     if closed.recv_timeout(Duration::from_secs(5)).is_err() {
-        eprintln!("warning: consumer close did not finish within 5 s (tansu 0.6 with the last group member); abandoning it");
+        eprintln!(
+            "warning: consumer close did not finish within 5 s (tansu 0.6 with the last group member); abandoning it"
+        );
     }
 }
 
 #[tokio::test]
 async fn produce_group_consume_commit_and_resume_on_tansu() {
-    let topic = format!("smoke_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+    let topic = format!(
+        "smoke_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+    );
 
     let admin: AdminClient<DefaultClientContext> = base_config().create().expect("admin client");
     let created = tokio::time::timeout(
         Duration::from_secs(15),
-        admin.create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(5)))),
+        admin.create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(5))),
+        ),
     )
     .await
-    .unwrap_or_else(|_| panic!("broker at {} did not answer within 15 s; is `ops/dev/services.sh up` running?", brokers()))
+    .unwrap_or_else(|_| {
+        panic!("broker at {} did not answer within 15 s; is `ops/dev/services.sh up` running?", brokers())
+    })
     .unwrap_or_else(|e| panic!("broker at {} unreachable: {e}; is `ops/dev/services.sh up` running?", brokers()));
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
 
@@ -91,7 +99,10 @@ async fn produce_group_consume_commit_and_resume_on_tansu() {
     for i in 0..10 {
         let payload = format!("record-{i}");
         producer
-            .send(FutureRecord::to(&topic).key("exam-1/cand-7").payload(&payload), Timeout::After(Duration::from_secs(10)))
+            .send(
+                FutureRecord::to(&topic).key("exam-1/cand-7").payload(&payload),
+                Timeout::After(Duration::from_secs(10)),
+            )
             .await
             .unwrap_or_else(|(e, _)| panic!("produce {i}: {e}"));
     }
@@ -100,7 +111,10 @@ async fn produce_group_consume_commit_and_resume_on_tansu() {
     let first = consumer(&group);
     first.subscribe(&[&topic]).unwrap();
     let head = receive(&first, 5, Duration::from_secs(30)).await;
-    assert_eq!(head.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(), ["record-0", "record-1", "record-2", "record-3", "record-4"]);
+    assert_eq!(
+        head.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>(),
+        ["record-0", "record-1", "record-2", "record-3", "record-4"]
+    );
     // Commit "next offset to read" = last consumed + 1, explicitly.
     let mut offsets = rdkafka::TopicPartitionList::new();
     offsets.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(head[4].0 + 1)).unwrap();

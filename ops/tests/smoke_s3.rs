@@ -29,7 +29,9 @@ async fn sts_assume_role_then_put_object_on_moto() {
     let admin = s3_client(root.clone());
     tokio::time::timeout(Duration::from_secs(15), admin.create_bucket().bucket(&bucket).send())
         .await
-        .unwrap_or_else(|_| panic!("S3 at {} did not answer within 15 s; is `ops/dev/services.sh up` running?", endpoint()))
+        .unwrap_or_else(|_| {
+            panic!("S3 at {} did not answer within 15 s; is `ops/dev/services.sh up` running?", endpoint())
+        })
         .unwrap_or_else(|e| panic!("S3 at {} unreachable: {e:?}; is `ops/dev/services.sh up` running?", endpoint()));
 
     let prefix = "2026-11-22/exam-1/cand-7/";
@@ -59,7 +61,8 @@ async fn sts_assume_role_then_put_object_on_moto() {
         .expect("AssumeRole");
     let creds = assumed.credentials().expect("credentials in response");
     assert!(!creds.session_token().is_empty());
-    let lifetime = creds.expiration().secs() - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let lifetime = creds.expiration().secs()
+        - std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     assert!((4 * 3600 - 60..=4 * 3600 + 60).contains(&lifetime), "4 h lifetime, got {lifetime} s");
 
     let candidate = s3_client(Credentials::new(

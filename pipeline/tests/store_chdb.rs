@@ -19,7 +19,8 @@ fn insert_json_rows(store: &ChdbStore, rows: &[invigil_pipeline::rows::EventRow]
 #[tokio::test]
 async fn chdb_migrates_inserts_and_deduplicates_with_final() {
     let dir = tempfile::tempdir().unwrap();
-    let store = ChdbStore::open(dir.path()).expect("chDB opens (is libchdb installed? run ops/dev/services.sh install)");
+    let store =
+        ChdbStore::open(dir.path()).expect("chDB opens (is libchdb installed? run ops/dev/services.sh install)");
 
     let version = store.query_text_sync("SELECT version()", "TabSeparated").unwrap();
     assert!(version.starts_with("26."), "chDB engine version {version:?}");
@@ -30,7 +31,10 @@ async fn chdb_migrates_inserts_and_deduplicates_with_final() {
     assert!(again.applied.is_empty(), "second run applies nothing");
     assert_eq!(again.already_applied, MIGRATIONS.len());
     let tables = store
-        .query_text_sync("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name", "TabSeparated")
+        .query_text_sync(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name",
+            "TabSeparated",
+        )
         .unwrap();
     assert_eq!(
         tables.lines().collect::<Vec<_>>(),
@@ -63,10 +67,8 @@ async fn chdb_migrates_inserts_and_deduplicates_with_final() {
             "TabSeparated",
         )
         .unwrap();
-    let expected: String = record.batch.events[..2]
-        .iter()
-        .map(|e| format!("{}\t{}\t{}\n", e.seq, e.body.kind(), e.ts))
-        .collect();
+    let expected: String =
+        record.batch.events[..2].iter().map(|e| format!("{}\t{}\t{}\n", e.seq, e.body.kind(), e.ts)).collect();
     assert_eq!(timeline, expected, "DateTime64 holds the client milliseconds exactly");
 
     let err = store.execute_sync("SELECT no_such_column FROM proctor_events").unwrap_err();

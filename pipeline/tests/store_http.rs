@@ -41,7 +41,9 @@ async fn http_store_migrates_and_writes_the_same_rows_into_twins() {
     let ping = tokio::time::timeout(Duration::from_secs(10), admin.query_text("SELECT version()", "TabSeparated"))
         .await
         .expect("ClickHouse answered within 10 s")
-        .unwrap_or_else(|e| panic!("ClickHouse HTTP at {} unreachable ({e}); is `ops/dev/services.sh up` running?", config("").url));
+        .unwrap_or_else(|e| {
+            panic!("ClickHouse HTTP at {} unreachable ({e}); is `ops/dev/services.sh up` running?", config("").url)
+        });
     println!("server version {}", ping.trim());
 
     let database = format!("invigil_test_{}", std::process::id());
@@ -62,7 +64,10 @@ async fn http_store_migrates_and_writes_the_same_rows_into_twins() {
     let raw = store.query_text("SELECT count() FROM proctor_events", "TabSeparated").await.unwrap();
     assert_eq!(raw.trim(), (2 * events).to_string());
     let final_rows = store
-        .query_text("SELECT count(), uniqExact(session_id, seq), max(version) FROM proctor_events FINAL", "TabSeparated")
+        .query_text(
+            "SELECT count(), uniqExact(session_id, seq), max(version) FROM proctor_events FINAL",
+            "TabSeparated",
+        )
         .await
         .unwrap();
     assert_eq!(final_rows.trim(), format!("{events}\t{events}\t{}", record.received_at + 1));

@@ -64,7 +64,14 @@ mod tests {
     fn staff_scope_is_per_test_except_for_admins() {
         let a = TestId::new("a").unwrap();
         let b = TestId::new("b").unwrap();
-        let proctor = StaffClaims { sub: "p".into(), role: StaffRole::Proctor, tests: vec![a.clone()], exp: 0, iat: 0, name: None };
+        let proctor = StaffClaims {
+            sub: "p".into(),
+            role: StaffRole::Proctor,
+            tests: vec![a.clone()],
+            exp: 0,
+            iat: 0,
+            name: None,
+        };
         assert!(proctor.may_see(&a));
         assert!(!proctor.may_see(&b));
         let admin = StaffClaims { role: StaffRole::Admin, tests: vec![], ..proctor };

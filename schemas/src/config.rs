@@ -151,8 +151,10 @@ impl ConfigDocument {
         let Some(patch) = self.tests.get(test) else { return Ok(self.defaults.clone()) };
         let mut merged = serde_json::to_value(&self.defaults).expect("config serializes");
         merge_patch(&mut merged, patch);
-        serde_json::from_value(merged).map_err(|e| {
-            FieldProblem { field: format!("tests.{test}"), code: ProblemCode::InvalidValue, message: e.to_string() }
+        serde_json::from_value(merged).map_err(|e| FieldProblem {
+            field: format!("tests.{test}"),
+            code: ProblemCode::InvalidValue,
+            message: e.to_string(),
         })
     }
 
@@ -250,7 +252,10 @@ mod tests {
         assert_eq!(config.capture_intervals.face_ms, 10_000);
         assert_eq!(config.capture_intervals.screen_ms, 30_000, "untouched fields keep defaults");
 
-        doc.bypasses.entry(test.clone()).or_default().insert(candidate.clone(), Bypass { reason: "accommodation".into() });
+        doc.bypasses
+            .entry(test.clone())
+            .or_default()
+            .insert(candidate.clone(), Bypass { reason: "accommodation".into() });
         assert_eq!(doc.resolve(&test, &candidate).unwrap(), Resolution::Shutdown(ShutdownReason::CandidateBypassed));
 
         doc.tests.insert(test.clone(), json!({"proctoring_enabled": false}));

@@ -309,8 +309,7 @@ impl Default for CustomData {
 impl Serialize for CustomData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            let raw: &serde_json::value::RawValue =
-                serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+            let raw: &serde_json::value::RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
             raw.serialize(s)
         } else {
             s.serialize_str(&self.0)
@@ -371,7 +370,7 @@ macro_rules! event_kinds {
             /// A valid body of this kind with default values, as a JSON object:
             /// its keys are the kind's field names, and its values stand in for
             /// broken fields so that validation can go on and find every problem.
-            pub(crate) fn template(self) -> &'static serde_json::Map<String, serde_json::Value> {
+            pub fn template(self) -> &'static serde_json::Map<String, serde_json::Value> {
                 static TEMPLATES: OnceLock<Vec<serde_json::Map<String, serde_json::Value>>> =
                     OnceLock::new();
                 let all = TEMPLATES.get_or_init(|| {
@@ -523,9 +522,8 @@ impl<'de> Visitor<'de> for BinaryEventVisitor {
         let seq_no = seq.next_element()?.ok_or_else(|| missing(1))?;
         let ts = seq.next_element()?.ok_or_else(|| missing(2))?;
         let tag: u8 = seq.next_element()?.ok_or_else(|| missing(3))?;
-        let kind = EventKind::from_tag(tag).ok_or_else(|| {
-            de::Error::invalid_value(de::Unexpected::Unsigned(tag.into()), &"a known event kind tag")
-        })?;
+        let kind = EventKind::from_tag(tag)
+            .ok_or_else(|| de::Error::invalid_value(de::Unexpected::Unsigned(tag.into()), &"a known event kind tag"))?;
         let body = EventBody::next_element(kind, &mut seq)?.ok_or_else(|| missing(4))?;
         Ok(Event { id, seq: seq_no, ts, body })
     }
@@ -576,8 +574,7 @@ mod tests {
     #[test]
     fn custom_data_survives_both_encodings() {
         let event = Event {
-            body: Custom { name: "question".into(), data: CustomData::new(&json!({"q": 4, "s": [1, "a"]})) }
-                .into(),
+            body: Custom { name: "question".into(), data: CustomData::new(&json!({"q": 4, "s": [1, "a"]})) }.into(),
             ..capture_event()
         };
         let json = serde_json::to_value(&event).unwrap();

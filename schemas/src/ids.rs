@@ -34,10 +34,7 @@ pub fn check_id(raw: &str) -> Result<(), IdError> {
     if raw.len() > MAX_ID_LEN {
         return Err(IdError::TooLong(raw.len()));
     }
-    if let Some(bad) = raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':')))
-    {
+    if let Some(bad) = raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | ':'))) {
         return Err(IdError::BadChar(bad));
     }
     if raw == "." || raw == ".." {

@@ -95,7 +95,9 @@ pub enum PlanError {
     BadLedgerLine(String),
     #[error("migration {id:03} was edited after it was applied (checksum {applied} in the ledger, {current} now); add a new migration instead")]
     Edited { id: u32, applied: u64, current: u64 },
-    #[error("the ledger lists migration {0:03}, which this build does not know: the database is newer than this binary")]
+    #[error(
+        "the ledger lists migration {0:03}, which this build does not know: the database is newer than this binary"
+    )]
     Unknown(u32),
 }
 
@@ -125,9 +127,9 @@ pub fn pending(applied: &[(u32, u64)]) -> Result<Vec<&'static Migration>, PlanEr
 impl Migration {
     /// FNV-1a of the file: detects an applied migration edited afterwards.
     pub fn checksum(&self) -> u64 {
-        self.sql.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        })
+        self.sql
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
     }
 
     /// The statements to run, in order, for `dialect`. Comments are removed
@@ -160,13 +162,8 @@ fn legacy_twin(statement: &str) -> Cow<'_, str> {
         if trimmed.starts_with("TTL ") {
             continue;
         }
-        let mut line = line
-            .replace("DateTime64(3, 'UTC')", "Int64")
-            .replace("LowCardinality(String)", "String");
-        if let Some(column) = trimmed
-            .strip_prefix("PARTITION BY toYYYYMM(")
-            .and_then(|rest| rest.strip_suffix(')'))
-        {
+        let mut line = line.replace("DateTime64(3, 'UTC')", "Int64").replace("LowCardinality(String)", "String");
+        if let Some(column) = trimmed.strip_prefix("PARTITION BY toYYYYMM(").and_then(|rest| rest.strip_suffix(')')) {
             line = format!("PARTITION BY toYYYYMM(toDateTime(intDiv({column}, 1000)))");
         }
         out.push(line);
@@ -213,7 +210,9 @@ mod tests {
                 assert!(!legacy.contains(banned), "{} still has {banned}:\n{legacy}", migration.name);
             }
             assert!(modern.contains("TTL "), "{} has a retention TTL", migration.name);
-            let columns = |sql: &str| sql.lines().filter_map(|l| l.split_whitespace().next().map(str::to_owned)).collect::<Vec<_>>();
+            let columns = |sql: &str| {
+                sql.lines().filter_map(|l| l.split_whitespace().next().map(str::to_owned)).collect::<Vec<_>>()
+            };
             assert_eq!(columns(&modern).len(), columns(&legacy).len() + 1, "only the TTL line goes");
         }
     }

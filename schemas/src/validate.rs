@@ -47,12 +47,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_body_bytes: 256 * 1024,
-            max_events: 500,
-            max_string_bytes: 1024,
-            max_custom_data_bytes: 2048,
-        }
+        Self { max_body_bytes: 256 * 1024, max_events: 500, max_string_bytes: 1024, max_custom_data_bytes: 2048 }
     }
 }
 
@@ -252,14 +247,15 @@ pub(crate) fn decode_event(value: &Value, path: &str, problems: &mut Vec<FieldPr
     report_unknown_keys(map, path, |key| HEAD_FIELDS.contains(&key) || template.contains_key(key), problems);
 
     let body_fields = map.iter().filter(|(key, _)| template.contains_key(key.as_str()));
-    let body = match EventBody::from_fields(kind, MapDeserializer::new(body_fields.clone().map(|(k, v)| (k.as_str(), v)))) {
-        Ok(body) => Some(body),
-        Err(first) => {
-            let work = body_fields.map(|(k, v)| (k.clone(), v.clone())).collect();
-            collect_body_problems(kind, work, first, path, problems);
-            None
-        }
-    };
+    let body =
+        match EventBody::from_fields(kind, MapDeserializer::new(body_fields.clone().map(|(k, v)| (k.as_str(), v)))) {
+            Ok(body) => Some(body),
+            Err(first) => {
+                let work = body_fields.map(|(k, v)| (k.clone(), v.clone())).collect();
+                collect_body_problems(kind, work, first, path, problems);
+                None
+            }
+        };
     if problems.len() > found_before {
         return None;
     }
@@ -331,11 +327,7 @@ fn describe_serde_error(
         let problem = FieldProblem::new(join(path, missing), ProblemCode::MissingField, message.clone());
         return (Some(missing.to_owned()), problem);
     }
-    let code = if message.starts_with("invalid type") {
-        ProblemCode::InvalidType
-    } else {
-        ProblemCode::InvalidValue
-    };
+    let code = if message.starts_with("invalid type") { ProblemCode::InvalidType } else { ProblemCode::InvalidValue };
     let field = match &top_key {
         Some(key) => join(path, key),
         None => path.to_owned(),
@@ -391,7 +383,11 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             check_capture(b, path, problems);
         }
         EventBody::KeyActivity(b) if b.interval_ms == 0 => {
-            problems.push(FieldProblem::new(join(path, "interval_ms"), ProblemCode::InvalidValue, "must be at least 1"));
+            problems.push(FieldProblem::new(
+                join(path, "interval_ms"),
+                ProblemCode::InvalidValue,
+                "must be at least 1",
+            ));
         }
         _ => {}
     }
@@ -422,7 +418,12 @@ fn check_capture(capture: &crate::event::Capture, path: &str, problems: &mut Vec
 }
 
 /// Decodes `map[key]` as `T`, reporting a missing or malformed value.
-fn field<T: DeserializeOwned>(map: &Map<String, Value>, key: &str, path: &str, problems: &mut Vec<FieldProblem>) -> Option<T> {
+fn field<T: DeserializeOwned>(
+    map: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    problems: &mut Vec<FieldProblem>,
+) -> Option<T> {
     let Some(value) = map.get(key) else {
         problems.push(FieldProblem::new(join(path, key), ProblemCode::MissingField, format!("missing field `{key}`")));
         return None;
@@ -430,7 +431,8 @@ fn field<T: DeserializeOwned>(map: &Map<String, Value>, key: &str, path: &str, p
     T::deserialize(value)
         .map_err(|e| {
             let message = e.to_string();
-            let code = if message.starts_with("invalid type") { ProblemCode::InvalidType } else { ProblemCode::InvalidValue };
+            let code =
+                if message.starts_with("invalid type") { ProblemCode::InvalidType } else { ProblemCode::InvalidValue };
             problems.push(FieldProblem::new(join(path, key), code, message));
         })
         .ok()

@@ -41,8 +41,8 @@ fn record_for(batch: EventBatch) -> KafkaRecord {
 fn valid_fixtures_round_trip_exactly() {
     for path in fixtures("valid") {
         let text = fs::read(&path).unwrap();
-        let batch = parse_batch(&text, &Limits::default())
-            .unwrap_or_else(|problems| panic!("{}: {problems}", path.display()));
+        let batch =
+            parse_batch(&text, &Limits::default()).unwrap_or_else(|problems| panic!("{}: {problems}", path.display()));
         let original: Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(serde_json::to_value(&batch).unwrap(), original, "{} JSON round trip", path.display());
 
@@ -79,7 +79,8 @@ fn kafka_record_format_v1_is_stable() {
     }
     let golden = fs::read_to_string(&golden_path).expect("golden record exists (UPDATE_GOLDEN=1 writes it)");
     assert_eq!(hex, golden.trim(), "the v1 record encoding changed");
-    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&golden.trim()[i..i + 2], 16).unwrap()).collect();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&golden.trim()[i..i + 2], 16).unwrap()).collect();
     assert_eq!(record::decode(&bytes).unwrap(), record);
 }
 

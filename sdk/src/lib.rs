@@ -8,8 +8,8 @@
 
 use invigil_schemas::batch::EventBatch;
 use invigil_schemas::event::Event;
-use invigil_schemas::validate::Limits;
 use invigil_schemas::ids::Uuid;
+use invigil_schemas::validate::Limits;
 use invigil_schemas::PROTOCOL_VERSION;
 
 /// Cuts queued events into batches that respect `limits`: at most
@@ -44,4 +44,3 @@ pub fn batches(
 fn batch(session_id: Uuid, batch_seq: u64, sent_at: i64, events: Vec<Event>) -> EventBatch {
     EventBatch { v: PROTOCOL_VERSION, session_id, batch_seq, sent_at, events }
 }
-

@@ -40,11 +40,7 @@ const FORMATS: [Format; 3] = [
         encode: |r| rmp_serde::to_vec(r).expect("msgpack"),
         decode: |b| rmp_serde::from_slice(b).expect("msgpack"),
     },
-    Format {
-        name: "postcard (v1)",
-        encode: record::encode,
-        decode: |b| record::decode(b).expect("postcard"),
-    },
+    Format { name: "postcard (v1)", encode: record::encode, decode: |b| record::decode(b).expect("postcard") },
 ];
 
 fn sample_record(events: usize) -> anyhow::Result<KafkaRecord> {
@@ -57,7 +53,8 @@ fn sample_record(events: usize) -> anyhow::Result<KafkaRecord> {
         candidate_id: "candidate-000123".to_owned().try_into()?,
         ingest_node: "ingest-7f9c-2".into(),
         client_ip_hash: 0x9e37_79b9_7f4a_7c15,
-        user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36".into(),
+        user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
+            .into(),
         batch,
     })
 }

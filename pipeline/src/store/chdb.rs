@@ -110,9 +110,8 @@ impl ChdbStore {
         let api = api()?;
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", data_dir.display())))?;
-        let data_dir = data_dir
-            .canonicalize()
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
+        let data_dir =
+            data_dir.canonicalize().map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
         let mut open_path = OPEN_PATH.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(existing) = open_path.as_ref() {
             return Err(StoreError::Unavailable(format!(
@@ -120,8 +119,11 @@ impl ChdbStore {
                 existing.display()
             )));
         }
-        let args = [CString::new("clickhouse").expect("no NUL"), CString::new(format!("--path={}", data_dir.display()))
-            .map_err(|_| StoreError::Unavailable("data dir path contains NUL".into()))?];
+        let args = [
+            CString::new("clickhouse").expect("no NUL"),
+            CString::new(format!("--path={}", data_dir.display()))
+                .map_err(|_| StoreError::Unavailable("data dir path contains NUL".into()))?,
+        ];
         let mut argv: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
         // SAFETY: argv points at NUL-terminated strings that outlive the call.
         let conn = unsafe { (api.connect)(argv.len() as c_int, argv.as_mut_ptr()) };
@@ -142,7 +144,8 @@ impl ChdbStore {
         let api = api()?;
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: the handle is open until Drop, and pointer/length pairs are valid.
-        let result = unsafe { (api.query_n)(**conn, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len()) };
+        let result =
+            unsafe { (api.query_n)(**conn, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len()) };
         if result.is_null() {
             return Err(StoreError::Query { sql: abbreviate(sql), message: "chDB returned no result".into() });
         }
@@ -175,7 +178,8 @@ impl ChdbStore {
     /// Runs a query synchronously, returning text output.
     pub fn query_text_sync(&self, sql: &str, format: &str) -> Result<String, StoreError> {
         let bytes = self.query_bytes(sql, format)?;
-        String::from_utf8(bytes).map_err(|e| StoreError::Query { sql: abbreviate(sql), message: format!("output is not UTF-8: {e}") })
+        String::from_utf8(bytes)
+            .map_err(|e| StoreError::Query { sql: abbreviate(sql), message: format!("output is not UTF-8: {e}") })
     }
 }
 

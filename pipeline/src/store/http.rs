@@ -72,6 +72,7 @@ impl SqlStore for HttpStore {
     async fn query_text(&self, sql: &str, format: &str) -> Result<String, StoreError> {
         let mut cursor = self.client.query(sql).fetch_bytes(format).map_err(|e| classify(sql, e))?;
         let bytes = cursor.collect().await.map_err(|e| classify(sql, e))?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| StoreError::Query { sql: abbreviate(sql), message: e.to_string() })
+        String::from_utf8(bytes.to_vec())
+            .map_err(|e| StoreError::Query { sql: abbreviate(sql), message: e.to_string() })
     }
 }

@@ -6,8 +6,8 @@ use invigil_schemas::record::KafkaRecord;
 
 /// The golden valid batch, as ingest would have enriched it.
 pub fn sample_record() -> KafkaRecord {
-    let batch: EventBatch =
-        serde_json::from_str(include_str!("../../../schemas/fixtures/valid/mixed_batch.json")).expect("golden batch parses");
+    let batch: EventBatch = serde_json::from_str(include_str!("../../../schemas/fixtures/valid/mixed_batch.json"))
+        .expect("golden batch parses");
     KafkaRecord {
         received_at: 1_763_800_000_500,
         test_id: "exam-1".parse_id(),

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, against real local services:
+#   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
+#   2. formatting, the wasm32 build of the shared crates
+#   3. every Rust test (cargo nextest), then the browser tests (node --test)
+#   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
+# Exits non-zero if anything failed; the last line is "summary: N passed, M failed".
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+passed=0
+failed=0
+broken_steps=()
+log_dir=$(mktemp -d)
+
+step() { printf '\n== %s\n' "$*"; }
+fail_step() { broken_steps+=("$1"); }
+
+cleanup() {
+    if [ "${INVIGIL_KEEP_SERVICES:-0}" != 1 ]; then
+        ops/dev/services.sh down >/dev/null 2>&1 || true
+    fi
+    rm -rf "$log_dir"
+}
+trap cleanup EXIT
+
+step "services"
+if ! ops/dev/services.sh up; then
+    echo "summary: 0 passed, 1 failed"
+    exit 1
+fi
+eval "$(ops/dev/services.sh env)"
+ops/dev/services.sh status
+
+step "formatting (cargo fmt --check)"
+cargo fmt --all --check || fail_step "cargo fmt"
+
+step "wasm32 build of the crates the SDK uses"
+cargo build -q -p invigil-schemas -p invigil-sdk --target wasm32-unknown-unknown || fail_step "wasm32 build"
+
+step "Rust tests (cargo nextest)"
+cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log_dir/nextest.log"
+nextest_status=${PIPESTATUS[0]}
+summary=$(grep -E 'Summary \[' "$log_dir/nextest.log" | tail -1)
+if [[ $summary =~ ([0-9]+)\ passed ]]; then passed=$((passed + BASH_REMATCH[1])); fi
+if [[ $summary =~ ([0-9]+)\ failed ]]; then failed=$((failed + BASH_REMATCH[1])); fi
+if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then fail_step "cargo nextest (exit $nextest_status)"; fi
+
+step "browser tests (node --test, headless Chromium)"
+(cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"
+node_status=${PIPESTATUS[0]}
+node_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/node.log" | tail -1)
+node_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/node.log" | tail -1)
+passed=$((passed + ${node_pass:-0}))
+failed=$((failed + ${node_fail:-0}))
+if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node --test (exit $node_status)"; fi
+
+failed=$((failed + ${#broken_steps[@]}))
+echo
+for broken in "${broken_steps[@]}"; do echo "failed step: $broken"; done
+echo "summary: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,165 @@
+//! `schemas/openapi.yaml` and the Rust types agree. Drift in either direction
+//! fails here:
+//!
+//! - every golden fixture validates (valid ones) or not (invalid ones) against
+//!   the document's `EventBatch`;
+//! - the document's event types are exactly [`EventKind::ALL`], and each
+//!   kind's properties are exactly the Rust head + body fields;
+//! - responses serialized from the Rust types validate against their schemas
+//!   (which forbid additional properties, so a new Rust field must be
+//!   documented).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use invigil_schemas::api::{
+    ConfigResponse, CredentialsResponse, ErrorBody, EventsResponse, ShutdownAction, ShutdownReason,
+};
+use invigil_schemas::config::{ConfigDocument, ProctorConfig};
+use invigil_schemas::event::EventKind;
+use invigil_schemas::validate::{parse_batch, Limits};
+use serde_json::{json, Value};
+
+fn document() -> Value {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("openapi.yaml parses")
+}
+
+/// A validator for `#/components/schemas/{name}` of the document.
+fn validator(doc: &Value, name: &str) -> jsonschema::Validator {
+    let mut root = doc.clone();
+    root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+    root["$ref"] = json!(format!("#/components/schemas/{name}"));
+    jsonschema::validator_for(&root).unwrap_or_else(|e| panic!("schema {name} compiles: {e}"))
+}
+
+fn assert_valid(validator: &jsonschema::Validator, instance: &Value, what: &str) {
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{what} does not match openapi.yaml:\n{}", errors.join("\n"));
+}
+
+fn fixture_files(kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(kind);
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn fixtures_agree_with_the_document() {
+    let doc = document();
+    let batch = validator(&doc, "EventBatch");
+    for path in fixture_files("valid") {
+        let value: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_valid(&batch, &value, &path.display().to_string());
+    }
+    for path in fixture_files("invalid") {
+        let bytes = fs::read(&path).unwrap();
+        assert!(parse_batch(&bytes, &Limits::default()).is_err());
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(!batch.is_valid(&value), "{} is invalid for Rust but valid for openapi.yaml", path.display());
+    }
+}
+
+#[test]
+fn event_kinds_and_fields_match_exactly() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let mapping: BTreeSet<String> =
+        schemas["Event"]["discriminator"]["mapping"].as_object().unwrap().keys().cloned().collect();
+    let rust: BTreeSet<String> = EventKind::ALL.iter().map(|k| k.as_str().to_owned()).collect();
+    assert_eq!(mapping, rust, "event types differ between openapi.yaml and EventKind");
+    assert_eq!(schemas["Event"]["oneOf"].as_array().unwrap().len(), EventKind::ALL.len());
+
+    let event = validator(&doc, "Event");
+    for kind in EventKind::ALL {
+        let schema = &schemas[format!("Event_{}", kind.as_str())];
+        let documented: BTreeSet<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+        let mut fields: BTreeSet<String> = ["id", "seq", "ts", "type"].map(String::from).into();
+        fields.extend(kind.template().keys().cloned());
+        assert_eq!(documented, fields, "fields of `{kind}` differ");
+
+        // The Rust default event of this kind (optional fields null) is a
+        // document-valid event, so the document requires nothing Rust omits.
+        let mut sample =
+            json!({"id": "0192f4a0-1234-7000-8000-000000000000", "seq": 1, "ts": 1, "type": kind.as_str()});
+        for (key, value) in kind.template() {
+            sample[key] = value.clone();
+        }
+        // Defaults that break a semantic rule (documented in both places) get a valid value.
+        match kind {
+            EventKind::Capture => {
+                sample["key"] = json!("k.jpg");
+                sample["bytes"] = json!(1);
+            }
+            EventKind::KeyActivity => sample["interval_ms"] = json!(5000),
+            EventKind::Custom => sample["name"] = json!("question_changed"),
+            _ => {}
+        }
+        assert_valid(&event, &sample, &format!("default `{kind}` event"));
+        let parsed: invigil_schemas::event::Event = serde_json::from_value(sample.clone()).unwrap();
+        assert_eq!(serde_json::to_value(parsed).unwrap(), sample);
+    }
+}
+
+#[test]
+fn responses_serialized_by_rust_match_their_schemas() {
+    let doc = document();
+    let events = validator(&doc, "EventsResponse");
+    assert_valid(&events, &serde_json::to_value(EventsResponse::Ok { accepted: 10, config_version: 3 }).unwrap(), "ok");
+    for reason in [ShutdownReason::ProctoringDisabled, ShutdownReason::CandidateBypassed] {
+        let shutdown = EventsResponse::Shutdown { reason, action: ShutdownAction::GracefulShutdown };
+        assert_valid(&events, &serde_json::to_value(shutdown).unwrap(), "shutdown");
+    }
+    let config = ConfigResponse { config_version: 1, config: ProctorConfig::default() };
+    assert_valid(&validator(&doc, "ConfigResponse"), &serde_json::to_value(config).unwrap(), "config");
+    assert_valid(
+        &validator(&doc, "ConfigDocument"),
+        &serde_json::to_value(ConfigDocument::default()).unwrap(),
+        "document",
+    );
+    let credentials = CredentialsResponse {
+        access_key_id: "ASIA".into(),
+        secret_access_key: "s".into(),
+        session_token: "t".into(),
+        expiration: 1,
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        endpoint: "http://127.0.0.1:15000".into(),
+        prefix: "2026-11-22/exam-1/cand-7/".into(),
+    };
+    assert_valid(&validator(&doc, "CredentialsResponse"), &serde_json::to_value(credentials).unwrap(), "credentials");
+
+    let error = validator(&doc, "ErrorBody");
+    let problems = parse_batch(b"{\"v\": 2}", &Limits::default()).unwrap_err().0;
+    assert_valid(&error, &serde_json::to_value(ErrorBody::invalid(problems)).unwrap(), "400 body");
+    let plain = ErrorBody::new(invigil_schemas::api::ErrorCode::Unauthorized, "token expired");
+    assert_valid(&error, &serde_json::to_value(plain).unwrap(), "401 body");
+}
+
+#[test]
+fn every_spec_endpoint_is_documented_with_its_errors() {
+    let doc = document();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method, statuses) in [
+        ("/api/v1/config", "get", &["200", "401"][..]),
+        ("/api/v1/credentials", "post", &["200", "401", "503"]),
+        ("/api/v1/events", "post", &["200", "400", "401", "403", "413", "429", "503"]),
+        ("/healthz", "get", &["200"]),
+        ("/readyz", "get", &["200", "503"]),
+        ("/metrics", "get", &["200"]),
+    ] {
+        let responses = &paths[path][method]["responses"];
+        for status in statuses {
+            assert!(responses.get(*status).is_some(), "{method} {path} documents {status}");
+        }
+    }
+    let retry_after = &paths["/api/v1/events"]["post"]["responses"]["429"]["headers"]["Retry-After"];
+    assert!(retry_after.is_object(), "429 documents Retry-After");
+}
