@@ -38,3 +38,46 @@ pub fn to_record(claims: &CandidateClaims, batch: EventBatch, enrichment: Enrich
     });
     (key, value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::event::{Event, Focus, FocusState};
+    use invigil_schemas::ids::{event_id_v7, Uuid};
+
+    #[test]
+    fn record_takes_identity_from_the_token_and_round_trips() {
+        let claims = CandidateClaims {
+            sub: "cand-7".to_owned().try_into().unwrap(),
+            test_id: "exam-1".to_owned().try_into().unwrap(),
+            exp: 2_000_000_000,
+            iat: 1_700_000_000,
+            name: None,
+        };
+        let batch = EventBatch {
+            v: 1,
+            session_id: Uuid::from_u128(42),
+            batch_seq: 3,
+            sent_at: 1_763_800_000_000,
+            events: vec![Event {
+                id: event_id_v7(1_763_800_000_000, [9; 10]),
+                seq: 0,
+                ts: 1_763_800_000_000,
+                body: Focus { state: FocusState::Blur }.into(),
+            }],
+        };
+        let enrichment = Enrichment {
+            received_at: 1_763_800_000_100,
+            ingest_node: "ingest-0".into(),
+            client_ip_hash: 99,
+            user_agent: "UA".into(),
+        };
+        let (key, value) = to_record(&claims, batch.clone(), enrichment);
+        assert_eq!(key, "exam-1/cand-7");
+        let record = record::decode(&value).unwrap();
+        assert_eq!(record.batch, batch);
+        assert_eq!(record.candidate_id.as_str(), "cand-7");
+        assert_eq!(record.test_id.as_str(), "exam-1");
+        assert_eq!(record.received_at, 1_763_800_000_100);
+    }
+}

@@ -44,3 +44,58 @@ pub fn batches(
 fn batch(session_id: Uuid, batch_seq: u64, sent_at: i64, events: Vec<Event>) -> EventBatch {
     EventBatch { v: PROTOCOL_VERSION, session_id, batch_seq, sent_at, events }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::event::{ContextMenu, Custom, CustomData};
+    use invigil_schemas::ids::event_id_v7;
+    use invigil_schemas::validate::parse_batch;
+
+    fn events(n: u64, custom_bytes: usize) -> Vec<Event> {
+        (0..n)
+            .map(|seq| Event {
+                id: event_id_v7(1_763_800_000_000 + seq, [seq as u8; 10]),
+                seq,
+                ts: 1_763_800_000_000 + seq as i64,
+                body: if custom_bytes == 0 {
+                    ContextMenu {}.into()
+                } else {
+                    Custom { name: "n".into(), data: CustomData::new(&serde_json::json!("x".repeat(custom_bytes))) }
+                        .into()
+                },
+            })
+            .collect()
+    }
+
+    /// Every batch the SDK builds is one the server accepts, in order, nothing lost.
+    fn assert_accepted(batches: &[EventBatch], expected_events: u64, limits: &Limits) {
+        let mut next_seq = 0;
+        for (i, batch) in batches.iter().enumerate() {
+            assert_eq!(batch.batch_seq, 7 + i as u64);
+            let body = serde_json::to_vec(batch).unwrap();
+            let parsed = parse_batch(&body, limits).unwrap_or_else(|p| panic!("batch {i} rejected: {p}"));
+            for event in &parsed.events {
+                assert_eq!(event.seq, next_seq);
+                next_seq += 1;
+            }
+        }
+        assert_eq!(next_seq, expected_events);
+    }
+
+    #[test]
+    fn splits_on_event_count() {
+        let limits = Limits::default();
+        let out = batches(Uuid::from_u128(1), 7, 0, events(1_200, 0), &limits);
+        assert_eq!(out.iter().map(|b| b.events.len()).collect::<Vec<_>>(), [500, 500, 200]);
+        assert_accepted(&out, 1_200, &limits);
+    }
+
+    #[test]
+    fn splits_on_body_size() {
+        let limits = Limits::default();
+        let out = batches(Uuid::from_u128(1), 7, 0, events(300, 2_000), &limits);
+        assert!(out.len() >= 3, "300 × ~2 KB events need several 256 KiB bodies, got {}", out.len());
+        assert_accepted(&out, 300, &limits);
+    }
+}
