@@ -25,6 +25,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+step "test runner"
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "cargo-nextest missing: installing it (one time, a few minutes)"
+    cargo install cargo-nextest --locked --quiet || { echo "summary: 0 passed, 1 failed"; exit 1; }
+fi
+
 step "services"
 if ! ops/dev/services.sh up; then
     echo "summary: 0 passed, 1 failed"

@@ -11,6 +11,8 @@
 //!   twin tables, which is how the transport is tested on machines without a
 //!   modern server.
 //! - [`store::migrate`]: applies `schemas/clickhouse` through either one.
+//! - [`rows`]: one row type per table; how a Kafka record becomes rows. The
+//!   same structs write to chDB and (as RowBinary) to a server.
 //!
 //! The dataflow itself (sources, event-time windows, sinks with commit
 //! barriers) is the subject of the pipeline issue.

@@ -22,6 +22,8 @@ pub fn batches(
     limits: &Limits,
 ) -> Vec<EventBatch> {
     let mut out: Vec<EventBatch> = Vec::new();
+    // `{"v":1,"session_id":"<36>","batch_seq":<≤20>,"sent_at":<≤20>,"events":[]}`
+    // is at most ~120 bytes; each event adds its JSON plus a comma.
     let envelope_bytes = 128;
     let mut current: Vec<Event> = Vec::new();
     let mut current_bytes = envelope_bytes;
