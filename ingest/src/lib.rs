@@ -1,83 +1,46 @@
 //! The front door (SPEC §4): an axum service between browsers and Kafka.
 //!
-//! Data flow, per request: verify the token ([`invigil_schemas::claims`]) →
-//! check the resolved config (shutdown / bypass) → validate the body
+//! Data flow of `POST /api/v1/events`, in [`events`]: verify the candidate's
+//! token ([`auth`]) → check the resolved config, answering `shutdown` before
+//! any processing ([`config_store`]) → per-candidate rate limit
+//! ([`rate_limit`]) → validate the body
 //! ([`invigil_schemas::validate::parse_batch`]) → enrich into a
-//! [`invigil_schemas::record::KafkaRecord`] → produce to `proctor_events`, or
-//! spool to disk when Kafka is away.
+//! [`invigil_schemas::record::KafkaRecord`] ([`enrich`]) → make it durable
+//! ([`delivery`]): produced to `proctor_events` and acknowledged by Kafka
+//! ([`kafka`]), or, when Kafka is away, fsynced to the on-disk [`spool`] that
+//! a background task replays in order → answer `ok`. Every failure is an
+//! [`error::ApiError`]: SPEC §4's JSON body.
 //!
-//! The HTTP service itself is the subject of the ingest issue; this crate
-//! currently holds only what the wire contract already fixes: how a record's
-//! Kafka key and value are derived from an accepted batch.
+//! Around it: upload credentials from STS ([`credentials`]), the admin config
+//! API and the hot-reloaded config file ([`app`], [`config_store`]),
+//! Prometheus [`metrics`], and what an operator sets ([`settings`]).
+//! [`app::Ingest`] starts and stops the whole.
 
-use invigil_schemas::batch::EventBatch;
-use invigil_schemas::claims::CandidateClaims;
-use invigil_schemas::record::{self, KafkaRecord};
+pub mod app;
+pub mod auth;
+pub mod config_store;
+pub mod credentials;
+pub mod delivery;
+pub mod enrich;
+pub mod error;
+pub mod events;
+pub mod kafka;
+pub mod metrics;
+pub mod rate_limit;
+pub mod settings;
+pub mod spool;
 
-/// Server-side facts about one request, added to the batch before it is produced.
-#[derive(Debug, Clone)]
-pub struct Enrichment {
-    pub received_at: i64,
-    pub ingest_node: String,
-    pub client_ip_hash: u64,
-    pub user_agent: String,
-}
-
-/// The Kafka key and encoded value for an accepted batch. `test_id` and
-/// `candidate_id` come from the verified claims only.
-pub fn to_record(claims: &CandidateClaims, batch: EventBatch, enrichment: Enrichment) -> (String, Vec<u8>) {
-    let key = record::record_key(&claims.test_id, &claims.sub);
-    let value = record::encode(&KafkaRecord {
-        received_at: enrichment.received_at,
-        test_id: claims.test_id.clone(),
-        candidate_id: claims.sub.clone(),
-        ingest_node: enrichment.ingest_node,
-        client_ip_hash: enrichment.client_ip_hash,
-        user_agent: enrichment.user_agent,
-        batch,
-    });
-    (key, value)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use invigil_schemas::event::{Event, Focus, FocusState};
-    use invigil_schemas::ids::{event_id_v7, Uuid};
-
-    #[test]
-    fn record_takes_identity_from_the_token_and_round_trips() {
-        let claims = CandidateClaims {
-            sub: "cand-7".to_owned().try_into().unwrap(),
-            test_id: "exam-1".to_owned().try_into().unwrap(),
-            exp: 2_000_000_000,
-            iat: 1_700_000_000,
-            name: None,
-        };
-        let batch = EventBatch {
-            v: 1,
-            session_id: Uuid::from_u128(42),
-            batch_seq: 3,
-            sent_at: 1_763_800_000_000,
-            events: vec![Event {
-                id: event_id_v7(1_763_800_000_000, [9; 10]),
-                seq: 0,
-                ts: 1_763_800_000_000,
-                body: Focus { state: FocusState::Blur }.into(),
-            }],
-        };
-        let enrichment = Enrichment {
-            received_at: 1_763_800_000_100,
-            ingest_node: "ingest-0".into(),
-            client_ip_hash: 99,
-            user_agent: "UA".into(),
-        };
-        let (key, value) = to_record(&claims, batch.clone(), enrichment);
-        assert_eq!(key, "exam-1/cand-7");
-        let record = record::decode(&value).unwrap();
-        assert_eq!(record.batch, batch);
-        assert_eq!(record.candidate_id.as_str(), "cand-7");
-        assert_eq!(record.test_id.as_str(), "exam-1");
-        assert_eq!(record.received_at, 1_763_800_000_100);
-    }
+/// Logs as JSON lines on stderr (or human-readable with `INVIGIL_LOG_FORMAT=text`),
+/// filtered by `RUST_LOG` (default `info`). Secrets and candidate content are
+/// never logged: tokens, credentials and bodies do not reach any log call.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = if std::env::var("INVIGIL_LOG_FORMAT").is_ok_and(|f| f == "text") {
+        builder.try_init()
+    } else {
+        builder.json().flatten_event(true).try_init()
+    };
+    let _ = result;
 }

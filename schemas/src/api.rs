@@ -43,6 +43,28 @@ pub struct ConfigResponse {
     pub config: ProctorConfig,
 }
 
+/// Reply to `GET /api/v1/admin/config`: the whole document and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminConfigResponse {
+    pub version: u64,
+    pub document: crate::config::ConfigDocument,
+}
+
+/// Reply to `PUT /api/v1/admin/config` and `POST …/rollback`: the version
+/// now in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigVersionResponse {
+    pub version: u64,
+}
+
+/// Reply to `GET /api/v1/admin/config/history`: the versions kept, oldest
+/// first, for rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigHistoryResponse {
+    pub current: u64,
+    pub versions: Vec<u64>,
+}
+
 /// Reply to `POST /api/v1/credentials`: temporary S3 credentials that allow
 /// only `s3:PutObject` under `prefix`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,8 @@ use std::fs;
 use std::path::Path;
 
 use invigil_schemas::api::{
-    ConfigResponse, CredentialsResponse, ErrorBody, EventsResponse, ShutdownAction, ShutdownReason,
+    AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
+    EventsResponse, ShutdownAction, ShutdownReason,
 };
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
 use invigil_schemas::event::EventKind;
@@ -124,6 +125,12 @@ fn responses_serialized_by_rust_match_their_schemas() {
         &serde_json::to_value(ConfigDocument::default()).unwrap(),
         "document",
     );
+    let admin = AdminConfigResponse { version: 3, document: ConfigDocument::default() };
+    assert_valid(&validator(&doc, "AdminConfigResponse"), &serde_json::to_value(admin).unwrap(), "admin config");
+    let version = ConfigVersionResponse { version: 4 };
+    assert_valid(&validator(&doc, "ConfigVersionResponse"), &serde_json::to_value(version).unwrap(), "version");
+    let history = ConfigHistoryResponse { current: 4, versions: vec![1, 2, 3, 4] };
+    assert_valid(&validator(&doc, "ConfigHistoryResponse"), &serde_json::to_value(history).unwrap(), "history");
     let credentials = CredentialsResponse {
         access_key_id: "ASIA".into(),
         secret_access_key: "s".into(),
@@ -151,6 +158,10 @@ fn every_spec_endpoint_is_documented_with_its_errors() {
         ("/api/v1/config", "get", &["200", "401"][..]),
         ("/api/v1/credentials", "post", &["200", "401", "503"]),
         ("/api/v1/events", "post", &["200", "400", "401", "403", "413", "429", "503"]),
+        ("/api/v1/admin/config", "get", &["200", "401", "403"]),
+        ("/api/v1/admin/config", "put", &["200", "400", "401", "403", "413"]),
+        ("/api/v1/admin/config/history", "get", &["200", "401", "403"]),
+        ("/api/v1/admin/config/rollback", "post", &["200", "401", "403", "404"]),
         ("/healthz", "get", &["200"]),
         ("/readyz", "get", &["200", "503"]),
         ("/metrics", "get", &["200"]),

@@ -1,0 +1,98 @@
+//! Token verification. Candidate tokens are minted by host apps; staff tokens
+//! by the operator. Both are JWTs checked against one configured key: an HS256
+//! shared secret, or an RS256 / EdDSA public key (PEM).
+//!
+//! Exactly one algorithm is accepted per deployment, so `alg: none`, an HS256
+//! token forged with a public key as the secret, or any other algorithm swap
+//! fails verification.
+
+use axum::http::HeaderMap;
+use invigil_schemas::claims::{CandidateClaims, StaffClaims};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// How tokens are verified.
+#[derive(Clone)]
+pub enum TokenKey {
+    /// HS256 with a shared secret (at least 32 bytes).
+    Hs256Secret(Vec<u8>),
+    /// RS256 with an RSA public key in PEM.
+    Rs256PublicPem(Vec<u8>),
+    /// EdDSA (Ed25519) with a public key in PEM.
+    EdDsaPublicPem(Vec<u8>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthConfigError {
+    #[error("the HS256 secret must be at least 32 bytes, got {0}")]
+    ShortSecret(usize),
+    #[error("the public key is not valid PEM for {alg:?}: {source}")]
+    BadKey { alg: Algorithm, source: jsonwebtoken::errors::Error },
+}
+
+/// Verifies bearer tokens.
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(key: &TokenKey) -> Result<Self, AuthConfigError> {
+        let (alg, key) = match key {
+            TokenKey::Hs256Secret(secret) if secret.len() < 32 => {
+                return Err(AuthConfigError::ShortSecret(secret.len()))
+            }
+            TokenKey::Hs256Secret(secret) => (Algorithm::HS256, DecodingKey::from_secret(secret)),
+            TokenKey::Rs256PublicPem(pem) => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_pem(pem)
+                    .map_err(|source| AuthConfigError::BadKey { alg: Algorithm::RS256, source })?,
+            ),
+            TokenKey::EdDsaPublicPem(pem) => (
+                Algorithm::EdDSA,
+                DecodingKey::from_ed_pem(pem)
+                    .map_err(|source| AuthConfigError::BadKey { alg: Algorithm::EdDSA, source })?,
+            ),
+        };
+        let mut validation = Validation::new(alg);
+        validation.leeway = 30;
+        validation.validate_aud = false;
+        validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
+        Ok(Self { key, validation })
+    }
+
+    /// The verified claims of the request's `Authorization: Bearer` token.
+    pub fn verify<T: DeserializeOwned>(&self, headers: &HeaderMap) -> Result<T, ApiError> {
+        let header = headers.get(axum::http::header::AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthorized("missing Authorization header; send `Authorization: Bearer <token>`")
+        })?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
+        jsonwebtoken::decode::<T>(token.trim(), &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            let why = match e.kind() {
+                ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::InvalidAlgorithm => "token algorithm is not the one this server accepts",
+                ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",
+                ErrorKind::Json(_) => "token claims are malformed",
+                _ => "token is invalid",
+            };
+            ApiError::unauthorized(why)
+        })
+    }
+
+    pub fn candidate(&self, headers: &HeaderMap) -> Result<CandidateClaims, ApiError> {
+        self.verify(headers)
+    }
+
+    pub fn staff(&self, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {
+        self.verify(headers)
+    }
+}

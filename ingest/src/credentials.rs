@@ -1,0 +1,225 @@
+//! `POST /api/v1/credentials`: temporary S3 upload credentials from STS
+//! AssumeRole, narrowed by an inline session policy to `s3:PutObject` under
+//! the candidate's own prefix `{YYYY-MM-DD}/{test_id}/{candidate_id}/`.
+//!
+//! Credentials are cached per candidate until 80 % of their lifetime, the
+//! point where the SDK refreshes anyway, so a start burst of 50,000
+//! candidates and their retries costs one STS call each at most.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use invigil_schemas::api::CredentialsResponse;
+use invigil_schemas::claims::CandidateClaims;
+use invigil_schemas::ids::{CandidateId, TestId};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// `[credentials]` in the settings file.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CredentialSettings {
+    /// Bucket the SDK uploads to.
+    pub bucket: String,
+    pub region: String,
+    /// S3 endpoint given to browsers; empty means AWS's regional endpoint.
+    pub s3_endpoint: String,
+    /// STS endpoint override (moto in tests); empty means AWS.
+    pub sts_endpoint: String,
+    /// Role assumed for uploads; its own policy should allow at most
+    /// `s3:PutObject` on the bucket. The session policy narrows it further.
+    pub role_arn: String,
+    /// Lifetime asked of STS, in seconds (900 … 43,200, capped by the role).
+    pub duration_secs: u32,
+}
+
+impl Default for CredentialSettings {
+    fn default() -> Self {
+        Self {
+            bucket: "invigil-media".into(),
+            region: "us-east-1".into(),
+            s3_endpoint: String::new(),
+            sts_endpoint: String::new(),
+            role_arn: "arn:aws:iam::123456789012:role/invigil-uploader".into(),
+            duration_secs: 4 * 3600,
+        }
+    }
+}
+
+/// The candidate's media prefix on `date` (`YYYY-MM-DD`).
+pub fn media_prefix(date: &str, test: &TestId, candidate: &CandidateId) -> String {
+    format!("{date}/{test}/{candidate}/")
+}
+
+/// The inline session policy: only `s3:PutObject`, only under `prefix`.
+pub fn session_policy(bucket: &str, prefix: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CandidateUploadsOnly",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{bucket}/{prefix}*"),
+        }]
+    })
+    .to_string()
+}
+
+/// An STS role session name (`[\w+=,.@-]{2,64}`) that still tells an auditor
+/// whose session it was: the candidate id with other characters replaced,
+/// cut to fit.
+pub fn session_name(candidate: &CandidateId) -> String {
+    let cleaned: String = candidate
+        .as_str()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "+=,.@-_".contains(c) { c } else { '-' })
+        .take(56)
+        .collect();
+    format!("invigil-{cleaned}")
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
+pub fn utc_date(unix_secs: i64) -> String {
+    // Civil-from-days, after Howard Hinnant's public-domain algorithm.
+    let days = unix_secs.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+struct Cached {
+    response: CredentialsResponse,
+    /// Unix ms after which the entry is refreshed (80 % of the lifetime).
+    refresh_at: i64,
+}
+
+/// Issues and caches upload credentials.
+pub struct CredentialIssuer {
+    settings: CredentialSettings,
+    sts: aws_sdk_sts::Client,
+    cache: Mutex<HashMap<(TestId, CandidateId), Cached>>,
+    metrics: Arc<Metrics>,
+}
+
+/// Entries kept before expired ones are swept.
+const SWEEP_AT: usize = 200_000;
+
+impl CredentialIssuer {
+    pub fn new(settings: CredentialSettings, sts: aws_sdk_sts::Client, metrics: Arc<Metrics>) -> Self {
+        Self { settings, sts, cache: Mutex::new(HashMap::new()), metrics }
+    }
+
+    /// An STS client from the default AWS credential chain (env, profile,
+    /// instance/pod role), with the configured region and endpoint.
+    pub async fn default_sts_client(settings: &CredentialSettings) -> aws_sdk_sts::Client {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(settings.region.clone()));
+        if !settings.sts_endpoint.is_empty() {
+            loader = loader.endpoint_url(&settings.sts_endpoint);
+        }
+        aws_sdk_sts::Client::new(&loader.load().await)
+    }
+
+    pub async fn issue(&self, claims: &CandidateClaims) -> Result<CredentialsResponse, ApiError> {
+        let now_ms = now_ms();
+        let key = (claims.test_id.clone(), claims.sub.clone());
+        if let Some(cached) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if now_ms < cached.refresh_at {
+                self.metrics.credentials_cache_hits.inc();
+                return Ok(cached.response.clone());
+            }
+        }
+
+        let prefix = media_prefix(&utc_date(now_ms / 1000), &claims.test_id, &claims.sub);
+        self.metrics.sts_calls.inc();
+        let assumed = self
+            .sts
+            .assume_role()
+            .role_arn(&self.settings.role_arn)
+            .role_session_name(session_name(&claims.sub))
+            .policy(session_policy(&self.settings.bucket, &prefix))
+            .duration_seconds(self.settings.duration_secs as i32)
+            .send()
+            .await;
+        let credentials = match assumed {
+            Ok(output) => output.credentials,
+            Err(error) => {
+                self.metrics.sts_failures.inc();
+                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&error), "AssumeRole failed");
+                None
+            }
+        };
+        let Some(credentials) = credentials else {
+            return Err(ApiError::unavailable("upload credentials are unavailable right now; retry later", 10));
+        };
+        let expiration = credentials.expiration().to_millis().unwrap_or(now_ms + 900_000);
+        let response = CredentialsResponse {
+            access_key_id: credentials.access_key_id().to_owned(),
+            secret_access_key: credentials.secret_access_key().to_owned(),
+            session_token: credentials.session_token().to_owned(),
+            expiration,
+            bucket: self.settings.bucket.clone(),
+            region: self.settings.region.clone(),
+            endpoint: if self.settings.s3_endpoint.is_empty() {
+                format!("https://s3.{}.amazonaws.com", self.settings.region)
+            } else {
+                self.settings.s3_endpoint.clone()
+            },
+            prefix,
+        };
+        let refresh_at = now_ms + (expiration - now_ms) * 8 / 10;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= SWEEP_AT {
+            cache.retain(|_, entry| entry.refresh_at > now_ms);
+        }
+        cache.insert(key, Cached { response: response.clone(), refresh_at });
+        Ok(response)
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(1_795_305_599), "2026-11-21");
+        assert_eq!(utc_date(1_795_305_600), "2026-11-22");
+    }
+
+    #[test]
+    fn the_policy_allows_one_action_under_one_prefix() {
+        let test = TestId::new("exam-1").unwrap();
+        let candidate = CandidateId::new("cand:7").unwrap();
+        let prefix = media_prefix("2026-11-22", &test, &candidate);
+        let policy: serde_json::Value = serde_json::from_str(&session_policy("media", &prefix)).unwrap();
+        let statements = policy["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 1);
+        assert_eq!(statements[0]["Effect"], "Allow");
+        assert_eq!(statements[0]["Action"], "s3:PutObject");
+        assert_eq!(statements[0]["Resource"], "arn:aws:s3:::media/2026-11-22/exam-1/cand:7/*");
+    }
+
+    #[test]
+    fn session_names_fit_sts_rules() {
+        let long = CandidateId::new(&"x:".repeat(64)).unwrap();
+        let name = session_name(&long);
+        assert!(name.len() <= 64, "{}", name.len());
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(c)), "{name}");
+    }
+}

@@ -1,0 +1,55 @@
+//! The one HTTP error type: every failure becomes SPEC §4's JSON body with
+//! the matching status, plus `Retry-After` where waiting helps.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use invigil_schemas::api::{ErrorBody, ErrorCode};
+use invigil_schemas::validate::FieldProblem;
+
+/// An error answer: the body, and how long the client should wait, if at all.
+#[derive(Debug)]
+pub struct ApiError {
+    pub body: ErrorBody,
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { body: ErrorBody::new(code, message), retry_after_secs: None }
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    pub fn invalid(problems: Vec<FieldProblem>) -> Self {
+        Self { body: ErrorBody::invalid(problems), retry_after_secs: None }
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after_secs: Some(retry_after_secs),
+            ..Self::new(
+                ErrorCode::RateLimited,
+                format!("too many requests for this candidate; retry in {retry_after_secs} s"),
+            )
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::Unavailable, message) }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.body.error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,111 @@
+//! Prometheus metrics served on `/metrics` (OpenMetrics text). Counters get
+//! the `_total` suffix on the wire, e.g. `invigil_ingest_produced_total`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route pattern (`/api/v1/events`), never the raw path.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// Every metric ingest exports.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: LatencyFamily,
+    /// Batches acknowledged by Kafka on the request path.
+    pub produced: Counter,
+    /// Batches written to the spool instead.
+    pub spooled: Counter,
+    /// Spooled batches later acknowledged by Kafka.
+    pub replayed: Counter,
+    pub spool_bytes: Gauge,
+    pub sts_calls: Counter,
+    pub sts_failures: Counter,
+    pub credentials_cache_hits: Counter,
+    pub rate_limited: Counter,
+    pub config_reloads: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.25 ms … ~4 s.
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("invigil_ingest");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = LatencyFamily::new_with_constructor(latency_histogram);
+        let metrics = Self {
+            requests: requests.clone(),
+            latency: latency.clone(),
+            produced: Counter::default(),
+            spooled: Counter::default(),
+            replayed: Counter::default(),
+            spool_bytes: Gauge::default(),
+            sts_calls: Counter::default(),
+            sts_failures: Counter::default(),
+            credentials_cache_hits: Counter::default(),
+            rate_limited: Counter::default(),
+            config_reloads: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register("http_requests", "HTTP requests by route and status", requests);
+        registry.register("http_request_duration_seconds", "HTTP request latency by route", latency);
+        registry.register("produced", "Batches acknowledged by Kafka on the request path", metrics.produced.clone());
+        registry.register("spooled", "Batches written to the on-disk spool", metrics.spooled.clone());
+        registry.register("replayed", "Spooled batches acknowledged by Kafka", metrics.replayed.clone());
+        registry.register("spool_bytes", "Bytes waiting in the spool", metrics.spool_bytes.clone());
+        registry.register("sts_calls", "AssumeRole calls made", metrics.sts_calls.clone());
+        registry.register("sts_failures", "AssumeRole calls that failed", metrics.sts_failures.clone());
+        registry.register(
+            "credentials_cache_hits",
+            "Credentials served from the cache",
+            metrics.credentials_cache_hits.clone(),
+        );
+        registry.register("rate_limited", "Requests refused with 429", metrics.rate_limited.clone());
+        registry.register("config_reloads", "Configuration versions installed", metrics.config_reloads.clone());
+        Self { registry, ..metrics }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// Middleware counting every request by route pattern and status and timing it.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route =
+        request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    metrics.requests.get_or_create(&RequestLabels { route, status: response.status().as_u16() }).inc();
+    response
+}

@@ -1,0 +1,245 @@
+//! What an operator configures for one ingest process: a TOML file (every
+//! key optional; `ops/dev/ingest.example.toml` lists them with their
+//! defaults) plus environment variables for secrets and for the few values a
+//! deployment changes per replica.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `INVIGIL_TOKEN_SECRET` | HS256 secret (≥ 32 bytes) when `auth.algorithm = "HS256"` |
+//! | `INVIGIL_IP_HASH_SECRET` | key of the client-IP hash (≥ 16 bytes); random per process if unset |
+//! | `INVIGIL_LISTEN` | overrides `listen` |
+//! | `INVIGIL_NODE` | overrides `node` (e.g. the pod name) |
+//! | `INVIGIL_KAFKA_BROKERS` | overrides `kafka.brokers` |
+//!
+//! Secrets never live in the file, so it can sit in a ConfigMap.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use invigil_schemas::validate::Limits;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::TokenKey;
+use crate::credentials::CredentialSettings;
+use crate::kafka::KafkaSettings;
+use crate::rate_limit::RateLimitSettings;
+use crate::spool::SpoolSettings;
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Address to serve on; 127.0.0.1 unless deployed behind a proxy.
+    pub listen: SocketAddr,
+    /// This replica's name, stamped on every record (`ingest_node`).
+    pub node: String,
+    /// The proctoring configuration document (SPEC §7), hot-reloaded; its
+    /// versions are kept in `<file>.history/`. Created with defaults if missing.
+    pub config_file: PathBuf,
+    /// Origins allowed to call the API from a browser; `["*"]` for any.
+    pub cors_origins: Vec<String>,
+    /// Take the client address from the first `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    pub auth: AuthSettings,
+    pub kafka: KafkaSettings,
+    pub spool: SpoolSettings,
+    pub credentials: CredentialSettings,
+    pub rate_limit: RateLimitSettings,
+    pub limits: Limits,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            node: "ingest-0".into(),
+            config_file: PathBuf::from("invigil-data/config.json"),
+            cors_origins: vec!["*".into()],
+            trust_forwarded_for: false,
+            auth: AuthSettings::default(),
+            kafka: KafkaSettings::default(),
+            spool: SpoolSettings::default(),
+            credentials: CredentialSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// `[auth]`: how tokens are verified. One algorithm per deployment.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `HS256`, `RS256` or `EdDSA`.
+    pub algorithm: String,
+    /// PEM public key for RS256 / EdDSA.
+    pub public_key_file: Option<PathBuf>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self { algorithm: "HS256".into(), public_key_file: None }
+    }
+}
+
+/// Secrets taken from the environment.
+#[derive(Clone)]
+pub struct Secrets {
+    pub token_key: TokenKey,
+    pub ip_hash_secret: [u8; 16],
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: Box<toml::de::Error> },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl IngestSettings {
+    /// Reads `path` (defaults if `None`), then applies the environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut settings = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| SettingsError::Read { path: path.into(), source })?;
+                toml::from_str(&text)
+                    .map_err(|source| SettingsError::Parse { path: path.into(), source: Box::new(source) })?
+            }
+            None => Self::default(),
+        };
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(listen) = var("INVIGIL_LISTEN") {
+            settings.listen =
+                listen.parse().map_err(|e| SettingsError::Invalid(format!("INVIGIL_LISTEN={listen:?}: {e}")))?;
+        }
+        if let Some(node) = var("INVIGIL_NODE") {
+            settings.node = node;
+        }
+        if let Some(brokers) = var("INVIGIL_KAFKA_BROKERS") {
+            settings.kafka.brokers = brokers;
+        }
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rules serde cannot express.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let invalid = |why: String| Err(SettingsError::Invalid(why));
+        if self.limits.max_body_bytes > 4 << 20 {
+            return invalid(format!(
+                "limits.max_body_bytes = {} exceeds 4 MiB (Kafka's record limit)",
+                self.limits.max_body_bytes
+            ));
+        }
+        if self.spool.max_bytes < self.limits.max_body_bytes as u64 * 4 {
+            return invalid("spool.max_bytes must hold at least four of the largest bodies".into());
+        }
+        if !(900..=43_200).contains(&self.credentials.duration_secs) {
+            return invalid(format!(
+                "credentials.duration_secs = {} is outside STS's 900…43200",
+                self.credentials.duration_secs
+            ));
+        }
+        if self.rate_limit.per_second > 0.0 && self.rate_limit.burst < 1.0 {
+            return invalid("rate_limit.burst must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The token key and IP-hash key from the environment (and key file).
+    pub fn secrets_from_env(&self) -> Result<Secrets, SettingsError> {
+        let token_key = match self.auth.algorithm.as_str() {
+            "HS256" => TokenKey::Hs256Secret(
+                std::env::var("INVIGIL_TOKEN_SECRET")
+                    .map_err(|_| {
+                        SettingsError::Invalid("auth.algorithm is HS256 but INVIGIL_TOKEN_SECRET is not set".into())
+                    })?
+                    .into_bytes(),
+            ),
+            algorithm @ ("RS256" | "EdDSA") => {
+                let path = self.auth.public_key_file.as_ref().ok_or_else(|| {
+                    SettingsError::Invalid(format!("auth.algorithm is {algorithm} but auth.public_key_file is not set"))
+                })?;
+                let pem = std::fs::read(path).map_err(|source| SettingsError::Read { path: path.clone(), source })?;
+                if algorithm == "RS256" {
+                    TokenKey::Rs256PublicPem(pem)
+                } else {
+                    TokenKey::EdDsaPublicPem(pem)
+                }
+            }
+            other => {
+                return Err(SettingsError::Invalid(format!(
+                    "auth.algorithm = {other:?}; expected HS256, RS256 or EdDSA"
+                )))
+            }
+        };
+        let ip_hash_secret = match std::env::var("INVIGIL_IP_HASH_SECRET") {
+            Ok(secret) if secret.len() >= 16 => derive_key(secret.as_bytes()),
+            Ok(_) => return Err(SettingsError::Invalid("INVIGIL_IP_HASH_SECRET must be at least 16 bytes".into())),
+            Err(_) => {
+                tracing::warn!(
+                    "INVIGIL_IP_HASH_SECRET is not set: client-IP hashes will differ across replicas and restarts"
+                );
+                random_key()
+            }
+        };
+        Ok(Secrets { token_key, ip_hash_secret })
+    }
+}
+
+/// 16 key bytes from a secret of any length.
+fn derive_key(secret: &[u8]) -> [u8; 16] {
+    use siphasher::sip128::{Hasher128, SipHasher13};
+    use std::hash::Hasher;
+    let mut hasher = SipHasher13::new_with_keys(0x696e_7669_6769_6c31, 0x6970_2d68_6173_6821);
+    hasher.write(secret);
+    hasher.finish128().as_bytes()
+}
+
+fn random_key() -> [u8; 16] {
+    let mut seed = Vec::new();
+    seed.extend_from_slice(&std::process::id().to_le_bytes());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    seed.extend_from_slice(&now.as_nanos().to_le_bytes());
+    seed.extend_from_slice(&(&seed as *const _ as usize).to_le_bytes());
+    derive_key(&seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_is_complete_and_matches_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/dev/ingest.example.toml");
+        let text = std::fs::read_to_string(&example).unwrap();
+        let parsed: IngestSettings = toml::from_str(&text).unwrap();
+        assert_eq!(parsed, IngestSettings::default(), "ingest.example.toml documents the defaults");
+        // Every key of the defaults appears in the example.
+        let full = toml::to_string(&IngestSettings::default()).unwrap();
+        let keys = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim_start_matches('#').trim().to_owned()))
+                .collect()
+        };
+        for key in keys(&full) {
+            assert!(keys(&text).contains(&key), "ingest.example.toml lacks `{key}`");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let error = toml::from_str::<IngestSettings>("[kafka]\nbrokerz = \"x\"\n").unwrap_err();
+        assert!(error.to_string().contains("brokerz"), "{error}");
+    }
+}
