@@ -263,6 +263,13 @@ impl Ingest {
             );
         }
         let producer = EventsProducer::new(&settings.kafka).context("creating the Kafka producer")?;
+        // Warm the producer's metadata so the first request is not the one
+        // that waits for it. Kafka being down here is not fatal: the spool
+        // takes batches until it returns.
+        let warm = producer.clone();
+        if !tokio::task::spawn_blocking(move || warm.probe(Duration::from_secs(5))).await.unwrap_or(false) {
+            tracing::warn!(brokers = %settings.kafka.brokers, "Kafka unreachable at start; batches will be spooled until it answers");
+        }
         let delivery =
             Delivery::new(producer, spool, Arc::clone(&metrics), Duration::from_millis(settings.kafka.ack_timeout_ms));
         let config = ConfigStore::open_file(&settings.config_file)

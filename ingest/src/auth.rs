@@ -74,7 +74,15 @@ impl Verifier {
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthorized("Authorization must be `Bearer <token>`"))?;
-        jsonwebtoken::decode::<T>(token.trim(), &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
+        let token = token.trim();
+        // The header first, so an algorithm swap (including `none`) is named
+        // as such rather than as a bad signature.
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::unauthorized("token header is malformed or names an unknown algorithm"))?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(ApiError::unauthorized("token algorithm is not the one this server accepts"));
+        }
+        jsonwebtoken::decode::<T>(token, &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired",

@@ -1,9 +1,10 @@
 //! `invigil`: the one command line for running, checking and measuring invigil.
 //!
-//! Subcommands appear here only once they work end to end; the ingest,
-//! pipeline, loadgen and `up` commands arrive with their issues.
+//! Subcommands appear here only once they work end to end; the pipeline and
+//! `up` commands arrive with their issues.
 
 mod bench;
+mod ingest;
 mod migrate;
 mod validate;
 
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the front door: authenticate, validate and enrich event batches, produce them to Kafka.
+    Ingest(ingest::Args),
     /// Apply the ClickHouse DDL (schemas/clickhouse) to chDB or a server; idempotent.
     Migrate(migrate::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
@@ -30,6 +33,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ingest(args) => ingest::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Bench(bench) => bench::run(bench),

@@ -1,0 +1,388 @@
+//! The HTTP contract of ingest (SPEC §4) against real tansu and moto: exact
+//! statuses and JSON bodies, and what lands in Kafka.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/fixtures").join(kind);
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().ends_with(".expected.json"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[tokio::test]
+async fn a_valid_batch_is_acknowledged_and_produced_with_identity_from_the_token() {
+    let topic = unique_topic("valid");
+    create_topic(&shared_brokers(), &topic, 3).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let token = candidate_token("exam-1", "cand-1");
+    let session = new_session();
+    let body = batch(&session, 0, 0, 10);
+
+    let (status, _, reply) = ingest.post_events(&token, &body).await;
+    assert_eq!((status, reply), (200, json!({"status": "ok", "accepted": 10, "config_version": 1})));
+    // A retried batch (same session and batch_seq) is accepted again; the
+    // pipeline dedups by session_id + seq.
+    let (status, _, reply) = ingest.post_events(&token, &body).await;
+    assert_eq!((status, reply), (200, json!({"status": "ok", "accepted": 10, "config_version": 1})));
+
+    let records = read_topic(&shared_brokers(), &topic, 2, Duration::from_secs(20));
+    assert_eq!(records.len(), 2);
+    for (key, record) in &records {
+        assert_eq!(key, "exam-1/cand-1");
+        assert_eq!((record.test_id.as_str(), record.candidate_id.as_str()), ("exam-1", "cand-1"));
+        assert_eq!(record.ingest_node, "ingest-test");
+        assert!((now_ms() - record.received_at).abs() < 60_000);
+        assert_eq!(record.batch.session_id.to_string(), session);
+        assert_eq!(record.batch.events.len(), 10);
+        assert_eq!(serde_json::to_value(&record.batch).unwrap(), body, "the batch is produced unchanged");
+    }
+    assert_eq!(ingest.metric("invigil_ingest_produced_total").await, 2.0);
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn every_invalid_fixture_gets_400_naming_every_field() {
+    let ingest = Running::start(Options::shared(unique_topic("invalid"))).await;
+    let token = candidate_token("exam-1", "cand-1");
+    for path in fixtures("invalid") {
+        let body: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let expected: Vec<(String, String)> =
+            serde_json::from_slice(&std::fs::read(path.with_extension("expected.json")).unwrap()).unwrap();
+        let (status, retry, reply) = ingest.post_events(&token, &body).await;
+        assert_eq!((status, retry), (400, None), "{}", path.display());
+        assert_eq!(reply["error"]["code"], "invalid_request", "{}", path.display());
+        assert_eq!(reply["error"]["field"], json!(expected[0].0), "{}: first field", path.display());
+        let got: Vec<(String, String)> = reply["error"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["field"].as_str().unwrap().to_owned(), p["code"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(got, expected, "{}", path.display());
+    }
+    // Not JSON at all.
+    let response =
+        ingest.http.post(ingest.url("/api/v1/events")).bearer_auth(&token).body("{not json").send().await.unwrap();
+    let (status, _, reply) = parts(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["problems"][0]["code"], "invalid_json");
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_with_the_reason() {
+    let ingest = Running::start(Options::shared(unique_topic("tokens"))).await;
+    let body = batch(&new_session(), 0, 0, 1);
+    let now = now_ms() / 1000;
+    let claims = json!({"sub": "cand-1", "test_id": "exam-1", "iat": now, "exp": now + 600});
+
+    let expired = sign(json!({"sub": "cand-1", "test_id": "exam-1", "iat": now - 7200, "exp": now - 3600}));
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"somebody-elses-secret-of-32-bytes-or-more"),
+    )
+    .unwrap();
+    let wrong_algorithm = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+    };
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
+    let no_test_id = sign(json!({"sub": "cand-1", "iat": now, "exp": now + 600}));
+
+    for (token, message) in [
+        (Some(expired), "token expired"),
+        (Some(forged), "token signature is invalid"),
+        (Some(wrong_algorithm), "token algorithm is not the one this server accepts"),
+        (Some(alg_none), "token header is malformed or names an unknown algorithm"),
+        (Some(no_test_id), "token claims are malformed"),
+        (None, "missing Authorization header; send `Authorization: Bearer <token>`"),
+    ] {
+        let mut request = ingest.http.post(ingest.url("/api/v1/events")).json(&body);
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        let (status, _, reply) = parts(request.send().await.unwrap()).await;
+        assert_eq!((status, reply), (401, json!({"error": {"code": "unauthorized", "message": message}})), "{message}");
+    }
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn admin_routes_refuse_candidates_and_proctors() {
+    let ingest = Running::start(Options::shared(unique_topic("admin403"))).await;
+    let forbidden = json!({"error": {"code": "forbidden", "message": "this route needs an admin token"}});
+    for token in [staff_token("proctor", &["exam-1"]), staff_token("reviewer", &["exam-1"])] {
+        let (status, _, reply) =
+            parts(ingest.http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&token).send().await.unwrap()).await;
+        assert_eq!((status, reply), (403, forbidden.clone()));
+    }
+    // A candidate token lacks `role`: it is not a staff token at all.
+    let candidate = candidate_token("exam-1", "cand-1");
+    for request in [
+        ingest.http.get(ingest.url("/api/v1/admin/config")),
+        ingest.http.put(ingest.url("/api/v1/admin/config")).json(&json!({})),
+        ingest.http.post(ingest.url("/api/v1/admin/config/rollback")),
+    ] {
+        let (status, _, reply) = parts(request.bearer_auth(&candidate).send().await.unwrap()).await;
+        assert_eq!((status, &reply["error"]["code"]), (401, &json!("unauthorized")), "{reply}");
+    }
+    assert_eq!(ingest.state.config.current().version, 1, "nothing changed");
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn oversize_bodies_get_413_and_floods_get_429() {
+    let mut options = Options::shared(unique_topic("limits"));
+    options.rate_limit = (0.1, 3.0);
+    let ingest = Running::start(options).await;
+    let token = candidate_token("exam-1", "cand-9");
+
+    let huge = json!({"v": 1, "padding": "x".repeat(300 * 1024)});
+    let (status, _, reply) = ingest.post_events(&token, &huge).await;
+    assert_eq!(
+        (status, reply),
+        (413, json!({"error": {"code": "payload_too_large", "message": "body exceeds 262144 bytes"}}))
+    );
+
+    let session = new_session();
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (status, retry, reply) = ingest.post_events(&token, &batch(&session, i, i * 2, 2)).await;
+        statuses.push(status);
+        if status == 429 {
+            let wait: u64 = retry.as_deref().unwrap().parse().unwrap();
+            assert!((1..=10).contains(&wait), "Retry-After {wait}");
+            assert_eq!(reply["error"]["code"], "rate_limited");
+        }
+    }
+    // The limit is checked before the body is read, so the 413 took a token:
+    // a burst of 3 is the 413 and two batches, then the limit holds.
+    assert_eq!(statuses, vec![200, 200, 429, 429, 429]);
+    let other = candidate_token("exam-1", "cand-10");
+    assert_eq!(
+        ingest.post_events(&other, &batch(&new_session(), 0, 0, 1)).await.0,
+        200,
+        "other candidates are unaffected"
+    );
+    assert_eq!(ingest.metric("invigil_ingest_rate_limited_total").await, 3.0);
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_candidates() {
+    let topic = unique_topic("config");
+    create_topic(&shared_brokers(), &topic, 1).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let admin = staff_token("admin", &[]);
+    let alice = candidate_token("exam-1", "alice");
+    let bob = candidate_token("exam-1", "bob");
+    let carol = candidate_token("exam-2", "carol");
+    let session = new_session();
+
+    let (status, _, reply) =
+        parts(ingest.http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["version"], 1);
+    let mut document = reply["document"].clone();
+
+    // Disable proctoring for exam-1 and bypass bob.
+    document["tests"]["exam-1"] = json!({"proctoring_enabled": false});
+    let (status, _, reply) = parts(
+        ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, reply), (200, json!({"version": 2})));
+    let shutdown = |reason: &str| json!({"status": "shutdown", "reason": reason, "action": "graceful_shutdown"});
+    assert_eq!(ingest.post_events(&alice, &batch(&session, 0, 0, 1)).await.2, shutdown("proctoring_disabled"));
+    assert_eq!(ingest.post_events(&carol, &batch(&new_session(), 0, 0, 1)).await.2["config_version"], 2);
+
+    document["tests"] = json!({});
+    document["bypasses"] = json!({"exam-1": {"bob": {"reason": "accessibility accommodation"}}});
+    let (status, _, reply) = parts(
+        ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, reply), (200, json!({"version": 3})));
+    assert_eq!(ingest.post_events(&bob, &batch(&new_session(), 0, 0, 1)).await.2, shutdown("candidate_bypassed"));
+    let (status, _, reply) = ingest.post_events(&alice, &batch(&session, 1, 1, 1)).await;
+    assert_eq!((status, reply), (200, json!({"status": "ok", "accepted": 1, "config_version": 3})));
+
+    // An invalid edit names the field and changes nothing.
+    let mut bad = document.clone();
+    bad["defaults"]["events_interval_ms"] = json!(0);
+    let (status, _, reply) =
+        parts(ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&bad).send().await.unwrap())
+            .await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["field"], "defaults.events_interval_ms");
+    assert_eq!(ingest.state.config.current().version, 3);
+
+    // Rollback restores version 2's document as version 4.
+    let (status, _, reply) =
+        parts(ingest.http.post(ingest.url("/api/v1/admin/config/rollback")).bearer_auth(&admin).send().await.unwrap())
+            .await;
+    assert_eq!((status, reply), (200, json!({"version": 4})));
+    assert_eq!(ingest.post_events(&alice, &batch(&session, 2, 2, 1)).await.2, shutdown("proctoring_disabled"));
+    let (_, _, reply) =
+        parts(ingest.http.get(ingest.url("/api/v1/admin/config/history")).bearer_auth(&admin).send().await.unwrap())
+            .await;
+    assert_eq!(reply, json!({"current": 4, "versions": [1, 2, 3, 4]}));
+    let (status, _, reply) = parts(
+        ingest
+            .http
+            .post(ingest.url("/api/v1/admin/config/rollback?version=99"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, &reply["error"]["code"]), (404, &json!("not_found")));
+
+    // The candidate's view of its config follows too.
+    let (status, _, reply) =
+        parts(ingest.http.get(ingest.url("/api/v1/config")).bearer_auth(&carol).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(reply["config_version"], 4);
+    assert_eq!(reply["config"]["proctoring_enabled"], true);
+
+    // Shutdown replies produce nothing: only the two accepted batches are in Kafka.
+    let records = read_topic(&shared_brokers(), &topic, 3, Duration::from_secs(5));
+    assert_eq!(records.len(), 2, "{:?}", records.iter().map(|r| &r.0).collect::<Vec<_>>());
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
+    let ingest = Running::start(Options::shared(unique_topic("creds"))).await;
+    let token = candidate_token("exam-7", "cand:42");
+    let (status, _, first) =
+        parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{first}");
+    let today = invigil_ingest::credentials::utc_date(now_ms() / 1000);
+    let prefix = format!("{today}/exam-7/cand:42/");
+    assert_eq!(first["prefix"], prefix);
+    assert_eq!(first["bucket"], "invigil-ingest-tests");
+    assert_eq!(first["endpoint"], s3_endpoint());
+    let lifetime_ms = first["expiration"].as_i64().unwrap() - now_ms();
+    assert!((4 * 3600 * 1000 - 120_000..=4 * 3600 * 1000).contains(&lifetime_ms), "{lifetime_ms}");
+
+    // What STS (moto) recorded for these credentials: the exact session policy.
+    let state: Value =
+        reqwest::get(format!("{}/moto-api/data.json", s3_endpoint())).await.unwrap().json().await.unwrap();
+    let assumed = state["sts"]["AssumedRole"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["access_key_id"] == first["access_key_id"])
+        .expect("moto recorded the AssumeRole call");
+    let policy: Value = serde_json::from_str(assumed["policy"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        policy,
+        json!({"Version": "2012-10-17", "Statement": [{
+            "Sid": "CandidateUploadsOnly", "Effect": "Allow", "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::invigil-ingest-tests/{prefix}*"),
+        }]})
+    );
+    assert_eq!(assumed["session_name"], "invigil-cand-42");
+
+    let (status, _, second) =
+        parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((status, &second), (200, &first), "served from the cache");
+    assert_eq!(ingest.metric("invigil_ingest_sts_calls_total").await, 1.0);
+    assert_eq!(ingest.metric("invigil_ingest_credentials_cache_hits_total").await, 1.0);
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn sts_failure_is_503_with_retry_after() {
+    let mut options = Options::shared(unique_topic("sts-down"));
+    // Nothing listens on port 9 of loopback.
+    options.sts_endpoint = "http://127.0.0.1:9".into();
+    let ingest = Running::start(options).await;
+    let token = candidate_token("exam-1", "cand-1");
+    let (status, retry, reply) =
+        parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!((status, retry.as_deref()), (503, Some("10")));
+    assert_eq!(
+        reply,
+        json!({"error": {"code": "unavailable", "message": "upload credentials are unavailable right now; retry later"}})
+    );
+    assert_eq!(ingest.metric("invigil_ingest_sts_failures_total").await, 1.0);
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_configured_origins_only() {
+    let ingest = Running::start(Options::shared(unique_topic("cors"))).await;
+    let preflight = |origin: &'static str| {
+        ingest
+            .http
+            .request(reqwest::Method::OPTIONS, ingest.url("/api/v1/events"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let allowed = preflight("https://exam.example.com").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://exam.example.com");
+    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let ingest = Running::start(Options::shared(unique_topic("health"))).await;
+    let (status, _, body) = parts(ingest.http.get(ingest.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!((status, body), (200, json!("ok\n")));
+    let (status, _, body) = parts(ingest.http.get(ingest.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["spool"]["active"], false);
+    let (status, _, body) = parts(ingest.http.get(ingest.url("/nope")).send().await.unwrap()).await;
+    assert_eq!((status, body), (404, json!({"error": {"code": "not_found", "message": "no such route"}})));
+    let text = ingest.http.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"invigil_ingest_http_requests_total{route="/readyz",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"invigil_ingest_http_requests_total{route="unmatched",status="404"} 1"#), "{text}");
+    assert!(text.contains("invigil_ingest_http_request_duration_seconds_bucket"), "{text}");
+    ingest.stop().await;
+}
+
+#[test]
+fn every_route_is_in_openapi_and_every_documented_path_is_served() {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.yaml"))
+            .unwrap();
+    let document: Value = serde_yaml::from_str(&text).unwrap();
+    let documented: BTreeSet<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .filter(|(method, _)| ["get", "put", "post", "delete", "patch"].contains(&method.as_str()))
+        .collect();
+    let served: BTreeSet<(String, String)> =
+        invigil_ingest::app::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(served, documented);
+}

@@ -1,0 +1,52 @@
+//! `invigil ingest`: runs the front door (SPEC §4) until Ctrl-C or SIGTERM,
+//! then drains requests and flushes the producer.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use invigil_ingest::app::Ingest;
+use invigil_ingest::settings::IngestSettings;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Settings file (TOML; `ops/dev/ingest.example.toml` lists every key).
+    /// Without it, the defaults apply.
+    #[arg(long, env = "INVIGIL_INGEST_SETTINGS")]
+    settings: Option<PathBuf>,
+    /// Print the effective settings (no secrets) and exit.
+    #[arg(long)]
+    print_settings: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    invigil_ingest::init_logging();
+    let settings = IngestSettings::load(args.settings.as_deref())?;
+    if args.print_settings {
+        print!("{}", toml::to_string(&settings)?);
+        return Ok(());
+    }
+    let secrets = settings.secrets_from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let ingest = Ingest::start(settings, secrets, None).await?;
+        tracing::info!(listen = %listener.local_addr()?, "ingest serving");
+        eprintln!("invigil ingest: serving on http://{}", listener.local_addr()?);
+        ingest.serve(listener, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (Kubernetes' stop signal).
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("stop requested; draining");
+}
