@@ -5,6 +5,7 @@
 
 mod bench;
 mod ingest;
+mod loadgen;
 mod migrate;
 mod validate;
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the front door: authenticate, validate and enrich event batches, produce them to Kafka.
     Ingest(ingest::Args),
+    /// Simulate N candidates sending events like the SDK, time-compressed, against a running ingest.
+    Loadgen(loadgen::Args),
     /// Apply the ClickHouse DDL (schemas/clickhouse) to chDB or a server; idempotent.
     Migrate(migrate::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
@@ -34,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Bench(bench) => bench::run(bench),

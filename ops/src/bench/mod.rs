@@ -4,16 +4,20 @@
 //! compare ratios within one run rather than absolute times across runs.
 
 mod encoding;
+mod ingest;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
+    /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
+    Ingest(ingest::Args),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Encoding(args) => encoding::run(args),
+        Bench::Ingest(args) => ingest::run(args),
     }
 }
 
