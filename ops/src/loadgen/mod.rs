@@ -210,10 +210,12 @@ async fn run_candidate(
         let due = Duration::from_secs_f64((offset + tick * cadence.events_interval_ms) as f64 / 1000.0 / args.speedup);
         tokio::time::sleep_until(tokio::time::Instant::from_std(started + due)).await;
         let is_offline = offline.as_ref().is_some_and(|spell| spell.contains(&tick));
-        let mut events = if tick == ticks { candidate.finish() } else { candidate.tick() };
+        // The SDK notices it went offline first, then keeps observing.
+        let mut events = Vec::new();
         if offline.as_ref().is_some_and(|spell| spell.start == tick) {
-            events.insert(0, candidate.network(candidate.clock - cadence.events_interval_ms, false));
+            events.push(candidate.network(candidate.clock, false));
         }
+        events.extend(if tick == ticks { candidate.finish() } else { candidate.tick() });
         let sent_at = candidate.clock;
         let (_, body) = candidate.batch(events, sent_at);
         buffered.push(body);
@@ -296,7 +298,17 @@ async fn send(shared: &Shared, token: &str, candidate: &Candidate, body: Value) 
             }
             (400 | 401 | 403 | 413, _) => {
                 // The SDK would drop a batch the server will never take.
-                eprintln!("loadgen: batch refused with {status}: {reply}");
+                let what = reply["error"]["problems"]
+                    .as_array()
+                    .map(|p| {
+                        p.iter()
+                            .take(3)
+                            .map(|x| format!("{}: {}", x["field"], x["message"]))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    })
+                    .unwrap_or_default();
+                eprintln!("loadgen: batch refused with {status}: {} {what}", reply["error"]["message"]);
                 shared.progress.inc(1);
                 return true;
             }
