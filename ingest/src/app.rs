@@ -128,7 +128,14 @@ async fn post_credentials(
 }
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {
-    let claims = state.verifier.staff(headers)?;
+    // A valid token without `role` (a candidate's) is authentic but not for
+    // this resource: 403, like a proctor's.
+    let claims: serde_json::Value = state.verifier.verify(headers)?;
+    if claims.get("role").is_none() {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this route needs an admin token"));
+    }
+    let claims: StaffClaims =
+        serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))?;
     if claims.role != StaffRole::Admin {
         return Err(ApiError::new(ErrorCode::Forbidden, "this route needs an admin token"));
     }

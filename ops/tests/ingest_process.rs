@@ -36,7 +36,7 @@ impl Drop for Ingest {
 fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Ingest {
     let settings = format!(
         "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{d}/config.json\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\n\
-         ack_timeout_ms = 300\nmessage_timeout_ms = 2000\n[spool]\ndir = \"{d}/spool\"\n",
+         ack_timeout_ms = 300\nmessage_timeout_ms = 10000\n[spool]\ndir = \"{d}/spool\"\n",
         d = dir.display()
     );
     std::fs::write(dir.join("ingest.toml"), settings).unwrap();
@@ -152,7 +152,13 @@ async fn a_killed_ingest_replays_its_spool_on_restart_and_stops_cleanly_on_sigte
     let order = read(&topic, 20);
     assert_eq!(order.len(), 2, "{order:?}");
     for (key, seqs) in &order {
-        assert_eq!(seqs, &(0..10).collect::<Vec<u64>>(), "{key}");
+        // A replay chunk that failed part-way (a slow broker under a loaded
+        // test run) is replayed again from the cursor: duplicates are allowed
+        // (the pipeline dedups by session_id + seq), but first appearances
+        // are exactly the accepted order.
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<u64> = seqs.iter().copied().filter(|s| seen.insert(*s)).collect();
+        assert_eq!(first, (0..10).collect::<Vec<u64>>(), "{key}: {seqs:?}");
     }
 
     // SIGTERM: drains and exits 0.
