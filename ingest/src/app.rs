@@ -155,6 +155,24 @@ fn config_error(error: ConfigError) -> ApiError {
     }
 }
 
+/// Runs a configuration write (file IO) off the async threads and counts the
+/// new version; `action` names it in the log.
+async fn write_config(
+    state: &AppState,
+    who: &StaffClaims,
+    action: &'static str,
+    write: impl FnOnce(&ConfigStore) -> Result<u64, ConfigError> + Send + 'static,
+) -> Result<Json<ConfigVersionResponse>, ApiError> {
+    let store = state.config.clone();
+    let version = tokio::task::spawn_blocking(move || write(&store))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration write panicked"))?
+        .map_err(config_error)?;
+    state.metrics.config_reloads.inc();
+    tracing::info!(admin = %who.sub, version, action, "configuration changed through the admin API");
+    Ok(Json(ConfigVersionResponse { version }))
+}
+
 async fn get_admin_config(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -171,14 +189,7 @@ async fn put_admin_config(
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
     let document = ConfigDocument::from_json(&body).map_err(ApiError::invalid)?;
-    let store = state.config.clone();
-    let version = tokio::task::spawn_blocking(move || store.replace(document))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration write panicked"))?
-        .map_err(config_error)?;
-    state.metrics.config_reloads.inc();
-    tracing::info!(admin = %who.sub, version, "configuration replaced through the admin API");
-    Ok(Json(ConfigVersionResponse { version }))
+    write_config(&state, &who, "replaced", move |store| store.replace(document)).await
 }
 
 async fn get_admin_history(
@@ -208,14 +219,7 @@ async fn post_admin_rollback(
             message: rejection.body_text(),
         }])
     })?;
-    let store = state.config.clone();
-    let version = tokio::task::spawn_blocking(move || store.rollback(query.version))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration write panicked"))?
-        .map_err(config_error)?;
-    state.metrics.config_reloads.inc();
-    tracing::info!(admin = %who.sub, version, "configuration rolled back through the admin API");
-    Ok(Json(ConfigVersionResponse { version }))
+    write_config(&state, &who, "rolled back", move |store| store.rollback(query.version)).await
 }
 
 /// Ready while an accepted batch has somewhere durable to go: the spool can

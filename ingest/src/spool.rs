@@ -221,12 +221,13 @@ impl Spool {
     }
 
     fn enqueue(&self, key: &str, value: &[u8], force: bool) -> Option<oneshot::Receiver<Result<(), SpoolError>>> {
-        let (done, receiver) = oneshot::channel();
-        let frame = encode_frame(key, value);
+        // The common case (inactive, not forced) returns before any encoding.
         let mut state = self.state();
         if !force && !state.active {
             return None;
         }
+        let (done, receiver) = oneshot::channel();
+        let frame = encode_frame(key, value);
         state.active = true;
         let size = frame.len() as u64;
         if let Some(failure) = &state.failure {
