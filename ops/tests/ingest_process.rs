@@ -43,6 +43,9 @@ fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Ingest {
     let child = Command::new(env!("CARGO_BIN_EXE_invigil"))
         .args(["ingest", "--settings"])
         .arg(dir.join("ingest.toml"))
+        // The test environment exports INVIGIL_KAFKA_BROKERS, which would
+        // override the brokers this test chooses in the settings file.
+        .env_remove("INVIGIL_KAFKA_BROKERS")
         .env("INVIGIL_TOKEN_SECRET", SECRET)
         .env("INVIGIL_IP_HASH_SECRET", "process-test-ip-secret")
         .env("RUST_LOG", "warn")
