@@ -18,4 +18,7 @@
 //! barriers) is the subject of the pipeline issue.
 
 pub mod rows;
+pub mod scripted;
+pub mod session;
 pub mod store;
+pub mod windows;

@@ -1,0 +1,162 @@
+//! The scripted exam: one candidate, ten minutes, every kind of trouble the
+//! windows must measure, with its truth worked out by hand in
+//! `tests/windows_golden.rs` (and summarised here).
+//!
+//! Time is `T0 + s` seconds, `T0` a minute boundary, so minute *m* is the
+//! window `[60m, 60m + 60)`. Config: the defaults, with the test's
+//! `alert_score` lowered to 1.5 so anomalies appear.
+//!
+//! - Batches every 5 s (`k = 0..=120`, sent at `5k`, holding events in
+//!   `(5k − 5, 5k]`), received 100 ms later — except batches 49–84, held by
+//!   the SDK while offline from 240 s and all received at 420.1 s: a
+//!   **3-minute network gap** (240.1 → 420.1) whose minute-4 and minute-5
+//!   events arrive **late**.
+//! - `key_activity` every 5 s (10 keys; 50 keys at 125 s and 130 s: two
+//!   **key bursts**).
+//! - Captures of all three kinds in 30 s slots, uploaded 400 ms after the
+//!   slot; none while blocked (slots at 330 s and 450 s); **4 face captures
+//!   missing** (slots 180, 210, 390, 480 s; the 480 s one failed once).
+//! - Tab switches: hidden 65–80 s, 170–190 s; blur 64.5–80.5 s; copy 100 s,
+//!   paste 101 s; fullscreen exit 329 s, blocked 329–335 s; camera revoked
+//!   450 s, blocked 450–460 s; ended at 599 s.
+//! - **Two hours later** a last batch delivers what the SDK had kept back:
+//!   a paste at 500 s and a tab switch 505–520 s (minute 8 is corrected).
+
+use invigil_schemas::batch::EventBatch;
+use invigil_schemas::config::ConfigDocument;
+use invigil_schemas::event::*;
+use invigil_schemas::ids::{event_id_v7, CandidateId, TestId, Uuid};
+use invigil_schemas::record::KafkaRecord;
+
+/// Start of the exam: a minute boundary (2025-11-24T16:00:00Z).
+pub const T0: i64 = 1_764_000_000_000;
+pub const TEST: &str = "exam-scripted";
+pub const CANDIDATE: &str = "cand-1";
+/// When the kept-back batch arrives: two hours after the end.
+pub const LATE_RECEIPT: i64 = T0 + 600_000 + 7_200_000;
+
+pub fn session_id() -> Uuid {
+    event_id_v7(T0 as u64, [0x5c; 10])
+}
+
+/// The config document the truth assumes.
+pub fn config() -> ConfigDocument {
+    let mut document = ConfigDocument::default();
+    document.tests.insert(TEST.to_owned().try_into().expect("valid id"), serde_json::json!({"anomaly": {"alert_score": 1.5}}));
+    document
+}
+
+/// The exam's events, `(client ts offset in ms, body)`, before seq numbering.
+fn timeline() -> Vec<(i64, EventBody, bool)> {
+    let s = |secs: f64| (secs * 1000.0).round() as i64;
+    let mut events: Vec<(i64, EventBody, bool)> = Vec::new();
+    let mut on_time = |ts: i64, body: EventBody| events.push((ts, body, false));
+    on_time(0, EventBody::SessionStarted(SessionStarted {
+        sdk_version: "0.1.0-scripted".into(),
+        user_agent: "scripted".into(),
+        screen_w: 1920,
+        screen_h: 1080,
+        displays: 1,
+    }));
+    for k in 1..=119 {
+        let keys = if k == 25 || k == 26 { 50 } else { 10 };
+        on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000 }));
+    }
+    let blocked_slots = [11, 15];
+    let missing_face = [6, 7, 13, 16];
+    for j in 0..20_i64 {
+        if blocked_slots.contains(&j) {
+            continue;
+        }
+        for kind in [CaptureKind::Face, CaptureKind::Screen, CaptureKind::Audio] {
+            let ts = j * 30_000 + 400;
+            if kind == CaptureKind::Face && missing_face.contains(&j) {
+                if j == 16 {
+                    on_time(ts, EventBody::Capture(Capture {
+                        kind,
+                        status: CaptureStatus::Failed,
+                        key: None,
+                        bytes: None,
+                        capture_seq: j as u64,
+                        attempts: 1,
+                        error: Some("network".into()),
+                    }));
+                }
+                continue;
+            }
+            on_time(ts, EventBody::Capture(Capture {
+                kind,
+                status: CaptureStatus::Uploaded,
+                key: Some(format!("{kind:?}/{ts}.jpg").to_lowercase()),
+                bytes: Some(25_000),
+                capture_seq: j as u64,
+                attempts: 1,
+                error: None,
+            }));
+        }
+    }
+    let vis = |state| EventBody::Visibility(Visibility { state });
+    on_time(s(65.0), vis(VisibilityState::Hidden));
+    on_time(s(80.0), vis(VisibilityState::Visible));
+    on_time(s(170.0), vis(VisibilityState::Hidden));
+    on_time(s(190.0), vis(VisibilityState::Visible));
+    on_time(s(64.5), EventBody::Focus(Focus { state: FocusState::Blur }));
+    on_time(s(80.5), EventBody::Focus(Focus { state: FocusState::Focus }));
+    on_time(s(100.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Copy, chars: 12 }));
+    on_time(s(101.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 12 }));
+    on_time(s(329.0), EventBody::Fullscreen(Fullscreen { state: FullscreenState::Exited }));
+    on_time(s(329.0), EventBody::Blocked(Blocked { reason: BlockReason::FullscreenExited }));
+    on_time(s(335.0), EventBody::Fullscreen(Fullscreen { state: FullscreenState::Entered }));
+    on_time(s(335.0), EventBody::Unblocked(Unblocked { reason: BlockReason::FullscreenExited }));
+    on_time(s(450.0), EventBody::Permission(Permission { device: Device::Camera, state: PermissionState::Revoked }));
+    on_time(s(450.0), EventBody::Blocked(Blocked { reason: BlockReason::CameraPermission }));
+    on_time(s(460.0), EventBody::Permission(Permission { device: Device::Camera, state: PermissionState::Granted }));
+    on_time(s(460.0), EventBody::Unblocked(Unblocked { reason: BlockReason::CameraPermission }));
+    on_time(s(599.0), EventBody::SessionEnded(SessionEnded { reason: SessionEndReason::HostStopped }));
+    // Kept back by the SDK and delivered two hours later.
+    events.push((s(500.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 3 }), true));
+    events.push((s(505.0), vis(VisibilityState::Hidden), true));
+    events.push((s(520.0), vis(VisibilityState::Visible), true));
+    events
+}
+
+/// The exam as ingest would have produced it, in Kafka order.
+pub fn records() -> Vec<KafkaRecord> {
+    let mut timeline = timeline();
+    // Sequence numbers follow client time (the SDK numbers events as it
+    // observes them), so the kept-back events have seqs in the middle.
+    timeline.sort_by_key(|(ts, _, _)| *ts);
+    let events: Vec<(Event, bool)> = timeline
+        .into_iter()
+        .enumerate()
+        .map(|(seq, (offset, body, late))| {
+            let ts = T0 + offset;
+            let mut random = [0u8; 10];
+            random[..8].copy_from_slice(&(seq as u64).to_be_bytes());
+            (Event { id: event_id_v7(ts as u64, random), seq: seq as u64, ts, body }, late)
+        })
+        .collect();
+    let record = |batch_seq: u64, received_at: i64, sent_at: i64, events: Vec<Event>| KafkaRecord {
+        received_at,
+        test_id: TestId::try_from(TEST.to_owned()).expect("valid id"),
+        candidate_id: CandidateId::try_from(CANDIDATE.to_owned()).expect("valid id"),
+        ingest_node: "ingest-scripted".into(),
+        client_ip_hash: 42,
+        user_agent: "scripted".into(),
+        batch: EventBatch { v: 1, session_id: session_id(), batch_seq, sent_at, events },
+    };
+    let mut records = Vec::new();
+    for k in 0..=120_i64 {
+        let (from, to) = (T0 + (k - 1) * 5_000, T0 + k * 5_000);
+        let batch: Vec<Event> = events
+            .iter()
+            .filter(|(e, late)| !late && (e.ts > from || k == 0) && e.ts <= to)
+            .map(|(e, _)| e.clone())
+            .collect();
+        let received_at = if (49..=84).contains(&k) { T0 + 420_100 } else { to + 100 };
+        records.push(record(k as u64, received_at, to, batch));
+    }
+    let kept_back = events.iter().filter(|(_, late)| *late).map(|(e, _)| e.clone()).collect();
+    records.push(record(121, LATE_RECEIPT, LATE_RECEIPT - 50, kept_back));
+    records
+}

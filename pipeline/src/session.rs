@@ -1,0 +1,347 @@
+//! What the pipeline knows about one SDK session: a compact, deduplicated
+//! digest of its events, from which every window is recomputed.
+//!
+//! Windows are a pure function of this digest ([`crate::windows::compute`]).
+//! That is what makes the pipeline exact under re-delivery, late events and
+//! restarts: adding an event twice changes nothing (dedup by `seq`), adding a
+//! late event changes exactly the windows it touches, and a digest rebuilt
+//! from the store after a crash equals the one the dead process held, because
+//! both are built from the same [`EventRow`]s through [`Fact::from_row`].
+//!
+//! Memory per session stays small because only what windows need is kept:
+//! additive counts per minute, the on/off transitions that durations are made
+//! of, capture upload times, key counts and batch receipt times (for network
+//! gaps) — about 3,000 small entries for a 3-hour session at the reference
+//! cadence.
+
+use std::collections::{BTreeMap, HashSet};
+
+
+use invigil_schemas::event::EventKind;
+use invigil_schemas::ids::{CandidateId, TestId, Uuid};
+use serde::{Deserialize, Serialize};
+
+use crate::rows::EventRow;
+
+/// Length of the tumbling windows.
+pub const WINDOW_MS: i64 = 60_000;
+
+/// The window containing `ts`: its start, in Unix ms.
+pub fn window_start(ts: i64) -> i64 {
+    ts.div_euclid(WINDOW_MS) * WINDOW_MS
+}
+
+/// An event is late when ingest received it after its window closed, i.e.
+/// after the window's end plus the allowed lateness. Decided from the data
+/// alone (client `ts`, server `received_at`), so a replay after a crash
+/// classifies every event the same way.
+pub fn is_late(ts: i64, received_at: i64, allowed_lateness_ms: i64) -> bool {
+    received_at > window_start(ts) + WINDOW_MS + allowed_lateness_ms
+}
+
+/// Which session a digest belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SessionKey {
+    pub test_id: TestId,
+    pub candidate_id: CandidateId,
+    pub session_id: Uuid,
+}
+
+impl SessionKey {
+    pub fn of_row(row: &EventRow) -> Result<Self, String> {
+        Ok(Self {
+            test_id: TestId::try_from(row.test_id.clone()).map_err(|e| e.to_string())?,
+            candidate_id: CandidateId::try_from(row.candidate_id.clone()).map_err(|e| e.to_string())?,
+            session_id: row.session_id,
+        })
+    }
+}
+
+/// Something whose duration is measured: events switch it on and off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Dimension {
+    /// The page is hidden (tab switched away, window minimised).
+    Hidden,
+    /// The window lost focus.
+    Blurred,
+    /// The SDK's overlay is up for this reason (wire name interned as a tag).
+    Blocked(u8),
+}
+
+/// What one event contributes to the windows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum What {
+    Started { sdk_version: String },
+    Ended { reason: String },
+    Toggle(Dimension, bool),
+    FullscreenExit,
+    Clipboard,
+    PermissionRevoked,
+    Keys(u32),
+    /// An uploaded capture of kind 0 = face, 1 = screen, 2 = audio.
+    Uploaded(u8),
+    UploadFailed,
+    /// Stored and counted as an event, no window column of its own.
+    Other,
+}
+
+/// One event, reduced to what windows need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact {
+    pub seq: u64,
+    pub ts: i64,
+    pub what: What,
+}
+
+/// The facts of one Kafka record (one batch), sharing its session and
+/// receipt. This is what the dataflow exchanges by candidate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactBatch {
+    pub key: SessionKey,
+    pub received_at: i64,
+    pub batch_seq: u64,
+    pub user_agent: String,
+    pub facts: Vec<Fact>,
+}
+
+/// Capture kinds in the order of [`Session::uploads`].
+pub const CAPTURE_KINDS: [&str; 3] = ["face", "screen", "audio"];
+
+const BLOCK_REASONS: [&str; 6] = [
+    "camera_permission",
+    "microphone_permission",
+    "screen_permission",
+    "fullscreen_exited",
+    "screen_share_stopped",
+    "unsupported_browser",
+];
+
+impl Fact {
+    /// The one mapping from a stored event row to its contribution. Records
+    /// are turned into rows first (the rows the event sink writes), so live
+    /// processing and a rebuild from the store cannot disagree.
+    pub fn from_row(row: &EventRow) -> Fact {
+        let kind = u8::try_from(row.kind).ok().and_then(|tag| EventKind::ALL.get(usize::from(tag)).copied());
+        let what = match kind {
+            Some(EventKind::SessionStarted) => What::Started { sdk_version: sdk_version_of(&row.payload) },
+            Some(EventKind::SessionEnded) => What::Ended { reason: row.reason.clone() },
+            Some(EventKind::Visibility) => What::Toggle(Dimension::Hidden, row.state == "hidden"),
+            Some(EventKind::Focus) => What::Toggle(Dimension::Blurred, row.state == "blur"),
+            Some(kind @ (EventKind::Blocked | EventKind::Unblocked)) => {
+                let tag = BLOCK_REASONS.iter().position(|r| *r == row.reason).unwrap_or(BLOCK_REASONS.len());
+                What::Toggle(Dimension::Blocked(tag as u8), kind == EventKind::Blocked)
+            }
+            Some(EventKind::Fullscreen) if row.state == "exited" => What::FullscreenExit,
+            Some(EventKind::Clipboard) => What::Clipboard,
+            Some(EventKind::Permission) if row.state == "revoked" => What::PermissionRevoked,
+            Some(EventKind::KeyActivity) => What::Keys(row.keys),
+            Some(EventKind::Capture) => match row.capture_status.as_str() {
+                "uploaded" => match CAPTURE_KINDS.iter().position(|k| *k == row.capture_kind) {
+                    Some(index) => What::Uploaded(index as u8),
+                    None => What::Other,
+                },
+                "failed" => What::UploadFailed,
+                _ => What::Other,
+            },
+            _ => What::Other,
+        };
+        Fact { seq: row.seq, ts: row.ts, what }
+    }
+}
+
+fn sdk_version_of(payload: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(payload)
+        .ok()
+        .and_then(|v| v.get("sdk_version").and_then(|s| s.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+impl FactBatch {
+    /// The facts of one record's rows (all rows of a record share the session).
+    pub fn from_rows(rows: &[EventRow]) -> Option<FactBatch> {
+        let first = rows.first()?;
+        Some(FactBatch {
+            key: SessionKey::of_row(first).ok()?,
+            received_at: first.received_at,
+            batch_seq: first.batch_seq,
+            user_agent: first.user_agent.clone(),
+            facts: rows.iter().map(Fact::from_row).collect(),
+        })
+    }
+}
+
+/// One on/off transition, ordered by client time then `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Transition {
+    pub ts: i64,
+    pub seq: u64,
+    pub dimension: Dimension,
+    pub on: bool,
+}
+
+/// Additive counts of one minute (by event time).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MinuteCounts {
+    pub tab_switches: u32,
+    pub blur_count: u32,
+    pub fullscreen_exits: u32,
+    pub clipboard_actions: u32,
+    pub permission_revocations: u32,
+    pub uploads_failed: u32,
+    /// Events that arrived after their window had closed (see [`is_late`]).
+    pub late_events: u32,
+    /// Key counts of the minute's `key_activity` events; bursts are counted
+    /// against the test's threshold when windows are computed, so a config
+    /// change applies to recomputed windows without re-reading events.
+    pub key_counts: Vec<u32>,
+}
+
+/// The digest of one session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub key: SessionKey,
+    seen: HashSet<u64>,
+    /// Earliest and latest client time of any event: the session is open
+    /// between them.
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// `Some(reason)` once `session_ended` arrived.
+    pub ended: Option<String>,
+    pub sdk_version: String,
+    pub user_agent: String,
+    pub events: u64,
+    /// Batch numbers seen; a retried batch counts (and is timed) once.
+    pub batches: HashSet<u64>,
+    /// Server receipt times of those batches, sorted.
+    pub receipts: Vec<i64>,
+    /// Receipt time of the batch that carried `session_ended`: gaps after it
+    /// are not gaps of an open session.
+    pub ended_receipt: Option<i64>,
+    /// Sorted by (ts, seq).
+    pub transitions: Vec<Transition>,
+    pub minutes: BTreeMap<i64, MinuteCounts>,
+    /// Client times of uploaded captures, per kind (see [`CAPTURE_KINDS`]).
+    pub uploads: [Vec<i64>; 3],
+}
+
+impl Session {
+    pub fn new(key: SessionKey) -> Self {
+        Self {
+            key,
+            seen: HashSet::new(),
+            first_ts: i64::MAX,
+            last_ts: i64::MIN,
+            ended: None,
+            sdk_version: String::new(),
+            user_agent: String::new(),
+            events: 0,
+            batches: HashSet::new(),
+            receipts: Vec::new(),
+            ended_receipt: None,
+            transitions: Vec::new(),
+            minutes: BTreeMap::new(),
+            uploads: Default::default(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// Adds the facts of one record. Returns the start of the earliest window
+    /// whose value may have changed, or `None` when every fact was a duplicate.
+    pub fn add_batch(&mut self, batch: &FactBatch, allowed_lateness_ms: i64) -> Option<i64> {
+        let mut earliest: Option<i64> = None;
+        for fact in &batch.facts {
+            if let Some(start) = self.add_fact(fact, batch.received_at, allowed_lateness_ms) {
+                earliest = Some(earliest.map_or(start, |e| e.min(start)));
+            }
+        }
+        if self.batches.insert(batch.batch_seq) {
+            // A new receipt may open or close a network gap that began at the
+            // previous receipt.
+            let at = self.receipts.partition_point(|r| *r < batch.received_at);
+            if let Some(previous) = at.checked_sub(1).map(|i| self.receipts[i]) {
+                let start = window_start(previous);
+                earliest = Some(earliest.map_or(start, |e| e.min(start)));
+            }
+            self.receipts.insert(at, batch.received_at);
+            if self.user_agent.is_empty() {
+                self.user_agent = batch.user_agent.clone();
+            }
+        }
+        if self.ended_receipt.is_none() && batch.facts.iter().any(|f| matches!(f.what, What::Ended { .. })) {
+            self.ended_receipt = Some(batch.received_at);
+        }
+        earliest
+    }
+
+    fn add_fact(&mut self, fact: &Fact, received_at: i64, allowed_lateness_ms: i64) -> Option<i64> {
+        if !self.seen.insert(fact.seq) {
+            return None;
+        }
+        self.events += 1;
+        let minute = window_start(fact.ts);
+        // Opening the session earlier or extending it later changes the
+        // windows at the edges (expected captures, open durations).
+        let mut earliest = minute;
+        if fact.ts < self.first_ts {
+            self.first_ts = fact.ts;
+        }
+        if fact.ts > self.last_ts {
+            if self.last_ts != i64::MIN {
+                earliest = earliest.min(window_start(self.last_ts));
+            }
+            self.last_ts = fact.ts;
+        }
+        let counts = self.minutes.entry(minute).or_default();
+        if is_late(fact.ts, received_at, allowed_lateness_ms) {
+            counts.late_events += 1;
+        }
+        match &fact.what {
+            What::Started { sdk_version } => self.sdk_version.clone_from(sdk_version),
+            What::Ended { reason } => self.ended = Some(reason.clone()),
+            What::Toggle(dimension, on) => {
+                match dimension {
+                    Dimension::Hidden if *on => counts.tab_switches += 1,
+                    Dimension::Blurred if *on => counts.blur_count += 1,
+                    _ => {}
+                }
+                let transition = Transition { ts: fact.ts, seq: fact.seq, dimension: *dimension, on: *on };
+                let at = self.transitions.partition_point(|t| *t < transition);
+                self.transitions.insert(at, transition);
+            }
+            What::FullscreenExit => counts.fullscreen_exits += 1,
+            What::Clipboard => counts.clipboard_actions += 1,
+            What::PermissionRevoked => counts.permission_revocations += 1,
+            What::Keys(keys) => counts.key_counts.push(*keys),
+            What::Uploaded(kind) => {
+                let times = &mut self.uploads[usize::from(*kind).min(2)];
+                let at = times.partition_point(|t| *t < fact.ts);
+                times.insert(at, fact.ts);
+            }
+            What::UploadFailed => counts.uploads_failed += 1,
+            What::Other => {}
+        }
+        Some(earliest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_aligned_minutes_even_before_1970() {
+        assert_eq!(window_start(125_000), 120_000);
+        assert_eq!(window_start(120_000), 120_000);
+        assert_eq!(window_start(-1), -60_000);
+    }
+
+    #[test]
+    fn lateness_is_decided_by_receipt_against_window_end() {
+        // Window [60 000, 120 000), lateness 15 s: on time up to 135 000.
+        assert!(!is_late(61_000, 135_000, 15_000));
+        assert!(is_late(61_000, 135_001, 15_000));
+    }
+}

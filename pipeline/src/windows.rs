@@ -1,0 +1,282 @@
+//! Window values: a pure function of a [`Session`] digest and the test's
+//! config. No clock, no I/O — what the golden tests pin down.
+//!
+//! Definitions (SPEC §6), per 1-minute window `[start, start + 60 s)` of
+//! client time, within the session's open span `[first_ts, last_ts]`:
+//!
+//! - **durations** (`hidden_ms`, `blur_ms`, `blocked_ms`): overlap of the
+//!   window with the intervals a dimension was on; an interval still open is
+//!   closed at `last_ts`. Blocked means "any block reason active".
+//! - **counts** (tab switches = `visibility: hidden` events, blurs, fullscreen
+//!   exits, clipboard actions, permission revocations, failed uploads, late
+//!   events) by the event's own time.
+//! - **key bursts**: `key_activity` events with more than
+//!   `anomaly.key_burst_keys` keys.
+//! - **expected captures** of a kind with interval `I`: the capture slots
+//!   `first_ts + j·I` (j ≥ 0, ≤ `last_ts`) that fall in the window and not
+//!   inside a blocked interval (a blocked candidate is already accounted for by
+//!   `blocked_ms`; counting their captures as missing would penalise twice).
+//!   A slot is **uploaded** when an uploaded capture's time rounds to it
+//!   (`round((ts − first_ts) / I)`), which tolerates timer jitter of up to
+//!   half an interval. Missing = expected − uploaded.
+//! - **network gaps**: consecutive batch receipts (server clock) more than
+//!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
+//!   the windows it overlaps; it is counted once, in the window where it
+//!   began. Gaps are labels, never score components.
+//! - **score**: Σ weight × measure over the components, in a fixed order; a
+//!   component appears in the row only when non-zero, so the row itself
+//!   explains its score.
+
+use std::collections::HashSet;
+
+use invigil_schemas::config::ProctorConfig;
+
+use crate::session::{window_start, Dimension, Session, WINDOW_MS};
+
+/// One window's measures and score.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WindowValue {
+    pub start: i64,
+    pub end: i64,
+    pub tab_switches: u32,
+    pub hidden_ms: u64,
+    pub blur_count: u32,
+    pub blur_ms: u64,
+    pub fullscreen_exits: u32,
+    pub clipboard_actions: u32,
+    pub key_bursts: u32,
+    pub permission_revocations: u32,
+    pub blocked_ms: u64,
+    pub uploads_failed: u32,
+    /// Per capture kind: face, screen, audio.
+    pub expected: [u32; 3],
+    pub uploaded: [u32; 3],
+    pub network_gaps: u32,
+    pub network_gap_ms: u64,
+    pub late_events: u32,
+    pub score: f64,
+    /// `(weight name, weight × measure)`, non-zero components only.
+    pub components: Vec<(&'static str, f64)>,
+}
+
+impl WindowValue {
+    pub fn missing_captures(&self) -> u32 {
+        (0..3).map(|k| self.expected[k].saturating_sub(self.uploaded[k])).sum()
+    }
+
+    /// Adds another window's measures (for session totals); the score is
+    /// recomputed by the caller.
+    fn accumulate(&mut self, other: &WindowValue) {
+        self.tab_switches += other.tab_switches;
+        self.hidden_ms += other.hidden_ms;
+        self.blur_count += other.blur_count;
+        self.blur_ms += other.blur_ms;
+        self.fullscreen_exits += other.fullscreen_exits;
+        self.clipboard_actions += other.clipboard_actions;
+        self.key_bursts += other.key_bursts;
+        self.permission_revocations += other.permission_revocations;
+        self.blocked_ms += other.blocked_ms;
+        self.uploads_failed += other.uploads_failed;
+        for k in 0..3 {
+            self.expected[k] += other.expected[k];
+            self.uploaded[k] += other.uploaded[k];
+        }
+        self.network_gaps += other.network_gaps;
+        self.network_gap_ms += other.network_gap_ms;
+        self.late_events += other.late_events;
+    }
+
+    /// Fills `score` and `components` from the measures.
+    fn score_with(&mut self, config: &ProctorConfig) {
+        let w = &config.anomaly.weights;
+        let measures: [(&'static str, f64, f64); 9] = [
+            ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
+            ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
+            ("blur", w.blur, f64::from(self.blur_count)),
+            ("fullscreen_exit", w.fullscreen_exit, f64::from(self.fullscreen_exits)),
+            ("clipboard", w.clipboard, f64::from(self.clipboard_actions)),
+            ("key_burst", w.key_burst, f64::from(self.key_bursts)),
+            ("permission_revoked", w.permission_revoked, f64::from(self.permission_revocations)),
+            ("blocked_second", w.blocked_second, self.blocked_ms as f64 / 1000.0),
+            ("missing_capture", w.missing_capture, f64::from(self.missing_captures())),
+        ];
+        self.components.clear();
+        self.score = 0.0;
+        for (name, weight, measure) in measures {
+            let value = weight * measure;
+            if value != 0.0 {
+                self.components.push((name, value));
+                self.score += value;
+            }
+        }
+    }
+}
+
+/// Half-open intervals `[from, to)` during which something was on, sorted.
+type Intervals = Vec<(i64, i64)>;
+
+/// Total overlap of `intervals` with `[start, end)`.
+fn overlap(intervals: &Intervals, start: i64, end: i64) -> u64 {
+    let first = intervals.partition_point(|(_, to)| *to <= start);
+    intervals[first..]
+        .iter()
+        .take_while(|(from, _)| *from < end)
+        .map(|(from, to)| (to.min(&end) - from.max(&start)).max(0) as u64)
+        .sum()
+}
+
+fn contains(intervals: &Intervals, t: i64) -> bool {
+    let at = intervals.partition_point(|(_, to)| *to <= t);
+    intervals.get(at).is_some_and(|(from, _)| *from <= t)
+}
+
+/// The on-intervals of the dimensions selected by `pick`, merged: on while
+/// any selected dimension is on.
+fn intervals_of(session: &Session, pick: impl Fn(Dimension) -> bool) -> Intervals {
+    let mut active: HashSet<Dimension> = HashSet::new();
+    let mut out = Intervals::new();
+    let mut since = None;
+    for t in session.transitions.iter().filter(|t| pick(t.dimension)) {
+        if t.on {
+            active.insert(t.dimension);
+        } else {
+            active.remove(&t.dimension);
+        }
+        match (since, active.is_empty()) {
+            (None, false) => since = Some(t.ts),
+            (Some(from), true) => {
+                if t.ts > from {
+                    out.push((from, t.ts));
+                }
+                since = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = since {
+        if session.last_ts > from {
+            out.push((from, session.last_ts));
+        }
+    }
+    out
+}
+
+/// Network gaps on the server clock: `(from, to)` between batch receipts.
+pub fn network_gaps(session: &Session, config: &ProctorConfig) -> Intervals {
+    let threshold = 3 * i64::from(config.events_interval_ms);
+    let open_until = session.ended_receipt.unwrap_or(i64::MAX);
+    session
+        .receipts
+        .windows(2)
+        .filter(|pair| pair[0] < open_until && pair[1] - pair[0] > threshold)
+        .map(|pair| (pair[0], pair[1]))
+        .collect()
+}
+
+/// What every window of a computation shares.
+struct Context {
+    hidden: Intervals,
+    blurred: Intervals,
+    blocked: Intervals,
+    gaps: Intervals,
+    /// Capture interval per kind, and the slots with an upload.
+    intervals: [i64; 3],
+    present: [HashSet<i64>; 3],
+}
+
+impl Context {
+    fn new(session: &Session, config: &ProctorConfig) -> Self {
+        let c = &config.capture_intervals;
+        let intervals = [i64::from(c.face_ms), i64::from(c.screen_ms), i64::from(c.audio_chunk_ms)];
+        let present = std::array::from_fn(|k| {
+            let interval = intervals[k].max(1);
+            session.uploads[k]
+                .iter()
+                .map(|ts| (ts - session.first_ts + interval / 2).div_euclid(interval))
+                .collect()
+        });
+        Self {
+            hidden: intervals_of(session, |d| d == Dimension::Hidden),
+            blurred: intervals_of(session, |d| d == Dimension::Blurred),
+            blocked: intervals_of(session, |d| matches!(d, Dimension::Blocked(_))),
+            gaps: network_gaps(session, config),
+            intervals,
+            present,
+        }
+    }
+}
+
+/// The minute windows of `session` from the one starting at `from` (or the
+/// session's first) to its last, in order. Empty for an empty session.
+pub fn compute(session: &Session, config: &ProctorConfig, from: Option<i64>) -> Vec<WindowValue> {
+    if session.is_empty() {
+        return Vec::new();
+    }
+    let first = window_start(session.first_ts);
+    let last = window_start(session.last_ts);
+    let from = from.map_or(first, |f| window_start(f).max(first));
+    let context = Context::new(session, config);
+    (0..)
+        .map(|i| from + i * WINDOW_MS)
+        .take_while(|start| *start <= last)
+        .map(|start| window(session, config, &context, start, first, last))
+        .collect()
+}
+
+fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, first: i64, last: i64) -> WindowValue {
+    let end = start + WINDOW_MS;
+    let mut value = WindowValue { start, end, ..WindowValue::default() };
+    if let Some(counts) = session.minutes.get(&start) {
+        value.tab_switches = counts.tab_switches;
+        value.blur_count = counts.blur_count;
+        value.fullscreen_exits = counts.fullscreen_exits;
+        value.clipboard_actions = counts.clipboard_actions;
+        value.permission_revocations = counts.permission_revocations;
+        value.uploads_failed = counts.uploads_failed;
+        value.late_events = counts.late_events;
+        value.key_bursts = counts.key_counts.iter().filter(|k| **k > config.anomaly.key_burst_keys).count() as u32;
+    }
+    value.hidden_ms = overlap(&cx.hidden, start, end);
+    value.blur_ms = overlap(&cx.blurred, start, end);
+    value.blocked_ms = overlap(&cx.blocked, start, end);
+
+    // Capture slots in [max(start, first_ts), min(end, last_ts + 1)).
+    let span_from = start.max(session.first_ts);
+    let span_to = end.min(session.last_ts + 1);
+    for k in 0..3 {
+        let interval = cx.intervals[k].max(1);
+        let mut j = (span_from - session.first_ts + interval - 1).div_euclid(interval);
+        loop {
+            let t = session.first_ts + j * interval;
+            if t >= span_to {
+                break;
+            }
+            if !contains(&cx.blocked, t) {
+                value.expected[k] += 1;
+                if cx.present[k].contains(&j) {
+                    value.uploaded[k] += 1;
+                }
+            }
+            j += 1;
+        }
+    }
+
+    // Gaps: ms by overlap; each counted in the window it began in, clamped to
+    // the session's windows so a gap on a skewed server clock is not lost.
+    value.network_gap_ms = overlap(&cx.gaps, start, end);
+    value.network_gaps =
+        cx.gaps.iter().filter(|(from, _)| window_start(*from).clamp(first, last) == start).count() as u32;
+
+    value.score_with(config);
+    value
+}
+
+/// The session-total row: the sum of its minute windows, scored on the sums.
+pub fn totals(windows: &[WindowValue], session: &Session, config: &ProctorConfig) -> WindowValue {
+    let mut total = WindowValue { start: session.first_ts, end: session.last_ts, ..WindowValue::default() };
+    for window in windows {
+        total.accumulate(window);
+    }
+    total.score_with(config);
+    total
+}

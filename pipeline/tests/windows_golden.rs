@@ -1,0 +1,202 @@
+//! The scripted exam's windows against truth computed by hand (see
+//! `invigil_pipeline::scripted` for the script). Every number below was
+//! worked out from the script, not read from the code's output; the golden
+//! file additionally pins every field of every row.
+
+use invigil_pipeline::rows::EventRow;
+use invigil_pipeline::scripted::{self, T0};
+use invigil_pipeline::session::{FactBatch, Session};
+use invigil_pipeline::windows::{self, WindowValue};
+use invigil_schemas::config::ProctorConfig;
+use invigil_schemas::record::KafkaRecord;
+
+const LATENESS_MS: i64 = 15_000;
+
+fn config() -> ProctorConfig {
+    scripted::config().for_test(&scripted::TEST.to_owned().try_into().unwrap()).unwrap()
+}
+
+fn digest(records: &[KafkaRecord]) -> Session {
+    let mut session: Option<Session> = None;
+    for record in records {
+        let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(record, e)).collect();
+        let batch = FactBatch::from_rows(&rows).unwrap();
+        session.get_or_insert_with(|| Session::new(batch.key.clone())).add_batch(&batch, LATENESS_MS);
+    }
+    session.unwrap()
+}
+
+fn minute(windows: &[WindowValue], m: i64) -> &WindowValue {
+    windows.iter().find(|w| w.start == T0 + m * 60_000).unwrap_or_else(|| panic!("no window for minute {m}"))
+}
+
+fn components(w: &WindowValue) -> Vec<(&'static str, f64)> {
+    w.components.clone()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
+}
+
+#[test]
+fn scripted_exam_windows_equal_hand_computed_truth() {
+    let config = config();
+    let session = digest(&scripted::records());
+    let windows = windows::compute(&session, &config, None);
+    assert_eq!(windows.len(), 10, "minutes 0..=9 (ended at 599 s)");
+    assert!(windows.iter().all(|w| w.end - w.start == 60_000));
+
+    // Captures: two 30 s slots a minute; minutes 5 and 7 lose one slot each
+    // to blocking; face misses 180, 210 (min 3), 390 (min 6), 480 (min 8).
+    let expected = [2, 2, 2, 2, 2, 1, 2, 1, 2, 2];
+    let face_up = [2, 2, 2, 0, 2, 1, 1, 1, 1, 2];
+    for (m, w) in windows.iter().enumerate() {
+        assert_eq!(w.expected, [expected[m]; 3], "minute {m} expected");
+        assert_eq!(w.uploaded, [face_up[m], expected[m], expected[m]], "minute {m} uploaded");
+    }
+
+    let m1 = minute(&windows, 1);
+    assert_eq!((m1.tab_switches, m1.hidden_ms, m1.blur_count, m1.blur_ms, m1.clipboard_actions), (1, 15_000, 1, 16_000, 2));
+    assert!(close(m1.score, 1.0 + 0.75 + 0.5 + 1.0), "{}", m1.score);
+    let names: Vec<_> = components(m1).iter().map(|c| c.0).collect();
+    assert_eq!(names, ["tab_switch", "hidden_second", "blur", "clipboard"]);
+
+    let m2 = minute(&windows, 2);
+    assert_eq!((m2.tab_switches, m2.hidden_ms, m2.key_bursts), (1, 10_000, 2));
+    assert!(close(m2.score, 1.0 + 0.5 + 0.5));
+
+    let m3 = minute(&windows, 3);
+    assert_eq!((m3.tab_switches, m3.hidden_ms, m3.missing_captures()), (0, 10_000, 2));
+    assert!(close(m3.score, 0.5 + 1.0));
+
+    // The gap began at 240.1 s: counted in minute 4, its 180 s spread over
+    // minutes 4–7. It is a label: minute 4 scores nothing.
+    let gap_ms: Vec<u64> = windows.iter().map(|w| w.network_gap_ms).collect();
+    assert_eq!(gap_ms, [0, 0, 0, 0, 59_900, 60_000, 60_000, 100, 0, 0]);
+    let gaps: Vec<u32> = windows.iter().map(|w| w.network_gaps).collect();
+    assert_eq!(gaps, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(minute(&windows, 4).score, 0.0);
+
+    // Late: minute-4 events received at 420.1 > 300 + 15 (11 key events +
+    // 6 captures); minute 5 (12 keys + 3 captures + 4 fullscreen/block
+    // events, window closed at 375); the kept-back batch's 3 in minute 8.
+    let late: Vec<u32> = windows.iter().map(|w| w.late_events).collect();
+    assert_eq!(late, [0, 0, 0, 0, 17, 19, 0, 0, 3, 0]);
+
+    let m5 = minute(&windows, 5);
+    assert_eq!((m5.fullscreen_exits, m5.blocked_ms), (1, 6_000));
+    assert!(close(m5.score, 1.0 + 0.12));
+
+    assert!(close(minute(&windows, 6).score, 0.5));
+
+    let m7 = minute(&windows, 7);
+    assert_eq!((m7.permission_revocations, m7.blocked_ms), (1, 10_000));
+    assert!(close(m7.score, 2.0 + 0.2));
+
+    // Minute 8 as corrected by the batch that came two hours late.
+    let m8 = minute(&windows, 8);
+    assert_eq!((m8.tab_switches, m8.hidden_ms, m8.clipboard_actions, m8.uploads_failed), (1, 15_000, 1, 1));
+    assert!(close(m8.score, 1.0 + 0.75 + 0.5 + 0.5));
+    assert_eq!(minute(&windows, 9).score, 0.0);
+    assert_eq!(minute(&windows, 0).score, 0.0);
+
+    let total = windows::totals(&windows, &session, &config);
+    assert_eq!((total.start, total.end), (T0, T0 + 599_000));
+    assert_eq!(
+        (total.tab_switches, total.hidden_ms, total.blur_count, total.blur_ms, total.fullscreen_exits),
+        (3, 50_000, 1, 16_000, 1)
+    );
+    assert_eq!((total.clipboard_actions, total.key_bursts, total.permission_revocations, total.blocked_ms), (3, 2, 1, 16_000));
+    assert_eq!((total.expected, total.uploaded, total.uploads_failed), ([18; 3], [14, 18, 18], 1));
+    assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 39));
+    assert!(close(total.score, 3.0 + 2.5 + 0.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0), "{}", total.score);
+    assert_eq!((session.events, session.batches.len()), (191, 122));
+    assert_eq!(session.ended.as_deref(), Some("host_stopped"));
+    assert_eq!(session.sdk_version, "0.1.0-scripted");
+
+    golden::check("scripted_windows.json", &golden::render(&windows, &total));
+}
+
+#[test]
+fn before_the_late_batch_minute_8_reads_what_was_known() {
+    let config = config();
+    let mut records = scripted::records();
+    let kept_back = records.pop().unwrap();
+    let mut session = digest(&records);
+    let before = windows::compute(&session, &config, None);
+    let m8 = minute(&before, 8);
+    assert_eq!((m8.tab_switches, m8.hidden_ms, m8.clipboard_actions), (0, 0, 0));
+    assert!(close(m8.score, 0.5));
+
+    // The correction touches minute 8 and nothing earlier.
+    let rows: Vec<EventRow> = kept_back.batch.events.iter().map(|e| EventRow::new(&kept_back, e)).collect();
+    let changed_from = session.add_batch(&FactBatch::from_rows(&rows).unwrap(), LATENESS_MS).unwrap();
+    assert_eq!(changed_from, T0 + 8 * 60_000);
+    let after = windows::compute(&session, &config, None);
+    for (a, b) in before.iter().zip(&after) {
+        if a.start != changed_from {
+            assert_eq!(a, b, "window {} changed", a.start);
+        }
+    }
+    assert!(close(minute(&after, 8).score, 2.75));
+}
+
+#[test]
+fn windows_do_not_depend_on_delivery_order_or_duplicates() {
+    let config = config();
+    let records = scripted::records();
+    let truth = windows::compute(&digest(&records), &config, None);
+    // Reversed, and every record delivered twice (a retried produce).
+    let mut shuffled: Vec<KafkaRecord> = records.iter().rev().cloned().collect();
+    shuffled.extend(records.iter().step_by(3).cloned());
+    let session = digest(&shuffled);
+    assert_eq!(session.events, 191);
+    assert_eq!(windows::compute(&session, &config, None), truth);
+}
+
+#[test]
+fn computing_from_a_window_equals_the_tail_of_a_full_computation() {
+    let config = config();
+    let session = digest(&scripted::records());
+    let full = windows::compute(&session, &config, None);
+    let tail = windows::compute(&session, &config, Some(T0 + 5 * 60_000 + 1_234));
+    assert_eq!(tail.as_slice(), &full[5..]);
+}
+
+mod golden {
+    use super::*;
+
+    pub fn render(windows: &[WindowValue], total: &WindowValue) -> String {
+        let row = |w: &WindowValue| {
+            serde_json::json!({
+                "start": w.start - T0, "end": w.end - T0,
+                "tab_switches": w.tab_switches, "hidden_ms": w.hidden_ms,
+                "blur_count": w.blur_count, "blur_ms": w.blur_ms,
+                "fullscreen_exits": w.fullscreen_exits, "clipboard_actions": w.clipboard_actions,
+                "key_bursts": w.key_bursts, "permission_revocations": w.permission_revocations,
+                "blocked_ms": w.blocked_ms, "uploads_failed": w.uploads_failed,
+                "expected": w.expected, "uploaded": w.uploaded,
+                "network_gaps": w.network_gaps, "network_gap_ms": w.network_gap_ms,
+                "late_events": w.late_events, "score": w.score,
+                "components": w.components.iter().map(|(n, v)| serde_json::json!([n, v])).collect::<Vec<_>>(),
+            })
+        };
+        let doc = serde_json::json!({
+            "minutes": windows.iter().map(row).collect::<Vec<_>>(),
+            "session": row(total),
+        });
+        serde_json::to_string_pretty(&doc).unwrap() + "\n"
+    }
+
+    /// Compares with `tests/golden/<name>`; `INVIGIL_BLESS=1` rewrites it.
+    pub fn check(name: &str, actual: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        if std::env::var_os("INVIGIL_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, actual).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with INVIGIL_BLESS=1 to create it)", path.display()));
+        assert_eq!(actual, expected, "golden {name} differs; if intended, re-bless with INVIGIL_BLESS=1");
+    }
+}
