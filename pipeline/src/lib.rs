@@ -17,6 +17,7 @@
 //! The dataflow itself (sources, event-time windows, sinks with commit
 //! barriers) is the subject of the pipeline issue.
 
+pub mod emit;
 pub mod rows;
 pub mod scripted;
 pub mod session;

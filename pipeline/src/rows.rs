@@ -128,10 +128,204 @@ impl EventRow {
     }
 }
 
+/// How a column is read back from chDB as JSON: most as they are, some
+/// converted to the integer the Rust field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Plain,
+    /// `DateTime64(3)` → Unix ms.
+    Millis,
+    /// `Enum8` → its tag.
+    Tag,
+}
+
+/// A row type bound to its table.
+pub trait TableRow:
+    clickhouse::RowOwned + clickhouse::RowRead + clickhouse::RowWrite + Serialize + Send + Sync + Clone
+{
+    const TABLE: &'static str;
+    /// Every column, in struct order, with how to read it back as JSON.
+    const COLUMNS: &'static [(&'static str, Read)];
+
+    /// The select list that reads this row back in JSON with the Rust
+    /// field types (`toUnixTimestamp64Milli(ts) AS ts`, …).
+    fn json_select_list() -> String {
+        Self::COLUMNS
+            .iter()
+            .map(|(name, read)| match read {
+                Read::Plain => format!("`{name}`"),
+                Read::Millis => format!("toUnixTimestamp64Milli(`{name}`) AS `{name}`"),
+                Read::Tag => format!("CAST(`{name}`, 'Int8') AS `{name}`"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+use Read::{Millis, Plain, Tag};
+
+impl TableRow for EventRow {
+    const TABLE: &'static str = "proctor_events";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("seq", Plain), ("event_id", Plain),
+        ("ts", Millis), ("received_at", Millis), ("batch_seq", Plain), ("type", Tag), ("state", Plain),
+        ("device", Plain), ("action", Plain), ("reason", Plain), ("chars", Plain), ("keys", Plain),
+        ("interval_ms", Plain), ("capture_kind", Plain), ("capture_status", Plain), ("capture_key", Plain),
+        ("capture_bytes", Plain), ("capture_seq", Plain), ("attempts", Plain), ("name", Plain), ("payload", Plain),
+        ("ingest_node", Plain), ("client_ip_hash", Plain), ("user_agent", Plain), ("version", Plain),
+    ];
+}
+
+/// `window_kind` values of `candidate_windows`.
+pub const WINDOW_MINUTE: i8 = 1;
+pub const WINDOW_SESSION: i8 = 2;
+
+/// One row of `candidate_windows`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct WindowRow {
+    pub test_id: String,
+    pub candidate_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub session_id: Uuid,
+    pub window_kind: i8,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub tab_switches: u32,
+    pub hidden_ms: u64,
+    pub blur_count: u32,
+    pub blur_ms: u64,
+    pub fullscreen_exits: u32,
+    pub clipboard_actions: u32,
+    pub key_bursts: u32,
+    pub permission_revocations: u32,
+    pub blocked_ms: u64,
+    pub uploads_failed: u32,
+    pub expected_face: u32,
+    pub uploaded_face: u32,
+    pub expected_screen: u32,
+    pub uploaded_screen: u32,
+    pub expected_audio: u32,
+    pub uploaded_audio: u32,
+    pub network_gaps: u32,
+    pub network_gap_ms: u64,
+    pub late_events: u32,
+    pub score: f64,
+    pub component_names: Vec<String>,
+    pub component_values: Vec<f64>,
+    pub computed_at: i64,
+    pub version: u64,
+}
+
+impl TableRow for WindowRow {
+    const TABLE: &'static str = "candidate_windows";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("window_kind", Tag),
+        ("window_start", Millis), ("window_end", Millis), ("tab_switches", Plain), ("hidden_ms", Plain),
+        ("blur_count", Plain), ("blur_ms", Plain), ("fullscreen_exits", Plain), ("clipboard_actions", Plain),
+        ("key_bursts", Plain), ("permission_revocations", Plain), ("blocked_ms", Plain), ("uploads_failed", Plain),
+        ("expected_face", Plain), ("uploaded_face", Plain), ("expected_screen", Plain), ("uploaded_screen", Plain),
+        ("expected_audio", Plain), ("uploaded_audio", Plain), ("network_gaps", Plain), ("network_gap_ms", Plain),
+        ("late_events", Plain), ("score", Plain), ("component_names", Plain), ("component_values", Plain),
+        ("computed_at", Millis), ("version", Plain),
+    ];
+}
+
+/// `severity` values of `anomalies`.
+pub const SEVERITY_WARNING: i8 = 1;
+pub const SEVERITY_CRITICAL: i8 = 2;
+
+/// One row of `anomalies`: a minute window that crossed the test's alert
+/// score. A later correction that brings the score back under the threshold
+/// re-emits the row with the lower score; queries keep `score >= threshold`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct AnomalyRow {
+    pub test_id: String,
+    pub candidate_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub session_id: Uuid,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub severity: i8,
+    pub score: f64,
+    pub threshold: f64,
+    pub component_names: Vec<String>,
+    pub component_values: Vec<f64>,
+    pub detected_at: i64,
+    pub version: u64,
+}
+
+impl TableRow for AnomalyRow {
+    const TABLE: &'static str = "anomalies";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("window_start", Millis),
+        ("window_end", Millis), ("severity", Tag), ("score", Plain), ("threshold", Plain),
+        ("component_names", Plain), ("component_values", Plain), ("detected_at", Millis), ("version", Plain),
+    ];
+}
+
+/// One row of `sessions`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub test_id: String,
+    pub candidate_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub session_id: Uuid,
+    pub started_at: i64,
+    pub last_seen_at: i64,
+    pub ended: u8,
+    pub end_reason: String,
+    pub sdk_version: String,
+    pub user_agent: String,
+    pub events: u64,
+    pub batches: u64,
+    pub expected_captures: u32,
+    pub uploaded_captures: u32,
+    pub completeness_pct: f32,
+    pub network_gaps: u32,
+    pub network_gap_ms: u64,
+    pub max_window_score: f64,
+    pub version: u64,
+}
+
+impl TableRow for SessionRow {
+    const TABLE: &'static str = "sessions";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("started_at", Millis),
+        ("last_seen_at", Millis), ("ended", Plain), ("end_reason", Plain), ("sdk_version", Plain),
+        ("user_agent", Plain), ("events", Plain), ("batches", Plain), ("expected_captures", Plain),
+        ("uploaded_captures", Plain), ("completeness_pct", Plain), ("network_gaps", Plain),
+        ("network_gap_ms", Plain), ("max_window_score", Plain), ("version", Plain),
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use invigil_schemas::event::EventKind;
     use invigil_schemas::migrations::MIGRATIONS;
+
+    /// Each row type lists exactly its table's columns, in DDL order.
+    #[test]
+    fn row_columns_match_the_ddl() {
+        use super::*;
+        fn ddl_columns(table: &str) -> Vec<String> {
+            let ddl = MIGRATIONS.iter().find(|m| m.name == table).unwrap().sql;
+            let body = &ddl[ddl.find("\n(").unwrap() + 2..ddl.find("ENGINE").unwrap()];
+            body.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("--") && !l.starts_with('\'') && !l.starts_with(')'))
+                .map(|l| l.split_whitespace().next().unwrap().to_owned())
+                .collect()
+        }
+        fn names<R: TableRow>() -> Vec<String> {
+            R::COLUMNS.iter().map(|(n, _)| n.to_string()).collect()
+        }
+        assert_eq!(names::<EventRow>(), ddl_columns("proctor_events"));
+        assert_eq!(names::<WindowRow>(), ddl_columns("candidate_windows"));
+        assert_eq!(names::<AnomalyRow>(), ddl_columns("anomalies"));
+        assert_eq!(names::<SessionRow>(), ddl_columns("sessions"));
+        assert_eq!(names::<EventRow>(), <EventRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(names::<WindowRow>(), <WindowRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+    }
 
     /// The DDL's `Enum8` must list the kinds with their tags as values, or
     /// rows would land under the wrong type.

@@ -45,3 +45,118 @@ pub trait SqlStore {
     /// Runs a query and returns its output in `format` (e.g. `TabSeparated`).
     fn query_text(&self, sql: &str, format: &str) -> impl Future<Output = Result<String, StoreError>> + Send;
 }
+
+/// The store the pipeline writes rows to and rebuilds state from: one of the
+/// two backends, chosen at start-up.
+#[derive(Clone)]
+pub enum Store {
+    /// In-process chDB (the embedded default).
+    Chdb(std::sync::Arc<chdb::ChdbStore>),
+    /// A ClickHouse server over HTTP.
+    Http(http::HttpStore),
+}
+
+impl Store {
+    /// Inserts `rows` into their table. `Ok` means the store acknowledged
+    /// them: they are durable and visible to the next query. That ack is
+    /// what the sinks' commit barrier waits for.
+    pub async fn insert<R: crate::rows::TableRow>(&self, rows: &[R]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Store::Chdb(store) => {
+                let mut sql = format!("INSERT INTO {} FORMAT JSONEachRow\n", R::TABLE);
+                for row in rows {
+                    serde_json::to_writer(string_writer(&mut sql), row)
+                        .map_err(|e| StoreError::Query { sql: R::TABLE.into(), message: e.to_string() })?;
+                    sql.push('\n');
+                }
+                store.execute_sync(&sql)
+            }
+            Store::Http(store) => {
+                let classify = |e: clickhouse::error::Error| match e {
+                    clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
+                    clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
+                    other => StoreError::Query { sql: format!("INSERT INTO {}", R::TABLE), message: other.to_string() },
+                };
+                let mut insert = store.client().insert::<R>(R::TABLE).await.map_err(classify)?;
+                for row in rows {
+                    insert.write(row).await.map_err(classify)?;
+                }
+                insert.end().await.map_err(classify)
+            }
+        }
+    }
+
+    /// Reads rows of `R`'s table, deduplicated (`FINAL`), matching `filter`
+    /// (an SQL boolean expression).
+    pub async fn select_final<R: crate::rows::TableRow>(&self, filter: &str) -> Result<Vec<R>, StoreError> {
+        match self {
+            Store::Chdb(store) => {
+                let sql = format!(
+                    "SELECT {} FROM {} FINAL WHERE {filter} SETTINGS output_format_json_quote_64bit_integers = 0",
+                    R::json_select_list(),
+                    R::TABLE
+                );
+                let text = store.query_text_sync(&sql, "JSONEachRow")?;
+                text.lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|line| {
+                        serde_json::from_str::<R>(line).map_err(|e| StoreError::Query {
+                            sql: chdb::abbreviate(&sql),
+                            message: format!("reading a {} row: {e}", R::TABLE),
+                        })
+                    })
+                    .collect()
+            }
+            Store::Http(store) => {
+                let sql = format!("SELECT ?fields FROM {} FINAL WHERE {filter}", R::TABLE);
+                store.client().query(&sql).fetch_all::<R>().await.map_err(|e| match e {
+                    clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
+                    clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
+                    other => StoreError::Query { sql, message: other.to_string() },
+                })
+            }
+        }
+    }
+}
+
+impl SqlStore for Store {
+    fn dialect(&self) -> Dialect {
+        match self {
+            Store::Chdb(store) => store.dialect(),
+            Store::Http(store) => store.dialect(),
+        }
+    }
+
+    async fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Chdb(store) => store.execute_sync(sql),
+            Store::Http(store) => store.execute(sql).await,
+        }
+    }
+
+    async fn query_text(&self, sql: &str, format: &str) -> Result<String, StoreError> {
+        match self {
+            Store::Chdb(store) => store.query_text_sync(sql, format),
+            Store::Http(store) => store.query_text(sql, format).await,
+        }
+    }
+}
+
+/// An `io::Write` into a `String` for serde_json, which only writes UTF-8.
+fn string_writer(target: &mut String) -> impl std::io::Write + '_ {
+    struct W<'a>(&'a mut String);
+    impl std::io::Write for W<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let text = std::str::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.0.push_str(text);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    W(target)
+}
