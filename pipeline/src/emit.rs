@@ -158,6 +158,12 @@ impl Tracked {
         self.dirty_totals = true;
     }
 
+    /// Whether every row is written and nothing awaits recomputation: the
+    /// session can leave memory and be rebuilt from the store if needed.
+    pub fn settled(&self) -> bool {
+        self.dirty_from.is_none() && self.unchecked_from.is_none() && !self.dirty_totals
+    }
+
     /// Recomputes the windows that may have changed.
     pub fn refresh(&mut self, config: &ProctorConfig) {
         let Some(from) = self.dirty_from.take() else { return };

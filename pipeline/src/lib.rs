@@ -17,7 +17,12 @@
 //! The dataflow itself (sources, event-time windows, sinks with commit
 //! barriers) is the subject of the pipeline issue.
 
+pub mod dataflow;
 pub mod emit;
+pub mod live;
+pub mod metrics;
+pub mod settings;
+pub mod source;
 pub mod rows;
 pub mod scripted;
 pub mod session;

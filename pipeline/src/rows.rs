@@ -49,6 +49,11 @@ pub struct EventRow {
     pub version: u64,
 }
 
+/// `version` of an event row received at `received_at`: earlier wins.
+pub fn version_of_receipt(received_at: i64) -> u64 {
+    u64::MAX - u64::try_from(received_at).unwrap_or(0)
+}
+
 /// The wire name of a unit enum value (`"hidden"`), as the SDK sent it.
 fn wire_name<T: Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
@@ -58,9 +63,11 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 }
 
 impl EventRow {
-    /// The row for one event of an accepted record. `version` orders
-    /// duplicates in the replacing table: the receipt time, so a re-delivered
-    /// copy of the same event replaces rather than adds.
+    /// The row for one event of an accepted record. `version` orders copies
+    /// of the same `(session_id, seq)` in the replacing table: a batch that
+    /// reached us twice (an SDK retry through another replica) keeps its
+    /// *first* receipt, `u64::MAX − received_at`, which is also the receipt
+    /// the pipeline's session digest keeps.
     pub fn new(record: &KafkaRecord, event: &Event) -> Self {
         let mut row = EventRow {
             test_id: record.test_id.to_string(),
@@ -90,7 +97,7 @@ impl EventRow {
             ingest_node: record.ingest_node.clone(),
             client_ip_hash: record.client_ip_hash,
             user_agent: record.user_agent.clone(),
-            version: u64::try_from(record.received_at).unwrap_or(0),
+            version: version_of_receipt(record.received_at),
         };
         match &event.body {
             EventBody::Permission(b) => {

@@ -14,7 +14,7 @@
 //! gaps) — about 3,000 small entries for a 3-hour session at the reference
 //! cadence.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 
 use invigil_schemas::event::EventKind;
@@ -210,8 +210,9 @@ pub struct Session {
     pub sdk_version: String,
     pub user_agent: String,
     pub events: u64,
-    /// Batch numbers seen; a retried batch counts (and is timed) once.
-    pub batches: HashSet<u64>,
+    /// Batch number → its first (earliest) receipt; a retried batch counts
+    /// once. The store keeps the same receipt (see [`EventRow::new`]).
+    pub batches: HashMap<u64, i64>,
     /// Server receipt times of those batches, sorted.
     pub receipts: Vec<i64>,
     /// Receipt time of the batch that carried `session_ended`: gaps after it
@@ -235,7 +236,7 @@ impl Session {
             sdk_version: String::new(),
             user_agent: String::new(),
             events: 0,
-            batches: HashSet::new(),
+            batches: HashMap::new(),
             receipts: Vec::new(),
             ended_receipt: None,
             transitions: Vec::new(),
@@ -257,14 +258,21 @@ impl Session {
                 earliest = Some(earliest.map_or(start, |e| e.min(start)));
             }
         }
-        if self.batches.insert(batch.batch_seq) {
-            // A new receipt may open or close a network gap that began at the
-            // previous receipt.
-            let at = self.receipts.partition_point(|r| *r < batch.received_at);
-            if let Some(previous) = at.checked_sub(1).map(|i| self.receipts[i]) {
-                let start = window_start(previous);
-                earliest = Some(earliest.map_or(start, |e| e.min(start)));
+        let previous = self.batches.get(&batch.batch_seq).copied();
+        if previous.is_none_or(|first| batch.received_at < first) {
+            if let Some(first) = previous {
+                // A copy that was received earlier but reached us later.
+                if let Ok(at) = self.receipts.binary_search(&first) {
+                    self.receipts.remove(at);
+                }
             }
+            self.batches.insert(batch.batch_seq, batch.received_at);
+            // A new receipt may open or close a network gap that began at
+            // the previous receipt.
+            let at = self.receipts.partition_point(|r| *r < batch.received_at);
+            let previous_receipt = at.checked_sub(1).map(|i| self.receipts[i]);
+            let start = window_start(previous_receipt.unwrap_or(batch.received_at));
+            earliest = Some(earliest.map_or(start, |e| e.min(start)));
             self.receipts.insert(at, batch.received_at);
             if self.user_agent.is_empty() {
                 self.user_agent = batch.user_agent.clone();

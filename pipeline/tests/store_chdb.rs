@@ -54,11 +54,12 @@ async fn chdb_migrates_inserts_and_deduplicates_with_final() {
     assert_eq!(raw.trim(), (2 * events).to_string());
     let deduplicated = store
         .query_text_sync(
-            "SELECT count(), uniqExact(session_id, seq), min(version) - toUInt64(toUnixTimestamp64Milli(min(received_at))) FROM proctor_events FINAL",
+            "SELECT count(), uniqExact(session_id, seq), min(version) FROM proctor_events FINAL",
             "TabSeparated",
         )
         .unwrap();
-    assert_eq!(deduplicated.trim(), format!("{events}\t{events}\t1"));
+    let winner = invigil_pipeline::rows::version_of_receipt(record.received_at) + 1;
+    assert_eq!(deduplicated.trim(), format!("{events}\t{events}\t{winner}"));
 
     let timeline = store
         .query_text_sync(

@@ -18,6 +18,7 @@
 //!   credentials, config and the one error body.
 //! - [`config`]: the layered configuration document of SPEC §7 and how it
 //!   resolves for one candidate.
+//! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
 //! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
 //!   and an ordered idempotent runner over any SQL executor.
 //!
@@ -30,6 +31,7 @@ pub mod claims;
 pub mod config;
 pub mod event;
 pub mod ids;
+pub mod live;
 pub mod migrations;
 pub mod record;
 pub mod validate;

@@ -1,0 +1,541 @@
+//! The dataflow, per worker:
+//!
+//! ```text
+//! Kafka partitions ─► source ─► event sink ─► (exchange by candidate) ─► windows ─► row sink ─► probe
+//!   (this worker's)   decode     proctor_events   FactBatch                sessions    candidate_windows,
+//!                     + times    rows, held        by test/candidate       + live      anomalies, sessions
+//!                                until acked
+//! ```
+//!
+//! Both sinks hold the capability of every buffered row until the store
+//! acknowledged it, so the probe's frontier passing a time means all rows up
+//! to it are durable; only then does the source commit the offsets of
+//! records at earlier times ([`crate::source`]). A store outage therefore
+//! stops commits (and, past `max_in_flight`, reading) without losing or
+//! duplicating anything: the buffers are retried with backoff.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use invigil_schemas::config::{ConfigDocument, ProctorConfig};
+use invigil_schemas::ids::TestId;
+use rdkafka::consumer::CommitMode;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{Capability, Probe};
+use timely::dataflow::ProbeHandle;
+
+use crate::emit::{Emission, Tracked};
+use crate::live::{self, LivePublisher};
+use crate::metrics::Metrics;
+use crate::rows::{AnomalyRow, EventRow, SessionRow, TableRow, WindowRow};
+use crate::session::{FactBatch, SessionKey};
+use crate::settings::PipelineSettings;
+use crate::source::{Decoded, DurableFrontier, PartitionReader, Time};
+use crate::store::{Store, StoreError};
+
+/// What every worker of a process shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub settings: Arc<PipelineSettings>,
+    pub store: Store,
+    pub runtime: Arc<tokio::runtime::Runtime>,
+    pub metrics: Arc<Metrics>,
+    pub live: Option<Arc<LivePublisher>>,
+    /// Raised to stop: sources stop reading, everything read is written
+    /// and committed, then the workers return.
+    pub stop: Arc<AtomicBool>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The config document, re-read when its file changes.
+struct ConfigWatch {
+    path: Option<PathBuf>,
+    document: ConfigDocument,
+    modified: Option<SystemTime>,
+    checked: Instant,
+    per_test: HashMap<TestId, ProctorConfig>,
+}
+
+impl ConfigWatch {
+    fn new(path: Option<PathBuf>) -> Self {
+        let mut watch = Self {
+            path,
+            document: ConfigDocument::default(),
+            modified: None,
+            checked: Instant::now(),
+            per_test: HashMap::new(),
+        };
+        watch.reload();
+        watch
+    }
+
+    /// Re-reads the file if it changed; returns whether the document did.
+    fn reload(&mut self) -> bool {
+        let Some(path) = &self.path else { return false };
+        let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        if modified == self.modified {
+            return false;
+        }
+        self.modified = modified;
+        match std::fs::read(path).map_err(|e| e.to_string()).and_then(|bytes| {
+            ConfigDocument::from_json(&bytes).map_err(|problems| {
+                problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ")
+            })
+        }) {
+            Ok(document) if document != self.document => {
+                self.document = document;
+                self.per_test.clear();
+                true
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "config file unusable; keeping the previous one");
+                false
+            }
+        }
+    }
+
+    fn poll(&mut self) -> bool {
+        if self.checked.elapsed() < Duration::from_secs(2) {
+            return false;
+        }
+        self.checked = Instant::now();
+        self.reload()
+    }
+
+    fn for_test(&mut self, test: &TestId) -> &ProctorConfig {
+        let document = &self.document;
+        self.per_test.entry(test.clone()).or_insert_with(|| document.for_test(test).unwrap_or_else(|_| document.defaults.clone()))
+    }
+}
+
+/// The capabilities of rows waiting for the store, and when to write them.
+/// Holding a capability keeps the probe (and so offset commits) behind the
+/// rows until the store has acknowledged them.
+struct Flush {
+    held: BTreeMap<Time, Capability<Time>>,
+    since: Option<Instant>,
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Default for Flush {
+    fn default() -> Self {
+        Self { held: BTreeMap::new(), since: None, retry_at: None, backoff: Duration::from_millis(100) }
+    }
+}
+
+impl Flush {
+    fn hold(&mut self, capability: Capability<Time>) {
+        self.held.entry(*capability.time()).or_insert(capability);
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether to write now: `rows` reached the batch size, the oldest row
+    /// is old enough, or `eager` — unless a failed write is backing off.
+    fn due(&self, settings: &PipelineSettings, rows: usize, eager: bool) -> bool {
+        if self.held.is_empty() || self.retry_at.is_some_and(|at| Instant::now() < at) {
+            return false;
+        }
+        eager
+            || rows >= settings.flush_rows
+            || self.since.is_some_and(|s| s.elapsed() >= Duration::from_millis(settings.flush_interval_ms))
+    }
+
+    /// The store acknowledged everything: release the capabilities.
+    fn acked(&mut self) {
+        self.held.clear();
+        self.since = None;
+        self.retry_at = None;
+        self.backoff = Duration::from_millis(100);
+    }
+
+    /// A write failed: keep everything, try again later (100 ms doubling to 5 s).
+    fn failed(&mut self, error: &StoreError, table: &str, rows: usize, metrics: &Metrics) -> Duration {
+        Metrics::add(&metrics.store_errors, 1);
+        tracing::warn!(%error, table, rows, retry_in_ms = self.backoff.as_millis() as u64, "store write failed; holding rows and offsets");
+        let wait = self.backoff;
+        self.retry_at = Some(Instant::now() + wait);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+        wait
+    }
+}
+
+fn insert_blocking<R: TableRow>(shared: &Shared, rows: &[R]) -> Result<(), StoreError> {
+    shared.runtime.block_on(shared.store.insert(rows))
+}
+
+/// The candidate a batch belongs to, as the exchange key.
+fn candidate_hash(batch: &FactBatch) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    (batch.key.test_id.as_str(), batch.key.candidate_id.as_str()).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Rebuilds sessions first seen by this process from what the store holds:
+/// their events (the digest) and their rows (what was written).
+fn load_sessions(shared: &Shared, keys: &[SessionKey], lateness_ms: i64) -> Result<Vec<Tracked>, StoreError> {
+    let tests: HashSet<&str> = keys.iter().map(|k| k.test_id.as_str()).collect();
+    let candidates: HashSet<&str> = keys.iter().map(|k| k.candidate_id.as_str()).collect();
+    let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
+    let filter = format!(
+        "test_id IN ({}) AND candidate_id IN ({}) AND session_id IN ({})",
+        list(&mut tests.iter().map(|t| quote(t))),
+        list(&mut candidates.iter().map(|c| quote(c))),
+        list(&mut keys.iter().map(|k| format!("toUUID('{}')", k.session_id))),
+    );
+    let rt = &shared.runtime;
+    let events: Vec<EventRow> = rt.block_on(shared.store.select_final(&filter))?;
+    let windows: Vec<WindowRow> = rt.block_on(shared.store.select_final(&filter))?;
+    let anomalies: Vec<AnomalyRow> = rt.block_on(shared.store.select_final(&filter))?;
+    let sessions: Vec<SessionRow> = rt.block_on(shared.store.select_final(&filter))?;
+
+    let mut by_session: HashMap<SessionKey, Tracked> = keys.iter().map(|k| (k.clone(), Tracked::new(k.clone()))).collect();
+    let mut batches: BTreeMap<(SessionKey, u64), Vec<EventRow>> = BTreeMap::new();
+    for row in events {
+        if let Ok(key) = SessionKey::of_row(&row) {
+            batches.entry((key, row.batch_seq)).or_default().push(row);
+        }
+    }
+    for ((key, _), mut rows) in batches {
+        // Copies of one batch share a receipt; rows from retried copies may
+        // differ, and the earliest is the batch's receipt.
+        let first = rows.iter().map(|r| r.received_at).min().unwrap_or_default();
+        rows.iter_mut().for_each(|r| r.received_at = first);
+        rows.sort_by_key(|r| r.seq);
+        if let (Some(tracked), Some(batch)) = (by_session.get_mut(&key), FactBatch::from_rows(&rows)) {
+            tracked.add(&batch, lateness_ms);
+        }
+    }
+    let pick = |key: &SessionKey, test: &str, candidate: &str, session| {
+        key.test_id.as_str() == test && key.candidate_id.as_str() == candidate && key.session_id == session
+    };
+    let mut out = Vec::new();
+    for (key, mut tracked) in by_session {
+        let w: Vec<WindowRow> =
+            windows.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
+        let a: Vec<AnomalyRow> =
+            anomalies.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
+        let s: Vec<SessionRow> =
+            sessions.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
+        tracked.restore(&w, &a, &s);
+        out.push(tracked);
+    }
+    Ok(out)
+}
+
+/// Per-session bookkeeping of the windows operator beyond the digest.
+struct Slot {
+    tracked: Tracked,
+    /// Newest receipt folded in, for live latency.
+    received_at: i64,
+    touched: Instant,
+}
+
+/// Builds the dataflow on `worker` and runs it until `shared.stop` is raised
+/// and everything read has been written and committed.
+pub fn run_worker(
+    worker: &mut timely::worker::Worker,
+    shared: Shared,
+) -> Result<(), String> {
+    let settings = Arc::clone(&shared.settings);
+    let index = worker.index();
+    let peers = worker.peers();
+    let reader = PartitionReader::connect(&settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
+    let Some(reader) = reader else { return Ok(()) };
+    let reader = Rc::new(RefCell::new(reader));
+    let probe: ProbeHandle<Time> = ProbeHandle::new();
+
+    worker.dataflow::<Time, _, _>(|scope| {
+        // ---- source ------------------------------------------------------
+        let source_reader = Rc::clone(&reader);
+        let source_shared = shared.clone();
+        let decoded = source::<_, CapacityContainerBuilder<Vec<Decoded>>, _, _>(scope, "KafkaSource", |capability, info| {
+            let activator = scope.activator_for(info.address);
+            let mut capability = Some(capability);
+            move |output| {
+                let Some(cap) = capability.as_mut() else { return };
+                let mut reader = source_reader.borrow_mut();
+                if source_shared.stop.load(Ordering::Relaxed) || !reader.has_partitions() {
+                    capability = None;
+                    return;
+                }
+                let floor = *cap.time();
+                let mut read = 0;
+                if reader.ledger.in_flight() < source_shared.settings.max_in_flight {
+                    let mut session_cap: Option<Capability<Time>> = None;
+                    read = reader.read(2_000, floor, |time, item| {
+                        if session_cap.as_ref().is_none_or(|c| *c.time() != time) {
+                            session_cap = Some(cap.delayed(&time));
+                        }
+                        output.session(session_cap.as_ref().expect("set above")).give(item);
+                    });
+                }
+                // While paused for back-pressure, partitions look idle but
+                // are not: the watermark waits.
+                let paused = reader.ledger.in_flight() >= source_shared.settings.max_in_flight;
+                if let Some(watermark) = reader.watermark().filter(|_| !paused) {
+                    if watermark > *cap.time() {
+                        cap.downgrade(&watermark);
+                    }
+                }
+                if read > 0 {
+                    activator.activate();
+                } else {
+                    activator.activate_after(Duration::from_millis(10));
+                }
+            }
+        });
+
+        // ---- event sink: proctor_events rows -----------------------------
+        let sink_shared = shared.clone();
+        let facts = decoded.unary_frontier::<CapacityContainerBuilder<Vec<FactBatch>>, _, _, _>(
+            Pipeline,
+            "EventSink",
+            |_capability, info| {
+                let activator = scope.activator_for(info.address);
+                let mut flush = Flush::default();
+                let mut rows: Vec<EventRow> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each(|cap, data| {
+                        let Some(cap) = cap.retain_least(output.output_index()) else { return };
+                        let mut session = output.session(&cap);
+                        for item in data.drain(..) {
+                            rows.extend(item.rows);
+                            session.give(item.facts);
+                        }
+                        drop(session);
+                        flush.hold(cap);
+                    });
+                    if flush.due(&sink_shared.settings, rows.len(), frontier.is_empty()) {
+                        match insert_blocking(&sink_shared, &rows) {
+                            Ok(()) => {
+                                Metrics::add(&sink_shared.metrics.event_rows_written, rows.len() as u64);
+                                rows.clear();
+                                flush.acked();
+                            }
+                            Err(error) => activator.activate_after(flush.failed(&error, "proctor_events", rows.len(), &sink_shared.metrics)),
+                        }
+                    }
+                    if !flush.held.is_empty() {
+                        activator.activate_after(Duration::from_millis(sink_shared.settings.flush_interval_ms.max(1)));
+                    }
+                }
+            },
+        );
+
+        // ---- windows: per-candidate state, emission, live counters -------
+        let win_shared = shared.clone();
+        let emissions = facts.unary_frontier::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(
+            Exchange::new(candidate_hash),
+            "Windows",
+            |capability, info| {
+                let activator = scope.activator_for(info.address);
+                let settings = Arc::clone(&win_shared.settings);
+                let lateness = settings.allowed_lateness_ms;
+                let mut config = ConfigWatch::new(settings.config_file.clone());
+                let mut sessions: HashMap<SessionKey, Slot> = HashMap::new();
+                // Batches of sessions not yet loaded from the store, by time.
+                let mut waiting: Vec<(Time, FactBatch)> = Vec::new();
+                let mut live_due: HashSet<SessionKey> = HashSet::new();
+                let mut last_live = Instant::now();
+                let mut last_evict = Instant::now();
+                let mut load_retry_at: Option<Instant> = None;
+                let mut emitted_through: Option<Time> = None;
+                let mut counted_sessions: i64 = 0;
+                let mut cap = Some(capability);
+                move |(input, frontier), output| {
+                    let now = now_ms();
+                    input.for_each(|incoming, data| {
+                        let time = incoming.least().copied().unwrap_or_default();
+                        for batch in data.drain(..) {
+                            match sessions.get_mut(&batch.key) {
+                                Some(slot) => {
+                                    if slot.tracked.add(&batch, lateness) {
+                                        slot.received_at = slot.received_at.max(batch.received_at);
+                                        slot.touched = Instant::now();
+                                        live_due.insert(batch.key.clone());
+                                    }
+                                }
+                                None => waiting.push((time, batch)),
+                            }
+                        }
+                    });
+
+                    // First sight of a session in this process: rebuild it
+                    // from the store before applying its new batches.
+                    if !waiting.is_empty() && load_retry_at.is_none_or(|at| Instant::now() >= at) {
+                        let keys: Vec<SessionKey> =
+                            waiting.iter().map(|(_, b)| b.key.clone()).collect::<HashSet<_>>().into_iter().collect();
+                        match load_sessions(&win_shared, &keys, lateness) {
+                            Ok(loaded) => {
+                                load_retry_at = None;
+                                Metrics::add(&win_shared.metrics.sessions_loaded, loaded.len() as u64);
+                                for tracked in loaded {
+                                    let received_at = 0;
+                                    sessions.insert(
+                                        tracked.session.key.clone(),
+                                        Slot { tracked, received_at, touched: Instant::now() },
+                                    );
+                                }
+                                for (_, batch) in waiting.drain(..) {
+                                    if let Some(slot) = sessions.get_mut(&batch.key) {
+                                        slot.tracked.add(&batch, lateness);
+                                        slot.received_at = slot.received_at.max(batch.received_at);
+                                        live_due.insert(batch.key.clone());
+                                    }
+                                }
+                            }
+                            Err(error) => {
+                                Metrics::add(&win_shared.metrics.store_errors, 1);
+                                tracing::warn!(%error, sessions = keys.len(), "loading sessions from the store failed; retrying");
+                                load_retry_at = Some(Instant::now() + Duration::from_secs(1));
+                                activator.activate_after(Duration::from_secs(1));
+                            }
+                        }
+                    }
+
+                    if config.poll() {
+                        for slot in sessions.values_mut() {
+                            slot.tracked.invalidate();
+                        }
+                    }
+
+                    // Live counters, at most every `live_interval_ms`.
+                    if !live_due.is_empty() {
+                        if last_live.elapsed() >= Duration::from_millis(settings.live_interval_ms) {
+                            last_live = Instant::now();
+                            for key in live_due.drain() {
+                                let Some(slot) = sessions.get_mut(&key) else { continue };
+                                let test_config = config.for_test(&key.test_id).clone();
+                                let counters = live::counters(&mut slot.tracked, &test_config, slot.received_at, now);
+                                if let Some(publisher) = &win_shared.live {
+                                    publisher.publish(&counters);
+                                }
+                            }
+                        } else {
+                            activator.activate_after(Duration::from_millis(settings.live_interval_ms));
+                        }
+                    }
+
+                    // Emission when the frontier moved: the watermark in ms is
+                    // the frontier's time; an empty frontier closes everything.
+                    let Some(capability) = cap.as_mut() else { return };
+                    let held_back = waiting.iter().map(|(t, _)| *t).min();
+                    let lower = frontier.frontier().iter().min().copied();
+                    let target = match (lower, held_back) {
+                        (Some(l), Some(h)) => Some(l.min(h)),
+                        (l, h) => l.or(h),
+                    };
+                    if target.is_some() && target == emitted_through {
+                        return;
+                    }
+                    let watermark_ms = target.map_or(i64::MAX, |t| (t as i64).saturating_mul(settings.tick_ms));
+                    if let Some(t) = target {
+                        if t > *capability.time() {
+                            capability.downgrade(&t);
+                        }
+                    }
+                    let mut emission = Emission::default();
+                    for slot in sessions.values_mut() {
+                        let test_config = config.for_test(&slot.tracked.session.key.test_id);
+                        slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+                    }
+                    if !emission.is_empty() {
+                        output.session(&*capability).give(emission);
+                    }
+                    emitted_through = target;
+
+                    // Ended sessions, fully written and quiet, leave memory.
+                    if last_evict.elapsed() >= Duration::from_secs(10) {
+                        last_evict = Instant::now();
+                        let quiet = Duration::from_millis(settings.evict_after_ms.max(0) as u64);
+                        let before = sessions.len();
+                        sessions.retain(|_, slot| {
+                            !(slot.tracked.session.ended.is_some() && slot.touched.elapsed() >= quiet && slot.tracked.settled())
+                        });
+                        Metrics::add(&win_shared.metrics.sessions_evicted, (before - sessions.len()) as u64);
+                    }
+                    let size = sessions.len() as i64;
+                    win_shared.metrics.sessions_in_memory.fetch_add(size - counted_sessions, Ordering::Relaxed);
+                    counted_sessions = size;
+                    if target.is_none() {
+                        cap = None;
+                    }
+                }
+            },
+        );
+
+        // ---- row sink: candidate_windows, anomalies, sessions ------------
+        let rows_shared = shared.clone();
+        emissions
+            .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "RowSink", |_capability, info| {
+                let activator = scope.activator_for(info.address);
+                let mut flush = Flush::default();
+                let mut pending = Emission::default();
+                move |(input, _frontier), _output| {
+                    input.for_each(|cap, data| {
+                        let Some(cap) = cap.retain_least(0) else { return };
+                        for mut emission in data.drain(..) {
+                            pending.append(&mut emission);
+                        }
+                        flush.hold(cap);
+                    });
+                    // Rows come in bursts, one per watermark step: written
+                    // at once, so commits follow the watermark closely.
+                    if flush.due(&rows_shared.settings, pending.len(), true) {
+                        let result = insert_blocking(&rows_shared, &pending.windows)
+                            .and_then(|()| insert_blocking(&rows_shared, &pending.anomalies))
+                            .and_then(|()| insert_blocking(&rows_shared, &pending.sessions));
+                        match result {
+                            Ok(()) => {
+                                let m = &rows_shared.metrics;
+                                Metrics::add(&m.window_rows_written, pending.windows.len() as u64);
+                                Metrics::add(&m.anomaly_rows_written, pending.anomalies.len() as u64);
+                                Metrics::add(&m.session_rows_written, pending.sessions.len() as u64);
+                                pending = Emission::default();
+                                flush.acked();
+                            }
+                            Err(error) => activator.activate_after(flush.failed(&error, "candidate_windows", pending.len(), &rows_shared.metrics)),
+                        }
+                    }
+                }
+            })
+            .probe_with(&probe);
+    });
+
+    // ---- drive the worker and commit what is durable ----------------------
+    let commit_every = Duration::from_millis(settings.commit_interval_ms);
+    let mut last_commit = Instant::now();
+    loop {
+        worker.step_or_park(Some(Duration::from_millis(20)));
+        let done = probe.done();
+        if done || last_commit.elapsed() >= commit_every {
+            last_commit = Instant::now();
+            let mut reader = reader.borrow_mut();
+            let durable = DurableFrontier::observe(&probe);
+            let offsets = reader.ledger.release(&durable);
+            reader.commit(&offsets, if done { CommitMode::Sync } else { CommitMode::Async });
+        }
+        if done {
+            break;
+        }
+    }
+    Ok(())
+}

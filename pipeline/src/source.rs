@@ -1,0 +1,368 @@
+//! Reading `proctor_events`: partitions spread over timely workers, event
+//! time watermarks, and offsets that are committed only once durable.
+//!
+//! ## Why assign, not group rebalancing
+//! Worker `w` of `W` reads partitions `p` with `p % W == w`, assigned
+//! directly. A rebalance would move partitions between workers while their
+//! records are in flight in the dataflow, and the offsets to commit would
+//! then belong to a consumer that no longer owns them; with a fixed
+//! assignment the owner of an offset is the worker that commits it, and a
+//! restarted cluster with the same shape reads exactly the same partitions.
+//! The group id is still used, for committed offsets only. Scaling out
+//! means restarting the cluster with a new shape (offsets are per
+//! partition, so nothing is lost). It also sidesteps a broker behaviour we
+//! hit in tests (tansu 0.6 hangs on the last member leaving a group).
+//!
+//! ## Timestamps and the watermark
+//! A record's dataflow time is the end of the window of its newest event
+//! (in ticks), or the source's current time if that is later (a late
+//! record). So when the frontier passes a record's time, every window the
+//! record touched has closed. The source holds its capability at
+//! `min over partitions(max event time − allowed lateness)`; a partition
+//! idle for `idle_partition_ms` follows the wall clock instead. The
+//! frontier is therefore the watermark.
+//!
+//! ## The commit barrier
+//! Every record read is entered in the [`Ledger`] with its partition, offset
+//! and time. Offsets become committable only through
+//! [`Ledger::release`], which takes a [`DurableFrontier`] — the frontier of
+//! a probe placed *after* the sinks, which hold their capabilities until the
+//! store acknowledged their rows. Commit therefore implies: event rows of the
+//! record, and every window row it could change, are in the store.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use timely::dataflow::ProbeHandle;
+
+use crate::metrics::Metrics;
+use crate::rows::EventRow;
+use crate::session::{is_late, window_start, FactBatch, WINDOW_MS};
+use crate::settings::PipelineSettings;
+
+/// Dataflow time: event-time ticks (`tick_ms` each) since the Unix epoch.
+pub type Time = u64;
+
+/// A decoded record on its way into the dataflow.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub rows: Vec<EventRow>,
+    pub facts: FactBatch,
+}
+
+/// The frontier after the sinks: everything at earlier times is durable.
+/// Only [`DurableFrontier::observe`] makes one, from the probe that follows
+/// the sinks' acknowledgements.
+pub struct DurableFrontier {
+    /// `None`: the frontier is empty (everything is durable).
+    lower: Option<Time>,
+}
+
+impl DurableFrontier {
+    pub fn observe(probe: &ProbeHandle<Time>) -> Self {
+        Self { lower: probe.with_frontier(|f| f.iter().min().copied()) }
+    }
+
+    fn covers(&self, time: Time) -> bool {
+        self.lower.is_none_or(|lower| time < lower)
+    }
+}
+
+/// Offsets read but not yet committed, per partition, in order.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pending: BTreeMap<i32, VecDeque<(i64, Time)>>,
+    in_flight: usize,
+}
+
+impl Ledger {
+    pub fn record(&mut self, partition: i32, offset: i64, time: Time) {
+        self.pending.entry(partition).or_default().push_back((offset, time));
+        self.in_flight += 1;
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// The offsets (next to read, per partition) that `durable` makes safe to
+    /// commit: a prefix of each partition's pending records whose times are
+    /// all behind the durable frontier.
+    pub fn release(&mut self, durable: &DurableFrontier) -> Vec<(i32, i64)> {
+        let mut out = Vec::new();
+        for (partition, queue) in &mut self.pending {
+            let mut next = None;
+            while let Some(&(offset, time)) = queue.front() {
+                if !durable.covers(time) {
+                    break;
+                }
+                queue.pop_front();
+                self.in_flight -= 1;
+                next = Some(offset + 1);
+            }
+            if let Some(next) = next {
+                out.push((*partition, next));
+            }
+        }
+        out
+    }
+}
+
+struct PartitionClock {
+    /// Newest (clamped) event time seen, Unix ms.
+    max_event_ms: i64,
+    last_record: Instant,
+}
+
+/// One worker's Kafka consumer and the state of its partitions.
+pub struct PartitionReader {
+    consumer: BaseConsumer,
+    topic: String,
+    clocks: HashMap<i32, PartitionClock>,
+    pub ledger: Ledger,
+    allowed_lateness_ms: i64,
+    tick_ms: i64,
+    idle_partition: Duration,
+    max_clock_skew_ms: i64,
+    metrics: Arc<Metrics>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The tick containing `ms` (times before 1970 clamp to 0).
+pub fn tick_of(ms: i64, tick_ms: i64) -> Time {
+    u64::try_from(ms.div_euclid(tick_ms)).unwrap_or(0)
+}
+
+impl PartitionReader {
+    /// Connects, waits for the topic to exist, and assigns this worker's
+    /// partitions from their committed offsets (the beginning if none).
+    /// Returns `Ok(None)` when `stop` was raised while waiting.
+    pub fn connect(
+        settings: &PipelineSettings,
+        worker: usize,
+        workers: usize,
+        stop: &AtomicBool,
+        metrics: Arc<Metrics>,
+    ) -> Result<Option<Self>, String> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
+            .set("reconnect.backoff.max.ms", "2000")
+            .create()
+            .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
+        let started = Instant::now();
+        let partitions = loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match consumer.fetch_metadata(Some(&settings.topic), Duration::from_secs(5)) {
+                Ok(metadata) => {
+                    let count = metadata
+                        .topics()
+                        .iter()
+                        .find(|t| t.name() == settings.topic && t.error().is_none())
+                        .map_or(0, |t| t.partitions().len());
+                    if count > 0 {
+                        break count as i32;
+                    }
+                }
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    tracing::warn!(error = %e, brokers = %settings.brokers, "Kafka metadata unavailable; still waiting")
+                }
+                Err(_) => {}
+            }
+            if worker == 0 && started.elapsed().as_secs() % 10 == 0 {
+                tracing::info!(topic = %settings.topic, "waiting for the topic to exist");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let mine: Vec<i32> = (0..partitions).filter(|p| *p as usize % workers == worker).collect();
+        let mut assignment = TopicPartitionList::new();
+        if !mine.is_empty() {
+            let mut query = TopicPartitionList::new();
+            for p in &mine {
+                query.add_partition(&settings.topic, *p);
+            }
+            let committed = retry_committed(&consumer, &query, stop)?;
+            let Some(committed) = committed else { return Ok(None) };
+            for element in committed.elements() {
+                let offset = match element.offset() {
+                    Offset::Offset(n) => Offset::Offset(n),
+                    _ => Offset::Beginning,
+                };
+                assignment
+                    .add_partition_offset(&settings.topic, element.partition(), offset)
+                    .map_err(|e| format!("assigning partition {}: {e}", element.partition()))?;
+            }
+            tracing::info!(worker, partitions = ?mine, from = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(), "assigned");
+        }
+        consumer.assign(&assignment).map_err(|e| format!("assigning partitions: {e}"))?;
+        let clocks = mine
+            .iter()
+            .map(|p| (*p, PartitionClock { max_event_ms: i64::MIN, last_record: Instant::now() }))
+            .collect();
+        Ok(Some(Self {
+            consumer,
+            topic: settings.topic.clone(),
+            clocks,
+            ledger: Ledger::default(),
+            allowed_lateness_ms: settings.allowed_lateness_ms,
+            tick_ms: settings.tick_ms,
+            idle_partition: Duration::from_millis(settings.idle_partition_ms.max(0) as u64),
+            max_clock_skew_ms: settings.max_clock_skew_ms,
+            metrics,
+        }))
+    }
+
+    /// Whether this worker reads any partition.
+    pub fn has_partitions(&self) -> bool {
+        !self.clocks.is_empty()
+    }
+
+    /// Reads up to `max` records without blocking, calling `emit(time,
+    /// decoded)` for each; `floor` is the source's current time, below which
+    /// nothing may be emitted. Returns how many records were read.
+    pub fn read(&mut self, max: usize, floor: Time, mut emit: impl FnMut(Time, Decoded)) -> usize {
+        let mut read = 0;
+        while read < max {
+            let message = match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "Kafka consume error");
+                    break;
+                }
+                Some(Ok(message)) => message,
+            };
+            read += 1;
+            let (partition, offset) = (message.partition(), message.offset());
+            Metrics::add(&self.metrics.records_read, 1);
+            let decoded = message.payload().ok_or_else(|| "empty value".to_owned()).and_then(|bytes| {
+                invigil_schemas::record::decode(bytes).map_err(|e| e.to_string())
+            });
+            let record = match decoded {
+                Ok(record) => record,
+                Err(error) => {
+                    Metrics::add(&self.metrics.poison_records, 1);
+                    tracing::error!(partition, offset, %error, "undecodable record skipped");
+                    self.ledger.record(partition, offset, floor);
+                    continue;
+                }
+            };
+            let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
+            let Some(facts) = FactBatch::from_rows(&rows) else {
+                Metrics::add(&self.metrics.poison_records, 1);
+                tracing::error!(partition, offset, "record without events or with invalid ids skipped");
+                self.ledger.record(partition, offset, floor);
+                continue;
+            };
+            Metrics::add(&self.metrics.events_read, rows.len() as u64);
+            let late = rows.iter().filter(|r| is_late(r.ts, r.received_at, self.allowed_lateness_ms)).count();
+            Metrics::add(&self.metrics.late_events, late as u64);
+            let newest = rows.iter().map(|r| r.ts).max().unwrap_or(record.received_at);
+            let newest = newest.min(record.received_at + self.max_clock_skew_ms);
+            if let Some(clock) = self.clocks.get_mut(&partition) {
+                clock.max_event_ms = clock.max_event_ms.max(newest);
+                clock.last_record = Instant::now();
+            }
+            let time = tick_of(window_start(newest) + WINDOW_MS, self.tick_ms).max(floor);
+            self.ledger.record(partition, offset, time);
+            emit(time, Decoded { rows, facts });
+        }
+        read
+    }
+
+    /// The watermark tick: the earliest partition's newest event time minus
+    /// the allowed lateness; idle partitions follow the wall clock.
+    pub fn watermark(&self) -> Option<Time> {
+        let now = now_ms();
+        self.clocks
+            .values()
+            .map(|clock| {
+                let mut ms = clock.max_event_ms.saturating_sub(self.allowed_lateness_ms);
+                if clock.last_record.elapsed() >= self.idle_partition {
+                    ms = ms.max(now - self.allowed_lateness_ms);
+                }
+                tick_of(ms, self.tick_ms)
+            })
+            .min()
+    }
+
+    /// Commits `offsets` (partition, next offset) asynchronously.
+    pub fn commit(&self, offsets: &[(i32, i64)], mode: CommitMode) {
+        if offsets.is_empty() {
+            return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in offsets {
+            if list.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset)).is_err() {
+                return;
+            }
+        }
+        match self.consumer.commit(&list, mode) {
+            Ok(()) => Metrics::add(&self.metrics.offsets_committed, offsets.len() as u64),
+            Err(e) => {
+                Metrics::add(&self.metrics.commit_errors, 1);
+                tracing::warn!(error = %e, "offset commit failed; will retry with the next commit");
+            }
+        }
+    }
+}
+
+fn retry_committed(
+    consumer: &BaseConsumer,
+    query: &TopicPartitionList,
+    stop: &AtomicBool,
+) -> Result<Option<TopicPartitionList>, String> {
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match consumer.committed_offsets(query.clone(), Duration::from_secs(10)) {
+            Ok(list) => return Ok(Some(list)),
+            Err(e) if started.elapsed() > Duration::from_secs(120) => {
+                return Err(format!("reading committed offsets: {e}"));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading committed offsets failed; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_durable_prefix_is_released() {
+        let mut ledger = Ledger::default();
+        ledger.record(0, 10, 5);
+        ledger.record(0, 11, 7);
+        ledger.record(0, 12, 6);
+        ledger.record(1, 3, 9);
+        // Frontier at 7: times 5 and 6 are durable, but 12 sits behind 11.
+        let released = ledger.release(&DurableFrontier { lower: Some(7) });
+        assert_eq!(released, [(0, 11)]);
+        assert_eq!(ledger.in_flight(), 3);
+        let released = ledger.release(&DurableFrontier { lower: Some(8) });
+        assert_eq!(released, [(0, 13)]);
+        let released = ledger.release(&DurableFrontier { lower: None });
+        assert_eq!(released, [(1, 4)]);
+        assert_eq!(ledger.in_flight(), 0);
+    }
+}

@@ -1,0 +1,57 @@
+//! Live counters: what the pipeline publishes per candidate to the compacted
+//! topic `proctor_live` (key [`crate::record::record_key`]) and ingest relays
+//! to proctors over SSE. The latest message per key is the candidate's state.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The candidate's running state in their current session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveCounters {
+    pub v: u16,
+    pub test_id: String,
+    pub candidate_id: String,
+    pub session_id: Uuid,
+    /// Server receipt time of the newest batch folded in, Unix ms; with
+    /// `published_at` it gives the event → proctor latency.
+    pub received_at: i64,
+    /// When the pipeline published this message, Unix ms.
+    pub published_at: i64,
+    /// Client time of the newest event.
+    pub last_event_ts: i64,
+    pub status: LiveStatus,
+    pub counters: LiveTotals,
+    /// Session score and the score of the newest minute window.
+    pub score: f64,
+    pub window_score: f64,
+    /// Components of the session score, `(weight name, contribution)`.
+    pub components: Vec<(String, f64)>,
+}
+
+/// `gap` is not here: a missing update is a gap, which only the reader can
+/// tell (no message for more than 3 event intervals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveStatus {
+    Active,
+    Blocked,
+    Ended,
+}
+
+/// Session totals so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveTotals {
+    pub events: u64,
+    pub tab_switches: u32,
+    pub hidden_ms: u64,
+    pub blur_count: u32,
+    pub fullscreen_exits: u32,
+    pub clipboard_actions: u32,
+    pub key_bursts: u32,
+    pub permission_revocations: u32,
+    pub blocked_ms: u64,
+    pub missing_captures: u32,
+    pub uploads_failed: u32,
+    pub network_gaps: u32,
+    pub late_events: u32,
+}
