@@ -117,7 +117,9 @@ impl ConfigWatch {
 
     fn for_test(&mut self, test: &TestId) -> &ProctorConfig {
         let document = &self.document;
-        self.per_test.entry(test.clone()).or_insert_with(|| document.for_test(test).unwrap_or_else(|_| document.defaults.clone()))
+        self.per_test
+            .entry(test.clone())
+            .or_insert_with(|| document.for_test(test).unwrap_or_else(|_| document.defaults.clone()))
     }
 }
 
@@ -206,7 +208,8 @@ fn load_sessions(shared: &Shared, keys: &[SessionKey], lateness_ms: i64) -> Resu
     let anomalies: Vec<AnomalyRow> = rt.block_on(shared.store.select_final(&filter))?;
     let sessions: Vec<SessionRow> = rt.block_on(shared.store.select_final(&filter))?;
 
-    let mut by_session: HashMap<SessionKey, Tracked> = keys.iter().map(|k| (k.clone(), Tracked::new(k.clone()))).collect();
+    let mut by_session: HashMap<SessionKey, Tracked> =
+        keys.iter().map(|k| (k.clone(), Tracked::new(k.clone()))).collect();
     let mut batches: BTreeMap<(SessionKey, u64), Vec<EventRow>> = BTreeMap::new();
     for row in events {
         if let Ok(key) = SessionKey::of_row(&row) {
@@ -250,10 +253,7 @@ struct Slot {
 
 /// Builds the dataflow on `worker` and runs it until `shared.stop` is raised
 /// and everything read has been written and committed.
-pub fn run_worker(
-    worker: &mut timely::worker::Worker,
-    shared: Shared,
-) -> Result<(), String> {
+pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result<(), String> {
     let settings = Arc::clone(&shared.settings);
     let index = worker.index();
     let peers = worker.peers();

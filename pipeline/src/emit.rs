@@ -255,7 +255,11 @@ impl Tracked {
             batches: s.batches.len() as u64,
             expected_captures: expected,
             uploaded_captures: uploaded,
-            completeness_pct: if expected == 0 { 100.0 } else { (f64::from(uploaded) * 100.0 / f64::from(expected)) as f32 },
+            completeness_pct: if expected == 0 {
+                100.0
+            } else {
+                (f64::from(uploaded) * 100.0 / f64::from(expected)) as f32
+            },
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,
             max_window_score: self.windows.values().map(|w| w.score).fold(0.0, f64::max),
@@ -276,7 +280,8 @@ impl Tracked {
         let closed: Vec<WindowValue> =
             self.windows.range(from..).map(|(_, w)| w).take_while(|w| w.end <= watermark_ms).cloned().collect();
         // Windows still open are checked again once they close.
-        self.unchecked_from = self.windows.range(from..).map(|(s, _)| *s).find(|s| s + crate::session::WINDOW_MS > watermark_ms);
+        self.unchecked_from =
+            self.windows.range(from..).map(|(s, _)| *s).find(|s| s + crate::session::WINDOW_MS > watermark_ms);
         for value in &closed {
             let mut row = self.window_row(value, WINDOW_MINUTE, value.start, now_ms);
             let fingerprint = window_fingerprint(&row);
@@ -335,7 +340,8 @@ impl Tracked {
             }
         }
         for row in anomalies {
-            self.anomalies.insert(row.window_start, Stored { fingerprint: anomaly_fingerprint(row), version: row.version });
+            self.anomalies
+                .insert(row.window_start, Stored { fingerprint: anomaly_fingerprint(row), version: row.version });
         }
         if let Some(row) = sessions.last() {
             self.row = Some(Stored { fingerprint: session_fingerprint(row), version: row.version });

@@ -97,7 +97,10 @@ impl LivePublisher {
         let key = format!("{}/{}", counters.test_id, counters.candidate_id);
         debug_assert_eq!(
             key,
-            record_key(&counters.test_id.clone().try_into().unwrap(), &counters.candidate_id.clone().try_into().unwrap())
+            record_key(
+                &counters.test_id.clone().try_into().unwrap(),
+                &counters.candidate_id.clone().try_into().unwrap()
+            )
         );
         match self.producer.send(BaseRecord::to(&self.topic).key(&key).payload(&payload)) {
             Ok(()) => Metrics::add(&self.metrics.live_published, 1),

@@ -174,12 +174,34 @@ use Read::{Millis, Plain, Tag};
 impl TableRow for EventRow {
     const TABLE: &'static str = "proctor_events";
     const COLUMNS: &'static [(&'static str, Read)] = &[
-        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("seq", Plain), ("event_id", Plain),
-        ("ts", Millis), ("received_at", Millis), ("batch_seq", Plain), ("type", Tag), ("state", Plain),
-        ("device", Plain), ("action", Plain), ("reason", Plain), ("chars", Plain), ("keys", Plain),
-        ("interval_ms", Plain), ("capture_kind", Plain), ("capture_status", Plain), ("capture_key", Plain),
-        ("capture_bytes", Plain), ("capture_seq", Plain), ("attempts", Plain), ("name", Plain), ("payload", Plain),
-        ("ingest_node", Plain), ("client_ip_hash", Plain), ("user_agent", Plain), ("version", Plain),
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("session_id", Plain),
+        ("seq", Plain),
+        ("event_id", Plain),
+        ("ts", Millis),
+        ("received_at", Millis),
+        ("batch_seq", Plain),
+        ("type", Tag),
+        ("state", Plain),
+        ("device", Plain),
+        ("action", Plain),
+        ("reason", Plain),
+        ("chars", Plain),
+        ("keys", Plain),
+        ("interval_ms", Plain),
+        ("capture_kind", Plain),
+        ("capture_status", Plain),
+        ("capture_key", Plain),
+        ("capture_bytes", Plain),
+        ("capture_seq", Plain),
+        ("attempts", Plain),
+        ("name", Plain),
+        ("payload", Plain),
+        ("ingest_node", Plain),
+        ("client_ip_hash", Plain),
+        ("user_agent", Plain),
+        ("version", Plain),
     ];
 }
 
@@ -226,14 +248,36 @@ pub struct WindowRow {
 impl TableRow for WindowRow {
     const TABLE: &'static str = "candidate_windows";
     const COLUMNS: &'static [(&'static str, Read)] = &[
-        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("window_kind", Tag),
-        ("window_start", Millis), ("window_end", Millis), ("tab_switches", Plain), ("hidden_ms", Plain),
-        ("blur_count", Plain), ("blur_ms", Plain), ("fullscreen_exits", Plain), ("clipboard_actions", Plain),
-        ("key_bursts", Plain), ("permission_revocations", Plain), ("blocked_ms", Plain), ("uploads_failed", Plain),
-        ("expected_face", Plain), ("uploaded_face", Plain), ("expected_screen", Plain), ("uploaded_screen", Plain),
-        ("expected_audio", Plain), ("uploaded_audio", Plain), ("network_gaps", Plain), ("network_gap_ms", Plain),
-        ("late_events", Plain), ("score", Plain), ("component_names", Plain), ("component_values", Plain),
-        ("computed_at", Millis), ("version", Plain),
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("session_id", Plain),
+        ("window_kind", Tag),
+        ("window_start", Millis),
+        ("window_end", Millis),
+        ("tab_switches", Plain),
+        ("hidden_ms", Plain),
+        ("blur_count", Plain),
+        ("blur_ms", Plain),
+        ("fullscreen_exits", Plain),
+        ("clipboard_actions", Plain),
+        ("key_bursts", Plain),
+        ("permission_revocations", Plain),
+        ("blocked_ms", Plain),
+        ("uploads_failed", Plain),
+        ("expected_face", Plain),
+        ("uploaded_face", Plain),
+        ("expected_screen", Plain),
+        ("uploaded_screen", Plain),
+        ("expected_audio", Plain),
+        ("uploaded_audio", Plain),
+        ("network_gaps", Plain),
+        ("network_gap_ms", Plain),
+        ("late_events", Plain),
+        ("score", Plain),
+        ("component_names", Plain),
+        ("component_values", Plain),
+        ("computed_at", Millis),
+        ("version", Plain),
     ];
 }
 
@@ -264,9 +308,18 @@ pub struct AnomalyRow {
 impl TableRow for AnomalyRow {
     const TABLE: &'static str = "anomalies";
     const COLUMNS: &'static [(&'static str, Read)] = &[
-        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("window_start", Millis),
-        ("window_end", Millis), ("severity", Tag), ("score", Plain), ("threshold", Plain),
-        ("component_names", Plain), ("component_values", Plain), ("detected_at", Millis), ("version", Plain),
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("session_id", Plain),
+        ("window_start", Millis),
+        ("window_end", Millis),
+        ("severity", Tag),
+        ("score", Plain),
+        ("threshold", Plain),
+        ("component_names", Plain),
+        ("component_values", Plain),
+        ("detected_at", Millis),
+        ("version", Plain),
     ];
 }
 
@@ -297,11 +350,24 @@ pub struct SessionRow {
 impl TableRow for SessionRow {
     const TABLE: &'static str = "sessions";
     const COLUMNS: &'static [(&'static str, Read)] = &[
-        ("test_id", Plain), ("candidate_id", Plain), ("session_id", Plain), ("started_at", Millis),
-        ("last_seen_at", Millis), ("ended", Plain), ("end_reason", Plain), ("sdk_version", Plain),
-        ("user_agent", Plain), ("events", Plain), ("batches", Plain), ("expected_captures", Plain),
-        ("uploaded_captures", Plain), ("completeness_pct", Plain), ("network_gaps", Plain),
-        ("network_gap_ms", Plain), ("max_window_score", Plain), ("version", Plain),
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("session_id", Plain),
+        ("started_at", Millis),
+        ("last_seen_at", Millis),
+        ("ended", Plain),
+        ("end_reason", Plain),
+        ("sdk_version", Plain),
+        ("user_agent", Plain),
+        ("events", Plain),
+        ("batches", Plain),
+        ("expected_captures", Plain),
+        ("uploaded_captures", Plain),
+        ("completeness_pct", Plain),
+        ("network_gaps", Plain),
+        ("network_gap_ms", Plain),
+        ("max_window_score", Plain),
+        ("version", Plain),
     ];
 }
 
@@ -330,8 +396,14 @@ mod tests {
         assert_eq!(names::<WindowRow>(), ddl_columns("candidate_windows"));
         assert_eq!(names::<AnomalyRow>(), ddl_columns("anomalies"));
         assert_eq!(names::<SessionRow>(), ddl_columns("sessions"));
-        assert_eq!(names::<EventRow>(), <EventRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>());
-        assert_eq!(names::<WindowRow>(), <WindowRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            names::<EventRow>(),
+            <EventRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            names::<WindowRow>(),
+            <WindowRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>()
+        );
     }
 
     /// The DDL's `Enum8` must list the kinds with their tags as values, or

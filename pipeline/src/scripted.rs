@@ -3,7 +3,9 @@
 //! `tests/windows_golden.rs` (and summarised here).
 //!
 //! Time is `T0 + s` seconds, `T0` a minute boundary, so minute *m* is the
-//! window `[60m, 60m + 60)`. Config: the defaults, with the test's
+//! window `[60m, 60m + 60)`. Unit tests use the fixed [`T0`]; tests that
+//! write to a store use [`records_at`] a recent minute, because the tables'
+//! 30-day TTL deletes older rows as soon as a merge runs. Config: the defaults, with the test's
 //! `alert_score` lowered to 1.5 so anomalies appear.
 //!
 //! - Batches every 5 s (`k = 0..=120`, sent at `5k`, holding events in
@@ -32,17 +34,25 @@ use invigil_schemas::record::KafkaRecord;
 pub const T0: i64 = 1_764_000_000_000;
 pub const TEST: &str = "exam-scripted";
 pub const CANDIDATE: &str = "cand-1";
-/// When the kept-back batch arrives: two hours after the end.
-pub const LATE_RECEIPT: i64 = T0 + 600_000 + 7_200_000;
+/// When the kept-back batch arrives, after `T0`: two hours after the end.
+pub const LATE_RECEIPT_AFTER: i64 = 600_000 + 7_200_000;
 
-pub fn session_id() -> Uuid {
-    event_id_v7(T0 as u64, [0x5c; 10])
+pub fn session_id(t0: i64) -> Uuid {
+    event_id_v7(t0 as u64, [0x5c; 10])
+}
+
+/// A minute boundary `minutes_ago` minutes before now.
+pub fn recent_t0(minutes_ago: i64) -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    (now / 60_000 - minutes_ago) * 60_000
 }
 
 /// The config document the truth assumes.
 pub fn config() -> ConfigDocument {
     let mut document = ConfigDocument::default();
-    document.tests.insert(TEST.to_owned().try_into().expect("valid id"), serde_json::json!({"anomaly": {"alert_score": 1.5}}));
+    document
+        .tests
+        .insert(TEST.to_owned().try_into().expect("valid id"), serde_json::json!({"anomaly": {"alert_score": 1.5}}));
     document
 }
 
@@ -51,13 +61,16 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     let s = |secs: f64| (secs * 1000.0).round() as i64;
     let mut events: Vec<(i64, EventBody, bool)> = Vec::new();
     let mut on_time = |ts: i64, body: EventBody| events.push((ts, body, false));
-    on_time(0, EventBody::SessionStarted(SessionStarted {
-        sdk_version: "0.1.0-scripted".into(),
-        user_agent: "scripted".into(),
-        screen_w: 1920,
-        screen_h: 1080,
-        displays: 1,
-    }));
+    on_time(
+        0,
+        EventBody::SessionStarted(SessionStarted {
+            sdk_version: "0.1.0-scripted".into(),
+            user_agent: "scripted".into(),
+            screen_w: 1920,
+            screen_h: 1080,
+            displays: 1,
+        }),
+    );
     for k in 1..=119 {
         let keys = if k == 25 || k == 26 { 50 } else { 10 };
         on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000 }));
@@ -72,27 +85,33 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
             let ts = j * 30_000 + 400;
             if kind == CaptureKind::Face && missing_face.contains(&j) {
                 if j == 16 {
-                    on_time(ts, EventBody::Capture(Capture {
-                        kind,
-                        status: CaptureStatus::Failed,
-                        key: None,
-                        bytes: None,
-                        capture_seq: j as u64,
-                        attempts: 1,
-                        error: Some("network".into()),
-                    }));
+                    on_time(
+                        ts,
+                        EventBody::Capture(Capture {
+                            kind,
+                            status: CaptureStatus::Failed,
+                            key: None,
+                            bytes: None,
+                            capture_seq: j as u64,
+                            attempts: 1,
+                            error: Some("network".into()),
+                        }),
+                    );
                 }
                 continue;
             }
-            on_time(ts, EventBody::Capture(Capture {
-                kind,
-                status: CaptureStatus::Uploaded,
-                key: Some(format!("{kind:?}/{ts}.jpg").to_lowercase()),
-                bytes: Some(25_000),
-                capture_seq: j as u64,
-                attempts: 1,
-                error: None,
-            }));
+            on_time(
+                ts,
+                EventBody::Capture(Capture {
+                    kind,
+                    status: CaptureStatus::Uploaded,
+                    key: Some(format!("{kind:?}/{ts}.jpg").to_lowercase()),
+                    bytes: Some(25_000),
+                    capture_seq: j as u64,
+                    attempts: 1,
+                    error: None,
+                }),
+            );
         }
     }
     let vis = |state| EventBody::Visibility(Visibility { state });
@@ -120,8 +139,14 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     events
 }
 
-/// The exam as ingest would have produced it, in Kafka order.
+/// The exam starting at [`T0`], as ingest would have produced it, in Kafka order.
 pub fn records() -> Vec<KafkaRecord> {
+    records_at(T0)
+}
+
+/// The exam starting at `t0` (a minute boundary).
+pub fn records_at(t0: i64) -> Vec<KafkaRecord> {
+    assert_eq!(t0 % 60_000, 0, "the script assumes minute-aligned windows");
     let mut timeline = timeline();
     // Sequence numbers follow client time (the SDK numbers events as it
     // observes them), so the kept-back events have seqs in the middle.
@@ -130,7 +155,7 @@ pub fn records() -> Vec<KafkaRecord> {
         .into_iter()
         .enumerate()
         .map(|(seq, (offset, body, late))| {
-            let ts = T0 + offset;
+            let ts = t0 + offset;
             let mut random = [0u8; 10];
             random[..8].copy_from_slice(&(seq as u64).to_be_bytes());
             (Event { id: event_id_v7(ts as u64, random), seq: seq as u64, ts, body }, late)
@@ -143,20 +168,20 @@ pub fn records() -> Vec<KafkaRecord> {
         ingest_node: "ingest-scripted".into(),
         client_ip_hash: 42,
         user_agent: "scripted".into(),
-        batch: EventBatch { v: 1, session_id: session_id(), batch_seq, sent_at, events },
+        batch: EventBatch { v: 1, session_id: session_id(t0), batch_seq, sent_at, events },
     };
     let mut records = Vec::new();
     for k in 0..=120_i64 {
-        let (from, to) = (T0 + (k - 1) * 5_000, T0 + k * 5_000);
+        let (from, to) = (t0 + (k - 1) * 5_000, t0 + k * 5_000);
         let batch: Vec<Event> = events
             .iter()
             .filter(|(e, late)| !late && (e.ts > from || k == 0) && e.ts <= to)
             .map(|(e, _)| e.clone())
             .collect();
-        let received_at = if (49..=84).contains(&k) { T0 + 420_100 } else { to + 100 };
+        let received_at = if (49..=84).contains(&k) { t0 + 420_100 } else { to + 100 };
         records.push(record(k as u64, received_at, to, batch));
     }
     let kept_back = events.iter().filter(|(_, late)| *late).map(|(e, _)| e.clone()).collect();
-    records.push(record(121, LATE_RECEIPT, LATE_RECEIPT - 50, kept_back));
+    records.push(record(121, t0 + LATE_RECEIPT_AFTER, t0 + LATE_RECEIPT_AFTER - 50, kept_back));
     records
 }

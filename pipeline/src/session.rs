@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-
 use invigil_schemas::event::EventKind;
 use invigil_schemas::ids::{CandidateId, TestId, Uuid};
 use serde::{Deserialize, Serialize};
@@ -71,8 +70,12 @@ pub enum Dimension {
 /// What one event contributes to the windows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum What {
-    Started { sdk_version: String },
-    Ended { reason: String },
+    Started {
+        sdk_version: String,
+    },
+    Ended {
+        reason: String,
+    },
     Toggle(Dimension, bool),
     FullscreenExit,
     Clipboard,

@@ -210,10 +210,8 @@ impl PartitionReader {
             tracing::info!(worker, partitions = ?mine, from = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(), "assigned");
         }
         consumer.assign(&assignment).map_err(|e| format!("assigning partitions: {e}"))?;
-        let clocks = mine
-            .iter()
-            .map(|p| (*p, PartitionClock { max_event_ms: i64::MIN, last_record: Instant::now() }))
-            .collect();
+        let clocks =
+            mine.iter().map(|p| (*p, PartitionClock { max_event_ms: i64::MIN, last_record: Instant::now() })).collect();
         Ok(Some(Self {
             consumer,
             topic: settings.topic.clone(),
@@ -249,9 +247,10 @@ impl PartitionReader {
             read += 1;
             let (partition, offset) = (message.partition(), message.offset());
             Metrics::add(&self.metrics.records_read, 1);
-            let decoded = message.payload().ok_or_else(|| "empty value".to_owned()).and_then(|bytes| {
-                invigil_schemas::record::decode(bytes).map_err(|e| e.to_string())
-            });
+            let decoded = message
+                .payload()
+                .ok_or_else(|| "empty value".to_owned())
+                .and_then(|bytes| invigil_schemas::record::decode(bytes).map_err(|e| e.to_string()));
             let record = match decoded {
                 Ok(record) => record,
                 Err(error) => {

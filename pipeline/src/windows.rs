@@ -190,10 +190,7 @@ impl Context {
         let intervals = [i64::from(c.face_ms), i64::from(c.screen_ms), i64::from(c.audio_chunk_ms)];
         let present = std::array::from_fn(|k| {
             let interval = intervals[k].max(1);
-            session.uploads[k]
-                .iter()
-                .map(|ts| (ts - session.first_ts + interval / 2).div_euclid(interval))
-                .collect()
+            session.uploads[k].iter().map(|ts| (ts - session.first_ts + interval / 2).div_euclid(interval)).collect()
         });
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),

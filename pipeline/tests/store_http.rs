@@ -70,7 +70,10 @@ async fn http_store_migrates_and_writes_the_same_rows_into_twins() {
         )
         .await
         .unwrap();
-    assert_eq!(final_rows.trim(), format!("{events}\t{events}\t{}", invigil_pipeline::rows::version_of_receipt(record.received_at) + 1));
+    assert_eq!(
+        final_rows.trim(),
+        format!("{events}\t{events}\t{}", invigil_pipeline::rows::version_of_receipt(record.received_at) + 1)
+    );
 
     // Typed read-back: every column survives the round trip through RowBinary.
     let mut back = store

@@ -3,6 +3,9 @@
 //! worked out from the script, not read from the code's output; the golden
 //! file additionally pins every field of every row.
 
+mod common;
+
+use invigil_pipeline::emit::{Emission, Tracked};
 use invigil_pipeline::rows::EventRow;
 use invigil_pipeline::scripted::{self, T0};
 use invigil_pipeline::session::{FactBatch, Session};
@@ -56,7 +59,10 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     }
 
     let m1 = minute(&windows, 1);
-    assert_eq!((m1.tab_switches, m1.hidden_ms, m1.blur_count, m1.blur_ms, m1.clipboard_actions), (1, 15_000, 1, 16_000, 2));
+    assert_eq!(
+        (m1.tab_switches, m1.hidden_ms, m1.blur_count, m1.blur_ms, m1.clipboard_actions),
+        (1, 15_000, 1, 16_000, 2)
+    );
     assert!(close(m1.score, 1.0 + 0.75 + 0.5 + 1.0), "{}", m1.score);
     let names: Vec<_> = components(m1).iter().map(|c| c.0).collect();
     assert_eq!(names, ["tab_switch", "hidden_second", "blur", "clipboard"]);
@@ -106,7 +112,10 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
         (total.tab_switches, total.hidden_ms, total.blur_count, total.blur_ms, total.fullscreen_exits),
         (3, 50_000, 1, 16_000, 1)
     );
-    assert_eq!((total.clipboard_actions, total.key_bursts, total.permission_revocations, total.blocked_ms), (3, 2, 1, 16_000));
+    assert_eq!(
+        (total.clipboard_actions, total.key_bursts, total.permission_revocations, total.blocked_ms),
+        (3, 2, 1, 16_000)
+    );
     assert_eq!((total.expected, total.uploaded, total.uploads_failed), ([18; 3], [14, 18, 18], 1));
     assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 39));
     assert!(close(total.score, 3.0 + 2.5 + 0.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0), "{}", total.score);
@@ -115,6 +124,21 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
     golden::check("scripted_windows.json", &golden::render(&windows, &total));
+
+    // The same truth as the rows a pipeline writes: the file the integration
+    // tests compare the store's `FINAL` contents with.
+    let mut tracked = Tracked::new(session.key.clone());
+    for record in scripted::records() {
+        let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
+        tracked.add(&FactBatch::from_rows(&rows).unwrap(), LATENESS_MS);
+    }
+    let mut out = Emission::default();
+    tracked.emit(&config, i64::MAX, 0, &mut out);
+    assert_eq!(out.windows.len(), 11, "10 minutes + the session total");
+    common::rendered::check(
+        "scripted_rows.json",
+        &common::rendered::render(T0, &out.windows, &out.anomalies, &out.sessions),
+    );
 }
 
 #[test]

@@ -1,0 +1,162 @@
+//! Starting and stopping a pipeline process: the store, the live producer,
+//! the timely workers (threads, or a cluster of processes) and a progress log.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::dataflow::{run_worker, Shared};
+use crate::live::LivePublisher;
+use crate::metrics::Metrics;
+use crate::settings::{PipelineSettings, StoreSettings};
+use crate::store::chdb::ChdbStore;
+use crate::store::http::HttpStore;
+use crate::store::migrate::migrate;
+use crate::store::Store;
+
+/// How this process takes part in the timely computation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    /// Worker threads in this process.
+    pub workers: usize,
+    /// This process's index and every process's `host:port`, in order (one
+    /// line each in a hostfile). Empty: a single process.
+    pub process: usize,
+    pub addresses: Vec<String>,
+}
+
+impl Cluster {
+    pub fn single(workers: usize) -> Self {
+        Self { workers, process: 0, addresses: Vec::new() }
+    }
+
+    /// Reads a hostfile: one `host:port` per line, blank lines and `#`
+    /// comments ignored.
+    pub fn from_hostfile(workers: usize, process: usize, path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading hostfile {}: {e}", path.display()))?;
+        let addresses: Vec<String> = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if process >= addresses.len() {
+            return Err(format!("process index {process} but the hostfile lists {} processes", addresses.len()));
+        }
+        Ok(Self { workers, process, addresses })
+    }
+
+    fn timely_config(&self) -> timely::Config {
+        let communication = if self.addresses.len() > 1 {
+            timely::CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses: self.addresses.clone(),
+                report: false,
+                zerocopy: false,
+            }
+        } else if self.workers > 1 {
+            timely::CommunicationConfig::Process(self.workers)
+        } else {
+            timely::CommunicationConfig::Thread
+        };
+        timely::Config { communication, worker: timely::WorkerConfig::default() }
+    }
+}
+
+/// Opens the configured store. chDB allows one per process.
+pub fn open_store(settings: &StoreSettings) -> Result<Store, String> {
+    match settings {
+        StoreSettings::Chdb { path } => Ok(Store::Chdb(Arc::new(
+            ChdbStore::open(path).map_err(|e| format!("opening chDB at {}: {e}", path.display()))?,
+        ))),
+        StoreSettings::Http(config) => Ok(Store::Http(HttpStore::new(config))),
+    }
+}
+
+/// Runs the pipeline until `stop` is raised, then writes and commits what
+/// was read and returns. `store` must be the one `settings.store` names
+/// (passed in so callers can keep using an in-process chDB).
+pub fn run(
+    settings: PipelineSettings,
+    store: Store,
+    cluster: &Cluster,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+) -> Result<(), String> {
+    let runtime = Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("invigil-store")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting the I/O runtime: {e}"))?,
+    );
+    // Tables first; a store that is down at start is retried, not fatal.
+    let mut wait = Duration::from_millis(250);
+    loop {
+        match runtime.block_on(migrate(&store)) {
+            Ok(report) => {
+                tracing::info!(applied = report.applied.len(), already = report.already_applied, "store schema ready");
+                break;
+            }
+            Err(error) if stop.load(Ordering::Relaxed) => return Err(format!("store not ready: {error}")),
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "store not ready; retrying");
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    let live = match LivePublisher::new(&settings.brokers, &settings.live_topic, Arc::clone(&metrics)) {
+        Ok(publisher) => Some(Arc::new(publisher)),
+        Err(error) => {
+            tracing::error!(%error, "live counters disabled");
+            None
+        }
+    };
+    let shared = Shared {
+        settings: Arc::new(settings),
+        store,
+        runtime,
+        metrics: Arc::clone(&metrics),
+        live,
+        stop: Arc::clone(&stop),
+    };
+
+    let progress_stop = Arc::new(AtomicBool::new(false));
+    let progress = {
+        let metrics = Arc::clone(&metrics);
+        let done = Arc::clone(&progress_stop);
+        std::thread::spawn(move || {
+            let mut ticks = 0u32;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                ticks += 1;
+                if ticks % 20 == 0 {
+                    tracing::info!(metrics = %metrics.summary(), "progress");
+                }
+            }
+        })
+    };
+
+    let guards = timely::execute(cluster.timely_config(), move |worker| {
+        let index = worker.index();
+        if let Err(error) = run_worker(worker, shared.clone()) {
+            tracing::error!(worker = index, %error, "worker failed");
+            shared.stop.store(true, Ordering::Relaxed);
+            return Err(error);
+        }
+        Ok(())
+    })
+    .map_err(|e| format!("starting timely workers: {e}"))?;
+    let results = guards.join();
+    progress_stop.store(true, Ordering::Relaxed);
+    let _ = progress.join();
+    tracing::info!(metrics = %metrics.summary(), "stopped");
+    for result in results {
+        result.map_err(|e| format!("worker panicked: {e}"))??;
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! The scripted exam through real services: produced to tansu, consumed by
+//! the timely pipeline (two workers), written to chDB or to ClickHouse 18.16
+//! over HTTP. What `FINAL` returns must equal the hand-checked truth
+//! (`tests/golden/scripted_rows.json`), including the correction made by the
+//! batch that arrives after the others were written and committed.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use invigil_pipeline::metrics::Metrics;
+use invigil_pipeline::rows::{AnomalyRow, SessionRow, WindowRow};
+use invigil_pipeline::run::{run, Cluster};
+use invigil_pipeline::scripted;
+use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
+use invigil_pipeline::store::chdb::ChdbStore;
+use invigil_pipeline::store::http::{HttpConfig, HttpStore};
+use invigil_pipeline::store::{SqlStore, Store};
+use invigil_schemas::live::LiveCounters;
+use invigil_schemas::migrations::Dialect;
+use invigil_schemas::record::{encode, record_key, KafkaRecord};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+fn brokers() -> String {
+    std::env::var("INVIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
+    format!("pipeline-{tag}-{}-{nanos}", std::process::id())
+}
+
+fn create_topics(topics: &[(&str, i32)]) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
+    let result = runtime
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(20), admin.create_topics(&new, &AdminOptions::new())).await
+        })
+        .unwrap_or_else(|_| {
+            panic!("Kafka at {} did not answer in 20 s; is `ops/dev/services.sh up` running?", brokers())
+        })
+        .unwrap_or_else(|e| panic!("Kafka at {} unreachable: {e}", brokers()));
+    for outcome in result {
+        outcome.unwrap_or_else(|(name, e)| panic!("creating {name}: {e}"));
+    }
+}
+
+fn produce(topic: &str, records: &[KafkaRecord]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    for record in records {
+        let key = record_key(&record.test_id, &record.candidate_id);
+        let value = encode(record);
+        producer.send(BaseRecord::to(topic).key(&key).payload(&value)).expect("queued");
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(20)).expect("every record acknowledged");
+}
+
+/// Sum over partitions of the group's committed offsets.
+fn committed(topic: &str, group: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers()).set("group.id", group).create().unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition(topic, p);
+    }
+    match consumer.committed_offsets(list, Duration::from_secs(5)) {
+        Ok(list) => list
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                Offset::Offset(n) => n,
+                _ => 0,
+            })
+            .sum(),
+        Err(_) => -1,
+    }
+}
+
+fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("{what}: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+fn last_live(topic: &str) -> Option<LiveCounters> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers()).set("group.id", "live-reader").create().unwrap();
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    consumer.assign(&list).unwrap();
+    let mut last = None;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => last = message.payload().and_then(|p| serde_json::from_slice(p).ok()),
+            Some(Err(_)) | None => {
+                if last.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    last
+}
+
+fn read_rows(store: &Store) -> (Vec<WindowRow>, Vec<AnomalyRow>, Vec<SessionRow>) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        (
+            store.select_final("1").await.unwrap(),
+            store.select_final("1").await.unwrap(),
+            store.select_final("1").await.unwrap(),
+        )
+    })
+}
+
+fn scalar(store: &Store, sql: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime
+        .block_on(store.query_text(sql, "TabSeparated"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs the scripted exam through a pipeline writing to `store`.
+fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
+    let (topic, live_topic, group) = (unique("events"), unique("live"), unique("group"));
+    let partitions = 4;
+    create_topics(&[(&topic, partitions), (&live_topic, 1)]);
+    // Recent, so the tables' 30-day TTL keeps the rows; the kept-back batch's
+    // receipt (2 h after the end) is then in the future, which is harmless.
+    let t0 = scripted::recent_t0(30);
+    let mut records = scripted::records_at(t0);
+    let kept_back = records.pop().unwrap();
+    produce(&topic, &records);
+
+    let config_dir = tempfile::tempdir().unwrap();
+    let config_file = config_dir.path().join("config.json");
+    std::fs::write(&config_file, serde_json::to_vec(&scripted::config()).unwrap()).unwrap();
+    let mut settings = PipelineSettings::new(brokers(), store_settings);
+    settings.topic = topic.clone();
+    settings.live_topic = live_topic.clone();
+    settings.group_id = group.clone();
+    settings.config_file = Some(config_file);
+    settings.idle_partition_ms = 1_000;
+    settings.flush_interval_ms = 100;
+    settings.commit_interval_ms = 200;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::default());
+    let pipeline = {
+        let (store, stop, metrics) = (store.clone(), Arc::clone(&stop), Arc::clone(&metrics));
+        std::thread::spawn(move || run(settings, store, &Cluster::single(2), stop, metrics))
+    };
+
+    let produced = records.len() as i64;
+    wait_for("first 121 records committed", Duration::from_secs(60), || {
+        committed(&topic, &group, partitions) == produced
+    });
+    let minute8 = format!(
+        "SELECT tab_switches FROM candidate_windows FINAL WHERE window_kind = 'minute' AND \
+         toUnixTimestamp64Milli(window_start) = {}",
+        t0 + 8 * 60_000
+    );
+    let minute8 = minute8.replace(
+        "toUnixTimestamp64Milli(window_start)",
+        match store.dialect() {
+            Dialect::Modern => "toUnixTimestamp64Milli(window_start)",
+            Dialect::Legacy => "window_start",
+        },
+    );
+    assert_eq!(scalar(&store, &minute8), "0", "before the kept-back batch, minute 8 has no tab switch");
+
+    // Two hours late (by its receipt time), after minute 8 was written.
+    produce(&topic, std::slice::from_ref(&kept_back));
+    wait_for("the late batch committed", Duration::from_secs(60), || {
+        committed(&topic, &group, partitions) == produced + 1
+    });
+    assert_eq!(scalar(&store, &minute8), "1", "the late batch corrected minute 8");
+
+    let (windows, anomalies, sessions) = read_rows(&store);
+    common::rendered::check("scripted_rows.json", &common::rendered::render(t0, &windows, &anomalies, &sessions));
+    assert_eq!(scalar(&store, "SELECT count(), uniqExact(session_id, seq) FROM proctor_events FINAL"), "191\t191");
+
+    let live = last_live(&live_topic).expect("live counters were published");
+    assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 191));
+    assert_eq!(live.counters.tab_switches, 3);
+    assert_eq!(Metrics::get(&metrics.late_events), 39, "late events counted as they were read");
+
+    stop.store(true, Ordering::Relaxed);
+    pipeline.join().unwrap().expect("pipeline stopped cleanly");
+    println!("metrics: {}", metrics.summary());
+}
+
+#[test]
+fn scripted_exam_through_tansu_into_chdb_equals_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::Chdb(Arc::new(ChdbStore::open(dir.path()).expect("chDB opens (run ops/dev/services.sh up)")));
+    scripted_exam_equals_truth(store, StoreSettings::Chdb { path: dir.path().to_owned() });
+}
+
+#[test]
+fn scripted_exam_through_tansu_into_clickhouse_over_http_equals_truth() {
+    let dialect = match std::env::var("INVIGIL_CLICKHOUSE_DIALECT").as_deref() {
+        Ok("modern") => Dialect::Modern,
+        _ => Dialect::Legacy,
+    };
+    let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let config = |database: &str| HttpConfig {
+        url: url.clone(),
+        database: database.into(),
+        user: None,
+        password: None,
+        dialect,
+    };
+    let admin = Store::Http(HttpStore::new(&config("default")));
+    let database = format!("invigil_dataflow_{}", std::process::id());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}"))).expect("ClickHouse reachable");
+    runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}"))).unwrap();
+    let store = Store::Http(HttpStore::new(&config(&database)));
+    scripted_exam_equals_truth(store, StoreSettings::Http(config(&database)));
+    runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();
+}
