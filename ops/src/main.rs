@@ -1,12 +1,13 @@
 //! `invigil`: the one command line for running, checking and measuring invigil.
 //!
-//! Subcommands appear here only once they work end to end; the pipeline and
-//! `up` commands arrive with their issues.
+//! Subcommands appear here only once they work end to end; `up` arrives with
+//! its issue.
 
 mod bench;
 mod ingest;
 mod loadgen;
 mod migrate;
+mod pipeline;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the front door: authenticate, validate and enrich event batches, produce them to Kafka.
     Ingest(ingest::Args),
+    /// Run the stream processor: Kafka to per-candidate windows in ClickHouse/chDB, live counters to proctor_live.
+    Pipeline(pipeline::Args),
     /// Simulate N candidates sending events like the SDK, time-compressed, against a running ingest.
     Loadgen(loadgen::Args),
     /// Apply the ClickHouse DDL (schemas/clickhouse) to chDB or a server; idempotent.
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ingest(args) => ingest::run(args),
+        Command::Pipeline(args) => pipeline::run_command(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Validate(args) => validate::run(args),

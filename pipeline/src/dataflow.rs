@@ -167,11 +167,23 @@ impl Flush {
     /// A write failed: keep everything, try again later (100 ms doubling to 5 s).
     fn failed(&mut self, error: &StoreError, table: &str, rows: usize, metrics: &Metrics) -> Duration {
         Metrics::add(&metrics.store_errors, 1);
+        exit_if_fatal(error);
         tracing::warn!(%error, table, rows, retry_in_ms = self.backoff.as_millis() as u64, "store write failed; holding rows and offsets");
         let wait = self.backoff;
         self.retry_at = Some(Instant::now() + wait);
         self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
         wait
+    }
+}
+
+/// A store that can never answer again ends the process (exit 70) so a
+/// supervisor restarts it; nothing is lost, since offsets of unwritten rows
+/// were never committed.
+fn exit_if_fatal(error: &StoreError) {
+    if error.is_fatal() {
+        tracing::error!(%error, "the store engine failed fatally; exiting so the pipeline restarts");
+        eprintln!("invigil pipeline: the store engine failed fatally ({error}); exiting for a restart");
+        std::process::exit(70);
     }
 }
 
@@ -324,8 +336,10 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
                         flush.hold(cap);
                     });
                     if flush.due(&sink_shared.settings, rows.len(), frontier.is_empty()) {
+                        crate::faults::point("event_sink_before_insert");
                         match insert_blocking(&sink_shared, &rows) {
                             Ok(()) => {
+                                crate::faults::point("event_sink_after_ack");
                                 Metrics::add(&sink_shared.metrics.event_rows_written, rows.len() as u64);
                                 rows.clear();
                                 flush.acked();
@@ -404,6 +418,7 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
                             }
                             Err(error) => {
                                 Metrics::add(&win_shared.metrics.store_errors, 1);
+                                exit_if_fatal(&error);
                                 tracing::warn!(%error, sessions = keys.len(), "loading sessions from the store failed; retrying");
                                 load_retry_at = Some(Instant::now() + Duration::from_secs(1));
                                 activator.activate_after(Duration::from_secs(1));
@@ -500,11 +515,13 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
                     // Rows come in bursts, one per watermark step: written
                     // at once, so commits follow the watermark closely.
                     if flush.due(&rows_shared.settings, pending.len(), true) {
+                        crate::faults::point("row_sink_before_insert");
                         let result = insert_blocking(&rows_shared, &pending.windows)
                             .and_then(|()| insert_blocking(&rows_shared, &pending.anomalies))
                             .and_then(|()| insert_blocking(&rows_shared, &pending.sessions));
                         match result {
                             Ok(()) => {
+                                crate::faults::point("row_sink_after_ack");
                                 let m = &rows_shared.metrics;
                                 Metrics::add(&m.window_rows_written, pending.windows.len() as u64);
                                 Metrics::add(&m.anomaly_rows_written, pending.anomalies.len() as u64);
@@ -531,7 +548,11 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
             let mut reader = reader.borrow_mut();
             let durable = DurableFrontier::observe(&probe);
             let offsets = reader.ledger.release(&durable);
-            reader.commit(&offsets, if done { CommitMode::Sync } else { CommitMode::Async });
+            if !offsets.is_empty() {
+                crate::faults::point("before_commit");
+                reader.commit(&offsets, if done { CommitMode::Sync } else { CommitMode::Async });
+                crate::faults::point("after_commit");
+            }
         }
         if done {
             break;

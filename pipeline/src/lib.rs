@@ -19,6 +19,7 @@
 
 pub mod dataflow;
 pub mod emit;
+pub mod faults;
 pub mod live;
 pub mod metrics;
 pub mod rows;
@@ -28,4 +29,5 @@ pub mod session;
 pub mod settings;
 pub mod source;
 pub mod store;
+pub mod topics;
 pub mod windows;

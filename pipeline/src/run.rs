@@ -13,7 +13,7 @@ use crate::settings::{PipelineSettings, StoreSettings};
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
 use crate::store::migrate::migrate;
-use crate::store::Store;
+use crate::store::{SqlStore, Store};
 
 /// How this process takes part in the timely computation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,14 @@ pub fn run(
             Ok(report) => {
                 tracing::info!(applied = report.applied.len(), already = report.already_applied, "store schema ready");
                 break;
+            }
+            Err(crate::store::migrate::MigrateError::Store(error)) if !error.is_retryable() => {
+                let hint = if store.dialect() == invigil_schemas::migrations::Dialect::Modern {
+                    " (a ClickHouse older than 19.x needs --legacy)"
+                } else {
+                    ""
+                };
+                return Err(format!("the store rejected the schema: {error}{hint}"));
             }
             Err(error) if stop.load(Ordering::Relaxed) => return Err(format!("store not ready: {error}")),
             Err(error) => {

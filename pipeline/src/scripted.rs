@@ -146,6 +146,21 @@ pub fn records() -> Vec<KafkaRecord> {
 
 /// The exam starting at `t0` (a minute boundary).
 pub fn records_at(t0: i64) -> Vec<KafkaRecord> {
+    records_for(t0, CANDIDATE, session_id(t0))
+}
+
+/// The same exam taken by another candidate: candidate `cand-{n}` (n ≥ 1),
+/// with a session id of its own. Candidate 1 is [`records_at`].
+pub fn records_of_candidate(t0: i64, n: u32) -> Vec<KafkaRecord> {
+    if n == 1 {
+        return records_at(t0);
+    }
+    let mut random = [0x5c; 10];
+    random[..4].copy_from_slice(&n.to_be_bytes());
+    records_for(t0, &format!("cand-{n}"), event_id_v7(t0 as u64, random))
+}
+
+fn records_for(t0: i64, candidate: &str, session_id: Uuid) -> Vec<KafkaRecord> {
     assert_eq!(t0 % 60_000, 0, "the script assumes minute-aligned windows");
     let mut timeline = timeline();
     // Sequence numbers follow client time (the SDK numbers events as it
@@ -156,19 +171,21 @@ pub fn records_at(t0: i64) -> Vec<KafkaRecord> {
         .enumerate()
         .map(|(seq, (offset, body, late))| {
             let ts = t0 + offset;
+            // Unique per candidate too: seq, then the session id's random part.
             let mut random = [0u8; 10];
-            random[..8].copy_from_slice(&(seq as u64).to_be_bytes());
+            random[..4].copy_from_slice(&(seq as u32).to_be_bytes());
+            random[4..].copy_from_slice(&session_id.as_bytes()[6..12]);
             (Event { id: event_id_v7(ts as u64, random), seq: seq as u64, ts, body }, late)
         })
         .collect();
     let record = |batch_seq: u64, received_at: i64, sent_at: i64, events: Vec<Event>| KafkaRecord {
         received_at,
         test_id: TestId::try_from(TEST.to_owned()).expect("valid id"),
-        candidate_id: CandidateId::try_from(CANDIDATE.to_owned()).expect("valid id"),
+        candidate_id: CandidateId::try_from(candidate.to_owned()).expect("valid id"),
         ingest_node: "ingest-scripted".into(),
         client_ip_hash: 42,
         user_agent: "scripted".into(),
-        batch: EventBatch { v: 1, session_id: session_id(t0), batch_seq, sent_at, events },
+        batch: EventBatch { v: 1, session_id, batch_seq, sent_at, events },
     };
     let mut records = Vec::new();
     for k in 0..=120_i64 {

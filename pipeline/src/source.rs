@@ -164,6 +164,7 @@ impl PartitionReader {
             .create()
             .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
         let started = Instant::now();
+        let mut last_notice: Option<Instant> = None;
         let partitions = loop {
             if stop.load(Ordering::Relaxed) {
                 return Ok(None);
@@ -184,7 +185,8 @@ impl PartitionReader {
                 }
                 Err(_) => {}
             }
-            if worker == 0 && started.elapsed().as_secs() % 10 == 0 {
+            if worker == 0 && last_notice.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+                last_notice = Some(Instant::now());
                 tracing::info!(topic = %settings.topic, "waiting for the topic to exist");
             }
             std::thread::sleep(Duration::from_millis(500));

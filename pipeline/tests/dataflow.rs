@@ -18,14 +18,13 @@ use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::{SqlStore, Store};
+use invigil_pipeline::topics;
 use invigil_schemas::live::LiveCounters;
 use invigil_schemas::migrations::Dialect;
-use invigil_schemas::record::{encode, record_key, KafkaRecord};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use invigil_schemas::record::KafkaRecord;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 fn brokers() -> String {
@@ -38,57 +37,15 @@ fn unique(tag: &str) -> String {
 }
 
 fn create_topics(topics: &[(&str, i32)]) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
-    let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
-    let result = runtime
-        .block_on(async {
-            tokio::time::timeout(Duration::from_secs(20), admin.create_topics(&new, &AdminOptions::new())).await
-        })
-        .unwrap_or_else(|_| {
-            panic!("Kafka at {} did not answer in 20 s; is `ops/dev/services.sh up` running?", brokers())
-        })
-        .unwrap_or_else(|e| panic!("Kafka at {} unreachable: {e}", brokers()));
-    for outcome in result {
-        outcome.unwrap_or_else(|(name, e)| panic!("creating {name}: {e}"));
-    }
+    topics::create_topics(&brokers(), topics).unwrap_or_else(|e| panic!("{e}; is `ops/dev/services.sh up` running?"));
 }
 
 fn produce(topic: &str, records: &[KafkaRecord]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()
-        .unwrap();
-    for record in records {
-        let key = record_key(&record.test_id, &record.candidate_id);
-        let value = encode(record);
-        producer.send(BaseRecord::to(topic).key(&key).payload(&value)).expect("queued");
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(20)).expect("every record acknowledged");
+    topics::produce(&brokers(), topic, records).unwrap();
 }
 
-/// Sum over partitions of the group's committed offsets.
-fn committed(topic: &str, group: &str, partitions: i32) -> i64 {
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", brokers()).set("group.id", group).create().unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition(topic, p);
-    }
-    match consumer.committed_offsets(list, Duration::from_secs(5)) {
-        Ok(list) => list
-            .elements()
-            .iter()
-            .map(|e| match e.offset() {
-                Offset::Offset(n) => n,
-                _ => 0,
-            })
-            .sum(),
-        Err(_) => -1,
-    }
+fn committed(topic: &str, group: &str) -> i64 {
+    topics::committed_total(&brokers(), topic, group).unwrap_or(-1)
 }
 
 fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
@@ -172,9 +129,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     };
 
     let produced = records.len() as i64;
-    wait_for("first 121 records committed", Duration::from_secs(60), || {
-        committed(&topic, &group, partitions) == produced
-    });
+    wait_for("first 121 records committed", Duration::from_secs(60), || committed(&topic, &group) == produced);
     let minute8 = format!(
         "SELECT tab_switches FROM candidate_windows FINAL WHERE window_kind = 'minute' AND \
          toUnixTimestamp64Milli(window_start) = {}",
@@ -191,9 +146,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
 
     // Two hours late (by its receipt time), after minute 8 was written.
     produce(&topic, std::slice::from_ref(&kept_back));
-    wait_for("the late batch committed", Duration::from_secs(60), || {
-        committed(&topic, &group, partitions) == produced + 1
-    });
+    wait_for("the late batch committed", Duration::from_secs(60), || committed(&topic, &group) == produced + 1);
     assert_eq!(scalar(&store, &minute8), "1", "the late batch corrected minute 8");
 
     let (windows, anomalies, sessions) = read_rows(&store);

@@ -28,6 +28,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the in-process engine has shut itself down after a fatal
+    /// error (chDB keeps the process alive but refuses every query). Only a
+    /// process restart helps.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            StoreError::Query { message, .. } => message.contains("shutting down due to a fatal error"),
+            _ => false,
+        }
+    }
+
     /// Whether a retry of the same operation may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Transport(_))
