@@ -14,10 +14,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use invigil_pipeline::emit::{Emission, Tracked};
 use invigil_pipeline::rows::{AnomalyRow, EventRow, SessionRow, WindowRow};
 use invigil_pipeline::scripted;
-use invigil_pipeline::session::FactBatch;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::Store;
 use invigil_pipeline::topics;
@@ -85,20 +83,6 @@ impl Seeded {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-/// What an uninterrupted pipeline writes for one candidate's records.
-fn truth(records: &[KafkaRecord]) -> Emission {
-    let config = scripted::config().for_test(&scripted::TEST.to_owned().try_into().unwrap()).unwrap();
-    let mut tracked: Option<Tracked> = None;
-    for record in records {
-        let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(record, e)).collect();
-        let batch = FactBatch::from_rows(&rows).unwrap();
-        tracked.get_or_insert_with(|| Tracked::new(batch.key.clone())).add(&batch, LATENESS_MS);
-    }
-    let mut out = Emission::default();
-    tracked.unwrap().emit(&config, i64::MAX, 0, &mut out);
-    out
 }
 
 /// Row content without write times and versions.
@@ -230,7 +214,7 @@ fn crashes_at_every_durability_step_lose_nothing_and_count_nothing_twice() {
     }
     assert_eq!(by_candidate.len(), CANDIDATES as usize);
     for exam in &exams {
-        let expected = truth(exam);
+        let expected = scripted::expected_rows(exam, LATENESS_MS);
         let candidate = exam[0].candidate_id.to_string();
         let (w, a, s) = &by_candidate[&candidate];
         assert_eq!(

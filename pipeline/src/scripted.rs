@@ -202,3 +202,22 @@ fn records_for(t0: i64, candidate: &str, session_id: Uuid) -> Vec<KafkaRecord> {
     records.push(record(121, t0 + LATE_RECEIPT_AFTER, t0 + LATE_RECEIPT_AFTER - 50, kept_back));
     records
 }
+
+/// The rows an uninterrupted pipeline ends with for one candidate's records
+/// (every window closed): the truth crash and outage tests compare with.
+pub fn expected_rows(records: &[KafkaRecord], lateness_ms: i64) -> crate::emit::Emission {
+    let config = config().for_test(&TEST.to_owned().try_into().expect("valid id")).expect("valid config");
+    let mut tracked: Option<crate::emit::Tracked> = None;
+    for record in records {
+        let rows: Vec<crate::rows::EventRow> =
+            record.batch.events.iter().map(|e| crate::rows::EventRow::new(record, e)).collect();
+        if let Some(batch) = crate::session::FactBatch::from_rows(&rows) {
+            tracked.get_or_insert_with(|| crate::emit::Tracked::new(batch.key.clone())).add(&batch, lateness_ms);
+        }
+    }
+    let mut out = crate::emit::Emission::default();
+    if let Some(mut tracked) = tracked {
+        tracked.emit(&config, i64::MAX, 0, &mut out);
+    }
+    out
+}
