@@ -16,7 +16,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
 use invigil_schemas::ids::TestId;
-use rdkafka::consumer::CommitMode;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::source;
@@ -39,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::rows::{AnomalyRow, EventRow, SessionRow, TableRow, WindowRow};
 use crate::session::{FactBatch, SessionKey};
 use crate::settings::PipelineSettings;
-use crate::source::{Decoded, DurableFrontier, PartitionReader, Time};
+use crate::source::{Decoded, DurableFrontier, PartitionReader, RecordSource, Time};
 use crate::store::{Store, StoreError};
 
 /// What every worker of a process shares.
@@ -191,11 +189,10 @@ fn insert_blocking<R: TableRow>(shared: &Shared, rows: &[R]) -> Result<(), Store
     shared.runtime.block_on(shared.store.insert(rows))
 }
 
-/// The candidate a batch belongs to, as the exchange key.
+/// The candidate a batch belongs to, as the exchange key. Stable across
+/// processes, so a cluster agrees on where each candidate lives.
 fn candidate_hash(batch: &FactBatch) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    (batch.key.test_id.as_str(), batch.key.candidate_id.as_str()).hash(&mut hasher);
-    hasher.finish()
+    stable_hash(format!("{}/{}", batch.key.test_id, batch.key.candidate_id).as_bytes())
 }
 
 fn quote(text: &str) -> String {
@@ -266,11 +263,28 @@ struct Slot {
 /// Builds the dataflow on `worker` and runs it until `shared.stop` is raised
 /// and everything read has been written and committed.
 pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result<(), String> {
-    let settings = Arc::clone(&shared.settings);
-    let index = worker.index();
-    let peers = worker.peers();
-    let reader = PartitionReader::connect(&settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
+    let (index, peers) = (worker.index(), worker.peers());
+    let reader = PartitionReader::connect(&shared.settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
     let Some(reader) = reader else { return Ok(()) };
+    run_worker_with(worker, shared, reader)
+}
+
+/// Hashes bytes the same way in every process (std's default hasher is
+/// randomly seeded per process, which would split one candidate over workers).
+pub fn stable_hash(bytes: &[u8]) -> u64 {
+    // FNV-1a, 64 bit.
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Builds the dataflow on `worker` over `reader` and runs it until the
+/// source finishes (stop raised, or a finite source exhausted) and
+/// everything read has been written and committed.
+pub fn run_worker_with<S: RecordSource + 'static>(
+    worker: &mut timely::worker::Worker,
+    shared: Shared,
+    reader: S,
+) -> Result<(), String> {
+    let settings = Arc::clone(&shared.settings);
     let reader = Rc::new(RefCell::new(reader));
     let probe: ProbeHandle<Time> = ProbeHandle::new();
 
@@ -288,11 +302,12 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
                     capability = None;
                     return;
                 }
+                let in_flight = reader.ledger().in_flight();
                 let floor = *cap.time();
                 let mut read = 0;
-                if reader.ledger.in_flight() < source_shared.settings.max_in_flight {
+                if in_flight < source_shared.settings.max_in_flight {
                     let mut session_cap: Option<Capability<Time>> = None;
-                    read = reader.read(2_000, floor, |time, item| {
+                    read = reader.read(2_000, floor, &mut |time, item| {
                         if session_cap.as_ref().is_none_or(|c| *c.time() != time) {
                             session_cap = Some(cap.delayed(&time));
                         }
@@ -301,11 +316,15 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
                 }
                 // While paused for back-pressure, partitions look idle but
                 // are not: the watermark waits.
-                let paused = reader.ledger.in_flight() >= source_shared.settings.max_in_flight;
-                if let Some(watermark) = reader.watermark().filter(|_| !paused) {
-                    if watermark > *cap.time() {
-                        cap.downgrade(&watermark);
+                let paused = reader.ledger().in_flight() >= source_shared.settings.max_in_flight;
+                match reader.watermark() {
+                    // A finite source is done: release the capability.
+                    None => {
+                        capability = None;
+                        return;
                     }
+                    Some(watermark) if !paused && watermark > *cap.time() => cap.downgrade(&watermark),
+                    Some(_) => {}
                 }
                 if read > 0 {
                     activator.activate();
@@ -547,10 +566,10 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
             last_commit = Instant::now();
             let mut reader = reader.borrow_mut();
             let durable = DurableFrontier::observe(&probe);
-            let offsets = reader.ledger.release(&durable);
+            let offsets = reader.ledger().release(&durable);
             if !offsets.is_empty() {
                 crate::faults::point("before_commit");
-                reader.commit(&offsets, if done { CommitMode::Sync } else { CommitMode::Async });
+                reader.commit(&offsets, done);
                 crate::faults::point("after_commit");
             }
         }

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataflow::{run_worker, Shared};
+use crate::dataflow::{run_worker, run_worker_with, Shared};
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::settings::{PipelineSettings, StoreSettings};
+use crate::source::MemorySource;
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
 use crate::store::migrate::migrate;
@@ -85,6 +86,22 @@ pub fn run(
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 ) -> Result<(), String> {
+    run_with(settings, store, cluster, stop, metrics, None)
+}
+
+/// Makes worker `index` of `peers` its source of records.
+pub type SourceFactory = Arc<dyn Fn(&Shared, usize, usize) -> MemorySource + Send + Sync>;
+
+/// [`run`], reading from Kafka, or — with `source` — from memory (the
+/// benchmark's recorded batch file); a memory source ends the run once read.
+pub fn run_with(
+    settings: PipelineSettings,
+    store: Store,
+    cluster: &Cluster,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    source: Option<SourceFactory>,
+) -> Result<(), String> {
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -151,7 +168,14 @@ pub fn run(
 
     let guards = timely::execute(cluster.timely_config(), move |worker| {
         let index = worker.index();
-        if let Err(error) = run_worker(worker, shared.clone()) {
+        let result = match &source {
+            Some(factory) => {
+                let reader = factory(&shared, index, worker.peers());
+                run_worker_with(worker, shared.clone(), reader)
+            }
+            None => run_worker(worker, shared.clone()),
+        };
+        if let Err(error) = result {
             tracing::error!(worker = index, %error, "worker failed");
             shared.stop.store(true, Ordering::Relaxed);
             return Err(error);

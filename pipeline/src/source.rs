@@ -114,22 +114,122 @@ impl Ledger {
     }
 }
 
+/// Where a worker's records come from. [`PartitionReader`] is Kafka; the
+/// benchmark feeds a recorded file through [`MemorySource`].
+pub trait RecordSource {
+    /// Whether this worker has anything to read at all.
+    fn has_partitions(&self) -> bool;
+    /// Reads up to `max` records without blocking, calling `emit(time,
+    /// decoded)` for each; `floor` is the source's current time, below which
+    /// nothing may be emitted. Returns how many records were read.
+    fn read(&mut self, max: usize, floor: Time, emit: &mut dyn FnMut(Time, Decoded)) -> usize;
+    /// The watermark tick, or `None` when the source is finished.
+    fn watermark(&self) -> Option<Time>;
+    fn ledger(&mut self) -> &mut Ledger;
+    /// Commits `(partition, next offset)` pairs; `last` asks for a
+    /// synchronous commit before the worker exits.
+    fn commit(&self, offsets: &[(i32, i64)], last: bool);
+}
+
 struct PartitionClock {
     /// Newest (clamped) event time seen, Unix ms.
     max_event_ms: i64,
     last_record: Instant,
 }
 
-/// One worker's Kafka consumer and the state of its partitions.
-pub struct PartitionReader {
-    consumer: BaseConsumer,
-    topic: String,
+/// What every source does with a record's bytes: decode, time, account.
+struct Decoder {
     clocks: HashMap<i32, PartitionClock>,
-    pub ledger: Ledger,
+    ledger: Ledger,
     allowed_lateness_ms: i64,
     tick_ms: i64,
     idle_partition: Duration,
     max_clock_skew_ms: i64,
+    metrics: Arc<Metrics>,
+}
+
+impl Decoder {
+    fn new(settings: &PipelineSettings, partitions: &[i32], metrics: Arc<Metrics>) -> Self {
+        Self {
+            clocks: partitions
+                .iter()
+                .map(|p| (*p, PartitionClock { max_event_ms: i64::MIN, last_record: Instant::now() }))
+                .collect(),
+            ledger: Ledger::default(),
+            allowed_lateness_ms: settings.allowed_lateness_ms,
+            tick_ms: settings.tick_ms,
+            idle_partition: Duration::from_millis(settings.idle_partition_ms.max(0) as u64),
+            max_clock_skew_ms: settings.max_clock_skew_ms,
+            metrics,
+        }
+    }
+
+    /// Decodes one record and emits it at its time; poison is counted,
+    /// logged and entered in the ledger so its offset is committed past.
+    fn accept(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        payload: Option<&[u8]>,
+        floor: Time,
+        emit: &mut dyn FnMut(Time, Decoded),
+    ) {
+        Metrics::add(&self.metrics.records_read, 1);
+        let decoded = payload
+            .ok_or_else(|| "empty value".to_owned())
+            .and_then(|bytes| invigil_schemas::record::decode(bytes).map_err(|e| e.to_string()));
+        let record = match decoded {
+            Ok(record) => record,
+            Err(error) => {
+                Metrics::add(&self.metrics.poison_records, 1);
+                tracing::error!(partition, offset, %error, "undecodable record skipped");
+                self.ledger.record(partition, offset, floor);
+                return;
+            }
+        };
+        let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
+        let Some(facts) = FactBatch::from_rows(&rows) else {
+            Metrics::add(&self.metrics.poison_records, 1);
+            tracing::error!(partition, offset, "record without events or with invalid ids skipped");
+            self.ledger.record(partition, offset, floor);
+            return;
+        };
+        Metrics::add(&self.metrics.events_read, rows.len() as u64);
+        let late = rows.iter().filter(|r| is_late(r.ts, r.received_at, self.allowed_lateness_ms)).count();
+        Metrics::add(&self.metrics.late_events, late as u64);
+        let newest = rows.iter().map(|r| r.ts).max().unwrap_or(record.received_at);
+        let newest = newest.min(record.received_at + self.max_clock_skew_ms);
+        if let Some(clock) = self.clocks.get_mut(&partition) {
+            clock.max_event_ms = clock.max_event_ms.max(newest);
+            clock.last_record = Instant::now();
+        }
+        let time = tick_of(window_start(newest) + WINDOW_MS, self.tick_ms).max(floor);
+        self.ledger.record(partition, offset, time);
+        emit(time, Decoded { rows, facts });
+    }
+
+    /// The earliest partition's newest event time minus the allowed
+    /// lateness; idle partitions follow the wall clock when `idle_follows_clock`.
+    fn watermark(&self, idle_follows_clock: bool) -> Option<Time> {
+        let now = now_ms();
+        self.clocks
+            .values()
+            .map(|clock| {
+                let mut ms = clock.max_event_ms.saturating_sub(self.allowed_lateness_ms);
+                if idle_follows_clock && clock.last_record.elapsed() >= self.idle_partition {
+                    ms = ms.max(now - self.allowed_lateness_ms);
+                }
+                tick_of(ms, self.tick_ms)
+            })
+            .min()
+    }
+}
+
+/// One worker's Kafka consumer and the state of its partitions.
+pub struct PartitionReader {
+    consumer: BaseConsumer,
+    topic: String,
+    decoder: Decoder,
     metrics: Arc<Metrics>,
 }
 
@@ -212,30 +312,21 @@ impl PartitionReader {
             tracing::info!(worker, partitions = ?mine, from = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(), "assigned");
         }
         consumer.assign(&assignment).map_err(|e| format!("assigning partitions: {e}"))?;
-        let clocks =
-            mine.iter().map(|p| (*p, PartitionClock { max_event_ms: i64::MIN, last_record: Instant::now() })).collect();
         Ok(Some(Self {
             consumer,
             topic: settings.topic.clone(),
-            clocks,
-            ledger: Ledger::default(),
-            allowed_lateness_ms: settings.allowed_lateness_ms,
-            tick_ms: settings.tick_ms,
-            idle_partition: Duration::from_millis(settings.idle_partition_ms.max(0) as u64),
-            max_clock_skew_ms: settings.max_clock_skew_ms,
+            decoder: Decoder::new(settings, &mine, Arc::clone(&metrics)),
             metrics,
         }))
     }
+}
 
-    /// Whether this worker reads any partition.
-    pub fn has_partitions(&self) -> bool {
-        !self.clocks.is_empty()
+impl RecordSource for PartitionReader {
+    fn has_partitions(&self) -> bool {
+        !self.decoder.clocks.is_empty()
     }
 
-    /// Reads up to `max` records without blocking, calling `emit(time,
-    /// decoded)` for each; `floor` is the source's current time, below which
-    /// nothing may be emitted. Returns how many records were read.
-    pub fn read(&mut self, max: usize, floor: Time, mut emit: impl FnMut(Time, Decoded)) -> usize {
+    fn read(&mut self, max: usize, floor: Time, emit: &mut dyn FnMut(Time, Decoded)) -> usize {
         let mut read = 0;
         while read < max {
             let message = match self.consumer.poll(Duration::ZERO) {
@@ -247,62 +338,20 @@ impl PartitionReader {
                 Some(Ok(message)) => message,
             };
             read += 1;
-            let (partition, offset) = (message.partition(), message.offset());
-            Metrics::add(&self.metrics.records_read, 1);
-            let decoded = message
-                .payload()
-                .ok_or_else(|| "empty value".to_owned())
-                .and_then(|bytes| invigil_schemas::record::decode(bytes).map_err(|e| e.to_string()));
-            let record = match decoded {
-                Ok(record) => record,
-                Err(error) => {
-                    Metrics::add(&self.metrics.poison_records, 1);
-                    tracing::error!(partition, offset, %error, "undecodable record skipped");
-                    self.ledger.record(partition, offset, floor);
-                    continue;
-                }
-            };
-            let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
-            let Some(facts) = FactBatch::from_rows(&rows) else {
-                Metrics::add(&self.metrics.poison_records, 1);
-                tracing::error!(partition, offset, "record without events or with invalid ids skipped");
-                self.ledger.record(partition, offset, floor);
-                continue;
-            };
-            Metrics::add(&self.metrics.events_read, rows.len() as u64);
-            let late = rows.iter().filter(|r| is_late(r.ts, r.received_at, self.allowed_lateness_ms)).count();
-            Metrics::add(&self.metrics.late_events, late as u64);
-            let newest = rows.iter().map(|r| r.ts).max().unwrap_or(record.received_at);
-            let newest = newest.min(record.received_at + self.max_clock_skew_ms);
-            if let Some(clock) = self.clocks.get_mut(&partition) {
-                clock.max_event_ms = clock.max_event_ms.max(newest);
-                clock.last_record = Instant::now();
-            }
-            let time = tick_of(window_start(newest) + WINDOW_MS, self.tick_ms).max(floor);
-            self.ledger.record(partition, offset, time);
-            emit(time, Decoded { rows, facts });
+            self.decoder.accept(message.partition(), message.offset(), message.payload(), floor, emit);
         }
         read
     }
 
-    /// The watermark tick: the earliest partition's newest event time minus
-    /// the allowed lateness; idle partitions follow the wall clock.
-    pub fn watermark(&self) -> Option<Time> {
-        let now = now_ms();
-        self.clocks
-            .values()
-            .map(|clock| {
-                let mut ms = clock.max_event_ms.saturating_sub(self.allowed_lateness_ms);
-                if clock.last_record.elapsed() >= self.idle_partition {
-                    ms = ms.max(now - self.allowed_lateness_ms);
-                }
-                tick_of(ms, self.tick_ms)
-            })
-            .min()
+    fn watermark(&self) -> Option<Time> {
+        self.decoder.watermark(true)
     }
 
-    /// Commits `offsets` (partition, next offset) asynchronously.
-    pub fn commit(&self, offsets: &[(i32, i64)], mode: CommitMode) {
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.decoder.ledger
+    }
+
+    fn commit(&self, offsets: &[(i32, i64)], last: bool) {
         if offsets.is_empty() {
             return;
         }
@@ -312,6 +361,7 @@ impl PartitionReader {
                 return;
             }
         }
+        let mode = if last { CommitMode::Sync } else { CommitMode::Async };
         match self.consumer.commit(&list, mode) {
             Ok(()) => Metrics::add(&self.metrics.offsets_committed, offsets.len() as u64),
             Err(e) => {
@@ -319,6 +369,78 @@ impl PartitionReader {
                 tracing::warn!(error = %e, "offset commit failed; will retry with the next commit");
             }
         }
+    }
+}
+
+/// Records held in memory (a recorded batch file), split over workers like
+/// Kafka partitions. Finished once every record was read: the watermark then
+/// goes away and the dataflow drains. Commits are counted, not sent.
+pub struct MemorySource {
+    /// `(partition, offset, value)` of this worker's records, in order.
+    records: std::vec::IntoIter<(i32, i64, Vec<u8>)>,
+    decoder: Decoder,
+    finished: bool,
+}
+
+impl MemorySource {
+    /// This worker's share of `records` (`(key, value)` in produce order):
+    /// record `i` goes to partition `hash(key) % partitions`, partitions to
+    /// workers as with Kafka.
+    pub fn new(
+        settings: &PipelineSettings,
+        records: &[(String, Vec<u8>)],
+        partitions: i32,
+        worker: usize,
+        workers: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let mine: Vec<i32> = (0..partitions).filter(|p| *p as usize % workers == worker).collect();
+        let mut offsets: HashMap<i32, i64> = HashMap::new();
+        let mut selected = Vec::new();
+        for (key, value) in records {
+            let partition = (crate::dataflow::stable_hash(key.as_bytes()) % partitions as u64) as i32;
+            let offset = offsets.entry(partition).or_insert(0);
+            if mine.contains(&partition) {
+                selected.push((partition, *offset, value.clone()));
+            }
+            *offset += 1;
+        }
+        Self { records: selected.into_iter(), decoder: Decoder::new(settings, &mine, metrics), finished: false }
+    }
+}
+
+impl RecordSource for MemorySource {
+    fn has_partitions(&self) -> bool {
+        !self.decoder.clocks.is_empty()
+    }
+
+    fn read(&mut self, max: usize, floor: Time, emit: &mut dyn FnMut(Time, Decoded)) -> usize {
+        let mut read = 0;
+        while read < max {
+            let Some((partition, offset, value)) = self.records.next() else {
+                self.finished = true;
+                break;
+            };
+            read += 1;
+            self.decoder.accept(partition, offset, Some(&value), floor, emit);
+        }
+        read
+    }
+
+    fn watermark(&self) -> Option<Time> {
+        if self.finished {
+            None
+        } else {
+            self.decoder.watermark(false)
+        }
+    }
+
+    fn ledger(&mut self) -> &mut Ledger {
+        &mut self.decoder.ledger
+    }
+
+    fn commit(&self, offsets: &[(i32, i64)], _last: bool) {
+        Metrics::add(&self.decoder.metrics.offsets_committed, offsets.len() as u64);
     }
 }
 

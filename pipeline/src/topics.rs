@@ -64,6 +64,17 @@ impl RecordProducer {
         self.send_encoded(topic, records.iter().map(|r| (record_key(&r.test_id, &r.candidate_id), encode(r))))
     }
 
+    /// Queues one record without waiting for its acknowledgement (delivery
+    /// happens in the background, as `poll` is called on each enqueue).
+    pub fn enqueue(&self, topic: &str, record: &KafkaRecord) -> Result<(), String> {
+        let (key, value) = (record_key(&record.test_id, &record.candidate_id), encode(record));
+        self.producer
+            .send(BaseRecord::to(topic).key(&key).payload(&value))
+            .map_err(|(e, _)| format!("producing to {topic}: {e}"))?;
+        self.producer.poll(Duration::ZERO);
+        Ok(())
+    }
+
     /// Sends already encoded `(key, value)` records and waits for every
     /// acknowledgement.
     pub fn send_encoded(

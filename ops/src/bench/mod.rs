@@ -5,6 +5,7 @@
 
 mod encoding;
 mod ingest;
+mod pipeline;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -12,12 +13,15 @@ pub enum Bench {
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
     Ingest(ingest::Args),
+    /// The stream processor: dataflow + store from a recorded file, end to end from tansu, live/queryable latency.
+    Pipeline(pipeline::Args),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
+        Bench::Pipeline(args) => pipeline::run_bench(args),
     }
 }
 

@@ -141,13 +141,32 @@ impl ChdbStore {
 
     /// Runs `sql`, returning the raw output in `format`.
     pub fn query_bytes(&self, sql: &str, format: &str) -> Result<Vec<u8>, StoreError> {
+        self.query_raw(sql.as_bytes(), format)
+    }
+
+    /// Runs a statement given as bytes (an `INSERT … FORMAT …` followed by
+    /// its data, which need not be text).
+    pub fn execute_raw(&self, statement: &[u8]) -> Result<(), StoreError> {
+        self.query_raw(statement, "TabSeparated").map(drop)
+    }
+
+    fn query_raw(&self, sql: &[u8], format: &str) -> Result<Vec<u8>, StoreError> {
         let api = api()?;
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         // SAFETY: the handle is open until Drop, and pointer/length pairs are valid.
         let result =
             unsafe { (api.query_n)(**conn, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len()) };
+        // Only for error messages: the statement's head, as text.
+        let shown = || {
+            let head = String::from_utf8_lossy(&sql[..sql.len().min(400)]);
+            format!(
+                "{}{}",
+                abbreviate(&head),
+                if sql.len() > 400 { format!(" ({} bytes)", sql.len()) } else { String::new() }
+            )
+        };
         if result.is_null() {
-            return Err(StoreError::Query { sql: abbreviate(sql), message: "chDB returned no result".into() });
+            return Err(StoreError::Query { sql: shown(), message: "chDB returned no result".into() });
         }
         // SAFETY: `result` is a live result until destroyed below; the error
         // string and buffer are owned by it and copied out before that.
@@ -167,7 +186,7 @@ impl ChdbStore {
         };
         // SAFETY: destroyed exactly once.
         unsafe { (api.destroy_result)(result) };
-        outcome.map_err(|message| StoreError::Query { sql: abbreviate(sql), message })
+        outcome.map_err(|message| StoreError::Query { sql: shown(), message })
     }
 
     /// Runs a statement synchronously.

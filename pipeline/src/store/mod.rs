@@ -76,13 +76,20 @@ impl Store {
         }
         match self {
             Store::Chdb(store) => {
-                let mut sql = format!("INSERT INTO {} FORMAT JSONEachRow\n", R::TABLE);
+                // Rows are already one block per table per flush; merging
+                // duplicates at insert time (optimize_on_insert) and
+                // parallel parsing of a few MB only cost here.
+                let mut statement = format!(
+                    "INSERT INTO {} SETTINGS optimize_on_insert = 0, input_format_parallel_parsing = 0 FORMAT JSONEachRow\n",
+                    R::TABLE
+                )
+                .into_bytes();
                 for row in rows {
-                    serde_json::to_writer(string_writer(&mut sql), row)
+                    serde_json::to_writer(&mut statement, row)
                         .map_err(|e| StoreError::Query { sql: R::TABLE.into(), message: e.to_string() })?;
-                    sql.push('\n');
+                    statement.push(b'\n');
                 }
-                store.execute_sync(&sql)
+                store.execute_raw(&statement)
             }
             Store::Http(store) => {
                 let classify = |e: clickhouse::error::Error| match e {
@@ -153,20 +160,4 @@ impl SqlStore for Store {
             Store::Http(store) => store.query_text(sql, format).await,
         }
     }
-}
-
-/// An `io::Write` into a `String` for serde_json, which only writes UTF-8.
-fn string_writer(target: &mut String) -> impl std::io::Write + '_ {
-    struct W<'a>(&'a mut String);
-    impl std::io::Write for W<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let text = std::str::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-            self.0.push_str(text);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    W(target)
 }

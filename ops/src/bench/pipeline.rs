@@ -1,0 +1,455 @@
+//! `invigil bench pipeline`: how fast the stream processor goes, measured
+//! three ways on this machine.
+//!
+//! 1. **Dataflow + store** from a recorded batch file (no Kafka): the
+//!    timely dataflow reads records from memory and writes every table, once
+//!    into chDB and once into ClickHouse over HTTP. Events/s.
+//! 2. **End to end from tansu**: the same records produced to a fresh
+//!    topic; first a bare consumer reads them all (the broker's own consume
+//!    rate), then the pipeline consumes, computes and writes them. Events/s
+//!    of both and their ratio.
+//! 3. **Latency** in a steady state: records stamped on send at a paced
+//!    rate; arrival → live counter on `proctor_live` and arrival → queryable
+//!    in the store (chDB), p50/p99 per record.
+//!
+//! The recorded batch file is the scripted exam taken by many candidates,
+//! encoded as Kafka records (length-prefixed key/value frames).
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use invigil_pipeline::metrics::Metrics;
+use invigil_pipeline::run::{run, run_with, Cluster, SourceFactory};
+use invigil_pipeline::scripted;
+use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
+use invigil_pipeline::source::MemorySource;
+use invigil_pipeline::store::chdb::ChdbStore;
+use invigil_pipeline::store::http::{HttpConfig, HttpStore};
+use invigil_pipeline::store::{SqlStore, Store};
+use invigil_pipeline::topics;
+use invigil_schemas::live::LiveCounters;
+use invigil_schemas::migrations::Dialect;
+use invigil_schemas::record::{decode, encode, record_key};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::loadgen::percentile_us;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Candidates in the recorded file (each: 122 records, 191 events).
+    #[arg(long, default_value_t = 2000)]
+    candidates: u32,
+    /// The recorded batch file; written first if it does not exist.
+    #[arg(long, default_value = "target/bench/pipeline-records.bin")]
+    file: PathBuf,
+    /// Timely worker threads.
+    #[arg(short = 'w', long, default_value_t = 2)]
+    workers: usize,
+    /// Kafka brokers (tansu from `ops/dev/services.sh up` by default).
+    #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
+    brokers: String,
+    /// ClickHouse for the HTTP backend (Debian's 18.16 twins by default).
+    #[arg(long, default_value = "http://127.0.0.1:18123")]
+    clickhouse_url: String,
+    /// The HTTP server is modern (≥ 23.8) rather than 18.16.
+    #[arg(long)]
+    modern: bool,
+    /// Partitions of the end-to-end topic.
+    #[arg(long, default_value_t = 8)]
+    partitions: i32,
+    /// Records per second in the latency phase.
+    #[arg(long, default_value_t = 400)]
+    latency_rate: u32,
+    /// Seconds of the latency phase.
+    #[arg(long, default_value_t = 20)]
+    latency_secs: u64,
+    /// Skip the HTTP backend of phase 1.
+    #[arg(long)]
+    skip_http: bool,
+    /// Which phases to run (1 = from memory, 2 = end to end, 3 = latency; 3 needs 2).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    phases: Vec<u8>,
+}
+
+fn write_file(path: &Path, candidates: u32) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let t0 = scripted::recent_t0(60);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(&t0.to_le_bytes())?;
+    let exams: Vec<_> = (1..=candidates).map(|n| scripted::records_of_candidate(t0, n)).collect();
+    for i in 0..exams[0].len() {
+        for exam in &exams {
+            let record = &exam[i];
+            let key = record_key(&record.test_id, &record.candidate_id);
+            let value = encode(record);
+            out.write_all(&(key.len() as u32).to_le_bytes())?;
+            out.write_all(key.as_bytes())?;
+            out.write_all(&(value.len() as u32).to_le_bytes())?;
+            out.write_all(&value)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// `(key, value)` frames of the recorded file and the exam's start.
+fn read_file(path: &Path) -> anyhow::Result<(i64, Vec<(String, Vec<u8>)>)> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.read_to_end(&mut bytes)?;
+    let t0 = i64::from_le_bytes(bytes.get(..8).context("file too short")?.try_into()?);
+    let mut at = 8;
+    let take = |at: &mut usize| -> anyhow::Result<Vec<u8>> {
+        let len = u32::from_le_bytes(bytes.get(*at..*at + 4).context("truncated frame")?.try_into()?) as usize;
+        let frame = bytes.get(*at + 4..*at + 4 + len).context("truncated frame")?.to_vec();
+        *at += 4 + len;
+        Ok(frame)
+    };
+    let mut records = Vec::new();
+    while at < bytes.len() {
+        let key = String::from_utf8(take(&mut at)?)?;
+        records.push((key, take(&mut at)?));
+    }
+    Ok((t0, records))
+}
+
+fn settings(store: StoreSettings, topic: &str, group: &str, brokers: &str) -> PipelineSettings {
+    let mut settings = PipelineSettings::new(brokers, store);
+    settings.topic = topic.to_owned();
+    settings.live_topic = format!("{topic}-live");
+    settings.group_id = group.to_owned();
+    settings.idle_partition_ms = 1_000;
+    settings.flush_interval_ms = 200;
+    settings.commit_interval_ms = 500;
+    settings.max_in_flight = 1_000_000;
+    settings
+}
+
+/// Drops and recreates the tables so each phase starts empty.
+fn reset(runtime: &tokio::runtime::Runtime, store: &Store) -> anyhow::Result<()> {
+    for table in
+        ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews", "invigil_schema_migrations"]
+    {
+        runtime.block_on(store.execute(&format!("DROP TABLE IF EXISTS {table}")))?;
+    }
+    runtime.block_on(invigil_pipeline::store::migrate::migrate(store))?;
+    Ok(())
+}
+
+/// Phase 1: the dataflow fed from memory; returns events/s.
+fn from_memory(
+    args: &Args,
+    records: &Arc<Vec<(String, Vec<u8>)>>,
+    store: Store,
+    store_settings: StoreSettings,
+    label: &str,
+) -> anyhow::Result<f64> {
+    let metrics = Arc::new(Metrics::default());
+    let settings = settings(store_settings, "memory", "memory", &args.brokers);
+    let (records_for_workers, partitions) = (Arc::clone(records), args.partitions);
+    let factory: SourceFactory = Arc::new(move |shared, index, peers| {
+        MemorySource::new(&shared.settings, &records_for_workers, partitions, index, peers, Arc::clone(&shared.metrics))
+    });
+    let started = Instant::now();
+    run_with(
+        settings,
+        store,
+        &Cluster::single(args.workers),
+        Arc::new(AtomicBool::new(false)),
+        Arc::clone(&metrics),
+        Some(factory),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = Metrics::get(&metrics.event_rows_written) as f64;
+    let rows = (Metrics::get(&metrics.window_rows_written)
+        + Metrics::get(&metrics.anomaly_rows_written)
+        + Metrics::get(&metrics.session_rows_written)) as f64;
+    println!(
+        "  {label:<24} {:>10.0} events/s  {:>9.0} records/s  ({events:.0} events, {rows:.0} window/anomaly/session rows, {elapsed:.2} s)",
+        events / elapsed,
+        records.len() as f64 / elapsed
+    );
+    Ok(events / elapsed)
+}
+
+/// Phase 2a: the broker's bare consume rate over the whole topic.
+fn bare_consume(brokers: &str, topic: &str, partitions: i32, expected: usize) -> anyhow::Result<(f64, usize)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-bare")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "50")
+        .create()?;
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&list)?;
+    let started = Instant::now();
+    let (mut records, mut events) = (0usize, 0usize);
+    while records < expected {
+        if started.elapsed() > Duration::from_secs(300) {
+            bail!("bare consumer read {records} of {expected} records in 300 s");
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message?;
+            records += 1;
+            // Count events the cheap way a bare consumer could: decode.
+            if let Some(record) = message.payload().and_then(|p| decode(p).ok()) {
+                events += record.batch.events.len();
+            }
+        }
+    }
+    Ok((events as f64 / started.elapsed().as_secs_f64(), events))
+}
+
+pub fn run_bench(args: Args) -> anyhow::Result<()> {
+    invigil_ingest::init_logging();
+    if !args.file.exists() {
+        let started = Instant::now();
+        write_file(&args.file, args.candidates)?;
+        eprintln!(
+            "wrote {} ({} candidates) in {:.1} s",
+            args.file.display(),
+            args.candidates,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let (_, records) = read_file(&args.file)?;
+    let records = Arc::new(records);
+    let total_events: usize = records.iter().filter_map(|(_, v)| decode(v).ok()).map(|r| r.batch.events.len()).sum();
+    println!(
+        "invigil bench pipeline: {} records, {total_events} events from {}; {} worker(s)",
+        records.len(),
+        args.file.display(),
+        args.workers
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+
+    let chdb_dir = tempfile::tempdir()?;
+    let chdb = Store::Chdb(Arc::new(ChdbStore::open(chdb_dir.path()).map_err(anyhow::Error::msg)?));
+    let chdb_settings = StoreSettings::Chdb { path: chdb_dir.path().to_owned() };
+
+    // ---- 1. dataflow + store from memory -------------------------------
+    if args.phases.contains(&1) {
+        println!("\n1. dataflow + store, fed from the recorded file (target ≥ 500,000 events/s)");
+        reset(&runtime, &chdb)?;
+        from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "chDB (in process)")?;
+    }
+    if args.phases.contains(&1) && !args.skip_http {
+        let dialect = if args.modern { Dialect::Modern } else { Dialect::Legacy };
+        let config = |database: &str| HttpConfig {
+            url: args.clickhouse_url.clone(),
+            database: database.into(),
+            user: None,
+            password: None,
+            dialect,
+        };
+        let admin = HttpStore::new(&config("default"));
+        let database = format!("invigil_bench_{}", std::process::id());
+        runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}")))?;
+        runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}")))?;
+        let http = Store::Http(HttpStore::new(&config(&database)));
+        let label = format!("ClickHouse HTTP ({})", if args.modern { "modern" } else { "18.16" });
+        let outcome = from_memory(&args, &records, http, StoreSettings::Http(config(&database)), &label);
+        runtime.block_on(admin.execute(&format!("DROP DATABASE {database}")))?;
+        outcome?;
+    }
+
+    if !args.phases.contains(&2) {
+        return Ok(());
+    }
+    // ---- 2. end to end from tansu --------------------------------------
+    println!("\n2. end to end from tansu ({} partitions; target ratio ≥ 0.8)", args.partitions);
+    let suffix = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000);
+    let topic = format!("bench-pipeline-{suffix}");
+    topics::create_topics(&args.brokers, &[(&topic, args.partitions), (&format!("{topic}-live"), 1)])
+        .map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    topics::RecordProducer::new(&args.brokers)
+        .and_then(|p| p.send_encoded(&topic, records.iter().cloned()))
+        .map_err(anyhow::Error::msg)?;
+    println!("  produced {} records in {:.1} s", records.len(), started.elapsed().as_secs_f64());
+    let (bare, _) = bare_consume(&args.brokers, &topic, args.partitions, records.len())?;
+    println!("  bare consumer            {bare:>10.0} events/s");
+    reset(&runtime, &chdb)?;
+    let metrics = Arc::new(Metrics::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let group = format!("bench-group-{suffix}");
+    let pipeline = {
+        let settings = settings(chdb_settings.clone(), &topic, &group, &args.brokers);
+        let (store, stop, metrics, cluster) =
+            (chdb.clone(), Arc::clone(&stop), Arc::clone(&metrics), Cluster::single(args.workers));
+        std::thread::spawn(move || run(settings, store, &cluster, stop, metrics))
+    };
+    let started = Instant::now();
+    while (Metrics::get(&metrics.event_rows_written) as usize) < total_events {
+        if pipeline.is_finished() || started.elapsed() > Duration::from_secs(600) {
+            stop.store(true, Ordering::Relaxed);
+            bail!("pipeline wrote {} of {total_events} events", Metrics::get(&metrics.event_rows_written));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let e2e = total_events as f64 / started.elapsed().as_secs_f64();
+    println!("  pipeline (chDB)          {e2e:>10.0} events/s  ratio {:.2} of the bare consumer", e2e / bare);
+
+    // ---- 3. latency in a steady state ---------------------------------
+    let latency = if args.phases.contains(&3) {
+        println!(
+            "\n3. latency at {} records/s for {} s (targets: live p99 < 1 s, queryable p99 < 5 s)",
+            args.latency_rate, args.latency_secs
+        );
+        latency_phase(&args, &topic, &chdb, &runtime)
+    } else {
+        Ok(())
+    };
+    stop.store(true, Ordering::Relaxed);
+    pipeline.join().map_err(|_| anyhow::anyhow!("pipeline panicked"))?.map_err(anyhow::Error::msg)?;
+    latency
+}
+
+/// Per candidate, send stamps not yet seen downstream.
+type Pending = Arc<Mutex<HashMap<String, VecDeque<i64>>>>;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Resolves every pending stamp of `candidate` up to `seen` at `now`.
+fn resolve(pending: &Pending, candidate: &str, seen: i64, now: i64, out: &mut Vec<u64>) {
+    let mut pending = pending.lock().expect("pending lock");
+    if let Some(queue) = pending.get_mut(candidate) {
+        while queue.front().is_some_and(|stamp| *stamp <= seen) {
+            let stamp = queue.pop_front().expect("front checked");
+            out.push(((now - stamp).max(0) * 1000) as u64);
+        }
+    }
+}
+
+fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    let candidates = 400u32;
+    let t0 = scripted::recent_t0(0);
+    let exams: Vec<_> = (1..=candidates).map(|n| scripted::records_of_candidate(t0, 500_000 + n)).collect();
+    let live_pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let query_pending: Pending = Arc::new(Mutex::new(HashMap::new()));
+    let done = Arc::new(AtomicBool::new(false));
+
+    let live_reader = {
+        let (brokers, live_topic, pending, done) =
+            (args.brokers.clone(), format!("{topic}-live"), Arc::clone(&live_pending), Arc::clone(&done));
+        std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", "bench-live")
+                .set("fetch.wait.max.ms", "10")
+                .create()?;
+            let mut list = TopicPartitionList::new();
+            list.add_partition_offset(&live_topic, 0, Offset::End)?;
+            consumer.assign(&list)?;
+            let mut out = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+                    let now = now_ms();
+                    if let Some(live) = message.payload().and_then(|p| serde_json::from_slice::<LiveCounters>(p).ok()) {
+                        resolve(&pending, &live.candidate_id, live.received_at, now, &mut out);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    };
+    let poller = {
+        let (store, pending, done) = (store.clone(), Arc::clone(&query_pending), Arc::clone(&done));
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
+            let mut out = Vec::new();
+            let since = now_ms();
+            while !done.load(Ordering::Relaxed) {
+                let sql = format!(
+                    "SELECT candidate_id, toUnixTimestamp64Milli(max(received_at)) FROM proctor_events \
+                     WHERE received_at >= fromUnixTimestamp64Milli(toInt64({since})) GROUP BY candidate_id"
+                );
+                let text = handle.block_on(store.query_text(&sql, "TabSeparated"))?;
+                let now = now_ms();
+                for line in text.lines() {
+                    if let Some((candidate, seen)) = line.split_once('\t') {
+                        resolve(&pending, candidate, seen.parse().unwrap_or(0), now, &mut out);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Ok(out)
+        })
+    };
+
+    let producer = topics::RecordProducer::new(&args.brokers).map_err(anyhow::Error::msg)?;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(args.latency_rate.max(1)));
+    let until = Instant::now() + Duration::from_secs(args.latency_secs);
+    let mut next = Instant::now();
+    let mut sent = 0usize;
+    'send: for i in 0..exams[0].len() {
+        for exam in &exams {
+            if Instant::now() >= until {
+                break 'send;
+            }
+            let mut record = exam[i].clone();
+            record.received_at = now_ms();
+            let candidate = record.candidate_id.to_string();
+            for pending in [&live_pending, &query_pending] {
+                pending
+                    .lock()
+                    .expect("pending lock")
+                    .entry(candidate.clone())
+                    .or_default()
+                    .push_back(record.received_at);
+            }
+            producer.enqueue(topic, &record).map_err(anyhow::Error::msg)?;
+            sent += 1;
+            next += interval;
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    // Let the last records come through, then stop the readers.
+    let settle = Instant::now();
+    while settle.elapsed() < Duration::from_secs(10) {
+        let outstanding: usize = [&live_pending, &query_pending]
+            .iter()
+            .map(|p| p.lock().expect("pending lock").values().map(VecDeque::len).sum::<usize>())
+            .sum();
+        if outstanding == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done.store(true, Ordering::Relaxed);
+    let live = live_reader.join().map_err(|_| anyhow::anyhow!("live reader panicked"))??;
+    let queryable = poller.join().map_err(|_| anyhow::anyhow!("poller panicked"))??;
+    let report = |label: &str, sample: Vec<u64>| {
+        let seen = sample.len();
+        if sample.is_empty() {
+            println!("  {label:<28} no record seen of {sent}");
+            return;
+        }
+        println!(
+            "  {label:<28} p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms  ({seen} of {sent} records)",
+            percentile_us(&sample, 50.0) as f64 / 1000.0,
+            percentile_us(&sample, 99.0) as f64 / 1000.0,
+            percentile_us(&sample, 100.0) as f64 / 1000.0,
+        );
+    };
+    report("arrival → proctor_live", live);
+    report("arrival → queryable (chDB)", queryable);
+    Ok(())
+}
