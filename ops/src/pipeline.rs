@@ -21,7 +21,7 @@ use invigil_schemas::migrations::Dialect;
 #[command(disable_help_flag = true)]
 pub struct Args {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
     brokers: String,
     #[arg(long, default_value = "proctor_events")]
     topic: String,
@@ -33,8 +33,10 @@ pub struct Args {
     /// chDB data directory (the embedded store). Ignored with --clickhouse-url.
     #[arg(long, default_value = "invigil-data/chdb")]
     chdb_path: PathBuf,
-    /// A ClickHouse server's HTTP URL instead of chDB.
-    #[arg(long, env = "CLICKHOUSE_URL")]
+    /// A ClickHouse server's HTTP URL instead of chDB. (Deliberately not read
+    /// from `CLICKHOUSE_URL`, which the dev services export for tests: the
+    /// embedded store stays the default unless asked for.)
+    #[arg(long)]
     clickhouse_url: Option<String>,
     #[arg(long, default_value = "default")]
     database: String,

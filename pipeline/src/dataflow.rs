@@ -258,6 +258,11 @@ struct Slot {
     /// Newest receipt folded in, for live latency.
     received_at: i64,
     touched: Instant,
+    /// A record stamped off a minute boundary (a late one, at the source's
+    /// current time) changed the session: its session-level rows must be
+    /// written at the next frontier step, not the next minute, or the
+    /// record's offset could be committed before them.
+    urgent: bool,
 }
 
 /// Builds the dataflow on `worker` and runs it until `shared.stop` is raised
@@ -382,6 +387,7 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                 let activator = scope.activator_for(info.address);
                 let settings = Arc::clone(&win_shared.settings);
                 let lateness = settings.allowed_lateness_ms;
+                let ticks_per_window = (crate::session::WINDOW_MS / settings.tick_ms.max(1)).max(1) as Time;
                 let mut config = ConfigWatch::new(settings.config_file.clone());
                 let mut sessions: HashMap<SessionKey, Slot> = HashMap::new();
                 // Batches of sessions not yet loaded from the store, by time.
@@ -397,12 +403,14 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                     let now = now_ms();
                     input.for_each(|incoming, data| {
                         let time = incoming.least().copied().unwrap_or_default();
+                        let off_boundary = time % ticks_per_window != 0;
                         for batch in data.drain(..) {
                             match sessions.get_mut(&batch.key) {
                                 Some(slot) => {
                                     if slot.tracked.add(&batch, lateness) {
                                         slot.received_at = slot.received_at.max(batch.received_at);
                                         slot.touched = Instant::now();
+                                        slot.urgent |= off_boundary;
                                         live_due.insert(batch.key.clone());
                                     }
                                 }
@@ -424,7 +432,7 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                                     let received_at = 0;
                                     sessions.insert(
                                         tracked.session.key.clone(),
-                                        Slot { tracked, received_at, touched: Instant::now() },
+                                        Slot { tracked, received_at, touched: Instant::now(), urgent: true },
                                     );
                                 }
                                 for (_, batch) in waiting.drain(..) {
@@ -486,10 +494,21 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                             capability.downgrade(&t);
                         }
                     }
+                    // Session-level rows follow every change but are written
+                    // once per minute of event time: when the frontier passes
+                    // a minute boundary — which is when records stamped on
+                    // that boundary become committable — or at once for
+                    // sessions changed by records stamped off a boundary.
+                    let minute_of = |t: Time| t / ticks_per_window;
+                    let crossed = match (emitted_through, target) {
+                        (Some(before), Some(now)) => minute_of(now.saturating_sub(1)) != minute_of(before.saturating_sub(1)),
+                        _ => true,
+                    };
                     let mut emission = Emission::default();
                     for slot in sessions.values_mut() {
                         let test_config = config.for_test(&slot.tracked.session.key.test_id);
-                        slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+                        let with_totals = crossed || std::mem::take(&mut slot.urgent);
+                        slot.tracked.emit(test_config, watermark_ms, now, with_totals, &mut emission);
                     }
                     if !emission.is_empty() {
                         output.session(&*capability).give(emission);

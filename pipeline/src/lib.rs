@@ -1,21 +1,46 @@
 //! The stream processor (SPEC §6): Kafka `proctor_events` → per-candidate
 //! windows → ClickHouse, and live counters → `proctor_live`.
 //!
-//! What is here so far is the storage end, which the foundation needs to prove
-//! the analytics engines are real:
+//! A tour in the order data flows:
 //!
-//! - [`store::chdb`]: the ClickHouse engine in-process (chDB), reached through
-//!   a small C-API binding loaded at run time — the embedded default store.
-//! - [`store::http`]: a ClickHouse server over HTTP (`clickhouse` crate), for
-//!   production clusters; also speaks to ClickHouse 18.16 through the legacy
-//!   twin tables, which is how the transport is tested on machines without a
-//!   modern server.
-//! - [`store::migrate`]: applies `schemas/clickhouse` through either one.
-//! - [`rows`]: one row type per table; how a Kafka record becomes rows. The
-//!   same structs write to chDB and (as RowBinary) to a server.
+//! - [`source`]: each timely worker reads its own Kafka partitions
+//!   (assigned, not rebalanced), decodes records and stamps each with the
+//!   end of the window of its newest event; the source's capability is the
+//!   watermark (newest event time − allowed lateness; idle partitions follow
+//!   the wall clock). A [`source::Ledger`] remembers every offset read.
+//! - [`dataflow`]: event sink (rows for `proctor_events`) → exchange by
+//!   candidate → windows operator → row sink (`candidate_windows`,
+//!   `anomalies`, `sessions`) → probe. Sinks hold capabilities until the
+//!   store acknowledged their rows, so the probe's frontier is a
+//!   durability frontier, and offsets are committed only through it.
+//! - [`session`]: the digest of one SDK session (deduplicated by `seq`),
+//!   built from stored rows the same way whether live or rebuilt after a
+//!   restart; [`windows`]: the pure function from a digest to 1-minute
+//!   windows, session totals and scores with their components.
+//! - [`emit`]: which rows to (re)write, with versions that only rise and
+//!   fingerprints of what the store holds, so corrections replace and
+//!   repeats are skipped.
+//! - [`live`]: live counters per candidate, best effort, to `proctor_live`.
+//! - [`store`]: chDB in process (the embedded default, through a small C-API
+//!   binding loaded at run time) or ClickHouse over HTTP (also 18.16 via
+//!   legacy twin tables); [`rows`]: one row type per table.
+//! - [`run`]: a process — store, live producer, timely workers or cluster;
+//!   [`settings`], [`metrics`], [`faults`] (crash injection for tests),
+//!   [`topics`] (Kafka chores), [`scripted`] (the reference exam and its
+//!   truth).
 //!
-//! The dataflow itself (sources, event-time windows, sinks with commit
-//! barriers) is the subject of the pipeline issue.
+//! ## Exactness after a crash
+//! Offsets are committed only when every row derived from the records
+//! before them is durable. A record's dataflow time is the end of the last
+//! window it touches, so the frontier passing it means those windows were
+//! written. Windows still open when a record is committed belong to a
+//! session that has a later, uncommitted record; after a restart that
+//! record is replayed, the session is rebuilt from its events in the store
+//! (which hold at least everything committed) plus the replay, and every
+//! row is compared with what the store holds — differences are written with
+//! a higher version. Sessions never seen again were fully written before
+//! their last commit. `ops/tests/pipeline_process.rs` SIGKILLs the process
+//! at each durability step and checks the totals.
 
 pub mod dataflow;
 pub mod emit;

@@ -133,7 +133,7 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
         tracked.add(&FactBatch::from_rows(&rows).unwrap(), LATENESS_MS);
     }
     let mut out = Emission::default();
-    tracked.emit(&config, i64::MAX, 0, &mut out);
+    tracked.emit(&config, i64::MAX, 0, true, &mut out);
     assert_eq!(out.windows.len(), 11, "10 minutes + the session total");
     common::rendered::check(
         "scripted_rows.json",
