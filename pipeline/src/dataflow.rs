@@ -34,7 +34,7 @@ use timely::dataflow::ProbeHandle;
 use crate::emit::{Emission, Tracked};
 use crate::live::{self, LivePublisher};
 use crate::metrics::Metrics;
-use crate::rows::{AnomalyRow, EventRow, SessionRow, TableRow, WindowRow};
+use crate::rows::{AnomalyRow, EventRow, SessionRow, WindowRow};
 use crate::session::{FactBatch, SessionKey};
 use crate::settings::PipelineSettings;
 use crate::source::{Decoded, DurableFrontier, PartitionReader, RecordSource, Time};
@@ -121,56 +121,159 @@ impl ConfigWatch {
     }
 }
 
-/// The capabilities of rows waiting for the store, and when to write them.
-/// Holding a capability keeps the probe (and so offset commits) behind the
-/// rows until the store has acknowledged them.
-struct Flush {
+/// Rows a sink has buffered, of one kind or another.
+trait Payload: Default + Send + 'static {
+    fn len(&self) -> usize;
+    /// Puts rows whose write failed back before the ones buffered since.
+    fn prepend(&mut self, earlier: Self);
+    /// Counts acknowledged rows.
+    fn count(&self, metrics: &Metrics);
+    /// Writes the rows; hands them back with the outcome (for a retry).
+    fn write(self, store: Store) -> impl std::future::Future<Output = (Self, Result<(), StoreError>)> + Send;
+}
+
+impl Payload for Vec<EventRow> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+
+    fn prepend(&mut self, mut earlier: Self) {
+        earlier.append(self);
+        *self = earlier;
+    }
+
+    fn count(&self, metrics: &Metrics) {
+        Metrics::add(&metrics.event_rows_written, self.len() as u64);
+    }
+
+    async fn write(self, store: Store) -> (Self, Result<(), StoreError>) {
+        let result = store.insert(&self).await;
+        (self, result)
+    }
+}
+
+impl Payload for Emission {
+    fn len(&self) -> usize {
+        Emission::len(self)
+    }
+
+    fn prepend(&mut self, mut earlier: Self) {
+        earlier.append(self);
+        *self = earlier;
+    }
+
+    fn count(&self, metrics: &Metrics) {
+        Metrics::add(&metrics.window_rows_written, self.windows.len() as u64);
+        Metrics::add(&metrics.anomaly_rows_written, self.anomalies.len() as u64);
+        Metrics::add(&metrics.session_rows_written, self.sessions.len() as u64);
+    }
+
+    async fn write(self, store: Store) -> (Self, Result<(), StoreError>) {
+        let mut result = store.insert(&self.windows).await;
+        if result.is_ok() {
+            result = store.insert(&self.anomalies).await;
+        }
+        if result.is_ok() {
+            result = store.insert(&self.sessions).await;
+        }
+        (self, result)
+    }
+}
+
+/// A sink's buffer and its one write in flight. Every buffered or in-flight
+/// row keeps the capability it arrived with, so the probe (and so offset
+/// commits) stays behind it until the store has acknowledged it. Writes run
+/// on the I/O runtime: the worker keeps computing (and publishing live
+/// counters) meanwhile.
+struct Writer<P: Payload> {
+    table: &'static str,
+    /// Fault points around the write, for crash tests.
+    before: &'static str,
+    after: &'static str,
+    pending: P,
     held: BTreeMap<Time, Capability<Time>>,
     since: Option<Instant>,
+    in_flight: Option<(tokio::task::JoinHandle<(P, Result<(), StoreError>)>, BTreeMap<Time, Capability<Time>>)>,
     retry_at: Option<Instant>,
     backoff: Duration,
 }
 
-impl Default for Flush {
-    fn default() -> Self {
-        Self { held: BTreeMap::new(), since: None, retry_at: None, backoff: Duration::from_millis(100) }
+impl<P: Payload> Writer<P> {
+    fn new(table: &'static str, before: &'static str, after: &'static str) -> Self {
+        Self {
+            table,
+            before,
+            after,
+            pending: P::default(),
+            held: BTreeMap::new(),
+            since: None,
+            in_flight: None,
+            retry_at: None,
+            backoff: Duration::from_millis(100),
+        }
     }
-}
 
-impl Flush {
     fn hold(&mut self, capability: Capability<Time>) {
         self.held.entry(*capability.time()).or_insert(capability);
         self.since.get_or_insert_with(Instant::now);
     }
 
-    /// Whether to write now: `rows` reached the batch size, the oldest row
-    /// is old enough, or `eager` — unless a failed write is backing off.
-    fn due(&self, settings: &PipelineSettings, rows: usize, eager: bool) -> bool {
-        if self.held.is_empty() || self.retry_at.is_some_and(|at| Instant::now() < at) {
-            return false;
+    /// Settles a finished write, starts the next one when due (enough rows,
+    /// old enough, or `eager`), and says when to look again.
+    fn poll(&mut self, shared: &Shared, eager: bool) -> Option<Duration> {
+        if self.in_flight.as_ref().is_some_and(|(handle, _)| handle.is_finished()) {
+            let (handle, caps) = self.in_flight.take().expect("checked above");
+            match shared.runtime.block_on(handle) {
+                Ok((rows, Ok(()))) => {
+                    crate::faults::point(self.after);
+                    rows.count(&shared.metrics);
+                    drop(caps);
+                    self.retry_at = None;
+                    self.backoff = Duration::from_millis(100);
+                }
+                Ok((rows, Err(error))) => {
+                    Metrics::add(&shared.metrics.store_errors, 1);
+                    exit_if_fatal(&error);
+                    tracing::warn!(%error, table = self.table, rows = rows.len(), retry_in_ms = self.backoff.as_millis() as u64, "store write failed; holding rows and offsets");
+                    self.pending.prepend(rows);
+                    self.held.extend(caps);
+                    self.since.get_or_insert_with(Instant::now);
+                    self.retry_at = Some(Instant::now() + self.backoff);
+                    self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(join) => {
+                    // The write task panicked: its rows are lost from memory
+                    // but not from Kafka (never committed). Restart to replay.
+                    tracing::error!(error = %join, table = self.table, "store write task failed; exiting for a restart");
+                    std::process::exit(70);
+                }
+            }
         }
-        eager
-            || rows >= settings.flush_rows
-            || self.since.is_some_and(|s| s.elapsed() >= Duration::from_millis(settings.flush_interval_ms))
-    }
-
-    /// The store acknowledged everything: release the capabilities.
-    fn acked(&mut self) {
-        self.held.clear();
+        if self.in_flight.is_some() {
+            return Some(Duration::from_millis(2));
+        }
+        if self.held.is_empty() {
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            if Instant::now() < at {
+                return Some(at - Instant::now());
+            }
+        }
+        let interval = Duration::from_millis(shared.settings.flush_interval_ms);
+        let due = eager
+            || self.pending.len() >= shared.settings.flush_rows
+            || self.since.is_some_and(|s| s.elapsed() >= interval);
+        if !due {
+            return Some(interval.saturating_sub(self.since.map_or(Duration::ZERO, |s| s.elapsed())));
+        }
+        crate::faults::point(self.before);
+        let rows = std::mem::take(&mut self.pending);
+        let caps = std::mem::take(&mut self.held);
         self.since = None;
-        self.retry_at = None;
-        self.backoff = Duration::from_millis(100);
-    }
-
-    /// A write failed: keep everything, try again later (100 ms doubling to 5 s).
-    fn failed(&mut self, error: &StoreError, table: &str, rows: usize, metrics: &Metrics) -> Duration {
-        Metrics::add(&metrics.store_errors, 1);
-        exit_if_fatal(error);
-        tracing::warn!(%error, table, rows, retry_in_ms = self.backoff.as_millis() as u64, "store write failed; holding rows and offsets");
-        let wait = self.backoff;
-        self.retry_at = Some(Instant::now() + wait);
-        self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
-        wait
+        let handle = shared.runtime.spawn(rows.write(shared.store.clone()));
+        self.in_flight = Some((handle, caps));
+        Some(Duration::from_millis(2))
     }
 }
 
@@ -183,10 +286,6 @@ fn exit_if_fatal(error: &StoreError) {
         eprintln!("invigil pipeline: the store engine failed fatally ({error}); exiting for a restart");
         std::process::exit(70);
     }
-}
-
-fn insert_blocking<R: TableRow>(shared: &Shared, rows: &[R]) -> Result<(), StoreError> {
-    shared.runtime.block_on(shared.store.insert(rows))
 }
 
 /// The candidate a batch belongs to, as the exchange key. Stable across
@@ -258,11 +357,6 @@ struct Slot {
     /// Newest receipt folded in, for live latency.
     received_at: i64,
     touched: Instant,
-    /// A record stamped off a minute boundary (a late one, at the source's
-    /// current time) changed the session: its session-level rows must be
-    /// written at the next frontier step, not the next minute, or the
-    /// record's offset could be committed before them.
-    urgent: bool,
 }
 
 /// Builds the dataflow on `worker` and runs it until `shared.stop` is raised
@@ -346,33 +440,21 @@ pub fn run_worker_with<S: RecordSource + 'static>(
             "EventSink",
             |_capability, info| {
                 let activator = scope.activator_for(info.address);
-                let mut flush = Flush::default();
-                let mut rows: Vec<EventRow> = Vec::new();
+                let mut writer: Writer<Vec<EventRow>> =
+                    Writer::new("proctor_events", "event_sink_before_insert", "event_sink_after_ack");
                 move |(input, frontier), output| {
                     input.for_each(|cap, data| {
                         let Some(cap) = cap.retain_least(output.output_index()) else { return };
                         let mut session = output.session(&cap);
                         for item in data.drain(..) {
-                            rows.extend(item.rows);
+                            writer.pending.extend(item.rows);
                             session.give(item.facts);
                         }
                         drop(session);
-                        flush.hold(cap);
+                        writer.hold(cap);
                     });
-                    if flush.due(&sink_shared.settings, rows.len(), frontier.is_empty()) {
-                        crate::faults::point("event_sink_before_insert");
-                        match insert_blocking(&sink_shared, &rows) {
-                            Ok(()) => {
-                                crate::faults::point("event_sink_after_ack");
-                                Metrics::add(&sink_shared.metrics.event_rows_written, rows.len() as u64);
-                                rows.clear();
-                                flush.acked();
-                            }
-                            Err(error) => activator.activate_after(flush.failed(&error, "proctor_events", rows.len(), &sink_shared.metrics)),
-                        }
-                    }
-                    if !flush.held.is_empty() {
-                        activator.activate_after(Duration::from_millis(sink_shared.settings.flush_interval_ms.max(1)));
+                    if let Some(again) = writer.poll(&sink_shared, frontier.is_empty()) {
+                        activator.activate_after(again);
                     }
                 }
             },
@@ -393,6 +475,12 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                 // Batches of sessions not yet loaded from the store, by time.
                 let mut waiting: Vec<(Time, FactBatch)> = Vec::new();
                 let mut live_due: HashSet<SessionKey> = HashSet::new();
+                // Sessions changed by a record stamped off a minute boundary
+                // (a late one, at the source's current time, or one rebuilt
+                // from the store): their rows are written at the next
+                // frontier step, not the next minute, or that record's offset
+                // could be committed before them.
+                let mut urgent: HashSet<SessionKey> = HashSet::new();
                 let mut last_live = Instant::now();
                 let mut last_evict = Instant::now();
                 let mut load_retry_at: Option<Instant> = None;
@@ -404,13 +492,16 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                     input.for_each(|incoming, data| {
                         let time = incoming.least().copied().unwrap_or_default();
                         let off_boundary = time % ticks_per_window != 0;
+                        let urgent = &mut urgent;
                         for batch in data.drain(..) {
                             match sessions.get_mut(&batch.key) {
                                 Some(slot) => {
                                     if slot.tracked.add(&batch, lateness) {
                                         slot.received_at = slot.received_at.max(batch.received_at);
                                         slot.touched = Instant::now();
-                                        slot.urgent |= off_boundary;
+                                        if off_boundary {
+                                            urgent.insert(batch.key.clone());
+                                        }
                                         live_due.insert(batch.key.clone());
                                     }
                                 }
@@ -432,10 +523,11 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                                     let received_at = 0;
                                     sessions.insert(
                                         tracked.session.key.clone(),
-                                        Slot { tracked, received_at, touched: Instant::now(), urgent: true },
+                                        Slot { tracked, received_at, touched: Instant::now() },
                                     );
                                 }
                                 for (_, batch) in waiting.drain(..) {
+                                    urgent.insert(batch.key.clone());
                                     if let Some(slot) = sessions.get_mut(&batch.key) {
                                         slot.tracked.add(&batch, lateness);
                                         slot.received_at = slot.received_at.max(batch.received_at);
@@ -504,11 +596,22 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                         (Some(before), Some(now)) => minute_of(now.saturating_sub(1)) != minute_of(before.saturating_sub(1)),
                         _ => true,
                     };
+                    // Minute windows close only at minute boundaries too, so a
+                    // step within a minute visits the urgent sessions alone.
                     let mut emission = Emission::default();
-                    for slot in sessions.values_mut() {
-                        let test_config = config.for_test(&slot.tracked.session.key.test_id);
-                        let with_totals = crossed || std::mem::take(&mut slot.urgent);
-                        slot.tracked.emit(test_config, watermark_ms, now, with_totals, &mut emission);
+                    if crossed {
+                        urgent.clear();
+                        for slot in sessions.values_mut() {
+                            let test_config = config.for_test(&slot.tracked.session.key.test_id);
+                            slot.tracked.emit(test_config, watermark_ms, now, true, &mut emission);
+                        }
+                    } else {
+                        for key in urgent.drain() {
+                            if let Some(slot) = sessions.get_mut(&key) {
+                                let test_config = config.for_test(&key.test_id);
+                                slot.tracked.emit(test_config, watermark_ms, now, true, &mut emission);
+                            }
+                        }
                     }
                     if !emission.is_empty() {
                         output.session(&*capability).give(emission);
@@ -540,35 +643,20 @@ pub fn run_worker_with<S: RecordSource + 'static>(
         emissions
             .unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "RowSink", |_capability, info| {
                 let activator = scope.activator_for(info.address);
-                let mut flush = Flush::default();
-                let mut pending = Emission::default();
+                let mut writer: Writer<Emission> =
+                    Writer::new("candidate_windows", "row_sink_before_insert", "row_sink_after_ack");
                 move |(input, _frontier), _output| {
                     input.for_each(|cap, data| {
                         let Some(cap) = cap.retain_least(0) else { return };
                         for mut emission in data.drain(..) {
-                            pending.append(&mut emission);
+                            writer.pending.append(&mut emission);
                         }
-                        flush.hold(cap);
+                        writer.hold(cap);
                     });
                     // Rows come in bursts, one per watermark step: written
                     // at once, so commits follow the watermark closely.
-                    if flush.due(&rows_shared.settings, pending.len(), true) {
-                        crate::faults::point("row_sink_before_insert");
-                        let result = insert_blocking(&rows_shared, &pending.windows)
-                            .and_then(|()| insert_blocking(&rows_shared, &pending.anomalies))
-                            .and_then(|()| insert_blocking(&rows_shared, &pending.sessions));
-                        match result {
-                            Ok(()) => {
-                                crate::faults::point("row_sink_after_ack");
-                                let m = &rows_shared.metrics;
-                                Metrics::add(&m.window_rows_written, pending.windows.len() as u64);
-                                Metrics::add(&m.anomaly_rows_written, pending.anomalies.len() as u64);
-                                Metrics::add(&m.session_rows_written, pending.sessions.len() as u64);
-                                pending = Emission::default();
-                                flush.acked();
-                            }
-                            Err(error) => activator.activate_after(flush.failed(&error, "candidate_windows", pending.len(), &rows_shared.metrics)),
-                        }
+                    if let Some(again) = writer.poll(&rows_shared, true) {
+                        activator.activate_after(again);
                     }
                 }
             })

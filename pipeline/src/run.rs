@@ -104,7 +104,7 @@ pub fn run_with(
 ) -> Result<(), String> {
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("invigil-store")
             .enable_all()
             .build()
