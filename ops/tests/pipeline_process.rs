@@ -238,3 +238,100 @@ fn crashes_at_every_durability_step_lose_nothing_and_count_nothing_twice() {
     }
     println!("{} candidates, {total_records} records, {total_events} events: 0 lost, 0 duplicated", CANDIDATES);
 }
+
+/// Two `invigil pipeline` processes form one timely cluster (`-n 2 -p I -h
+/// hostfile`), sharing a ClickHouse server (each process exchanging
+/// candidates with the other). The scripted exams they process together must
+/// come out exactly as one process computes them.
+#[test]
+fn a_two_process_cluster_computes_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let suffix = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000);
+    let (topic, group) = (format!("cluster-events-{suffix}"), format!("cluster-group-{suffix}"));
+    topics::create_topics(&brokers(), &[(&topic, 4), (&format!("{topic}-live"), 1)])
+        .unwrap_or_else(|e| panic!("{e}; is `ops/dev/services.sh up` running?"));
+    std::fs::write(dir.path().join("config.json"), serde_json::to_vec(&scripted::config()).unwrap()).unwrap();
+    let t0 = scripted::recent_t0(30);
+    let exams: Vec<Vec<KafkaRecord>> = (1..=8).map(|n| scripted::records_of_candidate(t0, n)).collect();
+    let all: Vec<KafkaRecord> = exams.iter().flatten().cloned().collect();
+    topics::produce(&brokers(), &topic, &all).unwrap();
+
+    // A fresh database on the shared ClickHouse 18.16.
+    let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    let database = format!("invigil_cluster_{}", std::process::id());
+    let http = |db: &str| invigil_pipeline::store::http::HttpConfig {
+        url: url.clone(),
+        database: db.into(),
+        user: None,
+        password: None,
+        dialect: invigil_schemas::migrations::Dialect::Legacy,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http("default")));
+    use invigil_pipeline::store::SqlStore;
+    runtime
+        .block_on(admin.execute(&format!("CREATE DATABASE IF NOT EXISTS {database}")))
+        .expect("ClickHouse reachable");
+
+    let ports = [free_port(), free_port()];
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
+    let mut children: Vec<_> = (0..2)
+        .map(|process| {
+            Command::new(env!("CARGO_BIN_EXE_invigil"))
+                .args(["pipeline", "-w", "1", "-n", "2", "-p", &process.to_string(), "-h"])
+                .arg(&hostfile)
+                .args(["--brokers", &brokers(), "--topic", &topic, "--group", &group])
+                .args(["--live-topic", &format!("{topic}-live"), "--idle-partition-ms", "500"])
+                .args(["--clickhouse-url", &url, "--database", &database, "--legacy"])
+                .arg("--config")
+                .arg(dir.path().join("config.json"))
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log_file(dir.path(), &format!("process-{process}")))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let started = Instant::now();
+    while committed(&topic, &group) < all.len() as i64 {
+        for (i, child) in children.iter_mut().enumerate() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.path().join(format!("process-{i}.log"))).unwrap_or_default();
+                panic!("process {i} exited early ({status:?}):\n{log}");
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the cluster did not commit everything in 90 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("2-process cluster committed {} records in {:.1} s", all.len(), started.elapsed().as_secs_f64());
+    for child in &mut children {
+        assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    }
+    for child in &mut children {
+        assert!(child.wait().unwrap().success(), "clean exit on SIGTERM");
+    }
+
+    let store = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http(&database)));
+    let windows: Vec<WindowRow> = runtime.block_on(store.select_final("1")).unwrap();
+    let sessions: Vec<SessionRow> = runtime.block_on(store.select_final("1")).unwrap();
+    let events: Vec<EventRow> = runtime.block_on(store.select_final("1")).unwrap();
+    assert_eq!(events.len(), all.iter().map(|r| r.batch.events.len()).sum::<usize>());
+    for exam in &exams {
+        let candidate = exam[0].candidate_id.to_string();
+        let expected = scripted::expected_rows(exam, LATENESS_MS);
+        let w: Vec<WindowRow> = windows.iter().filter(|w| w.candidate_id == candidate).cloned().collect();
+        let s: Vec<SessionRow> = sessions.iter().filter(|s| s.candidate_id == candidate).cloned().collect();
+        assert_eq!(
+            content(&w, &["computed_at", "version"]),
+            content(&expected.windows, &["computed_at", "version"]),
+            "{candidate}"
+        );
+        assert_eq!(content(&s, &["version"]), content(&expected.sessions, &["version"]), "{candidate}");
+    }
+    runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
