@@ -603,13 +603,13 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                         urgent.clear();
                         for slot in sessions.values_mut() {
                             let test_config = config.for_test(&slot.tracked.session.key.test_id);
-                            slot.tracked.emit(test_config, watermark_ms, now, true, &mut emission);
+                            slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
                         }
                     } else {
                         for key in urgent.drain() {
                             if let Some(slot) = sessions.get_mut(&key) {
                                 let test_config = config.for_test(&key.test_id);
-                                slot.tracked.emit(test_config, watermark_ms, now, true, &mut emission);
+                                slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
                             }
                         }
                     }

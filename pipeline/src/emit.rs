@@ -268,27 +268,15 @@ impl Tracked {
     }
 
     /// Appends to `out` every row whose content the store does not hold yet:
-    /// minute windows ending at or before `watermark_ms`, and — when
-    /// `with_totals` — the session's own rows (total window and `sessions`).
-    pub fn emit(
-        &mut self,
-        config: &ProctorConfig,
-        watermark_ms: i64,
-        now_ms: i64,
-        with_totals: bool,
-        out: &mut Emission,
-    ) {
+    /// minute windows ending at or before `watermark_ms`, and the session's
+    /// own rows (total window and `sessions`).
+    pub fn emit(&mut self, config: &ProctorConfig, watermark_ms: i64, now_ms: i64, out: &mut Emission) {
         self.refresh(config);
         if self.session.is_empty() {
             return;
         }
         let threshold = config.anomaly.alert_score;
-        let Some(from) = self.unchecked_from else {
-            if with_totals {
-                self.emit_totals(config, now_ms, out);
-            }
-            return;
-        };
+        let Some(from) = self.unchecked_from else { return self.emit_totals(config, now_ms, out) };
         let closed: Vec<WindowValue> =
             self.windows.range(from..).map(|(_, w)| w).take_while(|w| w.end <= watermark_ms).cloned().collect();
         // Windows still open are checked again once they close.
@@ -316,9 +304,7 @@ impl Tracked {
                 }
             }
         }
-        if with_totals {
-            self.emit_totals(config, now_ms, out);
-        }
+        self.emit_totals(config, now_ms, out);
     }
 
     fn emit_totals(&mut self, config: &ProctorConfig, now_ms: i64, out: &mut Emission) {
@@ -398,7 +384,7 @@ mod tests {
         }
         // Watermark inside minute 5: minutes 0–4 are closed.
         let mut out = Emission::default();
-        tracked.emit(&config, T0 + 5 * 60_000 + 10_000, 1_000, true, &mut out);
+        tracked.emit(&config, T0 + 5 * 60_000 + 10_000, 1_000, &mut out);
         assert_eq!(out.windows.iter().filter(|w| w.window_kind == WINDOW_MINUTE).count(), 5);
         assert_eq!(out.windows.iter().filter(|w| w.window_kind == WINDOW_SESSION).count(), 1);
         assert_eq!(out.sessions.len(), 1);
@@ -408,17 +394,17 @@ mod tests {
 
         // Nothing changed: nothing to write.
         let mut again = Emission::default();
-        tracked.emit(&config, T0 + 5 * 60_000 + 10_000, 2_000, true, &mut again);
+        tracked.emit(&config, T0 + 5 * 60_000 + 10_000, 2_000, &mut again);
         assert!(again.is_empty(), "{again:?}");
 
         // Everything closes; then the late batch corrects minute 8.
         let mut rest = Emission::default();
-        tracked.emit(&config, T0 + 11 * 60_000, 3_000, true, &mut rest);
+        tracked.emit(&config, T0 + 11 * 60_000, 3_000, &mut rest);
         assert_eq!(rest.windows.iter().filter(|w| w.window_kind == WINDOW_MINUTE).count(), 5);
         let first_m8 = rest.windows.iter().find(|w| w.window_start == T0 + 8 * 60_000).unwrap().clone();
         assert!(tracked.add(&late, LATENESS));
         let mut corrected = Emission::default();
-        tracked.emit(&config, T0 + 11 * 60_000, 3_000, true, &mut corrected);
+        tracked.emit(&config, T0 + 11 * 60_000, 3_000, &mut corrected);
         let minutes: Vec<&WindowRow> = corrected.windows.iter().filter(|w| w.window_kind == WINDOW_MINUTE).collect();
         assert_eq!(minutes.len(), 1, "only minute 8 changed");
         assert_eq!(minutes[0].window_start, first_m8.window_start);
@@ -436,7 +422,7 @@ mod tests {
             first.add(batch, LATENESS);
         }
         let mut written = Emission::default();
-        first.emit(&config, T0 + 11 * 60_000, 5_000, true, &mut written);
+        first.emit(&config, T0 + 11 * 60_000, 5_000, &mut written);
 
         let mut second = Tracked::new(batches()[0].key.clone());
         for batch in &batches() {
@@ -444,7 +430,7 @@ mod tests {
         }
         second.restore(&written.windows, &written.anomalies, &written.sessions);
         let mut out = Emission::default();
-        second.emit(&config, T0 + 11 * 60_000, 6_000, true, &mut out);
+        second.emit(&config, T0 + 11 * 60_000, 6_000, &mut out);
         assert!(out.is_empty(), "{out:?}");
 
         // A restored session that lacks the late batch rewrites minute 8 and
@@ -456,7 +442,7 @@ mod tests {
         }
         partial.restore(&written.windows, &written.anomalies, &written.sessions);
         let mut out = Emission::default();
-        partial.emit(&config, T0 + 11 * 60_000, 1, true, &mut out);
+        partial.emit(&config, T0 + 11 * 60_000, 1, &mut out);
         let m8 = out.windows.iter().find(|w| w.window_start == T0 + 8 * 60_000).unwrap();
         let stored = written.windows.iter().find(|w| w.window_start == T0 + 8 * 60_000).unwrap();
         assert!(m8.version > stored.version, "clock went backwards, version still rises");

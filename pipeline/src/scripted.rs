@@ -217,7 +217,7 @@ pub fn expected_rows(records: &[KafkaRecord], lateness_ms: i64) -> crate::emit::
     }
     let mut out = crate::emit::Emission::default();
     if let Some(mut tracked) = tracked {
-        tracked.emit(&config, i64::MAX, 0, true, &mut out);
+        tracked.emit(&config, i64::MAX, 0, &mut out);
     }
     out
 }

@@ -123,7 +123,7 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     assert_eq!(session.ended.as_deref(), Some("host_stopped"));
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
-    golden::check("scripted_windows.json", &golden::render(&windows, &total));
+    common::rendered::check("scripted_windows.json", &golden::render(&windows, &total));
 
     // The same truth as the rows a pipeline writes: the file the integration
     // tests compare the store's `FINAL` contents with.
@@ -133,7 +133,7 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
         tracked.add(&FactBatch::from_rows(&rows).unwrap(), LATENESS_MS);
     }
     let mut out = Emission::default();
-    tracked.emit(&config, i64::MAX, 0, true, &mut out);
+    tracked.emit(&config, i64::MAX, 0, &mut out);
     assert_eq!(out.windows.len(), 11, "10 minutes + the session total");
     common::rendered::check(
         "scripted_rows.json",
@@ -210,17 +210,5 @@ mod golden {
             "session": row(total),
         });
         serde_json::to_string_pretty(&doc).unwrap() + "\n"
-    }
-
-    /// Compares with `tests/golden/<name>`; `INVIGIL_BLESS=1` rewrites it.
-    pub fn check(name: &str, actual: &str) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
-        if std::env::var_os("INVIGIL_BLESS").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, actual).unwrap();
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with INVIGIL_BLESS=1 to create it)", path.display()));
-        assert_eq!(actual, expected, "golden {name} differs; if intended, re-bless with INVIGIL_BLESS=1");
     }
 }
