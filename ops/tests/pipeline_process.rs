@@ -172,8 +172,14 @@ fn crashes_at_every_durability_step_lose_nothing_and_count_nothing_twice() {
     }
     producer.join().unwrap();
 
-    // The last run drains the topic and stops on SIGTERM.
-    let mut child = pipeline(dir.path(), &topic, &group, None).stderr(log_file(dir.path(), "final")).spawn().unwrap();
+    // The last run drains the topic and stops on SIGTERM; it also serves
+    // its metrics.
+    let metrics_port = free_port();
+    let mut child = pipeline(dir.path(), &topic, &group, None)
+        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .stderr(log_file(dir.path(), "final"))
+        .spawn()
+        .unwrap();
     let started = Instant::now();
     while committed(&topic, &group) < total_records {
         assert!(started.elapsed() < Duration::from_secs(120), "final run did not commit everything in 120 s");
@@ -181,6 +187,15 @@ fn crashes_at_every_durability_step_lose_nothing_and_count_nothing_twice() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let drained = started.elapsed();
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", metrics_port)).expect("metrics endpoint");
+        stream.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(metrics.contains("invigil_pipeline_sessions_loaded_total"), "{metrics}");
     // Committed means durable, but give the rows of the last watermark step
     // their own confirmation: stop cleanly.
     let pid = child.id().to_string();
