@@ -6,7 +6,6 @@ use anyhow::Context;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::migrate::{migrate, MigrationReport};
-use invigil_schemas::migrations::Dialect;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,13 +26,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (target, report) = match &args.url {
         Some(url) => {
-            let store = HttpStore::new(&HttpConfig {
-                url: url.clone(),
-                database: args.database.clone(),
-                user: std::env::var("CLICKHOUSE_USER").ok(),
-                password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
-                dialect: if args.legacy { Dialect::Legacy } else { Dialect::Modern },
-            });
+            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, args.legacy));
             (format!("{url} database {}", args.database), runtime.block_on(migrate(&store)))
         }
         None => {

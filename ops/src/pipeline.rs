@@ -15,7 +15,6 @@ use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::run::{open_store, run, Cluster};
 use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 use invigil_pipeline::store::http::HttpConfig;
-use invigil_schemas::migrations::Dialect;
 
 #[derive(clap::Args)]
 #[command(disable_help_flag = true)]
@@ -81,13 +80,7 @@ pub struct Args {
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
     let store_settings = match &args.clickhouse_url {
-        Some(url) => StoreSettings::Http(HttpConfig {
-            url: url.clone(),
-            database: args.database.clone(),
-            user: std::env::var("CLICKHOUSE_USER").ok(),
-            password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
-            dialect: if args.legacy { Dialect::Legacy } else { Dialect::Modern },
-        }),
+        Some(url) => StoreSettings::Http(HttpConfig::from_env_credentials(url, &args.database, args.legacy)),
         None => StoreSettings::Chdb { path: args.chdb_path.clone() },
     };
     let cluster = match (&args.hostfile, args.processes) {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
-use invigil_schemas::ids::TestId;
+use invigil_schemas::ids::{TestId, Uuid};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::source;
@@ -37,7 +37,7 @@ use crate::metrics::Metrics;
 use crate::rows::{AnomalyRow, EventRow, SessionRow, WindowRow};
 use crate::session::{FactBatch, SessionKey};
 use crate::settings::PipelineSettings;
-use crate::source::{Decoded, DurableFrontier, PartitionReader, RecordSource, Time};
+use crate::source::{now_ms, Decoded, DurableFrontier, PartitionReader, RecordSource, Time};
 use crate::store::{Store, StoreError};
 
 /// What every worker of a process shares.
@@ -51,10 +51,6 @@ pub struct Shared {
     /// Raised to stop: sources stop reading, everything read is written
     /// and committed, then the workers return.
     pub stop: Arc<AtomicBool>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The config document, re-read when its file changes.
@@ -180,6 +176,12 @@ impl Payload for Emission {
     }
 }
 
+/// The capabilities a sink holds for rows not yet acknowledged, by time.
+type Held = BTreeMap<Time, Capability<Time>>;
+
+/// A write running on the I/O runtime; it hands its rows back for a retry.
+type WriteTask<P> = tokio::task::JoinHandle<(P, Result<(), StoreError>)>;
+
 /// A sink's buffer and its one write in flight. Every buffered or in-flight
 /// row keeps the capability it arrived with, so the probe (and so offset
 /// commits) stays behind it until the store has acknowledged it. Writes run
@@ -191,9 +193,9 @@ struct Writer<P: Payload> {
     before: &'static str,
     after: &'static str,
     pending: P,
-    held: BTreeMap<Time, Capability<Time>>,
+    held: Held,
     since: Option<Instant>,
-    in_flight: Option<(tokio::task::JoinHandle<(P, Result<(), StoreError>)>, BTreeMap<Time, Capability<Time>>)>,
+    in_flight: Option<(WriteTask<P>, Held)>,
     retry_at: Option<Instant>,
     backoff: Duration,
 }
@@ -334,18 +336,30 @@ fn load_sessions(shared: &Shared, keys: &[SessionKey], lateness_ms: i64) -> Resu
             tracked.add(&batch, lateness_ms);
         }
     }
-    let pick = |key: &SessionKey, test: &str, candidate: &str, session| {
-        key.test_id.as_str() == test && key.candidate_id.as_str() == candidate && key.session_id == session
-    };
+    // Stored rows, grouped by session once (a restart may load thousands).
+    type Rows = (Vec<WindowRow>, Vec<AnomalyRow>, Vec<SessionRow>);
+    let mut stored: HashMap<Uuid, Rows> = HashMap::new();
+    for row in windows {
+        stored.entry(row.session_id).or_default().0.push(row);
+    }
+    for row in anomalies {
+        stored.entry(row.session_id).or_default().1.push(row);
+    }
+    for row in sessions {
+        stored.entry(row.session_id).or_default().2.push(row);
+    }
     let mut out = Vec::new();
     for (key, mut tracked) in by_session {
-        let w: Vec<WindowRow> =
-            windows.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
-        let a: Vec<AnomalyRow> =
-            anomalies.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
-        let s: Vec<SessionRow> =
-            sessions.iter().filter(|r| pick(&key, &r.test_id, &r.candidate_id, r.session_id)).cloned().collect();
-        tracked.restore(&w, &a, &s);
+        if let Some((w, a, s)) = stored.get(&key.session_id) {
+            let mine =
+                |test: &str, candidate: &str| key.test_id.as_str() == test && key.candidate_id.as_str() == candidate;
+            let w: Vec<WindowRow> = w.iter().filter(|r| mine(&r.test_id, &r.candidate_id)).cloned().collect();
+            let a: Vec<AnomalyRow> = a.iter().filter(|r| mine(&r.test_id, &r.candidate_id)).cloned().collect();
+            let s: Vec<SessionRow> = s.iter().filter(|r| mine(&r.test_id, &r.candidate_id)).cloned().collect();
+            tracked.restore(&w, &a, &s);
+        } else {
+            tracked.restore(&[], &[], &[]);
+        }
         out.push(tracked);
     }
     Ok(out)

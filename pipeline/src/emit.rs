@@ -175,8 +175,7 @@ impl Tracked {
 
     /// The running totals over every computed window (open ones included).
     pub fn totals(&self, config: &ProctorConfig) -> WindowValue {
-        let all: Vec<WindowValue> = self.windows.values().cloned().collect();
-        windows::totals(&all, &self.session, config)
+        windows::totals(self.windows.values(), &self.session, config)
     }
 
     pub fn windows(&self) -> impl Iterator<Item = &WindowValue> {

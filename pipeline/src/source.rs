@@ -233,7 +233,8 @@ pub struct PartitionReader {
     metrics: Arc<Metrics>,
 }
 
-fn now_ms() -> i64 {
+/// Wall clock, Unix ms.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 

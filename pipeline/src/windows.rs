@@ -269,7 +269,11 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
 }
 
 /// The session-total row: the sum of its minute windows, scored on the sums.
-pub fn totals(windows: &[WindowValue], session: &Session, config: &ProctorConfig) -> WindowValue {
+pub fn totals<'a>(
+    windows: impl IntoIterator<Item = &'a WindowValue>,
+    session: &Session,
+    config: &ProctorConfig,
+) -> WindowValue {
     let mut total = WindowValue { start: session.first_ts, end: session.last_ts, ..WindowValue::default() };
     for window in windows {
         total.accumulate(window);

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{brokers, committed};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,10 +29,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-fn brokers() -> String {
-    std::env::var("INVIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
-
 fn unique(tag: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
     format!("pipeline-{tag}-{}-{nanos}", std::process::id())
@@ -42,19 +40,6 @@ fn create_topics(topics: &[(&str, i32)]) {
 
 fn produce(topic: &str, records: &[KafkaRecord]) {
     topics::produce(&brokers(), topic, records).unwrap();
-}
-
-fn committed(topic: &str, group: &str) -> i64 {
-    topics::committed_total(&brokers(), topic, group).unwrap_or(-1)
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    println!("{what}: {:.1} s", started.elapsed().as_secs_f64());
 }
 
 fn last_live(topic: &str) -> Option<LiveCounters> {
@@ -129,7 +114,9 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     };
 
     let produced = records.len() as i64;
-    wait_for("first 121 records committed", Duration::from_secs(60), || committed(&topic, &group) == produced);
+    common::wait_for_and_print("first 121 records committed", Duration::from_secs(60), || {
+        committed(&topic, &group) == produced
+    });
     let minute8 = format!(
         "SELECT tab_switches FROM candidate_windows FINAL WHERE window_kind = 'minute' AND \
          toUnixTimestamp64Milli(window_start) = {}",
@@ -146,7 +133,9 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
 
     // Two hours late (by its receipt time), after minute 8 was written.
     produce(&topic, std::slice::from_ref(&kept_back));
-    wait_for("the late batch committed", Duration::from_secs(60), || committed(&topic, &group) == produced + 1);
+    common::wait_for_and_print("the late batch committed", Duration::from_secs(60), || {
+        committed(&topic, &group) == produced + 1
+    });
     assert_eq!(scalar(&store, &minute8), "1", "the late batch corrected minute 8");
 
     let (windows, anomalies, sessions) = read_rows(&store);

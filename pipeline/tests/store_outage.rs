@@ -3,12 +3,15 @@
 //! behind the rows it could not write), back off, and once the server is
 //! back finish with every event once and every window equal to the truth.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{brokers, committed, wait_for};
 use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::rows::{EventRow, WindowRow};
 use invigil_pipeline::run::{run, Cluster};
@@ -19,10 +22,6 @@ use invigil_pipeline::store::Store;
 use invigil_pipeline::topics;
 use invigil_schemas::migrations::Dialect;
 use invigil_schemas::record::KafkaRecord;
-
-fn brokers() -> String {
-    std::env::var("INVIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -99,19 +98,6 @@ impl Drop for PrivateClickHouse {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn committed(topic: &str, group: &str) -> i64 {
-    topics::committed_total(&brokers(), topic, group).unwrap_or(-1)
-}
-
-fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !check() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    started.elapsed()
 }
 
 #[test]

@@ -102,8 +102,11 @@ fn write_file(path: &Path, candidates: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Encoded Kafka records, `(key, value)`, in produce order.
+type Frames = Vec<(String, Vec<u8>)>;
+
 /// `(key, value)` frames of the recorded file and the exam's start.
-fn read_file(path: &Path) -> anyhow::Result<(i64, Vec<(String, Vec<u8>)>)> {
+fn read_file(path: &Path) -> anyhow::Result<(i64, Frames)> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)?.read_to_end(&mut bytes)?;
     let t0 = i64::from_le_bytes(bytes.get(..8).context("file too short")?.try_into()?);

@@ -23,6 +23,21 @@ pub struct HttpConfig {
     pub dialect: Dialect,
 }
 
+impl HttpConfig {
+    /// A server at `url`, credentials from `CLICKHOUSE_USER` /
+    /// `CLICKHOUSE_PASSWORD` (never from flags, so they stay out of `ps`);
+    /// `legacy` selects the ClickHouse 18.16 twin tables.
+    pub fn from_env_credentials(url: &str, database: &str, legacy: bool) -> Self {
+        Self {
+            url: url.to_owned(),
+            database: database.to_owned(),
+            user: std::env::var("CLICKHOUSE_USER").ok(),
+            password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
+            dialect: if legacy { Dialect::Legacy } else { Dialect::Modern },
+        }
+    }
+}
+
 /// A ClickHouse server reached over HTTP.
 #[derive(Clone)]
 pub struct HttpStore {
@@ -51,7 +66,9 @@ impl HttpStore {
     }
 }
 
-fn classify(sql: &str, error: clickhouse::error::Error) -> StoreError {
+/// Sorts a client error into retryable transport trouble or a rejected
+/// statement.
+pub(crate) fn classify(sql: &str, error: clickhouse::error::Error) -> StoreError {
     match error {
         clickhouse::error::Error::BadResponse(message) => StoreError::Query { sql: abbreviate(sql), message },
         clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),

@@ -92,11 +92,8 @@ impl Store {
                 store.execute_raw(&statement)
             }
             Store::Http(store) => {
-                let classify = |e: clickhouse::error::Error| match e {
-                    clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
-                    clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
-                    other => StoreError::Query { sql: format!("INSERT INTO {}", R::TABLE), message: other.to_string() },
-                };
+                let statement = format!("INSERT INTO {}", R::TABLE);
+                let classify = |e| http::classify(&statement, e);
                 let mut insert = store.client().insert::<R>(R::TABLE).await.map_err(classify)?;
                 for row in rows {
                     insert.write(row).await.map_err(classify)?;
@@ -129,11 +126,7 @@ impl Store {
             }
             Store::Http(store) => {
                 let sql = format!("SELECT ?fields FROM {} FINAL WHERE {filter}", R::TABLE);
-                store.client().query(&sql).fetch_all::<R>().await.map_err(|e| match e {
-                    clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
-                    clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
-                    other => StoreError::Query { sql, message: other.to_string() },
-                })
+                store.client().query(&sql).fetch_all::<R>().await.map_err(|e| http::classify(&sql, e))
             }
         }
     }
