@@ -2,7 +2,8 @@
 # The whole test suite, against real local services:
 #   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
 #   2. formatting, the wasm32 build of the shared crates
-#   3. every Rust test (cargo nextest), then the browser tests (node --test)
+#   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), then the
+#      browser tests (node --test: the SDK against real ingest, tansu, moto)
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
 # Exits non-zero if anything failed; the last line is "summary: N passed, M failed".
 set -uo pipefail
@@ -52,6 +53,10 @@ summary=$(grep -E 'Summary \[' "$log_dir/nextest.log" | tail -1)
 if [[ $summary =~ ([0-9]+)\ passed ]]; then passed=$((passed + BASH_REMATCH[1])); fi
 if [[ $summary =~ ([0-9]+)\ failed ]]; then failed=$((failed + BASH_REMATCH[1])); fi
 if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then fail_step "cargo nextest (exit $nextest_status)"; fi
+
+step "SDK bundle and CLI for the browser tests"
+sdk/build.sh || fail_step "sdk/build.sh"
+cargo build -q -p invigil || fail_step "cargo build -p invigil"
 
 step "browser tests (node --test, headless Chromium)"
 (cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"

@@ -8,6 +8,7 @@ mod ingest;
 mod loadgen;
 mod migrate;
 mod pipeline;
+mod tail;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +32,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
+    /// Print the events in a Kafka topic as JSON lines (decoded records).
+    Tail(tail::Args),
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Tail(args) => tail::run(args),
         Command::Bench(bench) => bench::run(bench),
     }
 }

@@ -294,6 +294,12 @@ impl CustomData {
         Self(value.to_string())
     }
 
+    /// From JSON text already parsed once (the SDK's inputs), without
+    /// building a `Value`; compact text stays compact.
+    pub fn from_raw(raw: &serde_json::value::RawValue) -> Self {
+        Self(raw.get().to_owned())
+    }
+
     /// The compact JSON text, whose length the limits are checked against.
     pub fn as_json(&self) -> &str {
         &self.0

@@ -1,0 +1,181 @@
+// The real stack around the SDK's browser tests: an `invigil ingest` process
+// (against the tansu and moto that ops/dev/services.sh started), a host page
+// server for sdk/dist, JWT minting, and readers for what reached Kafka and S3.
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const INVIGIL = join(ROOT, 'target', 'debug', 'invigil');
+export const DIST = join(ROOT, 'sdk', 'dist');
+export const BROKERS = process.env.INVIGIL_KAFKA_BROKERS || '127.0.0.1:19092';
+export const S3 = process.env.INVIGIL_S3_ENDPOINT || 'http://127.0.0.1:15000';
+const SECRET = 'browser-tests-secret-0123456789abcdef';
+
+const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+/** An HS256 JWT with `claims`, valid for an hour. */
+export function jwt(claims) {
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ iat: now, exp: now + 3600, ...claims })}`;
+  return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `probe` until it returns a truthy value or `ms` pass. */
+export async function waitFor(what, probe, ms = 30_000, every = 250) {
+  const deadline = Date.now() + ms;
+  let last;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (last) return last;
+    await sleep(every);
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 300)})`);
+}
+
+async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Test-friendly capture cadence: every stream every few seconds. */
+export const FAST_CONFIG = {
+  events_interval_ms: 1000,
+  capture_intervals: { face_ms: 4000, screen_ms: 4000, audio_chunk_ms: 6000 },
+};
+
+/** A running `invigil ingest` with its own topic, bucket and config file. */
+export class Ingest {
+  static async start({ config = FAST_CONFIG, stsEndpoint = S3 } = {}) {
+    const self = new Ingest();
+    self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
+    self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
+    self.bucket = `invigil-sdk-${randomUUID().slice(0, 8)}`;
+    self.port = await freePort();
+    self.base = `http://127.0.0.1:${self.port}`;
+    self.stsEndpoint = stsEndpoint;
+    writeFileSync(join(self.dir, 'config.json'), JSON.stringify({ defaults: config, tests: {}, bypasses: {} }));
+    writeFileSync(join(self.dir, 'ingest.toml'), [
+      `config_file = "${join(self.dir, 'config.json')}"`,
+      '[kafka]', `topic = "${self.topic}"`,
+      '[spool]', `dir = "${join(self.dir, 'spool')}"`,
+      '[credentials]', `bucket = "${self.bucket}"`, `s3_endpoint = "${S3}"`, `sts_endpoint = "${stsEndpoint}"`,
+      '[rate_limit]', 'per_second = 100.0', 'burst = 500.0',
+    ].join('\n'));
+    execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', self.topic, '--create', '1']);
+    const created = await fetch(`${S3}/${self.bucket}`, { method: 'PUT' });
+    if (!created.ok) throw new Error(`creating bucket ${self.bucket}: ${created.status}`);
+    await self.spawn();
+    return self;
+  }
+
+  async spawn() {
+    this.log = '';
+    this.process = spawn(INVIGIL, ['ingest', '--settings', join(this.dir, 'ingest.toml')], {
+      env: {
+        ...process.env,
+        INVIGIL_LISTEN: `127.0.0.1:${this.port}`,
+        INVIGIL_KAFKA_BROKERS: BROKERS,
+        INVIGIL_TOKEN_SECRET: SECRET,
+        AWS_ACCESS_KEY_ID: 'testing',
+        AWS_SECRET_ACCESS_KEY: 'testing',
+        AWS_REGION: 'us-east-1',
+        RUST_LOG: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.process.stdout.on('data', (d) => { this.log += d; });
+    this.process.stderr.on('data', (d) => { this.log += d; });
+    await waitFor('ingest /healthz', async () => {
+      if (this.process.exitCode !== null) throw new Error(`ingest exited: ${this.log}`);
+      try { return (await fetch(`${this.base}/healthz`)).ok; } catch { return false; }
+    }, 30_000);
+  }
+
+  /** Stops the process (the front door goes away; Kafka and S3 stay). */
+  async kill() {
+    if (!this.process || this.process.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.process.once('exit', resolve));
+    this.process.kill('SIGTERM');
+    await exited;
+  }
+
+  async close() {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Replaces the config document through the admin API. */
+  async putConfig(document) {
+    const admin = jwt({ sub: 'admin-1', role: 'admin', tests: [] });
+    const response = await fetch(`${this.base}/api/v1/admin/config`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(document),
+    });
+    if (!response.ok) throw new Error(`PUT config: ${response.status} ${await response.text()}`);
+  }
+
+  /** Every event in this ingest's topic, in partition order, via `invigil tail`. */
+  events() {
+    const out = execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', this.topic, '--to-end'], {
+      maxBuffer: 64 << 20,
+    });
+    return out.toString().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  }
+
+  /** `[key, size]` of every object in the bucket under `prefix`. */
+  async objects(prefix = '') {
+    const response = await fetch(`${S3}/${this.bucket}?list-type=2&max-keys=1000&prefix=${encodeURIComponent(prefix)}`);
+    const xml = await response.text();
+    return [...xml.matchAll(/<Key>([^<]+)<\/Key>.*?<Size>(\d+)<\/Size>/gs)].map((m) => [m[1], Number(m[2])]);
+  }
+}
+
+/** Serves sdk/dist and a host page that loads it with a script tag. */
+export async function hostPage({ endpoint, token, extra = '' }) {
+  if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
+  const page = `<!doctype html><meta charset="utf-8"><title>exam</title>
+<body><h1>Question 1</h1><textarea id="answer"></textarea>
+<script>window.notices = []; window.addEventListener('invigil-test', () => {});</script>
+<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}" async></script>
+<script>
+  (function wait() {
+    if (!window.invigil) return setTimeout(wait, 10);
+    for (const name of ['block', 'unblock', 'status']) window.invigil.on(name, (d) => window.notices.push({ name, ...d }));
+  })();
+</script>${extra}</body>`;
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    if (path === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end(page);
+    }
+    const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
+    const file = join(DIST, path.replace(/^\/+/, ''));
+    const type = types[path.slice(path.lastIndexOf('.'))];
+    if (!type || !existsSync(file)) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': type });
+    res.end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/`,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}

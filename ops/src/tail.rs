@@ -1,0 +1,130 @@
+//! `invigil tail`: the events in a Kafka topic as JSON lines, decoded from
+//! the binary record format, for operators checking what reached Kafka (and
+//! for the SDK's browser tests, which have no decoder of their own).
+//!
+//! One line per event: `{"key", "partition", "offset", "received_at",
+//! "session_id", "batch_seq", "event": {…the event as the SDK sent it…}}`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use invigil_schemas::record::decode;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
+    brokers: String,
+    /// Topic to read.
+    #[arg(long, default_value = invigil_schemas::record::EVENTS_TOPIC)]
+    topic: String,
+    /// Only records with this key (`test_id/candidate_id`).
+    #[arg(long)]
+    key: Option<String>,
+    /// Create the topic with this many partitions first if it does not exist
+    /// (fresh local setups and tests), then read it.
+    #[arg(long, value_name = "PARTITIONS")]
+    create: Option<i32>,
+    /// Read what the topic holds now, then exit (the end is taken when the
+    /// command starts, so a busy producer does not keep it running).
+    #[arg(long)]
+    to_end: bool,
+    /// Exit once no record arrived for this many milliseconds (0: follow forever).
+    #[arg(long, default_value_t = 0)]
+    idle_exit_ms: u64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(partitions) = args.create {
+        invigil_pipeline::topics::create_topics(&args.brokers, &[(args.topic.as_str(), partitions)])
+            .map_err(|e| anyhow::anyhow!("creating topic {}: {e}", args.topic))?;
+        if args.idle_exit_ms == 0 {
+            return Ok(());
+        }
+    }
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("group.id", "invigil-tail")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating the Kafka consumer")?;
+    let metadata = consumer
+        .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
+        .with_context(|| format!("reading metadata of {} from {}", args.topic, args.brokers))?;
+    let partitions = metadata.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    if partitions == 0 {
+        bail!("topic {} has no partitions (does it exist?)", args.topic);
+    }
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..partitions as i32 {
+        assignment.add_partition_offset(&args.topic, partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    // Per partition, the offset that ends the read (`--to-end`).
+    let mut ends: Vec<Option<i64>> = vec![None; partitions];
+    if args.to_end {
+        for (partition, end) in ends.iter_mut().enumerate() {
+            let (low, high) = consumer
+                .fetch_watermarks(&args.topic, partition as i32, Duration::from_secs(10))
+                .with_context(|| format!("reading the end of partition {partition}"))?;
+            *end = (high > low).then_some(high);
+        }
+        if ends.iter().all(Option::is_none) {
+            return Ok(());
+        }
+    }
+
+    let idle = (args.idle_exit_ms > 0).then(|| Duration::from_millis(args.idle_exit_ms));
+    let mut last = Instant::now();
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(message) => {
+                let message = message.context("reading from Kafka")?;
+                last = Instant::now();
+                if let Some(end) = ends.get_mut(message.partition() as usize) {
+                    if end.is_some_and(|end| message.offset() + 1 >= end) {
+                        *end = None;
+                    }
+                }
+                let done = args.to_end && ends.iter().all(Option::is_none);
+                let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                if args.key.as_ref().is_some_and(|wanted| *wanted != key) {
+                    if done {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let Some(value) = message.payload() else { continue };
+                let record = match decode(value) {
+                    Ok(record) => record,
+                    Err(error) => {
+                        eprintln!("offset {} of partition {}: {error}", message.offset(), message.partition());
+                        continue;
+                    }
+                };
+                for event in &record.batch.events {
+                    let line = serde_json::json!({
+                        "key": key,
+                        "partition": message.partition(),
+                        "offset": message.offset(),
+                        "received_at": record.received_at,
+                        "session_id": record.batch.session_id,
+                        "batch_seq": record.batch.batch_seq,
+                        "event": event,
+                    });
+                    println!("{line}");
+                }
+                if done {
+                    return Ok(());
+                }
+            }
+            None => {
+                if idle.is_some_and(|idle| last.elapsed() >= idle) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}

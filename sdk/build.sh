@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the browser SDK into sdk/dist/:
+#   invigil.js       the one script a host page loads (glue + wasm loader)
+#   invigil_bg.wasm  the core, fetched by invigil.js from beside itself
+#   invigil.d.ts     TypeScript declarations of window.invigil
+# Installs what it needs the first time (the wasm32 target, the wasm-bindgen
+# CLI matching Cargo.lock, cached under $INVIGIL_CACHE; wasm-opt comes from
+# Debian's binaryen via ops/dev/services.sh install). Prints the sizes.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${INVIGIL_CACHE:-$HOME/.cache/invigil}
+DIST=$ROOT/sdk/dist
+say() { printf '[sdk] %s\n' "$*" >&2; }
+
+cd "$ROOT"
+WB_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+WB=$CACHE/wasm-bindgen-$WB_VERSION/bin/wasm-bindgen
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+if [ ! -x "$WB" ]; then
+    say "installing wasm-bindgen-cli $WB_VERSION (one time, ~3 min)"
+    cargo install wasm-bindgen-cli --version "$WB_VERSION" --root "$CACHE/wasm-bindgen-$WB_VERSION" --quiet
+fi
+if [ ! -x sdk/node_modules/.bin/esbuild ]; then
+    say "installing the minifier (npm ci in sdk/)"
+    (cd sdk && npm ci --no-audit --no-fund --loglevel=error)
+fi
+command -v wasm-opt >/dev/null || { say "error: wasm-opt missing: run ops/dev/services.sh install (Debian's binaryen)"; exit 1; }
+
+say "compiling the core (wasm-release profile)"
+cargo build -q -p invigil-sdk --target wasm32-unknown-unknown --profile wasm-release
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# wasm-opt runs before wasm-bindgen: Debian's binaryen (108) mistypes the
+# externref table that wasm-bindgen adds, so it must not see it.
+wasm-opt -Oz --strip-debug --strip-producers \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+    --enable-reference-types --enable-multivalue \
+    -o "$work/core.wasm" target/wasm32-unknown-unknown/wasm-release/invigil_sdk.wasm
+"$WB" --target no-modules --no-typescript --out-dir "$work" "$work/core.wasm"
+mkdir -p "$DIST"
+cp "$work/core_bg.wasm" "$DIST/invigil_bg.wasm"
+
+version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+{
+    printf '(function () {\n"use strict";\n'
+    cat "$work/core.js"
+    sed "s/__INVIGIL_VERSION__/$version/" sdk/js/invigil.js
+    printf '})();\n'
+} > "$work/invigil.js"
+sdk/node_modules/.bin/esbuild --minify --target=es2020 --legal-comments=none --log-level=warning \
+    --banner:js="/* invigil SDK $version (Apache-2.0) */" "$work/invigil.js" --outfile="$DIST/invigil.js"
+cp sdk/js/invigil.d.ts "$DIST/invigil.d.ts"
+
+js=$(stat -c %s "$DIST/invigil.js"); js_gz=$(gzip -9c "$DIST/invigil.js" | wc -c)
+wasm=$(stat -c %s "$DIST/invigil_bg.wasm"); wasm_gz=$(gzip -9c "$DIST/invigil_bg.wasm" | wc -c)
+say "invigil.js $js B ($js_gz gzipped), invigil_bg.wasm $wasm B ($wasm_gz gzipped), total $((js_gz + wasm_gz)) B gzipped"

@@ -1,0 +1,581 @@
+// invigil browser SDK: the glue around the WebAssembly core.
+//
+// The core (Rust, sdk/src) decides everything: when to capture, what to send,
+// when to retry, what blocks the candidate. This file only carries out its
+// commands with browser APIs (fetch, IndexedDB, getUserMedia,
+// getDisplayMedia, MediaRecorder, a Worker) and reports back what happened.
+// sdk/build.sh wraps it with the wasm-bindgen glue into dist/invigil.js.
+//
+//   <script src="https://host/invigil.js" data-endpoint="https://proctor.example.com"
+//           data-token="JWT" async></script>
+//
+// or, for apps that want control: invigil.start({ endpoint, token }),
+// invigil.stop(), invigil.on('block' | 'unblock' | 'status', fn),
+// invigil.track(name, data), invigil.setToken(jwt).
+
+const SCRIPT = document.currentScript;
+const BASE_URL = SCRIPT && SCRIPT.src ? new URL('.', SCRIPT.src).href : new URL('.', location.href).href;
+const DB_NAME = 'invigil';
+const FACE = { width: 320, quality: 0.7, target: 20000 };
+const SCREEN = { width: 1024, quality: 0.5, target: 25000 };
+const AUDIO_SLICE_MS = 5000;
+const AUDIO_BITS = 12000;
+const FETCH_TIMEOUT_MS = 20000;
+
+// ------------------------------------------------------------------ IndexedDB
+
+/** Opens the SDK's database: events, sessions, media (blobs) and audio slices. */
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => {
+      for (const store of ['events', 'sessions', 'media', 'slices']) request.result.createObjectStore(store);
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function tx(db, store, mode, work) {
+  return new Promise((resolve, reject) => {
+    const t = db.transaction(store, mode);
+    const result = work(t.objectStore(store));
+    t.oncomplete = () => resolve(result && 'result' in result ? result.result : undefined);
+    t.onerror = () => reject(t.error);
+    t.onabort = () => reject(t.error);
+  });
+}
+
+function readAll(db, store) {
+  return new Promise((resolve, reject) => {
+    const out = [];
+    const request = db.transaction(store).objectStore(store).openCursor();
+    request.onsuccess = () => {
+      const cursor = request.result;
+      if (!cursor) return resolve(out);
+      out.push([cursor.key, cursor.value]);
+      cursor.continue();
+    };
+    request.onerror = () => reject(request.error);
+  });
+}
+
+// --------------------------------------------------------------------- worker
+
+// Runs off the main thread: the 1 s tick (worker timers are not throttled
+// like a hidden tab's) and JPEG encoding with OffscreenCanvas. Shipped inside
+// this file and started from a blob URL, so the SDK works from any origin.
+function workerMain() {
+  setInterval(() => postMessage({ type: 'tick' }), 1000);
+  onmessage = async (message) => {
+    const { id, bitmap, width, quality, target } = message.data;
+    try {
+      const scale = Math.min(1, width / bitmap.width);
+      const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      bitmap.close();
+      let q = quality;
+      let blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: q });
+      // Aim at the size budget: two steps down at most.
+      for (let step = 0; step < 2 && blob.size > target * 1.3; step++) {
+        q = Math.max(0.2, q * Math.sqrt(target / blob.size));
+        blob = await canvas.convertToBlob({ type: 'image/jpeg', quality: q });
+      }
+      postMessage({ type: 'encoded', id, blob });
+    } catch (error) {
+      postMessage({ type: 'encoded', id, error: String(error) });
+    }
+  };
+}
+
+// -------------------------------------------------------------------- overlay
+
+const TEXT = {
+  camera_permission: ['Camera access needed', 'Allow camera access for this site (the camera icon in the address bar), then press Try again.', 'Try again'],
+  microphone_permission: ['Microphone access needed', 'Allow microphone access for this site (the icon in the address bar), then press Try again.', 'Try again'],
+  screen_permission: ['Share your screen', 'This test records your entire screen. Press the button and choose your whole screen.', 'Share screen'],
+  screen_share_stopped: ['Screen sharing stopped', 'Screen sharing must stay on during the test. Press the button and choose your whole screen again.', 'Share screen again'],
+  fullscreen_exited: ['Full screen required', 'This test runs in full screen. Press the button to return to it.', 'Enter full screen'],
+  unsupported_browser: ['Browser not supported', 'This browser lacks features the test needs. Please use a recent Chrome, Edge or Firefox.', null],
+};
+
+/** The blocking overlay: a modal dialog in a shadow root, the page inert behind it. */
+class Overlay {
+  constructor(onAction) {
+    this.onAction = onAction;
+    this.host = null;
+  }
+
+  show(reasons, setup) {
+    if (!reasons.length) return this.hide();
+    if (!this.host) {
+      this.host = document.createElement('invigil-overlay');
+      this.host.style.cssText = 'position:fixed;inset:0;z-index:2147483647;display:block';
+      this.root = this.host.attachShadow({ mode: 'open' });
+      document.documentElement.appendChild(this.host);
+      this.previousFocus = document.activeElement;
+      if (document.body) document.body.inert = true;
+      this.host.addEventListener('keydown', (e) => this.trapFocus(e));
+    }
+    const items = reasons.map((reason) => {
+      const [title, help, button] = TEXT[reason] || [reason, '', null];
+      return `<li><h3>${title}</h3><p>${help}</p>${button ? `<button data-reason="${reason}">${button}</button>` : ''}</li>`;
+    });
+    this.root.innerHTML = `<style>
+      .backdrop{position:fixed;inset:0;background:rgba(15,23,42,.94);display:flex;align-items:center;justify-content:center;font:16px/1.5 system-ui,sans-serif}
+      .dialog{background:#fff;color:#0f172a;max-width:34rem;margin:1rem;padding:1.5rem 2rem;border-radius:12px}
+      h2{margin:0 0 .5rem;font-size:1.35rem} h3{margin:.75rem 0 .25rem;font-size:1.05rem} ul{list-style:none;padding:0;margin:0}
+      p{margin:0 0 .5rem} button{font:inherit;padding:.5rem 1rem;border-radius:8px;border:0;background:#1d4ed8;color:#fff;cursor:pointer}
+      button:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+    </style>
+    <div class="backdrop"><div class="dialog" role="alertdialog" aria-modal="true" aria-labelledby="t" aria-describedby="d">
+      <h2 id="t">${setup ? 'Before you start' : 'Your test is paused'}</h2>
+      <p id="d">${setup ? 'This test is proctored. Please complete these steps.' : 'Fix the following to continue. Your answers are safe.'}</p>
+      <ul>${items.join('')}</ul></div></div>`;
+    for (const button of this.root.querySelectorAll('button')) {
+      button.addEventListener('click', () => this.onAction(button.dataset.reason));
+    }
+    const first = this.root.querySelector('button');
+    if (first) first.focus();
+  }
+
+  /** Keeps Tab and Shift+Tab inside the dialog. */
+  trapFocus(event) {
+    if (event.key !== 'Tab') return;
+    const buttons = [...this.root.querySelectorAll('button')];
+    if (!buttons.length) return event.preventDefault();
+    const at = buttons.indexOf(this.root.activeElement);
+    const next = event.shiftKey ? (at <= 0 ? buttons.length - 1 : at - 1) : (at + 1) % buttons.length;
+    buttons[next].focus();
+    event.preventDefault();
+  }
+
+  hide() {
+    if (!this.host) return;
+    this.host.remove();
+    this.host = null;
+    if (document.body) document.body.inert = false;
+    if (this.previousFocus && this.previousFocus.focus) this.previousFocus.focus();
+  }
+}
+
+// ---------------------------------------------------------------------- glue
+
+const FEATURES = {
+  WebAssembly: () => typeof WebAssembly === 'object',
+  IndexedDB: () => typeof indexedDB === 'object',
+  getUserMedia: () => !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia),
+  getDisplayMedia: () => !!(navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia),
+  MediaRecorder: () => typeof MediaRecorder === 'function',
+  OffscreenCanvas: () => typeof OffscreenCanvas === 'function',
+  Worker: () => typeof Worker === 'function',
+};
+
+class Session {
+  constructor(options, listeners) {
+    this.endpoint = options.endpoint;
+    this.token = options.token;
+    this.listeners = listeners;
+    this.streams = { camera: null, screen: null };
+    this.recorder = null;
+    this.keys = 0;
+    this.encodes = new Map();
+    this.nextEncode = 1;
+    this.cleanups = [];
+    this.overlay = new Overlay((reason) => this.fix(reason));
+    this.stopped = false;
+  }
+
+  async start(wasmUrl) {
+    const missing = Object.keys(FEATURES).filter((name) => !FEATURES[name]());
+    if (missing.includes('WebAssembly') || missing.includes('IndexedDB')) {
+      // Without the core there is nothing to run; still tell the candidate.
+      this.overlay.show(['unsupported_browser'], true);
+      return;
+    }
+    await wasm_bindgen({ module_or_path: wasmUrl });
+    this.db = await openDb();
+    const seed = crypto.getRandomValues(new Uint32Array(2));
+    this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
+    this.input('start', {
+      user_agent: navigator.userAgent,
+      screen_w: screen.width,
+      screen_h: screen.height,
+      displays: screen.isExtended ? 2 : 1,
+      missing_features: missing,
+    });
+    this.input('restored', await this.restore());
+    if (!missing.includes('Worker')) {
+      const source = `(${workerMain.toString()})()`;
+      this.worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
+      this.worker.onmessage = (message) => this.onWorker(message.data);
+    } else {
+      this.tickTimer = setInterval(() => this.tick(), 1000);
+    }
+    this.listen();
+  }
+
+  /** This browser's leftovers: audio slices become chunks, then everything is handed to the core. */
+  async restore() {
+    const slices = await readAll(this.db, 'slices');
+    const chunks = new Map();
+    for (const [key, value] of slices) {
+      if (!chunks.has(value.key)) chunks.set(value.key, { meta: value.meta, parts: [], keys: [] });
+      chunks.get(value.key).parts.push(value.blob);
+      chunks.get(value.key).keys.push(key);
+    }
+    for (const chunk of chunks.values()) await this.storeChunk(chunk.meta, chunk.parts, chunk.keys);
+    const sessions = (await readAll(this.db, 'sessions')).map(([, value]) => JSON.parse(value));
+    const events = (await readAll(this.db, 'events')).map(([key, json]) => {
+      const [session_id, seq] = key.split('/');
+      return { session_id, seq: Number(seq), json };
+    });
+    const media = (await readAll(this.db, 'media')).map(([, value]) => value.item);
+    return { sessions, events, media };
+  }
+
+  listen() {
+    const on = (target, name, handler, options) => {
+      target.addEventListener(name, handler, options);
+      this.cleanups.push(() => target.removeEventListener(name, handler, options));
+    };
+    on(document, 'visibilitychange', () => this.input('visibility', { state: document.visibilityState === 'hidden' ? 'hidden' : 'visible' }));
+    on(window, 'blur', () => this.input('focus', { state: 'blur' }));
+    on(window, 'focus', () => this.input('focus', { state: 'focus' }));
+    on(document, 'fullscreenchange', () => this.input('fullscreen', { state: document.fullscreenElement ? 'entered' : 'exited' }));
+    // Clipboard: the action and a character count, never the text.
+    const selected = () => String(document.getSelection() || '').length;
+    on(document, 'copy', () => this.input('clipboard', { action: 'copy', chars: selected() }), true);
+    on(document, 'cut', () => this.input('clipboard', { action: 'cut', chars: selected() }), true);
+    on(document, 'paste', (e) => {
+      const chars = e.clipboardData ? e.clipboardData.getData('text').length : 0;
+      this.input('clipboard', { action: 'paste', chars });
+    }, true);
+    on(document, 'contextmenu', () => this.input('context_menu'), true);
+    // Keys are counted here and reported once a second; their values are never read.
+    on(document, 'keydown', () => { this.keys++; }, true);
+    on(window, 'online', () => this.input('network', { state: 'online' }));
+    on(window, 'offline', () => this.input('network', { state: 'offline' }));
+    on(window, 'pagehide', () => this.input('page_hide'));
+  }
+
+  tick() {
+    if (!this.core) return;
+    if (this.keys) {
+      this.input('keys', { count: this.keys });
+      this.keys = 0;
+    }
+    this.run(this.core.tick(Date.now()));
+  }
+
+  /** Reports `name` (an `Input` variant of the core) with its fields. */
+  input(name, fields) {
+    if (!this.core) return;
+    const message = fields === undefined ? JSON.stringify(name) : JSON.stringify({ [name]: fields });
+    this.run(this.core.input(Date.now(), message));
+  }
+
+  run(commandsJson) {
+    for (const command of JSON.parse(commandsJson)) {
+      try {
+        this.execute(command);
+      } catch (error) {
+        this.input('sdk_error', { code: 'glue', message: `${command.type}: ${error}` });
+      }
+    }
+  }
+
+  execute(c) {
+    switch (c.type) {
+      case 'fetch': return this.fetch(c);
+      case 'put': return this.put(c);
+      case 'persist': return tx(this.db, c.store, 'readwrite', (s) => s.put(c.value, c.key)).catch(() => {});
+      case 'forget': return tx(this.db, c.store, 'readwrite', (s) => c.keys.forEach((k) => s.delete(k))).catch(() => {});
+      case 'acquire_devices': return this.acquireDevices();
+      case 'overlay': return this.overlay.show(c.reasons, c.setup);
+      case 'capture': return c.kind === 'audio' ? this.startAudio(c) : this.captureImage(c);
+      case 'pause_audio': return this.stopAudio(true);
+      case 'notify': return this.emit(c.name, c.detail);
+      case 'teardown': return this.teardown(c.keep_audio);
+      default: throw new Error(`unknown command ${c.type}`);
+    }
+  }
+
+  async fetch(c) {
+    let status = 0;
+    let body = '';
+    let retryAfter = null;
+    try {
+      const response = await fetch(c.url, {
+        method: c.method,
+        headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
+        body: c.body,
+        keepalive: c.keepalive,
+        signal: c.keepalive ? undefined : AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      });
+      status = response.status;
+      body = await response.text();
+      const header = response.headers.get('retry-after');
+      if (header && /^\d+$/.test(header)) retryAfter = Number(header) * 1000;
+    } catch (_) {
+      status = 0;
+    }
+    this.input('response', { req: c.req, status, body, retry_after_ms: retryAfter });
+  }
+
+  async put(c) {
+    let status = 0;
+    let body = '';
+    try {
+      const stored = await tx(this.db, 'media', 'readonly', (s) => s.get(c.media));
+      if (!stored) {
+        status = 410; // the blob is gone (storage cleared): report it failed
+      } else {
+        const headers = Object.fromEntries(c.headers);
+        headers['content-type'] = stored.blob.type || 'application/octet-stream';
+        const response = await fetch(c.url, { method: 'PUT', headers, body: stored.blob, signal: AbortSignal.timeout(60000) });
+        status = response.status;
+        if (!response.ok) body = (await response.text()).slice(0, 300);
+      }
+    } catch (_) {
+      status = 0;
+    }
+    this.input('response', { req: c.req, status, body });
+  }
+
+  // ----------------------------------------------------------------- devices
+
+  async acquireDevices() {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+      this.streams.camera = stream;
+      for (const track of stream.getTracks()) {
+        track.addEventListener('ended', () => {
+          if (this.streams.camera === stream) {
+            this.input('permission', { device: track.kind === 'video' ? 'camera' : 'microphone', state: 'revoked' });
+          }
+        });
+      }
+      this.input('permission', { device: 'camera', state: 'granted' });
+      this.input('permission', { device: 'microphone', state: 'granted' });
+      this.watchPermission('camera');
+      this.watchPermission('microphone');
+    } catch (error) {
+      const denied = error && (error.name === 'NotAllowedError' || error.name === 'SecurityError');
+      if (!denied) this.input('sdk_error', { code: 'devices', message: String(error) });
+      this.input('permission', { device: 'camera', state: 'denied' });
+      this.input('permission', { device: 'microphone', state: 'denied' });
+    }
+  }
+
+  /** A permission revoked in the site settings ends the tracks; a grant there retries. */
+  async watchPermission(name) {
+    if (this.watched && this.watched[name]) return;
+    this.watched = Object.assign(this.watched || {}, { [name]: true });
+    try {
+      const status = await navigator.permissions.query({ name });
+      status.onchange = () => {
+        if (status.state === 'denied') this.input('permission', { device: name, state: 'revoked' });
+        if (status.state === 'granted' && !this.stopped) this.acquireDevices();
+      };
+    } catch (_) {
+      // Not every browser can query camera permissions; track 'ended' still works.
+    }
+  }
+
+  /** The overlay's buttons: each runs inside the click, which screen sharing and fullscreen require. */
+  fix(reason) {
+    if (reason === 'camera_permission' || reason === 'microphone_permission') return this.acquireDevices();
+    if (reason === 'screen_permission' || reason === 'screen_share_stopped') return this.shareScreen();
+    if (reason === 'fullscreen_exited') {
+      return document.documentElement.requestFullscreen().catch((error) =>
+        this.input('sdk_error', { code: 'fullscreen', message: String(error) }));
+    }
+  }
+
+  async shareScreen() {
+    try {
+      const stream = await navigator.mediaDevices.getDisplayMedia({ video: { displaySurface: 'monitor' }, audio: false });
+      const track = stream.getVideoTracks()[0];
+      const surface = track.getSettings().displaySurface;
+      if (surface && surface !== 'monitor') {
+        this.input('sdk_error', { code: 'screen_surface', message: `shared a ${surface}, not the whole screen` });
+      }
+      if (this.streams.screen) this.streams.screen.getTracks().forEach((t) => t.stop());
+      this.streams.screen = stream;
+      track.addEventListener('ended', () => {
+        if (this.streams.screen === stream) this.input('screen_share_ended');
+      });
+      this.input('permission', { device: 'screen', state: 'granted' });
+    } catch (error) {
+      this.input('permission', { device: 'screen', state: 'denied' });
+    }
+  }
+
+  // ---------------------------------------------------------------- captures
+
+  async captureImage(c) {
+    const stream = c.kind === 'face' ? this.streams.camera : this.streams.screen;
+    const failed = (error) => this.input('capture_failed', { kind: c.kind, capture_seq: c.capture_seq, error: String(error).slice(0, 200) });
+    try {
+      const track = stream && stream.getVideoTracks()[0];
+      if (!track || track.readyState !== 'live') return failed('no live video track');
+      const bitmap = await grabFrame(track);
+      const id = this.nextEncode++;
+      const spec = c.kind === 'face' ? FACE : SCREEN;
+      const blob = await new Promise((resolve, reject) => {
+        this.encodes.set(id, { resolve, reject });
+        this.worker.postMessage({ id, bitmap, ...spec }, [bitmap]);
+      });
+      const item = { key: c.key, kind: c.kind, session_id: c.session_id, capture_seq: c.capture_seq, ts: c.ts, bytes: blob.size, attempts: 0 };
+      await tx(this.db, 'media', 'readwrite', (s) => s.put({ blob, item }, c.key));
+      this.input('captured', { item });
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  onWorker(message) {
+    if (message.type === 'tick') return this.tick();
+    const pending = this.encodes.get(message.id);
+    if (!pending) return;
+    this.encodes.delete(message.id);
+    if (message.error) pending.reject(new Error(message.error));
+    else pending.resolve(message.blob);
+  }
+
+  /** Records the audio chunk `c.key` in 5 s slices, each persisted at once. */
+  startAudio(c) {
+    this.stopAudio(true);
+    const stream = this.streams.camera;
+    const track = stream && stream.getAudioTracks()[0];
+    if (!track || track.readyState !== 'live') {
+      return this.input('capture_failed', { kind: 'audio', capture_seq: c.capture_seq, error: 'no live audio track' });
+    }
+    const meta = { key: c.key, kind: 'audio', session_id: c.session_id, capture_seq: c.capture_seq, ts: c.ts, bytes: 0, attempts: 0 };
+    const recorder = new MediaRecorder(new MediaStream([track]), { mimeType: 'audio/webm;codecs=opus', audioBitsPerSecond: AUDIO_BITS });
+    const chunk = { meta, parts: [], keys: [], writes: [], keep: true };
+    recorder.ondataavailable = (e) => {
+      if (!e.data || !e.data.size) return;
+      const sliceKey = `${c.key}#${String(chunk.parts.length).padStart(4, '0')}`;
+      chunk.parts.push(e.data);
+      chunk.keys.push(sliceKey);
+      chunk.writes.push(tx(this.db, 'slices', 'readwrite', (s) => s.put({ key: c.key, meta, blob: e.data }, sliceKey)).catch(() => {}));
+    };
+    recorder.onstop = async () => {
+      await Promise.all(chunk.writes);
+      if (!chunk.keep) {
+        await tx(this.db, 'slices', 'readwrite', (s) => chunk.keys.forEach((k) => s.delete(k))).catch(() => {});
+        return;
+      }
+      const item = await this.storeChunk(meta, chunk.parts, chunk.keys);
+      if (item) this.input('captured', { item });
+    };
+    recorder.start(AUDIO_SLICE_MS);
+    this.recorder = { recorder, chunk };
+  }
+
+  stopAudio(keep) {
+    if (!this.recorder) return;
+    const { recorder, chunk } = this.recorder;
+    this.recorder = null;
+    chunk.keep = keep;
+    if (recorder.state !== 'inactive') recorder.stop();
+  }
+
+  /** Joins a chunk's slices into one object, stored for upload; the slices go. */
+  async storeChunk(meta, parts, sliceKeys) {
+    if (!parts.length) return null;
+    const blob = new Blob(parts, { type: 'audio/webm' });
+    const item = { ...meta, bytes: blob.size };
+    const t = this.db.transaction(['media', 'slices'], 'readwrite');
+    t.objectStore('media').put({ blob, item }, meta.key);
+    for (const key of sliceKeys) t.objectStore('slices').delete(key);
+    await new Promise((resolve, reject) => { t.oncomplete = resolve; t.onerror = () => reject(t.error); });
+    return item;
+  }
+
+  // --------------------------------------------------------------- lifecycle
+
+  emit(name, detail) {
+    for (const fn of this.listeners[name] || []) {
+      try { fn(detail); } catch (error) { console.error('invigil listener failed', error); }
+    }
+  }
+
+  teardown(keepAudio) {
+    this.stopped = true;
+    this.stopAudio(keepAudio);
+    for (const stream of Object.values(this.streams)) if (stream) stream.getTracks().forEach((t) => t.stop());
+    this.streams = { camera: null, screen: null };
+    this.overlay.hide();
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    // The tick keeps running while queued events and uploads drain.
+  }
+}
+
+/** One frame of a video track as an ImageBitmap. */
+async function grabFrame(track) {
+  if (typeof ImageCapture === 'function') {
+    try { return await new ImageCapture(track).grabFrame(); } catch (_) { /* fall back to a video element */ }
+  }
+  const video = document.createElement('video');
+  video.muted = true;
+  video.srcObject = new MediaStream([track]);
+  await video.play();
+  const bitmap = await createImageBitmap(video);
+  video.pause();
+  video.srcObject = null;
+  return bitmap;
+}
+
+// ------------------------------------------------------------------ public API
+
+const listeners = { block: [], unblock: [], status: [] };
+let session = null;
+
+const invigil = {
+  version: '__INVIGIL_VERSION__',
+  /** Starts proctoring; `endpoint` is ingest's base URL, `token` the candidate JWT. */
+  start(options = {}) {
+    if (session) return session.started;
+    const endpoint = options.endpoint || (SCRIPT && SCRIPT.dataset.endpoint);
+    const token = options.token || (SCRIPT && SCRIPT.dataset.token);
+    if (!endpoint || !token) throw new Error('invigil.start needs an endpoint and a token');
+    session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token }, listeners);
+    session.started = session.start(options.wasmUrl || new URL('invigil_bg.wasm', BASE_URL).href).catch((error) => {
+      console.error('invigil failed to start', error);
+    });
+    return session.started;
+  },
+  /** Ends the session: devices released, overlay removed, queued data still delivered. */
+  stop() {
+    if (session) session.input('stop');
+  },
+  on(name, fn) {
+    if (!listeners[name]) throw new Error(`unknown invigil event ${name}`);
+    listeners[name].push(fn);
+  },
+  off(name, fn) {
+    if (listeners[name]) listeners[name] = listeners[name].filter((f) => f !== fn);
+  },
+  /** A host-app event (question changed, …) on the candidate's timeline. */
+  track(name, data = null) {
+    if (session) session.input('custom', { name: String(name), data });
+  },
+  /** Replaces an expired candidate token. */
+  setToken(token) {
+    if (!session) return;
+    session.token = token;
+    session.input('token');
+  },
+  get sessionId() {
+    return session && session.core ? session.core.session_id : null;
+  },
+};
+
+window.invigil = invigil;
+if (SCRIPT && SCRIPT.dataset.token && SCRIPT.dataset.endpoint) {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => invigil.start());
+  else invigil.start();
+}

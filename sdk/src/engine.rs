@@ -1,0 +1,885 @@
+//! The SDK's state machine: every decision, no I/O.
+//!
+//! Phases: `Configuring` (waiting, at most [`CONFIG_WAIT_MS`], for the test's
+//! config) → `Setup` (the candidate grants camera, microphone, screen and
+//! fullscreen; the overlay says how) → `Running` (captures on a fixed grid,
+//! compliance blocks) → `Stopping` (host `stop()`: devices released, queues
+//! drain) → `Stopped`. A server `shutdown` reply jumps straight to `Stopped`.
+//!
+//! Three channels run beside the phases, each with its own backoff: events
+//! (one batch in flight, oldest first), credentials (refreshed at 80 % of
+//! their lifetime; 3 failures in a row disable uploads for
+//! [`UPLOADS_RETRY_MS`], events keep flowing) and uploads (one object in
+//! flight, oldest first). None of them can block the candidate.
+
+use invigil_schemas::api::{CredentialsResponse, EventsResponse, ShutdownReason};
+use invigil_schemas::event::{
+    BlockReason, Blocked, Capture, CaptureKind, CaptureStatus, Clipboard, ContextMenu, Custom, CustomData, Device,
+    Event, EventBody, Focus, Fullscreen, FullscreenState, KeyActivity, Network, NetworkState, Permission,
+    PermissionState, ScreenShareEnded, SdkError, SessionEndReason, SessionEnded, SessionStarted, Unblocked, Visibility,
+};
+use invigil_schemas::ids::{event_id_v7, Uuid};
+use invigil_schemas::validate::Limits;
+
+use crate::compliance::{self, Devices};
+use crate::config::{ConfigReply, SdkConfig};
+use crate::media::{object_key, MediaItem, MediaQueue};
+use crate::outbox::{Cut, Outbox, QueuedEvent};
+use crate::protocol::{event_key, Command, Input, Notice, SessionMeta, Store};
+use crate::retry::{Backoff, Outcome, Rng};
+use crate::sigv4::{self, ObjectTarget};
+use crate::token::{self, Identity};
+use crate::vecmap::VecMap;
+
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Longest wait for the config before setup starts with the defaults.
+pub const CONFIG_WAIT_MS: i64 = 3_000;
+/// After 3 credential failures, uploads pause this long before one more try.
+pub const UPLOADS_RETRY_MS: i64 = 5 * 60_000;
+/// Consecutive credential failures that disable uploads.
+pub const CREDENTIAL_ATTEMPTS: u32 = 3;
+/// Media kept in IndexedDB before the least valuable captures are dropped.
+pub const MEDIA_CAP_BYTES: u64 = 64 << 20;
+/// The largest body `fetch(…, {keepalive: true})` may carry.
+pub const KEEPALIVE_BYTES: usize = 64 * 1024;
+/// Credentials this close to expiry are not used for a new upload.
+const EXPIRY_MARGIN_MS: i64 = 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Configuring { until: i64 },
+    Setup,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+/// What a request in flight was for.
+#[derive(Debug)]
+enum Pending {
+    Config,
+    Events(Cut),
+    Credentials,
+    Upload { ts: i64, key: String },
+}
+
+/// Upload credentials and their schedule.
+#[derive(Debug)]
+struct Issued {
+    response: CredentialsResponse,
+    refresh_at: i64,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    endpoint: String,
+    identity: Option<Identity>,
+    limits: Limits,
+    rng: Rng,
+    pub phase: Phase,
+    config: SdkConfig,
+    config_version: Option<u64>,
+    config_backoff: Backoff,
+    config_pending: bool,
+    session: SessionMeta,
+    /// Restored sessions of this candidate with events or media still queued.
+    old_sessions: VecMap<Uuid, SessionMeta>,
+    outbox: Outbox,
+    events_in_flight: bool,
+    events_backoff: Backoff,
+    flush_requested: bool,
+    next_interval: i64,
+    keys: u32,
+    media: MediaQueue,
+    upload_in_flight: bool,
+    upload_backoff: Backoff,
+    credentials: Option<Issued>,
+    credentials_pending: bool,
+    credentials_backoff: Backoff,
+    uploads_disabled: bool,
+    devices: Devices,
+    /// The reasons the overlay shows now.
+    shown: Vec<BlockReason>,
+    capture_due: [i64; 3],
+    capture_seq: [u64; 3],
+    audio_recording: bool,
+    pending: VecMap<u64, Pending>,
+    next_req: u64,
+    commands: Vec<Command>,
+}
+
+fn kind_index(kind: CaptureKind) -> usize {
+    match kind {
+        CaptureKind::Face => 0,
+        CaptureKind::Screen => 1,
+        CaptureKind::Audio => 2,
+    }
+}
+
+impl Engine {
+    /// A new session for `token`, talking to `endpoint`; `seed` comes from a
+    /// cryptographic source and makes ids unique across browsers.
+    pub fn new(endpoint: &str, token: &str, seed: u64, now: i64) -> Self {
+        let mut rng = Rng::new(seed);
+        let identity = token::identity(token);
+        let session_id = event_id_v7(now.max(0) as u64, rng.bytes10());
+        let session = SessionMeta {
+            session_id,
+            test_id: identity.as_ref().map(|i| i.test_id.clone()).unwrap_or_default(),
+            candidate_id: identity.as_ref().map(|i| i.candidate_id.clone()).unwrap_or_default(),
+            started_at: now,
+            next_seq: 0,
+            next_batch_seq: 0,
+            ended: false,
+        };
+        Self {
+            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            identity,
+            limits: Limits::default(),
+            rng,
+            phase: Phase::Idle,
+            config: SdkConfig::default(),
+            config_version: None,
+            config_backoff: Backoff::new(1_000, 30_000),
+            config_pending: false,
+            session,
+            old_sessions: VecMap::default(),
+            outbox: Outbox::default(),
+            events_in_flight: false,
+            events_backoff: Backoff::new(1_000, 30_000),
+            flush_requested: false,
+            next_interval: i64::MAX,
+            keys: 0,
+            media: MediaQueue::default(),
+            upload_in_flight: false,
+            upload_backoff: Backoff::new(1_000, 60_000),
+            credentials: None,
+            credentials_pending: false,
+            credentials_backoff: Backoff::new(1_000, 8_000),
+            uploads_disabled: false,
+            devices: Devices::default(),
+            shown: Vec::new(),
+            capture_due: [i64::MAX; 3],
+            capture_seq: [0; 3],
+            audio_recording: false,
+            pending: VecMap::default(),
+            next_req: 1,
+            commands: Vec::new(),
+        }
+    }
+
+    pub fn session_id(&self) -> Uuid {
+        self.session.session_id
+    }
+
+    pub fn config(&self) -> &SdkConfig {
+        &self.config
+    }
+
+    pub fn queued_events(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub fn queued_media(&self) -> usize {
+        self.media.len()
+    }
+
+    pub fn uploads_disabled(&self) -> bool {
+        self.uploads_disabled
+    }
+
+    /// Handles one input and returns what to do.
+    pub fn handle(&mut self, now: i64, input: Input) -> Vec<Command> {
+        self.apply(now, input);
+        self.drive(now);
+        std::mem::take(&mut self.commands)
+    }
+
+    /// Timers: call about once a second.
+    pub fn tick(&mut self, now: i64) -> Vec<Command> {
+        self.drive(now);
+        std::mem::take(&mut self.commands)
+    }
+
+    fn apply(&mut self, now: i64, input: Input) {
+        if self.phase == Phase::Stopped && !matches!(input, Input::Response { .. }) {
+            return;
+        }
+        match input {
+            Input::Start { user_agent, screen_w, screen_h, displays, missing_features } => {
+                if self.phase != Phase::Idle {
+                    return;
+                }
+                self.persist_session();
+                self.record(
+                    now,
+                    SessionStarted { sdk_version: SDK_VERSION.into(), user_agent, screen_w, screen_h, displays }.into(),
+                );
+                self.flush_requested = true;
+                if !missing_features.is_empty() {
+                    self.devices.unsupported = true;
+                    let message = format!("missing: {}", missing_features.join(", "));
+                    self.record(now, SdkError { code: "unsupported_browser".into(), message }.into());
+                }
+                self.phase = Phase::Configuring { until: now + CONFIG_WAIT_MS };
+                self.notify_status();
+            }
+            Input::Restored { sessions, events, media } => self.restore(now, sessions, events, media),
+            Input::Response { req, status, body, retry_after_ms } => {
+                if let Some(pending) = self.pending.remove(&req) {
+                    self.on_response(now, pending, Outcome::of(status, retry_after_ms), status, &body);
+                }
+            }
+            Input::Permission { device, state } => {
+                let slot = match device {
+                    Device::Camera => &mut self.devices.camera,
+                    Device::Microphone => &mut self.devices.microphone,
+                    Device::Screen => &mut self.devices.screen,
+                };
+                // A grant after a revocation stays a grant; a denial of
+                // something granted is a revocation.
+                let state = match (*slot, state) {
+                    (Some(PermissionState::Granted), PermissionState::Denied) => PermissionState::Revoked,
+                    (_, state) => state,
+                };
+                if *slot != Some(state) {
+                    *slot = Some(state);
+                    if device == Device::Screen && state == PermissionState::Granted {
+                        self.devices.screen_share_stopped = false;
+                    }
+                    self.record(now, Permission { device, state }.into());
+                }
+            }
+            Input::Fullscreen { state } => {
+                let entered = state == FullscreenState::Entered;
+                if self.devices.fullscreen != Some(entered) {
+                    self.devices.fullscreen = Some(entered);
+                    self.record(now, Fullscreen { state }.into());
+                }
+            }
+            Input::ScreenShareEnded => {
+                if !self.devices.screen_share_stopped {
+                    self.devices.screen_share_stopped = true;
+                    self.record(now, ScreenShareEnded {}.into());
+                }
+            }
+            Input::Visibility { state } => self.record(now, Visibility { state }.into()),
+            Input::Focus { state } => self.record(now, Focus { state }.into()),
+            Input::Clipboard { action, chars } => self.record(now, Clipboard { action, chars }.into()),
+            Input::ContextMenu => self.record(now, ContextMenu {}.into()),
+            Input::Keys { count } => self.keys = self.keys.saturating_add(count),
+            Input::Network { state } => {
+                self.record(now, Network { state }.into());
+                if state == NetworkState::Online {
+                    for backoff in [&mut self.events_backoff, &mut self.upload_backoff, &mut self.config_backoff] {
+                        backoff.wake();
+                    }
+                    self.flush_requested = true;
+                }
+            }
+            Input::Captured { item } => self.on_captured(now, item),
+            Input::CaptureFailed { kind, capture_seq, error } => {
+                let body = Capture {
+                    kind,
+                    status: CaptureStatus::Failed,
+                    capture_seq,
+                    error: Some(error),
+                    ..Capture::default()
+                };
+                self.record(now, body.into());
+            }
+            Input::Custom { name, data } => self.record(now, Custom { name, data: CustomData::from_raw(&data) }.into()),
+            Input::SdkError { code, message } => self.record(now, SdkError { code, message }.into()),
+            Input::Token => {
+                self.events_backoff.wake();
+                self.config_backoff.wake();
+                self.credentials_backoff.wake();
+                self.flush_requested = true;
+            }
+            Input::Stop => self.stop(now, SessionEndReason::HostStopped),
+            Input::PageHide => self.page_hide(now),
+        }
+    }
+
+    // ------------------------------------------------------------ timers --
+
+    fn drive(&mut self, now: i64) {
+        match self.phase {
+            Phase::Idle | Phase::Stopped => return,
+            Phase::Configuring { until } if now >= until => self.enter_setup(now),
+            _ => {}
+        }
+        if self.config_version.is_none() && !self.config_pending && self.config_backoff.ready(now) {
+            self.config_pending = true;
+            let url = format!("{}/api/v1/config", self.endpoint);
+            self.fetch(Pending::Config, "GET", url, None, false);
+        }
+        if matches!(self.phase, Phase::Setup | Phase::Running) && now >= self.next_interval {
+            let interval_ms = self.config.events_interval_ms.max(1_000);
+            let keys = std::mem::take(&mut self.keys);
+            self.record(now, KeyActivity { keys, interval_ms }.into());
+            self.flush_requested = true;
+            self.next_interval = next_on_grid(self.next_interval, i64::from(interval_ms), now);
+        }
+        self.update_blocks(now);
+        if self.phase == Phase::Running && self.shown.is_empty() {
+            self.capture(now);
+        }
+        self.send_events(now);
+        self.send_media(now);
+        if self.phase == Phase::Stopping && self.outbox.is_empty() && self.media.is_empty() {
+            self.phase = Phase::Stopped;
+            self.notify_status();
+        }
+    }
+
+    fn enter_setup(&mut self, now: i64) {
+        self.phase = Phase::Setup;
+        self.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        if !self.devices.unsupported {
+            self.commands.push(Command::AcquireDevices);
+        }
+        self.notify_status();
+    }
+
+    /// Recomputes the overlay; in `Running`, records and announces changes.
+    fn update_blocks(&mut self, now: i64) {
+        let setup = match self.phase {
+            Phase::Setup => true,
+            Phase::Running => false,
+            _ => return,
+        };
+        let reasons = compliance::reasons(&self.devices, &self.config, setup);
+        if setup && reasons.is_empty() {
+            self.phase = Phase::Running;
+            self.capture_due = [now; 3];
+            self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
+            self.shown.clear();
+            self.notify_status();
+            return;
+        }
+        if reasons == self.shown {
+            return;
+        }
+        if !setup {
+            for reason in self.shown.clone().into_iter().filter(|r| !reasons.contains(r)) {
+                self.record(now, Unblocked { reason }.into());
+                self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
+            }
+            let added: Vec<BlockReason> = reasons.iter().copied().filter(|r| !self.shown.contains(r)).collect();
+            for reason in added {
+                self.record(now, Blocked { reason }.into());
+                self.notify("block", Notice { reason: Some(reason), ..Notice::default() });
+            }
+            if !reasons.is_empty() && self.audio_recording {
+                self.audio_recording = false;
+                self.commands.push(Command::PauseAudio);
+            }
+            if reasons.is_empty() {
+                // Resume on the grid, but start a fresh audio chunk now.
+                self.capture_due[kind_index(CaptureKind::Audio)] = now;
+            }
+        }
+        self.commands.push(Command::Overlay { reasons: reasons.clone(), setup });
+        self.shown = reasons;
+    }
+
+    /// Starts every capture that is due, on a fixed grid from the start of
+    /// `Running` (a slot missed while throttled is skipped, not made up).
+    fn capture(&mut self, now: i64) {
+        let intervals = &self.config.capture_intervals;
+        let plan = [
+            (CaptureKind::Face, intervals.face_ms, self.devices.camera_live()),
+            (CaptureKind::Screen, intervals.screen_ms, self.devices.screen_live()),
+            (CaptureKind::Audio, intervals.audio_chunk_ms, self.devices.microphone_live()),
+        ];
+        for (kind, every, live) in plan {
+            let i = kind_index(kind);
+            if every == 0 || now < self.capture_due[i] {
+                continue;
+            }
+            self.capture_due[i] = next_on_grid(self.capture_due[i], i64::from(every), now);
+            if !live {
+                continue;
+            }
+            let capture_seq = self.capture_seq[i];
+            self.capture_seq[i] += 1;
+            let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
+            let key = object_key(kind, now, capture_seq, self.session.started_at, unique);
+            if kind == CaptureKind::Audio {
+                self.audio_recording = true;
+            }
+            let session_id = self.session.session_id;
+            self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
+        }
+    }
+
+    // ------------------------------------------------------------ events --
+
+    /// Records an event in the current session.
+    fn record(&mut self, now: i64, body: EventBody) {
+        let session_id = self.session.session_id;
+        self.record_in(session_id, now, body);
+    }
+
+    fn record_in(&mut self, session_id: Uuid, now: i64, body: EventBody) {
+        let random = self.rng.bytes10();
+        let meta = if session_id == self.session.session_id {
+            &mut self.session
+        } else if let Some(meta) = self.old_sessions.get_mut(&session_id) {
+            meta
+        } else {
+            return;
+        };
+        let seq = meta.next_seq;
+        meta.next_seq += 1;
+        let event = Event { id: event_id_v7(now.max(0) as u64, random), seq, ts: now, body };
+        let json = serde_json::to_string(&event).expect("events serialize");
+        self.commands.push(Command::Persist {
+            store: Store::Events,
+            key: event_key(session_id, seq),
+            value: json.clone(),
+        });
+        self.outbox.push(session_id, QueuedEvent { seq, json });
+    }
+
+    fn send_events(&mut self, now: i64) {
+        if self.events_in_flight || !self.flush_requested || !self.events_backoff.ready(now) {
+            return;
+        }
+        let Some(cut) = self.next_cut(now, usize::MAX) else {
+            self.flush_requested = false;
+            return;
+        };
+        let url = format!("{}/api/v1/events", self.endpoint);
+        let body = cut.body.clone();
+        self.events_in_flight = true;
+        self.fetch(Pending::Events(cut), "POST", url, Some(body), false);
+    }
+
+    /// Cuts the next batch and advances its session's `batch_seq` (persisted,
+    /// so a reload never reuses one).
+    fn next_cut(&mut self, now: i64, max_body: usize) -> Option<Cut> {
+        let current = self.session.session_id;
+        let old = &self.old_sessions;
+        let next_batch = |id: Uuid| {
+            if id == current {
+                self.session.next_batch_seq
+            } else {
+                old.get(&id).map_or(0, |m| m.next_batch_seq)
+            }
+        };
+        let cut = self.outbox.cut(next_batch, now, &self.limits, max_body)?;
+        let meta =
+            if cut.session_id == current { &mut self.session } else { self.old_sessions.get_mut(&cut.session_id)? };
+        meta.next_batch_seq += 1;
+        let value = serde_json::to_string(&*meta).expect("meta serializes");
+        self.commands.push(Command::Persist { store: Store::Sessions, key: cut.session_id.to_string(), value });
+        Some(cut)
+    }
+
+    fn page_hide(&mut self, now: i64) {
+        if matches!(self.phase, Phase::Setup | Phase::Running | Phase::Configuring { .. }) {
+            self.stop(now, SessionEndReason::PageClosed);
+        }
+        // Whatever fits in one keepalive request goes now; the rest waits in
+        // IndexedDB for the next page.
+        if let Some(cut) = self.next_cut(now, KEEPALIVE_BYTES) {
+            let url = format!("{}/api/v1/events", self.endpoint);
+            let body = cut.body.clone();
+            self.events_in_flight = true;
+            self.fetch(Pending::Events(cut), "POST", url, Some(body), true);
+        }
+    }
+
+    fn stop(&mut self, now: i64, reason: SessionEndReason) {
+        if matches!(self.phase, Phase::Stopping | Phase::Stopped) {
+            return;
+        }
+        self.record(now, SessionEnded { reason }.into());
+        self.session.ended = true;
+        self.persist_session();
+        self.phase = Phase::Stopping;
+        self.flush_requested = true;
+        self.events_backoff.wake();
+        self.shown.clear();
+        self.commands.push(Command::Teardown { keep_audio: true });
+        self.notify_status();
+    }
+
+    /// The server said stop: nothing more of this candidate will be
+    /// accepted, so the queues are dropped with the UI.
+    fn shutdown(&mut self, reason: ShutdownReason) {
+        self.phase = Phase::Stopped;
+        self.shown.clear();
+        self.commands.push(Command::Teardown { keep_audio: false });
+        let sessions: Vec<Uuid> =
+            std::iter::once(self.session.session_id).chain(self.old_sessions.keys().copied()).collect();
+        for session_id in sessions {
+            let keys =
+                self.outbox.discard_session(session_id).into_iter().map(|seq| event_key(session_id, seq)).collect();
+            self.commands.push(Command::Forget { store: Store::Events, keys });
+            let keys = self.media.discard_session(session_id).into_iter().map(|item| item.key).collect();
+            self.commands.push(Command::Forget { store: Store::Media, keys });
+            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+        }
+        self.old_sessions.clear();
+        self.notify("status", Notice { state: Some("stopped"), shutdown: Some(reason), ..Notice::default() });
+    }
+
+    // ------------------------------------------------------------- media --
+
+    fn on_captured(&mut self, now: i64, item: MediaItem) {
+        for dropped in self.media.push(item, MEDIA_CAP_BYTES) {
+            self.commands.push(Command::Forget { store: Store::Media, keys: vec![dropped.key.clone()] });
+            let body = Capture {
+                kind: dropped.kind,
+                status: CaptureStatus::Skipped,
+                capture_seq: dropped.capture_seq,
+                attempts: dropped.attempts,
+                error: Some("local storage cap reached".into()),
+                ..Capture::default()
+            };
+            self.record_in(dropped.session_id, now, body.into());
+        }
+    }
+
+    fn send_media(&mut self, now: i64) {
+        let wants_credentials = !self.media.is_empty() || self.phase == Phase::Running;
+        let fresh = self.credentials.as_ref().is_some_and(|c| now < c.refresh_at);
+        if wants_credentials && !fresh && !self.credentials_pending && self.credentials_backoff.ready(now) {
+            self.credentials_pending = true;
+            let url = format!("{}/api/v1/credentials", self.endpoint);
+            self.fetch(Pending::Credentials, "POST", url, None, false);
+        }
+        if self.upload_in_flight || !self.upload_backoff.ready(now) {
+            return;
+        }
+        let (Some(issued), Some(item)) = (&self.credentials, self.media.next()) else { return };
+        let response = &issued.response;
+        if now >= response.expiration - EXPIRY_MARGIN_MS {
+            return;
+        }
+        let credentials = sigv4::Credentials {
+            access_key_id: response.access_key_id.clone(),
+            secret_access_key: response.secret_access_key.clone(),
+            session_token: response.session_token.clone(),
+        };
+        let key = format!("{}{}", response.prefix, item.key);
+        let target = ObjectTarget {
+            endpoint: &response.endpoint,
+            region: &response.region,
+            bucket: &response.bucket,
+            key: &key,
+        };
+        let signed = sigv4::sign_put(&credentials, &target, now);
+        let (ts, media) = (item.ts, item.key.clone());
+        let req = self.take_req(Pending::Upload { ts, key: media.clone() });
+        self.upload_in_flight = true;
+        self.commands.push(Command::Put { req, url: signed.url, headers: signed.headers, media });
+    }
+
+    // --------------------------------------------------------- responses --
+
+    fn on_response(&mut self, now: i64, pending: Pending, outcome: Outcome, status: u16, body: &str) {
+        let unit = self.rng.unit();
+        match pending {
+            Pending::Config => {
+                self.config_pending = false;
+                match serde_json::from_str::<ConfigReply>(body) {
+                    Ok(reply) if outcome == Outcome::Success => {
+                        self.config_backoff.succeeded();
+                        self.apply_config(now, reply);
+                    }
+                    _ => {
+                        self.config_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                }
+                if matches!(self.phase, Phase::Configuring { .. }) {
+                    self.enter_setup(now);
+                }
+            }
+            Pending::Events(cut) => {
+                self.events_in_flight = false;
+                match outcome {
+                    Outcome::Success => match EventsReply::parse(body) {
+                        Ok(EventsResponse::Ok { config_version, .. }) => {
+                            self.events_backoff.succeeded();
+                            self.acknowledge(cut);
+                            if self.config_version != Some(config_version) {
+                                self.config_version = None;
+                            }
+                        }
+                        Ok(EventsResponse::Shutdown { reason, .. }) => self.shutdown(reason),
+                        Err(_) => {
+                            self.events_backoff.failed(now, unit, None);
+                        }
+                    },
+                    Outcome::Rejected => {
+                        // The batch can never be accepted; keep it from
+                        // blocking the queue, and say so.
+                        self.acknowledge(cut);
+                        let message = format!("events batch rejected with {status}: {}", truncate(body, 300));
+                        self.record(now, SdkError { code: "batch_rejected".into(), message }.into());
+                    }
+                    Outcome::Unauthorized => {
+                        self.events_backoff.failed(now, unit, None);
+                        self.notify(
+                            "status",
+                            Notice { state: Some("unauthorized"), http_status: Some(status), ..Notice::default() },
+                        );
+                    }
+                    Outcome::NetworkError | Outcome::Transient { .. } => {
+                        self.events_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                }
+            }
+            Pending::Credentials => {
+                self.credentials_pending = false;
+                match serde_json::from_str::<CredentialsResponse>(body) {
+                    Ok(response) if outcome == Outcome::Success => {
+                        let lifetime = (response.expiration - now).max(0);
+                        let refresh_at = now + lifetime * 4 / 5;
+                        self.credentials = Some(Issued { response, refresh_at });
+                        self.credentials_backoff.succeeded();
+                        self.upload_backoff.wake();
+                        if std::mem::take(&mut self.uploads_disabled) {
+                            self.notify("status", Notice { state: Some("uploads_enabled"), ..Notice::default() });
+                        }
+                    }
+                    _ => {
+                        self.credentials_backoff.failed(now, unit, retry_after(outcome));
+                        if self.credentials_backoff.failures >= CREDENTIAL_ATTEMPTS {
+                            self.credentials_backoff.not_before = now + UPLOADS_RETRY_MS;
+                            if !self.uploads_disabled {
+                                self.uploads_disabled = true;
+                                let message = format!(
+                                    "upload credentials failed {CREDENTIAL_ATTEMPTS} times (last status {status}); \
+                                     media stays queued, retrying in {} min",
+                                    UPLOADS_RETRY_MS / 60_000
+                                );
+                                self.record(now, SdkError { code: "uploads_disabled".into(), message }.into());
+                                self.notify("status", Notice { state: Some("uploads_disabled"), ..Notice::default() });
+                            }
+                        }
+                    }
+                }
+            }
+            Pending::Upload { ts, key } => {
+                self.upload_in_flight = false;
+                let Some(item) = self.media.get_mut(ts, &key) else { return };
+                item.attempts += 1;
+                match outcome {
+                    Outcome::Success => {
+                        self.upload_backoff.succeeded();
+                        let item = self.media.remove(ts, &key).expect("present");
+                        let prefix = self.credentials.as_ref().map_or("", |c| c.response.prefix.as_str());
+                        let body = Capture {
+                            kind: item.kind,
+                            status: CaptureStatus::Uploaded,
+                            key: Some(format!("{prefix}{}", item.key)),
+                            bytes: Some(item.bytes),
+                            capture_seq: item.capture_seq,
+                            attempts: item.attempts,
+                            error: None,
+                        };
+                        self.record_in(item.session_id, now, body.into());
+                        self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
+                        self.forget_finished_sessions();
+                    }
+                    Outcome::Unauthorized => {
+                        // Expired or revoked credentials: fetch new ones.
+                        self.credentials = None;
+                        self.upload_backoff.failed(now, unit, None);
+                    }
+                    Outcome::NetworkError | Outcome::Transient { .. } => {
+                        self.upload_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                    Outcome::Rejected => {
+                        let item = self.media.remove(ts, &key).expect("present");
+                        let body = Capture {
+                            kind: item.kind,
+                            status: CaptureStatus::Failed,
+                            capture_seq: item.capture_seq,
+                            attempts: item.attempts,
+                            error: Some(format!("upload rejected with {status}")),
+                            ..Capture::default()
+                        };
+                        self.record_in(item.session_id, now, body.into());
+                        self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_config(&mut self, now: i64, reply: ConfigReply) {
+        let interval_changed = reply.config.events_interval_ms != self.config.events_interval_ms;
+        self.config = reply.config;
+        self.config_version = Some(reply.config_version);
+        if !self.config.proctoring_enabled {
+            self.shutdown(ShutdownReason::ProctoringDisabled);
+            return;
+        }
+        if interval_changed && self.next_interval != i64::MAX {
+            self.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        }
+    }
+
+    fn acknowledge(&mut self, cut: Cut) {
+        let keys = self.outbox.acknowledge(&cut).into_iter().map(|seq| event_key(cut.session_id, seq)).collect();
+        self.commands.push(Command::Forget { store: Store::Events, keys });
+        self.forget_finished_sessions();
+    }
+
+    /// Restored sessions whose last event and capture are delivered are
+    /// forgotten, meta included.
+    fn forget_finished_sessions(&mut self) {
+        let done: Vec<Uuid> = self
+            .old_sessions
+            .keys()
+            .copied()
+            .filter(|id| self.outbox.last_seq(*id).is_none() && !self.media.has_session(*id))
+            .collect();
+        for session_id in done {
+            self.old_sessions.remove(&session_id);
+            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+        }
+    }
+
+    // ----------------------------------------------------------- restore --
+
+    /// Takes in this candidate's leftovers from earlier pages: their events
+    /// are sent first, their media uploaded, and an unfinished session is
+    /// closed with `session_ended{page_closed}`. Other candidates' leftovers
+    /// stay where they are.
+    fn restore(
+        &mut self,
+        now: i64,
+        sessions: Vec<SessionMeta>,
+        events: Vec<crate::protocol::StoredEvent>,
+        media: Vec<MediaItem>,
+    ) {
+        let Some(identity) = self.identity.clone() else { return };
+        for mut meta in sessions {
+            if meta.session_id == self.session.session_id
+                || meta.test_id != identity.test_id
+                || meta.candidate_id != identity.candidate_id
+            {
+                continue;
+            }
+            let last = events.iter().filter(|e| e.session_id == meta.session_id).map(|e| e.seq).max();
+            meta.next_seq = meta.next_seq.max(last.map_or(0, |s| s + 1));
+            self.old_sessions.insert(meta.session_id, meta);
+        }
+        for event in events {
+            if self.old_sessions.contains_key(&event.session_id) {
+                self.outbox.push(event.session_id, QueuedEvent { seq: event.seq, json: event.json });
+            }
+        }
+        for item in media {
+            if self.old_sessions.contains_key(&item.session_id) {
+                self.on_captured(now, item);
+            }
+        }
+        let unfinished: Vec<Uuid> = self.old_sessions.values().filter(|m| !m.ended).map(|m| m.session_id).collect();
+        for session_id in unfinished {
+            self.record_in(session_id, now, SessionEnded { reason: SessionEndReason::PageClosed }.into());
+            let meta = self.old_sessions.get_mut(&session_id).expect("present");
+            meta.ended = true;
+            let value = serde_json::to_string(&*meta).expect("meta serializes");
+            self.commands.push(Command::Persist { store: Store::Sessions, key: session_id.to_string(), value });
+        }
+        self.forget_finished_sessions();
+        self.flush_requested = true;
+    }
+
+    // ----------------------------------------------------------- helpers --
+
+    fn persist_session(&mut self) {
+        let value = serde_json::to_string(&self.session).expect("meta serializes");
+        self.commands.push(Command::Persist {
+            store: Store::Sessions,
+            key: self.session.session_id.to_string(),
+            value,
+        });
+    }
+
+    fn take_req(&mut self, pending: Pending) -> u64 {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.pending.insert(req, pending);
+        req
+    }
+
+    fn fetch(&mut self, pending: Pending, method: &'static str, url: String, body: Option<String>, keepalive: bool) {
+        let req = self.take_req(pending);
+        self.commands.push(Command::Fetch { req, method, url, body, keepalive });
+    }
+
+    fn notify(&mut self, name: &'static str, detail: Notice) {
+        self.commands.push(Command::Notify { name, detail });
+    }
+
+    fn notify_status(&mut self) {
+        let state = match self.phase {
+            Phase::Idle => "idle",
+            Phase::Configuring { .. } => "configuring",
+            Phase::Setup => "setup",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Stopped => "stopped",
+        };
+        let session_id = Some(self.session.session_id);
+        self.notify("status", Notice { state: Some(state), session_id, ..Notice::default() });
+    }
+}
+
+/// `EventsResponse` read through a flat struct: its serde form is
+/// internally tagged, which would pull serde's `Content` buffering into the
+/// bundle for one small reply.
+#[derive(serde::Deserialize)]
+struct EventsReply {
+    status: String,
+    #[serde(default)]
+    accepted: u32,
+    #[serde(default)]
+    config_version: u64,
+    #[serde(default)]
+    reason: Option<ShutdownReason>,
+}
+
+impl EventsReply {
+    fn parse(body: &str) -> Result<EventsResponse, ()> {
+        let reply: EventsReply = serde_json::from_str(body).map_err(|_| ())?;
+        match (reply.status.as_str(), reply.reason) {
+            ("ok", _) => Ok(EventsResponse::Ok { accepted: reply.accepted, config_version: reply.config_version }),
+            ("shutdown", Some(reason)) => Ok(EventsResponse::Shutdown { reason, action: Default::default() }),
+            _ => Err(()),
+        }
+    }
+}
+
+fn retry_after(outcome: Outcome) -> Option<u64> {
+    match outcome {
+        Outcome::Transient { retry_after_ms } => retry_after_ms,
+        _ => None,
+    }
+}
+
+/// The first point of the grid `anchor + k·every` (k ≥ 1) after `now`.
+fn next_on_grid(anchor: i64, every: i64, now: i64) -> i64 {
+    if now < anchor {
+        return anchor;
+    }
+    anchor + ((now - anchor) / every + 1) * every
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

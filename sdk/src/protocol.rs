@@ -1,0 +1,194 @@
+//! What crosses between the engine and the browser glue, as JSON.
+//!
+//! The engine is sans-IO: the JS side reports what happened ([`Input`]) and
+//! carries out what the engine decides ([`Command`]). One tagged enum each
+//! way keeps the wasm-bindgen surface to three functions and lets native
+//! tests drive the engine with the same messages the browser sends.
+
+use invigil_schemas::api::ShutdownReason;
+use invigil_schemas::event::{
+    BlockReason, CaptureKind, ClipboardAction, Device, FocusState, FullscreenState, NetworkState, PermissionState,
+    VisibilityState,
+};
+use invigil_schemas::ids::Uuid;
+use serde::{Deserialize, Serialize};
+
+use crate::media::MediaItem;
+
+/// Something the page observed or the glue finished. Externally tagged
+/// (`{"focus":{"state":"blur"}}`, `"stop"`): an internally tagged enum would
+/// buffer every message through serde's `Content`, and cost the bundle ~20 KB.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    /// The page's facts, once, before anything else.
+    Start {
+        user_agent: String,
+        screen_w: u32,
+        screen_h: u32,
+        displays: u32,
+        missing_features: Vec<String>,
+    },
+    /// What IndexedDB held when the page loaded.
+    Restored {
+        sessions: Vec<SessionMeta>,
+        events: Vec<StoredEvent>,
+        media: Vec<MediaItem>,
+    },
+    /// An HTTP request finished; `status` 0 means no response.
+    Response {
+        req: u64,
+        status: u16,
+        #[serde(default)]
+        body: String,
+        #[serde(default)]
+        retry_after_ms: Option<u64>,
+    },
+    Permission {
+        device: Device,
+        state: PermissionState,
+    },
+    Fullscreen {
+        state: FullscreenState,
+    },
+    ScreenShareEnded,
+    Visibility {
+        state: VisibilityState,
+    },
+    Focus {
+        state: FocusState,
+    },
+    Clipboard {
+        action: ClipboardAction,
+        chars: u32,
+    },
+    ContextMenu,
+    /// Keys pressed since the last report (counted in JS, never their values).
+    Keys {
+        count: u32,
+    },
+    Network {
+        state: NetworkState,
+    },
+    /// A capture was encoded and stored in IndexedDB under `item.key`.
+    Captured {
+        item: MediaItem,
+    },
+    CaptureFailed {
+        kind: CaptureKind,
+        capture_seq: u64,
+        error: String,
+    },
+    /// `invigil.track(name, data)` from the host app.
+    Custom {
+        name: String,
+        data: Box<serde_json::value::RawValue>,
+    },
+    SdkError {
+        code: String,
+        message: String,
+    },
+    /// `invigil.setToken(jwt)`: the host app replaced an expired token (the
+    /// glue holds it and signs requests with it); retry now.
+    Token,
+    /// `invigil.stop()`.
+    Stop,
+    /// `pagehide`: the page may be gone in a moment.
+    PageHide,
+}
+
+/// Something for the glue to do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// An HTTP request to ingest; answer with [`Input::Response`].
+    Fetch {
+        req: u64,
+        method: &'static str,
+        url: String,
+        body: Option<String>,
+        /// Survive the page closing (`fetch(…, {keepalive: true})`, ≤ 64 KiB).
+        keepalive: bool,
+    },
+    /// Upload the stored capture `media` with these headers.
+    Put { req: u64, url: String, headers: Vec<(&'static str, String)>, media: String },
+    /// Write to an IndexedDB store.
+    Persist { store: Store, key: String, value: String },
+    /// Delete from an IndexedDB store.
+    Forget { store: Store, keys: Vec<String> },
+    /// Open camera and microphone (no user gesture needed).
+    AcquireDevices,
+    /// Show the overlay for these reasons, or hide it if empty. `setup` is
+    /// the first run, before proctoring starts.
+    Overlay { reasons: Vec<BlockReason>, setup: bool },
+    /// Take a face photo or screenshot now, or start the audio chunk `key`
+    /// (closing the previous one).
+    Capture { kind: CaptureKind, key: String, capture_seq: u64, session_id: Uuid, ts: i64 },
+    /// Stop audio recording (blocked, or stopping).
+    PauseAudio,
+    /// Call the host's `on(name)` listeners.
+    Notify { name: &'static str, detail: Notice },
+    /// Release every device and listener and remove every UI element.
+    /// `keep_audio`: finish the audio chunk being recorded and report it
+    /// (a host `stop()`); otherwise discard it (the server said stop).
+    Teardown { keep_audio: bool },
+}
+
+/// What the host's listeners receive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// For `status`: `configuring`, `setup`, `running`, `stopping`,
+    /// `stopped`, `unauthorized`, `uploads_disabled`, `uploads_enabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<&'static str>,
+    /// For `block` / `unblock`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<BlockReason>,
+    /// Why the server stopped the session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<ShutdownReason>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+    /// The HTTP status behind an `unauthorized` state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+}
+
+/// The IndexedDB object stores the engine writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Store {
+    /// Key `{session_id}/{seq:020}`, value the event's JSON.
+    Events,
+    /// Key `session_id`, value a [`SessionMeta`].
+    Sessions,
+    /// Key the media key; the glue wrote the blob, the engine only forgets it.
+    Media,
+}
+
+/// What the engine needs to resume a session after a reload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMeta {
+    pub session_id: Uuid,
+    pub test_id: String,
+    pub candidate_id: String,
+    pub started_at: i64,
+    pub next_seq: u64,
+    pub next_batch_seq: u64,
+    /// Whether `session_ended` was recorded.
+    #[serde(default)]
+    pub ended: bool,
+}
+
+/// An event as stored in IndexedDB.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StoredEvent {
+    pub session_id: Uuid,
+    pub seq: u64,
+    pub json: String,
+}
+
+/// The IndexedDB key of an event: sorts by session, then seq.
+pub fn event_key(session_id: Uuid, seq: u64) -> String {
+    format!("{session_id}/{seq:020}")
+}
