@@ -197,6 +197,8 @@ class Session {
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
+    // Leftovers of earlier pages first: their events are older and go first.
+    this.input('restored', await this.restore());
     this.input('start', {
       user_agent: navigator.userAgent,
       screen_w: screen.width,
@@ -204,7 +206,6 @@ class Session {
       displays: screen.isExtended ? 2 : 1,
       missing_features: missing,
     });
-    this.input('restored', await this.restore());
     if (!missing.includes('Worker')) {
       const source = `(${workerMain.toString()})()`;
       this.worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));

@@ -355,23 +355,31 @@ impl Engine {
             self.phase = Phase::Running;
             self.capture_due = [now; 3];
             self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
-            self.shown.clear();
+            for reason in std::mem::take(&mut self.shown) {
+                self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
+            }
             self.notify_status();
             return;
         }
         if reasons == self.shown {
             return;
         }
-        if !setup {
-            for reason in self.shown.clone().into_iter().filter(|r| !reasons.contains(r)) {
+        // The host hears of every block, setup included; the timeline records
+        // only those of a running session (setup is not time lost to a block).
+        for reason in self.shown.clone().into_iter().filter(|r| !reasons.contains(r)) {
+            if !setup {
                 self.record(now, Unblocked { reason }.into());
-                self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
             }
-            let added: Vec<BlockReason> = reasons.iter().copied().filter(|r| !self.shown.contains(r)).collect();
-            for reason in added {
+            self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
+        }
+        let added: Vec<BlockReason> = reasons.iter().copied().filter(|r| !self.shown.contains(r)).collect();
+        for reason in added {
+            if !setup {
                 self.record(now, Blocked { reason }.into());
-                self.notify("block", Notice { reason: Some(reason), ..Notice::default() });
             }
+            self.notify("block", Notice { reason: Some(reason), ..Notice::default() });
+        }
+        if !setup {
             if !reasons.is_empty() && self.audio_recording {
                 self.audio_recording = false;
                 self.commands.push(Command::PauseAudio);

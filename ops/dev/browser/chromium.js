@@ -19,13 +19,17 @@ const FLAGS = [
   '--use-fake-ui-for-media-stream',
 ];
 
-/** Starts a fresh browser profile; returns { context, close }. */
-export async function launch() {
+/**
+ * Starts a fresh browser profile; returns { context, close }. With
+ * `{ fakeUi: false }` permission prompts are not auto-accepted: camera and
+ * microphone are denied until the test grants them.
+ */
+export async function launch({ fakeUi = true } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'invigil-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args: fakeUi ? FLAGS : FLAGS.filter((flag) => flag !== '--use-fake-ui-for-media-stream'),
     timeout: 30_000,
   });
   return {

@@ -1,9 +1,9 @@
 // The SDK in real headless Chromium (fake camera, microphone and screen)
 // against a real `invigil ingest`, tansu and moto: SPEC §5's acceptance.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, waitFor, sleep } from './stack.js';
+import { Ingest, hostPage, jwt, waitFor, sleep, FAST_CONFIG } from './stack.js';
 
 const CANDIDATE = { sub: 'cand-1', test_id: 'exam-sdk' };
 
@@ -78,4 +78,158 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
     host.close();
     await ingest.close();
   }
+});
+
+/** Runs `body(page, ctx)` with a fresh ingest, host page and browser; cleans up. */
+async function withExam(options, body) {
+  const ingest = await Ingest.start(options.ingest || {});
+  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
+  const browser = await launch(options.browser || {});
+  try {
+    const { page, errors } = await startExam(browser.context, ingest, host);
+    await body({ page, errors, ingest, host, browser });
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+}
+
+const notices = (page, name) => page.evaluate((n) => window.notices.filter((x) => x.name === n), name);
+const seqsOf = (events, sessionId) => events.filter((e) => e.session_id === sessionId).map((e) => e.event.seq);
+
+/**
+ * A session's seqs as Kafka holds them: every seq from 0 present, first
+ * arrivals in order. A batch resent because its ack was lost (a page closed
+ * mid-request) may repeat; storage dedups by session_id + seq (SPEC §4).
+ */
+function assertComplete(seqs, what) {
+  const first = [...new Set(seqs)];
+  assert.deepEqual(first, [...first.keys()], `${what}: seq 0..n, first arrivals in order`);
+}
+
+test('fullscreen exit blocks with an accessible overlay; re-entering removes it', { timeout: 90_000 }, async () => {
+  await withExam({}, async ({ page, ingest, errors }) => {
+    await completeSetup(page);
+    await page.evaluate(() => document.exitFullscreen());
+    await waitFor('the fullscreen overlay', async () => (await overlayReasons(page)).includes('fullscreen_exited'));
+    const dialog = await page.evaluate(() => {
+      const root = document.querySelector('invigil-overlay').shadowRoot;
+      const box = root.querySelector('[role="alertdialog"]');
+      return { modal: box.getAttribute('aria-modal'), label: root.getElementById(box.getAttribute('aria-labelledby')).textContent,
+        focused: root.activeElement && root.activeElement.dataset.reason, inert: document.body.inert };
+    });
+    assert.deepEqual(dialog, { modal: 'true', label: 'Your test is paused', focused: 'fullscreen_exited', inert: true });
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.querySelector('invigil-overlay').shadowRoot.activeElement.dataset.reason), 'fullscreen_exited', 'focus stays in the dialog');
+    assert.ok((await notices(page, 'block')).some((n) => n.reason === 'fullscreen_exited'));
+    await page.keyboard.press('Enter');
+    await waitFor('overlay removed', () => page.evaluate(() => !document.querySelector('invigil-overlay') && !document.body.inert));
+    assert.ok((await notices(page, 'unblock')).some((n) => n.reason === 'fullscreen_exited'));
+    await sleep(2_000);
+    const types = ingest.events().map((e) => `${e.event.type}:${e.event.reason || e.event.state || ''}`);
+    assert.ok(types.includes('blocked:fullscreen_exited') && types.includes('unblocked:fullscreen_exited'), types.join(' '));
+    assert.deepEqual(errors, []);
+  });
+});
+
+test('camera denied blocks until granted', { timeout: 90_000 }, async () => {
+  await withExam({ browser: { fakeUi: false } }, async ({ page, browser, ingest }) => {
+    await waitFor('the camera overlay', async () => (await overlayReasons(page)).includes('camera_permission'), 20_000);
+    assert.ok((await notices(page, 'block')).some((n) => n.reason === 'camera_permission'));
+    await browser.context.grantPermissions(['camera', 'microphone'], { origin: new URL(page.url()).origin });
+    await clickFix(page, 'camera_permission');
+    await waitFor('camera granted', async () => !(await overlayReasons(page)).includes('camera_permission'));
+    assert.ok((await notices(page, 'unblock')).some((n) => n.reason === 'camera_permission'));
+    await sleep(1_500);
+    const permissions = ingest.events().filter((e) => e.event.type === 'permission' && e.event.device === 'camera').map((e) => e.event.state);
+    assert.deepEqual(permissions, ['denied', 'granted']);
+  });
+});
+
+test('ingest unreachable for 60 s: no overlay, every event arrives in order after recovery', { timeout: 180_000 }, async () => {
+  await withExam({}, async ({ page, ingest, errors }) => {
+    await completeSetup(page);
+    const sessionId = await page.evaluate(() => window.invigil.sessionId);
+    await ingest.kill();
+    const down = Date.now();
+    while (Date.now() - down < 60_000) {
+      assert.equal(await page.evaluate(() => !!document.querySelector('invigil-overlay')), false, 'an outage never blocks');
+      await sleep(5_000);
+    }
+    await ingest.spawn();
+    await waitFor('the backlog delivered', async () => {
+      const seqs = seqsOf(ingest.events(), sessionId);
+      const distinct = new Set(seqs);
+      return distinct.size > 60 && Math.max(...distinct) + 1 === distinct.size && seqs;
+    }, 60_000, 2_000);
+    const events = ingest.events().filter((e) => e.session_id === sessionId);
+    assertComplete(events.map((e) => e.event.seq), 'after the outage');
+    const heartbeats = events.filter((e) => e.event.type === 'key_activity' && e.event.ts > down + 5_000 && e.event.ts < down + 55_000);
+    assert.ok(heartbeats.length >= 40, `events recorded during the outage were kept: ${heartbeats.length}`);
+    assert.deepEqual(errors, []);
+  });
+});
+
+test('S3 unreachable: uploads retry and arrive later; STS failing disables uploads, events continue', { timeout: 150_000 }, async () => {
+  await withExam({}, async ({ page, ingest }) => {
+    await page.route(/127\.0\.0\.1:15000/, (route) => route.abort('connectionrefused'));
+    await completeSetup(page);
+    await sleep(10_000);
+    assert.equal((await ingest.objects()).length, 0, 'nothing uploaded while S3 is unreachable');
+    await page.unroute(/127\.0\.0\.1:15000/);
+    await waitFor('the held captures uploaded', async () => (await ingest.objects()).length >= 4, 60_000, 1_000);
+    await sleep(1_500);
+    const retried = ingest.events().filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded' && e.event.attempts > 1);
+    assert.ok(retried.length >= 1, 'uploads that failed first were retried');
+  });
+  await withExam({ ingest: { stsEndpoint: 'http://127.0.0.1:9' } }, async ({ page, ingest }) => {
+    await completeSetup(page);
+    await waitFor('uploads disabled', async () => (await notices(page, 'status')).some((n) => n.state === 'uploads_disabled'), 60_000);
+    const disabledAt = Date.now();
+    await sleep(4_000);
+    const events = ingest.events();
+    assert.ok(events.some((e) => e.event.type === 'sdk_error' && e.event.code === 'uploads_disabled'));
+    assert.ok(events.filter((e) => e.event.type === 'key_activity' && e.event.ts > disabledAt).length >= 2, 'events keep flowing');
+    assert.equal(await page.evaluate(() => !!document.querySelector('invigil-overlay')), false, 'never blocks');
+  });
+});
+
+test('candidate bypassed in config: the SDK stops within one events interval and removes its UI', { timeout: 90_000 }, async () => {
+  await withExam({}, async ({ page, ingest }) => {
+    await completeSetup(page);
+    await page.evaluate(() => document.exitFullscreen());
+    await waitFor('an overlay up', async () => (await overlayReasons(page)).length > 0);
+    await ingest.putConfig({ defaults: FAST_CONFIG, tests: {}, bypasses: { [CANDIDATE.test_id]: { [CANDIDATE.sub]: { reason: 'accommodation' } } } });
+    const changed = Date.now();
+    await waitFor('stopped', async () => (await notices(page, 'status')).some((n) => n.state === 'stopped'), 10_000, 100);
+    const took = Date.now() - changed;
+    assert.ok(took <= FAST_CONFIG.events_interval_ms + 1_000, `stopped ${took} ms after the change`);
+    assert.deepEqual(await notices(page, 'status').then((s) => s.filter((n) => n.state === 'stopped').map((n) => n.shutdown)), ['candidate_bypassed']);
+    assert.equal(await page.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false);
+    const count = ingest.events().length;
+    await sleep(3 * FAST_CONFIG.events_interval_ms);
+    assert.equal(ingest.events().length, count, 'nothing is sent after the shutdown');
+  });
+});
+
+test('reload mid-exam: the old page\'s pending uploads and events complete from the new page', { timeout: 120_000 }, async () => {
+  await withExam({}, async ({ page, ingest }) => {
+    await page.route(/127\.0\.0\.1:15000/, (route) => route.abort('connectionrefused'));
+    await completeSetup(page);
+    const oldSession = await page.evaluate(() => window.invigil.sessionId);
+    await sleep(9_000);
+    assert.equal((await ingest.objects()).length, 0);
+    await page.unroute(/127\.0\.0\.1:15000/);
+    await page.reload();
+    await waitFor('the old session\'s captures uploaded', async () => {
+      const events = ingest.events();
+      return events.filter((e) => e.session_id === oldSession && e.event.type === 'capture' && e.event.status === 'uploaded').length >= 3;
+    }, 60_000, 1_000);
+    const old = ingest.events().filter((e) => e.session_id === oldSession);
+    assertComplete(old.map((e) => e.event.seq), 'the old session');
+    assert.ok(old.some((e) => e.event.type === 'session_ended' && e.event.reason === 'page_closed'));
+    const keys = new Set((await ingest.objects()).map(([key]) => key));
+    for (const e of old.filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded')) assert.ok(keys.has(e.event.key), e.event.key);
+  });
 });

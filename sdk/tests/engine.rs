@@ -1,0 +1,322 @@
+//! The engine driven natively with the messages the browser glue sends,
+//! checking the commands it answers with. Batches are checked with the
+//! server's own parser.
+
+use invigil_schemas::api::{ConfigResponse, CredentialsResponse};
+use invigil_schemas::config::ProctorConfig;
+use invigil_schemas::event::{BlockReason, CaptureKind, EventBody};
+use invigil_schemas::validate::{parse_batch, Limits};
+use invigil_sdk::engine::{Phase, CREDENTIAL_ATTEMPTS};
+use invigil_sdk::protocol::{Command, Input, Store};
+use invigil_sdk::Engine;
+
+const T0: i64 = 1_795_000_000_000;
+/// `{"sub":"cand-7","test_id":"exam-1","exp":1}` as a JWT (signature unchecked here).
+const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5kLTciLCJ0ZXN0X2lkIjoiZXhhbS0xIiwiZXhwIjoxfQ.c2ln";
+
+fn input(json: &str) -> Input {
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+}
+
+/// An engine plus the commands it has issued, answering nothing by itself.
+struct Harness {
+    engine: Engine,
+    now: i64,
+    log: Vec<Command>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self { engine: Engine::new("http://ingest.test/", TOKEN, 42, T0), now: T0, log: Vec::new() }
+    }
+
+    fn send(&mut self, json: &str) -> Vec<Command> {
+        let out = self.engine.handle(self.now, input(json));
+        self.log.extend(out.clone());
+        out
+    }
+
+    fn advance(&mut self, ms: i64) -> Vec<Command> {
+        let mut out = Vec::new();
+        for _ in 0..ms / 250 {
+            self.now += 250;
+            out.extend(self.engine.tick(self.now));
+        }
+        self.log.extend(out.clone());
+        out
+    }
+
+    fn respond(&mut self, req: u64, status: u16, body: &str) -> Vec<Command> {
+        let json = serde_json::json!({ "response": { "req": req, "status": status, "body": body } });
+        self.send(&json.to_string())
+    }
+
+    /// Brings a fresh engine to `Running` with every device granted.
+    fn running(config: ProctorConfig) -> Self {
+        let mut h = Self::new();
+        let out = h.send(
+            r#"{"start":{"user_agent":"test","screen_w":1920,"screen_h":1080,"displays":1,"missing_features":[]}}"#,
+        );
+        let req = fetch_req(&out, "/api/v1/config").expect("config is fetched at start");
+        let reply = serde_json::to_string(&ConfigResponse { config_version: 3, config }).unwrap();
+        let out = h.respond(req, 200, &reply);
+        assert!(out.contains(&Command::AcquireDevices));
+        assert!(matches!(h.engine.phase, Phase::Setup));
+        for device in ["camera", "microphone", "screen"] {
+            h.send(&format!(r#"{{"permission":{{"device":"{device}","state":"granted"}}}}"#));
+        }
+        h.send(r#"{"fullscreen":{"state":"entered"}}"#);
+        assert_eq!(h.engine.phase, Phase::Running);
+        // Acknowledge everything sent so far (each ack may release the next batch).
+        let mut unanswered = batches(&h.log.clone());
+        while let Some((req, _)) = unanswered.pop() {
+            let out = h.respond(req, 200, &ok_reply(3));
+            unanswered.extend(batches(&out));
+        }
+        h
+    }
+}
+
+fn fetch_req(commands: &[Command], path: &str) -> Option<u64> {
+    commands.iter().find_map(|c| match c {
+        Command::Fetch { req, url, .. } if url.ends_with(path) => Some(*req),
+        _ => None,
+    })
+}
+
+fn batches(commands: &[Command]) -> Vec<(u64, invigil_schemas::batch::EventBatch)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Fetch { req, url, body: Some(body), .. } if url.ends_with("/api/v1/events") => {
+                Some((*req, parse_batch(body.as_bytes(), &Limits::default()).expect("the server accepts SDK batches")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn ok_reply(version: u64) -> String {
+    format!(r#"{{"status":"ok","accepted":1,"config_version":{version}}}"#)
+}
+
+#[test]
+fn setup_then_captures_on_a_fixed_grid() {
+    let mut config = ProctorConfig::default();
+    config.capture_intervals.face_ms = 10_000;
+    let mut h = Harness::running(config);
+    let overlay_cleared = h.log.iter().any(|c| matches!(c, Command::Overlay { reasons, .. } if reasons.is_empty()));
+    assert!(overlay_cleared, "setup ends with the overlay removed");
+    let out = h.advance(35_000);
+    let face: Vec<(String, u64)> = h
+        .log
+        .iter()
+        .chain(&out)
+        .filter_map(|c| match c {
+            Command::Capture { kind: CaptureKind::Face, key, capture_seq, .. } => Some((key.clone(), *capture_seq)),
+            _ => None,
+        })
+        .collect();
+    let mut face: Vec<_> = face.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    face.sort_by_key(|(_, seq)| *seq);
+    assert_eq!(face.len(), 4, "t=0, 10, 20, 30 s: {face:?}");
+    assert!(face[0].0.starts_with("camera/base_truth_"), "{face:?}");
+    assert!(face[1..].iter().all(|(k, _)| k.starts_with("camera/") && k.ends_with(".jpg")));
+    let audio = h.log.iter().filter(|c| matches!(c, Command::Capture { kind: CaptureKind::Audio, .. })).count();
+    assert_eq!(audio, 2, "30 s chunks: t=0 and t=30 s");
+}
+
+#[test]
+fn events_are_retried_in_order_until_acknowledged() {
+    let mut h = Harness::running(ProctorConfig::default());
+    h.send(r#"{"keys":{"count":12}}"#);
+    h.send("\"context_menu\"");
+    let out = h.advance(5_000);
+    let sent = batches(&out);
+    assert_eq!(sent.len(), 1, "one batch in flight");
+    let (req, first) = &sent[0];
+    let first_seq = first.events[0].seq;
+    let kinds: Vec<_> = first.events.iter().map(|e| e.body.kind().as_str()).collect();
+    assert!(kinds.contains(&"context_menu") && kinds.contains(&"key_activity"), "{kinds:?}");
+    let keys: u32 = first
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::KeyActivity(k) => Some(k.keys),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(keys, 12);
+
+    // No response (offline): the same events go again after a backoff, in a new batch.
+    h.respond(*req, 0, "");
+    let retry = batches(&h.advance(2_000));
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].1.events[0].seq, first_seq, "retries resend from the first unacknowledged event");
+    assert!(retry[0].1.batch_seq > first.batch_seq);
+    let out = h.respond(retry[0].0, 200, &ok_reply(3));
+    let forgotten: usize = out
+        .iter()
+        .map(|c| match c {
+            Command::Forget { store: Store::Events, keys } => keys.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(forgotten, retry[0].1.events.len(), "acknowledged events leave IndexedDB");
+    assert_eq!(h.engine.queued_events(), 0);
+}
+
+#[test]
+fn a_rejected_batch_is_dropped_and_reported() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let (req, batch) = batches(&h.advance(5_000)).remove(0);
+    let out = h.respond(req, 400, r#"{"error":{"code":"invalid_request","message":"bad"}}"#);
+    let out = [out, h.advance(5_000)].concat();
+    let (_, next) = batches(&out).remove(0);
+    assert!(next.events[0].seq > batch.events.last().unwrap().seq, "the rejected events are not resent");
+    assert!(next.events.iter().any(|e| matches!(&e.body, EventBody::SdkError(s) if s.code == "batch_rejected")));
+}
+
+#[test]
+fn credentials_failing_three_times_disable_uploads_but_not_events() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let since_running = h.log.len();
+    let mut failures = 0;
+    if let Some(req) = fetch_req(&h.log.clone(), "/api/v1/credentials") {
+        h.respond(req, 503, "");
+        failures += 1;
+    }
+    for _ in 0..40 {
+        let out = h.advance(1_000);
+        if let Some(req) = fetch_req(&out, "/api/v1/credentials") {
+            h.respond(req, 503, "");
+            failures += 1;
+        }
+        for (req, _) in batches(&out) {
+            h.respond(req, 200, &ok_reply(3));
+        }
+    }
+    assert_eq!(failures, CREDENTIAL_ATTEMPTS, "then a pause of minutes");
+    assert!(h.engine.uploads_disabled());
+    let overlays = h.log[since_running..].iter().filter(|c| matches!(c, Command::Overlay { .. })).count();
+    assert_eq!(overlays, 0, "infrastructure failures never show the overlay");
+    let out = h.advance(10_000);
+    assert!(!batches(&out).is_empty(), "events keep flowing");
+    assert!(h
+        .log
+        .iter()
+        .any(|c| matches!(c, Command::Notify { name: "status", detail } if detail.state == Some("uploads_disabled"))));
+}
+
+#[test]
+fn uploads_sign_for_the_prefix_and_report_the_capture() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let req = fetch_req(&h.log.clone(), "/api/v1/credentials")
+        .or_else(|| fetch_req(&h.advance(1_000), "/api/v1/credentials"));
+    let creds = CredentialsResponse {
+        access_key_id: "ASIA1".into(),
+        secret_access_key: "secret".into(),
+        session_token: "token".into(),
+        expiration: T0 + 4 * 3_600_000,
+        bucket: "media".into(),
+        region: "us-east-1".into(),
+        endpoint: "http://s3.test".into(),
+        prefix: "2026-11-19/exam-1/cand-7/".into(),
+    };
+    h.respond(req.unwrap(), 200, &serde_json::to_string(&creds).unwrap());
+    let capture = h
+        .log
+        .iter()
+        .find_map(|c| match c {
+            Command::Capture { kind: CaptureKind::Face, key, capture_seq, session_id, ts } => {
+                Some((key.clone(), *capture_seq, *session_id, *ts))
+            }
+            _ => None,
+        })
+        .unwrap();
+    let item = serde_json::json!({ "captured": { "item": {
+        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } } });
+    let out = h.send(&item.to_string());
+    let (req, url, headers) = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Put { req, url, headers, .. } => Some((*req, url.clone(), headers.clone())),
+            _ => None,
+        })
+        .expect("the capture is uploaded at once");
+    assert_eq!(url, format!("http://s3.test/media/2026-11-19/exam-1/cand-7/{}", capture.0));
+    assert!(headers.iter().any(|(n, v)| *n == "authorization" && v.contains("Credential=ASIA1/")));
+    h.respond(req, 503, "");
+    let retry = h.advance(2_000).into_iter().find_map(|c| match c {
+        Command::Put { req, .. } => Some(req),
+        _ => None,
+    });
+    h.respond(retry.expect("retried after a 503"), 200, "");
+    let sent = batches(&h.advance(5_000));
+    let uploaded = sent
+        .iter()
+        .flat_map(|(_, b)| &b.events)
+        .find_map(|e| match &e.body {
+            EventBody::Capture(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a capture event");
+    assert_eq!(uploaded.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{}", capture.0).as_str()));
+    assert_eq!((uploaded.bytes, uploaded.attempts), (Some(21_000), 2));
+}
+
+#[test]
+fn shutdown_tears_down_and_forgets_the_queue() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let (req, _) = batches(&h.advance(5_000)).remove(0);
+    let out =
+        h.respond(req, 200, r#"{"status":"shutdown","reason":"candidate_bypassed","action":"graceful_shutdown"}"#);
+    assert!(out.contains(&Command::Teardown { keep_audio: false }));
+    assert_eq!(h.engine.phase, Phase::Stopped);
+    assert_eq!(h.engine.queued_events(), 0);
+    assert!(h.advance(30_000).is_empty(), "a stopped SDK does nothing more");
+}
+
+#[test]
+fn compliance_blocks_are_recorded_only_while_running() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let out = h.send(r#"{"fullscreen":{"state":"exited"}}"#);
+    assert!(out.contains(&Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false }));
+    assert!(out.contains(&Command::PauseAudio));
+    let out = h.send(r#"{"fullscreen":{"state":"entered"}}"#);
+    assert!(out.contains(&Command::Overlay { reasons: vec![], setup: false }));
+    let (_, batch) = batches(&h.advance(5_000)).remove(0);
+    let kinds: Vec<_> = batch.events.iter().map(|e| e.body.kind().as_str()).collect();
+    let blocked = kinds.iter().filter(|k| **k == "blocked").count();
+    assert_eq!(blocked, 1, "setup was not a block; the exit was: {kinds:?}");
+    assert!(kinds.contains(&"unblocked"));
+}
+
+#[test]
+fn leftovers_of_an_earlier_page_go_first_and_are_closed() {
+    let mut h = Harness::new();
+    let old = "01900000-0000-7000-8000-000000000001";
+    let other = "01900000-0000-7000-8000-000000000002";
+    let event = |sid: &str, seq: u64| {
+        serde_json::json!({ "session_id": sid, "seq": seq,
+            "json": format!(r#"{{"id":"01900000-0000-7000-8000-{seq:012}","seq":{seq},"ts":1719000000000,"type":"context_menu"}}"#) })
+    };
+    let meta = |sid: &str, candidate: &str| {
+        serde_json::json!({ "session_id": sid, "test_id": "exam-1", "candidate_id": candidate,
+            "started_at": 1, "next_seq": 2, "next_batch_seq": 5 })
+    };
+    let restored = serde_json::json!({ "restored": {
+        "sessions": [meta(old, "cand-7"), meta(other, "someone-else")],
+        "events": [event(old, 0), event(old, 1), event(other, 0)],
+        "media": [] } });
+    // The glue reports IndexedDB's contents before starting, so leftovers lead.
+    h.send(&restored.to_string());
+    h.send(r#"{"start":{"user_agent":"t","screen_w":1,"screen_h":1,"displays":1,"missing_features":[]}}"#);
+    let sent = batches(&h.log.clone());
+    let (_, first) = sent.first().expect("leftovers are flushed at once");
+    assert_eq!(first.session_id.to_string(), old, "the older session goes first");
+    assert_eq!(first.batch_seq, 5, "its batch numbering continues");
+    let kinds: Vec<_> = first.events.iter().map(|e| (e.seq, e.body.kind().as_str())).collect();
+    assert_eq!(kinds, [(0, "context_menu"), (1, "context_menu"), (2, "session_ended")]);
+    assert!(sent.iter().all(|(_, b)| b.session_id.to_string() != other), "another candidate's leftovers stay put");
+}
