@@ -41,6 +41,8 @@ export interface Invigil {
   track(name: string, data?: unknown): void;
   /** Replaces an expired token. */
   setToken(token: string): void;
+  /** What the SDK has cost the page so far (main-thread calls into the core, their time, wasm memory). */
+  diagnostics(options?: { reset?: boolean }): { calls: number; busy_ms: number; max_ms: number; over_16ms: number; wasm_memory_bytes: number } | null;
 }
 
 declare global {

@@ -184,6 +184,7 @@ class Session {
     this.cleanups = [];
     this.overlay = new Overlay((reason) => this.fix(reason));
     this.stopped = false;
+    this.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
   }
 
   async start(wasmUrl) {
@@ -193,7 +194,7 @@ class Session {
       this.overlay.show(['unsupported_browser'], true);
       return;
     }
-    await wasm_bindgen({ module_or_path: wasmUrl });
+    this.wasm = await wasm_bindgen({ module_or_path: wasmUrl });
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
@@ -266,14 +267,28 @@ class Session {
       this.input('keys', { count: this.keys });
       this.keys = 0;
     }
+    const started = performance.now();
     this.run(this.core.tick(Date.now()));
+    this.measure(started);
   }
 
   /** Reports `name` (an `Input` variant of the core) with its fields. */
   input(name, fields) {
     if (!this.core) return;
+    const started = performance.now();
     const message = fields === undefined ? JSON.stringify(name) : JSON.stringify({ [name]: fields });
     this.run(this.core.input(Date.now(), message));
+    this.measure(started);
+  }
+
+  /** Main-thread time of one call into the core and the commands it started (their synchronous part). */
+  measure(started) {
+    const ms = performance.now() - started;
+    const d = this.diagnostics;
+    d.calls++;
+    d.busy_ms += ms;
+    if (ms > d.max_ms) d.max_ms = ms;
+    if (ms > 16) d.over_16ms++;
   }
 
   run(commandsJson) {
@@ -569,6 +584,14 @@ const invigil = {
     if (!session) return;
     session.token = token;
     session.input('token');
+  },
+  /** What the SDK has cost this page (since the last reset): main-thread calls and time, wasm memory. */
+  diagnostics({ reset = false } = {}) {
+    if (!session) return null;
+    const memory = session.wasm && session.wasm.memory ? session.wasm.memory.buffer.byteLength : 0;
+    const out = { ...session.diagnostics, wasm_memory_bytes: memory };
+    if (reset) session.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
+    return out;
   },
   get sessionId() {
     return session && session.core ? session.core.session_id : null;

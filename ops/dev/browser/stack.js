@@ -160,6 +160,16 @@ export async function hostPage({ endpoint, token, extra = '' }) {
       res.writeHead(200, { 'content-type': 'text/html' });
       return res.end(page);
     }
+    if (path === '/baseline') {
+      // The same devices opened without the SDK: what capture costs the browser by itself.
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return res.end(`<!doctype html><button id="go">open devices</button><script>
+        go.onclick = async () => {
+          window.streams = [await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true }),
+            await navigator.mediaDevices.getDisplayMedia({ video: true })];
+          window.ready = true;
+        };</script>`);
+    }
     const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
     const file = join(DIST, path.replace(/^\/+/, ''));
     const type = types[path.slice(path.lastIndexOf('.'))];

@@ -6,6 +6,7 @@
 mod encoding;
 mod ingest;
 mod pipeline;
+mod sdk;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -15,6 +16,8 @@ pub enum Bench {
     Ingest(ingest::Args),
     /// The stream processor: dataflow + store from a recorded file, end to end from tansu, live/queryable latency.
     Pipeline(pipeline::Args),
+    /// The browser SDK in headless Chromium: bundle size, main-thread tasks, CPU, heap, bytes per minute.
+    Sdk(sdk::Args),
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
@@ -22,6 +25,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Pipeline(args) => pipeline::run_bench(args),
+        Bench::Sdk(args) => sdk::run(args),
     }
 }
 

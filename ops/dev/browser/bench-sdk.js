@@ -1,0 +1,120 @@
+// `invigil bench sdk`: the SDK at its default cadence (captures every 30 s,
+// events every 5 s) in headless Chromium against the real local stack, for
+// --minutes (default 5) of real time. Prints what it costs the candidate's
+// machine and network, next to SPEC §5.4's budgets and the SDK issue's targets.
+import { readFileSync, readdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { launch } from './chromium.js';
+import { Ingest, hostPage, jwt, sleep, waitFor, DIST } from './stack.js';
+
+const argMinutes = process.argv.indexOf('--minutes');
+const minutes = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 5;
+if (!(minutes > 0)) throw new Error('--minutes must be a positive number');
+const log = (line) => process.stderr.write(`[bench sdk] ${line}\n`);
+
+/** CPU seconds used so far by every Chromium process (ours are the only ones). */
+function chromiumCpuSeconds() {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!name.startsWith('chrom')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch { /* the process ended */ }
+  }
+  return ticks / 100;
+}
+
+const gz = (file) => gzipSync(readFileSync(join(DIST, file)), { level: 9 }).length;
+const bundle = { js: gz('invigil.js'), wasm: gz('invigil_bg.wasm') };
+
+const ingest = await Ingest.start({ config: {} });
+const host = await hostPage({ endpoint: ingest.base, token: jwt({ sub: 'bench-1', test_id: 'bench' }) });
+const browser = await launch();
+try {
+  const baselineSeconds = 30;
+  log(`baseline: camera, microphone and screen open without the SDK, ${baselineSeconds} s`);
+  const bare = await browser.context.newPage();
+  await bare.goto(new URL('/baseline', host.url).href);
+  await bare.locator('#go').click();
+  await waitFor('devices open', () => bare.evaluate(() => window.ready === true));
+  await sleep(3_000);
+  const baseStart = { wall: Date.now(), cpu: chromiumCpuSeconds() };
+  await sleep(baselineSeconds * 1000);
+  const baselineCpu = (chromiumCpuSeconds() - baseStart.cpu) / ((Date.now() - baseStart.wall) / 1000);
+  await bare.close();
+
+  const page = await browser.context.newPage();
+  await page.addInitScript(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => list.getEntries().forEach((e) => window.longTasks.push(e.duration)))
+      .observe({ type: 'longtask', buffered: true });
+  });
+  const traffic = { events: 0, media: 0, other: 0 };
+  page.on('requestfinished', async (request) => {
+    const sizes = await request.sizes().catch(() => null);
+    if (!sizes) return;
+    const bytes = sizes.requestBodySize + sizes.requestHeadersSize;
+    const url = request.url();
+    if (url.startsWith(ingest.base + '/api/v1/events')) traffic.events += bytes;
+    else if (url.startsWith('http://127.0.0.1:15000/')) traffic.media += bytes;
+    else if (url.startsWith(ingest.base)) traffic.other += bytes;
+  });
+  const cdp = await browser.context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const metric = async (name) => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === name).value;
+
+  await page.goto(host.url);
+  const reasons = () => page.evaluate(() => [...(document.querySelector('invigil-overlay')?.shadowRoot.querySelectorAll('button') || [])].map((b) => b.dataset.reason));
+  await waitFor('the setup overlay', async () => (await reasons()).includes('screen_permission'), 20_000);
+  await page.locator('invigil-overlay button[data-reason="screen_permission"]').click();
+  await waitFor('screen shared', async () => !(await reasons()).includes('screen_permission'));
+  await page.locator('invigil-overlay button[data-reason="fullscreen_exited"]').click();
+  await waitFor('proctoring running', () => page.evaluate(() => !document.querySelector('invigil-overlay')));
+
+  await sleep(3_000);
+  await page.evaluate(() => window.invigil.diagnostics({ reset: true }));
+  const objectsBefore = new Set((await ingest.objects()).map(([key]) => key));
+  const start = { wall: Date.now(), cpu: chromiumCpuSeconds(), task: await metric('TaskDuration'), traffic: { ...traffic } };
+  log(`running for ${minutes} min at the default cadence (captures every 30 s, events every 5 s)`);
+  for (let m = 1; m <= Math.ceil(minutes); m++) {
+    await sleep(Math.min(1, minutes - m + 1) * 60_000);
+    log(`${Math.min(m, minutes)} min: ${((traffic.events + traffic.media - start.traffic.events - start.traffic.media) / 1024).toFixed(0)} KiB sent`);
+  }
+  const wall = (Date.now() - start.wall) / 1000;
+  const cpu = chromiumCpuSeconds() - start.cpu;
+  const task = (await metric('TaskDuration')) - start.task;
+  const heap = await metric('JSHeapUsedSize');
+  const diagnostics = await page.evaluate(() => window.invigil.diagnostics());
+  const longTasks = await page.evaluate(() => window.longTasks);
+  const objects = await ingest.objects();
+  // Request bodies of blob PUTs are not reported by the browser: media is
+  // counted as the bytes of the objects that arrived, plus the PUTs' headers.
+  const uploaded = objects.filter(([key]) => !objectsBefore.has(key));
+  const media = uploaded.reduce((n, [, size]) => n + size, 0) + (traffic.media - start.traffic.media);
+  const events = traffic.events - start.traffic.events;
+  const other = traffic.other - start.traffic.other;
+  const sent = events + media + other;
+
+  const row = (what, value, target) => console.log(`${what.padEnd(44)} ${String(value).padStart(14)}   ${target}`);
+  console.log(`\ninvigil SDK, ${wall.toFixed(0)} s in headless Chromium (fake camera, microphone, screen), default cadence`);
+  row('bundle, gzipped (js + wasm)', `${((bundle.js + bundle.wasm) / 1024).toFixed(1)} KiB`, `target <= 60 KiB, limit 100 KiB (js ${(bundle.js / 1024).toFixed(1)} + wasm ${(bundle.wasm / 1024).toFixed(1)})`);
+  row('calls into the core > 16 ms', diagnostics.over_16ms, `target 0 (of ${diagnostics.calls} calls, max ${diagnostics.max_ms.toFixed(1)} ms, ${diagnostics.busy_ms.toFixed(0)} ms in all)`);
+  row('long tasks on the page (>= 50 ms)', longTasks.length, longTasks.length ? `max ${Math.max(...longTasks).toFixed(0)} ms` : 'none');
+  row('page main-thread busy', `${(100 * task / wall).toFixed(2)} %`, 'share of one core');
+  const sdkCpu = cpu / wall - baselineCpu;
+  row('CPU attributable to the SDK', `${(100 * sdkCpu).toFixed(2)} %`, `target <= 2 %, budget 5 % (browser with SDK ${(100 * cpu / wall).toFixed(2)} % - same devices open without it ${(100 * baselineCpu).toFixed(2)} %)`);
+  row('JS heap used', `${(heap / 1048576).toFixed(1)} MiB`, `target <= 30 MiB; wasm memory ${(diagnostics.wasm_memory_bytes / 1048576).toFixed(1)} MiB`);
+  row('sent per minute', `${(sent / 1024 / (wall / 60)).toFixed(1)} KiB`, `target <= 150 KiB, budget 200 (events ${(events / 1024 / (wall / 60)).toFixed(1)}, media ${(media / 1024 / (wall / 60)).toFixed(1)}, config/credentials ${(other / 1024 / (wall / 60)).toFixed(1)})`);
+  row('objects uploaded in the window', uploaded.length, `${(uploaded.reduce((n, [, size]) => n + size, 0) / 1024).toFixed(0)} KiB`);
+  console.log(JSON.stringify({ wall_s: wall, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
+    cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
+    sent_per_min_bytes: sent / (wall / 60), objects: uploaded.length }));
+} finally {
+  await browser.close();
+  host.close();
+  await ingest.close();
+}

@@ -1,0 +1,39 @@
+//! `invigil bench sdk`: the browser SDK in headless Chromium at its default
+//! cadence against the local stack; the measuring is done by
+//! `ops/dev/browser/bench-sdk.js` (Playwright and the DevTools protocol),
+//! which this command runs and whose figures it prints.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Minutes to run the SDK for (real time).
+    #[arg(long, default_value_t = 5.0)]
+    minutes: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = root.join("sdk/dist/invigil.js");
+    if !dist.exists() {
+        bail!("{} missing: run sdk/build.sh first", dist.display());
+    }
+    let browser = root.join("ops/dev/browser");
+    if !browser.join("node_modules").exists() {
+        bail!("{}/node_modules missing: run ops/dev/services.sh install", browser.display());
+    }
+    let status = Command::new("node")
+        .arg("bench-sdk.js")
+        .arg("--minutes")
+        .arg(args.minutes.to_string())
+        .current_dir(&browser)
+        .status()
+        .context("running node (is Node.js installed?)")?;
+    if !status.success() {
+        bail!("the SDK bench failed ({status}); are the services up? (ops/dev/services.sh up)");
+    }
+    Ok(())
+}
