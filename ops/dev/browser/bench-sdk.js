@@ -82,7 +82,8 @@ try {
   log(`running for ${minutes} min at the default cadence (captures every 30 s, events every 5 s)`);
   for (let m = 1; m <= Math.ceil(minutes); m++) {
     await sleep(Math.min(1, minutes - m + 1) * 60_000);
-    log(`${Math.min(m, minutes)} min: ${((traffic.events + traffic.media - start.traffic.events - start.traffic.media) / 1024).toFixed(0)} KiB sent`);
+    const uploadedSoFar = (await ingest.objects()).filter(([key]) => !objectsBefore.has(key)).length;
+    log(`${Math.min(m, minutes)} min: ${((traffic.events - start.traffic.events) / 1024).toFixed(0)} KiB of events, ${uploadedSoFar} objects uploaded`);
   }
   const wall = (Date.now() - start.wall) / 1000;
   const cpu = chromiumCpuSeconds() - start.cpu;
