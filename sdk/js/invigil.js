@@ -514,6 +514,11 @@ class Session {
   // --------------------------------------------------------------- lifecycle
 
   emit(name, detail) {
+    if (name === 'status' && detail.state === 'stopped') {
+      // Nothing is left to drain: the tick and the encoder go too.
+      if (this.worker) this.worker.terminate();
+      if (this.tickTimer) clearInterval(this.tickTimer);
+    }
     for (const fn of this.listeners[name] || []) {
       try { fn(detail); } catch (error) { console.error('invigil listener failed', error); }
     }

@@ -134,17 +134,34 @@ test('fullscreen exit blocks with an accessible overlay; re-entering removes it'
 });
 
 test('camera denied blocks until granted', { timeout: 90_000 }, async () => {
-  await withExam({ browser: { fakeUi: false } }, async ({ page, browser, ingest }) => {
+  const ingest = await Ingest.start();
+  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
+  const browser = await launch({ fakeUi: false });
+  try {
+    // Denied up front through the DevTools protocol, so getUserMedia fails at
+    // once (a headless prompt left unanswered would not be a denial).
+    const page = await browser.context.newPage();
+    const cdp = await browser.context.newCDPSession(page);
+    const origin = new URL(host.url).origin;
+    const setting = (value) => Promise.all(['camera', 'microphone'].map((name) =>
+      cdp.send('Browser.setPermission', { permission: { name }, setting: value, origin })));
+    await setting('denied');
+    await page.goto(host.url);
     await waitFor('the camera overlay', async () => (await overlayReasons(page)).includes('camera_permission'), 20_000);
+    await waitFor('the denial on record', () => ingest.events().some((e) => e.event.type === 'permission' && e.event.state === 'denied'), 10_000, 500);
     assert.ok((await notices(page, 'block')).some((n) => n.reason === 'camera_permission'));
-    await browser.context.grantPermissions(['camera', 'microphone'], { origin: new URL(page.url()).origin });
+    await setting('granted');
     await clickFix(page, 'camera_permission');
     await waitFor('camera granted', async () => !(await overlayReasons(page)).includes('camera_permission'));
     assert.ok((await notices(page, 'unblock')).some((n) => n.reason === 'camera_permission'));
     await sleep(1_500);
     const permissions = ingest.events().filter((e) => e.event.type === 'permission' && e.event.device === 'camera').map((e) => e.event.state);
     assert.deepEqual(permissions, ['denied', 'granted']);
-  });
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
 });
 
 test('ingest unreachable for 60 s: no overlay, every event arrives in order after recovery', { timeout: 180_000 }, async () => {
