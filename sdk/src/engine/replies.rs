@@ -1,0 +1,217 @@
+//! What the engine does with each reply: config, events acks, credentials,
+//! uploads. Split from `mod.rs` so each file holds one idea.
+
+use invigil_schemas::api::{CredentialsResponse, EventsResponse, ShutdownReason};
+use invigil_schemas::event::{Capture, CaptureStatus, SdkError};
+
+use super::*;
+
+impl Engine {
+    // --------------------------------------------------------- responses --
+
+    pub(super) fn on_response(&mut self, now: i64, pending: Pending, outcome: Outcome, status: u16, body: &str) {
+        let unit = self.rng.unit();
+        match pending {
+            Pending::Config => {
+                self.config_pending = false;
+                match serde_json::from_str::<ConfigReply>(body) {
+                    Ok(reply) if outcome == Outcome::Success => {
+                        self.config_backoff.succeeded();
+                        self.apply_config(now, reply);
+                    }
+                    _ => {
+                        self.config_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                }
+                if matches!(self.phase, Phase::Configuring { .. }) {
+                    self.enter_setup(now);
+                }
+            }
+            Pending::Events(cut) => {
+                self.events_in_flight = false;
+                match outcome {
+                    Outcome::Success => match EventsReply::parse(body) {
+                        Ok(EventsResponse::Ok { config_version, .. }) => {
+                            self.events_backoff.succeeded();
+                            self.acknowledge(cut);
+                            if self.config_version != Some(config_version) {
+                                self.config_version = None;
+                            }
+                        }
+                        Ok(EventsResponse::Shutdown { reason, .. }) => self.shutdown(reason),
+                        Err(_) => {
+                            self.events_backoff.failed(now, unit, None);
+                        }
+                    },
+                    Outcome::Rejected => {
+                        // The batch can never be accepted; keep it from
+                        // blocking the queue, and say so.
+                        self.acknowledge(cut);
+                        let message = format!("events batch rejected with {status}: {}", truncate(body, 300));
+                        self.record(now, SdkError { code: "batch_rejected".into(), message }.into());
+                    }
+                    Outcome::Unauthorized => {
+                        self.events_backoff.failed(now, unit, None);
+                        self.notify(
+                            "status",
+                            Notice { state: Some("unauthorized"), http_status: Some(status), ..Notice::default() },
+                        );
+                    }
+                    Outcome::NetworkError | Outcome::Transient { .. } => {
+                        self.events_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                }
+            }
+            Pending::Credentials => {
+                self.credentials_pending = false;
+                match serde_json::from_str::<CredentialsResponse>(body) {
+                    Ok(response) if outcome == Outcome::Success => {
+                        let lifetime = (response.expiration - now).max(0);
+                        let refresh_at = now + lifetime * 4 / 5;
+                        self.credentials = Some(Issued { response, refresh_at });
+                        self.credentials_backoff.succeeded();
+                        self.upload_backoff.wake();
+                        if std::mem::take(&mut self.uploads_disabled) {
+                            self.notify("status", Notice { state: Some("uploads_enabled"), ..Notice::default() });
+                        }
+                    }
+                    _ => {
+                        self.credentials_backoff.failed(now, unit, retry_after(outcome));
+                        if self.credentials_backoff.failures >= CREDENTIAL_ATTEMPTS {
+                            self.credentials_backoff.not_before = now + UPLOADS_RETRY_MS;
+                            if !self.uploads_disabled {
+                                self.uploads_disabled = true;
+                                let message = format!(
+                                    "upload credentials failed {CREDENTIAL_ATTEMPTS} times (last status {status}); \
+                                     media stays queued, retrying in {} min",
+                                    UPLOADS_RETRY_MS / 60_000
+                                );
+                                self.record(now, SdkError { code: "uploads_disabled".into(), message }.into());
+                                self.notify("status", Notice { state: Some("uploads_disabled"), ..Notice::default() });
+                            }
+                        }
+                    }
+                }
+            }
+            Pending::Upload { ts, key } => {
+                self.upload_in_flight = false;
+                let Some(item) = self.media.get_mut(ts, &key) else { return };
+                item.attempts += 1;
+                match outcome {
+                    Outcome::Success => {
+                        self.upload_backoff.succeeded();
+                        let item = self.media.remove(ts, &key).expect("present");
+                        let prefix = self.credentials.as_ref().map_or("", |c| c.response.prefix.as_str());
+                        let body = Capture {
+                            kind: item.kind,
+                            status: CaptureStatus::Uploaded,
+                            key: Some(format!("{prefix}{}", item.key)),
+                            bytes: Some(item.bytes),
+                            capture_seq: item.capture_seq,
+                            attempts: item.attempts,
+                            error: None,
+                        };
+                        self.record_in(item.session_id, now, body.into());
+                        self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
+                        self.forget_finished_sessions();
+                    }
+                    Outcome::Unauthorized => {
+                        // Expired or revoked credentials: fetch new ones.
+                        self.credentials = None;
+                        self.upload_backoff.failed(now, unit, None);
+                    }
+                    Outcome::NetworkError | Outcome::Transient { .. } => {
+                        self.upload_backoff.failed(now, unit, retry_after(outcome));
+                    }
+                    Outcome::Rejected => {
+                        let item = self.media.remove(ts, &key).expect("present");
+                        let body = Capture {
+                            kind: item.kind,
+                            status: CaptureStatus::Failed,
+                            capture_seq: item.capture_seq,
+                            attempts: item.attempts,
+                            error: Some(format!("upload rejected with {status}")),
+                            ..Capture::default()
+                        };
+                        self.record_in(item.session_id, now, body.into());
+                        self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_config(&mut self, now: i64, reply: ConfigReply) {
+        let interval_changed = reply.config.events_interval_ms != self.config.events_interval_ms;
+        self.config = reply.config;
+        self.config_version = Some(reply.config_version);
+        if !self.config.proctoring_enabled {
+            self.shutdown(ShutdownReason::ProctoringDisabled);
+            return;
+        }
+        if interval_changed && self.next_interval != i64::MAX {
+            self.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        }
+    }
+
+    fn acknowledge(&mut self, cut: Cut) {
+        let keys = self.outbox.acknowledge(&cut).into_iter().map(|seq| event_key(cut.session_id, seq)).collect();
+        self.commands.push(Command::Forget { store: Store::Events, keys });
+        self.forget_finished_sessions();
+    }
+
+    /// Restored sessions whose last event and capture are delivered are
+    /// forgotten, meta included.
+    pub(super) fn forget_finished_sessions(&mut self) {
+        let done: Vec<Uuid> = self
+            .old_sessions
+            .keys()
+            .copied()
+            .filter(|id| self.outbox.last_seq(*id).is_none() && !self.media.has_session(*id))
+            .collect();
+        for session_id in done {
+            self.old_sessions.remove(&session_id);
+            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+        }
+    }
+}
+
+/// `EventsResponse` read through a flat struct: its serde form is
+/// internally tagged, which would pull serde's `Content` buffering into the
+/// bundle for one small reply.
+#[derive(serde::Deserialize)]
+struct EventsReply {
+    status: String,
+    #[serde(default)]
+    accepted: u32,
+    #[serde(default)]
+    config_version: u64,
+    #[serde(default)]
+    reason: Option<ShutdownReason>,
+}
+
+impl EventsReply {
+    fn parse(body: &str) -> Result<EventsResponse, ()> {
+        let reply: EventsReply = serde_json::from_str(body).map_err(|_| ())?;
+        match (reply.status.as_str(), reply.reason) {
+            ("ok", _) => Ok(EventsResponse::Ok { accepted: reply.accepted, config_version: reply.config_version }),
+            ("shutdown", Some(reason)) => Ok(EventsResponse::Shutdown { reason, action: Default::default() }),
+            _ => Err(()),
+        }
+    }
+}
+
+pub(super) fn retry_after(outcome: Outcome) -> Option<u64> {
+    match outcome {
+        Outcome::Transient { retry_after_ms } => retry_after_ms,
+        _ => None,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}

@@ -1,0 +1,53 @@
+//! Leftovers of earlier pages of this browser, handed over by the glue from
+//! IndexedDB before `start`.
+
+use super::*;
+
+impl Engine {
+    // ----------------------------------------------------------- restore --
+
+    /// Takes in this candidate's leftovers from earlier pages: their events
+    /// are sent first, their media uploaded, and an unfinished session is
+    /// closed with `session_ended{page_closed}`. Other candidates' leftovers
+    /// stay where they are.
+    pub(super) fn restore(
+        &mut self,
+        now: i64,
+        sessions: Vec<SessionMeta>,
+        events: Vec<crate::protocol::StoredEvent>,
+        media: Vec<MediaItem>,
+    ) {
+        let Some(identity) = self.identity.clone() else { return };
+        for mut meta in sessions {
+            if meta.session_id == self.session.session_id
+                || meta.test_id != identity.test_id
+                || meta.candidate_id != identity.candidate_id
+            {
+                continue;
+            }
+            let last = events.iter().filter(|e| e.session_id == meta.session_id).map(|e| e.seq).max();
+            meta.next_seq = meta.next_seq.max(last.map_or(0, |s| s + 1));
+            self.old_sessions.insert(meta.session_id, meta);
+        }
+        for event in events {
+            if self.old_sessions.contains_key(&event.session_id) {
+                self.outbox.push(event.session_id, QueuedEvent { seq: event.seq, json: event.json });
+            }
+        }
+        for item in media {
+            if self.old_sessions.contains_key(&item.session_id) {
+                self.on_captured(now, item);
+            }
+        }
+        let unfinished: Vec<Uuid> = self.old_sessions.values().filter(|m| !m.ended).map(|m| m.session_id).collect();
+        for session_id in unfinished {
+            self.record_in(session_id, now, SessionEnded { reason: SessionEndReason::PageClosed }.into());
+            let meta = self.old_sessions.get_mut(&session_id).expect("present");
+            meta.ended = true;
+            let value = serde_json::to_string(&*meta).expect("meta serializes");
+            self.commands.push(Command::Persist { store: Store::Sessions, key: session_id.to_string(), value });
+        }
+        self.forget_finished_sessions();
+        self.flush_requested = true;
+    }
+}
