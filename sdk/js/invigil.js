@@ -364,6 +364,9 @@ class Session {
   async acquireDevices() {
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
+      if (this.stopped) return stream.getTracks().forEach((t) => t.stop());
+      // A retry replaces the old stream; its tracks must not keep the camera on.
+      if (this.streams.camera) this.streams.camera.getTracks().forEach((t) => t.stop());
       this.streams.camera = stream;
       for (const track of stream.getTracks()) {
         track.addEventListener('ended', () => {
@@ -392,7 +395,8 @@ class Session {
       const status = await navigator.permissions.query({ name });
       status.onchange = () => {
         if (status.state === 'denied') this.input('permission', { device: name, state: 'revoked' });
-        if (status.state === 'granted' && !this.stopped) this.acquireDevices();
+        const live = this.streams.camera && this.streams.camera.getTracks().every((t) => t.readyState === 'live');
+        if (status.state === 'granted' && !this.stopped && !live) this.acquireDevices();
       };
     } catch (_) {
       // Not every browser can query camera permissions; track 'ended' still works.
@@ -412,6 +416,7 @@ class Session {
   async shareScreen() {
     try {
       const stream = await navigator.mediaDevices.getDisplayMedia({ video: { displaySurface: 'monitor' }, audio: false });
+      if (this.stopped) return stream.getTracks().forEach((t) => t.stop());
       const track = stream.getVideoTracks()[0];
       const surface = track.getSettings().displaySurface;
       if (surface && surface !== 'monitor') {
