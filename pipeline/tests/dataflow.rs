@@ -8,13 +8,11 @@ mod common;
 
 use common::{brokers, committed};
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::rows::{AnomalyRow, SessionRow, WindowRow};
-use invigil_pipeline::run::{run, Cluster};
 use invigil_pipeline::scripted;
 use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 use invigil_pipeline::store::chdb::ChdbStore;
@@ -106,12 +104,8 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     settings.flush_interval_ms = 100;
     settings.commit_interval_ms = 200;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics = Arc::new(Metrics::default());
-    let pipeline = {
-        let (store, stop, metrics) = (store.clone(), Arc::clone(&stop), Arc::clone(&metrics));
-        std::thread::spawn(move || run(settings, store, &Cluster::single(2), stop, metrics))
-    };
+    let pipeline = common::InProcess::start(settings, store.clone());
+    let metrics = Arc::clone(&pipeline.metrics);
 
     let produced = records.len() as i64;
     common::wait_for_and_print("first 121 records committed", Duration::from_secs(60), || {
@@ -147,8 +141,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     assert_eq!(live.counters.tab_switches, 3);
     assert_eq!(Metrics::get(&metrics.late_events), 39, "late events counted as they were read");
 
-    stop.store(true, Ordering::Relaxed);
-    pipeline.join().unwrap().expect("pipeline stopped cleanly");
+    pipeline.stop();
     println!("metrics: {}", metrics.summary());
 }
 

@@ -7,14 +7,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{brokers, committed, wait_for};
 use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::rows::{EventRow, WindowRow};
-use invigil_pipeline::run::{run, Cluster};
 use invigil_pipeline::scripted;
 use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
@@ -134,12 +131,7 @@ fn a_store_outage_stops_commits_and_loses_nothing() {
     settings.idle_partition_ms = 500;
     settings.flush_interval_ms = 50;
     settings.commit_interval_ms = 100;
-    let stop = Arc::new(AtomicBool::new(false));
-    let metrics = Arc::new(Metrics::default());
-    let pipeline = {
-        let (store, stop, metrics) = (store.clone(), Arc::clone(&stop), Arc::clone(&metrics));
-        std::thread::spawn(move || run(settings, store, &Cluster::single(2), stop, metrics))
-    };
+    let pipeline = common::InProcess::start(settings, store.clone());
     wait_for("the first half committed", Duration::from_secs(60), || committed(&topic, &group) == first.len() as i64);
 
     // The store dies; the second half arrives meanwhile.
@@ -148,16 +140,15 @@ fn a_store_outage_stops_commits_and_loses_nothing() {
     std::thread::sleep(Duration::from_secs(4));
     let during = committed(&topic, &group);
     assert_eq!(during, first.len() as i64, "nothing is committed while the store cannot take rows");
-    let errors = Metrics::get(&metrics.store_errors);
+    let errors = Metrics::get(&pipeline.metrics.store_errors);
     assert!(errors > 0, "the failed writes are counted");
-    assert!(Metrics::get(&metrics.records_read) > first.len() as u64, "records kept being read");
+    assert!(Metrics::get(&pipeline.metrics.records_read) > first.len() as u64, "records kept being read");
 
     clickhouse.restart();
     let recovery = wait_for("everything committed after the store returned", Duration::from_secs(60), || {
         committed(&topic, &group) == (first.len() + second.len()) as i64
     });
-    stop.store(true, Ordering::Relaxed);
-    pipeline.join().unwrap().expect("pipeline stopped cleanly");
+    pipeline.stop();
     println!(
         "store errors during the outage: {errors}; caught up {:.1} s after the store returned",
         recovery.as_secs_f64()

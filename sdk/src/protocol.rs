@@ -180,6 +180,14 @@ pub struct SessionMeta {
     pub ended: bool,
 }
 
+impl SessionMeta {
+    /// The command that saves this meta to IndexedDB.
+    pub fn persist(&self) -> Command {
+        let value = serde_json::to_string(self).expect("meta serializes");
+        Command::Persist { store: Store::Sessions, key: self.session_id.to_string(), value }
+    }
+}
+
 /// An event as stored in IndexedDB.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct StoredEvent {

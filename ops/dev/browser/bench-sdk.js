@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, sleep, waitFor, DIST } from './stack.js';
+import { Ingest, hostPage, jwt, sleep, waitFor, DIST, completeSetup } from './stack.js';
 
 const argMinutes = process.argv.indexOf('--minutes');
 const minutes = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 5;
@@ -68,13 +68,7 @@ try {
   const metric = async (name) => (await cdp.send('Performance.getMetrics')).metrics.find((m) => m.name === name).value;
 
   await page.goto(host.url);
-  const reasons = () => page.evaluate(() => [...(document.querySelector('invigil-overlay')?.shadowRoot.querySelectorAll('button') || [])].map((b) => b.dataset.reason));
-  await waitFor('the setup overlay', async () => (await reasons()).includes('screen_permission'), 20_000);
-  await page.locator('invigil-overlay button[data-reason="screen_permission"]').click();
-  await waitFor('screen shared', async () => !(await reasons()).includes('screen_permission'));
-  await page.locator('invigil-overlay button[data-reason="fullscreen_exited"]').click();
-  await waitFor('proctoring running', () => page.evaluate(() => !document.querySelector('invigil-overlay')));
-
+  await completeSetup(page);
   await sleep(3_000);
   await page.evaluate(() => window.invigil.diagnostics({ reset: true }));
   const objectsBefore = new Set((await ingest.objects()).map(([key]) => key));

@@ -3,38 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, waitFor, sleep, FAST_CONFIG } from './stack.js';
+import { Ingest, hostPage, jwt, waitFor, sleep, FAST_CONFIG, overlayReasons, clickFix, completeSetup } from './stack.js';
 
 const CANDIDATE = { sub: 'cand-1', test_id: 'exam-sdk' };
 
 /** Opens the host page and completes setup (screen share + fullscreen) by clicking the overlay. */
-async function startExam(context, ingest, host, claims = CANDIDATE) {
+async function startExam(context, host, beforeGoto = async () => {}) {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  await beforeGoto(page);
   await page.goto(host.url);
   return { page, errors };
-}
-
-async function overlayReasons(page) {
-  return page.evaluate(() => {
-    const host = document.querySelector('invigil-overlay');
-    if (!host) return [];
-    return [...host.shadowRoot.querySelectorAll('button[data-reason], li')].map((e) => e.dataset.reason).filter(Boolean);
-  });
-}
-
-async function clickFix(page, reason) {
-  await page.locator(`invigil-overlay button[data-reason="${reason}"]`).click();
-}
-
-async function completeSetup(page) {
-  await waitFor('the setup overlay', async () => (await overlayReasons(page)).includes('screen_permission'), 20_000);
-  await clickFix(page, 'screen_permission');
-  await waitFor('screen granted', async () => !(await overlayReasons(page)).includes('screen_permission'), 10_000);
-  await clickFix(page, 'fullscreen_exited');
-  await waitFor('overlay removed', async () => (await overlayReasons(page)).length === 0 &&
-    page.evaluate(() => !document.querySelector('invigil-overlay')), 10_000);
 }
 
 test('happy path: captures reach S3 under the candidate prefix, events reach Kafka', { timeout: 120_000 }, async () => {
@@ -42,7 +22,7 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
   const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
   const browser = await launch();
   try {
-    const { page, errors } = await startExam(browser.context, ingest, host);
+    const { page, errors } = await startExam(browser.context, host);
     await completeSetup(page);
     await page.locator('#answer').type('hello world');
     await sleep(13_000);
@@ -80,13 +60,17 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
   }
 });
 
-/** Runs `body(page, ctx)` with a fresh ingest, host page and browser; cleans up. */
+/**
+ * Runs `body(page, ctx)` with a fresh ingest, host page and browser; cleans
+ * up. `options.beforeGoto(page, ctx)` runs before the host page loads.
+ */
 async function withExam(options, body) {
   const ingest = await Ingest.start(options.ingest || {});
   const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
   const browser = await launch(options.browser || {});
   try {
-    const { page, errors } = await startExam(browser.context, ingest, host);
+    const before = options.beforeGoto || (async () => {});
+    const { page, errors } = await startExam(browser.context, host, (page) => before(page, { browser, host }));
     await body({ page, errors, ingest, host, browser });
   } finally {
     await browser.close();
@@ -134,19 +118,17 @@ test('fullscreen exit blocks with an accessible overlay; re-entering removes it'
 });
 
 test('camera denied blocks until granted', { timeout: 90_000 }, async () => {
-  const ingest = await Ingest.start();
-  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
-  const browser = await launch({ fakeUi: false });
-  try {
-    // Denied up front through the DevTools protocol, so getUserMedia fails at
-    // once (a headless prompt left unanswered would not be a denial).
-    const page = await browser.context.newPage();
+  // Denied up front through the DevTools protocol, so getUserMedia fails at
+  // once (a headless prompt left unanswered would not be a denial).
+  let setting;
+  const beforeGoto = async (page, { browser, host }) => {
     const cdp = await browser.context.newCDPSession(page);
     const origin = new URL(host.url).origin;
-    const setting = (value) => Promise.all(['camera', 'microphone'].map((name) =>
+    setting = (value) => Promise.all(['camera', 'microphone'].map((name) =>
       cdp.send('Browser.setPermission', { permission: { name }, setting: value, origin })));
     await setting('denied');
-    await page.goto(host.url);
+  };
+  await withExam({ browser: { fakeUi: false }, beforeGoto }, async ({ page, ingest }) => {
     await waitFor('the camera overlay', async () => (await overlayReasons(page)).includes('camera_permission'), 20_000);
     await waitFor('the denial on record', () => ingest.events().some((e) => e.event.type === 'permission' && e.event.state === 'denied'), 10_000, 500);
     assert.ok((await notices(page, 'block')).some((n) => n.reason === 'camera_permission'));
@@ -157,11 +139,7 @@ test('camera denied blocks until granted', { timeout: 90_000 }, async () => {
     await sleep(1_500);
     const permissions = ingest.events().filter((e) => e.event.type === 'permission' && e.event.device === 'camera').map((e) => e.event.state);
     assert.deepEqual(permissions, ['denied', 'granted']);
-  } finally {
-    await browser.close();
-    host.close();
-    await ingest.close();
-  }
+  });
 });
 
 test('ingest unreachable for 60 s: no overlay, every event arrives in order after recovery', { timeout: 180_000 }, async () => {

@@ -146,7 +146,7 @@ export async function hostPage({ endpoint, token, extra = '' }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
   const page = `<!doctype html><meta charset="utf-8"><title>exam</title>
 <body><h1>Question 1</h1><textarea id="answer"></textarea>
-<script>window.notices = []; window.addEventListener('invigil-test', () => {});</script>
+<script>window.notices = [];</script>
 <script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}" async></script>
 <script>
   (function wait() {
@@ -188,4 +188,27 @@ export async function hostPage({ endpoint, token, extra = '' }) {
       server.close();
     },
   };
+}
+
+/** The reasons the SDK's overlay shows now (empty when there is none). */
+export async function overlayReasons(page) {
+  return page.evaluate(() => {
+    const host = document.querySelector('invigil-overlay');
+    if (!host) return [];
+    return [...host.shadowRoot.querySelectorAll('button[data-reason]')].map((e) => e.dataset.reason);
+  });
+}
+
+/** Clicks the overlay's button for `reason`. */
+export async function clickFix(page, reason) {
+  await page.locator(`invigil-overlay button[data-reason="${reason}"]`).click();
+}
+
+/** Completes setup as a candidate would: share the screen, enter fullscreen, overlay gone. */
+export async function completeSetup(page) {
+  await waitFor('the setup overlay', async () => (await overlayReasons(page)).includes('screen_permission'), 20_000);
+  await clickFix(page, 'screen_permission');
+  await waitFor('screen granted', async () => !(await overlayReasons(page)).includes('screen_permission'), 10_000);
+  await clickFix(page, 'fullscreen_exited');
+  await waitFor('overlay removed', () => page.evaluate(() => !document.querySelector('invigil-overlay')), 10_000);
 }

@@ -80,6 +80,35 @@ pub fn wait_for_and_print(what: &str, limit: std::time::Duration, check: impl Fn
     println!("{what}: {:.1} s", wait_for(what, limit, check).as_secs_f64());
 }
 
+/// A pipeline of two worker threads in this process, until [`InProcess::stop`].
+pub struct InProcess {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub metrics: std::sync::Arc<invigil_pipeline::metrics::Metrics>,
+    thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl InProcess {
+    pub fn start(
+        settings: invigil_pipeline::settings::PipelineSettings,
+        store: invigil_pipeline::store::Store,
+    ) -> Self {
+        use invigil_pipeline::run::{run, Cluster};
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let metrics = std::sync::Arc::new(invigil_pipeline::metrics::Metrics::default());
+        let thread = {
+            let (stop, metrics) = (std::sync::Arc::clone(&stop), std::sync::Arc::clone(&metrics));
+            std::thread::spawn(move || run(settings, store, &Cluster::single(2), stop, metrics))
+        };
+        Self { stop, metrics, thread }
+    }
+
+    /// Asks it to drain and commit, and waits until it did.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap().expect("pipeline stopped cleanly");
+    }
+}
+
 /// The scripted exam's rows as a pipeline writes them, rendered for golden
 /// comparison: sorted, times relative to `T0`, without versions and write
 /// times (which differ run to run).
@@ -94,41 +123,33 @@ pub mod rendered {
         windows.sort_by_key(|w| (w.window_kind, w.window_start));
         let mut anomalies: Vec<&AnomalyRow> = anomalies.iter().collect();
         anomalies.sort_by_key(|a| a.window_start);
-        let window = |w: &WindowRow| {
-            let mut v = serde_json::to_value(w).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("computed_at");
-            o.remove("version");
-            o.remove("session_id");
-            o.insert("window_start".into(), json!(w.window_start - t0));
-            o.insert("window_end".into(), json!(w.window_end - t0));
-            v
-        };
+        let window =
+            |w: &WindowRow| relative(w, &["computed_at", "version", "session_id"], &["window_start", "window_end"], t0);
         let anomaly = |a: &AnomalyRow| {
-            let mut v = serde_json::to_value(a).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("detected_at");
-            o.remove("version");
-            o.remove("session_id");
-            o.insert("window_start".into(), json!(a.window_start - t0));
-            o.insert("window_end".into(), json!(a.window_end - t0));
-            v
+            relative(a, &["detected_at", "version", "session_id"], &["window_start", "window_end"], t0)
         };
-        let session = |s: &SessionRow| {
-            let mut v = serde_json::to_value(s).unwrap();
-            let o = v.as_object_mut().unwrap();
-            o.remove("version");
-            o.remove("session_id");
-            o.insert("started_at".into(), json!(s.started_at - t0));
-            o.insert("last_seen_at".into(), json!(s.last_seen_at - t0));
-            v
-        };
+        let session = |s: &SessionRow| relative(s, &["version", "session_id"], &["started_at", "last_seen_at"], t0);
         let doc: Value = json!({
             "candidate_windows": windows.into_iter().map(window).collect::<Vec<_>>(),
             "anomalies": anomalies.into_iter().map(anomaly).collect::<Vec<_>>(),
             "sessions": sessions.iter().map(session).collect::<Vec<_>>(),
         });
         serde_json::to_string_pretty(&doc).unwrap() + "\n"
+    }
+
+    /// A row as JSON without the fields that differ run to run (`drop`), with
+    /// the times in `shift` made relative to `t0`.
+    fn relative(row: &impl serde::Serialize, drop: &[&str], shift: &[&str], t0: i64) -> Value {
+        let mut value = serde_json::to_value(row).unwrap();
+        let object = value.as_object_mut().unwrap();
+        for field in drop {
+            object.remove(*field);
+        }
+        for field in shift {
+            let at = object[*field].as_i64().unwrap_or_else(|| panic!("{field} is not a time"));
+            object.insert((*field).into(), json!(at - t0));
+        }
+        value
     }
 
     /// Compares with `tests/golden/<name>`; `INVIGIL_BLESS=1` rewrites it.

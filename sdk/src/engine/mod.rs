@@ -459,14 +459,17 @@ impl Engine {
         if self.events_in_flight || !self.flush_requested || !self.events_backoff.ready(now) {
             return;
         }
-        let Some(cut) = self.next_cut(now, usize::MAX) else {
-            self.flush_requested = false;
-            return;
-        };
+        match self.next_cut(now, usize::MAX) {
+            Some(cut) => self.post_events(cut, false),
+            None => self.flush_requested = false,
+        }
+    }
+
+    fn post_events(&mut self, cut: Cut, keepalive: bool) {
         let url = format!("{}/api/v1/events", self.endpoint);
         let body = cut.body.clone();
         self.events_in_flight = true;
-        self.fetch(Pending::Events(cut), "POST", url, Some(body), false);
+        self.fetch(Pending::Events(cut), "POST", url, Some(body), keepalive);
     }
 
     /// Cuts the next batch and advances its session's `batch_seq` (persisted,
@@ -485,8 +488,8 @@ impl Engine {
         let meta =
             if cut.session_id == current { &mut self.session } else { self.old_sessions.get_mut(&cut.session_id)? };
         meta.next_batch_seq += 1;
-        let value = serde_json::to_string(&*meta).expect("meta serializes");
-        self.commands.push(Command::Persist { store: Store::Sessions, key: cut.session_id.to_string(), value });
+        let persist = meta.persist();
+        self.commands.push(persist);
         Some(cut)
     }
 
@@ -497,10 +500,7 @@ impl Engine {
         // Whatever fits in one keepalive request goes now; the rest waits in
         // IndexedDB for the next page.
         if let Some(cut) = self.next_cut(now, KEEPALIVE_BYTES) {
-            let url = format!("{}/api/v1/events", self.endpoint);
-            let body = cut.body.clone();
-            self.events_in_flight = true;
-            self.fetch(Pending::Events(cut), "POST", url, Some(body), true);
+            self.post_events(cut, true);
         }
     }
 
@@ -594,12 +594,7 @@ impl Engine {
     // ----------------------------------------------------------- helpers --
 
     fn persist_session(&mut self) {
-        let value = serde_json::to_string(&self.session).expect("meta serializes");
-        self.commands.push(Command::Persist {
-            store: Store::Sessions,
-            key: self.session.session_id.to_string(),
-            value,
-        });
+        self.commands.push(self.session.persist());
     }
 
     fn take_req(&mut self, pending: Pending) -> u64 {

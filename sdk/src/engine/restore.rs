@@ -44,8 +44,8 @@ impl Engine {
             self.record_in(session_id, now, SessionEnded { reason: SessionEndReason::PageClosed }.into());
             let meta = self.old_sessions.get_mut(&session_id).expect("present");
             meta.ended = true;
-            let value = serde_json::to_string(&*meta).expect("meta serializes");
-            self.commands.push(Command::Persist { store: Store::Sessions, key: session_id.to_string(), value });
+            let persist = meta.persist();
+            self.commands.push(persist);
         }
         self.forget_finished_sessions();
         self.flush_requested = true;
