@@ -24,6 +24,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::Verifier;
 use crate::config_store::{ConfigError, ConfigStore, WatchGuard};
 use crate::credentials::CredentialIssuer;
+use crate::dashboard::{self, pages};
 use crate::delivery::{run_replayer, Delivery};
 use crate::error::ApiError;
 use crate::kafka::EventsProducer;
@@ -41,6 +42,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/config"),
     ("get", "/api/v1/admin/config/history"),
     ("post", "/api/v1/admin/config/rollback"),
+    ("get", "/api/v1/admin/config/history/{version}"),
+    ("get", "/api/v1/dashboard/me"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/wall"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/live"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/candidates"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
+    ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
+    ("get", "/api/v1/dashboard/media"),
+    ("get", "/dashboard"),
+    ("get", "/dashboard/"),
+    ("get", "/dashboard/{file}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -55,6 +67,7 @@ pub struct AppState {
     pub credentials: CredentialIssuer,
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
+    pub dashboards: crate::dashboard::Dashboards,
 }
 
 impl AppState {
@@ -80,6 +93,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/admin/config", get(get_admin_config).put(put_admin_config))
         .route("/api/v1/admin/config/history", get(get_admin_history))
         .route("/api/v1/admin/config/rollback", post(post_admin_rollback))
+        .route("/api/v1/admin/config/history/{version}", get(get_admin_version))
+        .route("/api/v1/dashboard/me", get(dashboard::get_me))
+        .route("/api/v1/dashboard/tests/{test_id}/wall", get(dashboard::get_wall))
+        .route("/api/v1/dashboard/tests/{test_id}/live", get(dashboard::get_live))
+        .route("/api/v1/dashboard/tests/{test_id}/candidates", get(dashboard::get_candidates))
+        .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(dashboard::get_timeline))
+        .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(dashboard::post_verdict))
+        .route("/api/v1/dashboard/media", get(dashboard::get_media))
+        .route("/dashboard", get(pages::redirect_to_index))
+        .route("/dashboard/", get(pages::get_index))
+        .route("/dashboard/{file}", get(pages::get_file))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(get_readyz))
         .route("/metrics", get(get_metrics))
@@ -128,18 +152,7 @@ async fn post_credentials(
 }
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {
-    // A valid token without `role` (a candidate's) is authentic but not for
-    // this resource: 403, like a proctor's.
-    let claims: serde_json::Value = state.verifier.verify(headers)?;
-    if claims.get("role").is_none() {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this route needs an admin token"));
-    }
-    let claims: StaffClaims =
-        serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))?;
-    if claims.role != StaffRole::Admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this route needs an admin token"));
-    }
-    Ok(claims)
+    dashboard::staff(state, headers, &[StaffRole::Admin])
 }
 
 fn config_error(error: ConfigError) -> ApiError {
@@ -201,6 +214,29 @@ async fn get_admin_history(
     Ok(Json(ConfigHistoryResponse { current: state.config.current().version, versions }))
 }
 
+/// `GET /api/v1/admin/config/history/{version}`: one stored version, for
+/// comparing before a rollback.
+async fn get_admin_version(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(version): axum::extract::Path<String>,
+) -> Result<Json<AdminConfigResponse>, ApiError> {
+    admin(&state, &headers)?;
+    let version: u64 = version.parse().map_err(|_| {
+        ApiError::invalid(vec![invigil_schemas::validate::FieldProblem {
+            field: "version".into(),
+            code: invigil_schemas::validate::ProblemCode::InvalidType,
+            message: "must be a positive integer".into(),
+        }])
+    })?;
+    let store = state.config.clone();
+    let document = tokio::task::spawn_blocking(move || store.load_version(version))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration read panicked"))?
+        .map_err(config_error)?;
+    Ok(Json(AdminConfigResponse { version, document }))
+}
+
 #[derive(serde::Deserialize)]
 struct RollbackQuery {
     version: Option<u64>,
@@ -251,17 +287,28 @@ pub struct Ingest {
     pub state: Arc<AppState>,
     stop_replayer: tokio::sync::watch::Sender<bool>,
     replayer: tokio::task::JoinHandle<()>,
+    stop_hub: Arc<std::sync::atomic::AtomicBool>,
+    hub_thread: Option<std::thread::JoinHandle<()>>,
     _config_watch: Option<WatchGuard>,
 }
 
+/// What a caller may supply instead of the defaults.
+#[derive(Default)]
+pub struct Backends {
+    /// The STS client for upload credentials (tests point it at moto);
+    /// default: the AWS credential chain and `credentials.sts_endpoint`.
+    pub sts: Option<aws_sdk_sts::Client>,
+    /// The analytics store the review pages read and write verdicts to;
+    /// without one, those routes answer 503.
+    pub analytics: Option<Arc<dyn dashboard::store::AnalyticsStore>>,
+    /// Credentials that sign media GET links; default: the AWS credential chain.
+    pub media_credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+}
+
 impl Ingest {
-    /// Opens everything `settings` names. `sts` overrides the STS client
-    /// (tests); by default it comes from the AWS credential chain.
-    pub async fn start(
-        settings: IngestSettings,
-        secrets: Secrets,
-        sts: Option<aws_sdk_sts::Client>,
-    ) -> anyhow::Result<Self> {
+    /// Opens everything `settings` names, with `backends` supplied by the
+    /// caller where it has them.
+    pub async fn start(settings: IngestSettings, secrets: Secrets, backends: Backends) -> anyhow::Result<Self> {
         use anyhow::Context;
         let metrics = Arc::new(Metrics::default());
         let (spool, recovered) = Spool::open(&settings.spool)
@@ -293,10 +340,32 @@ impl Ingest {
                 tracing::info!(version, "configuration file changed; new version in force");
             })
             .context("watching the configuration file")?;
-        let sts = match sts {
+        let sts = match backends.sts {
             Some(client) => client,
             None => CredentialIssuer::default_sts_client(&settings.credentials).await,
         };
+        let hub = Arc::new(dashboard::live::LiveHub::default());
+        let stop_hub = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hub_thread = (!settings.dashboard.live_topic.is_empty())
+            .then(|| hub.follow(&settings.kafka.brokers, &settings.dashboard.live_topic, Arc::clone(&stop_hub)));
+        let media_credentials = match backends.media_credentials {
+            Some(provider) => Some(provider),
+            None => aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(settings.credentials.region.clone()))
+                .load()
+                .await
+                .credentials_provider(),
+        };
+        let dashboards = dashboard::Dashboards::new(
+            hub,
+            backends.analytics,
+            dashboard::media::MediaSigner::new(
+                &settings.credentials,
+                media_credentials,
+                Duration::from_secs(settings.dashboard.media_url_secs),
+            ),
+            pages::content_security_policy(&settings.credentials),
+        );
         let state = Arc::new(AppState {
             verifier: Verifier::new(&secrets.token_key)?,
             ip_hash_secret: secrets.ip_hash_secret,
@@ -305,11 +374,12 @@ impl Ingest {
             credentials: CredentialIssuer::new(settings.credentials.clone(), sts, Arc::clone(&metrics)),
             limiter: RateLimiter::new(settings.rate_limit.clone()),
             metrics,
+            dashboards,
             settings,
         });
         let (stop_replayer, stop) = tokio::sync::watch::channel(false);
         let replayer = tokio::spawn(run_replayer(delivery, stop));
-        Ok(Self { state, stop_replayer, replayer, _config_watch: config_watch })
+        Ok(Self { state, stop_replayer, replayer, stop_hub, hub_thread, _config_watch: config_watch })
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests,
@@ -328,6 +398,10 @@ impl Ingest {
         let flushed =
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await.unwrap_or(false);
         let _ = self.stop_replayer.send(true);
+        self.stop_hub.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.hub_thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(15), self.replayer).await;
         let (spooled, _) = self.state.delivery.spool.usage();
         tracing::info!(flushed, spooled_bytes = spooled, "ingest stopped");

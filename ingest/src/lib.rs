@@ -13,13 +13,15 @@
 //!
 //! Around it: upload credentials from STS ([`credentials`]), the admin config
 //! API and the hot-reloaded config file ([`app`], [`config_store`]),
-//! Prometheus [`metrics`], and what an operator sets ([`settings`]).
+//! Prometheus [`metrics`], the proctor, review and admin pages with their
+//! APIs ([`dashboard`]), and what an operator sets ([`settings`]).
 //! [`app::Ingest`] starts and stops the whole.
 
 pub mod app;
 pub mod auth;
 pub mod config_store;
 pub mod credentials;
+pub mod dashboard;
 pub mod delivery;
 pub mod enrich;
 pub mod error;

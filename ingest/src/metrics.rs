@@ -45,6 +45,10 @@ pub struct Metrics {
     pub credentials_cache_hits: Counter,
     pub rate_limited: Counter,
     pub config_reloads: Counter,
+    /// Proctor wall streams open now.
+    pub sse_streams: Gauge,
+    /// Tile updates sent on those streams.
+    pub sse_events: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -69,6 +73,8 @@ impl Default for Metrics {
             credentials_cache_hits: Counter::default(),
             rate_limited: Counter::default(),
             config_reloads: Counter::default(),
+            sse_streams: Gauge::default(),
+            sse_events: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route and status", requests);
@@ -86,6 +92,8 @@ impl Default for Metrics {
         );
         registry.register("rate_limited", "Requests refused with 429", metrics.rate_limited.clone());
         registry.register("config_reloads", "Configuration versions installed", metrics.config_reloads.clone());
+        registry.register("sse_streams", "Proctor wall streams open", metrics.sse_streams.clone());
+        registry.register("sse_events", "Tile updates sent to proctor walls", metrics.sse_events.clone());
         Self { registry, ..metrics }
     }
 }

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenKey;
 use crate::credentials::CredentialSettings;
+use crate::dashboard::DashboardSettings;
 use crate::kafka::KafkaSettings;
 use crate::rate_limit::RateLimitSettings;
 use crate::spool::SpoolSettings;
@@ -46,6 +47,7 @@ pub struct IngestSettings {
     pub credentials: CredentialSettings,
     pub rate_limit: RateLimitSettings,
     pub limits: Limits,
+    pub dashboard: DashboardSettings,
 }
 
 impl Default for IngestSettings {
@@ -62,6 +64,7 @@ impl Default for IngestSettings {
             credentials: CredentialSettings::default(),
             rate_limit: RateLimitSettings::default(),
             limits: Limits::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -148,6 +151,12 @@ impl IngestSettings {
             return invalid(format!(
                 "credentials.duration_secs = {} is outside STS's 900…43200",
                 self.credentials.duration_secs
+            ));
+        }
+        if !(10..=7 * 24 * 3600).contains(&self.dashboard.media_url_secs) {
+            return invalid(format!(
+                "dashboard.media_url_secs = {} is outside 10…604800 (SigV4's limit)",
+                self.dashboard.media_url_secs
             ));
         }
         if self.rate_limit.per_second > 0.0 && self.rate_limit.burst < 1.0 {

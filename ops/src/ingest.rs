@@ -31,7 +31,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
-        let ingest = Ingest::start(settings, secrets, None).await?;
+        // The review pages read a ClickHouse server when one is configured.
+        let analytics = (!settings.dashboard.clickhouse_url.is_empty()).then(|| {
+            crate::analytics::SharedStore::http(
+                &settings.dashboard.clickhouse_url,
+                &settings.dashboard.clickhouse_database,
+            )
+        });
+        let backends = invigil_ingest::app::Backends { analytics, ..Default::default() };
+        let ingest = Ingest::start(settings, secrets, backends).await?;
         tracing::info!(listen = %listener.local_addr()?, "ingest serving");
         eprintln!("invigil ingest: serving on http://{}", listener.local_addr()?);
         ingest.serve(listener, shutdown_signal()).await?;

@@ -1,14 +1,16 @@
 //! `invigil`: the one command line for running, checking and measuring invigil.
 //!
-//! Subcommands appear here only once they work end to end; `up` arrives with
-//! its issue.
+//! Subcommands appear here only once they work end to end.
 
+mod analytics;
 mod bench;
 mod ingest;
 mod loadgen;
 mod migrate;
 mod pipeline;
 mod tail;
+mod token;
+mod up;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run ingest, the pipeline and the dashboards in one process on an embedded chDB.
+    Up(up::Args),
     /// Run the front door: authenticate, validate and enrich event batches, produce them to Kafka.
     Ingest(ingest::Args),
     /// Run the stream processor: Kafka to per-candidate windows in ClickHouse/chDB, live counters to proctor_live.
@@ -32,6 +36,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
+    /// Mint a staff (proctor, reviewer, admin) or candidate token with INVIGIL_TOKEN_SECRET.
+    Token(token::Args),
     /// Print the events in a Kafka topic as JSON lines (decoded records).
     Tail(tail::Args),
     /// Run a benchmark and print its figures.
@@ -42,12 +48,14 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => up::run_command(args),
         Command::Ingest(args) => ingest::run(args),
         Command::Pipeline(args) => pipeline::run_command(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Migrate(args) => migrate::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Token(args) => token::run(args),
         Command::Bench(bench) => bench::run(bench),
     }
 }

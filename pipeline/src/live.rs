@@ -67,6 +67,8 @@ pub fn counters(tracked: &mut Tracked, config: &ProctorConfig, received_at: i64,
         score: total.score,
         window_score,
         components: total.components.iter().map(|(n, v)| ((*n).to_owned(), *v)).collect(),
+        face_key: session.latest_images[0].as_ref().map(|(_, key)| key.clone()),
+        screen_key: session.latest_images[1].as_ref().map(|(_, key)| key.clone()),
     }
 }
 

@@ -81,8 +81,9 @@ pub enum What {
     Clipboard,
     PermissionRevoked,
     Keys(u32),
-    /// An uploaded capture of kind 0 = face, 1 = screen, 2 = audio.
-    Uploaded(u8),
+    /// An uploaded capture of kind 0 = face, 1 = screen, 2 = audio, and
+    /// its object key.
+    Uploaded(u8, String),
     UploadFailed,
     /// Stored and counted as an event, no window column of its own.
     Other,
@@ -140,7 +141,7 @@ impl Fact {
             Some(EventKind::KeyActivity) => What::Keys(row.keys),
             Some(EventKind::Capture) => match row.capture_status.as_str() {
                 "uploaded" => match CAPTURE_KINDS.iter().position(|k| *k == row.capture_kind) {
-                    Some(index) => What::Uploaded(index as u8),
+                    Some(index) => What::Uploaded(index as u8, row.capture_key.clone()),
                     None => What::Other,
                 },
                 "failed" => What::UploadFailed,
@@ -226,6 +227,9 @@ pub struct Session {
     pub minutes: BTreeMap<i64, MinuteCounts>,
     /// Client times of uploaded captures, per kind (see [`CAPTURE_KINDS`]).
     pub uploads: [Vec<i64>; 3],
+    /// The newest uploaded face photo and screenshot by client time, as
+    /// `(ts, object key)`: the proctor wall's thumbnails.
+    pub latest_images: [Option<(i64, String)>; 2],
 }
 
 impl Session {
@@ -245,6 +249,7 @@ impl Session {
             transitions: Vec::new(),
             minutes: BTreeMap::new(),
             uploads: Default::default(),
+            latest_images: Default::default(),
         }
     }
 
@@ -326,10 +331,15 @@ impl Session {
             What::Clipboard => counts.clipboard_actions += 1,
             What::PermissionRevoked => counts.permission_revocations += 1,
             What::Keys(keys) => counts.key_counts.push(*keys),
-            What::Uploaded(kind) => {
+            What::Uploaded(kind, key) => {
                 let times = &mut self.uploads[usize::from(*kind).min(2)];
                 let at = times.partition_point(|t| *t < fact.ts);
                 times.insert(at, fact.ts);
+                if let Some(latest) = self.latest_images.get_mut(usize::from(*kind)) {
+                    if latest.as_ref().is_none_or(|(ts, _)| *ts <= fact.ts) {
+                        *latest = Some((fact.ts, key.clone()));
+                    }
+                }
             }
             What::UploadFailed => counts.uploads_failed += 1,
             What::Other => {}

@@ -136,6 +136,28 @@ pub struct ConfigDocument {
     /// Partial overrides per test, merged over `defaults`.
     pub tests: BTreeMap<TestId, Value>,
     pub bypasses: BTreeMap<TestId, BTreeMap<CandidateId, Bypass>>,
+    /// Proctors on duty per test: the live wall splits the test's candidates
+    /// among them (rendezvous hashing, `capacity` each). A test without a
+    /// roster shows every candidate to each of its proctors.
+    pub duty: BTreeMap<TestId, Duty>,
+}
+
+/// The proctors watching one test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Duty {
+    /// Staff ids (`sub` of their tokens), in any order.
+    pub proctors: Vec<String>,
+    /// Candidates one proctor watches at most; beyond `proctors × capacity`
+    /// the rest show as unassigned to every proctor of the test.
+    #[serde(default = "Duty::default_capacity")]
+    pub capacity: u32,
+}
+
+impl Duty {
+    fn default_capacity() -> u32 {
+        50
+    }
 }
 
 /// What a candidate gets: a config to run with, or an order to stop.
@@ -206,6 +228,33 @@ impl ConfigDocument {
             match self.for_test(test) {
                 Ok(config) => problems.extend(check_ranges(&config, &format!("tests.{test}"))),
                 Err(problem) => problems.push(problem),
+            }
+        }
+        for (test, duty) in &self.duty {
+            let field = |name: &str| format!("duty.{test}.{name}");
+            if duty.capacity == 0 {
+                problems.push(FieldProblem {
+                    field: field("capacity"),
+                    code: ProblemCode::InvalidValue,
+                    message: "is 0; must be at least 1".into(),
+                });
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, proctor) in duty.proctors.iter().enumerate() {
+                let problem = if proctor.trim().is_empty() {
+                    Some("is empty")
+                } else if !seen.insert(proctor) {
+                    Some("appears twice")
+                } else {
+                    None
+                };
+                if let Some(message) = problem {
+                    problems.push(FieldProblem {
+                        field: field(&format!("proctors[{i}]")),
+                        code: ProblemCode::InvalidValue,
+                        message: message.into(),
+                    });
+                }
             }
         }
         problems

@@ -26,6 +26,12 @@ pub struct LiveCounters {
     pub window_score: f64,
     /// Components of the session score, `(weight name, contribution)`.
     pub components: Vec<(String, f64)>,
+    /// Object keys of the newest uploaded face photo and screenshot, for the
+    /// wall's thumbnails (absent until the first upload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen_key: Option<String>,
 }
 
 /// `gap` is not here: a missing update is a gap, which only the reader can

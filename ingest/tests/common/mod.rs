@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use invigil_ingest::app::{AppState, Ingest};
+use invigil_ingest::app::{AppState, Backends, Ingest};
 use invigil_ingest::auth::TokenKey;
 use invigil_ingest::settings::{IngestSettings, Secrets};
 use invigil_schemas::ids::event_id_v7;
@@ -211,7 +211,8 @@ impl Running {
             .try_init();
         let settings = settings_for(&options, dir.path());
         let secrets = Secrets { token_key: TokenKey::Hs256Secret(SECRET.to_vec()), ip_hash_secret: [7; 16] };
-        let ingest = Ingest::start(settings, secrets, Some(sts_client(&options.sts_endpoint))).await.unwrap();
+        let backends = Backends { sts: Some(sts_client(&options.sts_endpoint)), ..Default::default() };
+        let ingest = Ingest::start(settings, secrets, backends).await.unwrap();
         let state = Arc::clone(&ingest.state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

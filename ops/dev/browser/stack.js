@@ -53,9 +53,12 @@ export const FAST_CONFIG = {
   capture_intervals: { face_ms: 4000, screen_ms: 4000, audio_chunk_ms: 6000 },
 };
 
-/** A running `invigil ingest` with its own topic, bucket and config file. */
+/** A running `invigil ingest` with its own topic, bucket and config file;
+ * with `allInOne`, `invigil up` instead: ingest, the pipeline (on its own
+ * chDB and live topic) and the dashboards in one process. `document`
+ * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, stsEndpoint = S3 } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false } = {}) {
     const self = new Ingest();
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
@@ -63,15 +66,20 @@ export class Ingest {
     self.port = await freePort();
     self.base = `http://127.0.0.1:${self.port}`;
     self.stsEndpoint = stsEndpoint;
-    writeFileSync(join(self.dir, 'config.json'), JSON.stringify({ defaults: config, tests: {}, bypasses: {} }));
+    self.allInOne = allInOne;
+    self.liveTopic = `${self.topic}-live`;
+    writeFileSync(join(self.dir, 'config.json'), JSON.stringify(document || { defaults: config, tests: {}, bypasses: {} }));
     writeFileSync(join(self.dir, 'ingest.toml'), [
       `config_file = "${join(self.dir, 'config.json')}"`,
       '[kafka]', `topic = "${self.topic}"`,
       '[spool]', `dir = "${join(self.dir, 'spool')}"`,
       '[credentials]', `bucket = "${self.bucket}"`, `s3_endpoint = "${S3}"`, `sts_endpoint = "${stsEndpoint}"`,
       '[rate_limit]', 'per_second = 100.0', 'burst = 500.0',
+      '[dashboard]', `live_topic = "${self.liveTopic}"`,
     ].join('\n'));
-    execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', self.topic, '--create', '1']);
+    for (const topic of [self.topic, self.liveTopic]) {
+      execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', topic, '--create', '1']);
+    }
     const created = await fetch(`${S3}/${self.bucket}`, { method: 'PUT' });
     if (!created.ok) throw new Error(`creating bucket ${self.bucket}: ${created.status}`);
     await self.spawn();
@@ -80,7 +88,10 @@ export class Ingest {
 
   async spawn() {
     this.log = '';
-    this.process = spawn(INVIGIL, ['ingest', '--settings', join(this.dir, 'ingest.toml')], {
+    const command = this.allInOne
+      ? ['up', '--settings', join(this.dir, 'ingest.toml'), '--chdb-path', join(this.dir, 'chdb'), '--group', `${this.topic}-pipeline`]
+      : ['ingest', '--settings', join(this.dir, 'ingest.toml')];
+    this.process = spawn(INVIGIL, command, {
       env: {
         ...process.env,
         INVIGIL_LISTEN: `127.0.0.1:${this.port}`,
@@ -98,7 +109,33 @@ export class Ingest {
     await waitFor('ingest /healthz', async () => {
       if (this.process.exitCode !== null) throw new Error(`ingest exited: ${this.log}`);
       try { return (await fetch(`${this.base}/healthz`)).ok; } catch { return false; }
-    }, 30_000);
+    }, 60_000);
+  }
+
+  /** Runs `invigil loadgen` against this front door; resolves with its
+   * output once it has finished. */
+  loadgen(args) {
+    return new Promise((resolve, reject) => {
+      const child = spawn(INVIGIL, ['loadgen', '--endpoint', this.base, '--no-progress', ...args], {
+        env: { ...process.env, INVIGIL_TOKEN_SECRET: SECRET, RUST_LOG: 'warn' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (d) => { output += d; });
+      child.stderr.on('data', (d) => { output += d; });
+      child.on('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`loadgen exited ${code}: ${output}`))));
+    });
+  }
+
+  /** Calls this front door's API with `token`; the parsed JSON body and status. */
+  async api(path, token, { method = 'GET', body } = {}) {
+    const response = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
   }
 
   /** Stops the process (the front door goes away; Kafka and S3 stay). */

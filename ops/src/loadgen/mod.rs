@@ -4,6 +4,7 @@
 //! whose buffered batches are replayed in order on reconnect — in simulated
 //! time compressed by `--speedup`.
 
+pub mod media;
 pub mod sim;
 
 use std::io::Write;
@@ -49,6 +50,10 @@ pub struct Args {
     pub token_secret: String,
     #[arg(long)]
     pub no_progress: bool,
+    /// Also PUT every capture to S3 through the candidate's upload
+    /// credentials (small generated JPEGs, placeholder audio), as the SDK does.
+    #[arg(long)]
+    pub upload_media: bool,
 }
 
 /// What a run did.
@@ -61,6 +66,8 @@ pub struct Report {
     pub statuses: std::collections::BTreeMap<u16, u64>,
     pub latencies_us: Vec<u64>,
     pub uploads: sim::Uploads,
+    /// `--upload-media` PUTs that failed.
+    pub upload_failures: u64,
     pub elapsed: Duration,
 }
 
@@ -84,13 +91,7 @@ pub fn percentile_us(sample: &[u64], p: f64) -> u64 {
 /// A candidate token as a host app would mint it.
 pub fn mint_token(secret: &str, test: &str, candidate: &str, lifetime_secs: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    let claims = json!({"sub": candidate, "test_id": test, "iat": now, "exp": now + lifetime_secs});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("HS256 signing cannot fail")
+    crate::token::sign(secret, &json!({"sub": candidate, "test_id": test, "iat": now, "exp": now + lifetime_secs}))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -120,6 +121,9 @@ fn print_report(args: &Args, r: &Report) {
         r.percentile_ms(100.0)
     );
     println!("  objects uploaded face {}  screen {}  audio {}", r.uploads.face, r.uploads.screen, r.uploads.audio);
+    if r.upload_failures > 0 {
+        println!("  media PUTs failed {:>8}", r.upload_failures);
+    }
 }
 
 struct Shared {
@@ -205,6 +209,7 @@ async fn run_candidate(
     } else {
         None
     };
+    let mut uploader = args.upload_media.then(|| media::Uploader::new(&args.endpoint, &token, seed));
     let mut buffered: Vec<Value> = Vec::new();
     for tick in 0..=ticks {
         let due = Duration::from_secs_f64((offset + tick * cadence.events_interval_ms) as f64 / 1000.0 / args.speedup);
@@ -216,6 +221,10 @@ async fn run_candidate(
             events.push(candidate.network(candidate.clock, false));
         }
         events.extend(if tick == ticks { candidate.finish() } else { candidate.tick() });
+        if let Some(uploader) = uploader.as_mut() {
+            let failed = uploader.put_captures(&shared.client, &events).await;
+            shared.report.lock().unwrap_or_else(|p| p.into_inner()).upload_failures += failed;
+        }
         let sent_at = candidate.clock;
         let (_, body) = candidate.batch(events, sent_at);
         buffered.push(body);

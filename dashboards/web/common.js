@@ -1,0 +1,249 @@
+// Shared by the dashboard pages: the staff token, API calls, the SSE reader,
+// presigned media links and a tiny DOM builder. Every text reaches the page
+// through textContent (never innerHTML), so candidate-supplied strings
+// cannot become markup.
+
+const TOKEN_KEY = 'invigil.staff-token';
+
+/** The staff token: taken once from `#token=…` (then removed from the
+ * address bar and history), afterwards from this tab's sessionStorage. */
+export function token() {
+  const match = location.hash.match(/[#&]token=([^&]+)/);
+  if (match) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.href = './';
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.error?.message || `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
+  /** Every field problem of a 400, as [{field, message}]. */
+  get problems() {
+    return this.body?.error?.problems || [];
+  }
+}
+
+/** Calls the API with the staff token; JSON in, JSON out. */
+export async function api(path, { method = 'GET', body, signal } = {}) {
+  const headers = { authorization: `Bearer ${token() || ''}` };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    signal,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = null;
+  }
+  if (!response.ok) throw new ApiError(response.status, parsed);
+  return parsed;
+}
+
+/** `el('div', {class: 'x', onclick: f}, 'text', child)`: an element whose
+ * strings are text nodes. */
+export function el(tag, attributes = {}, ...children) {
+  const svg = ['svg', 'rect', 'line', 'g', 'text', 'title', 'path', 'circle'].includes(tag);
+  const node = svg ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else if (name === 'dataset') Object.assign(node.dataset, value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export const params = new URLSearchParams(location.search);
+
+export function formatTime(ms) {
+  if (!ms) return '—';
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z';
+}
+
+export function formatClock(ms) {
+  return new Date(ms).toISOString().slice(11, 19);
+}
+
+export function formatDuration(ms) {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/** Shows a message in the page's status line (role=status, so screen
+ * readers hear it). */
+export function say(text, kind = 'info') {
+  const line = document.getElementById('status');
+  if (!line) return;
+  line.textContent = text;
+  line.dataset.kind = kind;
+}
+
+/** Reads a server-sent event stream with fetch (so the token goes in a
+ * header, not the URL), calling `onEvent(name, data)` per event; reconnects
+ * with growing pauses until `signal` aborts. `onState` hears 'open' and
+ * 'retrying'. */
+export async function followEvents(path, onEvent, { signal, onState = () => {} } = {}) {
+  let pause = 500;
+  while (!signal?.aborted) {
+    try {
+      const response = await fetch(path, { headers: { authorization: `Bearer ${token() || ''}` }, signal });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new ApiError(response.status, body);
+      }
+      onState('open');
+      pause = 500;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let name = 'message';
+          const data = [];
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event:')) name = line.slice(6).trim();
+            else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+          }
+          if (data.length) onEvent(name, JSON.parse(data.join('\n')));
+        }
+      }
+    } catch (error) {
+      if (signal?.aborted) return;
+      // A refused token will not get better by retrying.
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) throw error;
+    }
+    onState('retrying');
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(pause * 2, 10_000);
+  }
+}
+
+const links = new Map();
+
+/** A presigned link for a media key, reused until shortly before it expires. */
+export async function mediaLink(key) {
+  const cached = links.get(key);
+  if (cached && cached.expires_at - Date.now() > 30_000) return cached.url;
+  const signed = await api(`/api/v1/dashboard/media?key=${encodeURIComponent(key)}`);
+  links.set(key, signed);
+  return signed.url;
+}
+
+/** An <img> that loads `key` through a presigned link; a missing object
+ * shows as a labelled placeholder instead of a broken image. */
+export function thumbnail(key, label) {
+  const image = el('img', { alt: label, class: 'thumb', loading: 'lazy', decoding: 'async' });
+  const frame = el('figure', { class: 'thumb-frame' }, image);
+  if (!key) {
+    frame.classList.add('empty');
+    frame.append(el('figcaption', {}, `no ${label} yet`));
+    return frame;
+  }
+  image.dataset.key = key;
+  mediaLink(key)
+    .then((url) => {
+      image.src = url;
+    })
+    .catch(() => frame.classList.add('empty'));
+  return frame;
+}
+
+/** The page header: title, the signed-in staff member, navigation. Returns
+ * the claims, or shows the sign-in form and returns null. */
+export async function header(title) {
+  document.title = `${title} · invigil`;
+  const bar = document.getElementById('bar');
+  if (!token()) {
+    signInForm(bar);
+    return null;
+  }
+  let me;
+  try {
+    me = await api('/api/v1/dashboard/me');
+  } catch (error) {
+    signInForm(bar, error.message);
+    return null;
+  }
+  const test = params.get('test');
+  const suffix = test ? `?test=${encodeURIComponent(test)}` : '';
+  const nav = el('nav', { 'aria-label': 'Pages' });
+  if (me.role === 'proctor' || me.role === 'admin') nav.append(el('a', { href: `proctor.html${suffix}` }, 'Proctor wall'));
+  if (me.role === 'reviewer' || me.role === 'admin') nav.append(el('a', { href: `review.html${suffix}` }, 'Review'));
+  if (me.role === 'admin') nav.append(el('a', { href: 'admin.html' }, 'Admin'));
+  bar.replaceChildren(
+    el('h1', {}, 'invigil ', el('span', { class: 'page-title' }, title)),
+    nav,
+    el('span', { class: 'who' }, `${me.name || me.sub} · ${me.role}`),
+    el('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
+  );
+  return me;
+}
+
+function signInForm(bar, problem) {
+  const input = el('input', { id: 'token-input', type: 'password', autocomplete: 'off', required: true });
+  const form = el(
+    'form',
+    { class: 'sign-in', onsubmit: (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+      location.reload();
+    } },
+    el('label', { for: 'token-input' }, 'Staff token'),
+    input,
+    el('button', { type: 'submit' }, 'Sign in'),
+    problem ? el('p', { class: 'error', role: 'alert' }, problem) : null,
+    el('p', { class: 'hint' }, 'Ask your administrator for a token (`invigil token --role proctor --sub you --test exam`).'),
+  );
+  bar.replaceChildren(el('h1', {}, 'invigil'), form);
+  document.getElementById('main')?.replaceChildren();
+}
+
+/** The test a page is about: `?test=`, else the token's only test, else a
+ * picker of the token's tests. */
+export function chooseTest(me, page) {
+  const test = params.get('test');
+  if (test) return test;
+  if (me.tests.length === 1) return me.tests[0];
+  const main = document.getElementById('main');
+  const input = el('input', { id: 'test-input', name: 'test', required: true, list: 'tests' });
+  main.replaceChildren(
+    el(
+      'form',
+      { class: 'pick-test', onsubmit: (event) => {
+        event.preventDefault();
+        location.href = `${page}?test=${encodeURIComponent(input.value.trim())}`;
+      } },
+      el('label', { for: 'test-input' }, 'Test'),
+      input,
+      el('datalist', { id: 'tests' }, me.tests.map((t) => el('option', { value: t }))),
+      el('button', { type: 'submit' }, 'Open'),
+    ),
+  );
+  return null;
+}

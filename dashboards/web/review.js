@@ -1,0 +1,218 @@
+// Review: a test's candidates by score with capture completeness, and one
+// candidate's timeline — scores, gaps and activity on one axis, anomaly
+// explanations, captures, audio, events — with the reviewer's verdict.
+import { ApiError, api, chooseTest, el, formatClock, formatDuration, formatTime, header, mediaLink, params, say, thumbnail } from './common.js';
+import { timelinePlot } from './plot.js';
+
+const me = await header('Review');
+const test = me && chooseTest(me, 'review.html');
+const candidate = params.get('candidate');
+const main = document.getElementById('main');
+if (test && candidate) showCandidate(test, candidate).catch(failed);
+else if (test) showTest(test).catch(failed);
+
+function failed(error) {
+  say(error instanceof ApiError ? `${error.message} (HTTP ${error.status})` : String(error), 'error');
+  document.body.dataset.denied = String(error.status || '');
+}
+
+const reviewLink = (test, candidate) => `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
+
+async function showTest(test) {
+  say('Loading candidates…');
+  const { candidates } = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates`);
+  const columns = [
+    ['candidate_id', 'Candidate', false],
+    ['score', 'Score', true],
+    ['max_minute_score', 'Worst minute', true],
+    ['alert_minutes', 'Alert minutes', true],
+    ['completeness_pct', 'Captures %', true],
+    ['network_gaps', 'Network gaps', true],
+    ['sessions', 'Sessions', true],
+    ['verdict', 'Verdict', false],
+  ];
+  let sortKey = 'score';
+  let descending = true;
+  const body = el('tbody');
+  const head = el('tr');
+  const table = el('table', { id: 'candidates' }, el('caption', { class: 'legend' }, `${candidates.length} candidates of ${test}; select a column to sort`), el('thead', {}, head), body);
+  const draw = () => {
+    const value = (row) => (sortKey === 'verdict' ? row.verdict?.verdict || '' : row[sortKey]);
+    const rows = [...candidates].sort((a, b) => {
+      const [p, q] = [value(a), value(b)];
+      const order = typeof p === 'number' ? p - q : String(p).localeCompare(String(q));
+      return (descending ? -order : order) || a.candidate_id.localeCompare(b.candidate_id);
+    });
+    head.replaceChildren(...columns.map(([key, label, numeric]) => el('th', {
+      class: numeric ? 'num' : undefined,
+      'aria-sort': key === sortKey ? (descending ? 'descending' : 'ascending') : 'none',
+    }, el('button', { type: 'button', onclick: () => {
+      descending = key === sortKey ? !descending : numeric;
+      sortKey = key;
+      draw();
+    } }, label))));
+    body.replaceChildren(...rows.map((row) => el('tr', { class: 'selectable', dataset: { candidate: row.candidate_id } },
+      el('td', {}, el('a', { href: reviewLink(test, row.candidate_id) }, row.candidate_id)),
+      el('td', { class: 'num' }, row.score.toFixed(2)),
+      el('td', { class: 'num' }, row.max_minute_score.toFixed(2)),
+      el('td', { class: 'num' }, row.alert_minutes),
+      el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) } }, `${row.completeness_pct.toFixed(1)} %`),
+      el('td', { class: 'num' }, row.network_gaps),
+      el('td', { class: 'num' }, row.sessions),
+      el('td', {}, row.verdict ? `${row.verdict.verdict} (${row.verdict.reviewer})` : '—'))));
+  };
+  draw();
+  main.append(el('section', { class: 'panel' }, el('h2', {}, `Candidates of ${test}`), table));
+  say(candidates.length ? '' : 'No data for this test yet.');
+}
+
+async function showCandidate(test, candidate) {
+  say('Loading the timeline…');
+  const timeline = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/timeline`);
+  say(timeline.truncated ? `Showing the first ${timeline.events.length} events only.` : '');
+  const canVerdict = me.role === 'reviewer' || me.role === 'admin';
+  const left = el('div');
+  const right = el('div');
+  main.append(
+    el('p', {}, el('a', { href: `review.html?test=${encodeURIComponent(test)}` }, `← all candidates of ${test}`)),
+    el('h2', { id: 'candidate-title' }, `${candidate} · ${test}`),
+    el('div', { class: 'columns' }, left, right),
+  );
+  left.append(
+    sessionsPanel(timeline),
+    el('section', { class: 'panel', 'aria-labelledby': 'plot-heading' },
+      el('h2', { id: 'plot-heading' }, 'Timeline'),
+      timeline.events.length ? timelinePlot(timeline, timeline.alert_score) : el('p', {}, 'No events stored yet.'),
+      el('p', { class: 'legend' }, 'Bars: minute scores (red at or above the alert threshold). Grey: network gaps, labelled and never scored.')),
+    anomaliesPanel(timeline),
+    mediaPanel(timeline),
+    eventsPanel(timeline),
+  );
+  right.append(verdictPanel(test, candidate, timeline, canVerdict));
+}
+
+function sessionsPanel(timeline) {
+  const rows = timeline.sessions.map((s) => el('tr', {},
+    el('td', {}, formatTime(s.started_at)),
+    el('td', {}, formatDuration(s.last_seen_at - s.started_at)),
+    el('td', {}, s.ended ? s.end_reason || 'ended' : 'open'),
+    el('td', { class: 'num' }, s.events),
+    el('td', { class: 'num' }, `${Number(s.completeness_pct).toFixed(1)} %`),
+    el('td', { class: 'num' }, `${s.network_gaps} (${formatDuration(s.network_gap_ms)})`),
+    el('td', {}, s.sdk_version || '—')));
+  return el('section', { class: 'panel' }, el('h2', {}, 'Sessions'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Captures', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+}
+
+function anomaliesPanel(timeline) {
+  const weights = timeline.weights || {};
+  const items = timeline.anomalies.map((a) => {
+    const parts = a.component_names.map((name, i) => [name, a.component_values[i]]).sort((p, q) => q[1] - p[1]);
+    return el('tr', {},
+      el('td', {}, `${formatClock(a.start)}–${formatClock(a.end)}`),
+      el('td', {}, a.severity),
+      el('td', { class: 'num' }, `${a.score.toFixed(2)} / ${a.threshold}`),
+      el('td', {}, el('ul', { class: 'components' }, parts.map(([name, value]) => {
+        const weight = weights[name];
+        const count = weight ? ` = ${(value / weight).toFixed(weight < 1 ? 1 : 0)} × weight ${weight}` : '';
+        return el('li', {}, `${name}: ${value.toFixed(2)}${count}`);
+      }))));
+  });
+  return el('section', { class: 'panel', id: 'anomalies' }, el('h2', {}, 'Why it scored'),
+    items.length
+      ? el('table', {}, el('thead', {}, el('tr', {}, ['Minute', 'Severity', 'Score / threshold', 'Components (contribution = count × weight)'].map((h) => el('th', {}, h)))), el('tbody', {}, items))
+      : el('p', {}, 'No minute reached the alert threshold.'));
+}
+
+function mediaPanel(timeline) {
+  const uploaded = timeline.events.filter((e) => e.type === 'capture' && e.capture_status === 'uploaded' && e.capture_key);
+  const panel = el('section', { class: 'panel', id: 'media' }, el('h2', {}, 'Captures'));
+  for (const [kind, label] of [['face', 'face photo'], ['screen', 'screenshot']]) {
+    const captures = uploaded.filter((e) => e.capture_kind === kind);
+    const strip = el('div', { class: 'strip', dataset: { kind } });
+    const show = (list) => strip.replaceChildren(...list.map((e) => {
+      const frame = thumbnail(e.capture_key, label);
+      frame.append(el('figcaption', {}, formatClock(e.ts)));
+      return frame;
+    }));
+    show(captures.slice(0, 12));
+    panel.append(el('h3', {}, `${label}s (${captures.length})`), strip);
+    if (captures.length > 12) panel.append(el('button', { type: 'button', onclick: (event) => { show(captures); event.target.remove(); } }, `Show all ${captures.length}`));
+  }
+  const chunks = uploaded.filter((e) => e.capture_kind === 'audio');
+  panel.append(el('h3', {}, `Audio (${chunks.length} chunks)`));
+  if (chunks.length) {
+    const player = el('audio', { controls: true, preload: 'none', id: 'audio' });
+    const list = el('select', { id: 'audio-chunk', 'aria-label': 'Audio chunk' }, chunks.map((e, i) => el('option', { value: String(i) }, `${formatClock(e.ts)} · chunk ${i + 1}`)));
+    const load = async (index, play) => {
+      list.value = String(index);
+      player.src = await mediaLink(chunks[index].capture_key);
+      if (play) player.play().catch(() => {});
+    };
+    list.addEventListener('change', () => load(Number(list.value), true).catch(failed));
+    // Chunks play one after another, like one recording.
+    player.addEventListener('ended', () => {
+      const next = Number(list.value) + 1;
+      if (next < chunks.length) load(next, true).catch(failed);
+    });
+    player.addEventListener('play', () => {
+      if (!player.src) load(Number(list.value), true).catch(failed);
+    }, { once: true });
+    load(0, false).catch(failed);
+    panel.append(el('div', { class: 'row' }, list, player));
+  }
+  return panel;
+}
+
+function eventsPanel(timeline) {
+  const types = [...new Set(timeline.events.map((e) => e.type))].sort();
+  const filter = el('select', { id: 'event-filter', 'aria-label': 'Event type' }, el('option', { value: '' }, 'all types'), types.map((t) => el('option', { value: t }, t)));
+  const body = el('tbody');
+  const describe = (e) => [e.state, e.device, e.action, e.reason, e.capture_kind, e.capture_status, e.name]
+    .filter(Boolean).join(' ') + (e.type === 'key_activity' ? ` ${e.keys} keys` : '') + (e.type === 'clipboard' ? ` ${e.chars} chars` : '');
+  const draw = () => {
+    const shown = timeline.events.filter((e) => !filter.value || e.type === filter.value).slice(0, 2000);
+    body.replaceChildren(...shown.map((e) => el('tr', { dataset: { type: e.type } },
+      el('td', {}, formatClock(e.ts)), el('td', { class: 'num' }, e.seq), el('td', {}, e.type), el('td', {}, describe(e)),
+      el('td', {}, e.received_at - e.ts > 75_000 ? 'late' : ''))));
+  };
+  filter.addEventListener('change', draw);
+  draw();
+  return el('section', { class: 'panel' }, el('h2', {}, `Events (${timeline.events.length})`),
+    el('div', { class: 'filters' }, filter),
+    el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body));
+}
+
+function verdictPanel(test, candidate, timeline, canVerdict) {
+  const list = el('ul', { id: 'verdicts' });
+  const drawVerdicts = (verdicts) => list.replaceChildren(...(verdicts.length
+    ? verdicts.map((v) => el('li', { dataset: { reviewer: v.reviewer } }, el('strong', {}, v.verdict), ` by ${v.reviewer}, ${formatTime(v.reviewed_at)}`, v.comment ? el('div', {}, v.comment) : null))
+    : [el('li', { class: 'legend' }, 'No verdict yet.')]));
+  drawVerdicts(timeline.verdicts);
+  const panel = el('section', { class: 'panel', 'aria-labelledby': 'verdict-title' }, el('h2', { id: 'verdict-title' }, 'Verdict'), list);
+  if (!canVerdict) return panel;
+  const problem = el('p', { class: 'error', role: 'alert', id: 'verdict-problem' });
+  const comment = el('textarea', { id: 'comment', name: 'comment', maxlength: '4000', 'aria-describedby': 'verdict-problem' });
+  const choice = (value, label) => el('label', {}, el('input', { type: 'radio', name: 'verdict', value, required: true }), ` ${label}`);
+  const form = el('form', { class: 'verdict-form', id: 'verdict-form', onsubmit: async (event) => {
+    event.preventDefault();
+    const verdict = form.querySelector('input[name="verdict"]:checked')?.value;
+    problem.textContent = '';
+    try {
+      const saved = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/verdict`,
+        { method: 'POST', body: { verdict, comment: comment.value } });
+      const others = timeline.verdicts.filter((v) => v.reviewer !== saved.reviewer);
+      timeline.verdicts = [...others, saved];
+      drawVerdicts(timeline.verdicts);
+      say(`Verdict saved: ${saved.verdict}.`);
+    } catch (error) {
+      const field = error.problems?.[0]?.field;
+      problem.textContent = field ? `${field}: ${error.problems[0].message}` : error.message;
+    }
+  } },
+  el('fieldset', {}, el('legend', { class: 'legend' }, 'Decision'), choice('cleared', 'Cleared'), choice('flagged', 'Flagged')),
+  el('label', { for: 'comment' }, 'Comment'), comment, problem,
+  el('button', { type: 'submit', class: 'primary' }, 'Save verdict'));
+  panel.append(form);
+  return panel;
+}

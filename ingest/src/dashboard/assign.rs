@@ -1,0 +1,179 @@
+//! Which proctor watches which candidate: rendezvous (highest random
+//! weight) hashing with a capacity per proctor.
+//!
+//! Every candidate ranks the on-duty proctors by a keyed hash of the pair and
+//! goes to the best-ranked one that still has room; candidates are placed in
+//! a fixed order (by a hash of their id), so the result is a pure function of
+//! the roster, the capacity and the candidate set. Every ingest replica
+//! computes the same wall without talking to the others.
+//!
+//! When a proctor leaves a roster whose capacity is not binding, only that
+//! proctor's candidates move (each to its next-ranked proctor), which is
+//! 1/n of the candidates on average over who leaves; a joining proctor takes
+//! only candidates that rank it first. When capacity binds, a moved candidate
+//! can take the last seat a later candidate had, which then moves too; the
+//! property tests measure how far that goes.
+
+use std::collections::BTreeMap;
+use std::hash::Hasher;
+
+use siphasher::sip::SipHasher13;
+
+/// The split of one test's candidates.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Assignment {
+    /// Proctor → the candidates they watch, in placement order.
+    pub by_proctor: BTreeMap<String, Vec<String>>,
+    /// Candidates beyond `proctors × capacity`: shown to every proctor of the
+    /// test as unassigned rather than silently dropped.
+    pub unassigned: Vec<String>,
+}
+
+impl Assignment {
+    /// The proctor watching `candidate`, if any.
+    pub fn proctor_of(&self, candidate: &str) -> Option<&str> {
+        self.by_proctor
+            .iter()
+            .find(|(_, candidates)| candidates.iter().any(|c| c == candidate))
+            .map(|(proctor, _)| proctor.as_str())
+    }
+}
+
+/// A keyed 64-bit hash of `parts`, separated so ("ab","c") ≠ ("a","bc").
+fn weight(parts: &[&str]) -> u64 {
+    let mut hasher = SipHasher13::new_with_keys(0x7265_6e64_657a_766f, 0x7573_2d70_726f_6374);
+    for part in parts {
+        hasher.write(part.as_bytes());
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
+}
+
+/// Splits `candidates` among `proctors`, at most `capacity` each.
+/// Duplicate candidate ids count once.
+pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[String], capacity: u32) -> Assignment {
+    let mut order: Vec<(u64, &str)> = candidates.into_iter().map(|c| (weight(&[c]), c)).collect();
+    order.sort_unstable();
+    order.dedup_by(|a, b| a.1 == b.1);
+
+    let mut roster: Vec<&str> = proctors.iter().map(String::as_str).collect();
+    roster.sort_unstable();
+    roster.dedup();
+    let mut seats: Vec<Vec<String>> = vec![Vec::new(); roster.len()];
+    let mut unassigned = Vec::new();
+    let mut ranked: Vec<(u64, usize)> = Vec::with_capacity(roster.len());
+    for (_, candidate) in order {
+        ranked.clear();
+        ranked.extend(roster.iter().enumerate().map(|(i, p)| (weight(&[p, candidate]), i)));
+        // Best first; the roster position breaks (astronomically unlikely) ties.
+        ranked.sort_unstable_by(|a, b| b.cmp(a));
+        match ranked.iter().find(|(_, i)| seats[*i].len() < capacity as usize) {
+            Some((_, i)) => seats[*i].push(candidate.to_owned()),
+            None => unassigned.push(candidate.to_owned()),
+        }
+    }
+    let by_proctor = roster.into_iter().map(str::to_owned).zip(seats).collect();
+    Assignment { by_proctor, unassigned }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeSet, HashMap};
+
+    fn ids(prefix: &str, n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    fn owner_map(assignment: &Assignment) -> HashMap<&str, &str> {
+        let mut owners = HashMap::new();
+        for (proctor, candidates) in &assignment.by_proctor {
+            for candidate in candidates {
+                assert!(owners.insert(candidate.as_str(), proctor.as_str()).is_none(), "{candidate} assigned twice");
+            }
+        }
+        owners
+    }
+
+    /// How many candidates watched in `before` are watched by someone else
+    /// (or nobody) in `after`.
+    fn moved(before: &Assignment, after: &Assignment) -> usize {
+        let (before, after) = (owner_map(before), owner_map(after));
+        before.iter().filter(|(candidate, proctor)| after.get(*candidate) != Some(*proctor)).count()
+    }
+
+    #[test]
+    fn an_empty_roster_leaves_everyone_unassigned() {
+        let candidates = ids("c", 5);
+        let split = assign(candidates.iter().map(String::as_str), &[], 10);
+        assert!(split.by_proctor.is_empty());
+        assert_eq!(split.unassigned.len(), 5);
+    }
+
+    #[test]
+    fn the_split_does_not_depend_on_input_order() {
+        let candidates = ids("c", 200);
+        let mut proctors = ids("p", 7);
+        let a = assign(candidates.iter().map(String::as_str), &proctors, 40);
+        proctors.reverse();
+        let b = assign(candidates.iter().rev().map(String::as_str), &proctors, 40);
+        assert_eq!(a, b);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Each candidate exactly once, nobody over capacity, and nobody
+        /// left out while a seat is free.
+        #[test]
+        fn every_candidate_has_exactly_one_seat_within_capacity(
+            n_candidates in 0usize..400,
+            n_proctors in 1usize..12,
+            capacity in 1u32..80,
+            salt in "[a-z]{0,4}",
+        ) {
+            let candidates = ids(&format!("{salt}c"), n_candidates);
+            let proctors = ids("p", n_proctors);
+            let split = assign(candidates.iter().map(String::as_str), &proctors, capacity);
+            let owners = owner_map(&split);
+            for watched in split.by_proctor.values() {
+                prop_assert!(watched.len() <= capacity as usize);
+            }
+            let seats = n_proctors * capacity as usize;
+            prop_assert_eq!(owners.len(), n_candidates.min(seats));
+            prop_assert_eq!(split.unassigned.len(), n_candidates.saturating_sub(seats));
+            let everyone: BTreeSet<&str> = owners.keys().copied().chain(split.unassigned.iter().map(String::as_str)).collect();
+            prop_assert_eq!(everyone.len(), n_candidates);
+        }
+
+        /// With room to spare, a leaving proctor's candidates are the only
+        /// ones that move, so over who leaves exactly 1/n of the candidates
+        /// move on average; a joining proctor takes only candidates that
+        /// rank it first, and nobody else moves.
+        #[test]
+        fn only_the_leavers_candidates_move_when_capacity_does_not_bind(
+            n_candidates in 1usize..300,
+            n_proctors in 2usize..10,
+            salt in "[a-z]{0,4}",
+        ) {
+            let candidates = ids(&format!("{salt}c"), n_candidates);
+            let proctors = ids("p", n_proctors);
+            let capacity = n_candidates as u32;
+            let all = assign(candidates.iter().map(String::as_str), &proctors, capacity);
+            let mut moved_total = 0;
+            for leaver in &proctors {
+                let rest: Vec<String> = proctors.iter().filter(|p| *p != leaver).cloned().collect();
+                let after = assign(candidates.iter().map(String::as_str), &rest, capacity);
+                let moved_now = moved(&all, &after);
+                prop_assert_eq!(moved_now, all.by_proctor[leaver].len());
+                // Joining back restores the original split exactly.
+                prop_assert_eq!(&assign(candidates.iter().map(String::as_str), &proctors, capacity), &all);
+                moved_total += moved_now;
+            }
+            // Σ over leavers of their loads is every candidate once: the mean
+            // moved share over who leaves is exactly 1/n.
+            prop_assert_eq!(moved_total, n_candidates);
+        }
+    }
+}

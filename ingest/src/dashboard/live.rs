@@ -1,0 +1,197 @@
+//! The live wall's source: every candidate's newest [`LiveCounters`], read
+//! from the `proctor_live` topic and fanned out to the proctors' SSE streams.
+//!
+//! Each replica reads the whole topic itself (no consumer group: every
+//! replica needs every message, and nothing is committed), from the start on
+//! boot so it knows every candidate of a running exam, then follows new
+//! messages. A slow or absent broker only makes the wall stale; the hub keeps
+//! retrying in its own thread and never touches the request path.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use invigil_schemas::live::LiveCounters;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::broadcast;
+
+/// One candidate's newest counters and when this replica received them.
+#[derive(Debug, Clone)]
+pub struct Tile {
+    pub counters: Arc<LiveCounters>,
+    pub seen: Instant,
+}
+
+/// The newest counters per test and candidate, and a feed of changes.
+pub struct LiveHub {
+    tiles: RwLock<HashMap<String, HashMap<String, Tile>>>,
+    updates: broadcast::Sender<Arc<LiveCounters>>,
+    /// Messages that did not decode (a newer pipeline, a foreign producer).
+    pub undecodable: std::sync::atomic::AtomicU64,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        // A proctor stream that falls this far behind skips ahead: the next
+        // snapshot it asks for is complete anyway.
+        let (updates, _) = broadcast::channel(4096);
+        Self { tiles: RwLock::default(), updates, undecodable: Default::default() }
+    }
+}
+
+impl LiveHub {
+    /// Folds in one message; an older message for the same candidate (the
+    /// topic is read from its start, and a new session may race the end of
+    /// the previous one) does not replace a newer one.
+    pub fn apply(&self, counters: LiveCounters) {
+        let counters = Arc::new(counters);
+        {
+            let mut tiles = self.tiles.write().unwrap_or_else(|p| p.into_inner());
+            let test = tiles.entry(counters.test_id.clone()).or_default();
+            match test.get(&counters.candidate_id) {
+                Some(tile) if tile.counters.published_at > counters.published_at => return,
+                _ => {}
+            }
+            test.insert(counters.candidate_id.clone(), Tile { counters: Arc::clone(&counters), seen: Instant::now() });
+        }
+        // No subscribers is fine: nobody is watching.
+        let _ = self.updates.send(counters);
+    }
+
+    /// Every candidate of `test` with their newest tile.
+    pub fn snapshot(&self, test: &str) -> Vec<Tile> {
+        let tiles = self.tiles.read().unwrap_or_else(|p| p.into_inner());
+        tiles.get(test).map(|t| t.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Candidate ids of `test`.
+    pub fn candidates(&self, test: &str) -> Vec<String> {
+        let tiles = self.tiles.read().unwrap_or_else(|p| p.into_inner());
+        tiles.get(test).map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveCounters>> {
+        self.updates.subscribe()
+    }
+
+    /// Reads `topic` from `brokers` into this hub on a thread of its own
+    /// until `stop` is raised.
+    pub fn follow(self: &Arc<Self>, brokers: &str, topic: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let hub = Arc::clone(self);
+        let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+        std::thread::Builder::new()
+            .name("live-hub".into())
+            .spawn(move || hub.consume(&brokers, &topic, &stop))
+            .expect("spawning the live hub thread")
+    }
+
+    fn consume(&self, brokers: &str, topic: &str, stop: &AtomicBool) {
+        let consumer: BaseConsumer = match ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            // Required by librdkafka for a consumer; nothing is committed.
+            .set("group.id", "invigil-ingest-live")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("fetch.wait.max.ms", "50")
+            .set("socket.keepalive.enable", "true")
+            .create()
+        {
+            Ok(consumer) => consumer,
+            Err(error) => {
+                tracing::error!(%error, "cannot create the live-counter consumer; the proctor wall stays empty");
+                return;
+            }
+        };
+        let mut assigned = 0usize;
+        let mut next_metadata = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            // New partitions (or the topic appearing at all) are picked up
+            // on a slow poll of the metadata.
+            if Instant::now() >= next_metadata {
+                next_metadata = Instant::now() + Duration::from_secs(if assigned == 0 { 1 } else { 30 });
+                match consumer.fetch_metadata(Some(topic), Duration::from_secs(5)) {
+                    Ok(metadata) => {
+                        let partitions =
+                            metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len());
+                        if partitions > assigned {
+                            let mut list = TopicPartitionList::new();
+                            for partition in 0..partitions as i32 {
+                                list.add_partition_offset(topic, partition, Offset::Beginning)
+                                    .expect("a fresh list takes any offset");
+                            }
+                            // Reassigning from the start re-reads what we
+                            // have; `apply` keeps the newer of each pair.
+                            match consumer.assign(&list) {
+                                Ok(()) => {
+                                    tracing::info!(topic, partitions, "following live counters");
+                                    assigned = partitions;
+                                }
+                                Err(error) => tracing::warn!(%error, "assigning live-counter partitions"),
+                            }
+                        }
+                    }
+                    Err(error) => tracing::debug!(%error, "live-counter topic metadata not available yet"),
+                }
+            }
+            if assigned == 0 {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => match message.payload().map(serde_json::from_slice::<LiveCounters>) {
+                    Some(Ok(counters)) => self.apply(counters),
+                    _ => {
+                        self.undecodable.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+                Some(Err(error)) => tracing::debug!(%error, "live-counter consumer"),
+                None => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::live::{LiveStatus, LiveTotals};
+
+    fn counters(candidate: &str, published_at: i64, tab_switches: u32) -> LiveCounters {
+        LiveCounters {
+            v: 1,
+            test_id: "t".into(),
+            candidate_id: candidate.into(),
+            session_id: uuid::Uuid::nil(),
+            received_at: published_at,
+            published_at,
+            last_event_ts: published_at,
+            status: LiveStatus::Active,
+            counters: LiveTotals { tab_switches, ..Default::default() },
+            score: 0.0,
+            window_score: 0.0,
+            components: Vec::new(),
+            face_key: None,
+            screen_key: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_message_per_candidate_wins_and_is_broadcast() {
+        let hub = LiveHub::default();
+        let mut feed = hub.subscribe();
+        hub.apply(counters("a", 20, 2));
+        hub.apply(counters("a", 10, 1));
+        hub.apply(counters("b", 5, 0));
+        let tiles = hub.snapshot("t");
+        assert_eq!(tiles.len(), 2);
+        let a = tiles.iter().find(|t| t.counters.candidate_id == "a").unwrap();
+        assert_eq!(a.counters.counters.tab_switches, 2);
+        assert_eq!(feed.try_recv().unwrap().published_at, 20);
+        // The stale message was not broadcast.
+        assert_eq!(feed.try_recv().unwrap().candidate_id, "b");
+        assert!(hub.snapshot("other").is_empty());
+    }
+}

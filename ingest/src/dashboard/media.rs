@@ -1,0 +1,157 @@
+//! Presigned GET URLs for captured media: a reviewer's (or proctor's)
+//! browser fetches thumbnails and audio straight from S3 for a few minutes,
+//! and ingest never proxies candidate media. The URL is signed with ingest's
+//! own AWS credentials (which need `s3:GetObject` on the bucket), only after
+//! the staff token was checked against the test named in the key.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
+
+use crate::credentials::CredentialSettings;
+
+/// A signed link and when it stops working.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PresignedUrl {
+    pub url: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// Signs GETs for objects of the media bucket.
+#[derive(Clone)]
+pub struct MediaSigner {
+    bucket: String,
+    region: String,
+    endpoint: String,
+    credentials: Option<SharedCredentialsProvider>,
+    lifetime: Duration,
+}
+
+/// The test a media key belongs to: keys are `{date}/{test}/{candidate}/…`.
+pub fn test_of_key(key: &str) -> Option<&str> {
+    let mut parts = key.split('/');
+    let (_date, test, candidate, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if test.is_empty() || candidate.is_empty() || rest.is_empty() || key.split('/').any(|p| p == ".." || p == ".") {
+        return None;
+    }
+    Some(test)
+}
+
+/// Percent-encodes a key for a URL path, keeping `/` and RFC 3986's
+/// unreserved characters (what SigV4 expects in the canonical path).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for byte in key.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+impl MediaSigner {
+    pub fn new(
+        settings: &CredentialSettings,
+        credentials: Option<SharedCredentialsProvider>,
+        lifetime: Duration,
+    ) -> Self {
+        Self {
+            bucket: settings.bucket.clone(),
+            region: settings.region.clone(),
+            endpoint: settings.s3_endpoint.trim_end_matches('/').to_owned(),
+            credentials,
+            lifetime,
+        }
+    }
+
+    /// The object's URL, unsigned: path style on a custom endpoint, virtual
+    /// host style on AWS.
+    fn object_url(&self, key: &str) -> String {
+        if self.endpoint.is_empty() {
+            format!("https://{}.s3.{}.amazonaws.com/{}", self.bucket, self.region, encode_key(key))
+        } else {
+            format!("{}/{}/{}", self.endpoint, self.bucket, encode_key(key))
+        }
+    }
+
+    /// A GET URL for `key`, valid for the configured lifetime from `now`.
+    pub async fn presign_get(&self, key: &str, now: SystemTime) -> Result<PresignedUrl, String> {
+        let provider = self.credentials.as_ref().ok_or("no AWS credentials are configured for reading media")?;
+        let credentials = provider.provide_credentials().await.map_err(|e| format!("loading AWS credentials: {e}"))?;
+        let identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(self.lifetime);
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| format!("signing parameters: {e}"))?
+            .into();
+        let url = self.object_url(key);
+        let request = SignableRequest::new("GET", &url, std::iter::empty(), SignableBody::UnsignedPayload)
+            .map_err(|e| format!("signing {key}: {e}"))?;
+        let (instructions, _signature) =
+            sign(request, &params).map_err(|e| format!("signing {key}: {e}"))?.into_parts();
+        let query: Vec<String> =
+            instructions.params().iter().map(|(name, value)| format!("{}={}", name, encode_query(value))).collect();
+        let expires_at = (now + self.lifetime).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Ok(PresignedUrl { url: format!("{url}?{}", query.join("&")), expires_at })
+    }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+fn encode_query(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+
+    #[test]
+    fn keys_name_their_test_and_nothing_else_passes() {
+        assert_eq!(test_of_key("2026-11-30/exam-1/c1/camera/face_1.jpg"), Some("exam-1"));
+        assert_eq!(test_of_key("2026-11-30/exam-1/c1"), None);
+        assert_eq!(test_of_key("2026-11-30/exam-1/../other/x.jpg"), None);
+        assert_eq!(test_of_key("x//c1/a"), None);
+    }
+
+    #[tokio::test]
+    async fn a_presigned_url_carries_the_query_signature_and_lifetime() {
+        let settings = CredentialSettings { s3_endpoint: "http://127.0.0.1:15000/".into(), ..Default::default() };
+        let credentials = Credentials::new("AKIDEXAMPLE", "secret", Some("token/with+chars".into()), None, "test");
+        let signer =
+            MediaSigner::new(&settings, Some(SharedCredentialsProvider::new(credentials)), Duration::from_secs(300));
+        let now = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let signed = signer.presign_get("2026-11-30/t/c/camera/face 1.jpg", now).await.unwrap();
+        assert!(signed.url.starts_with("http://127.0.0.1:15000/invigil-media/2026-11-30/t/c/camera/face%201.jpg?"));
+        for part in [
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256",
+            "X-Amz-Expires=300",
+            "X-Amz-Signature=",
+            "X-Amz-Security-Token=token%2Fwith%2Bchars",
+        ] {
+            assert!(signed.url.contains(part), "{part} missing from {}", signed.url);
+        }
+        assert_eq!(signed.expires_at, 1_790_000_300_000);
+        let unconfigured = MediaSigner::new(&settings, None, Duration::from_secs(300));
+        assert!(unconfigured.presign_get("a/b/c/d", now).await.is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! The dashboard pages: plain HTML, CSS and JavaScript modules from
+//! `dashboards/web/`, compiled into the binary so a deployment is one file
+//! and there is no build step. Served under `/dashboard/` with a strict
+//! Content-Security-Policy: scripts and styles only from here, images and
+//! audio only from here and the media bucket, no framing.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::app::AppState;
+use crate::credentials::CredentialSettings;
+
+macro_rules! page {
+    ($name:literal, $type:literal) => {
+        ($name, $type, include_str!(concat!("../../../dashboards/web/", $name)))
+    };
+}
+
+/// `(file name, content type, content)`.
+pub const FILES: &[(&str, &str, &str)] = &[
+    page!("index.html", "text/html; charset=utf-8"),
+    page!("proctor.html", "text/html; charset=utf-8"),
+    page!("review.html", "text/html; charset=utf-8"),
+    page!("admin.html", "text/html; charset=utf-8"),
+    page!("style.css", "text/css; charset=utf-8"),
+    page!("common.js", "text/javascript; charset=utf-8"),
+    page!("proctor.js", "text/javascript; charset=utf-8"),
+    page!("review.js", "text/javascript; charset=utf-8"),
+    page!("admin.js", "text/javascript; charset=utf-8"),
+    page!("index.js", "text/javascript; charset=utf-8"),
+    page!("favicon.svg", "image/svg+xml"),
+    page!("plot.js", "text/javascript; charset=utf-8"),
+];
+
+/// The origin media is fetched from: the configured S3 endpoint's, or the
+/// bucket's AWS host.
+pub fn media_origin(settings: &CredentialSettings) -> String {
+    let endpoint = settings.s3_endpoint.trim_end_matches('/');
+    if endpoint.is_empty() {
+        return format!("https://{}.s3.{}.amazonaws.com", settings.bucket, settings.region);
+    }
+    // scheme://host[:port] without any path.
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+        None => endpoint.to_owned(),
+    }
+}
+
+/// The pages' Content-Security-Policy.
+pub fn content_security_policy(settings: &CredentialSettings) -> String {
+    let media = media_origin(settings);
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+         img-src 'self' data: {media}; media-src 'self' {media}; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
+pub async fn redirect_to_index() -> Redirect {
+    Redirect::permanent("/dashboard/")
+}
+
+pub async fn get_index(state: State<Arc<AppState>>) -> Response {
+    get_file(state, Path("index.html".to_owned())).await
+}
+
+pub async fn get_file(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let Some((_, content_type, body)) = FILES.iter().find(|(file, _, _)| *file == name) else {
+        return (StatusCode::NOT_FOUND, "no such page\n").into_response();
+    };
+    let mut response = (*body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if let Ok(policy) = HeaderValue::from_str(&state.dashboards.content_security_policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_comes_from_the_endpoint_origin_or_the_bucket_host() {
+        let mut settings = CredentialSettings::default();
+        assert_eq!(media_origin(&settings), "https://invigil-media.s3.us-east-1.amazonaws.com");
+        settings.s3_endpoint = "http://127.0.0.1:15000/some/path".into();
+        assert_eq!(media_origin(&settings), "http://127.0.0.1:15000");
+        let policy = content_security_policy(&settings);
+        assert!(policy.contains("img-src 'self' data: http://127.0.0.1:15000;"), "{policy}");
+        assert!(policy.contains("script-src 'self';") && policy.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn every_page_is_embedded_and_names_only_embedded_files() {
+        for (name, _, body) in FILES {
+            assert!(!body.trim().is_empty(), "{name} is empty");
+            if name.ends_with(".html") {
+                // Every local script or stylesheet a page names is served.
+                let local = |s: &&str| [".js", ".css", ".svg"].iter().any(|ext| s.ends_with(ext)) && !s.contains("://");
+                for reference in body.split(['"', '\'']).filter(local) {
+                    let file = reference.trim_start_matches("./");
+                    assert!(FILES.iter().any(|(n, _, _)| *n == file), "{name} names {reference}, which is not served");
+                }
+            }
+        }
+    }
+}

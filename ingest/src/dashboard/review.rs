@@ -1,0 +1,358 @@
+//! What the review pages read from the analytics store, and the verdicts they
+//! write. Every query reads with `FINAL` (re-delivered and corrected rows
+//! count once) and names the test and candidate as escaped literals of ids
+//! that already passed [`TestId`] / [`CandidateId`] validation.
+
+use std::collections::BTreeMap;
+
+use invigil_schemas::config::{AnomalyWeights, ProctorConfig};
+use invigil_schemas::ids::{CandidateId, TestId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::store::{sql_string, AnalyticsStore, StoreFailure};
+
+type Row = Map<String, Value>;
+
+/// One line of the test-level review list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CandidateSummary {
+    pub candidate_id: String,
+    pub sessions: u64,
+    /// Sum of the sessions' scores.
+    pub score: f64,
+    pub max_minute_score: f64,
+    /// Minutes whose score reached the alert threshold.
+    pub alert_minutes: u64,
+    pub expected_captures: u64,
+    pub uploaded_captures: u64,
+    /// Uploaded of expected captures, 0…100 (100 when none were expected).
+    pub completeness_pct: f64,
+    pub network_gaps: u64,
+    pub events: u64,
+    pub started_at: i64,
+    pub last_seen_at: i64,
+    /// Whether every session ended (rather than the page just going away).
+    pub ended: bool,
+    /// The newest verdict by any reviewer.
+    pub verdict: Option<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub verdict: String,
+    pub reviewer: String,
+    #[serde(default)]
+    pub comment: String,
+    pub reviewed_at: i64,
+}
+
+fn u64_of(row: &Row, key: &str) -> u64 {
+    row.get(key).and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn i64_of(row: &Row, key: &str) -> i64 {
+    row.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn f64_of(row: &Row, key: &str) -> f64 {
+    row.get(key).and_then(Value::as_f64).unwrap_or(0.0)
+}
+
+fn str_of(row: &Row, key: &str) -> String {
+    row.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+const NUMBERS: &str = "SETTINGS output_format_json_quote_64bit_integers = 0";
+
+/// Every candidate of `test` with data in the store, highest score first.
+pub async fn candidates(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec<CandidateSummary>, StoreFailure> {
+    let t = sql_string(test.as_str());
+    let sessions = store
+        .rows(format!(
+            "SELECT candidate_id, count() AS sessions, sum(expected_captures) AS expected_captures, \
+             sum(uploaded_captures) AS uploaded_captures, sum(network_gaps) AS network_gaps, sum(events) AS events, \
+             max(max_window_score) AS max_minute_score, min(ended) AS ended, \
+             toUnixTimestamp64Milli(min(started_at)) AS started_at, toUnixTimestamp64Milli(max(last_seen_at)) AS last_seen_at \
+             FROM sessions FINAL WHERE test_id = {t} GROUP BY candidate_id {NUMBERS}"
+        ))
+        .await?;
+    let scores = store
+        .rows(format!(
+            "SELECT candidate_id, sum(score) AS score FROM candidate_windows FINAL \
+             WHERE test_id = {t} AND window_kind = 'session' GROUP BY candidate_id {NUMBERS}"
+        ))
+        .await?;
+    let alerts = store
+        .rows(format!(
+            "SELECT candidate_id, count() AS alert_minutes FROM anomalies FINAL \
+             WHERE test_id = {t} AND score >= threshold GROUP BY candidate_id {NUMBERS}"
+        ))
+        .await?;
+    let verdicts = latest_verdicts(store, test, None).await?;
+
+    let by_candidate = |rows: Vec<Row>| -> BTreeMap<String, Row> {
+        rows.into_iter().map(|row| (str_of(&row, "candidate_id"), row)).collect()
+    };
+    let (scores, alerts) = (by_candidate(scores), by_candidate(alerts));
+    let mut newest: BTreeMap<String, Verdict> = BTreeMap::new();
+    for (candidate, verdict) in verdicts {
+        match newest.get(&candidate) {
+            Some(kept) if kept.reviewed_at >= verdict.reviewed_at => {}
+            _ => {
+                newest.insert(candidate, verdict);
+            }
+        }
+    }
+    let mut list: Vec<CandidateSummary> = sessions
+        .into_iter()
+        .map(|row| {
+            let candidate_id = str_of(&row, "candidate_id");
+            let (expected, uploaded) = (u64_of(&row, "expected_captures"), u64_of(&row, "uploaded_captures"));
+            CandidateSummary {
+                sessions: u64_of(&row, "sessions"),
+                score: scores.get(&candidate_id).map_or(0.0, |r| f64_of(r, "score")),
+                max_minute_score: f64_of(&row, "max_minute_score"),
+                alert_minutes: alerts.get(&candidate_id).map_or(0, |r| u64_of(r, "alert_minutes")),
+                expected_captures: expected,
+                uploaded_captures: uploaded,
+                completeness_pct: completeness(expected, uploaded),
+                network_gaps: u64_of(&row, "network_gaps"),
+                events: u64_of(&row, "events"),
+                started_at: i64_of(&row, "started_at"),
+                last_seen_at: i64_of(&row, "last_seen_at"),
+                ended: u64_of(&row, "ended") == 1,
+                verdict: newest.remove(&candidate_id),
+                candidate_id,
+            }
+        })
+        .collect();
+    list.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.candidate_id.cmp(&b.candidate_id)));
+    Ok(list)
+}
+
+/// Uploaded of expected, in percent with one decimal.
+pub fn completeness(expected: u64, uploaded: u64) -> f64 {
+    if expected == 0 {
+        return 100.0;
+    }
+    (1000.0 * uploaded.min(expected) as f64 / expected as f64).round() / 10.0
+}
+
+/// The newest verdict of each reviewer, per candidate of `test` (or of one
+/// candidate).
+async fn latest_verdicts(
+    store: &dyn AnalyticsStore,
+    test: &TestId,
+    candidate: Option<&CandidateId>,
+) -> Result<Vec<(String, Verdict)>, StoreFailure> {
+    let filter = match candidate {
+        Some(candidate) => format!(" AND candidate_id = {}", sql_string(candidate.as_str())),
+        None => String::new(),
+    };
+    let rows = store
+        .rows(format!(
+            "SELECT candidate_id, reviewer, toString(verdict) AS verdict, comment, \
+             toUnixTimestamp64Milli(reviewed_at) AS reviewed_at FROM reviews FINAL \
+             WHERE test_id = {}{filter} ORDER BY reviewed_at {NUMBERS}",
+            sql_string(test.as_str())
+        ))
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let verdict = Verdict {
+                verdict: str_of(&row, "verdict"),
+                reviewer: str_of(&row, "reviewer"),
+                comment: str_of(&row, "comment"),
+                reviewed_at: i64_of(&row, "reviewed_at"),
+            };
+            (str_of(&row, "candidate_id"), verdict)
+        })
+        .collect())
+}
+
+/// Everything the review page draws for one candidate, on one time axis
+/// (Unix ms).
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub test_id: String,
+    pub candidate_id: String,
+    pub sessions: Vec<Row>,
+    /// Events in (ts, seq) order; no payloads (custom data stays in the store).
+    pub events: Vec<Row>,
+    /// Whether `events` stopped at the limit.
+    pub truncated: bool,
+    /// Minute windows with their scores and components.
+    pub windows: Vec<Row>,
+    /// Minutes that reached the alert threshold, with what made them.
+    pub anomalies: Vec<Row>,
+    /// Network gaps on the server clock: no batch for longer than
+    /// `gap_after_ms` within a session.
+    pub gaps: Vec<Gap>,
+    pub gap_after_ms: i64,
+    /// The test's anomaly weights and alert threshold now, to explain scores.
+    pub weights: AnomalyWeights,
+    pub alert_score: f64,
+    /// Every reviewer's newest verdict.
+    pub verdicts: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gap {
+    pub session_id: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Reads one candidate's timeline; at most `max_events` events.
+pub async fn timeline(
+    store: &dyn AnalyticsStore,
+    test: &TestId,
+    candidate: &CandidateId,
+    config: &ProctorConfig,
+    max_events: usize,
+) -> Result<Timeline, StoreFailure> {
+    let gap_after_ms = 3 * i64::from(config.events_interval_ms);
+    let filter =
+        format!("test_id = {} AND candidate_id = {}", sql_string(test.as_str()), sql_string(candidate.as_str()));
+    let sessions = store
+        .rows(format!(
+            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(started_at) AS started_at, \
+             toUnixTimestamp64Milli(last_seen_at) AS last_seen_at, ended, toString(end_reason) AS end_reason, \
+             sdk_version, user_agent, events, batches, expected_captures, uploaded_captures, completeness_pct, \
+             network_gaps, network_gap_ms, max_window_score \
+             FROM sessions FINAL WHERE {filter} ORDER BY started_at {NUMBERS}"
+        ))
+        .await?;
+    let mut events = store
+        .rows(format!(
+            "SELECT toString(session_id) AS session_id, seq, toUnixTimestamp64Milli(ts) AS ts, \
+             toUnixTimestamp64Milli(received_at) AS received_at, batch_seq, toString(type) AS type, \
+             toString(state) AS state, toString(device) AS device, toString(action) AS action, \
+             toString(reason) AS reason, chars, keys, toString(capture_kind) AS capture_kind, \
+             toString(capture_status) AS capture_status, capture_key, capture_bytes, attempts, name \
+             FROM proctor_events FINAL WHERE {filter} ORDER BY ts, seq LIMIT {} {NUMBERS}",
+            max_events + 1
+        ))
+        .await?;
+    let truncated = events.len() > max_events;
+    events.truncate(max_events);
+    let windows = store
+        .rows(format!(
+            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(window_start) AS start, \
+             toUnixTimestamp64Milli(window_end) AS end, score, component_names, component_values, tab_switches, \
+             hidden_ms, blur_count, fullscreen_exits, clipboard_actions, key_bursts, permission_revocations, \
+             blocked_ms, uploads_failed, expected_face, uploaded_face, expected_screen, uploaded_screen, \
+             expected_audio, uploaded_audio, network_gaps, network_gap_ms, late_events \
+             FROM candidate_windows FINAL WHERE {filter} AND window_kind = 'minute' ORDER BY window_start {NUMBERS}"
+        ))
+        .await?;
+    let anomalies = store
+        .rows(format!(
+            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(window_start) AS start, \
+             toUnixTimestamp64Milli(window_end) AS end, toString(severity) AS severity, score, threshold, \
+             component_names, component_values FROM anomalies FINAL \
+             WHERE {filter} AND score >= threshold ORDER BY window_start {NUMBERS}"
+        ))
+        .await?;
+    let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
+    let gaps = gaps_between_receipts(&events, gap_after_ms);
+    Ok(Timeline {
+        test_id: test.to_string(),
+        candidate_id: candidate.to_string(),
+        sessions,
+        events,
+        truncated,
+        windows,
+        anomalies,
+        gaps,
+        gap_after_ms,
+        weights: config.anomaly.weights.clone(),
+        alert_score: config.anomaly.alert_score,
+        verdicts,
+    })
+}
+
+/// Spans longer than `gap_after_ms` between consecutive batch receipts of a
+/// session (the pipeline's definition of a network gap).
+pub fn gaps_between_receipts(events: &[Row], gap_after_ms: i64) -> Vec<Gap> {
+    let mut receipts: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for event in events {
+        receipts.entry(str_of(event, "session_id")).or_default().push(i64_of(event, "received_at"));
+    }
+    let mut gaps = Vec::new();
+    for (session_id, mut times) in receipts {
+        times.sort_unstable();
+        times.dedup();
+        for pair in times.windows(2) {
+            if pair[1] - pair[0] > gap_after_ms {
+                gaps.push(Gap { session_id: session_id.clone(), from: pair[0], to: pair[1] });
+            }
+        }
+    }
+    gaps.sort_by_key(|g| g.from);
+    gaps
+}
+
+/// A reviewer's decision, as posted.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictRequest {
+    pub verdict: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Longest comment kept, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4000;
+
+/// Writes a verdict; the newest per (candidate, reviewer) is the one that
+/// counts (`reviews` is a ReplacingMergeTree on `version` = time in ms).
+pub async fn record_verdict(
+    store: &dyn AnalyticsStore,
+    test: &TestId,
+    candidate: &CandidateId,
+    reviewer: &str,
+    request: &VerdictRequest,
+    now_ms: i64,
+) -> Result<(), StoreFailure> {
+    store
+        .execute(format!(
+            "INSERT INTO reviews (test_id, candidate_id, reviewer, verdict, comment, reviewed_at, version) \
+             VALUES ({}, {}, {}, {}, {}, fromUnixTimestamp64Milli(toInt64({now_ms})), {now_ms})",
+            sql_string(test.as_str()),
+            sql_string(candidate.as_str()),
+            sql_string(reviewer),
+            sql_string(&request.verdict),
+            sql_string(&request.comment),
+        ))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(session: &str, received_at: i64) -> Row {
+        let mut row = Row::new();
+        row.insert("session_id".into(), session.into());
+        row.insert("received_at".into(), received_at.into());
+        row
+    }
+
+    #[test]
+    fn gaps_are_long_silences_between_receipts_within_a_session() {
+        let events = [event("s1", 0), event("s1", 0), event("s1", 5_000), event("s1", 40_000), event("s2", 10_000)];
+        let gaps = gaps_between_receipts(&events, 15_000);
+        assert_eq!(gaps, vec![Gap { session_id: "s1".into(), from: 5_000, to: 40_000 }]);
+        assert!(gaps_between_receipts(&events, 35_000).is_empty());
+    }
+
+    #[test]
+    fn completeness_is_a_percentage_with_one_decimal() {
+        assert_eq!(completeness(0, 0), 100.0);
+        assert_eq!(completeness(3, 2), 66.7);
+        assert_eq!(completeness(10, 12), 100.0);
+    }
+}

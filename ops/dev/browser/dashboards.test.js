@@ -1,0 +1,287 @@
+// The dashboards in headless Chromium against `invigil up` (ingest +
+// pipeline + chDB in one process), tansu and moto, with a loadgen-simulated
+// exam: SPEC §8's acceptance. Screenshots of every page land in
+// target/browser-artifacts/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch } from './chromium.js';
+import { Ingest, ROOT, jwt, sleep, waitFor } from './stack.js';
+
+const EXAM = 'exam-1';
+const LIVE = 'exam-live';
+const PROCTORS = ['p1', 'p2', 'p3'];
+const CANDIDATES = 12;
+const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
+
+const DOCUMENT = {
+  defaults: { events_interval_ms: 1000 },
+  tests: {},
+  bypasses: {},
+  duty: { [EXAM]: { proctors: PROCTORS, capacity: 5 } },
+};
+
+const token = {
+  proctor: (sub, tests = [EXAM]) => jwt({ sub, role: 'proctor', tests }),
+  reviewer: jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM], name: 'Rae Viewer' }),
+  admin: jwt({ sub: 'admin-1', role: 'admin', tests: [] }),
+};
+
+/** A UUIDv7 for event ids and sessions. */
+function uuidv7() {
+  const bytes = randomBytes(16);
+  let ms = BigInt(Date.now());
+  for (let i = 5; i >= 0; i -= 1) {
+    bytes[i] = Number(ms & 0xffn);
+    ms >>= 8n;
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** A candidate simulated straight on the wire, for timed tab switches. */
+class WireCandidate {
+  constructor(stack, test, id) {
+    Object.assign(this, { stack, test, id, session: uuidv7(), seq: 0, batch: 0, token: jwt({ sub: id, test_id: test }) });
+  }
+
+  event(body) {
+    return { id: uuidv7(), seq: this.seq++, ts: Date.now(), ...body };
+  }
+
+  async send(events) {
+    const body = { v: 1, session_id: this.session, batch_seq: this.batch++, sent_at: Date.now(), events };
+    const reply = await this.stack.api('/api/v1/events', this.token, { method: 'POST', body });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  }
+
+  start() {
+    return this.send([
+      this.event({ type: 'session_started', sdk_version: 'wire', user_agent: 'dashboards-test', screen_w: 1920, screen_h: 1080, displays: 1 }),
+      this.event({ type: 'key_activity', keys: 3, interval_ms: 1000 }),
+    ]);
+  }
+
+  tabSwitch() {
+    return this.send([this.event({ type: 'visibility', state: 'hidden' }), this.event({ type: 'visibility', state: 'visible' })]);
+  }
+}
+
+/** A page of the dashboards with the staff token in the fragment; console
+ * errors and page errors are collected. */
+async function open(context, stack, path, staffToken) {
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(String(error)));
+  await page.goto(`${stack.base}/dashboard/${path}#token=${encodeURIComponent(staffToken)}`);
+  return { page, problems };
+}
+
+/** Saves a full-page screenshot and checks it is a real, non-trivial PNG. */
+async function screenshot(page, name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = join(ARTIFACTS, `dashboard-${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  assert.ok(statSync(path).size > 10_000, `${path} is ${statSync(path).size} bytes`);
+}
+
+const tileIds = (page) => page.$$eval('#tiles [data-candidate]', (nodes) => nodes.map((n) => n.dataset.candidate).sort());
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.round((p / 100) * (sorted.length - 1)))];
+
+describe('dashboards', { timeout: 600_000 }, () => {
+  let stack;
+  let browser;
+  let exam;
+
+  before(async () => {
+    stack = await Ingest.start({ document: DOCUMENT, allInOne: true });
+    browser = await launch();
+    // One simulated minute in real time, captures really uploaded.
+    exam = stack.loadgen(['--test-id', EXAM, '-n', String(CANDIDATES), '--minutes', '1', '--speedup', '1',
+      '--events-interval-ms', '1000', '--offline-fraction', '0', '--upload-media', '--seed', '7']);
+  });
+
+  after(async () => {
+    await exam?.catch(() => {});
+    await browser?.close();
+    await stack?.close();
+  });
+
+  test('each proctor sees exactly their assigned candidates; together, every candidate once', async () => {
+    const whole = await waitFor(`${CANDIDATES} candidates on the wall`, async () => {
+      const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/wall`, token.admin);
+      return body.assigned.length === CANDIDATES && body;
+    }, 60_000);
+    assert.deepEqual(whole.unassigned, []);
+    const seen = [];
+    for (const proctor of PROCTORS) {
+      const { body: wall } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/wall`, token.proctor(proctor));
+      assert.ok(wall.assigned.length <= 5, `${proctor} has ${wall.assigned.length} > capacity 5`);
+      const { page, problems } = await open(browser.context, stack, `proctor.html?test=${EXAM}`, token.proctor(proctor));
+      const expected = [...wall.assigned].sort();
+      await waitFor(`${proctor}'s tiles`, async () => JSON.stringify(await tileIds(page)) === JSON.stringify(expected), 15_000);
+      // Tiles carry counters and the thumbnails load from S3.
+      const first = page.locator('#tiles [data-candidate]').first();
+      assert.match(await first.locator('[data-counter="tab_switches"]').textContent(), /^\d+$/);
+      await waitFor(`${proctor}'s thumbnails`, () => page.$$eval('#tiles img.thumb', (images) => images.some((i) => i.complete && i.naturalWidth > 0)), 20_000);
+      if (proctor === 'p1') await screenshot(page, 'proctor-wall');
+      assert.deepEqual(problems, [], `console errors on ${proctor}'s wall`);
+      seen.push(...expected);
+      await page.close();
+    }
+    assert.equal(seen.length, CANDIDATES, 'no candidate on two walls');
+    assert.deepEqual([...new Set(seen)].sort(), [...whole.assigned].sort());
+  });
+
+  test('a proctor of another test gets 403, on the API and on the page', async () => {
+    const stranger = token.proctor('p9', ['exam-2']);
+    for (const path of [`/api/v1/dashboard/tests/${EXAM}/wall`, `/api/v1/dashboard/tests/${EXAM}/live`, `/api/v1/dashboard/tests/${EXAM}/candidates`]) {
+      const reply = await stack.api(path, stranger);
+      assert.equal(reply.status, 403, path);
+      assert.equal(reply.body.error.code, 'forbidden', path);
+    }
+    const { page } = await open(browser.context, stack, `proctor.html?test=${EXAM}`, stranger);
+    await page.waitForSelector('body[data-denied="403"]');
+    assert.equal(await page.locator('#tiles [data-candidate]').count(), 0);
+    assert.match(await page.locator('#status').textContent(), /does not cover test exam-1/);
+    await page.close();
+  });
+
+  test('a tab switch shows on the wall within 1 s (p50/p99 over 120 events)', async (t) => {
+    const candidates = Array.from({ length: 10 }, (_, i) => new WireCandidate(stack, LIVE, `live-${i}`));
+    await Promise.all(candidates.map((c) => c.start()));
+    const { page, problems } = await open(browser.context, stack, `proctor.html?test=${LIVE}`, token.proctor('p1', [LIVE]));
+    await waitFor('live tiles', async () => (await tileIds(page)).length === candidates.length, 20_000);
+    // Record, in the page, when each candidate's counter first showed each value.
+    await page.evaluate(() => {
+      window.firstSeen = {};
+      const note = () => {
+        const now = Date.now();
+        for (const tile of document.querySelectorAll('#tiles [data-candidate]')) {
+          const value = Number(tile.querySelector('[data-counter="tab_switches"]').textContent);
+          const key = `${tile.dataset.candidate}:${value}`;
+          if (!(key in window.firstSeen)) window.firstSeen[key] = now;
+        }
+      };
+      note();
+      new MutationObserver(note).observe(document.getElementById('tiles'), { subtree: true, childList: true, characterData: true });
+    });
+    const sent = [];
+    for (let round = 1; round <= 12; round += 1) {
+      await Promise.all(candidates.map(async (c) => {
+        const at = Date.now();
+        await c.tabSwitch();
+        sent.push({ candidate: c.id, value: round, at });
+      }));
+      await sleep(1_200);
+    }
+    await sleep(2_000);
+    const firstSeen = await page.evaluate(() => window.firstSeen);
+    const latencies = sent.map(({ candidate, value, at }) => {
+      const shown = Object.entries(firstSeen)
+        .filter(([key]) => key.startsWith(`${candidate}:`) && Number(key.split(':')[1]) >= value)
+        .map(([, time]) => time);
+      assert.ok(shown.length, `${candidate}'s switch ${value} never showed`);
+      return Math.max(0, Math.min(...shown) - at);
+    }).sort((a, b) => a - b);
+    const [p50, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
+    const line = `tab switch → proctor wall: n=${latencies.length} p50=${p50} ms p99=${p99} ms max=${latencies.at(-1)} ms`;
+    t.diagnostic(line);
+    console.log(`# ${line}`);
+    assert.ok(p99 <= 1_000, line);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('review: candidates by score, a timeline, and a verdict that lands in reviews', async () => {
+    await exam;
+    const reviewer = token.reviewer;
+    const list = await waitFor('every candidate in the review list', async () => {
+      const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, reviewer);
+      return body.candidates.length === CANDIDATES && body.candidates.every((c) => c.ended) && body.candidates;
+    }, 120_000);
+    const { page, problems } = await open(browser.context, stack, `review.html?test=${EXAM}`, reviewer);
+    await waitFor('review rows', async () => (await page.locator('#candidates tbody tr').count()) === CANDIDATES, 15_000);
+    const shown = await page.$$eval('#candidates tbody tr', (rows) => rows.map((r) => r.dataset.candidate));
+    assert.deepEqual(shown, list.map((c) => c.candidate_id), 'sorted by score like the API');
+    for (const value of await page.$$eval('[data-completeness]', (cells) => cells.map((c) => Number(c.dataset.completeness)))) {
+      assert.ok(value >= 0 && value <= 100);
+    }
+    await screenshot(page, 'review-list');
+    const target = list[0].candidate_id;
+    await page.locator(`#candidates tr[data-candidate="${target}"] a`).click();
+    await page.waitForSelector('svg.plot rect.bar');
+    assert.ok(await page.locator('#events tbody tr').count() > 10);
+    await waitFor('timeline thumbnails', () => page.$$eval('#media img.thumb', (images) => images.some((i) => i.complete && i.naturalWidth > 0)), 20_000);
+    assert.ok(await page.locator('#audio-chunk option').count() >= 1, 'audio chunks listed');
+    await page.locator('input[name="verdict"][value="flagged"]').check();
+    await page.locator('#comment').fill('Two long tab switches in minute 1; see screenshots.');
+    await page.locator('#verdict-form button[type="submit"]').click();
+    await page.waitForSelector('#verdicts li[data-reviewer="r1"]');
+    await screenshot(page, 'review-timeline');
+    assert.deepEqual(problems, []);
+    await page.close();
+    // Read back from the store's `reviews` table.
+    const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates/${target}/timeline`, reviewer);
+    const verdict = body.verdicts.find((v) => v.reviewer === 'r1');
+    assert.equal(verdict?.verdict, 'flagged', JSON.stringify(body.verdicts));
+    assert.match(verdict.comment, /tab switches/);
+    const again = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, reviewer);
+    assert.equal(again.body.candidates.find((c) => c.candidate_id === target).verdict.verdict, 'flagged');
+  });
+
+  test('admin: an invalid edit shows the field error and changes nothing; rollback restores', async () => {
+    const config = async () => (await stack.api('/api/v1/admin/config', token.admin)).body;
+    const before = await config();
+    const { page, problems } = await open(browser.context, stack, 'admin.html', token.admin);
+    await page.waitForSelector(`#history li[data-version="${before.version}"]`);
+    const edit = async (change) => {
+      const document = JSON.parse(await page.locator('#config').inputValue());
+      change(document);
+      await page.locator('#config').fill(JSON.stringify(document, null, 2));
+      await page.locator('#save').click();
+    };
+    await edit((d) => { d.defaults.events_interval_ms = 10; });
+    await page.waitForSelector('#config-problems li[data-field="defaults.events_interval_ms"]');
+    assert.equal(await page.locator('#config').getAttribute('aria-invalid'), 'true');
+    await screenshot(page, 'admin-invalid');
+    assert.deepEqual(await config(), before, 'an invalid edit changes nothing');
+
+    await edit((d) => { d.defaults.events_interval_ms = 1000; d.defaults.capture_intervals.face_ms = 20_000; });
+    await page.waitForSelector(`#history li[data-version="${before.version + 1}"] .current`);
+    assert.equal((await config()).document.defaults.capture_intervals.face_ms, 20_000);
+
+    await page.locator(`[data-rollback="${before.version}"]`).click();
+    await page.waitForSelector(`#history li[data-version="${before.version + 2}"] .current`);
+    const restored = await config();
+    assert.equal(restored.version, before.version + 2);
+    assert.deepEqual(restored.document, before.document, 'rollback restores the earlier document');
+
+    await page.locator('#bypass-test').fill(EXAM);
+    await page.locator('#bypass-candidate').fill('cand-000003');
+    await page.locator('#bypass-reason').fill('approved accommodation');
+    await page.locator('#bypass-form button[type="submit"]').click();
+    await page.waitForSelector('#bypasses tr[data-candidate="cand-000003"]');
+    assert.deepEqual((await config()).document.bypasses[EXAM]['cand-000003'], { reason: 'approved accommodation' });
+    await screenshot(page, 'admin');
+    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), [], 'no console errors besides the expected 400');
+    await page.close();
+  });
+
+  test('the landing page lists what a token opens', async () => {
+    const { page, problems } = await open(browser.context, stack, '', token.reviewer);
+    await page.waitForSelector('#tests li');
+    assert.deepEqual(await page.$$eval('nav a', (links) => links.map((a) => a.textContent)), ['Review']);
+    await screenshot(page, 'index');
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
