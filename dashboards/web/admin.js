@@ -17,9 +17,27 @@ async function start() {
   const bypasses = el('tbody', { id: 'bypasses' });
   let current = null;
 
+  /** Selects the line of `field` (a path like `tests.exam.capture_intervals.face_ms`)
+   * in the editor, following its segments through the text. */
+  const reveal = (field) => {
+    let at = 0;
+    for (const segment of field.split('.').filter(Boolean)) {
+      const name = segment.replace(/\[\d+\]$/, '');
+      const found = editor.value.indexOf(`"${name}"`, at);
+      if (found < 0) break;
+      at = found;
+    }
+    const end = editor.value.indexOf('\n', at);
+    editor.focus();
+    editor.setSelectionRange(at, end < 0 ? editor.value.length : end);
+  };
+
   const showProblems = (list) => {
-    problems.replaceChildren(...list.map((p) => el('li', { dataset: { field: p.field } }, el('code', {}, p.field || '(document)'), ` ${p.message}`)));
+    problems.replaceChildren(...list.map((p) => el('li', { dataset: { field: p.field } },
+      el('button', { type: 'button', class: 'link', title: 'Show in the editor', onclick: () => reveal(p.field) }, el('code', {}, p.field || '(document)')),
+      ` ${p.message}`)));
     editor.setAttribute('aria-invalid', list.length ? 'true' : 'false');
+    if (list[0]?.field) reveal(list[0].field);
   };
 
   /** Sends a whole document; on 400 shows every field problem inline and

@@ -158,13 +158,9 @@ export async function mediaLink(key) {
 /** An <img> that loads `key` through a presigned link; a missing object
  * shows as a labelled placeholder instead of a broken image. */
 export function thumbnail(key, label) {
+  if (!key) return el('figure', { class: 'thumb-frame empty' }, el('figcaption', {}, `no ${label} yet`));
   const image = el('img', { alt: label, class: 'thumb', loading: 'lazy', decoding: 'async' });
   const frame = el('figure', { class: 'thumb-frame' }, image);
-  if (!key) {
-    frame.classList.add('empty');
-    frame.append(el('figcaption', {}, `no ${label} yet`));
-    return frame;
-  }
   image.dataset.key = key;
   mediaLink(key)
     .then((url) => {

@@ -48,7 +48,7 @@ function start(test) {
     const link = `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
     const counters = el('dl', { class: 'counters' });
     for (const [key, label] of COUNTERS) {
-      counters.append(el('dt', {}, label), el('dd', { dataset: { counter: key } }, '0'));
+      counters.append(el('div', {}, el('dt', {}, label), el('dd', { dataset: { counter: key } }, '0')));
     }
     node = el('li', { class: 'tile', dataset: { candidate } },
       el('header', {}, el('h3', {}, el('a', { href: link }, candidate)), el('span', { class: 'badge' }, 'active')),

@@ -180,7 +180,7 @@ function eventsPanel(timeline) {
   draw();
   return el('section', { class: 'panel' }, el('h2', {}, `Events (${timeline.events.length})`),
     el('div', { class: 'filters' }, filter),
-    el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body));
+    el('div', { class: 'scroll' }, el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body)));
 }
 
 function verdictPanel(test, candidate, timeline, canVerdict) {

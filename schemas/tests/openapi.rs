@@ -17,8 +17,10 @@ use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
     EventsResponse, ShutdownAction, ShutdownReason,
 };
-use invigil_schemas::config::{ConfigDocument, ProctorConfig};
+use invigil_schemas::claims::{StaffClaims, StaffRole};
+use invigil_schemas::config::{ConfigDocument, Duty, ProctorConfig};
 use invigil_schemas::event::EventKind;
+use invigil_schemas::live::{LiveCounters, LiveStatus, LiveTotals};
 use invigil_schemas::validate::{parse_batch, Limits};
 use serde_json::{json, Value};
 
@@ -125,6 +127,31 @@ fn responses_serialized_by_rust_match_their_schemas() {
         &serde_json::to_value(ConfigDocument::default()).unwrap(),
         "document",
     );
+    let mut staffed = ConfigDocument::default();
+    staffed.duty.insert(
+        invigil_schemas::ids::TestId::new("exam-1").unwrap(),
+        Duty { proctors: vec!["p1".into(), "p2".into()], capacity: 40 },
+    );
+    assert_valid(&validator(&doc, "ConfigDocument"), &serde_json::to_value(&staffed).unwrap(), "document with duty");
+    let live = LiveCounters {
+        v: 1,
+        test_id: "exam-1".into(),
+        candidate_id: "cand-7".into(),
+        session_id: uuid::Uuid::nil(),
+        received_at: 1,
+        published_at: 2,
+        last_event_ts: 1,
+        status: LiveStatus::Blocked,
+        counters: LiveTotals { tab_switches: 3, ..Default::default() },
+        score: 4.5,
+        window_score: 1.0,
+        components: vec![("tab_switch".into(), 3.0)],
+        face_key: Some("2026-11-30/exam-1/cand-7/camera/1_x.jpg".into()),
+        screen_key: None,
+    };
+    assert_valid(&validator(&doc, "LiveCounters"), &serde_json::to_value(&live).unwrap(), "live counters");
+    let staff = StaffClaims { sub: "p1".into(), role: StaffRole::Proctor, tests: vec![], exp: 2, iat: 1, name: None };
+    assert_valid(&validator(&doc, "StaffClaims"), &serde_json::to_value(&staff).unwrap(), "staff claims");
     let admin = AdminConfigResponse { version: 3, document: ConfigDocument::default() };
     assert_valid(&validator(&doc, "AdminConfigResponse"), &serde_json::to_value(admin).unwrap(), "admin config");
     let version = ConfigVersionResponse { version: 4 };

@@ -140,14 +140,17 @@ fn parse_candidate(raw: &str) -> Result<CandidateId, ApiError> {
 /// routes: 403, like a staff member of the wrong role.
 pub fn staff(state: &AppState, headers: &HeaderMap, roles: &[StaffRole]) -> Result<StaffClaims, ApiError> {
     let claims: serde_json::Value = state.verifier.verify(headers)?;
+    let names: Vec<&str> = roles.iter().map(|r| role_name(*r)).collect();
+    let article = if names.first().is_some_and(|n| n.starts_with(['a', 'e', 'i', 'o', 'u'])) { "an" } else { "a" };
+    let needs =
+        || ApiError::new(ErrorCode::Forbidden, format!("this route needs {article} {} token", names.join(" or ")));
     if claims.get("role").is_none() {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this route needs a staff token"));
+        return Err(needs());
     }
     let claims: StaffClaims =
         serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))?;
     if !roles.contains(&claims.role) {
-        let names: Vec<&str> = roles.iter().map(|r| role_name(*r)).collect();
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("this route needs a {} token", names.join(" or "))));
+        return Err(needs());
     }
     Ok(claims)
 }

@@ -186,6 +186,8 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
     settings.credentials.sts_endpoint = s3_endpoint();
     settings.rate_limit.per_second = options.rate_limit.0;
     settings.rate_limit.burst = options.rate_limit.1;
+    // Each test follows its own live topic (created on first use by the pipeline or the test).
+    settings.dashboard.live_topic = format!("{}-live", options.topic);
     settings
 }
 
@@ -211,7 +213,12 @@ impl Running {
             .try_init();
         let settings = settings_for(&options, dir.path());
         let secrets = Secrets { token_key: TokenKey::Hs256Secret(SECRET.to_vec()), ip_hash_secret: [7; 16] };
-        let backends = Backends { sts: Some(sts_client(&options.sts_endpoint)), ..Default::default() };
+        let media = aws_credential_types::Credentials::new("testing", "testing", None, None, "static");
+        let backends = Backends {
+            sts: Some(sts_client(&options.sts_endpoint)),
+            media_credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(media)),
+            ..Default::default()
+        };
         let ingest = Ingest::start(settings, secrets, backends).await.unwrap();
         let state = Arc::clone(&ingest.state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -46,7 +46,9 @@ pub fn placeholder_jpeg(width: u16, height: u16, tint: [u8; 3], phase: u64) -> V
 
 impl Uploader {
     pub fn new(endpoint: &str, token: &str, seed: u64) -> Self {
-        let tint = [(64 + seed % 160) as u8, (64 + (seed / 7) % 160) as u8, (64 + (seed / 49) % 160) as u8];
+        // Neighbouring seeds get unrelated colours.
+        let mixed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes();
+        let tint = [64 + mixed[5] % 160, 64 + mixed[6] % 160, 64 + mixed[7] % 160];
         Self {
             credentials_url: format!("{}/api/v1/credentials", endpoint.trim_end_matches('/')),
             token: token.to_owned(),

@@ -169,7 +169,10 @@ impl Candidate {
             events.push(self.event(t + 100, json!({"type": "visibility", "state": "visible"})));
         } else if self.rng.chance(TAB_SWITCH_P) {
             self.hidden = true;
-            let at = t + 200 + self.rng.below(2_000) as i64;
+            // Hidden within this interval, so the next interval's `visible`
+            // comes after it on the client clock (whatever the cadence).
+            let interval = self.cadence.events_interval_ms;
+            let at = t + (interval / 25).min(200) + self.rng.below((interval * 3 / 5).clamp(1, 2_000) as u64) as i64;
             events.push(self.event(at, json!({"type": "visibility", "state": "hidden"})));
         }
         if self.rng.chance(BLUR_P) {
