@@ -191,6 +191,8 @@ start_s3() {
     mkdir -p "$dir"
     spawn s3 "$dir" moto_server -H 127.0.0.1 -p "$S3_PORT"
     wait_until s3 60 curl -fsS "http://127.0.0.1:$S3_PORT/moto-api/"
+    # The bucket ops/dev/local.toml points ingest at (tests make their own).
+    curl -fsS -X PUT "http://127.0.0.1:$S3_PORT/invigil-media" >/dev/null
 }
 
 start_clickhouse() {

@@ -360,6 +360,29 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_face_and_screenshot_by_client_time_are_kept_for_thumbnails() {
+        let key = SessionKey {
+            test_id: TestId::new("t").unwrap(),
+            candidate_id: CandidateId::new("c").unwrap(),
+            session_id: Uuid::nil(),
+        };
+        let mut session = Session::new(key.clone());
+        let fact = |seq, ts, kind, name: &str| Fact { seq, ts, what: What::Uploaded(kind, name.into()) };
+        let batch = FactBatch {
+            key,
+            received_at: 100_000,
+            batch_seq: 0,
+            user_agent: String::new(),
+            // The older face arrives after the newer one (a retried upload).
+            facts: vec![fact(0, 30_000, 0, "face-30"), fact(1, 10_000, 0, "face-10"), fact(2, 20_000, 2, "audio-20")],
+        };
+        session.add_batch(&batch, 15_000);
+        assert_eq!(session.latest_images[0], Some((30_000, "face-30".to_owned())));
+        assert_eq!(session.latest_images[1], None, "no screenshot yet; audio is not an image");
+        assert_eq!(session.uploads[0], vec![10_000, 30_000]);
+    }
+
+    #[test]
     fn lateness_is_decided_by_receipt_against_window_end() {
         // Window [60 000, 120 000), lateness 15 s: on time up to 135 000.
         assert!(!is_late(61_000, 135_000, 15_000));

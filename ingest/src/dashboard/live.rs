@@ -73,6 +73,12 @@ impl LiveHub {
         tiles.get(test).map(|t| t.keys().cloned().collect()).unwrap_or_default()
     }
 
+    /// How many candidates of `test` the hub knows.
+    pub fn count(&self, test: &str) -> usize {
+        let tiles = self.tiles.read().unwrap_or_else(|p| p.into_inner());
+        tiles.get(test).map_or(0, HashMap::len)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveCounters>> {
         self.updates.subscribe()
     }

@@ -39,12 +39,13 @@ pub fn test_of_key(key: &str) -> Option<&str> {
     Some(test)
 }
 
-/// Percent-encodes a key for a URL path, keeping `/` and RFC 3986's
-/// unreserved characters (what SigV4 expects in the canonical path).
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for byte in key.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+/// Percent-encodes `value`, keeping RFC 3986's unreserved characters and
+/// the bytes in `keep` (`/` for a key in a URL path, which is also what SigV4
+/// expects in the canonical path; nothing extra for a query value).
+fn percent_encode(value: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -72,9 +73,9 @@ impl MediaSigner {
     /// host style on AWS.
     fn object_url(&self, key: &str) -> String {
         if self.endpoint.is_empty() {
-            format!("https://{}.s3.{}.amazonaws.com/{}", self.bucket, self.region, encode_key(key))
+            format!("https://{}.s3.{}.amazonaws.com/{}", self.bucket, self.region, percent_encode(key, b"/"))
         } else {
-            format!("{}/{}/{}", self.endpoint, self.bucket, encode_key(key))
+            format!("{}/{}/{}", self.endpoint, self.bucket, percent_encode(key, b"/"))
         }
     }
 
@@ -100,24 +101,14 @@ impl MediaSigner {
             .map_err(|e| format!("signing {key}: {e}"))?;
         let (instructions, _signature) =
             sign(request, &params).map_err(|e| format!("signing {key}: {e}"))?.into_parts();
-        let query: Vec<String> =
-            instructions.params().iter().map(|(name, value)| format!("{}={}", name, encode_query(value))).collect();
+        let query: Vec<String> = instructions
+            .params()
+            .iter()
+            .map(|(name, value)| format!("{}={}", name, percent_encode(value, b"")))
+            .collect();
         let expires_at = (now + self.lifetime).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         Ok(PresignedUrl { url: format!("{url}?{}", query.join("&")), expires_at })
     }
-}
-
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode_query(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -80,12 +80,19 @@ pub struct Dashboards {
 }
 
 /// A test's split, valid while its roster and candidate count stay the same
-/// (candidates never leave the hub, so a new one changes the count).
+/// (candidates never leave the hub, so a new one changes the count) — and,
+/// while candidates keep arriving, reused for [`REASSIGN_AFTER`] so a start
+/// burst of thousands does not recompute it thousands of times.
 struct CachedAssignment {
     roster: Option<(Vec<String>, u32)>,
     candidates: usize,
+    computed: Instant,
     split: Arc<Assignment>,
 }
+
+/// How stale a split may get while new candidates arrive: a newcomer waits
+/// at most this long for a seat on a wall.
+const REASSIGN_AFTER: Duration = Duration::from_secs(2);
 
 impl Dashboards {
     pub fn new(
@@ -100,20 +107,22 @@ impl Dashboards {
     /// The current split of `test` among `roster` (`None`: no roster, every
     /// proctor sees everyone).
     fn assignment(&self, test: &str, roster: Option<(Vec<String>, u32)>) -> Arc<Assignment> {
-        let candidates = self.hub.candidates(test);
         let mut cache = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = cache.get(test) {
-            if cached.roster == roster && cached.candidates == candidates.len() {
+            let fresh = cached.candidates == self.hub.count(test) || cached.computed.elapsed() < REASSIGN_AFTER;
+            if cached.roster == roster && fresh {
                 return Arc::clone(&cached.split);
             }
         }
+        let candidates = self.hub.candidates(test);
         let split = Arc::new(match &roster {
             Some((proctors, capacity)) => assign::assign(candidates.iter().map(String::as_str), proctors, *capacity),
-            None => Assignment { by_proctor: Default::default(), unassigned: candidates.clone() },
+            None => Assignment { by_proctor: Default::default(), unassigned: candidates },
         });
+        let covered = split.by_proctor.values().map(Vec::len).sum::<usize>() + split.unassigned.len();
         cache.insert(
             test.to_owned(),
-            CachedAssignment { roster, candidates: candidates.len(), split: Arc::clone(&split) },
+            CachedAssignment { roster, candidates: covered, computed: Instant::now(), split: Arc::clone(&split) },
         );
         split
     }
@@ -243,6 +252,10 @@ pub struct Wall {
     /// A minute scoring at least this is an alert.
     pub alert_score: f64,
     pub config_version: u64,
+    /// How many candidates of the test the split behind this wall covers
+    /// (fewer than the hub knows while a newer split is due).
+    #[serde(skip)]
+    pub covered: usize,
 }
 
 impl Wall {
@@ -278,6 +291,7 @@ fn build_wall(state: &AppState, test: &TestId, viewer: Option<&str>) -> Result<W
         gap_after_ms: 3 * u64::from(config.events_interval_ms),
         alert_score: config.anomaly.alert_score,
         config_version: current.version,
+        covered: split.by_proctor.values().map(Vec::len).sum::<usize>() + split.unassigned.len(),
     };
     let now = Instant::now();
     let mut tiles: Vec<TileView> = dashboards(state)
@@ -298,6 +312,15 @@ fn build_wall(state: &AppState, test: &TestId, viewer: Option<&str>) -> Result<W
     });
     wall.tiles = tiles;
     Ok(wall)
+}
+
+/// [`build_wall`] on a blocking thread: splitting a large test costs
+/// milliseconds to seconds of CPU.
+async fn build_wall_blocking(state: &Arc<AppState>, test: &TestId, viewer: Option<&str>) -> Result<Wall, ApiError> {
+    let (state, test, viewer) = (Arc::clone(state), test.clone(), viewer.map(str::to_owned));
+    tokio::task::spawn_blocking(move || build_wall(&state, &test, viewer.as_deref()))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "building the wall panicked"))?
 }
 
 /// Whose wall the request asks for: a proctor's own; an admin's choice.
@@ -321,7 +344,7 @@ pub async fn get_wall(
     let test = parse_test(&test)?;
     let claims = staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let viewer = wall_viewer(&claims, &query)?;
-    build_wall(&state, &test, viewer.as_deref()).map(Json)
+    build_wall_blocking(&state, &test, viewer.as_deref()).await.map(Json)
 }
 
 /// `GET /api/v1/dashboard/tests/{test}/live`: the wall as a server-sent event
@@ -339,7 +362,7 @@ pub async fn get_live(
     let claims = staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let viewer = wall_viewer(&claims, &query)?;
     let mut updates = dashboards(&state).hub.subscribe();
-    let first = build_wall(&state, &test, viewer.as_deref())?;
+    let first = build_wall_blocking(&state, &test, viewer.as_deref()).await?;
     let (events, receiver) = tokio::sync::mpsc::channel::<Event>(256);
     state.metrics.sse_streams.inc();
     let metrics = Arc::clone(&state.metrics);
@@ -350,7 +373,6 @@ pub async fn get_live(
         }
         let mut wall = first;
         let mut watched: BTreeSet<String> = wall.assigned.iter().chain(&wall.unassigned).cloned().collect();
-        let mut known = dashboards(&state).hub.candidates(test.as_str()).len();
         let mut config_check = tokio::time::interval(Duration::from_secs(2));
         loop {
             let changed = tokio::select! {
@@ -366,7 +388,7 @@ pub async fn get_live(
                             false
                         } else {
                             // A new candidate may change everyone's share.
-                            dashboards(&state).hub.candidates(test.as_str()).len() != known
+                            dashboards(&state).hub.count(test.as_str()) != wall.covered
                         }
                     }
                     Ok(_) => false,
@@ -374,12 +396,14 @@ pub async fn get_live(
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
-                _ = config_check.tick() => state.config.current().version != wall.config_version,
+                _ = config_check.tick() => {
+                    state.config.current().version != wall.config_version
+                        || dashboards(&state).hub.count(test.as_str()) != wall.covered
+                }
                 _ = events.closed() => break,
             };
             if changed {
-                let Ok(next) = build_wall(&state, &test, viewer.as_deref()) else { break };
-                known = dashboards(&state).hub.candidates(test.as_str()).len();
+                let Ok(next) = build_wall_blocking(&state, &test, viewer.as_deref()).await else { break };
                 watched = next.assigned.iter().chain(&next.unassigned).cloned().collect();
                 wall = next;
                 if events.send(snapshot(&wall)).await.is_err() {

@@ -19,12 +19,8 @@ macro_rules! page {
     };
 }
 
-/// `(file name, content type, content)`.
+/// Assets, as `(file name, content type, content)`.
 pub const FILES: &[(&str, &str, &str)] = &[
-    page!("index.html", "text/html; charset=utf-8"),
-    page!("proctor.html", "text/html; charset=utf-8"),
-    page!("review.html", "text/html; charset=utf-8"),
-    page!("admin.html", "text/html; charset=utf-8"),
     page!("style.css", "text/css; charset=utf-8"),
     page!("common.js", "text/javascript; charset=utf-8"),
     page!("proctor.js", "text/javascript; charset=utf-8"),
@@ -34,6 +30,23 @@ pub const FILES: &[(&str, &str, &str)] = &[
     page!("favicon.svg", "image/svg+xml"),
     page!("plot.js", "text/javascript; charset=utf-8"),
 ];
+
+/// The pages, as `(file name, title, module)`: one shell
+/// (`dashboards/web/shell.html`) that loads the page's module.
+pub const PAGES: &[(&str, &str, &str)] = &[
+    ("index.html", "Dashboards", "index.js"),
+    ("proctor.html", "Proctor wall", "proctor.js"),
+    ("review.html", "Review", "review.js"),
+    ("admin.html", "Admin", "admin.js"),
+];
+
+const SHELL: &str = include_str!("../../../dashboards/web/shell.html");
+
+/// The HTML of page `name`, if there is one.
+pub fn render_page(name: &str) -> Option<String> {
+    let (_, title, module) = PAGES.iter().find(|(file, _, _)| *file == name)?;
+    Some(SHELL.replace("{title}", title).replace("{module}", module))
+}
 
 /// The origin media is fetched from: the configured S3 endpoint's, or the
 /// bucket's AWS host.
@@ -68,10 +81,14 @@ pub async fn get_index(state: State<Arc<AppState>>) -> Response {
 }
 
 pub async fn get_file(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    let Some((_, content_type, body)) = FILES.iter().find(|(file, _, _)| *file == name) else {
-        return (StatusCode::NOT_FOUND, "no such page\n").into_response();
+    let (content_type, body) = match render_page(&name) {
+        Some(html) => ("text/html; charset=utf-8", html),
+        None => match FILES.iter().find(|(file, _, _)| *file == name) {
+            Some((_, content_type, body)) => (*content_type, (*body).to_owned()),
+            None => return (StatusCode::NOT_FOUND, "no such page\n").into_response(),
+        },
     };
-    let mut response = (*body).into_response();
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -99,16 +116,26 @@ mod tests {
     }
 
     #[test]
-    fn every_page_is_embedded_and_names_only_embedded_files() {
+    fn every_page_names_only_embedded_files() {
         for (name, _, body) in FILES {
             assert!(!body.trim().is_empty(), "{name} is empty");
-            if name.ends_with(".html") {
-                // Every local script or stylesheet a page names is served.
-                let local = |s: &&str| [".js", ".css", ".svg"].iter().any(|ext| s.ends_with(ext)) && !s.contains("://");
-                for reference in body.split(['"', '\'']).filter(local) {
-                    let file = reference.trim_start_matches("./");
-                    assert!(FILES.iter().any(|(n, _, _)| *n == file), "{name} names {reference}, which is not served");
-                }
+        }
+        for (name, title, module) in PAGES {
+            let html = render_page(name).unwrap();
+            assert!(html.contains(&format!("<title>{title} · invigil</title>")) && !html.contains('{'), "{html}");
+            // Every local script, stylesheet or icon the page names is served.
+            let local = |s: &&str| [".js", ".css", ".svg"].iter().any(|ext| s.ends_with(ext)) && !s.contains("://");
+            let references: Vec<&str> = html.split(['"', '\'']).filter(local).collect();
+            assert!(references.contains(module), "{name} does not load {module}");
+            for reference in references {
+                assert!(FILES.iter().any(|(n, _, _)| *n == reference), "{name} names {reference}, which is not served");
+            }
+        }
+        // Modules import only served modules.
+        for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let target = line.rsplit(['\'', '"']).nth(1).unwrap().trim_start_matches("./");
+                assert!(FILES.iter().any(|(n, _, _)| *n == target), "{name} imports {target}, which is not served");
             }
         }
     }

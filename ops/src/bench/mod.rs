@@ -3,6 +3,7 @@
 //! Figures are medians over several rounds; this is a noisy 2-core machine, so
 //! compare ratios within one run rather than absolute times across runs.
 
+mod assign;
 mod encoding;
 mod ingest;
 mod pipeline;
@@ -10,6 +11,8 @@ mod sdk;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
+    /// The proctor wall's rendezvous split: time at exam scale, candidates moved when a proctor leaves.
+    Assign(assign::Args),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
@@ -22,6 +25,7 @@ pub enum Bench {
 
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
+        Bench::Assign(args) => assign::run(args),
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Pipeline(args) => pipeline::run_bench(args),
