@@ -23,7 +23,10 @@ fn help_lists_exactly_the_working_commands() {
         .take_while(|l| l.starts_with("  "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["ingest", "pipeline", "loadgen", "migrate", "validate", "tail", "bench", "help"]);
+    assert_eq!(
+        commands,
+        ["up", "ingest", "pipeline", "loadgen", "migrate", "validate", "token", "tail", "bench", "help"]
+    );
 }
 
 #[test]
