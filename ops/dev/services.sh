@@ -29,6 +29,8 @@ CLICKHOUSE_TCP_PORT=${INVIGIL_CLICKHOUSE_TCP_PORT:-19000}
 TANSU_VERSION=0.6.0
 TANSU_BIN=$CACHE/tansu-$TANSU_VERSION/bin/tansu
 MOTO_VERSION=5.2.1
+KUBERNETES_VALIDATE_VERSION=1.37.0
+PARLIAMENT_VERSION=1.6.4
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
@@ -88,6 +90,17 @@ install_moto() {
     say "moto installed in $(( $(now) - t0 )) s"
 }
 
+# Offline validators for ops/deploy/ (Kubernetes schemas, IAM policy lint).
+install_deploy_checkers() {
+    if command -v kubernetes-validate >/dev/null && command -v parliament >/dev/null \
+        && python3 -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('kubernetes-validate') == '$KUBERNETES_VALIDATE_VERSION' and m.version('parliament') == '$PARLIAMENT_VERSION' else 1)" 2>/dev/null; then
+        return 0
+    fi
+    say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION and parliament $PARLIAMENT_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "parliament==$PARLIAMENT_VERSION" >/dev/null
+}
+
 install_chdb() {
     [ -f "$CHDB_LIB" ] && return 0
     say "fetching chDB $CHDB_VERSION (in-process ClickHouse, ~180 MB download) from npm"
@@ -117,6 +130,7 @@ install_all() {
     install_apt
     install_wasm_target
     install_moto
+    install_deploy_checkers
     install_chdb
     install_browser_driver
     install_tansu

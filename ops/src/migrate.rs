@@ -20,9 +20,22 @@ pub struct Args {
     /// Target ClickHouse 18.16 with wire-compatible twin tables.
     #[arg(long)]
     legacy: bool,
+    /// Print the schema for a ClickHouse cluster of this name (replicated
+    /// local tables, Distributed tables over them) instead of applying
+    /// anything; `ops/deploy/clickhouse/cluster.sql` is its output.
+    #[arg(long, value_name = "CLUSTER")]
+    cluster_ddl: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(cluster) = &args.cluster_ddl {
+        anyhow::ensure!(
+            invigil_schemas::ids::check_id(cluster).is_ok() && !cluster.contains(['.', '@', ':']),
+            "--cluster-ddl {cluster:?}: a cluster name is letters, digits, - and _"
+        );
+        print!("{}", invigil_schemas::migrations::cluster_ddl(cluster));
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (target, report) = match &args.url {
         Some(url) => {

@@ -154,6 +154,47 @@ impl Migration {
     }
 }
 
+/// The schema for a ClickHouse cluster named `cluster`, from the same files:
+/// each table becomes a replicated `{name}_local` on every node and a
+/// `Distributed` table `{name}` over them, sharded by candidate. Readers and
+/// writers keep using the plain names, and all rows of one candidate live on
+/// one shard, where `ReplacingMergeTree` can fold their re-deliveries
+/// (`FINAL` deduplicates within a shard only).
+pub fn cluster_ddl(cluster: &str) -> String {
+    let mut out = format!(
+        "-- The invigil schema for the ClickHouse cluster `{cluster}`: replicated local\n\
+         -- tables and Distributed tables over them, sharded by candidate.\n\
+         -- Generated from schemas/clickhouse by `invigil migrate --cluster-ddl {cluster}`;\n\
+         -- do not edit (a test compares this file with the generator's output).\n"
+    );
+    for migration in MIGRATIONS {
+        for statement in migration.statements(Dialect::Modern) {
+            let Some(rest) = statement.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+                out.push_str(&format!(
+                    "\n-- {:03}_{}: not a table; apply by hand\n{statement};\n",
+                    migration.id, migration.name
+                ));
+                continue;
+            };
+            let name = rest.split_whitespace().next().unwrap_or_default();
+            let local = format!("{name}_local");
+            let body = rest[name.len()..].replace(
+                "ENGINE = ReplacingMergeTree(version)",
+                &format!(
+                    "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{local}', '{{replica}}', version)"
+                ),
+            );
+            out.push_str(&format!(
+                "\n-- {:03}_{}\nCREATE TABLE IF NOT EXISTS {local} ON CLUSTER {cluster}{body};\n\n\
+                 CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {local}\n\
+                 ENGINE = Distributed({cluster}, currentDatabase(), {local}, cityHash64(test_id, candidate_id));\n",
+                migration.id, migration.name
+            ));
+        }
+    }
+    out
+}
+
 /// Rewrites one modern statement for ClickHouse 18.16, keeping the wire format.
 fn legacy_twin(statement: &str) -> Cow<'_, str> {
     let mut out = Vec::new();
@@ -199,6 +240,22 @@ mod tests {
         assert_eq!(pending(&[(999, 0)]), Err(PlanError::Unknown(999)));
         assert_eq!(parse_ledger("1\t42\n\n2\t7\n").unwrap(), vec![(1, 42), (2, 7)]);
         assert!(parse_ledger("x").is_err());
+    }
+
+    #[test]
+    fn the_cluster_schema_replicates_every_table_and_distributes_it_by_candidate() {
+        let ddl = cluster_ddl("invigil");
+        for table in ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews"] {
+            assert!(ddl.contains(&format!("CREATE TABLE IF NOT EXISTS {table}_local ON CLUSTER invigil")), "{table}");
+            assert!(ddl.contains(&format!(
+                "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}_local', '{{replica}}', version)"
+            )));
+            assert!(ddl.contains(&format!(
+                "ENGINE = Distributed(invigil, currentDatabase(), {table}_local, cityHash64(test_id, candidate_id))"
+            )));
+        }
+        assert!(!ddl.contains("ENGINE = ReplacingMergeTree"), "every engine replicated");
+        assert!(!ddl.contains("not a table"));
     }
 
     #[test]

@@ -1,0 +1,163 @@
+-- The invigil schema for the ClickHouse cluster `invigil`: replicated local
+-- tables and Distributed tables over them, sharded by candidate.
+-- Generated from schemas/clickhouse by `invigil migrate --cluster-ddl invigil`;
+-- do not edit (a test compares this file with the generator's output).
+
+-- 001_proctor_events
+CREATE TABLE IF NOT EXISTS proctor_events_local ON CLUSTER invigil
+(
+    test_id         LowCardinality(String),
+    candidate_id    String,
+    session_id      UUID,
+    seq             UInt64,
+    event_id        UUID,
+    ts              DateTime64(3, 'UTC'),
+    received_at     DateTime64(3, 'UTC'),
+    batch_seq       UInt64,
+    type            Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15),
+    state           LowCardinality(String),
+    device          LowCardinality(String),
+    action          LowCardinality(String),
+    reason          LowCardinality(String),
+    chars           UInt32,
+    keys            UInt32,
+    interval_ms     UInt32,
+    capture_kind    LowCardinality(String),
+    capture_status  LowCardinality(String),
+    capture_key     String,
+    capture_bytes   UInt64,
+    capture_seq     UInt64,
+    attempts        UInt32,
+    name            String,
+    payload         String,
+    ingest_node     LowCardinality(String),
+    client_ip_hash  UInt64,
+    user_agent      String,
+    version         UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/proctor_events_local', '{replica}', version)
+PARTITION BY toYYYYMM(ts)
+ORDER BY (test_id, candidate_id, session_id, seq)
+TTL toDateTime(ts) + INTERVAL 30 DAY;
+
+CREATE TABLE IF NOT EXISTS proctor_events ON CLUSTER invigil AS proctor_events_local
+ENGINE = Distributed(invigil, currentDatabase(), proctor_events_local, cityHash64(test_id, candidate_id));
+
+-- 002_candidate_windows
+CREATE TABLE IF NOT EXISTS candidate_windows_local ON CLUSTER invigil
+(
+    test_id                 LowCardinality(String),
+    candidate_id            String,
+    session_id              UUID,
+    window_kind             Enum8('minute' = 1, 'session' = 2),
+    window_start            DateTime64(3, 'UTC'),
+    window_end              DateTime64(3, 'UTC'),
+    tab_switches            UInt32,
+    hidden_ms               UInt64,
+    blur_count              UInt32,
+    blur_ms                 UInt64,
+    fullscreen_exits        UInt32,
+    clipboard_actions       UInt32,
+    key_bursts              UInt32,
+    permission_revocations  UInt32,
+    blocked_ms              UInt64,
+    uploads_failed          UInt32,
+    expected_face           UInt32,
+    uploaded_face           UInt32,
+    expected_screen         UInt32,
+    uploaded_screen         UInt32,
+    expected_audio          UInt32,
+    uploaded_audio          UInt32,
+    network_gaps            UInt32,
+    network_gap_ms          UInt64,
+    late_events             UInt32,
+    score                   Float64,
+    component_names         Array(LowCardinality(String)),
+    component_values        Array(Float64),
+    computed_at             DateTime64(3, 'UTC'),
+    version                 UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/candidate_windows_local', '{replica}', version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (test_id, candidate_id, session_id, window_kind, window_start)
+TTL toDateTime(window_start) + INTERVAL 30 DAY;
+
+CREATE TABLE IF NOT EXISTS candidate_windows ON CLUSTER invigil AS candidate_windows_local
+ENGINE = Distributed(invigil, currentDatabase(), candidate_windows_local, cityHash64(test_id, candidate_id));
+
+-- 003_anomalies
+CREATE TABLE IF NOT EXISTS anomalies_local ON CLUSTER invigil
+(
+    test_id           LowCardinality(String),
+    candidate_id      String,
+    session_id        UUID,
+    window_start      DateTime64(3, 'UTC'),
+    window_end        DateTime64(3, 'UTC'),
+    severity          Enum8('warning' = 1, 'critical' = 2),
+    score             Float64,
+    threshold         Float64,
+    component_names   Array(LowCardinality(String)),
+    component_values  Array(Float64),
+    detected_at       DateTime64(3, 'UTC'),
+    version           UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/anomalies_local', '{replica}', version)
+PARTITION BY toYYYYMM(window_start)
+ORDER BY (test_id, candidate_id, session_id, window_start)
+TTL toDateTime(window_start) + INTERVAL 30 DAY;
+
+CREATE TABLE IF NOT EXISTS anomalies ON CLUSTER invigil AS anomalies_local
+ENGINE = Distributed(invigil, currentDatabase(), anomalies_local, cityHash64(test_id, candidate_id));
+
+-- 004_sessions
+CREATE TABLE IF NOT EXISTS sessions_local ON CLUSTER invigil
+(
+    test_id              LowCardinality(String),
+    candidate_id         String,
+    session_id           UUID,
+    started_at           DateTime64(3, 'UTC'),
+    last_seen_at         DateTime64(3, 'UTC'),
+    ended                UInt8,
+    end_reason           LowCardinality(String),
+    sdk_version          LowCardinality(String),
+    user_agent           String,
+    events               UInt64,
+    batches              UInt64,
+    expected_captures    UInt32,
+    uploaded_captures    UInt32,
+    completeness_pct     Float32,
+    network_gaps         UInt32,
+    network_gap_ms       UInt64,
+    max_window_score     Float64,
+    version              UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/sessions_local', '{replica}', version)
+PARTITION BY toYYYYMM(started_at)
+ORDER BY (test_id, candidate_id, session_id)
+TTL toDateTime(started_at) + INTERVAL 30 DAY;
+
+CREATE TABLE IF NOT EXISTS sessions ON CLUSTER invigil AS sessions_local
+ENGINE = Distributed(invigil, currentDatabase(), sessions_local, cityHash64(test_id, candidate_id));
+
+-- 005_reviews
+CREATE TABLE IF NOT EXISTS reviews_local ON CLUSTER invigil
+(
+    test_id        LowCardinality(String),
+    candidate_id   String,
+    reviewer       String,
+    verdict        Enum8('cleared' = 1, 'flagged' = 2),
+    comment        String,
+    reviewed_at    DateTime64(3, 'UTC'),
+    version        UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/reviews_local', '{replica}', version)
+PARTITION BY toYYYYMM(reviewed_at)
+ORDER BY (test_id, candidate_id, reviewer)
+TTL toDateTime(reviewed_at) + INTERVAL 395 DAY;
+
+CREATE TABLE IF NOT EXISTS reviews ON CLUSTER invigil AS reviews_local
+ENGINE = Distributed(invigil, currentDatabase(), reviews_local, cityHash64(test_id, candidate_id));

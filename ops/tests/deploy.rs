@@ -1,0 +1,281 @@
+//! `ops/deploy/` holds what a production deployment applies; these tests keep
+//! it valid and consistent with the code: Kubernetes manifests against the
+//! API schemas (`kubernetes-validate --strict`, offline), IAM permission
+//! policies through `parliament`, the settings in the ConfigMap through
+//! ingest's own parser, and the prefix scoping of upload credentials.
+//! `ops/dev/services.sh install` installs both validators.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use invigil_ingest::credentials::{media_prefix, session_policy};
+use invigil_ingest::settings::IngestSettings;
+use invigil_schemas::ids::{CandidateId, TestId};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(path)
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(deploy(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn json(path: &str) -> Value {
+    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every document of a multi-document YAML file.
+fn documents(path: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(&read(path))
+        .map(|document| Value::deserialize(document).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .collect()
+}
+
+fn resource<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+fn tool(name: &str) -> Command {
+    let found = Command::new("sh").args(["-c", &format!("command -v {name}")]).output().expect("sh runs");
+    assert!(found.status.success(), "{name} is not installed; run `ops/dev/services.sh install`");
+    Command::new(name)
+}
+
+fn manifests() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(deploy("k8s"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn manifests_match_the_kubernetes_schemas_and_a_broken_one_does_not() {
+    let files = manifests();
+    assert!(files.len() >= 4, "{files:?}");
+    let output = tool("kubernetes-validate").args(["--strict", "--no-warn"]).args(&files).output().unwrap();
+    let report = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("statefulset/invigil-pipeline") && report.contains("horizontalpodautoscaler/invigil-ingest"),
+        "{report}"
+    );
+
+    // The check bites: a misspelt field is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, read("k8s/ingest.yaml").replace("averageUtilization", "averageUtilisation")).unwrap();
+    let output = tool("kubernetes-validate").args(["--strict", "--no-warn"]).arg(&broken).output().unwrap();
+    assert!(!output.status.success(), "a misspelt HPA field passed validation");
+}
+
+#[test]
+fn ingest_scales_on_cpu_and_keeps_replicas_through_disruptions() {
+    let ingest = documents("k8s/ingest.yaml");
+    let hpa = resource(&ingest, "HorizontalPodAutoscaler", "invigil-ingest");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "invigil-ingest");
+    let metric = &hpa["spec"]["metrics"][0]["resource"];
+    assert_eq!((metric["name"].as_str(), metric["target"]["averageUtilization"].as_u64()), (Some("cpu"), Some(70)));
+    let deployment = resource(&ingest, "Deployment", "invigil-ingest");
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    // HPA utilisation is measured against the request: there must be one.
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    let pdb = resource(&ingest, "PodDisruptionBudget", "invigil-ingest");
+    assert!(pdb["spec"]["minAvailable"].as_u64().unwrap() < hpa["spec"]["minReplicas"].as_u64().unwrap());
+    assert_eq!(pdb["spec"]["selector"], deployment["spec"]["selector"]);
+}
+
+#[test]
+fn the_pipeline_forms_one_timely_cluster_of_its_replicas() {
+    let pipeline = documents("k8s/pipeline.yaml");
+    let set = resource(&pipeline, "StatefulSet", "invigil-pipeline");
+    let replicas = set["spec"]["replicas"].as_u64().unwrap().to_string();
+    assert_eq!(set["spec"]["podManagementPolicy"], "Parallel", "timely needs every process up at start");
+    let pod = &set["spec"]["template"]["spec"];
+    for container in pod["initContainers"].as_array().unwrap().iter().chain(pod["containers"].as_array().unwrap()) {
+        let processes =
+            container["env"].as_array().unwrap().iter().find(|e| e["name"] == "PIPELINE_PROCESSES").unwrap();
+        assert_eq!(processes["value"].as_str(), Some(replicas.as_str()), "PIPELINE_PROCESSES must equal replicas");
+    }
+    let command = pod["containers"][0]["command"][2].as_str().unwrap();
+    for flag in ["-n \"$PIPELINE_PROCESSES\"", "-p \"${HOSTNAME##*-}\"", "-h /work/hostfile"] {
+        assert!(command.contains(flag), "{command}");
+    }
+    // The hostfile names each pod through the headless service, in ordinal order.
+    let script = pod["initContainers"][0]["command"][2].as_str().unwrap();
+    assert!(script.contains("invigil-pipeline-$i.invigil-pipeline.invigil.svc.cluster.local:2101"), "{script}");
+    let service = resource(&pipeline, "Service", "invigil-pipeline");
+    assert_eq!(service["spec"]["clusterIP"], "None");
+    assert_eq!(set["spec"]["serviceName"], "invigil-pipeline");
+    resource(&pipeline, "PodDisruptionBudget", "invigil-pipeline");
+    // Kafka partitions bound the workers: enough for every worker of the cluster.
+    let topics: Value = serde_yaml::from_str(&read("kafka/topics.yaml")).unwrap();
+    let events = topics["topics"].as_array().unwrap().iter().find(|t| t["name"] == "proctor_events").unwrap();
+    let workers: u64 = command.split("-w ").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(events["partitions"].as_u64().unwrap() >= replicas.parse::<u64>().unwrap() * workers);
+}
+
+#[test]
+fn the_configmap_settings_are_what_ingest_accepts() {
+    let config = documents("k8s/config.yaml");
+    let text = resource(&config, "ConfigMap", "invigil-config")["data"]["ingest.toml"].as_str().unwrap().to_owned();
+    let settings: IngestSettings =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("ingest.toml in the ConfigMap: {e}"));
+    settings.check().unwrap();
+    assert_eq!(settings.kafka.topic, "proctor_events");
+    assert_eq!(settings.dashboard.live_topic, "proctor_live");
+    let topics: Value = serde_yaml::from_str(&read("kafka/topics.yaml")).unwrap();
+    let names: Vec<&str> = topics["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&settings.kafka.topic.as_str()) && names.contains(&settings.dashboard.live_topic.as_str()));
+    // Both IAM policies name the bucket ingest hands out.
+    for policy in ["iam/ingest-permissions.json", "iam/uploader-permissions.json"] {
+        assert!(read(policy).contains(&format!("arn:aws:s3:::{}/*", settings.credentials.bucket)), "{policy}");
+    }
+    assert!(read("iam/ingest-permissions.json").contains(&settings.credentials.role_arn));
+}
+
+#[test]
+fn topics_keep_events_for_replay_and_compact_live_counters() {
+    let topics: Value = serde_yaml::from_str(&read("kafka/topics.yaml")).unwrap();
+    let topic = |name: &str| topics["topics"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap().clone();
+    let (events, live) = (topic("proctor_events"), topic("proctor_live"));
+    assert_eq!(events["config"]["cleanup.policy"], "delete");
+    assert!(events["config"]["retention.ms"].as_u64().unwrap() >= 24 * 3600 * 1000);
+    assert_eq!(live["config"]["cleanup.policy"], "compact");
+    for topic in [&events, &live] {
+        assert!(topic["replication_factor"].as_u64().unwrap() >= 3);
+        assert!(topic["config"]["min.insync.replicas"].as_u64().unwrap() >= 2);
+    }
+}
+
+/// Whether an IAM resource pattern (`*` any run, `?` one character) matches `arn`.
+fn iam_match(pattern: &str, arn: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), arn.as_bytes())
+}
+
+#[test]
+fn upload_credentials_reach_only_the_candidates_own_prefix() {
+    let test = TestId::new("exam-1").unwrap();
+    let (a, b) = (CandidateId::new("cand-a").unwrap(), CandidateId::new("cand-b").unwrap());
+    let prefix = media_prefix("2026-11-30", &test, &a);
+    let policy: Value = serde_json::from_str(&session_policy("invigil-media-prod", &prefix)).unwrap();
+    let statement = &policy["Statement"][0];
+    assert_eq!((statement["Effect"].as_str(), statement["Action"].as_str()), (Some("Allow"), Some("s3:PutObject")));
+    let resource = statement["Resource"].as_str().unwrap();
+    let object = |key: &str| format!("arn:aws:s3:::invigil-media-prod/{key}");
+    assert!(iam_match(resource, &object(&format!("{prefix}camera/1_x.jpg"))));
+    assert!(!iam_match(resource, &object(&format!("{}camera/1_x.jpg", media_prefix("2026-11-30", &test, &b)))));
+    assert!(!iam_match(resource, &object("2026-11-30/exam-1/cand-a-evil/camera/1_x.jpg")), "a sibling prefix");
+    assert!(!iam_match(resource, &object("2026-11-30/exam-2/cand-a/camera/1_x.jpg")));
+    // The uploader role itself can only put objects in the bucket; the
+    // session policy narrows that to the prefix (AWS intersects the two).
+    let uploader = json("iam/uploader-permissions.json");
+    let statements = uploader["Statement"].as_array().unwrap();
+    assert!(statements.iter().all(|s| s["Effect"] == "Allow" && s["Action"] == "s3:PutObject"), "{uploader}");
+    assert!(iam_match(statements[0]["Resource"].as_str().unwrap(), &object(&format!("{prefix}x"))));
+    // Only ingest's role may assume it, and only ingest's service account that role.
+    let trust = json("iam/uploader-trust.json");
+    assert_eq!(trust["Statement"][0]["Principal"]["AWS"], "arn:aws:iam::123456789012:role/invigil-ingest");
+    let ingest_trust = read("iam/ingest-trust.json");
+    assert!(ingest_trust.contains("system:serviceaccount:invigil:invigil-ingest"));
+    assert_eq!(
+        documents("k8s/ingest.yaml")[0]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        "arn:aws:iam::123456789012:role/invigil-ingest"
+    );
+}
+
+#[test]
+fn permission_policies_pass_parliament_and_a_typo_does_not() {
+    let session = session_policy("invigil-media-prod", "2026-11-30/exam-1/cand-a/");
+    let policies = [read("iam/ingest-permissions.json"), read("iam/uploader-permissions.json"), session];
+    for policy in &policies {
+        let output = tool("parliament")
+            .args(["--json", "--string", policy])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let findings = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && findings.trim().is_empty(), "{policy}\n{findings}");
+    }
+    let typo = policies[1].replace("s3:PutObject", "s3:PutObjekt");
+    let output =
+        tool("parliament").args(["--json", "--string", &typo]).stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(!output.status.success(), "parliament accepted an unknown action");
+}
+
+#[test]
+fn the_bucket_expires_evidence_and_lets_the_sdk_sign_its_puts() {
+    let lifecycle = json("s3/lifecycle.json");
+    let rule = &lifecycle["Rules"][0];
+    assert_eq!(rule["Status"], "Enabled");
+    assert_eq!(rule["Transitions"], serde_json::json!([{"Days": 10, "StorageClass": "GLACIER_IR"}]));
+    assert_eq!(rule["Expiration"]["Days"], 30);
+    let cors = json("s3/cors.json");
+    let uploads = cors["CORSRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["AllowedMethods"] == serde_json::json!(["PUT"]))
+        .unwrap();
+    let allowed: Vec<&str> =
+        uploads["AllowedHeaders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
+    // Every header the SDK's signer sends on a PUT.
+    let credentials = invigil_sdk::sigv4::Credentials {
+        access_key_id: "A".into(),
+        secret_access_key: "S".into(),
+        session_token: "T".into(),
+    };
+    let target = invigil_sdk::sigv4::ObjectTarget {
+        endpoint: "https://s3.ap-south-1.amazonaws.com",
+        region: "ap-south-1",
+        bucket: "invigil-media-prod",
+        key: "k",
+    };
+    for (name, _) in invigil_sdk::sigv4::sign_put(&credentials, &target, 0).headers {
+        assert!(allowed.contains(&name), "CORS does not allow the SDK's {name} header");
+    }
+    assert!(allowed.contains(&"content-type"));
+}
+
+#[test]
+fn the_cluster_schema_is_generated_and_every_statement_parses() {
+    let generated = invigil_schemas::migrations::cluster_ddl("invigil");
+    assert_eq!(read("clickhouse/cluster.sql"), generated, "regenerate: invigil migrate --cluster-ddl invigil");
+    // ClickHouse's own parser, in chDB: formatQuery fails on a syntax error.
+    let dir = tempfile::tempdir().unwrap();
+    let chdb = invigil_pipeline::store::chdb::ChdbStore::open(dir.path()).expect("chDB (ops/dev/services.sh install)");
+    let statements: Vec<String> = generated
+        .split(';')
+        .map(|s| s.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n"))
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    assert_eq!(statements.len(), 10, "a local and a distributed table for each of 5 tables");
+    for statement in &statements {
+        let quoted = statement.replace('\\', "\\\\").replace('\'', "\\'");
+        let formatted = chdb
+            .query_text_sync(&format!("SELECT formatQuery('{quoted}')"), "TabSeparatedRaw")
+            .unwrap_or_else(|e| panic!("{statement}\n{e}"));
+        assert!(formatted.starts_with("CREATE TABLE IF NOT EXISTS"), "{formatted}");
+    }
+    let broken = chdb
+        .query_text_sync("SELECT formatQuery('CREATE TABLE x ON CLUSTER ENGINE = Distributed(')", "TabSeparatedRaw");
+    assert!(broken.is_err(), "formatQuery accepted broken DDL");
+}
