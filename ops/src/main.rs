@@ -8,6 +8,7 @@ mod ingest;
 mod loadgen;
 mod migrate;
 mod pipeline;
+mod sql;
 mod tail;
 mod token;
 mod up;
@@ -34,6 +35,8 @@ enum Command {
     Loadgen(loadgen::Args),
     /// Apply the ClickHouse DDL (schemas/clickhouse) to chDB or a server; idempotent.
     Migrate(migrate::Args),
+    /// Run ClickHouse SQL against the store (chDB or a server) and print a table; --file runs a review query.
+    Sql(sql::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
     /// Mint a staff (proctor, reviewer, admin) or candidate token with INVIGIL_TOKEN_SECRET.
@@ -53,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Command::Pipeline(args) => pipeline::run_command(args),
         Command::Loadgen(args) => loadgen::run(args),
         Command::Migrate(args) => migrate::run(args),
+        Command::Sql(args) => sql::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Token(args) => token::run(args),

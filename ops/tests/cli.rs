@@ -25,7 +25,7 @@ fn help_lists_exactly_the_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["up", "ingest", "pipeline", "loadgen", "migrate", "validate", "token", "tail", "bench", "help"]
+        ["up", "ingest", "pipeline", "loadgen", "migrate", "sql", "validate", "token", "tail", "bench", "help"]
     );
 }
 
@@ -54,4 +54,38 @@ fn migrate_applies_to_chdb_once() {
     assert!(out.contains("applied 001_proctor_events") && out.contains("5 applied now, 0 already applied"), "{out}");
     let second = invigil(&["migrate", "--chdb-path", path]);
     assert!(String::from_utf8_lossy(&second.stdout).contains("0 applied now, 5 already applied"));
+}
+
+#[test]
+fn sql_prints_query_results_and_runs_the_review_pack_with_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chdb");
+    let path = path.to_str().unwrap();
+    assert!(invigil(&["migrate", "--chdb-path", path]).status.success());
+    let insert = "INSERT INTO reviews VALUES ('exam-1', 'cand-1', 'r1', 'flagged', 'why?', now64(3), 1), \
+                  ('exam-2', 'cand-9', 'r1', 'cleared', '', now64(3), 1)";
+    let inserted = invigil(&["sql", "--chdb-path", path, insert]);
+    assert!(inserted.status.success(), "{}", String::from_utf8_lossy(&inserted.stderr));
+    let table = invigil(&["sql", "--chdb-path", path, "SELECT candidate_id, verdict FROM reviews FINAL ORDER BY 1"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("candidate_id") && text.contains("│ cand-1") && text.contains("flagged"), "{text}");
+
+    // A parameterised query from a file, as the review SQL pack is written.
+    let file = dir.path().join("verdicts.sql");
+    std::fs::write(
+        &file,
+        "-- verdicts of {test_id:String}\nSELECT candidate_id FROM reviews FINAL WHERE test_id = {test_id:String};\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let bound = invigil(&["sql", "--chdb-path", path, "--file", file, "--param", "test_id=exam-2", "--format", "TSV"]);
+    assert_eq!(String::from_utf8_lossy(&bound.stdout), "cand-9\n", "{}", String::from_utf8_lossy(&bound.stderr));
+    let missing = invigil(&["sql", "--chdb-path", path, "--file", file]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--param test_id"));
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/sql/top_candidates_by_score.sql");
+    let ran = invigil(&["sql", "--chdb-path", path, "--file", pack.to_str().unwrap(), "--param", "test_id=exam-1"]);
+    assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+    let broken = invigil(&["sql", "--chdb-path", path, "SELEC 1"]);
+    assert!(!broken.status.success() && String::from_utf8_lossy(&broken.stderr).contains("Syntax error"));
 }
