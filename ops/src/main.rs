@@ -4,6 +4,7 @@
 
 mod analytics;
 mod bench;
+mod broker;
 mod ingest;
 mod loadgen;
 mod migrate;

@@ -2,13 +2,15 @@
 //! one process, sharing one embedded chDB — the dashboards read exactly what
 //! the pipeline writes, with no ClickHouse server to run.
 //!
-//! It needs a Kafka-protocol broker and an S3 + STS endpoint (today:
-//! `ops/dev/services.sh up` starts tansu and moto); taking those in-process
-//! too is the `invigil up` issue's work.
+//! When no broker answers at the configured (loopback) address it starts and
+//! supervises a local one (tansu, [`crate::broker`]) with its data under
+//! `--data-dir`. Media still needs an S3 + STS endpoint (moto from
+//! `ops/dev/services.sh up`, see `ops/dev/local.toml`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use invigil_ingest::app::{Backends, Ingest};
@@ -18,6 +20,7 @@ use invigil_pipeline::run::{open_store, run, Cluster};
 use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 
 use crate::analytics::SharedStore;
+use crate::broker::{self, LocalBroker};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,9 +28,17 @@ pub struct Args {
     /// reads the same broker and the same configuration document.
     #[arg(long, env = "INVIGIL_INGEST_SETTINGS")]
     settings: Option<PathBuf>,
-    /// chDB data directory.
-    #[arg(long, default_value = "invigil-data/chdb")]
-    chdb_path: PathBuf,
+    /// Where everything `up` keeps lives: `chdb/` (the store) and `kafka/`
+    /// (the local broker's data), next to the config document.
+    #[arg(long, default_value = "invigil-data")]
+    data_dir: PathBuf,
+    /// chDB data directory (default: DATA_DIR/chdb).
+    #[arg(long)]
+    chdb_path: Option<PathBuf>,
+    /// `auto`: start a local broker when none answers at `[kafka] brokers`;
+    /// `local`: always (fails if the port is taken); `external`: never.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "local", "external"])]
+    broker: String,
     /// Pipeline worker threads.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
@@ -36,11 +47,37 @@ pub struct Args {
     group: String,
 }
 
+/// The local broker to run, if the arguments and the world call for one.
+fn local_broker(args: &Args, settings: &IngestSettings) -> anyhow::Result<Option<LocalBroker>> {
+    let first = settings.kafka.brokers.split(',').next().unwrap_or_default().trim().to_owned();
+    let wanted = match args.broker.as_str() {
+        "external" => false,
+        "local" => true,
+        _ => !broker::answers(&first, Duration::from_secs(1)),
+    };
+    if !wanted {
+        eprintln!("invigil up: using the broker at {}", settings.kafka.brokers);
+        return Ok(None);
+    }
+    let address: std::net::SocketAddr = first
+        .parse()
+        .with_context(|| format!("[kafka] brokers = {first:?}: a local broker needs an ip:port on loopback"))?;
+    let dir = args.data_dir.join("kafka");
+    eprintln!("invigil up: no broker answers at {address}; starting a local one (data in {})", dir.display());
+    let compact = ["cleanup.policy=compact"];
+    let topics: [(&str, u32, &[&str]); 2] =
+        [(&settings.kafka.topic, 6, &[]), (&settings.dashboard.live_topic, 6, &compact)];
+    let topics: Vec<_> = topics.into_iter().filter(|(name, _, _)| !name.is_empty()).collect();
+    LocalBroker::start(&dir, address, &topics).map(Some)
+}
+
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
     let settings = IngestSettings::load(args.settings.as_deref())?;
     let secrets = settings.secrets_from_env()?;
-    let store_settings = StoreSettings::Chdb { path: args.chdb_path.clone() };
+    let broker = local_broker(&args, &settings)?;
+    let chdb_path = args.chdb_path.clone().unwrap_or_else(|| args.data_dir.join("chdb"));
+    let store_settings = StoreSettings::Chdb { path: chdb_path };
     let store = open_store(&store_settings).map_err(anyhow::Error::msg).context("opening the store")?;
 
     let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
@@ -80,7 +117,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
                 _ = crate::ingest::shutdown_signal() => {}
                 _ = async {
                     while !pipeline_stopped.load(Ordering::Relaxed) {
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 } => tracing::error!("the pipeline stopped; stopping ingest"),
             }
@@ -90,6 +127,10 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     });
     stop.store(true, Ordering::Relaxed);
     let pipeline_result = pipeline_thread.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?;
+    // Last: the pipeline commits its offsets to the broker on the way out.
+    if let Some(broker) = broker {
+        broker.stop();
+    }
     served?;
     pipeline_result.map_err(anyhow::Error::msg)?;
     eprintln!("invigil up: stopped; pipeline {}", metrics.summary());
