@@ -5,6 +5,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod cost;
 mod ingest;
 mod loadgen;
 mod migrate;
@@ -40,6 +41,8 @@ enum Command {
     Sql(sql::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
+    /// Price a candidate-session and an exam (per-capture and bundled uploads) from the cadence and public prices.
+    Cost(cost::Args),
     /// Mint a staff (proctor, reviewer, admin) or candidate token with INVIGIL_TOKEN_SECRET.
     Token(token::Args),
     /// Print the events in a Kafka topic as JSON lines (decoded records).
@@ -60,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sql(args) => sql::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Tail(args) => tail::run(args),
+        Command::Cost(args) => cost::run(args),
         Command::Token(args) => token::run(args),
         Command::Bench(bench) => bench::run(bench),
     }
