@@ -215,6 +215,29 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     assert_eq!(next[0].0, "tile", "{next:?}");
     assert_eq!(next[0].1["candidate_id"], watched.as_str(), "p2's candidate is not on p1's stream");
     assert_eq!(next[0].1["counters"]["tab_switches"], 3);
+
+    // A newcomer who changes p1's share brings a new snapshot (within the
+    // 2-s recheck), with the split the rendezvous function gives.
+    let mut everyone = candidates.clone();
+    let newcomer = (0..100)
+        .map(|i| format!("late-{i}"))
+        .find(|id| {
+            let mut with = everyone.clone();
+            with.push(id.clone());
+            assign(with.iter().map(String::as_str), &proctors, 4).by_proctor["p1"] != expected.by_proctor["p1"]
+        })
+        .expect("some id lands on p1's wall");
+    everyone.push(newcomer.clone());
+    publish(&live_topic, &[counters("exam-1", &newcomer, 0, 0.0)]).await;
+    let want = assign(everyone.iter().map(String::as_str), &proctors, 4).by_proctor["p1"].clone();
+    let snapshot = loop {
+        let (name, data) = read_events(&mut stream, 1).await.remove(0);
+        if name == "snapshot" {
+            break data;
+        }
+    };
+    let assigned: Vec<String> = serde_json::from_value(snapshot["assigned"].clone()).unwrap();
+    assert_eq!(assigned, want);
     drop(stream);
     ingest.stop().await;
 }

@@ -361,62 +361,77 @@ pub async fn get_live(
     let test = parse_test(&test)?;
     let claims = staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let viewer = wall_viewer(&claims, &query)?;
-    let mut updates = dashboards(&state).hub.subscribe();
+    let updates = dashboards(&state).hub.subscribe();
     let first = build_wall_blocking(&state, &test, viewer.as_deref()).await?;
     let (events, receiver) = tokio::sync::mpsc::channel::<Event>(256);
     state.metrics.sse_streams.inc();
     let metrics = Arc::clone(&state.metrics);
     tokio::spawn(async move {
-        let snapshot = |wall: &Wall| Event::default().event("snapshot").json_data(wall).expect("a wall serializes");
-        if events.send(snapshot(&first)).await.is_err() {
-            return;
-        }
-        let mut wall = first;
-        let mut watched: BTreeSet<String> = wall.assigned.iter().chain(&wall.unassigned).cloned().collect();
-        let mut config_check = tokio::time::interval(Duration::from_secs(2));
-        loop {
-            let changed = tokio::select! {
-                update = updates.recv() => match update {
-                    Ok(counters) if counters.test_id == test.as_str() => {
-                        if watched.contains(&counters.candidate_id) {
-                            let tile = TileView { counters: (*counters).clone(), age_ms: 0 };
-                            let event = Event::default().event("tile").json_data(&tile).expect("a tile serializes");
-                            if events.send(event).await.is_err() {
-                                break;
-                            }
-                            metrics.sse_events.inc();
-                            false
-                        } else {
-                            // A new candidate may change everyone's share.
-                            dashboards(&state).hub.count(test.as_str()) != wall.covered
-                        }
-                    }
-                    Ok(_) => false,
-                    // Fell behind: a fresh snapshot is complete anyway.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-                _ = config_check.tick() => {
-                    state.config.current().version != wall.config_version
-                        || dashboards(&state).hub.count(test.as_str()) != wall.covered
-                }
-                _ = events.closed() => break,
-            };
-            if changed {
-                let Ok(next) = build_wall_blocking(&state, &test, viewer.as_deref()).await else { break };
-                watched = next.assigned.iter().chain(&next.unassigned).cloned().collect();
-                wall = next;
-                if events.send(snapshot(&wall)).await.is_err() {
-                    break;
-                }
-            }
-        }
+        follow_wall(&state, &test, viewer.as_deref(), first, updates, events).await;
         metrics.sse_streams.dec();
     });
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// Feeds one wall stream until the client goes away: a snapshot first, a
+/// tile per change of a watched candidate, and a new snapshot when the
+/// roster changes or new candidates change this proctor's share — checked
+/// every 2 s rather than per message, so a start burst of new candidates
+/// costs each stream one look every 2 s.
+async fn follow_wall(
+    state: &Arc<AppState>,
+    test: &TestId,
+    viewer: Option<&str>,
+    first: Wall,
+    mut updates: tokio::sync::broadcast::Receiver<Arc<LiveCounters>>,
+    events: tokio::sync::mpsc::Sender<Event>,
+) {
+    let snapshot = |wall: &Wall| Event::default().event("snapshot").json_data(wall).expect("a wall serializes");
+    if events.send(snapshot(&first)).await.is_err() {
+        return;
+    }
+    let mut wall = first;
+    let mut watched: BTreeSet<String> = wall.assigned.iter().chain(&wall.unassigned).cloned().collect();
+    let mut check = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        let recheck = tokio::select! {
+            update = updates.recv() => match update {
+                Ok(counters) if counters.test_id == test.as_str() && watched.contains(&counters.candidate_id) => {
+                    let tile = TileView { counters: (*counters).clone(), age_ms: 0 };
+                    let event = Event::default().event("tile").json_data(&tile).expect("a tile serializes");
+                    if events.send(event).await.is_err() {
+                        return;
+                    }
+                    state.metrics.sse_events.inc();
+                    false
+                }
+                Ok(_) => false,
+                // Fell behind: a fresh snapshot is complete anyway.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = check.tick() => {
+                state.config.current().version != wall.config_version
+                    || dashboards(state).hub.count(test.as_str()) != wall.covered
+            }
+            _ = events.closed() => return,
+        };
+        if !recheck {
+            continue;
+        }
+        let Ok(next) = build_wall_blocking(state, test, viewer).await else { return };
+        let same_share = next.assigned == wall.assigned
+            && next.unassigned == wall.unassigned
+            && next.config_version == wall.config_version;
+        watched = next.assigned.iter().chain(&next.unassigned).cloned().collect();
+        wall = next;
+        if !same_share && events.send(snapshot(&wall)).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// `GET /api/v1/dashboard/tests/{test}/candidates`: the review list.
