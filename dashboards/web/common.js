@@ -74,6 +74,10 @@ export function el(tag, attributes = {}, ...children) {
 
 export const params = new URLSearchParams(location.search);
 
+/** The review page of one candidate (the proctor's drill-down too). */
+export const reviewLink = (test, candidate) =>
+  `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
+
 export function formatTime(ms) {
   if (!ms) return '—';
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z';

@@ -2,7 +2,7 @@
 // Each tile shows status (active / gap / blocked / ended), the session's
 // counters, its score and the newest face and screen thumbnails; tiles sort
 // by score, and an alert list ranks what needs attention now.
-import { ApiError, chooseTest, el, followEvents, formatDuration, header, params, say, thumbnail } from './common.js';
+import { ApiError, chooseTest, el, followEvents, formatDuration, header, params, reviewLink, say, thumbnail } from './common.js';
 
 const COUNTERS = [
   ['tab_switches', 'tab switches'],
@@ -45,13 +45,12 @@ function start(test) {
   function tileFor(candidate) {
     let node = nodes.get(candidate);
     if (node) return node;
-    const link = `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
     const counters = el('dl', { class: 'counters' });
     for (const [key, label] of COUNTERS) {
       counters.append(el('div', {}, el('dt', {}, label), el('dd', { dataset: { counter: key } }, '0')));
     }
     node = el('li', { class: 'tile', dataset: { candidate } },
-      el('header', {}, el('h3', {}, el('a', { href: link }, candidate)), el('span', { class: 'badge' }, 'active')),
+      el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),
       el('div', { class: 'score' }),
       counters,
       el('div', { class: 'thumbs' }));
@@ -104,7 +103,7 @@ function start(test) {
     items.sort((a, b) => (a.severity === b.severity ? b.rank - a.rank : a.severity === 'critical' ? -1 : 1));
     alerts.replaceChildren(...(items.length ? items.map((item) => el('li', { dataset: { severity: item.severity, candidate: item.candidate } },
       el('strong', {}, item.severity), ' ',
-      el('a', { href: `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(item.candidate)}` }, item.candidate),
+      el('a', { href: reviewLink(test, item.candidate) }, item.candidate),
       el('div', {}, item.what))) : [el('li', { class: 'legend' }, 'No alerts.')]));
   }
 

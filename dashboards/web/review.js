@@ -1,7 +1,7 @@
 // Review: a test's candidates by score with capture completeness, and one
 // candidate's timeline — scores, gaps and activity on one axis, anomaly
 // explanations, captures, audio, events — with the reviewer's verdict.
-import { ApiError, api, chooseTest, el, formatClock, formatDuration, formatTime, header, mediaLink, params, say, thumbnail } from './common.js';
+import { ApiError, api, chooseTest, el, formatClock, formatDuration, formatTime, header, mediaLink, params, reviewLink, say, thumbnail } from './common.js';
 import { timelinePlot } from './plot.js';
 
 const me = await header('Review');
@@ -16,7 +16,6 @@ function failed(error) {
   document.body.dataset.denied = String(error.status || '');
 }
 
-const reviewLink = (test, candidate) => `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
 
 async function showTest(test) {
   say('Loading candidates…');

@@ -197,22 +197,7 @@ impl ConfigDocument {
     /// problem found, each named by its path (`defaults.events_interval_ms`).
     /// A document that does not decode reports the first decoding problem.
     pub fn from_json(bytes: &[u8]) -> Result<ConfigDocument, Vec<FieldProblem>> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let document: ConfigDocument = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-            let message = error.inner().to_string();
-            let code = match error.inner().classify() {
-                serde_json::error::Category::Syntax
-                | serde_json::error::Category::Eof
-                | serde_json::error::Category::Io => ProblemCode::InvalidJson,
-                serde_json::error::Category::Data if message.starts_with("invalid type") => ProblemCode::InvalidType,
-                serde_json::error::Category::Data if message.starts_with("unknown field") => ProblemCode::UnknownField,
-                serde_json::error::Category::Data if message.starts_with("missing field") => ProblemCode::MissingField,
-                serde_json::error::Category::Data => ProblemCode::InvalidValue,
-            };
-            let path = error.path().to_string();
-            let field = if path == "." { String::new() } else { path };
-            vec![FieldProblem { field, code, message }]
-        })?;
+        let document: ConfigDocument = crate::validate::decode_json(bytes).map_err(|problem| vec![problem])?;
         let problems = document.validate();
         if problems.is_empty() {
             Ok(document)

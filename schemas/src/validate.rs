@@ -335,6 +335,29 @@ fn describe_serde_error(
     (top_key, FieldProblem::new(field, code, message))
 }
 
+/// Decodes a JSON body into `T`, or names the first problem by its path
+/// (`defaults.events_interval_ms`; empty for the body as a whole) with the
+/// code that fits: malformed JSON, a wrong type, an unknown or missing field,
+/// or a value the type refuses.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FieldProblem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let message = error.inner().to_string();
+        let code = match error.inner().classify() {
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ProblemCode::InvalidJson,
+            serde_json::error::Category::Data if message.starts_with("invalid type") => ProblemCode::InvalidType,
+            serde_json::error::Category::Data if message.starts_with("unknown field") => ProblemCode::UnknownField,
+            serde_json::error::Category::Data if message.starts_with("missing field") => ProblemCode::MissingField,
+            serde_json::error::Category::Data => ProblemCode::InvalidValue,
+        };
+        let path = error.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        FieldProblem { field, code, message }
+    })
+}
+
 /// Rules the types cannot express.
 fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<FieldProblem>) {
     if !is_v7(&event.id) {

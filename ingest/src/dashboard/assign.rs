@@ -30,6 +30,11 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// How many candidates the split places (seated or unassigned).
+    pub fn covered(&self) -> usize {
+        self.by_proctor.values().map(Vec::len).sum::<usize>() + self.unassigned.len()
+    }
+
     /// The proctor watching `candidate`, if any.
     pub fn proctor_of(&self, candidate: &str) -> Option<&str> {
         self.by_proctor

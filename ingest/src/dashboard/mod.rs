@@ -18,10 +18,10 @@ pub mod pages;
 pub mod review;
 pub mod store;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -119,17 +119,17 @@ impl Dashboards {
             Some((proctors, capacity)) => assign::assign(candidates.iter().map(String::as_str), proctors, *capacity),
             None => Assignment { by_proctor: Default::default(), unassigned: candidates },
         });
-        let covered = split.by_proctor.values().map(Vec::len).sum::<usize>() + split.unassigned.len();
         cache.insert(
             test.to_owned(),
-            CachedAssignment { roster, candidates: covered, computed: Instant::now(), split: Arc::clone(&split) },
+            CachedAssignment {
+                roster,
+                candidates: split.covered(),
+                computed: Instant::now(),
+                split: Arc::clone(&split),
+            },
         );
         split
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn bad_field(field: &str, code: ProblemCode, message: impl Into<String>) -> ApiError {
@@ -259,8 +259,9 @@ pub struct Wall {
 }
 
 impl Wall {
-    fn watches(&self, candidate: &str) -> bool {
-        self.assigned.iter().chain(&self.unassigned).any(|c| c == candidate)
+    /// Every candidate on this wall: assigned to the proctor or unassigned.
+    fn watched(&self) -> HashSet<String> {
+        self.assigned.iter().chain(&self.unassigned).cloned().collect()
     }
 }
 
@@ -291,14 +292,15 @@ fn build_wall(state: &AppState, test: &TestId, viewer: Option<&str>) -> Result<W
         gap_after_ms: 3 * u64::from(config.events_interval_ms),
         alert_score: config.anomaly.alert_score,
         config_version: current.version,
-        covered: split.by_proctor.values().map(Vec::len).sum::<usize>() + split.unassigned.len(),
+        covered: split.covered(),
     };
     let now = Instant::now();
+    let watched = wall.watched();
     let mut tiles: Vec<TileView> = dashboards(state)
         .hub
         .snapshot(test.as_str())
         .into_iter()
-        .filter(|tile| wall.watches(&tile.counters.candidate_id))
+        .filter(|tile| watched.contains(&tile.counters.candidate_id))
         .map(|tile| TileView {
             counters: (*tile.counters).clone(),
             age_ms: now.duration_since(tile.seen).as_millis() as u64,
@@ -394,7 +396,7 @@ async fn follow_wall(
         return;
     }
     let mut wall = first;
-    let mut watched: BTreeSet<String> = wall.assigned.iter().chain(&wall.unassigned).cloned().collect();
+    let mut watched = wall.watched();
     let mut check = tokio::time::interval(Duration::from_secs(2));
     loop {
         let recheck = tokio::select! {
@@ -426,7 +428,7 @@ async fn follow_wall(
         let same_share = next.assigned == wall.assigned
             && next.unassigned == wall.unassigned
             && next.config_version == wall.config_version;
-        watched = next.assigned.iter().chain(&next.unassigned).cloned().collect();
+        watched = next.watched();
         wall = next;
         if !same_share && events.send(snapshot(&wall)).await.is_err() {
             return;
@@ -471,11 +473,8 @@ pub async fn post_verdict(
     let test = parse_test(&test)?;
     let candidate = parse_candidate(&candidate)?;
     let claims = staff_of_test(&state, &headers, &test, &[StaffRole::Reviewer, StaffRole::Admin])?;
-    let mut deserializer = serde_json::Deserializer::from_slice(&body);
-    let request: review::VerdictRequest = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let field = e.path().to_string();
-        bad_field(if field == "." { "" } else { &field }, ProblemCode::InvalidValue, e.inner().to_string())
-    })?;
+    let request: review::VerdictRequest =
+        invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
     if !matches!(request.verdict.as_str(), "cleared" | "flagged") {
         return Err(bad_field("verdict", ProblemCode::InvalidValue, "must be \"cleared\" or \"flagged\""));
     }
@@ -486,7 +485,7 @@ pub async fn post_verdict(
             format!("must be at most {} characters", review::MAX_COMMENT_CHARS),
         ));
     }
-    let now = now_ms();
+    let now = crate::credentials::now_ms();
     review::record_verdict(analytics(&state)?, &test, &candidate, &claims.sub, &request, now)
         .await
         .map_err(store_error)?;
