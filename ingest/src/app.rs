@@ -23,7 +23,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Verifier;
 use crate::config_store::{ConfigError, ConfigStore, WatchGuard};
-use crate::credentials::CredentialIssuer;
+use crate::credentials::{CredentialIssuer, CredentialSource, MintUploadKeys};
 use crate::dashboard::{self, pages};
 use crate::delivery::{run_replayer, Delivery};
 use crate::error::ApiError;
@@ -303,6 +303,8 @@ pub struct Backends {
     pub analytics: Option<Arc<dyn dashboard::store::AnalyticsStore>>,
     /// Credentials that sign media GET links; default: the AWS credential chain.
     pub media_credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// A media store that mints its own upload keys; when set, STS is not used.
+    pub upload_keys: Option<Arc<dyn MintUploadKeys>>,
 }
 
 impl Ingest {
@@ -340,9 +342,10 @@ impl Ingest {
                 tracing::info!(version, "configuration file changed; new version in force");
             })
             .context("watching the configuration file")?;
-        let sts = match backends.sts {
-            Some(client) => client,
-            None => CredentialIssuer::default_sts_client(&settings.credentials).await,
+        let upload_credentials = match (backends.upload_keys, backends.sts) {
+            (Some(mint), _) => CredentialSource::Minted(mint),
+            (None, Some(client)) => CredentialSource::Sts(client),
+            (None, None) => CredentialSource::Sts(CredentialIssuer::default_sts_client(&settings.credentials).await),
         };
         let hub = Arc::new(dashboard::live::LiveHub::default());
         let stop_hub = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -371,7 +374,7 @@ impl Ingest {
             ip_hash_secret: secrets.ip_hash_secret,
             config,
             delivery: delivery.clone(),
-            credentials: CredentialIssuer::new(settings.credentials.clone(), sts, Arc::clone(&metrics)),
+            credentials: CredentialIssuer::new(settings.credentials.clone(), upload_credentials, Arc::clone(&metrics)),
             limiter: RateLimiter::new(settings.rate_limit.clone()),
             metrics,
             dashboards,

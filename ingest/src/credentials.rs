@@ -1,6 +1,8 @@
 //! `POST /api/v1/credentials`: temporary S3 upload credentials from STS
 //! AssumeRole, narrowed by an inline session policy to `s3:PutObject` under
-//! the candidate's own prefix `{YYYY-MM-DD}/{test_id}/{candidate_id}/`.
+//! the candidate's own prefix `{YYYY-MM-DD}/{test_id}/{candidate_id}/` — or,
+//! for a media store that checks its own keys (the embedded store of
+//! `invigil up`), minted by that store under the same rule.
 //!
 //! Credentials are cached per candidate until 80 % of their lifetime, the
 //! point where the SDK refreshes anyway, so a start burst of 50,000
@@ -96,6 +98,36 @@ pub fn utc_date(unix_secs: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A media store that issues its own scoped, expiring keys instead of STS.
+/// Whatever it mints must allow nothing but `s3:PutObject` under `prefix` of
+/// `bucket`, and nothing at all after `expires_ms`.
+pub trait MintUploadKeys: Send + Sync {
+    fn mint(&self, bucket: &str, prefix: &str, expires_ms: i64) -> UploadKeys;
+}
+
+/// What [`MintUploadKeys::mint`] hands out.
+pub struct UploadKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+/// Where upload credentials come from.
+pub enum CredentialSource {
+    /// STS AssumeRole with an inline session policy (AWS; moto in tests).
+    Sts(aws_sdk_sts::Client),
+    /// The media store mints them itself.
+    Minted(Arc<dyn MintUploadKeys>),
+}
+
+/// Temporary credentials whichever source made them.
+struct Issued {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: i64,
+}
+
 struct Cached {
     response: CredentialsResponse,
     /// Unix ms after which the entry is refreshed (80 % of the lifetime).
@@ -105,7 +137,7 @@ struct Cached {
 /// Issues and caches upload credentials.
 pub struct CredentialIssuer {
     settings: CredentialSettings,
-    sts: aws_sdk_sts::Client,
+    source: CredentialSource,
     cache: Mutex<HashMap<(TestId, CandidateId), Cached>>,
     metrics: Arc<Metrics>,
 }
@@ -114,8 +146,8 @@ pub struct CredentialIssuer {
 const SWEEP_AT: usize = 200_000;
 
 impl CredentialIssuer {
-    pub fn new(settings: CredentialSettings, sts: aws_sdk_sts::Client, metrics: Arc<Metrics>) -> Self {
-        Self { settings, sts, cache: Mutex::new(HashMap::new()), metrics }
+    pub fn new(settings: CredentialSettings, source: CredentialSource, metrics: Arc<Metrics>) -> Self {
+        Self { settings, source, cache: Mutex::new(HashMap::new()), metrics }
     }
 
     /// An STS client from the default AWS credential chain (env, profile,
@@ -140,32 +172,24 @@ impl CredentialIssuer {
         }
 
         let prefix = media_prefix(&utc_date(now_ms / 1000), &claims.test_id, &claims.sub);
-        self.metrics.sts_calls.inc();
-        let assumed = self
-            .sts
-            .assume_role()
-            .role_arn(&self.settings.role_arn)
-            .role_session_name(session_name(&claims.sub))
-            .policy(session_policy(&self.settings.bucket, &prefix))
-            .duration_seconds(self.settings.duration_secs as i32)
-            .send()
-            .await;
-        let credentials = match assumed {
-            Ok(output) => output.credentials,
-            Err(error) => {
-                self.metrics.sts_failures.inc();
-                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&error), "AssumeRole failed");
-                None
+        let issued = match &self.source {
+            CredentialSource::Sts(sts) => self.assume_role(sts, &claims.sub, &prefix, now_ms).await?,
+            CredentialSource::Minted(mint) => {
+                let expiration = now_ms + i64::from(self.settings.duration_secs) * 1000;
+                let keys = mint.mint(&self.settings.bucket, &prefix, expiration);
+                Issued {
+                    access_key_id: keys.access_key_id,
+                    secret_access_key: keys.secret_access_key,
+                    session_token: keys.session_token,
+                    expiration,
+                }
             }
         };
-        let Some(credentials) = credentials else {
-            return Err(ApiError::unavailable("upload credentials are unavailable right now; retry later", 10));
-        };
-        let expiration = credentials.expiration().to_millis().unwrap_or(now_ms + 900_000);
+        let expiration = issued.expiration;
         let response = CredentialsResponse {
-            access_key_id: credentials.access_key_id().to_owned(),
-            secret_access_key: credentials.secret_access_key().to_owned(),
-            session_token: credentials.session_token().to_owned(),
+            access_key_id: issued.access_key_id,
+            secret_access_key: issued.secret_access_key,
+            session_token: issued.session_token,
             expiration,
             bucket: self.settings.bucket.clone(),
             region: self.settings.region.clone(),
@@ -183,6 +207,41 @@ impl CredentialIssuer {
         }
         cache.insert(key, Cached { response: response.clone(), refresh_at });
         Ok(response)
+    }
+
+    async fn assume_role(
+        &self,
+        sts: &aws_sdk_sts::Client,
+        candidate: &CandidateId,
+        prefix: &str,
+        now_ms: i64,
+    ) -> Result<Issued, ApiError> {
+        self.metrics.sts_calls.inc();
+        let assumed = sts
+            .assume_role()
+            .role_arn(&self.settings.role_arn)
+            .role_session_name(session_name(candidate))
+            .policy(session_policy(&self.settings.bucket, prefix))
+            .duration_seconds(self.settings.duration_secs as i32)
+            .send()
+            .await;
+        let credentials = match assumed {
+            Ok(output) => output.credentials,
+            Err(error) => {
+                self.metrics.sts_failures.inc();
+                tracing::warn!(error = %aws_sdk_sts::error::DisplayErrorContext(&error), "AssumeRole failed");
+                None
+            }
+        };
+        let Some(credentials) = credentials else {
+            return Err(ApiError::unavailable("upload credentials are unavailable right now; retry later", 10));
+        };
+        Ok(Issued {
+            access_key_id: credentials.access_key_id().to_owned(),
+            secret_access_key: credentials.secret_access_key().to_owned(),
+            session_token: credentials.session_token().to_owned(),
+            expiration: credentials.expiration().to_millis().unwrap_or(now_ms + 900_000),
+        })
     }
 }
 

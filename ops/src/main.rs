@@ -6,8 +6,10 @@ mod analytics;
 mod bench;
 mod broker;
 mod cost;
+mod demo;
 mod ingest;
 mod loadgen;
+mod media_store;
 mod migrate;
 mod pipeline;
 mod sql;
@@ -50,6 +52,11 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+/// Unix time in milliseconds (0 before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn main() -> anyhow::Result<()> {

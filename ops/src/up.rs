@@ -2,12 +2,18 @@
 //! one process, sharing one embedded chDB — the dashboards read exactly what
 //! the pipeline writes, with no ClickHouse server to run.
 //!
-//! When no broker answers at the configured (loopback) address it starts and
-//! supervises a local one (tansu, [`crate::broker`]) with its data under
-//! `--data-dir`. Media still needs an S3 + STS endpoint (moto from
-//! `ops/dev/services.sh up`, see `ops/dev/local.toml`).
+//! Everything else it needs it brings too, each kept under `--data-dir` so a
+//! restart finds the exam where it was:
+//! - a broker: when none answers at the configured (loopback) address, a
+//!   local tansu started and supervised as a child ([`crate::broker`]);
+//! - media: unless the settings name an S3 endpoint, an S3 API on local disk
+//!   with its own scoped, expiring upload keys ([`crate::media_store`]);
+//! - secrets: the token and IP-hash secrets, generated once into
+//!   `secrets/` unless the environment sets them;
+//! - a demo host app ([`crate::demo`]) and staff tokens printed at start.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +27,18 @@ use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 
 use crate::analytics::SharedStore;
 use crate::broker::{self, LocalBroker};
+use crate::demo::Demo;
+use crate::media_store::MediaStore;
+use invigil_ingest::credentials::MintUploadKeys;
+
+/// The media store's 32-byte key from its hex secret.
+fn key_bytes(secret: &str) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    // Any length of secret works: it keys an HMAC whose output is the key.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(b"invigil media store");
+    mac.finalize().into_bytes().into()
+}
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,6 +63,78 @@ pub struct Args {
     /// Consumer group of the pipeline.
     #[arg(long, default_value = "invigil-pipeline")]
     group: String,
+    /// `auto`: serve media from an embedded S3 (DATA_DIR/media) unless the
+    /// settings name `[credentials] s3_endpoint`; `embedded`: always;
+    /// `external`: never (the settings' S3 + STS).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "embedded", "external"])]
+    media: String,
+    /// Where the embedded S3 listens (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    media_listen: SocketAddr,
+    /// Where the demo exam is served (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8082")]
+    demo_listen: SocketAddr,
+    /// Do not serve the demo exam.
+    #[arg(long)]
+    no_demo: bool,
+    /// The test id of the demo exam and of the printed staff tokens.
+    #[arg(long, default_value = "demo-exam")]
+    demo_test: String,
+    /// The SDK bundle the demo exam loads (`sdk/build.sh` makes it).
+    #[arg(long, default_value = "sdk/dist")]
+    sdk_dir: PathBuf,
+}
+
+/// A secret kept in DATA_DIR/secrets/NAME (created 0600 with 32 random
+/// bytes, hex, the first time), so tokens and links outlive a restart.
+fn local_secret(data_dir: &Path, name: &str) -> anyhow::Result<String> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data_dir.join("secrets").join(name);
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().to_owned());
+    }
+    std::fs::create_dir_all(path.parent().expect("a file in a folder"))?;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(secret.as_bytes())?;
+    Ok(secret)
+}
+
+/// The environment's secret `var`, else the data directory's `name` (which
+/// then also goes into the environment for the code that reads it there).
+fn secret_from_env_or_disk(var: &str, data_dir: &Path, name: &str) -> anyhow::Result<String> {
+    if let Some(secret) = std::env::var(var).ok().filter(|s| !s.is_empty()) {
+        return Ok(secret);
+    }
+    let secret = local_secret(data_dir, name)?;
+    // Single-threaded still: nothing else reads the environment yet.
+    std::env::set_var(var, &secret);
+    Ok(secret)
+}
+
+/// Staff tokens to open the dashboards with, for the demo test.
+fn staff_links(base: &str, secret: &str, test: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
+    let now = crate::now_ms() / 1000;
+    let tests = [test.to_owned()];
+    let mut links = Vec::new();
+    for (role, sub, page) in [
+        ("admin", "admin", "admin.html"),
+        ("proctor", "proctor-1", "proctor.html"),
+        ("reviewer", "reviewer-1", "review.html"),
+    ] {
+        let claims = crate::token::claims(role, sub, &tests, None, now, 12)?;
+        links
+            .push((role, format!("{base}/dashboard/{page}?test={test}#token={}", crate::token::sign(secret, &claims))));
+    }
+    Ok(links)
 }
 
 /// The local broker to run, if the arguments and the world call for one.
@@ -73,8 +163,23 @@ fn local_broker(args: &Args, settings: &IngestSettings) -> anyhow::Result<Option
 
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
-    let settings = IngestSettings::load(args.settings.as_deref())?;
+    let mut settings = IngestSettings::load(args.settings.as_deref())?;
+    if args.settings.is_none() {
+        // Without a settings file everything lives in the data directory.
+        settings.config_file = args.data_dir.join("config.json");
+        settings.spool.dir = args.data_dir.join("spool");
+    }
+    let hs256 = settings.auth.algorithm == "HS256";
+    let token_secret =
+        if hs256 { Some(secret_from_env_or_disk("INVIGIL_TOKEN_SECRET", &args.data_dir, "token")?) } else { None };
+    secret_from_env_or_disk("INVIGIL_IP_HASH_SECRET", &args.data_dir, "ip-hash")?;
+    let media_key = local_secret(&args.data_dir, "media")?;
     let secrets = settings.secrets_from_env()?;
+    let embedded_media = match args.media.as_str() {
+        "embedded" => true,
+        "external" => false,
+        _ => settings.credentials.s3_endpoint.is_empty(),
+    };
     let broker = local_broker(&args, &settings)?;
     let chdb_path = args.chdb_path.clone().unwrap_or_else(|| args.data_dir.join("chdb"));
     let store_settings = StoreSettings::Chdb { path: chdb_path };
@@ -105,12 +210,54 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let backends = Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
+        let base = format!("http://{address}");
+        let mut backends = Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
+        let media = if embedded_media {
+            let root = args.data_dir.join("media");
+            let media =
+                MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key_bytes(&media_key))
+                    .await?;
+            settings.credentials.s3_endpoint = media.endpoint.clone();
+            backends.media_credentials = Some(media.staff_credentials());
+            backends.upload_keys = Some(Arc::clone(&media.grants) as Arc<dyn MintUploadKeys>);
+            eprintln!("invigil up: media on {} (files in {})", media.endpoint, root.display());
+            Some(media)
+        } else {
+            eprintln!("invigil up: media on the S3 at {:?}", settings.credentials.s3_endpoint);
+            None
+        };
         let ingest = Ingest::start(settings, secrets, backends).await?;
-        eprintln!("invigil up: serving on http://{address}");
-        eprintln!("  API         http://{address}/api/v1/");
-        eprintln!("  dashboards  http://{address}/dashboard/  (staff tokens: `invigil token --role proctor --sub p1 --test <test>`)");
-        eprintln!("  metrics     http://{address}/metrics");
+        let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
+        let demo = match (&token_secret, args.no_demo) {
+            (Some(secret), false) => {
+                let demo = Demo::new(base.clone(), args.demo_test.clone(), secret.clone(), args.sdk_dir.clone());
+                if !demo.sdk_built() {
+                    eprintln!(
+                        "invigil up: warning: no SDK bundle in {}; the demo exam needs `sdk/build.sh` first",
+                        args.sdk_dir.display()
+                    );
+                }
+                let mut stopped = demo_stopped;
+                let until = async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                };
+                Some(crate::demo::serve(demo, args.demo_listen, until).await?)
+            }
+            _ => None,
+        };
+        eprintln!("invigil up: serving on {base}");
+        eprintln!("  API          {base}/api/v1/");
+        eprintln!("  dashboards   {base}/dashboard/");
+        eprintln!("  metrics      {base}/metrics");
+        if let Some((demo_address, _)) = &demo {
+            eprintln!("  demo exam    http://{demo_address}/   (each visit is a new candidate of {})", args.demo_test);
+        }
+        if let Some(secret) = &token_secret {
+            eprintln!("  staff sign-in links (valid 12 h; `invigil token` mints more):");
+            for (role, link) in staff_links(&base, secret, &args.demo_test)? {
+                eprintln!("    {role:<9}{link}");
+            }
+        }
         let pipeline_stopped = Arc::clone(&stop);
         let shutdown = async move {
             tokio::select! {
@@ -123,6 +270,13 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
             }
         };
         ingest.serve(listener, shutdown).await?;
+        let _ = stop_demo.send(true);
+        if let Some((_, server)) = demo {
+            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        }
+        if let Some(media) = media {
+            media.stop().await;
+        }
         anyhow::Ok(())
     });
     stop.store(true, Ordering::Relaxed);

@@ -54,6 +54,7 @@ fn start(dir: &Path, port: u16, broker_port: u16) -> Up {
     let log = dir.join(format!("up-{}.log", Instant::now().elapsed().as_nanos()));
     let child = Command::new(env!("CARGO_BIN_EXE_invigil"))
         .args(["up", "--settings", settings.to_str().unwrap(), "--data-dir", dir.join("data").to_str().unwrap()])
+        .args(["--media-listen", "127.0.0.1:0", "--demo-listen", "127.0.0.1:0"])
         .env("INVIGIL_TOKEN_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .env_remove("INVIGIL_KAFKA_BROKERS")

@@ -89,7 +89,8 @@ export class Ingest {
   async spawn() {
     this.log = '';
     const command = this.allInOne
-      ? ['up', '--settings', join(this.dir, 'ingest.toml'), '--chdb-path', join(this.dir, 'chdb'), '--group', `${this.topic}-pipeline`]
+      ? ['up', '--settings', join(this.dir, 'ingest.toml'), '--data-dir', join(this.dir, 'data'), '--chdb-path', join(this.dir, 'chdb'),
+        '--group', `${this.topic}-pipeline`, '--no-demo', '--media', 'external']
       : ['ingest', '--settings', join(this.dir, 'ingest.toml')];
     this.process = spawn(INVIGIL, command, {
       env: {

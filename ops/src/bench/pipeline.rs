@@ -324,10 +324,6 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
 /// Per candidate, send stamps not yet seen downstream.
 type Pending = Arc<Mutex<HashMap<String, VecDeque<i64>>>>;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Resolves every pending stamp of `candidate` up to `seen` at `now`.
 fn resolve(pending: &Pending, candidate: &str, seen: i64, now: i64, out: &mut Vec<u64>) {
     let mut pending = pending.lock().expect("pending lock");
@@ -362,7 +358,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
             let mut out = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
-                    let now = now_ms();
+                    let now = crate::now_ms();
                     if let Some(live) = message.payload().and_then(|p| serde_json::from_slice::<LiveCounters>(p).ok()) {
                         resolve(&pending, &live.candidate_id, live.received_at, now, &mut out);
                     }
@@ -376,14 +372,14 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
         let handle = runtime.handle().clone();
         std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
             let mut out = Vec::new();
-            let since = now_ms();
+            let since = crate::now_ms();
             while !done.load(Ordering::Relaxed) {
                 let sql = format!(
                     "SELECT candidate_id, toUnixTimestamp64Milli(max(received_at)) FROM proctor_events \
                      WHERE received_at >= fromUnixTimestamp64Milli(toInt64({since})) GROUP BY candidate_id"
                 );
                 let text = handle.block_on(store.query_text(&sql, "TabSeparated"))?;
-                let now = now_ms();
+                let now = crate::now_ms();
                 for line in text.lines() {
                     if let Some((candidate, seen)) = line.split_once('\t') {
                         resolve(&pending, candidate, seen.parse().unwrap_or(0), now, &mut out);
@@ -406,7 +402,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
                 break 'send;
             }
             let mut record = exam[i].clone();
-            record.received_at = now_ms();
+            record.received_at = crate::now_ms();
             let candidate = record.candidate_id.to_string();
             for pending in [&live_pending, &query_pending] {
                 pending

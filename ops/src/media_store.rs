@@ -1,0 +1,411 @@
+//! The embedded media store of `invigil up`: an S3 API on local disk
+//! (`s3s` for the protocol and SigV4, `s3s-fs` for the files) on its own
+//! loopback port, so the SDK uploads exactly as it would to AWS — signed
+//! PUTs from the browser, CORS and all — and the dashboards read through
+//! presigned GETs.
+//!
+//! Credentials are stateless, as STS's are: a candidate's access key id
+//! carries its scope (bucket, prefix, expiry) and its secret is an HMAC of
+//! that id under the store's key, so nobody can widen a scope without
+//! breaking the signature, and keys survive a restart with nothing stored.
+//! [`Grants`] mints them (ingest's `/api/v1/credentials` through
+//! [`MintUploadKeys`]) and [`Rules`] enforces them: a candidate key may only
+//! `PutObject` under its prefix until it expires; the staff key (presigned
+//! GETs of the dashboards) may read and write anything.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use invigil_ingest::credentials::{MintUploadKeys, UploadKeys};
+use s3s::access::{S3Access, S3AccessContext};
+use s3s::auth::{S3Auth, SecretKey};
+use s3s::path::S3Path;
+use s3s::{s3_error, S3Result};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Access key ids of candidate keys start with this; the rest is the scope.
+const CANDIDATE_KEY: &str = "IVGC";
+/// The one staff key id.
+pub const STAFF_KEY: &str = "IVGSTAFF";
+/// The largest object a candidate may PUT: a 30-s screenshot or audio chunk
+/// is well under 1 MB; this leaves room and still stops a disk-filling PUT.
+pub const MAX_OBJECT_BYTES: u64 = 16 << 20;
+
+/// What a candidate key allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub bucket: String,
+    pub prefix: String,
+    pub expires_ms: i64,
+}
+
+/// Mints and recognises the store's keys.
+pub struct Grants {
+    key: [u8; 32],
+}
+
+impl Grants {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// The secret that goes with `access_key_id`.
+    fn secret(&self, access_key_id: &str) -> String {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(access_key_id.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// The staff key id and secret.
+    pub fn staff(&self) -> (String, String) {
+        (STAFF_KEY.to_owned(), self.secret(STAFF_KEY))
+    }
+
+    /// A candidate key id for `scope`: base64url keeps it free of the `/`
+    /// that separates a SigV4 credential's fields.
+    pub fn candidate_key_id(scope: &Scope) -> String {
+        let body = format!("{}\n{}\n{}", scope.expires_ms, scope.bucket, scope.prefix);
+        format!("{CANDIDATE_KEY}{}", URL_SAFE_NO_PAD.encode(body))
+    }
+
+    /// The scope a candidate key id carries, if it is one.
+    pub fn scope_of(access_key_id: &str) -> Option<Scope> {
+        let body = URL_SAFE_NO_PAD.decode(access_key_id.strip_prefix(CANDIDATE_KEY)?).ok()?;
+        let body = String::from_utf8(body).ok()?;
+        let mut parts = body.splitn(3, '\n');
+        let expires_ms = parts.next()?.parse().ok()?;
+        let bucket = parts.next()?.to_owned();
+        let prefix = parts.next()?.to_owned();
+        (!bucket.is_empty() && !prefix.is_empty()).then_some(Scope { bucket, prefix, expires_ms })
+    }
+}
+
+impl MintUploadKeys for Grants {
+    fn mint(&self, bucket: &str, prefix: &str, expires_ms: i64) -> UploadKeys {
+        let access_key_id =
+            Self::candidate_key_id(&Scope { bucket: bucket.to_owned(), prefix: prefix.to_owned(), expires_ms });
+        UploadKeys {
+            secret_access_key: self.secret(&access_key_id),
+            // The store does not need one; the SDK signs whatever it gets.
+            session_token: "invigil-embedded".into(),
+            access_key_id,
+        }
+    }
+}
+
+/// SigV4 verification: the secret of any key id we could have minted.
+struct Keys(Arc<Grants>);
+
+#[async_trait::async_trait]
+impl S3Auth for Keys {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
+        if access_key == STAFF_KEY || Grants::scope_of(access_key).is_some() {
+            Ok(SecretKey::from(self.0.secret(access_key)))
+        } else {
+            Err(s3_error!(InvalidAccessKeyId))
+        }
+    }
+}
+
+/// Authorisation after the signature checked out.
+struct Rules;
+
+/// A request as far as authorisation cares.
+struct Request<'a> {
+    operation: &'a str,
+    path: &'a S3Path,
+    /// `Content-Length`: hyper reads no further, and an aws-chunked body's
+    /// wire length bounds the object it decodes to.
+    body_bytes: Option<u64>,
+}
+
+impl<'a> Request<'a> {
+    fn of(cx: &'a S3AccessContext<'_>) -> Self {
+        let length = cx.headers().get(http::header::CONTENT_LENGTH);
+        Self {
+            operation: cx.s3_op().name(),
+            path: cx.s3_path(),
+            body_bytes: length.and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+/// Whether a verified key may make `request` at `now_ms`.
+fn allowed(access_key: &str, request: &Request<'_>, now_ms: i64) -> Result<(), &'static str> {
+    if access_key == STAFF_KEY {
+        return Ok(());
+    }
+    let scope = Grants::scope_of(access_key).ok_or("unknown key")?;
+    if now_ms >= scope.expires_ms {
+        return Err("these upload credentials have expired; ask /api/v1/credentials for new ones");
+    }
+    if request.operation != "PutObject" {
+        return Err("upload credentials only allow PutObject");
+    }
+    match request.path {
+        S3Path::Object { bucket, key } if **bucket == scope.bucket && key.starts_with(&scope.prefix) => {}
+        _ => return Err("upload credentials only allow keys under the candidate's own prefix"),
+    }
+    match request.body_bytes {
+        Some(bytes) if bytes <= MAX_OBJECT_BYTES => Ok(()),
+        Some(_) => Err("the object is larger than an upload may be (16 MiB)"),
+        None => Err("an upload must say its length (Content-Length)"),
+    }
+}
+
+#[async_trait::async_trait]
+impl S3Access for Rules {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            return Err(s3_error!(AccessDenied, "this store needs signed requests"));
+        };
+        let access_key = credentials.access_key.clone();
+        allowed(&access_key, &Request::of(cx), crate::now_ms()).map_err(|why| s3_error!(AccessDenied, "{why}"))
+    }
+}
+
+/// A running store.
+pub struct MediaStore {
+    /// `http://127.0.0.1:PORT`: what browsers and the dashboards' signer use.
+    pub endpoint: String,
+    pub grants: Arc<Grants>,
+    server: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl MediaStore {
+    /// Serves `root` (one directory per bucket; `bucket`'s is created) on
+    /// `listen`, with keys from `key`.
+    pub async fn start(root: &Path, bucket: &str, listen: SocketAddr, key: [u8; 32]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root.join(bucket)).with_context(|| format!("creating {}", root.display()))?;
+        let files = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("opening {}: {e:?}", root.display()))?;
+        let grants = Arc::new(Grants::new(key));
+        let mut builder = s3s::service::S3ServiceBuilder::new(files);
+        builder.set_auth(Keys(Arc::clone(&grants)));
+        builder.set_access(Rules);
+        let s3 = builder.build();
+
+        // Browsers PUT from the host app's origin and the dashboards GET from
+        // ingest's. Any origin may ask (signatures, not origins, guard the
+        // data); preflights are answered with the headers they ask for, as a
+        // wildcard never covers `Authorization`.
+        let cors = tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::Any)
+            .allow_methods([http::Method::GET, http::Method::PUT, http::Method::HEAD])
+            .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+            .expose_headers([http::header::ETAG])
+            .max_age(std::time::Duration::from_secs(3600));
+        let service = axum::error_handling::HandleError::new(s3, |error: s3s::HttpError| async move {
+            tracing::warn!(?error, "media store request failed");
+            http::StatusCode::INTERNAL_SERVER_ERROR
+        });
+        let router = axum::Router::new().fallback_service(service).layer(cors);
+
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding the media store to {listen}"))?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
+                tracing::error!(%error, "the media store stopped");
+            }
+        });
+        Ok(Self { endpoint, grants, server, stop })
+    }
+
+    /// The staff key as an AWS credentials provider (the dashboards' signer).
+    pub fn staff_credentials(&self) -> aws_credential_types::provider::SharedCredentialsProvider {
+        let (id, secret) = self.grants.staff();
+        aws_credential_types::provider::SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            id,
+            secret,
+            None,
+            None,
+            "invigil-media-store",
+        ))
+    }
+
+    /// Stops serving once in-flight requests end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.server).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(prefix: &str, expires_ms: i64) -> Scope {
+        Scope { bucket: "media".into(), prefix: prefix.into(), expires_ms }
+    }
+
+    fn object(bucket: &str, key: &str) -> S3Path {
+        S3Path::Object { bucket: bucket.into(), key: key.into() }
+    }
+
+    #[test]
+    fn a_key_id_carries_its_scope_and_nothing_else_parses() {
+        let original = scope("2026-11-30/exam-1/cand:7/", 1_800_000_000_000);
+        let id = Grants::candidate_key_id(&original);
+        assert!(!id.contains('/'), "{id}");
+        assert_eq!(Grants::scope_of(&id), Some(original));
+        assert_eq!(Grants::scope_of(STAFF_KEY), None);
+        assert_eq!(Grants::scope_of("IVGCnot base64!"), None);
+        assert_eq!(Grants::scope_of("AKIAIOSFODNN7EXAMPLE"), None);
+    }
+
+    #[test]
+    fn secrets_depend_on_the_store_key_and_the_whole_id() {
+        let (a, b) = (Grants::new([1; 32]), Grants::new([2; 32]));
+        let keys = a.mint("media", "2026-11-30/exam-1/c1/", 5);
+        assert_ne!(keys.secret_access_key, b.mint("media", "2026-11-30/exam-1/c1/", 5).secret_access_key);
+        // Widening the prefix or the expiry makes another id, whose secret
+        // the holder of `keys` cannot know.
+        let wider = Grants::candidate_key_id(&scope("2026-11-30/exam-1/", 5));
+        assert_ne!(a.secret(&wider), keys.secret_access_key);
+        assert_eq!(a.secret(&keys.access_key_id), keys.secret_access_key);
+    }
+
+    fn put(path: &S3Path, bytes: u64) -> Request<'_> {
+        Request { operation: "PutObject", path, body_bytes: Some(bytes) }
+    }
+
+    #[test]
+    fn candidate_keys_put_under_their_prefix_until_they_expire() {
+        let id = Grants::candidate_key_id(&scope("2026-11-30/exam-1/c1/", 1_000));
+        let own = object("media", "2026-11-30/exam-1/c1/camera/1.jpg");
+        assert_eq!(allowed(&id, &put(&own, 40_000), 999), Ok(()));
+        for (operation, path) in [
+            ("PutObject", object("media", "2026-11-30/exam-1/c10/camera/1.jpg")),
+            ("PutObject", object("media", "2026-11-30/exam-1/c2/camera/1.jpg")),
+            ("PutObject", object("other", "2026-11-30/exam-1/c1/camera/1.jpg")),
+            ("GetObject", object("media", "2026-11-30/exam-1/c1/camera/1.jpg")),
+            ("DeleteObject", object("media", "2026-11-30/exam-1/c1/camera/1.jpg")),
+            ("ListObjectsV2", S3Path::Bucket { bucket: "media".into() }),
+        ] {
+            let request = Request { operation, path: &path, body_bytes: Some(10) };
+            assert!(allowed(&id, &request, 999).is_err(), "{operation} {path:?}");
+        }
+        assert!(allowed(&id, &put(&own, 10), 1_000).is_err(), "expired");
+        assert!(allowed(&id, &put(&own, MAX_OBJECT_BYTES + 1), 999).is_err(), "too large");
+        assert!(allowed(&id, &Request { operation: "PutObject", path: &own, body_bytes: None }, 999).is_err());
+        let anything = object("media", "any/key");
+        assert_eq!(
+            allowed(STAFF_KEY, &Request { operation: "GetObject", path: &anything, body_bytes: None }, 0),
+            Ok(())
+        );
+    }
+
+    /// The real store on a free port: SigV4 PUTs and presigned GETs as the
+    /// SDK and the dashboards make them, through the AWS SDK's own signer.
+    mod served {
+        use super::super::*;
+        use aws_sdk_s3::config::{Credentials, Region};
+        use aws_sdk_s3::primitives::ByteStream;
+        use std::time::Duration;
+
+        fn client(endpoint: &str, id: &str, secret: &str) -> aws_sdk_s3::Client {
+            let config = aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .region(Region::new("us-east-1"))
+                .endpoint_url(endpoint)
+                .force_path_style(true)
+                .credentials_provider(Credentials::new(id, secret, Some("invigil-embedded".into()), None, "test"))
+                .build();
+            aws_sdk_s3::Client::from_conf(config)
+        }
+
+        async fn put(client: &aws_sdk_s3::Client, key: &str, bytes: Vec<u8>) -> Result<(), String> {
+            let sent =
+                client.put_object().bucket("media").key(key).content_type("image/jpeg").body(ByteStream::from(bytes));
+            sent.send().await.map(|_| ()).map_err(|e| format!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+        }
+
+        #[tokio::test]
+        async fn candidate_keys_put_only_their_own_objects_and_staff_links_read_them() {
+            let root = tempfile::tempdir().unwrap();
+            let store = MediaStore::start(root.path(), "media", "127.0.0.1:0".parse().unwrap(), [7; 32]).await.unwrap();
+            let prefix = "2026-11-30/exam-1/cand-a/";
+            let later = crate::now_ms() + 600_000;
+            let keys = store.grants.mint("media", prefix, later);
+            let candidate = client(&store.endpoint, &keys.access_key_id, &keys.secret_access_key);
+
+            let photo = vec![0xd8; 40_000];
+            put(&candidate, &format!("{prefix}camera/1.jpg"), photo.clone()).await.expect("own prefix");
+            for key in ["2026-11-30/exam-1/cand-b/camera/1.jpg", "2026-11-30/exam-1/cand-a-evil/camera/1.jpg", "x.jpg"]
+            {
+                let refused = put(&candidate, key, vec![1; 10]).await.expect_err(key);
+                assert!(refused.contains("AccessDenied"), "{key}: {refused}");
+            }
+            let read = candidate.get_object().bucket("media").key(format!("{prefix}camera/1.jpg")).send().await;
+            assert!(read.is_err(), "upload keys cannot read");
+
+            // A wider scope signed with the narrow key's secret.
+            let wider = Grants::candidate_key_id(&Scope {
+                bucket: "media".into(),
+                prefix: "2026-11-30/exam-1/".into(),
+                expires_ms: later,
+            });
+            let forged = client(&store.endpoint, &wider, &keys.secret_access_key);
+            let refused = put(&forged, "2026-11-30/exam-1/cand-b/camera/1.jpg", vec![1; 10]).await.unwrap_err();
+            assert!(refused.contains("SignatureDoesNotMatch"), "{refused}");
+
+            let expired = store.grants.mint("media", prefix, crate::now_ms() - 1);
+            let refused = put(
+                &client(&store.endpoint, &expired.access_key_id, &expired.secret_access_key),
+                &format!("{prefix}camera/2.jpg"),
+                vec![1; 10],
+            )
+            .await
+            .unwrap_err();
+            assert!(refused.contains("expired"), "{refused}");
+
+            let refused = put(&candidate, &format!("{prefix}screen/big.jpg"), vec![0; MAX_OBJECT_BYTES as usize + 1])
+                .await
+                .unwrap_err();
+            assert!(refused.contains("larger than an upload may be"), "{refused}");
+
+            // The dashboards' presigned GET, fetched as a browser would.
+            let (id, secret) = store.grants.staff();
+            let presigned = client(&store.endpoint, &id, &secret)
+                .get_object()
+                .bucket("media")
+                .key(format!("{prefix}camera/1.jpg"))
+                .presigned(aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap())
+                .await
+                .unwrap();
+            let http = reqwest::Client::new();
+            let fetched = http.get(presigned.uri()).send().await.unwrap();
+            assert_eq!(fetched.status(), 200);
+            assert_eq!(fetched.bytes().await.unwrap().to_vec(), photo);
+            let unsigned = http.get(format!("{}/media/{prefix}camera/1.jpg", store.endpoint)).send().await.unwrap();
+            assert_eq!(unsigned.status(), 403);
+            let listed = std::fs::read_dir(root.path().join("media/2026-11-30/exam-1")).unwrap().count();
+            assert_eq!(listed, 1, "nothing was written outside cand-a");
+
+            let preflight = http
+                .request(reqwest::Method::OPTIONS, format!("{}/media/{prefix}camera/3.jpg", store.endpoint))
+                .header("origin", "http://127.0.0.1:8082")
+                .header("access-control-request-method", "PUT")
+                .header("access-control-request-headers", "authorization,x-amz-date,x-amz-security-token")
+                .send()
+                .await
+                .unwrap();
+            assert!(preflight.status().is_success());
+            let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
+            assert!(allowed.contains("authorization") && allowed.contains("x-amz-security-token"), "{allowed}");
+            store.stop().await;
+        }
+    }
+}
