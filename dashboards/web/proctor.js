@@ -126,7 +126,9 @@ function start(test) {
           (next.on_duty.includes(next.proctor) ? '' : ' — you are not on the duty roster of this test')
         : `all ${next.assigned.length} assigned candidates of ${next.on_duty.length} proctors`
       : 'no duty roster for this test: every proctor sees every candidate';
-    summary.textContent = duty + (next.unassigned.length ? ` · ${next.unassigned.length} over capacity, shown to everyone` : '');
+    // Without a roster every candidate is "unassigned": that is not overflow.
+    const overflow = next.on_duty && next.unassigned.length;
+    summary.textContent = duty + (overflow ? ` · ${next.unassigned.length} over capacity, shown to everyone` : '');
     for (const candidate of state.keys()) paint(candidate);
     order();
     renderAlerts();

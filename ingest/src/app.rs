@@ -394,6 +394,11 @@ impl Ingest {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
+        let streams = Arc::clone(&self.state);
+        let shutdown = async move {
+            shutdown.await;
+            streams.dashboards.close_streams();
+        };
         axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -238,8 +238,19 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     };
     let assigned: Vec<String> = serde_json::from_value(snapshot["assigned"].clone()).unwrap();
     assert_eq!(assigned, want);
-    drop(stream);
-    ingest.stop().await;
+
+    // Shutting down with the wall still open ends the stream instead of
+    // waiting for the proctor to close the tab.
+    tokio::time::timeout(Duration::from_secs(20), ingest.stop()).await.expect("a graceful stop with a wall open");
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(chunk) = stream.chunk().await.transpose() {
+            if chunk.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended with the server");
 }
 
 #[tokio::test]

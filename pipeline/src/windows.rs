@@ -211,7 +211,9 @@ pub fn compute(session: &Session, config: &ProctorConfig, from: Option<i64>) -> 
     }
     let first = window_start(session.first_ts);
     let last = window_start(session.last_ts);
-    let from = from.map_or(first, |f| window_start(f).max(first));
+    // `from` may be i64::MIN ("everything", after a config change): clamp
+    // before rounding down, which would overflow below the first window.
+    let from = from.map_or(first, |f| window_start(f.max(first)));
     let context = Context::new(session, config);
     (0..)
         .map(|i| from + i * WINDOW_MS)

@@ -185,6 +185,10 @@ fn computing_from_a_window_equals_the_tail_of_a_full_computation() {
     let full = windows::compute(&session, &config, None);
     let tail = windows::compute(&session, &config, Some(T0 + 5 * 60_000 + 1_234));
     assert_eq!(tail.as_slice(), &full[5..]);
+    // "Everything" (what a config change asks for) is the full computation:
+    // rounding i64::MIN down to a window overflowed and stopped the pipeline.
+    assert_eq!(windows::compute(&session, &config, Some(i64::MIN)), full);
+    assert_eq!(windows::compute(&session, &config, Some(T0 - 3_600_000)), full);
 }
 
 mod golden {

@@ -77,6 +77,9 @@ pub struct Dashboards {
     /// The pages' Content-Security-Policy (it names the media origin).
     pub content_security_policy: String,
     assignments: Mutex<HashMap<String, CachedAssignment>>,
+    /// Set when the server begins to shut down: live streams end then, or a
+    /// graceful shutdown would wait for ever on an open proctor wall.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// A test's split, valid while its roster and candidate count stay the same
@@ -101,7 +104,13 @@ impl Dashboards {
         media: media::MediaSigner,
         content_security_policy: String,
     ) -> Self {
-        Self { hub, store, media, content_security_policy, assignments: Mutex::default() }
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Self { hub, store, media, content_security_policy, assignments: Mutex::default(), closing }
+    }
+
+    /// Ends every live stream (the server is shutting down).
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 
     /// The current split of `test` among `roster` (`None`: no roster, every
@@ -398,6 +407,7 @@ async fn follow_wall(
     let mut wall = first;
     let mut watched = wall.watched();
     let mut check = tokio::time::interval(Duration::from_secs(2));
+    let mut closing = dashboards(state).closing.subscribe();
     loop {
         let recheck = tokio::select! {
             update = updates.recv() => match update {
@@ -420,6 +430,7 @@ async fn follow_wall(
                     || dashboards(state).hub.count(test.as_str()) != wall.covered
             }
             _ = events.closed() => return,
+            _ = async { closing.wait_for(|closing| *closing).await.is_ok() } => return,
         };
         if !recheck {
             continue;
