@@ -2,6 +2,7 @@
 # Local services for development and tests, on 127.0.0.1 only.
 #
 #   ops/dev/services.sh install            install whatever is missing (idempotent)
+#   ops/dev/services.sh install-runtime    only what `invigil up` needs (ops/up.sh)
 #   ops/dev/services.sh up   [service...]  install, start and wait until healthy
 #   ops/dev/services.sh down [service...]  stop (TERM, then KILL after 10 s)
 #   ops/dev/services.sh status             one line per service
@@ -34,7 +35,9 @@ PARLIAMENT_VERSION=1.6.4
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
-APT_PACKAGES=(cmake libcurl4-openssl-dev pkg-config clickhouse-server chromium chromium-driver binaryen curl)
+# Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
+APT_RUNTIME=(cmake libcurl4-openssl-dev pkg-config binaryen curl)
+APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver)
 
 ALL_SERVICES=(kafka s3 clickhouse)
 
@@ -46,7 +49,7 @@ now() { date +%s; }
 
 apt_missing() {
     local missing=() pkg
-    for pkg in "${APT_PACKAGES[@]}"; do
+    for pkg in "$@"; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     echo "${missing[@]}"
@@ -54,7 +57,7 @@ apt_missing() {
 
 install_apt() {
     local missing
-    missing=$(apt_missing)
+    missing=$(apt_missing "$@")
     [ -z "$missing" ] && return 0
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -127,7 +130,7 @@ install_browser_driver() {
 }
 
 install_all() {
-    install_apt
+    install_apt "${APT_PACKAGES[@]}"
     install_wasm_target
     install_moto
     install_deploy_checkers
@@ -311,6 +314,12 @@ main() {
     [ ${#services[@]} -gt 0 ] || services=("${ALL_SERVICES[@]}")
     case $command in
         install) install_all ;;
+        install-runtime)
+            install_apt "${APT_RUNTIME[@]}"
+            install_wasm_target
+            install_chdb
+            install_tansu
+            ;;
         up)
             install_all
             mkdir -p "$STATE"
@@ -323,7 +332,7 @@ main() {
             printf '%-11s %s\n' chromium "$(command -v chromium >/dev/null && chromium --version 2>/dev/null || echo "not installed")"
             ;;
         env) print_env ;;
-        *) die "unknown command '$command'; use install, up, down, status or env" ;;
+        *) die "unknown command '$command'; use install, install-runtime, up, down, status or env" ;;
     esac
 }
 

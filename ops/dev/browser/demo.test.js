@@ -1,5 +1,6 @@
-// The newcomer's path (issue 7's acceptance): `invigil up` with no settings
-// file and no secrets brings its own broker, media store and demo exam; a
+// The newcomer's path (issue 7's acceptance): the README's first command,
+// `ops/up.sh` (here on the debug build the suite made), with no settings file
+// and no secrets, brings its own broker, media store and demo exam; a
 // candidate takes the demo exam in headless Chromium; the printed proctor and
 // reviewer links show that candidate, with media read back from the embedded
 // store; `invigil sql` returns the candidate's windows; a restart on the same
@@ -12,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { DIST, INVIGIL, ROOT, completeSetup, sleep, waitFor } from './stack.js';
+import { INVIGIL, ROOT, completeSetup, sleep, waitFor } from './stack.js';
 
 const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
 const TEST = 'demo-exam';
@@ -27,7 +28,7 @@ async function freePort() {
   return port;
 }
 
-/** `invigil up` as the README runs it, but on free ports and a temp data dir. */
+/** `ops/up.sh` as the README runs it, but on free ports and a temp data dir. */
 class Up {
   constructor(dir, port, brokerPort) {
     Object.assign(this, { dir, port, brokerPort, base: `http://127.0.0.1:${port}` });
@@ -35,17 +36,23 @@ class Up {
 
   async start() {
     this.log = '';
-    const env = { ...process.env, INVIGIL_LISTEN: `127.0.0.1:${this.port}`, INVIGIL_KAFKA_BROKERS: `127.0.0.1:${this.brokerPort}`, RUST_LOG: 'warn' };
+    const env = {
+      ...process.env,
+      INVIGIL_UP_PROFILE: 'dev',
+      INVIGIL_LISTEN: `127.0.0.1:${this.port}`,
+      INVIGIL_KAFKA_BROKERS: `127.0.0.1:${this.brokerPort}`,
+      RUST_LOG: 'warn',
+    };
     // Nothing set by hand: up makes and keeps its own secrets.
     for (const name of ['INVIGIL_TOKEN_SECRET', 'INVIGIL_IP_HASH_SECRET', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) delete env[name];
-    this.process = spawn(INVIGIL, ['up', '--data-dir', this.dir, '--broker', 'local', '--media-listen', '127.0.0.1:0',
-      '--demo-listen', '127.0.0.1:0', '--sdk-dir', DIST], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.process = spawn(join(ROOT, 'ops', 'up.sh'), ['--data-dir', this.dir, '--broker', 'local', '--media-listen', '127.0.0.1:0',
+      '--demo-listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.process.stdout.on('data', (d) => { this.log += d; });
     this.process.stderr.on('data', (d) => { this.log += d; });
     await waitFor('up to print its links', () => {
       if (this.process.exitCode !== null) throw new Error(`invigil up exited: ${this.log}`);
       return /reviewer\s+http/.test(this.log);
-    }, 120_000);
+    }, 300_000);
     const link = (label) => this.log.match(new RegExp(`${label}\\s+(http\\S+)`))[1];
     this.demo = link('demo exam');
     this.links = { admin: link('admin'), proctor: link('proctor'), reviewer: link('reviewer') };
