@@ -96,8 +96,17 @@ impl Verifier {
         })
     }
 
+    /// A candidate's claims. An authentic staff token (it has a `role`) is
+    /// the wrong caller rather than a bad token: 403, not 401.
     pub fn candidate(&self, headers: &HeaderMap) -> Result<CandidateClaims, ApiError> {
-        self.verify(headers)
+        let claims: serde_json::Value = self.verify(headers)?;
+        if claims.get("role").is_some() {
+            return Err(ApiError::new(
+                invigil_schemas::api::ErrorCode::Forbidden,
+                "this route needs a candidate token; a staff token was sent",
+            ));
+        }
+        serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))
     }
 
     pub fn staff(&self, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {

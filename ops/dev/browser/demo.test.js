@@ -156,6 +156,7 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   const wall = await context.newPage();
   wall.on('pageerror', (e) => errors.push(`wall: ${e.message}`));
   await wall.goto(up.links.proctor);
+  await waitFor('the token out of the address bar', () => new URL(wall.url()).hash === '', 10_000);
   const tile = wall.locator(`[data-candidate="${candidate}"]`);
   await waitFor('the candidate on the wall', () => tile.count(), 30_000);
   await waitFor('thumbnails from the media store', () => loadedImages(wall, `[data-candidate="${candidate}"] img`), 30_000);
