@@ -27,6 +27,7 @@ pub struct ProctorConfig {
     pub anomaly: AnomalyConfig,
     /// Days analytics rows are kept (ClickHouse TTL).
     pub retention_days: u32,
+    pub uploads: Uploads,
 }
 
 impl Default for ProctorConfig {
@@ -38,8 +39,40 @@ impl Default for ProctorConfig {
             blocking: Blocking::default(),
             anomaly: AnomalyConfig::default(),
             retention_days: 30,
+            uploads: Uploads::default(),
         }
     }
+}
+
+/// How captures travel to S3. PUT requests are most of a session's cost
+/// (`invigil cost`), so `bundled` sends everything captured in `bundle_ms`
+/// as one object; each capture's event then names its part of it
+/// ([`crate::event::part_key`]), so review still addresses every photo and
+/// chunk. The price: live thumbnails lag by up to `bundle_ms`, and captures
+/// not yet bundled wait in the browser for the candidate's next visit if the
+/// tab closes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Uploads {
+    pub mode: UploadMode,
+    /// How long captures gather before a bundle is sent (`bundled` only).
+    pub bundle_ms: u32,
+}
+
+impl Default for Uploads {
+    fn default() -> Self {
+        Self { mode: UploadMode::PerCapture, bundle_ms: 120_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadMode {
+    /// One object per photo, screenshot and audio chunk.
+    #[default]
+    PerCapture,
+    /// One object per `bundle_ms`.
+    Bundled,
 }
 
 /// How often each medium is captured.
@@ -246,6 +279,10 @@ impl ConfigDocument {
     }
 }
 
+/// The longest a capture may wait for its bundle: beyond this, a closed tab
+/// leaves too much behind and live thumbnails are too old to be useful.
+pub const MAX_BUNDLE_MS: u32 = 15 * 60_000;
+
 fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
     let mut at_least = |name: &str, value: u32, min: u32| {
@@ -263,6 +300,14 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     at_least("capture_intervals.audio_chunk_ms", intervals.audio_chunk_ms, 1_000);
     at_least("events_interval_ms", config.events_interval_ms, 500);
     at_least("retention_days", config.retention_days, 1);
+    at_least("uploads.bundle_ms", config.uploads.bundle_ms, 5_000);
+    if config.uploads.bundle_ms > MAX_BUNDLE_MS {
+        problems.push(FieldProblem {
+            field: format!("{path}.uploads.bundle_ms"),
+            code: ProblemCode::InvalidValue,
+            message: format!("is {}; must be at most {MAX_BUNDLE_MS} (15 min)", config.uploads.bundle_ms),
+        });
+    }
     let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
     for (name, weight) in weights.as_object().into_iter().flatten() {
         if weight.as_f64().is_none_or(|w| !(w >= 0.0 && w.is_finite())) {
@@ -335,5 +380,22 @@ mod tests {
         assert_eq!(fields, ["defaults.events_interval_ms", "tests.t1"]);
         assert!(problems[1].message.contains("face_msec"), "{}", problems[1].message);
         assert!(serde_json::from_value::<ConfigDocument>(json!({"default": {}})).is_err());
+    }
+
+    #[test]
+    fn bundled_uploads_are_a_per_test_choice_within_bounds() {
+        let (test, _) = ids();
+        let mut doc = ConfigDocument::default();
+        doc.tests.insert(test.clone(), json!({"uploads": {"mode": "bundled"}}));
+        assert_eq!(doc.validate(), vec![]);
+        let config = doc.for_test(&test).unwrap();
+        assert_eq!(config.uploads, Uploads { mode: UploadMode::Bundled, bundle_ms: 120_000 });
+        assert_eq!(doc.defaults.uploads.mode, UploadMode::PerCapture, "per capture unless chosen");
+        doc.tests.insert(test.clone(), json!({"uploads": {"mode": "bundled", "bundle_ms": MAX_BUNDLE_MS + 1}}));
+        doc.defaults.uploads.bundle_ms = 1_000;
+        let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["defaults.uploads.bundle_ms", "tests.t1.uploads.bundle_ms"]);
+        doc.tests.insert(test, json!({"uploads": {"mode": "zipped"}}));
+        assert!(doc.validate().iter().any(|p| p.field == "tests.t1"), "an unknown mode is refused");
     }
 }

@@ -204,6 +204,27 @@ pub struct Capture {
     pub error: Option<String>,
 }
 
+/// The key of one capture inside a bundle object (`uploads.mode =
+/// "bundled"`): `{object}#bytes={first}-{last}`, the inclusive byte range an
+/// HTTP `Range` header takes. Per-capture keys have no `#`.
+pub fn part_key(object: &str, first: u64, length: u64) -> String {
+    format!("{object}#bytes={first}-{}", first + length.max(1) - 1)
+}
+
+/// A capture key's object and, for a bundle part, its inclusive byte range.
+pub fn split_part_key(key: &str) -> Result<(&str, Option<(u64, u64)>), &'static str> {
+    let Some((object, fragment)) = key.split_once('#') else { return Ok((key, None)) };
+    let range = fragment.strip_prefix("bytes=").ok_or("a part key ends in #bytes=FIRST-LAST")?;
+    let (first, last) = range.split_once('-').ok_or("a part key ends in #bytes=FIRST-LAST")?;
+    let (Ok(first), Ok(last)) = (first.parse::<u64>(), last.parse::<u64>()) else {
+        return Err("a part key's range must be two whole numbers");
+    };
+    if first > last || object.is_empty() {
+        return Err("a part key's range must not end before it starts");
+    }
+    Ok((object, Some((first, last))))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureKind {
@@ -539,6 +560,17 @@ impl<'de> Visitor<'de> for BinaryEventVisitor {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn part_keys_name_an_inclusive_byte_range() {
+        let key = part_key("p/bundle/1.bin", 25_000, 100);
+        assert_eq!(key, "p/bundle/1.bin#bytes=25000-25099");
+        assert_eq!(split_part_key(&key), Ok(("p/bundle/1.bin", Some((25_000, 25_099)))));
+        assert_eq!(split_part_key("p/camera/1.jpg"), Ok(("p/camera/1.jpg", None)));
+        for bad in ["p/b.bin#bytes=9-1", "p/b.bin#part=1", "p/b.bin#bytes=a-b", "#bytes=0-1", "p/b.bin#bytes=1"] {
+            assert!(split_part_key(bad).is_err(), "{bad}");
+        }
+    }
 
     fn capture_event() -> Event {
         Event {

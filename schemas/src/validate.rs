@@ -430,12 +430,23 @@ fn check_capture(capture: &crate::event::Capture, path: &str, problems: &mut Vec
         }
     }
     if let Some(key) = &capture.key {
-        if key.starts_with('/') || key.split('/').any(|part| part == "..") {
-            problems.push(FieldProblem::new(
-                join(path, "key"),
-                ProblemCode::InvalidValue,
-                "must be a relative object key without \"..\" segments",
-            ));
+        match crate::event::split_part_key(key) {
+            Err(why) => problems.push(FieldProblem::new(join(path, "key"), ProblemCode::InvalidValue, why)),
+            Ok((object, _)) if object.starts_with('/') || object.split('/').any(|part| part == "..") => {
+                problems.push(FieldProblem::new(
+                    join(path, "key"),
+                    ProblemCode::InvalidValue,
+                    "must be a relative object key without \"..\" segments",
+                ));
+            }
+            Ok((_, Some((first, last)))) if capture.bytes.is_some_and(|bytes| bytes != last - first + 1) => {
+                problems.push(FieldProblem::new(
+                    join(path, "bytes"),
+                    ProblemCode::InvalidValue,
+                    "must be the length of the key's byte range",
+                ));
+            }
+            Ok(_) => {}
         }
     }
 }
