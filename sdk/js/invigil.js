@@ -305,6 +305,7 @@ class Session {
     switch (c.type) {
       case 'fetch': return this.fetch(c);
       case 'put': return this.put(c);
+      case 'bundle': return this.bundle(c.key, c.parts);
       case 'persist': return tx(this.db, c.store, 'readwrite', (s) => s.put(c.value, c.key)).catch(() => {});
       case 'forget': return tx(this.db, c.store, 'readwrite', (s) => c.keys.forEach((k) => s.delete(k))).catch(() => {});
       case 'acquire_devices': return this.acquireDevices();
@@ -502,6 +503,38 @@ class Session {
     this.recorder = null;
     chunk.keep = keep;
     if (recorder.state !== 'inactive') recorder.stop();
+  }
+
+  /**
+   * Joins stored captures into one bundle object (bundled uploads): the
+   * parts' blobs end to end, stored under the bundle's key with its record,
+   * and the parts deleted, in one transaction. A part whose blob is gone or
+   * not the size the core expects is reported missing and nothing is written.
+   */
+  async bundle(key, keys) {
+    let missing = [];
+    try {
+      const stored = await Promise.all(keys.map((k) => tx(this.db, 'media', 'readonly', (s) => s.get(k))));
+      missing = keys.filter((k, i) => !stored[i] || stored[i].item.bytes !== stored[i].blob.size);
+      if (!missing.length) {
+        // The record MediaItem::bundle would make: parts end to end, as
+        // [key, kind, capture_seq, ts, offset, bytes].
+        let offset = 0;
+        const parts = stored.map(({ item: p }) => [p.key, p.kind, p.capture_seq, p.ts, (offset += p.bytes) - p.bytes, p.bytes]);
+        const first = stored[0].item;
+        const item = { key, kind: first.kind, session_id: first.session_id, capture_seq: 0, ts: first.ts, bytes: offset, attempts: 0, parts };
+        const blob = new Blob(stored.map((entry) => entry.blob), { type: 'application/octet-stream' });
+        const t = this.db.transaction('media', 'readwrite');
+        t.objectStore('media').put({ blob, item }, key);
+        for (const k of keys) t.objectStore('media').delete(k);
+        await new Promise((resolve, reject) => { t.oncomplete = resolve; t.onerror = () => reject(t.error); t.onabort = () => reject(t.error); });
+      }
+    } catch (error) {
+      // IndexedDB itself failed: the parts stay as they are and the core
+      // asks again after a while.
+      return this.input('sdk_error', { code: 'bundle', message: String(error).slice(0, 200) });
+    }
+    this.input('bundled', { key, missing });
   }
 
   /** Joins a chunk's slices into one object, stored for upload; the slices go. */

@@ -5,7 +5,7 @@
 //! float parsing and strict decoding would cost the bundle ~8 KB. Unknown
 //! fields are ignored so a newer server never breaks an older SDK.
 
-use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig};
+use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, UploadMode};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -15,6 +15,7 @@ pub struct SdkConfig {
     pub capture_intervals: CaptureIntervals,
     pub events_interval_ms: u32,
     pub blocking: Blocking,
+    pub uploads: SdkUploads,
 }
 
 impl Default for SdkConfig {
@@ -22,7 +23,30 @@ impl Default for SdkConfig {
     fn default() -> Self {
         let ProctorConfig { proctoring_enabled, capture_intervals, events_interval_ms, blocking, .. } =
             ProctorConfig::default();
-        Self { proctoring_enabled, capture_intervals, events_interval_ms, blocking }
+        Self { proctoring_enabled, capture_intervals, events_interval_ms, blocking, uploads: SdkUploads::default() }
+    }
+}
+
+/// `uploads`, read leniently: a mode this SDK does not know means one
+/// object per capture, which every server accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SdkUploads {
+    mode: String,
+    pub bundle_ms: u32,
+}
+
+impl SdkUploads {
+    pub fn bundled(&self) -> bool {
+        self.mode == "bundled"
+    }
+}
+
+impl Default for SdkUploads {
+    fn default() -> Self {
+        let defaults = ProctorConfig::default().uploads;
+        let mode = if defaults.mode == UploadMode::Bundled { "bundled" } else { "per_capture" };
+        Self { mode: mode.into(), bundle_ms: defaults.bundle_ms }
     }
 }
 
@@ -50,5 +74,21 @@ mod tests {
         assert_eq!(reply.config.capture_intervals, config.capture_intervals);
         assert_eq!(reply.config.blocking, config.blocking);
         assert!(reply.config.proctoring_enabled);
+        assert!(!reply.config.uploads.bundled());
+    }
+
+    #[test]
+    fn bundled_uploads_are_read_and_unknown_modes_mean_per_capture() {
+        let mut config = ProctorConfig::default();
+        config.uploads.mode = UploadMode::Bundled;
+        config.uploads.bundle_ms = 60_000;
+        let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
+        let reply: ConfigReply = serde_json::from_str(&wire).unwrap();
+        assert!(reply.config.uploads.bundled());
+        assert_eq!(reply.config.uploads.bundle_ms, 60_000);
+        let newer = r#"{"config_version": 2, "config": {"uploads": {"mode": "zstd", "level": 3}}}"#;
+        let reply: ConfigReply = serde_json::from_str(newer).unwrap();
+        assert!(!reply.config.uploads.bundled());
+        assert_eq!(reply.config.uploads.bundle_ms, 120_000);
     }
 }

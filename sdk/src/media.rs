@@ -25,15 +25,94 @@ pub struct MediaItem {
     /// Upload attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// A bundle's captures, in the order their bytes were joined (empty for
+    /// a single capture).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
 }
+
+/// One capture inside a bundle object. On the wire and in IndexedDB it is
+/// the array `[key, kind, capture_seq, ts, offset, bytes]`: a tuple costs
+/// the wasm bundle far less to decode than a map with field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "PartTuple", into = "PartTuple")]
+pub struct Part {
+    /// The capture's own key, as it was stored before bundling.
+    pub key: String,
+    pub kind: CaptureKind,
+    pub capture_seq: u64,
+    pub ts: i64,
+    /// Where its bytes start in the bundle, and how many there are.
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct PartTuple(String, CaptureKind, u64, i64, u64, u64);
+
+impl From<PartTuple> for Part {
+    fn from(PartTuple(key, kind, capture_seq, ts, offset, bytes): PartTuple) -> Self {
+        Self { key, kind, capture_seq, ts, offset, bytes }
+    }
+}
+
+impl From<Part> for PartTuple {
+    fn from(part: Part) -> Self {
+        PartTuple(part.key, part.kind, part.capture_seq, part.ts, part.offset, part.bytes)
+    }
+}
+
+/// Largest bundle the SDK assembles: at the reference cadence a 15-minute
+/// bundle is ~4 MB, so this only bites after a long offline spell.
+pub const MAX_BUNDLE_BYTES: u64 = 8 << 20;
 
 impl MediaItem {
     fn is_base_truth(&self) -> bool {
         self.key.starts_with("camera/base_truth_")
     }
 
-    /// Lower drops first.
+    pub fn is_bundle(&self) -> bool {
+        !self.parts.is_empty()
+    }
+
+    /// Joins `items` (one session's, in queue order) into a bundle stored
+    /// under `key`: the parts keep their sizes and get consecutive offsets.
+    pub fn bundle(key: String, items: &[MediaItem]) -> Option<MediaItem> {
+        let first = items.first()?;
+        let mut offset = 0;
+        let parts = items
+            .iter()
+            .map(|item| {
+                let part = Part {
+                    key: item.key.clone(),
+                    kind: item.kind,
+                    capture_seq: item.capture_seq,
+                    ts: item.ts,
+                    offset,
+                    bytes: item.bytes,
+                };
+                offset += item.bytes;
+                part
+            })
+            .collect();
+        Some(MediaItem {
+            key,
+            kind: first.kind,
+            session_id: first.session_id,
+            capture_seq: 0,
+            ts: first.ts,
+            bytes: offset,
+            attempts: 0,
+            parts,
+        })
+    }
+
+    /// Lower drops first. A bundle holds audio (nothing can capture it
+    /// again) and many captures: it goes last, with the base truth.
     fn keep_rank(&self) -> u8 {
+        if self.is_bundle() {
+            return 3;
+        }
         match self.kind {
             CaptureKind::Screen => 0,
             CaptureKind::Face if !self.is_base_truth() => 1,
@@ -82,6 +161,31 @@ impl MediaQueue {
     /// The oldest waiting item.
     pub fn next(&self) -> Option<&MediaItem> {
         self.items.first()
+    }
+
+    /// The oldest waiting item that `wanted` accepts.
+    pub fn next_where(&self, wanted: impl Fn(&MediaItem) -> bool) -> Option<&MediaItem> {
+        self.items.iter().find(|item| wanted(item))
+    }
+
+    /// Single captures of `session_id` waiting to be bundled, oldest first,
+    /// as many as fit in `max_bytes` (at least one).
+    pub fn unbundled(&self, session_id: Uuid, max_bytes: u64) -> Vec<MediaItem> {
+        let mut total = 0;
+        let mut out = Vec::new();
+        for item in self.items.iter().filter(|item| item.session_id == session_id && !item.is_bundle()) {
+            if !out.is_empty() && total + item.bytes > max_bytes {
+                break;
+            }
+            total += item.bytes;
+            out.push(item.clone());
+        }
+        out
+    }
+
+    /// The oldest single capture waiting to be bundled.
+    pub fn oldest_unbundled(&self) -> Option<&MediaItem> {
+        self.next_where(|item| !item.is_bundle())
     }
 
     pub fn get_mut(&mut self, ts: i64, key: &str) -> Option<&mut MediaItem> {
@@ -136,7 +240,35 @@ mod tests {
 
     fn item(kind: CaptureKind, capture_seq: u64, ts: i64, bytes: u64) -> MediaItem {
         let key = object_key(kind, ts, capture_seq, 1_000, Uuid::from_u128(ts as u128));
-        MediaItem { key, kind, session_id: Uuid::from_u128(9), capture_seq, ts, bytes, attempts: 0 }
+        MediaItem { key, kind, session_id: Uuid::from_u128(9), capture_seq, ts, bytes, attempts: 0, parts: Vec::new() }
+    }
+
+    #[test]
+    fn a_bundle_lays_its_parts_end_to_end_and_is_kept_longest() {
+        let mut queue = MediaQueue::default();
+        for captured in [
+            item(CaptureKind::Face, 1, 10, 30),
+            item(CaptureKind::Screen, 1, 11, 40),
+            item(CaptureKind::Audio, 1, 12, 50),
+        ] {
+            assert!(queue.push(captured, 1_000).is_empty());
+        }
+        let waiting = queue.unbundled(Uuid::from_u128(9), 75);
+        assert_eq!(waiting.len(), 2, "stops before the cap");
+        let bundle = MediaItem::bundle("bundle/10_x.bin".into(), &waiting).unwrap();
+        assert_eq!(bundle.bytes, 70);
+        assert_eq!(bundle.parts.iter().map(|p| (p.offset, p.bytes)).collect::<Vec<_>>(), [(0, 30), (30, 40)]);
+        assert_eq!(bundle.parts[1].kind, CaptureKind::Screen);
+        for part in &waiting {
+            queue.remove(part.ts, &part.key).unwrap();
+        }
+        assert!(queue.push(bundle, 1_000).is_empty());
+        assert_eq!(queue.oldest_unbundled().unwrap().kind, CaptureKind::Audio);
+        assert_eq!(queue.next_where(MediaItem::is_bundle).unwrap().key, "bundle/10_x.bin");
+        // Over the cap, the single audio chunk goes before the bundle.
+        let dropped = queue.push(item(CaptureKind::Audio, 2, 13, 900), 1_000);
+        assert_eq!(dropped.iter().map(|i| i.ts).collect::<Vec<_>>(), [12]);
+        assert_eq!(queue.unbundled(Uuid::from_u128(9), 0).len(), 1, "at least one, whatever the cap");
     }
 
     #[test]

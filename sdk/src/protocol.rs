@@ -79,6 +79,16 @@ pub enum Input {
         capture_seq: u64,
         error: String,
     },
+    /// The glue answered [`Command::Bundle`]: with `missing` empty, the
+    /// bundle is stored under `key` and its parts are gone, in one
+    /// transaction; otherwise nothing was written and these parts' blobs
+    /// were not found. (If IndexedDB itself fails the glue reports an
+    /// `sdk_error` instead and the core asks again later.)
+    Bundled {
+        key: String,
+        #[serde(default)]
+        missing: Vec<String>,
+    },
     /// `invigil.track(name, data)` from the host app.
     Custom {
         name: String,
@@ -112,6 +122,11 @@ pub enum Command {
     },
     /// Upload the stored capture `media` with these headers.
     Put { req: u64, url: String, headers: Vec<(&'static str, String)>, media: String },
+    /// Join the stored captures `parts` (in this order) into one blob stored
+    /// under `key`, with a record laid out as [`MediaItem::bundle`] does
+    /// (each part's offset is the sum of the sizes before it), and delete
+    /// the parts; answer with [`Input::Bundled`].
+    Bundle { key: String, parts: Vec<String> },
     /// Write to an IndexedDB store.
     Persist { store: Store, key: String, value: String },
     /// Delete from an IndexedDB store.

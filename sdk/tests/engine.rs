@@ -320,3 +320,140 @@ fn leftovers_of_an_earlier_page_go_first_and_are_closed() {
     assert_eq!(kinds, [(0, "context_menu"), (1, "context_menu"), (2, "session_ended")]);
     assert!(sent.iter().all(|(_, b)| b.session_id.to_string() != other), "another candidate's leftovers stay put");
 }
+
+/// Acknowledges every batch in `commands` and in what the acks release;
+/// returns all of them.
+fn ack_batches(h: &mut Harness, commands: &[Command]) -> Vec<invigil_schemas::batch::EventBatch> {
+    let mut seen = Vec::new();
+    let mut unanswered = batches(commands);
+    while let Some((req, batch)) = unanswered.pop() {
+        seen.push(batch);
+        let out = h.respond(req, 200, &ok_reply(3));
+        unanswered.extend(batches(&out));
+    }
+    seen
+}
+
+/// Answers every `capture` command as the glue would: stored, `bytes` long.
+fn store_captures(h: &mut Harness, commands: &[Command], bytes: u64) -> usize {
+    let mut stored = 0;
+    for command in commands {
+        if let Command::Capture { kind, key, capture_seq, session_id, ts } = command {
+            let item = serde_json::json!({ "captured": { "item": {
+                "key": key, "kind": kind, "session_id": session_id, "capture_seq": capture_seq, "ts": ts, "bytes": bytes } } });
+            h.send(&item.to_string());
+            stored += 1;
+        }
+    }
+    stored
+}
+
+#[test]
+fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_each_part() {
+    let mut config = ProctorConfig::default();
+    config.uploads.mode = invigil_schemas::config::UploadMode::Bundled;
+    config.uploads.bundle_ms = 60_000;
+    let mut h = Harness::running(config);
+    let creds = CredentialsResponse {
+        access_key_id: "ASIA1".into(),
+        secret_access_key: "secret".into(),
+        session_token: "token".into(),
+        expiration: T0 + 4 * 3_600_000,
+        bucket: "media".into(),
+        region: "us-east-1".into(),
+        endpoint: "http://s3.test".into(),
+        prefix: "2026-11-19/exam-1/cand-7/".into(),
+    };
+    let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials asked for while running");
+    h.respond(req, 200, &serde_json::to_string(&creds).unwrap());
+
+    // A minute of captures at the default 30-s cadence: nothing is uploaded
+    // on its own, then one bundle is asked for.
+    let so_far = h.log.clone();
+    let mut stored = store_captures(&mut h, &so_far, 1_000);
+    let mut bundle = None;
+    for _ in 0..70 {
+        let out = h.advance(1_000);
+        assert!(!out.iter().any(|c| matches!(c, Command::Put { .. })), "no single capture is uploaded");
+        ack_batches(&mut h, &out);
+        let asked = out.iter().find_map(|c| match c {
+            Command::Bundle { key, parts } => Some((key.clone(), parts.clone())),
+            _ => None,
+        });
+        // Captures the glue has not stored yet are not in this bundle.
+        let now_stored = store_captures(&mut h, &out, 1_000);
+        if asked.is_some() {
+            bundle = asked;
+            break;
+        }
+        stored += now_stored;
+    }
+    let (bundle, parts) = bundle.expect("a bundle once the oldest capture is 60 s old");
+    assert!(bundle.starts_with("bundle/") && bundle.ends_with(".bin"), "{bundle}");
+    assert!(parts.len() >= 5, "face, screen and audio of a minute: {}", parts.len());
+    assert_eq!(parts.len(), stored, "every stored capture is in it");
+
+    // The glue joined them: the bundle is the one upload, then every part is reported.
+    let out = h.send(&serde_json::json!({ "bundled": { "key": bundle } }).to_string());
+    let (req, url) = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Put { req, url, media, .. } if *media == bundle => Some((*req, url.clone())),
+            _ => None,
+        })
+        .expect("the bundle is uploaded");
+    assert_eq!(url, format!("http://s3.test/media/2026-11-19/exam-1/cand-7/{bundle}"));
+    let out = h.respond(req, 200, "");
+    assert!(out.contains(&Command::Forget { store: Store::Media, keys: vec![bundle.clone()] }));
+    let mut sent = ack_batches(&mut h, &out);
+    let later = h.advance(6_000);
+    sent.extend(ack_batches(&mut h, &later));
+    let events: Vec<_> = sent
+        .into_iter()
+        .flat_map(|b| b.events)
+        .filter_map(|e| match e.body {
+            EventBody::Capture(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events.len(), stored, "one capture event per part");
+    let object = format!("2026-11-19/exam-1/cand-7/{bundle}");
+    for (i, event) in events.iter().enumerate() {
+        let first = 1_000 * i as u64;
+        assert_eq!(event.key.as_deref(), Some(format!("{object}#bytes={first}-{}", first + 999).as_str()));
+        assert_eq!(event.bytes, Some(1_000));
+    }
+    let kinds: std::collections::BTreeSet<_> = events.iter().map(|e| format!("{:?}", e.kind)).collect();
+    assert_eq!(kinds.len(), 3, "face, screen and audio: {kinds:?}");
+}
+
+#[test]
+fn a_bundle_whose_part_vanished_reports_it_failed_and_bundles_the_rest_again() {
+    let mut config = ProctorConfig::default();
+    config.uploads.mode = invigil_schemas::config::UploadMode::Bundled;
+    config.uploads.bundle_ms = 30_000;
+    let mut h = Harness::running(config);
+    let so_far = h.log.clone();
+    store_captures(&mut h, &so_far, 500);
+    let bundle = h
+        .advance(31_000)
+        .into_iter()
+        .find_map(|c| match c {
+            Command::Bundle { key, parts } => Some((key, parts)),
+            _ => None,
+        })
+        .expect("a bundle after 30 s");
+    let gone = bundle.1[0].clone();
+    let mut out = h.send(&serde_json::json!({ "bundled": { "key": bundle.0, "missing": [gone] } }).to_string());
+    out.extend(h.advance(1_000));
+    let again = out
+        .into_iter()
+        .find_map(|c| match c {
+            Command::Bundle { key, parts } => Some((key, parts)),
+            _ => None,
+        })
+        .expect("the rest is bundled again");
+    assert_eq!(again.1.len(), bundle.1.len() - 1);
+    assert!(!again.1.contains(&gone));
+    assert_ne!(again.0, bundle.0);
+}

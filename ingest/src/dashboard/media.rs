@@ -17,6 +17,9 @@ pub struct PresignedUrl {
     pub url: String,
     /// Unix ms.
     pub expires_at: i64,
+    /// For a part of a bundle: the `Range` header to GET it with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<String>,
 }
 
 /// Signs GETs for objects of the media bucket.
@@ -107,7 +110,7 @@ impl MediaSigner {
             .map(|(name, value)| format!("{}={}", name, percent_encode(value, b"")))
             .collect();
         let expires_at = (now + self.lifetime).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        Ok(PresignedUrl { url: format!("{url}?{}", query.join("&")), expires_at })
+        Ok(PresignedUrl { url: format!("{url}?{}", query.join("&")), expires_at, range: None })
     }
 }
 

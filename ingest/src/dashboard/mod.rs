@@ -522,12 +522,17 @@ pub async fn get_media(
     Query(query): Query<MediaQuery>,
 ) -> Result<Json<media::PresignedUrl>, ApiError> {
     let key = query.key.ok_or_else(|| bad_field("key", ProblemCode::MissingField, "the object key is required"))?;
-    let test = media::test_of_key(&key)
+    // A bundle part (`…#bytes=FIRST-LAST`): sign the object, hand back the range.
+    let (key, range) =
+        invigil_schemas::event::split_part_key(&key).map_err(|why| bad_field("key", ProblemCode::InvalidValue, why))?;
+    let test = media::test_of_key(key)
         .ok_or_else(|| bad_field("key", ProblemCode::InvalidValue, "not a media key ({date}/{test}/{candidate}/…)"))?;
     let test = parse_test(test).map_err(|_| bad_field("key", ProblemCode::InvalidValue, "names an invalid test id"))?;
     staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
-    dashboards(&state).media.presign_get(&key, SystemTime::now()).await.map(Json).map_err(|why| {
+    let mut link = dashboards(&state).media.presign_get(key, SystemTime::now()).await.map_err(|why| {
         tracing::warn!(%why, "cannot presign media");
         ApiError::unavailable("media links cannot be signed right now", 30)
-    })
+    })?;
+    link.range = range.map(|(first, last)| format!("bytes={first}-{last}"));
+    Ok(Json(link))
 }

@@ -6,6 +6,7 @@ import { launch } from './chromium.js';
 import { Ingest, hostPage, jwt, waitFor, sleep, FAST_CONFIG, overlayReasons, clickFix, completeSetup } from './stack.js';
 
 const CANDIDATE = { sub: 'cand-1', test_id: 'exam-sdk' };
+const REVIEWER = jwt({ sub: 'r1', role: 'reviewer', tests: [CANDIDATE.test_id] });
 
 /** Opens the host page and completes setup (screen share + fullscreen) by clicking the overlay. */
 async function startExam(context, host, beforeGoto = async () => {}) {
@@ -52,6 +53,63 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
     const typed = events.filter((e) => e.event.type === 'key_activity').reduce((n, e) => n + e.event.keys, 0);
     assert.equal(typed, 'hello world'.length, 'every key press counted, none recorded');
     assert.ok(!JSON.stringify(events).includes('hello'), 'key content never leaves the page');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+});
+
+test('bundled uploads: one object per bundle interval, each capture addressed by its byte range', { timeout: 150_000 }, async () => {
+  const config = { ...FAST_CONFIG, uploads: { mode: 'bundled', bundle_ms: 16_000 } };
+  const ingest = await Ingest.start({ config });
+  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
+  const browser = await launch();
+  try {
+    const { page, errors } = await startExam(browser.context, host);
+    await completeSetup(page);
+    await sleep(36_000);
+    // Stopping bundles whatever is left, so every capture is accounted for.
+    await page.evaluate(() => window.invigil.stop());
+    // Done when every object stored is named by capture events (the last
+    // bundle's events follow its upload).
+    let objects = [];
+    await waitFor('every bundle uploaded and reported', async () => {
+      const events = ingest.events().filter((e) => e.event.type === 'capture');
+      objects = await ingest.objects();
+      const named = new Set(events.map((e) => (e.event.key || '').split('#')[0]));
+      const unnamed = objects.filter(([key]) => !named.has(key));
+      if (process.env.DEBUG_BUNDLES) console.log(JSON.stringify({ unnamed, events: events.map((e) => [e.event.kind, e.event.status, e.event.key, e.event.error]) }));
+      return events.length >= 12 && events.every((e) => e.event.status === 'uploaded') && unnamed.length === 0;
+    }, 30_000);
+    const prefix = `${new Date().toISOString().slice(0, 10)}/${CANDIDATE.test_id}/${CANDIDATE.sub}/`;
+    assert.ok(objects.length >= 2, JSON.stringify(objects));
+    assert.ok(objects.every(([key]) => /^bundle\/\d+_[0-9a-f-]{36}\.bin$/.test(key.slice(prefix.length))), `only bundles: ${JSON.stringify(objects)}`);
+    const captures = ingest.events().filter((e) => e.event.type === 'capture').map((e) => e.event);
+    assert.ok(captures.length >= 3 * objects.length, `${captures.length} captures in ${objects.length} objects: at least 3× fewer PUTs`);
+    const sizes = new Map(objects);
+    const covered = new Map();
+    for (const capture of captures) {
+      const [, object, first, last] = capture.key.match(/^(.+)#bytes=(\d+)-(\d+)$/);
+      assert.ok(sizes.has(object), `part of a missing object: ${capture.key}`);
+      assert.equal(Number(last) - Number(first) + 1, capture.bytes);
+      // The part itself, read back as review does: a presigned link for the
+      // object and the Range the media API names.
+      const link = await ingest.api(`/api/v1/dashboard/media?key=${encodeURIComponent(capture.key)}`, REVIEWER);
+      assert.equal(link.status, 200, JSON.stringify(link.body));
+      assert.equal(link.body.range, `bytes=${first}-${last}`);
+      const part = await fetch(link.body.url, { headers: { range: link.body.range } });
+      assert.equal(part.status, 206);
+      const bytes = new Uint8Array(await part.arrayBuffer());
+      assert.equal(bytes.length, capture.bytes);
+      const magic = capture.kind === 'audio' ? [0x1a, 0x45, 0xdf, 0xa3] : [0xff, 0xd8, 0xff];
+      assert.deepEqual([...bytes.slice(0, magic.length)], magic, `${capture.kind} part starts like a ${capture.kind === 'audio' ? 'WebM' : 'JPEG'}`);
+      covered.set(object, (covered.get(object) || 0) + capture.bytes);
+    }
+    for (const [object, size] of objects) assert.equal(covered.get(object), size, `${object}: the parts fill it exactly`);
+    const kinds = new Set(captures.map((c) => c.kind));
+    assert.deepEqual([...kinds].sort(), ['audio', 'face', 'screen']);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -11,6 +11,12 @@
 //! their lifetime; 3 failures in a row disable uploads for
 //! [`UPLOADS_RETRY_MS`], events keep flowing) and uploads (one object in
 //! flight, oldest first). None of them can block the candidate.
+//!
+//! With `uploads.mode = "bundled"`, captures wait in IndexedDB until the
+//! oldest is `bundle_ms` old (at once for an earlier page's session or
+//! when stopping); the glue then joins them into one object, which is what
+//! the upload channel sends. Each capture's `capture` event names its byte
+//! range of that object.
 
 use invigil_schemas::api::{CredentialsResponse, ShutdownReason};
 use invigil_schemas::event::{
@@ -23,7 +29,7 @@ use invigil_schemas::validate::Limits;
 
 use crate::compliance::{self, Devices};
 use crate::config::{ConfigReply, SdkConfig};
-use crate::media::{object_key, MediaItem, MediaQueue};
+use crate::media::{object_key, MediaItem, MediaQueue, MAX_BUNDLE_BYTES};
 use crate::outbox::{Cut, Outbox, QueuedEvent};
 use crate::protocol::{event_key, Command, Input, Notice, SessionMeta, Store};
 use crate::retry::{Backoff, Outcome, Rng};
@@ -45,6 +51,9 @@ pub const CREDENTIAL_ATTEMPTS: u32 = 3;
 pub const MEDIA_CAP_BYTES: u64 = 64 << 20;
 /// The largest body `fetch(…, {keepalive: true})` may carry.
 pub const KEEPALIVE_BYTES: usize = 64 * 1024;
+/// A bundle the glue has not answered for this long (IndexedDB failed) is
+/// asked for again.
+const BUNDLE_TIMEOUT_MS: i64 = 30_000;
 /// Credentials this close to expiry are not used for a new upload.
 const EXPIRY_MARGIN_MS: i64 = 60_000;
 
@@ -95,6 +104,8 @@ pub struct Engine {
     next_interval: i64,
     keys: u32,
     media: MediaQueue,
+    /// The bundle the glue is assembling, if any, and when it was asked for.
+    bundling: Option<(MediaItem, i64)>,
     upload_in_flight: bool,
     upload_backoff: Backoff,
     credentials: Option<Issued>,
@@ -155,6 +166,7 @@ impl Engine {
             next_interval: i64::MAX,
             keys: 0,
             media: MediaQueue::default(),
+            bundling: None,
             upload_in_flight: false,
             upload_backoff: Backoff::new(1_000, 60_000),
             credentials: None,
@@ -282,6 +294,7 @@ impl Engine {
                 }
             }
             Input::Captured { item } => self.on_captured(now, item),
+            Input::Bundled { key, missing } => self.on_bundled(now, &key, &missing),
             Input::CaptureFailed { kind, capture_seq, error } => {
                 let body = Capture {
                     kind,
@@ -329,7 +342,13 @@ impl Engine {
         if self.phase == Phase::Running && self.shown.is_empty() {
             self.capture(now);
         }
+        // No interval ticks while stopping: whatever is recorded now (the
+        // capture events of the last uploads) goes out at once.
+        if self.phase == Phase::Stopping && !self.outbox.is_empty() {
+            self.flush_requested = true;
+        }
         self.send_events(now);
+        self.bundle_media(now);
         self.send_media(now);
         if self.phase == Phase::Stopping && self.outbox.is_empty() && self.media.is_empty() {
             self.phase = Phase::Stopped;
@@ -544,15 +563,86 @@ impl Engine {
     fn on_captured(&mut self, now: i64, item: MediaItem) {
         for dropped in self.media.push(item, MEDIA_CAP_BYTES) {
             self.commands.push(Command::Forget { store: Store::Media, keys: vec![dropped.key.clone()] });
-            let body = Capture {
-                kind: dropped.kind,
-                status: CaptureStatus::Skipped,
-                capture_seq: dropped.capture_seq,
-                attempts: dropped.attempts,
-                error: Some("local storage cap reached".into()),
-                ..Capture::default()
+            self.report(now, &dropped, CaptureStatus::Skipped, Some("local storage cap reached".into()));
+        }
+    }
+
+    /// Records a `capture` event for each capture `item` holds: itself, or
+    /// every part of a bundle (an uploaded part's key names its byte range).
+    pub(super) fn report(&mut self, now: i64, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
+        let uploaded = status == CaptureStatus::Uploaded;
+        let object = self.credentials.as_ref().map_or(String::new(), |c| format!("{}{}", c.response.prefix, item.key));
+        let single = [crate::media::Part {
+            key: String::new(),
+            kind: item.kind,
+            capture_seq: item.capture_seq,
+            ts: item.ts,
+            offset: 0,
+            bytes: item.bytes,
+        }];
+        let parts = if item.is_bundle() { &item.parts[..] } else { &single[..] };
+        for part in parts {
+            let key = if item.is_bundle() {
+                invigil_schemas::event::part_key(&object, part.offset, part.bytes)
+            } else {
+                object.clone()
             };
-            self.record_in(dropped.session_id, now, body.into());
+            let body = Capture {
+                kind: part.kind,
+                status,
+                key: uploaded.then_some(key),
+                bytes: uploaded.then_some(part.bytes),
+                capture_seq: part.capture_seq,
+                attempts: item.attempts,
+                error: error.clone(),
+            };
+            self.record_in(item.session_id, now, body.into());
+        }
+    }
+
+    /// Asks the glue for a bundle when one is due (bundled mode only).
+    fn bundle_media(&mut self, now: i64) {
+        if !self.config.uploads.bundled() || self.bundling.as_ref().is_some_and(|(_, at)| now < at + BUNDLE_TIMEOUT_MS)
+        {
+            return;
+        }
+        let Some(oldest) = self.media.oldest_unbundled() else { return };
+        let session_id = oldest.session_id;
+        let due = oldest.ts + i64::from(self.config.uploads.bundle_ms) <= now
+            || session_id != self.session.session_id
+            || self.phase == Phase::Stopping;
+        if !due {
+            return;
+        }
+        let parts = self.media.unbundled(session_id, MAX_BUNDLE_BYTES);
+        let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
+        let key = format!("bundle/{}_{unique}.bin", parts[0].ts);
+        let item = MediaItem::bundle(key, &parts).expect("at least one part");
+        let keys = item.parts.iter().map(|part| part.key.clone()).collect();
+        self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });
+        self.bundling = Some((item, now));
+    }
+
+    fn on_bundled(&mut self, now: i64, key: &str, missing: &[String]) {
+        let Some((mut bundle, _)) = self.bundling.take_if(|(b, _)| b.key == key) else { return };
+        if !missing.is_empty() {
+            // Nothing was written: the gone parts are failures, the rest
+            // are bundled again on the next tick.
+            for part in bundle.parts.iter().filter(|p| missing.contains(&p.key)) {
+                if let Some(item) = self.media.remove(part.ts, &part.key) {
+                    self.report(now, &item, CaptureStatus::Failed, Some("the stored capture is gone".into()));
+                }
+            }
+            return;
+        }
+        // A part dropped (storage cap) or discarded (shutdown) while the
+        // glue worked was reported then; its bytes stay in the object but
+        // it is not reported again.
+        bundle.parts.retain(|part| self.media.remove(part.ts, &part.key).is_some());
+        if bundle.parts.is_empty() {
+            self.commands.push(Command::Forget { store: Store::Media, keys: vec![bundle.key] });
+        } else {
+            self.on_captured(now, bundle);
         }
     }
 
@@ -567,7 +657,10 @@ impl Engine {
         if self.upload_in_flight || !self.upload_backoff.ready(now) {
             return;
         }
-        let (Some(issued), Some(item)) = (&self.credentials, self.media.next()) else { return };
+        // In bundled mode single captures wait for their bundle.
+        let next =
+            if self.config.uploads.bundled() { self.media.next_where(MediaItem::is_bundle) } else { self.media.next() };
+        let (Some(issued), Some(item)) = (&self.credentials, next) else { return };
         let response = &issued.response;
         if now >= response.expiration - EXPIRY_MARGIN_MS {
             return;

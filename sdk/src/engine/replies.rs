@@ -2,7 +2,7 @@
 //! uploads. Split from `mod.rs` so each file holds one idea.
 
 use invigil_schemas::api::{CredentialsResponse, EventsResponse, ShutdownReason};
-use invigil_schemas::event::{Capture, CaptureStatus, SdkError};
+use invigil_schemas::event::{CaptureStatus, SdkError};
 
 use super::*;
 
@@ -101,17 +101,7 @@ impl Engine {
                     Outcome::Success => {
                         self.upload_backoff.succeeded();
                         let item = self.media.remove(ts, &key).expect("present");
-                        let prefix = self.credentials.as_ref().map_or("", |c| c.response.prefix.as_str());
-                        let body = Capture {
-                            kind: item.kind,
-                            status: CaptureStatus::Uploaded,
-                            key: Some(format!("{prefix}{}", item.key)),
-                            bytes: Some(item.bytes),
-                            capture_seq: item.capture_seq,
-                            attempts: item.attempts,
-                            error: None,
-                        };
-                        self.record_in(item.session_id, now, body.into());
+                        self.report(now, &item, CaptureStatus::Uploaded, None);
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                         self.forget_finished_sessions();
                     }
@@ -125,15 +115,7 @@ impl Engine {
                     }
                     Outcome::Rejected => {
                         let item = self.media.remove(ts, &key).expect("present");
-                        let body = Capture {
-                            kind: item.kind,
-                            status: CaptureStatus::Failed,
-                            capture_seq: item.capture_seq,
-                            attempts: item.attempts,
-                            error: Some(format!("upload rejected with {status}")),
-                            ..Capture::default()
-                        };
-                        self.record_in(item.session_id, now, body.into());
+                        self.report(now, &item, CaptureStatus::Failed, Some(format!("upload rejected with {status}")));
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                     }
                 }
