@@ -151,12 +151,27 @@ export async function followEvents(path, onEvent, { signal, onState = () => {} }
 const links = new Map();
 
 /** A presigned link for a media key, reused until shortly before it expires. */
-export async function mediaLink(key) {
+export async function mediaLink(key, type = 'image/jpeg') {
   const cached = links.get(key);
-  if (cached && cached.expires_at - Date.now() > 30_000) return cached.url;
+  if (cached && (cached.blob || cached.expires_at - Date.now() > 30_000)) return cached.url;
   const signed = await api(`/api/v1/dashboard/media?key=${encodeURIComponent(key)}`);
-  links.set(key, signed);
-  return signed.url;
+  if (!signed.range) {
+    links.set(key, signed);
+    return signed.url;
+  }
+  // A part of a bundle object: <img> and <audio> cannot ask for a byte
+  // range, so the part is fetched and shown from a blob (kept for the page).
+  const response = await fetch(signed.url, { headers: { range: signed.range } });
+  if (!response.ok) throw new Error(`media ${response.status}`);
+  let body = await response.blob();
+  if (response.status === 200) {
+    // The store ignored Range and sent the whole object: cut the part out.
+    const [first, last] = signed.range.slice('bytes='.length).split('-').map(Number);
+    body = body.slice(first, last + 1);
+  }
+  const url = URL.createObjectURL(new Blob([body], { type }));
+  links.set(key, { url, blob: true });
+  return url;
 }
 
 /** An <img> that loads `key` through a presigned link; a missing object

@@ -145,7 +145,7 @@ function mediaPanel(timeline) {
     const list = el('select', { id: 'audio-chunk', 'aria-label': 'Audio chunk' }, chunks.map((e, i) => el('option', { value: String(i) }, `${formatClock(e.ts)} · chunk ${i + 1}`)));
     const load = async (index, play) => {
       list.value = String(index);
-      player.src = await mediaLink(chunks[index].capture_key);
+      player.src = await mediaLink(chunks[index].capture_key, 'audio/webm');
       if (play) player.play().catch(() => {});
     };
     list.addEventListener('change', () => load(Number(list.value), true).catch(failed));

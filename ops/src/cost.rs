@@ -27,9 +27,10 @@ pub struct Args {
     /// Session length, hours.
     #[arg(long, default_value_t = 3.0)]
     hours: f64,
-    /// One bundle object per this many seconds in the bundled mode.
-    #[arg(long, default_value_t = 60)]
-    bundle_secs: u64,
+    /// One bundle object per this many seconds in the bundled mode
+    /// (default: the config's `uploads.bundle_ms`).
+    #[arg(long)]
+    bundle_secs: Option<u64>,
     /// Rupees per dollar.
     #[arg(long, default_value_t = 84.0)]
     inr_per_usd: f64,
@@ -121,10 +122,12 @@ const GLACIER_IR_MIN_DAYS: f64 = 90.0;
 /// larger ones pay the transition and Glacier IR's 90-day minimum. Plus a
 /// reviewer reading 5 % of the objects once, and ingest + pipeline + store
 /// CPU (measured: ~0.19 ms of ingest CPU per batch; the rest taken as 3×).
-pub fn price(session: &Session, objects: u64, prices: &Prices) -> Breakdown {
+/// `glacier`: the bucket lifecycle of SPEC §9 (Standard 10 days → Glacier
+/// IR → delete at 30 days); otherwise Standard for the 30 days.
+pub fn price(session: &Session, objects: u64, prices: &Prices, glacier: bool) -> Breakdown {
     let gb = session.bytes as f64 / 1e9;
     let average = session.bytes as f64 / objects.max(1) as f64;
-    let (storage, lifecycle) = if average < LIFECYCLE_MIN_BYTES {
+    let (storage, lifecycle) = if !glacier || average < LIFECYCLE_MIN_BYTES {
         (gb * prices.standard_gb_month, 0.0)
     } else {
         let standard = gb * prices.standard_gb_month * 10.0 / 30.0;
@@ -139,6 +142,9 @@ pub fn price(session: &Session, objects: u64, prices: &Prices) -> Breakdown {
         compute: session.batches as f64 * 0.000_19 * 4.0 / 3600.0 * prices.vcpu_hour,
     }
 }
+
+/// Issue 7's goal for a candidate-session at the reference cadence.
+const TARGET_INR: f64 = 0.12;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let document = match &args.config {
@@ -163,7 +169,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let session = simulate(cadence, args.hours);
     let per_capture = session.face + session.screen + session.audio;
-    let bundles = ((args.hours * 3600.0) / args.bundle_secs.max(1) as f64).ceil() as u64;
+    let bundle_secs = args.bundle_secs.unwrap_or(u64::from(config.uploads.bundle_ms) / 1000).max(1);
+    let bundles_every = |secs: u64| ((args.hours * 3600.0) / secs as f64).ceil() as u64;
+    let bundles = bundles_every(bundle_secs);
     let inr = args.inr_per_usd;
     println!(
         "cadence: face {} s, screen {} s, audio {} s, events {} s; session {} h; {} candidates",
@@ -187,12 +195,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>12}",
         "mode", "objects", "PUT $", "storage $", "other $", "CPU $", "$/session", "₹/session", "₹/exam"
     );
-    for (mode, objects) in [
-        ("per capture (one object each)".to_owned(), per_capture),
-        (format!("bundled (one object per {} s)", args.bundle_secs), bundles),
-        ("bundled (one object per 120 s)".to_owned(), bundles * args.bundle_secs.max(1) / 120),
+    let mut met = Vec::new();
+    for (mode, objects, glacier) in [
+        ("per capture (one object each)".to_owned(), per_capture, true),
+        (format!("bundled every {bundle_secs} s"), bundles, true),
+        ("bundled every 600 s".to_owned(), bundles_every(600), true),
+        (format!("bundled every {bundle_secs} s, no Glacier"), bundles, false),
     ] {
-        let b = price(&session, objects, &PRICES);
+        let b = price(&session, objects, &PRICES, glacier);
+        if b.total() * inr <= TARGET_INR {
+            met.push(mode.clone());
+        }
         println!(
             "{mode:<34} {objects:>9} {:>9.5} {:>9.5} {:>9.5} {:>9.5} {:>11.5} {:>9.3} {:>12.0}",
             b.puts,
@@ -209,16 +222,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "SPEC §10 reference (Go backend)", "54 M/exam", "", "", "", "", "", 0.35
     );
     println!();
-    let reference = price(&session, per_capture, &PRICES);
+    let reference = price(&session, per_capture, &PRICES, true);
     println!(
-        "PUT requests: {:.0} % of the per-capture cost; bundling every {} s cuts them {:.1}×.",
+        "PUT requests: {:.0} % of the per-capture cost; bundling every {bundle_secs} s cuts them {:.1}×.",
         100.0 * reference.puts / reference.total(),
-        args.bundle_secs,
         per_capture as f64 / bundles as f64
     );
-    println!("Objects of 128 KB or more leave Standard at day 10 and pay Glacier IR's transition and 90-day minimum;");
-    println!("smaller ones stay in Standard for the 30 days. The bundled rows price that object count: the SDK's");
-    println!("bundled upload path is not built yet.");
+    println!("Rows price the bucket lifecycle of SPEC §9 unless they say \"no Glacier\" (Standard for the 30 days).");
+    println!("Objects of 128 KB or more leave Standard at day 10 and pay Glacier IR's transition and 90-day minimum,");
+    println!(
+        "which for 30-day retention costs more than it saves below ~12 MB an object; smaller ones stay in Standard."
+    );
+    println!(
+        "Bundles are the SDK's `uploads.mode = \"bundled\"` (config `uploads.bundle_ms`): one object per interval;"
+    );
+    println!("each capture's event names its byte range, so review still shows every photo and chunk.");
+    if met.is_empty() {
+        println!("Target ≤ ₹{TARGET_INR} per candidate-session: not met by any row.");
+    } else {
+        println!("Target ≤ ₹{TARGET_INR} per candidate-session: met by {}.", met.join("; "));
+    }
     println!();
     println!("prices (1 USD = ₹{inr}):");
     for source in SOURCES {
@@ -239,12 +262,16 @@ mod tests {
             assert!((350..=361).contains(&n), "{session:?}");
         }
         assert_eq!(session.batches, 2_161);
-        let per_capture = price(&session, session.face + session.screen + session.audio, &PRICES);
+        let per_capture = price(&session, session.face + session.screen + session.audio, &PRICES, true);
         assert!(per_capture.puts / per_capture.total() > 0.8, "PUTs dominate");
         // A minute's bundle is over 128 KB: it transitions and pays Glacier
         // IR's minimum, which costs more than the PUTs it saved.
-        let bundled = price(&session, 180, &PRICES);
+        let bundled = price(&session, 180, &PRICES, true);
         assert!(bundled.lifecycle > 0.0 && per_capture.lifecycle == 0.0);
         assert!(per_capture.puts / bundled.puts >= 5.9);
+        // Without the Glacier step, the same bundles cost less than per capture.
+        let standard = price(&session, 180, &PRICES, false);
+        assert_eq!(standard.lifecycle, 0.0);
+        assert!(standard.total() < per_capture.total() && standard.total() < bundled.total());
     }
 }

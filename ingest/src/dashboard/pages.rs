@@ -62,12 +62,14 @@ pub fn media_origin(settings: &CredentialSettings) -> String {
     }
 }
 
-/// The pages' Content-Security-Policy.
+/// The pages' Content-Security-Policy. The media origin is also reachable
+/// with `fetch` and `blob:` URLs are allowed for images and audio: a part of
+/// a bundle is fetched with a `Range` header and shown from a blob.
 pub fn content_security_policy(settings: &CredentialSettings) -> String {
     let media = media_origin(settings);
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-         img-src 'self' data: {media}; media-src 'self' {media}; base-uri 'none'; form-action 'none'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' {media}; \
+         img-src 'self' data: blob: {media}; media-src 'self' blob: {media}; base-uri 'none'; form-action 'none'; \
          frame-ancestors 'none'"
     )
 }

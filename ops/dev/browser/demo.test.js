@@ -123,7 +123,16 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   const current = await up.api('/api/v1/admin/config', admin);
   assert.equal(current.status, 200);
   const document = { ...current.body.document };
-  document.tests = { ...document.tests, [TEST]: { events_interval_ms: 1000, capture_intervals: { face_ms: 5000, screen_ms: 5000, audio_chunk_ms: 10_000 } } };
+  // Bundled uploads, so the wall and the review page must address captures
+  // as byte ranges of bundle objects.
+  document.tests = {
+    ...document.tests,
+    [TEST]: {
+      events_interval_ms: 1000,
+      capture_intervals: { face_ms: 5000, screen_ms: 5000, audio_chunk_ms: 10_000 },
+      uploads: { mode: 'bundled', bundle_ms: 15_000 },
+    },
+  };
   const put = await fetch(`${up.base}/api/v1/admin/config`, {
     method: 'PUT', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify(document),
   });
@@ -204,9 +213,11 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   assert.equal(again.body.events.length, eventCount);
   const face = again.body.events.find((e) => e.type === 'capture' && e.capture_status === 'uploaded' && e.capture_kind === 'face');
   assert.ok(face, 'a face upload on the timeline');
+  assert.match(face.capture_key, /\/bundle\/\d+_[0-9a-f-]{36}\.bin#bytes=\d+-\d+$/, 'a part of a bundle');
   const link = await up.api(`/api/v1/dashboard/media?key=${encodeURIComponent(face.capture_key)}`, up.tokens.reviewer);
   assert.equal(link.status, 200);
-  const photo = await fetch(link.body.url);
-  assert.equal(photo.status, 200);
-  assert.ok((await photo.arrayBuffer()).byteLength > 1000, 'the face photo survived the restart');
+  const photo = await fetch(link.body.url, { headers: { range: link.body.range } });
+  assert.equal(photo.status, 206);
+  const bytes = new Uint8Array(await photo.arrayBuffer());
+  assert.ok(bytes.length > 1000 && bytes[0] === 0xff && bytes[1] === 0xd8, 'the face photo (a JPEG) survived the restart');
 });
