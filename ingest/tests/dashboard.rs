@@ -294,7 +294,8 @@ async fn pages_are_served_with_a_content_security_policy() {
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
-        assert!(policy.contains(&format!("img-src 'self' data: {}", s3_endpoint())), "{policy}");
+        assert!(policy.contains(&format!("img-src 'self' data: blob: {}", s3_endpoint())), "{policy}");
+        assert!(policy.contains(&format!("connect-src 'self' {};", s3_endpoint())), "{policy}");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
     assert_eq!(client.get(ingest.url("/dashboard/../Cargo.toml")).send().await.unwrap().status(), 404);

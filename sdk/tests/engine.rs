@@ -96,6 +96,20 @@ fn batches(commands: &[Command]) -> Vec<(u64, invigil_schemas::batch::EventBatch
         .collect()
 }
 
+/// Upload credentials for cand-7's prefix, valid 4 h from T0.
+fn credentials() -> CredentialsResponse {
+    CredentialsResponse {
+        access_key_id: "ASIA1".into(),
+        secret_access_key: "secret".into(),
+        session_token: "token".into(),
+        expiration: T0 + 4 * 3_600_000,
+        bucket: "media".into(),
+        region: "us-east-1".into(),
+        endpoint: "http://s3.test".into(),
+        prefix: "2026-11-19/exam-1/cand-7/".into(),
+    }
+}
+
 fn ok_reply(version: u64) -> String {
     format!(r#"{{"status":"ok","accepted":1,"config_version":{version}}}"#)
 }
@@ -213,16 +227,7 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
     let mut h = Harness::running(ProctorConfig::default());
     let req = fetch_req(&h.log.clone(), "/api/v1/credentials")
         .or_else(|| fetch_req(&h.advance(1_000), "/api/v1/credentials"));
-    let creds = CredentialsResponse {
-        access_key_id: "ASIA1".into(),
-        secret_access_key: "secret".into(),
-        session_token: "token".into(),
-        expiration: T0 + 4 * 3_600_000,
-        bucket: "media".into(),
-        region: "us-east-1".into(),
-        endpoint: "http://s3.test".into(),
-        prefix: "2026-11-19/exam-1/cand-7/".into(),
-    };
+    let creds = credentials();
     h.respond(req.unwrap(), 200, &serde_json::to_string(&creds).unwrap());
     let capture = h
         .log
@@ -354,16 +359,7 @@ fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_
     config.uploads.mode = invigil_schemas::config::UploadMode::Bundled;
     config.uploads.bundle_ms = 60_000;
     let mut h = Harness::running(config);
-    let creds = CredentialsResponse {
-        access_key_id: "ASIA1".into(),
-        secret_access_key: "secret".into(),
-        session_token: "token".into(),
-        expiration: T0 + 4 * 3_600_000,
-        bucket: "media".into(),
-        region: "us-east-1".into(),
-        endpoint: "http://s3.test".into(),
-        prefix: "2026-11-19/exam-1/cand-7/".into(),
-    };
+    let creds = credentials();
     let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials asked for while running");
     h.respond(req, 200, &serde_json::to_string(&creds).unwrap());
 

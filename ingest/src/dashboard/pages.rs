@@ -113,7 +113,8 @@ mod tests {
         settings.s3_endpoint = "http://127.0.0.1:15000/some/path".into();
         assert_eq!(media_origin(&settings), "http://127.0.0.1:15000");
         let policy = content_security_policy(&settings);
-        assert!(policy.contains("img-src 'self' data: http://127.0.0.1:15000;"), "{policy}");
+        assert!(policy.contains("img-src 'self' data: blob: http://127.0.0.1:15000;"), "{policy}");
+        assert!(policy.contains("connect-src 'self' http://127.0.0.1:15000;"), "bundle parts are fetched: {policy}");
         assert!(policy.contains("script-src 'self';") && policy.contains("frame-ancestors 'none'"));
     }
 

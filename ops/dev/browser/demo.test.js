@@ -8,25 +8,16 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { INVIGIL, ROOT, completeSetup, sleep, waitFor } from './stack.js';
+import { INVIGIL, ROOT, completeSetup, freePort, sleep, waitFor } from './stack.js';
 
 const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
 const TEST = 'demo-exam';
 /** How long the candidate sits the exam, in real time at the fast cadence below. */
 const EXAM_MS = Number(process.env.INVIGIL_DEMO_EXAM_MS || 75_000);
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `ops/up.sh` as the README runs it, but on free ports and a temp data dir. */
 class Up {

@@ -39,7 +39,8 @@ export async function waitFor(what, probe, ms = 30_000, every = 250) {
   throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)?.slice(0, 300)})`);
 }
 
-async function freePort() {
+/** A TCP port on loopback that nobody listens on right now. */
+export async function freePort() {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
