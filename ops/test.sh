@@ -67,6 +67,9 @@ passed=$((passed + ${node_pass:-0}))
 failed=$((failed + ${node_fail:-0}))
 if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node --test (exit $node_status)"; fi
 
+step "API schema fuzzing (schemathesis against openapi.yaml on a running invigil up)"
+if ops/dev/schemathesis.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
+
 failed=$((failed + ${#broken_steps[@]}))
 echo
 for broken in "${broken_steps[@]}"; do echo "failed step: $broken"; done

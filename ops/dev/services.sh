@@ -32,6 +32,7 @@ TANSU_BIN=$CACHE/tansu-$TANSU_VERSION/bin/tansu
 MOTO_VERSION=5.2.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PARLIAMENT_VERSION=1.6.4
+SCHEMATHESIS_VERSION=4.32.5
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
@@ -93,6 +94,16 @@ install_moto() {
     say "moto installed in $(( $(now) - t0 )) s"
 }
 
+# Schema fuzzing of the HTTP API (ops/dev/schemathesis.sh).
+install_schemathesis() {
+    if python3 -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('schemathesis') == '$SCHEMATHESIS_VERSION' else 1)" 2>/dev/null \
+        && command -v schemathesis >/dev/null; then
+        return 0
+    fi
+    say "installing schemathesis $SCHEMATHESIS_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null
+}
+
 # Offline validators for ops/deploy/ (Kubernetes schemas, IAM policy lint).
 install_deploy_checkers() {
     if command -v kubernetes-validate >/dev/null && command -v parliament >/dev/null \
@@ -134,6 +145,7 @@ install_all() {
     install_wasm_target
     install_moto
     install_deploy_checkers
+    install_schemathesis
     install_chdb
     install_browser_driver
     install_tansu
