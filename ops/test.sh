@@ -67,6 +67,9 @@ passed=$((passed + ${node_pass:-0}))
 failed=$((failed + ${node_fail:-0}))
 if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node --test (exit $node_status)"; fi
 
+step "fuzzing the decoders (cargo fuzz, 15 s per target)"
+if ops/fuzz.sh 15; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi
+
 step "API schema fuzzing (schemathesis against openapi.yaml on a running invigil up)"
 if ops/dev/schemathesis.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
 

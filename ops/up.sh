@@ -10,8 +10,8 @@
 # links printed. Data stays in ./invigil-data across restarts; Ctrl-C stops
 # everything.
 #
-# The first run takes ~35-45 min on a 2-core machine, nearly all of it
-# compiling (the tansu broker ~15 min, invigil in release ~15 min, the SDK's
+# The first run takes ~30-40 min on a 2-core machine, nearly all of it
+# compiling (the tansu broker ~15 min, invigil in release 11 min, the SDK's
 # wasm-bindgen CLI ~3 min) and a ~180 MB chDB download; every step is cached,
 # so later runs start in seconds. INVIGIL_UP_PROFILE=dev uses a debug build
 # (quicker to build, slower to run).
