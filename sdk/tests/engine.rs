@@ -453,3 +453,30 @@ fn a_bundle_whose_part_vanished_reports_it_failed_and_bundles_the_rest_again() {
     assert!(!again.1.contains(&gone));
     assert_ne!(again.0, bundle.0);
 }
+
+#[test]
+fn capture_events_recorded_while_stopping_are_sent_without_waiting_for_an_interval() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials asked for while running");
+    h.respond(req, 200, &serde_json::to_string(&credentials()).unwrap());
+    let so_far = h.log.clone();
+    assert!(store_captures(&mut h, &so_far, 2_000) >= 1);
+    // The host stops; the queued events go out and are acknowledged.
+    let out = h.send(r#""stop""#);
+    let put = out
+        .iter()
+        .chain(h.log.iter())
+        .find_map(|c| match c {
+            Command::Put { req, .. } => Some(*req),
+            _ => None,
+        })
+        .expect("an upload in flight");
+    ack_batches(&mut h, &out);
+    assert_eq!(h.engine.phase, Phase::Stopping, "the upload still runs");
+    // The upload finishes: its capture event leaves at once, not at a tick
+    // that never comes while stopping.
+    let out = h.respond(put, 200, "");
+    let sent = ack_batches(&mut h, &out);
+    let uploaded = sent.iter().flat_map(|b| &b.events).filter(|e| matches!(&e.body, EventBody::Capture(_))).count();
+    assert_eq!(uploaded, 1, "{sent:?}");
+}
