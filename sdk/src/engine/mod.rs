@@ -51,8 +51,8 @@ pub const CREDENTIAL_ATTEMPTS: u32 = 3;
 pub const MEDIA_CAP_BYTES: u64 = 64 << 20;
 /// The largest body `fetch(…, {keepalive: true})` may carry.
 pub const KEEPALIVE_BYTES: usize = 64 * 1024;
-/// A bundle the glue has not answered for this long (IndexedDB failed) is
-/// asked for again.
+/// A bundle the glue has not answered for this long (IndexedDB failed or
+/// stalled) is asked for again; a late answer is still taken.
 const BUNDLE_TIMEOUT_MS: i64 = 30_000;
 /// Credentials this close to expiry are not used for a new upload.
 const EXPIRY_MARGIN_MS: i64 = 60_000;
@@ -104,8 +104,9 @@ pub struct Engine {
     next_interval: i64,
     keys: u32,
     media: MediaQueue,
-    /// The bundle the glue is assembling, if any, and when it was asked for.
-    bundling: Option<(MediaItem, i64)>,
+    /// Bundles asked of the glue and not yet answered, with when: the last
+    /// is the one in progress; older ones timed out but may still answer.
+    bundling: Vec<(MediaItem, i64)>,
     upload_in_flight: bool,
     upload_backoff: Backoff,
     credentials: Option<Issued>,
@@ -166,7 +167,7 @@ impl Engine {
             next_interval: i64::MAX,
             keys: 0,
             media: MediaQueue::default(),
-            bundling: None,
+            bundling: Vec::new(),
             upload_in_flight: false,
             upload_backoff: Backoff::new(1_000, 60_000),
             credentials: None,
@@ -602,8 +603,7 @@ impl Engine {
 
     /// Asks the glue for a bundle when one is due (bundled mode only).
     fn bundle_media(&mut self, now: i64) {
-        if !self.config.uploads.bundled() || self.bundling.as_ref().is_some_and(|(_, at)| now < at + BUNDLE_TIMEOUT_MS)
-        {
+        if !self.config.uploads.bundled() || self.bundling.last().is_some_and(|(_, at)| now < at + BUNDLE_TIMEOUT_MS) {
             return;
         }
         let Some(oldest) = self.media.oldest_unbundled() else { return };
@@ -620,11 +620,17 @@ impl Engine {
         let item = MediaItem::bundle(key, &parts).expect("at least one part");
         let keys = item.parts.iter().map(|part| part.key.clone()).collect();
         self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });
-        self.bundling = Some((item, now));
+        if self.bundling.len() >= 4 {
+            self.bundling.remove(0);
+        }
+        self.bundling.push((item, now));
     }
 
     fn on_bundled(&mut self, now: i64, key: &str, missing: &[String]) {
-        let Some((mut bundle, _)) = self.bundling.take_if(|(b, _)| b.key == key) else { return };
+        // A late answer to a timed-out request counts too: the glue wrote
+        // that bundle and deleted its parts.
+        let Some(at) = self.bundling.iter().position(|(b, _)| b.key == key) else { return };
+        let (mut bundle, _) = self.bundling.remove(at);
         if !missing.is_empty() {
             // Nothing was written: the gone parts are failures, the rest
             // are bundled again on the next tick.
