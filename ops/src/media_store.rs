@@ -27,7 +27,18 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+/// HMAC-SHA256 of `message` under `key` (any length).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// The store's 32-byte key from a secret of any length (`invigil up` keeps
+/// one in DATA_DIR/secrets/media).
+pub fn store_key(secret: &str) -> [u8; 32] {
+    hmac_sha256(secret.as_bytes(), b"invigil media store")
+}
 
 /// Access key ids of candidate keys start with this; the rest is the scope.
 const CANDIDATE_KEY: &str = "IVGC";
@@ -57,9 +68,7 @@ impl Grants {
 
     /// The secret that goes with `access_key_id`.
     fn secret(&self, access_key_id: &str) -> String {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(access_key_id.as_bytes());
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.key, access_key_id.as_bytes()))
     }
 
     /// The staff key id and secret.

@@ -31,15 +31,6 @@ use crate::demo::Demo;
 use crate::media_store::MediaStore;
 use invigil_ingest::credentials::MintUploadKeys;
 
-/// The media store's 32-byte key from its hex secret.
-fn key_bytes(secret: &str) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    // Any length of secret works: it keys an HMAC whose output is the key.
-    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(b"invigil media store");
-    mac.finalize().into_bytes().into()
-}
-
 #[derive(clap::Args)]
 pub struct Args {
     /// Ingest settings (TOML, `ops/dev/ingest.example.toml`); the pipeline
@@ -173,7 +164,6 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     let token_secret =
         if hs256 { Some(secret_from_env_or_disk("INVIGIL_TOKEN_SECRET", &args.data_dir, "token")?) } else { None };
     secret_from_env_or_disk("INVIGIL_IP_HASH_SECRET", &args.data_dir, "ip-hash")?;
-    let media_key = local_secret(&args.data_dir, "media")?;
     let secrets = settings.secrets_from_env()?;
     let embedded_media = match args.media.as_str() {
         "embedded" => true,
@@ -214,9 +204,8 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         let mut backends = Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
         let media = if embedded_media {
             let root = args.data_dir.join("media");
-            let media =
-                MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key_bytes(&media_key))
-                    .await?;
+            let key = crate::media_store::store_key(&local_secret(&args.data_dir, "media")?);
+            let media = MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key).await?;
             settings.credentials.s3_endpoint = media.endpoint.clone();
             backends.media_credentials = Some(media.staff_credentials());
             backends.upload_keys = Some(Arc::clone(&media.grants) as Arc<dyn MintUploadKeys>);
