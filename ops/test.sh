@@ -3,7 +3,8 @@
 #   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
 #   2. formatting, the wasm32 build of the shared crates
 #   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), then the
-#      browser tests (node --test: the SDK against real ingest, tansu, moto)
+#      browser tests (node --test: the SDK against real ingest, tansu, moto),
+#      the chaos test's short form (ops/chaos/run.sh), fuzzing, schemathesis
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
 # Exits non-zero if anything failed; the last line is "summary: N passed, M failed".
 set -uo pipefail
@@ -66,6 +67,9 @@ node_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/node.log" | tail -1)
 passed=$((passed + ${node_pass:-0}))
 failed=$((failed + ${node_fail:-0}))
 if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node --test (exit $node_status)"; fi
+
+step "chaos (kill -9 ingest, broker, pipeline, ClickHouse under 1,000 candidates; short form)"
+if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
 step "fuzzing the decoders (cargo fuzz, 15 s per target)"
 if ops/fuzz.sh 15; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi

@@ -48,7 +48,67 @@ pub struct LocalBroker {
     supervisor: Option<std::thread::JoinHandle<()>>,
 }
 
-fn spawn(binary: &Path, dir: &Path, address: SocketAddr) -> anyhow::Result<Child> {
+/// The installed tansu binary, or an error saying how to install it.
+pub fn find_binary(why: &str) -> anyhow::Result<PathBuf> {
+    let candidates = binary_candidates();
+    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
+        format!(
+            "{why} and tansu is not installed (looked in {}); run `ops/dev/services.sh install` once (~15 min)",
+            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
+/// Keeps a child from outliving the thread that spawns it, even when that
+/// process is killed with -9: the kernel sends the child `signal` then.
+pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
+    // SAFETY: prctl is async-signal-safe and touches only the new process.
+    unsafe {
+        command.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
+            Ok(())
+        });
+    }
+}
+
+/// Waits until `address` accepts connections, at most `limit`.
+pub fn wait_until_answers(address: SocketAddr, limit: Duration) -> bool {
+    let started = Instant::now();
+    while !answers(&address.to_string(), Duration::from_millis(200)) {
+        if started.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    true
+}
+
+/// Creates `topics` (`name, partitions, extra config`) unless they exist.
+pub fn create_topics(
+    binary: &Path,
+    dir: &Path,
+    address: SocketAddr,
+    topics: &[(&str, u32, &[&str])],
+) -> anyhow::Result<()> {
+    for (name, partitions, config) in topics {
+        let output = Command::new(binary)
+            .args(["topic", "create", name, "--broker", &format!("tcp://{address}")])
+            .args(["--partitions", &partitions.to_string()])
+            .args(config.iter().flat_map(|c| ["--config", c]))
+            .current_dir(dir)
+            .output()
+            .context("running tansu topic create")?;
+        let said = String::from_utf8_lossy(&output.stderr).to_lowercase()
+            + &String::from_utf8_lossy(&output.stdout).to_lowercase();
+        if !output.status.success() && !said.contains("exist") {
+            bail!("creating topic {name}: {said}");
+        }
+    }
+    Ok(())
+}
+
+/// Starts tansu on `address` with its SQLite data in `dir` (no waiting).
+pub fn spawn(binary: &Path, dir: &Path, address: SocketAddr) -> anyhow::Result<Child> {
     let url = format!("tcp://{address}");
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("broker.log"))?;
     let mut command = Command::new(binary);
@@ -66,17 +126,12 @@ fn spawn(binary: &Path, dir: &Path, address: SocketAddr) -> anyhow::Result<Child
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // The broker must not outlive `invigil up`, even one killed with -9:
-    // the kernel sends it SIGTERM when the thread that started it ends
-    // (the main thread, or the supervisor for a restart — both live until
-    // `up` stops).
-    // SAFETY: prctl is async-signal-safe and touches only the new process.
-    unsafe {
-        command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
+    // The broker must not outlive its starter, even one killed with -9: it
+    // gets SIGTERM when the thread that started it ends (`up`'s main thread
+    // or broker supervisor, the chaos controller — all live until the end).
+    // tansu reads a .env in its working directory; ours is empty on purpose.
+    std::fs::write(dir.join(".env"), "")?;
+    die_with_parent(&mut command, libc::SIGTERM);
     command.spawn().with_context(|| format!("starting {}", binary.display()))
 }
 
@@ -88,39 +143,14 @@ impl LocalBroker {
         if !address.ip().is_loopback() {
             bail!("a local broker only listens on loopback, not {address}");
         }
-        let candidates = binary_candidates();
-        let binary = candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
-            format!(
-                "no Kafka broker answers at {address} and tansu is not installed (looked in {}); \
-                 run `ops/dev/services.sh install` once (~15 min) or point [kafka] brokers at a running broker",
-                candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-            )
-        })?;
+        let binary =
+            find_binary(&format!("no Kafka broker answers at {address} (point [kafka] brokers at a running broker)"))?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        // tansu reads a .env in its working directory; ours is empty on purpose.
-        std::fs::write(dir.join(".env"), "")?;
         let child = spawn(&binary, dir, address)?;
-        let started = Instant::now();
-        while !answers(&address.to_string(), Duration::from_millis(200)) {
-            if started.elapsed() > Duration::from_secs(60) {
-                bail!("tansu did not answer on {address} within 60 s; see {}", dir.join("broker.log").display());
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if !wait_until_answers(address, Duration::from_secs(60)) {
+            bail!("tansu did not answer on {address} within 60 s; see {}", dir.join("broker.log").display());
         }
-        for (name, partitions, config) in topics {
-            let output = Command::new(&binary)
-                .args(["topic", "create", name, "--broker", &format!("tcp://{address}")])
-                .args(["--partitions", &partitions.to_string()])
-                .args(config.iter().flat_map(|c| ["--config", c]))
-                .current_dir(dir)
-                .output()
-                .context("running tansu topic create")?;
-            let said = String::from_utf8_lossy(&output.stderr).to_lowercase()
-                + &String::from_utf8_lossy(&output.stdout).to_lowercase();
-            if !output.status.success() && !said.contains("exist") {
-                bail!("creating topic {name}: {said}");
-            }
-        }
+        create_topics(&binary, dir, address, topics)?;
         let child = Arc::new(Mutex::new(Some(child)));
         let stopping = Arc::new(AtomicBool::new(false));
         let supervisor = {

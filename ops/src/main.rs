@@ -5,6 +5,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod chaos;
 mod cost;
 mod demo;
 mod ingest;

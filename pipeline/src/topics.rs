@@ -127,3 +127,17 @@ pub fn committed_total(brokers: &str, topic: &str, group: &str) -> Result<i64, S
         })
         .sum())
 }
+
+/// Sum over the topic's partitions of the high watermarks: records the
+/// broker holds (what a group has left to do is this minus
+/// [`committed_total`]).
+pub fn end_total(brokers: &str, topic: &str) -> Result<i64, String> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().map_err(|e| e.to_string())?;
+    let mut total = 0;
+    for p in 0..partitions(&consumer, topic)? {
+        let (_, high) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        total += high;
+    }
+    Ok(total)
+}

@@ -13,6 +13,8 @@ mod sdk;
 pub enum Bench {
     /// The proctor wall's rendezvous split: time at exam scale, candidates moved when a proctor leaves.
     Assign(assign::Args),
+    /// Kill -9 ingest, the broker, the pipeline and ClickHouse under load; prove 0 lost / 0 duplicated.
+    Chaos(crate::chaos::Args),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
@@ -26,6 +28,7 @@ pub enum Bench {
 pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Assign(args) => assign::run(args),
+        Bench::Chaos(args) => crate::chaos::run(args),
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Pipeline(args) => pipeline::run_bench(args),

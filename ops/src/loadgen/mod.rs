@@ -41,8 +41,8 @@ pub struct Args {
     pub offline_fraction: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Writes one JSON line per accepted batch (candidate, session, batch_seq,
-    /// event ids): the truth a chaos run checks the store against.
+    /// Writes one JSON line per accepted batch (candidate, session, batch_seq
+    /// and its events as sent): the truth a chaos run checks the store against.
     #[arg(long)]
     pub log: Option<PathBuf>,
     /// HS256 secret the candidate tokens are signed with.
@@ -293,8 +293,7 @@ async fn send(shared: &Shared, token: &str, candidate: &Candidate, body: Value) 
                     report.events_ok += events;
                 }
                 if let Some(log) = &shared.log {
-                    let ids: Vec<&Value> = body["events"].as_array().into_iter().flatten().map(|e| &e["id"]).collect();
-                    let line = json!({"candidate": candidate.id, "session": candidate.session, "batch_seq": body["batch_seq"], "ids": ids});
+                    let line = json!({"candidate": candidate.id, "session": candidate.session, "batch_seq": body["batch_seq"], "events": body["events"]});
                     let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
                     let _ = writeln!(log, "{line}");
                 }

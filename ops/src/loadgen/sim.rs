@@ -86,6 +86,7 @@ const TAB_SWITCH_P: f64 = 0.02;
 const BLUR_P: f64 = 0.03;
 const CLIPBOARD_P: f64 = 0.005;
 const UPLOAD_FAIL_P: f64 = 0.01;
+const KEY_BURST_P: f64 = 0.01;
 
 impl Candidate {
     pub fn new(test: &str, id: &str, seed: u64, cadence: Cadence, start_ms: i64) -> Self {
@@ -199,7 +200,9 @@ impl Candidate {
             events.push(self.capture(at, "audio"));
             self.next_audio += self.cadence.audio_chunk_ms;
         }
-        let keys = self.rng.below(40) as u32;
+        // Mostly ordinary typing; now and then a burst above the default
+        // `key_burst_keys` (40), so windows have key bursts to count.
+        let keys = if self.rng.chance(KEY_BURST_P) { 41 + self.rng.below(80) } else { self.rng.below(40) } as u32;
         events.push(self.event(
             end - 1,
             json!({"type": "key_activity", "keys": keys, "interval_ms": self.cadence.events_interval_ms}),
