@@ -35,7 +35,26 @@ pub struct CredentialSettings {
     pub role_arn: String,
     /// Lifetime asked of STS, in seconds (900 … 43,200, capped by the role).
     pub duration_secs: u32,
+    /// How browsers upload: `session_keys` (the temporary keys, for signed
+    /// PUTs of any size) or `post_policy` (presigned POST forms: the browser
+    /// holds no secret and S3 refuses objects over `max_object_bytes`).
+    pub upload_grant: UploadGrant,
+    /// The largest object a `post_policy` form allows, in bytes.
+    pub max_object_bytes: u64,
 }
+
+/// `[credentials] upload_grant`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadGrant {
+    #[default]
+    SessionKeys,
+    PostPolicy,
+}
+
+/// Default `max_object_bytes`: a 2-minute bundle at the default cadence is
+/// ~2 MB, a single capture well under 1 MB.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 16 << 20;
 
 impl Default for CredentialSettings {
     fn default() -> Self {
@@ -46,6 +65,8 @@ impl Default for CredentialSettings {
             sts_endpoint: String::new(),
             role_arn: "arn:aws:iam::123456789012:role/invigil-uploader".into(),
             duration_secs: 4 * 3600,
+            upload_grant: UploadGrant::SessionKeys,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
         }
     }
 }
@@ -121,6 +142,7 @@ pub enum CredentialSource {
 }
 
 /// Temporary credentials whichever source made them.
+#[derive(Default)]
 struct Issued {
     access_key_id: String,
     secret_access_key: String,
@@ -186,10 +208,30 @@ impl CredentialIssuer {
             }
         };
         let expiration = issued.expiration;
+        let forms = match self.settings.upload_grant {
+            UploadGrant::SessionKeys => Vec::new(),
+            UploadGrant::PostPolicy => crate::post_policy::forms(
+                &crate::post_policy::SigningKeys {
+                    access_key_id: &issued.access_key_id,
+                    secret_access_key: &issued.secret_access_key,
+                    session_token: &issued.session_token,
+                },
+                &crate::post_policy::FormScope {
+                    bucket: &self.settings.bucket,
+                    region: &self.settings.region,
+                    prefix: &prefix,
+                    max_bytes: self.settings.max_object_bytes,
+                    now_ms,
+                    expires_ms: expiration,
+                },
+            ),
+        };
+        // With forms the browser gets no keys: the forms are all it can use.
+        let keys = if forms.is_empty() { issued } else { Issued { expiration, ..Issued::default() } };
         let response = CredentialsResponse {
-            access_key_id: issued.access_key_id,
-            secret_access_key: issued.secret_access_key,
-            session_token: issued.session_token,
+            access_key_id: keys.access_key_id,
+            secret_access_key: keys.secret_access_key,
+            session_token: keys.session_token,
             expiration,
             bucket: self.settings.bucket.clone(),
             region: self.settings.region.clone(),
@@ -199,6 +241,7 @@ impl CredentialIssuer {
                 self.settings.s3_endpoint.clone()
             },
             prefix,
+            forms,
         };
         let refresh_at = now_ms + (expiration - now_ms) * 8 / 10;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());

@@ -28,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod kafka;
 pub mod metrics;
+pub mod post_policy;
 pub mod rate_limit;
 pub mod settings;
 pub mod spool;

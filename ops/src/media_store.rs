@@ -47,6 +47,8 @@ pub const STAFF_KEY: &str = "IVGSTAFF";
 /// The largest object a candidate may PUT: a 30-s screenshot or audio chunk
 /// is well under 1 MB; this leaves room and still stops a disk-filling PUT.
 pub const MAX_OBJECT_BYTES: u64 = 16 << 20;
+/// What a POST form's fields (policy, signature, key, …) may add to its body.
+const FORM_FIELDS_BYTES: u64 = 64 << 10;
 
 /// What a candidate key allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,15 +156,20 @@ fn allowed(access_key: &str, request: &Request<'_>, now_ms: i64) -> Result<(), &
     if now_ms >= scope.expires_ms {
         return Err("these upload credentials have expired; ask /api/v1/credentials for new ones");
     }
-    if request.operation != "PutObject" {
-        return Err("upload credentials only allow PutObject");
-    }
-    match request.path {
-        S3Path::Object { bucket, key } if **bucket == scope.bucket && key.starts_with(&scope.prefix) => {}
-        _ => return Err("upload credentials only allow keys under the candidate's own prefix"),
-    }
+    let limit = match (request.operation, request.path) {
+        ("PutObject", S3Path::Object { bucket, key }) if **bucket == scope.bucket && key.starts_with(&scope.prefix) => {
+            MAX_OBJECT_BYTES
+        }
+        // A POST form names its key in the body: `post_object` checks it
+        // once s3s has parsed the form (and the policy's own conditions).
+        ("PostObject", S3Path::Bucket { bucket }) if **bucket == scope.bucket => MAX_OBJECT_BYTES + FORM_FIELDS_BYTES,
+        ("PutObject" | "PostObject", _) => {
+            return Err("upload credentials only allow keys under the candidate's own prefix")
+        }
+        _ => return Err("upload credentials only allow PutObject and POST uploads"),
+    };
     match request.body_bytes {
-        Some(bytes) if bytes <= MAX_OBJECT_BYTES => Ok(()),
+        Some(bytes) if bytes <= limit => Ok(()),
         Some(_) => Err("the object is larger than an upload may be (16 MiB)"),
         None => Err("an upload must say its length (Content-Length)"),
     }
@@ -176,6 +183,21 @@ impl S3Access for Rules {
         };
         let access_key = credentials.access_key.clone();
         allowed(&access_key, &Request::of(cx), crate::now_ms()).map_err(|why| s3_error!(AccessDenied, "{why}"))
+    }
+
+    /// A candidate's POST form must name a key under their prefix, whatever
+    /// policy they managed to sign.
+    async fn post_object(&self, req: &mut s3s::S3Request<s3s::dto::PostObjectInput>) -> S3Result<()> {
+        let Some(credentials) = &req.credentials else {
+            return Err(s3_error!(AccessDenied, "this store needs signed requests"));
+        };
+        if credentials.access_key == STAFF_KEY {
+            return Ok(());
+        }
+        match Grants::scope_of(&credentials.access_key) {
+            Some(scope) if req.input.bucket == scope.bucket && req.input.key.starts_with(&scope.prefix) => Ok(()),
+            _ => Err(s3_error!(AccessDenied, "upload credentials only allow keys under the candidate's own prefix")),
+        }
     }
 }
 
@@ -198,6 +220,11 @@ impl MediaStore {
         let mut builder = s3s::service::S3ServiceBuilder::new(files);
         builder.set_auth(Keys(Arc::clone(&grants)));
         builder.set_access(Rules);
+        // s3s reads a POST form's file into memory before any check: never
+        // more than an object may be.
+        let mut config = s3s::config::S3Config::default();
+        config.post_object_max_file_size = MAX_OBJECT_BYTES;
+        builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(config))));
         let s3 = builder.build();
 
         // Browsers PUT from the host app's origin and the dashboards GET from
@@ -206,7 +233,7 @@ impl MediaStore {
         // wildcard never covers `Authorization`.
         let cors = tower_http::cors::CorsLayer::new()
             .allow_origin(tower_http::cors::Any)
-            .allow_methods([http::Method::GET, http::Method::PUT, http::Method::HEAD])
+            .allow_methods([http::Method::GET, http::Method::PUT, http::Method::POST, http::Method::HEAD])
             .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
             .expose_headers([http::header::ETAG])
             .max_age(std::time::Duration::from_secs(3600));
@@ -414,6 +441,108 @@ mod tests {
             assert!(preflight.status().is_success());
             let allowed = preflight.headers()["access-control-allow-headers"].to_str().unwrap().to_owned();
             assert!(allowed.contains("authorization") && allowed.contains("x-amz-security-token"), "{allowed}");
+            store.stop().await;
+        }
+
+        /// A multipart/form-data body as a browser's `FormData` sends it:
+        /// the form's fields, `key`, `Content-Type`, then the file last.
+        fn form_body(form: &PostForm, key: &str, content_type: &str, file: &[u8]) -> (String, Vec<u8>) {
+            let boundary = "----invigil-test-boundary";
+            let mut body = Vec::new();
+            let fields = form.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+            for (name, value) in fields.chain([("key", key), ("Content-Type", content_type)]) {
+                body.extend(
+                    format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                        .bytes(),
+                );
+            }
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"blob\"\r\n\
+                     Content-Type: {content_type}\r\n\r\n"
+                )
+                .bytes(),
+            );
+            body.extend_from_slice(file);
+            body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+            (format!("multipart/form-data; boundary={boundary}"), body)
+        }
+
+        use invigil_ingest::post_policy::{forms, FormScope, SigningKeys};
+        use invigil_schemas::api::PostForm;
+
+        #[tokio::test]
+        async fn post_forms_refuse_oversize_objects_other_keys_and_other_types() {
+            let root = tempfile::tempdir().unwrap();
+            let store = MediaStore::start(root.path(), "media", "127.0.0.1:0".parse().unwrap(), [9; 32]).await.unwrap();
+            let prefix = "2026-11-30/exam-1/cand-a/";
+            let now = crate::now_ms();
+            let keys = store.grants.mint("media", prefix, now + 600_000);
+            let signing = SigningKeys {
+                access_key_id: &keys.access_key_id,
+                secret_access_key: &keys.secret_access_key,
+                session_token: &keys.session_token,
+            };
+            let scope = FormScope {
+                bucket: "media",
+                region: "us-east-1",
+                prefix,
+                max_bytes: 1_000,
+                now_ms: now,
+                expires_ms: now + 600_000,
+            };
+            let signed = forms(&signing, &scope);
+            let camera = signed.iter().find(|f| f.key_prefix.ends_with("camera/")).unwrap();
+            let http = reqwest::Client::new();
+            let post = |form: &PostForm, key: &str, content_type: &str, file: Vec<u8>| {
+                let (content_type_header, body) = form_body(form, key, content_type, &file);
+                http.post(format!("{}/media", store.endpoint))
+                    .header("content-type", content_type_header)
+                    .body(body)
+                    .send()
+            };
+            let answer =
+                |r: reqwest::Response| async move { (r.status().as_u16(), r.text().await.unwrap_or_default()) };
+
+            let key = format!("{prefix}camera/1.jpg");
+            let (status, body) = answer(post(camera, &key, "image/jpeg", vec![0xd8; 1_000]).await.unwrap()).await;
+            assert!((200..300).contains(&status), "within the policy: {status} {body}");
+            assert_eq!(std::fs::read(root.path().join("media").join(&key)).unwrap().len(), 1_000);
+
+            let big = format!("{prefix}camera/big.jpg");
+            let (status, body) = answer(post(camera, &big, "image/jpeg", vec![0xd8; 1_001]).await.unwrap()).await;
+            assert_eq!(status, 400, "{body}");
+            assert!(body.contains("EntityTooLarge"), "{body}");
+            assert!(!root.path().join("media").join(&big).exists(), "nothing of an oversize upload is kept");
+
+            for (key, content_type, why) in [
+                ("2026-11-30/exam-1/cand-b/camera/1.jpg", "image/jpeg", "another candidate's prefix"),
+                (&format!("{prefix}screen/1.jpg") as &str, "image/jpeg", "another folder than the form's"),
+                (&format!("{prefix}camera/2.jpg") as &str, "text/html", "another content type"),
+            ] {
+                let (status, body) = answer(post(camera, key, content_type, vec![1; 10]).await.unwrap()).await;
+                // s3s answers a failed condition 400 InvalidPolicyDocument
+                // (AWS: 403 AccessDenied); either way nothing is stored.
+                assert_eq!(status, 400, "{why}: {body}");
+                assert!(body.contains("Policy condition"), "{why}: {body}");
+                assert!(!root.path().join("media").join(key).exists(), "{why}");
+            }
+
+            // Session keys in the candidate's hands could sign their own
+            // policy, say for a sibling's prefix: the store still says no.
+            let sibling = FormScope { prefix: "2026-11-30/exam-1/cand-b/", ..scope };
+            let forged = forms(&signing, &sibling);
+            let key = "2026-11-30/exam-1/cand-b/camera/1.jpg";
+            let (status, body) = answer(post(&forged[0], key, "image/jpeg", vec![1; 10]).await.unwrap()).await;
+            assert_eq!(status, 403, "{body}");
+            assert!(!root.path().join("media/2026-11-30/exam-1/cand-b").exists());
+
+            // An expired policy.
+            let stale = forms(&signing, &FormScope { now_ms: now - 120_000, expires_ms: now - 60_000, ..scope });
+            let (status, _) =
+                answer(post(&stale[0], &format!("{prefix}camera/3.jpg"), "image/jpeg", vec![1; 10]).await.unwrap())
+                    .await;
+            assert_eq!(status, 403);
             store.stop().await;
         }
     }

@@ -80,6 +80,23 @@ pub struct CredentialsResponse {
     pub endpoint: String,
     /// `{YYYY-MM-DD}/{test_id}/{candidate_id}/`
     pub prefix: String,
+    /// Presigned POST forms, one per media folder, when ingest's upload grant
+    /// is `post_policy`; the three key fields are then empty and the SDK
+    /// uploads with a form instead of a signed `PUT`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forms: Vec<PostForm>,
+}
+
+/// One S3 POST policy form: everything a browser sends, as multipart fields
+/// before the file, to upload an object under `key_prefix` without keys.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostForm {
+    /// Object keys this form may write start with this (`{prefix}camera/`).
+    pub key_prefix: String,
+    /// The `Content-Type` field the policy requires, exactly.
+    pub content_type: String,
+    /// Signed fields (`policy`, `x-amz-*`), sent as given, in order.
+    pub fields: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for CredentialsResponse {
@@ -92,6 +109,17 @@ impl std::fmt::Debug for CredentialsResponse {
             .field("expiration", &self.expiration)
             .field("bucket", &self.bucket)
             .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for PostForm {
+    /// Field names only: the values include the session token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostForm")
+            .field("key_prefix", &self.key_prefix)
+            .field("content_type", &self.content_type)
+            .field("fields", &self.fields.iter().map(|(name, _)| name).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -182,8 +210,15 @@ mod tests {
             region: "r".into(),
             endpoint: "e".into(),
             prefix: "p/".into(),
+            forms: vec![PostForm {
+                key_prefix: "p/camera/".into(),
+                content_type: "image/jpeg".into(),
+                fields: vec![("x-amz-security-token".into(), "form-token-secret".into())],
+            }],
         };
         let shown = format!("{creds:?}");
         assert!(!shown.contains("very-secret") && !shown.contains("token-secret"), "{shown}");
+        let form = format!("{:?}", creds.forms[0]);
+        assert!(form.contains("x-amz-security-token") && !form.contains("form-token-secret"), "{form}");
     }
 }

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
-    EventsResponse, ShutdownAction, ShutdownReason,
+    EventsResponse, PostForm, ShutdownAction, ShutdownReason,
 };
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::config::{ConfigDocument, Duty, ProctorConfig};
@@ -167,8 +167,25 @@ fn responses_serialized_by_rust_match_their_schemas() {
         region: "us-east-1".into(),
         endpoint: "http://127.0.0.1:15000".into(),
         prefix: "2026-11-22/exam-1/cand-7/".into(),
+        forms: Vec::new(),
     };
-    assert_valid(&validator(&doc, "CredentialsResponse"), &serde_json::to_value(credentials).unwrap(), "credentials");
+    assert_valid(&validator(&doc, "CredentialsResponse"), &serde_json::to_value(&credentials).unwrap(), "credentials");
+    let forms = CredentialsResponse {
+        access_key_id: String::new(),
+        secret_access_key: String::new(),
+        session_token: String::new(),
+        forms: vec![PostForm {
+            key_prefix: "2026-11-22/exam-1/cand-7/camera/".into(),
+            content_type: "image/jpeg".into(),
+            fields: vec![("policy".into(), "e30=".into()), ("x-amz-signature".into(), "ab".into())],
+        }],
+        ..credentials
+    };
+    assert_valid(
+        &validator(&doc, "CredentialsResponse"),
+        &serde_json::to_value(forms).unwrap(),
+        "credentials with forms",
+    );
 
     let error = validator(&doc, "ErrorBody");
     let problems = parse_batch(b"{\"v\": 2}", &Limits::default()).unwrap_err().0;
