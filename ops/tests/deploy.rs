@@ -222,19 +222,14 @@ fn permission_policies_pass_parliament_and_a_typo_does_not() {
 }
 
 #[test]
-fn the_bucket_expires_evidence_and_lets_the_sdk_sign_its_puts() {
+fn the_bucket_expires_evidence_and_lets_the_sdk_put_and_post() {
     let lifecycle = json("s3/lifecycle.json");
     let rule = &lifecycle["Rules"][0];
     assert_eq!(rule["Status"], "Enabled");
     assert_eq!(rule["Transitions"], serde_json::json!([{"Days": 10, "StorageClass": "GLACIER_IR"}]));
     assert_eq!(rule["Expiration"]["Days"], 30);
     let cors = json("s3/cors.json");
-    let uploads = cors["CORSRules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["AllowedMethods"] == serde_json::json!(["PUT"]))
-        .unwrap();
+    let uploads = cors["CORSRules"].as_array().unwrap().iter().find(|r| r["ID"] == "sdk-uploads").unwrap();
     let allowed: Vec<&str> =
         uploads["AllowedHeaders"].as_array().unwrap().iter().map(|h| h.as_str().unwrap()).collect();
     // Every header the SDK's signer sends on a PUT.
@@ -253,6 +248,8 @@ fn the_bucket_expires_evidence_and_lets_the_sdk_sign_its_puts() {
         assert!(allowed.contains(&name), "CORS does not allow the SDK's {name} header");
     }
     assert!(allowed.contains(&"content-type"));
+    // Both upload grants: signed PUTs and presigned POST forms.
+    assert_eq!(uploads["AllowedMethods"], serde_json::json!(["PUT", "POST"]));
 }
 
 #[test]

@@ -304,7 +304,8 @@ class Session {
   execute(c) {
     switch (c.type) {
       case 'fetch': return this.fetch(c);
-      case 'put': return this.put(c);
+      case 'put':
+      case 'post': return this.put(c);
       case 'bundle': return this.bundle(c.key, c.parts);
       case 'persist': return tx(this.db, c.store, 'readwrite', (s) => s.put(c.value, c.key)).catch(() => {});
       case 'forget': return tx(this.db, c.store, 'readwrite', (s) => c.keys.forEach((k) => s.delete(k))).catch(() => {});
@@ -348,9 +349,19 @@ class Session {
       if (!stored) {
         status = 410; // the blob is gone (storage cleared): report it failed
       } else {
-        const headers = Object.fromEntries(c.headers);
-        headers['content-type'] = stored.blob.type || 'application/octet-stream';
-        const response = await fetch(c.url, { method: 'PUT', headers, body: stored.blob, signal: AbortSignal.timeout(60000) });
+        let request;
+        if (c.fields) {
+          // A presigned POST form: its fields in order, the file last.
+          const body = new FormData();
+          for (const [name, value] of c.fields) body.append(name, value);
+          body.append('file', stored.blob);
+          request = { method: 'POST', body };
+        } else {
+          const headers = Object.fromEntries(c.headers);
+          headers['content-type'] = stored.blob.type || 'application/octet-stream';
+          request = { method: 'PUT', headers, body: stored.blob };
+        }
+        const response = await fetch(c.url, { ...request, signal: AbortSignal.timeout(60000) });
         status = response.status;
         if (!response.ok) body = (await response.text()).slice(0, 300);
       }

@@ -17,7 +17,7 @@
 //! - [`compliance`]: what blocks the test, and only that.
 //! - [`config`]: the part of the test's config the SDK reads.
 //! - [`retry`]: retry classification, backoff with jitter, the id/jitter RNG.
-//! - [`sigv4`]: the S3 `PUT` signer.
+//! - [`sigv4`]: the S3 `PUT` signer, on [`sha256`] (SHA-256 and HMAC in a few hundred bytes).
 //! - [`token`]: the candidate identity read from the JWT (unverified).
 //! - `vecmap`: the sorted-vector map the engine uses instead of B-trees.
 //! - `wasm` (wasm32 only): the three functions the glue calls.
@@ -31,6 +31,7 @@ pub mod media;
 pub mod outbox;
 pub mod protocol;
 pub mod retry;
+pub mod sha256;
 pub mod sigv4;
 pub mod token;
 mod vecmap;

@@ -122,6 +122,9 @@ pub enum Command {
     },
     /// Upload the stored capture `media` with these headers.
     Put { req: u64, url: String, headers: Vec<(&'static str, String)>, media: String },
+    /// Upload the stored capture `media` as a multipart form: `fields` in
+    /// order, then its blob as `file` (an S3 presigned POST policy).
+    Post { req: u64, url: String, fields: Vec<(String, String)>, media: String },
     /// Join the stored captures `parts` (in this order) into one blob stored
     /// under `key`, with a record laid out as [`MediaItem::bundle`] does
     /// (each part's offset is the sum of the sizes before it), and delete

@@ -12,8 +12,7 @@
 //! `x-amz-*` headers are signed: the browser sets `Host` itself from the URL
 //! and adds headers of its own that must stay free to vary.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha256};
+use crate::sha256::{digest, hmac};
 
 /// Temporary credentials from `POST /api/v1/credentials`.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,7 +62,8 @@ pub fn sign_put(credentials: &Credentials, target: &ObjectTarget<'_>, now_ms: i6
         token = credentials.session_token.trim(),
     );
     let scope = format!("{date}/{}/s3/aws4_request", target.region);
-    let string_to_sign = format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&Sha256::digest(canonical_request)));
+    let string_to_sign =
+        format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&digest(&[canonical_request.as_bytes()])));
 
     let mut key = hmac(format!("AWS4{}", credentials.secret_access_key).as_bytes(), date.as_bytes());
     for part in [target.region.as_bytes(), b"s3", b"aws4_request"] {
@@ -86,12 +86,6 @@ pub fn sign_put(credentials: &Credentials, target: &ObjectTarget<'_>, now_ms: i6
             ),
         ],
     }
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -2,7 +2,7 @@
 //! checking the commands it answers with. Batches are checked with the
 //! server's own parser.
 
-use invigil_schemas::api::{ConfigResponse, CredentialsResponse};
+use invigil_schemas::api::{ConfigResponse, CredentialsResponse, PostForm};
 use invigil_schemas::config::ProctorConfig;
 use invigil_schemas::event::{BlockReason, CaptureKind, EventBody};
 use invigil_schemas::validate::{parse_batch, Limits};
@@ -107,6 +107,7 @@ fn credentials() -> CredentialsResponse {
         region: "us-east-1".into(),
         endpoint: "http://s3.test".into(),
         prefix: "2026-11-19/exam-1/cand-7/".into(),
+        forms: Vec::new(),
     }
 }
 
@@ -268,6 +269,67 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
         .expect("a capture event");
     assert_eq!(uploaded.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{}", capture.0).as_str()));
     assert_eq!((uploaded.bytes, uploaded.attempts), (Some(21_000), 2));
+}
+
+#[test]
+fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let req = fetch_req(&h.log.clone(), "/api/v1/credentials")
+        .or_else(|| fetch_req(&h.advance(1_000), "/api/v1/credentials"));
+    let prefix = "2026-11-19/exam-1/cand-7/";
+    let form = |folder: &str, content_type: &str| PostForm {
+        key_prefix: format!("{prefix}{folder}"),
+        content_type: content_type.into(),
+        fields: vec![("policy".into(), format!("policy-of-{folder}")), ("x-amz-signature".into(), "sig".into())],
+    };
+    let creds = CredentialsResponse {
+        access_key_id: String::new(),
+        secret_access_key: String::new(),
+        session_token: String::new(),
+        forms: vec![form("screen/", "image/jpeg"), form("camera/", "image/jpeg"), form("audio/", "audio/webm")],
+        ..credentials()
+    };
+    h.respond(req.unwrap(), 200, &serde_json::to_string(&creds).unwrap());
+    let capture = h
+        .log
+        .iter()
+        .find_map(|c| match c {
+            Command::Capture { kind: CaptureKind::Face, key, capture_seq, session_id, ts } => {
+                Some((key.clone(), *capture_seq, *session_id, *ts))
+            }
+            _ => None,
+        })
+        .unwrap();
+    let item = serde_json::json!({ "captured": { "item": {
+        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } } });
+    let out = h.send(&item.to_string());
+    assert!(!out.iter().any(|c| matches!(c, Command::Put { .. })), "no signed PUT without keys");
+    let (req, url, fields, media) = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Post { req, url, fields, media } => Some((*req, url.clone(), fields.clone(), media.clone())),
+            _ => None,
+        })
+        .expect("the capture is posted at once");
+    assert_eq!(url, "http://s3.test/media", "path-style, to the bucket");
+    assert_eq!(media, capture.0);
+    let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(field("policy").as_deref(), Some("policy-of-camera/"), "the camera folder's form");
+    assert_eq!(field("Content-Type").as_deref(), Some("image/jpeg"));
+    assert_eq!(field("key"), Some(format!("{prefix}{}", capture.0)));
+    assert_eq!(fields.first().map(|(n, _)| n.as_str()), Some("policy"), "the form's own fields come first");
+    h.respond(req, 204, "");
+    let sent = batches(&h.advance(5_000));
+    let uploaded = sent
+        .iter()
+        .flat_map(|(_, b)| &b.events)
+        .find_map(|e| match &e.body {
+            EventBody::Capture(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a capture event");
+    assert_eq!(uploaded.status, invigil_schemas::event::CaptureStatus::Uploaded);
+    assert_eq!(uploaded.key.as_deref(), Some(format!("{prefix}{}", capture.0).as_str()));
 }
 
 #[test]

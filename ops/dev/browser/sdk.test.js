@@ -61,6 +61,41 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
   }
 });
 
+test('presigned POST forms: the browser holds no keys, uploads land in the embedded store under the prefix', { timeout: 120_000 }, async () => {
+  const ingest = await Ingest.start({ uploadGrant: 'post_policy', embeddedMedia: true });
+  const token = jwt(CANDIDATE);
+  const host = await hostPage({ endpoint: ingest.base, token });
+  const browser = await launch();
+  try {
+    const grant = await ingest.api('/api/v1/credentials', token, { method: 'POST' });
+    assert.equal(grant.status, 200);
+    assert.deepEqual([grant.body.access_key_id, grant.body.secret_access_key, grant.body.session_token], ['', '', '']);
+    assert.deepEqual(grant.body.forms.map((f) => f.key_prefix.slice(grant.body.prefix.length)), ['camera/', 'screen/', 'audio/', 'bundle/']);
+
+    const { page, errors } = await startExam(browser.context, host);
+    await completeSetup(page);
+    await sleep(13_000);
+    const prefix = `${new Date().toISOString().slice(0, 10)}/${CANDIDATE.test_id}/${CANDIDATE.sub}/`;
+    const objects = await waitFor('a face, two screens and an audio chunk in the store', async () => {
+      const found = await ingest.objects();
+      const has = (re) => found.filter(([key]) => re.test(key.slice(prefix.length))).length;
+      return has(/^camera\//) >= 1 && has(/^screen\//) >= 2 && has(/^audio\//) >= 1 && found;
+    }, 30_000);
+    assert.ok(objects.every(([key]) => key.startsWith(prefix)), JSON.stringify(objects));
+    for (const [key, size] of objects) assert.ok(size >= 500 && size <= 60_000, `${key}: ${size} bytes`);
+    const uploaded = ingest.events().filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded');
+    const keys = new Set(objects.map(([key]) => key));
+    assert.ok(uploaded.length >= 4, `${uploaded.length} capture events`);
+    for (const e of uploaded) assert.ok(keys.has(e.event.key), `capture event for a missing object ${e.event.key}`);
+    assert.ok(!ingest.events().some((e) => e.event.type === 'capture' && e.event.status === 'failed'), 'no upload failed');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+});
+
 test('bundled uploads: one object per bundle interval, each capture addressed by its byte range', { timeout: 150_000 }, async () => {
   const config = { ...FAST_CONFIG, uploads: { mode: 'bundled', bundle_ms: 16_000 } };
   const ingest = await Ingest.start({ config });

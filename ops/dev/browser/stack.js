@@ -4,9 +4,9 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -59,7 +59,7 @@ export const FAST_CONFIG = {
  * chDB and live topic) and the dashboards in one process. `document`
  * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false } = {}) {
     const self = new Ingest();
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
@@ -67,7 +67,10 @@ export class Ingest {
     self.port = await freePort();
     self.base = `http://127.0.0.1:${self.port}`;
     self.stsEndpoint = stsEndpoint;
-    self.allInOne = allInOne;
+    // The embedded media store runs inside `invigil up`.
+    self.allInOne = allInOne || embeddedMedia;
+    self.embeddedMedia = embeddedMedia;
+    self.mediaPort = embeddedMedia ? await freePort() : null;
     self.liveTopic = `${self.topic}-live`;
     writeFileSync(join(self.dir, 'config.json'), JSON.stringify(document || { defaults: config, tests: {}, bypasses: {} }));
     writeFileSync(join(self.dir, 'ingest.toml'), [
@@ -75,14 +78,17 @@ export class Ingest {
       '[kafka]', `topic = "${self.topic}"`,
       '[spool]', `dir = "${join(self.dir, 'spool')}"`,
       '[credentials]', `bucket = "${self.bucket}"`, `s3_endpoint = "${S3}"`, `sts_endpoint = "${stsEndpoint}"`,
+      ...(uploadGrant ? [`upload_grant = "${uploadGrant}"`] : []),
       '[rate_limit]', 'per_second = 100.0', 'burst = 500.0',
       '[dashboard]', `live_topic = "${self.liveTopic}"`,
     ].join('\n'));
     for (const topic of [self.topic, self.liveTopic]) {
       execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', topic, '--create', '1']);
     }
-    const created = await fetch(`${S3}/${self.bucket}`, { method: 'PUT' });
-    if (!created.ok) throw new Error(`creating bucket ${self.bucket}: ${created.status}`);
+    if (!embeddedMedia) {
+      const created = await fetch(`${S3}/${self.bucket}`, { method: 'PUT' });
+      if (!created.ok) throw new Error(`creating bucket ${self.bucket}: ${created.status}`);
+    }
     await self.spawn();
     return self;
   }
@@ -91,7 +97,8 @@ export class Ingest {
     this.log = '';
     const command = this.allInOne
       ? ['up', '--settings', join(this.dir, 'ingest.toml'), '--data-dir', join(this.dir, 'data'), '--chdb-path', join(this.dir, 'chdb'),
-        '--group', `${this.topic}-pipeline`, '--no-demo', '--media', 'external']
+        '--group', `${this.topic}-pipeline`, '--no-demo',
+        ...(this.embeddedMedia ? ['--media', 'embedded', '--media-listen', `127.0.0.1:${this.mediaPort}`] : ['--media', 'external'])]
       : ['ingest', '--settings', join(this.dir, 'ingest.toml')];
     this.process = spawn(INVIGIL, command, {
       env: {
@@ -172,8 +179,23 @@ export class Ingest {
     return out.toString().split('\n').filter(Boolean).map((line) => JSON.parse(line));
   }
 
-  /** `[key, size]` of every object in the bucket under `prefix`. */
+  /** `[key, size]` of every object in the bucket under `prefix` (the
+   * embedded store's files, or a listing of moto's bucket). */
   async objects(prefix = '') {
+    if (this.embeddedMedia) {
+      const root = join(this.dir, 'data', 'media', this.bucket);
+      const found = [];
+      const walk = (dir) => {
+        for (const entry of readdirSync(dir, { withFileTypes: true })) {
+          if (entry.name.startsWith('.')) continue;
+          const path = join(dir, entry.name);
+          if (entry.isDirectory()) walk(path);
+          else found.push([relative(root, path), statSync(path).size]);
+        }
+      };
+      if (existsSync(root)) walk(root);
+      return found.filter(([key]) => key.startsWith(prefix));
+    }
     const response = await fetch(`${S3}/${this.bucket}?list-type=2&max-keys=1000&prefix=${encodeURIComponent(prefix)}`);
     const xml = await response.text();
     return [...xml.matchAll(/<Key>([^<]+)<\/Key>.*?<Size>(\d+)<\/Size>/gs)].map((m) => [m[1], Number(m[2])]);

@@ -667,27 +667,42 @@ impl Engine {
         let next =
             if self.config.uploads.bundled() { self.media.next_where(MediaItem::is_bundle) } else { self.media.next() };
         let (Some(issued), Some(item)) = (&self.credentials, next) else { return };
-        let response = &issued.response;
-        if now >= response.expiration - EXPIRY_MARGIN_MS {
+        if now >= issued.response.expiration - EXPIRY_MARGIN_MS {
             return;
         }
-        let credentials = sigv4::Credentials {
-            access_key_id: response.access_key_id.clone(),
-            secret_access_key: response.secret_access_key.clone(),
-            session_token: response.session_token.clone(),
-        };
-        let key = format!("{}{}", response.prefix, item.key);
-        let target = ObjectTarget {
-            endpoint: &response.endpoint,
-            region: &response.region,
-            bucket: &response.bucket,
-            key: &key,
-        };
-        let signed = sigv4::sign_put(&credentials, &target, now);
         let (ts, media) = (item.ts, item.key.clone());
         let req = self.take_req(Pending::Upload { ts, key: media.clone() });
+        let response = &self.credentials.as_ref().expect("checked above").response;
+        let key = format!("{}{media}", response.prefix);
+        // With presigned POST forms (no keys), the form of the object's
+        // folder; a key no form covers falls through to a PUT signed with
+        // the empty keys, which S3 refuses like any other failed upload.
+        let command = match response.forms.iter().find(|form| key.starts_with(&form.key_prefix)) {
+            Some(form) => {
+                let mut fields = form.fields.clone();
+                fields.push(("Content-Type".into(), form.content_type.clone()));
+                fields.push(("key".into(), key));
+                let url = format!("{}/{}", response.endpoint.trim_end_matches('/'), response.bucket);
+                Command::Post { req, url, fields, media }
+            }
+            None => {
+                let credentials = sigv4::Credentials {
+                    access_key_id: response.access_key_id.clone(),
+                    secret_access_key: response.secret_access_key.clone(),
+                    session_token: response.session_token.clone(),
+                };
+                let target = ObjectTarget {
+                    endpoint: &response.endpoint,
+                    region: &response.region,
+                    bucket: &response.bucket,
+                    key: &key,
+                };
+                let signed = sigv4::sign_put(&credentials, &target, now);
+                Command::Put { req, url: signed.url, headers: signed.headers, media }
+            }
+        };
         self.upload_in_flight = true;
-        self.commands.push(Command::Put { req, url: signed.url, headers: signed.headers, media });
+        self.commands.push(command);
     }
 
     // ----------------------------------------------------------- helpers --
