@@ -314,6 +314,48 @@ async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
 }
 
 #[tokio::test]
+async fn the_post_policy_grant_hands_out_forms_signed_with_sts_keys_and_no_keys() {
+    let mut options = Options::shared(unique_topic("forms"));
+    options.upload_grant = invigil_ingest::credentials::UploadGrant::PostPolicy;
+    let ingest = Running::start(options).await;
+    let token = candidate_token("exam-7", "cand-9");
+    let (status, _, reply) =
+        parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        (&reply["access_key_id"], &reply["secret_access_key"], &reply["session_token"]),
+        (&json!(""), &json!(""), &json!(""))
+    );
+    let prefix = format!("{}/exam-7/cand-9/", invigil_ingest::credentials::utc_date(now_ms() / 1000));
+    let forms = reply["forms"].as_array().unwrap();
+    let folders: Vec<String> =
+        forms.iter().map(|f| f["key_prefix"].as_str().unwrap().trim_start_matches(&prefix).to_owned()).collect();
+    assert_eq!(folders, ["camera/", "screen/", "audio/", "bundle/"]);
+
+    // Signed with the keys STS (moto) issued for this candidate's session
+    // policy: the form names its key id and carries its session token.
+    let state: Value =
+        reqwest::get(format!("{}/moto-api/data.json", s3_endpoint())).await.unwrap().json().await.unwrap();
+    let field = |form: &Value, name: &str| {
+        form["fields"].as_array().unwrap().iter().find(|f| f[0] == name).map(|f| f[1].as_str().unwrap().to_owned())
+    };
+    let credential = field(&forms[0], "x-amz-credential").unwrap();
+    let key_id = credential.split('/').next().unwrap();
+    let assumed = state["sts"]["AssumedRole"].as_array().unwrap().iter().find(|r| r["access_key_id"] == key_id);
+    assert!(assumed.is_some(), "{credential} is not a key STS issued");
+    assert!(field(&forms[0], "x-amz-security-token").is_some_and(|t| !t.is_empty()));
+    let policy = field(&forms[2], "policy").unwrap();
+    use base64::Engine;
+    let policy: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(policy).unwrap()).unwrap();
+    let conditions = policy["conditions"].as_array().unwrap();
+    assert!(conditions.contains(&json!(["starts-with", "$key", format!("{prefix}audio/")])), "{policy}");
+    assert!(conditions.contains(&json!({"Content-Type": "audio/webm"})), "{policy}");
+    assert!(conditions.contains(&json!(["content-length-range", 1, 16 << 20])), "{policy}");
+    ingest.stop().await;
+}
+
+#[tokio::test]
 async fn sts_failure_is_503_with_retry_after() {
     let mut options = Options::shared(unique_topic("sts-down"));
     // Nothing listens on port 9 of loopback.

@@ -144,6 +144,7 @@ pub struct Options {
     pub rate_limit: (f64, f64),
     pub cors_origins: Vec<String>,
     pub sts_endpoint: String,
+    pub upload_grant: invigil_ingest::credentials::UploadGrant,
 }
 
 impl Options {
@@ -156,6 +157,7 @@ impl Options {
             rate_limit: (1000.0, 1000.0),
             cors_origins: vec!["https://exam.example.com".into()],
             sts_endpoint: s3_endpoint(),
+            upload_grant: Default::default(),
         }
     }
 }
@@ -184,6 +186,7 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
     settings.credentials.bucket = "invigil-ingest-tests".into();
     settings.credentials.s3_endpoint = s3_endpoint();
     settings.credentials.sts_endpoint = s3_endpoint();
+    settings.credentials.upload_grant = options.upload_grant;
     settings.rate_limit.per_second = options.rate_limit.0;
     settings.rate_limit.burst = options.rate_limit.1;
     // Each test follows its own live topic (created on first use by the pipeline or the test).
