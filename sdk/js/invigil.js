@@ -241,30 +241,30 @@ class Session {
       target.addEventListener(name, handler, options);
       this.cleanups.push(() => target.removeEventListener(name, handler, options));
     };
-    on(document, 'visibilitychange', () => this.input('visibility', { state: document.visibilityState === 'hidden' ? 'hidden' : 'visible' }));
-    on(window, 'blur', () => this.input('focus', { state: 'blur' }));
-    on(window, 'focus', () => this.input('focus', { state: 'focus' }));
-    on(document, 'fullscreenchange', () => this.input('fullscreen', { state: document.fullscreenElement ? 'entered' : 'exited' }));
+    on(document, 'visibilitychange', () => this.input('visibility', document.visibilityState === 'hidden' ? 'hidden' : 'visible'));
+    on(window, 'blur', () => this.input('focus', 'blur'));
+    on(window, 'focus', () => this.input('focus', 'focus'));
+    on(document, 'fullscreenchange', () => this.input('fullscreen', document.fullscreenElement ? 'entered' : 'exited'));
     // Clipboard: the action and a character count, never the text.
     const selected = () => String(document.getSelection() || '').length;
-    on(document, 'copy', () => this.input('clipboard', { action: 'copy', chars: selected() }), true);
-    on(document, 'cut', () => this.input('clipboard', { action: 'cut', chars: selected() }), true);
+    on(document, 'copy', () => this.input('clipboard', ['copy', selected()]), true);
+    on(document, 'cut', () => this.input('clipboard', ['cut', selected()]), true);
     on(document, 'paste', (e) => {
       const chars = e.clipboardData ? e.clipboardData.getData('text').length : 0;
-      this.input('clipboard', { action: 'paste', chars });
+      this.input('clipboard', ['paste', chars]);
     }, true);
     on(document, 'contextmenu', () => this.input('context_menu'), true);
     // Keys are counted here and reported once a second; their values are never read.
     on(document, 'keydown', () => { this.keys++; }, true);
-    on(window, 'online', () => this.input('network', { state: 'online' }));
-    on(window, 'offline', () => this.input('network', { state: 'offline' }));
+    on(window, 'online', () => this.input('network', 'online'));
+    on(window, 'offline', () => this.input('network', 'offline'));
     on(window, 'pagehide', () => this.input('page_hide'));
   }
 
   tick() {
     if (!this.core) return;
     if (this.keys) {
-      this.input('keys', { count: this.keys });
+      this.input('keys', this.keys);
       this.keys = 0;
     }
     const started = performance.now();
@@ -296,7 +296,7 @@ class Session {
       try {
         this.execute(command);
       } catch (error) {
-        this.input('sdk_error', { code: 'glue', message: `${command.type}: ${error}` });
+        this.input('sdk_error', ['glue', `${command.type}: ${error}`]);
       }
     }
   }
@@ -338,7 +338,7 @@ class Session {
     } catch (_) {
       status = 0;
     }
-    this.input('response', { req: c.req, status, body, retry_after_ms: retryAfter });
+    this.input('response', [c.req, status, body, retryAfter]);
   }
 
   async put(c) {
@@ -368,7 +368,7 @@ class Session {
     } catch (_) {
       status = 0;
     }
-    this.input('response', { req: c.req, status, body });
+    this.input('response', [c.req, status, body, null]);
   }
 
   // ----------------------------------------------------------------- devices
@@ -383,19 +383,19 @@ class Session {
       for (const track of stream.getTracks()) {
         track.addEventListener('ended', () => {
           if (this.streams.camera === stream) {
-            this.input('permission', { device: track.kind === 'video' ? 'camera' : 'microphone', state: 'revoked' });
+            this.input('permission', [track.kind === 'video' ? 'camera' : 'microphone', 'revoked']);
           }
         });
       }
-      this.input('permission', { device: 'camera', state: 'granted' });
-      this.input('permission', { device: 'microphone', state: 'granted' });
+      this.input('permission', ['camera', 'granted']);
+      this.input('permission', ['microphone', 'granted']);
       this.watchPermission('camera');
       this.watchPermission('microphone');
     } catch (error) {
       const denied = error && (error.name === 'NotAllowedError' || error.name === 'SecurityError');
-      if (!denied) this.input('sdk_error', { code: 'devices', message: String(error) });
-      this.input('permission', { device: 'camera', state: 'denied' });
-      this.input('permission', { device: 'microphone', state: 'denied' });
+      if (!denied) this.input('sdk_error', ['devices', String(error)]);
+      this.input('permission', ['camera', 'denied']);
+      this.input('permission', ['microphone', 'denied']);
     }
   }
 
@@ -406,7 +406,7 @@ class Session {
     try {
       const status = await navigator.permissions.query({ name });
       status.onchange = () => {
-        if (status.state === 'denied') this.input('permission', { device: name, state: 'revoked' });
+        if (status.state === 'denied') this.input('permission', [name, 'revoked']);
         const live = this.streams.camera && this.streams.camera.getTracks().every((t) => t.readyState === 'live');
         if (status.state === 'granted' && !this.stopped && !live) this.acquireDevices();
       };
@@ -421,7 +421,7 @@ class Session {
     if (reason === 'screen_permission' || reason === 'screen_share_stopped') return this.shareScreen();
     if (reason === 'fullscreen_exited') {
       return document.documentElement.requestFullscreen().catch((error) =>
-        this.input('sdk_error', { code: 'fullscreen', message: String(error) }));
+        this.input('sdk_error', ['fullscreen', String(error)]));
     }
   }
 
@@ -432,16 +432,16 @@ class Session {
       const track = stream.getVideoTracks()[0];
       const surface = track.getSettings().displaySurface;
       if (surface && surface !== 'monitor') {
-        this.input('sdk_error', { code: 'screen_surface', message: `shared a ${surface}, not the whole screen` });
+        this.input('sdk_error', ['screen_surface', `shared a ${surface}, not the whole screen`]);
       }
       if (this.streams.screen) this.streams.screen.getTracks().forEach((t) => t.stop());
       this.streams.screen = stream;
       track.addEventListener('ended', () => {
         if (this.streams.screen === stream) this.input('screen_share_ended');
       });
-      this.input('permission', { device: 'screen', state: 'granted' });
+      this.input('permission', ['screen', 'granted']);
     } catch (error) {
-      this.input('permission', { device: 'screen', state: 'denied' });
+      this.input('permission', ['screen', 'denied']);
     }
   }
 
@@ -449,7 +449,7 @@ class Session {
 
   async captureImage(c) {
     const stream = c.kind === 'face' ? this.streams.camera : this.streams.screen;
-    const failed = (error) => this.input('capture_failed', { kind: c.kind, capture_seq: c.capture_seq, error: String(error).slice(0, 200) });
+    const failed = (error) => this.input('capture_failed', [c.kind, c.capture_seq, String(error).slice(0, 200)]);
     try {
       const track = stream && stream.getVideoTracks()[0];
       if (!track || track.readyState !== 'live') return failed('no live video track');
@@ -462,7 +462,7 @@ class Session {
       });
       const item = { key: c.key, kind: c.kind, session_id: c.session_id, capture_seq: c.capture_seq, ts: c.ts, bytes: blob.size, attempts: 0 };
       await tx(this.db, 'media', 'readwrite', (s) => s.put({ blob, item }, c.key));
-      this.input('captured', { item });
+      this.input('captured', item);
     } catch (error) {
       failed(error);
     }
@@ -483,7 +483,7 @@ class Session {
     const stream = this.streams.camera;
     const track = stream && stream.getAudioTracks()[0];
     if (!track || track.readyState !== 'live') {
-      return this.input('capture_failed', { kind: 'audio', capture_seq: c.capture_seq, error: 'no live audio track' });
+      return this.input('capture_failed', ['audio', c.capture_seq, 'no live audio track']);
     }
     const meta = { key: c.key, kind: 'audio', session_id: c.session_id, capture_seq: c.capture_seq, ts: c.ts, bytes: 0, attempts: 0 };
     const recorder = new MediaRecorder(new MediaStream([track]), { mimeType: 'audio/webm;codecs=opus', audioBitsPerSecond: AUDIO_BITS });
@@ -502,7 +502,7 @@ class Session {
         return;
       }
       const item = await this.storeChunk(meta, chunk.parts, chunk.keys);
-      if (item) this.input('captured', { item });
+      if (item) this.input('captured', item);
     };
     recorder.start(AUDIO_SLICE_MS);
     this.recorder = { recorder, chunk };
@@ -543,9 +543,9 @@ class Session {
     } catch (error) {
       // IndexedDB itself failed: the parts stay as they are and the core
       // asks again after a while.
-      return this.input('sdk_error', { code: 'bundle', message: String(error).slice(0, 200) });
+      return this.input('sdk_error', ['bundle', String(error).slice(0, 200)]);
     }
-    this.input('bundled', { key, missing });
+    this.input('bundled', [key, missing]);
   }
 
   /** Joins a chunk's slices into one object, stored for upload; the slices go. */
@@ -631,7 +631,7 @@ const invigil = {
   },
   /** A host-app event (question changed, …) on the candidate's timeline. */
   track(name, data = null) {
-    if (session) session.input('custom', { name: String(name), data });
+    if (session) session.input('custom', [String(name), data]);
   },
   /** Replaces an expired candidate token. */
   setToken(token) {

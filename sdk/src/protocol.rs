@@ -16,8 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::media::MediaItem;
 
 /// Something the page observed or the glue finished. Externally tagged
-/// (`{"focus":{"state":"blur"}}`, `"stop"`): an internally tagged enum would
-/// buffer every message through serde's `Content`, and cost the bundle ~20 KB.
+/// (`{"focus":"blur"}`, `{"permission":["camera","granted"]}`, `"stop"`): an
+/// internally tagged enum would buffer every message through serde's
+/// `Content`, and cost the bundle ~20 KB. One-value inputs are newtype
+/// variants and `permission` a pair, not structs: each struct variant costs
+/// the bundle its own derived field matcher (~1.5 KB before gzip).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Input {
@@ -35,69 +38,36 @@ pub enum Input {
         events: Vec<StoredEvent>,
         media: Vec<MediaItem>,
     },
-    /// An HTTP request finished; `status` 0 means no response.
-    Response {
-        req: u64,
-        status: u16,
-        #[serde(default)]
-        body: String,
-        #[serde(default)]
-        retry_after_ms: Option<u64>,
-    },
-    Permission {
-        device: Device,
-        state: PermissionState,
-    },
-    Fullscreen {
-        state: FullscreenState,
-    },
+    /// An HTTP request finished: `[req, status, body, retry_after_ms]`;
+    /// `status` 0 means no response, `retry_after_ms` may be null.
+    Response(u64, u16, String, Option<u64>),
+    Permission(Device, PermissionState),
+    Fullscreen(FullscreenState),
     ScreenShareEnded,
-    Visibility {
-        state: VisibilityState,
-    },
-    Focus {
-        state: FocusState,
-    },
-    Clipboard {
-        action: ClipboardAction,
-        chars: u32,
-    },
+    Visibility(VisibilityState),
+    Focus(FocusState),
+    /// `[action, chars]`.
+    Clipboard(ClipboardAction, u32),
     ContextMenu,
     /// Keys pressed since the last report (counted in JS, never their values).
-    Keys {
-        count: u32,
-    },
-    Network {
-        state: NetworkState,
-    },
+    Keys(u32),
+    Network(NetworkState),
     /// A capture was encoded and stored in IndexedDB under `item.key`.
-    Captured {
-        item: MediaItem,
-    },
-    CaptureFailed {
-        kind: CaptureKind,
-        capture_seq: u64,
-        error: String,
-    },
+    Captured(MediaItem),
+    /// `[kind, capture_seq, error]`.
+    CaptureFailed(CaptureKind, u64, String),
     /// The glue answered [`Command::Bundle`]: with `missing` empty, the
     /// bundle is stored under `key` and its parts are gone, in one
     /// transaction; otherwise nothing was written and these parts' blobs
     /// were not found. (If IndexedDB itself fails the glue reports an
     /// `sdk_error` instead and the core asks again later.)
-    Bundled {
-        key: String,
-        #[serde(default)]
-        missing: Vec<String>,
-    },
+    /// `[key, missing]`.
+    Bundled(String, Vec<String>),
     /// `invigil.track(name, data)` from the host app.
-    Custom {
-        name: String,
-        data: Box<serde_json::value::RawValue>,
-    },
-    SdkError {
-        code: String,
-        message: String,
-    },
+    /// `[name, data]`.
+    Custom(String, Box<serde_json::value::RawValue>),
+    /// `[code, message]`.
+    SdkError(String, String),
     /// `invigil.setToken(jwt)`: the host app replaced an expired token (the
     /// glue holds it and signs requests with it); retry now.
     Token,

@@ -32,7 +32,7 @@ impl Core {
             Ok(input) => self.0.handle(now as i64, input),
             Err(error) => {
                 let message = format!("bad input from the glue: {error}");
-                self.0.handle(now as i64, Input::SdkError { code: "glue".into(), message })
+                self.0.handle(now as i64, Input::SdkError("glue".into(), message))
             }
         };
         encode(&commands)

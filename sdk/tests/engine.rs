@@ -47,7 +47,7 @@ impl Harness {
     }
 
     fn respond(&mut self, req: u64, status: u16, body: &str) -> Vec<Command> {
-        let json = serde_json::json!({ "response": { "req": req, "status": status, "body": body } });
+        let json = serde_json::json!({ "response": [req, status, body, null] });
         self.send(&json.to_string())
     }
 
@@ -63,9 +63,9 @@ impl Harness {
         assert!(out.contains(&Command::AcquireDevices));
         assert!(matches!(h.engine.phase, Phase::Setup));
         for device in ["camera", "microphone", "screen"] {
-            h.send(&format!(r#"{{"permission":{{"device":"{device}","state":"granted"}}}}"#));
+            h.send(&format!(r#"{{"permission":["{device}","granted"]}}"#));
         }
-        h.send(r#"{"fullscreen":{"state":"entered"}}"#);
+        h.send(r#"{"fullscreen":"entered"}"#);
         assert_eq!(h.engine.phase, Phase::Running);
         // Acknowledge everything sent so far (each ack may release the next batch).
         let mut unanswered = batches(&h.log.clone());
@@ -144,7 +144,7 @@ fn setup_then_captures_on_a_fixed_grid() {
 #[test]
 fn events_are_retried_in_order_until_acknowledged() {
     let mut h = Harness::running(ProctorConfig::default());
-    h.send(r#"{"keys":{"count":12}}"#);
+    h.send(r#"{"keys":12}"#);
     h.send("\"context_menu\"");
     let out = h.advance(5_000);
     let sent = batches(&out);
@@ -240,8 +240,8 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
             _ => None,
         })
         .unwrap();
-    let item = serde_json::json!({ "captured": { "item": {
-        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } } });
+    let item = serde_json::json!({ "captured": {
+        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } });
     let out = h.send(&item.to_string());
     let (req, url, headers) = out
         .iter()
@@ -300,8 +300,8 @@ fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
             _ => None,
         })
         .unwrap();
-    let item = serde_json::json!({ "captured": { "item": {
-        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } } });
+    let item = serde_json::json!({ "captured": {
+        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } });
     let out = h.send(&item.to_string());
     assert!(!out.iter().any(|c| matches!(c, Command::Put { .. })), "no signed PUT without keys");
     let (req, url, fields, media) = out
@@ -347,10 +347,10 @@ fn shutdown_tears_down_and_forgets_the_queue() {
 #[test]
 fn compliance_blocks_are_recorded_only_while_running() {
     let mut h = Harness::running(ProctorConfig::default());
-    let out = h.send(r#"{"fullscreen":{"state":"exited"}}"#);
+    let out = h.send(r#"{"fullscreen":"exited"}"#);
     assert!(out.contains(&Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false }));
     assert!(out.contains(&Command::PauseAudio));
-    let out = h.send(r#"{"fullscreen":{"state":"entered"}}"#);
+    let out = h.send(r#"{"fullscreen":"entered"}"#);
     assert!(out.contains(&Command::Overlay { reasons: vec![], setup: false }));
     let (_, batch) = batches(&h.advance(5_000)).remove(0);
     let kinds: Vec<_> = batch.events.iter().map(|e| e.body.kind().as_str()).collect();
@@ -406,8 +406,8 @@ fn store_captures(h: &mut Harness, commands: &[Command], bytes: u64) -> usize {
     let mut stored = 0;
     for command in commands {
         if let Command::Capture { kind, key, capture_seq, session_id, ts } = command {
-            let item = serde_json::json!({ "captured": { "item": {
-                "key": key, "kind": kind, "session_id": session_id, "capture_seq": capture_seq, "ts": ts, "bytes": bytes } } });
+            let item = serde_json::json!({ "captured": {
+                "key": key, "kind": kind, "session_id": session_id, "capture_seq": capture_seq, "ts": ts, "bytes": bytes } });
             h.send(&item.to_string());
             stored += 1;
         }
@@ -452,7 +452,7 @@ fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_
     assert_eq!(parts.len(), stored, "every stored capture is in it");
 
     // The glue joined them: the bundle is the one upload, then every part is reported.
-    let out = h.send(&serde_json::json!({ "bundled": { "key": bundle } }).to_string());
+    let out = h.send(&serde_json::json!({ "bundled": [bundle, []] }).to_string());
     let (req, url) = out
         .iter()
         .find_map(|c| match c {
@@ -502,7 +502,7 @@ fn a_bundle_whose_part_vanished_reports_it_failed_and_bundles_the_rest_again() {
         })
         .expect("a bundle after 30 s");
     let gone = bundle.1[0].clone();
-    let mut out = h.send(&serde_json::json!({ "bundled": { "key": bundle.0, "missing": [gone] } }).to_string());
+    let mut out = h.send(&serde_json::json!({ "bundled": [bundle.0, [gone]] }).to_string());
     out.extend(h.advance(1_000));
     let again = out
         .into_iter()

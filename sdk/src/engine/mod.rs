@@ -219,7 +219,7 @@ impl Engine {
     }
 
     fn apply(&mut self, now: i64, input: Input) {
-        if self.phase == Phase::Stopped && !matches!(input, Input::Response { .. }) {
+        if self.phase == Phase::Stopped && !matches!(input, Input::Response(..)) {
             return;
         }
         match input {
@@ -242,12 +242,12 @@ impl Engine {
                 self.notify_status();
             }
             Input::Restored { sessions, events, media } => self.restore(now, sessions, events, media),
-            Input::Response { req, status, body, retry_after_ms } => {
+            Input::Response(req, status, body, retry_after_ms) => {
                 if let Some(pending) = self.pending.remove(&req) {
                     self.on_response(now, pending, Outcome::of(status, retry_after_ms), status, &body);
                 }
             }
-            Input::Permission { device, state } => {
+            Input::Permission(device, state) => {
                 let slot = match device {
                     Device::Camera => &mut self.devices.camera,
                     Device::Microphone => &mut self.devices.microphone,
@@ -267,7 +267,7 @@ impl Engine {
                     self.record(now, Permission { device, state }.into());
                 }
             }
-            Input::Fullscreen { state } => {
+            Input::Fullscreen(state) => {
                 let entered = state == FullscreenState::Entered;
                 if self.devices.fullscreen != Some(entered) {
                     self.devices.fullscreen = Some(entered);
@@ -280,12 +280,12 @@ impl Engine {
                     self.record(now, ScreenShareEnded {}.into());
                 }
             }
-            Input::Visibility { state } => self.record(now, Visibility { state }.into()),
-            Input::Focus { state } => self.record(now, Focus { state }.into()),
-            Input::Clipboard { action, chars } => self.record(now, Clipboard { action, chars }.into()),
+            Input::Visibility(state) => self.record(now, Visibility { state }.into()),
+            Input::Focus(state) => self.record(now, Focus { state }.into()),
+            Input::Clipboard(action, chars) => self.record(now, Clipboard { action, chars }.into()),
             Input::ContextMenu => self.record(now, ContextMenu {}.into()),
-            Input::Keys { count } => self.keys = self.keys.saturating_add(count),
-            Input::Network { state } => {
+            Input::Keys(count) => self.keys = self.keys.saturating_add(count),
+            Input::Network(state) => {
                 self.record(now, Network { state }.into());
                 if state == NetworkState::Online {
                     for backoff in [&mut self.events_backoff, &mut self.upload_backoff, &mut self.config_backoff] {
@@ -294,9 +294,9 @@ impl Engine {
                     self.flush_requested = true;
                 }
             }
-            Input::Captured { item } => self.on_captured(now, item),
-            Input::Bundled { key, missing } => self.on_bundled(now, &key, &missing),
-            Input::CaptureFailed { kind, capture_seq, error } => {
+            Input::Captured(item) => self.on_captured(now, item),
+            Input::Bundled(key, missing) => self.on_bundled(now, &key, &missing),
+            Input::CaptureFailed(kind, capture_seq, error) => {
                 let body = Capture {
                     kind,
                     status: CaptureStatus::Failed,
@@ -306,8 +306,8 @@ impl Engine {
                 };
                 self.record(now, body.into());
             }
-            Input::Custom { name, data } => self.record(now, Custom { name, data: CustomData::from_raw(&data) }.into()),
-            Input::SdkError { code, message } => self.record(now, SdkError { code, message }.into()),
+            Input::Custom(name, data) => self.record(now, Custom { name, data: CustomData::from_raw(&data) }.into()),
+            Input::SdkError(code, message) => self.record(now, SdkError { code, message }.into()),
             Input::Token => {
                 self.events_backoff.wake();
                 self.config_backoff.wake();
