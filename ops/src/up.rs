@@ -171,6 +171,11 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         _ => settings.credentials.s3_endpoint.is_empty(),
     };
     let broker = local_broker(&args, &settings)?;
+    if broker.is_some() {
+        // tansu 0.6's idempotent-producer check can panic inside the broker
+        // after its supervisor restarts it; the pipeline dedups anyway.
+        settings.kafka.idempotence = false;
+    }
     let chdb_path = args.chdb_path.clone().unwrap_or_else(|| args.data_dir.join("chdb"));
     let store_settings = StoreSettings::Chdb { path: chdb_path };
     let store = open_store(&store_settings).map_err(anyhow::Error::msg).context("opening the store")?;

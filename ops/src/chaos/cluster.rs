@@ -61,6 +61,8 @@ pub struct Cluster {
     clickhouse_tcp: SocketAddr,
     pipeline_metrics: SocketAddr,
     token_secret: String,
+    /// ingest's `[kafka] idempotence` (off for tansu; see `KafkaSettings`).
+    idempotence: bool,
     children: BTreeMap<Part, Child>,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
@@ -83,7 +85,7 @@ fn log_file(dir: &Path, name: &str) -> anyhow::Result<std::fs::File> {
 impl Cluster {
     /// Starts every part and waits until each answers; topics and the
     /// ClickHouse database are created on the way.
-    pub fn start(dir: &Path, store: StoreKind, token_secret: &str) -> anyhow::Result<Self> {
+    pub fn start(dir: &Path, store: StoreKind, token_secret: &str, idempotence: bool) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir.join("broker"))?;
         let tansu = broker::find_binary("the chaos run needs its own Kafka broker")?;
         let mut cluster = Self {
@@ -96,6 +98,7 @@ impl Cluster {
             clickhouse_tcp: free_port()?,
             pipeline_metrics: free_port()?,
             token_secret: token_secret.to_owned(),
+            idempotence,
             children: BTreeMap::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
             runtime: tokio::runtime::Builder::new_current_thread().enable_all().build()?,
@@ -186,12 +189,13 @@ impl Cluster {
     fn write_ingest_settings(&self) -> anyhow::Result<()> {
         let settings = format!(
             "listen = \"{listen}\"\nnode = \"chaos\"\nconfig_file = \"{dir}/config.json\"\n\
-             [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{EVENTS_TOPIC}\"\n\
+             [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{EVENTS_TOPIC}\"\nidempotence = {idempotence}\n\
              [spool]\ndir = \"{dir}/spool\"\n[rate_limit]\nper_second = 0.0\n\
              [dashboard]\nlive_topic = \"{LIVE_TOPIC}\"\n",
             listen = self.ingest,
             dir = self.dir.display(),
             brokers = self.broker,
+            idempotence = self.idempotence,
         );
         std::fs::write(self.dir.join("ingest.toml"), settings)?;
         Ok(())

@@ -67,6 +67,12 @@ pub struct Args {
     /// How long the system may take to drain after the last batch.
     #[arg(long, default_value_t = 600)]
     drain_limit_secs: u64,
+    /// Run ingest's producer idempotent, as against a real Kafka. tansu 0.6
+    /// then panics inside the broker after a crash restart and stops
+    /// serving (the run fails with "did not serve again"), so it is off by
+    /// default, as `invigil up` runs it with its local tansu.
+    #[arg(long)]
+    idempotent_producer: bool,
     /// Keep every run's directory (logs, data, loadgen's log) here; by
     /// default they are deleted after a passing run and kept after a failing one.
     #[arg(long)]
@@ -145,7 +151,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn run_one(args: &Args, store: StoreKind, seed: u64, dir: &std::path::Path) -> anyhow::Result<RunResult> {
     let started = Instant::now();
-    let mut cluster = Cluster::start(dir, store, TOKEN_SECRET)?;
+    let mut cluster = Cluster::start(dir, store, TOKEN_SECRET, args.idempotent_producer)?;
     println!("  started: broker {}, ingest {}, pipeline on {store:?}", cluster.broker, cluster.ingest);
 
     let log_path = dir.join("loadgen.jsonl");
