@@ -223,14 +223,13 @@ fn credentials_failing_three_times_disable_uploads_but_not_events() {
         .any(|c| matches!(c, Command::Notify { name: "status", detail } if detail.state == Some("uploads_disabled"))));
 }
 
-#[test]
-fn uploads_sign_for_the_prefix_and_report_the_capture() {
-    let mut h = Harness::running(ProctorConfig::default());
+/// Answers the credentials request with `creds`, then stores the first face
+/// capture as the glue would; its key, and what the core asked for next.
+fn face_capture_stored(h: &mut Harness, creds: &CredentialsResponse) -> (String, Vec<Command>) {
     let req = fetch_req(&h.log.clone(), "/api/v1/credentials")
         .or_else(|| fetch_req(&h.advance(1_000), "/api/v1/credentials"));
-    let creds = credentials();
-    h.respond(req.unwrap(), 200, &serde_json::to_string(&creds).unwrap());
-    let capture = h
+    h.respond(req.expect("a credentials request"), 200, &serde_json::to_string(creds).unwrap());
+    let (key, capture_seq, session_id, ts) = h
         .log
         .iter()
         .find_map(|c| match c {
@@ -239,10 +238,17 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
             }
             _ => None,
         })
-        .unwrap();
+        .expect("a face capture");
     let item = serde_json::json!({ "captured": {
-        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } });
+        "key": key, "kind": "face", "session_id": session_id, "capture_seq": capture_seq, "ts": ts, "bytes": 21000 } });
     let out = h.send(&item.to_string());
+    (key, out)
+}
+
+#[test]
+fn uploads_sign_for_the_prefix_and_report_the_capture() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let (capture, out) = face_capture_stored(&mut h, &credentials());
     let (req, url, headers) = out
         .iter()
         .find_map(|c| match c {
@@ -250,7 +256,7 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
             _ => None,
         })
         .expect("the capture is uploaded at once");
-    assert_eq!(url, format!("http://s3.test/media/2026-11-19/exam-1/cand-7/{}", capture.0));
+    assert_eq!(url, format!("http://s3.test/media/2026-11-19/exam-1/cand-7/{}", capture));
     assert!(headers.iter().any(|(n, v)| *n == "authorization" && v.contains("Credential=ASIA1/")));
     h.respond(req, 503, "");
     let retry = h.advance(2_000).into_iter().find_map(|c| match c {
@@ -267,15 +273,13 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
             _ => None,
         })
         .expect("a capture event");
-    assert_eq!(uploaded.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{}", capture.0).as_str()));
+    assert_eq!(uploaded.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{}", capture).as_str()));
     assert_eq!((uploaded.bytes, uploaded.attempts), (Some(21_000), 2));
 }
 
 #[test]
 fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
     let mut h = Harness::running(ProctorConfig::default());
-    let req = fetch_req(&h.log.clone(), "/api/v1/credentials")
-        .or_else(|| fetch_req(&h.advance(1_000), "/api/v1/credentials"));
     let prefix = "2026-11-19/exam-1/cand-7/";
     let form = |folder: &str, content_type: &str| PostForm {
         key_prefix: format!("{prefix}{folder}"),
@@ -289,20 +293,7 @@ fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
         forms: vec![form("screen/", "image/jpeg"), form("camera/", "image/jpeg"), form("audio/", "audio/webm")],
         ..credentials()
     };
-    h.respond(req.unwrap(), 200, &serde_json::to_string(&creds).unwrap());
-    let capture = h
-        .log
-        .iter()
-        .find_map(|c| match c {
-            Command::Capture { kind: CaptureKind::Face, key, capture_seq, session_id, ts } => {
-                Some((key.clone(), *capture_seq, *session_id, *ts))
-            }
-            _ => None,
-        })
-        .unwrap();
-    let item = serde_json::json!({ "captured": {
-        "key": capture.0, "kind": "face", "session_id": capture.2, "capture_seq": capture.1, "ts": capture.3, "bytes": 21000 } });
-    let out = h.send(&item.to_string());
+    let (capture, out) = face_capture_stored(&mut h, &creds);
     assert!(!out.iter().any(|c| matches!(c, Command::Put { .. })), "no signed PUT without keys");
     let (req, url, fields, media) = out
         .iter()
@@ -312,11 +303,11 @@ fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
         })
         .expect("the capture is posted at once");
     assert_eq!(url, "http://s3.test/media", "path-style, to the bucket");
-    assert_eq!(media, capture.0);
+    assert_eq!(media, capture);
     let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     assert_eq!(field("policy").as_deref(), Some("policy-of-camera/"), "the camera folder's form");
     assert_eq!(field("Content-Type").as_deref(), Some("image/jpeg"));
-    assert_eq!(field("key"), Some(format!("{prefix}{}", capture.0)));
+    assert_eq!(field("key"), Some(format!("{prefix}{}", capture)));
     assert_eq!(fields.first().map(|(n, _)| n.as_str()), Some("policy"), "the form's own fields come first");
     h.respond(req, 204, "");
     let sent = batches(&h.advance(5_000));
@@ -329,7 +320,7 @@ fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
         })
         .expect("a capture event");
     assert_eq!(uploaded.status, invigil_schemas::event::CaptureStatus::Uploaded);
-    assert_eq!(uploaded.key.as_deref(), Some(format!("{prefix}{}", capture.0).as_str()));
+    assert_eq!(uploaded.key.as_deref(), Some(format!("{prefix}{}", capture).as_str()));
 }
 
 #[test]
