@@ -61,6 +61,8 @@ pub struct Cluster {
     clickhouse_tcp: SocketAddr,
     pipeline_metrics: SocketAddr,
     token_secret: String,
+    /// The committed offsets (summed) the running pipeline started from.
+    pipeline_starts_at: i64,
     /// ingest's `[kafka] idempotence` (off for tansu; see `KafkaSettings`).
     idempotence: bool,
     children: BTreeMap<Part, Child>,
@@ -98,6 +100,7 @@ impl Cluster {
             clickhouse_tcp: free_port()?,
             pipeline_metrics: free_port()?,
             token_secret: token_secret.to_owned(),
+            pipeline_starts_at: 0,
             idempotence,
             children: BTreeMap::new(),
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
@@ -252,6 +255,10 @@ impl Cluster {
 
     /// Starts `part` (it must not be running).
     pub fn spawn(&mut self, part: Part) -> anyhow::Result<()> {
+        if part == Part::Pipeline {
+            // Nothing commits while no pipeline runs: this life starts here.
+            self.pipeline_starts_at = self.pipeline_progress().map_or(0, |(_, committed)| committed);
+        }
         let child = match part {
             Part::Broker => broker::spawn(&self.tansu, &self.dir.join("broker"), self.broker)?,
             _ => self.command(part)?.spawn().with_context(|| format!("starting {part}"))?,
@@ -364,6 +371,16 @@ impl Cluster {
         let text = self.runtime.block_on(async { self.http.get(url).send().await.ok()?.text().await.ok() })?;
         let prefix = format!("invigil_pipeline_{name}_total ");
         text.lines().find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
+    }
+
+    /// Whether the running pipeline has read every record the topic holds
+    /// (it reads on from its committed offsets, so: records read in this
+    /// life ≥ records after them).
+    pub fn pipeline_read_all(&self) -> bool {
+        match (self.pipeline_progress(), self.pipeline_counter("records_read")) {
+            (Some((end, _)), Some(read)) => read as i64 >= end - self.pipeline_starts_at,
+            _ => false,
+        }
     }
 
     /// Runs a query with `invigil sql` against this run's store (for chDB

@@ -308,9 +308,10 @@ fn print_status(cluster: &Cluster, now: Duration, faults: usize) {
     );
 }
 
-/// Waits until ingest's spool is empty and the topic stops growing, then
-/// stops the pipeline with SIGTERM — which closes every open window, writes
-/// it and commits — and checks that it committed every record. (Windows of
+/// Waits until ingest's spool is empty, the topic stops growing and the
+/// pipeline has read all of it, then stops the pipeline with SIGTERM — which
+/// closes every open window, writes it and commits — and checks that it
+/// committed every record. (Windows of
 /// a time-compressed exam end far ahead of the wall clock, so a running
 /// pipeline would hold the last ones open until the wall clock got there.)
 fn drain(cluster: &mut Cluster, own_exits: &mut Vec<Part>, limit: Duration) -> anyhow::Result<Duration> {
@@ -320,7 +321,10 @@ fn drain(cluster: &mut Cluster, own_exits: &mut Vec<Part>, limit: Duration) -> a
     let mut next_status = Duration::from_secs(10);
     while settled < 3 {
         if started.elapsed() > limit {
-            bail!("ingest's spool did not empty, or the topic kept growing, for {} s", limit.as_secs());
+            bail!(
+                "not drained within {} s (ingest's spool, the topic's growth, the pipeline's reading)",
+                limit.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_secs(1));
         note_own_exits(cluster, own_exits)?;
@@ -332,7 +336,8 @@ fn drain(cluster: &mut Cluster, own_exits: &mut Vec<Part>, limit: Duration) -> a
             .ingest_ready()
             .is_some_and(|r| r["spool"]["active"] == false && r["spool"]["bytes"].as_u64() == Some(0));
         let end = cluster.pipeline_progress().map_or(-1, |(end, _)| end);
-        settled = if spool_empty && end >= 0 && end == last_end { settled + 1 } else { 0 };
+        let quiet = spool_empty && end >= 0 && end == last_end;
+        settled = if quiet && cluster.pipeline_read_all() { settled + 1 } else { 0 };
         last_end = end;
     }
     cluster.stop(Part::Ingest, Duration::from_secs(30))?;
