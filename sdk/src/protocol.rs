@@ -41,6 +41,7 @@ pub enum Input {
     /// An HTTP request finished: `[req, status, body, retry_after_ms]`;
     /// `status` 0 means no response, `retry_after_ms` may be null.
     Response(u64, u16, String, Option<u64>),
+    /// `[device, state]`.
     Permission(Device, PermissionState),
     Fullscreen(FullscreenState),
     ScreenShareEnded,
