@@ -223,6 +223,18 @@ fn credentials_failing_three_times_disable_uploads_but_not_events() {
         .any(|c| matches!(c, Command::Notify { name: "status", detail } if detail.state == Some("uploads_disabled"))));
 }
 
+/// The first capture event of the batches sent in the next 5 s.
+fn first_capture_event(h: &mut Harness) -> invigil_schemas::event::Capture {
+    let sent = batches(&h.advance(5_000));
+    sent.iter()
+        .flat_map(|(_, b)| &b.events)
+        .find_map(|e| match &e.body {
+            EventBody::Capture(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a capture event")
+}
+
 /// Answers the credentials request with `creds`, then stores the first face
 /// capture as the glue would; its key, and what the core asked for next.
 fn face_capture_stored(h: &mut Harness, creds: &CredentialsResponse) -> (String, Vec<Command>) {
@@ -264,15 +276,7 @@ fn uploads_sign_for_the_prefix_and_report_the_capture() {
         _ => None,
     });
     h.respond(retry.expect("retried after a 503"), 200, "");
-    let sent = batches(&h.advance(5_000));
-    let uploaded = sent
-        .iter()
-        .flat_map(|(_, b)| &b.events)
-        .find_map(|e| match &e.body {
-            EventBody::Capture(c) => Some(c.clone()),
-            _ => None,
-        })
-        .expect("a capture event");
+    let uploaded = first_capture_event(&mut h);
     assert_eq!(uploaded.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{}", capture).as_str()));
     assert_eq!((uploaded.bytes, uploaded.attempts), (Some(21_000), 2));
 }
@@ -310,15 +314,7 @@ fn with_post_forms_uploads_are_form_posts_of_the_matching_folder() {
     assert_eq!(field("key"), Some(format!("{prefix}{}", capture)));
     assert_eq!(fields.first().map(|(n, _)| n.as_str()), Some("policy"), "the form's own fields come first");
     h.respond(req, 204, "");
-    let sent = batches(&h.advance(5_000));
-    let uploaded = sent
-        .iter()
-        .flat_map(|(_, b)| &b.events)
-        .find_map(|e| match &e.body {
-            EventBody::Capture(c) => Some(c.clone()),
-            _ => None,
-        })
-        .expect("a capture event");
+    let uploaded = first_capture_event(&mut h);
     assert_eq!(uploaded.status, invigil_schemas::event::CaptureStatus::Uploaded);
     assert_eq!(uploaded.key.as_deref(), Some(format!("{prefix}{}", capture).as_str()));
 }
