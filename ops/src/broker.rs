@@ -5,7 +5,6 @@
 //! 2 cores) into the project cache.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,18 +56,6 @@ pub fn find_binary(why: &str) -> anyhow::Result<PathBuf> {
             candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )
     })
-}
-
-/// Keeps a child from outliving the thread that spawns it, even when that
-/// process is killed with -9: the kernel sends the child `signal` then.
-pub fn die_with_parent(command: &mut Command, signal: libc::c_int) {
-    // SAFETY: prctl is async-signal-safe and touches only the new process.
-    unsafe {
-        command.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, signal);
-            Ok(())
-        });
-    }
 }
 
 /// Waits until `address` accepts connections, at most `limit`.
@@ -131,7 +118,7 @@ pub fn spawn(binary: &Path, dir: &Path, address: SocketAddr) -> anyhow::Result<C
     // or broker supervisor, the chaos controller — all live until the end).
     // tansu reads a .env in its working directory; ours is empty on purpose.
     std::fs::write(dir.join(".env"), "")?;
-    die_with_parent(&mut command, libc::SIGTERM);
+    crate::process::die_with_parent(&mut command, libc::SIGTERM);
     command.spawn().with_context(|| format!("starting {}", binary.display()))
 }
 
@@ -187,16 +174,7 @@ impl LocalBroker {
             let _ = supervisor.join();
         }
         let Some(mut child) = self.child.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::process::terminate(&mut child, Duration::from_secs(10));
     }
 }
 

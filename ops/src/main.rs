@@ -13,6 +13,7 @@ mod loadgen;
 mod media_store;
 mod migrate;
 mod pipeline;
+mod process;
 mod sql;
 mod tail;
 mod token;

@@ -352,10 +352,10 @@ class Session {
         let request;
         if (c.fields) {
           // A presigned POST form: its fields in order, the file last.
-          const body = new FormData();
-          for (const [name, value] of c.fields) body.append(name, value);
-          body.append('file', stored.blob);
-          request = { method: 'POST', body };
+          const form = new FormData();
+          for (const [name, value] of c.fields) form.append(name, value);
+          form.append('file', stored.blob);
+          request = { method: 'POST', body: form };
         } else {
           const headers = Object.fromEntries(c.headers);
           headers['content-type'] = stored.blob.type || 'application/octet-stream';

@@ -402,12 +402,17 @@ fn store_captures(h: &mut Harness, commands: &[Command], bytes: u64) -> usize {
     stored
 }
 
-#[test]
-fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_each_part() {
+/// The default config with bundled uploads every `bundle_ms`.
+fn bundled_every(bundle_ms: u32) -> ProctorConfig {
     let mut config = ProctorConfig::default();
     config.uploads.mode = invigil_schemas::config::UploadMode::Bundled;
-    config.uploads.bundle_ms = 60_000;
-    let mut h = Harness::running(config);
+    config.uploads.bundle_ms = bundle_ms;
+    config
+}
+
+#[test]
+fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_each_part() {
+    let mut h = Harness::running(bundled_every(60_000));
     let creds = credentials();
     let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials asked for while running");
     h.respond(req, 200, &serde_json::to_string(&creds).unwrap());
@@ -474,10 +479,7 @@ fn bundled_mode_joins_a_bundle_interval_of_captures_into_one_upload_and_reports_
 
 #[test]
 fn a_bundle_whose_part_vanished_reports_it_failed_and_bundles_the_rest_again() {
-    let mut config = ProctorConfig::default();
-    config.uploads.mode = invigil_schemas::config::UploadMode::Bundled;
-    config.uploads.bundle_ms = 30_000;
-    let mut h = Harness::running(config);
+    let mut h = Harness::running(bundled_every(30_000));
     let so_far = h.log.clone();
     store_captures(&mut h, &so_far, 500);
     let bundle = h

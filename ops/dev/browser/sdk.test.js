@@ -18,6 +18,14 @@ async function startExam(context, host, beforeGoto = async () => {}) {
   return { page, errors };
 }
 
+/** At least four `uploaded` capture events, each naming an object that exists. */
+function assertUploadsHaveObjects(events, objects) {
+  const uploaded = events.filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded');
+  const keys = new Set(objects.map(([key]) => key));
+  assert.ok(uploaded.length >= 4, `${uploaded.length} capture events`);
+  for (const e of uploaded) assert.ok(keys.has(e.event.key), `capture event for a missing object ${e.event.key}`);
+}
+
 test('happy path: captures reach S3 under the candidate prefix, events reach Kafka', { timeout: 120_000 }, async () => {
   const ingest = await Ingest.start();
   const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
@@ -46,10 +54,7 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
     for (const type of ['session_started', 'permission', 'fullscreen', 'key_activity', 'capture']) {
       assert.ok(types.has(type), `no ${type} event among ${[...types]}`);
     }
-    const uploaded = events.filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded');
-    const keys = new Set(objects.map(([key]) => key));
-    assert.ok(uploaded.length >= 4, `${uploaded.length} capture events`);
-    for (const e of uploaded) assert.ok(keys.has(e.event.key), `capture event for a missing object ${e.event.key}`);
+    assertUploadsHaveObjects(events, objects);
     const typed = events.filter((e) => e.event.type === 'key_activity').reduce((n, e) => n + e.event.keys, 0);
     assert.equal(typed, 'hello world'.length, 'every key press counted, none recorded');
     assert.ok(!JSON.stringify(events).includes('hello'), 'key content never leaves the page');
@@ -83,10 +88,7 @@ test('presigned POST forms: the browser holds no keys, uploads land in the embed
     }, 30_000);
     assert.ok(objects.every(([key]) => key.startsWith(prefix)), JSON.stringify(objects));
     for (const [key, size] of objects) assert.ok(size >= 500 && size <= 60_000, `${key}: ${size} bytes`);
-    const uploaded = ingest.events().filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded');
-    const keys = new Set(objects.map(([key]) => key));
-    assert.ok(uploaded.length >= 4, `${uploaded.length} capture events`);
-    for (const e of uploaded) assert.ok(keys.has(e.event.key), `capture event for a missing object ${e.event.key}`);
+    assertUploadsHaveObjects(ingest.events(), objects);
     assert.ok(!ingest.events().some((e) => e.event.type === 'capture' && e.event.status === 'failed'), 'no upload failed');
     assert.deepEqual(errors, []);
   } finally {

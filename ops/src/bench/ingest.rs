@@ -173,15 +173,7 @@ struct IngestChild(Child);
 impl IngestChild {
     /// SIGTERM, then waits up to 20 s; true if it exited 0.
     fn stop(&mut self) -> bool {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.0.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        crate::process::terminate(&mut self.0, Duration::from_secs(20)).is_some_and(|status| status.success())
     }
 }
 

@@ -249,7 +249,7 @@ impl Cluster {
             .stdout(log_file(&self.dir, &part.to_string())?)
             .stderr(log_file(&self.dir, &part.to_string())?);
         // Nothing outlives a controller that dies, whatever kills it.
-        broker::die_with_parent(&mut command, libc::SIGKILL);
+        crate::process::die_with_parent(&mut command, libc::SIGKILL);
         Ok(command)
     }
 
@@ -268,35 +268,20 @@ impl Cluster {
     }
 
     /// SIGKILL, and reaps the process.
-    pub fn kill(&mut self, part: Part) -> Option<u32> {
-        let mut child = self.children.remove(&part)?;
-        let pid = child.id();
-        let _ = child.kill();
-        let _ = child.wait();
-        Some(pid)
+    pub fn kill(&mut self, part: Part) {
+        if let Some(mut child) = self.children.remove(&part) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// SIGTERM and wait for a clean exit (SIGKILL after `limit`).
     pub fn stop(&mut self, part: Part, limit: Duration) -> anyhow::Result<()> {
         let Some(mut child) = self.children.remove(&part) else { return Ok(()) };
-        // SAFETY: signalling our own child, which we have not reaped yet.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                anyhow::ensure!(
-                    status.success(),
-                    "{part} exited with {status} on SIGTERM; see {}",
-                    self.log_path(part)
-                );
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("{part} did not stop within {} s of SIGTERM", limit.as_secs());
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        match crate::process::terminate(&mut child, limit) {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => bail!("{part} exited with {status} on SIGTERM; see {}", self.log_path(part)),
+            None => bail!("{part} did not stop within {} s of SIGTERM", limit.as_secs()),
         }
     }
 
@@ -373,14 +358,16 @@ impl Cluster {
         text.lines().find_map(|line| line.strip_prefix(&prefix)?.trim().parse().ok())
     }
 
-    /// Whether the running pipeline has read every record the topic holds
-    /// (it reads on from its committed offsets, so: records read in this
-    /// life ≥ records after them).
-    pub fn pipeline_read_all(&self) -> bool {
-        match (self.pipeline_progress(), self.pipeline_counter("records_read")) {
-            (Some((end, _)), Some(read)) => read as i64 >= end - self.pipeline_starts_at,
-            _ => false,
-        }
+    /// Whether the running pipeline has read the topic up to `end` (offsets
+    /// summed over partitions): it reads on from where it started, so the
+    /// records it read in this life must cover `end` minus that.
+    pub fn pipeline_has_read(&self, end: i64) -> bool {
+        self.pipeline_counter("records_read").is_some_and(|read| read as i64 >= end - self.pipeline_starts_at)
+    }
+
+    /// Where (committed offsets, summed) the running pipeline started.
+    pub fn pipeline_starts_at(&self) -> i64 {
+        self.pipeline_starts_at
     }
 
     /// Runs a query with `invigil sql` against this run's store (for chDB

@@ -256,18 +256,15 @@ fn inject(cluster: &mut Cluster, part: Part, at: Duration, down: Duration, limit
     std::thread::sleep(down);
     cluster.spawn(part)?;
     let restarted = Instant::now();
-    let backlog = cluster.pipeline_progress().map(|(end, committed)| (end - committed).max(0) as u64);
+    // How far the topic reached when the pipeline came back.
+    let end_at_restart = if part == Part::Pipeline { cluster.pipeline_progress().map(|(end, _)| end) } else { None };
     loop {
         let serving = match part {
-            Part::Pipeline => {
-                let read = cluster.pipeline_counter("records_read");
-                let written = cluster.pipeline_counter("event_rows_written");
-                match (backlog, read, written) {
-                    (Some(0), Some(_), _) => true,
-                    (Some(backlog), Some(read), Some(written)) => read >= backlog && written > 0,
-                    _ => false,
-                }
-            }
+            Part::Pipeline => end_at_restart.is_some_and(|end| {
+                cluster.pipeline_has_read(end)
+                    && (end == cluster.pipeline_starts_at()
+                        || cluster.pipeline_counter("event_rows_written").is_some_and(|written| written > 0))
+            }),
             other => cluster.answers(other),
         };
         if serving {
@@ -337,7 +334,7 @@ fn drain(cluster: &mut Cluster, own_exits: &mut Vec<Part>, limit: Duration) -> a
             .is_some_and(|r| r["spool"]["active"] == false && r["spool"]["bytes"].as_u64() == Some(0));
         let end = cluster.pipeline_progress().map_or(-1, |(end, _)| end);
         let quiet = spool_empty && end >= 0 && end == last_end;
-        settled = if quiet && cluster.pipeline_read_all() { settled + 1 } else { 0 };
+        settled = if quiet && cluster.pipeline_has_read(end) { settled + 1 } else { 0 };
         last_end = end;
     }
     cluster.stop(Part::Ingest, Duration::from_secs(30))?;

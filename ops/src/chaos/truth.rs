@@ -100,6 +100,28 @@ pub fn from_log(path: &Path, key_burst_keys: u64) -> anyhow::Result<Truth> {
     Ok(truth)
 }
 
+/// One dimension's "on" spells (hidden, blurred): how many began, and their
+/// milliseconds once each is paired with the next "off".
+#[derive(Default)]
+struct Spells {
+    since: Option<i64>,
+    count: u64,
+    ms: u64,
+}
+
+impl Spells {
+    fn on(&mut self, ts: i64) {
+        self.count += 1;
+        self.since.get_or_insert(ts);
+    }
+
+    fn off(&mut self, ts: i64) {
+        if let Some(since) = self.since.take() {
+            self.ms += (ts - since) as u64;
+        }
+    }
+}
+
 /// One session's totals. Durations pair an "on" event with the next "off"
 /// of its dimension in event-time order; one still on at the end closes at
 /// the session's last event, as the pipeline closes open intervals.
@@ -108,29 +130,15 @@ pub fn session_totals(mut events: Vec<Value>, key_burst_keys: u64) -> Totals {
     events.sort_by_key(at);
     let last_ts = events.last().map_or(0, |e| at(e).0);
     let mut totals = Totals::default();
-    let (mut hidden_since, mut blurred_since): (Option<i64>, Option<i64>) = (None, None);
+    let (mut hidden, mut blurred) = (Spells::default(), Spells::default());
     for event in &events {
         let ts = at(event).0;
         let field = |name: &str| event[name].as_str().unwrap_or("");
         match field("type") {
-            "visibility" if field("state") == "hidden" => {
-                totals.tab_switches += 1;
-                hidden_since.get_or_insert(ts);
-            }
-            "visibility" => {
-                if let Some(since) = hidden_since.take() {
-                    totals.hidden_ms += (ts - since) as u64;
-                }
-            }
-            "focus" if field("state") == "blur" => {
-                totals.blur_count += 1;
-                blurred_since.get_or_insert(ts);
-            }
-            "focus" => {
-                if let Some(since) = blurred_since.take() {
-                    totals.blur_ms += (ts - since) as u64;
-                }
-            }
+            "visibility" if field("state") == "hidden" => hidden.on(ts),
+            "visibility" => hidden.off(ts),
+            "focus" if field("state") == "blur" => blurred.on(ts),
+            "focus" => blurred.off(ts),
             "fullscreen" if field("state") == "exited" => totals.fullscreen_exits += 1,
             "clipboard" => totals.clipboard_actions += 1,
             "key_activity" if event["keys"].as_u64().unwrap_or(0) > key_burst_keys => totals.key_bursts += 1,
@@ -143,8 +151,10 @@ pub fn session_totals(mut events: Vec<Value>, key_burst_keys: u64) -> Totals {
             _ => {}
         }
     }
-    totals.hidden_ms += hidden_since.map_or(0, |since| (last_ts - since) as u64);
-    totals.blur_ms += blurred_since.map_or(0, |since| (last_ts - since) as u64);
+    hidden.off(last_ts);
+    blurred.off(last_ts);
+    (totals.tab_switches, totals.hidden_ms) = (hidden.count, hidden.ms);
+    (totals.blur_count, totals.blur_ms) = (blurred.count, blurred.ms);
     totals
 }
 
