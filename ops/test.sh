@@ -6,17 +6,59 @@
 #      browser tests (node --test: the SDK against real ingest, tansu, moto),
 #      the chaos test's short form (ops/chaos/run.sh), fuzzing, schemathesis
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
-# Exits non-zero if anything failed; the last line is "summary: N passed, M failed".
+#
+#   ops/test.sh          the suite CI runs (.ci/run), kept under 45 min on a fresh clone
+#   ops/test.sh --full   also the long runs: the chaos long form (3 seeds x 2 stores,
+#                        30 simulated min), a 5-min SDK bench in Chromium, 2 min of
+#                        fuzzing per target and 2-min schemathesis passes
+#
+# Exits non-zero if anything failed; prints each stage's wall time, and the
+# last line is "summary: N passed, M failed".
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+
+full=0
+case "${1:-}" in
+    "") ;;
+    --full) full=1 ;;
+    *) echo "usage: ops/test.sh [--full]" >&2; exit 2 ;;
+esac
 
 passed=0
 failed=0
 broken_steps=()
 log_dir=$(mktemp -d)
+suite_started=$(date +%s)
 
-step() { printf '\n== %s\n' "$*"; }
+# Each stage's wall time, for the summary: `step` closes the previous stage.
+stage_names=()
+stage_secs=()
+stage_name=""
+stage_started=0
+close_stage() {
+    if [ -n "$stage_name" ]; then
+        stage_names+=("$stage_name")
+        stage_secs+=($(( $(date +%s) - stage_started )))
+    fi
+    stage_name=""
+}
+step() {
+    close_stage
+    stage_name=$1
+    stage_started=$(date +%s)
+    printf '\n== %s\n' "$*"
+}
+print_stages() {
+    close_stage
+    echo
+    echo "stage times:"
+    local i
+    for i in "${!stage_names[@]}"; do
+        printf '  %6d s  %s\n' "${stage_secs[$i]}" "${stage_names[$i]}"
+    done
+    printf '  %6d s  total\n' "$(( $(date +%s) - suite_started ))"
+}
 fail_step() { broken_steps+=("$1"); }
 
 cleanup() {
@@ -35,6 +77,7 @@ fi
 
 step "services"
 if ! ops/dev/services.sh up; then
+    print_stages
     echo "summary: 0 passed, 1 failed"
     exit 1
 fi
@@ -46,6 +89,9 @@ cargo fmt --all --check || fail_step "cargo fmt"
 
 step "wasm32 build of the crates the SDK uses"
 cargo build -q -p invigil-schemas -p invigil-sdk --target wasm32-unknown-unknown || fail_step "wasm32 build"
+
+step "Rust test build (cargo nextest --no-run)"
+cargo nextest run --workspace --no-run --cargo-quiet || fail_step "cargo nextest --no-run"
 
 step "Rust tests (cargo nextest)"
 cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log_dir/nextest.log"
@@ -71,13 +117,26 @@ if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node
 step "chaos (kill -9 ingest, broker, pipeline, ClickHouse under 1,000 candidates; short form)"
 if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
-step "fuzzing the decoders (cargo fuzz, 15 s per target)"
-if ops/fuzz.sh 15; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi
+fuzz_secs=15
+schema_secs=30
+[ "$full" = 1 ] && { fuzz_secs=120; schema_secs=120; }
 
-step "API schema fuzzing (schemathesis against openapi.yaml on a running invigil up)"
-if ops/dev/schemathesis.sh 30; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
+step "fuzzing the decoders (cargo fuzz, $fuzz_secs s per target)"
+if ops/fuzz.sh "$fuzz_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi
+
+step "API schema fuzzing (schemathesis against openapi.yaml on a running invigil up, $schema_secs s per pass)"
+if ops/dev/schemathesis.sh "$schema_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
+
+if [ "$full" = 1 ]; then
+    step "chaos long form (--full: seeds 1,2,3 on chDB and ClickHouse, 1,000 candidates x 30 simulated min)"
+    if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos long form"; fi
+
+    step "SDK bench (--full: 5 min in headless Chromium)"
+    if target/debug/invigil bench sdk --minutes 5 --check; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: bench sdk"; fi
+fi
 
 failed=$((failed + ${#broken_steps[@]}))
+print_stages
 echo
 for broken in "${broken_steps[@]}"; do echo "failed step: $broken"; done
 echo "summary: $passed passed, $failed failed"

@@ -8,6 +8,7 @@ const COUNTERS = [
   ['tab_switches', 'tab switches'],
   ['hidden_ms', 'hidden'],
   ['blur_count', 'blurs'],
+  ['blur_ms', 'blurred'],
   ['fullscreen_exits', 'fullscreen exits'],
   ['clipboard_actions', 'clipboard'],
   ['key_bursts', 'key bursts'],
@@ -74,7 +75,7 @@ function start(test) {
       `score ${c.score.toFixed(2)} · this minute ${c.window_score.toFixed(2)}`;
     for (const [key] of COUNTERS) {
       const value = c.counters[key] ?? 0;
-      node.querySelector(`[data-counter="${key}"]`).textContent = key === 'hidden_ms' ? formatDuration(value) : String(value);
+      node.querySelector(`[data-counter="${key}"]`).textContent = key.endsWith('_ms') ? formatDuration(value) : String(value);
     }
     if (node.thumbs.face !== c.face_key || node.thumbs.screen !== c.screen_key) {
       node.thumbs = { face: c.face_key, screen: c.screen_key };

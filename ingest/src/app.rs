@@ -222,13 +222,17 @@ async fn get_admin_version(
     axum::extract::Path(version): axum::extract::Path<String>,
 ) -> Result<Json<AdminConfigResponse>, ApiError> {
     admin(&state, &headers)?;
-    let version: u64 = version.parse().map_err(|_| {
-        ApiError::invalid(vec![invigil_schemas::validate::FieldProblem {
-            field: "version".into(),
-            code: invigil_schemas::validate::ProblemCode::InvalidType,
-            message: "must be a positive integer".into(),
-        }])
-    })?;
+    // Versions count from 1 (openapi.yaml: minimum 1), so 0 is a bad
+    // request like "abc", not a version that happens to be missing.
+    use invigil_schemas::validate::{FieldProblem, ProblemCode};
+    let bad = |code, message: &str| {
+        ApiError::invalid(vec![FieldProblem { field: "version".into(), code, message: message.into() }])
+    };
+    let version: u64 = match version.parse() {
+        Ok(0) => return Err(bad(ProblemCode::InvalidValue, "must be at least 1")),
+        Ok(version) => version,
+        Err(_) => return Err(bad(ProblemCode::InvalidType, "must be a positive integer")),
+    };
     let store = state.config.clone();
     let document = tokio::task::spawn_blocking(move || store.load_version(version))
         .await

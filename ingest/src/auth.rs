@@ -59,6 +59,9 @@ impl Verifier {
         };
         let mut validation = Validation::new(alg);
         validation.leeway = 30;
+        // A host app may mint a token ahead of an exam's start with `nbf`;
+        // it must not open the exam early.
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
         Ok(Self { key, validation })
@@ -86,6 +89,7 @@ impl Verifier {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired",
+                ErrorKind::ImmatureSignature => "token is not valid yet (nbf)",
                 ErrorKind::InvalidSignature => "token signature is invalid",
                 ErrorKind::InvalidAlgorithm => "token algorithm is not the one this server accepts",
                 ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim",

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use invigil_schemas::api::CredentialsResponse;
 use invigil_schemas::claims::CandidateClaims;
 use invigil_schemas::ids::{CandidateId, TestId};
+use invigil_schemas::media_key::candidate_prefix;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -69,11 +70,6 @@ impl Default for CredentialSettings {
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
         }
     }
-}
-
-/// The candidate's media prefix on `date` (`YYYY-MM-DD`).
-pub fn media_prefix(date: &str, test: &TestId, candidate: &CandidateId) -> String {
-    format!("{date}/{test}/{candidate}/")
 }
 
 /// The inline session policy: only `s3:PutObject`, only under `prefix`.
@@ -193,7 +189,7 @@ impl CredentialIssuer {
             }
         }
 
-        let prefix = media_prefix(&utc_date(now_ms / 1000), &claims.test_id, &claims.sub);
+        let prefix = candidate_prefix(&utc_date(now_ms / 1000), &claims.test_id, &claims.sub);
         let issued = match &self.source {
             CredentialSource::Sts(sts) => self.assume_role(sts, &claims.sub, &prefix, now_ms).await?,
             CredentialSource::Minted(mint) => {
@@ -308,7 +304,7 @@ mod tests {
     fn the_policy_allows_one_action_under_one_prefix() {
         let test = TestId::new("exam-1").unwrap();
         let candidate = CandidateId::new("cand:7").unwrap();
-        let prefix = media_prefix("2026-11-22", &test, &candidate);
+        let prefix = candidate_prefix("2026-11-22", &test, &candidate);
         let policy: serde_json::Value = serde_json::from_str(&session_policy("media", &prefix)).unwrap();
         let statements = policy["Statement"].as_array().unwrap();
         assert_eq!(statements.len(), 1);

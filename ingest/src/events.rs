@@ -11,7 +11,7 @@ use axum::Json;
 use invigil_schemas::api::{ErrorCode, EventsResponse, ShutdownAction};
 use invigil_schemas::config::Resolution;
 use invigil_schemas::record::record_key;
-use invigil_schemas::validate::{parse_batch, ProblemCode};
+use invigil_schemas::validate::{check_caller, parse_batch, Caller, ProblemCode};
 
 use crate::app::AppState;
 use crate::enrich::{hash_ip, to_record, Enrichment};
@@ -56,13 +56,16 @@ pub async fn post_events(
             ApiError::invalid(problems.0)
         }
     })?;
+    let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+    let caller = Caller { test: &claims.test_id, candidate: &claims.sub, now_ms: received_at };
+    check_caller(&batch, &caller, &state.settings.limits).map_err(|problems| ApiError::invalid(problems.0))?;
     let accepted = batch.events.len() as u32;
 
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let cut =
         (0..=user_agent.len().min(MAX_USER_AGENT_BYTES)).rev().find(|i| user_agent.is_char_boundary(*i)).unwrap_or(0);
     let enrichment = Enrichment {
-        received_at: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default(),
+        received_at,
         ingest_node: state.settings.node.clone(),
         client_ip_hash: hash_ip(&state.ip_hash_secret, client_ip(&headers, peer, state.settings.trust_forwarded_for)),
         user_agent: user_agent[..cut].to_owned(),

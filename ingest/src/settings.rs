@@ -144,6 +144,15 @@ impl IngestSettings {
                 self.limits.max_body_bytes
             ));
         }
+        // The store keeps events 30 days after their `ts` (schemas/clickhouse
+        // TTLs): accepting anything older would answer 200 for rows the store
+        // drops at once.
+        if self.limits.max_event_age_ms > 29 * 24 * 3_600_000 {
+            return invalid(format!(
+                "limits.max_event_age_ms = {} exceeds 29 days (the store keeps events 30 days)",
+                self.limits.max_event_age_ms
+            ));
+        }
         if self.spool.max_bytes < self.limits.max_body_bytes as u64 * 4 {
             return invalid("spool.max_bytes must hold at least four of the largest bodies".into());
         }

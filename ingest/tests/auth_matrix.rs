@@ -1,7 +1,7 @@
 //! Every route × every kind of caller (issue 8's auth matrix): no token, an
 //! expired one, a forged signature, `alg: none`, another algorithm, a
-//! candidate, a proctor of another test, a proctor of the test, a reviewer
-//! and an admin — each gets exactly the status its route's policy says, and
+//! token whose `nbf` lies ahead, a candidate, a proctor of another test, a
+//! proctor of the test, a reviewer and an admin — each gets exactly the status its route's policy says, and
 //! every refusal carries the error body of SPEC §4. The policy table must
 //! name every route ingest serves, so a new route cannot skip the matrix.
 
@@ -22,6 +22,7 @@ enum Caller {
     Forged,
     AlgNone,
     OtherAlgorithm,
+    NotYetValid,
     Candidate,
     Stranger,
     Proctor,
@@ -29,12 +30,13 @@ enum Caller {
     Admin,
 }
 
-const CALLERS: [Caller; 10] = [
+const CALLERS: [Caller; 11] = [
     Caller::Anonymous,
     Caller::Expired,
     Caller::Forged,
     Caller::AlgNone,
     Caller::OtherAlgorithm,
+    Caller::NotYetValid,
     Caller::Candidate,
     Caller::Stranger,
     Caller::Proctor,
@@ -79,7 +81,12 @@ impl Policy {
     fn expected(self, caller: Caller, admitted: u16) -> u16 {
         let broken = matches!(
             caller,
-            Caller::Anonymous | Caller::Expired | Caller::Forged | Caller::AlgNone | Caller::OtherAlgorithm
+            Caller::Anonymous
+                | Caller::Expired
+                | Caller::Forged
+                | Caller::AlgNone
+                | Caller::OtherAlgorithm
+                | Caller::NotYetValid
         );
         match self {
             Policy::Public => admitted,
@@ -216,6 +223,10 @@ fn token_of(caller: Caller) -> Option<String> {
         // An RS256 token where the server takes HS256: refused before any
         // key is tried, so no public key can be abused as an HMAC secret.
         Caller::OtherAlgorithm => Some(format!("{}.{body}.{}", header("RS256"), URL_SAFE_NO_PAD.encode([7u8; 256]))),
+        // Authentic, but for later (beyond the 30-s leeway).
+        Caller::NotYetValid => Some(sign(
+            json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "nbf": now + 600, "exp": now + 3600}),
+        )),
         Caller::Candidate => Some(candidate_token("exam-1", "cand-1")),
         Caller::Stranger => Some(staff_token("proctor", &["exam-2"])),
         Caller::Proctor => Some(staff_token("proctor", &["exam-1"])),
@@ -278,4 +289,77 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
     assert!(failures.is_empty(), "{} of {checked} cases wrong:\n{}", failures.len(), failures.join("\n"));
     assert_eq!(checked, ROUTES.len() * CALLERS.len());
     ingest.stop().await;
+}
+
+/// One capture event of cand-1's, with `key`.
+fn capture_batch(session: &str, kind: &str, key: &str, ts: i64) -> Value {
+    let id = invigil_schemas::ids::event_id_v7(ts.max(0) as u64, [3; 10]);
+    let event = json!({"id": id, "seq": 0, "ts": ts, "type": "capture", "kind": kind, "status": "uploaded",
+        "key": key, "bytes": 24_000, "capture_seq": 1, "attempts": 1});
+    json!({"v": 1, "session_id": session, "batch_seq": 0, "sent_at": now_ms(), "events": [event]})
+}
+
+/// Hostile payloads from an authentic candidate (issue 17): a capture that
+/// names another candidate's object, a key that climbs out of the prefix,
+/// a capture filed in another kind's folder, and event times the store
+/// would drop (1970, 2100, past its retention). Each is a 400 naming the
+/// field; none reaches the topic; the same batch with honest values does.
+#[tokio::test]
+async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced() {
+    let topic = unique_topic("hostile");
+    create_topic(&shared_brokers(), &topic, 1).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let token = candidate_token("exam-1", "cand-1");
+    let now = now_ms();
+    let own = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
+    let cases = [
+        ("face", "2026-11-30/exam-1/cand-2/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
+        ("face", "2026-11-30/exam-2/cand-1/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
+        ("face", "2026-11-30/exam-1/cand-1/../cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
+        ("face", "2026-11-30/exam-1/cand-1/%2e%2e/cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
+        ("face", "2026-11-30/exam-1/cand-1/screen/1_x.jpg", now, "events[0].key", "another kind's folder"),
+        ("face", "2026-11-30/exam-1/cand-1/notes/1_x.jpg", now, "events[0].key", "media folder"),
+        ("face", own, 0, "events[0].ts", "older than"),
+        ("face", own, now - 31 * 86_400_000, "events[0].ts", "older than"),
+        ("face", own, 4_102_444_800_000, "events[0].ts", "ahead"),
+    ];
+    let mut failures = Vec::new();
+    for (i, (kind, key, ts, field, says)) in cases.iter().enumerate() {
+        let body = capture_batch(&uuid_for(i), kind, key, *ts);
+        let (status, _, answer) = ingest.post_events(&token, &body).await;
+        let problems = answer["error"]["problems"].as_array().cloned().unwrap_or_default();
+        let named =
+            problems.iter().any(|p| p["field"] == *field && p["message"].as_str().is_some_and(|m| m.contains(says)));
+        if status != 400 || !named {
+            failures.push(format!("{key} @ {ts}: {status} {answer}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // A staff link for a key that climbs out of its test is refused too.
+    let http = reqwest::Client::new();
+    let climbing = "2026-11-30/exam-1/../exam-2/cand-1/camera/1_x.jpg";
+    let response = http
+        .get(ingest.url("/api/v1/dashboard/media"))
+        .query(&[("key", climbing)])
+        .bearer_auth(staff_token("reviewer", &["exam-1"]))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, answer) = parts(response).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "key", "{answer}");
+
+    // The honest twin is accepted, and it is the only record on the topic.
+    let session = new_session();
+    let (status, _, answer) = ingest.post_events(&token, &capture_batch(&session, "face", own, now)).await;
+    assert_eq!(status, 200, "{answer}");
+    let records = read_topic(&shared_brokers(), &topic, 2, std::time::Duration::from_secs(5));
+    assert_eq!(records.len(), 1, "only the honest batch was produced");
+    assert_eq!(records[0].1.batch.session_id.to_string(), session);
+    ingest.stop().await;
+}
+
+fn uuid_for(i: usize) -> String {
+    invigil_schemas::ids::event_id_v7(now_ms() as u64 + i as u64, [i as u8; 10]).to_string()
 }

@@ -258,6 +258,17 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
     .await;
     assert_eq!((status, &reply["error"]["code"]), (404, &json!("not_found")));
 
+    // One stored version; 0 is not a version (openapi: minimum 1), 99 is not stored.
+    for (version, expected) in [("2", 200), ("0", 400), ("x", 400), ("99", 404)] {
+        let path = format!("/api/v1/admin/config/history/{version}");
+        let (status, _, reply) =
+            parts(ingest.http.get(ingest.url(&path)).bearer_auth(&admin).send().await.unwrap()).await;
+        assert_eq!(status, expected, "{path}: {reply}");
+        if expected == 400 {
+            assert_eq!(reply["error"]["field"], "version", "{path}: {reply}");
+        }
+    }
+
     // The candidate's view of its config follows too.
     let (status, _, reply) =
         parts(ingest.http.get(ingest.url("/api/v1/config")).bearer_auth(&carol).send().await.unwrap()).await;

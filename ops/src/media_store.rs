@@ -22,6 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use invigil_ingest::credentials::{MintUploadKeys, UploadKeys};
+use invigil_schemas::media_key;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
@@ -127,6 +128,9 @@ impl S3Auth for Keys {
 /// Authorisation after the signature checked out.
 struct Rules;
 
+/// Why a key that is not canonical is refused (see [`media_key::check`]).
+const NOT_CANONICAL: &str = "object keys must be canonical: no empty, \".\" or \"..\" segments, no percent escapes";
+
 /// A request as far as authorisation cares.
 struct Request<'a> {
     operation: &'a str,
@@ -149,6 +153,11 @@ impl<'a> Request<'a> {
 
 /// Whether a verified key may make `request` at `now_ms`.
 fn allowed(access_key: &str, request: &Request<'_>, now_ms: i64) -> Result<(), &'static str> {
+    // Before any prefix comparison, and for every caller: the files live on
+    // a file system, where `a/../b` is `b`.
+    if let S3Path::Object { key, .. } = request.path {
+        media_key::check(key).map_err(|_| NOT_CANONICAL)?;
+    }
     if access_key == STAFF_KEY {
         return Ok(());
     }
@@ -157,7 +166,9 @@ fn allowed(access_key: &str, request: &Request<'_>, now_ms: i64) -> Result<(), &
         return Err("these upload credentials have expired; ask /api/v1/credentials for new ones");
     }
     let limit = match (request.operation, request.path) {
-        ("PutObject", S3Path::Object { bucket, key }) if **bucket == scope.bucket && key.starts_with(&scope.prefix) => {
+        ("PutObject", S3Path::Object { bucket, key })
+            if **bucket == scope.bucket && media_key::is_within(key, &scope.prefix) =>
+        {
             MAX_OBJECT_BYTES
         }
         // A POST form names its key in the body: `post_object` checks it
@@ -191,11 +202,16 @@ impl S3Access for Rules {
         let Some(credentials) = &req.credentials else {
             return Err(s3_error!(AccessDenied, "this store needs signed requests"));
         };
+        if media_key::check(&req.input.key).is_err() {
+            return Err(s3_error!(AccessDenied, "{NOT_CANONICAL}"));
+        }
         if credentials.access_key == STAFF_KEY {
             return Ok(());
         }
         match Grants::scope_of(&credentials.access_key) {
-            Some(scope) if req.input.bucket == scope.bucket && req.input.key.starts_with(&scope.prefix) => Ok(()),
+            Some(scope) if req.input.bucket == scope.bucket && media_key::is_within(&req.input.key, &scope.prefix) => {
+                Ok(())
+            }
             _ => Err(s3_error!(AccessDenied, "upload credentials only allow keys under the candidate's own prefix")),
         }
     }
@@ -343,6 +359,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn keys_that_are_not_canonical_are_refused_for_every_caller() {
+        let id = Grants::candidate_key_id(&scope("2026-11-30/exam-1/cand-A/", 1_000));
+        for key in [
+            "2026-11-30/exam-1/cand-A/../cand-B/camera/x.jpg",
+            "2026-11-30/exam-1/cand-A/camera/../../cand-B/camera/x.jpg",
+            "2026-11-30/exam-1/cand-A/./camera/x.jpg",
+            "2026-11-30/exam-1/cand-A//camera/x.jpg",
+            "2026-11-30/exam-1/cand-A/%2e%2e/cand-B/camera/x.jpg",
+            "2026-11-30/exam-1/cand-A/%2E%2E/cand-B/camera/x.jpg",
+        ] {
+            let path = object("media", key);
+            assert_eq!(allowed(&id, &put(&path, 10), 999), Err(NOT_CANONICAL), "{key}");
+            let read = Request { operation: "GetObject", path: &path, body_bytes: None };
+            assert_eq!(allowed(STAFF_KEY, &read, 0), Err(NOT_CANONICAL), "staff: {key}");
+        }
+    }
+
     /// The real store on a free port: SigV4 PUTs and presigned GETs as the
     /// SDK and the dashboards make them, through the AWS SDK's own signer.
     mod served {
@@ -444,6 +478,58 @@ mod tests {
             store.stop().await;
         }
 
+        /// The held-out finding: cand-A's keys, a PUT to
+        /// `{cand-A}/../cand-B/…`, sent as the AWS SDK sends it (the dot
+        /// segments reach the server as they are).
+        #[tokio::test]
+        async fn dot_segments_never_reach_the_disk() {
+            let root = tempfile::tempdir().unwrap();
+            let store = MediaStore::start(root.path(), "media", "127.0.0.1:0".parse().unwrap(), [5; 32]).await.unwrap();
+            let prefix = "2026-11-30/exam-1/cand-a/";
+            let keys = store.grants.mint("media", prefix, crate::now_ms() + 600_000);
+            let candidate = client(&store.endpoint, &keys.access_key_id, &keys.secret_access_key);
+            for key in [
+                format!("{prefix}../cand-b/camera/x.jpg"),
+                format!("{prefix}camera/../../cand-b/camera/x.jpg"),
+                format!("{prefix}./camera/x.jpg"),
+                format!("{prefix}camera//x.jpg"),
+                format!("{prefix}%2e%2e/cand-b/camera/x.jpg"),
+            ] {
+                let refused = put(&candidate, &key, vec![1; 10]).await.expect_err(&key);
+                assert!(refused.contains("AccessDenied") && refused.contains("canonical"), "{key}: {refused}");
+            }
+            // The staff key (presigned GETs) may read anything, but not
+            // through a dot path either.
+            let (id, secret) = store.grants.staff();
+            let staff = client(&store.endpoint, &id, &secret);
+            put(&staff, "2026-11-30/exam-1/cand-b/camera/1.jpg", vec![2; 10]).await.unwrap();
+            let climbed =
+                staff.get_object().bucket("media").key(format!("{prefix}../cand-b/camera/1.jpg")).send().await;
+            assert!(climbed.is_err(), "a staff read through ..");
+            let written: Vec<_> = walk(&root.path().join("media"));
+            assert_eq!(written, ["2026-11-30/exam-1/cand-b/camera/1.jpg"], "only the staff upload is on disk");
+            store.stop().await;
+        }
+
+        /// Every file under `dir`, as `/`-joined relative paths.
+        fn walk(dir: &std::path::Path) -> Vec<String> {
+            let mut files = Vec::new();
+            let mut pending = vec![dir.to_path_buf()];
+            while let Some(next) = pending.pop() {
+                for entry in std::fs::read_dir(&next).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.is_dir() {
+                        pending.push(path);
+                    } else {
+                        let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                        files.push(relative);
+                    }
+                }
+            }
+            files.sort();
+            files
+        }
+
         /// A multipart/form-data body as a browser's `FormData` sends it:
         /// the form's fields, `key`, `Content-Type`, then the file last.
         fn form_body(form: &PostForm, key: &str, content_type: &str, file: &[u8]) -> (String, Vec<u8>) {
@@ -535,6 +621,19 @@ mod tests {
             let key = "2026-11-30/exam-1/cand-b/camera/1.jpg";
             let (status, body) = answer(post(&forged[0], key, "image/jpeg", vec![1; 10]).await.unwrap()).await;
             assert_eq!(status, 403, "{body}");
+            assert!(!root.path().join("media/2026-11-30/exam-1/cand-b").exists());
+
+            // The form's own `starts-with` condition holds for a key that
+            // climbs out of the prefix; the store refuses it anyway.
+            for key in [
+                format!("{prefix}camera/../../cand-b/camera/1.jpg"),
+                format!("{prefix}camera/./1.jpg"),
+                format!("{prefix}camera/%2e%2e/x.jpg"),
+            ] {
+                let (status, body) = answer(post(camera, &key, "image/jpeg", vec![1; 10]).await.unwrap()).await;
+                assert_eq!(status, 403, "{key}: {body}");
+                assert!(body.contains("canonical"), "{key}: {body}");
+            }
             assert!(!root.path().join("media/2026-11-30/exam-1/cand-b").exists());
 
             // An expired policy.

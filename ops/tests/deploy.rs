@@ -8,9 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use invigil_ingest::credentials::{media_prefix, session_policy};
+use invigil_ingest::credentials::session_policy;
 use invigil_ingest::settings::IngestSettings;
 use invigil_schemas::ids::{CandidateId, TestId};
+use invigil_schemas::media_key::candidate_prefix;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -175,14 +176,14 @@ fn iam_match(pattern: &str, arn: &str) -> bool {
 fn upload_credentials_reach_only_the_candidates_own_prefix() {
     let test = TestId::new("exam-1").unwrap();
     let (a, b) = (CandidateId::new("cand-a").unwrap(), CandidateId::new("cand-b").unwrap());
-    let prefix = media_prefix("2026-11-30", &test, &a);
+    let prefix = candidate_prefix("2026-11-30", &test, &a);
     let policy: Value = serde_json::from_str(&session_policy("invigil-media-prod", &prefix)).unwrap();
     let statement = &policy["Statement"][0];
     assert_eq!((statement["Effect"].as_str(), statement["Action"].as_str()), (Some("Allow"), Some("s3:PutObject")));
     let resource = statement["Resource"].as_str().unwrap();
     let object = |key: &str| format!("arn:aws:s3:::invigil-media-prod/{key}");
     assert!(iam_match(resource, &object(&format!("{prefix}camera/1_x.jpg"))));
-    assert!(!iam_match(resource, &object(&format!("{}camera/1_x.jpg", media_prefix("2026-11-30", &test, &b)))));
+    assert!(!iam_match(resource, &object(&format!("{}camera/1_x.jpg", candidate_prefix("2026-11-30", &test, &b)))));
     assert!(!iam_match(resource, &object("2026-11-30/exam-1/cand-a-evil/camera/1_x.jpg")), "a sibling prefix");
     assert!(!iam_match(resource, &object("2026-11-30/exam-2/cand-a/camera/1_x.jpg")));
     // The uploader role itself can only put objects in the bucket; the

@@ -167,6 +167,14 @@ impl Tracked {
     /// Recomputes the windows that may have changed.
     pub fn refresh(&mut self, config: &ProctorConfig) {
         let Some(from) = self.dirty_from.take() else { return };
+        // A new capture credits a slot up to an interval earlier, in the
+        // minute before its own when it came just after a boundary: those
+        // windows are recomputed and, if closed, checked again.
+        let from = match from {
+            i64::MIN => from, // everything already (a config change)
+            _ => crate::session::window_start(from.saturating_sub(windows::capture_reach_ms(config)).max(i64::MIN / 2)),
+        };
+        self.unchecked_from = Some(self.unchecked_from.map_or(from, |u| u.min(from)));
         let fresh = windows::compute(&self.session, config, Some(from));
         let from = fresh.first().map_or(from, |w| w.start);
         self.windows.retain(|start, _| *start < from);

@@ -12,13 +12,21 @@
 //!   events) by the event's own time.
 //! - **key bursts**: `key_activity` events with more than
 //!   `anomaly.key_burst_keys` keys.
-//! - **expected captures** of a kind with interval `I`: the capture slots
-//!   `first_ts + j·I` (j ≥ 0, ≤ `last_ts`) that fall in the window and not
-//!   inside a blocked interval (a blocked candidate is already accounted for by
+//! - **capture slots** of a kind with interval `I`: `first_ts + j·I`
+//!   (j ≥ 0, ≤ `last_ts`), each counted in the window it falls in, none inside
+//!   a blocked interval (a blocked candidate is already accounted for by
 //!   `blocked_ms`; counting their captures as missing would penalise twice).
-//!   A slot is **uploaded** when an uploaded capture's time rounds to it
-//!   (`round((ts − first_ts) / I)`), which tolerates timer jitter of up to
-//!   half an interval. Missing = expected − uploaded.
+//!   A capture's time is when it was taken (an audio chunk's: its start),
+//!   not when it was uploaded. Captures are **credited** to slots in time
+//!   order, each to the earliest free slot in `(ts − I, ts + I/2]`: the SDK's
+//!   capture grid starts when setup ends, anywhere within an interval of
+//!   `first_ts`, so a capture may lie up to one interval after its slot (and
+//!   half of one before, for timer jitter). A slot's credit lands in the
+//!   slot's window, even when the capture's own time is in the next minute
+//!   (the window is corrected if it had closed).
+//! - **expected** = credited slots + uncredited slots whose capture had its
+//!   whole interval to arrive (`slot + I ≤ last_ts`); a slot near the end of
+//!   what we know is not missing yet. Missing = expected − uploaded.
 //! - **network gaps**: consecutive batch receipts (server clock) more than
 //!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
 //!   the windows it overlaps; it is counted once, in the window where it
@@ -179,26 +187,55 @@ struct Context {
     blurred: Intervals,
     blocked: Intervals,
     gaps: Intervals,
-    /// Capture interval per kind, and the slots with an upload.
+    /// Capture interval per kind, and the slots credited with an upload.
     intervals: [i64; 3],
-    present: [HashSet<i64>; 3],
+    credited: [HashSet<i64>; 3],
+}
+
+/// The slots `first_ts + j·I` credited with one kind's uploads (sorted
+/// capture times): in time order, each capture takes the earliest slot that
+/// is not yet taken, not blocked and lies in `(ts − I, ts + I/2]`. A capture
+/// with no such slot (a second one within an interval) credits nothing.
+fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64, blocked: &Intervals) -> HashSet<i64> {
+    let mut credited = HashSet::new();
+    let mut free = 0_i64;
+    for &ts in uploads {
+        let lowest = (ts - interval - first_ts).div_euclid(interval) + 1;
+        let highest = (ts + interval / 2 - first_ts).div_euclid(interval);
+        let mut j = lowest.max(free).max(0);
+        while j <= highest && contains(blocked, first_ts + j * interval) {
+            j += 1;
+        }
+        if j <= highest {
+            credited.insert(j);
+            free = j + 1;
+        }
+    }
+    credited
+}
+
+/// How far before a changed event a window's capture credit may change:
+/// a capture reaches back one interval to its slot, and a change of the
+/// blocked spans or of the session's end moves credits within two.
+pub fn capture_reach_ms(config: &ProctorConfig) -> i64 {
+    let c = &config.capture_intervals;
+    2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms))
 }
 
 impl Context {
     fn new(session: &Session, config: &ProctorConfig) -> Self {
         let c = &config.capture_intervals;
         let intervals = [i64::from(c.face_ms), i64::from(c.screen_ms), i64::from(c.audio_chunk_ms)];
-        let present = std::array::from_fn(|k| {
-            let interval = intervals[k].max(1);
-            session.uploads[k].iter().map(|ts| (ts - session.first_ts + interval / 2).div_euclid(interval)).collect()
-        });
+        let blocked = intervals_of(session, |d| matches!(d, Dimension::Blocked(_)));
+        let credited =
+            std::array::from_fn(|k| credit_slots(&session.uploads[k], session.first_ts, intervals[k].max(1), &blocked));
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
-            blocked: intervals_of(session, |d| matches!(d, Dimension::Blocked(_))),
+            blocked,
             gaps: network_gaps(session, config),
             intervals,
-            present,
+            credited,
         }
     }
 }
@@ -251,8 +288,11 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
                 break;
             }
             if !contains(&cx.blocked, t) {
-                value.expected[k] += 1;
-                if cx.present[k].contains(&j) {
+                let credited = cx.credited[k].contains(&j);
+                if credited || t + interval <= session.last_ts {
+                    value.expected[k] += 1;
+                }
+                if credited {
                     value.uploaded[k] += 1;
                 }
             }

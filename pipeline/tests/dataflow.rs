@@ -139,6 +139,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     let live = last_live(&live_topic).expect("live counters were published");
     assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 191));
     assert_eq!(live.counters.tab_switches, 3);
+    assert_eq!((live.counters.blur_count, live.counters.blur_ms), (1, 16_000), "blur time reaches the wall (SPEC §6)");
     assert_eq!(Metrics::get(&metrics.late_events), 39, "late events counted as they were read");
 
     pipeline.stop();

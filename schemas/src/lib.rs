@@ -12,6 +12,9 @@
 //! - [`validate`]: turns request bytes into a batch or into *every* problem,
 //!   each named by its JSON path (`events[3].bytes`), under configurable
 //!   [`validate::Limits`].
+//! - [`media_key`]: the S3 key layout of candidate media
+//!   (`{date}/{test}/{candidate}/camera/…`) and the canonical-key check
+//!   every prefix comparison relies on.
 //! - [`record`]: the server-enriched [`record::KafkaRecord`] that ingest writes
 //!   to `proctor_events`, and its versioned compact encoding.
 //! - [`api`]: response bodies of the HTTP API: events (ok / shutdown),
@@ -32,6 +35,7 @@ pub mod config;
 pub mod event;
 pub mod ids;
 pub mod live;
+pub mod media_key;
 pub mod migrations;
 pub mod record;
 pub mod validate;

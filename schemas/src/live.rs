@@ -51,6 +51,10 @@ pub struct LiveTotals {
     pub tab_switches: u32,
     pub hidden_ms: u64,
     pub blur_count: u32,
+    /// Time the page was blurred (focus elsewhere) in the session, ms.
+    /// Defaulted: messages published before it existed still decode.
+    #[serde(default)]
+    pub blur_ms: u64,
     pub fullscreen_exits: u32,
     pub clipboard_actions: u32,
     pub key_bursts: u32,

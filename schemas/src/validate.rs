@@ -43,11 +43,94 @@ pub struct Limits {
     pub max_string_bytes: usize,
     /// Longest `custom.data`, as compact JSON text, in bytes.
     pub max_custom_data_bytes: usize,
+    /// Oldest event ingest accepts, as ms before its arrival. Older events
+    /// are refused (400 naming `events[i].ts`) rather than accepted and then
+    /// dropped by the store's 30-day TTL; the default, 7 days, leaves an SDK
+    /// replaying a long offline buffer plenty of room.
+    pub max_event_age_ms: u64,
+    /// Furthest ahead of its arrival an event's `ts` may be: a client clock
+    /// running fast by up to this much is tolerated, a year-2100 `ts` is not.
+    pub max_event_lead_ms: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 256 * 1024, max_events: 500, max_string_bytes: 1024, max_custom_data_bytes: 2048 }
+        Self {
+            max_body_bytes: 256 * 1024,
+            max_events: 500,
+            max_string_bytes: 1024,
+            max_custom_data_bytes: 2048,
+            max_event_age_ms: 7 * 24 * 3_600_000,
+            max_event_lead_ms: 24 * 3_600_000,
+        }
+    }
+}
+
+/// What a batch is checked against once its caller is known: the token's
+/// test and candidate, and the time it arrived.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub test: &'a crate::ids::TestId,
+    pub candidate: &'a crate::ids::CandidateId,
+    /// Server time of arrival, Unix ms.
+    pub now_ms: i64,
+}
+
+/// The problems of a well-formed batch that only its caller reveals: event
+/// times outside `[now − max_event_age_ms, now + max_event_lead_ms]`, and
+/// capture keys outside the caller's own media prefix or in another kind's
+/// folder. Ingest refuses such a batch whole, so nothing is answered 200 and
+/// then dropped, and no capture is credited for someone else's object.
+pub fn check_caller(batch: &EventBatch, caller: &Caller<'_>, limits: &Limits) -> Result<(), Problems> {
+    let oldest = caller.now_ms.saturating_sub(limits.max_event_age_ms.min(i64::MAX as u64) as i64);
+    let newest = caller.now_ms.saturating_add(limits.max_event_lead_ms.min(i64::MAX as u64) as i64);
+    let mut problems = Vec::new();
+    for (i, event) in batch.events.iter().enumerate() {
+        let path = format!("events[{i}]");
+        if event.ts < oldest {
+            problems.push(FieldProblem::new(
+                join(&path, "ts"),
+                ProblemCode::InvalidValue,
+                format!(
+                    "is {} ms before arrival; events older than {} ms are refused",
+                    caller.now_ms - event.ts,
+                    limits.max_event_age_ms
+                ),
+            ));
+        } else if event.ts > newest {
+            problems.push(FieldProblem::new(
+                join(&path, "ts"),
+                ProblemCode::InvalidValue,
+                format!(
+                    "is {} ms after arrival; events more than {} ms ahead are refused",
+                    event.ts - caller.now_ms,
+                    limits.max_event_lead_ms
+                ),
+            ));
+        }
+        if let EventBody::Capture(capture) = &event.body {
+            let Some(key) = &capture.key else { continue };
+            let Ok((object, _)) = crate::event::split_part_key(key) else { continue };
+            let owned = crate::media_key::MediaKey::parse(object)
+                .filter(|media| media.test == caller.test.as_str() && media.candidate == caller.candidate.as_str());
+            let why = match owned.map(|media| media.holds(capture.kind)) {
+                None => Some(format!(
+                    "must lie under the token's own media prefix {{date}}/{}/{}/",
+                    caller.test, caller.candidate
+                )),
+                Some(None) => Some("must be in a media folder (camera/, screen/, audio/ or bundle/)".to_owned()),
+                Some(Some(false)) => Some("is in another kind's folder than the capture's `kind`".to_owned()),
+                Some(Some(true)) => None,
+            };
+            if let Some(why) = why {
+                problems.push(FieldProblem::new(join(&path, "key"), ProblemCode::InvalidValue, why));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
     }
 }
 
@@ -429,24 +512,22 @@ fn check_capture(capture: &crate::event::Capture, path: &str, problems: &mut Vec
             }
         }
     }
-    if let Some(key) = &capture.key {
-        match crate::event::split_part_key(key) {
-            Err(why) => problems.push(FieldProblem::new(join(path, "key"), ProblemCode::InvalidValue, why)),
-            Ok((object, _)) if object.starts_with('/') || object.split('/').any(|part| part == "..") => {
-                problems.push(FieldProblem::new(
-                    join(path, "key"),
-                    ProblemCode::InvalidValue,
-                    "must be a relative object key without \"..\" segments",
-                ));
+    let Some(key) = &capture.key else { return };
+    let bad_key = |why: String| FieldProblem::new(join(path, "key"), ProblemCode::InvalidValue, why);
+    match crate::event::split_part_key(key) {
+        Err(why) => problems.push(bad_key(why.into())),
+        Ok((object, range)) => {
+            if let Err(why) = crate::media_key::check(object) {
+                problems.push(bad_key(format!("must be a canonical object key: {why}")));
+            } else if let Some((first, last)) = range {
+                if capture.bytes.is_some_and(|bytes| bytes != last - first + 1) {
+                    problems.push(FieldProblem::new(
+                        join(path, "bytes"),
+                        ProblemCode::InvalidValue,
+                        "must be the length of the key's byte range",
+                    ));
+                }
             }
-            Ok((_, Some((first, last)))) if capture.bytes.is_some_and(|bytes| bytes != last - first + 1) => {
-                problems.push(FieldProblem::new(
-                    join(path, "bytes"),
-                    ProblemCode::InvalidValue,
-                    "must be the length of the key's byte range",
-                ));
-            }
-            Ok(_) => {}
         }
     }
 }

@@ -525,8 +525,11 @@ pub async fn get_media(
     // A bundle part (`…#bytes=FIRST-LAST`): sign the object, hand back the range.
     let (key, range) =
         invigil_schemas::event::split_part_key(&key).map_err(|why| bad_field("key", ProblemCode::InvalidValue, why))?;
-    let test = media::test_of_key(key)
-        .ok_or_else(|| bad_field("key", ProblemCode::InvalidValue, "not a media key ({date}/{test}/{candidate}/…)"))?;
+    let test = invigil_schemas::media_key::MediaKey::parse(key)
+        .ok_or_else(|| {
+            bad_field("key", ProblemCode::InvalidValue, "not a canonical media key ({date}/{test}/{candidate}/…)")
+        })?
+        .test;
     let test = parse_test(test).map_err(|_| bad_field("key", ProblemCode::InvalidValue, "names an invalid test id"))?;
     staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
     let mut link = dashboards(&state).media.presign_get(key, SystemTime::now()).await.map_err(|why| {

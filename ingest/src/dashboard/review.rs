@@ -242,8 +242,8 @@ pub async fn timeline(
         .rows(format!(
             "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(window_start) AS start, \
              toUnixTimestamp64Milli(window_end) AS end, score, component_names, component_values, tab_switches, \
-             hidden_ms, blur_count, fullscreen_exits, clipboard_actions, key_bursts, permission_revocations, \
-             blocked_ms, uploads_failed, expected_face, uploaded_face, expected_screen, uploaded_screen, \
+             hidden_ms, blur_count, blur_ms, fullscreen_exits, clipboard_actions, key_bursts, \
+             permission_revocations, blocked_ms, uploads_failed, expected_face, uploaded_face, expected_screen, uploaded_screen, \
              expected_audio, uploaded_audio, network_gaps, network_gap_ms, late_events \
              FROM candidate_windows FINAL WHERE {filter} AND window_kind = 'minute' ORDER BY window_start {NUMBERS}"
         ))

@@ -11,6 +11,8 @@ import { Ingest, hostPage, jwt, sleep, waitFor, DIST, completeSetup } from './st
 const argMinutes = process.argv.indexOf('--minutes');
 const minutes = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 5;
 if (!(minutes > 0)) throw new Error('--minutes must be a positive number');
+// --check: exit 1 when a SPEC §5.4 budget is broken (ops/test.sh --full).
+const check = process.argv.includes('--check');
 const log = (line) => process.stderr.write(`[bench sdk] ${line}\n`);
 
 /** CPU seconds used so far by every Chromium process (ours are the only ones). */
@@ -108,6 +110,21 @@ try {
   console.log(JSON.stringify({ wall_s: wall, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
     cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
     sent_per_min_bytes: sent / (wall / 60), objects: uploaded.length }));
+  if (check) {
+    const broken = [
+      [bundle.js + bundle.wasm > 100_000, `bundle ${bundle.js + bundle.wasm} B gzipped > 100,000`],
+      [diagnostics.over_16ms > 0, `${diagnostics.over_16ms} calls into the core over 16 ms`],
+      [sdkCpu > 0.05, `SDK CPU ${(100 * sdkCpu).toFixed(2)} % > 5 %`],
+      [heap > 50 * 1048576, `JS heap ${(heap / 1048576).toFixed(1)} MiB > 50 MiB`],
+      [sent / (wall / 60) > 200 * 1024, `${(sent / 1024 / (wall / 60)).toFixed(1)} KiB/min sent > 200`],
+    ].filter(([over]) => over).map(([, why]) => why);
+    if (broken.length) {
+      log(`over budget: ${broken.join('; ')}`);
+      process.exitCode = 1;
+    } else {
+      log('every SPEC §5.4 budget held');
+    }
+  }
 } finally {
   await browser.close();
   host.close();

@@ -13,6 +13,10 @@ pub struct Args {
     /// Minutes to run the SDK for (real time).
     #[arg(long, default_value_t = 5.0)]
     minutes: f64,
+    /// Exit non-zero when a SPEC §5.4 budget is broken (CPU, main-thread
+    /// calls, heap, bytes per minute, bundle size).
+    #[arg(long)]
+    check: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -25,15 +29,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !browser.join("node_modules").exists() {
         bail!("{}/node_modules missing: run ops/dev/services.sh install", browser.display());
     }
-    let status = Command::new("node")
-        .arg("bench-sdk.js")
-        .arg("--minutes")
-        .arg(args.minutes.to_string())
-        .current_dir(&browser)
-        .status()
-        .context("running node (is Node.js installed?)")?;
+    let mut node = Command::new("node");
+    node.arg("bench-sdk.js").arg("--minutes").arg(args.minutes.to_string());
+    if args.check {
+        node.arg("--check");
+    }
+    let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {
-        bail!("the SDK bench failed ({status}); are the services up? (ops/dev/services.sh up)");
+        bail!(
+            "the SDK bench failed ({status}): a budget broken (--check), or the services down (ops/dev/services.sh up)"
+        );
     }
     Ok(())
 }

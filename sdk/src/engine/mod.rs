@@ -294,8 +294,8 @@ impl Engine {
                     self.flush_requested = true;
                 }
             }
-            Input::Captured(item) => self.on_captured(now, item),
-            Input::Bundled(key, missing) => self.on_bundled(now, &key, &missing),
+            Input::Captured(item) => self.on_captured(item),
+            Input::Bundled(key, missing) => self.on_bundled(&key, &missing),
             Input::CaptureFailed(kind, capture_seq, error) => {
                 let body = Capture {
                     kind,
@@ -561,16 +561,16 @@ impl Engine {
 
     // ------------------------------------------------------------- media --
 
-    fn on_captured(&mut self, now: i64, item: MediaItem) {
+    fn on_captured(&mut self, item: MediaItem) {
         for dropped in self.media.push(item, MEDIA_CAP_BYTES) {
             self.commands.push(Command::Forget { store: Store::Media, keys: vec![dropped.key.clone()] });
-            self.report(now, &dropped, CaptureStatus::Skipped, Some("local storage cap reached".into()));
+            self.report(&dropped, CaptureStatus::Skipped, Some("local storage cap reached".into()));
         }
     }
 
     /// Records a `capture` event for each capture `item` holds: itself, or
     /// every part of a bundle (an uploaded part's key names its byte range).
-    pub(super) fn report(&mut self, now: i64, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
+    pub(super) fn report(&mut self, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
         let uploaded = status == CaptureStatus::Uploaded;
         let object = self.credentials.as_ref().map_or(String::new(), |c| format!("{}{}", c.response.prefix, item.key));
         let single = [crate::media::Part {
@@ -597,7 +597,10 @@ impl Engine {
                 attempts: item.attempts,
                 error: error.clone(),
             };
-            self.record_in(item.session_id, now, body.into());
+            // The event's time is the capture's (an audio chunk's start),
+            // not the upload's: the pipeline credits captures to the slot
+            // they were taken for, however late the upload got through.
+            self.record_in(item.session_id, part.ts, body.into());
         }
     }
 
@@ -626,7 +629,7 @@ impl Engine {
         self.bundling.push((item, now));
     }
 
-    fn on_bundled(&mut self, now: i64, key: &str, missing: &[String]) {
+    fn on_bundled(&mut self, key: &str, missing: &[String]) {
         // A late answer to a timed-out request counts too: the glue wrote
         // that bundle and deleted its parts.
         let Some(at) = self.bundling.iter().position(|(b, _)| b.key == key) else { return };
@@ -636,7 +639,7 @@ impl Engine {
             // are bundled again on the next tick.
             for part in bundle.parts.iter().filter(|p| missing.contains(&p.key)) {
                 if let Some(item) = self.media.remove(part.ts, &part.key) {
-                    self.report(now, &item, CaptureStatus::Failed, Some("the stored capture is gone".into()));
+                    self.report(&item, CaptureStatus::Failed, Some("the stored capture is gone".into()));
                 }
             }
             return;
@@ -648,7 +651,7 @@ impl Engine {
         if bundle.parts.is_empty() {
             self.commands.push(Command::Forget { store: Store::Media, keys: vec![bundle.key] });
         } else {
-            self.on_captured(now, bundle);
+            self.on_captured(bundle);
         }
     }
 

@@ -101,7 +101,7 @@ impl Engine {
                     Outcome::Success => {
                         self.upload_backoff.succeeded();
                         let item = self.media.remove(ts, &key).expect("present");
-                        self.report(now, &item, CaptureStatus::Uploaded, None);
+                        self.report(&item, CaptureStatus::Uploaded, None);
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                         self.forget_finished_sessions();
                     }
@@ -115,7 +115,7 @@ impl Engine {
                     }
                     Outcome::Rejected => {
                         let item = self.media.remove(ts, &key).expect("present");
-                        self.report(now, &item, CaptureStatus::Failed, Some(format!("upload rejected with {status}")));
+                        self.report(&item, CaptureStatus::Failed, Some(format!("upload rejected with {status}")));
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                     }
                 }

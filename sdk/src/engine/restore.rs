@@ -36,7 +36,7 @@ impl Engine {
         }
         for item in media {
             if self.old_sessions.contains_key(&item.session_id) {
-                self.on_captured(now, item);
+                self.on_captured(item);
             }
         }
         let unfinished: Vec<Uuid> = self.old_sessions.values().filter(|m| !m.ended).map(|m| m.session_id).collect();

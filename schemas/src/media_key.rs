@@ -1,0 +1,196 @@
+//! The S3 key layout of candidate media, and the one check every key
+//! passes before anything trusts its prefix.
+//!
+//! Every object a candidate uploads lives under
+//! `{YYYY-MM-DD}/{test_id}/{candidate_id}/` and then one of the media
+//! folders (`camera/`, `screen/`, `audio/`, `bundle/`). Upload grants,
+//! the embedded store, the capture events ingest accepts and the
+//! dashboards' presigned links all decide "is this key the candidate's?"
+//! by a prefix comparison, and a prefix comparison is only sound on a
+//! canonical key: `{prefix}../cand-B/camera/x.jpg` starts with cand-A's
+//! prefix and names cand-B's folder on any store that resolves dot
+//! segments (a file system, a proxy, a URL normaliser). [`check`] refuses
+//! every key that is not canonical, and [`is_within`] is the only prefix
+//! test to use.
+
+use crate::ids::{CandidateId, TestId};
+
+/// Longest object key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// The media folders under a candidate's prefix, with the capture kind each
+/// holds (`None`: a bundle, whose parts may be of any kind).
+pub const FOLDERS: [(&str, Option<crate::event::CaptureKind>); 4] = [
+    ("camera/", Some(crate::event::CaptureKind::Face)),
+    ("screen/", Some(crate::event::CaptureKind::Screen)),
+    ("audio/", Some(crate::event::CaptureKind::Audio)),
+    ("bundle/", None),
+];
+
+/// A candidate's media prefix: `{date}/{test}/{candidate}/`, `date` as
+/// `YYYY-MM-DD` (UTC, the day the upload grant was issued).
+pub fn candidate_prefix(date: &str, test: &TestId, candidate: &CandidateId) -> String {
+    format!("{date}/{test}/{candidate}/")
+}
+
+/// Why a key is not canonical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {MAX_KEY_BYTES} bytes")]
+    TooLong,
+    #[error("may contain only ASCII letters, digits and . _ - @ : / (percent escapes included)")]
+    BadChar,
+    #[error("must not have empty segments (a leading, trailing or doubled \"/\")")]
+    EmptySegment,
+    #[error("must not have \".\" or \"..\" segments")]
+    DotSegment,
+}
+
+/// Checks that `key` is canonical: 1..=1024 bytes of the id charset plus
+/// `/`, no empty segment and no `.` or `..` segment.
+///
+/// The charset leaves out `%`, so an encoded dot (`%2e`, `%252e`) can never
+/// reach a store that decodes once more, and `\`, which some file systems
+/// read as a separator. Every key invigil makes fits: ids are already
+/// `[A-Za-z0-9._@:-]` ([`crate::ids::check_id`]) and the SDK's file names
+/// are timestamps, UUIDs and sequence numbers.
+pub fn check(key: &str) -> Result<(), KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KeyError::TooLong);
+    }
+    if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@:/".contains(&b)) {
+        return Err(KeyError::BadChar);
+    }
+    for segment in key.split('/') {
+        match segment {
+            "" => return Err(KeyError::EmptySegment),
+            "." | ".." => return Err(KeyError::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `key` is canonical and lies under `prefix` (which ends in `/`).
+pub fn is_within(key: &str, prefix: &str) -> bool {
+    prefix.ends_with('/') && key.starts_with(prefix) && check(key).is_ok()
+}
+
+/// The parts of a canonical candidate media key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaKey<'a> {
+    pub date: &'a str,
+    pub test: &'a str,
+    pub candidate: &'a str,
+    /// What follows the candidate's prefix, e.g. `camera/1_x.jpg`.
+    pub rest: &'a str,
+}
+
+impl<'a> MediaKey<'a> {
+    /// Splits a canonical key of the layout; `None` for anything else.
+    pub fn parse(key: &'a str) -> Option<Self> {
+        check(key).ok()?;
+        let mut parts = key.splitn(4, '/');
+        let (date, test, candidate, rest) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        is_date(date).then_some(Self { date, test, candidate, rest })
+    }
+
+    /// The capture kinds the key's folder may hold: one, or all for a
+    /// bundle; `None` if the key is in no media folder.
+    pub fn holds(&self, kind: crate::event::CaptureKind) -> Option<bool> {
+        let (_, holds) = FOLDERS.iter().find(|(folder, _)| self.rest.starts_with(folder))?;
+        Some(holds.is_none_or(|only| only == kind))
+    }
+}
+
+/// `YYYY-MM-DD`, digits where digits go (the calendar is not checked:
+/// the date only names the day a grant was issued).
+fn is_date(date: &str) -> bool {
+    let b = date.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CaptureKind;
+
+    const A: &str = "2026-11-30/exam-1/cand-A/";
+
+    #[test]
+    fn canonical_keys_pass() {
+        for key in [
+            "2026-11-30/exam-1/cand-A/camera/1764460800000_0193a.jpg",
+            "2026-11-30/exam-1/cand@x:1/audio/audio_1700/chunk_00042.webm",
+            "2026-11-30/exam-1/cand-A/bundle/10_x.bin",
+            "a.b..c/...x/y",
+        ] {
+            assert_eq!(check(key), Ok(()), "{key}");
+        }
+    }
+
+    #[test]
+    fn hostile_keys_are_refused_with_their_reason() {
+        let cases = [
+            ("", KeyError::Empty),
+            ("2026-11-30/exam-1/cand-A/../cand-B/camera/x.jpg", KeyError::DotSegment),
+            ("2026-11-30/exam-1/cand-A/./camera/x.jpg", KeyError::DotSegment),
+            ("2026-11-30/exam-1/cand-A/camera/..", KeyError::DotSegment),
+            ("../2026-11-30/exam-1/cand-B/camera/x.jpg", KeyError::DotSegment),
+            ("2026-11-30/exam-1/cand-A//camera/x.jpg", KeyError::EmptySegment),
+            ("/2026-11-30/exam-1/cand-A/camera/x.jpg", KeyError::EmptySegment),
+            ("2026-11-30/exam-1/cand-A/camera/", KeyError::EmptySegment),
+            ("2026-11-30/exam-1/cand-A/%2e%2e/cand-B/camera/x.jpg", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/%2E./cand-B/x.jpg", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/%252e%252e/cand-B/x.jpg", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/..\\cand-B\\x.jpg", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/camera/x.jpg\0", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/camera/${filename}", KeyError::BadChar),
+            ("2026-11-30/exam-1/cand-A/caméra/x.jpg", KeyError::BadChar),
+        ];
+        for (key, why) in cases {
+            assert_eq!(check(key), Err(why), "{key}");
+            assert!(!is_within(key, A), "{key}");
+        }
+        assert_eq!(check(&"a".repeat(MAX_KEY_BYTES + 1)), Err(KeyError::TooLong));
+    }
+
+    #[test]
+    fn within_means_under_the_prefix_and_canonical() {
+        assert!(is_within(&format!("{A}camera/1_x.jpg"), A));
+        assert!(!is_within("2026-11-30/exam-1/cand-AB/camera/1_x.jpg", A), "a sibling sharing a name prefix");
+        assert!(!is_within("2026-11-30/exam-1/cand-B/camera/1_x.jpg", A));
+        assert!(!is_within(&format!("{A}camera/1_x.jpg"), "2026-11-30/exam-1/cand-A"), "a prefix must end in /");
+    }
+
+    #[test]
+    fn parse_splits_the_layout_and_names_the_folder_kind() {
+        let key = MediaKey::parse("2026-11-30/exam-1/cand-A/screen/1_x.jpg").unwrap();
+        assert_eq!((key.date, key.test, key.candidate, key.rest), ("2026-11-30", "exam-1", "cand-A", "screen/1_x.jpg"));
+        assert_eq!(key.holds(CaptureKind::Screen), Some(true));
+        assert_eq!(key.holds(CaptureKind::Face), Some(false));
+        let bundle = MediaKey::parse("2026-11-30/exam-1/cand-A/bundle/1_x.bin").unwrap();
+        assert_eq!(bundle.holds(CaptureKind::Audio), Some(true));
+        assert_eq!(MediaKey::parse("2026-11-30/exam-1/cand-A/notes/1.txt").unwrap().holds(CaptureKind::Face), None);
+        for bad in
+            ["2026-11-30/exam-1/cand-A", "20261130xx/exam-1/cand-A/camera/1.jpg", "2026-11-30/exam-1/../camera/1.jpg"]
+        {
+            assert_eq!(MediaKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn prefix_is_the_layout() {
+        let test = TestId::new("exam-1").unwrap();
+        let candidate = CandidateId::new("cand-A").unwrap();
+        assert_eq!(candidate_prefix("2026-11-30", &test, &candidate), A);
+    }
+}
