@@ -363,6 +363,7 @@ mod tests {
     use super::*;
     use crate::rows::EventRow;
     use crate::scripted::{self, T0};
+    use invigil_schemas::record::KafkaRecord;
 
     const LATENESS: i64 = 15_000;
 
@@ -453,5 +454,137 @@ mod tests {
         let m8 = out.windows.iter().find(|w| w.window_start == T0 + 8 * 60_000).unwrap();
         let stored = written.windows.iter().find(|w| w.window_start == T0 + 8 * 60_000).unwrap();
         assert!(m8.version > stored.version, "clock went backwards, version still rises");
+    }
+
+    /// The held-out shape (issue 17): a candidate starts 5 s before a
+    /// minute ends, so the first slot (55 s) is in minute 0 while its
+    /// captures are taken 5–14 s later, in minute 1, after minute 0 closed.
+    /// Audio chunks carry their start and restart after a block. Every
+    /// delivered capture is credited, late corrections included.
+    #[test]
+    fn a_candidate_starting_late_in_a_minute_has_every_delivered_capture_credited() {
+        use invigil_schemas::event::*;
+        let config = config();
+        let (start, setup_end, end) = (55_000, 63_000, 400_000);
+        let (block_from, block_to) = (200_000, 207_000);
+        let mut timeline: Vec<(i64, EventBody)> = vec![(
+            start,
+            EventBody::SessionStarted(SessionStarted {
+                sdk_version: "held-out".into(),
+                user_agent: "held-out".into(),
+                screen_w: 1280,
+                screen_h: 720,
+                displays: 1,
+            }),
+        )];
+        timeline.push((block_from, EventBody::Blocked(Blocked { reason: BlockReason::FullscreenExited })));
+        timeline.push((block_to, EventBody::Unblocked(Unblocked { reason: BlockReason::FullscreenExited })));
+        timeline.push((end, EventBody::SessionEnded(SessionEnded { reason: SessionEndReason::HostStopped })));
+        // Face 8 s and screen 11 s after their slots; audio chunks 30 s
+        // long from setup end, cut at the block and restarted at its end.
+        let mut captures: Vec<(i64, CaptureKind)> = Vec::new();
+        for j in 0..11 {
+            for (kind, ts) in [(CaptureKind::Face, setup_end + j * 30_000), (CaptureKind::Screen, 66_000 + j * 30_000)]
+            {
+                if !(block_from..block_to).contains(&ts) && ts < end {
+                    captures.push((ts, kind));
+                }
+            }
+        }
+        let mut chunk = 60_000;
+        while chunk < end {
+            captures.push((chunk, CaptureKind::Audio));
+            chunk = if chunk < block_from && chunk + 30_000 > block_from { block_to } else { chunk + 30_000 };
+        }
+        let delivered = captures.len() as u32;
+        for (seq, (ts, kind)) in captures.into_iter().enumerate() {
+            timeline.push((
+                ts,
+                EventBody::Capture(Capture {
+                    kind,
+                    status: CaptureStatus::Uploaded,
+                    key: Some(format!("{kind:?}/{ts}").to_lowercase()),
+                    bytes: Some(20_000),
+                    capture_seq: seq as u64,
+                    attempts: 1,
+                    error: None,
+                }),
+            ));
+        }
+        timeline.sort_by_key(|(ts, _)| *ts);
+
+        // Batches every 5 s; a capture's event leaves 2 s after it was taken
+        // (when its upload finished), so it may land in the next minute's batch.
+        let session_id = scripted::session_id(T0 + start);
+        let events: Vec<(i64, Event)> = timeline
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (offset, body))| {
+                let sent = offset + if matches!(body, EventBody::Capture(_)) { 2_000 } else { 0 };
+                let id = invigil_schemas::ids::event_id_v7((T0 + offset) as u64, [seq as u8; 10]);
+                (sent, Event { id, seq: seq as u64, ts: T0 + offset, body })
+            })
+            .collect();
+        let mut tracked: Option<Tracked> = None;
+        let mut written: std::collections::BTreeMap<i64, WindowRow> = Default::default();
+        let mut corrected_minute_0 = false;
+        let mut last_session = None;
+        for k in 0..=(end / 5_000 + 1) {
+            let (from, to) = ((k - 1) * 5_000, k * 5_000);
+            let batch: Vec<Event> =
+                events.iter().filter(|(sent, _)| *sent > from && *sent <= to).map(|(_, e)| e.clone()).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let record = KafkaRecord {
+                received_at: T0 + to + 100,
+                test_id: scripted::TEST.to_owned().try_into().unwrap(),
+                candidate_id: "cand-held-out".to_owned().try_into().unwrap(),
+                ingest_node: "ingest-test".into(),
+                client_ip_hash: 7,
+                user_agent: "held-out".into(),
+                batch: invigil_schemas::batch::EventBatch {
+                    v: 1,
+                    session_id,
+                    batch_seq: k as u64,
+                    sent_at: T0 + to,
+                    events: batch,
+                },
+            };
+            let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
+            let facts = FactBatch::from_rows(&rows).unwrap();
+            let tracked = tracked.get_or_insert_with(|| Tracked::new(facts.key.clone()));
+            tracked.add(&facts, LATENESS);
+            // The watermark at the batch's time: a minute closes as soon as
+            // it ends, so minute 0 is out before its slot's capture arrives.
+            let mut out = Emission::default();
+            tracked.emit(&config, T0 + to, to, &mut out);
+            for row in out.windows.into_iter().filter(|w| w.window_kind == WINDOW_MINUTE) {
+                if row.window_start == T0 && written.contains_key(&T0) {
+                    corrected_minute_0 = true;
+                }
+                written.insert(row.window_start, row);
+            }
+            last_session = out.sessions.pop().or(last_session);
+        }
+        let mut out = Emission::default();
+        tracked.unwrap().emit(&config, i64::MAX, 1_000_000, &mut out);
+        for row in out.windows.into_iter().filter(|w| w.window_kind == WINDOW_MINUTE) {
+            written.insert(row.window_start, row);
+        }
+        let session = out.sessions.pop().or(last_session).unwrap();
+
+        assert!(corrected_minute_0, "minute 0 was written before its first capture arrived, then corrected");
+        let m0 = &written[&T0];
+        assert_eq!((m0.expected_face, m0.uploaded_face), (1, 1), "slot 55 s is credited with the 63 s capture");
+        assert_eq!((m0.expected_screen, m0.uploaded_screen), (1, 1));
+        assert_eq!((m0.expected_audio, m0.uploaded_audio), (1, 1), "slot 55 s holds the chunk started at 60 s");
+        let uploaded: u32 = written.values().map(|w| w.uploaded_face + w.uploaded_screen + w.uploaded_audio).sum();
+        let expected: u32 = written.values().map(|w| w.expected_face + w.expected_screen + w.expected_audio).sum();
+        assert_eq!(uploaded, delivered, "every delivered capture is credited");
+        assert_eq!(expected, delivered, "nothing is missing");
+        assert_eq!((session.uploaded_captures, session.expected_captures), (delivered, delivered));
+        assert_eq!(session.completeness_pct, 100.0);
+        assert!(written.values().all(|w| !w.component_names.iter().any(|c| c.contains("missing"))), "{written:?}");
     }
 }

@@ -13,9 +13,7 @@
 //! - **key bursts**: `key_activity` events with more than
 //!   `anomaly.key_burst_keys` keys.
 //! - **capture slots** of a kind with interval `I`: `first_ts + j·I`
-//!   (j ≥ 0, ≤ `last_ts`), each counted in the window it falls in, none inside
-//!   a blocked interval (a blocked candidate is already accounted for by
-//!   `blocked_ms`; counting their captures as missing would penalise twice).
+//!   (j ≥ 0, ≤ `last_ts`), each counted in the window it falls in.
 //!   A capture's time is when it was taken (an audio chunk's: its start),
 //!   not when it was uploaded. Captures are **credited** to slots in time
 //!   order, each to the earliest free slot in `(ts − I, ts + I/2]`: the SDK's
@@ -24,9 +22,12 @@
 //!   half of one before, for timer jitter). A slot's credit lands in the
 //!   slot's window, even when the capture's own time is in the next minute
 //!   (the window is corrected if it had closed).
-//! - **expected** = credited slots + uncredited slots whose capture had its
-//!   whole interval to arrive (`slot + I ≤ last_ts`); a slot near the end of
-//!   what we know is not missing yet. Missing = expected − uploaded.
+//! - **expected** = credited slots + uncredited slots outside a blocked
+//!   interval whose capture had its whole interval to arrive
+//!   (`slot + I ≤ last_ts`): a slot near the end of what we know is not
+//!   missing yet, and a blocked candidate is already accounted for by
+//!   `blocked_ms` (counting their captures as missing would penalise twice).
+//!   Missing = expected − uploaded, so every delivered capture counts.
 //! - **network gaps**: consecutive batch receipts (server clock) more than
 //!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
 //!   the windows it overlaps; it is counted once, in the window where it
@@ -194,18 +195,16 @@ struct Context {
 
 /// The slots `first_ts + j·I` credited with one kind's uploads (sorted
 /// capture times): in time order, each capture takes the earliest slot that
-/// is not yet taken, not blocked and lies in `(ts − I, ts + I/2]`. A capture
-/// with no such slot (a second one within an interval) credits nothing.
-fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64, blocked: &Intervals) -> HashSet<i64> {
+/// is not yet taken and lies in `(ts − I, ts + I/2]`. A capture with no such
+/// slot (a second one within an interval) credits nothing. A blocked slot
+/// may be credited: an audio chunk restarted at the unblock belongs to it.
+fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64) -> HashSet<i64> {
     let mut credited = HashSet::new();
     let mut free = 0_i64;
     for &ts in uploads {
         let lowest = (ts - interval - first_ts).div_euclid(interval) + 1;
         let highest = (ts + interval / 2 - first_ts).div_euclid(interval);
-        let mut j = lowest.max(free).max(0);
-        while j <= highest && contains(blocked, first_ts + j * interval) {
-            j += 1;
-        }
+        let j = lowest.max(free).max(0);
         if j <= highest {
             credited.insert(j);
             free = j + 1;
@@ -226,13 +225,12 @@ impl Context {
     fn new(session: &Session, config: &ProctorConfig) -> Self {
         let c = &config.capture_intervals;
         let intervals = [i64::from(c.face_ms), i64::from(c.screen_ms), i64::from(c.audio_chunk_ms)];
-        let blocked = intervals_of(session, |d| matches!(d, Dimension::Blocked(_)));
         let credited =
-            std::array::from_fn(|k| credit_slots(&session.uploads[k], session.first_ts, intervals[k].max(1), &blocked));
+            std::array::from_fn(|k| credit_slots(&session.uploads[k], session.first_ts, intervals[k].max(1)));
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
-            blocked,
+            blocked: intervals_of(session, |d| matches!(d, Dimension::Blocked(_))),
             gaps: network_gaps(session, config),
             intervals,
             credited,
@@ -287,14 +285,11 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
             if t >= span_to {
                 break;
             }
-            if !contains(&cx.blocked, t) {
-                let credited = cx.credited[k].contains(&j);
-                if credited || t + interval <= session.last_ts {
-                    value.expected[k] += 1;
-                }
-                if credited {
-                    value.uploaded[k] += 1;
-                }
+            if cx.credited[k].contains(&j) {
+                value.expected[k] += 1;
+                value.uploaded[k] += 1;
+            } else if !contains(&cx.blocked, t) && t + interval <= session.last_ts {
+                value.expected[k] += 1;
             }
             j += 1;
         }
