@@ -120,7 +120,8 @@ function anomaliesPanel(timeline) {
   return el('section', { class: 'panel', id: 'anomalies' }, el('h2', {}, 'Why it scored'),
     items.length
       ? el('table', {}, el('thead', {}, el('tr', {}, ['Minute', 'Severity', 'Score / threshold', 'Components (contribution = count × weight)'].map((h) => el('th', {}, h)))), el('tbody', {}, items))
-      : el('p', {}, 'No minute reached the alert threshold.'));
+      : el('p', {}, 'No minute reached the alert threshold.'),
+    el('p', { class: 'note' }, 'A tab switch is scored once: the blur, fullscreen exit and overlay it sets off (within 1 s) stay on the timeline as context but add nothing to the score.'));
 }
 
 function mediaPanel(timeline) {

@@ -18,7 +18,7 @@
 //! - Captures of all three kinds in 30 s slots, uploaded 400 ms after the
 //!   slot; none while blocked (slots at 330 s and 450 s); **4 face captures
 //!   missing** (slots 180, 210, 390, 480 s; the 480 s one failed once).
-//! - Tab switches: hidden 65–80 s, 170–190 s; blur 64.5–80.5 s; copy 100 s,
+//! - Tab switches: hidden 65–80 s (its blur 64.5–80.5 s is part of it), 170–190 s; copy 100 s,
 //!   paste 101 s; fullscreen exit 329 s, blocked 329–335 s; camera revoked
 //!   450 s, blocked 450–460 s; ended at 599 s.
 //! - **Two hours later** a last batch delivers what the SDK had kept back:

@@ -111,6 +111,9 @@ pub struct FactBatch {
 /// Capture kinds in the order of [`Session::uploads`].
 pub const CAPTURE_KINDS: [&str; 3] = ["face", "screen", "audio"];
 
+/// The tag of the `fullscreen_exited` block reason in [`Dimension::Blocked`].
+pub const FULLSCREEN_BLOCK: u8 = 3;
+
 const BLOCK_REASONS: [&str; 6] = [
     "camera_permission",
     "microphone_permission",
@@ -227,6 +230,9 @@ pub struct Session {
     pub minutes: BTreeMap<i64, MinuteCounts>,
     /// Client times of uploaded captures, per kind (see [`CAPTURE_KINDS`]).
     pub uploads: [Vec<i64>; 3],
+    /// Client times of fullscreen exits, sorted: the score tells those a
+    /// tab switch caused from those on their own.
+    pub fullscreen_exits: Vec<i64>,
     /// The newest uploaded face photo and screenshot by client time, as
     /// `(ts, object key)`: the proctor wall's thumbnails.
     pub latest_images: [Option<(i64, String)>; 2],
@@ -249,6 +255,7 @@ impl Session {
             transitions: Vec::new(),
             minutes: BTreeMap::new(),
             uploads: Default::default(),
+            fullscreen_exits: Vec::new(),
             latest_images: Default::default(),
         }
     }
@@ -327,7 +334,11 @@ impl Session {
                 let at = self.transitions.partition_point(|t| *t < transition);
                 self.transitions.insert(at, transition);
             }
-            What::FullscreenExit => counts.fullscreen_exits += 1,
+            What::FullscreenExit => {
+                counts.fullscreen_exits += 1;
+                let at = self.fullscreen_exits.partition_point(|t| *t < fact.ts);
+                self.fullscreen_exits.insert(at, fact.ts);
+            }
             What::Clipboard => counts.clipboard_actions += 1,
             What::PermissionRevoked => counts.permission_revocations += 1,
             What::Keys(keys) => counts.key_counts.push(*keys),

@@ -35,12 +35,20 @@
 //! - **score**: Σ weight × measure over the components, in a fixed order; a
 //!   component appears in the row only when non-zero, so the row itself
 //!   explains its score.
+//! - **one action, one score**: a tab switch in fullscreen also blurs the
+//!   window, leaves fullscreen and raises the overlay. The switch is the
+//!   root cause and is scored (`tab_switch`, `hidden_second`); a blur or a
+//!   fullscreen exit within [`SWITCH_CAUSE_MS`] of a switch, and the blocked
+//!   time of a fullscreen overlay that began within it, are not scored again.
+//!   They stay in the row's counts (`blur_count`, `fullscreen_exits`,
+//!   `blocked_ms`) as context. A fullscreen exit or blur on its own scores
+//!   as before.
 
 use std::collections::HashSet;
 
 use invigil_schemas::config::ProctorConfig;
 
-use crate::session::{window_start, Dimension, Session, WINDOW_MS};
+use crate::session::{window_start, Dimension, Session, Transition, FULLSCREEN_BLOCK, WINDOW_MS};
 
 /// One window's measures and score.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -52,6 +60,11 @@ pub struct WindowValue {
     pub blur_count: u32,
     pub blur_ms: u64,
     pub fullscreen_exits: u32,
+    /// Blurs and fullscreen exits a tab switch caused, and the blocked time
+    /// of the fullscreen overlays it raised: shown, not scored again.
+    pub blurs_in_switch: u32,
+    pub exits_in_switch: u32,
+    pub blocked_in_switch_ms: u64,
     pub clipboard_actions: u32,
     pub key_bursts: u32,
     pub permission_revocations: u32,
@@ -80,6 +93,9 @@ impl WindowValue {
         self.hidden_ms += other.hidden_ms;
         self.blur_count += other.blur_count;
         self.blur_ms += other.blur_ms;
+        self.blurs_in_switch += other.blurs_in_switch;
+        self.exits_in_switch += other.exits_in_switch;
+        self.blocked_in_switch_ms += other.blocked_in_switch_ms;
         self.fullscreen_exits += other.fullscreen_exits;
         self.clipboard_actions += other.clipboard_actions;
         self.key_bursts += other.key_bursts;
@@ -101,12 +117,16 @@ impl WindowValue {
         let measures: [(&'static str, f64, f64); 9] = [
             ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
             ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
-            ("blur", w.blur, f64::from(self.blur_count)),
-            ("fullscreen_exit", w.fullscreen_exit, f64::from(self.fullscreen_exits)),
+            ("blur", w.blur, f64::from(self.blur_count.saturating_sub(self.blurs_in_switch))),
+            (
+                "fullscreen_exit",
+                w.fullscreen_exit,
+                f64::from(self.fullscreen_exits.saturating_sub(self.exits_in_switch)),
+            ),
             ("clipboard", w.clipboard, f64::from(self.clipboard_actions)),
             ("key_burst", w.key_burst, f64::from(self.key_bursts)),
             ("permission_revoked", w.permission_revoked, f64::from(self.permission_revocations)),
-            ("blocked_second", w.blocked_second, self.blocked_ms as f64 / 1000.0),
+            ("blocked_second", w.blocked_second, (self.blocked_ms - self.blocked_in_switch_ms) as f64 / 1000.0),
             ("missing_capture", w.missing_capture, f64::from(self.missing_captures())),
         ];
         self.components.clear();
@@ -142,10 +162,16 @@ fn contains(intervals: &Intervals, t: i64) -> bool {
 /// The on-intervals of the dimensions selected by `pick`, merged: on while
 /// any selected dimension is on.
 fn intervals_of(session: &Session, pick: impl Fn(Dimension) -> bool) -> Intervals {
+    intervals_from(session.transitions.iter().filter(|t| pick(t.dimension)), session.last_ts)
+}
+
+/// The spans during which any of the `transitions`' dimensions was on; a
+/// span still open is closed at `last_ts`.
+fn intervals_from<'a>(transitions: impl Iterator<Item = &'a Transition>, last_ts: i64) -> Intervals {
     let mut active: HashSet<Dimension> = HashSet::new();
     let mut out = Intervals::new();
     let mut since = None;
-    for t in session.transitions.iter().filter(|t| pick(t.dimension)) {
+    for t in transitions {
         if t.on {
             active.insert(t.dimension);
         } else {
@@ -163,11 +189,62 @@ fn intervals_of(session: &Session, pick: impl Fn(Dimension) -> bool) -> Interval
         }
     }
     if let Some(from) = since {
-        if session.last_ts > from {
-            out.push((from, session.last_ts));
+        if last_ts > from {
+            out.push((from, last_ts));
         }
     }
     out
+}
+
+/// How near a tab switch (`visibility: hidden`) a blur, a fullscreen exit
+/// or a fullscreen overlay must begin to be the switch's consequence: the
+/// browser fires them within milliseconds of each other, in any order.
+pub const SWITCH_CAUSE_MS: i64 = 1_000;
+
+/// Whether some time in `sorted` lies within `within` of `t`.
+fn near(sorted: &[i64], t: i64, within: i64) -> bool {
+    let at = sorted.partition_point(|s| *s < t - within);
+    sorted.get(at).is_some_and(|s| *s <= t + within)
+}
+
+/// What one tab switch set off besides itself: the blurs and fullscreen
+/// exits near a switch, and the blocked spans without the fullscreen
+/// overlays that began near one (the other reasons' spans stay).
+struct SwitchEffects {
+    blurs: Vec<i64>,
+    exits: Vec<i64>,
+    blocked_apart: Intervals,
+}
+
+impl SwitchEffects {
+    fn of(session: &Session) -> Self {
+        let switches: Vec<i64> =
+            session.transitions.iter().filter(|t| t.dimension == Dimension::Hidden && t.on).map(|t| t.ts).collect();
+        let caused = |t: i64| near(&switches, t, SWITCH_CAUSE_MS);
+        let blurs = session
+            .transitions
+            .iter()
+            .filter(|t| t.dimension == Dimension::Blurred && t.on && caused(t.ts))
+            .map(|t| t.ts)
+            .collect();
+        let exits = session.fullscreen_exits.iter().copied().filter(|t| caused(*t)).collect();
+        // A fullscreen overlay raised by a switch is left out from its block
+        // to its unblock.
+        let mut in_caused_overlay = false;
+        let apart = session.transitions.iter().filter(|t| {
+            match t.dimension {
+                Dimension::Blocked(FULLSCREEN_BLOCK) if t.on => in_caused_overlay = caused(t.ts),
+                Dimension::Blocked(FULLSCREEN_BLOCK) if in_caused_overlay => {
+                    in_caused_overlay = false;
+                    return false;
+                }
+                Dimension::Blocked(_) => {}
+                _ => return false,
+            }
+            !(t.on && in_caused_overlay)
+        });
+        Self { blurs, exits, blocked_apart: intervals_from(apart, session.last_ts) }
+    }
 }
 
 /// Network gaps on the server clock: `(from, to)` between batch receipts.
@@ -188,6 +265,7 @@ struct Context {
     blurred: Intervals,
     blocked: Intervals,
     gaps: Intervals,
+    switch_effects: SwitchEffects,
     /// Capture interval per kind, and the slots credited with an upload.
     intervals: [i64; 3],
     credited: [HashSet<i64>; 3],
@@ -232,6 +310,7 @@ impl Context {
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
             blocked: intervals_of(session, |d| matches!(d, Dimension::Blocked(_))),
             gaps: network_gaps(session, config),
+            switch_effects: SwitchEffects::of(session),
             intervals,
             credited,
         }
@@ -273,6 +352,11 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
     value.hidden_ms = overlap(&cx.hidden, start, end);
     value.blur_ms = overlap(&cx.blurred, start, end);
     value.blocked_ms = overlap(&cx.blocked, start, end);
+    let effects = &cx.switch_effects;
+    let within = |t: &&i64| (start..end).contains(*t);
+    value.blurs_in_switch = effects.blurs.iter().filter(within).count() as u32;
+    value.exits_in_switch = effects.exits.iter().filter(within).count() as u32;
+    value.blocked_in_switch_ms = value.blocked_ms.saturating_sub(overlap(&effects.blocked_apart, start, end));
 
     // Capture slots in [max(start, first_ts), min(end, last_ts + 1)).
     let span_from = start.max(session.first_ts);
@@ -317,4 +401,79 @@ pub fn totals<'a>(
     }
     total.score_with(config);
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Fact, FactBatch, SessionKey, What};
+    use invigil_schemas::config::ConfigDocument;
+    use invigil_schemas::ids::{CandidateId, TestId, Uuid};
+
+    fn session_of(facts: Vec<(i64, What)>) -> Session {
+        let key = SessionKey {
+            test_id: TestId::new("exam").unwrap(),
+            candidate_id: CandidateId::new("cand").unwrap(),
+            session_id: Uuid::nil(),
+        };
+        let facts = facts.into_iter().enumerate().map(|(seq, (ts, what))| Fact { seq: seq as u64, ts, what }).collect();
+        let mut session = Session::new(key.clone());
+        session.add_batch(&FactBatch { key, received_at: 0, batch_seq: 0, user_agent: String::new(), facts }, 15_000);
+        session
+    }
+
+    #[test]
+    fn a_tab_switch_in_fullscreen_is_scored_once_and_a_lone_exit_or_blur_as_before() {
+        let config = ConfigDocument::default().for_test(&TestId::new("exam").unwrap()).unwrap();
+        let toggle = |d, on| What::Toggle(d, on);
+        let overlay = Dimension::Blocked(FULLSCREEN_BLOCK);
+        // Every capture delivered (default 30 s intervals), so only the
+        // signals under test score.
+        let captures =
+            (0..4).flat_map(|j| (0..3).map(move |k| (1_000 + j * 30_000, What::Uploaded(k, format!("{k}/{j}")))));
+        let session = session_of(
+            captures
+                .chain([
+                    (0, What::Started { sdk_version: "t".into() }),
+                    // Minute 0: one switch away from a fullscreen exam. The browser
+                    // blurs first, then hides the page and leaves fullscreen; the
+                    // overlay stays until the candidate is back in fullscreen.
+                    (9_970, toggle(Dimension::Blurred, true)),
+                    (10_000, toggle(Dimension::Hidden, true)),
+                    (10_020, What::FullscreenExit),
+                    (10_020, toggle(overlay, true)),
+                    (15_000, toggle(Dimension::Hidden, false)),
+                    (15_010, toggle(Dimension::Blurred, false)),
+                    (18_000, toggle(overlay, false)),
+                    // Minute 1: a fullscreen exit (Esc) and a blur (another window),
+                    // each on its own.
+                    (70_000, What::FullscreenExit),
+                    (70_000, toggle(overlay, true)),
+                    (73_000, toggle(overlay, false)),
+                    (90_000, toggle(Dimension::Blurred, true)),
+                    (92_000, toggle(Dimension::Blurred, false)),
+                    (119_000, What::Ended { reason: "host_stopped".into() }),
+                ])
+                .collect(),
+        );
+        let windows = compute(&session, &config, None);
+
+        let switch = &windows[0];
+        assert_eq!(
+            (switch.tab_switches, switch.hidden_ms, switch.blur_count, switch.fullscreen_exits, switch.blocked_ms),
+            (1, 5_000, 1, 1, 7_980),
+            "the consequences stay visible"
+        );
+        assert_eq!(switch.components, [("tab_switch", 1.0), ("hidden_second", 0.25)], "scored once, as a switch");
+        assert!((switch.score - 1.25).abs() < 1e-9, "{}", switch.score);
+
+        let alone = &windows[1];
+        let names: Vec<&str> = alone.components.iter().map(|c| c.0).collect();
+        assert_eq!(names, ["blur", "fullscreen_exit", "blocked_second"]);
+        assert!((alone.score - (0.5 + 1.0 + 3.0 * 0.02)).abs() < 1e-9, "{}", alone.score);
+
+        let total = totals(&windows, &session, &config);
+        assert_eq!((total.blur_count, total.fullscreen_exits, total.blocked_ms), (2, 2, 10_980));
+        assert!((total.score - (1.25 + 1.56)).abs() < 1e-9, "{}", total.score);
+    }
 }
