@@ -334,13 +334,15 @@ fn shutdown_tears_down_and_forgets_the_queue() {
 #[test]
 fn compliance_blocks_are_recorded_only_while_running() {
     let mut h = Harness::running(ProctorConfig::default());
-    let out = h.send(r#"{"fullscreen":"exited"}"#);
-    assert!(out.contains(&Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false }));
-    assert!(out.contains(&Command::PauseAudio));
-    let out = h.send(r#"{"fullscreen":"entered"}"#);
-    assert!(out.contains(&Command::Overlay { reasons: vec![], setup: false }));
-    let (_, batch) = batches(&h.advance(5_000)).remove(0);
-    let kinds: Vec<_> = batch.events.iter().map(|e| e.body.kind().as_str()).collect();
+    let exited = h.send(r#"{"fullscreen":"exited"}"#);
+    assert!(exited.contains(&Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false }));
+    assert!(exited.contains(&Command::PauseAudio));
+    let entered = h.send(r#"{"fullscreen":"entered"}"#);
+    assert!(entered.contains(&Command::Overlay { reasons: vec![], setup: false }));
+    // Both leave at once (the second after the first's answer).
+    let mut sent = ack_batches(&mut h, &exited);
+    sent.extend(ack_batches(&mut h, &entered));
+    let kinds: Vec<_> = sent.iter().flat_map(|b| &b.events).map(|e| e.body.kind().as_str()).collect();
     let blocked = kinds.iter().filter(|k| **k == "blocked").count();
     assert_eq!(blocked, 1, "setup was not a block; the exit was: {kinds:?}");
     assert!(kinds.contains(&"unblocked"));
@@ -530,4 +532,33 @@ fn capture_events_recorded_while_stopping_are_sent_without_waiting_for_an_interv
     let sent = ack_batches(&mut h, &out);
     let uploaded = sent.iter().flat_map(|b| &b.events).filter(|e| matches!(&e.body, EventBody::Capture(_))).count();
     assert_eq!(uploaded, 1, "{sent:?}");
+}
+
+/// Issue 17: a tab switch reaches the wall without waiting for the next
+/// events interval, also when a batch is in flight at that moment.
+#[test]
+fn a_tab_switch_leaves_at_once_or_right_after_the_batch_in_flight() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let has = |batch: &invigil_schemas::batch::EventBatch, pick: fn(&EventBody) -> bool| {
+        batch.events.iter().any(|e| pick(&e.body))
+    };
+
+    // Nothing in flight: the switch is posted with the input itself.
+    let sent = batches(&h.send(r#"{"visibility":"hidden"}"#));
+    assert_eq!(sent.len(), 1, "sent at once, not at the next interval");
+    assert!(has(&sent[0].1, |b| matches!(b, EventBody::Visibility(_))));
+
+    // The blur that follows finds that batch in flight: one batch at a
+    // time, so it waits — for the answer, not for the interval.
+    assert!(batches(&h.send(r#"{"focus":"blur"}"#)).is_empty());
+    h.now += 40;
+    let follow_up = batches(&h.respond(sent[0].0, 200, &ok_reply(3)));
+    assert_eq!(follow_up.len(), 1, "the follow-up leaves with the answer");
+    assert!(has(&follow_up[0].1, |b| matches!(b, EventBody::Focus(_))));
+    let out = h.respond(follow_up[0].0, 200, &ok_reply(3));
+    assert!(batches(&out).is_empty(), "nothing else was waiting");
+
+    // Counts do not jump the queue: a key press waits for the interval.
+    assert!(batches(&h.send(r#"{"keys":3}"#)).is_empty());
+    assert!(batches(&h.send(r#"{"clipboard":["paste",4]}"#)).is_empty());
 }

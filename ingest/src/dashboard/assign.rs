@@ -108,6 +108,21 @@ pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[Str
     Assignment { by_proctor, unassigned }
 }
 
+/// The proctor `candidate` ranks first among `proctors`: its seat whenever
+/// no proctor is full, so a wall can show a newcomer before the next split.
+pub fn first_choice<'a>(candidate: &str, proctors: &'a [String]) -> Option<&'a str> {
+    let candidate_hash = weight(&[candidate]);
+    // Same rank and tie-break as `assign`: the later of the sorted roster.
+    let mut roster: Vec<&str> = proctors.iter().map(String::as_str).collect();
+    roster.sort_unstable();
+    roster.dedup();
+    roster
+        .into_iter()
+        .enumerate()
+        .max_by_key(|(i, p)| (pair_weight(candidate_hash, weight(&["proctor", p])) | 1, *i))
+        .map(|(_, p)| p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +131,17 @@ mod tests {
 
     fn ids(prefix: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    #[test]
+    fn without_a_full_proctor_everyone_sits_with_their_first_choice() {
+        let proctors = ids("p", 7);
+        let candidates = ids("c", 500);
+        let split = assign(candidates.iter().map(String::as_str), &proctors, 500);
+        for candidate in &candidates {
+            assert_eq!(first_choice(candidate, &proctors), split.proctor_of(candidate), "{candidate}");
+        }
+        assert_eq!(first_choice("c1", &[]), None);
     }
 
     fn owner_map(assignment: &Assignment) -> HashMap<&str, &str> {

@@ -25,10 +25,18 @@ pub struct Tile {
     pub seen: Instant,
 }
 
+/// One change the hub fans out: a candidate's new counters, and whether the
+/// hub had never seen that candidate (a wall seats a newcomer at once).
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub counters: Arc<LiveCounters>,
+    pub newcomer: bool,
+}
+
 /// The newest counters per test and candidate, and a feed of changes.
 pub struct LiveHub {
     tiles: RwLock<HashMap<String, HashMap<String, Tile>>>,
-    updates: broadcast::Sender<Arc<LiveCounters>>,
+    updates: broadcast::Sender<Update>,
     /// Messages that did not decode (a newer pipeline, a foreign producer).
     pub undecodable: std::sync::atomic::AtomicU64,
 }
@@ -48,17 +56,24 @@ impl LiveHub {
     /// the previous one) does not replace a newer one.
     pub fn apply(&self, counters: LiveCounters) {
         let counters = Arc::new(counters);
-        {
+        let newcomer = {
             let mut tiles = self.tiles.write().unwrap_or_else(|p| p.into_inner());
             let test = tiles.entry(counters.test_id.clone()).or_default();
-            match test.get(&counters.candidate_id) {
-                Some(tile) if tile.counters.published_at > counters.published_at => return,
-                _ => {}
+            let tile = Tile { counters: Arc::clone(&counters), seen: Instant::now() };
+            match test.get_mut(&counters.candidate_id) {
+                Some(known) if known.counters.published_at > counters.published_at => return,
+                Some(known) => {
+                    *known = tile;
+                    false
+                }
+                None => {
+                    test.insert(counters.candidate_id.clone(), tile);
+                    true
+                }
             }
-            test.insert(counters.candidate_id.clone(), Tile { counters: Arc::clone(&counters), seen: Instant::now() });
-        }
+        };
         // No subscribers is fine: nobody is watching.
-        let _ = self.updates.send(counters);
+        let _ = self.updates.send(Update { counters, newcomer });
     }
 
     /// Every candidate of `test` with their newest tile.
@@ -79,7 +94,7 @@ impl LiveHub {
         tiles.get(test).map_or(0, HashMap::len)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveCounters>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.updates.subscribe()
     }
 
@@ -185,19 +200,24 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_message_per_candidate_wins_and_is_broadcast() {
+    fn the_newest_message_per_candidate_wins_and_is_broadcast_with_newcomers_marked() {
         let hub = LiveHub::default();
         let mut feed = hub.subscribe();
         hub.apply(counters("a", 20, 2));
         hub.apply(counters("a", 10, 1));
         hub.apply(counters("b", 5, 0));
+        hub.apply(counters("a", 30, 3));
         let tiles = hub.snapshot("t");
         assert_eq!(tiles.len(), 2);
         let a = tiles.iter().find(|t| t.counters.candidate_id == "a").unwrap();
-        assert_eq!(a.counters.counters.tab_switches, 2);
-        assert_eq!(feed.try_recv().unwrap().published_at, 20);
-        // The stale message was not broadcast.
-        assert_eq!(feed.try_recv().unwrap().candidate_id, "b");
+        assert_eq!(a.counters.counters.tab_switches, 3);
+        let first = feed.try_recv().unwrap();
+        assert_eq!((first.counters.published_at, first.newcomer), (20, true));
+        // The stale message was not broadcast; a known candidate is no newcomer.
+        let b = feed.try_recv().unwrap();
+        assert_eq!((b.counters.candidate_id.as_str(), b.newcomer), ("b", true));
+        let again = feed.try_recv().unwrap();
+        assert_eq!((again.counters.published_at, again.newcomer), (30, false));
         assert!(hub.snapshot("other").is_empty());
     }
 }

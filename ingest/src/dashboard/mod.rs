@@ -397,7 +397,7 @@ async fn follow_wall(
     test: &TestId,
     viewer: Option<&str>,
     first: Wall,
-    mut updates: tokio::sync::broadcast::Receiver<Arc<LiveCounters>>,
+    mut updates: tokio::sync::broadcast::Receiver<live::Update>,
     events: tokio::sync::mpsc::Sender<Event>,
 ) {
     let snapshot = |wall: &Wall| Event::default().event("snapshot").json_data(wall).expect("a wall serializes");
@@ -411,8 +411,14 @@ async fn follow_wall(
     loop {
         let recheck = tokio::select! {
             update = updates.recv() => match update {
-                Ok(counters) if counters.test_id == test.as_str() && watched.contains(&counters.candidate_id) => {
-                    let tile = TileView { counters: (*counters).clone(), age_ms: 0 };
+                Ok(update) if update.counters.test_id == test.as_str()
+                    && (watched.contains(&update.counters.candidate_id)
+                        || update.newcomer && seats_newcomer(&wall, viewer, &update.counters.candidate_id)) =>
+                {
+                    // A newcomer this wall would seat shows at once; the
+                    // next split (within 2 s) confirms or moves it.
+                    watched.insert(update.counters.candidate_id.clone());
+                    let tile = TileView { counters: (*update.counters).clone(), age_ms: 0 };
                     let event = Event::default().event("tile").json_data(&tile).expect("a tile serializes");
                     if events.send(event).await.is_err() {
                         return;
@@ -443,6 +449,20 @@ async fn follow_wall(
         wall = next;
         if !same_share && events.send(snapshot(&wall)).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Whether `wall` would show a candidate it has never seen: always without a
+/// roster (everyone sees everyone) or for an admin's whole-test view; for a
+/// proctor, when the newcomer ranks them first and they have room — its seat
+/// unless some proctor is full, which the next split settles.
+fn seats_newcomer(wall: &Wall, viewer: Option<&str>, candidate: &str) -> bool {
+    match (&wall.on_duty, viewer) {
+        (None, _) | (Some(_), None) => true,
+        (Some(proctors), Some(me)) => {
+            wall.capacity.is_some_and(|c| wall.assigned.len() < c as usize)
+                && assign::first_choice(candidate, proctors) == Some(me)
         }
     }
 }

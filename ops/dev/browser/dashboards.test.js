@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, ROOT, jwt, sleep, waitFor } from './stack.js';
+import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
 
 const EXAM = 'exam-1';
 const LIVE = 'exam-live';
@@ -199,6 +199,112 @@ describe('dashboards', { timeout: 600_000 }, () => {
     assert.ok(p99 <= 1_000, line);
     assert.deepEqual(problems, []);
     await page.close();
+  });
+
+  test('a newcomer is on the wall within 1 s of its first batch (p50/p99 over 8)', async (t) => {
+    const NEW = 'exam-newcomers';
+    const { page, problems } = await open(browser.context, stack, `proctor.html?test=${NEW}`, token.proctor('p1', [NEW]));
+    await waitFor('the first snapshot', async () => /every proctor sees every candidate/.test(await page.locator('#duty').textContent()), 20_000);
+    await page.evaluate(() => {
+      window.appeared = {};
+      new MutationObserver(() => {
+        for (const tile of document.querySelectorAll('#tiles [data-candidate]')) {
+          window.appeared[tile.dataset.candidate] ??= Date.now();
+        }
+      }).observe(document.getElementById('tiles'), { subtree: true, childList: true });
+    });
+    const started = {};
+    for (let i = 0; i < 8; i += 1) {
+      const candidate = new WireCandidate(stack, NEW, `new-${i}`);
+      started[candidate.id] = Date.now();
+      await candidate.start();
+      await sleep(700);
+    }
+    await waitFor('every newcomer', async () => Object.keys(await page.evaluate(() => window.appeared)).length === 8, 10_000);
+    const appeared = await page.evaluate(() => window.appeared);
+    const latencies = Object.entries(started).map(([id, at]) => appeared[id] - at).sort((a, b) => a - b);
+    const [p50, p99] = [percentile(latencies, 50), percentile(latencies, 99)];
+    const line = `first batch → tile on the wall: n=${latencies.length} p50=${p50} ms p99=${p99} ms`;
+    t.diagnostic(line);
+    console.log(`# ${line}`);
+    assert.ok(p99 <= 1_000, line);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the real SDK: a tab switch reaches the wall within 1 s, also with a batch in flight (p50/p99 over 16)', { timeout: 180_000 }, async (t) => {
+    const SDK_TEST = 'exam-sdk-live';
+    const host = await hostPage({ endpoint: stack.base, token: jwt({ sub: 'sdk-cand', test_id: SDK_TEST }) });
+    const candidate = await browser.context.newPage();
+    // A 150 ms network for event batches, and a count of those on the way:
+    // a switch in the "in flight" half is fired while one is.
+    let inFlight = 0;
+    await candidate.route('**/api/v1/events', async (route) => {
+      inFlight += 1;
+      await sleep(150);
+      await route.continue();
+      inFlight -= 1;
+    });
+    const wall = await open(browser.context, stack, `proctor.html?test=${SDK_TEST}`, token.proctor('p1', [SDK_TEST]));
+    try {
+      await candidate.goto(host.url);
+      // Fullscreen is granted to the page in front only.
+      await candidate.bringToFront();
+      await completeSetup(candidate);
+      await waitFor('the candidate on the wall', async () => (await tileIds(wall.page)).includes('sdk-cand'), 20_000);
+      await wall.page.evaluate(() => {
+        window.firstSeen = {};
+        const note = () => {
+          const tile = document.querySelector('#tiles [data-candidate="sdk-cand"]');
+          const value = tile && Number(tile.querySelector('[data-counter="tab_switches"]').textContent);
+          if (tile && !(value in window.firstSeen)) window.firstSeen[value] = Date.now();
+        };
+        note();
+        new MutationObserver(note).observe(document.getElementById('tiles'), { subtree: true, childList: true, characterData: true });
+      });
+      // The page goes hidden and comes back as a tab switch does (headless
+      // Chromium keeps every page visible, so the state is set by hand).
+      const flip = (state) => candidate.evaluate((hidden) => {
+        Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (hidden ? 'hidden' : 'visible') });
+        document.dispatchEvent(new Event('visibilitychange'));
+        window.dispatchEvent(new Event(hidden ? 'blur' : 'focus'));
+      }, state);
+      const sent = [];
+      for (let round = 1; round <= 16; round += 1) {
+        const whileInFlight = round % 2 === 0;
+        if (whileInFlight) await waitFor('a batch in flight', async () => inFlight > 0, 5_000, 5);
+        sent.push({ value: round, at: Date.now(), whileInFlight, busy: inFlight > 0 });
+        await flip(true);
+        await sleep(400);
+        await flip(false);
+        await sleep(900);
+      }
+      await sleep(2_000);
+      const firstSeen = await wall.page.evaluate(() => window.firstSeen);
+      const latency = ({ value, at }) => {
+        const shown = Object.entries(firstSeen).filter(([v]) => Number(v) >= value).map(([, time]) => time);
+        assert.ok(shown.length, `switch ${value} never showed: ${JSON.stringify(firstSeen)}`);
+        return Math.max(0, Math.min(...shown) - at);
+      };
+      const busy = sent.filter((s) => s.whileInFlight);
+      assert.ok(busy.every((s) => s.busy), 'every "in flight" switch was fired with a batch on the way');
+      const report = (name, list) => {
+        const sorted = list.map(latency).sort((a, b) => a - b);
+        const line = `${name}: n=${sorted.length} p50=${percentile(sorted, 50)} ms p99=${percentile(sorted, 99)} ms max=${sorted.at(-1)} ms`;
+        t.diagnostic(line);
+        console.log(`# ${line}`);
+        return [percentile(sorted, 99), line];
+      };
+      const [idle, idleLine] = report('SDK tab switch → wall, nothing in flight', sent.filter((s) => !s.whileInFlight));
+      const [inflight, busyLine] = report('SDK tab switch → wall, batch in flight', busy);
+      assert.ok(idle <= 1_000, idleLine);
+      assert.ok(inflight <= 1_000, busyLine);
+      assert.deepEqual(wall.problems, []);
+    } finally {
+      await candidate.close();
+      await wall.page.close();
+      host.close();
+    }
   });
 
   test('review: candidates by score, a timeline, and a verdict that lands in reviews', async () => {

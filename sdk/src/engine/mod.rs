@@ -465,6 +465,11 @@ impl Engine {
         };
         let seq = meta.next_seq;
         meta.next_seq += 1;
+        // What a proctor watches live leaves now, or as soon as the batch in
+        // flight is answered, instead of at the next interval.
+        if moves_the_wall(&body) {
+            self.flush_requested = true;
+        }
         let event = Event { id: event_id_v7(now.max(0) as u64, random), seq, ts: now, body };
         let json = serde_json::to_string(&event).expect("events serialize");
         self.commands.push(Command::Persist {
@@ -742,6 +747,22 @@ impl Engine {
         let session_id = Some(self.session.session_id);
         self.notify("status", Notice { state: Some(state), session_id, ..Notice::default() });
     }
+}
+
+/// Events the proctor wall shows as they happen (tab switches, focus,
+/// fullscreen, blocks, permissions): sent without waiting for an interval.
+/// Counts (keys, clipboard) and captures ride the next regular batch.
+fn moves_the_wall(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::Visibility(_)
+            | EventBody::Focus(_)
+            | EventBody::Fullscreen(_)
+            | EventBody::Blocked(_)
+            | EventBody::Unblocked(_)
+            | EventBody::Permission(_)
+            | EventBody::ScreenShareEnded(_)
+    )
 }
 
 /// The first point of the grid `anchor + k·every` (k ≥ 1) after `now`.
