@@ -154,23 +154,27 @@ Allow the camera, the microphone and screen sharing, stay in fullscreen, and ans
   <button type="submit" id="submit">Submit and finish</button>
   <p id="submitted">Submitted — proctoring has stopped. You may close this tab.</p>
 </form>
-<script src="/sdk/invigil.js" data-endpoint="{{endpoint}}" data-token="{{token}}" async></script>
 <script>
   // The host app's side: show the SDK's state, stop proctoring on submit.
-  (function wire() {
-    if (!window.invigil) return setTimeout(wire, 20);
+  // The tag is async: wire up on 'invigil:loaded', or now if it already ran.
+  function wire(invigil) {
     const state = document.getElementById('state');
-    window.invigil.on('status', (notice) => { if (notice.state) state.textContent = notice.state; });
-    window.invigil.on('block', (notice) => { state.textContent = 'blocked: ' + notice.reason; });
+    state.textContent = invigil.status;
+    invigil.on('status', (notice) => { state.textContent = notice.state; });
+    invigil.on('block', (notice) => { state.textContent = 'blocked: ' + notice.reason; });
+    invigil.on('error', (error) => { state.textContent = 'not proctored (' + error.code + '): ' + error.message; });
     document.getElementById('exam').addEventListener('submit', (event) => {
       event.preventDefault();
-      window.invigil.track('exam_submitted', { answered: new FormData(event.target).getAll('q1').length });
-      window.invigil.stop();
+      invigil.track('exam_submitted', { answered: new FormData(event.target).getAll('q1').length });
+      invigil.stop();
       document.getElementById('submit').disabled = true;
       document.getElementById('submitted').style.display = 'block';
     });
-  })();
+  }
+  if (window.invigil) wire(window.invigil);
+  else window.addEventListener('invigil:loaded', (event) => wire(event.detail), { once: true });
 </script>
+<script src="/sdk/invigil.js" data-endpoint="{{endpoint}}" data-token="{{token}}" async></script>
 </body>
 </html>
 "#;

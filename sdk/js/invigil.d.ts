@@ -8,23 +8,36 @@ export type BlockReason =
   | 'screen_share_stopped'
   | 'unsupported_browser';
 
+/** The SDK's lifecycle (`invigil.status` and the 'status' notice). `failed`: it could not start (see 'error'); nothing blocks the candidate. */
+export type InvigilStatus = 'idle' | 'loading' | 'configuring' | 'setup' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/** Media uploads (`invigil.uploads` and the 'uploads' notice): `disabled` after upload credentials kept failing; events still flow. */
+export type InvigilUploads = 'enabled' | 'disabled';
+
 export interface InvigilNotice {
-  /** For 'status': configuring | setup | running | stopping | stopped | unauthorized | uploads_disabled | uploads_enabled */
+  /** For 'status': an InvigilStatus; for 'uploads': an InvigilUploads. */
   state?: string;
   /** For 'block' / 'unblock'. */
   reason?: BlockReason;
-  /** Why the server stopped the session. */
+  /** Why the server stopped the session (with status 'stopped'). */
   shutdown?: 'proctoring_disabled' | 'candidate_bypassed';
   session_id?: string;
+  /** For 'error': unauthorized (token expired or refused: call setToken), wasm_load_failed, unsupported_browser, start_failed. */
+  code?: 'unauthorized' | 'wasm_load_failed' | 'unsupported_browser' | 'start_failed';
+  /** For 'error': what happened, for logs. */
+  message?: string;
+  /** For an 'unauthorized' error: the HTTP status. */
   http_status?: number;
 }
+
+export type InvigilEvent = 'block' | 'unblock' | 'status' | 'uploads' | 'error';
 
 export interface InvigilStartOptions {
   /** Base URL of invigil ingest, e.g. https://proctor.example.com (default: the script tag's data-endpoint). */
   endpoint?: string;
   /** The candidate's JWT, minted by the host app's server (default: data-token). */
   token?: string;
-  /** Where invigil_bg.wasm lives (default: beside invigil.js). */
+  /** Where invigil_bg.wasm lives (default: the tag's data-wasm-url, else beside invigil.js). Served as application/wasm, with CORS if on another origin. */
   wasmUrl?: string;
 }
 
@@ -32,11 +45,17 @@ export interface Invigil {
   readonly version: string;
   /** The current session id (UUIDv7), once started. */
   readonly sessionId: string | null;
+  /** Lifecycle, as of the last notice. */
+  readonly status: InvigilStatus;
+  readonly uploads: InvigilUploads;
+  /** Resolves with the API once the core runs; rejects (with `code`) if the first start failed. Never blocks the candidate. */
+  readonly ready: Promise<Invigil>;
+  /** Starts proctoring (the tag does this by itself when it has data-endpoint and data-token). Settles like `ready`, never rejects; throws at once if neither the options nor the tag give an endpoint and a token. */
   start(options?: InvigilStartOptions): Promise<void>;
-  /** Ends proctoring: devices released, overlay removed; queued data is still delivered. */
+  /** Ends proctoring: devices released, overlay removed, the SDK's own fullscreen left; queued data is still delivered. */
   stop(): void;
-  on(event: 'block' | 'unblock' | 'status', listener: (notice: InvigilNotice) => void): void;
-  off(event: 'block' | 'unblock' | 'status', listener: (notice: InvigilNotice) => void): void;
+  on(event: InvigilEvent, listener: (notice: InvigilNotice) => void): void;
+  off(event: InvigilEvent, listener: (notice: InvigilNotice) => void): void;
   /** A host-app event on the candidate's timeline (≤ 2 KiB of JSON data). */
   track(name: string, data?: unknown): void;
   /** Replaces an expired token. */
@@ -48,5 +67,9 @@ export interface Invigil {
 declare global {
   interface Window {
     invigil: Invigil;
+  }
+  interface WindowEventMap {
+    /** Fired once the script ran (async tags): `detail` is the API, listeners attached now miss no notice. */
+    'invigil:loaded': CustomEvent<Invigil>;
   }
 }

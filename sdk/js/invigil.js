@@ -10,8 +10,11 @@
 //           data-token="JWT" async></script>
 //
 // or, for apps that want control: invigil.start({ endpoint, token }),
-// invigil.stop(), invigil.on('block' | 'unblock' | 'status', fn),
-// invigil.track(name, data), invigil.setToken(jwt).
+// invigil.stop(), invigil.on('block' | 'unblock' | 'status' | 'uploads' |
+// 'error', fn), invigil.track(name, data), invigil.setToken(jwt). With an
+// async tag, listen for the window's 'invigil:loaded' event (detail: the
+// API) to attach listeners before any notice; `invigil.ready` settles once
+// the core runs (or could not start: then status 'failed' and an 'error').
 
 const SCRIPT = document.currentScript;
 const BASE_URL = SCRIPT && SCRIPT.src ? new URL('.', SCRIPT.src).href : new URL('.', location.href).href;
@@ -184,6 +187,7 @@ class Session {
     this.cleanups = [];
     this.overlay = new Overlay((reason) => this.fix(reason));
     this.stopped = false;
+    this.ownFullscreen = false;
     this.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
   }
 
@@ -192,9 +196,14 @@ class Session {
     if (missing.includes('WebAssembly') || missing.includes('IndexedDB')) {
       // Without the core there is nothing to run; still tell the candidate.
       this.overlay.show(['unsupported_browser'], true);
-      return;
+      throw Object.assign(new Error(`this browser lacks ${missing.join(', ')}`), { code: 'unsupported_browser' });
     }
-    this.wasm = await wasm_bindgen({ module_or_path: wasmUrl });
+    try {
+      this.wasm = await wasm_bindgen({ module_or_path: wasmUrl });
+    } catch (error) {
+      // Usually the wasm's server: a 404, or a CDN without CORS headers.
+      throw Object.assign(new Error(`the SDK core could not be loaded from ${wasmUrl}: ${error}`), { code: 'wasm_load_failed' });
+    }
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
@@ -420,7 +429,7 @@ class Session {
     if (reason === 'camera_permission' || reason === 'microphone_permission') return this.acquireDevices();
     if (reason === 'screen_permission' || reason === 'screen_share_stopped') return this.shareScreen();
     if (reason === 'fullscreen_exited') {
-      return document.documentElement.requestFullscreen().catch((error) =>
+      return document.documentElement.requestFullscreen().then(() => { this.ownFullscreen = true; }, (error) =>
         this.input('sdk_error', ['fullscreen', String(error)]));
     }
   }
@@ -563,6 +572,8 @@ class Session {
   // --------------------------------------------------------------- lifecycle
 
   emit(name, detail) {
+    if (name === 'status') state.status = detail.state;
+    if (name === 'uploads') state.uploads = detail.state;
     if (name === 'status' && detail.state === 'stopped') {
       // Nothing is left to drain: the tick and the encoder go too.
       if (this.worker) this.worker.terminate();
@@ -580,6 +591,12 @@ class Session {
     this.streams = { camera: null, screen: null };
     this.overlay.hide();
     for (const cleanup of this.cleanups.splice(0)) cleanup();
+    // Leave the fullscreen the SDK asked for (the listeners are gone, so
+    // this is no "exit" on the timeline); a host's own fullscreen stays.
+    if (this.ownFullscreen && document.fullscreenElement && document.exitFullscreen) {
+      document.exitFullscreen().catch(() => {});
+    }
+    this.ownFullscreen = false;
     // The tick keeps running while queued events and uploads drain.
   }
 }
@@ -601,8 +618,24 @@ async function grabFrame(track) {
 
 // ------------------------------------------------------------------ public API
 
-const listeners = { block: [], unblock: [], status: [] };
+const listeners = { block: [], unblock: [], status: [], uploads: [], error: [] };
+/** Lifecycle and upload state, as the last notices said. */
+const state = { status: 'idle', uploads: 'enabled' };
 let session = null;
+let settle = null;
+const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });
+// A host that never awaits `ready` must not see an unhandled rejection.
+ready.catch(() => {});
+
+/** Tells the host the SDK could not start: status `failed` and an `error`. */
+function failed(error) {
+  state.status = 'failed';
+  const code = error && error.code ? error.code : 'start_failed';
+  const detail = { code, message: String(error && error.message ? error.message : error) };
+  for (const fn of listeners.status) { try { fn({ state: 'failed' }); } catch (_) { /* the host's problem */ } }
+  for (const fn of listeners.error) { try { fn(detail); } catch (_) { /* the host's problem */ } }
+  settle.reject(Object.assign(new Error(detail.message), { code }));
+}
 
 const invigil = {
   version: '__INVIGIL_VERSION__',
@@ -613,8 +646,15 @@ const invigil = {
     const token = options.token || (SCRIPT && SCRIPT.dataset.token);
     if (!endpoint || !token) throw new Error('invigil.start needs an endpoint and a token');
     session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token }, listeners);
-    session.started = session.start(options.wasmUrl || new URL('invigil_bg.wasm', BASE_URL).href).catch((error) => {
+    state.status = 'loading';
+    const starting = session;
+    session.started = session.start(options.wasmUrl || (SCRIPT && SCRIPT.dataset.wasmUrl) || new URL('invigil_bg.wasm', BASE_URL).href).then(() => {
+      settle.resolve(invigil);
+    }, (error) => {
       console.error('invigil failed to start', error);
+      // Nothing runs, nothing blocks the candidate; start() may be tried again.
+      if (session === starting) session = null;
+      failed(error);
     });
     return session.started;
   },
@@ -650,9 +690,22 @@ const invigil = {
   get sessionId() {
     return session && session.core ? session.core.session_id : null;
   },
+  /** Lifecycle: idle, loading, configuring, setup, running, stopping, stopped, failed. */
+  get status() {
+    return state.status;
+  },
+  /** Media uploads: enabled, or disabled after credentials kept failing (events still flow). */
+  get uploads() {
+    return state.uploads;
+  },
+  /** Settles once the core runs: resolves with this API, rejects if it could not start. */
+  ready,
 };
 
 window.invigil = invigil;
+// For async script tags: the API exists from here on; a listener attached
+// now hears every notice.
+window.dispatchEvent(new CustomEvent('invigil:loaded', { detail: invigil }));
 if (SCRIPT && SCRIPT.dataset.token && SCRIPT.dataset.endpoint) {
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => invigil.start());
   else invigil.start();

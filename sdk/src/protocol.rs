@@ -126,10 +126,14 @@ pub enum Command {
 /// What the host's listeners receive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// For `status`: `configuring`, `setup`, `running`, `stopping`,
-    /// `stopped`, `unauthorized`, `uploads_disabled`, `uploads_enabled`.
+    /// For `status` (the lifecycle): `configuring`, `setup`, `running`,
+    /// `stopping`, `stopped`. For `uploads`: `enabled`, `disabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<&'static str>,
+    /// For `error`: what went wrong (`unauthorized`: the token expired or
+    /// was refused; call `setToken`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
     /// For `block` / `unblock`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<BlockReason>,
@@ -138,7 +142,7 @@ pub struct Notice {
     pub shutdown: Option<ShutdownReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
-    /// The HTTP status behind an `unauthorized` state.
+    /// The HTTP status behind an `unauthorized` error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
 }

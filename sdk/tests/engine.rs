@@ -220,7 +220,10 @@ fn credentials_failing_three_times_disable_uploads_but_not_events() {
     assert!(h
         .log
         .iter()
-        .any(|c| matches!(c, Command::Notify { name: "status", detail } if detail.state == Some("uploads_disabled"))));
+        .any(|c| matches!(c, Command::Notify { name: "uploads", detail } if detail.state == Some("disabled"))));
+    // The lifecycle stays what it was: uploads have their own notice.
+    assert!(!h.log.iter().any(|c| matches!(c, Command::Notify { name: "status", detail }
+        if !matches!(detail.state, Some("configuring" | "setup" | "running" | "stopping" | "stopped")))));
 }
 
 /// The first capture event of the batches sent in the next 5 s.

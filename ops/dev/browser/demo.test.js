@@ -129,6 +129,15 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   });
   assert.equal(put.status, 200, await put.text());
 
+  // The bundle is served as browsers want it: the core as application/wasm
+  // (streaming compilation), the glue as JavaScript.
+  for (const [file, type] of [['invigil_bg.wasm', 'application/wasm'], ['invigil.js', 'text/javascript']]) {
+    const response = await fetch(new URL(`/sdk/${file}`, up.demo));
+    assert.equal(response.status, 200, file);
+    assert.equal(response.headers.get('content-type'), type, file);
+    await response.arrayBuffer();
+  }
+
   // The candidate: open the demo exam, grant everything, answer.
   const exam = await context.newPage();
   exam.on('pageerror', (e) => errors.push(`exam: ${e.message}`));

@@ -3,7 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, waitFor, sleep, FAST_CONFIG, overlayReasons, clickFix, completeSetup } from './stack.js';
+import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ingest, DIST, hostPage, jwt, waitFor, sleep, FAST_CONFIG, overlayReasons, clickFix, completeSetup } from './stack.js';
 
 const CANDIDATE = { sub: 'cand-1', test_id: 'exam-sdk' };
 const REVIEWER = jwt({ sub: 'r1', role: 'reviewer', tests: [CANDIDATE.test_id] });
@@ -161,7 +164,7 @@ test('bundled uploads: one object per bundle interval, each capture addressed by
  */
 async function withExam(options, body) {
   const ingest = await Ingest.start(options.ingest || {});
-  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE) });
+  const host = await hostPage({ endpoint: ingest.base, token: jwt(CANDIDATE), ...(options.host || {}) });
   const browser = await launch(options.browser || {});
   try {
     const before = options.beforeGoto || (async () => {});
@@ -275,7 +278,9 @@ test('S3 unreachable: uploads retry and arrive later; STS failing disables uploa
   });
   await withExam({ ingest: { stsEndpoint: 'http://127.0.0.1:9' } }, async ({ page, ingest }) => {
     await completeSetup(page);
-    await waitFor('uploads disabled', async () => (await notices(page, 'status')).some((n) => n.state === 'uploads_disabled'), 60_000);
+    await waitFor('uploads disabled', async () => (await notices(page, 'uploads')).some((n) => n.state === 'disabled'), 60_000);
+    assert.equal(await page.evaluate(() => window.invigil.uploads), 'disabled');
+    assert.ok((await notices(page, 'status')).every((n) => !/upload/.test(n.state)), 'the lifecycle status is not about uploads');
     const disabledAt = Date.now();
     await sleep(4_000);
     const events = ingest.events();
@@ -322,4 +327,56 @@ test('reload mid-exam: the old page\'s pending uploads and events complete from 
     const keys = new Set((await ingest.objects()).map(([key]) => key));
     for (const e of old.filter((e) => e.event.type === 'capture' && e.event.status === 'uploaded')) assert.ok(keys.has(e.event.key), e.event.key);
   });
+});
+
+test('an async tag: invigil:loaded misses no notice, ready resolves, status is the lifecycle, stop() leaves fullscreen', { timeout: 90_000 }, async () => {
+  await withExam({}, async ({ page, ingest, errors }) => {
+    assert.equal(await page.evaluate(() => window.invigil.ready.then((api) => api === window.invigil)), true);
+    await completeSetup(page);
+    await waitFor('running', () => page.evaluate(() => window.invigil.status === 'running'), 10_000, 100);
+    const states = (await notices(page, 'status')).map((n) => n.state);
+    assert.deepEqual(states.slice(0, 3), ['configuring', 'setup', 'running'], `the first notice was heard: ${states}`);
+    assert.equal(await page.evaluate(() => !!document.fullscreenElement), true);
+    await page.evaluate(() => window.invigil.stop());
+    await waitFor('fullscreen left', () => page.evaluate(() => !document.fullscreenElement), 5_000, 100);
+    await waitFor('stopped', () => page.evaluate(() => window.invigil.status === 'stopped'), 10_000, 100);
+    assert.deepEqual((await notices(page, 'status')).map((n) => n.state).slice(-2), ['stopping', 'stopped']);
+    await sleep(1_500);
+    const events = ingest.events().map((e) => e.event).sort((a, b) => a.seq - b.seq);
+    const end = events.findIndex((e) => e.type === 'session_ended');
+    assert.ok(end >= 0, 'session_ended arrived');
+    const after = events.slice(end + 1).filter((e) => e.type !== 'capture');
+    assert.deepEqual(after, [], 'leaving fullscreen on stop is not an exit on the timeline');
+    assert.ok(!events.some((e) => e.type === 'fullscreen' && e.state === 'exited'), 'no fullscreen exit recorded');
+    assert.deepEqual(errors, []);
+  });
+});
+
+test('a core that cannot load (no CORS on the wasm) says so: status failed, an error, ready rejects, nothing blocks', { timeout: 90_000 }, async () => {
+  // The wasm on another origin that sends no Access-Control-Allow-Origin.
+  const wasm = readFileSync(join(DIST, 'invigil_bg.wasm'));
+  const cdn = createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'application/wasm' });
+    res.end(wasm);
+  });
+  await new Promise((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+  const wasmUrl = `http://127.0.0.1:${cdn.address().port}/invigil_bg.wasm`;
+  try {
+    await withExam({ host: { wasmUrl } }, async ({ page, errors }) => {
+      const outcome = await page.evaluate(() => window.invigil.ready.then(() => 'resolved', (e) => e.code));
+      assert.equal(outcome, 'wasm_load_failed');
+      assert.equal(await page.evaluate(() => window.invigil.status), 'failed');
+      assert.deepEqual((await notices(page, 'status')).map((n) => n.state), ['failed']);
+      const [error] = await notices(page, 'error');
+      assert.equal(error.code, 'wasm_load_failed');
+      assert.ok(error.message.includes(wasmUrl), error.message);
+      assert.equal(await page.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false, 'our failure never blocks');
+      await page.locator('#answer').type('still typing');
+      assert.equal(await page.locator('#answer').inputValue(), 'still typing');
+      assert.deepEqual(errors, [], 'no uncaught error on the host page');
+    });
+  } finally {
+    cdn.closeAllConnections();
+    cdn.close();
+  }
 });

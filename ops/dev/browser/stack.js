@@ -203,18 +203,21 @@ export class Ingest {
 }
 
 /** Serves sdk/dist and a host page that loads it with a script tag. */
-export async function hostPage({ endpoint, token, extra = '' }) {
+export async function hostPage({ endpoint, token, extra = '', wasmUrl = '' }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
   const page = `<!doctype html><meta charset="utf-8"><title>exam</title>
 <body><h1>Question 1</h1><textarea id="answer"></textarea>
-<script>window.notices = [];</script>
-<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}" async></script>
 <script>
-  (function wait() {
-    if (!window.invigil) return setTimeout(wait, 10);
-    for (const name of ['block', 'unblock', 'status']) window.invigil.on(name, (d) => window.notices.push({ name, ...d }));
-  })();
-</script>${extra}</body>`;
+  // As the SDK docs say for async tags: attach on 'invigil:loaded' (or at
+  // once if the script already ran), so no notice is missed.
+  window.notices = [];
+  const wire = (invigil) => {
+    for (const name of ['block', 'unblock', 'status', 'uploads', 'error']) invigil.on(name, (d) => window.notices.push({ name, ...d }));
+  };
+  if (window.invigil) wire(window.invigil);
+  else window.addEventListener('invigil:loaded', (e) => wire(e.detail), { once: true });
+</script>
+<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}"${wasmUrl ? ` data-wasm-url="${wasmUrl}"` : ''} async></script>${extra}</body>`;
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/') {

@@ -53,8 +53,8 @@ impl Engine {
                     Outcome::Unauthorized => {
                         self.events_backoff.failed(now, unit, None);
                         self.notify(
-                            "status",
-                            Notice { state: Some("unauthorized"), http_status: Some(status), ..Notice::default() },
+                            "error",
+                            Notice { code: Some("unauthorized"), http_status: Some(status), ..Notice::default() },
                         );
                     }
                     Outcome::NetworkError | Outcome::Transient { .. } => {
@@ -72,7 +72,7 @@ impl Engine {
                         self.credentials_backoff.succeeded();
                         self.upload_backoff.wake();
                         if std::mem::take(&mut self.uploads_disabled) {
-                            self.notify("status", Notice { state: Some("uploads_enabled"), ..Notice::default() });
+                            self.notify("uploads", Notice { state: Some("enabled"), ..Notice::default() });
                         }
                     }
                     _ => {
@@ -87,7 +87,7 @@ impl Engine {
                                     UPLOADS_RETRY_MS / 60_000
                                 );
                                 self.record(now, SdkError { code: "uploads_disabled".into(), message }.into());
-                                self.notify("status", Notice { state: Some("uploads_disabled"), ..Notice::default() });
+                                self.notify("uploads", Notice { state: Some("disabled"), ..Notice::default() });
                             }
                         }
                     }
