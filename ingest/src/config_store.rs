@@ -146,6 +146,11 @@ impl ConfigStore {
     fn install(&self, document: ConfigDocument, write_live_file: bool) -> Result<u64, ConfigError> {
         check(&document)?;
         let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.install_locked(document, write_live_file)
+    }
+
+    /// [`Self::install`] for a caller that holds the writer lock.
+    fn install_locked(&self, document: ConfigDocument, write_live_file: bool) -> Result<u64, ConfigError> {
         let version = match self.history_dir() {
             Some(dir) => {
                 std::fs::create_dir_all(&dir)?;
@@ -168,11 +173,17 @@ impl ConfigStore {
     /// is valid. Returns the new version, if any.
     pub fn reload_file(&self) -> Result<Option<u64>, ConfigError> {
         let Some(path) = &self.file else { return Ok(None) };
+        // Read and compared under the writer lock: an admin write renames
+        // the live file before it updates `current`, and a reload that read
+        // the file before (or during) that write must not install what it
+        // saw as a version of its own.
+        let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let document = read_document(path)?;
         if *self.current().document == document {
             return Ok(None);
         }
-        self.install(document, false).map(Some)
+        check(&document)?;
+        self.install_locked(document, false).map(Some)
     }
 
     /// Watches the live file and reloads it on change until the returned
@@ -267,6 +278,35 @@ mod tests {
         let mut document = ConfigDocument::default();
         document.defaults.proctoring_enabled = false;
         document
+    }
+
+    /// An admin write renames the live file, then updates `current`; a
+    /// reload that looks in between must not install the same document as
+    /// a version of its own (the suite once saw 4 where 3 was due).
+    #[test]
+    fn reloads_racing_admin_writes_add_no_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let store = ConfigStore::open_file(&path).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reloader = {
+            let (store, stop) = (store.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                let mut installed = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    installed += usize::from(matches!(store.reload_file(), Ok(Some(_))));
+                }
+                installed
+            })
+        };
+        for i in 0..60 {
+            let document = if i % 2 == 0 { disabled() } else { ConfigDocument::default() };
+            assert_eq!(store.replace(document).unwrap(), i + 2);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(reloader.join().unwrap(), 0, "the reloader installed admin writes again");
+        assert_eq!(store.current().version, 61);
+        assert_eq!(store.history().unwrap(), (1..=61).collect::<Vec<u64>>());
     }
 
     #[test]

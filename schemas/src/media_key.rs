@@ -40,7 +40,7 @@ pub enum KeyError {
     Empty,
     #[error("must be at most {MAX_KEY_BYTES} bytes")]
     TooLong,
-    #[error("may contain only ASCII letters, digits and . _ - @ : / (percent escapes included)")]
+    #[error("may contain only ASCII letters, digits and . _ - @ : / (no percent escapes)")]
     BadChar,
     #[error("must not have empty segments (a leading, trailing or doubled \"/\")")]
     EmptySegment,
