@@ -77,17 +77,13 @@ pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[Str
     order.sort_unstable();
     order.dedup_by(|a, b| a.1 == b.1);
 
-    let mut roster: Vec<&str> = proctors.iter().map(String::as_str).collect();
-    roster.sort_unstable();
-    roster.dedup();
-    let proctor_hashes: Vec<u64> = roster.iter().map(|p| weight(&["proctor", p])).collect();
+    let (roster, proctor_hashes) = roster_of(proctors);
     let mut seats: Vec<Vec<String>> = vec![Vec::new(); roster.len()];
     let mut unassigned = Vec::new();
     let mut weights: Vec<u64> = vec![0; roster.len()];
     for (candidate_hash, candidate) in order {
         for (w, proctor_hash) in weights.iter_mut().zip(&proctor_hashes) {
-            // Never 0: 0 marks a full proctor below.
-            *w = pair_weight(candidate_hash, *proctor_hash) | 1;
+            *w = rank(candidate_hash, *proctor_hash);
         }
         // Best-ranked proctor with room; a full one drops out of the scan.
         // Ties (astronomically unlikely) go to the later roster position.
@@ -112,15 +108,24 @@ pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[Str
 /// no proctor is full, so a wall can show a newcomer before the next split.
 pub fn first_choice<'a>(candidate: &str, proctors: &'a [String]) -> Option<&'a str> {
     let candidate_hash = weight(&[candidate]);
-    // Same rank and tie-break as `assign`: the later of the sorted roster.
+    let (roster, hashes) = roster_of(proctors);
+    // The same order as `assign`'s scan: ties go to the later roster position.
+    (0..roster.len()).max_by_key(|&i| (rank(candidate_hash, hashes[i]), i)).map(|i| roster[i])
+}
+
+/// The roster sorted and deduplicated, with each proctor's hash.
+fn roster_of(proctors: &[String]) -> (Vec<&str>, Vec<u64>) {
     let mut roster: Vec<&str> = proctors.iter().map(String::as_str).collect();
     roster.sort_unstable();
     roster.dedup();
-    roster
-        .into_iter()
-        .enumerate()
-        .max_by_key(|(i, p)| (pair_weight(candidate_hash, weight(&["proctor", p])) | 1, *i))
-        .map(|(_, p)| p)
+    let hashes = roster.iter().map(|p| weight(&["proctor", p])).collect();
+    (roster, hashes)
+}
+
+/// A (candidate, proctor) pair's rank; never 0, which `assign` uses to mark
+/// a full proctor.
+fn rank(candidate_hash: u64, proctor_hash: u64) -> u64 {
+    pair_weight(candidate_hash, proctor_hash) | 1
 }
 
 #[cfg(test)]
