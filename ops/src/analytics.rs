@@ -28,7 +28,7 @@ impl SharedStore {
                     .map_err(|e| StoreFailure::Unavailable(format!("query thread: {e}")))?
                     .map_err(failure)
             }
-            store @ Store::Http(_) => store.query_text(&sql, format).await.map_err(failure),
+            store @ (Store::Http(_) | Store::Discard) => store.query_text(&sql, format).await.map_err(failure),
         }
     }
 }

@@ -22,6 +22,12 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
+/// The allocator of every subcommand (the services above all): see the
+/// `mimalloc` feature in `ops/Cargo.toml` for why and how it was measured.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "invigil", version, about = "Open, self-hostable proctoring: tools and services")]
 struct Cli {

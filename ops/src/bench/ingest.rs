@@ -221,7 +221,8 @@ async fn run_step(
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let errors = Arc::new(AtomicU64::new(0));
     let url = format!("{base}/api/v1/events");
-    let cpu_before = (cpu_seconds(ingest_pid), broker_pid.map(cpu_seconds), cpu_seconds(std::process::id()));
+    let cpu_before =
+        (super::cpu_seconds(ingest_pid), broker_pid.map(super::cpu_seconds), super::cpu_seconds(std::process::id()));
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
     let wall = Instant::now();
     let mut workers = Vec::new();
@@ -278,24 +279,13 @@ async fn run_step(
         p50_ms: percentile_us(&latencies, 50.0) as f64 / 1000.0,
         p99_ms: percentile_us(&latencies, 99.0) as f64 / 1000.0,
         errors: errors.load(Ordering::Relaxed),
-        ingest_cpu: cpu(cpu_before.0, cpu_seconds(ingest_pid)),
+        ingest_cpu: cpu(cpu_before.0, super::cpu_seconds(ingest_pid)),
         broker_cpu: match (cpu_before.1, broker_pid) {
-            (Some(before), Some(pid)) => cpu(before, cpu_seconds(pid)),
+            (Some(before), Some(pid)) => cpu(before, super::cpu_seconds(pid)),
             _ => f64::NAN,
         },
-        loadgen_cpu: cpu(cpu_before.2, cpu_seconds(std::process::id())),
+        loadgen_cpu: cpu(cpu_before.2, super::cpu_seconds(std::process::id())),
     }
-}
-
-/// User + system CPU seconds of a process, from `/proc/PID/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
 }
 
 /// The local tansu broker's pid, if one runs.

@@ -24,12 +24,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use invigil_pipeline::metrics::Metrics;
+use invigil_pipeline::rows::EventRow;
 use invigil_pipeline::run::{run, run_with, Cluster, SourceFactory};
 use invigil_pipeline::scripted;
 use invigil_pipeline::settings::{PipelineSettings, StoreSettings};
 use invigil_pipeline::source::MemorySource;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
+use invigil_pipeline::store::rowbinary;
 use invigil_pipeline::store::{SqlStore, Store};
 use invigil_pipeline::topics;
 use invigil_schemas::live::LiveCounters;
@@ -47,9 +49,10 @@ pub struct Args {
     /// Candidates in the recorded file (each: 122 records, 191 events).
     #[arg(long, default_value_t = 2000)]
     candidates: u32,
-    /// The recorded batch file; written first if it does not exist.
-    #[arg(long, default_value = "target/bench/pipeline-records.bin")]
-    file: PathBuf,
+    /// The recorded batch file; written first if it does not exist
+    /// [default: target/bench/pipeline-records-<candidates>.bin].
+    #[arg(long)]
+    file: Option<PathBuf>,
     /// Timely worker threads.
     #[arg(short = 'w', long, default_value_t = 2)]
     workers: usize,
@@ -162,27 +165,135 @@ fn from_memory(
     let factory: SourceFactory = Arc::new(move |shared, index, peers| {
         MemorySource::new(&shared.settings, &records_for_workers, partitions, index, peers, Arc::clone(&shared.metrics))
     });
-    let started = Instant::now();
-    run_with(
-        settings,
-        store,
-        &Cluster::single(args.workers),
-        Arc::new(AtomicBool::new(false)),
-        Arc::clone(&metrics),
-        Some(factory),
-    )
-    .map_err(anyhow::Error::msg)?;
-    let elapsed = started.elapsed().as_secs_f64();
+    // The run itself ends on a commit tick; the rate is taken when the last
+    // event row was acknowledged, which a watcher sees within 5 ms.
+    let total_events: u64 =
+        records.iter().filter_map(|(_, v)| decode(v).ok()).map(|r| r.batch.events.len() as u64).sum();
+    let all_written = {
+        let watched = Arc::clone(&metrics);
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher_done = Arc::clone(&done);
+        let started = Instant::now();
+        let cpu_before = super::cpu_seconds(std::process::id());
+        let watcher = std::thread::spawn(move || loop {
+            if Metrics::get(&watched.event_rows_written) >= total_events || watcher_done.load(Ordering::Relaxed) {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        });
+        let outcome = run_with(
+            settings,
+            store,
+            &Cluster::single(args.workers),
+            Arc::new(AtomicBool::new(false)),
+            Arc::clone(&metrics),
+            Some(factory),
+        );
+        done.store(true, Ordering::Relaxed);
+        outcome.map_err(anyhow::Error::msg)?;
+        let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
+        (watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))?, started.elapsed(), cpu)
+    };
+    let (elapsed, whole_run, cpu) = (all_written.0.as_secs_f64(), all_written.1.as_secs_f64(), all_written.2);
     let events = Metrics::get(&metrics.event_rows_written) as f64;
     let rows = (Metrics::get(&metrics.window_rows_written)
         + Metrics::get(&metrics.anomaly_rows_written)
         + Metrics::get(&metrics.session_rows_written)) as f64;
     println!(
-        "  {label:<24} {:>10.0} events/s  {:>9.0} records/s  ({events:.0} events, {rows:.0} window/anomaly/session rows, {elapsed:.2} s)",
+        "  {label:<24} {:>10.0} events/s  {:>6.2} µs CPU/event  ({events:.0} events in {elapsed:.2} s; run ended after {whole_run:.2} s with {rows:.0} window/anomaly/session rows)",
         events / elapsed,
-        records.len() as f64 / elapsed
+        cpu * 1e6 / events
     );
     Ok(events / elapsed)
+}
+
+/// Phase 1 against ClickHouse over HTTP, in a database of its own.
+fn http_phase(
+    args: &Args,
+    records: &Arc<Frames>,
+    runtime: &tokio::runtime::Runtime,
+    rows_file: &Path,
+    row_count: usize,
+) -> anyhow::Result<()> {
+    let dialect = if args.modern { Dialect::Modern } else { Dialect::Legacy };
+    let config = |database: &str| HttpConfig {
+        url: args.clickhouse_url.clone(),
+        database: database.into(),
+        user: None,
+        password: None,
+        dialect,
+    };
+    let admin = HttpStore::new(&config("default"));
+    let database = format!("invigil_bench_{}", std::process::id());
+    runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}")))?;
+    runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}")))?;
+    let http = Store::Http(HttpStore::new(&config(&database)));
+    let server = if args.modern { "modern" } else { "18.16" };
+    let outcome = (|| -> anyhow::Result<()> {
+        let label = format!("dataflow + HTTP ({server})");
+        let into_http = from_memory(args, records, http.clone(), StoreSettings::Http(config(&database)), &label)?;
+        reset(runtime, &http)?;
+        let bytes = std::fs::read(rows_file)?;
+        let url = format!("{}/?database={database}", args.clickhouse_url.trim_end_matches('/'));
+        let started = Instant::now();
+        let response = runtime.block_on(
+            reqwest::Client::new()
+                .post(&url)
+                .query(&[("query", "INSERT INTO proctor_events FORMAT RowBinary")])
+                .body(bytes)
+                .send(),
+        )?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!("the server refused the RowBinary file: {status} {}", runtime.block_on(response.text())?);
+        }
+        let engine = row_count as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "  {:<24} {engine:>10.0} events/s  (one POST of the same file, FORMAT RowBinary)",
+            format!("ClickHouse {server} own")
+        );
+        println!("  ratio: dataflow + HTTP = {:.2} of the server's own insert", into_http / engine);
+        Ok(())
+    })();
+    runtime.block_on(admin.execute(&format!("DROP DATABASE {database}")))?;
+    outcome
+}
+
+/// Writes the `proctor_events` rows the pipeline makes of `records` as one
+/// RowBinary file (the engines' reference insert); returns the row count.
+fn write_event_rows(records: &Frames, path: &Path) -> anyhow::Result<usize> {
+    let mut bytes = Vec::new();
+    let mut count = 0;
+    for (_, value) in records {
+        let record = decode(value).map_err(|e| anyhow::anyhow!("a recorded frame does not decode: {e}"))?;
+        for event in &record.batch.events {
+            rowbinary::write_row(&mut bytes, &EventRow::new(&record, event))?;
+            count += 1;
+        }
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
+    Ok(count)
+}
+
+/// chDB's own insert of the RowBinary file: events (rows) per second and
+/// CPU µs per event.
+fn engine_insert_chdb(store: &Store, rows_file: &Path, row_count: usize) -> anyhow::Result<(f64, f64)> {
+    let Store::Chdb(chdb) = store else { bail!("not chDB") };
+    let path = rows_file.canonicalize()?;
+    let sql = format!(
+        "INSERT INTO proctor_events FROM INFILE '{}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary",
+        path.display().to_string().replace('\'', "")
+    );
+    let started = Instant::now();
+    let cpu_before = super::cpu_seconds(std::process::id());
+    chdb.execute_sync(&sql)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
+    let stored: usize = chdb.query_text_sync("SELECT count() FROM proctor_events", "TabSeparated")?.trim().parse()?;
+    if stored != row_count {
+        bail!("chDB stored {stored} of the file's {row_count} rows");
+    }
+    Ok((row_count as f64 / elapsed, cpu * 1e6 / row_count as f64))
 }
 
 /// Phase 2a: the broker's bare consume rate over the whole topic.
@@ -218,23 +329,25 @@ fn bare_consume(brokers: &str, topic: &str, partitions: i32, expected: usize) ->
 
 pub fn run_bench(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
-    if !args.file.exists() {
+    let file =
+        args.file.clone().unwrap_or_else(|| format!("target/bench/pipeline-records-{}.bin", args.candidates).into());
+    if !file.exists() {
         let started = Instant::now();
-        write_file(&args.file, args.candidates)?;
+        write_file(&file, args.candidates)?;
         eprintln!(
             "wrote {} ({} candidates) in {:.1} s",
-            args.file.display(),
+            file.display(),
             args.candidates,
             started.elapsed().as_secs_f64()
         );
     }
-    let (_, records) = read_file(&args.file)?;
+    let (_, records) = read_file(&file)?;
     let records = Arc::new(records);
     let total_events: usize = records.iter().filter_map(|(_, v)| decode(v).ok()).map(|r| r.batch.events.len()).sum();
     println!(
         "invigil bench pipeline: {} records, {total_events} events from {}; {} worker(s)",
         records.len(),
-        args.file.display(),
+        file.display(),
         args.workers
     );
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -245,28 +358,26 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
 
     // ---- 1. dataflow + store from memory -------------------------------
     if args.phases.contains(&1) {
-        println!("\n1. dataflow + store, fed from the recorded file (target ≥ 500,000 events/s)");
+        println!("\n1. dataflow + store, fed from the recorded file (target ≥ 250,000 events/s into chDB, ≥ 0.7 of the engine's own insert)");
+        let rows_file = file.with_extension("rowbinary");
+        let row_count = write_event_rows(&records, &rows_file)?;
+        let alone = from_memory(&args, &records, Store::Discard, chdb_settings.clone(), "dataflow alone (discard)")?;
         reset(&runtime, &chdb)?;
-        from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "chDB (in process)")?;
-    }
-    if args.phases.contains(&1) && !args.skip_http {
-        let dialect = if args.modern { Dialect::Modern } else { Dialect::Legacy };
-        let config = |database: &str| HttpConfig {
-            url: args.clickhouse_url.clone(),
-            database: database.into(),
-            user: None,
-            password: None,
-            dialect,
-        };
-        let admin = HttpStore::new(&config("default"));
-        let database = format!("invigil_bench_{}", std::process::id());
-        runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}")))?;
-        runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}")))?;
-        let http = Store::Http(HttpStore::new(&config(&database)));
-        let label = format!("ClickHouse HTTP ({})", if args.modern { "modern" } else { "18.16" });
-        let outcome = from_memory(&args, &records, http, StoreSettings::Http(config(&database)), &label);
-        runtime.block_on(admin.execute(&format!("DROP DATABASE {database}")))?;
-        outcome?;
+        let into_chdb = from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "dataflow + chDB")?;
+        reset(&runtime, &chdb)?;
+        let (engine, engine_cpu) = engine_insert_chdb(&chdb, &rows_file, row_count)?;
+        println!(
+            "  {:<24} {engine:>10.0} events/s  {engine_cpu:>6.2} µs CPU/event  (INSERT … FROM INFILE … FORMAT RowBinary of the same {row_count} event rows)",
+            "chDB's own insert"
+        );
+        println!(
+            "  ratios: dataflow + chDB = {:.2} of chDB's own insert, {:.2} of the dataflow alone",
+            into_chdb / engine,
+            into_chdb / alone
+        );
+        if !args.skip_http {
+            http_phase(&args, &records, &runtime, &rows_file, row_count)?;
+        }
     }
 
     if !args.phases.contains(&2) {

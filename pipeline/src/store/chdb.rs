@@ -144,6 +144,27 @@ impl ChdbStore {
         self.query_raw(sql.as_bytes(), format)
     }
 
+    /// Inserts RowBinary `rows` into `table`. The rows go through a file
+    /// beside the data (`INSERT … FROM INFILE`), not inline after the
+    /// statement: the engine reads a file ~1.5–2.5× faster than the same
+    /// bytes inline in the query (`invigil bench pipeline` measured both),
+    /// and writing a few MB to the page cache costs milliseconds. One file
+    /// serves every insert: inserts are serialised by the connection lock,
+    /// which is held from writing the file to the engine's answer.
+    pub fn insert_rowbinary(&self, table: &str, rows: &[u8]) -> Result<(), StoreError> {
+        let file = self.data_dir.join(".invigil-insert.rowbinary");
+        let statement = format!(
+            "INSERT INTO {table} FROM INFILE '{}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary",
+            file.display().to_string().replace('\\', "\\\\").replace('\'', "\\'")
+        );
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        std::fs::write(&file, rows).map_err(|e| StoreError::Unavailable(format!("writing {}: {e}", file.display())))?;
+        let outcome = self.query_locked(&conn, statement.as_bytes(), "TabSeparated").map(drop);
+        // An empty file rather than none: the next insert overwrites it anyway.
+        let _ = std::fs::write(&file, b"");
+        outcome
+    }
+
     /// Runs a statement given as bytes (an `INSERT … FORMAT …` followed by
     /// its data, which need not be text).
     pub fn execute_raw(&self, statement: &[u8]) -> Result<(), StoreError> {
@@ -151,8 +172,13 @@ impl ChdbStore {
     }
 
     fn query_raw(&self, sql: &[u8], format: &str) -> Result<Vec<u8>, StoreError> {
-        let api = api()?;
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        self.query_locked(&conn, sql, format)
+    }
+
+    /// Runs `sql` on the connection its caller has locked.
+    fn query_locked(&self, conn: &*mut ConnHandle, sql: &[u8], format: &str) -> Result<Vec<u8>, StoreError> {
+        let api = api()?;
         // SAFETY: the handle is open until Drop, and pointer/length pairs are valid.
         let result =
             unsafe { (api.query_n)(**conn, sql.as_ptr().cast(), sql.len(), format.as_ptr().cast(), format.len()) };

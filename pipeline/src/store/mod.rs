@@ -7,6 +7,7 @@
 pub mod chdb;
 pub mod http;
 pub mod migrate;
+pub mod rowbinary;
 
 use std::future::Future;
 
@@ -64,6 +65,10 @@ pub enum Store {
     Chdb(std::sync::Arc<chdb::ChdbStore>),
     /// A ClickHouse server over HTTP.
     Http(http::HttpStore),
+    /// Acknowledges every insert at once and keeps nothing; every query
+    /// finds no rows. For measuring the dataflow alone (`invigil bench
+    /// pipeline`), never for a real exam.
+    Discard,
 }
 
 impl Store {
@@ -76,20 +81,13 @@ impl Store {
         }
         match self {
             Store::Chdb(store) => {
-                // Rows are already one block per table per flush; merging
-                // duplicates at insert time (optimize_on_insert) and
-                // parallel parsing of a few MB only cost here.
-                let mut statement = format!(
-                    "INSERT INTO {} SETTINGS optimize_on_insert = 0, input_format_parallel_parsing = 0 FORMAT JSONEachRow\n",
-                    R::TABLE
-                )
-                .into_bytes();
+                // Rows are already one block per table per flush.
+                let mut data = Vec::with_capacity(rows.len() * 256);
                 for row in rows {
-                    serde_json::to_writer(&mut statement, row)
+                    rowbinary::write_row(&mut data, row)
                         .map_err(|e| StoreError::Query { sql: R::TABLE.into(), message: e.to_string() })?;
-                    statement.push(b'\n');
                 }
-                store.execute_raw(&statement)
+                store.insert_rowbinary(R::TABLE, &data)
             }
             Store::Http(store) => {
                 let statement = format!("INSERT INTO {}", R::TABLE);
@@ -100,6 +98,7 @@ impl Store {
                 }
                 insert.end().await.map_err(classify)
             }
+            Store::Discard => Ok(()),
         }
     }
 
@@ -128,6 +127,7 @@ impl Store {
                 let sql = format!("SELECT ?fields FROM {} FINAL WHERE {filter}", R::TABLE);
                 store.client().query(&sql).fetch_all::<R>().await.map_err(|e| http::classify(&sql, e))
             }
+            Store::Discard => Ok(Vec::new()),
         }
     }
 }
@@ -137,6 +137,7 @@ impl SqlStore for Store {
         match self {
             Store::Chdb(store) => store.dialect(),
             Store::Http(store) => store.dialect(),
+            Store::Discard => Dialect::Modern,
         }
     }
 
@@ -144,6 +145,7 @@ impl SqlStore for Store {
         match self {
             Store::Chdb(store) => store.execute_sync(sql),
             Store::Http(store) => store.execute(sql).await,
+            Store::Discard => Ok(()),
         }
     }
 
@@ -151,6 +153,7 @@ impl SqlStore for Store {
         match self {
             Store::Chdb(store) => store.query_text_sync(sql, format),
             Store::Http(store) => store.query_text(sql, format).await,
+            Store::Discard => Ok(String::new()),
         }
     }
 }
