@@ -301,8 +301,11 @@ fn quote(text: &str) -> String {
 }
 
 /// Rebuilds sessions first seen by this process from what the store holds:
-/// their events (the digest) and their rows (what was written).
-fn load_sessions(shared: &Shared, keys: &[SessionKey], lateness_ms: i64) -> Result<Vec<Tracked>, StoreError> {
+/// their events (the digest) and their rows (what was written). Runs on the
+/// store's runtime: the worker keeps folding batches of sessions it already
+/// holds while the store answers (which, behind an insert in flight, can take
+/// a second).
+async fn load_sessions(store: Store, keys: Vec<SessionKey>, lateness_ms: i64) -> Result<Vec<Tracked>, StoreError> {
     let tests: HashSet<&str> = keys.iter().map(|k| k.test_id.as_str()).collect();
     let candidates: HashSet<&str> = keys.iter().map(|k| k.candidate_id.as_str()).collect();
     let list = |items: &mut dyn Iterator<Item = String>| items.collect::<Vec<_>>().join(", ");
@@ -312,14 +315,12 @@ fn load_sessions(shared: &Shared, keys: &[SessionKey], lateness_ms: i64) -> Resu
         list(&mut candidates.iter().map(|c| quote(c))),
         list(&mut keys.iter().map(|k| format!("toUUID('{}')", k.session_id))),
     );
-    let rt = &shared.runtime;
-    let events: Vec<EventRow> = rt.block_on(shared.store.select_final(&filter))?;
-    let windows: Vec<WindowRow> = rt.block_on(shared.store.select_final(&filter))?;
-    let anomalies: Vec<AnomalyRow> = rt.block_on(shared.store.select_final(&filter))?;
-    let sessions: Vec<SessionRow> = rt.block_on(shared.store.select_final(&filter))?;
+    let events: Vec<EventRow> = store.select_final(&filter).await?;
+    let windows: Vec<WindowRow> = store.select_final(&filter).await?;
+    let anomalies: Vec<AnomalyRow> = store.select_final(&filter).await?;
+    let sessions: Vec<SessionRow> = store.select_final(&filter).await?;
 
-    let mut by_session: HashMap<SessionKey, Tracked> =
-        keys.iter().map(|k| (k.clone(), Tracked::new(k.clone()))).collect();
+    let mut by_session: HashMap<SessionKey, Tracked> = keys.into_iter().map(|k| (k.clone(), Tracked::new(k))).collect();
     let mut batches: BTreeMap<(SessionKey, u64), Vec<EventRow>> = BTreeMap::new();
     for row in events {
         if let Ok(key) = SessionKey::of_row(&row) {
@@ -405,47 +406,48 @@ pub fn run_worker_with<S: RecordSource + 'static>(
         // ---- source ------------------------------------------------------
         let source_reader = Rc::clone(&reader);
         let source_shared = shared.clone();
-        let decoded = source::<_, CapacityContainerBuilder<Vec<Decoded>>, _, _>(scope, "KafkaSource", |capability, info| {
-            let activator = scope.activator_for(info.address);
-            let mut capability = Some(capability);
-            move |output| {
-                let Some(cap) = capability.as_mut() else { return };
-                let mut reader = source_reader.borrow_mut();
-                if source_shared.stop.load(Ordering::Relaxed) || !reader.has_partitions() {
-                    capability = None;
-                    return;
-                }
-                let in_flight = reader.ledger().in_flight();
-                let floor = *cap.time();
-                let mut read = 0;
-                if in_flight < source_shared.settings.max_in_flight {
-                    let mut session_cap: Option<Capability<Time>> = None;
-                    read = reader.read(2_000, floor, &mut |time, item| {
-                        if session_cap.as_ref().is_none_or(|c| *c.time() != time) {
-                            session_cap = Some(cap.delayed(&time));
-                        }
-                        output.session(session_cap.as_ref().expect("set above")).give(item);
-                    });
-                }
-                // While paused for back-pressure, partitions look idle but
-                // are not: the watermark waits.
-                let paused = reader.ledger().in_flight() >= source_shared.settings.max_in_flight;
-                match reader.watermark() {
-                    // A finite source is done: release the capability.
-                    None => {
+        let decoded =
+            source::<_, CapacityContainerBuilder<Vec<Decoded>>, _, _>(scope, "KafkaSource", |capability, info| {
+                let activator = scope.activator_for(info.address);
+                let mut capability = Some(capability);
+                move |output| {
+                    let Some(cap) = capability.as_mut() else { return };
+                    let mut reader = source_reader.borrow_mut();
+                    if source_shared.stop.load(Ordering::Relaxed) || !reader.has_partitions() {
                         capability = None;
                         return;
                     }
-                    Some(watermark) if !paused && watermark > *cap.time() => cap.downgrade(&watermark),
-                    Some(_) => {}
+                    let in_flight = reader.ledger().in_flight();
+                    let floor = *cap.time();
+                    let mut read = 0;
+                    if in_flight < source_shared.settings.max_in_flight {
+                        let mut session_cap: Option<Capability<Time>> = None;
+                        read = reader.read(2_000, floor, &mut |time, item| {
+                            if session_cap.as_ref().is_none_or(|c| *c.time() != time) {
+                                session_cap = Some(cap.delayed(&time));
+                            }
+                            output.session(session_cap.as_ref().expect("set above")).give(item);
+                        });
+                    }
+                    // While paused for back-pressure, partitions look idle but
+                    // are not: the watermark waits.
+                    let paused = reader.ledger().in_flight() >= source_shared.settings.max_in_flight;
+                    match reader.watermark() {
+                        // A finite source is done: release the capability.
+                        None => {
+                            capability = None;
+                            return;
+                        }
+                        Some(watermark) if !paused && watermark > *cap.time() => cap.downgrade(&watermark),
+                        Some(_) => {}
+                    }
+                    if read > 0 {
+                        activator.activate();
+                    } else {
+                        activator.activate_after(Duration::from_millis(10));
+                    }
                 }
-                if read > 0 {
-                    activator.activate();
-                } else {
-                    activator.activate_after(Duration::from_millis(10));
-                }
-            }
-        });
+            });
 
         // ---- event sink: proctor_events rows -----------------------------
         let sink_shared = shared.clone();
@@ -498,6 +500,7 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                 let mut last_live = Instant::now();
                 let mut last_evict = Instant::now();
                 let mut load_retry_at: Option<Instant> = None;
+                let mut loading: Option<tokio::task::JoinHandle<Result<Vec<Tracked>, StoreError>>> = None;
                 let mut emitted_through: Option<Time> = None;
                 let mut counted_sessions: i64 = 0;
                 let mut cap = Some(capability);
@@ -525,11 +528,17 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                     });
 
                     // First sight of a session in this process: rebuild it
-                    // from the store before applying its new batches.
-                    if !waiting.is_empty() && load_retry_at.is_none_or(|at| Instant::now() >= at) {
-                        let keys: Vec<SessionKey> =
-                            waiting.iter().map(|(_, b)| b.key.clone()).collect::<HashSet<_>>().into_iter().collect();
-                        match load_sessions(&win_shared, &keys, lateness) {
+                    // from the store before applying its new batches. One
+                    // load at a time; batches of sessions not yet loaded
+                    // (including ones arriving during a load) wait, and hold
+                    // the frontier back, until their session is in memory.
+                    if loading.as_ref().is_some_and(|handle| handle.is_finished()) {
+                        let handle = loading.take().expect("checked above");
+                        let outcome = win_shared
+                            .runtime
+                            .block_on(handle)
+                            .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("session load task: {e}"))));
+                        match outcome {
                             Ok(loaded) => {
                                 load_retry_at = None;
                                 Metrics::add(&win_shared.metrics.sessions_loaded, loaded.len() as u64);
@@ -540,23 +549,32 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                                         Slot { tracked, received_at, touched: Instant::now() },
                                     );
                                 }
-                                for (_, batch) in waiting.drain(..) {
+                                waiting.retain(|(_, batch)| {
+                                    let Some(slot) = sessions.get_mut(&batch.key) else { return true };
                                     urgent.insert(batch.key.clone());
-                                    if let Some(slot) = sessions.get_mut(&batch.key) {
-                                        slot.tracked.add(&batch, lateness);
-                                        slot.received_at = slot.received_at.max(batch.received_at);
-                                        live_due.insert(batch.key.clone());
-                                    }
-                                }
+                                    slot.tracked.add(batch, lateness);
+                                    slot.received_at = slot.received_at.max(batch.received_at);
+                                    live_due.insert(batch.key.clone());
+                                    false
+                                });
                             }
                             Err(error) => {
                                 Metrics::add(&win_shared.metrics.store_errors, 1);
                                 exit_if_fatal(&error);
-                                tracing::warn!(%error, sessions = keys.len(), "loading sessions from the store failed; retrying");
+                                tracing::warn!(%error, "loading sessions from the store failed; retrying");
                                 load_retry_at = Some(Instant::now() + Duration::from_secs(1));
                                 activator.activate_after(Duration::from_secs(1));
                             }
                         }
+                    }
+                    if loading.is_none() && !waiting.is_empty() && load_retry_at.is_none_or(|at| Instant::now() >= at) {
+                        let keys: Vec<SessionKey> =
+                            waiting.iter().map(|(_, b)| b.key.clone()).collect::<HashSet<_>>().into_iter().collect();
+                        loading =
+                            Some(win_shared.runtime.spawn(load_sessions(win_shared.store.clone(), keys, lateness)));
+                    }
+                    if loading.is_some() {
+                        activator.activate_after(Duration::from_millis(2));
                     }
 
                     if config.poll() {
@@ -607,7 +625,9 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                     // sessions changed by records stamped off a boundary.
                     let minute_of = |t: Time| t / ticks_per_window;
                     let crossed = match (emitted_through, target) {
-                        (Some(before), Some(now)) => minute_of(now.saturating_sub(1)) != minute_of(before.saturating_sub(1)),
+                        (Some(before), Some(now)) => {
+                            minute_of(now.saturating_sub(1)) != minute_of(before.saturating_sub(1))
+                        }
                         _ => true,
                     };
                     // Minute windows close only at minute boundaries too, so a
@@ -638,7 +658,9 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                         let quiet = Duration::from_millis(settings.evict_after_ms.max(0) as u64);
                         let before = sessions.len();
                         sessions.retain(|_, slot| {
-                            !(slot.tracked.session.ended.is_some() && slot.touched.elapsed() >= quiet && slot.tracked.settled())
+                            !(slot.tracked.session.ended.is_some()
+                                && slot.touched.elapsed() >= quiet
+                                && slot.tracked.settled())
                         });
                         Metrics::add(&win_shared.metrics.sessions_evicted, (before - sessions.len()) as u64);
                     }
