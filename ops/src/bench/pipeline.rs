@@ -2,8 +2,11 @@
 //! three ways on this machine.
 //!
 //! 1. **Dataflow + store** from a recorded batch file (no Kafka): the
-//!    timely dataflow reads records from memory and writes every table, once
-//!    into chDB and once into ClickHouse over HTTP. Events/s.
+//!    timely dataflow reads records from memory and writes every table into
+//!    a store that keeps nothing (the dataflow alone), into chDB and into
+//!    ClickHouse over HTTP; beside each engine, its own `INSERT … FORMAT
+//!    RowBinary` of the same event rows from a file. Events/s, CPU µs per
+//!    event and the ratios, median of `--rounds`.
 //! 2. **End to end from tansu**: the same records produced to a fresh
 //!    topic; first a bare consumer reads them all (the broker's own consume
 //!    rate), then the pipeline consumes, computes and writes them. Events/s
@@ -47,7 +50,7 @@ use crate::loadgen::percentile_us;
 #[derive(clap::Args)]
 pub struct Args {
     /// Candidates in the recorded file (each: 122 records, 191 events).
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 8000)]
     candidates: u32,
     /// The recorded batch file; written first if it does not exist
     /// [default: target/bench/pipeline-records-<candidates>.bin].
@@ -74,6 +77,9 @@ pub struct Args {
     /// Seconds of the latency phase.
     #[arg(long, default_value_t = 20)]
     latency_secs: u64,
+    /// Rounds of phase 1; the summary is their median.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Skip the HTTP backend of phase 1.
     #[arg(long)]
     skip_http: bool,
@@ -214,7 +220,7 @@ fn http_phase(
     runtime: &tokio::runtime::Runtime,
     rows_file: &Path,
     row_count: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(f64, f64)> {
     let dialect = if args.modern { Dialect::Modern } else { Dialect::Legacy };
     let config = |database: &str| HttpConfig {
         url: args.clickhouse_url.clone(),
@@ -229,7 +235,7 @@ fn http_phase(
     runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}")))?;
     let http = Store::Http(HttpStore::new(&config(&database)));
     let server = if args.modern { "modern" } else { "18.16" };
-    let outcome = (|| -> anyhow::Result<()> {
+    let outcome = (|| -> anyhow::Result<(f64, f64)> {
         let label = format!("dataflow + HTTP ({server})");
         let into_http = from_memory(args, records, http.clone(), StoreSettings::Http(config(&database)), &label)?;
         reset(runtime, &http)?;
@@ -252,8 +258,7 @@ fn http_phase(
             "  {:<24} {engine:>10.0} events/s  (one POST of the same file, FORMAT RowBinary)",
             format!("ClickHouse {server} own")
         );
-        println!("  ratio: dataflow + HTTP = {:.2} of the server's own insert", into_http / engine);
-        Ok(())
+        Ok((into_http, engine))
     })();
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}")))?;
     outcome
@@ -358,25 +363,58 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
 
     // ---- 1. dataflow + store from memory -------------------------------
     if args.phases.contains(&1) {
-        println!("\n1. dataflow + store, fed from the recorded file (target ≥ 250,000 events/s into chDB, ≥ 0.7 of the engine's own insert)");
+        println!(
+            "\n1. dataflow + store, fed from the recorded file, {} round(s) (targets: ≥ 250,000 events/s into chDB, ≥ 0.7 of the engine's own insert)",
+            args.rounds
+        );
         let rows_file = file.with_extension("rowbinary");
         let row_count = write_event_rows(&records, &rows_file)?;
-        let alone = from_memory(&args, &records, Store::Discard, chdb_settings.clone(), "dataflow alone (discard)")?;
-        reset(&runtime, &chdb)?;
-        let into_chdb = from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "dataflow + chDB")?;
-        reset(&runtime, &chdb)?;
-        let (engine, engine_cpu) = engine_insert_chdb(&chdb, &rows_file, row_count)?;
+        let mut rounds: Vec<[f64; 5]> = Vec::new();
+        for round in 1..=args.rounds.max(1) {
+            println!("  round {round}");
+            let alone =
+                from_memory(&args, &records, Store::Discard, chdb_settings.clone(), "dataflow alone (discard)")?;
+            reset(&runtime, &chdb)?;
+            let into_chdb = from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "dataflow + chDB")?;
+            reset(&runtime, &chdb)?;
+            let (engine, engine_cpu) = engine_insert_chdb(&chdb, &rows_file, row_count)?;
+            println!(
+                "  {:<24} {engine:>10.0} events/s  {engine_cpu:>6.2} µs CPU/event  (INSERT … FROM INFILE … FORMAT RowBinary of the same {row_count} event rows)",
+                "chDB's own insert"
+            );
+            let (into_http, http_engine) = if args.skip_http {
+                (f64::NAN, f64::NAN)
+            } else {
+                http_phase(&args, &records, &runtime, &rows_file, row_count)?
+            };
+            rounds.push([alone, into_chdb, engine, into_http, http_engine]);
+        }
+        let median = |i: usize| {
+            let mut column: Vec<f64> = rounds.iter().map(|r| r[i]).collect();
+            column.sort_by(f64::total_cmp);
+            column[column.len() / 2]
+        };
+        let ratio = |i: usize, j: usize| {
+            let mut column: Vec<f64> = rounds.iter().map(|r| r[i] / r[j]).collect();
+            column.sort_by(f64::total_cmp);
+            column[column.len() / 2]
+        };
+        println!("  median of {} round(s), events/s:", rounds.len());
+        println!("    dataflow alone           {:>10.0}", median(0));
         println!(
-            "  {:<24} {engine:>10.0} events/s  {engine_cpu:>6.2} µs CPU/event  (INSERT … FROM INFILE … FORMAT RowBinary of the same {row_count} event rows)",
-            "chDB's own insert"
-        );
-        println!(
-            "  ratios: dataflow + chDB = {:.2} of chDB's own insert, {:.2} of the dataflow alone",
-            into_chdb / engine,
-            into_chdb / alone
+            "    dataflow + chDB          {:>10.0}   {:.2} of chDB's own insert ({:.0}), {:.2} of the dataflow alone",
+            median(1),
+            ratio(1, 2),
+            median(2),
+            ratio(1, 0)
         );
         if !args.skip_http {
-            http_phase(&args, &records, &runtime, &rows_file, row_count)?;
+            println!(
+                "    dataflow + HTTP          {:>10.0}   {:.2} of the server's own insert ({:.0})",
+                median(3),
+                ratio(3, 4),
+                median(4)
+            );
         }
     }
 
