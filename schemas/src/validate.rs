@@ -13,6 +13,11 @@
 //!    event is decoded once, without copies;
 //! 3. semantic rules the types cannot carry (sizes, UUID versions, ordering).
 //!
+//! A well-formed batch, the common case, never builds the tree: [`fast`]
+//! decodes it straight from the bytes in one pass and applies the same rules;
+//! only a batch it does not accept takes the route above, so every problem
+//! is still named.
+//!
 //! Paths look like `events[3].bytes`; the envelope's own keys have no prefix.
 //! Problems come in a stable order: envelope, then event by event; within an
 //! event, head fields, then unknown keys, then body fields by key name.
@@ -26,6 +31,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::batch::EventBatch;
+
+mod fast;
 use crate::event::{Event, EventBody, EventKind, HEAD_FIELDS};
 use crate::ids::is_v7;
 use crate::PROTOCOL_VERSION;
@@ -214,6 +221,18 @@ const BATCH_FIELDS: [&str; 5] = ["v", "session_id", "batch_seq", "sent_at", "eve
 
 /// Parses and validates a request body.
 pub fn parse_batch(body: &[u8], limits: &Limits) -> Result<EventBatch, Problems> {
+    if body.len() <= limits.max_body_bytes {
+        if let Some(batch) = fast::accept(body, limits) {
+            return Ok(batch);
+        }
+    }
+    parse_batch_thoroughly(body, limits)
+}
+
+/// [`parse_batch`] without its one-pass fast path: the JSON tree, every
+/// field on its own, every problem named. `parse_batch` answers exactly
+/// this for every input (tests and the `batch` fuzz target compare them).
+pub fn parse_batch_thoroughly(body: &[u8], limits: &Limits) -> Result<EventBatch, Problems> {
     if body.len() > limits.max_body_bytes {
         return Err(Problems(vec![FieldProblem::new(
             "",

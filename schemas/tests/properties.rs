@@ -3,7 +3,7 @@
 
 use invigil_schemas::batch::EventBatch;
 use invigil_schemas::record;
-use invigil_schemas::validate::{parse_batch, Limits};
+use invigil_schemas::validate::{parse_batch, parse_batch_thoroughly, Limits};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -38,11 +38,14 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// Checks the contract for any input: no panic; an accepted batch
-/// re-serializes to JSON that is accepted again as the same batch, and
-/// survives the Kafka record encoding.
+/// Checks the contract for any input: no panic; the one-pass path answers
+/// what the full validator answers; an accepted batch re-serializes to JSON
+/// that is accepted again as the same batch, and survives the Kafka record
+/// encoding.
 fn check(body: &[u8]) {
-    match parse_batch(body, &Limits::default()) {
+    let answer = parse_batch(body, &Limits::default());
+    assert_eq!(answer, parse_batch_thoroughly(body, &Limits::default()));
+    match answer {
         Ok(batch) => {
             let again = serde_json::to_vec(&batch).unwrap();
             assert_eq!(parse_batch(&again, &Limits::default()).unwrap(), batch);

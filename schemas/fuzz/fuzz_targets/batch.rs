@@ -1,4 +1,5 @@
-//! Any bytes as a request body: the validator never panics, a batch it
+//! Any bytes as a request body: the validator never panics, its one-pass
+//! path answers what the full validator answers, a batch it
 //! accepts survives JSON and the binary Kafka record unchanged, and the
 //! caller check (event times, capture keys) never lets a capture through
 //! whose object is not canonical and under the caller's own prefix.
@@ -8,7 +9,7 @@ use invigil_schemas::event::{split_part_key, EventBody};
 use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::media_key::{self, MediaKey};
 use invigil_schemas::record::{self, KafkaRecord};
-use invigil_schemas::validate::{check_caller, parse_batch, Caller, Limits};
+use invigil_schemas::validate::{check_caller, parse_batch, parse_batch_thoroughly, Caller, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,8 +22,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
+    // The one-pass path and the full validator give one answer.
     let limits = Limits::default();
-    let Ok(batch) = parse_batch(data, &limits) else { return };
+    let answer = parse_batch(data, &limits);
+    assert_eq!(answer, parse_batch_thoroughly(data, &limits), "the one-pass path disagrees");
+    let Ok(batch) = answer else { return };
     let json = serde_json::to_vec(&batch).expect("an accepted batch serializes");
     let again = parse_batch(&json, &limits).expect("an accepted batch, re-encoded, is accepted");
     assert_eq!(again, batch);
