@@ -160,7 +160,7 @@ fn reset(runtime: &tokio::runtime::Runtime, store: &Store) -> anyhow::Result<()>
 /// Phase 1: the dataflow fed from memory; returns events/s.
 fn from_memory(
     args: &Args,
-    records: &Arc<Vec<(String, Vec<u8>)>>,
+    records: &Arc<Frames>,
     store: Store,
     store_settings: StoreSettings,
     label: &str,
@@ -284,11 +284,10 @@ fn write_event_rows(records: &Frames, path: &Path) -> anyhow::Result<usize> {
 /// CPU µs per event.
 fn engine_insert_chdb(store: &Store, rows_file: &Path, row_count: usize) -> anyhow::Result<(f64, f64)> {
     let Store::Chdb(chdb) = store else { bail!("not chDB") };
-    let path = rows_file.canonicalize()?;
-    let sql = format!(
-        "INSERT INTO proctor_events FROM INFILE '{}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary",
-        path.display().to_string().replace('\'', "")
-    );
+    let path = rows_file.canonicalize()?.display().to_string();
+    anyhow::ensure!(!path.contains(['\'', '\\']), "the rows file's path {path:?} holds a quote or backslash");
+    let sql =
+        format!("INSERT INTO proctor_events FROM INFILE '{path}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary");
     let started = Instant::now();
     let cpu_before = super::cpu_seconds(std::process::id());
     chdb.execute_sync(&sql)?;
