@@ -144,11 +144,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // topic's leaders, the broker's storage warms; the first second of a cold
     // start otherwise lands in the first step's p99.
     if let Some(&first) = args.rates.first() {
-        run_step(&client, &base, &bodies, first, 3, &args, child.0.id(), broker_pid).await;
+        run_step(&client, &base, &bodies, first, 3, &args, (child.0.id(), broker_pid)).await;
     }
     let mut steps = Vec::new();
     for &rate in &args.rates {
-        let step = run_step(&client, &base, &bodies, rate, args.step_secs, &args, child.0.id(), broker_pid).await;
+        let step = run_step(&client, &base, &bodies, rate, args.step_secs, &args, (child.0.id(), broker_pid)).await;
         println!(
             "{:>8} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>15.1} {:>15.1}",
             step.target,
@@ -244,8 +244,7 @@ async fn run_step(
     rate: u64,
     secs: u64,
     args: &Args,
-    ingest_pid: u32,
-    broker_pid: Option<u32>,
+    (ingest_pid, broker_pid): (u32, Option<u32>),
 ) -> Step {
     let total = rate * secs;
     let next = Arc::new(AtomicU64::new(0));
