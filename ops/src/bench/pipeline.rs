@@ -161,6 +161,7 @@ fn reset(runtime: &tokio::runtime::Runtime, store: &Store) -> anyhow::Result<()>
 fn from_memory(
     args: &Args,
     records: &Arc<Frames>,
+    total_events: u64,
     store: Store,
     store_settings: StoreSettings,
     label: &str,
@@ -173,8 +174,6 @@ fn from_memory(
     });
     // The run itself ends on a commit tick; the rate is taken when the last
     // event row was acknowledged, which a watcher sees within 5 ms.
-    let total_events: u64 =
-        records.iter().filter_map(|(_, v)| decode(v).ok()).map(|r| r.batch.events.len() as u64).sum();
     let all_written = {
         let watched = Arc::clone(&metrics);
         let done = Arc::new(AtomicBool::new(false));
@@ -217,6 +216,7 @@ fn from_memory(
 fn http_phase(
     args: &Args,
     records: &Arc<Frames>,
+    total_events: u64,
     runtime: &tokio::runtime::Runtime,
     rows_file: &Path,
     row_count: usize,
@@ -237,7 +237,8 @@ fn http_phase(
     let server = if args.modern { "modern" } else { "18.16" };
     let outcome = (|| -> anyhow::Result<(f64, f64)> {
         let label = format!("dataflow + HTTP ({server})");
-        let into_http = from_memory(args, records, http.clone(), StoreSettings::Http(config(&database)), &label)?;
+        let into_http =
+            from_memory(args, records, total_events, http.clone(), StoreSettings::Http(config(&database)), &label)?;
         reset(runtime, &http)?;
         let bytes = std::fs::read(rows_file)?;
         let url = format!("{}/?database={database}", args.clickhouse_url.trim_end_matches('/'));
@@ -284,13 +285,10 @@ fn write_event_rows(records: &Frames, path: &Path) -> anyhow::Result<usize> {
 /// CPU µs per event.
 fn engine_insert_chdb(store: &Store, rows_file: &Path, row_count: usize) -> anyhow::Result<(f64, f64)> {
     let Store::Chdb(chdb) = store else { bail!("not chDB") };
-    let path = rows_file.canonicalize()?.display().to_string();
-    anyhow::ensure!(!path.contains(['\'', '\\']), "the rows file's path {path:?} holds a quote or backslash");
-    let sql =
-        format!("INSERT INTO proctor_events FROM INFILE '{path}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary");
+    let path = rows_file.canonicalize()?;
     let started = Instant::now();
     let cpu_before = super::cpu_seconds(std::process::id());
-    chdb.execute_sync(&sql)?;
+    chdb.insert_rowbinary_file("proctor_events", &path)?;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
     let stored: usize = chdb.query_text_sync("SELECT count() FROM proctor_events", "TabSeparated")?.trim().parse()?;
@@ -371,10 +369,23 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
         let mut rounds: Vec<[f64; 5]> = Vec::new();
         for round in 1..=args.rounds.max(1) {
             println!("  round {round}");
-            let alone =
-                from_memory(&args, &records, Store::Discard, chdb_settings.clone(), "dataflow alone (discard)")?;
+            let alone = from_memory(
+                &args,
+                &records,
+                total_events as u64,
+                Store::Discard,
+                chdb_settings.clone(),
+                "dataflow alone (discard)",
+            )?;
             reset(&runtime, &chdb)?;
-            let into_chdb = from_memory(&args, &records, chdb.clone(), chdb_settings.clone(), "dataflow + chDB")?;
+            let into_chdb = from_memory(
+                &args,
+                &records,
+                total_events as u64,
+                chdb.clone(),
+                chdb_settings.clone(),
+                "dataflow + chDB",
+            )?;
             reset(&runtime, &chdb)?;
             let (engine, engine_cpu) = engine_insert_chdb(&chdb, &rows_file, row_count)?;
             println!(
@@ -384,7 +395,7 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
             let (into_http, http_engine) = if args.skip_http {
                 (f64::NAN, f64::NAN)
             } else {
-                http_phase(&args, &records, &runtime, &rows_file, row_count)?
+                http_phase(&args, &records, total_events as u64, &runtime, &rows_file, row_count)?
             };
             rounds.push([alone, into_chdb, engine, into_http, http_engine]);
         }

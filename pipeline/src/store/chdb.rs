@@ -153,10 +153,7 @@ impl ChdbStore {
     /// which is held from writing the file to the engine's answer.
     pub fn insert_rowbinary(&self, table: &str, rows: &[u8]) -> Result<(), StoreError> {
         let file = self.data_dir.join(".invigil-insert.rowbinary");
-        let statement = format!(
-            "INSERT INTO {table} FROM INFILE '{}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary",
-            file.display().to_string().replace('\\', "\\\\").replace('\'', "\\'")
-        );
+        let statement = infile_statement(table, &file);
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         std::fs::write(&file, rows).map_err(|e| StoreError::Unavailable(format!("writing {}: {e}", file.display())))?;
         let outcome = self.query_locked(&conn, statement.as_bytes(), "TabSeparated").map(drop);
@@ -165,10 +162,11 @@ impl ChdbStore {
         outcome
     }
 
-    /// Runs a statement given as bytes (an `INSERT … FORMAT …` followed by
-    /// its data, which need not be text).
-    pub fn execute_raw(&self, statement: &[u8]) -> Result<(), StoreError> {
-        self.query_raw(statement, "TabSeparated").map(drop)
+    /// Inserts the RowBinary rows of the file at `path` into `table`, as
+    /// [`Self::insert_rowbinary`] does with its own file (the benchmark's
+    /// reference insert).
+    pub fn insert_rowbinary_file(&self, table: &str, path: &Path) -> Result<(), StoreError> {
+        self.execute_sync(&infile_statement(table, path))
     }
 
     fn query_raw(&self, sql: &[u8], format: &str) -> Result<Vec<u8>, StoreError> {
@@ -254,6 +252,16 @@ impl SqlStore for ChdbStore {
     async fn query_text(&self, sql: &str, format: &str) -> Result<String, StoreError> {
         self.query_text_sync(sql, format)
     }
+}
+
+/// `INSERT INTO table FROM INFILE 'path' … FORMAT RowBinary`, the path quoted
+/// as an SQL string literal. Merging duplicates at insert time
+/// (`optimize_on_insert`) only costs here: `FINAL` and merges do it.
+fn infile_statement(table: &str, path: &Path) -> String {
+    format!(
+        "INSERT INTO {table} FROM INFILE '{}' SETTINGS optimize_on_insert = 0 FORMAT RowBinary",
+        path.display().to_string().replace('\\', "\\\\").replace('\'', "\\'")
+    )
 }
 
 /// SQL in error messages, cut to a readable length.

@@ -1,8 +1,8 @@
 //! ClickHouse's `RowBinary` format, written by a small serde serializer.
 //!
 //! The HTTP backend gets RowBinary from the `clickhouse` crate, whose
-//! encoder is private; chDB takes the same bytes inline after
-//! `INSERT … FORMAT RowBinary`. Parsing RowBinary costs the engine a copy
+//! encoder is private; chDB gets these bytes through a file
+//! ([`super::chdb::ChdbStore::insert_rowbinary`]). Parsing RowBinary costs the engine a copy
 //! per column, where JSONEachRow cost a tokenizer pass and a number parse
 //! per field — most of the insert's CPU before this module existed.
 //!
