@@ -60,10 +60,12 @@ cp sdk/js/invigil.d.ts "$DIST/invigil.d.ts"
 js=$(stat -c %s "$DIST/invigil.js"); js_gz=$(gzip -9c "$DIST/invigil.js" | wc -c)
 wasm=$(stat -c %s "$DIST/invigil_bg.wasm"); wasm_gz=$(gzip -9c "$DIST/invigil_bg.wasm" | wc -c)
 say "invigil.js $js B ($js_gz gzipped), invigil_bg.wasm $wasm B ($wasm_gz gzipped), total $((js_gz + wasm_gz)) B gzipped"
-# SPEC §5.4's bundle budget (gzipped js + wasm under 100 KB): a change that
-# breaks it fails the build, not a benchmark read weeks later.
-budget=100000
+# The bundle budget: gzipped js + wasm at most 60,000 B (SPEC §5.4 allows
+# 100 KB; the core reads and writes its JSON itself, src/json/, to stay far
+# inside it). A change that breaks it fails the build, not a benchmark read
+# weeks later.
+budget=60000
 if [ $((js_gz + wasm_gz)) -gt $budget ]; then
-    say "error: the bundle is $((js_gz + wasm_gz)) B gzipped, over its $budget B budget (SPEC §5.4); twiggy top on target/wasm32-unknown-unknown/wasm-release/invigil_sdk.wasm shows what is big"
+    say "error: the bundle is $((js_gz + wasm_gz)) B gzipped, over its $budget B budget; twiggy top on target/wasm32-unknown-unknown/wasm-release/invigil_sdk.wasm shows what is big"
     exit 1
 fi

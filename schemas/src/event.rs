@@ -18,7 +18,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use serde::de::{self, SeqAccess, Visitor};
-use serde::ser::SerializeTuple;
+use serde::ser::{SerializeStruct, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
@@ -321,6 +321,12 @@ impl CustomData {
         Self(raw.get().to_owned())
     }
 
+    /// From JSON text the caller has already parsed (the SDK's own reader
+    /// checked it); it is carried as it is, so it must be valid JSON.
+    pub fn from_parsed(text: String) -> Self {
+        Self(text)
+    }
+
     /// The compact JSON text, whose length the limits are checked against.
     pub fn as_json(&self) -> &str {
         &self.0
@@ -333,11 +339,19 @@ impl Default for CustomData {
     }
 }
 
+/// serde_json's marker for already-written JSON text (its `raw_value` feature).
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 impl Serialize for CustomData {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
-            let raw: &serde_json::value::RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
-            raw.serialize(s)
+            // The text is valid JSON by construction; it goes out as it is,
+            // through the struct serde_json's `RawValue` serializes as (its
+            // writer, and the SDK's, splice the field's text in unquoted),
+            // rather than being parsed again to be written.
+            let mut raw = s.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+            raw.serialize_field(RAW_VALUE_TOKEN, &self.0)?;
+            raw.end()
         } else {
             s.serialize_str(&self.0)
         }

@@ -343,7 +343,9 @@ class Session {
       status = response.status;
       body = await response.text();
       const header = response.headers.get('retry-after');
-      if (header && /^\d+$/.test(header)) retryAfter = Number(header) * 1000;
+      // Capped at a day: the core reads integers, and a huge header would
+      // reach it as a float (1e+23) and lose the reply.
+      if (header && /^\d+$/.test(header)) retryAfter = Math.min(Number(header), 86400) * 1000;
     } catch (_) {
       status = 0;
     }

@@ -3,13 +3,15 @@
 //! Read from `GET /api/v1/config` through its own struct rather than
 //! `ProctorConfig`: the anomaly weights are the pipeline's business, and their
 //! float parsing and strict decoding would cost the bundle ~8 KB. Unknown
-//! fields are ignored so a newer server never breaks an older SDK.
+//! fields are ignored, at every level, so a newer server never breaks an
+//! older SDK.
 
 use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, UploadMode};
-use serde::Deserialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+use crate::json::{Error, FromJson, Node};
+
+/// Every field is optional: an absent one keeps the server's default.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdkConfig {
     pub proctoring_enabled: bool,
     pub capture_intervals: CaptureIntervals,
@@ -29,8 +31,7 @@ impl Default for SdkConfig {
 
 /// `uploads`, read leniently: a mode this SDK does not know means one
 /// object per capture, which every server accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdkUploads {
     mode: String,
     pub bundle_ms: u32,
@@ -51,10 +52,53 @@ impl Default for SdkUploads {
 }
 
 /// `ConfigResponse`, as the SDK reads it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct ConfigReply {
     pub config_version: u64,
     pub config: SdkConfig,
+}
+
+impl FromJson for ConfigReply {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self { config_version: node.read("config_version")?, config: node.read("config")? })
+    }
+}
+
+impl FromJson for SdkConfig {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        let d = Self::default();
+        let node = node.object()?;
+        Ok(Self {
+            proctoring_enabled: node.or("proctoring_enabled", d.proctoring_enabled, Node::bool)?,
+            capture_intervals: node.or("capture_intervals", d.capture_intervals, |n| {
+                let d = CaptureIntervals::default();
+                let n = n.object()?;
+                Ok(CaptureIntervals {
+                    face_ms: n.or("face_ms", d.face_ms, Node::u32)?,
+                    screen_ms: n.or("screen_ms", d.screen_ms, Node::u32)?,
+                    audio_chunk_ms: n.or("audio_chunk_ms", d.audio_chunk_ms, Node::u32)?,
+                })
+            })?,
+            events_interval_ms: node.or("events_interval_ms", d.events_interval_ms, Node::u32)?,
+            blocking: node.or("blocking", d.blocking, |n| {
+                let d = Blocking::default();
+                let n = n.object()?;
+                Ok(Blocking {
+                    on_permission_denied: n.or("on_permission_denied", d.on_permission_denied, Node::bool)?,
+                    on_fullscreen_exit: n.or("on_fullscreen_exit", d.on_fullscreen_exit, Node::bool)?,
+                    on_screen_share_stop: n.or("on_screen_share_stop", d.on_screen_share_stop, Node::bool)?,
+                })
+            })?,
+            uploads: node.or("uploads", d.uploads, |n| {
+                let d = SdkUploads::default();
+                let n = n.object()?;
+                Ok(SdkUploads {
+                    mode: n.or("mode", d.mode, Node::string)?,
+                    bundle_ms: n.or("bundle_ms", d.bundle_ms, Node::u32)?,
+                })
+            })?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -68,7 +112,7 @@ mod tests {
         config.capture_intervals.screen_ms = 0;
         config.blocking.on_fullscreen_exit = false;
         let wire = serde_json::to_string(&ConfigResponse { config_version: 7, config: config.clone() }).unwrap();
-        let reply: ConfigReply = serde_json::from_str(&wire).unwrap();
+        let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
         assert_eq!(reply.config_version, 7);
         assert_eq!(reply.config.events_interval_ms, 2_000);
         assert_eq!(reply.config.capture_intervals, config.capture_intervals);
@@ -83,11 +127,11 @@ mod tests {
         config.uploads.mode = UploadMode::Bundled;
         config.uploads.bundle_ms = 60_000;
         let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
-        let reply: ConfigReply = serde_json::from_str(&wire).unwrap();
+        let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
         assert!(reply.config.uploads.bundled());
         assert_eq!(reply.config.uploads.bundle_ms, 60_000);
         let newer = r#"{"config_version": 2, "config": {"uploads": {"mode": "zstd", "level": 3}}}"#;
-        let reply: ConfigReply = serde_json::from_str(newer).unwrap();
+        let reply: ConfigReply = crate::json::from_str(newer).unwrap();
         assert!(!reply.config.uploads.bundled());
         assert_eq!(reply.config.uploads.bundle_ms, 120_000);
     }

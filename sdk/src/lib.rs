@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`engine`]: the state machine (phases, timers, the three channels).
+//! - [`json`]: JSON in and out without serde_json (a third of the bundle).
 //! - [`protocol`]: the `Input` / `Command` messages and IndexedDB layout.
 //! - [`outbox`]: events waiting for ingest's ack, cut into valid batches.
 //! - [`media`]: captures waiting for upload, drop order, S3 key layout.
@@ -27,6 +28,7 @@
 pub mod compliance;
 pub mod config;
 pub mod engine;
+pub mod json;
 pub mod media;
 pub mod outbox;
 pub mod protocol;

@@ -8,12 +8,14 @@
 
 use invigil_schemas::event::CaptureKind;
 use invigil_schemas::ids::Uuid;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json::{Error, FromJson, Node};
 
 /// One stored capture. `key` is relative to the candidate prefix
 /// (`camera/…`), which is only known once credentials are: a capture taken
 /// offline before midnight is uploaded under the prefix of the day it is sent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MediaItem {
     pub key: String,
     pub kind: CaptureKind,
@@ -22,20 +24,19 @@ pub struct MediaItem {
     /// Capture time, Unix ms.
     pub ts: i64,
     pub bytes: u64,
-    /// Upload attempts so far.
-    #[serde(default)]
+    /// Upload attempts so far (absent: 0).
     pub attempts: u32,
     /// A bundle's captures, in the order their bytes were joined (empty for
-    /// a single capture).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// a single capture; absent: empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
 }
 
 /// One capture inside a bundle object. On the wire and in IndexedDB it is
 /// the array `[key, kind, capture_seq, ts, offset, bytes]`: a tuple costs
 /// the wasm bundle far less to decode than a map with field names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "PartTuple", into = "PartTuple")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "PartTuple")]
 pub struct Part {
     /// The capture's own key, as it was stored before bundling.
     pub key: String,
@@ -47,12 +48,35 @@ pub struct Part {
     pub bytes: u64,
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize)]
 struct PartTuple(String, CaptureKind, u64, i64, u64, u64);
 
-impl From<PartTuple> for Part {
-    fn from(PartTuple(key, kind, capture_seq, ts, offset, bytes): PartTuple) -> Self {
-        Self { key, kind, capture_seq, ts, offset, bytes }
+impl FromJson for MediaItem {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            key: node.read("key")?,
+            kind: node.field("kind")?.variant()?,
+            session_id: node.field("session_id")?.uuid()?,
+            capture_seq: node.read("capture_seq")?,
+            ts: node.field("ts")?.i64()?,
+            bytes: node.read("bytes")?,
+            attempts: node.or("attempts", 0, Node::u32)?,
+            parts: node.field_or_default("parts")?,
+        })
+    }
+}
+
+impl FromJson for Part {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        let [key, kind, capture_seq, ts, offset, bytes] = node.tuple()?;
+        Ok(Self {
+            key: key.string()?,
+            kind: kind.variant()?,
+            capture_seq: capture_seq.u64()?,
+            ts: ts.i64()?,
+            offset: offset.u64()?,
+            bytes: bytes.u64()?,
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! What crosses between the engine and the browser glue, as JSON.
+//! What crosses between the engine and the browser glue, as JSON (read and
+//! written by [`crate::json`]).
 //!
 //! The engine is sans-IO: the JS side reports what happened ([`Input`]) and
 //! carries out what the engine decides ([`Command`]). One tagged enum each
@@ -7,22 +8,21 @@
 
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
-    BlockReason, CaptureKind, ClipboardAction, Device, FocusState, FullscreenState, NetworkState, PermissionState,
-    VisibilityState,
+    BlockReason, CaptureKind, ClipboardAction, CustomData, Device, FocusState, FullscreenState, NetworkState,
+    PermissionState, VisibilityState,
 };
 use invigil_schemas::ids::Uuid;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::json::{Error, FromJson, Node};
 use crate::media::MediaItem;
 
-/// Something the page observed or the glue finished. Externally tagged
-/// (`{"focus":"blur"}`, `{"permission":["camera","granted"]}`, `"stop"`): an
-/// internally tagged enum would buffer every message through serde's
-/// `Content`, and cost the bundle ~20 KB. One-value inputs are newtype
-/// variants and `permission` a pair, not structs: each struct variant costs
-/// the bundle its own derived field matcher (~1.5 KB before gzip).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Something the page observed or the glue finished, in serde's externally
+/// tagged form with snake_case names: `{"focus":"blur"}`,
+/// `{"permission":["camera","granted"]}`, `"stop"` (a unit input may also
+/// come as `{"stop":null}`). Tuple variants are JSON arrays, in order. Read
+/// by [`Input::from_json`].
+#[derive(Debug)]
 pub enum Input {
     /// The page's facts, once, before anything else.
     Start {
@@ -66,7 +66,7 @@ pub enum Input {
     Bundled(String, Vec<String>),
     /// `invigil.track(name, data)` from the host app.
     /// `[name, data]`.
-    Custom(String, Box<serde_json::value::RawValue>),
+    Custom(String, CustomData),
     /// `[code, message]`.
     SdkError(String, String),
     /// `invigil.setToken(jwt)`: the host app replaced an expired token (the
@@ -76,6 +76,70 @@ pub enum Input {
     Stop,
     /// `pagehide`: the page may be gone in a moment.
     PageHide,
+}
+
+impl FromJson for Input {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        let (name, value) = node.tagged()?;
+        let unit =
+            |input: Input| if value.is_null() { Ok(input) } else { Err(Error::new("a unit input carries no value")) };
+        let input = match name {
+            "start" => Input::Start {
+                user_agent: value.read("user_agent")?,
+                screen_w: value.field("screen_w")?.u32()?,
+                screen_h: value.field("screen_h")?.u32()?,
+                displays: value.field("displays")?.u32()?,
+                missing_features: value.read("missing_features")?,
+            },
+            "restored" => Input::Restored {
+                sessions: value.read("sessions")?,
+                events: value.read("events")?,
+                media: value.read("media")?,
+            },
+            "response" => {
+                let [req, status, body, retry_after_ms] = value.tuple()?;
+                Input::Response(req.u64()?, status.u16()?, body.string()?, FromJson::from_json(retry_after_ms)?)
+            }
+            "permission" => {
+                let [device, state] = value.tuple()?;
+                Input::Permission(device.variant()?, state.variant()?)
+            }
+            "fullscreen" => Input::Fullscreen(value.variant()?),
+            "screen_share_ended" => unit(Input::ScreenShareEnded)?,
+            "visibility" => Input::Visibility(value.variant()?),
+            "focus" => Input::Focus(value.variant()?),
+            "clipboard" => {
+                let [action, chars] = value.tuple()?;
+                Input::Clipboard(action.variant()?, chars.u32()?)
+            }
+            "context_menu" => unit(Input::ContextMenu)?,
+            "keys" => Input::Keys(value.u32()?),
+            "network" => Input::Network(value.variant()?),
+            "captured" => Input::Captured(MediaItem::from_json(value)?),
+            "capture_failed" => {
+                let [kind, capture_seq, error] = value.tuple()?;
+                Input::CaptureFailed(kind.variant()?, capture_seq.u64()?, error.string()?)
+            }
+            "bundled" => {
+                let [key, missing] = value.tuple()?;
+                Input::Bundled(key.string()?, FromJson::from_json(missing)?)
+            }
+            "custom" => {
+                let [name, data] = value.tuple()?;
+                // The parser checked the data; its text goes on as it came.
+                Input::Custom(name.string()?, CustomData::from_parsed(data.text().to_owned()))
+            }
+            "sdk_error" => {
+                let [code, message] = value.tuple()?;
+                Input::SdkError(code.string()?, message.string()?)
+            }
+            "token" => unit(Input::Token)?,
+            "stop" => unit(Input::Stop)?,
+            "page_hide" => unit(Input::PageHide)?,
+            _ => return Err(Error::new("an unknown input")),
+        };
+        Ok(input)
+    }
 }
 
 /// Something for the glue to do.
@@ -160,7 +224,7 @@ pub enum Store {
 }
 
 /// What the engine needs to resume a session after a reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionMeta {
     pub session_id: Uuid,
     pub test_id: String,
@@ -168,25 +232,44 @@ pub struct SessionMeta {
     pub started_at: i64,
     pub next_seq: u64,
     pub next_batch_seq: u64,
-    /// Whether `session_ended` was recorded.
-    #[serde(default)]
+    /// Whether `session_ended` was recorded (absent: `false`).
     pub ended: bool,
+}
+
+impl FromJson for SessionMeta {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            session_id: node.field("session_id")?.uuid()?,
+            test_id: node.read("test_id")?,
+            candidate_id: node.read("candidate_id")?,
+            started_at: node.field("started_at")?.i64()?,
+            next_seq: node.read("next_seq")?,
+            next_batch_seq: node.read("next_batch_seq")?,
+            ended: node.or("ended", false, Node::bool)?,
+        })
+    }
 }
 
 impl SessionMeta {
     /// The command that saves this meta to IndexedDB.
     pub fn persist(&self) -> Command {
-        let value = serde_json::to_string(self).expect("meta serializes");
+        let value = crate::json::to_string(self).expect("meta serializes");
         Command::Persist { store: Store::Sessions, key: self.session_id.to_string(), value }
     }
 }
 
 /// An event as stored in IndexedDB.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub session_id: Uuid,
     pub seq: u64,
     pub json: String,
+}
+
+impl FromJson for StoredEvent {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self { session_id: node.field("session_id")?.uuid()?, seq: node.read("seq")?, json: node.read("json")? })
+    }
 }
 
 /// The IndexedDB key of an event: sorts by session, then seq.

@@ -5,20 +5,27 @@
 //! browser) it may upload under this token. A forged token gains nothing: the
 //! server takes identities from the verified token, never from the SDK.
 
-use serde::Deserialize;
+use crate::json::{Error, FromJson, Node};
 
 /// The claims the SDK reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    #[serde(rename = "sub")]
+    /// The `sub` claim.
     pub candidate_id: String,
     pub test_id: String,
+}
+
+impl FromJson for Identity {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self { candidate_id: node.read("sub")?, test_id: node.read("test_id")? })
+    }
 }
 
 /// Reads the identity from a JWT's payload; `None` if it is not one.
 pub fn identity(token: &str) -> Option<Identity> {
     let payload = token.split('.').nth(1)?;
-    serde_json::from_slice(&base64url_decode(payload)?).ok()
+    let claims = String::from_utf8(base64url_decode(payload)?).ok()?;
+    crate::json::from_str(&claims).ok()
 }
 
 fn base64url_decode(text: &str) -> Option<Vec<u8>> {

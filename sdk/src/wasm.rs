@@ -28,7 +28,7 @@ impl Core {
 
     /// Handles one input (JSON of `Input`); returns the commands as a JSON array.
     pub fn input(&mut self, now: f64, input: &str) -> String {
-        let commands = match serde_json::from_str::<Input>(input) {
+        let commands = match crate::json::from_str::<Input>(input) {
             Ok(input) => self.0.handle(now as i64, input),
             Err(error) => {
                 let message = format!("bad input from the glue: {error}");
@@ -50,5 +50,5 @@ impl Core {
 }
 
 fn encode(commands: &[Command]) -> String {
-    serde_json::to_string(commands).unwrap_or_else(|_| "[]".into())
+    crate::json::to_string(commands).unwrap_or_else(|_| "[]".into())
 }

@@ -15,7 +15,7 @@ const T0: i64 = 1_795_000_000_000;
 const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5kLTciLCJ0ZXN0X2lkIjoiZXhhbS0xIiwiZXhwIjoxfQ.c2ln";
 
 fn input(json: &str) -> Input {
-    serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    invigil_sdk::json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
 }
 
 /// An engine plus the commands it has issued, answering nothing by itself.

@@ -20,9 +20,9 @@
 
 use invigil_schemas::api::{CredentialsResponse, ShutdownReason};
 use invigil_schemas::event::{
-    BlockReason, Blocked, Capture, CaptureKind, CaptureStatus, Clipboard, ContextMenu, Custom, CustomData, Device,
-    Event, EventBody, Focus, Fullscreen, FullscreenState, KeyActivity, Network, NetworkState, Permission,
-    PermissionState, ScreenShareEnded, SdkError, SessionEndReason, SessionEnded, SessionStarted, Unblocked, Visibility,
+    BlockReason, Blocked, Capture, CaptureKind, CaptureStatus, Clipboard, ContextMenu, Custom, Device, Event,
+    EventBody, Focus, Fullscreen, FullscreenState, KeyActivity, Network, NetworkState, Permission, PermissionState,
+    ScreenShareEnded, SdkError, SessionEndReason, SessionEnded, SessionStarted, Unblocked, Visibility,
 };
 use invigil_schemas::ids::{event_id_v7, Uuid};
 use invigil_schemas::validate::Limits;
@@ -235,7 +235,11 @@ impl Engine {
                 self.flush_requested = true;
                 if !missing_features.is_empty() {
                     self.devices.unsupported = true;
-                    let message = format!("missing: {}", missing_features.join(", "));
+                    let mut message = String::from("missing:");
+                    for (i, feature) in missing_features.iter().enumerate() {
+                        message.push_str(if i == 0 { " " } else { ", " });
+                        message.push_str(feature);
+                    }
                     self.record(now, SdkError { code: "unsupported_browser".into(), message }.into());
                 }
                 self.phase = Phase::Configuring { until: now + CONFIG_WAIT_MS };
@@ -306,7 +310,7 @@ impl Engine {
                 };
                 self.record(now, body.into());
             }
-            Input::Custom(name, data) => self.record(now, Custom { name, data: CustomData::from_raw(&data) }.into()),
+            Input::Custom(name, data) => self.record(now, Custom { name, data }.into()),
             Input::SdkError(code, message) => self.record(now, SdkError { code, message }.into()),
             Input::Token => {
                 self.events_backoff.wake();
@@ -471,7 +475,7 @@ impl Engine {
             self.flush_requested = true;
         }
         let event = Event { id: event_id_v7(now.max(0) as u64, random), seq, ts: now, body };
-        let json = serde_json::to_string(&event).expect("events serialize");
+        let json = crate::json::to_string(&event).expect("events hold no floats");
         self.commands.push(Command::Persist {
             store: Store::Events,
             key: event_key(session_id, seq),

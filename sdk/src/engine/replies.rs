@@ -1,10 +1,11 @@
 //! What the engine does with each reply: config, events acks, credentials,
 //! uploads. Split from `mod.rs` so each file holds one idea.
 
-use invigil_schemas::api::{CredentialsResponse, EventsResponse, ShutdownReason};
+use invigil_schemas::api::{CredentialsResponse, EventsResponse, PostForm, ShutdownReason};
 use invigil_schemas::event::{CaptureStatus, SdkError};
 
 use super::*;
+use crate::json::{Error, FromJson, Node};
 
 impl Engine {
     // --------------------------------------------------------- responses --
@@ -14,7 +15,7 @@ impl Engine {
         match pending {
             Pending::Config => {
                 self.config_pending = false;
-                match serde_json::from_str::<ConfigReply>(body) {
+                match crate::json::from_str::<ConfigReply>(body) {
                     Ok(reply) if outcome == Outcome::Success => {
                         self.config_backoff.succeeded();
                         self.apply_config(now, reply);
@@ -64,7 +65,7 @@ impl Engine {
             }
             Pending::Credentials => {
                 self.credentials_pending = false;
-                match serde_json::from_str::<CredentialsResponse>(body) {
+                match crate::json::from_str::<CredentialsResponse>(body) {
                     Ok(response) if outcome == Outcome::Success => {
                         let lifetime = (response.expiration - now).max(0);
                         let refresh_at = now + lifetime * 4 / 5;
@@ -158,28 +159,49 @@ impl Engine {
     }
 }
 
-/// `EventsResponse` read through a flat struct: its serde form is
-/// internally tagged, which would pull serde's `Content` buffering into the
-/// bundle for one small reply.
-#[derive(serde::Deserialize)]
-struct EventsReply {
-    status: String,
-    #[serde(default)]
-    accepted: u32,
-    #[serde(default)]
-    config_version: u64,
-    #[serde(default)]
-    reason: Option<ShutdownReason>,
-}
+/// `EventsResponse` (internally tagged by `status`), as the SDK reads it.
+struct EventsReply;
 
 impl EventsReply {
-    fn parse(body: &str) -> Result<EventsResponse, ()> {
-        let reply: EventsReply = serde_json::from_str(body).map_err(|_| ())?;
-        match (reply.status.as_str(), reply.reason) {
-            ("ok", _) => Ok(EventsResponse::Ok { accepted: reply.accepted, config_version: reply.config_version }),
-            ("shutdown", Some(reason)) => Ok(EventsResponse::Shutdown { reason, action: Default::default() }),
-            _ => Err(()),
+    fn parse(body: &str) -> Result<EventsResponse, Error> {
+        let node = Node::parse(body)?;
+        match node.field("status")?.str()? {
+            "ok" => Ok(EventsResponse::Ok {
+                accepted: node.or("accepted", 0, Node::u32)?,
+                config_version: node.or("config_version", 0, Node::u64)?,
+            }),
+            "shutdown" => Ok(EventsResponse::Shutdown {
+                reason: node.field("reason")?.variant::<ShutdownReason>()?,
+                action: Default::default(),
+            }),
+            _ => Err(Error::new("an unknown status")),
         }
+    }
+}
+
+impl FromJson for CredentialsResponse {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            access_key_id: node.read("access_key_id")?,
+            secret_access_key: node.read("secret_access_key")?,
+            session_token: node.read("session_token")?,
+            expiration: node.field("expiration")?.i64()?,
+            bucket: node.read("bucket")?,
+            region: node.read("region")?,
+            endpoint: node.read("endpoint")?,
+            prefix: node.read("prefix")?,
+            forms: node.field_or_default("forms")?,
+        })
+    }
+}
+
+impl FromJson for PostForm {
+    fn from_json(node: &Node<'_>) -> Result<Self, Error> {
+        Ok(Self {
+            key_prefix: node.read("key_prefix")?,
+            content_type: node.read("content_type")?,
+            fields: node.read("fields")?,
+        })
     }
 }
 
@@ -195,5 +217,33 @@ fn truncate(text: &str, max: usize) -> &str {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    &text[..end]
+    text.get(..end).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::api::ShutdownAction;
+
+    #[test]
+    fn events_replies_are_read_as_the_server_writes_them() {
+        let replies = [
+            EventsResponse::Ok { accepted: 12, config_version: 3 },
+            EventsResponse::Shutdown {
+                reason: ShutdownReason::ProctoringDisabled,
+                action: ShutdownAction::GracefulShutdown,
+            },
+            EventsResponse::Shutdown {
+                reason: ShutdownReason::CandidateBypassed,
+                action: ShutdownAction::GracefulShutdown,
+            },
+        ];
+        for reply in replies {
+            let wire = serde_json::to_string(&reply).unwrap();
+            assert_eq!(EventsReply::parse(&wire), Ok(reply), "{wire}");
+        }
+        for bad in [r#"{"status":"maybe"}"#, r#"{"status":"shutdown"}"#, r#"{"accepted":1}"#, "[]", ""] {
+            assert!(EventsReply::parse(bad).is_err(), "{bad}");
+        }
+    }
 }
