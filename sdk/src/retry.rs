@@ -78,6 +78,50 @@ impl Backoff {
     }
 }
 
+/// One stream of requests to a server (config, events, credentials,
+/// uploads): at most one request in flight, and its own backoff between
+/// failures, so one stream failing never slows another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    in_flight: bool,
+    pub backoff: Backoff,
+}
+
+impl Channel {
+    pub const fn new(base_ms: u64, cap_ms: u64) -> Self {
+        Self { in_flight: false, backoff: Backoff::new(base_ms, cap_ms) }
+    }
+
+    /// Whether a request may start now: none in flight, backoff over.
+    pub fn ready(&self, now: i64) -> bool {
+        !self.in_flight && self.backoff.ready(now)
+    }
+
+    /// A request was started.
+    pub fn sent(&mut self) {
+        self.in_flight = true;
+    }
+
+    /// The request in flight was answered, however it went.
+    pub fn answered(&mut self) {
+        self.in_flight = false;
+    }
+
+    pub fn succeeded(&mut self) {
+        self.backoff.succeeded();
+    }
+
+    /// See [`Backoff::failed`].
+    pub fn failed(&mut self, now: i64, unit: f64, retry_after_ms: Option<u64>) -> u64 {
+        self.backoff.failed(now, unit, retry_after_ms)
+    }
+
+    /// See [`Backoff::wake`].
+    pub fn wake(&mut self) {
+        self.backoff.wake();
+    }
+}
+
 /// A small, fast generator for jitter and the random bits of UUIDv7s
 /// (SplitMix64). Seeded from `crypto.getRandomValues` in the browser; the ids
 /// need uniqueness, not secrecy.
@@ -111,6 +155,26 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_holds_one_request_and_waits_out_its_backoff() {
+        let mut link = Channel::new(1_000, 8_000);
+        assert!(link.ready(0));
+        link.sent();
+        assert!(!link.ready(0), "one request in flight at a time");
+        link.answered();
+        let wait = link.failed(0, 0.5, None);
+        assert_eq!(wait, 500);
+        assert!(!link.ready(499) && link.ready(500));
+        link.sent();
+        link.answered();
+        assert_eq!(link.failed(500, 0.0, Some(2_000)), 2_000, "Retry-After is a floor");
+        link.wake();
+        assert!(link.ready(500), "woken: try at once");
+        assert_eq!(link.backoff.failures, 2, "but the failures still count");
+        link.succeeded();
+        assert_eq!((link.backoff.failures, link.ready(0)), (0, true));
+    }
 
     #[test]
     fn only_network_errors_timeouts_429_and_5xx_are_retried() {

@@ -1,4 +1,5 @@
-//! The wasm-bindgen surface: one object, three calls, JSON both ways.
+//! The wasm-bindgen surface: one object, three calls, JSON both ways
+//! (read and written by [`crate::json`]).
 
 use wasm_bindgen::prelude::*;
 

@@ -6,10 +6,11 @@
 //! compliance blocks) → `Stopping` (host `stop()`: devices released, queues
 //! drain) → `Stopped`. A server `shutdown` reply jumps straight to `Stopped`.
 //!
-//! Three channels run beside the phases, each with its own backoff: events
-//! (one batch in flight, oldest first), credentials (refreshed at 80 % of
-//! their lifetime; 3 failures in a row disable uploads for
-//! [`UPLOADS_RETRY_MS`], events keep flowing) and uploads (one object in
+//! Four channels run beside the phases, each a struct holding its state and
+//! a [`Channel`] (one request in flight, its own backoff): config (until an
+//! answer is taken), events (one batch in flight, oldest first), credentials
+//! (refreshed at 80 % of their lifetime; 3 failures in a row disable uploads
+//! for [`UPLOADS_RETRY_MS`], events keep flowing) and uploads (one object in
 //! flight, oldest first). None of them can block the candidate.
 //!
 //! With `uploads.mode = "bundled"`, captures wait in IndexedDB until the
@@ -32,7 +33,7 @@ use crate::config::{ConfigReply, SdkConfig};
 use crate::media::{object_key, MediaItem, MediaQueue, MAX_BUNDLE_BYTES};
 use crate::outbox::{Cut, Outbox, QueuedEvent};
 use crate::protocol::{event_key, Command, Input, Notice, SessionMeta, Store};
-use crate::retry::{Backoff, Outcome, Rng};
+use crate::retry::{Channel, Outcome, Rng};
 use crate::sigv4::{self, ObjectTarget};
 use crate::token::{self, Identity};
 use crate::vecmap::VecMap;
@@ -83,6 +84,62 @@ struct Issued {
     refresh_at: i64,
 }
 
+/// `GET /config`: asked until an answer is taken, and again when an events
+/// ack names another version than the one held.
+#[derive(Debug)]
+struct ConfigChannel {
+    link: Channel,
+    version: Option<u64>,
+}
+
+/// Events: recorded into the outbox, sent a batch at a time.
+#[derive(Debug)]
+struct EventsChannel {
+    link: Channel,
+    outbox: Outbox,
+    /// Send what waits as soon as the link is ready (an interval passed, or
+    /// something the proctor wall shows was recorded).
+    flush_requested: bool,
+    /// When the next `key_activity` interval ends.
+    next_interval: i64,
+    /// Keys pressed in the current interval.
+    keys: u32,
+}
+
+/// Upload credentials: fetched before they are needed, refreshed at 80 %.
+#[derive(Debug)]
+struct CredentialsChannel {
+    link: Channel,
+    issued: Option<Issued>,
+    /// Paused after [`CREDENTIAL_ATTEMPTS`] failures in a row.
+    disabled: bool,
+}
+
+/// Uploads: the media waiting in IndexedDB, one object in flight.
+#[derive(Debug)]
+struct UploadsChannel {
+    link: Channel,
+    media: MediaQueue,
+    /// Bundles asked of the glue and not yet answered, with when: the last
+    /// is the one in progress; older ones timed out but may still answer.
+    bundling: Vec<(MediaItem, i64)>,
+}
+
+/// The capture grid, per kind (face, screen, audio).
+#[derive(Debug)]
+struct Captures {
+    due: [i64; 3],
+    seq: [u64; 3],
+    audio_recording: bool,
+}
+
+/// HTTP requests handed to the glue and not yet answered.
+#[derive(Debug)]
+struct Requests {
+    pending: VecMap<u64, Pending>,
+    next: u64,
+}
+
 #[derive(Debug)]
 pub struct Engine {
     endpoint: String,
@@ -91,36 +148,18 @@ pub struct Engine {
     rng: Rng,
     pub phase: Phase,
     config: SdkConfig,
-    config_version: Option<u64>,
-    config_backoff: Backoff,
-    config_pending: bool,
     session: SessionMeta,
     /// Restored sessions of this candidate with events or media still queued.
     old_sessions: VecMap<Uuid, SessionMeta>,
-    outbox: Outbox,
-    events_in_flight: bool,
-    events_backoff: Backoff,
-    flush_requested: bool,
-    next_interval: i64,
-    keys: u32,
-    media: MediaQueue,
-    /// Bundles asked of the glue and not yet answered, with when: the last
-    /// is the one in progress; older ones timed out but may still answer.
-    bundling: Vec<(MediaItem, i64)>,
-    upload_in_flight: bool,
-    upload_backoff: Backoff,
-    credentials: Option<Issued>,
-    credentials_pending: bool,
-    credentials_backoff: Backoff,
-    uploads_disabled: bool,
+    config_channel: ConfigChannel,
+    events: EventsChannel,
+    credentials: CredentialsChannel,
+    uploads: UploadsChannel,
     devices: Devices,
     /// The reasons the overlay shows now.
     shown: Vec<BlockReason>,
-    capture_due: [i64; 3],
-    capture_seq: [u64; 3],
-    audio_recording: bool,
-    pending: VecMap<u64, Pending>,
-    next_req: u64,
+    captures: Captures,
+    requests: Requests,
     commands: Vec<Command>,
 }
 
@@ -155,32 +194,26 @@ impl Engine {
             rng,
             phase: Phase::Idle,
             config: SdkConfig::default(),
-            config_version: None,
-            config_backoff: Backoff::new(1_000, 30_000),
-            config_pending: false,
             session,
             old_sessions: VecMap::default(),
-            outbox: Outbox::default(),
-            events_in_flight: false,
-            events_backoff: Backoff::new(1_000, 30_000),
-            flush_requested: false,
-            next_interval: i64::MAX,
-            keys: 0,
-            media: MediaQueue::default(),
-            bundling: Vec::new(),
-            upload_in_flight: false,
-            upload_backoff: Backoff::new(1_000, 60_000),
-            credentials: None,
-            credentials_pending: false,
-            credentials_backoff: Backoff::new(1_000, 8_000),
-            uploads_disabled: false,
+            config_channel: ConfigChannel { link: Channel::new(1_000, 30_000), version: None },
+            events: EventsChannel {
+                link: Channel::new(1_000, 30_000),
+                outbox: Outbox::default(),
+                flush_requested: false,
+                next_interval: i64::MAX,
+                keys: 0,
+            },
+            credentials: CredentialsChannel { link: Channel::new(1_000, 8_000), issued: None, disabled: false },
+            uploads: UploadsChannel {
+                link: Channel::new(1_000, 60_000),
+                media: MediaQueue::default(),
+                bundling: Vec::new(),
+            },
             devices: Devices::default(),
             shown: Vec::new(),
-            capture_due: [i64::MAX; 3],
-            capture_seq: [0; 3],
-            audio_recording: false,
-            pending: VecMap::default(),
-            next_req: 1,
+            captures: Captures { due: [i64::MAX; 3], seq: [0; 3], audio_recording: false },
+            requests: Requests { pending: VecMap::default(), next: 1 },
             commands: Vec::new(),
         }
     }
@@ -194,15 +227,15 @@ impl Engine {
     }
 
     pub fn queued_events(&self) -> usize {
-        self.outbox.len()
+        self.events.outbox.len()
     }
 
     pub fn queued_media(&self) -> usize {
-        self.media.len()
+        self.uploads.media.len()
     }
 
     pub fn uploads_disabled(&self) -> bool {
-        self.uploads_disabled
+        self.credentials.disabled
     }
 
     /// Handles one input and returns what to do.
@@ -232,7 +265,7 @@ impl Engine {
                     now,
                     SessionStarted { sdk_version: SDK_VERSION.into(), user_agent, screen_w, screen_h, displays }.into(),
                 );
-                self.flush_requested = true;
+                self.events.flush_requested = true;
                 if !missing_features.is_empty() {
                     self.devices.unsupported = true;
                     let mut message = String::from("missing:");
@@ -247,7 +280,7 @@ impl Engine {
             }
             Input::Restored { sessions, events, media } => self.restore(now, sessions, events, media),
             Input::Response(req, status, body, retry_after_ms) => {
-                if let Some(pending) = self.pending.remove(&req) {
+                if let Some(pending) = self.requests.pending.remove(&req) {
                     self.on_response(now, pending, Outcome::of(status, retry_after_ms), status, &body);
                 }
             }
@@ -288,14 +321,14 @@ impl Engine {
             Input::Focus(state) => self.record(now, Focus { state }.into()),
             Input::Clipboard(action, chars) => self.record(now, Clipboard { action, chars }.into()),
             Input::ContextMenu => self.record(now, ContextMenu {}.into()),
-            Input::Keys(count) => self.keys = self.keys.saturating_add(count),
+            Input::Keys(count) => self.events.keys = self.events.keys.saturating_add(count),
             Input::Network(state) => {
                 self.record(now, Network { state }.into());
                 if state == NetworkState::Online {
-                    for backoff in [&mut self.events_backoff, &mut self.upload_backoff, &mut self.config_backoff] {
-                        backoff.wake();
+                    for link in [&mut self.events.link, &mut self.uploads.link, &mut self.config_channel.link] {
+                        link.wake();
                     }
-                    self.flush_requested = true;
+                    self.events.flush_requested = true;
                 }
             }
             Input::Captured(item) => self.on_captured(item),
@@ -313,10 +346,10 @@ impl Engine {
             Input::Custom(name, data) => self.record(now, Custom { name, data }.into()),
             Input::SdkError(code, message) => self.record(now, SdkError { code, message }.into()),
             Input::Token => {
-                self.events_backoff.wake();
-                self.config_backoff.wake();
-                self.credentials_backoff.wake();
-                self.flush_requested = true;
+                self.events.link.wake();
+                self.config_channel.link.wake();
+                self.credentials.link.wake();
+                self.events.flush_requested = true;
             }
             Input::Stop => self.stop(now, SessionEndReason::HostStopped),
             Input::PageHide => self.page_hide(now),
@@ -331,17 +364,17 @@ impl Engine {
             Phase::Configuring { until } if now >= until => self.enter_setup(now),
             _ => {}
         }
-        if self.config_version.is_none() && !self.config_pending && self.config_backoff.ready(now) {
-            self.config_pending = true;
+        if self.config_channel.version.is_none() && self.config_channel.link.ready(now) {
+            self.config_channel.link.sent();
             let url = format!("{}/api/v1/config", self.endpoint);
             self.fetch(Pending::Config, "GET", url, None, false);
         }
-        if matches!(self.phase, Phase::Setup | Phase::Running) && now >= self.next_interval {
+        if matches!(self.phase, Phase::Setup | Phase::Running) && now >= self.events.next_interval {
             let interval_ms = self.config.events_interval_ms.max(1_000);
-            let keys = std::mem::take(&mut self.keys);
+            let keys = std::mem::take(&mut self.events.keys);
             self.record(now, KeyActivity { keys, interval_ms }.into());
-            self.flush_requested = true;
-            self.next_interval = next_on_grid(self.next_interval, i64::from(interval_ms), now);
+            self.events.flush_requested = true;
+            self.events.next_interval = next_on_grid(self.events.next_interval, i64::from(interval_ms), now);
         }
         self.update_blocks(now);
         if self.phase == Phase::Running && self.shown.is_empty() {
@@ -349,13 +382,13 @@ impl Engine {
         }
         // No interval ticks while stopping: whatever is recorded now (the
         // capture events of the last uploads) goes out at once.
-        if self.phase == Phase::Stopping && !self.outbox.is_empty() {
-            self.flush_requested = true;
+        if self.phase == Phase::Stopping && !self.events.outbox.is_empty() {
+            self.events.flush_requested = true;
         }
         self.send_events(now);
         self.bundle_media(now);
         self.send_media(now);
-        if self.phase == Phase::Stopping && self.outbox.is_empty() && self.media.is_empty() {
+        if self.phase == Phase::Stopping && self.events.outbox.is_empty() && self.uploads.media.is_empty() {
             self.phase = Phase::Stopped;
             self.notify_status();
         }
@@ -363,7 +396,7 @@ impl Engine {
 
     fn enter_setup(&mut self, now: i64) {
         self.phase = Phase::Setup;
-        self.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        self.events.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
         if !self.devices.unsupported {
             self.commands.push(Command::AcquireDevices);
         }
@@ -380,7 +413,7 @@ impl Engine {
         let reasons = compliance::reasons(&self.devices, &self.config, setup);
         if setup && reasons.is_empty() {
             self.phase = Phase::Running;
-            self.capture_due = [now; 3];
+            self.captures.due = [now; 3];
             self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
             for reason in std::mem::take(&mut self.shown) {
                 self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
@@ -407,13 +440,13 @@ impl Engine {
             self.notify("block", Notice { reason: Some(reason), ..Notice::default() });
         }
         if !setup {
-            if !reasons.is_empty() && self.audio_recording {
-                self.audio_recording = false;
+            if !reasons.is_empty() && self.captures.audio_recording {
+                self.captures.audio_recording = false;
                 self.commands.push(Command::PauseAudio);
             }
             if reasons.is_empty() {
                 // Resume on the grid, but start a fresh audio chunk now.
-                self.capture_due[kind_index(CaptureKind::Audio)] = now;
+                self.captures.due[kind_index(CaptureKind::Audio)] = now;
             }
         }
         self.commands.push(Command::Overlay { reasons: reasons.clone(), setup });
@@ -431,19 +464,19 @@ impl Engine {
         ];
         for (kind, every, live) in plan {
             let i = kind_index(kind);
-            if every == 0 || now < self.capture_due[i] {
+            if every == 0 || now < self.captures.due[i] {
                 continue;
             }
-            self.capture_due[i] = next_on_grid(self.capture_due[i], i64::from(every), now);
+            self.captures.due[i] = next_on_grid(self.captures.due[i], i64::from(every), now);
             if !live {
                 continue;
             }
-            let capture_seq = self.capture_seq[i];
-            self.capture_seq[i] += 1;
+            let capture_seq = self.captures.seq[i];
+            self.captures.seq[i] += 1;
             let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
             let key = object_key(kind, now, capture_seq, self.session.started_at, unique);
             if kind == CaptureKind::Audio {
-                self.audio_recording = true;
+                self.captures.audio_recording = true;
             }
             let session_id = self.session.session_id;
             self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
@@ -472,7 +505,7 @@ impl Engine {
         // What a proctor watches live leaves now, or as soon as the batch in
         // flight is answered, instead of at the next interval.
         if moves_the_wall(&body) {
-            self.flush_requested = true;
+            self.events.flush_requested = true;
         }
         let event = Event { id: event_id_v7(now.max(0) as u64, random), seq, ts: now, body };
         let json = crate::json::to_string(&event).expect("events hold no floats");
@@ -481,23 +514,23 @@ impl Engine {
             key: event_key(session_id, seq),
             value: json.clone(),
         });
-        self.outbox.push(session_id, QueuedEvent { seq, json });
+        self.events.outbox.push(session_id, QueuedEvent { seq, json });
     }
 
     fn send_events(&mut self, now: i64) {
-        if self.events_in_flight || !self.flush_requested || !self.events_backoff.ready(now) {
+        if !self.events.flush_requested || !self.events.link.ready(now) {
             return;
         }
         match self.next_cut(now, usize::MAX) {
             Some(cut) => self.post_events(cut, false),
-            None => self.flush_requested = false,
+            None => self.events.flush_requested = false,
         }
     }
 
     fn post_events(&mut self, cut: Cut, keepalive: bool) {
         let url = format!("{}/api/v1/events", self.endpoint);
         let body = cut.body.clone();
-        self.events_in_flight = true;
+        self.events.link.sent();
         self.fetch(Pending::Events(cut), "POST", url, Some(body), keepalive);
     }
 
@@ -513,7 +546,7 @@ impl Engine {
                 old.get(&id).map_or(0, |m| m.next_batch_seq)
             }
         };
-        let cut = self.outbox.cut(next_batch, now, &self.limits, max_body)?;
+        let cut = self.events.outbox.cut(next_batch, now, &self.limits, max_body)?;
         let meta =
             if cut.session_id == current { &mut self.session } else { self.old_sessions.get_mut(&cut.session_id)? };
         meta.next_batch_seq += 1;
@@ -541,8 +574,8 @@ impl Engine {
         self.session.ended = true;
         self.persist_session();
         self.phase = Phase::Stopping;
-        self.flush_requested = true;
-        self.events_backoff.wake();
+        self.events.flush_requested = true;
+        self.events.link.wake();
         self.shown.clear();
         self.commands.push(Command::Teardown { keep_audio: true });
         self.notify_status();
@@ -557,10 +590,15 @@ impl Engine {
         let sessions: Vec<Uuid> =
             std::iter::once(self.session.session_id).chain(self.old_sessions.keys().copied()).collect();
         for session_id in sessions {
-            let keys =
-                self.outbox.discard_session(session_id).into_iter().map(|seq| event_key(session_id, seq)).collect();
+            let keys = self
+                .events
+                .outbox
+                .discard_session(session_id)
+                .into_iter()
+                .map(|seq| event_key(session_id, seq))
+                .collect();
             self.commands.push(Command::Forget { store: Store::Events, keys });
-            let keys = self.media.discard_session(session_id).into_iter().map(|item| item.key).collect();
+            let keys = self.uploads.media.discard_session(session_id).into_iter().map(|item| item.key).collect();
             self.commands.push(Command::Forget { store: Store::Media, keys });
             self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
         }
@@ -571,7 +609,7 @@ impl Engine {
     // ------------------------------------------------------------- media --
 
     fn on_captured(&mut self, item: MediaItem) {
-        for dropped in self.media.push(item, MEDIA_CAP_BYTES) {
+        for dropped in self.uploads.media.push(item, MEDIA_CAP_BYTES) {
             self.commands.push(Command::Forget { store: Store::Media, keys: vec![dropped.key.clone()] });
             self.report(&dropped, CaptureStatus::Skipped, Some("local storage cap reached".into()));
         }
@@ -581,7 +619,8 @@ impl Engine {
     /// every part of a bundle (an uploaded part's key names its byte range).
     pub(super) fn report(&mut self, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
         let uploaded = status == CaptureStatus::Uploaded;
-        let object = self.credentials.as_ref().map_or(String::new(), |c| format!("{}{}", c.response.prefix, item.key));
+        let object =
+            self.credentials.issued.as_ref().map_or(String::new(), |c| format!("{}{}", c.response.prefix, item.key));
         let single = [crate::media::Part {
             key: String::new(),
             kind: item.kind,
@@ -615,10 +654,12 @@ impl Engine {
 
     /// Asks the glue for a bundle when one is due (bundled mode only).
     fn bundle_media(&mut self, now: i64) {
-        if !self.config.uploads.bundled() || self.bundling.last().is_some_and(|(_, at)| now < at + BUNDLE_TIMEOUT_MS) {
+        if !self.config.uploads.bundled()
+            || self.uploads.bundling.last().is_some_and(|(_, at)| now < at + BUNDLE_TIMEOUT_MS)
+        {
             return;
         }
-        let Some(oldest) = self.media.oldest_unbundled() else { return };
+        let Some(oldest) = self.uploads.media.oldest_unbundled() else { return };
         let session_id = oldest.session_id;
         let due = oldest.ts + i64::from(self.config.uploads.bundle_ms) <= now
             || session_id != self.session.session_id
@@ -626,28 +667,28 @@ impl Engine {
         if !due {
             return;
         }
-        let parts = self.media.unbundled(session_id, MAX_BUNDLE_BYTES);
+        let parts = self.uploads.media.unbundled(session_id, MAX_BUNDLE_BYTES);
         let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
         let key = format!("bundle/{}_{unique}.bin", parts[0].ts);
         let item = MediaItem::bundle(key, &parts).expect("at least one part");
         let keys = item.parts.iter().map(|part| part.key.clone()).collect();
         self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });
-        if self.bundling.len() >= 4 {
-            self.bundling.remove(0);
+        if self.uploads.bundling.len() >= 4 {
+            self.uploads.bundling.remove(0);
         }
-        self.bundling.push((item, now));
+        self.uploads.bundling.push((item, now));
     }
 
     fn on_bundled(&mut self, key: &str, missing: &[String]) {
         // A late answer to a timed-out request counts too: the glue wrote
         // that bundle and deleted its parts.
-        let Some(at) = self.bundling.iter().position(|(b, _)| b.key == key) else { return };
-        let (mut bundle, _) = self.bundling.remove(at);
+        let Some(at) = self.uploads.bundling.iter().position(|(b, _)| b.key == key) else { return };
+        let (mut bundle, _) = self.uploads.bundling.remove(at);
         if !missing.is_empty() {
             // Nothing was written: the gone parts are failures, the rest
             // are bundled again on the next tick.
             for part in bundle.parts.iter().filter(|p| missing.contains(&p.key)) {
-                if let Some(item) = self.media.remove(part.ts, &part.key) {
+                if let Some(item) = self.uploads.media.remove(part.ts, &part.key) {
                     self.report(&item, CaptureStatus::Failed, Some("the stored capture is gone".into()));
                 }
             }
@@ -656,7 +697,7 @@ impl Engine {
         // A part dropped (storage cap) or discarded (shutdown) while the
         // glue worked was reported then; its bytes stay in the object but
         // it is not reported again.
-        bundle.parts.retain(|part| self.media.remove(part.ts, &part.key).is_some());
+        bundle.parts.retain(|part| self.uploads.media.remove(part.ts, &part.key).is_some());
         if bundle.parts.is_empty() {
             self.commands.push(Command::Forget { store: Store::Media, keys: vec![bundle.key] });
         } else {
@@ -665,26 +706,29 @@ impl Engine {
     }
 
     fn send_media(&mut self, now: i64) {
-        let wants_credentials = !self.media.is_empty() || self.phase == Phase::Running;
-        let fresh = self.credentials.as_ref().is_some_and(|c| now < c.refresh_at);
-        if wants_credentials && !fresh && !self.credentials_pending && self.credentials_backoff.ready(now) {
-            self.credentials_pending = true;
+        let wants_credentials = !self.uploads.media.is_empty() || self.phase == Phase::Running;
+        let fresh = self.credentials.issued.as_ref().is_some_and(|c| now < c.refresh_at);
+        if wants_credentials && !fresh && self.credentials.link.ready(now) {
+            self.credentials.link.sent();
             let url = format!("{}/api/v1/credentials", self.endpoint);
             self.fetch(Pending::Credentials, "POST", url, None, false);
         }
-        if self.upload_in_flight || !self.upload_backoff.ready(now) {
+        if !self.uploads.link.ready(now) {
             return;
         }
         // In bundled mode single captures wait for their bundle.
-        let next =
-            if self.config.uploads.bundled() { self.media.next_where(MediaItem::is_bundle) } else { self.media.next() };
-        let (Some(issued), Some(item)) = (&self.credentials, next) else { return };
+        let next = if self.config.uploads.bundled() {
+            self.uploads.media.next_where(MediaItem::is_bundle)
+        } else {
+            self.uploads.media.next()
+        };
+        let (Some(issued), Some(item)) = (&self.credentials.issued, next) else { return };
         if now >= issued.response.expiration - EXPIRY_MARGIN_MS {
             return;
         }
         let (ts, media) = (item.ts, item.key.clone());
         let req = self.take_req(Pending::Upload { ts, key: media.clone() });
-        let response = &self.credentials.as_ref().expect("checked above").response;
+        let response = &self.credentials.issued.as_ref().expect("checked above").response;
         let key = format!("{}{media}", response.prefix);
         // With presigned POST forms (no keys), the form of the object's
         // folder; a key no form covers falls through to a PUT signed with
@@ -713,7 +757,7 @@ impl Engine {
                 Command::Put { req, url: signed.url, headers: signed.headers, media }
             }
         };
-        self.upload_in_flight = true;
+        self.uploads.link.sent();
         self.commands.push(command);
     }
 
@@ -724,9 +768,9 @@ impl Engine {
     }
 
     fn take_req(&mut self, pending: Pending) -> u64 {
-        let req = self.next_req;
-        self.next_req += 1;
-        self.pending.insert(req, pending);
+        let req = self.requests.next;
+        self.requests.next += 1;
+        self.requests.pending.insert(req, pending);
         req
     }
 

@@ -14,14 +14,14 @@ impl Engine {
         let unit = self.rng.unit();
         match pending {
             Pending::Config => {
-                self.config_pending = false;
+                self.config_channel.link.answered();
                 match crate::json::from_str::<ConfigReply>(body) {
                     Ok(reply) if outcome == Outcome::Success => {
-                        self.config_backoff.succeeded();
+                        self.config_channel.link.succeeded();
                         self.apply_config(now, reply);
                     }
                     _ => {
-                        self.config_backoff.failed(now, unit, retry_after(outcome));
+                        self.config_channel.link.failed(now, unit, retry_after(outcome));
                     }
                 }
                 if matches!(self.phase, Phase::Configuring { .. }) {
@@ -29,19 +29,19 @@ impl Engine {
                 }
             }
             Pending::Events(cut) => {
-                self.events_in_flight = false;
+                self.events.link.answered();
                 match outcome {
                     Outcome::Success => match EventsReply::parse(body) {
                         Ok(EventsResponse::Ok { config_version, .. }) => {
-                            self.events_backoff.succeeded();
+                            self.events.link.succeeded();
                             self.acknowledge(cut);
-                            if self.config_version != Some(config_version) {
-                                self.config_version = None;
+                            if self.config_channel.version != Some(config_version) {
+                                self.config_channel.version = None;
                             }
                         }
                         Ok(EventsResponse::Shutdown { reason, .. }) => self.shutdown(reason),
                         Err(_) => {
-                            self.events_backoff.failed(now, unit, None);
+                            self.events.link.failed(now, unit, None);
                         }
                     },
                     Outcome::Rejected => {
@@ -52,36 +52,36 @@ impl Engine {
                         self.record(now, SdkError { code: "batch_rejected".into(), message }.into());
                     }
                     Outcome::Unauthorized => {
-                        self.events_backoff.failed(now, unit, None);
+                        self.events.link.failed(now, unit, None);
                         self.notify(
                             "error",
                             Notice { code: Some("unauthorized"), http_status: Some(status), ..Notice::default() },
                         );
                     }
                     Outcome::NetworkError | Outcome::Transient { .. } => {
-                        self.events_backoff.failed(now, unit, retry_after(outcome));
+                        self.events.link.failed(now, unit, retry_after(outcome));
                     }
                 }
             }
             Pending::Credentials => {
-                self.credentials_pending = false;
+                self.credentials.link.answered();
                 match crate::json::from_str::<CredentialsResponse>(body) {
                     Ok(response) if outcome == Outcome::Success => {
                         let lifetime = (response.expiration - now).max(0);
                         let refresh_at = now + lifetime * 4 / 5;
-                        self.credentials = Some(Issued { response, refresh_at });
-                        self.credentials_backoff.succeeded();
-                        self.upload_backoff.wake();
-                        if std::mem::take(&mut self.uploads_disabled) {
+                        self.credentials.issued = Some(Issued { response, refresh_at });
+                        self.credentials.link.succeeded();
+                        self.uploads.link.wake();
+                        if std::mem::take(&mut self.credentials.disabled) {
                             self.notify("uploads", Notice { state: Some("enabled"), ..Notice::default() });
                         }
                     }
                     _ => {
-                        self.credentials_backoff.failed(now, unit, retry_after(outcome));
-                        if self.credentials_backoff.failures >= CREDENTIAL_ATTEMPTS {
-                            self.credentials_backoff.not_before = now + UPLOADS_RETRY_MS;
-                            if !self.uploads_disabled {
-                                self.uploads_disabled = true;
+                        self.credentials.link.failed(now, unit, retry_after(outcome));
+                        if self.credentials.link.backoff.failures >= CREDENTIAL_ATTEMPTS {
+                            self.credentials.link.backoff.not_before = now + UPLOADS_RETRY_MS;
+                            if !self.credentials.disabled {
+                                self.credentials.disabled = true;
                                 let message = format!(
                                     "upload credentials failed {CREDENTIAL_ATTEMPTS} times (last status {status}); \
                                      media stays queued, retrying in {} min",
@@ -95,27 +95,27 @@ impl Engine {
                 }
             }
             Pending::Upload { ts, key } => {
-                self.upload_in_flight = false;
-                let Some(item) = self.media.get_mut(ts, &key) else { return };
+                self.uploads.link.answered();
+                let Some(item) = self.uploads.media.get_mut(ts, &key) else { return };
                 item.attempts += 1;
                 match outcome {
                     Outcome::Success => {
-                        self.upload_backoff.succeeded();
-                        let item = self.media.remove(ts, &key).expect("present");
+                        self.uploads.link.succeeded();
+                        let item = self.uploads.media.remove(ts, &key).expect("present");
                         self.report(&item, CaptureStatus::Uploaded, None);
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                         self.forget_finished_sessions();
                     }
                     Outcome::Unauthorized => {
                         // Expired or revoked credentials: fetch new ones.
-                        self.credentials = None;
-                        self.upload_backoff.failed(now, unit, None);
+                        self.credentials.issued = None;
+                        self.uploads.link.failed(now, unit, None);
                     }
                     Outcome::NetworkError | Outcome::Transient { .. } => {
-                        self.upload_backoff.failed(now, unit, retry_after(outcome));
+                        self.uploads.link.failed(now, unit, retry_after(outcome));
                     }
                     Outcome::Rejected => {
-                        let item = self.media.remove(ts, &key).expect("present");
+                        let item = self.uploads.media.remove(ts, &key).expect("present");
                         self.report(&item, CaptureStatus::Failed, Some(format!("upload rejected with {status}")));
                         self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
                     }
@@ -127,18 +127,18 @@ impl Engine {
     fn apply_config(&mut self, now: i64, reply: ConfigReply) {
         let interval_changed = reply.config.events_interval_ms != self.config.events_interval_ms;
         self.config = reply.config;
-        self.config_version = Some(reply.config_version);
+        self.config_channel.version = Some(reply.config_version);
         if !self.config.proctoring_enabled {
             self.shutdown(ShutdownReason::ProctoringDisabled);
             return;
         }
-        if interval_changed && self.next_interval != i64::MAX {
-            self.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        if interval_changed && self.events.next_interval != i64::MAX {
+            self.events.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
         }
     }
 
     fn acknowledge(&mut self, cut: Cut) {
-        let keys = self.outbox.acknowledge(&cut).into_iter().map(|seq| event_key(cut.session_id, seq)).collect();
+        let keys = self.events.outbox.acknowledge(&cut).into_iter().map(|seq| event_key(cut.session_id, seq)).collect();
         self.commands.push(Command::Forget { store: Store::Events, keys });
         self.forget_finished_sessions();
     }
@@ -150,7 +150,7 @@ impl Engine {
             .old_sessions
             .keys()
             .copied()
-            .filter(|id| self.outbox.last_seq(*id).is_none() && !self.media.has_session(*id))
+            .filter(|id| self.events.outbox.last_seq(*id).is_none() && !self.uploads.media.has_session(*id))
             .collect();
         for session_id in done {
             self.old_sessions.remove(&session_id);

@@ -31,7 +31,7 @@ impl Engine {
         }
         for event in events {
             if self.old_sessions.contains_key(&event.session_id) {
-                self.outbox.push(event.session_id, QueuedEvent { seq: event.seq, json: event.json });
+                self.events.outbox.push(event.session_id, QueuedEvent { seq: event.seq, json: event.json });
             }
         }
         for item in media {
@@ -48,6 +48,6 @@ impl Engine {
             self.commands.push(persist);
         }
         self.forget_finished_sessions();
-        self.flush_requested = true;
+        self.events.flush_requested = true;
     }
 }
