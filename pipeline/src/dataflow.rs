@@ -35,7 +35,7 @@ use crate::emit::{Emission, Tracked};
 use crate::live::{self, LivePublisher};
 use crate::metrics::Metrics;
 use crate::rows::{AnomalyRow, EventRow, SessionRow, WindowRow};
-use crate::session::{FactBatch, SessionKey};
+use crate::session::{FactBatch, FastMap, FastSet, SessionKey};
 use crate::settings::PipelineSettings;
 use crate::source::{now_ms, Decoded, DurableFrontier, PartitionReader, RecordSource, Time};
 use crate::store::{Store, StoreError};
@@ -487,16 +487,16 @@ pub fn run_worker_with<S: RecordSource + 'static>(
                 let lateness = settings.allowed_lateness_ms;
                 let ticks_per_window = (crate::session::WINDOW_MS / settings.tick_ms.max(1)).max(1) as Time;
                 let mut config = ConfigWatch::new(settings.config_file.clone());
-                let mut sessions: HashMap<SessionKey, Slot> = HashMap::new();
+                let mut sessions: FastMap<SessionKey, Slot> = FastMap::default();
                 // Batches of sessions not yet loaded from the store, by time.
                 let mut waiting: Vec<(Time, FactBatch)> = Vec::new();
-                let mut live_due: HashSet<SessionKey> = HashSet::new();
+                let mut live_due: FastSet<SessionKey> = FastSet::default();
                 // Sessions changed by a record stamped off a minute boundary
                 // (a late one, at the source's current time, or one rebuilt
                 // from the store): their rows are written at the next
                 // frontier step, not the next minute, or that record's offset
                 // could be committed before them.
-                let mut urgent: HashSet<SessionKey> = HashSet::new();
+                let mut urgent: FastSet<SessionKey> = FastSet::default();
                 let mut last_live = Instant::now();
                 let mut last_evict = Instant::now();
                 let mut load_retry_at: Option<Instant> = None;
