@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use invigil_schemas::api::CredentialsResponse;
 use invigil_schemas::claims::CandidateClaims;
 use invigil_schemas::ids::{CandidateId, TestId};
-use invigil_schemas::media_key::candidate_prefix;
+use invigil_schemas::media_key::{candidate_prefix, utc_date};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -97,22 +97,6 @@ pub fn session_name(candidate: &CandidateId) -> String {
         .take(56)
         .collect();
     format!("invigil-{cleaned}")
-}
-
-/// `YYYY-MM-DD` (UTC) of a Unix time in seconds.
-pub fn utc_date(unix_secs: i64) -> String {
-    // Civil-from-days, after Howard Hinnant's public-domain algorithm.
-    let days = unix_secs.div_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// A media store that issues its own scoped, expiring keys instead of STS.
@@ -291,14 +275,6 @@ pub(crate) fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_are_utc_calendar_days() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(951_782_400), "2000-02-29");
-        assert_eq!(utc_date(1_795_305_599), "2026-11-21");
-        assert_eq!(utc_date(1_795_305_600), "2026-11-22");
-    }
 
     #[test]
     fn the_policy_allows_one_action_under_one_prefix() {

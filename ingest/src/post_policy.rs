@@ -91,7 +91,7 @@ pub fn forms(keys: &SigningKeys<'_>, scope: &FormScope<'_>) -> Vec<PostForm> {
 /// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` of a Unix time in ms.
 fn amz_dates(unix_ms: i64) -> (String, String) {
     let secs = unix_ms.div_euclid(1000);
-    let date = crate::credentials::utc_date(secs).replace('-', "");
+    let date = invigil_schemas::media_key::utc_date(secs).replace('-', "");
     let day = secs.rem_euclid(86_400);
     let time = format!("{:02}{:02}{:02}", day / 3600, day % 3600 / 60, day % 60);
     (date.clone(), format!("{date}T{time}Z"))
@@ -103,7 +103,7 @@ fn iso_time(unix_ms: i64) -> String {
     let day = secs.rem_euclid(86_400);
     format!(
         "{}T{:02}:{:02}:{:02}.{:03}Z",
-        crate::credentials::utc_date(secs),
+        invigil_schemas::media_key::utc_date(secs),
         day / 3600,
         day % 3600 / 60,
         day % 60,

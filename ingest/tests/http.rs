@@ -289,7 +289,7 @@ async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
     let (status, _, first) =
         parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(status, 200, "{first}");
-    let today = invigil_ingest::credentials::utc_date(now_ms() / 1000);
+    let today = invigil_schemas::media_key::utc_date(now_ms() / 1000);
     let prefix = format!("{today}/exam-7/cand:42/");
     assert_eq!(first["prefix"], prefix);
     assert_eq!(first["bucket"], "invigil-ingest-tests");
@@ -337,7 +337,7 @@ async fn the_post_policy_grant_hands_out_forms_signed_with_sts_keys_and_no_keys(
         (&reply["access_key_id"], &reply["secret_access_key"], &reply["session_token"]),
         (&json!(""), &json!(""), &json!(""))
     );
-    let prefix = format!("{}/exam-7/cand-9/", invigil_ingest::credentials::utc_date(now_ms() / 1000));
+    let prefix = format!("{}/exam-7/cand-9/", invigil_schemas::media_key::utc_date(now_ms() / 1000));
     let forms = reply["forms"].as_array().unwrap();
     let folders: Vec<String> =
         forms.iter().map(|f| f["key_prefix"].as_str().unwrap().trim_start_matches(&prefix).to_owned()).collect();

@@ -28,9 +28,50 @@ pub const FOLDERS: [(&str, Option<crate::event::CaptureKind>); 4] = [
 ];
 
 /// A candidate's media prefix: `{date}/{test}/{candidate}/`, `date` as
-/// `YYYY-MM-DD` (UTC, the day the upload grant was issued).
+/// `YYYY-MM-DD` (UTC, the day the upload grant was issued, [`utc_date`]).
 pub fn candidate_prefix(date: &str, test: &TestId, candidate: &CandidateId) -> String {
     format!("{date}/{test}/{candidate}/")
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time in seconds: the date of a prefix (and,
+/// without its dashes, of a SigV4 scope).
+pub fn utc_date(unix_secs: i64) -> String {
+    // Civil-from-days, after Howard Hinnant's public-domain algorithm.
+    let days = unix_secs.div_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Where a candidate's first face photo goes: the reference the others are
+/// compared with, never dropped from the browser's queue.
+pub const BASE_TRUTH_PREFIX: &str = "camera/base_truth_";
+
+/// A capture's key under the candidate's prefix: `camera/base_truth_{ts}.jpg`
+/// for the first face photo (`capture_seq` 0), `camera/{ts}_{unique}.jpg`,
+/// `screen/{ts}_{unique}.jpg`, and audio chunks numbered within their
+/// session, `audio/audio_{session_start}/chunk_{capture_seq:05}.webm`.
+pub fn capture_key(
+    kind: crate::event::CaptureKind,
+    ts: i64,
+    capture_seq: u64,
+    session_start: i64,
+    unique: crate::ids::Uuid,
+) -> String {
+    use crate::event::CaptureKind;
+    match kind {
+        CaptureKind::Face if capture_seq == 0 => format!("{BASE_TRUTH_PREFIX}{ts}.jpg"),
+        CaptureKind::Face => format!("camera/{ts}_{unique}.jpg"),
+        CaptureKind::Screen => format!("screen/{ts}_{unique}.jpg"),
+        CaptureKind::Audio => format!("audio/audio_{session_start}/chunk_{capture_seq:05}.webm"),
+    }
 }
 
 /// Why a key is not canonical.
@@ -184,6 +225,31 @@ mod tests {
             ["2026-11-30/exam-1/cand-A", "20261130xx/exam-1/cand-A/camera/1.jpg", "2026-11-30/exam-1/../camera/1.jpg"]
         {
             assert_eq!(MediaKey::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_are_utc_days_across_leap_years() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(1_795_305_599), "2026-11-21");
+        assert_eq!(utc_date(1_795_305_600), "2026-11-22");
+        assert_eq!(utc_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn capture_keys_are_canonical_and_in_their_kinds_folder() {
+        use crate::event::CaptureKind;
+        let unique: crate::ids::Uuid = "0193a000-0000-7000-8000-000000000001".parse().unwrap();
+        let keys = [
+            (capture_key(CaptureKind::Face, 5, 0, 1, unique), "camera/base_truth_5.jpg"),
+            (capture_key(CaptureKind::Face, 5, 1, 1, unique), "camera/5_0193a000-0000-7000-8000-000000000001.jpg"),
+            (capture_key(CaptureKind::Screen, 5, 0, 1, unique), "screen/5_0193a000-0000-7000-8000-000000000001.jpg"),
+            (capture_key(CaptureKind::Audio, 5, 7, 1, unique), "audio/audio_1/chunk_00007.webm"),
+        ];
+        for (key, expected) in keys {
+            assert_eq!(key, expected);
+            assert_eq!(check(&format!("2026-12-03/t/c/{key}")), Ok(()));
         }
     }
 

@@ -14,7 +14,8 @@
 //! - [`json`]: JSON in and out without serde_json (a third of the bundle).
 //! - [`protocol`]: the `Input` / `Command` messages and IndexedDB layout.
 //! - [`outbox`]: events waiting for ingest's ack, cut into valid batches.
-//! - [`media`]: captures waiting for upload, drop order, S3 key layout.
+//! - [`media`]: captures waiting for upload and their drop order (the S3 key
+//!   layout is `invigil_schemas::media_key`, shared with ingest and loadgen).
 //! - [`compliance`]: what blocks the test, and only that.
 //! - [`config`]: the part of the test's config the SDK reads.
 //! - [`retry`]: retry classification, backoff with jitter, the id/jitter RNG.

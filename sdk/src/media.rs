@@ -1,4 +1,4 @@
-//! Captured media waiting for upload, and the S3 key layout (SPEC §5.2).
+//! Captured media waiting for upload (keys: `invigil_schemas::media_key`).
 //!
 //! The bytes live in IndexedDB (the JS side writes them before telling the
 //! engine); this queue holds what the engine needs to decide: which object
@@ -92,7 +92,7 @@ pub const MAX_BUNDLE_BYTES: u64 = 8 << 20;
 
 impl MediaItem {
     fn is_base_truth(&self) -> bool {
-        self.key.starts_with("camera/base_truth_")
+        self.key.starts_with(invigil_schemas::media_key::BASE_TRUTH_PREFIX)
     }
 
     pub fn is_bundle(&self) -> bool {
@@ -143,16 +143,6 @@ impl MediaItem {
             CaptureKind::Audio => 2,
             CaptureKind::Face => 3,
         }
-    }
-}
-
-/// The relative key of a capture.
-pub fn object_key(kind: CaptureKind, ts: i64, capture_seq: u64, session_start: i64, unique: Uuid) -> String {
-    match kind {
-        CaptureKind::Face if capture_seq == 0 => format!("camera/base_truth_{ts}.jpg"),
-        CaptureKind::Face => format!("camera/{ts}_{unique}.jpg"),
-        CaptureKind::Screen => format!("screen/{ts}_{unique}.jpg"),
-        CaptureKind::Audio => format!("audio/audio_{session_start}/chunk_{capture_seq:05}.webm"),
     }
 }
 
@@ -263,7 +253,7 @@ mod tests {
     use super::*;
 
     fn item(kind: CaptureKind, capture_seq: u64, ts: i64, bytes: u64) -> MediaItem {
-        let key = object_key(kind, ts, capture_seq, 1_000, Uuid::from_u128(ts as u128));
+        let key = invigil_schemas::media_key::capture_key(kind, ts, capture_seq, 1_000, Uuid::from_u128(ts as u128));
         MediaItem { key, kind, session_id: Uuid::from_u128(9), capture_seq, ts, bytes, attempts: 0, parts: Vec::new() }
     }
 
@@ -293,15 +283,6 @@ mod tests {
         let dropped = queue.push(item(CaptureKind::Audio, 2, 13, 900), 1_000);
         assert_eq!(dropped.iter().map(|i| i.ts).collect::<Vec<_>>(), [12]);
         assert_eq!(queue.unbundled(Uuid::from_u128(9), 0).len(), 1, "at least one, whatever the cap");
-    }
-
-    #[test]
-    fn keys_follow_the_spec_layout() {
-        let id = Uuid::from_u128(0xabc);
-        assert_eq!(object_key(CaptureKind::Face, 5, 0, 1, id), "camera/base_truth_5.jpg");
-        assert_eq!(object_key(CaptureKind::Face, 5, 1, 1, id), format!("camera/5_{id}.jpg"));
-        assert_eq!(object_key(CaptureKind::Screen, 5, 0, 1, id), format!("screen/5_{id}.jpg"));
-        assert_eq!(object_key(CaptureKind::Audio, 5, 42, 1_700, id), "audio/audio_1700/chunk_00042.webm");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! from a seed. Deterministic, so a chaos run can be replayed and its truth
 //! recomputed from the log.
 
-use invigil_schemas::ids::event_id_v7;
+use invigil_schemas::event::CaptureKind;
+use invigil_schemas::ids::{event_id_v7, CandidateId, TestId};
+use invigil_schemas::media_key::{candidate_prefix, capture_key, utc_date};
 use serde_json::{json, Value};
 
 /// A small, fast, seedable generator (xorshift64*); not for secrets.
@@ -131,13 +133,16 @@ impl Candidate {
             );
         }
         let uuid = event_id_v7(ts as u64, self.rng.bytes10());
-        let date = invigil_ingest::credentials::utc_date(ts / 1000);
-        let prefix = format!("{date}/{}/{}/", self.test, self.id);
-        let (key, bytes) = match kind {
-            "face" => (format!("{prefix}camera/{ts}_{uuid}.jpg"), 24_000 + self.rng.below(3_000)),
-            "screen" => (format!("{prefix}screen/{ts}_{uuid}.jpg"), 24_000 + self.rng.below(3_000)),
-            _ => (format!("{prefix}audio/audio_{}/chunk_{capture_seq:05}.webm", self.started_at), 45_000),
+        let test = TestId::new(&self.test).expect("loadgen's test ids are valid");
+        let candidate = CandidateId::new(&self.id).expect("loadgen's candidate ids are valid");
+        let prefix = candidate_prefix(&utc_date(ts / 1000), &test, &candidate);
+        let (capture_kind, bytes) = match kind {
+            "face" => (CaptureKind::Face, 24_000 + self.rng.below(3_000)),
+            "screen" => (CaptureKind::Screen, 24_000 + self.rng.below(3_000)),
+            _ => (CaptureKind::Audio, 45_000),
         };
+        // Face photos are numbered from 1 here, so none is a base truth.
+        let key = format!("{prefix}{}", capture_key(capture_kind, ts, capture_seq, self.started_at, uuid));
         match kind {
             "face" => self.uploads.face += 1,
             "screen" => self.uploads.screen += 1,

@@ -30,13 +30,14 @@ use invigil_schemas::validate::Limits;
 
 use crate::compliance::{self, Devices};
 use crate::config::{ConfigReply, SdkConfig};
-use crate::media::{object_key, MediaItem, MediaQueue, MAX_BUNDLE_BYTES};
+use crate::media::{MediaItem, MediaQueue, MAX_BUNDLE_BYTES};
 use crate::outbox::{Cut, Outbox, QueuedEvent};
 use crate::protocol::{event_key, Command, Input, Notice, SessionMeta, Store};
 use crate::retry::{Channel, Outcome, Rng};
 use crate::sigv4::{self, ObjectTarget};
 use crate::token::{self, Identity};
 use crate::vecmap::VecMap;
+use invigil_schemas::media_key::capture_key;
 
 mod replies;
 mod restore;
@@ -474,7 +475,7 @@ impl Engine {
             let capture_seq = self.captures.seq[i];
             self.captures.seq[i] += 1;
             let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
-            let key = object_key(kind, now, capture_seq, self.session.started_at, unique);
+            let key = capture_key(kind, now, capture_seq, self.session.started_at, unique);
             if kind == CaptureKind::Audio {
                 self.captures.audio_recording = true;
             }
