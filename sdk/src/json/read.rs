@@ -1,10 +1,11 @@
-//! A JSON parser into a small tree, and a `Deserializer` over the tree.
+//! A JSON parser into a small tree of [`Node`]s, and the accessors the
+//! hand readers ([`FromJson`]) use.
 //!
 //! The documents the core reads are a few hundred bytes to a few KB, so a
 //! tree costs nothing that matters and keeps the code small: one recursive
-//! parser, one `deserialize_any`. Numbers stay text until a type asks for
-//! one; only integers are read (a float in a field the type ignores is
-//! skipped unread).
+//! parser, a handful of typed getters. Numbers stay text until a reader
+//! asks for one; only integers are read (a float in a field no reader
+//! asks for is never converted).
 
 use std::borrow::Cow;
 
