@@ -269,6 +269,8 @@ impl Engine {
                 self.events.flush_requested = true;
                 if !missing_features.is_empty() {
                     self.devices.unsupported = true;
+                    // By hand rather than `join`: its generic copy loop is
+                    // ~1 KB of wasm for this one message.
                     let mut message = String::from("missing:");
                     for (i, feature) in missing_features.iter().enumerate() {
                         message.push_str(if i == 0 { " " } else { ", " });

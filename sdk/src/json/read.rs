@@ -104,19 +104,13 @@ impl<'t> Node<'t> {
 
     /// A field that must be there (`null` counts as there).
     pub fn field(&self, key: &'static str) -> Result<&Node<'t>, Error> {
-        if !matches!(self.value, Value::Object(_)) {
-            return Err(Error::new("expected an object"));
-        }
-        self.get(key).ok_or_else(|| Error::missing(key))
+        self.object()?.get(key).ok_or_else(|| Error::missing(key))
     }
 
     /// A field read as `T`, or `T::default()` when absent (serde's
     /// `#[serde(default)]`).
     pub fn field_or_default<T: FromJson + Default>(&self, key: &'static str) -> Result<T, Error> {
-        match self.get(key) {
-            Some(node) => T::from_json(node).map_err(|e| e.within(key)),
-            None => Ok(T::default()),
-        }
+        self.or(key, T::default(), T::from_json)
     }
 
     /// This value, if it is an object.
