@@ -2,6 +2,8 @@
 # Builds the browser SDK into sdk/dist/:
 #   invigil.js       the one script a host page loads (glue + wasm loader)
 #   invigil_bg.wasm  the core, fetched by invigil.js from beside itself
+#   invigil-live.js  live video (WHIP publisher), loaded by invigil.js only
+#                    when a proctor first watches this candidate
 #   invigil.d.ts     TypeScript declarations of window.invigil
 # Installs what it needs the first time (the wasm32 target, the wasm-bindgen
 # CLI matching Cargo.lock, cached under $INVIGIL_CACHE; wasm-opt comes from
@@ -55,11 +57,15 @@ version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 } > "$work/invigil.js"
 sdk/node_modules/.bin/esbuild --minify --target=es2020 --legal-comments=none --log-level=warning \
     --banner:js="/* invigil SDK $version (Apache-2.0) */" "$work/invigil.js" --outfile="$DIST/invigil.js"
+sdk/node_modules/.bin/esbuild --minify --target=es2020 --legal-comments=none --log-level=warning \
+    --banner:js="/* invigil SDK live video $version (Apache-2.0) */" sdk/js/live.js --outfile="$DIST/invigil-live.js"
 cp sdk/js/invigil.d.ts "$DIST/invigil.d.ts"
 
 js=$(stat -c %s "$DIST/invigil.js"); js_gz=$(gzip -9c "$DIST/invigil.js" | wc -c)
 wasm=$(stat -c %s "$DIST/invigil_bg.wasm"); wasm_gz=$(gzip -9c "$DIST/invigil_bg.wasm" | wc -c)
+live_gz=$(gzip -9c "$DIST/invigil-live.js" | wc -c)
 say "invigil.js $js B ($js_gz gzipped), invigil_bg.wasm $wasm B ($wasm_gz gzipped), total $((js_gz + wasm_gz)) B gzipped"
+say "invigil-live.js $live_gz B gzipped (loaded only when a proctor watches)"
 # The bundle budget: gzipped js + wasm at most 60,000 B (SPEC §5.4 allows
 # 100 KB; the core reads and writes its JSON itself, src/json/, to stay far
 # inside it). A change that breaks it fails the build, not a benchmark read

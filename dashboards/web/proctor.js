@@ -1,8 +1,10 @@
 // The proctor wall: the candidates assigned to this proctor, live over SSE.
 // Each tile shows status (active / gap / blocked / ended), the session's
 // counters, its score and the newest face and screen thumbnails; tiles sort
-// by score, and an alert list ranks what needs attention now.
+// by score, and an alert list ranks what needs attention now. "Watch live"
+// on a tile opens the candidate's camera, screen and microphone (live.js).
 import { ApiError, chooseTest, el, followEvents, formatDuration, header, params, reviewLink, say, thumbnail } from './common.js';
+import { openViewer } from './live.js';
 
 const COUNTERS = [
   ['tab_switches', 'tab switches'],
@@ -26,8 +28,16 @@ function start(test) {
   const summary = el('p', { id: 'duty', class: 'legend' });
   const tiles = el('ul', { class: 'tiles', id: 'tiles', 'aria-label': 'Candidates' });
   const alerts = el('ol', { class: 'alerts', id: 'alerts', 'aria-label': 'Alerts, most severe first' });
+  const viewerSlot = el('div', { id: 'live-viewer' });
+  let viewer = null;
+  const watch = (candidate) => {
+    if (viewer) viewer.close();
+    viewer = openViewer(test, candidate, { onClose: () => { viewer = null; } });
+    viewerSlot.replaceChildren(viewer.panel);
+  };
   main.append(
     summary,
+    viewerSlot,
     el('div', { class: 'wall' },
       el('section', { 'aria-labelledby': 'tiles-title' }, el('h2', { id: 'tiles-title' }, `Candidates of ${test}`), tiles),
       el('aside', { class: 'panel', 'aria-labelledby': 'alerts-title' }, el('h2', { id: 'alerts-title' }, 'Alerts'), alerts)),
@@ -52,6 +62,7 @@ function start(test) {
     }
     node = el('li', { class: 'tile', dataset: { candidate } },
       el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),
+      el('button', { type: 'button', class: 'watch', onclick: () => watch(candidate), 'aria-label': `Watch ${candidate} live` }, 'Watch live'),
       el('div', { class: 'score' }),
       counters,
       el('div', { class: 'thumbs' }));

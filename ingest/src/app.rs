@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorCode,
@@ -28,6 +28,7 @@ use crate::dashboard::{self, pages};
 use crate::delivery::{run_replayer, Delivery};
 use crate::error::ApiError;
 use crate::kafka::EventsProducer;
+use crate::live_video;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::settings::{IngestSettings, Secrets};
@@ -50,6 +51,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
     ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
     ("get", "/api/v1/dashboard/media"),
+    ("get", "/api/v1/live/signal"),
+    ("post", "/api/v1/live/whip"),
+    ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep"),
+    ("delete", "/api/v1/live/resources/{id}"),
     ("get", "/dashboard"),
     ("get", "/dashboard/"),
     ("get", "/dashboard/{file}"),
@@ -68,6 +73,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
     pub dashboards: crate::dashboard::Dashboards,
+    /// The SFU and its signal (`[live_video] enabled`).
+    pub live_video: Option<crate::live_video::LiveVideo>,
 }
 
 impl AppState {
@@ -101,6 +108,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(dashboard::get_timeline))
         .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(dashboard::post_verdict))
         .route("/api/v1/dashboard/media", get(dashboard::get_media))
+        .route("/api/v1/live/signal", get(live_video::get_signal))
+        .route("/api/v1/live/whip", post(live_video::post_whip))
+        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(live_video::post_whep))
+        .route("/api/v1/live/resources/{id}", delete(live_video::delete_resource))
         .route("/dashboard", get(pages::redirect_to_index))
         .route("/dashboard/", get(pages::get_index))
         .route("/dashboard/{file}", get(pages::get_file))
@@ -124,9 +135,10 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([header::RETRY_AFTER])
+        // `Location`: where a WHIP session is ended.
+        .expose_headers([header::RETRY_AFTER, header::LOCATION])
         .max_age(Duration::from_secs(3600))
 }
 
@@ -282,6 +294,9 @@ async fn get_readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.spool_bytes.set(state.delivery.spool.usage().0 as i64);
+    if let Some(live) = &state.live_video {
+        state.metrics.observe_live_video(live.stats());
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }
@@ -373,6 +388,11 @@ impl Ingest {
             ),
             pages::content_security_policy(&settings.credentials),
         );
+        let live_video = if settings.live_video.enabled {
+            Some(live_video::LiveVideo::start(settings.live_video.clone())?)
+        } else {
+            None
+        };
         let state = Arc::new(AppState {
             verifier: Verifier::new(&secrets.token_key)?,
             ip_hash_secret: secrets.ip_hash_secret,
@@ -382,6 +402,7 @@ impl Ingest {
             limiter: RateLimiter::new(settings.rate_limit.clone()),
             metrics,
             dashboards,
+            live_video,
             settings,
         });
         let (stop_replayer, stop) = tokio::sync::watch::channel(false);

@@ -14,7 +14,9 @@
 //! Around it: upload credentials from STS ([`credentials`]), the admin config
 //! API and the hot-reloaded config file ([`app`], [`config_store`]),
 //! Prometheus [`metrics`], the proctor, review and admin pages with their
-//! APIs ([`dashboard`]), and what an operator sets ([`settings`]).
+//! APIs ([`dashboard`]), live video on demand — the publish signal, WHIP,
+//! WHEP and the SFU ([`live_video`]) — and what an operator sets
+//! ([`settings`]).
 //! [`app::Ingest`] starts and stops the whole.
 
 pub mod app;
@@ -27,6 +29,7 @@ pub mod enrich;
 pub mod error;
 pub mod events;
 pub mod kafka;
+pub mod live_video;
 pub mod metrics;
 pub mod post_policy;
 pub mod rate_limit;

@@ -49,6 +49,13 @@ pub struct Metrics {
     pub sse_streams: Gauge,
     /// Tile updates sent on those streams.
     pub sse_events: Counter,
+    /// Live video: candidates publishing and proctors subscribed now, media
+    /// bytes received from publishers and frames forwarded (mirrored from
+    /// the SFU's own counters when `/metrics` is read).
+    pub live_publishers: Gauge,
+    pub live_subscribers: Gauge,
+    pub live_media_bytes_received: Counter,
+    pub live_frames_forwarded: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -75,6 +82,10 @@ impl Default for Metrics {
             config_reloads: Counter::default(),
             sse_streams: Gauge::default(),
             sse_events: Counter::default(),
+            live_publishers: Gauge::default(),
+            live_subscribers: Gauge::default(),
+            live_media_bytes_received: Counter::default(),
+            live_frames_forwarded: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("http_requests", "HTTP requests by route and status", requests);
@@ -94,6 +105,22 @@ impl Default for Metrics {
         registry.register("config_reloads", "Configuration versions installed", metrics.config_reloads.clone());
         registry.register("sse_streams", "Proctor wall streams open", metrics.sse_streams.clone());
         registry.register("sse_events", "Tile updates sent to proctor walls", metrics.sse_events.clone());
+        registry.register("live_publishers", "Candidates publishing live video", metrics.live_publishers.clone());
+        registry.register(
+            "live_subscribers",
+            "Live video subscribers (proctors watching)",
+            metrics.live_subscribers.clone(),
+        );
+        registry.register(
+            "live_media_bytes_received",
+            "Media bytes received from publishing candidates",
+            metrics.live_media_bytes_received.clone(),
+        );
+        registry.register(
+            "live_frames_forwarded",
+            "Media frames forwarded to subscribers",
+            metrics.live_frames_forwarded.clone(),
+        );
         Self { registry, ..metrics }
     }
 }
@@ -104,6 +131,20 @@ impl Metrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
         text
+    }
+}
+
+impl Metrics {
+    /// Brings the live video metrics up to the SFU's counters.
+    pub fn observe_live_video(&self, stats: &crate::live_video::sfu::SfuStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.live_publishers.set(stats.publishers.load(Relaxed) as i64);
+        self.live_subscribers.set(stats.subscribers.load(Relaxed) as i64);
+        let catch_up = |counter: &Counter, now: u64| {
+            counter.inc_by(now.saturating_sub(counter.get()));
+        };
+        catch_up(&self.live_media_bytes_received, stats.media_bytes_in.load(Relaxed));
+        catch_up(&self.live_frames_forwarded, stats.frames_forwarded.load(Relaxed));
     }
 }
 

@@ -23,6 +23,7 @@ use crate::auth::TokenKey;
 use crate::credentials::CredentialSettings;
 use crate::dashboard::DashboardSettings;
 use crate::kafka::KafkaSettings;
+use crate::live_video::LiveVideoSettings;
 use crate::rate_limit::RateLimitSettings;
 use crate::spool::SpoolSettings;
 
@@ -48,6 +49,7 @@ pub struct IngestSettings {
     pub rate_limit: RateLimitSettings,
     pub limits: Limits,
     pub dashboard: DashboardSettings,
+    pub live_video: LiveVideoSettings,
 }
 
 impl Default for IngestSettings {
@@ -65,6 +67,7 @@ impl Default for IngestSettings {
             rate_limit: RateLimitSettings::default(),
             limits: Limits::default(),
             dashboard: DashboardSettings::default(),
+            live_video: LiveVideoSettings::default(),
         }
     }
 }
@@ -151,6 +154,13 @@ impl IngestSettings {
             return invalid(format!(
                 "limits.max_event_age_ms = {} exceeds 29 days (the store keeps events 30 days)",
                 self.limits.max_event_age_ms
+            ));
+        }
+        let live = &self.live_video;
+        if live.enabled && live.udp_listen.ip().is_unspecified() && live.public_addr.is_none() {
+            return invalid(format!(
+                "live_video.udp_listen = {} is a wildcard address: set live_video.public_addr to the address peers reach",
+                live.udp_listen
             ));
         }
         if self.spool.max_bytes < self.limits.max_body_bytes as u64 * 4 {

@@ -61,6 +61,9 @@ enum Policy {
     Review,
     /// An admin.
     Admin,
+    /// Any authentic token, candidate or staff (ending one's own live
+    /// video session).
+    Authentic,
 }
 
 impl Policy {
@@ -74,6 +77,7 @@ impl Policy {
             Policy::DrillDown => matches!(caller, Proctor | Reviewer | Admin),
             Policy::Review => matches!(caller, Reviewer | Admin),
             Policy::Admin => caller == Admin,
+            Policy::Authentic => matches!(caller, Candidate | Stranger | Proctor | Reviewer | Admin),
         }
     }
 
@@ -106,6 +110,8 @@ struct Case {
     route: &'static str,
     path: String,
     body: Option<Value>,
+    /// An SDP body (`application/sdp`) instead of JSON.
+    sdp: Option<String>,
     policy: Policy,
     admitted: u16,
 }
@@ -116,10 +122,15 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
         route,
         path: path.to_owned(),
         body,
+        sdp: None,
         policy,
         admitted,
     };
     let key = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
+    let with_sdp = |mut case: Case| {
+        case.sdp = Some(live_offer());
+        case
+    };
     vec![
         case("post", "/api/v1/events", "/api/v1/events", Some(batch(session, 0, 0, 2)), Policy::Candidate, 200),
         case("get", "/api/v1/config", "/api/v1/config", None, Policy::Candidate, 200),
@@ -192,6 +203,33 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
             Policy::DrillDown,
             200,
         ),
+        // A candidate's signal, not held (wait_ms=0).
+        case(
+            "get",
+            "/api/v1/live/signal",
+            "/api/v1/live/signal?publishing=false&wait_ms=0",
+            None,
+            Policy::Candidate,
+            200,
+        ),
+        // Nobody watches cand-1 when the candidate asks to publish: 409.
+        with_sdp(case("post", "/api/v1/live/whip", "/api/v1/live/whip", None, Policy::Candidate, 409)),
+        with_sdp(case(
+            "post",
+            "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep",
+            "/api/v1/live/tests/exam-1/candidates/cand-1/whep",
+            None,
+            Policy::Wall,
+            201,
+        )),
+        case(
+            "delete",
+            "/api/v1/live/resources/{id}",
+            "/api/v1/live/resources/0123456789abcdef0123456789abcdef",
+            None,
+            Policy::Authentic,
+            404,
+        ),
         case("get", "/dashboard", "/dashboard", None, Policy::Public, 308),
         case("get", "/dashboard/", "/dashboard/", None, Policy::Public, 200),
         case("get", "/dashboard/{file}", "/dashboard/review.html", None, Policy::Public, 200),
@@ -199,6 +237,20 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
         case("get", "/readyz", "/readyz", None, Policy::Public, 200),
         case("get", "/metrics", "/metrics", None, Policy::Public, 200),
     ]
+}
+
+/// A subscriber's offer as a browser makes one: camera video, screen
+/// video, microphone audio, all receive-only.
+fn live_offer() -> String {
+    use str0m::media::{Direction, MediaKind};
+    str0m::crypto::from_feature_flags().install_process_default();
+    let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
+    let mut change = rtc.sdp_api();
+    for kind in [MediaKind::Video, MediaKind::Video, MediaKind::Audio] {
+        change.add_media(kind, Direction::RecvOnly, None, None, None);
+    }
+    let (offer, _pending) = change.apply().expect("an offer");
+    offer.to_sdp_string()
 }
 
 fn token_of(caller: Caller) -> Option<String> {
@@ -258,6 +310,7 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
                 "get" => http.get(ingest.url(&case.path)),
                 "post" => http.post(ingest.url(&case.path)),
                 "put" => http.put(ingest.url(&case.path)),
+                "delete" => http.delete(ingest.url(&case.path)),
                 other => panic!("no method {other}"),
             };
             if let Some(token) = token_of(caller) {
@@ -265,6 +318,9 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
             }
             if let Some(body) = &case.body {
                 request = request.json(body);
+            }
+            if let Some(sdp) = &case.sdp {
+                request = request.header("content-type", "application/sdp").body(sdp.clone());
             }
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();

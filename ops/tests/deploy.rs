@@ -144,6 +144,38 @@ fn the_configmap_settings_are_what_ingest_accepts() {
     assert!(read("iam/ingest-permissions.json").contains(&settings.credentials.role_arn));
 }
 
+/// Live video runs in one process that gets `/api/v1/live/`: the stateless
+/// replicas have it off, the live StatefulSet has it on, and its Service
+/// carries the SFU's UDP port at the address the answers announce.
+#[test]
+fn live_video_runs_in_its_own_process_with_its_udp_port_exposed() {
+    let config = documents("k8s/config.yaml");
+    let settings = |key: &str| -> IngestSettings {
+        let text = resource(&config, "ConfigMap", "invigil-config")["data"][key].as_str().unwrap().to_owned();
+        let settings: IngestSettings = toml::from_str(&text).unwrap_or_else(|e| panic!("{key} in the ConfigMap: {e}"));
+        settings.check().unwrap();
+        settings
+    };
+    let (stateless, live) = (settings("ingest.toml"), settings("live.toml"));
+    assert!(!stateless.live_video.enabled && live.live_video.enabled);
+    assert_eq!((live.kafka.topic.as_str(), live.dashboard.live_topic.as_str()), ("proctor_events", "proctor_live"));
+    let udp = live.live_video.udp_listen.port();
+    assert!(live.live_video.udp_listen.ip().is_unspecified() && live.live_video.public_addr.is_some());
+
+    let manifests = documents("k8s/live.yaml");
+    let statefulset = resource(&manifests, "StatefulSet", "invigil-live");
+    let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["args"][2], "/etc/invigil/live.toml");
+    let media = container["ports"].as_array().unwrap().iter().find(|p| p["name"] == "media").expect("a media port");
+    assert_eq!((media["containerPort"].as_u64(), media["protocol"].as_str()), (Some(u64::from(udp)), Some("UDP")));
+    let service = resource(&manifests, "Service", "invigil-live");
+    let port = service["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "media").unwrap();
+    assert_eq!(
+        (port["port"].as_u64(), port["protocol"].as_str()),
+        (live.live_video.public_addr.map(|a| u64::from(a.port())), Some("UDP"))
+    );
+}
+
 #[test]
 fn topics_keep_events_for_replay_and_compact_live_counters() {
     let topics: Value = serde_yaml::from_str(&read("kafka/topics.yaml")).unwrap();

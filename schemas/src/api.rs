@@ -136,6 +136,9 @@ pub enum ErrorCode {
     Forbidden,
     /// 404
     NotFound,
+    /// 409: the request is valid but the resource is not in the state it
+    /// needs (a candidate publishing live video nobody asked for).
+    Conflict,
     /// 413
     PayloadTooLarge,
     /// 429, with `Retry-After`.
@@ -153,6 +156,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,
@@ -193,6 +197,16 @@ impl ErrorBody {
         let field = problems.first().map(|p| p.field.clone()).filter(|f| !f.is_empty());
         Self { error: ErrorDetail { code: ErrorCode::InvalidRequest, message, field, problems } }
     }
+}
+
+/// `GET /api/v1/live/signal`: whether a proctor is watching the candidate
+/// now, so the SDK publishes live video (WHIP) or stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSignal {
+    /// Publish camera, screen and microphone now (`true`), or stop.
+    pub publish: bool,
+    /// Live video is served here; when `false` the SDK stops asking.
+    pub enabled: bool,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
-    EventsResponse, PostForm, ShutdownAction, ShutdownReason,
+    EventsResponse, LiveSignal, PostForm, ShutdownAction, ShutdownReason,
 };
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::config::{ConfigDocument, Duty, ProctorConfig};
@@ -187,6 +187,10 @@ fn responses_serialized_by_rust_match_their_schemas() {
         "credentials with forms",
     );
 
+    for signal in [LiveSignal { publish: true, enabled: true }, LiveSignal { publish: false, enabled: false }] {
+        assert_valid(&validator(&doc, "LiveSignal"), &serde_json::to_value(signal).unwrap(), "live signal");
+    }
+
     let error = validator(&doc, "ErrorBody");
     let problems = parse_batch(b"{\"v\": 2}", &Limits::default()).unwrap_err().0;
     assert_valid(&error, &serde_json::to_value(ErrorBody::invalid(problems)).unwrap(), "400 body");
@@ -206,6 +210,10 @@ fn every_spec_endpoint_is_documented_with_its_errors() {
         ("/api/v1/admin/config", "put", &["200", "400", "401", "403", "413"]),
         ("/api/v1/admin/config/history", "get", &["200", "401", "403"]),
         ("/api/v1/admin/config/rollback", "post", &["200", "401", "403", "404"]),
+        ("/api/v1/live/signal", "get", &["200", "401", "403", "429"]),
+        ("/api/v1/live/whip", "post", &["201", "400", "401", "403", "404", "409", "413", "429"]),
+        ("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", "post", &["201", "400", "401", "403", "404"]),
+        ("/api/v1/live/resources/{id}", "delete", &["200", "401", "404"]),
         ("/healthz", "get", &["200"]),
         ("/readyz", "get", &["200", "503"]),
         ("/metrics", "get", &["200"]),

@@ -39,6 +39,8 @@ export interface InvigilStartOptions {
   token?: string;
   /** Where invigil_bg.wasm lives (default: the tag's data-wasm-url, else beside invigil.js). Served as application/wasm, with CORS if on another origin. */
   wasmUrl?: string;
+  /** Where invigil-live.js lives (default: the tag's data-live-url, else beside invigil.js). Loaded only when a proctor first watches this candidate live; a classic script, so no CORS is needed. */
+  liveUrl?: string;
 }
 
 export interface Invigil {

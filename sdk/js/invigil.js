@@ -24,6 +24,8 @@ const SCREEN = { width: 1024, quality: 0.5, target: 25000 };
 const AUDIO_SLICE_MS = 5000;
 const AUDIO_BITS = 12000;
 const FETCH_TIMEOUT_MS = 20000;
+// Live video: the retry pause after a failed signal or publish (doubling, ±50 %).
+const LIVE_RETRY_MS = [1000, 60000];
 
 // ------------------------------------------------------------------ IndexedDB
 
@@ -178,6 +180,7 @@ class Session {
   constructor(options, listeners) {
     this.endpoint = options.endpoint;
     this.token = options.token;
+    this.liveUrl = options.liveUrl;
     this.listeners = listeners;
     this.streams = { camera: null, screen: null };
     this.recorder = null;
@@ -571,9 +574,99 @@ class Session {
     return item;
   }
 
+
+  // -------------------------------------------------------------- live video
+
+  /**
+   * Live video on demand: holds ingest's signal request open with what this
+   * page does now (publishing or not); when a proctor starts watching, the
+   * answer comes at once and the live module (loaded on first use) sends
+   * the tracks the SDK already holds; when the last one stops, so does it.
+   * Failures wait and ask again: live video never blocks the test.
+   */
+  async followLive() {
+    if (this.live) return;
+    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0] };
+    this.live = live;
+    const rest = async () => {
+      await new Promise((resolve) => setTimeout(resolve, live.pause * (0.5 + Math.random())));
+      live.pause = Math.min(live.pause * 2, LIVE_RETRY_MS[1]);
+    };
+    while (this.live === live && !this.stopped) {
+      const publishing = !!(live.publisher && live.publisher.live);
+      let signal;
+      try {
+        live.abort = new AbortController();
+        // no-store: browsers hold a second GET of a URL behind one in
+        // flight (the HTTP cache's lock), and this one is held for seconds.
+        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${publishing}`, {
+          headers: { authorization: `Bearer ${this.token}` },
+          cache: 'no-store',
+          signal: live.abort.signal,
+        });
+        if (!response.ok) throw new Error(`signal ${response.status}`);
+        signal = await response.json();
+      } catch (_) {
+        // Aborted because the connection closed: ask again at once.
+        if (live.abort && live.abort.signal.aborted) continue;
+        await rest();
+        continue;
+      }
+      if (!signal.enabled) break;
+      if (signal.publish && !publishing) {
+        try {
+          const module = await this.liveModule();
+          live.publisher = await module.publish({
+            endpoint: this.endpoint,
+            token: () => this.token,
+            camera: this.streams.camera,
+            screen: this.streams.screen,
+            // A connection that fails or ends makes the held signal stale.
+            onClosed: () => { if (live.abort) live.abort.abort(); },
+          });
+          live.pause = LIVE_RETRY_MS[0];
+        } catch (_) {
+          await rest();
+        }
+      } else if (!signal.publish && live.publisher) {
+        live.publisher.stop();
+        live.publisher = null;
+      }
+    }
+    if (live.publisher) live.publisher.stop();
+  }
+
+  stopLive() {
+    const live = this.live;
+    this.live = null;
+    if (!live) return;
+    if (live.publisher) live.publisher.stop();
+    live.publisher = null;
+    if (live.abort) live.abort.abort();
+  }
+
+  /** The live module (dist/invigil-live.js beside this file), loaded once on first use. */
+  liveModule() {
+    if (!this.liveLoading) {
+      this.liveLoading = new Promise((resolve, reject) => {
+        if (window.invigilLive) return resolve(window.invigilLive);
+        const script = document.createElement('script');
+        script.src = this.liveUrl;
+        script.onload = () => (window.invigilLive ? resolve(window.invigilLive) : reject(new Error('invigil-live.js did not load')));
+        script.onerror = () => reject(new Error(`cannot load ${this.liveUrl}`));
+        document.head.appendChild(script);
+      }).catch((error) => {
+        this.liveLoading = null;
+        throw error;
+      });
+    }
+    return this.liveLoading;
+  }
+
   // --------------------------------------------------------------- lifecycle
 
   emit(name, detail) {
+    if (name === 'status' && detail.state === 'running') this.followLive();
     if (name === 'status') state.status = detail.state;
     if (name === 'uploads') state.uploads = detail.state;
     if (name === 'status' && detail.state === 'stopped') {
@@ -588,6 +681,7 @@ class Session {
 
   teardown(keepAudio) {
     this.stopped = true;
+    this.stopLive();
     this.stopAudio(keepAudio);
     for (const stream of Object.values(this.streams)) if (stream) stream.getTracks().forEach((t) => t.stop());
     this.streams = { camera: null, screen: null };
@@ -647,7 +741,8 @@ const invigil = {
     const endpoint = options.endpoint || (SCRIPT && SCRIPT.dataset.endpoint);
     const token = options.token || (SCRIPT && SCRIPT.dataset.token);
     if (!endpoint || !token) throw new Error('invigil.start needs an endpoint and a token');
-    session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token }, listeners);
+    const liveUrl = options.liveUrl || (SCRIPT && SCRIPT.dataset.liveUrl) || new URL('invigil-live.js', BASE_URL).href;
+    session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token, liveUrl }, listeners);
     state.status = 'loading';
     const starting = session;
     session.started = session.start(options.wasmUrl || (SCRIPT && SCRIPT.dataset.wasmUrl) || new URL('invigil_bg.wasm', BASE_URL).href).then(() => {

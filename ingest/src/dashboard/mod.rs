@@ -145,11 +145,11 @@ fn bad_field(field: &str, code: ProblemCode, message: impl Into<String>) -> ApiE
     ApiError::invalid(vec![FieldProblem { field: field.into(), code, message: message.into() }])
 }
 
-fn parse_test(raw: &str) -> Result<TestId, ApiError> {
+pub(crate) fn parse_test(raw: &str) -> Result<TestId, ApiError> {
     TestId::new(raw).map_err(|e| bad_field("test_id", ProblemCode::InvalidValue, e.to_string()))
 }
 
-fn parse_candidate(raw: &str) -> Result<CandidateId, ApiError> {
+pub(crate) fn parse_candidate(raw: &str) -> Result<CandidateId, ApiError> {
     CandidateId::new(raw).map_err(|e| bad_field("candidate_id", ProblemCode::InvalidValue, e.to_string()))
 }
 
@@ -182,7 +182,7 @@ fn role_name(role: StaffRole) -> &'static str {
 }
 
 /// [`staff`], and the token must cover `test`.
-fn staff_of_test(
+pub(crate) fn staff_of_test(
     state: &AppState,
     headers: &HeaderMap,
     test: &TestId,
@@ -327,7 +327,11 @@ fn build_wall(state: &AppState, test: &TestId, viewer: Option<&str>) -> Result<W
 
 /// [`build_wall`] on a blocking thread: splitting a large test costs
 /// milliseconds to seconds of CPU.
-async fn build_wall_blocking(state: &Arc<AppState>, test: &TestId, viewer: Option<&str>) -> Result<Wall, ApiError> {
+pub(crate) async fn build_wall_blocking(
+    state: &Arc<AppState>,
+    test: &TestId,
+    viewer: Option<&str>,
+) -> Result<Wall, ApiError> {
     let (state, test, viewer) = (Arc::clone(state), test.clone(), viewer.map(str::to_owned));
     tokio::task::spawn_blocking(move || build_wall(&state, &test, viewer.as_deref()))
         .await

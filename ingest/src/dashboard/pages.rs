@@ -29,6 +29,7 @@ pub const FILES: &[(&str, &str, &str)] = &[
     page!("index.js", "text/javascript; charset=utf-8"),
     page!("favicon.svg", "image/svg+xml"),
     page!("plot.js", "text/javascript; charset=utf-8"),
+    page!("live.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The pages, as `(file name, title, module)`: one shell

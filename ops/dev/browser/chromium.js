@@ -17,6 +17,10 @@ const FLAGS = [
   '--disable-sync',
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',
+  // Live video on loopback: WebRTC leaves loopback out of ICE by default,
+  // and the proctor's audio starts without a gesture in a test.
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
 ];
 
 /**

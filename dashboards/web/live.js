@@ -1,0 +1,116 @@
+// Live video for proctors: a WHEP subscriber (RFC 9725) and the viewer panel
+// the wall opens on a candidate. The candidate's SDK starts sending only
+// when this subscription exists and stops when it ends, so closing the
+// panel really turns the candidate's video off.
+import { el, token } from './common.js';
+
+/** The m-lines, in the order ingest's SFU forwards them. */
+const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone']];
+
+/**
+ * Subscribes to `candidate` of `test`. `onTrack(name, track)` gets the
+ * camera, screen and microphone tracks as they arrive; `onState(state)` the
+ * connection's state. Resolves with `{ close() }`; rejects with the
+ * server's message (403 when the candidate is not on this proctor's wall).
+ */
+export async function subscribe(test, candidate, { onTrack, onState = () => {} }) {
+  const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
+  const transceivers = TRACKS.map(([kind]) => pc.addTransceiver(kind, { direction: 'recvonly' }));
+  pc.ontrack = (event) => {
+    const index = transceivers.indexOf(event.transceiver);
+    if (index >= 0) onTrack(TRACKS[index][1], event.track);
+  };
+  pc.onconnectionstatechange = () => onState(pc.connectionState);
+  let location = null;
+  const close = () => {
+    pc.close();
+    if (location) fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${token() || ''}` } }).catch(() => {});
+    location = null;
+  };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token() || ''}`, 'content-type': 'application/sdp' },
+      body: pc.localDescription.sdp,
+    });
+    if (response.status !== 201) {
+      const body = await response.json().catch(() => null);
+      throw new Error(body?.error?.message || `live video refused (HTTP ${response.status})`);
+    }
+    location = response.headers.get('location');
+    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return { close };
+}
+
+/**
+ * The viewer panel: camera and screen side by side, the microphone
+ * playing, a state line and a close button. Opened from a click (which
+ * lets the audio play). `data-first-frame-ms` on the panel tells how long
+ * the first camera frame took from the click.
+ */
+export function openViewer(test, candidate, { onClose = () => {} } = {}) {
+  const opened = performance.now();
+  const state = el('p', { class: 'legend', role: 'status' }, 'Connecting…');
+  const videos = {
+    camera: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': `${candidate}'s camera` }),
+    screen: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'screen' }, 'aria-label': `${candidate}'s screen` }),
+  };
+  const audio = el('audio', { autoplay: true, dataset: { track: 'microphone' } });
+  let subscription = null;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    if (subscription) subscription.close();
+    panel.remove();
+    onClose();
+  };
+  const panel = el('section', { class: 'panel live-viewer', role: 'dialog', 'aria-label': `Live view of ${candidate}`, dataset: { candidate } },
+    el('header', {}, el('h2', {}, `Live: ${candidate}`), el('button', { type: 'button', class: 'close', onclick: close }, 'Close')),
+    state,
+    el('div', { class: 'live-videos' }, videos.camera, videos.screen),
+    audio);
+  videos.camera.muted = true;
+  videos.screen.muted = true;
+  const firstFrame = (video, name) => {
+    const note = () => {
+      panel.dataset[`${name}FrameMs`] = String(Math.round(performance.now() - opened));
+      if (name === 'camera') {
+        panel.dataset.firstFrameMs = panel.dataset.cameraFrameMs;
+        state.textContent = 'Live.';
+      }
+    };
+    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(note);
+    else video.addEventListener('playing', note, { once: true });
+  };
+  subscribe(test, candidate, {
+    onTrack: (name, track) => {
+      const stream = new MediaStream([track]);
+      if (name === 'microphone') {
+        audio.srcObject = stream;
+        audio.play().catch(() => {});
+        return;
+      }
+      videos[name].srcObject = stream;
+      firstFrame(videos[name], name);
+      videos[name].play().catch(() => {});
+    },
+    onState: (now) => {
+      panel.dataset.state = now;
+      if (now === 'failed') state.textContent = 'The connection failed; close and try again.';
+      if (now === 'disconnected') state.textContent = 'Reconnecting…';
+    },
+  }).then((s) => {
+    if (closed) s.close();
+    else subscription = s;
+  }, (error) => {
+    panel.dataset.state = 'refused';
+    state.textContent = error.message;
+  });
+  return { panel, close };
+}
