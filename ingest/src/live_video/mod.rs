@@ -129,6 +129,29 @@ impl LiveVideo {
         &self.sfu.stats
     }
 
+    /// A candidate's WHIP offer for stream `key` (`{test}/{candidate}`):
+    /// the SDP answer and the session's id, or 409 while nobody watches.
+    pub fn publish(&self, key: &str, offer: &str) -> Result<(String, String), ApiError> {
+        if self.audience.viewers(key) == 0 {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "nobody is watching this candidate; publish when signalled",
+            ));
+        }
+        self.add_peer(key, Role::Publisher, offer, format!("candidate:{key}"))
+    }
+
+    /// `staff`'s WHEP offer for stream `key`: counted as a viewer before the
+    /// SFU has the peer, so the candidate hears the signal while ICE runs.
+    pub fn subscribe(&self, key: &str, offer: &str, staff: &str) -> Result<(String, String), ApiError> {
+        self.audience.viewer_joined(key);
+        let answer = self.add_peer(key, Role::Subscriber, offer, format!("staff:{staff}"));
+        if answer.is_err() {
+            self.audience.viewer_left(key);
+        }
+        answer
+    }
+
     /// Negotiates `offer` and hands the peer to the SFU; returns the answer
     /// and the resource's id.
     fn add_peer(&self, key: &str, role: Role, offer: &str, owner: String) -> Result<(String, String), ApiError> {
@@ -299,10 +322,7 @@ pub async fn post_whip(
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let offer = sdp_body(live, &headers, &body)?;
-    if live.audience.viewers(&key) == 0 {
-        return Err(ApiError::new(ErrorCode::Conflict, "nobody is watching this candidate; publish when signalled"));
-    }
-    let (answer, id) = live.add_peer(&key, Role::Publisher, offer, format!("candidate:{key}"))?;
+    let (answer, id) = live.publish(&key, offer)?;
     tracing::info!(test = %claims.test_id, candidate = %claims.sub, "live video: candidate publishing");
     Ok(created(answer, &id))
 }
@@ -329,18 +349,7 @@ pub async fn post_whep(
         }
     }
     let offer = sdp_body(live, &headers, &body)?;
-    let key = format!("{test}/{candidate}");
-    // Counted before the SFU has the peer, so the candidate hears the
-    // signal while the proctor's ICE runs.
-    live.audience.viewer_joined(&key);
-    let answer = live.add_peer(&key, Role::Subscriber, offer, format!("staff:{}", claims.sub));
-    let (answer, id) = match answer {
-        Ok(answer) => answer,
-        Err(error) => {
-            live.audience.viewer_left(&key);
-            return Err(error);
-        }
-    };
+    let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub)?;
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, "live video: watching");
     Ok(created(answer, &id))
 }

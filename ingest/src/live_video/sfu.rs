@@ -90,6 +90,12 @@ impl Sfu {
     /// Binds `bind` and starts the loop; it ends when the [`Sfu`] is dropped.
     pub fn start(bind: SocketAddr, audience: Arc<Audience>, timings: SfuTimings) -> std::io::Result<Self> {
         let socket = UdpSocket::bind(bind)?;
+        // Hundreds of streams arrive in bursts (a keyframe is many packets):
+        // the kernel's default ~200 KiB of buffer drops them while the loop
+        // forwards. Asked for 4 MiB; the kernel caps it at net.core.rmem_max.
+        let tuned = socket2::SockRef::from(&socket);
+        let _ = tuned.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+        let _ = tuned.set_send_buffer_size(SOCKET_BUFFER_BYTES);
         let local_addr = socket.local_addr()?;
         let (commands, receiver) = mpsc::channel();
         let stats = Arc::new(SfuStats::default());
@@ -154,6 +160,8 @@ struct Loop {
     buf: Vec<u8>,
 }
 
+/// The SFU socket's kernel buffers, each way.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// The longest the loop sleeps without looking at its commands.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 /// Keyframe requests to one publisher track, at most one per this.

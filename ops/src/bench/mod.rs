@@ -6,6 +6,7 @@
 mod assign;
 mod encoding;
 mod ingest;
+mod live;
 mod pipeline;
 mod sdk;
 
@@ -19,6 +20,8 @@ pub enum Bench {
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
     Ingest(ingest::Args),
+    /// The live video SFU: CPU per forwarded stream and streams per core.
+    Live(live::Args),
     /// The stream processor: dataflow + store from a recorded file, end to end from tansu, live/queryable latency.
     Pipeline(pipeline::Args),
     /// The browser SDK in headless Chromium: bundle size, main-thread tasks, CPU, heap, bytes per minute.
@@ -31,6 +34,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Chaos(args) => crate::chaos::run(args),
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
+        Bench::Live(args) => live::run(args),
         Bench::Pipeline(args) => pipeline::run_bench(args),
         Bench::Sdk(args) => sdk::run(args),
     }
@@ -49,7 +53,13 @@ pub(crate) fn median(mut sample: Vec<f64>) -> f64 {
 
 /// User + system CPU seconds of a process, from `/proc/PID/stat`.
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    cpu_seconds_of(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU seconds from a `stat` file of `/proc` (a process's or
+/// one thread's, `/proc/self/task/TID/stat`).
+pub(crate) fn cpu_seconds_of(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else { return 0.0 };
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<&str> = after.split_whitespace().collect();
