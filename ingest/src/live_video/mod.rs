@@ -26,6 +26,7 @@
 //! host candidate, so no STUN/TURN server is needed on a LAN.
 
 pub mod audience;
+pub mod loopback;
 pub mod sfu;
 
 use std::collections::HashMap;
@@ -48,7 +49,8 @@ use str0m::{Candidate, Rtc};
 use crate::app::AppState;
 use crate::error::ApiError;
 use audience::Audience;
-use sfu::{Command, PeerId, Role, Sfu, SfuStats, SfuTimings};
+pub use sfu::SfuTimings;
+use sfu::{Command, PeerId, Role, Sfu, SfuStats};
 
 /// `[live_video]` in the settings file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -108,10 +110,15 @@ struct Resource {
 impl LiveVideo {
     /// Binds the SFU's socket and starts its loop.
     pub fn start(settings: LiveVideoSettings) -> anyhow::Result<Self> {
+        Self::start_with(settings, SfuTimings::default())
+    }
+
+    /// [`LiveVideo::start`] with the SFU's timings given (tests shorten them).
+    pub fn start_with(settings: LiveVideoSettings, timings: SfuTimings) -> anyhow::Result<Self> {
         // Idempotent: the first provider installed in the process stays.
         str0m::crypto::from_feature_flags().install_process_default();
         let audience = Arc::new(Audience::default());
-        let sfu = Sfu::start(settings.udp_listen, Arc::clone(&audience), SfuTimings::default())
+        let sfu = Sfu::start(settings.udp_listen, Arc::clone(&audience), timings)
             .map_err(|e| anyhow::anyhow!("binding the live video UDP socket {}: {e}", settings.udp_listen))?;
         let announced = match settings.public_addr {
             Some(addr) => addr,
@@ -169,6 +176,19 @@ impl LiveVideo {
         }
         self.forget_old_resources();
         Ok((answer, id))
+    }
+
+    /// Ends session `id` if `caller` (`candidate:{key}` or `staff:{sub}`)
+    /// opened it; `false` if there is no such session of theirs.
+    pub fn end(&self, id: &str, caller: &str) -> bool {
+        let peer = {
+            let mut resources = self.lock_resources();
+            match resources.get(id) {
+                Some(resource) if resource.owner == caller => resources.remove(id).map(|r| r.peer),
+                _ => None,
+            }
+        };
+        peer.is_some_and(|peer| self.sfu.send(Command::Remove(peer)))
     }
 
     /// An [`Rtc`] that has answered `offer`, the answer and its m-lines.
@@ -367,16 +387,9 @@ pub async fn delete_resource(
         (None, Some(test), Some(sub)) => format!("candidate:{}/{sub}", test.as_str().unwrap_or_default()),
         _ => return Err(ApiError::unauthorized("token claims are malformed")),
     };
-    let live = live(&state)?;
-    let peer = {
-        let mut resources = live.lock_resources();
-        match resources.get(&id) {
-            Some(resource) if resource.owner == caller => resources.remove(&id).map(|r| r.peer),
-            _ => None,
-        }
-    };
-    let peer = peer.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such live video session"))?;
-    live.sfu.send(Command::Remove(peer));
+    if !live(&state)?.end(&id, &caller) {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such live video session"));
+    }
     Ok(Json(serde_json::json!({ "status": "ok" })))
 }
 

@@ -10,16 +10,11 @@
 //! `/proc/self/task/*/stat`, so the clients' own work does not count), CPU
 //! per forwarded frame and the streams one core would forward at that cost.
 
-use std::io::ErrorKind;
-use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use invigil_ingest::live_video::loopback::LoopbackPeer;
 use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings};
-use str0m::change::SdpAnswer;
-use str0m::media::{Direction, MediaKind, MediaTime, Mid};
-use str0m::net::{Protocol, Receive};
-use str0m::{Candidate, Event, Input, Output, Rtc};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -73,99 +68,16 @@ struct Run {
     client_cpu: f64,
 }
 
-/// One str0m peer of the bench with its own socket.
-struct Peer {
-    rtc: Rtc,
-    socket: UdpSocket,
-    due: Instant,
-    /// Publishers: the camera track written to.
-    video: Option<Mid>,
-    frames_in: u64,
-}
-
-impl Peer {
-    fn new(direction: Direction) -> anyhow::Result<(Self, String, str0m::change::SdpPendingOffer)> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        socket.set_nonblocking(true)?;
-        let mut rtc = Rtc::builder().clear_codecs().enable_vp8(true).enable_opus(true, false).build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(socket.local_addr()?, "udp")?);
-        let mut change = rtc.sdp_api();
-        let mut video = None;
-        for kind in [MediaKind::Video, MediaKind::Video, MediaKind::Audio] {
-            let mid = change.add_media(kind, direction, None, None, None);
-            video.get_or_insert(mid);
-        }
-        let (offer, pending) = change.apply().context("an offer")?;
-        let video = (direction == Direction::SendOnly).then_some(video).flatten();
-        Ok((Self { rtc, socket, due: Instant::now(), video, frames_in: 0 }, offer.to_sdp_string(), pending))
-    }
-
-    fn accept(&mut self, pending: str0m::change::SdpPendingOffer, answer: &str) -> anyhow::Result<()> {
-        let answer = SdpAnswer::from_sdp_string(answer).context("the SFU's answer")?;
-        self.rtc.sdp_api().accept_answer(pending, answer).context("accepting the answer")?;
-        Ok(())
-    }
-
-    /// Reads what arrived, drives time, sends what is due.
-    fn turn(&mut self, now: Instant, buf: &mut [u8]) {
-        let local = self.socket.local_addr().expect("bound");
-        loop {
-            match self.socket.recv_from(buf) {
-                Ok((n, source)) => {
-                    let Ok(contents) = buf[..n].try_into() else { continue };
-                    let input =
-                        Input::Receive(now, Receive { proto: Protocol::Udp, source, destination: local, contents });
-                    let _ = self.rtc.handle_input(input);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(_) => break,
-            }
-        }
-        if self.due <= now {
-            let _ = self.rtc.handle_input(Input::Timeout(now));
-        }
-        self.poll();
-    }
-
-    fn poll(&mut self) {
-        while let Ok(output) = self.rtc.poll_output() {
-            match output {
-                Output::Timeout(at) => {
-                    self.due = at;
-                    return;
-                }
-                Output::Transmit(t) => {
-                    let _ = self.socket.send_to(&t.contents, t.destination);
-                }
-                Output::Event(Event::MediaData(_)) => self.frames_in += 1,
-                Output::Event(_) => {}
-            }
-        }
-    }
-
-    /// Writes one video frame of `bytes` (VP8 payload type, synthetic content).
-    fn send_frame(&mut self, frame: u64, bytes: usize) -> bool {
-        let Some(mid) = self.video else { return false };
-        let Some(writer) = self.rtc.writer(mid) else { return false };
-        let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else { return false };
-        let mut data = vec![0x5au8; bytes];
-        // A VP8 frame's first bit says keyframe (0) or not: one a second.
-        data[0] = if frame % u64::from(FPS) == 0 { 0x10 } else { 0x11 };
-        let time = MediaTime::from_90khz(frame * 90_000 / u64::from(FPS));
-        writer.write(pt, Instant::now(), time, data).is_ok()
-    }
-}
-
 fn measure(streams: usize, args: &Args) -> anyhow::Result<Run> {
     let live = LiveVideo::start(LiveVideoSettings::default())?;
     let mut publishers = Vec::new();
     let mut subscribers = Vec::new();
     for i in 0..streams {
         let key = format!("bench/cand-{i}");
-        let (mut subscriber, offer, pending) = Peer::new(Direction::RecvOnly)?;
+        let (mut subscriber, offer, pending) = LoopbackPeer::subscriber()?;
         let (answer, _) = live.subscribe(&key, &offer, "bench").map_err(|e| anyhow::anyhow!("{:?}", e.body))?;
         subscriber.accept(pending, &answer)?;
-        let (mut publisher, offer, pending) = Peer::new(Direction::SendOnly)?;
+        let (mut publisher, offer, pending) = LoopbackPeer::publisher()?;
         let (answer, _) = live.publish(&key, &offer).map_err(|e| anyhow::anyhow!("{:?}", e.body))?;
         publisher.accept(pending, &answer)?;
         subscribers.push(subscriber);
@@ -196,7 +108,7 @@ fn measure(streams: usize, args: &Args) -> anyhow::Result<Run> {
         // frame interval, as independent cameras do.
         let count = publishers.len() as u64;
         while now >= next_frame {
-            if publishers[(frame % count) as usize].send_frame(frame / count, frame_bytes) {
+            if publishers[(frame % count) as usize].send_frame(frame / count, FPS, frame_bytes) {
                 sent += 1;
             }
             frame += 1;

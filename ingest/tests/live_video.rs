@@ -1,0 +1,133 @@
+//! The SFU with str0m peers on loopback in place of browsers (the browser
+//! suite's `live.test.js` covers Chromium): frames reach the subscribers of
+//! their own stream and no other, a late subscriber gets a keyframe asked
+//! of the publisher, and once the last subscriber ends its session the
+//! publisher — told to stop by the signal, or not — is cut off.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use invigil_ingest::live_video::loopback::LoopbackPeer;
+use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, SfuTimings};
+
+const FPS: u32 = 30;
+
+fn start() -> LiveVideo {
+    let timings =
+        SfuTimings { connect_within: Duration::from_secs(10), unwatched_publisher_grace: Duration::from_millis(600) };
+    LiveVideo::start_with(LiveVideoSettings::default(), timings).expect("the SFU starts on loopback")
+}
+
+/// A subscriber of `key` for `staff`, negotiated; its session id.
+fn subscribe(live: &LiveVideo, key: &str, staff: &str) -> (LoopbackPeer, String) {
+    let (mut peer, offer, pending) = LoopbackPeer::subscriber().unwrap();
+    let (answer, id) = live.subscribe(key, &offer, staff).expect("a subscriber is answered");
+    peer.accept(pending, &answer).unwrap();
+    (peer, id)
+}
+
+fn publish(live: &LiveVideo, key: &str) -> LoopbackPeer {
+    let (mut peer, offer, pending) = LoopbackPeer::publisher().unwrap();
+    let (answer, _) = live.publish(key, &offer).expect("a watched candidate may publish");
+    peer.accept(pending, &answer).unwrap();
+    peer
+}
+
+/// Turns every peer (publishers sending `fps` frames a second) until `done`
+/// holds or `within` passes; whether it held.
+fn drive(
+    peers: &mut [&mut LoopbackPeer],
+    publishers: usize,
+    within: Duration,
+    done: impl Fn(&[&mut LoopbackPeer]) -> bool,
+) -> bool {
+    let started = Instant::now();
+    let mut buf = vec![0u8; 2000];
+    let mut frame = 0u64;
+    let mut next_frame = started;
+    while started.elapsed() < within {
+        let now = Instant::now();
+        if now >= next_frame {
+            for peer in peers.iter_mut().take(publishers) {
+                peer.send_frame(frame, FPS, 1_000);
+            }
+            frame += 1;
+            next_frame += Duration::from_secs(1) / FPS;
+        }
+        for peer in peers.iter_mut() {
+            peer.turn(now, &mut buf);
+        }
+        if done(peers) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+#[test]
+fn frames_reach_only_their_own_streams_subscribers() {
+    let live = start();
+    let (mut watching_a, _) = subscribe(&live, "exam-1/cand-a", "p1");
+    let (mut watching_b, _) = subscribe(&live, "exam-1/cand-b", "p2");
+    let mut cand_a = publish(&live, "exam-1/cand-a");
+    // Only cand-a sends: 2 s of frames.
+    let mut peers = [&mut cand_a, &mut watching_a, &mut watching_b];
+    let arrived = drive(&mut peers, 1, Duration::from_secs(10), |p| p[1].frames_in >= 30);
+    assert!(arrived, "cand-a's subscriber got {} frames", peers[1].frames_in);
+    assert!(peers[2].connected, "cand-b's subscriber is connected too");
+    assert_eq!(peers[2].frames_in, 0, "nothing of cand-a reaches cand-b's subscriber");
+    assert_eq!(live.stats().publishers.load(Relaxed), 1);
+    assert_eq!(live.stats().subscribers.load(Relaxed), 2);
+}
+
+#[test]
+fn a_late_subscriber_gets_a_keyframe_asked_for_and_frames() {
+    let live = start();
+    let (mut first, _) = subscribe(&live, "exam-1/cand-a", "p1");
+    let mut cand_a = publish(&live, "exam-1/cand-a");
+    let mut peers = [&mut cand_a, &mut first];
+    assert!(
+        drive(&mut peers, 1, Duration::from_secs(10), |p| p[1].frames_in >= 10),
+        "the first subscriber gets frames"
+    );
+    let asked_before = live.stats().keyframe_requests.load(Relaxed);
+    let (mut late, _) = subscribe(&live, "exam-1/cand-a", "p2");
+    let mut peers = [&mut cand_a, &mut first, &mut late];
+    assert!(drive(&mut peers, 1, Duration::from_secs(10), |p| p[2].frames_in >= 10), "the late subscriber gets frames");
+    assert!(
+        live.stats().keyframe_requests.load(Relaxed) > asked_before,
+        "the late subscriber's arrival asked the publisher for a keyframe"
+    );
+}
+
+#[test]
+fn the_last_viewer_leaving_ends_the_wish_and_then_the_publisher() {
+    let live = start();
+    let key = "exam-1/cand-a";
+    let (mut watching, id) = subscribe(&live, key, "p1");
+    let mut cand_a = publish(&live, key);
+    let mut peers = [&mut cand_a, &mut watching];
+    assert!(drive(&mut peers, 1, Duration::from_secs(10), |p| p[1].frames_in >= 5));
+    assert_eq!(live.audience.viewers(key), 1);
+
+    // Only the session's owner ends it.
+    assert!(!live.end(&id, "staff:p2"), "another proctor cannot end p1's session");
+    assert!(live.end(&id, "staff:p1"));
+    assert!(!live.end(&id, "staff:p1"), "an ended session is gone");
+
+    // The publisher keeps sending, as an SDK that missed the signal would:
+    // the viewer count drops at once, the publisher is cut after the grace.
+    let stats = live.stats();
+    let mut peers = [&mut cand_a];
+    assert!(drive(&mut peers, 1, Duration::from_secs(10), |_| live.audience.viewers(key) == 0));
+    let cut = drive(&mut peers, 1, Duration::from_secs(10), |_| stats.publishers.load(Relaxed) == 0);
+    assert!(cut, "an unwatched publisher is disconnected after the grace");
+    let received = stats.media_bytes_in.load(Relaxed);
+    drive(&mut peers, 1, Duration::from_millis(500), |_| false);
+    assert_eq!(stats.media_bytes_in.load(Relaxed), received, "nothing more is taken from it");
+    // And it may not publish again while nobody watches.
+    let (_, offer, _) = LoopbackPeer::publisher().unwrap();
+    let refused = live.publish(key, &offer).unwrap_err();
+    assert_eq!(refused.body.error.code, invigil_schemas::api::ErrorCode::Conflict);
+}
