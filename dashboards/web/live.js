@@ -10,10 +10,11 @@ const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone'
 /**
  * Subscribes to `candidate` of `test`. `onTrack(name, track)` gets the
  * camera, screen and microphone tracks as they arrive; `onState(state)` the
- * connection's state. Resolves with `{ close() }`; rejects with the
+ * connection's state. `view: 'grid'` asks for the camera only, small and
+ * slow (the candidate sends that while nobody opened them). Resolves with `{ close() }`; rejects with the
  * server's message (403 when the candidate is not on this proctor's wall).
  */
-export async function subscribe(test, candidate, { onTrack, onState = () => {} }) {
+export async function subscribe(test, candidate, { onTrack, onState = () => {}, view = 'full' }) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   const transceivers = TRACKS.map(([kind]) => pc.addTransceiver(kind, { direction: 'recvonly' }));
   pc.ontrack = (event) => {
@@ -29,7 +30,7 @@ export async function subscribe(test, candidate, { onTrack, onState = () => {} }
   };
   try {
     await pc.setLocalDescription(await pc.createOffer());
-    const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep`, {
+    const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep?view=${view}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token() || ''}`, 'content-type': 'application/sdp' },
       body: pc.localDescription.sdp,
@@ -112,5 +113,55 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
     panel.dataset.state = 'refused';
     state.textContent = error.message;
   });
+  return { panel, close };
+}
+
+/** Most tiles a grid shows at once. */
+export const GRID_TILES = 16;
+
+/**
+ * The live grid: the camera of up to 16 `candidates`, small and slow, in
+ * tiles; a click on a tile calls `onOpen(candidate)`. `close()` ends every
+ * subscription, so the candidates stop sending.
+ */
+export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => {} } = {}) {
+  const shown = candidates.slice(0, GRID_TILES);
+  const subscriptions = [];
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    for (const s of subscriptions) s.close();
+    panel.remove();
+    onClose();
+  };
+  const tiles = shown.map((candidate) => {
+    const video = el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': `${candidate}'s camera` });
+    video.muted = true;
+    const tile = el('li', { class: 'grid-tile', dataset: { candidate } },
+      el('button', { type: 'button', class: 'link', onclick: () => onOpen(candidate) }, candidate),
+      video);
+    const started = performance.now();
+    subscribe(test, candidate, {
+      view: 'grid',
+      onTrack: (name, track) => {
+        if (name !== 'camera') return;
+        video.srcObject = new MediaStream([track]);
+        const note = () => { tile.dataset.firstFrameMs = String(Math.round(performance.now() - started)); };
+        if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(note);
+        else video.addEventListener('playing', note, { once: true });
+        video.play().catch(() => {});
+      },
+      onState: (now) => { tile.dataset.state = now; },
+    }).then((s) => (closed ? s.close() : subscriptions.push(s)), (error) => {
+      tile.dataset.state = 'refused';
+      tile.title = error.message;
+    });
+    return tile;
+  });
+  const panel = el('section', { class: 'panel live-grid', role: 'region', 'aria-label': 'Live grid' },
+    el('header', {}, el('h2', {}, `Live grid: ${shown.length} of ${candidates.length} candidates`),
+      el('button', { type: 'button', class: 'close', onclick: close }, 'Close grid')),
+    el('ul', { class: 'grid-tiles' }, tiles));
   return { panel, close };
 }

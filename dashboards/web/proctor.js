@@ -4,7 +4,7 @@
 // by score, and an alert list ranks what needs attention now. "Watch live"
 // on a tile opens the candidate's camera, screen and microphone (live.js).
 import { ApiError, chooseTest, el, followEvents, formatDuration, header, params, reviewLink, say, thumbnail } from './common.js';
-import { openViewer } from './live.js';
+import { GRID_TILES, openGrid, openViewer } from './live.js';
 
 const COUNTERS = [
   ['tab_switches', 'tab switches'],
@@ -29,14 +29,27 @@ function start(test) {
   const tiles = el('ul', { class: 'tiles', id: 'tiles', 'aria-label': 'Candidates' });
   const alerts = el('ol', { class: 'alerts', id: 'alerts', 'aria-label': 'Alerts, most severe first' });
   const viewerSlot = el('div', { id: 'live-viewer' });
+  const gridSlot = el('div', { id: 'live-grid' });
   let viewer = null;
+  let grid = null;
   const watch = (candidate) => {
     if (viewer) viewer.close();
     viewer = openViewer(test, candidate, { onClose: () => { viewer = null; } });
     viewerSlot.replaceChildren(viewer.panel);
   };
+  const gridButton = el('button', { type: 'button', id: 'open-grid', onclick: () => {
+    if (grid) return grid.close();
+    // The wall's order: the highest scores first.
+    const candidates = [...tiles.children].map((node) => node.dataset.candidate);
+    grid = openGrid(test, candidates, { onOpen: watch, onClose: () => { grid = null; gridButton.textContent = 'Live grid'; } });
+    gridSlot.replaceChildren(grid.panel);
+    gridButton.textContent = 'Close live grid';
+  } }, 'Live grid');
+  gridButton.title = `The cameras of the first ${GRID_TILES} candidates, live`;
   main.append(
     summary,
+    gridButton,
+    gridSlot,
     viewerSlot,
     el('div', { class: 'wall' },
       el('section', { 'aria-labelledby': 'tiles-title' }, el('h2', { id: 'tiles-title' }, `Candidates of ${test}`), tiles),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use invigil_ingest::live_video::loopback::LoopbackPeer;
 use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, SfuTimings};
+use invigil_schemas::api::LiveView;
 
 const FPS: u32 = 30;
 
@@ -20,8 +21,12 @@ fn start() -> LiveVideo {
 
 /// A subscriber of `key` for `staff`, negotiated; its session id.
 fn subscribe(live: &LiveVideo, key: &str, staff: &str) -> (LoopbackPeer, String) {
+    subscribe_at(live, key, staff, LiveView::Full)
+}
+
+fn subscribe_at(live: &LiveVideo, key: &str, staff: &str, view: LiveView) -> (LoopbackPeer, String) {
     let (mut peer, offer, pending) = LoopbackPeer::subscriber().unwrap();
-    let (answer, id) = live.subscribe(key, &offer, staff).expect("a subscriber is answered");
+    let (answer, id) = live.subscribe(key, &offer, staff, view).expect("a subscriber is answered");
     peer.accept(pending, &answer).unwrap();
     (peer, id)
 }
@@ -49,7 +54,9 @@ fn drive(
         let now = Instant::now();
         if now >= next_frame {
             for peer in peers.iter_mut().take(publishers) {
-                peer.send_frame(frame, FPS, 1_000);
+                // Camera and screen.
+                peer.send_frame_on(0, frame, FPS, 1_000);
+                peer.send_frame_on(1, frame, FPS, 1_000);
             }
             frame += 1;
             next_frame += Duration::from_secs(1) / FPS;
@@ -130,4 +137,19 @@ fn the_last_viewer_leaving_ends_the_wish_and_then_the_publisher() {
     let (_, offer, _) = LoopbackPeer::publisher().unwrap();
     let refused = live.publish(key, &offer).unwrap_err();
     assert_eq!(refused.body.error.code, invigil_schemas::api::ErrorCode::Conflict);
+}
+
+#[test]
+fn a_grid_tile_gets_the_camera_only_and_an_opened_view_everything() {
+    let live = start();
+    let key = "exam-1/cand-a";
+    let (mut tile, _) = subscribe_at(&live, key, "p1", LiveView::Grid);
+    let (mut opened, _) = subscribe_at(&live, key, "p2", LiveView::Full);
+    let mut cand_a = publish(&live, key);
+    let mut peers = [&mut cand_a, &mut tile, &mut opened];
+    let both = drive(&mut peers, 1, Duration::from_secs(10), |p| {
+        p[1].frames_by_track[0] >= 20 && p[2].frames_by_track[0] >= 20 && p[2].frames_by_track[1] >= 20
+    });
+    assert!(both, "tile {:?}, opened {:?}", peers[1].frames_by_track, peers[2].frames_by_track);
+    assert_eq!(peers[1].frames_by_track[1], 0, "no screen frame reaches a grid tile");
 }

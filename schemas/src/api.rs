@@ -200,13 +200,38 @@ impl ErrorBody {
 }
 
 /// `GET /api/v1/live/signal`: whether a proctor is watching the candidate
-/// now, so the SDK publishes live video (WHIP) or stops.
+/// now, so the SDK publishes live video (WHIP) or stops, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSignal {
-    /// Publish camera, screen and microphone now (`true`), or stop.
+    /// Publish now (`true`), or stop: `view` is not `none`.
     pub publish: bool,
+    /// What the watchers need.
+    pub view: LiveView,
     /// Live video is served here; when `false` the SDK stops asking.
     pub enabled: bool,
+}
+
+/// How a candidate is watched, the most demanding watcher deciding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveView {
+    /// Nobody watches: send nothing.
+    #[default]
+    None,
+    /// Only grid tiles: a small, slow camera picture; no screen, no sound.
+    Grid,
+    /// Someone opened the candidate: camera, screen and microphone.
+    Full,
+}
+
+impl LiveView {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveView::None => "none",
+            LiveView::Grid => "grid",
+            LiveView::Full => "full",
+        }
+    }
 }
 
 #[cfg(test)]

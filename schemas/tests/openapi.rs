@@ -15,7 +15,7 @@ use std::path::Path;
 
 use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
-    EventsResponse, LiveSignal, PostForm, ShutdownAction, ShutdownReason,
+    EventsResponse, LiveSignal, LiveView, PostForm, ShutdownAction, ShutdownReason,
 };
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::config::{ConfigDocument, Duty, ProctorConfig};
@@ -187,7 +187,11 @@ fn responses_serialized_by_rust_match_their_schemas() {
         "credentials with forms",
     );
 
-    for signal in [LiveSignal { publish: true, enabled: true }, LiveSignal { publish: false, enabled: false }] {
+    for signal in [
+        LiveSignal { publish: true, view: LiveView::Full, enabled: true },
+        LiveSignal { publish: true, view: LiveView::Grid, enabled: true },
+        LiveSignal { publish: false, view: LiveView::None, enabled: false },
+    ] {
         assert_valid(&validator(&doc, "LiveSignal"), &serde_json::to_value(signal).unwrap(), "live signal");
     }
 

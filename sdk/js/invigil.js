@@ -579,7 +579,7 @@ class Session {
 
   /**
    * Live video on demand: holds ingest's signal request open with what this
-   * page does now (publishing or not); when a proctor starts watching, the
+   * page sends now (none, grid or full); when a proctor starts watching, the
    * answer comes at once and the live module (loaded on first use) sends
    * the tracks the SDK already holds; when the last one stops, so does it.
    * Failures wait and ask again: live video never blocks the test.
@@ -593,13 +593,13 @@ class Session {
       live.pause = Math.min(live.pause * 2, LIVE_RETRY_MS[1]);
     };
     while (this.live === live && !this.stopped) {
-      const publishing = !!(live.publisher && live.publisher.live);
+      const sending = live.publisher && live.publisher.live ? live.publisher.view : 'none';
       let signal;
       try {
         live.abort = new AbortController();
         // no-store: browsers hold a second GET of a URL behind one in
         // flight (the HTTP cache's lock), and this one is held for seconds.
-        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${publishing}`, {
+        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${sending}`, {
           headers: { authorization: `Bearer ${this.token}` },
           cache: 'no-store',
           signal: live.abort.signal,
@@ -613,7 +613,10 @@ class Session {
         continue;
       }
       if (!signal.enabled) break;
-      if (signal.publish && !publishing) {
+      if (signal.publish && sending !== 'none') {
+        // Watched another way now (a grid tile opened, or closed again).
+        await live.publisher.setView(signal.view).catch(() => {});
+      } else if (signal.publish) {
         try {
           const module = await this.liveModule();
           live.publisher = await module.publish({
@@ -621,6 +624,7 @@ class Session {
             token: () => this.token,
             camera: this.streams.camera,
             screen: this.streams.screen,
+            view: signal.view,
             // A connection that fails or ends makes the held signal stale.
             onClosed: () => { if (live.abort) live.abort.abort(); },
           });

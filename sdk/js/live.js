@@ -11,18 +11,23 @@
 
   // Low bitrates: a proctor needs to see a face and read a screen, not
   // watch a film. The SFU forwards frames as they come, so these are what
-  // every viewer receives.
-  const CAMERA = { maxBitrate: 200000, maxFramerate: 15 };
-  const SCREEN = { maxBitrate: 300000, maxFramerate: 5 };
+  // every viewer receives. `grid`: only grid tiles watch — a small, slow
+  // camera picture, the screen and microphone paused; `full`: someone
+  // opened this candidate.
+  const VIEWS = {
+    grid: { camera: { active: true, maxBitrate: 60000, maxFramerate: 5, scaleResolutionDownBy: 4 }, screen: { active: false }, microphone: false },
+    full: { camera: { active: true, maxBitrate: 200000, maxFramerate: 15, scaleResolutionDownBy: 1 }, screen: { active: true, maxBitrate: 300000, maxFramerate: 5 }, microphone: true },
+  };
 
   /**
    * Publishes `camera` (video + audio) and `screen` to `endpoint`'s WHIP
    * route with the candidate's `token`. Resolves with `{ stop() }` once the
    * SFU has answered; `onClosed` runs once if the connection fails or ends.
    * The m-lines are always camera video, screen video, microphone audio, in
-   * that order (a missing track leaves its line silent).
+   * that order (a missing track leaves its line silent). `view` (`grid` or
+   * `full`) sets what is sent; `setView` changes it while connected.
    */
-  async function publish({ endpoint, token, camera, screen, onClosed }) {
+  async function publish({ endpoint, token, camera, screen, view, onClosed }) {
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
     let closed = false;
     let location = null;
@@ -37,9 +42,30 @@
     };
     const video = (stream) => stream && stream.getVideoTracks().find((t) => t.readyState === 'live');
     const audio = (stream) => stream && stream.getAudioTracks().find((t) => t.readyState === 'live');
-    pc.addTransceiver(video(camera) || 'video', { direction: 'sendonly', sendEncodings: [CAMERA] });
-    pc.addTransceiver(video(screen) || 'video', { direction: 'sendonly', sendEncodings: [SCREEN] });
-    pc.addTransceiver(audio(camera) || 'audio', { direction: 'sendonly' });
+    let current = VIEWS[view] ? view : 'full';
+    const microphone = audio(camera);
+    const senders = {
+      camera: pc.addTransceiver(video(camera) || 'video', { direction: 'sendonly', sendEncodings: [VIEWS[current].camera] }).sender,
+      screen: pc.addTransceiver(video(screen) || 'video', { direction: 'sendonly', sendEncodings: [VIEWS[current].screen] }).sender,
+      // The microphone pauses by leaving its sender without a track.
+      microphone: pc.addTransceiver(VIEWS[current].microphone && microphone ? microphone : 'audio', { direction: 'sendonly' }).sender,
+    };
+    /** Applies a view to the running senders (no renegotiation). */
+    const setView = async (next) => {
+      if (!VIEWS[next] || next === current || closed) return;
+      current = next;
+      const encode = async (sender, encoding) => {
+        const parameters = sender.getParameters();
+        if (!parameters.encodings || !parameters.encodings.length) return;
+        Object.assign(parameters.encodings[0], encoding);
+        await sender.setParameters(parameters);
+      };
+      await Promise.all([
+        encode(senders.camera, VIEWS[next].camera),
+        encode(senders.screen, VIEWS[next].screen),
+        senders.microphone.replaceTrack(VIEWS[next].microphone && microphone ? microphone : null),
+      ]);
+    };
     pc.onconnectionstatechange = () => {
       if (pc.connectionState === 'failed' || pc.connectionState === 'closed') close(pc.connectionState);
     };
@@ -58,7 +84,7 @@
       pc.close();
       throw error;
     }
-    return { stop: () => close('stopped'), get live() { return !closed; } };
+    return { stop: () => close('stopped'), setView, get view() { return current; }, get live() { return !closed; } };
   }
 
   window.invigilLive = { publish };

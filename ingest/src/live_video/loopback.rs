@@ -16,10 +16,12 @@ pub struct LoopbackPeer {
     rtc: Rtc,
     socket: UdpSocket,
     due: Instant,
-    /// Publishers: the camera track frames are written to.
-    camera: Option<Mid>,
-    /// Frames received (subscribers).
+    /// The m-lines, in [`super::LAYOUT`]'s order.
+    mids: Vec<Mid>,
+    publisher: bool,
+    /// Video frames received (subscribers), and per m-line.
     pub frames_in: u64,
+    pub frames_by_track: [u64; 3],
     /// Whether ICE and DTLS are up.
     pub connected: bool,
 }
@@ -48,8 +50,17 @@ impl LoopbackPeer {
         let mids: Vec<Mid> =
             super::LAYOUT.iter().map(|kind| change.add_media(*kind, direction, None, None, None)).collect();
         let (offer, pending) = change.apply().ok_or_else(|| anyhow::anyhow!("str0m made no offer"))?;
-        let camera = (direction == Direction::SendOnly).then(|| mids[0]);
-        let peer = Self { rtc, socket, due: Instant::now(), camera, frames_in: 0, connected: false };
+        let publisher = direction == Direction::SendOnly;
+        let peer = Self {
+            rtc,
+            socket,
+            due: Instant::now(),
+            mids,
+            publisher,
+            frames_in: 0,
+            frames_by_track: [0; 3],
+            connected: false,
+        };
         Ok((peer, offer.to_sdp_string(), pending))
     }
 
@@ -88,7 +99,12 @@ impl LoopbackPeer {
                     let _ = self.socket.send_to(&t.contents, t.destination);
                 }
                 Output::Event(Event::Connected) => self.connected = true,
-                Output::Event(Event::MediaData(data)) if data.params.spec().codec.is_video() => self.frames_in += 1,
+                Output::Event(Event::MediaData(data)) if data.params.spec().codec.is_video() => {
+                    self.frames_in += 1;
+                    if let Some(track) = self.mids.iter().position(|m| *m == data.mid) {
+                        self.frames_by_track[track] += 1;
+                    }
+                }
                 Output::Event(_) => {}
             }
         }
@@ -98,7 +114,12 @@ impl LoopbackPeer {
     /// of `bytes` synthetic bytes, a keyframe once a second. `false` if the
     /// track cannot take it yet (not connected).
     pub fn send_frame(&mut self, frame: u64, fps: u32, bytes: usize) -> bool {
-        let Some(mid) = self.camera else { return false };
+        self.send_frame_on(0, frame, fps, bytes)
+    }
+
+    /// [`LoopbackPeer::send_frame`] on video m-line `track` (0 camera, 1 screen).
+    pub fn send_frame_on(&mut self, track: usize, frame: u64, fps: u32, bytes: usize) -> bool {
+        let Some(&mid) = self.mids.get(track).filter(|_| self.publisher) else { return false };
         let Some(writer) = self.rtc.writer(mid) else { return false };
         let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else { return false };
         let mut data = vec![0x5a_u8; bytes.max(16)];

@@ -38,7 +38,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use invigil_schemas::api::{ErrorCode, LiveSignal};
+use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView};
 use invigil_schemas::claims::StaffRole;
 use invigil_schemas::validate::{FieldProblem, ProblemCode};
 use serde::{Deserialize, Serialize};
@@ -145,23 +145,31 @@ impl LiveVideo {
                 "nobody is watching this candidate; publish when signalled",
             ));
         }
-        self.add_peer(key, Role::Publisher, offer, format!("candidate:{key}"))
+        self.add_peer(key, Role::Publisher, LiveView::Full, offer, format!("candidate:{key}"))
     }
 
-    /// `staff`'s WHEP offer for stream `key`: counted as a viewer before the
-    /// SFU has the peer, so the candidate hears the signal while ICE runs.
-    pub fn subscribe(&self, key: &str, offer: &str, staff: &str) -> Result<(String, String), ApiError> {
-        self.audience.viewer_joined(key);
-        let answer = self.add_peer(key, Role::Subscriber, offer, format!("staff:{staff}"));
+    /// `staff`'s WHEP offer for stream `key`, to see it at `view` (grid or
+    /// full): counted as a viewer before the SFU has the peer, so the
+    /// candidate hears the signal while ICE runs.
+    pub fn subscribe(&self, key: &str, offer: &str, staff: &str, view: LiveView) -> Result<(String, String), ApiError> {
+        self.audience.viewer_joined(key, view);
+        let answer = self.add_peer(key, Role::Subscriber, view, offer, format!("staff:{staff}"));
         if answer.is_err() {
-            self.audience.viewer_left(key);
+            self.audience.viewer_left(key, view);
         }
         answer
     }
 
     /// Negotiates `offer` and hands the peer to the SFU; returns the answer
     /// and the resource's id.
-    fn add_peer(&self, key: &str, role: Role, offer: &str, owner: String) -> Result<(String, String), ApiError> {
+    fn add_peer(
+        &self,
+        key: &str,
+        role: Role,
+        view: LiveView,
+        offer: &str,
+        owner: String,
+    ) -> Result<(String, String), ApiError> {
         // A third-party parser meets hostile text here: a panic in it is a
         // bad offer, not a dropped connection.
         let negotiated = std::panic::catch_unwind(|| self.negotiate(offer))
@@ -170,7 +178,7 @@ impl LiveVideo {
         let peer = self.sfu.next_id();
         let id = uuid::Uuid::new_v4().simple().to_string();
         self.lock_resources().insert(id.clone(), Resource { peer, owner, created: Instant::now() });
-        if !self.sfu.send(Command::Add { id: peer, key: key.to_owned(), role, rtc: Box::new(rtc), tracks }) {
+        if !self.sfu.send(Command::Add { id: peer, key: key.to_owned(), role, view, rtc: Box::new(rtc), tracks }) {
             self.lock_resources().remove(&id);
             return Err(ApiError::unavailable("live video is not running", 30));
         }
@@ -299,11 +307,22 @@ fn no_store(signal: LiveSignal) -> Response {
 
 #[derive(Debug, Deserialize)]
 pub struct SignalQuery {
-    /// Whether the SDK publishes now; the answer waits while it is right.
-    #[serde(default)]
-    publishing: bool,
+    /// What the SDK sends now (`none`, `grid`, `full`; `false` and `true`
+    /// mean `none` and `full`); the answer waits while it is right.
+    #[serde(default, deserialize_with = "sending")]
+    publishing: LiveView,
     /// How long to hold the request at most, ms (capped by the settings).
     wait_ms: Option<u64>,
+}
+
+fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "none" | "false" => Ok(LiveView::None),
+        "grid" => Ok(LiveView::Grid),
+        "full" | "true" => Ok(LiveView::Full),
+        other => Err(serde::de::Error::custom(format!("publishing must be none, grid or full, not {other:?}"))),
+    }
 }
 
 /// `GET /api/v1/live/signal?publishing=…`: publish or stop, answered as
@@ -324,11 +343,11 @@ pub async fn get_signal(
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let Some(live) = state.live_video.as_ref() else {
-        return Ok(no_store(LiveSignal { publish: false, enabled: false }));
+        return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false }));
     };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
-    let publish = live.audience.wanted_unless(&key, query.publishing, wait).await;
-    Ok(no_store(LiveSignal { publish, enabled: true }))
+    let view = live.audience.wanted_unless(&key, query.publishing, wait).await;
+    Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true }))
 }
 
 /// `POST /api/v1/live/whip`: the candidate publishes, while watched.
@@ -349,10 +368,17 @@ pub async fn post_whip(
 
 /// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
 /// with the candidate on their wall (or an admin) subscribes.
+#[derive(Debug, Deserialize)]
+pub struct WhepQuery {
+    /// `full` (default) or `grid`.
+    view: Option<String>,
+}
+
 pub async fn post_whep(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((test, candidate)): Path<(String, String)>,
+    Query(query): Query<WhepQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let test = crate::dashboard::parse_test(&test)?;
@@ -368,9 +394,20 @@ pub async fn post_whep(
             return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
         }
     }
+    let view = match query.view.as_deref() {
+        None | Some("full") => LiveView::Full,
+        Some("grid") => LiveView::Grid,
+        Some(_) => {
+            return Err(ApiError::invalid(vec![FieldProblem {
+                field: "view".into(),
+                code: ProblemCode::InvalidValue,
+                message: "must be full or grid".into(),
+            }]))
+        }
+    };
     let offer = sdp_body(live, &headers, &body)?;
-    let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub)?;
-    tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, "live video: watching");
+    let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
+    tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, view = view.as_str(), "live video: watching");
     Ok(created(answer, &id))
 }
 

@@ -26,6 +26,8 @@ use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Event, IceConnectionState, Input, Output, Rtc};
 
+use invigil_schemas::api::LiveView;
+
 use super::audience::Audience;
 
 /// A peer's handle, also its resource id's value inside the SFU.
@@ -42,8 +44,9 @@ pub enum Role {
 
 /// What the HTTP side hands the loop.
 pub enum Command {
-    /// A negotiated peer: `tracks` are its m-lines in SDP order.
-    Add { id: PeerId, key: String, role: Role, rtc: Box<Rtc>, tracks: Vec<(Mid, MediaKind)> },
+    /// A negotiated peer: `tracks` are its m-lines in SDP order; `view`
+    /// is what a subscriber takes (a grid tile only the camera).
+    Add { id: PeerId, key: String, role: Role, view: LiveView, rtc: Box<Rtc>, tracks: Vec<(Mid, MediaKind)> },
     /// `DELETE` of the peer's resource.
     Remove(PeerId),
 }
@@ -120,6 +123,7 @@ struct Peer {
     id: PeerId,
     key: Arc<str>,
     role: Role,
+    view: LiveView,
     rtc: Box<Rtc>,
     tracks: Vec<(Mid, MediaKind)>,
     added: Instant,
@@ -160,6 +164,8 @@ struct Loop {
     buf: Vec<u8>,
 }
 
+/// The camera's track slot ([`super::LAYOUT`]'s first m-line).
+const CAMERA: usize = 0;
 /// The SFU socket's kernel buffers, each way.
 const SOCKET_BUFFER_BYTES: usize = 4 << 20;
 /// The longest the loop sleeps without looking at its commands.
@@ -228,7 +234,7 @@ impl Loop {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Add { id, key, role, rtc, tracks } => {
+            Command::Add { id, key, role, view, rtc, tracks } => {
                 if role == Role::Publisher {
                     // One publisher per candidate: a newer one (a retry, a
                     // reloaded page) replaces the old.
@@ -242,6 +248,7 @@ impl Loop {
                     id,
                     key: key.into(),
                     role,
+                    view,
                     rtc,
                     tracks,
                     added: now,
@@ -340,7 +347,8 @@ impl Loop {
                     self.request_keyframe(&key, Some(slot), KeyframeRequestKind::Pli, now);
                 }
                 for peer in self.peers.iter_mut().filter(|p| p.role == Role::Subscriber && p.key == key) {
-                    if !peer.connected || !peer.rtc.is_alive() {
+                    // A grid tile takes the camera only.
+                    if !peer.connected || !peer.rtc.is_alive() || (peer.view == LiveView::Grid && slot != CAMERA) {
                         continue;
                     }
                     let Some(&(mid, _)) = peer.tracks.get(slot) else { continue };
@@ -409,7 +417,7 @@ impl Loop {
             match peer.role {
                 Role::Publisher => self.stats.publishers.fetch_sub(1, Ordering::Relaxed),
                 Role::Subscriber => {
-                    self.audience.viewer_left(&peer.key);
+                    self.audience.viewer_left(&peer.key, peer.view);
                     self.stats.subscribers.fetch_sub(1, Ordering::Relaxed)
                 }
             };

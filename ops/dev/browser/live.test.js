@@ -4,8 +4,12 @@
 // refused to anyone who may not watch.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
+import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
+
+const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
 
 const EXAM = 'exam-video';
 const PROCTORS = ['p1', 'p2'];
@@ -35,6 +39,13 @@ const TRACK_PEER_CONNECTIONS = () => {
       (await pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp') bytes += s.bytesSent; });
     }
     return { made: window.__pcs.length, open: window.__pcs.filter((pc) => pc.connectionState !== 'closed').length, bytes };
+  };
+  /** Bytes sent so far by m-line (0 camera, 1 screen, 2 microphone) of the open connection. */
+  window.__bytesByTrack = async () => {
+    const pc = window.__pcs.find((p) => p.connectionState !== 'closed');
+    const out = {};
+    if (pc) (await pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp') out[s.mid] = (out[s.mid] || 0) + s.bytesSent; });
+    return out;
   };
 };
 
@@ -135,6 +146,53 @@ describe('live video', { timeout: 420_000 }, () => {
     await sleep(3_000);
     assert.equal(await metric(stack, 'live_media_bytes_received'), received, 'no media while nobody watches');
     assert.deepEqual(await candidates['cand-idle'].evaluate(() => window.__rtpSent()), { made: 0, open: 0, bytes: 0 });
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  test('the live grid: every camera small, screen and microphone paused until a tile is opened', { timeout: 120_000 }, async (t) => {
+    const page = await browser.context.newPage();
+    const problems = [];
+    page.on('pageerror', (error) => problems.push(String(error)));
+    // An admin's wall shows the whole test.
+    await page.goto(`${stack.base}/dashboard/proctor.html?test=${EXAM}#token=${encodeURIComponent(jwt({ sub: 'admin-1', role: 'admin', tests: [] }))}`);
+    await page.locator('#tiles [data-candidate="cand-idle"]').waitFor({ timeout: 30_000 });
+    await page.locator('#tiles [data-candidate="cand-watched"]').waitFor({ timeout: 30_000 });
+    await page.locator('#open-grid').click();
+    for (const id of ['cand-watched', 'cand-idle']) {
+      const tile = page.locator(`.grid-tile[data-candidate="${id}"]`);
+      await waitFor(`${id}'s grid tile`, () => tile.getAttribute('data-first-frame-ms'), 15_000, 50);
+      t.diagnostic(`grid tile ${id}: first frame after ${await tile.getAttribute('data-first-frame-ms')} ms`);
+    }
+    // Small pictures: the fake 640x480 camera scaled down for tiles.
+    await waitFor('small grid pictures', async () => {
+      const widths = await page.$$eval('.grid-tile video', (videos) => videos.map((v) => v.videoWidth));
+      return widths.length === 2 && widths.every((w) => w > 0 && w <= 320);
+    }, 10_000, 100);
+    // While only tiles watch, the candidates send the camera and nothing else.
+    const watched = candidates['cand-watched'];
+    const before = await watched.evaluate(() => window.__bytesByTrack());
+    await sleep(2_000);
+    const after = await watched.evaluate(() => window.__bytesByTrack());
+    assert.ok(after['0'] > before['0'], `the camera flows: ${JSON.stringify([before, after])}`);
+    assert.equal(after['1'] || 0, before['1'] || 0, `no screen while only tiles watch: ${JSON.stringify([before, after])}`);
+    assert.equal(after['2'] || 0, before['2'] || 0, `no microphone while only tiles watch: ${JSON.stringify([before, after])}`);
+
+    // Opening a tile brings screen and microphone back for that candidate.
+    await page.locator('.grid-tile[data-candidate="cand-watched"] button').click();
+    const viewer = page.locator('.live-viewer[data-candidate="cand-watched"]');
+    await waitFor('the opened screen', () => viewer.getAttribute('data-screen-frame-ms'), 15_000, 50);
+    const opened = await watched.evaluate(() => window.__bytesByTrack());
+    await sleep(1_500);
+    const later = await watched.evaluate(() => window.__bytesByTrack());
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'live-grid-and-viewer.png'), fullPage: true });
+    assert.ok(later['1'] > opened['1'] && later['2'] > (opened['2'] || 0), `screen and microphone flow when opened: ${JSON.stringify([opened, later])}`);
+
+    await viewer.locator('button.close').click();
+    await page.locator('#open-grid').click();
+    await waitFor('every publisher and subscriber gone', async () => (await metric(stack, 'live_publishers')) === 0
+      && (await metric(stack, 'live_subscribers')) === 0, 20_000, 100);
     assert.deepEqual(problems, []);
     await page.close();
   });

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use invigil_ingest::live_video::loopback::LoopbackPeer;
 use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings};
+use invigil_schemas::api::LiveView;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,7 +76,8 @@ fn measure(streams: usize, args: &Args) -> anyhow::Result<Run> {
     for i in 0..streams {
         let key = format!("bench/cand-{i}");
         let (mut subscriber, offer, pending) = LoopbackPeer::subscriber()?;
-        let (answer, _) = live.subscribe(&key, &offer, "bench").map_err(|e| anyhow::anyhow!("{:?}", e.body))?;
+        let (answer, _) =
+            live.subscribe(&key, &offer, "bench", LiveView::Full).map_err(|e| anyhow::anyhow!("{:?}", e.body))?;
         subscriber.accept(pending, &answer)?;
         let (mut publisher, offer, pending) = LoopbackPeer::publisher()?;
         let (answer, _) = live.publish(&key, &offer).map_err(|e| anyhow::anyhow!("{:?}", e.body))?;
