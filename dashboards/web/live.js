@@ -2,7 +2,7 @@
 // the wall opens on a candidate. The candidate's SDK starts sending only
 // when this subscription exists and stops when it ends, so closing the
 // panel really turns the candidate's video off.
-import { el, token } from './common.js';
+import { api, el, token } from './common.js';
 
 /** The m-lines, in the order ingest's SFU forwards them. */
 const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone']];
@@ -75,7 +75,8 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
     el('header', {}, el('h2', {}, `Live: ${candidate}`), el('button', { type: 'button', class: 'close', onclick: close }, 'Close')),
     state,
     el('div', { class: 'live-videos' }, videos.camera, videos.screen),
-    audio);
+    audio,
+    messageForm(test, candidate));
   videos.camera.muted = true;
   videos.screen.muted = true;
   const firstFrame = (video, name) => {
@@ -164,4 +165,34 @@ export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => 
       el('button', { type: 'button', class: 'close', onclick: close }, 'Close grid')),
     el('ul', { class: 'grid-tiles' }, tiles));
   return { panel, close };
+}
+
+/**
+ * Write to the candidate: their SDK shows the note in a corner (never
+ * blocking) and records it on their timeline.
+ */
+function messageForm(test, candidate) {
+  const text = el('input', { type: 'text', name: 'text', maxlength: 300, required: true, 'aria-label': `Message to ${candidate}`, placeholder: `Message to ${candidate}` });
+  const warning = el('input', { type: 'checkbox', name: 'warning' });
+  const result = el('span', { class: 'legend', role: 'status' });
+  const form = el('form', { class: 'live-message', onsubmit: async (event) => {
+    event.preventDefault();
+    result.textContent = 'Sending…';
+    try {
+      const sent = await api(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/messages`, {
+        method: 'POST',
+        body: { text: text.value, level: warning.checked ? 'warning' : 'info' },
+      });
+      form.dataset.sent = String(sent.id);
+      result.textContent = 'Sent.';
+      text.value = '';
+    } catch (error) {
+      result.textContent = error.message;
+    }
+  } },
+  text,
+  el('label', {}, warning, ' warning'),
+  el('button', { type: 'submit' }, 'Send'),
+  result);
+  return form;
 }

@@ -54,6 +54,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/live/signal"),
     ("post", "/api/v1/live/whip"),
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep"),
+    ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages"),
     ("delete", "/api/v1/live/resources/{id}"),
     ("get", "/dashboard"),
     ("get", "/dashboard/"),
@@ -111,6 +112,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/live/signal", get(live_video::get_signal))
         .route("/api/v1/live/whip", post(live_video::post_whip))
         .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(live_video::post_whep))
+        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages", post(live_video::post_message))
         .route("/api/v1/live/resources/{id}", delete(live_video::delete_resource))
         .route("/dashboard", get(pages::redirect_to_index))
         .route("/dashboard/", get(pages::get_index))

@@ -223,6 +223,14 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
             201,
         )),
         case(
+            "post",
+            "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages",
+            "/api/v1/live/tests/exam-1/candidates/cand-1/messages",
+            Some(json!({"text": "matrix", "level": "warning"})),
+            Policy::Wall,
+            202,
+        ),
+        case(
             "delete",
             "/api/v1/live/resources/{id}",
             "/api/v1/live/resources/0123456789abcdef0123456789abcdef",

@@ -201,7 +201,7 @@ impl ErrorBody {
 
 /// `GET /api/v1/live/signal`: whether a proctor is watching the candidate
 /// now, so the SDK publishes live video (WHIP) or stops, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveSignal {
     /// Publish now (`true`), or stop: `view` is not `none`.
     pub publish: bool,
@@ -209,6 +209,57 @@ pub struct LiveSignal {
     pub view: LiveView,
     /// Live video is served here; when `false` the SDK stops asking.
     pub enabled: bool,
+    /// Messages from proctors the SDK has not confirmed seeing (by `id`,
+    /// ascending); it shows each and records it on the timeline.
+    #[serde(default)]
+    pub messages: Vec<ProctorMessage>,
+}
+
+/// A proctor's note to a candidate, shown in the SDK without blocking.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProctorMessage {
+    /// Increasing per candidate; the SDK confirms with `seen`.
+    pub id: u64,
+    pub level: MessageLevel,
+    pub text: String,
+    /// The sending proctor's `sub`.
+    pub from: String,
+    /// Server ms.
+    pub sent_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageLevel {
+    Info,
+    Warning,
+}
+
+/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRequest {
+    /// 1 to [`MessageRequest::MAX_CHARS`] characters.
+    pub text: String,
+    #[serde(default = "MessageRequest::default_level")]
+    pub level: MessageLevel,
+}
+
+impl MessageRequest {
+    /// Small enough that the timeline's `custom` event (≤ 2 KiB of data)
+    /// holds the text in any script.
+    pub const MAX_CHARS: usize = 300;
+
+    fn default_level() -> MessageLevel {
+        MessageLevel::Info
+    }
+}
+
+/// The answer to a message: its id; it reaches the candidate on their next
+/// signal (at once while their SDK runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageAccepted {
+    pub id: u64,
 }
 
 /// How a candidate is watched, the most demanding watcher deciding.

@@ -15,7 +15,8 @@ use std::path::Path;
 
 use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, CredentialsResponse, ErrorBody,
-    EventsResponse, LiveSignal, LiveView, PostForm, ShutdownAction, ShutdownReason,
+    EventsResponse, LiveSignal, LiveView, MessageAccepted, MessageLevel, MessageRequest, PostForm, ProctorMessage,
+    ShutdownAction, ShutdownReason,
 };
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::config::{ConfigDocument, Duty, ProctorConfig};
@@ -187,13 +188,27 @@ fn responses_serialized_by_rust_match_their_schemas() {
         "credentials with forms",
     );
 
+    let message = ProctorMessage {
+        id: 3,
+        level: MessageLevel::Warning,
+        text: "Eyes on your own screen, please".into(),
+        from: "p1".into(),
+        sent_at: 1_764_000_000_000,
+    };
     for signal in [
-        LiveSignal { publish: true, view: LiveView::Full, enabled: true },
-        LiveSignal { publish: true, view: LiveView::Grid, enabled: true },
-        LiveSignal { publish: false, view: LiveView::None, enabled: false },
+        LiveSignal { publish: true, view: LiveView::Full, enabled: true, messages: Vec::new() },
+        LiveSignal { publish: true, view: LiveView::Grid, enabled: true, messages: vec![message] },
+        LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() },
     ] {
         assert_valid(&validator(&doc, "LiveSignal"), &serde_json::to_value(signal).unwrap(), "live signal");
     }
+    assert_valid(
+        &validator(&doc, "MessageAccepted"),
+        &serde_json::to_value(MessageAccepted { id: 1 }).unwrap(),
+        "accepted",
+    );
+    let request = MessageRequest { text: "Five minutes left".into(), level: MessageLevel::Info };
+    assert_valid(&validator(&doc, "MessageRequest"), &serde_json::to_value(request).unwrap(), "message request");
 
     let error = validator(&doc, "ErrorBody");
     let problems = parse_batch(b"{\"v\": 2}", &Limits::default()).unwrap_err().0;
@@ -217,6 +232,11 @@ fn every_spec_endpoint_is_documented_with_its_errors() {
         ("/api/v1/live/signal", "get", &["200", "401", "403", "429"]),
         ("/api/v1/live/whip", "post", &["201", "400", "401", "403", "404", "409", "413", "429"]),
         ("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", "post", &["201", "400", "401", "403", "404"]),
+        (
+            "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages",
+            "post",
+            &["202", "400", "401", "403", "404", "429"],
+        ),
         ("/api/v1/live/resources/{id}", "delete", &["200", "401", "404"]),
         ("/healthz", "get", &["200"]),
         ("/readyz", "get", &["200", "503"]),

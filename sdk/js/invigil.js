@@ -586,7 +586,7 @@ class Session {
    */
   async followLive() {
     if (this.live) return;
-    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0] };
+    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0], seen: 0 };
     this.live = live;
     const rest = async () => {
       await new Promise((resolve) => setTimeout(resolve, live.pause * (0.5 + Math.random())));
@@ -599,7 +599,7 @@ class Session {
         live.abort = new AbortController();
         // no-store: browsers hold a second GET of a URL behind one in
         // flight (the HTTP cache's lock), and this one is held for seconds.
-        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${sending}`, {
+        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${sending}&seen=${live.seen}`, {
           headers: { authorization: `Bearer ${this.token}` },
           cache: 'no-store',
           signal: live.abort.signal,
@@ -613,6 +613,11 @@ class Session {
         continue;
       }
       if (!signal.enabled) break;
+      for (const message of signal.messages || []) {
+        if (message.id <= live.seen) continue;
+        live.seen = message.id;
+        this.showMessage(message);
+      }
       if (signal.publish && sending !== 'none') {
         // Watched another way now (a grid tile opened, or closed again).
         await live.publisher.setView(signal.view).catch(() => {});
@@ -638,6 +643,22 @@ class Session {
       }
     }
     if (live.publisher) live.publisher.stop();
+  }
+
+  /**
+   * A proctor's message: a note in the corner that blocks nothing (it goes
+   * by itself after a while), and a `custom` event on the timeline so the
+   * review shows what the candidate was told and when.
+   */
+  showMessage(message) {
+    const { id, level, text, from, sent_at } = message;
+    this.input('custom', ['invigil.proctor_message', { id, level, from, text, sent_at }]);
+    // The notes live in the live module too: loaded on first use.
+    this.liveModule().then((module) => {
+      if (this.stopped) return;
+      if (!this.notes) this.notes = new module.Notes();
+      this.notes.show(level === 'warning', String(text));
+    }, () => {});
   }
 
   stopLive() {
@@ -690,6 +711,8 @@ class Session {
     for (const stream of Object.values(this.streams)) if (stream) stream.getTracks().forEach((t) => t.stop());
     this.streams = { camera: null, screen: null };
     this.overlay.hide();
+    if (this.notes) this.notes.clear();
+    this.notes = null;
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     // Leave the fullscreen the SDK asked for (the listeners are gone, so
     // this is no "exit" on the timeline); a host's own fullscreen stays.

@@ -1,4 +1,5 @@
-// invigil live video: the candidate's publisher (WHIP, RFC 9725).
+// invigil live video: the candidate's publisher (WHIP, RFC 9725), and the
+// corner notes that show proctors' messages.
 //
 // invigil.js loads this file (built to dist/invigil-live.js) only when a
 // proctor first asks to watch, so a candidate nobody watches never
@@ -87,5 +88,49 @@
     return { stop: () => close('stopped'), setView, get view() { return current; }, get live() { return !closed; } };
   }
 
-  window.invigilLive = { publish };
+  /**
+   * Proctors' notes: a stack in the top corner, each with a close button,
+   * gone by itself after NOTE_MS. Never modal, never inert: the test goes on.
+   * The text arrives as textContent only, never as markup.
+   */
+  const NOTE_MS = 30000;
+  class Notes {
+    constructor() {
+      this.host = document.createElement('invigil-notes');
+      this.host.style.cssText = 'position:fixed;top:12px;right:12px;z-index:2147483646;display:block;max-width:24rem';
+      const root = this.host.attachShadow({ mode: 'open' });
+      root.innerHTML = `<style>
+        .note{font:15px/1.4 system-ui,sans-serif;background:#fff;color:#0f172a;border-left:5px solid #1d4ed8;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.25);padding:.6rem .8rem;margin:0 0 .5rem;display:flex;gap:.6rem;align-items:flex-start}
+        .note.warning{border-left-color:#d97706} .note strong{display:block;font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
+        .note p{margin:.1rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere} button{font:inherit;border:0;background:none;cursor:pointer;color:#475569;padding:0 .2rem}
+      </style><div class="stack"></div>`;
+      this.stack = root.querySelector('.stack');
+      document.documentElement.appendChild(this.host);
+    }
+
+    show(warning, text) {
+      const note = document.createElement('div');
+      note.className = warning ? 'note warning' : 'note';
+      note.setAttribute('role', warning ? 'alert' : 'status');
+      const body = document.createElement('div');
+      const title = document.createElement('strong');
+      title.textContent = warning ? 'Warning from your proctor' : 'Message from your proctor';
+      const words = document.createElement('p');
+      words.textContent = text;
+      body.append(title, words);
+      const close = document.createElement('button');
+      close.setAttribute('aria-label', 'Dismiss');
+      close.textContent = '×';
+      close.addEventListener('click', () => note.remove());
+      note.append(body, close);
+      this.stack.append(note);
+      setTimeout(() => note.remove(), NOTE_MS);
+    }
+
+    clear() {
+      this.host.remove();
+    }
+  }
+
+  window.invigilLive = { publish, Notes };
 })();

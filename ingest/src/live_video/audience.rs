@@ -8,14 +8,29 @@
 //! sends now; the answer comes the moment the wanted view differs from it,
 //! or when the wait runs out. So a proctor's click reaches the candidate in
 //! one round trip, and a candidate nobody watches holds one idle request
-//! instead of sending video.
+//! instead of sending video. Proctors' messages to the candidate ride the
+//! same request: a new one answers it at once, and each is handed out until
+//! the SDK confirms it (`seen`) or [`MESSAGE_TTL`] passes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use invigil_schemas::api::LiveView;
+use invigil_schemas::api::{LiveView, MessageLevel, ProctorMessage};
 use tokio::sync::watch;
+
+/// How long an unconfirmed message waits for its candidate.
+pub const MESSAGE_TTL: Duration = Duration::from_secs(600);
+/// Most messages waiting for one candidate; the oldest go first.
+pub const MAX_WAITING_MESSAGES: usize = 20;
+
+/// What a held signal request waits to change: the view wanted, and the
+/// newest message's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Wanted {
+    view: LiveView,
+    latest_message: u64,
+}
 
 /// `{test_id}/{candidate_id}`: one candidate's live stream (the Kafka key's
 /// form).
@@ -31,12 +46,21 @@ struct Stream {
     /// peer is handed over, so the signal goes out while ICE runs), by view.
     full: usize,
     grid: usize,
-    wanted: watch::Sender<LiveView>,
+    wanted: watch::Sender<Wanted>,
+    /// Unconfirmed messages, oldest first, with when they arrived here.
+    messages: VecDeque<(ProctorMessage, Instant)>,
+    next_message: u64,
 }
 
 impl Stream {
     fn new() -> Self {
-        Self { full: 0, grid: 0, wanted: watch::Sender::new(LiveView::None) }
+        Self {
+            full: 0,
+            grid: 0,
+            wanted: watch::Sender::new(Wanted { view: LiveView::None, latest_message: 0 }),
+            messages: VecDeque::new(),
+            next_message: 1,
+        }
     }
 
     fn count(&mut self, view: LiveView) -> Option<&mut usize> {
@@ -56,11 +80,16 @@ impl Stream {
         } else {
             LiveView::None
         };
-        self.wanted.send_if_modified(|wanted| std::mem::replace(wanted, view) != view);
+        self.wanted.send_if_modified(|wanted| std::mem::replace(&mut wanted.view, view) != view);
+    }
+
+    /// Drops messages the SDK confirmed (`id <= seen`) and expired ones.
+    fn prune(&mut self, seen: u64) {
+        self.messages.retain(|(message, at)| message.id > seen && at.elapsed() < MESSAGE_TTL);
     }
 
     fn idle(&self) -> bool {
-        self.full + self.grid == 0 && self.wanted.receiver_count() == 0
+        self.full + self.grid == 0 && self.wanted.receiver_count() == 0 && self.messages.is_empty()
     }
 }
 
@@ -93,26 +122,68 @@ impl Audience {
         self.lock().get(key).map_or(0, |s| s.full + s.grid)
     }
 
-    /// The view `key` is wanted at: at once if that differs from `sending`,
-    /// otherwise once it changes or `wait` has passed (then the unchanged
-    /// answer).
-    pub async fn wanted_unless(&self, key: &StreamKey, sending: LiveView, wait: Duration) -> LiveView {
+    /// Queues a proctor's message for `key` and wakes its held signal;
+    /// returns the message's id.
+    pub fn post_message(&self, key: &StreamKey, level: MessageLevel, text: String, from: String, sent_at: i64) -> u64 {
+        let mut streams = self.lock();
+        let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
+        stream.prune(0);
+        let id = stream.next_message;
+        stream.next_message += 1;
+        if stream.messages.len() >= MAX_WAITING_MESSAGES {
+            stream.messages.pop_front();
+        }
+        stream.messages.push_back((ProctorMessage { id, level, text, from, sent_at }, Instant::now()));
+        stream.wanted.send_modify(|wanted| wanted.latest_message = id);
+        id
+    }
+
+    /// The view `key` is wanted at and the messages after `seen`: at once
+    /// if the view differs from `sending` or such a message waits,
+    /// otherwise once either changes or `wait` has passed.
+    pub async fn wanted_unless(
+        &self,
+        key: &StreamKey,
+        sending: LiveView,
+        seen: u64,
+        wait: Duration,
+    ) -> (LiveView, Vec<ProctorMessage>) {
         let mut receiver = {
             let mut streams = self.lock();
-            streams.entry(key.to_owned()).or_insert_with(Stream::new).wanted.subscribe()
+            let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
+            stream.prune(seen);
+            stream.wanted.subscribe()
         };
-        let answer = match tokio::time::timeout(wait, receiver.wait_for(|wanted| *wanted != sending)).await {
-            Ok(Ok(wanted)) => *wanted,
-            // The sender lives in the map while any receiver does.
-            Ok(Err(_)) => LiveView::None,
-            Err(_) => sending,
-        };
-        drop(receiver);
-        let mut streams = self.lock();
-        if streams.get(key).is_some_and(Stream::idle) {
-            streams.remove(key);
+        let deadline = tokio::time::Instant::now() + wait;
+        // Messages newer than `floor` are news; one that expired before it
+        // was handed out raises the floor instead of answering empty-handed.
+        let mut floor = seen;
+        loop {
+            let news = |wanted: &Wanted| wanted.view != sending || wanted.latest_message > floor;
+            let (view, latest) = match tokio::time::timeout_at(deadline, receiver.wait_for(news)).await {
+                Ok(Ok(wanted)) => (wanted.view, wanted.latest_message),
+                // The sender lives in the map while any receiver does.
+                Ok(Err(_)) => (LiveView::None, floor),
+                Err(_) => (sending, floor),
+            };
+            let mut streams = self.lock();
+            let messages: Vec<ProctorMessage> = match streams.get_mut(key) {
+                Some(stream) => {
+                    stream.prune(seen);
+                    stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect()
+                }
+                None => Vec::new(),
+            };
+            let timed_out = tokio::time::Instant::now() >= deadline;
+            if view != sending || !messages.is_empty() || timed_out || latest <= floor {
+                drop(receiver);
+                if streams.get(key).is_some_and(Stream::idle) {
+                    streams.remove(key);
+                }
+                return (view, messages);
+            }
+            floor = latest;
         }
-        answer
     }
 
     /// Streams with a viewer or a waiting candidate (for tests and metrics).
@@ -137,7 +208,7 @@ mod tests {
 
     fn wait(audience: &Arc<Audience>, sending: LiveView) -> tokio::task::JoinHandle<LiveView> {
         let audience = Arc::clone(audience);
-        tokio::spawn(async move { audience.wanted_unless(KEY, sending, Duration::from_secs(20)).await })
+        tokio::spawn(async move { audience.wanted_unless(KEY, sending, 0, Duration::from_secs(20)).await.0 })
     }
 
     #[tokio::test]
@@ -153,9 +224,9 @@ mod tests {
         // A second viewer, then both leave: only the last one ends the wish.
         audience.viewer_joined(KEY, Full);
         audience.viewer_left(KEY, Full);
-        assert_eq!(audience.wanted_unless(KEY, Nobody, Duration::ZERO).await, Full);
+        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.0, Full);
         audience.viewer_left(KEY, Full);
-        assert_eq!(audience.wanted_unless(KEY, Full, Duration::from_secs(5)).await, Nobody);
+        assert_eq!(audience.wanted_unless(KEY, Full, 0, Duration::from_secs(5)).await.0, Nobody);
         assert_eq!(audience.tracked(), 0, "nothing is kept for a candidate nobody watches or waits for");
     }
 
@@ -189,7 +260,7 @@ mod tests {
         assert_eq!(sending_full.await.unwrap(), Grid, "closing it goes back to the grid's picture");
         assert_eq!(audience.viewers(KEY), 1);
         audience.viewer_left(KEY, Grid);
-        assert_eq!(audience.wanted_unless(KEY, Grid, Duration::ZERO).await, Nobody);
+        assert_eq!(audience.wanted_unless(KEY, Grid, 0, Duration::ZERO).await.0, Nobody);
     }
 
     #[tokio::test]
@@ -197,11 +268,49 @@ mod tests {
         let audience = Audience::default();
         audience.viewer_joined("exam-1/cand-2", Full);
         let started = Instant::now();
-        assert_eq!(audience.wanted_unless(KEY, Nobody, Duration::from_millis(300)).await, Nobody);
+        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(300)).await.0, Nobody);
         assert!(started.elapsed() >= Duration::from_millis(300));
         // A publishing candidate that is still wanted is told so after the wait.
-        assert_eq!(audience.wanted_unless("exam-1/cand-2", Full, Duration::from_millis(50)).await, Full);
+        assert_eq!(audience.wanted_unless("exam-1/cand-2", Full, 0, Duration::from_millis(50)).await.0, Full);
         assert_eq!(audience.viewers("exam-1/cand-2"), 1);
         assert_eq!(audience.viewers(KEY), 0);
+    }
+
+    #[tokio::test]
+    async fn a_message_answers_the_held_signal_and_waits_until_confirmed() {
+        let audience = Arc::new(Audience::default());
+        let held = {
+            let audience = Arc::clone(&audience);
+            tokio::spawn(async move { audience.wanted_unless(KEY, Nobody, 0, Duration::from_secs(20)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let sent = Instant::now();
+        let id =
+            audience.post_message(KEY, MessageLevel::Warning, "Eyes on your screen, please".into(), "p1".into(), 7);
+        let (view, messages) = held.await.unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(1));
+        assert_eq!(view, Nobody, "a message alone asks for no video");
+        assert_eq!(messages.len(), 1);
+        assert_eq!((messages[0].id, messages[0].level, messages[0].from.as_str()), (id, MessageLevel::Warning, "p1"));
+        // Not confirmed yet: handed out again; confirmed: gone, and nothing
+        // is kept for a candidate nobody watches.
+        let again = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
+        assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
+        let second = audience.post_message(KEY, MessageLevel::Info, "Five minutes left".into(), "p1".into(), 8);
+        let after_first = audience.wanted_unless(KEY, Nobody, id, Duration::ZERO).await.1;
+        assert_eq!(after_first.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
+        assert!(audience.wanted_unless(KEY, Nobody, second, Duration::from_millis(50)).await.1.is_empty());
+        assert_eq!(audience.tracked(), 0);
+    }
+
+    #[tokio::test]
+    async fn at_most_the_newest_messages_wait_for_an_absent_candidate() {
+        let audience = Audience::default();
+        for i in 0..(MAX_WAITING_MESSAGES + 5) {
+            audience.post_message(KEY, MessageLevel::Info, format!("note {i}"), "p1".into(), i as i64);
+        }
+        let waiting = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
+        assert_eq!(waiting.len(), MAX_WAITING_MESSAGES);
+        assert_eq!(waiting.last().unwrap().text, format!("note {}", MAX_WAITING_MESSAGES + 4));
     }
 }

@@ -38,7 +38,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView};
+use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
 use invigil_schemas::claims::StaffRole;
 use invigil_schemas::validate::{FieldProblem, ProblemCode};
 use serde::{Deserialize, Serialize};
@@ -313,6 +313,9 @@ pub struct SignalQuery {
     publishing: LiveView,
     /// How long to hold the request at most, ms (capped by the settings).
     wait_ms: Option<u64>,
+    /// The newest proctor message the SDK has shown (0: none).
+    #[serde(default)]
+    seen: u64,
 }
 
 fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView, D::Error> {
@@ -343,11 +346,11 @@ pub async fn get_signal(
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let Some(live) = state.live_video.as_ref() else {
-        return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false }));
+        return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() }));
     };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
-    let view = live.audience.wanted_unless(&key, query.publishing, wait).await;
-    Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true }))
+    let (view, messages) = live.audience.wanted_unless(&key, query.publishing, query.seen, wait).await;
+    Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
 }
 
 /// `POST /api/v1/live/whip`: the candidate publishes, while watched.
@@ -385,15 +388,7 @@ pub async fn post_whep(
     let candidate = crate::dashboard::parse_candidate(&candidate)?;
     let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let live = live(&state)?;
-    if claims.role == StaffRole::Proctor {
-        let wall = crate::dashboard::build_wall_blocking(&state, &test, Some(&claims.sub)).await?;
-        // Without a duty roster every proctor of the test watches everyone.
-        let on_wall =
-            wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
-        if !on_wall {
-            return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
-        }
-    }
+    may_watch(&state, &claims, &test, &candidate).await?;
     let view = match query.view.as_deref() {
         None | Some("full") => LiveView::Full,
         Some("grid") => LiveView::Grid,
@@ -409,6 +404,65 @@ pub async fn post_whep(
     let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, view = view.as_str(), "live video: watching");
     Ok(created(answer, &id))
+}
+
+/// A proctor may watch (and write to) the candidates on their wall; an
+/// admin anyone.
+async fn may_watch(
+    state: &Arc<AppState>,
+    claims: &invigil_schemas::claims::StaffClaims,
+    test: &invigil_schemas::ids::TestId,
+    candidate: &invigil_schemas::ids::CandidateId,
+) -> Result<(), ApiError> {
+    if claims.role != StaffRole::Proctor {
+        return Ok(());
+    }
+    let wall = crate::dashboard::build_wall_blocking(state, test, Some(&claims.sub)).await?;
+    // Without a duty roster every proctor of the test watches everyone.
+    let on_wall =
+        wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
+    if !on_wall {
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/messages`: a note
+/// the candidate's SDK shows without blocking and records on the timeline
+/// (a `custom` event named `invigil.proctor_message`). Who may watch the
+/// candidate may write to them.
+pub async fn post_message(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
+    let test = crate::dashboard::parse_test(&test)?;
+    let candidate = crate::dashboard::parse_candidate(&candidate)?;
+    let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    let live = live(&state)?;
+    may_watch(&state, &claims, &test, &candidate).await?;
+    let request: MessageRequest =
+        invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
+    let text = request.text.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > MessageRequest::MAX_CHARS || text.chars().any(char::is_control) {
+        return Err(ApiError::invalid(vec![FieldProblem {
+            field: "text".into(),
+            code: if chars > MessageRequest::MAX_CHARS { ProblemCode::TooLong } else { ProblemCode::InvalidValue },
+            message: format!(
+                "must be 1 to {} characters of plain text (no control characters)",
+                MessageRequest::MAX_CHARS
+            ),
+        }]));
+    }
+    state.rate_limit(&format!("staff:{}", claims.sub))?;
+    let key = format!("{test}/{candidate}");
+    let now = crate::credentials::now_ms();
+    let id = live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now);
+    // The text stays out of the logs, as everything written to a candidate.
+    tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");
+    Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })))
 }
 
 /// `DELETE /api/v1/live/resources/{id}`: ends a WHIP or WHEP session; only

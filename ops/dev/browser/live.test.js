@@ -197,6 +197,49 @@ describe('live video', { timeout: 420_000 }, () => {
     await page.close();
   });
 
+  test('a proctor writes to a candidate: a note in the corner within 2 s, nothing blocked, the message on the timeline', { timeout: 120_000 }, async (t) => {
+    const proctor = await assignedProctor('cand-watched');
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.base}/dashboard/proctor.html?test=${EXAM}#token=${encodeURIComponent(jwt({ sub: proctor, role: 'proctor', tests: [EXAM] }))}`);
+    await page.locator('#tiles [data-candidate="cand-watched"] button.watch').click();
+    const viewer = page.locator('.live-viewer[data-candidate="cand-watched"]');
+    // Markup in a message stays text.
+    const words = 'Please keep your eyes on your own screen <b>now</b>';
+    await viewer.locator('.live-message input[name="text"]').fill(words);
+    await viewer.locator('.live-message input[name="warning"]').check();
+    const sent = Date.now();
+    await viewer.locator('.live-message button[type="submit"]').click();
+    const candidate = candidates['cand-watched'];
+    const shown = await waitFor('the note on the candidate page', () => candidate.evaluate(() => {
+      const host = document.querySelector('invigil-notes');
+      const note = host && host.shadowRoot.querySelector('.note');
+      return note ? { text: note.querySelector('p').textContent, role: note.getAttribute('role'), bold: !!note.querySelector('b') } : null;
+    }), 10_000, 20);
+    const latency = Date.now() - sent;
+    t.diagnostic(`proctor message → candidate's screen: ${latency} ms`);
+    assert.ok(latency <= 2_000, `${latency} ms`);
+    assert.deepEqual(shown, { text: words, role: 'alert', bold: false });
+    // Nothing blocks: no overlay, the page stays usable.
+    assert.equal(await candidate.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false);
+    // Recorded on the timeline: a custom event reaches the topic.
+    const recorded = await waitFor('the message event in Kafka', () => stack.events()
+      .find((e) => e.key === `${EXAM}/cand-watched` && e.event.type === 'custom' && e.event.name === 'invigil.proctor_message'), 20_000, 500);
+    assert.equal(recorded.event.data.text, words);
+    assert.equal(recorded.event.data.level, 'warning');
+    assert.equal(recorded.event.data.from, proctor);
+    // Bad messages are refused naming the field; a stranger may not write.
+    const refused = await stack.api(`/api/v1/live/tests/${EXAM}/candidates/cand-watched/messages`, jwt({ sub: proctor, role: 'proctor', tests: [EXAM] }), { method: 'POST', body: { text: 'x'.repeat(301) } });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.body.error.field, 'text');
+    const other = PROCTORS.find((p) => p !== proctor);
+    const stranger = await stack.api(`/api/v1/live/tests/${EXAM}/candidates/cand-watched/messages`, jwt({ sub: other, role: 'proctor', tests: [EXAM] }), { method: 'POST', body: { text: 'hello' } });
+    assert.equal(stranger.status, 403);
+    await viewer.locator('button.close').click();
+    await waitFor('every publisher and subscriber gone', async () => (await metric(stack, 'live_publishers')) === 0
+      && (await metric(stack, 'live_subscribers')) === 0, 20_000, 100);
+    await page.close();
+  });
+
   test('WHEP only for the assigned proctor or an admin; WHIP only while watched', async () => {
     const owner = await assignedProctor('cand-idle');
     const other = PROCTORS.find((p) => p !== owner);
