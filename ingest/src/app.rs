@@ -425,6 +425,9 @@ impl Ingest {
         let shutdown = async move {
             shutdown.await;
             streams.dashboards.close_streams();
+            if let Some(live) = &streams.live_video {
+                live.close_signals();
+            }
         };
         axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)

@@ -4,6 +4,8 @@
 //! of the publisher, and once the last subscriber ends its session the
 //! publisher — told to stop by the signal, or not — is cut off.
 
+mod common;
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -98,6 +100,9 @@ fn a_late_subscriber_gets_a_keyframe_asked_for_and_frames() {
         drive(&mut peers, 1, Duration::from_secs(10), |p| p[1].frames_in >= 10),
         "the first subscriber gets frames"
     );
+    // Past the spacing of keyframe requests (500 ms), so the next one is
+    // the late subscriber's own.
+    drive(&mut peers, 1, Duration::from_millis(700), |_| false);
     let asked_before = live.stats().keyframe_requests.load(Relaxed);
     let (mut late, _) = subscribe(&live, "exam-1/cand-a", "p2");
     let mut peers = [&mut cand_a, &mut first, &mut late];
@@ -152,4 +157,29 @@ fn a_grid_tile_gets_the_camera_only_and_an_opened_view_everything() {
     });
     assert!(both, "tile {:?}, opened {:?}", peers[1].frames_by_track, peers[2].frames_by_track);
     assert_eq!(peers[1].frames_by_track[1], 0, "no screen frame reaches a grid tile");
+}
+
+/// A candidate's held signal must not hold a graceful shutdown: it is
+/// answered (unchanged) the moment the server starts to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_signal_is_answered_when_the_server_stops() {
+    let ingest = common::Running::start(common::Options::shared(common::unique_topic("live-stop"))).await;
+    let url = ingest.url("/api/v1/live/signal?publishing=none");
+    let token = common::candidate_token("exam-1", "cand-1");
+    let held = tokio::spawn(async move {
+        let answer = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
+        let status = answer.status().as_u16();
+        let cache = answer.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+        (status, cache, answer.json::<serde_json::Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!held.is_finished(), "nothing changed, so the signal is held");
+    let stopping = Instant::now();
+    ingest.stop().await;
+    assert!(stopping.elapsed() < Duration::from_secs(5), "stopped in {:?}", stopping.elapsed());
+    let (status, cache, body) = held.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(cache.as_deref(), Some("no-store"), "no cache may keep a signal");
+    assert_eq!(body["publish"], false);
+    assert_eq!(body["view"], "none");
 }

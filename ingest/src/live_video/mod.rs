@@ -97,6 +97,9 @@ pub struct LiveVideo {
     /// The address in every answer's host candidate.
     announced: SocketAddr,
     resources: Mutex<HashMap<String, Resource>>,
+    /// Set when the server begins to shut down: held signals answer then,
+    /// or a graceful shutdown would wait out every candidate's hold.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// A WHIP or WHEP session, addressed by its `Location`.
@@ -129,7 +132,14 @@ impl LiveVideo {
             None => sfu.local_addr,
         };
         tracing::info!(udp = %sfu.local_addr, %announced, "live video SFU listening");
-        Ok(Self { settings, audience, sfu, announced, resources: Mutex::default() })
+        let (closing, _) = tokio::sync::watch::channel(false);
+        Ok(Self { settings, audience, sfu, announced, resources: Mutex::default(), closing })
+    }
+
+    /// Answers every held signal now (the server is shutting down); the
+    /// SDKs ask again, elsewhere or after the restart.
+    pub fn close_signals(&self) {
+        self.closing.send_replace(true);
     }
 
     pub fn stats(&self) -> &SfuStats {
@@ -349,7 +359,11 @@ pub async fn get_signal(
         return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() }));
     };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
-    let (view, messages) = live.audience.wanted_unless(&key, query.publishing, query.seen, wait).await;
+    let mut closing = live.closing.subscribe();
+    let (view, messages) = tokio::select! {
+        answer = live.audience.wanted_unless(&key, query.publishing, query.seen, wait) => answer,
+        _ = closing.wait_for(|closing| *closing) => (query.publishing, Vec::new()),
+    };
     Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
 }
 
