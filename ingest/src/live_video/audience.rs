@@ -36,10 +36,21 @@ struct Wanted {
 /// form).
 pub type StreamKey = str;
 
-#[derive(Default)]
 pub struct Audience {
     streams: Mutex<HashMap<String, Stream>>,
+    /// [`MESSAGE_TTL`], shorter in tests.
+    message_ttl: Duration,
 }
+
+impl Default for Audience {
+    fn default() -> Self {
+        Self::with_message_ttl(MESSAGE_TTL)
+    }
+}
+
+/// Above this many streams, queuing a message first forgets the streams
+/// that only held expired messages (candidates that never asked).
+const SWEEP_ABOVE: usize = 1024;
 
 struct Stream {
     /// Subscribers alive in the SFU (or about to be: counted before their
@@ -84,8 +95,8 @@ impl Stream {
     }
 
     /// Drops messages the SDK confirmed (`id <= seen`) and expired ones.
-    fn prune(&mut self, seen: u64) {
-        self.messages.retain(|(message, at)| message.id > seen && at.elapsed() < MESSAGE_TTL);
+    fn prune(&mut self, seen: u64, ttl: Duration) {
+        self.messages.retain(|(message, at)| message.id > seen && at.elapsed() < ttl);
     }
 
     fn idle(&self) -> bool {
@@ -94,6 +105,10 @@ impl Stream {
 }
 
 impl Audience {
+    pub fn with_message_ttl(message_ttl: Duration) -> Self {
+        Self { streams: Mutex::default(), message_ttl }
+    }
+
     /// A subscriber of `key` wanting `view` arrived.
     pub fn viewer_joined(&self, key: &StreamKey, view: LiveView) {
         let mut streams = self.lock();
@@ -126,8 +141,15 @@ impl Audience {
     /// returns the message's id.
     pub fn post_message(&self, key: &StreamKey, level: MessageLevel, text: String, from: String, sent_at: i64) -> u64 {
         let mut streams = self.lock();
+        if streams.len() > SWEEP_ABOVE {
+            let ttl = self.message_ttl;
+            streams.retain(|_, stream| {
+                stream.prune(0, ttl);
+                !stream.idle()
+            });
+        }
         let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
-        stream.prune(0);
+        stream.prune(0, self.message_ttl);
         let id = stream.next_message;
         stream.next_message += 1;
         if stream.messages.len() >= MAX_WAITING_MESSAGES {
@@ -151,7 +173,7 @@ impl Audience {
         let mut receiver = {
             let mut streams = self.lock();
             let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
-            stream.prune(seen);
+            stream.prune(seen, self.message_ttl);
             stream.wanted.subscribe()
         };
         let deadline = tokio::time::Instant::now() + wait;
@@ -169,7 +191,7 @@ impl Audience {
             let mut streams = self.lock();
             let messages: Vec<ProctorMessage> = match streams.get_mut(key) {
                 Some(stream) => {
-                    stream.prune(seen);
+                    stream.prune(seen, self.message_ttl);
                     stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect()
                 }
                 None => Vec::new(),
@@ -312,5 +334,23 @@ mod tests {
         let waiting = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
         assert_eq!(waiting.len(), MAX_WAITING_MESSAGES);
         assert_eq!(waiting.last().unwrap().text, format!("note {}", MAX_WAITING_MESSAGES + 4));
+    }
+
+    #[tokio::test]
+    async fn messages_nobody_asked_for_expire_and_their_streams_are_forgotten() {
+        let audience = Audience::with_message_ttl(Duration::from_millis(100));
+        for i in 0..=SWEEP_ABOVE {
+            audience.post_message(&format!("exam-1/absent-{i}"), MessageLevel::Info, "hello".into(), "p1".into(), 1);
+        }
+        assert_eq!(audience.tracked(), SWEEP_ABOVE + 1, "unexpired messages wait for their candidates");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        audience.post_message(KEY, MessageLevel::Info, "still here?".into(), "p1".into(), 2);
+        assert_eq!(audience.tracked(), 1, "only the stream with a live message is kept");
+        // An expired message is not handed out, and does not answer a hold.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let started = Instant::now();
+        let (_, messages) = audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(200)).await;
+        assert!(messages.is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(200), "held for its whole wait");
     }
 }
