@@ -4,6 +4,9 @@
 // panel really turns the candidate's video off.
 import { api, el, token } from './common.js';
 
+/** How long the viewer waits for a first frame before saying why there is none. */
+const VIEWER_PATIENCE_MS = 8000;
+
 /** The m-lines, in the order ingest's SFU forwards them. */
 const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone']];
 
@@ -64,9 +67,17 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
   const audio = el('audio', { autoplay: true, dataset: { track: 'microphone' } });
   let subscription = null;
   let closed = false;
+  // A candidate whose SDK is not running (offline, tab closed, an old
+  // SDK) never starts sending: say so instead of "Connecting…" for ever.
+  const silence = setTimeout(() => {
+    if (!panel.dataset.firstFrameMs && panel.dataset.state !== 'refused') {
+      state.textContent = `No picture yet: ${candidate}'s browser has not answered (offline, or the exam page is closed). Keep this open to see them when it does.`;
+    }
+  }, VIEWER_PATIENCE_MS);
   const close = () => {
     if (closed) return;
     closed = true;
+    clearTimeout(silence);
     if (subscription) subscription.close();
     panel.remove();
     onClose();

@@ -183,3 +183,19 @@ async fn a_held_signal_is_answered_when_the_server_stops() {
     assert_eq!(body["publish"], false);
     assert_eq!(body["view"], "none");
 }
+
+#[test]
+fn a_full_sfu_refuses_more_peers_with_503() {
+    let settings = LiveVideoSettings { max_peers: 2, ..LiveVideoSettings::default() };
+    let live = LiveVideo::start_with(settings, SfuTimings::default()).unwrap();
+    let (mut first, _) = subscribe(&live, "exam-1/cand-a", "p1");
+    let mut cand_a = publish(&live, "exam-1/cand-a");
+    // The loop counts a peer once it has taken it.
+    let mut peers = [&mut cand_a, &mut first];
+    assert!(drive(&mut peers, 0, Duration::from_secs(5), |_| live.stats().publishers.load(Relaxed) == 1));
+    let (_, offer, _) = LoopbackPeer::subscriber().unwrap();
+    let refused = live.subscribe("exam-1/cand-a", &offer, "p2", LiveView::Full).unwrap_err();
+    assert_eq!(refused.body.error.code, invigil_schemas::api::ErrorCode::Unavailable);
+    assert!(refused.retry_after_secs.is_some());
+    assert_eq!(live.audience.viewers("exam-1/cand-a"), 1, "the refused viewer is not counted");
+}

@@ -191,6 +191,16 @@ describe('live video', { timeout: 420_000 }, () => {
 
     await viewer.locator('button.close').click();
     await page.locator('#open-grid').click();
+
+    // A candidate whose exam page is not open never answers: the viewer says so.
+    await page.evaluate(async (test) => {
+      const { openViewer } = await import('/dashboard/live.js');
+      document.getElementById('live-viewer').replaceChildren(openViewer(test, 'cand-ghost').panel);
+    }, EXAM);
+    const ghost = page.locator('.live-viewer[data-candidate="cand-ghost"]');
+    await waitFor('the no-answer note', async () => /has not answered/.test(await ghost.locator('[role="status"]').first().textContent()), 15_000, 200);
+    assert.equal(await ghost.getAttribute('data-first-frame-ms'), null);
+    await ghost.locator('button.close').click();
     await waitFor('every publisher and subscriber gone', async () => (await metric(stack, 'live_publishers')) === 0
       && (await metric(stack, 'live_subscribers')) === 0, 20_000, 100);
     assert.deepEqual(problems, []);
