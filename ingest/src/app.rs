@@ -109,11 +109,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(dashboard::get_timeline))
         .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(dashboard::post_verdict))
         .route("/api/v1/dashboard/media", get(dashboard::get_media))
-        .route("/api/v1/live/signal", get(live_video::get_signal))
-        .route("/api/v1/live/whip", post(live_video::post_whip))
-        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(live_video::post_whep))
-        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages", post(live_video::post_message))
-        .route("/api/v1/live/resources/{id}", delete(live_video::delete_resource))
+        .route("/api/v1/live/signal", get(live_video::routes::get_signal))
+        .route("/api/v1/live/whip", post(live_video::routes::post_whip))
+        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(live_video::routes::post_whep))
+        .route(
+            "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages",
+            post(live_video::routes::post_message),
+        )
+        .route("/api/v1/live/resources/{id}", delete(live_video::routes::delete_resource))
         .route("/dashboard", get(pages::redirect_to_index))
         .route("/dashboard/", get(pages::get_index))
         .route("/dashboard/{file}", get(pages::get_file))

@@ -1,0 +1,245 @@
+//! The HTTP side of live video: the candidate's signal and WHIP, the
+//! proctor's WHEP and messages, and ending a session. Each route checks
+//! who calls before it touches [`LiveVideo`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
+use invigil_schemas::claims::StaffRole;
+use invigil_schemas::validate::{FieldProblem, ProblemCode};
+use serde::Deserialize;
+
+use super::{bad_body, LiveVideo};
+use crate::app::AppState;
+use crate::error::ApiError;
+
+fn live(state: &AppState) -> Result<&LiveVideo, ApiError> {
+    state
+        .live_video
+        .as_ref()
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "live video is not enabled on this server"))
+}
+
+/// The SDP text of a `Content-Type: application/sdp` body.
+fn sdp_body<'a>(live: &LiveVideo, headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.trim().to_ascii_lowercase().starts_with("application/sdp") {
+        return Err(ApiError::invalid(vec![FieldProblem {
+            field: "content-type".into(),
+            code: ProblemCode::InvalidValue,
+            message: "must be application/sdp".into(),
+        }]));
+    }
+    if body.len() > live.settings.max_offer_bytes {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the offer is larger than {} bytes", live.settings.max_offer_bytes),
+        ));
+    }
+    std::str::from_utf8(body).map_err(|_| bad_body(ProblemCode::InvalidValue, "the offer is not UTF-8"))
+}
+
+/// 201 Created with the answer and the resource's `Location` (RFC 9725).
+fn created(answer: String, id: &str) -> Response {
+    let location = format!("/api/v1/live/resources/{id}");
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// A signal answer no cache may keep: it is true only now.
+fn no_store(signal: LiveSignal) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(signal)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignalQuery {
+    /// What the SDK sends now (`none`, `grid`, `full`; `false` and `true`
+    /// mean `none` and `full`); the answer waits while it is right.
+    #[serde(default, deserialize_with = "sending")]
+    publishing: LiveView,
+    /// How long to hold the request at most, ms (capped by the settings).
+    wait_ms: Option<u64>,
+    /// The newest proctor message the SDK has shown (0: none).
+    #[serde(default)]
+    seen: u64,
+}
+
+fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    match text.as_str() {
+        "none" | "false" => Ok(LiveView::None),
+        "grid" => Ok(LiveView::Grid),
+        "full" | "true" => Ok(LiveView::Full),
+        other => Err(serde::de::Error::custom(format!("publishing must be none, grid or full, not {other:?}"))),
+    }
+}
+
+/// `GET /api/v1/live/signal?publishing=…`: publish or stop, answered as
+/// soon as that differs from what the SDK does.
+pub async fn get_signal(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    query: Result<Query<SignalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let claims = state.verifier.candidate(&headers)?;
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::invalid(vec![FieldProblem {
+            field: "query".into(),
+            code: ProblemCode::InvalidType,
+            message: rejection.body_text(),
+        }])
+    })?;
+    let key = format!("{}/{}", claims.test_id, claims.sub);
+    state.rate_limit(&key)?;
+    let Some(live) = state.live_video.as_ref() else {
+        return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() }));
+    };
+    let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
+    let mut closing = live.closing();
+    let (view, messages) = tokio::select! {
+        answer = live.audience.wanted_unless(&key, query.publishing, query.seen, wait) => answer,
+        _ = closing.wait_for(|closing| *closing) => (query.publishing, Vec::new()),
+    };
+    Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
+}
+
+/// `POST /api/v1/live/whip`: the candidate publishes, while watched.
+pub async fn post_whip(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let claims = state.verifier.candidate(&headers)?;
+    let live = live(&state)?;
+    let key = format!("{}/{}", claims.test_id, claims.sub);
+    state.rate_limit(&key)?;
+    let offer = sdp_body(live, &headers, &body)?;
+    let (answer, id) = live.publish(&key, offer)?;
+    tracing::info!(test = %claims.test_id, candidate = %claims.sub, "live video: candidate publishing");
+    Ok(created(answer, &id))
+}
+
+/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
+/// with the candidate on their wall (or an admin) subscribes.
+#[derive(Debug, Deserialize)]
+pub struct WhepQuery {
+    /// `full` (default) or `grid`.
+    view: Option<String>,
+}
+
+pub async fn post_whep(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+    Query(query): Query<WhepQuery>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let test = crate::dashboard::parse_test(&test)?;
+    let candidate = crate::dashboard::parse_candidate(&candidate)?;
+    let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    let live = live(&state)?;
+    may_watch(&state, &claims, &test, &candidate).await?;
+    let view = match query.view.as_deref() {
+        None | Some("full") => LiveView::Full,
+        Some("grid") => LiveView::Grid,
+        Some(_) => {
+            return Err(ApiError::invalid(vec![FieldProblem {
+                field: "view".into(),
+                code: ProblemCode::InvalidValue,
+                message: "must be full or grid".into(),
+            }]))
+        }
+    };
+    let offer = sdp_body(live, &headers, &body)?;
+    let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
+    tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, view = view.as_str(), "live video: watching");
+    Ok(created(answer, &id))
+}
+
+/// A proctor may watch (and write to) the candidates on their wall; an
+/// admin anyone.
+async fn may_watch(
+    state: &Arc<AppState>,
+    claims: &invigil_schemas::claims::StaffClaims,
+    test: &invigil_schemas::ids::TestId,
+    candidate: &invigil_schemas::ids::CandidateId,
+) -> Result<(), ApiError> {
+    if claims.role != StaffRole::Proctor {
+        return Ok(());
+    }
+    let wall = crate::dashboard::build_wall_blocking(state, test, Some(&claims.sub)).await?;
+    // Without a duty roster every proctor of the test watches everyone.
+    let on_wall =
+        wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
+    if !on_wall {
+        return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/messages`: a note
+/// the candidate's SDK shows without blocking and records on the timeline
+/// (a `custom` event named `invigil.proctor_message`). Who may watch the
+/// candidate may write to them.
+pub async fn post_message(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
+    let test = crate::dashboard::parse_test(&test)?;
+    let candidate = crate::dashboard::parse_candidate(&candidate)?;
+    let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    let live = live(&state)?;
+    may_watch(&state, &claims, &test, &candidate).await?;
+    let request: MessageRequest =
+        invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
+    let text = request.text.trim();
+    let chars = text.chars().count();
+    if chars == 0 || chars > MessageRequest::MAX_CHARS || text.chars().any(char::is_control) {
+        return Err(ApiError::invalid(vec![FieldProblem {
+            field: "text".into(),
+            code: if chars > MessageRequest::MAX_CHARS { ProblemCode::TooLong } else { ProblemCode::InvalidValue },
+            message: format!(
+                "must be 1 to {} characters of plain text (no control characters)",
+                MessageRequest::MAX_CHARS
+            ),
+        }]));
+    }
+    state.rate_limit(&format!("staff:{}", claims.sub))?;
+    let key = format!("{test}/{candidate}");
+    let now = crate::credentials::now_ms();
+    let id = live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now);
+    // The text stays out of the logs, as everything written to a candidate.
+    tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");
+    Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })))
+}
+
+/// `DELETE /api/v1/live/resources/{id}`: ends a WHIP or WHEP session; only
+/// its owner may (anyone else gets 404, as for an unknown id).
+pub async fn delete_resource(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let claims: serde_json::Value = state.verifier.verify(&headers)?;
+    let caller = match (claims.get("role"), claims.get("test_id"), claims.get("sub").and_then(|s| s.as_str())) {
+        (Some(_), _, Some(sub)) => format!("staff:{sub}"),
+        (None, Some(test), Some(sub)) => format!("candidate:{}/{sub}", test.as_str().unwrap_or_default()),
+        _ => return Err(ApiError::unauthorized("token claims are malformed")),
+    };
+    if !live(&state)?.end(&id, &caller) {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such live video session"));
+    }
+    Ok(Json(serde_json::json!({ "status": "ok" })))
+}
