@@ -190,7 +190,7 @@ impl LiveVideo {
         // bad offer, not a dropped connection.
         let negotiated = std::panic::catch_unwind(|| self.negotiate(offer))
             .unwrap_or_else(|_| Err(bad_body(ProblemCode::InvalidValue, "the offer cannot be parsed")));
-        let (rtc, answer, tracks) = negotiated?;
+        let Negotiated { rtc, answer, tracks } = negotiated?;
         let stats = &self.sfu.stats;
         let peers = stats.publishers.load(Ordering::Relaxed) + stats.subscribers.load(Ordering::Relaxed);
         if peers >= self.settings.max_peers {
@@ -222,7 +222,7 @@ impl LiveVideo {
     }
 
     /// An [`Rtc`] that has answered `offer`, the answer and its m-lines.
-    fn negotiate(&self, offer: &str) -> Result<(Rtc, String, Vec<(Mid, MediaKind)>), ApiError> {
+    fn negotiate(&self, offer: &str) -> Result<Negotiated, ApiError> {
         let offer = SdpOffer::from_sdp_string(offer)
             .map_err(|e| bad_body(ProblemCode::InvalidValue, format!("not an SDP offer: {e}")))?;
         let mut rtc = Rtc::builder()
@@ -243,7 +243,7 @@ impl LiveVideo {
         if tracks.iter().map(|(_, kind)| *kind).ne(LAYOUT) {
             return Err(bad_body(ProblemCode::InvalidValue, format!("the offer must carry {LAYOUT_TEXT}")));
         }
-        Ok((rtc, answer, tracks))
+        Ok(Negotiated { rtc, answer, tracks })
     }
 
     /// Resources older than a day are forgotten (their peers are long gone;
@@ -258,6 +258,13 @@ impl LiveVideo {
     fn lock_resources(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
         self.resources.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// A peer that answered its offer: the answer's SDP and its m-lines.
+struct Negotiated {
+    rtc: Rtc,
+    answer: String,
+    tracks: Vec<(Mid, MediaKind)>,
 }
 
 /// The m-lines of an SDP, in order, with their mids.

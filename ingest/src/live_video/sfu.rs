@@ -144,7 +144,9 @@ impl Peer {
     }
 }
 
-/// Work one peer's output makes for the others.
+/// Work one peer's output makes for the others. Lives only between a poll
+/// and the forwarding right after it, so the frame is not boxed.
+#[allow(clippy::large_enum_variant)]
 enum Forward {
     Media(Arc<str>, MediaData),
     /// A subscriber of `key` needs a keyframe on track slot `usize`.
