@@ -199,3 +199,39 @@ fn a_full_sfu_refuses_more_peers_with_503() {
     assert!(refused.retry_after_secs.is_some());
     assert_eq!(live.audience.viewers("exam-1/cand-a"), 1, "the refused viewer is not counted");
 }
+
+/// A test whose configuration has `live_video: false`: its candidates hear
+/// live video is disabled, and nobody may watch or write to them; another
+/// test is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_can_turn_live_video_off() {
+    let ingest = common::Running::start(common::Options::shared(common::unique_topic("live-off"))).await;
+    let http = reqwest::Client::new();
+    let admin = common::staff_token("admin", &[]);
+    let current: serde_json::Value =
+        http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let mut document = current["document"].clone();
+    document["tests"]["exam-quiet"] = serde_json::json!({"live_video": false});
+    let put = http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+
+    let signal = |test: &str| {
+        let request = http
+            .get(ingest.url("/api/v1/live/signal?publishing=none&wait_ms=0"))
+            .bearer_auth(common::candidate_token(test, "cand-1"));
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    assert_eq!(signal("exam-quiet").await["enabled"], false);
+    assert_eq!(signal("exam-1").await["enabled"], true);
+    let message = http
+        .post(ingest.url("/api/v1/live/tests/exam-quiet/candidates/cand-1/messages"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(message.status(), 404);
+    let body: serde_json::Value = message.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("live_video"), "{body}");
+    ingest.stop().await;
+}

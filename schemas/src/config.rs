@@ -28,6 +28,9 @@ pub struct ProctorConfig {
     /// Days analytics rows are kept (ClickHouse TTL).
     pub retention_days: u32,
     pub uploads: Uploads,
+    /// Proctors may watch this test's candidates live and write to them.
+    /// Off, the SDK hears live video is disabled and never sends video.
+    pub live_video: bool,
 }
 
 impl Default for ProctorConfig {
@@ -40,6 +43,7 @@ impl Default for ProctorConfig {
             anomaly: AnomalyConfig::default(),
             retention_days: 30,
             uploads: Uploads::default(),
+            live_video: true,
         }
     }
 }

@@ -25,6 +25,23 @@ fn live(state: &AppState) -> Result<&LiveVideo, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "live video is not enabled on this server"))
 }
 
+/// Whether the test's configuration lets proctors watch its candidates.
+fn test_allows_live(state: &AppState, test: &invigil_schemas::ids::TestId) -> bool {
+    state.config.current().document.for_test(test).map(|config| config.live_video).unwrap_or(false)
+}
+
+/// [`live`], for a test whose configuration has live video on.
+fn live_for_test<'a>(state: &'a AppState, test: &invigil_schemas::ids::TestId) -> Result<&'a LiveVideo, ApiError> {
+    let live = live(state)?;
+    if !test_allows_live(state, test) {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("live video is off for test {test} (live_video in its configuration)"),
+        ));
+    }
+    Ok(live)
+}
+
 /// The SDP text of a `Content-Type: application/sdp` body.
 fn sdp_body<'a>(live: &LiveVideo, headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -101,7 +118,7 @@ pub async fn get_signal(
     })?;
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
-    let Some(live) = state.live_video.as_ref() else {
+    let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(&state, &claims.test_id)) else {
         return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() }));
     };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
@@ -120,7 +137,7 @@ pub async fn post_whip(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let claims = state.verifier.candidate(&headers)?;
-    let live = live(&state)?;
+    let live = live_for_test(&state, &claims.test_id)?;
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let offer = sdp_body(live, &headers, &body)?;
@@ -147,7 +164,7 @@ pub async fn post_whep(
     let test = crate::dashboard::parse_test(&test)?;
     let candidate = crate::dashboard::parse_candidate(&candidate)?;
     let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
-    let live = live(&state)?;
+    let live = live_for_test(&state, &test)?;
     may_watch(&state, &claims, &test, &candidate).await?;
     let view = match query.view.as_deref() {
         None | Some("full") => LiveView::Full,
@@ -200,7 +217,7 @@ pub async fn post_message(
     let test = crate::dashboard::parse_test(&test)?;
     let candidate = crate::dashboard::parse_candidate(&candidate)?;
     let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
-    let live = live(&state)?;
+    let live = live_for_test(&state, &test)?;
     may_watch(&state, &claims, &test, &candidate).await?;
     let request: MessageRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
