@@ -51,6 +51,8 @@ done
 candidate=$("$INVIGIL" token --role candidate --sub cand-st --test exam-1)
 admin=$("$INVIGIL" token --role admin --sub admin-st)
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance
+# SDP offers (live video's WHIP and WHEP bodies) are sent as text.
+export PYTHONPATH="$ROOT/ops/dev${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks
 status=0
 run() {
     local name=$1 token=$2
