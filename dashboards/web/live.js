@@ -14,8 +14,11 @@ const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone'
  * Subscribes to `candidate` of `test`. `onTrack(name, track)` gets the
  * camera, screen and microphone tracks as they arrive; `onState(state)` the
  * connection's state. `view: 'grid'` asks for the camera only, small and
- * slow (the candidate sends that while nobody opened them). Resolves with `{ close() }`; rejects with the
- * server's message (403 when the candidate is not on this proctor's wall).
+ * slow (the candidate sends that while nobody opened them). Resolves with
+ * `{ close() }`; rejects with the server's message (403 when the candidate
+ * is not on this proctor's wall). Leaving the page ends the subscription
+ * too, so the candidate stops sending at once rather than when ICE times
+ * out.
  */
 export async function subscribe(test, candidate, { onTrack, onState = () => {}, view = 'full' }) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
@@ -27,10 +30,13 @@ export async function subscribe(test, candidate, { onTrack, onState = () => {}, 
   pc.onconnectionstatechange = () => onState(pc.connectionState);
   let location = null;
   const close = () => {
+    window.removeEventListener('pagehide', close);
     pc.close();
-    if (location) fetch(location, { method: 'DELETE', headers: { authorization: `Bearer ${token() || ''}` } }).catch(() => {});
+    // keepalive: the DELETE also leaves with a closing page.
+    if (location) fetch(location, { method: 'DELETE', keepalive: true, headers: { authorization: `Bearer ${token() || ''}` } }).catch(() => {});
     location = null;
   };
+  window.addEventListener('pagehide', close);
   try {
     await pc.setLocalDescription(await pc.createOffer());
     const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep?view=${view}`, {

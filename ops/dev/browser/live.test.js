@@ -147,7 +147,14 @@ describe('live video', { timeout: 420_000 }, () => {
     assert.equal(await metric(stack, 'live_media_bytes_received'), received, 'no media while nobody watches');
     assert.deepEqual(await candidates['cand-idle'].evaluate(() => window.__rtpSent()), { made: 0, open: 0, bytes: 0 });
     assert.deepEqual(problems, []);
-    await page.close();
+
+    // A proctor who closes the tab instead of the viewer stops the candidate too.
+    await button.click();
+    await waitFor('first frame before leaving', () => page.locator('.live-viewer').getAttribute('data-first-frame-ms'), 15_000, 20);
+    const left = Date.now();
+    await page.close({ runBeforeUnload: true });
+    await waitFor('the publisher gone after the tab closed', async () => (await metric(stack, 'live_publishers')) === 0, 5_000, 100);
+    t.diagnostic(`tab closed → candidate stopped publishing in ${Date.now() - left} ms`);
   });
 
   test('the live grid: every camera small, screen and microphone paused until a tile is opened', { timeout: 120_000 }, async (t) => {
