@@ -148,7 +148,8 @@ impl Peer {
 /// and the forwarding right after it, so the frame is not boxed.
 #[allow(clippy::large_enum_variant)]
 enum Forward {
-    Media(Arc<str>, MediaData),
+    /// A publisher's frame of `key` on its track slot `usize`.
+    Media(Arc<str>, usize, MediaData),
     /// A subscriber of `key` needs a keyframe on track slot `usize`.
     Keyframe(Arc<str>, Option<usize>, KeyframeRequestKind),
 }
@@ -336,15 +337,7 @@ impl Loop {
 
     fn forward(&mut self, forward: Forward, now: Instant) {
         match forward {
-            Forward::Media(key, data) => {
-                let Some(slot) = self
-                    .peers
-                    .iter()
-                    .find(|p| p.role == Role::Publisher && p.key == key && p.rtc.is_alive())
-                    .and_then(|p| p.slot(data.mid))
-                else {
-                    return;
-                };
+            Forward::Media(key, slot, data) => {
                 if !data.contiguous {
                     self.request_keyframe(&key, Some(slot), KeyframeRequestKind::Pli, now);
                 }
@@ -458,7 +451,10 @@ fn poll(peer: &mut Peer, socket: &UdpSocket, stats: &SfuStats, forwards: &mut Ve
             }
             Output::Event(Event::MediaData(data)) if peer.role == Role::Publisher => {
                 stats.media_bytes_in.fetch_add(data.data.len() as u64, Ordering::Relaxed);
-                forwards.push(Forward::Media(Arc::clone(&peer.key), data));
+                // The slot is this publisher's own: no search per frame.
+                if let Some(slot) = peer.slot(data.mid) {
+                    forwards.push(Forward::Media(Arc::clone(&peer.key), slot, data));
+                }
             }
             Output::Event(Event::KeyframeRequest(request)) if peer.role == Role::Subscriber => {
                 let slot = peer.slot(request.mid);
