@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use invigil_ingest::live_video::loopback::LoopbackPeer;
-use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, SfuTimings};
+use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, Owner, SfuTimings};
 use invigil_schemas::api::LiveView;
 
 const FPS: u32 = 30;
@@ -124,9 +124,9 @@ fn the_last_viewer_leaving_ends_the_wish_and_then_the_publisher() {
     assert_eq!(live.audience.viewers(key), 1);
 
     // Only the session's owner ends it.
-    assert!(!live.end(&id, "staff:p2"), "another proctor cannot end p1's session");
-    assert!(live.end(&id, "staff:p1"));
-    assert!(!live.end(&id, "staff:p1"), "an ended session is gone");
+    assert!(!live.end(&id, &Owner::Staff("p2".into())), "another proctor cannot end p1's session");
+    assert!(live.end(&id, &Owner::Staff("p1".into())));
+    assert!(!live.end(&id, &Owner::Staff("p1".into())), "an ended session is gone");
 
     // The publisher keeps sending, as an SDK that missed the signal would:
     // the viewer count drops at once, the publisher is cut after the grace.

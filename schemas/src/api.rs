@@ -276,12 +276,19 @@ pub enum LiveView {
 }
 
 impl LiveView {
+    pub const ALL: [LiveView; 3] = [LiveView::None, LiveView::Grid, LiveView::Full];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LiveView::None => "none",
             LiveView::Grid => "grid",
             LiveView::Full => "full",
         }
+    }
+
+    /// The view named `name` (as [`LiveView::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<LiveView> {
+        LiveView::ALL.into_iter().find(|view| view.as_str() == name)
     }
 }
 

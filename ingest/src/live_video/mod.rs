@@ -106,9 +106,18 @@ pub struct LiveVideo {
 /// A WHIP or WHEP session, addressed by its `Location`.
 struct Resource {
     peer: PeerId,
-    /// Who may end it: `candidate:{test}/{candidate}` or `staff:{sub}`.
-    owner: String,
+    /// Who may end it.
+    owner: Owner,
     created: Instant,
+}
+
+/// Who opened a live video session, and so may end it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// A candidate's publisher, by stream key (`{test}/{candidate}`).
+    Candidate(String),
+    /// A staff member's subscriber, by their token's `sub`.
+    Staff(String),
 }
 
 impl LiveVideo {
@@ -161,7 +170,7 @@ impl LiveVideo {
                 "nobody is watching this candidate; publish when signalled",
             ));
         }
-        self.add_peer(key, Role::Publisher, LiveView::Full, offer, format!("candidate:{key}"))
+        self.add_peer(key, Role::Publisher, LiveView::Full, offer, Owner::Candidate(key.to_owned()))
     }
 
     /// `staff`'s WHEP offer for stream `key`, to see it at `view` (grid or
@@ -169,7 +178,7 @@ impl LiveVideo {
     /// candidate hears the signal while ICE runs.
     pub fn subscribe(&self, key: &str, offer: &str, staff: &str, view: LiveView) -> Result<(String, String), ApiError> {
         self.audience.viewer_joined(key, view);
-        let answer = self.add_peer(key, Role::Subscriber, view, offer, format!("staff:{staff}"));
+        let answer = self.add_peer(key, Role::Subscriber, view, offer, Owner::Staff(staff.to_owned()));
         if answer.is_err() {
             self.audience.viewer_left(key, view);
         }
@@ -184,7 +193,7 @@ impl LiveVideo {
         role: Role,
         view: LiveView,
         offer: &str,
-        owner: String,
+        owner: Owner,
     ) -> Result<(String, String), ApiError> {
         // A third-party parser meets hostile text here: a panic in it is a
         // bad offer, not a dropped connection.
@@ -208,13 +217,13 @@ impl LiveVideo {
         Ok((answer, id))
     }
 
-    /// Ends session `id` if `caller` (`candidate:{key}` or `staff:{sub}`)
-    /// opened it; `false` if there is no such session of theirs.
-    pub fn end(&self, id: &str, caller: &str) -> bool {
+    /// Ends session `id` if `caller` opened it; `false` if there is no such
+    /// session of theirs.
+    pub fn end(&self, id: &str, caller: &Owner) -> bool {
         let peer = {
             let mut resources = self.lock_resources();
             match resources.get(id) {
-                Some(resource) if resource.owner == caller => resources.remove(id).map(|r| r.peer),
+                Some(resource) if resource.owner == *caller => resources.remove(id).map(|r| r.peer),
                 _ => None,
             }
         };

@@ -10,11 +10,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
-use invigil_schemas::claims::StaffRole;
+use invigil_schemas::claims::{StaffClaims, StaffRole};
+use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::validate::{FieldProblem, ProblemCode};
 use serde::Deserialize;
 
-use super::{bad_body, LiveVideo};
+use super::{bad_body, LiveVideo, Owner};
 use crate::app::AppState;
 use crate::error::ApiError;
 
@@ -26,12 +27,12 @@ fn live(state: &AppState) -> Result<&LiveVideo, ApiError> {
 }
 
 /// Whether the test's configuration lets proctors watch its candidates.
-fn test_allows_live(state: &AppState, test: &invigil_schemas::ids::TestId) -> bool {
+fn test_allows_live(state: &AppState, test: &TestId) -> bool {
     state.config.current().document.for_test(test).map(|config| config.live_video).unwrap_or(false)
 }
 
 /// [`live`], for a test whose configuration has live video on.
-fn live_for_test<'a>(state: &'a AppState, test: &invigil_schemas::ids::TestId) -> Result<&'a LiveVideo, ApiError> {
+fn live_for_test<'a>(state: &'a AppState, test: &TestId) -> Result<&'a LiveVideo, ApiError> {
     let live = live(state)?;
     if !test_allows_live(state, test) {
         return Err(ApiError::new(
@@ -94,10 +95,10 @@ pub struct SignalQuery {
 fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView, D::Error> {
     let text = String::deserialize(deserializer)?;
     match text.as_str() {
-        "none" | "false" => Ok(LiveView::None),
-        "grid" => Ok(LiveView::Grid),
-        "full" | "true" => Ok(LiveView::Full),
-        other => Err(serde::de::Error::custom(format!("publishing must be none, grid or full, not {other:?}"))),
+        "false" => Ok(LiveView::None),
+        "true" => Ok(LiveView::Full),
+        name => LiveView::from_name(name)
+            .ok_or_else(|| serde::de::Error::custom(format!("publishing must be none, grid or full, not {name:?}"))),
     }
 }
 
@@ -146,14 +147,14 @@ pub async fn post_whip(
     Ok(created(answer, &id))
 }
 
-/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
-/// with the candidate on their wall (or an admin) subscribes.
 #[derive(Debug, Deserialize)]
 pub struct WhepQuery {
     /// `full` (default) or `grid`.
     view: Option<String>,
 }
 
+/// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
+/// with the candidate on their wall (or an admin) subscribes.
 pub async fn post_whep(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -161,14 +162,10 @@ pub async fn post_whep(
     Query(query): Query<WhepQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let test = crate::dashboard::parse_test(&test)?;
-    let candidate = crate::dashboard::parse_candidate(&candidate)?;
-    let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
-    let live = live_for_test(&state, &test)?;
-    may_watch(&state, &claims, &test, &candidate).await?;
-    let view = match query.view.as_deref() {
-        None | Some("full") => LiveView::Full,
-        Some("grid") => LiveView::Grid,
+    let Watcher { live, claims, test, candidate } = watcher(&state, &headers, &test, &candidate).await?;
+    let view = match query.view.as_deref().map(LiveView::from_name) {
+        None => LiveView::Full,
+        Some(Some(view)) if view != LiveView::None => view,
         Some(_) => {
             return Err(ApiError::invalid(vec![FieldProblem {
                 field: "view".into(),
@@ -183,25 +180,37 @@ pub async fn post_whep(
     Ok(created(answer, &id))
 }
 
-/// A proctor may watch (and write to) the candidates on their wall; an
-/// admin anyone.
-async fn may_watch(
-    state: &Arc<AppState>,
-    claims: &invigil_schemas::claims::StaffClaims,
-    test: &invigil_schemas::ids::TestId,
-    candidate: &invigil_schemas::ids::CandidateId,
-) -> Result<(), ApiError> {
-    if claims.role != StaffRole::Proctor {
-        return Ok(());
+/// A staff member allowed to watch (and write to) one candidate.
+struct Watcher<'a> {
+    live: &'a LiveVideo,
+    claims: StaffClaims,
+    test: TestId,
+    candidate: CandidateId,
+}
+
+/// Who may watch a candidate, for WHEP and messages alike: a proctor of the
+/// test with the candidate on their wall, or an admin; the test must have
+/// live video on.
+async fn watcher<'a>(
+    state: &'a Arc<AppState>,
+    headers: &HeaderMap,
+    test: &str,
+    candidate: &str,
+) -> Result<Watcher<'a>, ApiError> {
+    let test = crate::dashboard::parse_test(test)?;
+    let candidate = crate::dashboard::parse_candidate(candidate)?;
+    let claims = crate::dashboard::staff_of_test(state, headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    let live = live_for_test(state, &test)?;
+    if claims.role == StaffRole::Proctor {
+        let wall = crate::dashboard::build_wall_blocking(state, &test, Some(&claims.sub)).await?;
+        // Without a duty roster every proctor of the test watches everyone.
+        let on_wall =
+            wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
+        if !on_wall {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
+        }
     }
-    let wall = crate::dashboard::build_wall_blocking(state, test, Some(&claims.sub)).await?;
-    // Without a duty roster every proctor of the test watches everyone.
-    let on_wall =
-        wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
-    if !on_wall {
-        return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
-    }
-    Ok(())
+    Ok(Watcher { live, claims, test, candidate })
 }
 
 /// `POST /api/v1/live/tests/{test}/candidates/{candidate}/messages`: a note
@@ -214,11 +223,7 @@ pub async fn post_message(
     Path((test, candidate)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
-    let test = crate::dashboard::parse_test(&test)?;
-    let candidate = crate::dashboard::parse_candidate(&candidate)?;
-    let claims = crate::dashboard::staff_of_test(&state, &headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
-    let live = live_for_test(&state, &test)?;
-    may_watch(&state, &claims, &test, &candidate).await?;
+    let Watcher { live, claims, test, candidate } = watcher(&state, &headers, &test, &candidate).await?;
     let request: MessageRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
     let text = request.text.trim();
@@ -251,8 +256,8 @@ pub async fn delete_resource(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let claims: serde_json::Value = state.verifier.verify(&headers)?;
     let caller = match (claims.get("role"), claims.get("test_id"), claims.get("sub").and_then(|s| s.as_str())) {
-        (Some(_), _, Some(sub)) => format!("staff:{sub}"),
-        (None, Some(test), Some(sub)) => format!("candidate:{}/{sub}", test.as_str().unwrap_or_default()),
+        (Some(_), _, Some(sub)) => Owner::Staff(sub.to_owned()),
+        (None, Some(test), Some(sub)) => Owner::Candidate(format!("{}/{sub}", test.as_str().unwrap_or_default())),
         _ => return Err(ApiError::unauthorized("token claims are malformed")),
     };
     if !live(&state)?.end(&id, &caller) {
