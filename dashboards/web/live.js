@@ -7,6 +7,14 @@ import { api, el, token } from './common.js';
 /** How long the viewer waits for a first frame before saying why there is none. */
 const VIEWER_PATIENCE_MS = 8000;
 
+/** Plays `stream` in `video`; `onFirstFrame` runs when its first frame is shown. */
+function show(video, stream, onFirstFrame) {
+  video.srcObject = stream;
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFirstFrame);
+  else video.addEventListener('playing', onFirstFrame, { once: true });
+  video.play().catch(() => {});
+}
+
 /** The m-lines, in the order ingest's SFU forwards them. */
 const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone']];
 
@@ -96,17 +104,6 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
     messageForm(test, candidate));
   videos.camera.muted = true;
   videos.screen.muted = true;
-  const firstFrame = (video, name) => {
-    const note = () => {
-      panel.dataset[`${name}FrameMs`] = String(Math.round(performance.now() - opened));
-      if (name === 'camera') {
-        panel.dataset.firstFrameMs = panel.dataset.cameraFrameMs;
-        state.textContent = 'Live.';
-      }
-    };
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(note);
-    else video.addEventListener('playing', note, { once: true });
-  };
   subscribe(test, candidate, {
     onTrack: (name, track) => {
       const stream = new MediaStream([track]);
@@ -115,9 +112,13 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
         audio.play().catch(() => {});
         return;
       }
-      videos[name].srcObject = stream;
-      firstFrame(videos[name], name);
-      videos[name].play().catch(() => {});
+      show(videos[name], stream, () => {
+        panel.dataset[`${name}FrameMs`] = String(Math.round(performance.now() - opened));
+        if (name === 'camera') {
+          panel.dataset.firstFrameMs = panel.dataset.cameraFrameMs;
+          state.textContent = 'Live.';
+        }
+      });
     },
     onState: (now) => {
       panel.dataset.state = now;
@@ -164,11 +165,9 @@ export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => 
       view: 'grid',
       onTrack: (name, track) => {
         if (name !== 'camera') return;
-        video.srcObject = new MediaStream([track]);
-        const note = () => { tile.dataset.firstFrameMs = String(Math.round(performance.now() - started)); };
-        if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(note);
-        else video.addEventListener('playing', note, { once: true });
-        video.play().catch(() => {});
+        show(video, new MediaStream([track]), () => {
+          tile.dataset.firstFrameMs = String(Math.round(performance.now() - started));
+        });
       },
       onState: (now) => { tile.dataset.state = now; },
     }).then((s) => (closed ? s.close() : subscriptions.push(s)), (error) => {
