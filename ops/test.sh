@@ -9,8 +9,9 @@
 #
 #   ops/test.sh          the suite CI runs (.ci/run), kept under 45 min on a fresh clone
 #   ops/test.sh --full   also the long runs: the chaos long form (3 seeds x 2 stores,
-#                        30 simulated min), a 5-min SDK bench in Chromium, 2 min of
-#                        fuzzing per target and 2-min schemathesis passes
+#                        30 simulated min), a 30-min video recording in Chromium, a
+#                        5-min SDK bench in Chromium, 2 min of fuzzing per target and
+#                        2-min schemathesis passes
 #
 # Exits non-zero if anything failed; prints each stage's wall time, and the
 # last line is "summary: N passed, M failed".
@@ -130,6 +131,13 @@ if ops/dev/schemathesis.sh "$schema_secs"; then passed=$((passed + 1)); else fai
 if [ "$full" = 1 ]; then
     step "chaos long form (--full: seeds 1,2,3 on chDB and ClickHouse, 1,000 candidates x 30 simulated min)"
     if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos long form"; fi
+
+    step "video recording (--full: 30 min, three 2-min offline spells and a reload, ffprobe per segment)"
+    if (cd ops/dev/browser && INVIGIL_RECORDING_MINUTES=30 INVIGIL_RECORDING_OFFLINE_MS=120000 node --test recording.test.js); then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "failed: 30-min recording"
+    fi
 
     step "SDK bench (--full: 5 min in headless Chromium)"
     if target/debug/invigil bench sdk --minutes 5 --check; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: bench sdk"; fi

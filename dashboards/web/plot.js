@@ -96,5 +96,21 @@ export function timelinePlot(timeline, alertScore) {
     const t = from + ((to - from) * i) / ticks;
     svg.append(el('text', { x: Math.min(x(t) - 20, WIDTH - 56), y: height - 6 }, formatClock(t)));
   }
+  // The recording's playing time, when there is a recording (review.js).
+  const cursor = el('line', { class: 'cursor', x1: 0, x2: 0, y1: 0, y2: height - 22, visibility: 'hidden' });
+  svg.append(cursor);
+  /** Moves the playing-time line to `t` (Unix ms). */
+  svg.showTime = (t) => {
+    const at = x(Math.min(Math.max(t, from), to));
+    cursor.setAttribute('x1', at);
+    cursor.setAttribute('x2', at);
+    cursor.setAttribute('visibility', 'visible');
+  };
+  /** The time under a pointer event, or null left of the plot. */
+  svg.timeAt = (event) => {
+    const box = svg.getBoundingClientRect();
+    const px = ((event.clientX - box.left) / box.width) * WIDTH;
+    return px < LEFT ? null : from + ((px - LEFT) / (WIDTH - LEFT - 8)) * (to - from);
+  };
   return svg;
 }

@@ -77,15 +77,19 @@ async function showCandidate(test, candidate) {
     el('h2', { id: 'candidate-title' }, `${candidate} · ${test}`),
     el('div', { class: 'columns' }, left, right),
   );
+  const plot = timeline.events.length ? timelinePlot(timeline, timeline.alert_score) : null;
+  const recording = recordingPanel(timeline, plot);
   left.append(
     sessionsPanel(timeline),
     el('section', { class: 'panel', 'aria-labelledby': 'plot-heading' },
       el('h2', { id: 'plot-heading' }, 'Timeline'),
-      timeline.events.length ? timelinePlot(timeline, timeline.alert_score) : el('p', {}, 'No events stored yet.'),
-      el('p', { class: 'legend' }, 'Bars: minute scores (red at or above the alert threshold). Grey: network gaps, labelled and never scored.')),
+      plot || el('p', {}, 'No events stored yet.'),
+      el('p', { class: 'legend' }, 'Bars: minute scores (red at or above the alert threshold). Grey: network gaps, labelled and never scored.',
+        recording ? ' Click the plot or an event to play the recording from there.' : '')),
+    ...(recording ? [recording.panel] : []),
     anomaliesPanel(timeline),
     mediaPanel(timeline),
-    eventsPanel(timeline),
+    eventsPanel(timeline, recording && recording.seek),
   );
   right.append(verdictPanel(test, candidate, timeline, canVerdict));
 }
@@ -97,10 +101,113 @@ function sessionsPanel(timeline) {
     el('td', {}, s.ended ? s.end_reason || 'ended' : 'open'),
     el('td', { class: 'num' }, s.events),
     el('td', { class: 'num' }, `${Number(s.completeness_pct).toFixed(1)} %`),
+    el('td', { class: 'num', dataset: { recordingPct: String(s.recording_pct) } }, Number(s.recording_expected_ms) > 0
+      ? `${Number(s.recording_pct).toFixed(1)} % of ${formatDuration(s.recording_expected_ms)}` : '—'),
     el('td', { class: 'num' }, `${s.network_gaps} (${formatDuration(s.network_gap_ms)})`),
     el('td', {}, s.sdk_version || '—')));
   return el('section', { class: 'panel' }, el('h2', {}, 'Sessions'),
-    el('table', {}, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Captures', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+    el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Captures', 'Video', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+}
+
+/**
+ * The video recording (recording = video): the screen large, the camera
+ * beside it, each track's segments played one after another on one clock
+ * (a lost segment is skipped). The plot shows the playing time; a click on
+ * the plot or on an event seeks both tracks there. Null without segments.
+ */
+function recordingPanel(timeline, plot) {
+  const segments = { screen: [], camera: [] };
+  for (const e of timeline.events) {
+    if (e.type !== 'recording' || e.capture_status !== 'uploaded' || !e.capture_key || !segments[e.capture_kind]) continue;
+    segments[e.capture_kind].push({ from: e.ts, to: e.ts + Number(e.duration_ms), key: e.capture_key });
+  }
+  const tracks = Object.keys(segments).filter((track) => segments[track].length);
+  if (!tracks.length) return null;
+  for (const track of tracks) segments[track].sort((a, b) => a.from - b.from);
+  const lead = tracks[0];
+  const videos = Object.fromEntries(tracks.map((track) => [track, el('video', {
+    id: `recording-${track}`, muted: true, playsinline: true, preload: 'auto', 'aria-label': `${track} recording`,
+  })]));
+  const shown = {};
+  // Segments are small: each is fetched once into a blob, where seeking
+  // needs no range requests (MediaRecorder's WebM has no seek index).
+  const blobs = new Map();
+  const urlOf = (key) => {
+    if (!blobs.has(key)) {
+      blobs.set(key, mediaLink(key, 'video/webm').then((url) => fetch(url)).then((response) => {
+        if (!response.ok) throw new Error(`recording segment ${response.status}`);
+        return response.blob();
+      }).then((blob) => URL.createObjectURL(blob)));
+    }
+    return blobs.get(key);
+  };
+  const clock = el('span', { class: 'clock', id: 'recording-clock', 'aria-live': 'off' }, formatClock(segments[lead][0].from));
+  const toggle = el('button', { type: 'button', id: 'recording-play' }, 'Play');
+  let playing = false;
+  let now = segments[lead][0].from;
+
+  /** Shows `track` at time `t`: the segment covering it, or the next one. */
+  const show = async (track, t) => {
+    const video = videos[track];
+    const segment = segments[track].find((s) => s.to > t);
+    if (!segment) return video.pause();
+    if (shown[track] !== segment) {
+      shown[track] = segment;
+      video.src = await urlOf(segment.key);
+      await new Promise((resolve) => video.addEventListener('loadedmetadata', resolve, { once: true }));
+    }
+    if (shown[track] !== segment) return undefined; // a later seek won
+    video.currentTime = Math.max(0, (Math.max(t, segment.from) - segment.from) / 1000);
+    if (playing) return video.play().catch(() => {});
+    return undefined;
+  };
+  const moved = (t) => {
+    now = t;
+    clock.textContent = formatClock(t);
+    if (plot) plot.showTime(t);
+  };
+  const seek = (t) => {
+    moved(t);
+    return Promise.all(tracks.map((track) => show(track, t))).catch(failed);
+  };
+  videos[lead].addEventListener('timeupdate', () => {
+    const segment = shown[lead];
+    if (!segment) return;
+    const t = segment.from + videos[lead].currentTime * 1000;
+    moved(t);
+    // The other track follows within a second and a half.
+    for (const track of tracks.slice(1)) {
+      const other = shown[track];
+      const at = other ? other.from + videos[track].currentTime * 1000 : -Infinity;
+      if (Math.abs(at - t) > 1500) show(track, t).catch(failed);
+    }
+  });
+  for (const track of tracks) {
+    videos[track].addEventListener('ended', () => {
+      const segment = shown[track];
+      if (segment) show(track, segment.to).catch(failed);
+    });
+  }
+  toggle.addEventListener('click', () => {
+    playing = !playing;
+    toggle.textContent = playing ? 'Pause' : 'Play';
+    if (playing) seek(now);
+    else for (const video of Object.values(videos)) video.pause();
+  });
+  if (plot) {
+    plot.classList.add('seekable');
+    plot.addEventListener('click', (event) => {
+      const t = plot.timeAt(event);
+      if (t !== null) seek(t);
+    });
+  }
+  seek(now);
+  const seconds = (track) => segments[track].reduce((sum, s) => sum + (s.to - s.from), 0);
+  const panel = el('section', { class: 'panel', id: 'recording' }, el('h2', {}, 'Recording'),
+    el('div', { class: 'recording' }, ...tracks.map((track) => videos[track])),
+    el('div', { class: 'row' }, toggle, clock),
+    el('p', { class: 'legend' }, tracks.map((track) => `${track}: ${segments[track].length} segments, ${formatDuration(seconds(track))}`).join(' · ')));
+  return { panel, seek };
 }
 
 function anomaliesPanel(timeline) {
@@ -164,7 +271,8 @@ function mediaPanel(timeline) {
   return panel;
 }
 
-function eventsPanel(timeline) {
+/** The event list; with a recording, a click on an event plays it from there. */
+function eventsPanel(timeline, seek) {
   const types = [...new Set(timeline.events.map((e) => e.type))].sort();
   const filter = el('select', { id: 'event-filter', 'aria-label': 'Event type' }, el('option', { value: '' }, 'all types'), types.map((t) => el('option', { value: t }, t)));
   const body = el('tbody');
@@ -172,7 +280,11 @@ function eventsPanel(timeline) {
     .filter(Boolean).join(' ') + (e.type === 'key_activity' ? ` ${e.keys} keys` : '') + (e.type === 'clipboard' ? ` ${e.chars} chars` : '');
   const draw = () => {
     const shown = timeline.events.filter((e) => !filter.value || e.type === filter.value).slice(0, 2000);
-    body.replaceChildren(...shown.map((e) => el('tr', { dataset: { type: e.type } },
+    body.replaceChildren(...shown.map((e) => el('tr', {
+      dataset: { type: e.type, ts: String(e.ts) },
+      class: seek ? 'seekable' : undefined,
+      onclick: seek ? () => seek(e.ts) : undefined,
+    },
       el('td', {}, formatClock(e.ts)), el('td', { class: 'num' }, e.seq), el('td', {}, e.type), el('td', {}, describe(e)),
       el('td', {}, e.received_at - e.ts > 75_000 ? 'late' : ''))));
   };

@@ -21,11 +21,12 @@ use base64::Engine;
 use invigil_schemas::api::PostForm;
 
 /// The folders the SDK writes and the one content type each may hold.
-pub const FOLDERS: [(&str, &str); 4] = [
+pub const FOLDERS: [(&str, &str); 5] = [
     ("camera/", "image/jpeg"),
     ("screen/", "image/jpeg"),
     ("audio/", "audio/webm"),
     ("bundle/", "application/octet-stream"),
+    (invigil_schemas::media_key::VIDEO_FOLDER, "video/webm"),
 ];
 
 /// Temporary keys the forms are signed with (never sent to the browser,

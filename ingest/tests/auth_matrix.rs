@@ -363,6 +363,14 @@ fn capture_batch(session: &str, kind: &str, key: &str, ts: i64) -> Value {
     json!({"v": 1, "session_id": session, "batch_seq": 0, "sent_at": now_ms(), "events": [event]})
 }
 
+/// One recording segment event of cand-1's, with `key`.
+fn recording_batch(session: &str, track: &str, key: &str, duration_ms: u32, ts: i64) -> Value {
+    let id = invigil_schemas::ids::event_id_v7(ts.max(0) as u64, [4; 10]);
+    let event = json!({"id": id, "seq": 0, "ts": ts, "type": "recording", "track": track, "status": "uploaded",
+        "key": key, "bytes": 180_000, "segment_seq": 1, "duration_ms": duration_ms, "attempts": 1});
+    json!({"v": 1, "session_id": session, "batch_seq": 0, "sent_at": now_ms(), "events": [event]})
+}
+
 /// Hostile payloads from an authentic candidate (issue 17): a capture that
 /// names another candidate's object, a key that climbs out of the prefix,
 /// a capture filed in another kind's folder, and event times the store
@@ -387,10 +395,46 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
         ("face", own, now - 31 * 86_400_000, "events[0].ts", "older than"),
         ("face", own, 4_102_444_800_000, "events[0].ts", "ahead"),
     ];
+    let mut bodies: Vec<(Value, &str, &str, &str)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, key, ts, field, says))| (capture_batch(&uuid_for(i), kind, key, *ts), *key, *field, *says))
+        .collect();
+    // Recording segments: the same prefix rule, in their track's folder.
+    let own_segment = "2026-11-30/exam-1/cand-1/video/screen/1700/seg_00001.webm";
+    let segments = [
+        (
+            "screen",
+            "2026-11-30/exam-1/cand-2/video/screen/1700/seg_00001.webm",
+            10_000,
+            "events[0].key",
+            "own media prefix",
+        ),
+        (
+            "screen",
+            "2026-11-30/exam-1/cand-1/video/../../cand-2/video/screen/1/seg_00001.webm",
+            10_000,
+            "events[0].key",
+            "canonical",
+        ),
+        (
+            "screen",
+            "2026-11-30/exam-1/cand-1/video/camera/1700/seg_00001.webm",
+            10_000,
+            "events[0].key",
+            "video/screen/",
+        ),
+        ("screen", "2026-11-30/exam-1/cand-1/camera/1_x.jpg", 10_000, "events[0].key", "video/screen/"),
+        ("screen", own_segment, 0, "events[0].duration_ms", "must be 1..="),
+        ("screen", own_segment, 3_600_000, "events[0].duration_ms", "must be 1..="),
+    ];
+    for (i, (track, key, duration, field, says)) in segments.iter().enumerate() {
+        bodies.push((recording_batch(&uuid_for(100 + i), track, key, *duration, now), *key, *field, *says));
+    }
     let mut failures = Vec::new();
-    for (i, (kind, key, ts, field, says)) in cases.iter().enumerate() {
-        let body = capture_batch(&uuid_for(i), kind, key, *ts);
-        let (status, _, answer) = ingest.post_events(&token, &body).await;
+    for (body, key, field, says) in &bodies {
+        let ts = &body["events"][0]["ts"];
+        let (status, _, answer) = ingest.post_events(&token, body).await;
         let problems = answer["error"]["problems"].as_array().cloned().unwrap_or_default();
         let named =
             problems.iter().any(|p| p["field"] == *field && p["message"].as_str().is_some_and(|m| m.contains(says)));
@@ -414,13 +458,18 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"]["field"], "key", "{answer}");
 
-    // The honest twin is accepted, and it is the only record on the topic.
+    // The honest twins are accepted, and they are the only records on the topic.
     let session = new_session();
     let (status, _, answer) = ingest.post_events(&token, &capture_batch(&session, "face", own, now)).await;
     assert_eq!(status, 200, "{answer}");
-    let records = read_topic(&shared_brokers(), &topic, 2, std::time::Duration::from_secs(5));
-    assert_eq!(records.len(), 1, "only the honest batch was produced");
+    let recording_session = new_session();
+    let honest_segment = recording_batch(&recording_session, "screen", own_segment, 10_000, now);
+    let (status, _, answer) = ingest.post_events(&token, &honest_segment).await;
+    assert_eq!(status, 200, "{answer}");
+    let records = read_topic(&shared_brokers(), &topic, 3, std::time::Duration::from_secs(5));
+    assert_eq!(records.len(), 2, "only the honest batches were produced");
     assert_eq!(records[0].1.batch.session_id.to_string(), session);
+    assert_eq!(records[1].1.batch.session_id.to_string(), recording_session);
     ingest.stop().await;
 }
 

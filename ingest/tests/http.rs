@@ -341,7 +341,7 @@ async fn the_post_policy_grant_hands_out_forms_signed_with_sts_keys_and_no_keys(
     let forms = reply["forms"].as_array().unwrap();
     let folders: Vec<String> =
         forms.iter().map(|f| f["key_prefix"].as_str().unwrap().trim_start_matches(&prefix).to_owned()).collect();
-    assert_eq!(folders, ["camera/", "screen/", "audio/", "bundle/"]);
+    assert_eq!(folders, ["camera/", "screen/", "audio/", "bundle/", "video/"]);
 
     // Signed with the keys STS (moto) issued for this candidate's session
     // policy: the form names its key id and carries its session token.

@@ -38,7 +38,8 @@ CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
 # Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
 APT_RUNTIME=(cmake libcurl4-openssl-dev pkg-config binaryen curl)
-APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++)
+# ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
+APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg)
 
 ALL_SERVICES=(kafka s3 clickhouse)
 

@@ -96,6 +96,7 @@ fn window_fingerprint(r: &WindowRow) -> u64 {
         (r.tab_switches, r.hidden_ms, r.blur_count, r.blur_ms, r.fullscreen_exits, r.clipboard_actions),
         (r.key_bursts, r.permission_revocations, r.blocked_ms, r.uploads_failed),
         (r.expected_face, r.uploaded_face, r.expected_screen, r.uploaded_screen, r.expected_audio, r.uploaded_audio),
+        (r.recording_expected_ms, r.camera_recorded_ms, r.screen_recorded_ms),
         (r.network_gaps, r.network_gap_ms, r.late_events, r.score.to_bits()),
         (&r.component_names, r.component_values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
     ))
@@ -112,6 +113,7 @@ fn session_fingerprint(r: &SessionRow) -> u64 {
     hash_of((
         (r.started_at, r.last_seen_at, r.ended, &r.end_reason, &r.sdk_version, &r.user_agent),
         (r.events, r.batches, r.expected_captures, r.uploaded_captures, r.completeness_pct.to_bits()),
+        (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
         (r.network_gaps, r.network_gap_ms, r.max_window_score.to_bits()),
     ))
 }
@@ -215,6 +217,9 @@ impl Tracked {
             uploaded_screen: value.uploaded[1],
             expected_audio: value.expected[2],
             uploaded_audio: value.uploaded[2],
+            recording_expected_ms: value.recording_expected_ms,
+            camera_recorded_ms: value.recorded_ms[0],
+            screen_recorded_ms: value.recorded_ms[1],
             network_gaps: value.network_gaps,
             network_gap_ms: value.network_gap_ms,
             late_events: value.late_events,
@@ -248,6 +253,7 @@ impl Tracked {
         let s = &self.session;
         let expected: u32 = total.expected.iter().sum();
         let uploaded: u32 = total.uploaded.iter().sum();
+        let recorded: u64 = total.recorded_ms.iter().sum();
         SessionRow {
             test_id: s.key.test_id.to_string(),
             candidate_id: s.key.candidate_id.to_string(),
@@ -266,6 +272,14 @@ impl Tracked {
                 100.0
             } else {
                 (f64::from(uploaded) * 100.0 / f64::from(expected)) as f32
+            },
+            recording_expected_ms: total.recording_expected_ms,
+            recorded_ms: recorded,
+            // Both tracks against the expected time of each.
+            recording_pct: if total.recording_expected_ms == 0 {
+                100.0
+            } else {
+                (recorded as f64 * 100.0 / (2 * total.recording_expected_ms) as f64) as f32
             },
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,

@@ -41,6 +41,9 @@ pub struct EventRow {
     pub capture_bytes: u64,
     pub capture_seq: u64,
     pub attempts: u32,
+    /// A recording segment's length (its track in `capture_kind`, its
+    /// `segment_seq` in `capture_seq`).
+    pub duration_ms: u32,
     pub name: String,
     pub payload: String,
     pub ingest_node: String,
@@ -71,6 +74,7 @@ pub fn payload_of(event: &Event) -> String {
     let needs_json = match &event.body {
         EventBody::SessionStarted(_) | EventBody::SdkError(_) | EventBody::Custom(_) => true,
         EventBody::Capture(capture) => capture.error.is_some(),
+        EventBody::Recording(recording) => recording.error.is_some(),
         _ => false,
     };
     if needs_json {
@@ -110,6 +114,7 @@ impl EventRow {
             capture_bytes: 0,
             capture_seq: 0,
             attempts: 0,
+            duration_ms: 0,
             name: String::new(),
             payload: payload_of(event),
             ingest_node: record.ingest_node.clone(),
@@ -141,6 +146,15 @@ impl EventRow {
                 row.capture_bytes = b.bytes.unwrap_or(0);
                 row.capture_seq = b.capture_seq;
                 row.attempts = b.attempts;
+            }
+            EventBody::Recording(b) => {
+                row.capture_kind = b.track.as_str().to_owned();
+                row.capture_status = wire_name(&b.status);
+                row.capture_key = b.key.clone().unwrap_or_default();
+                row.capture_bytes = b.bytes.unwrap_or(0);
+                row.capture_seq = b.segment_seq;
+                row.attempts = b.attempts;
+                row.duration_ms = b.duration_ms;
             }
             EventBody::Blocked(b) => row.reason = wire_name(&b.reason),
             EventBody::Unblocked(b) => row.reason = wire_name(&b.reason),
@@ -214,6 +228,7 @@ impl TableRow for EventRow {
         ("capture_bytes", Plain),
         ("capture_seq", Plain),
         ("attempts", Plain),
+        ("duration_ms", Plain),
         ("name", Plain),
         ("payload", Plain),
         ("ingest_node", Plain),
@@ -253,6 +268,11 @@ pub struct WindowRow {
     pub uploaded_screen: u32,
     pub expected_audio: u32,
     pub uploaded_audio: u32,
+    /// Milliseconds a video recording was expected in the window, and
+    /// those covered by each track's delivered segments.
+    pub recording_expected_ms: u64,
+    pub camera_recorded_ms: u64,
+    pub screen_recorded_ms: u64,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -288,6 +308,9 @@ impl TableRow for WindowRow {
         ("uploaded_screen", Plain),
         ("expected_audio", Plain),
         ("uploaded_audio", Plain),
+        ("recording_expected_ms", Plain),
+        ("camera_recorded_ms", Plain),
+        ("screen_recorded_ms", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("late_events", Plain),
@@ -359,6 +382,11 @@ pub struct SessionRow {
     pub expected_captures: u32,
     pub uploaded_captures: u32,
     pub completeness_pct: f32,
+    /// Video recording: expected milliseconds (per track), delivered ones
+    /// (both tracks), and their ratio to twice the expected, 0..100.
+    pub recording_expected_ms: u64,
+    pub recorded_ms: u64,
+    pub recording_pct: f32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub max_window_score: f64,
@@ -382,6 +410,9 @@ impl TableRow for SessionRow {
         ("expected_captures", Plain),
         ("uploaded_captures", Plain),
         ("completeness_pct", Plain),
+        ("recording_expected_ms", Plain),
+        ("recorded_ms", Plain),
+        ("recording_pct", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("max_window_score", Plain),
@@ -401,11 +432,23 @@ mod tests {
         fn ddl_columns(table: &str) -> Vec<String> {
             let ddl = MIGRATIONS.iter().find(|m| m.name == table).unwrap().sql;
             let body = &ddl[ddl.find("\n(").unwrap() + 2..ddl.find("ENGINE").unwrap()];
-            body.lines()
+            let mut columns: Vec<String> = body
+                .lines()
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with("--") && !l.starts_with('\'') && !l.starts_with(')'))
                 .map(|l| l.split_whitespace().next().unwrap().to_owned())
-                .collect()
+                .collect();
+            // Later migrations' `ADD COLUMN IF NOT EXISTS c … AFTER p`, in order.
+            let prefix = format!("ALTER TABLE {table} ADD COLUMN IF NOT EXISTS ");
+            for migration in MIGRATIONS {
+                for line in migration.sql.lines().filter_map(|l| l.strip_prefix(&prefix)) {
+                    let words: Vec<&str> = line.trim_end_matches(';').split_whitespace().collect();
+                    let after = words.iter().position(|w| *w == "AFTER").expect("new columns say where");
+                    let at = columns.iter().position(|c| c == words[after + 1]).unwrap() + 1;
+                    columns.insert(at, words[0].to_owned());
+                }
+            }
+            columns
         }
         fn names<R: TableRow>() -> Vec<String> {
             R::COLUMNS.iter().map(|(n, _)| n.to_string()).collect()
@@ -462,7 +505,14 @@ mod tests {
     /// rows would land under the wrong type.
     #[test]
     fn event_type_enum_matches_kind_tags() {
-        let ddl = MIGRATIONS.iter().find(|m| m.name == "proctor_events").unwrap().sql;
+        // The newest definition of the column: the table's own, or a later
+        // migration's MODIFY COLUMN.
+        let ddl = MIGRATIONS
+            .iter()
+            .rev()
+            .find(|m| m.name == "proctor_events" || m.sql.contains("ALTER TABLE proctor_events MODIFY COLUMN type"))
+            .unwrap()
+            .sql;
         for kind in EventKind::ALL {
             let entry = format!("'{}' = {}", kind.as_str(), *kind as u8);
             assert!(ddl.contains(&entry), "proctor_events.type lacks {entry}");

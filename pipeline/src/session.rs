@@ -85,6 +85,9 @@ pub enum What {
     /// its object key.
     Uploaded(u8, String),
     UploadFailed,
+    /// A delivered video segment of track 0 = camera, 1 = screen, and the
+    /// milliseconds it covers from the fact's time.
+    Recorded(u8, u32),
     /// Stored and counted as an event, no window column of its own.
     Other,
 }
@@ -148,6 +151,12 @@ impl Fact {
                     None => What::Other,
                 },
                 "failed" => What::UploadFailed,
+                _ => What::Other,
+            },
+            Some(EventKind::Recording) => match (row.capture_status.as_str(), row.capture_kind.as_str()) {
+                ("uploaded", "camera") => What::Recorded(0, row.duration_ms),
+                ("uploaded", "screen") => What::Recorded(1, row.duration_ms),
+                ("failed", _) => What::UploadFailed,
                 _ => What::Other,
             },
             _ => What::Other,
@@ -278,6 +287,9 @@ pub struct Session {
     pub minutes: BTreeMap<i64, MinuteCounts>,
     /// Client times of uploaded captures, per kind (see [`CAPTURE_KINDS`]).
     pub uploads: [Vec<i64>; 3],
+    /// Delivered video segments per track (camera, screen) as `[from, to)`
+    /// client times, sorted by start.
+    pub segments: [Vec<(i64, i64)>; 2],
     /// Client times of fullscreen exits, sorted: the score tells those a
     /// tab switch caused from those on their own.
     pub fullscreen_exits: Vec<i64>,
@@ -303,6 +315,7 @@ impl Session {
             transitions: Vec::new(),
             minutes: BTreeMap::new(),
             uploads: Default::default(),
+            segments: Default::default(),
             fullscreen_exits: Vec::new(),
             latest_images: Default::default(),
         }
@@ -401,6 +414,12 @@ impl Session {
                 }
             }
             What::UploadFailed => counts.uploads_failed += 1,
+            What::Recorded(track, duration_ms) => {
+                let segment = (fact.ts, fact.ts.saturating_add(i64::from(*duration_ms)));
+                let segments = &mut self.segments[usize::from(*track).min(1)];
+                let at = segments.partition_point(|s| *s < segment);
+                segments.insert(at, segment);
+            }
             What::Other => {}
         }
         Some(earliest)

@@ -28,6 +28,15 @@
 //!   missing yet, and a blocked candidate is already accounted for by
 //!   `blocked_ms` (counting their captures as missing would penalise twice).
 //!   Missing = expected − uploaded, so every delivered capture counts.
+//! - **recorded time** (`recording.mode = "video"`): per track, the
+//!   window's milliseconds covered by delivered segments, against the
+//!   milliseconds a recording was **expected**: the *recordable span* minus
+//!   blocked intervals. The span starts at the first segment of either track
+//!   (or [`SETUP_ALLOWANCE_MS`] after `first_ts`, if that is earlier: a
+//!   recording that never starts is all missing) and ends at `last_ts` once
+//!   the session ended, else [`recording_grace_ms`] before it (a segment is
+//!   reported once it is cut and uploaded). Segment time outside the
+//!   expected intervals is not credited, so recorded ≤ expected.
 //! - **network gaps**: consecutive batch receipts (server clock) more than
 //!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
 //!   the windows it overlaps; it is counted once, in the window where it
@@ -46,7 +55,7 @@
 
 use std::collections::HashSet;
 
-use invigil_schemas::config::ProctorConfig;
+use invigil_schemas::config::{ProctorConfig, RecordingMode};
 
 use crate::session::{window_start, Dimension, Session, Transition, FULLSCREEN_BLOCK, WINDOW_MS};
 
@@ -73,6 +82,10 @@ pub struct WindowValue {
     /// Per capture kind: face, screen, audio.
     pub expected: [u32; 3],
     pub uploaded: [u32; 3],
+    /// Video recording: expected milliseconds (the same for each track) and
+    /// those delivered, per track (camera, screen).
+    pub recording_expected_ms: u64,
+    pub recorded_ms: [u64; 2],
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -105,6 +118,10 @@ impl WindowValue {
         for k in 0..3 {
             self.expected[k] += other.expected[k];
             self.uploaded[k] += other.uploaded[k];
+        }
+        self.recording_expected_ms += other.recording_expected_ms;
+        for k in 0..2 {
+            self.recorded_ms[k] += other.recorded_ms[k];
         }
         self.network_gaps += other.network_gaps;
         self.network_gap_ms += other.network_gap_ms;
@@ -196,6 +213,81 @@ fn intervals_from<'a>(transitions: impl Iterator<Item = &'a Transition>, last_ts
     out
 }
 
+/// `a` without the time in `b` (both sorted and disjoint).
+fn subtract(a: &Intervals, b: &Intervals) -> Intervals {
+    let mut out = Intervals::new();
+    for &(from, to) in a {
+        let mut from = from;
+        let first = b.partition_point(|(_, end)| *end <= from);
+        for &(cut_from, cut_to) in b[first..].iter().take_while(|(start, _)| *start < to) {
+            if cut_from > from {
+                out.push((from, cut_from));
+            }
+            from = from.max(cut_to);
+        }
+        if from < to {
+            out.push((from, to));
+        }
+    }
+    out
+}
+
+/// The time in both `a` and `b` (both sorted and disjoint).
+fn intersect(a: &Intervals, b: &Intervals) -> Intervals {
+    let mut out = Intervals::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (from, to) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if from < to {
+            out.push((from, to));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+/// Segments sorted by start, merged where they overlap or meet.
+fn merged(segments: &[(i64, i64)]) -> Intervals {
+    let mut out: Intervals = Vec::with_capacity(segments.len());
+    for &(from, to) in segments {
+        match out.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(to),
+            _ => out.push((from, to)),
+        }
+    }
+    out
+}
+
+/// How long after `first_ts` a video recording is expected to have begun at
+/// the latest: setup (permission prompts, sharing the screen) comes first,
+/// and it is not blocked time on the timeline.
+pub const SETUP_ALLOWANCE_MS: i64 = 120_000;
+
+/// How far behind the newest event a segment may still be on its way: it is
+/// reported once cut (a segment's length) and sent with the next batches.
+pub fn recording_grace_ms(config: &ProctorConfig) -> i64 {
+    i64::from(config.recording.segment_ms) + 2 * i64::from(config.events_interval_ms)
+}
+
+/// The intervals a video recording was expected, and per track the part
+/// of them its delivered segments cover.
+fn recording_credit(session: &Session, config: &ProctorConfig, blocked: &Intervals) -> (Intervals, [Intervals; 2]) {
+    if config.recording.mode != RecordingMode::Video || session.is_empty() {
+        return (Intervals::new(), Default::default());
+    }
+    let first_segment = session.segments.iter().filter_map(|s| s.first().map(|(from, _)| *from)).min();
+    let from = first_segment.unwrap_or(i64::MAX).min(session.first_ts.saturating_add(SETUP_ALLOWANCE_MS));
+    let to = if session.ended.is_some() { session.last_ts } else { session.last_ts - recording_grace_ms(config) };
+    let span = if from < to { vec![(from, to)] } else { Intervals::new() };
+    let expected = subtract(&span, blocked);
+    let recorded = std::array::from_fn(|k| intersect(&merged(&session.segments[k]), &expected));
+    (expected, recorded)
+}
+
 /// How near a tab switch (`visibility: hidden`) a blur, a fullscreen exit
 /// or a fullscreen overlay must begin to be the switch's consequence: the
 /// browser fires them within milliseconds of each other, in any order.
@@ -269,6 +361,9 @@ struct Context {
     /// Capture interval per kind, and the slots credited with an upload.
     intervals: [i64; 3],
     credited: [HashSet<i64>; 3],
+    /// When a video recording was expected, and what each track delivered of it.
+    recording_expected: Intervals,
+    recorded: [Intervals; 2],
 }
 
 /// The slots `first_ts + j·I` credited with one kind's uploads (sorted
@@ -296,7 +391,10 @@ fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64) -> HashSet<i64> {
 /// blocked spans or of the session's end moves credits within two.
 pub fn capture_reach_ms(config: &ProctorConfig) -> i64 {
     let c = &config.capture_intervals;
-    2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms))
+    let captures = 2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms));
+    // The recordable span ends a grace before the newest event: a newer one
+    // moves it forward in windows up to that far back.
+    captures.max(recording_grace_ms(config) + WINDOW_MS)
 }
 
 impl Context {
@@ -305,14 +403,18 @@ impl Context {
         let intervals = [i64::from(c.face_ms), i64::from(c.screen_ms), i64::from(c.audio_chunk_ms)];
         let credited =
             std::array::from_fn(|k| credit_slots(&session.uploads[k], session.first_ts, intervals[k].max(1)));
+        let blocked = intervals_of(session, |d| matches!(d, Dimension::Blocked(_)));
+        let (recording_expected, recorded) = recording_credit(session, config, &blocked);
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
-            blocked: intervals_of(session, |d| matches!(d, Dimension::Blocked(_))),
+            blocked,
             gaps: network_gaps(session, config),
             switch_effects: SwitchEffects::of(session),
             intervals,
             credited,
+            recording_expected,
+            recorded,
         }
     }
 }
@@ -379,6 +481,9 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
         }
     }
 
+    value.recording_expected_ms = overlap(&cx.recording_expected, start, end);
+    value.recorded_ms = std::array::from_fn(|k| overlap(&cx.recorded[k], start, end));
+
     // Gaps: ms by overlap; each counted in the window it began in, clamped to
     // the session's windows so a gap on a skewed server clock is not lost.
     value.network_gap_ms = overlap(&cx.gaps, start, end);
@@ -420,6 +525,74 @@ mod tests {
         let mut session = Session::new(key.clone());
         session.add_batch(&FactBatch { key, received_at: 0, batch_seq: 0, user_agent: String::new(), facts }, 15_000);
         session
+    }
+
+    fn video_config() -> ProctorConfig {
+        let mut config = ConfigDocument::default().for_test(&TestId::new("exam").unwrap()).unwrap();
+        config.recording.mode = RecordingMode::Video;
+        config.recording.segment_ms = 10_000;
+        config.events_interval_ms = 5_000;
+        config
+    }
+
+    /// Ten-second segments of both tracks from 5 s to 115 s, the camera's
+    /// 45–55 s segment lost; a camera block from 70 s to 80 s.
+    fn recorded_session(ended: bool) -> Session {
+        let camera = (0..11).filter(|j| *j != 4).map(|j| (5_000 + j * 10_000, What::Recorded(0, 10_000)));
+        let screen = (0..11).map(|j| (5_000 + j * 10_000, What::Recorded(1, 10_000)));
+        let blocked = Dimension::Blocked(0);
+        let last = if ended { What::Ended { reason: "host_stopped".into() } } else { What::Keys(0) };
+        session_of(
+            [(0, What::Started { sdk_version: "t".into() }), (70_000, What::Toggle(blocked, true))]
+                .into_iter()
+                .chain(camera)
+                .chain(screen)
+                .chain([(80_000, What::Toggle(blocked, false)), (115_000, last)])
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn recorded_time_is_credited_against_the_unblocked_span_per_track() {
+        let config = video_config();
+        let session = recorded_session(true);
+        let windows = compute(&session, &config, None);
+        let got: Vec<_> = windows.iter().map(|w| (w.recording_expected_ms, w.recorded_ms)).collect();
+        // Minute 0: expected from the first segment (5 s); the camera lost 10 s.
+        // Minute 1: the blocked 10 s are neither expected nor credited, though recorded.
+        assert_eq!(got, [(55_000, [45_000, 55_000]), (45_000, [45_000, 45_000])]);
+        let total = totals(&windows, &session, &config);
+        assert_eq!((total.recording_expected_ms, total.recorded_ms), (100_000, [90_000, 100_000]));
+
+        // Still open: the last grace (a segment plus two batches) is not expected yet.
+        let open = recorded_session(false);
+        let windows = compute(&open, &config, None);
+        assert_eq!(windows[1].recording_expected_ms, 10_000 + (95_000 - 80_000));
+
+        // Snapshots only: nothing expected, nothing credited.
+        let snapshots = ConfigDocument::default().for_test(&TestId::new("exam").unwrap()).unwrap();
+        assert!(compute(&session, &snapshots, None)
+            .iter()
+            .all(|w| w.recording_expected_ms == 0 && w.recorded_ms == [0, 0]));
+    }
+
+    #[test]
+    fn a_recording_that_never_starts_is_all_missing_after_setup() {
+        let config = video_config();
+        let session = session_of(vec![
+            (0, What::Started { sdk_version: "t".into() }),
+            (170_000, What::Ended { reason: "host_stopped".into() }),
+        ]);
+        let total = totals(&compute(&session, &config, None), &session, &config);
+        assert_eq!((total.recording_expected_ms, total.recorded_ms), (50_000, [0, 0]), "from 120 s to the end");
+    }
+
+    #[test]
+    fn interval_arithmetic_cuts_and_meets() {
+        assert_eq!(subtract(&vec![(0, 100)], &vec![(10, 20), (30, 40), (90, 120)]), vec![(0, 10), (20, 30), (40, 90)]);
+        assert_eq!(subtract(&vec![(0, 10), (20, 30)], &vec![]), vec![(0, 10), (20, 30)]);
+        assert_eq!(intersect(&vec![(0, 10), (20, 30)], &vec![(5, 25)]), vec![(5, 10), (20, 25)]);
+        assert_eq!(merged(&[(0, 10), (10, 20), (15, 18), (30, 40)]), vec![(0, 20), (30, 40)]);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct ProctorConfig {
     /// Proctors may watch this test's candidates live and write to them.
     /// Off, the SDK hears live video is disabled and never sends video.
     pub live_video: bool,
+    /// What the SDK records besides events: snapshots only, or continuous
+    /// low-bitrate video of camera and screen as well.
+    pub recording: Recording,
 }
 
 impl Default for ProctorConfig {
@@ -44,8 +47,42 @@ impl Default for ProctorConfig {
             retention_days: 30,
             uploads: Uploads::default(),
             live_video: true,
+            recording: Recording::default(),
         }
     }
+}
+
+/// Continuous recording (`mode = "video"`): camera and screen each recorded
+/// by the browser (MediaRecorder, VP8 in WebM) in self-contained segments of
+/// `segment_ms`, every segment persisted in the browser before it is
+/// uploaded through the candidate's own upload grant. Photos, screenshots
+/// and audio chunks go on as configured (the proctor wall's thumbnails and
+/// the base-truth face come from them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recording {
+    pub mode: RecordingMode,
+    /// Video bitrate of camera and screen together, kbit/s; the SDK gives
+    /// the screen two thirds (text needs it more than a face).
+    pub video_kbps: u32,
+    /// Length of one segment.
+    pub segment_ms: u32,
+}
+
+impl Default for Recording {
+    fn default() -> Self {
+        Self { mode: RecordingMode::Snapshots, video_kbps: 150, segment_ms: 10_000 }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    /// Face photos, screenshots and audio chunks only.
+    #[default]
+    Snapshots,
+    /// Snapshots plus continuous camera and screen video.
+    Video,
 }
 
 /// How captures travel to S3. PUT requests are most of a session's cost
@@ -283,6 +320,12 @@ impl ConfigDocument {
     }
 }
 
+/// The longest recording segment. A segment is uploaded once it is cut, so
+/// a long one keeps review waiting and holds more in the browser; a tab
+/// closed mid-segment costs only its last unsaved second either way (the
+/// SDK persists each second as it comes and joins them on the next visit).
+pub const MAX_SEGMENT_MS: u32 = 5 * 60_000;
+
 /// The longest a capture may wait for its bundle: beyond this, a closed tab
 /// leaves too much behind and live thumbnails are too old to be useful.
 pub const MAX_BUNDLE_MS: u32 = 15 * 60_000;
@@ -305,6 +348,8 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     at_least("events_interval_ms", config.events_interval_ms, 500);
     at_least("retention_days", config.retention_days, 1);
     at_least("uploads.bundle_ms", config.uploads.bundle_ms, 5_000);
+    at_least("recording.video_kbps", config.recording.video_kbps, 30);
+    at_least("recording.segment_ms", config.recording.segment_ms, 2_000);
     if config.uploads.bundle_ms > MAX_BUNDLE_MS {
         problems.push(FieldProblem {
             field: format!("{path}.uploads.bundle_ms"),
@@ -312,6 +357,17 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
             message: format!("is {}; must be at most {MAX_BUNDLE_MS} (15 min)", config.uploads.bundle_ms),
         });
     }
+    let mut at_most = |name: &str, value: u32, max: u32, why: &str| {
+        if value > max {
+            problems.push(FieldProblem {
+                field: format!("{path}.{name}"),
+                code: ProblemCode::InvalidValue,
+                message: format!("is {value}; must be at most {max} ({why})"),
+            });
+        }
+    };
+    at_most("recording.video_kbps", config.recording.video_kbps, 4_000, "4 Mbit/s");
+    at_most("recording.segment_ms", config.recording.segment_ms, MAX_SEGMENT_MS, "5 min");
     let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
     for (name, weight) in weights.as_object().into_iter().flatten() {
         if weight.as_f64().is_none_or(|w| !(w >= 0.0 && w.is_finite())) {
@@ -400,6 +456,23 @@ mod tests {
         let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
         assert_eq!(fields, ["defaults.uploads.bundle_ms", "tests.t1.uploads.bundle_ms"]);
         doc.tests.insert(test, json!({"uploads": {"mode": "zipped"}}));
+        assert!(doc.validate().iter().any(|p| p.field == "tests.t1"), "an unknown mode is refused");
+    }
+
+    #[test]
+    fn video_recording_is_a_per_test_choice_within_bounds() {
+        let (test, _) = ids();
+        let mut doc = ConfigDocument::default();
+        doc.tests.insert(test.clone(), json!({"recording": {"mode": "video"}}));
+        assert_eq!(doc.validate(), vec![]);
+        let config = doc.for_test(&test).unwrap();
+        assert_eq!(config.recording, Recording { mode: RecordingMode::Video, video_kbps: 150, segment_ms: 10_000 });
+        assert_eq!(doc.defaults.recording.mode, RecordingMode::Snapshots, "snapshots unless chosen");
+        doc.tests
+            .insert(test.clone(), json!({"recording": {"mode": "video", "segment_ms": 1_000, "video_kbps": 9_000}}));
+        let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["tests.t1.recording.segment_ms", "tests.t1.recording.video_kbps"]);
+        doc.tests.insert(test, json!({"recording": {"mode": "film"}}));
         assert!(doc.validate().iter().any(|p| p.field == "tests.t1"), "an unknown mode is refused");
     }
 }

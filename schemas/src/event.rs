@@ -204,6 +204,57 @@ pub struct Capture {
     pub error: Option<String>,
 }
 
+/// One segment of a continuous recording (config `recording.mode =
+/// "video"`): a self-contained WebM of one track covering
+/// `[ts, ts + duration_ms)`. Recorded seconds are credited from these events
+/// the way captures are from `capture` events. `key` and `bytes` are
+/// required when `status` is `uploaded`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recording {
+    pub track: RecordingTrack,
+    pub status: CaptureStatus,
+    /// S3 object key (`{prefix}video/{track}/…`), required when uploaded.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Object size, required when uploaded.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// Monotonic per session and track; gaps reveal segments lost before
+    /// they were persisted.
+    pub segment_seq: u64,
+    /// How much time the segment covers, from the event's `ts`.
+    pub duration_ms: u32,
+    /// Upload attempts made so far.
+    pub attempts: u32,
+    /// Last error, for `failed`.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The longest time one recording segment may cover.
+pub const MAX_SEGMENT_DURATION_MS: u32 = 10 * 60_000;
+
+/// What a recording shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingTrack {
+    #[default]
+    Camera,
+    Screen,
+}
+
+impl RecordingTrack {
+    pub const ALL: [RecordingTrack; 2] = [RecordingTrack::Camera, RecordingTrack::Screen];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingTrack::Camera => "camera",
+            RecordingTrack::Screen => "screen",
+        }
+    }
+}
+
 /// The key of one capture inside a bundle object (`uploads.mode =
 /// "bundled"`): `{object}#bytes={first}-{last}`, the inclusive byte range an
 /// HTTP `Range` header takes. Per-capture keys have no `#`.
@@ -490,6 +541,7 @@ event_kinds! {
     Unblocked => "unblocked",
     SdkError => "sdk_error",
     Custom => "custom",
+    Recording => "recording",
 }
 
 impl fmt::Display for EventKind {
@@ -652,6 +704,6 @@ mod tests {
             assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
             assert_eq!(EventKind::from_tag(*kind as u8), Some(*kind));
         }
-        assert_eq!(EventKind::ALL.len(), 16);
+        assert_eq!(EventKind::ALL.len(), 17);
     }
 }

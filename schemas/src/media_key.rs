@@ -122,6 +122,16 @@ pub fn is_within(key: &str, prefix: &str) -> bool {
     prefix.ends_with('/') && key.starts_with(prefix) && check(key).is_ok()
 }
 
+/// The folder of recording segments under a candidate's prefix.
+pub const VIDEO_FOLDER: &str = "video/";
+
+/// A recording segment's key under the candidate's prefix:
+/// `video/{track}/{session_start}/seg_{segment_seq:05}.webm`, so one
+/// session's segments of a track list in playing order.
+pub fn recording_key(track: crate::event::RecordingTrack, session_start: i64, segment_seq: u64) -> String {
+    format!("{VIDEO_FOLDER}{}/{session_start}/seg_{segment_seq:05}.webm", track.as_str())
+}
+
 /// The parts of a canonical candidate media key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MediaKey<'a> {
@@ -146,6 +156,14 @@ impl<'a> MediaKey<'a> {
     pub fn holds(&self, kind: crate::event::CaptureKind) -> Option<bool> {
         let (_, holds) = FOLDERS.iter().find(|(folder, _)| self.rest.starts_with(folder))?;
         Some(holds.is_none_or(|only| only == kind))
+    }
+
+    /// Whether the key is a recording segment of `track`.
+    pub fn is_recording_of(&self, track: crate::event::RecordingTrack) -> bool {
+        self.rest
+            .strip_prefix(VIDEO_FOLDER)
+            .and_then(|rest| rest.strip_prefix(track.as_str()))
+            .is_some_and(|rest| rest.starts_with('/'))
     }
 }
 
@@ -251,6 +269,20 @@ mod tests {
             assert_eq!(key, expected);
             assert_eq!(check(&format!("2026-12-03/t/c/{key}")), Ok(()));
         }
+    }
+
+    #[test]
+    fn recording_keys_are_canonical_and_name_their_track() {
+        use crate::event::RecordingTrack;
+        let key = recording_key(RecordingTrack::Screen, 1_700, 42);
+        assert_eq!(key, "video/screen/1700/seg_00042.webm");
+        let full = format!("{A}{key}");
+        let parsed = MediaKey::parse(&full).unwrap();
+        assert!(parsed.is_recording_of(RecordingTrack::Screen));
+        assert!(!parsed.is_recording_of(RecordingTrack::Camera));
+        assert_eq!(parsed.holds(CaptureKind::Screen), None, "no capture lives in video/");
+        let sibling = MediaKey::parse("2026-11-30/exam-1/cand-A/video/screens/1/seg_00001.webm").unwrap();
+        assert!(!sibling.is_recording_of(RecordingTrack::Screen));
     }
 
     #[test]

@@ -133,6 +133,24 @@ pub fn check_caller(batch: &EventBatch, caller: &Caller<'_>, limits: &Limits) ->
                 problems.push(FieldProblem::new(join(&path, "key"), ProblemCode::InvalidValue, why));
             }
         }
+        if let EventBody::Recording(recording) = &event.body {
+            let Some(key) = &recording.key else { continue };
+            let owned = crate::media_key::MediaKey::parse(key)
+                .filter(|media| media.test == caller.test.as_str() && media.candidate == caller.candidate.as_str());
+            let why = match owned {
+                None => Some(format!(
+                    "must lie under the token's own media prefix {{date}}/{}/{}/",
+                    caller.test, caller.candidate
+                )),
+                Some(media) if !media.is_recording_of(recording.track) => {
+                    Some(format!("must be in the folder of its track, video/{}/", recording.track.as_str()))
+                }
+                Some(_) => None,
+            };
+            if let Some(why) = why {
+                problems.push(FieldProblem::new(join(&path, "key"), ProblemCode::InvalidValue, why));
+            }
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -507,6 +525,15 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             }
             check_capture(b, path, problems);
         }
+        EventBody::Recording(b) => {
+            if let Some(key) = &b.key {
+                check_len("key", key, max);
+            }
+            if let Some(error) = &b.error {
+                check_len("error", error, max);
+            }
+            check_recording(b, path, problems);
+        }
         EventBody::KeyActivity(b) if b.interval_ms == 0 => {
             problems.push(FieldProblem::new(
                 join(path, "interval_ms"),
@@ -518,19 +545,52 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
     }
 }
 
-fn check_capture(capture: &crate::event::Capture, path: &str, problems: &mut Vec<FieldProblem>) {
-    use crate::event::CaptureStatus;
-    if capture.status == CaptureStatus::Uploaded {
-        for (name, present) in [("key", capture.key.is_some()), ("bytes", capture.bytes.is_some())] {
-            if !present {
-                problems.push(FieldProblem::new(
-                    join(path, name),
-                    ProblemCode::Required,
-                    "is required when status is \"uploaded\"",
-                ));
-            }
+/// `key` and `bytes` of an uploaded capture or recording segment.
+fn require_uploaded(
+    status: crate::event::CaptureStatus,
+    key: &Option<String>,
+    bytes: Option<u64>,
+    path: &str,
+    problems: &mut Vec<FieldProblem>,
+) {
+    if status != crate::event::CaptureStatus::Uploaded {
+        return;
+    }
+    for (name, present) in [("key", key.is_some()), ("bytes", bytes.is_some())] {
+        if !present {
+            problems.push(FieldProblem::new(
+                join(path, name),
+                ProblemCode::Required,
+                "is required when status is \"uploaded\"",
+            ));
         }
     }
+}
+
+fn check_recording(recording: &crate::event::Recording, path: &str, problems: &mut Vec<FieldProblem>) {
+    use crate::event::MAX_SEGMENT_DURATION_MS;
+    require_uploaded(recording.status, &recording.key, recording.bytes, path, problems);
+    if recording.duration_ms == 0 || recording.duration_ms > MAX_SEGMENT_DURATION_MS {
+        problems.push(FieldProblem::new(
+            join(path, "duration_ms"),
+            ProblemCode::InvalidValue,
+            format!("is {}; must be 1..={MAX_SEGMENT_DURATION_MS}", recording.duration_ms),
+        ));
+    }
+    if let Some(key) = &recording.key {
+        // A segment is its own object: no bundle part range.
+        if let Err(why) = crate::media_key::check(key) {
+            problems.push(FieldProblem::new(
+                join(path, "key"),
+                ProblemCode::InvalidValue,
+                format!("must be a canonical object key: {why}"),
+            ));
+        }
+    }
+}
+
+fn check_capture(capture: &crate::event::Capture, path: &str, problems: &mut Vec<FieldProblem>) {
+    require_uploaded(capture.status, &capture.key, capture.bytes, path, problems);
     let Some(key) = &capture.key else { return };
     let bad_key = |why: String| FieldProblem::new(join(path, "key"), ProblemCode::InvalidValue, why);
     match crate::event::split_part_key(key) {

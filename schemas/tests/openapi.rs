@@ -102,6 +102,11 @@ fn event_kinds_and_fields_match_exactly() {
                 sample["key"] = json!("k.jpg");
                 sample["bytes"] = json!(1);
             }
+            EventKind::Recording => {
+                sample["key"] = json!("video/camera/1/seg_00000.webm");
+                sample["bytes"] = json!(1);
+                sample["duration_ms"] = json!(10_000);
+            }
             EventKind::KeyActivity => sample["interval_ms"] = json!(5000),
             EventKind::Custom => sample["name"] = json!("question_changed"),
             _ => {}

@@ -23,6 +23,12 @@ const FACE = { width: 320, quality: 0.7, target: 20000 };
 const SCREEN = { width: 1024, quality: 0.5, target: 25000 };
 const AUDIO_SLICE_MS = 5000;
 const AUDIO_BITS = 12000;
+// Video segments (recording = video) are persisted a second at a time: a
+// closed tab loses at most the last second. Frame rates are capped on a
+// clone of the track, so the encoder's work is small and the live view
+// (which uses the track itself) is untouched.
+const VIDEO_SLICE_MS = 1000;
+const VIDEO_FPS = { camera: 15, screen: 5 };
 const FETCH_TIMEOUT_MS = 20000;
 // Live video: the retry pause after a failed signal or publish (doubling, ±50 %).
 const LIVE_RETRY_MS = [1000, 60000];
@@ -184,6 +190,8 @@ class Session {
     this.listeners = listeners;
     this.streams = { camera: null, screen: null };
     this.recorder = null;
+    // The video segment being recorded, per track (recording = video).
+    this.videos = { camera: null, screen: null };
     this.keys = 0;
     this.encodes = new Map();
     this.nextEncode = 1;
@@ -229,16 +237,28 @@ class Session {
     this.listen();
   }
 
-  /** This browser's leftovers: audio slices become chunks, then everything is handed to the core. */
+  /**
+   * This browser's leftovers: the slices of audio chunks and video segments
+   * a closed page was recording become whole objects (up to their last
+   * persisted slice), then everything is handed to the core.
+   */
   async restore() {
     const slices = await readAll(this.db, 'slices');
     const chunks = new Map();
     for (const [key, value] of slices) {
-      if (!chunks.has(value.key)) chunks.set(value.key, { meta: value.meta, parts: [], keys: [] });
-      chunks.get(value.key).parts.push(value.blob);
-      chunks.get(value.key).keys.push(key);
+      if (!chunks.has(value.key)) chunks.set(value.key, { meta: value.meta, parts: [], keys: [], lastAt: value.meta.ts });
+      const chunk = chunks.get(value.key);
+      chunk.parts.push(value.blob);
+      chunk.keys.push(key);
+      if (value.at > chunk.lastAt) chunk.lastAt = value.at;
     }
-    for (const chunk of chunks.values()) await this.storeChunk(chunk.meta, chunk.parts, chunk.keys);
+    for (const chunk of chunks.values()) {
+      // The page died mid-slice: the last slice may end inside a block.
+      const whole = new Blob(chunk.parts);
+      const bytes = new Uint8Array(await whole.arrayBuffer());
+      const parts = [whole.slice(0, completeWebmLength(bytes))];
+      await this.storeChunk(chunk.meta, parts, chunk.keys, chunk.lastAt);
+    }
     const sessions = (await readAll(this.db, 'sessions')).map(([, value]) => JSON.parse(value));
     const events = (await readAll(this.db, 'events')).map(([key, json]) => {
       const [session_id, seq] = key.split('/');
@@ -324,6 +344,7 @@ class Session {
       case 'acquire_devices': return this.acquireDevices();
       case 'overlay': return this.overlay.show(c.reasons, c.setup);
       case 'capture': return c.kind === 'audio' ? this.startAudio(c) : this.captureImage(c);
+      case 'record': return this.startVideo(c);
       case 'pause_audio': return this.stopAudio(true);
       case 'notify': return this.emit(c.name, c.detail);
       case 'teardown': return this.teardown(c.keep_audio);
@@ -501,33 +522,79 @@ class Session {
     }
     const meta = { key: c.key, kind: 'audio', session_id: c.session_id, capture_seq: c.capture_seq, ts: c.ts, bytes: 0, attempts: 0 };
     const recorder = new MediaRecorder(new MediaStream([track]), { mimeType: 'audio/webm;codecs=opus', audioBitsPerSecond: AUDIO_BITS });
-    const chunk = { meta, parts: [], keys: [], writes: [], keep: true };
+    this.recorder = { recorder, chunk: this.recordSlices(recorder, meta, AUDIO_SLICE_MS) };
+  }
+
+  /**
+   * Records the video segment `c.key` of `c.track` (recording = video).
+   * The track's previous segment stops only once this one runs, so
+   * consecutive segments meet; each starts with a keyframe and plays on
+   * its own. A track that is not live just ends the previous segment.
+   */
+  startVideo(c) {
+    const previous = this.videos[c.track];
+    this.videos[c.track] = null;
+    const stream = c.track === 'camera' ? this.streams.camera : this.streams.screen;
+    const track = stream && stream.getVideoTracks()[0];
+    if (track && track.readyState === 'live' && !this.stopped) {
+      const source = track.clone();
+      source.applyConstraints({ frameRate: { max: VIDEO_FPS[c.track] } }).catch(() => {});
+      const meta = { key: c.key, kind: `${c.track}_video`, session_id: c.session_id, capture_seq: c.segment_seq, ts: c.ts, bytes: 0, attempts: 0 };
+      try {
+        const type = MediaRecorder.isTypeSupported('video/webm;codecs=vp8') ? 'video/webm;codecs=vp8' : 'video/webm';
+        const recorder = new MediaRecorder(new MediaStream([source]), { mimeType: type, videoBitsPerSecond: c.kbps * 1000 });
+        const chunk = this.recordSlices(recorder, meta, VIDEO_SLICE_MS, () => source.stop());
+        this.videos[c.track] = { recorder, chunk };
+      } catch (error) {
+        source.stop();
+        this.input('sdk_error', ['recording', `${c.track}: ${String(error).slice(0, 200)}`]);
+      }
+    }
+    if (previous) this.endRecording(previous, true);
+  }
+
+  /**
+   * Runs `recorder`, persisting each slice of `meta.key` as it comes (a
+   * closed tab loses at most the last slice; the next visit joins the rest,
+   * see restore). When it stops, the slices become one stored object
+   * reported to the core, or are deleted if `chunk.keep` was cleared.
+   */
+  recordSlices(recorder, meta, sliceMs, onStopped) {
+    const chunk = { meta, parts: [], keys: [], writes: [], keep: true, lastAt: meta.ts };
     recorder.ondataavailable = (e) => {
       if (!e.data || !e.data.size) return;
-      const sliceKey = `${c.key}#${String(chunk.parts.length).padStart(4, '0')}`;
+      const at = Date.now();
+      const sliceKey = `${meta.key}#${String(chunk.parts.length).padStart(4, '0')}`;
       chunk.parts.push(e.data);
       chunk.keys.push(sliceKey);
-      chunk.writes.push(tx(this.db, 'slices', 'readwrite', (s) => s.put({ key: c.key, meta, blob: e.data }, sliceKey)).catch(() => {}));
+      chunk.lastAt = at;
+      chunk.writes.push(tx(this.db, 'slices', 'readwrite', (s) => s.put({ key: meta.key, meta, blob: e.data, at }, sliceKey)).catch(() => {}));
     };
     recorder.onstop = async () => {
+      if (onStopped) onStopped();
       await Promise.all(chunk.writes);
       if (!chunk.keep) {
         await tx(this.db, 'slices', 'readwrite', (s) => chunk.keys.forEach((k) => s.delete(k))).catch(() => {});
         return;
       }
-      const item = await this.storeChunk(meta, chunk.parts, chunk.keys);
+      const item = await this.storeChunk(meta, chunk.parts, chunk.keys, chunk.lastAt);
       if (item) this.input('captured', item);
     };
-    recorder.start(AUDIO_SLICE_MS);
-    this.recorder = { recorder, chunk };
+    recorder.start(sliceMs);
+    return chunk;
+  }
+
+  /** Stops a recording; `keep`: store and report what it holds, else delete it. */
+  endRecording({ recorder, chunk }, keep) {
+    chunk.keep = keep;
+    if (recorder.state !== 'inactive') recorder.stop();
   }
 
   stopAudio(keep) {
     if (!this.recorder) return;
-    const { recorder, chunk } = this.recorder;
+    const recording = this.recorder;
     this.recorder = null;
-    chunk.keep = keep;
-    if (recorder.state !== 'inactive') recorder.stop();
+    this.endRecording(recording, keep);
   }
 
   /**
@@ -562,11 +629,16 @@ class Session {
     this.input('bundled', [key, missing]);
   }
 
-  /** Joins a chunk's slices into one object, stored for upload; the slices go. */
-  async storeChunk(meta, parts, sliceKeys) {
+  /**
+   * Joins a chunk's slices into one object, stored for upload; the slices
+   * go. A video segment's duration runs from its start to its last slice.
+   */
+  async storeChunk(meta, parts, sliceKeys, lastAt) {
     if (!parts.length) return null;
-    const blob = new Blob(parts, { type: 'audio/webm' });
+    const video = meta.kind.endsWith('_video');
+    const blob = new Blob(parts, { type: video ? 'video/webm' : 'audio/webm' });
     const item = { ...meta, bytes: blob.size };
+    if (video) item.duration_ms = Math.max(1, Math.round(lastAt - meta.ts));
     const t = this.db.transaction(['media', 'slices'], 'readwrite');
     t.objectStore('media').put({ blob, item }, meta.key);
     for (const key of sliceKeys) t.objectStore('slices').delete(key);
@@ -707,6 +779,10 @@ class Session {
     this.stopped = true;
     this.stopLive();
     this.stopAudio(keepAudio);
+    for (const name of Object.keys(this.videos)) {
+      if (this.videos[name]) this.endRecording(this.videos[name], keepAudio);
+      this.videos[name] = null;
+    }
     for (const stream of Object.values(this.streams)) if (stream) stream.getTracks().forEach((t) => t.stop());
     this.streams = { camera: null, screen: null };
     this.overlay.hide();
@@ -721,6 +797,44 @@ class Session {
     this.ownFullscreen = false;
     // The tick keeps running while queued events and uploads drain.
   }
+}
+
+/**
+ * How much of a WebM cut off anywhere is whole: its length up to the end of
+ * the last complete element (a block, usually), so a recording restored
+ * after its page died ends cleanly instead of in a torn block. Walks the
+ * EBML elements flat, stepping into the Segment and its Clusters (whose
+ * sizes a live recorder leaves unknown) and over everything else.
+ */
+function completeWebmLength(bytes) {
+  const SEGMENT = 0x18538067;
+  const CLUSTER = 0x1f43b675;
+  // An EBML variable-length integer at `at`: [length, value], or null if cut off.
+  const vint = (at, keepMarker) => {
+    const first = bytes[at];
+    if (first === undefined || first === 0) return null;
+    const length = Math.clz32(first) - 23;
+    if (at + length > bytes.length) return null;
+    let value = keepMarker ? first : first & (0xff >> length);
+    for (let i = 1; i < length; i++) value = value * 256 + bytes[at + i];
+    return [length, value];
+  };
+  let at = 0;
+  let end = 0;
+  while (at < bytes.length) {
+    const id = vint(at, true);
+    const size = id && vint(at + id[0], false);
+    if (!size) break;
+    const body = at + id[0] + size[0];
+    if (id[1] === SEGMENT || id[1] === CLUSTER) {
+      at = body;
+      continue;
+    }
+    if (body + size[1] > bytes.length) break;
+    at = body + size[1];
+    end = at;
+  }
+  return end || bytes.length;
 }
 
 /** One frame of a video track as an ImageBitmap. */

@@ -6,7 +6,7 @@
 //! fields are ignored, at every level, so a newer server never breaks an
 //! older SDK.
 
-use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, UploadMode};
+use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, RecordingMode, UploadMode};
 
 use crate::json::{Error, FromJson, Node};
 
@@ -18,6 +18,23 @@ pub struct SdkConfig {
     pub events_interval_ms: u32,
     pub blocking: Blocking,
     pub uploads: SdkUploads,
+    pub recording: SdkRecording,
+}
+
+/// `recording`, read leniently: a mode this SDK does not know records no
+/// video (snapshots go on whatever the mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkRecording {
+    pub video: bool,
+    pub video_kbps: u32,
+    pub segment_ms: u32,
+}
+
+impl Default for SdkRecording {
+    fn default() -> Self {
+        let d = ProctorConfig::default().recording;
+        Self { video: d.mode == RecordingMode::Video, video_kbps: d.video_kbps, segment_ms: d.segment_ms }
+    }
 }
 
 impl Default for SdkConfig {
@@ -25,7 +42,14 @@ impl Default for SdkConfig {
     fn default() -> Self {
         let ProctorConfig { proctoring_enabled, capture_intervals, events_interval_ms, blocking, .. } =
             ProctorConfig::default();
-        Self { proctoring_enabled, capture_intervals, events_interval_ms, blocking, uploads: SdkUploads::default() }
+        Self {
+            proctoring_enabled,
+            capture_intervals,
+            events_interval_ms,
+            blocking,
+            uploads: SdkUploads::default(),
+            recording: SdkRecording::default(),
+        }
     }
 }
 
@@ -97,6 +121,15 @@ impl FromJson for SdkConfig {
                     bundle_ms: n.or("bundle_ms", d.bundle_ms, Node::u32)?,
                 })
             })?,
+            recording: node.or("recording", d.recording, |n| {
+                let d = SdkRecording::default();
+                let n = n.object()?;
+                Ok(SdkRecording {
+                    video: n.or("mode", String::new(), Node::string)? == "video",
+                    video_kbps: n.or("video_kbps", d.video_kbps, Node::u32)?,
+                    segment_ms: n.or("segment_ms", d.segment_ms, Node::u32)?,
+                })
+            })?,
         })
     }
 }
@@ -119,6 +152,20 @@ mod tests {
         assert_eq!(reply.config.blocking, config.blocking);
         assert!(reply.config.proctoring_enabled);
         assert!(!reply.config.uploads.bundled());
+        assert!(!reply.config.recording.video, "snapshots by default");
+    }
+
+    #[test]
+    fn video_recording_is_read_and_unknown_modes_record_no_video() {
+        let mut config = ProctorConfig::default();
+        config.recording.mode = RecordingMode::Video;
+        config.recording.segment_ms = 6_000;
+        let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
+        let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
+        assert_eq!(reply.config.recording, SdkRecording { video: true, video_kbps: 150, segment_ms: 6_000 });
+        let newer = r#"{"config_version": 2, "config": {"recording": {"mode": "hologram"}}}"#;
+        let reply: ConfigReply = crate::json::from_str(newer).unwrap();
+        assert!(!reply.config.recording.video);
     }
 
     #[test]

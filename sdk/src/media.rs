@@ -4,11 +4,65 @@
 //! engine); this queue holds what the engine needs to decide: which object
 //! next, how big the backlog is, and what to drop when it is too big.
 //! Screenshots go first, then face photos (never the base truth), audio
-//! last — audio cannot be captured again, a screenshot soon will be.
+//! and video segments last — a recording cannot be made again, a
+//! screenshot soon will be.
 
-use invigil_schemas::event::CaptureKind;
+use invigil_schemas::event::{CaptureKind, RecordingTrack};
 use invigil_schemas::ids::Uuid;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What a stored object holds: one capture, or one segment of a track's
+/// continuous recording. The names are the glue's and IndexedDB's, so
+/// items stored by an SDK without video read the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Face,
+    Screen,
+    Audio,
+    CameraVideo,
+    ScreenVideo,
+}
+
+impl MediaKind {
+    /// The capture kind, for a photo, screenshot or audio chunk.
+    pub fn capture(self) -> Option<CaptureKind> {
+        match self {
+            MediaKind::Face => Some(CaptureKind::Face),
+            MediaKind::Screen => Some(CaptureKind::Screen),
+            MediaKind::Audio => Some(CaptureKind::Audio),
+            MediaKind::CameraVideo | MediaKind::ScreenVideo => None,
+        }
+    }
+
+    /// The recorded track, for a video segment.
+    pub fn track(self) -> Option<RecordingTrack> {
+        match self {
+            MediaKind::CameraVideo => Some(RecordingTrack::Camera),
+            MediaKind::ScreenVideo => Some(RecordingTrack::Screen),
+            _ => None,
+        }
+    }
+}
+
+impl From<CaptureKind> for MediaKind {
+    fn from(kind: CaptureKind) -> Self {
+        match kind {
+            CaptureKind::Face => MediaKind::Face,
+            CaptureKind::Screen => MediaKind::Screen,
+            CaptureKind::Audio => MediaKind::Audio,
+        }
+    }
+}
+
+impl From<RecordingTrack> for MediaKind {
+    fn from(track: RecordingTrack) -> Self {
+        match track {
+            RecordingTrack::Camera => MediaKind::CameraVideo,
+            RecordingTrack::Screen => MediaKind::ScreenVideo,
+        }
+    }
+}
 
 use crate::json::{Error, FromJson, Node};
 
@@ -18,12 +72,16 @@ use crate::json::{Error, FromJson, Node};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MediaItem {
     pub key: String,
-    pub kind: CaptureKind,
+    pub kind: MediaKind,
     pub session_id: Uuid,
+    /// The capture's `capture_seq`, or a segment's `segment_seq`.
     pub capture_seq: u64,
-    /// Capture time, Unix ms.
+    /// Capture time (a segment's start), Unix ms.
     pub ts: i64,
     pub bytes: u64,
+    /// How much time a video segment covers (absent, for captures: 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub duration_ms: u32,
     /// Upload attempts so far (absent: 0).
     pub attempts: u32,
     /// A bundle's captures, in the order their bytes were joined (empty for
@@ -48,6 +106,10 @@ pub struct Part {
     pub bytes: u64,
 }
 
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
 #[derive(Clone, Serialize)]
 struct PartTuple(String, CaptureKind, u64, i64, u64, u64);
 
@@ -60,6 +122,7 @@ impl FromJson for MediaItem {
             capture_seq: node.read("capture_seq")?,
             ts: node.field("ts")?.i64()?,
             bytes: node.read("bytes")?,
+            duration_ms: node.or("duration_ms", 0, Node::u32)?,
             attempts: node.or("attempts", 0, Node::u32)?,
             parts: node.field_or_default("parts")?,
         })
@@ -99,8 +162,20 @@ impl MediaItem {
         !self.parts.is_empty()
     }
 
-    /// Joins `items` (one session's, in queue order) into a bundle stored
-    /// under `key`: the parts keep their sizes and get consecutive offsets.
+    /// A video segment: its own object, never part of a bundle (a segment
+    /// is already the size of many captures).
+    pub fn is_segment(&self) -> bool {
+        self.kind.track().is_some()
+    }
+
+    /// Sent on its own in bundled mode: a bundle, or a video segment.
+    pub fn travels_alone(&self) -> bool {
+        self.is_bundle() || self.is_segment()
+    }
+
+    /// Joins `items` (one session's captures, in queue order) into a bundle
+    /// stored under `key`: the parts keep their sizes and get consecutive
+    /// offsets. `None` if there are none, or one is a video segment.
     pub fn bundle(key: String, items: &[MediaItem]) -> Option<MediaItem> {
         let first = items.first()?;
         let mut offset = 0;
@@ -109,16 +184,16 @@ impl MediaItem {
             .map(|item| {
                 let part = Part {
                     key: item.key.clone(),
-                    kind: item.kind,
+                    kind: item.kind.capture()?,
                     capture_seq: item.capture_seq,
                     ts: item.ts,
                     offset,
                     bytes: item.bytes,
                 };
                 offset += item.bytes;
-                part
+                Some(part)
             })
-            .collect();
+            .collect::<Option<Vec<Part>>>()?;
         Some(MediaItem {
             key,
             kind: first.kind,
@@ -126,6 +201,7 @@ impl MediaItem {
             capture_seq: 0,
             ts: first.ts,
             bytes: offset,
+            duration_ms: 0,
             attempts: 0,
             parts,
         })
@@ -138,10 +214,10 @@ impl MediaItem {
             return 3;
         }
         match self.kind {
-            CaptureKind::Screen => 0,
-            CaptureKind::Face if !self.is_base_truth() => 1,
-            CaptureKind::Audio => 2,
-            CaptureKind::Face => 3,
+            MediaKind::Screen => 0,
+            MediaKind::Face if !self.is_base_truth() => 1,
+            MediaKind::Audio | MediaKind::CameraVideo | MediaKind::ScreenVideo => 2,
+            MediaKind::Face => 3,
         }
     }
 }
@@ -187,7 +263,7 @@ impl MediaQueue {
     pub fn unbundled(&self, session_id: Uuid, max_bytes: u64) -> Vec<MediaItem> {
         let mut total = 0;
         let mut out = Vec::new();
-        for item in self.items.iter().filter(|item| item.session_id == session_id && !item.is_bundle()) {
+        for item in self.items.iter().filter(|item| item.session_id == session_id && !item.travels_alone()) {
             if !out.is_empty() && total + item.bytes > max_bytes {
                 break;
             }
@@ -199,7 +275,7 @@ impl MediaQueue {
 
     /// The oldest single capture waiting to be bundled.
     pub fn oldest_unbundled(&self) -> Option<&MediaItem> {
-        self.next_where(|item| !item.is_bundle())
+        self.next_where(|item| !item.travels_alone())
     }
 
     pub fn get_mut(&mut self, ts: i64, key: &str) -> Option<&mut MediaItem> {
@@ -254,7 +330,43 @@ mod tests {
 
     fn item(kind: CaptureKind, capture_seq: u64, ts: i64, bytes: u64) -> MediaItem {
         let key = invigil_schemas::media_key::capture_key(kind, ts, capture_seq, 1_000, Uuid::from_u128(ts as u128));
-        MediaItem { key, kind, session_id: Uuid::from_u128(9), capture_seq, ts, bytes, attempts: 0, parts: Vec::new() }
+        MediaItem {
+            key,
+            kind: kind.into(),
+            session_id: Uuid::from_u128(9),
+            capture_seq,
+            ts,
+            bytes,
+            duration_ms: 0,
+            attempts: 0,
+            parts: Vec::new(),
+        }
+    }
+
+    fn segment(track: RecordingTrack, segment_seq: u64, ts: i64, bytes: u64) -> MediaItem {
+        let key = invigil_schemas::media_key::recording_key(track, 1_000, segment_seq);
+        MediaItem { duration_ms: 10_000, key, kind: track.into(), ..item(CaptureKind::Face, segment_seq, ts, bytes) }
+    }
+
+    #[test]
+    fn video_segments_are_never_bundled_and_kept_like_audio() {
+        let mut queue = MediaQueue::default();
+        for stored in [
+            segment(RecordingTrack::Camera, 0, 10, 50),
+            item(CaptureKind::Screen, 1, 11, 40),
+            segment(RecordingTrack::Screen, 0, 12, 50),
+            item(CaptureKind::Face, 1, 13, 30),
+        ] {
+            assert!(queue.push(stored, 1_000).is_empty());
+        }
+        let waiting = queue.unbundled(Uuid::from_u128(9), 1_000);
+        assert_eq!(waiting.iter().map(|i| i.ts).collect::<Vec<_>>(), [11, 13], "captures only");
+        assert_eq!(queue.oldest_unbundled().unwrap().ts, 11);
+        assert!(MediaItem::bundle("bundle/x.bin".into(), &[segment(RecordingTrack::Camera, 1, 1, 1)]).is_none());
+        assert_eq!(queue.next_where(MediaItem::travels_alone).unwrap().ts, 10, "a segment goes on its own");
+        // Over the cap: the screenshot, then the face photo, then the oldest segment.
+        let dropped = queue.push(segment(RecordingTrack::Camera, 1, 14, 900), 990);
+        assert_eq!(dropped.iter().map(|i| i.ts).collect::<Vec<_>>(), [11, 13, 10]);
     }
 
     #[test]
@@ -277,7 +389,7 @@ mod tests {
             queue.remove(part.ts, &part.key).unwrap();
         }
         assert!(queue.push(bundle, 1_000).is_empty());
-        assert_eq!(queue.oldest_unbundled().unwrap().kind, CaptureKind::Audio);
+        assert_eq!(queue.oldest_unbundled().unwrap().kind, MediaKind::Audio);
         assert_eq!(queue.next_where(MediaItem::is_bundle).unwrap().key, "bundle/10_x.bin");
         // Over the cap, the single audio chunk goes before the bundle.
         let dropped = queue.push(item(CaptureKind::Audio, 2, 13, 900), 1_000);
@@ -293,11 +405,11 @@ mod tests {
         assert!(queue.push(item(CaptureKind::Screen, 0, 2, 30), cap).is_empty());
         assert!(queue.push(item(CaptureKind::Audio, 0, 3, 30), cap).is_empty());
         let dropped = queue.push(item(CaptureKind::Face, 1, 4, 30), cap);
-        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(CaptureKind::Screen, 2)]);
+        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(MediaKind::Screen, 2)]);
         let dropped = queue.push(item(CaptureKind::Screen, 1, 5, 30), cap);
-        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(CaptureKind::Screen, 5)]);
+        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(MediaKind::Screen, 5)]);
         let dropped = queue.push(item(CaptureKind::Audio, 1, 6, 30), cap);
-        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(CaptureKind::Face, 4)]);
+        assert_eq!(dropped.iter().map(|i| (i.kind, i.ts)).collect::<Vec<_>>(), [(MediaKind::Face, 4)]);
         assert_eq!(queue.bytes(), 90);
         assert_eq!(queue.next().unwrap().key, "camera/base_truth_1.jpg");
         assert_eq!(queue.discard_session(Uuid::from_u128(9)).len(), 3);

@@ -9,7 +9,7 @@
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
     BlockReason, CaptureKind, ClipboardAction, CustomData, Device, FocusState, FullscreenState, NetworkState,
-    PermissionState, VisibilityState,
+    PermissionState, RecordingTrack, VisibilityState,
 };
 use invigil_schemas::ids::Uuid;
 use serde::Serialize;
@@ -177,13 +177,21 @@ pub enum Command {
     /// Take a face photo or screenshot now, or start the audio chunk `key`
     /// (closing the previous one).
     Capture { kind: CaptureKind, key: String, capture_seq: u64, session_id: Uuid, ts: i64 },
+    /// Start the video segment `key` of `track` (`recording = "video"`):
+    /// a new MediaRecorder at `kbps`, persisted second by second, and only
+    /// then stop the track's previous segment, so segments meet without a
+    /// gap. A stopped segment is stored whole and reported with
+    /// [`Input::Captured`] (kind `camera_video` / `screen_video`, its
+    /// `duration_ms`); if the track is not live, the previous one just ends.
+    Record { track: RecordingTrack, key: String, segment_seq: u64, session_id: Uuid, ts: i64, kbps: u32 },
     /// Stop audio recording (blocked, or stopping).
     PauseAudio,
     /// Call the host's `on(name)` listeners.
     Notify { name: &'static str, detail: Notice },
     /// Release every device and listener and remove every UI element.
-    /// `keep_audio`: finish the audio chunk being recorded and report it
-    /// (a host `stop()`); otherwise discard it (the server said stop).
+    /// `keep_audio`: finish the audio chunk and video segments being
+    /// recorded and report them (a host `stop()`); otherwise discard them
+    /// (the server said stop).
     Teardown { keep_audio: bool },
 }
 

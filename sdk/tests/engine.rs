@@ -565,3 +565,96 @@ fn a_tab_switch_leaves_at_once_or_right_after_the_batch_in_flight() {
     assert!(batches(&h.send(r#"{"keys":3}"#)).is_empty());
     assert!(batches(&h.send(r#"{"clipboard":["paste",4]}"#)).is_empty());
 }
+
+/// `recording = "video"`: a segment of each live track on the grid from the
+/// start of `Running`, blocked or not; a stored segment is uploaded on its
+/// own (even in bundled mode) and reported as a `recording` event with its
+/// duration; a track that is not live starts no segment.
+#[test]
+fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
+    use invigil_schemas::config::{RecordingMode, UploadMode};
+    use invigil_schemas::event::RecordingTrack;
+    let mut config = ProctorConfig::default();
+    config.recording.mode = RecordingMode::Video;
+    config.recording.segment_ms = 10_000;
+    config.uploads.mode = UploadMode::Bundled;
+    let mut h = Harness::running(config);
+    h.advance(25_000);
+    let segments: Vec<(RecordingTrack, String, u64, i64, u32)> = h
+        .log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { track, key, segment_seq, ts, kbps, .. } => {
+                Some((*track, key.clone(), *segment_seq, *ts, *kbps))
+            }
+            _ => None,
+        })
+        .collect();
+    let camera: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Camera).collect();
+    let screen: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Screen).collect();
+    assert_eq!(camera.iter().map(|s| s.2).collect::<Vec<_>>(), [0, 1, 2], "{segments:?}");
+    assert_eq!(screen.len(), 3);
+    assert_eq!(camera[1].3 - camera[0].3, 10_000, "on the grid");
+    assert_eq!((camera[0].4, screen[0].4), (50, 100), "150 kbps: a third to the camera");
+    assert!(screen[2].1.starts_with("video/screen/") && screen[2].1.ends_with("/seg_00002.webm"), "{}", screen[2].1);
+
+    // The screen share stops: the overlay goes up, the camera goes on, the screen starts no segment.
+    h.send(r#"{"screen_share_ended":null}"#);
+    let out = h.advance(10_000);
+    let started: Vec<_> = out
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { track, .. } => Some(*track),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started, [RecordingTrack::Camera], "blocked, the camera still records");
+
+    // The glue stored the first camera segment: it goes up alone and is reported with its seconds.
+    let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials are fetched while running");
+    h.respond(req, 200, &serde_json::to_string(&credentials()).unwrap());
+    let session_id = h.engine.session_id();
+    let (_, key, seq, ts, _) = camera[0];
+    let stored = serde_json::json!({ "captured": { "key": key, "kind": "camera_video", "session_id": session_id,
+        "capture_seq": seq, "ts": ts, "bytes": 150_000, "duration_ms": 9_990 } });
+    let out = h.send(&stored.to_string());
+    let out = if out.iter().any(|c| matches!(c, Command::Put { .. })) { out } else { h.advance(1_000) };
+    let req = out
+        .iter()
+        .find_map(|c| match c {
+            Command::Put { req, media, .. } if media == key => Some(*req),
+            _ => None,
+        })
+        .expect("the segment is uploaded without waiting for a bundle");
+    h.respond(req, 200, "");
+    // Every batch answered, until the segment's event has gone out.
+    let mut sent = batches(&h.log.clone());
+    let mut recording = None;
+    for _ in 0..40 {
+        if sent.is_empty() {
+            sent.extend(batches(&h.advance(5_000)));
+        }
+        let Some((req, batch)) = sent.pop() else { continue };
+        recording = recording.or(batch.events.into_iter().find_map(|e| match e.body {
+            EventBody::Recording(r) => Some((e.ts, r)),
+            _ => None,
+        }));
+        if recording.is_some() {
+            break;
+        }
+        sent.extend(batches(&h.respond(req, 200, &ok_reply(3))));
+    }
+    let recording = recording.expect("a recording event");
+    assert_eq!(recording.0, *ts, "at the segment's start");
+    assert_eq!(recording.1.track, RecordingTrack::Camera);
+    assert_eq!(recording.1.duration_ms, 9_990);
+    assert_eq!(recording.1.bytes, Some(150_000));
+    assert_eq!(recording.1.key.as_deref(), Some(format!("2026-11-19/exam-1/cand-7/{key}").as_str()));
+}
+
+#[test]
+fn snapshot_mode_records_no_video() {
+    let mut h = Harness::running(ProctorConfig::default());
+    h.advance(30_000);
+    assert!(!h.log.iter().any(|c| matches!(c, Command::Record { .. })));
+}

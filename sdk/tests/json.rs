@@ -9,7 +9,7 @@ use invigil_schemas::event::{BlockReason, CaptureKind, Event, EventBody};
 use invigil_schemas::ids::Uuid;
 use invigil_schemas::validate::{parse_batch, Limits};
 use invigil_sdk::json;
-use invigil_sdk::media::{MediaItem, Part};
+use invigil_sdk::media::{MediaItem, MediaKind, Part};
 use invigil_sdk::protocol::{Command, Input, Notice, SessionMeta, Store, StoredEvent};
 
 const SESSION: &str = "019a0000-0000-7000-8000-000000000001";
@@ -77,6 +77,14 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
             session_id: session(),
             ts: 9,
         },
+        Command::Record {
+            track: invigil_schemas::event::RecordingTrack::Screen,
+            key: "video/screen/1/seg_00000.webm".into(),
+            segment_seq: 0,
+            session_id: session(),
+            ts: 9,
+            kbps: 100,
+        },
         Command::PauseAudio,
         Command::Notify {
             name: "status",
@@ -99,11 +107,12 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
 fn item(parts: Vec<Part>) -> MediaItem {
     MediaItem {
         key: "bundle/5_x.bin".into(),
-        kind: CaptureKind::Screen,
+        kind: MediaKind::Screen,
         session_id: session(),
         capture_seq: 4,
         ts: 1_795_000_000_000,
         bytes: 12_345,
+        duration_ms: 0,
         attempts: 2,
         parts,
     }
@@ -127,7 +136,13 @@ fn records_are_read_back_as_they_were_written() {
         r#"{{"key":"screen/1.jpg","kind":"screen","session_id":"{SESSION}","capture_seq":0,"ts":5,"bytes":3,"blob_type":"image/jpeg"}}"#
     );
     let read: MediaItem = json::from_str(&fresh).unwrap();
-    assert_eq!((read.attempts, read.parts.len(), read.kind), (0, 0, CaptureKind::Screen));
+    assert_eq!((read.attempts, read.parts.len(), read.kind, read.duration_ms), (0, 0, MediaKind::Screen, 0));
+    // A video segment as the glue stores it: its kind and duration.
+    let segment = fresh.replace(r#""kind":"screen""#, r#""kind":"screen_video","duration_ms":9980"#);
+    let read: MediaItem = json::from_str(&segment).unwrap();
+    assert_eq!((read.kind, read.duration_ms), (MediaKind::ScreenVideo, 9_980));
+    let video = MediaItem { kind: MediaKind::CameraVideo, duration_ms: 10_000, ..item(vec![]) };
+    assert_eq!(json::from_str::<MediaItem>(&json::to_string(&video).unwrap()), Ok(video));
     assert!(json::from_str::<MediaItem>(&fresh.replace(r#""ts":5"#, r#""ts":5.5"#)).is_err());
     assert!(json::from_str::<MediaItem>(&fresh.replace(r#""kind":"screen""#, r#""kind":"video""#)).is_err());
 

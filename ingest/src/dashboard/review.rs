@@ -221,7 +221,7 @@ pub async fn timeline(
             "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(started_at) AS started_at, \
              toUnixTimestamp64Milli(last_seen_at) AS last_seen_at, ended, toString(end_reason) AS end_reason, \
              sdk_version, user_agent, events, batches, expected_captures, uploaded_captures, completeness_pct, \
-             network_gaps, network_gap_ms, max_window_score \
+             recording_expected_ms, recorded_ms, recording_pct, network_gaps, network_gap_ms, max_window_score \
              FROM sessions FINAL WHERE {filter} ORDER BY started_at {NUMBERS}"
         ))
         .await?;
@@ -231,7 +231,7 @@ pub async fn timeline(
              toUnixTimestamp64Milli(received_at) AS received_at, batch_seq, toString(type) AS type, \
              toString(state) AS state, toString(device) AS device, toString(action) AS action, \
              toString(reason) AS reason, chars, keys, toString(capture_kind) AS capture_kind, \
-             toString(capture_status) AS capture_status, capture_key, capture_bytes, attempts, name \
+             toString(capture_status) AS capture_status, capture_key, capture_bytes, attempts, duration_ms, name \
              FROM proctor_events FINAL WHERE {filter} ORDER BY ts, seq LIMIT {} {NUMBERS}",
             max_events + 1
         ))
@@ -244,7 +244,8 @@ pub async fn timeline(
              toUnixTimestamp64Milli(window_end) AS end, score, component_names, component_values, tab_switches, \
              hidden_ms, blur_count, blur_ms, fullscreen_exits, clipboard_actions, key_bursts, \
              permission_revocations, blocked_ms, uploads_failed, expected_face, uploaded_face, expected_screen, uploaded_screen, \
-             expected_audio, uploaded_audio, network_gaps, network_gap_ms, late_events \
+             expected_audio, uploaded_audio, recording_expected_ms, camera_recorded_ms, screen_recorded_ms, \
+             network_gaps, network_gap_ms, late_events \
              FROM candidate_windows FINAL WHERE {filter} AND window_kind = 'minute' ORDER BY window_start {NUMBERS}"
         ))
         .await?;

@@ -161,3 +161,45 @@ TTL toDateTime(reviewed_at) + INTERVAL 395 DAY;
 
 CREATE TABLE IF NOT EXISTS reviews ON CLUSTER invigil AS reviews_local
 ENGINE = Distributed(invigil, currentDatabase(), reviews_local, cityHash64(test_id, candidate_id));
+
+-- 006_recordings
+ALTER TABLE proctor_events_local ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16);
+ALTER TABLE proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16);
+
+-- 006_recordings
+ALTER TABLE proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
+ALTER TABLE proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
+
+-- 006_recordings
+ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
+ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
+
+-- 006_recordings
+ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
+
+-- 006_recordings
+ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+
+-- 006_recordings
+ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
+ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
+
+-- 006_recordings
+ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
+
+-- 006_recordings
+ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;

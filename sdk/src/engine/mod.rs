@@ -23,7 +23,8 @@ use invigil_schemas::api::{CredentialsResponse, ShutdownReason};
 use invigil_schemas::event::{
     BlockReason, Blocked, Capture, CaptureKind, CaptureStatus, Clipboard, ContextMenu, Custom, Device, Event,
     EventBody, Focus, Fullscreen, FullscreenState, KeyActivity, Network, NetworkState, Permission, PermissionState,
-    ScreenShareEnded, SdkError, SessionEndReason, SessionEnded, SessionStarted, Unblocked, Visibility,
+    Recording, RecordingTrack, ScreenShareEnded, SdkError, SessionEndReason, SessionEnded, SessionStarted, Unblocked,
+    Visibility, MAX_SEGMENT_DURATION_MS,
 };
 use invigil_schemas::ids::{event_id_v7, Uuid};
 use invigil_schemas::validate::Limits;
@@ -37,7 +38,7 @@ use crate::retry::{Channel, Outcome, Rng};
 use crate::sigv4::{self, ObjectTarget};
 use crate::token::{self, Identity};
 use crate::vecmap::VecMap;
-use invigil_schemas::media_key::capture_key;
+use invigil_schemas::media_key::{capture_key, recording_key};
 
 mod replies;
 mod restore;
@@ -126,13 +127,24 @@ struct UploadsChannel {
     bundling: Vec<(MediaItem, i64)>,
 }
 
-/// The capture grid, per kind (face, screen, audio).
+/// The capture grid, per kind (face, screen, audio), and the segment grid
+/// of the video recording, per track (camera, screen).
 #[derive(Debug)]
 struct Captures {
     due: [i64; 3],
     seq: [u64; 3],
     audio_recording: bool,
+    segment_due: [i64; 2],
+    segment_seq: [u64; 2],
+    /// While stopping, until when the glue may still be storing the audio
+    /// chunk and video segments it was recording (their last slices are
+    /// joined and reported asynchronously): the session is not done before.
+    finishing_until: i64,
 }
+
+/// How long a stopping session waits for its last audio chunk and video
+/// segments to be stored and reported (IndexedDB writes take milliseconds).
+const RECORDINGS_FINISH_MS: i64 = 3_000;
 
 /// HTTP requests handed to the glue and not yet answered.
 #[derive(Debug)]
@@ -213,7 +225,14 @@ impl Engine {
             },
             devices: Devices::default(),
             shown: Vec::new(),
-            captures: Captures { due: [i64::MAX; 3], seq: [0; 3], audio_recording: false },
+            captures: Captures {
+                due: [i64::MAX; 3],
+                seq: [0; 3],
+                audio_recording: false,
+                segment_due: [i64::MAX; 2],
+                segment_seq: [0; 2],
+                finishing_until: i64::MIN,
+            },
             requests: Requests { pending: VecMap::default(), next: 1 },
             commands: Vec::new(),
         }
@@ -383,6 +402,11 @@ impl Engine {
         if self.phase == Phase::Running && self.shown.is_empty() {
             self.capture(now);
         }
+        if self.phase == Phase::Running {
+            // Blocked or not: what happens while the overlay is up is worth
+            // having on video, and a segment must not grow without end.
+            self.record_video(now);
+        }
         // No interval ticks while stopping: whatever is recorded now (the
         // capture events of the last uploads) goes out at once.
         if self.phase == Phase::Stopping && !self.events.outbox.is_empty() {
@@ -391,7 +415,11 @@ impl Engine {
         self.send_events(now);
         self.bundle_media(now);
         self.send_media(now);
-        if self.phase == Phase::Stopping && self.events.outbox.is_empty() && self.uploads.media.is_empty() {
+        if self.phase == Phase::Stopping
+            && self.events.outbox.is_empty()
+            && self.uploads.media.is_empty()
+            && now >= self.captures.finishing_until
+        {
             self.phase = Phase::Stopped;
             self.notify_status();
         }
@@ -417,6 +445,7 @@ impl Engine {
         if setup && reasons.is_empty() {
             self.phase = Phase::Running;
             self.captures.due = [now; 3];
+            self.captures.segment_due = [now; 2];
             self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
             for reason in std::mem::take(&mut self.shown) {
                 self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
@@ -483,6 +512,36 @@ impl Engine {
             }
             let session_id = self.session.session_id;
             self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
+        }
+    }
+
+    /// Starts the next video segment of each live track when one is due
+    /// (`recording = "video"`), on a grid from the start of `Running`.
+    fn record_video(&mut self, now: i64) {
+        let recording = &self.config.recording;
+        if !recording.video || recording.segment_ms == 0 {
+            return;
+        }
+        let every = i64::from(recording.segment_ms);
+        // Two thirds of the bitrate to the screen: text needs it more than a face.
+        let screen_kbps = recording.video_kbps * 2 / 3;
+        let plan = [
+            (RecordingTrack::Camera, recording.video_kbps - screen_kbps, self.devices.camera_live()),
+            (RecordingTrack::Screen, screen_kbps, self.devices.screen_live()),
+        ];
+        for (i, (track, kbps, live)) in plan.into_iter().enumerate() {
+            if now < self.captures.segment_due[i] {
+                continue;
+            }
+            self.captures.segment_due[i] = next_on_grid(self.captures.segment_due[i], every, now);
+            if !live {
+                continue;
+            }
+            let segment_seq = self.captures.segment_seq[i];
+            self.captures.segment_seq[i] += 1;
+            let key = recording_key(track, self.session.started_at, segment_seq);
+            let session_id = self.session.session_id;
+            self.commands.push(Command::Record { track, key, segment_seq, session_id, ts: now, kbps });
         }
     }
 
@@ -581,6 +640,9 @@ impl Engine {
         self.events.link.wake();
         self.shown.clear();
         self.commands.push(Command::Teardown { keep_audio: true });
+        if self.captures.audio_recording || self.config.recording.video {
+            self.captures.finishing_until = now + RECORDINGS_FINISH_MS;
+        }
         self.notify_status();
     }
 
@@ -619,14 +681,36 @@ impl Engine {
     }
 
     /// Records a `capture` event for each capture `item` holds: itself, or
-    /// every part of a bundle (an uploaded part's key names its byte range).
+    /// every part of a bundle (an uploaded part's key names its byte range);
+    /// for a video segment, its `recording` event.
     pub(super) fn report(&mut self, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
         let uploaded = status == CaptureStatus::Uploaded;
         let object =
             self.credentials.issued.as_ref().map_or(String::new(), |c| format!("{}{}", c.response.prefix, item.key));
+        let kind = match (item.kind.capture(), item.kind.track()) {
+            (Some(kind), _) => kind,
+            (None, Some(track)) => {
+                let body = Recording {
+                    track,
+                    status,
+                    key: uploaded.then_some(object),
+                    bytes: uploaded.then_some(item.bytes),
+                    segment_seq: item.capture_seq,
+                    // The page's clock may jump (a laptop asleep mid-segment):
+                    // the event stays valid whatever the glue measured.
+                    duration_ms: item.duration_ms.clamp(1, MAX_SEGMENT_DURATION_MS),
+                    attempts: item.attempts,
+                    error,
+                };
+                // At the segment's start, like a capture's time.
+                self.record_in(item.session_id, item.ts, body.into());
+                return;
+            }
+            (None, None) => unreachable!("every media kind is a capture or a track"),
+        };
         let single = [crate::media::Part {
             key: String::new(),
-            kind: item.kind,
+            kind,
             capture_seq: item.capture_seq,
             ts: item.ts,
             offset: 0,
@@ -673,7 +757,7 @@ impl Engine {
         let parts = self.uploads.media.unbundled(session_id, MAX_BUNDLE_BYTES);
         let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
         let key = format!("bundle/{}_{unique}.bin", parts[0].ts);
-        let item = MediaItem::bundle(key, &parts).expect("at least one part");
+        let item = MediaItem::bundle(key, &parts).expect("at least one part, captures only");
         let keys = item.parts.iter().map(|part| part.key.clone()).collect();
         self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });
         if self.uploads.bundling.len() >= 4 {
@@ -719,9 +803,10 @@ impl Engine {
         if !self.uploads.link.ready(now) {
             return;
         }
-        // In bundled mode single captures wait for their bundle.
+        // In bundled mode single captures wait for their bundle (video
+        // segments go on their own).
         let next = if self.config.uploads.bundled() {
-            self.uploads.media.next_where(MediaItem::is_bundle)
+            self.uploads.media.next_where(MediaItem::travels_alone)
         } else {
             self.uploads.media.next()
         };
