@@ -26,6 +26,7 @@ async function showTest(test) {
     ['max_minute_score', 'Worst minute', true],
     ['alert_minutes', 'Alert minutes', true],
     ['completeness_pct', 'Captures %', true],
+    ['recording_pct', 'Video %', true],
     ['network_gaps', 'Network gaps', true],
     ['sessions', 'Sessions', true],
     ['verdict', 'Verdict', false],
@@ -56,6 +57,7 @@ async function showTest(test) {
       el('td', { class: 'num' }, row.max_minute_score.toFixed(2)),
       el('td', { class: 'num' }, row.alert_minutes),
       el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) } }, `${row.completeness_pct.toFixed(1)} %`),
+      el('td', { class: 'num' }, row.recording_pct === null ? '—' : `${row.recording_pct.toFixed(1)} %`),
       el('td', { class: 'num' }, row.network_gaps),
       el('td', { class: 'num' }, row.sessions),
       el('td', {}, row.verdict ? `${row.verdict.verdict} (${row.verdict.reviewer})` : '—'))));

@@ -4,7 +4,8 @@
 //! and public list prices (each with its source). S3 PUT requests dominate;
 //! the bundled upload mode (one object per bundle interval holding that
 //! interval's face, screen and audio, with an index) is priced beside the
-//! per-capture mode.
+//! per-capture mode, and the video recording mode (`recording.mode =
+//! "video"`: camera and screen segments besides the snapshots) beside both.
 
 use std::path::PathBuf;
 
@@ -34,6 +35,11 @@ pub struct Args {
     /// Rupees per dollar.
     #[arg(long, default_value_t = 84.0)]
     inr_per_usd: f64,
+    /// Video mode: recorded bytes per candidate-minute, camera and screen
+    /// together (default: the config's `recording.video_kbps` at face value;
+    /// the browser test prints what Chromium really wrote).
+    #[arg(long)]
+    video_bytes_per_min: Option<u64>,
 }
 
 /// Public list prices used, with where they come from (ap-south-1, Mumbai).
@@ -196,14 +202,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "mode", "objects", "PUT $", "storage $", "other $", "CPU $", "$/session", "₹/session", "₹/exam"
     );
     let mut met = Vec::new();
-    for (mode, objects, glacier) in [
-        ("per capture (one object each)".to_owned(), per_capture, true),
-        (format!("bundled every {bundle_secs} s"), bundles, true),
-        ("bundled every 600 s".to_owned(), bundles_every(600), true),
-        (format!("bundled every {bundle_secs} s, no Glacier"), bundles, false),
+    // Video mode: two tracks' segments on top of the per-capture snapshots.
+    let recording = &config.recording;
+    let video_per_min = args.video_bytes_per_min.unwrap_or(u64::from(recording.video_kbps) * 1000 / 8 * 60);
+    let video_bytes = (video_per_min as f64 * args.hours * 60.0) as u64;
+    let video_session = Session { bytes: session.bytes + video_bytes, ..session };
+    let segments = |secs: u64| 2 * bundles_every(secs.max(1));
+    let segment_secs = u64::from(recording.segment_ms / 1000).max(1);
+    for (mode, objects, glacier, video) in [
+        ("per capture (one object each)".to_owned(), per_capture, true, false),
+        (format!("bundled every {bundle_secs} s"), bundles, true, false),
+        ("bundled every 600 s".to_owned(), bundles_every(600), true, false),
+        (format!("bundled every {bundle_secs} s, no Glacier"), bundles, false, false),
+        (format!("video, {segment_secs} s segments + per capture"), per_capture + segments(segment_secs), true, true),
+        ("video, 60 s segments + per capture".to_owned(), per_capture + segments(60), true, true),
+        (format!("video, 60 s segments + bundled {bundle_secs} s"), bundles + segments(60), true, true),
     ] {
-        let b = price(&session, objects, &PRICES, glacier);
-        if b.total() * inr <= TARGET_INR {
+        let b = price(if video { &video_session } else { &session }, objects, &PRICES, glacier);
+        if !video && b.total() * inr <= TARGET_INR {
             met.push(mode.clone());
         }
         println!(
@@ -237,10 +253,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "Bundles are the SDK's `uploads.mode = \"bundled\"` (config `uploads.bundle_ms`): one object per interval;"
     );
     println!("each capture's event names its byte range, so review still shows every photo and chunk.");
+    println!(
+        "Video rows (`recording.mode = \"video\"`, config `recording`): {:.0} KB per candidate-minute of camera + screen{} \
+         ({:.0} MB a session) on top of the snapshots; segments are objects of their own, never bundled.",
+        video_per_min as f64 / 1000.0,
+        if args.video_bytes_per_min.is_some() {
+            " as given".to_owned()
+        } else {
+            format!(" ({} kbit/s at face value)", recording.video_kbps)
+        },
+        video_bytes as f64 / 1e6
+    );
     if met.is_empty() {
-        println!("Target ≤ ₹{TARGET_INR} per candidate-session: not met by any row.");
+        println!("Target ≤ ₹{TARGET_INR} per candidate-session (snapshots): not met by any row.");
     } else {
-        println!("Target ≤ ₹{TARGET_INR} per candidate-session: met by {}.", met.join("; "));
+        println!("Target ≤ ₹{TARGET_INR} per candidate-session (snapshots): met by {}.", met.join("; "));
     }
     println!();
     println!("prices (1 USD = ₹{inr}):");

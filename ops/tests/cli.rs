@@ -51,9 +51,9 @@ fn migrate_applies_to_chdb_once() {
     let first = invigil(&["migrate", "--chdb-path", path]);
     let out = String::from_utf8_lossy(&first.stdout);
     assert!(first.status.success(), "{out}{}", String::from_utf8_lossy(&first.stderr));
-    assert!(out.contains("applied 001_proctor_events") && out.contains("5 applied now, 0 already applied"), "{out}");
+    assert!(out.contains("applied 001_proctor_events") && out.contains("6 applied now, 0 already applied"), "{out}");
     let second = invigil(&["migrate", "--chdb-path", path]);
-    assert!(String::from_utf8_lossy(&second.stdout).contains("0 applied now, 5 already applied"));
+    assert!(String::from_utf8_lossy(&second.stdout).contains("0 applied now, 6 already applied"));
 }
 
 #[test]

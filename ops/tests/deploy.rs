@@ -297,13 +297,25 @@ fn the_cluster_schema_is_generated_and_every_statement_parses() {
         .map(|s| s.lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join("\n"))
         .filter(|s| !s.trim().is_empty())
         .collect();
-    assert_eq!(statements.len(), 10, "a local and a distributed table for each of 5 tables");
+    let alters = invigil_schemas::migrations::MIGRATIONS
+        .iter()
+        .flat_map(|m| m.statements(invigil_schemas::migrations::Dialect::Modern))
+        .filter(|s| s.starts_with("ALTER TABLE"))
+        .count();
+    assert_eq!(
+        statements.len(),
+        10 + 2 * alters,
+        "a local and a distributed table for each of 5 tables, and each change on both"
+    );
     for statement in &statements {
         let quoted = statement.replace('\\', "\\\\").replace('\'', "\\'");
         let formatted = chdb
             .query_text_sync(&format!("SELECT formatQuery('{quoted}')"), "TabSeparatedRaw")
             .unwrap_or_else(|e| panic!("{statement}\n{e}"));
-        assert!(formatted.starts_with("CREATE TABLE IF NOT EXISTS"), "{formatted}");
+        assert!(
+            formatted.starts_with("CREATE TABLE IF NOT EXISTS") || formatted.starts_with("ALTER TABLE"),
+            "{formatted}"
+        );
     }
     let broken = chdb
         .query_text_sync("SELECT formatQuery('CREATE TABLE x ON CLUSTER ENGINE = Distributed(')", "TabSeparatedRaw");

@@ -28,6 +28,9 @@ pub struct CandidateSummary {
     pub uploaded_captures: u64,
     /// Uploaded of expected captures, 0…100 (100 when none were expected).
     pub completeness_pct: f64,
+    /// Recorded of expected video time over both tracks, 0…100; `None`
+    /// when no video was expected (a test that keeps snapshots only).
+    pub recording_pct: Option<f64>,
     pub network_gaps: u64,
     pub events: u64,
     pub started_at: i64,
@@ -72,6 +75,7 @@ pub async fn candidates(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec
         .rows(format!(
             "SELECT candidate_id, count() AS sessions, sum(expected_captures) AS expected_captures, \
              sum(uploaded_captures) AS uploaded_captures, sum(network_gaps) AS network_gaps, sum(events) AS events, \
+             sum(recording_expected_ms) AS recording_expected_ms, sum(recorded_ms) AS recorded_ms, \
              max(max_window_score) AS max_minute_score, min(ended) AS ended, \
              toUnixTimestamp64Milli(min(started_at)) AS started_at, toUnixTimestamp64Milli(max(last_seen_at)) AS last_seen_at \
              FROM sessions FINAL WHERE test_id = {t} GROUP BY candidate_id {NUMBERS}"
@@ -117,6 +121,11 @@ pub async fn candidates(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec
                 expected_captures: expected,
                 uploaded_captures: uploaded,
                 completeness_pct: completeness(expected, uploaded),
+                recording_pct: match u64_of(&row, "recording_expected_ms") {
+                    0 => None,
+                    // Both tracks against the expected time of each.
+                    expected_ms => Some(completeness(2 * expected_ms, u64_of(&row, "recorded_ms"))),
+                },
                 network_gaps: u64_of(&row, "network_gaps"),
                 events: u64_of(&row, "events"),
                 started_at: i64_of(&row, "started_at"),

@@ -70,7 +70,9 @@ test('happy path: captures reach S3 under the candidate prefix, events reach Kaf
 });
 
 test('presigned POST forms: the browser holds no keys, uploads land in the embedded store under the prefix', { timeout: 120_000 }, async () => {
-  const ingest = await Ingest.start({ uploadGrant: 'post_policy', embeddedMedia: true });
+  // Video recording on too: its segments take the `video/` form.
+  const config = { ...FAST_CONFIG, recording: { mode: 'video', segment_ms: 4000 } };
+  const ingest = await Ingest.start({ uploadGrant: 'post_policy', embeddedMedia: true, config });
   const token = jwt(CANDIDATE);
   const host = await hostPage({ endpoint: ingest.base, token });
   const browser = await launch();
@@ -78,19 +80,25 @@ test('presigned POST forms: the browser holds no keys, uploads land in the embed
     const grant = await ingest.api('/api/v1/credentials', token, { method: 'POST' });
     assert.equal(grant.status, 200);
     assert.deepEqual([grant.body.access_key_id, grant.body.secret_access_key, grant.body.session_token], ['', '', '']);
-    assert.deepEqual(grant.body.forms.map((f) => f.key_prefix.slice(grant.body.prefix.length)), ['camera/', 'screen/', 'audio/', 'bundle/']);
+    assert.deepEqual(grant.body.forms.map((f) => f.key_prefix.slice(grant.body.prefix.length)), ['camera/', 'screen/', 'audio/', 'bundle/', 'video/']);
 
     const { page, errors } = await startExam(browser.context, host);
     await completeSetup(page);
     await sleep(13_000);
     const prefix = `${new Date().toISOString().slice(0, 10)}/${CANDIDATE.test_id}/${CANDIDATE.sub}/`;
-    const objects = await waitFor('a face, two screens and an audio chunk in the store', async () => {
+    const objects = await waitFor('a face, two screens, an audio chunk and video segments in the store', async () => {
       const found = await ingest.objects();
       const has = (re) => found.filter(([key]) => re.test(key.slice(prefix.length))).length;
-      return has(/^camera\//) >= 1 && has(/^screen\//) >= 2 && has(/^audio\//) >= 1 && found;
+      return has(/^camera\//) >= 1 && has(/^screen\//) >= 2 && has(/^audio\//) >= 1
+        && has(/^video\/camera\//) >= 2 && has(/^video\/screen\//) >= 2 && found;
     }, 30_000);
     assert.ok(objects.every(([key]) => key.startsWith(prefix)), JSON.stringify(objects));
-    for (const [key, size] of objects) assert.ok(size >= 500 && size <= 60_000, `${key}: ${size} bytes`);
+    for (const [key, size] of objects) assert.ok(size >= 500 && size <= 100_000, `${key}: ${size} bytes`);
+    const segments = ingest.events().filter((e) => e.event.type === 'recording' && e.event.status === 'uploaded');
+    assert.ok(segments.length >= 4, `${segments.length} recording events`);
+    // Listed after the events: every segment reported by now is stored by now.
+    const stored = new Map(await ingest.objects());
+    for (const e of segments) assert.equal(stored.get(e.event.key), e.event.bytes, e.event.key);
     assertUploadsHaveObjects(ingest.events(), objects);
     assert.ok(!ingest.events().some((e) => e.event.type === 'capture' && e.event.status === 'failed'), 'no upload failed');
     assert.deepEqual(errors, []);

@@ -1,7 +1,7 @@
 //! Applies `schemas/clickhouse` to any [`SqlStore`], following the plan in
 //! [`invigil_schemas::migrations`].
 
-use invigil_schemas::migrations::{self, Migration};
+use invigil_schemas::migrations::{self, Dialect, Migration};
 
 use super::{SqlStore, StoreError};
 
@@ -29,7 +29,17 @@ pub async fn migrate<S: SqlStore>(store: &S) -> Result<MigrationReport, MigrateE
     let pending = migrations::pending(&ledger)?;
     for migration in &pending {
         for statement in migration.statements(store.dialect()) {
-            store.execute(&statement).await?;
+            match store.execute(&statement).await {
+                Ok(()) => {}
+                // 18.16 cannot say IF NOT EXISTS on a column: one that another
+                // process (or a run that crashed before its ledger line) added
+                // first is there, as the migration wants.
+                Err(e)
+                    if store.dialect() == Dialect::Legacy
+                        && statement.contains("ADD COLUMN")
+                        && e.to_string().contains("already exists") => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         store.execute(&migrations::ledger_insert(migration)).await?;
     }
