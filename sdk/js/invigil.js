@@ -412,12 +412,17 @@ class Session {
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: true });
       if (this.stopped) return stream.getTracks().forEach((t) => t.stop());
-      // A retry replaces the old stream; its tracks must not keep the camera on.
-      if (this.streams.camera) this.streams.camera.getTracks().forEach((t) => t.stop());
+      // A retry replaces the old stream; its tracks must not keep the camera
+      // on (nor the clone a video segment records).
+      if (this.streams.camera) {
+        this.endVideo('camera');
+        this.streams.camera.getTracks().forEach((t) => t.stop());
+      }
       this.streams.camera = stream;
       for (const track of stream.getTracks()) {
         track.addEventListener('ended', () => {
           if (this.streams.camera === stream) {
+            if (track.kind === 'video') this.endVideo('camera');
             this.input('permission', [track.kind === 'video' ? 'camera' : 'microphone', 'revoked']);
           }
         });
@@ -469,10 +474,15 @@ class Session {
       if (surface && surface !== 'monitor') {
         this.input('sdk_error', ['screen_surface', `shared a ${surface}, not the whole screen`]);
       }
-      if (this.streams.screen) this.streams.screen.getTracks().forEach((t) => t.stop());
+      if (this.streams.screen) {
+        this.endVideo('screen');
+        this.streams.screen.getTracks().forEach((t) => t.stop());
+      }
       this.streams.screen = stream;
       track.addEventListener('ended', () => {
-        if (this.streams.screen === stream) this.input('screen_share_ended');
+        if (this.streams.screen !== stream) return;
+        this.endVideo('screen');
+        this.input('screen_share_ended');
       });
       this.input('permission', ['screen', 'granted']);
     } catch (error) {
@@ -582,6 +592,13 @@ class Session {
     };
     recorder.start(sliceMs);
     return chunk;
+  }
+
+  /** Ends the video segment of `track` being recorded, keeping it (its source went away). */
+  endVideo(track) {
+    const recording = this.videos[track];
+    this.videos[track] = null;
+    if (recording) this.endRecording(recording, true);
   }
 
   /** Stops a recording; `keep`: store and report what it holds, else delete it. */

@@ -609,6 +609,14 @@ fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
         })
         .collect();
     assert_eq!(started, [RecordingTrack::Camera], "blocked, the camera still records");
+    // Shared again: the block lifts, and the screen records at once, not at the next grid point.
+    let mut out = h.send(r#"{"permission":["screen","granted"]}"#);
+    out.extend(h.advance(1_000));
+    assert!(out.iter().any(|c| matches!(c, Command::Overlay { reasons, .. } if reasons.is_empty())), "{out:?}");
+    assert!(
+        out.iter().any(|c| matches!(c, Command::Record { track: RecordingTrack::Screen, segment_seq: 3, .. })),
+        "{out:?}"
+    );
 
     // The glue stored the first camera segment: it goes up alone and is reported with its seconds.
     let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials are fetched while running");

@@ -13,6 +13,10 @@ const minutes = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 5;
 if (!(minutes > 0)) throw new Error('--minutes must be a positive number');
 // --check: exit 1 when a SPEC §5.4 budget is broken (ops/test.sh --full).
 const check = process.argv.includes('--check');
+// --video: the test records video too (recording.mode = video, the default
+// 150 kbit/s in 10-s segments); prints what the recording costs.
+const video = process.argv.includes('--video');
+const VIDEO_KBPS = 150;
 const log = (line) => process.stderr.write(`[bench sdk] ${line}\n`);
 
 /** CPU seconds used so far by every Chromium process (ours are the only ones). */
@@ -33,7 +37,7 @@ function chromiumCpuSeconds() {
 const gz = (file) => gzipSync(readFileSync(join(DIST, file)), { level: 9 }).length;
 const bundle = { js: gz('invigil.js'), wasm: gz('invigil_bg.wasm') };
 
-const ingest = await Ingest.start({ config: {} });
+const ingest = await Ingest.start({ config: video ? { recording: { mode: 'video', video_kbps: VIDEO_KBPS } } : {} });
 const host = await hostPage({ endpoint: ingest.base, token: jwt({ sub: 'bench-1', test_id: 'bench' }) });
 const browser = await launch();
 try {
@@ -75,7 +79,7 @@ try {
   await page.evaluate(() => window.invigil.diagnostics({ reset: true }));
   const objectsBefore = new Set((await ingest.objects()).map(([key]) => key));
   const start = { wall: Date.now(), cpu: chromiumCpuSeconds(), task: await metric('TaskDuration'), traffic: { ...traffic } };
-  log(`running for ${minutes} min at the default cadence (captures every 30 s, events every 5 s)`);
+  log(`running for ${minutes} min at the default cadence (captures every 30 s, events every 5 s${video ? `, video at ${VIDEO_KBPS} kbit/s` : ''})`);
   for (let m = 1; m <= Math.ceil(minutes); m++) {
     await sleep(Math.min(1, minutes - m + 1) * 60_000);
     const uploadedSoFar = (await ingest.objects()).filter(([key]) => !objectsBefore.has(key)).length;
@@ -97,7 +101,7 @@ try {
   const sent = events + media + other;
 
   const row = (what, value, target) => console.log(`${what.padEnd(44)} ${String(value).padStart(14)}   ${target}`);
-  console.log(`\ninvigil SDK, ${wall.toFixed(0)} s in headless Chromium (fake camera, microphone, screen), default cadence`);
+  console.log(`\ninvigil SDK, ${wall.toFixed(0)} s in headless Chromium (fake camera, microphone, screen), default cadence${video ? `, recording video at ${VIDEO_KBPS} kbit/s` : ''}`);
   row('bundle, gzipped (js + wasm)', `${bundle.js + bundle.wasm} B`, `budget 60,000 B (sdk/build.sh), SPEC limit 100,000 B (js ${bundle.js} + wasm ${bundle.wasm})`);
   row('calls into the core > 16 ms', diagnostics.over_16ms, `target 0 (of ${diagnostics.calls} calls, max ${diagnostics.max_ms.toFixed(1)} ms, ${diagnostics.busy_ms.toFixed(0)} ms in all)`);
   row('long tasks on the page (>= 50 ms)', longTasks.length, longTasks.length ? `max ${Math.max(...longTasks).toFixed(0)} ms` : 'none');
@@ -105,18 +109,29 @@ try {
   const sdkCpu = cpu / wall - baselineCpu;
   row('CPU attributable to the SDK', `${(100 * sdkCpu).toFixed(2)} %`, `target <= 2 %, budget 5 % (browser with SDK ${(100 * cpu / wall).toFixed(2)} % - same devices open without it ${(100 * baselineCpu).toFixed(2)} %)`);
   row('JS heap used', `${(heap / 1048576).toFixed(1)} MiB`, `target <= 30 MiB; wasm memory ${(diagnostics.wasm_memory_bytes / 1048576).toFixed(1)} MiB`);
-  row('sent per minute', `${(sent / 1024 / (wall / 60)).toFixed(1)} KiB`, `target <= 150 KiB, budget 200 (events ${(events / 1024 / (wall / 60)).toFixed(1)}, media ${(media / 1024 / (wall / 60)).toFixed(1)}, config/credentials ${(other / 1024 / (wall / 60)).toFixed(1)})`);
+  // Video segments finished in the window (the one being recorded is not stored yet).
+  const videoBytes = (track) => uploaded.filter(([key]) => key.includes(`/video/${track}/`)).reduce((n, [, size]) => n + size, 0);
+  const recorded = { camera: videoBytes('camera'), screen: videoBytes('screen') };
+  const videoPerMin = (recorded.camera + recorded.screen) / (wall / 60);
+  const snapshotsPerMin = sent / (wall / 60) - videoPerMin;
+  row('sent per minute', `${(sent / 1024 / (wall / 60)).toFixed(1)} KiB`, `${video ? 'snapshots and events' : 'target'} <= 150 KiB, budget 200 (events ${(events / 1024 / (wall / 60)).toFixed(1)}, media ${(media / 1024 / (wall / 60)).toFixed(1)}, config/credentials ${(other / 1024 / (wall / 60)).toFixed(1)})`);
+  if (video) {
+    row('video recorded per minute', `${(videoPerMin / 1024).toFixed(1)} KiB`, `config ${VIDEO_KBPS} kbit/s = ${(VIDEO_KBPS * 1000 / 8 * 60 / 1024).toFixed(0)} KiB (camera ${(recorded.camera / 1024 / (wall / 60)).toFixed(1)}, screen ${(recorded.screen / 1024 / (wall / 60)).toFixed(1)})`);
+    row('sent per minute without the video', `${(snapshotsPerMin / 1024).toFixed(1)} KiB`, 'the snapshot budget: <= 200 KiB');
+  }
   row('objects uploaded in the window', uploaded.length, `${(uploaded.reduce((n, [, size]) => n + size, 0) / 1024).toFixed(0)} KiB`);
   console.log(JSON.stringify({ wall_s: wall, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
     cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
-    sent_per_min_bytes: sent / (wall / 60), objects: uploaded.length }));
+    sent_per_min_bytes: sent / (wall / 60), video_per_min_bytes: videoPerMin, objects: uploaded.length }));
   if (check) {
     const broken = [
       [bundle.js + bundle.wasm > 100_000, `bundle ${bundle.js + bundle.wasm} B gzipped > 100,000`],
       [diagnostics.over_16ms > 0, `${diagnostics.over_16ms} calls into the core over 16 ms`],
       [sdkCpu > 0.05, `SDK CPU ${(100 * sdkCpu).toFixed(2)} % > 5 %`],
       [heap > 50 * 1048576, `JS heap ${(heap / 1048576).toFixed(1)} MiB > 50 MiB`],
-      [sent / (wall / 60) > 200 * 1024, `${(sent / 1024 / (wall / 60)).toFixed(1)} KiB/min sent > 200`],
+      [snapshotsPerMin > 200 * 1024, `${(snapshotsPerMin / 1024).toFixed(1)} KiB/min sent > 200 (besides video)`],
+      [video && videoPerMin > 1.1 * VIDEO_KBPS * 1000 / 8 * 60, `video ${(videoPerMin / 1024).toFixed(1)} KiB/min over its ${VIDEO_KBPS} kbit/s`],
+      [video && videoPerMin === 0, 'no video segment was stored'],
     ].filter(([over]) => over).map(([, why]) => why);
     if (broken.length) {
       log(`over budget: ${broken.join('; ')}`);

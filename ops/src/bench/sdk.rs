@@ -17,6 +17,11 @@ pub struct Args {
     /// calls, heap, bytes per minute, bundle size).
     #[arg(long)]
     check: bool,
+    /// Record video too (`recording.mode = "video"` at 150 kbit/s) and
+    /// print the recording's bytes per candidate-minute and what it costs
+    /// the browser's CPU.
+    #[arg(long)]
+    video: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -33,6 +38,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     node.arg("bench-sdk.js").arg("--minutes").arg(args.minutes.to_string());
     if args.check {
         node.arg("--check");
+    }
+    if args.video {
+        node.arg("--video");
     }
     let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {

@@ -318,11 +318,13 @@ impl Engine {
                     (Some(PermissionState::Granted), PermissionState::Denied) => PermissionState::Revoked,
                     (_, state) => state,
                 };
+                // Sharing again after a stopped share is a grant of what was
+                // granted already: no new permission event, but the share is on.
+                if device == Device::Screen && state == PermissionState::Granted {
+                    self.devices.screen_share_stopped = false;
+                }
                 if *slot != Some(state) {
                     *slot = Some(state);
-                    if device == Device::Screen && state == PermissionState::Granted {
-                        self.devices.screen_share_stopped = false;
-                    }
                     self.record(now, Permission { device, state }.into());
                 }
             }
@@ -533,10 +535,13 @@ impl Engine {
             if now < self.captures.segment_due[i] {
                 continue;
             }
-            self.captures.segment_due[i] = next_on_grid(self.captures.segment_due[i], every, now);
             if !live {
+                // Asked again each tick: a track that comes back (the screen
+                // shared again) records at once, on a grid from then.
+                self.captures.segment_due[i] = now + 1;
                 continue;
             }
+            self.captures.segment_due[i] = next_on_grid(self.captures.segment_due[i], every, now);
             let segment_seq = self.captures.segment_seq[i];
             self.captures.segment_seq[i] += 1;
             let key = recording_key(track, self.session.started_at, segment_seq);
