@@ -473,6 +473,74 @@ mod tests {
         assert!(m8.version > stored.version, "clock went backwards, version still rises");
     }
 
+    /// Video mode: windows recomputed batch by batch — segments reported 12 s
+    /// after they start, those of an offline minute all at once later, a
+    /// block in between — end equal to the windows computed once from the
+    /// whole session.
+    #[test]
+    fn recorded_time_computed_batch_by_batch_equals_computed_at_once() {
+        use crate::session::{Dimension, Fact, FactBatch, SessionKey, What};
+        use invigil_schemas::config::RecordingMode;
+        let mut config = config();
+        config.recording.mode = RecordingMode::Video;
+        config.recording.segment_ms = 10_000;
+        config.events_interval_ms = 5_000;
+        // (reported at, client time, what)
+        let mut facts: Vec<(i64, i64, What)> = vec![(0, 0, What::Started { sdk_version: "t".into() })];
+        for t in (5_000..300_000).step_by(5_000) {
+            facts.push((t, t, What::Keys(1)));
+        }
+        for (at, on) in [(130_000, true), (140_000, false)] {
+            facts.push((at, at, What::Toggle(Dimension::Blocked(3), on)));
+        }
+        for start in (3_000..290_000).step_by(10_000) {
+            let reported = if (100_000..160_000).contains(&start) { 170_000 } else { start + 12_000 };
+            facts.push((reported, start, What::Recorded(0, 10_000)));
+            if start != 203_000 {
+                facts.push((reported, start, What::Recorded(1, 10_000)));
+            }
+        }
+        facts.sort_by_key(|(reported, _, _)| *reported);
+        let key = SessionKey {
+            test_id: scripted::TEST.to_owned().try_into().unwrap(),
+            candidate_id: "cand-video".to_owned().try_into().unwrap(),
+            session_id: scripted::session_id(T0),
+        };
+        let mut tracked = Tracked::new(key.clone());
+        let mut seq = 0;
+        for k in 0..=61 {
+            let (from, to) = ((k - 1) * 5_000, k * 5_000);
+            let batch: Vec<Fact> = facts
+                .iter()
+                .filter(|(reported, _, _)| *reported > from && *reported <= to)
+                .map(|(_, ts, what)| {
+                    seq += 1;
+                    Fact { seq, ts: T0 + ts, what: what.clone() }
+                })
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let received_at = T0 + to + 100;
+            let facts = FactBatch {
+                key: key.clone(),
+                received_at,
+                batch_seq: k as u64,
+                user_agent: String::new(),
+                facts: batch,
+            };
+            tracked.add(&facts, LATENESS);
+            tracked.refresh(&config);
+        }
+        let at_once = windows::compute(&tracked.session, &config, None);
+        let batch_by_batch: Vec<WindowValue> = tracked.windows.values().cloned().collect();
+        assert_eq!(batch_by_batch, at_once);
+        let total = windows::totals(&at_once, &tracked.session, &config);
+        assert!(total.recording_expected_ms > 200_000, "{total:?}");
+        assert_eq!(total.recorded_ms[0], total.recording_expected_ms, "every camera second delivered");
+        assert_eq!(total.recording_expected_ms - total.recorded_ms[1], 10_000, "one screen segment lost");
+    }
+
     /// The held-out shape (issue 17): a candidate starts 5 s before a
     /// minute ends, so the first slot (55 s) is in minute 0 while its
     /// captures are taken 5–14 s later, in minute 1, after minute 0 closed.

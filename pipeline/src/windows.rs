@@ -392,6 +392,9 @@ fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64) -> HashSet<i64> {
 pub fn capture_reach_ms(config: &ProctorConfig) -> i64 {
     let c = &config.capture_intervals;
     let captures = 2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms));
+    if config.recording.mode != RecordingMode::Video {
+        return captures;
+    }
     // The recordable span ends a grace before the newest event: a newer one
     // moves it forward in windows up to that far back.
     captures.max(recording_grace_ms(config) + WINDOW_MS)

@@ -517,20 +517,14 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             }
         }
         EventBody::Capture(b) => {
-            if let Some(key) = &b.key {
-                check_len("key", key, max);
-            }
-            if let Some(error) = &b.error {
-                check_len("error", error, max);
+            for (name, value) in [("key", &b.key), ("error", &b.error)] {
+                value.iter().for_each(|value| check_len(name, value, max));
             }
             check_capture(b, path, problems);
         }
         EventBody::Recording(b) => {
-            if let Some(key) = &b.key {
-                check_len("key", key, max);
-            }
-            if let Some(error) = &b.error {
-                check_len("error", error, max);
+            for (name, value) in [("key", &b.key), ("error", &b.error)] {
+                value.iter().for_each(|value| check_len(name, value, max));
             }
             check_recording(b, path, problems);
         }
