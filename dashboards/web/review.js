@@ -157,9 +157,21 @@ function recordingPanel(timeline, plot) {
       shown[track] = segment;
       video.src = await urlOf(segment.key);
       await new Promise((resolve) => video.addEventListener('loadedmetadata', resolve, { once: true }));
+      if (video.duration === Infinity) {
+        // A recorder's WebM names no duration: seeking past the end makes
+        // the browser read it through and learn it.
+        const learnt = new Promise((resolve) => {
+          video.addEventListener('durationchange', resolve, { once: true });
+          setTimeout(resolve, 2_000);
+        });
+        video.currentTime = 1e9;
+        await learnt;
+      }
     }
     if (shown[track] !== segment) return undefined; // a later seek won
-    video.currentTime = Math.max(0, (Math.max(t, segment.from) - segment.from) / 1000);
+    // A still screen's last frame may come before the segment's end.
+    const end = Number.isFinite(video.duration) ? Math.max(0, video.duration - 0.05) : Infinity;
+    video.currentTime = Math.min(end, Math.max(0, (Math.max(t, segment.from) - segment.from) / 1000));
     if (playing) return video.play().catch(() => {});
     return undefined;
   };
