@@ -171,7 +171,14 @@ function recordingPanel(timeline, plot) {
     if (shown[track] !== segment) return undefined; // a later seek won
     // A still screen's last frame may come before the segment's end.
     const end = Number.isFinite(video.duration) ? Math.max(0, video.duration - 0.05) : Infinity;
+    const sought = new Promise((resolve) => {
+      video.addEventListener('seeked', resolve, { once: true });
+      setTimeout(resolve, 2_000);
+    });
     video.currentTime = Math.min(end, Math.max(0, (Math.max(t, segment.from) - segment.from) / 1000));
+    await sought;
+    // The moment this player shows now (what tests wait for).
+    video.dataset.shows = String(Math.round(t));
     if (playing) return video.play().catch(() => {});
     return undefined;
   };

@@ -24,11 +24,14 @@ const SCREEN = { width: 1024, quality: 0.5, target: 25000 };
 const AUDIO_SLICE_MS = 5000;
 const AUDIO_BITS = 12000;
 // Video segments (recording = video) are persisted a second at a time: a
-// closed tab loses at most the last second. Frame rates are capped on a
-// clone of the track, so the encoder's work is small and the live view
-// (which uses the track itself) is untouched.
+// closed tab loses at most the last second. Size and frame rate are capped
+// on a clone of the track, so the software encoder's work stays small and
+// the live view (which uses the track itself) is untouched.
 const VIDEO_SLICE_MS = 1000;
-const VIDEO_FPS = { camera: 15, screen: 5 };
+const VIDEO_SHAPE = {
+  camera: { width: { max: 320 }, height: { max: 240 }, frameRate: { max: 10 } },
+  screen: { width: { max: 1280 }, height: { max: 800 }, frameRate: { max: 3 } },
+};
 const FETCH_TIMEOUT_MS = 20000;
 // Live video: the retry pause after a failed signal or publish (doubling, ±50 %).
 const LIVE_RETRY_MS = [1000, 60000];
@@ -548,7 +551,7 @@ class Session {
     const track = stream && stream.getVideoTracks()[0];
     if (track && track.readyState === 'live' && !this.stopped) {
       const source = track.clone();
-      source.applyConstraints({ frameRate: { max: VIDEO_FPS[c.track] } }).catch(() => {});
+      source.applyConstraints(VIDEO_SHAPE[c.track]).catch(() => {});
       const meta = { key: c.key, kind: `${c.track}_video`, session_id: c.session_id, capture_seq: c.segment_seq, ts: c.ts, bytes: 0, attempts: 0 };
       try {
         const type = MediaRecorder.isTypeSupported('video/webm;codecs=vp8') ? 'video/webm;codecs=vp8' : 'video/webm';

@@ -191,7 +191,11 @@ describe('video recordings', { timeout: (MINUTES * 60 + 8 * 60) * 1000 }, () => 
     await waitFor('both sessions credited in the store', async () => {
       const { status, body } = await stack.api(path, REVIEWER);
       timeline = body;
-      return status === 200 && body.sessions.length === 2 && body.sessions.every((s) => Number(s.recording_expected_ms) > 0 && Number(s.recording_pct) >= 98);
+      // At most the slice being recorded at the reload (1 s) and the
+      // handover missing per track, whatever the session's length.
+      const missing = (s) => 2 * Number(s.recording_expected_ms) - Number(s.recorded_ms);
+      return status === 200 && body.sessions.length === 2
+        && body.sessions.every((s) => Number(s.recording_expected_ms) > 0 && missing(s) <= 2 * 2_500);
     }, 120_000, 2_000).catch((error) => {
       throw new Error(`${error.message}: ${JSON.stringify(timeline && timeline.sessions)}`);
     });
@@ -211,16 +215,27 @@ describe('video recordings', { timeout: (MINUTES * 60 + 8 * 60) * 1000 }, () => 
     await row.click();
     const shown = await waitFor('the clicked moment on screen', () => review.evaluate(async (at) => {
       const video = document.getElementById('recording-screen');
-      if (video.readyState < 2 || video.seeking) return false;
+      if (video.dataset.shows !== String(at) || video.readyState < 2 || video.seeking) return false;
+      // Frames are presented only for a video on screen.
+      video.scrollIntoView({ block: 'center' });
       // A frame is actually presented at the new position.
       const presented = await new Promise((resolve) => {
-        video.requestVideoFrameCallback(() => resolve(true));
-        setTimeout(() => resolve(false), 1_500);
-        video.play().then(() => video.pause(), () => {});
+        video.requestVideoFrameCallback(() => {
+          video.pause();
+          resolve(true);
+        });
+        setTimeout(() => resolve(false), 3_000);
+        video.play().catch(() => {});
       });
       const line = document.querySelector('.plot .cursor');
       return presented && { time: video.currentTime, cursor: line.getAttribute('visibility'), clock: document.getElementById('recording-clock').textContent, at };
-    }, ts), 20_000, 250);
+    }, ts), 20_000, 250).catch(async (error) => {
+      const state = await review.evaluate(() => {
+        const v = document.getElementById('recording-screen');
+        return { shows: v.dataset.shows, time: v.currentTime, ready: v.readyState, seeking: v.seeking, duration: v.duration, src: v.src.slice(0, 40) };
+      });
+      throw new Error(`${error.message}: clicked ${ts}, player ${JSON.stringify(state)}, ${problems.join('; ')}`);
+    });
     const segment = segments.find((s) => s.track === 'screen' && s.ts <= ts && ts < s.ts + s.duration_ms);
     assert.ok(segment, `a screen segment covers the event at ${ts}`);
     assert.ok(Math.abs(shown.time - (ts - segment.ts) / 1000) < 1.5, `seeked to ${shown.time} s of the segment starting ${(ts - segment.ts) / 1000} s before the event`);
