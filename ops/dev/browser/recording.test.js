@@ -187,6 +187,12 @@ describe('video recordings', { timeout: (MINUTES * 60 + 8 * 60) * 1000 }, () => 
   test('the pipeline credits the recorded time, and the review page plays it from a clicked event', async () => {
     assert.ok(segments.length, 'the recording test ran first');
     const path = `/api/v1/dashboard/tests/${EXAM}/candidates/${CANDIDATE}/timeline`;
+    // What the SDK delivered per session, both tracks: the pipeline must have credited it all.
+    const delivered = {};
+    for (const s of segments) delivered[s.session] = (delivered[s.session] || []).concat([[`${s.track}`, s.ts, s.ts + s.duration_ms]]);
+    const deliveredMs = (session) => ['camera', 'screen']
+      .map((track) => covered((delivered[session] || []).filter(([t]) => t === track).map(([, from, to]) => [from, to])))
+      .reduce((a, b) => a + b, 0);
     let timeline;
     await waitFor('both sessions credited in the store', async () => {
       const { status, body } = await stack.api(path, REVIEWER);
@@ -195,11 +201,13 @@ describe('video recordings', { timeout: (MINUTES * 60 + 8 * 60) * 1000 }, () => 
       // handover missing per track, whatever the session's length.
       const missing = (s) => 2 * Number(s.recording_expected_ms) - Number(s.recorded_ms);
       return status === 200 && body.sessions.length === 2
-        && body.sessions.every((s) => Number(s.recording_expected_ms) > 0 && missing(s) <= 2 * 2_500);
+        && body.sessions.every((s) => Number(s.recording_expected_ms) > 0 && missing(s) <= 2 * 2_500
+          && Number(s.recorded_ms) >= deliveredMs(s.session_id) - 2 * 2_500);
     }, 120_000, 2_000).catch((error) => {
       throw new Error(`${error.message}: ${JSON.stringify(timeline && timeline.sessions)}`);
     });
     for (const s of timeline.sessions) {
+      assert.ok(delivered[s.session_id], `the store's session ${s.session_id} is one the SDK recorded in`);
       console.log(`pipeline: session ${s.session_id.slice(-6)} recorded ${(s.recorded_ms / 2000).toFixed(0)} s per track of ${(s.recording_expected_ms / 1000).toFixed(0)} s expected, ${Number(s.recording_pct).toFixed(2)} %`);
     }
 
