@@ -42,17 +42,18 @@ use rdkafka::{Offset, TopicPartitionList};
 use timely::dataflow::ProbeHandle;
 
 use crate::metrics::Metrics;
-use crate::rows::EventRow;
+use crate::rows::{EventRow, RowBlock};
 use crate::session::{is_late, window_start, FactBatch, WINDOW_MS};
 use crate::settings::PipelineSettings;
 
 /// Dataflow time: event-time ticks (`tick_ms` each) since the Unix epoch.
 pub type Time = u64;
 
-/// A decoded record on its way into the dataflow.
+/// A decoded record on its way into the dataflow: its event rows, already
+/// encoded for the store, and what the windows need of them.
 #[derive(Debug, Clone)]
 pub struct Decoded {
-    pub rows: Vec<EventRow>,
+    pub rows: RowBlock<EventRow>,
     pub facts: FactBatch,
 }
 
@@ -205,6 +206,15 @@ impl Decoder {
         }
         let time = tick_of(window_start(newest) + WINDOW_MS, self.tick_ms).max(floor);
         self.ledger.record(partition, offset, time);
+        let rows = match RowBlock::of_rows(&rows) {
+            Ok(block) => block,
+            Err(error) => {
+                // Our own rows always encode; a failure is a bug, not data.
+                Metrics::add(&self.metrics.poison_records, 1);
+                tracing::error!(partition, offset, %error, "record whose rows do not encode skipped");
+                return;
+            }
+        };
         emit(time, Decoded { rows, facts });
     }
 

@@ -60,9 +60,18 @@ impl HttpStore {
         Self { client, dialect: config.dialect }
     }
 
-    /// The underlying client, for typed inserts.
+    /// The underlying client, for typed reads.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Inserts RowBinary `rows` into `target` (a table and its column list)
+    /// in one request.
+    pub async fn insert_rowbinary(&self, target: &str, rows: &[u8]) -> Result<(), StoreError> {
+        let statement = format!("INSERT INTO {target} FORMAT RowBinary");
+        let mut insert = self.client.insert_formatted_with(statement.as_str());
+        insert.send(bytes::Bytes::copy_from_slice(rows)).await.map_err(|e| classify(&statement, e))?;
+        insert.end().await.map_err(|e| classify(&statement, e))
     }
 }
 

@@ -13,6 +13,8 @@ use std::future::Future;
 
 use invigil_schemas::migrations::Dialect;
 
+use crate::rows::RowBlock;
+
 /// Why a store operation failed, and whether trying again can help.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -76,28 +78,35 @@ impl Store {
     /// them: they are durable and visible to the next query. That ack is
     /// what the sinks' commit barrier waits for.
     pub async fn insert<R: crate::rows::TableRow>(&self, rows: &[R]) -> Result<(), StoreError> {
-        if rows.is_empty() {
+        let block =
+            RowBlock::of_rows(rows).map_err(|e| StoreError::Query { sql: R::TABLE.into(), message: e.to_string() })?;
+        self.insert_block(&block).await
+    }
+
+    /// Inserts a block of encoded rows into its table, as one insert (one
+    /// part per partition), with the same acknowledgement as [`Self::insert`].
+    /// Both backends take the block's RowBinary bytes as they are, with the
+    /// column list named, so a server whose table orders its columns
+    /// differently still gets each value in its column.
+    pub async fn insert_block<R: crate::rows::TableRow>(&self, block: &RowBlock<R>) -> Result<(), StoreError> {
+        if block.is_empty() {
             return Ok(());
         }
+        let target = format!("{} ({})", R::TABLE, R::column_list());
         match self {
             Store::Chdb(store) => {
-                // Rows are already one block per table per flush.
-                let mut data = Vec::with_capacity(rows.len() * 256);
-                for row in rows {
-                    rowbinary::write_row(&mut data, row)
-                        .map_err(|e| StoreError::Query { sql: R::TABLE.into(), message: e.to_string() })?;
-                }
-                store.insert_rowbinary(R::TABLE, &data)
+                let started = std::time::Instant::now();
+                let outcome = store.insert_rowbinary(&target, block.bytes());
+                tracing::debug!(
+                    table = R::TABLE,
+                    rows = block.len(),
+                    bytes = block.bytes().len(),
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "chDB insert"
+                );
+                outcome
             }
-            Store::Http(store) => {
-                let statement = format!("INSERT INTO {}", R::TABLE);
-                let classify = |e| http::classify(&statement, e);
-                let mut insert = store.client().insert::<R>(R::TABLE).await.map_err(classify)?;
-                for row in rows {
-                    insert.write(row).await.map_err(classify)?;
-                }
-                insert.end().await.map_err(classify)
-            }
+            Store::Http(store) => store.insert_rowbinary(&target, block.bytes()).await,
             Store::Discard => Ok(()),
         }
     }
