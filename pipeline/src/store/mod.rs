@@ -7,6 +7,7 @@
 pub mod chdb;
 pub mod http;
 pub mod migrate;
+pub mod native;
 pub mod rowbinary;
 
 use std::future::Future;
@@ -92,11 +93,11 @@ impl Store {
         if block.is_empty() {
             return Ok(());
         }
-        let target = format!("{} ({})", R::TABLE, R::column_list());
         match self {
             Store::Chdb(store) => {
                 let started = std::time::Instant::now();
-                let outcome = store.insert_rowbinary(&target, block.bytes());
+                let columns: Vec<&str> = R::COLUMNS.iter().map(|(name, _)| *name).collect();
+                let outcome = store.insert_rowbinary(R::TABLE, &columns, block.len(), block.bytes());
                 tracing::debug!(
                     table = R::TABLE,
                     rows = block.len(),
@@ -106,7 +107,9 @@ impl Store {
                 );
                 outcome
             }
-            Store::Http(store) => store.insert_rowbinary(&target, block.bytes()).await,
+            Store::Http(store) => {
+                store.insert_rowbinary(&format!("{} ({})", R::TABLE, R::column_list()), block.bytes()).await
+            }
             Store::Discard => Ok(()),
         }
     }
