@@ -22,8 +22,10 @@
 //!   repeats are skipped.
 //! - [`live`]: live counters per candidate, best effort, to `proctor_live`.
 //! - [`store`]: chDB in process (the embedded default, through a small C-API
-//!   binding loaded at run time) or ClickHouse over HTTP (also 18.16 via
-//!   legacy twin tables); [`rows`]: one row type per table.
+//!   binding loaded at run time, fed Native blocks) or ClickHouse over HTTP
+//!   (RowBinary; also 18.16 via legacy twin tables); [`rows`]: one row type
+//!   per table, and [`rows::RowBlock`], rows already encoded, which the event
+//!   sink buffers from the moment a record is decoded.
 //! - [`run`]: a process — store, live producer, timely workers or cluster;
 //!   [`settings`], [`metrics`], [`faults`] (crash injection for tests),
 //!   [`topics`] (Kafka chores), [`scripted`] (the reference exam and its
@@ -39,7 +41,10 @@
 //! (which hold at least everything committed) plus the replay, and every
 //! row is compared with what the store holds — differences are written with
 //! a higher version. Sessions never seen again were fully written before
-//! their last commit. `ops/tests/pipeline_process.rs` SIGKILLs the process
+//! their last commit. Conversely, a session with no window row in the store
+//! has had no record committed, so its whole history is replayed and
+//! nothing needs reading back: the first sight of a session asks the store
+//! only that, and reads the rest for the few that have rows. `ops/tests/pipeline_process.rs` SIGKILLs the process
 //! at each durability step and checks the totals.
 
 pub mod dataflow;
