@@ -163,7 +163,9 @@ impl ChdbStore {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let native = self.column_types_locked(&conn, table, columns).and_then(|types| {
             let named: Vec<(&str, &str)> = columns.iter().copied().zip(types.iter().map(String::as_str)).collect();
-            super::native::from_rowbinary(&named, rows, bytes).ok()
+            super::native::from_rowbinary(&named, rows, bytes)
+                .inspect_err(|error| tracing::warn!(table, %error, "inserting RowBinary instead of Native"))
+                .ok()
         });
         let (contents, format) = match &native {
             Some(block) => (&block[..], "Native"),

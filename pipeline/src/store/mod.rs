@@ -86,9 +86,10 @@ impl Store {
 
     /// Inserts a block of encoded rows into its table, as one insert (one
     /// part per partition), with the same acknowledgement as [`Self::insert`].
-    /// Both backends take the block's RowBinary bytes as they are, with the
-    /// column list named, so a server whose table orders its columns
-    /// differently still gets each value in its column.
+    /// A server gets the block's RowBinary bytes as they are, chDB the same
+    /// rows rewritten as one Native block; both with the column list named,
+    /// so a table that orders its columns differently still gets each value
+    /// in its column.
     pub async fn insert_block<R: crate::rows::TableRow>(&self, block: &RowBlock<R>) -> Result<(), StoreError> {
         if block.is_empty() {
             return Ok(());
