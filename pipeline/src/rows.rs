@@ -57,133 +57,11 @@ pub fn version_of_receipt(received_at: i64) -> u64 {
     u64::MAX - u64::try_from(received_at).unwrap_or(0)
 }
 
-/// The wire name of a unit enum value (`"hidden"`), as the SDK sent it, or
-/// `""` for anything else. Read off serde's `serialize_unit_variant`, which
-/// hands over the renamed variant as a `&'static str`: no JSON value is
-/// built (that was a tenth of the event sink's time).
+/// The wire name of a unit enum value (`"hidden"`), as the SDK sent it.
 fn wire_name<T: Serialize>(value: &T) -> String {
-    value.serialize(UnitVariantName).unwrap_or_default().to_owned()
-}
-
-/// A serializer that accepts only unit enum variants and returns their name.
-struct UnitVariantName;
-
-/// What [`UnitVariantName`] refuses: everything but a unit variant.
-#[derive(Debug)]
-struct NotAUnitVariant;
-
-impl std::fmt::Display for NotAUnitVariant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a unit enum variant")
-    }
-}
-
-impl std::error::Error for NotAUnitVariant {}
-
-impl serde::ser::Error for NotAUnitVariant {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotAUnitVariant
-    }
-}
-
-/// Every `serialize_*` method but `serialize_unit_variant` refuses.
-macro_rules! refuse_all {
-    ($($method:ident($($arg:ty),*)),* $(,)?) => {
-        $(fn $method(self, $(_: $arg),*) -> Result<Self::Ok, Self::Error> { Err(NotAUnitVariant) })*
-    };
-}
-
-impl serde::Serializer for UnitVariantName {
-    type Ok = &'static str;
-    type Error = NotAUnitVariant;
-    type SerializeSeq = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeTuple = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeTupleStruct = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeTupleVariant = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeMap = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeStruct = serde::ser::Impossible<Self::Ok, Self::Error>;
-    type SerializeStructVariant = serde::ser::Impossible<Self::Ok, Self::Error>;
-
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Self::Ok, Self::Error> {
-        Ok(variant)
-    }
-
-    refuse_all!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-    );
-
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<Self::Ok, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<Self::Ok, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<Self::Ok, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, Self::Error> {
-        Err(NotAUnitVariant)
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, Self::Error> {
-        Err(NotAUnitVariant)
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
     }
 }
 
@@ -699,38 +577,6 @@ mod tests {
             let payload = super::payload_of(event);
             assert_eq!(&serde_json::from_str::<Event>(&payload).unwrap(), event, "{payload}");
         }
-    }
-
-    /// A unit variant's wire name read off the serializer is the string
-    /// serde writes in JSON, for every kind of value the rows name; anything
-    /// that is not a unit variant has none.
-    #[test]
-    fn wire_names_are_the_json_names() {
-        use invigil_schemas::event::*;
-        fn same<T: serde::Serialize + serde::de::DeserializeOwned>(names: &[&str]) {
-            for name in names {
-                let value: T = serde_json::from_value(serde_json::Value::String((*name).into())).unwrap();
-                assert_eq!(super::wire_name(&value), *name);
-                assert_eq!(serde_json::to_value(&value).unwrap(), serde_json::Value::String((*name).into()));
-            }
-        }
-        same::<Device>(&["camera", "microphone", "screen"]);
-        same::<PermissionState>(&["granted", "denied", "revoked"]);
-        same::<VisibilityState>(&["hidden", "visible"]);
-        same::<FocusState>(&["focus", "blur"]);
-        same::<BlockReason>(&[
-            "camera_permission",
-            "microphone_permission",
-            "screen_permission",
-            "fullscreen_exited",
-            "screen_share_stopped",
-            "unsupported_browser",
-        ]);
-        same::<CaptureKind>(&["face", "screen", "audio"]);
-        same::<CaptureStatus>(&["uploaded", "failed", "skipped"]);
-        assert_eq!(super::wire_name(&"text"), "");
-        assert_eq!(super::wire_name(&7u32), "");
-        assert_eq!(super::wire_name(&Some(Device::Camera)), "");
     }
 
     /// A block built row by row, by appending blocks or in one go holds the
