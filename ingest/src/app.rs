@@ -24,7 +24,6 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::auth::Verifier;
 use crate::config_store::{ConfigError, ConfigStore, WatchGuard};
 use crate::credentials::{CredentialIssuer, CredentialSource, MintUploadKeys};
-use crate::dashboard::{self, pages};
 use crate::delivery::{run_replayer, Delivery};
 use crate::error::ApiError;
 use crate::kafka::EventsProducer;
@@ -34,7 +33,8 @@ use crate::rate_limit::RateLimiter;
 use crate::settings::{IngestSettings, Secrets};
 use crate::spool::Spool;
 
-/// Every route served, as `(method, path)`; a test holds `openapi.yaml` to it.
+/// Every route ingest serves, as `(method, path)`; a test holds
+/// `openapi.yaml` to these and the dashboards' routes together.
 pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/events"),
     ("get", "/api/v1/config"),
@@ -44,21 +44,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/config/history"),
     ("post", "/api/v1/admin/config/rollback"),
     ("get", "/api/v1/admin/config/history/{version}"),
-    ("get", "/api/v1/dashboard/me"),
-    ("get", "/api/v1/dashboard/tests/{test_id}/wall"),
-    ("get", "/api/v1/dashboard/tests/{test_id}/live"),
-    ("get", "/api/v1/dashboard/tests/{test_id}/candidates"),
-    ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
-    ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
-    ("get", "/api/v1/dashboard/media"),
     ("get", "/api/v1/live/signal"),
     ("post", "/api/v1/live/whip"),
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep"),
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages"),
     ("delete", "/api/v1/live/resources/{id}"),
-    ("get", "/dashboard"),
-    ("get", "/dashboard/"),
-    ("get", "/dashboard/{file}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -73,9 +63,11 @@ pub struct AppState {
     pub credentials: CredentialIssuer,
     pub limiter: RateLimiter,
     pub metrics: Arc<Metrics>,
-    pub dashboards: crate::dashboard::Dashboards,
     /// The SFU and its signal (`[live_video] enabled`).
     pub live_video: Option<crate::live_video::LiveVideo>,
+    /// Whose wall a candidate is on, from the dashboards once mounted; a
+    /// proctor may watch only the candidates on their wall.
+    pub walls: std::sync::OnceLock<Arc<dyn crate::live_video::ProctorWalls>>,
 }
 
 impl AppState {
@@ -88,7 +80,9 @@ impl AppState {
     }
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// Ingest's routes and `extra` (the dashboards' pages and APIs), behind one
+/// body limit, request metrics, CORS and the JSON 404.
+pub fn router(state: Arc<AppState>, extra: Router) -> Router {
     let metrics = Arc::clone(&state.metrics);
     let cors = cors_layer(&state.settings.cors_origins);
     // The admin document may be larger than an events body; everything else
@@ -102,13 +96,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/admin/config/history", get(get_admin_history))
         .route("/api/v1/admin/config/rollback", post(post_admin_rollback))
         .route("/api/v1/admin/config/history/{version}", get(get_admin_version))
-        .route("/api/v1/dashboard/me", get(dashboard::get_me))
-        .route("/api/v1/dashboard/tests/{test_id}/wall", get(dashboard::get_wall))
-        .route("/api/v1/dashboard/tests/{test_id}/live", get(dashboard::get_live))
-        .route("/api/v1/dashboard/tests/{test_id}/candidates", get(dashboard::get_candidates))
-        .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(dashboard::get_timeline))
-        .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(dashboard::post_verdict))
-        .route("/api/v1/dashboard/media", get(dashboard::get_media))
         .route("/api/v1/live/signal", get(live_video::routes::get_signal))
         .route("/api/v1/live/whip", post(live_video::routes::post_whip))
         .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(live_video::routes::post_whep))
@@ -117,17 +104,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(live_video::routes::post_message),
         )
         .route("/api/v1/live/resources/{id}", delete(live_video::routes::delete_resource))
-        .route("/dashboard", get(pages::redirect_to_index))
-        .route("/dashboard/", get(pages::get_index))
-        .route("/dashboard/{file}", get(pages::get_file))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(get_readyz))
         .route("/metrics", get(get_metrics))
+        .with_state(state)
+        .merge(extra)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
         .layer(cors)
-        .with_state(state)
 }
 
 /// Browsers on the configured host origins may call the API; tokens travel
@@ -169,7 +154,7 @@ async fn post_credentials(
 }
 
 fn admin(state: &AppState, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {
-    dashboard::staff(state, headers, &[StaffRole::Admin])
+    state.verifier.staff(headers, &[StaffRole::Admin])
 }
 
 fn config_error(error: ConfigError) -> ApiError {
@@ -311,8 +296,6 @@ pub struct Ingest {
     pub state: Arc<AppState>,
     stop_replayer: tokio::sync::watch::Sender<bool>,
     replayer: tokio::task::JoinHandle<()>,
-    stop_hub: Arc<std::sync::atomic::AtomicBool>,
-    hub_thread: Option<std::thread::JoinHandle<()>>,
     _config_watch: Option<WatchGuard>,
 }
 
@@ -322,11 +305,6 @@ pub struct Backends {
     /// The STS client for upload credentials (tests point it at moto);
     /// default: the AWS credential chain and `credentials.sts_endpoint`.
     pub sts: Option<aws_sdk_sts::Client>,
-    /// The analytics store the review pages read and write verdicts to;
-    /// without one, those routes answer 503.
-    pub analytics: Option<Arc<dyn dashboard::store::AnalyticsStore>>,
-    /// Credentials that sign media GET links; default: the AWS credential chain.
-    pub media_credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
     /// A media store that mints its own upload keys; when set, STS is not used.
     pub upload_keys: Option<Arc<dyn MintUploadKeys>>,
 }
@@ -371,28 +349,6 @@ impl Ingest {
             (None, Some(client)) => CredentialSource::Sts(client),
             (None, None) => CredentialSource::Sts(CredentialIssuer::default_sts_client(&settings.credentials).await),
         };
-        let hub = Arc::new(dashboard::live::LiveHub::default());
-        let stop_hub = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hub_thread = (!settings.dashboard.live_topic.is_empty())
-            .then(|| hub.follow(&settings.kafka.brokers, &settings.dashboard.live_topic, Arc::clone(&stop_hub)));
-        let media_credentials = match backends.media_credentials {
-            Some(provider) => Some(provider),
-            None => aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(settings.credentials.region.clone()))
-                .load()
-                .await
-                .credentials_provider(),
-        };
-        let dashboards = dashboard::Dashboards::new(
-            hub,
-            backends.analytics,
-            dashboard::media::MediaSigner::new(
-                &settings.credentials,
-                media_credentials,
-                Duration::from_secs(settings.dashboard.media_url_secs),
-            ),
-            pages::content_security_policy(&settings.credentials),
-        );
         let live_video = if settings.live_video.enabled {
             Some(live_video::LiveVideo::start(settings.live_video.clone())?)
         } else {
@@ -406,43 +362,41 @@ impl Ingest {
             credentials: CredentialIssuer::new(settings.credentials.clone(), upload_credentials, Arc::clone(&metrics)),
             limiter: RateLimiter::new(settings.rate_limit.clone()),
             metrics,
-            dashboards,
             live_video,
+            walls: std::sync::OnceLock::new(),
             settings,
         });
         let (stop_replayer, stop) = tokio::sync::watch::channel(false);
         let replayer = tokio::spawn(run_replayer(delivery, stop));
-        Ok(Self { state, stop_replayer, replayer, stop_hub, hub_thread, _config_watch: config_watch })
+        Ok(Self { state, stop_replayer, replayer, _config_watch: config_watch })
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests,
-    /// flushes the producer and stops the replayer (whatever it has not
-    /// replayed stays in the spool for the next start).
+    /// Serves ingest's routes and `extra` until `shutdown` resolves, then
+    /// drains in-flight requests, flushes the producer and stops the
+    /// replayer (whatever it has not replayed stays in the spool for the
+    /// next start). Long-lived responses of `extra` (event streams) must end
+    /// when `shutdown` does, or the drain waits for them.
     pub async fn serve(
         self,
         listener: TcpListener,
+        extra: Router,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
         let streams = Arc::clone(&self.state);
         let shutdown = async move {
             shutdown.await;
-            streams.dashboards.close_streams();
             if let Some(live) = &streams.live_video {
                 live.close_signals();
             }
         };
-        axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(listener, router(state, extra).into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await?;
         let producer = self.state.delivery.producer.clone();
         let flushed =
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await.unwrap_or(false);
         let _ = self.stop_replayer.send(true);
-        self.stop_hub.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(thread) = self.hub_thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
         let _ = tokio::time::timeout(Duration::from_secs(15), self.replayer).await;
         let (spooled, _) = self.state.delivery.spool.usage();
         tracing::info!(flushed, spooled_bytes = spooled, "ingest stopped");

@@ -7,7 +7,9 @@
 //! fails verification.
 
 use axum::http::HeaderMap;
-use invigil_schemas::claims::{CandidateClaims, StaffClaims};
+use invigil_schemas::api::ErrorCode;
+use invigil_schemas::claims::{CandidateClaims, StaffClaims, StaffRole};
+use invigil_schemas::ids::TestId;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 
@@ -106,14 +108,52 @@ impl Verifier {
         let claims: serde_json::Value = self.verify(headers)?;
         if claims.get("role").is_some() {
             return Err(ApiError::new(
-                invigil_schemas::api::ErrorCode::Forbidden,
+                ErrorCode::Forbidden,
                 "this route needs a candidate token; a staff token was sent",
             ));
         }
         serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))
     }
 
-    pub fn staff(&self, headers: &HeaderMap) -> Result<StaffClaims, ApiError> {
-        self.verify(headers)
+    /// A staff member's claims, if the token is valid and its role is one of
+    /// `roles`. A candidate's token (no `role`) is authentic but not for
+    /// these routes: 403, like a staff member of the wrong role.
+    pub fn staff(&self, headers: &HeaderMap, roles: &[StaffRole]) -> Result<StaffClaims, ApiError> {
+        let claims: serde_json::Value = self.verify(headers)?;
+        let names: Vec<&str> = roles.iter().map(|r| role_name(*r)).collect();
+        let article = if names.first().is_some_and(|n| n.starts_with(['a', 'e', 'i', 'o', 'u'])) { "an" } else { "a" };
+        let needs =
+            || ApiError::new(ErrorCode::Forbidden, format!("this route needs {article} {} token", names.join(" or ")));
+        if claims.get("role").is_none() {
+            return Err(needs());
+        }
+        let claims: StaffClaims =
+            serde_json::from_value(claims).map_err(|_| ApiError::unauthorized("token claims are malformed"))?;
+        if !roles.contains(&claims.role) {
+            return Err(needs());
+        }
+        Ok(claims)
+    }
+
+    /// [`Verifier::staff`], and the token must cover `test`.
+    pub fn staff_of_test(
+        &self,
+        headers: &HeaderMap,
+        test: &TestId,
+        roles: &[StaffRole],
+    ) -> Result<StaffClaims, ApiError> {
+        let claims = self.staff(headers, roles)?;
+        if !claims.may_see(test) {
+            return Err(ApiError::new(ErrorCode::Forbidden, format!("this token does not cover test {test}")));
+        }
+        Ok(claims)
+    }
+}
+
+fn role_name(role: StaffRole) -> &'static str {
+    match role {
+        StaffRole::Proctor => "proctor",
+        StaffRole::Reviewer => "reviewer",
+        StaffRole::Admin => "admin",
     }
 }

@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use invigil_schemas::api::CredentialsResponse;
 use invigil_schemas::claims::CandidateClaims;
@@ -268,9 +267,7 @@ impl CredentialIssuer {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_millis() as i64
-}
+pub(crate) use invigil_schemas::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

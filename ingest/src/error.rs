@@ -5,7 +5,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use invigil_schemas::api::{ErrorBody, ErrorCode};
-use invigil_schemas::validate::FieldProblem;
+use invigil_schemas::ids::{CandidateId, TestId};
+use invigil_schemas::validate::{FieldProblem, ProblemCode};
 
 /// An error answer: the body, and how long the client should wait, if at all.
 #[derive(Debug)]
@@ -40,6 +41,21 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>, retry_after_secs: u64) -> Self {
         Self { retry_after_secs: Some(retry_after_secs), ..Self::new(ErrorCode::Unavailable, message) }
     }
+
+    /// A 400 naming one bad field.
+    pub fn bad_field(field: &str, code: ProblemCode, message: impl Into<String>) -> Self {
+        Self::invalid(vec![FieldProblem { field: field.into(), code, message: message.into() }])
+    }
+}
+
+/// A `test_id` path parameter, or the 400 that names it.
+pub fn parse_test_id(raw: &str) -> Result<TestId, ApiError> {
+    TestId::new(raw).map_err(|e| ApiError::bad_field("test_id", ProblemCode::InvalidValue, e.to_string()))
+}
+
+/// A `candidate_id` path parameter, or the 400 that names it.
+pub fn parse_candidate_id(raw: &str) -> Result<CandidateId, ApiError> {
+    CandidateId::new(raw).map_err(|e| ApiError::bad_field("candidate_id", ProblemCode::InvalidValue, e.to_string()))
 }
 
 impl IntoResponse for ApiError {

@@ -13,17 +13,18 @@
 //!
 //! Around it: upload credentials from STS ([`credentials`]), the admin config
 //! API and the hot-reloaded config file ([`app`], [`config_store`]),
-//! Prometheus [`metrics`], the proctor, review and admin pages with their
-//! APIs ([`dashboard`]), live video on demand — the publish signal, WHIP,
+//! Prometheus [`metrics`], live video on demand — the publish signal, WHIP,
 //! WHEP and the SFU ([`live_video`]) — and what an operator sets
-//! ([`settings`]).
-//! [`app::Ingest`] starts and stops the whole.
+//! ([`settings`]). Staff tokens (proctor, reviewer, admin) are checked here
+//! too ([`auth::Verifier::staff`]), for the admin API and for the dashboards.
+//! [`app::Ingest`] starts and stops the whole; [`app::Ingest::serve`] takes
+//! extra routes, which is how the binary mounts the dashboards
+//! (`invigil-dashboards`) beside these.
 
 pub mod app;
 pub mod auth;
 pub mod config_store;
 pub mod credentials;
-pub mod dashboard;
 pub mod delivery;
 pub mod enrich;
 pub mod error;

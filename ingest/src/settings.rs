@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::TokenKey;
 use crate::credentials::CredentialSettings;
-use crate::dashboard::DashboardSettings;
 use crate::kafka::KafkaSettings;
 use crate::live_video::LiveVideoSettings;
 use crate::rate_limit::RateLimitSettings;
@@ -269,5 +268,36 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let error = toml::from_str::<IngestSettings>("[kafka]\nbrokerz = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("brokerz"), "{error}");
+    }
+}
+
+/// `[dashboard]`: what the dashboards (the `invigil-dashboards` crate,
+/// mounted beside ingest by the binary) read from this file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Topic the pipeline publishes live counters to; empty turns the live
+    /// wall off.
+    pub live_topic: String,
+    /// How long a presigned media URL works, in seconds.
+    pub media_url_secs: u64,
+    /// Most events one review timeline returns.
+    pub max_timeline_events: usize,
+    /// A ClickHouse server (HTTP) the review pages read, for a standalone
+    /// `invigil ingest`; empty: no review data unless the process shares a
+    /// store with an in-process pipeline.
+    pub clickhouse_url: String,
+    pub clickhouse_database: String,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            live_topic: "proctor_live".into(),
+            media_url_secs: 300,
+            max_timeline_events: 20_000,
+            clickhouse_url: String::new(),
+            clickhouse_database: "default".into(),
+        }
     }
 }

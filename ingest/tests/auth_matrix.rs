@@ -5,14 +5,16 @@
 //! every refusal carries the error body of SPEC §4. The policy table must
 //! name every route ingest serves, so a new route cannot skip the matrix.
 
-mod common;
 
 use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use common::*;
-use invigil_ingest::app::ROUTES;
+use invigil_schemas::claims::StaffRole;
+use invigil_testkit::batches::{batch, new_session};
+use invigil_testkit::front_door::*;
+use invigil_testkit::kafka::*;
+use invigil_testkit::{now_ms, services, tokens};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -269,7 +271,7 @@ fn token_of(caller: Caller) -> Option<String> {
     match caller {
         Caller::Anonymous => None,
         Caller::Expired => {
-            Some(sign(json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now - 7200, "exp": now - 3600})))
+            Some(tokens::sign(&json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now - 7200, "exp": now - 3600})))
         }
         Caller::Forged => Some(
             jsonwebtoken::encode(
@@ -284,14 +286,14 @@ fn token_of(caller: Caller) -> Option<String> {
         // key is tried, so no public key can be abused as an HMAC secret.
         Caller::OtherAlgorithm => Some(format!("{}.{body}.{}", header("RS256"), URL_SAFE_NO_PAD.encode([7u8; 256]))),
         // Authentic, but for later (beyond the 30-s leeway).
-        Caller::NotYetValid => Some(sign(
+        Caller::NotYetValid => Some(tokens::sign(&
             json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "nbf": now + 600, "exp": now + 3600}),
         )),
-        Caller::Candidate => Some(candidate_token("exam-1", "cand-1")),
-        Caller::Stranger => Some(staff_token("proctor", &["exam-2"])),
-        Caller::Proctor => Some(staff_token("proctor", &["exam-1"])),
-        Caller::Reviewer => Some(staff_token("reviewer", &["exam-1"])),
-        Caller::Admin => Some(staff_token("admin", &[])),
+        Caller::Candidate => Some(tokens::candidate("exam-1", "cand-1")),
+        Caller::Stranger => Some(tokens::staff(StaffRole::Proctor, &["exam-2"])),
+        Caller::Proctor => Some(tokens::staff(StaffRole::Proctor, &["exam-1"])),
+        Caller::Reviewer => Some(tokens::staff(StaffRole::Reviewer, &["exam-1"])),
+        Caller::Admin => Some(tokens::staff(StaffRole::Admin, &[])),
     }
 }
 
@@ -307,8 +309,8 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
     let cases = cases(&session, &current["document"], version);
 
     let covered: BTreeSet<(&str, &str)> = cases.iter().map(|c| (c.method, c.route)).collect();
-    let served: BTreeSet<(&str, &str)> = ROUTES.iter().copied().collect();
-    assert_eq!(covered, served, "the matrix names every route ingest serves, and only those");
+    let served: BTreeSet<(&str, &str)> = routes().into_iter().collect();
+    assert_eq!(covered, served, "the matrix names every route the front door serves, and only those");
 
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -351,7 +353,7 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
         }
     }
     assert!(failures.is_empty(), "{} of {checked} cases wrong:\n{}", failures.len(), failures.join("\n"));
-    assert_eq!(checked, ROUTES.len() * CALLERS.len());
+    assert_eq!(checked, routes().len() * CALLERS.len());
     ingest.stop().await;
 }
 
@@ -379,9 +381,9 @@ fn recording_batch(session: &str, track: &str, key: &str, duration_ms: u32, ts: 
 #[tokio::test]
 async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced() {
     let topic = unique_topic("hostile");
-    create_topic(&shared_brokers(), &topic, 1).await;
+    create_topic(&services::brokers(), &topic, 1).await;
     let ingest = Running::start(Options::shared(topic.clone())).await;
-    let token = candidate_token("exam-1", "cand-1");
+    let token = tokens::candidate("exam-1", "cand-1");
     let now = now_ms();
     let own = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
     let cases = [
@@ -450,7 +452,7 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
     let response = http
         .get(ingest.url("/api/v1/dashboard/media"))
         .query(&[("key", climbing)])
-        .bearer_auth(staff_token("reviewer", &["exam-1"]))
+        .bearer_auth(tokens::staff(StaffRole::Reviewer, &["exam-1"]))
         .send()
         .await
         .unwrap();
@@ -466,7 +468,7 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
     let honest_segment = recording_batch(&recording_session, "screen", own_segment, 10_000, now);
     let (status, _, answer) = ingest.post_events(&token, &honest_segment).await;
     assert_eq!(status, 200, "{answer}");
-    let records = read_topic(&shared_brokers(), &topic, 3, std::time::Duration::from_secs(5));
+    let records = read_topic(&services::brokers(), &topic, 3, std::time::Duration::from_secs(5));
     assert_eq!(records.len(), 2, "only the honest batches were produced");
     assert_eq!(records[0].1.batch.session_id.to_string(), session);
     assert_eq!(records[1].1.batch.session_id.to_string(), recording_session);

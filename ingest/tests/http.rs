@@ -1,12 +1,15 @@
 //! The HTTP contract of ingest (SPEC §4) against real tansu and moto: exact
 //! statuses and JSON bodies, and what lands in Kafka.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::*;
+use invigil_schemas::claims::StaffRole;
+use invigil_testkit::batches::{batch, new_session};
+use invigil_testkit::front_door::*;
+use invigil_testkit::kafka::*;
+use invigil_testkit::{now_ms, services, tokens};
 use serde_json::{json, Value};
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
@@ -23,9 +26,9 @@ fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn a_valid_batch_is_acknowledged_and_produced_with_identity_from_the_token() {
     let topic = unique_topic("valid");
-    create_topic(&shared_brokers(), &topic, 3).await;
+    create_topic(&services::brokers(), &topic, 3).await;
     let ingest = Running::start(Options::shared(topic.clone())).await;
-    let token = candidate_token("exam-1", "cand-1");
+    let token = tokens::candidate("exam-1", "cand-1");
     let session = new_session();
     let body = batch(&session, 0, 0, 10);
 
@@ -36,7 +39,7 @@ async fn a_valid_batch_is_acknowledged_and_produced_with_identity_from_the_token
     let (status, _, reply) = ingest.post_events(&token, &body).await;
     assert_eq!((status, reply), (200, json!({"status": "ok", "accepted": 10, "config_version": 1})));
 
-    let records = read_topic(&shared_brokers(), &topic, 2, Duration::from_secs(20));
+    let records = read_topic(&services::brokers(), &topic, 2, Duration::from_secs(20));
     assert_eq!(records.len(), 2);
     for (key, record) in &records {
         assert_eq!(key, "exam-1/cand-1");
@@ -54,7 +57,7 @@ async fn a_valid_batch_is_acknowledged_and_produced_with_identity_from_the_token
 #[tokio::test]
 async fn every_invalid_fixture_gets_400_naming_every_field() {
     let ingest = Running::start(Options::shared(unique_topic("invalid"))).await;
-    let token = candidate_token("exam-1", "cand-1");
+    let token = tokens::candidate("exam-1", "cand-1");
     for path in fixtures("invalid") {
         let body: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let expected: Vec<(String, String)> =
@@ -87,7 +90,7 @@ async fn bad_tokens_get_401_with_the_reason() {
     let now = now_ms() / 1000;
     let claims = json!({"sub": "cand-1", "test_id": "exam-1", "iat": now, "exp": now + 600});
 
-    let expired = sign(json!({"sub": "cand-1", "test_id": "exam-1", "iat": now - 7200, "exp": now - 3600}));
+    let expired = tokens::sign(&json!({"sub": "cand-1", "test_id": "exam-1", "iat": now - 7200, "exp": now - 3600}));
     let forged = jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
         &claims,
@@ -97,7 +100,7 @@ async fn bad_tokens_get_401_with_the_reason() {
     let wrong_algorithm = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS512),
         &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        &jsonwebtoken::EncodingKey::from_secret(tokens::SECRET),
     )
     .unwrap();
     let b64 = |v: &Value| {
@@ -105,7 +108,7 @@ async fn bad_tokens_get_401_with_the_reason() {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
     };
     let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims));
-    let no_test_id = sign(json!({"sub": "cand-1", "iat": now, "exp": now + 600}));
+    let no_test_id = tokens::sign(&json!({"sub": "cand-1", "iat": now, "exp": now + 600}));
 
     for (token, message) in [
         (Some(expired), "token expired"),
@@ -129,13 +132,13 @@ async fn bad_tokens_get_401_with_the_reason() {
 async fn admin_routes_refuse_candidates_and_proctors() {
     let ingest = Running::start(Options::shared(unique_topic("admin403"))).await;
     let forbidden = json!({"error": {"code": "forbidden", "message": "this route needs an admin token"}});
-    for token in [staff_token("proctor", &["exam-1"]), staff_token("reviewer", &["exam-1"])] {
+    for token in [tokens::staff(StaffRole::Proctor, &["exam-1"]), tokens::staff(StaffRole::Reviewer, &["exam-1"])] {
         let (status, _, reply) =
             parts(ingest.http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&token).send().await.unwrap()).await;
         assert_eq!((status, reply), (403, forbidden.clone()));
     }
     // A candidate's token is authentic but grants nothing here.
-    let candidate = candidate_token("exam-1", "cand-1");
+    let candidate = tokens::candidate("exam-1", "cand-1");
     for request in [
         ingest.http.get(ingest.url("/api/v1/admin/config")),
         ingest.http.put(ingest.url("/api/v1/admin/config")).json(&json!({})),
@@ -154,7 +157,7 @@ async fn oversize_bodies_get_413_and_floods_get_429() {
     let mut options = Options::shared(unique_topic("limits"));
     options.rate_limit = (0.1, 3.0);
     let ingest = Running::start(options).await;
-    let token = candidate_token("exam-1", "cand-9");
+    let token = tokens::candidate("exam-1", "cand-9");
 
     let huge = json!({"v": 1, "padding": "x".repeat(300 * 1024)});
     let (status, _, reply) = ingest.post_events(&token, &huge).await;
@@ -177,7 +180,7 @@ async fn oversize_bodies_get_413_and_floods_get_429() {
     // The limit is checked before the body is read, so the 413 took a token:
     // a burst of 3 is the 413 and two batches, then the limit holds.
     assert_eq!(statuses, vec![200, 200, 429, 429, 429]);
-    let other = candidate_token("exam-1", "cand-10");
+    let other = tokens::candidate("exam-1", "cand-10");
     assert_eq!(
         ingest.post_events(&other, &batch(&new_session(), 0, 0, 1)).await.0,
         200,
@@ -190,12 +193,12 @@ async fn oversize_bodies_get_413_and_floods_get_429() {
 #[tokio::test]
 async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_candidates() {
     let topic = unique_topic("config");
-    create_topic(&shared_brokers(), &topic, 1).await;
+    create_topic(&services::brokers(), &topic, 1).await;
     let ingest = Running::start(Options::shared(topic.clone())).await;
-    let admin = staff_token("admin", &[]);
-    let alice = candidate_token("exam-1", "alice");
-    let bob = candidate_token("exam-1", "bob");
-    let carol = candidate_token("exam-2", "carol");
+    let admin = tokens::staff(StaffRole::Admin, &[]);
+    let alice = tokens::candidate("exam-1", "alice");
+    let bob = tokens::candidate("exam-1", "bob");
+    let carol = tokens::candidate("exam-2", "carol");
     let session = new_session();
 
     let (status, _, reply) =
@@ -277,7 +280,7 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
     assert_eq!(reply["config"]["proctoring_enabled"], true);
 
     // Shutdown replies produce nothing: only the two accepted batches are in Kafka.
-    let records = read_topic(&shared_brokers(), &topic, 3, Duration::from_secs(5));
+    let records = read_topic(&services::brokers(), &topic, 3, Duration::from_secs(5));
     assert_eq!(records.len(), 2, "{:?}", records.iter().map(|r| &r.0).collect::<Vec<_>>());
     ingest.stop().await;
 }
@@ -285,7 +288,7 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
 #[tokio::test]
 async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
     let ingest = Running::start(Options::shared(unique_topic("creds"))).await;
-    let token = candidate_token("exam-7", "cand:42");
+    let token = tokens::candidate("exam-7", "cand:42");
     let (status, _, first) =
         parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(status, 200, "{first}");
@@ -293,13 +296,13 @@ async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
     let prefix = format!("{today}/exam-7/cand:42/");
     assert_eq!(first["prefix"], prefix);
     assert_eq!(first["bucket"], "invigil-ingest-tests");
-    assert_eq!(first["endpoint"], s3_endpoint());
+    assert_eq!(first["endpoint"], services::s3_endpoint());
     let lifetime_ms = first["expiration"].as_i64().unwrap() - now_ms();
     assert!((4 * 3600 * 1000 - 120_000..=4 * 3600 * 1000).contains(&lifetime_ms), "{lifetime_ms}");
 
     // What STS (moto) recorded for these credentials: the exact session policy.
     let state: Value =
-        reqwest::get(format!("{}/moto-api/data.json", s3_endpoint())).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{}/moto-api/data.json", services::s3_endpoint())).await.unwrap().json().await.unwrap();
     let assumed = state["sts"]["AssumedRole"]
         .as_array()
         .unwrap()
@@ -329,7 +332,7 @@ async fn the_post_policy_grant_hands_out_forms_signed_with_sts_keys_and_no_keys(
     let mut options = Options::shared(unique_topic("forms"));
     options.upload_grant = invigil_ingest::credentials::UploadGrant::PostPolicy;
     let ingest = Running::start(options).await;
-    let token = candidate_token("exam-7", "cand-9");
+    let token = tokens::candidate("exam-7", "cand-9");
     let (status, _, reply) =
         parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(status, 200, "{reply}");
@@ -346,7 +349,7 @@ async fn the_post_policy_grant_hands_out_forms_signed_with_sts_keys_and_no_keys(
     // Signed with the keys STS (moto) issued for this candidate's session
     // policy: the form names its key id and carries its session token.
     let state: Value =
-        reqwest::get(format!("{}/moto-api/data.json", s3_endpoint())).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{}/moto-api/data.json", services::s3_endpoint())).await.unwrap().json().await.unwrap();
     let field = |form: &Value, name: &str| {
         form["fields"].as_array().unwrap().iter().find(|f| f[0] == name).map(|f| f[1].as_str().unwrap().to_owned())
     };
@@ -372,7 +375,7 @@ async fn sts_failure_is_503_with_retry_after() {
     // Nothing listens on port 9 of loopback.
     options.sts_endpoint = "http://127.0.0.1:9".into();
     let ingest = Running::start(options).await;
-    let token = candidate_token("exam-1", "cand-1");
+    let token = tokens::candidate("exam-1", "cand-1");
     let (status, retry, reply) =
         parts(ingest.http.post(ingest.url("/api/v1/credentials")).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!((status, retry.as_deref()), (503, Some("10")));
@@ -437,6 +440,6 @@ fn every_route_is_in_openapi_and_every_documented_path_is_served() {
         .filter(|(method, _)| ["get", "put", "post", "delete", "patch"].contains(&method.as_str()))
         .collect();
     let served: BTreeSet<(String, String)> =
-        invigil_ingest::app::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        routes().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(served, documented);
 }

@@ -4,12 +4,15 @@
 //! of the publisher, and once the last subscriber ends its session the
 //! publisher — told to stop by the signal, or not — is cut off.
 
-mod common;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use invigil_ingest::live_video::loopback::LoopbackPeer;
+use invigil_schemas::claims::StaffRole;
+use invigil_testkit::front_door::{Options, Running};
+use invigil_testkit::kafka::unique_topic;
+use invigil_testkit::tokens;
 use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, Owner, SfuTimings};
 use invigil_schemas::api::LiveView;
 
@@ -163,9 +166,9 @@ fn a_grid_tile_gets_the_camera_only_and_an_opened_view_everything() {
 /// answered (unchanged) the moment the server starts to stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_signal_is_answered_when_the_server_stops() {
-    let ingest = common::Running::start(common::Options::shared(common::unique_topic("live-stop"))).await;
+    let ingest = Running::start(Options::shared(unique_topic("live-stop"))).await;
     let url = ingest.url("/api/v1/live/signal?publishing=none");
-    let token = common::candidate_token("exam-1", "cand-1");
+    let token = tokens::candidate("exam-1", "cand-1");
     let held = tokio::spawn(async move {
         let answer = reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap();
         let status = answer.status().as_u16();
@@ -205,9 +208,9 @@ fn a_full_sfu_refuses_more_peers_with_503() {
 /// test is unaffected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_test_can_turn_live_video_off() {
-    let ingest = common::Running::start(common::Options::shared(common::unique_topic("live-off"))).await;
+    let ingest = Running::start(Options::shared(unique_topic("live-off"))).await;
     let http = reqwest::Client::new();
-    let admin = common::staff_token("admin", &[]);
+    let admin = tokens::staff(StaffRole::Admin, &[]);
     let current: serde_json::Value =
         http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
     let mut document = current["document"].clone();
@@ -218,7 +221,7 @@ async fn a_test_can_turn_live_video_off() {
     let signal = |test: &str| {
         let request = http
             .get(ingest.url("/api/v1/live/signal?publishing=none&wait_ms=0"))
-            .bearer_auth(common::candidate_token(test, "cand-1"));
+            .bearer_auth(tokens::candidate(test, "cand-1"));
         async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
     };
     assert_eq!(signal("exam-quiet").await["enabled"], false);

@@ -2,12 +2,15 @@
 //! spooled to disk, and when the broker returns every batch reaches the
 //! topic in order per candidate. Uses a private tansu this test can kill.
 
-mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use invigil_testkit::batches::{batch, new_session};
+use invigil_testkit::broker::PrivateBroker;
+use invigil_testkit::front_door::*;
+use invigil_testkit::kafka::*;
+use invigil_testkit::tokens;
 use serde_json::json;
 
 const CANDIDATES: usize = 5;
@@ -48,7 +51,7 @@ async fn a_broker_outage_spools_and_replays_in_order() {
     options.ack_timeout_ms = 500;
     options.message_timeout_ms = 3000;
     let ingest = Running::start(options).await;
-    let tokens: Vec<String> = (0..CANDIDATES).map(|i| candidate_token("exam-1", &format!("cand-{i}"))).collect();
+    let tokens: Vec<String> = (0..CANDIDATES).map(|i| tokens::candidate("exam-1", &format!("cand-{i}"))).collect();
     let sessions: Vec<String> = (0..CANDIDATES).map(|_| new_session()).collect();
 
     for round in 0..3 {

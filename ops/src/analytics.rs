@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use invigil_ingest::dashboard::store::{parse_json_rows, AnalyticsStore, StoreFailure, StoreFuture};
+use invigil_dashboards::store::{parse_json_rows, AnalyticsStore, StoreFailure, StoreFuture};
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::{SqlStore, Store, StoreError};
 

@@ -1,5 +1,6 @@
-//! `invigil ingest`: runs the front door (SPEC §4) until Ctrl-C or SIGTERM,
-//! then drains requests and flushes the producer.
+//! `invigil ingest`: runs the front door (SPEC §4) with the dashboards
+//! mounted until Ctrl-C or SIGTERM, then drains requests and flushes the
+//! producer.
 
 use std::path::PathBuf;
 
@@ -38,11 +39,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 &settings.dashboard.clickhouse_database,
             )
         });
-        let backends = invigil_ingest::app::Backends { analytics, ..Default::default() };
-        let ingest = Ingest::start(settings, secrets, backends).await?;
+        let ingest = Ingest::start(settings, secrets, Default::default()).await?;
+        let dashboards = invigil_dashboards::Backends { analytics, ..Default::default() };
         tracing::info!(listen = %listener.local_addr()?, "ingest serving");
         eprintln!("invigil ingest: serving on http://{}", listener.local_addr()?);
-        ingest.serve(listener, shutdown_signal()).await?;
+        invigil_dashboards::serve(ingest, dashboards, listener, shutdown_signal()).await?;
         Ok(())
     })
 }

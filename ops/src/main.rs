@@ -62,10 +62,7 @@ enum Command {
     Bench(bench::Bench),
 }
 
-/// Unix time in milliseconds (0 before 1970).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub use invigil_schemas::clock::now_ms;
 
 /// How long memory freed by the program stays with the allocator before it
 /// goes back to the kernel: 10 s instead of mimalloc's 1 s (v3). The

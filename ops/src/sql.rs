@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use invigil_ingest::dashboard::store::sql_string;
+use invigil_dashboards::store::sql_string;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::SqlStore;

@@ -206,13 +206,15 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", settings.listen))?;
         let address = listener.local_addr()?;
         let base = format!("http://{address}");
-        let mut backends = Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
+        let mut backends = Backends::default();
+        let mut dashboards =
+            invigil_dashboards::Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
         let media = if embedded_media {
             let root = args.data_dir.join("media");
             let key = crate::media_store::store_key(&local_secret(&args.data_dir, "media")?);
             let media = MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key).await?;
             settings.credentials.s3_endpoint = media.endpoint.clone();
-            backends.media_credentials = Some(media.staff_credentials());
+            dashboards.media_credentials = Some(media.staff_credentials());
             backends.upload_keys = Some(Arc::clone(&media.grants) as Arc<dyn MintUploadKeys>);
             eprintln!("invigil up: media on {} (files in {})", media.endpoint, root.display());
             Some(media)
@@ -263,7 +265,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
                 } => tracing::error!("the pipeline stopped; stopping ingest"),
             }
         };
-        ingest.serve(listener, shutdown).await?;
+        invigil_dashboards::serve(ingest, dashboards, listener, shutdown).await?;
         let _ = stop_demo.send(true);
         if let Some((_, server)) = demo {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

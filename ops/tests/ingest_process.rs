@@ -12,17 +12,12 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
+use invigil_testkit::tokens;
 use serde_json::{json, Value};
 
 const SECRET: &str = "process-test-secret-of-at-least-32-bytes";
 
-fn brokers() -> String {
-    std::env::var("INVIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use invigil_testkit::services::{brokers, free_port};
 
 struct Ingest(Child);
 
@@ -62,14 +57,7 @@ fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Ingest {
 }
 
 fn token(candidate: &str) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let claims = json!({"sub": candidate, "test_id": "exam-p", "iat": now, "exp": now + 3600});
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    tokens::sign_with(SECRET.as_bytes(), &tokens::candidate_claims("exam-p", candidate))
 }
 
 fn batch(session: &str, seq: u64) -> Value {

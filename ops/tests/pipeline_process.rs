@@ -347,6 +347,4 @@ fn a_two_process_cluster_computes_the_same_rows() {
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use invigil_testkit::services::free_port;

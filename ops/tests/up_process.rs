@@ -7,25 +7,16 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use invigil_schemas::claims::{StaffClaims, StaffRole};
+use invigil_testkit::services::free_port;
+use invigil_testkit::tokens;
+use invigil_testkit::wait::wait_for_value as wait_for;
 use serde_json::{json, Value};
 
 const SECRET: &str = "up-test-secret-of-at-least-32-bytes!!";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn token(claims: Value) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let mut claims = claims;
-    claims["iat"] = now.into();
-    claims["exp"] = (now + 3600).into();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+fn token(claims: &impl serde::Serialize) -> String {
+    tokens::sign_with(SECRET.as_bytes(), claims)
 }
 
 struct Up {
@@ -66,20 +57,6 @@ fn start(dir: &Path, port: u16, broker_port: u16) -> Up {
     Up { child, log }
 }
 
-async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut probe: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 fn batch(session: &str, batch_seq: u64) -> Value {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
@@ -112,7 +89,7 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
     assert!(said.contains("starting a local one"), "{said}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_ok(), "the local broker listens");
 
-    let candidate = token(json!({"sub": "cand-up", "test_id": "exam-up"}));
+    let candidate = token(&tokens::candidate_claims("exam-up", "cand-up"));
     let session = invigil_schemas::ids::event_id_v7(1, [1; 10]).to_string();
     let reply: Value = http
         .post(format!("{base}/api/v1/events"))
@@ -125,7 +102,7 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
         .await
         .unwrap();
     assert_eq!(reply["status"], "ok", "{reply}");
-    let reviewer = token(json!({"sub": "r1", "role": "reviewer", "tests": ["exam-up"]}));
+    let reviewer = token(&StaffClaims { sub: "r1".into(), ..tokens::staff_claims(StaffRole::Reviewer, &["exam-up"]) });
     let timeline = format!("{base}/api/v1/dashboard/tests/exam-up/candidates/cand-up/timeline");
     let events = |http: reqwest::Client, reviewer: String, timeline: String| async move {
         let body: Value = http.get(&timeline).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;

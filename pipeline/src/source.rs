@@ -243,10 +243,7 @@ pub struct PartitionReader {
     metrics: Arc<Metrics>,
 }
 
-/// Wall clock, Unix ms.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use invigil_schemas::clock::now_ms;
 
 /// The tick containing `ms` (times before 1970 clamp to 0).
 pub fn tick_of(ms: i64, tick_ms: i64) -> Time {

@@ -27,10 +27,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-fn unique(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000;
-    format!("pipeline-{tag}-{}-{nanos}", std::process::id())
-}
+use invigil_testkit::kafka::unique_topic as unique;
 
 fn create_topics(topics: &[(&str, i32)]) {
     topics::create_topics(&brokers(), topics).unwrap_or_else(|e| panic!("{e}; is `ops/dev/services.sh up` running?"));
@@ -108,7 +105,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     let metrics = Arc::clone(&pipeline.metrics);
 
     let produced = records.len() as i64;
-    common::wait_for_and_print("first 121 records committed", Duration::from_secs(60), || {
+    invigil_testkit::wait::wait_for_and_print("first 121 records committed", Duration::from_secs(60), || {
         committed(&topic, &group) == produced
     });
     let minute8 = format!(
@@ -127,7 +124,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
 
     // Two hours late (by its receipt time), after minute 8 was written.
     produce(&topic, std::slice::from_ref(&kept_back));
-    common::wait_for_and_print("the late batch committed", Duration::from_secs(60), || {
+    invigil_testkit::wait::wait_for_and_print("the late batch committed", Duration::from_secs(60), || {
         committed(&topic, &group) == produced + 1
     });
     assert_eq!(scalar(&store, &minute8), "1", "the late batch corrected minute 8");

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{brokers, committed, wait_for};
+use common::{brokers, committed};
+use invigil_testkit::wait::wait_for;
 use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::rows::{EventRow, WindowRow};
 use invigil_pipeline::scripted;
@@ -20,9 +21,7 @@ use invigil_pipeline::topics;
 use invigil_schemas::migrations::Dialect;
 use invigil_schemas::record::KafkaRecord;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use invigil_testkit::services::free_port;
 
 /// A ClickHouse server of this test's own, so killing it disturbs no other
 /// test. Same data directory across restarts.

@@ -31,6 +31,7 @@
 pub mod api;
 pub mod batch;
 pub mod claims;
+pub mod clock;
 pub mod config;
 pub mod event;
 pub mod ids;

@@ -48,6 +48,21 @@ use audience::Audience;
 pub use sfu::SfuTimings;
 use sfu::{Command, PeerId, Role, Sfu, SfuStats};
 
+/// Whose wall a candidate is on. The dashboards split a test's candidates
+/// among its proctors on duty; they answer this once the binary has mounted
+/// them (`AppState::walls`). Without an answer, a proctor may watch a
+/// candidate only when the test has no duty roster (everyone watches
+/// everyone then).
+pub trait ProctorWalls: Send + Sync {
+    /// Whether `candidate` is on `proctor`'s wall of `test` now.
+    fn shows<'a>(
+        &'a self,
+        test: &'a invigil_schemas::ids::TestId,
+        proctor: &'a str,
+        candidate: &'a invigil_schemas::ids::CandidateId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, ApiError>> + Send + 'a>>;
+}
+
 /// `[live_video]` in the settings file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]

@@ -197,15 +197,17 @@ async fn watcher<'a>(
     test: &str,
     candidate: &str,
 ) -> Result<Watcher<'a>, ApiError> {
-    let test = crate::dashboard::parse_test(test)?;
-    let candidate = crate::dashboard::parse_candidate(candidate)?;
-    let claims = crate::dashboard::staff_of_test(state, headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    let test = crate::error::parse_test_id(test)?;
+    let candidate = crate::error::parse_candidate_id(candidate)?;
+    let claims = state.verifier.staff_of_test(headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let live = live_for_test(state, &test)?;
     if claims.role == StaffRole::Proctor {
-        let wall = crate::dashboard::build_wall_blocking(state, &test, Some(&claims.sub)).await?;
-        // Without a duty roster every proctor of the test watches everyone.
-        let on_wall =
-            wall.on_duty.is_none() || wall.assigned.iter().chain(&wall.unassigned).any(|c| c == candidate.as_str());
+        let on_wall = match state.walls.get() {
+            Some(walls) => walls.shows(&test, &claims.sub, &candidate).await?,
+            // No dashboards to ask: only a test without a duty roster (every
+            // proctor watches everyone) lets a proctor in.
+            None => state.config.current().document.duty.get(&test).is_none(),
+        };
         if !on_wall {
             return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
         }

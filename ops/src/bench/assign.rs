@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use invigil_ingest::dashboard::assign::{assign, Assignment};
+use invigil_dashboards::assign::{assign, Assignment};
 
 use super::median;
 

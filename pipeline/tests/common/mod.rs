@@ -12,7 +12,7 @@ use invigil_schemas::record::KafkaRecord;
 pub fn sample_record() -> KafkaRecord {
     let mut batch: EventBatch = serde_json::from_str(include_str!("../../../schemas/fixtures/valid/mixed_batch.json"))
         .expect("golden batch parses");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = invigil_testkit::now_ms();
     let shift = now - 60_000 - batch.events.iter().map(|e| e.ts).min().unwrap_or(now);
     for event in &mut batch.events {
         event.ts += shift;
@@ -54,31 +54,14 @@ where
     }
 }
 
-/// The broker under test: the dev services' tansu unless told otherwise.
-pub fn brokers() -> String {
-    std::env::var("INVIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into())
-}
+pub use invigil_testkit::services::brokers;
+
 
 /// How many records of `topic` the group has committed (-1 if unknown).
 pub fn committed(topic: &str, group: &str) -> i64 {
     invigil_pipeline::topics::committed_total(&brokers(), topic, group).unwrap_or(-1)
 }
 
-/// Polls `check` every 100 ms until it holds, failing after `limit`;
-/// returns how long it took.
-pub fn wait_for(what: &str, limit: std::time::Duration, mut check: impl FnMut() -> bool) -> std::time::Duration {
-    let started = std::time::Instant::now();
-    while !check() {
-        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    started.elapsed()
-}
-
-/// [`wait_for`], printing how long it took.
-pub fn wait_for_and_print(what: &str, limit: std::time::Duration, check: impl FnMut() -> bool) {
-    println!("{what}: {:.1} s", wait_for(what, limit, check).as_secs_f64());
-}
 
 /// A pipeline of two worker threads in this process, until [`InProcess::stop`].
 pub struct InProcess {

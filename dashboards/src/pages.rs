@@ -10,12 +10,13 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::app::AppState;
-use crate::credentials::CredentialSettings;
+use invigil_ingest::credentials::CredentialSettings;
+
+use crate::Dashboards;
 
 macro_rules! page {
     ($name:literal, $type:literal) => {
-        ($name, $type, include_str!(concat!("../../../dashboards/web/", $name)))
+        ($name, $type, include_str!(concat!("../web/", $name)))
     };
 }
 
@@ -41,7 +42,7 @@ pub const PAGES: &[(&str, &str, &str)] = &[
     ("admin.html", "Admin", "admin.js"),
 ];
 
-const SHELL: &str = include_str!("../../../dashboards/web/shell.html");
+const SHELL: &str = include_str!("../web/shell.html");
 
 /// The HTML of page `name`, if there is one.
 pub fn render_page(name: &str) -> Option<String> {
@@ -79,11 +80,11 @@ pub async fn redirect_to_index() -> Redirect {
     Redirect::permanent("/dashboard/")
 }
 
-pub async fn get_index(state: State<Arc<AppState>>) -> Response {
+pub async fn get_index(state: State<Arc<Dashboards>>) -> Response {
     get_file(state, Path("index.html".to_owned())).await
 }
 
-pub async fn get_file(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
+pub async fn get_file(State(state): State<Arc<Dashboards>>, Path(name): Path<String>) -> Response {
     let (content_type, body) = match render_page(&name) {
         Some(html) => ("text/html; charset=utf-8", html),
         None => match FILES.iter().find(|(file, _, _)| *file == name) {
@@ -97,7 +98,7 @@ pub async fn get_file(State(state): State<Arc<AppState>>, Path(name): Path<Strin
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Ok(policy) = HeaderValue::from_str(&state.dashboards.content_security_policy) {
+    if let Ok(policy) = HeaderValue::from_str(&state.content_security_policy) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     response

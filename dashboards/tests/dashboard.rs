@@ -2,21 +2,19 @@
 //! from a live topic and split by the duty roster, the SSE stream, media
 //! links, and the pages' security headers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
-    candidate_token, create_topic, now_ms, parts, s3_endpoint, shared_brokers, sign, unique_topic, Options, Running,
-};
-use invigil_ingest::dashboard::assign::assign;
+use invigil_dashboards::assign::assign;
+use invigil_testkit::front_door::{parts, Options, Running};
+use invigil_testkit::kafka::{create_topic, unique_topic};
+use invigil_testkit::{now_ms, services, tokens};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 
 fn staff(sub: &str, role: &str, tests: &[&str]) -> String {
     let now = now_ms() / 1000;
-    sign(json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": now + 3600}))
+    tokens::sign(&json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": now + 3600}))
 }
 
 fn counters(test: &str, candidate: &str, tab_switches: u32, score: f64) -> Value {
@@ -34,7 +32,7 @@ fn counters(test: &str, candidate: &str, tab_switches: u32, score: f64) -> Value
 
 async fn publish(topic: &str, messages: &[Value]) {
     let producer: FutureProducer =
-        ClientConfig::new().set("bootstrap.servers", shared_brokers()).create().expect("a producer");
+        ClientConfig::new().set("bootstrap.servers", services::brokers()).create().expect("a producer");
     for message in messages {
         let key = format!("{}/{}", message["test_id"].as_str().unwrap(), message["candidate_id"].as_str().unwrap());
         let payload = serde_json::to_vec(message).unwrap();
@@ -60,7 +58,7 @@ async fn every_dashboard_route_checks_the_role_and_the_test() {
     let proctor = staff("p1", "proctor", &["exam-1"]);
     let reviewer = staff("r1", "reviewer", &["exam-1"]);
     let stranger = staff("p9", "proctor", &["exam-2"]);
-    let candidate = candidate_token("exam-1", "cand-1");
+    let candidate = tokens::candidate("exam-1", "cand-1");
     let media = "/api/v1/dashboard/media?key=2026-11-30/exam-1/cand-1/camera/1_x.jpg";
     let timeline = "/api/v1/dashboard/tests/exam-1/candidates/cand-1/timeline";
     // (path, who, expected status)
@@ -158,7 +156,7 @@ async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(Stri
 async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     let options = Options::shared(unique_topic("dash-wall"));
     let live_topic = format!("{}-live", options.topic);
-    create_topic(&shared_brokers(), &live_topic, 2).await;
+    create_topic(&services::brokers(), &live_topic, 2).await;
     let ingest = Running::start(options).await;
     let admin = staff("admin-1", "admin", &[]);
     let document = json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 4}}});
@@ -258,16 +256,16 @@ async fn media_links_are_presigned_for_the_bucket_and_fetch_the_object() {
     let ingest = Running::start(Options::shared(unique_topic("dash-media"))).await;
     let bucket = "invigil-ingest-tests";
     let http = reqwest::Client::new();
-    let _ = http.put(format!("{}/{bucket}", s3_endpoint())).send().await.unwrap();
+    let _ = http.put(format!("{}/{bucket}", services::s3_endpoint())).send().await.unwrap();
     let key = format!("2026-11-30/exam-1/cand-{}/camera/1_x.jpg", now_ms());
     let put =
-        http.put(format!("{}/{bucket}/{key}", s3_endpoint())).body(vec![0xFFu8, 0xD8, 1, 2, 3]).send().await.unwrap();
+        http.put(format!("{}/{bucket}/{key}", services::s3_endpoint())).body(vec![0xFFu8, 0xD8, 1, 2, 3]).send().await.unwrap();
     assert!(put.status().is_success());
     let reviewer = staff("r1", "reviewer", &["exam-1"]);
     let (status, _, link) = get(&ingest, &format!("/api/v1/dashboard/media?key={key}"), Some(&reviewer)).await;
     assert_eq!(status, 200, "{link}");
     let url = link["url"].as_str().unwrap();
-    assert!(url.starts_with(&format!("{}/{bucket}/{key}?", s3_endpoint())), "{url}");
+    assert!(url.starts_with(&format!("{}/{bucket}/{key}?", services::s3_endpoint())), "{url}");
     assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=300"), "{url}");
     assert!(link["expires_at"].as_i64().unwrap() > now_ms());
     let fetched = http.get(url).send().await.unwrap();
@@ -294,8 +292,8 @@ async fn pages_are_served_with_a_content_security_policy() {
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert!(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
-        assert!(policy.contains(&format!("img-src 'self' data: blob: {}", s3_endpoint())), "{policy}");
-        assert!(policy.contains(&format!("connect-src 'self' {};", s3_endpoint())), "{policy}");
+        assert!(policy.contains(&format!("img-src 'self' data: blob: {}", services::s3_endpoint())), "{policy}");
+        assert!(policy.contains(&format!("connect-src 'self' {};", services::s3_endpoint())), "{policy}");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     }
     assert_eq!(client.get(ingest.url("/dashboard/../Cargo.toml")).send().await.unwrap().status(), 404);

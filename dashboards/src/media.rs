@@ -9,7 +9,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings};
 
-use crate::credentials::CredentialSettings;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use invigil_ingest::credentials::CredentialSettings;
+use invigil_ingest::error::{parse_test_id, ApiError};
+use invigil_schemas::claims::StaffRole;
+use invigil_schemas::validate::ProblemCode;
+use serde::Deserialize;
+
+use crate::Dashboards;
 
 /// A signed link and when it stops working.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -102,6 +113,40 @@ impl MediaSigner {
         let expires_at = (now + self.lifetime).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         Ok(PresignedUrl { url: format!("{url}?{}", query.join("&")), expires_at, range: None })
     }
+}
+
+// The route.
+
+#[derive(Debug, Deserialize)]
+pub struct MediaQuery {
+    key: Option<String>,
+}
+
+/// `GET /api/v1/dashboard/media?key=…`: a presigned GET for one capture of a
+/// test the token covers.
+pub async fn get_media(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Query(query): Query<MediaQuery>,
+) -> Result<Json<PresignedUrl>, ApiError> {
+    let key = query.key.ok_or_else(|| ApiError::bad_field("key", ProblemCode::MissingField, "the object key is required"))?;
+    // A bundle part (`…#bytes=FIRST-LAST`): sign the object, hand back the range.
+    let (key, range) =
+        invigil_schemas::event::split_part_key(&key).map_err(|why| ApiError::bad_field("key", ProblemCode::InvalidValue, why))?;
+    let test = invigil_schemas::media_key::MediaKey::parse(key)
+        .ok_or_else(|| {
+            ApiError::bad_field("key", ProblemCode::InvalidValue, "not a canonical media key ({date}/{test}/{candidate}/…)")
+        })?
+        .test;
+    let test = parse_test_id(test)
+        .map_err(|_| ApiError::bad_field("key", ProblemCode::InvalidValue, "names an invalid test id"))?;
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
+    let mut link = state.media.presign_get(key, SystemTime::now()).await.map_err(|why| {
+        tracing::warn!(%why, "cannot presign media");
+        ApiError::unavailable("media links cannot be signed right now", 30)
+    })?;
+    link.range = range.map(|(first, last)| format!("bytes={first}-{last}"));
+    Ok(Json(link))
 }
 
 #[cfg(test)]

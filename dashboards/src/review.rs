@@ -10,7 +10,17 @@ use invigil_schemas::ids::{CandidateId, TestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::store::{sql_string, AnalyticsStore, StoreFailure};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
+use invigil_schemas::claims::StaffRole;
+use invigil_schemas::validate::ProblemCode;
+
+use crate::store::{sql_string, AnalyticsStore, StoreFailure};
+use crate::{store_error, Dashboards};
 
 type Row = Map<String, Value>;
 
@@ -338,6 +348,70 @@ pub async fn record_verdict(
             sql_string(&request.comment),
         ))
         .await
+}
+
+// The routes.
+
+/// `GET /api/v1/dashboard/tests/{test}/candidates`: the review list.
+pub async fn get_candidates(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path(test): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let test = parse_test_id(&test)?;
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Reviewer, StaffRole::Admin])?;
+    let list = candidates(state.analytics()?, &test).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "test_id": test, "candidates": list })))
+}
+
+/// `GET /api/v1/dashboard/tests/{test}/candidates/{candidate}/timeline`
+pub async fn get_timeline(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+) -> Result<Json<Timeline>, ApiError> {
+    let test = parse_test_id(&test)?;
+    let candidate = parse_candidate_id(&candidate)?;
+    // Proctors drill down into their candidates; reviewers review.
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
+    let config = state.config.current().document.for_test(&test).unwrap_or_default();
+    let limit = state.settings.max_timeline_events;
+    timeline(state.analytics()?, &test, &candidate, &config, limit).await.map(Json).map_err(store_error)
+}
+
+/// `POST /api/v1/dashboard/tests/{test}/candidates/{candidate}/verdict`
+pub async fn post_verdict(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<Verdict>, ApiError> {
+    let test = parse_test_id(&test)?;
+    let candidate = parse_candidate_id(&candidate)?;
+    let claims = state.verifier.staff_of_test(&headers, &test, &[StaffRole::Reviewer, StaffRole::Admin])?;
+    let request: VerdictRequest =
+        invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
+    if !matches!(request.verdict.as_str(), "cleared" | "flagged") {
+        return Err(ApiError::bad_field("verdict", ProblemCode::InvalidValue, "must be \"cleared\" or \"flagged\""));
+    }
+    if request.comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(ApiError::bad_field(
+            "comment",
+            ProblemCode::TooLong,
+            format!("must be at most {} characters", MAX_COMMENT_CHARS),
+        ));
+    }
+    let now = invigil_schemas::clock::now_ms();
+    record_verdict(state.analytics()?, &test, &candidate, &claims.sub, &request, now)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(reviewer = %claims.sub, test = %test, candidate = %candidate, verdict = %request.verdict, "verdict recorded");
+    Ok(Json(Verdict {
+        verdict: request.verdict,
+        reviewer: claims.sub,
+        comment: request.comment,
+        reviewed_at: now,
+    }))
 }
 
 #[cfg(test)]

@@ -1,0 +1,20 @@
+//! What the integration tests of every crate share, so each test says what
+//! it checks rather than how to set it up: batches as the SDK sends them
+//! ([`batches`]), tokens signed like a host app or
+//! an operator would ([`tokens`]), where the dev services listen
+//! ([`services`]), Kafka topics made and read back ([`kafka`]), a broker a
+//! test may kill ([`broker`]), an in-process front door with the dashboards
+//! mounted (`front_door`, with the `front-door` feature), and polling until something holds ([`wait`]).
+//!
+//! A dev-dependency only: nothing here ships.
+
+pub mod batches;
+pub mod broker;
+#[cfg(feature = "front-door")]
+pub mod front_door;
+pub mod kafka;
+pub mod services;
+pub mod tokens;
+pub mod wait;
+
+pub use invigil_schemas::clock::now_ms;
