@@ -104,7 +104,7 @@ if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then 
 
 step "SDK bundle and CLI for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
-cargo build -q -p invigil || fail_step "cargo build -p invigil"
+cargo build -q -p invigil -p invigil-tools || fail_step "cargo build -p invigil -p invigil-tools"
 
 step "browser tests (node --test, headless Chromium)"
 (cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"

@@ -35,8 +35,8 @@ ops/dev/services.sh install-runtime
 step 2 "the browser SDK (sdk/build.sh)"
 sdk/build.sh
 
-step 3 "invigil ($profile build)"
-cargo build "${build[@]}" -p invigil
+step 3 "invigil and invigil-tools (loadgen, bench; $profile build)"
+cargo build "${build[@]}" -p invigil -p invigil-tools
 
 step 4 "starting invigil up"
 eval "$(ops/dev/services.sh env | grep -E '^export INVIGIL_(CHDB_LIB|CACHE)=')"

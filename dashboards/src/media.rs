@@ -129,13 +129,18 @@ pub async fn get_media(
     headers: HeaderMap,
     Query(query): Query<MediaQuery>,
 ) -> Result<Json<PresignedUrl>, ApiError> {
-    let key = query.key.ok_or_else(|| ApiError::bad_field("key", ProblemCode::MissingField, "the object key is required"))?;
+    let key =
+        query.key.ok_or_else(|| ApiError::bad_field("key", ProblemCode::MissingField, "the object key is required"))?;
     // A bundle part (`…#bytes=FIRST-LAST`): sign the object, hand back the range.
-    let (key, range) =
-        invigil_schemas::event::split_part_key(&key).map_err(|why| ApiError::bad_field("key", ProblemCode::InvalidValue, why))?;
+    let (key, range) = invigil_schemas::event::split_part_key(&key)
+        .map_err(|why| ApiError::bad_field("key", ProblemCode::InvalidValue, why))?;
     let test = invigil_schemas::media_key::MediaKey::parse(key)
         .ok_or_else(|| {
-            ApiError::bad_field("key", ProblemCode::InvalidValue, "not a canonical media key ({date}/{test}/{candidate}/…)")
+            ApiError::bad_field(
+                "key",
+                ProblemCode::InvalidValue,
+                "not a canonical media key ({date}/{test}/{candidate}/…)",
+            )
         })?
         .test;
     let test = parse_test_id(test)

@@ -402,16 +402,9 @@ pub async fn post_verdict(
         ));
     }
     let now = invigil_schemas::clock::now_ms();
-    record_verdict(state.analytics()?, &test, &candidate, &claims.sub, &request, now)
-        .await
-        .map_err(store_error)?;
+    record_verdict(state.analytics()?, &test, &candidate, &claims.sub, &request, now).await.map_err(store_error)?;
     tracing::info!(reviewer = %claims.sub, test = %test, candidate = %candidate, verdict = %request.verdict, "verdict recorded");
-    Ok(Json(Verdict {
-        verdict: request.verdict,
-        reviewer: claims.sub,
-        comment: request.comment,
-        reviewed_at: now,
-    }))
+    Ok(Json(Verdict { verdict: request.verdict, reviewer: claims.sub, comment: request.comment, reviewed_at: now }))
 }
 
 #[cfg(test)]

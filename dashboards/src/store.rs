@@ -38,38 +38,11 @@ pub fn parse_json_rows(text: &str) -> Result<Vec<serde_json::Map<String, serde_j
         .collect()
 }
 
-/// `value` as a ClickHouse string literal. Besides quotes and backslashes,
-/// control characters and `?` are written as `\xHH` escapes: some clients
-/// treat a bare `?` as a bind placeholder, and a literal must not depend on
-/// which client carries it.
-pub fn sql_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\'' => out.push_str("\\'"),
-            '?' => out.push_str("\\x3F"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\x{:02X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
+pub use invigil_schemas::sql::string_literal as sql_string;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn string_literals_escape_everything_that_could_end_or_bend_them() {
-        assert_eq!(sql_string("plain"), "'plain'");
-        assert_eq!(sql_string("it's"), "'it\\'s'");
-        assert_eq!(sql_string("a\\'); DROP TABLE x; --"), "'a\\\\\\'); DROP TABLE x; --'");
-        assert_eq!(sql_string("why?\n"), "'why\\x3F\\x0A'");
-        assert_eq!(sql_string("naïve ✓"), "'naïve ✓'");
-    }
 
     #[test]
     fn json_rows_parse_line_by_line() {

@@ -344,4 +344,3 @@ fn seats_newcomer(wall: &Wall, viewer: Option<&str>, candidate: &str) -> bool {
         }
     }
 }
-

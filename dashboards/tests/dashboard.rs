@@ -258,8 +258,12 @@ async fn media_links_are_presigned_for_the_bucket_and_fetch_the_object() {
     let http = reqwest::Client::new();
     let _ = http.put(format!("{}/{bucket}", services::s3_endpoint())).send().await.unwrap();
     let key = format!("2026-11-30/exam-1/cand-{}/camera/1_x.jpg", now_ms());
-    let put =
-        http.put(format!("{}/{bucket}/{key}", services::s3_endpoint())).body(vec![0xFFu8, 0xD8, 1, 2, 3]).send().await.unwrap();
+    let put = http
+        .put(format!("{}/{bucket}/{key}", services::s3_endpoint()))
+        .body(vec![0xFFu8, 0xD8, 1, 2, 3])
+        .send()
+        .await
+        .unwrap();
     assert!(put.status().is_success());
     let reviewer = staff("r1", "reviewer", &["exam-1"]);
     let (status, _, link) = get(&ingest, &format!("/api/v1/dashboard/media?key={key}"), Some(&reviewer)).await;

@@ -21,13 +21,7 @@ use base64::Engine;
 use invigil_schemas::api::PostForm;
 
 /// The folders the SDK writes and the one content type each may hold.
-pub const FOLDERS: [(&str, &str); 5] = [
-    ("camera/", "image/jpeg"),
-    ("screen/", "image/jpeg"),
-    ("audio/", "audio/webm"),
-    ("bundle/", "application/octet-stream"),
-    (invigil_schemas::media_key::VIDEO_FOLDER, "video/webm"),
-];
+pub use invigil_schemas::media_key::UPLOAD_FOLDERS as FOLDERS;
 
 /// Temporary keys the forms are signed with (never sent to the browser,
 /// apart from the session token S3 needs to find them).

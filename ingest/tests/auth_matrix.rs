@@ -5,7 +5,6 @@
 //! every refusal carries the error body of SPEC §4. The policy table must
 //! name every route ingest serves, so a new route cannot skip the matrix.
 
-
 use std::collections::BTreeSet;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -270,9 +269,9 @@ fn token_of(caller: Caller) -> Option<String> {
     let body = URL_SAFE_NO_PAD.encode(candidate.to_string());
     match caller {
         Caller::Anonymous => None,
-        Caller::Expired => {
-            Some(tokens::sign(&json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now - 7200, "exp": now - 3600})))
-        }
+        Caller::Expired => Some(tokens::sign(
+            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now - 7200, "exp": now - 3600}),
+        )),
         Caller::Forged => Some(
             jsonwebtoken::encode(
                 &jsonwebtoken::Header::default(),
@@ -286,8 +285,8 @@ fn token_of(caller: Caller) -> Option<String> {
         // key is tried, so no public key can be abused as an HMAC secret.
         Caller::OtherAlgorithm => Some(format!("{}.{body}.{}", header("RS256"), URL_SAFE_NO_PAD.encode([7u8; 256]))),
         // Authentic, but for later (beyond the 30-s leeway).
-        Caller::NotYetValid => Some(tokens::sign(&
-            json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "nbf": now + 600, "exp": now + 3600}),
+        Caller::NotYetValid => Some(tokens::sign(
+            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "nbf": now + 600, "exp": now + 3600}),
         )),
         Caller::Candidate => Some(tokens::candidate("exam-1", "cand-1")),
         Caller::Stranger => Some(tokens::staff(StaffRole::Proctor, &["exam-2"])),

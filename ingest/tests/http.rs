@@ -1,7 +1,6 @@
 //! The HTTP contract of ingest (SPEC §4) against real tansu and moto: exact
 //! statuses and JSON bodies, and what lands in Kafka.
 
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -439,7 +438,6 @@ fn every_route_is_in_openapi_and_every_documented_path_is_served() {
         .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
         .filter(|(method, _)| ["get", "put", "post", "delete", "patch"].contains(&method.as_str()))
         .collect();
-    let served: BTreeSet<(String, String)> =
-        routes().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let served: BTreeSet<(String, String)> = routes().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(served, documented);
 }

@@ -4,17 +4,16 @@
 //! of the publisher, and once the last subscriber ends its session the
 //! publisher — told to stop by the signal, or not — is cut off.
 
-
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use invigil_ingest::live_video::loopback::LoopbackPeer;
+use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, Owner, SfuTimings};
+use invigil_schemas::api::LiveView;
 use invigil_schemas::claims::StaffRole;
 use invigil_testkit::front_door::{Options, Running};
 use invigil_testkit::kafka::unique_topic;
 use invigil_testkit::tokens;
-use invigil_ingest::live_video::{LiveVideo, LiveVideoSettings, Owner, SfuTimings};
-use invigil_schemas::api::LiveView;
 
 const FPS: u32 = 30;
 

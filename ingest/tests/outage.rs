@@ -2,7 +2,6 @@
 //! spooled to disk, and when the broker returns every batch reaches the
 //! topic in order per candidate. Uses a private tansu this test can kill.
 
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 

@@ -33,6 +33,6 @@ if [ "${1:-}" = --short ]; then
 fi
 
 ops/dev/services.sh install >&2
-cargo build -q "${build[@]}" -p invigil
+cargo build -q "${build[@]}" -p invigil -p invigil-tools
 eval "$(ops/dev/services.sh env | grep -E '^export INVIGIL_(CHDB_LIB|CACHE)=')"
 exec "$binary" bench chaos "${args[@]}"

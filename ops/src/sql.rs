@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use invigil_dashboards::store::sql_string;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::SqlStore;
+use invigil_schemas::sql::string_literal as sql_string;
 
 #[derive(clap::Args)]
 pub struct Args {

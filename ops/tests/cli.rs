@@ -89,3 +89,38 @@ fn sql_prints_query_results_and_runs_the_review_pack_with_parameters() {
     let broken = invigil(&["sql", "--chdb-path", path, "SELEC 1"]);
     assert!(!broken.status.success() && String::from_utf8_lossy(&broken.stderr).contains("Syntax error"));
 }
+
+#[test]
+fn tool_subcommands_are_handed_to_invigil_tools_with_their_arguments() {
+    let tools = Path::new(env!("CARGO_BIN_EXE_invigil")).with_file_name("invigil-tools");
+    assert!(
+        tools.is_file(),
+        "{} not built; `cargo build -p invigil-tools` (nextest --workspace builds it)",
+        tools.display()
+    );
+    let help = invigil(&["cost", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(help.status.success(), "{text}{}", String::from_utf8_lossy(&help.stderr));
+    assert!(text.contains("Usage: invigil cost") && text.contains("--candidates"), "{text}");
+    // A bad option reaches the tool, which refuses it as clap does.
+    let bad = invigil(&["bench", "no-such-bench"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no-such-bench"));
+}
+
+#[test]
+fn the_product_binary_links_none_of_the_tools_dependencies() {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let tree = Command::new(env!("CARGO"))
+        .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p", "invigil", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .expect("cargo tree runs");
+    let text = String::from_utf8_lossy(&tree.stdout);
+    assert!(tree.status.success(), "{}", String::from_utf8_lossy(&tree.stderr));
+    let crates: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert!(crates.contains(&"invigil-ingest") && crates.contains(&"invigil-pipeline"), "{text}");
+    for tool_only in ["invigil-tools", "invigil-sdk", "jpeg-encoder", "indicatif", "rmp-serde"] {
+        assert!(!crates.contains(&tool_only), "the product binary links {tool_only}");
+    }
+}

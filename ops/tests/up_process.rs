@@ -57,7 +57,6 @@ fn start(dir: &Path, port: u16, broker_port: u16) -> Up {
     Up { child, log }
 }
 
-
 fn batch(session: &str, batch_seq: u64) -> Value {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     let id = |n: u8| invigil_schemas::ids::event_id_v7(now, [n, batch_seq as u8, 3, 4, 5, 6, 7, 8, 9, 10]).to_string();

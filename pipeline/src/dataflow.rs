@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
 use invigil_schemas::ids::{TestId, Uuid};
+use invigil_schemas::sql::string_literal as quote;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::source;
@@ -294,10 +295,6 @@ fn exit_if_fatal(error: &StoreError) {
 /// processes, so a cluster agrees on where each candidate lives.
 fn candidate_hash(batch: &FactBatch) -> u64 {
     stable_hash(format!("{}/{}", batch.key.test_id, batch.key.candidate_id).as_bytes())
-}
-
-fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 /// Rebuilds sessions first seen by this process from what the store holds:

@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{brokers, committed};
-use invigil_testkit::wait::wait_for;
 use invigil_pipeline::metrics::Metrics;
 use invigil_pipeline::rows::{EventRow, WindowRow};
 use invigil_pipeline::scripted;
@@ -20,6 +19,7 @@ use invigil_pipeline::store::Store;
 use invigil_pipeline::topics;
 use invigil_schemas::migrations::Dialect;
 use invigil_schemas::record::KafkaRecord;
+use invigil_testkit::wait::wait_for;
 
 use invigil_testkit::services::free_port;
 

@@ -39,6 +39,7 @@ pub mod live;
 pub mod media_key;
 pub mod migrations;
 pub mod record;
+pub mod sql;
 pub mod validate;
 
 /// The protocol version every batch and record carries as `v`.

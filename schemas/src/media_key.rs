@@ -27,6 +27,22 @@ pub const FOLDERS: [(&str, Option<crate::event::CaptureKind>); 4] = [
     ("bundle/", None),
 ];
 
+/// Every folder a candidate uploads to, with the one content type each may
+/// hold: what an upload grant names (presigned POST forms bind both).
+pub const UPLOAD_FOLDERS: [(&str, &str); 5] = [
+    ("camera/", "image/jpeg"),
+    ("screen/", "image/jpeg"),
+    ("audio/", "audio/webm"),
+    ("bundle/", "application/octet-stream"),
+    (VIDEO_FOLDER, "video/webm"),
+];
+
+/// A bundle's key under the candidate's prefix: `bundle/{ts}_{unique}.bin`,
+/// `ts` the time of its oldest part.
+pub fn bundle_key(ts: i64, unique: crate::ids::Uuid) -> String {
+    format!("bundle/{ts}_{unique}.bin")
+}
+
 /// A candidate's media prefix: `{date}/{test}/{candidate}/`, `date` as
 /// `YYYY-MM-DD` (UTC, the day the upload grant was issued, [`utc_date`]).
 pub fn candidate_prefix(date: &str, test: &TestId, candidate: &CandidateId) -> String {

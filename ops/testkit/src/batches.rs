@@ -29,7 +29,7 @@ pub fn new_session() -> String {
 }
 
 fn rand_bytes() -> [u8; 10] {
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() ^ (std::process::id() as u128) << 64;
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ^ (std::process::id() as u128) << 64;
     n.to_le_bytes()[..10].try_into().unwrap()
 }
-

@@ -162,7 +162,6 @@ pub async fn parts(response: reqwest::Response) -> (u16, Option<String>, Value) 
     (status, retry, body)
 }
 
-
 /// Every route the front door serves, as `(method, path)`: ingest's and the
 /// dashboards'.
 pub fn routes() -> Vec<(&'static str, &'static str)> {

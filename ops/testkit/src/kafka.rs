@@ -65,4 +65,3 @@ pub fn read_topic_until(
     }
     out
 }
-

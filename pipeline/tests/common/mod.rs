@@ -56,12 +56,10 @@ where
 
 pub use invigil_testkit::services::brokers;
 
-
 /// How many records of `topic` the group has committed (-1 if unknown).
 pub fn committed(topic: &str, group: &str) -> i64 {
     invigil_pipeline::topics::committed_total(&brokers(), topic, group).unwrap_or(-1)
 }
-
 
 /// A pipeline of two worker threads in this process, until [`InProcess::stop`].
 pub struct InProcess {

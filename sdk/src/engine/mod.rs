@@ -761,7 +761,7 @@ impl Engine {
         }
         let parts = self.uploads.media.unbundled(session_id, MAX_BUNDLE_BYTES);
         let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
-        let key = format!("bundle/{}_{unique}.bin", parts[0].ts);
+        let key = invigil_schemas::media_key::bundle_key(parts[0].ts, unique);
         let item = MediaItem::bundle(key, &parts).expect("at least one part, captures only");
         let keys = item.parts.iter().map(|part| part.key.clone()).collect();
         self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });

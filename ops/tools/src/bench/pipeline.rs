@@ -517,7 +517,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
             let mut out = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
-                    let now = crate::now_ms();
+                    let now = invigil_ops::now_ms();
                     if let Some(live) = message.payload().and_then(|p| serde_json::from_slice::<LiveCounters>(p).ok()) {
                         resolve(&pending, &live.candidate_id, live.received_at, now, &mut out);
                     }
@@ -531,14 +531,14 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
         let handle = runtime.handle().clone();
         std::thread::spawn(move || -> anyhow::Result<Vec<u64>> {
             let mut out = Vec::new();
-            let since = crate::now_ms();
+            let since = invigil_ops::now_ms();
             while !done.load(Ordering::Relaxed) {
                 let sql = format!(
                     "SELECT candidate_id, toUnixTimestamp64Milli(max(received_at)) FROM proctor_events \
                      WHERE received_at >= fromUnixTimestamp64Milli(toInt64({since})) GROUP BY candidate_id"
                 );
                 let text = handle.block_on(store.query_text(&sql, "TabSeparated"))?;
-                let now = crate::now_ms();
+                let now = invigil_ops::now_ms();
                 for line in text.lines() {
                     if let Some((candidate, seen)) = line.split_once('\t') {
                         resolve(&pending, candidate, seen.parse().unwrap_or(0), now, &mut out);
@@ -561,7 +561,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
                 break 'send;
             }
             let mut record = exam[i].clone();
-            record.received_at = crate::now_ms();
+            record.received_at = invigil_ops::now_ms();
             let candidate = record.candidate_id.to_string();
             for pending in [&live_pending, &query_pending] {
                 pending

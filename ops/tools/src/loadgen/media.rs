@@ -54,7 +54,7 @@ impl Uploader {
     }
 
     async fn credentials(&mut self, client: &reqwest::Client) -> anyhow::Result<&CredentialsResponse> {
-        let fresh = self.credentials.as_ref().is_some_and(|c| c.expiration - crate::now_ms() > 60_000);
+        let fresh = self.credentials.as_ref().is_some_and(|c| c.expiration - invigil_ops::now_ms() > 60_000);
         if !fresh {
             let response = client.post(&self.credentials_url).bearer_auth(&self.token).send().await?;
             anyhow::ensure!(response.status().is_success(), "credentials: HTTP {}", response.status());
@@ -101,7 +101,7 @@ impl Uploader {
         };
         let target =
             ObjectTarget { endpoint: &granted.endpoint, region: &granted.region, bucket: &granted.bucket, key };
-        let signed = sign_put(&credentials, &target, crate::now_ms());
+        let signed = sign_put(&credentials, &target, invigil_ops::now_ms());
         let mut request = client.put(&signed.url).header("content-type", content_type).body(body);
         for (name, value) in &signed.headers {
             request = request.header(*name, value);

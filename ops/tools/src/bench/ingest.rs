@@ -93,7 +93,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     );
     std::fs::write(dir.path().join("ingest.toml"), settings)?;
     let mut child = IngestChild(
-        Command::new(std::env::current_exe()?)
+        Command::new(crate::product_binary()?)
             .args(["ingest", "--settings"])
             .arg(dir.path().join("ingest.toml"))
             .env("INVIGIL_TOKEN_SECRET", SECRET)
@@ -203,7 +203,7 @@ struct IngestChild(Child);
 impl IngestChild {
     /// SIGTERM, then waits up to 20 s; true if it exited 0.
     fn stop(&mut self) -> bool {
-        crate::process::terminate(&mut self.0, Duration::from_secs(20)).is_some_and(|status| status.success())
+        invigil_ops::process::terminate(&mut self.0, Duration::from_secs(20)).is_some_and(|status| status.success())
     }
 }
 

@@ -44,7 +44,8 @@ const FORMATS: [Format; 3] = [
 ];
 
 fn sample_record(events: usize) -> anyhow::Result<KafkaRecord> {
-    let mut batch: EventBatch = serde_json::from_str(include_str!("../../../schemas/fixtures/valid/mixed_batch.json"))?;
+    let mut batch: EventBatch =
+        serde_json::from_str(include_str!("../../../../schemas/fixtures/valid/mixed_batch.json"))?;
     anyhow::ensure!(events >= 1 && events <= batch.events.len(), "--events must be 1..={}", batch.events.len());
     batch.events.truncate(events);
     Ok(KafkaRecord {

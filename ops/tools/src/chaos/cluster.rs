@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use crate::broker;
+use invigil_ops::broker;
 
 pub const EVENTS_TOPIC: &str = "proctor_events";
 pub const LIVE_TOPIC: &str = "proctor_live";
@@ -205,7 +205,7 @@ impl Cluster {
     }
 
     fn command(&self, part: Part) -> anyhow::Result<Command> {
-        let invigil = std::env::current_exe()?;
+        let invigil = crate::product_binary()?;
         let mut command = match part {
             Part::Broker => bail!("the broker starts through broker::spawn"),
             Part::ClickHouse => {
@@ -249,7 +249,7 @@ impl Cluster {
             .stdout(log_file(&self.dir, &part.to_string())?)
             .stderr(log_file(&self.dir, &part.to_string())?);
         // Nothing outlives a controller that dies, whatever kills it.
-        crate::process::die_with_parent(&mut command, libc::SIGKILL);
+        invigil_ops::process::die_with_parent(&mut command, libc::SIGKILL);
         Ok(command)
     }
 
@@ -278,7 +278,7 @@ impl Cluster {
     /// SIGTERM and wait for a clean exit (SIGKILL after `limit`).
     pub fn stop(&mut self, part: Part, limit: Duration) -> anyhow::Result<()> {
         let Some(mut child) = self.children.remove(&part) else { return Ok(()) };
-        match crate::process::terminate(&mut child, limit) {
+        match invigil_ops::process::terminate(&mut child, limit) {
             Some(status) if status.success() => Ok(()),
             Some(status) => bail!("{part} exited with {status} on SIGTERM; see {}", self.log_path(part)),
             None => bail!("{part} did not stop within {} s of SIGTERM", limit.as_secs()),
@@ -373,7 +373,7 @@ impl Cluster {
     /// Runs a query with `invigil sql` against this run's store (for chDB
     /// only once the pipeline has stopped: one process per data directory).
     pub fn sql(&self, query: &str) -> anyhow::Result<String> {
-        let mut command = Command::new(std::env::current_exe()?);
+        let mut command = Command::new(crate::product_binary()?);
         command.args(["sql", "--format", "TabSeparated", query]);
         match self.store {
             StoreKind::Chdb => command.arg("--chdb-path").arg(self.chdb_path()),

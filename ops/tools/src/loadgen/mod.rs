@@ -91,7 +91,10 @@ pub fn percentile_us(sample: &[u64], p: f64) -> u64 {
 /// A candidate token as a host app would mint it.
 pub fn mint_token(secret: &str, test: &str, candidate: &str, lifetime_secs: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
-    crate::token::sign(secret, &json!({"sub": candidate, "test_id": test, "iat": now, "exp": now + lifetime_secs}))
+    invigil_ops::token::sign(
+        secret,
+        &json!({"sub": candidate, "test_id": test, "iat": now, "exp": now + lifetime_secs}),
+    )
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
