@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use invigil_schemas::config::ConfigDocument;
+use invigil_schemas::config::{ConfigDocument, ConfigFileError};
 use invigil_schemas::validate::FieldProblem;
 
 /// A document with the version it was stored under.
@@ -252,7 +252,10 @@ fn to_json(document: &ConfigDocument) -> String {
 }
 
 fn read_document(path: &Path) -> Result<ConfigDocument, ConfigError> {
-    ConfigDocument::from_json(&std::fs::read(path)?).map_err(ConfigError::Invalid)
+    ConfigDocument::read_file(path).map_err(|error| match error {
+        ConfigFileError::Unreadable(io) => ConfigError::Io(io),
+        ConfigFileError::Invalid(problems) => ConfigError::Invalid(problems),
+    })
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

@@ -87,7 +87,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         (None, 1) => Cluster::single(args.workers),
         (None, n) => bail!("-n {n} needs --hostfile listing the {n} processes"),
         (Some(path), n) => {
-            let cluster = Cluster::from_hostfile(args.workers, args.process, path).map_err(anyhow::Error::msg)?;
+            let cluster = Cluster::from_hostfile(args.workers, args.process, path)?;
             if cluster.addresses.len() != n {
                 bail!("-n {n} but {} lists {} processes", path.display(), cluster.addresses.len());
             }
@@ -104,7 +104,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     settings.flush_interval_ms = args.flush_interval_ms;
     settings.commit_interval_ms = args.commit_interval_ms;
 
-    let store = open_store(&store_settings).map_err(anyhow::Error::msg).context("opening the store")?;
+    let store = open_store(&store_settings).context("opening the store")?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
@@ -127,7 +127,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         eprintln!("invigil pipeline: metrics on http://{}/metrics", listener.local_addr()?);
         Arc::clone(&metrics).serve(listener);
     }
-    run(settings, store, &cluster, stop, Arc::clone(&metrics)).map_err(anyhow::Error::msg)?;
+    run(settings, store, &cluster, stop, Arc::clone(&metrics))?;
     eprintln!("invigil pipeline: stopped; {}", metrics.summary());
     Ok(())
 }

@@ -178,7 +178,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     }
     let chdb_path = args.chdb_path.clone().unwrap_or_else(|| args.data_dir.join("chdb"));
     let store_settings = StoreSettings::Chdb { path: chdb_path };
-    let store = open_store(&store_settings).map_err(anyhow::Error::msg).context("opening the store")?;
+    let store = open_store(&store_settings).context("opening the store")?;
 
     let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
     pipeline.topic = settings.kafka.topic.clone();
@@ -282,7 +282,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         broker.stop();
     }
     served?;
-    pipeline_result.map_err(anyhow::Error::msg)?;
+    pipeline_result?;
     eprintln!("invigil up: stopped; pipeline {}", metrics.summary());
     Ok(())
 }

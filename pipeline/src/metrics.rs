@@ -1,55 +1,95 @@
 //! Process-wide counters of the pipeline, shared by all workers. Read by the
 //! periodic progress log, tests and benchmarks.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 
-#[derive(Debug, Default)]
+/// Every metric the pipeline exports, in one registry (the library ingest
+/// uses too). Counters are plain atomics underneath: counting costs what an
+/// `AtomicU64` did.
+#[derive(Debug)]
 pub struct Metrics {
-    pub records_read: AtomicU64,
-    pub events_read: AtomicU64,
+    registry: Registry,
+    pub records_read: Counter,
+    pub events_read: Counter,
     /// Records that could not be decoded: counted, logged, committed past.
-    pub poison_records: AtomicU64,
+    pub poison_records: Counter,
     /// Events received after their window had closed (they still correct it).
-    pub late_events: AtomicU64,
-    pub event_rows_written: AtomicU64,
-    pub window_rows_written: AtomicU64,
-    pub anomaly_rows_written: AtomicU64,
-    pub session_rows_written: AtomicU64,
-    pub store_errors: AtomicU64,
-    pub offsets_committed: AtomicU64,
-    pub commit_errors: AtomicU64,
-    pub live_published: AtomicU64,
-    pub live_dropped: AtomicU64,
+    pub late_events: Counter,
+    pub event_rows_written: Counter,
+    pub window_rows_written: Counter,
+    pub anomaly_rows_written: Counter,
+    pub session_rows_written: Counter,
+    pub store_errors: Counter,
+    pub offsets_committed: Counter,
+    pub commit_errors: Counter,
+    pub live_published: Counter,
+    pub live_dropped: Counter,
     /// Sessions rebuilt from the store (first sight after a restart, or a
     /// late event for an evicted session).
-    pub sessions_loaded: AtomicU64,
-    pub sessions_in_memory: AtomicI64,
-    pub sessions_evicted: AtomicU64,
+    pub sessions_loaded: Counter,
+    pub sessions_in_memory: Gauge,
+    pub sessions_evicted: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("invigil_pipeline");
+        let metrics = Self {
+            records_read: Counter::default(),
+            events_read: Counter::default(),
+            poison_records: Counter::default(),
+            late_events: Counter::default(),
+            event_rows_written: Counter::default(),
+            window_rows_written: Counter::default(),
+            anomaly_rows_written: Counter::default(),
+            session_rows_written: Counter::default(),
+            store_errors: Counter::default(),
+            offsets_committed: Counter::default(),
+            commit_errors: Counter::default(),
+            live_published: Counter::default(),
+            live_dropped: Counter::default(),
+            sessions_loaded: Counter::default(),
+            sessions_evicted: Counter::default(),
+            sessions_in_memory: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("records_read", "Kafka records read", metrics.records_read.clone());
+        registry.register("events_read", "Events in the records read", metrics.events_read.clone());
+        registry.register("poison_records", "Records that could not be decoded (counted, logged, committed past)", metrics.poison_records.clone());
+        registry.register("late_events", "Events received after their window had closed", metrics.late_events.clone());
+        registry.register("event_rows_written", "proctor_events rows acknowledged by the store", metrics.event_rows_written.clone());
+        registry.register("window_rows_written", "candidate_windows rows acknowledged by the store", metrics.window_rows_written.clone());
+        registry.register("anomaly_rows_written", "anomalies rows acknowledged by the store", metrics.anomaly_rows_written.clone());
+        registry.register("session_rows_written", "sessions rows acknowledged by the store", metrics.session_rows_written.clone());
+        registry.register("store_errors", "Store writes or reads that failed (retried)", metrics.store_errors.clone());
+        registry.register("offsets_committed", "Offsets committed to Kafka", metrics.offsets_committed.clone());
+        registry.register("commit_errors", "Offset commits that failed", metrics.commit_errors.clone());
+        registry.register("live_published", "Live counters published to proctor_live", metrics.live_published.clone());
+        registry.register("live_dropped", "Live counters dropped (best effort)", metrics.live_dropped.clone());
+        registry.register("sessions_loaded", "Sessions rebuilt from the store", metrics.sessions_loaded.clone());
+        registry.register("sessions_evicted", "Ended sessions that left memory", metrics.sessions_evicted.clone());
+        registry.register("sessions_in_memory", "Sessions held in memory", metrics.sessions_in_memory.clone());
+        Self { registry, ..metrics }
+    }
 }
 
 impl Metrics {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub fn add(counter: &Counter, n: u64) {
+        counter.inc_by(n);
     }
 
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    pub fn get(counter: &Counter) -> u64 {
+        counter.get()
     }
 
-    /// The counters in the Prometheus text format (prefix
-    /// `invigil_pipeline_`), for `GET /metrics`.
+    /// Every metric in the OpenMetrics text format (prefix
+    /// `invigil_pipeline_`, counters with `_total`), for `GET /metrics`.
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        if let serde_json::Value::Object(fields) = self.summary() {
-            for (name, value) in fields {
-                let kind = if name == "sessions_in_memory" { "gauge" } else { "counter" };
-                let suffix = if kind == "counter" { "_total" } else { "" };
-                out.push_str(&format!(
-                    "# TYPE invigil_pipeline_{name}{suffix} {kind}\ninvigil_pipeline_{name}{suffix} {value}\n"
-                ));
-            }
-        }
-        out
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
     }
 
     /// Serves `GET /metrics` (anything else: 404) on `listener` until the
@@ -70,7 +110,7 @@ impl Metrics {
                 };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -95,7 +135,7 @@ impl Metrics {
             "live_published": g(&self.live_published),
             "live_dropped": g(&self.live_dropped),
             "sessions_loaded": g(&self.sessions_loaded),
-            "sessions_in_memory": self.sessions_in_memory.load(Ordering::Relaxed),
+            "sessions_in_memory": self.sessions_in_memory.get(),
             "sessions_evicted": g(&self.sessions_evicted),
         })
     }
@@ -110,10 +150,10 @@ mod tests {
         let metrics = Metrics::default();
         Metrics::add(&metrics.late_events, 3);
         let text = metrics.prometheus();
-        assert!(
-            text.contains("# TYPE invigil_pipeline_late_events_total counter\ninvigil_pipeline_late_events_total 3\n")
-        );
-        assert!(text.contains("invigil_pipeline_sessions_in_memory 0\n"));
+        assert!(text.contains("# TYPE invigil_pipeline_late_events counter\n"), "{text}");
+        assert!(text.contains("\ninvigil_pipeline_late_events_total 3\n"), "{text}");
+        assert!(text.contains("\ninvigil_pipeline_sessions_in_memory 0\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(samples, metrics.summary().as_object().unwrap().len());
     }

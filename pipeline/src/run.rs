@@ -1,7 +1,7 @@
 //! Starting and stopping a pipeline process: the store, the live producer,
 //! the timely workers (threads, or a cluster of processes) and a progress log.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,11 +10,34 @@ use crate::dataflow::{run_worker, run_worker_with, Shared};
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::settings::{PipelineSettings, StoreSettings};
-use crate::source::MemorySource;
+use crate::source::{MemorySource, SourceError};
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
-use crate::store::migrate::migrate;
-use crate::store::{SqlStore, Store};
+use crate::store::migrate::{migrate, MigrateError};
+use crate::store::{SqlStore, Store, StoreError};
+
+/// Why a pipeline process could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("reading hostfile {path}: {source}")]
+    Hostfile { path: PathBuf, source: std::io::Error },
+    #[error("process index {index} but the hostfile lists {listed} processes")]
+    NoSuchProcess { index: usize, listed: usize },
+    #[error("opening chDB at {path}: {source}")]
+    OpenStore { path: PathBuf, source: StoreError },
+    #[error("starting the I/O runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("the store rejected the schema: {error}{hint}")]
+    SchemaRejected { error: StoreError, hint: &'static str },
+    #[error("store not ready: {0}")]
+    StoreNotReady(MigrateError),
+    #[error("starting timely workers: {0}")]
+    Timely(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("worker panicked: {0}")]
+    WorkerPanicked(String),
+}
 
 /// How this process takes part in the timely computation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +57,9 @@ impl Cluster {
 
     /// Reads a hostfile: one `host:port` per line, blank lines and `#`
     /// comments ignored.
-    pub fn from_hostfile(workers: usize, process: usize, path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading hostfile {}: {e}", path.display()))?;
+    pub fn from_hostfile(workers: usize, process: usize, path: &Path) -> Result<Self, RunError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RunError::Hostfile { path: path.to_owned(), source })?;
         let addresses: Vec<String> = text
             .lines()
             .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -43,7 +67,7 @@ impl Cluster {
             .map(str::to_owned)
             .collect();
         if process >= addresses.len() {
-            return Err(format!("process index {process} but the hostfile lists {} processes", addresses.len()));
+            return Err(RunError::NoSuchProcess { index: process, listed: addresses.len() });
         }
         Ok(Self { workers, process, addresses })
     }
@@ -67,10 +91,10 @@ impl Cluster {
 }
 
 /// Opens the configured store. chDB allows one per process.
-pub fn open_store(settings: &StoreSettings) -> Result<Store, String> {
+pub fn open_store(settings: &StoreSettings) -> Result<Store, RunError> {
     match settings {
         StoreSettings::Chdb { path } => Ok(Store::Chdb(Arc::new(
-            ChdbStore::open(path).map_err(|e| format!("opening chDB at {}: {e}", path.display()))?,
+            ChdbStore::open(path).map_err(|source| RunError::OpenStore { path: path.clone(), source })?,
         ))),
         StoreSettings::Http(config) => Ok(Store::Http(HttpStore::new(config))),
     }
@@ -85,7 +109,7 @@ pub fn run(
     cluster: &Cluster,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     run_with(settings, store, cluster, stop, metrics, None)
 }
 
@@ -101,14 +125,14 @@ pub fn run_with(
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     source: Option<SourceFactory>,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("invigil-store")
             .enable_all()
             .build()
-            .map_err(|e| format!("starting the I/O runtime: {e}"))?,
+            .map_err(RunError::Runtime)?,
     );
     // Tables first; a store that is down at start is retried, not fatal.
     let mut wait = Duration::from_millis(250);
@@ -118,15 +142,15 @@ pub fn run_with(
                 tracing::info!(applied = report.applied.len(), already = report.already_applied, "store schema ready");
                 break;
             }
-            Err(crate::store::migrate::MigrateError::Store(error)) if !error.is_retryable() => {
+            Err(MigrateError::Store(error)) if !error.is_retryable() => {
                 let hint = if store.dialect() == invigil_schemas::migrations::Dialect::Modern {
                     " (a ClickHouse older than 19.x needs --legacy)"
                 } else {
                     ""
                 };
-                return Err(format!("the store rejected the schema: {error}{hint}"));
+                return Err(RunError::SchemaRejected { error, hint });
             }
-            Err(error) if stop.load(Ordering::Relaxed) => return Err(format!("store not ready: {error}")),
+            Err(error) if stop.load(Ordering::Relaxed) => return Err(RunError::StoreNotReady(error)),
             Err(error) => {
                 tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "store not ready; retrying");
                 std::thread::sleep(wait);
@@ -182,13 +206,13 @@ pub fn run_with(
         }
         Ok(())
     })
-    .map_err(|e| format!("starting timely workers: {e}"))?;
+    .map_err(RunError::Timely)?;
     let results = guards.join();
     progress_stop.store(true, Ordering::Relaxed);
     let _ = progress.join();
     tracing::info!(metrics = %metrics.summary(), "stopped");
     for result in results {
-        result.map_err(|e| format!("worker panicked: {e}"))??;
+        result.map_err(RunError::WorkerPanicked)??;
     }
     Ok(())
 }

@@ -235,6 +235,19 @@ impl Decoder {
     }
 }
 
+/// Why a worker could not start reading its partitions.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("creating the Kafka consumer: {0}")]
+    Consumer(rdkafka::error::KafkaError),
+    #[error("assigning partition {partition}: {source}")]
+    Assign { partition: i32, source: rdkafka::error::KafkaError },
+    #[error("assigning partitions: {0}")]
+    AssignAll(rdkafka::error::KafkaError),
+    #[error("reading committed offsets (2 min of retries): {0}")]
+    Committed(rdkafka::error::KafkaError),
+}
+
 /// One worker's Kafka consumer and the state of its partitions.
 pub struct PartitionReader {
     consumer: BaseConsumer,
@@ -260,7 +273,7 @@ impl PartitionReader {
         workers: usize,
         stop: &AtomicBool,
         metrics: Arc<Metrics>,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, SourceError> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group_id)
@@ -270,7 +283,7 @@ impl PartitionReader {
             .set("fetch.wait.max.ms", "50")
             .set("reconnect.backoff.max.ms", "2000")
             .create()
-            .map_err(|e| format!("creating the Kafka consumer: {e}"))?;
+            .map_err(SourceError::Consumer)?;
         let started = Instant::now();
         let mut last_notice: Option<Instant> = None;
         let partitions = loop {
@@ -315,11 +328,11 @@ impl PartitionReader {
                 };
                 assignment
                     .add_partition_offset(&settings.topic, element.partition(), offset)
-                    .map_err(|e| format!("assigning partition {}: {e}", element.partition()))?;
+                    .map_err(|source| SourceError::Assign { partition: element.partition(), source })?;
             }
             tracing::info!(worker, partitions = ?mine, from = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(), "assigned");
         }
-        consumer.assign(&assignment).map_err(|e| format!("assigning partitions: {e}"))?;
+        consumer.assign(&assignment).map_err(SourceError::AssignAll)?;
         Ok(Some(Self {
             consumer,
             topic: settings.topic.clone(),
@@ -456,7 +469,7 @@ fn retry_committed(
     consumer: &BaseConsumer,
     query: &TopicPartitionList,
     stop: &AtomicBool,
-) -> Result<Option<TopicPartitionList>, String> {
+) -> Result<Option<TopicPartitionList>, SourceError> {
     let started = Instant::now();
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -465,7 +478,7 @@ fn retry_committed(
         match consumer.committed_offsets(query.clone(), Duration::from_secs(10)) {
             Ok(list) => return Ok(Some(list)),
             Err(e) if started.elapsed() > Duration::from_secs(120) => {
-                return Err(format!("reading committed offsets: {e}"));
+                return Err(SourceError::Committed(e));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "reading committed offsets failed; retrying");

@@ -241,6 +241,20 @@ pub enum Resolution {
     Shutdown(crate::api::ShutdownReason),
 }
 
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read it: {0}")]
+    Unreadable(std::io::Error),
+    #[error("invalid: {}", describe(.0))]
+    Invalid(Vec<FieldProblem>),
+}
+
+/// Problems as one line: `field: message; …`.
+fn describe(problems: &[FieldProblem]) -> String {
+    problems.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ")
+}
+
 impl ConfigDocument {
     /// The config of `test` (defaults with its override merged in).
     pub fn for_test(&self, test: &TestId) -> Result<ProctorConfig, FieldProblem> {
@@ -270,6 +284,13 @@ impl ConfigDocument {
     /// Parses a JSON document and validates it: the document, or every
     /// problem found, each named by its path (`defaults.events_interval_ms`).
     /// A document that does not decode reports the first decoding problem.
+    /// The document in the file at `path`, read and validated: what ingest
+    /// installs as a new version and what the pipeline's workers follow.
+    pub fn read_file(path: &std::path::Path) -> Result<ConfigDocument, ConfigFileError> {
+        let bytes = std::fs::read(path).map_err(ConfigFileError::Unreadable)?;
+        Self::from_json(&bytes).map_err(ConfigFileError::Invalid)
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<ConfigDocument, Vec<FieldProblem>> {
         let document: ConfigDocument = crate::validate::decode_json(bytes).map_err(|problem| vec![problem])?;
         let problems = document.validate();

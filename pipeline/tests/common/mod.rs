@@ -65,7 +65,7 @@ pub fn committed(topic: &str, group: &str) -> i64 {
 pub struct InProcess {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub metrics: std::sync::Arc<invigil_pipeline::metrics::Metrics>,
-    thread: std::thread::JoinHandle<Result<(), String>>,
+    thread: std::thread::JoinHandle<Result<(), invigil_pipeline::run::RunError>>,
 }
 
 impl InProcess {

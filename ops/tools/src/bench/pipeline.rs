@@ -195,7 +195,7 @@ fn from_memory(
             Some(factory),
         );
         done.store(true, Ordering::Relaxed);
-        outcome.map_err(anyhow::Error::msg)?;
+        outcome?;
         let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
         (watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))?, started.elapsed(), cpu)
     };
@@ -355,7 +355,7 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
 
     let chdb_dir = tempfile::tempdir()?;
-    let chdb = Store::Chdb(Arc::new(ChdbStore::open(chdb_dir.path()).map_err(anyhow::Error::msg)?));
+    let chdb = Store::Chdb(Arc::new(ChdbStore::open(chdb_dir.path())?));
     let chdb_settings = StoreSettings::Chdb { path: chdb_dir.path().to_owned() };
 
     // ---- 1. dataflow + store from memory -------------------------------
@@ -435,12 +435,9 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
     println!("\n2. end to end from tansu ({} partitions; target ratio ≥ 0.8)", args.partitions);
     let suffix = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000);
     let topic = format!("bench-pipeline-{suffix}");
-    topics::create_topics(&args.brokers, &[(&topic, args.partitions), (&format!("{topic}-live"), 1)])
-        .map_err(anyhow::Error::msg)?;
+    topics::create_topics(&args.brokers, &[(&topic, args.partitions), (&format!("{topic}-live"), 1)])?;
     let started = Instant::now();
-    topics::RecordProducer::new(&args.brokers)
-        .and_then(|p| p.send_encoded(&topic, records.iter().cloned()))
-        .map_err(anyhow::Error::msg)?;
+    topics::RecordProducer::new(&args.brokers).and_then(|p| p.send_encoded(&topic, records.iter().cloned()))?;
     println!("  produced {} records in {:.1} s", records.len(), started.elapsed().as_secs_f64());
     let (bare, _) = bare_consume(&args.brokers, &topic, args.partitions, records.len())?;
     println!("  bare consumer            {bare:>10.0} events/s");
@@ -476,7 +473,7 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
         Ok(())
     };
     stop.store(true, Ordering::Relaxed);
-    pipeline.join().map_err(|_| anyhow::anyhow!("pipeline panicked"))?.map_err(anyhow::Error::msg)?;
+    pipeline.join().map_err(|_| anyhow::anyhow!("pipeline panicked"))??;
     latency
 }
 
@@ -550,7 +547,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
         })
     };
 
-    let producer = topics::RecordProducer::new(&args.brokers).map_err(anyhow::Error::msg)?;
+    let producer = topics::RecordProducer::new(&args.brokers)?;
     let interval = Duration::from_secs_f64(1.0 / f64::from(args.latency_rate.max(1)));
     let until = Instant::now() + Duration::from_secs(args.latency_secs);
     let mut next = Instant::now();
@@ -571,7 +568,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
                     .or_default()
                     .push_back(record.received_at);
             }
-            producer.enqueue(topic, &record).map_err(anyhow::Error::msg)?;
+            producer.enqueue(topic, &record)?;
             sent += 1;
             next += interval;
             if let Some(wait) = next.checked_duration_since(Instant::now()) {

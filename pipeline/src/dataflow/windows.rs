@@ -1,0 +1,300 @@
+//! The windows operator: every candidate's sessions in memory (exchanged
+//! here by candidate), folded batch by batch; live counters at most every
+//! `live_interval_ms`; window, anomaly and session rows each time the
+//! frontier crosses a minute (or at once for sessions a record stamped off a
+//! minute changed); sessions first seen rebuilt from the store
+//! ([`super::restore`]); ended, quiet, written sessions evicted.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::Activator;
+
+use super::config_watch::ConfigWatch;
+use super::restore::load_sessions;
+use super::writer::exit_if_fatal;
+use super::Shared;
+use crate::emit::{Emission, Tracked};
+use crate::live;
+use crate::metrics::Metrics;
+use crate::session::{FactBatch, FastMap, FastSet, SessionKey};
+use crate::source::{now_ms, Time};
+use crate::store::StoreError;
+
+/// Folds each candidate's facts into their sessions and emits their rows.
+pub(super) fn windows<'scope>(
+    scope: Scope<'scope, Time>,
+    facts: StreamVec<'scope, Time, FactBatch>,
+    shared: Shared,
+) -> StreamVec<'scope, Time, Emission> {
+    facts.unary_frontier::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(
+        Exchange::new(super::candidate_hash),
+        "Windows",
+        |capability, info| {
+            let mut windows = Windows::new(shared, scope.activator_for(info.address), capability);
+            move |(input, frontier), output| {
+                let now = now_ms();
+                input.for_each(|incoming, data| {
+                    let time = incoming.least().copied().unwrap_or_default();
+                    windows.take(time, data.drain(..));
+                });
+                windows.settle_load();
+                windows.start_load();
+                windows.follow_config();
+                windows.publish_live(now);
+                let lower = frontier.frontier().iter().min().copied();
+                if windows.advance(lower, now, |capability, emission| output.session(capability).give(emission)) {
+                    windows.evict();
+                }
+            }
+        },
+    )
+}
+
+/// Per-session bookkeeping beyond the digest.
+struct Slot {
+    tracked: Tracked,
+    /// Newest receipt folded in, for live latency.
+    received_at: i64,
+    touched: Instant,
+}
+
+/// The operator's state between activations.
+struct Windows {
+    shared: Shared,
+    activator: Activator,
+    lateness: i64,
+    ticks_per_window: Time,
+    config: ConfigWatch,
+    sessions: FastMap<SessionKey, Slot>,
+    /// Batches of sessions not yet loaded from the store, by time.
+    waiting: Vec<(Time, FactBatch)>,
+    live_due: FastSet<SessionKey>,
+    /// Sessions changed by a record stamped off a minute boundary (a late
+    /// one, at the source's current time, or one rebuilt from the store):
+    /// their rows are written at the next frontier step, not the next
+    /// minute, or that record's offset could be committed before them.
+    urgent: FastSet<SessionKey>,
+    last_live: Instant,
+    last_evict: Instant,
+    load_retry_at: Option<Instant>,
+    loading: Option<tokio::task::JoinHandle<Result<Vec<Tracked>, StoreError>>>,
+    emitted_through: Option<Time>,
+    counted_sessions: i64,
+    /// Released once the input is exhausted.
+    capability: Option<Capability<Time>>,
+}
+
+impl Windows {
+    fn new(shared: Shared, activator: Activator, capability: Capability<Time>) -> Self {
+        let settings = &shared.settings;
+        Self {
+            lateness: settings.allowed_lateness_ms,
+            ticks_per_window: (crate::session::WINDOW_MS / settings.tick_ms.max(1)).max(1) as Time,
+            config: ConfigWatch::new(settings.config_file.clone()),
+            sessions: FastMap::default(),
+            waiting: Vec::new(),
+            live_due: FastSet::default(),
+            urgent: FastSet::default(),
+            last_live: Instant::now(),
+            last_evict: Instant::now(),
+            load_retry_at: None,
+            loading: None,
+            emitted_through: None,
+            counted_sessions: 0,
+            capability: Some(capability),
+            activator,
+            shared,
+        }
+    }
+
+    /// Folds batches that arrived at `time` into their sessions; batches of
+    /// sessions not in memory wait for their load.
+    fn take(&mut self, time: Time, batches: impl Iterator<Item = FactBatch>) {
+        let off_boundary = time % self.ticks_per_window != 0;
+        for batch in batches {
+            match self.sessions.get_mut(&batch.key) {
+                Some(slot) => {
+                    if slot.tracked.add(&batch, self.lateness) {
+                        slot.received_at = slot.received_at.max(batch.received_at);
+                        slot.touched = Instant::now();
+                        if off_boundary {
+                            self.urgent.insert(batch.key.clone());
+                        }
+                        self.live_due.insert(batch.key.clone());
+                    }
+                }
+                None => self.waiting.push((time, batch)),
+            }
+        }
+    }
+
+    /// First sight of a session in this process: it is rebuilt from the
+    /// store before its new batches apply. One load at a time; batches of
+    /// sessions not yet loaded (including ones arriving during a load) wait,
+    /// and hold the frontier back, until their session is in memory. This
+    /// settles a finished load.
+    fn settle_load(&mut self) {
+        if !self.loading.as_ref().is_some_and(|handle| handle.is_finished()) {
+            return;
+        }
+        let handle = self.loading.take().expect("checked above");
+        let outcome = self
+            .shared
+            .runtime
+            .block_on(handle)
+            .unwrap_or_else(|e| Err(StoreError::Unavailable(format!("session load task: {e}"))));
+        match outcome {
+            Ok(loaded) => {
+                self.load_retry_at = None;
+                Metrics::add(&self.shared.metrics.sessions_loaded, loaded.len() as u64);
+                for tracked in loaded {
+                    let slot = Slot { tracked, received_at: 0, touched: Instant::now() };
+                    self.sessions.insert(slot.tracked.session.key.clone(), slot);
+                }
+                let (sessions, urgent, live_due) = (&mut self.sessions, &mut self.urgent, &mut self.live_due);
+                let lateness = self.lateness;
+                self.waiting.retain(|(_, batch)| {
+                    let Some(slot) = sessions.get_mut(&batch.key) else { return true };
+                    urgent.insert(batch.key.clone());
+                    slot.tracked.add(batch, lateness);
+                    slot.received_at = slot.received_at.max(batch.received_at);
+                    live_due.insert(batch.key.clone());
+                    false
+                });
+            }
+            Err(error) => {
+                Metrics::add(&self.shared.metrics.store_errors, 1);
+                exit_if_fatal(&error);
+                tracing::warn!(%error, "loading sessions from the store failed; retrying");
+                self.load_retry_at = Some(Instant::now() + Duration::from_secs(1));
+                self.activator.activate_after(Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// Starts loading the sessions batches wait for, unless a load runs or
+    /// the last one failed under a second ago.
+    fn start_load(&mut self) {
+        let retry_due = self.load_retry_at.is_none_or(|at| Instant::now() >= at);
+        if self.loading.is_none() && !self.waiting.is_empty() && retry_due {
+            let keys: Vec<SessionKey> =
+                self.waiting.iter().map(|(_, b)| b.key.clone()).collect::<HashSet<_>>().into_iter().collect();
+            let load = load_sessions(self.shared.store.clone(), keys, self.lateness);
+            self.loading = Some(self.shared.runtime.spawn(load));
+        }
+        if self.loading.is_some() {
+            self.activator.activate_after(Duration::from_millis(2));
+        }
+    }
+
+    /// A changed config document makes every session recompute.
+    fn follow_config(&mut self) {
+        if self.config.poll() {
+            for slot in self.sessions.values_mut() {
+                slot.tracked.invalidate();
+            }
+        }
+    }
+
+    /// Live counters of the sessions that changed, at most every
+    /// `live_interval_ms`.
+    fn publish_live(&mut self, now: i64) {
+        if self.live_due.is_empty() {
+            return;
+        }
+        let interval = Duration::from_millis(self.shared.settings.live_interval_ms);
+        if self.last_live.elapsed() < interval {
+            self.activator.activate_after(interval);
+            return;
+        }
+        self.last_live = Instant::now();
+        for key in self.live_due.drain() {
+            let Some(slot) = self.sessions.get_mut(&key) else { continue };
+            let test_config = self.config.for_test(&key.test_id).clone();
+            let counters = live::counters(&mut slot.tracked, &test_config, slot.received_at, now);
+            if let Some(publisher) = &self.shared.live {
+                publisher.publish(&counters);
+            }
+        }
+    }
+
+    /// Emits rows when the frontier (`lower`, or the oldest waiting batch)
+    /// moved: the watermark in ms is that time; an empty frontier closes
+    /// everything and releases the capability. Says whether it moved.
+    fn advance(&mut self, lower: Option<Time>, now: i64, mut give: impl FnMut(&Capability<Time>, Emission)) -> bool {
+        let Some(capability) = self.capability.as_mut() else { return false };
+        let held_back = self.waiting.iter().map(|(t, _)| *t).min();
+        let target = match (lower, held_back) {
+            (Some(l), Some(h)) => Some(l.min(h)),
+            (l, h) => l.or(h),
+        };
+        if target.is_some() && target == self.emitted_through {
+            return false;
+        }
+        let watermark_ms = target.map_or(i64::MAX, |t| (t as i64).saturating_mul(self.shared.settings.tick_ms));
+        if let Some(t) = target {
+            if t > *capability.time() {
+                capability.downgrade(&t);
+            }
+        }
+        // Session-level rows follow every change but are written once per
+        // minute of event time: when the frontier passes a minute boundary
+        // — which is when records stamped on that boundary become
+        // committable — or at once for sessions changed by records stamped
+        // off a boundary.
+        let ticks_per_window = self.ticks_per_window;
+        let minute_of = |t: Time| t / ticks_per_window;
+        let crossed = match (self.emitted_through, target) {
+            (Some(before), Some(now)) => minute_of(now.saturating_sub(1)) != minute_of(before.saturating_sub(1)),
+            _ => true,
+        };
+        // Minute windows close only at minute boundaries too, so a step
+        // within a minute visits the urgent sessions alone.
+        let mut emission = Emission::default();
+        if crossed {
+            self.urgent.clear();
+            for slot in self.sessions.values_mut() {
+                let test_config = self.config.for_test(&slot.tracked.session.key.test_id);
+                slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+            }
+        } else {
+            for key in self.urgent.drain() {
+                if let Some(slot) = self.sessions.get_mut(&key) {
+                    let test_config = self.config.for_test(&key.test_id);
+                    slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+                }
+            }
+        }
+        if !emission.is_empty() {
+            give(capability, emission);
+        }
+        self.emitted_through = target;
+        if target.is_none() {
+            self.capability = None;
+        }
+        true
+    }
+
+    /// Ended sessions, fully written and quiet, leave memory (looked at
+    /// every 10 s, on a frontier step); the gauge follows.
+    fn evict(&mut self) {
+        if self.last_evict.elapsed() >= Duration::from_secs(10) {
+            self.last_evict = Instant::now();
+            let quiet = Duration::from_millis(self.shared.settings.evict_after_ms.max(0) as u64);
+            let before = self.sessions.len();
+            self.sessions.retain(|_, slot| {
+                !(slot.tracked.session.ended.is_some() && slot.touched.elapsed() >= quiet && slot.tracked.settled())
+            });
+            Metrics::add(&self.shared.metrics.sessions_evicted, (before - self.sessions.len()) as u64);
+        }
+        let size = self.sessions.len() as i64;
+        self.shared.metrics.sessions_in_memory.inc_by(size - self.counted_sessions);
+        self.counted_sessions = size;
+    }
+}
