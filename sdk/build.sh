@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the browser SDK into sdk/dist/:
-#   invigil.js       the one script a host page loads (glue + wasm loader)
+#   invigil.js       the one script a host page loads (the glue's modules in
+#                    sdk/js/, bundled, + the wasm loader)
 #   invigil_bg.wasm  the core, fetched by invigil.js from beside itself
 #   invigil-live.js  live video (WHIP publisher), loaded by invigil.js only
 #                    when a proctor first watches this candidate
@@ -49,10 +50,15 @@ mkdir -p "$DIST"
 cp "$work/core_bg.wasm" "$DIST/invigil_bg.wasm"
 
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+# The glue's modules (sdk/js/invigil.js and what it imports) become one
+# script without imports or exports, then go inside one function with the
+# wasm-bindgen loader, whose `wasm_bindgen` they call.
+sdk/node_modules/.bin/esbuild --bundle --format=esm --target=es2020 --log-level=warning \
+    sdk/js/invigil.js --outfile="$work/glue.js"
 {
     printf '(function () {\n"use strict";\n'
     cat "$work/core.js"
-    sed "s/__INVIGIL_VERSION__/$version/" sdk/js/invigil.js
+    sed "s/__INVIGIL_VERSION__/$version/" "$work/glue.js"
     printf '})();\n'
 } > "$work/invigil.js"
 sdk/node_modules/.bin/esbuild --minify --target=es2020 --legal-comments=none --log-level=warning \

@@ -1,7 +1,8 @@
 //! What the review pages read from the analytics store, and the verdicts they
-//! write. Every query reads with `FINAL` (re-delivered and corrected rows
-//! count once) and names the test and candidate as escaped literals of ids
-//! that already passed [`TestId`] / [`CandidateId`] validation.
+//! write. Every query is a file of `dashboards/sql/api/`, reads with `FINAL`
+//! (re-delivered and corrected rows count once) and gets the test and
+//! candidate as escaped literals of ids that already passed [`TestId`] /
+//! [`CandidateId`] validation.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
 use invigil_schemas::claims::StaffRole;
 use invigil_schemas::validate::ProblemCode;
 
-use crate::store::{sql_string, AnalyticsStore, StoreFailure};
+use crate::store::{bind, AnalyticsStore, Param, StoreFailure};
 use crate::{store_error, Dashboards};
 
 type Row = Map<String, Value>;
@@ -76,33 +77,32 @@ fn str_of(row: &Row, key: &str) -> String {
     row.get(key).and_then(Value::as_str).unwrap_or_default().to_owned()
 }
 
-const NUMBERS: &str = "SETTINGS output_format_json_quote_64bit_integers = 0";
+/// The review API's queries, one file each in `dashboards/sql/api/` (the
+/// same `{name:Type}` parameters as the review pack, bound by [`bind`]).
+mod sql {
+    macro_rules! query {
+        ($name:ident, $file:literal) => {
+            pub const $name: &str = include_str!(concat!("../sql/api/", $file));
+        };
+    }
+    query!(CANDIDATES_SESSIONS, "candidates_sessions.sql");
+    query!(CANDIDATES_SCORES, "candidates_scores.sql");
+    query!(CANDIDATES_ALERTS, "candidates_alerts.sql");
+    query!(VERDICTS_OF_TEST, "verdicts_of_test.sql");
+    query!(VERDICTS_OF_CANDIDATE, "verdicts_of_candidate.sql");
+    query!(TIMELINE_SESSIONS, "timeline_sessions.sql");
+    query!(TIMELINE_EVENTS, "timeline_events.sql");
+    query!(TIMELINE_WINDOWS, "timeline_windows.sql");
+    query!(TIMELINE_ANOMALIES, "timeline_anomalies.sql");
+    query!(RECORD_VERDICT, "record_verdict.sql");
+}
 
 /// Every candidate of `test` with data in the store, highest score first.
 pub async fn candidates(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec<CandidateSummary>, StoreFailure> {
-    let t = sql_string(test.as_str());
-    let sessions = store
-        .rows(format!(
-            "SELECT candidate_id, count() AS sessions, sum(expected_captures) AS expected_captures, \
-             sum(uploaded_captures) AS uploaded_captures, sum(network_gaps) AS network_gaps, sum(events) AS events, \
-             sum(recording_expected_ms) AS recording_expected_ms, sum(recorded_ms) AS recorded_ms, \
-             max(max_window_score) AS max_minute_score, min(ended) AS ended, \
-             toUnixTimestamp64Milli(min(started_at)) AS started_at, toUnixTimestamp64Milli(max(last_seen_at)) AS last_seen_at \
-             FROM sessions FINAL WHERE test_id = {t} GROUP BY candidate_id {NUMBERS}"
-        ))
-        .await?;
-    let scores = store
-        .rows(format!(
-            "SELECT candidate_id, sum(score) AS score FROM candidate_windows FINAL \
-             WHERE test_id = {t} AND window_kind = 'session' GROUP BY candidate_id {NUMBERS}"
-        ))
-        .await?;
-    let alerts = store
-        .rows(format!(
-            "SELECT candidate_id, count() AS alert_minutes FROM anomalies FINAL \
-             WHERE test_id = {t} AND score >= threshold GROUP BY candidate_id {NUMBERS}"
-        ))
-        .await?;
+    let by_test = [("test_id", Param::Text(test.as_str()))];
+    let sessions = store.rows(bind(sql::CANDIDATES_SESSIONS, &by_test)).await?;
+    let scores = store.rows(bind(sql::CANDIDATES_SCORES, &by_test)).await?;
+    let alerts = store.rows(bind(sql::CANDIDATES_ALERTS, &by_test)).await?;
     let verdicts = latest_verdicts(store, test, None).await?;
 
     let by_candidate = |rows: Vec<Row>| -> BTreeMap<String, Row> {
@@ -165,18 +165,13 @@ async fn latest_verdicts(
     test: &TestId,
     candidate: Option<&CandidateId>,
 ) -> Result<Vec<(String, Verdict)>, StoreFailure> {
-    let filter = match candidate {
-        Some(candidate) => format!(" AND candidate_id = {}", sql_string(candidate.as_str())),
-        None => String::new(),
+    let rows = match candidate {
+        Some(candidate) => {
+            let params = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate.as_str()))];
+            store.rows(bind(sql::VERDICTS_OF_CANDIDATE, &params)).await?
+        }
+        None => store.rows(bind(sql::VERDICTS_OF_TEST, &[("test_id", Param::Text(test.as_str()))])).await?,
     };
-    let rows = store
-        .rows(format!(
-            "SELECT candidate_id, reviewer, toString(verdict) AS verdict, comment, \
-             toUnixTimestamp64Milli(reviewed_at) AS reviewed_at FROM reviews FINAL \
-             WHERE test_id = {}{filter} ORDER BY reviewed_at {NUMBERS}",
-            sql_string(test.as_str())
-        ))
-        .await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -233,49 +228,14 @@ pub async fn timeline(
     max_events: usize,
 ) -> Result<Timeline, StoreFailure> {
     let gap_after_ms = 3 * i64::from(config.events_interval_ms);
-    let filter =
-        format!("test_id = {} AND candidate_id = {}", sql_string(test.as_str()), sql_string(candidate.as_str()));
-    let sessions = store
-        .rows(format!(
-            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(started_at) AS started_at, \
-             toUnixTimestamp64Milli(last_seen_at) AS last_seen_at, ended, toString(end_reason) AS end_reason, \
-             sdk_version, user_agent, events, batches, expected_captures, uploaded_captures, completeness_pct, \
-             recording_expected_ms, recorded_ms, recording_pct, network_gaps, network_gap_ms, max_window_score \
-             FROM sessions FINAL WHERE {filter} ORDER BY started_at {NUMBERS}"
-        ))
-        .await?;
-    let mut events = store
-        .rows(format!(
-            "SELECT toString(session_id) AS session_id, seq, toUnixTimestamp64Milli(ts) AS ts, \
-             toUnixTimestamp64Milli(received_at) AS received_at, batch_seq, toString(type) AS type, \
-             toString(state) AS state, toString(device) AS device, toString(action) AS action, \
-             toString(reason) AS reason, chars, keys, toString(capture_kind) AS capture_kind, \
-             toString(capture_status) AS capture_status, capture_key, capture_bytes, attempts, duration_ms, name \
-             FROM proctor_events FINAL WHERE {filter} ORDER BY ts, seq LIMIT {} {NUMBERS}",
-            max_events + 1
-        ))
-        .await?;
+    let who = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate.as_str()))];
+    let sessions = store.rows(bind(sql::TIMELINE_SESSIONS, &who)).await?;
+    let limit = [who[0], who[1], ("limit", Param::Int(max_events as i64 + 1))];
+    let mut events = store.rows(bind(sql::TIMELINE_EVENTS, &limit)).await?;
     let truncated = events.len() > max_events;
     events.truncate(max_events);
-    let windows = store
-        .rows(format!(
-            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(window_start) AS start, \
-             toUnixTimestamp64Milli(window_end) AS end, score, component_names, component_values, tab_switches, \
-             hidden_ms, blur_count, blur_ms, fullscreen_exits, clipboard_actions, key_bursts, \
-             permission_revocations, blocked_ms, uploads_failed, expected_face, uploaded_face, expected_screen, uploaded_screen, \
-             expected_audio, uploaded_audio, recording_expected_ms, camera_recorded_ms, screen_recorded_ms, \
-             network_gaps, network_gap_ms, late_events \
-             FROM candidate_windows FINAL WHERE {filter} AND window_kind = 'minute' ORDER BY window_start {NUMBERS}"
-        ))
-        .await?;
-    let anomalies = store
-        .rows(format!(
-            "SELECT toString(session_id) AS session_id, toUnixTimestamp64Milli(window_start) AS start, \
-             toUnixTimestamp64Milli(window_end) AS end, toString(severity) AS severity, score, threshold, \
-             component_names, component_values FROM anomalies FINAL \
-             WHERE {filter} AND score >= threshold ORDER BY window_start {NUMBERS}"
-        ))
-        .await?;
+    let windows = store.rows(bind(sql::TIMELINE_WINDOWS, &who)).await?;
+    let anomalies = store.rows(bind(sql::TIMELINE_ANOMALIES, &who)).await?;
     let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
     let gaps = gaps_between_receipts(&events, gap_after_ms);
     Ok(Timeline {
@@ -337,17 +297,15 @@ pub async fn record_verdict(
     request: &VerdictRequest,
     now_ms: i64,
 ) -> Result<(), StoreFailure> {
-    store
-        .execute(format!(
-            "INSERT INTO reviews (test_id, candidate_id, reviewer, verdict, comment, reviewed_at, version) \
-             VALUES ({}, {}, {}, {}, {}, fromUnixTimestamp64Milli(toInt64({now_ms})), {now_ms})",
-            sql_string(test.as_str()),
-            sql_string(candidate.as_str()),
-            sql_string(reviewer),
-            sql_string(&request.verdict),
-            sql_string(&request.comment),
-        ))
-        .await
+    let params = [
+        ("test_id", Param::Text(test.as_str())),
+        ("candidate_id", Param::Text(candidate.as_str())),
+        ("reviewer", Param::Text(reviewer)),
+        ("verdict", Param::Text(&request.verdict)),
+        ("comment", Param::Text(&request.comment)),
+        ("now_ms", Param::Int(now_ms)),
+    ];
+    store.execute(bind(sql::RECORD_VERDICT, &params)).await
 }
 
 // The routes.

@@ -10,9 +10,11 @@
 //!   the wall clock). A [`source::Ledger`] remembers every offset read.
 //! - [`dataflow`]: event sink (rows for `proctor_events`) → exchange by
 //!   candidate → windows operator → row sink (`candidate_windows`,
-//!   `anomalies`, `sessions`) → probe. Sinks hold capabilities until the
-//!   store acknowledged their rows, so the probe's frontier is a
-//!   durability frontier, and offsets are committed only through it.
+//!   `anomalies`, `sessions`) → probe, each operator a module of its own
+//!   (`dataflow/{kafka_source,event_sink,windows,row_sink}.rs`, the sinks
+//!   sharing `writer.rs`). Sinks hold capabilities until the store
+//!   acknowledged their rows, so the probe's frontier is a durability
+//!   frontier, and offsets are committed only through it.
 //! - [`session`]: the digest of one SDK session (deduplicated by `seq`),
 //!   built from stored rows the same way whether live or rebuilt after a
 //!   restart; [`windows`]: the pure function from a digest to 1-minute
@@ -26,8 +28,9 @@
 //!   (RowBinary; also 18.16 via legacy twin tables); [`rows`]: one row type
 //!   per table, and [`rows::RowBlock`], rows already encoded, which the event
 //!   sink buffers from the moment a record is decoded.
-//! - [`run`]: a process — store, live producer, timely workers or cluster;
-//!   [`settings`], [`metrics`], [`faults`] (crash injection for tests),
+//! - [`run`]: a process — store, live producer, timely workers or cluster
+//!   ([`run::RunError`] says why one could not start);
+//!   [`settings`], [`metrics`] (prometheus-client, as ingest's), [`faults`] (crash injection for tests),
 //!   [`topics`] (Kafka chores), [`scripted`] (the reference exam and its
 //!   truth).
 //!

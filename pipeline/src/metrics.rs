@@ -57,12 +57,32 @@ impl Default for Metrics {
         };
         registry.register("records_read", "Kafka records read", metrics.records_read.clone());
         registry.register("events_read", "Events in the records read", metrics.events_read.clone());
-        registry.register("poison_records", "Records that could not be decoded (counted, logged, committed past)", metrics.poison_records.clone());
+        registry.register(
+            "poison_records",
+            "Records that could not be decoded (counted, logged, committed past)",
+            metrics.poison_records.clone(),
+        );
         registry.register("late_events", "Events received after their window had closed", metrics.late_events.clone());
-        registry.register("event_rows_written", "proctor_events rows acknowledged by the store", metrics.event_rows_written.clone());
-        registry.register("window_rows_written", "candidate_windows rows acknowledged by the store", metrics.window_rows_written.clone());
-        registry.register("anomaly_rows_written", "anomalies rows acknowledged by the store", metrics.anomaly_rows_written.clone());
-        registry.register("session_rows_written", "sessions rows acknowledged by the store", metrics.session_rows_written.clone());
+        registry.register(
+            "event_rows_written",
+            "proctor_events rows acknowledged by the store",
+            metrics.event_rows_written.clone(),
+        );
+        registry.register(
+            "window_rows_written",
+            "candidate_windows rows acknowledged by the store",
+            metrics.window_rows_written.clone(),
+        );
+        registry.register(
+            "anomaly_rows_written",
+            "anomalies rows acknowledged by the store",
+            metrics.anomaly_rows_written.clone(),
+        );
+        registry.register(
+            "session_rows_written",
+            "sessions rows acknowledged by the store",
+            metrics.session_rows_written.clone(),
+        );
         registry.register("store_errors", "Store writes or reads that failed (retried)", metrics.store_errors.clone());
         registry.register("offsets_committed", "Offsets committed to Kafka", metrics.offsets_committed.clone());
         registry.register("commit_errors", "Offset commits that failed", metrics.commit_errors.clone());

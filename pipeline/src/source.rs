@@ -167,6 +167,13 @@ impl Decoder {
 
     /// Decodes one record and emits it at its time; poison is counted,
     /// logged and entered in the ledger so its offset is committed past.
+    /// A record skipped (and committed past, once what is before it is
+    /// durable): counted in `poison_records` and logged with `why`, together.
+    fn poison(&self, partition: i32, offset: i64, why: &dyn std::fmt::Display) {
+        Metrics::add(&self.metrics.poison_records, 1);
+        tracing::error!(partition, offset, %why, "record skipped");
+    }
+
     fn accept(
         &mut self,
         partition: i32,
@@ -182,16 +189,14 @@ impl Decoder {
         let record = match decoded {
             Ok(record) => record,
             Err(error) => {
-                Metrics::add(&self.metrics.poison_records, 1);
-                tracing::error!(partition, offset, %error, "undecodable record skipped");
+                self.poison(partition, offset, &format_args!("undecodable: {error}"));
                 self.ledger.record(partition, offset, floor);
                 return;
             }
         };
         let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
         let Some(facts) = FactBatch::from_rows(&rows) else {
-            Metrics::add(&self.metrics.poison_records, 1);
-            tracing::error!(partition, offset, "record without events or with invalid ids skipped");
+            self.poison(partition, offset, &"no events, or invalid ids");
             self.ledger.record(partition, offset, floor);
             return;
         };
@@ -210,8 +215,7 @@ impl Decoder {
             Ok(block) => block,
             Err(error) => {
                 // Our own rows always encode; a failure is a bug, not data.
-                Metrics::add(&self.metrics.poison_records, 1);
-                tracing::error!(partition, offset, %error, "record whose rows do not encode skipped");
+                self.poison(partition, offset, &format_args!("its rows do not encode: {error}"));
                 return;
             }
         };

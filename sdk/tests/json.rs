@@ -193,7 +193,7 @@ fn credentials_are_read_as_the_server_writes_them() {
         .contains("secret_access_key"));
 }
 
-/// Every input the glue sends (`sdk/js/invigil.js`), in the form it sends it.
+/// Every input the glue sends (`sdk/js/*.js`), in the form it sends it.
 #[test]
 fn every_input_the_glue_sends_is_read() {
     let media =

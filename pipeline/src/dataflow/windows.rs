@@ -17,7 +17,7 @@ use timely::scheduling::Activator;
 
 use super::config_watch::ConfigWatch;
 use super::restore::load_sessions;
-use super::writer::exit_if_fatal;
+use super::writer::store_failed;
 use super::Shared;
 use crate::emit::{Emission, Tracked};
 use crate::live;
@@ -169,8 +169,7 @@ impl Windows {
                 });
             }
             Err(error) => {
-                Metrics::add(&self.shared.metrics.store_errors, 1);
-                exit_if_fatal(&error);
+                store_failed(&self.shared.metrics, &error);
                 tracing::warn!(%error, "loading sessions from the store failed; retrying");
                 self.load_retry_at = Some(Instant::now() + Duration::from_secs(1));
                 self.activator.activate_after(Duration::from_secs(1));

@@ -131,8 +131,7 @@ impl<P: Payload> Writer<P> {
                     self.backoff = Duration::from_millis(100);
                 }
                 Ok((rows, Err(error))) => {
-                    Metrics::add(&shared.metrics.store_errors, 1);
-                    exit_if_fatal(&error);
+                    store_failed(&shared.metrics, &error);
                     tracing::warn!(%error, table = self.table, rows = rows.len(), retry_in_ms = self.backoff.as_millis() as u64, "store write failed; holding rows and offsets");
                     self.pending.prepend(rows);
                     self.held.extend(caps);
@@ -176,10 +175,17 @@ impl<P: Payload> Writer<P> {
     }
 }
 
+/// A store call that failed, counted in `store_errors`; the caller logs
+/// what it does next (hold and retry).
+pub(super) fn store_failed(metrics: &Metrics, error: &StoreError) {
+    Metrics::add(&metrics.store_errors, 1);
+    exit_if_fatal(error);
+}
+
 /// A store that can never answer again ends the process (exit 70) so a
 /// supervisor restarts it; nothing is lost, since offsets of unwritten rows
 /// were never committed.
-pub(super) fn exit_if_fatal(error: &StoreError) {
+fn exit_if_fatal(error: &StoreError) {
     if error.is_fatal() {
         tracing::error!(%error, "the store engine failed fatally; exiting so the pipeline restarts");
         eprintln!("invigil pipeline: the store engine failed fatally ({error}); exiting for a restart");

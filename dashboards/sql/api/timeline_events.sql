@@ -1,0 +1,28 @@
+-- A candidate's events for the review timeline, in (ts, seq) order, without
+-- payloads (custom data stays in the store); one more than shown, to tell
+-- a cut list. Parameters: test_id, candidate_id, limit.
+SELECT
+    toString(session_id) AS session_id,
+    seq,
+    toUnixTimestamp64Milli(ts) AS ts,
+    toUnixTimestamp64Milli(received_at) AS received_at,
+    batch_seq,
+    toString(type) AS type,
+    toString(state) AS state,
+    toString(device) AS device,
+    toString(action) AS action,
+    toString(reason) AS reason,
+    chars,
+    keys,
+    toString(capture_kind) AS capture_kind,
+    toString(capture_status) AS capture_status,
+    capture_key,
+    capture_bytes,
+    attempts,
+    duration_ms,
+    name
+FROM proctor_events FINAL
+WHERE test_id = {test_id:String} AND candidate_id = {candidate_id:String}
+ORDER BY ts, seq
+LIMIT {limit:UInt64}
+SETTINGS output_format_json_quote_64bit_integers = 0

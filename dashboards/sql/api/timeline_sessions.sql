@@ -1,0 +1,25 @@
+-- A candidate's sessions for the review timeline, in the order they began.
+-- Parameters: test_id, candidate_id.
+SELECT
+    toString(session_id) AS session_id,
+    toUnixTimestamp64Milli(started_at) AS started_at,
+    toUnixTimestamp64Milli(last_seen_at) AS last_seen_at,
+    ended,
+    toString(end_reason) AS end_reason,
+    sdk_version,
+    user_agent,
+    events,
+    batches,
+    expected_captures,
+    uploaded_captures,
+    completeness_pct,
+    recording_expected_ms,
+    recorded_ms,
+    recording_pct,
+    network_gaps,
+    network_gap_ms,
+    max_window_score
+FROM sessions FINAL
+WHERE test_id = {test_id:String} AND candidate_id = {candidate_id:String}
+ORDER BY started_at
+SETTINGS output_format_json_quote_64bit_integers = 0
