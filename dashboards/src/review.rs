@@ -88,8 +88,7 @@ mod sql {
     query!(CANDIDATES_SESSIONS, "candidates_sessions.sql");
     query!(CANDIDATES_SCORES, "candidates_scores.sql");
     query!(CANDIDATES_ALERTS, "candidates_alerts.sql");
-    query!(VERDICTS_OF_TEST, "verdicts_of_test.sql");
-    query!(VERDICTS_OF_CANDIDATE, "verdicts_of_candidate.sql");
+    query!(VERDICTS, "verdicts.sql");
     query!(TIMELINE_SESSIONS, "timeline_sessions.sql");
     query!(TIMELINE_EVENTS, "timeline_events.sql");
     query!(TIMELINE_WINDOWS, "timeline_windows.sql");
@@ -165,13 +164,9 @@ async fn latest_verdicts(
     test: &TestId,
     candidate: Option<&CandidateId>,
 ) -> Result<Vec<(String, Verdict)>, StoreFailure> {
-    let rows = match candidate {
-        Some(candidate) => {
-            let params = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate.as_str()))];
-            store.rows(bind(sql::VERDICTS_OF_CANDIDATE, &params)).await?
-        }
-        None => store.rows(bind(sql::VERDICTS_OF_TEST, &[("test_id", Param::Text(test.as_str()))])).await?,
-    };
+    let candidate = candidate.map_or("", CandidateId::as_str);
+    let params = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate))];
+    let rows = store.rows(bind(sql::VERDICTS, &params)).await?;
     Ok(rows
         .into_iter()
         .map(|row| {

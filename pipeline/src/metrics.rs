@@ -55,41 +55,30 @@ impl Default for Metrics {
             sessions_in_memory: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("records_read", "Kafka records read", metrics.records_read.clone());
-        registry.register("events_read", "Events in the records read", metrics.events_read.clone());
-        registry.register(
-            "poison_records",
-            "Records that could not be decoded (counted, logged, committed past)",
-            metrics.poison_records.clone(),
-        );
-        registry.register("late_events", "Events received after their window had closed", metrics.late_events.clone());
-        registry.register(
-            "event_rows_written",
-            "proctor_events rows acknowledged by the store",
-            metrics.event_rows_written.clone(),
-        );
-        registry.register(
-            "window_rows_written",
-            "candidate_windows rows acknowledged by the store",
-            metrics.window_rows_written.clone(),
-        );
-        registry.register(
-            "anomaly_rows_written",
-            "anomalies rows acknowledged by the store",
-            metrics.anomaly_rows_written.clone(),
-        );
-        registry.register(
-            "session_rows_written",
-            "sessions rows acknowledged by the store",
-            metrics.session_rows_written.clone(),
-        );
-        registry.register("store_errors", "Store writes or reads that failed (retried)", metrics.store_errors.clone());
-        registry.register("offsets_committed", "Offsets committed to Kafka", metrics.offsets_committed.clone());
-        registry.register("commit_errors", "Offset commits that failed", metrics.commit_errors.clone());
-        registry.register("live_published", "Live counters published to proctor_live", metrics.live_published.clone());
-        registry.register("live_dropped", "Live counters dropped (best effort)", metrics.live_dropped.clone());
-        registry.register("sessions_loaded", "Sessions rebuilt from the store", metrics.sessions_loaded.clone());
-        registry.register("sessions_evicted", "Ended sessions that left memory", metrics.sessions_evicted.clone());
+        let counters: [(&str, &str, &Counter); 15] = [
+            ("records_read", "Kafka records read", &metrics.records_read),
+            ("events_read", "Events in the records read", &metrics.events_read),
+            (
+                "poison_records",
+                "Records that could not be decoded (counted, logged, committed past)",
+                &metrics.poison_records,
+            ),
+            ("late_events", "Events received after their window had closed", &metrics.late_events),
+            ("event_rows_written", "proctor_events rows acknowledged by the store", &metrics.event_rows_written),
+            ("window_rows_written", "candidate_windows rows acknowledged by the store", &metrics.window_rows_written),
+            ("anomaly_rows_written", "anomalies rows acknowledged by the store", &metrics.anomaly_rows_written),
+            ("session_rows_written", "sessions rows acknowledged by the store", &metrics.session_rows_written),
+            ("store_errors", "Store writes or reads that failed (retried)", &metrics.store_errors),
+            ("offsets_committed", "Offsets committed to Kafka", &metrics.offsets_committed),
+            ("commit_errors", "Offset commits that failed", &metrics.commit_errors),
+            ("live_published", "Live counters published to proctor_live", &metrics.live_published),
+            ("live_dropped", "Live counters dropped (best effort)", &metrics.live_dropped),
+            ("sessions_loaded", "Sessions rebuilt from the store", &metrics.sessions_loaded),
+            ("sessions_evicted", "Ended sessions that left memory", &metrics.sessions_evicted),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
         registry.register("sessions_in_memory", "Sessions held in memory", metrics.sessions_in_memory.clone());
         Self { registry, ..metrics }
     }
