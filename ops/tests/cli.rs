@@ -92,12 +92,7 @@ fn sql_prints_query_results_and_runs_the_review_pack_with_parameters() {
 
 #[test]
 fn tool_subcommands_are_handed_to_invigil_tools_with_their_arguments() {
-    let tools = Path::new(env!("CARGO_BIN_EXE_invigil")).with_file_name("invigil-tools");
-    assert!(
-        tools.is_file(),
-        "{} not built; `cargo build -p invigil-tools` (nextest --workspace builds it)",
-        tools.display()
-    );
+    invigil_testkit::tools::beside(Path::new(env!("CARGO_BIN_EXE_invigil")));
     let help = invigil(&["cost", "--help"]);
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(help.status.success(), "{text}{}", String::from_utf8_lossy(&help.stderr));

@@ -176,6 +176,8 @@ async fn loadgen_drives_an_exam_through_ingest() {
     let output = tokio::task::spawn_blocking({
         let log = log.clone();
         move || {
+            // `invigil loadgen` runs in the tools binary beside it.
+            invigil_testkit::tools::beside(std::path::Path::new(env!("CARGO_BIN_EXE_invigil")));
             Command::new(env!("CARGO_BIN_EXE_invigil"))
                 .args(["loadgen", "--endpoint", &format!("http://127.0.0.1:{port}"), "-n", "20", "--minutes", "5"])
                 .args([

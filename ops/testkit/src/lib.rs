@@ -4,7 +4,8 @@
 //! an operator would ([`tokens`]), where the dev services listen
 //! ([`services`]), Kafka topics made and read back ([`kafka`]), a broker a
 //! test may kill ([`broker`]), an in-process front door with the dashboards
-//! mounted (`front_door`, with the `front-door` feature), and polling until something holds ([`wait`]).
+//! mounted (`front_door`, with the `front-door` feature), the tools binary
+//! beside `invigil` ([`tools`]), and polling until something holds ([`wait`]).
 //!
 //! A dev-dependency only: nothing here ships.
 
@@ -15,6 +16,7 @@ pub mod front_door;
 pub mod kafka;
 pub mod services;
 pub mod tokens;
+pub mod tools;
 pub mod wait;
 
 pub use invigil_schemas::clock::now_ms;
