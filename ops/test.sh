@@ -91,8 +91,11 @@ cargo fmt --all --check || fail_step "cargo fmt"
 step "wasm32 build of the crates the SDK uses"
 cargo build -q -p invigil-schemas -p invigil-sdk --target wasm32-unknown-unknown || fail_step "wasm32 build"
 
-step "Rust test build (cargo nextest --no-run)"
+step "Rust test build (cargo nextest --no-run) and the two binaries"
 cargo nextest run --workspace --no-run --cargo-quiet || fail_step "cargo nextest --no-run"
+# invigil's tests hand tool subcommands to invigil-tools, and the browser
+# tests run both; cargo builds only a package's own binaries for its tests.
+cargo build -q -p invigil -p invigil-tools || fail_step "cargo build -p invigil -p invigil-tools"
 
 step "Rust tests (cargo nextest)"
 cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log_dir/nextest.log"
@@ -102,9 +105,8 @@ if [[ $summary =~ ([0-9]+)\ passed ]]; then passed=$((passed + BASH_REMATCH[1]))
 if [[ $summary =~ ([0-9]+)\ failed ]]; then failed=$((failed + BASH_REMATCH[1])); fi
 if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then fail_step "cargo nextest (exit $nextest_status)"; fi
 
-step "SDK bundle and CLI for the browser tests"
+step "SDK bundle for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
-cargo build -q -p invigil -p invigil-tools || fail_step "cargo build -p invigil -p invigil-tools"
 
 step "browser tests (node --test, headless Chromium)"
 (cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"
