@@ -226,10 +226,8 @@ async fn get_admin_version(
     admin(&state, &headers)?;
     // Versions count from 1 (openapi.yaml: minimum 1), so 0 is a bad
     // request like "abc", not a version that happens to be missing.
-    use invigil_schemas::validate::{FieldProblem, ProblemCode};
-    let bad = |code, message: &str| {
-        ApiError::invalid(vec![FieldProblem { field: "version".into(), code, message: message.into() }])
-    };
+    use invigil_schemas::validate::ProblemCode;
+    let bad = |code, message: &str| ApiError::bad_field("version", code, message);
     let version: u64 = match version.parse() {
         Ok(0) => return Err(bad(ProblemCode::InvalidValue, "must be at least 1")),
         Ok(version) => version,
@@ -255,11 +253,7 @@ async fn post_admin_rollback(
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
     let Query(query) = query.map_err(|rejection| {
-        ApiError::invalid(vec![invigil_schemas::validate::FieldProblem {
-            field: "version".into(),
-            code: invigil_schemas::validate::ProblemCode::InvalidType,
-            message: rejection.body_text(),
-        }])
+        ApiError::bad_field("version", invigil_schemas::validate::ProblemCode::InvalidType, rejection.body_text())
     })?;
     write_config(&state, &who, "rolled back", move |store| store.rollback(query.version)).await
 }

@@ -267,7 +267,7 @@ impl CredentialIssuer {
     }
 }
 
-pub(crate) use invigil_schemas::clock::now_ms;
+use invigil_schemas::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

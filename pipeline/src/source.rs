@@ -260,7 +260,7 @@ pub struct PartitionReader {
     metrics: Arc<Metrics>,
 }
 
-pub(crate) use invigil_schemas::clock::now_ms;
+use invigil_schemas::clock::now_ms;
 
 /// The tick containing `ms` (times before 1970 clamp to 0).
 pub fn tick_of(ms: i64, tick_ms: i64) -> Time {

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use invigil_schemas::api::{ErrorCode, LiveView};
-use invigil_schemas::validate::{FieldProblem, ProblemCode};
+use invigil_schemas::validate::ProblemCode;
 use serde::{Deserialize, Serialize};
 use str0m::change::SdpOffer;
 use str0m::media::{MediaKind, Mid};
@@ -312,7 +312,7 @@ fn media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
 }
 
 pub(crate) fn bad_body(code: ProblemCode, message: impl Into<String>) -> ApiError {
-    ApiError::invalid(vec![FieldProblem { field: "body".into(), code, message: message.into() }])
+    ApiError::bad_field("body", code, message)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use axum::Json;
 use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::ids::{CandidateId, TestId};
-use invigil_schemas::validate::{FieldProblem, ProblemCode};
+use invigil_schemas::validate::ProblemCode;
 use serde::Deserialize;
 
 use super::{bad_body, LiveVideo, Owner};
@@ -47,11 +47,7 @@ fn live_for_test<'a>(state: &'a AppState, test: &TestId) -> Result<&'a LiveVideo
 fn sdp_body<'a>(live: &LiveVideo, headers: &HeaderMap, body: &'a [u8]) -> Result<&'a str, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.trim().to_ascii_lowercase().starts_with("application/sdp") {
-        return Err(ApiError::invalid(vec![FieldProblem {
-            field: "content-type".into(),
-            code: ProblemCode::InvalidValue,
-            message: "must be application/sdp".into(),
-        }]));
+        return Err(ApiError::bad_field("content-type", ProblemCode::InvalidValue, "must be application/sdp"));
     }
     if body.len() > live.settings.max_offer_bytes {
         return Err(ApiError::new(
@@ -110,13 +106,8 @@ pub async fn get_signal(
     query: Result<Query<SignalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let claims = state.verifier.candidate(&headers)?;
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::invalid(vec![FieldProblem {
-            field: "query".into(),
-            code: ProblemCode::InvalidType,
-            message: rejection.body_text(),
-        }])
-    })?;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::bad_field("query", ProblemCode::InvalidType, rejection.body_text()))?;
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(&state, &claims.test_id)) else {
@@ -166,13 +157,7 @@ pub async fn post_whep(
     let view = match query.view.as_deref().map(LiveView::from_name) {
         None => LiveView::Full,
         Some(Some(view)) if view != LiveView::None => view,
-        Some(_) => {
-            return Err(ApiError::invalid(vec![FieldProblem {
-                field: "view".into(),
-                code: ProblemCode::InvalidValue,
-                message: "must be full or grid".into(),
-            }]))
-        }
+        Some(_) => return Err(ApiError::bad_field("view", ProblemCode::InvalidValue, "must be full or grid")),
     };
     let offer = sdp_body(live, &headers, &body)?;
     let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
@@ -231,18 +216,14 @@ pub async fn post_message(
     let text = request.text.trim();
     let chars = text.chars().count();
     if chars == 0 || chars > MessageRequest::MAX_CHARS || text.chars().any(char::is_control) {
-        return Err(ApiError::invalid(vec![FieldProblem {
-            field: "text".into(),
-            code: if chars > MessageRequest::MAX_CHARS { ProblemCode::TooLong } else { ProblemCode::InvalidValue },
-            message: format!(
-                "must be 1 to {} characters of plain text (no control characters)",
-                MessageRequest::MAX_CHARS
-            ),
-        }]));
+        let code = if chars > MessageRequest::MAX_CHARS { ProblemCode::TooLong } else { ProblemCode::InvalidValue };
+        let message =
+            format!("must be 1 to {} characters of plain text (no control characters)", MessageRequest::MAX_CHARS);
+        return Err(ApiError::bad_field("text", code, message));
     }
     state.rate_limit(&format!("staff:{}", claims.sub))?;
     let key = format!("{test}/{candidate}");
-    let now = crate::credentials::now_ms();
+    let now = invigil_schemas::clock::now_ms();
     let id = live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now);
     // The text stays out of the logs, as everything written to a candidate.
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");

@@ -23,8 +23,9 @@ use crate::emit::{Emission, Tracked};
 use crate::live;
 use crate::metrics::Metrics;
 use crate::session::{FactBatch, FastMap, FastSet, SessionKey};
-use crate::source::{now_ms, Time};
+use crate::source::Time;
 use crate::store::StoreError;
+use invigil_schemas::clock::now_ms;
 
 /// Folds each candidate's facts into their sessions and emits their rows.
 pub(super) fn windows<'scope>(
