@@ -5,17 +5,13 @@
 use std::time::Duration;
 
 use invigil_dashboards::assign::assign;
+use invigil_schemas::claims::StaffRole;
 use invigil_testkit::front_door::{parts, Options, Running};
 use invigil_testkit::kafka::{create_topic, unique_topic};
 use invigil_testkit::{now_ms, services, tokens};
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
-
-fn staff(sub: &str, role: &str, tests: &[&str]) -> String {
-    let now = now_ms() / 1000;
-    tokens::sign(&json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": now + 3600}))
-}
 
 fn counters(test: &str, candidate: &str, tab_switches: u32, score: f64) -> Value {
     let now = now_ms();
@@ -55,9 +51,9 @@ async fn get(ingest: &Running, path: &str, token: Option<&str>) -> (u16, Option<
 #[tokio::test]
 async fn every_dashboard_route_checks_the_role_and_the_test() {
     let ingest = Running::start(Options::shared(unique_topic("dash-auth"))).await;
-    let proctor = staff("p1", "proctor", &["exam-1"]);
-    let reviewer = staff("r1", "reviewer", &["exam-1"]);
-    let stranger = staff("p9", "proctor", &["exam-2"]);
+    let proctor = tokens::staff_of("p1", StaffRole::Proctor, &["exam-1"]);
+    let reviewer = tokens::staff_of("r1", StaffRole::Reviewer, &["exam-1"]);
+    let stranger = tokens::staff_of("p9", StaffRole::Proctor, &["exam-2"]);
     let candidate = tokens::candidate("exam-1", "cand-1");
     let media = "/api/v1/dashboard/media?key=2026-11-30/exam-1/cand-1/camera/1_x.jpg";
     let timeline = "/api/v1/dashboard/tests/exam-1/candidates/cand-1/timeline";
@@ -102,7 +98,7 @@ async fn every_dashboard_route_checks_the_role_and_the_test() {
 #[tokio::test]
 async fn review_reads_without_a_store_are_503_and_verdicts_are_validated_first() {
     let ingest = Running::start(Options::shared(unique_topic("dash-review"))).await;
-    let reviewer = staff("r1", "reviewer", &["exam-1"]);
+    let reviewer = tokens::staff_of("r1", StaffRole::Reviewer, &["exam-1"]);
     let (status, retry, body) = get(&ingest, "/api/v1/dashboard/tests/exam-1/candidates", Some(&reviewer)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")));
     assert!(retry.is_some(), "503 carries Retry-After");
@@ -123,7 +119,7 @@ async fn review_reads_without_a_store_are_503_and_verdicts_are_validated_first()
         }
     }
     // A proctor may drill down but not judge.
-    let proctor = staff("p1", "proctor", &["exam-1"]);
+    let proctor = tokens::staff_of("p1", StaffRole::Proctor, &["exam-1"]);
     let response = ingest.http.post(ingest.url(verdict)).bearer_auth(&proctor).json(&json!({"verdict": "cleared"}));
     assert_eq!(parts(response.send().await.unwrap()).await.0, 403);
     ingest.stop().await;
@@ -158,7 +154,7 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     let live_topic = format!("{}-live", options.topic);
     create_topic(&services::brokers(), &live_topic, 2).await;
     let ingest = Running::start(options).await;
-    let admin = staff("admin-1", "admin", &[]);
+    let admin = tokens::staff_of("admin-1", StaffRole::Admin, &[]);
     let document = json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 4}}});
     let response = ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document);
     assert_eq!(parts(response.send().await.unwrap()).await.0, 200);
@@ -174,7 +170,7 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     let walls = loop {
         let mut walls = Vec::new();
         for proctor in &proctors {
-            let token = staff(proctor, "proctor", &["exam-1"]);
+            let token = tokens::staff_of(proctor, StaffRole::Proctor, &["exam-1"]);
             walls.push(get(&ingest, "/api/v1/dashboard/tests/exam-1/wall", Some(&token)).await.2);
         }
         let seen: usize = walls.iter().map(|w| w["tiles"].as_array().unwrap().len()).sum();
@@ -199,7 +195,7 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     }
 
     // The stream: a snapshot first, then a tile when one of p1's candidates changes.
-    let p1 = staff("p1", "proctor", &["exam-1"]);
+    let p1 = tokens::staff_of("p1", StaffRole::Proctor, &["exam-1"]);
     let mut stream =
         ingest.http.get(ingest.url("/api/v1/dashboard/tests/exam-1/live")).bearer_auth(&p1).send().await.unwrap();
     assert_eq!(stream.status(), 200);
@@ -265,7 +261,7 @@ async fn media_links_are_presigned_for_the_bucket_and_fetch_the_object() {
         .await
         .unwrap();
     assert!(put.status().is_success());
-    let reviewer = staff("r1", "reviewer", &["exam-1"]);
+    let reviewer = tokens::staff_of("r1", StaffRole::Reviewer, &["exam-1"]);
     let (status, _, link) = get(&ingest, &format!("/api/v1/dashboard/media?key={key}"), Some(&reviewer)).await;
     assert_eq!(status, 200, "{link}");
     let url = link["url"].as_str().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use invigil_schemas::claims::{StaffClaims, StaffRole};
+use invigil_schemas::claims::StaffRole;
 use invigil_testkit::services::free_port;
 use invigil_testkit::tokens;
 use invigil_testkit::wait::wait_for_value as wait_for;
@@ -101,7 +101,7 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
         .await
         .unwrap();
     assert_eq!(reply["status"], "ok", "{reply}");
-    let reviewer = token(&StaffClaims { sub: "r1".into(), ..tokens::staff_claims(StaffRole::Reviewer, &["exam-up"]) });
+    let reviewer = token(&tokens::staff_claims_of("r1", StaffRole::Reviewer, &["exam-up"]));
     let timeline = format!("{base}/api/v1/dashboard/tests/exam-up/candidates/cand-up/timeline");
     let events = |http: reqwest::Client, reviewer: String, timeline: String| async move {
         let body: Value = http.get(&timeline).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;

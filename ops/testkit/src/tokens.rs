@@ -44,10 +44,15 @@ pub fn candidate(test: &str, candidate: &str) -> String {
 
 /// A staff member's claims (`sub` is `{role}-1`), valid for an hour.
 pub fn staff_claims(role: StaffRole, tests: &[&str]) -> StaffClaims {
-    let now = now_secs();
     let name = serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    staff_claims_of(&format!("{name}-1"), role, tests)
+}
+
+/// Staff member `sub`'s claims, valid for an hour.
+pub fn staff_claims_of(sub: &str, role: StaffRole, tests: &[&str]) -> StaffClaims {
+    let now = now_secs();
     StaffClaims {
-        sub: format!("{name}-1"),
+        sub: sub.to_owned(),
         role,
         tests: tests.iter().map(|t| TestId::new(*t).expect("a valid test id")).collect(),
         exp: now + 3600,
@@ -59,6 +64,11 @@ pub fn staff_claims(role: StaffRole, tests: &[&str]) -> StaffClaims {
 /// A staff token of `role` covering `tests`, valid for an hour.
 pub fn staff(role: StaffRole, tests: &[&str]) -> String {
     sign(&staff_claims(role, tests))
+}
+
+/// Staff member `sub`'s token of `role` covering `tests`, valid for an hour.
+pub fn staff_of(sub: &str, role: StaffRole, tests: &[&str]) -> String {
+    sign(&staff_claims_of(sub, role, tests))
 }
 
 #[cfg(test)]
