@@ -104,6 +104,12 @@ pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[Str
     Assignment { by_proctor, unassigned }
 }
 
+/// Where `candidate` comes in `assign`'s placement order (a keyed hash of
+/// its id; ties are broken by the id).
+pub fn placement_order(candidate: &str) -> (u64, &str) {
+    (weight(&[candidate]), candidate)
+}
+
 /// The proctor `candidate` ranks first among `proctors`: its seat whenever
 /// no proctor is full, so a wall can show a newcomer before the next split.
 pub fn first_choice<'a>(candidate: &str, proctors: &'a [String]) -> Option<&'a str> {

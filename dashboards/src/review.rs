@@ -35,9 +35,15 @@ pub struct CandidateSummary {
     pub max_minute_score: f64,
     /// Minutes whose score reached the alert threshold.
     pub alert_minutes: u64,
+    /// Capture slots the open, unblocked time called for.
     pub expected_captures: u64,
-    pub uploaded_captures: u64,
-    /// Uploaded of expected captures, 0…100 (100 when none were expected).
+    /// Slots filled with a delivered capture.
+    pub filled_captures: u64,
+    /// Capture objects delivered to the media store: one more than the
+    /// slots they filled when a slot got two (the partial audio chunk of a
+    /// stop). Completeness and deliveries are different facts.
+    pub delivered_captures: u64,
+    /// Filled of expected slots, 0…100 (100 when none were expected).
     pub completeness_pct: f64,
     /// Recorded of expected video time over both tracks, 0…100; `None`
     /// when no video was expected (a test that keeps snapshots only).
@@ -121,15 +127,17 @@ pub async fn candidates(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec
         .into_iter()
         .map(|row| {
             let candidate_id = str_of(&row, "candidate_id");
-            let (expected, uploaded) = (u64_of(&row, "expected_captures"), u64_of(&row, "uploaded_captures"));
+            // The store's `uploaded_captures` counts slots filled.
+            let (expected, filled) = (u64_of(&row, "expected_captures"), u64_of(&row, "uploaded_captures"));
             CandidateSummary {
                 sessions: u64_of(&row, "sessions"),
                 score: scores.get(&candidate_id).map_or(0.0, |r| f64_of(r, "score")),
                 max_minute_score: f64_of(&row, "max_minute_score"),
                 alert_minutes: alerts.get(&candidate_id).map_or(0, |r| u64_of(r, "alert_minutes")),
                 expected_captures: expected,
-                uploaded_captures: uploaded,
-                completeness_pct: completeness(expected, uploaded),
+                filled_captures: filled,
+                delivered_captures: u64_of(&row, "delivered_captures"),
+                completeness_pct: completeness(expected, filled),
                 recording_pct: match u64_of(&row, "recording_expected_ms") {
                     0 => None,
                     // Both tracks against the expected time of each.
@@ -188,7 +196,8 @@ pub struct Timeline {
     pub test_id: String,
     pub candidate_id: String,
     pub sessions: Vec<Row>,
-    /// Events in (ts, seq) order; no payloads (custom data stays in the store).
+    /// Events in (ts, seq) order, each as the SDK sent it plus where it
+    /// arrived ([`timeline_event`]).
     pub events: Vec<Row>,
     /// Whether `events` stopped at the limit.
     pub truncated: bool,
@@ -226,9 +235,10 @@ pub async fn timeline(
     let who = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate.as_str()))];
     let sessions = store.rows(bind(sql::TIMELINE_SESSIONS, &who)).await?;
     let limit = [who[0], who[1], ("limit", Param::Int(max_events as i64 + 1))];
-    let mut events = store.rows(bind(sql::TIMELINE_EVENTS, &limit)).await?;
-    let truncated = events.len() > max_events;
-    events.truncate(max_events);
+    let mut rows = store.rows(bind(sql::TIMELINE_EVENTS, &limit)).await?;
+    let truncated = rows.len() > max_events;
+    rows.truncate(max_events);
+    let events: Vec<Row> = rows.iter().map(timeline_event).collect();
     let windows = store.rows(bind(sql::TIMELINE_WINDOWS, &who)).await?;
     let anomalies = store.rows(bind(sql::TIMELINE_ANOMALIES, &who)).await?;
     let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
@@ -247,6 +257,32 @@ pub async fn timeline(
         alert_score: config.anomaly.alert_score,
         verdicts,
     })
+}
+
+/// One timeline event: the event as the SDK sent it (SPEC §3's flat
+/// object, every field of its kind) with the session it belongs to, when
+/// ingest received its batch, and the batch's `batch_seq`. A row the
+/// columns cannot rebuild (a kind newer than this server) keeps its head and
+/// says why in `problem`, rather than vanishing from the timeline.
+fn timeline_event(row: &Row) -> Row {
+    let mut event = match invigil_schemas::event_columns::wire_event(row) {
+        Ok(event) => event,
+        Err(problem) => {
+            tracing::warn!(%problem, "a stored event cannot be rebuilt for the timeline");
+            let mut head: Row = ["seq", "ts", "type"]
+                .into_iter()
+                .filter_map(|key| row.get(key).map(|value| (key.to_owned(), value.clone())))
+                .collect();
+            head.insert("problem".into(), Value::String(problem.to_string()));
+            head
+        }
+    };
+    for key in ["session_id", "received_at", "batch_seq"] {
+        if let Some(value) = row.get(key) {
+            event.insert(key.to_owned(), value.clone());
+        }
+    }
+    event
 }
 
 /// Spans longer than `gap_after_ms` between consecutive batch receipts of a
@@ -342,6 +378,7 @@ pub async fn post_verdict(
     let test = parse_test_id(&test)?;
     let candidate = parse_candidate_id(&candidate)?;
     let claims = state.verifier.staff_of_test(&headers, &test, &[StaffRole::Reviewer, StaffRole::Admin])?;
+    invigil_ingest::error::require_json(&headers)?;
     let request: VerdictRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
     if !matches!(request.verdict.as_str(), "cleared" | "flagged") {

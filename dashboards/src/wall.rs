@@ -111,10 +111,12 @@ impl Walls {
             covered: split.covered(),
         };
         let now = Instant::now();
+        let snapshot = self.hub.snapshot(test.as_str());
+        if snapshot.len() != split.covered() {
+            wall.seat_newcomers(&split, &snapshot, viewer);
+        }
         let watched = wall.watched();
-        let mut tiles: Vec<TileView> = self
-            .hub
-            .snapshot(test.as_str())
+        let mut tiles: Vec<TileView> = snapshot
             .into_iter()
             .filter(|tile| watched.contains(&tile.counters.candidate_id))
             .map(|tile| TileView {
@@ -210,6 +212,42 @@ impl Wall {
     fn watched(&self) -> HashSet<String> {
         self.assigned.iter().chain(&self.unassigned).cloned().collect()
     }
+
+    /// Seats the hub's candidates that `split` (computed before they
+    /// arrived) does not place, by the rule the live stream seats a
+    /// newcomer with ([`seats_newcomer`]): the snapshot and the stream
+    /// then show the same candidates from the moment one arrives, instead
+    /// of the snapshot catching up at the next split (up to
+    /// [`REASSIGN_AFTER`] later). In hash order, as `assign` places them.
+    fn seat_newcomers(&mut self, split: &Assignment, tiles: &[live::Tile], viewer: Option<&str>) {
+        let placed: HashSet<&str> =
+            split.by_proctor.values().flatten().chain(&split.unassigned).map(String::as_str).collect();
+        let mut newcomers: Vec<&str> = tiles
+            .iter()
+            .map(|tile| tile.counters.candidate_id.as_str())
+            .filter(|candidate| !placed.contains(candidate))
+            .collect();
+        newcomers.sort_unstable_by_key(|candidate| assign::placement_order(candidate));
+        for candidate in newcomers {
+            self.seat_newcomer(viewer, candidate);
+        }
+    }
+
+    /// Seats one candidate the split has not placed, if this wall would
+    /// ([`seats_newcomer`]); whether it did.
+    fn seat_newcomer(&mut self, viewer: Option<&str>, candidate: &str) -> bool {
+        if !seats_newcomer(self, viewer, candidate) {
+            return false;
+        }
+        // Without a roster everyone is unassigned (every proctor's).
+        let seats = if self.on_duty.is_none() { &mut self.unassigned } else { &mut self.assigned };
+        // Where the next split will most likely put it: the lists are in
+        // placement order.
+        let order = assign::placement_order(candidate);
+        let at = seats.partition_point(|seated| assign::placement_order(seated) < order);
+        seats.insert(at, candidate.to_owned());
+        true
+    }
 }
 
 /// Whose wall the request asks for: a proctor's own; an admin's choice.
@@ -282,19 +320,24 @@ async fn follow_wall(
     if events.send(snapshot(&first)).await.is_err() {
         return;
     }
+    // The share the client was last sent, which a newcomer seated from a
+    // tile (at once) changes without a snapshot; the next look sends one,
+    // so the stream's client and a `GET …/wall` agree within 2 s.
+    let mut sent = Share::of(&first);
     let mut wall = first;
     let mut watched = wall.watched();
     let mut check = tokio::time::interval(Duration::from_secs(2));
     let mut closing = state.closing.subscribe();
     loop {
-        let recheck = tokio::select! {
+        let look = tokio::select! {
             update = updates.recv() => match update {
                 Ok(update) if update.counters.test_id == test.as_str()
                     && (watched.contains(&update.counters.candidate_id)
-                        || update.newcomer && seats_newcomer(&wall, viewer, &update.counters.candidate_id)) =>
+                        || update.newcomer && wall.seat_newcomer(viewer, &update.counters.candidate_id)) =>
                 {
-                    // A newcomer this wall would seat shows at once; the
-                    // next split (within 2 s) confirms or moves it.
+                    // A newcomer this wall would seat shows at once, as the
+                    // snapshot shows it; the next split (within 2 s)
+                    // confirms or moves it.
                     watched.insert(update.counters.candidate_id.clone());
                     let tile = TileView { counters: (*update.counters).clone(), age_ms: 0 };
                     let event = Event::default().event("tile").json_data(&tile).expect("a tile serializes");
@@ -302,32 +345,71 @@ async fn follow_wall(
                         return;
                     }
                     state.metrics.sse_events.inc();
-                    false
+                    Look::No
                 }
-                Ok(_) => false,
-                // Fell behind: a fresh snapshot is complete anyway.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                Ok(_) => Look::No,
+                // Fell behind: tiles were missed, a fresh snapshot has them.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Look::AndSend,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             },
             _ = check.tick() => {
-                state.walls.config_version() != wall.config_version
+                let changed = state.walls.config_version() != wall.config_version
                     || state.walls.hub.count(test.as_str()) != wall.covered
+                    || !sent.is_of(&wall);
+                if changed { Look::IfChanged } else { Look::No }
             }
             _ = events.closed() => return,
             _ = async { closing.wait_for(|closing| *closing).await.is_ok() } => return,
         };
-        if !recheck {
+        if look == Look::No {
             continue;
         }
         let Ok(next) = state.walls.build_blocking(test, viewer).await else { return };
-        let same_share = next.assigned == wall.assigned
-            && next.unassigned == wall.unassigned
-            && next.config_version == wall.config_version;
         watched = next.watched();
         wall = next;
-        if !same_share && events.send(snapshot(&wall)).await.is_err() {
-            return;
+        if look == Look::AndSend || !sent.is_of(&wall) {
+            if events.send(snapshot(&wall)).await.is_err() {
+                return;
+            }
+            sent = Share::of(&wall);
         }
+    }
+}
+
+/// Whether a wall stream builds the wall again, and whether it sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    No,
+    /// Build it; send it if the share differs from what was sent.
+    IfChanged,
+    /// Build it and send it (tiles were missed).
+    AndSend,
+}
+
+/// What a snapshot tells a client beyond its tiles: whom the wall shows,
+/// under which configuration.
+#[derive(Debug, Clone)]
+struct Share {
+    assigned: Vec<String>,
+    unassigned: Vec<String>,
+    config_version: u64,
+}
+
+impl Share {
+    fn of(wall: &Wall) -> Self {
+        Self {
+            assigned: wall.assigned.clone(),
+            unassigned: wall.unassigned.clone(),
+            config_version: wall.config_version,
+        }
+    }
+
+    /// Whether `wall` shows this share (compared in place: a whole test's
+    /// wall can list tens of thousands of candidates).
+    fn is_of(&self, wall: &Wall) -> bool {
+        self.config_version == wall.config_version
+            && self.assigned == wall.assigned
+            && self.unassigned == wall.unassigned
     }
 }
 
@@ -341,6 +423,85 @@ fn seats_newcomer(wall: &Wall, viewer: Option<&str>, candidate: &str) -> bool {
         (Some(proctors), Some(me)) => {
             wall.capacity.is_some_and(|c| wall.assigned.len() < c as usize)
                 && assign::first_choice(candidate, proctors) == Some(me)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::config::ConfigDocument;
+
+    fn arrive(hub: &LiveHub, candidate: &str) {
+        let counters = serde_json::json!({
+            "v": 1, "test_id": "exam-1", "candidate_id": candidate,
+            "session_id": "0194f5d2-8f3a-7b1c-9d2e-3f4a5b6c7d8e", "received_at": 1, "published_at": 1,
+            "last_event_ts": 1, "status": "active",
+            "counters": {"events": 1, "tab_switches": 0, "hidden_ms": 0, "blur_count": 0, "fullscreen_exits": 0,
+                "clipboard_actions": 0, "key_bursts": 0, "permission_revocations": 0, "blocked_ms": 0,
+                "missing_captures": 0, "uploads_failed": 0, "network_gaps": 0, "late_events": 0},
+            "score": 0.0, "window_score": 0.0, "components": [],
+        });
+        hub.apply(serde_json::from_value(counters).unwrap());
+    }
+
+    fn walls(duty: serde_json::Value) -> Walls {
+        let document = ConfigDocument::from_json(duty.to_string().as_bytes()).unwrap();
+        Walls::new(Arc::new(LiveHub::default()), ConfigStore::in_memory(document).unwrap())
+    }
+
+    fn shown(wall: &Wall) -> Vec<String> {
+        let mut tiles: Vec<String> = wall.tiles.iter().map(|t| t.counters.candidate_id.clone()).collect();
+        tiles.sort();
+        tiles
+    }
+
+    /// The outside check: a newcomer reached the stream at once but the
+    /// snapshot only after the next split. Now the snapshot built the
+    /// moment after it arrives shows whom the stream shows, with and
+    /// without a roster, for a proctor and for an admin.
+    #[test]
+    fn a_newcomer_is_on_the_snapshot_the_moment_the_stream_shows_it() {
+        for duty in
+            [serde_json::json!({}), serde_json::json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 10}}})]
+        {
+            let walls = walls(duty.clone());
+            let test = TestId::new("exam-1").unwrap();
+            for n in 0..6 {
+                arrive(&walls.hub, &format!("cand-{n}"));
+            }
+            for viewer in [Some("p1"), Some("p2"), None] {
+                walls.build(&test, viewer).unwrap();
+            }
+            // The split is cached now; newcomers arrive within REASSIGN_AFTER.
+            for n in 0..4 {
+                let newcomer = format!("late-{n}");
+                arrive(&walls.hub, &newcomer);
+                for viewer in [Some("p1"), Some("p2"), None] {
+                    let before = walls.build(&test, viewer).unwrap();
+                    let streamed = {
+                        // What the stream decides for the same newcomer,
+                        // from the wall it held before it arrived.
+                        let mut held = before.clone();
+                        held.assigned.retain(|c| *c != newcomer);
+                        held.unassigned.retain(|c| *c != newcomer);
+                        held.seat_newcomer(viewer, &newcomer)
+                    };
+                    let on_snapshot = before.watched().contains(&newcomer);
+                    assert_eq!(on_snapshot, streamed, "{duty} {viewer:?}: snapshot and stream agree on {newcomer}");
+                    assert_eq!(shown(&before).contains(&newcomer), on_snapshot, "its tile comes with its seat");
+                }
+                let everyone: usize = [Some("p1"), Some("p2")]
+                    .into_iter()
+                    .map(|p| walls.build(&test, p).unwrap())
+                    .map(|w| if w.on_duty.is_some() { w.assigned.len() } else { 0 })
+                    .sum();
+                if duty.get("duty").is_some() {
+                    assert_eq!(everyone, 7 + n, "with room, every newcomer is on exactly one proctor's wall");
+                }
+            }
+            let admin = walls.build(&test, None).unwrap();
+            assert_eq!(shown(&admin).len(), 10, "an admin sees every candidate at once");
         }
     }
 }

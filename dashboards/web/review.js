@@ -25,7 +25,8 @@ async function showTest(test) {
     ['score', 'Score', true],
     ['max_minute_score', 'Worst minute', true],
     ['alert_minutes', 'Alert minutes', true],
-    ['completeness_pct', 'Captures %', true],
+    ['completeness_pct', 'Capture slots %', true],
+    ['delivered_captures', 'Captures stored', true],
     ['recording_pct', 'Video %', true],
     ['network_gaps', 'Network gaps', true],
     ['sessions', 'Sessions', true],
@@ -56,7 +57,8 @@ async function showTest(test) {
       el('td', { class: 'num' }, row.score.toFixed(2)),
       el('td', { class: 'num' }, row.max_minute_score.toFixed(2)),
       el('td', { class: 'num' }, row.alert_minutes),
-      el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) } }, `${row.completeness_pct.toFixed(1)} %`),
+      el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) }, title: `${row.filled_captures} of ${row.expected_captures} slots filled` }, `${row.completeness_pct.toFixed(1)} %`),
+      el('td', { class: 'num' }, row.delivered_captures),
       el('td', { class: 'num' }, row.recording_pct === null ? '—' : `${row.recording_pct.toFixed(1)} %`),
       el('td', { class: 'num' }, row.network_gaps),
       el('td', { class: 'num' }, row.sessions),
@@ -102,13 +104,14 @@ function sessionsPanel(timeline) {
     el('td', {}, formatDuration(s.last_seen_at - s.started_at)),
     el('td', {}, s.ended ? s.end_reason || 'ended' : 'open'),
     el('td', { class: 'num' }, s.events),
-    el('td', { class: 'num' }, `${Number(s.completeness_pct).toFixed(1)} %`),
+    el('td', { class: 'num', title: `${s.uploaded_captures} of ${s.expected_captures} capture slots filled; ${s.delivered_captures} captures stored` },
+      `${Number(s.completeness_pct).toFixed(1)} % · ${s.delivered_captures} stored`),
     el('td', { class: 'num', dataset: { recordingPct: String(s.recording_pct) } }, Number(s.recording_expected_ms) > 0
       ? `${Number(s.recording_pct).toFixed(1)} % of ${formatDuration(s.recording_expected_ms)}` : '—'),
     el('td', { class: 'num' }, `${s.network_gaps} (${formatDuration(s.network_gap_ms)})`),
     el('td', {}, s.sdk_version || '—')));
   return el('section', { class: 'panel' }, el('h2', {}, 'Sessions'),
-    el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Captures', 'Video', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+    el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Capture slots', 'Video', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
 }
 
 /**
@@ -120,8 +123,8 @@ function sessionsPanel(timeline) {
 function recordingPanel(timeline, plot) {
   const segments = { screen: [], camera: [] };
   for (const e of timeline.events) {
-    if (e.type !== 'recording' || e.capture_status !== 'uploaded' || !e.capture_key || !segments[e.capture_kind]) continue;
-    segments[e.capture_kind].push({ from: e.ts, to: e.ts + Number(e.duration_ms), key: e.capture_key });
+    if (e.type !== 'recording' || e.status !== 'uploaded' || !e.key || !segments[e.track]) continue;
+    segments[e.track].push({ from: e.ts, to: e.ts + Number(e.duration_ms), key: e.key });
   }
   const tracks = Object.keys(segments).filter((track) => segments[track].length);
   if (!tracks.length) return null;
@@ -253,13 +256,13 @@ function anomaliesPanel(timeline) {
 }
 
 function mediaPanel(timeline) {
-  const uploaded = timeline.events.filter((e) => e.type === 'capture' && e.capture_status === 'uploaded' && e.capture_key);
+  const uploaded = timeline.events.filter((e) => e.type === 'capture' && e.status === 'uploaded' && e.key);
   const panel = el('section', { class: 'panel', id: 'media' }, el('h2', {}, 'Captures'));
   for (const [kind, label] of [['face', 'face photo'], ['screen', 'screenshot']]) {
-    const captures = uploaded.filter((e) => e.capture_kind === kind);
+    const captures = uploaded.filter((e) => e.kind === kind);
     const strip = el('div', { class: 'strip', dataset: { kind } });
     const show = (list) => strip.replaceChildren(...list.map((e) => {
-      const frame = thumbnail(e.capture_key, label);
+      const frame = thumbnail(e.key, label);
       frame.append(el('figcaption', {}, formatClock(e.ts)));
       return frame;
     }));
@@ -267,14 +270,14 @@ function mediaPanel(timeline) {
     panel.append(el('h3', {}, `${label}s (${captures.length})`), strip);
     if (captures.length > 12) panel.append(el('button', { type: 'button', onclick: (event) => { show(captures); event.target.remove(); } }, `Show all ${captures.length}`));
   }
-  const chunks = uploaded.filter((e) => e.capture_kind === 'audio');
+  const chunks = uploaded.filter((e) => e.kind === 'audio');
   panel.append(el('h3', {}, `Audio (${chunks.length} chunks)`));
   if (chunks.length) {
     const player = el('audio', { controls: true, preload: 'none', id: 'audio' });
     const list = el('select', { id: 'audio-chunk', 'aria-label': 'Audio chunk' }, chunks.map((e, i) => el('option', { value: String(i) }, `${formatClock(e.ts)} · chunk ${i + 1}`)));
     const load = async (index, play) => {
       list.value = String(index);
-      player.src = await mediaLink(chunks[index].capture_key, 'audio/webm');
+      player.src = await mediaLink(chunks[index].key, 'audio/webm');
       if (play) player.play().catch(() => {});
     };
     list.addEventListener('change', () => load(Number(list.value), true).catch(failed));
@@ -292,13 +295,43 @@ function mediaPanel(timeline) {
   return panel;
 }
 
+/**
+ * One line on what an event says, from its own fields (the timeline serves
+ * each event as the SDK sent it). Text only: the caller puts it in a text
+ * node, so a message's HTML stays text.
+ */
+export function describeEvent(e) {
+  const failure = e.error ? ` (${e.error})` : '';
+  switch (e.type) {
+    case 'session_started':
+      return `SDK ${e.sdk_version}, ${e.screen_w}×${e.screen_h}, ${e.displays} display${e.displays === 1 ? '' : 's'}`;
+    case 'key_activity':
+      return `${e.keys} keys in ${Math.round(e.interval_ms / 1000)} s`;
+    case 'clipboard':
+      return `${e.action} ${e.chars} chars`;
+    case 'capture':
+      return `${e.kind} #${e.capture_seq} ${e.status}${e.bytes ? `, ${e.bytes} B` : ''}${e.attempts > 1 ? `, ${e.attempts} attempts` : ''}${failure}`;
+    case 'recording':
+      return `${e.track} segment #${e.segment_seq} ${e.status}, ${(e.duration_ms / 1000).toFixed(1)} s${e.bytes ? `, ${e.bytes} B` : ''}${failure}`;
+    case 'sdk_error':
+      return `${e.code}: ${e.message}`;
+    case 'custom': {
+      const data = e.data || {};
+      if (e.name === 'invigil.proctor_message') return `${data.level === 'warning' ? 'Warning' : 'Note'} from ${data.from}: ${data.text}`;
+      const text = JSON.stringify(data);
+      return `${e.name} ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`;
+    }
+    default:
+      return [e.state, e.device, e.action, e.reason].filter(Boolean).join(' ');
+  }
+}
+
 /** The event list; with a recording, a click on an event plays it from there. */
 function eventsPanel(timeline, seek) {
   const types = [...new Set(timeline.events.map((e) => e.type))].sort();
   const filter = el('select', { id: 'event-filter', 'aria-label': 'Event type' }, el('option', { value: '' }, 'all types'), types.map((t) => el('option', { value: t }, t)));
   const body = el('tbody');
-  const describe = (e) => [e.state, e.device, e.action, e.reason, e.capture_kind, e.capture_status, e.name]
-    .filter(Boolean).join(' ') + (e.type === 'key_activity' ? ` ${e.keys} keys` : '') + (e.type === 'clipboard' ? ` ${e.chars} chars` : '');
+  const describe = describeEvent;
   const draw = () => {
     const shown = timeline.events.filter((e) => !filter.value || e.type === filter.value).slice(0, 2000);
     body.replaceChildren(...shown.map((e) => el('tr', {

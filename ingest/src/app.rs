@@ -203,6 +203,7 @@ async fn put_admin_config(
     body: axum::body::Bytes,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
+    crate::error::require_json(&headers)?;
     let document = ConfigDocument::from_json(&body).map_err(ApiError::invalid)?;
     write_config(&state, &who, "replaced", move |store| store.replace(document)).await
 }

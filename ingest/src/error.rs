@@ -1,7 +1,7 @@
 //! The one HTTP error type: every failure becomes SPEC §4's JSON body with
 //! the matching status, plus `Retry-After` where waiting helps.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use invigil_schemas::api::{ErrorBody, ErrorCode};
@@ -46,6 +46,27 @@ impl ApiError {
     pub fn bad_field(field: &str, code: ProblemCode, message: impl Into<String>) -> Self {
         Self::invalid(vec![FieldProblem { field: field.into(), code, message: message.into() }])
     }
+}
+
+/// The 415 of a JSON route whose body is declared as something else (or
+/// not at all). `application/json` and `application/*+json` pass, with any
+/// parameters (`; charset=utf-8`), as axum's own `Json` extractor has them.
+/// Checked, not guessed: a body sent as `text/plain` is a client that
+/// would be surprised by what a lenient reader made of it.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = declared.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if json {
+        return Ok(());
+    }
+    let shown = if essence.is_empty() { "none".to_owned() } else { format!("{essence:?}") };
+    let mut error = ApiError::new(
+        ErrorCode::UnsupportedMediaType,
+        format!("the body must be JSON sent as Content-Type: application/json (got {shown})"),
+    );
+    error.body.error.field = Some("content-type".into());
+    Err(error)
 }
 
 /// A `test_id` path parameter, or the 400 that names it.

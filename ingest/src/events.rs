@@ -41,6 +41,7 @@ pub async fn post_events(
     let key = record_key(&claims.test_id, &claims.sub);
     state.rate_limit(&key)?;
 
+    crate::error::require_json(&headers)?;
     let limit = state.settings.limits.max_body_bytes;
     let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, format!("body exceeds {limit} bytes"));
     let declared =

@@ -74,11 +74,43 @@ async fn every_invalid_fixture_gets_400_naming_every_field() {
         assert_eq!(got, expected, "{}", path.display());
     }
     // Not JSON at all.
-    let response =
-        ingest.http.post(ingest.url("/api/v1/events")).bearer_auth(&token).body("{not json").send().await.unwrap();
+    let response = ingest
+        .http
+        .post(ingest.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     let (status, _, reply) = parts(response).await;
     assert_eq!(status, 400);
     assert_eq!(reply["error"]["problems"][0]["code"], "invalid_json");
+    // A valid batch declared as something else, or as nothing: 415 naming
+    // the header; a charset parameter is fine.
+    let valid = serde_json::to_vec(&batch(&new_session(), 0, 0, 1)).unwrap();
+    for declared in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+        let mut request = ingest.http.post(ingest.url("/api/v1/events")).bearer_auth(&token).body(valid.clone());
+        if let Some(declared) = declared {
+            request = request.header("content-type", declared);
+        }
+        let (status, _, reply) = parts(request.send().await.unwrap()).await;
+        assert_eq!(status, 415, "{declared:?}: {reply}");
+        assert_eq!(
+            (reply["error"]["code"].as_str(), reply["error"]["field"].as_str()),
+            (Some("unsupported_media_type"), Some("content-type"))
+        );
+    }
+    let response = ingest
+        .http
+        .post(ingest.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(valid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     ingest.stop().await;
 }
 

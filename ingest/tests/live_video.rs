@@ -237,3 +237,130 @@ async fn a_test_can_turn_live_video_off() {
     assert!(body["error"]["message"].as_str().unwrap().contains("live_video"), "{body}");
     ingest.stop().await;
 }
+
+/// The outside check's sequence over HTTP: a proctor writes, the candidate
+/// confirms, the proctor writes again — the second message must reach the
+/// candidate (it once got the first one's id back and was never shown).
+/// Also: a message sent as anything but JSON is a 415, and a candidate with
+/// a full queue of unread messages makes the next one a 409, not a silent
+/// loss of the oldest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_reaches_the_candidate_and_a_refused_one_says_so() {
+    let ingest = Running::start(Options::shared(unique_topic("live-messages"))).await;
+    let http = reqwest::Client::new();
+    let admin = tokens::staff(StaffRole::Admin, &[]);
+    let candidate = tokens::candidate("exam-1", "cand-msg");
+    let url = ingest.url("/api/v1/live/tests/exam-1/candidates/cand-msg/messages");
+    let send = |text: &str| {
+        let request = http.post(&url).bearer_auth(&admin).json(&serde_json::json!({"text": text, "level": "info"}));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let signal = |seen: u64| {
+        let request = http
+            .get(ingest.url(&format!("/api/v1/live/signal?publishing=none&wait_ms=0&seen={seen}")))
+            .bearer_auth(&candidate);
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let texts = |signal: &serde_json::Value| -> Vec<String> {
+        signal["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let (status, first) = send("first").await;
+    assert_eq!(status, 202, "{first}");
+    let first = first["id"].as_u64().unwrap();
+    assert_eq!(texts(&signal(0).await), ["first"]);
+    assert!(texts(&signal(first).await).is_empty(), "confirmed");
+    let (status, second) = send("second").await;
+    assert_eq!(status, 202);
+    let second = second["id"].as_u64().unwrap();
+    assert!(second > first, "ids increase per candidate: {first} then {second}");
+    let shown = signal(first).await;
+    assert_eq!(texts(&shown), ["second"], "{shown}");
+    assert_eq!(shown["messages"][0]["from"], "admin-1");
+    signal(second).await;
+
+    let plain = http
+        .post(&url)
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .body(r#"{"text": "sent as text"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 415);
+    let body: serde_json::Value = plain.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "content-type", "{body}");
+
+    let mut last = second;
+    for n in 0..invigil_ingest::live_video::audience::MAX_WAITING_MESSAGES {
+        let (status, accepted) = send(&format!("note {n}")).await;
+        assert_eq!(status, 202, "{accepted}");
+        last = accepted["id"].as_u64().unwrap();
+    }
+    let (status, refused) = send("one too many").await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("unread"), "{refused}");
+    let waiting = signal(second).await;
+    assert_eq!(texts(&waiting).len(), invigil_ingest::live_video::audience::MAX_WAITING_MESSAGES, "none was dropped");
+    assert!(texts(&signal(last).await).is_empty());
+    assert_eq!(send("room again").await.0, 202);
+    ingest.stop().await;
+}
+
+/// One candidate can hold one publisher session: offers racing from one
+/// candidate (a tampered client, or retries) leave exactly one alive in the
+/// SFU and one resource a `DELETE` finds — the last taken — so one client
+/// cannot use up the peers every candidate shares.
+#[test]
+fn a_candidate_holds_at_most_one_publisher_session() {
+    let live = std::sync::Arc::new(start());
+    let key = "exam-1/cand-greedy";
+    let (mut viewer, _) = subscribe(&live, key, "p1");
+    let offers: Vec<_> = (0..16).map(|_| LoopbackPeer::publisher().unwrap()).collect();
+    let answered: Vec<(LoopbackPeer, String)> = std::thread::scope(|scope| {
+        let racing: Vec<_> = offers
+            .into_iter()
+            .map(|(mut peer, offer, pending)| {
+                let live = std::sync::Arc::clone(&live);
+                scope.spawn(move || {
+                    let (answer, id) = live.publish(key, &offer).expect("a watched candidate may publish");
+                    peer.accept(pending, &answer).unwrap();
+                    (peer, id)
+                })
+            })
+            .collect();
+        racing.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let (mut peers, ids): (Vec<LoopbackPeer>, Vec<String>) = answered.into_iter().unzip();
+    let mut all: Vec<&mut LoopbackPeer> = peers.iter_mut().collect();
+    all.push(&mut viewer);
+    let publishers = all.len() - 1;
+    // Every offer was answered; once the SFU has swept, one publisher is left.
+    let one_left = drive(&mut all, publishers, Duration::from_secs(5), |_| live.stats().publishers.load(Relaxed) == 1);
+    assert!(one_left, "publishers alive: {}", live.stats().publishers.load(Relaxed));
+    let owner = Owner::Candidate(key.to_owned());
+    let alive: Vec<&String> = ids.iter().filter(|id| live.end(id, &owner)).collect();
+    assert_eq!(alive.len(), 1, "exactly one publisher session is left to end: {alive:?}");
+    assert!(drive(&mut all, 0, Duration::from_secs(5), |_| live.stats().publishers.load(Relaxed) == 0));
+}
+
+/// A receive-only (WHEP-shaped) offer at the WHIP door, and a send-only one
+/// at WHEP's: 400 naming the body, no session.
+#[test]
+fn an_offer_in_the_wrong_direction_is_refused_naming_the_body() {
+    let live = start();
+    let key = "exam-1/cand-wrong-way";
+    let (_viewer, _) = subscribe(&live, key, "p1");
+    let (_, receive_only, _) = LoopbackPeer::subscriber().unwrap();
+    let refused = live.publish(key, &receive_only).unwrap_err();
+    assert_eq!(refused.body.error.code, invigil_schemas::api::ErrorCode::InvalidRequest);
+    assert_eq!(refused.body.error.field.as_deref(), Some("body"));
+    assert!(refused.body.error.message.contains("recvonly"), "{}", refused.body.error.message);
+    let (_, send_only, _) = LoopbackPeer::publisher().unwrap();
+    let refused = live.subscribe(key, &send_only, "p2", LiveView::Full).unwrap_err();
+    assert_eq!(refused.body.error.field.as_deref(), Some("body"));
+    assert_eq!(live.audience.viewers(key), 1, "the refused viewer is not counted");
+}

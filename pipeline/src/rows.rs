@@ -70,14 +70,10 @@ fn wire_name<T: Serialize>(value: &T) -> String {
 /// custom data, a failed capture's error), and `''` when the typed columns
 /// already say everything. Most events are the latter, and encoding every
 /// one as JSON again was a third of the event sink's time.
+/// Which events those are is `event_columns::needs_payload`, beside its
+/// inverse that rebuilds an event from the columns for the review timeline.
 pub fn payload_of(event: &Event) -> String {
-    let needs_json = match &event.body {
-        EventBody::SessionStarted(_) | EventBody::SdkError(_) | EventBody::Custom(_) => true,
-        EventBody::Capture(capture) => capture.error.is_some(),
-        EventBody::Recording(recording) => recording.error.is_some(),
-        _ => false,
-    };
-    if needs_json {
+    if invigil_schemas::event_columns::needs_payload(event) {
         serde_json::to_string(event).unwrap_or_default()
     } else {
         String::new()
@@ -457,9 +453,12 @@ pub struct SessionRow {
     pub user_agent: String,
     pub events: u64,
     pub batches: u64,
+    /// Capture slots expected, and those filled with a delivered capture.
     pub expected_captures: u32,
     pub uploaded_captures: u32,
     pub completeness_pct: f32,
+    /// Capture objects delivered (a slot may get more than one).
+    pub delivered_captures: u32,
     /// Video recording: expected milliseconds (per track), delivered ones
     /// (both tracks), and their ratio to twice the expected, 0..100.
     pub recording_expected_ms: u64,
@@ -488,6 +487,7 @@ impl TableRow for SessionRow {
         ("expected_captures", Plain),
         ("uploaded_captures", Plain),
         ("completeness_pct", Plain),
+        ("delivered_captures", Plain),
         ("recording_expected_ms", Plain),
         ("recorded_ms", Plain),
         ("recording_pct", Plain),

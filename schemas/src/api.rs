@@ -141,6 +141,9 @@ pub enum ErrorCode {
     Conflict,
     /// 413
     PayloadTooLarge,
+    /// 415: a body the route cannot read (JSON routes take only
+    /// `application/json`); `field` is `content-type`.
+    UnsupportedMediaType,
     /// 429, with `Retry-After`.
     RateLimited,
     /// 503, with `Retry-After`: every buffer is full or a dependency is down.
@@ -158,6 +161,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,

@@ -8,6 +8,8 @@
 //!   UUIDv7 helpers for event ids.
 //! - [`event`]: the [`event::Event`] the SDK records, one struct per kind, and
 //!   its two encodings (flat JSON on the wire, positional in binary records).
+//! - [`event_columns`]: which events keep a JSON copy in ClickHouse, and the
+//!   wire event rebuilt from a `proctor_events` row for the review timeline.
 //! - [`batch`]: the [`batch::EventBatch`] the SDK posts to `/api/v1/events`.
 //! - [`validate`]: turns request bytes into a batch or into *every* problem,
 //!   each named by its JSON path (`events[3].bytes`), under configurable
@@ -34,6 +36,7 @@ pub mod claims;
 pub mod clock;
 pub mod config;
 pub mod event;
+pub mod event_columns;
 pub mod ids;
 pub mod live;
 pub mod media_key;

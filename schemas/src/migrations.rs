@@ -51,6 +51,7 @@ migrations! {
     004 => "sessions",
     005 => "reviews",
     006 => "recordings",
+    007 => "delivered_captures",
 }
 
 /// Which server generation the SQL is for.

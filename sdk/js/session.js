@@ -12,6 +12,8 @@ import { startWorker } from './worker.js';
 const FACE = { width: 320, quality: 0.7, target: 20000 };
 const SCREEN = { width: 1024, quality: 0.5, target: 25000 };
 const FETCH_TIMEOUT_MS = 20000;
+/** A media upload (up to a few MB on a slow link) may take this long, ms. */
+const MEDIA_TIMEOUT_MS = 60000;
 // Live video: the retry pause after a failed signal or publish (doubling, ±50 %).
 const LIVE_RETRY_MS = [1000, 60000];
 
@@ -210,9 +212,21 @@ export class Session {
           headers['content-type'] = stored.blob.type || 'application/octet-stream';
           request = { method: 'PUT', headers, body: stored.blob };
         }
-        const response = await fetch(c.url, { ...request, signal: AbortSignal.timeout(60000) });
-        status = response.status;
-        if (!response.ok) body = (await response.text()).slice(0, 300);
+        // The timeout covers the whole exchange, body included, and is
+        // disarmed once it is over. The body is read even on success (S3's
+        // is empty or a few bytes): a response left unread keeps the
+        // request open until something cancels it, and DevTools then shows
+        // a PUT that landed as net::ERR_ABORTED.
+        const timeout = new AbortController();
+        const timer = setTimeout(() => timeout.abort(), MEDIA_TIMEOUT_MS);
+        try {
+          const response = await fetch(c.url, { ...request, signal: timeout.signal });
+          status = response.status;
+          const text = await response.text();
+          if (!response.ok) body = text.slice(0, 300);
+        } finally {
+          clearTimeout(timer);
+        }
       }
     } catch (_) {
       status = 0;
@@ -305,7 +319,7 @@ export class Session {
    */
   async followLive() {
     if (this.live) return;
-    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0], seen: 0 };
+    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0], seen: this.storedSeen() };
     this.live = live;
     const rest = async () => {
       await new Promise((resolve) => setTimeout(resolve, live.pause * (0.5 + Math.random())));
@@ -336,6 +350,7 @@ export class Session {
         if (message.id <= live.seen) continue;
         live.seen = message.id;
         this.showMessage(message);
+        this.storeSeen(message.id);
       }
       if (signal.publish && sending !== 'none') {
         // Watched another way now (a grid tile opened, or closed again).
@@ -378,6 +393,37 @@ export class Session {
       if (!this.notes) this.notes = new module.Notes();
       this.notes.show(level === 'warning', String(text));
     }, () => {});
+  }
+
+  /**
+   * The newest proctor message this candidate was shown, kept across reloads
+   * (and tabs) so a message confirmed by nothing but the reload is not shown
+   * and recorded twice. Ids only rise (the server's clock), so a stale value
+   * hides nothing new. Storage may be off (a sandboxed frame): then 0.
+   */
+  seenKey() {
+    try {
+      const claims = JSON.parse(atob(this.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
+      return `invigil:seen:${claims.test_id}/${claims.sub}`;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  storedSeen() {
+    try {
+      const key = this.seenKey();
+      return (key && Number(localStorage.getItem(key))) || 0;
+    } catch (_) {
+      return 0;
+    }
+  }
+
+  storeSeen(id) {
+    try {
+      const key = this.seenKey();
+      if (key) localStorage.setItem(key, String(id));
+    } catch (_) { /* storage off: a reload may show the newest note again */ }
   }
 
   stopLive() {

@@ -666,3 +666,74 @@ fn snapshot_mode_records_no_video() {
     h.advance(30_000);
     assert!(!h.log.iter().any(|c| matches!(c, Command::Record { .. })));
 }
+
+/// Answers every upload in `commands` with 200 and acknowledges every
+/// batch that follows, until nothing more is sent.
+fn finish_uploads_and_batches(h: &mut Harness, commands: &[Command]) {
+    let mut pending: Vec<Command> = commands.to_vec();
+    while let Some(command) = pending.pop() {
+        let out = match command {
+            Command::Put { req, .. } | Command::Post { req, .. } => h.respond(req, 200, ""),
+            Command::Fetch { req, url, body: Some(_), .. } if url.ends_with("/api/v1/events") => {
+                h.respond(req, 200, &ok_reply(3))
+            }
+            _ => continue,
+        };
+        pending.extend(out);
+    }
+}
+
+/// A stop in snapshot mode waits for the audio chunk the teardown cuts
+/// short, and for nothing else: once it is stored, uploaded and its event
+/// acknowledged, the session is stopped at once — not a fixed 3 s later.
+/// A chunk that never reports holds the stop 3 s at most.
+#[test]
+fn a_stop_waits_for_the_cut_audio_chunk_and_no_longer() {
+    for chunk_reports in [true, false] {
+        let mut h = Harness::running(ProctorConfig::default());
+        let req = fetch_req(&h.log.clone(), "/api/v1/credentials").expect("credentials asked for while running");
+        let out = h.respond(req, 200, &serde_json::to_string(&credentials()).unwrap());
+        finish_uploads_and_batches(&mut h, &out);
+        // Photos are stored; the audio chunk keeps recording until the stop.
+        let photos: Vec<Command> = h
+            .log
+            .iter()
+            .filter(|c| matches!(c, Command::Capture { kind, .. } if *kind != CaptureKind::Audio))
+            .cloned()
+            .collect();
+        store_captures(&mut h, &photos, 2_000);
+        let chunk = h
+            .log
+            .iter()
+            .find(|c| matches!(c, Command::Capture { kind: CaptureKind::Audio, .. }))
+            .cloned()
+            .expect("an audio chunk is being recorded");
+        let mut everything = h.log.clone();
+        everything.extend(h.send(r#""stop""#));
+        finish_uploads_and_batches(&mut h, &everything);
+        assert_eq!(h.engine.phase, Phase::Stopping, "the cut chunk is not stored yet");
+        if chunk_reports {
+            let started = h.now;
+            store_captures(&mut h, &[chunk], 1_500);
+            let out = h.log.clone();
+            finish_uploads_and_batches(&mut h, &out);
+            assert_eq!(h.engine.phase, Phase::Stopped, "stopped as soon as the chunk is in");
+            assert_eq!(h.now, started, "without waiting for a tick");
+            let uploaded = h
+                .log
+                .iter()
+                .filter_map(|c| match c {
+                    Command::Put { url, .. } => Some(url.clone()),
+                    _ => None,
+                })
+                .filter(|url| url.contains("/audio/"))
+                .count();
+            assert_eq!(uploaded, 1, "the cut chunk was uploaded before the stop");
+        } else {
+            h.advance(2_500);
+            assert_eq!(h.engine.phase, Phase::Stopping, "waiting for the chunk a while");
+            h.advance(750);
+            assert_eq!(h.engine.phase, Phase::Stopped, "but not for ever");
+        }
+    }
+}

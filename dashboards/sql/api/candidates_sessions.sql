@@ -1,10 +1,12 @@
--- The review list, part 1: each candidate's sessions summed (captures,
--- recordings, gaps, events, when, whether all ended). Parameters: test_id.
+-- The review list, part 1: each candidate's sessions summed (capture slots
+-- expected and filled, captures delivered, recordings, gaps, events, when,
+-- whether all ended). Parameters: test_id.
 SELECT
     candidate_id,
     count() AS sessions,
     sum(expected_captures) AS expected_captures,
     sum(uploaded_captures) AS uploaded_captures,
+    sum(delivered_captures) AS delivered_captures,
     sum(network_gaps) AS network_gaps,
     sum(events) AS events,
     sum(recording_expected_ms) AS recording_expected_ms,

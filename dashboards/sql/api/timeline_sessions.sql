@@ -13,6 +13,7 @@ SELECT
     expected_captures,
     uploaded_captures,
     completeness_pct,
+    delivered_captures,
     recording_expected_ms,
     recorded_ms,
     recording_pct,

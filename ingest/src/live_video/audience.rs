@@ -11,8 +11,18 @@
 //! instead of sending video. Proctors' messages to the candidate ride the
 //! same request: a new one answers it at once, and each is handed out until
 //! the SDK confirms it (`seen`) or [`MESSAGE_TTL`] passes.
+//!
+//! A message's id must stay above every id the candidate's SDK has seen,
+//! although a candidate's entry here is forgotten once nothing waits in it
+//! (and the whole map with the process). So ids are not counted per stream
+//! from 1: each is the server's clock in microseconds, raised past the
+//! largest id handed out so far ([`MessageIds`]). An id is then larger than
+//! any earlier one for the same candidate, after a forgotten stream and
+//! after a restart alike (a restart takes far longer than the microseconds
+//! a burst of messages can run ahead of the clock).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -21,8 +31,14 @@ use tokio::sync::watch;
 
 /// How long an unconfirmed message waits for its candidate.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(600);
-/// Most messages waiting for one candidate; the oldest go first.
+/// Most messages waiting unread for one candidate; more are refused.
 pub const MAX_WAITING_MESSAGES: usize = 20;
+
+/// A message refused because the candidate has not read the ones before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull {
+    pub waiting: usize,
+}
 
 /// What a held signal request waits to change: the view wanted, and the
 /// newest message's id.
@@ -40,6 +56,33 @@ pub struct Audience {
     streams: Mutex<HashMap<String, Stream>>,
     /// [`MESSAGE_TTL`], shorter in tests.
     message_ttl: Duration,
+    ids: MessageIds,
+}
+
+/// Message ids: microseconds of the Unix clock, strictly increasing across
+/// every candidate of this process (see the module's doc). JavaScript reads
+/// them exactly: about 1.8·10^15 today, below 2^53 until the year 2255.
+#[derive(Debug, Default)]
+struct MessageIds {
+    last: AtomicU64,
+}
+
+impl MessageIds {
+    fn next(&self, now_us: u64) -> u64 {
+        let mut last = self.last.load(Ordering::Relaxed);
+        loop {
+            let id = now_us.max(last + 1);
+            match self.last.compare_exchange_weak(last, id, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return id,
+                Err(newer) => last = newer,
+            }
+        }
+    }
+}
+
+/// The Unix clock in microseconds.
+fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 impl Default for Audience {
@@ -60,7 +103,6 @@ struct Stream {
     wanted: watch::Sender<Wanted>,
     /// Unconfirmed messages, oldest first, with when they arrived here.
     messages: VecDeque<(ProctorMessage, Instant)>,
-    next_message: u64,
 }
 
 impl Stream {
@@ -70,7 +112,6 @@ impl Stream {
             grid: 0,
             wanted: watch::Sender::new(Wanted { view: LiveView::None, latest_message: 0 }),
             messages: VecDeque::new(),
-            next_message: 1,
         }
     }
 
@@ -106,7 +147,7 @@ impl Stream {
 
 impl Audience {
     pub fn with_message_ttl(message_ttl: Duration) -> Self {
-        Self { streams: Mutex::default(), message_ttl }
+        Self { streams: Mutex::default(), message_ttl, ids: MessageIds::default() }
     }
 
     /// A subscriber of `key` wanting `view` arrived.
@@ -138,8 +179,17 @@ impl Audience {
     }
 
     /// Queues a proctor's message for `key` and wakes its held signal;
-    /// returns the message's id.
-    pub fn post_message(&self, key: &StreamKey, level: MessageLevel, text: String, from: String, sent_at: i64) -> u64 {
+    /// returns the message's id, or [`QueueFull`] when
+    /// [`MAX_WAITING_MESSAGES`] already wait unread (nothing is dropped to
+    /// make room: a proctor told "sent" must be able to trust it).
+    pub fn post_message(
+        &self,
+        key: &StreamKey,
+        level: MessageLevel,
+        text: String,
+        from: String,
+        sent_at: i64,
+    ) -> Result<u64, QueueFull> {
         let mut streams = self.lock();
         if streams.len() > SWEEP_ABOVE {
             let ttl = self.message_ttl;
@@ -150,14 +200,15 @@ impl Audience {
         }
         let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
         stream.prune(0, self.message_ttl);
-        let id = stream.next_message;
-        stream.next_message += 1;
         if stream.messages.len() >= MAX_WAITING_MESSAGES {
-            stream.messages.pop_front();
+            return Err(QueueFull { waiting: stream.messages.len() });
         }
+        // Taken under the streams' lock, so one stream's ids rise in the
+        // order its messages are queued.
+        let id = self.ids.next(now_us());
         stream.messages.push_back((ProctorMessage { id, level, text, from, sent_at }, Instant::now()));
         stream.wanted.send_modify(|wanted| wanted.latest_message = id);
-        id
+        Ok(id)
     }
 
     /// The view `key` is wanted at and the messages after `seen`: at once
@@ -307,8 +358,9 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(30)).await;
         let sent = Instant::now();
-        let id =
-            audience.post_message(KEY, MessageLevel::Warning, "Eyes on your screen, please".into(), "p1".into(), 7);
+        let id = audience
+            .post_message(KEY, MessageLevel::Warning, "Eyes on your screen, please".into(), "p1".into(), 7)
+            .unwrap();
         let (view, messages) = held.await.unwrap();
         assert!(sent.elapsed() < Duration::from_secs(1));
         assert_eq!(view, Nobody, "a message alone asks for no video");
@@ -318,7 +370,8 @@ mod tests {
         // is kept for a candidate nobody watches.
         let again = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
         assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
-        let second = audience.post_message(KEY, MessageLevel::Info, "Five minutes left".into(), "p1".into(), 8);
+        let second =
+            audience.post_message(KEY, MessageLevel::Info, "Five minutes left".into(), "p1".into(), 8).unwrap();
         let after_first = audience.wanted_unless(KEY, Nobody, id, Duration::ZERO).await.1;
         assert_eq!(after_first.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
         assert!(audience.wanted_unless(KEY, Nobody, second, Duration::from_millis(50)).await.1.is_empty());
@@ -326,25 +379,58 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn at_most_the_newest_messages_wait_for_an_absent_candidate() {
+    async fn a_full_queue_refuses_a_message_instead_of_dropping_one() {
         let audience = Audience::default();
-        for i in 0..(MAX_WAITING_MESSAGES + 5) {
-            audience.post_message(KEY, MessageLevel::Info, format!("note {i}"), "p1".into(), i as i64);
-        }
+        let ids: Vec<u64> = (0..MAX_WAITING_MESSAGES)
+            .map(|i| audience.post_message(KEY, MessageLevel::Info, format!("note {i}"), "p1".into(), 1).unwrap())
+            .collect();
+        let refused = audience.post_message(KEY, MessageLevel::Info, "one more".into(), "p1".into(), 1);
+        assert_eq!(refused, Err(QueueFull { waiting: MAX_WAITING_MESSAGES }));
         let waiting = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
-        assert_eq!(waiting.len(), MAX_WAITING_MESSAGES);
-        assert_eq!(waiting.last().unwrap().text, format!("note {}", MAX_WAITING_MESSAGES + 4));
+        assert_eq!(waiting.iter().map(|m| m.id).collect::<Vec<_>>(), ids, "every accepted message, in order");
+        // Read: room again.
+        audience.wanted_unless(KEY, Nobody, ids[ids.len() - 1], Duration::ZERO).await;
+        assert!(audience.post_message(KEY, MessageLevel::Info, "one more".into(), "p1".into(), 1).is_ok());
+    }
+
+    /// The outside check's sequence: once the candidate confirmed
+    /// everything, nothing is kept for them — and the next message must
+    /// still get an id above the one they confirmed.
+    #[tokio::test]
+    async fn a_message_after_everything_was_confirmed_still_reaches_the_candidate() {
+        let audience = Audience::default();
+        let first = audience.post_message(KEY, MessageLevel::Info, "first".into(), "p1".into(), 1).unwrap();
+        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1.len(), 1);
+        assert!(audience.wanted_unless(KEY, Nobody, first, Duration::ZERO).await.1.is_empty());
+        assert_eq!(audience.tracked(), 0, "confirmed and idle: forgotten");
+        let second = audience.post_message(KEY, MessageLevel::Info, "second".into(), "p1".into(), 2).unwrap();
+        assert!(second > first, "ids keep rising after the stream was forgotten ({first} then {second})");
+        let shown = audience.wanted_unless(KEY, Nobody, first, Duration::ZERO).await.1;
+        assert_eq!(shown.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["second"]);
+    }
+
+    #[test]
+    fn message_ids_follow_the_clock_and_never_repeat() {
+        let ids = MessageIds::default();
+        assert_eq!(ids.next(1_000), 1_000);
+        assert_eq!(ids.next(1_000), 1_001, "the same microsecond: one more");
+        assert_eq!(ids.next(900), 1_002, "a clock stepping back does not lower them");
+        assert_eq!(ids.next(5_000), 5_000);
+        // A new process starts from the clock, above the old one's ids.
+        assert!(MessageIds::default().next(now_us()) > 1_700_000_000_000_000);
     }
 
     #[tokio::test]
     async fn messages_nobody_asked_for_expire_and_their_streams_are_forgotten() {
         let audience = Audience::with_message_ttl(Duration::from_millis(100));
         for i in 0..=SWEEP_ABOVE {
-            audience.post_message(&format!("exam-1/absent-{i}"), MessageLevel::Info, "hello".into(), "p1".into(), 1);
+            audience
+                .post_message(&format!("exam-1/absent-{i}"), MessageLevel::Info, "hello".into(), "p1".into(), 1)
+                .unwrap();
         }
         assert_eq!(audience.tracked(), SWEEP_ABOVE + 1, "unexpired messages wait for their candidates");
         tokio::time::sleep(Duration::from_millis(150)).await;
-        audience.post_message(KEY, MessageLevel::Info, "still here?".into(), "p1".into(), 2);
+        audience.post_message(KEY, MessageLevel::Info, "still here?".into(), "p1".into(), 2).unwrap();
         assert_eq!(audience.tracked(), 1, "only the stream with a live message is kept");
         // An expired message is not handed out, and does not answer a hold.
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -352,5 +438,110 @@ mod tests {
         let (_, messages) = audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(200)).await;
         assert!(messages.is_empty());
         assert!(started.elapsed() >= Duration::from_millis(200), "held for its whole wait");
+    }
+
+    /// What a step of the property test does to one of two candidates.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// A proctor sends a message.
+        Send,
+        /// The SDK asks; `lost`: the answer never reaches it (a dropped
+        /// connection, a page closed mid-request).
+        Ask {
+            lost: bool,
+        },
+        /// The page reloads: the SDK starts again from what it stored.
+        Reload,
+        Join(LiveView),
+        Leave(LiveView),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = (usize, Step)> {
+        use proptest::prelude::*;
+        let view = prop_oneof![Just(Full), Just(Grid)];
+        let step = prop_oneof![
+            4 => Just(Step::Send),
+            4 => any::<bool>().prop_map(|lost| Step::Ask { lost }),
+            1 => Just(Step::Reload),
+            1 => view.clone().prop_map(Step::Join),
+            1 => view.prop_map(Step::Leave),
+        ];
+        (0..2usize, step)
+    }
+
+    /// The SDK's side as `session.js` keeps it: `seen` in memory, stored
+    /// before a message is shown; shown messages are recorded.
+    #[derive(Default)]
+    struct Sdk {
+        seen: u64,
+        stored_seen: u64,
+        shown: Vec<u64>,
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Every accepted message is shown (and so recorded) exactly once,
+        /// in order, whatever sends, answers, lost answers, reloads and
+        /// viewers come and go in between.
+        #[test]
+        fn every_accepted_message_is_shown_exactly_once(steps in proptest::collection::vec(step(), 1..120)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            let audience = Audience::default();
+            let keys = ["exam-1/cand-a", "exam-1/cand-b"];
+            let mut sdks: [Sdk; 2] = Default::default();
+            let mut accepted: [Vec<u64>; 2] = Default::default();
+            let mut viewers: [Vec<LiveView>; 2] = Default::default();
+            let mut last_id = 0;
+            let ask = |audience: &Audience, key: &str, seen: u64| {
+                runtime.block_on(audience.wanted_unless(key, Nobody, seen, Duration::ZERO)).1
+            };
+            let show = |sdk: &mut Sdk, messages: Vec<ProctorMessage>| {
+                for message in messages {
+                    if message.id <= sdk.seen {
+                        continue;
+                    }
+                    sdk.seen = message.id;
+                    sdk.stored_seen = message.id;
+                    sdk.shown.push(message.id);
+                }
+            };
+            for (who, step) in steps {
+                let key = keys[who];
+                match step {
+                    Step::Send => match audience.post_message(key, MessageLevel::Info, "hi".into(), "p1".into(), 1) {
+                        Ok(id) => {
+                            proptest::prop_assert!(id > last_id, "ids rise: {} after {}", id, last_id);
+                            last_id = id;
+                            accepted[who].push(id);
+                        }
+                        Err(full) => proptest::prop_assert_eq!(full.waiting, MAX_WAITING_MESSAGES),
+                    },
+                    Step::Ask { lost } => {
+                        let messages = ask(&audience, key, sdks[who].seen);
+                        if !lost {
+                            show(&mut sdks[who], messages);
+                        }
+                    }
+                    Step::Reload => sdks[who].seen = sdks[who].stored_seen,
+                    Step::Join(view) => {
+                        audience.viewer_joined(key, view);
+                        viewers[who].push(view);
+                    }
+                    Step::Leave(view) => {
+                        if let Some(at) = viewers[who].iter().position(|v| *v == view) {
+                            viewers[who].remove(at);
+                            audience.viewer_left(key, view);
+                        }
+                    }
+                }
+            }
+            for who in 0..2 {
+                let messages = ask(&audience, keys[who], sdks[who].seen);
+                show(&mut sdks[who], messages);
+                proptest::prop_assert_eq!(&sdks[who].shown, &accepted[who]);
+                let more = ask(&audience, keys[who], sdks[who].seen);
+                proptest::prop_assert!(more.is_empty(), "nothing is handed out twice");
+            }
+        }
     }
 }

@@ -212,7 +212,7 @@ impl LiveVideo {
     ) -> Result<(String, String), ApiError> {
         // A third-party parser meets hostile text here: a panic in it is a
         // bad offer, not a dropped connection.
-        let negotiated = std::panic::catch_unwind(|| self.negotiate(offer))
+        let negotiated = std::panic::catch_unwind(|| self.negotiate(offer, role))
             .unwrap_or_else(|_| Err(bad_body(ProblemCode::InvalidValue, "the offer cannot be parsed")));
         let Negotiated { rtc, answer, tracks } = negotiated?;
         let stats = &self.sfu.stats;
@@ -223,10 +223,26 @@ impl LiveVideo {
         }
         let peer = self.sfu.next_id();
         let id = uuid::Uuid::new_v4().simple().to_string();
-        self.lock_resources().insert(id.clone(), Resource { peer, owner, created: Instant::now() });
-        if !self.sfu.send(Command::Add { id: peer, key: key.to_owned(), role, view, rtc: Box::new(rtc), tracks }) {
-            self.lock_resources().remove(&id);
-            return Err(ApiError::unavailable("live video is not running", 30));
+        {
+            // One publisher per candidate: a newer one (a retry, a reloaded
+            // page) replaces the old, whose resource goes with it. Under
+            // one lock, with the command sent inside it, so concurrent
+            // offers leave exactly the last one alive, in the SFU (whose
+            // Add cuts off the key's older publishers) and here alike.
+            let mut resources = self.lock_resources();
+            if role == Role::Publisher {
+                let replaced = resources.len();
+                resources.retain(|_, resource| resource.owner != owner);
+                if resources.len() < replaced {
+                    tracing::info!(stream = %key, "live video: a new publisher replaces the old one");
+                }
+            }
+            resources.insert(id.clone(), Resource { peer, owner, created: Instant::now() });
+            let add = Command::Add { id: peer, key: key.to_owned(), role, view, rtc: Box::new(rtc), tracks };
+            if !self.sfu.send(add) {
+                resources.remove(&id);
+                return Err(ApiError::unavailable("live video is not running", 30));
+            }
         }
         self.forget_old_resources();
         Ok((answer, id))
@@ -246,7 +262,8 @@ impl LiveVideo {
     }
 
     /// An [`Rtc`] that has answered `offer`, the answer and its m-lines.
-    fn negotiate(&self, offer: &str) -> Result<Negotiated, ApiError> {
+    fn negotiate(&self, offer: &str, role: Role) -> Result<Negotiated, ApiError> {
+        check_directions(offer, role)?;
         let offer = SdpOffer::from_sdp_string(offer)
             .map_err(|e| bad_body(ProblemCode::InvalidValue, format!("not an SDP offer: {e}")))?;
         let mut rtc = Rtc::builder()
@@ -291,6 +308,73 @@ struct Negotiated {
     tracks: Vec<(Mid, MediaKind)>,
 }
 
+/// Which way media flows on one m-line of an offer, from the offerer's side
+/// (RFC 8866 §6.7; `sendrecv` when the offer says nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Flow {
+    fn of_attribute(line: &str) -> Option<Flow> {
+        match line.trim_end() {
+            "a=sendrecv" => Some(Flow::SendRecv),
+            "a=sendonly" => Some(Flow::SendOnly),
+            "a=recvonly" => Some(Flow::RecvOnly),
+            "a=inactive" => Some(Flow::Inactive),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Flow::SendRecv => "sendrecv",
+            Flow::SendOnly => "sendonly",
+            Flow::RecvOnly => "recvonly",
+            Flow::Inactive => "inactive",
+        }
+    }
+}
+
+/// The flow of each m-line of `sdp`, in order: its own attribute, else
+/// the session-level one, else `sendrecv`.
+fn media_flows(sdp: &str) -> Vec<Flow> {
+    let mut session = Flow::SendRecv;
+    let mut flows: Vec<Flow> = Vec::new();
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            flows.push(session);
+        } else if let Some(flow) = Flow::of_attribute(line) {
+            match flows.last_mut() {
+                Some(current) => *current = flow,
+                None => session = flow,
+            }
+        }
+    }
+    flows
+}
+
+/// A WHIP offer must send on every m-line and a WHEP offer receive on
+/// every one: a receive-only offer posted to WHIP (or the reverse) is a
+/// client at the wrong door, told so as a 400 naming the body rather than
+/// answered with a session that carries nothing.
+fn check_directions(offer: &str, role: Role) -> Result<(), ApiError> {
+    let (route, wanted, fits): (&str, &str, fn(Flow) -> bool) = match role {
+        Role::Publisher => ("WHIP", "sendonly or sendrecv", |f| matches!(f, Flow::SendOnly | Flow::SendRecv)),
+        Role::Subscriber => ("WHEP", "recvonly or sendrecv", |f| matches!(f, Flow::RecvOnly | Flow::SendRecv)),
+    };
+    match media_flows(offer).into_iter().enumerate().find(|(_, flow)| !fits(*flow)) {
+        None => Ok(()),
+        Some((n, flow)) => Err(bad_body(
+            ProblemCode::InvalidValue,
+            format!("a {route} offer's m-lines must be {wanted}; m-line {} is {}", n + 1, flow.name()),
+        )),
+    }
+}
+
 /// The m-lines of an SDP, in order, with their mids.
 fn media_lines(sdp: &str) -> Vec<(Mid, MediaKind)> {
     let mut lines = Vec::new();
@@ -318,6 +402,21 @@ pub(crate) fn bad_body(code: ProblemCode, message: impl Into<String>) -> ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_m_line_flows_by_its_own_attribute_or_the_sessions() {
+        let sdp = "v=0\r\na=recvonly\r\nm=video 9 X 96\r\na=mid:0\r\nm=video 9 X 96\r\na=sendonly\r\n\
+                   m=audio 9 X 111\r\na=inactive\r\n";
+        assert_eq!(media_flows(sdp), vec![Flow::RecvOnly, Flow::SendOnly, Flow::Inactive]);
+        assert_eq!(media_flows("v=0\r\nm=video 9 X 96\r\n"), vec![Flow::SendRecv], "unsaid: sendrecv");
+        let err = check_directions(sdp, Role::Publisher).unwrap_err();
+        assert_eq!(err.body.error.field.as_deref(), Some("body"));
+        assert!(err.body.error.message.contains("m-line 1 is recvonly"), "{}", err.body.error.message);
+        let err = check_directions(sdp, Role::Subscriber).unwrap_err();
+        assert!(err.body.error.message.contains("m-line 2 is sendonly"), "{}", err.body.error.message);
+        let both = "v=0\r\nm=video 9 X 96\r\na=sendrecv\r\n";
+        assert!(check_directions(both, Role::Publisher).is_ok() && check_directions(both, Role::Subscriber).is_ok());
+    }
 
     #[test]
     fn media_lines_are_read_in_sdp_order_with_their_mids() {

@@ -211,6 +211,7 @@ pub async fn post_message(
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
     let Watcher { live, claims, test, candidate } = watcher(&state, &headers, &test, &candidate).await?;
+    crate::error::require_json(&headers)?;
     let request: MessageRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
     let text = request.text.trim();
@@ -224,7 +225,16 @@ pub async fn post_message(
     state.rate_limit(&format!("staff:{}", claims.sub))?;
     let key = format!("{test}/{candidate}");
     let now = invigil_schemas::clock::now_ms();
-    let id = live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now);
+    let id =
+        live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now).map_err(|full| {
+            ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{} messages to candidate {candidate} are still unread; send more once they have read them",
+                    full.waiting
+                ),
+            )
+        })?;
     // The text stays out of the logs, as everything written to a candidate.
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");
     Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })))

@@ -203,3 +203,7 @@ ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UIn
 -- 006_recordings
 ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
 ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+
+-- 007_delivered_captures
+ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
+ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;

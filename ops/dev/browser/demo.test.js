@@ -211,10 +211,10 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   const again = await up.api(`/api/v1/dashboard/tests/${TEST}/candidates/${candidate}/timeline`, up.tokens.reviewer);
   assert.equal(again.status, 200);
   assert.equal(again.body.events.length, eventCount);
-  const face = again.body.events.find((e) => e.type === 'capture' && e.capture_status === 'uploaded' && e.capture_kind === 'face');
+  const face = again.body.events.find((e) => e.type === 'capture' && e.status === 'uploaded' && e.kind === 'face');
   assert.ok(face, 'a face upload on the timeline');
-  assert.match(face.capture_key, /\/bundle\/\d+_[0-9a-f-]{36}\.bin#bytes=\d+-\d+$/, 'a part of a bundle');
-  const link = await up.api(`/api/v1/dashboard/media?key=${encodeURIComponent(face.capture_key)}`, up.tokens.reviewer);
+  assert.match(face.key, /\/bundle\/\d+_[0-9a-f-]{36}\.bin#bytes=\d+-\d+$/, 'a part of a bundle');
+  const link = await up.api(`/api/v1/dashboard/media?key=${encodeURIComponent(face.key)}`, up.tokens.reviewer);
   assert.equal(link.status, 200);
   const photo = await fetch(link.body.url, { headers: { range: link.body.range } });
   assert.equal(photo.status, 206);

@@ -244,6 +244,26 @@ describe('live video', { timeout: 420_000 }, () => {
     assert.equal(recorded.event.data.text, words);
     assert.equal(recorded.event.data.level, 'warning');
     assert.equal(recorded.event.data.from, proctor);
+    // Later messages reach the candidate too — typed while watching, and
+    // sent after the viewer closed — each recorded exactly once (ids once
+    // restarted at 1 after the first was confirmed: the second was lost).
+    const messageEvents = (text) => stack.events()
+      .filter((e) => e.key === `${EXAM}/cand-watched` && e.event.type === 'custom' && e.event.name === 'invigil.proctor_message' && e.event.data.text === text);
+    const second = 'Second note, typed while watching';
+    await viewer.locator('.live-message input[name="warning"]').uncheck();
+    await viewer.locator('.live-message input[name="text"]').fill(second);
+    await viewer.locator('.live-message button[type="submit"]').click();
+    await waitFor('the second message recorded', () => messageEvents(second).length > 0, 20_000, 250);
+    await viewer.locator('button.close').click();
+    const third = 'Third note, sent after the viewer closed';
+    const accepted = await stack.api(`/api/v1/live/tests/${EXAM}/candidates/cand-watched/messages`, jwt({ sub: proctor, role: 'proctor', tests: [EXAM] }), { method: 'POST', body: { text: third } });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    await waitFor('the third message recorded', () => messageEvents(third).length > 0, 20_000, 250);
+    const notes = await candidate.evaluate(() => [...document.querySelector('invigil-notes').shadowRoot.querySelectorAll('.note p')].map((p) => p.textContent));
+    assert.ok(notes.includes(third), `the third note is on the candidate's screen: ${JSON.stringify(notes)}`);
+    // A few signal rounds later, still once each.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    assert.deepEqual([words, second, third].map((text) => messageEvents(text).length), [1, 1, 1]);
     // Bad messages are refused naming the field; a stranger may not write.
     const refused = await stack.api(`/api/v1/live/tests/${EXAM}/candidates/cand-watched/messages`, jwt({ sub: proctor, role: 'proctor', tests: [EXAM] }), { method: 'POST', body: { text: 'x'.repeat(301) } });
     assert.equal(refused.status, 400);
@@ -251,7 +271,6 @@ describe('live video', { timeout: 420_000 }, () => {
     const other = PROCTORS.find((p) => p !== proctor);
     const stranger = await stack.api(`/api/v1/live/tests/${EXAM}/candidates/cand-watched/messages`, jwt({ sub: other, role: 'proctor', tests: [EXAM] }), { method: 'POST', body: { text: 'hello' } });
     assert.equal(stranger.status, 403);
-    await viewer.locator('button.close').click();
     await waitFor('every publisher and subscriber gone', async () => (await metric(stack, 'live_publishers')) === 0
       && (await metric(stack, 'live_subscribers')) === 0, 20_000, 100);
     await page.close();

@@ -136,14 +136,50 @@ struct Captures {
     audio_recording: bool,
     segment_due: [i64; 2],
     segment_seq: [u64; 2],
-    /// While stopping, until when the glue may still be storing the audio
-    /// chunk and video segments it was recording (their last slices are
-    /// joined and reported asynchronously): the session is not done before.
+    /// Audio chunks and video segments started and not yet reported stored
+    /// (or failed), by key: the glue joins their last slices and reports
+    /// them asynchronously, so a stopping session waits for exactly these.
+    unreported: Vec<Unreported>,
+    /// While stopping with recordings unreported, the latest moment the
+    /// session waits for them: a recording that never reports (it held no
+    /// data) must not hold the stop for ever.
     finishing_until: i64,
 }
 
-/// How long a stopping session waits for its last audio chunk and video
-/// segments to be stored and reported (IndexedDB writes take milliseconds).
+/// A recording (an audio chunk or a video segment) the glue was told to
+/// make and has not reported yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unreported {
+    key: String,
+    kind: RecordingKind,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordingKind {
+    Audio,
+    Video(RecordingTrack),
+}
+
+impl Captures {
+    /// A recording started; of its kind, only the one before it may still
+    /// be finishing (its last slices being joined), so older ones that never
+    /// reported are forgotten.
+    fn started(&mut self, kind: RecordingKind, seq: u64, key: String) {
+        self.unreported.retain(|r| r.kind != kind || r.seq + 1 >= seq);
+        self.unreported.push(Unreported { key, kind, seq });
+    }
+
+    /// The glue reported the recording stored under `key` (or any media:
+    /// only recordings are tracked).
+    fn reported(&mut self, key: &str) {
+        self.unreported.retain(|r| r.key != key);
+    }
+}
+
+/// How long a stopping session waits at most for its last audio chunk and
+/// video segments to be stored and reported (IndexedDB writes take
+/// milliseconds; this is for a recording that never reports).
 const RECORDINGS_FINISH_MS: i64 = 3_000;
 
 /// HTTP requests handed to the glue and not yet answered.
@@ -229,6 +265,7 @@ impl Engine {
                 due: [i64::MAX; 3],
                 seq: [0; 3],
                 audio_recording: false,
+                unreported: Vec::new(),
                 segment_due: [i64::MAX; 2],
                 segment_seq: [0; 2],
                 finishing_until: i64::MIN,
@@ -355,9 +392,15 @@ impl Engine {
                     self.events.flush_requested = true;
                 }
             }
-            Input::Captured(item) => self.on_captured(item),
+            Input::Captured(item) => {
+                self.captures.reported(&item.key);
+                self.on_captured(item)
+            }
             Input::Bundled(key, missing) => self.on_bundled(&key, &missing),
             Input::CaptureFailed(kind, capture_seq, error) => {
+                if kind == CaptureKind::Audio {
+                    self.captures.unreported.retain(|r| (r.kind, r.seq) != (RecordingKind::Audio, capture_seq));
+                }
                 let body = Capture {
                     kind,
                     status: CaptureStatus::Failed,
@@ -420,7 +463,7 @@ impl Engine {
         if self.phase == Phase::Stopping
             && self.events.outbox.is_empty()
             && self.uploads.media.is_empty()
-            && now >= self.captures.finishing_until
+            && (self.captures.unreported.is_empty() || now >= self.captures.finishing_until)
         {
             self.phase = Phase::Stopped;
             self.notify_status();
@@ -511,6 +554,7 @@ impl Engine {
             let key = capture_key(kind, now, capture_seq, self.session.started_at, unique);
             if kind == CaptureKind::Audio {
                 self.captures.audio_recording = true;
+                self.captures.started(RecordingKind::Audio, capture_seq, key.clone());
             }
             let session_id = self.session.session_id;
             self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
@@ -545,6 +589,7 @@ impl Engine {
             let segment_seq = self.captures.segment_seq[i];
             self.captures.segment_seq[i] += 1;
             let key = recording_key(track, self.session.started_at, segment_seq);
+            self.captures.started(RecordingKind::Video(track), segment_seq, key.clone());
             let session_id = self.session.session_id;
             self.commands.push(Command::Record { track, key, segment_seq, session_id, ts: now, kbps });
         }
@@ -645,7 +690,9 @@ impl Engine {
         self.events.link.wake();
         self.shown.clear();
         self.commands.push(Command::Teardown { keep_audio: true });
-        if self.captures.audio_recording || self.config.recording.video {
+        // Only what is still being recorded is waited for (the chunk or
+        // segment the teardown cuts short), and only until it reports.
+        if !self.captures.unreported.is_empty() {
             self.captures.finishing_until = now + RECORDINGS_FINISH_MS;
         }
         self.notify_status();
