@@ -104,6 +104,39 @@ pub fn assign<'a>(candidates: impl IntoIterator<Item = &'a str>, proctors: &[Str
     Assignment { by_proctor, unassigned }
 }
 
+/// Seats one more candidate in `split`, as `assign` would had it come
+/// after everyone placed: with the best-ranked proctor of `proctors` who
+/// still has room, else unassigned; in placement order within the list it
+/// joins. It takes no seat from anyone already placed, so a full split
+/// later may place a few differently (it orders everyone by hash). Returns
+/// its proctor, if any.
+pub fn place(split: &mut Assignment, candidate: &str, proctors: &[String], capacity: u32) -> Option<String> {
+    let candidate_hash = weight(&[candidate]);
+    let (roster, hashes) = roster_of(proctors);
+    let room = |proctor: &str| split.by_proctor.get(proctor).map_or(0, Vec::len) < capacity as usize;
+    // The same order as `assign`'s scan: ties go to the later roster position.
+    let best = (0..roster.len())
+        .filter(|&i| room(roster[i]))
+        .max_by_key(|&i| (rank(candidate_hash, hashes[i]), i))
+        .map(|i| roster[i].to_owned());
+    let list = match &best {
+        Some(proctor) => split.by_proctor.entry(proctor.clone()).or_default(),
+        None => &mut split.unassigned,
+    };
+    insert_in_order(list, candidate);
+    best
+}
+
+/// Inserts `candidate` into `list` (in placement order, as every list of an
+/// [`Assignment`] is) where it belongs, unless it is there already.
+pub fn insert_in_order(list: &mut Vec<String>, candidate: &str) {
+    let order = placement_order(candidate);
+    let at = list.partition_point(|placed| placement_order(placed) < order);
+    if list.get(at).is_none_or(|there| there != candidate) {
+        list.insert(at, candidate.to_owned());
+    }
+}
+
 /// Where `candidate` comes in `assign`'s placement order (a keyed hash of
 /// its id; ties are broken by the id).
 pub fn placement_order(candidate: &str) -> (u64, &str) {
@@ -142,6 +175,33 @@ mod tests {
 
     fn ids(prefix: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{prefix}{i}")).collect()
+    }
+
+    /// A candidate placed after a split sits where `assign` puts it when
+    /// it is the last in placement order, and takes nobody's seat.
+    #[test]
+    fn placing_one_more_agrees_with_a_full_split_and_moves_nobody() {
+        let proctors = ids("p", 4);
+        for capacity in [3, 100] {
+            let candidates = ids("c", 20);
+            let before = assign(candidates.iter().map(String::as_str), &proctors, capacity);
+            for newcomer in ids("late-", 30) {
+                let mut placed = before.clone();
+                let seat = place(&mut placed, &newcomer, &proctors, capacity);
+                assert_eq!(seat.as_deref(), placed.proctor_of(&newcomer));
+                assert_eq!(placed.covered(), before.covered() + 1);
+                assert_eq!(moved(&before, &placed), 0, "nobody already placed moves");
+                assert!(placed.by_proctor.values().all(|list| list.len() <= capacity as usize));
+                let mut with = candidates.clone();
+                with.push(newcomer.clone());
+                let full = assign(with.iter().map(String::as_str), &proctors, capacity);
+                if capacity == 100 {
+                    // Nobody full: the same seat as a full split gives.
+                    assert_eq!(full.proctor_of(&newcomer), seat.as_deref(), "{newcomer}");
+                    assert_eq!(full, placed, "and the same lists, in placement order");
+                }
+            }
+        }
     }
 
     #[test]

@@ -34,19 +34,61 @@ pub struct Walls {
     assignments: Mutex<HashMap<String, CachedAssignment>>,
 }
 
-/// A test's split, valid while its roster and candidate count stay the same
-/// (candidates never leave the hub, so a new one changes the count) — and,
-/// while candidates keep arriving, reused for [`REASSIGN_AFTER`] so a start
-/// burst of thousands does not recompute it thousands of times.
+/// A test's split, valid while its roster stays the same. Candidates never
+/// leave the hub; one that arrives is placed into the cached split at once
+/// ([`assign::place`]), where every wall — a `GET …/wall`, each proctor's
+/// stream, an admin's — reads it, so they all agree from the moment it
+/// arrives. The whole split is computed again (rendezvous order may move a
+/// few) at most every [`REASSIGN_AFTER`], so a start burst of thousands does
+/// not recompute it thousands of times.
 struct CachedAssignment {
     roster: Option<(Vec<String>, u32)>,
-    candidates: usize,
     computed: Instant,
     split: Arc<Assignment>,
+    /// Every candidate the split places, and their proctor (`None`:
+    /// unassigned).
+    seats: HashMap<String, Option<String>>,
 }
 
-/// How stale a split may get while new candidates arrive: a newcomer waits
-/// at most this long for a seat on a wall.
+impl CachedAssignment {
+    fn compute(roster: Option<(Vec<String>, u32)>, candidates: Vec<String>) -> Self {
+        let split = match &roster {
+            Some((proctors, capacity)) => assign::assign(candidates.iter().map(String::as_str), proctors, *capacity),
+            None => {
+                // In placement order, as `assign` lists everyone.
+                let mut unassigned = candidates;
+                unassigned.sort_unstable_by(|a, b| assign::placement_order(a).cmp(&assign::placement_order(b)));
+                Assignment { by_proctor: Default::default(), unassigned }
+            }
+        };
+        let mut seats: HashMap<String, Option<String>> =
+            split.unassigned.iter().map(|candidate| (candidate.clone(), None)).collect();
+        for (proctor, candidates) in &split.by_proctor {
+            seats.extend(candidates.iter().map(|candidate| (candidate.clone(), Some(proctor.clone()))));
+        }
+        Self { roster, computed: Instant::now(), split: Arc::new(split), seats }
+    }
+
+    /// `candidate`'s seat, placing it first if the split has none for it.
+    fn place(&mut self, candidate: &str) -> Option<String> {
+        if let Some(seat) = self.seats.get(candidate) {
+            return seat.clone();
+        }
+        let split = Arc::make_mut(&mut self.split);
+        let seat = match &self.roster {
+            Some((proctors, capacity)) => assign::place(split, candidate, proctors, *capacity),
+            None => {
+                assign::insert_in_order(&mut split.unassigned, candidate);
+                None
+            }
+        };
+        self.seats.insert(candidate.to_owned(), seat.clone());
+        seat
+    }
+}
+
+/// How often a test's whole split may be computed again while candidates
+/// arrive (each is placed at once in between).
 const REASSIGN_AFTER: Duration = Duration::from_secs(2);
 
 impl Walls {
@@ -55,30 +97,43 @@ impl Walls {
     }
 
     /// The current split of `test` among `roster` (`None`: no roster, every
-    /// proctor sees everyone).
+    /// proctor sees everyone), covering every candidate the hub knows.
     fn assignment(&self, test: &str, roster: Option<(Vec<String>, u32)>) -> Arc<Assignment> {
         let mut cache = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(cached) = cache.get(test) {
-            let fresh = cached.candidates == self.hub.count(test) || cached.computed.elapsed() < REASSIGN_AFTER;
-            if cached.roster == roster && fresh {
+        let known = self.hub.count(test);
+        if let Some(cached) = cache.get_mut(test).filter(|cached| cached.roster == roster) {
+            if cached.seats.len() != known && cached.computed.elapsed() < REASSIGN_AFTER {
+                let mut newcomers: Vec<String> =
+                    self.hub.candidates(test).into_iter().filter(|c| !cached.seats.contains_key(c)).collect();
+                newcomers.sort_unstable_by(|a, b| assign::placement_order(a).cmp(&assign::placement_order(b)));
+                for candidate in &newcomers {
+                    cached.place(candidate);
+                }
+            }
+            if cached.seats.len() == known || cached.computed.elapsed() < REASSIGN_AFTER {
                 return Arc::clone(&cached.split);
             }
         }
-        let candidates = self.hub.candidates(test);
-        let split = Arc::new(match &roster {
-            Some((proctors, capacity)) => assign::assign(candidates.iter().map(String::as_str), proctors, *capacity),
-            None => Assignment { by_proctor: Default::default(), unassigned: candidates },
-        });
-        cache.insert(
-            test.to_owned(),
-            CachedAssignment {
-                roster,
-                candidates: split.covered(),
-                computed: Instant::now(),
-                split: Arc::clone(&split),
-            },
-        );
+        let cached = CachedAssignment::compute(roster, self.hub.candidates(test));
+        let split = Arc::clone(&cached.split);
+        cache.insert(test.to_owned(), cached);
         split
+    }
+
+    /// Where a candidate the hub has just seen sits on `test`'s walls:
+    /// `Some(proctor)`, or `None` for unassigned (every proctor's, as is
+    /// everyone without a roster). Placed in the shared split now, so the
+    /// stream that shows it and the next snapshot agree.
+    fn seat_of(&self, test: &TestId, candidate: &str) -> Option<String> {
+        let roster = self.config.current().document.duty.get(test).map(|d| (d.proctors.clone(), d.capacity));
+        {
+            let mut cache = self.assignments.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cached) = cache.get_mut(test.as_str()).filter(|cached| cached.roster == roster) {
+                return cached.place(candidate);
+            }
+        }
+        let split = self.assignment(test.as_str(), roster);
+        split.proctor_of(candidate).map(str::to_owned)
     }
 
     /// The wall `viewer` sees of `test` now.
@@ -95,7 +150,13 @@ impl Walls {
             // No roster: every proctor of the test watches everyone.
             (None, _) => Vec::new(),
             (Some(_), Some(proctor)) => split.by_proctor.get(proctor).cloned().unwrap_or_default(),
-            (Some(_), None) => split.by_proctor.values().flatten().cloned().collect(),
+            // An admin's view of the whole test: every seat, in placement
+            // order (as each proctor's list is, and a newcomer joins).
+            (Some(_), None) => {
+                let mut all: Vec<String> = split.by_proctor.values().flatten().cloned().collect();
+                all.sort_by_cached_key(|candidate| assign::placement_order(candidate).0);
+                all
+            }
         };
         let mut wall = Wall {
             test_id: test.to_string(),
@@ -111,12 +172,10 @@ impl Walls {
             covered: split.covered(),
         };
         let now = Instant::now();
-        let snapshot = self.hub.snapshot(test.as_str());
-        if snapshot.len() != split.covered() {
-            wall.seat_newcomers(&split, &snapshot, viewer);
-        }
         let watched = wall.watched();
-        let mut tiles: Vec<TileView> = snapshot
+        let mut tiles: Vec<TileView> = self
+            .hub
+            .snapshot(test.as_str())
             .into_iter()
             .filter(|tile| watched.contains(&tile.counters.candidate_id))
             .map(|tile| TileView {
@@ -213,39 +272,18 @@ impl Wall {
         self.assigned.iter().chain(&self.unassigned).cloned().collect()
     }
 
-    /// Seats the hub's candidates that `split` (computed before they
-    /// arrived) does not place, by the rule the live stream seats a
-    /// newcomer with ([`seats_newcomer`]): the snapshot and the stream
-    /// then show the same candidates from the moment one arrives, instead
-    /// of the snapshot catching up at the next split (up to
-    /// [`REASSIGN_AFTER`] later). In hash order, as `assign` places them.
-    fn seat_newcomers(&mut self, split: &Assignment, tiles: &[live::Tile], viewer: Option<&str>) {
-        let placed: HashSet<&str> =
-            split.by_proctor.values().flatten().chain(&split.unassigned).map(String::as_str).collect();
-        let mut newcomers: Vec<&str> = tiles
-            .iter()
-            .map(|tile| tile.counters.candidate_id.as_str())
-            .filter(|candidate| !placed.contains(candidate))
-            .collect();
-        newcomers.sort_unstable_by_key(|candidate| assign::placement_order(candidate));
-        for candidate in newcomers {
-            self.seat_newcomer(viewer, candidate);
-        }
-    }
-
-    /// Seats one candidate the split has not placed, if this wall would
-    /// ([`seats_newcomer`]); whether it did.
-    fn seat_newcomer(&mut self, viewer: Option<&str>, candidate: &str) -> bool {
-        if !seats_newcomer(self, viewer, candidate) {
-            return false;
-        }
-        // Without a roster everyone is unassigned (every proctor's).
-        let seats = if self.on_duty.is_none() { &mut self.unassigned } else { &mut self.assigned };
-        // Where the next split will most likely put it: the lists are in
-        // placement order.
-        let order = assign::placement_order(candidate);
-        let at = seats.partition_point(|seated| assign::placement_order(seated) < order);
-        seats.insert(at, candidate.to_owned());
+    /// Adds a newcomer seated at `seat` (see [`Walls::seat_of`]) if this
+    /// wall shows it, where the shared split put it; whether it does.
+    fn seat_newcomer(&mut self, viewer: Option<&str>, candidate: &str, seat: Option<&str>) -> bool {
+        let list = match (&self.on_duty, viewer, seat) {
+            // Unassigned (everyone, without a roster): on every wall.
+            (_, _, None) => &mut self.unassigned,
+            // An admin's view of the whole test, or this proctor's seat.
+            (Some(_), None, Some(_)) => &mut self.assigned,
+            (Some(_), Some(me), Some(proctor)) if me == proctor => &mut self.assigned,
+            _ => return false,
+        };
+        assign::insert_in_order(list, candidate);
         true
     }
 }
@@ -333,11 +371,14 @@ async fn follow_wall(
             update = updates.recv() => match update {
                 Ok(update) if update.counters.test_id == test.as_str()
                     && (watched.contains(&update.counters.candidate_id)
-                        || update.newcomer && wall.seat_newcomer(viewer, &update.counters.candidate_id)) =>
+                        || update.newcomer && {
+                            let candidate = &update.counters.candidate_id;
+                            let seat = state.walls.seat_of(test, candidate);
+                            wall.seat_newcomer(viewer, candidate, seat.as_deref())
+                        }) =>
                 {
-                    // A newcomer this wall would seat shows at once, as the
-                    // snapshot shows it; the next split (within 2 s)
-                    // confirms or moves it.
+                    // A newcomer shows at once where the shared split seats
+                    // it, which a snapshot taken now shows too.
                     watched.insert(update.counters.candidate_id.clone());
                     let tile = TileView { counters: (*update.counters).clone(), age_ms: 0 };
                     let event = Event::default().event("tile").json_data(&tile).expect("a tile serializes");
@@ -413,20 +454,6 @@ impl Share {
     }
 }
 
-/// Whether `wall` would show a candidate it has never seen: always without a
-/// roster (everyone sees everyone) or for an admin's whole-test view; for a
-/// proctor, when the newcomer ranks them first and they have room — its seat
-/// unless some proctor is full, which the next split settles.
-fn seats_newcomer(wall: &Wall, viewer: Option<&str>, candidate: &str) -> bool {
-    match (&wall.on_duty, viewer) {
-        (None, _) | (Some(_), None) => true,
-        (Some(proctors), Some(me)) => {
-            wall.capacity.is_some_and(|c| wall.assigned.len() < c as usize)
-                && assign::first_choice(candidate, proctors) == Some(me)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,51 +484,58 @@ mod tests {
     }
 
     /// The outside check: a newcomer reached the stream at once but the
-    /// snapshot only after the next split. Now the snapshot built the
-    /// moment after it arrives shows whom the stream shows, with and
-    /// without a roster, for a proctor and for an admin.
+    /// snapshot only after the next split. Now every view reads one shared
+    /// split into which a newcomer is placed the moment it arrives: the
+    /// stream's decision and any snapshot agree, each candidate is on
+    /// exactly one proctor's wall (or every one's, unassigned), and an
+    /// admin sees all of them — with and without a roster, with room and
+    /// with the roster full.
     #[test]
     fn a_newcomer_is_on_the_snapshot_the_moment_the_stream_shows_it() {
-        for duty in
-            [serde_json::json!({}), serde_json::json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 10}}})]
-        {
+        for duty in [
+            serde_json::json!({}),
+            serde_json::json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 10}}}),
+            serde_json::json!({"duty": {"exam-1": {"proctors": ["p1", "p2"], "capacity": 4}}}),
+        ] {
             let walls = walls(duty.clone());
             let test = TestId::new("exam-1").unwrap();
             for n in 0..6 {
                 arrive(&walls.hub, &format!("cand-{n}"));
             }
-            for viewer in [Some("p1"), Some("p2"), None] {
-                walls.build(&test, viewer).unwrap();
-            }
+            let mut held: Vec<Wall> = [Some("p1"), Some("p2"), None].map(|v| walls.build(&test, v).unwrap()).to_vec();
             // The split is cached now; newcomers arrive within REASSIGN_AFTER.
-            for n in 0..4 {
+            for n in 0..5 {
                 let newcomer = format!("late-{n}");
                 arrive(&walls.hub, &newcomer);
-                for viewer in [Some("p1"), Some("p2"), None] {
-                    let before = walls.build(&test, viewer).unwrap();
-                    let streamed = {
-                        // What the stream decides for the same newcomer,
-                        // from the wall it held before it arrived.
-                        let mut held = before.clone();
-                        held.assigned.retain(|c| *c != newcomer);
-                        held.unassigned.retain(|c| *c != newcomer);
-                        held.seat_newcomer(viewer, &newcomer)
-                    };
-                    let on_snapshot = before.watched().contains(&newcomer);
-                    assert_eq!(on_snapshot, streamed, "{duty} {viewer:?}: snapshot and stream agree on {newcomer}");
-                    assert_eq!(shown(&before).contains(&newcomer), on_snapshot, "its tile comes with its seat");
+                // The streams first (as a tile arrives), then snapshots.
+                let seat = walls.seat_of(&test, &newcomer);
+                let streamed: Vec<bool> = held
+                    .iter_mut()
+                    .zip([Some("p1"), Some("p2"), None])
+                    .map(|(wall, viewer)| wall.seat_newcomer(viewer, &newcomer, seat.as_deref()))
+                    .collect();
+                let snapshots: Vec<Wall> =
+                    [Some("p1"), Some("p2"), None].map(|v| walls.build(&test, v).unwrap()).to_vec();
+                for ((snapshot, stream), on_stream) in snapshots.iter().zip(&held).zip(&streamed) {
+                    let viewer = snapshot.proctor.clone();
+                    assert_eq!(snapshot.watched().contains(&newcomer), *on_stream, "{duty} {viewer:?}: {newcomer}");
+                    assert_eq!(shown(snapshot).contains(&newcomer), *on_stream, "its tile comes with its seat");
+                    assert_eq!(
+                        (&snapshot.assigned, &snapshot.unassigned),
+                        (&stream.assigned, &stream.unassigned),
+                        "{duty} {viewer:?}"
+                    );
                 }
-                let everyone: usize = [Some("p1"), Some("p2")]
-                    .into_iter()
-                    .map(|p| walls.build(&test, p).unwrap())
-                    .map(|w| if w.on_duty.is_some() { w.assigned.len() } else { 0 })
-                    .sum();
+                let everyone = 7 + n;
+                let admin = &snapshots[2];
+                assert_eq!(admin.assigned.len() + admin.unassigned.len(), everyone, "{duty}: an admin sees everyone");
                 if duty.get("duty").is_some() {
-                    assert_eq!(everyone, 7 + n, "with room, every newcomer is on exactly one proctor's wall");
+                    let seated: usize = snapshots[..2].iter().map(|w| w.assigned.len()).sum();
+                    assert_eq!(seated, admin.assigned.len(), "{duty}: each seat on exactly one proctor's wall");
+                    assert!(snapshots[..2].iter().all(|w| w.unassigned == admin.unassigned));
+                    assert!(snapshots[..2].iter().all(|w| w.assigned.len() <= w.capacity.unwrap() as usize));
                 }
             }
-            let admin = walls.build(&test, None).unwrap();
-            assert_eq!(shown(&admin).len(), 10, "an admin sees every candidate at once");
         }
     }
 }
