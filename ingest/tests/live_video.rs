@@ -364,3 +364,44 @@ fn an_offer_in_the_wrong_direction_is_refused_naming_the_body() {
     assert_eq!(refused.body.error.field.as_deref(), Some("body"));
     assert_eq!(live.audience.viewers(key), 1, "the refused viewer is not counted");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    /// Random interleavings of offers and ends from three watched
+    /// candidates: each holds at most one publisher session, always its
+    /// newest; only its owner can end it, once; nobody can end a replaced
+    /// one or another candidate's.
+    #[test]
+    fn publisher_sessions_stay_one_per_candidate_whatever_the_order(
+        steps in proptest::collection::vec((0..3usize, proptest::prelude::any::<bool>(), 0..3usize, 0..4usize), 1..24)
+    ) {
+        let live = start();
+        let keys = ["exam-1/cand-p0", "exam-1/cand-p1", "exam-1/cand-p2"];
+        let _viewers: Vec<_> = keys.iter().map(|key| subscribe(&live, key, "p1")).collect();
+        let mut issued: [Vec<String>; 3] = Default::default();
+        let mut newest: [Option<String>; 3] = Default::default();
+        for (who, offer, caller, pick) in steps {
+            if offer {
+                let (_, sdp, _) = LoopbackPeer::publisher().unwrap();
+                let (_, id) = live.publish(keys[who], &sdp).expect("a watched candidate may publish");
+                issued[who].push(id.clone());
+                newest[who] = Some(id);
+                continue;
+            }
+            let Some(id) = issued[who].get(pick % issued[who].len().max(1)).cloned() else { continue };
+            let ended = live.end(&id, &Owner::Candidate(keys[caller].to_owned()));
+            let expected = caller == who && newest[who].as_deref() == Some(id.as_str());
+            proptest::prop_assert_eq!(ended, expected, "end {} of {} by {}", id, keys[who], keys[caller]);
+            if ended {
+                newest[who] = None;
+            }
+        }
+        for who in 0..3 {
+            // Every replaced or ended session is gone; the newest, if any, ends once.
+            for id in &issued[who] {
+                let alive = newest[who].as_deref() == Some(id.as_str());
+                proptest::prop_assert_eq!(live.end(id, &Owner::Candidate(keys[who].to_owned())), alive);
+            }
+        }
+    }
+}
