@@ -361,6 +361,7 @@ test('an async tag: invigil:loaded misses no notice, ready resolves, status is t
     // Snapshot mode: the cut audio chunk is stored, uploaded and reported,
     // then the session stops — no fixed wait (it once took ~3.8 s).
     const tookMs = Date.now() - stopping;
+    console.log(`# stop() → stopped: ${tookMs} ms`);
     assert.ok(tookMs < 2_000, `stop() to stopped took ${tookMs} ms`);
     assert.deepEqual((await notices(page, 'status')).map((n) => n.state).slice(-2), ['stopping', 'stopped']);
     await sleep(1_500);
