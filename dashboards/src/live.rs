@@ -113,7 +113,7 @@ impl LiveHub {
         let consumer: BaseConsumer = match ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Required by librdkafka for a consumer; nothing is committed.
-            .set("group.id", "invigil-ingest-live")
+            .set("group.id", "invigil-dashboards-live")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("fetch.wait.max.ms", "50")

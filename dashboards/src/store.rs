@@ -1,8 +1,8 @@
 //! The analytics store as the review pages see it: run a query, get JSON
-//! rows; run a statement. Ingest does not link a ClickHouse client of its
-//! own — the `invigil` binary hands it one (chDB shared with an in-process
-//! pipeline, or a ClickHouse server over HTTP), so ingest and pipeline stay
-//! independent crates.
+//! rows; run a statement. The dashboards link no ClickHouse client of their
+//! own — the `invigil` binary hands them one (chDB shared with an in-process
+//! pipeline, or a ClickHouse server over HTTP), so neither ingest nor the
+//! dashboards import the pipeline.
 
 use std::future::Future;
 use std::pin::Pin;

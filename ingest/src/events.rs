@@ -2,7 +2,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -57,7 +56,7 @@ pub async fn post_events(
             ApiError::invalid(problems.0)
         }
     })?;
-    let received_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default();
+    let received_at = invigil_schemas::clock::now_ms();
     let caller = Caller { test: &claims.test_id, candidate: &claims.sub, now_ms: received_at };
     check_caller(&batch, &caller, &state.settings.limits).map_err(|problems| ApiError::invalid(problems.0))?;
     let accepted = batch.events.len() as u32;

@@ -1,5 +1,5 @@
-//! The pipeline's store handed to ingest's review pages: the one place that
-//! sees both crates, so neither imports the other.
+//! The pipeline's store handed to the dashboards' review pages: the one
+//! place that sees both crates, so neither imports the other.
 
 use std::sync::Arc;
 

@@ -72,7 +72,7 @@ pub fn sign(secret: &str, claims: &serde_json::Value) -> String {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     ensure!(args.token_secret.len() >= 32, "the token secret must be at least 32 bytes (INVIGIL_TOKEN_SECRET)");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let now = invigil_schemas::clock::now_ms() / 1000;
     let claims = claims(&args.role, &args.sub, &args.tests, args.name.as_deref(), now, args.hours)?;
     println!("{}", sign(&args.token_secret, &claims));
     Ok(())

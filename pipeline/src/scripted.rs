@@ -43,7 +43,7 @@ pub fn session_id(t0: i64) -> Uuid {
 
 /// A minute boundary `minutes_ago` minutes before now.
 pub fn recent_t0(minutes_ago: i64) -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now = invigil_schemas::clock::now_ms();
     (now / 60_000 - minutes_ago) * 60_000
 }
 

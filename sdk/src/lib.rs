@@ -10,7 +10,7 @@
 //!                          outbox (events) · media queue · credentials · compliance
 //! ```
 //!
-//! - [`engine`]: the state machine (phases, timers, the three channels).
+//! - [`engine`]: the state machine (phases, timers, the four channels).
 //! - [`json`]: JSON in and out without serde_json (a third of the bundle).
 //! - [`protocol`]: the `Input` / `Command` messages and IndexedDB layout.
 //! - [`outbox`]: events waiting for ingest's ack, cut into valid batches.

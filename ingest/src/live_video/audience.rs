@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use invigil_schemas::api::{LiveView, MessageLevel, ProctorMessage};
+use invigil_schemas::clock::now_us;
 use tokio::sync::watch;
 
 /// How long an unconfirmed message waits for its candidate.
@@ -78,11 +79,6 @@ impl MessageIds {
             }
         }
     }
-}
-
-/// The Unix clock in microseconds.
-fn now_us() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 impl Default for Audience {
