@@ -139,17 +139,13 @@ pub fn insert_in_order(list: &mut Vec<String>, candidate: &str) {
 
 /// Where `candidate` comes in `assign`'s placement order (a keyed hash of
 /// its id; ties are broken by the id).
-pub fn placement_order(candidate: &str) -> (u64, &str) {
+fn placement_order(candidate: &str) -> (u64, &str) {
     (weight(&[candidate]), candidate)
 }
 
-/// The proctor `candidate` ranks first among `proctors`: its seat whenever
-/// no proctor is full, so a wall can show a newcomer before the next split.
-pub fn first_choice<'a>(candidate: &str, proctors: &'a [String]) -> Option<&'a str> {
-    let candidate_hash = weight(&[candidate]);
-    let (roster, hashes) = roster_of(proctors);
-    // The same order as `assign`'s scan: ties go to the later roster position.
-    (0..roster.len()).max_by_key(|&i| (rank(candidate_hash, hashes[i]), i)).map(|i| roster[i])
+/// Sorts `list` into placement order, hashing each id once.
+pub fn sort_in_placement_order(list: &mut [String]) {
+    list.sort_by_cached_key(|candidate| (weight(&[candidate]), candidate.clone()));
 }
 
 /// The roster sorted and deduplicated, with each proctor's hash.
@@ -172,6 +168,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::{BTreeSet, HashMap};
+
+    /// The proctor `candidate` ranks first among `proctors`: its seat
+    /// whenever no proctor is full (the property the test below checks).
+    fn first_choice<'a>(candidate: &str, proctors: &'a [String]) -> Option<&'a str> {
+        let candidate_hash = weight(&[candidate]);
+        let (roster, hashes) = roster_of(proctors);
+        // The same order as `assign`'s scan: ties go to the later roster position.
+        (0..roster.len()).max_by_key(|&i| (rank(candidate_hash, hashes[i]), i)).map(|i| roster[i])
+    }
 
     fn ids(prefix: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{prefix}{i}")).collect()

@@ -57,7 +57,7 @@ impl CachedAssignment {
             None => {
                 // In placement order, as `assign` lists everyone.
                 let mut unassigned = candidates;
-                unassigned.sort_unstable_by(|a, b| assign::placement_order(a).cmp(&assign::placement_order(b)));
+                assign::sort_in_placement_order(&mut unassigned);
                 Assignment { by_proctor: Default::default(), unassigned }
             }
         };
@@ -105,7 +105,7 @@ impl Walls {
             if cached.seats.len() != known && cached.computed.elapsed() < REASSIGN_AFTER {
                 let mut newcomers: Vec<String> =
                     self.hub.candidates(test).into_iter().filter(|c| !cached.seats.contains_key(c)).collect();
-                newcomers.sort_unstable_by(|a, b| assign::placement_order(a).cmp(&assign::placement_order(b)));
+                assign::sort_in_placement_order(&mut newcomers);
                 for candidate in &newcomers {
                     cached.place(candidate);
                 }
@@ -154,7 +154,7 @@ impl Walls {
             // order (as each proctor's list is, and a newcomer joins).
             (Some(_), None) => {
                 let mut all: Vec<String> = split.by_proctor.values().flatten().cloned().collect();
-                all.sort_by_cached_key(|candidate| assign::placement_order(candidate).0);
+                assign::sort_in_placement_order(&mut all);
                 all
             }
         };

@@ -39,6 +39,17 @@ fn exams() -> Vec<Vec<KafkaRecord>> {
     exams
 }
 
+/// A chDB of its own in a temporary directory (kept while the first value
+/// lives), migrated, with a runtime to drive the store.
+fn migrated_chdb() -> (tempfile::TempDir, Arc<ChdbStore>, Store, tokio::runtime::Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let chdb = Arc::new(ChdbStore::open(dir.path()).expect("chDB opens (run ops/dev/services.sh up)"));
+    let store = Store::Chdb(Arc::clone(&chdb));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(migrate(&store)).unwrap();
+    (dir, chdb, store, runtime)
+}
+
 fn load(store: &Store, runtime: &tokio::runtime::Runtime) {
     for exam in exams() {
         let events: Vec<EventRow> =
@@ -53,11 +64,7 @@ fn load(store: &Store, runtime: &tokio::runtime::Runtime) {
 
 #[test]
 fn every_review_query_returns_its_golden_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let chdb = Arc::new(ChdbStore::open(dir.path()).expect("chDB opens (run ops/dev/services.sh up)"));
-    let store = Store::Chdb(Arc::clone(&chdb));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(migrate(&store)).unwrap();
+    let (_dir, chdb, store, runtime) = migrated_chdb();
     // The exam is dated 2025: without merges the tables' TTL cannot drop it
     // while the queries run.
     for table in TABLES {
@@ -154,11 +161,7 @@ fn the_timeline_serves_every_event_as_the_sdk_sent_it() {
     use invigil_schemas::event::EventKind;
     use std::collections::{BTreeSet, HashMap};
 
-    let dir = tempfile::tempdir().unwrap();
-    let chdb = Arc::new(ChdbStore::open(dir.path()).expect("chDB opens (run ops/dev/services.sh up)"));
-    let store = Store::Chdb(Arc::clone(&chdb));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(migrate(&store)).unwrap();
+    let (_dir, chdb, store, runtime) = migrated_chdb();
     let records = fixture_records();
     let mut sent: HashMap<(String, u64), serde_json::Value> = HashMap::new();
     for record in &records {
