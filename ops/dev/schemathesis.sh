@@ -61,8 +61,9 @@ run() {
     schemathesis run "$ROOT/schemas/openapi.yaml" -u "http://127.0.0.1:$port" -H "Authorization: Bearer $token" \
         --checks "$checks" --max-time "$BUDGET" --request-timeout 10 --workers 2 --no-color "$@" >"$dir/$name.log" 2>&1 \
         || status=1
-    # The failures, if any, and the counts.
-    sed -n '/^=* FAILURES/,/^=* SUMMARY/p;/^Test cases:/,/^$/p' "$dir/$name.log"
+    # The failures and errors, if any (an error of schemathesis itself fails the
+    # pass too, so it must be visible in CI's log), and the counts.
+    sed -n '/^=* FAILURES/,/^=* SUMMARY/p;/^=* ERRORS/,/^=* \(WARNINGS\|SUMMARY\)/p;/^Test cases:/,/^$/p' "$dir/$name.log" | cut -c1-400
 }
 run "candidate routes" "$candidate" --include-path-regex '^/api/v1/(events|config|credentials)$'
 run "staff routes" "$admin" --exclude-path-regex '^/api/v1/(events|config|credentials)$'
