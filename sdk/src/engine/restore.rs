@@ -1,11 +1,16 @@
 //! Leftovers of earlier pages of this browser, handed over by the glue from
-//! IndexedDB before `start`.
+//! IndexedDB before `start`: their events are sent and their media uploaded
+//! beside this page's session, and each is forgotten once all is delivered.
 
-use super::*;
+use invigil_schemas::event::{SessionEndReason, SessionEnded};
+use invigil_schemas::ids::Uuid;
+
+use super::Engine;
+use crate::media::MediaItem;
+use crate::outbox::QueuedEvent;
+use crate::protocol::{Command, SessionMeta, Store, StoredEvent};
 
 impl Engine {
-    // ----------------------------------------------------------- restore --
-
     /// Takes in this candidate's leftovers from earlier pages: their events
     /// are sent first, their media uploaded, and an unfinished session is
     /// closed with `session_ended{page_closed}`. Other candidates' leftovers
@@ -14,7 +19,7 @@ impl Engine {
         &mut self,
         now: i64,
         sessions: Vec<SessionMeta>,
-        events: Vec<crate::protocol::StoredEvent>,
+        events: Vec<StoredEvent>,
         media: Vec<MediaItem>,
     ) {
         let Some(identity) = self.identity.clone() else { return };
@@ -49,5 +54,20 @@ impl Engine {
         }
         self.forget_finished_sessions();
         self.events.flush_requested = true;
+    }
+
+    /// Restored sessions whose last event and capture are delivered are
+    /// forgotten, meta included.
+    pub(super) fn forget_finished_sessions(&mut self) {
+        let done: Vec<Uuid> = self
+            .old_sessions
+            .keys()
+            .copied()
+            .filter(|id| self.events.outbox.last_seq(*id).is_none() && !self.uploads.media.has_session(*id))
+            .collect();
+        for session_id in done {
+            self.old_sessions.remove(&session_id);
+            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+        }
     }
 }

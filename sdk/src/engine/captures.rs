@@ -1,0 +1,179 @@
+//! The capture channel: face, screen and audio captures on a fixed grid from
+//! the start of `Running`, and the video recording's segments per track.
+//! It owns which recordings (audio chunks, video segments) were started and
+//! not yet reported, which is exactly what a stopping session waits for.
+//! What a capture becomes once stored is the upload channel's business.
+
+use invigil_schemas::event::{Capture, CaptureKind, CaptureStatus, RecordingTrack};
+use invigil_schemas::ids::event_id_v7;
+use invigil_schemas::media_key::{capture_key, recording_key};
+
+use super::{next_on_grid, Engine};
+use crate::protocol::Command;
+
+/// How long a stopping session waits at most for its last audio chunk and
+/// video segments to be stored and reported (IndexedDB writes take
+/// milliseconds; this is for a recording that never reports).
+pub(super) const RECORDINGS_FINISH_MS: i64 = 3_000;
+
+/// The capture grid, per kind (face, screen, audio), and the segment grid
+/// of the video recording, per track (camera, screen).
+#[derive(Debug)]
+pub(super) struct Captures {
+    pub(super) due: [i64; 3],
+    seq: [u64; 3],
+    pub(super) audio_recording: bool,
+    pub(super) segment_due: [i64; 2],
+    segment_seq: [u64; 2],
+    /// Audio chunks and video segments started and not yet reported stored
+    /// (or failed), by key: the glue joins their last slices and reports
+    /// them asynchronously, so a stopping session waits for exactly these.
+    unreported: Vec<Unreported>,
+    /// While stopping with recordings unreported, the latest moment the
+    /// session waits for them: a recording that never reports (it held no
+    /// data) must not hold the stop for ever.
+    finishing_until: i64,
+}
+
+/// A recording (an audio chunk or a video segment) the glue was told to
+/// make and has not reported yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Unreported {
+    key: String,
+    kind: RecordingKind,
+    seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordingKind {
+    Audio,
+    Video(RecordingTrack),
+}
+
+impl Captures {
+    pub(super) fn new() -> Self {
+        Self {
+            due: [i64::MAX; 3],
+            seq: [0; 3],
+            audio_recording: false,
+            unreported: Vec::new(),
+            segment_due: [i64::MAX; 2],
+            segment_seq: [0; 2],
+            finishing_until: i64::MIN,
+        }
+    }
+
+    /// A recording started; of its kind, only the one before it may still
+    /// be finishing (its last slices being joined), so older ones that never
+    /// reported are forgotten.
+    fn started(&mut self, kind: RecordingKind, seq: u64, key: String) {
+        self.unreported.retain(|r| r.kind != kind || r.seq + 1 >= seq);
+        self.unreported.push(Unreported { key, kind, seq });
+    }
+
+    /// The glue reported the recording stored under `key` (or any media:
+    /// only recordings are tracked).
+    pub(super) fn reported(&mut self, key: &str) {
+        self.unreported.retain(|r| r.key != key);
+    }
+
+    /// The session is stopping now: what is still being recorded (the chunk
+    /// or segment the teardown cuts short) is waited for, and only until it
+    /// reports or [`RECORDINGS_FINISH_MS`] pass.
+    pub(super) fn stopping(&mut self, now: i64) {
+        if !self.unreported.is_empty() {
+            self.finishing_until = now + RECORDINGS_FINISH_MS;
+        }
+    }
+
+    /// Whether a stopping session has nothing left to wait for here.
+    pub(super) fn finished(&self, now: i64) -> bool {
+        self.unreported.is_empty() || now >= self.finishing_until
+    }
+}
+
+pub(super) fn kind_index(kind: CaptureKind) -> usize {
+    match kind {
+        CaptureKind::Face => 0,
+        CaptureKind::Screen => 1,
+        CaptureKind::Audio => 2,
+    }
+}
+
+impl Engine {
+    /// Starts every capture that is due, on a fixed grid from the start of
+    /// `Running` (a slot missed while throttled is skipped, not made up).
+    pub(super) fn capture(&mut self, now: i64) {
+        let intervals = &self.config.capture_intervals;
+        let plan = [
+            (CaptureKind::Face, intervals.face_ms, self.devices.camera_live()),
+            (CaptureKind::Screen, intervals.screen_ms, self.devices.screen_live()),
+            (CaptureKind::Audio, intervals.audio_chunk_ms, self.devices.microphone_live()),
+        ];
+        for (kind, every, live) in plan {
+            let i = kind_index(kind);
+            if every == 0 || now < self.captures.due[i] {
+                continue;
+            }
+            self.captures.due[i] = next_on_grid(self.captures.due[i], i64::from(every), now);
+            if !live {
+                continue;
+            }
+            let capture_seq = self.captures.seq[i];
+            self.captures.seq[i] += 1;
+            let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
+            let key = capture_key(kind, now, capture_seq, self.session.started_at, unique);
+            if kind == CaptureKind::Audio {
+                self.captures.audio_recording = true;
+                self.captures.started(RecordingKind::Audio, capture_seq, key.clone());
+            }
+            let session_id = self.session.session_id;
+            self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
+        }
+    }
+
+    /// Starts the next video segment of each live track when one is due
+    /// (`recording = "video"`), on a grid from the start of `Running`.
+    pub(super) fn record_video(&mut self, now: i64) {
+        let recording = &self.config.recording;
+        if !recording.video || recording.segment_ms == 0 {
+            return;
+        }
+        let every = i64::from(recording.segment_ms);
+        // Two thirds of the bitrate to the screen: text needs it more than a face.
+        let screen_kbps = recording.video_kbps * 2 / 3;
+        let plan = [
+            (RecordingTrack::Camera, recording.video_kbps - screen_kbps, self.devices.camera_live()),
+            (RecordingTrack::Screen, screen_kbps, self.devices.screen_live()),
+        ];
+        for (i, (track, kbps, live)) in plan.into_iter().enumerate() {
+            if now < self.captures.segment_due[i] {
+                continue;
+            }
+            if !live {
+                // Asked again each tick: a track that comes back (the screen
+                // shared again) records at once, on a grid from then.
+                self.captures.segment_due[i] = now + 1;
+                continue;
+            }
+            self.captures.segment_due[i] = next_on_grid(self.captures.segment_due[i], every, now);
+            let segment_seq = self.captures.segment_seq[i];
+            self.captures.segment_seq[i] += 1;
+            let key = recording_key(track, self.session.started_at, segment_seq);
+            self.captures.started(RecordingKind::Video(track), segment_seq, key.clone());
+            let session_id = self.session.session_id;
+            self.commands.push(Command::Record { track, key, segment_seq, session_id, ts: now, kbps });
+        }
+    }
+
+    /// The glue could not take a capture: recorded as a failed `capture`
+    /// (an audio chunk that failed will not report either).
+    pub(super) fn on_capture_failed(&mut self, now: i64, kind: CaptureKind, capture_seq: u64, error: String) {
+        if kind == CaptureKind::Audio {
+            self.captures.unreported.retain(|r| (r.kind, r.seq) != (RecordingKind::Audio, capture_seq));
+        }
+        let body =
+            Capture { kind, status: CaptureStatus::Failed, capture_seq, error: Some(error), ..Capture::default() };
+        self.record(now, body.into());
+    }
+}

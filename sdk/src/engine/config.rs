@@ -1,0 +1,72 @@
+//! The config channel: `GET /api/v1/config` until an answer is taken, and
+//! again whenever an events ack names another version than the one held.
+//! What the answer means to the SDK is [`crate::config`]; this module only
+//! asks, takes it in, and starts setup when it comes (or when the wait for
+//! it ran out).
+
+use invigil_schemas::api::ShutdownReason;
+
+use super::{retry_after, Engine, Pending, Phase};
+use crate::config::ConfigReply;
+use crate::retry::{Channel, Outcome};
+
+#[derive(Debug)]
+pub(super) struct ConfigChannel {
+    pub(super) link: Channel,
+    /// The version held; `None` asks for the config on the next tick.
+    pub(super) version: Option<u64>,
+}
+
+impl ConfigChannel {
+    pub(super) fn new() -> Self {
+        Self { link: Channel::new(1_000, 30_000), version: None }
+    }
+
+    /// An events ack named the server's config version: a different one
+    /// than held is fetched on the next tick.
+    pub(super) fn server_has(&mut self, version: u64) {
+        if self.version != Some(version) {
+            self.version = None;
+        }
+    }
+}
+
+impl Engine {
+    /// Asks for the config while none is held and the link is ready.
+    pub(super) fn ask_config(&mut self, now: i64) {
+        if self.config_channel.version.is_none() && self.config_channel.link.ready(now) {
+            self.config_channel.link.sent();
+            let url = format!("{}/api/v1/config", self.endpoint);
+            self.fetch(Pending::Config, "GET", url, None, false);
+        }
+    }
+
+    pub(super) fn on_config_reply(&mut self, now: i64, unit: f64, outcome: Outcome, body: &str) {
+        self.config_channel.link.answered();
+        match crate::json::from_str::<ConfigReply>(body) {
+            Ok(reply) if outcome == Outcome::Success => {
+                self.config_channel.link.succeeded();
+                self.apply_config(now, reply);
+            }
+            _ => {
+                self.config_channel.link.failed(now, unit, retry_after(outcome));
+            }
+        }
+        if matches!(self.phase, Phase::Configuring { .. }) {
+            self.enter_setup(now);
+        }
+    }
+
+    fn apply_config(&mut self, now: i64, reply: ConfigReply) {
+        let interval_changed = reply.config.events_interval_ms != self.config.events_interval_ms;
+        self.config = reply.config;
+        self.config_channel.version = Some(reply.config_version);
+        if !self.config.proctoring_enabled {
+            self.shutdown(ShutdownReason::ProctoringDisabled);
+            return;
+        }
+        if interval_changed && self.events.next_interval != i64::MAX {
+            self.events.next_interval = now + i64::from(self.config.events_interval_ms.max(1_000));
+        }
+    }
+}
