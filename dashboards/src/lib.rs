@@ -2,7 +2,9 @@
 //! config editor — static pages embedded in the binary ([`pages`]) and the
 //! JSON and SSE APIs under `/api/v1/dashboard/` they call. The binary mounts
 //! them beside ingest ([`serve`]): one port, one staff-token check
-//! ([`invigil_ingest::auth::Verifier::staff`]), one config store.
+//! ([`invigil_ingest::auth::Verifier::staff`]), one config store — lent by
+//! ingest as an [`invigil_ingest::host::Host`]. The dashboards own their
+//! `[dashboard]` [`settings`] and their [`metrics`].
 //!
 //! Data flow: the pipeline's live counters arrive on `proctor_live` and sit
 //! in the [`live::LiveHub`]; a proctor's wall ([`wall`]) is the hub's tiles
@@ -10,7 +12,12 @@
 //! Review reads come from the analytics store ([`store`], [`review`]); media
 //! is fetched by the browser from S3 through presigned URLs ([`media`]).
 //! Live video asks the walls whom a proctor may watch
-//! ([`invigil_ingest::live_video::ProctorWalls`]).
+//! ([`invigil_ingest::live_video::ProctorWalls`], handed to ingest in
+//! [`Service::mounted`]).
+//!
+//! Where to look: how the wall gets a new count — [`live::LiveHub::follow`]
+//! reads `proctor_live` into the hub, and [`wall::get_live`] sends the tiles
+//! of the candidates on the proctor's wall as they change.
 //!
 //! Every route takes a staff token: proctors and reviewers see only the tests
 //! their token lists (anything else is 403), admins see every test.
@@ -18,8 +25,10 @@
 pub mod assign;
 pub mod live;
 pub mod media;
+pub mod metrics;
 pub mod pages;
 pub mod review;
+pub mod settings;
 pub mod store;
 pub mod wall;
 
@@ -32,16 +41,17 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use invigil_ingest::app::{AppState, Ingest};
+use invigil_ingest::app::Ingest;
 use invigil_ingest::auth::Verifier;
 use invigil_ingest::config_store::ConfigStore;
 use invigil_ingest::error::ApiError;
-use invigil_ingest::metrics::Metrics;
-use invigil_ingest::settings::DashboardSettings;
+use invigil_ingest::host::{Host, Mounted};
 use invigil_schemas::api::ErrorCode;
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use tokio::net::TcpListener;
 
+use metrics::DashboardMetrics;
+pub use settings::DashboardSettings;
 use store::{AnalyticsStore, StoreFailure};
 use wall::Walls;
 
@@ -75,7 +85,7 @@ pub struct Dashboards {
     verifier: Verifier,
     config: ConfigStore,
     settings: DashboardSettings,
-    metrics: Arc<Metrics>,
+    metrics: Arc<DashboardMetrics>,
     walls: Arc<Walls>,
     store: Option<Arc<dyn AnalyticsStore>>,
     media: media::MediaSigner,
@@ -95,46 +105,48 @@ pub struct Service {
 }
 
 impl Service {
-    /// Builds the dashboards on a started ingest — its token verifier, config
-    /// store, metrics and `[dashboard]` settings — starts following the live
-    /// counters, and tells ingest's live video whose wall a candidate is on.
-    pub async fn start(ingest: &Arc<AppState>, backends: Backends) -> Self {
-        let settings = &ingest.settings;
+    /// Builds the dashboards on what a started ingest lends them — its token
+    /// verifier, config store, Kafka brokers and media bucket — with their
+    /// own `settings`, starts following the live counters, and hangs their
+    /// metrics on ingest's `/metrics`.
+    pub async fn start(host: &Host, settings: DashboardSettings, backends: Backends) -> Self {
         let hub = Arc::new(live::LiveHub::default());
         let stop_hub = Arc::new(AtomicBool::new(false));
-        let hub_thread = (!settings.dashboard.live_topic.is_empty())
-            .then(|| hub.follow(&settings.kafka.brokers, &settings.dashboard.live_topic, Arc::clone(&stop_hub)));
+        let hub_thread = (!settings.live_topic.is_empty())
+            .then(|| hub.follow(&host.kafka_brokers, &settings.live_topic, Arc::clone(&stop_hub)));
         let media_credentials = match backends.media_credentials {
             Some(provider) => Some(provider),
             None => aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(settings.credentials.region.clone()))
+                .region(aws_config::Region::new(host.media.region.clone()))
                 .load()
                 .await
                 .credentials_provider(),
         };
-        let walls = Arc::new(Walls::new(hub, ingest.config.clone()));
-        // Set once per ingest: a second mount keeps the first one's answer.
-        let _ = ingest.walls.set(Arc::new(wall::WallLookup(Arc::clone(&walls))));
+        let metrics = Arc::new(DashboardMetrics::default());
+        host.mount_metrics(metrics.registry());
         let (closing, _) = tokio::sync::watch::channel(false);
+        let media_url_lifetime = Duration::from_secs(settings.media_url_secs);
         let state = Arc::new(Dashboards {
-            verifier: ingest.verifier.clone(),
-            config: ingest.config.clone(),
-            settings: settings.dashboard.clone(),
-            metrics: Arc::clone(&ingest.metrics),
-            walls,
+            verifier: host.verifier.clone(),
+            config: host.config.clone(),
+            metrics,
+            walls: Arc::new(Walls::new(hub, host.config.clone())),
             store: backends.analytics,
-            media: media::MediaSigner::new(
-                &settings.credentials,
-                media_credentials,
-                Duration::from_secs(settings.dashboard.media_url_secs),
-            ),
-            content_security_policy: pages::content_security_policy(&settings.credentials),
+            media: media::MediaSigner::new(&host.media, media_credentials, media_url_lifetime),
+            content_security_policy: pages::content_security_policy(&host.media),
             closing,
+            settings,
         });
         Self { state, stop_hub, hub_thread }
     }
 
-    /// The pages and APIs, for [`Ingest::serve`] to mount.
+    /// What ingest serves beside its own routes: the pages and APIs, and
+    /// the walls live video asks whom a proctor may watch.
+    pub fn mounted(&self) -> Mounted {
+        Mounted { router: self.router(), walls: Some(Arc::new(wall::WallLookup(Arc::clone(&self.state.walls)))) }
+    }
+
+    /// The pages and APIs.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/v1/dashboard/me", get(get_me))
@@ -169,17 +181,18 @@ impl Service {
 /// then ingest drains and flushes, then the hub stops.
 pub async fn serve(
     ingest: Ingest,
+    settings: DashboardSettings,
     backends: Backends,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let service = Service::start(&ingest.state, backends).await;
+    let service = Service::start(&ingest.host(), settings, backends).await;
     let closing = service.state.closing.clone();
     let shutdown = async move {
         shutdown.await;
         closing.send_replace(true);
     };
-    let served = ingest.serve(listener, service.router(), shutdown).await;
+    let served = ingest.serve(listener, service.mounted(), shutdown).await;
     service.stop().await;
     served
 }

@@ -12,9 +12,9 @@ use invigil_schemas::config::Resolution;
 use invigil_schemas::record::record_key;
 use invigil_schemas::validate::{check_caller, parse_batch, Caller, ProblemCode};
 
-use crate::app::AppState;
 use crate::enrich::{hash_ip, to_record, Enrichment};
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// Longest user agent kept on a record.
 const MAX_USER_AGENT_BYTES: usize = 512;

@@ -11,31 +11,49 @@
 //! a background task replays in order → answer `ok`. Every failure is an
 //! [`error::ApiError`]: SPEC §4's JSON body.
 //!
-//! Around it: upload credentials from STS ([`credentials`]), the admin config
-//! API and the hot-reloaded config file ([`app`], [`config_store`]),
-//! Prometheus [`metrics`], live video on demand — the publish signal, WHIP,
-//! WHEP and the SFU ([`live_video`]) — and what an operator sets
-//! ([`settings`]). Staff tokens (proctor, reviewer, admin) are checked here
-//! too ([`auth::Verifier::staff`]), for the admin API and for the dashboards.
-//! [`app::Ingest`] starts and stops the whole; [`app::Ingest::serve`] takes
-//! extra routes, which is how the binary mounts the dashboards
-//! (`invigil-dashboards`) beside these.
+//! Around it: upload credentials from STS ([`credentials`], served by
+//! [`credentials_api`]), the hot-reloaded config file and its admin API
+//! ([`config_store`], [`config_api`]), Prometheus [`metrics`], live video on
+//! demand — the publish signal, WHIP, WHEP and the SFU ([`live_video`]) —
+//! and what an operator sets ([`settings`]). Staff tokens (proctor,
+//! reviewer, admin) are checked here too ([`auth::Verifier::staff`]), for
+//! the admin API and for the dashboards.
+//!
+//! [`router`] lists every route; [`state::AppState`] is what the handlers
+//! share; [`app::Ingest`] starts and stops the whole. The binary mounts the
+//! dashboards (`invigil-dashboards`) beside these through [`host`]: ingest
+//! lends a [`host::Host`] (verifier, config, metrics) and serves the
+//! [`host::Mounted`] routes, asking the mounted walls whom a proctor may
+//! watch live.
+//!
+//! Where to look: a media key in an event is checked while [`events`]
+//! validates the batch — its form by [`invigil_schemas::media_key::check`],
+//! that it lies under the caller's own prefix by
+//! [`invigil_schemas::validate::check_caller`]; uploads themselves are
+//! bounded to that prefix by [`credentials::session_policy`]. A WHEP subscription is authorised
+//! in `live_video::routes::watcher`: a proctor of the test with the
+//! candidate on their wall, or an admin.
 
 pub mod app;
 pub mod auth;
+pub mod config_api;
 pub mod config_store;
 pub mod credentials;
+pub mod credentials_api;
 pub mod delivery;
 pub mod enrich;
 pub mod error;
 pub mod events;
+pub mod host;
 pub mod kafka;
 pub mod live_video;
 pub mod metrics;
 pub mod post_policy;
 pub mod rate_limit;
+pub mod router;
 pub mod settings;
 pub mod spool;
+pub mod state;
 
 /// Logs as JSON lines on stderr (or human-readable with `INVIGIL_LOG_FORMAT=text`),
 /// filtered by `RUST_LOG` (default `info`). Secrets and candidate content are

@@ -1,7 +1,9 @@
 //! Prometheus metrics served on `/metrics` (OpenMetrics text). Counters get
 //! the `_total` suffix on the wire, e.g. `invigil_ingest_produced_total`.
+//! Services mounted beside ingest (the dashboards) keep their own registry
+//! and [`Metrics::mount`] it: one scrape shows both.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -31,6 +33,8 @@ type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 /// Every metric ingest exports.
 pub struct Metrics {
     registry: Registry,
+    /// Registries of services mounted beside ingest, rendered after ours.
+    mounted: Mutex<Vec<Registry>>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: LatencyFamily,
     /// Batches acknowledged by Kafka on the request path.
@@ -45,10 +49,6 @@ pub struct Metrics {
     pub credentials_cache_hits: Counter,
     pub rate_limited: Counter,
     pub config_reloads: Counter,
-    /// Proctor wall streams open now.
-    pub sse_streams: Gauge,
-    /// Tile updates sent on those streams.
-    pub sse_events: Counter,
     /// Live video: candidates publishing and proctors subscribed now, media
     /// bytes received from publishers and frames forwarded (mirrored from
     /// the SFU's own counters when `/metrics` is read).
@@ -80,13 +80,12 @@ impl Default for Metrics {
             credentials_cache_hits: Counter::default(),
             rate_limited: Counter::default(),
             config_reloads: Counter::default(),
-            sse_streams: Gauge::default(),
-            sse_events: Counter::default(),
             live_publishers: Gauge::default(),
             live_subscribers: Gauge::default(),
             live_media_bytes_received: Counter::default(),
             live_frames_forwarded: Counter::default(),
             registry: Registry::default(),
+            mounted: Mutex::default(),
         };
         registry.register("http_requests", "HTTP requests by route and status", requests);
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency);
@@ -103,8 +102,6 @@ impl Default for Metrics {
         );
         registry.register("rate_limited", "Requests refused with 429", metrics.rate_limited.clone());
         registry.register("config_reloads", "Configuration versions installed", metrics.config_reloads.clone());
-        registry.register("sse_streams", "Proctor wall streams open", metrics.sse_streams.clone());
-        registry.register("sse_events", "Tile updates sent to proctor walls", metrics.sse_events.clone());
         registry.register("live_publishers", "Candidates publishing live video", metrics.live_publishers.clone());
         registry.register(
             "live_subscribers",
@@ -126,10 +123,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// The OpenMetrics text of every metric.
+    /// Adds a mounted service's metrics to every later scrape.
+    pub fn mount(&self, registry: Registry) {
+        self.mounted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(registry);
+    }
+
+    /// The OpenMetrics text of every metric, ours then the mounted ones'.
     pub fn render(&self) -> String {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        let written = encode_registry(&mut text, &self.registry).and_then(|()| {
+            let mounted = self.mounted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            mounted.iter().try_for_each(|registry| encode_registry(&mut text, registry))
+        });
+        written.and_then(|()| encode_eof(&mut text)).expect("writing to a String cannot fail");
         text
     }
 }

@@ -47,7 +47,6 @@ pub struct IngestSettings {
     pub credentials: CredentialSettings,
     pub rate_limit: RateLimitSettings,
     pub limits: Limits,
-    pub dashboard: DashboardSettings,
     pub live_video: LiveVideoSettings,
 }
 
@@ -65,7 +64,6 @@ impl Default for IngestSettings {
             credentials: CredentialSettings::default(),
             rate_limit: RateLimitSettings::default(),
             limits: Limits::default(),
-            dashboard: DashboardSettings::default(),
             live_video: LiveVideoSettings::default(),
         }
     }
@@ -113,14 +111,22 @@ pub enum SettingsError {
 impl IngestSettings {
     /// Reads `path` (defaults if `None`), then applies the environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
-        let mut settings = match path {
+        Self::load_beside(path, &[]).map(|(settings, _)| settings)
+    }
+
+    /// [`load`](Self::load), leaving out the top-level `sections` that
+    /// belong to services mounted beside ingest (the dashboards'
+    /// `[dashboard]`): they come back untouched, for their owner to read.
+    /// Any other unknown key is refused by name.
+    pub fn load_beside(path: Option<&Path>, sections: &[&str]) -> Result<(Self, toml::Table), SettingsError> {
+        let (mut settings, others) = match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| SettingsError::Read { path: path.into(), source })?;
-                toml::from_str(&text)
+                Self::from_toml_beside(&text, sections)
                     .map_err(|source| SettingsError::Parse { path: path.into(), source: Box::new(source) })?
             }
-            None => Self::default(),
+            None => (Self::default(), toml::Table::new()),
         };
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         if let Some(listen) = var("INVIGIL_LISTEN") {
@@ -134,7 +140,15 @@ impl IngestSettings {
             settings.kafka.brokers = brokers;
         }
         settings.check()?;
-        Ok(settings)
+        Ok((settings, others))
+    }
+
+    /// The settings in `text`, and apart from them the top-level `sections`
+    /// that are not ingest's.
+    pub fn from_toml_beside(text: &str, sections: &[&str]) -> Result<(Self, toml::Table), toml::de::Error> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        let others = sections.iter().filter_map(|name| table.remove_entry(*name)).collect();
+        Ok((toml::Value::Table(table).try_into()?, others))
     }
 
     /// Rules serde cannot express.
@@ -169,12 +183,6 @@ impl IngestSettings {
             return invalid(format!(
                 "credentials.duration_secs = {} is outside STS's 900…43200",
                 self.credentials.duration_secs
-            ));
-        }
-        if !(10..=7 * 24 * 3600).contains(&self.dashboard.media_url_secs) {
-            return invalid(format!(
-                "dashboard.media_url_secs = {} is outside 10…604800 (SigV4's limit)",
-                self.dashboard.media_url_secs
             ));
         }
         if self.rate_limit.per_second > 0.0 && self.rate_limit.burst < 1.0 {
@@ -250,7 +258,7 @@ mod tests {
     fn the_example_file_is_complete_and_matches_the_defaults() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/dev/ingest.example.toml");
         let text = std::fs::read_to_string(&example).unwrap();
-        let parsed: IngestSettings = toml::from_str(&text).unwrap();
+        let (parsed, _) = IngestSettings::from_toml_beside(&text, &["dashboard"]).unwrap();
         assert_eq!(parsed, IngestSettings::default(), "ingest.example.toml documents the defaults");
         // Every key of the defaults appears in the example.
         let full = toml::to_string(&IngestSettings::default()).unwrap();
@@ -268,36 +276,5 @@ mod tests {
     fn unknown_keys_are_refused_with_their_name() {
         let error = toml::from_str::<IngestSettings>("[kafka]\nbrokerz = \"x\"\n").unwrap_err();
         assert!(error.to_string().contains("brokerz"), "{error}");
-    }
-}
-
-/// `[dashboard]`: what the dashboards (the `invigil-dashboards` crate,
-/// mounted beside ingest by the binary) read from this file.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DashboardSettings {
-    /// Topic the pipeline publishes live counters to; empty turns the live
-    /// wall off.
-    pub live_topic: String,
-    /// How long a presigned media URL works, in seconds.
-    pub media_url_secs: u64,
-    /// Most events one review timeline returns.
-    pub max_timeline_events: usize,
-    /// A ClickHouse server (HTTP) the review pages read, for a standalone
-    /// `invigil ingest`; empty: no review data unless the process shares a
-    /// store with an in-process pipeline.
-    pub clickhouse_url: String,
-    pub clickhouse_database: String,
-}
-
-impl Default for DashboardSettings {
-    fn default() -> Self {
-        Self {
-            live_topic: "proctor_live".into(),
-            media_url_secs: 300,
-            max_timeline_events: 20_000,
-            clickhouse_url: String::new(),
-            clickhouse_database: "default".into(),
-        }
     }
 }

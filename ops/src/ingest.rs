@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use invigil_ingest::app::Ingest;
-use invigil_ingest::settings::IngestSettings;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,9 +20,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
-    let settings = IngestSettings::load(args.settings.as_deref())?;
+    let (settings, dashboard) = invigil_dashboards::settings::load(args.settings.as_deref())?;
     if args.print_settings {
         print!("{}", toml::to_string(&settings)?);
+        print!("\n[dashboard]\n{}", toml::to_string(&dashboard)?);
         return Ok(());
     }
     let secrets = settings.secrets_from_env()?;
@@ -33,17 +33,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         // The review pages read a ClickHouse server when one is configured.
-        let analytics = (!settings.dashboard.clickhouse_url.is_empty()).then(|| {
-            crate::analytics::SharedStore::http(
-                &settings.dashboard.clickhouse_url,
-                &settings.dashboard.clickhouse_database,
-            )
-        });
+        let analytics = (!dashboard.clickhouse_url.is_empty())
+            .then(|| crate::analytics::SharedStore::http(&dashboard.clickhouse_url, &dashboard.clickhouse_database));
         let ingest = Ingest::start(settings, secrets, Default::default()).await?;
         let dashboards = invigil_dashboards::Backends { analytics, ..Default::default() };
         tracing::info!(listen = %listener.local_addr()?, "ingest serving");
         eprintln!("invigil ingest: serving on http://{}", listener.local_addr()?);
-        invigil_dashboards::serve(ingest, dashboards, listener, shutdown_signal()).await?;
+        invigil_dashboards::serve(ingest, dashboard, dashboards, listener, shutdown_signal()).await?;
         Ok(())
     })
 }

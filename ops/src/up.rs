@@ -129,7 +129,7 @@ fn staff_links(base: &str, secret: &str, test: &str) -> anyhow::Result<Vec<(&'st
 }
 
 /// The local broker to run, if the arguments and the world call for one.
-fn local_broker(args: &Args, settings: &IngestSettings) -> anyhow::Result<Option<LocalBroker>> {
+fn local_broker(args: &Args, settings: &IngestSettings, live_topic: &str) -> anyhow::Result<Option<LocalBroker>> {
     let first = settings.kafka.brokers.split(',').next().unwrap_or_default().trim().to_owned();
     let wanted = match args.broker.as_str() {
         "external" => false,
@@ -146,15 +146,14 @@ fn local_broker(args: &Args, settings: &IngestSettings) -> anyhow::Result<Option
     let dir = args.data_dir.join("kafka");
     eprintln!("invigil up: no broker answers at {address}; starting a local one (data in {})", dir.display());
     let compact = ["cleanup.policy=compact"];
-    let topics: [(&str, u32, &[&str]); 2] =
-        [(&settings.kafka.topic, 6, &[]), (&settings.dashboard.live_topic, 6, &compact)];
+    let topics: [(&str, u32, &[&str]); 2] = [(&settings.kafka.topic, 6, &[]), (live_topic, 6, &compact)];
     let topics: Vec<_> = topics.into_iter().filter(|(name, _, _)| !name.is_empty()).collect();
     LocalBroker::start(&dir, address, &topics).map(Some)
 }
 
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
-    let mut settings = IngestSettings::load(args.settings.as_deref())?;
+    let (mut settings, dashboard) = invigil_dashboards::settings::load(args.settings.as_deref())?;
     if args.settings.is_none() {
         // Without a settings file everything lives in the data directory.
         settings.config_file = args.data_dir.join("config.json");
@@ -170,7 +169,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         "external" => false,
         _ => settings.credentials.s3_endpoint.is_empty(),
     };
-    let broker = local_broker(&args, &settings)?;
+    let broker = local_broker(&args, &settings, &dashboard.live_topic)?;
     if broker.is_some() {
         // tansu 0.6's idempotent-producer check can panic inside the broker
         // after its supervisor restarts it; the pipeline dedups anyway.
@@ -182,7 +181,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
 
     let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
     pipeline.topic = settings.kafka.topic.clone();
-    pipeline.live_topic = settings.dashboard.live_topic.clone();
+    pipeline.live_topic = dashboard.live_topic.clone();
     pipeline.group_id = args.group;
     pipeline.config_file = Some(settings.config_file.clone());
     let stop = Arc::new(AtomicBool::new(false));
@@ -265,7 +264,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
                 } => tracing::error!("the pipeline stopped; stopping ingest"),
             }
         };
-        invigil_dashboards::serve(ingest, dashboards, listener, shutdown).await?;
+        invigil_dashboards::serve(ingest, dashboard, dashboards, listener, shutdown).await?;
         let _ = stop_demo.send(true);
         if let Some((_, server)) = demo {
             let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

@@ -125,18 +125,27 @@ fn the_pipeline_forms_one_timely_cluster_of_its_replicas() {
     assert!(events["partitions"].as_u64().unwrap() >= replicas.parse::<u64>().unwrap() * workers);
 }
 
+/// A settings file as the binary reads it: ingest's part and `[dashboard]`,
+/// each checked.
+fn served_settings(text: &str, name: &str) -> (IngestSettings, invigil_dashboards::DashboardSettings) {
+    let (settings, mut sections) = IngestSettings::from_toml_beside(text, &["dashboard"])
+        .unwrap_or_else(|e| panic!("{name} in the ConfigMap: {e}"));
+    settings.check().unwrap();
+    let dashboard = invigil_dashboards::DashboardSettings::from_section(sections.remove("dashboard"))
+        .unwrap_or_else(|e| panic!("[dashboard] of {name} in the ConfigMap: {e}"));
+    (settings, dashboard)
+}
+
 #[test]
 fn the_configmap_settings_are_what_ingest_accepts() {
     let config = documents("k8s/config.yaml");
     let text = resource(&config, "ConfigMap", "invigil-config")["data"]["ingest.toml"].as_str().unwrap().to_owned();
-    let settings: IngestSettings =
-        toml::from_str(&text).unwrap_or_else(|e| panic!("ingest.toml in the ConfigMap: {e}"));
-    settings.check().unwrap();
+    let (settings, dashboard) = served_settings(&text, "ingest.toml");
     assert_eq!(settings.kafka.topic, "proctor_events");
-    assert_eq!(settings.dashboard.live_topic, "proctor_live");
+    assert_eq!(dashboard.live_topic, "proctor_live");
     let topics: Value = serde_yaml::from_str(&read("kafka/topics.yaml")).unwrap();
     let names: Vec<&str> = topics["topics"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert!(names.contains(&settings.kafka.topic.as_str()) && names.contains(&settings.dashboard.live_topic.as_str()));
+    assert!(names.contains(&settings.kafka.topic.as_str()) && names.contains(&dashboard.live_topic.as_str()));
     // Both IAM policies name the bucket ingest hands out.
     for policy in ["iam/ingest-permissions.json", "iam/uploader-permissions.json"] {
         assert!(read(policy).contains(&format!("arn:aws:s3:::{}/*", settings.credentials.bucket)), "{policy}");
@@ -150,15 +159,13 @@ fn the_configmap_settings_are_what_ingest_accepts() {
 #[test]
 fn live_video_runs_in_its_own_process_with_its_udp_port_exposed() {
     let config = documents("k8s/config.yaml");
-    let settings = |key: &str| -> IngestSettings {
+    let settings = |key: &str| {
         let text = resource(&config, "ConfigMap", "invigil-config")["data"][key].as_str().unwrap().to_owned();
-        let settings: IngestSettings = toml::from_str(&text).unwrap_or_else(|e| panic!("{key} in the ConfigMap: {e}"));
-        settings.check().unwrap();
-        settings
+        served_settings(&text, key)
     };
-    let (stateless, live) = (settings("ingest.toml"), settings("live.toml"));
+    let ((stateless, _), (live, live_dashboard)) = (settings("ingest.toml"), settings("live.toml"));
     assert!(!stateless.live_video.enabled && live.live_video.enabled);
-    assert_eq!((live.kafka.topic.as_str(), live.dashboard.live_topic.as_str()), ("proctor_events", "proctor_live"));
+    assert_eq!((live.kafka.topic.as_str(), live_dashboard.live_topic.as_str()), ("proctor_events", "proctor_live"));
     let udp = live.live_video.udp_listen.port();
     assert!(live.live_video.udp_listen.ip().is_unspecified() && live.live_video.public_addr.is_some());
 

@@ -50,7 +50,7 @@ use sfu::{Command, PeerId, Role, Sfu, SfuStats};
 
 /// Whose wall a candidate is on. The dashboards split a test's candidates
 /// among its proctors on duty; they answer this once the binary has mounted
-/// them (`AppState::walls`). Without an answer, a proctor may watch a
+/// them (`host::Mounted::walls`). Without an answer, a proctor may watch a
 /// candidate only when the test has no duty roster (everyone watches
 /// everyone then).
 pub trait ProctorWalls: Send + Sync {

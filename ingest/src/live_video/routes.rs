@@ -1,6 +1,7 @@
 //! The HTTP side of live video: the candidate's signal and WHIP, the
 //! proctor's WHEP and messages, and ending a session. Each route checks
-//! who calls before it touches [`LiveVideo`].
+//! who calls before it touches [`LiveVideo`]; who may watch whom is
+//! [`watcher`]'s to say.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +9,35 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::validate::ProblemCode;
 use serde::Deserialize;
 
-use super::{bad_body, LiveVideo, Owner};
-use crate::app::AppState;
+use super::{bad_body, LiveVideo, Owner, ProctorWalls};
 use crate::error::ApiError;
+use crate::state::AppState;
+
+/// What the live video routes read: ingest's state, and the walls of the
+/// dashboards when they are mounted.
+pub struct LiveRoutes {
+    app: Arc<AppState>,
+    walls: Option<Arc<dyn ProctorWalls>>,
+}
+
+/// The live video routes (see [`crate::router::ROUTES`]).
+pub fn router(app: Arc<AppState>, walls: Option<Arc<dyn ProctorWalls>>) -> Router {
+    Router::new()
+        .route("/api/v1/live/signal", get(get_signal))
+        .route("/api/v1/live/whip", post(post_whip))
+        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(post_whep))
+        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages", post(post_message))
+        .route("/api/v1/live/resources/{id}", delete(delete_resource))
+        .with_state(Arc::new(LiveRoutes { app, walls }))
+}
 
 fn live(state: &AppState) -> Result<&LiveVideo, ApiError> {
     state
@@ -100,11 +120,12 @@ fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView
 
 /// `GET /api/v1/live/signal?publishing=…`: publish or stop, answered as
 /// soon as that differs from what the SDK does.
-pub async fn get_signal(
-    State(state): State<Arc<AppState>>,
+async fn get_signal(
+    State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     query: Result<Query<SignalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let state = &routes.app;
     let claims = state.verifier.candidate(&headers)?;
     let Query(query) =
         query.map_err(|rejection| ApiError::bad_field("query", ProblemCode::InvalidType, rejection.body_text()))?;
@@ -123,11 +144,12 @@ pub async fn get_signal(
 }
 
 /// `POST /api/v1/live/whip`: the candidate publishes, while watched.
-pub async fn post_whip(
-    State(state): State<Arc<AppState>>,
+async fn post_whip(
+    State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let state = &routes.app;
     let claims = state.verifier.candidate(&headers)?;
     let live = live_for_test(&state, &claims.test_id)?;
     let key = format!("{}/{}", claims.test_id, claims.sub);
@@ -146,14 +168,14 @@ pub struct WhepQuery {
 
 /// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
 /// with the candidate on their wall (or an admin) subscribes.
-pub async fn post_whep(
-    State(state): State<Arc<AppState>>,
+async fn post_whep(
+    State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path((test, candidate)): Path<(String, String)>,
     Query(query): Query<WhepQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Watcher { live, claims, test, candidate } = watcher(&state, &headers, &test, &candidate).await?;
+    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &test, &candidate).await?;
     let view = match query.view.as_deref().map(LiveView::from_name) {
         None => LiveView::Full,
         Some(Some(view)) if view != LiveView::None => view,
@@ -177,17 +199,18 @@ struct Watcher<'a> {
 /// test with the candidate on their wall, or an admin; the test must have
 /// live video on.
 async fn watcher<'a>(
-    state: &'a Arc<AppState>,
+    routes: &'a LiveRoutes,
     headers: &HeaderMap,
     test: &str,
     candidate: &str,
 ) -> Result<Watcher<'a>, ApiError> {
+    let state = &routes.app;
     let test = crate::error::parse_test_id(test)?;
     let candidate = crate::error::parse_candidate_id(candidate)?;
     let claims = state.verifier.staff_of_test(headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let live = live_for_test(state, &test)?;
     if claims.role == StaffRole::Proctor {
-        let on_wall = match state.walls.get() {
+        let on_wall = match &routes.walls {
             Some(walls) => walls.shows(&test, &claims.sub, &candidate).await?,
             // No dashboards to ask: only a test without a duty roster (every
             // proctor watches everyone) lets a proctor in.
@@ -204,13 +227,14 @@ async fn watcher<'a>(
 /// the candidate's SDK shows without blocking and records on the timeline
 /// (a `custom` event named `invigil.proctor_message`). Who may watch the
 /// candidate may write to them.
-pub async fn post_message(
-    State(state): State<Arc<AppState>>,
+async fn post_message(
+    State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path((test, candidate)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
-    let Watcher { live, claims, test, candidate } = watcher(&state, &headers, &test, &candidate).await?;
+    let state = &routes.app;
+    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &test, &candidate).await?;
     crate::error::require_json(&headers)?;
     let request: MessageRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
@@ -242,11 +266,12 @@ pub async fn post_message(
 
 /// `DELETE /api/v1/live/resources/{id}`: ends a WHIP or WHEP session; only
 /// its owner may (anyone else gets 404, as for an unknown id).
-pub async fn delete_resource(
-    State(state): State<Arc<AppState>>,
+async fn delete_resource(
+    State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let state = &routes.app;
     let claims: serde_json::Value = state.verifier.verify(&headers)?;
     let caller = match (claims.get("role"), claims.get("test_id"), claims.get("sub").and_then(|s| s.as_str())) {
         (Some(_), _, Some(sub)) => Owner::Staff(sub.to_owned()),

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use invigil_ingest::app::{AppState, Backends, Ingest};
+use invigil_ingest::app::{Backends, Ingest};
+use invigil_ingest::state::AppState;
 use invigil_ingest::auth::TokenKey;
 use invigil_ingest::settings::{IngestSettings, Secrets};
 use serde_json::Value;
@@ -71,9 +72,13 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
     settings.credentials.upload_grant = options.upload_grant;
     settings.rate_limit.per_second = options.rate_limit.0;
     settings.rate_limit.burst = options.rate_limit.1;
-    // Each test follows its own live topic (created on first use by the pipeline or the test).
-    settings.dashboard.live_topic = format!("{}-live", options.topic);
     settings
+}
+
+/// The dashboards' settings [`Running`] starts with: each test follows its
+/// own live topic (created on first use by the pipeline or the test).
+pub fn dashboard_settings_for(options: &Options) -> invigil_dashboards::DashboardSettings {
+    invigil_dashboards::DashboardSettings { live_topic: format!("{}-live", options.topic), ..Default::default() }
 }
 
 /// An STS client for moto's endpoint.
@@ -100,6 +105,7 @@ impl Running {
             .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
             .try_init();
         let settings = settings_for(&options, dir.path());
+        let dashboard = dashboard_settings_for(&options);
         let secrets = Secrets { token_key: TokenKey::Hs256Secret(SECRET.to_vec()), ip_hash_secret: [7; 16] };
         let media = aws_credential_types::Credentials::new("testing", "testing", None, None, "static");
         let backends = Backends { sts: Some(sts_client(&options.sts_endpoint)), ..Default::default() };
@@ -113,7 +119,7 @@ impl Running {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            invigil_dashboards::serve(ingest, dashboards, listener, async move {
+            invigil_dashboards::serve(ingest, dashboard, dashboards, listener, async move {
                 let _ = stopped.await;
             })
             .await
@@ -165,5 +171,5 @@ pub async fn parts(response: reqwest::Response) -> (u16, Option<String>, Value) 
 /// Every route the front door serves, as `(method, path)`: ingest's and the
 /// dashboards'.
 pub fn routes() -> Vec<(&'static str, &'static str)> {
-    invigil_ingest::app::ROUTES.iter().chain(invigil_dashboards::ROUTES).copied().collect()
+    invigil_ingest::router::ROUTES.iter().chain(invigil_dashboards::ROUTES).copied().collect()
 }
