@@ -27,8 +27,12 @@ S3_PORT=${INVIGIL_S3_PORT:-15000}
 CLICKHOUSE_HTTP_PORT=${INVIGIL_CLICKHOUSE_HTTP_PORT:-18123}
 CLICKHOUSE_TCP_PORT=${INVIGIL_CLICKHOUSE_TCP_PORT:-19000}
 
-TANSU_VERSION=0.6.0
+# The broker's release and its launch are the invigil-tansu crate's, shared
+# with `invigil up` and the tests; its binary starts the dev broker below.
+TANSU_VERSION=$(sed -n 's/^pub const TANSU_VERSION: &str = "\(.*\)";$/\1/p' "$ROOT/ops/tansu/src/lib.rs")
+[ -n "$TANSU_VERSION" ] || { echo "services.sh: no TANSU_VERSION in ops/tansu/src/lib.rs" >&2; exit 1; }
 TANSU_BIN=$CACHE/tansu-$TANSU_VERSION/bin/tansu
+LAUNCHER=${CARGO_TARGET_DIR:-$ROOT/target}/debug/invigil-tansu
 MOTO_VERSION=5.2.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PARLIAMENT_VERSION=1.6.4
@@ -198,12 +202,9 @@ spawn() {
 start_kafka() {
     local dir=$STATE/kafka
     mkdir -p "$dir"
-    # tansu reads a .env in its working directory; ours is empty on purpose.
-    : >"$dir/.env"
-    spawn kafka "$dir" "$TANSU_BIN" broker \
-        --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-        --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-        --storage-engine "sqlite://tansu.db"
+    # The launcher is std-only: a few seconds to build the first time.
+    (cd "$ROOT" && cargo build -q -p invigil-tansu --bin invigil-tansu) || die "building the broker launcher failed"
+    INVIGIL_TANSU_BIN=$TANSU_BIN spawn kafka "$dir" "$LAUNCHER" broker "$dir" "127.0.0.1:$KAFKA_PORT"
     wait_until kafka 60 tcp_open "$KAFKA_PORT"
     local topic
     for topic in "proctor_events 6" "proctor_live 6 --config cleanup.policy=compact"; do

@@ -4,41 +4,15 @@
 //! restarts. `ops/dev/services.sh install` builds the binary once (~15 min on
 //! 2 cores) into the project cache.
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-
-/// The tansu release the project installs.
-pub const TANSU_VERSION: &str = "0.6.0";
-
-/// Where to look for the tansu binary, first match wins.
-pub fn binary_candidates() -> Vec<PathBuf> {
-    let mut paths = Vec::new();
-    if let Some(path) = std::env::var_os("INVIGIL_TANSU_BIN").filter(|p| !p.is_empty()) {
-        paths.push(PathBuf::from(path));
-    }
-    let relative = Path::new(&format!("tansu-{TANSU_VERSION}")).join("bin/tansu");
-    if let Some(cache) = std::env::var_os("INVIGIL_CACHE").filter(|p| !p.is_empty()) {
-        paths.push(PathBuf::from(cache).join(&relative));
-    }
-    if let Some(home) = std::env::var_os("HOME") {
-        paths.push(PathBuf::from(home).join(".cache/invigil").join(&relative));
-    }
-    paths
-}
-
-/// Whether something accepts TCP connections at `address` within `timeout`.
-pub fn answers(address: &str, timeout: Duration) -> bool {
-    address
-        .to_socket_addrs()
-        .map(|mut addresses| addresses.any(|a| TcpStream::connect_timeout(&a, timeout).is_ok()))
-        .unwrap_or(false)
-}
+pub use invigil_tansu::{answers, wait_until_answers};
 
 /// A supervised tansu process.
 pub struct LocalBroker {
@@ -48,26 +22,8 @@ pub struct LocalBroker {
 }
 
 /// The installed tansu binary, or an error saying how to install it.
-pub fn find_binary(why: &str) -> anyhow::Result<PathBuf> {
-    let candidates = binary_candidates();
-    candidates.iter().find(|p| p.is_file()).cloned().with_context(|| {
-        format!(
-            "{why} and tansu is not installed (looked in {}); run `ops/dev/services.sh install` once (~15 min)",
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        )
-    })
-}
-
-/// Waits until `address` accepts connections, at most `limit`.
-pub fn wait_until_answers(address: SocketAddr, limit: Duration) -> bool {
-    let started = Instant::now();
-    while !answers(&address.to_string(), Duration::from_millis(200)) {
-        if started.elapsed() > limit {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    true
+pub fn find_binary(why: &str) -> anyhow::Result<std::path::PathBuf> {
+    invigil_tansu::find_binary(why).map_err(anyhow::Error::msg)
 }
 
 /// Creates `topics` (`name, partitions, extra config`) unless they exist.
@@ -78,10 +34,7 @@ pub fn create_topics(
     topics: &[(&str, u32, &[&str])],
 ) -> anyhow::Result<()> {
     for (name, partitions, config) in topics {
-        let output = Command::new(binary)
-            .args(["topic", "create", name, "--broker", &format!("tcp://{address}")])
-            .args(["--partitions", &partitions.to_string()])
-            .args(config.iter().flat_map(|c| ["--config", c]))
+        let output = invigil_tansu::create_topic_command(binary, address, name, *partitions, config)
             .current_dir(dir)
             .output()
             .context("running tansu topic create")?;
@@ -94,30 +47,16 @@ pub fn create_topics(
     Ok(())
 }
 
-/// Starts tansu on `address` with its SQLite data in `dir` (no waiting).
+/// Starts tansu on `address` with its SQLite data in `dir` (no waiting),
+/// logging to `dir/broker.log`.
 pub fn spawn(binary: &Path, dir: &Path, address: SocketAddr) -> anyhow::Result<Child> {
-    let url = format!("tcp://{address}");
+    let mut command = invigil_tansu::broker_command(binary, dir, address)
+        .with_context(|| format!("preparing the broker's directory {}", dir.display()))?;
     let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("broker.log"))?;
-    let mut command = Command::new(binary);
-    command
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-            "--storage-engine",
-            "sqlite://tansu.db",
-        ])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
+    command.stdin(std::process::Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // The broker must not outlive its starter, even one killed with -9: it
     // gets SIGTERM when the thread that started it ends (`up`'s main thread
     // or broker supervisor, the chaos controller — all live until the end).
-    // tansu reads a .env in its working directory; ours is empty on purpose.
-    std::fs::write(dir.join(".env"), "")?;
     crate::process::die_with_parent(&mut command, libc::SIGTERM);
     command.spawn().with_context(|| format!("starting {}", binary.display()))
 }

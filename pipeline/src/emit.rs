@@ -24,8 +24,8 @@ use invigil_schemas::ids::v7_unix_ms;
 use crate::rows::{
     AnomalyRow, SessionRow, WindowRow, SEVERITY_CRITICAL, SEVERITY_WARNING, WINDOW_MINUTE, WINDOW_SESSION,
 };
+use crate::scoring::{self, WindowValue};
 use crate::session::{FactBatch, Session, SessionKey};
-use crate::windows::{self, WindowValue};
 
 /// What the store holds for one row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,10 +175,10 @@ impl Tracked {
         // windows are recomputed and, if closed, checked again.
         let from = match from {
             i64::MIN => from, // everything already (a config change)
-            _ => crate::session::window_start(from.saturating_sub(windows::capture_reach_ms(config)).max(i64::MIN / 2)),
+            _ => crate::session::window_start(from.saturating_sub(scoring::capture_reach_ms(config)).max(i64::MIN / 2)),
         };
         self.unchecked_from = Some(self.unchecked_from.map_or(from, |u| u.min(from)));
-        let fresh = windows::compute(&self.session, config, Some(from));
+        let fresh = scoring::compute(&self.session, config, Some(from));
         let from = fresh.first().map_or(from, |w| w.start);
         self.windows.retain(|start, _| *start < from);
         self.windows.extend(fresh.into_iter().map(|w| (w.start, w)));
@@ -186,7 +186,7 @@ impl Tracked {
 
     /// The running totals over every computed window (open ones included).
     pub fn totals(&self, config: &ProctorConfig) -> WindowValue {
-        windows::totals(self.windows.values(), &self.session, config)
+        scoring::totals(self.windows.values(), &self.session, config)
     }
 
     pub fn windows(&self) -> impl Iterator<Item = &WindowValue> {
@@ -534,10 +534,10 @@ mod tests {
             tracked.add(&facts, LATENESS);
             tracked.refresh(&config);
         }
-        let at_once = windows::compute(&tracked.session, &config, None);
+        let at_once = scoring::compute(&tracked.session, &config, None);
         let batch_by_batch: Vec<WindowValue> = tracked.windows.values().cloned().collect();
         assert_eq!(batch_by_batch, at_once);
-        let total = windows::totals(&at_once, &tracked.session, &config);
+        let total = scoring::totals(&at_once, &tracked.session, &config);
         assert!(total.recording_expected_ms > 200_000, "{total:?}");
         assert_eq!(total.recorded_ms[0], total.recording_expected_ms, "every camera second delivered");
         assert_eq!(total.recording_expected_ms - total.recorded_ms[1], 10_000, "one screen segment lost");

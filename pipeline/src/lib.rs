@@ -31,8 +31,9 @@
 //! - [`run`]: a process — store, live producer, timely workers or cluster
 //!   ([`run::RunError`] says why one could not start);
 //!   [`settings`], [`metrics`] (prometheus-client, as ingest's), [`faults`] (crash injection for tests),
-//!   [`topics`] (Kafka chores), [`scripted`] (the reference exam and its
-//!   truth).
+//!   [`topics`] (Kafka chores). With the `testing` feature (tests and
+//!   benchmarks only): `scripted` (the reference exam and its truth) and
+//!   `source::MemorySource` (records from memory instead of Kafka).
 //!
 //! ## Exactness after a crash
 //! Offsets are committed only when every row derived from the records
@@ -53,14 +54,16 @@
 pub mod dataflow;
 pub mod emit;
 pub mod faults;
+pub mod hash;
 pub mod live;
 pub mod metrics;
 pub mod rows;
 pub mod run;
+pub mod scoring;
+#[cfg(any(test, feature = "testing"))]
 pub mod scripted;
 pub mod session;
 pub mod settings;
 pub mod source;
 pub mod store;
 pub mod topics;
-pub mod windows;

@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataflow::{run_worker, run_worker_with, Shared};
+use crate::dataflow::{run_worker, Shared};
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::settings::{PipelineSettings, StoreSettings};
-use crate::source::{MemorySource, SourceError};
+use crate::source::SourceError;
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
 use crate::store::migrate::{migrate, MigrateError};
@@ -110,22 +110,43 @@ pub fn run(
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 ) -> Result<(), RunError> {
-    run_with(settings, store, cluster, stop, metrics, None)
+    run_workers(settings, store, cluster, stop, metrics, run_worker)
 }
 
 /// Makes worker `index` of `peers` its source of records.
-pub type SourceFactory = Arc<dyn Fn(&Shared, usize, usize) -> MemorySource + Send + Sync>;
+#[cfg(any(test, feature = "testing"))]
+pub type SourceFactory = Arc<dyn Fn(&Shared, usize, usize) -> crate::source::MemorySource + Send + Sync>;
 
-/// [`run`], reading from Kafka, or — with `source` — from memory (the
-/// benchmark's recorded batch file); a memory source ends the run once read.
+/// [`run`], reading from memory (the benchmark's recorded batch file)
+/// instead of Kafka; the run ends once everything is read.
+#[cfg(any(test, feature = "testing"))]
 pub fn run_with(
     settings: PipelineSettings,
     store: Store,
     cluster: &Cluster,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
-    source: Option<SourceFactory>,
+    source: SourceFactory,
 ) -> Result<(), RunError> {
+    run_workers(settings, store, cluster, stop, metrics, move |worker, shared| {
+        let reader = source(&shared, worker.index(), worker.peers());
+        crate::dataflow::run_worker_with(worker, shared, reader)
+    })
+}
+
+/// The process around the workers: the schema, the live producer, the
+/// timely workers each running `work`, and a progress line every 10 s.
+fn run_workers<W>(
+    settings: PipelineSettings,
+    store: Store,
+    cluster: &Cluster,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    work: W,
+) -> Result<(), RunError>
+where
+    W: Fn(&mut timely::worker::Worker, Shared) -> Result<(), SourceError> + Send + Sync + 'static,
+{
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -134,13 +155,51 @@ pub fn run_with(
             .build()
             .map_err(RunError::Runtime)?,
     );
-    // Tables first; a store that is down at start is retried, not fatal.
+    migrate_when_ready(&runtime, &store, &stop)?;
+    let live = match LivePublisher::new(&settings.brokers, &settings.live_topic, Arc::clone(&metrics)) {
+        Ok(publisher) => Some(Arc::new(publisher)),
+        Err(error) => {
+            tracing::error!(%error, "live counters disabled");
+            None
+        }
+    };
+    let shared = Shared {
+        settings: Arc::new(settings),
+        store,
+        runtime,
+        metrics: Arc::clone(&metrics),
+        live,
+        stop: Arc::clone(&stop),
+    };
+    let progress = Progress::start(Arc::clone(&metrics));
+    let guards = timely::execute(cluster.timely_config(), move |worker| {
+        let index = worker.index();
+        if let Err(error) = work(worker, shared.clone()) {
+            tracing::error!(worker = index, %error, "worker failed");
+            shared.stop.store(true, Ordering::Relaxed);
+            return Err(error);
+        }
+        Ok(())
+    })
+    .map_err(RunError::Timely)?;
+    let results = guards.join();
+    progress.stop();
+    tracing::info!(metrics = %metrics.summary(), "stopped");
+    for result in results {
+        result.map_err(RunError::WorkerPanicked)??;
+    }
+    Ok(())
+}
+
+/// Creates the tables. A store that is down at start is retried with
+/// backoff (until `stop`), not fatal; one that refuses the schema is.
+fn migrate_when_ready(runtime: &tokio::runtime::Runtime, store: &Store, stop: &AtomicBool) -> Result<(), RunError> {
     let mut wait = Duration::from_millis(250);
     loop {
-        match runtime.block_on(migrate(&store)) {
+        match runtime.block_on(migrate(store)) {
             Ok(report) => {
                 tracing::info!(applied = report.applied.len(), already = report.already_applied, "store schema ready");
-                break;
+                return Ok(());
             }
             Err(MigrateError::Store(error)) if !error.is_retryable() => {
                 let hint = if store.dialect() == invigil_schemas::migrations::Dialect::Modern {
@@ -158,61 +217,33 @@ pub fn run_with(
             }
         }
     }
-    let live = match LivePublisher::new(&settings.brokers, &settings.live_topic, Arc::clone(&metrics)) {
-        Ok(publisher) => Some(Arc::new(publisher)),
-        Err(error) => {
-            tracing::error!(%error, "live counters disabled");
-            None
-        }
-    };
-    let shared = Shared {
-        settings: Arc::new(settings),
-        store,
-        runtime,
-        metrics: Arc::clone(&metrics),
-        live,
-        stop: Arc::clone(&stop),
-    };
+}
 
-    let progress_stop = Arc::new(AtomicBool::new(false));
-    let progress = {
-        let metrics = Arc::clone(&metrics);
-        let done = Arc::clone(&progress_stop);
-        std::thread::spawn(move || {
+/// The thread that logs the metrics' summary every 10 s while running.
+struct Progress {
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(metrics: Arc<Metrics>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
             let mut ticks = 0u32;
-            while !done.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
                 ticks += 1;
                 if ticks % 20 == 0 {
                     tracing::info!(metrics = %metrics.summary(), "progress");
                 }
             }
-        })
-    };
-
-    let guards = timely::execute(cluster.timely_config(), move |worker| {
-        let index = worker.index();
-        let result = match &source {
-            Some(factory) => {
-                let reader = factory(&shared, index, worker.peers());
-                run_worker_with(worker, shared.clone(), reader)
-            }
-            None => run_worker(worker, shared.clone()),
-        };
-        if let Err(error) = result {
-            tracing::error!(worker = index, %error, "worker failed");
-            shared.stop.store(true, Ordering::Relaxed);
-            return Err(error);
-        }
-        Ok(())
-    })
-    .map_err(RunError::Timely)?;
-    let results = guards.join();
-    progress_stop.store(true, Ordering::Relaxed);
-    let _ = progress.join();
-    tracing::info!(metrics = %metrics.summary(), "stopped");
-    for result in results {
-        result.map_err(RunError::WorkerPanicked)??;
+        });
+        Self { done, thread }
     }
-    Ok(())
+
+    fn stop(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
 }

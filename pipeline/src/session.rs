@@ -1,7 +1,7 @@
 //! What the pipeline knows about one SDK session: a compact, deduplicated
 //! digest of its events, from which every window is recomputed.
 //!
-//! Windows are a pure function of this digest ([`crate::windows::compute`]).
+//! Windows are a pure function of this digest ([`crate::scoring::compute`]).
 //! That is what makes the pipeline exact under re-delivery, late events and
 //! restarts: adding an event twice changes nothing (dedup by `seq`), adding a
 //! late event changes exactly the windows it touches, and a digest rebuilt

@@ -116,7 +116,7 @@ impl Ledger {
 }
 
 /// Where a worker's records come from. [`PartitionReader`] is Kafka; the
-/// benchmark feeds a recorded file through [`MemorySource`].
+/// benchmark feeds a recorded file through `MemorySource`.
 pub trait RecordSource {
     /// Whether this worker has anything to read at all.
     fn has_partitions(&self) -> bool;
@@ -400,6 +400,7 @@ impl RecordSource for PartitionReader {
 /// Records held in memory (a recorded batch file), split over workers like
 /// Kafka partitions. Finished once every record was read: the watermark then
 /// goes away and the dataflow drains. Commits are counted, not sent.
+#[cfg(any(test, feature = "testing"))]
 pub struct MemorySource {
     /// `(partition, offset, value)` of this worker's records, in order.
     records: std::vec::IntoIter<(i32, i64, Vec<u8>)>,
@@ -407,6 +408,7 @@ pub struct MemorySource {
     finished: bool,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl MemorySource {
     /// This worker's share of `records` (`(key, value)` in produce order):
     /// record `i` goes to partition `hash(key) % partitions`, partitions to
@@ -423,7 +425,7 @@ impl MemorySource {
         let mut offsets: HashMap<i32, i64> = HashMap::new();
         let mut selected = Vec::new();
         for (key, value) in records {
-            let partition = (crate::dataflow::stable_hash(key.as_bytes()) % partitions as u64) as i32;
+            let partition = (crate::hash::stable_hash(key.as_bytes()) % partitions as u64) as i32;
             let offset = offsets.entry(partition).or_insert(0);
             if mine.contains(&partition) {
                 selected.push((partition, *offset, value.clone()));
@@ -434,6 +436,7 @@ impl MemorySource {
     }
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl RecordSource for MemorySource {
     fn has_partitions(&self) -> bool {
         !self.decoder.clocks.is_empty()

@@ -7,9 +7,9 @@ mod common;
 
 use invigil_pipeline::emit::{Emission, Tracked};
 use invigil_pipeline::rows::EventRow;
+use invigil_pipeline::scoring::{self, WindowValue};
 use invigil_pipeline::scripted::{self, T0};
 use invigil_pipeline::session::{FactBatch, Session};
-use invigil_pipeline::windows::{self, WindowValue};
 use invigil_schemas::config::ProctorConfig;
 use invigil_schemas::record::KafkaRecord;
 
@@ -45,7 +45,7 @@ fn close(a: f64, b: f64) -> bool {
 fn scripted_exam_windows_equal_hand_computed_truth() {
     let config = config();
     let session = digest(&scripted::records());
-    let windows = windows::compute(&session, &config, None);
+    let windows = scoring::compute(&session, &config, None);
     assert_eq!(windows.len(), 10, "minutes 0..=9 (ended at 599 s)");
     assert!(windows.iter().all(|w| w.end - w.start == 60_000));
 
@@ -109,7 +109,7 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     assert_eq!(minute(&windows, 9).score, 0.0);
     assert_eq!(minute(&windows, 0).score, 0.0);
 
-    let total = windows::totals(&windows, &session, &config);
+    let total = scoring::totals(&windows, &session, &config);
     assert_eq!((total.start, total.end), (T0, T0 + 599_000));
     assert_eq!(
         (total.tab_switches, total.hidden_ms, total.blur_count, total.blur_ms, total.fullscreen_exits),
@@ -150,7 +150,7 @@ fn before_the_late_batch_minute_8_reads_what_was_known() {
     let mut records = scripted::records();
     let kept_back = records.pop().unwrap();
     let mut session = digest(&records);
-    let before = windows::compute(&session, &config, None);
+    let before = scoring::compute(&session, &config, None);
     let m8 = minute(&before, 8);
     assert_eq!((m8.tab_switches, m8.hidden_ms, m8.clipboard_actions), (0, 0, 0));
     assert!(close(m8.score, 0.5));
@@ -159,7 +159,7 @@ fn before_the_late_batch_minute_8_reads_what_was_known() {
     let rows: Vec<EventRow> = kept_back.batch.events.iter().map(|e| EventRow::new(&kept_back, e)).collect();
     let changed_from = session.add_batch(&FactBatch::from_rows(&rows).unwrap(), LATENESS_MS).unwrap();
     assert_eq!(changed_from, T0 + 8 * 60_000);
-    let after = windows::compute(&session, &config, None);
+    let after = scoring::compute(&session, &config, None);
     for (a, b) in before.iter().zip(&after) {
         if a.start != changed_from {
             assert_eq!(a, b, "window {} changed", a.start);
@@ -172,26 +172,26 @@ fn before_the_late_batch_minute_8_reads_what_was_known() {
 fn windows_do_not_depend_on_delivery_order_or_duplicates() {
     let config = config();
     let records = scripted::records();
-    let truth = windows::compute(&digest(&records), &config, None);
+    let truth = scoring::compute(&digest(&records), &config, None);
     // Reversed, and every record delivered twice (a retried produce).
     let mut shuffled: Vec<KafkaRecord> = records.iter().rev().cloned().collect();
     shuffled.extend(records.iter().step_by(3).cloned());
     let session = digest(&shuffled);
     assert_eq!(session.events, 191);
-    assert_eq!(windows::compute(&session, &config, None), truth);
+    assert_eq!(scoring::compute(&session, &config, None), truth);
 }
 
 #[test]
 fn computing_from_a_window_equals_the_tail_of_a_full_computation() {
     let config = config();
     let session = digest(&scripted::records());
-    let full = windows::compute(&session, &config, None);
-    let tail = windows::compute(&session, &config, Some(T0 + 5 * 60_000 + 1_234));
+    let full = scoring::compute(&session, &config, None);
+    let tail = scoring::compute(&session, &config, Some(T0 + 5 * 60_000 + 1_234));
     assert_eq!(tail.as_slice(), &full[5..]);
     // "Everything" (what a config change asks for) is the full computation:
     // rounding i64::MIN down to a window overflowed and stopped the pipeline.
-    assert_eq!(windows::compute(&session, &config, Some(i64::MIN)), full);
-    assert_eq!(windows::compute(&session, &config, Some(T0 - 3_600_000)), full);
+    assert_eq!(scoring::compute(&session, &config, Some(i64::MIN)), full);
+    assert_eq!(scoring::compute(&session, &config, Some(T0 - 3_600_000)), full);
 }
 
 mod golden {

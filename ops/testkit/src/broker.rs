@@ -3,8 +3,8 @@
 //! `ops/dev/services.sh up` installs.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 /// A private tansu, with its data in `dir`.
 pub struct PrivateBroker {
@@ -13,14 +13,9 @@ pub struct PrivateBroker {
     child: Option<Child>,
 }
 
-/// The installed tansu binary (`INVIGIL_CACHE` or `~/.cache/invigil`).
+/// The installed tansu binary (the one `ops/dev/services.sh up` installs).
 pub fn tansu_binary() -> PathBuf {
-    let cache = std::env::var("INVIGIL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/invigil"));
-    let binary = cache.join("tansu-0.6.0/bin/tansu");
-    assert!(binary.exists(), "tansu not found at {}; run ops/dev/services.sh up", binary.display());
-    binary
+    invigil_tansu::find_binary("a test starts its own broker").unwrap_or_else(|why| panic!("{why}"))
 }
 
 impl PrivateBroker {
@@ -38,32 +33,15 @@ impl PrivateBroker {
 
     /// Starts the broker on the same port and data (after [`Self::kill`]).
     pub fn restart(&mut self) {
-        std::fs::create_dir_all(&self.dir).unwrap();
-        std::fs::write(self.dir.join(".env"), "").unwrap();
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let mut command = invigil_tansu::broker_command(&tansu_binary(), &self.dir, address).unwrap();
         let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
-        let child = Command::new(tansu_binary())
-            .current_dir(&self.dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "sqlite://tansu.db",
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "private tansu did not listen within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(
+            invigil_tansu::wait_until_answers(address, Duration::from_secs(30)),
+            "private tansu did not listen within 30 s"
+        );
     }
 
     /// Kills it at once (no clean shutdown), keeping its data.

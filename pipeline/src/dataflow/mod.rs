@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use timely::dataflow::ProbeHandle;
 
+use crate::hash::stable_hash;
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::session::FactBatch;
@@ -68,13 +69,6 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
     let reader = PartitionReader::connect(&shared.settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
     let Some(reader) = reader else { return Ok(()) };
     run_worker_with(worker, shared, reader)
-}
-
-/// Hashes bytes the same way in every process (std's default hasher is
-/// randomly seeded per process, which would split one candidate over workers).
-pub fn stable_hash(bytes: &[u8]) -> u64 {
-    // FNV-1a, 64 bit.
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Builds the dataflow on `worker` over `reader` and runs it until the

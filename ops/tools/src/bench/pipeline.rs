@@ -192,7 +192,7 @@ fn from_memory(
             &Cluster::single(args.workers),
             Arc::new(AtomicBool::new(false)),
             Arc::clone(&metrics),
-            Some(factory),
+            factory,
         );
         done.store(true, Ordering::Relaxed);
         outcome?;
