@@ -2,7 +2,8 @@
 # The whole test suite, against real local services:
 #   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
 #   2. formatting, the wasm32 build of the shared crates
-#   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), then the
+#   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the
+#      dashboards' JS unit tests (node --test dashboards/web/test), then the
 #      browser tests (node --test: the SDK against real ingest, tansu, moto),
 #      the chaos test's short form (ops/chaos/run.sh), fuzzing, schemathesis
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
@@ -107,6 +108,16 @@ if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then 
 
 step "SDK bundle for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
+
+step "dashboard JS unit tests (node --test)"
+# The files, not the folder: Node 21+ reads a folder argument as a test file.
+node --test dashboards/web/test/*.test.js 2>&1 | tee "$log_dir/dashboards-js.log"
+js_status=${PIPESTATUS[0]}
+js_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/dashboards-js.log" | tail -1)
+js_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/dashboards-js.log" | tail -1)
+passed=$((passed + ${js_pass:-0}))
+failed=$((failed + ${js_fail:-0}))
+if [ "$js_status" -ne 0 ] && [ "${js_fail:-0}" -eq 0 ]; then fail_step "node --test dashboards/web/test (exit $js_status)"; fi
 
 step "browser tests (node --test, headless Chromium)"
 (cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"

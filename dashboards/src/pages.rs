@@ -31,6 +31,13 @@ pub const FILES: &[(&str, &str, &str)] = &[
     page!("favicon.svg", "image/svg+xml"),
     page!("plot.js", "text/javascript; charset=utf-8"),
     page!("live.js", "text/javascript; charset=utf-8"),
+    page!("dom.js", "text/javascript; charset=utf-8"),
+    page!("format.js", "text/javascript; charset=utf-8"),
+    page!("proctor-data.js", "text/javascript; charset=utf-8"),
+    page!("proctor-view.js", "text/javascript; charset=utf-8"),
+    page!("admin-data.js", "text/javascript; charset=utf-8"),
+    page!("review-data.js", "text/javascript; charset=utf-8"),
+    page!("recording.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The pages, as `(file name, title, module)`: one shell

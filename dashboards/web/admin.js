@@ -1,143 +1,146 @@
 // Admin: the configuration document (SPEC §7) — edit and validate, see and
 // restore earlier versions — and candidate bypasses with their reason.
-// Nothing changes unless the server accepted the whole document.
-import { ApiError, api, el, header, say } from './common.js';
+// Nothing changes unless the server accepted the whole document. The
+// document's edits are admin-data.js's; this file draws and calls the API.
+import { ApiError, api, header, say } from './common.js';
+import { bypassList, fieldRange, parseDocument, refusalProblems, versionList, withBypass, withoutBypass } from './admin-data.js';
+import { el } from './dom.js';
 
 const me = await header('Admin');
 if (me && me.role !== 'admin') say('This page needs an admin token.', 'error');
 else if (me) start().catch((error) => say(error.message, 'error'));
 
 async function start() {
-  const main = document.getElementById('main');
-  const editor = el('textarea', { id: 'config', spellcheck: 'false', 'aria-describedby': 'config-problems', 'aria-label': 'Configuration document (JSON)' });
-  const problems = el('ul', { class: 'problems', id: 'config-problems', role: 'alert' });
-  const version = el('span', { class: 'current', id: 'version' });
-  const history = el('ol', { id: 'history', reversed: true });
-  const preview = el('pre', { class: 'preview', id: 'preview', hidden: true });
-  const bypasses = el('tbody', { id: 'bypasses' });
-  let current = null;
+  const page = layout(document.getElementById('main'));
+  page.saveButton.addEventListener('click', () => saveEditor(page));
+  page.discardButton.addEventListener('click', () => { showProblems(page, []); load(page); });
+  page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
+  await load(page);
+}
 
-  /** Selects the line of `field` (a path like `tests.exam.capture_intervals.face_ms`)
-   * in the editor, following its segments through the text. */
-  const reveal = (field) => {
-    let at = 0;
-    for (const segment of field.split('.').filter(Boolean)) {
-      const name = segment.replace(/\[\d+\]$/, '');
-      const found = editor.value.indexOf(`"${name}"`, at);
-      if (found < 0) break;
-      at = found;
-    }
-    const end = editor.value.indexOf('\n', at);
-    editor.focus();
-    editor.setSelectionRange(at, end < 0 ? editor.value.length : end);
-  };
-
-  const showProblems = (list) => {
-    problems.replaceChildren(...list.map((p) => el('li', { dataset: { field: p.field } },
-      el('button', { type: 'button', class: 'link', title: 'Show in the editor', onclick: () => reveal(p.field) }, el('code', {}, p.field || '(document)')),
-      ` ${p.message}`)));
-    editor.setAttribute('aria-invalid', list.length ? 'true' : 'false');
-    if (list[0]?.field) reveal(list[0].field);
-  };
-
-  /** Sends a whole document; on 400 shows every field problem inline and
-   * leaves the editor as typed. */
-  async function save(document, what) {
-    try {
-      const saved = await api('/api/v1/admin/config', { method: 'PUT', body: document });
-      showProblems([]);
-      say(`${what}: version ${saved.version} is in force.`);
-      await load();
-      return true;
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 400) {
-        showProblems(error.problems.length ? error.problems : [{ field: '', message: error.message }]);
-        say(`Not saved: ${error.problems.length || 1} problem(s). Nothing changed.`, 'error');
-      } else say(`Not saved: ${error.message}`, 'error');
-      return false;
-    }
-  }
-
-  async function load() {
-    current = await api('/api/v1/admin/config');
-    editor.value = JSON.stringify(current.document, null, 2);
-    version.textContent = `version ${current.version}`;
-    const { versions } = await api('/api/v1/admin/config/history');
-    history.replaceChildren(...[...versions].reverse().map((v) => el('li', { dataset: { version: String(v) } },
-      `version ${v}`, v === current.version ? el('span', { class: 'current' }, ' (in force)') : ' ',
-      el('button', { type: 'button', class: 'link', onclick: () => view(v) }, 'view'),
-      v === current.version ? null : el('button', { type: 'button', class: 'danger', dataset: { rollback: String(v) }, onclick: () => rollback(v) }, `Roll back to ${v}`))));
-    drawBypasses();
-  }
-
-  async function view(v) {
-    const stored = await api(`/api/v1/admin/config/history/${v}`);
-    preview.hidden = false;
-    preview.textContent = `version ${v}\n${JSON.stringify(stored.document, null, 2)}`;
-  }
-
-  async function rollback(v) {
-    try {
-      const result = await api(`/api/v1/admin/config/rollback?version=${v}`, { method: 'POST' });
-      say(`Rolled back: the document of version ${v} is now version ${result.version}.`);
-      showProblems([]);
-      await load();
-    } catch (error) {
-      say(`Rollback failed: ${error.message}`, 'error');
-    }
-  }
-
-  function drawBypasses() {
-    const rows = [];
-    for (const [test, candidates] of Object.entries(current.document.bypasses || {})) {
-      for (const [candidate, { reason }] of Object.entries(candidates)) {
-        rows.push(el('tr', { dataset: { test, candidate } }, el('td', {}, test), el('td', {}, candidate), el('td', {}, reason),
-          el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeBypass(test, candidate) }, 'remove'))));
-      }
-    }
-    bypasses.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '4', class: 'legend' }, 'No bypasses.'))]));
-  }
-
-  async function removeBypass(test, candidate) {
-    const document = structuredClone(current.document);
-    delete document.bypasses[test][candidate];
-    if (Object.keys(document.bypasses[test]).length === 0) delete document.bypasses[test];
-    await save(document, `Bypass of ${candidate} removed`);
-  }
-
+/** The page's parts, laid out in `main`; `inForce` will hold the
+ * configuration in force ({ version, document }) as last loaded. */
+function layout(main) {
   const field = (id, label, attributes = {}) => el('label', { for: id }, label, el('input', { id, name: id, required: true, ...attributes }));
-  const bypassForm = el('form', { id: 'bypass-form', class: 'row', onsubmit: async (event) => {
-    event.preventDefault();
-    const data = new FormData(bypassForm);
-    const [test, candidate, reason] = ['bypass-test', 'bypass-candidate', 'bypass-reason'].map((k) => String(data.get(k)).trim());
-    const document = structuredClone(current.document);
-    document.bypasses = document.bypasses || {};
-    document.bypasses[test] = { ...(document.bypasses[test] || {}), [candidate]: { reason } };
-    if (await save(document, `${candidate} of ${test} bypassed`)) bypassForm.reset();
-  } }, field('bypass-test', 'Test'), field('bypass-candidate', 'Candidate'), field('bypass-reason', 'Reason (kept for the audit trail)', { minlength: '3' }),
-  el('button', { type: 'submit', class: 'primary' }, 'Bypass proctoring'));
-
+  const page = {
+    inForce: null,
+    editor: el('textarea', { id: 'config', spellcheck: 'false', 'aria-describedby': 'config-problems', 'aria-label': 'Configuration document (JSON)' }),
+    problems: el('ul', { class: 'problems', id: 'config-problems', role: 'alert' }),
+    version: el('span', { class: 'current', id: 'version' }),
+    history: el('ol', { id: 'history', reversed: true }),
+    preview: el('pre', { class: 'preview', id: 'preview', hidden: true }),
+    bypasses: el('tbody', { id: 'bypasses' }),
+    saveButton: el('button', { type: 'button', class: 'primary', id: 'save' }, 'Validate and save'),
+    discardButton: el('button', { type: 'button' }, 'Discard edits'),
+    bypassForm: el('form', { id: 'bypass-form', class: 'row' },
+      field('bypass-test', 'Test'), field('bypass-candidate', 'Candidate'), field('bypass-reason', 'Reason (kept for the audit trail)', { minlength: '3' }),
+      el('button', { type: 'submit', class: 'primary' }, 'Bypass proctoring')),
+  };
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
-      el('h2', { id: 'editor-title' }, 'Configuration ', version),
+      el('h2', { id: 'editor-title' }, 'Configuration ', page.version),
       el('p', { class: 'hint' }, 'defaults → tests.{test} overrides (only what changes) → bypasses.{test}.{candidate}; duty.{test} = {proctors, capacity} splits the live wall. Candidates get a change on their next events call.'),
-      editor, problems,
-      el('div', { class: 'row' },
-        el('button', { type: 'button', class: 'primary', id: 'save', onclick: () => {
-          let document;
-          try {
-            document = JSON.parse(editor.value);
-          } catch (error) {
-            showProblems([{ field: '', message: `not JSON: ${error.message}` }]);
-            say('Not saved: the document is not valid JSON. Nothing changed.', 'error');
-            return;
-          }
-          save(document, 'Saved');
-        } }, 'Validate and save'),
-        el('button', { type: 'button', onclick: () => { showProblems([]); load(); } }, 'Discard edits'))),
-    el('section', { class: 'panel', 'aria-labelledby': 'history-title' }, el('h2', { id: 'history-title' }, 'Version history'), history, preview),
+      page.editor, page.problems,
+      el('div', { class: 'row' }, page.saveButton, page.discardButton)),
+    el('section', { class: 'panel', 'aria-labelledby': 'history-title' }, el('h2', { id: 'history-title' }, 'Version history'), page.history, page.preview),
     el('section', { class: 'panel', 'aria-labelledby': 'bypass-title' }, el('h2', { id: 'bypass-title' }, 'Candidate bypasses'),
-      el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Reason', ''].map((h) => el('th', {}, h)))), bypasses), bypassForm),
+      el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Reason', ''].map((h) => el('th', {}, h)))), page.bypasses), page.bypassForm),
   );
-  await load();
+  return page;
+}
+
+/** Selects the line of `field` in the editor. */
+function reveal({ editor }, field) {
+  const [start, end] = fieldRange(editor.value, field);
+  editor.focus();
+  editor.setSelectionRange(start, end);
+}
+
+/** Lists field problems under the editor (each a button to its line) and shows the first. */
+function showProblems(page, list) {
+  page.problems.replaceChildren(...list.map((p) => el('li', { dataset: { field: p.field } },
+    el('button', { type: 'button', class: 'link', title: 'Show in the editor', onclick: () => reveal(page, p.field) }, el('code', {}, p.field || '(document)')),
+    ` ${p.message}`)));
+  page.editor.setAttribute('aria-invalid', list.length ? 'true' : 'false');
+  if (list[0]?.field) reveal(page, list[0].field);
+}
+
+/** Loads the configuration in force and its history, and redraws. */
+async function load(page) {
+  page.inForce = await api('/api/v1/admin/config');
+  page.editor.value = JSON.stringify(page.inForce.document, null, 2);
+  page.version.textContent = `version ${page.inForce.version}`;
+  const { versions } = await api('/api/v1/admin/config/history');
+  drawHistory(page, versions);
+  drawBypasses(page);
+}
+
+function drawHistory(page, versions) {
+  page.history.replaceChildren(...versionList(versions, page.inForce.version).map(({ version, inForce }) => el('li', { dataset: { version: String(version) } },
+    `version ${version}`, inForce ? el('span', { class: 'current' }, ' (in force)') : ' ',
+    el('button', { type: 'button', class: 'link', onclick: () => view(page, version) }, 'view'),
+    inForce ? null : el('button', { type: 'button', class: 'danger', dataset: { rollback: String(version) }, onclick: () => rollback(page, version) }, `Roll back to ${version}`))));
+}
+
+function drawBypasses(page) {
+  const rows = bypassList(page.inForce.document).map(({ test, candidate, reason }) => el('tr', { dataset: { test, candidate } },
+    el('td', {}, test), el('td', {}, candidate), el('td', {}, reason),
+    el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeBypass(page, test, candidate) }, 'remove'))));
+  page.bypasses.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '4', class: 'legend' }, 'No bypasses.'))]));
+}
+
+/** Sends a whole document; on 400 shows every field problem inline and
+ * leaves the editor as typed. Resolves to whether it was saved. */
+async function save(page, config, what) {
+  try {
+    const saved = await api('/api/v1/admin/config', { method: 'PUT', body: config });
+    showProblems(page, []);
+    say(`${what}: version ${saved.version} is in force.`);
+    await load(page);
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) {
+      showProblems(page, refusalProblems(error.problems, error.message));
+      say(`Not saved: ${error.problems.length || 1} problem(s). Nothing changed.`, 'error');
+    } else say(`Not saved: ${error.message}`, 'error');
+    return false;
+  }
+}
+
+function saveEditor(page) {
+  const { document: config, problem } = parseDocument(page.editor.value);
+  if (problem) {
+    showProblems(page, [problem]);
+    say('Not saved: the document is not valid JSON. Nothing changed.', 'error');
+    return;
+  }
+  save(page, config, 'Saved');
+}
+
+async function view(page, version) {
+  const stored = await api(`/api/v1/admin/config/history/${version}`);
+  page.preview.hidden = false;
+  page.preview.textContent = `version ${version}\n${JSON.stringify(stored.document, null, 2)}`;
+}
+
+async function rollback(page, version) {
+  try {
+    const result = await api(`/api/v1/admin/config/rollback?version=${version}`, { method: 'POST' });
+    say(`Rolled back: the document of version ${version} is now version ${result.version}.`);
+    showProblems(page, []);
+    await load(page);
+  } catch (error) {
+    say(`Rollback failed: ${error.message}`, 'error');
+  }
+}
+
+async function addBypass(page, event) {
+  event.preventDefault();
+  const data = new FormData(page.bypassForm);
+  const [test, candidate, reason] = ['bypass-test', 'bypass-candidate', 'bypass-reason'].map((k) => String(data.get(k)).trim());
+  if (await save(page, withBypass(page.inForce.document, test, candidate, reason), `${candidate} of ${test} bypassed`)) page.bypassForm.reset();
+}
+
+async function removeBypass(page, test, candidate) {
+  await save(page, withoutBypass(page.inForce.document, test, candidate), `Bypass of ${candidate} removed`);
 }

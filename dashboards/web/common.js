@@ -1,7 +1,8 @@
 // Shared by the dashboard pages: the staff token, API calls, the SSE reader,
-// presigned media links and a tiny DOM builder. Every text reaches the page
-// through textContent (never innerHTML), so candidate-supplied strings
-// cannot become markup.
+// presigned media links, the header and the test picker. Every text reaches
+// the page through textContent (never innerHTML, see dom.js), so
+// candidate-supplied strings cannot become markup.
+import { el } from './dom.js';
 
 const TOKEN_KEY = 'invigil.staff-token';
 
@@ -54,45 +55,11 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   return parsed;
 }
 
-/** `el('div', {class: 'x', onclick: f}, 'text', child)`: an element whose
- * strings are text nodes. */
-export function el(tag, attributes = {}, ...children) {
-  const svg = ['svg', 'rect', 'line', 'g', 'text', 'title', 'path', 'circle'].includes(tag);
-  const node = svg ? document.createElementNS('http://www.w3.org/2000/svg', tag) : document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
-    else if (name === 'dataset') Object.assign(node.dataset, value);
-    else node.setAttribute(name, value === true ? '' : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
 export const params = new URLSearchParams(location.search);
 
 /** The review page of one candidate (the proctor's drill-down too). */
 export const reviewLink = (test, candidate) =>
   `review.html?test=${encodeURIComponent(test)}&candidate=${encodeURIComponent(candidate)}`;
-
-export function formatTime(ms) {
-  if (!ms) return '—';
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 19) + 'Z';
-}
-
-export function formatClock(ms) {
-  return new Date(ms).toISOString().slice(11, 19);
-}
-
-export function formatDuration(ms) {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s} s`;
-  const m = Math.floor(s / 60);
-  return m < 60 ? `${m} min ${s % 60} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
-}
 
 /** Shows a message in the page's status line (role=status, so screen
  * readers hear it). */

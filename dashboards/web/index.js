@@ -1,6 +1,7 @@
 // The landing page: sign in with a staff token, then the pages and tests
 // that token opens.
-import { el, header } from './common.js';
+import { header } from './common.js';
+import { el } from './dom.js';
 
 const me = await header('Dashboards');
 if (me) {

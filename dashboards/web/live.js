@@ -2,7 +2,8 @@
 // the wall opens on a candidate. The candidate's SDK starts sending only
 // when this subscription exists and stops when it ends, so closing the
 // panel really turns the candidate's video off.
-import { api, el, token } from './common.js';
+import { api, token } from './common.js';
+import { el } from './dom.js';
 
 /** How long the viewer waits for a first frame before saying why there is none. */
 const VIEWER_PATIENCE_MS = 8000;

@@ -1,0 +1,61 @@
+// The admin page's data, no DOM: edits of the configuration document (a
+// copy each time: the page sends a whole document, and the one in force
+// stays as loaded until the server accepts it), the version list and where
+// a problem's field sits in the editor's text. Tested by test/admin-data.test.js.
+
+/** Where `field` (a problem's path like `tests.exam.capture_intervals.face_ms`)
+ * is in the JSON `text`: the line of the last of its segments found, each
+ * searched after the one before, as [start, end] offsets. */
+export function fieldRange(text, field) {
+  let at = 0;
+  for (const segment of field.split('.').filter(Boolean)) {
+    const name = segment.replace(/\[\d+\]$/, '');
+    const found = text.indexOf(`"${name}"`, at);
+    if (found < 0) break;
+    at = found;
+  }
+  const end = text.indexOf('\n', at);
+  return [at, end < 0 ? text.length : end];
+}
+
+/** The editor's text as a document, or the one problem to show. */
+export function parseDocument(text) {
+  try {
+    return { document: JSON.parse(text) };
+  } catch (error) {
+    return { problem: { field: '', message: `not JSON: ${error.message}` } };
+  }
+}
+
+/** The problems a refused (400) save shows: the server's, one per field,
+ * or its message as a problem of the whole document. */
+export function refusalProblems(problems, message) {
+  return problems.length ? problems : [{ field: '', message }];
+}
+
+/** The stored versions newest first, each with whether it is in force. */
+export function versionList(versions, inForce) {
+  return [...versions].reverse().map((version) => ({ version, inForce: version === inForce }));
+}
+
+/** Every bypass of the document as { test, candidate, reason }, in the document's order. */
+export function bypassList(document) {
+  return Object.entries(document.bypasses || {}).flatMap(([test, candidates]) =>
+    Object.entries(candidates).map(([candidate, { reason }]) => ({ test, candidate, reason })));
+}
+
+/** A copy of the document with `candidate` of `test` bypassed for `reason`. */
+export function withBypass(document, test, candidate, reason) {
+  const copy = structuredClone(document);
+  copy.bypasses = copy.bypasses || {};
+  copy.bypasses[test] = { ...(copy.bypasses[test] || {}), [candidate]: { reason } };
+  return copy;
+}
+
+/** A copy of the document without that bypass; a test left with none leaves too. */
+export function withoutBypass(document, test, candidate) {
+  const copy = structuredClone(document);
+  delete copy.bypasses[test][candidate];
+  if (Object.keys(copy.bypasses[test]).length === 0) delete copy.bypasses[test];
+  return copy;
+}

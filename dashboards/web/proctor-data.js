@@ -1,0 +1,96 @@
+// The proctor wall's data, no DOM: what a tile says, the wall's order, the
+// alert list and the duty line, from the live stream's snapshot and tile
+// messages. `entries` is the wall's state: candidate id → { tile, seenAt },
+// the newest tile message (LiveCounters) and the Unix ms it was current at.
+// Tested by test/proctor-data.test.js.
+import { formatDuration } from './format.js';
+
+/** The counters a tile shows, as [key in tile.counters, label]. */
+export const COUNTERS = [
+  ['tab_switches', 'tab switches'],
+  ['hidden_ms', 'hidden'],
+  ['blur_count', 'blurs'],
+  ['blur_ms', 'blurred'],
+  ['fullscreen_exits', 'fullscreen exits'],
+  ['clipboard_actions', 'clipboard'],
+  ['key_bursts', 'key bursts'],
+  ['permission_revocations', 'revocations'],
+  ['missing_captures', 'missing captures'],
+  ['network_gaps', 'network gaps'],
+];
+
+/** A candidate's status at `now`: the server's, except that an active
+ * candidate silent for longer than `gapAfterMs` is in a 'gap' (no message
+ * says so: the page notices the silence). */
+export function candidateStatus(entry, gapAfterMs, now) {
+  if (entry.tile.status !== 'active') return entry.tile.status;
+  return now - entry.seenAt > gapAfterMs ? 'gap' : 'active';
+}
+
+/** The wall's order: the highest session score first, ties by id so tiles
+ * do not swap places between messages. */
+export function wallOrder(entries) {
+  return [...entries.keys()].sort((a, b) => entries.get(b).tile.score - entries.get(a).tile.score || a.localeCompare(b));
+}
+
+/** A counter's text on a tile: `*_ms` counters as durations, the others as
+ * counts; a counter the server did not send is 0. */
+export function counterText(key, counters) {
+  const value = counters[key] ?? 0;
+  return key.endsWith('_ms') ? formatDuration(value) : String(value);
+}
+
+export function scoreLine(tile) {
+  return `score ${tile.score.toFixed(2)} · this minute ${tile.window_score.toFixed(2)}`;
+}
+
+/** The largest `count` score components, as `name value, …`. */
+export function topComponents(components, count = 2) {
+  return [...components].sort((a, b) => b[1] - a[1]).slice(0, count).map(([name, value]) => `${name} ${value.toFixed(1)}`).join(', ');
+}
+
+/**
+ * What needs a proctor now, most severe first: a blocked candidate
+ * (critical, above everything), a minute at or over the alert score
+ * (critical from twice it), a silent candidate (warning). Within a
+ * severity by rank, highest first; equal ranks keep the wall's entry order.
+ */
+export function wallAlerts(entries, snapshot, now) {
+  const items = [];
+  for (const [candidate, entry] of entries) {
+    const { tile } = entry;
+    const status = candidateStatus(entry, snapshot.gap_after_ms, now);
+    if (status === 'blocked') items.push({ candidate, severity: 'critical', rank: 1e6, what: 'blocked: the test is paused until fixed' });
+    if (tile.window_score >= snapshot.alert_score) {
+      const severity = tile.window_score >= 2 * snapshot.alert_score ? 'critical' : 'warning';
+      items.push({ candidate, severity, rank: tile.window_score, what: `minute score ${tile.window_score.toFixed(1)} (${topComponents(tile.components)})` });
+    }
+    if (status === 'gap') items.push({ candidate, severity: 'warning', rank: 0.5, what: `no data for ${formatDuration(now - entry.seenAt)}` });
+  }
+  return items.sort((a, b) => (a.severity === b.severity ? b.rank - a.rank : a.severity === 'critical' ? -1 : 1));
+}
+
+/** The line above the wall: whose candidates these are, and how many. */
+export function dutySummary(snapshot) {
+  const { assigned, unassigned, on_duty: onDuty, proctor, capacity } = snapshot;
+  const duty = onDuty
+    ? proctor
+      ? `${assigned.length} candidates assigned to ${proctor} (capacity ${capacity}; ${onDuty.length} proctors on duty)` +
+        (onDuty.includes(proctor) ? '' : ' — you are not on the duty roster of this test')
+      : `all ${assigned.length} assigned candidates of ${onDuty.length} proctors`
+    : 'no duty roster for this test: every proctor sees every candidate';
+  // Without a roster every candidate is "unassigned": that is not overflow.
+  const overflow = onDuty && unassigned.length;
+  return duty + (overflow ? ` · ${unassigned.length} over capacity, shown to everyone` : '');
+}
+
+/** Takes a snapshot into `entries` at `now`: candidates no longer on this
+ * wall leave, each snapshot tile replaces its candidate's entry (seen
+ * `age_ms` ago). Returns the candidates that left. */
+export function mergeSnapshot(entries, snapshot, now) {
+  const watched = new Set([...snapshot.assigned, ...snapshot.unassigned]);
+  const left = [...entries.keys()].filter((candidate) => !watched.has(candidate));
+  for (const candidate of left) entries.delete(candidate);
+  for (const tile of snapshot.tiles) entries.set(tile.candidate_id, { tile, seenAt: now - tile.age_ms });
+  return left;
+}

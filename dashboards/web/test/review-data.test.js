@@ -1,0 +1,172 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  anomalyComponents, describeEvent, eventTypes, eventsOfType, isLate, nextSort, recordingLegend, recordingSegments,
+  segmentAt, segmentOffset, sortCandidates, withVerdict,
+} from '../review-data.js';
+
+const row = (candidate_id, score, extra = {}) => ({ candidate_id, score, verdict: null, ...extra });
+const ids = (rows) => rows.map((r) => r.candidate_id);
+
+test('candidates sort by a number column, ties by id, either way', () => {
+  const rows = [row('c', 1), row('a', 2), row('b', 1), row('d', 0)];
+  assert.deepEqual(ids(sortCandidates(rows, 'score', true)), ['a', 'b', 'c', 'd']);
+  assert.deepEqual(ids(sortCandidates(rows, 'score', false)), ['d', 'b', 'c', 'a']);
+  assert.deepEqual(ids(rows), ['c', 'a', 'b', 'd'], 'the server list is left as it came');
+  assert.deepEqual(sortCandidates([], 'score', true), []);
+});
+
+test('candidates sort by verdict word, no verdict first when ascending', () => {
+  const rows = [
+    row('a', 0, { verdict: { verdict: 'flagged', reviewer: 'r1' } }),
+    row('b', 0),
+    row('c', 0, { verdict: { verdict: 'cleared', reviewer: 'r2' } }),
+    row('d', 0),
+  ];
+  assert.deepEqual(ids(sortCandidates(rows, 'verdict', false)), ['b', 'd', 'c', 'a']);
+  assert.deepEqual(ids(sortCandidates(rows, 'verdict', true)), ['a', 'c', 'b', 'd'], 'ties still by id ascending');
+});
+
+test('candidates sort by id as text', () => {
+  assert.deepEqual(ids(sortCandidates([row('cand-b', 0), row('cand-a', 0)], 'candidate_id', false)), ['cand-a', 'cand-b']);
+});
+
+test('a click on the sorted column flips it; another column starts worst-first if numeric', () => {
+  assert.deepEqual(nextSort({ key: 'score', descending: true }, 'score', true), { key: 'score', descending: false });
+  assert.deepEqual(nextSort({ key: 'score', descending: false }, 'score', true), { key: 'score', descending: true });
+  assert.deepEqual(nextSort({ key: 'score', descending: false }, 'alert_minutes', true), { key: 'alert_minutes', descending: true });
+  assert.deepEqual(nextSort({ key: 'score', descending: true }, 'candidate_id', false), { key: 'candidate_id', descending: false });
+});
+
+test('events describe themselves from their own fields', () => {
+  assert.equal(describeEvent({ type: 'session_started', sdk_version: '1.2.3', screen_w: 1920, screen_h: 1080, displays: 1 }), 'SDK 1.2.3, 1920×1080, 1 display');
+  assert.equal(describeEvent({ type: 'session_started', sdk_version: '1.2.3', screen_w: 1280, screen_h: 800, displays: 2 }), 'SDK 1.2.3, 1280×800, 2 displays');
+  assert.equal(describeEvent({ type: 'key_activity', keys: 30, interval_ms: 5_400 }), '30 keys in 5 s');
+  assert.equal(describeEvent({ type: 'clipboard', action: 'paste', chars: 42 }), 'paste 42 chars');
+  assert.equal(describeEvent({ type: 'sdk_error', code: 'E_MEDIA', message: 'no camera' }), 'E_MEDIA: no camera');
+});
+
+test('captures and recordings name bytes, retries and failures only when there are some', () => {
+  assert.equal(describeEvent({ type: 'capture', kind: 'face', capture_seq: 3, status: 'uploaded', bytes: 1200, attempts: 1 }), 'face #3 uploaded, 1200 B');
+  assert.equal(describeEvent({ type: 'capture', kind: 'screen', capture_seq: 4, status: 'failed', attempts: 3, error: 'quota' }), 'screen #4 failed, 3 attempts (quota)');
+  assert.equal(describeEvent({ type: 'recording', track: 'camera', segment_seq: 7, status: 'uploaded', duration_ms: 9_960, bytes: 5000 }), 'camera segment #7 uploaded, 10.0 s, 5000 B');
+  assert.equal(describeEvent({ type: 'recording', track: 'screen', segment_seq: 0, status: 'failed', duration_ms: 2_500, error: 'network' }), 'screen segment #0 failed, 2.5 s (network)');
+});
+
+test("a proctor's message reads as a note or a warning, its text as sent", () => {
+  const message = (level) => ({ type: 'custom', name: 'invigil.proctor_message', data: { level, from: 'p1', text: '<b>eyes</b> on screen' } });
+  assert.equal(describeEvent(message('warning')), 'Warning from p1: <b>eyes</b> on screen');
+  assert.equal(describeEvent(message('info')), 'Note from p1: <b>eyes</b> on screen');
+});
+
+test("a host's custom event shows its data as JSON, cut at 200 characters", () => {
+  assert.equal(describeEvent({ type: 'custom', name: 'host.step', data: { step: 2 } }), 'host.step {"step":2}');
+  assert.equal(describeEvent({ type: 'custom', name: 'host.empty' }), 'host.empty {}');
+  const long = describeEvent({ type: 'custom', name: 'host.big', data: { text: 'x'.repeat(300) } });
+  assert.equal(long, `host.big {"text":"${'x'.repeat(191)}…`);
+  assert.equal(long.length, 'host.big '.length + 200 + 1);
+  const exact = { text: 'x'.repeat(189) };
+  assert.equal(JSON.stringify(exact).length, 200);
+  assert.equal(describeEvent({ type: 'custom', name: 'h', data: exact }), `h ${JSON.stringify(exact)}`, '200 characters are not cut');
+});
+
+test('other and unknown events join whatever state, device, action and reason they have', () => {
+  assert.equal(describeEvent({ type: 'visibility', state: 'hidden' }), 'hidden');
+  assert.equal(describeEvent({ type: 'permission', device: 'camera', state: 'denied' }), 'denied camera');
+  assert.equal(describeEvent({ type: 'blocked', reason: 'camera lost' }), 'camera lost');
+  assert.equal(describeEvent({ type: 'from_a_newer_sdk', state: 'on', action: 'flip', extra: 1 }), 'on flip');
+  assert.equal(describeEvent({ type: 'from_a_newer_sdk' }), '');
+  assert.equal(describeEvent({}), '');
+});
+
+test('event filter: the types present, sorted once each; rows of one type, at most 2000', () => {
+  const events = [{ type: 'visibility' }, { type: 'capture' }, { type: 'visibility' }, { type: 'blocked' }];
+  assert.deepEqual(eventTypes(events), ['blocked', 'capture', 'visibility']);
+  assert.deepEqual(eventTypes([]), []);
+  assert.equal(eventsOfType(events, '').length, 4);
+  assert.deepEqual(eventsOfType(events, 'visibility'), [events[0], events[2]]);
+  assert.deepEqual(eventsOfType(events, 'nonexistent'), []);
+  const many = Array.from({ length: 2500 }, (_, seq) => ({ type: seq % 2 ? 'a' : 'b', seq }));
+  assert.equal(eventsOfType(many, '').length, 2000);
+  assert.equal(eventsOfType(many, 'a').length, 1250);
+  assert.equal(eventsOfType(many, '').at(-1).seq, 1999, 'the first ones');
+});
+
+test('an event is late when received more than 75 s after its time', () => {
+  assert.equal(isLate({ ts: 0, received_at: 75_000 }), false);
+  assert.equal(isLate({ ts: 0, received_at: 75_001 }), true);
+  assert.equal(isLate({ ts: 10_000, received_at: 5_000 }), false, 'a client clock ahead is not late');
+});
+
+test('why a minute scored: components largest first, with their count where weighted', () => {
+  const anomaly = { component_names: ['blur', 'tab_switches', 'unweighted', 'fractional'], component_values: [1, 3, 0.25, 0.6] };
+  assert.deepEqual(anomalyComponents(anomaly, { tab_switches: 1.5, blur: 2, fractional: 0.4 }), [
+    'tab_switches: 3.00 = 2 × weight 1.5',
+    'blur: 1.00 = 1 × weight 2',
+    'fractional: 0.60 = 1.5 × weight 0.4',
+    'unweighted: 0.25',
+  ]);
+  assert.deepEqual(anomalyComponents({ component_names: ['a'], component_values: [1] }, { a: 0 }), ['a: 1.00'], 'a zero weight names no count');
+  assert.deepEqual(anomalyComponents({ component_names: [], component_values: [] }, {}), []);
+});
+
+test("a saved verdict replaces the reviewer's earlier one and comes last", () => {
+  const verdicts = [{ reviewer: 'r1', verdict: 'cleared' }, { reviewer: 'r2', verdict: 'flagged' }];
+  const saved = { reviewer: 'r1', verdict: 'flagged' };
+  assert.deepEqual(withVerdict(verdicts, saved), [verdicts[1], saved]);
+  assert.deepEqual(withVerdict([], saved), [saved]);
+  assert.equal(verdicts.length, 2, 'the list shown so far is untouched');
+});
+
+const recording = (ts, track, extra = {}) => ({ type: 'recording', ts, track, status: 'uploaded', duration_ms: 10_000, key: `k/${track}/${ts}`, ...extra });
+
+test('recording segments: uploaded ones with a key, per known track, by start; screen leads', () => {
+  const segments = recordingSegments([
+    recording(20_000, 'camera'),
+    recording(10_000, 'camera', { duration_ms: '9500' }),
+    recording(10_000, 'screen', { status: 'failed' }),
+    recording(30_000, 'screen', { key: null }),
+    recording(40_000, 'screen'),
+    recording(10_000, 'microphone'),
+    { type: 'capture', ts: 5, kind: 'face', status: 'uploaded', key: 'k' },
+  ]);
+  assert.deepEqual(Object.keys(segments), ['screen', 'camera']);
+  assert.deepEqual(segments.screen, [{ from: 40_000, to: 50_000, key: 'k/screen/40000' }]);
+  assert.deepEqual(segments.camera, [
+    { from: 10_000, to: 19_500, key: 'k/camera/10000' },
+    { from: 20_000, to: 30_000, key: 'k/camera/20000' },
+  ]);
+});
+
+test('recording segments: a track without any is left out; no recording, no tracks', () => {
+  assert.deepEqual(Object.keys(recordingSegments([recording(0, 'camera')])), ['camera']);
+  assert.deepEqual(recordingSegments([]), {});
+  assert.deepEqual(recordingSegments([{ type: 'visibility', ts: 1, state: 'hidden' }]), {});
+});
+
+test('the segment for a time covers it, else is the next one; none after the last', () => {
+  const segments = [{ from: 0, to: 10 }, { from: 10, to: 20 }, { from: 30, to: 40 }];
+  assert.equal(segmentAt(segments, -5), segments[0]);
+  assert.equal(segmentAt(segments, 5), segments[0]);
+  assert.equal(segmentAt(segments, 10), segments[1], 'a segment ends where the next begins');
+  assert.equal(segmentAt(segments, 25), segments[2], 'a lost segment is skipped');
+  assert.equal(segmentAt(segments, 40), undefined);
+  assert.equal(segmentAt([], 0), undefined);
+});
+
+test('the offset in a segment is clamped to its start and to just before the video ends', () => {
+  const segment = { from: 10_000, to: 20_000 };
+  assert.equal(segmentOffset(segment, 12_500, 10), 2.5);
+  assert.equal(segmentOffset(segment, 5_000, 10), 0, 'a time before the segment is its start');
+  const lastFrame = segmentOffset(segment, 19_990, 8.6);
+  assert.ok(Math.abs(lastFrame - 8.55) < 1e-9, `a still screen ends early: its last frame, not ${lastFrame}`);
+  assert.equal(segmentOffset(segment, 12_500, 0.01), 0, 'a video shorter than the margin: its start');
+  assert.equal(segmentOffset(segment, 15_000, Infinity), 5, 'duration unknown: not clamped');
+  assert.equal(segmentOffset(segment, 15_000, NaN), 5, 'no metadata yet: not clamped');
+});
+
+test('the recording legend counts segments and recorded time per track', () => {
+  const segments = { screen: [{ from: 0, to: 10_000 }, { from: 20_000, to: 30_000 }], camera: [{ from: 0, to: 65_000 }] };
+  assert.equal(recordingLegend(segments), 'screen: 2 segments, 20 s · camera: 1 segments, 1 min 5 s');
+  assert.equal(recordingLegend({}), '');
+});
