@@ -50,6 +50,44 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .set("enable.auto.commit", "false")
         .create()
         .context("creating the Kafka consumer")?;
+    let partitions = assign_from_the_beginning(&consumer, &args)?;
+    // Per partition, the offset that ends the read (`--to-end`).
+    let mut ends: Vec<Option<i64>> = vec![None; partitions];
+    if args.to_end {
+        ends = read_ends(&consumer, &args.topic, partitions)?;
+        if ends.iter().all(Option::is_none) {
+            return Ok(());
+        }
+    }
+    let idle = (args.idle_exit_ms > 0).then(|| Duration::from_millis(args.idle_exit_ms));
+    let mut last = Instant::now();
+    loop {
+        let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+            if idle.is_some_and(|idle| last.elapsed() >= idle) {
+                return Ok(());
+            }
+            continue;
+        };
+        let message = message.context("reading from Kafka")?;
+        last = Instant::now();
+        if let Some(end) = ends.get_mut(message.partition() as usize) {
+            if end.is_some_and(|end| message.offset() + 1 >= end) {
+                *end = None;
+            }
+        }
+        let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+        if args.key.as_ref().is_none_or(|wanted| *wanted == key) {
+            print_events(&message, &key);
+        }
+        if args.to_end && ends.iter().all(Option::is_none) {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads every partition of the topic from its first offset; returns how
+/// many there are.
+fn assign_from_the_beginning(consumer: &BaseConsumer, args: &Args) -> anyhow::Result<usize> {
     let metadata = consumer
         .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
         .with_context(|| format!("reading metadata of {} from {}", args.topic, args.brokers))?;
@@ -62,69 +100,42 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         assignment.add_partition_offset(&args.topic, partition, Offset::Beginning)?;
     }
     consumer.assign(&assignment)?;
-    // Per partition, the offset that ends the read (`--to-end`).
-    let mut ends: Vec<Option<i64>> = vec![None; partitions];
-    if args.to_end {
-        for (partition, end) in ends.iter_mut().enumerate() {
-            let (low, high) = consumer
-                .fetch_watermarks(&args.topic, partition as i32, Duration::from_secs(10))
-                .with_context(|| format!("reading the end of partition {partition}"))?;
-            *end = (high > low).then_some(high);
-        }
-        if ends.iter().all(Option::is_none) {
-            return Ok(());
-        }
-    }
+    Ok(partitions)
+}
 
-    let idle = (args.idle_exit_ms > 0).then(|| Duration::from_millis(args.idle_exit_ms));
-    let mut last = Instant::now();
-    loop {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(message) => {
-                let message = message.context("reading from Kafka")?;
-                last = Instant::now();
-                if let Some(end) = ends.get_mut(message.partition() as usize) {
-                    if end.is_some_and(|end| message.offset() + 1 >= end) {
-                        *end = None;
-                    }
-                }
-                let done = args.to_end && ends.iter().all(Option::is_none);
-                let key = message.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-                if args.key.as_ref().is_some_and(|wanted| *wanted != key) {
-                    if done {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                let Some(value) = message.payload() else { continue };
-                let record = match decode(value) {
-                    Ok(record) => record,
-                    Err(error) => {
-                        eprintln!("offset {} of partition {}: {error}", message.offset(), message.partition());
-                        continue;
-                    }
-                };
-                for event in &record.batch.events {
-                    let line = serde_json::json!({
-                        "key": key,
-                        "partition": message.partition(),
-                        "offset": message.offset(),
-                        "received_at": record.received_at,
-                        "session_id": record.batch.session_id,
-                        "batch_seq": record.batch.batch_seq,
-                        "event": event,
-                    });
-                    println!("{line}");
-                }
-                if done {
-                    return Ok(());
-                }
-            }
-            None => {
-                if idle.is_some_and(|idle| last.elapsed() >= idle) {
-                    return Ok(());
-                }
-            }
+/// Each partition's end now (`None` for an empty one): what `--to-end` reads up to.
+fn read_ends(consumer: &BaseConsumer, topic: &str, partitions: usize) -> anyhow::Result<Vec<Option<i64>>> {
+    (0..partitions)
+        .map(|partition| {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition as i32, Duration::from_secs(10))
+                .with_context(|| format!("reading the end of partition {partition}"))?;
+            Ok((high > low).then_some(high))
+        })
+        .collect()
+}
+
+/// One JSON line per event of the record, with where it sat in Kafka; a
+/// record that does not decode is said on stderr.
+fn print_events(message: &rdkafka::message::BorrowedMessage<'_>, key: &str) {
+    let Some(value) = message.payload() else { return };
+    let record = match decode(value) {
+        Ok(record) => record,
+        Err(error) => {
+            eprintln!("offset {} of partition {}: {error}", message.offset(), message.partition());
+            return;
         }
+    };
+    for event in &record.batch.events {
+        let line = serde_json::json!({
+            "key": key,
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "received_at": record.received_at,
+            "session_id": record.batch.session_id,
+            "batch_seq": record.batch.batch_seq,
+            "event": event,
+        });
+        println!("{line}");
     }
 }

@@ -164,11 +164,6 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         if hs256 { Some(secret_from_env_or_disk("INVIGIL_TOKEN_SECRET", &args.data_dir, "token")?) } else { None };
     secret_from_env_or_disk("INVIGIL_IP_HASH_SECRET", &args.data_dir, "ip-hash")?;
     let secrets = settings.secrets_from_env()?;
-    let embedded_media = match args.media.as_str() {
-        "embedded" => true,
-        "external" => false,
-        _ => settings.credentials.s3_endpoint.is_empty(),
-    };
     let broker = local_broker(&args, &settings, &dashboard.live_topic)?;
     if broker.is_some() {
         // tansu 0.6's idempotent-producer check can panic inside the broker
@@ -178,104 +173,15 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     let chdb_path = args.chdb_path.clone().unwrap_or_else(|| args.data_dir.join("chdb"));
     let store_settings = StoreSettings::Chdb { path: chdb_path };
     let store = open_store(&store_settings).context("opening the store")?;
-
-    let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
-    pipeline.topic = settings.kafka.topic.clone();
-    pipeline.live_topic = dashboard.live_topic.clone();
-    pipeline.group_id = args.group;
-    pipeline.config_file = Some(settings.config_file.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
-    let pipeline_thread = {
-        let (store, stop, metrics) = (store.clone(), Arc::clone(&stop), Arc::clone(&metrics));
-        let cluster = Cluster::single(args.workers);
-        std::thread::Builder::new().name("pipeline".into()).spawn(move || {
-            let result = run(pipeline, store, &cluster, Arc::clone(&stop), metrics);
-            // A pipeline that fails stops the whole process: half a stack
-            // that looks healthy is worse than a clear exit.
-            stop.store(true, Ordering::Relaxed);
-            result
-        })?
-    };
+    let pipeline = start_pipeline(&args, &settings, &dashboard, store_settings, store.clone(), &stop, &metrics)?;
 
+    let front = Front { settings, dashboard, secrets, store, token_secret };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
-        let address = listener.local_addr()?;
-        let base = format!("http://{address}");
-        let mut backends = Backends::default();
-        let mut dashboards =
-            invigil_dashboards::Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
-        let media = if embedded_media {
-            let root = args.data_dir.join("media");
-            let key = crate::media_store::store_key(&local_secret(&args.data_dir, "media")?);
-            let media = MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key).await?;
-            settings.credentials.s3_endpoint = media.endpoint.clone();
-            dashboards.media_credentials = Some(media.staff_credentials());
-            backends.upload_keys = Some(Arc::clone(&media.grants) as Arc<dyn MintUploadKeys>);
-            eprintln!("invigil up: media on {} (files in {})", media.endpoint, root.display());
-            Some(media)
-        } else {
-            eprintln!("invigil up: media on the S3 at {:?}", settings.credentials.s3_endpoint);
-            None
-        };
-        let ingest = Ingest::start(settings, secrets, backends).await?;
-        let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
-        let demo = match (&token_secret, args.no_demo) {
-            (Some(secret), false) => {
-                let demo = Demo::new(base.clone(), args.demo_test.clone(), secret.clone(), args.sdk_dir.clone());
-                if !demo.sdk_built() {
-                    eprintln!(
-                        "invigil up: warning: no SDK bundle in {}; the demo exam needs `sdk/build.sh` first",
-                        args.sdk_dir.display()
-                    );
-                }
-                let mut stopped = demo_stopped;
-                let until = async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                };
-                Some(crate::demo::serve(demo, args.demo_listen, until).await?)
-            }
-            _ => None,
-        };
-        eprintln!("invigil up: serving on {base}");
-        eprintln!("  API          {base}/api/v1/");
-        eprintln!("  dashboards   {base}/dashboard/");
-        eprintln!("  metrics      {base}/metrics");
-        if let Some((demo_address, _)) = &demo {
-            eprintln!("  demo exam    http://{demo_address}/   (each visit is a new candidate of {})", args.demo_test);
-        }
-        if let Some(secret) = &token_secret {
-            eprintln!("  staff sign-in links (valid 12 h; `invigil token` mints more):");
-            for (role, link) in staff_links(&base, secret, &args.demo_test)? {
-                eprintln!("    {role:<9}{link}");
-            }
-        }
-        let pipeline_stopped = Arc::clone(&stop);
-        let shutdown = async move {
-            tokio::select! {
-                _ = crate::ingest::shutdown_signal() => {}
-                _ = async {
-                    while !pipeline_stopped.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                } => tracing::error!("the pipeline stopped; stopping ingest"),
-            }
-        };
-        invigil_dashboards::serve(ingest, dashboard, dashboards, listener, shutdown).await?;
-        let _ = stop_demo.send(true);
-        if let Some((_, server)) = demo {
-            let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-        }
-        if let Some(media) = media {
-            media.stop().await;
-        }
-        anyhow::Ok(())
-    });
+    let served = runtime.block_on(serve_front(&args, front, Arc::clone(&stop)));
     stop.store(true, Ordering::Relaxed);
-    let pipeline_result = pipeline_thread.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?;
+    let pipeline_result = pipeline.join().map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))?;
     // Last: the pipeline commits its offsets to the broker on the way out.
     if let Some(broker) = broker {
         broker.stop();
@@ -284,4 +190,138 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     pipeline_result?;
     eprintln!("invigil up: stopped; pipeline {}", metrics.summary());
     Ok(())
+}
+
+/// The pipeline on its own thread, into `store`. A pipeline that fails
+/// raises `stop` for the whole process: half a stack that looks healthy is
+/// worse than a clear exit.
+fn start_pipeline(
+    args: &Args,
+    settings: &IngestSettings,
+    dashboard: &invigil_dashboards::DashboardSettings,
+    store_settings: StoreSettings,
+    store: invigil_pipeline::store::Store,
+    stop: &Arc<AtomicBool>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<std::thread::JoinHandle<Result<(), invigil_pipeline::run::RunError>>> {
+    let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
+    pipeline.topic = settings.kafka.topic.clone();
+    pipeline.live_topic = dashboard.live_topic.clone();
+    pipeline.group_id = args.group.clone();
+    pipeline.config_file = Some(settings.config_file.clone());
+    let (stop, metrics) = (Arc::clone(stop), Arc::clone(metrics));
+    let cluster = Cluster::single(args.workers);
+    let thread = std::thread::Builder::new().name("pipeline".into()).spawn(move || {
+        let result = run(pipeline, store, &cluster, Arc::clone(&stop), metrics);
+        stop.store(true, Ordering::Relaxed);
+        result
+    })?;
+    Ok(thread)
+}
+
+/// What the front door is built from.
+struct Front {
+    settings: IngestSettings,
+    dashboard: invigil_dashboards::DashboardSettings,
+    secrets: invigil_ingest::settings::Secrets,
+    store: invigil_pipeline::store::Store,
+    /// The HS256 secret, when tokens use one: the demo and the sign-in
+    /// links mint with it.
+    token_secret: Option<String>,
+}
+
+/// Ingest with the dashboards, the embedded media store and the demo exam,
+/// until a signal or a stopped pipeline.
+async fn serve_front(args: &Args, front: Front, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let Front { mut settings, dashboard, secrets, store, token_secret } = front;
+    let listener =
+        tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let mut backends = Backends::default();
+    let mut dashboards =
+        invigil_dashboards::Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
+    let embedded_media = match args.media.as_str() {
+        "embedded" => true,
+        "external" => false,
+        _ => settings.credentials.s3_endpoint.is_empty(),
+    };
+    let media = if embedded_media {
+        let root = args.data_dir.join("media");
+        let key = crate::media_store::store_key(&local_secret(&args.data_dir, "media")?);
+        let media = MediaStore::start(&root, &settings.credentials.bucket, args.media_listen, key).await?;
+        settings.credentials.s3_endpoint = media.endpoint.clone();
+        dashboards.media_credentials = Some(media.staff_credentials());
+        backends.upload_keys = Some(Arc::clone(&media.grants) as Arc<dyn MintUploadKeys>);
+        eprintln!("invigil up: media on {} (files in {})", media.endpoint, root.display());
+        Some(media)
+    } else {
+        eprintln!("invigil up: media on the S3 at {:?}", settings.credentials.s3_endpoint);
+        None
+    };
+    let ingest = Ingest::start(settings, secrets, backends).await?;
+    let (stop_demo, demo_stopped) = tokio::sync::watch::channel(false);
+    let demo = match (&token_secret, args.no_demo) {
+        (Some(secret), false) => Some(start_demo(args, &base, secret, demo_stopped).await?),
+        _ => None,
+    };
+    print_banner(args, &base, demo.as_ref().map(|(address, _)| *address), token_secret.as_deref())?;
+    invigil_dashboards::serve(ingest, dashboard, dashboards, listener, signal_or_stopped(stop)).await?;
+    let _ = stop_demo.send(true);
+    if let Some((_, server)) = demo {
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    }
+    if let Some(media) = media {
+        media.stop().await;
+    }
+    Ok(())
+}
+
+/// The demo exam page, served until `stopped` turns true.
+async fn start_demo(
+    args: &Args,
+    base: &str,
+    secret: &str,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let demo = Demo::new(base.to_owned(), args.demo_test.clone(), secret.to_owned(), args.sdk_dir.clone());
+    if !demo.sdk_built() {
+        eprintln!(
+            "invigil up: warning: no SDK bundle in {}; the demo exam needs `sdk/build.sh` first",
+            args.sdk_dir.display()
+        );
+    }
+    let until = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    crate::demo::serve(demo, args.demo_listen, until).await
+}
+
+/// Where everything is, and staff sign-in links when tokens are HS256.
+fn print_banner(args: &Args, base: &str, demo: Option<SocketAddr>, secret: Option<&str>) -> anyhow::Result<()> {
+    eprintln!("invigil up: serving on {base}");
+    eprintln!("  API          {base}/api/v1/");
+    eprintln!("  dashboards   {base}/dashboard/");
+    eprintln!("  metrics      {base}/metrics");
+    if let Some(demo) = demo {
+        eprintln!("  demo exam    http://{demo}/   (each visit is a new candidate of {})", args.demo_test);
+    }
+    if let Some(secret) = secret {
+        eprintln!("  staff sign-in links (valid 12 h; `invigil token` mints more):");
+        for (role, link) in staff_links(base, secret, &args.demo_test)? {
+            eprintln!("    {role:<9}{link}");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT/SIGTERM, or once the pipeline raised `stop`.
+async fn signal_or_stopped(stop: Arc<AtomicBool>) {
+    tokio::select! {
+        _ = crate::ingest::shutdown_signal() => {}
+        _ = async {
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        } => tracing::error!("the pipeline stopped; stopping ingest"),
+    }
 }

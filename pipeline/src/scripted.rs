@@ -75,44 +75,8 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
         let keys = if k == 25 || k == 26 { 50 } else { 10 };
         on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000 }));
     }
-    let blocked_slots = [11, 15];
-    let missing_face = [6, 7, 13, 16];
-    for j in 0..20_i64 {
-        if blocked_slots.contains(&j) {
-            continue;
-        }
-        for kind in [CaptureKind::Face, CaptureKind::Screen, CaptureKind::Audio] {
-            let ts = j * 30_000 + 400;
-            if kind == CaptureKind::Face && missing_face.contains(&j) {
-                if j == 16 {
-                    on_time(
-                        ts,
-                        EventBody::Capture(Capture {
-                            kind,
-                            status: CaptureStatus::Failed,
-                            key: None,
-                            bytes: None,
-                            capture_seq: j as u64,
-                            attempts: 1,
-                            error: Some("network".into()),
-                        }),
-                    );
-                }
-                continue;
-            }
-            on_time(
-                ts,
-                EventBody::Capture(Capture {
-                    kind,
-                    status: CaptureStatus::Uploaded,
-                    key: Some(format!("{kind:?}/{ts}.jpg").to_lowercase()),
-                    bytes: Some(25_000),
-                    capture_seq: j as u64,
-                    attempts: 1,
-                    error: None,
-                }),
-            );
-        }
+    for (ts, body) in captures() {
+        on_time(ts, body);
     }
     let vis = |state| EventBody::Visibility(Visibility { state });
     on_time(s(65.0), vis(VisibilityState::Hidden));
@@ -137,6 +101,38 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     events.push((s(505.0), vis(VisibilityState::Hidden), true));
     events.push((s(520.0), vis(VisibilityState::Visible), true));
     events
+}
+
+/// The exam's captures: face, screen and audio every 30 s, none in the two
+/// blocked slots, four faces missing (one of them reported failed).
+fn captures() -> Vec<(i64, EventBody)> {
+    let mut captures = Vec::new();
+    let blocked_slots = [11, 15];
+    let missing_face = [6, 7, 13, 16];
+    for j in 0..20_i64 {
+        if blocked_slots.contains(&j) {
+            continue;
+        }
+        for kind in [CaptureKind::Face, CaptureKind::Screen, CaptureKind::Audio] {
+            let ts = j * 30_000 + 400;
+            let capture = Capture { kind, capture_seq: j as u64, attempts: 1, ..Capture::default() };
+            if kind == CaptureKind::Face && missing_face.contains(&j) {
+                if j == 16 {
+                    let failed = Capture { status: CaptureStatus::Failed, error: Some("network".into()), ..capture };
+                    captures.push((ts, EventBody::Capture(failed)));
+                }
+                continue;
+            }
+            let uploaded = Capture {
+                status: CaptureStatus::Uploaded,
+                key: Some(format!("{kind:?}/{ts}.jpg").to_lowercase()),
+                bytes: Some(25_000),
+                ..capture
+            };
+            captures.push((ts, EventBody::Capture(uploaded)));
+        }
+    }
+    captures
 }
 
 /// The exam starting at [`T0`], as ingest would have produced it, in Kafka order.

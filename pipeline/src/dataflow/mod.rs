@@ -1,16 +1,16 @@
 //! The dataflow, per worker:
 //!
 //! ```text
-//! Kafka partitions ─► source ─► event sink ─► (exchange by candidate) ─► windows ─► row sink ─► probe
-//!   (this worker's)   decode     proctor_events   FactBatch                sessions    candidate_windows,
-//!                     + times    rows, held        by test/candidate       + live      anomalies, sessions
-//!                                until acked
+//! Kafka partitions ─► source ─► event sink ─► (exchange by ─► windows ─► live counters ─► row sink ─► probe
+//!   (this worker's)   decode     proctor_events   candidate)    sessions   publishes to     candidate_windows,
+//!                     + times    rows, held       FactBatch     scored     proctor_live,    anomalies, sessions,
+//!                                until acked                               passes rows on   held until acked
 //! ```
 //!
 //! Each operator is a module: [`kafka_source`], [`event_sink`],
-//! [`windows`] (with [`restore`] and [`config_watch`]) and [`row_sink`],
-//! the sinks sharing [`writer`]. This file only wires them and drives the
-//! worker.
+//! [`windows`] (with [`restore`] and [`config_watch`]), [`live_counters`]
+//! and [`row_sink`], the sinks sharing [`writer`]. This file only wires them
+//! and drives the worker.
 //!
 //! Both sinks hold the capability of every buffered row until the store
 //! acknowledged it, so the probe's frontier passing a time means all rows up
@@ -22,6 +22,7 @@
 mod config_watch;
 mod event_sink;
 mod kafka_source;
+mod live_counters;
 mod restore;
 mod row_sink;
 mod windows;
@@ -86,8 +87,9 @@ pub fn run_worker_with<S: RecordSource + 'static>(
     worker.dataflow::<Time, _, _>(|scope| {
         let decoded = kafka_source::kafka_source(scope, Rc::clone(&reader), shared.clone());
         let facts = event_sink::event_sink(scope, decoded, shared.clone());
-        let emissions = windows::windows(scope, facts, shared.clone());
-        row_sink::row_sink(scope, emissions, shared, &probe);
+        let updates = windows::windows(scope, facts, shared.clone());
+        let rows = live_counters::live_counters(updates, shared.clone());
+        row_sink::row_sink(scope, rows, shared, &probe);
     });
 
     // ---- drive the worker and commit what is durable ----------------------

@@ -1,9 +1,10 @@
 //! The windows operator: every candidate's sessions in memory (exchanged
-//! here by candidate), folded batch by batch; live counters at most every
-//! `live_interval_ms`; window, anomaly and session rows each time the
-//! frontier crosses a minute (or at once for sessions a record stamped off a
-//! minute changed); sessions first seen rebuilt from the store
-//! ([`super::restore`]); ended, quiet, written sessions evicted.
+//! here by candidate), folded batch by batch; live counters computed at most
+//! every `live_interval_ms` and sent on for [`super::live_counters`] to
+//! publish; window, anomaly and session rows each time the frontier crosses
+//! a minute (or at once for sessions a record stamped off a minute changed);
+//! sessions first seen rebuilt from the store ([`super::restore`]); ended,
+//! quiet, written sessions evicted.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
 use super::config_watch::ConfigWatch;
+use super::live_counters::Update;
 use super::restore::load_sessions;
 use super::writer::store_failed;
 use super::Shared;
@@ -26,14 +28,15 @@ use crate::session::{FactBatch, FastMap, FastSet, SessionKey};
 use crate::source::Time;
 use crate::store::StoreError;
 use invigil_schemas::clock::now_ms;
+use invigil_schemas::live::LiveCounters;
 
 /// Folds each candidate's facts into their sessions and emits their rows.
 pub(super) fn windows<'scope>(
     scope: Scope<'scope, Time>,
     facts: StreamVec<'scope, Time, FactBatch>,
     shared: Shared,
-) -> StreamVec<'scope, Time, Emission> {
-    facts.unary_frontier::<CapacityContainerBuilder<Vec<Emission>>, _, _, _>(
+) -> StreamVec<'scope, Time, Update> {
+    facts.unary_frontier::<CapacityContainerBuilder<Vec<Update>>, _, _, _>(
         Exchange::new(super::candidate_hash),
         "Windows",
         |capability, info| {
@@ -47,9 +50,12 @@ pub(super) fn windows<'scope>(
                 windows.settle_load();
                 windows.start_load();
                 windows.follow_config();
-                windows.publish_live(now);
+                windows
+                    .live_counters(now, |capability, counters| output.session(capability).give(Update::Live(counters)));
                 let lower = frontier.frontier().iter().min().copied();
-                if windows.advance(lower, now, |capability, emission| output.session(capability).give(emission)) {
+                let give =
+                    |capability: &Capability<Time>, emission| output.session(capability).give(Update::Rows(emission));
+                if windows.advance(lower, now, give) {
                     windows.evict();
                 }
             }
@@ -203,9 +209,11 @@ impl Windows {
     }
 
     /// Live counters of the sessions that changed, at most every
-    /// `live_interval_ms`.
-    fn publish_live(&mut self, now: i64) {
-        if self.live_due.is_empty() {
+    /// `live_interval_ms`, given at the operator's current time.
+    fn live_counters(&mut self, now: i64, mut give: impl FnMut(&Capability<Time>, LiveCounters)) {
+        let Some(capability) = self.capability.as_ref() else { return };
+        if self.live_due.is_empty() || self.shared.live.is_none() {
+            self.live_due.clear();
             return;
         }
         let interval = Duration::from_millis(self.shared.settings.live_interval_ms);
@@ -217,10 +225,7 @@ impl Windows {
         for key in self.live_due.drain() {
             let Some(slot) = self.sessions.get_mut(&key) else { continue };
             let test_config = self.config.for_test(&key.test_id).clone();
-            let counters = live::counters(&mut slot.tracked, &test_config, slot.received_at, now);
-            if let Some(publisher) = &self.shared.live {
-                publisher.publish(&counters);
-            }
+            give(capability, live::counters(&mut slot.tracked, &test_config, slot.received_at, now));
         }
     }
 
