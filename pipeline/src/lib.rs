@@ -9,20 +9,22 @@
 //!   watermark (newest event time − allowed lateness; idle partitions follow
 //!   the wall clock). A [`source::Ledger`] remembers every offset read.
 //! - [`dataflow`]: event sink (rows for `proctor_events`) → exchange by
-//!   candidate → windows operator → row sink (`candidate_windows`,
+//!   candidate → windows operator → live counters operator (publishes to
+//!   `proctor_live`, passes the rows on) → row sink (`candidate_windows`,
 //!   `anomalies`, `sessions`) → probe, each operator a module of its own
-//!   (`dataflow/{kafka_source,event_sink,windows,row_sink}.rs`, the sinks
-//!   sharing `writer.rs`). Sinks hold capabilities until the store
+//!   (`dataflow/{kafka_source,event_sink,windows,live_counters,row_sink}.rs`,
+//!   the sinks sharing `writer.rs`). Sinks hold capabilities until the store
 //!   acknowledged their rows, so the probe's frontier is a durability
 //!   frontier, and offsets are committed only through it.
 //! - [`session`]: the digest of one SDK session (deduplicated by `seq`),
 //!   built from stored rows the same way whether live or rebuilt after a
-//!   restart; [`windows`]: the pure function from a digest to 1-minute
+//!   restart; [`scoring`]: the pure function from a digest to 1-minute
 //!   windows, session totals and scores with their components.
 //! - [`emit`]: which rows to (re)write, with versions that only rise and
 //!   fingerprints of what the store holds, so corrections replace and
 //!   repeats are skipped.
-//! - [`live`]: live counters per candidate, best effort, to `proctor_live`.
+//! - [`live`]: what a proctor's tile shows of a session, and the best-effort
+//!   producer for `proctor_live`.
 //! - [`store`]: chDB in process (the embedded default, through a small C-API
 //!   binding loaded at run time, fed Native blocks) or ClickHouse over HTTP
 //!   (RowBinary; also 18.16 via legacy twin tables); [`rows`]: one row type
@@ -31,9 +33,20 @@
 //! - [`run`]: a process — store, live producer, timely workers or cluster
 //!   ([`run::RunError`] says why one could not start);
 //!   [`settings`], [`metrics`] (prometheus-client, as ingest's), [`faults`] (crash injection for tests),
-//!   [`topics`] (Kafka chores). With the `testing` feature (tests and
+//!   [`topics`] (Kafka chores), [`hash`] (the one hash every process agrees
+//!   on: which worker owns a candidate). With the `testing` feature (tests and
 //!   benchmarks only): `scripted` (the reference exam and its truth) and
 //!   `source::MemorySource` (records from memory instead of Kafka).
+//!
+//! Where each thing is credited, all in [`scoring`] over the digest
+//! [`session`] builds: a tab switch (`visibility: hidden`) is counted and
+//! weighted in [`scoring::compute`] (a blur or fullscreen exit within
+//! [`scoring::SWITCH_CAUSE_MS`] of it is context, not scored again); a capture
+//! is credited to the earliest free slot of its kind's grid in
+//! `scoring::credit_slots`; a video recording's segments are credited per
+//! track against the time a recording was expected in
+//! `scoring::recording_credit` (the segments themselves are read from
+//! `recording` events in `session.rs`).
 //!
 //! ## Exactness after a crash
 //! Offsets are committed only when every row derived from the records

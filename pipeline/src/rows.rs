@@ -3,7 +3,7 @@
 //!
 //! Column types map to RowBinary as: `DateTime64(3)` → `i64` milliseconds,
 //! `Enum8` → `i8` (the event kind's tag, which the DDL's enum values match),
-//! `LowCardinality(String)` → `String`, `UUID` → [`uuid::Uuid`]. The same
+//! `LowCardinality(String)` → `String`, `UUID` → `uuid::Uuid`. The same
 //! struct therefore writes to a modern server and to 18.16 twins.
 
 use clickhouse::Row;

@@ -16,7 +16,8 @@
 //!   [`validate::Limits`].
 //! - [`media_key`]: the S3 key layout of candidate media
 //!   (`{date}/{test}/{candidate}/camera/…`) and the canonical-key check
-//!   every prefix comparison relies on.
+//!   ([`media_key::check`]) every prefix comparison relies on; a batch's
+//!   keys are held to the caller's own prefix by [`validate::check_caller`].
 //! - [`record`]: the server-enriched [`record::KafkaRecord`] that ingest writes
 //!   to `proctor_events`, and its versioned compact encoding.
 //! - [`api`]: response bodies of the HTTP API: events (ok / shutdown),

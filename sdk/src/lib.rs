@@ -10,7 +10,9 @@
 //!                          outbox (events) · media queue · credentials · compliance
 //! ```
 //!
-//! - [`engine`]: the state machine (phases, timers, the four channels).
+//! - [`engine`]: the state machine: the phases in `engine/mod.rs`, and a
+//!   module per channel (`config`, `events`, `credentials`, `uploads`) beside
+//!   `captures`, `blocks` (what blocks the test) and `restore`.
 //! - [`json`]: JSON in and out without serde_json (a third of the bundle).
 //! - [`protocol`]: the `Input` / `Command` messages and IndexedDB layout.
 //! - [`outbox`]: events waiting for ingest's ack, cut into valid batches.

@@ -120,7 +120,7 @@ fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView
 
 /// `GET /api/v1/live/signal?publishing=…`: publish or stop, answered as
 /// soon as that differs from what the SDK does.
-async fn get_signal(
+pub async fn get_signal(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     query: Result<Query<SignalQuery>, axum::extract::rejection::QueryRejection>,
@@ -144,7 +144,7 @@ async fn get_signal(
 }
 
 /// `POST /api/v1/live/whip`: the candidate publishes, while watched.
-async fn post_whip(
+pub async fn post_whip(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -168,7 +168,7 @@ pub struct WhepQuery {
 
 /// `POST /api/v1/live/tests/{test}/candidates/{candidate}/whep`: a proctor
 /// with the candidate on their wall (or an admin) subscribes.
-async fn post_whep(
+pub async fn post_whep(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path((test, candidate)): Path<(String, String)>,
@@ -227,7 +227,7 @@ async fn watcher<'a>(
 /// the candidate's SDK shows without blocking and records on the timeline
 /// (a `custom` event named `invigil.proctor_message`). Who may watch the
 /// candidate may write to them.
-async fn post_message(
+pub async fn post_message(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path((test, candidate)): Path<(String, String)>,
@@ -266,7 +266,7 @@ async fn post_message(
 
 /// `DELETE /api/v1/live/resources/{id}`: ends a WHIP or WHEP session; only
 /// its owner may (anyone else gets 404, as for an unknown id).
-async fn delete_resource(
+pub async fn delete_resource(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
     Path(id): Path<String>,

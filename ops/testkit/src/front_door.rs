@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use invigil_ingest::app::{Backends, Ingest};
-use invigil_ingest::state::AppState;
 use invigil_ingest::auth::TokenKey;
 use invigil_ingest::settings::{IngestSettings, Secrets};
+use invigil_ingest::state::AppState;
 use serde_json::Value;
 
 use crate::services::{brokers, s3_endpoint};

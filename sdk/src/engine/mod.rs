@@ -10,16 +10,16 @@
 //! Beside the phases run four channels, each a module owning its state, a
 //! [`Channel`](crate::retry::Channel) (one request in flight, its own backoff), what it sends and
 //! how it reads its replies. None of them can block the candidate.
-//! - [`config`](self::config): `GET /config` until an answer is taken;
-//! - [`events`](self::events): the outbox, one batch in flight, oldest first;
-//! - [`credentials`](self::credentials): refreshed at 80 % of their
+//! - [`config`]: `GET /config` until an answer is taken;
+//! - [`events`]: the outbox, one batch in flight, oldest first;
+//! - [`credentials`]: refreshed at 80 % of their
 //!   lifetime; 3 failures in a row pause uploads, events keep flowing;
-//! - [`uploads`](self::uploads): one S3 object in flight, oldest first,
+//! - [`uploads`]: one S3 object in flight, oldest first,
 //!   and the bundles of `uploads.mode = "bundled"`.
 //!
-//! And three that send nothing themselves: [`captures`](self::captures) (the
-//! capture and segment grids), [`blocks`](self::blocks) (devices and the
-//! overlay) and [`restore`](self::restore) (earlier pages' leftovers).
+//! And three that send nothing themselves: [`captures`] (the
+//! capture and segment grids), [`blocks`] (devices and the
+//! overlay) and [`restore`] (earlier pages' leftovers).
 
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
