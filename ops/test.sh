@@ -109,24 +109,27 @@ if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then 
 step "SDK bundle for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
 
+# node_tests NAME LOG DIR [ARGS...]: `node --test ARGS` in DIR, its TAP
+# counts added to ours; a run that fails without a failing test (it did not
+# load) is a broken step.
+node_tests() {
+    local name=$1 log=$2 dir=$3 status pass fail
+    shift 3
+    (cd "$dir" && node --test "$@") 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
+    fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
+    passed=$((passed + ${pass:-0}))
+    failed=$((failed + ${fail:-0}))
+    if [ "$status" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail_step "$name (exit $status)"; fi
+}
+
 step "dashboard JS unit tests (node --test)"
 # The files, not the folder: Node 21+ reads a folder argument as a test file.
-node --test dashboards/web/test/*.test.js 2>&1 | tee "$log_dir/dashboards-js.log"
-js_status=${PIPESTATUS[0]}
-js_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/dashboards-js.log" | tail -1)
-js_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/dashboards-js.log" | tail -1)
-passed=$((passed + ${js_pass:-0}))
-failed=$((failed + ${js_fail:-0}))
-if [ "$js_status" -ne 0 ] && [ "${js_fail:-0}" -eq 0 ]; then fail_step "node --test dashboards/web/test (exit $js_status)"; fi
+node_tests "node --test dashboards/web/test" "$log_dir/dashboards-js.log" . dashboards/web/test/*.test.js
 
 step "browser tests (node --test, headless Chromium)"
-(cd ops/dev/browser && node --test) 2>&1 | tee "$log_dir/node.log"
-node_status=${PIPESTATUS[0]}
-node_pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/node.log" | tail -1)
-node_fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/node.log" | tail -1)
-passed=$((passed + ${node_pass:-0}))
-failed=$((failed + ${node_fail:-0}))
-if [ "$node_status" -ne 0 ] && [ "${node_fail:-0}" -eq 0 ]; then fail_step "node --test (exit $node_status)"; fi
+node_tests "node --test" "$log_dir/node.log" ops/dev/browser
 
 step "chaos (kill -9 ingest, broker, pipeline, ClickHouse under 1,000 candidates; short form)"
 if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
