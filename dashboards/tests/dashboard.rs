@@ -148,6 +148,54 @@ async fn read_events(response: &mut reqwest::Response, want: usize) -> Vec<(Stri
     events
 }
 
+/// Each proctor's wall of exam-1, once they show `candidates` tiles between
+/// them (or after 20 s, for the assertions to say what is missing).
+async fn walls_once_filled(ingest: &Running, proctors: &[String], candidates: usize) -> Vec<Value> {
+    let mut deadline = 0;
+    loop {
+        let mut walls = Vec::new();
+        for proctor in proctors {
+            let token = tokens::staff_of(proctor, StaffRole::Proctor, &["exam-1"]);
+            walls.push(get(ingest, "/api/v1/dashboard/tests/exam-1/wall", Some(&token)).await.2);
+        }
+        let seen: usize = walls.iter().map(|w| w["tiles"].as_array().unwrap().len()).sum();
+        if seen == candidates || deadline == 100 {
+            return walls;
+        }
+        deadline += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `wall` shows `proctor` exactly `share`, the rendezvous split.
+fn assert_wall_is_share(proctor: &str, wall: &Value, share: &[String]) {
+    let assigned: Vec<String> = serde_json::from_value(wall["assigned"].clone()).unwrap();
+    assert_eq!(assigned, share, "{proctor}'s share is the rendezvous split");
+    assert!(assigned.len() <= 4);
+    let mut tiles: Vec<&str> =
+        wall["tiles"].as_array().unwrap().iter().map(|t| t["candidate_id"].as_str().unwrap()).collect();
+    tiles.sort_unstable();
+    let mut want: Vec<&str> = assigned.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(tiles, want, "{proctor} sees exactly their candidates");
+    assert_eq!(wall["gap_after_ms"], 15_000, "3 × the default events interval");
+    assert!(wall["tiles"][0]["age_ms"].is_u64());
+}
+
+/// A candidate id whose arrival changes `proctor`'s share of `everyone`.
+fn newcomer_changing_the_share_of(proctor: &str, everyone: &[String], proctors: &[String]) -> String {
+    let share = |all: &[String]| assign(all.iter().map(String::as_str), proctors, 4).by_proctor[proctor].clone();
+    let before = share(everyone);
+    (0..100)
+        .map(|i| format!("late-{i}"))
+        .find(|id| {
+            let mut with = everyone.to_vec();
+            with.push(id.clone());
+            share(&with) != before
+        })
+        .expect("some id lands on the proctor's wall")
+}
+
 #[tokio::test]
 async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     let options = Options::shared(unique_topic("dash-wall"));
@@ -166,32 +214,9 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
 
     let proctors = ["p1".to_owned(), "p2".to_owned()];
     let expected = assign(candidates.iter().map(String::as_str), &proctors, 4);
-    let mut deadline = 0;
-    let walls = loop {
-        let mut walls = Vec::new();
-        for proctor in &proctors {
-            let token = tokens::staff_of(proctor, StaffRole::Proctor, &["exam-1"]);
-            walls.push(get(&ingest, "/api/v1/dashboard/tests/exam-1/wall", Some(&token)).await.2);
-        }
-        let seen: usize = walls.iter().map(|w| w["tiles"].as_array().unwrap().len()).sum();
-        if seen == candidates.len() || deadline == 100 {
-            break walls;
-        }
-        deadline += 1;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let walls = walls_once_filled(&ingest, &proctors, candidates.len()).await;
     for (proctor, wall) in proctors.iter().zip(&walls) {
-        let assigned: Vec<String> = serde_json::from_value(wall["assigned"].clone()).unwrap();
-        assert_eq!(&assigned, &expected.by_proctor[proctor], "{proctor}'s share is the rendezvous split");
-        assert!(assigned.len() <= 4);
-        let mut tiles: Vec<&str> =
-            wall["tiles"].as_array().unwrap().iter().map(|t| t["candidate_id"].as_str().unwrap()).collect();
-        tiles.sort_unstable();
-        let mut want: Vec<&str> = assigned.iter().map(String::as_str).collect();
-        want.sort_unstable();
-        assert_eq!(tiles, want, "{proctor} sees exactly their candidates");
-        assert_eq!(wall["gap_after_ms"], 15_000, "3 × the default events interval");
-        assert!(wall["tiles"][0]["age_ms"].is_u64());
+        assert_wall_is_share(proctor, wall, &expected.by_proctor[proctor]);
     }
 
     // The stream: a snapshot first, then a tile when one of p1's candidates changes.
@@ -202,6 +227,10 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     let first = read_events(&mut stream, 1).await;
     assert_eq!(first[0].0, "snapshot");
+    // The dashboards' own metrics, on ingest's /metrics.
+    let metrics = ingest.http.get(ingest.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("invigil_dashboards_sse_streams 1\n"), "{metrics}");
+    assert!(metrics.trim_end().ends_with("# EOF") && metrics.matches("# EOF").count() == 1, "one OpenMetrics document");
     let watched = expected.by_proctor["p1"][0].clone();
     let other = expected.by_proctor["p2"][0].clone();
     publish(&live_topic, &[counters("exam-1", &other, 5, 5.0), counters("exam-1", &watched, 3, 3.0)]).await;
@@ -213,14 +242,7 @@ async fn the_wall_is_the_rosters_share_of_the_live_topic_and_streams_changes() {
     // A newcomer who changes p1's share brings a new snapshot (within the
     // 2-s recheck), with the split the rendezvous function gives.
     let mut everyone = candidates.clone();
-    let newcomer = (0..100)
-        .map(|i| format!("late-{i}"))
-        .find(|id| {
-            let mut with = everyone.clone();
-            with.push(id.clone());
-            assign(with.iter().map(String::as_str), &proctors, 4).by_proctor["p1"] != expected.by_proctor["p1"]
-        })
-        .expect("some id lands on p1's wall");
+    let newcomer = newcomer_changing_the_share_of("p1", &everyone, &proctors);
     everyone.push(newcomer.clone());
     publish(&live_topic, &[counters("exam-1", &newcomer, 0, 0.0)]).await;
     let want = assign(everyone.iter().map(String::as_str), &proctors, 4).by_proctor["p1"].clone();

@@ -117,21 +117,31 @@ struct Case {
     admitted: u16,
 }
 
+fn case(
+    method: &'static str,
+    route: &'static str,
+    path: &str,
+    body: Option<Value>,
+    policy: Policy,
+    admitted: u16,
+) -> Case {
+    Case { method, route, path: path.to_owned(), body, sdp: None, policy, admitted }
+}
+
+fn with_sdp(mut case: Case) -> Case {
+    case.sdp = Some(live_offer());
+    case
+}
+
+/// Every route, once: ingest's, the dashboards', live video's and the public ones.
 fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
-    let case = |method, route, path: &str, body, policy, admitted| Case {
-        method,
-        route,
-        path: path.to_owned(),
-        body,
-        sdp: None,
-        policy,
-        admitted,
-    };
-    let key = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
-    let with_sdp = |mut case: Case| {
-        case.sdp = Some(live_offer());
-        case
-    };
+    let mut cases = ingest_cases(session, config, version);
+    cases.extend(dashboard_cases());
+    cases.extend(live_and_public_cases());
+    cases
+}
+
+fn ingest_cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
     vec![
         case("post", "/api/v1/events", "/api/v1/events", Some(batch(session, 0, 0, 2)), Policy::Candidate, 200),
         case("get", "/api/v1/config", "/api/v1/config", None, Policy::Candidate, 200),
@@ -155,6 +165,12 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
             Policy::Admin,
             200,
         ),
+    ]
+}
+
+fn dashboard_cases() -> Vec<Case> {
+    let key = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
+    vec![
         case("get", "/api/v1/dashboard/me", "/api/v1/dashboard/me", None, Policy::Staff, 200),
         case(
             "get",
@@ -204,6 +220,11 @@ fn cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
             Policy::DrillDown,
             200,
         ),
+    ]
+}
+
+fn live_and_public_cases() -> Vec<Case> {
+    vec![
         // A candidate's signal, not held (wait_ms=0).
         case(
             "get",
@@ -384,54 +405,8 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
     let ingest = Running::start(Options::shared(topic.clone())).await;
     let token = tokens::candidate("exam-1", "cand-1");
     let now = now_ms();
-    let own = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
-    let cases = [
-        ("face", "2026-11-30/exam-1/cand-2/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
-        ("face", "2026-11-30/exam-2/cand-1/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
-        ("face", "2026-11-30/exam-1/cand-1/../cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
-        ("face", "2026-11-30/exam-1/cand-1/%2e%2e/cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
-        ("face", "2026-11-30/exam-1/cand-1/screen/1_x.jpg", now, "events[0].key", "another kind's folder"),
-        ("face", "2026-11-30/exam-1/cand-1/notes/1_x.jpg", now, "events[0].key", "media folder"),
-        ("face", own, 0, "events[0].ts", "older than"),
-        ("face", own, now - 31 * 86_400_000, "events[0].ts", "older than"),
-        ("face", own, 4_102_444_800_000, "events[0].ts", "ahead"),
-    ];
-    let mut bodies: Vec<(Value, &str, &str, &str)> = cases
-        .iter()
-        .enumerate()
-        .map(|(i, (kind, key, ts, field, says))| (capture_batch(&uuid_for(i), kind, key, *ts), *key, *field, *says))
-        .collect();
-    // Recording segments: the same prefix rule, in their track's folder.
-    let own_segment = "2026-11-30/exam-1/cand-1/video/screen/1700/seg_00001.webm";
-    let segments = [
-        (
-            "screen",
-            "2026-11-30/exam-1/cand-2/video/screen/1700/seg_00001.webm",
-            10_000,
-            "events[0].key",
-            "own media prefix",
-        ),
-        (
-            "screen",
-            "2026-11-30/exam-1/cand-1/video/../../cand-2/video/screen/1/seg_00001.webm",
-            10_000,
-            "events[0].key",
-            "canonical",
-        ),
-        (
-            "screen",
-            "2026-11-30/exam-1/cand-1/video/camera/1700/seg_00001.webm",
-            10_000,
-            "events[0].key",
-            "video/screen/",
-        ),
-        ("screen", "2026-11-30/exam-1/cand-1/camera/1_x.jpg", 10_000, "events[0].key", "video/screen/"),
-        ("screen", own_segment, 0, "events[0].duration_ms", "must be 1..="),
-        ("screen", own_segment, 3_600_000, "events[0].duration_ms", "must be 1..="),
-    ];
-    for (i, (track, key, duration, field, says)) in segments.iter().enumerate() {
-        bodies.push((recording_batch(&uuid_for(100 + i), track, key, *duration, now), *key, *field, *says));
-    }
+    let (own, own_segment) = (OWN_CAPTURE, OWN_SEGMENT);
+    let bodies = hostile_bodies(now);
     let mut failures = Vec::new();
     for (body, key, field, says) in &bodies {
         let ts = &body["events"][0]["ts"];
@@ -472,6 +447,45 @@ async fn hostile_keys_and_times_are_refused_naming_the_field_and_never_produced(
     assert_eq!(records[0].1.batch.session_id.to_string(), session);
     assert_eq!(records[1].1.batch.session_id.to_string(), recording_session);
     ingest.stop().await;
+}
+
+const OWN_CAPTURE: &str = "2026-11-30/exam-1/cand-1/camera/1_x.jpg";
+const OWN_SEGMENT: &str = "2026-11-30/exam-1/cand-1/video/screen/1700/seg_00001.webm";
+
+/// Batches cand-1 of exam-1 must not get through, each with its bad key,
+/// the field a 400 must name and what its message must say.
+fn hostile_bodies(now: i64) -> Vec<(Value, &'static str, &'static str, &'static str)> {
+    let own = OWN_CAPTURE;
+    let cases = [
+        ("face", "2026-11-30/exam-1/cand-2/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
+        ("face", "2026-11-30/exam-2/cand-1/camera/1_x.jpg", now, "events[0].key", "own media prefix"),
+        ("face", "2026-11-30/exam-1/cand-1/../cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
+        ("face", "2026-11-30/exam-1/cand-1/%2e%2e/cand-2/camera/x.jpg", now, "events[0].key", "canonical"),
+        ("face", "2026-11-30/exam-1/cand-1/screen/1_x.jpg", now, "events[0].key", "another kind's folder"),
+        ("face", "2026-11-30/exam-1/cand-1/notes/1_x.jpg", now, "events[0].key", "media folder"),
+        ("face", own, 0, "events[0].ts", "older than"),
+        ("face", own, now - 31 * 86_400_000, "events[0].ts", "older than"),
+        ("face", own, 4_102_444_800_000, "events[0].ts", "ahead"),
+    ];
+    let mut bodies: Vec<(Value, &str, &str, &str)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (kind, key, ts, field, says))| (capture_batch(&uuid_for(i), kind, key, *ts), *key, *field, *says))
+        .collect();
+    // Recording segments: the same prefix rule, in their track's folder.
+    let (key_field, prefix, canonical) = ("events[0].key", "own media prefix", "canonical");
+    let segments = [
+        ("2026-11-30/exam-1/cand-2/video/screen/1700/seg_00001.webm", 10_000, key_field, prefix),
+        ("2026-11-30/exam-1/cand-1/video/../../cand-2/video/screen/1/seg_00001.webm", 10_000, key_field, canonical),
+        ("2026-11-30/exam-1/cand-1/video/camera/1700/seg_00001.webm", 10_000, key_field, "video/screen/"),
+        ("2026-11-30/exam-1/cand-1/camera/1_x.jpg", 10_000, key_field, "video/screen/"),
+        (OWN_SEGMENT, 0, "events[0].duration_ms", "must be 1..="),
+        (OWN_SEGMENT, 3_600_000, "events[0].duration_ms", "must be 1..="),
+    ];
+    for (i, (key, duration, field, says)) in segments.into_iter().enumerate() {
+        bodies.push((recording_batch(&uuid_for(100 + i), "screen", key, duration, now), key, field, says));
+    }
+    bodies
 }
 
 fn uuid_for(i: usize) -> String {

@@ -221,41 +221,43 @@ async fn oversize_bodies_get_413_and_floods_get_429() {
     ingest.stop().await;
 }
 
+/// `method` on `path` with an admin token and an optional JSON body.
+async fn admin_call(ingest: &Running, method: reqwest::Method, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let mut request = ingest.http.request(method, ingest.url(path)).bearer_auth(tokens::staff(StaffRole::Admin, &[]));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let (status, _, reply) = parts(request.send().await.unwrap()).await;
+    (status, reply)
+}
+
 #[tokio::test]
 async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_candidates() {
+    use reqwest::Method;
     let topic = unique_topic("config");
     create_topic(&services::brokers(), &topic, 1).await;
     let ingest = Running::start(Options::shared(topic.clone())).await;
-    let admin = tokens::staff(StaffRole::Admin, &[]);
     let alice = tokens::candidate("exam-1", "alice");
     let bob = tokens::candidate("exam-1", "bob");
     let carol = tokens::candidate("exam-2", "carol");
     let session = new_session();
 
-    let (status, _, reply) =
-        parts(ingest.http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap()).await;
-    assert_eq!(status, 200);
-    assert_eq!(reply["version"], 1);
+    let (status, reply) = admin_call(&ingest, Method::GET, "/api/v1/admin/config", None).await;
+    assert_eq!((status, &reply["version"]), (200, &json!(1)));
     let mut document = reply["document"].clone();
 
     // Disable proctoring for exam-1 and bypass bob.
     document["tests"]["exam-1"] = json!({"proctoring_enabled": false});
-    let (status, _, reply) = parts(
-        ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap(),
-    )
-    .await;
-    assert_eq!((status, reply), (200, json!({"version": 2})));
+    let put = admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&document)).await;
+    assert_eq!(put, (200, json!({"version": 2})));
     let shutdown = |reason: &str| json!({"status": "shutdown", "reason": reason, "action": "graceful_shutdown"});
     assert_eq!(ingest.post_events(&alice, &batch(&session, 0, 0, 1)).await.2, shutdown("proctoring_disabled"));
     assert_eq!(ingest.post_events(&carol, &batch(&new_session(), 0, 0, 1)).await.2["config_version"], 2);
 
     document["tests"] = json!({});
     document["bypasses"] = json!({"exam-1": {"bob": {"reason": "accessibility accommodation"}}});
-    let (status, _, reply) = parts(
-        ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap(),
-    )
-    .await;
-    assert_eq!((status, reply), (200, json!({"version": 3})));
+    let put = admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&document)).await;
+    assert_eq!(put, (200, json!({"version": 3})));
     assert_eq!(ingest.post_events(&bob, &batch(&new_session(), 0, 0, 1)).await.2, shutdown("candidate_bypassed"));
     let (status, _, reply) = ingest.post_events(&alice, &batch(&session, 1, 1, 1)).await;
     assert_eq!((status, reply), (200, json!({"status": "ok", "accepted": 1, "config_version": 3})));
@@ -263,40 +265,23 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
     // An invalid edit names the field and changes nothing.
     let mut bad = document.clone();
     bad["defaults"]["events_interval_ms"] = json!(0);
-    let (status, _, reply) =
-        parts(ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&bad).send().await.unwrap())
-            .await;
-    assert_eq!(status, 400);
-    assert_eq!(reply["error"]["field"], "defaults.events_interval_ms");
+    let (status, reply) = admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&bad)).await;
+    assert_eq!((status, &reply["error"]["field"]), (400, &json!("defaults.events_interval_ms")));
     assert_eq!(ingest.state.config.current().version, 3);
 
     // Rollback restores version 2's document as version 4.
-    let (status, _, reply) =
-        parts(ingest.http.post(ingest.url("/api/v1/admin/config/rollback")).bearer_auth(&admin).send().await.unwrap())
-            .await;
-    assert_eq!((status, reply), (200, json!({"version": 4})));
+    let rollback = admin_call(&ingest, Method::POST, "/api/v1/admin/config/rollback", None).await;
+    assert_eq!(rollback, (200, json!({"version": 4})));
     assert_eq!(ingest.post_events(&alice, &batch(&session, 2, 2, 1)).await.2, shutdown("proctoring_disabled"));
-    let (_, _, reply) =
-        parts(ingest.http.get(ingest.url("/api/v1/admin/config/history")).bearer_auth(&admin).send().await.unwrap())
-            .await;
-    assert_eq!(reply, json!({"current": 4, "versions": [1, 2, 3, 4]}));
-    let (status, _, reply) = parts(
-        ingest
-            .http
-            .post(ingest.url("/api/v1/admin/config/rollback?version=99"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let history = admin_call(&ingest, Method::GET, "/api/v1/admin/config/history", None).await;
+    assert_eq!(history.1, json!({"current": 4, "versions": [1, 2, 3, 4]}));
+    let (status, reply) = admin_call(&ingest, Method::POST, "/api/v1/admin/config/rollback?version=99", None).await;
     assert_eq!((status, &reply["error"]["code"]), (404, &json!("not_found")));
 
     // One stored version; 0 is not a version (openapi: minimum 1), 99 is not stored.
     for (version, expected) in [("2", 200), ("0", 400), ("x", 400), ("99", 404)] {
         let path = format!("/api/v1/admin/config/history/{version}");
-        let (status, _, reply) =
-            parts(ingest.http.get(ingest.url(&path)).bearer_auth(&admin).send().await.unwrap()).await;
+        let (status, reply) = admin_call(&ingest, Method::GET, &path, None).await;
         assert_eq!(status, expected, "{path}: {reply}");
         if expected == 400 {
             assert_eq!(reply["error"]["field"], "version", "{path}: {reply}");

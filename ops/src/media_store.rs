@@ -557,6 +557,21 @@ mod tests {
         use invigil_ingest::post_policy::{forms, FormScope, SigningKeys};
         use invigil_schemas::api::PostForm;
 
+        /// Posts `file` under `key` with `form` to the store at `endpoint`,
+        /// as a browser would; the status and body of the answer.
+        async fn post_form(
+            endpoint: &str,
+            form: &PostForm,
+            key: &str,
+            content_type: &str,
+            file: Vec<u8>,
+        ) -> (u16, String) {
+            let (content_type_header, body) = form_body(form, key, content_type, &file);
+            let request = reqwest::Client::new().post(format!("{endpoint}/media"));
+            let response = request.header("content-type", content_type_header).body(body).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap_or_default())
+        }
+
         #[tokio::test]
         async fn post_forms_refuse_oversize_objects_other_keys_and_other_types() {
             let root = tempfile::tempdir().unwrap();
@@ -579,24 +594,15 @@ mod tests {
             };
             let signed = forms(&signing, &scope);
             let camera = signed.iter().find(|f| f.key_prefix.ends_with("camera/")).unwrap();
-            let http = reqwest::Client::new();
-            let post = |form: &PostForm, key: &str, content_type: &str, file: Vec<u8>| {
-                let (content_type_header, body) = form_body(form, key, content_type, &file);
-                http.post(format!("{}/media", store.endpoint))
-                    .header("content-type", content_type_header)
-                    .body(body)
-                    .send()
-            };
-            let answer =
-                |r: reqwest::Response| async move { (r.status().as_u16(), r.text().await.unwrap_or_default()) };
+            let endpoint = store.endpoint.clone();
 
             let key = format!("{prefix}camera/1.jpg");
-            let (status, body) = answer(post(camera, &key, "image/jpeg", vec![0xd8; 1_000]).await.unwrap()).await;
+            let (status, body) = post_form(&endpoint, camera, &key, "image/jpeg", vec![0xd8; 1_000]).await;
             assert!((200..300).contains(&status), "within the policy: {status} {body}");
             assert_eq!(std::fs::read(root.path().join("media").join(&key)).unwrap().len(), 1_000);
 
             let big = format!("{prefix}camera/big.jpg");
-            let (status, body) = answer(post(camera, &big, "image/jpeg", vec![0xd8; 1_001]).await.unwrap()).await;
+            let (status, body) = post_form(&endpoint, camera, &big, "image/jpeg", vec![0xd8; 1_001]).await;
             assert_eq!(status, 400, "{body}");
             assert!(body.contains("EntityTooLarge"), "{body}");
             assert!(!root.path().join("media").join(&big).exists(), "nothing of an oversize upload is kept");
@@ -606,7 +612,7 @@ mod tests {
                 (&format!("{prefix}screen/1.jpg") as &str, "image/jpeg", "another folder than the form's"),
                 (&format!("{prefix}camera/2.jpg") as &str, "text/html", "another content type"),
             ] {
-                let (status, body) = answer(post(camera, key, content_type, vec![1; 10]).await.unwrap()).await;
+                let (status, body) = post_form(&endpoint, camera, key, content_type, vec![1; 10]).await;
                 // s3s answers a failed condition 400 InvalidPolicyDocument
                 // (AWS: 403 AccessDenied); either way nothing is stored.
                 assert_eq!(status, 400, "{why}: {body}");
@@ -619,7 +625,7 @@ mod tests {
             let sibling = FormScope { prefix: "2026-11-30/exam-1/cand-b/", ..scope };
             let forged = forms(&signing, &sibling);
             let key = "2026-11-30/exam-1/cand-b/camera/1.jpg";
-            let (status, body) = answer(post(&forged[0], key, "image/jpeg", vec![1; 10]).await.unwrap()).await;
+            let (status, body) = post_form(&endpoint, &forged[0], key, "image/jpeg", vec![1; 10]).await;
             assert_eq!(status, 403, "{body}");
             assert!(!root.path().join("media/2026-11-30/exam-1/cand-b").exists());
 
@@ -630,7 +636,7 @@ mod tests {
                 format!("{prefix}camera/./1.jpg"),
                 format!("{prefix}camera/%2e%2e/x.jpg"),
             ] {
-                let (status, body) = answer(post(camera, &key, "image/jpeg", vec![1; 10]).await.unwrap()).await;
+                let (status, body) = post_form(&endpoint, camera, &key, "image/jpeg", vec![1; 10]).await;
                 assert_eq!(status, 403, "{key}: {body}");
                 assert!(body.contains("canonical"), "{key}: {body}");
             }
@@ -639,8 +645,7 @@ mod tests {
             // An expired policy.
             let stale = forms(&signing, &FormScope { now_ms: now - 120_000, expires_ms: now - 60_000, ..scope });
             let (status, _) =
-                answer(post(&stale[0], &format!("{prefix}camera/3.jpg"), "image/jpeg", vec![1; 10]).await.unwrap())
-                    .await;
+                post_form(&endpoint, &stale[0], &format!("{prefix}camera/3.jpg"), "image/jpeg", vec![1; 10]).await;
             assert_eq!(status, 403);
             store.stop().await;
         }

@@ -379,6 +379,7 @@ mod tests {
     use super::*;
     use crate::rows::EventRow;
     use crate::scripted::{self, T0};
+    use invigil_schemas::event::{Event, EventBody};
     use invigil_schemas::record::KafkaRecord;
 
     const LATENESS: i64 = 15_000;
@@ -550,23 +551,48 @@ mod tests {
     /// delivered capture is credited, late corrections included.
     #[test]
     fn a_candidate_starting_late_in_a_minute_has_every_delivered_capture_credited() {
+        let (timeline, delivered) = late_start_timeline();
+        let fed = feed_in_5s_batches(timeline, &config());
+        let written = &fed.minutes;
+        assert!(fed.corrected_minute_0, "minute 0 was written before its first capture arrived, then corrected");
+        let m0 = &written[&T0];
+        assert_eq!((m0.expected_face, m0.uploaded_face), (1, 1), "slot 55 s is credited with the 63 s capture");
+        assert_eq!((m0.expected_screen, m0.uploaded_screen), (1, 1));
+        assert_eq!((m0.expected_audio, m0.uploaded_audio), (1, 1), "slot 55 s holds the chunk started at 60 s");
+        let uploaded: u32 = written.values().map(|w| w.uploaded_face + w.uploaded_screen + w.uploaded_audio).sum();
+        let expected: u32 = written.values().map(|w| w.expected_face + w.expected_screen + w.expected_audio).sum();
+        let slots = delivered - 1;
+        assert_eq!(uploaded, slots, "every delivered capture is credited, the second in a slot excepted");
+        assert_eq!(expected, slots, "nothing is missing");
+        let session = fed.session.as_ref().expect("a session row");
+        assert_eq!((session.uploaded_captures, session.expected_captures), (slots, slots));
+        assert_eq!(session.completeness_pct, 100.0);
+        assert_eq!(session.delivered_captures, delivered, "every delivered capture is reported as delivered");
+        assert!(written.values().all(|w| !w.component_names.iter().any(|c| c.contains("missing"))), "{written:?}");
+    }
+
+    const LATE_END: i64 = 400_000;
+
+    /// The held-out session's events by offset from [`T0`], and how many
+    /// captures it delivered: it starts at 55 s, setup ends at 63 s, a block
+    /// runs 200–207 s, and it stops at 400 s.
+    fn late_start_timeline() -> (Vec<(i64, EventBody)>, u32) {
         use invigil_schemas::event::*;
-        let config = config();
-        let (start, setup_end, end) = (55_000, 63_000, 400_000);
+        let (start, setup_end, end) = (55_000, 63_000, LATE_END);
         let (block_from, block_to) = (200_000, 207_000);
-        let mut timeline: Vec<(i64, EventBody)> = vec![(
-            start,
-            EventBody::SessionStarted(SessionStarted {
-                sdk_version: "held-out".into(),
-                user_agent: "held-out".into(),
-                screen_w: 1280,
-                screen_h: 720,
-                displays: 1,
-            }),
-        )];
-        timeline.push((block_from, EventBody::Blocked(Blocked { reason: BlockReason::FullscreenExited })));
-        timeline.push((block_to, EventBody::Unblocked(Unblocked { reason: BlockReason::FullscreenExited })));
-        timeline.push((end, EventBody::SessionEnded(SessionEnded { reason: SessionEndReason::HostStopped })));
+        let started = SessionStarted {
+            sdk_version: "held-out".into(),
+            user_agent: "held-out".into(),
+            screen_w: 1280,
+            screen_h: 720,
+            displays: 1,
+        };
+        let mut timeline: Vec<(i64, EventBody)> = vec![
+            (start, EventBody::SessionStarted(started)),
+            (block_from, EventBody::Blocked(Blocked { reason: BlockReason::FullscreenExited })),
+            (block_to, EventBody::Unblocked(Unblocked { reason: BlockReason::FullscreenExited })),
+            (end, EventBody::SessionEnded(SessionEnded { reason: SessionEndReason::HostStopped })),
+        ];
         // Face 8 s and screen 11 s after their slots; audio chunks 30 s
         // long from setup end, cut at the block and restarted at its end.
         let mut captures: Vec<(i64, CaptureKind)> = Vec::new();
@@ -588,24 +614,36 @@ mod tests {
         captures.push((setup_end + 30_000, CaptureKind::Face));
         let delivered = captures.len() as u32;
         for (seq, (ts, kind)) in captures.into_iter().enumerate() {
-            timeline.push((
-                ts,
-                EventBody::Capture(Capture {
-                    kind,
-                    status: CaptureStatus::Uploaded,
-                    key: Some(format!("{kind:?}/{ts}").to_lowercase()),
-                    bytes: Some(20_000),
-                    capture_seq: seq as u64,
-                    attempts: 1,
-                    error: None,
-                }),
-            ));
+            let capture = Capture {
+                kind,
+                status: CaptureStatus::Uploaded,
+                key: Some(format!("{kind:?}/{ts}").to_lowercase()),
+                bytes: Some(20_000),
+                capture_seq: seq as u64,
+                attempts: 1,
+                error: None,
+            };
+            timeline.push((ts, EventBody::Capture(capture)));
         }
         timeline.sort_by_key(|(ts, _)| *ts);
+        (timeline, delivered)
+    }
 
-        // Batches every 5 s; a capture's event leaves 2 s after it was taken
-        // (when its upload finished), so it may land in the next minute's batch.
-        let session_id = scripted::session_id(T0 + start);
+    /// What a session fed batch by batch wrote.
+    struct Fed {
+        /// The last row of each minute window, by start.
+        minutes: std::collections::BTreeMap<i64, WindowRow>,
+        session: Option<SessionRow>,
+        /// Whether minute 0 was written again after its first write.
+        corrected_minute_0: bool,
+    }
+
+    /// Feeds `timeline` as batches every 5 s (a capture's event leaves 2 s
+    /// after it was taken, when its upload finished, so it may land in the
+    /// next minute's batch), emitting at each batch's time as the watermark:
+    /// a minute closes as soon as it ends. Then closes everything.
+    fn feed_in_5s_batches(timeline: Vec<(i64, EventBody)>, config: &ProctorConfig) -> Fed {
+        let session_id = scripted::session_id(T0 + timeline[0].0);
         let events: Vec<(i64, Event)> = timeline
             .into_iter()
             .enumerate()
@@ -616,67 +654,54 @@ mod tests {
             })
             .collect();
         let mut tracked: Option<Tracked> = None;
-        let mut written: std::collections::BTreeMap<i64, WindowRow> = Default::default();
-        let mut corrected_minute_0 = false;
-        let mut last_session = None;
-        for k in 0..=(end / 5_000 + 1) {
+        let mut fed = Fed { minutes: Default::default(), session: None, corrected_minute_0: false };
+        let take = |out: Emission, fed: &mut Fed| {
+            for row in out.windows.into_iter().filter(|w| w.window_kind == WINDOW_MINUTE) {
+                fed.corrected_minute_0 |= row.window_start == T0 && fed.minutes.contains_key(&T0);
+                fed.minutes.insert(row.window_start, row);
+            }
+            if let Some(session) = out.sessions.into_iter().last() {
+                fed.session = Some(session);
+            }
+        };
+        for k in 0..=(LATE_END / 5_000 + 1) {
             let (from, to) = ((k - 1) * 5_000, k * 5_000);
             let batch: Vec<Event> =
                 events.iter().filter(|(sent, _)| *sent > from && *sent <= to).map(|(_, e)| e.clone()).collect();
             if batch.is_empty() {
                 continue;
             }
-            let record = KafkaRecord {
-                received_at: T0 + to + 100,
-                test_id: scripted::TEST.to_owned().try_into().unwrap(),
-                candidate_id: "cand-held-out".to_owned().try_into().unwrap(),
-                ingest_node: "ingest-test".into(),
-                client_ip_hash: 7,
-                user_agent: "held-out".into(),
-                batch: invigil_schemas::batch::EventBatch {
-                    v: 1,
-                    session_id,
-                    batch_seq: k as u64,
-                    sent_at: T0 + to,
-                    events: batch,
-                },
-            };
+            let record = held_out_record(session_id, k as u64, to, batch);
             let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
             let facts = FactBatch::from_rows(&rows).unwrap();
             let tracked = tracked.get_or_insert_with(|| Tracked::new(facts.key.clone()));
             tracked.add(&facts, LATENESS);
-            // The watermark at the batch's time: a minute closes as soon as
-            // it ends, so minute 0 is out before its slot's capture arrives.
             let mut out = Emission::default();
-            tracked.emit(&config, T0 + to, to, &mut out);
-            for row in out.windows.into_iter().filter(|w| w.window_kind == WINDOW_MINUTE) {
-                if row.window_start == T0 && written.contains_key(&T0) {
-                    corrected_minute_0 = true;
-                }
-                written.insert(row.window_start, row);
-            }
-            last_session = out.sessions.pop().or(last_session);
+            tracked.emit(config, T0 + to, to, &mut out);
+            take(out, &mut fed);
         }
         let mut out = Emission::default();
-        tracked.unwrap().emit(&config, i64::MAX, 1_000_000, &mut out);
-        for row in out.windows.into_iter().filter(|w| w.window_kind == WINDOW_MINUTE) {
-            written.insert(row.window_start, row);
-        }
-        let session = out.sessions.pop().or(last_session).unwrap();
+        tracked.unwrap().emit(config, i64::MAX, 1_000_000, &mut out);
+        take(out, &mut fed);
+        fed
+    }
 
-        assert!(corrected_minute_0, "minute 0 was written before its first capture arrived, then corrected");
-        let m0 = &written[&T0];
-        assert_eq!((m0.expected_face, m0.uploaded_face), (1, 1), "slot 55 s is credited with the 63 s capture");
-        assert_eq!((m0.expected_screen, m0.uploaded_screen), (1, 1));
-        assert_eq!((m0.expected_audio, m0.uploaded_audio), (1, 1), "slot 55 s holds the chunk started at 60 s");
-        let uploaded: u32 = written.values().map(|w| w.uploaded_face + w.uploaded_screen + w.uploaded_audio).sum();
-        let expected: u32 = written.values().map(|w| w.expected_face + w.expected_screen + w.expected_audio).sum();
-        let slots = delivered - 1;
-        assert_eq!(uploaded, slots, "every delivered capture is credited, the second in a slot excepted");
-        assert_eq!(expected, slots, "nothing is missing");
-        assert_eq!((session.uploaded_captures, session.expected_captures), (slots, slots));
-        assert_eq!(session.completeness_pct, 100.0);
-        assert_eq!(session.delivered_captures, delivered, "every delivered capture is reported as delivered");
-        assert!(written.values().all(|w| !w.component_names.iter().any(|c| c.contains("missing"))), "{written:?}");
+    /// The record ingest makes of the held-out candidate's batch `batch_seq`,
+    /// sent `sent` ms after [`T0`].
+    fn held_out_record(
+        session_id: invigil_schemas::ids::Uuid,
+        batch_seq: u64,
+        sent: i64,
+        events: Vec<Event>,
+    ) -> KafkaRecord {
+        KafkaRecord {
+            received_at: T0 + sent + 100,
+            test_id: scripted::TEST.to_owned().try_into().unwrap(),
+            candidate_id: "cand-held-out".to_owned().try_into().unwrap(),
+            ingest_node: "ingest-test".into(),
+            client_ip_hash: 7,
+            user_agent: "held-out".into(),
+            batch: invigil_schemas::batch::EventBatch { v: 1, session_id, batch_seq, sent_at: T0 + sent, events },
+        }
     }
 }

@@ -108,7 +108,13 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     assert!(close(m8.score, 1.0 + 0.75 + 0.5 + 0.5));
     assert_eq!(minute(&windows, 9).score, 0.0);
     assert_eq!(minute(&windows, 0).score, 0.0);
+}
 
+#[test]
+fn scripted_exam_totals_equal_hand_computed_truth() {
+    let config = config();
+    let session = digest(&scripted::records());
+    let windows = scoring::compute(&session, &config, None);
     let total = scoring::totals(&windows, &session, &config);
     assert_eq!((total.start, total.end), (T0, T0 + 599_000));
     assert_eq!(
@@ -127,9 +133,14 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
     common::rendered::check("scripted_windows.json", &golden::render(&windows, &total));
+}
 
-    // The same truth as the rows a pipeline writes: the file the integration
-    // tests compare the store's `FINAL` contents with.
+/// The same truth as the rows a pipeline writes: the file the integration
+/// tests compare the store's `FINAL` contents with.
+#[test]
+fn scripted_exam_rows_are_the_golden_rows() {
+    let config = config();
+    let session = digest(&scripted::records());
     let mut tracked = Tracked::new(session.key.clone());
     for record in scripted::records() {
         let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();

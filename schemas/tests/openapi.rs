@@ -117,28 +117,71 @@ fn event_kinds_and_fields_match_exactly() {
     }
 }
 
+/// `value`, serialised by Rust, is valid against `schema` of openapi.yaml.
+fn check(doc: &Value, schema: &str, value: impl serde::Serialize, what: &str) {
+    assert_valid(&validator(doc, schema), &serde_json::to_value(value).unwrap(), what);
+}
+
 #[test]
-fn responses_serialized_by_rust_match_their_schemas() {
+fn events_and_config_responses_match_their_schemas() {
     let doc = document();
-    let events = validator(&doc, "EventsResponse");
-    assert_valid(&events, &serde_json::to_value(EventsResponse::Ok { accepted: 10, config_version: 3 }).unwrap(), "ok");
+    check(&doc, "EventsResponse", EventsResponse::Ok { accepted: 10, config_version: 3 }, "ok");
     for reason in [ShutdownReason::ProctoringDisabled, ShutdownReason::CandidateBypassed] {
         let shutdown = EventsResponse::Shutdown { reason, action: ShutdownAction::GracefulShutdown };
-        assert_valid(&events, &serde_json::to_value(shutdown).unwrap(), "shutdown");
+        check(&doc, "EventsResponse", shutdown, "shutdown");
     }
-    let config = ConfigResponse { config_version: 1, config: ProctorConfig::default() };
-    assert_valid(&validator(&doc, "ConfigResponse"), &serde_json::to_value(config).unwrap(), "config");
-    assert_valid(
-        &validator(&doc, "ConfigDocument"),
-        &serde_json::to_value(ConfigDocument::default()).unwrap(),
-        "document",
-    );
+    check(&doc, "ConfigResponse", ConfigResponse { config_version: 1, config: ProctorConfig::default() }, "config");
+    check(&doc, "ConfigDocument", ConfigDocument::default(), "document");
     let mut staffed = ConfigDocument::default();
     staffed.duty.insert(
         invigil_schemas::ids::TestId::new("exam-1").unwrap(),
         Duty { proctors: vec!["p1".into(), "p2".into()], capacity: 40 },
     );
-    assert_valid(&validator(&doc, "ConfigDocument"), &serde_json::to_value(&staffed).unwrap(), "document with duty");
+    check(&doc, "ConfigDocument", &staffed, "document with duty");
+    check(
+        &doc,
+        "AdminConfigResponse",
+        AdminConfigResponse { version: 3, document: ConfigDocument::default() },
+        "admin config",
+    );
+    check(&doc, "ConfigVersionResponse", ConfigVersionResponse { version: 4 }, "version");
+    check(&doc, "ConfigHistoryResponse", ConfigHistoryResponse { current: 4, versions: vec![1, 2, 3, 4] }, "history");
+    let staff = StaffClaims { sub: "p1".into(), role: StaffRole::Proctor, tests: vec![], exp: 2, iat: 1, name: None };
+    check(&doc, "StaffClaims", &staff, "staff claims");
+}
+
+#[test]
+fn credentials_responses_match_their_schema() {
+    let doc = document();
+    let credentials = CredentialsResponse {
+        access_key_id: "ASIA".into(),
+        secret_access_key: "s".into(),
+        session_token: "t".into(),
+        expiration: 1,
+        bucket: "b".into(),
+        region: "us-east-1".into(),
+        endpoint: "http://127.0.0.1:15000".into(),
+        prefix: "2026-11-22/exam-1/cand-7/".into(),
+        forms: Vec::new(),
+    };
+    check(&doc, "CredentialsResponse", &credentials, "credentials");
+    let forms = CredentialsResponse {
+        access_key_id: String::new(),
+        secret_access_key: String::new(),
+        session_token: String::new(),
+        forms: vec![PostForm {
+            key_prefix: "2026-11-22/exam-1/cand-7/camera/".into(),
+            content_type: "image/jpeg".into(),
+            fields: vec![("policy".into(), "e30=".into()), ("x-amz-signature".into(), "ab".into())],
+        }],
+        ..credentials
+    };
+    check(&doc, "CredentialsResponse", forms, "credentials with forms");
+}
+
+#[test]
+fn live_responses_match_their_schemas() {
+    let doc = document();
     let live = LiveCounters {
         v: 1,
         test_id: "exam-1".into(),
@@ -155,44 +198,7 @@ fn responses_serialized_by_rust_match_their_schemas() {
         face_key: Some("2026-11-30/exam-1/cand-7/camera/1_x.jpg".into()),
         screen_key: None,
     };
-    assert_valid(&validator(&doc, "LiveCounters"), &serde_json::to_value(&live).unwrap(), "live counters");
-    let staff = StaffClaims { sub: "p1".into(), role: StaffRole::Proctor, tests: vec![], exp: 2, iat: 1, name: None };
-    assert_valid(&validator(&doc, "StaffClaims"), &serde_json::to_value(&staff).unwrap(), "staff claims");
-    let admin = AdminConfigResponse { version: 3, document: ConfigDocument::default() };
-    assert_valid(&validator(&doc, "AdminConfigResponse"), &serde_json::to_value(admin).unwrap(), "admin config");
-    let version = ConfigVersionResponse { version: 4 };
-    assert_valid(&validator(&doc, "ConfigVersionResponse"), &serde_json::to_value(version).unwrap(), "version");
-    let history = ConfigHistoryResponse { current: 4, versions: vec![1, 2, 3, 4] };
-    assert_valid(&validator(&doc, "ConfigHistoryResponse"), &serde_json::to_value(history).unwrap(), "history");
-    let credentials = CredentialsResponse {
-        access_key_id: "ASIA".into(),
-        secret_access_key: "s".into(),
-        session_token: "t".into(),
-        expiration: 1,
-        bucket: "b".into(),
-        region: "us-east-1".into(),
-        endpoint: "http://127.0.0.1:15000".into(),
-        prefix: "2026-11-22/exam-1/cand-7/".into(),
-        forms: Vec::new(),
-    };
-    assert_valid(&validator(&doc, "CredentialsResponse"), &serde_json::to_value(&credentials).unwrap(), "credentials");
-    let forms = CredentialsResponse {
-        access_key_id: String::new(),
-        secret_access_key: String::new(),
-        session_token: String::new(),
-        forms: vec![PostForm {
-            key_prefix: "2026-11-22/exam-1/cand-7/camera/".into(),
-            content_type: "image/jpeg".into(),
-            fields: vec![("policy".into(), "e30=".into()), ("x-amz-signature".into(), "ab".into())],
-        }],
-        ..credentials
-    };
-    assert_valid(
-        &validator(&doc, "CredentialsResponse"),
-        &serde_json::to_value(forms).unwrap(),
-        "credentials with forms",
-    );
-
+    check(&doc, "LiveCounters", &live, "live counters");
     let message = ProctorMessage {
         id: 3,
         level: MessageLevel::Warning,
@@ -205,21 +211,20 @@ fn responses_serialized_by_rust_match_their_schemas() {
         LiveSignal { publish: true, view: LiveView::Grid, enabled: true, messages: vec![message] },
         LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() },
     ] {
-        assert_valid(&validator(&doc, "LiveSignal"), &serde_json::to_value(signal).unwrap(), "live signal");
+        check(&doc, "LiveSignal", signal, "live signal");
     }
-    assert_valid(
-        &validator(&doc, "MessageAccepted"),
-        &serde_json::to_value(MessageAccepted { id: 1 }).unwrap(),
-        "accepted",
-    );
+    check(&doc, "MessageAccepted", MessageAccepted { id: 1 }, "accepted");
     let request = MessageRequest { text: "Five minutes left".into(), level: MessageLevel::Info };
-    assert_valid(&validator(&doc, "MessageRequest"), &serde_json::to_value(request).unwrap(), "message request");
+    check(&doc, "MessageRequest", request, "message request");
+}
 
-    let error = validator(&doc, "ErrorBody");
+#[test]
+fn error_bodies_match_their_schema() {
+    let doc = document();
     let problems = parse_batch(b"{\"v\": 2}", &Limits::default()).unwrap_err().0;
-    assert_valid(&error, &serde_json::to_value(ErrorBody::invalid(problems)).unwrap(), "400 body");
+    check(&doc, "ErrorBody", ErrorBody::invalid(problems), "400 body");
     let plain = ErrorBody::new(invigil_schemas::api::ErrorCode::Unauthorized, "token expired");
-    assert_valid(&error, &serde_json::to_value(plain).unwrap(), "401 body");
+    check(&doc, "ErrorBody", plain, "401 body");
 }
 
 #[test]

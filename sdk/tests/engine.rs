@@ -566,6 +566,40 @@ fn a_tab_switch_leaves_at_once_or_right_after_the_batch_in_flight() {
     assert!(batches(&h.send(r#"{"clipboard":["paste",4]}"#)).is_empty());
 }
 
+/// The video segments `commands` start: track, key, segment_seq, ts, kbps.
+fn segments_started(commands: &[Command]) -> Vec<(invigil_schemas::event::RecordingTrack, String, u64, i64, u32)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { track, key, segment_seq, ts, kbps, .. } => {
+                Some((*track, key.clone(), *segment_seq, *ts, *kbps))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Answers every events batch until one carries a `recording` event, and
+/// returns it with its time.
+fn first_recording_event(h: &mut Harness) -> (i64, invigil_schemas::event::Recording) {
+    let mut sent = batches(&h.log.clone());
+    for _ in 0..40 {
+        if sent.is_empty() {
+            sent.extend(batches(&h.advance(5_000)));
+        }
+        let Some((req, batch)) = sent.pop() else { continue };
+        let recording = batch.events.into_iter().find_map(|e| match e.body {
+            EventBody::Recording(r) => Some((e.ts, r)),
+            _ => None,
+        });
+        if let Some(recording) = recording {
+            return recording;
+        }
+        sent.extend(batches(&h.respond(req, 200, &ok_reply(3))));
+    }
+    panic!("no recording event in 40 batches")
+}
+
 /// `recording = "video"`: a segment of each live track on the grid from the
 /// start of `Running`, blocked or not; a stored segment is uploaded on its
 /// own (even in bundled mode) and reported as a `recording` event with its
@@ -580,16 +614,7 @@ fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
     config.uploads.mode = UploadMode::Bundled;
     let mut h = Harness::running(config);
     h.advance(25_000);
-    let segments: Vec<(RecordingTrack, String, u64, i64, u32)> = h
-        .log
-        .iter()
-        .filter_map(|c| match c {
-            Command::Record { track, key, segment_seq, ts, kbps, .. } => {
-                Some((*track, key.clone(), *segment_seq, *ts, *kbps))
-            }
-            _ => None,
-        })
-        .collect();
+    let segments = segments_started(&h.log);
     let camera: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Camera).collect();
     let screen: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Screen).collect();
     assert_eq!(camera.iter().map(|s| s.2).collect::<Vec<_>>(), [0, 1, 2], "{segments:?}");
@@ -600,14 +625,7 @@ fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
 
     // The screen share stops: the overlay goes up, the camera goes on, the screen starts no segment.
     h.send(r#"{"screen_share_ended":null}"#);
-    let out = h.advance(10_000);
-    let started: Vec<_> = out
-        .iter()
-        .filter_map(|c| match c {
-            Command::Record { track, .. } => Some(*track),
-            _ => None,
-        })
-        .collect();
+    let started: Vec<_> = segments_started(&h.advance(10_000)).into_iter().map(|s| s.0).collect();
     assert_eq!(started, [RecordingTrack::Camera], "blocked, the camera still records");
     // Shared again: the block lifts, and the screen records at once, not at the next grid point.
     let mut out = h.send(r#"{"permission":["screen","granted"]}"#);
@@ -635,24 +653,7 @@ fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
         })
         .expect("the segment is uploaded without waiting for a bundle");
     h.respond(req, 200, "");
-    // Every batch answered, until the segment's event has gone out.
-    let mut sent = batches(&h.log.clone());
-    let mut recording = None;
-    for _ in 0..40 {
-        if sent.is_empty() {
-            sent.extend(batches(&h.advance(5_000)));
-        }
-        let Some((req, batch)) = sent.pop() else { continue };
-        recording = recording.or(batch.events.into_iter().find_map(|e| match e.body {
-            EventBody::Recording(r) => Some((e.ts, r)),
-            _ => None,
-        }));
-        if recording.is_some() {
-            break;
-        }
-        sent.extend(batches(&h.respond(req, 200, &ok_reply(3))));
-    }
-    let recording = recording.expect("a recording event");
+    let recording = first_recording_event(&mut h);
     assert_eq!(recording.0, *ts, "at the segment's start");
     assert_eq!(recording.1.track, RecordingTrack::Camera);
     assert_eq!(recording.1.duration_ms, 9_990);
