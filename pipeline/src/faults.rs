@@ -7,9 +7,15 @@
 //! Points: `event_sink_before_insert`, `event_sink_after_ack`,
 //! `row_sink_before_insert`, `row_sink_after_ack`, `before_commit`,
 //! `after_commit`.
+//!
+//! In-process tests can also stretch a point instead ([`set_delay`]): the
+//! row sink waits there before it writes the `sessions` rows of an emission
+//! (`row_sink_before_sessions`), which is how a test catches a commit that
+//! would run ahead of the rows it depends on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 static FAULT: OnceLock<Option<(String, u64)>> = OnceLock::new();
 static SEEN: AtomicU64 = AtomicU64::new(0);
@@ -32,5 +38,31 @@ pub fn point(name: &str) {
                 libc::kill(libc::getpid(), libc::SIGKILL);
             }
         }
+    }
+}
+
+/// Set once any delay is: production never takes the lock.
+static ANY_DELAY: AtomicBool = AtomicBool::new(false);
+static DELAYS: Mutex<Vec<(String, Duration)>> = Mutex::new(Vec::new());
+
+/// Makes every later visit of `name` ([`pause`]) wait `delay` (tests only).
+pub fn set_delay(name: &str, delay: Duration) {
+    let mut delays = DELAYS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    delays.retain(|(point, _)| point != name);
+    delays.push((name.to_owned(), delay));
+    ANY_DELAY.store(true, Ordering::SeqCst);
+}
+
+/// Waits at `name` when a test stretched it; otherwise returns at once.
+pub async fn pause(name: &str) {
+    if !ANY_DELAY.load(Ordering::Relaxed) {
+        return;
+    }
+    let delay = {
+        let delays = DELAYS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        delays.iter().find(|(point, _)| point == name).map(|(_, delay)| *delay)
+    };
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
 }

@@ -52,7 +52,11 @@
 //! Offsets are committed only when every row derived from the records
 //! before them is durable. A record's dataflow time is the end of the last
 //! window it touches, so the frontier passing it means those windows were
-//! written. Windows still open when a record is committed belong to a
+//! written: the windows operator gives its rows at the time its frontier
+//! stood at *before* each step, never later than the records they reflect
+//! (`pipeline/tests/dataflow.rs` stretches the row sink between an
+//! emission's windows and its session rows and checks that a commit never
+//! runs ahead of them). Windows still open when a record is committed belong to a
 //! session that has a later, uncommitted record; after a restart that
 //! record is replayed, the session is rebuilt from its events in the store
 //! (which hold at least everything committed) plus the replay, and every

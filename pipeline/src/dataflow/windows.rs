@@ -243,11 +243,6 @@ impl Windows {
             return false;
         }
         let watermark_ms = target.map_or(i64::MAX, |t| (t as i64).saturating_mul(self.shared.settings.tick_ms));
-        if let Some(t) = target {
-            if t > *capability.time() {
-                capability.downgrade(&t);
-            }
-        }
         // Session-level rows follow every change but are written once per
         // minute of event time: when the frontier passes a minute boundary
         // — which is when records stamped on that boundary become
@@ -276,8 +271,17 @@ impl Windows {
                 }
             }
         }
+        // The rows leave at the time the frontier stood at until now — no
+        // later than any record they reflect — and only then does the
+        // capability move up. Given after the move, they would let the
+        // records' offsets commit before the store acknowledged them.
         if !emission.is_empty() {
             give(capability, emission);
+        }
+        if let Some(t) = target {
+            if t > *capability.time() {
+                capability.downgrade(&t);
+            }
         }
         self.emitted_through = target;
         if target.is_none() {

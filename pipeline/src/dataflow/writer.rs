@@ -67,6 +67,7 @@ impl Payload for Emission {
             result = store.insert(&self.anomalies).await;
         }
         if result.is_ok() {
+            crate::faults::pause("row_sink_before_sessions").await;
             result = store.insert(&self.sessions).await;
         }
         (self, result)
