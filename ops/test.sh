@@ -3,7 +3,7 @@
 #   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
 #   2. formatting, the wasm32 build of the shared crates
 #   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the
-#      dashboards' JS unit tests (node --test dashboards/web/test), then the
+#      dashboards' JS unit tests (node --test dashboards/web/test/*.test.js), then the
 #      browser tests (node --test: the SDK against real ingest, tansu, moto),
 #      the chaos test's short form (ops/chaos/run.sh), fuzzing, schemathesis
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)

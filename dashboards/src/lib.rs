@@ -123,7 +123,7 @@ impl Service {
                 .credentials_provider(),
         };
         let metrics = Arc::new(DashboardMetrics::default());
-        host.mount_metrics(metrics.registry());
+        host.mount_metrics("dashboards", metrics.registry());
         let (closing, _) = tokio::sync::watch::channel(false);
         let media_url_lifetime = Duration::from_secs(settings.media_url_secs);
         let state = Arc::new(Dashboards {

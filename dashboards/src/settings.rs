@@ -77,7 +77,13 @@ mod tests {
         let text = std::fs::read_to_string(&example).unwrap();
         let (_, mut sections) = IngestSettings::from_toml_beside(&text, &["dashboard"]).unwrap();
         let section = sections.remove("dashboard").expect("the example has a [dashboard] section");
-        assert_eq!(DashboardSettings::from_section(Some(section)).unwrap(), DashboardSettings::default());
+        assert_eq!(DashboardSettings::from_section(Some(section.clone())).unwrap(), DashboardSettings::default());
+        // Every key of the defaults is written out in the example.
+        let written = section.as_table().expect("a table");
+        let defaults = toml::Value::try_from(DashboardSettings::default()).unwrap();
+        for key in defaults.as_table().unwrap().keys() {
+            assert!(written.contains_key(key), "ingest.example.toml's [dashboard] lacks `{key}`");
+        }
     }
 
     #[test]

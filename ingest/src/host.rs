@@ -41,9 +41,10 @@ impl Host {
         }
     }
 
-    /// Serves `registry`'s metrics on ingest's `/metrics` from now on.
-    pub fn mount_metrics(&self, registry: prometheus_client::registry::Registry) {
-        self.metrics.mount(registry);
+    /// Serves `registry`'s metrics on ingest's `/metrics` from now on, as
+    /// `name`'s (a second mount of `name` replaces the first).
+    pub fn mount_metrics(&self, name: &'static str, registry: prometheus_client::registry::Registry) {
+        self.metrics.mount(name, registry);
     }
 }
 

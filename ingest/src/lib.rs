@@ -14,7 +14,8 @@
 //! Around it: upload credentials from STS ([`credentials`], served by
 //! [`credentials_api`]), the hot-reloaded config file and its admin API
 //! ([`config_store`], [`config_api`]), Prometheus [`metrics`], live video on
-//! demand — the publish signal, WHIP, WHEP and the SFU ([`live_video`]) —
+//! demand — the publish signal, WHIP, WHEP and the SFU ([`live_video`],
+//! its routes in [`live_api`]) —
 //! and what an operator sets ([`settings`]). Staff tokens (proctor,
 //! reviewer, admin) are checked here too ([`auth::Verifier::staff`]), for
 //! the admin API and for the dashboards.
@@ -22,7 +23,8 @@
 //! [`router`] lists every route; [`state::AppState`] is what the handlers
 //! share; [`app::Ingest`] starts and stops the whole. The binary mounts the
 //! dashboards (`invigil-dashboards`) beside these through [`host`]: ingest
-//! lends a [`host::Host`] (verifier, config, metrics) and serves the
+//! lends a [`host::Host`] (verifier, config store, brokers, media bucket, a
+//! place for metrics) and serves the
 //! [`host::Mounted`] routes, asking the mounted walls whom a proctor may
 //! watch live.
 //!
@@ -31,7 +33,7 @@
 //! that it lies under the caller's own prefix by
 //! [`invigil_schemas::validate::check_caller`]; uploads themselves are
 //! bounded to that prefix by [`credentials::session_policy`]. A WHEP subscription is authorised
-//! in `live_video::routes::watcher`: a proctor of the test with the
+//! in `live_api::watcher`: a proctor of the test with the
 //! candidate on their wall, or an admin.
 
 pub mod app;
@@ -46,6 +48,7 @@ pub mod error;
 pub mod events;
 pub mod host;
 pub mod kafka;
+pub mod live_api;
 pub mod live_video;
 pub mod metrics;
 pub mod post_policy;

@@ -33,8 +33,9 @@ type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 /// Every metric ingest exports.
 pub struct Metrics {
     registry: Registry,
-    /// Registries of services mounted beside ingest, rendered after ours.
-    mounted: Mutex<Vec<Registry>>,
+    /// Registries of services mounted beside ingest, by name, rendered
+    /// after ours.
+    mounted: Mutex<Vec<(&'static str, Registry)>>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: LatencyFamily,
     /// Batches acknowledged by Kafka on the request path.
@@ -123,9 +124,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Adds a mounted service's metrics to every later scrape.
-    pub fn mount(&self, registry: Registry) {
-        self.mounted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(registry);
+    /// Adds a mounted service's metrics to every later scrape; mounting
+    /// `name` again replaces its registry (one family per metric, always).
+    pub fn mount(&self, name: &'static str, registry: Registry) {
+        let mut mounted = self.mounted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        mounted.retain(|(mounted, _)| *mounted != name);
+        mounted.push((name, registry));
     }
 
     /// The OpenMetrics text of every metric, ours then the mounted ones'.
@@ -134,7 +138,7 @@ impl Metrics {
         let mut text = String::new();
         let written = encode_registry(&mut text, &self.registry).and_then(|()| {
             let mounted = self.mounted.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            mounted.iter().try_for_each(|registry| encode_registry(&mut text, registry))
+            mounted.iter().try_for_each(|(_, registry)| encode_registry(&mut text, registry))
         });
         written.and_then(|()| encode_eof(&mut text)).expect("writing to a String cannot fail");
         text

@@ -16,7 +16,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::error::ApiError;
 use crate::host::Mounted;
 use crate::state::AppState;
-use crate::{config_api, credentials_api, events, live_video};
+use crate::{config_api, credentials_api, events, live_api};
 
 /// Every route ingest serves, as `(method, path)`; a test holds
 /// `openapi.yaml` to these and the dashboards' routes together.
@@ -46,7 +46,7 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
     // The admin document may be larger than an events body; everything else
     // reads its body itself under `limits.max_body_bytes`.
     let body_limit = state.settings.limits.max_body_bytes.max(1 << 20);
-    let live = live_video::routes::router(Arc::clone(&state), mounted.walls);
+    let live = live_api::router(Arc::clone(&state), mounted.walls);
     Router::new()
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/config", get(config_api::get_config))

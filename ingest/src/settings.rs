@@ -109,15 +109,10 @@ pub enum SettingsError {
 }
 
 impl IngestSettings {
-    /// Reads `path` (defaults if `None`), then applies the environment overrides.
-    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
-        Self::load_beside(path, &[]).map(|(settings, _)| settings)
-    }
-
-    /// [`load`](Self::load), leaving out the top-level `sections` that
-    /// belong to services mounted beside ingest (the dashboards'
-    /// `[dashboard]`): they come back untouched, for their owner to read.
-    /// Any other unknown key is refused by name.
+    /// Reads `path` (defaults if `None`), then applies the environment
+    /// overrides. The top-level `sections` belong to services mounted beside
+    /// ingest (the dashboards' `[dashboard]`): they come back untouched, for
+    /// their owner to read. Any other unknown key is refused by name.
     pub fn load_beside(path: Option<&Path>, sections: &[&str]) -> Result<(Self, toml::Table), SettingsError> {
         let (mut settings, others) = match path {
             Some(path) => {

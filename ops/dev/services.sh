@@ -13,7 +13,9 @@
 # not servers: `install` puts them in place and `status` reports them.
 #
 # Heavy installs are cached under $INVIGIL_CACHE (default ~/.cache/invigil):
-# the tansu build takes ~15 min once, then seconds. Runtime state (data, logs,
+# the tansu build takes ~15 min once, then seconds. The broker is started
+# through the project's std-only launcher (ops/tansu, built with cargo in a
+# few seconds), the way `invigil up` and the tests start theirs. Runtime state (data, logs,
 # pid files) lives under $INVIGIL_SERVICES_DIR (default /tmp/invigil-services)
 # and is wiped by `down`.
 set -euo pipefail
@@ -32,7 +34,6 @@ CLICKHOUSE_TCP_PORT=${INVIGIL_CLICKHOUSE_TCP_PORT:-19000}
 TANSU_VERSION=$(sed -n 's/^pub const TANSU_VERSION: &str = "\(.*\)";$/\1/p' "$ROOT/ops/tansu/src/lib.rs")
 [ -n "$TANSU_VERSION" ] || { echo "services.sh: no TANSU_VERSION in ops/tansu/src/lib.rs" >&2; exit 1; }
 TANSU_BIN=$CACHE/tansu-$TANSU_VERSION/bin/tansu
-LAUNCHER=${CARGO_TARGET_DIR:-$ROOT/target}/debug/invigil-tansu
 MOTO_VERSION=5.2.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PARLIAMENT_VERSION=1.6.4
@@ -202,9 +203,13 @@ spawn() {
 start_kafka() {
     local dir=$STATE/kafka
     mkdir -p "$dir"
-    # The launcher is std-only: a few seconds to build the first time.
-    (cd "$ROOT" && cargo build -q -p invigil-tansu --bin invigil-tansu) || die "building the broker launcher failed"
-    INVIGIL_TANSU_BIN=$TANSU_BIN spawn kafka "$dir" "$LAUNCHER" broker "$dir" "127.0.0.1:$KAFKA_PORT"
+    # The launcher is std-only: a few seconds to build the first time. Its
+    # path is the one cargo reports, wherever the target directory is.
+    local launcher
+    launcher=$(cd "$ROOT" && cargo build -q -p invigil-tansu --bin invigil-tansu --message-format=json \
+        | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1) || die "building the broker launcher failed"
+    [ -x "$launcher" ] || die "the broker launcher was not built (cargo build -p invigil-tansu)"
+    INVIGIL_TANSU_BIN=$TANSU_BIN spawn kafka "$dir" "$launcher" broker "$dir" "127.0.0.1:$KAFKA_PORT"
     wait_until kafka 60 tcp_open "$KAFKA_PORT"
     local topic
     for topic in "proctor_events 6" "proctor_live 6 --config cleanup.policy=compact"; do

@@ -7,6 +7,7 @@
 //! equal to what an uninterrupted computation yields — 0 lost, 0 counted
 //! twice.
 
+use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -273,9 +274,12 @@ impl Stored {
                 );
             }
         }
-        let candidates: std::collections::BTreeSet<&str> =
-            self.windows.iter().map(|w| w.candidate_id.as_str()).collect();
-        assert_eq!(candidates.len(), exams.len(), "rows of exactly these candidates");
+        // Rows of exactly these candidates, in every table.
+        let exam_candidates: BTreeSet<String> = exams.iter().map(|exam| exam[0].candidate_id.to_string()).collect();
+        let of = |ids: Vec<&String>| ids.into_iter().cloned().collect::<BTreeSet<String>>();
+        assert_eq!(of(self.windows.iter().map(|w| &w.candidate_id).collect()), exam_candidates, "windows");
+        assert_eq!(of(self.sessions.iter().map(|s| &s.candidate_id).collect()), exam_candidates, "sessions");
+        assert!(of(self.anomalies.iter().map(|a| &a.candidate_id).collect()).is_subset(&exam_candidates), "anomalies");
     }
 }
 

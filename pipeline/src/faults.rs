@@ -8,7 +8,8 @@
 //! `row_sink_before_insert`, `row_sink_after_ack`, `before_commit`,
 //! `after_commit`.
 //!
-//! In-process tests can also stretch a point instead ([`set_delay`]): the
+//! In-process tests can also stretch a point instead (`set_delay`, with the
+//! `testing` feature): the
 //! row sink waits there before it writes the `sessions` rows of an emission
 //! (`row_sink_before_sessions`), which is how a test catches a commit that
 //! would run ahead of the rows it depends on.
@@ -45,7 +46,9 @@ pub fn point(name: &str) {
 static ANY_DELAY: AtomicBool = AtomicBool::new(false);
 static DELAYS: Mutex<Vec<(String, Duration)>> = Mutex::new(Vec::new());
 
-/// Makes every later visit of `name` ([`pause`]) wait `delay` (tests only).
+/// Makes every later visit of `name` ([`pause`]) wait `delay`, for the rest
+/// of the process (tests only: nextest runs each test in its own process).
+#[cfg(any(test, feature = "testing"))]
 pub fn set_delay(name: &str, delay: Duration) {
     let mut delays = DELAYS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     delays.retain(|(point, _)| point != name);

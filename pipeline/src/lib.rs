@@ -34,9 +34,9 @@
 //!   ([`run::RunError`] says why one could not start);
 //!   [`settings`], [`metrics`] (prometheus-client, as ingest's), [`faults`] (crash injection for tests),
 //!   [`topics`] (Kafka chores), [`hash`] (the one hash every process agrees
-//!   on: which worker owns a candidate). With the `testing` feature (tests and
-//!   benchmarks only): `scripted` (the reference exam and its truth) and
-//!   `source::MemorySource` (records from memory instead of Kafka).
+//!   on: which worker owns a candidate). With the `testing` feature (tests
+//!   and benchmarks turn it on): `scripted` (the reference exam and its
+//!   truth) and `source::MemorySource` (records from memory instead of Kafka).
 //!
 //! Where each thing is credited, all in [`scoring`] over the digest
 //! [`session`] builds: a tab switch (`visibility: hidden`) is counted and

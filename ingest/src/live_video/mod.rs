@@ -5,15 +5,15 @@
 //! Data flow:
 //!
 //! 1. The candidate's SDK holds `GET /api/v1/live/signal` open
-//!    ([`routes::get_signal`]) with the state it is in.
-//! 2. A proctor's page POSTs a WHEP offer ([`routes::post_whep`], RFC 9725's
+//!    ([`crate::live_api::get_signal`]) with the state it is in.
+//! 2. A proctor's page POSTs a WHEP offer ([`crate::live_api::post_whep`], RFC 9725's
 //!    subscribe side): the caller must be a proctor with this candidate on
 //!    their wall, or an admin. The answer comes at once, the subscriber goes
 //!    to the [`sfu`], and the [`audience`] marks the candidate wanted — which
 //!    answers their held signal request in the same moment.
 //! 3. The SDK (its lazily loaded live module) POSTs a WHIP offer with the
 //!    camera, screen and microphone tracks it already holds
-//!    ([`routes::post_whip`]); the SFU forwards each frame to the subscribers, and
+//!    ([`crate::live_api::post_whip`]); the SFU forwards each frame to the subscribers, and
 //!    asks the candidate for a keyframe when a subscriber connects.
 //! 4. The last subscriber gone (its `DELETE`, or its ICE timing out), the
 //!    signal says stop and the SDK closes its connection; a publisher that
@@ -27,7 +27,6 @@
 
 pub mod audience;
 pub mod loopback;
-pub mod routes;
 pub mod sfu;
 
 use std::collections::HashMap;

@@ -50,9 +50,13 @@ pub(super) fn windows<'scope>(
                 windows.settle_load();
                 windows.start_load();
                 windows.follow_config();
-                windows
-                    .live_counters(now, |capability, counters| output.session(capability).give(Update::Live(counters)));
                 let lower = frontier.frontier().iter().min().copied();
+                // The input is exhausted: the capability goes with this step,
+                // so what the interval still held back leaves now.
+                let last = lower.is_none();
+                let live =
+                    |capability: &Capability<Time>, counters| output.session(capability).give(Update::Live(counters));
+                windows.live_counters(now, last, live);
                 let give =
                     |capability: &Capability<Time>, emission| output.session(capability).give(Update::Rows(emission));
                 if windows.advance(lower, now, give) {
@@ -209,15 +213,16 @@ impl Windows {
     }
 
     /// Live counters of the sessions that changed, at most every
-    /// `live_interval_ms`, given at the operator's current time.
-    fn live_counters(&mut self, now: i64, mut give: impl FnMut(&Capability<Time>, LiveCounters)) {
+    /// `live_interval_ms` (at once when this is the `last` step), given at
+    /// the operator's current time.
+    fn live_counters(&mut self, now: i64, last: bool, mut give: impl FnMut(&Capability<Time>, LiveCounters)) {
         let Some(capability) = self.capability.as_ref() else { return };
         if self.live_due.is_empty() || self.shared.live.is_none() {
             self.live_due.clear();
             return;
         }
         let interval = Duration::from_millis(self.shared.settings.live_interval_ms);
-        if self.last_live.elapsed() < interval {
+        if self.last_live.elapsed() < interval && !last {
             self.activator.activate_after(interval);
             return;
         }

@@ -1,4 +1,5 @@
-//! The capture channel: face, screen and audio captures on a fixed grid from
+//! The capture grids (not a channel: the glue takes the captures, the
+//! upload channel sends them): face, screen and audio captures on a grid from
 //! the start of `Running`, and the video recording's segments per track.
 //! It owns which recordings (audio chunks, video segments) were started and
 //! not yet reported, which is exactly what a stopping session waits for.

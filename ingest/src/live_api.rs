@@ -1,5 +1,5 @@
-//! The HTTP side of live video: the candidate's signal and WHIP, the
-//! proctor's WHEP and messages, and ending a session. Each route checks
+//! The HTTP side of live video ([`crate::live_video`]): the candidate's
+//! signal and WHIP, the proctor's WHEP and messages, and ending a session. Each route checks
 //! who calls before it touches [`LiveVideo`]; who may watch whom is
 //! [`watcher`]'s to say.
 
@@ -17,8 +17,8 @@ use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::validate::ProblemCode;
 use serde::Deserialize;
 
-use super::{bad_body, LiveVideo, Owner, ProctorWalls};
 use crate::error::ApiError;
+use crate::live_video::{bad_body, LiveVideo, Owner, ProctorWalls};
 use crate::state::AppState;
 
 /// What the live video routes read: ingest's state, and the walls of the
