@@ -89,11 +89,12 @@ function drawBypasses(page) {
   page.bypasses.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '4', class: 'legend' }, 'No bypasses.'))]));
 }
 
-/** Sends a whole document; on 400 shows every field problem inline and
- * leaves the editor as typed. Resolves to whether it was saved. */
+/** Sends a whole document over the version shown; on 400 shows every field
+ * problem inline, on 409 (another admin saved first) says so — either way
+ * the editor stays as typed. Resolves to whether it was saved. */
 async function save(page, config, what) {
   try {
-    const saved = await api('/api/v1/admin/config', { method: 'PUT', body: config });
+    const saved = await api(`/api/v1/admin/config?if_version=${page.inForce.version}`, { method: 'PUT', body: config });
     showProblems(page, []);
     say(`${what}: version ${saved.version} is in force.`);
     await load(page);
@@ -102,6 +103,8 @@ async function save(page, config, what) {
     if (error instanceof ApiError && error.status === 400) {
       showProblems(page, refusalProblems(error.problems, error.message));
       say(`Not saved: ${error.problems.length || 1} problem(s). Nothing changed.`, 'error');
+    } else if (error instanceof ApiError && error.status === 409) {
+      say(`Not saved: someone else changed the configuration since you loaded version ${page.inForce.version}. Your edit is still in the editor: copy it, reload, and apply it again.`, 'error');
     } else say(`Not saved: ${error.message}`, 'error');
     return false;
   }
@@ -125,7 +128,7 @@ async function view(page, version) {
 
 async function rollback(page, version) {
   try {
-    const result = await api(`/api/v1/admin/config/rollback?version=${version}`, { method: 'POST' });
+    const result = await api(`/api/v1/admin/config/rollback?version=${version}&if_version=${page.inForce.version}`, { method: 'POST' });
     say(`Rolled back: the document of version ${version} is now version ${result.version}.`);
     showProblems(page, []);
     await load(page);

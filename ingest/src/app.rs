@@ -68,9 +68,7 @@ impl Ingest {
         }
         let delivery =
             Delivery::new(producer, spool, Arc::clone(&metrics), Duration::from_millis(settings.kafka.ack_timeout_ms));
-        let config = ConfigStore::open_file(&settings.config_file)
-            .map_err(|e| anyhow::anyhow!("{e}: {}", describe_config_error(&e)))
-            .with_context(|| format!("opening the configuration file {}", settings.config_file.display()))?;
+        let config = open_config(&settings, Arc::clone(&metrics)).await?;
         let reloads = Arc::clone(&metrics);
         let config_watch = config
             .watch(Duration::from_secs(2), move |version| {
@@ -143,4 +141,32 @@ impl Ingest {
         tracing::info!(flushed, spooled_bytes = spooled, "ingest stopped");
         Ok(())
     }
+}
+
+/// The configuration: the config log when `config_topic` is set (read to its
+/// end before the replica serves, so it never answers with an older version
+/// than its peers), otherwise the file.
+async fn open_config(settings: &IngestSettings, metrics: Arc<Metrics>) -> anyhow::Result<ConfigStore> {
+    use anyhow::Context;
+    let described = |e: crate::config_store::ConfigError| anyhow::anyhow!("{e}: {}", describe_config_error(&e));
+    let Some(topic) = &settings.config_topic else {
+        return ConfigStore::open_file(&settings.config_file)
+            .map_err(described)
+            .with_context(|| format!("opening the configuration file {}", settings.config_file.display()));
+    };
+    let log = invigil_schemas::config_log::kafka::LogSettings {
+        brokers: settings.kafka.brokers.clone(),
+        topic: topic.clone(),
+        client: Vec::new(),
+    };
+    let seed = settings.config_file.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        ConfigStore::open_log(log, &seed, Duration::from_secs(30), move |version| {
+            metrics.config_reloads.inc();
+            tracing::info!(version, "configuration changed in the config log; new version in force");
+        })
+    })
+    .await
+    .context("opening the config log")?;
+    opened.map_err(described).with_context(|| format!("following the config log {topic} at {}", settings.kafka.brokers))
 }

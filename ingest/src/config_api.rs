@@ -15,7 +15,7 @@ use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::config::ConfigDocument;
 use invigil_schemas::validate::ProblemCode;
 
-use crate::config_store::{ConfigError, ConfigStore};
+use crate::config_store::{ConfigError, ConfigStore, Write};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -43,9 +43,21 @@ fn config_error(error: ConfigError) -> ApiError {
         ConfigError::NoSuchVersion(version) => {
             ApiError::new(ErrorCode::NotFound, format!("version {version} is not in the history"))
         }
+        ConfigError::Stale { read, current } => {
+            let mut error = ApiError::new(
+                ErrorCode::Conflict,
+                format!("the write was based on version {read}, but version {current} is in force; nothing changed: read it, reapply your change, and send if_version={current}"),
+            );
+            error.body.error.field = Some("version".into());
+            error
+        }
         ConfigError::Io(error) => {
             tracing::error!(%error, "configuration storage failed");
             ApiError::unavailable("configuration storage failed; nothing changed", 5)
+        }
+        ConfigError::Log(message) => {
+            tracing::error!(%message, "config log write failed");
+            ApiError::unavailable(message, 5)
         }
     }
 }
@@ -56,10 +68,12 @@ async fn write_config(
     state: &AppState,
     who: &StaffClaims,
     action: &'static str,
-    write: impl FnOnce(&ConfigStore) -> Result<u64, ConfigError> + Send + 'static,
+    if_version: Option<u64>,
+    write: impl FnOnce(&ConfigStore, Write) -> Result<u64, ConfigError> + Send + 'static,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let store = state.config.clone();
-    let version = tokio::task::spawn_blocking(move || write(&store))
+    let intent = Write { if_version, by: who.sub.clone() };
+    let version = tokio::task::spawn_blocking(move || write(&store, intent))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration write panicked"))?
         .map_err(config_error)?;
@@ -78,16 +92,36 @@ pub async fn get_admin_config(
     Ok(Json(AdminConfigResponse { version: current.version, document: (*current.document).clone() }))
 }
 
-/// `PUT /api/v1/admin/config`: a new document, validated whole.
+/// `?if_version=N` of a write: the version the admin read.
+#[derive(serde::Deserialize)]
+pub struct WriteQuery {
+    if_version: Option<u64>,
+}
+
+type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+/// A write's query, or the 400 naming its field (`if_version` or `version`).
+fn write_query<T>(query: QueryResult<T>) -> Result<T, ApiError> {
+    query.map(|Query(query)| query).map_err(|rejection| {
+        let text = rejection.body_text();
+        let field = if text.contains("if_version") { "if_version" } else { "version" };
+        ApiError::bad_field(field, ProblemCode::InvalidType, text)
+    })
+}
+
+/// `PUT /api/v1/admin/config[?if_version=N]`: a new document, validated
+/// whole; with `if_version`, only over that version (else 409).
 pub async fn put_admin_config(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    query: QueryResult<WriteQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
+    let query = write_query(query)?;
     crate::error::require_json(&headers)?;
     let document = ConfigDocument::from_json(&body).map_err(ApiError::invalid)?;
-    write_config(&state, &who, "replaced", move |store| store.replace(document)).await
+    write_config(&state, &who, "replaced", query.if_version, move |store, write| store.replace(document, write)).await
 }
 
 /// `GET /api/v1/admin/config/history`: the versions kept.
@@ -127,19 +161,21 @@ pub async fn get_admin_version(
 #[derive(serde::Deserialize)]
 pub struct RollbackQuery {
     version: Option<u64>,
+    if_version: Option<u64>,
 }
 
-/// `POST /api/v1/admin/config/rollback[?version=N]`: back to a stored
-/// version (default: the one before the current), as a new version.
+/// `POST /api/v1/admin/config/rollback[?version=N][&if_version=M]`: back
+/// to a stored version (default: the one before the current), as a new
+/// version; with `if_version`, only over that version (else 409).
 pub async fn post_admin_rollback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    query: Result<Query<RollbackQuery>, axum::extract::rejection::QueryRejection>,
+    query: QueryResult<RollbackQuery>,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
-    let Query(query) =
-        query.map_err(|rejection| ApiError::bad_field("version", ProblemCode::InvalidType, rejection.body_text()))?;
-    write_config(&state, &who, "rolled back", move |store| store.rollback(query.version)).await
+    let query = write_query(query)?;
+    let target = query.version;
+    write_config(&state, &who, "rolled back", query.if_version, move |store, write| store.rollback(target, write)).await
 }
 
 /// What an unreadable config file at start says, field by field.

@@ -35,7 +35,13 @@ pub struct IngestSettings {
     pub node: String,
     /// The proctoring configuration document (SPEC §7), hot-reloaded; its
     /// versions are kept in `<file>.history/`. Created with defaults if missing.
+    /// With `config_topic` set, it only seeds an empty config log.
     pub config_file: PathBuf,
+    /// The config log: a Kafka topic (on `kafka.brokers`) that every replica
+    /// and pipeline process follows, so a document has one version
+    /// everywhere. Set it whenever more than one ingest replica runs. Unset:
+    /// `config_file` is the configuration, for one host.
+    pub config_topic: Option<String>,
     /// Origins allowed to call the API from a browser; `["*"]` for any.
     pub cors_origins: Vec<String>,
     /// Take the client address from the first `X-Forwarded-For` entry (only
@@ -56,6 +62,7 @@ impl Default for IngestSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             node: "ingest-0".into(),
             config_file: PathBuf::from("invigil-data/config.json"),
+            config_topic: None,
             cors_origins: vec!["*".into()],
             trust_forwarded_for: false,
             auth: AuthSettings::default(),

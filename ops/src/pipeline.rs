@@ -43,8 +43,13 @@ pub struct Args {
     #[arg(long)]
     legacy: bool,
     /// Config document (JSON, SPEC §7): per-test intervals and anomaly weights.
-    #[arg(long, env = "INVIGIL_CONFIG_FILE")]
+    #[arg(long, env = "INVIGIL_CONFIG_FILE", conflicts_with = "config_topic")]
     config: Option<PathBuf>,
+    /// Follow the config log on this Kafka topic (what ingest's
+    /// `config_topic` names) instead of a file: the version every replica
+    /// serves.
+    #[arg(long, env = "INVIGIL_CONFIG_TOPIC")]
+    config_topic: Option<String>,
     /// Worker threads in this process.
     #[arg(short = 'w', long, default_value_t = 1)]
     workers: usize,
@@ -99,6 +104,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     settings.live_topic = args.live_topic;
     settings.group_id = args.group;
     settings.config_file = args.config;
+    settings.config_topic = args.config_topic;
     settings.allowed_lateness_ms = args.allowed_lateness_ms;
     settings.idle_partition_ms = args.idle_partition_ms;
     settings.flush_interval_ms = args.flush_interval_ms;

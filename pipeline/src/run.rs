@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dataflow::{run_worker, Shared};
+use crate::dataflow::{run_worker, ConfigSource, Shared};
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::settings::{PipelineSettings, StoreSettings};
@@ -37,6 +37,8 @@ pub enum RunError {
     Source(#[from] SourceError),
     #[error("worker panicked: {0}")]
     WorkerPanicked(String),
+    #[error("{0}")]
+    ConfigLog(#[from] invigil_schemas::config_log::kafka::FollowError),
 }
 
 /// How this process takes part in the timely computation.
@@ -156,6 +158,7 @@ where
             .map_err(RunError::Runtime)?,
     );
     migrate_when_ready(&runtime, &store, &stop)?;
+    let config = config_source(&settings, &stop)?;
     let live = match LivePublisher::new(&settings.brokers, &settings.live_topic, Arc::clone(&metrics)) {
         Ok(publisher) => Some(Arc::new(publisher)),
         Err(error) => {
@@ -169,6 +172,7 @@ where
         runtime,
         metrics: Arc::clone(&metrics),
         live,
+        config,
         stop: Arc::clone(&stop),
     };
     let progress = Progress::start(Arc::clone(&metrics));
@@ -189,6 +193,25 @@ where
         result.map_err(RunError::WorkerPanicked)??;
     }
     Ok(())
+}
+
+/// The config the workers follow: the config log read to its end (waited
+/// for, while the broker is away, until `stop`), else the file, else the
+/// defaults.
+fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<ConfigSource, RunError> {
+    use invigil_schemas::config_log::kafka::{ConfigFollower, LogSettings};
+    let Some(topic) = &settings.config_topic else {
+        return Ok(settings.config_file.clone().map_or(ConfigSource::Defaults, ConfigSource::File));
+    };
+    let log = LogSettings { brokers: settings.brokers.clone(), topic: topic.clone(), client: Vec::new() };
+    let follower = ConfigFollower::start(log, |_| {})?;
+    loop {
+        match follower.wait_until_caught_up(Duration::from_secs(10)) {
+            Ok(()) => return Ok(ConfigSource::Log(follower)),
+            Err(error) if stop.load(Ordering::Relaxed) => return Err(error.into()),
+            Err(error) => tracing::warn!(%error, "waiting for the config log"),
+        }
+    }
 }
 
 /// Creates the tables. A store that is down at start is retried with

@@ -30,6 +30,10 @@ pub struct PipelineSettings {
     /// The config document (SPEC §7) for per-test intervals and weights;
     /// re-read when it changes. `None`: the defaults.
     pub config_file: Option<PathBuf>,
+    /// The config log (a topic on `brokers`) that ingest's replicas write:
+    /// followed instead of `config_file` when set, so the pipeline scores
+    /// with the same version the candidates were given.
+    pub config_topic: Option<String>,
     /// How far behind the newest event time the watermark trails.
     pub allowed_lateness_ms: i64,
     /// Event time granularity of dataflow timestamps (must divide the
@@ -68,6 +72,7 @@ impl PipelineSettings {
             group_id: "invigil-pipeline".to_owned(),
             store,
             config_file: None,
+            config_topic: None,
             allowed_lateness_ms: 15_000,
             tick_ms: 1_000,
             idle_partition_ms: 5_000,

@@ -24,11 +24,15 @@
 //!   credentials, config and the one error body.
 //! - [`config`]: the layered configuration document of SPEC §7 and how it
 //!   resolves for one candidate.
+//! - [`config_log`]: the config as one log of whole-document writes, and
+//!   the rule every reader applies so a document has one version everywhere
+//!   (with feature `config-log`, a follower of the real topic).
 //! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
 //! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
 //!   and an ordered idempotent runner over any SQL executor.
 //!
-//! The crate has no I/O and no native dependencies: it builds for
+//! The crate has no I/O and no native dependencies (except behind the
+//! `config-log` feature, which the servers turn on): it builds for
 //! `wasm32-unknown-unknown`, where the SDK uses the same types.
 
 pub mod api;
@@ -36,6 +40,7 @@ pub mod batch;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod config_log;
 pub mod event;
 pub mod event_columns;
 pub mod ids;

@@ -738,3 +738,38 @@ fn a_stop_waits_for_the_cut_audio_chunk_and_no_longer() {
         }
     }
 }
+
+/// Behind a balancer, one replica can read the config log a moment after
+/// another: the SDK follows only newer versions, never an older answer.
+#[test]
+fn config_versions_only_move_forward() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let tab_switch = |h: &mut Harness| batches(&h.send(r#"{"visibility":"hidden"}"#)).pop().expect("a batch").0;
+
+    // An ack from a replica still at version 2 asks for nothing.
+    let req = tab_switch(&mut h);
+    let out = h.respond(req, 200, &ok_reply(2));
+    assert!(fetch_req(&out, "/api/v1/config").is_none() && fetch_req(&h.advance(2_000), "/api/v1/config").is_none());
+
+    // An ack naming version 5 fetches; the answer comes from a replica at
+    // version 2 whose document would stop proctoring: it is not taken.
+    let req = tab_switch(&mut h);
+    let mut out = h.respond(req, 200, &ok_reply(5));
+    out.extend(h.advance(1_000));
+    let fetch = fetch_req(&out, "/api/v1/config").expect("a newer version is fetched");
+    let mut older = ProctorConfig::default();
+    older.proctoring_enabled = false;
+    h.respond(fetch, 200, &serde_json::to_string(&ConfigResponse { config_version: 2, config: older }).unwrap());
+    assert_eq!(h.engine.phase, Phase::Running, "an older document is ignored");
+
+    // The next ack naming 5 fetches again, and version 5 is taken.
+    let req = tab_switch(&mut h);
+    let mut out = h.respond(req, 200, &ok_reply(5));
+    out.extend(h.advance(1_000));
+    let fetch = fetch_req(&out, "/api/v1/config").expect("fetched again");
+    let mut newer = ProctorConfig::default();
+    newer.proctoring_enabled = false;
+    let out = h.respond(fetch, 200, &serde_json::to_string(&ConfigResponse { config_version: 5, config: newer }).unwrap());
+    assert!(out.iter().any(|c| matches!(c, Command::Teardown { .. })), "version 5 is in force: {out:?}");
+    assert_ne!(h.engine.phase, Phase::Running);
+}

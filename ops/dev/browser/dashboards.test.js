@@ -371,6 +371,20 @@ describe('dashboards', { timeout: 600_000 }, () => {
     assert.equal(restored.version, before.version + 2);
     assert.deepEqual(restored.document, before.document, 'rollback restores the earlier document');
 
+    // Another admin saves while this page shows the old version: the page's
+    // save is refused (409), says so, and keeps the edit in the editor.
+    const other = structuredClone(restored.document);
+    other.defaults.capture_intervals.screen_ms = 45_000;
+    const theirs = await stack.api('/api/v1/admin/config', token.admin, { method: 'PUT', body: other });
+    assert.equal(theirs.status, 200);
+    await edit((d) => { d.defaults.capture_intervals.face_ms = 25_000; });
+    await page.waitForSelector('#status[data-kind="error"]');
+    assert.match(await page.locator('#status').textContent(), /someone else changed the configuration/);
+    assert.match(await page.locator('#config').inputValue(), /25000/, 'the edit stays in the editor');
+    assert.equal((await config()).document.defaults.capture_intervals.face_ms, other.defaults.capture_intervals.face_ms, 'theirs stands');
+    await page.reload();
+    await page.waitForSelector(`#history li[data-version="${theirs.body.version}"] .current`);
+
     await page.locator('#bypass-test').fill(EXAM);
     await page.locator('#bypass-candidate').fill('cand-000003');
     await page.locator('#bypass-reason').fill('approved accommodation');
@@ -378,7 +392,7 @@ describe('dashboards', { timeout: 600_000 }, () => {
     await page.waitForSelector('#bypasses tr[data-candidate="cand-000003"]');
     assert.deepEqual((await config()).document.bypasses[EXAM]['cand-000003'], { reason: 'approved accommodation' });
     await screenshot(page, 'admin');
-    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), [], 'no console errors besides the expected 400');
+    assert.deepEqual(problems.filter((p) => !/status of 40[09]/.test(p)), [], 'no console errors besides the expected 400 and 409');
     await page.close();
   });
 

@@ -25,6 +25,8 @@ pub struct Options {
     pub upload_grant: invigil_ingest::credentials::UploadGrant,
     /// The store the review routes read; none: they answer 503.
     pub analytics: Option<Arc<dyn invigil_dashboards::store::AnalyticsStore>>,
+    /// Follow the config log on this topic instead of a file of its own.
+    pub config_topic: Option<String>,
 }
 
 impl Options {
@@ -40,6 +42,7 @@ impl Options {
             sts_endpoint: s3_endpoint(),
             upload_grant: Default::default(),
             analytics: None,
+            config_topic: None,
         }
     }
 }
@@ -60,6 +63,7 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
     settings.listen = "127.0.0.1:0".parse().unwrap();
     settings.node = "ingest-test".into();
     settings.config_file = dir.join("config.json");
+    settings.config_topic = options.config_topic.clone();
     settings.cors_origins = options.cors_origins.clone();
     settings.kafka.brokers = options.brokers.clone();
     settings.kafka.topic = options.topic.clone();

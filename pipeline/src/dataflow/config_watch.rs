@@ -1,32 +1,47 @@
-//! The config document as a worker of the windows operator follows it: the
-//! file (read and validated as ingest reads it,
-//! [`ConfigDocument::read_file`]) looked at every 2 s by its modification
-//! time, and each test's resolved config cached until it changes. A file
-//! that turns invalid is logged and the previous document kept — the
-//! pipeline never stops over a config edit.
+//! The config document as a worker of the windows operator follows it,
+//! looked at every 2 s, with each test's resolved config cached until it
+//! changes. Its source is either the config log (the process's one
+//! [`ConfigFollower`], the same versions ingest's replicas serve) or a file
+//! (read and validated as ingest reads it, [`ConfigDocument::read_file`],
+//! by its modification time). A file that turns invalid is logged and the
+//! previous document kept — the pipeline never stops over a config edit.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
+use invigil_schemas::config_log::kafka::ConfigFollower;
 use invigil_schemas::ids::TestId;
 
-/// The config document, re-read when its file changes.
+/// Where the document comes from.
+#[derive(Clone, Default)]
+pub enum ConfigSource {
+    /// The defaults, always.
+    #[default]
+    Defaults,
+    File(PathBuf),
+    Log(ConfigFollower),
+}
+
+/// The config document, re-read when its source changes.
 pub(super) struct ConfigWatch {
-    path: Option<PathBuf>,
+    source: ConfigSource,
     document: ConfigDocument,
+    /// The file's modification time, or the log's version, last read.
     modified: Option<SystemTime>,
+    version: u64,
     checked: Instant,
     per_test: HashMap<TestId, ProctorConfig>,
 }
 
 impl ConfigWatch {
-    pub(super) fn new(path: Option<PathBuf>) -> Self {
+    pub(super) fn new(source: ConfigSource) -> Self {
         let mut watch = Self {
-            path,
+            source,
             document: ConfigDocument::default(),
             modified: None,
+            version: 0,
             checked: Instant::now(),
             per_test: HashMap::new(),
         };
@@ -34,9 +49,23 @@ impl ConfigWatch {
         watch
     }
 
-    /// Re-reads the file if it changed; returns whether the document did.
+    /// Re-reads the source if it changed; returns whether the document did.
     fn reload(&mut self) -> bool {
-        let Some(path) = &self.path else { return false };
+        let path = match &self.source {
+            ConfigSource::Defaults => return false,
+            ConfigSource::File(path) => path,
+            ConfigSource::Log(follower) => {
+                let Some((version, document)) = follower.current() else { return false };
+                if version == self.version {
+                    return false;
+                }
+                self.version = version;
+                tracing::info!(version, "config log: new version in force");
+                self.document = (*document).clone();
+                self.per_test.clear();
+                return true;
+            }
+        };
         let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         if modified == self.modified {
             return false;

@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use timely::dataflow::ProbeHandle;
 
+pub use config_watch::ConfigSource;
+
 use crate::hash::stable_hash;
 use crate::live::LivePublisher;
 use crate::metrics::Metrics;
@@ -52,6 +54,8 @@ pub struct Shared {
     pub runtime: Arc<tokio::runtime::Runtime>,
     pub metrics: Arc<Metrics>,
     pub live: Option<Arc<LivePublisher>>,
+    /// Where the workers read the config document from.
+    pub config: ConfigSource,
     /// Raised to stop: sources stop reading, everything read is written
     /// and committed, then the workers return.
     pub stop: Arc<AtomicBool>,

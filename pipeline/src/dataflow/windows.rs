@@ -107,7 +107,7 @@ impl Windows {
         Self {
             lateness: settings.allowed_lateness_ms,
             ticks_per_window: (crate::session::WINDOW_MS / settings.tick_ms.max(1)).max(1) as Time,
-            config: ConfigWatch::new(settings.config_file.clone()),
+            config: ConfigWatch::new(shared.config.clone()),
             sessions: FastMap::default(),
             waiting: Vec::new(),
             live_due: FastSet::default(),

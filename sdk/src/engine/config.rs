@@ -1,5 +1,8 @@
 //! The config channel: `GET /api/v1/config` until an answer is taken, and
-//! again whenever an events ack names another version than the one held.
+//! again whenever an events ack names a newer version than the one held.
+//! Versions only move forward: behind a balancer one replica can be a
+//! moment behind another in reading the config log, and an older answer
+//! (from the ack or from the config reply) is ignored rather than taken.
 //! What the answer means to the SDK is [`crate::config`]; this module only
 //! asks, takes it in, and starts setup when it comes (or when the wait for
 //! it ran out).
@@ -13,20 +16,22 @@ use crate::retry::{Channel, Outcome};
 #[derive(Debug)]
 pub(super) struct ConfigChannel {
     pub(super) link: Channel,
-    /// The version held; `None` asks for the config on the next tick.
+    /// The version held (`None` before the first answer).
     pub(super) version: Option<u64>,
+    /// Asks for the config on the next tick.
+    pub(super) wanted: bool,
 }
 
 impl ConfigChannel {
     pub(super) fn new() -> Self {
-        Self { link: Channel::new(1_000, 30_000), version: None }
+        Self { link: Channel::new(1_000, 30_000), version: None, wanted: true }
     }
 
-    /// An events ack named the server's config version: a different one
-    /// than held is fetched on the next tick.
+    /// An events ack named the server's config version: a newer one than
+    /// held is fetched on the next tick.
     pub(super) fn server_has(&mut self, version: u64) {
-        if self.version != Some(version) {
-            self.version = None;
+        if self.version.is_none_or(|held| version > held) {
+            self.wanted = true;
         }
     }
 }
@@ -34,7 +39,7 @@ impl ConfigChannel {
 impl Engine {
     /// Asks for the config while none is held and the link is ready.
     pub(super) fn ask_config(&mut self, now: i64) {
-        if self.config_channel.version.is_none() && self.config_channel.link.ready(now) {
+        if self.config_channel.wanted && self.config_channel.link.ready(now) {
             self.config_channel.link.sent();
             let url = format!("{}/api/v1/config", self.endpoint);
             self.fetch(Pending::Config, "GET", url, None, false);
@@ -58,6 +63,12 @@ impl Engine {
     }
 
     fn apply_config(&mut self, now: i64, reply: ConfigReply) {
+        self.config_channel.wanted = false;
+        if self.config_channel.version.is_some_and(|held| reply.config_version < held) {
+            // A replica that has not read as far as the one that told us
+            // about our version: keep what we hold.
+            return;
+        }
         let interval_changed = reply.config.events_interval_ms != self.config.events_interval_ms;
         self.config = reply.config;
         self.config_channel.version = Some(reply.config_version);

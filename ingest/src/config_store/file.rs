@@ -1,6 +1,6 @@
-//! The configuration document in force, its version, and its history.
+//! The configuration kept in a file, for one host (`invigil up`, a single
+//! replica), or only in memory (tests).
 //!
-//! Read on every request (a cheap clone of an `Arc`), replaced as a whole.
 //! With a file source, the live document is `config.json` (any name) and
 //! every version ever installed is kept beside it as
 //! `config.json.history/v000042.json`; the highest number is the current
@@ -16,34 +16,18 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use invigil_schemas::config::{ConfigDocument, ConfigFileError};
-use invigil_schemas::validate::FieldProblem;
 
-/// A document with the version it was stored under.
-#[derive(Debug, Clone)]
-pub struct Versioned {
-    pub version: u64,
-    pub document: Arc<ConfigDocument>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("the configuration is invalid")]
-    Invalid(Vec<FieldProblem>),
-    #[error("version {0} is not in the history")]
-    NoSuchVersion(u64),
-    #[error("configuration storage failed: {0}")]
-    Io(#[from] std::io::Error),
-}
+use super::{check, ConfigError, Versioned};
 
 #[derive(Clone)]
-pub struct ConfigStore {
+pub struct FileStore {
     current: Arc<RwLock<Versioned>>,
     /// Serialises writers so versions are gap-free and files agree.
     writer: Arc<Mutex<()>>,
     file: Option<PathBuf>,
 }
 
-impl ConfigStore {
+impl FileStore {
     /// An in-memory store (tests, or a deployment configured only by API).
     pub fn in_memory(document: ConfigDocument) -> Result<Self, ConfigError> {
         check(&document)?;
@@ -76,7 +60,9 @@ impl ConfigStore {
                 store.current.write().unwrap_or_else(|p| p.into_inner()).version = version;
             }
             _ => {
-                store.install(document, false)?;
+                check(&document)?;
+                let _writing = store.writer.lock().unwrap_or_else(|p| p.into_inner());
+                store.install_locked(document, false)?;
             }
         }
         Ok(store)
@@ -86,21 +72,33 @@ impl ConfigStore {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Validates and installs `document` as the next version.
-    pub fn replace(&self, document: ConfigDocument) -> Result<u64, ConfigError> {
-        self.install(document, true)
+    /// Validates and installs `document` as the next version, if the
+    /// version in force is still `if_version` (when given).
+    pub fn replace(&self, document: ConfigDocument, if_version: Option<u64>) -> Result<u64, ConfigError> {
+        check(&document)?;
+        let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_base(if_version)?;
+        self.install_locked(document, true)
     }
 
     /// Installs the document of `version` (default: the one before the
-    /// current) as a new version.
-    pub fn rollback(&self, version: Option<u64>) -> Result<u64, ConfigError> {
+    /// current) as a new version, if the version in force is still
+    /// `if_version` (when given).
+    pub fn rollback(&self, version: Option<u64>, if_version: Option<u64>) -> Result<u64, ConfigError> {
+        let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        self.check_base(if_version)?;
         let current = self.current().version;
-        let target = version.unwrap_or(current.saturating_sub(1));
-        if target == 0 || target == current {
-            return Err(ConfigError::NoSuchVersion(target));
-        }
+        let target = super::rollback_target(version, current)?;
         let document = self.load_version(target)?;
-        self.install(document, true)
+        self.install_locked(document, true)
+    }
+
+    fn check_base(&self, if_version: Option<u64>) -> Result<(), ConfigError> {
+        let current = self.current().version;
+        match if_version {
+            Some(read) if read != current => Err(ConfigError::Stale { read, current }),
+            _ => Ok(()),
+        }
     }
 
     /// Versions kept, oldest first.
@@ -143,13 +141,8 @@ impl ConfigStore {
         })
     }
 
-    fn install(&self, document: ConfigDocument, write_live_file: bool) -> Result<u64, ConfigError> {
-        check(&document)?;
-        let _writing = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        self.install_locked(document, write_live_file)
-    }
-
-    /// [`Self::install`] for a caller that holds the writer lock.
+    /// Installs `document` (validated) as the next version; the caller
+    /// holds the writer lock.
     fn install_locked(&self, document: ConfigDocument, write_live_file: bool) -> Result<u64, ConfigError> {
         let version = match self.history_dir() {
             Some(dir) => {
@@ -236,15 +229,6 @@ pub struct WatchGuard {
     _wake: std::sync::mpsc::Sender<()>,
 }
 
-fn check(document: &ConfigDocument) -> Result<(), ConfigError> {
-    let problems = document.validate();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigError::Invalid(problems))
-    }
-}
-
 fn to_json(document: &ConfigDocument) -> String {
     let mut text = serde_json::to_string_pretty(document).expect("a config document always serialises");
     text.push('\n');
@@ -290,7 +274,7 @@ mod tests {
     fn reloads_racing_admin_writes_add_no_versions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        let store = ConfigStore::open_file(&path).unwrap();
+        let store = FileStore::open_file(&path).unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reloader = {
             let (store, stop) = (store.clone(), Arc::clone(&stop));
@@ -304,7 +288,7 @@ mod tests {
         };
         for i in 0..60 {
             let document = if i % 2 == 0 { disabled() } else { ConfigDocument::default() };
-            assert_eq!(store.replace(document).unwrap(), i + 2);
+            assert_eq!(store.replace(document, None).unwrap(), i + 2);
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert_eq!(reloader.join().unwrap(), 0, "the reloader installed admin writes again");
@@ -316,30 +300,44 @@ mod tests {
     fn versions_persist_and_roll_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        let store = ConfigStore::open_file(&path).unwrap();
+        let store = FileStore::open_file(&path).unwrap();
         assert_eq!(store.current().version, 1);
-        assert_eq!(store.replace(disabled()).unwrap(), 2);
+        assert_eq!(store.replace(disabled(), None).unwrap(), 2);
         assert!(!store.current().document.defaults.proctoring_enabled);
 
         // A restart finds the same version, not a new one.
-        let reopened = ConfigStore::open_file(&path).unwrap();
+        let reopened = FileStore::open_file(&path).unwrap();
         assert_eq!(reopened.current().version, 2);
         assert_eq!(reopened.history().unwrap(), vec![1, 2]);
 
-        assert_eq!(reopened.rollback(None).unwrap(), 3);
+        assert_eq!(reopened.rollback(None, None).unwrap(), 3);
         assert!(reopened.current().document.defaults.proctoring_enabled);
         assert_eq!(read_document(&path).unwrap(), ConfigDocument::default(), "the live file follows the rollback");
-        assert!(matches!(reopened.rollback(Some(9)), Err(ConfigError::NoSuchVersion(9))));
+        assert!(matches!(reopened.rollback(Some(9), None), Err(ConfigError::NoSuchVersion(9))));
+    }
+
+    #[test]
+    fn a_write_based_on_an_old_version_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open_file(&dir.path().join("config.json")).unwrap();
+        assert_eq!(store.replace(disabled(), Some(1)).unwrap(), 2);
+        assert!(matches!(
+            store.replace(ConfigDocument::default(), Some(1)),
+            Err(ConfigError::Stale { read: 1, current: 2 })
+        ));
+        assert!(matches!(store.rollback(None, Some(1)), Err(ConfigError::Stale { read: 1, current: 2 })));
+        assert_eq!(store.current().version, 2, "nothing changed");
+        assert_eq!(store.rollback(None, Some(2)).unwrap(), 3);
     }
 
     #[test]
     fn invalid_documents_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        let store = ConfigStore::open_file(&path).unwrap();
+        let store = FileStore::open_file(&path).unwrap();
         let mut bad = ConfigDocument::default();
         bad.defaults.events_interval_ms = 0;
-        assert!(matches!(store.replace(bad), Err(ConfigError::Invalid(p)) if !p.is_empty()));
+        assert!(matches!(store.replace(bad, None), Err(ConfigError::Invalid(p)) if !p.is_empty()));
         assert_eq!(store.current().version, 1);
         assert_eq!(store.history().unwrap(), vec![1]);
 
@@ -355,7 +353,7 @@ mod tests {
     fn a_hand_edit_is_picked_up_by_the_watcher() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        let store = ConfigStore::open_file(&path).unwrap();
+        let store = FileStore::open_file(&path).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let _guard = store.watch(Duration::from_secs(30), move |v| tx.send(v).unwrap()).unwrap();
         write_atomically(&path, &to_json(&disabled())).unwrap();

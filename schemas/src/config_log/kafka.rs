@@ -1,0 +1,303 @@
+//! Following the config log on a real topic: a thread reads partition 0 from
+//! the start and applies every record by [`ConfigLog::apply`]; a write is a
+//! produced [`Proposal`] whose outcome the same thread reports back when it
+//! reads the record. While the broker is away the last document read stays
+//! in force — readers never stop over it — and writes fail with a clear
+//! error.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::task::{Context, Poll, Wake};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use super::{ConfigLog, Outcome, Proposal, Version, RECORD_KEY};
+use crate::config::ConfigDocument;
+
+/// Where the log is.
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    /// `host:port,…`
+    pub brokers: String,
+    pub topic: String,
+    /// Extra librdkafka properties for every client (security settings).
+    pub client: Vec<(String, String)>,
+}
+
+impl LogSettings {
+    fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (key, value) in &self.client {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error("Kafka client for the config log: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    #[error("the config log {topic} at {brokers} could not be read to its end in {seconds} s")]
+    NotCaughtUp { topic: String, brokers: String, seconds: u64 },
+    #[error("creating the config log {topic}: {code}")]
+    Create { topic: String, code: RDKafkaErrorCode },
+    #[error("starting the config log's reader: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Why a write's outcome is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the config log did not take the write: {0}; nothing changed")]
+    NotWritten(String),
+    #[error("the write reached the config log but was not read back within {0} s; read the current version before retrying")]
+    Unconfirmed(u64),
+}
+
+/// What readers share: the log read so far, the version in force (the
+/// per-request fast path), outcomes of recent writes, and whether the log
+/// has been read to the end it had at start.
+struct Shared {
+    log: Mutex<ConfigLog>,
+    current: RwLock<Option<(u64, Arc<ConfigDocument>)>>,
+    outcomes: Mutex<HashMap<Uuid, Outcome>>,
+    caught_up: Mutex<bool>,
+    changed: Condvar,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// One process's reader (and writer) of the config log. Cheap to clone; the
+/// reading thread stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct ConfigFollower {
+    shared: Arc<Shared>,
+    settings: Arc<LogSettings>,
+    producer: Arc<OnceLock<FutureProducer>>,
+    _reader: Arc<StopOnDrop>,
+}
+
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl ConfigFollower {
+    /// Creates the topic if it is missing (one partition, kept forever) and
+    /// starts reading it from the start. `on_install` is told each version
+    /// installed after the log's end at start was reached.
+    pub fn start(settings: LogSettings, on_install: impl Fn(u64) + Send + 'static) -> Result<Self, FollowError> {
+        create_topic(&settings)?;
+        let consumer: BaseConsumer = settings
+            .client()
+            .set("group.id", "invigil-config-log")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            // A writer waits to read its own record back: do not let the
+            // broker hold an empty fetch for its default half second.
+            .set("fetch.wait.max.ms", "20")
+            .set("reconnect.backoff.max.ms", "2000")
+            .create()?;
+        let mut assignment = TopicPartitionList::new();
+        assignment.add_partition_offset(&settings.topic, 0, Offset::Beginning)?;
+        consumer.assign(&assignment)?;
+        let shared = Arc::new(Shared {
+            log: Mutex::default(),
+            current: RwLock::default(),
+            outcomes: Mutex::default(),
+            caught_up: Mutex::new(false),
+            changed: Condvar::new(),
+            stop: Default::default(),
+        });
+        let reader = Arc::clone(&shared);
+        let topic = settings.topic.clone();
+        std::thread::Builder::new()
+            .name("invigil-config-log".into())
+            .spawn(move || read_forever(consumer, &topic, &reader, on_install))
+            .map_err(FollowError::Thread)?;
+        Ok(Self {
+            _reader: Arc::new(StopOnDrop(Arc::clone(&shared))),
+            shared,
+            settings: Arc::new(settings),
+            producer: Arc::default(),
+        })
+    }
+
+    /// Waits until the log has been read to where it ended at start: before
+    /// that, the version in force would be an older one than the other
+    /// replicas serve.
+    pub fn wait_until_caught_up(&self, timeout: Duration) -> Result<(), FollowError> {
+        let caught_up = self.shared.caught_up.lock().unwrap_or_else(|p| p.into_inner());
+        let (caught_up, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(caught_up, timeout, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+        if *caught_up {
+            Ok(())
+        } else {
+            Err(FollowError::NotCaughtUp {
+                topic: self.settings.topic.clone(),
+                brokers: self.settings.brokers.clone(),
+                seconds: timeout.as_secs(),
+            })
+        }
+    }
+
+    /// The version in force and its document (`None` while the log is empty).
+    pub fn current(&self) -> Option<(u64, Arc<ConfigDocument>)> {
+        self.shared.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Runs `read` over the log as read so far (history, one version).
+    pub fn with_log<R>(&self, read: impl FnOnce(&ConfigLog) -> R) -> R {
+        read(&self.shared.log.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Writes `proposal` and waits until this reader has read it back:
+    /// installed as a version, or stale (another write got there first).
+    pub fn write(&self, proposal: &Proposal, timeout: Duration) -> Result<Outcome, WriteError> {
+        let producer = match self.producer.get() {
+            Some(producer) => producer,
+            None => {
+                let producer: FutureProducer = self
+                    .settings
+                    .client()
+                    .set("acks", "all")
+                    .set("linger.ms", "0")
+                    .set("message.timeout.ms", timeout.as_millis().to_string())
+                    .create()
+                    .map_err(|e| WriteError::NotWritten(e.to_string()))?;
+                self.producer.get_or_init(|| producer)
+            }
+        };
+        let payload = proposal.encode();
+        let record = FutureRecord::to(&self.settings.topic).partition(0).key(RECORD_KEY).payload(&payload);
+        let delivery = producer.send_result(record).map_err(|(e, _)| WriteError::NotWritten(e.to_string()))?;
+        match block_on(delivery, timeout) {
+            Some(Ok(Ok(_))) => {}
+            Some(Ok(Err((error, _)))) => return Err(WriteError::NotWritten(error.to_string())),
+            Some(Err(_cancelled)) => return Err(WriteError::NotWritten("the producer was closed".into())),
+            None => return Err(WriteError::Unconfirmed(timeout.as_secs())),
+        }
+        let outcomes = self.shared.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut outcomes, _) = self
+            .shared
+            .changed
+            .wait_timeout_while(outcomes, timeout, |seen| !seen.contains_key(&proposal.write_id))
+            .unwrap_or_else(|p| p.into_inner());
+        outcomes.remove(&proposal.write_id).ok_or(WriteError::Unconfirmed(timeout.as_secs()))
+    }
+}
+
+/// The reading thread: applies records in order, publishes the version in
+/// force, notes outcomes for writers, and says when the log's end at start
+/// has been reached.
+fn read_forever(consumer: BaseConsumer, topic: &str, shared: &Shared, on_install: impl Fn(u64)) {
+    let mut end_at_start: Option<i64> = None;
+    let mut last_error: Option<Instant> = None;
+    while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if end_at_start.is_none() {
+            match consumer.fetch_watermarks(topic, 0, Duration::from_secs(2)) {
+                Ok((_, high)) => end_at_start = Some(high),
+                Err(error) => note_error(&mut last_error, &error),
+            }
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                let mut log = shared.log.lock().unwrap_or_else(|p| p.into_inner());
+                let (write_id, outcome) = log.apply(message.offset(), message.payload().unwrap_or_default());
+                if let Outcome::Installed(version) = outcome {
+                    let newest = log.current().map(|v: &Version| Arc::clone(&v.document)).expect("just installed");
+                    *shared.current.write().unwrap_or_else(|p| p.into_inner()) = Some((version, newest));
+                    if *shared.caught_up.lock().unwrap_or_else(|p| p.into_inner()) {
+                        on_install(version);
+                    }
+                }
+                drop(log);
+                if let Some(write_id) = write_id {
+                    let mut outcomes = shared.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                    // Only this process's writers collect outcomes; keep the
+                    // map from growing with every other replica's writes.
+                    if outcomes.len() > 1_000 {
+                        outcomes.clear();
+                    }
+                    outcomes.insert(write_id, outcome);
+                }
+                shared.changed.notify_all();
+            }
+            Some(Err(error)) => note_error(&mut last_error, &error),
+            None => {}
+        }
+        if let Some(end) = end_at_start {
+            let mut caught_up = shared.caught_up.lock().unwrap_or_else(|p| p.into_inner());
+            if !*caught_up && shared.log.lock().unwrap_or_else(|p| p.into_inner()).next_offset() >= end {
+                *caught_up = true;
+                shared.changed.notify_all();
+            }
+        }
+    }
+}
+
+/// Broker trouble is expected (the document read so far stays in force);
+/// say so at most every 30 s.
+fn note_error(last: &mut Option<Instant>, error: &dyn std::fmt::Display) {
+    if last.is_none_or(|at| at.elapsed() > Duration::from_secs(30)) {
+        *last = Some(Instant::now());
+        tracing::warn!(%error, "config log unreadable; the document read so far stays in force");
+    }
+}
+
+/// One partition (the log's order is the rule's order), kept forever.
+fn create_topic(settings: &LogSettings) -> Result<(), FollowError> {
+    let admin: AdminClient<_> = settings.client().create()?;
+    let topic = NewTopic::new(&settings.topic, 1, TopicReplication::Fixed(1))
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "-1");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = block_on(admin.create_topics([&topic], &options), Duration::from_secs(20)).ok_or_else(|| {
+        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.brokers.clone(), seconds: 20 }
+    })??;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(FollowError::Create { topic, code }),
+        }
+    }
+    Ok(())
+}
+
+/// Runs a future on this thread until it completes or `timeout` passes.
+/// The futures here (deliveries, admin calls) are completed by librdkafka's
+/// own threads; all this needs is to sleep until they wake it.
+fn block_on<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return Some(output);
+        }
+        let left = deadline.checked_duration_since(Instant::now())?;
+        std::thread::park_timeout(left);
+    }
+}
