@@ -73,8 +73,10 @@ pub struct Args {
     flush_interval_ms: u64,
     #[arg(long, default_value_t = 1_000)]
     commit_interval_ms: u64,
-    /// Serve Prometheus metrics (`GET /metrics`) on this address, e.g.
-    /// `127.0.0.1:9465`. Off by default (several pipelines may share a host).
+    /// Serve Prometheus metrics (`GET /metrics`, with the lag per
+    /// partition) and the probes (`GET /readyz`, `GET /healthz`) on this
+    /// address, e.g. `127.0.0.1:9465`. Off by default (several pipelines may
+    /// share a host).
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
     /// Print help.
@@ -130,7 +132,8 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::default());
     if let Some(address) = args.metrics_listen {
         let listener = std::net::TcpListener::bind(address).with_context(|| format!("binding metrics on {address}"))?;
-        eprintln!("invigil pipeline: metrics on http://{}/metrics", listener.local_addr()?);
+        let address = listener.local_addr()?;
+        eprintln!("invigil pipeline: metrics on http://{address}/metrics, probes on /readyz and /healthz");
         Arc::clone(&metrics).serve(listener);
     }
     run(settings, store, &cluster, stop, Arc::clone(&metrics))?;

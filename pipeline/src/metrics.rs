@@ -1,9 +1,15 @@
 //! Process-wide counters of the pipeline, shared by all workers. Read by the
 //! periodic progress log, tests and benchmarks.
 
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+/// One partition of the events topic, as a metric label.
+pub type PartitionLabel = Vec<(String, String)>;
 
 /// Every metric the pipeline exports, in one registry (the library ingest
 /// uses too). Counters are plain atomics underneath: counting costs what an
@@ -31,6 +37,57 @@ pub struct Metrics {
     pub sessions_loaded: Counter,
     pub sessions_in_memory: Gauge,
     pub sessions_evicted: Counter,
+    /// Per partition of this process: records after the last committed
+    /// offset (the log's end − committed), from librdkafka's statistics.
+    pub lag_records: Family<PartitionLabel, Gauge>,
+    /// What the probes answer from (not exported as metrics).
+    pub health: Health,
+}
+
+/// Readiness and liveness of the process, set by the run and its workers.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Worker threads of this process.
+    pub workers: AtomicUsize,
+    /// Workers that have their partitions assigned and are running.
+    pub workers_running: AtomicUsize,
+    /// When a worker last stepped its dataflow (ms since the epoch; 0: none yet).
+    pub last_step_ms: AtomicI64,
+    /// Raised once the process is stopping (draining what it read).
+    pub stopping: AtomicBool,
+}
+
+/// A worker that has not stepped for this long is stuck: liveness fails.
+pub const STUCK_AFTER_MS: i64 = 60_000;
+
+impl Health {
+    /// Ready: every worker of this process has its partitions and runs.
+    pub fn ready(&self) -> Result<(), String> {
+        let (running, workers) =
+            (self.workers_running.load(Ordering::Relaxed), self.workers.load(Ordering::Relaxed));
+        if self.stopping.load(Ordering::Relaxed) {
+            Err("stopping".into())
+        } else if workers == 0 || running < workers {
+            Err(format!("{running} of {workers} workers running (waiting for the store, the config log, Kafka or the cluster's other processes)"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Alive unless the workers ran and then stopped stepping for
+    /// [`STUCK_AFTER_MS`] (before they start, waiting is not being stuck).
+    pub fn alive(&self, now_ms: i64) -> Result<(), String> {
+        let last = self.last_step_ms.load(Ordering::Relaxed);
+        if last > 0 && now_ms - last > STUCK_AFTER_MS && !self.stopping.load(Ordering::Relaxed) {
+            Err(format!("no worker has stepped for {} s", (now_ms - last) / 1000))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn stepped(&self, now_ms: i64) {
+        self.last_step_ms.store(now_ms, Ordering::Relaxed);
+    }
 }
 
 impl Default for Metrics {
@@ -53,6 +110,8 @@ impl Default for Metrics {
             sessions_loaded: Counter::default(),
             sessions_evicted: Counter::default(),
             sessions_in_memory: Gauge::default(),
+            lag_records: Family::default(),
+            health: Health::default(),
             registry: Registry::default(),
         };
         let counters: [(&str, &str, &Counter); 15] = [
@@ -80,6 +139,11 @@ impl Default for Metrics {
             registry.register(name, help, counter.clone());
         }
         registry.register("sessions_in_memory", "Sessions held in memory", metrics.sessions_in_memory.clone());
+        registry.register(
+            "lag_records",
+            "Records of the partition after the last committed offset (log end - committed)",
+            metrics.lag_records.clone(),
+        );
         Self { registry, ..metrics }
     }
 }
@@ -101,8 +165,14 @@ impl Metrics {
         text
     }
 
-    /// Serves `GET /metrics` (anything else: 404) on `listener` until the
-    /// process ends; one thread, one short request at a time.
+    /// Records partition `partition`'s lag.
+    pub fn set_lag(&self, partition: i32, records: i64) {
+        self.lag_records.get_or_create(&vec![("partition".to_owned(), partition.to_string())]).set(records);
+    }
+
+    /// Serves `GET /metrics`, `GET /readyz` and `GET /healthz` (anything
+    /// else: 404) on `listener` until the process ends; one thread, one
+    /// short request at a time.
     pub fn serve(self: std::sync::Arc<Self>, listener: std::net::TcpListener) {
         use std::io::{Read, Write};
         std::thread::spawn(move || {
@@ -112,14 +182,25 @@ impl Metrics {
                 let mut request = [0u8; 1024];
                 let n = stream.read(&mut request).unwrap_or(0);
                 let head = String::from_utf8_lossy(&request[..n]);
-                let (status, body) = if head.starts_with("GET /metrics ") {
-                    ("200 OK", self.prometheus())
+                let probe = |result: Result<(), String>| match result {
+                    Ok(()) => ("200 OK", "ok\n".to_owned()),
+                    Err(why) => ("503 Service Unavailable", format!("{why}\n")),
+                };
+                let text = "text/plain; charset=utf-8";
+                let (status, content_type, body) = if head.starts_with("GET /metrics ") {
+                    ("200 OK", "application/openmetrics-text; version=1.0.0; charset=utf-8", self.prometheus())
+                } else if head.starts_with("GET /readyz ") {
+                    let (status, body) = probe(self.health.ready());
+                    (status, text, body)
+                } else if head.starts_with("GET /healthz ") {
+                    let (status, body) = probe(self.health.alive(invigil_schemas::clock::now_ms()));
+                    (status, text, body)
                 } else {
-                    ("404 Not Found", "not found\n".to_owned())
+                    ("404 Not Found", text, "not found\n".to_owned())
                 };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             }
@@ -165,6 +246,39 @@ mod tests {
         assert!(text.ends_with("# EOF\n"));
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
         assert_eq!(samples, metrics.summary().as_object().unwrap().len());
+    }
+
+    fn get(address: std::net::SocketAddr, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    #[test]
+    fn probes_follow_the_workers() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let metrics = std::sync::Arc::new(Metrics::default());
+        std::sync::Arc::clone(&metrics).serve(listener);
+        let health = &metrics.health;
+        health.workers.store(2, Ordering::Relaxed);
+        assert!(get(address, "/readyz").starts_with("HTTP/1.1 503"), "no worker runs yet");
+        assert!(get(address, "/healthz").starts_with("HTTP/1.1 200"), "waiting to start is not stuck");
+        health.workers_running.store(2, Ordering::Relaxed);
+        health.stepped(invigil_schemas::clock::now_ms());
+        assert!(get(address, "/readyz").starts_with("HTTP/1.1 200"));
+        assert!(get(address, "/healthz").starts_with("HTTP/1.1 200"));
+        health.stepped(invigil_schemas::clock::now_ms() - STUCK_AFTER_MS - 1_000);
+        let stuck = get(address, "/healthz");
+        assert!(stuck.starts_with("HTTP/1.1 503") && stuck.contains("no worker has stepped for 61 s"), "{stuck}");
+        health.stopping.store(true, Ordering::Relaxed);
+        assert!(get(address, "/readyz").contains("stopping"));
+        assert!(get(address, "/healthz").starts_with("HTTP/1.1 200"), "draining is not stuck");
+        metrics.set_lag(3, 42);
+        assert!(get(address, "/metrics").contains("invigil_pipeline_lag_records{partition=\"3\"} 42"));
     }
 
     #[test]

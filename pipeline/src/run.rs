@@ -175,6 +175,7 @@ where
         config,
         stop: Arc::clone(&stop),
     };
+    metrics.health.workers.store(cluster.workers, Ordering::Relaxed);
     let progress = Progress::start(Arc::clone(&metrics));
     let guards = timely::execute(cluster.timely_config(), move |worker| {
         let index = worker.index();

@@ -252,9 +252,36 @@ pub enum SourceError {
     Committed(rdkafka::error::KafkaError),
 }
 
+/// Hands librdkafka's statistics (every 5 s, served by the worker's own
+/// polls) to the lag gauge: per assigned partition, the log's end minus the
+/// offset this consumer last committed.
+pub struct LagContext {
+    metrics: Arc<Metrics>,
+    topic: String,
+}
+
+impl rdkafka::client::ClientContext for LagContext {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else { return };
+        for (partition, stats) in &topic.partitions {
+            // -1 is librdkafka's internal "unassigned" partition; a log end
+            // below 0 is not known yet (nothing fetched).
+            if *partition < 0 || !stats.desired || stats.hi_offset < 0 {
+                continue;
+            }
+            // Nothing committed yet (a new group, an empty partition): the
+            // whole log is still to be read.
+            let committed = if stats.committed_offset >= 0 { stats.committed_offset } else { stats.lo_offset.max(0) };
+            self.metrics.set_lag(*partition, (stats.hi_offset - committed).max(0));
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LagContext {}
+
 /// One worker's Kafka consumer and the state of its partitions.
 pub struct PartitionReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<LagContext>,
     topic: String,
     decoder: Decoder,
     metrics: Arc<Metrics>,
@@ -278,7 +305,7 @@ impl PartitionReader {
         stop: &AtomicBool,
         metrics: Arc<Metrics>,
     ) -> Result<Option<Self>, SourceError> {
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<LagContext> = ClientConfig::new()
             .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group_id)
             .set("enable.auto.commit", "false")
@@ -286,7 +313,8 @@ impl PartitionReader {
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "50")
             .set("reconnect.backoff.max.ms", "2000")
-            .create()
+            .set("statistics.interval.ms", "5000")
+            .create_with_context(LagContext { metrics: Arc::clone(&metrics), topic: settings.topic.clone() })
             .map_err(SourceError::Consumer)?;
         let started = Instant::now();
         let mut last_notice: Option<Instant> = None;
@@ -473,7 +501,7 @@ impl RecordSource for MemorySource {
 }
 
 fn retry_committed(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<LagContext>,
     query: &TopicPartitionList,
     stop: &AtomicBool,
 ) -> Result<Option<TopicPartitionList>, SourceError> {

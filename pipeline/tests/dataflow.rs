@@ -78,7 +78,45 @@ fn scalar(store: &Store, sql: &str) -> String {
 }
 
 /// Runs the scripted exam through a pipeline writing to `store`.
-fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
+/// Where the pipeline reads the scripted exam's config from.
+#[derive(Clone, Copy)]
+enum ConfigFrom {
+    File,
+    /// The config log, seeded as ingest seeds it: the same rows must come out.
+    Log,
+}
+
+/// Points `settings` at the scripted config, in a file or on a fresh config log.
+fn scripted_config(settings: &mut PipelineSettings, from: ConfigFrom, dir: &std::path::Path) {
+    let document = scripted::config();
+    match from {
+        ConfigFrom::File => {
+            let config_file = dir.join("config.json");
+            std::fs::write(&config_file, serde_json::to_vec(&document).unwrap()).unwrap();
+            settings.config_file = Some(config_file);
+        }
+        ConfigFrom::Log => {
+            use invigil_schemas::config_log::kafka::{ConfigFollower, LogSettings};
+            use invigil_schemas::config_log::{Outcome, Proposal};
+            let topic = unique("config");
+            let log = LogSettings { brokers: brokers(), topic: topic.clone(), client: Vec::new() };
+            let writer = ConfigFollower::start(log, |_| {}).unwrap();
+            writer.wait_until_caught_up(Duration::from_secs(20)).unwrap();
+            let proposal = Proposal {
+                base: 0,
+                write_id: invigil_schemas::ids::Uuid::from_u128(1),
+                action: "seeded".into(),
+                by: "test".into(),
+                at_ms: 0,
+                document,
+            };
+            assert_eq!(writer.write(&proposal, Duration::from_secs(10)).unwrap(), Outcome::Installed(1));
+            settings.config_topic = Some(topic);
+        }
+    }
+}
+
+fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, config_from: ConfigFrom) {
     let (topic, live_topic, group) = (unique("events"), unique("live"), unique("group"));
     let partitions = 4;
     create_topics(&[(&topic, partitions), (&live_topic, 1)]);
@@ -90,13 +128,11 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     produce(&topic, &records);
 
     let config_dir = tempfile::tempdir().unwrap();
-    let config_file = config_dir.path().join("config.json");
-    std::fs::write(&config_file, serde_json::to_vec(&scripted::config()).unwrap()).unwrap();
     let mut settings = PipelineSettings::new(brokers(), store_settings);
+    scripted_config(&mut settings, config_from, config_dir.path());
     settings.topic = topic.clone();
     settings.live_topic = live_topic.clone();
     settings.group_id = group.clone();
-    settings.config_file = Some(config_file);
     settings.idle_partition_ms = 1_000;
     settings.flush_interval_ms = 100;
     settings.commit_interval_ms = 200;
@@ -148,6 +184,21 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
     assert_eq!((live.counters.blur_count, live.counters.blur_ms), (1, 16_000), "blur time reaches the wall (SPEC §6)");
     assert_eq!(Metrics::get(&metrics.late_events), 39, "late events counted as they were read");
 
+    // Everything committed: the probes say ready, and librdkafka's next
+    // statistics (every 5 s) show no lag on any partition.
+    assert_eq!(metrics.health.ready(), Ok(()));
+    assert_eq!(metrics.health.alive(invigil_schemas::clock::now_ms()), Ok(()));
+    let lag_zero = || {
+        let text = metrics.prometheus();
+        (0..partitions).all(|p| text.contains(&format!("invigil_pipeline_lag_records{{partition=\"{p}\"}} 0\n")))
+    };
+    let waited = std::time::Instant::now();
+    while !lag_zero() && waited.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let lag: Vec<String> = metrics.prometheus().lines().filter(|l| l.contains("lag_records")).map(str::to_owned).collect();
+    assert!(lag_zero(), "lag 0 on each of the 4 partitions within 15 s: {lag:?}");
+
     pipeline.stop();
     println!("metrics: {}", metrics.summary());
 }
@@ -156,7 +207,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings) {
 fn scripted_exam_through_tansu_into_chdb_equals_truth() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::Chdb(Arc::new(ChdbStore::open(dir.path()).expect("chDB opens (run ops/dev/services.sh up)")));
-    scripted_exam_equals_truth(store, StoreSettings::Chdb { path: dir.path().to_owned() });
+    scripted_exam_equals_truth(store, StoreSettings::Chdb { path: dir.path().to_owned() }, ConfigFrom::Log);
 }
 
 #[test]
@@ -179,6 +230,6 @@ fn scripted_exam_through_tansu_into_clickhouse_over_http_equals_truth() {
     runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}"))).expect("ClickHouse reachable");
     runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}"))).unwrap();
     let store = Store::Http(HttpStore::new(&config(&database)));
-    scripted_exam_equals_truth(store, StoreSettings::Http(config(&database)));
+    scripted_exam_equals_truth(store, StoreSettings::Http(config(&database)), ConfigFrom::File);
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();
 }

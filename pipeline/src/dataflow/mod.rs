@@ -73,6 +73,7 @@ pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result
     let (index, peers) = (worker.index(), worker.peers());
     let reader = PartitionReader::connect(&shared.settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
     let Some(reader) = reader else { return Ok(()) };
+    shared.metrics.health.workers_running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     run_worker_with(worker, shared, reader)
 }
 
@@ -87,6 +88,7 @@ pub fn run_worker_with<S: RecordSource + 'static>(
     let commit_every = Duration::from_millis(shared.settings.commit_interval_ms);
     let reader = Rc::new(RefCell::new(reader));
     let probe: ProbeHandle<Time> = ProbeHandle::new();
+    let (metrics, stop) = (Arc::clone(&shared.metrics), Arc::clone(&shared.stop));
 
     worker.dataflow::<Time, _, _>(|scope| {
         let decoded = kafka_source::kafka_source(scope, Rc::clone(&reader), shared.clone());
@@ -100,6 +102,10 @@ pub fn run_worker_with<S: RecordSource + 'static>(
     let mut last_commit = Instant::now();
     loop {
         worker.step_or_park(Some(Duration::from_millis(20)));
+        metrics.health.stepped(invigil_schemas::clock::now_ms());
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            metrics.health.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         let done = probe.done();
         if done || last_commit.elapsed() >= commit_every {
             last_commit = Instant::now();
