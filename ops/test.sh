@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, against real local services:
-#   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse)
+#   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse, zookeeper and the 2-replica ClickHouse cluster)
 #   2. formatting, the wasm32 build of the shared crates
 #   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the
 #      dashboards' JS unit tests (node --test dashboards/web/test/*.test.js), then the

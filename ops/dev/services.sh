@@ -9,8 +9,12 @@
 #   ops/dev/services.sh env                the variables tests read, as shell
 #
 # Services: kafka (tansu), s3 (moto: S3 + STS), clickhouse (Debian's 18.16
-# server, for the HTTP transport). chDB and Chromium are libraries/programs,
-# not servers: `install` puts them in place and `status` reports them.
+# server, for the HTTP transport), zookeeper (Debian's) and chcluster: two
+# more 18.16 servers as the replicas of one shard of the cluster
+# `invigil_test` (ReplicatedMergeTree through that ZooKeeper), for cluster
+# migrations and synchronous Distributed inserts. chDB and Chromium are
+# libraries/programs, not servers: `install` puts them in place and `status`
+# reports them.
 #
 # Heavy installs are cached under $INVIGIL_CACHE (default ~/.cache/invigil):
 # the tansu build takes ~15 min once, then seconds. The broker is started
@@ -28,6 +32,10 @@ KAFKA_PORT=${INVIGIL_KAFKA_PORT:-19092}
 S3_PORT=${INVIGIL_S3_PORT:-15000}
 CLICKHOUSE_HTTP_PORT=${INVIGIL_CLICKHOUSE_HTTP_PORT:-18123}
 CLICKHOUSE_TCP_PORT=${INVIGIL_CLICKHOUSE_TCP_PORT:-19000}
+ZOOKEEPER_PORT=${INVIGIL_ZOOKEEPER_PORT:-12181}
+# The cluster's two replicas: HTTP, native TCP and interserver ports each.
+CLUSTER_NAME=invigil_test
+CLUSTER_PORTS=("18124 19001 19011" "18125 19002 19012")
 
 # The broker's release and its launch are the invigil-tansu crate's, shared
 # with `invigil up` and the tests; its binary starts the dev broker below.
@@ -44,9 +52,11 @@ CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
 # Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
 APT_RUNTIME=(cmake libcurl4-openssl-dev pkg-config binaryen curl)
 # ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
-APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg)
+# zookeeper: the cluster's coordination (chcluster); haproxy: the multi-host
+# bed's load balancer.
+APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg zookeeper haproxy)
 
-ALL_SERVICES=(kafka s3 clickhouse)
+ALL_SERVICES=(kafka s3 clickhouse zookeeper chcluster)
 
 say() { printf '[services] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -231,8 +241,10 @@ start_s3() {
     curl -fsS -X PUT "http://127.0.0.1:$S3_PORT/invigil-media" >/dev/null
 }
 
-start_clickhouse() {
-    local dir=$STATE/clickhouse
+# clickhouse_config DIR HTTP TCP [EXTRA_XML]: a server's config.xml and
+# users.xml in DIR, listening on 127.0.0.1.
+clickhouse_config() {
+    local dir=$1 http=$2 tcp=$3 extra=${4:-}
     mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files"
     cat >"$dir/config.xml" <<EOF
 <?xml version="1.0"?>
@@ -244,8 +256,9 @@ start_clickhouse() {
         <console>0</console>
     </logger>
     <listen_host>127.0.0.1</listen_host>
-    <http_port>$CLICKHOUSE_HTTP_PORT</http_port>
-    <tcp_port>$CLICKHOUSE_TCP_PORT</tcp_port>
+    <http_port>$http</http_port>
+    <tcp_port>$tcp</tcp_port>
+$extra
     <path>$dir/data/</path>
     <tmp_path>$dir/tmp/</tmp_path>
     <user_files_path>$dir/user_files/</user_files_path>
@@ -272,8 +285,72 @@ EOF
         <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>
 </yandex>
 EOF
+}
+
+start_clickhouse() {
+    local dir=$STATE/clickhouse
+    clickhouse_config "$dir" "$CLICKHOUSE_HTTP_PORT" "$CLICKHOUSE_TCP_PORT"
     spawn clickhouse "$dir" clickhouse-server --config-file="$dir/config.xml"
     wait_until clickhouse 60 curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping"
+}
+
+zookeeper_healthy() {
+    # `srvr` answers with the server's mode once it serves.
+    exec 3<>"/dev/tcp/127.0.0.1/$ZOOKEEPER_PORT" && printf srvr >&3 && grep -q Mode <&3
+}
+
+start_zookeeper() {
+    local dir=$STATE/zookeeper
+    mkdir -p "$dir/data"
+    cat >"$dir/zoo.cfg" <<EOF
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$dir/data
+clientPort=$ZOOKEEPER_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+maxClientCnxns=0
+4lw.commands.whitelist=srvr,ruok
+EOF
+    ZOO_LOG_DIR=$dir JVMFLAGS="-Xmx256m" spawn zookeeper "$dir" /usr/share/zookeeper/bin/zkServer.sh start-foreground "$dir/zoo.cfg"
+    wait_until zookeeper 60 zookeeper_healthy
+}
+
+# The cluster's remote_servers, zookeeper and macros for replica N (1-based).
+cluster_xml() {
+    local replica=$1 ports http tcp interserver replicas=""
+    for ports in "${CLUSTER_PORTS[@]}"; do
+        read -r http tcp interserver <<<"$ports"
+        replicas+="<replica><host>127.0.0.1</host><port>$tcp</port></replica>"
+    done
+    read -r http tcp interserver <<<"${CLUSTER_PORTS[$((replica - 1))]}"
+    cat <<EOF
+    <interserver_http_port>$interserver</interserver_http_port>
+    <interserver_http_host>127.0.0.1</interserver_http_host>
+    <zookeeper><node><host>127.0.0.1</host><port>$ZOOKEEPER_PORT</port></node><session_timeout_ms>10000</session_timeout_ms></zookeeper>
+    <remote_servers><$CLUSTER_NAME><shard><internal_replication>true</internal_replication>$replicas</shard></$CLUSTER_NAME></remote_servers>
+    <macros><shard>01</shard><replica>replica-$replica</replica></macros>
+    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+EOF
+}
+
+# Both replicas as one service: the service's pid file is the first's, each
+# replica's own is in its folder, and `down` stops them together.
+start_chcluster() {
+    is_running zookeeper || start_service zookeeper
+    local dir=$STATE/chcluster replica ports http tcp interserver
+    for replica in 1 2; do
+        read -r http tcp interserver <<<"${CLUSTER_PORTS[$((replica - 1))]}"
+        clickhouse_config "$dir/replica-$replica" "$http" "$tcp" "$(cluster_xml "$replica")"
+        spawn "chcluster/replica-$replica" "$dir/replica-$replica" \
+            clickhouse-server --config-file="$dir/replica-$replica/config.xml"
+    done
+    cp "$dir/replica-1/pid" "$dir/pid"
+    for replica in 1 2; do
+        read -r http tcp interserver <<<"${CLUSTER_PORTS[$((replica - 1))]}"
+        wait_until "chcluster/replica-$replica" 60 curl -fsS "http://127.0.0.1:$http/ping"
+    done
 }
 
 start_service() {
@@ -292,11 +369,16 @@ stop_service() {
     pid_file=$(pid_file "$service")
     if [ -f "$pid_file" ]; then
         pid=$(cat "$pid_file")
-        # The spawn used setsid, so the pid is also the process group.
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        # The spawn used setsid, so the pid is also the process group. A
+        # service of several processes keeps one pid file per member.
+        local pids=("$pid") member
+        for member in "$STATE/$service"/*/pid; do [ -f "$member" ] && pids+=("$(cat "$member")"); done
+        for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
         local waited=0
-        while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do sleep 0.2; waited=$((waited + 1)); done
-        kill -KILL -- "-$pid" 2>/dev/null || true
+        for pid in "${pids[@]}"; do
+            while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 50 ]; do sleep 0.2; waited=$((waited + 1)); done
+            kill -KILL -- "-$pid" 2>/dev/null || true
+        done
         say "$service stopped"
     fi
     rm -rf "${STATE:?}/$service"
@@ -310,14 +392,26 @@ status_line() {
             s3) curl -fsS "http://127.0.0.1:$S3_PORT/moto-api/" >/dev/null 2>&1 && health="up http://127.0.0.1:$S3_PORT" ;;
             clickhouse) curl -fsS "http://127.0.0.1:$CLICKHOUSE_HTTP_PORT/ping" >/dev/null 2>&1 \
                 && health="up http://127.0.0.1:$CLICKHOUSE_HTTP_PORT" ;;
+            zookeeper) zookeeper_healthy >/dev/null 2>&1 && health="up 127.0.0.1:$ZOOKEEPER_PORT" ;;
+            chcluster) curl -fsS "http://127.0.0.1:${CLUSTER_PORTS[0]%% *}/ping" >/dev/null 2>&1 \
+                && curl -fsS "http://127.0.0.1:${CLUSTER_PORTS[1]%% *}/ping" >/dev/null 2>&1 \
+                && health="up $(cluster_urls) (cluster $CLUSTER_NAME)" ;;
         esac
         [ "$health" = "down" ] && health="running but not healthy (log: $STATE/$service/log)"
     fi
     printf '%-11s %s\n' "$service" "$health"
 }
 
+cluster_urls() {
+    local ports urls=()
+    for ports in "${CLUSTER_PORTS[@]}"; do urls+=("http://127.0.0.1:${ports%% *}"); done
+    (IFS=,; echo "${urls[*]}")
+}
+
 print_env() {
     cat <<EOF
+export INVIGIL_CLICKHOUSE_CLUSTER=$CLUSTER_NAME
+export INVIGIL_CLICKHOUSE_CLUSTER_URLS=$(cluster_urls)
 export INVIGIL_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT
 export INVIGIL_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 export CLICKHOUSE_URL=\${CLICKHOUSE_URL:-http://127.0.0.1:$CLICKHOUSE_HTTP_PORT}

@@ -1,18 +1,21 @@
-//! `invigil migrate`: apply `schemas/clickhouse` to the configured store.
+//! `invigil migrate`: apply `schemas/clickhouse` to the configured store —
+//! one server or chDB, or a whole ClickHouse cluster (`--cluster`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
-use invigil_pipeline::store::migrate::{migrate, MigrationReport};
+use invigil_pipeline::store::migrate::{migrate, migrate_cluster, MigrationReport};
+use invigil_schemas::migrations::ClusterTarget;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// chDB data directory (the embedded store). Ignored with --url.
     #[arg(long, default_value = "invigil-data/chdb")]
     chdb_path: PathBuf,
-    /// A ClickHouse server's HTTP URL instead of chDB.
+    /// A ClickHouse server's HTTP URL instead of chDB (with --cluster: any
+    /// node of the cluster).
     #[arg(long, env = "CLICKHOUSE_URL")]
     url: Option<String>,
     #[arg(long, default_value = "default")]
@@ -20,29 +23,52 @@ pub struct Args {
     /// Target ClickHouse 18.16 with wire-compatible twin tables.
     #[arg(long)]
     legacy: bool,
-    /// Print the schema for a ClickHouse cluster of this name (replicated
-    /// local tables, Distributed tables over them) instead of applying
-    /// anything; `ops/deploy/clickhouse/cluster.sql` is its output.
+    /// Migrate the whole ClickHouse cluster of this name (`remote_servers`)
+    /// through the node at --url: the database, replicated local tables and
+    /// Distributed tables over them on every node (`ON CLUSTER`), with a
+    /// replicated ledger so each migration runs once per cluster. Start the
+    /// pipeline with the same --cluster.
+    #[arg(long, value_name = "CLUSTER", requires = "url", conflicts_with = "cluster_ddl")]
+    cluster: Option<String>,
+    /// Print the schema for a ClickHouse cluster of this name (in --database)
+    /// instead of applying anything; `ops/deploy/clickhouse/cluster.sql` is
+    /// its output for `--cluster-ddl invigil --database invigil`.
     #[arg(long, value_name = "CLUSTER")]
     cluster_ddl: Option<String>,
 }
 
+/// A cluster or database name goes into DDL unquoted: keep it to a plain identifier.
+fn identifier(flag: &str, name: &str) -> anyhow::Result<()> {
+    let plain = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    anyhow::ensure!(plain, "{flag} {name:?}: use letters, digits and _ (not starting with a digit)");
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(cluster) = &args.cluster_ddl {
-        anyhow::ensure!(
-            invigil_schemas::ids::check_id(cluster).is_ok() && !cluster.contains(['.', '@', ':']),
-            "--cluster-ddl {cluster:?}: a cluster name is letters, digits, - and _"
-        );
-        print!("{}", invigil_schemas::migrations::cluster_ddl(cluster));
+        identifier("--cluster-ddl", cluster)?;
+        identifier("--database", &args.database)?;
+        print!("{}", invigil_schemas::migrations::cluster_ddl(ClusterTarget { cluster, database: &args.database }));
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (target, report) = match &args.url {
-        Some(url) => {
+    let (target, report) = match (&args.url, &args.cluster) {
+        (Some(url), Some(cluster)) => {
+            identifier("--cluster", cluster)?;
+            identifier("--database", &args.database)?;
+            // The database may not exist yet: talk to the node in `default`.
+            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, "default", args.legacy));
+            let target = ClusterTarget { cluster, database: &args.database };
+            eprintln!("invigil migrate: cluster {cluster}, database {} (through {url})", args.database);
+            (format!("cluster {cluster} database {}", args.database), runtime.block_on(migrate_cluster(&store, target)))
+        }
+        (Some(url), None) => {
             let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, args.legacy));
             (format!("{url} database {}", args.database), runtime.block_on(migrate(&store)))
         }
-        None => {
+        (None, _) => {
             let store = ChdbStore::open(&args.chdb_path).context("opening chDB")?;
             (format!("chDB at {}", args.chdb_path.display()), runtime.block_on(migrate(&store)))
         }

@@ -42,6 +42,12 @@ pub struct Args {
     /// Target ClickHouse 18.16 with wire-compatible twin tables.
     #[arg(long)]
     legacy: bool,
+    /// The ClickHouse cluster (`remote_servers` name) --database lives on:
+    /// the schema must have been applied with `invigil migrate --cluster`
+    /// (checked at start, never created here), and inserts wait for the
+    /// shards that own the rows.
+    #[arg(long, value_name = "CLUSTER", requires = "clickhouse_url")]
+    cluster: Option<String>,
     /// Config document (JSON, SPEC §7): per-test intervals and anomaly weights.
     #[arg(long, env = "INVIGIL_CONFIG_FILE", conflicts_with = "config_topic")]
     config: Option<PathBuf>,
@@ -87,7 +93,10 @@ pub struct Args {
 pub fn run_command(args: Args) -> anyhow::Result<()> {
     invigil_ingest::init_logging();
     let store_settings = match &args.clickhouse_url {
-        Some(url) => StoreSettings::Http(HttpConfig::from_env_credentials(url, &args.database, args.legacy)),
+        Some(url) => StoreSettings::Http(HttpConfig {
+            cluster: args.cluster.clone(),
+            ..HttpConfig::from_env_credentials(url, &args.database, args.legacy)
+        }),
         None => StoreSettings::Chdb { path: args.chdb_path.clone() },
     };
     let cluster = match (&args.hostfile, args.processes) {

@@ -60,6 +60,47 @@ fn migrate_applies_to_chdb_once() {
     assert!(String::from_utf8_lossy(&second.stdout).contains(&format!("0 applied now, {n} already applied")));
 }
 
+/// On a ClickHouse cluster (`chcluster` of the dev services): the pipeline
+/// refuses a database the cluster migrator has not prepared, naming what to
+/// run; `invigil migrate --cluster` prepares it; then the pipeline's check
+/// passes (it goes on to wait for Kafka, which this test does not start).
+#[test]
+fn the_pipeline_refuses_an_unmigrated_cluster_and_migrate_cluster_prepares_it() {
+    let cluster = std::env::var("INVIGIL_CLICKHOUSE_CLUSTER").unwrap_or_else(|_| "invigil_test".into());
+    let urls = std::env::var("INVIGIL_CLICKHOUSE_CLUSTER_URLS")
+        .unwrap_or_else(|_| "http://127.0.0.1:18124,http://127.0.0.1:18125".into());
+    let url = urls.split(',').next().unwrap().to_owned();
+    let database = format!("invigil_cli_{}", std::process::id());
+    let pipeline = |timeout_s: &str| {
+        Command::new("timeout")
+            .args([timeout_s, env!("CARGO_BIN_EXE_invigil"), "pipeline", "--clickhouse-url", &url])
+            .args(["--cluster", &cluster, "--database", &database, "--legacy", "--brokers", "127.0.0.1:1"])
+            .env_remove("CLICKHOUSE_URL")
+            .output()
+            .unwrap()
+    };
+    let refused = pipeline("60");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "refuses at once, not after the timeout: {stderr}");
+    assert!(stderr.contains(&format!("the ClickHouse cluster {cluster} (database {database}) lacks migrations 001_proctor_events")), "{stderr}");
+    assert!(stderr.contains(&format!("invigil migrate --cluster {cluster} --database {database}")), "{stderr}");
+
+    let migrated = invigil(&["migrate", "--url", &url, "--cluster", &cluster, "--database", &database, "--legacy"]);
+    let out = String::from_utf8_lossy(&migrated.stdout);
+    assert!(migrated.status.success(), "{out}{}", String::from_utf8_lossy(&migrated.stderr));
+    let n = invigil_schemas::migrations::MIGRATIONS.len();
+    assert!(out.contains(&format!("cluster {cluster} database {database}: {n} applied now")), "{out}");
+
+    // The schema check passes; the pipeline then waits for the (absent)
+    // broker until `timeout` stops it.
+    let waiting = pipeline("8");
+    let stderr = String::from_utf8_lossy(&waiting.stderr);
+    assert_eq!(waiting.status.code(), Some(124), "still running after the check: {stderr}");
+    assert!(stderr.contains("store schema ready"), "{stderr}");
+    let cleanup = format!("DROP DATABASE IF EXISTS {database} ON CLUSTER {cluster}");
+    let _ = Command::new("curl").args(["-sS", &url, "--data-binary", &cleanup]).output();
+}
+
 #[test]
 fn sql_prints_query_results_and_runs_the_review_pack_with_parameters() {
     let dir = tempfile::tempdir().unwrap();

@@ -294,8 +294,13 @@ fn the_bucket_expires_evidence_and_lets_the_sdk_put_and_post() {
 
 #[test]
 fn the_cluster_schema_is_generated_and_every_statement_parses() {
-    let generated = invigil_schemas::migrations::cluster_ddl("invigil");
-    assert_eq!(read("clickhouse/cluster.sql"), generated, "regenerate: invigil migrate --cluster-ddl invigil");
+    use invigil_schemas::migrations::{cluster_ddl, ClusterTarget, MIGRATIONS};
+    let generated = cluster_ddl(ClusterTarget { cluster: "invigil", database: "invigil" });
+    assert_eq!(
+        read("clickhouse/cluster.sql"),
+        generated,
+        "regenerate: invigil migrate --cluster-ddl invigil --database invigil"
+    );
     // ClickHouse's own parser, in chDB: formatQuery fails on a syntax error.
     let dir = tempfile::tempdir().unwrap();
     let chdb = invigil_pipeline::store::chdb::ChdbStore::open(dir.path()).expect("chDB (ops/dev/services.sh install)");
@@ -311,8 +316,9 @@ fn the_cluster_schema_is_generated_and_every_statement_parses() {
         .count();
     assert_eq!(
         statements.len(),
-        10 + 2 * alters,
-        "a local and a distributed table for each of 5 tables, and each change on both"
+        2 + 10 + 2 * alters + MIGRATIONS.len(),
+        "the database and the ledger, a local and a distributed table for each of 5 tables, each change on both, \
+         and a ledger line per migration"
     );
     for statement in &statements {
         let quoted = statement.replace('\\', "\\\\").replace('\'', "\\'");
@@ -320,7 +326,9 @@ fn the_cluster_schema_is_generated_and_every_statement_parses() {
             .query_text_sync(&format!("SELECT formatQuery('{quoted}')"), "TabSeparatedRaw")
             .unwrap_or_else(|e| panic!("{statement}\n{e}"));
         assert!(
-            formatted.starts_with("CREATE TABLE IF NOT EXISTS") || formatted.starts_with("ALTER TABLE"),
+            ["CREATE TABLE IF NOT EXISTS", "ALTER TABLE", "CREATE DATABASE IF NOT EXISTS", "INSERT INTO"]
+                .iter()
+                .any(|start| formatted.starts_with(start)),
             "{formatted}"
         );
     }

@@ -326,6 +326,7 @@ fn a_two_process_cluster_computes_the_same_rows() {
         user: None,
         password: None,
         dialect: invigil_schemas::migrations::Dialect::Legacy,
+        cluster: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let admin = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http("default")));

@@ -13,7 +13,7 @@ use crate::settings::{PipelineSettings, StoreSettings};
 use crate::source::SourceError;
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
-use crate::store::migrate::{migrate, MigrateError};
+use crate::store::migrate::{check_cluster, migrate, MigrateError, MigrationReport};
 use crate::store::{SqlStore, Store, StoreError};
 
 /// Why a pipeline process could not start or stopped abnormally.
@@ -31,6 +31,8 @@ pub enum RunError {
     SchemaRejected { error: StoreError, hint: &'static str },
     #[error("store not ready: {0}")]
     StoreNotReady(MigrateError),
+    #[error("{0}")]
+    Schema(MigrateError),
     #[error("starting timely workers: {0}")]
     Timely(String),
     #[error(transparent)]
@@ -220,11 +222,26 @@ fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<Confi
 fn migrate_when_ready(runtime: &tokio::runtime::Runtime, store: &Store, stop: &AtomicBool) -> Result<(), RunError> {
     let mut wait = Duration::from_millis(250);
     loop {
-        match runtime.block_on(migrate(store)) {
+        // A cluster's schema is `invigil migrate --cluster`'s to change:
+        // here it is only checked.
+        let outcome = match store.cluster_target() {
+            Some(target) => runtime.block_on(check_cluster(store, target)).map(|already| MigrationReport {
+                applied: Vec::new(),
+                already_applied: already,
+            }),
+            None => runtime.block_on(migrate(store)),
+        };
+        match outcome {
             Ok(report) => {
                 tracing::info!(applied = report.applied.len(), already = report.already_applied, "store schema ready");
                 return Ok(());
             }
+            Err(
+                error @ (MigrateError::ReplicaNeedsCluster { .. }
+                | MigrateError::ClusterBehind { .. }
+                | MigrateError::NotACluster { .. }
+                | MigrateError::Plan(_)),
+            ) => return Err(RunError::Schema(error)),
             Err(MigrateError::Store(error)) if !error.is_retryable() => {
                 let hint = if store.dialect() == invigil_schemas::migrations::Dialect::Modern {
                     " (a ClickHouse older than 19.x needs --legacy)"

@@ -223,6 +223,7 @@ fn scripted_exam_through_tansu_into_clickhouse_over_http_equals_truth() {
         user: None,
         password: None,
         dialect,
+        cluster: None,
     };
     let admin = Store::Http(HttpStore::new(&config("default")));
     let database = format!("invigil_dataflow_{}", std::process::id());

@@ -24,6 +24,7 @@ fn config(database: &str) -> HttpConfig {
         user: None,
         password: None,
         dialect,
+        cluster: None,
     }
 }
 

@@ -106,6 +106,7 @@ fn a_store_outage_stops_commits_and_loses_nothing() {
         user: None,
         password: None,
         dialect: Dialect::Legacy,
+        cluster: None,
     };
     let store = Store::Http(HttpStore::new(&http));
 

@@ -156,37 +156,94 @@ impl Migration {
     }
 }
 
-/// The schema for a ClickHouse cluster named `cluster`, from the same files:
-/// each table becomes a replicated `{name}_local` on every node and a
+/// A ClickHouse cluster and the database the schema lives in there.
+///
+/// Each table becomes a replicated `{name}_local` on every node and a
 /// `Distributed` table `{name}` over them, sharded by candidate. Readers and
 /// writers keep using the plain names, and all rows of one candidate live on
 /// one shard, where `ReplacingMergeTree` can fold their re-deliveries
-/// (`FINAL` deduplicates within a shard only).
-pub fn cluster_ddl(cluster: &str) -> String {
-    let mut out = format!(
-        "-- The invigil schema for the ClickHouse cluster `{cluster}`: replicated local\n\
-         -- tables and Distributed tables over them, sharded by candidate.\n\
-         -- Generated from schemas/clickhouse by `invigil migrate --cluster-ddl {cluster}`;\n\
-         -- do not edit (a test compares this file with the generator's output).\n"
-    );
-    for migration in MIGRATIONS {
-        for statement in migration.statements(Dialect::Modern) {
+/// (`FINAL` deduplicates within a shard only). Every name is qualified with
+/// the database: a statement `ON CLUSTER` runs on each node with that node's
+/// default database, not the sender's.
+///
+/// The ledger is replicated too, on one ZooKeeper path for the whole cluster
+/// (every node a replica of it), so a migration recorded through any node is
+/// seen through every other and runs once per cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterTarget<'a> {
+    pub cluster: &'a str,
+    pub database: &'a str,
+}
+
+impl ClusterTarget<'_> {
+    /// Creates the database on every node.
+    pub fn database_ddl(&self) -> String {
+        format!("CREATE DATABASE IF NOT EXISTS {} ON CLUSTER {}", self.database, self.cluster)
+    }
+
+    /// Creates the replicated ledger on every node.
+    pub fn ledger_ddl(&self) -> String {
+        let Self { cluster, database } = self;
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.{LEDGER_TABLE} ON CLUSTER {cluster} \
+             (id UInt32, name String, checksum UInt64, applied_at DateTime) \
+             ENGINE = ReplicatedReplacingMergeTree('/clickhouse/invigil/{database}/{LEDGER_TABLE}', '{{shard}}-{{replica}}') \
+             ORDER BY id"
+        )
+    }
+
+    /// Reads the ledger (as [`ledger_query`]).
+    pub fn ledger_query(&self) -> String {
+        format!("SELECT DISTINCT id, checksum FROM {}.{LEDGER_TABLE} ORDER BY id", self.database)
+    }
+
+    /// Records `migration` as applied, once for the cluster.
+    pub fn ledger_insert(&self, migration: &Migration) -> String {
+        ledger_insert(migration).replacen(LEDGER_TABLE, &format!("{}.{LEDGER_TABLE}", self.database), 1)
+    }
+
+    /// The engine of the ledger table as the server reports it, to tell a
+    /// cluster's ledger from a single node's.
+    pub fn ledger_engine_query(&self) -> String {
+        format!("SELECT engine FROM system.tables WHERE database = '{}' AND name = '{LEDGER_TABLE}'", self.database)
+    }
+}
+
+impl Migration {
+    /// The statements to run `ON CLUSTER`, in order, for `dialect`.
+    ///
+    /// ClickHouse 18.16 refuses `ALTER … ON CLUSTER` on a table that is not
+    /// replicated when the cluster's shards are (`internal_replication`), so
+    /// in [`Dialect::Legacy`] a changed Distributed table is dropped and
+    /// created again over the altered local table once the migration's
+    /// changes are made (it holds no rows; inserts waiting in an
+    /// asynchronous Distributed queue would be lost, so stop writers first —
+    /// the pipeline inserts synchronously). Modern servers alter it in place.
+    pub fn cluster_statements(&self, dialect: Dialect, target: ClusterTarget<'_>) -> Vec<String> {
+        let ClusterTarget { cluster, database } = target;
+        let distributed = |name: &str| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {database}.{name} ON CLUSTER {cluster} AS {database}.{name}_local\n\
+                 ENGINE = Distributed({cluster}, {database}, {name}_local, cityHash64(test_id, candidate_id))"
+            )
+        };
+        let mut out = Vec::new();
+        let mut recreate: Vec<String> = Vec::new();
+        for statement in self.statements(dialect) {
             if let Some(rest) = statement.strip_prefix("ALTER TABLE ") {
                 // Local tables first: a Distributed table's columns must exist below it.
                 let name = rest.split_whitespace().next().unwrap_or_default();
                 let change = &rest[name.len()..];
-                out.push_str(&format!(
-                    "\n-- {:03}_{}\nALTER TABLE {name}_local ON CLUSTER {cluster}{change};\n\
-                     ALTER TABLE {name} ON CLUSTER {cluster}{change};\n",
-                    migration.id, migration.name
-                ));
+                out.push(format!("ALTER TABLE {database}.{name}_local ON CLUSTER {cluster}{change}"));
+                match dialect {
+                    Dialect::Modern => out.push(format!("ALTER TABLE {database}.{name} ON CLUSTER {cluster}{change}")),
+                    Dialect::Legacy if !recreate.iter().any(|r| r == name) => recreate.push(name.to_owned()),
+                    Dialect::Legacy => {}
+                }
                 continue;
             }
             let Some(rest) = statement.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
-                out.push_str(&format!(
-                    "\n-- {:03}_{}: not a table; apply by hand\n{statement};\n",
-                    migration.id, migration.name
-                ));
+                out.push(statement);
                 continue;
             };
             let name = rest.split_whitespace().next().unwrap_or_default();
@@ -194,16 +251,43 @@ pub fn cluster_ddl(cluster: &str) -> String {
             let body = rest[name.len()..].replace(
                 "ENGINE = ReplacingMergeTree(version)",
                 &format!(
-                    "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{local}', '{{replica}}', version)"
+                    "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{database}/{local}', '{{replica}}', version)"
                 ),
             );
-            out.push_str(&format!(
-                "\n-- {:03}_{}\nCREATE TABLE IF NOT EXISTS {local} ON CLUSTER {cluster}{body};\n\n\
-                 CREATE TABLE IF NOT EXISTS {name} ON CLUSTER {cluster} AS {local}\n\
-                 ENGINE = Distributed({cluster}, currentDatabase(), {local}, cityHash64(test_id, candidate_id));\n",
-                migration.id, migration.name
-            ));
+            out.push(format!("CREATE TABLE IF NOT EXISTS {database}.{local} ON CLUSTER {cluster}{body}"));
+            out.push(distributed(name));
         }
+        for name in recreate {
+            out.push(format!("DROP TABLE IF EXISTS {database}.{name} ON CLUSTER {cluster}"));
+            out.push(distributed(&name));
+        }
+        out
+    }
+}
+
+/// The whole schema for `target` as one SQL file, for reading or for
+/// applying by hand (`invigil migrate --cluster` applies the same statements
+/// and keeps the ledger; prefer it).
+pub fn cluster_ddl(target: ClusterTarget<'_>) -> String {
+    let ClusterTarget { cluster, database } = target;
+    let mut out = format!(
+        "-- The invigil schema for the ClickHouse cluster `{cluster}`, database `{database}`:\n\
+         -- replicated local tables and Distributed tables over them, sharded by candidate.\n\
+         -- Generated from schemas/clickhouse by\n\
+         --   invigil migrate --cluster-ddl {cluster} --database {database}\n\
+         -- do not edit (a test compares this file with the generator's output).\n\
+         -- `invigil migrate --cluster {cluster}` applies the same statements and records\n\
+         -- them in a replicated ledger, which the pipeline checks before it starts.\n\n\
+         {};\n\n{};\n",
+        target.database_ddl(),
+        target.ledger_ddl()
+    );
+    for migration in MIGRATIONS {
+        out.push_str(&format!("\n-- {:03}_{}\n", migration.id, migration.name));
+        for statement in migration.cluster_statements(Dialect::Modern, target) {
+            out.push_str(&format!("{statement};\n"));
+        }
+        out.push_str(&format!("{};\n", target.ledger_insert(migration)));
     }
     out
 }
@@ -259,18 +343,30 @@ mod tests {
 
     #[test]
     fn the_cluster_schema_replicates_every_table_and_distributes_it_by_candidate() {
-        let ddl = cluster_ddl("invigil");
+        let target = ClusterTarget { cluster: "invigil", database: "exams" };
+        let ddl = cluster_ddl(target);
+        assert!(ddl.contains("CREATE DATABASE IF NOT EXISTS exams ON CLUSTER invigil;"));
+        assert!(ddl.contains("CREATE TABLE IF NOT EXISTS exams.invigil_schema_migrations ON CLUSTER invigil"));
         for table in ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews"] {
-            assert!(ddl.contains(&format!("CREATE TABLE IF NOT EXISTS {table}_local ON CLUSTER invigil")), "{table}");
+            assert!(ddl.contains(&format!("CREATE TABLE IF NOT EXISTS exams.{table}_local ON CLUSTER invigil")), "{table}");
             assert!(ddl.contains(&format!(
-                "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{table}_local', '{{replica}}', version)"
+                "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/exams/{table}_local', '{{replica}}', version)"
             )));
             assert!(ddl.contains(&format!(
-                "ENGINE = Distributed(invigil, currentDatabase(), {table}_local, cityHash64(test_id, candidate_id))"
+                "ENGINE = Distributed(invigil, exams, {table}_local, cityHash64(test_id, candidate_id))"
             )));
         }
+        assert!(ddl.contains("ALTER TABLE exams.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures"));
         assert!(!ddl.contains("ENGINE = ReplacingMergeTree"), "every engine replicated");
-        assert!(!ddl.contains("not a table"));
+        assert_eq!(ddl.matches("INSERT INTO exams.invigil_schema_migrations").count(), MIGRATIONS.len());
+        // Legacy twins go through the same rewrite.
+        let legacy = MIGRATIONS[0].cluster_statements(Dialect::Legacy, target).join("\n");
+        assert!(legacy.contains("ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/exams/proctor_events_local'"));
+        assert!(!legacy.contains("DateTime64"));
+        let legacy: Vec<String> = MIGRATIONS[6].cluster_statements(Dialect::Legacy, target);
+        assert!(legacy[0].starts_with("ALTER TABLE exams.sessions_local ON CLUSTER invigil ADD COLUMN"), "{legacy:?}");
+        assert_eq!(legacy[1], "DROP TABLE IF EXISTS exams.sessions ON CLUSTER invigil");
+        assert!(legacy[2].starts_with("CREATE TABLE IF NOT EXISTS exams.sessions ON CLUSTER invigil AS exams.sessions_local"));
     }
 
     #[test]

@@ -1,10 +1,17 @@
--- The invigil schema for the ClickHouse cluster `invigil`: replicated local
--- tables and Distributed tables over them, sharded by candidate.
--- Generated from schemas/clickhouse by `invigil migrate --cluster-ddl invigil`;
+-- The invigil schema for the ClickHouse cluster `invigil`, database `invigil`:
+-- replicated local tables and Distributed tables over them, sharded by candidate.
+-- Generated from schemas/clickhouse by
+--   invigil migrate --cluster-ddl invigil --database invigil
 -- do not edit (a test compares this file with the generator's output).
+-- `invigil migrate --cluster invigil` applies the same statements and records
+-- them in a replicated ledger, which the pipeline checks before it starts.
+
+CREATE DATABASE IF NOT EXISTS invigil ON CLUSTER invigil;
+
+CREATE TABLE IF NOT EXISTS invigil.invigil_schema_migrations ON CLUSTER invigil (id UInt32, name String, checksum UInt64, applied_at DateTime) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/invigil/invigil/invigil_schema_migrations', '{shard}-{replica}') ORDER BY id;
 
 -- 001_proctor_events
-CREATE TABLE IF NOT EXISTS proctor_events_local ON CLUSTER invigil
+CREATE TABLE IF NOT EXISTS invigil.proctor_events_local ON CLUSTER invigil
 (
     test_id         LowCardinality(String),
     candidate_id    String,
@@ -39,16 +46,16 @@ CREATE TABLE IF NOT EXISTS proctor_events_local ON CLUSTER invigil
     user_agent      String,
     version         UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/proctor_events_local', '{replica}', version)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/proctor_events_local', '{replica}', version)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (test_id, candidate_id, session_id, seq)
 TTL toDateTime(ts) + INTERVAL 30 DAY;
-
-CREATE TABLE IF NOT EXISTS proctor_events ON CLUSTER invigil AS proctor_events_local
-ENGINE = Distributed(invigil, currentDatabase(), proctor_events_local, cityHash64(test_id, candidate_id));
+CREATE TABLE IF NOT EXISTS invigil.proctor_events ON CLUSTER invigil AS invigil.proctor_events_local
+ENGINE = Distributed(invigil, invigil, proctor_events_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (1, 'proctor_events', 9931357435642593030, now());
 
 -- 002_candidate_windows
-CREATE TABLE IF NOT EXISTS candidate_windows_local ON CLUSTER invigil
+CREATE TABLE IF NOT EXISTS invigil.candidate_windows_local ON CLUSTER invigil
 (
     test_id                 LowCardinality(String),
     candidate_id            String,
@@ -81,16 +88,16 @@ CREATE TABLE IF NOT EXISTS candidate_windows_local ON CLUSTER invigil
     computed_at             DateTime64(3, 'UTC'),
     version                 UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/candidate_windows_local', '{replica}', version)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/candidate_windows_local', '{replica}', version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (test_id, candidate_id, session_id, window_kind, window_start)
 TTL toDateTime(window_start) + INTERVAL 30 DAY;
-
-CREATE TABLE IF NOT EXISTS candidate_windows ON CLUSTER invigil AS candidate_windows_local
-ENGINE = Distributed(invigil, currentDatabase(), candidate_windows_local, cityHash64(test_id, candidate_id));
+CREATE TABLE IF NOT EXISTS invigil.candidate_windows ON CLUSTER invigil AS invigil.candidate_windows_local
+ENGINE = Distributed(invigil, invigil, candidate_windows_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (2, 'candidate_windows', 9110025636028994181, now());
 
 -- 003_anomalies
-CREATE TABLE IF NOT EXISTS anomalies_local ON CLUSTER invigil
+CREATE TABLE IF NOT EXISTS invigil.anomalies_local ON CLUSTER invigil
 (
     test_id           LowCardinality(String),
     candidate_id      String,
@@ -105,16 +112,16 @@ CREATE TABLE IF NOT EXISTS anomalies_local ON CLUSTER invigil
     detected_at       DateTime64(3, 'UTC'),
     version           UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/anomalies_local', '{replica}', version)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/anomalies_local', '{replica}', version)
 PARTITION BY toYYYYMM(window_start)
 ORDER BY (test_id, candidate_id, session_id, window_start)
 TTL toDateTime(window_start) + INTERVAL 30 DAY;
-
-CREATE TABLE IF NOT EXISTS anomalies ON CLUSTER invigil AS anomalies_local
-ENGINE = Distributed(invigil, currentDatabase(), anomalies_local, cityHash64(test_id, candidate_id));
+CREATE TABLE IF NOT EXISTS invigil.anomalies ON CLUSTER invigil AS invigil.anomalies_local
+ENGINE = Distributed(invigil, invigil, anomalies_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (3, 'anomalies', 8997100949525710102, now());
 
 -- 004_sessions
-CREATE TABLE IF NOT EXISTS sessions_local ON CLUSTER invigil
+CREATE TABLE IF NOT EXISTS invigil.sessions_local ON CLUSTER invigil
 (
     test_id              LowCardinality(String),
     candidate_id         String,
@@ -135,16 +142,16 @@ CREATE TABLE IF NOT EXISTS sessions_local ON CLUSTER invigil
     max_window_score     Float64,
     version              UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/sessions_local', '{replica}', version)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/sessions_local', '{replica}', version)
 PARTITION BY toYYYYMM(started_at)
 ORDER BY (test_id, candidate_id, session_id)
 TTL toDateTime(started_at) + INTERVAL 30 DAY;
-
-CREATE TABLE IF NOT EXISTS sessions ON CLUSTER invigil AS sessions_local
-ENGINE = Distributed(invigil, currentDatabase(), sessions_local, cityHash64(test_id, candidate_id));
+CREATE TABLE IF NOT EXISTS invigil.sessions ON CLUSTER invigil AS invigil.sessions_local
+ENGINE = Distributed(invigil, invigil, sessions_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (4, 'sessions', 7530668682239819637, now());
 
 -- 005_reviews
-CREATE TABLE IF NOT EXISTS reviews_local ON CLUSTER invigil
+CREATE TABLE IF NOT EXISTS invigil.reviews_local ON CLUSTER invigil
 (
     test_id        LowCardinality(String),
     candidate_id   String,
@@ -154,56 +161,44 @@ CREATE TABLE IF NOT EXISTS reviews_local ON CLUSTER invigil
     reviewed_at    DateTime64(3, 'UTC'),
     version        UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/reviews_local', '{replica}', version)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/reviews_local', '{replica}', version)
 PARTITION BY toYYYYMM(reviewed_at)
 ORDER BY (test_id, candidate_id, reviewer)
 TTL toDateTime(reviewed_at) + INTERVAL 395 DAY;
-
-CREATE TABLE IF NOT EXISTS reviews ON CLUSTER invigil AS reviews_local
-ENGINE = Distributed(invigil, currentDatabase(), reviews_local, cityHash64(test_id, candidate_id));
+CREATE TABLE IF NOT EXISTS invigil.reviews ON CLUSTER invigil AS invigil.reviews_local
+ENGINE = Distributed(invigil, invigil, reviews_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (5, 'reviews', 16047918462293993000, now());
 
 -- 006_recordings
-ALTER TABLE proctor_events_local ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
                           'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
                           'recording' = 16);
-ALTER TABLE proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
                           'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
                           'recording' = 16);
-
--- 006_recordings
-ALTER TABLE proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
-ALTER TABLE proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
-
--- 006_recordings
-ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
-ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
-
--- 006_recordings
-ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
-
--- 006_recordings
-ALTER TABLE candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
-ALTER TABLE candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
-
--- 006_recordings
-ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
-ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
-
--- 006_recordings
-ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
-
--- 006_recordings
-ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
-ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (6, 'recordings', 738646146032775097, now());
 
 -- 007_delivered_captures
-ALTER TABLE sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
-ALTER TABLE sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (7, 'delivered_captures', 5703934010890007526, now());

@@ -21,6 +21,13 @@ pub struct HttpConfig {
     pub user: Option<String>,
     pub password: Option<String>,
     pub dialect: Dialect,
+    /// The ClickHouse cluster the database lives on (`remote_servers`
+    /// name), if any. Then the schema is the cluster's (applied by
+    /// `invigil migrate --cluster`, only checked here) and inserts into the
+    /// Distributed tables return only once the shards that own the rows have
+    /// them (`insert_distributed_sync`), so offsets are committed after the
+    /// rows are stored, not merely queued on the node that took them.
+    pub cluster: Option<String>,
 }
 
 impl HttpConfig {
@@ -34,6 +41,7 @@ impl HttpConfig {
             user: std::env::var("CLICKHOUSE_USER").ok(),
             password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
             dialect: if legacy { Dialect::Legacy } else { Dialect::Modern },
+            cluster: None,
         }
     }
 }
@@ -43,6 +51,8 @@ impl HttpConfig {
 pub struct HttpStore {
     client: Client,
     dialect: Dialect,
+    database: String,
+    cluster: Option<String>,
 }
 
 impl HttpStore {
@@ -57,7 +67,17 @@ impl HttpStore {
         if config.dialect == Dialect::Legacy {
             client = client.with_validation(false).with_compression(clickhouse::Compression::None);
         }
-        Self { client, dialect: config.dialect }
+        if config.cluster.is_some() {
+            client = client.with_setting("insert_distributed_sync", "1");
+        }
+        Self { client, dialect: config.dialect, database: config.database.clone(), cluster: config.cluster.clone() }
+    }
+
+    /// The cluster and database this store writes to, when it is a cluster's.
+    pub fn cluster_target(&self) -> Option<invigil_schemas::migrations::ClusterTarget<'_>> {
+        self.cluster
+            .as_deref()
+            .map(|cluster| invigil_schemas::migrations::ClusterTarget { cluster, database: &self.database })
     }
 
     /// The underlying client, for typed reads.

@@ -145,6 +145,16 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The cluster and database, for a store that writes to a cluster.
+    pub fn cluster_target(&self) -> Option<invigil_schemas::migrations::ClusterTarget<'_>> {
+        match self {
+            Store::Http(store) => store.cluster_target(),
+            Store::Chdb(_) | Store::Discard => None,
+        }
+    }
+}
+
 impl SqlStore for Store {
     fn dialect(&self) -> Dialect {
         match self {

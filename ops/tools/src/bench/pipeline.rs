@@ -228,6 +228,7 @@ fn http_phase(
         user: None,
         password: None,
         dialect,
+        cluster: None,
     };
     let admin = HttpStore::new(&config("default"));
     let database = format!("invigil_bench_{}", std::process::id());
