@@ -52,9 +52,9 @@ CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
 # Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
 APT_RUNTIME=(cmake libcurl4-openssl-dev pkg-config binaryen curl)
 # ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
-# zookeeper: the cluster's coordination (chcluster); haproxy: the multi-host
-# bed's load balancer.
-APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg zookeeper haproxy)
+# zookeeper: the cluster's coordination (chcluster); haproxy and nftables:
+# the multi-host bed's load balancer and packet loss.
+APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg zookeeper haproxy nftables)
 
 ALL_SERVICES=(kafka s3 clickhouse zookeeper chcluster)
 

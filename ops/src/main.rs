@@ -44,6 +44,9 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(disable_help_flag = true)]
     Bench(ToolArgs),
+    /// Many hosts on this machine (network namespaces, root) running the real services, with faults: up, kill, cut, block, slow, down.
+    #[command(disable_help_flag = true)]
+    Bed(ToolArgs),
 }
 
 /// A tool subcommand's arguments, handed on untouched (`--help` included).
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(tool) => run_tool("loadgen", tool),
         Command::Cost(tool) => run_tool("cost", tool),
         Command::Bench(tool) => run_tool("bench", tool),
+        Command::Bed(tool) => run_tool("bed", tool),
     }
 }
 

@@ -7,7 +7,10 @@
 //! - [`cost`]: what a candidate-session and an exam cost.
 //! - [`bench`]: the benchmarks, each printing its figures; [`chaos`] is the
 //!   kill -9 test behind `bench chaos`.
+//! - [`bed`]: many hosts on one machine (network namespaces) running the
+//!   real services, with faults: kill, cut, block, slow.
 
+mod bed;
 mod bench;
 mod chaos;
 mod cost;
@@ -31,6 +34,8 @@ enum Command {
     /// Run a benchmark and print its figures.
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Many hosts on this machine (network namespaces) running the real services: up, kill, cut, block, slow, down.
+    Bed(bed::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +44,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadgen(args) => loadgen::run(args),
         Command::Cost(args) => cost::run(args),
         Command::Bench(bench) => bench::run(bench),
+        Command::Bed(args) => bed::run(args),
     }
 }
 
