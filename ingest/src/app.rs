@@ -96,6 +96,7 @@ impl Ingest {
             metrics,
             live_video,
             settings,
+            stopping: Default::default(),
         });
         let (stop_replayer, stop) = tokio::sync::watch::channel(false);
         let replayer = tokio::spawn(run_replayer(delivery, stop));
@@ -107,11 +108,15 @@ impl Ingest {
         Host::of(&self.state)
     }
 
-    /// Serves ingest's routes and `mounted`'s until `shutdown` resolves,
-    /// then drains in-flight requests, flushes the producer and stops the
-    /// replayer (whatever it has not replayed stays in the spool for the
-    /// next start). Long-lived responses of `mounted` (event streams) must
-    /// end when `shutdown` does, or the drain waits for them.
+    /// Serves ingest's routes and `mounted`'s until `shutdown` resolves.
+    /// Then `/readyz` says 503 for `stop_linger_ms` while requests are
+    /// still served (a balancer moves new ones elsewhere), in-flight
+    /// requests finish, the producer flushes, and what the spool holds is
+    /// replayed for up to `spool.drain_on_exit_secs` while the broker
+    /// answers. Whatever is left stays in the spool for the next start on
+    /// the same volume, and the exit log says how much. Long-lived
+    /// responses of `mounted` (event streams) must end when `shutdown`
+    /// does, or the drain waits for them.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -122,6 +127,12 @@ impl Ingest {
         let streams = Arc::clone(&self.state);
         let shutdown = async move {
             shutdown.await;
+            streams.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+            let linger = Duration::from_millis(streams.settings.stop_linger_ms);
+            if !linger.is_zero() {
+                tracing::info!(linger_ms = linger.as_millis() as u64, "stopping: not ready; serving a little longer");
+                tokio::time::sleep(linger).await;
+            }
             if let Some(live) = &streams.live_video {
                 live.close_signals();
             }
@@ -135,10 +146,20 @@ impl Ingest {
         let producer = self.state.delivery.producer.clone();
         let flushed =
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await.unwrap_or(false);
+        let drained = drain_spool(&self.state.delivery, self.state.settings.spool.drain_on_exit_secs).await;
         let _ = self.stop_replayer.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(15), self.replayer).await;
         let (spooled, _) = self.state.delivery.spool.usage();
-        tracing::info!(flushed, spooled_bytes = spooled, "ingest stopped");
+        if drained {
+            tracing::info!(flushed, "ingest stopped; the spool is empty");
+        } else {
+            tracing::warn!(
+                flushed,
+                spooled_bytes = spooled,
+                dir = %self.state.settings.spool.dir.display(),
+                "ingest stopped with batches still spooled (the broker did not take them in time); they replay at the next start on this volume"
+            );
+        }
         Ok(())
     }
 }
@@ -169,4 +190,20 @@ async fn open_config(settings: &IngestSettings, metrics: Arc<Metrics>) -> anyhow
     .await
     .context("opening the config log")?;
     opened.map_err(described).with_context(|| format!("following the config log {topic} at {}", settings.kafka.brokers))
+}
+
+/// Lets the replayer empty the spool before the process exits: waits while
+/// it holds records and the broker answers, up to `limit_secs`. Whether it
+/// is empty.
+async fn drain_spool(delivery: &Delivery, limit_secs: u64) -> bool {
+    let spool = &delivery.spool;
+    if !spool.is_active() {
+        return true;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(limit_secs);
+    tracing::info!(spooled_bytes = spool.usage().0, limit_secs, "stopping: replaying the spool first");
+    while spool.is_active() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    !spool.is_active()
 }

@@ -92,9 +92,11 @@ async fn get_readyz(State(state): State<Arc<AppState>>) -> Response {
     let spool = &state.delivery.spool;
     let (used, capacity) = spool.usage();
     let failure = spool.failure();
-    let ready = failure.is_none() && used < capacity / 10 * 9;
+    let stopping = state.stopping.load(std::sync::atomic::Ordering::Relaxed);
+    let ready = failure.is_none() && used < capacity / 10 * 9 && !stopping;
     let body = serde_json::json!({
         "ready": ready,
+        "stopping": stopping,
         "kafka": if state.delivery.producer.brokers_down() { "down" } else { "up" },
         "spool": { "active": spool.is_active(), "bytes": used, "capacity": capacity, "error": failure },
     });

@@ -47,6 +47,10 @@ pub struct IngestSettings {
     /// Take the client address from the first `X-Forwarded-For` entry (only
     /// behind a proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// On a stop, how long `/readyz` answers 503 (so a balancer stops sending
+    /// new requests) while requests are still served, before the drain.
+    /// 0 behind a balancer that is told some other way (Kubernetes' preStop).
+    pub stop_linger_ms: u64,
     pub auth: AuthSettings,
     pub kafka: KafkaSettings,
     pub spool: SpoolSettings,
@@ -65,6 +69,7 @@ impl Default for IngestSettings {
             config_topic: None,
             cors_origins: vec!["*".into()],
             trust_forwarded_for: false,
+            stop_linger_ms: 0,
             auth: AuthSettings::default(),
             kafka: KafkaSettings::default(),
             spool: SpoolSettings::default(),

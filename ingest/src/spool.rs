@@ -44,11 +44,20 @@ pub struct SpoolSettings {
     pub max_bytes: u64,
     /// A new segment starts past this size; replayed segments are deleted whole.
     pub segment_bytes: u64,
+    /// On a stop, how long ingest keeps replaying what the spool still holds
+    /// (while the broker answers) before it exits. Whatever is left stays on
+    /// disk for the next start on the same volume.
+    pub drain_on_exit_secs: u64,
 }
 
 impl Default for SpoolSettings {
     fn default() -> Self {
-        Self { dir: PathBuf::from("invigil-data/spool"), max_bytes: 1 << 30, segment_bytes: 64 << 20 }
+        Self {
+            dir: PathBuf::from("invigil-data/spool"),
+            max_bytes: 1 << 30,
+            segment_bytes: 64 << 20,
+            drain_on_exit_secs: 30,
+        }
     }
 }
 
@@ -511,7 +520,7 @@ mod tests {
     use super::*;
 
     fn settings(dir: &Path) -> SpoolSettings {
-        SpoolSettings { dir: dir.to_path_buf(), max_bytes: 1 << 20, segment_bytes: 1 << 16 }
+        SpoolSettings { dir: dir.to_path_buf(), max_bytes: 1 << 20, segment_bytes: 1 << 16, drain_on_exit_secs: 5 }
     }
 
     async fn append_all(spool: &Spool, n: usize, tag: &str) {

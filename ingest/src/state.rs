@@ -25,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The SFU and its signal (`[live_video] enabled`).
     pub live_video: Option<LiveVideo>,
+    /// Raised when a stop begins: `/readyz` answers 503 from then on.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {

@@ -81,12 +81,27 @@ fn manifests_match_the_kubernetes_schemas_and_a_broken_one_does_not() {
 fn ingest_scales_on_cpu_and_keeps_replicas_through_disruptions() {
     let ingest = documents("k8s/ingest.yaml");
     let hpa = resource(&ingest, "HorizontalPodAutoscaler", "invigil-ingest");
-    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "StatefulSet");
     assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "invigil-ingest");
     let metric = &hpa["spec"]["metrics"][0]["resource"];
     assert_eq!((metric["name"].as_str(), metric["target"]["averageUtilization"].as_u64()), (Some("cpu"), Some(70)));
-    let deployment = resource(&ingest, "Deployment", "invigil-ingest");
+    let deployment = resource(&ingest, "StatefulSet", "invigil-ingest");
+    // The spool outlives the pod: a claim per replica, kept when scaled down,
+    // mounted where the settings put the spool.
+    let claim = &deployment["spec"]["volumeClaimTemplates"][0];
+    assert_eq!(claim["metadata"]["name"], "spool");
+    assert_eq!(deployment["spec"]["persistentVolumeClaimRetentionPolicy"]["whenScaled"], "Retain");
+    let config = documents("k8s/config.yaml");
+    let text = resource(&config, "ConfigMap", "invigil-config")["data"]["ingest.toml"].as_str().unwrap().to_owned();
+    let (settings, _) = served_settings(&text, "ingest.toml");
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    let mounts = container["volumeMounts"].as_array().unwrap();
+    let spool_mount = mounts.iter().find(|m| m["name"] == "spool").expect("the spool claim is mounted");
+    assert_eq!(spool_mount["mountPath"].as_str().map(std::path::PathBuf::from), Some(settings.spool.dir.clone()));
+    // Not ready first, then the drain, all inside the grace period.
+    let grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(settings.stop_linger_ms > 0);
+    assert!(settings.stop_linger_ms / 1000 + settings.spool.drain_on_exit_secs + 10 < grace, "grace {grace} s");
     // HPA utilisation is measured against the request: there must be one.
     assert!(container["resources"]["requests"]["cpu"].is_string());
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
