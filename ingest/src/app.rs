@@ -181,8 +181,11 @@ async fn open_config(settings: &IngestSettings, metrics: Arc<Metrics>) -> anyhow
         client: Vec::new(),
     };
     let seed = settings.config_file.clone();
+    // Beside the spool: per replica, writable, and kept across restarts.
+    let cache = settings.spool.dir.join("config-log-cache.json");
+    std::fs::create_dir_all(&settings.spool.dir)?;
     let opened = tokio::task::spawn_blocking(move || {
-        ConfigStore::open_log(log, &seed, Duration::from_secs(30), move |version| {
+        ConfigStore::open_log(log, &seed, &cache, Duration::from_secs(10), move |version| {
             metrics.config_reloads.inc();
             tracing::info!(version, "configuration changed in the config log; new version in force");
         })

@@ -82,12 +82,26 @@ async fn write_config(
     Ok(Json(ConfigVersionResponse { version }))
 }
 
+/// An admin reads what every replica will serve: this one first reads the
+/// config log to its end, so a write just made through another replica is
+/// seen (and an `if_version` taken from here is not stale for lag alone).
+/// With the broker away it answers from what it has, and says so in its log.
+async fn synced(state: &AppState) {
+    let store = state.config.clone();
+    match tokio::task::spawn_blocking(move || store.sync()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "config log not read to its end; answering with the version held"),
+        Err(_) => tracing::warn!("config log sync panicked; answering with the version held"),
+    }
+}
+
 /// `GET /api/v1/admin/config`: the whole document in force and its version.
 pub async fn get_admin_config(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<AdminConfigResponse>, ApiError> {
     admin(&state, &headers)?;
+    synced(&state).await;
     let current = state.config.current();
     Ok(Json(AdminConfigResponse { version: current.version, document: (*current.document).clone() }))
 }
@@ -130,6 +144,7 @@ pub async fn get_admin_history(
     headers: HeaderMap,
 ) -> Result<Json<ConfigHistoryResponse>, ApiError> {
     admin(&state, &headers)?;
+    synced(&state).await;
     let versions = state.config.history().map_err(config_error)?;
     Ok(Json(ConfigHistoryResponse { current: state.config.current().version, versions }))
 }
@@ -150,6 +165,7 @@ pub async fn get_admin_version(
         Ok(version) => version,
         Err(_) => return Err(bad(ProblemCode::InvalidType, "must be a positive integer")),
     };
+    synced(&state).await;
     let store = state.config.clone();
     let document = tokio::task::spawn_blocking(move || store.load_version(version))
         .await

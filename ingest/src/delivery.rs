@@ -10,8 +10,11 @@
 //!
 //! Replay ([`run_replayer`]): a task that, while the spool is active, probes
 //! Kafka, produces the next chunk of spooled records in order, waits for
-//! every acknowledgement and only then advances the spool's cursor. Failures
-//! back off exponentially (250 ms → 5 s).
+//! every acknowledgement and only then advances the spool's cursor. When
+//! some records of a chunk fail (a broker coming back drops a connection),
+//! the next attempt sends only those: the ones acknowledged are remembered
+//! for the chunk, so a partial failure does not send the rest again.
+//! Failures back off exponentially (250 ms → 5 s).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +87,7 @@ const REPLAY_CHUNK_BYTES: u64 = 8 << 20;
 pub async fn run_replayer(delivery: Delivery, stop: tokio::sync::watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(250);
     let spool = delivery.spool.clone();
+    let mut progress = ChunkProgress::default();
     loop {
         if *stop.borrow() {
             return;
@@ -92,7 +96,7 @@ pub async fn run_replayer(delivery: Delivery, stop: tokio::sync::watch::Receiver
             spool.wait_written(Duration::from_millis(200)).await;
             continue;
         }
-        match replay_chunk(&delivery).await {
+        match replay_chunk(&delivery, &mut progress).await {
             Ok(0) => {
                 if !spool.try_deactivate() {
                     spool.wait_written(Duration::from_millis(50)).await;
@@ -115,8 +119,28 @@ pub async fn run_replayer(delivery: Delivery, stop: tokio::sync::watch::Receiver
     }
 }
 
+/// Which records of the chunk being replayed Kafka has acknowledged, so a
+/// retry of the chunk sends only the others.
+#[derive(Default)]
+struct ChunkProgress {
+    start: Option<crate::spool::Position>,
+    acknowledged: Vec<bool>,
+}
+
+impl ChunkProgress {
+    /// Forgets a different chunk's progress; sized for `records`.
+    fn for_chunk(&mut self, start: crate::spool::Position, records: usize) {
+        if self.start != Some(start) {
+            *self = Self { start: Some(start), acknowledged: Vec::new() };
+        }
+        if self.acknowledged.len() < records {
+            self.acknowledged.resize(records, false);
+        }
+    }
+}
+
 /// Replays one chunk; the number of records acknowledged and committed.
-async fn replay_chunk(delivery: &Delivery) -> Result<usize, String> {
+async fn replay_chunk(delivery: &Delivery, progress: &mut ChunkProgress) -> Result<usize, String> {
     let spool = delivery.spool.clone();
     let chunk = tokio::task::spawn_blocking(move || spool.read_chunk(REPLAY_CHUNK_RECORDS, REPLAY_CHUNK_BYTES))
         .await
@@ -130,12 +154,16 @@ async fn replay_chunk(delivery: &Delivery) -> Result<usize, String> {
     if !reachable {
         return Err("kafka unreachable".into());
     }
+    progress.for_chunk(chunk.start, chunk.records.len());
     let mut futures = Vec::with_capacity(chunk.records.len());
-    for record in &chunk.records {
+    for (index, record) in chunk.records.iter().enumerate() {
+        if progress.acknowledged[index] {
+            continue;
+        }
         let mut attempt = 0;
         loop {
             match delivery.producer.enqueue(&record.key, &record.value) {
-                Ok(future) => break futures.push(future),
+                Ok(future) => break futures.push((index, future)),
                 Err(error) if attempt < 50 => {
                     attempt += 1;
                     tracing::debug!(%error, "producer queue busy during replay");
@@ -147,9 +175,12 @@ async fn replay_chunk(delivery: &Delivery) -> Result<usize, String> {
     }
     let count = futures.len();
     let mut first_error = None;
-    for future in futures {
-        if let Err(error) = delivered(future).await {
-            first_error.get_or_insert(error);
+    for (index, future) in futures {
+        match delivered(future).await {
+            Ok(()) => progress.acknowledged[index] = true,
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
         }
     }
     if let Some(error) = first_error {
@@ -162,5 +193,6 @@ async fn replay_chunk(delivery: &Delivery) -> Result<usize, String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cursor: {e}"))?;
+    *progress = ChunkProgress::default();
     Ok(count)
 }

@@ -88,10 +88,13 @@ pub struct SpooledRecord {
     pub value: Vec<u8>,
 }
 
-/// Records read for replay and where the next read starts.
+/// Records read for replay, where they start and where the next read starts.
 #[derive(Debug)]
 pub struct Chunk {
     pub records: Vec<SpooledRecord>,
+    /// The read cursor the chunk was read from: a chunk read again from the
+    /// same start begins with the same records.
+    pub start: Position,
     pub next: Position,
 }
 
@@ -262,6 +265,7 @@ impl Spool {
             let state = self.state();
             (state.read, state.segments.iter().map(|s| (s.id, s.len)).collect())
         };
+        let start = position;
         let mut records = Vec::new();
         let mut bytes = 0u64;
         for (id, len) in segments {
@@ -291,7 +295,7 @@ impl Spool {
                 break;
             }
         }
-        Ok(Chunk { records, next: position })
+        Ok(Chunk { records, start, next: position })
     }
 
     /// Marks everything before `next` as acknowledged by Kafka: persists the

@@ -242,7 +242,7 @@ fn read_document(path: &Path) -> Result<ConfigDocument, ConfigError> {
     })
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+pub(super) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(format!(".tmp-{}", std::process::id()));

@@ -24,23 +24,85 @@ const UNCONDITIONAL_TRIES: usize = 5;
 #[derive(Clone)]
 pub struct LogStore {
     follower: ConfigFollower,
+    /// What is served while the log cannot be read at start (the broker is
+    /// away): the last version this replica read, kept in `cache`, or else
+    /// the seed file as version 0. The log replaces it once read.
+    fallback: Option<Versioned>,
+    _keeper: Arc<Keeper>,
+}
+
+/// Stops the keeper thread when the last clone of the store goes.
+struct Keeper(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl LogStore {
+    /// Follows the log. A replica must start even when the broker is away
+    /// (it spools batches then), so if the log cannot be read to its end
+    /// within `wait` it serves the version it last read (`cache`, beside
+    /// its spool) and follows the log as soon as it answers.
     pub fn open(
         settings: LogSettings,
         seed: &Path,
+        cache: &Path,
         wait: Duration,
         on_install: impl Fn(u64) + Send + 'static,
     ) -> Result<Self, ConfigError> {
         let log_error = |e: &dyn std::fmt::Display| ConfigError::Log(e.to_string());
         let follower = ConfigFollower::start(settings, on_install).map_err(|e| log_error(&e))?;
-        follower.wait_until_caught_up(wait).map_err(|e| log_error(&e))?;
-        let store = Self { follower };
-        if store.follower.current().is_none() {
+        let fallback = match follower.wait_until_caught_up(wait) {
+            Ok(()) => None,
+            Err(error) => Some(fallback(&error, seed, cache)?),
+        };
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let store = Self { follower, fallback, _keeper: Arc::new(Keeper(Arc::clone(&stop))) };
+        if store.fallback.is_none() && store.follower.current().is_none() {
             store.seed(seed)?;
         }
+        let keeper = store.clone_without_keeper();
+        let (seed, cache) = (seed.to_owned(), cache.to_owned());
+        std::thread::Builder::new()
+            .name("invigil-config-keeper".into())
+            .spawn(move || keeper.keep(&seed, &cache, &stop))
+            .map_err(ConfigError::Io)?;
         Ok(store)
+    }
+
+    /// A handle for the keeper thread that does not keep it alive.
+    fn clone_without_keeper(&self) -> Self {
+        Self {
+            follower: self.follower.clone(),
+            fallback: self.fallback.clone(),
+            _keeper: Arc::new(Keeper(Arc::new(Default::default()))),
+        }
+    }
+
+    /// Every second: writes the version in force to `cache` when it
+    /// changed, and seeds the log if it turned out empty once readable.
+    fn keep(&self, seed: &Path, cache: &Path, stop: &std::sync::atomic::AtomicBool) {
+        let mut cached = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            match self.follower.current() {
+                Some((version, document)) if version != cached => {
+                    let text = serde_json::json!({ "version": version, "document": *document }).to_string();
+                    match super::file::write_atomically(cache, &text) {
+                        Ok(()) => cached = version,
+                        Err(error) => tracing::warn!(%error, cache = %cache.display(), "config cache not written"),
+                    }
+                }
+                None if self.follower.wait_until_caught_up(Duration::ZERO).is_ok() => {
+                    if let Err(error) = self.seed(seed) {
+                        tracing::warn!(%error, "seeding the config log failed; retrying");
+                    }
+                }
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// Writes the seed file (or the defaults) as version 1. Several replicas
@@ -59,9 +121,16 @@ impl LogStore {
         Ok(())
     }
 
+    pub fn sync(&self) -> Result<(), ConfigError> {
+        self.follower.sync(Duration::from_secs(5)).map_err(|e| ConfigError::Log(e.to_string()))
+    }
+
     pub fn current(&self) -> Versioned {
-        let (version, document) = self.follower.current().expect("a log store is seeded before it is used");
-        Versioned { version, document }
+        match (self.follower.current(), &self.fallback) {
+            (Some((version, document)), _) => Versioned { version, document },
+            (None, Some(fallback)) => fallback.clone(),
+            (None, None) => unreachable!("a log store is seeded, or has a fallback, before it is used"),
+        }
     }
 
     pub fn replace(&self, document: ConfigDocument, write: Write, action: String) -> Result<u64, ConfigError> {
@@ -129,4 +198,26 @@ impl LogStore {
         };
         self.follower.write(&proposal, WRITE_TIMEOUT).map_err(|e| ConfigError::Log(e.to_string()))
     }
+}
+
+/// What to serve while the log cannot be read: the cached version, else the
+/// seed file (or the defaults) as version 0, with a loud log line either way.
+fn fallback(error: &dyn std::fmt::Display, seed: &Path, cache: &Path) -> Result<Versioned, ConfigError> {
+    #[derive(serde::Deserialize)]
+    struct Cached {
+        version: u64,
+        document: ConfigDocument,
+    }
+    let cached = std::fs::read(cache).ok().and_then(|bytes| serde_json::from_slice::<Cached>(&bytes).ok());
+    if let Some(Cached { version, document }) = cached.filter(|c| c.document.validate().is_empty()) {
+        tracing::warn!(%error, version, cache = %cache.display(), "config log unreadable at start; serving the version last read until it answers");
+        return Ok(Versioned { version, document: Arc::new(document) });
+    }
+    let document = if seed.exists() {
+        ConfigDocument::read_file(seed).map_err(|e| ConfigError::Log(format!("{}: {e}", seed.display())))?
+    } else {
+        ConfigDocument::default()
+    };
+    tracing::error!(%error, seed = %seed.display(), "config log unreadable at start and no version cached; serving the seed file as version 0 until it answers");
+    Ok(Versioned { version: 0, document: Arc::new(document) })
 }

@@ -79,14 +79,28 @@ impl ConfigStore {
 
     /// The log source: reads the log to its end (up to `wait`), seeding an
     /// empty log from `seed` (the defaults if the file does not exist).
-    /// `on_install` hears of each version installed after that.
+    /// `on_install` hears of each version installed after that. If the log
+    /// cannot be read in time, the version last read (kept in `cache`) is
+    /// served until it can.
     pub fn open_log(
         settings: LogSettings,
         seed: &Path,
+        cache: &Path,
         wait: Duration,
         on_install: impl Fn(u64) + Send + 'static,
     ) -> Result<Self, ConfigError> {
-        Ok(Self { source: Source::Log(log::LogStore::open(settings, seed, wait, on_install)?) })
+        Ok(Self { source: Source::Log(log::LogStore::open(settings, seed, cache, wait, on_install)?) })
+    }
+
+    /// Before a read that must see every write made anywhere (an admin's):
+    /// with the log source, waits (up to 5 s) until this replica has read
+    /// the log to its end. Blocking. With the file source there is nothing
+    /// to wait for.
+    pub fn sync(&self) -> Result<(), ConfigError> {
+        match &self.source {
+            Source::File(_) => Ok(()),
+            Source::Log(store) => store.sync(),
+        }
     }
 
     pub fn current(&self) -> Versioned {

@@ -72,7 +72,11 @@ struct Shared {
     current: RwLock<Option<(u64, Arc<ConfigDocument>)>>,
     outcomes: Mutex<HashMap<Uuid, Outcome>>,
     caught_up: Mutex<bool>,
-    changed: Condvar,
+    /// One condition per mutex: the log read further, an outcome noted,
+    /// the end at start reached.
+    log_advanced: Condvar,
+    outcome_noted: Condvar,
+    caught_up_reached: Condvar,
     stop: std::sync::atomic::AtomicBool,
 }
 
@@ -81,6 +85,8 @@ struct Shared {
 #[derive(Clone)]
 pub struct ConfigFollower {
     shared: Arc<Shared>,
+    /// The reading thread's consumer, also asked for the log's end by [`Self::sync`].
+    consumer: Arc<BaseConsumer>,
     settings: Arc<LogSettings>,
     producer: Arc<OnceLock<FutureProducer>>,
     _reader: Arc<StopOnDrop>,
@@ -99,7 +105,16 @@ impl ConfigFollower {
     /// starts reading it from the start. `on_install` is told each version
     /// installed after the log's end at start was reached.
     pub fn start(settings: LogSettings, on_install: impl Fn(u64) + Send + 'static) -> Result<Self, FollowError> {
-        create_topic(&settings)?;
+        // A broker that is away now is not fatal: the reader keeps trying
+        // (and creates the topic then) while the caller serves what it has.
+        let created = match create_topic(&settings) {
+            Ok(()) => true,
+            Err(error @ FollowError::Create { .. }) => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, "config log not created yet; retrying while reading");
+                false
+            }
+        };
         let consumer: BaseConsumer = settings
             .client()
             .set("group.id", "invigil-config-log")
@@ -118,17 +133,22 @@ impl ConfigFollower {
             current: RwLock::default(),
             outcomes: Mutex::default(),
             caught_up: Mutex::new(false),
-            changed: Condvar::new(),
+            log_advanced: Condvar::new(),
+            outcome_noted: Condvar::new(),
+            caught_up_reached: Condvar::new(),
             stop: Default::default(),
         });
         let reader = Arc::clone(&shared);
-        let topic = settings.topic.clone();
+        let for_reader = settings.clone();
+        let consumer = Arc::new(consumer);
+        let reading = Arc::clone(&consumer);
         std::thread::Builder::new()
             .name("invigil-config-log".into())
-            .spawn(move || read_forever(consumer, &topic, &reader, on_install))
+            .spawn(move || read_forever(&reading, &for_reader, created, &reader, on_install))
             .map_err(FollowError::Thread)?;
         Ok(Self {
             _reader: Arc::new(StopOnDrop(Arc::clone(&shared))),
+            consumer,
             shared,
             settings: Arc::new(settings),
             producer: Arc::default(),
@@ -142,7 +162,7 @@ impl ConfigFollower {
         let caught_up = self.shared.caught_up.lock().unwrap_or_else(|p| p.into_inner());
         let (caught_up, _) = self
             .shared
-            .changed
+            .caught_up_reached
             .wait_timeout_while(caught_up, timeout, |done| !*done)
             .unwrap_or_else(|p| p.into_inner());
         if *caught_up {
@@ -153,6 +173,31 @@ impl ConfigFollower {
                 brokers: self.settings.brokers.clone(),
                 seconds: timeout.as_secs(),
             })
+        }
+    }
+
+    /// Waits until this reader has read everything the log held when it was
+    /// called: afterwards [`Self::current`] is at least every version any
+    /// replica had answered before. For reads that must see the latest
+    /// write wherever it was made (an admin's); a candidate's read does not
+    /// need it.
+    pub fn sync(&self, timeout: Duration) -> Result<(), FollowError> {
+        let not_synced = || FollowError::NotCaughtUp {
+            topic: self.settings.topic.clone(),
+            brokers: self.settings.brokers.clone(),
+            seconds: timeout.as_secs(),
+        };
+        let (_, end) = self.consumer.fetch_watermarks(&self.settings.topic, 0, timeout).map_err(|_| not_synced())?;
+        let log = self.shared.log.lock().unwrap_or_else(|p| p.into_inner());
+        let (log, _) = self
+            .shared
+            .log_advanced
+            .wait_timeout_while(log, timeout, |log| log.next_offset() < end)
+            .unwrap_or_else(|p| p.into_inner());
+        if log.next_offset() >= end {
+            Ok(())
+        } else {
+            Err(not_synced())
         }
     }
 
@@ -195,7 +240,7 @@ impl ConfigFollower {
         let outcomes = self.shared.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         let (mut outcomes, _) = self
             .shared
-            .changed
+            .outcome_noted
             .wait_timeout_while(outcomes, timeout, |seen| !seen.contains_key(&proposal.write_id))
             .unwrap_or_else(|p| p.into_inner());
         outcomes.remove(&proposal.write_id).ok_or(WriteError::Unconfirmed(timeout.as_secs()))
@@ -205,10 +250,22 @@ impl ConfigFollower {
 /// The reading thread: applies records in order, publishes the version in
 /// force, notes outcomes for writers, and says when the log's end at start
 /// has been reached.
-fn read_forever(consumer: BaseConsumer, topic: &str, shared: &Shared, on_install: impl Fn(u64)) {
+fn read_forever(
+    consumer: &BaseConsumer,
+    settings: &LogSettings,
+    mut created: bool,
+    shared: &Shared,
+    on_install: impl Fn(u64),
+) {
+    let topic = settings.topic.as_str();
     let mut end_at_start: Option<i64> = None;
     let mut last_error: Option<Instant> = None;
+    let mut last_create = Instant::now();
     while !shared.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if !created && last_create.elapsed() > Duration::from_secs(5) {
+            last_create = Instant::now();
+            created = create_topic(settings).is_ok();
+        }
         if end_at_start.is_none() {
             match consumer.fetch_watermarks(topic, 0, Duration::from_secs(2)) {
                 Ok((_, high)) => end_at_start = Some(high),
@@ -227,6 +284,7 @@ fn read_forever(consumer: BaseConsumer, topic: &str, shared: &Shared, on_install
                     }
                 }
                 drop(log);
+                shared.log_advanced.notify_all();
                 if let Some(write_id) = write_id {
                     let mut outcomes = shared.outcomes.lock().unwrap_or_else(|p| p.into_inner());
                     // Only this process's writers collect outcomes; keep the
@@ -235,8 +293,9 @@ fn read_forever(consumer: BaseConsumer, topic: &str, shared: &Shared, on_install
                         outcomes.clear();
                     }
                     outcomes.insert(write_id, outcome);
+                    drop(outcomes);
+                    shared.outcome_noted.notify_all();
                 }
-                shared.changed.notify_all();
             }
             Some(Err(error)) => note_error(&mut last_error, &error),
             None => {}
@@ -245,7 +304,7 @@ fn read_forever(consumer: BaseConsumer, topic: &str, shared: &Shared, on_install
             let mut caught_up = shared.caught_up.lock().unwrap_or_else(|p| p.into_inner());
             if !*caught_up && shared.log.lock().unwrap_or_else(|p| p.into_inner()).next_offset() >= end {
                 *caught_up = true;
-                shared.changed.notify_all();
+                shared.caught_up_reached.notify_all();
             }
         }
     }
@@ -267,8 +326,8 @@ fn create_topic(settings: &LogSettings) -> Result<(), FollowError> {
         .set("cleanup.policy", "delete")
         .set("retention.ms", "-1");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics([&topic], &options), Duration::from_secs(20)).ok_or_else(|| {
-        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.brokers.clone(), seconds: 20 }
+    let results = block_on(admin.create_topics([&topic], &options), Duration::from_secs(5)).ok_or_else(|| {
+        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.brokers.clone(), seconds: 5 }
     })??;
     for result in results {
         match result {

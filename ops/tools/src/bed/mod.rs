@@ -13,6 +13,7 @@
 //! invigil bed up [--for 60m]          start; prints the hosts and addresses
 //! invigil bed status                  hosts, addresses, processes
 //! invigil bed kill HOST | start HOST  SIGKILL a host's processes / start them again
+//! invigil bed stop HOST               SIGTERM them and wait for a clean exit
 //! invigil bed cut HOST | heal HOST    link down / everything undone
 //! invigil bed block HOST PEER         HOST cannot reach PEER (nor PEER HOST); unblock undoes it
 //! invigil bed slow HOST [--rate-kbit 256] [--queue-ms 200] [--loss-pct 5]
@@ -51,7 +52,7 @@ const STATE_FILE: &str = "bed.json";
 impl Bed {
     /// Creates the network and the standard services' files in `dir`, and
     /// starts nothing. `owned`: see [`Bed::owned`].
-    pub fn create(dir: &Path, owned: bool) -> anyhow::Result<Self> {
+    pub fn create(dir: &Path, owned: bool, token_secret: &str) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let pid = std::process::id();
         let tag = format!("{:04}", pid % 10_000);
@@ -60,6 +61,7 @@ impl Bed {
         let programs = Programs {
             invigil: crate::product_binary()?,
             tansu: invigil_ops::broker::find_binary("the bed runs its own broker")?,
+            token_secret: token_secret.to_owned(),
         };
         let mut bed = Self { dir: dir.to_owned(), net, services: Vec::new(), owned };
         bed.services = services::standard(&bed.net, dir, &programs)?;
@@ -236,6 +238,29 @@ impl Bed {
         self.save()
     }
 
+    /// SIGTERM to every process of `host`; waits up to `limit` for them to
+    /// exit (then SIGKILL). Whether all exited by themselves.
+    pub fn stop_host(&mut self, host: &str, limit: Duration) -> anyhow::Result<bool> {
+        self.net.host(host)?;
+        let pids: Vec<i32> = self.services.iter().filter(|s| s.host == host).filter_map(|s| s.pid).collect();
+        for pid in &pids {
+            // SAFETY: a signal to a process group this bed started.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + limit;
+        let alive = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists() && {
+            reap();
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
+        };
+        while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let clean = !pids.iter().any(|p| alive(*p));
+        self.kill_host(host)?;
+        Ok(clean)
+    }
+
     /// Waits up to 90 s for `check`, naming `host`'s log if it fails.
     fn wait_for(&self, host: &str, check: impl Fn() -> bool) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -354,6 +379,9 @@ enum BedCommand {
         /// Lifetime, e.g. 30m or 2h; `down` ends it sooner.
         #[arg(long = "for", default_value = "60m", value_parser = parse_duration)]
         lifetime: Duration,
+        /// The HS256 secret ingest checks tokens with (≥ 32 bytes).
+        #[arg(long, default_value = services::TOKEN_SECRET)]
+        token_secret: String,
     },
     /// Hosts, addresses and their processes.
     Status,
@@ -361,6 +389,12 @@ enum BedCommand {
     Kill { host: String },
     /// Start a host's processes again (same data).
     Start { host: String },
+    /// SIGTERM a host's processes and wait for them to exit (SIGKILL after --limit).
+    Stop {
+        host: String,
+        #[arg(long, default_value = "90s", value_parser = parse_duration)]
+        limit: Duration,
+    },
     /// Take a host's link down.
     Cut { host: String },
     /// Undo cut, block and slow on a host.
@@ -404,9 +438,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
-        BedCommand::Up { lifetime } => {
+        BedCommand::Up { lifetime, token_secret } => {
             anyhow::ensure!(!dir.join(STATE_FILE).exists(), "a bed already runs in {} (`invigil bed down` first)", dir.display());
-            let mut bed = Bed::create(&dir, false)?;
+            anyhow::ensure!(token_secret.len() >= 32, "--token-secret: at least 32 bytes");
+            let mut bed = Bed::create(&dir, false, &token_secret)?;
             if let Err(error) = bed.start_all() {
                 eprintln!("bed: start failed; removing it (logs kept in {})", dir.display());
                 bed.down(true);
@@ -429,15 +464,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             timer.spawn().context("starting the bed's timer")?;
             print!("{}", bed.status());
             println!(
-                "front door: {}  (token secret {:?})\nthe bed removes itself in {} min; `invigil bed down` sooner",
+                "front door: {}  (tokens: INVIGIL_TOKEN_SECRET={token_secret:?} invigil token …)\n\
+                 the bed removes itself in {} min; `invigil bed down` sooner",
                 bed.url("lb", services::INGEST_PORT),
-                services::TOKEN_SECRET,
                 lifetime.as_secs() / 60
             );
         }
         BedCommand::Status => print!("{}", Bed::load(&dir)?.status()),
         BedCommand::Kill { host } => Bed::load(&dir)?.kill_host(&host)?,
         BedCommand::Start { host } => Bed::load(&dir)?.start_host(&host)?,
+        BedCommand::Stop { host, limit } => {
+            if !Bed::load(&dir)?.stop_host(&host, limit)? {
+                bail!("{host} did not exit within {} s of SIGTERM; killed", limit.as_secs());
+            }
+        }
         BedCommand::Cut { host } => Bed::load(&dir)?.net.cut(&host)?,
         BedCommand::Heal { host } => Bed::load(&dir)?.net.heal(&host)?,
         BedCommand::Block { host, peer } => Bed::load(&dir)?.net.block(&host, &peer)?,

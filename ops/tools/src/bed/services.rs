@@ -26,6 +26,8 @@ pub const EVENTS_TOPIC: &str = "proctor_events";
 pub const LIVE_TOPIC: &str = "proctor_live";
 pub const CONFIG_TOPIC: &str = "invigil_config";
 pub const PIPELINE_GROUP: &str = "bed-pipeline";
+/// The HS256 secret candidates' and staff tokens are signed with, unless
+/// `bed up --token-secret` says otherwise.
 pub const TOKEN_SECRET: &str = "bed-secret-bed-secret-bed-secret-bed-secret";
 pub const INGEST_PORT: u16 = 8080;
 pub const CLICKHOUSE_HTTP_PORT: u16 = 8123;
@@ -47,10 +49,11 @@ pub struct Service {
     pub pid: Option<i32>,
 }
 
-/// Where the programs are.
+/// Where the programs are, and the token secret ingest checks.
 pub struct Programs {
     pub invigil: PathBuf,
     pub tansu: PathBuf,
+    pub token_secret: String,
 }
 
 /// Every service of the standard bed, in start order.
@@ -124,9 +127,10 @@ pub fn standard(net: &Net, root: &Path, programs: &Programs) -> anyhow::Result<V
             vec!["ingest".into(), "--settings".into(), dir(host).join("ingest.toml").display().to_string()],
         );
         ingest.env = vec![
-            ("INVIGIL_TOKEN_SECRET".into(), TOKEN_SECRET.into()),
+            ("INVIGIL_TOKEN_SECRET".into(), programs.token_secret.clone()),
             ("INVIGIL_IP_HASH_SECRET".into(), "bed-ip-hash-secret!".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            // How a stop went (the drain, what is left) is logged at info.
+            ("RUST_LOG".into(), "warn,invigil_ingest::app=info".into()),
             // moto accepts any key; the SDK for STS wants one.
             ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
             ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
