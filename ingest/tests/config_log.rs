@@ -156,3 +156,40 @@ async fn stale_writes_are_refused_by_name_and_a_new_replica_reads_the_history() 
     first.stop().await;
     later.stop().await;
 }
+
+/// A replica must start while the broker is away (it spools batches then):
+/// it serves the version it last read from the log, cached beside its
+/// spool, and refuses config writes with a 503 that says why.
+#[tokio::test]
+async fn a_replica_starting_without_the_broker_serves_the_version_it_cached() {
+    let config_topic = unique_topic("config-cache");
+    let events = unique_topic("config-cache-events");
+    let first = replica(&events, &config_topic).await;
+    let admin = tokens::staff(StaffRole::Admin, &[]);
+    let (_, mut document) = read(&first, &admin).await;
+    document["defaults"]["events_interval_ms"] = json!(7_000);
+    assert_eq!(put(&first, &admin, "?if_version=1", &document).await, (200, json!({"version": 2})));
+    let cache = first.dir.path().join("spool/config-log-cache.json");
+    wait_for("the version cached", Duration::from_secs(10), || {
+        std::fs::read_to_string(&cache).is_ok_and(|text| text.contains("\"version\":2"))
+    });
+    let dir = first.stop().await;
+
+    // The same disk, and a broker address where nothing listens.
+    let mut options = Options::shared(events.clone());
+    options.config_topic = Some(config_topic);
+    options.brokers = "127.0.0.1:9".into();
+    let started = std::time::Instant::now();
+    let offline = Running::start_in(options, dir).await;
+    println!("started without the broker in {:.1} s", started.elapsed().as_secs_f64());
+    let candidate = tokens::candidate("exam-1", "cand-1");
+    let reply: Value =
+        offline.http.get(offline.url("/api/v1/config")).bearer_auth(&candidate).send().await.unwrap().json().await.unwrap();
+    assert_eq!(reply["config_version"], 2);
+    assert_eq!(reply["config"]["events_interval_ms"], 7_000);
+    document["defaults"]["events_interval_ms"] = json!(9_000);
+    let (status, body) = put(&offline, &admin, "?if_version=2", &document).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cannot be read now"), "{body}");
+    offline.stop().await;
+}

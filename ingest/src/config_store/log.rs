@@ -188,6 +188,13 @@ impl LogStore {
     }
 
     fn propose(&self, document: ConfigDocument, base: u64, action: String, by: String) -> Result<Outcome, ConfigError> {
+        // A replica that has not read the log (the broker was away at its
+        // start and still is) cannot tell whether a write would win.
+        if self.follower.wait_until_caught_up(Duration::ZERO).is_err() {
+            return Err(ConfigError::Log(
+                "the config log cannot be read now (is Kafka reachable?); nothing changed".into(),
+            ));
+        }
         let proposal = Proposal {
             base,
             write_id: uuid::Uuid::new_v4(),
@@ -220,4 +227,31 @@ fn fallback(error: &dyn std::fmt::Display, seed: &Path, cache: &Path) -> Result<
     };
     tracing::error!(%error, seed = %seed.display(), "config log unreadable at start and no version cached; serving the seed file as version 0 until it answers");
     Ok(Versioned { version: 0, document: Arc::new(document) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_log_the_cache_is_served_else_the_seed_as_version_0() {
+        let dir = tempfile::tempdir().unwrap();
+        let (seed, cache) = (dir.path().join("config.json"), dir.path().join("cache.json"));
+        let mut seeded = ConfigDocument::default();
+        seeded.defaults.events_interval_ms = 8_000;
+        std::fs::write(&seed, serde_json::to_vec(&seeded).unwrap()).unwrap();
+        let served = fallback(&"broker away", &seed, &cache).unwrap();
+        assert_eq!((served.version, served.document.defaults.events_interval_ms), (0, 8_000));
+
+        let mut cached = ConfigDocument::default();
+        cached.defaults.events_interval_ms = 6_000;
+        let text = serde_json::json!({ "version": 12, "document": cached }).to_string();
+        std::fs::write(&cache, text).unwrap();
+        let served = fallback(&"broker away", &seed, &cache).unwrap();
+        assert_eq!((served.version, served.document.defaults.events_interval_ms), (12, 6_000));
+
+        // A cache that does not validate is not served.
+        std::fs::write(&cache, r#"{"version": 13, "document": {"defaults": {"events_interval_ms": 0}}}"#).unwrap();
+        assert_eq!(fallback(&"broker away", &seed, &cache).unwrap().version, 0);
+    }
 }
