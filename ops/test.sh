@@ -5,12 +5,13 @@
 #   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the
 #      dashboards' JS unit tests (node --test dashboards/web/test/*.test.js), then the
 #      browser tests (node --test: the SDK against real ingest, tansu, moto),
-#      the chaos test's short form (ops/chaos/run.sh), fuzzing, schemathesis
+#      the chaos test's short form (ops/chaos/run.sh) and its form on the
+#      multi-host bed (invigil bench chaos-bed), fuzzing, schemathesis
 #   4. services down (set INVIGIL_KEEP_SERVICES=1 to leave them running)
 #
 #   ops/test.sh          the suite CI runs (.ci/run), kept under 45 min on a fresh clone
 #   ops/test.sh --full   also the long runs: the chaos long form (3 seeds x 2 stores,
-#                        30 simulated min), a 30-min video recording in Chromium, a
+#                        30 simulated min) and on the bed (3 seeds), a 30-min video recording in Chromium, a
 #                        5-min SDK bench in Chromium, 2 min of fuzzing per target and
 #                        2-min schemathesis passes
 #
@@ -134,6 +135,13 @@ node_tests "node --test" "$log_dir/node.log" ops/dev/browser
 step "chaos (kill -9 ingest, broker, pipeline, ClickHouse under 1,000 candidates; short form)"
 if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
+step "chaos on the multi-host bed (kill ingest, pipeline and ClickHouse hosts, cut one off 20 s; 1,000 candidates x 10 simulated min)"
+if target/debug/invigil bench chaos-bed --seeds 1 -n 1000 --minutes 10 --speedup 12; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "failed: chaos on the bed"
+fi
+
 fuzz_secs=15
 schema_secs=30
 [ "$full" = 1 ] && { fuzz_secs=120; schema_secs=120; }
@@ -147,6 +155,13 @@ if ops/dev/schemathesis.sh "$schema_secs"; then passed=$((passed + 1)); else fai
 if [ "$full" = 1 ]; then
     step "chaos long form (--full: seeds 1,2,3 on chDB and ClickHouse, 1,000 candidates x 30 simulated min)"
     if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos long form"; fi
+
+    step "chaos on the bed, long form (--full: seeds 1,2,3, 1,000 candidates x 30 simulated min)"
+    if target/debug/invigil bench chaos-bed --seeds 1,2,3 -n 1000 --minutes 30 --speedup 12; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); echo "failed: chaos on the bed, long form"
+    fi
 
     step "video recording (--full: 30 min, three 2-min offline spells and a reload, ffprobe per segment)"
     if (cd ops/dev/browser && INVIGIL_RECORDING_MINUTES=30 INVIGIL_RECORDING_OFFLINE_MS=120000 node --test recording.test.js); then

@@ -241,8 +241,16 @@ impl Bed {
     /// SIGTERM to every process of `host`; waits up to `limit` for them to
     /// exit (then SIGKILL). Whether all exited by themselves.
     pub fn stop_host(&mut self, host: &str, limit: Duration) -> anyhow::Result<bool> {
-        self.net.host(host)?;
-        let pids: Vec<i32> = self.services.iter().filter(|s| s.host == host).filter_map(|s| s.pid).collect();
+        self.stop_hosts(&[host], limit)
+    }
+
+    /// [`Self::stop_host`] for several hosts at once.
+    pub fn stop_hosts(&mut self, hosts: &[&str], limit: Duration) -> anyhow::Result<bool> {
+        for host in hosts {
+            self.net.host(host)?;
+        }
+        let pids: Vec<i32> =
+            self.services.iter().filter(|s| hosts.contains(&s.host.as_str())).filter_map(|s| s.pid).collect();
         for pid in &pids {
             // SAFETY: a signal to a process group this bed started.
             unsafe { libc::kill(-pid, libc::SIGTERM) };
@@ -257,8 +265,18 @@ impl Bed {
             std::thread::sleep(Duration::from_millis(100));
         }
         let clean = !pids.iter().any(|p| alive(*p));
-        self.kill_host(host)?;
+        for host in hosts {
+            self.kill_host(host)?;
+        }
         Ok(clean)
+    }
+
+    /// Hosts with a service that is not running (exited, or killed).
+    pub fn stopped_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> =
+            self.services.iter().filter(|s| !self.is_running(s)).map(|s| s.host.clone()).collect();
+        hosts.dedup();
+        hosts
     }
 
     /// Waits up to 90 s for `check`, naming `host`'s log if it fails.

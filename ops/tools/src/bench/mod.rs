@@ -16,6 +16,8 @@ pub enum Bench {
     Assign(assign::Args),
     /// Kill -9 ingest, the broker, the pipeline and ClickHouse under load; prove 0 lost / 0 duplicated.
     Chaos(crate::chaos::Args),
+    /// The chaos test on the multi-host bed: kill ingest, pipeline and ClickHouse hosts, cut hosts off; 0 lost / 0 duplicated on each replica.
+    ChaosBed(crate::chaos::BedArgs),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
@@ -32,6 +34,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Assign(args) => assign::run(args),
         Bench::Chaos(args) => crate::chaos::run(args),
+        Bench::ChaosBed(args) => crate::chaos::run_on_bed(args),
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Live(args) => live::run(args),

@@ -10,8 +10,11 @@
 //! from the seed, so a run can be repeated; when requests land relative to
 //! the faults is up to the machine.
 
+mod bed;
 mod cluster;
 mod truth;
+
+pub use bed::{run as run_on_bed, Args as BedArgs};
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -241,7 +244,7 @@ fn run_one(args: &Args, store: StoreKind, seed: u64, dir: &std::path::Path) -> a
         truth.ids.len(),
         load.events_ok
     );
-    let stored = read_store(&cluster)?;
+    let stored = read_store(&|query| cluster.sql(query), "")?;
     let verdict = truth::compare(&truth, &stored);
     cluster.kill_all();
     Ok(RunResult { store, seed, load, faults, own_exits, drain, verdict, elapsed: started.elapsed() })
@@ -344,19 +347,22 @@ fn drain(cluster: &mut Cluster, own_exits: &mut Vec<Part>, limit: Duration) -> a
     Ok(started.elapsed())
 }
 
-fn read_store(cluster: &Cluster) -> anyhow::Result<Stored> {
+/// What the store holds of the chaos exam, through `sql` (TSV out); the
+/// tables are `proctor_events{suffix}` and `candidate_windows{suffix}` (a
+/// cluster replica's own copy is `_local`).
+pub(crate) fn read_store(sql: &dyn Fn(&str) -> anyhow::Result<String>, suffix: &str) -> anyhow::Result<Stored> {
     let mut stored = Stored::default();
     let where_test = format!("test_id = '{TEST_ID}'");
-    let ids = cluster.sql(&format!(
-        "SELECT toString(event_id), count() FROM proctor_events FINAL WHERE {where_test} GROUP BY event_id"
+    let ids = sql(&format!(
+        "SELECT toString(event_id), count() FROM proctor_events{suffix} FINAL WHERE {where_test} GROUP BY event_id"
     ))?;
     for line in ids.lines() {
         let (id, rows) = line.split_once('\t').context("an event id line without a count")?;
         stored.ids.insert(id.to_owned(), rows.parse()?);
     }
-    stored.raw_rows = cluster.sql(&format!("SELECT count() FROM proctor_events WHERE {where_test}"))?.trim().parse()?;
-    let windows = cluster.sql(&format!(
-        "SELECT candidate_id, window_kind, {} FROM candidate_windows FINAL WHERE {where_test} \
+    stored.raw_rows = sql(&format!("SELECT count() FROM proctor_events{suffix} WHERE {where_test}"))?.trim().parse()?;
+    let windows = sql(&format!(
+        "SELECT candidate_id, window_kind, {} FROM candidate_windows{suffix} FINAL WHERE {where_test} \
          GROUP BY candidate_id, window_kind",
         Totals::SUMS
     ))?;

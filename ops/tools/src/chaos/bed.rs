@@ -1,0 +1,335 @@
+//! `invigil bench chaos-bed`: the chaos test on many hosts. Loadgen's
+//! candidates sit an exam through the balancer of the multi-host bed
+//! ([`crate::bed`]) while a seeded controller, round after round, SIGKILLs
+//! an ingest host, a pipeline host (the two-process timely cluster goes
+//! down and starts again), a ClickHouse replica, and cuts a host off the
+//! network for `--cut-secs`. Afterwards each ClickHouse replica must hold
+//! exactly the events ingest accepted — none lost, none twice under
+//! `FINAL` — and every candidate's window totals must equal the truth from
+//! loadgen's own log, the same check as the single-host chaos test.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::truth::{self, Verdict};
+use super::{read_store, TEST_ID};
+use crate::bed::{http_ok, services, Bed};
+use crate::loadgen;
+use crate::loadgen::sim::Rng;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Seeds of the fault schedule and the candidates (one run each).
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    seeds: Vec<u64>,
+    #[arg(long, short = 'n', default_value_t = 1000)]
+    candidates: usize,
+    /// Simulated exam length, minutes.
+    #[arg(long, default_value_t = 10)]
+    minutes: u64,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 12.0)]
+    speedup: f64,
+    /// Real seconds between the end of one fault and the next: from [min, max].
+    #[arg(long, default_value_t = 3.0)]
+    min_gap_secs: f64,
+    #[arg(long, default_value_t = 8.0)]
+    max_gap_secs: f64,
+    /// How long a killed host stays down, at most.
+    #[arg(long, default_value_t = 4.0)]
+    max_down_secs: f64,
+    /// How long a cut host stays cut off.
+    #[arg(long, default_value_t = 20.0)]
+    cut_secs: f64,
+    /// Keep the bed's directory (logs, data) here.
+    #[arg(long)]
+    work_dir: Option<std::path::PathBuf>,
+}
+
+/// A fault the controller injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    KillIngest,
+    KillPipeline,
+    KillClickHouse,
+    Cut,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut failed = Vec::new();
+    for &seed in &args.seeds {
+        let dir = match &args.work_dir {
+            Some(dir) => dir.join(format!("seed{seed}")),
+            None => std::env::temp_dir().join(format!("invigil-chaos-bed-{}-seed{seed}", std::process::id())),
+        };
+        println!(
+            "\nchaos on the bed, seed {seed}: {} candidates, {} simulated min at ×{}; work dir {}",
+            args.candidates,
+            args.minutes,
+            args.speedup,
+            dir.display()
+        );
+        match run_one(&args, seed, &dir) {
+            Ok(true) => {
+                println!("  PASS");
+                if args.work_dir.is_none() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+            Ok(false) => failed.push(seed),
+            Err(error) => {
+                println!("  FAILED: {error:#}\n  logs in {}", dir.display());
+                failed.push(seed);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("chaos on the bed failed for seed(s) {failed:?}");
+    }
+    Ok(())
+}
+
+fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool> {
+    let mut bed = Bed::create(dir, true, super::TOKEN_SECRET)?;
+    bed.start_all()?;
+    let started = Instant::now();
+    let log_path = dir.join("loadgen.jsonl");
+    let load_args = loadgen::Args {
+        endpoint: bed.url("lb", services::INGEST_PORT),
+        candidates: args.candidates,
+        test_id: TEST_ID.into(),
+        minutes: args.minutes,
+        speedup: args.speedup,
+        events_interval_ms: 5000,
+        offline_fraction: 0.1,
+        seed,
+        log: Some(log_path.clone()),
+        token_secret: super::TOKEN_SECRET.into(),
+        no_progress: true,
+        upload_media: false,
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let load = {
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || -> anyhow::Result<loadgen::Report> {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let report = runtime.block_on(loadgen::simulate(load_args));
+            done.store(true, Ordering::Relaxed);
+            report
+        })
+    };
+
+    let mut rng = Rng::new(seed ^ 0xBED5_EED);
+    let between = |rng: &mut Rng, low: f64, high: f64| {
+        Duration::from_secs_f64(low + (high - low) * (rng.below(1_000_001) as f64 / 1e6))
+    };
+    let mut round: Vec<Fault> = Vec::new();
+    let mut injected = Vec::new();
+    let mut own_exits = Vec::new();
+    let mut pipeline_restarts = 0;
+    let mut next = started.elapsed() + between(&mut rng, args.min_gap_secs, args.max_gap_secs);
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        pipeline_restarts += restart_exited(&mut bed, &mut own_exits, None)?;
+        if started.elapsed() < next {
+            continue;
+        }
+        if round.is_empty() {
+            round = vec![Fault::KillIngest, Fault::KillPipeline, Fault::KillClickHouse, Fault::Cut];
+            for i in (1..round.len()).rev() {
+                round.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        let fault = round.pop().expect("a non-empty round");
+        let at = started.elapsed();
+        let (host, recovered) = inject(&mut bed, fault, &mut rng, args, &mut own_exits, &mut pipeline_restarts)?;
+        println!(
+            "  [{:6.1} s] {fault:?} {host}; serving again {:.1} s after",
+            at.as_secs_f64(),
+            recovered.as_secs_f64()
+        );
+        injected.push((fault, host, recovered));
+        next = started.elapsed() + between(&mut rng, args.min_gap_secs, args.max_gap_secs);
+    }
+    let load = load.join().map_err(|_| anyhow::anyhow!("loadgen panicked"))??;
+    println!(
+        "  loadgen done after {:.1} s: {} batches / {} events accepted, statuses {:?}; draining",
+        started.elapsed().as_secs_f64(),
+        load.batches_ok,
+        load.events_ok,
+        load.statuses
+    );
+    let drained = drain(&mut bed, &mut own_exits)?;
+
+    let key_burst_keys = invigil_schemas::config::ProctorConfig::default().anomaly.key_burst_keys as u64;
+    let truth = truth::from_log(&log_path, key_burst_keys)?;
+    anyhow::ensure!(truth.ids.len() as u64 == load.events_ok, "loadgen's log and its count disagree");
+    let mut passed = own_exits.is_empty();
+    for replica in ["ch-1", "ch-2"] {
+        let url = format!("{}/?database={}", bed.url(replica, services::CLICKHOUSE_HTTP_PORT), services::DATABASE);
+        let sql = |query: &str| clickhouse(&url, query);
+        let verdict = truth::compare(&truth, &read_store(&sql, "_local")?);
+        print_verdict(replica, &verdict);
+        passed &= verdict.passed();
+    }
+    println!(
+        "  faults {}: {}; pipeline cluster restarts {pipeline_restarts}; drained in {:.1} s; ran {:.1} s",
+        injected.len(),
+        injected.iter().map(|(f, h, _)| format!("{f:?} {h}")).collect::<Vec<_>>().join(", "),
+        drained.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    if !own_exits.is_empty() {
+        println!("  exited on their own (not a pipeline whose peer went away): {own_exits:?}");
+    }
+    Ok(passed)
+}
+
+/// Injects `fault`; returns the host it hit and how long until it served again.
+fn inject(
+    bed: &mut Bed,
+    fault: Fault,
+    rng: &mut Rng,
+    args: &Args,
+    own_exits: &mut Vec<String>,
+    pipeline_restarts: &mut usize,
+) -> anyhow::Result<(String, Duration)> {
+    let pick = |rng: &mut Rng, hosts: &[&str]| hosts[rng.below(hosts.len() as u64) as usize].to_owned();
+    let down = Duration::from_secs_f64(0.2 + (args.max_down_secs - 0.2) * (rng.below(1001) as f64 / 1000.0));
+    let host = match fault {
+        Fault::KillIngest => pick(rng, &["ingest-1", "ingest-2"]),
+        Fault::KillPipeline => pick(rng, &["pipeline-1", "pipeline-2"]),
+        Fault::KillClickHouse => pick(rng, &["ch-1", "ch-2"]),
+        Fault::Cut => pick(rng, &["ingest-1", "ingest-2", "broker", "pipeline-1", "pipeline-2", "ch-1", "ch-2"]),
+    };
+    if fault == Fault::Cut {
+        bed.net.cut(&host)?;
+        sleep_watching(bed, Duration::from_secs_f64(args.cut_secs), "", own_exits, pipeline_restarts)?;
+        bed.net.heal(&host)?;
+    } else {
+        bed.kill_host(&host)?;
+        sleep_watching(bed, down, &host, own_exits, pipeline_restarts)?;
+        bed.start_host(&host)?;
+    }
+    let healed = Instant::now();
+    while !serves(bed, &host) {
+        if healed.elapsed() > Duration::from_secs(180) {
+            bail!("{host} did not serve again within 180 s; see its log under {}", bed.dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        *pipeline_restarts += restart_exited(bed, own_exits, None)?;
+    }
+    Ok((host, healed.elapsed()))
+}
+
+/// Sleeps `span`, restarting what exits meanwhile except `down` (the host
+/// the fault keeps down).
+fn sleep_watching(
+    bed: &mut Bed,
+    span: Duration,
+    down: &str,
+    own_exits: &mut Vec<String>,
+    pipeline_restarts: &mut usize,
+) -> anyhow::Result<()> {
+    let until = Instant::now() + span;
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(200));
+        *pipeline_restarts += restart_exited(bed, own_exits, Some(down))?;
+    }
+    Ok(())
+}
+
+/// Starts again every service that is not running. A pipeline process
+/// exits when its peer goes (the timely cluster is all or nothing): that is
+/// expected and counted. Anything else exiting by itself is a failure.
+fn restart_exited(bed: &mut Bed, own_exits: &mut Vec<String>, except: Option<&str>) -> anyhow::Result<usize> {
+    let mut pipelines = 0;
+    let stopped: Vec<String> = bed.stopped_hosts();
+    for host in stopped.into_iter().filter(|h| Some(h.as_str()) != except) {
+        if host.starts_with("pipeline-") {
+            pipelines += 1;
+        } else {
+            println!("  {host} EXITED ON ITS OWN; started again");
+            own_exits.push(host.clone());
+        }
+        bed.start_host(&host)?;
+    }
+    Ok(pipelines)
+}
+
+fn serves(bed: &Bed, host: &str) -> bool {
+    match host {
+        "ingest-1" | "ingest-2" => http_ok(&format!("{}/readyz", bed.url(host, services::INGEST_PORT))),
+        "ch-1" | "ch-2" => http_ok(&format!("{}/ping", bed.url(host, services::CLICKHOUSE_HTTP_PORT))),
+        "pipeline-1" | "pipeline-2" => ["pipeline-1", "pipeline-2"]
+            .iter()
+            .all(|p| http_ok(&format!("{}/readyz", bed.url(p, services::PIPELINE_METRICS_PORT)))),
+        "broker" => {
+            invigil_pipeline::topics::end_total(&bed.address("broker", services::BROKER_PORT), services::EVENTS_TOPIC)
+                .is_ok()
+        }
+        _ => true,
+    }
+}
+
+/// Waits until both spools are empty and the topic stopped growing, then
+/// stops the pipeline cluster with SIGTERM (which closes every window,
+/// writes it and commits) and checks that it committed every record.
+fn drain(bed: &mut Bed, own_exits: &mut Vec<String>) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let brokers = bed.address("broker", services::BROKER_PORT);
+    let mut last_end = -1;
+    let mut settled = 0;
+    while settled < 3 {
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "not drained within 300 s");
+        std::thread::sleep(Duration::from_secs(1));
+        restart_exited(bed, own_exits, None)?;
+        let spools_empty = ["ingest-1", "ingest-2"].iter().all(|host| {
+            reqwest::blocking::get(format!("{}/readyz", bed.url(host, services::INGEST_PORT)))
+                .ok()
+                .and_then(|r| r.json::<serde_json::Value>().ok())
+                .is_some_and(|r| r["spool"]["active"] == false)
+        });
+        let end = invigil_pipeline::topics::end_total(&brokers, services::EVENTS_TOPIC).unwrap_or(-1);
+        settled = if spools_empty && end >= 0 && end == last_end { settled + 1 } else { 0 };
+        last_end = end;
+    }
+    // Both at once: each process finishes when the cluster's input does.
+    let clean = bed.stop_hosts(&["pipeline-1", "pipeline-2"], Duration::from_secs(240))?;
+    anyhow::ensure!(clean, "a pipeline process did not stop cleanly on SIGTERM");
+    let end = invigil_pipeline::topics::end_total(&brokers, services::EVENTS_TOPIC)?;
+    let committed = invigil_pipeline::topics::committed_total(&brokers, services::EVENTS_TOPIC, services::PIPELINE_GROUP)?;
+    anyhow::ensure!(end == committed, "the pipeline stopped with {} of {end} records uncommitted", end - committed);
+    Ok(started.elapsed())
+}
+
+fn clickhouse(url: &str, query: &str) -> anyhow::Result<String> {
+    let reply = reqwest::blocking::Client::new()
+        .post(url)
+        .body(format!("{query} FORMAT TabSeparated"))
+        .send()
+        .context("querying ClickHouse")?;
+    let status = reply.status();
+    let text = reply.text()?;
+    anyhow::ensure!(status.is_success(), "{query}: {text}");
+    Ok(text)
+}
+
+fn print_verdict(replica: &str, v: &Verdict) {
+    println!(
+        "  {replica}: events sent {} → stored {}: lost {}, duplicated {}, unexpected {}; windows equal the truth for {} of {} candidates",
+        v.expected,
+        v.stored,
+        v.lost,
+        v.duplicated,
+        v.unexpected,
+        v.candidates - v.wrong_candidates.len(),
+        v.candidates
+    );
+    if let Some(first) = &v.first_difference {
+        println!("    first difference: {first}");
+    }
+}
