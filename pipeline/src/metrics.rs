@@ -40,6 +40,10 @@ pub struct Metrics {
     /// Per partition of this process: records after the last committed
     /// offset (the log's end − committed), from librdkafka's statistics.
     pub lag_records: Family<PartitionLabel, Gauge>,
+    /// Per partition of this process: records not read yet (the log's end −
+    /// this consumer's position). Lag that is only unread records clears as
+    /// fast as the pipeline reads; the rest waits for windows to close.
+    pub unread_records: Family<PartitionLabel, Gauge>,
     /// What the probes answer from (not exported as metrics).
     pub health: Health,
 }
@@ -111,6 +115,7 @@ impl Default for Metrics {
             sessions_evicted: Counter::default(),
             sessions_in_memory: Gauge::default(),
             lag_records: Family::default(),
+            unread_records: Family::default(),
             health: Health::default(),
             registry: Registry::default(),
         };
@@ -144,6 +149,11 @@ impl Default for Metrics {
             "Records of the partition after the last committed offset (log end - committed)",
             metrics.lag_records.clone(),
         );
+        registry.register(
+            "unread_records",
+            "Records of the partition not read yet (log end - position)",
+            metrics.unread_records.clone(),
+        );
         Self { registry, ..metrics }
     }
 }
@@ -168,6 +178,11 @@ impl Metrics {
     /// Records partition `partition`'s lag.
     pub fn set_lag(&self, partition: i32, records: i64) {
         self.lag_records.get_or_create(&vec![("partition".to_owned(), partition.to_string())]).set(records);
+    }
+
+    /// Records how many of partition `partition`'s records are not read yet.
+    pub fn set_unread(&self, partition: i32, records: i64) {
+        self.unread_records.get_or_create(&vec![("partition".to_owned(), partition.to_string())]).set(records);
     }
 
     /// Serves `GET /metrics`, `GET /readyz` and `GET /healthz` (anything

@@ -273,6 +273,10 @@ impl rdkafka::client::ClientContext for LagContext {
             // whole log is still to be read.
             let committed = if stats.committed_offset >= 0 { stats.committed_offset } else { stats.lo_offset.max(0) };
             self.metrics.set_lag(*partition, (stats.hi_offset - committed).max(0));
+            // The position is known once the first fetch returned.
+            if stats.app_offset >= 0 {
+                self.metrics.set_unread(*partition, (stats.hi_offset - stats.app_offset).max(0));
+            }
         }
     }
 }

@@ -44,6 +44,9 @@ pub struct Bed {
     /// whose bed outlives the command.
     #[serde(skip)]
     owned: bool,
+    /// Keep the directory (logs, data) when an owned bed is dropped.
+    #[serde(skip)]
+    keep_files: bool,
 }
 
 /// The bed's state file in its directory, for the CLI's later commands.
@@ -63,7 +66,7 @@ impl Bed {
             tansu: invigil_ops::broker::find_binary("the bed runs its own broker")?,
             token_secret: token_secret.to_owned(),
         };
-        let mut bed = Self { dir: dir.to_owned(), net, services: Vec::new(), owned };
+        let mut bed = Self { dir: dir.to_owned(), net, services: Vec::new(), owned, keep_files: false };
         bed.services = services::standard(&bed.net, dir, &programs)?;
         bed.save()?;
         Ok(bed)
@@ -334,12 +337,19 @@ impl Bed {
     }
 }
 
+impl Bed {
+    /// An owned bed keeps its directory when dropped (a failed run's logs).
+    pub fn keep_files(&mut self) {
+        self.keep_files = true;
+    }
+}
+
 impl Drop for Bed {
     fn drop(&mut self) {
         if self.owned && !self.net.hosts.is_empty() {
-            let keep = std::thread::panicking();
+            let keep = std::thread::panicking() || self.keep_files;
             if keep {
-                eprintln!("bed: a test failed; its logs stay in {}", self.dir.display());
+                eprintln!("bed: its logs stay in {}", self.dir.display());
             }
             self.teardown(keep);
         }

@@ -94,7 +94,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool> {
     let mut bed = Bed::create(dir, true, super::TOKEN_SECRET)?;
-    bed.start_all()?;
+    let outcome = bed.start_all().and_then(|()| exercise(&mut bed, args, seed, dir));
+    if !matches!(outcome, Ok(true)) {
+        bed.keep_files();
+    }
+    outcome
+}
+
+/// The run on a started bed: load, faults, drain, and the check of each replica.
+fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool> {
     let started = Instant::now();
     let log_path = dir.join("loadgen.jsonl");
     let load_args = loadgen::Args {
@@ -133,7 +141,7 @@ fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool
     let mut next = started.elapsed() + between(&mut rng, args.min_gap_secs, args.max_gap_secs);
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(200));
-        pipeline_restarts += restart_exited(&mut bed, &mut own_exits, None)?;
+        pipeline_restarts += restart_exited(bed, &mut own_exits, None)?;
         if started.elapsed() < next {
             continue;
         }
@@ -145,7 +153,7 @@ fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool
         }
         let fault = round.pop().expect("a non-empty round");
         let at = started.elapsed();
-        let (host, recovered) = inject(&mut bed, fault, &mut rng, args, &mut own_exits, &mut pipeline_restarts)?;
+        let (host, recovered) = inject(bed, fault, &mut rng, args, &mut own_exits, &mut pipeline_restarts)?;
         println!(
             "  [{:6.1} s] {fault:?} {host}; serving again {:.1} s after",
             at.as_secs_f64(),
@@ -162,7 +170,7 @@ fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool
         load.events_ok,
         load.statuses
     );
-    let drained = drain(&mut bed, &mut own_exits)?;
+    let drained = drain(bed, &mut own_exits)?;
 
     let key_burst_keys = invigil_schemas::config::ProctorConfig::default().anomaly.key_burst_keys as u64;
     let truth = truth::from_log(&log_path, key_burst_keys)?;
@@ -294,7 +302,7 @@ fn drain(bed: &mut Bed, own_exits: &mut Vec<String>) -> anyhow::Result<Duration>
                 .is_some_and(|r| r["spool"]["active"] == false)
         });
         let end = invigil_pipeline::topics::end_total(&brokers, services::EVENTS_TOPIC).unwrap_or(-1);
-        settled = if spools_empty && end >= 0 && end == last_end { settled + 1 } else { 0 };
+        settled = if spools_empty && end >= 0 && end == last_end && all_read(bed) { settled + 1 } else { 0 };
         last_end = end;
     }
     // Both at once: each process finishes when the cluster's input does.
@@ -304,6 +312,24 @@ fn drain(bed: &mut Bed, own_exits: &mut Vec<String>) -> anyhow::Result<Duration>
     let committed = invigil_pipeline::topics::committed_total(&brokers, services::EVENTS_TOPIC, services::PIPELINE_GROUP)?;
     anyhow::ensure!(end == committed, "the pipeline stopped with {} of {end} records uncommitted", end - committed);
     Ok(started.elapsed())
+}
+
+/// Whether the pipeline cluster has read every partition to its end: its
+/// processes' `unread_records` (librdkafka's statistics, every 5 s) are 0
+/// for all four partitions.
+fn all_read(bed: &Bed) -> bool {
+    let mut partitions = 0;
+    for host in ["pipeline-1", "pipeline-2"] {
+        let url = format!("{}/metrics", bed.url(host, services::PIPELINE_METRICS_PORT));
+        let Some(text) = reqwest::blocking::get(url).ok().and_then(|r| r.text().ok()) else { return false };
+        for line in text.lines().filter(|l| l.starts_with("invigil_pipeline_unread_records{")) {
+            if line.rsplit(' ').next() != Some("0") {
+                return false;
+            }
+            partitions += 1;
+        }
+    }
+    partitions == 4
 }
 
 fn clickhouse(url: &str, query: &str) -> anyhow::Result<String> {
