@@ -132,11 +132,11 @@ node_tests "node --test dashboards/web/test" "$log_dir/dashboards-js.log" . dash
 step "browser tests (node --test, headless Chromium)"
 node_tests "node --test" "$log_dir/node.log" ops/dev/browser
 
-step "chaos (kill -9 ingest, broker, pipeline, ClickHouse under 1,000 candidates; short form)"
+step "chaos (kill -9 ingest, broker, pipeline under 1,000 candidates on chDB; short form)"
 if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
-step "chaos on the multi-host bed (kill ingest, pipeline and ClickHouse hosts, cut one off 20 s; 1,000 candidates x 10 simulated min)"
-if target/debug/invigil bench chaos-bed --seeds 1 -n 1000 --minutes 10 --speedup 12; then
+step "chaos on the multi-host bed (kill ingest, pipeline and ClickHouse hosts, cut one off 20 s; 500 candidates x 10 simulated min)"
+if target/debug/invigil bench chaos-bed --seeds 1 -n 500 --minutes 10 --speedup 12; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); echo "failed: chaos on the bed"

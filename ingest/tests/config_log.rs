@@ -22,8 +22,16 @@ async fn replica(events: &str, config_topic: &str) -> Running {
 
 /// `GET /api/v1/admin/config` on `replica`: (version, document).
 async fn read(replica: &Running, admin: &str) -> (u64, Value) {
-    let reply: Value =
-        replica.http.get(replica.url("/api/v1/admin/config")).bearer_auth(admin).send().await.unwrap().json().await.unwrap();
+    let reply: Value = replica
+        .http
+        .get(replica.url("/api/v1/admin/config"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     (reply["version"].as_u64().unwrap(), reply["document"].clone())
 }
 
@@ -105,8 +113,16 @@ async fn replicas_share_one_version_and_concurrent_writes_never_both_win() {
     // A candidate gets the same version from either replica.
     let candidate = tokens::candidate("exam-1", "cand-1");
     for replica in replicas.iter() {
-        let reply: Value =
-            replica.http.get(replica.url("/api/v1/config")).bearer_auth(&candidate).send().await.unwrap().json().await.unwrap();
+        let reply: Value = replica
+            .http
+            .get(replica.url("/api/v1/config"))
+            .bearer_auth(&candidate)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(reply["config_version"], newest);
     }
     let replicas = Arc::into_inner(replicas).expect("the writers are done");
@@ -183,8 +199,16 @@ async fn a_replica_starting_without_the_broker_serves_the_version_it_cached() {
     let offline = Running::start_in(options, dir).await;
     println!("started without the broker in {:.1} s", started.elapsed().as_secs_f64());
     let candidate = tokens::candidate("exam-1", "cand-1");
-    let reply: Value =
-        offline.http.get(offline.url("/api/v1/config")).bearer_auth(&candidate).send().await.unwrap().json().await.unwrap();
+    let reply: Value = offline
+        .http
+        .get(offline.url("/api/v1/config"))
+        .bearer_auth(&candidate)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(reply["config_version"], 2);
     assert_eq!(reply["config"]["events_interval_ms"], 7_000);
     document["defaults"]["events_interval_ms"] = json!(9_000);

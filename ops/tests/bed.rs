@@ -91,10 +91,7 @@ impl Drop for BedGuard {
 
 #[test]
 fn many_hosts_one_config_version_and_spools_that_survive() {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "the bed makes network namespaces: run the tests as root (CI does)"
-    );
+    assert!(unsafe { libc::geteuid() } == 0, "the bed makes network namespaces: run the tests as root (CI does)");
     let dir = PathBuf::from(format!("/tmp/invigil-bed-test-{}", std::process::id()));
     let bed = BedGuard::up(&dir);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
@@ -114,24 +111,25 @@ async fn config_writes_through_the_balancer(bed: &BedGuard) {
 
     // SDK-like readers of the config: one on each replica, one through the
     // balancer; the versions each saw, in order.
-    let readers: Vec<_> = [("ingest-1", bed.url("ingest-1", "")), ("ingest-2", bed.url("ingest-2", "")), ("lb", through.clone())]
-        .into_iter()
-        .map(|(name, base)| {
-            let (http, stop) = (http.clone(), Arc::clone(&stop));
-            let token = tokens::candidate(TEST_ID, &format!("reader-{name}"));
-            tokio::spawn(async move {
-                let mut seen: Vec<u64> = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let reply = http.get(format!("{base}/api/v1/config")).bearer_auth(&token).send().await.unwrap();
-                    assert_eq!(reply.status(), 200);
-                    let body: Value = reply.json().await.unwrap();
-                    seen.push(body["config_version"].as_u64().unwrap());
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                (name, seen)
+    let readers: Vec<_> =
+        [("ingest-1", bed.url("ingest-1", "")), ("ingest-2", bed.url("ingest-2", "")), ("lb", through.clone())]
+            .into_iter()
+            .map(|(name, base)| {
+                let (http, stop) = (http.clone(), Arc::clone(&stop));
+                let token = tokens::candidate(TEST_ID, &format!("reader-{name}"));
+                tokio::spawn(async move {
+                    let mut seen: Vec<u64> = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let reply = http.get(format!("{base}/api/v1/config")).bearer_auth(&token).send().await.unwrap();
+                        assert_eq!(reply.status(), 200);
+                        let body: Value = reply.json().await.unwrap();
+                        seen.push(body["config_version"].as_u64().unwrap());
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    (name, seen)
+                })
             })
-        })
-        .collect();
+            .collect();
 
     let writers: Vec<_> = (0..2u32)
         .map(|writer| {
@@ -140,7 +138,8 @@ async fn config_writes_through_the_balancer(bed: &BedGuard) {
                 let mut won = Vec::new();
                 let mut refused = 0;
                 for i in 0..50u32 {
-                    let reply = http.get(format!("{through}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap();
+                    let reply =
+                        http.get(format!("{through}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap();
                     let current: Value = reply.json().await.unwrap();
                     let mut document = current["document"].clone();
                     document["defaults"]["events_interval_ms"] = json!(5_000 + writer * 1_000 + i);
@@ -259,9 +258,8 @@ fn batches_in_kafka(bed: &BedGuard, sessions: &[String], expected: usize) -> BTr
         records.iter().filter(|(_, r)| wanted.contains(&r.batch.session_id.to_string())).count()
     };
     // Read a little past the expected count, so a duplicate would be seen.
-    let records = read_topic_until(&brokers, "proctor_events", Duration::from_secs(60), |records| {
-        count(records) > expected
-    });
+    let records =
+        read_topic_until(&brokers, "proctor_events", Duration::from_secs(60), |records| count(records) > expected);
     let mut counts = BTreeMap::new();
     for (_, record) in records.iter().filter(|(_, r)| wanted.contains(&r.batch.session_id.to_string())) {
         *counts.entry((record.batch.session_id.to_string(), record.batch.batch_seq)).or_insert(0) += 1;

@@ -82,7 +82,12 @@ fn the_pipeline_refuses_an_unmigrated_cluster_and_migrate_cluster_prepares_it() 
     let refused = pipeline("60");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "refuses at once, not after the timeout: {stderr}");
-    assert!(stderr.contains(&format!("the ClickHouse cluster {cluster} (database {database}) lacks migrations 001_proctor_events")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the ClickHouse cluster {cluster} (database {database}) lacks migrations 001_proctor_events"
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains(&format!("invigil migrate --cluster {cluster} --database {database}")), "{stderr}");
 
     let migrated = invigil(&["migrate", "--url", &url, "--cluster", &cluster, "--database", &database, "--legacy"]);

@@ -67,8 +67,7 @@ pub const STUCK_AFTER_MS: i64 = 60_000;
 impl Health {
     /// Ready: every worker of this process has its partitions and runs.
     pub fn ready(&self) -> Result<(), String> {
-        let (running, workers) =
-            (self.workers_running.load(Ordering::Relaxed), self.workers.load(Ordering::Relaxed));
+        let (running, workers) = (self.workers_running.load(Ordering::Relaxed), self.workers.load(Ordering::Relaxed));
         if self.stopping.load(Ordering::Relaxed) {
             Err("stopping".into())
         } else if workers == 0 || running < workers {

@@ -225,10 +225,9 @@ fn migrate_when_ready(runtime: &tokio::runtime::Runtime, store: &Store, stop: &A
         // A cluster's schema is `invigil migrate --cluster`'s to change:
         // here it is only checked.
         let outcome = match store.cluster_target() {
-            Some(target) => runtime.block_on(check_cluster(store, target)).map(|already| MigrationReport {
-                applied: Vec::new(),
-                already_applied: already,
-            }),
+            Some(target) => runtime
+                .block_on(check_cluster(store, target))
+                .map(|already| MigrationReport { applied: Vec::new(), already_applied: already }),
             None => runtime.block_on(migrate(store)),
         };
         match outcome {

@@ -196,7 +196,8 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
     while !lag_zero() && waited.elapsed() < Duration::from_secs(15) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    let lag: Vec<String> = metrics.prometheus().lines().filter(|l| l.contains("lag_records")).map(str::to_owned).collect();
+    let lag: Vec<String> =
+        metrics.prometheus().lines().filter(|l| l.contains("lag_records")).map(str::to_owned).collect();
     assert!(lag_zero(), "lag 0 on each of the 4 partitions within 15 s: {lag:?}");
 
     pipeline.stop();

@@ -348,7 +348,10 @@ mod tests {
         assert!(ddl.contains("CREATE DATABASE IF NOT EXISTS exams ON CLUSTER invigil;"));
         assert!(ddl.contains("CREATE TABLE IF NOT EXISTS exams.invigil_schema_migrations ON CLUSTER invigil"));
         for table in ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews"] {
-            assert!(ddl.contains(&format!("CREATE TABLE IF NOT EXISTS exams.{table}_local ON CLUSTER invigil")), "{table}");
+            assert!(
+                ddl.contains(&format!("CREATE TABLE IF NOT EXISTS exams.{table}_local ON CLUSTER invigil")),
+                "{table}"
+            );
             assert!(ddl.contains(&format!(
                 "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/exams/{table}_local', '{{replica}}', version)"
             )));
@@ -356,7 +359,9 @@ mod tests {
                 "ENGINE = Distributed(invigil, exams, {table}_local, cityHash64(test_id, candidate_id))"
             )));
         }
-        assert!(ddl.contains("ALTER TABLE exams.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures"));
+        assert!(ddl.contains(
+            "ALTER TABLE exams.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures"
+        ));
         assert!(!ddl.contains("ENGINE = ReplacingMergeTree"), "every engine replicated");
         assert_eq!(ddl.matches("INSERT INTO exams.invigil_schema_migrations").count(), MIGRATIONS.len());
         // Legacy twins go through the same rewrite.
@@ -366,7 +371,8 @@ mod tests {
         let legacy: Vec<String> = MIGRATIONS[6].cluster_statements(Dialect::Legacy, target);
         assert!(legacy[0].starts_with("ALTER TABLE exams.sessions_local ON CLUSTER invigil ADD COLUMN"), "{legacy:?}");
         assert_eq!(legacy[1], "DROP TABLE IF EXISTS exams.sessions ON CLUSTER invigil");
-        assert!(legacy[2].starts_with("CREATE TABLE IF NOT EXISTS exams.sessions ON CLUSTER invigil AS exams.sessions_local"));
+        assert!(legacy[2]
+            .starts_with("CREATE TABLE IF NOT EXISTS exams.sessions ON CLUSTER invigil AS exams.sessions_local"));
     }
 
     #[test]

@@ -769,7 +769,8 @@ fn config_versions_only_move_forward() {
     let fetch = fetch_req(&out, "/api/v1/config").expect("fetched again");
     let mut newer = ProctorConfig::default();
     newer.proctoring_enabled = false;
-    let out = h.respond(fetch, 200, &serde_json::to_string(&ConfigResponse { config_version: 5, config: newer }).unwrap());
+    let out =
+        h.respond(fetch, 200, &serde_json::to_string(&ConfigResponse { config_version: 5, config: newer }).unwrap());
     assert!(out.iter().any(|c| matches!(c, Command::Teardown { .. })), "version 5 is in force: {out:?}");
     assert_ne!(h.engine.phase, Phase::Running);
 }

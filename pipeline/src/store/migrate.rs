@@ -59,7 +59,8 @@ pub async fn migrate<S: SqlStore>(store: &S) -> Result<MigrationReport, MigrateE
 /// single-node migration there would quietly create tables that hold one
 /// node's rows. (chDB and plain servers have no such macro.)
 async fn refuse_replicas<S: SqlStore>(store: &S) -> Result<(), MigrateError> {
-    let Ok(replica) = store.query_text("SELECT substitution FROM system.macros WHERE macro = 'replica'", "TabSeparated").await
+    let Ok(replica) =
+        store.query_text("SELECT substitution FROM system.macros WHERE macro = 'replica'", "TabSeparated").await
     else {
         return Ok(());
     };
@@ -100,7 +101,10 @@ pub async fn migrate_cluster<S: SqlStore>(
 /// Checks, changing nothing, that the cluster's ledger lists every
 /// migration this build knows: what the pipeline does instead of migrating
 /// when it writes to a cluster.
-pub async fn check_cluster<S: SqlStore>(store: &S, target: migrations::ClusterTarget<'_>) -> Result<usize, MigrateError> {
+pub async fn check_cluster<S: SqlStore>(
+    store: &S,
+    target: migrations::ClusterTarget<'_>,
+) -> Result<usize, MigrateError> {
     let behind = |missing: Vec<&Migration>| MigrateError::ClusterBehind {
         cluster: target.cluster.to_owned(),
         database: target.database.to_owned(),
@@ -127,7 +131,10 @@ pub async fn check_cluster<S: SqlStore>(store: &S, target: migrations::ClusterTa
     }
 }
 
-async fn check_ledger_engine<S: SqlStore>(store: &S, target: migrations::ClusterTarget<'_>) -> Result<(), MigrateError> {
+async fn check_ledger_engine<S: SqlStore>(
+    store: &S,
+    target: migrations::ClusterTarget<'_>,
+) -> Result<(), MigrateError> {
     let engine = store.query_text(&target.ledger_engine_query(), "TabSeparated").await?;
     let engine = engine.trim();
     if engine.starts_with("Replicated") {

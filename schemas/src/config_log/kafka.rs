@@ -60,7 +60,9 @@ pub enum FollowError {
 pub enum WriteError {
     #[error("the config log did not take the write: {0}; nothing changed")]
     NotWritten(String),
-    #[error("the write reached the config log but was not read back within {0} s; read the current version before retrying")]
+    #[error(
+        "the write reached the config log but was not read back within {0} s; read the current version before retrying"
+    )]
     Unconfirmed(u64),
 }
 

@@ -119,7 +119,9 @@ impl Bed {
         self.wait_for("lb", || tcp_open(&balancer))?;
         self.start_host("broker")?;
         let broker = self.address("broker", services::BROKER_PORT);
-        self.wait_for("broker", || invigil_pipeline::topics::end_total(&broker, "__none__").is_ok() || tcp_open(&broker))?;
+        self.wait_for("broker", || {
+            invigil_pipeline::topics::end_total(&broker, "__none__").is_ok() || tcp_open(&broker)
+        })?;
         self.create_topics()?;
         self.start_host("s3")?;
         let s3 = format!("{}/moto-api/", self.url("s3", services::S3_PORT));
@@ -166,10 +168,7 @@ impl Bed {
             &tansu,
             &self.dir.join("broker"),
             broker,
-            &[
-                (services::EVENTS_TOPIC, 4, &[]),
-                (services::LIVE_TOPIC, 2, &["cleanup.policy=compact"]),
-            ],
+            &[(services::EVENTS_TOPIC, 4, &[]), (services::LIVE_TOPIC, 2, &["cleanup.policy=compact"])],
         )
     }
 
@@ -192,7 +191,8 @@ impl Bed {
         let mut command = self.net.command_in(&service.host, &service.program.display().to_string())?;
         command.args(&service.args).current_dir(&service.dir).stdin(Stdio::null());
         command.stdout(log.try_clone()?).stderr(log);
-        for name in ["INVIGIL_KAFKA_BROKERS", "INVIGIL_LISTEN", "INVIGIL_NODE", "CLICKHOUSE_URL", "INVIGIL_CONFIG_FILE"] {
+        for name in ["INVIGIL_KAFKA_BROKERS", "INVIGIL_LISTEN", "INVIGIL_NODE", "CLICKHOUSE_URL", "INVIGIL_CONFIG_FILE"]
+        {
             command.env_remove(name);
         }
         command.envs(service.env.iter().map(|(k, v)| (k, v)));
@@ -259,10 +259,12 @@ impl Bed {
             unsafe { libc::kill(-pid, libc::SIGTERM) };
         }
         let deadline = Instant::now() + limit;
-        let alive = |pid: i32| std::path::Path::new(&format!("/proc/{pid}")).exists() && {
-            reap();
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
+        let alive = |pid: i32| {
+            std::path::Path::new(&format!("/proc/{pid}")).exists() && {
+                reap();
+                let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
+            }
         };
         while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
@@ -364,7 +366,8 @@ fn reap() {
 
 fn http_client() -> &'static reqwest::blocking::Client {
     static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
-    CLIENT.get_or_init(|| reqwest::blocking::Client::builder().timeout(Duration::from_secs(3)).build().expect("a client"))
+    CLIENT
+        .get_or_init(|| reqwest::blocking::Client::builder().timeout(Duration::from_secs(3)).build().expect("a client"))
 }
 
 pub fn http_ok(url: &str) -> bool {
@@ -384,7 +387,9 @@ fn tcp_open(address: &str) -> bool {
 fn zookeeper_answers(address: &str) -> bool {
     use std::io::{Read, Write};
     let Ok(address) = address.parse::<std::net::SocketAddr>() else { return false };
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)) else { return false };
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)) else {
+        return false;
+    };
     let mut reply = String::new();
     stream.write_all(b"srvr").is_ok() && stream.read_to_string(&mut reply).is_ok() && reply.contains("Mode")
 }
@@ -467,7 +472,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir = args.dir;
     match args.command {
         BedCommand::Up { lifetime, token_secret } => {
-            anyhow::ensure!(!dir.join(STATE_FILE).exists(), "a bed already runs in {} (`invigil bed down` first)", dir.display());
+            anyhow::ensure!(
+                !dir.join(STATE_FILE).exists(),
+                "a bed already runs in {} (`invigil bed down` first)",
+                dir.display()
+            );
             anyhow::ensure!(token_secret.len() >= 32, "--token-secret: at least 32 bytes");
             let mut bed = Bed::create(&dir, false, &token_secret)?;
             if let Err(error) = bed.start_all() {

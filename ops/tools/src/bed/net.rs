@@ -138,8 +138,18 @@ impl Net {
         let host = self.host(name)?;
         let shape = |dev: &str, namespace: Option<&str>| {
             let args = [
-                "qdisc", "replace", "dev", dev, "root", "tbf", "rate", &format!("{rate_kbit}kbit"), "burst", "16kb",
-                "latency", &format!("{queue_ms}ms"),
+                "qdisc",
+                "replace",
+                "dev",
+                dev,
+                "root",
+                "tbf",
+                "rate",
+                &format!("{rate_kbit}kbit"),
+                "burst",
+                "16kb",
+                "latency",
+                &format!("{queue_ms}ms"),
             ];
             match namespace {
                 Some(namespace) => {

@@ -87,7 +87,8 @@ pub fn standard(net: &Net, root: &Path, programs: &Programs) -> anyhow::Result<V
         "/usr/share/zookeeper/bin/zkServer.sh".into(),
         vec!["start-foreground".into(), dir("zk").join("zoo.cfg").display().to_string()],
     );
-    zookeeper.env = vec![("ZOO_LOG_DIR".into(), dir("zk").display().to_string()), ("JVMFLAGS".into(), "-Xmx200m".into())];
+    zookeeper.env =
+        vec![("ZOO_LOG_DIR".into(), dir("zk").display().to_string()), ("JVMFLAGS".into(), "-Xmx200m".into())];
     services.push(zookeeper);
 
     let replicas = [address("ch-1")?, address("ch-2")?];
@@ -116,7 +117,12 @@ pub fn standard(net: &Net, root: &Path, programs: &Programs) -> anyhow::Result<V
 
     let s3 = address("s3")?;
     std::fs::create_dir_all(dir("s3"))?;
-    services.push(service("s3", "moto", "moto_server".into(), vec!["-H".into(), s3.to_string(), "-p".into(), S3_PORT.to_string()]));
+    services.push(service(
+        "s3",
+        "moto",
+        "moto_server".into(),
+        vec!["-H".into(), s3.to_string(), "-p".into(), S3_PORT.to_string()],
+    ));
 
     for host in ["ingest-1", "ingest-2"] {
         write_ingest_settings(&dir(host), host, address(host)?, broker, s3, address("lb")?)?;
@@ -149,13 +155,32 @@ pub fn standard(net: &Net, root: &Path, programs: &Programs) -> anyhow::Result<V
             "pipeline",
             programs.invigil.clone(),
             [
-                "pipeline", "-n", "2", "-p", &index.to_string(), "-h", &hostfile.display().to_string(), "-w", "1",
-                "--brokers", &format!("{broker}:{BROKER_PORT}"), "--group", PIPELINE_GROUP,
-                "--config-topic", CONFIG_TOPIC,
-                "--clickhouse-url", &format!("http://{}:{CLICKHOUSE_HTTP_PORT}", address("lb")?),
-                "--database", DATABASE, "--cluster", CLICKHOUSE_CLUSTER, "--legacy",
-                "--metrics-listen", &format!("{}:{PIPELINE_METRICS_PORT}", pipelines[index]),
-                "--idle-partition-ms", "2000",
+                "pipeline",
+                "-n",
+                "2",
+                "-p",
+                &index.to_string(),
+                "-h",
+                &hostfile.display().to_string(),
+                "-w",
+                "1",
+                "--brokers",
+                &format!("{broker}:{BROKER_PORT}"),
+                "--group",
+                PIPELINE_GROUP,
+                "--config-topic",
+                CONFIG_TOPIC,
+                "--clickhouse-url",
+                &format!("http://{}:{CLICKHOUSE_HTTP_PORT}", address("lb")?),
+                "--database",
+                DATABASE,
+                "--cluster",
+                CLICKHOUSE_CLUSTER,
+                "--legacy",
+                "--metrics-listen",
+                &format!("{}:{PIPELINE_METRICS_PORT}", pipelines[index]),
+                "--idle-partition-ms",
+                "2000",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -185,7 +210,8 @@ fn write_clickhouse_config(
         std::fs::create_dir_all(dir.join(sub))?;
     }
     let d = dir.display();
-    let shard: String = replicas.iter().map(|a| format!("<replica><host>{a}</host><port>9000</port></replica>")).collect();
+    let shard: String =
+        replicas.iter().map(|a| format!("<replica><host>{a}</host><port>9000</port></replica>")).collect();
     std::fs::write(
         dir.join("config.xml"),
         format!(
@@ -249,10 +275,7 @@ fn write_haproxy_config(dir: &Path, net: &Net) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let lb = net.host("lb")?.address;
     let servers = |hosts: &[&str], port: u16| -> anyhow::Result<String> {
-        hosts
-            .iter()
-            .map(|h| Ok(format!("    server {h} {}:{port} check\n", net.host(h)?.address)))
-            .collect()
+        hosts.iter().map(|h| Ok(format!("    server {h} {}:{port} check\n", net.host(h)?.address))).collect()
     };
     std::fs::write(
         dir.join("haproxy.cfg"),

@@ -309,7 +309,8 @@ fn drain(bed: &mut Bed, own_exits: &mut Vec<String>) -> anyhow::Result<Duration>
     let clean = bed.stop_hosts(&["pipeline-1", "pipeline-2"], Duration::from_secs(240))?;
     anyhow::ensure!(clean, "a pipeline process did not stop cleanly on SIGTERM");
     let end = invigil_pipeline::topics::end_total(&brokers, services::EVENTS_TOPIC)?;
-    let committed = invigil_pipeline::topics::committed_total(&brokers, services::EVENTS_TOPIC, services::PIPELINE_GROUP)?;
+    let committed =
+        invigil_pipeline::topics::committed_total(&brokers, services::EVENTS_TOPIC, services::PIPELINE_GROUP)?;
     anyhow::ensure!(end == committed, "the pipeline stopped with {} of {end} records uncommitted", end - committed);
     Ok(started.elapsed())
 }
