@@ -136,7 +136,7 @@ step "chaos (kill -9 ingest, broker, pipeline under 1,000 candidates on chDB; sh
 if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
 step "chaos on the multi-host bed (kill ingest, pipeline and ClickHouse hosts, cut one off 20 s; 500 candidates x 10 simulated min)"
-if target/debug/invigil bench chaos-bed --seeds 1 -n 500 --minutes 10 --speedup 12; then
+if target/debug/invigil bench chaos-bed --seeds 1 -n 500 --minutes 10 --speedup 12 --min-gap-secs 2 --max-gap-secs 4; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); echo "failed: chaos on the bed"

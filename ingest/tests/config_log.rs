@@ -20,6 +20,17 @@ async fn replica(events: &str, config_topic: &str) -> Running {
     Running::start(options).await
 }
 
+/// A first replica on a fresh log, with version 2 (interval 7 s) written
+/// through it: the replica, an admin token and version 2's document.
+async fn at_version_2(events: &str, config_topic: &str) -> (Running, String, Value) {
+    let first = replica(events, config_topic).await;
+    let admin = tokens::staff(StaffRole::Admin, &[]);
+    let (_, mut document) = read(&first, &admin).await;
+    document["defaults"]["events_interval_ms"] = json!(7_000);
+    assert_eq!(put(&first, &admin, "?if_version=1", &document).await, (200, json!({"version": 2})));
+    (first, admin, document)
+}
+
 /// `GET /api/v1/admin/config` on `replica`: (version, document).
 async fn read(replica: &Running, admin: &str) -> (u64, Value) {
     let reply: Value = replica
@@ -138,11 +149,7 @@ async fn replicas_share_one_version_and_concurrent_writes_never_both_win() {
 async fn stale_writes_are_refused_by_name_and_a_new_replica_reads_the_history() {
     let config_topic = unique_topic("config-stale");
     let events = unique_topic("config-stale-events");
-    let first = replica(&events, &config_topic).await;
-    let admin = tokens::staff(StaffRole::Admin, &[]);
-    let (_, mut document) = read(&first, &admin).await;
-    document["defaults"]["events_interval_ms"] = json!(7_000);
-    assert_eq!(put(&first, &admin, "?if_version=1", &document).await, (200, json!({"version": 2})));
+    let (first, admin, mut document) = at_version_2(&events, &config_topic).await;
 
     document["defaults"]["events_interval_ms"] = json!(9_000);
     let (status, body) = put(&first, &admin, "?if_version=1", &document).await;
@@ -180,11 +187,7 @@ async fn stale_writes_are_refused_by_name_and_a_new_replica_reads_the_history() 
 async fn a_replica_starting_without_the_broker_serves_the_version_it_cached() {
     let config_topic = unique_topic("config-cache");
     let events = unique_topic("config-cache-events");
-    let first = replica(&events, &config_topic).await;
-    let admin = tokens::staff(StaffRole::Admin, &[]);
-    let (_, mut document) = read(&first, &admin).await;
-    document["defaults"]["events_interval_ms"] = json!(7_000);
-    assert_eq!(put(&first, &admin, "?if_version=1", &document).await, (200, json!({"version": 2})));
+    let (first, admin, mut document) = at_version_2(&events, &config_topic).await;
     let cache = first.dir.path().join("spool/config-log-cache.json");
     wait_for("the version cached", Duration::from_secs(10), || {
         std::fs::read_to_string(&cache).is_ok_and(|text| text.contains("\"version\":2"))

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use invigil_pipeline::store::chdb::ChdbStore;
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
-use invigil_pipeline::store::migrate::{migrate, migrate_cluster, MigrationReport};
+use invigil_pipeline::store::migrate::{migrate, migrate_cluster, MigrateError, MigrationReport};
 use invigil_schemas::migrations::ClusterTarget;
 
 #[derive(clap::Args)]
@@ -62,11 +62,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let store = HttpStore::new(&HttpConfig::from_env_credentials(url, "default", args.legacy));
             let target = ClusterTarget { cluster, database: &args.database };
             eprintln!("invigil migrate: cluster {cluster}, database {} (through {url})", args.database);
-            (format!("cluster {cluster} database {}", args.database), runtime.block_on(migrate_cluster(&store, target)))
+            let report = runtime.block_on(retrying_transport(|| migrate_cluster(&store, target)));
+            (format!("cluster {cluster} database {}", args.database), report)
         }
         (Some(url), None) => {
             let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, args.legacy));
-            (format!("{url} database {}", args.database), runtime.block_on(migrate(&store)))
+            (format!("{url} database {}", args.database), runtime.block_on(retrying_transport(|| migrate(&store))))
         }
         (None, _) => {
             let store = ChdbStore::open(&args.chdb_path).context("opening chDB")?;
@@ -79,4 +80,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{target}: {} applied now, {already_applied} already applied", applied.len());
     Ok(())
+}
+
+/// Runs a migration again when the server's connection failed (a dropped
+/// keep-alive connection, a node restarting): every statement is
+/// idempotent and the ledger says what is done. Five tries, 1 s apart.
+async fn retrying_transport<F, Fut>(mut attempt: F) -> Result<MigrationReport, MigrateError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<MigrationReport, MigrateError>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(MigrateError::Store(error)) if error.is_retryable() && tries < 4 => {
+                tries += 1;
+                eprintln!("invigil migrate: {error}; trying again ({tries} of 4)");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }

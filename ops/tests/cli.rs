@@ -25,7 +25,10 @@ fn help_lists_exactly_the_working_commands() {
         .collect();
     assert_eq!(
         commands,
-        ["up", "ingest", "pipeline", "loadgen", "migrate", "sql", "validate", "cost", "token", "tail", "bench", "help"]
+        [
+            "up", "ingest", "pipeline", "loadgen", "migrate", "sql", "validate", "cost", "token", "tail", "bench",
+            "bed", "help"
+        ]
     );
 }
 

@@ -13,6 +13,7 @@
 mod bed;
 mod bench;
 mod chaos;
+mod clickhouse_server;
 mod cost;
 mod loadgen;
 

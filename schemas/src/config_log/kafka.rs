@@ -122,9 +122,10 @@ impl ConfigFollower {
             .set("group.id", "invigil-config-log")
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
-            // A writer waits to read its own record back: do not let the
-            // broker hold an empty fetch for its default half second.
-            .set("fetch.wait.max.ms", "20")
+            // A writer waits to read its own record back: the broker may
+            // hold an empty fetch this long (its default is half a second);
+            // every idle replica asks this often, so not much less.
+            .set("fetch.wait.max.ms", "100")
             .set("reconnect.backoff.max.ms", "2000")
             .create()?;
         let mut assignment = TopicPartitionList::new();

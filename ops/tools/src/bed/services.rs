@@ -206,42 +206,25 @@ fn write_clickhouse_config(
     zk: Ipv4Addr,
     replica: usize,
 ) -> anyhow::Result<()> {
-    for sub in ["data", "tmp", "user_files"] {
-        std::fs::create_dir_all(dir.join(sub))?;
-    }
-    let d = dir.display();
     let shard: String =
         replicas.iter().map(|a| format!("<replica><host>{a}</host><port>9000</port></replica>")).collect();
-    std::fs::write(
-        dir.join("config.xml"),
-        format!(
-            "<?xml version=\"1.0\"?>\n<yandex>\n\
-             <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/server.err.log</errorlog><console>0</console></logger>\n\
-             <listen_host>{own}</listen_host>\n<http_port>8123</http_port>\n<tcp_port>9000</tcp_port>\n\
-             <interserver_http_port>9009</interserver_http_port>\n<interserver_http_host>{own}</interserver_http_host>\n\
-             <path>{d}/data/</path>\n<tmp_path>{d}/tmp/</tmp_path>\n<user_files_path>{d}/user_files/</user_files_path>\n\
-             <users_config>{d}/users.xml</users_config>\n\
-             <default_profile>default</default_profile>\n<default_database>default</default_database>\n\
-             <mark_cache_size>268435456</mark_cache_size>\n\
-             <zookeeper><node><host>{zk}</host><port>2181</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>\n\
-             <remote_servers><{CLICKHOUSE_CLUSTER}><shard><internal_replication>true</internal_replication>{shard}</shard></{CLICKHOUSE_CLUSTER}></remote_servers>\n\
-             <macros><shard>01</shard><replica>replica-{replica}</replica></macros>\n\
-             <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n\
-             </yandex>\n"
-        ),
-    )?;
-    // Any address: only the bed's own hosts and its controller can reach it.
-    std::fs::write(
-        dir.join("users.xml"),
-        "<?xml version=\"1.0\"?>\n<yandex>\n\
-         <profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>\n\
-         <users><default><password></password><networks><ip>::/0</ip></networks>\
-         <profile>default</profile><quota>default</quota></default></users>\n\
-         <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>\
-         <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>\n\
-         </yandex>\n",
-    )?;
-    Ok(())
+    let cluster = format!(
+        "<interserver_http_port>9009</interserver_http_port>\n<interserver_http_host>{own}</interserver_http_host>\n\
+         <zookeeper><node><host>{zk}</host><port>2181</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>\n\
+         <remote_servers><{CLICKHOUSE_CLUSTER}><shard><internal_replication>true</internal_replication>{shard}</shard></{CLICKHOUSE_CLUSTER}></remote_servers>\n\
+         <macros><shard>01</shard><replica>replica-{replica}</replica></macros>\n\
+         <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n"
+    );
+    crate::clickhouse_server::ServerFiles {
+        listen: &own.to_string(),
+        http_port: CLICKHOUSE_HTTP_PORT,
+        tcp_port: 9000,
+        extra: &cluster,
+        // Any address: only the bed's own hosts and its controller reach it.
+        network: "::/0",
+        max_memory_usage: 2_000_000_000,
+    }
+    .write(dir)
 }
 
 fn write_ingest_settings(

@@ -8,8 +8,7 @@
 //! `FINAL` — and every candidate's window totals must equal the truth from
 //! loadgen's own log, the same check as the single-host chaos test.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -105,7 +104,7 @@ fn run_one(args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool
 fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> anyhow::Result<bool> {
     let started = Instant::now();
     let log_path = dir.join("loadgen.jsonl");
-    let load_args = loadgen::Args {
+    let (load, done) = super::start_load(loadgen::Args {
         endpoint: bed.url("lb", services::INGEST_PORT),
         candidates: args.candidates,
         test_id: TEST_ID.into(),
@@ -118,17 +117,7 @@ fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> any
         token_secret: super::TOKEN_SECRET.into(),
         no_progress: true,
         upload_media: false,
-    };
-    let done = Arc::new(AtomicBool::new(false));
-    let load = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || -> anyhow::Result<loadgen::Report> {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let report = runtime.block_on(loadgen::simulate(load_args));
-            done.store(true, Ordering::Relaxed);
-            report
-        })
-    };
+    });
 
     let mut rng = Rng::new(seed ^ 0xBED5_EED);
     let between = |rng: &mut Rng, low: f64, high: f64| {
@@ -176,9 +165,21 @@ fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> any
     let truth = truth::from_log(&log_path, key_burst_keys)?;
     anyhow::ensure!(truth.ids.len() as u64 == load.events_ok, "loadgen's log and its count disagree");
     let mut passed = own_exits.is_empty();
+    let kinds = [Fault::KillIngest, Fault::KillPipeline, Fault::KillClickHouse, Fault::Cut];
+    let missing: Vec<&Fault> = kinds.iter().filter(|k| !injected.iter().any(|(f, _, _)| f == *k)).collect();
+    if !missing.is_empty() {
+        // A run that left a kind of fault out proves less than it says.
+        println!("  the load ended before every kind of fault was injected (missing {missing:?}): lengthen the run");
+        passed = false;
+    }
     for replica in ["ch-1", "ch-2"] {
         let url = format!("{}/?database={}", bed.url(replica, services::CLICKHOUSE_HTTP_PORT), services::DATABASE);
         let sql = |query: &str| clickhouse(&url, query);
+        // A replica restarted late in the run may still be fetching the
+        // parts its peer took meanwhile: read it once it has caught up.
+        for table in ["proctor_events", "candidate_windows", "anomalies", "sessions"] {
+            clickhouse(&url, &format!("SYSTEM SYNC REPLICA {}.{table}_local", services::DATABASE))?;
+        }
         let verdict = truth::compare(&truth, &read_store(&sql, "_local")?);
         print_verdict(replica, &verdict);
         passed &= verdict.passed();
@@ -334,9 +335,12 @@ fn all_read(bed: &Bed) -> bool {
 }
 
 fn clickhouse(url: &str, query: &str) -> anyhow::Result<String> {
-    let reply = reqwest::blocking::Client::new()
+    let body = if query.starts_with("SELECT") { format!("{query} FORMAT TabSeparated") } else { query.to_owned() };
+    let reply = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()?
         .post(url)
-        .body(format!("{query} FORMAT TabSeparated"))
+        .body(body)
         .send()
         .context("querying ClickHouse")?;
     let status = reply.status();

@@ -156,37 +156,15 @@ impl Cluster {
     }
 
     fn write_clickhouse_config(&self) -> anyhow::Result<()> {
-        let dir = self.dir.join("clickhouse");
-        for sub in ["data", "tmp", "user_files"] {
-            std::fs::create_dir_all(dir.join(sub))?;
+        crate::clickhouse_server::ServerFiles {
+            listen: "127.0.0.1",
+            http_port: self.clickhouse_http.port(),
+            tcp_port: self.clickhouse_tcp.port(),
+            extra: "",
+            network: "127.0.0.1",
+            max_memory_usage: 4_000_000_000,
         }
-        let d = dir.display();
-        std::fs::write(
-            dir.join("config.xml"),
-            format!(
-                "<?xml version=\"1.0\"?>\n<yandex>\n\
-                 <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/server.err.log</errorlog><console>0</console></logger>\n\
-                 <listen_host>127.0.0.1</listen_host>\n\
-                 <http_port>{http}</http_port>\n<tcp_port>{tcp}</tcp_port>\n\
-                 <path>{d}/data/</path>\n<tmp_path>{d}/tmp/</tmp_path>\n<user_files_path>{d}/user_files/</user_files_path>\n\
-                 <users_config>{d}/users.xml</users_config>\n\
-                 <default_profile>default</default_profile>\n<default_database>default</default_database>\n\
-                 <mark_cache_size>268435456</mark_cache_size>\n</yandex>\n",
-                http = self.clickhouse_http.port(),
-                tcp = self.clickhouse_tcp.port(),
-            ),
-        )?;
-        std::fs::write(
-            dir.join("users.xml"),
-            "<?xml version=\"1.0\"?>\n<yandex>\n\
-             <profiles><default><max_memory_usage>4000000000</max_memory_usage></default></profiles>\n\
-             <users><default><password></password><networks><ip>127.0.0.1</ip></networks>\
-             <profile>default</profile><quota>default</quota></default></users>\n\
-             <quotas><default><interval><duration>3600</duration><queries>0</queries><errors>0</errors>\
-             <result_rows>0</result_rows><read_rows>0</read_rows><execution_time>0</execution_time></interval></default></quotas>\n\
-             </yandex>\n",
-        )?;
-        Ok(())
+        .write(&self.dir.join("clickhouse"))
     }
 
     fn write_ingest_settings(&self) -> anyhow::Result<()> {

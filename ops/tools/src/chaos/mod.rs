@@ -158,7 +158,7 @@ fn run_one(args: &Args, store: StoreKind, seed: u64, dir: &std::path::Path) -> a
     println!("  started: broker {}, ingest {}, pipeline on {store:?}", cluster.broker, cluster.ingest);
 
     let log_path = dir.join("loadgen.jsonl");
-    let load_args = loadgen::Args {
+    let (load, done) = start_load(loadgen::Args {
         endpoint: cluster.ingest_url(),
         candidates: args.candidates,
         test_id: TEST_ID.into(),
@@ -171,17 +171,7 @@ fn run_one(args: &Args, store: StoreKind, seed: u64, dir: &std::path::Path) -> a
         token_secret: TOKEN_SECRET.into(),
         no_progress: true,
         upload_media: false,
-    };
-    let done = Arc::new(AtomicBool::new(false));
-    let load = {
-        let done = Arc::clone(&done);
-        std::thread::spawn(move || -> anyhow::Result<loadgen::Report> {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-            let report = runtime.block_on(loadgen::simulate(load_args));
-            done.store(true, Ordering::Relaxed);
-            report
-        })
-    };
+    });
 
     let mut faults_log = std::fs::File::create(dir.join("faults.log"))?;
     let mut rng = Rng::new(seed ^ 0xC4A0_5EED);
@@ -248,6 +238,22 @@ fn run_one(args: &Args, store: StoreKind, seed: u64, dir: &std::path::Path) -> a
     let verdict = truth::compare(&truth, &stored);
     cluster.kill_all();
     Ok(RunResult { store, seed, load, faults, own_exits, drain, verdict, elapsed: started.elapsed() })
+}
+
+/// Runs loadgen's candidates on a thread of their own (its own runtime);
+/// the flag is raised when they have finished.
+pub(crate) fn start_load(
+    args: loadgen::Args,
+) -> (std::thread::JoinHandle<anyhow::Result<loadgen::Report>>, Arc<AtomicBool>) {
+    let done = Arc::new(AtomicBool::new(false));
+    let raised = Arc::clone(&done);
+    let load = std::thread::spawn(move || -> anyhow::Result<loadgen::Report> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let report = runtime.block_on(loadgen::simulate(args));
+        raised.store(true, Ordering::Relaxed);
+        report
+    });
+    (load, done)
 }
 
 /// Kills `part`, leaves it down for `down`, restarts it and waits until it
