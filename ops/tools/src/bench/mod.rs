@@ -4,6 +4,7 @@
 //! compare ratios within one run rather than absolute times across runs.
 
 mod assign;
+mod cluster_insert;
 mod encoding;
 mod ingest;
 mod live;
@@ -18,6 +19,8 @@ pub enum Bench {
     Chaos(crate::chaos::Args),
     /// The chaos test on the multi-host bed: kill ingest, pipeline and ClickHouse hosts, cut hosts off; 0 lost / 0 duplicated on each replica.
     ChaosBed(crate::chaos::BedArgs),
+    /// Inserting into a ClickHouse cluster: Distributed sync vs async vs the local table (dev services' 2 replicas).
+    ClusterInsert(cluster_insert::Args),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
@@ -35,6 +38,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::Assign(args) => assign::run(args),
         Bench::Chaos(args) => crate::chaos::run(args),
         Bench::ChaosBed(args) => crate::chaos::run_on_bed(args),
+        Bench::ClusterInsert(args) => cluster_insert::run(args),
         Bench::Encoding(args) => encoding::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Live(args) => live::run(args),
