@@ -6,9 +6,12 @@
 //! network for `--cut-secs`. Afterwards each ClickHouse replica must hold
 //! exactly the events ingest accepted — none lost, none twice under
 //! `FINAL` — and every candidate's window totals must equal the truth from
-//! loadgen's own log, the same check as the single-host chaos test.
+//! loadgen's own log, the same check as the single-host chaos test. While
+//! the faults run, an admin's live wall (through the balancer) measures the
+//! time from a batch's acceptance to its tile on the screen.
 
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -119,6 +122,7 @@ fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> any
         upload_media: false,
     });
 
+    let wall = WallWatch::start(bed.url("lb", services::INGEST_PORT))?;
     let mut rng = Rng::new(seed ^ 0xBED5_EED);
     let between = |rng: &mut Rng, low: f64, high: f64| {
         Duration::from_secs_f64(low + (high - low) * (rng.below(1_000_001) as f64 / 1e6))
@@ -152,6 +156,13 @@ fn exercise(bed: &mut Bed, args: &Args, seed: u64, dir: &std::path::Path) -> any
         next = started.elapsed() + between(&mut rng, args.min_gap_secs, args.max_gap_secs);
     }
     let load = load.join().map_err(|_| anyhow::anyhow!("loadgen panicked"))??;
+    let (mut latencies, lost_streams) = wall.finish();
+    let (p50, p99, max) = percentiles(&mut latencies);
+    println!(
+        "  accepted → on the proctor's wall during the faults: p50 {p50} ms, p99 {p99} ms, max {max} ms over {} tiles \
+         (the wall's stream was lost and reopened {lost_streams} times)",
+        latencies.len()
+    );
     println!(
         "  loadgen done after {:.1} s: {} batches / {} events accepted, statuses {:?}; draining",
         started.elapsed().as_secs_f64(),
@@ -363,4 +374,92 @@ fn print_verdict(replica: &str, v: &Verdict) {
     if let Some(first) = &v.first_difference {
         println!("    first difference: {first}");
     }
+}
+
+/// A proctor's screen during the run: the admin's live wall of the exam
+/// (server-sent events through the balancer), reconnecting when the
+/// replica serving it goes away. Each tile carries the receipt time of the
+/// newest batch it reflects; the tile's arrival minus that is the time from
+/// "accepted" to "on the screen" (one machine, one clock).
+struct WallWatch {
+    latencies_ms: Arc<Mutex<Vec<i64>>>,
+    reconnects: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WallWatch {
+    fn start(base: String) -> anyhow::Result<Self> {
+        let now = invigil_schemas::clock::now_ms() / 1000;
+        let claims = invigil_ops::token::claims("admin", "chaos-watch", &[], None, now, 4)?;
+        let token = invigil_ops::token::sign(super::TOKEN_SECRET, &claims);
+        let latencies_ms = Arc::new(Mutex::new(Vec::new()));
+        let reconnects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (into, again, stopped) = (Arc::clone(&latencies_ms), Arc::clone(&reconnects), Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let url = format!("{base}/api/v1/dashboard/tests/{TEST_ID}/live");
+            while !stopped.load(Ordering::Relaxed) {
+                runtime.block_on(follow(&url, &token, &into, &stopped));
+                again.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        Ok(Self { latencies_ms, reconnects, stop, thread })
+    }
+
+    /// Stops watching; the latencies seen and how often the stream was lost.
+    fn finish(self) -> (Vec<i64>, usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let latencies = std::mem::take(&mut *self.latencies_ms.lock().unwrap_or_else(|p| p.into_inner()));
+        (latencies, self.reconnects.load(Ordering::Relaxed).saturating_sub(1))
+    }
+}
+
+/// Reads one wall stream until it ends (or `stop`), noting each tile's latency.
+async fn follow(url: &str, token: &str, into: &Mutex<Vec<i64>>, stop: &std::sync::atomic::AtomicBool) {
+    let client = reqwest::Client::new();
+    let Ok(mut response) = client.get(url).bearer_auth(token).send().await else { return };
+    if !response.status().is_success() {
+        return;
+    }
+    let (mut pending, mut event) = (String::new(), String::new());
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let chunk = match tokio::time::timeout(Duration::from_millis(500), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(_) => return,
+            Err(_) => continue,
+        };
+        pending.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = pending.find('\n') {
+            let line: String = pending.drain(..=end).collect();
+            let line = line.trim_end();
+            if let Some(name) = line.strip_prefix("event:") {
+                event = name.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:").filter(|_| event == "tile") {
+                let arrived = invigil_schemas::clock::now_ms();
+                let received = serde_json::from_str::<serde_json::Value>(data.trim())
+                    .ok()
+                    .and_then(|tile| tile["received_at"].as_i64());
+                if let Some(received) = received.filter(|r| *r > 0) {
+                    into.lock().unwrap_or_else(|p| p.into_inner()).push(arrived - received);
+                }
+            }
+        }
+    }
+}
+
+/// `(p50, p99, max)` of `values`, in their unit.
+fn percentiles(values: &mut [i64]) -> (i64, i64, i64) {
+    if values.is_empty() {
+        return (0, 0, 0);
+    }
+    values.sort_unstable();
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99), *values.last().expect("not empty"))
 }
