@@ -58,67 +58,16 @@ impl LogStore {
             Ok(()) => None,
             Err(error) => Some(fallback(&error, seed, cache)?),
         };
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let store = Self { follower, fallback, _keeper: Arc::new(Keeper(Arc::clone(&stop))) };
-        if store.fallback.is_none() && store.follower.current().is_none() {
-            store.seed(seed)?;
+        if fallback.is_none() && follower.current().is_none() {
+            seed_log(&follower, seed)?;
         }
-        let keeper = store.clone_without_keeper();
-        let (seed, cache) = (seed.to_owned(), cache.to_owned());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (kept, seed, cache, stopped) = (follower.clone(), seed.to_owned(), cache.to_owned(), Arc::clone(&stop));
         std::thread::Builder::new()
             .name("invigil-config-keeper".into())
-            .spawn(move || keeper.keep(&seed, &cache, &stop))
+            .spawn(move || keep(&kept, &seed, &cache, &stopped))
             .map_err(ConfigError::Io)?;
-        Ok(store)
-    }
-
-    /// A handle for the keeper thread that does not keep it alive.
-    fn clone_without_keeper(&self) -> Self {
-        Self {
-            follower: self.follower.clone(),
-            fallback: self.fallback.clone(),
-            _keeper: Arc::new(Keeper(Arc::new(Default::default()))),
-        }
-    }
-
-    /// Every second: writes the version in force to `cache` when it
-    /// changed, and seeds the log if it turned out empty once readable.
-    fn keep(&self, seed: &Path, cache: &Path, stop: &std::sync::atomic::AtomicBool) {
-        let mut cached = 0;
-        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            match self.follower.current() {
-                Some((version, document)) if version != cached => {
-                    let text = serde_json::json!({ "version": version, "document": *document }).to_string();
-                    match super::file::write_atomically(cache, &text) {
-                        Ok(()) => cached = version,
-                        Err(error) => tracing::warn!(%error, cache = %cache.display(), "config cache not written"),
-                    }
-                }
-                None if self.follower.wait_until_caught_up(Duration::ZERO).is_ok() => {
-                    if let Err(error) = self.seed(seed) {
-                        tracing::warn!(%error, "seeding the config log failed; retrying");
-                    }
-                }
-                _ => {}
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
-
-    /// Writes the seed file (or the defaults) as version 1. Several replicas
-    /// starting together may all try; the log keeps the first.
-    fn seed(&self, seed: &Path) -> Result<(), ConfigError> {
-        let document = if seed.exists() {
-            ConfigDocument::read_file(seed).map_err(|e| ConfigError::Log(format!("{}: {e}", seed.display())))?
-        } else {
-            ConfigDocument::default()
-        };
-        let by = format!("seed file {}", seed.display());
-        match self.propose(document, 0, "seeded".into(), by)? {
-            Outcome::Installed(version) => tracing::info!(version, seed = %seed.display(), "config log seeded"),
-            _ => tracing::info!("config log seeded by another replica"),
-        }
-        Ok(())
+        Ok(Self { follower, fallback, _keeper: Arc::new(Keeper(stop)) })
     }
 
     pub fn sync(&self) -> Result<(), ConfigError> {
@@ -137,7 +86,7 @@ impl LogStore {
         check(&document)?;
         self.refuse_known_stale(write.if_version)?;
         if let Some(read) = write.if_version {
-            return match self.propose(document, read, action, write.by)? {
+            return match propose(&self.follower, document, read, action, write.by)? {
                 Outcome::Installed(version) => Ok(version),
                 Outcome::Stale { current } => Err(ConfigError::Stale { read, current }),
                 Outcome::Unusable => Err(ConfigError::Log("the config log could not use the write".into())),
@@ -147,7 +96,7 @@ impl LogStore {
         // on top of it, like a write that came a moment later.
         let mut base = self.current().version;
         for _ in 0..UNCONDITIONAL_TRIES {
-            match self.propose(document.clone(), base, action.clone(), write.by.clone())? {
+            match propose(&self.follower, document.clone(), base, action.clone(), write.by.clone())? {
                 Outcome::Installed(version) => return Ok(version),
                 Outcome::Stale { current } => base = current,
                 Outcome::Unusable => break,
@@ -186,25 +135,76 @@ impl LogStore {
             .map(|document| (*document).clone())
             .ok_or(ConfigError::NoSuchVersion(version))
     }
+}
 
-    fn propose(&self, document: ConfigDocument, base: u64, action: String, by: String) -> Result<Outcome, ConfigError> {
-        // A replica that has not read the log (the broker was away at its
-        // start and still is) cannot tell whether a write would win.
-        if self.follower.wait_until_caught_up(Duration::ZERO).is_err() {
-            return Err(ConfigError::Log(
-                "the config log cannot be read now (is Kafka reachable?); nothing changed".into(),
-            ));
+/// Every second, until `stop`: writes the version in force to `cache` when
+/// it changed, and seeds the log if it turned out empty once readable.
+fn keep(follower: &ConfigFollower, seed: &Path, cache: &Path, stop: &std::sync::atomic::AtomicBool) {
+    let mut cached = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match follower.current() {
+            Some((version, document)) if version != cached => {
+                let text = serde_json::json!({ "version": version, "document": *document }).to_string();
+                match super::file::write_atomically(cache, &text) {
+                    Ok(()) => cached = version,
+                    Err(error) => tracing::warn!(%error, cache = %cache.display(), "config cache not written"),
+                }
+            }
+            None if follower.wait_until_caught_up(Duration::ZERO).is_ok() => {
+                if let Err(error) = seed_log(follower, seed) {
+                    tracing::warn!(%error, "seeding the config log failed; retrying");
+                }
+            }
+            _ => {}
         }
-        let proposal = Proposal {
-            base,
-            write_id: uuid::Uuid::new_v4(),
-            action,
-            by,
-            at_ms: invigil_schemas::clock::now_ms(),
-            document,
-        };
-        self.follower.write(&proposal, WRITE_TIMEOUT).map_err(|e| ConfigError::Log(e.to_string()))
+        std::thread::sleep(Duration::from_secs(1));
     }
+}
+
+/// Writes the seed file (or the defaults) as version 1. Several replicas
+/// starting together may all try; the log keeps the first.
+fn seed_log(follower: &ConfigFollower, seed: &Path) -> Result<(), ConfigError> {
+    let by = format!("seed file {}", seed.display());
+    match propose(follower, seed_document(seed)?, 0, "seeded".into(), by)? {
+        Outcome::Installed(version) => tracing::info!(version, seed = %seed.display(), "config log seeded"),
+        _ => tracing::info!("config log seeded by another replica"),
+    }
+    Ok(())
+}
+
+/// The seed file's document, or the defaults if there is no file.
+fn seed_document(seed: &Path) -> Result<ConfigDocument, ConfigError> {
+    if !seed.exists() {
+        return Ok(ConfigDocument::default());
+    }
+    ConfigDocument::read_file(seed).map_err(|e| ConfigError::Log(format!("{}: {e}", seed.display())))
+}
+
+/// Writes `document` as a proposal based on `base` and waits for the log's
+/// verdict on it.
+fn propose(
+    follower: &ConfigFollower,
+    document: ConfigDocument,
+    base: u64,
+    action: String,
+    by: String,
+) -> Result<Outcome, ConfigError> {
+    // A replica that has not read the log (the broker was away at its
+    // start and still is) cannot tell whether a write would win.
+    if follower.wait_until_caught_up(Duration::ZERO).is_err() {
+        return Err(ConfigError::Log(
+            "the config log cannot be read now (is Kafka reachable?); nothing changed".into(),
+        ));
+    }
+    let proposal = Proposal {
+        base,
+        write_id: uuid::Uuid::new_v4(),
+        action,
+        by,
+        at_ms: invigil_schemas::clock::now_ms(),
+        document,
+    };
+    follower.write(&proposal, WRITE_TIMEOUT).map_err(|e| ConfigError::Log(e.to_string()))
 }
 
 /// What to serve while the log cannot be read: the cached version, else the
@@ -220,11 +220,7 @@ fn fallback(error: &dyn std::fmt::Display, seed: &Path, cache: &Path) -> Result<
         tracing::warn!(%error, version, cache = %cache.display(), "config log unreadable at start; serving the version last read until it answers");
         return Ok(Versioned { version, document: Arc::new(document) });
     }
-    let document = if seed.exists() {
-        ConfigDocument::read_file(seed).map_err(|e| ConfigError::Log(format!("{}: {e}", seed.display())))?
-    } else {
-        ConfigDocument::default()
-    };
+    let document = seed_document(seed)?;
     tracing::error!(%error, seed = %seed.display(), "config log unreadable at start and no version cached; serving the seed file as version 0 until it answers");
     Ok(Versioned { version: 0, document: Arc::new(document) })
 }

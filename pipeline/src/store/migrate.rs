@@ -86,7 +86,8 @@ pub async fn migrate_cluster<S: SqlStore>(
 ) -> Result<MigrationReport, MigrateError> {
     store.execute(&target.database_ddl()).await?;
     store.execute(&target.ledger_ddl()).await?;
-    check_ledger_engine(store, target).await?;
+    let engine = store.query_text(&target.ledger_engine_query(), "TabSeparated").await?;
+    replicated_ledger(&engine, target)?;
     let ledger = migrations::parse_ledger(&store.query_text(&target.ledger_query(), "TabSeparated").await?)?;
     let pending = migrations::pending(&ledger)?;
     for migration in &pending {
@@ -121,7 +122,7 @@ pub async fn check_cluster<S: SqlStore>(
     if engine.trim().is_empty() {
         return Err(behind(migrations::MIGRATIONS.iter().collect()));
     }
-    check_ledger_engine(store, target).await?;
+    replicated_ledger(&engine, target)?;
     let ledger = migrations::parse_ledger(&store.query_text(&target.ledger_query(), "TabSeparated").await?)?;
     let pending = migrations::pending(&ledger)?;
     if pending.is_empty() {
@@ -131,11 +132,9 @@ pub async fn check_cluster<S: SqlStore>(
     }
 }
 
-async fn check_ledger_engine<S: SqlStore>(
-    store: &S,
-    target: migrations::ClusterTarget<'_>,
-) -> Result<(), MigrateError> {
-    let engine = store.query_text(&target.ledger_engine_query(), "TabSeparated").await?;
+/// Refuses a ledger (its engine as the server names it) that is not
+/// replicated: the database was migrated as a single node.
+fn replicated_ledger(engine: &str, target: migrations::ClusterTarget<'_>) -> Result<(), MigrateError> {
     let engine = engine.trim();
     if engine.starts_with("Replicated") {
         return Ok(());

@@ -119,9 +119,7 @@ impl Bed {
         self.wait_for("lb", || tcp_open(&balancer))?;
         self.start_host("broker")?;
         let broker = self.address("broker", services::BROKER_PORT);
-        self.wait_for("broker", || {
-            invigil_pipeline::topics::end_total(&broker, "__none__").is_ok() || tcp_open(&broker)
-        })?;
+        self.wait_for("broker", || tcp_open(&broker))?;
         self.create_topics()?;
         self.start_host("s3")?;
         let s3 = format!("{}/moto-api/", self.url("s3", services::S3_PORT));
@@ -216,11 +214,7 @@ impl Bed {
     }
 
     fn is_running(&self, service: &Service) -> bool {
-        service.pid.is_some_and(|pid| {
-            // A zombie (exited, not yet reaped by us) is not running.
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
-        })
+        service.pid.is_some_and(alive)
     }
 
     /// SIGKILL to every process of `host` (their whole process groups).
@@ -259,17 +253,14 @@ impl Bed {
             unsafe { libc::kill(-pid, libc::SIGTERM) };
         }
         let deadline = Instant::now() + limit;
-        let alive = |pid: i32| {
-            std::path::Path::new(&format!("/proc/{pid}")).exists() && {
-                reap();
-                let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
-            }
+        let any_alive = |pids: &[i32]| {
+            reap();
+            pids.iter().any(|p| alive(*p))
         };
-        while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        while any_alive(&pids) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
-        let clean = !pids.iter().any(|p| alive(*p));
+        let clean = !any_alive(&pids);
         for host in hosts {
             self.kill_host(host)?;
         }
@@ -356,6 +347,13 @@ impl Drop for Bed {
             self.teardown(keep);
         }
     }
+}
+
+/// Whether process `pid` runs: it exists and is not a zombie (exited, not
+/// yet reaped).
+fn alive(pid: i32) -> bool {
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !state.is_empty() && !state.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
 }
 
 /// Reaps any exited children of this process.

@@ -21,7 +21,7 @@ use invigil_pipeline::rows::{EventRow, RowBlock, TableRow};
 use invigil_pipeline::store::http::{HttpConfig, HttpStore};
 use invigil_pipeline::store::migrate::migrate_cluster;
 use invigil_pipeline::store::SqlStore;
-use invigil_schemas::migrations::{ClusterTarget, Dialect};
+use invigil_schemas::migrations::ClusterTarget;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,12 +58,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let database = format!("invigil_insert_bench_{}", std::process::id());
     let node = |url: &str, database: &str, cluster: Option<&str>| {
         HttpStore::new(&HttpConfig {
-            url: url.to_owned(),
-            database: database.to_owned(),
-            user: None,
-            password: None,
-            dialect: Dialect::Legacy,
             cluster: cluster.map(str::to_owned),
+            ..HttpConfig::from_env_credentials(url, database, true)
         })
     };
     let target = ClusterTarget { cluster: &args.cluster, database: &database };
