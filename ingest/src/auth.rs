@@ -18,7 +18,7 @@ use crate::error::ApiError;
 /// How tokens are verified.
 #[derive(Clone)]
 pub enum TokenKey {
-    /// HS256 with a shared secret (at least 32 bytes).
+    /// HS256 with a shared secret, strong by [`invigil_schemas::secret_strength`].
     Hs256Secret(Vec<u8>),
     /// RS256 with an RSA public key in PEM.
     Rs256PublicPem(Vec<u8>),
@@ -28,8 +28,8 @@ pub enum TokenKey {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthConfigError {
-    #[error("the HS256 secret must be at least 32 bytes, got {0}")]
-    ShortSecret(usize),
+    #[error("{}", invigil_schemas::secret_strength::refusal("the HS256 secret (INVIGIL_TOKEN_SECRET)", .0))]
+    WeakSecret(invigil_schemas::secret_strength::WeakSecret),
     #[error("the public key is not valid PEM for {alg:?}: {source}")]
     BadKey { alg: Algorithm, source: jsonwebtoken::errors::Error },
 }
@@ -44,10 +44,10 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(key: &TokenKey) -> Result<Self, AuthConfigError> {
         let (alg, key) = match key {
-            TokenKey::Hs256Secret(secret) if secret.len() < 32 => {
-                return Err(AuthConfigError::ShortSecret(secret.len()))
+            TokenKey::Hs256Secret(secret) => {
+                invigil_schemas::secret_strength::check(secret).map_err(AuthConfigError::WeakSecret)?;
+                (Algorithm::HS256, DecodingKey::from_secret(secret))
             }
-            TokenKey::Hs256Secret(secret) => (Algorithm::HS256, DecodingKey::from_secret(secret)),
             TokenKey::Rs256PublicPem(pem) => (
                 Algorithm::RS256,
                 DecodingKey::from_rsa_pem(pem)

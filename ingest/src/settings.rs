@@ -5,7 +5,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `INVIGIL_TOKEN_SECRET` | HS256 secret (≥ 32 bytes) when `auth.algorithm = "HS256"` |
+//! | `INVIGIL_TOKEN_SECRET` | HS256 secret when `auth.algorithm = "HS256"`: ≥ 32 bytes, no placeholder, pattern or low entropy (`invigil_schemas::secret_strength`; make one with `openssl rand -base64 48`) |
 //! | `INVIGIL_IP_HASH_SECRET` | key of the client-IP hash (≥ 16 bytes); random per process if unset |
 //! | `INVIGIL_LISTEN` | overrides `listen` |
 //! | `INVIGIL_NODE` | overrides `node` (e.g. the pod name) |

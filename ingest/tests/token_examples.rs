@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use invigil_ingest::auth::{TokenKey, Verifier};
 
 const README: &str = include_str!("../../README.md");
-const SECRET: &str = "an-example-secret-of-at-least-32-bytes";
+const SECRET: &str = "XJdjpDB48YSMIEcWAMpwdGM62RqOm9UXxq1HCcnQ7ACh";
 
 // Rust, with the jsonwebtoken and serde_json crates.
 fn candidate_token(
@@ -55,7 +55,10 @@ fn check(language: &str, token: &str) {
     let claims = accepted(token, SECRET).unwrap_or_else(|e| panic!("{language}'s token refused: {e}"));
     assert_eq!((claims.sub.as_str(), claims.test_id.as_str()), ("cand-42", "exam-1"), "{language}");
     assert_eq!(claims.exp - claims.iat, 240 * 60, "{language}: four hours");
-    assert!(accepted(token, "another-secret-that-is-32-bytes-long!").is_err(), "{language}: another secret is refused");
+    assert!(
+        accepted(token, "0Jc5Jq3w9nLrWm2PzXy8sTgV4bH6kD1eQa7uFo3iR5lN").is_err(),
+        "{language}: another secret is refused"
+    );
 }
 
 #[test]

@@ -17,7 +17,7 @@ command -v schemathesis >/dev/null || { echo "schemathesis missing: run ops/dev/
 
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export INVIGIL_TOKEN_SECRET=schemathesis-secret-of-at-least-32-bytes
+export INVIGIL_TOKEN_SECRET='rjpTWBgmg11ieHJwRM5q36RnMATlfB465bNep4A6bUuV'
 cat >"$dir/ingest.toml" <<EOF
 listen = "127.0.0.1:$port"
 config_file = "$dir/data/config.json"

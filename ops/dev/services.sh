@@ -50,7 +50,7 @@ CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
 # Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
-APT_RUNTIME=(cmake libcurl4-openssl-dev pkg-config binaryen curl)
+APT_RUNTIME=(cmake libcurl4-openssl-dev libssl-dev pkg-config binaryen curl)
 # ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
 # zookeeper: the cluster's coordination (chcluster); haproxy and nftables:
 # the multi-host bed's load balancer and packet loss.

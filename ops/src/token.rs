@@ -70,8 +70,15 @@ pub fn sign(secret: &str, claims: &serde_json::Value) -> String {
     .expect("HS256 signing cannot fail")
 }
 
+/// Refuses a token secret that ingest would refuse (a placeholder, a
+/// pattern, too short or too little entropy), saying how to make one.
+pub fn require_strong_secret(secret: &str) -> anyhow::Result<()> {
+    use invigil_schemas::secret_strength::{check, refusal};
+    check(secret.as_bytes()).map_err(|weak| anyhow::anyhow!(refusal("INVIGIL_TOKEN_SECRET", &weak)))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    ensure!(args.token_secret.len() >= 32, "the token secret must be at least 32 bytes (INVIGIL_TOKEN_SECRET)");
+    require_strong_secret(&args.token_secret)?;
     let now = invigil_schemas::clock::now_ms() / 1000;
     let claims = claims(&args.role, &args.sub, &args.tests, args.name.as_deref(), now, args.hours)?;
     println!("{}", sign(&args.token_secret, &claims));

@@ -162,6 +162,9 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     let hs256 = settings.auth.algorithm == "HS256";
     let token_secret =
         if hs256 { Some(secret_from_env_or_disk("INVIGIL_TOKEN_SECRET", &args.data_dir, "token")?) } else { None };
+    if let Some(secret) = &token_secret {
+        crate::token::require_strong_secret(secret)?;
+    }
     secret_from_env_or_disk("INVIGIL_IP_HASH_SECRET", &args.data_dir, "ip-hash")?;
     let secrets = settings.secrets_from_env()?;
     let broker = local_broker(&args, &settings, &dashboard.live_topic)?;

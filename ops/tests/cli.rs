@@ -172,3 +172,46 @@ fn the_product_binary_links_none_of_the_tools_dependencies() {
         assert!(!crates.contains(&tool_only), "the product binary links {tool_only}");
     }
 }
+
+/// The secret the manifests once shipped, and a few an operator might type,
+/// stop every command that signs or checks tokens before it serves anything;
+/// the message names the variable and how to make a good one.
+#[test]
+fn placeholder_and_weak_token_secrets_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("ingest.toml");
+    let port = invigil_testkit::services::free_port();
+    std::fs::write(
+        &settings,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{0}/config.json\"\n[spool]\ndir = \"{0}/spool\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let data_dir = dir.path().join("up");
+    let commands: [(&str, Vec<&str>); 3] = [
+        ("ingest", vec!["ingest", "--settings", settings.to_str().unwrap()]),
+        ("up", vec!["up", "--data-dir", data_dir.to_str().unwrap(), "--broker", "external", "--no-demo"]),
+        ("token", vec!["token", "--role", "admin", "--sub", "a", "--test", "t"]),
+    ];
+    for secret in ["replace-me-with-32-or-more-random-bytes", "abcdabcdabcdabcdabcdabcdabcdabcdabcd", "tooshort"] {
+        for (name, args) in &commands {
+            let started = std::time::Instant::now();
+            let output = Command::new(env!("CARGO_BIN_EXE_invigil"))
+                .args(args)
+                .env("INVIGIL_TOKEN_SECRET", secret)
+                .env("INVIGIL_IP_HASH_SECRET", "0123456789abcdefXYZ")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!output.status.success(), "`invigil {name}` ran with {secret:?}");
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "`invigil {name}` took long to refuse");
+            assert!(
+                stderr.contains("INVIGIL_TOKEN_SECRET") && stderr.contains("openssl rand"),
+                "`invigil {name}` with {secret:?}: {stderr}"
+            );
+            assert!(!stderr.contains(secret), "`invigil {name}` printed the secret: {stderr}");
+        }
+    }
+}

@@ -15,7 +15,7 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-const SECRET: &str = "process-test-secret-of-at-least-32-bytes";
+const SECRET: &str = "gNmZv3a+7qKOH2Rs7Drc6/Hyxc9iTvHGCBYa33jurquV";
 
 use invigil_testkit::services::{brokers, free_port};
 

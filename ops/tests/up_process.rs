@@ -13,7 +13,7 @@ use invigil_testkit::tokens;
 use invigil_testkit::wait::wait_for_value as wait_for;
 use serde_json::{json, Value};
 
-const SECRET: &str = "up-test-secret-of-at-least-32-bytes!!";
+const SECRET: &str = "TsLEOib6PWShR13d4P8D/DosSTMWoAcoJeY/HlOIfxkj";
 
 fn token(claims: &impl serde::Serialize) -> String {
     tokens::sign_with(SECRET.as_bytes(), claims)

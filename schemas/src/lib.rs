@@ -30,6 +30,8 @@
 //! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
 //! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
 //!   and an ordered idempotent runner over any SQL executor.
+//! - [`secret_strength`]: whether a token-signing secret is strong enough to
+//!   run with (not a placeholder, a pattern or too little entropy).
 //!
 //! The crate has no I/O and no native dependencies (except behind the
 //! `config-log` feature, which the servers turn on): it builds for
@@ -48,6 +50,7 @@ pub mod live;
 pub mod media_key;
 pub mod migrations;
 pub mod record;
+pub mod secret_strength;
 pub mod sql;
 pub mod validate;
 

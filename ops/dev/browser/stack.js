@@ -14,7 +14,7 @@ export const INVIGIL = join(ROOT, 'target', 'debug', 'invigil');
 export const DIST = join(ROOT, 'sdk', 'dist');
 export const BROKERS = process.env.INVIGIL_KAFKA_BROKERS || '127.0.0.1:19092';
 export const S3 = process.env.INVIGIL_S3_ENDPOINT || 'http://127.0.0.1:15000';
-const SECRET = 'browser-tests-secret-0123456789abcdef';
+const SECRET = 'HMMyOBWeO9C0gLVl8J45od8SqVVLc4Xoo1N6IpPfkg9X';
 
 const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 

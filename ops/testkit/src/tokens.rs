@@ -6,7 +6,7 @@ use invigil_schemas::claims::{CandidateClaims, StaffClaims, StaffRole};
 use invigil_schemas::ids::{CandidateId, TestId};
 
 /// The HS256 secret every in-process front door of the tests verifies with.
-pub const SECRET: &[u8] = b"an-hs256-secret-of-at-least-32-bytes!!";
+pub const SECRET: &[u8] = b"XN6pjTdxPDjwkENs8oRSPzv2W9OXr09jwPp7n4iJIXmB";
 
 /// `claims` signed with `secret` (HS256).
 pub fn sign_with(secret: &[u8], claims: &impl serde::Serialize) -> String {

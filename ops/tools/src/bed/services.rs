@@ -28,7 +28,7 @@ pub const CONFIG_TOPIC: &str = "invigil_config";
 pub const PIPELINE_GROUP: &str = "bed-pipeline";
 /// The HS256 secret candidates' and staff tokens are signed with, unless
 /// `bed up --token-secret` says otherwise.
-pub const TOKEN_SECRET: &str = "bed-secret-bed-secret-bed-secret-bed-secret";
+pub const TOKEN_SECRET: &str = "CZwRUhYjiAgfxDQLsvNGQSzpb9Z7mu+rk24wT1N4SUSD";
 pub const INGEST_PORT: u16 = 8080;
 pub const CLICKHOUSE_HTTP_PORT: u16 = 8123;
 pub const BROKER_PORT: u16 = 9092;

@@ -49,7 +49,7 @@ pub struct Args {
     linger_ms: u32,
 }
 
-const SECRET: &str = "bench-secret-bench-secret-bench-secret!!";
+const SECRET: &str = "85vnIPtCdJg4IbkAmiAo20JuT3ZV7YeJZ98EUiWg2F7Z";
 
 struct Step {
     target: u64,

@@ -31,7 +31,7 @@ use cluster::{Cluster, Part, StoreKind};
 use truth::{Stored, Totals, Verdict};
 
 const TEST_ID: &str = "chaos";
-const TOKEN_SECRET: &str = "chaos-secret-chaos-secret-chaos-secret!!";
+const TOKEN_SECRET: &str = "Xz1+8RBSYM4fkuFrDKrnM5f1DktfdVOOcnCrH2NUmmOS";
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
