@@ -2,7 +2,8 @@
 # The whole test suite, against real local services:
 #   1. ops/dev/services.sh up   (installs what is missing, starts kafka, s3, clickhouse, zookeeper and the 2-replica ClickHouse cluster)
 #   2. formatting, the wasm32 build of the shared crates
-#   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the
+#   3. every Rust test (cargo nextest), the SDK build (sdk/build.sh), the OCI
+#      image built and run (ops/image/test.sh), the
 #      dashboards' JS unit tests (node --test dashboards/web/test/*.test.js), then the
 #      browser tests (node --test: the SDK against real ingest, tansu, moto),
 #      the chaos test's short form (ops/chaos/run.sh) and its form on the
@@ -109,6 +110,9 @@ if [ "$nextest_status" -ne 0 ] && ! [[ $summary =~ [1-9][0-9]*\ failed ]]; then 
 
 step "SDK bundle for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
+
+step "OCI image (ops/image/build.sh, run from its layout under unshare + chroot)"
+if ops/image/test.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: image"; fi
 
 # node_tests NAME LOG DIR [ARGS...]: `node --test ARGS` in DIR, its TAP
 # counts added to ours; a run that fails without a failing test (it did not

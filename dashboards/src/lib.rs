@@ -113,7 +113,7 @@ impl Service {
         let hub = Arc::new(live::LiveHub::default());
         let stop_hub = Arc::new(AtomicBool::new(false));
         let hub_thread = (!settings.live_topic.is_empty())
-            .then(|| hub.follow(&host.kafka_brokers, &settings.live_topic, Arc::clone(&stop_hub)));
+            .then(|| hub.follow(&host.kafka, &settings.live_topic, Arc::clone(&stop_hub)));
         let media_credentials = match backends.media_credentials {
             Some(provider) => Some(provider),
             None => aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use invigil_schemas::kafka_access::KafkaEndpoint;
 use invigil_schemas::live::LiveCounters;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::broadcast;
@@ -98,20 +98,25 @@ impl LiveHub {
         self.updates.subscribe()
     }
 
-    /// Reads `topic` from `brokers` into this hub on a thread of its own
+    /// Reads `topic` from `kafka` into this hub on a thread of its own
     /// until `stop` is raised.
-    pub fn follow(self: &Arc<Self>, brokers: &str, topic: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    pub fn follow(
+        self: &Arc<Self>,
+        kafka: &KafkaEndpoint,
+        topic: &str,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         let hub = Arc::clone(self);
-        let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+        let (kafka, topic) = (kafka.clone(), topic.to_owned());
         std::thread::Builder::new()
             .name("live-hub".into())
-            .spawn(move || hub.consume(&brokers, &topic, &stop))
+            .spawn(move || hub.consume(&kafka, &topic, &stop))
             .expect("spawning the live hub thread")
     }
 
-    fn consume(&self, brokers: &str, topic: &str, stop: &AtomicBool) {
-        let consumer: BaseConsumer = match ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    fn consume(&self, kafka: &KafkaEndpoint, topic: &str, stop: &AtomicBool) {
+        let consumer: BaseConsumer = match kafka
+            .client_config()
             // Required by librdkafka for a consumer; nothing is committed.
             .set("group.id", "invigil-dashboards-live")
             .set("enable.auto.commit", "false")

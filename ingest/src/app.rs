@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use invigil_schemas::kafka_access::{KafkaEndpoint, Preflight};
 use tokio::net::TcpListener;
 
 use crate::auth::Verifier;
@@ -58,7 +59,21 @@ impl Ingest {
                 "spool holds batches from a previous run; replaying"
             );
         }
-        let producer = EventsProducer::new(&settings.kafka).context("creating the Kafka producer")?;
+        let verifier = Verifier::new(&secrets.token_key)?;
+        let kafka = settings.kafka.endpoint()?;
+        if kafka.is_secured() {
+            // A wrong CA or password is a settings error, found now rather
+            // than as batches piling up in the spool.
+            let check = kafka.clone();
+            let outcome = tokio::task::spawn_blocking(move || check.preflight(Duration::from_secs(5))).await?;
+            match outcome? {
+                Preflight::Reached => tracing::info!(brokers = %kafka.brokers, "Kafka reached over TLS/SASL"),
+                Preflight::Unreachable(reason) => {
+                    tracing::warn!(brokers = %kafka.brokers, reason, "Kafka unreachable at start; the TLS/SASL settings are checked when it answers")
+                }
+            }
+        }
+        let producer = EventsProducer::new(&settings.kafka, &kafka).context("creating the Kafka producer")?;
         // Warm the producer's metadata so the first request is not the one
         // that waits for it. Kafka being down here is not fatal: the spool
         // takes batches until it returns.
@@ -68,7 +83,7 @@ impl Ingest {
         }
         let delivery =
             Delivery::new(producer, spool, Arc::clone(&metrics), Duration::from_millis(settings.kafka.ack_timeout_ms));
-        let config = open_config(&settings, Arc::clone(&metrics)).await?;
+        let config = open_config(&settings, &kafka, Arc::clone(&metrics)).await?;
         let reloads = Arc::clone(&metrics);
         let config_watch = config
             .watch(Duration::from_secs(2), move |version| {
@@ -87,7 +102,8 @@ impl Ingest {
             None
         };
         let state = Arc::new(AppState {
-            verifier: Verifier::new(&secrets.token_key)?,
+            verifier,
+            kafka,
             ip_hash_secret: secrets.ip_hash_secret,
             config,
             delivery: delivery.clone(),
@@ -167,7 +183,11 @@ impl Ingest {
 /// The configuration: the config log when `config_topic` is set (read to its
 /// end before the replica serves, so it never answers with an older version
 /// than its peers), otherwise the file.
-async fn open_config(settings: &IngestSettings, metrics: Arc<Metrics>) -> anyhow::Result<ConfigStore> {
+async fn open_config(
+    settings: &IngestSettings,
+    kafka: &KafkaEndpoint,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<ConfigStore> {
     use anyhow::Context;
     let described = |e: crate::config_store::ConfigError| anyhow::anyhow!("{e}: {}", describe_config_error(&e));
     let Some(topic) = &settings.config_topic else {
@@ -175,11 +195,7 @@ async fn open_config(settings: &IngestSettings, metrics: Arc<Metrics>) -> anyhow
             .map_err(described)
             .with_context(|| format!("opening the configuration file {}", settings.config_file.display()));
     };
-    let log = invigil_schemas::config_log::kafka::LogSettings {
-        brokers: settings.kafka.brokers.clone(),
-        topic: topic.clone(),
-        client: Vec::new(),
-    };
+    let log = invigil_schemas::config_log::kafka::LogSettings { kafka: kafka.clone(), topic: topic.clone() };
     let seed = settings.config_file.clone();
     // Beside the spool: per replica, writable, and kept across restarts.
     let cache = settings.spool.dir.join("config-log-cache.json");

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use invigil_schemas::kafka_access::KafkaEndpoint;
 
 use crate::auth::Verifier;
 use crate::config_store::ConfigStore;
@@ -23,8 +24,9 @@ pub struct Host {
     pub verifier: Verifier,
     /// The config in force, hot-reloaded; a mounted service reads it.
     pub config: ConfigStore,
-    /// `kafka.brokers` (the dashboards follow the live counters' topic).
-    pub kafka_brokers: String,
+    /// Where Kafka is and how to reach it (the dashboards follow the live
+    /// counters' topic).
+    pub kafka: KafkaEndpoint,
     /// The media bucket's settings (the dashboards sign GET links to it).
     pub media: CredentialSettings,
     metrics: Arc<Metrics>,
@@ -35,7 +37,7 @@ impl Host {
         Self {
             verifier: state.verifier.clone(),
             config: state.config.clone(),
-            kafka_brokers: state.settings.kafka.brokers.clone(),
+            kafka: state.kafka.clone(),
             media: state.settings.credentials.clone(),
             metrics: Arc::clone(&state.metrics),
         }

@@ -3,12 +3,13 @@
 //! per partition; lz4 and a few milliseconds of linger let one produce request
 //! carry many batches (`invigil bench ingest` measures the effect).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use invigil_schemas::kafka_access::{AccessError, KafkaAccess, KafkaEndpoint, KafkaSasl, KafkaTls};
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
@@ -36,6 +37,22 @@ pub struct KafkaSettings {
     /// (found by the chaos test) and the broker stops serving while its port
     /// stays open.
     pub idempotence: bool,
+    /// `[kafka.tls]`: TLS to the brokers.
+    pub tls: KafkaTls,
+    /// `[kafka.sasl]`: SASL login (password from `INVIGIL_KAFKA_SASL_PASSWORD`
+    /// or `password_file`).
+    pub sasl: KafkaSasl,
+    /// `[kafka.options]`: librdkafka properties set verbatim on every client.
+    pub options: BTreeMap<String, String>,
+}
+
+impl KafkaSettings {
+    /// The brokers with TLS, SASL and options checked and resolved (the
+    /// SASL password read from its file or the environment).
+    pub fn endpoint(&self) -> Result<KafkaEndpoint, AccessError> {
+        let access = KafkaAccess { tls: self.tls.clone(), sasl: self.sasl.clone(), options: self.options.clone() };
+        access.resolve(&self.brokers, |name| std::env::var(name).ok())
+    }
 }
 
 impl Default for KafkaSettings {
@@ -48,6 +65,9 @@ impl Default for KafkaSettings {
             linger_ms: 2,
             compression: "lz4".into(),
             idempotence: true,
+            tls: KafkaTls::default(),
+            sasl: KafkaSasl::default(),
+            options: BTreeMap::new(),
         }
     }
 }
@@ -76,10 +96,11 @@ pub struct EventsProducer {
 }
 
 impl EventsProducer {
-    pub fn new(settings: &KafkaSettings) -> Result<Self, KafkaError> {
+    /// A producer for `settings`' topic at `endpoint` (from
+    /// [`KafkaSettings::endpoint`]).
+    pub fn new(settings: &KafkaSettings, endpoint: &KafkaEndpoint) -> Result<Self, KafkaError> {
         let brokers_down = Arc::new(AtomicBool::new(false));
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &settings.brokers);
+        let mut config = endpoint.client_config();
         if settings.idempotence {
             config.set("enable.idempotence", "true");
         } else {

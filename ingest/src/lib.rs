@@ -54,6 +54,7 @@ pub mod metrics;
 pub mod post_policy;
 pub mod rate_limit;
 pub mod router;
+pub mod sdk_files;
 pub mod settings;
 pub mod spool;
 pub mod state;

@@ -34,6 +34,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep"),
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages"),
     ("delete", "/api/v1/live/resources/{id}"),
+    ("get", "/sdk/{file}"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -57,6 +58,7 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
         .route("/api/v1/admin/config/history/{version}", get(config_api::get_admin_version))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(get_readyz))
+        .route("/sdk/{file}", get(get_sdk_file))
         .route("/metrics", get(get_metrics))
         .with_state(state)
         .merge(live)
@@ -111,4 +113,15 @@ async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
+}
+
+/// `GET /sdk/{file}`: the SDK bundle from `sdk_dir`, when one is set.
+async fn get_sdk_file(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    match &state.settings.sdk_dir {
+        Some(dir) => crate::sdk_files::response(dir, &file, crate::sdk_files::DEPLOYED_CACHE).await,
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }

@@ -10,6 +10,8 @@
 //! | `INVIGIL_LISTEN` | overrides `listen` |
 //! | `INVIGIL_NODE` | overrides `node` (e.g. the pod name) |
 //! | `INVIGIL_KAFKA_BROKERS` | overrides `kafka.brokers` |
+//! | `INVIGIL_KAFKA_SASL_PASSWORD` | the SASL password when `kafka.sasl` is set and has no `password_file` |
+//! | `INVIGIL_SDK_DIR` | overrides `sdk_dir` (the image sets it) |
 //!
 //! Secrets never live in the file, so it can sit in a ConfigMap.
 
@@ -42,6 +44,10 @@ pub struct IngestSettings {
     /// everywhere. Set it whenever more than one ingest replica runs. Unset:
     /// `config_file` is the configuration, for one host.
     pub config_topic: Option<String>,
+    /// A built SDK bundle (`sdk/build.sh`'s `sdk/dist`) to serve at
+    /// `/sdk/{file}`, so host pages can load the script from ingest.
+    /// Unset: `/sdk/` answers 404 (the bundle is served from elsewhere).
+    pub sdk_dir: Option<PathBuf>,
     /// Origins allowed to call the API from a browser; `["*"]` for any.
     pub cors_origins: Vec<String>,
     /// Take the client address from the first `X-Forwarded-For` entry (only
@@ -67,6 +73,7 @@ impl Default for IngestSettings {
             node: "ingest-0".into(),
             config_file: PathBuf::from("invigil-data/config.json"),
             config_topic: None,
+            sdk_dir: None,
             cors_origins: vec!["*".into()],
             trust_forwarded_for: false,
             stop_linger_ms: 0,
@@ -146,6 +153,9 @@ impl IngestSettings {
         if let Some(brokers) = var("INVIGIL_KAFKA_BROKERS") {
             settings.kafka.brokers = brokers;
         }
+        if let Some(dir) = var("INVIGIL_SDK_DIR") {
+            settings.sdk_dir = Some(PathBuf::from(dir));
+        }
         settings.check()?;
         Ok((settings, others))
     }
@@ -201,13 +211,16 @@ impl IngestSettings {
     /// The token key and IP-hash key from the environment (and key file).
     pub fn secrets_from_env(&self) -> Result<Secrets, SettingsError> {
         let token_key = match self.auth.algorithm.as_str() {
-            "HS256" => TokenKey::Hs256Secret(
-                std::env::var("INVIGIL_TOKEN_SECRET")
-                    .map_err(|_| {
-                        SettingsError::Invalid("auth.algorithm is HS256 but INVIGIL_TOKEN_SECRET is not set".into())
-                    })?
-                    .into_bytes(),
-            ),
+            "HS256" => {
+                let secret = std::env::var("INVIGIL_TOKEN_SECRET").map_err(|_| {
+                    SettingsError::Invalid("auth.algorithm is HS256 but INVIGIL_TOKEN_SECRET is not set".into())
+                })?;
+                // Refused here, before anything listens; the verifier checks again.
+                invigil_schemas::secret_strength::check(secret.as_bytes()).map_err(|weak| {
+                    SettingsError::Invalid(invigil_schemas::secret_strength::refusal("INVIGIL_TOKEN_SECRET", &weak))
+                })?;
+                TokenKey::Hs256Secret(secret.into_bytes())
+            }
             algorithm @ ("RS256" | "EdDSA") => {
                 let path = self.auth.public_key_file.as_ref().ok_or_else(|| {
                     SettingsError::Invalid(format!("auth.algorithm is {algorithm} but auth.public_key_file is not set"))

@@ -18,6 +18,8 @@ pub struct AppState {
     pub settings: IngestSettings,
     pub ip_hash_secret: [u8; 16],
     pub verifier: Verifier,
+    /// The brokers with their TLS/SASL settings resolved.
+    pub kafka: invigil_schemas::kafka_access::KafkaEndpoint,
     pub config: ConfigStore,
     pub delivery: Delivery,
     pub credentials: CredentialIssuer,

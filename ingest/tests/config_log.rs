@@ -110,7 +110,10 @@ async fn replicas_share_one_version_and_concurrent_writes_never_both_win() {
     }
 
     // What the pipeline follows sees the same version.
-    let settings = LogSettings { brokers: services::brokers(), topic: config_topic.clone(), client: Vec::new() };
+    let settings = LogSettings {
+        kafka: invigil_schemas::kafka_access::KafkaEndpoint::plaintext(services::brokers()),
+        topic: config_topic.clone(),
+    };
     let follower = tokio::task::spawn_blocking(move || {
         let follower = ConfigFollower::start(settings, |_| {}).unwrap();
         follower.wait_until_caught_up(Duration::from_secs(20)).unwrap();

@@ -53,8 +53,10 @@ CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
 APT_RUNTIME=(cmake libcurl4-openssl-dev libssl-dev pkg-config binaryen curl)
 # ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
 # zookeeper: the cluster's coordination (chcluster); haproxy and nftables:
-# the multi-host bed's load balancer and packet loss.
-APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg zookeeper haproxy nftables)
+# the multi-host bed's load balancer and packet loss; stunnel4: TLS in front of
+# the broker and ClickHouse in the TLS tests; umoci: packs the OCI image
+# (ops/image/build.sh) with no daemon.
+APT_PACKAGES=("${APT_RUNTIME[@]}" clickhouse-server chromium chromium-driver g++ ffmpeg zookeeper haproxy nftables stunnel4 umoci ca-certificates)
 
 ALL_SERVICES=(kafka s3 clickhouse zookeeper chcluster)
 

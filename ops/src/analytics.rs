@@ -11,10 +11,10 @@ use invigil_pipeline::store::{SqlStore, Store, StoreError};
 pub struct SharedStore(pub Store);
 
 impl SharedStore {
-    /// A ClickHouse server over HTTP (credentials from `CLICKHOUSE_USER` /
-    /// `CLICKHOUSE_PASSWORD`).
-    pub fn http(url: &str, database: &str) -> Arc<dyn AnalyticsStore> {
-        Arc::new(Self(Store::Http(HttpStore::new(&HttpConfig::from_env_credentials(url, database, false)))))
+    /// A ClickHouse server over HTTP(S) (credentials and CA from the
+    /// environment, see [`HttpConfig::from_env_credentials`]).
+    pub fn http(url: &str, database: &str) -> Result<Arc<dyn AnalyticsStore>, StoreError> {
+        Ok(Arc::new(Self(Store::Http(HttpStore::new(&HttpConfig::from_env_credentials(url, database, false))?))))
     }
 
     async fn text(&self, sql: String, format: &'static str) -> Result<String, StoreFailure> {

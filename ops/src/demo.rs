@@ -76,20 +76,8 @@ async fn exam(State(demo): State<Arc<Demo>>, Query(visit): Query<Visit>) -> Resp
 
 /// Files of the SDK bundle, by plain name only (no paths).
 async fn sdk_file(State(demo): State<Arc<Demo>>, Path(name): Path<String>) -> Response {
-    let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
-        Some("js") => "text/javascript",
-        Some("wasm") => "application/wasm",
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    };
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) || name.starts_with('.') {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match tokio::fs::read(demo.sdk_dir.join(&name)).await {
-        Ok(bytes) => {
-            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
-        }
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
-    }
+    // Revalidated on every load: the demo is where a rebuilt SDK is tried.
+    invigil_ingest::sdk_files::response(&demo.sdk_dir, &name, "no-cache").await
 }
 
 fn escape(text: &str) -> String {

@@ -34,7 +34,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", settings.listen))?;
         // The review pages read a ClickHouse server when one is configured.
         let analytics = (!dashboard.clickhouse_url.is_empty())
-            .then(|| crate::analytics::SharedStore::http(&dashboard.clickhouse_url, &dashboard.clickhouse_database));
+            .then(|| crate::analytics::SharedStore::http(&dashboard.clickhouse_url, &dashboard.clickhouse_database))
+            .transpose()
+            .context("[dashboard] clickhouse_url")?;
         let ingest = Ingest::start(settings, secrets, Default::default()).await?;
         let dashboards = invigil_dashboards::Backends { analytics, ..Default::default() };
         tracing::info!(listen = %listener.local_addr()?, "ingest serving");

@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod broker;
 pub mod demo;
 pub mod ingest;
+pub mod kafka_args;
 pub mod media_store;
 pub mod migrate;
 pub mod pipeline;

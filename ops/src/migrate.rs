@@ -59,14 +59,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             identifier("--cluster", cluster)?;
             identifier("--database", &args.database)?;
             // The database may not exist yet: talk to the node in `default`.
-            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, "default", args.legacy));
+            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, "default", args.legacy))?;
             let target = ClusterTarget { cluster, database: &args.database };
             eprintln!("invigil migrate: cluster {cluster}, database {} (through {url})", args.database);
             let report = runtime.block_on(retrying_transport(|| migrate_cluster(&store, target)));
             (format!("cluster {cluster} database {}", args.database), report)
         }
         (Some(url), None) => {
-            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, args.legacy));
+            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, args.legacy))?;
             (format!("{url} database {}", args.database), runtime.block_on(retrying_transport(|| migrate(&store))))
         }
         (None, _) => {

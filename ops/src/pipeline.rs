@@ -22,6 +22,8 @@ pub struct Args {
     /// Kafka bootstrap servers.
     #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
     brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaAccessArgs,
     #[arg(long, default_value = "proctor_events")]
     topic: String,
     #[arg(long, default_value = "proctor_live")]
@@ -32,9 +34,11 @@ pub struct Args {
     /// chDB data directory (the embedded store). Ignored with --clickhouse-url.
     #[arg(long, default_value = "invigil-data/chdb")]
     chdb_path: PathBuf,
-    /// A ClickHouse server's HTTP URL instead of chDB. (Deliberately not read
-    /// from `CLICKHOUSE_URL`, which the dev services export for tests: the
-    /// embedded store stays the default unless asked for.)
+    /// A ClickHouse server's HTTP URL instead of chDB; `https://` for TLS.
+    /// Credentials from CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (or
+    /// CLICKHOUSE_PASSWORD_FILE), a private CA from CLICKHOUSE_CA_FILE.
+    /// (Deliberately not read from `CLICKHOUSE_URL`, which the dev services
+    /// export for tests: the embedded store stays the default unless asked for.)
     #[arg(long)]
     clickhouse_url: Option<String>,
     #[arg(long, default_value = "default")]
@@ -110,7 +114,8 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
             cluster
         }
     };
-    let mut settings = PipelineSettings::new(args.brokers, store_settings.clone());
+    let mut settings = PipelineSettings::new(args.brokers.clone(), store_settings.clone());
+    settings.kafka = args.kafka.endpoint(&args.brokers, std::time::Duration::from_secs(10))?;
     settings.topic = args.topic;
     settings.live_topic = args.live_topic;
     settings.group_id = args.group;
@@ -136,7 +141,7 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         cluster.workers,
         cluster.addresses.len().max(1),
         settings.topic,
-        settings.brokers
+        settings.kafka.brokers
     );
     let metrics = Arc::new(Metrics::default());
     if let Some(address) = args.metrics_listen {

@@ -83,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let output = match &args.url {
         Some(url) => {
-            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, false));
+            let store = HttpStore::new(&HttpConfig::from_env_credentials(url, &args.database, false))?;
             runtime.block_on(store.query_text(&query, &args.format))
         }
         None => {

@@ -10,13 +10,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use invigil_schemas::record::decode;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Kafka bootstrap servers.
     #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
     brokers: String,
+    #[command(flatten)]
+    kafka: crate::kafka_args::KafkaAccessArgs,
     /// Topic to read.
     #[arg(long, default_value = invigil_schemas::record::EVENTS_TOPIC)]
     topic: String,
@@ -37,15 +39,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let kafka = args.kafka.endpoint(&args.brokers, Duration::from_secs(10))?;
     if let Some(partitions) = args.create {
-        invigil_pipeline::topics::create_topics(&args.brokers, &[(args.topic.as_str(), partitions)])
+        invigil_pipeline::topics::create_topics_at(&kafka, &[(args.topic.as_str(), partitions)])
             .map_err(|e| anyhow::anyhow!("creating topic {}: {e}", args.topic))?;
         if args.idle_exit_ms == 0 {
             return Ok(());
         }
     }
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
+    let consumer: BaseConsumer = kafka
+        .client_config()
         .set("group.id", "invigil-tail")
         .set("enable.auto.commit", "false")
         .create()

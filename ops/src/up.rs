@@ -208,6 +208,8 @@ fn start_pipeline(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<std::thread::JoinHandle<Result<(), invigil_pipeline::run::RunError>>> {
     let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
+    // The same brokers, TLS and SASL as the front door's.
+    pipeline.kafka = settings.kafka.endpoint()?;
     pipeline.topic = settings.kafka.topic.clone();
     pipeline.live_topic = dashboard.live_topic.clone();
     pipeline.group_id = args.group.clone();

@@ -51,7 +51,7 @@ fn manifests() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(deploy("k8s"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml") && !p.ends_with("kustomization.yaml"))
         .collect();
     files.sort();
     files
@@ -122,10 +122,16 @@ fn the_pipeline_forms_one_timely_cluster_of_its_replicas() {
             container["env"].as_array().unwrap().iter().find(|e| e["name"] == "PIPELINE_PROCESSES").unwrap();
         assert_eq!(processes["value"].as_str(), Some(replicas.as_str()), "PIPELINE_PROCESSES must equal replicas");
     }
-    let command = pod["containers"][0]["command"][2].as_str().unwrap();
-    for flag in ["-n \"$PIPELINE_PROCESSES\"", "-p \"${HOSTNAME##*-}\"", "-h /work/hostfile"] {
+    // The image has no shell: Kubernetes expands $(VAR) in the arguments,
+    // and the process index is the pod's ordinal label.
+    let args: Vec<&str> =
+        pod["containers"][0]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let command = args.join(" ");
+    for flag in ["-n $(PIPELINE_PROCESSES)", "-p $(POD_INDEX)", "-h /work/hostfile"] {
         assert!(command.contains(flag), "{command}");
     }
+    let index = pod["containers"][0]["env"].as_array().unwrap().iter().find(|e| e["name"] == "POD_INDEX").unwrap();
+    assert_eq!(index["valueFrom"]["fieldRef"]["fieldPath"], "metadata.labels['apps.kubernetes.io/pod-index']");
     // The hostfile names each pod through the headless service, in ordinal order.
     let script = pod["initContainers"][0]["command"][2].as_str().unwrap();
     assert!(script.contains("invigil-pipeline-$i.invigil-pipeline.invigil.svc.cluster.local:2101"), "{script}");
@@ -376,4 +382,42 @@ fn the_manifests_ship_no_secret_values() {
         how.contains("create secret generic invigil-secrets") && how.contains("openssl rand"),
         "config.yaml says how"
     );
+}
+
+/// The manifests run the image `ops/image/build.sh` makes (`invigil:` the
+/// workspace version, retargeted to a registry by kustomization.yaml), with
+/// its entrypoint and no shell (the image has none), as its non-root user.
+#[test]
+fn workloads_run_the_image_the_build_script_makes() {
+    let workspace = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml")).unwrap();
+    let version = workspace.lines().find_map(|l| l.strip_prefix("version = \"")).unwrap().trim_end_matches('"');
+    let image = format!("invigil:{version}");
+    let mut ours = 0;
+    for file in manifests() {
+        let path = format!("k8s/{}", file.file_name().unwrap().to_str().unwrap());
+        for document in documents(&path) {
+            let Some(pod) = document.pointer("/spec/template/spec") else { continue };
+            for container in pod["containers"].as_array().unwrap() {
+                let name = container["name"].as_str().unwrap();
+                if container["image"].as_str().unwrap().starts_with("invigil") {
+                    ours += 1;
+                    assert_eq!(container["image"], image.as_str(), "{path} {name}");
+                    assert!(container.get("command").is_none(), "{path} {name}: the image's entrypoint, no shell");
+                    assert_eq!(pod["securityContext"]["runAsUser"], 10001, "{path}");
+                }
+            }
+        }
+    }
+    assert!(ours >= 3, "ingest, live and pipeline run the image");
+    let kustomization: Value = serde_yaml::from_str(&read("k8s/kustomization.yaml")).unwrap();
+    assert_eq!(kustomization["images"][0]["name"], "invigil");
+    assert_eq!(kustomization["images"][0]["newTag"], version);
+    let listed: Vec<&str> =
+        kustomization["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    for file in manifests() {
+        let name = file.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(listed.contains(&name.as_str()), "kustomization.yaml lacks {name}");
+    }
+    let build = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("image/build.sh")).unwrap();
+    assert!(build.contains("--config.user 10001:10001") && build.contains("--config.entrypoint /usr/bin/invigil"));
 }

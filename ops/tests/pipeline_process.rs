@@ -327,9 +327,11 @@ fn a_two_process_cluster_computes_the_same_rows() {
         password: None,
         dialect: invigil_schemas::migrations::Dialect::Legacy,
         cluster: None,
+        ca_file: None,
+        password_file: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let admin = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http("default")));
+    let admin = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http("default")).unwrap());
     use invigil_pipeline::store::SqlStore;
     runtime
         .block_on(admin.execute(&format!("CREATE DATABASE IF NOT EXISTS {database}")))
@@ -339,7 +341,7 @@ fn a_two_process_cluster_computes_the_same_rows() {
     run_cluster(dir.path(), &topic, &group, &url, &database, all.len() as i64);
     println!("2-process cluster committed {} records in {:.1} s", all.len(), started.elapsed().as_secs_f64());
 
-    let stored = Stored::read(&Store::Http(invigil_pipeline::store::http::HttpStore::new(&http(&database))));
+    let stored = Stored::read(&Store::Http(invigil_pipeline::store::http::HttpStore::new(&http(&database)).unwrap()));
     stored.assert_every_event_once(&all);
     stored.assert_rows_as_computed(&exams, false);
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();

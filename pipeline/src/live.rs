@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use invigil_schemas::config::ProctorConfig;
+use invigil_schemas::kafka_access::KafkaEndpoint;
 use invigil_schemas::live::{LiveCounters, LiveStatus, LiveTotals};
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 
 use crate::emit::Tracked;
@@ -81,9 +81,9 @@ pub struct LivePublisher {
 }
 
 impl LivePublisher {
-    pub fn new(brokers: &str, topic: &str, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    pub fn new(kafka: &KafkaEndpoint, topic: &str, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let producer = kafka
+            .client_config()
             .set("linger.ms", "5")
             .set("acks", "1")
             .set("compression.type", "lz4")

@@ -25,6 +25,8 @@ pub enum RunError {
     NoSuchProcess { index: usize, listed: usize },
     #[error("opening chDB at {path}: {source}")]
     OpenStore { path: PathBuf, source: StoreError },
+    #[error("ClickHouse at {url}: {source}")]
+    OpenServer { url: String, source: StoreError },
     #[error("starting the I/O runtime: {0}")]
     Runtime(std::io::Error),
     #[error("the store rejected the schema: {error}{hint}")]
@@ -100,7 +102,10 @@ pub fn open_store(settings: &StoreSettings) -> Result<Store, RunError> {
         StoreSettings::Chdb { path } => Ok(Store::Chdb(Arc::new(
             ChdbStore::open(path).map_err(|source| RunError::OpenStore { path: path.clone(), source })?,
         ))),
-        StoreSettings::Http(config) => Ok(Store::Http(HttpStore::new(config))),
+        StoreSettings::Http(config) => Ok(Store::Http(
+            HttpStore::new(config)
+                .map_err(|source| RunError::OpenServer { url: crate::store::http::redact_url(&config.url), source })?,
+        )),
     }
 }
 
@@ -161,7 +166,7 @@ where
     );
     migrate_when_ready(&runtime, &store, &stop)?;
     let config = config_source(&settings, &stop)?;
-    let live = match LivePublisher::new(&settings.brokers, &settings.live_topic, Arc::clone(&metrics)) {
+    let live = match LivePublisher::new(&settings.kafka, &settings.live_topic, Arc::clone(&metrics)) {
         Ok(publisher) => Some(Arc::new(publisher)),
         Err(error) => {
             tracing::error!(%error, "live counters disabled");
@@ -206,7 +211,7 @@ fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<Confi
     let Some(topic) = &settings.config_topic else {
         return Ok(settings.config_file.clone().map_or(ConfigSource::Defaults, ConfigSource::File));
     };
-    let log = LogSettings { brokers: settings.brokers.clone(), topic: topic.clone(), client: Vec::new() };
+    let log = LogSettings { kafka: settings.kafka.clone(), topic: topic.clone() };
     let follower = ConfigFollower::start(log, |_| {})?;
     loop {
         match follower.wait_until_caught_up(Duration::from_secs(10)) {

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use invigil_schemas::kafka_access::KafkaEndpoint;
 use invigil_schemas::record::{EVENTS_TOPIC, LIVE_TOPIC};
 
 use crate::store::http::HttpConfig;
@@ -19,8 +20,8 @@ pub enum StoreSettings {
 
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
-    /// `host:port,…`
-    pub brokers: String,
+    /// The brokers and how to reach them (TLS, SASL, librdkafka options).
+    pub kafka: KafkaEndpoint,
     pub topic: String,
     pub live_topic: String,
     /// Consumer group under which offsets are committed. Partitions are
@@ -64,9 +65,10 @@ pub struct PipelineSettings {
 }
 
 impl PipelineSettings {
+    /// Settings for plaintext `brokers` (replace `kafka` for TLS or SASL).
     pub fn new(brokers: impl Into<String>, store: StoreSettings) -> Self {
         Self {
-            brokers: brokers.into(),
+            kafka: KafkaEndpoint::plaintext(brokers),
             topic: EVENTS_TOPIC.to_owned(),
             live_topic: LIVE_TOPIC.to_owned(),
             group_id: "invigil-pipeline".to_owned(),

@@ -35,7 +35,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -309,8 +308,9 @@ impl PartitionReader {
         stop: &AtomicBool,
         metrics: Arc<Metrics>,
     ) -> Result<Option<Self>, SourceError> {
-        let consumer: BaseConsumer<LagContext> = ClientConfig::new()
-            .set("bootstrap.servers", &settings.brokers)
+        let consumer: BaseConsumer<LagContext> = settings
+            .kafka
+            .client_config()
             .set("group.id", &settings.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -338,7 +338,7 @@ impl PartitionReader {
                     }
                 }
                 Err(e) if started.elapsed() > Duration::from_secs(30) => {
-                    tracing::warn!(error = %e, brokers = %settings.brokers, "Kafka metadata unavailable; still waiting")
+                    tracing::warn!(error = %e, brokers = %settings.kafka.brokers, "Kafka metadata unavailable; still waiting")
                 }
                 Err(_) => {}
             }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use invigil_schemas::kafka_access::KafkaEndpoint;
 use invigil_schemas::record::{encode, record_key, KafkaRecord};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
@@ -29,8 +30,14 @@ pub enum TopicsError {
 /// Creates topics (name, partitions) with replication 1; existing ones are
 /// left as they are.
 pub fn create_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), TopicsError> {
+    create_topics_at(&KafkaEndpoint::plaintext(brokers), topics)
+}
+
+/// [`create_topics`] on a cluster reached with TLS or SASL.
+pub fn create_topics_at(kafka: &KafkaEndpoint, topics: &[(&str, i32)]) -> Result<(), TopicsError> {
+    let brokers = &kafka.brokers;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+    let admin: AdminClient<_> = kafka.client_config().create()?;
     let new: Vec<NewTopic> = topics.iter().map(|(t, p)| NewTopic::new(t, *p, TopicReplication::Fixed(1))).collect();
     let results = runtime
         .block_on(async {

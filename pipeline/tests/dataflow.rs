@@ -99,7 +99,10 @@ fn scripted_config(settings: &mut PipelineSettings, from: ConfigFrom, dir: &std:
             use invigil_schemas::config_log::kafka::{ConfigFollower, LogSettings};
             use invigil_schemas::config_log::{Outcome, Proposal};
             let topic = unique("config");
-            let log = LogSettings { brokers: brokers(), topic: topic.clone(), client: Vec::new() };
+            let log = LogSettings {
+                kafka: invigil_schemas::kafka_access::KafkaEndpoint::plaintext(brokers()),
+                topic: topic.clone(),
+            };
             let writer = ConfigFollower::start(log, |_| {}).unwrap();
             writer.wait_until_caught_up(Duration::from_secs(20)).unwrap();
             let proposal = Proposal {
@@ -225,13 +228,15 @@ fn scripted_exam_through_tansu_into_clickhouse_over_http_equals_truth() {
         password: None,
         dialect,
         cluster: None,
+        ca_file: None,
+        password_file: None,
     };
-    let admin = Store::Http(HttpStore::new(&config("default")));
+    let admin = Store::Http(HttpStore::new(&config("default")).unwrap());
     let database = format!("invigil_dataflow_{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}"))).expect("ClickHouse reachable");
     runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}"))).unwrap();
-    let store = Store::Http(HttpStore::new(&config(&database)));
+    let store = Store::Http(HttpStore::new(&config(&database)).unwrap());
     scripted_exam_equals_truth(store, StoreSettings::Http(config(&database)), ConfigFrom::File);
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}"))).unwrap();
 }

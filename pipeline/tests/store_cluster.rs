@@ -35,7 +35,10 @@ fn node(url: &str, database: &str, cluster: Option<&str>) -> HttpStore {
         password: None,
         dialect: Dialect::Legacy,
         cluster: cluster.map(str::to_owned),
+        ca_file: None,
+        password_file: None,
     })
+    .unwrap()
 }
 
 async fn scalar(store: &HttpStore, sql: &str) -> String {

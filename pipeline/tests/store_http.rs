@@ -25,6 +25,8 @@ fn config(database: &str) -> HttpConfig {
         password: None,
         dialect,
         cluster: None,
+        ca_file: None,
+        password_file: None,
     }
 }
 
@@ -38,7 +40,7 @@ async fn insert_rows(store: &HttpStore, rows: &[EventRow]) {
 
 #[tokio::test]
 async fn http_store_migrates_and_writes_the_same_rows_into_twins() {
-    let admin = HttpStore::new(&config("default"));
+    let admin = HttpStore::new(&config("default")).unwrap();
     let ping = tokio::time::timeout(Duration::from_secs(10), admin.query_text("SELECT version()", "TabSeparated"))
         .await
         .expect("ClickHouse answered within 10 s")
@@ -50,7 +52,7 @@ async fn http_store_migrates_and_writes_the_same_rows_into_twins() {
     let database = format!("invigil_test_{}", std::process::id());
     admin.execute(&format!("DROP DATABASE IF EXISTS {database}")).await.unwrap();
     admin.execute(&format!("CREATE DATABASE {database}")).await.unwrap();
-    let store = HttpStore::new(&config(&database));
+    let store = HttpStore::new(&config(&database)).unwrap();
 
     let first = migrate(&store).await.expect("migrations apply over HTTP");
     assert_eq!(first.applied.len(), MIGRATIONS.len());

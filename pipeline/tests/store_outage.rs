@@ -107,8 +107,10 @@ fn a_store_outage_stops_commits_and_loses_nothing() {
         password: None,
         dialect: Dialect::Legacy,
         cluster: None,
+        ca_file: None,
+        password_file: None,
     };
-    let store = Store::Http(HttpStore::new(&http));
+    let store = Store::Http(HttpStore::new(&http).unwrap());
 
     let suffix = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000);
     let (topic, group) = (format!("outage-events-{suffix}"), format!("outage-group-{suffix}"));

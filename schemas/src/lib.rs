@@ -27,6 +27,8 @@
 //! - [`config_log`]: the config as one log of whole-document writes, and
 //!   the rule every reader applies so a document has one version everywhere
 //!   (with feature `config-log`, a follower of the real topic).
+//! - [`kafka_access`]: how a process reaches Kafka (TLS, SASL, librdkafka
+//!   options), checked once and naming the setting that is wrong.
 //! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
 //! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
 //!   and an ordered idempotent runner over any SQL executor.
@@ -46,6 +48,7 @@ pub mod config_log;
 pub mod event;
 pub mod event_columns;
 pub mod ids;
+pub mod kafka_access;
 pub mod live;
 pub mod media_key;
 pub mod migrations;

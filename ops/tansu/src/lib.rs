@@ -48,12 +48,23 @@ pub fn find_binary(why: &str) -> Result<PathBuf, String> {
 /// (the caller chooses its output and lifetime). tansu reads a `.env` in
 /// its working directory; ours is written empty on purpose.
 pub fn broker_command(binary: &Path, dir: &Path, address: SocketAddr) -> std::io::Result<Command> {
+    broker_command_advertising(binary, dir, address, address)
+}
+
+/// [`broker_command`] telling clients to connect to `advertised` instead
+/// (a TLS terminator in front of the broker).
+pub fn broker_command_advertising(
+    binary: &Path,
+    dir: &Path,
+    address: SocketAddr,
+    advertised: SocketAddr,
+) -> std::io::Result<Command> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join(".env"), "")?;
-    let url = format!("tcp://{address}");
     let mut command = Command::new(binary);
     command
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args(["broker", "--listener-url", &format!("tcp://{address}")])
+        .args(["--advertised-listener-url", &format!("tcp://{advertised}")])
         .args(["--storage-engine", "sqlite://tansu.db"])
         .current_dir(dir);
     Ok(command)

@@ -10,6 +10,10 @@ use std::time::Duration;
 pub struct PrivateBroker {
     pub port: u16,
     pub dir: PathBuf,
+    /// The port named in metadata, when clients reach it through a proxy.
+    advertised_port: Option<u16>,
+    /// Extra arguments (`--authentication`).
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -21,10 +25,24 @@ pub fn tansu_binary() -> PathBuf {
 impl PrivateBroker {
     /// Starts it on a free loopback port; returns once it listens.
     pub fn start(dir: PathBuf) -> Self {
+        Self::start_with(dir, None, &[])
+    }
+
+    /// Starts it telling clients to connect to `advertised_port` on
+    /// loopback (a TLS terminator forwarding to [`Self::port`]), with
+    /// `extra` arguments.
+    pub fn start_with(dir: PathBuf, advertised_port: Option<u16>, extra: &[&str]) -> Self {
         let port = crate::services::free_port();
-        let mut broker = Self { port, dir, child: None };
+        let extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        let mut broker = Self { port, dir, advertised_port, extra, child: None };
         broker.restart();
         broker
+    }
+
+    /// Restarts it with `extra` arguments instead (after [`Self::kill`]).
+    pub fn restart_with(&mut self, extra: &[&str]) {
+        self.extra = extra.iter().map(|s| (*s).to_owned()).collect();
+        self.restart();
     }
 
     pub fn brokers(&self) -> String {
@@ -34,7 +52,10 @@ impl PrivateBroker {
     /// Starts the broker on the same port and data (after [`Self::kill`]).
     pub fn restart(&mut self) {
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
-        let mut command = invigil_tansu::broker_command(&tansu_binary(), &self.dir, address).unwrap();
+        let advertised = std::net::SocketAddr::from(([127, 0, 0, 1], self.advertised_port.unwrap_or(self.port)));
+        let mut command =
+            invigil_tansu::broker_command_advertising(&tansu_binary(), &self.dir, address, advertised).unwrap();
+        command.args(&self.extra);
         let log = std::fs::File::create(self.dir.join("tansu.log")).unwrap();
         let child = command.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
         self.child = Some(child);

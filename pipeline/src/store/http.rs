@@ -5,6 +5,16 @@
 //! validation is turned off (18.16 lacks the metadata it reads) and the twin
 //! tables of [`invigil_schemas::migrations`] are used. Set `CLICKHOUSE_URL` to
 //! point tests at a modern server instead.
+//!
+//! An `https://` URL is reached over TLS (rustls) trusting the system's CA
+//! roots plus, when set, the PEM bundle in `CLICKHOUSE_CA_FILE` (a private
+//! CA, or ClickHouse Cloud's). Credentials come from `CLICKHOUSE_USER` and
+//! `CLICKHOUSE_PASSWORD` or `CLICKHOUSE_PASSWORD_FILE` (a mounted secret).
+//! A certificate the roots do not vouch for is [`StoreError::Unavailable`]
+//! naming `CLICKHOUSE_CA_FILE`, not a transport error retried for ever.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clickhouse::Client;
 use invigil_schemas::migrations::Dialect;
@@ -28,20 +38,42 @@ pub struct HttpConfig {
     /// them (`insert_distributed_sync`), so offsets are committed after the
     /// rows are stored, not merely queued on the node that took them.
     pub cluster: Option<String>,
+    /// PEM CA bundle trusted for `https://` besides the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the password (instead of `password`).
+    pub password_file: Option<PathBuf>,
 }
 
 impl HttpConfig {
-    /// A server at `url`, credentials from `CLICKHOUSE_USER` /
-    /// `CLICKHOUSE_PASSWORD` (never from flags, so they stay out of `ps`);
+    /// A server at `url`, credentials from `CLICKHOUSE_USER` and
+    /// `CLICKHOUSE_PASSWORD` or `CLICKHOUSE_PASSWORD_FILE`, a private CA from
+    /// `CLICKHOUSE_CA_FILE` (never from flags, so secrets stay out of `ps`);
     /// `legacy` selects the ClickHouse 18.16 twin tables.
     pub fn from_env_credentials(url: &str, database: &str, legacy: bool) -> Self {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Self {
             url: url.to_owned(),
             database: database.to_owned(),
-            user: std::env::var("CLICKHOUSE_USER").ok(),
-            password: std::env::var("CLICKHOUSE_PASSWORD").ok(),
+            user: var("CLICKHOUSE_USER"),
+            password: var("CLICKHOUSE_PASSWORD"),
             dialect: if legacy { Dialect::Legacy } else { Dialect::Modern },
             cluster: None,
+            ca_file: var("CLICKHOUSE_CA_FILE").map(PathBuf::from),
+            password_file: var("CLICKHOUSE_PASSWORD_FILE").map(PathBuf::from),
+        }
+    }
+
+    /// Plaintext `url` with no credentials (tests, one machine).
+    pub fn plain(url: &str, database: &str, dialect: Dialect) -> Self {
+        Self {
+            url: url.to_owned(),
+            database: database.to_owned(),
+            user: None,
+            password: None,
+            dialect,
+            cluster: None,
+            ca_file: None,
+            password_file: None,
         }
     }
 }
@@ -56,12 +88,35 @@ pub struct HttpStore {
 }
 
 impl HttpStore {
-    pub fn new(config: &HttpConfig) -> Self {
-        let mut client = Client::default().with_url(&config.url).with_database(&config.database);
+    /// A client for `config`; fails (naming the variable) when the password
+    /// file or CA bundle cannot be read, or a CA is given for plain HTTP.
+    pub fn new(config: &HttpConfig) -> Result<Self, StoreError> {
+        let tls = config.url.starts_with("https://");
+        let mut client = match (tls, &config.ca_file) {
+            (true, ca_file) => https_client(ca_file.as_deref())?,
+            (false, Some(_)) => {
+                return Err(StoreError::Unavailable(format!(
+                    "CLICKHOUSE_CA_FILE is set but {} is not an https:// URL",
+                    redact_url(&config.url)
+                )))
+            }
+            (false, None) => Client::default(),
+        }
+        .with_url(&config.url)
+        .with_database(&config.database);
         if let Some(user) = &config.user {
             client = client.with_user(user);
         }
-        if let Some(password) = &config.password {
+        let password = match &config.password_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| StoreError::Unavailable(format!("CLICKHOUSE_PASSWORD_FILE {}: {e}", path.display())))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            None => config.password.clone(),
+        };
+        if let Some(password) = &password {
             client = client.with_password(password);
         }
         if config.dialect == Dialect::Legacy {
@@ -70,7 +125,7 @@ impl HttpStore {
         if config.cluster.is_some() {
             client = client.with_setting("insert_distributed_sync", "1");
         }
-        Self { client, dialect: config.dialect, database: config.database.clone(), cluster: config.cluster.clone() }
+        Ok(Self { client, dialect: config.dialect, database: config.database.clone(), cluster: config.cluster.clone() })
     }
 
     /// The cluster and database this store writes to, when it is a cluster's.
@@ -95,12 +150,86 @@ impl HttpStore {
     }
 }
 
-/// Sorts a client error into retryable transport trouble or a rejected
-/// statement.
+/// An HTTP/1 client over rustls trusting the system roots and `ca_file`.
+fn https_client(ca_file: Option<&Path>) -> Result<Client, StoreError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system roots are not fatal when a CA file is given.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    if let Some(path) = ca_file {
+        let unreadable =
+            |e: &dyn std::fmt::Display| StoreError::Unavailable(format!("CLICKHOUSE_CA_FILE {}: {e}", path.display()));
+        let certificates: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| unreadable(&e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| unreadable(&e))?;
+        if certificates.is_empty() {
+            return Err(unreadable(&"no certificate in the file"));
+        }
+        for certificate in certificates {
+            roots.add(certificate).map_err(|e| unreadable(&e))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Unavailable(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    // ClickHouse closes idle connections after 3 s; drop ours sooner.
+    Ok(Client::with_http_client(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build(connector),
+    ))
+}
+
+/// `url` without a `user:password@` part, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}<credentials>{}", &url[..scheme + 3], &url[at..]),
+        _ => url.to_owned(),
+    }
+}
+
+/// An error and its sources, joined: hyper's top error only says "client
+/// error (Connect)"; the certificate problem is further down.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Sorts a client error into retryable transport trouble, a TLS trust
+/// failure (retrying cannot help) or a rejected statement.
 pub(crate) fn classify(sql: &str, error: clickhouse::error::Error) -> StoreError {
     match error {
         clickhouse::error::Error::BadResponse(message) => StoreError::Query { sql: abbreviate(sql), message },
-        clickhouse::error::Error::Network(e) => StoreError::Transport(e.to_string()),
+        clickhouse::error::Error::Network(e) => {
+            let text = error_chain(e.as_ref());
+            if text.contains("invalid peer certificate") || text.contains("certificate") && text.contains("Unknown") {
+                StoreError::Unavailable(format!(
+                    "TLS: the server's certificate is not signed by a CA in CLICKHOUSE_CA_FILE or the system roots ({text})"
+                ))
+            } else {
+                StoreError::Transport(text)
+            }
+        }
         clickhouse::error::Error::TimedOut => StoreError::Transport("timed out".into()),
         other => StoreError::Query { sql: abbreviate(sql), message: other.to_string() },
     }

@@ -19,27 +19,22 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
+use crate::kafka_access::KafkaEndpoint;
+
 use super::{ConfigLog, Outcome, Proposal, Version, RECORD_KEY};
 use crate::config::ConfigDocument;
 
 /// Where the log is.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
-    /// `host:port,…`
-    pub brokers: String,
+    /// The brokers and how to reach them (TLS, SASL).
+    pub kafka: KafkaEndpoint,
     pub topic: String,
-    /// Extra librdkafka properties for every client (security settings).
-    pub client: Vec<(String, String)>,
 }
 
 impl LogSettings {
     fn client(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers);
-        for (key, value) in &self.client {
-            config.set(key, value);
-        }
-        config
+        self.kafka.client_config()
     }
 }
 
@@ -173,7 +168,7 @@ impl ConfigFollower {
         } else {
             Err(FollowError::NotCaughtUp {
                 topic: self.settings.topic.clone(),
-                brokers: self.settings.brokers.clone(),
+                brokers: self.settings.kafka.brokers.clone(),
                 seconds: timeout.as_secs(),
             })
         }
@@ -187,7 +182,7 @@ impl ConfigFollower {
     pub fn sync(&self, timeout: Duration) -> Result<(), FollowError> {
         let not_synced = || FollowError::NotCaughtUp {
             topic: self.settings.topic.clone(),
-            brokers: self.settings.brokers.clone(),
+            brokers: self.settings.kafka.brokers.clone(),
             seconds: timeout.as_secs(),
         };
         let (_, end) = self.consumer.fetch_watermarks(&self.settings.topic, 0, timeout).map_err(|_| not_synced())?;
@@ -330,7 +325,7 @@ fn create_topic(settings: &LogSettings) -> Result<(), FollowError> {
         .set("retention.ms", "-1");
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let results = block_on(admin.create_topics([&topic], &options), Duration::from_secs(5)).ok_or_else(|| {
-        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.brokers.clone(), seconds: 5 }
+        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.kafka.brokers.clone(), seconds: 5 }
     })??;
     for result in results {
         match result {

@@ -475,7 +475,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "a bed already runs in {} (`invigil bed down` first)",
                 dir.display()
             );
-            invigil::token::require_strong_secret(&token_secret).context("--token-secret")?;
+            invigil_ops::token::require_strong_secret(&token_secret).context("--token-secret")?;
             let mut bed = Bed::create(&dir, false, &token_secret)?;
             if let Err(error) = bed.start_all() {
                 eprintln!("bed: start failed; removing it (logs kept in {})", dir.display());

@@ -61,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             cluster: cluster.map(str::to_owned),
             ..HttpConfig::from_env_credentials(url, database, true)
         })
+        .expect("a client for the ClickHouse URL")
     };
     let target = ClusterTarget { cluster: &args.cluster, database: &database };
     runtime.block_on(migrate_cluster(&node(&urls[0], "default", None), target)).context("migrating the cluster")?;

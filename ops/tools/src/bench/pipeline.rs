@@ -229,12 +229,14 @@ fn http_phase(
         password: None,
         dialect,
         cluster: None,
+        ca_file: None,
+        password_file: None,
     };
-    let admin = HttpStore::new(&config("default"));
+    let admin = HttpStore::new(&config("default"))?;
     let database = format!("invigil_bench_{}", std::process::id());
     runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}")))?;
     runtime.block_on(admin.execute(&format!("CREATE DATABASE {database}")))?;
-    let http = Store::Http(HttpStore::new(&config(&database)));
+    let http = Store::Http(HttpStore::new(&config(&database))?);
     let server = if args.modern { "modern" } else { "18.16" };
     let outcome = (|| -> anyhow::Result<(f64, f64)> {
         let label = format!("dataflow + HTTP ({server})");

@@ -99,7 +99,7 @@ pub fn mint_token(secret: &str, test: &str, candidate: &str, lifetime_secs: i64)
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.speedup > 0.0, "--speedup must be positive");
-    invigil::token::require_strong_secret(&args.token_secret)?;
+    invigil_ops::token::require_strong_secret(&args.token_secret)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = runtime.block_on(simulate(args.clone()))?;
     print_report(&args, &report);
