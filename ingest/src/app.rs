@@ -141,6 +141,14 @@ impl Ingest {
     ) -> std::io::Result<()> {
         let state = Arc::clone(&self.state);
         let streams = Arc::clone(&self.state);
+        let signal_listener = match self.state.live_video.as_ref().and_then(|live| live.settings.signal_listen) {
+            Some(address) => {
+                let listener = TcpListener::bind(address).await?;
+                tracing::info!(listen = %listener.local_addr()?, "live video signal listener");
+                Some(tokio::spawn(live_video::signal_server::serve(listener, Arc::clone(&self.state))))
+            }
+            None => None,
+        };
         let shutdown = async move {
             shutdown.await;
             streams.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -159,6 +167,10 @@ impl Ingest {
         )
         .with_graceful_shutdown(shutdown)
         .await?;
+        if let Some(listener) = signal_listener {
+            // Held signals answered when the stop began (close_signals).
+            listener.abort();
+        }
         let producer = self.state.delivery.producer.clone();
         let flushed =
             tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(10))).await.unwrap_or(false);

@@ -129,18 +129,47 @@ pub async fn get_signal(
     let claims = state.verifier.candidate(&headers)?;
     let Query(query) =
         query.map_err(|rejection| ApiError::bad_field("query", ProblemCode::InvalidType, rejection.body_text()))?;
+    Ok(no_store(signal(state, &claims, &query).await?))
+}
+
+/// The signal's answer for `claims`' candidate: held while what they send
+/// is what is wanted and no message waits. Shared by the route above and the
+/// lean listener ([`crate::live_video::signal_server`]).
+pub(crate) async fn signal(
+    state: &AppState,
+    claims: &invigil_schemas::claims::CandidateClaims,
+    query: &SignalQuery,
+) -> Result<LiveSignal, ApiError> {
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
-    let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(&state, &claims.test_id)) else {
-        return Ok(no_store(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() }));
+    let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(state, &claims.test_id)) else {
+        return Ok(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() });
     };
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
     let mut closing = live.closing();
+    let _held = Held::new(&state.metrics.live_signals_held);
     let (view, messages) = tokio::select! {
         answer = live.audience.wanted_unless(&key, query.publishing, query.seen, wait) => answer,
         _ = closing.wait_for(|closing| *closing) => (query.publishing, Vec::new()),
     };
-    Ok(no_store(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
+    Ok(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages })
+}
+
+/// Counts a held signal for as long as it lives (a client that goes away
+/// drops the wait without reaching its end).
+struct Held<'a>(&'a prometheus_client::metrics::gauge::Gauge);
+
+impl<'a> Held<'a> {
+    fn new(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// `POST /api/v1/live/whip`: the candidate publishes, while watched.

@@ -57,6 +57,8 @@ pub struct Metrics {
     pub live_subscribers: Gauge,
     pub live_media_bytes_received: Counter,
     pub live_frames_forwarded: Counter,
+    /// Signal requests held open right now (both listeners).
+    pub live_signals_held: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -85,6 +87,7 @@ impl Default for Metrics {
             live_subscribers: Gauge::default(),
             live_media_bytes_received: Counter::default(),
             live_frames_forwarded: Counter::default(),
+            live_signals_held: Gauge::default(),
             registry: Registry::default(),
             mounted: Mutex::default(),
         };
@@ -118,6 +121,11 @@ impl Default for Metrics {
             "live_frames_forwarded",
             "Media frames forwarded to subscribers",
             metrics.live_frames_forwarded.clone(),
+        );
+        registry.register(
+            "live_signals_held",
+            "Live video signal requests held open now",
+            metrics.live_signals_held.clone(),
         );
         Self { registry, ..metrics }
     }

@@ -21,7 +21,8 @@ fail() { say "FAILED: $*"; [ -f "${log:-/dev/null}" ] && tail -20 "$log" >&2; ex
 work=$(mktemp -d)
 pid=""
 cleanup() {
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    # unshare waits for its child: kill what runs in the namespace.
+    [ -n "$pid" ] && pkill -KILL -P "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -52,18 +53,21 @@ dir = "/var/lib/invigil/spool"
 enabled = false
 TOML
 
-# run SECRET: the image's command, as its user, in its root.
-run() {
-    env -i "${envs[@]}" INVIGIL_TOKEN_SECRET="$1" INVIGIL_IP_HASH_SECRET=image-test-ip-hash-key \
+# image SECRET: sets `image` to the image's command, as its user, in its
+# root, in its own PID namespace (which dies with unshare: --kill-child).
+image() {
+    image=(env -i "${envs[@]}" INVIGIL_TOKEN_SECRET="$1" INVIGIL_IP_HASH_SECRET=image-test-ip-hash-key
         unshare --mount --pid --fork --kill-child sh -c '
             rootfs=$1; shift
             mount -t proc proc "$rootfs/proc"
             mount --rbind /dev "$rootfs/dev"
-            exec chroot --userspec=10001:10001 "$rootfs" "$@"' sh "$rootfs" "${args[@]}"
+            exec chroot --userspec=10001:10001 "$rootfs" "$@"' sh "$rootfs" "${args[@]}")
 }
 
 log=$work/ingest.log
-run "$(head -c 48 /dev/urandom | base64 -w0)" >"$log" 2>&1 &
+image "$(head -c 48 /dev/urandom | base64 -w0)"
+# env execs unshare: $! is unshare, whose death takes the namespace along.
+"${image[@]}" >"$log" 2>&1 &
 pid=$!
 ready=""
 for _ in $(seq 1 150); do
@@ -85,14 +89,21 @@ server=$(pgrep -f -n "^/usr/bin/invigil ingest") || fail "no invigil process"
 uid=$(ps -o uid= -p "$server" | tr -d ' ')
 [ "$uid" = 10001 ] || fail "the process runs as uid $uid"
 say "runs as uid 10001 (pid $server)"
-kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+# SIGTERM to the server, as a kubelet sends it: it drains and exits, and
+# unshare (which waits for it) with it.
+kill "$server"
+for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+kill -0 "$pid" 2>/dev/null && fail "the image's process did not stop within 20 s of SIGTERM"
+wait "$pid" 2>/dev/null || true
+pid=""
 for _ in $(seq 1 50); do
     curl -s -o /dev/null "http://127.0.0.1:$port/readyz" || break
     sleep 0.2
 done
 
 # The shipped placeholder does not start.
-if run "replace-me-with-32-or-more-random-bytes" >"$work/weak.log" 2>&1; then fail "started with a placeholder secret"; fi
+image "replace-me-with-32-or-more-random-bytes"
+if "${image[@]}" >"$work/weak.log" 2>&1; then fail "started with a placeholder secret"; fi
 grep -q "INVIGIL_TOKEN_SECRET.*openssl rand" "$work/weak.log" || { log=$work/weak.log; fail "no advice on a weak secret"; }
 say "a placeholder token secret is refused"
 say "passed"

@@ -202,6 +202,11 @@ fn live_video_runs_in_its_own_process_with_its_udp_port_exposed() {
         (port["port"].as_u64(), port["protocol"].as_str()),
         (live.live_video.public_addr.map(|a| u64::from(a.port())), Some("UDP"))
     );
+    // The lean signal listener's port is the container's and the Service's.
+    let signal = live.live_video.signal_listen.expect("the live process has the lean signal listener");
+    let named = container["ports"].as_array().unwrap().iter().find(|p| p["name"] == "signal").expect("a signal port");
+    assert_eq!(named["containerPort"].as_u64(), Some(u64::from(signal.port())));
+    assert!(service["spec"]["ports"].as_array().unwrap().iter().any(|p| p["targetPort"] == "signal"));
 }
 
 #[test]

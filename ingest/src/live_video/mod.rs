@@ -28,6 +28,7 @@
 pub mod audience;
 pub mod loopback;
 pub mod sfu;
+pub mod signal_server;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -79,6 +80,10 @@ pub struct LiveVideoSettings {
     /// How long a candidate's signal request is held when nothing changes,
     /// in ms (below the idle timeout of any proxy in front).
     pub signal_wait_ms: u64,
+    /// A second listener serving only `GET /api/v1/live/signal`, lean on
+    /// memory per held request ([`signal_server`]): point the balancer's
+    /// `/api/v1/live/signal` here. Unset: the main port serves the signal.
+    pub signal_listen: Option<SocketAddr>,
     /// Largest SDP offer accepted, in bytes.
     pub max_offer_bytes: usize,
     /// Most peers (publishers + subscribers) the SFU takes; beyond, WHIP and
@@ -94,6 +99,7 @@ impl Default for LiveVideoSettings {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_addr: None,
             signal_wait_ms: 25_000,
+            signal_listen: None,
             max_offer_bytes: 32 * 1024,
             max_peers: 1000,
         }

@@ -28,11 +28,26 @@ pub struct Args {
     /// Measured seconds per run (after 3 s to connect).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Measure the signal instead: memory per held request and CPU per
+    /// 1,000 answered, on a real `invigil ingest` (see `bench/signal.rs`).
+    #[arg(long)]
+    signal: bool,
+    /// With --signal: held request counts to measure, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "10000,50000")]
+    held: Vec<usize>,
+    /// With --signal: the hold each request asks for while answers are
+    /// counted, ms.
+    #[arg(long, default_value_t = 5000)]
+    poll_ms: u64,
 }
 
 const FPS: u32 = 30;
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.signal {
+        let signal = super::signal::SignalArgs { held: args.held, poll_ms: args.poll_ms, seconds: args.seconds };
+        return super::signal::run(&signal);
+    }
     println!(
         "live video SFU: N publishers x 1 video track of {} kbps at {FPS} fps, 1 subscriber each, {} s per run",
         args.kbps, args.seconds

@@ -10,6 +10,7 @@ mod ingest;
 mod live;
 mod pipeline;
 mod sdk;
+mod signal;
 
 #[derive(clap::Subcommand)]
 pub enum Bench {
@@ -25,7 +26,7 @@ pub enum Bench {
     Encoding(encoding::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
     Ingest(ingest::Args),
-    /// The live video SFU: CPU per forwarded stream and streams per core.
+    /// The live video SFU: CPU per forwarded stream and streams per core; --signal: memory and CPU of held signals.
     Live(live::Args),
     /// The stream processor: dataflow + store from a recorded file, end to end from tansu, live/queryable latency.
     Pipeline(pipeline::Args),

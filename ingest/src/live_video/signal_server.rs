@@ -1,0 +1,298 @@
+//! A lean listener for the live video signal alone (`[live_video]
+//! signal_listen`), so held signals cost little memory.
+//!
+//! Every candidate of a test with live video holds `GET /api/v1/live/signal`
+//! open for up to 25 s; at the target scale that is 50,000 held requests.
+//! Through the general HTTP stack each one keeps a connection task, its
+//! read and write buffers and the router's request state — about 26 KB per
+//! held signal as `invigil bench live --signal` measured. Here a connection
+//! parses its request head from a buffer that is freed before the wait,
+//! keeps only the candidate's key and the audience's wait while held, and
+//! writes a response of a few hundred bytes; the same answer as the route
+//! on the main port ([`crate::live_api::signal`]) with the same checks
+//! (token, rate limit, the test's live video switch) and CORS.
+//!
+//! A balancer sends `/api/v1/live/signal` here and everything else to the
+//! main port; without one (one machine) the main port's route serves it.
+//!
+//! HTTP/1.1 only, keep-alive, requests without bodies: `GET` for the signal
+//! and `OPTIONS` for a browser's CORS preflight. Anything else gets a JSON
+//! error and the connection closes.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue};
+use invigil_schemas::api::ErrorCode;
+use invigil_schemas::validate::ProblemCode;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::error::ApiError;
+use crate::live_api::SignalQuery;
+use crate::state::AppState;
+
+/// The largest request head read; a browser's signal request is ~1 KB.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// An idle keep-alive connection (no request started) is closed after this.
+const IDLE: Duration = Duration::from_secs(75);
+/// A started request head must arrive within this.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until the task is dropped.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(connection(stream, Arc::clone(&state)));
+            }
+            Err(error) => {
+                // Out of descriptors, most likely: back off rather than spin.
+                tracing::warn!(%error, "signal listener: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// What the connection keeps of a request head once it is parsed.
+struct Head {
+    method: Method,
+    /// Path and query.
+    target: String,
+    authorization: Option<String>,
+    origin: Option<String>,
+    keep_alive: bool,
+}
+
+#[derive(PartialEq)]
+enum Method {
+    Get,
+    Options,
+    Other,
+}
+
+async fn connection(mut stream: TcpStream, state: Arc<AppState>) {
+    loop {
+        let head = match read_head(&mut stream).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(status) => {
+                let body = error_body(ApiError::new(ErrorCode::InvalidRequest, status));
+                let _ = write(&mut stream, 400, &body, None, &state, false).await;
+                return;
+            }
+        };
+        let keep_alive = head.keep_alive;
+        let origin = head.origin.clone();
+        let (status, body) = match head.method {
+            Method::Options => (204, String::new()),
+            // A candidate who left (tab closed, network gone) ends the hold
+            // and frees its memory now, not when the hold runs out.
+            // Boxed: the connection's own future then stays small while
+            // it waits for a request (its layout holds every state at once).
+            Method::Get => tokio::select! {
+                answered = Box::pin(answer(&state, head)) => answered,
+                () = peer_closed(&stream) => return,
+            },
+            Method::Other => (
+                405,
+                error_body(ApiError::new(ErrorCode::NotFound, "this listener serves GET /api/v1/live/signal only")),
+            ),
+        };
+        let stopping = state.stopping.load(Ordering::Relaxed);
+        let keep = keep_alive && status < 400 && !stopping;
+        if write(&mut stream, status, &body, origin.as_deref(), &state, keep).await.is_err() || !keep {
+            return;
+        }
+    }
+}
+
+/// Resolves when the peer closes its side (or the socket fails); bytes it
+/// sends meanwhile (a pipelined request) wait for the answer.
+async fn peer_closed(stream: &TcpStream) {
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.peek(&mut byte).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The signal for the request, as a status and a JSON body.
+async fn answer(state: &AppState, head: Head) -> (u16, String) {
+    let Head { target, authorization, .. } = head;
+    let Some(query) = signal_query(&target) else {
+        return (404, error_body(ApiError::new(ErrorCode::NotFound, "no such route")));
+    };
+    let query: SignalQuery = match serde_urlencoded::from_str(query) {
+        Ok(query) => query,
+        Err(e) => return (400, error_body(ApiError::bad_field("query", ProblemCode::InvalidType, e.to_string()))),
+    };
+    let claims = {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = authorization.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            headers.insert(axum::http::header::AUTHORIZATION, value);
+        }
+        state.verifier.candidate(&headers)
+    };
+    drop(authorization);
+    drop(target);
+    let claims = match claims {
+        Ok(claims) => claims,
+        Err(error) => return (status_of(&error), error_body(error)),
+    };
+    match crate::live_api::signal(state, &claims, &query).await {
+        Ok(signal) => (200, serde_json::to_string(&signal).unwrap_or_default()),
+        Err(error) => (status_of(&error), error_body(error)),
+    }
+}
+
+/// The query of a signal request's target, `""` when it has none; `None`
+/// for any other path.
+fn signal_query(target: &str) -> Option<&str> {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    (path == "/api/v1/live/signal").then_some(query)
+}
+
+fn status_of(error: &ApiError) -> u16 {
+    error.body.error.code.http_status()
+}
+
+fn error_body(error: ApiError) -> String {
+    serde_json::to_string(&error.body).unwrap_or_default()
+}
+
+/// Reads one request head. `Ok(None)`: the peer closed or stayed idle.
+async fn read_head(stream: &mut TcpStream) -> Result<Option<Head>, &'static str> {
+    // On the heap only while bytes arrive, and gone once parsed: an idle
+    // keep-alive connection and a held signal keep none of it.
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        let limit = if buffer.is_empty() { IDLE } else { HEAD_TIMEOUT };
+        if !matches!(tokio::time::timeout(limit, stream.readable()).await, Ok(Ok(()))) {
+            return Ok(None);
+        }
+        buffer.reserve(1024);
+        match stream.try_read_buf(&mut buffer) {
+            Ok(0) => return Ok(None),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return Ok(None),
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buffer) {
+            Ok(httparse::Status::Complete(_)) => return Ok(Some(head_of(&request))),
+            Ok(httparse::Status::Partial) if buffer.len() < MAX_HEAD_BYTES => continue,
+            Ok(httparse::Status::Partial) => return Err("the request head is larger than 8 KiB"),
+            Err(_) => return Err("malformed HTTP request"),
+        }
+    }
+}
+
+fn head_of(request: &httparse::Request<'_, '_>) -> Head {
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::to_owned)
+    };
+    let has_body = header("content-length").is_some_and(|l| l.trim() != "0") || header("transfer-encoding").is_some();
+    let close = header("connection").is_some_and(|c| c.to_ascii_lowercase().contains("close"));
+    Head {
+        method: match request.method {
+            Some("GET") if !has_body => Method::Get,
+            Some("OPTIONS") if !has_body => Method::Options,
+            _ => Method::Other,
+        },
+        target: request.path.unwrap_or("/").to_owned(),
+        authorization: header("authorization"),
+        origin: header("origin"),
+        keep_alive: request.version == Some(1) && !close && !has_body,
+    }
+}
+
+/// The `Access-Control-*` lines for `origin` under the configured origins.
+fn cors(state: &AppState, origin: Option<&str>) -> String {
+    let origins = &state.settings.cors_origins;
+    let allowed = if origins.iter().any(|o| o == "*") {
+        Some("*")
+    } else {
+        origin.filter(|o| origins.iter().any(|allowed| allowed == o))
+    };
+    match allowed {
+        Some(allowed) => format!(
+            "access-control-allow-origin: {allowed}\r\nvary: origin\r\naccess-control-allow-methods: GET\r\n\
+             access-control-allow-headers: authorization\r\naccess-control-max-age: 600\r\n"
+        ),
+        None => String::new(),
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &str,
+    origin: Option<&str>,
+    state: &AppState,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        429 => "Too Many Requests",
+        _ => "Error",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
+         content-length: {}\r\n{}connection: {}\r\n\r\n{body}",
+        body.len(),
+        cors(state, origin),
+        if keep_alive { "keep-alive" } else { "close" },
+    );
+    stream.write_all(response.as_bytes()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_signal_path_is_answered() {
+        assert_eq!(signal_query("/api/v1/live/signal?publishing=none&seen=3"), Some("publishing=none&seen=3"));
+        assert_eq!(signal_query("/api/v1/live/signal"), Some(""));
+        assert_eq!(signal_query("/api/v1/live/whip"), None);
+        assert_eq!(signal_query("/api/v1/live/signal/../whip"), None);
+    }
+
+    #[test]
+    fn heads_are_parsed_to_what_the_wait_needs() {
+        let raw = b"GET /api/v1/live/signal?publishing=none HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\
+                    Origin: https://exam.example\r\n\r\n";
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        assert!(request.parse(raw).unwrap().is_complete());
+        let head = head_of(&request);
+        assert!(head.method == Method::Get && head.keep_alive);
+        assert_eq!(head.authorization.as_deref(), Some("Bearer t"));
+        assert_eq!(head.origin.as_deref(), Some("https://exam.example"));
+
+        let raw = b"POST /api/v1/live/signal HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        request.parse(raw).unwrap();
+        let head = head_of(&request);
+        assert!(head.method == Method::Other && !head.keep_alive);
+    }
+}
