@@ -320,15 +320,8 @@ fn a_two_process_cluster_computes_the_same_rows() {
     // A fresh database on the shared ClickHouse 18.16.
     let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
     let database = format!("invigil_cluster_{}", std::process::id());
-    let http = |db: &str| invigil_pipeline::store::http::HttpConfig {
-        url: url.clone(),
-        database: db.into(),
-        user: None,
-        password: None,
-        dialect: invigil_schemas::migrations::Dialect::Legacy,
-        cluster: None,
-        ca_file: None,
-        password_file: None,
+    let http = |db: &str| {
+        invigil_pipeline::store::http::HttpConfig::plain(&url, db, invigil_schemas::migrations::Dialect::Legacy)
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let admin = Store::Http(invigil_pipeline::store::http::HttpStore::new(&http("default")).unwrap());

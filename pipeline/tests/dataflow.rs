@@ -221,16 +221,7 @@ fn scripted_exam_through_tansu_into_clickhouse_over_http_equals_truth() {
         _ => Dialect::Legacy,
     };
     let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
-    let config = |database: &str| HttpConfig {
-        url: url.clone(),
-        database: database.into(),
-        user: None,
-        password: None,
-        dialect,
-        cluster: None,
-        ca_file: None,
-        password_file: None,
-    };
+    let config = |database: &str| HttpConfig::plain(&url, database, dialect);
     let admin = Store::Http(HttpStore::new(&config("default")).unwrap());
     let database = format!("invigil_dataflow_{}", std::process::id());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

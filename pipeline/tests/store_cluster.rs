@@ -29,14 +29,8 @@ fn node_urls() -> Vec<String> {
 
 fn node(url: &str, database: &str, cluster: Option<&str>) -> HttpStore {
     HttpStore::new(&HttpConfig {
-        url: url.to_owned(),
-        database: database.to_owned(),
-        user: None,
-        password: None,
-        dialect: Dialect::Legacy,
         cluster: cluster.map(str::to_owned),
-        ca_file: None,
-        password_file: None,
+        ..HttpConfig::plain(url, database, Dialect::Legacy)
     })
     .unwrap()
 }

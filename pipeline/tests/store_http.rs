@@ -18,16 +18,8 @@ fn config(database: &str) -> HttpConfig {
         Ok("modern") => Dialect::Modern,
         _ => Dialect::Legacy,
     };
-    HttpConfig {
-        url: std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into()),
-        database: database.into(),
-        user: None,
-        password: None,
-        dialect,
-        cluster: None,
-        ca_file: None,
-        password_file: None,
-    }
+    let url = std::env::var("CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:18123".into());
+    HttpConfig::plain(&url, database, dialect)
 }
 
 async fn insert_rows(store: &HttpStore, rows: &[EventRow]) {

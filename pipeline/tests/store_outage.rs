@@ -100,16 +100,7 @@ impl Drop for PrivateClickHouse {
 fn a_store_outage_stops_commits_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut clickhouse = PrivateClickHouse::start(&dir.path().join("clickhouse"));
-    let http = HttpConfig {
-        url: clickhouse.url(),
-        database: "default".into(),
-        user: None,
-        password: None,
-        dialect: Dialect::Legacy,
-        cluster: None,
-        ca_file: None,
-        password_file: None,
-    };
+    let http = HttpConfig::plain(&clickhouse.url(), "default", Dialect::Legacy);
     let store = Store::Http(HttpStore::new(&http).unwrap());
 
     let suffix = format!("{}-{}", std::process::id(), Instant::now().elapsed().as_nanos() % 1_000_000);

@@ -222,16 +222,7 @@ fn http_phase(
     row_count: usize,
 ) -> anyhow::Result<(f64, f64)> {
     let dialect = if args.modern { Dialect::Modern } else { Dialect::Legacy };
-    let config = |database: &str| HttpConfig {
-        url: args.clickhouse_url.clone(),
-        database: database.into(),
-        user: None,
-        password: None,
-        dialect,
-        cluster: None,
-        ca_file: None,
-        password_file: None,
-    };
+    let config = |database: &str| HttpConfig::plain(&args.clickhouse_url, database, dialect);
     let admin = HttpStore::new(&config("default"))?;
     let database = format!("invigil_bench_{}", std::process::id());
     runtime.block_on(admin.execute(&format!("DROP DATABASE IF EXISTS {database}")))?;
