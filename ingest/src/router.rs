@@ -122,6 +122,6 @@ async fn get_sdk_file(
 ) -> Response {
     match &state.settings.sdk_dir {
         Some(dir) => crate::sdk_files::response(dir, &file, crate::sdk_files::DEPLOYED_CACHE).await,
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => crate::sdk_files::not_found("this server does not serve the SDK (sdk_dir is not set)"),
     }
 }

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 /// How long browsers and CDNs may keep a file of a deployed bundle: short,
@@ -29,10 +29,15 @@ fn content_type(name: &str) -> Option<&'static str> {
     }
 }
 
+/// 404 with the error body every route answers with.
+pub fn not_found(why: impl Into<String>) -> Response {
+    crate::error::ApiError::new(invigil_schemas::api::ErrorCode::NotFound, why).into_response()
+}
+
 /// `dir/name` as a response, or 404 for anything else.
 pub async fn response(dir: &Path, name: &str, cache_control: &'static str) -> Response {
     let Some(content_type) = content_type(name) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return not_found("no such SDK file: invigil.js, invigil-live.js and invigil_bg.wasm are served");
     };
     match tokio::fs::read(dir.join(name)).await {
         Ok(bytes) => (
@@ -44,13 +49,14 @@ pub async fn response(dir: &Path, name: &str, cache_control: &'static str) -> Re
             bytes,
         )
             .into_response(),
-        Err(_) => StatusCode::NOT_FOUND.into_response(),
+        Err(_) => not_found(format!("no SDK file {name} here (is the bundle built into sdk_dir?)")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn only_plain_names_of_known_types_are_served() {

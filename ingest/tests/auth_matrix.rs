@@ -263,6 +263,9 @@ fn live_and_public_cases() -> Vec<Case> {
         case("get", "/dashboard", "/dashboard", None, Policy::Public, 308),
         case("get", "/dashboard/", "/dashboard/", None, Policy::Public, 200),
         case("get", "/dashboard/{file}", "/dashboard/review.html", None, Policy::Public, 200),
+        // Public; 404 here because the test front door sets no sdk_dir (the
+        // files themselves: ingest's sdk_files tests and ops/image/test.sh).
+        case("get", "/sdk/{file}", "/sdk/invigil.js", None, Policy::Public, 404),
         case("get", "/healthz", "/healthz", None, Policy::Public, 200),
         case("get", "/readyz", "/readyz", None, Policy::Public, 200),
         case("get", "/metrics", "/metrics", None, Policy::Public, 200),
