@@ -253,6 +253,25 @@ fn http_phase(
             "  {:<24} {engine:>10.0} events/s  (one POST of the same file, FORMAT RowBinary)",
             format!("ClickHouse {server} own")
         );
+        // What the rows cost on disk, for the capacity plan's storage per exam.
+        let parts = runtime.block_on(admin.query_text(
+            &format!(
+                "SELECT sum(rows), sum(data_compressed_bytes), sum(data_uncompressed_bytes) FROM system.parts \
+                 WHERE active AND database = '{database}' AND table = 'proctor_events'"
+            ),
+            "TabSeparated",
+        ))?;
+        let numbers: Vec<f64> = parts.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+        if let [rows, compressed, uncompressed] = numbers[..] {
+            if rows > 0.0 {
+                println!(
+                    "  {:<24} {:>10.1} bytes per event row compressed ({:.1} uncompressed, {rows:.0} rows)",
+                    format!("ClickHouse {server} disk"),
+                    compressed / rows,
+                    uncompressed / rows,
+                );
+            }
+        }
         Ok((into_http, engine))
     })();
     runtime.block_on(admin.execute(&format!("DROP DATABASE {database}")))?;
