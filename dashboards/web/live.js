@@ -19,17 +19,85 @@ function show(video, stream, onFirstFrame) {
 /** The m-lines, in the order ingest's SFU forwards them. */
 const TRACKS = [['video', 'camera'], ['video', 'screen'], ['audio', 'microphone']];
 
+/** Pauses between attempts to reconnect a lost subscription: doubling, capped. */
+const RECONNECT_MS = [250, 8000];
+/**
+ * A connection that had media and has received nothing for this long has
+ * lost its SFU host (browsers take far longer to call it failed): it is
+ * opened again through the entry path, which leads to the host that serves
+ * the candidate now. The slowest stream, the grid's, sends 5 frames a second.
+ */
+const STALL_MS = 2000;
+/** How often the watchdog looks at the connection. */
+const WATCH_MS = 500;
+
 /**
  * Subscribes to `candidate` of `test`. `onTrack(name, track)` gets the
- * camera, screen and microphone tracks as they arrive; `onState(state)` the
- * connection's state. `view: 'grid'` asks for the camera only, small and
- * slow (the candidate sends that while nobody opened them). Resolves with
- * `{ close() }`; rejects with the server's message (403 when the candidate
- * is not on this proctor's wall). Leaving the page ends the subscription
- * too, so the candidate stops sending at once rather than when ICE times
- * out.
+ * camera, screen and microphone tracks as they arrive (again after a
+ * reconnection); `onState(state)` the connection's state, and
+ * `reconnecting` while a lost one is opened again. `view: 'grid'` asks for
+ * the camera only, small and slow (the candidate sends that while nobody
+ * opened them). Resolves with `{ close() }`; rejects with the server's
+ * message (403 when the candidate is not on this proctor's wall). A
+ * connection lost later (its SFU host gone, the network changed) is opened
+ * again by itself, with backoff, until closed. Leaving the page ends the
+ * subscription too, so the candidate stops sending at once rather than
+ * when ICE times out.
  */
 export async function subscribe(test, candidate, { onTrack, onState = () => {}, view = 'full' }) {
+  let peer = await connect(test, candidate, view, onTrack, onState);
+  let closed = false;
+  let reconnecting = false;
+  let lastBytes = 0;
+  let lastChange = performance.now();
+  const reconnect = async () => {
+    reconnecting = true;
+    onState('reconnecting');
+    peer.close();
+    let pause = RECONNECT_MS[0];
+    while (!closed) {
+      try {
+        peer = await connect(test, candidate, view, onTrack, onState);
+        if (closed) peer.close();
+        break;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, RECONNECT_MS[1]);
+      }
+    }
+    lastBytes = 0;
+    lastChange = performance.now();
+    reconnecting = false;
+  };
+  const watchdog = setInterval(async () => {
+    if (closed || reconnecting) return;
+    const connection = peer.pc.connectionState;
+    if (connection === 'failed') return reconnect();
+    const bytes = await peer.bytesReceived();
+    const now = performance.now();
+    if (bytes !== lastBytes) {
+      lastBytes = bytes;
+      lastChange = now;
+    } else if ((bytes > 0 || connection === 'disconnected') && now - lastChange > STALL_MS && !closed && !reconnecting) {
+      reconnect();
+    }
+  }, WATCH_MS);
+  const close = () => {
+    closed = true;
+    clearInterval(watchdog);
+    window.removeEventListener('pagehide', close);
+    peer.close();
+  };
+  window.addEventListener('pagehide', close);
+  return { close };
+}
+
+/**
+ * One WHEP session: `{ pc, close(), bytesReceived() }`. The request goes to
+ * the entry path; with several SFU hosts the server redirects it to the one
+ * serving the candidate, and `Location` names the session there.
+ */
+async function connect(test, candidate, view, onTrack, onState) {
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   const transceivers = TRACKS.map(([kind]) => pc.addTransceiver(kind, { direction: 'recvonly' }));
   pc.ontrack = (event) => {
@@ -39,13 +107,18 @@ export async function subscribe(test, candidate, { onTrack, onState = () => {}, 
   pc.onconnectionstatechange = () => onState(pc.connectionState);
   let location = null;
   const close = () => {
-    window.removeEventListener('pagehide', close);
+    pc.onconnectionstatechange = null;
     pc.close();
     // keepalive: the DELETE also leaves with a closing page.
     if (location) fetch(location, { method: 'DELETE', keepalive: true, headers: { authorization: `Bearer ${token() || ''}` } }).catch(() => {});
     location = null;
   };
-  window.addEventListener('pagehide', close);
+  const bytesReceived = async () => {
+    let total = 0;
+    const report = await pc.getStats().catch(() => new Map());
+    report.forEach((entry) => { if (entry.type === 'inbound-rtp') total += entry.bytesReceived || 0; });
+    return total;
+  };
   try {
     await pc.setLocalDescription(await pc.createOffer());
     const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep?view=${view}`, {
@@ -63,7 +136,7 @@ export async function subscribe(test, candidate, { onTrack, onState = () => {}, 
     close();
     throw error;
   }
-  return { close };
+  return { pc, close, bytesReceived };
 }
 
 /**
@@ -123,8 +196,8 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
     },
     onState: (now) => {
       panel.dataset.state = now;
-      if (now === 'failed') state.textContent = 'The connection failed; close and try again.';
-      if (now === 'disconnected') state.textContent = 'Reconnecting…';
+      if (now === 'connected' && panel.dataset.firstFrameMs) state.textContent = 'Live.';
+      if (now === 'disconnected' || now === 'reconnecting' || now === 'failed') state.textContent = 'Reconnecting…';
     },
   }).then((s) => {
     if (closed) s.close();

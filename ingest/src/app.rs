@@ -114,6 +114,11 @@ impl Ingest {
             settings,
             stopping: Default::default(),
         });
+        if let Some(shards) = state.live_video.as_ref().and_then(|live| live.shards.clone()) {
+            let every = Duration::from_millis(state.settings.live_video.shard_probe_ms);
+            tokio::spawn(shards.probe(every));
+            tokio::spawn(live_video::follow_shards(Arc::downgrade(&state)));
+        }
         let (stop_replayer, stop) = tokio::sync::watch::channel(false);
         let replayer = tokio::spawn(run_replayer(delivery, stop));
         Ok(Self { state, stop_replayer, replayer, _config_watch: config_watch })

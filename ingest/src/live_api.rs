@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -18,6 +18,7 @@ use invigil_schemas::validate::ProblemCode;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+use crate::live_video::shards::{path_at, SHARD_PREFIX};
 use crate::live_video::{bad_body, LiveVideo, Owner, ProctorWalls};
 use crate::state::AppState;
 
@@ -28,15 +29,57 @@ pub struct LiveRoutes {
     walls: Option<Arc<dyn ProctorWalls>>,
 }
 
-/// The live video routes (see [`crate::router::ROUTES`]).
+/// The live video routes (see [`crate::router::ROUTES`]), each twice: at
+/// the entry path any host answers, and under `/api/v1/live/shards/{shard}/`
+/// for an ingress to route to one SFU host ([`crate::live_video::shards`]).
 pub fn router(app: Arc<AppState>, walls: Option<Arc<dyn ProctorWalls>>) -> Router {
-    Router::new()
-        .route("/api/v1/live/signal", get(get_signal))
-        .route("/api/v1/live/whip", post(post_whip))
-        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep", post(post_whep))
-        .route("/api/v1/live/tests/{test_id}/candidates/{candidate_id}/messages", post(post_message))
-        .route("/api/v1/live/resources/{id}", delete(delete_resource))
-        .with_state(Arc::new(LiveRoutes { app, walls }))
+    let mut router = Router::new();
+    for prefix in ["/api/v1/live", "/api/v1/live/shards/{shard}"] {
+        router = router
+            .route(&format!("{prefix}/signal"), get(get_signal))
+            .route(&format!("{prefix}/whip"), post(post_whip))
+            .route(&format!("{prefix}/tests/{{test_id}}/candidates/{{candidate_id}}/whep"), post(post_whep))
+            .route(&format!("{prefix}/tests/{{test_id}}/candidates/{{candidate_id}}/messages"), post(post_message))
+            .route(&format!("{prefix}/resources/{{id}}"), delete(delete_resource));
+    }
+    router.with_state(Arc::new(LiveRoutes { app, walls }))
+}
+
+/// A candidate's stream in a route's path.
+#[derive(Debug, Deserialize)]
+pub struct StreamPath {
+    test_id: String,
+    candidate_id: String,
+}
+
+/// A WHIP or WHEP session in a route's path.
+#[derive(Debug, Deserialize)]
+pub struct ResourcePath {
+    id: String,
+}
+
+/// `307 Temporary Redirect` to the same request at `owner`'s path: the
+/// browser repeats it there, method, body and headers alike.
+pub(crate) fn moved(owner: &str, uri: &Uri) -> Response {
+    let location = path_at(owner, uri.path(), uri.query());
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A path naming a shard this deployment does not have: the ingress's
+/// rules and `[live_video.shards]` disagree.
+fn check_shard(live: Option<&LiveVideo>, uri: &Uri) -> Result<(), ApiError> {
+    let Some(named) = uri.path().strip_prefix(SHARD_PREFIX).and_then(|rest| rest.split('/').next()) else {
+        return Ok(());
+    };
+    match live.and_then(|live| live.shards.as_ref()) {
+        Some(shards) if shards.knows(named) => Ok(()),
+        _ => Err(ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {named:?}"))),
+    }
 }
 
 fn live(state: &AppState) -> Result<&LiveVideo, ApiError> {
@@ -78,9 +121,13 @@ fn sdp_body<'a>(live: &LiveVideo, headers: &HeaderMap, body: &'a [u8]) -> Result
     std::str::from_utf8(body).map_err(|_| bad_body(ProblemCode::InvalidValue, "the offer is not UTF-8"))
 }
 
-/// 201 Created with the answer and the resource's `Location` (RFC 9725).
-fn created(answer: String, id: &str) -> Response {
-    let location = format!("/api/v1/live/resources/{id}");
+/// 201 Created with the answer and the resource's `Location` (RFC 9725),
+/// at this host's sharded path when there are several.
+fn created(live: &LiveVideo, answer: String, id: &str) -> Response {
+    let location = match live.shard_name() {
+        Some(shard) => format!("{SHARD_PREFIX}{shard}/resources/{id}"),
+        None => format!("/api/v1/live/resources/{id}"),
+    };
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
@@ -123,36 +170,86 @@ fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView
 pub async fn get_signal(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
+    uri: Uri,
     query: Result<Query<SignalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let state = &routes.app;
     let claims = state.verifier.candidate(&headers)?;
     let Query(query) =
         query.map_err(|rejection| ApiError::bad_field("query", ProblemCode::InvalidType, rejection.body_text()))?;
-    Ok(no_store(signal(state, &claims, &query).await?))
+    check_shard(state.live_video.as_ref(), &uri)?;
+    Ok(match signal(state, &claims, &query).await? {
+        Signal::Answer(signal) => no_store(signal),
+        Signal::Elsewhere(owner) => moved(&owner, &uri),
+    })
+}
+
+/// What a signal request gets.
+pub(crate) enum Signal {
+    Answer(LiveSignal),
+    /// Another SFU host serves this candidate now: ask it (a redirect).
+    Elsewhere(String),
 }
 
 /// The signal's answer for `claims`' candidate: held while what they send
-/// is what is wanted and no message waits. Shared by the route above and the
-/// lean listener ([`crate::live_video::signal_server`]).
+/// is what is wanted and no message waits, and while this host still serves
+/// them. Shared by the route above and the lean listener
+/// ([`crate::live_video::signal_server`]).
 pub(crate) async fn signal(
     state: &AppState,
     claims: &invigil_schemas::claims::CandidateClaims,
     query: &SignalQuery,
-) -> Result<LiveSignal, ApiError> {
+) -> Result<Signal, ApiError> {
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(state, &claims.test_id)) else {
-        return Ok(LiveSignal { publish: false, view: LiveView::None, enabled: false, messages: Vec::new() });
+        return Ok(Signal::Answer(LiveSignal {
+            publish: false,
+            view: LiveView::None,
+            enabled: false,
+            messages: Vec::new(),
+        }));
     };
+    if let Some(owner) = live.elsewhere(&key) {
+        return Ok(Signal::Elsewhere(owner.to_owned()));
+    }
+    if query.publishing != LiveView::None && !live.publishes_here(&key) {
+        // The SDK says it sends, but not to this host: its connection is to
+        // a host that is gone (the browser notices many seconds later) or
+        // was cut off. Stop it now; asked again, the answer says whether to
+        // publish here.
+        return Ok(Signal::Answer(LiveSignal {
+            publish: false,
+            view: LiveView::None,
+            enabled: true,
+            messages: Vec::new(),
+        }));
+    }
     let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
     let mut closing = live.closing();
+    let mut hosts = live.shards.as_ref().map(|shards| shards.changes());
     let _held = Held::new(&state.metrics.live_signals_held);
     let (view, messages) = tokio::select! {
         answer = live.audience.wanted_unless(&key, query.publishing, query.seen, wait) => answer,
         _ = closing.wait_for(|closing| *closing) => (query.publishing, Vec::new()),
+        // A host went out or came back: this candidate may belong elsewhere.
+        _ = hosts_changed(&mut hosts) => match live.elsewhere(&key) {
+            Some(owner) => return Ok(Signal::Elsewhere(owner.to_owned())),
+            None => (query.publishing, Vec::new()),
+        },
     };
-    Ok(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages })
+    Ok(Signal::Answer(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
+}
+
+/// Resolves when the SFU hosts' health changes; never with one host.
+async fn hosts_changed(hosts: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    let changed = match hosts {
+        Some(hosts) => hosts.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Counts a held signal for as long as it lives (a client that goes away
@@ -176,17 +273,22 @@ impl Drop for Held<'_> {
 pub async fn post_whip(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
+    uri: Uri,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let state = &routes.app;
     let claims = state.verifier.candidate(&headers)?;
-    let live = live_for_test(&state, &claims.test_id)?;
+    let live = live_for_test(state, &claims.test_id)?;
+    check_shard(Some(live), &uri)?;
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
+    if let Some(owner) = live.elsewhere(&key) {
+        return Ok(moved(owner, &uri));
+    }
     let offer = sdp_body(live, &headers, &body)?;
     let (answer, id) = live.publish(&key, offer)?;
     tracing::info!(test = %claims.test_id, candidate = %claims.sub, "live video: candidate publishing");
-    Ok(created(answer, &id))
+    Ok(created(live, answer, &id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -200,11 +302,15 @@ pub struct WhepQuery {
 pub async fn post_whep(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
-    Path((test, candidate)): Path<(String, String)>,
+    uri: Uri,
+    Path(stream): Path<StreamPath>,
     Query(query): Query<WhepQuery>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &test, &candidate).await?;
+    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &stream, &uri).await?;
+    if let Some(owner) = live.elsewhere(&format!("{test}/{candidate}")) {
+        return Ok(moved(owner, &uri));
+    }
     let view = match query.view.as_deref().map(LiveView::from_name) {
         None => LiveView::Full,
         Some(Some(view)) if view != LiveView::None => view,
@@ -213,7 +319,7 @@ pub async fn post_whep(
     let offer = sdp_body(live, &headers, &body)?;
     let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, view = view.as_str(), "live video: watching");
-    Ok(created(answer, &id))
+    Ok(created(live, answer, &id))
 }
 
 /// A staff member allowed to watch (and write to) one candidate.
@@ -230,12 +336,12 @@ struct Watcher<'a> {
 async fn watcher<'a>(
     routes: &'a LiveRoutes,
     headers: &HeaderMap,
-    test: &str,
-    candidate: &str,
+    stream: &StreamPath,
+    uri: &Uri,
 ) -> Result<Watcher<'a>, ApiError> {
     let state = &routes.app;
-    let test = crate::error::parse_test_id(test)?;
-    let candidate = crate::error::parse_candidate_id(candidate)?;
+    let test = crate::error::parse_test_id(&stream.test_id)?;
+    let candidate = crate::error::parse_candidate_id(&stream.candidate_id)?;
     let claims = state.verifier.staff_of_test(headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
     let live = live_for_test(state, &test)?;
     if claims.role == StaffRole::Proctor {
@@ -249,6 +355,7 @@ async fn watcher<'a>(
             return Err(ApiError::new(ErrorCode::Forbidden, format!("candidate {candidate} is not on your wall")));
         }
     }
+    check_shard(Some(live), uri)?;
     Ok(Watcher { live, claims, test, candidate })
 }
 
@@ -259,11 +366,16 @@ async fn watcher<'a>(
 pub async fn post_message(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
-    Path((test, candidate)): Path<(String, String)>,
+    uri: Uri,
+    Path(stream): Path<StreamPath>,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<MessageAccepted>), ApiError> {
+) -> Result<Response, ApiError> {
     let state = &routes.app;
-    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &test, &candidate).await?;
+    let Watcher { live, claims, test, candidate } = watcher(&routes, &headers, &stream, &uri).await?;
+    let key = format!("{test}/{candidate}");
+    if let Some(owner) = live.elsewhere(&key) {
+        return Ok(moved(owner, &uri));
+    }
     crate::error::require_json(&headers)?;
     let request: MessageRequest =
         invigil_schemas::validate::decode_json(&body).map_err(|problem| ApiError::invalid(vec![problem]))?;
@@ -276,7 +388,6 @@ pub async fn post_message(
         return Err(ApiError::bad_field("text", code, message));
     }
     state.rate_limit(&format!("staff:{}", claims.sub))?;
-    let key = format!("{test}/{candidate}");
     let now = invigil_schemas::clock::now_ms();
     let id =
         live.audience.post_message(&key, request.level, text.to_owned(), claims.sub.clone(), now).map_err(|full| {
@@ -290,7 +401,7 @@ pub async fn post_message(
         })?;
     // The text stays out of the logs, as everything written to a candidate.
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");
-    Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })))
+    Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })).into_response())
 }
 
 /// `DELETE /api/v1/live/resources/{id}`: ends a WHIP or WHEP session; only
@@ -298,7 +409,8 @@ pub async fn post_message(
 pub async fn delete_resource(
     State(routes): State<Arc<LiveRoutes>>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    uri: Uri,
+    Path(ResourcePath { id }): Path<ResourcePath>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let state = &routes.app;
     let claims: serde_json::Value = state.verifier.verify(&headers)?;
@@ -307,7 +419,9 @@ pub async fn delete_resource(
         (None, Some(test), Some(sub)) => Owner::Candidate(format!("{}/{sub}", test.as_str().unwrap_or_default())),
         _ => return Err(ApiError::unauthorized("token claims are malformed")),
     };
-    if !live(&state)?.end(&id, &caller) {
+    let live = live(state)?;
+    check_shard(Some(live), &uri)?;
+    if !live.end(&id, &caller) {
         return Err(ApiError::new(ErrorCode::NotFound, "no such live video session"));
     }
     Ok(Json(serde_json::json!({ "status": "ok" })))

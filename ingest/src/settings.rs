@@ -12,6 +12,8 @@
 //! | `INVIGIL_KAFKA_BROKERS` | overrides `kafka.brokers` |
 //! | `INVIGIL_KAFKA_SASL_PASSWORD` | the SASL password when `kafka.sasl` is set and has no `password_file` |
 //! | `INVIGIL_SDK_DIR` | overrides `sdk_dir` (the image sets it) |
+//! | `INVIGIL_LIVE_SHARD` | overrides `live_video.shard` (a StatefulSet pod's name) |
+//! | `INVIGIL_LIVE_PUBLIC_ADDR` | overrides `live_video.public_addr` (each SFU host has its own) |
 //!
 //! Secrets never live in the file, so it can sit in a ConfigMap.
 
@@ -156,6 +158,14 @@ impl IngestSettings {
         if let Some(dir) = var("INVIGIL_SDK_DIR") {
             settings.sdk_dir = Some(PathBuf::from(dir));
         }
+        if let Some(shard) = var("INVIGIL_LIVE_SHARD") {
+            settings.live_video.shard = Some(shard);
+        }
+        if let Some(addr) = var("INVIGIL_LIVE_PUBLIC_ADDR") {
+            settings.live_video.public_addr = Some(addr.parse().map_err(|e| {
+                SettingsError::Invalid(format!("INVIGIL_LIVE_PUBLIC_ADDR={addr:?}: {e} (want ip:port)"))
+            })?);
+        }
         settings.check()?;
         Ok((settings, others))
     }
@@ -192,6 +202,19 @@ impl IngestSettings {
                 "live_video.udp_listen = {} is a wildcard address: set live_video.public_addr to the address peers reach",
                 live.udp_listen
             ));
+        }
+        if live.enabled && !live.shards.is_empty() {
+            let me = live.shard.as_deref().ok_or_else(|| {
+                SettingsError::Invalid(
+                    "live_video.shards is set but this host has no name: set live_video.shard or INVIGIL_LIVE_SHARD"
+                        .into(),
+                )
+            })?;
+            crate::live_video::shards::Shards::new(me, &live.shards)
+                .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+            if live.shard_probe_ms < 100 {
+                return invalid(format!("live_video.shard_probe_ms = {} is below 100", live.shard_probe_ms));
+            }
         }
         if self.spool.max_bytes < self.limits.max_body_bytes as u64 * 4 {
             return invalid("spool.max_bytes must hold at least four of the largest bodies".into());

@@ -319,7 +319,7 @@ export class Session {
    */
   async followLive() {
     if (this.live) return;
-    const live = { publisher: null, abort: null, pause: LIVE_RETRY_MS[0], seen: this.storedSeen() };
+    const live = { publisher: null, abort: null, signalUrl: null, pause: LIVE_RETRY_MS[0], seen: this.storedSeen() };
     this.live = live;
     const rest = async () => {
       await new Promise((resolve) => setTimeout(resolve, live.pause * (0.5 + Math.random())));
@@ -332,14 +332,19 @@ export class Session {
         live.abort = new AbortController();
         // no-store: browsers hold a second GET of a URL behind one in
         // flight (the HTTP cache's lock), and this one is held for seconds.
-        const response = await fetch(`${this.endpoint}/api/v1/live/signal?publishing=${sending}&seen=${live.seen}`, {
+        // With several SFU hosts the entry path redirects to the one that
+        // serves this candidate; ask it directly until that fails.
+        const url = live.signalUrl || `${this.endpoint}/api/v1/live/signal`;
+        const response = await fetch(`${url}?publishing=${sending}&seen=${live.seen}`, {
           headers: { authorization: `Bearer ${this.token}` },
           cache: 'no-store',
           signal: live.abort.signal,
         });
         if (!response.ok) throw new Error(`signal ${response.status}`);
         signal = await response.json();
+        if (response.redirected) live.signalUrl = response.url.split('?')[0];
       } catch (_) {
+        live.signalUrl = null;
         // Aborted because the connection closed: ask again at once.
         if (live.abort && live.abort.signal.aborted) continue;
         await rest();

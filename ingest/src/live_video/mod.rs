@@ -28,9 +28,10 @@
 pub mod audience;
 pub mod loopback;
 pub mod sfu;
+pub mod shards;
 pub mod signal_server;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,7 @@ use crate::error::ApiError;
 use audience::Audience;
 pub use sfu::SfuTimings;
 use sfu::{Command, PeerId, Role, Sfu, SfuStats};
+use shards::Shards;
 
 /// Whose wall a candidate is on. The dashboards split a test's candidates
 /// among its proctors on duty; they answer this once the binary has mounted
@@ -90,6 +92,15 @@ pub struct LiveVideoSettings {
     /// WHEP answer 503 with Retry-After rather than degrade every stream
     /// (`invigil bench live`: ~700 forwarded streams per core).
     pub max_peers: u64,
+    /// This host's name among `shards` (`INVIGIL_LIVE_SHARD` overrides it:
+    /// a StatefulSet gives each pod its name).
+    pub shard: Option<String>,
+    /// Every SFU host, by name, with the `http://host:port` the others
+    /// probe it at ([`shards`]). Empty: this one host serves everyone.
+    pub shards: BTreeMap<String, String>,
+    /// How often the other hosts are probed, ms: a lost host's candidates
+    /// move within about this.
+    pub shard_probe_ms: u64,
 }
 
 impl Default for LiveVideoSettings {
@@ -102,6 +113,9 @@ impl Default for LiveVideoSettings {
             signal_listen: None,
             max_offer_bytes: 32 * 1024,
             max_peers: 1000,
+            shard: None,
+            shards: BTreeMap::new(),
+            shard_probe_ms: 1000,
         }
     }
 }
@@ -114,6 +128,8 @@ const LAYOUT_TEXT: &str = "three m-lines in this order: camera video, screen vid
 pub struct LiveVideo {
     pub settings: LiveVideoSettings,
     pub audience: Arc<Audience>,
+    /// The SFU hosts when there are several ([`shards`]).
+    pub shards: Option<Arc<Shards>>,
     sfu: Sfu,
     /// The address in every answer's host candidate.
     announced: SocketAddr,
@@ -126,6 +142,8 @@ pub struct LiveVideo {
 /// A WHIP or WHEP session, addressed by its `Location`.
 struct Resource {
     peer: PeerId,
+    /// The stream it publishes or watches.
+    key: String,
     /// Who may end it.
     owner: Owner,
     created: Instant,
@@ -150,6 +168,13 @@ impl LiveVideo {
     pub fn start_with(settings: LiveVideoSettings, timings: SfuTimings) -> anyhow::Result<Self> {
         // Idempotent: the first provider installed in the process stays.
         str0m::crypto::from_feature_flags().install_process_default();
+        let shards = match &settings.shard {
+            _ if settings.shards.is_empty() => None,
+            Some(me) => Some(Arc::new(Shards::new(me, &settings.shards)?)),
+            None => anyhow::bail!(
+                "[live_video] shards is set but this host has no name: set live_video.shard or INVIGIL_LIVE_SHARD"
+            ),
+        };
         let audience = Arc::new(Audience::default());
         let sfu = Sfu::start(settings.udp_listen, Arc::clone(&audience), timings)
             .map_err(|e| anyhow::anyhow!("binding the live video UDP socket {}: {e}", settings.udp_listen))?;
@@ -161,9 +186,54 @@ impl LiveVideo {
             ),
             None => sfu.local_addr,
         };
-        tracing::info!(udp = %sfu.local_addr, %announced, "live video SFU listening");
+        match &shards {
+            Some(shards) => tracing::info!(
+                udp = %sfu.local_addr, %announced, shard = shards.name(), hosts = settings.shards.len(),
+                "live video SFU listening"
+            ),
+            None => tracing::info!(udp = %sfu.local_addr, %announced, "live video SFU listening"),
+        }
         let (closing, _) = tokio::sync::watch::channel(false);
-        Ok(Self { settings, audience, sfu, announced, resources: Mutex::default(), closing })
+        Ok(Self { settings, audience, shards, sfu, announced, resources: Mutex::default(), closing })
+    }
+
+    /// Where stream `key` is served when this host does not serve it: the
+    /// owner's name. `None`: here (one host, or this one owns it).
+    pub fn elsewhere(&self, key: &str) -> Option<&str> {
+        self.shards.as_deref().map(|shards| shards.owner(key)).filter(|owner| Some(*owner) != self.shard_name())
+    }
+
+    /// Whether stream `key`'s candidate has a publishing session here.
+    pub fn publishes_here(&self, key: &str) -> bool {
+        self.lock_resources().values().any(|resource| matches!(&resource.owner, Owner::Candidate(k) if k == key))
+    }
+
+    /// This host's name when there are several.
+    pub fn shard_name(&self) -> Option<&str> {
+        self.shards.as_deref().map(Shards::name)
+    }
+
+    /// Ends the sessions of streams this host no longer owns (another host
+    /// came back and owns them again): their viewers reconnect through the
+    /// entry path and meet their candidate at the owner.
+    pub fn evict_moved(&self) -> usize {
+        let Some(shards) = &self.shards else { return 0 };
+        let moved: Vec<PeerId> = {
+            let mut resources = self.lock_resources();
+            let mut moved = Vec::new();
+            resources.retain(|_, resource| {
+                let stays = shards.owns(&resource.key);
+                if !stays {
+                    moved.push(resource.peer);
+                }
+                stays
+            });
+            moved
+        };
+        for peer in &moved {
+            self.sfu.send(Command::Remove(*peer));
+        }
+        moved.len()
     }
 
     /// Answers every held signal now (the server is shutting down); the
@@ -242,7 +312,7 @@ impl LiveVideo {
                     tracing::info!(stream = %key, "live video: a new publisher replaces the old one");
                 }
             }
-            resources.insert(id.clone(), Resource { peer, owner, created: Instant::now() });
+            resources.insert(id.clone(), Resource { peer, key: key.to_owned(), owner, created: Instant::now() });
             let add = Command::Add { id: peer, key: key.to_owned(), role, view, rtc: Box::new(rtc), tracks };
             if !self.sfu.send(add) {
                 resources.remove(&id);
@@ -303,6 +373,24 @@ impl LiveVideo {
 
     fn lock_resources(&self) -> std::sync::MutexGuard<'_, HashMap<String, Resource>> {
         self.resources.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Ends this host's sessions of streams that moved to another host, each
+/// time the hosts' health changes, while the state lives.
+pub async fn follow_shards(state: std::sync::Weak<crate::state::AppState>) {
+    let Some(mut changes) = state.upgrade().and_then(|s| s.live_video.as_ref()?.shards.as_ref().map(|s| s.changes()))
+    else {
+        return;
+    };
+    while changes.changed().await.is_ok() {
+        let Some(state) = state.upgrade() else { return };
+        if let Some(live) = &state.live_video {
+            let moved = live.evict_moved();
+            if moved > 0 {
+                tracing::info!(moved, "live video: sessions of streams another host serves now ended");
+            }
+        }
     }
 }
 

@@ -30,7 +30,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::ApiError;
-use crate::live_api::SignalQuery;
+use crate::live_api::{Signal, SignalQuery};
+use crate::live_video::shards::SHARD_PREFIX;
 use crate::state::AppState;
 
 /// The largest request head read; a browser's signal request is ~1 KB.
@@ -81,14 +82,15 @@ async fn connection(mut stream: TcpStream, state: Arc<AppState>) {
             Ok(None) => return,
             Err(status) => {
                 let body = error_body(ApiError::new(ErrorCode::InvalidRequest, status));
-                let _ = write(&mut stream, 400, &body, None, &state, false).await;
+                let response = Response { status: 400, body: &body, location: None, keep_alive: false };
+                let _ = write(&mut stream, response, None, &state).await;
                 return;
             }
         };
         let keep_alive = head.keep_alive;
         let origin = head.origin.clone();
-        let (status, body) = match head.method {
-            Method::Options => (204, String::new()),
+        let Reply { status, body, location } = match head.method {
+            Method::Options => Reply::new(204, String::new()),
             // A candidate who left (tab closed, network gone) ends the hold
             // and frees its memory now, not when the hold runs out.
             // Boxed: the connection's own future then stays small while
@@ -97,14 +99,15 @@ async fn connection(mut stream: TcpStream, state: Arc<AppState>) {
                 answered = Box::pin(answer(&state, head)) => answered,
                 () = peer_closed(&stream) => return,
             },
-            Method::Other => (
+            Method::Other => Reply::new(
                 405,
                 error_body(ApiError::new(ErrorCode::NotFound, "this listener serves GET /api/v1/live/signal only")),
             ),
         };
         let stopping = state.stopping.load(Ordering::Relaxed);
         let keep = keep_alive && status < 400 && !stopping;
-        if write(&mut stream, status, &body, origin.as_deref(), &state, keep).await.is_err() || !keep {
+        let response = Response { status, body: &body, location: location.as_deref(), keep_alive: keep };
+        if write(&mut stream, response, origin.as_deref(), &state).await.is_err() || !keep {
             return;
         }
     }
@@ -122,15 +125,38 @@ async fn peer_closed(stream: &TcpStream) {
     }
 }
 
-/// The signal for the request, as a status and a JSON body.
-async fn answer(state: &AppState, head: Head) -> (u16, String) {
+/// What a request gets: a status, a JSON body, and where to go instead.
+struct Reply {
+    status: u16,
+    body: String,
+    location: Option<String>,
+}
+
+impl Reply {
+    fn new(status: u16, body: String) -> Self {
+        Self { status, body, location: None }
+    }
+
+    fn error(error: ApiError) -> Self {
+        Self::new(status_of(&error), error_body(error))
+    }
+}
+
+/// The signal for the request.
+async fn answer(state: &AppState, head: Head) -> Reply {
     let Head { target, authorization, .. } = head;
-    let Some(query) = signal_query(&target) else {
-        return (404, error_body(ApiError::new(ErrorCode::NotFound, "no such route")));
+    let Some(SignalTarget { shard, query }) = signal_target(&target) else {
+        return Reply::error(ApiError::new(ErrorCode::NotFound, "no such route"));
     };
-    let query: SignalQuery = match serde_urlencoded::from_str(query) {
+    if let Some(shard) = shard {
+        let known = state.live_video.as_ref().and_then(|live| live.shards.as_ref()).is_some_and(|s| s.knows(shard));
+        if !known {
+            return Reply::error(ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {shard:?}")));
+        }
+    }
+    let parsed: SignalQuery = match serde_urlencoded::from_str(query) {
         Ok(query) => query,
-        Err(e) => return (400, error_body(ApiError::bad_field("query", ProblemCode::InvalidType, e.to_string()))),
+        Err(e) => return Reply::error(ApiError::bad_field("query", ProblemCode::InvalidType, e.to_string())),
     };
     let claims = {
         let mut headers = HeaderMap::new();
@@ -140,22 +166,42 @@ async fn answer(state: &AppState, head: Head) -> (u16, String) {
         state.verifier.candidate(&headers)
     };
     drop(authorization);
-    drop(target);
     let claims = match claims {
         Ok(claims) => claims,
-        Err(error) => return (status_of(&error), error_body(error)),
+        Err(error) => return Reply::error(error),
     };
-    match crate::live_api::signal(state, &claims, &query).await {
-        Ok(signal) => (200, serde_json::to_string(&signal).unwrap_or_default()),
-        Err(error) => (status_of(&error), error_body(error)),
+    // Only a redirect needs the query again, and only with several hosts:
+    // a hold on one host keeps none of the target.
+    let sharded = state.live_video.as_ref().is_some_and(|live| live.shards.is_some());
+    let query = sharded.then(|| target.split_once('?').map_or(String::new(), |(_, query)| query.to_owned()));
+    drop(target);
+    match crate::live_api::signal(state, &claims, &parsed).await {
+        Ok(Signal::Answer(signal)) => Reply::new(200, serde_json::to_string(&signal).unwrap_or_default()),
+        Ok(Signal::Elsewhere(owner)) => Reply {
+            status: 307,
+            body: String::new(),
+            location: Some(crate::live_video::shards::path_at(&owner, "/api/v1/live/signal", query.as_deref())),
+        },
+        Err(error) => Reply::error(error),
     }
 }
 
-/// The query of a signal request's target, `""` when it has none; `None`
-/// for any other path.
-fn signal_query(target: &str) -> Option<&str> {
+/// A signal request's target: the shard it names, if any, and its query
+/// (`""` when it has none).
+#[derive(Debug, PartialEq)]
+struct SignalTarget<'a> {
+    shard: Option<&'a str>,
+    query: &'a str,
+}
+
+/// The signal's target, or `None` for any other path.
+fn signal_target(target: &str) -> Option<SignalTarget<'_>> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    (path == "/api/v1/live/signal").then_some(query)
+    if path == "/api/v1/live/signal" {
+        return Some(SignalTarget { shard: None, query });
+    }
+    let shard = path.strip_prefix(SHARD_PREFIX)?.strip_suffix("/signal")?;
+    (!shard.is_empty() && !shard.contains('/')).then_some(SignalTarget { shard: Some(shard), query })
 }
 
 fn status_of(error: &ApiError) -> u16 {
@@ -235,17 +281,25 @@ fn cors(state: &AppState, origin: Option<&str>) -> String {
     }
 }
 
+/// A response about to be written.
+struct Response<'a> {
+    status: u16,
+    body: &'a str,
+    location: Option<&'a str>,
+    keep_alive: bool,
+}
+
 async fn write(
     stream: &mut TcpStream,
-    status: u16,
-    body: &str,
+    response: Response<'_>,
     origin: Option<&str>,
     state: &AppState,
-    keep_alive: bool,
 ) -> std::io::Result<()> {
+    let Response { status, body, location, keep_alive } = response;
     let reason = match status {
         200 => "OK",
         204 => "No Content",
+        307 => "Temporary Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -254,9 +308,10 @@ async fn write(
         429 => "Too Many Requests",
         _ => "Error",
     };
+    let location = location.map(|to| format!("location: {to}\r\n")).unwrap_or_default();
     let response = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n\
-         content-length: {}\r\n{}connection: {}\r\n\r\n{body}",
+         content-length: {}\r\n{location}{}connection: {}\r\n\r\n{body}",
         body.len(),
         cors(state, origin),
         if keep_alive { "keep-alive" } else { "close" },
@@ -270,10 +325,18 @@ mod tests {
 
     #[test]
     fn only_the_signal_path_is_answered() {
-        assert_eq!(signal_query("/api/v1/live/signal?publishing=none&seen=3"), Some("publishing=none&seen=3"));
-        assert_eq!(signal_query("/api/v1/live/signal"), Some(""));
-        assert_eq!(signal_query("/api/v1/live/whip"), None);
-        assert_eq!(signal_query("/api/v1/live/signal/../whip"), None);
+        let entry = |query| Some(SignalTarget { shard: None, query });
+        assert_eq!(signal_target("/api/v1/live/signal?publishing=none&seen=3"), entry("publishing=none&seen=3"));
+        assert_eq!(signal_target("/api/v1/live/signal"), entry(""));
+        assert_eq!(
+            signal_target("/api/v1/live/shards/live-1/signal?seen=2"),
+            Some(SignalTarget { shard: Some("live-1"), query: "seen=2" })
+        );
+        assert_eq!(signal_target("/api/v1/live/whip"), None);
+        assert_eq!(signal_target("/api/v1/live/signal/../whip"), None);
+        assert_eq!(signal_target("/api/v1/live/shards//signal"), None);
+        assert_eq!(signal_target("/api/v1/live/shards/a/b/signal"), None);
+        assert_eq!(signal_target("/api/v1/live/shards/live-1/whip"), None);
     }
 
     #[test]
