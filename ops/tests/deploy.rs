@@ -174,39 +174,78 @@ fn the_configmap_settings_are_what_ingest_accepts() {
     assert!(read("iam/ingest-permissions.json").contains(&settings.credentials.role_arn));
 }
 
-/// Live video runs in one process that gets `/api/v1/live/`: the stateless
-/// replicas have it off, the live StatefulSet has it on, and its Service
-/// carries the SFU's UDP port at the address the answers announce.
+/// Live video runs in its own StatefulSet, one SFU host per pod: the
+/// stateless replicas have it off; each pod is named among
+/// `[live_video.shards]` by its pod name and announces its node's address
+/// on the UDP port it takes there; the Ingress sends each pod's sharded
+/// paths to that pod (the signal to its lean listener) and the unsharded
+/// ones to any; a disruption takes one pod at a time.
 #[test]
-fn live_video_runs_in_its_own_process_with_its_udp_port_exposed() {
+fn live_video_runs_on_named_sfu_hosts_that_the_ingress_routes_to() {
     let config = documents("k8s/config.yaml");
-    let settings = |key: &str| {
-        let text = resource(&config, "ConfigMap", "invigil-config")["data"][key].as_str().unwrap().to_owned();
-        served_settings(&text, key)
-    };
-    let ((stateless, _), (live, live_dashboard)) = (settings("ingest.toml"), settings("live.toml"));
-    assert!(!stateless.live_video.enabled && live.live_video.enabled);
+    let text = |key: &str| resource(&config, "ConfigMap", "invigil-config")["data"][key].as_str().unwrap().to_owned();
+    let (stateless, _) = served_settings(&text("ingest.toml"), "ingest.toml");
+    assert!(!stateless.live_video.enabled);
+    // What the pod's environment adds (INVIGIL_LIVE_SHARD, INVIGIL_LIVE_PUBLIC_ADDR).
+    let (mut live, mut sections) = IngestSettings::from_toml_beside(&text("live.toml"), &["dashboard"]).unwrap();
+    assert!(live.check().is_err(), "without its pod's name and address a live pod does not start");
+    live.live_video.shard = Some("invigil-live-1".into());
+    live.live_video.public_addr = Some("192.0.2.10:40000".parse().unwrap());
+    live.check().unwrap();
+    let live_dashboard = invigil_dashboards::DashboardSettings::from_section(sections.remove("dashboard")).unwrap();
+    assert!(live.live_video.enabled);
     assert_eq!((live.kafka.topic.as_str(), live_dashboard.live_topic.as_str()), ("proctor_events", "proctor_live"));
     let udp = live.live_video.udp_listen.port();
-    assert!(live.live_video.udp_listen.ip().is_unspecified() && live.live_video.public_addr.is_some());
+    assert!(live.live_video.udp_listen.ip().is_unspecified());
 
     let manifests = documents("k8s/live.yaml");
     let statefulset = resource(&manifests, "StatefulSet", "invigil-live");
+    let replicas = statefulset["spec"]["replicas"].as_u64().unwrap();
+    assert!(replicas >= 2, "live video on one pod is one point of failure");
+    // Every pod is a shard, at its DNS name under the governing Service.
+    let governing = statefulset["spec"]["serviceName"].as_str().unwrap();
+    assert_eq!(resource(&manifests, "Service", governing)["spec"]["clusterIP"], "None");
+    let pods: Vec<String> = (0..replicas).map(|i| format!("invigil-live-{i}")).collect();
+    assert_eq!(live.live_video.shards.keys().cloned().collect::<Vec<_>>(), pods);
+    for (pod, url) in &live.live_video.shards {
+        let port = live.listen.port();
+        assert_eq!(url, &format!("http://{pod}.{governing}.invigil.svc.cluster.local:{port}"));
+    }
     let container = &statefulset["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["args"][2], "/etc/invigil/live.toml");
+    let env = |name: &str| container["env"].as_array().unwrap().iter().find(|e| e["name"] == name).cloned();
+    assert_eq!(env("INVIGIL_LIVE_SHARD").unwrap()["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name");
+    assert_eq!(env("HOST_IP").unwrap()["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP");
+    assert_eq!(env("INVIGIL_LIVE_PUBLIC_ADDR").unwrap()["value"], format!("$(HOST_IP):{udp}"));
     let media = container["ports"].as_array().unwrap().iter().find(|p| p["name"] == "media").expect("a media port");
     assert_eq!((media["containerPort"].as_u64(), media["protocol"].as_str()), (Some(u64::from(udp)), Some("UDP")));
-    let service = resource(&manifests, "Service", "invigil-live");
-    let port = service["spec"]["ports"].as_array().unwrap().iter().find(|p| p["name"] == "media").unwrap();
-    assert_eq!(
-        (port["port"].as_u64(), port["protocol"].as_str()),
-        (live.live_video.public_addr.map(|a| u64::from(a.port())), Some("UDP"))
-    );
-    // The lean signal listener's port is the container's and the Service's.
-    let signal = live.live_video.signal_listen.expect("the live process has the lean signal listener");
+    assert_eq!(media["hostPort"].as_u64(), Some(u64::from(udp)), "the port announced is the node's");
+    let signal = live.live_video.signal_listen.expect("the live pods have the lean signal listener");
     let named = container["ports"].as_array().unwrap().iter().find(|p| p["name"] == "signal").expect("a signal port");
     assert_eq!(named["containerPort"].as_u64(), Some(u64::from(signal.port())));
-    assert!(service["spec"]["ports"].as_array().unwrap().iter().any(|p| p["targetPort"] == "signal"));
+
+    // The Ingress: each pod's paths to that pod's Service, which selects it alone.
+    let ingress = resource(&manifests, "Ingress", "invigil");
+    let paths = ingress["spec"]["rules"][0]["http"]["paths"].as_array().unwrap();
+    let backend = |path: &str| {
+        let rule = paths.iter().find(|p| p["path"] == path).unwrap_or_else(|| panic!("no Ingress path {path}"));
+        (
+            rule["backend"]["service"]["name"].as_str().unwrap().to_owned(),
+            rule["backend"]["service"]["port"]["name"].clone(),
+        )
+    };
+    for pod in &pods {
+        assert_eq!(backend(&format!("/api/v1/live/shards/{pod}/signal")), (pod.clone(), Value::from("signal")));
+        assert_eq!(backend(&format!("/api/v1/live/shards/{pod}")), (pod.clone(), Value::from("http")));
+        let service = resource(&manifests, "Service", pod);
+        assert_eq!(service["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], pod.as_str());
+    }
+    let (any, port) = backend("/api/v1/live/signal");
+    assert_eq!(port, "signal");
+    assert_eq!(resource(&manifests, "Service", &any)["spec"]["selector"]["app.kubernetes.io/name"], "invigil-live");
+    assert_eq!(backend("/").0, "invigil-ingest");
+    let budget = resource(&manifests, "PodDisruptionBudget", "invigil-live");
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
 }
 
 #[test]
