@@ -178,7 +178,7 @@ pub async fn get_signal(
     let Query(query) =
         query.map_err(|rejection| ApiError::bad_field("query", ProblemCode::InvalidType, rejection.body_text()))?;
     check_shard(state.live_video.as_ref(), &uri)?;
-    Ok(match signal(state, &claims, &query).await? {
+    Ok(match signal(state, claims, &query).await? {
         Signal::Answer(signal) => no_store(signal),
         Signal::Elsewhere(owner) => moved(&owner, &uri),
     })
@@ -197,12 +197,15 @@ pub(crate) enum Signal {
 /// ([`crate::live_video::signal_server`]).
 pub(crate) async fn signal(
     state: &AppState,
-    claims: &invigil_schemas::claims::CandidateClaims,
+    claims: invigil_schemas::claims::CandidateClaims,
     query: &SignalQuery,
 ) -> Result<Signal, ApiError> {
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
-    let Some(live) = state.live_video.as_ref().filter(|_| test_allows_live(state, &claims.test_id)) else {
+    let allowed = test_allows_live(state, &claims.test_id);
+    // Only the key is needed from here on: a held signal keeps no more.
+    drop(claims);
+    let Some(live) = state.live_video.as_ref().filter(|_| allowed) else {
         return Ok(Signal::Answer(LiveSignal {
             publish: false,
             view: LiveView::None,
@@ -210,6 +213,8 @@ pub(crate) async fn signal(
             messages: Vec::new(),
         }));
     };
+    // Read first: a stop or a move announced from here on ends the wait.
+    let epoch = live.audience.epoch();
     if let Some(owner) = live.elsewhere(&key) {
         return Ok(Signal::Elsewhere(owner.to_owned()));
     }
@@ -225,31 +230,21 @@ pub(crate) async fn signal(
             messages: Vec::new(),
         }));
     }
-    let wait = Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms));
-    let mut closing = live.closing();
-    let mut hosts = live.shards.as_ref().map(|shards| shards.changes());
-    let _held = Held::new(&state.metrics.live_signals_held);
-    let (view, messages) = tokio::select! {
-        answer = live.audience.wanted_unless(&key, query.publishing, query.seen, wait) => answer,
-        _ = closing.wait_for(|closing| *closing) => (query.publishing, Vec::new()),
-        // A host went out or came back: this candidate may belong elsewhere.
-        _ = hosts_changed(&mut hosts) => match live.elsewhere(&key) {
-            Some(owner) => return Ok(Signal::Elsewhere(owner.to_owned())),
-            None => (query.publishing, Vec::new()),
-        },
+    // Stopping: answer now (the SDK asks again, elsewhere or after the restart).
+    let wait = if live.is_closing() {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms))
     };
-    Ok(Signal::Answer(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
-}
-
-/// Resolves when the SFU hosts' health changes; never with one host.
-async fn hosts_changed(hosts: &mut Option<tokio::sync::watch::Receiver<u64>>) {
-    let changed = match hosts {
-        Some(hosts) => hosts.changed().await.is_ok(),
-        None => false,
+    let (view, messages) = {
+        let _held = Held::new(&state.metrics.live_signals_held);
+        live.audience.wanted_unless(&key, query.publishing, query.seen, wait, epoch).await
     };
-    if !changed {
-        std::future::pending::<()>().await;
+    // Woken because the hosts changed: this candidate may belong elsewhere.
+    if let Some(owner) = live.elsewhere(&key) {
+        return Ok(Signal::Elsewhere(owner.to_owned()));
     }
+    Ok(Signal::Answer(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
 }
 
 /// Counts a held signal for as long as it lives (a client that goes away

@@ -23,12 +23,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use invigil_schemas::api::{LiveView, MessageLevel, ProctorMessage};
 use invigil_schemas::clock::now_us;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// How long an unconfirmed message waits for its candidate.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(600);
@@ -41,14 +41,6 @@ pub struct QueueFull {
     pub waiting: usize,
 }
 
-/// What a held signal request waits to change: the view wanted, and the
-/// newest message's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Wanted {
-    view: LiveView,
-    latest_message: u64,
-}
-
 /// `{test_id}/{candidate_id}`: one candidate's live stream (the Kafka key's
 /// form).
 pub type StreamKey = str;
@@ -58,6 +50,8 @@ pub struct Audience {
     /// [`MESSAGE_TTL`], shorter in tests.
     message_ttl: Duration,
     ids: MessageIds,
+    /// Bumped by [`Audience::wake_all`]: a wait that began before answers.
+    epoch: AtomicU64,
 }
 
 /// Message ids: microseconds of the Unix clock, strictly increasing across
@@ -91,12 +85,21 @@ impl Default for Audience {
 /// that only held expired messages (candidates that never asked).
 const SWEEP_ABOVE: usize = 1024;
 
+/// One candidate's live stream. A held signal waits on `changed`, woken
+/// when the view wanted or the newest message changes; it reads both here,
+/// under the audience's lock. (A `Notify` rather than a `watch` channel: a
+/// held signal is the one thing every candidate keeps here, and a channel's
+/// shared state is ~350 bytes against ~50.)
 struct Stream {
     /// Subscribers alive in the SFU (or about to be: counted before their
     /// peer is handed over, so the signal goes out while ICE runs), by view.
     full: usize,
     grid: usize,
-    wanted: watch::Sender<Wanted>,
+    /// The newest message's id (0: none yet).
+    latest_message: u64,
+    /// Held signal requests waiting on this stream now.
+    waiting: usize,
+    changed: Arc<Notify>,
     /// Unconfirmed messages, oldest first, with when they arrived here.
     messages: VecDeque<(ProctorMessage, Instant)>,
 }
@@ -106,8 +109,21 @@ impl Stream {
         Self {
             full: 0,
             grid: 0,
-            wanted: watch::Sender::new(Wanted { view: LiveView::None, latest_message: 0 }),
+            latest_message: 0,
+            waiting: 0,
+            changed: Arc::new(Notify::new()),
             messages: VecDeque::new(),
+        }
+    }
+
+    /// The view the viewers need: the most demanding one's.
+    fn view(&self) -> LiveView {
+        if self.full > 0 {
+            LiveView::Full
+        } else if self.grid > 0 {
+            LiveView::Grid
+        } else {
+            LiveView::None
         }
     }
 
@@ -119,16 +135,11 @@ impl Stream {
         }
     }
 
-    /// Tells waiters the view the viewers now need.
-    fn settle(&self) {
-        let view = if self.full > 0 {
-            LiveView::Full
-        } else if self.grid > 0 {
-            LiveView::Grid
-        } else {
-            LiveView::None
-        };
-        self.wanted.send_if_modified(|wanted| std::mem::replace(&mut wanted.view, view) != view);
+    /// Wakes the waiters when the view wanted is no longer `before`.
+    fn settle(&self, before: LiveView) {
+        if self.view() != before {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Drops messages the SDK confirmed (`id <= seen`) and expired ones.
@@ -137,33 +148,35 @@ impl Stream {
     }
 
     fn idle(&self) -> bool {
-        self.full + self.grid == 0 && self.wanted.receiver_count() == 0 && self.messages.is_empty()
+        self.full + self.grid == 0 && self.waiting == 0 && self.messages.is_empty()
     }
 }
 
 impl Audience {
     pub fn with_message_ttl(message_ttl: Duration) -> Self {
-        Self { streams: Mutex::default(), message_ttl, ids: MessageIds::default() }
+        Self { streams: Mutex::default(), message_ttl, ids: MessageIds::default(), epoch: AtomicU64::new(0) }
     }
 
     /// A subscriber of `key` wanting `view` arrived.
     pub fn viewer_joined(&self, key: &StreamKey, view: LiveView) {
         let mut streams = self.lock();
         let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
+        let before = stream.view();
         if let Some(count) = stream.count(view) {
             *count += 1;
         }
-        stream.settle();
+        stream.settle(before);
     }
 
     /// A subscriber of `key` that wanted `view` is gone.
     pub fn viewer_left(&self, key: &StreamKey, view: LiveView) {
         let mut streams = self.lock();
         let Some(stream) = streams.get_mut(key) else { return };
+        let before = stream.view();
         if let Some(count) = stream.count(view) {
             *count = count.saturating_sub(1);
         }
-        stream.settle();
+        stream.settle(before);
         if stream.idle() {
             streams.remove(key);
         }
@@ -203,55 +216,77 @@ impl Audience {
         // order its messages are queued.
         let id = self.ids.next(now_us());
         stream.messages.push_back((ProctorMessage { id, level, text, from, sent_at }, Instant::now()));
-        stream.wanted.send_modify(|wanted| wanted.latest_message = id);
+        stream.latest_message = id;
+        stream.changed.notify_waiters();
         Ok(id)
+    }
+
+    /// Where [`Audience::wake_all`] stands; a wait given this answers at
+    /// the next call, so read it before checking what the wait depends on.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Answers every held wait now, with the state as it is (the server
+    /// stops, or another host serves some candidates now). One wake-up for
+    /// all of them, so a held signal carries no watcher of its own for
+    /// these rare events.
+    pub fn wake_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for stream in self.lock().values() {
+            stream.changed.notify_waiters();
+        }
     }
 
     /// The view `key` is wanted at and the messages after `seen`: at once
     /// if the view differs from `sending` or such a message waits,
-    /// otherwise once either changes or `wait` has passed.
+    /// otherwise once either changes, `wait` has passed, or
+    /// [`Audience::wake_all`] ran since `epoch` was read.
     pub async fn wanted_unless(
         &self,
         key: &StreamKey,
         sending: LiveView,
         seen: u64,
         wait: Duration,
+        epoch: u64,
     ) -> (LiveView, Vec<ProctorMessage>) {
-        let mut receiver = {
+        let changed = {
             let mut streams = self.lock();
             let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
             stream.prune(seen, self.message_ttl);
-            stream.wanted.subscribe()
+            stream.waiting += 1;
+            Arc::clone(&stream.changed)
         };
+        // Counted out however the wait ends, a client gone included (the
+        // future is dropped then), and the stream forgotten once idle.
+        let _waiting = Waiting { audience: self, key };
         let deadline = tokio::time::Instant::now() + wait;
         // Messages newer than `floor` are news; one that expired before it
         // was handed out raises the floor instead of answering empty-handed.
         let mut floor = seen;
         loop {
-            let news = |wanted: &Wanted| wanted.view != sending || wanted.latest_message > floor;
-            let (view, latest) = match tokio::time::timeout_at(deadline, receiver.wait_for(news)).await {
-                Ok(Ok(wanted)) => (wanted.view, wanted.latest_message),
-                // The sender lives in the map while any receiver does.
-                Ok(Err(_)) => (LiveView::None, floor),
-                Err(_) => (sending, floor),
-            };
-            let mut streams = self.lock();
-            let messages: Vec<ProctorMessage> = match streams.get_mut(key) {
-                Some(stream) => {
+            // Registered before the state is read, so a change between the
+            // read and the wait still wakes it.
+            let notified = changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut streams = self.lock();
+                let Some(stream) = streams.get_mut(key) else { return (LiveView::None, Vec::new()) };
+                let view = stream.view();
+                let timed_out = tokio::time::Instant::now() >= deadline || self.epoch() != epoch;
+                if view != sending || stream.latest_message > floor || timed_out {
                     stream.prune(seen, self.message_ttl);
-                    stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect()
+                    let messages: Vec<ProctorMessage> =
+                        stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect();
+                    if view != sending || !messages.is_empty() || timed_out {
+                        return (view, messages);
+                    }
+                    floor = stream.latest_message;
+                    continue;
                 }
-                None => Vec::new(),
-            };
-            let timed_out = tokio::time::Instant::now() >= deadline;
-            if view != sending || !messages.is_empty() || timed_out || latest <= floor {
-                drop(receiver);
-                if streams.get(key).is_some_and(Stream::idle) {
-                    streams.remove(key);
-                }
-                return (view, messages);
             }
-            floor = latest;
+            let _ = tokio::time::timeout_at(deadline, notified).await;
         }
     }
 
@@ -262,6 +297,24 @@ impl Audience {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Stream>> {
         self.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One held signal request counted on its stream while it lives.
+struct Waiting<'a> {
+    audience: &'a Audience,
+    key: &'a StreamKey,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut streams = self.audience.lock();
+        if let Some(stream) = streams.get_mut(self.key) {
+            stream.waiting = stream.waiting.saturating_sub(1);
+            if stream.idle() {
+                streams.remove(self.key);
+            }
+        }
     }
 }
 
@@ -277,7 +330,9 @@ mod tests {
 
     fn wait(audience: &Arc<Audience>, sending: LiveView) -> tokio::task::JoinHandle<LiveView> {
         let audience = Arc::clone(audience);
-        tokio::spawn(async move { audience.wanted_unless(KEY, sending, 0, Duration::from_secs(20)).await.0 })
+        tokio::spawn(async move {
+            audience.wanted_unless(KEY, sending, 0, Duration::from_secs(20), audience.epoch()).await.0
+        })
     }
 
     #[tokio::test]
@@ -293,9 +348,9 @@ mod tests {
         // A second viewer, then both leave: only the last one ends the wish.
         audience.viewer_joined(KEY, Full);
         audience.viewer_left(KEY, Full);
-        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.0, Full);
+        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO, audience.epoch()).await.0, Full);
         audience.viewer_left(KEY, Full);
-        assert_eq!(audience.wanted_unless(KEY, Full, 0, Duration::from_secs(5)).await.0, Nobody);
+        assert_eq!(audience.wanted_unless(KEY, Full, 0, Duration::from_secs(5), audience.epoch()).await.0, Nobody);
         assert_eq!(audience.tracked(), 0, "nothing is kept for a candidate nobody watches or waits for");
     }
 
@@ -329,7 +384,7 @@ mod tests {
         assert_eq!(sending_full.await.unwrap(), Grid, "closing it goes back to the grid's picture");
         assert_eq!(audience.viewers(KEY), 1);
         audience.viewer_left(KEY, Grid);
-        assert_eq!(audience.wanted_unless(KEY, Grid, 0, Duration::ZERO).await.0, Nobody);
+        assert_eq!(audience.wanted_unless(KEY, Grid, 0, Duration::ZERO, audience.epoch()).await.0, Nobody);
     }
 
     #[tokio::test]
@@ -337,12 +392,54 @@ mod tests {
         let audience = Audience::default();
         audience.viewer_joined("exam-1/cand-2", Full);
         let started = Instant::now();
-        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(300)).await.0, Nobody);
+        assert_eq!(
+            audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(300), audience.epoch()).await.0,
+            Nobody
+        );
         assert!(started.elapsed() >= Duration::from_millis(300));
         // A publishing candidate that is still wanted is told so after the wait.
-        assert_eq!(audience.wanted_unless("exam-1/cand-2", Full, 0, Duration::from_millis(50)).await.0, Full);
+        assert_eq!(
+            audience.wanted_unless("exam-1/cand-2", Full, 0, Duration::from_millis(50), audience.epoch()).await.0,
+            Full
+        );
         assert_eq!(audience.viewers("exam-1/cand-2"), 1);
         assert_eq!(audience.viewers(KEY), 0);
+    }
+
+    #[tokio::test]
+    async fn waking_all_answers_every_held_wait_with_the_state_as_it_is() {
+        let audience = Arc::new(Audience::default());
+        audience.viewer_joined("exam-1/cand-2", Full);
+        let held: Vec<_> = [(KEY, Nobody), ("exam-1/cand-2", Full)]
+            .into_iter()
+            .map(|(key, sending)| {
+                let audience = Arc::clone(&audience);
+                tokio::spawn(async move {
+                    let epoch = audience.epoch();
+                    audience.wanted_unless(key, sending, 0, Duration::from_secs(20), epoch).await.0
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let woken = Instant::now();
+        audience.wake_all();
+        let views: Vec<LiveView> = futures_of(held).await;
+        assert_eq!(views, vec![Nobody, Full], "each answered with what is wanted now");
+        assert!(woken.elapsed() < Duration::from_secs(1));
+        // A wait whose epoch is already stale answers at once.
+        let stale = audience.epoch() - 1;
+        let started = Instant::now();
+        audience.wanted_unless(KEY, Nobody, 0, Duration::from_secs(20), stale).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(audience.tracked(), 1, "only the watched stream is kept");
+    }
+
+    async fn futures_of(handles: Vec<tokio::task::JoinHandle<LiveView>>) -> Vec<LiveView> {
+        let mut out = Vec::new();
+        for handle in handles {
+            out.push(handle.await.unwrap());
+        }
+        out
     }
 
     #[tokio::test]
@@ -350,7 +447,9 @@ mod tests {
         let audience = Arc::new(Audience::default());
         let held = {
             let audience = Arc::clone(&audience);
-            tokio::spawn(async move { audience.wanted_unless(KEY, Nobody, 0, Duration::from_secs(20)).await })
+            tokio::spawn(async move {
+                audience.wanted_unless(KEY, Nobody, 0, Duration::from_secs(20), audience.epoch()).await
+            })
         };
         tokio::time::sleep(Duration::from_millis(30)).await;
         let sent = Instant::now();
@@ -364,13 +463,17 @@ mod tests {
         assert_eq!((messages[0].id, messages[0].level, messages[0].from.as_str()), (id, MessageLevel::Warning, "p1"));
         // Not confirmed yet: handed out again; confirmed: gone, and nothing
         // is kept for a candidate nobody watches.
-        let again = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
+        let again = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO, audience.epoch()).await.1;
         assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![id]);
         let second =
             audience.post_message(KEY, MessageLevel::Info, "Five minutes left".into(), "p1".into(), 8).unwrap();
-        let after_first = audience.wanted_unless(KEY, Nobody, id, Duration::ZERO).await.1;
+        let after_first = audience.wanted_unless(KEY, Nobody, id, Duration::ZERO, audience.epoch()).await.1;
         assert_eq!(after_first.iter().map(|m| m.id).collect::<Vec<_>>(), vec![second]);
-        assert!(audience.wanted_unless(KEY, Nobody, second, Duration::from_millis(50)).await.1.is_empty());
+        assert!(audience
+            .wanted_unless(KEY, Nobody, second, Duration::from_millis(50), audience.epoch())
+            .await
+            .1
+            .is_empty());
         assert_eq!(audience.tracked(), 0);
     }
 
@@ -382,10 +485,10 @@ mod tests {
             .collect();
         let refused = audience.post_message(KEY, MessageLevel::Info, "one more".into(), "p1".into(), 1);
         assert_eq!(refused, Err(QueueFull { waiting: MAX_WAITING_MESSAGES }));
-        let waiting = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1;
+        let waiting = audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO, audience.epoch()).await.1;
         assert_eq!(waiting.iter().map(|m| m.id).collect::<Vec<_>>(), ids, "every accepted message, in order");
         // Read: room again.
-        audience.wanted_unless(KEY, Nobody, ids[ids.len() - 1], Duration::ZERO).await;
+        audience.wanted_unless(KEY, Nobody, ids[ids.len() - 1], Duration::ZERO, audience.epoch()).await;
         assert!(audience.post_message(KEY, MessageLevel::Info, "one more".into(), "p1".into(), 1).is_ok());
     }
 
@@ -396,12 +499,12 @@ mod tests {
     async fn a_message_after_everything_was_confirmed_still_reaches_the_candidate() {
         let audience = Audience::default();
         let first = audience.post_message(KEY, MessageLevel::Info, "first".into(), "p1".into(), 1).unwrap();
-        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO).await.1.len(), 1);
-        assert!(audience.wanted_unless(KEY, Nobody, first, Duration::ZERO).await.1.is_empty());
+        assert_eq!(audience.wanted_unless(KEY, Nobody, 0, Duration::ZERO, audience.epoch()).await.1.len(), 1);
+        assert!(audience.wanted_unless(KEY, Nobody, first, Duration::ZERO, audience.epoch()).await.1.is_empty());
         assert_eq!(audience.tracked(), 0, "confirmed and idle: forgotten");
         let second = audience.post_message(KEY, MessageLevel::Info, "second".into(), "p1".into(), 2).unwrap();
         assert!(second > first, "ids keep rising after the stream was forgotten ({first} then {second})");
-        let shown = audience.wanted_unless(KEY, Nobody, first, Duration::ZERO).await.1;
+        let shown = audience.wanted_unless(KEY, Nobody, first, Duration::ZERO, audience.epoch()).await.1;
         assert_eq!(shown.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(), ["second"]);
     }
 
@@ -431,7 +534,7 @@ mod tests {
         // An expired message is not handed out, and does not answer a hold.
         tokio::time::sleep(Duration::from_millis(150)).await;
         let started = Instant::now();
-        let (_, messages) = audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(200)).await;
+        let (_, messages) = audience.wanted_unless(KEY, Nobody, 0, Duration::from_millis(200), audience.epoch()).await;
         assert!(messages.is_empty());
         assert!(started.elapsed() >= Duration::from_millis(200), "held for its whole wait");
     }
@@ -489,7 +592,7 @@ mod tests {
             let mut viewers: [Vec<LiveView>; 2] = Default::default();
             let mut last_id = 0;
             let ask = |audience: &Audience, key: &str, seen: u64| {
-                runtime.block_on(audience.wanted_unless(key, Nobody, seen, Duration::ZERO)).1
+                runtime.block_on(audience.wanted_unless(key, Nobody, seen, Duration::ZERO, audience.epoch())).1
             };
             let show = |sdk: &mut Sdk, messages: Vec<ProctorMessage>| {
                 for message in messages {

@@ -136,7 +136,7 @@ pub struct LiveVideo {
     resources: Mutex<HashMap<String, Resource>>,
     /// Set when the server begins to shut down: held signals answer then,
     /// or a graceful shutdown would wait out every candidate's hold.
-    closing: tokio::sync::watch::Sender<bool>,
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// A WHIP or WHEP session, addressed by its `Location`.
@@ -193,7 +193,7 @@ impl LiveVideo {
             ),
             None => tracing::info!(udp = %sfu.local_addr, %announced, "live video SFU listening"),
         }
-        let (closing, _) = tokio::sync::watch::channel(false);
+        let closing = std::sync::atomic::AtomicBool::new(false);
         Ok(Self { settings, audience, shards, sfu, announced, resources: Mutex::default(), closing })
     }
 
@@ -239,12 +239,13 @@ impl LiveVideo {
     /// Answers every held signal now (the server is shutting down); the
     /// SDKs ask again, elsewhere or after the restart.
     pub fn close_signals(&self) {
-        self.closing.send_replace(true);
+        self.closing.store(true, Ordering::SeqCst);
+        self.audience.wake_all();
     }
 
-    /// Becomes `true` when the server starts to shut down.
-    pub(crate) fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
-        self.closing.subscribe()
+    /// Whether the server has begun to shut down.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     pub fn stats(&self) -> &SfuStats {
@@ -386,6 +387,8 @@ pub async fn follow_shards(state: std::sync::Weak<crate::state::AppState>) {
     while changes.changed().await.is_ok() {
         let Some(state) = state.upgrade() else { return };
         if let Some(live) = &state.live_video {
+            // Held signals of candidates that moved answer with a redirect.
+            live.audience.wake_all();
             let moved = live.evict_moved();
             if moved > 0 {
                 tracing::info!(moved, "live video: sessions of streams another host serves now ended");

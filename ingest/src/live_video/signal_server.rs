@@ -4,16 +4,19 @@
 //! Every candidate of a test with live video holds `GET /api/v1/live/signal`
 //! open for up to 25 s; at the target scale that is 50,000 held requests.
 //! Through the general HTTP stack each one keeps a connection task, its
-//! read and write buffers and the router's request state — about 26 KB per
-//! held signal as `invigil bench live --signal` measured. Here a connection
+//! read and write buffers and the router's request state — about 30 KB per
+//! held signal as `invigil bench live --signal` measured (2.5–2.7 KB here).
+//! Here a connection
 //! parses its request head from a buffer that is freed before the wait,
 //! keeps only the candidate's key and the audience's wait while held, and
 //! writes a response of a few hundred bytes; the same answer as the route
 //! on the main port ([`crate::live_api::signal`]) with the same checks
 //! (token, rate limit, the test's live video switch) and CORS.
 //!
-//! A balancer sends `/api/v1/live/signal` here and everything else to the
-//! main port; without one (one machine) the main port's route serves it.
+//! A balancer sends `/api/v1/live/signal` (and, with several SFU hosts,
+//! this host's `/api/v1/live/shards/{name}/signal`) here and everything else
+//! to the main port; without one (one machine) the main port's route serves
+//! it. A candidate another host serves gets a `307` to that host's path.
 //!
 //! HTTP/1.1 only, keep-alive, requests without bodies: `GET` for the signal
 //! and `OPTIONS` for a browser's CORS preflight. Anything else gets a JSON
@@ -175,7 +178,7 @@ async fn answer(state: &AppState, head: Head) -> Reply {
     let sharded = state.live_video.as_ref().is_some_and(|live| live.shards.is_some());
     let query = sharded.then(|| target.split_once('?').map_or(String::new(), |(_, query)| query.to_owned()));
     drop(target);
-    match crate::live_api::signal(state, &claims, &parsed).await {
+    match crate::live_api::signal(state, claims, &parsed).await {
         Ok(Signal::Answer(signal)) => Reply::new(200, serde_json::to_string(&signal).unwrap_or_default()),
         Ok(Signal::Elsewhere(owner)) => Reply {
             status: 307,

@@ -53,6 +53,8 @@ const SECRET: &str = "85vnIPtCdJg4IbkAmiAo20JuT3ZV7YeJZ98EUiWg2F7Z";
 
 struct Step {
     target: u64,
+    /// Batches answered 2xx.
+    accepted: u64,
     achieved: f64,
     events_per_sec: f64,
     p50_ms: f64,
@@ -122,6 +124,9 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     eprintln!("bench ingest: preparing {} candidates' batches of {} events", args.candidates, args.events);
     let bodies = Arc::new(prepare(&args));
     let broker_pid = find_broker_pid();
+    let idle_rss = super::memory_bytes(child.0.id(), "VmRSS");
+    let disk_before = broker_pid.and_then(broker_disk_bytes);
+    let mut accepted = 0u64;
     println!(
         "invigil bench ingest — {} events/batch, {} s per step, {} connections, linger {} ms",
         args.events, args.step_secs, args.connections, args.linger_ms
@@ -144,11 +149,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     // topic's leaders, the broker's storage warms; the first second of a cold
     // start otherwise lands in the first step's p99.
     if let Some(&first) = args.rates.first() {
-        run_step(&client, &base, &bodies, first, 3, &args, (child.0.id(), broker_pid)).await;
+        accepted += run_step(&client, &base, &bodies, first, 3, &args, (child.0.id(), broker_pid)).await.accepted;
     }
     let mut steps = Vec::new();
     for &rate in &args.rates {
         let step = run_step(&client, &base, &bodies, rate, args.step_secs, &args, (child.0.id(), broker_pid)).await;
+        accepted += step.accepted;
         println!(
             "{:>8} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>15.1} {:>15.1}",
             step.target,
@@ -186,6 +192,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
         None => println!("no rate kept p99 under {} ms", args.p99_target_ms),
     }
+    let mb = |bytes: Option<u64>| bytes.map_or("?".to_owned(), |b| format!("{:.0}", b as f64 / 1e6));
+    println!(
+        "ingest memory: {} MB resident when ready, {} MB after the steps, {} MB at the peak",
+        mb(idle_rss),
+        mb(super::memory_bytes(child.0.id(), "VmRSS")),
+        mb(super::memory_bytes(child.0.id(), "VmHWM"))
+    );
+    report_storage(&args.brokers, &topic, accepted, disk_before, broker_pid);
     let stopped = child.stop();
     println!("ingest stopped cleanly: {stopped}");
     Ok(())
@@ -304,6 +318,7 @@ async fn run_step(
     let done = latencies.len() as f64;
     Step {
         target: rate,
+        accepted: latencies.len() as u64,
         achieved: done / elapsed,
         events_per_sec: done * args.events as f64 / elapsed,
         p50_ms: percentile_us(&latencies, 50.0) as f64 / 1000.0,
@@ -316,6 +331,83 @@ async fn run_step(
         },
         loadgen_cpu: cpu(cpu_before.2, super::cpu_seconds(std::process::id())),
     }
+}
+
+/// What the accepted batches take in the broker: the records read back (their
+/// bytes as stored before compression, and compressed with LZ4 as the
+/// producer sends them, one record per batch and sixteen), and the local
+/// broker's own storage growth (tansu keeps SQLite, not Kafka's log).
+fn report_storage(brokers: &str, topic: &str, accepted: u64, disk_before: Option<u64>, broker_pid: Option<u32>) {
+    match read_back(brokers, topic, 20_000) {
+        Ok(records) if !records.is_empty() => {
+            let n = records.len() as f64;
+            let raw: usize = records.iter().map(Vec::len).sum();
+            let single: usize = records.iter().map(|r| lz4_flex::compress(r).len()).sum();
+            let grouped: usize = records.chunks(16).map(|group| lz4_flex::compress(&group.concat()).len()).sum();
+            println!(
+                "broker records: {:.0} B each as produced ({} read back); LZ4 {:.0} B one per batch, {:.0} B sixteen per batch",
+                raw as f64 / n,
+                records.len(),
+                single as f64 / n,
+                grouped as f64 / n
+            );
+        }
+        Ok(_) => println!("broker records: none read back from {topic}"),
+        Err(e) => println!("broker records: reading {topic} back failed: {e:#}"),
+    }
+    let after = broker_pid.and_then(broker_disk_bytes);
+    if let (Some(before), Some(after)) = (disk_before, after) {
+        println!(
+            "broker disk (tansu, SQLite): +{:.1} MB for {accepted} batches = {:.0} B per batch",
+            after.saturating_sub(before) as f64 / 1e6,
+            after.saturating_sub(before) as f64 / accepted.max(1) as f64
+        );
+    }
+}
+
+/// Up to `limit` record values of `topic`, from the beginning.
+fn read_back(brokers: &str, topic: &str, limit: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("bench-ingest-read-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    let mut values = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut quiet_since = Instant::now();
+    // Until `limit`, or 3 s without a record once they flow (joining the
+    // group takes a few seconds first).
+    while values.len() < limit
+        && Instant::now() < deadline
+        && (values.is_empty() || quiet_since.elapsed() < Duration::from_secs(3))
+    {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                values.push(message.payload().unwrap_or_default().to_vec());
+                quiet_since = Instant::now();
+            }
+            Some(Err(e)) => anyhow::bail!("consuming: {e}"),
+            None => {}
+        }
+    }
+    Ok(values)
+}
+
+/// Bytes of the broker's SQLite files (`tansu.db*` in its working directory).
+fn broker_disk_bytes(pid: u32) -> Option<u64> {
+    let dir = std::fs::read_link(format!("/proc/{pid}/cwd")).ok()?;
+    let total = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("tansu.db"))
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum();
+    Some(total)
 }
 
 /// The local tansu broker's pid, if one runs.

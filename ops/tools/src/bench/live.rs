@@ -53,13 +53,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.kbps, args.seconds
     );
     println!(
-        "{:>8} {:>12} {:>12} {:>10} {:>11} {:>10} {:>14} {:>16}",
-        "streams", "sent fr/s", "delivered", "SFU CPU", "client CPU", "kbit/s in", "µs CPU/frame", "streams/core"
+        "{:>8} {:>12} {:>12} {:>10} {:>11} {:>10} {:>14} {:>16} {:>14}",
+        "streams",
+        "sent fr/s",
+        "delivered",
+        "SFU CPU",
+        "client CPU",
+        "kbit/s in",
+        "µs CPU/frame",
+        "streams/core",
+        "KB/stream"
     );
     for &streams in &args.streams {
         let run = measure(streams, &args).with_context(|| format!("{streams} streams"))?;
         println!(
-            "{:>8} {:>12.0} {:>11.1}% {:>9.1}% {:>10.1}% {:>10.0} {:>14.1} {:>16.0}",
+            "{:>8} {:>12.0} {:>11.1}% {:>9.1}% {:>10.1}% {:>10.0} {:>14.1} {:>16.0} {:>14.0}",
             streams,
             run.sent as f64 / run.seconds,
             100.0 * run.delivered as f64 / run.sent.max(1) as f64,
@@ -68,13 +76,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             run.bytes_in as f64 * 8.0 / 1000.0 / run.seconds / streams as f64,
             1e6 * run.sfu_cpu / run.delivered.max(1) as f64,
             streams as f64 / (run.sfu_cpu / run.seconds).max(1e-9),
+            run.grew as f64 / 2.0 / 1e3 / streams as f64,
         );
     }
     println!("(streams/core: N divided by the SFU thread's share of one core; the clients run on the other core)");
+    println!(
+        "(KB/stream: resident memory the run added over N, halved: the SFU's publisher and subscriber and the \
+         bench's two peers are str0m connections of about one size)"
+    );
     Ok(())
 }
 
 struct Run {
+    /// Resident memory the run added: the SFU's two peers per stream and
+    /// the bench's own two (str0m on both sides, about the same size).
+    grew: u64,
     seconds: f64,
     sent: u64,
     delivered: u64,
@@ -85,6 +101,8 @@ struct Run {
 }
 
 fn measure(streams: usize, args: &Args) -> anyhow::Result<Run> {
+    let rss = || super::memory_bytes(std::process::id(), "VmRSS").unwrap_or(0);
+    let rss_before = rss();
     let live = LiveVideo::start(LiveVideoSettings::default())?;
     let mut publishers = Vec::new();
     let mut subscribers = Vec::new();
@@ -136,12 +154,13 @@ fn measure(streams: usize, args: &Args) -> anyhow::Result<Run> {
         }
         std::thread::sleep(Duration::from_micros(500));
     }
+    let grew = rss().saturating_sub(rss_before);
     let (sfu_start, client_start) = cpu_start.unwrap_or_default();
     let sfu_cpu = sfu_thread_cpu()? - sfu_start;
     let client_cpu = client_thread_cpu() - client_start;
     let delivered = subscribers.iter().map(|p| p.frames_in).sum::<u64>() - delivered_start;
     let bytes_in = stats.media_bytes_in.load(std::sync::atomic::Ordering::Relaxed) - bytes_start;
-    Ok(Run { seconds: args.seconds as f64, sent, delivered, bytes_in, sfu_cpu, client_cpu })
+    Ok(Run { grew, seconds: args.seconds as f64, sent, delivered, bytes_in, sfu_cpu, client_cpu })
 }
 
 /// CPU seconds of the calling thread.

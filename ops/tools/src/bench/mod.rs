@@ -64,6 +64,17 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     cpu_seconds_of(&format!("/proc/{pid}/stat"))
 }
 
+/// A process's memory in bytes from `/proc/PID/status`: `VmRSS` (resident
+/// now) or `VmHWM` (the peak resident).
+pub(crate) fn memory_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())?;
+    Some(kib * 1024)
+}
+
 /// User + system CPU seconds from a `stat` file of `/proc` (a process's or
 /// one thread's, `/proc/self/task/TID/stat`).
 pub(crate) fn cpu_seconds_of(path: &str) -> f64 {

@@ -180,11 +180,21 @@ fn from_memory(
         let watcher_done = Arc::clone(&done);
         let started = Instant::now();
         let cpu_before = super::cpu_seconds(std::process::id());
-        let watcher = std::thread::spawn(move || loop {
-            if Metrics::get(&watched.event_rows_written) >= total_events || watcher_done.load(Ordering::Relaxed) {
-                return started.elapsed();
+        let rss = || super::memory_bytes(std::process::id(), "VmRSS").unwrap_or(0);
+        let rss_before = rss();
+        // Also the resident memory's peak while the run goes, every 50 ms.
+        let watcher = std::thread::spawn(move || {
+            let mut peak = rss_before;
+            for tick in 0u64.. {
+                if Metrics::get(&watched.event_rows_written) >= total_events || watcher_done.load(Ordering::Relaxed) {
+                    return (started.elapsed(), peak.max(rss()));
+                }
+                if tick % 10 == 0 {
+                    peak = peak.max(rss());
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            unreachable!("the loop returns")
         });
         let outcome = run_with(
             settings,
@@ -197,9 +207,11 @@ fn from_memory(
         done.store(true, Ordering::Relaxed);
         outcome?;
         let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
-        (watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))?, started.elapsed(), cpu)
+        let (written, peak) = watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))?;
+        (written, started.elapsed(), cpu, peak.saturating_sub(rss_before), rss_before)
     };
     let (elapsed, whole_run, cpu) = (all_written.0.as_secs_f64(), all_written.1.as_secs_f64(), all_written.2);
+    let (grew, before) = (all_written.3, all_written.4);
     let events = Metrics::get(&metrics.event_rows_written) as f64;
     let rows = (Metrics::get(&metrics.window_rows_written)
         + Metrics::get(&metrics.anomaly_rows_written)
@@ -208,6 +220,14 @@ fn from_memory(
         "  {label:<24} {:>10.0} events/s  {:>6.2} µs CPU/event  ({events:.0} events in {elapsed:.2} s; run ended after {whole_run:.2} s with {rows:.0} window/anomaly/session rows)",
         events / elapsed,
         cpu * 1e6 / events
+    );
+    println!(
+        "  {:<24} resident memory +{:.0} MB at the peak over {:.0} MB before = {:.1} KB per candidate ({} candidates)",
+        "",
+        grew as f64 / 1e6,
+        before as f64 / 1e6,
+        grew as f64 / 1e3 / f64::from(args.candidates.max(1)),
+        args.candidates
     );
     Ok(events / elapsed)
 }

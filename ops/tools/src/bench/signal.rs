@@ -296,13 +296,7 @@ impl Server {
 
     /// Resident bytes (VmRSS).
     fn rss(&self) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .context("VmRSS")?;
-        Ok(kib * 1024)
+        super::memory_bytes(self.child.id(), "VmRSS").context("VmRSS of the ingest process")
     }
 
     fn cpu(&self) -> f64 {
