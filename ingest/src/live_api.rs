@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest};
+use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest, ProctorMessage};
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::validate::ProblemCode;
@@ -147,12 +147,12 @@ pub struct SignalQuery {
     /// What the SDK sends now (`none`, `grid`, `full`; `false` and `true`
     /// mean `none` and `full`); the answer waits while it is right.
     #[serde(default, deserialize_with = "sending")]
-    publishing: LiveView,
+    pub(crate) publishing: LiveView,
     /// How long to hold the request at most, ms (capped by the settings).
     wait_ms: Option<u64>,
     /// The newest proctor message the SDK has shown (0: none).
     #[serde(default)]
-    seen: u64,
+    pub(crate) seen: u64,
 }
 
 fn sending<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<LiveView, D::Error> {
@@ -193,42 +193,76 @@ pub(crate) enum Signal {
 
 /// The signal's answer for `claims`' candidate: held while what they send
 /// is what is wanted and no message waits, and while this host still serves
-/// them. Shared by the route above and the lean listener
-/// ([`crate::live_video::signal_server`]).
+/// them. The route above; the lean listener
+/// ([`crate::live_video::signal_server`]) parks its held requests instead
+/// and uses [`signal_start`] and [`signal_end`] itself.
 pub(crate) async fn signal(
     state: &AppState,
     claims: invigil_schemas::claims::CandidateClaims,
     query: &SignalQuery,
 ) -> Result<Signal, ApiError> {
+    match signal_start(state, claims, query)? {
+        SignalStart::Now(signal) => Ok(signal),
+        SignalStart::Wait { live, key, epoch, wait } => {
+            let (view, messages) = {
+                let _held = Held::new(&state.metrics.live_signals_held);
+                live.audience.wanted_unless(&key, query.publishing, query.seen, wait, epoch).await
+            };
+            Ok(signal_end(live, &key, view, messages))
+        }
+    }
+}
+
+/// A signal request once its caller is checked: answered now, or to wait.
+pub(crate) enum SignalStart<'a> {
+    Now(Signal),
+    /// Wait on the candidate's stream `key` until `wait` has passed or what
+    /// it waits for changes (the audience's `epoch` read before the checks).
+    Wait {
+        live: &'a LiveVideo,
+        key: String,
+        epoch: u64,
+        wait: Duration,
+    },
+}
+
+/// Everything a signal request goes through before it may be held: the rate
+/// limit, the test's live video switch, the host that serves the candidate,
+/// a publisher this host does not have, a server that is stopping.
+pub(crate) fn signal_start<'a>(
+    state: &'a AppState,
+    claims: invigil_schemas::claims::CandidateClaims,
+    query: &SignalQuery,
+) -> Result<SignalStart<'a>, ApiError> {
     let key = format!("{}/{}", claims.test_id, claims.sub);
     state.rate_limit(&key)?;
     let allowed = test_allows_live(state, &claims.test_id);
     // Only the key is needed from here on: a held signal keeps no more.
     drop(claims);
     let Some(live) = state.live_video.as_ref().filter(|_| allowed) else {
-        return Ok(Signal::Answer(LiveSignal {
+        return Ok(SignalStart::Now(Signal::Answer(LiveSignal {
             publish: false,
             view: LiveView::None,
             enabled: false,
             messages: Vec::new(),
-        }));
+        })));
     };
     // Read first: a stop or a move announced from here on ends the wait.
     let epoch = live.audience.epoch();
     if let Some(owner) = live.elsewhere(&key) {
-        return Ok(Signal::Elsewhere(owner.to_owned()));
+        return Ok(SignalStart::Now(Signal::Elsewhere(owner.to_owned())));
     }
     if query.publishing != LiveView::None && !live.publishes_here(&key) {
         // The SDK says it sends, but not to this host: its connection is to
         // a host that is gone (the browser notices many seconds later) or
         // was cut off. Stop it now; asked again, the answer says whether to
         // publish here.
-        return Ok(Signal::Answer(LiveSignal {
+        return Ok(SignalStart::Now(Signal::Answer(LiveSignal {
             publish: false,
             view: LiveView::None,
             enabled: true,
             messages: Vec::new(),
-        }));
+        })));
     }
     // Stopping: answer now (the SDK asks again, elsewhere or after the restart).
     let wait = if live.is_closing() {
@@ -236,15 +270,17 @@ pub(crate) async fn signal(
     } else {
         Duration::from_millis(query.wait_ms.unwrap_or(u64::MAX).min(live.settings.signal_wait_ms))
     };
-    let (view, messages) = {
-        let _held = Held::new(&state.metrics.live_signals_held);
-        live.audience.wanted_unless(&key, query.publishing, query.seen, wait, epoch).await
-    };
-    // Woken because the hosts changed: this candidate may belong elsewhere.
-    if let Some(owner) = live.elsewhere(&key) {
-        return Ok(Signal::Elsewhere(owner.to_owned()));
+    Ok(SignalStart::Wait { live, key, epoch, wait })
+}
+
+/// The answer once a wait on `key` is over: the host that serves the
+/// candidate now (woken because the hosts changed, it may be another), else
+/// the view wanted and the messages.
+pub(crate) fn signal_end(live: &LiveVideo, key: &str, view: LiveView, messages: Vec<ProctorMessage>) -> Signal {
+    match live.elsewhere(key) {
+        Some(owner) => Signal::Elsewhere(owner.to_owned()),
+        None => Signal::Answer(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }),
     }
-    Ok(Signal::Answer(LiveSignal { publish: view != LiveView::None, view, enabled: true, messages }))
 }
 
 /// Counts a held signal for as long as it lives (a client that goes away

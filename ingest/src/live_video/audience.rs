@@ -23,12 +23,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use invigil_schemas::api::{LiveView, MessageLevel, ProctorMessage};
 use invigil_schemas::clock::now_us;
 use tokio::sync::Notify;
+
+pub use super::signal_server::Parked;
 
 /// How long an unconfirmed message waits for its candidate.
 pub const MESSAGE_TTL: Duration = Duration::from_secs(600);
@@ -52,7 +54,14 @@ pub struct Audience {
     ids: MessageIds,
     /// Bumped by [`Audience::wake_all`]: a wait that began before answers.
     epoch: AtomicU64,
+    /// Takes a parked request whose answer is due ([`Audience::park`]).
+    resume: OnceLock<Resume>,
 }
+
+/// What takes a parked request back once it is to be answered: the lean
+/// listener ([`super::signal_server`]) writes the answer. Called outside the
+/// audience's lock, from any thread (the SFU's own included).
+pub type Resume = Box<dyn Fn(String, Parked) + Send + Sync>;
 
 /// Message ids: microseconds of the Unix clock, strictly increasing across
 /// every candidate of this process (see the module's doc). JavaScript reads
@@ -97,8 +106,11 @@ struct Stream {
     grid: usize,
     /// The newest message's id (0: none yet).
     latest_message: u64,
-    /// Held signal requests waiting on this stream now.
+    /// Held signal requests waiting on this stream now (each a future).
     waiting: usize,
+    /// Held requests of the lean listener, parked here without a task: a
+    /// few dozen bytes each instead of a task, a future and a timer.
+    parked: Vec<Parked>,
     changed: Arc<Notify>,
     /// Unconfirmed messages, oldest first, with when they arrived here.
     messages: VecDeque<(ProctorMessage, Instant)>,
@@ -111,6 +123,7 @@ impl Stream {
             grid: 0,
             latest_message: 0,
             waiting: 0,
+            parked: Vec::new(),
             changed: Arc::new(Notify::new()),
             messages: VecDeque::new(),
         }
@@ -135,11 +148,25 @@ impl Stream {
         }
     }
 
-    /// Wakes the waiters when the view wanted is no longer `before`.
-    fn settle(&self, before: LiveView) {
-        if self.view() != before {
-            self.changed.notify_waiters();
+    /// Wakes the waiters when the view wanted is no longer `before`, and
+    /// hands back the parked requests that sent something else.
+    fn settle(&mut self, before: LiveView) -> Vec<Parked> {
+        let view = self.view();
+        if view == before {
+            return Vec::new();
         }
+        self.changed.notify_waiters();
+        self.unpark(|parked| parked.sending != view)
+    }
+
+    /// Takes out the parked requests `due` picks.
+    fn unpark(&mut self, due: impl Fn(&Parked) -> bool) -> Vec<Parked> {
+        if !self.parked.iter().any(&due) {
+            return Vec::new();
+        }
+        let (out, stay): (Vec<Parked>, Vec<Parked>) = std::mem::take(&mut self.parked).into_iter().partition(due);
+        self.parked = stay;
+        out
     }
 
     /// Drops messages the SDK confirmed (`id <= seen`) and expired ones.
@@ -148,13 +175,19 @@ impl Stream {
     }
 
     fn idle(&self) -> bool {
-        self.full + self.grid == 0 && self.waiting == 0 && self.messages.is_empty()
+        self.full + self.grid == 0 && self.waiting == 0 && self.parked.is_empty() && self.messages.is_empty()
     }
 }
 
 impl Audience {
     pub fn with_message_ttl(message_ttl: Duration) -> Self {
-        Self { streams: Mutex::default(), message_ttl, ids: MessageIds::default(), epoch: AtomicU64::new(0) }
+        Self {
+            streams: Mutex::default(),
+            message_ttl,
+            ids: MessageIds::default(),
+            epoch: AtomicU64::new(0),
+            resume: OnceLock::new(),
+        }
     }
 
     /// A subscriber of `key` wanting `view` arrived.
@@ -165,7 +198,9 @@ impl Audience {
         if let Some(count) = stream.count(view) {
             *count += 1;
         }
-        stream.settle(before);
+        let due = stream.settle(before);
+        drop(streams);
+        self.resume_all(key, due);
     }
 
     /// A subscriber of `key` that wanted `view` is gone.
@@ -176,10 +211,12 @@ impl Audience {
         if let Some(count) = stream.count(view) {
             *count = count.saturating_sub(1);
         }
-        stream.settle(before);
+        let due = stream.settle(before);
         if stream.idle() {
             streams.remove(key);
         }
+        drop(streams);
+        self.resume_all(key, due);
     }
 
     /// How many subscribers `key` has now.
@@ -218,7 +255,80 @@ impl Audience {
         stream.messages.push_back((ProctorMessage { id, level, text, from, sent_at }, Instant::now()));
         stream.latest_message = id;
         stream.changed.notify_waiters();
+        let due = stream.unpark(|parked| parked.seen < id);
+        drop(streams);
+        self.resume_all(key, due);
         Ok(id)
+    }
+
+    /// Who takes parked requests back; set once, by the lean listener.
+    /// Without it nothing is parked ([`Audience::park`] hands it back).
+    pub fn set_resume(&self, resume: Resume) {
+        let _ = self.resume.set(resume);
+    }
+
+    /// Parks a held request on `key` until its answer is due (the view
+    /// wanted differs from what it sends, a message after what it has seen,
+    /// [`Audience::wake_all`] after its epoch) or its deadline passes
+    /// ([`Audience::unpark_where`]). Handed back at once when it is due
+    /// already or nothing would take it back.
+    pub fn park(&self, key: &StreamKey, parked: Parked) -> Result<(), Parked> {
+        if self.resume.get().is_none() {
+            return Err(parked);
+        }
+        let mut streams = self.lock();
+        let stream = streams.entry(key.to_owned()).or_insert_with(Stream::new);
+        stream.prune(parked.seen, self.message_ttl);
+        let due = stream.view() != parked.sending
+            || stream.messages.iter().any(|(message, _)| message.id > parked.seen)
+            || self.epoch() != parked.epoch
+            || parked.deadline <= tokio::time::Instant::now();
+        if due {
+            if stream.idle() {
+                streams.remove(key);
+            }
+            return Err(parked);
+        }
+        stream.parked.push(parked);
+        Ok(())
+    }
+
+    /// Takes out every parked request `due` picks, with its stream's key
+    /// (the lean listener's sweep: deadlines passed, candidates gone).
+    pub fn unpark_where(&self, due: impl Fn(&Parked) -> bool) -> Vec<(String, Parked)> {
+        let mut out = Vec::new();
+        let mut streams = self.lock();
+        streams.retain(|key, stream| {
+            out.extend(stream.unpark(&due).into_iter().map(|parked| (key.clone(), parked)));
+            !stream.idle()
+        });
+        out
+    }
+
+    /// The view `key` is wanted at now and the messages after `seen`, with
+    /// nothing kept for a stream that is idle then.
+    pub fn current(&self, key: &StreamKey, seen: u64) -> (LiveView, Vec<ProctorMessage>) {
+        let mut streams = self.lock();
+        let Some(stream) = streams.get_mut(key) else { return (LiveView::None, Vec::new()) };
+        stream.prune(seen, self.message_ttl);
+        let messages = stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect();
+        let view = stream.view();
+        if stream.idle() {
+            streams.remove(key);
+        }
+        (view, messages)
+    }
+
+    /// Hands parked requests whose answer is due to [`Resume`].
+    fn resume_all(&self, key: &StreamKey, due: Vec<Parked>) {
+        if due.is_empty() {
+            return;
+        }
+        if let Some(resume) = self.resume.get() {
+            for parked in due {
+                resume(key.to_owned(), parked);
+            }
+        }
     }
 
     /// Where [`Audience::wake_all`] stands; a wait given this answers at
@@ -233,8 +343,13 @@ impl Audience {
     /// these rare events.
     pub fn wake_all(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        for stream in self.lock().values() {
+        let mut due = Vec::new();
+        for (key, stream) in self.lock().iter_mut() {
             stream.changed.notify_waiters();
+            due.extend(stream.unpark(|_| true).into_iter().map(|parked| (key.clone(), parked)));
+        }
+        for (key, parked) in due {
+            self.resume_all(&key, vec![parked]);
         }
     }
 
@@ -440,6 +555,71 @@ mod tests {
             out.push(handle.await.unwrap());
         }
         out
+    }
+
+    /// A parked request (the lean listener's) on a real loopback socket.
+    async fn parked(
+        audience: &Audience,
+        sending: LiveView,
+        seen: u64,
+        hold: Duration,
+    ) -> (Parked, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let deadline = tokio::time::Instant::now() + hold;
+        (Parked::for_test(server, sending, seen, deadline, audience.epoch()), client)
+    }
+
+    #[tokio::test]
+    async fn a_parked_request_comes_back_when_its_answer_is_due_and_not_before() {
+        let audience = Audience::default();
+        let (due, resumed) = std::sync::mpsc::channel();
+        audience.set_resume(Box::new(move |key, parked: Parked| due.send((key, parked.sending)).unwrap()));
+        let (request, _client) = parked(&audience, Nobody, 0, Duration::from_secs(20)).await;
+        assert!(audience.park(KEY, request).is_ok(), "nothing to say yet: parked");
+        audience.viewer_joined("exam-1/cand-2", Full);
+        assert!(resumed.try_recv().is_err(), "another candidate's viewer does not wake it");
+        audience.viewer_joined(KEY, Grid);
+        assert_eq!(resumed.try_recv().unwrap(), (KEY.to_owned(), Nobody), "a viewer answers it at once");
+
+        // Sending what is wanted: parked until a message comes.
+        let (request, _client) = parked(&audience, Grid, 0, Duration::from_secs(20)).await;
+        assert!(audience.park(KEY, request).is_ok());
+        audience.viewer_joined(KEY, Grid);
+        assert!(resumed.try_recv().is_err(), "a second grid viewer changes nothing it sends");
+        audience.post_message(KEY, MessageLevel::Info, "hello".into(), "p1".into(), 1).unwrap();
+        assert_eq!(resumed.try_recv().unwrap().0, KEY);
+        let (view, messages) = audience.current(KEY, 0);
+        assert_eq!((view, messages.len()), (Grid, 1));
+
+        // Due already: handed back; a stop or a move answers every parked one.
+        let (request, _client) = parked(&audience, Nobody, 0, Duration::from_secs(20)).await;
+        assert!(audience.park(KEY, request).is_err(), "a view differs: answered now, not parked");
+        let (request, _client) = parked(&audience, Grid, u64::MAX, Duration::from_secs(20)).await;
+        assert!(audience.park(KEY, request).is_ok());
+        audience.wake_all();
+        assert_eq!(resumed.try_recv().unwrap().0, KEY);
+
+        // The sweep's side: deadlines passed are taken out, the rest stay.
+        let (short, _a) = parked(&audience, Grid, u64::MAX, Duration::from_millis(60)).await;
+        let (long, _b) = parked(&audience, Grid, u64::MAX, Duration::from_secs(20)).await;
+        assert!(audience.park(KEY, short).is_ok() && audience.park(KEY, long).is_ok());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = tokio::time::Instant::now();
+        let out = audience.unpark_where(|p| p.deadline <= now);
+        assert_eq!(out.len(), 1, "only the hold that ran out");
+        assert!(resumed.try_recv().is_err(), "the sweep answers them itself");
+    }
+
+    #[tokio::test]
+    async fn a_parked_request_whose_candidate_left_is_seen_gone() {
+        let audience = Audience::default();
+        let (request, client) = parked(&audience, Nobody, 0, Duration::from_secs(20)).await;
+        assert!(!request.is_gone_for_test(), "still there");
+        drop(client);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(request.is_gone_for_test(), "closed by the candidate");
     }
 
     #[tokio::test]

@@ -288,7 +288,9 @@ impl LiveVideo {
     ) -> Result<(String, String), ApiError> {
         // A third-party parser meets hostile text here: a panic in it is a
         // bad offer, not a dropped connection.
-        let negotiated = std::panic::catch_unwind(|| self.negotiate(offer, role))
+        // AssertUnwindSafe: negotiating reads the settings and builds a
+        // local `Rtc`; a panic leaves nothing shared half-changed.
+        let negotiated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.negotiate(offer, role)))
             .unwrap_or_else(|_| Err(bad_body(ProblemCode::InvalidValue, "the offer cannot be parsed")));
         let Negotiated { rtc, answer, tracks } = negotiated?;
         let stats = &self.sfu.stats;

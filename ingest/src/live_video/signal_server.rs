@@ -5,13 +5,17 @@
 //! open for up to 25 s; at the target scale that is 50,000 held requests.
 //! Through the general HTTP stack each one keeps a connection task, its
 //! read and write buffers and the router's request state — about 30 KB per
-//! held signal as `invigil bench live --signal` measured (2.5–2.7 KB here).
-//! Here a connection
-//! parses its request head from a buffer that is freed before the wait,
-//! keeps only the candidate's key and the audience's wait while held, and
-//! writes a response of a few hundred bytes; the same answer as the route
-//! on the main port ([`crate::live_api::signal`]) with the same checks
-//! (token, rate limit, the test's live video switch) and CORS.
+//! held signal as `invigil bench live --signal` measured; here 1.1–1.5 KB.
+//! A connection parses its request head from a buffer that is freed before
+//! the wait, and a held request keeps no task, future or timer: the socket
+//! and what the answer needs are parked on the candidate's stream in the
+//! audience ([`Parked`]). A task is spawned again when the answer is due
+//! (the view wanted changes, a message comes, the server stops, the hosts
+//! change), and a sweep four times a second answers the holds that ran out
+//! (so a hold may last up to 250 ms past its wait) and, every 2 s, lets go
+//! of candidates who left. The answer is the same as the route's on the
+//! main port ([`crate::live_api::signal`]), after the same checks (token,
+//! rate limit, the test's live video switch), with CORS.
 //!
 //! A balancer sends `/api/v1/live/signal` (and, with several SFU hosts,
 //! this host's `/api/v1/live/shards/{name}/signal`) here and everything else
@@ -23,18 +27,18 @@
 //! error and the connection closes.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
-use invigil_schemas::api::ErrorCode;
+use invigil_schemas::api::{ErrorCode, LiveView};
 use invigil_schemas::validate::ProblemCode;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::ApiError;
-use crate::live_api::{Signal, SignalQuery};
-use crate::live_video::shards::SHARD_PREFIX;
+use crate::live_api::{Signal, SignalQuery, SignalStart};
+use crate::live_video::shards::{path_at, SHARD_PREFIX};
 use crate::state::AppState;
 
 /// The largest request head read; a browser's signal request is ~1 KB.
@@ -43,9 +47,71 @@ const MAX_HEAD_BYTES: usize = 8 * 1024;
 const IDLE: Duration = Duration::from_secs(75);
 /// A started request head must arrive within this.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often parked requests are looked at for a hold that ran out.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// Every this many sweeps, also for a candidate who left (a syscall each).
+const GONE_EVERY_SWEEPS: u32 = 8;
 
-/// Accepts connections until the task is dropped.
+/// A held signal request parked on its candidate's stream in the audience
+/// ([`super::audience::Audience::park`]): the connection and what its
+/// answer needs, and nothing else — no task, no future, no timer.
+pub struct Parked {
+    stream: TcpStream,
+    /// What the SDK sends now.
+    pub(super) sending: LiveView,
+    /// The newest message it has shown.
+    pub(super) seen: u64,
+    /// When the hold runs out.
+    pub(super) deadline: tokio::time::Instant,
+    /// The audience's epoch when the request was admitted.
+    pub(super) epoch: u64,
+    keep_alive: bool,
+    /// The request's `Origin`, for CORS.
+    origin: Option<Box<str>>,
+}
+
+impl Parked {
+    #[cfg(test)]
+    pub(super) fn for_test(
+        stream: TcpStream,
+        sending: LiveView,
+        seen: u64,
+        deadline: tokio::time::Instant,
+        epoch: u64,
+    ) -> Self {
+        Self { stream, sending, seen, deadline, epoch, keep_alive: true, origin: None }
+    }
+
+    #[cfg(test)]
+    pub(super) fn is_gone_for_test(&self) -> bool {
+        self.gone()
+    }
+
+    /// Whether the candidate closed the connection (tab closed, network
+    /// gone): a request waiting behind it is not gone.
+    fn gone(&self) -> bool {
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        match socket2::SockRef::from(&self.stream).peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::Interrupted,
+        }
+    }
+}
+
+/// Accepts connections until the task is dropped; parked requests are
+/// answered by tasks spawned when their answer is due.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) {
+    if let Some(live) = &state.live_video {
+        // Weak: the audience lives in the state this would otherwise hold.
+        let (weak, runtime) = (Arc::downgrade(&state), tokio::runtime::Handle::current());
+        live.audience.set_resume(Box::new(move |key, parked| {
+            if let Some(state) = weak.upgrade() {
+                runtime.spawn(resume(state, key, parked));
+            }
+        }));
+        tokio::spawn(sweep(Arc::downgrade(&state)));
+    }
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -92,40 +158,101 @@ async fn connection(mut stream: TcpStream, state: Arc<AppState>) {
         };
         let keep_alive = head.keep_alive;
         let origin = head.origin.clone();
-        let Reply { status, body, location } = match head.method {
+        let reply = match head.method {
             Method::Options => Reply::new(204, String::new()),
-            // A candidate who left (tab closed, network gone) ends the hold
-            // and frees its memory now, not when the hold runs out.
-            // Boxed: the connection's own future then stays small while
-            // it waits for a request (its layout holds every state at once).
-            Method::Get => tokio::select! {
-                answered = Box::pin(answer(&state, head)) => answered,
-                () = peer_closed(&stream) => return,
+            Method::Get => match admit(&state, head) {
+                Admitted::Now(reply) => reply,
+                Admitted::Hold { key, sending, seen, epoch, wait } => {
+                    let Some(live) = state.live_video.as_ref() else { return };
+                    let origin = origin.clone().map(String::into_boxed_str);
+                    let deadline = tokio::time::Instant::now() + wait;
+                    let parked = Parked { stream, sending, seen, deadline, epoch, keep_alive, origin };
+                    match live.audience.park(&key, parked) {
+                        Ok(()) => {
+                            // This task ends; the answer comes from `resume`.
+                            state.metrics.live_signals_held.inc();
+                            return;
+                        }
+                        // Due already (or a wait of 0): answered now.
+                        Err(parked) => {
+                            stream = parked.stream;
+                            answer_now(&state, &key, sending, seen)
+                        }
+                    }
+                }
             },
             Method::Other => Reply::new(
                 405,
                 error_body(ApiError::new(ErrorCode::NotFound, "this listener serves GET /api/v1/live/signal only")),
             ),
         };
-        let stopping = state.stopping.load(Ordering::Relaxed);
-        let keep = keep_alive && status < 400 && !stopping;
-        let response = Response { status, body: &body, location: location.as_deref(), keep_alive: keep };
-        if write(&mut stream, response, origin.as_deref(), &state).await.is_err() || !keep {
+        if !respond(&mut stream, reply, keep_alive, origin.as_deref(), &state).await {
             return;
         }
     }
 }
 
-/// Resolves when the peer closes its side (or the socket fails); bytes it
-/// sends meanwhile (a pipelined request) wait for the answer.
-async fn peer_closed(stream: &TcpStream) {
-    let mut byte = [0u8; 1];
-    loop {
-        match stream.peek(&mut byte).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => std::future::pending::<()>().await,
+/// Writes `reply`; whether the connection goes on (keep-alive, no error,
+/// the server not stopping).
+async fn respond(
+    stream: &mut TcpStream,
+    reply: Reply,
+    keep_alive: bool,
+    origin: Option<&str>,
+    state: &AppState,
+) -> bool {
+    let Reply { status, body, location } = reply;
+    let stopping = state.stopping.load(Ordering::Relaxed);
+    let keep = keep_alive && status < 400 && !stopping;
+    let response = Response { status, body: &body, location: location.as_deref(), keep_alive: keep };
+    write(stream, response, origin, state).await.is_ok() && keep
+}
+
+/// A parked request whose answer is due: answered, and its connection
+/// served again (keep-alive).
+async fn resume(state: Arc<AppState>, key: String, parked: Parked) {
+    state.metrics.live_signals_held.dec();
+    let Parked { mut stream, sending, seen, keep_alive, origin, .. } = parked;
+    let reply = answer_now(&state, &key, sending, seen);
+    if respond(&mut stream, reply, keep_alive, origin.as_deref(), &state).await {
+        connection(stream, state).await;
+    }
+}
+
+/// A few times a second: answers the parked requests whose hold ran out;
+/// every few sweeps also lets go of those whose candidate left.
+async fn sweep(state: Weak<AppState>) {
+    let mut ticks = tokio::time::interval(SWEEP_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for round in 0u32.. {
+        ticks.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let Some(live) = &state.live_video else { return };
+        let now = tokio::time::Instant::now();
+        let look_for_gone = round % GONE_EVERY_SWEEPS == 0;
+        let due = live.audience.unpark_where(|parked| parked.deadline <= now || (look_for_gone && parked.gone()));
+        for (key, parked) in due {
+            if parked.deadline > now {
+                // Gone: nobody to answer.
+                state.metrics.live_signals_held.dec();
+                continue;
+            }
+            tokio::spawn(resume(Arc::clone(&state), key, parked));
         }
     }
+}
+
+/// What a request head amounts to once checked.
+enum Admitted {
+    Now(Reply),
+    /// To hold on stream `key` for up to `wait`.
+    Hold {
+        key: String,
+        sending: LiveView,
+        seen: u64,
+        epoch: u64,
+        wait: Duration,
+    },
 }
 
 /// What a request gets: a status, a JSON body, and where to go instead.
@@ -143,23 +270,45 @@ impl Reply {
     fn error(error: ApiError) -> Self {
         Self::new(status_of(&error), error_body(error))
     }
+
+    /// The reply to a signal request that sent `sending` and had seen `seen`.
+    fn of_signal(signal: Signal, sending: LiveView, seen: u64) -> Self {
+        match signal {
+            Signal::Answer(signal) => Self::new(200, serde_json::to_string(&signal).unwrap_or_default()),
+            // The same question at the host that serves the candidate (the
+            // hold's length is that host's default).
+            Signal::Elsewhere(owner) => Self {
+                status: 307,
+                body: String::new(),
+                location: Some(path_at(
+                    &owner,
+                    "/api/v1/live/signal",
+                    Some(&format!("publishing={}&seen={seen}", sending.as_str())),
+                )),
+            },
+        }
+    }
 }
 
-/// The signal for the request.
-async fn answer(state: &AppState, head: Head) -> Reply {
+/// A signal request's head checked: the route, the shard it names, the
+/// query, the token, then what [`crate::live_api::signal_start`] says.
+fn admit(state: &AppState, head: Head) -> Admitted {
     let Head { target, authorization, .. } = head;
     let Some(SignalTarget { shard, query }) = signal_target(&target) else {
-        return Reply::error(ApiError::new(ErrorCode::NotFound, "no such route"));
+        return Admitted::Now(Reply::error(ApiError::new(ErrorCode::NotFound, "no such route")));
     };
     if let Some(shard) = shard {
         let known = state.live_video.as_ref().and_then(|live| live.shards.as_ref()).is_some_and(|s| s.knows(shard));
         if !known {
-            return Reply::error(ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {shard:?}")));
+            let error = ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {shard:?}"));
+            return Admitted::Now(Reply::error(error));
         }
     }
     let parsed: SignalQuery = match serde_urlencoded::from_str(query) {
         Ok(query) => query,
-        Err(e) => return Reply::error(ApiError::bad_field("query", ProblemCode::InvalidType, e.to_string())),
+        Err(e) => {
+            return Admitted::Now(Reply::error(ApiError::bad_field("query", ProblemCode::InvalidType, e.to_string())))
+        }
     };
     let claims = {
         let mut headers = HeaderMap::new();
@@ -168,25 +317,25 @@ async fn answer(state: &AppState, head: Head) -> Reply {
         }
         state.verifier.candidate(&headers)
     };
-    drop(authorization);
     let claims = match claims {
         Ok(claims) => claims,
-        Err(error) => return Reply::error(error),
+        Err(error) => return Admitted::Now(Reply::error(error)),
     };
-    // Only a redirect needs the query again, and only with several hosts:
-    // a hold on one host keeps none of the target.
-    let sharded = state.live_video.as_ref().is_some_and(|live| live.shards.is_some());
-    let query = sharded.then(|| target.split_once('?').map_or(String::new(), |(_, query)| query.to_owned()));
-    drop(target);
-    match crate::live_api::signal(state, claims, &parsed).await {
-        Ok(Signal::Answer(signal)) => Reply::new(200, serde_json::to_string(&signal).unwrap_or_default()),
-        Ok(Signal::Elsewhere(owner)) => Reply {
-            status: 307,
-            body: String::new(),
-            location: Some(crate::live_video::shards::path_at(&owner, "/api/v1/live/signal", query.as_deref())),
-        },
-        Err(error) => Reply::error(error),
+    let (sending, seen) = (parsed.publishing, parsed.seen);
+    match crate::live_api::signal_start(state, claims, &parsed) {
+        Ok(SignalStart::Now(signal)) => Admitted::Now(Reply::of_signal(signal, sending, seen)),
+        Ok(SignalStart::Wait { key, epoch, wait, .. }) => Admitted::Hold { key, sending, seen, epoch, wait },
+        Err(error) => Admitted::Now(Reply::error(error)),
     }
+}
+
+/// The signal for stream `key` as it stands now.
+fn answer_now(state: &AppState, key: &str, sending: LiveView, seen: u64) -> Reply {
+    let Some(live) = state.live_video.as_ref() else {
+        return Reply::error(ApiError::new(ErrorCode::NotFound, "live video is not enabled on this server"));
+    };
+    let (view, messages) = live.audience.current(key, seen);
+    Reply::of_signal(crate::live_api::signal_end(live, key, view, messages), sending, seen)
 }
 
 /// A signal request's target: the shard it names, if any, and its query
