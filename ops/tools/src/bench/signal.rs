@@ -3,7 +3,8 @@
 //! `GET /api/v1/live/signal` open (25 s by default) so a proctor's click
 //! reaches it at once: at the target scale that is 50,000 held requests.
 //!
-//! A real `invigil ingest` process (live video on) and, per count N:
+//! Per listener and count N, a fresh `invigil ingest` process (live video
+//! on; a process that held another N before would reuse what it freed):
 //!
 //! 1. **held**: N keep-alive connections, each with one signal request the
 //!    server holds (its hold set longer than the measurement). The server's
@@ -30,6 +31,14 @@ use tokio::net::TcpSocket;
 
 const SECRET: &str = "Tq5LnW2vXc8RbZ0mKs4Yj7Hd1Fg9Pa3Ue6Io0Ly2Ct5Nw8";
 
+/// Which of a server's two listeners a row measures.
+#[derive(Clone, Copy, PartialEq)]
+enum Listener {
+    /// `[live_video] signal_listen`.
+    Lean,
+    Main,
+}
+
 /// The default hold of `[live_video] signal_wait_ms`.
 const PRODUCTION_HOLD_SECS: f64 = 25.0;
 
@@ -46,9 +55,9 @@ pub fn run(args: &SignalArgs) -> anyhow::Result<()> {
     raise_open_files(most as u64 + 1024)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
-        let server = Server::start().await?;
         println!(
-            "live signal on one ingest process: N held requests, then N answered every {} ms for {} s",
+            "live signal on an ingest process, a fresh one per N (memory freed by one run would otherwise be \
+             reused by the next): N held requests, then N answered every {} ms for {} s",
             args.poll_ms, args.seconds
         );
         println!(
@@ -62,8 +71,10 @@ pub fn run(args: &SignalArgs) -> anyhow::Result<()> {
             "CPU ms/1k sig",
             "held/core at 25 s hold"
         );
-        for (listener, port) in [("signal_listen", server.signal_port), ("main port", server.port)] {
+        for (listener, which) in [("signal_listen", Listener::Lean), ("main port", Listener::Main)] {
             for &n in &args.held {
+                let server = Server::start().await?;
+                let port = if which == Listener::Main { server.port } else { server.signal_port };
                 let row =
                     measure(&server, port, n, args).await.with_context(|| format!("{n} held on the {listener}"))?;
                 print_row(listener, n, &row);
