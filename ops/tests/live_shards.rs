@@ -291,20 +291,24 @@ fn a_watched_candidate_moves_to_the_other_sfu_host_within_5_s_and_back_when_its_
     let dir = tempfile::tempdir().unwrap();
     let names = ["live-a", "live-b"];
     let ports = [free_port(), free_port()];
+    // Each host's lean signal listener too, as deployed.
+    let signal_ports = [free_port(), free_port()];
     let shards: BTreeMap<String, String> =
         names.iter().zip(ports).map(|(n, p)| (n.to_string(), format!("http://127.0.0.1:{p}"))).collect();
     let table = shards.iter().map(|(n, u)| format!("{n} = \"{u}\"\n")).collect::<String>();
     let mut hosts: Vec<Host> = names
         .iter()
         .zip(ports)
-        .map(|(name, port)| {
+        .zip(signal_ports)
+        .map(|((name, port), signal_port)| {
             let settings = dir.path().join(format!("{name}.toml"));
             std::fs::write(
                 &settings,
                 format!(
                     "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{d}/{name}.json\"\n[kafka]\nbrokers = \"127.0.0.1:9\"\n\
                      [spool]\ndir = \"{d}/spool-{name}\"\n[rate_limit]\nper_second = 0.0\n\
-                     [live_video]\nshard = \"{name}\"\nshard_probe_ms = 250\n[live_video.shards]\n{table}",
+                     [live_video]\nshard = \"{name}\"\nshard_probe_ms = 250\n\
+                     signal_listen = \"127.0.0.1:{signal_port}\"\n[live_video.shards]\n{table}",
                     d = dir.path().display()
                 ),
             )
@@ -346,6 +350,34 @@ fn a_watched_candidate_moves_to_the_other_sfu_host_within_5_s_and_back_when_its_
         reply.headers()["location"].to_str().unwrap(),
         format!("/api/v1/live/shards/{owner}/signal?publishing=none&wait_ms=0")
     );
+    // The lean listeners the same: the other host's redirects, the owner's
+    // holds (parked) and answers when the wait is over.
+    let lean = |port: u16, path: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {candidate_token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    let redirected = lean(signal_ports[other], "/api/v1/live/signal?publishing=none&seen=0&wait_ms=5000");
+    assert!(redirected.starts_with("HTTP/1.1 307"), "{redirected}");
+    assert!(
+        redirected.contains(&format!("location: /api/v1/live/shards/{owner}/signal?publishing=none&seen=0\r\n")),
+        "{redirected}"
+    );
+    let started = Instant::now();
+    let held = lean(signal_ports[home], &format!("/api/v1/live/shards/{owner}/signal?publishing=none&wait_ms=600"));
+    assert!(held.starts_with("HTTP/1.1 200"), "{held}");
+    assert!(held.contains("\"publish\":false"), "{held}");
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(550) && waited < Duration::from_secs(3), "held {waited:?}");
+
     let unknown = ingress.send("GET", "/api/v1/live/shards/live-z/signal".into(), &candidate_token, None);
     assert_eq!(unknown.map(|r| r.status), None, "no ingress rule for a host that does not exist");
     let direct = reqwest::blocking::Client::new()
