@@ -73,9 +73,14 @@ pub(crate) fn moved(owner: &str, uri: &Uri) -> Response {
 /// A path naming a shard this deployment does not have: the ingress's
 /// rules and `[live_video.shards]` disagree.
 fn check_shard(live: Option<&LiveVideo>, uri: &Uri) -> Result<(), ApiError> {
-    let Some(named) = uri.path().strip_prefix(SHARD_PREFIX).and_then(|rest| rest.split('/').next()) else {
-        return Ok(());
-    };
+    match uri.path().strip_prefix(SHARD_PREFIX).and_then(|rest| rest.split('/').next()) {
+        Some(named) => check_shard_named(live, named),
+        None => Ok(()),
+    }
+}
+
+/// `named`, from a sharded path, is one of this deployment's SFU hosts.
+pub(crate) fn check_shard_named(live: Option<&LiveVideo>, named: &str) -> Result<(), ApiError> {
     match live.and_then(|live| live.shards.as_ref()) {
         Some(shards) if shards.knows(named) => Ok(()),
         _ => Err(ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {named:?}"))),

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use invigil_testkit::process::{ingest_command, Killed};
 use invigil_testkit::tokens;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
@@ -19,31 +20,15 @@ const SECRET: &str = "gNmZv3a+7qKOH2Rs7Drc6/Hyxc9iTvHGCBYa33jurquV";
 
 use invigil_testkit::services::{brokers, free_port};
 
-struct Ingest(Child);
-
-impl Drop for Ingest {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Ingest {
+fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Killed {
     let settings = format!(
         "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{d}/config.json\"\n[kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\n\
          ack_timeout_ms = 300\nmessage_timeout_ms = 10000\n[spool]\ndir = \"{d}/spool\"\n",
         d = dir.display()
     );
     std::fs::write(dir.join("ingest.toml"), settings).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_invigil"))
-        .args(["ingest", "--settings"])
-        .arg(dir.join("ingest.toml"))
-        // The test environment exports INVIGIL_KAFKA_BROKERS, which would
-        // override the brokers this test chooses in the settings file.
-        .env_remove("INVIGIL_KAFKA_BROKERS")
-        .env("INVIGIL_TOKEN_SECRET", SECRET)
+    let child = ingest_command(env!("CARGO_BIN_EXE_invigil"), &dir.join("ingest.toml"), SECRET)
         .env("INVIGIL_IP_HASH_SECRET", "process-test-ip-secret")
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join(format!("ingest-{}.log", Instant::now().elapsed().as_nanos()))).unwrap())
         .spawn()
@@ -53,7 +38,7 @@ fn start(dir: &Path, port: u16, brokers: &str, topic: &str) -> Ingest {
         assert!(Instant::now() < deadline, "ingest did not listen within 30 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ingest(child)
+    Killed(child)
 }
 
 fn token(candidate: &str) -> String {

@@ -5,25 +5,17 @@
 //! wrong CA or password stops either at start with the setting named.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use invigil_testkit::broker::{tansu_binary, PrivateBroker};
+use invigil_testkit::process::{ingest_command, Killed};
 use invigil_testkit::services::free_port;
 use invigil_testkit::tls::{Stunnel, TestPki};
 use invigil_testkit::tokens;
 use serde_json::{json, Value};
 
 const SECRET: &str = "Wf3q9Lx2Rk7VbN0sZt5Ym8Jc1Hd4Gp6Ae0Uo2Ii9Qw3E";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// An ingest settings file: `kafka_extra` is appended (TLS and SASL tables).
 fn settings(dir: &Path, name: &str, port: u16, brokers: &str, topic: &str, kafka_extra: &str) -> PathBuf {
@@ -43,25 +35,20 @@ fn settings(dir: &Path, name: &str, port: u16, brokers: &str, topic: &str, kafka
 }
 
 fn ingest(settings: &Path, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_invigil"));
+    let mut command = ingest_command(env!("CARGO_BIN_EXE_invigil"), settings, SECRET);
     command
-        .args(["ingest", "--settings"])
-        .arg(settings)
-        .env_remove("INVIGIL_KAFKA_BROKERS")
         .env_remove("INVIGIL_KAFKA_SASL_PASSWORD")
-        .env("INVIGIL_TOKEN_SECRET", SECRET)
         .env("INVIGIL_IP_HASH_SECRET", "kafka-tls-test-ip-hash")
-        .env("RUST_LOG", "warn")
         .envs(env.iter().copied());
     command
 }
 
 /// Starts ingest and waits until it serves; panics with its log if it exits.
-fn serve(settings: &Path, port: u16, env: &[(&str, &str)]) -> Running {
+fn serve(settings: &Path, port: u16, env: &[(&str, &str)]) -> Killed {
     let log = settings.with_extension("log");
     let child =
         ingest(settings, env).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
-    let mut running = Running(child);
+    let mut running = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(40);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = running.0.try_wait().unwrap() {
@@ -78,7 +65,7 @@ fn refused(settings: &Path, env: &[(&str, &str)]) -> String {
     let log = settings.with_extension("refused.log");
     let child =
         ingest(settings, env).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
-    let mut running = Running(child);
+    let mut running = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = running.0.try_wait().unwrap() {

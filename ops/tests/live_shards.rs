@@ -14,7 +14,7 @@
 //! it, since every host names the same owner once it answers again.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use invigil_ingest::live_video::loopback::LoopbackPeer;
 use invigil_ingest::live_video::shards::{Shards, SHARD_PREFIX};
+use invigil_testkit::process::{ingest_command, Killed};
 use invigil_testkit::services::free_port;
 use invigil_testkit::tokens;
 
@@ -38,22 +39,17 @@ struct Host {
     name: &'static str,
     port: u16,
     settings: std::path::PathBuf,
-    child: Option<Child>,
+    child: Option<Killed>,
 }
 
 impl Host {
     fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_invigil"))
-            .args(["ingest", "--settings"])
-            .arg(&self.settings)
-            .env_remove("INVIGIL_KAFKA_BROKERS")
-            .env("INVIGIL_TOKEN_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
+        let child = ingest_command(env!("CARGO_BIN_EXE_invigil"), &self.settings, SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        self.child = Some(child);
+        self.child = Some(Killed(child));
         let deadline = Instant::now() + Duration::from_secs(40);
         while !healthy(self.port) {
             assert!(Instant::now() < deadline, "{} did not answer /healthz within 40 s", self.name);
@@ -61,18 +57,9 @@ impl Host {
         }
     }
 
-    /// Gone at once, as a host that loses power.
+    /// Gone at once (SIGKILL), as a host that loses power.
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.kill();
+        self.child = None;
     }
 }
 

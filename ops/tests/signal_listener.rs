@@ -5,23 +5,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use invigil_testkit::process::{ingest_command, Killed};
 use invigil_testkit::services::free_port;
 use invigil_testkit::tokens;
 use serde_json::Value;
 
 const SECRET: &str = "Rb7Xk2Qm9Vt4Lp1Zs8Nw3Hc6Jd0Fy5Gu2Ae7Io4Tq9Kx";
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Sends `request` on a fresh connection and reads the whole response
 /// (the listener closes after an error; a 200 is read to its length).
@@ -78,13 +70,8 @@ fn the_signal_listener_answers_like_the_route_and_frees_a_hold_whose_candidate_l
         ),
     )
     .unwrap();
-    let _ingest = Running(
-        Command::new(env!("CARGO_BIN_EXE_invigil"))
-            .args(["ingest", "--settings"])
-            .arg(&settings)
-            .env_remove("INVIGIL_KAFKA_BROKERS")
-            .env("INVIGIL_TOKEN_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
+    let _ingest = Killed(
+        ingest_command(env!("CARGO_BIN_EXE_invigil"), &settings, SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

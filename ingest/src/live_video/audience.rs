@@ -169,6 +169,11 @@ impl Stream {
         out
     }
 
+    /// The messages after `seen`, oldest first.
+    fn messages_after(&self, seen: u64) -> Vec<ProctorMessage> {
+        self.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect()
+    }
+
     /// Drops messages the SDK confirmed (`id <= seen`) and expired ones.
     fn prune(&mut self, seen: u64, ttl: Duration) {
         self.messages.retain(|(message, at)| message.id > seen && at.elapsed() < ttl);
@@ -311,7 +316,7 @@ impl Audience {
         let mut streams = self.lock();
         let Some(stream) = streams.get_mut(key) else { return (LiveView::None, Vec::new()) };
         stream.prune(seen, self.message_ttl);
-        let messages = stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect();
+        let messages = stream.messages_after(seen);
         let view = stream.view();
         if stream.idle() {
             streams.remove(key);
@@ -392,8 +397,7 @@ impl Audience {
                 let timed_out = tokio::time::Instant::now() >= deadline || self.epoch() != epoch;
                 if view != sending || stream.latest_message > floor || timed_out {
                     stream.prune(seen, self.message_ttl);
-                    let messages: Vec<ProctorMessage> =
-                        stream.messages.iter().map(|(m, _)| m).filter(|m| m.id > seen).cloned().collect();
+                    let messages = stream.messages_after(seen);
                     if view != sending || !messages.is_empty() || timed_out {
                         return (view, messages);
                     }

@@ -297,10 +297,8 @@ fn admit(state: &AppState, head: Head) -> Admitted {
     let Some(SignalTarget { shard, query }) = signal_target(&target) else {
         return Admitted::Now(Reply::error(ApiError::new(ErrorCode::NotFound, "no such route")));
     };
-    if let Some(shard) = shard {
-        let known = state.live_video.as_ref().and_then(|live| live.shards.as_ref()).is_some_and(|s| s.knows(shard));
-        if !known {
-            let error = ApiError::new(ErrorCode::NotFound, format!("no live video shard is named {shard:?}"));
+    if let Some(named) = shard {
+        if let Err(error) = crate::live_api::check_shard_named(state.live_video.as_ref(), named) {
             return Admitted::Now(Reply::error(error));
         }
     }

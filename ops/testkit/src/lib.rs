@@ -3,7 +3,7 @@
 //! ([`batches`]), tokens signed like a host app or
 //! an operator would ([`tokens`]), where the dev services listen
 //! ([`services`]), Kafka topics made and read back ([`kafka`]), a broker a
-//! test may kill ([`broker`]), a CA and stunnel for TLS ([`tls`]), an in-process front door with the dashboards
+//! test may kill ([`broker`]), a CA and stunnel for TLS ([`tls`]), `invigil` child processes ([`process`]), an in-process front door with the dashboards
 //! mounted (`front_door`, with the `front-door` feature), the tools binary
 //! beside `invigil` ([`tools`]), and polling until something holds ([`wait`]).
 //!
@@ -14,6 +14,7 @@ pub mod broker;
 #[cfg(feature = "front-door")]
 pub mod front_door;
 pub mod kafka;
+pub mod process;
 pub mod services;
 pub mod tls;
 pub mod tokens;

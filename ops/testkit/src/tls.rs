@@ -4,7 +4,7 @@
 //! service — the way a managed Kafka or ClickHouse Cloud is reached.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// A CA and a server certificate it signed, as PEM files in a folder.
@@ -87,7 +87,7 @@ impl TestPki {
 /// another; stopped when dropped.
 pub struct Stunnel {
     pub port: u16,
-    child: Child,
+    _child: crate::process::Killed,
 }
 
 impl Stunnel {
@@ -119,19 +119,12 @@ impl Stunnel {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let stunnel = Self { port, child };
+        let stunnel = Self { port, _child: crate::process::Killed(child) };
         assert!(
             invigil_tansu::wait_until_answers(([127, 0, 0, 1], port).into(), Duration::from_secs(10)),
             "stunnel did not listen on {port} within 10 s (log in {})",
             dir.display()
         );
         stunnel
-    }
-}
-
-impl Drop for Stunnel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
