@@ -50,8 +50,10 @@ impl Delivery {
         }
         if !self.producer.brokers_down() {
             if let Ok(future) = self.producer.enqueue(key, value) {
+                let enqueued = std::time::Instant::now();
                 match tokio::time::timeout(self.ack_timeout, delivered(future)).await {
                     Ok(Ok(())) => {
+                        self.metrics.produce_ack.observe(enqueued.elapsed().as_secs_f64());
                         self.producer.mark_up();
                         self.metrics.produced.inc();
                         return Ok(Outcome::Produced);

@@ -26,6 +26,10 @@ pub struct KafkaSettings {
     pub ack_timeout_ms: u64,
     /// How long librdkafka keeps retrying one record in the background.
     pub message_timeout_ms: u64,
+    /// How long the producer gathers records into one produce request. A
+    /// broker's cost is mostly per request: `invigil bench ingest` kept p99
+    /// under 20 ms to ~2,000 batches/s with 2 ms and to ~6,000 with 5 ms
+    /// (Kafka 4.0's producer default became 5 ms for the same reason).
     pub linger_ms: u32,
     /// `lz4`, `zstd`, `snappy`, `gzip` or `none`.
     pub compression: String,
@@ -62,7 +66,7 @@ impl Default for KafkaSettings {
             topic: "proctor_events".into(),
             ack_timeout_ms: 1000,
             message_timeout_ms: 10_000,
-            linger_ms: 2,
+            linger_ms: 5,
             compression: "lz4".into(),
             idempotence: true,
             tls: KafkaTls::default(),

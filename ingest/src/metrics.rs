@@ -40,6 +40,9 @@ pub struct Metrics {
     pub latency: LatencyFamily,
     /// Batches acknowledged by Kafka on the request path.
     pub produced: Counter,
+    /// From handing a batch to the producer to Kafka's acknowledgement: the
+    /// broker's share of a request's latency (linger included).
+    pub produce_ack: Histogram,
     /// Batches written to the spool instead.
     pub spooled: Counter,
     /// Spooled batches later acknowledged by Kafka.
@@ -75,6 +78,7 @@ impl Default for Metrics {
             requests: requests.clone(),
             latency: latency.clone(),
             produced: Counter::default(),
+            produce_ack: latency_histogram(),
             spooled: Counter::default(),
             replayed: Counter::default(),
             spool_bytes: Gauge::default(),
@@ -94,6 +98,11 @@ impl Default for Metrics {
         registry.register("http_requests", "HTTP requests by route and status", requests);
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency);
         registry.register("produced", "Batches acknowledged by Kafka on the request path", metrics.produced.clone());
+        registry.register(
+            "produce_ack_seconds",
+            "From handing a batch to the producer to Kafka's acknowledgement",
+            metrics.produce_ack.clone(),
+        );
         registry.register("spooled", "Batches written to the on-disk spool", metrics.spooled.clone());
         registry.register("replayed", "Spooled batches acknowledged by Kafka", metrics.replayed.clone());
         registry.register("spool_bytes", "Bytes waiting in the spool", metrics.spool_bytes.clone());

@@ -19,7 +19,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 
 use crate::loadgen::sim::{Cadence, Candidate};
-use crate::loadgen::{mint_token, percentile_us};
+use crate::loadgen::{http1, mint_token, percentile_us};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,9 +44,34 @@ pub struct Args {
     /// Kafka brokers (tansu from `ops/dev/services.sh up` by default).
     #[arg(long, env = "INVIGIL_KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
     brokers: String,
-    /// Producer linger for the ingest under test, ms.
-    #[arg(long, default_value_t = 2)]
+    /// Producer linger for the ingest under test, ms (ingest's default).
+    #[arg(long, default_value_t = 5)]
     linger_ms: u32,
+    /// The load generator's HTTP client: `lean` (one kept-alive socket per
+    /// connection, prepared request bytes) or `reqwest` (a pooled client).
+    #[arg(long, value_enum, default_value = "lean")]
+    client: Client,
+    /// Partitions of the bench's topic.
+    #[arg(long, default_value_t = 6)]
+    partitions: i32,
+    /// Producer compression for the ingest under test (`lz4`, `none`, …);
+    /// `none` as `invigil up` uses with its local tansu.
+    #[arg(long, default_value = "none")]
+    compression: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Client {
+    Lean,
+    Reqwest,
+}
+
+/// One prepared batch: its token and JSON body, and the whole HTTP request
+/// as the lean client writes it.
+struct Prepared {
+    token: String,
+    body: Vec<u8>,
+    raw: Vec<u8>,
 }
 
 const SECRET: &str = "85vnIPtCdJg4IbkAmiAo20JuT3ZV7YeJZ98EUiWg2F7Z";
@@ -63,6 +88,12 @@ struct Step {
     ingest_cpu: f64,
     broker_cpu: f64,
     loadgen_cpu: f64,
+    /// p99 inside ingest (its own request histogram) and of Kafka's
+    /// acknowledgement alone, as the upper edge of the histogram's bucket.
+    server_p99_ms: f64,
+    ack_p99_ms: f64,
+    /// Percent of the step's wall time with tasks waiting for a CPU.
+    pressure: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -75,7 +106,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", &args.brokers).create()?;
     let created = tokio::time::timeout(
         Duration::from_secs(15),
-        admin.create_topics(&[NewTopic::new(&topic, 6, TopicReplication::Fixed(1))], &AdminOptions::new()),
+        admin
+            .create_topics(&[NewTopic::new(&topic, args.partitions, TopicReplication::Fixed(1))], &AdminOptions::new()),
     )
     .await
     .map_err(|_| anyhow::anyhow!("Kafka at {} did not answer; run `ops/dev/services.sh up` first", args.brokers))??;
@@ -87,11 +119,12 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let settings = format!(
         "listen = \"127.0.0.1:{port}\"\nnode = \"bench\"\nconfig_file = \"{dir}/config.json\"\n\
-         [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\nlinger_ms = {linger}\n\
+         [kafka]\nbrokers = \"{brokers}\"\ntopic = \"{topic}\"\nlinger_ms = {linger}\ncompression = \"{compression}\"\n\
          [spool]\ndir = \"{dir}/spool\"\n[rate_limit]\nper_second = 0.0\n",
         dir = dir.path().display(),
         brokers = args.brokers,
         linger = args.linger_ms,
+        compression = args.compression,
     );
     std::fs::write(dir.path().join("ingest.toml"), settings)?;
     let mut child = IngestChild(
@@ -122,28 +155,37 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
 
     eprintln!("bench ingest: preparing {} candidates' batches of {} events", args.candidates, args.events);
-    let bodies = Arc::new(prepare(&args));
+    let bodies = Arc::new(prepare(&args, &format!("127.0.0.1:{port}")));
     let broker_pid = find_broker_pid();
     let idle_rss = super::memory_bytes(child.0.id(), "VmRSS");
     let disk_before = broker_pid.and_then(broker_disk_bytes);
     let mut accepted = 0u64;
     println!(
-        "invigil bench ingest — {} events/batch, {} s per step, {} connections, linger {} ms",
-        args.events, args.step_secs, args.connections, args.linger_ms
+        "invigil bench ingest — {} events/batch, {} s per step, {} connections ({} client), {} partitions, linger {} ms, compression {}",
+        args.events,
+        args.step_secs,
+        args.connections,
+        if args.client == Client::Lean { "lean keep-alive" } else { "reqwest" },
+        args.partitions,
+        args.linger_ms,
+        args.compression
     );
     println!(
-        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>7} {:>10} {:>10} {:>10} {:>15} {:>15}",
+        "{:>8} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10} {:>10} {:>15} {:>15} {:>7}",
         "target/s",
         "batches/s",
         "events/s",
         "p50 ms",
         "p99 ms",
+        "srv p99≤",
+        "ack p99≤",
         "errors",
         "ingest %",
         "broker %",
         "loadgen %",
         "ingest ms/1k b",
-        "broker ms/1k b"
+        "broker ms/1k b",
+        "psi %"
     );
     // Warm-up, not reported: connections open, the producer learns the
     // topic's leaders, the broker's storage warms; the first second of a cold
@@ -156,18 +198,21 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let step = run_step(&client, &base, &bodies, rate, args.step_secs, &args, (child.0.id(), broker_pid)).await;
         accepted += step.accepted;
         println!(
-            "{:>8} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>15.1} {:>15.1}",
+            "{:>8} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>9} {:>9} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>15.1} {:>15.1} {:>7.0}",
             step.target,
             step.achieved,
             step.events_per_sec,
             step.p50_ms,
             step.p99_ms,
+            step.server_p99_ms,
+            step.ack_p99_ms,
             step.errors,
             step.ingest_cpu * 100.0,
             step.broker_cpu * 100.0,
             step.loadgen_cpu * 100.0,
             per_thousand(step.ingest_cpu, step.achieved),
-            per_thousand(step.broker_cpu, step.achieved)
+            per_thousand(step.broker_cpu, step.achieved),
+            step.pressure
         );
         let keeps_up =
             step.achieved >= step.target as f64 * 0.95 && step.p99_ms < args.p99_target_ms && step.errors == 0;
@@ -176,7 +221,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             break;
         }
     }
-    match steps.iter().filter(|(_, ok)| *ok).map(|(s, _)| s).last() {
+    match steps.iter().filter(|(_, ok)| *ok).map(|(s, _)| s).next_back() {
         Some(best) => {
             let per_vcpu = best.achieved / best.ingest_cpu.max(0.01);
             println!(
@@ -228,8 +273,8 @@ impl Drop for IngestChild {
     }
 }
 
-/// (token, body) pairs: one candidate's consecutive batches, `events` each.
-fn prepare(args: &Args) -> Vec<(String, Vec<u8>)> {
+/// One candidate's consecutive batches, `events` each, for ingest at `host`.
+fn prepare(args: &Args, host: &str) -> Vec<Prepared> {
     let start =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
     let per_candidate = 8;
@@ -245,7 +290,9 @@ fn prepare(args: &Args) -> Vec<(String, Vec<u8>)> {
             }
             let events: Vec<_> = pending.drain(..args.events).collect();
             let (_, body) = candidate.batch(events, candidate.clock);
-            out.push((token.clone(), serde_json::to_vec(&body).expect("JSON")));
+            let body = serde_json::to_vec(&body).expect("JSON");
+            let raw = http1::post_json(host, "/api/v1/events", &token, &body);
+            out.push(Prepared { token: token.clone(), body, raw });
         }
     }
     out
@@ -254,7 +301,7 @@ fn prepare(args: &Args) -> Vec<(String, Vec<u8>)> {
 async fn run_step(
     client: &reqwest::Client,
     base: &str,
-    bodies: &Arc<Vec<(String, Vec<u8>)>>,
+    bodies: &Arc<Vec<Prepared>>,
     rate: u64,
     secs: u64,
     args: &Args,
@@ -265,6 +312,10 @@ async fn run_step(
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let errors = Arc::new(AtomicU64::new(0));
     let url = format!("{base}/api/v1/events");
+    let metrics_url = format!("{base}/metrics");
+    let scrape = || async { client.get(&metrics_url).send().await.ok()?.text().await.ok() };
+    let metrics_before = scrape().await.unwrap_or_default();
+    let pressure = super::CpuPressure::now();
     let cpu_before =
         (super::cpu_seconds(ingest_pid), broker_pid.map(super::cpu_seconds), super::cpu_seconds(std::process::id()));
     let start = tokio::time::Instant::now() + Duration::from_millis(20);
@@ -279,7 +330,10 @@ async fn run_step(
             Arc::clone(&latencies),
             Arc::clone(&errors),
         );
+        let address = base.trim_start_matches("http://").to_owned();
+        let lean = args.client == Client::Lean;
         workers.push(tokio::spawn(async move {
+            let mut connection = http1::Connection::new(&address);
             let mut mine = Vec::new();
             loop {
                 let slot = next.fetch_add(1, Ordering::Relaxed);
@@ -288,17 +342,21 @@ async fn run_step(
                 }
                 let due = start + Duration::from_nanos(slot * 1_000_000_000 / rate);
                 tokio::time::sleep_until(due).await;
-                let (token, body) = &bodies[slot as usize % bodies.len()];
-                let result = client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
-                let ok = match result {
-                    Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
-                    Err(_) => false,
+                let batch = &bodies[slot as usize % bodies.len()];
+                let ok = if lean {
+                    connection.send(&batch.raw).await.is_ok_and(|status| (200..300).contains(&status))
+                } else {
+                    let result = client
+                        .post(&url)
+                        .bearer_auth(&batch.token)
+                        .header("content-type", "application/json")
+                        .body(batch.body.clone())
+                        .send()
+                        .await;
+                    match result {
+                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
                 };
                 if ok {
                     mine.push(due.elapsed().as_micros() as u64);
@@ -313,7 +371,14 @@ async fn run_step(
         let _ = worker.await;
     }
     let elapsed = wall.elapsed().as_secs_f64();
+    let pressure = pressure.percent_since();
     let cpu = |before: f64, after: f64| (after - before) / elapsed;
+    let metrics_after = scrape().await.unwrap_or_default();
+    let server_p99 = |name: &str, labels: &str| {
+        let before = histogram_buckets(&metrics_before, name, labels);
+        let after = histogram_buckets(&metrics_after, name, labels);
+        bucket_percentile(&before, &after, 0.99) * 1000.0
+    };
     let latencies = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let done = latencies.len() as f64;
     Step {
@@ -330,7 +395,46 @@ async fn run_step(
             _ => f64::NAN,
         },
         loadgen_cpu: cpu(cpu_before.2, super::cpu_seconds(std::process::id())),
+        server_p99_ms: server_p99("invigil_ingest_http_request_duration_seconds", "route=\"/api/v1/events\""),
+        ack_p99_ms: server_p99("invigil_ingest_produce_ack_seconds", ""),
+        pressure,
     }
+}
+
+/// Cumulative `(le, count)` buckets of one histogram series in OpenMetrics
+/// text: the `NAME_bucket` lines whose labels contain `labels`.
+fn histogram_buckets(text: &str, name: &str, labels: &str) -> Vec<(f64, u64)> {
+    let prefix = format!("{name}_bucket{{");
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(&prefix)?;
+            let (label_text, value) = rest.split_once("} ")?;
+            if !label_text.contains(labels) {
+                return None;
+            }
+            let le = label_text.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            Some((le, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper edge of the bucket holding quantile `q` of what was observed
+/// between two scrapes of the same histogram; NaN if nothing was.
+fn bucket_percentile(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> f64 {
+    let counts: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(le, count)| {
+            let earlier = before.iter().find(|(b, _)| *b == le).map_or(0, |(_, c)| *c);
+            (le, count.saturating_sub(earlier))
+        })
+        .collect();
+    let total = counts.last().map_or(0, |(_, c)| *c);
+    if total == 0 {
+        return f64::NAN;
+    }
+    let wanted = (total as f64 * q).ceil() as u64;
+    counts.iter().find(|(_, c)| *c >= wanted).map_or(f64::NAN, |(le, _)| *le)
 }
 
 /// What the accepted batches take in the broker: the records read back (their

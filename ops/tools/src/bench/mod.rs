@@ -6,6 +6,7 @@
 mod assign;
 mod cluster_insert;
 mod encoding;
+mod idle;
 mod ingest;
 mod live;
 mod pipeline;
@@ -24,6 +25,8 @@ pub enum Bench {
     ClusterInsert(cluster_insert::Args),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
+    /// An all-in-one stack (`invigil up`) serving one or two candidates: CPU per process and thread over an idle minute.
+    Idle(idle::Args),
     /// Ingest + local tansu at rising batch rates: batches/s, events/s, p50/p99, CPU.
     Ingest(ingest::Args),
     /// The live video SFU: CPU per forwarded stream and streams per core; --signal: memory and CPU of held signals.
@@ -41,6 +44,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::ChaosBed(args) => crate::chaos::run_on_bed(args),
         Bench::ClusterInsert(args) => cluster_insert::run(args),
         Bench::Encoding(args) => encoding::run(args),
+        Bench::Idle(args) => idle::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Live(args) => live::run(args),
         Bench::Pipeline(args) => pipeline::run_bench(args),
@@ -56,6 +60,39 @@ pub(crate) fn median(mut sample: Vec<f64>) -> f64 {
         (sample[mid - 1] + sample[mid]) / 2.0
     } else {
         sample[mid]
+    }
+}
+
+/// How busy the host was: the share of wall time in which some runnable task
+/// waited for a CPU (`/proc/pressure/cpu`, "some"). Printed beside figures so
+/// that a run on a busy machine says so; a 2-core box where every step's
+/// pressure reads 0 % had cores to spare throughout.
+#[derive(Clone, Copy)]
+pub(crate) struct CpuPressure {
+    stalled_us: Option<u64>,
+    at: std::time::Instant,
+}
+
+impl CpuPressure {
+    pub(crate) fn now() -> Self {
+        let stalled_us = std::fs::read_to_string("/proc/pressure/cpu").ok().and_then(|text| {
+            let some = text.lines().find(|line| line.starts_with("some "))?;
+            some.split_whitespace().find_map(|field| field.strip_prefix("total="))?.parse().ok()
+        });
+        Self { stalled_us, at: std::time::Instant::now() }
+    }
+
+    /// Percent of the wall time since `self` in which tasks waited for a CPU;
+    /// NaN where the kernel does not report pressure.
+    pub(crate) fn percent_since(&self) -> f64 {
+        let later = Self::now();
+        match (self.stalled_us, later.stalled_us) {
+            (Some(before), Some(after)) => {
+                let wall_us = later.at.duration_since(self.at).as_secs_f64() * 1e6;
+                after.saturating_sub(before) as f64 / wall_us.max(1.0) * 100.0
+            }
+            _ => f64::NAN,
+        }
     }
 }
 

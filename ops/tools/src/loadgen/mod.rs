@@ -4,6 +4,7 @@
 //! whose buffered batches are replayed in order on reconnect — in simulated
 //! time compressed by `--speedup`.
 
+pub mod http1;
 pub mod media;
 pub mod sim;
 
