@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use invigil_schemas::kafka_access::{AccessError, KafkaAccess, KafkaEndpoint, KafkaSasl, KafkaTls};
+use invigil_schemas::kafka_access::{AccessError, KafkaAccess, KafkaEndpoint, KafkaSasl, KafkaTls, Polled};
 use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::util::Timeout;
+use tokio::sync::oneshot;
 
 /// Producer settings (`[kafka]` in the settings file).
 #[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
@@ -77,7 +78,8 @@ impl Default for KafkaSettings {
 }
 
 /// Notes librdkafka's "all brokers down" so requests spool at once instead
-/// of each waiting out the acknowledgement timeout.
+/// of each waiting out the acknowledgement timeout, and hands every
+/// delivery report to the request waiting for it.
 pub struct HealthContext {
     brokers_down: Arc<AtomicBool>,
 }
@@ -91,10 +93,22 @@ impl ClientContext for HealthContext {
     }
 }
 
+impl ProducerContext for HealthContext {
+    type DeliveryOpaque = Box<oneshot::Sender<Result<(), KafkaError>>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiter: Self::DeliveryOpaque) {
+        // The request may have timed out and gone: nobody to tell then.
+        let _ = waiter.send(result.as_ref().map(|_| ()).map_err(|(error, _)| error.clone()));
+    }
+}
+
+/// A record's acknowledgement to come: `Ok` once the broker has it.
+pub type DeliveryFuture = oneshot::Receiver<Result<(), KafkaError>>;
+
 /// Produces encoded records to the events topic.
 #[derive(Clone)]
 pub struct EventsProducer {
-    producer: FutureProducer<HealthContext>,
+    producer: Polled<HealthContext>,
     topic: String,
     brokers_down: Arc<AtomicBool>,
 }
@@ -110,7 +124,7 @@ impl EventsProducer {
         } else {
             config.set("enable.idempotence", "false").set("max.in.flight.requests.per.connection", "1");
         }
-        let producer = config
+        let producer: BaseProducer<HealthContext> = config
             .set("acks", "all")
             .set("compression.type", &settings.compression)
             .set("linger.ms", settings.linger_ms.to_string())
@@ -119,12 +133,17 @@ impl EventsProducer {
             .set("queue.buffering.max.kbytes", "262144")
             .set("reconnect.backoff.max.ms", "2000")
             .create_with_context(HealthContext { brokers_down: Arc::clone(&brokers_down) })?;
+        let producer = Polled::start("kafka-deliveries", producer)
+            .map_err(|e| KafkaError::ClientCreation(format!("starting the delivery thread: {e}")))?;
         Ok(Self { producer, topic: settings.topic.clone(), brokers_down })
     }
 
     /// Queues one record without waiting; `Err` when the local queue is full.
     pub fn enqueue(&self, key: &str, value: &[u8]) -> Result<DeliveryFuture, KafkaError> {
-        self.producer.send_result(FutureRecord::to(&self.topic).key(key).payload(value)).map_err(|(error, _)| error)
+        let (waiter, delivery) = oneshot::channel();
+        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(waiter)).key(key).payload(value);
+        self.producer.producer().send(record).map_err(|(error, _)| error)?;
+        Ok(delivery)
     }
 
     /// Whether librdkafka last reported every broker unreachable.
@@ -140,20 +159,16 @@ impl EventsProducer {
     /// Asks the cluster for the topic's metadata: a cheap reachability probe.
     /// Blocking; call from a blocking thread.
     pub fn probe(&self, timeout: Duration) -> bool {
-        self.producer.client().fetch_metadata(Some(&self.topic), timeout).is_ok()
+        self.producer.producer().client().fetch_metadata(Some(&self.topic), timeout).is_ok()
     }
 
     /// Waits for every record in flight; called on shutdown.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.producer.flush(Timeout::After(timeout)).is_ok()
+        self.producer.producer().flush(Timeout::After(timeout)).is_ok()
     }
 }
 
 /// Awaits a delivery: `Ok` only when the broker acknowledged the record.
 pub async fn delivered(future: DeliveryFuture) -> Result<(), KafkaError> {
-    match future.await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err((error, _))) => Err(error),
-        Err(_cancelled) => Err(KafkaError::Canceled),
-    }
+    future.await.unwrap_or(Err(KafkaError::Canceled))
 }

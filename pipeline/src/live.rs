@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use invigil_schemas::config::ProctorConfig;
 use invigil_schemas::kafka_access::KafkaEndpoint;
+use invigil_schemas::kafka_access::Polled;
 use invigil_schemas::live::{LiveCounters, LiveStatus, LiveTotals};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext};
 
 use crate::emit::Tracked;
 use crate::metrics::Metrics;
@@ -75,14 +76,14 @@ pub fn counters(tracked: &mut Tracked, config: &ProctorConfig, received_at: i64,
 
 /// A non-blocking producer for `proctor_live`, shared by the workers.
 pub struct LivePublisher {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: Polled<DefaultProducerContext>,
     topic: String,
     metrics: Arc<Metrics>,
 }
 
 impl LivePublisher {
     pub fn new(kafka: &KafkaEndpoint, topic: &str, metrics: Arc<Metrics>) -> Result<Self, String> {
-        let producer = kafka
+        let producer: BaseProducer = kafka
             .client_config()
             .set("linger.ms", "5")
             .set("acks", "1")
@@ -91,6 +92,8 @@ impl LivePublisher {
             .set("queue.buffering.max.messages", "100000")
             .create()
             .map_err(|e| format!("creating the live producer: {e}"))?;
+        let producer = Polled::start("live-deliveries", producer)
+            .map_err(|e| format!("starting the live producer's thread: {e}"))?;
         Ok(Self { producer, topic: topic.to_owned(), metrics })
     }
 
@@ -98,7 +101,7 @@ impl LivePublisher {
         let Ok(payload) = serde_json::to_vec(counters) else { return };
         // The same key as the candidate's records (`record_key`): test/candidate.
         let key = format!("{}/{}", counters.test_id, counters.candidate_id);
-        match self.producer.send(BaseRecord::to(&self.topic).key(&key).payload(&payload)) {
+        match self.producer.producer().send(BaseRecord::to(&self.topic).key(&key).payload(&payload)) {
             Ok(()) => Metrics::add(&self.metrics.live_published, 1),
             Err(_) => Metrics::add(&self.metrics.live_dropped, 1),
         }

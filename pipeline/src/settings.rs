@@ -57,7 +57,10 @@ pub struct PipelineSettings {
     /// Records read but not yet committed, per worker, above which reading
     /// pauses (bounds memory while the store is down).
     pub max_in_flight: usize,
-    /// Live counters are published at most this often per candidate.
+    /// Live counters are published at most this often per candidate. Only
+    /// changed candidates are published, and a candidate changes about once
+    /// per batch (every 5 s), so a short interval adds few messages; it is
+    /// the largest wait on the way to the proctor's wall.
     pub live_interval_ms: u64,
     /// An ended session, fully written and untouched for this long, leaves
     /// memory; a late event reloads it from the store.
@@ -83,7 +86,7 @@ impl PipelineSettings {
             flush_interval_ms: 250,
             commit_interval_ms: 1_000,
             max_in_flight: 200_000,
-            live_interval_ms: 250,
+            live_interval_ms: 100,
             evict_after_ms: 600_000,
         }
     }

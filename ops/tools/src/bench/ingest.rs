@@ -51,8 +51,9 @@ pub struct Args {
     /// connection, prepared request bytes) or `reqwest` (a pooled client).
     #[arg(long, value_enum, default_value = "lean")]
     client: Client,
-    /// Partitions of the bench's topic.
-    #[arg(long, default_value_t = 6)]
+    /// Partitions of the bench's topic (2: what `invigil up` gives its local
+    /// broker's topics on a 2-core box).
+    #[arg(long, default_value_t = 2)]
     partitions: i32,
     /// Producer compression for the ingest under test (`lz4`, `none`, …);
     /// `none` as `invigil up` uses with its local tansu.

@@ -179,6 +179,7 @@ fn from_memory(
         let done = Arc::new(AtomicBool::new(false));
         let watcher_done = Arc::clone(&done);
         let started = Instant::now();
+        let pressure = super::CpuPressure::now();
         let cpu_before = super::cpu_seconds(std::process::id());
         let rss = || super::memory_bytes(std::process::id(), "VmRSS").unwrap_or(0);
         let rss_before = rss();
@@ -208,16 +209,16 @@ fn from_memory(
         outcome?;
         let cpu = super::cpu_seconds(std::process::id()) - cpu_before;
         let (written, peak) = watcher.join().map_err(|_| anyhow::anyhow!("watcher panicked"))?;
-        (written, started.elapsed(), cpu, peak.saturating_sub(rss_before), rss_before)
+        (written, started.elapsed(), cpu, peak.saturating_sub(rss_before), rss_before, pressure.percent_since())
     };
     let (elapsed, whole_run, cpu) = (all_written.0.as_secs_f64(), all_written.1.as_secs_f64(), all_written.2);
-    let (grew, before) = (all_written.3, all_written.4);
+    let (grew, before, pressure) = (all_written.3, all_written.4, all_written.5);
     let events = Metrics::get(&metrics.event_rows_written) as f64;
     let rows = (Metrics::get(&metrics.window_rows_written)
         + Metrics::get(&metrics.anomaly_rows_written)
         + Metrics::get(&metrics.session_rows_written)) as f64;
     println!(
-        "  {label:<24} {:>10.0} events/s  {:>6.2} µs CPU/event  ({events:.0} events in {elapsed:.2} s; run ended after {whole_run:.2} s with {rows:.0} window/anomaly/session rows)",
+        "  {label:<24} {:>10.0} events/s  {:>6.2} µs CPU/event  ({events:.0} events in {elapsed:.2} s; run ended after {whole_run:.2} s with {rows:.0} window/anomaly/session rows; CPU pressure {pressure:.0} %)",
         events / elapsed,
         cpu * 1e6 / events
     );
@@ -420,9 +421,11 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
                 "dataflow + chDB",
             )?;
             reset(&runtime, &chdb)?;
+            let pressure = super::CpuPressure::now();
             let (engine, engine_cpu) = engine_insert_chdb(&chdb, &rows_file, row_count)?;
+            let pressure = pressure.percent_since();
             println!(
-                "  {:<24} {engine:>10.0} events/s  {engine_cpu:>6.2} µs CPU/event  (INSERT … FROM INFILE … FORMAT RowBinary of the same {row_count} event rows)",
+                "  {:<24} {engine:>10.0} events/s  {engine_cpu:>6.2} µs CPU/event  (INSERT … FROM INFILE … FORMAT RowBinary of the same {row_count} event rows; CPU pressure {pressure:.0} %)",
                 "chDB's own insert"
             );
             let (into_http, http_engine) = if args.skip_http {
@@ -472,8 +475,9 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     topics::RecordProducer::new(&args.brokers).and_then(|p| p.send_encoded(&topic, records.iter().cloned()))?;
     println!("  produced {} records in {:.1} s", records.len(), started.elapsed().as_secs_f64());
+    let pressure = super::CpuPressure::now();
     let (bare, _) = bare_consume(&args.brokers, &topic, args.partitions, records.len())?;
-    println!("  bare consumer            {bare:>10.0} events/s");
+    println!("  bare consumer            {bare:>10.0} events/s  (CPU pressure {:.0} %)", pressure.percent_since());
     reset(&runtime, &chdb)?;
     let metrics = Arc::new(Metrics::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -485,6 +489,7 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
         std::thread::spawn(move || run(settings, store, &cluster, stop, metrics))
     };
     let started = Instant::now();
+    let pressure = super::CpuPressure::now();
     while (Metrics::get(&metrics.event_rows_written) as usize) < total_events {
         if pipeline.is_finished() || started.elapsed() > Duration::from_secs(600) {
             stop.store(true, Ordering::Relaxed);
@@ -493,7 +498,11 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let e2e = total_events as f64 / started.elapsed().as_secs_f64();
-    println!("  pipeline (chDB)          {e2e:>10.0} events/s  ratio {:.2} of the bare consumer", e2e / bare);
+    println!(
+        "  pipeline (chDB)          {e2e:>10.0} events/s  ratio {:.2} of the bare consumer  (CPU pressure {:.0} %)",
+        e2e / bare,
+        pressure.percent_since()
+    );
 
     // ---- 3. latency in a steady state ---------------------------------
     let latency = if args.phases.contains(&3) {
@@ -581,6 +590,7 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
     };
 
     let producer = topics::RecordProducer::new(&args.brokers)?;
+    let pressure = super::CpuPressure::now();
     let interval = Duration::from_secs_f64(1.0 / f64::from(args.latency_rate.max(1)));
     let until = Instant::now() + Duration::from_secs(args.latency_secs);
     let mut next = Instant::now();
@@ -639,5 +649,6 @@ fn latency_phase(args: &Args, topic: &str, store: &Store, runtime: &tokio::runti
     };
     report("arrival → proctor_live", live);
     report("arrival → queryable (chDB)", queryable);
+    println!("  CPU pressure while sending and settling: {:.0} %", pressure.percent_since());
     Ok(())
 }
