@@ -78,6 +78,10 @@ pub struct Backends {
     pub analytics: Option<Arc<dyn AnalyticsStore>>,
     /// Credentials that sign media GET links; default: the AWS credential chain.
     pub media_credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// A hub fed in this process (by the pipeline beside the dashboards, as
+    /// in `invigil up`): the live topic is then read only for what it held at
+    /// start. Default: a hub of their own following the topic.
+    pub live_hub: Option<Arc<live::LiveHub>>,
 }
 
 /// What every dashboard handler reads.
@@ -110,10 +114,13 @@ impl Service {
     /// own `settings`, starts following the live counters, and hangs their
     /// metrics on ingest's `/metrics`.
     pub async fn start(host: &Host, settings: DashboardSettings, backends: Backends) -> Self {
-        let hub = Arc::new(live::LiveHub::default());
+        let (hub, mode) = match backends.live_hub {
+            Some(hub) => (hub, live::Follow::UntilCaughtUp),
+            None => (Arc::new(live::LiveHub::default()), live::Follow::Always),
+        };
         let stop_hub = Arc::new(AtomicBool::new(false));
         let hub_thread = (!settings.live_topic.is_empty())
-            .then(|| hub.follow(&host.kafka, &settings.live_topic, Arc::clone(&stop_hub)));
+            .then(|| hub.follow(&host.kafka, &settings.live_topic, Arc::clone(&stop_hub), mode));
         let media_credentials = match backends.media_credentials {
             Some(provider) => Some(provider),
             None => aws_config::defaults(aws_config::BehaviorVersion::latest())

@@ -18,6 +18,16 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::broadcast;
 
+/// How long the hub reads the live-counter topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Every message, for as long as the dashboards run.
+    Always,
+    /// What the topic holds when the hub starts, then no more: a pipeline
+    /// in the same process hands it the rest ([`LiveHub::apply`]).
+    UntilCaughtUp,
+}
+
 /// One candidate's newest counters and when this replica received them.
 #[derive(Debug, Clone)]
 pub struct Tile {
@@ -99,22 +109,24 @@ impl LiveHub {
     }
 
     /// Reads `topic` from `kafka` into this hub on a thread of its own
-    /// until `stop` is raised.
+    /// until `stop` is raised, or, with [`Follow::UntilCaughtUp`], until it
+    /// has read what the topic held when it started.
     pub fn follow(
         self: &Arc<Self>,
         kafka: &KafkaEndpoint,
         topic: &str,
         stop: Arc<AtomicBool>,
+        mode: Follow,
     ) -> std::thread::JoinHandle<()> {
         let hub = Arc::clone(self);
         let (kafka, topic) = (kafka.clone(), topic.to_owned());
         std::thread::Builder::new()
             .name("live-hub".into())
-            .spawn(move || hub.consume(&kafka, &topic, &stop))
+            .spawn(move || hub.consume(&kafka, &topic, &stop, mode))
             .expect("spawning the live hub thread")
     }
 
-    fn consume(&self, kafka: &KafkaEndpoint, topic: &str, stop: &AtomicBool) {
+    fn consume(&self, kafka: &KafkaEndpoint, topic: &str, stop: &AtomicBool, mode: Follow) {
         let consumer: BaseConsumer = match kafka
             .client_config()
             // Required by librdkafka for a consumer; nothing is committed.
@@ -133,7 +145,28 @@ impl LiveHub {
         };
         let mut assigned = 0usize;
         let mut next_metadata = Instant::now();
+        // UntilCaughtUp: per partition, the offset to reach and the next one
+        // to read; given up after a while without the topic at all.
+        let mut catch_up: Vec<(i64, i64)> = Vec::new();
+        let give_up_at = Instant::now() + Duration::from_secs(30);
         while !stop.load(Ordering::Relaxed) {
+            if mode == Follow::UntilCaughtUp {
+                if assigned > 0 && catch_up.iter().all(|(end, next)| next >= end) {
+                    tracing::info!(
+                        topic,
+                        partitions = assigned,
+                        "live counters caught up; the pipeline beside us feeds the rest"
+                    );
+                    return;
+                }
+                if assigned == 0 && Instant::now() >= give_up_at {
+                    tracing::warn!(
+                        topic,
+                        "live-counter topic not found in 30 s; following the pipeline beside us only"
+                    );
+                    return;
+                }
+            }
             // New partitions (or the topic appearing at all) are picked up
             // on a slow poll of the metadata.
             if Instant::now() >= next_metadata {
@@ -154,6 +187,17 @@ impl LiveHub {
                                 Ok(()) => {
                                     tracing::info!(topic, partitions, "following live counters");
                                     assigned = partitions;
+                                    if mode == Follow::UntilCaughtUp {
+                                        catch_up = (0..partitions as i32)
+                                            .map(|p| match consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) {
+                                                Ok((low, high)) => (high, low),
+                                                Err(error) => {
+                                                    tracing::warn!(%error, partition = p, "live counters: no end offset; not catching up this partition");
+                                                    (0, 0)
+                                                }
+                                            })
+                                            .collect();
+                                    }
                                 }
                                 Err(error) => tracing::warn!(%error, "assigning live-counter partitions"),
                             }
@@ -167,12 +211,17 @@ impl LiveHub {
                 continue;
             }
             match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(message)) => match message.payload().map(serde_json::from_slice::<LiveCounters>) {
-                    Some(Ok(counters)) => self.apply(counters),
-                    _ => {
-                        self.undecodable.fetch_add(1, Ordering::Relaxed);
+                Some(Ok(message)) => {
+                    if let Some((_, next)) = catch_up.get_mut(message.partition() as usize) {
+                        *next = (*next).max(message.offset() + 1);
                     }
-                },
+                    match message.payload().map(serde_json::from_slice::<LiveCounters>) {
+                        Some(Ok(counters)) => self.apply(counters),
+                        _ => {
+                            self.undecodable.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
                 Some(Err(error)) => tracing::debug!(%error, "live-counter consumer"),
                 None => {}
             }

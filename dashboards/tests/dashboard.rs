@@ -322,3 +322,45 @@ async fn pages_are_served_with_a_content_security_policy() {
     assert_eq!(client.get(ingest.url("/dashboard/secret.env")).send().await.unwrap().status(), 404);
     ingest.stop().await;
 }
+
+/// With a hub fed in process (as in `invigil up`), the topic is read only up
+/// to where it ended at start: what was published before arrives, the
+/// reader then stops on its own, and what comes later arrives through
+/// `apply` alone.
+#[tokio::test]
+async fn a_hub_fed_in_process_reads_the_topic_only_up_to_its_end_at_start() {
+    use invigil_dashboards::live::{Follow, LiveHub};
+    use invigil_schemas::kafka_access::KafkaEndpoint;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    let topic = unique_topic("dash-catch-up");
+    create_topic(&services::brokers(), &topic, 2).await;
+    let before: Vec<Value> = (0..5).map(|n| counters("exam-1", &format!("early-{n}"), n, 1.0)).collect();
+    publish(&topic, &before).await;
+
+    let hub = Arc::new(LiveHub::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader =
+        hub.follow(&KafkaEndpoint::plaintext(services::brokers()), &topic, Arc::clone(&stop), Follow::UntilCaughtUp);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !reader.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "the catch-up reader did not stop by itself");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    reader.join().unwrap();
+    assert_eq!(hub.count("exam-1"), 5, "everything published before the start");
+
+    // After it stopped, the topic is no longer read …
+    publish(&topic, &[counters("exam-1", "late-by-topic", 1, 1.0)]).await;
+    // … and what the pipeline beside it hands over arrives at once.
+    let handed: invigil_schemas::live::LiveCounters =
+        serde_json::from_value(counters("exam-1", "late-in-process", 2, 2.0)).unwrap();
+    hub.apply(handed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut seen = hub.candidates("exam-1");
+    seen.sort();
+    assert!(seen.contains(&"late-in-process".to_owned()));
+    assert!(!seen.contains(&"late-by-topic".to_owned()), "the topic is not followed after catching up: {seen:?}");
+    assert_eq!(seen.len(), 6);
+}

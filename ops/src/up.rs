@@ -197,9 +197,13 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     let store = open_store(&store_settings).context("opening the store")?;
     let stop = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::default());
-    let pipeline = start_pipeline(&args, &settings, &dashboard, store_settings, store.clone(), &stop, &metrics)?;
+    // The wall's hub takes the pipeline's live counters in process; it reads
+    // the topic only for what was published before this start.
+    let live_hub = Arc::new(invigil_dashboards::live::LiveHub::default());
+    let pipeline =
+        start_pipeline(&args, &settings, &dashboard, store_settings, store.clone(), &stop, &metrics, &live_hub)?;
 
-    let front = Front { settings, dashboard, secrets, store, token_secret };
+    let front = Front { settings, dashboard, secrets, store, token_secret, live_hub };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let served = runtime.block_on(serve_front(&args, front, Arc::clone(&stop)));
     stop.store(true, Ordering::Relaxed);
@@ -225,6 +229,7 @@ fn start_pipeline(
     store: invigil_pipeline::store::Store,
     stop: &Arc<AtomicBool>,
     metrics: &Arc<Metrics>,
+    live_hub: &Arc<invigil_dashboards::live::LiveHub>,
 ) -> anyhow::Result<std::thread::JoinHandle<Result<(), invigil_pipeline::run::RunError>>> {
     let mut pipeline = PipelineSettings::new(settings.kafka.brokers.clone(), store_settings);
     // The same brokers, TLS and SASL as the front door's.
@@ -233,6 +238,8 @@ fn start_pipeline(
     pipeline.live_topic = dashboard.live_topic.clone();
     pipeline.group_id = args.group.clone();
     pipeline.config_file = Some(settings.config_file.clone());
+    let hub = Arc::clone(live_hub);
+    pipeline.live_tap = Some(invigil_pipeline::live::LiveTap(Arc::new(move |counters| hub.apply(counters.clone()))));
     let (stop, metrics) = (Arc::clone(stop), Arc::clone(metrics));
     let cluster = Cluster::single(args.workers);
     let thread = std::thread::Builder::new().name("pipeline".into()).spawn(move || {
@@ -252,18 +259,23 @@ struct Front {
     /// The HS256 secret, when tokens use one: the demo and the sign-in
     /// links mint with it.
     token_secret: Option<String>,
+    /// The live hub the pipeline feeds (see [`start_pipeline`]).
+    live_hub: Arc<invigil_dashboards::live::LiveHub>,
 }
 
 /// Ingest with the dashboards, the embedded media store and the demo exam,
 /// until a signal or a stopped pipeline.
 async fn serve_front(args: &Args, front: Front, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let Front { mut settings, dashboard, secrets, store, token_secret } = front;
+    let Front { mut settings, dashboard, secrets, store, token_secret, live_hub } = front;
     let listener =
         tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
     let base = format!("http://{}", listener.local_addr()?);
     let mut backends = Backends::default();
-    let mut dashboards =
-        invigil_dashboards::Backends { analytics: Some(Arc::new(SharedStore(store))), ..Default::default() };
+    let mut dashboards = invigil_dashboards::Backends {
+        analytics: Some(Arc::new(SharedStore(store))),
+        live_hub: Some(live_hub),
+        ..Default::default()
+    };
     let embedded_media = match args.media.as_str() {
         "embedded" => true,
         "external" => false,

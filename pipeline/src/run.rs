@@ -166,7 +166,8 @@ where
     );
     migrate_when_ready(&runtime, &store, &stop)?;
     let config = config_source(&settings, &stop)?;
-    let live = match LivePublisher::new(&settings.kafka, &settings.live_topic, Arc::clone(&metrics)) {
+    let tap = settings.live_tap.clone();
+    let live = match LivePublisher::new(&settings.kafka, &settings.live_topic, Arc::clone(&metrics), tap) {
         Ok(publisher) => Some(Arc::new(publisher)),
         Err(error) => {
             tracing::error!(%error, "live counters disabled");

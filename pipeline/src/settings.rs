@@ -62,6 +62,8 @@ pub struct PipelineSettings {
     /// per batch (every 5 s), so a short interval adds few messages; it is
     /// the largest wait on the way to the proctor's wall.
     pub live_interval_ms: u64,
+    /// Also hands every live message to this in-process taker.
+    pub live_tap: Option<crate::live::LiveTap>,
     /// An ended session, fully written and untouched for this long, leaves
     /// memory; a late event reloads it from the store.
     pub evict_after_ms: i64,
@@ -87,6 +89,7 @@ impl PipelineSettings {
             commit_interval_ms: 1_000,
             max_in_flight: 200_000,
             live_interval_ms: 100,
+            live_tap: None,
             evict_after_ms: 600_000,
         }
     }

@@ -17,6 +17,21 @@ const check = process.argv.includes('--check');
 // 150 kbit/s in 10-s segments); prints what the recording costs.
 const video = process.argv.includes('--video');
 const VIDEO_KBPS = 150;
+// --shape camera=WxH@FPS,screen=WxH@FPS and --codec vp8|vp9|h264 (with
+// --video): what the encoders cost at other sizes, frame rates and codecs.
+// The page's recorder is steered from outside (the SDK's own shape is
+// replaced where it is applied), so the SDK itself is measured unchanged.
+const argValue = (name) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : null; };
+const shapeArg = argValue('--shape');
+const codec = argValue('--codec');
+if (codec && !['vp8', 'vp9', 'h264'].includes(codec)) throw new Error('--codec must be vp8, vp9 or h264');
+const shapes = {};
+for (const part of (shapeArg || '').split(',').filter(Boolean)) {
+  const m = /^(camera|screen)=(\d+)x(\d+)@(\d+(?:\.\d+)?)$/.exec(part);
+  if (!m) throw new Error(`--shape ${part}: expected camera=WxH@FPS or screen=WxH@FPS`);
+  shapes[m[1]] = { width: { max: Number(m[2]) }, height: { max: Number(m[3]) }, frameRate: { max: Number(m[4]) } };
+}
+if ((shapeArg || codec) && !video) throw new Error('--shape and --codec need --video');
 const log = (line) => process.stderr.write(`[bench sdk] ${line}\n`);
 
 /** CPU seconds used so far by every Chromium process (ours are the only ones). */
@@ -54,6 +69,34 @@ try {
   await bare.close();
 
   const page = await browser.context.newPage();
+  if (shapeArg || codec) {
+    await page.addInitScript(({ shapes, codec }) => {
+      // The SDK caps a clone of each track with its own shape (camera 320
+      // wide, screen 1280 wide); swap in the bench's, and count the swaps.
+      window.shapeSwaps = { camera: 0, screen: 0, codec: 0 };
+      const apply = MediaStreamTrack.prototype.applyConstraints;
+      MediaStreamTrack.prototype.applyConstraints = function (constraints) {
+        const width = constraints && constraints.width && constraints.width.max;
+        const track = width === 320 ? 'camera' : width === 1280 ? 'screen' : null;
+        if (track && shapes[track]) {
+          window.shapeSwaps[track] += 1;
+          return apply.call(this, shapes[track]);
+        }
+        return apply.call(this, constraints);
+      };
+      if (codec) {
+        const mime = { vp8: 'video/webm;codecs=vp8', vp9: 'video/webm;codecs=vp9', h264: 'video/webm;codecs=h264' }[codec];
+        const Original = window.MediaRecorder;
+        window.MediaRecorder = class extends Original {
+          constructor(stream, options = {}) {
+            const isVideo = stream.getVideoTracks().length > 0;
+            if (isVideo) window.shapeSwaps.codec += 1;
+            super(stream, isVideo ? { ...options, mimeType: mime } : options);
+          }
+        };
+      }
+    }, { shapes, codec });
+  }
   await page.addInitScript(() => {
     window.longTasks = [];
     new PerformanceObserver((list) => list.getEntries().forEach((e) => window.longTasks.push(e.duration)))
@@ -91,6 +134,12 @@ try {
   const heap = await metric('JSHeapUsedSize');
   const diagnostics = await page.evaluate(() => window.invigil.diagnostics());
   const longTasks = await page.evaluate(() => window.longTasks);
+  const swaps = await page.evaluate(() => window.shapeSwaps || null);
+  if (swaps) {
+    const missing = Object.keys(shapes).filter((track) => !swaps[track]);
+    if (missing.length) throw new Error(`--shape: the SDK never applied its ${missing.join(' and ')} shape (its defaults changed? update bench-sdk.js)`);
+    if (codec && !swaps.codec) throw new Error(`--codec ${codec}: no video recorder was made`);
+  }
   const objects = await ingest.objects();
   // Request bodies of blob PUTs are not reported by the browser: media is
   // counted as the bytes of the objects that arrived, plus the PUTs' headers.
@@ -101,7 +150,8 @@ try {
   const sent = events + media + other;
 
   const row = (what, value, target) => console.log(`${what.padEnd(44)} ${String(value).padStart(14)}   ${target}`);
-  console.log(`\ninvigil SDK, ${wall.toFixed(0)} s in headless Chromium (fake camera, microphone, screen), default cadence${video ? `, recording video at ${VIDEO_KBPS} kbit/s` : ''}`);
+  const shapeText = shapeArg || codec ? ` (${[shapeArg, codec].filter(Boolean).join(', ')}; recorders swapped: ${JSON.stringify(swaps)})` : '';
+  console.log(`\ninvigil SDK, ${wall.toFixed(0)} s in headless Chromium (fake camera, microphone, screen), default cadence${video ? `, recording video at ${VIDEO_KBPS} kbit/s${shapeText}` : ''}`);
   row('bundle, gzipped (js + wasm)', `${bundle.js + bundle.wasm} B`, `budget 60,000 B (sdk/build.sh), SPEC limit 100,000 B (js ${bundle.js} + wasm ${bundle.wasm})`);
   row('calls into the core > 16 ms', diagnostics.over_16ms, `target 0 (of ${diagnostics.calls} calls, max ${diagnostics.max_ms.toFixed(1)} ms, ${diagnostics.busy_ms.toFixed(0)} ms in all)`);
   row('long tasks on the page (>= 50 ms)', longTasks.length, longTasks.length ? `max ${Math.max(...longTasks).toFixed(0)} ms` : 'none');
@@ -120,7 +170,7 @@ try {
     row('sent per minute without the video', `${(snapshotsPerMin / 1024).toFixed(1)} KiB`, 'the snapshot budget: <= 200 KiB');
   }
   row('objects uploaded in the window', uploaded.length, `${(uploaded.reduce((n, [, size]) => n + size, 0) / 1024).toFixed(0)} KiB`);
-  console.log(JSON.stringify({ wall_s: wall, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
+  console.log(JSON.stringify({ wall_s: wall, shape: shapeArg, codec, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
     cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
     sent_per_min_bytes: sent / (wall / 60), video_per_min_bytes: videoPerMin, objects: uploaded.length }));
   if (check) {

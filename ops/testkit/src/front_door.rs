@@ -116,6 +116,7 @@ impl Running {
         let dashboards = invigil_dashboards::Backends {
             analytics: options.analytics.clone(),
             media_credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(media)),
+            live_hub: None,
         };
         let ingest = Ingest::start(settings, secrets, backends).await.unwrap();
         let state = Arc::clone(&ingest.state);

@@ -22,6 +22,13 @@ pub struct Args {
     /// the browser's CPU.
     #[arg(long)]
     video: bool,
+    /// With --video: the recorders' size and frame rate instead of the
+    /// SDK's, e.g. `camera=320x240@5,screen=1280x800@1`.
+    #[arg(long, requires = "video")]
+    shape: Option<String>,
+    /// With --video: the video codec (`vp8`, `vp9`, `h264`) instead of VP8.
+    #[arg(long, requires = "video")]
+    codec: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -41,6 +48,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if args.video {
         node.arg("--video");
+    }
+    if let Some(shape) = &args.shape {
+        node.args(["--shape", shape]);
+    }
+    if let Some(codec) = &args.codec {
+        node.args(["--codec", codec]);
     }
     let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {
