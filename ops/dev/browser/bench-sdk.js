@@ -49,10 +49,46 @@ function chromiumCpuSeconds() {
   return ticks / 100;
 }
 
+/**
+ * CPU seconds per Chromium thread name ("proc/thread", digits dropped): where
+ * the browser's time goes, so that a cost can be pinned on the capture, the
+ * encoder, the renderer or the GPU process rather than on "the browser".
+ */
+function chromiumThreadSeconds() {
+  const out = new Map();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let proc;
+    try {
+      proc = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (!proc.startsWith('chrom')) continue;
+      const type = (/--type=([a-z-]+)/.exec(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')) || [, 'browser'])[1];
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const key = `${type}/${name}`;
+        out.set(key, (out.get(key) || 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+      }
+    } catch { /* the process or thread ended */ }
+  }
+  return out;
+}
+
+/** Per thread name: CPU share of one core between two samples `seconds` apart. */
+function threadShares(before, after, seconds) {
+  const shares = new Map();
+  for (const [key, value] of after) shares.set(key, (value - (before.get(key) || 0)) / seconds);
+  return shares;
+}
+
 const gz = (file) => gzipSync(readFileSync(join(DIST, file)), { level: 9 }).length;
 const bundle = { js: gz('invigil.js'), wasm: gz('invigil_bg.wasm') };
 
-const ingest = await Ingest.start({ config: video ? { recording: { mode: 'video', video_kbps: VIDEO_KBPS } } : {} });
+// --segment-ms N (with --video): the recording's segment length instead of
+// the config's default (each segment starts a new recorder and a keyframe).
+const segmentMs = argValue('--segment-ms') && Number(argValue('--segment-ms'));
+const recording = { mode: 'video', video_kbps: VIDEO_KBPS, ...(segmentMs ? { segment_ms: segmentMs } : {}) };
+const ingest = await Ingest.start({ config: video ? { recording } : {} });
 const host = await hostPage({ endpoint: ingest.base, token: jwt({ sub: 'bench-1', test_id: 'bench' }) });
 const browser = await launch();
 try {
@@ -63,9 +99,11 @@ try {
   await bare.locator('#go').click();
   await waitFor('devices open', () => bare.evaluate(() => window.ready === true));
   await sleep(3_000);
-  const baseStart = { wall: Date.now(), cpu: chromiumCpuSeconds() };
+  const baseStart = { wall: Date.now(), cpu: chromiumCpuSeconds(), threads: chromiumThreadSeconds() };
   await sleep(baselineSeconds * 1000);
-  const baselineCpu = (chromiumCpuSeconds() - baseStart.cpu) / ((Date.now() - baseStart.wall) / 1000);
+  const baseWall = (Date.now() - baseStart.wall) / 1000;
+  const baselineCpu = (chromiumCpuSeconds() - baseStart.cpu) / baseWall;
+  const baselineThreads = threadShares(baseStart.threads, chromiumThreadSeconds(), baseWall);
   await bare.close();
 
   const page = await browser.context.newPage();
@@ -121,7 +159,7 @@ try {
   await sleep(3_000);
   await page.evaluate(() => window.invigil.diagnostics({ reset: true }));
   const objectsBefore = new Set((await ingest.objects()).map(([key]) => key));
-  const start = { wall: Date.now(), cpu: chromiumCpuSeconds(), task: await metric('TaskDuration'), traffic: { ...traffic } };
+  const start = { wall: Date.now(), cpu: chromiumCpuSeconds(), threads: chromiumThreadSeconds(), task: await metric('TaskDuration'), traffic: { ...traffic } };
   log(`running for ${minutes} min at the default cadence (captures every 30 s, events every 5 s${video ? `, video at ${VIDEO_KBPS} kbit/s` : ''})`);
   for (let m = 1; m <= Math.ceil(minutes); m++) {
     await sleep(Math.min(1, minutes - m + 1) * 60_000);
@@ -130,6 +168,7 @@ try {
   }
   const wall = (Date.now() - start.wall) / 1000;
   const cpu = chromiumCpuSeconds() - start.cpu;
+  const threads = threadShares(start.threads, chromiumThreadSeconds(), wall);
   const task = (await metric('TaskDuration')) - start.task;
   const heap = await metric('JSHeapUsedSize');
   const diagnostics = await page.evaluate(() => window.invigil.diagnostics());
@@ -169,10 +208,15 @@ try {
     row('video recorded per minute', `${(videoPerMin / 1024).toFixed(1)} KiB`, `config ${VIDEO_KBPS} kbit/s = ${(VIDEO_KBPS * 1000 / 8 * 60 / 1024).toFixed(0)} KiB (camera ${(recorded.camera / 1024 / (wall / 60)).toFixed(1)}, screen ${(recorded.screen / 1024 / (wall / 60)).toFixed(1)})`);
     row('sent per minute without the video', `${(snapshotsPerMin / 1024).toFixed(1)} KiB`, 'the snapshot budget: <= 200 KiB');
   }
+  // The threads that the SDK made busier than the same devices alone.
+  const extra = [...threads].map(([key, share]) => [key, share - (baselineThreads.get(key) || 0)])
+    .filter(([, share]) => share > 0.001).sort((a, b) => b[1] - a[1]).slice(0, 8);
+  row('busiest threads beyond the baseline', extra.length, extra.map(([key, share]) => `${key} ${(100 * share).toFixed(2)} %`).join(', '));
   row('objects uploaded in the window', uploaded.length, `${(uploaded.reduce((n, [, size]) => n + size, 0) / 1024).toFixed(0)} KiB`);
   console.log(JSON.stringify({ wall_s: wall, shape: shapeArg, codec, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
     cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
-    sent_per_min_bytes: sent / (wall / 60), video_per_min_bytes: videoPerMin, objects: uploaded.length }));
+    sent_per_min_bytes: sent / (wall / 60), video_per_min_bytes: videoPerMin, objects: uploaded.length,
+    threads_pct: Object.fromEntries(extra.map(([key, share]) => [key, 100 * share])) }));
   if (check) {
     const broken = [
       [bundle.js + bundle.wasm > 100_000, `bundle ${bundle.js + bundle.wasm} B gzipped > 100,000`],
