@@ -248,6 +248,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     report_storage(&args.brokers, &topic, accepted, disk_before, broker_pid);
     let stopped = child.stop();
     println!("ingest stopped cleanly: {stopped}");
+    super::delete_topics(&args.brokers, &[&topic]);
     Ok(())
 }
 

@@ -96,6 +96,40 @@ impl CpuPressure {
     }
 }
 
+/// Deletes the topics a bench made, so that benches do not pile records up
+/// in the dev services' broker (a day of `bench pipeline` left 2.6 GB in
+/// tansu, and a slower broker for every test after). Says what it did;
+/// a failure is only reported.
+pub(crate) fn delete_topics(brokers: &str, topics: &[&str]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    // On a thread of its own: callers may be inside a runtime already.
+    let delete = || -> anyhow::Result<()> {
+        let admin: AdminClient<DefaultClientContext> =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", brokers).create()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let results = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(20), admin.delete_topics(topics, &AdminOptions::new()))
+                .await
+        })??;
+        for result in results {
+            match result {
+                // Never made (a phase that did not run) or already gone.
+                Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+                Err((topic, code)) => anyhow::bail!("{topic}: {code}"),
+            }
+        }
+        Ok(())
+    };
+    let deleted = std::thread::scope(|scope| {
+        scope.spawn(delete).join().unwrap_or_else(|_| Err(anyhow::anyhow!("the deleting thread panicked")))
+    });
+    match deleted {
+        Ok(()) => eprintln!("bench: deleted topic(s) {}", topics.join(", ")),
+        Err(error) => eprintln!("bench: could not delete topic(s) {}: {error:#}", topics.join(", ")),
+    }
+}
+
 /// User + system CPU seconds of a process, from `/proc/PID/stat`.
 pub fn cpu_seconds(pid: u32) -> f64 {
     cpu_seconds_of(&format!("/proc/{pid}/stat"))

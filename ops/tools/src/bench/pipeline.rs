@@ -515,7 +515,9 @@ pub fn run_bench(args: Args) -> anyhow::Result<()> {
         Ok(())
     };
     stop.store(true, Ordering::Relaxed);
-    pipeline.join().map_err(|_| anyhow::anyhow!("pipeline panicked"))??;
+    let stopped = pipeline.join().map_err(|_| anyhow::anyhow!("pipeline panicked"));
+    super::delete_topics(&args.brokers, &[&topic, &format!("{topic}-live")]);
+    stopped??;
     latency
 }
 
