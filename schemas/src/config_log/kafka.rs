@@ -15,7 +15,9 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
+
+use crate::kafka_access::Polled;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -85,8 +87,22 @@ pub struct ConfigFollower {
     /// The reading thread's consumer, also asked for the log's end by [`Self::sync`].
     consumer: Arc<BaseConsumer>,
     settings: Arc<LogSettings>,
-    producer: Arc<OnceLock<FutureProducer>>,
+    producer: Arc<OnceLock<Polled<WriteAcks>>>,
     _reader: Arc<StopOnDrop>,
+}
+
+/// Hands a written version's acknowledgement to the writer waiting for it.
+struct WriteAcks;
+
+impl rdkafka::client::ClientContext for WriteAcks {}
+
+impl ProducerContext for WriteAcks {
+    type DeliveryOpaque = Box<std::sync::mpsc::Sender<Result<(), rdkafka::error::KafkaError>>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiter: Self::DeliveryOpaque) {
+        // The writer may have given up waiting: nobody to tell then.
+        let _ = waiter.send(result.as_ref().map(|_| ()).map_err(|(error, _)| error.clone()));
+    }
 }
 
 struct StopOnDrop(Arc<Shared>);
@@ -215,25 +231,33 @@ impl ConfigFollower {
         let producer = match self.producer.get() {
             Some(producer) => producer,
             None => {
-                let producer: FutureProducer = self
+                let producer: BaseProducer<WriteAcks> = self
                     .settings
                     .client()
                     .set("acks", "all")
                     .set("linger.ms", "0")
                     .set("message.timeout.ms", timeout.as_millis().to_string())
-                    .create()
+                    .create_with_context(WriteAcks)
                     .map_err(|e| WriteError::NotWritten(e.to_string()))?;
+                let producer = Polled::start("config-writes", producer)
+                    .map_err(|e| WriteError::NotWritten(format!("starting the producer's thread: {e}")))?;
                 self.producer.get_or_init(|| producer)
             }
         };
         let payload = proposal.encode();
-        let record = FutureRecord::to(&self.settings.topic).partition(0).key(RECORD_KEY).payload(&payload);
-        let delivery = producer.send_result(record).map_err(|(e, _)| WriteError::NotWritten(e.to_string()))?;
-        match block_on(delivery, timeout) {
-            Some(Ok(Ok(_))) => {}
-            Some(Ok(Err((error, _)))) => return Err(WriteError::NotWritten(error.to_string())),
-            Some(Err(_cancelled)) => return Err(WriteError::NotWritten("the producer was closed".into())),
-            None => return Err(WriteError::Unconfirmed(timeout.as_secs())),
+        let (waiter, delivery) = std::sync::mpsc::channel();
+        let record = BaseRecord::with_opaque_to(&self.settings.topic, Box::new(waiter))
+            .partition(0)
+            .key(RECORD_KEY)
+            .payload(&payload);
+        producer.producer().send(record).map_err(|(e, _)| WriteError::NotWritten(e.to_string()))?;
+        match delivery.recv_timeout(timeout) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(WriteError::NotWritten(error.to_string())),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(WriteError::NotWritten("the producer was closed".into()))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => return Err(WriteError::Unconfirmed(timeout.as_secs())),
         }
         let outcomes = self.shared.outcomes.lock().unwrap_or_else(|p| p.into_inner());
         let (mut outcomes, _) = self
