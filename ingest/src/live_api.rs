@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use invigil_schemas::api::{ErrorCode, LiveSignal, LiveView, MessageAccepted, MessageRequest, ProctorMessage};
 use invigil_schemas::claims::{StaffClaims, StaffRole};
 use invigil_schemas::ids::{CandidateId, TestId};
+use invigil_schemas::names::WireName;
 use invigil_schemas::validate::ProblemCode;
 use serde::Deserialize;
 

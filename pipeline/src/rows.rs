@@ -9,6 +9,7 @@
 use clickhouse::Row;
 use invigil_schemas::event::{Event, EventBody};
 use invigil_schemas::ids::Uuid;
+use invigil_schemas::names::WireName;
 use invigil_schemas::record::KafkaRecord;
 use serde::{Deserialize, Serialize};
 

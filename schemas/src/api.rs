@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ProctorConfig;
 use crate::validate::FieldProblem;
+use crate::wire_names;
 
 /// Reply to `POST /api/v1/events`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,8 @@ pub enum ShutdownReason {
     ProctoringDisabled,
     CandidateBypassed,
 }
+
+wire_names!(ShutdownReason { ProctoringDisabled => "proctoring_disabled", CandidateBypassed => "candidate_bypassed" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -279,22 +282,7 @@ pub enum LiveView {
     Full,
 }
 
-impl LiveView {
-    pub const ALL: [LiveView; 3] = [LiveView::None, LiveView::Grid, LiveView::Full];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LiveView::None => "none",
-            LiveView::Grid => "grid",
-            LiveView::Full => "full",
-        }
-    }
-
-    /// The view named `name` (as [`LiveView::as_str`] writes it).
-    pub fn from_name(name: &str) -> Option<LiveView> {
-        LiveView::ALL.into_iter().find(|view| view.as_str() == name)
-    }
-}
+wire_names!(LiveView { None => "none", Grid => "grid", Full => "full" });
 
 #[cfg(test)]
 mod tests {

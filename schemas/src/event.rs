@@ -22,6 +22,8 @@ use serde::ser::{SerializeStruct, SerializeTuple};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
+use crate::wire_names;
+
 /// One observation from the SDK.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
@@ -75,6 +77,8 @@ pub enum SessionEndReason {
     Error,
 }
 
+wire_names!(SessionEndReason { HostStopped => "host_stopped", ServerShutdown => "server_shutdown", PageClosed => "page_closed", Error => "error" });
+
 /// A permission changed state.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +97,8 @@ pub enum Device {
     Screen,
 }
 
+wire_names!(Device { Camera => "camera", Microphone => "microphone", Screen => "screen" });
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PermissionState {
@@ -101,6 +107,8 @@ pub enum PermissionState {
     Denied,
     Revoked,
 }
+
+wire_names!(PermissionState { Granted => "granted", Denied => "denied", Revoked => "revoked" });
 
 /// The page became hidden (tab switch, minimise) or visible again.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,6 +125,8 @@ pub enum VisibilityState {
     Visible,
 }
 
+wire_names!(VisibilityState { Hidden => "hidden", Visible => "visible" });
+
 /// The window lost or regained focus.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -132,6 +142,8 @@ pub enum FocusState {
     Focus,
 }
 
+wire_names!(FocusState { Blur => "blur", Focus => "focus" });
+
 /// Fullscreen was entered or exited.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +158,8 @@ pub enum FullscreenState {
     Entered,
     Exited,
 }
+
+wire_names!(FullscreenState { Entered => "entered", Exited => "exited" });
 
 /// The candidate stopped sharing their screen.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -169,6 +183,8 @@ pub enum ClipboardAction {
     Cut,
     Paste,
 }
+
+wire_names!(ClipboardAction { Copy => "copy", Cut => "cut", Paste => "paste" });
 
 /// The context menu was opened.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -244,16 +260,7 @@ pub enum RecordingTrack {
     Screen,
 }
 
-impl RecordingTrack {
-    pub const ALL: [RecordingTrack; 2] = [RecordingTrack::Camera, RecordingTrack::Screen];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RecordingTrack::Camera => "camera",
-            RecordingTrack::Screen => "screen",
-        }
-    }
-}
+wire_names!(RecordingTrack { Camera => "camera", Screen => "screen" });
 
 /// The key of one capture inside a bundle object (`uploads.mode =
 /// "bundled"`): `{object}#bytes={first}-{last}`, the inclusive byte range an
@@ -285,6 +292,8 @@ pub enum CaptureKind {
     Audio,
 }
 
+wire_names!(CaptureKind { Face => "face", Screen => "screen", Audio => "audio" });
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CaptureStatus {
@@ -294,6 +303,8 @@ pub enum CaptureStatus {
     /// Dropped by the SDK before upload (storage cap reached).
     Skipped,
 }
+
+wire_names!(CaptureStatus { Uploaded => "uploaded", Failed => "failed", Skipped => "skipped" });
 
 /// The browser went online or offline.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -309,6 +320,8 @@ pub enum NetworkState {
     Online,
     Offline,
 }
+
+wire_names!(NetworkState { Online => "online", Offline => "offline" });
 
 /// The SDK put up its blocking overlay (SPEC §5.3).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -337,6 +350,8 @@ pub enum BlockReason {
     ScreenShareStopped,
     UnsupportedBrowser,
 }
+
+wire_names!(BlockReason { CameraPermission => "camera_permission", MicrophonePermission => "microphone_permission", ScreenPermission => "screen_permission", FullscreenExited => "fullscreen_exited", ScreenShareStopped => "screen_share_stopped", UnsupportedBrowser => "unsupported_browser" });
 
 /// The SDK hit an error worth reporting.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

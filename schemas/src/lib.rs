@@ -32,6 +32,10 @@
 //! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
 //! - [`migrations`]: the ClickHouse DDL under `schemas/clickhouse/`, embedded,
 //!   and an ordered idempotent runner over any SQL executor.
+//! - [`names`]: the wire names of the unit enums as plain data
+//!   ([`names::WireName`]), for code that writes JSON without serde.
+//! - [`text`]: strings built without `core::fmt`, for what the SDK's wasm
+//!   shares with the servers.
 //! - [`secret_strength`]: whether a token-signing secret is strong enough to
 //!   run with (not a placeholder, a pattern or too little entropy).
 //!
@@ -52,9 +56,11 @@ pub mod kafka_access;
 pub mod live;
 pub mod media_key;
 pub mod migrations;
+pub mod names;
 pub mod record;
 pub mod secret_strength;
 pub mod sql;
+pub mod text;
 pub mod validate;
 
 /// The protocol version every batch and record carries as `v`.

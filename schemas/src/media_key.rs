@@ -14,6 +14,8 @@
 //! test to use.
 
 use crate::ids::{CandidateId, TestId};
+use crate::names::WireName;
+use crate::text;
 
 /// Longest object key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -40,7 +42,18 @@ pub const UPLOAD_FOLDERS: [(&str, &str); 5] = [
 /// A bundle's key under the candidate's prefix: `bundle/{ts}_{unique}.bin`,
 /// `ts` the time of its oldest part.
 pub fn bundle_key(ts: i64, unique: crate::ids::Uuid) -> String {
-    format!("bundle/{ts}_{unique}.bin")
+    let mut key = String::from("bundle/");
+    push_ts_unique(&mut key, ts, unique);
+    key.push_str(".bin");
+    key
+}
+
+/// `{ts}_{unique}`, the stem of a capture's or bundle's file name (built
+/// without `format!`: the SDK's wasm builds these keys, see [`crate::text`]).
+fn push_ts_unique(key: &mut String, ts: i64, unique: crate::ids::Uuid) {
+    text::push_i64(key, ts);
+    key.push('_');
+    text::push_uuid(key, unique);
 }
 
 /// A candidate's media prefix: `{date}/{test}/{candidate}/`, `date` as
@@ -82,12 +95,27 @@ pub fn capture_key(
     unique: crate::ids::Uuid,
 ) -> String {
     use crate::event::CaptureKind;
+    let mut key = String::with_capacity(64);
     match kind {
-        CaptureKind::Face if capture_seq == 0 => format!("{BASE_TRUTH_PREFIX}{ts}.jpg"),
-        CaptureKind::Face => format!("camera/{ts}_{unique}.jpg"),
-        CaptureKind::Screen => format!("screen/{ts}_{unique}.jpg"),
-        CaptureKind::Audio => format!("audio/audio_{session_start}/chunk_{capture_seq:05}.webm"),
+        CaptureKind::Face if capture_seq == 0 => {
+            key.push_str(BASE_TRUTH_PREFIX);
+            text::push_i64(&mut key, ts);
+            key.push_str(".jpg");
+        }
+        CaptureKind::Face | CaptureKind::Screen => {
+            key.push_str(if kind == CaptureKind::Face { "camera/" } else { "screen/" });
+            push_ts_unique(&mut key, ts, unique);
+            key.push_str(".jpg");
+        }
+        CaptureKind::Audio => {
+            key.push_str("audio/audio_");
+            text::push_i64(&mut key, session_start);
+            key.push_str("/chunk_");
+            text::push_padded(&mut key, capture_seq, 5);
+            key.push_str(".webm");
+        }
     }
+    key
 }
 
 /// Why a key is not canonical.
@@ -145,7 +173,12 @@ pub const VIDEO_FOLDER: &str = "video/";
 /// `video/{track}/{session_start}/seg_{segment_seq:05}.webm`, so one
 /// session's segments of a track list in playing order.
 pub fn recording_key(track: crate::event::RecordingTrack, session_start: i64, segment_seq: u64) -> String {
-    format!("{VIDEO_FOLDER}{}/{session_start}/seg_{segment_seq:05}.webm", track.as_str())
+    let mut key = text::cat(&[VIDEO_FOLDER, track.as_str(), "/"]);
+    text::push_i64(&mut key, session_start);
+    key.push_str("/seg_");
+    text::push_padded(&mut key, segment_seq, 5);
+    key.push_str(".webm");
+    key
 }
 
 /// The parts of a canonical candidate media key.
@@ -280,6 +313,8 @@ mod tests {
             (capture_key(CaptureKind::Face, 5, 1, 1, unique), "camera/5_0193a000-0000-7000-8000-000000000001.jpg"),
             (capture_key(CaptureKind::Screen, 5, 0, 1, unique), "screen/5_0193a000-0000-7000-8000-000000000001.jpg"),
             (capture_key(CaptureKind::Audio, 5, 7, 1, unique), "audio/audio_1/chunk_00007.webm"),
+            (capture_key(CaptureKind::Audio, 5, 123_456, 17, unique), "audio/audio_17/chunk_123456.webm"),
+            (bundle_key(-2, unique), "bundle/-2_0193a000-0000-7000-8000-000000000001.bin"),
         ];
         for (key, expected) in keys {
             assert_eq!(key, expected);

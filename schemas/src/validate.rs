@@ -35,6 +35,7 @@ use crate::batch::EventBatch;
 mod fast;
 use crate::event::{Event, EventBody, EventKind, HEAD_FIELDS};
 use crate::ids::is_v7;
+use crate::names::WireName;
 use crate::PROTOCOL_VERSION;
 
 /// Size limits on what a client may send (SPEC §3). Every field may be set in

@@ -13,7 +13,8 @@
 //! - [`engine`]: the state machine: the phases in `engine/mod.rs`, and a
 //!   module per channel (`config`, `events`, `credentials`, `uploads`) beside
 //!   `captures`, `blocks` (what blocks the test) and `restore`.
-//! - [`json`]: JSON in and out without serde_json (a third of the bundle).
+//! - [`json`]: JSON in and out by hand, without serde at run time.
+//! - `event_json`: the events the core records, written as the server reads them.
 //! - [`protocol`]: the `Input` / `Command` messages and IndexedDB layout.
 //! - [`outbox`]: events waiting for ingest's ack, cut into valid batches.
 //! - [`media`]: captures waiting for upload and their drop order (the S3 key
@@ -31,6 +32,7 @@
 pub mod compliance;
 pub mod config;
 pub mod engine;
+mod event_json;
 pub mod json;
 pub mod media;
 pub mod outbox;

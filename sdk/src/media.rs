@@ -24,6 +24,14 @@ pub enum MediaKind {
     ScreenVideo,
 }
 
+invigil_schemas::wire_names!(MediaKind {
+    Face => "face",
+    Screen => "screen",
+    Audio => "audio",
+    CameraVideo => "camera_video",
+    ScreenVideo => "screen_video",
+});
+
 impl MediaKind {
     /// The capture kind, for a photo, screenshot or audio chunk.
     pub fn capture(self) -> Option<CaptureKind> {

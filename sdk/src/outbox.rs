@@ -10,6 +10,7 @@
 //! batch in flight at a time, so the server sees every session in order.
 
 use invigil_schemas::ids::Uuid;
+use invigil_schemas::text;
 use invigil_schemas::validate::Limits;
 use invigil_schemas::PROTOCOL_VERSION;
 
@@ -88,9 +89,15 @@ impl Outbox {
     ) -> Option<Cut> {
         let (session_id, events) = self.sessions.iter().find(|(_, events)| !events.is_empty())?;
         let batch_seq = batch_seq_of(*session_id);
-        let mut body = format!(
-            r#"{{"v":{PROTOCOL_VERSION},"session_id":"{session_id}","batch_seq":{batch_seq},"sent_at":{sent_at},"events":["#
-        );
+        let mut body = String::from(r#"{"v":"#);
+        text::push_u64(&mut body, PROTOCOL_VERSION.into());
+        body.push_str(r#","session_id":""#);
+        text::push_uuid(&mut body, *session_id);
+        body.push_str(r#"","batch_seq":"#);
+        text::push_u64(&mut body, batch_seq);
+        body.push_str(r#","sent_at":"#);
+        text::push_i64(&mut body, sent_at);
+        body.push_str(r#","events":["#);
         let budget = limits.max_body_bytes.min(max_body_bytes).saturating_sub(2);
         let mut count = 0;
         for event in events {

@@ -12,9 +12,10 @@ use invigil_schemas::event::{
     PermissionState, RecordingTrack, VisibilityState,
 };
 use invigil_schemas::ids::Uuid;
+use invigil_schemas::text;
 use serde::Serialize;
 
-use crate::json::{Error, FromJson, Node};
+use crate::json::{Error, FromJson, Node, ToJson, Writer};
 use crate::media::MediaItem;
 
 /// Something the page observed or the glue finished, in serde's externally
@@ -195,6 +196,83 @@ pub enum Command {
     Teardown { keep_audio: bool },
 }
 
+/// The serde form above (`{"type":"fetch",…}`), written by hand.
+impl ToJson for Command {
+    fn write_json(&self, out: &mut Writer) {
+        out.open_object().key("type");
+        match self {
+            Command::Fetch { req, method, url, body, keepalive } => {
+                out.name("fetch").key("req").u64(*req).key("method").name(method).key("url").string(url);
+                out.key("body").opt_string(body.as_deref()).key("keepalive").bool(*keepalive);
+            }
+            Command::Put { req, url, headers, media } => {
+                out.name("put").key("req").u64(*req).key("url").string(url).key("headers").open_array();
+                for (name, value) in headers {
+                    out.open_array().name(name).string(value).close_array();
+                }
+                out.close_array().key("media").string(media);
+            }
+            Command::Post { req, url, fields, media } => {
+                out.name("post").key("req").u64(*req).key("url").string(url).key("fields").open_array();
+                for (name, value) in fields {
+                    out.open_array().string(name).string(value).close_array();
+                }
+                out.close_array().key("media").string(media);
+            }
+            Command::Bundle { key, parts } => {
+                out.name("bundle").key("key").string(key).key("parts");
+                strings(out, parts);
+            }
+            Command::Persist { store, key, value } => {
+                out.name("persist").key("store").name(store.as_str()).key("key").string(key);
+                out.key("value").string(value);
+            }
+            Command::Forget { store, keys } => {
+                out.name("forget").key("store").name(store.as_str()).key("keys");
+                strings(out, keys);
+            }
+            Command::AcquireDevices => {
+                out.name("acquire_devices");
+            }
+            Command::Overlay { reasons, setup } => {
+                out.name("overlay").key("reasons").open_array();
+                for reason in reasons {
+                    out.variant(*reason);
+                }
+                out.close_array().key("setup").bool(*setup);
+            }
+            Command::Capture { kind, key, capture_seq, session_id, ts } => {
+                out.name("capture").key("kind").variant(*kind).key("key").string(key);
+                out.key("capture_seq").u64(*capture_seq).key("session_id").uuid(*session_id).key("ts").i64(*ts);
+            }
+            Command::Record { track, key, segment_seq, session_id, ts, kbps } => {
+                out.name("record").key("track").variant(*track).key("key").string(key);
+                out.key("segment_seq").u64(*segment_seq).key("session_id").uuid(*session_id).key("ts").i64(*ts);
+                out.key("kbps").u64(u64::from(*kbps));
+            }
+            Command::PauseAudio => {
+                out.name("pause_audio");
+            }
+            Command::Notify { name, detail } => {
+                out.name("notify").key("name").name(name).key("detail");
+                detail.write_json(out);
+            }
+            Command::Teardown { keep_audio } => {
+                out.name("teardown").key("keep_audio").bool(*keep_audio);
+            }
+        }
+        out.close_object();
+    }
+}
+
+fn strings(out: &mut Writer, items: &[String]) {
+    out.open_array();
+    for item in items {
+        out.string(item);
+    }
+    out.close_array();
+}
+
 /// What the host's listeners receive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Notice {
@@ -219,6 +297,31 @@ pub struct Notice {
     pub http_status: Option<u16>,
 }
 
+impl ToJson for Notice {
+    fn write_json(&self, out: &mut Writer) {
+        out.open_object();
+        if let Some(state) = self.state {
+            out.key("state").name(state);
+        }
+        if let Some(code) = self.code {
+            out.key("code").name(code);
+        }
+        if let Some(reason) = self.reason {
+            out.key("reason").variant(reason);
+        }
+        if let Some(shutdown) = self.shutdown {
+            out.key("shutdown").variant(shutdown);
+        }
+        if let Some(session_id) = self.session_id {
+            out.key("session_id").uuid(session_id);
+        }
+        if let Some(status) = self.http_status {
+            out.key("http_status").u64(u64::from(status));
+        }
+        out.close_object();
+    }
+}
+
 /// The IndexedDB object stores the engine writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -229,6 +332,17 @@ pub enum Store {
     Sessions,
     /// Key the media key; the glue wrote the blob, the engine only forgets it.
     Media,
+}
+
+impl Store {
+    /// The store's name, as the glue's IndexedDB knows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Store::Events => "events",
+            Store::Sessions => "sessions",
+            Store::Media => "media",
+        }
+    }
 }
 
 /// What the engine needs to resume a session after a reload.
@@ -258,11 +372,21 @@ impl FromJson for SessionMeta {
     }
 }
 
+impl ToJson for SessionMeta {
+    fn write_json(&self, out: &mut Writer) {
+        out.open_object().key("session_id").uuid(self.session_id);
+        out.key("test_id").string(&self.test_id).key("candidate_id").string(&self.candidate_id);
+        out.key("started_at").i64(self.started_at).key("next_seq").u64(self.next_seq);
+        out.key("next_batch_seq").u64(self.next_batch_seq).key("ended").bool(self.ended);
+        out.close_object();
+    }
+}
+
 impl SessionMeta {
     /// The command that saves this meta to IndexedDB.
     pub fn persist(&self) -> Command {
-        let value = crate::json::to_string(self).expect("meta serializes");
-        Command::Persist { store: Store::Sessions, key: self.session_id.to_string(), value }
+        let value = crate::json::to_string(self);
+        Command::Persist { store: Store::Sessions, key: text::uuid_string(self.session_id), value }
     }
 }
 
@@ -282,5 +406,9 @@ impl FromJson for StoredEvent {
 
 /// The IndexedDB key of an event: sorts by session, then seq.
 pub fn event_key(session_id: Uuid, seq: u64) -> String {
-    format!("{session_id}/{seq:020}")
+    let mut key = String::with_capacity(57);
+    text::push_uuid(&mut key, session_id);
+    key.push('/');
+    text::push_padded(&mut key, seq, 20);
+    key
 }

@@ -12,6 +12,8 @@
 //! `x-amz-*` headers are signed: the browser sets `Host` itself from the URL
 //! and adds headers of its own that must stay free to vary.
 
+use invigil_schemas::text::{self, cat};
+
 use crate::sha256::{digest, hmac};
 
 /// Temporary credentials from `POST /api/v1/credentials`.
@@ -59,63 +61,81 @@ pub fn sign_put(credentials: &Credentials, target: &ObjectTarget<'_>, now_ms: i6
         .position(|w| w == b"://")
         .map_or(endpoint, |at| endpoint.get(at + 3..).unwrap_or(endpoint));
     let host = host.split('/').next().unwrap_or(host);
-    let path = format!("/{}/{}", uri_encode(target.bucket, false), uri_encode(target.key, false));
+    let mut path = String::from("/");
+    uri_encode(&mut path, target.bucket);
+    path.push('/');
+    uri_encode(&mut path, target.key);
     let (date, stamp) = amz_date(now_ms);
 
-    let canonical_request = format!(
-        "PUT\n{path}\n\nhost:{host}\nx-amz-content-sha256:{UNSIGNED_PAYLOAD}\nx-amz-date:{stamp}\n\
-         x-amz-security-token:{token}\n\n{SIGNED_HEADERS}\n{UNSIGNED_PAYLOAD}",
-        token = credentials.session_token.trim(),
-    );
-    let scope = format!("{date}/{}/s3/aws4_request", target.region);
-    let string_to_sign =
-        format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex(&digest(&[canonical_request.as_bytes()])));
+    // Joined by hand, not with `format!`: see `invigil_schemas::text`.
+    let token = credentials.session_token.trim();
+    let canonical_request = cat(&[
+        "PUT\n",
+        &path,
+        "\n\nhost:",
+        host,
+        "\nx-amz-content-sha256:",
+        UNSIGNED_PAYLOAD,
+        "\nx-amz-date:",
+        &stamp,
+        "\nx-amz-security-token:",
+        token,
+        "\n\n",
+        SIGNED_HEADERS,
+        "\n",
+        UNSIGNED_PAYLOAD,
+    ]);
+    let scope = cat(&[&date, "/", target.region, "/s3/aws4_request"]);
+    let request_hash = hex(&digest(&[canonical_request.as_bytes()]));
+    let string_to_sign = cat(&["AWS4-HMAC-SHA256\n", &stamp, "\n", &scope, "\n", &request_hash]);
 
-    let mut key = hmac(format!("AWS4{}", credentials.secret_access_key).as_bytes(), date.as_bytes());
+    let mut key = hmac(cat(&["AWS4", &credentials.secret_access_key]).as_bytes(), date.as_bytes());
     for part in [target.region.as_bytes(), b"s3", b"aws4_request"] {
         key = hmac(&key, part);
     }
     let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
+    let authorization = cat(&[
+        "AWS4-HMAC-SHA256 Credential=",
+        &credentials.access_key_id,
+        "/",
+        &scope,
+        ", SignedHeaders=",
+        SIGNED_HEADERS,
+        ", Signature=",
+        &signature,
+    ]);
 
     SignedPut {
-        url: format!("{endpoint}{path}"),
+        url: cat(&[endpoint, &path]),
         headers: vec![
             ("x-amz-content-sha256", UNSIGNED_PAYLOAD.to_owned()),
             ("x-amz-date", stamp),
             ("x-amz-security-token", credentials.session_token.clone()),
-            (
-                "authorization",
-                format!(
-                    "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={SIGNED_HEADERS}, Signature={signature}",
-                    credentials.access_key_id
-                ),
-            ),
+            ("authorization", authorization),
         ],
     }
 }
 
 fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 15)] as char);
-    }
+    text::push_hex(&mut out, bytes);
     out
 }
 
-/// S3's URI encoding: everything but unreserved characters is `%XX`; `/` is
-/// kept in object keys (`keep_slash`) and encoded elsewhere.
-fn uri_encode(raw: &str, encode_slash: bool) -> String {
-    let mut out = String::with_capacity(raw.len());
+/// S3's URI encoding of a path segment or object key, onto `out`: every
+/// byte but the unreserved characters and `/` is `%XX` (upper-case hex).
+fn uri_encode(out: &mut String, raw: &str) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
     for b in raw.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
-            b'/' if !encode_slash => out.push('/'),
-            _ => out.push_str(&format!("%{b:02X}")),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(char::from(b)),
+            _ => {
+                out.push('%');
+                out.push(char::from(DIGITS[usize::from(b >> 4)]));
+                out.push(char::from(DIGITS[usize::from(b & 15)]));
+            }
         }
     }
-    out
 }
 
 /// `("YYYYMMDD", "YYYYMMDDTHHMMSSZ")` for a Unix time in milliseconds.
@@ -123,8 +143,15 @@ fn amz_date(now_ms: i64) -> (String, String) {
     let secs = now_ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    let date = format!("{y:04}{m:02}{d:02}");
-    let stamp = format!("{date}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    let mut date = String::with_capacity(8);
+    for (value, width) in [(y, 4), (i64::from(m), 2), (i64::from(d), 2)] {
+        text::push_padded(&mut date, value.unsigned_abs(), width);
+    }
+    let mut stamp = cat(&[&date, "T"]);
+    for value in [rem / 3600, rem % 3600 / 60, rem % 60] {
+        text::push_padded(&mut stamp, value.unsigned_abs(), 2);
+    }
+    stamp.push('Z');
     (date, stamp)
 }
 

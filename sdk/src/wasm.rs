@@ -32,7 +32,8 @@ impl Core {
         let commands = match crate::json::from_str::<Input>(input) {
             Ok(input) => self.0.handle(now as i64, input),
             Err(error) => {
-                let message = format!("bad input from the glue: {error}");
+                let mut message = String::from("bad input from the glue: ");
+                error.push_to(&mut message);
                 self.0.handle(now as i64, Input::SdkError("glue".into(), message))
             }
         };
@@ -46,10 +47,10 @@ impl Core {
 
     #[wasm_bindgen(getter)]
     pub fn session_id(&self) -> String {
-        self.0.session_id().to_string()
+        invigil_schemas::text::uuid_string(self.0.session_id())
     }
 }
 
 fn encode(commands: &[Command]) -> String {
-    crate::json::to_string(commands).unwrap_or_else(|_| "[]".into())
+    crate::json::to_string(commands)
 }

@@ -35,7 +35,7 @@ fn events_are_written_byte_for_byte_as_serde_json_writes_them() {
     let mut kinds = std::collections::BTreeSet::new();
     for event in golden_events() {
         kinds.insert(event.body.kind());
-        let ours = json::to_string(&event).unwrap();
+        let ours = json::to_string(&event);
         assert_eq!(ours, serde_json::to_string(&event).unwrap());
         // And the server reads it back as the same event.
         let batch = format!(r#"{{"v":1,"session_id":"{SESSION}","batch_seq":0,"sent_at":1,"events":[{ours}]}}"#);
@@ -100,8 +100,8 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
         },
         Command::Teardown { keep_audio: true },
     ];
-    assert_eq!(json::to_string(&commands).unwrap(), serde_json::to_string(&commands).unwrap());
-    assert_eq!(json::to_string(&meta).unwrap(), serde_json::to_string(&meta).unwrap());
+    assert_eq!(json::to_string(&commands), serde_json::to_string(&commands).unwrap());
+    assert_eq!(json::to_string(&meta), serde_json::to_string(&meta).unwrap());
 }
 
 fn item(parts: Vec<Part>) -> MediaItem {
@@ -129,7 +129,7 @@ fn records_are_read_back_as_they_were_written() {
         bytes: 10,
     };
     for media in [item(vec![]), item(vec![part("camera/1.jpg", 0), part("camera/2.jpg", 10)])] {
-        assert_eq!(json::from_str::<MediaItem>(&json::to_string(&media).unwrap()), Ok(media));
+        assert_eq!(json::from_str::<MediaItem>(&serde_json::to_string(&media).unwrap()), Ok(media));
     }
     // What the glue writes for a new capture: no attempts, no parts.
     let fresh = format!(
@@ -142,7 +142,7 @@ fn records_are_read_back_as_they_were_written() {
     let read: MediaItem = json::from_str(&segment).unwrap();
     assert_eq!((read.kind, read.duration_ms), (MediaKind::ScreenVideo, 9_980));
     let video = MediaItem { kind: MediaKind::CameraVideo, duration_ms: 10_000, ..item(vec![]) };
-    assert_eq!(json::from_str::<MediaItem>(&json::to_string(&video).unwrap()), Ok(video));
+    assert_eq!(json::from_str::<MediaItem>(&serde_json::to_string(&video).unwrap()), Ok(video));
     assert!(json::from_str::<MediaItem>(&fresh.replace(r#""ts":5"#, r#""ts":5.5"#)).is_err());
     assert!(json::from_str::<MediaItem>(&fresh.replace(r#""kind":"screen""#, r#""kind":"video""#)).is_err());
 
@@ -155,8 +155,8 @@ fn records_are_read_back_as_they_were_written() {
         next_batch_seq: 3,
         ended: false,
     };
-    assert_eq!(json::from_str::<SessionMeta>(&json::to_string(&meta).unwrap()), Ok(meta.clone()));
-    let older = json::to_string(&meta).unwrap().replace(r#","ended":false"#, "");
+    assert_eq!(json::from_str::<SessionMeta>(&json::to_string(&meta)), Ok(meta.clone()));
+    let older = json::to_string(&meta).replace(r#","ended":false"#, "");
     assert_eq!(json::from_str::<SessionMeta>(&older), Ok(meta));
 
     let stored = format!(r#"{{"session_id":"{SESSION}","seq":9,"json":"{{\"a\":1}}"}}"#);
@@ -266,7 +266,7 @@ fn a_custom_event_reaches_the_server_with_its_data_unchanged() {
     let Input::Custom(name, data) = input else { panic!("not custom") };
     let body: EventBody = invigil_schemas::event::Custom { name, data }.into();
     let event = Event { id: session(), seq: 0, ts: 1, body };
-    let text = json::to_string(&event).unwrap();
+    let text = json::to_string(&event);
     assert!(text.contains(r#""data":{"answer":[1,"two",null,true]}"#), "{text}");
     assert_eq!(text, serde_json::to_string(&event).unwrap());
 }

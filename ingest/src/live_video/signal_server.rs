@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
 use invigil_schemas::api::{ErrorCode, LiveView};
+use invigil_schemas::names::WireName;
 use invigil_schemas::validate::ProblemCode;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};

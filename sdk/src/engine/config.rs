@@ -8,6 +8,7 @@
 //! it ran out).
 
 use invigil_schemas::api::ShutdownReason;
+use invigil_schemas::text;
 
 use super::{retry_after, Engine, Pending, Phase};
 use crate::config::ConfigReply;
@@ -41,7 +42,7 @@ impl Engine {
     pub(super) fn ask_config(&mut self, now: i64) {
         if self.config_channel.wanted && self.config_channel.link.ready(now) {
             self.config_channel.link.sent();
-            let url = format!("{}/api/v1/config", self.endpoint);
+            let url = text::cat(&[&self.endpoint, "/api/v1/config"]);
             self.fetch(Pending::Config, "GET", url, None, false);
         }
     }

@@ -6,6 +6,7 @@
 
 use invigil_schemas::api::{CredentialsResponse, PostForm};
 use invigil_schemas::event::SdkError;
+use invigil_schemas::text;
 
 use super::{retry_after, Engine, Pending, Phase};
 use crate::json::{Error, FromJson, Node};
@@ -64,7 +65,7 @@ impl Engine {
         let fresh = self.credentials.issued.as_ref().is_some_and(|c| now < c.refresh_at);
         if wanted && !fresh && self.credentials.link.ready(now) {
             self.credentials.link.sent();
-            let url = format!("{}/api/v1/credentials", self.endpoint);
+            let url = text::cat(&[&self.endpoint, "/api/v1/credentials"]);
             self.fetch(Pending::Credentials, "POST", url, None, false);
         }
     }
@@ -98,11 +99,13 @@ impl Engine {
             return;
         }
         self.credentials.disabled = true;
-        let message = format!(
-            "upload credentials failed {CREDENTIAL_ATTEMPTS} times (last status {status}); \
-             media stays queued, retrying in {} min",
-            UPLOADS_RETRY_MS / 60_000
-        );
+        let mut message = String::from("upload credentials failed ");
+        text::push_u64(&mut message, CREDENTIAL_ATTEMPTS.into());
+        message.push_str(" times (last status ");
+        text::push_u64(&mut message, status.into());
+        message.push_str("); media stays queued, retrying in ");
+        text::push_i64(&mut message, UPLOADS_RETRY_MS / 60_000);
+        message.push_str(" min");
         self.record(now, SdkError { code: "uploads_disabled".into(), message }.into());
         self.notify("uploads", Notice { state: Some("disabled"), ..Notice::default() });
     }

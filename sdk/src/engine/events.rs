@@ -8,6 +8,7 @@
 use invigil_schemas::api::{EventsResponse, ShutdownReason};
 use invigil_schemas::event::{Event, EventBody, KeyActivity, SdkError};
 use invigil_schemas::ids::{event_id_v7, Uuid};
+use invigil_schemas::text;
 
 use super::{next_on_grid, retry_after, Engine, Pending, KEEPALIVE_BYTES};
 use crate::json::{Error, Node};
@@ -66,7 +67,7 @@ impl Engine {
             self.events.flush_requested = true;
         }
         let event = Event { id: event_id_v7(now.max(0) as u64, random), seq, ts: now, body };
-        let json = crate::json::to_string(&event).expect("events hold no floats");
+        let json = crate::json::to_string(&event);
         self.commands.push(Command::Persist {
             store: Store::Events,
             key: event_key(session_id, seq),
@@ -107,7 +108,7 @@ impl Engine {
     }
 
     fn post_events(&mut self, cut: Cut, keepalive: bool) {
-        let url = format!("{}/api/v1/events", self.endpoint);
+        let url = text::cat(&[&self.endpoint, "/api/v1/events"]);
         let body = cut.body.clone();
         self.events.link.sent();
         self.fetch(Pending::Events(cut), "POST", url, Some(body), keepalive);
@@ -152,7 +153,10 @@ impl Engine {
                 // The batch can never be accepted; keep it from blocking the
                 // queue, and say so.
                 self.acknowledge(cut);
-                let message = format!("events batch rejected with {status}: {}", truncate(body, 300));
+                let mut message = String::from("events batch rejected with ");
+                text::push_u64(&mut message, status.into());
+                message.push_str(": ");
+                message.push_str(truncate(body, 300));
                 self.record(now, SdkError { code: "batch_rejected".into(), message }.into());
             }
             Outcome::Unauthorized => {

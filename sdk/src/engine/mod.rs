@@ -342,7 +342,10 @@ impl Engine {
             self.commands.push(Command::Forget { store: Store::Events, keys });
             let keys = self.uploads.media.discard_session(session_id).into_iter().map(|item| item.key).collect();
             self.commands.push(Command::Forget { store: Store::Media, keys });
-            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+            self.commands.push(Command::Forget {
+                store: Store::Sessions,
+                keys: vec![invigil_schemas::text::uuid_string(session_id)],
+            });
         }
         self.old_sessions.clear();
         self.notify("status", Notice { state: Some("stopped"), shutdown: Some(reason), ..Notice::default() });

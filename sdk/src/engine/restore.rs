@@ -67,7 +67,10 @@ impl Engine {
             .collect();
         for session_id in done {
             self.old_sessions.remove(&session_id);
-            self.commands.push(Command::Forget { store: Store::Sessions, keys: vec![session_id.to_string()] });
+            self.commands.push(Command::Forget {
+                store: Store::Sessions,
+                keys: vec![invigil_schemas::text::uuid_string(session_id)],
+            });
         }
     }
 }

@@ -9,6 +9,7 @@
 use invigil_schemas::api::CredentialsResponse;
 use invigil_schemas::event::{Capture, CaptureStatus, Recording, MAX_SEGMENT_DURATION_MS};
 use invigil_schemas::ids::event_id_v7;
+use invigil_schemas::text;
 
 use super::{retry_after, Engine, Pending, Phase};
 use crate::media::{MediaItem, MediaQueue, Part, MAX_BUNDLE_BYTES};
@@ -52,7 +53,7 @@ impl Engine {
     /// for a video segment, its `recording` event.
     pub(super) fn report(&mut self, item: &MediaItem, status: CaptureStatus, error: Option<String>) {
         let uploaded = status == CaptureStatus::Uploaded;
-        let object = self.credentials.held().map_or(String::new(), |c| format!("{}{}", c.prefix, item.key));
+        let object = self.credentials.held().map_or(String::new(), |c| text::cat(&[&c.prefix, &item.key]));
         let kind = match (item.kind.capture(), item.kind.track()) {
             (Some(kind), _) => kind,
             (None, Some(track)) => {
@@ -200,7 +201,9 @@ impl Engine {
             }
             Outcome::Rejected => {
                 let item = self.uploads.media.remove(ts, &key).expect("present");
-                self.report(&item, CaptureStatus::Failed, Some(format!("upload rejected with {status}")));
+                let mut message = String::from("upload rejected with ");
+                text::push_u64(&mut message, status.into());
+                self.report(&item, CaptureStatus::Failed, Some(message));
                 self.commands.push(Command::Forget { store: Store::Media, keys: vec![item.key] });
             }
         }
@@ -212,12 +215,12 @@ impl Engine {
 /// form covers falls through to a PUT signed with the empty keys, which S3
 /// refuses like any other failed upload.
 fn upload_command(response: &CredentialsResponse, req: u64, media: String, now: i64) -> Command {
-    let key = format!("{}{media}", response.prefix);
+    let key = text::cat(&[&response.prefix, &media]);
     if let Some(form) = response.forms.iter().find(|form| key.starts_with(&form.key_prefix)) {
         let mut fields = form.fields.clone();
         fields.push(("Content-Type".into(), form.content_type.clone()));
         fields.push(("key".into(), key));
-        let url = format!("{}/{}", response.endpoint.trim_end_matches('/'), response.bucket);
+        let url = text::cat(&[response.endpoint.trim_end_matches('/'), "/", &response.bucket]);
         return Command::Post { req, url, fields, media };
     }
     let credentials = sigv4::Credentials {

@@ -1,96 +1,81 @@
-//! JSON for the core, without serde_json.
+//! JSON for the core, without serde_json and without serde at run time.
 //!
 //! serde_json was a third of the wasm bundle: its streaming parser, number
 //! formatting (floats included) and rich error positions are more than the
-//! core needs. The core reads small documents (the glue's inputs, ingest's
-//! replies, IndexedDB records) and writes events and commands, none with a
-//! float. So:
+//! core needs; serde's derived impls, driven through a `Serializer` or
+//! `Deserializer` of our own, were another sixth. The core reads small
+//! documents (the glue's inputs, ingest's replies, IndexedDB records) and
+//! writes events and commands, none with a float. So:
 //!
 //! - [`from_str`] parses the whole text into a tree of [`Node`]s and reads
-//!   a [`FromJson`] type from it. The few types the core reads have hand
-//!   readers (derived `Deserialize` impls were a fifth of the bundle even
-//!   without serde_json); unit enums are still named through their serde
-//!   derive, so their names stay declared once.
-//! - [`to_string`] is a `Serializer` that writes compact JSON byte for byte
-//!   as serde_json does; a float is an error. Serializing through serde
-//!   keeps every output shape declared once, on the types.
+//!   a [`FromJson`] type from it, by hand.
+//! - [`to_string`] writes a [`ToJson`] type, by hand, through [`Writer`].
+//! - Unit enums are named on both sides through
+//!   [`WireName`](invigil_schemas::names::WireName), the names their serde
+//!   derive uses, as plain data.
 //!
-//! Natively the tests check the parser, the writer and every reader
-//! against serde_json.
+//! The types keep their serde derives: natively the tests hold every reader
+//! and writer to serde_json's reading and writing of the same values.
 
-use std::borrow::Cow;
 use std::fmt;
 
 mod read;
 mod write;
 
 pub use read::{from_str, FromJson, Node};
-pub use write::to_string;
+pub use write::{to_string, ToJson, Writer};
 
-/// serde_json's name for a struct that carries already-written JSON text:
-/// `CustomData` serializes through it, and so the writer honours it too.
-const RAW_TOKEN: &str = "$serde_json::private::RawValue";
-
-/// Why a text could not be read or a value not written.
-///
-/// In the browser, messages raised by `Deserialize` impls are replaced by a
-/// fixed text: formatting them would pull the formatting of every type's
-/// expectations into the bundle. Natively they are kept, for the tests.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Error(Cow<'static, str>);
+/// Why a text could not be read: what was wrong and, when it was inside an
+/// object, the innermost field it was in. Two static strings, so every
+/// reader's `Result` is cheap to pass up and has nothing to drop (a built
+/// message with the whole path cost the bundle in every reader).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Error {
+    message: &'static str,
+    field: &'static str,
+}
 
 impl Error {
     pub(crate) fn new(message: &'static str) -> Self {
-        Self(Cow::Borrowed(message))
+        Self { message, field: "" }
     }
 
     fn missing(field: &'static str) -> Self {
-        Self(Cow::Owned(format!("missing field `{field}`")))
+        Self::new("missing").within(field)
     }
 
-    /// The same error, said to be inside `field`.
-    fn within(self, field: &str) -> Self {
-        Self(Cow::Owned(format!("{field}: {}", self.0)))
+    /// The same error, said to be inside `field` unless a field inside it
+    /// was named already.
+    fn within(self, field: &'static str) -> Self {
+        if self.field.is_empty() {
+            Self { field, ..self }
+        } else {
+            self
+        }
     }
 
-    fn custom(message: impl fmt::Display) -> Self {
-        #[cfg(target_arch = "wasm32")]
-        {
-            drop(message);
-            Self::new("a value does not fit its type")
+    /// `field: message`, or the message alone.
+    pub fn push_to(&self, out: &mut String) {
+        if !self.field.is_empty() {
+            out.push_str(self.field);
+            out.push_str(": ");
         }
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            Self(Cow::Owned(message.to_string()))
-        }
+        out.push_str(self.message);
     }
 }
 
-/// The message as it is: a derived `Debug` would escape it, and `str`'s
-/// escaping (Unicode tables included) would ride along with every
-/// `expect` on a JSON result.
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        fmt::Display::fmt(self, f)
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let mut text = String::new();
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 
 impl std::error::Error for Error {}
-
-impl serde::de::Error for Error {
-    fn custom<T: fmt::Display>(message: T) -> Self {
-        Error::custom(message)
-    }
-}
-
-impl serde::ser::Error for Error {
-    fn custom<T: fmt::Display>(message: T) -> Self {
-        Error::custom(message)
-    }
-}

@@ -10,8 +10,7 @@
 use std::borrow::Cow;
 
 use invigil_schemas::ids::Uuid;
-use serde::de::value::StrDeserializer;
-use serde::de::DeserializeOwned;
+use invigil_schemas::names::WireName;
 
 use super::Error;
 
@@ -198,13 +197,12 @@ impl<'t> Node<'t> {
     }
 
     pub fn uuid(&self) -> Result<Uuid, Error> {
-        Uuid::try_parse(self.str()?).map_err(|_| Error::new("expected a UUID"))
+        invigil_schemas::text::parse_uuid(self.str()?).ok_or(Error::new("expected a UUID"))
     }
 
-    /// A unit enum variant named by a string, through the type's own serde
-    /// names, so they stay declared once.
-    pub fn variant<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(StrDeserializer::<Error>::new(self.str()?))
+    /// A unit enum variant named by a string, as its serde derive names it.
+    pub fn variant<T: WireName>(&self) -> Result<T, Error> {
+        T::from_name(self.str()?).ok_or(Error::new("an unknown name"))
     }
 }
 

@@ -1,0 +1,76 @@
+//! The events the core records, written as the server reads them: the flat
+//! form of `invigil_schemas::event` (`{"id":…,"seq":…,"ts":…,"type":…,`
+//! then the body's fields in declaration order, an absent optional field
+//! as `null`).
+//!
+//! By hand, through [`Writer`]: the `match` is exhaustive, so a new kind
+//! does not compile until it is written here, and `tests/json.rs` holds
+//! every kind of the golden fixtures to serde_json's bytes.
+
+use invigil_schemas::event::{Event, EventBody};
+
+use crate::json::{ToJson, Writer};
+
+impl ToJson for Event {
+    fn write_json(&self, out: &mut Writer) {
+        out.open_object().key("id").uuid(self.id).key("seq").u64(self.seq).key("ts").i64(self.ts);
+        out.key("type").name(self.body.kind().as_str());
+        match &self.body {
+            EventBody::SessionStarted(b) => {
+                out.key("sdk_version").string(&b.sdk_version).key("user_agent").string(&b.user_agent);
+                out.key("screen_w").u64(b.screen_w.into()).key("screen_h").u64(b.screen_h.into());
+                out.key("displays").u64(b.displays.into());
+            }
+            EventBody::SessionEnded(b) => {
+                out.key("reason").variant(b.reason);
+            }
+            EventBody::Permission(b) => {
+                out.key("device").variant(b.device).key("state").variant(b.state);
+            }
+            EventBody::Visibility(b) => {
+                out.key("state").variant(b.state);
+            }
+            EventBody::Focus(b) => {
+                out.key("state").variant(b.state);
+            }
+            EventBody::Fullscreen(b) => {
+                out.key("state").variant(b.state);
+            }
+            EventBody::ScreenShareEnded(_) | EventBody::ContextMenu(_) => {}
+            EventBody::Clipboard(b) => {
+                out.key("action").variant(b.action).key("chars").u64(b.chars.into());
+            }
+            EventBody::KeyActivity(b) => {
+                out.key("keys").u64(b.keys.into()).key("interval_ms").u64(b.interval_ms.into());
+            }
+            EventBody::Capture(b) => {
+                out.key("kind").variant(b.kind).key("status").variant(b.status);
+                out.key("key").opt_string(b.key.as_deref()).key("bytes").opt_u64(b.bytes);
+                out.key("capture_seq").u64(b.capture_seq).key("attempts").u64(b.attempts.into());
+                out.key("error").opt_string(b.error.as_deref());
+            }
+            EventBody::Network(b) => {
+                out.key("state").variant(b.state);
+            }
+            EventBody::Blocked(b) => {
+                out.key("reason").variant(b.reason);
+            }
+            EventBody::Unblocked(b) => {
+                out.key("reason").variant(b.reason);
+            }
+            EventBody::SdkError(b) => {
+                out.key("code").string(&b.code).key("message").string(&b.message);
+            }
+            EventBody::Custom(b) => {
+                out.key("name").string(&b.name).key("data").raw(b.data.as_json());
+            }
+            EventBody::Recording(b) => {
+                out.key("track").variant(b.track).key("status").variant(b.status);
+                out.key("key").opt_string(b.key.as_deref()).key("bytes").opt_u64(b.bytes);
+                out.key("segment_seq").u64(b.segment_seq).key("duration_ms").u64(b.duration_ms.into());
+                out.key("attempts").u64(b.attempts.into()).key("error").opt_string(b.error.as_deref());
+            }
+        }
+        out.close_object();
+    }
+}
