@@ -67,12 +67,45 @@ pub struct Recording {
     pub video_kbps: u32,
     /// Length of one segment.
     pub segment_ms: u32,
+    /// The camera's recording ([`VideoShape::CAMERA`] unless set).
+    pub camera: VideoShape,
+    /// The screen's recording ([`VideoShape::SCREEN`] unless set).
+    pub screen: VideoShape,
 }
 
 impl Default for Recording {
     fn default() -> Self {
-        Self { mode: RecordingMode::Snapshots, video_kbps: 150, segment_ms: 10_000 }
+        Self {
+            mode: RecordingMode::Snapshots,
+            video_kbps: 150,
+            segment_ms: 10_000,
+            camera: VideoShape::CAMERA,
+            screen: VideoShape::SCREEN,
+        }
     }
+}
+
+/// The largest picture and frame rate a track is recorded at. The SDK
+/// records a clone of the track scaled down to it, so the live view and the
+/// snapshots keep the original; the encoder's CPU grows with width × height
+/// × fps (`invigil bench sdk --video --shape` measures it). A layer may
+/// set one of the three; the others come from the layers below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoShape {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+}
+
+impl VideoShape {
+    /// A face at 320×240 and 5 fps shows who is there and what they do, for
+    /// a fraction of the encoder's work.
+    pub const CAMERA: VideoShape = VideoShape { width: 320, height: 240, fps: 5 };
+    /// 1280×800 keeps text readable, and two frames a second show what was
+    /// on screen when. (At one, Chrome's frame-rate cap drops the refresh
+    /// frames a still screen sends, and a 10-s segment may hold one frame.)
+    pub const SCREEN: VideoShape = VideoShape { width: 1280, height: 800, fps: 2 };
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -371,6 +404,11 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     at_least("uploads.bundle_ms", config.uploads.bundle_ms, 5_000);
     at_least("recording.video_kbps", config.recording.video_kbps, 30);
     at_least("recording.segment_ms", config.recording.segment_ms, 2_000);
+    for (track, shape) in [("camera", config.recording.camera), ("screen", config.recording.screen)] {
+        at_least(&format!("recording.{track}.width"), shape.width, 64);
+        at_least(&format!("recording.{track}.height"), shape.height, 48);
+        at_least(&format!("recording.{track}.fps"), shape.fps, 1);
+    }
     if config.uploads.bundle_ms > MAX_BUNDLE_MS {
         problems.push(FieldProblem {
             field: format!("{path}.uploads.bundle_ms"),
@@ -389,6 +427,11 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     };
     at_most("recording.video_kbps", config.recording.video_kbps, 4_000, "4 Mbit/s");
     at_most("recording.segment_ms", config.recording.segment_ms, MAX_SEGMENT_MS, "5 min");
+    for (track, shape) in [("camera", config.recording.camera), ("screen", config.recording.screen)] {
+        at_most(&format!("recording.{track}.width"), shape.width, 3_840, "4K");
+        at_most(&format!("recording.{track}.height"), shape.height, 2_160, "4K");
+        at_most(&format!("recording.{track}.fps"), shape.fps, 30, "30 fps");
+    }
     let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
     for (name, weight) in weights.as_object().into_iter().flatten() {
         if weight.as_f64().is_none_or(|w| !(w >= 0.0 && w.is_finite())) {
@@ -487,13 +530,39 @@ mod tests {
         doc.tests.insert(test.clone(), json!({"recording": {"mode": "video"}}));
         assert_eq!(doc.validate(), vec![]);
         let config = doc.for_test(&test).unwrap();
-        assert_eq!(config.recording, Recording { mode: RecordingMode::Video, video_kbps: 150, segment_ms: 10_000 });
+        assert_eq!(config.recording, Recording { mode: RecordingMode::Video, ..Recording::default() });
+        assert_eq!((config.recording.video_kbps, config.recording.segment_ms), (150, 10_000));
         assert_eq!(doc.defaults.recording.mode, RecordingMode::Snapshots, "snapshots unless chosen");
         doc.tests
             .insert(test.clone(), json!({"recording": {"mode": "video", "segment_ms": 1_000, "video_kbps": 9_000}}));
         let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
         assert_eq!(fields, ["tests.t1.recording.segment_ms", "tests.t1.recording.video_kbps"]);
-        doc.tests.insert(test, json!({"recording": {"mode": "film"}}));
+        doc.tests.insert(test.clone(), json!({"recording": {"mode": "film"}}));
         assert!(doc.validate().iter().any(|p| p.field == "tests.t1"), "an unknown mode is refused");
+
+        // The recorded picture, per track and per test.
+        let shape = json!({"mode": "video", "camera": {"width": 160, "height": 120, "fps": 3}});
+        doc.tests.insert(test.clone(), json!({ "recording": shape }));
+        assert_eq!(doc.validate(), vec![]);
+        let config = doc.for_test(&test).unwrap();
+        assert_eq!(config.recording.camera, VideoShape { width: 160, height: 120, fps: 3 });
+        assert_eq!(config.recording.screen, Recording::default().screen, "the other track keeps its default");
+        let wild = json!({"camera": {"width": 8, "height": 120, "fps": 60}, "screen": {"width": 9_000, "height": 800, "fps": 0}});
+        doc.tests.insert(test.clone(), json!({ "recording": wild }));
+        let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "tests.t1.recording.camera.width",
+                "tests.t1.recording.screen.fps",
+                "tests.t1.recording.camera.fps",
+                "tests.t1.recording.screen.width"
+            ]
+        );
+        // Layers merge field by field, so one number can change alone.
+        doc.tests.insert(test.clone(), json!({"recording": {"camera": {"fps": 2}}}));
+        assert_eq!(doc.validate(), vec![]);
+        let camera = doc.for_test(&test).unwrap().recording.camera;
+        assert_eq!(camera, VideoShape { fps: 2, ..Recording::default().camera });
     }
 }

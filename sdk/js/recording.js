@@ -7,14 +7,12 @@ import { committed, readAll, tx } from './db.js';
 
 const AUDIO_SLICE_MS = 5000;
 const AUDIO_BITS = 12000;
-// Video segments are persisted a second at a time. Size and frame rate are
-// capped on a clone of the track, so the software encoder's work stays
-// small and the live view (which uses the track itself) is untouched.
+// Video segments are persisted a second at a time. Size and frame rate
+// (the test's recording.camera / recording.screen, in the core's `record`
+// command) are capped on a clone of the track, so the software encoder's
+// work stays small and the live view (which uses the track itself) is
+// untouched.
 const VIDEO_SLICE_MS = 1000;
-const VIDEO_SHAPE = {
-  camera: { width: { max: 320 }, height: { max: 240 }, frameRate: { max: 10 } },
-  screen: { width: { max: 1280 }, height: { max: 800 }, frameRate: { max: 3 } },
-};
 
 /** The audio chunk and video segments being recorded. */
 export class Recordings {
@@ -50,7 +48,7 @@ export class Recordings {
     const track = stream && stream.getVideoTracks()[0];
     if (track && track.readyState === 'live' && !this.session.stopped) {
       const source = track.clone();
-      source.applyConstraints(VIDEO_SHAPE[c.track]).catch(() => {});
+      source.applyConstraints({ width: { max: c.width }, height: { max: c.height }, frameRate: { max: c.fps } }).catch(() => {});
       const meta = { key: c.key, kind: `${c.track}_video`, session_id: c.session_id, capture_seq: c.segment_seq, ts: c.ts, bytes: 0, attempts: 0 };
       try {
         const type = MediaRecorder.isTypeSupported('video/webm;codecs=vp8') ? 'video/webm;codecs=vp8' : 'video/webm';

@@ -6,7 +6,7 @@
 //! fields are ignored, at every level, so a newer server never breaks an
 //! older SDK.
 
-use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, RecordingMode, UploadMode};
+use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, RecordingMode, UploadMode, VideoShape};
 
 use crate::json::{Error, FromJson, Node};
 
@@ -28,12 +28,20 @@ pub struct SdkRecording {
     pub video: bool,
     pub video_kbps: u32,
     pub segment_ms: u32,
+    pub camera: VideoShape,
+    pub screen: VideoShape,
 }
 
 impl Default for SdkRecording {
     fn default() -> Self {
         let d = ProctorConfig::default().recording;
-        Self { video: d.mode == RecordingMode::Video, video_kbps: d.video_kbps, segment_ms: d.segment_ms }
+        Self {
+            video: d.mode == RecordingMode::Video,
+            video_kbps: d.video_kbps,
+            segment_ms: d.segment_ms,
+            camera: d.camera,
+            screen: d.screen,
+        }
     }
 }
 
@@ -128,10 +136,22 @@ impl FromJson for SdkConfig {
                     video: n.or("mode", String::new(), Node::string)? == "video",
                     video_kbps: n.or("video_kbps", d.video_kbps, Node::u32)?,
                     segment_ms: n.or("segment_ms", d.segment_ms, Node::u32)?,
+                    camera: n.or("camera", d.camera, |n| shape(n, VideoShape::CAMERA))?,
+                    screen: n.or("screen", d.screen, |n| shape(n, VideoShape::SCREEN))?,
                 })
             })?,
         })
     }
+}
+
+/// A track's recorded shape; an absent number keeps `d`'s.
+fn shape(n: &Node<'_>, d: VideoShape) -> Result<VideoShape, Error> {
+    let n = n.object()?;
+    Ok(VideoShape {
+        width: n.or("width", d.width, Node::u32)?,
+        height: n.or("height", d.height, Node::u32)?,
+        fps: n.or("fps", d.fps, Node::u32)?,
+    })
 }
 
 #[cfg(test)]
@@ -160,9 +180,17 @@ mod tests {
         let mut config = ProctorConfig::default();
         config.recording.mode = RecordingMode::Video;
         config.recording.segment_ms = 6_000;
+        config.recording.screen = VideoShape { width: 960, height: 600, fps: 2 };
         let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
         let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
-        assert_eq!(reply.config.recording, SdkRecording { video: true, video_kbps: 150, segment_ms: 6_000 });
+        let expected = SdkRecording {
+            video: true,
+            segment_ms: 6_000,
+            screen: VideoShape { width: 960, height: 600, fps: 2 },
+            ..SdkRecording::default()
+        };
+        assert_eq!(reply.config.recording, expected);
+        assert_eq!(reply.config.recording.camera, VideoShape { width: 320, height: 240, fps: 5 });
         let newer = r#"{"config_version": 2, "config": {"recording": {"mode": "hologram"}}}"#;
         let reply: ConfigReply = crate::json::from_str(newer).unwrap();
         assert!(!reply.config.recording.video);

@@ -184,7 +184,19 @@ pub enum Command {
     /// gap. A stopped segment is stored whole and reported with
     /// [`Input::Captured`] (kind `camera_video` / `screen_video`, its
     /// `duration_ms`); if the track is not live, the previous one just ends.
-    Record { track: RecordingTrack, key: String, segment_seq: u64, session_id: Uuid, ts: i64, kbps: u32 },
+    /// The recorder records a clone of the track scaled to at most
+    /// `width`×`height` at `fps` (the test's `recording.camera` or `.screen`).
+    Record {
+        track: RecordingTrack,
+        key: String,
+        segment_seq: u64,
+        session_id: Uuid,
+        ts: i64,
+        kbps: u32,
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
     /// Stop audio recording (blocked, or stopping).
     PauseAudio,
     /// Call the host's `on(name)` listeners.
@@ -245,10 +257,11 @@ impl ToJson for Command {
                 out.name("capture").key("kind").variant(*kind).key("key").string(key);
                 out.key("capture_seq").u64(*capture_seq).key("session_id").uuid(*session_id).key("ts").i64(*ts);
             }
-            Command::Record { track, key, segment_seq, session_id, ts, kbps } => {
+            Command::Record { track, key, segment_seq, session_id, ts, kbps, width, height, fps } => {
                 out.name("record").key("track").variant(*track).key("key").string(key);
                 out.key("segment_seq").u64(*segment_seq).key("session_id").uuid(*session_id).key("ts").i64(*ts);
-                out.key("kbps").u64(u64::from(*kbps));
+                out.key("kbps").u64(u64::from(*kbps)).key("width").u64(u64::from(*width));
+                out.key("height").u64(u64::from(*height)).key("fps").u64(u64::from(*fps));
             }
             Command::PauseAudio => {
                 out.name("pause_audio");

@@ -1,6 +1,6 @@
 //! SHA-256 and HMAC-SHA256 (FIPS 180-4, RFC 2104) for the S3 signer, as
 //! one compact loop: the `sha2` crate's unrolled compression function alone
-//! was 8 KB of the wasm bundle, which has a 60,000 B budget. Speed does not
+//! was 8 KB of the wasm bundle, which has a 55,000 B budget. Speed does not
 //! matter here (a few hundred bytes hashed per upload); correctness is held
 //! by the standard test vectors below and by `sigv4`'s tests, which compare
 //! whole signatures with `aws-sigv4`'s.

@@ -612,9 +612,21 @@ fn video_mode_records_segments_on_a_grid_and_reports_their_seconds() {
     config.recording.mode = RecordingMode::Video;
     config.recording.segment_ms = 10_000;
     config.uploads.mode = UploadMode::Bundled;
+    config.recording.screen.fps = 3;
     let mut h = Harness::running(config);
     h.advance(25_000);
     let segments = segments_started(&h.log);
+    // Each track is recorded at its own shape, the test's.
+    let shapes: Vec<_> = h
+        .log
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { track, width, height, fps, .. } => Some((*track, *width, *height, *fps)),
+            _ => None,
+        })
+        .take(2)
+        .collect();
+    assert_eq!(shapes, [(RecordingTrack::Camera, 320, 240, 5), (RecordingTrack::Screen, 1280, 800, 3)]);
     let camera: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Camera).collect();
     let screen: Vec<_> = segments.iter().filter(|s| s.0 == RecordingTrack::Screen).collect();
     assert_eq!(camera.iter().map(|s| s.2).collect::<Vec<_>>(), [0, 1, 2], "{segments:?}");

@@ -84,6 +84,9 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
             session_id: session(),
             ts: 9,
             kbps: 100,
+            width: 1280,
+            height: 800,
+            fps: 1,
         },
         Command::PauseAudio,
         Command::Notify {

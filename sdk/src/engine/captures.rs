@@ -5,6 +5,7 @@
 //! not yet reported, which is exactly what a stopping session waits for.
 //! What a capture becomes once stored is the upload channel's business.
 
+use invigil_schemas::config::VideoShape;
 use invigil_schemas::event::{Capture, CaptureKind, CaptureStatus, RecordingTrack};
 use invigil_schemas::ids::event_id_v7;
 use invigil_schemas::media_key::{capture_key, recording_key};
@@ -144,10 +145,10 @@ impl Engine {
         // Two thirds of the bitrate to the screen: text needs it more than a face.
         let screen_kbps = recording.video_kbps * 2 / 3;
         let plan = [
-            (RecordingTrack::Camera, recording.video_kbps - screen_kbps, self.devices.camera_live()),
-            (RecordingTrack::Screen, screen_kbps, self.devices.screen_live()),
+            (RecordingTrack::Camera, recording.video_kbps - screen_kbps, recording.camera, self.devices.camera_live()),
+            (RecordingTrack::Screen, screen_kbps, recording.screen, self.devices.screen_live()),
         ];
-        for (i, (track, kbps, live)) in plan.into_iter().enumerate() {
+        for (i, (track, kbps, shape, live)) in plan.into_iter().enumerate() {
             if now < self.captures.segment_due[i] {
                 continue;
             }
@@ -163,7 +164,9 @@ impl Engine {
             let key = recording_key(track, self.session.started_at, segment_seq);
             self.captures.started(RecordingKind::Video(track), segment_seq, key.clone());
             let session_id = self.session.session_id;
-            self.commands.push(Command::Record { track, key, segment_seq, session_id, ts: now, kbps });
+            let VideoShape { width, height, fps } = shape;
+            let record = Command::Record { track, key, segment_seq, session_id, ts: now, kbps, width, height, fps };
+            self.commands.push(record);
         }
     }
 
