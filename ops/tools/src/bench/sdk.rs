@@ -22,10 +22,15 @@ pub struct Args {
     /// the browser's CPU.
     #[arg(long)]
     video: bool,
-    /// With --video: the recorders' size and frame rate instead of the
-    /// SDK's, e.g. `camera=320x240@5,screen=1280x800@1`.
+    /// With --video: the test's recorded size and frame rate per track
+    /// (`recording.camera` / `recording.screen`) instead of the defaults,
+    /// e.g. `camera=320x240@10,screen=1280x800@3`.
     #[arg(long, requires = "video")]
     shape: Option<String>,
+    /// With --video: the test's segment length in ms instead of the
+    /// default 10,000 (each segment starts a new recorder and a keyframe).
+    #[arg(long, requires = "video")]
+    segment_ms: Option<u32>,
     /// With --video: the video codec (`vp8`, `vp9`, `h264`) instead of VP8.
     #[arg(long, requires = "video")]
     codec: Option<String>,
@@ -54,6 +59,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(codec) = &args.codec {
         node.args(["--codec", codec]);
+    }
+    if let Some(segment_ms) = args.segment_ms {
+        node.args(["--segment-ms", &segment_ms.to_string()]);
     }
     let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {
