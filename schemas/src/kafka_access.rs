@@ -375,9 +375,9 @@ pub use poller::{Polled, POLL_CALL};
 /// milliseconds, so it becomes a 0 ms wait, again and again, until the
 /// deadline passes. `perf` showed those threads in `clock_gettime`, and
 /// `invigil bench idle` measured them at 0.018 cores for the two producers of
-/// an idle `invigil up`. Ingest's events, the pipeline's live counters and the
-/// config log's writes all use this instead. Calls of [`POLL_CALL`] spin five times less often;
-/// a delivery report still wakes the thread at once.
+/// an idle `invigil up`. Ingest's events, the pipeline's live counters and
+/// the config log's writes all use this instead. Calls of [`POLL_CALL`] spin
+/// five times less often; a delivery report still wakes the thread at once.
 #[cfg(feature = "kafka-client")]
 mod poller {
     use std::sync::atomic::{AtomicBool, Ordering};

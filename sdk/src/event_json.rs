@@ -7,7 +7,7 @@
 //! does not compile until it is written here, and `tests/json.rs` holds
 //! every kind of the golden fixtures to serde_json's bytes.
 
-use invigil_schemas::event::{Event, EventBody};
+use invigil_schemas::event::{Blocked, Event, EventBody, Unblocked};
 
 use crate::json::{ToJson, Writer};
 
@@ -52,11 +52,8 @@ impl ToJson for Event {
             EventBody::Network(b) => {
                 out.key("state").variant(b.state);
             }
-            EventBody::Blocked(b) => {
-                out.key("reason").variant(b.reason);
-            }
-            EventBody::Unblocked(b) => {
-                out.key("reason").variant(b.reason);
+            EventBody::Blocked(Blocked { reason }) | EventBody::Unblocked(Unblocked { reason }) => {
+                out.key("reason").variant(*reason);
             }
             EventBody::SdkError(b) => {
                 out.key("code").string(&b.code).key("message").string(&b.message);

@@ -233,15 +233,15 @@ impl ToJson for Command {
             }
             Command::Bundle { key, parts } => {
                 out.name("bundle").key("key").string(key).key("parts");
-                strings(out, parts);
+                parts.write_json(out);
             }
             Command::Persist { store, key, value } => {
-                out.name("persist").key("store").name(store.as_str()).key("key").string(key);
+                out.name("persist").key("store").variant(*store).key("key").string(key);
                 out.key("value").string(value);
             }
             Command::Forget { store, keys } => {
-                out.name("forget").key("store").name(store.as_str()).key("keys");
-                strings(out, keys);
+                out.name("forget").key("store").variant(*store).key("keys");
+                keys.write_json(out);
             }
             Command::AcquireDevices => {
                 out.name("acquire_devices");
@@ -276,14 +276,6 @@ impl ToJson for Command {
         }
         out.close_object();
     }
-}
-
-fn strings(out: &mut Writer, items: &[String]) {
-    out.open_array();
-    for item in items {
-        out.string(item);
-    }
-    out.close_array();
 }
 
 /// What the host's listeners receive.
@@ -347,16 +339,8 @@ pub enum Store {
     Media,
 }
 
-impl Store {
-    /// The store's name, as the glue's IndexedDB knows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Store::Events => "events",
-            Store::Sessions => "sessions",
-            Store::Media => "media",
-        }
-    }
-}
+// The stores' names, as the glue's IndexedDB knows them.
+invigil_schemas::wire_names!(Store { Events => "events", Sessions => "sessions", Media => "media" });
 
 /// What the engine needs to resume a session after a reload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

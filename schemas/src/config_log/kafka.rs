@@ -16,12 +16,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
-
-use crate::kafka_access::Polled;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
-use crate::kafka_access::KafkaEndpoint;
+use crate::kafka_access::{KafkaEndpoint, Polled};
 
 use super::{ConfigLog, Outcome, Proposal, Version, RECORD_KEY};
 use crate::config::ConfigDocument;

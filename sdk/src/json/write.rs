@@ -40,6 +40,12 @@ impl<T: ToJson> ToJson for Vec<T> {
     }
 }
 
+impl ToJson for String {
+    fn write_json(&self, out: &mut Writer) {
+        out.string(self);
+    }
+}
+
 /// JSON text being written. Commas go in by themselves: a value or key
 /// written after anything but an opening bracket or a key's colon gets one
 /// first, so callers only say what comes next.
@@ -154,8 +160,6 @@ impl Writer {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 /// `text` as a JSON string, escaped as serde_json escapes: `"`, `\` and the
 /// control characters, nothing else.
 fn push_string(out: &mut String, text: &str) {
@@ -179,8 +183,7 @@ fn push_string(out: &mut String, text: &str) {
         clean = at + 1;
         if escape.is_empty() {
             out.push_str("\\u00");
-            out.push(char::from(HEX[usize::from(byte >> 4)]));
-            out.push(char::from(HEX[usize::from(byte & 15)]));
+            text::push_hex(out, &[byte]);
         } else {
             out.push_str(escape);
         }
