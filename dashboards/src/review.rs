@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use invigil_schemas::config::{AnomalyWeights, ProctorConfig};
+use invigil_schemas::config::{AnomalyWeights, FaceCheck, ProctorConfig};
 use invigil_schemas::ids::{CandidateId, TestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -212,6 +212,9 @@ pub struct Timeline {
     /// The test's anomaly weights and alert threshold now, to explain scores.
     pub weights: AnomalyWeights,
     pub alert_score: f64,
+    /// The test's face-check settings now, to draw its flags as the
+    /// pipeline does (`face_check.flag_after_*`, `dark_below`).
+    pub face_check: FaceCheck,
     /// Every reviewer's newest verdict.
     pub verdicts: Vec<Verdict>,
 }
@@ -255,6 +258,7 @@ pub async fn timeline(
         gap_after_ms,
         weights: config.anomaly.weights.clone(),
         alert_score: config.anomaly.alert_score,
+        face_check: config.face_check.clone(),
         verdicts,
     })
 }

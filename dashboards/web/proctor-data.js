@@ -17,6 +17,7 @@ export const COUNTERS = [
   ['permission_revocations', 'revocations'],
   ['missing_captures', 'missing captures'],
   ['network_gaps', 'network gaps'],
+  ['face_flags', 'face flags'],
 ];
 
 /** A candidate's status at `now`: the server's, except that an active

@@ -48,6 +48,8 @@ export function describeEvent(e) {
       return `${e.kind} #${e.capture_seq} ${e.status}${e.bytes ? `, ${e.bytes} B` : ''}${e.attempts > 1 ? `, ${e.attempts} attempts` : ''}${failure}`;
     case 'recording':
       return `${e.track} segment #${e.segment_seq} ${e.status}, ${(e.duration_ms / 1000).toFixed(1)} s${e.bytes ? `, ${e.bytes} B` : ''}${failure}`;
+    case 'face':
+      return `${e.faces} face${e.faces === 1 ? '' : 's'}, best score ${Number(e.confidence).toFixed(2)}, face ${Math.round(e.face_size * 100)} % of the width, light ${Number(e.light).toFixed(2)}, ${e.ms} ms`;
     case 'sdk_error':
       return `${e.code}: ${e.message}`;
     case 'custom': {
@@ -59,6 +61,85 @@ export function describeEvent(e) {
     default:
       return [e.state, e.device, e.action, e.reason].filter(Boolean).join(' ');
   }
+}
+
+/** How many check intervals may separate two checks of one run, as in the
+ * pipeline (FACE_RUN_GAP_CHECKS): a longer silence ends the run. */
+const FACE_RUN_GAP_CHECKS = 3;
+
+/** The spans `[from, to)` while any block reason was on, from the
+ * blocked/unblocked events (in time order); one still on ends at `lastTs`. */
+function blockedSpans(events, lastTs) {
+  const active = new Set();
+  const spans = [];
+  let since = null;
+  for (const e of events) {
+    if (e.type !== 'blocked' && e.type !== 'unblocked') continue;
+    if (e.type === 'blocked') active.add(e.reason);
+    else active.delete(e.reason);
+    if (since === null && active.size) since = e.ts;
+    else if (since !== null && !active.size) {
+      if (e.ts > since) spans.push([since, e.ts]);
+      since = null;
+    }
+  }
+  if (since !== null && lastTs > since) spans.push([since, lastTs]);
+  return spans;
+}
+
+/**
+ * The face checks and their flags, counted as the pipeline counts them
+ * (pipeline/src/scoring.rs): each `face` event's finding — `blocked` (taken
+ * while blocked: not scored), `dark` (no face in a frame darker than
+ * `dark_below`: too dark to tell), `none`, `one` or `several` — and the runs
+ * of `none` or `several` that persisted: `flag_after_checks` checks, or at
+ * least two spanning `flag_after_ms`. Never one frame.
+ */
+export function faceFlags(events, settings) {
+  const s = { every_ms: 5000, flag_after_checks: 3, flag_after_ms: 15000, dark_below: 0.12, ...settings };
+  const lastTs = events.length ? events[events.length - 1].ts : 0;
+  const blocked = blockedSpans(events, lastTs);
+  const inBlock = (ts) => blocked.some(([from, to]) => from <= ts && ts < to);
+  const checks = events.filter((e) => e.type === 'face').map((e) => {
+    let finding = e.faces === 1 ? 'one' : e.faces > 1 ? 'several' : 'none';
+    if (inBlock(e.ts)) finding = 'blocked';
+    else if (e.faces === 0 && Math.round(e.light * 1000) < Math.round(s.dark_below * 1000)) finding = 'dark';
+    return { ts: e.ts, faces: e.faces, confidence: e.confidence, light: e.light, finding };
+  });
+  const flags = [];
+  const maxGap = FACE_RUN_GAP_CHECKS * Math.max(1, s.every_ms);
+  let run = null;
+  const close = () => {
+    if (!run || (run.finding !== 'none' && run.finding !== 'several')) return;
+    const n = run.checks.length;
+    const span = run.checks[n - 1].ts - run.checks[0].ts;
+    if ((n >= Math.max(2, s.flag_after_checks) || (n >= 2 && span >= s.flag_after_ms)) && span > 0) {
+      flags.push({ finding: run.finding, from: run.checks[0].ts, to: run.checks[n - 1].ts, checks: run.checks });
+    }
+  };
+  for (const check of checks) {
+    const last = run && run.checks[run.checks.length - 1];
+    if (run && run.finding === check.finding && check.ts - last.ts <= maxGap) {
+      run.checks.push(check);
+    } else {
+      close();
+      run = { finding: check.finding, checks: [check] };
+    }
+  }
+  close();
+  const count = (finding) => checks.filter((c) => c.finding === finding).length;
+  const summary = { checks: checks.length, one: count('one'), none: count('none'), several: count('several'), dark: count('dark'), blocked: count('blocked') };
+  return { summary, flags };
+}
+
+/** What a face flag says, for its row: the finding, how long, on how many checks, and their numbers. */
+export function describeFaceFlag(flag) {
+  const what = flag.finding === 'none' ? 'No face' : 'Several faces';
+  const best = Math.max(...flag.checks.map((c) => c.confidence));
+  const lights = flag.checks.map((c) => c.light);
+  const most = Math.max(...flag.checks.map((c) => c.faces));
+  return `${what} for ${formatDuration(flag.to - flag.from)} over ${flag.checks.length} checks in a row`
+    + ` (${flag.finding === 'several' ? `up to ${most} faces, ` : ''}best score ${best.toFixed(2)}, light ${Math.min(...lights).toFixed(2)}–${Math.max(...lights).toFixed(2)})`;
 }
 
 /** The event types present, sorted, for the filter. */

@@ -7,7 +7,7 @@ import { el } from './dom.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
-import { anomalyComponents, describeEvent, eventTypes, eventsOfType, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
+import { anomalyComponents, describeEvent, describeFaceFlag, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
@@ -100,6 +100,7 @@ async function showCandidate(test, candidate) {
         recording ? ' Click the plot or an event to play the recording from there.' : '')),
     ...(recording ? [recording.panel] : []),
     anomaliesPanel(timeline),
+    ...(timeline.events.some((e) => e.type === 'face') ? [facePanel(timeline)] : []),
     mediaPanel(timeline),
     eventsPanel(timeline, recording && recording.seek),
   );
@@ -134,6 +135,36 @@ function anomaliesPanel(timeline) {
       ? el('table', {}, el('thead', {}, el('tr', {}, ['Minute', 'Severity', 'Score / threshold', 'Components (contribution = count × weight)'].map((h) => el('th', {}, h)))), el('tbody', {}, items))
       : el('p', {}, 'No minute reached the alert threshold.'),
     el('p', { class: 'note' }, 'A tab switch is scored once: the blur, fullscreen exit and overlay it sets off (within 1 s) stay on the timeline as context but add nothing to the score.'));
+}
+
+/**
+ * Face checks: what they found, and each flag with its numbers and the face
+ * photos taken just before and after it, so a reviewer sees what the
+ * detector saw rather than trusting it.
+ */
+function facePanel(timeline) {
+  const { summary, flags } = faceFlags(timeline.events, timeline.face_check);
+  const photos = timeline.events.filter((e) => e.type === 'capture' && e.kind === 'face' && e.status === 'uploaded' && e.key);
+  const around = (flag) => {
+    const before = photos.filter((p) => p.ts <= flag.to).slice(-2);
+    const after = photos.filter((p) => p.ts > flag.to).slice(0, 1);
+    return [...before, ...after].map((p) => {
+      const frame = thumbnail(p.key, 'face photo');
+      frame.append(el('figcaption', {}, formatClock(p.ts)));
+      return frame;
+    });
+  };
+  const rows = flags.map((flag) => el('tr', { dataset: { finding: flag.finding } },
+    el('td', {}, `${formatClock(flag.from)}–${formatClock(flag.to)}`),
+    el('td', {}, describeFaceFlag(flag)),
+    el('td', {}, el('div', { class: 'strip' }, around(flag)))));
+  return el('section', { class: 'panel', id: 'faces' }, el('h2', {}, 'Face checks'),
+    el('p', { id: 'face-summary' }, `${summary.checks} checks: ${summary.one} one face, ${summary.none} no face, ${summary.several} several faces, `
+      + `${summary.dark} too dark to tell, ${summary.blocked} while blocked (not scored).`),
+    rows.length
+      ? el('table', { id: 'face-flags' }, el('thead', {}, el('tr', {}, ['When', 'Flag', 'Face photos around it'].map((h) => el('th', {}, h)))), el('tbody', {}, rows))
+      : el('p', {}, 'No flag: no run of checks without a face, or with several, lasted long enough.'),
+    el('p', { class: 'note' }, 'A flag needs a run of consecutive checks, never one frame. Dark frames are too dark to tell, not "no face". A detector can miss a face (a turned head, a hand, poor light) and can take a picture for a face: look at the photos.'));
 }
 
 function mediaPanel(timeline) {

@@ -1,5 +1,6 @@
 //! The browser SDK's bundle (`sdk/build.sh` → `invigil.js`, `invigil-live.js`,
-//! `invigil_bg.wasm`) served as static files, so one image can hand host
+//! `invigil_bg.wasm`, and the face-check chunk `invigil-face.js`,
+//! `invigil_face_bg.wasm`, `invigil-face-yunet.onnx`) served as static files, so one image can hand host
 //! pages their script tag: `<script src="https://proctor.example/sdk/invigil.js">`.
 //!
 //! Only plain file names with a known type are served (no paths, no dot
@@ -25,6 +26,8 @@ fn content_type(name: &str) -> Option<&'static str> {
     match name.rsplit_once('.')?.1 {
         "js" => Some("text/javascript"),
         "wasm" => Some("application/wasm"),
+        // The face detector's model, fetched by the face Worker.
+        "onnx" => Some("application/octet-stream"),
         _ => None,
     }
 }
@@ -37,7 +40,7 @@ pub fn not_found(why: impl Into<String>) -> Response {
 /// `dir/name` as a response, or 404 for anything else.
 pub async fn response(dir: &Path, name: &str, cache_control: &'static str) -> Response {
     let Some(content_type) = content_type(name) else {
-        return not_found("no such SDK file: invigil.js, invigil-live.js and invigil_bg.wasm are served");
+        return not_found("no such SDK file: the bundle's .js, .wasm and .onnx files are served");
     };
     match tokio::fs::read(dir.join(name)).await {
         Ok(bytes) => (
@@ -62,6 +65,7 @@ mod tests {
     fn only_plain_names_of_known_types_are_served() {
         assert_eq!(content_type("invigil.js"), Some("text/javascript"));
         assert_eq!(content_type("invigil_bg.wasm"), Some("application/wasm"));
+        assert_eq!(content_type("invigil-face-yunet.onnx"), Some("application/octet-stream"));
         for refused in ["../etc/passwd.js", ".hidden.js", "invigil.d.ts", "a/b.js", "x.js%00", "config.json"] {
             assert_eq!(content_type(refused), None, "{refused}");
         }

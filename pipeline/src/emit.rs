@@ -97,6 +97,8 @@ fn window_fingerprint(r: &WindowRow) -> u64 {
         (r.key_bursts, r.permission_revocations, r.blocked_ms, r.uploads_failed),
         (r.expected_face, r.uploaded_face, r.expected_screen, r.uploaded_screen, r.expected_audio, r.uploaded_audio),
         (r.recording_expected_ms, r.camera_recorded_ms, r.screen_recorded_ms),
+        (r.face_checks, r.no_face_checks, r.several_faces_checks, r.dark_checks, r.unscored_face_checks),
+        (r.no_face_ms, r.several_faces_ms, r.face_flags),
         (r.network_gaps, r.network_gap_ms, r.late_events, r.score.to_bits()),
         (&r.component_names, r.component_values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
     ))
@@ -115,6 +117,7 @@ fn session_fingerprint(r: &SessionRow) -> u64 {
         (r.events, r.batches, r.expected_captures, r.uploaded_captures, r.completeness_pct.to_bits()),
         r.delivered_captures,
         (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
+        (r.face_checks, r.face_flags, r.no_face_ms, r.several_faces_ms),
         (r.network_gaps, r.network_gap_ms, r.max_window_score.to_bits()),
     ))
 }
@@ -221,6 +224,14 @@ impl Tracked {
             recording_expected_ms: value.recording_expected_ms,
             camera_recorded_ms: value.recorded_ms[0],
             screen_recorded_ms: value.recorded_ms[1],
+            face_checks: value.face_checks,
+            no_face_checks: value.no_face_checks,
+            several_faces_checks: value.several_faces_checks,
+            dark_checks: value.dark_checks,
+            unscored_face_checks: value.unscored_face_checks,
+            no_face_ms: value.no_face_ms,
+            several_faces_ms: value.several_faces_ms,
+            face_flags: value.face_flags,
             network_gaps: value.network_gaps,
             network_gap_ms: value.network_gap_ms,
             late_events: value.late_events,
@@ -283,6 +294,10 @@ impl Tracked {
             } else {
                 (recorded as f64 * 100.0 / (2 * total.recording_expected_ms) as f64) as f32
             },
+            face_checks: total.face_checks,
+            face_flags: total.face_flags,
+            no_face_ms: total.no_face_ms,
+            several_faces_ms: total.several_faces_ms,
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,
             max_window_score: self.windows.values().map(|w| w.score).fold(0.0, f64::max),

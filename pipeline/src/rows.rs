@@ -45,6 +45,12 @@ pub struct EventRow {
     /// A recording segment's length (its track in `capture_kind`, its
     /// `segment_seq` in `capture_seq`).
     pub duration_ms: u32,
+    /// A face check: faces found, the best score, the largest face's width
+    /// over the frame's, the frame's brightness (its time in `duration_ms`).
+    pub faces: u8,
+    pub face_confidence: f32,
+    pub face_size: f32,
+    pub light: f32,
     pub name: String,
     pub payload: String,
     pub ingest_node: String,
@@ -112,6 +118,10 @@ impl EventRow {
             capture_seq: 0,
             attempts: 0,
             duration_ms: 0,
+            faces: 0,
+            face_confidence: 0.0,
+            face_size: 0.0,
+            light: 0.0,
             name: String::new(),
             payload: payload_of(event),
             ingest_node: record.ingest_node.clone(),
@@ -152,6 +162,13 @@ impl EventRow {
                 row.capture_seq = b.segment_seq;
                 row.attempts = b.attempts;
                 row.duration_ms = b.duration_ms;
+            }
+            EventBody::Face(b) => {
+                row.faces = u8::try_from(b.faces).unwrap_or(u8::MAX);
+                row.face_confidence = b.confidence.as_f64() as f32;
+                row.face_size = b.face_size.as_f64() as f32;
+                row.light = b.light.as_f64() as f32;
+                row.duration_ms = b.ms;
             }
             EventBody::Blocked(b) => row.reason = wire_name(&b.reason),
             EventBody::Unblocked(b) => row.reason = wire_name(&b.reason),
@@ -304,6 +321,10 @@ impl TableRow for EventRow {
         ("capture_seq", Plain),
         ("attempts", Plain),
         ("duration_ms", Plain),
+        ("faces", Plain),
+        ("face_confidence", Plain),
+        ("face_size", Plain),
+        ("light", Plain),
         ("name", Plain),
         ("payload", Plain),
         ("ingest_node", Plain),
@@ -348,6 +369,16 @@ pub struct WindowRow {
     pub recording_expected_ms: u64,
     pub camera_recorded_ms: u64,
     pub screen_recorded_ms: u64,
+    /// Face checks by what they saw (one face is the rest of
+    /// `face_checks`), milliseconds of flagged runs, flags begun here.
+    pub face_checks: u32,
+    pub no_face_checks: u32,
+    pub several_faces_checks: u32,
+    pub dark_checks: u32,
+    pub unscored_face_checks: u32,
+    pub no_face_ms: u64,
+    pub several_faces_ms: u64,
+    pub face_flags: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -386,6 +417,14 @@ impl TableRow for WindowRow {
         ("recording_expected_ms", Plain),
         ("camera_recorded_ms", Plain),
         ("screen_recorded_ms", Plain),
+        ("face_checks", Plain),
+        ("no_face_checks", Plain),
+        ("several_faces_checks", Plain),
+        ("dark_checks", Plain),
+        ("unscored_face_checks", Plain),
+        ("no_face_ms", Plain),
+        ("several_faces_ms", Plain),
+        ("face_flags", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("late_events", Plain),
@@ -465,6 +504,11 @@ pub struct SessionRow {
     pub recording_expected_ms: u64,
     pub recorded_ms: u64,
     pub recording_pct: f32,
+    /// Face checks made, flagged runs and their milliseconds.
+    pub face_checks: u32,
+    pub face_flags: u32,
+    pub no_face_ms: u64,
+    pub several_faces_ms: u64,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub max_window_score: f64,
@@ -492,6 +536,10 @@ impl TableRow for SessionRow {
         ("recording_expected_ms", Plain),
         ("recorded_ms", Plain),
         ("recording_pct", Plain),
+        ("face_checks", Plain),
+        ("face_flags", Plain),
+        ("no_face_ms", Plain),
+        ("several_faces_ms", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("max_window_score", Plain),

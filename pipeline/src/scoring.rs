@@ -37,6 +37,20 @@
 //!   the session ended, else [`recording_grace_ms`] before it (a segment is
 //!   reported once it is cut and uploaded). Segment time outside the
 //!   expected intervals is not credited, so recorded ≤ expected.
+//! - **face checks** (`face_check.mode = "presence"`): each check is
+//!   *unscored* when it falls in a blocked interval (camera denied,
+//!   fullscreen left: the candidate is already accounted for), else *dark*
+//!   when it found no face in a frame darker than `face_check.dark_below`
+//!   ("too dark to tell", never "no face"), else *no face*, *one face* or
+//!   *several faces*. A **run** is consecutive checks of the same finding,
+//!   no two more than [`FACE_RUN_GAP_CHECKS`] intervals apart (a missing
+//!   stretch of checks ends a run rather than bridging it). A run of no face
+//!   or several faces is **flagged** once it holds `flag_after_checks`
+//!   checks, or at least two checks spanning `flag_after_ms`: never one
+//!   frame. A flagged run covers `[first check, last check]`; its
+//!   milliseconds are spread over the windows it overlaps and scored per
+//!   second (`no_face_second`, `several_faces_second`), and it counts as one
+//!   flag in the window where it began.
 //! - **network gaps**: consecutive batch receipts (server clock) more than
 //!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
 //!   the windows it overlaps; it is counted once, in the window where it
@@ -55,9 +69,9 @@
 
 use std::collections::HashSet;
 
-use invigil_schemas::config::{ProctorConfig, RecordingMode};
+use invigil_schemas::config::{FaceCheckMode, ProctorConfig, RecordingMode};
 
-use crate::session::{window_start, Dimension, Session, Transition, FULLSCREEN_BLOCK, WINDOW_MS};
+use crate::session::{window_start, Dimension, FaceCheck, Session, Transition, FULLSCREEN_BLOCK, WINDOW_MS};
 
 /// One window's measures and score.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,6 +100,17 @@ pub struct WindowValue {
     /// those delivered, per track (camera, screen).
     pub recording_expected_ms: u64,
     pub recorded_ms: [u64; 2],
+    /// Face checks in the window (by check time), by finding: one face is
+    /// what `face_checks` has besides the others.
+    pub face_checks: u32,
+    pub no_face_checks: u32,
+    pub several_faces_checks: u32,
+    pub dark_checks: u32,
+    pub unscored_face_checks: u32,
+    /// Milliseconds of flagged runs in the window, and the flags begun in it.
+    pub no_face_ms: u64,
+    pub several_faces_ms: u64,
+    pub face_flags: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -123,6 +148,14 @@ impl WindowValue {
         for k in 0..2 {
             self.recorded_ms[k] += other.recorded_ms[k];
         }
+        self.face_checks += other.face_checks;
+        self.no_face_checks += other.no_face_checks;
+        self.several_faces_checks += other.several_faces_checks;
+        self.dark_checks += other.dark_checks;
+        self.unscored_face_checks += other.unscored_face_checks;
+        self.no_face_ms += other.no_face_ms;
+        self.several_faces_ms += other.several_faces_ms;
+        self.face_flags += other.face_flags;
         self.network_gaps += other.network_gaps;
         self.network_gap_ms += other.network_gap_ms;
         self.late_events += other.late_events;
@@ -131,7 +164,7 @@ impl WindowValue {
     /// Fills `score` and `components` from the measures.
     fn score_with(&mut self, config: &ProctorConfig) {
         let w = &config.anomaly.weights;
-        let measures: [(&'static str, f64, f64); 9] = [
+        let measures: [(&'static str, f64, f64); 11] = [
             ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
             ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
             ("blur", w.blur, f64::from(self.blur_count.saturating_sub(self.blurs_in_switch))),
@@ -145,6 +178,8 @@ impl WindowValue {
             ("permission_revoked", w.permission_revoked, f64::from(self.permission_revocations)),
             ("blocked_second", w.blocked_second, (self.blocked_ms - self.blocked_in_switch_ms) as f64 / 1000.0),
             ("missing_capture", w.missing_capture, f64::from(self.missing_captures())),
+            ("no_face_second", w.no_face_second, self.no_face_ms as f64 / 1000.0),
+            ("several_faces_second", w.several_faces_second, self.several_faces_ms as f64 / 1000.0),
         ];
         self.components.clear();
         self.score = 0.0;
@@ -351,6 +386,93 @@ pub fn network_gaps(session: &Session, config: &ProctorConfig) -> Intervals {
         .collect()
 }
 
+/// How many check intervals may lie between two checks of one run: a
+/// check that comes late (a throttled timer, a slow frame) continues it,
+/// a stretch with no checks at all (camera off, page closed) ends it.
+pub const FACE_RUN_GAP_CHECKS: i64 = 3;
+
+/// What one face check found, as windows count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Finding {
+    OneFace,
+    NoFace,
+    SeveralFaces,
+    /// No face in a frame too dark to tell.
+    Dark,
+    /// Taken while the candidate was blocked.
+    Unscored,
+}
+
+fn finding(check: &FaceCheck, config: &ProctorConfig, blocked: &Intervals) -> Finding {
+    let dark_below = (config.face_check.dark_below * 1000.0).round() as u16;
+    match check.faces {
+        _ if contains(blocked, check.ts) => Finding::Unscored,
+        0 if check.light < dark_below => Finding::Dark,
+        0 => Finding::NoFace,
+        1 => Finding::OneFace,
+        _ => Finding::SeveralFaces,
+    }
+}
+
+/// Each check's finding, and the flagged runs: `[no face, several faces]`
+/// as intervals, and when each flag began.
+struct FaceRuns {
+    findings: Vec<(i64, Finding)>,
+    flagged: [Intervals; 2],
+    flag_starts: Vec<i64>,
+}
+
+impl FaceRuns {
+    fn of(session: &Session, config: &ProctorConfig, blocked: &Intervals) -> Self {
+        let face = &config.face_check;
+        let max_gap = FACE_RUN_GAP_CHECKS * i64::from(face.every_ms.max(1));
+        let findings: Vec<(i64, Finding)> =
+            session.face_checks.iter().map(|c| (c.ts, finding(c, config, blocked))).collect();
+        let mut out = FaceRuns { findings: Vec::new(), flagged: Default::default(), flag_starts: Vec::new() };
+        let close = |run: Option<(Finding, i64, i64, u32)>, out: &mut FaceRuns| {
+            let Some((what, first, last, count)) = run else { return };
+            let slot = match what {
+                Finding::NoFace => 0,
+                Finding::SeveralFaces => 1,
+                _ => return,
+            };
+            let persisted =
+                count >= face.flag_after_checks.max(2) || (count >= 2 && last - first >= i64::from(face.flag_after_ms));
+            if persisted && last > first {
+                out.flagged[slot].push((first, last));
+                out.flag_starts.push(first);
+            }
+        };
+        // (finding, first ts, last ts, checks) of the run being read.
+        let mut run: Option<(Finding, i64, i64, u32)> = None;
+        for &(ts, what) in &findings {
+            run = match run {
+                Some((current, first, last, count)) if current == what && ts - last <= max_gap => {
+                    Some((current, first, ts, count + 1))
+                }
+                previous => {
+                    close(previous, &mut out);
+                    Some((what, ts, ts, 1))
+                }
+            };
+        }
+        close(run, &mut out);
+        out.findings = findings;
+        out
+    }
+}
+
+/// How far before a changed face check the flags may change: a check can
+/// complete, split or join a run, and a run shorter than a flag reaches
+/// back at most `flag_after_checks` gaps.
+fn face_reach_ms(config: &ProctorConfig) -> i64 {
+    let face = &config.face_check;
+    if face.mode == FaceCheckMode::Off {
+        return 0;
+    }
+    i64::from(face.flag_after_checks) * FACE_RUN_GAP_CHECKS * i64::from(face.every_ms)
+}
+
 /// What every window of a computation shares.
 struct Context {
     hidden: Intervals,
@@ -364,6 +486,7 @@ struct Context {
     /// When a video recording was expected, and what each track delivered of it.
     recording_expected: Intervals,
     recorded: [Intervals; 2],
+    faces: FaceRuns,
 }
 
 /// The slots `first_ts + j·I` credited with one kind's uploads (sorted
@@ -391,7 +514,7 @@ fn credit_slots(uploads: &[i64], first_ts: i64, interval: i64) -> HashSet<i64> {
 /// blocked spans or of the session's end moves credits within two.
 pub fn capture_reach_ms(config: &ProctorConfig) -> i64 {
     let c = &config.capture_intervals;
-    let captures = 2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms));
+    let captures = (2 * i64::from(c.face_ms.max(c.screen_ms).max(c.audio_chunk_ms))).max(face_reach_ms(config));
     if config.recording.mode != RecordingMode::Video {
         return captures;
     }
@@ -408,6 +531,7 @@ impl Context {
             std::array::from_fn(|k| credit_slots(&session.uploads[k], session.first_ts, intervals[k].max(1)));
         let blocked = intervals_of(session, |d| matches!(d, Dimension::Blocked(_)));
         let (recording_expected, recorded) = recording_credit(session, config, &blocked);
+        let faces = FaceRuns::of(session, config, &blocked);
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
@@ -418,6 +542,7 @@ impl Context {
             credited,
             recording_expected,
             recorded,
+            faces,
         }
     }
 }
@@ -483,6 +608,22 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
             j += 1;
         }
     }
+
+    let first_check = cx.faces.findings.partition_point(|(ts, _)| *ts < start);
+    for (_, what) in cx.faces.findings[first_check..].iter().take_while(|(ts, _)| *ts < end) {
+        value.face_checks += 1;
+        match what {
+            Finding::OneFace => {}
+            Finding::NoFace => value.no_face_checks += 1,
+            Finding::SeveralFaces => value.several_faces_checks += 1,
+            Finding::Dark => value.dark_checks += 1,
+            Finding::Unscored => value.unscored_face_checks += 1,
+        }
+    }
+    value.no_face_ms = overlap(&cx.faces.flagged[0], start, end);
+    value.several_faces_ms = overlap(&cx.faces.flagged[1], start, end);
+    value.face_flags =
+        cx.faces.flag_starts.iter().filter(|t| window_start(**t).clamp(first, last) == start).count() as u32;
 
     value.recording_expected_ms = overlap(&cx.recording_expected, start, end);
     value.recorded_ms = std::array::from_fn(|k| overlap(&cx.recorded[k], start, end));
@@ -553,6 +694,95 @@ mod tests {
                 .chain([(80_000, What::Toggle(blocked, false)), (115_000, last)])
                 .collect(),
         )
+    }
+
+    fn face_config() -> ProctorConfig {
+        let mut config = ConfigDocument::default().for_test(&TestId::new("exam").unwrap()).unwrap();
+        config.face_check.mode = FaceCheckMode::Presence;
+        config.face_check.every_ms = 5_000;
+        config
+    }
+
+    /// A check every 5 s from `at`, each `(faces, light in thousandths)`.
+    fn checks(at: i64, seen: &[(u8, u16)]) -> Vec<(i64, What)> {
+        seen.iter()
+            .enumerate()
+            .map(|(i, &(faces, light))| (at + i as i64 * 5_000, What::Face { faces, light }))
+            .collect()
+    }
+
+    #[test]
+    fn one_frame_never_flags_and_a_persistent_run_does() {
+        let config = face_config();
+        let lit = 500;
+        // 0–5 s one face; 10–20 s no face (3 checks: a flag); 25 s one face;
+        // 30–35 s two faces (2 checks: not yet); 40 s no face alone; 45 s a
+        // dark frame; 50 s one face.
+        let seen = [
+            (1, lit),
+            (1, lit),
+            (0, lit),
+            (0, lit),
+            (0, lit),
+            (1, lit),
+            (2, lit),
+            (2, lit),
+            (0, lit),
+            (0, 50),
+            (1, lit),
+        ];
+        let mut facts = vec![(0, What::Started { sdk_version: "t".into() })];
+        facts.extend(checks(0, &seen));
+        let session = session_of(facts);
+        let windows = compute(&session, &config, None);
+        assert_eq!(windows.len(), 1);
+        let w = &windows[0];
+        assert_eq!((w.face_checks, w.no_face_checks, w.several_faces_checks, w.dark_checks), (11, 4, 2, 1));
+        assert_eq!((w.no_face_ms, w.several_faces_ms, w.face_flags), (10_000, 0, 1));
+        assert!(w.components.contains(&("no_face_second", 10.0 * config.anomaly.weights.no_face_second)));
+        assert!(!w.components.iter().any(|(n, _)| *n == "several_faces_second"));
+    }
+
+    #[test]
+    fn dark_frames_blocked_spans_and_silences_break_runs_instead_of_scoring() {
+        let config = face_config();
+        let camera = Dimension::Blocked(0);
+        // Two no-face checks, a dark one, two more: no run reaches three.
+        let mut facts = checks(0, &[(0, 500), (0, 500), (0, 40), (0, 500), (0, 500)]);
+        // Then no face at 60 and 65 s, nothing for a minute, no face at 125 s.
+        facts.extend(checks(60_000, &[(0, 500), (0, 500)]));
+        facts.extend(checks(125_000, &[(0, 500)]));
+        // And four no-face checks while the camera was blocked.
+        facts.push((200_000, What::Toggle(camera, true)));
+        facts.extend(checks(201_000, &[(0, 500), (0, 500), (0, 500), (0, 500)]));
+        facts.push((230_000, What::Toggle(camera, false)));
+        let session = session_of(facts);
+        let windows = compute(&session, &config, None);
+        let sum = |f: fn(&WindowValue) -> u64| windows.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|w| u64::from(w.face_flags)), 0, "{windows:#?}");
+        assert_eq!(sum(|w| w.no_face_ms), 0);
+        assert_eq!(sum(|w| u64::from(w.dark_checks)), 1);
+        assert_eq!(sum(|w| u64::from(w.unscored_face_checks)), 4);
+        assert_eq!(sum(|w| u64::from(w.no_face_checks)), 7);
+    }
+
+    #[test]
+    fn a_run_spanning_flag_after_ms_flags_with_fewer_checks() {
+        let mut config = face_config();
+        config.face_check.every_ms = 10_000;
+        config.face_check.flag_after_checks = 5;
+        config.face_check.flag_after_ms = 15_000;
+        // Three checks 10 s apart with two faces: 20 s ≥ 15 s.
+        let facts = (0..3).map(|i| (i * 10_000, What::Face { faces: 2, light: 400 })).collect();
+        let windows = compute(&session_of(facts), &config, None);
+        assert_eq!((windows[0].several_faces_ms, windows[0].face_flags), (20_000, 1));
+        // A flag spread over two windows counts once, where it began.
+        let facts = (0..4).map(|i| (50_000 + i * 10_000, What::Face { faces: 0, light: 400 })).collect();
+        let windows = compute(&session_of(facts), &config, None);
+        assert_eq!(
+            windows.iter().map(|w| (w.no_face_ms, w.face_flags)).collect::<Vec<_>>(),
+            [(10_000, 1), (20_000, 0)]
+        );
     }
 
     #[test]

@@ -23,6 +23,12 @@
 //!   450 s, blocked 450–460 s; ended at 599 s.
 //! - **Two hours later** a last batch delivers what the SDK had kept back:
 //!   a paste at 500 s and a tab switch 505–520 s (minute 8 is corrected).
+//! - Face checks (the test's `face_check.mode = presence`, every 5 s) in
+//!   minute 2 only, at 120.2 s + 5j: one face, one face, **no face ×4**
+//!   (130–145 s: a flagged run of 15 s), two faces once (150 s: one frame,
+//!   no flag), a dark frame with no face (155 s: too dark to tell), then one
+//!   face to 175 s; and one no-face check at 455 s, while the camera was
+//!   blocked (unscored).
 
 use invigil_schemas::batch::EventBatch;
 use invigil_schemas::config::ConfigDocument;
@@ -50,9 +56,10 @@ pub fn recent_t0(minutes_ago: i64) -> i64 {
 /// The config document the truth assumes.
 pub fn config() -> ConfigDocument {
     let mut document = ConfigDocument::default();
-    document
-        .tests
-        .insert(TEST.to_owned().try_into().expect("valid id"), serde_json::json!({"anomaly": {"alert_score": 1.5}}));
+    document.tests.insert(
+        TEST.to_owned().try_into().expect("valid id"),
+        serde_json::json!({"anomaly": {"alert_score": 1.5}, "face_check": {"mode": "presence"}}),
+    );
     document
 }
 
@@ -78,6 +85,30 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     for (ts, body) in captures() {
         on_time(ts, body);
     }
+    // (faces, light in thousandths) of the minute-2 checks, then the blocked one.
+    let seen: [(u32, u32); 12] = [
+        (1, 500),
+        (1, 500),
+        (0, 500),
+        (0, 480),
+        (0, 510),
+        (0, 500),
+        (2, 520),
+        (0, 40),
+        (1, 500),
+        (1, 500),
+        (1, 490),
+        (1, 500),
+    ];
+    let face = |faces, light| {
+        let confidence = Thousandths::new(if faces == 0 { 120 } else { 910 });
+        let face_size = Thousandths::new(if faces == 0 { 0 } else { 280 });
+        EventBody::Face(Face { faces, confidence, face_size, light: Thousandths::new(light), ms: 22 })
+    };
+    for (j, (faces, light)) in seen.into_iter().enumerate() {
+        on_time(120_200 + j as i64 * 5_000, face(faces, light));
+    }
+    on_time(s(455.0), face(0, 500));
     let vis = |state| EventBody::Visibility(Visibility { state });
     on_time(s(65.0), vis(VisibilityState::Hidden));
     on_time(s(80.0), vis(VisibilityState::Visible));

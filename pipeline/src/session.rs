@@ -88,6 +88,11 @@ pub enum What {
     /// A delivered video segment of track 0 = camera, 1 = screen, and the
     /// milliseconds it covers from the fact's time.
     Recorded(u8, u32),
+    /// A face check: faces found, and the frame's brightness in thousandths.
+    Face {
+        faces: u8,
+        light: u16,
+    },
     /// Stored and counted as an event, no window column of its own.
     Other,
 }
@@ -159,6 +164,10 @@ impl Fact {
                 ("failed", _) => What::UploadFailed,
                 _ => What::Other,
             },
+            Some(EventKind::Face) => What::Face {
+                faces: row.faces,
+                light: (f64::from(row.light) * 1000.0).round().clamp(0.0, 1000.0) as u16,
+            },
             _ => What::Other,
         };
         Fact { seq: row.seq, ts: row.ts, what }
@@ -193,6 +202,15 @@ pub struct Transition {
     pub seq: u64,
     pub dimension: Dimension,
     pub on: bool,
+}
+
+/// One face check as windows need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FaceCheck {
+    pub ts: i64,
+    pub faces: u8,
+    /// Mean brightness of the frame, 0..1000.
+    pub light: u16,
 }
 
 /// Additive counts of one minute (by event time).
@@ -296,6 +314,10 @@ pub struct Session {
     /// The newest uploaded face photo and screenshot by client time, as
     /// `(ts, object key)`: the proctor wall's thumbnails.
     pub latest_images: [Option<(i64, String)>; 2],
+    /// Face checks, sorted by time: 16 bytes each, ~2,200 for a 3-hour
+    /// session at one every 5 s (a run needs its neighbours, so they are
+    /// kept rather than counted).
+    pub face_checks: Vec<FaceCheck>,
 }
 
 impl Session {
@@ -318,6 +340,7 @@ impl Session {
             segments: Default::default(),
             fullscreen_exits: Vec::new(),
             latest_images: Default::default(),
+            face_checks: Vec::new(),
         }
     }
 
@@ -419,6 +442,11 @@ impl Session {
                 let segments = &mut self.segments[usize::from(*track).min(1)];
                 let at = segments.partition_point(|s| *s < segment);
                 segments.insert(at, segment);
+            }
+            What::Face { faces, light } => {
+                let check = FaceCheck { ts: fact.ts, faces: *faces, light: *light };
+                let at = self.face_checks.partition_point(|c| *c < check);
+                self.face_checks.insert(at, check);
             }
             What::Other => {}
         }

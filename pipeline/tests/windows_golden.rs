@@ -71,7 +71,11 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
 
     let m2 = minute(&windows, 2);
     assert_eq!((m2.tab_switches, m2.hidden_ms, m2.key_bursts), (1, 10_000, 2));
-    assert!(close(m2.score, 1.0 + 0.5 + 0.5));
+    // Face checks: 12; no face at 130.2–145.2 s (four in a row: a 15 s flag,
+    // 0.02 a second), two faces once (not a flag), one dark frame (labelled).
+    assert_eq!((m2.face_checks, m2.no_face_checks, m2.several_faces_checks, m2.dark_checks), (12, 4, 1, 1));
+    assert_eq!((m2.no_face_ms, m2.several_faces_ms, m2.face_flags, m2.unscored_face_checks), (15_000, 0, 1, 0));
+    assert!(close(m2.score, 1.0 + 0.5 + 0.5 + 0.3), "{}", m2.score);
 
     let m3 = minute(&windows, 3);
     assert_eq!((m3.tab_switches, m3.hidden_ms, m3.missing_captures()), (0, 10_000, 2));
@@ -100,6 +104,8 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
 
     let m7 = minute(&windows, 7);
     assert_eq!((m7.permission_revocations, m7.blocked_ms), (1, 10_000));
+    // The no-face check at 455 s came while the camera was blocked: labelled, not scored.
+    assert_eq!((m7.face_checks, m7.unscored_face_checks, m7.no_face_checks, m7.face_flags), (1, 1, 0, 0));
     assert!(close(m7.score, 2.0 + 0.2));
 
     // Minute 8 as corrected by the batch that came two hours late.
@@ -127,8 +133,9 @@ fn scripted_exam_totals_equal_hand_computed_truth() {
     );
     assert_eq!((total.expected, total.uploaded, total.uploads_failed), ([18; 3], [14, 18, 18], 1));
     assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 39));
-    assert!(close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0), "{}", total.score);
-    assert_eq!((session.events, session.batches.len()), (191, 122));
+    assert_eq!((total.face_checks, total.face_flags, total.no_face_ms, total.unscored_face_checks), (13, 1, 15_000, 1));
+    assert!(close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0 + 0.3), "{}", total.score);
+    assert_eq!((session.events, session.batches.len()), (204, 122));
     assert_eq!(session.ended.as_deref(), Some("host_stopped"));
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
@@ -188,7 +195,7 @@ fn windows_do_not_depend_on_delivery_order_or_duplicates() {
     let mut shuffled: Vec<KafkaRecord> = records.iter().rev().cloned().collect();
     shuffled.extend(records.iter().step_by(3).cloned());
     let session = digest(&shuffled);
-    assert_eq!(session.events, 191);
+    assert_eq!(session.events, 204);
     assert_eq!(scoring::compute(&session, &config, None), truth);
 }
 
@@ -218,6 +225,8 @@ mod golden {
                 "key_bursts": w.key_bursts, "permission_revocations": w.permission_revocations,
                 "blocked_ms": w.blocked_ms, "uploads_failed": w.uploads_failed,
                 "expected": w.expected, "uploaded": w.uploaded,
+                "face_checks": [w.face_checks, w.no_face_checks, w.several_faces_checks, w.dark_checks, w.unscored_face_checks],
+                "face_flags": w.face_flags, "no_face_ms": w.no_face_ms, "several_faces_ms": w.several_faces_ms,
                 "network_gaps": w.network_gaps, "network_gap_ms": w.network_gap_ms,
                 "late_events": w.late_events, "score": w.score,
                 "components": w.components.iter().map(|(n, v)| serde_json::json!([n, v])).collect::<Vec<_>>(),

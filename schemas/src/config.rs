@@ -34,6 +34,8 @@ pub struct ProctorConfig {
     /// What the SDK records besides events: snapshots only, or continuous
     /// low-bitrate video of camera and screen as well.
     pub recording: Recording,
+    /// Face checks in the candidate's browser (off unless a test asks).
+    pub face_check: FaceCheck,
 }
 
 impl Default for ProctorConfig {
@@ -48,8 +50,63 @@ impl Default for ProctorConfig {
             uploads: Uploads::default(),
             live_video: true,
             recording: Recording::default(),
+            face_check: FaceCheck::default(),
         }
     }
+}
+
+/// Face checks (`mode = "presence"`): every `every_ms` the SDK runs a face
+/// detector on a camera frame, in a Web Worker in the candidate's browser,
+/// and reports only counts and measures (`face` events: faces, confidence,
+/// face size, light). No image leaves the browser for this, no face is
+/// recognised and nothing biometric is kept.
+///
+/// A flag is never one frame: the pipeline flags a run of consecutive
+/// checks without a face (or with several) once it holds
+/// `flag_after_checks` checks, or at least two checks spanning
+/// `flag_after_ms`. A frame darker than `dark_below` with no face is "too
+/// dark to tell", not "no face"; checks while the candidate is blocked
+/// (camera denied, fullscreen left) are labelled and not scored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceCheck {
+    pub mode: FaceCheckMode,
+    /// Time between two checks.
+    pub every_ms: u32,
+    /// A detection scoring below this (0..1) is not a face.
+    pub min_confidence: f64,
+    /// Consecutive checks that make a flag (at least 2).
+    pub flag_after_checks: u32,
+    /// Or: a run of at least two checks spanning this long.
+    pub flag_after_ms: u32,
+    /// Mean frame brightness (0 black .. 1 white) under which a frame with
+    /// no face is too dark to tell.
+    pub dark_below: f64,
+}
+
+impl Default for FaceCheck {
+    /// Thresholds from the stress sweeps (README, "Face checks"): at 0.6 the
+    /// detector finds every portrait down to a tenth of the light, and
+    /// finds nothing on empty, noisy or face-like frames.
+    fn default() -> Self {
+        Self {
+            mode: FaceCheckMode::Off,
+            every_ms: 5_000,
+            min_confidence: 0.6,
+            flag_after_checks: 3,
+            flag_after_ms: 15_000,
+            dark_below: 0.12,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaceCheckMode {
+    #[default]
+    Off,
+    /// No face, several faces: counts from a detector, nothing more.
+    Presence,
 }
 
 /// Continuous recording (`mode = "video"`): camera and screen each recorded
@@ -209,6 +266,10 @@ pub struct AnomalyWeights {
     pub permission_revoked: f64,
     pub blocked_second: f64,
     pub missing_capture: f64,
+    /// Per second of a flagged run of checks without a face.
+    pub no_face_second: f64,
+    /// Per second of a flagged run of checks with several faces.
+    pub several_faces_second: f64,
 }
 
 impl Default for AnomalyWeights {
@@ -223,6 +284,8 @@ impl Default for AnomalyWeights {
             permission_revoked: 2.0,
             blocked_second: 0.02,
             missing_capture: 0.5,
+            no_face_second: 0.02,
+            several_faces_second: 0.05,
         }
     }
 }
@@ -409,6 +472,8 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
         at_least(&format!("recording.{track}.height"), shape.height, 48);
         at_least(&format!("recording.{track}.fps"), shape.fps, 1);
     }
+    at_least("face_check.every_ms", config.face_check.every_ms, 1_000);
+    at_least("face_check.flag_after_checks", config.face_check.flag_after_checks, 2);
     if config.uploads.bundle_ms > MAX_BUNDLE_MS {
         problems.push(FieldProblem {
             field: format!("{path}.uploads.bundle_ms"),
@@ -431,6 +496,21 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
         at_most(&format!("recording.{track}.width"), shape.width, 3_840, "4K");
         at_most(&format!("recording.{track}.height"), shape.height, 2_160, "4K");
         at_most(&format!("recording.{track}.fps"), shape.fps, 30, "30 fps");
+    }
+    let face = &config.face_check;
+    at_most("face_check.every_ms", face.every_ms, 600_000, "10 min");
+    at_most("face_check.flag_after_checks", face.flag_after_checks, 100, "a flag must be reachable");
+    at_most("face_check.flag_after_ms", face.flag_after_ms, 3_600_000, "1 h");
+    for (name, value, min, max) in
+        [("min_confidence", face.min_confidence, 0.3, 0.99), ("dark_below", face.dark_below, 0.0, 0.5)]
+    {
+        if !(min..=max).contains(&value) {
+            problems.push(FieldProblem {
+                field: format!("{path}.face_check.{name}"),
+                code: ProblemCode::InvalidValue,
+                message: format!("is {value}; must be within {min}..={max}"),
+            });
+        }
     }
     let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
     for (name, weight) in weights.as_object().into_iter().flatten() {
@@ -491,6 +571,35 @@ mod tests {
 
         doc.tests.insert(test.clone(), json!({"proctoring_enabled": false}));
         assert_eq!(doc.resolve(&test, &candidate).unwrap(), Resolution::Shutdown(ShutdownReason::ProctoringDisabled));
+    }
+
+    #[test]
+    fn face_checks_are_off_unless_a_test_turns_them_on_and_never_flag_one_frame() {
+        let (test, _) = ids();
+        let mut doc = ConfigDocument::default();
+        assert_eq!(doc.defaults.face_check.mode, FaceCheckMode::Off);
+        doc.tests.insert(test.clone(), json!({"face_check": {"mode": "presence", "every_ms": 10_000}}));
+        let config = doc.for_test(&test).unwrap();
+        assert_eq!((config.face_check.mode, config.face_check.every_ms), (FaceCheckMode::Presence, 10_000));
+        assert_eq!(config.face_check.flag_after_checks, 3, "the rest keeps its defaults");
+        let wild = json!({"face_check": {"mode": "presence", "every_ms": 10, "flag_after_checks": 1,
+            "min_confidence": 0.1, "dark_below": 0.9}});
+        doc.tests.insert(test.clone(), wild);
+        let mut fields: Vec<String> = doc.validate().into_iter().map(|p| p.field).collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "tests.t1.face_check.dark_below",
+                "tests.t1.face_check.every_ms",
+                "tests.t1.face_check.flag_after_checks",
+                "tests.t1.face_check.min_confidence"
+            ]
+        );
+        doc.tests.insert(test.clone(), json!({"face_check": {"mode": "identity"}}));
+        let problems = doc.validate();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("presence"), "names the modes there are: {}", problems[0].message);
     }
 
     #[test]

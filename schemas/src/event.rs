@@ -248,6 +248,67 @@ pub struct Recording {
     pub error: Option<String>,
 }
 
+/// What the face detector saw in one camera frame (`face_check.mode =
+/// "presence"`), in the candidate's browser: counts and measures only, no
+/// image, no crop, nothing that identifies the face.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Face {
+    /// Faces scoring at least the test's `face_check.min_confidence`.
+    pub faces: u32,
+    /// The best detection's score, 0..1 (0 when there was none at all).
+    pub confidence: Thousandths,
+    /// The largest face's width over the frame's width, 0..1 (0 with no face).
+    pub face_size: Thousandths,
+    /// The frame's mean brightness, 0 (black) ..1 (white).
+    pub light: Thousandths,
+    /// How long detection took, in the Worker.
+    pub ms: u32,
+}
+
+/// A fraction 0..=1 to three decimals, kept as thousandths: a JSON number
+/// on the wire (`0.938`), an integer everywhere else, so the SDK writes it
+/// without floating-point code and the events stay `Eq`-comparable. A value
+/// with more decimals is rounded to three; one outside 0..=1 is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Thousandths(u16);
+
+impl Thousandths {
+    pub const ONE: Thousandths = Thousandths(1000);
+
+    /// `value` thousandths, at most one whole.
+    pub fn new(value: u32) -> Thousandths {
+        Thousandths(value.min(1000) as u16)
+    }
+
+    pub fn get(self) -> u16 {
+        self.0
+    }
+
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 1000.0
+    }
+}
+
+impl Serialize for Thousandths {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Thousandths {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if !(0.0..=1.0).contains(&value) {
+            return Err(de::Error::custom(format_args!("is {value}; must be within 0..=1")));
+        }
+        Ok(Thousandths((value * 1000.0).round() as u16))
+    }
+}
+
+/// More faces than a camera frame of a candidate's desk can hold.
+pub const MAX_FACES: u32 = 64;
+
 /// The longest time one recording segment may cover.
 pub const MAX_SEGMENT_DURATION_MS: u32 = 10 * 60_000;
 
@@ -557,6 +618,7 @@ event_kinds! {
     SdkError => "sdk_error",
     Custom => "custom",
     Recording => "recording",
+    Face => "face",
 }
 
 impl fmt::Display for EventKind {
@@ -719,6 +781,6 @@ mod tests {
             assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
             assert_eq!(EventKind::from_tag(*kind as u8), Some(*kind));
         }
-        assert_eq!(EventKind::ALL.len(), 17);
+        assert_eq!(EventKind::ALL.len(), 18);
     }
 }

@@ -104,6 +104,13 @@ fn body_of(kind: EventKind, row: &Map<String, Value>) -> Result<Map<String, Valu
                 "error": null,
             })
         }
+        K::Face => json!({
+            "faces": number(row, "faces")?,
+            "confidence": fraction(row, "face_confidence")?,
+            "face_size": fraction(row, "face_size")?,
+            "light": fraction(row, "light")?,
+            "ms": number(row, "duration_ms")?,
+        }),
         K::ScreenShareEnded | K::ContextMenu => json!({}),
         // Always stored with a payload (`needs_payload`): a row without one
         // lost it, and its typed columns say what they can.
@@ -125,6 +132,13 @@ fn number(row: &Map<String, Value>, column: &'static str) -> Result<u64, Columns
     row.get(column).and_then(Value::as_u64).ok_or(ColumnsError::Column(column))
 }
 
+/// A `Float32` column, rounded back to the three decimals the SDK sends
+/// (a float column widens 0.938 to 0.93799996…).
+fn fraction(row: &Map<String, Value>, column: &'static str) -> Result<f64, ColumnsError> {
+    let value = row.get(column).and_then(Value::as_f64).ok_or(ColumnsError::Column(column))?;
+    Ok((value * 1000.0).round() / 1000.0)
+}
+
 fn integer(row: &Map<String, Value>, column: &'static str) -> Result<i64, ColumnsError> {
     row.get(column).and_then(Value::as_i64).ok_or(ColumnsError::Column(column))
 }
@@ -140,7 +154,7 @@ mod tests {
             "type": kind.as_str(), "state": "", "device": "", "action": "", "reason": "",
             "chars": 0, "keys": 0, "interval_ms": 0, "capture_kind": "", "capture_status": "",
             "capture_key": "", "capture_bytes": 0, "capture_seq": 0, "attempts": 0, "duration_ms": 0,
-            "name": "", "payload": "",
+            "faces": 0, "face_confidence": 0.0, "face_size": 0.0, "light": 0.0, "name": "", "payload": "",
         });
         row.as_object().unwrap().clone()
     }

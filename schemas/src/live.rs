@@ -64,4 +64,8 @@ pub struct LiveTotals {
     pub uploads_failed: u32,
     pub network_gaps: u32,
     pub late_events: u32,
+    /// Flagged runs of face checks (no face, several faces). Defaulted:
+    /// messages published before it existed still decode.
+    #[serde(default)]
+    pub face_flags: u32,
 }

@@ -52,6 +52,7 @@ migrations! {
     005 => "reviews",
     006 => "recordings",
     007 => "delivered_captures",
+    008 => "face_checks",
 }
 
 /// Which server generation the SQL is for.

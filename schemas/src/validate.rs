@@ -529,6 +529,7 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             }
             check_recording(b, path, problems);
         }
+        EventBody::Face(b) => check_face(b, path, problems),
         EventBody::KeyActivity(b) if b.interval_ms == 0 => {
             problems.push(FieldProblem::new(
                 join(path, "interval_ms"),
@@ -537,6 +538,22 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             ));
         }
         _ => {}
+    }
+}
+
+/// A face check's count and time, within what a detector produces (its
+/// fractions are held to 0..=1 by their type).
+fn check_face(face: &crate::event::Face, path: &str, problems: &mut Vec<FieldProblem>) {
+    if face.faces > crate::event::MAX_FACES {
+        let message = format!("is {}; must be at most {}", face.faces, crate::event::MAX_FACES);
+        problems.push(FieldProblem::new(join(path, "faces"), ProblemCode::InvalidValue, message));
+    }
+    if face.ms > 60_000 {
+        problems.push(FieldProblem::new(
+            join(path, "ms"),
+            ProblemCode::InvalidValue,
+            format!("is {}; must be at most 60000", face.ms),
+        ));
     }
 }
 

@@ -51,7 +51,8 @@ const invigil = {
     const token = options.token || (SCRIPT && SCRIPT.dataset.token);
     if (!endpoint || !token) throw new Error('invigil.start needs an endpoint and a token');
     const liveUrl = options.liveUrl || (SCRIPT && SCRIPT.dataset.liveUrl) || new URL('invigil-live.js', BASE_URL).href;
-    session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token, liveUrl }, listeners);
+    const faceUrl = options.faceUrl || (SCRIPT && SCRIPT.dataset.faceUrl) || new URL('invigil-face.js', BASE_URL).href;
+    session = new Session({ endpoint: endpoint.replace(/\/$/, ''), token, liveUrl, faceUrl }, listeners);
     state.status = 'loading';
     const starting = session;
     session.started = session.start(options.wasmUrl || (SCRIPT && SCRIPT.dataset.wasmUrl) || new URL('invigil_bg.wasm', BASE_URL).href).then(() => {

@@ -17,6 +17,21 @@ const MEDIA_TIMEOUT_MS = 60000;
 // Live video: the retry pause after a failed signal or publish (doubling, ±50 %).
 const LIVE_RETRY_MS = [1000, 60000];
 
+/**
+ * A script of the bundle loaded on first use (`invigil-live.js`,
+ * `invigil-face.js`): resolves with the global it defines.
+ */
+function loadChunk(url, name) {
+  return new Promise((resolve, reject) => {
+    if (window[name]) return resolve(window[name]);
+    const script = document.createElement('script');
+    script.src = url;
+    script.onload = () => (window[name] ? resolve(window[name]) : reject(new Error(`${url} did not load`)));
+    script.onerror = () => reject(new Error(`cannot load ${url}`));
+    document.head.appendChild(script);
+  });
+}
+
 /** Lifecycle and upload state, as the last notices said (read by the public API). */
 export const state = { status: 'idle', uploads: 'enabled' };
 
@@ -26,6 +41,7 @@ export class Session {
     this.endpoint = options.endpoint;
     this.token = options.token;
     this.liveUrl = options.liveUrl;
+    this.faceUrl = options.faceUrl;
     this.listeners = listeners;
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
@@ -161,6 +177,7 @@ export class Session {
       case 'overlay': return this.overlay.show(c.reasons, c.setup);
       case 'capture': return c.kind === 'audio' ? this.recordings.startAudio(c) : this.captureImage(c);
       case 'record': return this.recordings.startVideo(c);
+      case 'check_face': return this.checkFace(c.min_confidence / 1000);
       case 'pause_audio': return this.recordings.stopAudio(true);
       case 'notify': return this.emit(c.name, c.detail);
       case 'teardown': return this.teardown(c.keep_audio);
@@ -443,19 +460,42 @@ export class Session {
   /** The live module (dist/invigil-live.js beside this file), loaded once on first use. */
   liveModule() {
     if (!this.liveLoading) {
-      this.liveLoading = new Promise((resolve, reject) => {
-        if (window.invigilLive) return resolve(window.invigilLive);
-        const script = document.createElement('script');
-        script.src = this.liveUrl;
-        script.onload = () => (window.invigilLive ? resolve(window.invigilLive) : reject(new Error('invigil-live.js did not load')));
-        script.onerror = () => reject(new Error(`cannot load ${this.liveUrl}`));
-        document.head.appendChild(script);
-      }).catch((error) => {
+      this.liveLoading = loadChunk(this.liveUrl, 'invigilLive').catch((error) => {
         this.liveLoading = null;
         throw error;
       });
     }
     return this.liveLoading;
+  }
+
+  // ------------------------------------------------------------- face checks
+
+  /**
+   * One face check (config `face_check`): a camera frame through the
+   * detector in its own Worker (dist/invigil-face.js, loaded the first
+   * time). Checks never overlap. A detector that cannot load is reported as
+   * an `sdk_error` and tried again after five minutes; the exam goes on.
+   */
+  async checkFace(threshold) {
+    if (this.faceBusy || this.stopped || Date.now() < (this.faceRetryAt || 0)) return;
+    const stream = this.devices.streams.camera;
+    const track = stream && stream.getVideoTracks()[0];
+    if (!track || track.readyState !== 'live') return;
+    this.faceBusy = true;
+    try {
+      if (!this.faceChecker) {
+        this.faceChecker = loadChunk(this.faceUrl, 'invigilFace').then((face) => face.start(this.faceUrl));
+      }
+      const checker = await this.faceChecker;
+      const r = await checker.check(await grabFrame(track), threshold);
+      if (!this.stopped) this.input('face', [r.faces, r.confidence, r.faceSize, r.light, r.ms]);
+    } catch (error) {
+      this.faceChecker = null;
+      this.faceRetryAt = Date.now() + 300000;
+      this.input('sdk_error', ['face_check', String(error && error.message || error).slice(0, 300)]);
+    } finally {
+      this.faceBusy = false;
+    }
   }
 
   // --------------------------------------------------------------- lifecycle
@@ -477,6 +517,8 @@ export class Session {
   teardown(keepAudio) {
     this.stopped = true;
     this.stopLive();
+    if (this.faceChecker) this.faceChecker.then((checker) => checker.stop(), () => {});
+    this.faceChecker = null;
     this.recordings.stopAll(keepAudio);
     this.devices.release();
     this.overlay.hide();

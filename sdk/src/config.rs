@@ -6,7 +6,7 @@
 //! fields are ignored, at every level, so a newer server never breaks an
 //! older SDK.
 
-use invigil_schemas::config::{Blocking, CaptureIntervals, ProctorConfig, RecordingMode, UploadMode, VideoShape};
+use invigil_schemas::config::{Blocking, CaptureIntervals, Recording, RecordingMode, UploadMode, Uploads, VideoShape};
 
 use crate::json::{Error, FromJson, Node};
 
@@ -19,6 +19,25 @@ pub struct SdkConfig {
     pub blocking: Blocking,
     pub uploads: SdkUploads,
     pub recording: SdkRecording,
+    pub face_check: SdkFaceCheck,
+}
+
+/// `face_check`, read leniently: a mode this SDK does not know checks
+/// nothing. The threshold travels as thousandths, so the core parses no
+/// floats (`Node::thousandths`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFaceCheck {
+    pub on: bool,
+    pub every_ms: u32,
+    pub min_confidence: u32,
+}
+
+impl Default for SdkFaceCheck {
+    /// `FaceCheck::default()` (a test holds them equal), written out: its
+    /// threshold is a float the SDK does not compute with.
+    fn default() -> Self {
+        Self { on: false, every_ms: 5_000, min_confidence: 600 }
+    }
 }
 
 /// `recording`, read leniently: a mode this SDK does not know records no
@@ -34,7 +53,7 @@ pub struct SdkRecording {
 
 impl Default for SdkRecording {
     fn default() -> Self {
-        let d = ProctorConfig::default().recording;
+        let d = Recording::default();
         Self {
             video: d.mode == RecordingMode::Video,
             video_kbps: d.video_kbps,
@@ -48,15 +67,17 @@ impl Default for SdkRecording {
 impl Default for SdkConfig {
     /// The server's defaults, used until (or if) the config arrives.
     fn default() -> Self {
-        let ProctorConfig { proctoring_enabled, capture_intervals, events_interval_ms, blocking, .. } =
-            ProctorConfig::default();
+        // The parts of `ProctorConfig::default()` the SDK reads, each from
+        // its own default (building the whole one costs the bundle its
+        // float weights); `defaults_are_the_servers` holds them equal.
         Self {
-            proctoring_enabled,
-            capture_intervals,
-            events_interval_ms,
-            blocking,
+            proctoring_enabled: true,
+            capture_intervals: CaptureIntervals::default(),
+            events_interval_ms: 5_000,
+            blocking: Blocking::default(),
             uploads: SdkUploads::default(),
             recording: SdkRecording::default(),
+            face_check: SdkFaceCheck::default(),
         }
     }
 }
@@ -77,7 +98,7 @@ impl SdkUploads {
 
 impl Default for SdkUploads {
     fn default() -> Self {
-        let defaults = ProctorConfig::default().uploads;
+        let defaults = Uploads::default();
         let mode = if defaults.mode == UploadMode::Bundled { "bundled" } else { "per_capture" };
         Self { mode: mode.into(), bundle_ms: defaults.bundle_ms }
     }
@@ -140,6 +161,15 @@ impl FromJson for SdkConfig {
                     screen: n.or("screen", d.screen, |n| shape(n, VideoShape::SCREEN))?,
                 })
             })?,
+            face_check: node.or("face_check", d.face_check, |n| {
+                let d = SdkFaceCheck::default();
+                let n = n.object()?;
+                Ok(SdkFaceCheck {
+                    on: n.or("mode", String::new(), Node::string)? == "presence",
+                    every_ms: n.or("every_ms", d.every_ms, Node::u32)?,
+                    min_confidence: n.or("min_confidence", d.min_confidence, Node::thousandths)?,
+                })
+            })?,
         })
     }
 }
@@ -158,6 +188,17 @@ fn shape(n: &Node<'_>, d: VideoShape) -> Result<VideoShape, Error> {
 mod tests {
     use super::*;
     use invigil_schemas::api::ConfigResponse;
+    use invigil_schemas::config::{FaceCheckMode, ProctorConfig};
+
+    #[test]
+    fn defaults_are_the_servers() {
+        let server = ProctorConfig::default();
+        let ours = SdkConfig::default();
+        assert_eq!(
+            (ours.proctoring_enabled, ours.capture_intervals, ours.events_interval_ms, ours.blocking),
+            (server.proctoring_enabled, server.capture_intervals, server.events_interval_ms, server.blocking)
+        );
+    }
 
     #[test]
     fn reads_what_the_server_sends() {
@@ -194,6 +235,33 @@ mod tests {
         let newer = r#"{"config_version": 2, "config": {"recording": {"mode": "hologram"}}}"#;
         let reply: ConfigReply = crate::json::from_str(newer).unwrap();
         assert!(!reply.config.recording.video);
+    }
+
+    #[test]
+    fn face_checks_are_read_with_their_threshold_in_thousandths() {
+        let d = invigil_schemas::config::FaceCheck::default();
+        let ours = SdkFaceCheck::default();
+        assert_eq!((ours.on, ours.every_ms), (d.mode == FaceCheckMode::Presence, d.every_ms));
+        assert_eq!(f64::from(ours.min_confidence), (d.min_confidence * 1000.0).round(), "the server's defaults");
+        let mut config = ProctorConfig::default();
+        assert!(
+            !crate::json::from_str::<ConfigReply>(
+                &serde_json::to_string(&ConfigResponse { config_version: 1, config: config.clone() }).unwrap()
+            )
+            .unwrap()
+            .config
+            .face_check
+            .on
+        );
+        config.face_check.mode = FaceCheckMode::Presence;
+        config.face_check.every_ms = 7_000;
+        config.face_check.min_confidence = 0.725;
+        let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
+        let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
+        assert_eq!(reply.config.face_check, SdkFaceCheck { on: true, every_ms: 7_000, min_confidence: 725 });
+        let newer = r#"{"config_version": 2, "config": {"face_check": {"mode": "telepathy", "min_confidence": 1}}}"#;
+        let reply: ConfigReply = crate::json::from_str(newer).unwrap();
+        assert_eq!((reply.config.face_check.on, reply.config.face_check.min_confidence), (false, 1000));
     }
 
     #[test]

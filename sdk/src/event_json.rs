@@ -61,6 +61,10 @@ impl ToJson for Event {
             EventBody::Custom(b) => {
                 out.key("name").string(&b.name).key("data").raw(b.data.as_json());
             }
+            EventBody::Face(b) => {
+                out.key("faces").u64(b.faces.into()).key("confidence").fraction(b.confidence);
+                out.key("face_size").fraction(b.face_size).key("light").fraction(b.light).key("ms").u64(b.ms.into());
+            }
             EventBody::Recording(b) => {
                 out.key("track").variant(b.track).key("status").variant(b.status);
                 out.key("key").opt_string(b.key.as_deref()).key("bytes").opt_u64(b.bytes);

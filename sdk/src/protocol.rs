@@ -8,8 +8,8 @@
 
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
-    BlockReason, CaptureKind, ClipboardAction, CustomData, Device, FocusState, FullscreenState, NetworkState,
-    PermissionState, RecordingTrack, VisibilityState,
+    BlockReason, CaptureKind, ClipboardAction, CustomData, Device, Face, FocusState, FullscreenState, NetworkState,
+    PermissionState, RecordingTrack, Thousandths, VisibilityState,
 };
 use invigil_schemas::ids::Uuid;
 use invigil_schemas::text;
@@ -68,6 +68,9 @@ pub enum Input {
     /// `invigil.track(name, data)` from the host app.
     /// `[name, data]`.
     Custom(String, CustomData),
+    /// A face check's result: `[faces, confidence, face_size, light, ms]`,
+    /// the three fractions in thousandths (the core parses no floats).
+    Face(Face),
     /// `[code, message]`.
     SdkError(String, String),
     /// `invigil.setToken(jwt)`: the host app replaced an expired token (the
@@ -129,6 +132,16 @@ impl FromJson for Input {
                 let [name, data] = value.tuple()?;
                 // The parser checked the data; its text goes on as it came.
                 Input::Custom(name.string()?, CustomData::from_parsed(data.text().to_owned()))
+            }
+            "face" => {
+                let [faces, confidence, face_size, light, ms] = value.tuple()?;
+                Input::Face(Face {
+                    faces: faces.u32()?.min(invigil_schemas::event::MAX_FACES),
+                    confidence: Thousandths::new(confidence.u32()?),
+                    face_size: Thousandths::new(face_size.u32()?),
+                    light: Thousandths::new(light.u32()?),
+                    ms: ms.u32()?.min(60_000),
+                })
             }
             "sdk_error" => {
                 let [code, message] = value.tuple()?;
@@ -197,6 +210,9 @@ pub enum Command {
         height: u32,
         fps: u32,
     },
+    /// Run the face detector on a camera frame (loading it the first time)
+    /// and answer with [`Input::Face`]; `min_confidence` in thousandths.
+    CheckFace { min_confidence: u32 },
     /// Stop audio recording (blocked, or stopping).
     PauseAudio,
     /// Call the host's `on(name)` listeners.
@@ -262,6 +278,9 @@ impl ToJson for Command {
                 out.key("segment_seq").u64(*segment_seq).key("session_id").uuid(*session_id).key("ts").i64(*ts);
                 out.key("kbps").u64(u64::from(*kbps)).key("width").u64(u64::from(*width));
                 out.key("height").u64(u64::from(*height)).key("fps").u64(u64::from(*fps));
+            }
+            Command::CheckFace { min_confidence } => {
+                out.name("check_face").key("min_confidence").u64(u64::from(*min_confidence));
             }
             Command::PauseAudio => {
                 out.name("pause_audio");

@@ -786,3 +786,53 @@ fn config_versions_only_move_forward() {
     assert!(out.iter().any(|c| matches!(c, Command::Teardown { .. })), "version 5 is in force: {out:?}");
     assert_ne!(h.engine.phase, Phase::Running);
 }
+
+#[test]
+fn face_checks_run_on_their_grid_only_when_on_and_not_while_blocked() {
+    use invigil_schemas::config::FaceCheckMode;
+    use invigil_schemas::event::EventBody;
+    let checks = |commands: &[Command]| commands.iter().filter(|c| matches!(c, Command::CheckFace { .. })).count();
+    let mut off = Harness::running(ProctorConfig::default());
+    off.advance(30_000);
+    assert_eq!(checks(&off.log), 0, "off unless the test turns them on");
+
+    let mut config = ProctorConfig::default();
+    config.face_check.mode = FaceCheckMode::Presence;
+    config.face_check.every_ms = 5_000;
+    config.face_check.min_confidence = 0.65;
+    let mut h = Harness::running(config);
+    let out = h.advance(20_000);
+    ack_batches(&mut h, &out);
+    assert_eq!(checks(&out), 4, "every 5 s: {out:?}");
+    assert!(out.contains(&Command::CheckFace { min_confidence: 650 }));
+    // Blocked (fullscreen left): no checks until it is lifted.
+    let exited = h.send(r#"{"fullscreen":"exited"}"#);
+    ack_batches(&mut h, &exited);
+    let out = h.advance(12_000);
+    ack_batches(&mut h, &out);
+    assert_eq!(checks(&out), 0);
+    let entered = h.send(r#"{"fullscreen":"entered"}"#);
+    ack_batches(&mut h, &entered);
+    let out = h.advance(5_000);
+    ack_batches(&mut h, &out);
+    assert!(checks(&out) >= 1);
+
+    // The glue's answer becomes a face event with the fractions restored.
+    let out = h.send(r#"{"face":[0,412,0,31,18]}"#);
+    let mut sent = ack_batches(&mut h, &out);
+    for _ in 0..10 {
+        let out = h.advance(1_000);
+        sent.extend(ack_batches(&mut h, &out));
+    }
+    let faces: Vec<_> = sent
+        .into_iter()
+        .flat_map(|b| b.events)
+        .filter_map(|e| match e.body {
+            EventBody::Face(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faces.len(), 1, "{out:?}");
+    let fractions = (faces[0].confidence.as_f64(), faces[0].face_size.as_f64(), faces[0].light.as_f64());
+    assert_eq!((faces[0].faces, fractions, faces[0].ms), (0, (0.412, 0.0, 0.031), 18));
+}

@@ -235,6 +235,10 @@ fn every_input_the_glue_sends_is_read() {
             r#"{"custom":["question", {"q": 4, "s": [1, "a"]}]}"#.into(),
             r#"Custom("question", CustomData("{\"q\": 4, \"s\": [1, \"a\"]}"))"#,
         ),
+        (
+            r#"{"face":[2,938,250,1000,21]}"#.into(),
+            "Face(Face { faces: 2, confidence: Thousandths(938), face_size: Thousandths(250), light: Thousandths(1000), ms: 21 })",
+        ),
         (r#"{"sdk_error":["glue","put: TypeError"]}"#.into(), r#"SdkError("glue", "put: TypeError")"#),
         (r#""token""#.into(), "Token"),
         (r#""stop""#.into(), "Stop"),

@@ -25,6 +25,10 @@ SELECT
     capture_seq,
     attempts,
     duration_ms,
+    faces,
+    face_confidence,
+    face_size,
+    light,
     name,
     payload
 FROM proctor_events FINAL

@@ -17,6 +17,10 @@ SELECT
     recording_expected_ms,
     recorded_ms,
     recording_pct,
+    face_checks,
+    face_flags,
+    no_face_ms,
+    several_faces_ms,
     network_gaps,
     network_gap_ms,
     max_window_score

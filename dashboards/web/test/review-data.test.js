@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  anomalyComponents, describeEvent, eventTypes, eventsOfType, isLate, nextSort, recordingLegend, recordingSegments,
+  anomalyComponents, describeEvent, describeFaceFlag, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
   segmentAt, segmentOffset, sortCandidates, withVerdict,
 } from '../review-data.js';
 
@@ -169,4 +169,24 @@ test('the recording legend counts segments and recorded time per track', () => {
   const segments = { screen: [{ from: 0, to: 10_000 }, { from: 20_000, to: 30_000 }], camera: [{ from: 0, to: 65_000 }] };
   assert.equal(recordingLegend(segments), 'screen: 2 segments, 20 s · camera: 1 segments, 1 min 5 s');
   assert.equal(recordingLegend({}), '');
+});
+
+test('face flags are runs that persisted, never one frame; dark and blocked checks are labelled', () => {
+  const at = (i) => 1_000_000 + i * 5_000;
+  const face = (i, faces, light = 0.5) => ({ type: 'face', ts: at(i), faces, confidence: faces ? 0.91 : 0.12, light, face_size: 0.2, ms: 20 });
+  const events = [
+    face(0, 1), face(1, 1), face(2, 0), face(3, 0), face(4, 0), face(5, 0), face(6, 2), face(7, 0, 0.04), face(8, 1),
+    { type: 'blocked', ts: at(9), reason: 'camera_permission' },
+    face(10, 0), face(11, 0), face(12, 0),
+    { type: 'unblocked', ts: at(13), reason: 'camera_permission' },
+    face(14, 2), face(15, 2), face(16, 2),
+  ];
+  const { summary, flags } = faceFlags(events, { every_ms: 5000, flag_after_checks: 3, flag_after_ms: 15000, dark_below: 0.12 });
+  assert.deepEqual(summary, { checks: 15, one: 3, none: 4, several: 4, dark: 1, blocked: 3 });
+  assert.deepEqual(flags.map((f) => [f.finding, f.from, f.to, f.checks.length]), [['none', at(2), at(5), 4], ['several', at(14), at(16), 3]]);
+  assert.match(describeFaceFlag(flags[0]), /^No face for 15 s over 4 checks in a row \(best score 0\.12, light 0\.50–0\.50\)$/);
+  assert.match(describeFaceFlag(flags[1]), /up to 2 faces/);
+  // A silence longer than three intervals ends a run: two pairs, no flag.
+  const apart = [face(0, 0), face(1, 0), face(6, 0), face(7, 0)];
+  assert.deepEqual(faceFlags(apart, { every_ms: 5000 }).flags, []);
 });

@@ -202,3 +202,50 @@ INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) V
 ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
 ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS delivered_captures UInt32 AFTER completeness_pct;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (7, 'delivered_captures', 5703934010890007526, now());
+
+-- 008_face_checks
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16, 'face' = 17);
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16, 'face' = 17);
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (8, 'face_checks', 5153816335693059493, now());

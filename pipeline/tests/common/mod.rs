@@ -130,7 +130,23 @@ pub mod rendered {
             let at = object[*field].as_i64().unwrap_or_else(|| panic!("{field} is not a time"));
             object.insert((*field).into(), json!(at - t0));
         }
+        round_floats(&mut value);
         value
+    }
+
+    /// Floats to nine decimals: a sum of weights read back from a store
+    /// prints in that store's shortest form (13.12), the same sum in memory
+    /// in Rust's (13.120000000000001).
+    fn round_floats(value: &mut Value) {
+        match value {
+            Value::Number(n) if n.is_f64() => {
+                let rounded = (n.as_f64().unwrap_or(0.0) * 1e9).round() / 1e9;
+                *value = json!(rounded);
+            }
+            Value::Array(items) => items.iter_mut().for_each(round_floats),
+            Value::Object(fields) => fields.values_mut().for_each(round_floats),
+            _ => {}
+        }
     }
 
     /// Compares with `tests/golden/<name>`; `INVIGIL_BLESS=1` rewrites it.

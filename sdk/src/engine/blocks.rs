@@ -102,6 +102,7 @@ impl Engine {
         self.phase = Phase::Running;
         self.captures.due = [now; 3];
         self.captures.segment_due = [now; 2];
+        self.captures.face_check_due = now;
         self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
         for reason in std::mem::take(&mut self.shown) {
             self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });

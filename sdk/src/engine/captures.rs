@@ -27,6 +27,8 @@ pub(super) struct Captures {
     pub(super) audio_recording: bool,
     pub(super) segment_due: [i64; 2],
     segment_seq: [u64; 2],
+    /// When the next face check is due (`face_check.mode = "presence"`).
+    pub(super) face_check_due: i64,
     /// Audio chunks and video segments started and not yet reported stored
     /// (or failed), by key: the glue joins their last slices and reports
     /// them asynchronously, so a stopping session waits for exactly these.
@@ -61,6 +63,7 @@ impl Captures {
             unreported: Vec::new(),
             segment_due: [i64::MAX; 2],
             segment_seq: [0; 2],
+            face_check_due: i64::MAX,
             finishing_until: i64::MIN,
         }
     }
@@ -131,6 +134,20 @@ impl Engine {
             }
             let session_id = self.session.session_id;
             self.commands.push(Command::Capture { kind, key, capture_seq, session_id, ts: now });
+        }
+    }
+
+    /// Asks the glue for a face check when one is due, on a grid from the
+    /// start of `Running`; not while blocked (the caller's rule, as for
+    /// captures) or without a live camera.
+    pub(super) fn check_face(&mut self, now: i64) {
+        let face = &self.config.face_check;
+        if !face.on || face.every_ms == 0 || now < self.captures.face_check_due {
+            return;
+        }
+        self.captures.face_check_due = next_on_grid(self.captures.face_check_due, i64::from(face.every_ms), now);
+        if self.devices.camera_live() {
+            self.commands.push(Command::CheckFace { min_confidence: face.min_confidence });
         }
     }
 

@@ -197,6 +197,7 @@ impl Engine {
             Input::Focus(state) => self.record(now, Focus { state }.into()),
             Input::Clipboard(action, chars) => self.record(now, Clipboard { action, chars }.into()),
             Input::ContextMenu => self.record(now, ContextMenu {}.into()),
+            Input::Face(face) => self.record(now, face.into()),
             Input::Keys(count) => self.events.keys = self.events.keys.saturating_add(count),
             Input::Network(state) => self.on_network(now, state),
             Input::Captured(item) => {
@@ -241,6 +242,7 @@ impl Engine {
         self.update_blocks(now);
         if self.phase == Phase::Running && self.shown.is_empty() {
             self.capture(now);
+            self.check_face(now);
         }
         if self.phase == Phase::Running {
             // Blocked or not: what happens while the overlay is up is worth

@@ -178,6 +178,32 @@ impl<'t> Node<'t> {
         u16::try_from(self.u64()?).map_err(|_| Error::new("integer out of range"))
     }
 
+    /// A number 0..=1 written as a decimal (`0.6`, `1`, `0.725`), in
+    /// thousandths: the SDK's one fractional setting, read without float
+    /// parsing. Digits past the third decimal are cut.
+    pub fn thousandths(&self) -> Result<u32, Error> {
+        let Value::Number(text) = self.value else { return Err(Error::new("expected a number")) };
+        // 1000 per unit, then 100, 10, 1 for the decimals; `scale` 0 after three.
+        let (mut value, mut scale, mut fraction) = (0u32, 1000u32, false);
+        for byte in text.bytes() {
+            match byte {
+                b'.' if !fraction => fraction = true,
+                b'0'..=b'9' if !fraction => {
+                    value = value.saturating_mul(10).saturating_add(u32::from(byte - b'0') * 1000)
+                }
+                b'0'..=b'9' => {
+                    scale /= 10;
+                    value += u32::from(byte - b'0') * scale;
+                }
+                _ => return Err(Error::new("expected a plain decimal number")),
+            }
+        }
+        if value > 1000 {
+            return Err(Error::new("expected a number from 0 to 1"));
+        }
+        Ok(value)
+    }
+
     pub fn i64(&self) -> Result<i64, Error> {
         match self.value {
             Value::Number(text) => signed(text),

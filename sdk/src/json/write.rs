@@ -8,6 +8,7 @@
 //! tests hold each impl to the type's serde form, so the shapes stay those
 //! the server reads.
 
+use invigil_schemas::event::Thousandths;
 use invigil_schemas::ids::Uuid;
 use invigil_schemas::names::WireName;
 use invigil_schemas::text;
@@ -117,6 +118,26 @@ impl Writer {
     pub fn i64(&mut self, v: i64) -> &mut Self {
         self.separate();
         text::push_i64(&mut self.0, v);
+        self
+    }
+
+    /// A fraction as serde_json writes its `f64` (`0.0`, `0.5`, `0.938`,
+    /// `1.0`), from its thousandths: no floating point in the SDK.
+    pub fn fraction(&mut self, v: Thousandths) -> &mut Self {
+        self.separate();
+        match u64::from(v.get()) {
+            0 => self.0.push_str("0.0"),
+            1000 => self.0.push_str("1.0"),
+            t => {
+                self.0.push_str("0.");
+                let (mut digits, mut width) = (t, 3);
+                while digits % 10 == 0 {
+                    digits /= 10;
+                    width -= 1;
+                }
+                text::push_padded(&mut self.0, digits, width);
+            }
+        }
         self
     }
 

@@ -1,0 +1,149 @@
+// invigil face checks: a face detector (YuNet, run by invigil's own small
+// wasm runtime, sdk/face/) in a Web Worker of its own.
+//
+// invigil.js loads this file (built to dist/invigil-face.js) only when the
+// test's config turns face checks on, so nobody else downloads it. The
+// Worker fetches the detector's wasm and the model from beside this file,
+// checks the model's SHA-256, and answers each check with counts and
+// measures only: how many faces, the best score, the widest face's share of
+// the frame, the frame's brightness, the milliseconds taken. No pixel
+// leaves the Worker. Nothing here blocks the test: a failure is an error
+// the SDK reports, and the exam goes on.
+(function () {
+  'use strict';
+
+  // Runs inside the Worker, started from a blob URL so the SDK works from
+  // any origin: it must not refer to anything outside itself.
+  function workerMain() {
+    const WIDTH = 320;
+    // Scores are read from this floor so a frame with no face still says
+    // how close the best candidate came; faces are counted at the test's
+    // threshold. (Greedy suppression keeps the same boxes above it.)
+    const FLOOR = 0.3;
+    const PER_FACE = 15;
+    let wasm = null;
+    let frame = 0;
+    let frameBytes = 0;
+    let canvas = null;
+
+    const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+    const lastError = (e) => new TextDecoder().decode(new Uint8Array(e.memory.buffer, e.face_error_ptr(), e.face_error_len()));
+    const thousandths = (x) => Math.round(Math.min(1, Math.max(0, x)) * 1000);
+
+    async function load({ wasmUrl, modelUrl, modelSha256 }) {
+      const started = performance.now();
+      const fetchOk = async (url) => {
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+        return response.arrayBuffer();
+      };
+      const [code, model] = await Promise.all([fetchOk(wasmUrl), fetchOk(modelUrl)]);
+      const digest = hex(await crypto.subtle.digest('SHA-256', model));
+      if (digest !== modelSha256) throw new Error(`the face model's SHA-256 is ${digest}, not the pinned one`);
+      const { instance } = await WebAssembly.instantiate(code, {});
+      const e = instance.exports;
+      const at = e.face_alloc(model.byteLength);
+      new Uint8Array(e.memory.buffer, at, model.byteLength).set(new Uint8Array(model));
+      const failed = e.face_load(at, model.byteLength) !== 0;
+      e.face_free(at, model.byteLength);
+      if (failed) throw new Error(lastError(e));
+      wasm = e;
+      return Math.round(performance.now() - started);
+    }
+
+    function check(bitmap, threshold) {
+      const started = performance.now();
+      const height = Math.max(1, Math.round((bitmap.height * WIDTH) / bitmap.width));
+      if (!canvas || canvas.height !== height) canvas = new OffscreenCanvas(WIDTH, height);
+      const context = canvas.getContext('2d', { willReadFrequently: true });
+      context.drawImage(bitmap, 0, 0, WIDTH, height);
+      bitmap.close();
+      const pixels = context.getImageData(0, 0, WIDTH, height).data;
+      if (frameBytes !== pixels.length) {
+        if (frame) wasm.face_free(frame, frameBytes);
+        frame = wasm.face_alloc(pixels.length);
+        frameBytes = pixels.length;
+      }
+      new Uint8Array(wasm.memory.buffer, frame, frameBytes).set(pixels);
+      const found = wasm.face_detect(frame, WIDTH, height, Math.min(FLOOR, threshold));
+      if (found < 0) throw new Error(lastError(wasm));
+      const results = new Float32Array(wasm.memory.buffer, wasm.face_results(), 2 + found * PER_FACE);
+      let faces = 0;
+      let widest = 0;
+      for (let i = 0; i < found; i++) {
+        const face = 2 + i * PER_FACE;
+        if (results[face] < threshold) continue;
+        faces += 1;
+        widest = Math.max(widest, results[face + 3]);
+      }
+      return {
+        faces,
+        confidence: found > 0 ? thousandths(results[2]) : 0,
+        faceSize: thousandths(widest / WIDTH),
+        light: thousandths(results[0] / 255),
+        ms: Math.round(performance.now() - started),
+      };
+    }
+
+    onmessage = async ({ data }) => {
+      try {
+        if (data.type === 'load') postMessage({ type: 'ready', ms: await load(data) });
+        else postMessage({ type: 'result', id: data.id, ...check(data.bitmap, data.threshold) });
+      } catch (error) {
+        postMessage({ type: 'error', id: data.id, message: String(error && error.message || error) });
+      }
+    };
+  }
+
+  /**
+   * Starts the detector's Worker and loads the model from beside `baseUrl`
+   * (this file's URL). Resolves, once loaded, with `{ check(bitmap,
+   * threshold), stop() }`; `check` transfers the ImageBitmap and resolves
+   * with `{ faces, confidence, faceSize, light, ms }` (fractions in
+   * thousandths).
+   */
+  function start(baseUrl) {
+    const source = `(${workerMain.toString()})()`;
+    const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
+    const pending = new Map();
+    let nextId = 0;
+    let loaded;
+    const ready = new Promise((resolve, reject) => { loaded = { resolve, reject }; });
+    worker.onmessage = ({ data }) => {
+      if (data.type === 'ready') return loaded.resolve(data.ms);
+      const call = pending.get(data.id);
+      if (data.type === 'error' && !call) return loaded.reject(new Error(data.message));
+      if (!call) return;
+      pending.delete(data.id);
+      if (data.type === 'error') call.reject(new Error(data.message));
+      else call.resolve(data);
+    };
+    worker.onerror = (event) => loaded.reject(new Error(event.message || 'the face Worker failed'));
+    worker.postMessage({
+      type: 'load',
+      wasmUrl: new URL('invigil_face_bg.wasm', baseUrl).href,
+      modelUrl: new URL('invigil-face-yunet.onnx', baseUrl).href,
+      modelSha256: '__YUNET_SHA256__',
+    });
+    const checker = {
+      check(bitmap, threshold) {
+        const id = nextId++;
+        return new Promise((resolve, reject) => {
+          pending.set(id, { resolve, reject });
+          worker.postMessage({ type: 'check', id, bitmap, threshold }, [bitmap]);
+        });
+      },
+      stop() {
+        worker.terminate();
+        for (const call of pending.values()) call.reject(new Error('face checks stopped'));
+        pending.clear();
+      },
+    };
+    return ready.then(() => checker, (error) => {
+      worker.terminate();
+      throw error;
+    });
+  }
+
+  window.invigilFace = { start };
+})();
