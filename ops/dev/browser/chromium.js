@@ -26,14 +26,17 @@ const FLAGS = [
 /**
  * Starts a fresh browser profile; returns { context, close }. With
  * `{ fakeUi: false }` permission prompts are not auto-accepted: camera and
- * microphone are denied until the test grants them.
+ * microphone are denied until the test grants them. With `{ camera: file }`
+ * the fake camera plays that Y4M file (in a loop) instead of its test
+ * pattern.
  */
-export async function launch({ fakeUi = true } = {}) {
+export async function launch({ fakeUi = true, camera } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'invigil-chromium-'));
+  const flags = fakeUi ? FLAGS : FLAGS.filter((flag) => flag !== '--use-fake-ui-for-media-stream');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: fakeUi ? FLAGS : FLAGS.filter((flag) => flag !== '--use-fake-ui-for-media-stream'),
+    args: camera ? [...flags, `--use-file-for-fake-video-capture=${camera}`] : flags,
     timeout: 30_000,
   });
   return {

