@@ -83,7 +83,9 @@ type=$(curl -s -o "$work/invigil.js" -w '%{http_code} %{content_type}' "http://1
 cmp -s "$work/invigil.js" "$ROOT/sdk/dist/invigil.js" || fail "/sdk/invigil.js is not the bundle's"
 type=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:$port/sdk/invigil_bg.wasm")
 [ "$type" = "200 application/wasm" ] || fail "/sdk/invigil_bg.wasm: $type"
-say "SDK served from the image"
+curl -s -o "$work/face.onnx" "http://127.0.0.1:$port/sdk/invigil-face-yunet.onnx"
+cmp -s "$work/face.onnx" "$ROOT/sdk/dist/invigil-face-yunet.onnx" || fail "/sdk/invigil-face-yunet.onnx is not the bundle's"
+say "SDK (and its face-check chunk) served from the image"
 
 server=$(pgrep -f -n "^/usr/bin/invigil ingest") || fail "no invigil process"
 uid=$(ps -o uid= -p "$server" | tr -d ' ')

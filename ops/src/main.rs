@@ -47,6 +47,9 @@ enum Command {
     /// Many hosts on this machine (network namespaces, root) running the real services, with faults: up, kill, cut, block, slow, down.
     #[command(disable_help_flag = true)]
     Bed(ToolArgs),
+    /// The face detector measured: `faces sweep` (stress tests), `faces eval --images DIR --labels CSV` (per-group rates).
+    #[command(disable_help_flag = true)]
+    Faces(ToolArgs),
 }
 
 /// A tool subcommand's arguments, handed on untouched (`--help` included).
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cost(tool) => run_tool("cost", tool),
         Command::Bench(tool) => run_tool("bench", tool),
         Command::Bed(tool) => run_tool("bed", tool),
+        Command::Faces(tool) => run_tool("faces", tool),
     }
 }
 

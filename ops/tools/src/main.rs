@@ -7,6 +7,7 @@
 //! - [`cost`]: what a candidate-session and an exam cost.
 //! - [`bench`]: the benchmarks, each printing its figures; [`chaos`] is the
 //!   kill -9 test behind `bench chaos`.
+//! - [`faces`]: the face detector's stress sweep and fairness harness.
 //! - [`bed`]: many hosts on one machine (network namespaces) running the
 //!   real services, with faults: kill, cut, block, slow.
 
@@ -15,6 +16,7 @@ mod bench;
 mod chaos;
 mod clickhouse_server;
 mod cost;
+mod faces;
 mod loadgen;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,9 @@ enum Command {
     Bench(bench::Bench),
     /// Many hosts on this machine (network namespaces) running the real services: up, kill, cut, block, slow, down.
     Bed(bed::Args),
+    /// The face detector measured: stress sweeps on the release's portraits, per-group rates on a labelled set.
+    #[command(subcommand)]
+    Faces(faces::Faces),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cost(args) => cost::run(args),
         Command::Bench(bench) => bench::run(bench),
         Command::Bed(args) => bed::run(args),
+        Command::Faces(faces) => faces::run(faces),
     }
 }
 

@@ -34,6 +34,11 @@ pub struct Args {
     /// With --video: the video codec (`vp8`, `vp9`, `h264`) instead of VP8.
     #[arg(long, requires = "video")]
     codec: Option<String>,
+    /// Check faces every this many ms (`face_check.mode = "presence"`) and
+    /// print the checks made, the detector's time in its Worker and the
+    /// face chunk's size; long tasks and CPU then include it.
+    #[arg(long)]
+    face_every_ms: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -62,6 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(segment_ms) = args.segment_ms {
         node.args(["--segment-ms", &segment_ms.to_string()]);
+    }
+    if let Some(every) = args.face_every_ms {
+        node.args(["--face-every-ms", &every.to_string()]);
     }
     let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {
