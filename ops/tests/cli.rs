@@ -27,7 +27,7 @@ fn help_lists_exactly_the_working_commands() {
         commands,
         [
             "up", "ingest", "pipeline", "loadgen", "migrate", "sql", "validate", "cost", "token", "tail", "bench",
-            "bed", "help"
+            "bed", "faces", "help"
         ]
     );
 }

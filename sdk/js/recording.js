@@ -89,6 +89,10 @@ export class Recordings {
       }
       const item = await storeChunk(db, meta, chunk.parts, chunk.keys, chunk.lastAt);
       if (item) this.session.input('captured', item);
+      // An audio chunk stopped before its first sound (a stop right after it
+      // began) is reported as such, so a stopping session does not wait for
+      // it until its deadline.
+      else if (meta.kind === 'audio') this.session.input('capture_failed', ['audio', meta.capture_seq, 'nothing was recorded']);
     };
     recorder.start(sliceMs);
     return chunk;

@@ -9,11 +9,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
+import { DIST, Ingest, completeSetup, hostPage, jwt, overlayReasons, sleep, waitFor } from './stack.js';
 
 const EXAM = 'exam-faces';
 const CANDIDATE = 'cand-faces';
@@ -139,4 +140,67 @@ describe('face checks', { timeout: 6 * 60_000 }, () => {
     assert.match(summary, /too dark to tell/);
     assert.deepEqual(problems, []);
   });
+});
+
+/** The face chunk from another origin, as a CDN would serve it (CORS open),
+ * with the model's bytes replaced when `corrupt`. */
+async function chunkServer({ corrupt }) {
+  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
+  const server = createServer((req, res) => {
+    const name = new URL(req.url, 'http://x').pathname.slice(1);
+    const type = types[name.slice(name.lastIndexOf('.'))];
+    if (!type || name.includes('/')) {
+      res.writeHead(404);
+      return res.end();
+    }
+    let body = readFileSync(join(DIST, name));
+    if (corrupt && name.endsWith('.onnx')) body = Buffer.alloc(body.length, 7);
+    res.writeHead(200, { 'content-type': type, 'access-control-allow-origin': '*' });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { base: `http://127.0.0.1:${server.address().port}/`, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+describe('face checks from another origin', { timeout: 4 * 60_000 }, () => {
+  for (const corrupt of [false, true]) {
+    test(corrupt
+      ? 'a model that fails its checksum is an sdk_error, and the exam goes on unblocked'
+      : 'the chunk served from a CDN origin checks faces for a page on its own origin', async () => {
+      const stack = await Ingest.start({ document: DOCUMENT });
+      const cdn = await chunkServer({ corrupt });
+      const candidate = corrupt ? 'cand-broken' : 'cand-cdn';
+      const host = await hostPage({ endpoint: stack.base, token: jwt({ sub: candidate, test_id: EXAM }), faceUrl: `${cdn.base}invigil-face.js` });
+      const browser = await launch();
+      try {
+        const page = await browser.context.newPage();
+        await page.goto(host.url);
+        await completeSetup(page);
+        await sleep(8_000);
+        const events = () => stack.events().map((e) => e.event);
+        if (corrupt) {
+          await waitFor('the failed load reported', () => events().some((e) => e.type === 'sdk_error' && e.code === 'face_check'), 20_000);
+          const error = events().find((e) => e.type === 'sdk_error' && e.code === 'face_check');
+          assert.match(error.message, /SHA-256/, error.message);
+          assert.equal(events().filter((e) => e.type === 'face').length, 0);
+          // Tried again only after five minutes: one report, not one a second.
+          assert.equal(events().filter((e) => e.type === 'sdk_error' && e.code === 'face_check').length, 1);
+        } else {
+          await waitFor('face checks from the CDN origin', () => events().filter((e) => e.type === 'face').length >= 3, 20_000);
+          assert.equal(events().filter((e) => e.type === 'sdk_error').length, 0, JSON.stringify(events().filter((e) => e.type === 'sdk_error')));
+        }
+        // Either way the exam runs: nothing blocks, and events keep coming.
+        assert.deepEqual(await overlayReasons(page), []);
+        assert.equal(await page.evaluate(() => window.invigil.status), 'running');
+        const before = events().length;
+        await sleep(3_000);
+        assert.ok(events().length > before, 'events keep flowing');
+      } finally {
+        await browser.close();
+        host.close();
+        cdn.close();
+        await stack.close();
+      }
+    });
+  }
 });

@@ -203,7 +203,7 @@ export class Ingest {
 }
 
 /** Serves sdk/dist and a host page that loads it with a script tag. */
-export async function hostPage({ endpoint, token, extra = '', wasmUrl = '' }) {
+export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', faceUrl = '' }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
   const page = `<!doctype html><meta charset="utf-8"><title>exam</title>
 <body><h1>Question 1</h1><textarea id="answer"></textarea>
@@ -217,7 +217,7 @@ export async function hostPage({ endpoint, token, extra = '', wasmUrl = '' }) {
   if (window.invigil) wire(window.invigil);
   else window.addEventListener('invigil:loaded', (e) => wire(e.detail), { once: true });
 </script>
-<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}"${wasmUrl ? ` data-wasm-url="${wasmUrl}"` : ''} async></script>${extra}</body>`;
+<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}"${wasmUrl ? ` data-wasm-url="${wasmUrl}"` : ''}${faceUrl ? ` data-face-url="${faceUrl}"` : ''} async></script>${extra}</body>`;
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/') {
