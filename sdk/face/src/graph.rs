@@ -21,11 +21,48 @@ enum Op {
     Conv(Conv),
     Relu,
     Sigmoid,
-    MaxPool { kernel: (usize, usize), stride: (usize, usize) },
-    Upsample { factor: (usize, usize) },
+    MaxPool {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+    },
+    Upsample {
+        factor: (usize, usize),
+    },
     Add,
-    Transpose { perm: Vec<usize> },
-    Reshape { shape: Vec<i64> },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Reshape {
+        shape: Vec<i64>,
+    },
+    /// `x * scale[c] + shift[c]` per channel (axis 1): BatchNormalization
+    /// at inference, folded into the convolution before it when it can be.
+    ChannelAffine {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
+    /// `x * mul + add` with scalars: Sub, Mul or Add by a constant.
+    ScalarAffine {
+        mul: f32,
+        add: f32,
+    },
+    /// Per-channel leaky slope for negative values.
+    PRelu {
+        slope: Vec<f32>,
+    },
+    /// Everything from `axis` on in one dimension.
+    Flatten {
+        axis: usize,
+    },
+    /// `y = x · weightᵀ + bias` for a batch-1 row vector (`weight` is
+    /// `[out][in]`, alpha and beta folded in).
+    Dense {
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        outputs: usize,
+    },
+    /// Passes its input on (Dropout at inference).
+    Identity,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +125,7 @@ impl Graph {
             let data_input = node.inputs.first().ok_or(Error::Model("a node without inputs"))?;
             let mut inputs = vec![numbering.of(data_input)];
             if matches!(op, Op::Add) {
+                // Two run-time values; an Add of a constant became a ScalarAffine.
                 inputs.push(numbering.of(node.inputs.get(1).ok_or(Error::Model("Add needs two inputs"))?));
             }
             let output = numbering.of(node.outputs.first().ok_or(Error::Model("a node without an output"))?);
@@ -98,7 +136,7 @@ impl Graph {
         if outputs.iter().any(|(_, v)| *v != input && !steps.iter().any(|s| s.output == *v)) {
             return Err(Error::Model("a graph output is computed by no node"));
         }
-        fuse_relu(&mut steps, &outputs);
+        fuse_into_conv(&mut steps, &outputs);
         plan_frees(&mut steps, &outputs);
         Ok(Graph { steps, input, outputs, values: numbering.0.len() })
     }
@@ -132,6 +170,14 @@ impl Graph {
                     let b = borrowed(&values, 1)?;
                     ops::add(owned(&mut values)?, &b)?
                 }
+                Op::ChannelAffine { scale, shift } => ops::channel_affine(owned(&mut values)?, scale, shift)?,
+                Op::ScalarAffine { mul, add } => ops::scalar_affine(owned(&mut values)?, *mul, *add),
+                Op::PRelu { slope } => ops::prelu(owned(&mut values)?, slope)?,
+                Op::Flatten { axis } => ops::flatten(owned(&mut values)?, *axis)?,
+                Op::Dense { weight, bias, outputs } => {
+                    ops::dense(values_ref(&values, step.inputs[0])?, weight, bias, *outputs)?
+                }
+                Op::Identity => owned(&mut values)?,
             };
             values[step.output] = Some(out);
             for &v in &step.frees {
@@ -302,7 +348,84 @@ fn lower(node: &NodeProto, constants: &HashMap<String, Constant>) -> Result<Op, 
         }
         "Relu" => Op::Relu,
         "Sigmoid" => Op::Sigmoid,
-        "Add" => Op::Add,
+        "Dropout" => Op::Identity,
+        "Add" | "Sub" | "Mul" => match node.inputs.get(1).and_then(|n| float(constants, n)) {
+            Some(c) if c.data.len() == 1 => match node.op_type.as_str() {
+                "Add" => Op::ScalarAffine { mul: 1.0, add: c.data[0] },
+                "Sub" => Op::ScalarAffine { mul: 1.0, add: -c.data[0] },
+                _ => Op::ScalarAffine { mul: c.data[0], add: 0.0 },
+            },
+            Some(_) => return Err(unsupported("by a constant that is not a scalar")),
+            None if node.op_type == "Add" => Op::Add,
+            None => return Err(unsupported("of two run-time values")),
+        },
+        "BatchNormalization" => {
+            let param = |i: usize| node.inputs.get(i).and_then(|n| float(constants, n)).map(|t| t.data.clone());
+            let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1), param(2), param(3), param(4)) else {
+                return Err(unsupported("with run-time parameters"));
+            };
+            let epsilon = match node.attribute("epsilon") {
+                Some(proto::Attribute::Float(e)) => *e,
+                _ => 1e-5,
+            };
+            if [beta.len(), mean.len(), var.len()].iter().any(|n| *n != gamma.len()) {
+                return Err(unsupported("whose parameters differ in length"));
+            }
+            let scale: Vec<f32> = gamma.iter().zip(&var).map(|(g, v)| g / (v + epsilon).sqrt()).collect();
+            let shift = beta.iter().zip(&mean).zip(&scale).map(|((b, m), s)| b - m * s).collect();
+            Op::ChannelAffine { scale, shift }
+        }
+        "PRelu" => {
+            let slope = node
+                .inputs
+                .get(1)
+                .and_then(|n| float(constants, n))
+                .ok_or_else(|| unsupported("with a run-time slope"))?;
+            Op::PRelu { slope: slope.data.clone() }
+        }
+        "Flatten" => Op::Flatten { axis: node.int("axis", 1)?.max(0) as usize },
+        "Gemm" => {
+            let weight = node
+                .inputs
+                .get(1)
+                .and_then(|n| float(constants, n))
+                .ok_or_else(|| unsupported("with run-time weights"))?;
+            if node.int("transA", 0)? != 0 {
+                return Err(unsupported("with transA"));
+            }
+            let [rows, cols] = weight.shape[..] else { return Err(unsupported("whose weights are not 2-D")) };
+            let alpha = match node.attribute("alpha") {
+                Some(proto::Attribute::Float(a)) => *a,
+                _ => 1.0,
+            };
+            let beta = match node.attribute("beta") {
+                Some(proto::Attribute::Float(b)) => *b,
+                _ => 1.0,
+            };
+            // Stored as [out][in]: B transposed already when transB = 1.
+            let (outputs, inputs) = if node.int("transB", 0)? != 0 { (rows, cols) } else { (cols, rows) };
+            let mut dense = vec![0f32; outputs * inputs];
+            for o in 0..outputs {
+                for i in 0..inputs {
+                    let w =
+                        if node.int("transB", 0)? != 0 { weight.data[o * cols + i] } else { weight.data[i * cols + o] };
+                    dense[o * inputs + i] = alpha * w;
+                }
+            }
+            let bias = match node.inputs.get(2).filter(|n| !n.is_empty()) {
+                Some(n) => float(constants, n)
+                    .ok_or_else(|| unsupported("with a run-time bias"))?
+                    .data
+                    .iter()
+                    .map(|b| beta * b)
+                    .collect(),
+                None => vec![0.0; outputs],
+            };
+            if bias.len() != outputs {
+                return Err(unsupported("whose bias does not fit its weights"));
+            }
+            Op::Dense { weight: dense, bias, outputs }
+        }
         "MaxPool" => {
             if node.ints("pads")?.is_some_and(|p| p.iter().any(|&v| v != 0)) || node.int("ceil_mode", 0)? != 0 {
                 return Err(unsupported("with padding or ceil_mode"));
@@ -348,24 +471,42 @@ fn lower(node: &NodeProto, constants: &HashMap<String, Constant>) -> Result<Op, 
     })
 }
 
-/// A ReLU straight after a convolution whose result nothing else reads
-/// becomes part of that convolution.
-fn fuse_relu(steps: &mut Vec<Step>, outputs: &[(String, usize)]) {
+/// A per-channel affine (a BatchNormalization) or a ReLU straight after a
+/// convolution whose result nothing else reads becomes part of that
+/// convolution: the affine folded into its weights and bias, the ReLU
+/// applied as it writes. Repeats, so Conv → BN → ReLU is one step.
+fn fuse_into_conv(steps: &mut Vec<Step>, outputs: &[(String, usize)]) {
     let readers = |steps: &[Step], v: usize| steps.iter().filter(|s| s.inputs.contains(&v)).count();
     let mut i = 1;
     while i < steps.len() {
         let conv_out = steps[i - 1].output;
-        let fusable = matches!(steps[i].op, Op::Relu)
-            && steps[i].inputs == [conv_out]
-            && matches!(steps[i - 1].op, Op::Conv(_))
+        let alone = steps[i].inputs == [conv_out]
             && readers(steps, conv_out) == 1
             && !outputs.iter().any(|(_, v)| *v == conv_out);
-        if fusable {
-            let relu = steps.remove(i);
-            if let Op::Conv(conv) = &mut steps[i - 1].op {
+        let (before, after) = steps.split_at_mut(i);
+        let fused = match (&after[0].op, &mut before[i - 1].op) {
+            (Op::Relu, Op::Conv(conv)) if alone => {
                 conv.relu = true;
+                true
             }
-            steps[i - 1].output = relu.output;
+            (Op::ChannelAffine { scale, shift }, Op::Conv(conv))
+                if alone && !conv.relu && scale.len() == conv.out_channels =>
+            {
+                let per_channel = conv.weight.len() / conv.out_channels;
+                if conv.bias.is_empty() {
+                    conv.bias = vec![0.0; conv.out_channels];
+                }
+                for (c, (s, t)) in scale.iter().zip(shift).enumerate() {
+                    conv.weight[c * per_channel..(c + 1) * per_channel].iter_mut().for_each(|w| *w *= s);
+                    conv.bias[c] = conv.bias[c] * s + t;
+                }
+                true
+            }
+            _ => false,
+        };
+        if fused {
+            let next = steps.remove(i);
+            steps[i - 1].output = next.output;
         } else {
             i += 1;
         }

@@ -16,6 +16,7 @@
 pub mod assets;
 pub mod frame;
 mod graph;
+pub mod identity;
 pub mod light;
 mod ops;
 mod proto;
@@ -25,6 +26,7 @@ mod yunet;
 
 pub use frame::Frame;
 pub use graph::Graph;
+pub use identity::{Recognizer, SAME_PERSON_COSINE};
 pub use light::Light;
 pub use ops::Tensor;
 pub use yunet::{Detector, Face};

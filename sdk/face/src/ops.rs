@@ -304,6 +304,67 @@ pub fn reshape(mut t: Tensor, spec: &[i64]) -> Result<Tensor, Error> {
     Ok(t)
 }
 
+/// `x * scale[c] + shift[c]` along axis 1, whatever follows it.
+pub fn channel_affine(mut t: Tensor, scale: &[f32], shift: &[f32]) -> Result<Tensor, Error> {
+    let channels = *t.shape.get(1).ok_or(Error::Shape("BatchNormalization"))?;
+    if t.shape[0] != 1 || channels != scale.len() {
+        return Err(Error::Shape("BatchNormalization"));
+    }
+    let plane = t.data.len() / channels.max(1);
+    for (c, values) in t.data.chunks_exact_mut(plane.max(1)).enumerate() {
+        let (s, b) = (scale[c], shift[c]);
+        values.iter_mut().for_each(|v| *v = *v * s + b);
+    }
+    Ok(t)
+}
+
+pub fn scalar_affine(mut t: Tensor, mul: f32, add: f32) -> Tensor {
+    t.data.iter_mut().for_each(|v| *v = *v * mul + add);
+    t
+}
+
+/// Negative values times their channel's slope (one slope for all if one is given).
+pub fn prelu(mut t: Tensor, slope: &[f32]) -> Result<Tensor, Error> {
+    let channels = *t.shape.get(1).unwrap_or(&1);
+    if slope.len() != 1 && slope.len() != channels {
+        return Err(Error::Shape("PRelu"));
+    }
+    let plane = t.data.len() / channels.max(1);
+    for (c, values) in t.data.chunks_exact_mut(plane.max(1)).enumerate() {
+        let k = if slope.len() == 1 { slope[0] } else { slope[c] };
+        values.iter_mut().for_each(|v| {
+            if *v < 0.0 {
+                *v *= k;
+            }
+        });
+    }
+    Ok(t)
+}
+
+/// The dimensions before `axis` in one, those from it in another.
+pub fn flatten(mut t: Tensor, axis: usize) -> Result<Tensor, Error> {
+    if axis > t.shape.len() {
+        return Err(Error::Shape("Flatten"));
+    }
+    let outer: usize = t.shape[..axis].iter().product();
+    t.shape = vec![outer, t.shape[axis..].iter().product()];
+    Ok(t)
+}
+
+/// `x · weightᵀ + bias` for one row `x`.
+pub fn dense(x: &Tensor, weight: &[f32], bias: &[f32], outputs: usize) -> Result<Tensor, Error> {
+    let inputs = x.data.len();
+    if weight.len() != outputs * inputs || x.shape.first().is_some_and(|b| *b != 1) {
+        return Err(Error::Shape("Gemm"));
+    }
+    let y = weight
+        .chunks_exact(inputs)
+        .zip(bias)
+        .map(|(row, b)| b + row.iter().zip(&x.data).map(|(w, v)| w * v).sum::<f32>())
+        .collect();
+    Tensor::new(vec![1, outputs], y)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +468,14 @@ mod tests {
         assert!(reshape(nchw.clone(), &[4, -1]).is_err());
         assert!(add(nchw.clone(), &x).is_err());
         assert_eq!(add(nchw.clone(), &nchw).unwrap().data[5], 60.);
+        let bn = channel_affine(t(&[1, 2, 1, 2], &[1., 2., 3., 4.]), &[2., -1.], &[1., 0.]).unwrap();
+        assert_eq!(bn.data, vec![3., 5., -3., -4.]);
+        assert_eq!(channel_affine(t(&[1, 2], &[1., 2.]), &[2., 3.], &[0., 1.]).unwrap().data, vec![2., 7.]);
+        assert_eq!(prelu(t(&[1, 2, 1, 2], &[-1., 2., -4., 1.]), &[0.5, 0.25]).unwrap().data, vec![-0.5, 2., -1., 1.]);
+        assert_eq!(scalar_affine(t(&[2], &[127.5, 255.]), 0.0078125, -127.5 * 0.0078125).data, vec![0., 0.99609375]);
+        assert_eq!(flatten(t(&[1, 2, 1, 2], &[0.; 4]), 1).unwrap().shape, vec![1, 4]);
+        let y = dense(&t(&[1, 3], &[1., 2., 3.]), &[1., 0., 0., 1., 1., 1.], &[0.5, -1.], 2).unwrap();
+        assert_eq!(y, t(&[1, 2], &[1.5, 5.]));
         let s = sigmoid(t(&[2], &[0., 100.]));
         assert_eq!(s.data, vec![0.5, 1.0]);
         assert_eq!(relu(t(&[2], &[-1., 2.])).data, vec![0., 2.]);

@@ -96,3 +96,31 @@ fn a_model_that_is_not_yunet_is_refused_with_a_reason() {
     let truncated = Detector::new(&model[..model.len() / 2]).err().expect("a truncated model loads");
     assert!(truncated.to_string().starts_with("face model:"), "{truncated}");
 }
+
+/// SFace through the same runtime: each person's two photos, years apart,
+/// match; different people do not, at OpenCV's threshold.
+#[test]
+fn the_recogniser_matches_the_same_person_years_apart_and_no_one_else() {
+    use invigil_face::{identity::cosine, Recognizer, SAME_PERSON_COSINE};
+    let (detector, portraits) = setup();
+    let recognizer = Recognizer::new(&assets::sface().unwrap()).unwrap();
+    let embeddings: Vec<(String, Vec<f32>)> = portraits
+        .iter()
+        .map(|(name, photo)| {
+            let (frame, _) = Frame::letterboxed(photo, 640, 480);
+            let face = detect(&detector, &frame)[0];
+            (name.clone(), recognizer.embed(&frame.rgba, frame.width, frame.height, &face).unwrap())
+        })
+        .collect();
+    let person = |name: &str| name.rsplit_once('_').map_or(name.to_owned(), |(p, _)| p.to_owned());
+    let mut table = String::new();
+    for (i, (a, ea)) in embeddings.iter().enumerate() {
+        for (b, eb) in &embeddings[i + 1..] {
+            let similarity = cosine(ea, eb);
+            table.push_str(&format!("{a} ~ {b}: {similarity:.3}\n"));
+            let same = person(a) == person(b) && !a.starts_with("impostor");
+            assert_eq!(similarity >= SAME_PERSON_COSINE, same, "{a} ~ {b} = {similarity:.3}\n{table}");
+        }
+    }
+    println!("{table}");
+}
