@@ -143,8 +143,8 @@ impl Frame {
                         }
                     }
                     let at = (y * src.width + x) * 4;
-                    for ch in 0..3 {
-                        out.rgba[at + ch] = (sum[ch] / n) as u8;
+                    for (value, total) in out.rgba[at..at + 3].iter_mut().zip(sum) {
+                        *value = (total / n) as u8;
                     }
                 }
             }

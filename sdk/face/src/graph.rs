@@ -123,6 +123,9 @@ impl Graph {
             }
             let op = lower(node, &constants)?;
             let data_input = node.inputs.first().ok_or(Error::Model("a node without inputs"))?;
+            if constants.contains_key(data_input) {
+                return Err(Error::Unsupported(format!("{} whose first input is a constant", node.op_type)));
+            }
             let mut inputs = vec![numbering.of(data_input)];
             if matches!(op, Op::Add) {
                 // Two run-time values; an Add of a constant became a ScalarAffine.

@@ -57,7 +57,7 @@ impl Recognizer {
         let outputs = self.graph.run(Tensor::new(vec![1, 3, SIDE, SIDE], input)?)?;
         let mut v = outputs.into_iter().next().ok_or(Error::Model("SFace gave no output"))?.1.data;
         let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if !(norm > 0.0) {
+        if norm.is_nan() || norm <= 0.0 {
             return Err(Error::Model("SFace gave a zero vector"));
         }
         v.iter_mut().for_each(|x| *x /= norm);

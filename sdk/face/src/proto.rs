@@ -8,6 +8,9 @@ use crate::Error;
 /// One field as it sits on the wire.
 enum Value<'a> {
     Varint(u64),
+    /// A 64-bit field (a double): no field this reader uses has one, so
+    /// its bits are skipped, not mistaken for another kind.
+    Fixed64,
     Fixed32(u32),
     Bytes(&'a [u8]),
 }
@@ -55,7 +58,7 @@ impl<'a> Fields<'a> {
             0 => Value::Varint(self.varint()?),
             1 => {
                 self.take(8)?;
-                Value::Varint(0)
+                Value::Fixed64
             }
             2 => {
                 let len = self.varint()? as usize;
@@ -85,7 +88,7 @@ fn push_ints(out: &mut Vec<i64>, value: Value<'_>) -> Result<(), Error> {
                 out.push(run.varint()? as i64);
             }
         }
-        Value::Fixed32(_) => return Err(Error::Model("int64 field written as fixed32")),
+        Value::Fixed32(_) | Value::Fixed64 => return Err(Error::Model("int64 field written as a fixed-width number")),
     }
     Ok(())
 }
@@ -100,7 +103,7 @@ fn push_floats(out: &mut Vec<f32>, value: Value<'_>) -> Result<(), Error> {
             }
             out.extend(packed.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
         }
-        Value::Varint(_) => return Err(Error::Model("float field written as varint")),
+        Value::Varint(_) | Value::Fixed64 => return Err(Error::Model("float field written as a varint or a double")),
     }
     Ok(())
 }
