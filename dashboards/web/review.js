@@ -148,11 +148,7 @@ function facePanel(timeline) {
   const around = (flag) => {
     const before = photos.filter((p) => p.ts <= flag.to).slice(-2);
     const after = photos.filter((p) => p.ts > flag.to).slice(0, 1);
-    return [...before, ...after].map((p) => {
-      const frame = thumbnail(p.key, 'face photo');
-      frame.append(el('figcaption', {}, formatClock(p.ts)));
-      return frame;
-    });
+    return [...before, ...after].map((p) => captioned(p, 'face photo'));
   };
   const rows = flags.map((flag) => el('tr', { dataset: { finding: flag.finding } },
     el('td', {}, `${formatClock(flag.from)}–${formatClock(flag.to)}`),
@@ -167,17 +163,20 @@ function facePanel(timeline) {
     el('p', { class: 'note' }, 'A flag needs a run of consecutive checks, never one frame. Dark frames are too dark to tell, not "no face". A detector can miss a face (a turned head, a hand, poor light) and can take a picture for a face: look at the photos.'));
 }
 
+/** A capture's thumbnail captioned with its time. */
+function captioned(capture, label) {
+  const frame = thumbnail(capture.key, label);
+  frame.append(el('figcaption', {}, formatClock(capture.ts)));
+  return frame;
+}
+
 function mediaPanel(timeline) {
   const uploaded = timeline.events.filter((e) => e.type === 'capture' && e.status === 'uploaded' && e.key);
   const panel = el('section', { class: 'panel', id: 'media' }, el('h2', {}, 'Captures'));
   for (const [kind, label] of [['face', 'face photo'], ['screen', 'screenshot']]) {
     const captures = uploaded.filter((e) => e.kind === kind);
     const strip = el('div', { class: 'strip', dataset: { kind } });
-    const show = (list) => strip.replaceChildren(...list.map((e) => {
-      const frame = thumbnail(e.key, label);
-      frame.append(el('figcaption', {}, formatClock(e.ts)));
-      return frame;
-    }));
+    const show = (list) => strip.replaceChildren(...list.map((e) => captioned(e, label)));
     show(captures.slice(0, FIRST_CAPTURES));
     panel.append(el('h3', {}, `${label}s (${captures.length})`), strip);
     if (captures.length > FIRST_CAPTURES) panel.append(el('button', { type: 'button', onclick: (event) => { show(captures); event.target.remove(); } }, `Show all ${captures.length}`));

@@ -14,7 +14,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { DIST, Ingest, completeSetup, hostPage, jwt, overlayReasons, sleep, waitFor } from './stack.js';
+import { DIST, DIST_TYPES, Ingest, completeSetup, hostPage, jwt, overlayReasons, sleep, waitFor } from './stack.js';
 
 const EXAM = 'exam-faces';
 const CANDIDATE = 'cand-faces';
@@ -145,10 +145,9 @@ describe('face checks', { timeout: 6 * 60_000 }, () => {
 /** The face chunk from another origin, as a CDN would serve it (CORS open),
  * with the model's bytes replaced when `corrupt`. */
 async function chunkServer({ corrupt }) {
-  const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
   const server = createServer((req, res) => {
     const name = new URL(req.url, 'http://x').pathname.slice(1);
-    const type = types[name.slice(name.lastIndexOf('.'))];
+    const type = DIST_TYPES[name.slice(name.lastIndexOf('.'))];
     if (!type || name.includes('/')) {
       res.writeHead(404);
       return res.end();

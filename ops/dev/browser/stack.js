@@ -202,6 +202,9 @@ export class Ingest {
   }
 }
 
+/** The content types of sdk/dist's files, by extension. */
+export const DIST_TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
+
 /** Serves sdk/dist and a host page that loads it with a script tag. */
 export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', faceUrl = '' }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
@@ -234,9 +237,8 @@ export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', face
           window.ready = true;
         };</script>`);
     }
-    const types = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
     const file = join(DIST, path.replace(/^\/+/, ''));
-    const type = types[path.slice(path.lastIndexOf('.'))];
+    const type = DIST_TYPES[path.slice(path.lastIndexOf('.'))];
     if (!type || !existsSync(file)) {
       res.writeHead(404);
       return res.end();

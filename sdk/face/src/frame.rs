@@ -12,6 +12,22 @@ pub struct Frame {
     pub rgba: Vec<u8>,
 }
 
+/// An RGBA image's colour at `(x, y)`, a position within its pixel grid
+/// (0..=width−1, 0..=height−1), each channel interpolated from the four
+/// pixels around it: the one sampler resizing, rotating and face
+/// alignment share.
+pub fn bilinear(rgba: &[u8], width: usize, height: usize, x: f32, y: f32) -> [f32; 4] {
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
+    let (tx, ty) = (x - x0 as f32, y - y0 as f32);
+    let at = |x: usize, y: usize, c: usize| f32::from(rgba[(y * width + x) * 4 + c]);
+    core::array::from_fn(|c| {
+        let top = at(x0, y0, c) * (1.0 - tx) + at(x1, y0, c) * tx;
+        let bottom = at(x0, y1, c) * (1.0 - tx) + at(x1, y1, c) * tx;
+        top * (1.0 - ty) + bottom * ty
+    })
+}
+
 /// Where a picture landed in a frame: `(x, y, width, height)` in pixels.
 pub type Placement = (usize, usize, usize, usize);
 
@@ -36,18 +52,9 @@ impl Frame {
         let (sx, sy) = (self.width as f32 / width as f32, self.height as f32 / height as f32);
         for y in 0..height {
             let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (self.height - 1) as f32);
-            let (y0, ty) = (fy.floor() as usize, fy.fract());
-            let y1 = (y0 + 1).min(self.height - 1);
             for x in 0..width {
                 let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (self.width - 1) as f32);
-                let (x0, tx) = (fx.floor() as usize, fx.fract());
-                let x1 = (x0 + 1).min(self.width - 1);
-                let (a, b, c, d) = (self.pixel(x0, y0), self.pixel(x1, y0), self.pixel(x0, y1), self.pixel(x1, y1));
-                for ch in 0..4 {
-                    let top = f32::from(a[ch]) * (1.0 - tx) + f32::from(b[ch]) * tx;
-                    let bottom = f32::from(c[ch]) * (1.0 - tx) + f32::from(d[ch]) * tx;
-                    rgba.push((top * (1.0 - ty) + bottom * ty).round() as u8);
-                }
+                rgba.extend(bilinear(&self.rgba, self.width, self.height, fx, fy).map(|v| v.round() as u8));
             }
         }
         Frame { width, height, rgba }

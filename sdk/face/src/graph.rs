@@ -156,9 +156,6 @@ impl Graph {
                 let value = if step.frees.contains(&v) { values[v].take() } else { values[v].clone() };
                 value.ok_or(Error::Model("a value used before it is computed"))
             };
-            let borrowed = |values: &Vec<Option<Tensor>>, i: usize| {
-                values[step.inputs[i]].as_ref().ok_or(Error::Model("a value used before it is computed")).cloned()
-            };
             let out = match &step.op {
                 Op::Conv(conv) => conv.run(values_ref(&values, step.inputs[0])?)?,
                 Op::MaxPool { kernel, stride } => {
@@ -170,7 +167,7 @@ impl Graph {
                 Op::Sigmoid => ops::sigmoid(owned(&mut values)?),
                 Op::Reshape { shape } => ops::reshape(owned(&mut values)?, shape)?,
                 Op::Add => {
-                    let b = borrowed(&values, 1)?;
+                    let b = values_ref(&values, step.inputs[1])?.clone();
                     ops::add(owned(&mut values)?, &b)?
                 }
                 Op::ChannelAffine { scale, shift } => ops::channel_affine(owned(&mut values)?, scale, shift)?,
@@ -367,10 +364,7 @@ fn lower(node: &NodeProto, constants: &HashMap<String, Constant>) -> Result<Op, 
             let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1), param(2), param(3), param(4)) else {
                 return Err(unsupported("with run-time parameters"));
             };
-            let epsilon = match node.attribute("epsilon") {
-                Some(proto::Attribute::Float(e)) => *e,
-                _ => 1e-5,
-            };
+            let epsilon = node.float("epsilon", 1e-5)?;
             if [beta.len(), mean.len(), var.len()].iter().any(|n| *n != gamma.len()) {
                 return Err(unsupported("whose parameters differ in length"));
             }
@@ -397,21 +391,14 @@ fn lower(node: &NodeProto, constants: &HashMap<String, Constant>) -> Result<Op, 
                 return Err(unsupported("with transA"));
             }
             let [rows, cols] = weight.shape[..] else { return Err(unsupported("whose weights are not 2-D")) };
-            let alpha = match node.attribute("alpha") {
-                Some(proto::Attribute::Float(a)) => *a,
-                _ => 1.0,
-            };
-            let beta = match node.attribute("beta") {
-                Some(proto::Attribute::Float(b)) => *b,
-                _ => 1.0,
-            };
+            let (alpha, beta) = (node.float("alpha", 1.0)?, node.float("beta", 1.0)?);
+            let transposed = node.int("transB", 0)? != 0;
             // Stored as [out][in]: B transposed already when transB = 1.
-            let (outputs, inputs) = if node.int("transB", 0)? != 0 { (rows, cols) } else { (cols, rows) };
+            let (outputs, inputs) = if transposed { (rows, cols) } else { (cols, rows) };
             let mut dense = vec![0f32; outputs * inputs];
             for o in 0..outputs {
                 for i in 0..inputs {
-                    let w =
-                        if node.int("transB", 0)? != 0 { weight.data[o * cols + i] } else { weight.data[i * cols + o] };
+                    let w = if transposed { weight.data[o * cols + i] } else { weight.data[i * cols + o] };
                     dense[o * inputs + i] = alpha * w;
                 }
             }

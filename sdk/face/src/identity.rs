@@ -107,14 +107,9 @@ pub fn aligned(rgba: &[u8], width: usize, height: usize, landmarks: &[(f32, f32)
             if x < 0.0 || y < 0.0 || x > (width - 1) as f32 || y > (height - 1) as f32 {
                 continue;
             }
-            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(width - 1), (y0 + 1).min(height - 1));
-            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-            for c in 0..3 {
-                let p = |x: usize, y: usize| f32::from(rgba[(y * width + x) * 4 + c]);
-                let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
-                let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
-                out[at + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+            let colour = crate::frame::bilinear(rgba, width, height, x, y);
+            for (value, sample) in out[at..at + 3].iter_mut().zip(colour) {
+                *value = sample.round() as u8;
             }
         }
     }

@@ -241,6 +241,14 @@ impl NodeProto {
         }
     }
 
+    pub fn float(&self, name: &str, default: f32) -> Result<f32, Error> {
+        match self.attribute(name) {
+            None => Ok(default),
+            Some(Attribute::Float(v)) => Ok(*v),
+            Some(_) => Err(Error::Model("a float attribute of another kind")),
+        }
+    }
+
     pub fn ints(&self, name: &str) -> Result<Option<&[i64]>, Error> {
         match self.attribute(name) {
             None => Ok(None),

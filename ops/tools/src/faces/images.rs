@@ -74,15 +74,10 @@ pub fn rotated(frame: &Frame, degrees: f32, fill: [u8; 3]) -> Frame {
             if sx < 0.0 || sy < 0.0 || sx > (frame.width - 1) as f32 || sy > (frame.height - 1) as f32 {
                 continue;
             }
-            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(frame.width - 1), (y0 + 1).min(frame.height - 1));
-            let (tx, ty) = (sx - x0 as f32, sy - y0 as f32);
-            let at = |x: usize, y: usize, c: usize| f32::from(frame.rgba[(y * frame.width + x) * 4 + c]);
+            let colour = invigil_face::frame::bilinear(&frame.rgba, frame.width, frame.height, sx, sy);
             let o = (y * frame.width + x) * 4;
-            for c in 0..3 {
-                let top = at(x0, y0, c) * (1.0 - tx) + at(x1, y0, c) * tx;
-                let bottom = at(x0, y1, c) * (1.0 - tx) + at(x1, y1, c) * tx;
-                out.rgba[o + c] = (top * (1.0 - ty) + bottom * ty).round() as u8;
+            for (value, sample) in out.rgba[o..o + 3].iter_mut().zip(colour) {
+                *value = sample.round() as u8;
             }
         }
     }
