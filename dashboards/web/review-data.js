@@ -96,7 +96,7 @@ function blockedSpans(events, lastTs) {
  * least two spanning `flag_after_ms`. Never one frame.
  */
 export function faceFlags(events, settings) {
-  const s = { every_ms: 5000, flag_after_checks: 3, flag_after_ms: 15000, dark_below: 0.12, ...settings };
+  const s = { every_ms: 5000, flag_after_checks: 3, flag_after_ms: 15000, dark_below: 0.12, identity_every_ms: 30000, min_similarity: 0.363, ...settings };
   const lastTs = events.length ? events[events.length - 1].ts : 0;
   const blocked = blockedSpans(events, lastTs);
   const inBlock = (ts) => blocked.some(([from, to]) => from <= ts && ts < to);
@@ -104,36 +104,54 @@ export function faceFlags(events, settings) {
     let finding = e.faces === 1 ? 'one' : e.faces > 1 ? 'several' : 'none';
     if (inBlock(e.ts)) finding = 'blocked';
     else if (e.faces === 0 && Math.round(e.light * 1000) < Math.round(s.dark_below * 1000)) finding = 'dark';
-    return { ts: e.ts, faces: e.faces, confidence: e.confidence, light: e.light, finding };
+    return { ts: e.ts, faces: e.faces, confidence: e.confidence, light: e.light, similarity: e.similarity, reference: !!e.reference, finding };
   });
   const flags = [];
-  const maxGap = FACE_RUN_GAP_CHECKS * Math.max(1, s.every_ms);
-  let run = null;
-  const close = () => {
-    if (!run || (run.finding !== 'none' && run.finding !== 'several')) return;
-    const n = run.checks.length;
-    const span = run.checks[n - 1].ts - run.checks[0].ts;
-    if ((n >= Math.max(2, s.flag_after_checks) || (n >= 2 && span >= s.flag_after_ms)) && span > 0) {
-      flags.push({ finding: run.finding, from: run.checks[0].ts, to: run.checks[n - 1].ts, checks: run.checks });
+  const runs = (items, everyMs, flaggable) => {
+    const maxGap = FACE_RUN_GAP_CHECKS * Math.max(1, everyMs);
+    let run = null;
+    const close = () => {
+      if (!run || !flaggable.includes(run.finding)) return;
+      const n = run.checks.length;
+      const span = run.checks[n - 1].ts - run.checks[0].ts;
+      if ((n >= Math.max(2, s.flag_after_checks) || (n >= 2 && span >= s.flag_after_ms)) && span > 0) {
+        flags.push({ finding: run.finding, from: run.checks[0].ts, to: run.checks[n - 1].ts, checks: run.checks, min_similarity: s.min_similarity });
+      }
+    };
+    for (const check of items) {
+      const last = run && run.checks[run.checks.length - 1];
+      if (run && run.finding === check.finding && check.ts - last.ts <= maxGap) {
+        run.checks.push(check);
+      } else {
+        close();
+        run = { finding: check.finding, checks: [check] };
+      }
     }
+    close();
   };
-  for (const check of checks) {
-    const last = run && run.checks[run.checks.length - 1];
-    if (run && run.finding === check.finding && check.ts - last.ts <= maxGap) {
-      run.checks.push(check);
-    } else {
-      close();
-      run = { finding: check.finding, checks: [check] };
-    }
-  }
-  close();
+  runs(checks, s.every_ms, ['none', 'several']);
+  // Identity: the comparisons (not while blocked), same or different person.
+  const threshold = Math.round(s.min_similarity * 1000);
+  const compared = checks.filter((c) => c.finding !== 'blocked' && c.similarity !== null && c.similarity !== undefined)
+    .map((c) => ({ ...c, finding: Math.round(c.similarity * 1000) < threshold ? 'different' : 'same' }));
+  runs(compared, s.identity_every_ms, ['different']);
+  flags.sort((a, b) => a.from - b.from);
   const count = (finding) => checks.filter((c) => c.finding === finding).length;
-  const summary = { checks: checks.length, one: count('one'), none: count('none'), several: count('several'), dark: count('dark'), blocked: count('blocked') };
+  const summary = {
+    checks: checks.length, one: count('one'), none: count('none'), several: count('several'), dark: count('dark'), blocked: count('blocked'),
+    compared: compared.length, different: compared.filter((c) => c.finding === 'different').length,
+    references: checks.filter((c) => c.reference).map((c) => c.ts),
+  };
   return { summary, flags };
 }
 
 /** What a face flag says, for its row: the finding, how long, on how many checks, and their numbers. */
 export function describeFaceFlag(flag) {
+  if (flag.finding === 'different') {
+    const similarities = flag.checks.map((c) => c.similarity);
+    return `A different person for ${formatDuration(flag.to - flag.from)} over ${flag.checks.length} comparisons in a row`
+      + ` (similarity to the reference face ${Math.min(...similarities).toFixed(2)}–${Math.max(...similarities).toFixed(2)}, under ${flag.min_similarity})`;
+  }
   const what = flag.finding === 'none' ? 'No face' : 'Several faces';
   const best = Math.max(...flag.checks.map((c) => c.confidence));
   const lights = flag.checks.map((c) => c.light);

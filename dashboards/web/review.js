@@ -148,7 +148,17 @@ function facePanel(timeline) {
   const around = (flag) => {
     const before = photos.filter((p) => p.ts <= flag.to).slice(-2);
     const after = photos.filter((p) => p.ts > flag.to).slice(0, 1);
-    return [...before, ...after].map((p) => captioned(p, 'face photo'));
+    const shown = [...before, ...after].map((p) => captioned(p, 'face photo'));
+    // A different person: beside the photos, the one nearest the reference.
+    const reference = flag.finding === 'different' && summary.references.filter((ts) => ts <= flag.from).pop();
+    const nearest = reference !== undefined && reference !== false
+      && photos.reduce((best, p) => (!best || Math.abs(p.ts - reference) < Math.abs(best.ts - reference) ? p : best), null);
+    if (nearest && !before.includes(nearest)) {
+      const frame = captioned(nearest, 'face photo near the reference face');
+      frame.querySelector('figcaption').append(' (reference)');
+      shown.unshift(frame);
+    }
+    return shown;
   };
   const rows = flags.map((flag) => el('tr', { dataset: { finding: flag.finding } },
     el('td', {}, `${formatClock(flag.from)}–${formatClock(flag.to)}`),
@@ -156,11 +166,16 @@ function facePanel(timeline) {
     el('td', {}, el('div', { class: 'strip' }, around(flag)))));
   return el('section', { class: 'panel', id: 'faces' }, el('h2', {}, 'Face checks'),
     el('p', { id: 'face-summary' }, `${summary.checks} checks: ${summary.one} one face, ${summary.none} no face, ${summary.several} several faces, `
-      + `${summary.dark} too dark to tell, ${summary.blocked} while blocked (not scored).`),
+      + `${summary.dark} too dark to tell, ${summary.blocked} while blocked (not scored).`
+      + (summary.compared || summary.references.length
+        ? ` Identity: ${summary.compared} comparisons with the reference face, ${summary.different} under the threshold.`
+          + (summary.references.length > 1 ? ` The reference face was taken ${summary.references.length} times (at ${summary.references.map(formatClock).join(', ')}): the page was reloaded or its checks restarted, and each later comparison is with the newest.` : '')
+        : '')),
     rows.length
       ? el('table', { id: 'face-flags' }, el('thead', {}, el('tr', {}, ['When', 'Flag', 'Face photos around it'].map((h) => el('th', {}, h)))), el('tbody', {}, rows))
-      : el('p', {}, 'No flag: no run of checks without a face, or with several, lasted long enough.'),
-    el('p', { class: 'note' }, 'A flag needs a run of consecutive checks, never one frame. Dark frames are too dark to tell, not "no face". A detector can miss a face (a turned head, a hand, poor light) and can take a picture for a face: look at the photos.'));
+      : el('p', {}, 'No flag: no run of checks without a face, or with several, or of a different person, lasted long enough.'),
+    el('p', { class: 'note' }, 'A flag needs a run of consecutive checks, never one frame. Dark frames are too dark to tell, not "no face". A detector can miss a face (a turned head, a hand, poor light) and can take a picture for a face: look at the photos.'
+      + (summary.compared ? ' A face recogniser can call the same person someone else (glasses, a new haircut, a camera that moved) and, rarely, two people one: compare the photos yourself before you conclude anything.' : '')));
 }
 
 /** A capture's thumbnail captioned with its time. */

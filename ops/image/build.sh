@@ -76,8 +76,9 @@ printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
 chown 10001:10001 "$rootfs/var/lib/invigil"
 
 cp "$sdk_dir"/invigil.js "$sdk_dir"/invigil_bg.wasm "$rootfs/usr/share/invigil/sdk/"
-# The lazily loaded chunks: live video, and face checks (script, wasm, model).
-for chunk in invigil-live.js invigil-face.js invigil_face_bg.wasm invigil-face-yunet.onnx; do
+# The lazily loaded chunks: live video, and face checks (script, wasm, the
+# detector, and the recogniser for identity mode).
+for chunk in invigil-live.js invigil-face.js invigil_face_bg.wasm invigil-face-yunet.onnx invigil-face-sface.onnx; do
     [ -f "$sdk_dir/$chunk" ] && cp "$sdk_dir/$chunk" "$rootfs/usr/share/invigil/sdk/"
 done
 

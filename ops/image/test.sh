@@ -85,6 +85,8 @@ type=$(curl -s -o /dev/null -w '%{http_code} %{content_type}' "http://127.0.0.1:
 [ "$type" = "200 application/wasm" ] || fail "/sdk/invigil_bg.wasm: $type"
 curl -s -o "$work/face.onnx" "http://127.0.0.1:$port/sdk/invigil-face-yunet.onnx"
 cmp -s "$work/face.onnx" "$ROOT/sdk/dist/invigil-face-yunet.onnx" || fail "/sdk/invigil-face-yunet.onnx is not the bundle's"
+curl -s -o "$work/sface.onnx" "http://127.0.0.1:$port/sdk/invigil-face-sface.onnx"
+cmp -s "$work/sface.onnx" "$ROOT/sdk/dist/invigil-face-sface.onnx" || fail "/sdk/invigil-face-sface.onnx is not the bundle's"
 say "SDK (and its face-check chunk) served from the image"
 
 server=$(pgrep -f -n "^/usr/bin/invigil ingest") || fail "no invigil process"

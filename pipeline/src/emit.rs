@@ -99,6 +99,7 @@ fn window_fingerprint(r: &WindowRow) -> u64 {
         (r.recording_expected_ms, r.camera_recorded_ms, r.screen_recorded_ms),
         (r.face_checks, r.no_face_checks, r.several_faces_checks, r.dark_checks, r.unscored_face_checks),
         (r.no_face_ms, r.several_faces_ms, r.face_flags),
+        (r.identity_checks, r.different_person_checks, r.different_person_ms, r.face_references),
         (r.network_gaps, r.network_gap_ms, r.late_events, r.score.to_bits()),
         (&r.component_names, r.component_values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
     ))
@@ -117,7 +118,7 @@ fn session_fingerprint(r: &SessionRow) -> u64 {
         (r.events, r.batches, r.expected_captures, r.uploaded_captures, r.completeness_pct.to_bits()),
         r.delivered_captures,
         (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
-        (r.face_checks, r.face_flags, r.no_face_ms, r.several_faces_ms),
+        (r.face_checks, r.face_flags, r.no_face_ms, r.several_faces_ms, r.different_person_ms, r.face_references),
         (r.network_gaps, r.network_gap_ms, r.max_window_score.to_bits()),
     ))
 }
@@ -232,6 +233,10 @@ impl Tracked {
             no_face_ms: value.no_face_ms,
             several_faces_ms: value.several_faces_ms,
             face_flags: value.face_flags,
+            identity_checks: value.identity_checks,
+            different_person_checks: value.different_person_checks,
+            different_person_ms: value.different_person_ms,
+            face_references: value.face_references,
             network_gaps: value.network_gaps,
             network_gap_ms: value.network_gap_ms,
             late_events: value.late_events,
@@ -298,6 +303,8 @@ impl Tracked {
             face_flags: total.face_flags,
             no_face_ms: total.no_face_ms,
             several_faces_ms: total.several_faces_ms,
+            different_person_ms: total.different_person_ms,
+            face_references: total.face_references,
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,
             max_window_score: self.windows.values().map(|w| w.score).fold(0.0, f64::max),
@@ -429,7 +436,11 @@ mod tests {
         assert_eq!(out.windows.iter().filter(|w| w.window_kind == WINDOW_SESSION).count(), 1);
         assert_eq!(out.sessions.len(), 1);
         let anomalous: Vec<i64> = out.anomalies.iter().map(|a| (a.window_start - T0) / 60_000).collect();
-        assert_eq!(anomalous, [1, 2, 3], "scores 2.75, 2.0, 1.5 reach the 1.5 threshold");
+        assert_eq!(
+            anomalous,
+            [1, 2, 3, 4],
+            "scores 2.75, 2.0, 1.5 and 2.99 (a different person for 59.8 s) reach the 1.5 threshold"
+        );
         assert_eq!(
             out.anomalies[0].severity, SEVERITY_WARNING,
             "2.75 < 2 × 1.5 (the switch's blur is not scored again)"

@@ -51,6 +51,10 @@ pub struct EventRow {
     pub face_confidence: f32,
     pub face_size: f32,
     pub light: f32,
+    /// Identity mode: the cosine to the reference face (-1: not compared),
+    /// and 1 when this check took the reference.
+    pub face_similarity: f32,
+    pub face_reference: u8,
     pub name: String,
     pub payload: String,
     pub ingest_node: String,
@@ -122,6 +126,8 @@ impl EventRow {
             face_confidence: 0.0,
             face_size: 0.0,
             light: 0.0,
+            face_similarity: -1.0,
+            face_reference: 0,
             name: String::new(),
             payload: payload_of(event),
             ingest_node: record.ingest_node.clone(),
@@ -168,6 +174,8 @@ impl EventRow {
                 row.face_confidence = b.confidence.as_f64() as f32;
                 row.face_size = b.face_size.as_f64() as f32;
                 row.light = b.light.as_f64() as f32;
+                row.face_similarity = b.similarity.map_or(-1.0, |s| s.as_f64() as f32);
+                row.face_reference = u8::from(b.reference);
                 row.duration_ms = b.ms;
             }
             EventBody::Blocked(b) => row.reason = wire_name(&b.reason),
@@ -325,6 +333,8 @@ impl TableRow for EventRow {
         ("face_confidence", Plain),
         ("face_size", Plain),
         ("light", Plain),
+        ("face_similarity", Plain),
+        ("face_reference", Plain),
         ("name", Plain),
         ("payload", Plain),
         ("ingest_node", Plain),
@@ -379,6 +389,12 @@ pub struct WindowRow {
     pub no_face_ms: u64,
     pub several_faces_ms: u64,
     pub face_flags: u32,
+    /// Identity comparisons made, those under `min_similarity`, the
+    /// milliseconds of their flagged runs, and reference faces taken.
+    pub identity_checks: u32,
+    pub different_person_checks: u32,
+    pub different_person_ms: u64,
+    pub face_references: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -425,6 +441,10 @@ impl TableRow for WindowRow {
         ("no_face_ms", Plain),
         ("several_faces_ms", Plain),
         ("face_flags", Plain),
+        ("identity_checks", Plain),
+        ("different_person_checks", Plain),
+        ("different_person_ms", Plain),
+        ("face_references", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("late_events", Plain),
@@ -509,6 +529,8 @@ pub struct SessionRow {
     pub face_flags: u32,
     pub no_face_ms: u64,
     pub several_faces_ms: u64,
+    pub different_person_ms: u64,
+    pub face_references: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub max_window_score: f64,
@@ -540,6 +562,8 @@ impl TableRow for SessionRow {
         ("face_flags", Plain),
         ("no_face_ms", Plain),
         ("several_faces_ms", Plain),
+        ("different_person_ms", Plain),
+        ("face_references", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("max_window_score", Plain),

@@ -51,6 +51,15 @@
 //!   milliseconds are spread over the windows it overlaps and scored per
 //!   second (`no_face_second`, `several_faces_second`), and it counts as one
 //!   flag in the window where it began.
+//! - **identity** (`face_check.mode = "identity"`): a check that compared
+//!   its single face with the page's reference face carries a similarity;
+//!   one under `min_similarity` is *a different person*. Comparisons (not
+//!   while blocked) form runs by the same rule, with `identity_every_ms` as
+//!   their interval: a persisted run of different-person comparisons is
+//!   flagged and scored per second (`different_person_second`). A
+//!   comparison at or over the threshold ends a run. Reference faces taken
+//!   are counted (`face_references`): a second one means the page was
+//!   reloaded, and the reviewer is shown where.
 //! - **network gaps**: consecutive batch receipts (server clock) more than
 //!   3 × `events_interval_ms` apart. The gap's milliseconds are spread over
 //!   the windows it overlaps; it is counted once, in the window where it
@@ -111,6 +120,13 @@ pub struct WindowValue {
     pub no_face_ms: u64,
     pub several_faces_ms: u64,
     pub face_flags: u32,
+    /// Identity mode: comparisons in the window (not while blocked), those
+    /// under `min_similarity`, milliseconds of their flagged runs, and
+    /// reference faces taken.
+    pub identity_checks: u32,
+    pub different_person_checks: u32,
+    pub different_person_ms: u64,
+    pub face_references: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -156,6 +172,10 @@ impl WindowValue {
         self.no_face_ms += other.no_face_ms;
         self.several_faces_ms += other.several_faces_ms;
         self.face_flags += other.face_flags;
+        self.identity_checks += other.identity_checks;
+        self.different_person_checks += other.different_person_checks;
+        self.different_person_ms += other.different_person_ms;
+        self.face_references += other.face_references;
         self.network_gaps += other.network_gaps;
         self.network_gap_ms += other.network_gap_ms;
         self.late_events += other.late_events;
@@ -164,7 +184,7 @@ impl WindowValue {
     /// Fills `score` and `components` from the measures.
     fn score_with(&mut self, config: &ProctorConfig) {
         let w = &config.anomaly.weights;
-        let measures: [(&'static str, f64, f64); 11] = [
+        let measures: [(&'static str, f64, f64); 12] = [
             ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
             ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
             ("blur", w.blur, f64::from(self.blur_count.saturating_sub(self.blurs_in_switch))),
@@ -180,6 +200,7 @@ impl WindowValue {
             ("missing_capture", w.missing_capture, f64::from(self.missing_captures())),
             ("no_face_second", w.no_face_second, self.no_face_ms as f64 / 1000.0),
             ("several_faces_second", w.several_faces_second, self.several_faces_ms as f64 / 1000.0),
+            ("different_person_second", w.different_person_second, self.different_person_ms as f64 / 1000.0),
         ];
         self.components.clear();
         self.score = 0.0;
@@ -414,63 +435,105 @@ fn finding(check: &FaceCheck, config: &ProctorConfig, blocked: &Intervals) -> Fi
     }
 }
 
-/// Each check's finding, and the flagged runs: `[no face, several faces]`
-/// as intervals, and when each flag began.
+/// Each check's finding, each identity comparison's, and the flagged runs:
+/// `[no face, several faces, different person]` as intervals, and when
+/// each flag began.
 struct FaceRuns {
     findings: Vec<(i64, Finding)>,
-    flagged: [Intervals; 2],
+    /// Scored identity comparisons: `(ts, a different person)`.
+    comparisons: Vec<(i64, bool)>,
+    /// When a check took the reference face.
+    references: Vec<i64>,
+    flagged: [Intervals; 3],
     flag_starts: Vec<i64>,
 }
 
 impl FaceRuns {
     fn of(session: &Session, config: &ProctorConfig, blocked: &Intervals) -> Self {
         let face = &config.face_check;
-        let max_gap = FACE_RUN_GAP_CHECKS * i64::from(face.every_ms.max(1));
         let findings: Vec<(i64, Finding)> =
             session.face_checks.iter().map(|c| (c.ts, finding(c, config, blocked))).collect();
-        let mut out = FaceRuns { findings: Vec::new(), flagged: Default::default(), flag_starts: Vec::new() };
-        let close = |run: Option<(Finding, i64, i64, u32)>, out: &mut FaceRuns| {
-            let Some((what, first, last, count)) = run else { return };
-            let slot = match what {
-                Finding::NoFace => 0,
-                Finding::SeveralFaces => 1,
-                _ => return,
-            };
-            let persisted =
-                count >= face.flag_after_checks.max(2) || (count >= 2 && last - first >= i64::from(face.flag_after_ms));
-            if persisted && last > first {
-                out.flagged[slot].push((first, last));
-                out.flag_starts.push(first);
-            }
+        let min_similarity = (face.min_similarity * 1000.0).round() as u16;
+        let comparisons: Vec<(i64, bool)> = session
+            .face_checks
+            .iter()
+            .filter(|c| !contains(blocked, c.ts))
+            .filter_map(|c| c.similarity.map(|s| (c.ts, s < min_similarity)))
+            .collect();
+        let references = session.face_checks.iter().filter(|c| c.reference).map(|c| c.ts).collect();
+        let mut out = FaceRuns {
+            findings: Vec::new(),
+            comparisons: Vec::new(),
+            references,
+            flagged: Default::default(),
+            flag_starts: Vec::new(),
         };
-        // (finding, first ts, last ts, checks) of the run being read.
-        let mut run: Option<(Finding, i64, i64, u32)> = None;
-        for &(ts, what) in &findings {
-            run = match run {
-                Some((current, first, last, count)) if current == what && ts - last <= max_gap => {
-                    Some((current, first, ts, count + 1))
-                }
-                previous => {
-                    close(previous, &mut out);
-                    Some((what, ts, ts, 1))
-                }
-            };
-        }
-        close(run, &mut out);
+        let mut flag = |slot: usize, first: i64, last: i64| {
+            out.flagged[slot].push((first, last));
+            out.flag_starts.push(first);
+        };
+        persisted_runs(&findings, face, face.every_ms, |what, first, last| match what {
+            Finding::NoFace => flag(0, first, last),
+            Finding::SeveralFaces => flag(1, first, last),
+            _ => {}
+        });
+        persisted_runs(&comparisons, face, face.identity_every_ms, |different, first, last| {
+            if different {
+                flag(2, first, last)
+            }
+        });
         out.findings = findings;
+        out.comparisons = comparisons;
         out
     }
 }
 
+/// Calls `flag(what, first, last)` for each run of equal findings (in time
+/// order, consecutive ones at most [`FACE_RUN_GAP_CHECKS`] intervals of
+/// `every_ms` apart) that persisted: `flag_after_checks` of them, or at
+/// least two spanning `flag_after_ms`. Never one check.
+fn persisted_runs<T: Copy + PartialEq>(
+    items: &[(i64, T)],
+    face: &invigil_schemas::config::FaceCheck,
+    every_ms: u32,
+    mut flag: impl FnMut(T, i64, i64),
+) {
+    let max_gap = FACE_RUN_GAP_CHECKS * i64::from(every_ms.max(1));
+    let mut close = |run: Option<(T, i64, i64, u32)>| {
+        let Some((what, first, last, count)) = run else { return };
+        let persisted =
+            count >= face.flag_after_checks.max(2) || (count >= 2 && last - first >= i64::from(face.flag_after_ms));
+        if persisted && last > first {
+            flag(what, first, last);
+        }
+    };
+    // (finding, first ts, last ts, checks) of the run being read.
+    let mut run: Option<(T, i64, i64, u32)> = None;
+    for &(ts, what) in items {
+        run = match run {
+            Some((current, first, last, count)) if current == what && ts - last <= max_gap => {
+                Some((current, first, ts, count + 1))
+            }
+            previous => {
+                close(previous);
+                Some((what, ts, ts, 1))
+            }
+        };
+    }
+    close(run);
+}
+
 /// How far before a changed face check the flags may change: a check can
 /// complete, split or join a run, and a run shorter than a flag reaches
-/// back at most `flag_after_checks` gaps.
+/// back at most `flag_after_checks` gaps (of comparisons, in identity mode).
 fn face_reach_ms(config: &ProctorConfig) -> i64 {
     let face = &config.face_check;
-    if face.mode == FaceCheckMode::Off {
-        return 0;
-    }
-    i64::from(face.flag_after_checks) * FACE_RUN_GAP_CHECKS * i64::from(face.every_ms)
+    let every_ms = match face.mode {
+        FaceCheckMode::Off => return 0,
+        FaceCheckMode::Presence => face.every_ms,
+        FaceCheckMode::Identity => face.every_ms.max(face.identity_every_ms),
+    };
+    i64::from(face.flag_after_checks) * FACE_RUN_GAP_CHECKS * i64::from(every_ms)
 }
 
 /// What every window of a computation shares.
@@ -620,8 +683,15 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
             Finding::Unscored => value.unscored_face_checks += 1,
         }
     }
+    let in_window = |ts: i64| (start..end).contains(&ts);
+    for &(_, different) in cx.faces.comparisons.iter().filter(|(ts, _)| in_window(*ts)) {
+        value.identity_checks += 1;
+        value.different_person_checks += u32::from(different);
+    }
+    value.face_references = cx.faces.references.iter().filter(|ts| in_window(**ts)).count() as u32;
     value.no_face_ms = overlap(&cx.faces.flagged[0], start, end);
     value.several_faces_ms = overlap(&cx.faces.flagged[1], start, end);
+    value.different_person_ms = overlap(&cx.faces.flagged[2], start, end);
     value.face_flags =
         cx.faces.flag_starts.iter().filter(|t| window_start(**t).clamp(first, last) == start).count() as u32;
 
@@ -707,7 +777,9 @@ mod tests {
     fn checks(at: i64, seen: &[(u8, u16)]) -> Vec<(i64, What)> {
         seen.iter()
             .enumerate()
-            .map(|(i, &(faces, light))| (at + i as i64 * 5_000, What::Face { faces, light }))
+            .map(|(i, &(faces, light))| {
+                (at + i as i64 * 5_000, What::Face { faces, light, similarity: None, reference: false })
+            })
             .collect()
     }
 
@@ -773,16 +845,68 @@ mod tests {
         config.face_check.flag_after_checks = 5;
         config.face_check.flag_after_ms = 15_000;
         // Three checks 10 s apart with two faces: 20 s ≥ 15 s.
-        let facts = (0..3).map(|i| (i * 10_000, What::Face { faces: 2, light: 400 })).collect();
+        let facts = (0..3)
+            .map(|i| (i * 10_000, What::Face { faces: 2, light: 400, similarity: None, reference: false }))
+            .collect();
         let windows = compute(&session_of(facts), &config, None);
         assert_eq!((windows[0].several_faces_ms, windows[0].face_flags), (20_000, 1));
         // A flag spread over two windows counts once, where it began.
-        let facts = (0..4).map(|i| (50_000 + i * 10_000, What::Face { faces: 0, light: 400 })).collect();
+        let facts = (0..4)
+            .map(|i| (50_000 + i * 10_000, What::Face { faces: 0, light: 400, similarity: None, reference: false }))
+            .collect();
         let windows = compute(&session_of(facts), &config, None);
         assert_eq!(
             windows.iter().map(|w| (w.no_face_ms, w.face_flags)).collect::<Vec<_>>(),
             [(10_000, 1), (20_000, 0)]
         );
+    }
+
+    /// Identity mode: a check every 5 s, a comparison every 10 s; the
+    /// reference at 0 s, then `similarities` (thousandths) at 10, 20, … s.
+    fn compared(similarities: &[u16]) -> (ProctorConfig, Vec<(i64, What)>) {
+        let mut config = face_config();
+        config.face_check.mode = FaceCheckMode::Identity;
+        config.face_check.identity_every_ms = 10_000;
+        let one = |similarity, reference| What::Face { faces: 1, light: 500, similarity, reference };
+        let mut facts = vec![(0, one(None, true))];
+        for (i, &s) in similarities.iter().enumerate() {
+            let at = 10_000 * (i as i64 + 1);
+            facts.extend([(at - 5_000, one(None, false)), (at, one(Some(s), false))]);
+        }
+        (config, facts)
+    }
+
+    #[test]
+    fn a_different_person_is_flagged_only_by_a_persistent_run_of_comparisons() {
+        // 0.71, then one low comparison (a turned head: no flag), 0.70, then
+        // three low ones in a row (a flag over 50–70 s), then 0.69.
+        let (config, facts) = compared(&[710, 120, 700, 90, 150, 110, 690]);
+        let windows = compute(&session_of(facts), &config, None);
+        let sum = |f: fn(&WindowValue) -> u64| windows.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|w| u64::from(w.identity_checks)), 7, "{windows:#?}");
+        assert_eq!(sum(|w| u64::from(w.different_person_checks)), 4);
+        assert_eq!(sum(|w| u64::from(w.face_references)), 1);
+        assert_eq!(sum(|w| w.different_person_ms), 20_000);
+        assert_eq!(sum(|w| u64::from(w.face_flags)), 1);
+        assert_eq!(windows.iter().map(|w| w.different_person_ms).collect::<Vec<_>>(), [20_000, 0]);
+        let weight = config.anomaly.weights.different_person_second;
+        assert!(windows[0].components.contains(&("different_person_second", 20.0 * weight)), "{windows:#?}");
+        // No presence flag came of it: one face was in view throughout.
+        assert_eq!(sum(|w| w.no_face_ms + w.several_faces_ms), 0);
+
+        // The same comparisons while the candidate was blocked: unscored.
+        let (config, mut facts) = compared(&[710, 90, 150, 110, 690]);
+        let blocked = Dimension::Blocked(0);
+        facts.extend([(15_000, What::Toggle(blocked, true)), (45_000, What::Toggle(blocked, false))]);
+        let windows = compute(&session_of(facts), &config, None);
+        assert_eq!((windows[0].identity_checks, windows[0].different_person_ms, windows[0].face_flags), (2, 0, 0));
+
+        // At the threshold is the same person; a second reference is counted.
+        let (mut config, mut facts) = compared(&[363, 363, 363]);
+        config.face_check.min_similarity = 0.363;
+        facts.push((40_000, What::Face { faces: 1, light: 500, similarity: None, reference: true }));
+        let windows = compute(&session_of(facts), &config, None);
+        assert_eq!((windows[0].different_person_checks, windows[0].face_references), (0, 2));
     }
 
     #[test]

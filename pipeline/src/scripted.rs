@@ -23,12 +23,15 @@
 //!   450 s, blocked 450–460 s; ended at 599 s.
 //! - **Two hours later** a last batch delivers what the SDK had kept back:
 //!   a paste at 500 s and a tab switch 505–520 s (minute 8 is corrected).
-//! - Face checks (the test's `face_check.mode = presence`, every 5 s) in
-//!   minute 2 only, at 120.2 s + 5j: one face, one face, **no face ×4**
-//!   (130–145 s: a flagged run of 15 s), two faces once (150 s: one frame,
-//!   no flag), a dark frame with no face (155 s: too dark to tell), then one
-//!   face to 175 s; and one no-face check at 455 s, while the camera was
-//!   blocked (unscored).
+//! - Face checks (the test's `face_check.mode = identity`) in minute 2 at
+//!   120.2 s + 5j: one face, one face, **no face ×4** (130–145 s: a flagged
+//!   run of 15 s), two faces once (150 s: one frame, no flag), a dark frame
+//!   with no face (155 s: too dark to tell), then one face to 175 s; one
+//!   no-face check at 455 s, while the camera was blocked (unscored). And
+//!   identity comparisons every 30 s from 180.2 s: the reference face, the
+//!   same person (0.712), **a different person ×3** (0.118, 0.095, 0.130 at
+//!   240.2–300.2 s: a flagged run of 60 s), and at 345.2 s the candidate
+//!   again (0.690; after the block at 329–335 s).
 
 use invigil_schemas::batch::EventBatch;
 use invigil_schemas::config::ConfigDocument;
@@ -58,7 +61,7 @@ pub fn config() -> ConfigDocument {
     let mut document = ConfigDocument::default();
     document.tests.insert(
         TEST.to_owned().try_into().expect("valid id"),
-        serde_json::json!({"anomaly": {"alert_score": 1.5}, "face_check": {"mode": "presence"}}),
+        serde_json::json!({"anomaly": {"alert_score": 1.5}, "face_check": {"mode": "identity"}}),
     );
     document
 }
@@ -103,10 +106,27 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     let face = |faces, light| {
         let confidence = Thousandths::new(if faces == 0 { 120 } else { 910 });
         let face_size = Thousandths::new(if faces == 0 { 0 } else { 280 });
-        EventBody::Face(Face { faces, confidence, face_size, light: Thousandths::new(light), ms: 22 })
+        let light = Thousandths::new(light);
+        EventBody::Face(Face { faces, confidence, face_size, light, ms: 22, similarity: None, reference: false })
     };
     for (j, (faces, light)) in seen.into_iter().enumerate() {
         on_time(120_200 + j as i64 * 5_000, face(faces, light));
+    }
+    // Identity: the reference at 180.2 s, then a comparison every 30 s: the
+    // same person, then someone else three times running (a flag over
+    // 240.2–300.2 s), then the candidate again.
+    let compared = |similarity: Option<u32>| {
+        let mut body = face(1, 500);
+        if let EventBody::Face(f) = &mut body {
+            f.similarity = similarity.map(Thousandths::new);
+            f.reference = similarity.is_none();
+            f.ms = 160;
+        }
+        body
+    };
+    let identity = [(180.2, None), (210.2, Some(712)), (240.2, Some(118)), (270.2, Some(95)), (300.2, Some(130))];
+    for (at, similarity) in identity.into_iter().chain([(345.2, Some(690))]) {
+        on_time(s(at), compared(similarity));
     }
     on_time(s(455.0), face(0, 500));
     let vis = |state| EventBody::Visibility(Visibility { state });

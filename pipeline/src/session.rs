@@ -88,10 +88,14 @@ pub enum What {
     /// A delivered video segment of track 0 = camera, 1 = screen, and the
     /// milliseconds it covers from the fact's time.
     Recorded(u8, u32),
-    /// A face check: faces found, and the frame's brightness in thousandths.
+    /// A face check: faces found, the frame's brightness in thousandths,
+    /// and in identity mode the similarity to the reference face in
+    /// thousandths (None: not compared) or that it took the reference.
     Face {
         faces: u8,
         light: u16,
+        similarity: Option<u16>,
+        reference: bool,
     },
     /// Stored and counted as an event, no window column of its own.
     Other,
@@ -166,12 +170,19 @@ impl Fact {
             },
             Some(EventKind::Face) => What::Face {
                 faces: row.faces,
-                light: (f64::from(row.light) * 1000.0).round().clamp(0.0, 1000.0) as u16,
+                light: thousandths(row.light),
+                similarity: (row.face_similarity >= 0.0).then(|| thousandths(row.face_similarity)),
+                reference: row.face_reference != 0,
             },
             _ => What::Other,
         };
         Fact { seq: row.seq, ts: row.ts, what }
     }
+}
+
+/// A 0..1 column as the thousandths the SDK sent.
+fn thousandths(value: f32) -> u16 {
+    (f64::from(value) * 1000.0).round().clamp(0.0, 1000.0) as u16
 }
 
 fn sdk_version_of(payload: &str) -> String {
@@ -211,7 +222,14 @@ pub struct FaceCheck {
     pub faces: u8,
     /// Mean brightness of the frame, 0..1000.
     pub light: u16,
+    /// Identity mode: similarity to the reference face, 0..1000, if compared.
+    pub similarity: Option<u16>,
+    /// Identity mode: this check took the reference face.
+    pub reference: bool,
 }
+
+// Sessions keep every check (`Session::face_checks`): keep them 16 bytes.
+const _: () = assert!(std::mem::size_of::<FaceCheck>() == 16);
 
 /// Additive counts of one minute (by event time).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -443,8 +461,14 @@ impl Session {
                 let at = segments.partition_point(|s| *s < segment);
                 segments.insert(at, segment);
             }
-            What::Face { faces, light } => {
-                let check = FaceCheck { ts: fact.ts, faces: *faces, light: *light };
+            What::Face { faces, light, similarity, reference } => {
+                let check = FaceCheck {
+                    ts: fact.ts,
+                    faces: *faces,
+                    light: *light,
+                    similarity: *similarity,
+                    reference: *reference,
+                };
                 let at = self.face_checks.partition_point(|c| *c < check);
                 self.face_checks.insert(at, check);
             }

@@ -179,10 +179,10 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
 
     let (windows, anomalies, sessions) = read_rows(&store);
     common::rendered::check("scripted_rows.json", &common::rendered::render(t0, &windows, &anomalies, &sessions));
-    assert_eq!(scalar(&store, "SELECT count(), uniqExact(session_id, seq) FROM proctor_events FINAL"), "204\t204");
+    assert_eq!(scalar(&store, "SELECT count(), uniqExact(session_id, seq) FROM proctor_events FINAL"), "210\t210");
 
     let live = last_live(&live_topic).expect("live counters were published");
-    assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 204));
+    assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 210));
     assert_eq!(live.counters.tab_switches, 3);
     assert_eq!(live.counters.face_flags, 1, "the no-face run of minute 2");
     assert_eq!((live.counters.blur_count, live.counters.blur_ms), (1, 16_000), "blur time reaches the wall (SPEC §6)");

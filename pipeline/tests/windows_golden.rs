@@ -80,25 +80,40 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     let m3 = minute(&windows, 3);
     assert_eq!((m3.tab_switches, m3.hidden_ms, m3.missing_captures()), (0, 10_000, 2));
     assert!(close(m3.score, 0.5 + 1.0));
+    // Identity: the reference at 180.2 s, the same person at 210.2 s.
+    assert_eq!((m3.face_checks, m3.identity_checks, m3.different_person_checks, m3.face_references), (2, 1, 0, 1));
+
+    // A different person at 240.2, 270.2 and 300.2 s: three comparisons in a
+    // row, a flag over 240.2–300.2 s (59.8 s of it in minute 4, 0.05 a
+    // second), counted where it began; the candidate again at 345.2 s.
+    let m4 = minute(&windows, 4);
+    assert_eq!(
+        (m4.identity_checks, m4.different_person_checks, m4.different_person_ms, m4.face_flags),
+        (2, 2, 59_800, 1)
+    );
+    let m5 = minute(&windows, 5);
+    assert_eq!((m5.identity_checks, m5.different_person_checks, m5.different_person_ms, m5.face_flags), (2, 1, 200, 0));
+    assert_eq!((m4.no_face_ms, m4.several_faces_ms), (0, 0), "one face was in view throughout");
 
     // The gap began at 240.1 s: counted in minute 4, its 180 s spread over
-    // minutes 4–7. It is a label: minute 4 scores nothing.
+    // minutes 4–7. It is a label: minute 4 scores only the different person.
     let gap_ms: Vec<u64> = windows.iter().map(|w| w.network_gap_ms).collect();
     assert_eq!(gap_ms, [0, 0, 0, 0, 59_900, 60_000, 60_000, 100, 0, 0]);
     let gaps: Vec<u32> = windows.iter().map(|w| w.network_gaps).collect();
     assert_eq!(gaps, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
-    assert_eq!(minute(&windows, 4).score, 0.0);
+    assert!(close(m4.score, 59.8 * 0.05), "{}", m4.score);
 
     // Late: minute-4 events received at 420.1 > 300 + 15 (11 key events +
-    // 6 captures); minute 5 (12 keys + 3 captures + 4 fullscreen/block
-    // events, window closed at 375); the kept-back batch's 3 in minute 8.
+    // 6 captures + 2 face checks); minute 5 (12 keys + 3 captures + 4
+    // fullscreen/block events + 2 face checks, window closed at 375); the
+    // kept-back batch's 3 in minute 8.
     let late: Vec<u32> = windows.iter().map(|w| w.late_events).collect();
-    assert_eq!(late, [0, 0, 0, 0, 17, 19, 0, 0, 3, 0]);
+    assert_eq!(late, [0, 0, 0, 0, 19, 21, 0, 0, 3, 0]);
 
     let m5 = minute(&windows, 5);
     // No switch near the exit at 329 s: the exit and its overlay score.
     assert_eq!((m5.fullscreen_exits, m5.exits_in_switch, m5.blocked_ms, m5.blocked_in_switch_ms), (1, 0, 6_000, 0));
-    assert!(close(m5.score, 1.0 + 0.12));
+    assert!(close(m5.score, 1.0 + 0.12 + 0.2 * 0.05), "{}", m5.score);
 
     assert!(close(minute(&windows, 6).score, 0.5));
 
@@ -132,10 +147,11 @@ fn scripted_exam_totals_equal_hand_computed_truth() {
         (3, 2, 1, 16_000)
     );
     assert_eq!((total.expected, total.uploaded, total.uploads_failed), ([18; 3], [14, 18, 18], 1));
-    assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 39));
-    assert_eq!((total.face_checks, total.face_flags, total.no_face_ms, total.unscored_face_checks), (13, 1, 15_000, 1));
-    assert!(close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0 + 0.3), "{}", total.score);
-    assert_eq!((session.events, session.batches.len()), (204, 122));
+    assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 43));
+    assert_eq!((total.face_checks, total.face_flags, total.no_face_ms, total.unscored_face_checks), (19, 2, 15_000, 1));
+    assert_eq!((total.identity_checks, total.different_person_checks, total.different_person_ms), (5, 3, 60_000));
+    assert!(close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0 + 0.3 + 3.0), "{}", total.score);
+    assert_eq!((session.events, session.batches.len()), (210, 122));
     assert_eq!(session.ended.as_deref(), Some("host_stopped"));
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
@@ -195,7 +211,7 @@ fn windows_do_not_depend_on_delivery_order_or_duplicates() {
     let mut shuffled: Vec<KafkaRecord> = records.iter().rev().cloned().collect();
     shuffled.extend(records.iter().step_by(3).cloned());
     let session = digest(&shuffled);
-    assert_eq!(session.events, 204);
+    assert_eq!(session.events, 210);
     assert_eq!(scoring::compute(&session, &config, None), truth);
 }
 

@@ -82,6 +82,12 @@ pub struct FaceCheck {
     /// Mean frame brightness (0 black .. 1 white) under which a frame with
     /// no face is too dark to tell.
     pub dark_below: f64,
+    /// `mode = "identity"`: time between two comparisons with the
+    /// reference face (until there is one, every check tries to take it).
+    pub identity_every_ms: u32,
+    /// `mode = "identity"`: a cosine similarity to the reference face below
+    /// this is a different person (SFace's published threshold: 0.363).
+    pub min_similarity: f64,
 }
 
 impl Default for FaceCheck {
@@ -96,6 +102,8 @@ impl Default for FaceCheck {
             flag_after_checks: 3,
             flag_after_ms: 15_000,
             dark_below: 0.12,
+            identity_every_ms: 30_000,
+            min_similarity: 0.363,
         }
     }
 }
@@ -107,6 +115,16 @@ pub enum FaceCheckMode {
     Off,
     /// No face, several faces: counts from a detector, nothing more.
     Presence,
+    /// Presence, and identity continuity: the first well-lit frontal face
+    /// of the page becomes the reference, and every `identity_every_ms` the
+    /// single face in view is compared with it by a face recogniser (SFace)
+    /// in the same Worker. Only the similarity leaves the browser; the
+    /// embeddings live in the Worker's memory and die with the page.
+    ///
+    /// This is biometric processing (GDPR Art. 9 and its equivalents): a
+    /// test turns it on only with a legal basis the institution has
+    /// established, never as a default.
+    Identity,
 }
 
 /// Continuous recording (`mode = "video"`): camera and screen each recorded
@@ -270,6 +288,9 @@ pub struct AnomalyWeights {
     pub no_face_second: f64,
     /// Per second of a flagged run of checks with several faces.
     pub several_faces_second: f64,
+    /// Per second of a flagged run of comparisons that found a different
+    /// person (`face_check.mode = "identity"`).
+    pub different_person_second: f64,
 }
 
 impl Default for AnomalyWeights {
@@ -286,6 +307,7 @@ impl Default for AnomalyWeights {
             missing_capture: 0.5,
             no_face_second: 0.02,
             several_faces_second: 0.05,
+            different_person_second: 0.05,
         }
     }
 }
@@ -474,6 +496,7 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     }
     at_least("face_check.every_ms", config.face_check.every_ms, 1_000);
     at_least("face_check.flag_after_checks", config.face_check.flag_after_checks, 2);
+    at_least("face_check.identity_every_ms", config.face_check.identity_every_ms, 1_000);
     if config.uploads.bundle_ms > MAX_BUNDLE_MS {
         problems.push(FieldProblem {
             field: format!("{path}.uploads.bundle_ms"),
@@ -501,9 +524,12 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     at_most("face_check.every_ms", face.every_ms, 600_000, "10 min");
     at_most("face_check.flag_after_checks", face.flag_after_checks, 100, "a flag must be reachable");
     at_most("face_check.flag_after_ms", face.flag_after_ms, 3_600_000, "1 h");
-    for (name, value, min, max) in
-        [("min_confidence", face.min_confidence, 0.3, 0.99), ("dark_below", face.dark_below, 0.0, 0.5)]
-    {
+    at_most("face_check.identity_every_ms", face.identity_every_ms, 600_000, "10 min");
+    for (name, value, min, max) in [
+        ("min_confidence", face.min_confidence, 0.3, 0.99),
+        ("dark_below", face.dark_below, 0.0, 0.5),
+        ("min_similarity", face.min_similarity, 0.1, 0.9),
+    ] {
         if !(min..=max).contains(&value) {
             problems.push(FieldProblem {
                 field: format!("{path}.face_check.{name}"),
@@ -583,7 +609,7 @@ mod tests {
         assert_eq!((config.face_check.mode, config.face_check.every_ms), (FaceCheckMode::Presence, 10_000));
         assert_eq!(config.face_check.flag_after_checks, 3, "the rest keeps its defaults");
         let wild = json!({"face_check": {"mode": "presence", "every_ms": 10, "flag_after_checks": 1,
-            "min_confidence": 0.1, "dark_below": 0.9}});
+            "min_confidence": 0.1, "dark_below": 0.9, "identity_every_ms": 900_000, "min_similarity": 0.05}});
         doc.tests.insert(test.clone(), wild);
         let mut fields: Vec<String> = doc.validate().into_iter().map(|p| p.field).collect();
         fields.sort();
@@ -593,13 +619,18 @@ mod tests {
                 "tests.t1.face_check.dark_below",
                 "tests.t1.face_check.every_ms",
                 "tests.t1.face_check.flag_after_checks",
-                "tests.t1.face_check.min_confidence"
+                "tests.t1.face_check.identity_every_ms",
+                "tests.t1.face_check.min_confidence",
+                "tests.t1.face_check.min_similarity"
             ]
         );
         doc.tests.insert(test.clone(), json!({"face_check": {"mode": "identity"}}));
+        assert_eq!(doc.validate(), []);
+        assert_eq!(doc.for_test(&test).unwrap().face_check.min_similarity, 0.363, "SFace's published threshold");
+        doc.tests.insert(test.clone(), json!({"face_check": {"mode": "recognise"}}));
         let problems = doc.validate();
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("presence"), "names the modes there are: {}", problems[0].message);
+        assert!(problems[0].message.contains("identity"), "names the modes there are: {}", problems[0].message);
     }
 
     #[test]

@@ -249,8 +249,10 @@ pub struct Recording {
 }
 
 /// What the face detector saw in one camera frame (`face_check.mode =
-/// "presence"`), in the candidate's browser: counts and measures only, no
-/// image, no crop, nothing that identifies the face.
+/// "presence"` or `"identity"`), in the candidate's browser: counts and
+/// measures only, no image, no crop, nothing that identifies the face. In
+/// identity mode a check may also carry how similar its single face is to
+/// the page's reference face, or say that it became the reference.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Face {
@@ -262,8 +264,19 @@ pub struct Face {
     pub face_size: Thousandths,
     /// The frame's mean brightness, 0 (black) ..1 (white).
     pub light: Thousandths,
-    /// How long detection took, in the Worker.
+    /// How long the check took, in the Worker (detection, and comparison
+    /// when there was one).
     pub ms: u32,
+    /// Identity mode: the cosine similarity of this check's single face to
+    /// the reference face, clamped to 0..1. Absent when nothing was
+    /// compared (not due, no single frontal well-lit face, no reference).
+    #[serde(default)]
+    pub similarity: Option<Thousandths>,
+    /// Identity mode: this check's single face became the reference the
+    /// later ones are compared with (the first of a page's life; a reload
+    /// takes a new one, which the review page shows).
+    #[serde(default)]
+    pub reference: bool,
 }
 
 /// A fraction 0..=1 to three decimals, kept as thousandths: a JSON number

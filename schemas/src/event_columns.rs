@@ -110,6 +110,9 @@ fn body_of(kind: EventKind, row: &Map<String, Value>) -> Result<Map<String, Valu
             "face_size": fraction(row, "face_size")?,
             "light": fraction(row, "light")?,
             "ms": number(row, "duration_ms")?,
+            // Not compared: the column's -1 (no cosine is stored below 0).
+            "similarity": Some(fraction(row, "face_similarity")?).filter(|s| *s >= 0.0),
+            "reference": number(row, "face_reference")? != 0,
         }),
         K::ScreenShareEnded | K::ContextMenu => json!({}),
         // Always stored with a payload (`needs_payload`): a row without one
@@ -154,7 +157,8 @@ mod tests {
             "type": kind.as_str(), "state": "", "device": "", "action": "", "reason": "",
             "chars": 0, "keys": 0, "interval_ms": 0, "capture_kind": "", "capture_status": "",
             "capture_key": "", "capture_bytes": 0, "capture_seq": 0, "attempts": 0, "duration_ms": 0,
-            "faces": 0, "face_confidence": 0.0, "face_size": 0.0, "light": 0.0, "name": "", "payload": "",
+            "faces": 0, "face_confidence": 0.0, "face_size": 0.0, "light": 0.0, "face_similarity": -1.0,
+            "face_reference": 0, "name": "", "payload": "",
         });
         row.as_object().unwrap().clone()
     }

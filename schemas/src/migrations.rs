@@ -53,6 +53,7 @@ migrations! {
     006 => "recordings",
     007 => "delivered_captures",
     008 => "face_checks",
+    009 => "identity_checks",
 }
 
 /// Which server generation the SQL is for.

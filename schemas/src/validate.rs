@@ -548,6 +548,14 @@ fn check_face(face: &crate::event::Face, path: &str, problems: &mut Vec<FieldPro
         let message = format!("is {}; must be at most {}", face.faces, crate::event::MAX_FACES);
         problems.push(FieldProblem::new(join(path, "faces"), ProblemCode::InvalidValue, message));
     }
+    if (face.similarity.is_some() || face.reference) && face.faces != 1 {
+        let field = if face.reference { "reference" } else { "similarity" };
+        let message = format!("comes with {} faces; an identity comparison needs exactly one", face.faces);
+        problems.push(FieldProblem::new(join(path, field), ProblemCode::InvalidValue, message));
+    } else if face.similarity.is_some() && face.reference {
+        let message = "is true beside a similarity; a reference face is not compared with itself".to_owned();
+        problems.push(FieldProblem::new(join(path, "reference"), ProblemCode::InvalidValue, message));
+    }
     if face.ms > 60_000 {
         problems.push(FieldProblem::new(
             join(path, "ms"),

@@ -9,6 +9,12 @@
 // the frame, the frame's brightness, the milliseconds taken. No pixel
 // leaves the Worker. Nothing here blocks the test: a failure is an error
 // the SDK reports, and the exam goes on.
+//
+// Identity continuity (`face_check.mode = "identity"`, biometric processing
+// a test turns on only with a legal basis) loads a face recogniser (SFace,
+// ~10 MB) into the same Worker on request. The page's first comparable face
+// becomes the reference; later checks send only its similarity to it. The
+// embeddings stay in the Worker's memory and end with it.
 (function () {
   'use strict';
 
@@ -29,29 +35,45 @@
     const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
     const lastError = (e) => new TextDecoder().decode(new Uint8Array(e.memory.buffer, e.face_error_ptr(), e.face_error_len()));
     const thousandths = (x) => Math.round(Math.min(1, Math.max(0, x)) * 1000);
+    let identityReady = false;
+
+    async function fetchModel(url, sha256, what) {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+      const model = await response.arrayBuffer();
+      const digest = hex(await crypto.subtle.digest('SHA-256', model));
+      if (digest !== sha256) throw new Error(`the ${what}'s SHA-256 is ${digest}, not the pinned one`);
+      return model;
+    }
+
+    /** Copies `model` into the module and hands it to `loader`. */
+    function install(e, loader, model) {
+      const at = e.face_alloc(model.byteLength);
+      new Uint8Array(e.memory.buffer, at, model.byteLength).set(new Uint8Array(model));
+      const failed = loader(at, model.byteLength) !== 0;
+      e.face_free(at, model.byteLength);
+      if (failed) throw new Error(lastError(e));
+    }
 
     async function load({ wasmUrl, modelUrl, modelSha256 }) {
       const started = performance.now();
-      const fetchOk = async (url) => {
-        const response = await fetch(url);
-        if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-        return response.arrayBuffer();
-      };
-      const [code, model] = await Promise.all([fetchOk(wasmUrl), fetchOk(modelUrl)]);
-      const digest = hex(await crypto.subtle.digest('SHA-256', model));
-      if (digest !== modelSha256) throw new Error(`the face model's SHA-256 is ${digest}, not the pinned one`);
-      const { instance } = await WebAssembly.instantiate(code, {});
-      const e = instance.exports;
-      const at = e.face_alloc(model.byteLength);
-      new Uint8Array(e.memory.buffer, at, model.byteLength).set(new Uint8Array(model));
-      const failed = e.face_load(at, model.byteLength) !== 0;
-      e.face_free(at, model.byteLength);
-      if (failed) throw new Error(lastError(e));
-      wasm = e;
+      const code = fetch(wasmUrl).then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`${wasmUrl}: HTTP ${r.status}`))));
+      const [bytes, model] = await Promise.all([code, fetchModel(modelUrl, modelSha256, 'face model')]);
+      const { instance } = await WebAssembly.instantiate(bytes, {});
+      install(instance.exports, instance.exports.face_load, model);
+      wasm = instance.exports;
       return Math.round(performance.now() - started);
     }
 
-    function check(bitmap, threshold) {
+    async function loadIdentity({ modelUrl, modelSha256 }) {
+      const started = performance.now();
+      const model = await fetchModel(modelUrl, modelSha256, 'face recogniser');
+      install(wasm, wasm.face_load_recognizer, model);
+      identityReady = true;
+      return Math.round(performance.now() - started);
+    }
+
+    function check(bitmap, threshold, identity) {
       const started = performance.now();
       const height = Math.max(1, Math.round((bitmap.height * WIDTH) / bitmap.width));
       if (!canvas || canvas.height !== height) canvas = new OffscreenCanvas(WIDTH, height);
@@ -76,19 +98,29 @@
         faces += 1;
         widest = Math.max(widest, results[face + 3]);
       }
-      return {
+      const seen = {
         faces,
         confidence: found > 0 ? thousandths(results[2]) : 0,
         faceSize: thousandths(widest / WIDTH),
         light: thousandths(results[0] / 255),
-        ms: Math.round(performance.now() - started),
+        similarity: null,
+        reference: false,
       };
+      if (identity && identityReady && faces === 1) {
+        const outcome = wasm.face_identify(frame, WIDTH, height, threshold);
+        if (outcome < 0) throw new Error(lastError(wasm));
+        if (outcome === 1) seen.similarity = thousandths(new Float32Array(wasm.memory.buffer, wasm.face_results(), 1)[0]);
+        seen.reference = outcome === 2;
+      }
+      seen.ms = Math.round(performance.now() - started);
+      return seen;
     }
 
     onmessage = async ({ data }) => {
       try {
         if (data.type === 'load') postMessage({ type: 'ready', ms: await load(data) });
-        else postMessage({ type: 'result', id: data.id, ...check(data.bitmap, data.threshold) });
+        else if (data.type === 'identity') postMessage({ type: 'result', id: data.id, ms: await loadIdentity(data) });
+        else postMessage({ type: 'result', id: data.id, ...check(data.bitmap, data.threshold, data.identity) });
       } catch (error) {
         postMessage({ type: 'error', id: data.id, message: String(error && error.message || error) });
       }
@@ -98,9 +130,11 @@
   /**
    * Starts the detector's Worker and loads the model from beside `baseUrl`
    * (this file's URL). Resolves, once loaded, with `{ check(bitmap,
-   * threshold), stop() }`; `check` transfers the ImageBitmap and resolves
-   * with `{ faces, confidence, faceSize, light, ms }` (fractions in
-   * thousandths).
+   * threshold, identity), loadIdentity(), stop() }`; `check` transfers the
+   * ImageBitmap and resolves with `{ faces, confidence, faceSize, light,
+   * similarity, reference, ms }` (fractions in thousandths; `similarity`
+   * null unless an identity check compared a face). `loadIdentity` fetches
+   * the recogniser once and resolves with the milliseconds it took.
    */
   function start(baseUrl) {
     const source = `(${workerMain.toString()})()`;
@@ -125,13 +159,30 @@
       modelUrl: new URL('invigil-face-yunet.onnx', baseUrl).href,
       modelSha256: '__YUNET_SHA256__',
     });
+    const call = (message, transfer = []) => {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ ...message, id }, transfer);
+      });
+    };
+    let identity = null;
     const checker = {
-      check(bitmap, threshold) {
-        const id = nextId++;
-        return new Promise((resolve, reject) => {
-          pending.set(id, { resolve, reject });
-          worker.postMessage({ type: 'check', id, bitmap, threshold }, [bitmap]);
-        });
+      check(bitmap, threshold, compare) {
+        return call({ type: 'check', bitmap, threshold, identity: !!compare }, [bitmap]);
+      },
+      loadIdentity() {
+        if (!identity) {
+          identity = call({
+            type: 'identity',
+            modelUrl: new URL('invigil-face-sface.onnx', baseUrl).href,
+            modelSha256: '__SFACE_SHA256__',
+          }).then((reply) => reply.ms, (error) => {
+            identity = null;
+            throw error;
+          });
+        }
+        return identity;
       },
       stop() {
         worker.terminate();

@@ -41,7 +41,7 @@ export interface InvigilStartOptions {
   wasmUrl?: string;
   /** Where invigil-live.js lives (default: the tag's data-live-url, else beside invigil.js). Loaded only when a proctor first watches this candidate live; a classic script, so no CORS is needed. */
   liveUrl?: string;
-  /** Where invigil-face.js lives (default: the tag's data-face-url, else beside invigil.js); its wasm and model are fetched from beside it, with CORS if on another origin. Loaded only when the test turns face checks on. */
+  /** Where invigil-face.js lives (default: the tag's data-face-url, else beside invigil.js); its wasm and models (the detector, and the recogniser in face_check.mode = identity) are fetched from beside it, with CORS if on another origin. Loaded only when the test turns face checks on. */
   faceUrl?: string;
 }
 

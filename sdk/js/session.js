@@ -177,7 +177,7 @@ export class Session {
       case 'overlay': return this.overlay.show(c.reasons, c.setup);
       case 'capture': return c.kind === 'audio' ? this.recordings.startAudio(c) : this.captureImage(c);
       case 'record': return this.recordings.startVideo(c);
-      case 'check_face': return this.checkFace(c.min_confidence / 1000);
+      case 'check_face': return this.checkFace(c.min_confidence / 1000, c.identity);
       case 'pause_audio': return this.recordings.stopAudio(true);
       case 'notify': return this.emit(c.name, c.detail);
       case 'teardown': return this.teardown(c.keep_audio);
@@ -475,8 +475,12 @@ export class Session {
    * detector in its own Worker (dist/invigil-face.js, loaded the first
    * time). Checks never overlap. A detector that cannot load is reported as
    * an `sdk_error` and tried again after five minutes; the exam goes on.
+   * `identity` asks for a comparison with the reference face: the
+   * recogniser loads in the background on the first such request, and
+   * until it is there checks go on without comparing (a recogniser that
+   * cannot load is an `sdk_error` too, retried after five minutes).
    */
-  async checkFace(threshold) {
+  async checkFace(threshold, identity) {
     if (this.faceBusy || this.stopped || Date.now() < (this.faceRetryAt || 0)) return;
     const stream = this.devices.streams.camera;
     const track = stream && stream.getVideoTracks()[0];
@@ -487,10 +491,20 @@ export class Session {
         this.faceChecker = loadChunk(this.faceUrl, 'invigilFace').then((face) => face.start(this.faceUrl));
       }
       const checker = await this.faceChecker;
-      const r = await checker.check(await grabFrame(track), threshold);
-      if (!this.stopped) this.input('face', [r.faces, r.confidence, r.faceSize, r.light, r.ms]);
+      if (identity && !this.identityLoad && Date.now() >= (this.identityRetryAt || 0)) {
+        this.identityLoad = checker.loadIdentity().then(() => { this.identityReady = true; }, (error) => {
+          this.identityLoad = null;
+          this.identityRetryAt = Date.now() + 300000;
+          if (!this.stopped) this.input('sdk_error', ['face_identity', String(error && error.message || error).slice(0, 300)]);
+        });
+      }
+      const r = await checker.check(await grabFrame(track), threshold, identity && this.identityReady);
+      if (!this.stopped) this.input('face', [r.faces, r.confidence, r.faceSize, r.light, r.ms, r.similarity, r.reference]);
     } catch (error) {
+      // A new Worker starts with neither detector nor recogniser.
       this.faceChecker = null;
+      this.identityLoad = null;
+      this.identityReady = false;
       this.faceRetryAt = Date.now() + 300000;
       this.input('sdk_error', ['face_check', String(error && error.message || error).slice(0, 300)]);
     } finally {

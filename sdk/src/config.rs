@@ -28,7 +28,10 @@ pub struct SdkConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdkFaceCheck {
     pub on: bool,
+    /// `mode = "identity"`: compare faces with the page's reference face.
+    pub identity: bool,
     pub every_ms: u32,
+    pub identity_every_ms: u32,
     pub min_confidence: u32,
 }
 
@@ -36,7 +39,7 @@ impl Default for SdkFaceCheck {
     /// `FaceCheck::default()` (a test holds them equal), written out: its
     /// threshold is a float the SDK does not compute with.
     fn default() -> Self {
-        Self { on: false, every_ms: 5_000, min_confidence: 600 }
+        Self { on: false, identity: false, every_ms: 5_000, identity_every_ms: 30_000, min_confidence: 600 }
     }
 }
 
@@ -164,9 +167,12 @@ impl FromJson for SdkConfig {
             face_check: node.or("face_check", d.face_check, |n| {
                 let d = SdkFaceCheck::default();
                 let n = n.object()?;
+                let mode = n.or("mode", String::new(), Node::string)?;
                 Ok(SdkFaceCheck {
-                    on: n.or("mode", String::new(), Node::string)? == "presence",
+                    on: mode == "presence" || mode == "identity",
+                    identity: mode == "identity",
                     every_ms: n.or("every_ms", d.every_ms, Node::u32)?,
+                    identity_every_ms: n.or("identity_every_ms", d.identity_every_ms, Node::u32)?,
                     min_confidence: n.or("min_confidence", d.min_confidence, Node::thousandths)?,
                 })
             })?,
@@ -242,6 +248,7 @@ mod tests {
         let d = invigil_schemas::config::FaceCheck::default();
         let ours = SdkFaceCheck::default();
         assert_eq!((ours.on, ours.every_ms), (d.mode == FaceCheckMode::Presence, d.every_ms));
+        assert_eq!((ours.identity, ours.identity_every_ms), (d.mode == FaceCheckMode::Identity, d.identity_every_ms));
         assert_eq!(f64::from(ours.min_confidence), (d.min_confidence * 1000.0).round(), "the server's defaults");
         let mut config = ProctorConfig::default();
         assert!(
@@ -256,9 +263,17 @@ mod tests {
         config.face_check.mode = FaceCheckMode::Presence;
         config.face_check.every_ms = 7_000;
         config.face_check.min_confidence = 0.725;
-        let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config }).unwrap();
+        let wire = serde_json::to_string(&ConfigResponse { config_version: 1, config: config.clone() }).unwrap();
         let reply: ConfigReply = crate::json::from_str(&wire).unwrap();
-        assert_eq!(reply.config.face_check, SdkFaceCheck { on: true, every_ms: 7_000, min_confidence: 725 });
+        assert_eq!(
+            reply.config.face_check,
+            SdkFaceCheck { on: true, identity: false, every_ms: 7_000, identity_every_ms: 30_000, min_confidence: 725 }
+        );
+        config.face_check.mode = FaceCheckMode::Identity;
+        config.face_check.identity_every_ms = 60_000;
+        let text = serde_json::to_string(&ConfigResponse { config_version: 2, config }).unwrap();
+        let face = crate::json::from_str::<ConfigReply>(&text).unwrap().config.face_check;
+        assert_eq!((face.on, face.identity, face.identity_every_ms), (true, true, 60_000));
         let newer = r#"{"config_version": 2, "config": {"face_check": {"mode": "telepathy", "min_confidence": 1}}}"#;
         let reply: ConfigReply = crate::json::from_str(newer).unwrap();
         assert_eq!((reply.config.face_check.on, reply.config.face_check.min_confidence), (false, 1000));

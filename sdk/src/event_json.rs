@@ -64,6 +64,11 @@ impl ToJson for Event {
             EventBody::Face(b) => {
                 out.key("faces").u64(b.faces.into()).key("confidence").fraction(b.confidence);
                 out.key("face_size").fraction(b.face_size).key("light").fraction(b.light).key("ms").u64(b.ms.into());
+                match b.similarity {
+                    Some(similarity) => out.key("similarity").fraction(similarity),
+                    None => out.key("similarity").null(),
+                };
+                out.key("reference").bool(b.reference);
             }
             EventBody::Recording(b) => {
                 out.key("track").variant(b.track).key("status").variant(b.status);

@@ -68,8 +68,9 @@ pub enum Input {
     /// `invigil.track(name, data)` from the host app.
     /// `[name, data]`.
     Custom(String, CustomData),
-    /// A face check's result: `[faces, confidence, face_size, light, ms]`,
-    /// the three fractions in thousandths (the core parses no floats).
+    /// A face check's result: `[faces, confidence, face_size, light, ms,
+    /// similarity, reference]`, the fractions in thousandths (the core
+    /// parses no floats); `similarity` is null when nothing was compared.
     Face(Face),
     /// `[code, message]`.
     SdkError(String, String),
@@ -134,13 +135,21 @@ impl FromJson for Input {
                 Input::Custom(name.string()?, CustomData::from_parsed(data.text().to_owned()))
             }
             "face" => {
-                let [faces, confidence, face_size, light, ms] = value.tuple()?;
+                let [faces, confidence, face_size, light, ms, similarity, reference] = value.tuple()?;
+                let faces = faces.u32()?.min(invigil_schemas::event::MAX_FACES);
+                let similarity = if similarity.is_null() { None } else { Some(Thousandths::new(similarity.u32()?)) };
+                let reference = reference.bool()?;
+                // An identity finding is only ever about one face, and a
+                // reference is not compared with itself (the schema's rule).
+                let single = faces == 1;
                 Input::Face(Face {
-                    faces: faces.u32()?.min(invigil_schemas::event::MAX_FACES),
+                    faces,
                     confidence: Thousandths::new(confidence.u32()?),
                     face_size: Thousandths::new(face_size.u32()?),
                     light: Thousandths::new(light.u32()?),
                     ms: ms.u32()?.min(60_000),
+                    similarity: similarity.filter(|_| single && !reference),
+                    reference: reference && single,
                 })
             }
             "sdk_error" => {
@@ -212,7 +221,9 @@ pub enum Command {
     },
     /// Run the face detector on a camera frame (loading it the first time)
     /// and answer with [`Input::Face`]; `min_confidence` in thousandths.
-    CheckFace { min_confidence: u32 },
+    /// With `identity`, also compare a single frontal face with the
+    /// reference face (taking it as the reference if there is none yet).
+    CheckFace { min_confidence: u32, identity: bool },
     /// Stop audio recording (blocked, or stopping).
     PauseAudio,
     /// Call the host's `on(name)` listeners.
@@ -279,8 +290,9 @@ impl ToJson for Command {
                 out.key("kbps").u64(u64::from(*kbps)).key("width").u64(u64::from(*width));
                 out.key("height").u64(u64::from(*height)).key("fps").u64(u64::from(*fps));
             }
-            Command::CheckFace { min_confidence } => {
+            Command::CheckFace { min_confidence, identity } => {
                 out.name("check_face").key("min_confidence").u64(u64::from(*min_confidence));
+                out.key("identity").bool(*identity);
             }
             Command::PauseAudio => {
                 out.name("pause_audio");

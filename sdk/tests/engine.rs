@@ -790,7 +790,6 @@ fn config_versions_only_move_forward() {
 #[test]
 fn face_checks_run_on_their_grid_only_when_on_and_not_while_blocked() {
     use invigil_schemas::config::FaceCheckMode;
-    use invigil_schemas::event::EventBody;
     let checks = |commands: &[Command]| commands.iter().filter(|c| matches!(c, Command::CheckFace { .. })).count();
     let mut off = Harness::running(ProctorConfig::default());
     off.advance(30_000);
@@ -804,7 +803,7 @@ fn face_checks_run_on_their_grid_only_when_on_and_not_while_blocked() {
     let out = h.advance(20_000);
     ack_batches(&mut h, &out);
     assert_eq!(checks(&out), 4, "every 5 s: {out:?}");
-    assert!(out.contains(&Command::CheckFace { min_confidence: 650 }));
+    assert!(out.contains(&Command::CheckFace { min_confidence: 650, identity: false }));
     // Blocked (fullscreen left): no checks until it is lifted.
     let exited = h.send(r#"{"fullscreen":"exited"}"#);
     ack_batches(&mut h, &exited);
@@ -818,21 +817,76 @@ fn face_checks_run_on_their_grid_only_when_on_and_not_while_blocked() {
     assert!(checks(&out) >= 1);
 
     // The glue's answer becomes a face event with the fractions restored.
-    let out = h.send(r#"{"face":[0,412,0,31,18]}"#);
-    let mut sent = ack_batches(&mut h, &out);
-    for _ in 0..10 {
-        let out = h.advance(1_000);
-        sent.extend(ack_batches(&mut h, &out));
-    }
-    let faces: Vec<_> = sent
-        .into_iter()
-        .flat_map(|b| b.events)
-        .filter_map(|e| match e.body {
-            EventBody::Face(f) => Some(f),
-            _ => None,
-        })
-        .collect();
+    let out = h.send(r#"{"face":[0,412,0,31,18,null,false]}"#);
+    let sent = ack_batches(&mut h, &out);
+    let faces = face_events(&mut h, sent);
     assert_eq!(faces.len(), 1, "{out:?}");
     let fractions = (faces[0].confidence.as_f64(), faces[0].face_size.as_f64(), faces[0].light.as_f64());
     assert_eq!((faces[0].faces, fractions, faces[0].ms), (0, (0.412, 0.0, 0.031), 18));
+}
+
+#[test]
+fn identity_is_asked_of_every_check_until_one_compares_then_on_its_own_grid() {
+    use invigil_schemas::config::FaceCheckMode;
+    let asked = |commands: &[Command]| {
+        commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::CheckFace { identity, .. } => Some(*identity),
+                _ => None,
+            })
+            .collect::<Vec<bool>>()
+    };
+    let mut config = ProctorConfig::default();
+    config.face_check.mode = FaceCheckMode::Identity;
+    config.face_check.every_ms = 5_000;
+    config.face_check.identity_every_ms = 20_000;
+    let mut h = Harness::running(config);
+    let mut sent = Vec::new();
+    // No suitable face yet (nobody in view): every check keeps asking.
+    let out = h.advance(10_000);
+    sent.extend(ack_batches(&mut h, &out));
+    assert_eq!(asked(&out), [true, true], "{out:?}");
+    // A check takes the reference: the next comparison is 20 s later.
+    let out = h.send(r#"{"face":[1,930,280,450,150,null,true]}"#);
+    sent.extend(ack_batches(&mut h, &out));
+    let out = h.advance(15_000);
+    sent.extend(ack_batches(&mut h, &out));
+    assert_eq!(asked(&out), [false, false, false], "{out:?}");
+    let out = h.advance(5_000);
+    sent.extend(ack_batches(&mut h, &out));
+    assert_eq!(asked(&out), [true]);
+    // That one saw a turned head (nothing compared): the next check asks again.
+    let out = h.send(r#"{"face":[1,700,280,450,40,null,false]}"#);
+    sent.extend(ack_batches(&mut h, &out));
+    let out = h.advance(5_000);
+    sent.extend(ack_batches(&mut h, &out));
+    assert_eq!(asked(&out), [true]);
+    let out = h.send(r#"{"face":[1,920,280,450,160,214,false]}"#);
+    sent.extend(ack_batches(&mut h, &out));
+    let out = h.advance(5_000);
+    sent.extend(ack_batches(&mut h, &out));
+    assert_eq!(asked(&out), [false]);
+    let faces: Vec<_> =
+        face_events(&mut h, sent).into_iter().map(|f| (f.similarity.map(|s| s.get()), f.reference)).collect();
+    assert_eq!(faces, [(None, true), (None, false), (Some(214), false)]);
+}
+
+/// The `face` events of the batches `sent` and of those the next ten
+/// seconds send (each acknowledged).
+fn face_events(
+    h: &mut Harness,
+    mut sent: Vec<invigil_schemas::batch::EventBatch>,
+) -> Vec<invigil_schemas::event::Face> {
+    for _ in 0..10 {
+        let out = h.advance(1_000);
+        sent.extend(ack_batches(h, &out));
+    }
+    sent.into_iter()
+        .flat_map(|b| b.events)
+        .filter_map(|e| match e.body {
+            invigil_schemas::event::EventBody::Face(f) => Some(f),
+            _ => None,
+        })
+        .collect()
 }

@@ -236,8 +236,17 @@ fn every_input_the_glue_sends_is_read() {
             r#"Custom("question", CustomData("{\"q\": 4, \"s\": [1, \"a\"]}"))"#,
         ),
         (
-            r#"{"face":[2,938,250,1000,21]}"#.into(),
-            "Face(Face { faces: 2, confidence: Thousandths(938), face_size: Thousandths(250), light: Thousandths(1000), ms: 21 })",
+            r#"{"face":[2,938,250,1000,21,null,false]}"#.into(),
+            "Face(Face { faces: 2, confidence: Thousandths(938), face_size: Thousandths(250), light: Thousandths(1000), ms: 21, similarity: None, reference: false })",
+        ),
+        (
+            r#"{"face":[1,901,300,450,160,712,false]}"#.into(),
+            "Face(Face { faces: 1, confidence: Thousandths(901), face_size: Thousandths(300), light: Thousandths(450), ms: 160, similarity: Some(Thousandths(712)), reference: false })",
+        ),
+        // An identity finding about two faces cannot be: dropped, not sent.
+        (
+            r#"{"face":[2,901,300,450,160,712,true]}"#.into(),
+            "Face(Face { faces: 2, confidence: Thousandths(901), face_size: Thousandths(300), light: Thousandths(450), ms: 160, similarity: None, reference: false })",
         ),
         (r#"{"sdk_error":["glue","put: TypeError"]}"#.into(), r#"SdkError("glue", "put: TypeError")"#),
         (r#""token""#.into(), "Token"),

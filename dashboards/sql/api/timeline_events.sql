@@ -29,6 +29,8 @@ SELECT
     face_confidence,
     face_size,
     light,
+    face_similarity,
+    face_reference,
     name,
     payload
 FROM proctor_events FINAL

@@ -21,6 +21,8 @@ SELECT
     face_flags,
     no_face_ms,
     several_faces_ms,
+    different_person_ms,
+    face_references,
     network_gaps,
     network_gap_ms,
     max_window_score

@@ -34,6 +34,10 @@ SELECT
     no_face_ms,
     several_faces_ms,
     face_flags,
+    identity_checks,
+    different_person_checks,
+    different_person_ms,
+    face_references,
     network_gaps,
     network_gap_ms,
     late_events

@@ -182,11 +182,31 @@ test('face flags are runs that persisted, never one frame; dark and blocked chec
     face(14, 2), face(15, 2), face(16, 2),
   ];
   const { summary, flags } = faceFlags(events, { every_ms: 5000, flag_after_checks: 3, flag_after_ms: 15000, dark_below: 0.12 });
-  assert.deepEqual(summary, { checks: 15, one: 3, none: 4, several: 4, dark: 1, blocked: 3 });
+  assert.deepEqual(summary, { checks: 15, one: 3, none: 4, several: 4, dark: 1, blocked: 3, compared: 0, different: 0, references: [] });
   assert.deepEqual(flags.map((f) => [f.finding, f.from, f.to, f.checks.length]), [['none', at(2), at(5), 4], ['several', at(14), at(16), 3]]);
   assert.match(describeFaceFlag(flags[0]), /^No face for 15 s over 4 checks in a row \(best score 0\.12, light 0\.50–0\.50\)$/);
   assert.match(describeFaceFlag(flags[1]), /up to 2 faces/);
   // A silence longer than three intervals ends a run: two pairs, no flag.
   const apart = [face(0, 0), face(1, 0), face(6, 0), face(7, 0)];
   assert.deepEqual(faceFlags(apart, { every_ms: 5000 }).flags, []);
+});
+
+test('identity: a persisted run of low comparisons is a different person; one low comparison and blocked ones are not', () => {
+  const at = (i) => 2_000_000 + i * 10_000;
+  const face = (i, similarity, reference = false) => ({ type: 'face', ts: at(i), faces: 1, confidence: 0.9, light: 0.5, face_size: 0.3, ms: 150, similarity, reference });
+  const settings = { every_ms: 5000, identity_every_ms: 10_000, flag_after_checks: 3, flag_after_ms: 15000, min_similarity: 0.363 };
+  const events = [
+    face(0, null, true), face(1, 0.71), face(2, 0.12), face(3, 0.7),
+    face(4, 0.09), face(5, 0.15), face(6, 0.11), face(7, 0.69),
+    { type: 'blocked', ts: at(8), reason: 'fullscreen_exited' },
+    face(9, 0.1), face(10, 0.1), face(11, 0.1),
+    { type: 'unblocked', ts: at(12), reason: 'fullscreen_exited' },
+    face(13, null, true), face(14, 0.363), face(15, 0.362),
+  ];
+  const { summary, flags } = faceFlags(events, settings);
+  assert.equal(summary.compared, 9);
+  assert.equal(summary.different, 5);
+  assert.deepEqual(summary.references, [at(0), at(13)]);
+  assert.deepEqual(flags.map((f) => [f.finding, f.from, f.to, f.checks.length]), [['different', at(4), at(6), 3]]);
+  assert.equal(describeFaceFlag(flags[0]), 'A different person for 20 s over 3 comparisons in a row (similarity to the reference face 0.09–0.15, under 0.363)');
 });

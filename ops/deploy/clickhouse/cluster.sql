@@ -249,3 +249,22 @@ ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face
 ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
 ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (8, 'face_checks', 5153816335693059493, now());
+
+-- 009_identity_checks
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (9, 'identity_checks', 10468550857446327515, now());

@@ -2,11 +2,12 @@
 // events every 5 s) in headless Chromium against the real local stack, for
 // --minutes (default 5) of real time. Prints what it costs the candidate's
 // machine and network, next to SPEC §5.4's budgets and the SDK issue's targets.
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, sleep, waitFor, DIST, completeSetup } from './stack.js';
+import { Ingest, hostPage, jwt, sleep, waitFor, DIST, completeSetup, portraitCamera } from './stack.js';
 
 const argMinutes = process.argv.indexOf('--minutes');
 const minutes = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 5;
@@ -91,7 +92,14 @@ const faceChunk = gz('invigil-face.js') + gz('invigil_face_bg.wasm') + gz('invig
 // --face-every-ms N: the test checks faces (face_check.mode = presence)
 // every N ms, on the fake camera's frames: what the detector's Worker costs.
 const faceEvery = argValue('--face-every-ms') && Number(argValue('--face-every-ms'));
-const faceCheck = faceEvery ? { face_check: { mode: 'presence', every_ms: faceEvery } } : {};
+// --identity-every-ms N (with --face-every-ms): identity mode, comparing
+// with the reference face every N ms; the fake camera then shows a portrait
+// (a face to compare) instead of Chromium's test pattern.
+const identityEvery = argValue('--identity-every-ms') && Number(argValue('--identity-every-ms'));
+const faceCheck = faceEvery
+  ? { face_check: { mode: identityEvery ? 'identity' : 'presence', every_ms: faceEvery, ...(identityEvery ? { identity_every_ms: identityEvery } : {}) } }
+  : {};
+const sfaceGz = identityEvery ? gz('invigil-face-sface.onnx') : 0;
 
 // --segment-ms N (with --video): the recording's segment length instead of
 // the config's default (each segment starts a new recorder and a keyframe).
@@ -99,7 +107,7 @@ const segmentMs = argValue('--segment-ms') && Number(argValue('--segment-ms'));
 const recording = { mode: 'video', video_kbps: VIDEO_KBPS, ...(segmentMs ? { segment_ms: segmentMs } : {}), ...shapes };
 const ingest = await Ingest.start({ config: { ...(video ? { recording } : {}), ...faceCheck } });
 const host = await hostPage({ endpoint: ingest.base, token: jwt({ sub: 'bench-1', test_id: 'bench' }) });
-const browser = await launch();
+const browser = await launch(identityEvery ? { camera: portraitCamera(mkdtempSync(join(tmpdir(), 'invigil-bench-')), 'person_a_2.jpg') } : {});
 try {
   const baselineSeconds = 30;
   log(`baseline: camera, microphone and screen open without the SDK, ${baselineSeconds} s`);
@@ -185,7 +193,9 @@ try {
   if (codec && !swaps.codec) throw new Error(`--codec ${codec}: no video recorder was made`);
   const sinceStart = ingest.events().map((e) => e.event).filter((e) => e.ts >= start.wall);
   const faceChecks = sinceStart.filter((e) => e.type === 'face');
-  const faceErrors = ingest.events().map((e) => e.event).filter((e) => e.type === 'sdk_error' && e.code === 'face_check');
+  const faceErrors = ingest.events().map((e) => e.event).filter((e) => e.type === 'sdk_error' && e.code.startsWith('face_'));
+  const compared = faceChecks.filter((e) => e.similarity !== null && e.similarity !== undefined);
+  const references = ingest.events().map((e) => e.event).filter((e) => e.type === 'face' && e.reference);
   const objects = await ingest.objects();
   // Request bodies of blob PUTs are not reported by the browser: media is
   // counted as the bytes of the objects that arrived, plus the PUTs' headers.
@@ -204,6 +214,12 @@ try {
     const ms = faceChecks.map((e) => e.ms).sort((a, b) => a - b);
     row('face checks in the window', faceChecks.length, `every ${faceEvery} ms; detection in the Worker ${ms.length ? `median ${ms[ms.length >> 1]} ms, max ${ms[ms.length - 1]} ms` : '-'}; ${faceErrors.length} face errors`);
     row('face-check chunk, gzipped', `${faceChunk} B`, 'js + wasm + model, fetched only when a test checks faces');
+  }
+  if (identityEvery) {
+    const ms = compared.map((e) => e.ms).sort((a, b) => a - b);
+    const similarity = compared.map((e) => e.similarity).sort((a, b) => a - b);
+    row('identity comparisons in the window', compared.length, `every ${identityEvery} ms; check + embedding in the Worker ${ms.length ? `median ${ms[ms.length >> 1]} ms, max ${ms[ms.length - 1]} ms` : '-'}; similarity ${similarity.length ? `${similarity[0]}..${similarity[similarity.length - 1]}` : '-'}; ${references.length} reference face(s)`);
+    row('recogniser model, gzipped', `${sfaceGz} B`, 'fetched once per page, only in face_check.mode = identity');
   }
   row('calls into the core > 16 ms', diagnostics.over_16ms, `target 0 (of ${diagnostics.calls} calls, max ${diagnostics.max_ms.toFixed(1)} ms, ${diagnostics.busy_ms.toFixed(0)} ms in all)`);
   row('long tasks on the page (>= 50 ms)', longTasks.length, longTasks.length ? `max ${Math.max(...longTasks).toFixed(0)} ms` : 'none');
@@ -226,7 +242,8 @@ try {
     .filter(([, share]) => share > 0.001).sort((a, b) => b[1] - a[1]).slice(0, 8);
   row('busiest threads beyond the baseline', extra.length, extra.map(([key, share]) => `${key} ${(100 * share).toFixed(2)} %`).join(', '));
   row('objects uploaded in the window', uploaded.length, `${(uploaded.reduce((n, [, size]) => n + size, 0) / 1024).toFixed(0)} KiB`);
-  console.log(JSON.stringify({ wall_s: wall, shape: shapeArg, codec, face_every_ms: faceEvery || null, face_checks: faceChecks.length, face_errors: faceErrors.length, face_chunk_gz: faceChunk, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
+  console.log(JSON.stringify({ wall_s: wall, shape: shapeArg, codec, face_every_ms: faceEvery || null, face_checks: faceChecks.length,
+    identity_every_ms: identityEvery || null, identity_comparisons: compared.length, face_references: references.length, sface_gz: sfaceGz, face_errors: faceErrors.length, face_chunk_gz: faceChunk, bundle_gz: bundle, diagnostics, long_tasks: longTasks.length, page_busy_pct: 100 * task / wall,
     cpu_pct: 100 * cpu / wall, baseline_cpu_pct: 100 * baselineCpu, sdk_cpu_pct: 100 * sdkCpu, heap_bytes: heap,
     sent_per_min_bytes: sent / (wall / 60), video_per_min_bytes: videoPerMin, objects: uploaded.length,
     threads_pct: Object.fromEntries(extra.map(([key, share]) => [key, 100 * share])) }));
@@ -241,6 +258,7 @@ try {
       [video && videoPerMin === 0, 'no video segment was stored'],
       [faceEvery && faceChecks.length < 0.8 * wall * 1000 / faceEvery, `${faceChecks.length} face checks in ${wall.toFixed(0)} s at one every ${faceEvery} ms`],
       [faceErrors.length > 0, `${faceErrors.length} face-check errors`],
+      [identityEvery && compared.length < 0.5 * wall * 1000 / identityEvery, `${compared.length} identity comparisons in ${wall.toFixed(0)} s at one every ${identityEvery} ms`],
     ].filter(([over]) => over).map(([, why]) => why);
     if (broken.length) {
       log(`over budget: ${broken.join('; ')}`);

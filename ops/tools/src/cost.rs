@@ -6,11 +6,13 @@
 //! interval's face, screen and audio, with an index) is priced beside the
 //! per-capture mode, and the video recording mode (`recording.mode =
 //! "video"`: camera and screen segments besides the snapshots) beside both.
+//! Face checks (`face_check`) are priced where they run, in the candidate's
+//! browser, with identity mode's server-side alternative beside it.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use invigil_schemas::config::ConfigDocument;
+use invigil_schemas::config::{ConfigDocument, FaceCheck, FaceCheckMode};
 
 use crate::loadgen::sim::{Cadence, Candidate};
 
@@ -40,6 +42,10 @@ pub struct Args {
     /// the browser test prints what Chromium really wrote).
     #[arg(long)]
     video_bytes_per_min: Option<u64>,
+    /// Data transfer out to the internet, $ per GB: what the face models'
+    /// downloads cost when served from the region (a CDN prices its own).
+    #[arg(long, default_value_t = 0.1093)]
+    egress_per_gb: f64,
 }
 
 /// Public list prices used, with where they come from (ap-south-1, Mumbai).
@@ -67,7 +73,63 @@ const SOURCES: &[&str] = &[
     "S3 Glacier Instant Retrieval storage $0.005 per GB-month, lifecycle transition $0.02 per 1,000 objects — https://aws.amazon.com/s3/pricing/",
     "compute: c7g.large on-demand $0.0744/h for 2 vCPU = $0.0372 per vCPU-hour, ap-south-1 — https://aws.amazon.com/ec2/pricing/on-demand/",
     "STS AssumeRole: no charge — https://aws.amazon.com/iam/faqs/",
+    "data transfer out to the internet $0.1093 per GB (ap-south-1, first 10 TB a month; --egress-per-gb) — https://aws.amazon.com/ec2/pricing/on-demand/",
 ];
+
+/// The face-check chunk (script + detector wasm + YuNet), gzipped, as
+/// `sdk/build.sh` printed it; fetched once per page by tests that check faces.
+pub const FACE_CHUNK_GZ: u64 = 117_923;
+/// The recogniser (SFace int8), gzipped, as `sdk/build.sh` printed it;
+/// fetched once per page only in identity mode.
+pub const SFACE_GZ: u64 = 10_172_866;
+/// Medians measured in headless Chromium's Worker (ops/dev/browser/
+/// faces.test.js, 2 cores): a presence check (one 320×240 detection), and
+/// one that also embedded and compared the face.
+pub const CHECK_S: f64 = 0.021;
+pub const COMPARED_CHECK_S: f64 = 0.121;
+/// Natively on one core (invigil-face's tests): YuNet on a 320×240 frame
+/// and SFace on an aligned face: what a server doing identity from the
+/// stored face photos would spend per photo.
+pub const SERVER_PHOTO_S: f64 = 0.013 + 0.080;
+
+/// What face checks cost per candidate-session, where each part runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaceCost {
+    pub checks: u64,
+    pub comparisons: u64,
+    /// Bytes each page downloads: the chunk, and the recogniser in identity mode.
+    pub download_bytes: u64,
+    pub download_usd: f64,
+    /// Seconds of the candidate's CPU (a Worker thread).
+    pub device_cpu_s: f64,
+    /// Identity done on our servers from the stored face photos instead.
+    pub server_cpu_s: f64,
+    pub server_usd: f64,
+}
+
+pub fn face_cost(
+    face: &FaceCheck,
+    identity: bool,
+    hours: f64,
+    photos: u64,
+    prices: &Prices,
+    egress_per_gb: f64,
+) -> FaceCost {
+    let per = |every_ms: u32| (hours * 3_600_000.0 / f64::from(every_ms.max(1))).floor() as u64;
+    let checks = per(face.every_ms);
+    let comparisons = if identity { per(face.identity_every_ms).min(checks) } else { 0 };
+    let download_bytes = FACE_CHUNK_GZ + if identity { SFACE_GZ } else { 0 };
+    let server_cpu_s = photos as f64 * SERVER_PHOTO_S;
+    FaceCost {
+        checks,
+        comparisons,
+        download_bytes,
+        download_usd: download_bytes as f64 / 1e9 * egress_per_gb,
+        device_cpu_s: checks as f64 * CHECK_S + comparisons as f64 * (COMPARED_CHECK_S - CHECK_S),
+        server_cpu_s,
+        server_usd: server_cpu_s / 3600.0 * prices.vcpu_hour + photos as f64 / 1000.0 * prices.get_per_1000,
+    }
+}
 
 /// What one simulated session produced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -264,6 +326,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
         video_bytes as f64 / 1e6
     );
+    print_face_costs(&config.face_check, &args, &session);
     if met.is_empty() {
         println!("Target ≤ ₹{TARGET_INR} per candidate-session (snapshots): not met by any row.");
     } else {
@@ -277,9 +340,90 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The face-check lines: presence and identity in the browser (what the
+/// SDK does), and identity on our servers from the stored photos.
+fn print_face_costs(face: &FaceCheck, args: &Args, session: &Session) {
+    let inr = args.inr_per_usd;
+    let candidates = args.candidates as f64;
+    let state = match face.mode {
+        FaceCheckMode::Off => "off in this config; priced at its cadence if turned on",
+        FaceCheckMode::Presence => "presence in this config",
+        FaceCheckMode::Identity => "identity in this config",
+    };
+    println!();
+    println!(
+        "Face checks ({state}; a check every {} s, a comparison every {} s):",
+        face.every_ms / 1000,
+        face.identity_every_ms / 1000
+    );
+    let presence = face_cost(face, false, args.hours, session.face, &PRICES, args.egress_per_gb);
+    let identity = face_cost(face, true, args.hours, session.face, &PRICES, args.egress_per_gb);
+    println!(
+        "  presence, in the browser: {:.0} KB download a page (${:.5}), {} checks = {:.0} s of the candidate's CPU \
+         in a Worker; nothing on our servers",
+        presence.download_bytes as f64 / 1e3,
+        presence.download_usd,
+        presence.checks,
+        presence.device_cpu_s
+    );
+    println!(
+        "  identity, in the browser (what the SDK does): {:.1} MB download a page (${:.5}, ₹{:.3} a session, ₹{:.0} an exam), \
+         {} comparisons, {:.0} s of the candidate's CPU; no face leaves the device",
+        identity.download_bytes as f64 / 1e6,
+        identity.download_usd,
+        identity.download_usd * inr,
+        identity.download_usd * inr * candidates,
+        identity.comparisons,
+        identity.device_cpu_s
+    );
+    println!(
+        "  identity on our servers instead, from the {} stored face photos: {:.0} vCPU-s + GETs (${:.5}, ₹{:.3} a session, \
+         ₹{:.0} an exam), {:.0} vCPUs busy through the exam, and every face processed on our servers",
+        session.face,
+        identity.server_cpu_s,
+        identity.server_usd,
+        identity.server_usd * inr,
+        identity.server_usd * inr * candidates,
+        identity.server_cpu_s * candidates / (args.hours * 3600.0)
+    );
+    println!(
+        "  (a page reload downloads again unless the browser's cache kept the files; the figures are one download a session)"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn face_checks_cost_a_download_and_the_candidates_cpu_and_identity_on_a_server_costs_vcpus() {
+        let face = FaceCheck { every_ms: 5_000, identity_every_ms: 30_000, ..FaceCheck::default() };
+        let presence = face_cost(&face, false, 3.0, 360, &PRICES, 0.1);
+        assert_eq!((presence.checks, presence.comparisons, presence.download_bytes), (2_160, 0, FACE_CHUNK_GZ));
+        let identity = face_cost(&face, true, 3.0, 360, &PRICES, 0.1);
+        assert_eq!((identity.checks, identity.comparisons), (2_160, 360));
+        assert!((identity.download_usd - (FACE_CHUNK_GZ + SFACE_GZ) as f64 / 1e9 * 0.1).abs() < 1e-12);
+        assert!((identity.device_cpu_s - (2_160.0 * CHECK_S + 360.0 * (COMPARED_CHECK_S - CHECK_S))).abs() < 1e-9);
+        assert!((identity.server_cpu_s - 360.0 * SERVER_PHOTO_S).abs() < 1e-9);
+        // Comparisons are never more than checks.
+        let fast = FaceCheck { every_ms: 10_000, identity_every_ms: 1_000, ..FaceCheck::default() };
+        assert_eq!(face_cost(&fast, true, 1.0, 0, &PRICES, 0.1).comparisons, 360);
+    }
+
+    /// The download figure follows the model the install step fetched: a new
+    /// model (or a new release) must update it.
+    #[test]
+    fn the_recogniser_download_matches_the_installed_model() {
+        let Ok(model) = invigil_face::assets::sface() else {
+            panic!("no SFace model: run ops/dev/services.sh install");
+        };
+        let ratio = SFACE_GZ as f64 / model.len() as f64;
+        assert!(
+            (0.9..1.0).contains(&ratio),
+            "SFACE_GZ {SFACE_GZ} vs {} B raw: int8 weights barely compress",
+            model.len()
+        );
+    }
 
     #[test]
     fn a_reference_session_makes_about_360_objects_of_each_kind_and_puts_dominate() {

@@ -15,6 +15,111 @@ use crate::{Error, Face};
 /// OpenCV's cosine threshold for SFace (FaceRecognizerSF, `FR_COSINE`).
 pub const SAME_PERSON_COSINE: f32 = 0.363;
 
+/// The fewest frame pixels between the eyes at which a face is compared:
+/// the aligned crop puts them 35 px apart, so a smaller face is upsampled
+/// past what its pixels can tell (about a face 15 % of a 320-px frame).
+pub const MIN_EYE_DISTANCE: f32 = 16.0;
+
+/// The largest tilt of the eye line, in degrees, at which a face is compared.
+pub const MAX_ROLL_DEGREES: f32 = 25.0;
+
+/// Where the nose tip may lie along the eye line, from one eye (0) to the
+/// other (1), for a face to count as frontal: outside this the head is
+/// turned by roughly 40° or more, and similarity falls for the same person.
+pub const FRONTAL_NOSE: core::ops::RangeInclusive<f32> = 0.25..=0.75;
+
+/// A frame darker than this (mean of 0..255) is never compared: too little
+/// of the face is left to tell one person from another.
+pub const MIN_LIGHT: f32 = 30.0;
+
+/// Why a face was not compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsuitable {
+    /// No face, or more than one, at the test's threshold.
+    NotOneFace,
+    TooSmall,
+    Tilted,
+    Turned,
+    TooDark,
+}
+
+/// What one identity check found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    /// The single face's cosine similarity to the reference face.
+    Compared(f32),
+    /// The single face became the reference (there was none).
+    Reference,
+    NotCompared(Unsuitable),
+}
+
+/// A page's identity continuity: the recogniser and the reference face,
+/// which lives only as long as this value (the Worker's memory).
+pub struct Continuity {
+    recognizer: Recognizer,
+    reference: Option<Vec<f32>>,
+}
+
+impl Continuity {
+    pub fn new(recognizer: Recognizer) -> Self {
+        Self { recognizer, reference: None }
+    }
+
+    /// Compares the single face among `faces` (a detection of this frame)
+    /// scoring at least `threshold` with the reference, or takes it as the
+    /// reference when there is none; a frame with no comparable single face
+    /// changes nothing.
+    pub fn check(
+        &mut self,
+        rgba: &[u8],
+        width: usize,
+        height: usize,
+        faces: &[Face],
+        threshold: f32,
+    ) -> Result<Outcome, Error> {
+        let mut scored = faces.iter().filter(|f| f.score >= threshold);
+        let (Some(face), None) = (scored.next(), scored.next()) else {
+            return Ok(Outcome::NotCompared(Unsuitable::NotOneFace));
+        };
+        if let Err(why) = comparable(face) {
+            return Ok(Outcome::NotCompared(why));
+        }
+        if crate::light::measure(rgba).mean < MIN_LIGHT {
+            return Ok(Outcome::NotCompared(Unsuitable::TooDark));
+        }
+        let embedding = self.recognizer.embed(rgba, width, height, face)?;
+        Ok(match &self.reference {
+            Some(reference) => Outcome::Compared(cosine(reference, &embedding)),
+            None => {
+                self.reference = Some(embedding);
+                Outcome::Reference
+            }
+        })
+    }
+}
+
+/// Whether `face` is fit to compare (or to become the reference): big
+/// enough, level enough, and facing the camera, judged by its landmarks.
+/// Comparing a turned or tiny face would call the candidate someone else.
+pub fn comparable(face: &Face) -> Result<(), Unsuitable> {
+    let [(ax, ay), (bx, by), (nx, ny), _, _] = face.landmarks;
+    let (dx, dy) = (bx - ax, by - ay);
+    let eyes = (dx * dx + dy * dy).sqrt();
+    if eyes.is_nan() || eyes < MIN_EYE_DISTANCE {
+        return Err(Unsuitable::TooSmall);
+    }
+    // The eye line from either eye: a roll near 180° is the same tilt.
+    let roll = dy.atan2(dx).to_degrees().abs();
+    if roll.min(180.0 - roll) > MAX_ROLL_DEGREES {
+        return Err(Unsuitable::Tilted);
+    }
+    let along = ((nx - ax) * dx + (ny - ay) * dy) / (eyes * eyes);
+    if !FRONTAL_NOSE.contains(&along) {
+        return Err(Unsuitable::Turned);
+    }
+    Ok(())
+}
+
 /// Where the five landmarks sit in the 112×112 crop SFace was trained on
 /// (eyes, nose tip, mouth corners; the ArcFace template).
 const TEMPLATE: [(f32, f32); 5] =
@@ -119,6 +224,34 @@ pub fn aligned(rgba: &[u8], width: usize, height: usize, landmarks: &[(f32, f32)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn face_with(landmarks: [(f32, f32); 5]) -> Face {
+        Face { score: 0.9, x: 0.0, y: 0.0, width: 100.0, height: 120.0, landmarks }
+    }
+
+    #[test]
+    fn only_big_level_frontal_faces_are_compared() {
+        let frontal = face_with(TEMPLATE);
+        assert_eq!(comparable(&frontal), Ok(()));
+        // The template's eyes are 35 px apart: half of it is too small.
+        assert_eq!(comparable(&face_with(TEMPLATE.map(|(x, y)| (x / 2.5, y / 2.5)))), Err(Unsuitable::TooSmall));
+        // Rolled 20° is fine, 35° is not.
+        let roll = |deg: f32| {
+            let (s, c) = deg.to_radians().sin_cos();
+            face_with(TEMPLATE.map(|(x, y)| (c * x - s * y, s * x + c * y)))
+        };
+        assert_eq!(comparable(&roll(20.0)), Ok(()));
+        assert_eq!(comparable(&roll(-20.0)), Ok(()));
+        assert_eq!(comparable(&roll(35.0)), Err(Unsuitable::Tilted));
+        // The nose over one eye: a head turned far to the side.
+        let mut turned = TEMPLATE;
+        turned[2].0 = TEMPLATE[1].0 - 2.0;
+        assert_eq!(comparable(&face_with(turned)), Err(Unsuitable::Turned));
+        // Eyes listed the other way round (a mirrored camera): still frontal.
+        let mut mirrored = TEMPLATE;
+        mirrored.swap(0, 1);
+        assert_eq!(comparable(&face_with(mirrored)), Ok(()));
+    }
 
     #[test]
     fn the_fitted_similarity_recovers_a_known_one() {

@@ -26,7 +26,7 @@ mod yunet;
 
 pub use frame::Frame;
 pub use graph::Graph;
-pub use identity::{Recognizer, SAME_PERSON_COSINE};
+pub use identity::{Continuity, Outcome, Recognizer, SAME_PERSON_COSINE};
 pub use light::Light;
 pub use ops::Tensor;
 pub use yunet::{Detector, Face};

@@ -5,10 +5,16 @@
 //!
 //! Results layout (f32): `[light_mean, light_spread, then per face: score,
 //! x, y, width, height, 5 × (x, y) landmarks]`, faces best first.
+//!
+//! Identity continuity (`face_check.mode = "identity"`) loads the recogniser
+//! with `face_load_recognizer` and calls `face_identify` on the frame just
+//! detected. The reference embedding lives here, in the Worker's memory,
+//! and nowhere else: only a similarity goes back to the page.
 
 use std::cell::RefCell;
 
-use crate::{light, Detector};
+use crate::identity::{Continuity, Outcome};
+use crate::{light, Detector, Face, Recognizer};
 
 /// Floats written per face after the two light figures.
 const PER_FACE: usize = 15;
@@ -16,6 +22,10 @@ const PER_FACE: usize = 15;
 #[derive(Default)]
 struct State {
     detector: Option<Detector>,
+    /// The recogniser and the page's reference face.
+    continuity: Option<Continuity>,
+    /// The last detection's faces (at the Worker's floor, best first).
+    faces: Vec<Face>,
     results: Vec<f32>,
     error: String,
 }
@@ -47,10 +57,21 @@ pub unsafe extern "C" fn face_free(ptr: *mut u8, len: usize) {
 /// `ptr..ptr+len` must be memory from `face_alloc`, filled by the caller.
 #[no_mangle]
 pub unsafe extern "C" fn face_load(ptr: *const u8, len: usize) -> i32 {
+    load(ptr, len, Detector::new, |state, detector| state.detector = Some(detector))
+}
+
+/// Reads a model from the caller's bytes with `read` and keeps it with
+/// `keep`: 0, or 1 with the reason in the error.
+unsafe fn load<T>(
+    ptr: *const u8,
+    len: usize,
+    read: fn(&[u8]) -> Result<T, crate::Error>,
+    keep: fn(&mut State, T),
+) -> i32 {
     let bytes = core::slice::from_raw_parts(ptr, len);
-    STATE.with_borrow_mut(|state| match Detector::new(bytes) {
-        Ok(detector) => {
-            state.detector = Some(detector);
+    STATE.with_borrow_mut(|state| match read(bytes) {
+        Ok(model) => {
+            keep(state, model);
             0
         }
         Err(e) => {
@@ -73,6 +94,7 @@ pub unsafe extern "C" fn face_detect(ptr: *const u8, width: usize, height: usize
             state.error = "face model: not loaded".into();
             return -1;
         };
+        state.faces.clear();
         match detector.detect_rgba(rgba, width, height, threshold) {
             Ok(faces) => {
                 let light = light::measure(rgba);
@@ -83,10 +105,54 @@ pub unsafe extern "C" fn face_detect(ptr: *const u8, width: usize, height: usize
                     state.results.extend(f.landmarks.iter().flat_map(|&(x, y)| [x, y]));
                 }
                 debug_assert_eq!(state.results.len(), 2 + faces.len() * PER_FACE);
-                faces.len() as i32
+                state.faces = faces;
+                state.faces.len() as i32
             }
             Err(e) => {
                 state.error = e.to_string();
+                -1
+            }
+        }
+    })
+}
+
+/// Loads the recogniser (SFace) from `len` bytes at `ptr`: 0 on success,
+/// 1 on error.
+///
+/// # Safety
+/// As for `face_load`.
+#[no_mangle]
+pub unsafe extern "C" fn face_load_recognizer(ptr: *const u8, len: usize) -> i32 {
+    load(ptr, len, Recognizer::new, |state, recognizer| state.continuity = Some(Continuity::new(recognizer)))
+}
+
+/// Compares the single face the last `face_detect` found at or above
+/// `threshold` in the same frame with the reference face: 1 when compared
+/// (`face_results()[0]` is the cosine similarity), 2 when it became the
+/// reference, 0 when nothing was compared (not exactly one face, or one too
+/// small, tilted, turned or dark to tell), -1 on error.
+///
+/// # Safety
+/// As for `face_detect`, with the same frame.
+#[no_mangle]
+pub unsafe extern "C" fn face_identify(ptr: *const u8, width: usize, height: usize, threshold: f32) -> i32 {
+    let rgba = core::slice::from_raw_parts(ptr, width.saturating_mul(height).saturating_mul(4));
+    STATE.with_borrow_mut(|state| {
+        let State { continuity, faces, results, error, .. } = state;
+        let Some(continuity) = continuity else {
+            *error = "face recogniser: not loaded".into();
+            return -1;
+        };
+        match continuity.check(rgba, width, height, faces, threshold) {
+            Ok(Outcome::Compared(similarity)) => {
+                results.clear();
+                results.push(similarity);
+                1
+            }
+            Ok(Outcome::Reference) => 2,
+            Ok(Outcome::NotCompared(_)) => 0,
+            Err(e) => {
+                *error = e.to_string();
                 -1
             }
         }

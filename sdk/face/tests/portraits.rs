@@ -124,3 +124,46 @@ fn the_recogniser_matches_the_same_person_years_apart_and_no_one_else() {
     }
     println!("{table}");
 }
+
+/// Identity continuity as the Worker runs it: 320 × 240 camera frames, the
+/// detector's faces, the first comparable one taken as the reference. The
+/// same person years later is still the same person; the others are not;
+/// a frame with two people or nobody compares nothing.
+#[test]
+fn continuity_takes_a_reference_then_tells_the_same_person_from_others_at_camera_size() {
+    use invigil_face::{Continuity, Outcome, Recognizer, SAME_PERSON_COSINE};
+    let (detector, portraits) = setup();
+    let photo = |name: &str| &portraits.iter().find(|(n, _)| n == name).unwrap().1;
+    let mut continuity = Continuity::new(Recognizer::new(&assets::sface().unwrap()).unwrap());
+    let mut check = |frame: &Frame| {
+        let faces = detect(&detector, frame);
+        continuity.check(&frame.rgba, frame.width, frame.height, &faces, THRESHOLD).unwrap()
+    };
+    let camera = |name: &str| Frame::letterboxed(photo(name), 320, 240).0;
+
+    // Nobody, then two people: nothing compared, no reference taken.
+    assert!(matches!(check(&Frame::filled(320, 240, [90, 90, 90])), Outcome::NotCompared(_)));
+    let mut two = Frame::filled(320, 240, [90, 90, 90]);
+    two.paste_fitted(photo("person_a_1.jpg"), 0, 20, 160, 200);
+    two.paste_fitted(photo("person_b_1.jpg"), 160, 20, 160, 200);
+    assert!(matches!(check(&two), Outcome::NotCompared(_)));
+    assert_eq!(check(&camera("person_a_1.jpg")), Outcome::Reference);
+
+    let mut table = String::new();
+    for (name, same) in [
+        ("person_a_1.jpg", true),
+        ("person_a_2.jpg", true),
+        ("person_b_1.jpg", false),
+        ("person_b_2.jpg", false),
+        ("impostor_1.jpg", false),
+        ("impostor_2.jpg", false),
+    ] {
+        let Outcome::Compared(similarity) = check(&camera(name)) else { panic!("{name} was not compared") };
+        table.push_str(&format!("person_a_1 ~ {name} at 320x240: {similarity:.3}\n"));
+        assert_eq!(similarity >= SAME_PERSON_COSINE, same, "{name}: {similarity:.3}\n{table}");
+    }
+    println!("{table}");
+    // Darkness hides who it is: not compared.
+    let dark = camera("person_a_2.jpg").dimmed(0.08);
+    assert!(matches!(check(&dark), Outcome::NotCompared(_)), "{:?}", check(&dark));
+}

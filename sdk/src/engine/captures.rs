@@ -6,7 +6,7 @@
 //! What a capture becomes once stored is the upload channel's business.
 
 use invigil_schemas::config::VideoShape;
-use invigil_schemas::event::{Capture, CaptureKind, CaptureStatus, RecordingTrack};
+use invigil_schemas::event::{Capture, CaptureKind, CaptureStatus, Face, RecordingTrack};
 use invigil_schemas::ids::event_id_v7;
 use invigil_schemas::media_key::{capture_key, recording_key};
 
@@ -29,6 +29,13 @@ pub(super) struct Captures {
     segment_seq: [u64; 2],
     /// When the next face check is due (`face_check.mode = "presence"`).
     pub(super) face_check_due: i64,
+    /// When the next identity comparison is due (`mode = "identity"`): from
+    /// the start, every check asks for one until a check answers with a
+    /// comparison or a new reference; then `identity_every_ms` after that
+    /// check was asked for (`identity_asked`), so the comparisons keep
+    /// their cadence however long a check takes.
+    identity_due: i64,
+    identity_asked: i64,
     /// Audio chunks and video segments started and not yet reported stored
     /// (or failed), by key: the glue joins their last slices and reports
     /// them asynchronously, so a stopping session waits for exactly these.
@@ -64,6 +71,8 @@ impl Captures {
             segment_due: [i64::MAX; 2],
             segment_seq: [0; 2],
             face_check_due: i64::MAX,
+            identity_due: i64::MIN,
+            identity_asked: i64::MIN,
             finishing_until: i64::MIN,
         }
     }
@@ -147,8 +156,25 @@ impl Engine {
         }
         self.captures.face_check_due = next_on_grid(self.captures.face_check_due, i64::from(face.every_ms), now);
         if self.devices.camera_live() {
-            self.commands.push(Command::CheckFace { min_confidence: face.min_confidence });
+            let identity = face.identity && now >= self.captures.identity_due;
+            if identity {
+                self.captures.identity_asked = now;
+            }
+            self.commands.push(Command::CheckFace { min_confidence: face.min_confidence, identity });
         }
+    }
+
+    /// A face check's answer: recorded as an event; one that compared a
+    /// face (or took the reference) puts the next comparison off by
+    /// `identity_every_ms` from when it was asked for, one that could not
+    /// (no single frontal face) leaves it due at the next check.
+    pub(super) fn on_face(&mut self, now: i64, face: Face) {
+        if face.similarity.is_some() || face.reference {
+            // An answer nobody asked for (a glue that compares on its own) counts from now.
+            let asked = if self.captures.identity_asked == i64::MIN { now } else { self.captures.identity_asked };
+            self.captures.identity_due = asked.saturating_add(i64::from(self.config.face_check.identity_every_ms));
+        }
+        self.record(now, face.into());
     }
 
     /// Starts the next video segment of each live track when one is due

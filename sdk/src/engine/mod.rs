@@ -197,7 +197,7 @@ impl Engine {
             Input::Focus(state) => self.record(now, Focus { state }.into()),
             Input::Clipboard(action, chars) => self.record(now, Clipboard { action, chars }.into()),
             Input::ContextMenu => self.record(now, ContextMenu {}.into()),
-            Input::Face(face) => self.record(now, face.into()),
+            Input::Face(face) => self.on_face(now, face),
             Input::Keys(count) => self.events.keys = self.events.keys.saturating_add(count),
             Input::Network(state) => self.on_network(now, state),
             Input::Captured(item) => {

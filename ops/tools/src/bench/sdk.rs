@@ -39,6 +39,11 @@ pub struct Args {
     /// face chunk's size; long tasks and CPU then include it.
     #[arg(long)]
     face_every_ms: Option<u32>,
+    /// With --face-every-ms: compare faces with the reference face this
+    /// often (`face_check.mode = "identity"`, SFace in the same Worker) and
+    /// print the recogniser's load time, the comparisons and their time.
+    #[arg(long, requires = "face_every_ms")]
+    identity_every_ms: Option<u32>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -70,6 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(every) = args.face_every_ms {
         node.args(["--face-every-ms", &every.to_string()]);
+    }
+    if let Some(every) = args.identity_every_ms {
+        node.args(["--identity-every-ms", &every.to_string()]);
     }
     let status = node.current_dir(&browser).status().context("running node (is Node.js installed?)")?;
     if !status.success() {
