@@ -59,7 +59,18 @@ impl Ingest {
                 "spool holds batches from a previous run; replaying"
             );
         }
-        let verifier = Verifier::new(&secrets.token_key)?;
+        let mut verifier = Verifier::new(&secrets.token_key)?;
+        let lti = if settings.lti.enabled {
+            let keys = Arc::new(
+                crate::lti::ToolKeys::from_files(&settings.lti.key_files)
+                    .context("reading the LTI tool keys ([lti] key_files)")?,
+            );
+            verifier = verifier.with_tool_keys(Arc::clone(&keys));
+            tracing::info!(kid = keys.current_kid(), "LTI tool on: launches at /lti/login, keys at /lti/jwks");
+            Some(crate::lti::Lti::new(settings.lti.clone(), keys))
+        } else {
+            None
+        };
         let kafka = settings.kafka.endpoint()?;
         if kafka.is_secured() {
             // A wrong CA or password is a settings error, found now rather
@@ -111,6 +122,7 @@ impl Ingest {
             limiter: RateLimiter::new(settings.rate_limit.clone()),
             metrics,
             live_video,
+            lti,
             settings,
             stopping: Default::default(),
         });

@@ -39,6 +39,10 @@ pub enum AuthConfigError {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    /// The LTI tool's own keys: candidate tokens minted by an LTI launch
+    /// are signed with them (RS256, their `kid` in the header, audience
+    /// [`crate::lti::CANDIDATE_AUDIENCE`]), beside the deployment's key.
+    tool_keys: Option<std::sync::Arc<crate::lti::ToolKeys>>,
 }
 
 impl Verifier {
@@ -66,7 +70,33 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
-        Ok(Self { key, validation })
+        Ok(Self { key, validation, tool_keys: None })
+    }
+
+    /// Also accepts candidate tokens an LTI launch minted with `keys`.
+    pub fn with_tool_keys(mut self, keys: std::sync::Arc<crate::lti::ToolKeys>) -> Self {
+        self.tool_keys = Some(keys);
+        self
+    }
+
+    /// The key and rules for `header`: one of the tool's keys when its
+    /// `kid` names one (RS256, the candidate audience), else the
+    /// deployment's.
+    fn key_for(&self, header: &jsonwebtoken::Header) -> Option<(&DecodingKey, std::borrow::Cow<'_, Validation>)> {
+        let tool_key =
+            self.tool_keys.as_ref().zip(header.kid.as_deref()).and_then(|(keys, kid)| keys.decoding_key(kid));
+        match tool_key {
+            Some(key) => {
+                let mut validation = self.validation.clone();
+                validation.algorithms = vec![Algorithm::RS256];
+                validation.set_audience(&[crate::lti::CANDIDATE_AUDIENCE]);
+                Some((key, std::borrow::Cow::Owned(validation)))
+            }
+            None if self.validation.algorithms.contains(&header.alg) => {
+                Some((&self.key, std::borrow::Cow::Borrowed(&self.validation)))
+            }
+            None => None,
+        }
     }
 
     /// The verified claims of the request's `Authorization: Bearer` token.
@@ -84,10 +114,10 @@ impl Verifier {
         // as such rather than as a bad signature.
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::unauthorized("token header is malformed or names an unknown algorithm"))?;
-        if !self.validation.algorithms.contains(&header.alg) {
+        let Some((key, validation)) = self.key_for(&header) else {
             return Err(ApiError::unauthorized("token algorithm is not the one this server accepts"));
-        }
-        jsonwebtoken::decode::<T>(token, &self.key, &self.validation).map(|data| data.claims).map_err(|e| {
+        };
+        jsonwebtoken::decode::<T>(token, key, &validation).map(|data| data.claims).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
                 ErrorKind::ExpiredSignature => "token expired",

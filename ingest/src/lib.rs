@@ -50,6 +50,7 @@ pub mod host;
 pub mod kafka;
 pub mod live_api;
 pub mod live_video;
+pub mod lti;
 pub mod metrics;
 pub mod post_policy;
 pub mod rate_limit;

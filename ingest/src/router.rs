@@ -43,6 +43,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
+    ("get", "/lti/login"),
+    ("post", "/lti/login"),
+    ("post", "/lti/launch"),
+    ("post", "/lti/start-assessment"),
+    ("get", "/lti/jwks"),
+    ("get", "/lti/proctor.js"),
 ];
 
 /// Ingest's routes and `mounted`'s (the dashboards' pages and APIs).
@@ -65,6 +71,7 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
         .route("/readyz", get(get_readyz))
         .route("/sdk/{file}", get(get_sdk_file))
         .route("/metrics", get(get_metrics))
+        .merge(crate::lti::router())
         .with_state(state)
         .merge(live)
         .merge(mounted.router)

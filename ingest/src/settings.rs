@@ -66,6 +66,7 @@ pub struct IngestSettings {
     pub rate_limit: RateLimitSettings,
     pub limits: Limits,
     pub live_video: LiveVideoSettings,
+    pub lti: crate::lti::LtiSettings,
 }
 
 impl Default for IngestSettings {
@@ -86,6 +87,7 @@ impl Default for IngestSettings {
             rate_limit: RateLimitSettings::default(),
             limits: Limits::default(),
             live_video: LiveVideoSettings::default(),
+            lti: crate::lti::LtiSettings::default(),
         }
     }
 }

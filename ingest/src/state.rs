@@ -27,6 +27,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The SFU and its signal (`[live_video] enabled`).
     pub live_video: Option<LiveVideo>,
+    /// invigil as an LTI tool (`[lti] enabled`).
+    pub lti: Option<crate::lti::Lti>,
     /// Raised when a stop begins: `/readyz` answers 503 from then on.
     pub stopping: std::sync::atomic::AtomicBool,
 }

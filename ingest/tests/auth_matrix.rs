@@ -225,6 +225,21 @@ fn dashboard_cases() -> Vec<Case> {
 
 fn live_and_public_cases() -> Vec<Case> {
     vec![
+        // LTI is off in this harness: each LTI route says so (the LTI tests
+        // run it on). Launches carry no bearer token: they are public.
+        case("get", "/lti/login", "/lti/login", None, Policy::Public, 400),
+        case("post", "/lti/login", "/lti/login", None, Policy::Public, 400),
+        case("post", "/lti/launch", "/lti/launch", None, Policy::Public, 400),
+        case(
+            "post",
+            "/lti/start-assessment",
+            "/lti/start-assessment",
+            Some(json!({"ticket": "x"})),
+            Policy::Public,
+            404,
+        ),
+        case("get", "/lti/jwks", "/lti/jwks", None, Policy::Public, 404),
+        case("get", "/lti/proctor.js", "/lti/proctor.js", None, Policy::Public, 200),
         // A candidate's signal, not held (wait_ms=0).
         case(
             "get",
@@ -399,9 +414,21 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
             }
             let response = request.send().await.unwrap();
             let status = response.status().as_u16();
-            let streaming = response.headers().get("content-type").is_some_and(|v| v == "text/event-stream");
+            let content_type =
+                response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let streaming = content_type == "text/event-stream";
+            // The LTI launch routes are browser navigations: a refusal is a
+            // page for the candidate (naming why), not a JSON body.
+            let page = content_type.starts_with("text/html");
             // A live stream never ends by itself: its status is the answer.
-            let body: Value = if streaming { Value::Null } else { parts(response).await.2 };
+            let body: Value = if streaming {
+                Value::Null
+            } else if page {
+                let text = response.text().await.unwrap();
+                json!({"page": text.contains(r#"id="lti-error""#) && case.route.starts_with("/lti/"), "text": text})
+            } else {
+                parts(response).await.2
+            };
             let expected = case.policy.expected(caller, case.admitted);
             checked += 1;
             if status != expected {
@@ -409,7 +436,10 @@ async fn every_route_answers_every_caller_as_its_policy_says() {
                     "{} {} as {caller:?}: {status}, expected {expected} — {body}",
                     case.method, case.path
                 ));
-            } else if status >= 400 && !(body["error"]["code"].is_string() && body["error"]["message"].is_string()) {
+            } else if status >= 400
+                && !(body["error"]["code"].is_string() && body["error"]["message"].is_string())
+                && body["page"] != true
+            {
                 failures.push(format!(
                     "{} {} as {caller:?}: {status} without the error body: {body}",
                     case.method, case.path

@@ -332,6 +332,8 @@ pub struct ConfigDocument {
     /// among them (rendezvous hashing, `capacity` each). A test without a
     /// roster shows every candidate to each of its proctors.
     pub duty: BTreeMap<TestId, Duty>,
+    /// Learning platforms that may launch invigil with LTI 1.3.
+    pub lti_platforms: Vec<crate::lti::LtiPlatform>,
 }
 
 /// The proctors watching one test.
@@ -455,6 +457,7 @@ impl ConfigDocument {
                 }
             }
         }
+        problems.extend(crate::lti::check(&self.lti_platforms));
         problems
     }
 }

@@ -54,6 +54,7 @@ pub mod event_columns;
 pub mod ids;
 pub mod kafka_access;
 pub mod live;
+pub mod lti;
 pub mod media_key;
 pub mod migrations;
 pub mod names;

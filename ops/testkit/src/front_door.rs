@@ -27,6 +27,8 @@ pub struct Options {
     pub analytics: Option<Arc<dyn invigil_dashboards::store::AnalyticsStore>>,
     /// Follow the config log on this topic instead of a file of its own.
     pub config_topic: Option<String>,
+    /// Serve as an LTI tool, with a key made in the data directory.
+    pub lti: bool,
 }
 
 impl Options {
@@ -43,6 +45,7 @@ impl Options {
             upload_grant: Default::default(),
             analytics: None,
             config_topic: None,
+            lti: false,
         }
     }
 }
@@ -76,6 +79,14 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
     settings.credentials.upload_grant = options.upload_grant;
     settings.rate_limit.per_second = options.rate_limit.0;
     settings.rate_limit.burst = options.rate_limit.1;
+    if options.lti {
+        let key = dir.join("lti-tool.pem");
+        if !key.exists() {
+            std::fs::write(&key, invigil_ingest::lti::generate_pem().unwrap()).unwrap();
+        }
+        settings.lti.enabled = true;
+        settings.lti.key_files = vec![key];
+    }
     settings
 }
 

@@ -4,7 +4,8 @@
 //! an operator would ([`tokens`]), where the dev services listen
 //! ([`services`]), Kafka topics made and read back ([`kafka`]), a broker a
 //! test may kill ([`broker`]), a CA and stunnel for TLS ([`tls`]), `invigil` child processes ([`process`]), an in-process front door with the dashboards
-//! mounted (`front_door`, with the `front-door` feature), the tools binary
+//! mounted (`front_door`, with the `front-door` feature) and an LTI
+//! platform to launch it (`lti_platform`, same feature), the tools binary
 //! beside `invigil` ([`tools`]), and polling until something holds ([`wait`]).
 //!
 //! A dev-dependency only: nothing here ships.
@@ -14,6 +15,8 @@ pub mod broker;
 #[cfg(feature = "front-door")]
 pub mod front_door;
 pub mod kafka;
+#[cfg(feature = "front-door")]
+pub mod lti_platform;
 pub mod process;
 pub mod services;
 pub mod tls;

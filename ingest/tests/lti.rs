@@ -1,0 +1,299 @@
+//! invigil as an LTI 1.3 tool against the test kit's platform: a
+//! proctoring launch from login to the signed `LtiStartAssessment`, and
+//! every refusal a forged, stale, replayed or incomplete launch must get —
+//! a 4xx page that says why, and no candidate token.
+
+use invigil_ingest::config_store::Write;
+use invigil_schemas::config::ConfigDocument;
+use invigil_testkit::front_door::{Options, Running};
+use invigil_testkit::lti_platform::{self, MockPlatform};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{json, Value};
+
+async fn setup() -> (Running, MockPlatform) {
+    let running = Running::start(Options { lti: true, ..Options::shared("lti-tests".into()) }).await;
+    let platform = MockPlatform::start().await;
+    let document = ConfigDocument { lti_platforms: vec![platform.registration("mock")], ..ConfigDocument::default() };
+    running.state.config.replace(document, Write { if_version: None, by: "test".into() }).unwrap();
+    (running, platform)
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The login as the platform starts it: the redirect's query (state, nonce…).
+async fn login(running: &Running, platform: &MockPlatform) -> std::collections::HashMap<String, String> {
+    let query = [
+        ("iss", platform.issuer.as_str()),
+        ("login_hint", "user-17"),
+        ("target_link_uri", &running.url("/lti/launch")),
+        ("lti_message_hint", "attempt-2"),
+        ("client_id", platform.client_id.as_str()),
+        ("lti_deployment_id", platform.deployment_id.as_str()),
+    ];
+    let response = no_redirects().get(running.url("/lti/login")).query(&query).send().await.unwrap();
+    assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{}/auth?", platform.base)), "{location}");
+    let url = reqwest::Url::parse(&location).unwrap();
+    url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+/// Posts a launch; its status and page.
+async fn launch(running: &Running, id_token: &str, state: &str) -> (u16, String) {
+    let response = running
+        .http
+        .post(running.url("/lti/launch"))
+        .form(&[("id_token", id_token), ("state", state)])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The launch data the proctoring page carries.
+fn page_data(page: &str) -> Value {
+    let start = page.find(r#"<script type="application/json" id="lti-launch">"#).expect("the proctoring page") + 48;
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).unwrap()
+}
+
+#[tokio::test]
+async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_assessment() {
+    let (running, platform) = setup().await;
+    let login = login(&running, &platform).await;
+    for (name, value) in [
+        ("scope", "openid"),
+        ("response_type", "id_token"),
+        ("response_mode", "form_post"),
+        ("prompt", "none"),
+        ("login_hint", "user-17"),
+        ("lti_message_hint", "attempt-2"),
+    ] {
+        assert_eq!(login[name], value, "{name}");
+    }
+    assert_eq!(login["client_id"], platform.client_id);
+    assert_eq!(login["redirect_uri"], running.url("/lti/launch"));
+
+    let id_token = platform.sign(&platform.start_proctoring("user-17", &login["nonce"]));
+    let (status, page) = launch(&running, &id_token, &login["state"]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Proctoring for Chemistry midterm"), "{page}");
+    let data = page_data(&page);
+
+    // The minted token is a candidate of the platform's test: ingest takes it.
+    let token = data["token"].as_str().unwrap();
+    let config = running.http.get(running.url("/api/v1/config")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(config.status(), 200, "{}", config.text().await.unwrap());
+    let claims: Value = serde_json::from_slice(&base64_url(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!((claims["sub"].as_str(), claims["test_id"].as_str()), (Some("mock:user-17"), Some("mock:quiz-7")));
+    assert_eq!(claims["name"], "Asha Rao");
+
+    // The page's checks passed: the signed LtiStartAssessment.
+    let reply: Value = running
+        .http
+        .post(running.url("/lti/start-assessment"))
+        .json(&json!({ "ticket": data["ticket"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reply["url"], format!("{}/start", platform.base));
+    let jwt = reply["jwt"].as_str().unwrap();
+    let jwks: JwkSet = running.http.get(running.url("/lti/jwks")).send().await.unwrap().json().await.unwrap();
+    let header = jsonwebtoken::decode_header(jwt).unwrap();
+    assert_eq!(header.alg, Algorithm::RS256);
+    let key =
+        DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).expect("signed by a published key")).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[&platform.issuer]);
+    validation.set_issuer(&[&platform.client_id]);
+    let start: Value = jsonwebtoken::decode(jwt, &key, &validation).unwrap().claims;
+    assert_eq!(start[lti_platform::MESSAGE_TYPE], "LtiStartAssessment");
+    assert_eq!(start["https://purl.imsglobal.org/spec/lti/claim/version"], "1.3.0");
+    assert_eq!(start[lti_platform::DEPLOYMENT_ID], platform.deployment_id);
+    assert_eq!(start[lti_platform::SESSION_DATA], "opaque-session-42", "echoed exactly");
+    assert_eq!(start[lti_platform::ATTEMPT_NUMBER], 2);
+    assert_eq!(start[lti_platform::RESOURCE_LINK]["id"], "quiz-7");
+    assert_eq!(start["https://purl.imsglobal.org/spec/lti-ap/claim/end_assessment_return"], true);
+    assert!(start["nonce"].as_str().is_some_and(|n| n.len() >= 32) && start["jti"].is_string());
+    let lifetime = start["exp"].as_i64().unwrap() - start["iat"].as_i64().unwrap();
+    assert!((60..=600).contains(&lifetime), "{lifetime} s");
+
+    // The same launch again: its nonce is spent.
+    let (status, page) = launch(&running, &id_token, &login["state"]).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("already used"), "{page}");
+    assert!(!page.contains("lti-launch"));
+
+    // A ticket is ours alone: a forged one is refused.
+    let forged = running
+        .http
+        .post(running.url("/lti/start-assessment"))
+        .json(&json!({ "ticket": id_token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+}
+
+fn base64_url(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).unwrap()
+}
+
+#[tokio::test]
+async fn forged_stale_misaddressed_and_incomplete_launches_get_a_page_that_says_why_and_start_nothing() {
+    let (running, platform) = setup().await;
+    let other = MockPlatform::start().await;
+    type Change = fn(&mut Value);
+    let cases: Vec<(&str, Change, u16, &str)> = vec![
+        (
+            "expired",
+            |c| {
+                c["exp"] = json!(now() - 600);
+                c["iat"] = json!(now() - 900);
+            },
+            401,
+            "expired",
+        ),
+        ("wrong audience", |c| c["aud"] = json!("someone-else"), 401, "not addressed to this tool"),
+        (
+            "several audiences, azp not ours",
+            |c| {
+                c["aud"] = json!(["invigil-tool", "x"]);
+                c["azp"] = json!("x");
+            },
+            401,
+            "azp",
+        ),
+        ("wrong issuer", |c| c["iss"] = json!("https://evil.example"), 401, "issuer"),
+        ("unknown deployment", |c| c[lti_platform::DEPLOYMENT_ID] = json!("dep-9"), 403, "dep-9"),
+        (
+            "no session_data",
+            |c| {
+                c.as_object_mut().unwrap().remove(lti_platform::SESSION_DATA);
+            },
+            400,
+            "session_data",
+        ),
+        (
+            "no attempt_number",
+            |c| {
+                c.as_object_mut().unwrap().remove(lti_platform::ATTEMPT_NUMBER);
+            },
+            400,
+            "attempt_number",
+        ),
+        (
+            "no start_assessment_url",
+            |c| {
+                c.as_object_mut().unwrap().remove(lti_platform::START_ASSESSMENT_URL);
+            },
+            400,
+            "start_assessment_url",
+        ),
+        (
+            "plain-http start_assessment_url",
+            |c| c[lti_platform::START_ASSESSMENT_URL] = json!("http://lms.example/start"),
+            400,
+            "start_assessment_url",
+        ),
+        (
+            "anonymous",
+            |c| {
+                c.as_object_mut().unwrap().remove("sub");
+            },
+            400,
+            "anonymous",
+        ),
+        ("LTI 1.1", |c| c["https://purl.imsglobal.org/spec/lti/claim/version"] = json!("1.1"), 400, "LTI version"),
+        (
+            "an unknown message",
+            |c| c[lti_platform::MESSAGE_TYPE] = json!("LtiDeepLinkingRequest"),
+            400,
+            "not one this tool takes",
+        ),
+        ("another nonce", |c| c["nonce"] = json!("not-the-login-nonce"), 401, "nonce"),
+    ];
+    for (what, change, status, says) in cases {
+        let login = login(&running, &platform).await;
+        let mut claims = platform.start_proctoring("user-17", &login["nonce"]);
+        change(&mut claims);
+        let (got, page) = launch(&running, &platform.sign(&claims), &login["state"]).await;
+        assert_eq!(got, status, "{what}: {page}");
+        assert!(page.contains(says), "{what}: the page should say {says:?}: {page}");
+        assert!(!page.contains("lti-launch") && page.contains("Proctoring could not start"), "{what}: nothing started");
+        // The refused launch did not spend the nonce: the genuine one still works.
+        if what == "another nonce" {
+            let genuine = platform.sign(&platform.start_proctoring("user-17", &login["nonce"]));
+            assert_eq!(launch(&running, &genuine, &login["state"]).await.0, 200);
+        }
+    }
+
+    // Signed by another platform's key (same claims, its own kid).
+    let login_a = login(&running, &platform).await;
+    let forged = other.sign(&platform.start_proctoring("user-17", &login_a["nonce"]));
+    let (status, page) = launch(&running, &forged, &login_a["state"]).await;
+    assert_eq!(status, 401, "{page}");
+    assert!(page.contains("no key"), "{page}");
+    // The platform's kid on a body it did not sign: a bad signature.
+    let genuine = platform.sign(&platform.start_proctoring("user-17", &login_a["nonce"]));
+    let mut parts: Vec<&str> = genuine.split('.').collect();
+    let other_body = other.sign(&json!({"sub": "x"}));
+    parts[1] = other_body.split('.').nth(1).unwrap();
+    let (status, page) = launch(&running, &parts.join("."), &login_a["state"]).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("signature"), "{page}");
+    // A state this server never issued, and none at all.
+    let (status, page) = launch(&running, &genuine, "made-up").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("state"), "{page}");
+    let response =
+        running.http.post(running.url("/lti/launch")).form(&[("id_token", genuine.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+
+    // Logins the tool cannot take.
+    let target = running.url("/lti/launch");
+    let bad_logins = [
+        (
+            vec![("iss", "https://unknown.example"), ("login_hint", "u"), ("target_link_uri", "x")],
+            403,
+            "no platform is registered",
+        ),
+        (vec![("iss", platform.issuer.as_str()), ("login_hint", "u")], 400, "target_link_uri"),
+        (
+            vec![
+                ("iss", platform.issuer.as_str()),
+                ("login_hint", "u"),
+                ("target_link_uri", "https://evil.example/lti/launch"),
+            ],
+            400,
+            "launch URL (…/lti/launch)",
+        ),
+        (
+            vec![
+                ("iss", platform.issuer.as_str()),
+                ("login_hint", "u"),
+                ("target_link_uri", target.as_str()),
+                ("lti_deployment_id", "dep-9"),
+            ],
+            403,
+            "dep-9",
+        ),
+    ];
+    for (query, status, says) in bad_logins {
+        let response = no_redirects().get(running.url("/lti/login")).query(&query).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{query:?}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(says), "{query:?}: {page}");
+    }
+}
+
+fn now() -> i64 {
+    invigil_testkit::now_ms() / 1000
+}
