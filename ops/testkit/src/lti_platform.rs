@@ -72,7 +72,7 @@ impl MockPlatform {
         });
         MockPlatform {
             issuer: base.clone(),
-            client_id: shared.client_id.clone(),
+            client_id: "invigil-tool".into(),
             deployment_id: "dep-1".into(),
             base,
             shared,
