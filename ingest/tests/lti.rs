@@ -297,3 +297,29 @@ async fn forged_stale_misaddressed_and_incomplete_launches_get_a_page_that_says_
 fn now() -> i64 {
     invigil_testkit::now_ms() / 1000
 }
+
+#[tokio::test]
+async fn a_plain_launch_proctors_without_an_assessment_to_start_and_an_end_launch_ends() {
+    let (running, platform) = setup().await;
+    // LtiResourceLinkRequest (a platform without the proctoring extension):
+    // the page, a token, no ticket; session_data and the rest not needed.
+    let login_plain = login(&running, &platform).await;
+    let mut claims = platform.start_proctoring("user-17", &login_plain["nonce"]);
+    claims[lti_platform::MESSAGE_TYPE] = json!("LtiResourceLinkRequest");
+    for claim in [lti_platform::SESSION_DATA, lti_platform::ATTEMPT_NUMBER, lti_platform::START_ASSESSMENT_URL] {
+        claims.as_object_mut().unwrap().remove(claim);
+    }
+    let (status, page) = launch(&running, &platform.sign(&claims), &login_plain["state"]).await;
+    assert_eq!(status, 200, "{page}");
+    let data = page_data(&page);
+    assert!(data["token"].is_string() && data["ticket"].is_null(), "{data}");
+
+    // LtiEndAssessment: the page that stops the SDK; nothing minted.
+    let login_end = login(&running, &platform).await;
+    let mut claims = platform.start_proctoring("user-17", &login_end["nonce"]);
+    claims[lti_platform::MESSAGE_TYPE] = json!("LtiEndAssessment");
+    let (status, page) = launch(&running, &platform.sign(&claims), &login_end["state"]).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Proctoring has ended") && page.contains("invigil.stop()"), "{page}");
+    assert!(!page.contains("lti-launch"), "no token on the end page");
+}

@@ -46,6 +46,9 @@ MOTO_VERSION=5.2.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
 PARLIAMENT_VERSION=1.6.4
 SCHEMATHESIS_VERSION=4.32.5
+# The independent LTI 1.3 platform the LTI browser test launches invigil
+# from (ops/dev/lti/lms.py).
+LTI1P3PLATFORM_VERSION=0.1.8
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
@@ -134,6 +137,16 @@ install_schemathesis() {
     python3 -m pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null
 }
 
+# An independent LTI 1.3 platform implementation (PyPI, MIT), for
+# ops/dev/lti/lms.py: a second opinion on invigil's LTI tool.
+install_lti_platform() {
+    if python3 -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('lti1p3platform') == '$LTI1P3PLATFORM_VERSION' else 1)" 2>/dev/null; then
+        return 0
+    fi
+    say "installing lti1p3platform $LTI1P3PLATFORM_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "lti1p3platform==$LTI1P3PLATFORM_VERSION" >/dev/null
+}
+
 # Offline validators for ops/deploy/ (Kubernetes schemas, IAM policy lint).
 install_deploy_checkers() {
     if command -v kubernetes-validate >/dev/null && command -v parliament >/dev/null \
@@ -201,6 +214,7 @@ install_all() {
     install_moto
     install_deploy_checkers
     install_schemathesis
+    install_lti_platform
     install_chdb
     install_face_models
     install_browser_driver

@@ -170,6 +170,17 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
         // Without a settings file everything lives in the data directory.
         settings.config_file = args.data_dir.join("config.json");
         settings.spool.dir = args.data_dir.join("spool");
+        // An LTI tool key of its own, made on first start: platforms the
+        // admin registers (lti_platforms) can launch at once.
+        let key = args.data_dir.join("secrets").join("lti-tool.pem");
+        invigil_ingest::lti::ToolKeys::load_or_create(&key).context("making the LTI tool key")?;
+        settings.lti.enabled = true;
+        settings.lti.key_files = vec![key];
+    }
+    // The SDK at /sdk/, for the LTI proctoring page and any host page that
+    // loads the script from here, unless the settings name another bundle.
+    if settings.sdk_dir.is_none() && args.sdk_dir.join("invigil.js").is_file() {
+        settings.sdk_dir = Some(args.sdk_dir.clone());
     }
     let hs256 = settings.auth.algorithm == "HS256";
     let token_secret =

@@ -2,7 +2,7 @@
 // (against the tansu and moto that ops/dev/services.sh started), a host page
 // server for sdk/dist, JWT minting, and readers for what reached Kafka and S3.
 import { spawn, execFileSync } from 'node:child_process';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -59,7 +59,7 @@ export const FAST_CONFIG = {
  * chDB and live topic) and the dashboards in one process. `document`
  * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false } = {}) {
     const self = new Ingest();
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
@@ -73,13 +73,19 @@ export class Ingest {
     self.mediaPort = embeddedMedia ? await freePort() : null;
     self.liveTopic = `${self.topic}-live`;
     writeFileSync(join(self.dir, 'config.json'), JSON.stringify(document || { defaults: config, tests: {}, bypasses: {} }));
+    // `lti`: serve as an LTI tool with a key made here.
+    const ltiKey = join(self.dir, 'lti-tool.pem');
+    if (lti) writeFileSync(ltiKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
     writeFileSync(join(self.dir, 'ingest.toml'), [
       `config_file = "${join(self.dir, 'config.json')}"`,
+      // The proctoring page of an LTI launch loads the SDK from ingest.
+      ...(lti ? [`sdk_dir = "${DIST}"`] : []),
       '[kafka]', `topic = "${self.topic}"`,
       '[spool]', `dir = "${join(self.dir, 'spool')}"`,
       '[credentials]', `bucket = "${self.bucket}"`, `s3_endpoint = "${S3}"`, `sts_endpoint = "${stsEndpoint}"`,
       ...(uploadGrant ? [`upload_grant = "${uploadGrant}"`] : []),
       '[rate_limit]', 'per_second = 100.0', 'burst = 500.0',
+      ...(lti ? ['[lti]', 'enabled = true', `key_files = ["${ltiKey}"]`] : []),
       '[dashboard]', `live_topic = "${self.liveTopic}"`,
     ].join('\n'));
     for (const topic of [self.topic, self.liveTopic]) {
