@@ -323,3 +323,109 @@ async fn a_plain_launch_proctors_without_an_assessment_to_start_and_an_end_launc
     assert!(page.contains("Proctoring has ended") && page.contains("invigil.stop()"), "{page}");
     assert!(!page.contains("lti-launch"), "no token on the end page");
 }
+
+/// A control about the launch's user and attempt, for `action`.
+fn control(platform: &MockPlatform, action: invigil_ingest::lti::acs::Action) -> invigil_ingest::lti::acs::Control {
+    use invigil_ingest::lti::acs::{rfc3339, AcsUser, Control};
+    Control {
+        user: AcsUser { iss: platform.issuer.clone(), sub: "user-17".into() },
+        resource_link: invigil_ingest::lti::ResourceLink { id: "quiz-7".into(), title: None },
+        attempt_number: invigil_ingest::lti::AttemptNumber(2),
+        action,
+        incident_time: rfc3339(invigil_testkit::now_ms()),
+        incident_severity: Some(0.7),
+        extra_time: (action == invigil_ingest::lti::acs::Action::Update).then_some(15),
+        reason_code: Some("different_person".into()),
+        reason_msg: Some("A different person for 60 s".into()),
+    }
+}
+
+#[tokio::test]
+async fn the_assessment_control_service_gets_a_token_by_assertion_and_its_controls_are_retried_or_refused() {
+    use invigil_ingest::lti::acs::{AcsClient, AcsError, Action};
+    let (running, platform) = setup().await;
+    platform.trust_tool_keys(&running.url("/lti/jwks"));
+    let lti = running.state.lti.as_ref().unwrap();
+    let client = AcsClient::new(std::sync::Arc::clone(&lti.keys));
+    let registration = platform.registration("mock");
+    let acs: invigil_ingest::lti::Acs = serde_json::from_value(
+        platform.start_proctoring("user-17", "n")["https://purl.imsglobal.org/spec/lti-ap/claim/acs"].clone(),
+    )
+    .unwrap();
+
+    let paused = client.send(&registration, &acs, &control(&platform, Action::Pause)).await.unwrap();
+    assert_eq!(paused.status, "paused");
+    let extended = client.send(&registration, &acs, &control(&platform, Action::Update)).await.unwrap();
+    assert_eq!((extended.status.as_str(), extended.extra_time), ("running", Some(15)));
+    assert_eq!(platform.tokens_issued(), 1, "one token serves both controls");
+    let taken = platform.controls();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(taken[0]["action"], "pause");
+    assert_eq!(taken[0]["user"]["sub"], "user-17");
+    assert_eq!(taken[0]["attempt_number"], 2);
+    assert_eq!(taken[0]["reason_code"], "different_person");
+    assert!(taken[0]["incident_time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(taken[1]["extra_time"], 15);
+
+    // A revoked token: a new one, once, and the control goes through.
+    platform.revoke_tokens();
+    assert_eq!(client.send(&registration, &acs, &control(&platform, Action::Resume)).await.unwrap().status, "running");
+    assert_eq!(platform.tokens_issued(), 1, "the revoked list was emptied, then one new token");
+
+    // The platform busy twice: retried with backoff, then taken.
+    platform.fail_next(&[503, 502]);
+    let flagged = client
+        .send_with_retry(
+            &registration,
+            &acs,
+            &control(&platform, Action::Flag),
+            5,
+            std::time::Duration::from_millis(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(flagged.status, "running");
+    assert_eq!(platform.controls().len(), 4);
+
+    // A refusal the platform means is not retried; the reason is kept.
+    platform.fail_next(&[400]);
+    let (error, tried) = client
+        .send_with_retry(
+            &registration,
+            &acs,
+            &control(&platform, Action::Flag),
+            5,
+            std::time::Duration::from_millis(20),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((tried, matches!(error, AcsError::Refused { status: 400, .. })), (1, true), "{error}");
+
+    // Still failing after every attempt: the last error, and how many tries.
+    platform.fail_next(&[503, 503, 503]);
+    let (error, tried) = client
+        .send_with_retry(
+            &registration,
+            &acs,
+            &control(&platform, Action::Flag),
+            3,
+            std::time::Duration::from_millis(10),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((tried, error.retryable()), (3, true), "{error}");
+
+    // An action the launch did not offer never reaches the platform.
+    let narrow = invigil_ingest::lti::Acs { actions: vec!["flag".into()], ..acs.clone() };
+    let before = platform.controls().len();
+    let refused = client.send(&registration, &narrow, &control(&platform, Action::Terminate)).await.unwrap_err();
+    assert!(matches!(refused, AcsError::NotOffered("terminate", _)), "{refused}");
+    assert_eq!(platform.controls().len(), before);
+
+    // Keys the platform does not trust: the token endpoint refuses, and says so.
+    platform.trust_tool_keys(&format!("{}/jwks", platform.base));
+    platform.revoke_tokens();
+    let fresh = AcsClient::new(std::sync::Arc::clone(&lti.keys));
+    let error = fresh.send(&registration, &acs, &control(&platform, Action::Flag)).await.unwrap_err();
+    assert!(matches!(&error, AcsError::Token(why) if why.contains("invalid_client")), "{error}");
+}

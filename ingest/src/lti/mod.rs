@@ -19,7 +19,8 @@
 //! affinity a replay to another replica within that time is not caught
 //! (the platform's id_token still has to verify and be current).
 
-mod claims;
+pub mod acs;
+pub mod claims;
 mod keys;
 mod launch;
 mod pages;
@@ -35,7 +36,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-pub use claims::{IdToken, StartAssessment};
+pub use claims::{Acs, AttemptNumber, IdToken, ResourceLink, StartAssessment};
 pub use keys::{generate_pem, KeyError, ToolKeys};
 pub use launch::{candidate_id, test_id, CANDIDATE_AUDIENCE};
 

@@ -3,7 +3,10 @@
 //! asks for, takes the tool's `LtiStartAssessment` at `/start` (kept for
 //! the test to read), and answers the tool's login redirect at `/auth`
 //! with the auto-posting form a real platform sends (its launch claims set
-//! by the test beforehand).
+//! by the test beforehand). As an Assessment Control Service it issues
+//! tokens at `/token` to a client assertion signed by the tool's published
+//! key, and takes controls at `/acs` (kept for the test; statuses to fail
+//! with first can be queued).
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +35,13 @@ struct Shared {
     next_launch: Mutex<Option<Value>>,
     /// The JWTs posted to `/start`, in order.
     started: Mutex<Vec<String>>,
+    /// Where the tool publishes its keys (set by the test).
+    tool_jwks: Mutex<Option<String>>,
+    /// Access tokens issued; controls taken; statuses `/acs` answers first.
+    tokens: Mutex<Vec<String>>,
+    controls: Mutex<Vec<Value>>,
+    fail_next: Mutex<Vec<u16>>,
+    token_url: Mutex<String>,
 }
 
 pub struct MockPlatform {
@@ -61,11 +71,18 @@ impl MockPlatform {
             jwks: JwkSet { keys: vec![jwk] },
             next_launch: Mutex::new(None),
             started: Mutex::new(Vec::new()),
+            tool_jwks: Mutex::new(None),
+            tokens: Mutex::new(Vec::new()),
+            controls: Mutex::new(Vec::new()),
+            fail_next: Mutex::new(Vec::new()),
+            token_url: Mutex::new(format!("{base}/token")),
         });
         let app = Router::new()
             .route("/jwks", get(|State(s): State<Arc<Shared>>| async move { Json(s.jwks.clone()) }))
             .route("/start", post(take_start))
             .route("/auth", get(authorize))
+            .route("/token", post(issue_token))
+            .route("/acs", post(take_control))
             .with_state(Arc::clone(&shared));
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -131,6 +148,122 @@ impl MockPlatform {
     pub fn started(&self) -> Vec<String> {
         self.shared.started.lock().unwrap().clone()
     }
+
+    /// Where `/token` fetches the tool's keys to check its assertions.
+    pub fn trust_tool_keys(&self, jwks_url: &str) {
+        *self.shared.tool_jwks.lock().unwrap() = Some(jwks_url.to_owned());
+    }
+
+    /// `/acs` answers these statuses (in order) before it takes a control.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        *self.shared.fail_next.lock().unwrap() = statuses.to_vec();
+    }
+
+    /// The access tokens `/token` issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.tokens.lock().unwrap().len()
+    }
+
+    /// Forgets every access token, as if they had been revoked.
+    pub fn revoke_tokens(&self) {
+        self.shared.tokens.lock().unwrap().clear();
+    }
+
+    /// The controls `/acs` took, as their JSON bodies.
+    pub fn controls(&self) -> Vec<Value> {
+        self.shared.controls.lock().unwrap().clone()
+    }
+}
+
+/// The client-credentials grant with a JWT assertion: the assertion must be
+/// signed by a key the tool publishes, by and about the tool's client id,
+/// for this endpoint, and ask for the control scope.
+async fn issue_token(
+    State(shared): State<Arc<Shared>>,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> (axum::http::StatusCode, Json<Value>) {
+    use axum::http::StatusCode;
+    let refuse =
+        |why: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_client", "error_description": why})));
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    if field("grant_type") != "client_credentials"
+        || field("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    {
+        return refuse("wrong grant or assertion type");
+    }
+    if !field("scope").split(' ').any(|s| s == "https://purl.imsglobal.org/spec/lti-ap/scope/control.all") {
+        return refuse("no control scope");
+    }
+    let Some(jwks_url) = shared.tool_jwks.lock().unwrap().clone() else { return refuse("no tool keys trusted") };
+    let Ok(jwks) = reqwest::get(&jwks_url).await.unwrap().json::<JwkSet>().await else { return refuse("tool keys") };
+    let assertion = field("client_assertion");
+    let Some(kid) = jsonwebtoken::decode_header(assertion).ok().and_then(|h| h.kid) else { return refuse("no kid") };
+    let Some(jwk) = jwks.find(&kid) else { return refuse("unknown kid") };
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
+    let token_url = shared.token_url.lock().unwrap().clone();
+    validation.set_audience(&[&token_url]);
+    validation.set_issuer(&["invigil-tool"]);
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let Ok(data) = jsonwebtoken::decode::<Value>(assertion, &key, &validation) else { return refuse("bad assertion") };
+    if data.claims["sub"] != "invigil-tool" || !data.claims["jti"].is_string() {
+        return refuse("sub or jti");
+    }
+    let token = format!("tok-{}", crate::now_ms());
+    shared.tokens.lock().unwrap().push(token.clone());
+    (
+        StatusCode::OK,
+        Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600,
+            "scope": "https://purl.imsglobal.org/spec/lti-ap/scope/control.all"})),
+    )
+}
+
+/// A control: a bearer token this platform issued, the control media type,
+/// the required fields; the attempt's new status.
+async fn take_control(
+    State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    if let Some(status) = {
+        let mut fail = shared.fail_next.lock().unwrap();
+        (!fail.is_empty()).then(|| fail.remove(0))
+    } {
+        return (StatusCode::from_u16(status).unwrap(), "injected failure".into());
+    }
+    let bearer = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !bearer.is_some_and(|b| shared.tokens.lock().unwrap().iter().any(|t| t == b)) {
+        return (StatusCode::UNAUTHORIZED, "unknown token".into());
+    }
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/vnd.ims.lti-ap.v1.control+json") {
+        return (StatusCode::NOT_ACCEPTABLE, "wrong media type".into());
+    }
+    let Ok(control) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON".into());
+    };
+    for (pointer, what) in [
+        ("/user/iss", "user.iss"),
+        ("/user/sub", "user.sub"),
+        ("/resource_link/id", "resource_link.id"),
+        ("/attempt_number", "attempt_number"),
+        ("/action", "action"),
+        ("/incident_time", "incident_time"),
+    ] {
+        if control.pointer(pointer).is_none() {
+            return (StatusCode::BAD_REQUEST, format!("missing {what}"));
+        }
+    }
+    let status = match control["action"].as_str().unwrap_or_default() {
+        "pause" => "paused",
+        "terminate" => "terminated",
+        _ => "running",
+    };
+    let mut reply = json!({ "status": status });
+    if control["action"] == "update" {
+        reply["extra_time"] = control["extra_time"].clone();
+    }
+    shared.controls.lock().unwrap().push(control);
+    (StatusCode::OK, reply.to_string())
 }
 
 impl Drop for MockPlatform {
