@@ -35,11 +35,10 @@ impl Audience {
         }
     }
 
-    pub fn len(&self) -> usize {
-        match self {
-            Audience::One(_) => 1,
-            Audience::Many(many) => many.len(),
-        }
+    /// Whether the token names more than one audience (then `azp` must
+    /// name ours).
+    pub fn is_several(&self) -> bool {
+        matches!(self, Audience::Many(many) if many.len() > 1)
     }
 }
 

@@ -371,7 +371,7 @@ impl Lti {
                 })
             })?
             .claims;
-        if token.aud.len() > 1 && token.azp.as_deref() != Some(platform.client_id.as_str()) {
+        if token.aud.is_several() && token.azp.as_deref() != Some(platform.client_id.as_str()) {
             return Err(Refusal::unauthorized("the id_token has several audiences and its azp is not this tool"));
         }
         if token.nonce != login.nonce {
