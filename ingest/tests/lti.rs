@@ -81,6 +81,7 @@ async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_
     let (status, page) = launch(&running, &id_token, &login["state"]).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("Proctoring for Chemistry midterm"), "{page}");
+    assert!(page.contains(r#"<script src="/sdk/invigil.js" async>"#), "the SDK from this server by default");
     let data = page_data(&page);
 
     // The minted token is a candidate of the platform's test: ingest takes it.

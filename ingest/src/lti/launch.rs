@@ -238,7 +238,8 @@ pub async fn post_launch(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         kind => {
             let token = lti.candidate_token(&launch);
             let ticket = (kind == message::START_PROCTORING).then(|| lti.ticket(&launch));
-            pages::proctor(&ProctorPage { token: &token, ticket: ticket.as_deref(), test_title: &title })
+            let sdk_url = lti.settings.sdk_url.as_deref().unwrap_or("/sdk/invigil.js");
+            pages::proctor(&ProctorPage { token: &token, ticket: ticket.as_deref(), test_title: &title, sdk_url })
         }
     }
 }

@@ -56,11 +56,14 @@ pub struct LtiSettings {
     pub public_url: Option<String>,
     /// How long a launch's candidate token and proctoring ticket last.
     pub token_hours: u32,
+    /// Where the proctoring page loads the SDK from. Unset: this server's
+    /// `/sdk/invigil.js` (which needs `sdk_dir`).
+    pub sdk_url: Option<String>,
 }
 
 impl Default for LtiSettings {
     fn default() -> Self {
-        Self { enabled: false, key_files: Vec::new(), public_url: None, token_hours: 6 }
+        Self { enabled: false, key_files: Vec::new(), public_url: None, token_hours: 6, sdk_url: None }
     }
 }
 

@@ -16,6 +16,9 @@ pub struct ProctorPage<'a> {
     pub ticket: Option<&'a str>,
     /// Shown to the candidate.
     pub test_title: &'a str,
+    /// The SDK's script.
+    #[serde(skip)]
+    pub sdk_url: &'a str,
 }
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fff}\
@@ -33,6 +36,7 @@ main{max-width:40rem;margin:2rem auto;padding:0 1rem}h1{font-size:1.4rem}\
 pub fn proctor(page: &ProctorPage<'_>) -> Response {
     let data = serde_json::to_string(page).expect("page data serializes").replace('<', "\\u003c");
     let title = escape(page.test_title);
+    let sdk = escape(page.sdk_url);
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -43,7 +47,7 @@ pub fn proctor(page: &ProctorPage<'_>) -> Response {
 <p class="note">Allow the camera, microphone and screen sharing when your browser asks. Your assessment opens here as soon as the checks pass.</p>
 </main>
 <script type="application/json" id="lti-launch">{data}</script>
-<script src="/sdk/invigil.js" async></script>
+<script src="{sdk}" async></script>
 <script src="/lti/proctor.js"></script>
 </body></html>"#
     );
@@ -170,4 +174,33 @@ fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn what_the_page_shows_is_escaped_and_the_launch_data_cannot_close_its_script() {
+        let page = ProctorPage {
+            token: "t",
+            ticket: Some("</script><script>alert(1)</script>"),
+            test_title: "Quiz <b>&</b>",
+            sdk_url: "https://cdn.example/invigil.js?v=1&x=\"y",
+        };
+        let html = text(proctor(&page)).await;
+        assert!(html.contains("Proctoring for Quiz &lt;b&gt;&amp;&lt;/b&gt;"), "{html}");
+        assert!(html.contains(r#"<script src="https://cdn.example/invigil.js?v=1&amp;x=&quot;y" async>"#), "{html}");
+        assert!(!html.contains("</script><script>alert"), "{html}");
+        assert!(html.contains(r#"\u003c/script>"#), "{html}");
+        let refused = text(refused(StatusCode::FORBIDDEN, "deployment \"<x>\" is unknown")).await;
+        assert!(
+            refused.contains("deployment &quot;&lt;x&gt;&quot; is unknown") && refused.contains(r#"data-status="403""#)
+        );
+    }
 }
