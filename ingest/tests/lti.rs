@@ -373,47 +373,26 @@ async fn the_assessment_control_service_gets_a_token_by_assertion_and_its_contro
     assert_eq!(client.send(&registration, &acs, &control(&platform, Action::Resume)).await.unwrap().status, "running");
     assert_eq!(platform.tokens_issued(), 1, "the revoked list was emptied, then one new token");
 
+    // Flags with retries: `attempts` in all, 10 ms backoff to start.
+    let flag = |attempts: u32| {
+        let (client, registration, acs, control) = (&client, &registration, &acs, control(&platform, Action::Flag));
+        async move {
+            client.send_with_retry(registration, acs, &control, attempts, std::time::Duration::from_millis(10)).await
+        }
+    };
     // The platform busy twice: retried with backoff, then taken.
     platform.fail_next(&[503, 502]);
-    let flagged = client
-        .send_with_retry(
-            &registration,
-            &acs,
-            &control(&platform, Action::Flag),
-            5,
-            std::time::Duration::from_millis(20),
-        )
-        .await
-        .unwrap();
-    assert_eq!(flagged.status, "running");
+    assert_eq!(flag(5).await.unwrap().status, "running");
     assert_eq!(platform.controls().len(), 4);
 
     // A refusal the platform means is not retried; the reason is kept.
     platform.fail_next(&[400]);
-    let (error, tried) = client
-        .send_with_retry(
-            &registration,
-            &acs,
-            &control(&platform, Action::Flag),
-            5,
-            std::time::Duration::from_millis(20),
-        )
-        .await
-        .unwrap_err();
+    let (error, tried) = flag(5).await.unwrap_err();
     assert_eq!((tried, matches!(error, AcsError::Refused { status: 400, .. })), (1, true), "{error}");
 
     // Still failing after every attempt: the last error, and how many tries.
     platform.fail_next(&[503, 503, 503]);
-    let (error, tried) = client
-        .send_with_retry(
-            &registration,
-            &acs,
-            &control(&platform, Action::Flag),
-            3,
-            std::time::Duration::from_millis(10),
-        )
-        .await
-        .unwrap_err();
+    let (error, tried) = flag(3).await.unwrap_err();
     assert_eq!((tried, error.retryable()), (3, true), "{error}");
 
     // An action the launch did not offer never reaches the platform.
