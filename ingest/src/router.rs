@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/lti/start-assessment"),
     ("get", "/lti/jwks"),
     ("get", "/lti/proctor.js"),
+    ("post", "/api/v1/lti/control"),
 ];
 
 /// Ingest's routes and `mounted`'s (the dashboards' pages and APIs).

@@ -56,6 +56,9 @@ enum Policy {
     Staff,
     /// A proctor of the test, or an admin.
     Wall,
+    /// A proctor of any test, or an admin, at the door; the test is named
+    /// inside the body and checked after (an LMS attempt's control).
+    ProctorRole,
     /// A proctor or reviewer of the test, or an admin (reading one candidate).
     DrillDown,
     /// A reviewer of the test, or an admin.
@@ -75,6 +78,7 @@ impl Policy {
             Policy::Candidate => caller == Candidate,
             Policy::Staff => matches!(caller, Stranger | Proctor | Reviewer | Admin),
             Policy::Wall => matches!(caller, Proctor | Admin),
+            Policy::ProctorRole => matches!(caller, Stranger | Proctor | Admin),
             Policy::DrillDown => matches!(caller, Proctor | Reviewer | Admin),
             Policy::Review => matches!(caller, Reviewer | Admin),
             Policy::Admin => caller == Admin,
@@ -240,6 +244,15 @@ fn live_and_public_cases() -> Vec<Case> {
         ),
         case("get", "/lti/jwks", "/lti/jwks", None, Policy::Public, 404),
         case("get", "/lti/proctor.js", "/lti/proctor.js", None, Policy::Public, 200),
+        // A proctor's or admin's control of an LMS attempt: LTI off here, 404.
+        case(
+            "post",
+            "/api/v1/lti/control",
+            "/api/v1/lti/control",
+            Some(json!({"context": "x", "action": "pause"})),
+            Policy::ProctorRole,
+            404,
+        ),
         // A candidate's signal, not held (wait_ms=0).
         case(
             "get",

@@ -382,7 +382,8 @@ async fn the_assessment_control_service_gets_a_token_by_assertion_and_its_contro
     };
     // The platform busy twice: retried with backoff, then taken.
     platform.fail_next(&[503, 502]);
-    assert_eq!(flag(5).await.unwrap().status, "running");
+    let (flagged, tries) = flag(5).await.unwrap();
+    assert_eq!((flagged.status.as_str(), tries), ("running", 3), "two refusals, then taken");
     assert_eq!(platform.controls().len(), 4);
 
     // A refusal the platform means is not retried; the reason is kept.
@@ -408,4 +409,84 @@ async fn the_assessment_control_service_gets_a_token_by_assertion_and_its_contro
     let fresh = AcsClient::new(std::sync::Arc::clone(&lti.keys));
     let error = fresh.send(&registration, &acs, &control(&platform, Action::Flag)).await.unwrap_err();
     assert!(matches!(&error, AcsError::Token(why) if why.contains("invalid_client")), "{error}");
+}
+
+#[tokio::test]
+async fn a_proctor_of_the_test_controls_the_attempt_through_the_signed_context_and_nobody_else_can() {
+    use invigil_schemas::claims::StaffRole;
+    use invigil_testkit::tokens;
+    let (running, platform) = setup().await;
+    platform.trust_tool_keys(&running.url("/lti/jwks"));
+    let login = login(&running, &platform).await;
+    let id_token = platform.sign(&platform.start_proctoring("user-17", &login["nonce"]));
+    let (status, page) = launch(&running, &id_token, &login["state"]).await;
+    assert_eq!(status, 200, "{page}");
+    let context = page_data(&page)["acs"].as_str().expect("the page carries the signed ACS context").to_owned();
+    assert!(context.len() < 1_800, "fits a custom event's 2,048 bytes with its wrapper: {}", context.len());
+
+    let send = |token: String, body: Value| {
+        let request = running.http.post(running.url("/api/v1/lti/control")).bearer_auth(token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let proctor = tokens::staff_of("p-1", StaffRole::Proctor, &["mock:quiz-7"]);
+    let body = |action: &str| {
+        json!({"context": context, "action": action, "reason_code": "different_person",
+        "reason_msg": "A different person for 60 s", "incident_severity": 0.8})
+    };
+
+    let (status, reply) = send(proctor.clone(), body("pause")).await;
+    assert_eq!(
+        (status, reply["status"].as_str(), reply["attempts"].as_u64()),
+        (200, Some("paused"), Some(1)),
+        "{reply}"
+    );
+    let mut extend = body("update");
+    extend["extra_time"] = json!(10);
+    let (status, reply) = send(proctor.clone(), extend).await;
+    assert_eq!((status, reply["extra_time"].as_u64()), (200, Some(10)), "{reply}");
+    let taken = platform.controls();
+    assert_eq!(taken.len(), 2);
+    assert_eq!(
+        (
+            &taken[0]["user"]["sub"],
+            &taken[0]["user"]["iss"],
+            &taken[0]["resource_link"]["id"],
+            &taken[0]["attempt_number"]
+        ),
+        (&json!("user-17"), &json!(platform.issuer), &json!("quiz-7"), &json!(2)),
+        "the launch's user and attempt, not anything the request says"
+    );
+    assert_eq!(taken[0]["incident_severity"], 0.8);
+
+    // Who may not: a proctor of another test, a reviewer, the candidate.
+    let elsewhere = tokens::staff_of("p-2", StaffRole::Proctor, &["other-test"]);
+    assert_eq!(send(elsewhere, body("terminate")).await.0, 403);
+    assert_eq!(send(tokens::staff(StaffRole::Reviewer, &["mock:quiz-7"]), body("terminate")).await.0, 403);
+    let candidate = page_data(&page)["token"].as_str().unwrap().to_owned();
+    assert_eq!(send(candidate, body("terminate")).await.0, 403);
+    // A context we did not sign (the ticket has another audience; a made-up one).
+    let mut forged = body("terminate");
+    forged["context"] = page_data(&page)["ticket"].clone();
+    assert_eq!(send(proctor.clone(), forged).await.0, 401);
+    // Bad input names its field.
+    let (status, reply) = send(proctor.clone(), body("update")).await;
+    assert_eq!((status, reply["error"]["field"].as_str()), (400, Some("extra_time")), "{reply}");
+    let mut severe = body("flag");
+    severe["incident_severity"] = json!(3);
+    assert_eq!(send(proctor.clone(), severe).await.1["error"]["field"], "incident_severity");
+    assert_eq!(platform.controls().len(), 2, "nothing refused reached the platform");
+
+    // The platform down for every try: 503 after three, saying why.
+    platform.fail_next(&[503, 503, 503]);
+    let (status, reply) = send(proctor.clone(), body("flag")).await;
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("after 3 tries"), "{reply}");
+    // The platform refusing: 409 with its answer.
+    platform.fail_next(&[422]);
+    let (status, reply) = send(proctor, body("flag")).await;
+    assert_eq!(status, 409, "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("HTTP 422"), "{reply}");
 }

@@ -169,7 +169,8 @@ impl AcsClient {
     }
 
     /// Sends `control`, retrying what may pass later with exponential
-    /// backoff from `first_delay`, at most `attempts` times in all.
+    /// backoff from `first_delay`, at most `attempts` times in all: the
+    /// outcome and the tries it took, or the last error and the tries.
     pub async fn send_with_retry(
         &self,
         platform: &LtiPlatform,
@@ -177,13 +178,13 @@ impl AcsClient {
         control: &Control,
         attempts: u32,
         first_delay: Duration,
-    ) -> Result<Outcome, (AcsError, u32)> {
+    ) -> Result<(Outcome, u32), (AcsError, u32)> {
         let mut delay = first_delay;
         let mut tried = 0;
         loop {
             tried += 1;
             match self.send(platform, acs, control).await {
-                Ok(outcome) => return Ok(outcome),
+                Ok(outcome) => return Ok((outcome, tried)),
                 Err(e) if e.retryable() && tried < attempts => {
                     tracing::warn!(error = %e, tried, "LTI control failed; retrying");
                     tokio::time::sleep(delay).await;

@@ -238,8 +238,16 @@ pub async fn post_launch(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         kind => {
             let token = lti.candidate_token(&launch);
             let ticket = (kind == message::START_PROCTORING).then(|| lti.ticket(&launch));
+            let acs = (kind == message::START_PROCTORING).then(|| lti.acs_context(&launch)).flatten();
             let sdk_url = lti.settings.sdk_url.as_deref().unwrap_or("/sdk/invigil.js");
-            pages::proctor(&ProctorPage { token: &token, ticket: ticket.as_deref(), test_title: &title, sdk_url })
+            let page = ProctorPage {
+                token: &token,
+                ticket: ticket.as_deref(),
+                acs: acs.as_deref(),
+                test_title: &title,
+                sdk_url,
+            };
+            pages::proctor(&page)
         }
     }
 }
@@ -426,7 +434,11 @@ impl Lti {
     }
 
     /// A token this server signed for `audience`, verified.
-    fn verify_own<T: serde::de::DeserializeOwned>(&self, raw: &str, audience: &str) -> Result<T, &'static str> {
+    pub(super) fn verify_own<T: serde::de::DeserializeOwned>(
+        &self,
+        raw: &str,
+        audience: &str,
+    ) -> Result<T, &'static str> {
         let header = jsonwebtoken::decode_header(raw).map_err(|_| "is malformed")?;
         let key = header.kid.as_deref().and_then(|kid| self.keys.decoding_key(kid)).ok_or("was not signed here")?;
         let mut validation = Validation::new(Algorithm::RS256);

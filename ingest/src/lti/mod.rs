@@ -6,7 +6,9 @@
 //! Routes: `/lti/login` (third-party login initiation, GET or POST),
 //! `/lti/launch` (the platform's id_token), `/lti/jwks` (our public keys),
 //! `/lti/start-assessment` (the proctoring page's `LtiStartAssessment`),
-//! `/lti/proctor.js` (that page's script). The flow, from LTI Proctoring
+//! `/lti/proctor.js` (that page's script), and `/api/v1/lti/control` (a
+//! proctor's pause, resume, terminate, extra time or flag, sent to the
+//! platform's Assessment Control Service). The flow, from LTI Proctoring
 //! Services 1.0: the platform sends `LtiStartProctoring`; our page runs the
 //! SDK's checks; then it posts a signed `LtiStartAssessment` to the
 //! platform's `start_assessment_url` in a frame under the SDK; at the end
@@ -21,6 +23,7 @@
 
 pub mod acs;
 pub mod claims;
+mod control;
 mod keys;
 mod launch;
 mod pages;
@@ -70,6 +73,7 @@ impl Default for LtiSettings {
 /// What the LTI routes share.
 pub struct Lti {
     pub keys: Arc<ToolKeys>,
+    acs: acs::AcsClient,
     platform_keys: platform_keys::PlatformKeys,
     /// Nonces of launches taken, until their login's state expires.
     used_nonces: Mutex<HashMap<String, i64>>,
@@ -78,7 +82,8 @@ pub struct Lti {
 
 impl Lti {
     pub fn new(settings: LtiSettings, keys: Arc<ToolKeys>) -> Self {
-        Self { keys, platform_keys: Default::default(), used_nonces: Mutex::new(HashMap::new()), settings }
+        let acs = acs::AcsClient::new(Arc::clone(&keys));
+        Self { keys, acs, platform_keys: Default::default(), used_nonces: Mutex::new(HashMap::new()), settings }
     }
 }
 
@@ -90,6 +95,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/lti/start-assessment", post(launch::post_start_assessment))
         .route("/lti/jwks", get(get_jwks))
         .route("/lti/proctor.js", get(get_proctor_js))
+        .route("/api/v1/lti/control", post(control::post_control))
 }
 
 async fn get_jwks(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> axum::response::Response {

@@ -14,6 +14,9 @@ pub struct ProctorPage<'a> {
     pub token: &'a str,
     /// For `LtiStartProctoring`: the ticket `/lti/start-assessment` takes.
     pub ticket: Option<&'a str>,
+    /// The signed ACS context, recorded in the timeline (`invigil.lti`)
+    /// for the proctor's controls, when the platform offers the service.
+    pub acs: Option<&'a str>,
     /// Shown to the candidate.
     pub test_title: &'a str,
     /// The SDK's script.
@@ -97,8 +100,14 @@ pub const PROCTOR_JS: &str = r#"(function () {
       say('Your assessment could not be opened (' + error.message + '). Reload this page to try again.');
     });
   }
+  var recorded = false;
   function follow(invigil) {
     function onStatus(state) {
+      if (state === 'running' && launch.acs && !recorded) {
+        // The attempt's Assessment Control Service, for the proctor's page.
+        recorded = true;
+        invigil.track('invigil.lti', { acs: launch.acs });
+      }
       if (state === 'running') { if (launch.ticket) startAssessment(); else say('Proctoring is on. Keep this page open while you take your assessment.'); }
       // The SDK could not start: our failure, never a reason to hold the candidate back.
       else if (state === 'failed') { if (launch.ticket) startAssessment(); else say('Proctoring could not start; you may go on.'); }
@@ -190,6 +199,7 @@ mod tests {
         let page = ProctorPage {
             token: "t",
             ticket: Some("</script><script>alert(1)</script>"),
+            acs: None,
             test_title: "Quiz <b>&</b>",
             sdk_url: "https://cdn.example/invigil.js?v=1&x=\"y",
         };

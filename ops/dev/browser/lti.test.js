@@ -5,15 +5,16 @@
 // platform's assessment (in a frame under the SDK) after the platform has
 // checked invigil's LtiStartAssessment, and finishes: the platform's
 // LtiEndAssessment stops proctoring. Events reach ingest under the ids the
-// launch gave; a launch from a platform nobody registered gets a page, not
-// an exam.
+// launch gave, a proctor's pause reaches the platform's Assessment Control
+// Service (its token issued by the package to our signed assertion); a
+// launch from a platform nobody registered gets a page, not an exam.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from './chromium.js';
-import { FAST_CONFIG, Ingest, completeSetup, overlayReasons, waitFor } from './stack.js';
+import { FAST_CONFIG, Ingest, completeSetup, jwt, overlayReasons, waitFor } from './stack.js';
 
 const LMS = join(dirname(fileURLToPath(import.meta.url)), '..', 'lti', 'lms.py');
 
@@ -73,6 +74,22 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
 
     // Events arrive under the launch's ids: pypi:<sub>, pypi:<resource link>.
     await waitFor('events under the launch ids', () => stack.events().some((r) => r.key === 'pypi:final-exam/pypi:learner-1'), 30_000, 1_000);
+
+    // The proctor pauses the attempt through the platform's Assessment Control
+    // Service, naming it by the signed context the page recorded (invigil.lti).
+    const lti = await waitFor('the attempt\'s ACS context in the timeline', () => stack.events()
+      .filter((r) => r.key === 'pypi:final-exam/pypi:learner-1').map((r) => r.event)
+      .find((e) => e.type === 'custom' && e.name === 'invigil.lti'), 30_000, 1_000);
+    const proctor = jwt({ sub: 'proctor-1', role: 'proctor', tests: ['pypi:final-exam'] });
+    const paused = await stack.api('/api/v1/lti/control', proctor, {
+      method: 'POST', body: { context: lti.data.acs, action: 'pause', reason_code: 'second_person', reason_msg: 'Two faces for 40 s' },
+    });
+    assert.equal(paused.status, 200, JSON.stringify(paused.body));
+    assert.equal(paused.body.status, 'paused');
+    const controls = (await (await fetch(`${platform.base}/state`)).json()).controls;
+    assert.equal(controls.length, 1);
+    assert.deepEqual([controls[0].action, controls[0].user.sub, controls[0].attempt_number, controls[0].reason_code],
+      ['pause', 'learner-1', 1, 'second_person'], 'the platform took the control, token and all');
 
     // The candidate finishes: LtiEndAssessment lands in the frame and stops proctoring.
     await frame.click('#finish');

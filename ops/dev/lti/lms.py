@@ -15,6 +15,10 @@ Routes (loopback only):
                              auto-posting form with the id_token
   POST /start                the tool's LtiStartAssessment (form field JWT):
                              checked, recorded, answered with the "assessment"
+  POST /token                OAuth 2 client credentials with the tool's JWT
+                             assertion (lti1p3platform issues the token)
+  POST /acs                  Assessment Control Service: a control from the
+                             tool, with a token /token issued
   GET  /state                what happened, as JSON, for the test
   GET  /registration         how invigil registers this platform (JSON)
 
@@ -35,6 +39,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+import jwt
+import lti1p3platform.ltiplatform as ltiplatform
 from lti1p3platform.ltiplatform import LTI1P3PlatformConfAbstract
 from lti1p3platform.message_launch import MessageLaunchAbstract
 from lti1p3platform.oidc_login import OIDCLoginAbstract
@@ -42,6 +48,11 @@ from lti1p3platform.registration import Registration
 
 LTI = "https://purl.imsglobal.org/spec/lti/claim/"
 AP = "https://purl.imsglobal.org/spec/lti-ap/claim/"
+ACS_SCOPE = "https://purl.imsglobal.org/spec/lti-ap/scope/control.all"
+ACS_MEDIA_TYPE = "application/vnd.ims.lti-ap.v1.control+json"
+# The package grants AGS and NRPS scopes only; proctoring's is added here.
+if ACS_SCOPE not in ltiplatform.LTI_1P3_ACCESS_TOKEN_SCOPES:
+    ltiplatform.LTI_1P3_ACCESS_TOKEN_SCOPES.append(ACS_SCOPE)
 CLIENT_ID = "invigil-from-pypi"
 DEPLOYMENT_ID = "deployment-py"
 RESOURCE_LINK = "final-exam"
@@ -71,6 +82,7 @@ class World:
         self.pending = {}
         self.session_data = {}
         self.started = []
+        self.controls = []
         self.problems = []
         self.nonces = set()
         self.attempt = 1
@@ -214,7 +226,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps(registration).encode(), "application/json")
         if url.path == "/state":
             with world.lock:
-                state = {"started": world.started, "problems": world.problems}
+                state = {"started": world.started, "controls": world.controls, "problems": world.problems}
             return self.reply(200, json.dumps(state).encode(), "application/json")
         if url.path == "/launch":
             message = {"start": "LtiStartProctoring", "end": "LtiEndAssessment"}[query.get("message", "start")]
@@ -253,8 +265,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         url = urlparse(self.path)
         length = int(self.headers.get("content-length") or 0)
-        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        raw = self.rfile.read(length)
         world = self.world
+        if url.path == "/acs":
+            return take_control(self, world, raw)
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        if url.path == "/token":
+            return issue_token(self, world, form)
         if url.path == "/start":
             problems, claims = check_start(world, form.get("JWT", ""))
             with world.lock:
@@ -271,6 +288,60 @@ class Handler(BaseHTTPRequestHandler):
             )
             return self.reply(200, page(body, "Final exam"))
         return self.reply(404, page("no such page"))
+
+
+def issue_token(handler, world, form):
+    """The client-credentials grant: the package checks the assertion's
+    signature against the tool's keys; its claims are checked here."""
+    def refuse(why):
+        with world.lock:
+            world.problems.append("token: " + why)
+        body = json.dumps({"error": "invalid_client", "error_description": why}).encode()
+        return handler.reply(400, body, "application/json")
+    try:
+        claims = jwt.decode(form.get("client_assertion", ""), options={"verify_signature": False})
+        reply = Platform(world).get_access_token(form)
+    except Exception as error:
+        return refuse("%s" % error)
+    if claims.get("iss") != CLIENT_ID or claims.get("sub") != CLIENT_ID:
+        return refuse("the assertion is not by and about the client")
+    if claims.get("aud") not in (world.issuer + "/token", world.issuer, [world.issuer + "/token"]):
+        return refuse("the assertion's audience is %r" % claims.get("aud"))
+    if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+        return refuse("client_assertion_type")
+    if ACS_SCOPE not in (reply.get("scope") or ""):
+        return refuse("the control scope was not granted")
+    return handler.reply(200, json.dumps(reply).encode(), "application/json")
+
+
+def take_control(handler, world, raw):
+    """A control: a token this platform issued for the control scope, the
+    control media type, the fields the spec requires."""
+    bearer = (handler.headers.get("authorization") or "").removeprefix("Bearer ")
+    if not Platform(world).validate_token(bearer, [ACS_SCOPE]):
+        return handler.reply(401, b"invalid token", "text/plain")
+    if handler.headers.get("content-type") != ACS_MEDIA_TYPE:
+        return handler.reply(406, b"wrong media type", "text/plain")
+    control = json.loads(raw or b"{}")
+    missing = [
+        name for name, value in [
+            ("user.iss", (control.get("user") or {}).get("iss")),
+            ("user.sub", (control.get("user") or {}).get("sub")),
+            ("resource_link.id", (control.get("resource_link") or {}).get("id")),
+            ("attempt_number", control.get("attempt_number")),
+            ("action", control.get("action")),
+            ("incident_time", control.get("incident_time")),
+        ] if value in (None, "")
+    ]
+    if missing:
+        return handler.reply(400, ("missing " + ", ".join(missing)).encode(), "text/plain")
+    with world.lock:
+        world.controls.append(control)
+    status = {"pause": "paused", "terminate": "terminated"}.get(control["action"], "running")
+    reply = {"status": status}
+    if control["action"] == "update":
+        reply["extra_time"] = control.get("extra_time")
+    return handler.reply(200, json.dumps(reply).encode(), ACS_MEDIA_TYPE)
 
 
 def main():
