@@ -59,6 +59,12 @@ impl ToolKeys {
         Ok(ToolKeys { keys })
     }
 
+    /// One key from its PEM text (a test's platform signs like the tool).
+    pub fn from_pem(pem: &[u8]) -> Result<ToolKeys, KeyError> {
+        let key = ToolKey::from_pem(pem).map_err(|e| e.at(Path::new("(PEM text)")))?;
+        Ok(ToolKeys { keys: vec![key] })
+    }
+
     /// Reads the key at `path`, first making a new 2048-bit one there (mode
     /// 0600) if there is none: what `invigil up` does for one machine.
     pub fn load_or_create(path: &Path) -> Result<ToolKeys, KeyError> {

@@ -14,9 +14,10 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
+use invigil_ingest::lti::ToolKeys;
 use invigil_schemas::lti::LtiPlatform;
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::Algorithm;
 use serde_json::{json, Value};
 
 /// The message type's claim, and the other names a test sets most.
@@ -28,9 +29,8 @@ pub const START_ASSESSMENT_URL: &str = "https://purl.imsglobal.org/spec/lti-ap/c
 pub const RESOURCE_LINK: &str = "https://purl.imsglobal.org/spec/lti/claim/resource_link";
 
 struct Shared {
-    key: EncodingKey,
-    kid: String,
-    jwks: JwkSet,
+    /// The platform's key: it signs and publishes like the tool's.
+    keys: ToolKeys,
     /// Claims `/auth` signs for the next browser launch (nonce added).
     next_launch: Mutex<Option<Value>>,
     /// The JWTs posted to `/start`, in order.
@@ -57,18 +57,11 @@ impl MockPlatform {
     /// A platform on a free loopback port (its issuer is its base URL).
     pub async fn start() -> Self {
         let pem = invigil_ingest::lti::generate_pem().unwrap();
-        let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-        let mut jwk = Jwk::from_encoding_key(&key, Algorithm::RS256).unwrap();
-        let kid = jwk.thumbprint(ThumbprintHash::SHA256).unwrap();
-        jwk.common.key_id = Some(kid.clone());
-        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-        jwk.common.key_algorithm = Some(KeyAlgorithm::RS256);
+        let keys = ToolKeys::from_pem(pem.as_bytes()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
-            key,
-            kid,
-            jwks: JwkSet { keys: vec![jwk] },
+            keys,
             next_launch: Mutex::new(None),
             started: Mutex::new(Vec::new()),
             tool_jwks: Mutex::new(None),
@@ -78,7 +71,7 @@ impl MockPlatform {
             token_url: Mutex::new(format!("{base}/token")),
         });
         let app = Router::new()
-            .route("/jwks", get(|State(s): State<Arc<Shared>>| async move { Json(s.jwks.clone()) }))
+            .route("/jwks", get(|State(s): State<Arc<Shared>>| async move { Json(s.keys.jwks()) }))
             .route("/start", post(take_start))
             .route("/auth", get(authorize))
             .route("/token", post(issue_token))
@@ -112,9 +105,7 @@ impl MockPlatform {
 
     /// `claims` signed with this platform's key (its `kid` in the header).
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.shared.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.shared.key).unwrap()
+        self.shared.keys.sign(claims)
     }
 
     /// A valid `LtiStartProctoring` id_token's claims for `sub`, `nonce`.
@@ -290,9 +281,7 @@ async fn authorize(
     let get = |name: &str| query.get(name).cloned().unwrap_or_default();
     let mut claims = shared.next_launch.lock().unwrap().clone().unwrap_or_else(|| json!({}));
     claims["nonce"] = Value::String(get("nonce"));
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(shared.kid.clone());
-    let id_token = jsonwebtoken::encode(&header, &claims, &shared.key).unwrap();
+    let id_token = shared.keys.sign(&claims);
     let attr = |v: &str| v.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
     Html(format!(
         "<!doctype html><title>Launching</title><form id=\"launch\" method=\"post\" action=\"{}\">\
