@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates"),
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
     ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti"),
     ("get", "/api/v1/dashboard/media"),
     ("get", "/dashboard"),
     ("get", "/dashboard/"),
@@ -137,7 +138,7 @@ impl Service {
             verifier: host.verifier.clone(),
             config: host.config.clone(),
             metrics,
-            walls: Arc::new(Walls::new(hub, host.config.clone())),
+            walls: Arc::new(Walls::new(hub, host.config.clone()).with_lms_controls(host.lms_controls)),
             store: backends.analytics,
             media: media::MediaSigner::new(&host.media, media_credentials, media_url_lifetime),
             content_security_policy: pages::content_security_policy(&host.media),
@@ -162,6 +163,7 @@ impl Service {
             .route("/api/v1/dashboard/tests/{test_id}/candidates", get(review::get_candidates))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(review::get_timeline))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(review::post_verdict))
+            .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti", get(review::get_lti_attempt))
             .route("/api/v1/dashboard/media", get(media::get_media))
             .route("/dashboard", get(pages::redirect_to_index))
             .route("/dashboard/", get(pages::get_index))

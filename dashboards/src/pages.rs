@@ -38,6 +38,7 @@ pub const FILES: &[(&str, &str, &str)] = &[
     page!("admin-data.js", "text/javascript; charset=utf-8"),
     page!("review-data.js", "text/javascript; charset=utf-8"),
     page!("recording.js", "text/javascript; charset=utf-8"),
+    page!("lms.js", "text/javascript; charset=utf-8"),
 ];
 
 /// The pages, as `(file name, title, module)`: one shell

@@ -99,6 +99,8 @@ mod sql {
     query!(TIMELINE_EVENTS, "timeline_events.sql");
     query!(TIMELINE_WINDOWS, "timeline_windows.sql");
     query!(TIMELINE_ANOMALIES, "timeline_anomalies.sql");
+    query!(TIMELINE_STAFF_ACTIONS, "timeline_staff_actions.sql");
+    query!(LTI_CONTEXT, "lti_context.sql");
     query!(RECORD_VERDICT, "record_verdict.sql");
 }
 
@@ -217,6 +219,9 @@ pub struct Timeline {
     pub face_check: FaceCheck,
     /// Every reviewer's newest verdict.
     pub verdicts: Vec<Verdict>,
+    /// What staff did to the exam (LMS controls), oldest first, with
+    /// `detail` as an object.
+    pub staff_actions: Vec<Row>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -244,6 +249,14 @@ pub async fn timeline(
     let events: Vec<Row> = rows.iter().map(timeline_event).collect();
     let windows = store.rows(bind(sql::TIMELINE_WINDOWS, &who)).await?;
     let anomalies = store.rows(bind(sql::TIMELINE_ANOMALIES, &who)).await?;
+    let mut staff_actions = store.rows(bind(sql::TIMELINE_STAFF_ACTIONS, &who)).await?;
+    for action in &mut staff_actions {
+        // Stored as text; handed on as the object it was.
+        if let Some(Value::String(text)) = action.get("detail") {
+            let detail = serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()));
+            action.insert("detail".into(), detail);
+        }
+    }
     let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
     let gaps = gaps_between_receipts(&events, gap_after_ms);
     Ok(Timeline {
@@ -260,6 +273,7 @@ pub async fn timeline(
         alert_score: config.anomaly.alert_score,
         face_check: config.face_check.clone(),
         verdicts,
+        staff_actions,
     })
 }
 
@@ -341,6 +355,32 @@ pub async fn record_verdict(
         ("now_ms", Param::Int(now_ms)),
     ];
     store.execute(bind(sql::RECORD_VERDICT, &params)).await
+}
+
+/// A candidate's LMS attempt, as the wall's controls need it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LtiAttempt {
+    /// The signed ACS context, opaque here: the front door checks it.
+    pub context: String,
+    /// When the proctoring page recorded it, Unix ms.
+    pub recorded_at: i64,
+}
+
+/// The candidate's newest LMS attempt context (custom event `invigil.lti`),
+/// if their exam was launched from a platform offering controls.
+pub async fn lti_attempt(
+    store: &dyn AnalyticsStore,
+    test: &TestId,
+    candidate: &CandidateId,
+) -> Result<Option<LtiAttempt>, StoreFailure> {
+    let who = [("test_id", Param::Text(test.as_str())), ("candidate_id", Param::Text(candidate.as_str()))];
+    let rows = store.rows(bind(sql::LTI_CONTEXT, &who)).await?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let event: Value = serde_json::from_str(&str_of(row, "payload")).unwrap_or(Value::Null);
+    Ok(event
+        .pointer("/data/acs")
+        .and_then(Value::as_str)
+        .map(|context| LtiAttempt { context: context.to_owned(), recorded_at: i64_of(row, "ts") }))
 }
 
 // The routes.
@@ -425,5 +465,26 @@ mod tests {
         assert_eq!(completeness(0, 0), 100.0);
         assert_eq!(completeness(3, 2), 66.7);
         assert_eq!(completeness(10, 12), 100.0);
+    }
+}
+
+/// `GET /api/v1/dashboard/tests/{test}/candidates/{candidate}/lti`: the
+/// attempt the wall's LMS controls act on (a proctor of the test or an
+/// admin); 404 when the candidate was not launched from a platform that
+/// offers its Assessment Control Service.
+pub async fn get_lti_attempt(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+) -> Result<Json<LtiAttempt>, ApiError> {
+    let test = parse_test_id(&test)?;
+    let candidate = parse_candidate_id(&candidate)?;
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    match lti_attempt(state.analytics()?, &test, &candidate).await.map_err(store_error)? {
+        Some(attempt) => Ok(Json(attempt)),
+        None => Err(ApiError::new(
+            invigil_schemas::api::ErrorCode::NotFound,
+            format!("{candidate} was not launched from a learning platform that offers assessment controls"),
+        )),
     }
 }

@@ -32,6 +32,8 @@ pub struct Walls {
     pub hub: Arc<LiveHub>,
     config: ConfigStore,
     assignments: Mutex<HashMap<String, CachedAssignment>>,
+    /// Whether the front door sends LMS controls (`[lti] enabled`).
+    lms_controls: bool,
 }
 
 /// A test's split, valid while its roster stays the same. Candidates never
@@ -93,7 +95,13 @@ const REASSIGN_AFTER: Duration = Duration::from_secs(2);
 
 impl Walls {
     pub fn new(hub: Arc<LiveHub>, config: ConfigStore) -> Self {
-        Self { hub, config, assignments: Mutex::default() }
+        Self { hub, config, assignments: Mutex::default(), lms_controls: false }
+    }
+
+    /// Walls that offer LMS controls on each tile.
+    pub fn with_lms_controls(mut self, on: bool) -> Self {
+        self.lms_controls = on;
+        self
     }
 
     /// The current split of `test` among `roster` (`None`: no roster, every
@@ -169,6 +177,7 @@ impl Walls {
             gap_after_ms: 3 * u64::from(config.events_interval_ms),
             alert_score: config.anomaly.alert_score,
             config_version: current.version,
+            lms_controls: self.lms_controls,
             covered: split.covered(),
         };
         let now = Instant::now();
@@ -260,6 +269,10 @@ pub struct Wall {
     /// A minute scoring at least this is an alert.
     pub alert_score: f64,
     pub config_version: u64,
+    /// Whether tiles offer LMS controls (the front door is an LTI tool;
+    /// a candidate launched without the platform's controls gets a 404
+    /// from `…/lti` when asked).
+    pub lms_controls: bool,
     /// How many candidates of the test the split behind this wall covers
     /// (fewer than the hub knows while a newer split is due).
     #[serde(skip)]

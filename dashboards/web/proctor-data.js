@@ -95,3 +95,37 @@ export function mergeSnapshot(entries, snapshot, now) {
   for (const tile of snapshot.tiles) entries.set(tile.candidate_id, { tile, seenAt: now - tile.age_ms });
   return left;
 }
+
+/** The LMS controls, in the order the wall offers them: [action, label]. */
+export const LMS_CONTROLS = [
+  ['pause', 'Pause'],
+  ['resume', 'Resume'],
+  ['update', 'Extra time'],
+  ['flag', 'Flag'],
+  ['terminate', 'Terminate'],
+];
+
+/**
+ * The controls the candidate's platform offers for this attempt, read from
+ * the signed ACS context's payload (its `acs.actions`; the signature is the
+ * front door's to check). A context that cannot be read offers nothing.
+ */
+export function offeredControls(context) {
+  let payload;
+  try {
+    const part = String(context).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    payload = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
+  } catch {
+    return [];
+  }
+  const actions = Array.isArray(payload?.acs?.actions) ? payload.acs.actions : [];
+  return LMS_CONTROLS.filter(([action]) => actions.includes(action));
+}
+
+/** What the wall says after a control: the platform's answer, or why not. */
+export function controlResult(action, reply) {
+  const label = (LMS_CONTROLS.find(([a]) => a === action) || [action, action])[1];
+  const granted = reply.extra_time ? `, ${reply.extra_time} min granted` : '';
+  const note = reply.recorded === false ? ' (not recorded in the timeline: the broker did not take it)' : '';
+  return `${label}: the platform says ${reply.status}${granted}${reply.attempts > 1 ? ` after ${reply.attempts} tries` : ''}.${note}`;
+}

@@ -30,12 +30,13 @@ export function wallLayout(main, test, gridTiles) {
 /**
  * The tiles in `list`: one per candidate, made on first sight and kept
  * (so a repaint changes text, not nodes). `onWatch(candidate)` is a tile's
- * "Watch live". Returns `paint`, `drop` and `arrange`.
+ * "Watch live", `onControls(candidate)` its "LMS controls" (shown while
+ * `controls.shown`). Returns `paint`, `drop` and `arrange`.
  */
-export function tileBoard(list, test, onWatch) {
+export function tileBoard(list, test, onWatch, controls = { shown: false, onControls: () => {} }) {
   const nodes = new Map();
   const tileFor = (candidate) => {
-    if (!nodes.has(candidate)) nodes.set(candidate, newTile(test, candidate, onWatch));
+    if (!nodes.has(candidate)) nodes.set(candidate, newTile(test, candidate, onWatch, controls));
     return nodes.get(candidate);
   };
   return {
@@ -51,7 +52,7 @@ export function tileBoard(list, test, onWatch) {
   };
 }
 
-function newTile(test, candidate, onWatch) {
+function newTile(test, candidate, onWatch, controls) {
   const counters = el('dl', { class: 'counters' });
   for (const [key, label] of COUNTERS) {
     counters.append(el('div', {}, el('dt', {}, label), el('dd', { dataset: { counter: key } }, '0')));
@@ -59,6 +60,7 @@ function newTile(test, candidate, onWatch) {
   const node = el('li', { class: 'tile', dataset: { candidate } },
     el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),
     el('button', { type: 'button', class: 'watch', onclick: () => onWatch(candidate), 'aria-label': `Watch ${candidate} live` }, 'Watch live'),
+    controls.shown ? el('button', { type: 'button', class: 'lms', onclick: () => controls.onControls(candidate), 'aria-label': `LMS controls for ${candidate}` }, 'LMS controls') : null,
     el('div', { class: 'score' }),
     counters,
     el('div', { class: 'thumbs' }));

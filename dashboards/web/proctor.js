@@ -6,6 +6,7 @@
 // The data is proctor-data.js's, the drawing proctor-view.js's.
 import { ApiError, chooseTest, followEvents, header, params, say } from './common.js';
 import { GRID_TILES, openGrid, openViewer } from './live.js';
+import { openControls } from './lms.js';
 import { candidateStatus, dutySummary, mergeSnapshot, wallAlerts, wallOrder } from './proctor-data.js';
 import { drawAlerts, tileBoard, wallLayout } from './proctor-view.js';
 
@@ -16,7 +17,7 @@ if (test) start(test);
 function start(test) {
   const parts = wallLayout(document.getElementById('main'), test, GRID_TILES);
   const watch = liveVideo(test, parts);
-  const wall = liveWall(test, parts, watch);
+  const wall = liveWall(test, parts, watch, lmsControls(test, parts));
   // Gaps appear without any message: look again every second.
   setInterval(wall.refresh, 1000);
   follow(test, wall);
@@ -46,11 +47,25 @@ function liveVideo(test, { gridButton, gridSlot, viewerSlot, tiles }) {
   return watch;
 }
 
+/** The LMS controls' panel, one candidate at a time, in the viewer's slot
+ * (the tiles offer it once a snapshot says the front door sends controls). */
+function lmsControls(test, { viewerSlot }) {
+  let panel = null;
+  return {
+    shown: false,
+    onControls(candidate) {
+      if (panel) panel.close();
+      panel = openControls(test, candidate, { onClose: () => { panel = null; } });
+      viewerSlot.replaceChildren(panel.panel);
+    },
+  };
+}
+
 /** The wall's state (proctor-data.js's entries and the newest snapshot)
  * and its redraws, one per stream message and one per second. */
-function liveWall(test, { summary, tiles, alerts }, watch) {
+function liveWall(test, { summary, tiles, alerts }, watch, controls) {
   const entries = new Map();
-  const board = tileBoard(tiles, test, watch);
+  const board = tileBoard(tiles, test, watch, controls);
   let snapshot = null;
   const paint = (entry, now) => board.paint(entry.tile, candidateStatus(entry, snapshot.gap_after_ms, now), snapshot.alert_score);
   const paintAll = (now) => { for (const entry of entries.values()) paint(entry, now); };
@@ -59,6 +74,9 @@ function liveWall(test, { summary, tiles, alerts }, watch) {
     applySnapshot(next) {
       const now = Date.now();
       snapshot = next;
+      // Tiles made from now on offer the controls; the first snapshot
+      // comes before any tile.
+      controls.shown = Boolean(next.lms_controls);
       for (const candidate of mergeSnapshot(entries, next, now)) board.drop(candidate);
       tiles.dataset.assigned = next.assigned.join(' ');
       summary.textContent = dutySummary(next);

@@ -185,6 +185,26 @@ export function anomalyComponents(anomaly, weights) {
   });
 }
 
+/** Staff actions' names, as the review page words them. */
+const STAFF_VERBS = {
+  'lti.pause': 'Pause', 'lti.resume': 'Resume', 'lti.terminate': 'Terminate', 'lti.update': 'Extra time', 'lti.flag': 'Flag',
+};
+
+/** One staff action (timeline.staff_actions) in words: what was asked,
+ * where, what came of it and why. */
+export function describeStaffAction(action) {
+  const d = action.detail && typeof action.detail === 'object' ? action.detail : {};
+  let asked = STAFF_VERBS[action.action] || action.action;
+  if (d.extra_time) asked += ` ${d.extra_time} min`;
+  if (d.platform) asked += ` via ${d.platform}`;
+  const parts = [asked, action.outcome === 'done' ? (d.status ? `platform answered ${d.status}` : 'done') : `failed: ${d.error || 'no reason given'}`];
+  const reason = [d.reason_code, d.reason_msg].filter(Boolean).join(' — ');
+  if (reason) parts.push(`reason: ${reason}`);
+  if (d.incident_severity != null) parts.push(`severity ${d.incident_severity}`);
+  if (d.attempts > 1) parts.push(`${d.attempts} tries`);
+  return parts.join('; ');
+}
+
 /** The verdicts once `saved` is stored: one per reviewer, so it replaces that reviewer's earlier one. */
 export function withVerdict(verdicts, saved) {
   return [...verdicts.filter((v) => v.reviewer !== saved.reviewer), saved];

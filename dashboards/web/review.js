@@ -7,7 +7,7 @@ import { el } from './dom.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
-import { anomalyComponents, describeEvent, describeFaceFlag, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
+import { anomalyComponents, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
@@ -100,6 +100,7 @@ async function showCandidate(test, candidate) {
         recording ? ' Click the plot or an event to play the recording from there.' : '')),
     ...(recording ? [recording.panel] : []),
     anomaliesPanel(timeline),
+    ...(timeline.staff_actions && timeline.staff_actions.length ? [staffActionsPanel(timeline)] : []),
     ...(timeline.events.some((e) => e.type === 'face') ? [facePanel(timeline)] : []),
     mediaPanel(timeline),
     eventsPanel(timeline, recording && recording.seek),
@@ -121,6 +122,17 @@ function sessionsPanel(timeline) {
     el('td', {}, s.sdk_version || '—')));
   return el('section', { class: 'panel' }, el('h2', {}, 'Sessions'),
     el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Capture slots', 'Video', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+}
+
+/** What staff did to the exam (controls sent to the learning platform),
+ * oldest first: when, who, what came of it and why. */
+function staffActionsPanel(timeline) {
+  const rows = timeline.staff_actions.map((a) => el('tr', { dataset: { action: a.action, outcome: a.outcome } },
+    el('td', {}, formatTime(a.at)),
+    el('td', {}, `${a.staff} (${a.role})`),
+    el('td', { class: a.outcome === 'done' ? '' : 'error' }, describeStaffAction(a))));
+  return el('section', { class: 'panel', id: 'staff-actions' }, el('h2', {}, 'Staff actions'),
+    el('table', {}, el('thead', {}, el('tr', {}, ['When', 'Who', 'What'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
 }
 
 function anomaliesPanel(timeline) {

@@ -24,6 +24,7 @@ use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::settings::{IngestSettings, Secrets};
 use crate::spool::Spool;
+use crate::staff_log::StaffLog;
 use crate::state::AppState;
 
 /// A started ingest: state plus its background work.
@@ -92,6 +93,18 @@ impl Ingest {
         if !tokio::task::spawn_blocking(move || warm.probe(Duration::from_secs(5))).await.unwrap_or(false) {
             tracing::warn!(brokers = %settings.kafka.brokers, "Kafka unreachable at start; batches will be spooled until it answers");
         }
+        let staff_log = StaffLog::new(producer.clone(), &settings.kafka.topic, &settings.node);
+        if lti.is_some() {
+            // The LMS controls are what records staff actions today; their
+            // topic is made now, off the start's path (a broker that is
+            // away only delays it: the pipeline makes it too).
+            let (endpoint, topic) = (kafka.clone(), staff_log.topic().to_owned());
+            tokio::task::spawn_blocking(move || {
+                if let Err(error) = endpoint.create_topic(&topic, 1, &[], Duration::from_secs(5)) {
+                    tracing::warn!(%error, "the staff actions' topic is not there yet");
+                }
+            });
+        }
         let delivery =
             Delivery::new(producer, spool, Arc::clone(&metrics), Duration::from_millis(settings.kafka.ack_timeout_ms));
         let config = open_config(&settings, &kafka, Arc::clone(&metrics)).await?;
@@ -123,6 +136,7 @@ impl Ingest {
             metrics,
             live_video,
             lti,
+            staff_log,
             settings,
             stopping: Default::default(),
         });

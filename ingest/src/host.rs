@@ -29,6 +29,8 @@ pub struct Host {
     pub kafka: KafkaEndpoint,
     /// The media bucket's settings (the dashboards sign GET links to it).
     pub media: CredentialSettings,
+    /// Whether this front door sends LMS controls (`[lti] enabled`).
+    pub lms_controls: bool,
     metrics: Arc<Metrics>,
 }
 
@@ -39,6 +41,7 @@ impl Host {
             config: state.config.clone(),
             kafka: state.kafka.clone(),
             media: state.settings.credentials.clone(),
+            lms_controls: state.lti.is_some(),
             metrics: Arc::clone(&state.metrics),
         }
     }

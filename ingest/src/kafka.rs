@@ -140,8 +140,14 @@ impl EventsProducer {
 
     /// Queues one record without waiting; `Err` when the local queue is full.
     pub fn enqueue(&self, key: &str, value: &[u8]) -> Result<DeliveryFuture, KafkaError> {
+        self.enqueue_to(&self.topic, key, value)
+    }
+
+    /// [`Self::enqueue`] to another topic on the same brokers (the staff
+    /// topic), with the same safety settings.
+    pub fn enqueue_to(&self, topic: &str, key: &str, value: &[u8]) -> Result<DeliveryFuture, KafkaError> {
         let (waiter, delivery) = oneshot::channel();
-        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(waiter)).key(key).payload(value);
+        let record = BaseRecord::with_opaque_to(topic, Box::new(waiter)).key(key).payload(value);
         self.producer.producer().send(record).map_err(|(error, _)| error)?;
         Ok(delivery)
     }

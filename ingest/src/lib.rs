@@ -58,6 +58,7 @@ pub mod router;
 pub mod sdk_files;
 pub mod settings;
 pub mod spool;
+pub mod staff_log;
 pub mod state;
 
 /// Logs as JSON lines on stderr (or human-readable with `INVIGIL_LOG_FORMAT=text`),

@@ -209,6 +209,14 @@ fn dashboard_cases() -> Vec<Case> {
             503,
         ),
         case(
+            "get",
+            "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti",
+            "/api/v1/dashboard/tests/exam-1/candidates/cand-1/lti",
+            None,
+            Policy::Wall,
+            503,
+        ),
+        case(
             "post",
             "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict",
             "/api/v1/dashboard/tests/exam-1/candidates/cand-1/verdict",

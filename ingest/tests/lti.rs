@@ -431,7 +431,9 @@ async fn a_proctor_of_the_test_controls_the_attempt_through_the_signed_context_a
             (response.status().as_u16(), response.json::<Value>().await.unwrap())
         }
     };
-    let proctor = tokens::staff_of("p-1", StaffRole::Proctor, &["mock:quiz-7"]);
+    // Unique per run: the staff topic is shared by every run of this test.
+    let proctor_id = format!("p-{}", uuid::Uuid::new_v4());
+    let proctor = tokens::staff_of(&proctor_id, StaffRole::Proctor, &["mock:quiz-7"]);
     let body = |action: &str| {
         json!({"context": context, "action": action, "reason_code": "different_person",
         "reason_msg": "A different person for 60 s", "incident_severity": 0.8})
@@ -439,8 +441,8 @@ async fn a_proctor_of_the_test_controls_the_attempt_through_the_signed_context_a
 
     let (status, reply) = send(proctor.clone(), body("pause")).await;
     assert_eq!(
-        (status, reply["status"].as_str(), reply["attempts"].as_u64()),
-        (200, Some("paused"), Some(1)),
+        (status, reply["status"].as_str(), reply["attempts"].as_u64(), reply["recorded"].as_bool()),
+        (200, Some("paused"), Some(1), Some(true)),
         "{reply}"
     );
     let mut extend = body("update");
@@ -489,4 +491,50 @@ async fn a_proctor_of_the_test_controls_the_attempt_through_the_signed_context_a
     let (status, reply) = send(proctor, body("flag")).await;
     assert_eq!(status, 409, "{reply}");
     assert!(reply["error"]["message"].as_str().unwrap().contains("HTTP 422"), "{reply}");
+
+    // Every control that reached for the platform is a staff action in the
+    // candidate's timeline, taken or not, with who, what, why and what came
+    // of it; nothing refused at the door is.
+    let topic = running.state.settings.kafka.topic.clone();
+    let mine = move |actions: &[invigil_schemas::staff::StaffAction]| {
+        actions.iter().filter(|a| a.staff == proctor_id).cloned().collect::<Vec<_>>()
+    };
+    let brokers = running.state.kafka.brokers.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let all = invigil_testkit::kafka::read_staff_actions_until(
+            &brokers,
+            &topic,
+            std::time::Duration::from_secs(20),
+            |a| mine(a).len() >= 4,
+        );
+        mine(&all)
+    });
+    let actions = read.await.unwrap();
+    let summary: Vec<(&str, &str, Option<&str>)> = actions
+        .iter()
+        .map(|a| (a.action.as_str(), a.outcome.as_str(), a.detail.get("status").and_then(Value::as_str)))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("lti.pause", "done", Some("paused")),
+            ("lti.update", "done", Some("running")),
+            ("lti.flag", "failed", None),
+            ("lti.flag", "failed", None)
+        ],
+        "{actions:#?}"
+    );
+    let pause = &actions[0];
+    assert_eq!(
+        (pause.test_id.as_str(), pause.candidate_id.as_str(), pause.role.as_str()),
+        ("mock:quiz-7", "mock:user-17", "proctor")
+    );
+    assert_eq!(pause.detail["reason_code"], "different_person");
+    assert_eq!(pause.detail["reason_msg"], "A different person for 60 s");
+    assert_eq!(pause.detail["incident_severity"], 0.8);
+    assert_eq!(pause.detail["platform"], "mock");
+    assert_eq!(actions[1].detail["extra_time"], 10);
+    assert_eq!((actions[2].detail["attempts"].as_u64(), actions[3].detail["attempts"].as_u64()), (Some(3), Some(1)));
+    assert!(actions[2].detail["error"].as_str().unwrap().contains("503"), "{:?}", actions[2].detail);
+    assert!(actions[3].detail["error"].as_str().unwrap().contains("HTTP 422"), "{:?}", actions[3].detail);
 }

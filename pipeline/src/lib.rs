@@ -82,5 +82,6 @@ pub mod scripted;
 pub mod session;
 pub mod settings;
 pub mod source;
+pub mod staff_log;
 pub mod store;
 pub mod topics;

@@ -571,6 +571,60 @@ impl TableRow for SessionRow {
     ];
 }
 
+/// One row of `staff_actions`: a [`StaffAction`] as stored.
+///
+/// [`StaffAction`]: invigil_schemas::staff::StaffAction
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct StaffActionRow {
+    pub test_id: String,
+    pub candidate_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub action_id: Uuid,
+    pub at: i64,
+    pub staff: String,
+    pub role: String,
+    pub action: String,
+    pub outcome: String,
+    pub detail: String,
+    pub ingest_node: String,
+    pub version: u64,
+}
+
+impl From<&invigil_schemas::staff::StaffAction> for StaffActionRow {
+    fn from(action: &invigil_schemas::staff::StaffAction) -> Self {
+        Self {
+            test_id: action.test_id.to_string(),
+            candidate_id: action.candidate_id.to_string(),
+            action_id: action.id,
+            at: action.at,
+            staff: action.staff.clone(),
+            role: action.role.clone(),
+            action: action.action.clone(),
+            outcome: action.outcome.as_str().to_owned(),
+            detail: serde_json::Value::Object(action.detail.clone()).to_string(),
+            ingest_node: action.node.clone(),
+            version: action.at.max(0) as u64,
+        }
+    }
+}
+
+impl TableRow for StaffActionRow {
+    const TABLE: &'static str = "staff_actions";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("action_id", Plain),
+        ("at", Millis),
+        ("staff", Plain),
+        ("role", Plain),
+        ("action", Plain),
+        ("outcome", Plain),
+        ("detail", Plain),
+        ("ingest_node", Plain),
+        ("version", Plain),
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use invigil_schemas::event::EventKind;
@@ -608,6 +662,7 @@ mod tests {
         assert_eq!(names::<WindowRow>(), ddl_columns("candidate_windows"));
         assert_eq!(names::<AnomalyRow>(), ddl_columns("anomalies"));
         assert_eq!(names::<SessionRow>(), ddl_columns("sessions"));
+        assert_eq!(names::<StaffActionRow>(), ddl_columns("staff_actions"));
         assert_eq!(
             names::<EventRow>(),
             <EventRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>()

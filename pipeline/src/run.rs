@@ -11,6 +11,7 @@ use crate::live::LivePublisher;
 use crate::metrics::Metrics;
 use crate::settings::{PipelineSettings, StoreSettings};
 use crate::source::SourceError;
+use crate::staff_log::StaffLog;
 use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
 use crate::store::migrate::{check_cluster, migrate, MigrateError, MigrationReport};
@@ -119,7 +120,7 @@ pub fn run(
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
 ) -> Result<(), RunError> {
-    run_workers(settings, store, cluster, stop, metrics, run_worker)
+    run_workers(settings, store, cluster, stop, metrics, true, run_worker)
 }
 
 /// Makes worker `index` of `peers` its source of records.
@@ -137,20 +138,22 @@ pub fn run_with(
     metrics: Arc<Metrics>,
     source: SourceFactory,
 ) -> Result<(), RunError> {
-    run_workers(settings, store, cluster, stop, metrics, move |worker, shared| {
+    run_workers(settings, store, cluster, stop, metrics, false, move |worker, shared| {
         let reader = source(&shared, worker.index(), worker.peers());
         crate::dataflow::run_worker_with(worker, shared, reader)
     })
 }
 
 /// The process around the workers: the schema, the live producer, the
-/// timely workers each running `work`, and a progress line every 10 s.
+/// staff actions' follower (`follow_staff`, reading from Kafka), the timely
+/// workers each running `work`, and a progress line every 10 s.
 fn run_workers<W>(
     settings: PipelineSettings,
     store: Store,
     cluster: &Cluster,
     stop: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
+    follow_staff: bool,
     work: W,
 ) -> Result<(), RunError>
 where
@@ -174,6 +177,11 @@ where
             None
         }
     };
+    // Staff actions are few: the first process follows them for all.
+    let staff_log = (follow_staff && cluster.process == 0)
+        .then(|| StaffLog::start(&settings, store.clone(), Arc::clone(&runtime), Arc::clone(&stop)))
+        .transpose()
+        .map_err(RunError::Runtime)?;
     let shared = Shared {
         settings: Arc::new(settings),
         store,
@@ -196,6 +204,9 @@ where
     })
     .map_err(RunError::Timely)?;
     let results = guards.join();
+    if let Some(staff_log) = staff_log {
+        staff_log.join();
+    }
     progress.stop();
     tracing::info!(metrics = %metrics.summary(), "stopped");
     for result in results {

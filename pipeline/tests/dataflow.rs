@@ -22,6 +22,7 @@ use invigil_pipeline::topics;
 use invigil_schemas::live::LiveCounters;
 use invigil_schemas::migrations::Dialect;
 use invigil_schemas::record::KafkaRecord;
+use invigil_schemas::staff::{StaffAction, StaffOutcome};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -35,6 +36,37 @@ fn create_topics(topics: &[(&str, i32)]) {
 
 fn produce(topic: &str, records: &[KafkaRecord]) {
     topics::produce(&brokers(), topic, records).unwrap();
+}
+
+/// Produces raw values (staff actions, or anything) and waits for the acks.
+fn produce_values(topic: &str, key: &str, values: &[Vec<u8>]) {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let producer: rdkafka::producer::BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    for value in values {
+        producer.send(BaseRecord::to(topic).key(key).payload(value)).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Two staff actions of the scripted candidate, as ingest writes them.
+fn staff_actions(t0: i64) -> Vec<StaffAction> {
+    let action = |n: u128, what: &str, outcome: StaffOutcome, detail: serde_json::Value| StaffAction {
+        id: invigil_schemas::ids::Uuid::from_u128(n),
+        at: t0 + n as i64 * 60_000,
+        test_id: invigil_schemas::ids::TestId::new(scripted::TEST).unwrap(),
+        candidate_id: invigil_schemas::ids::CandidateId::new(scripted::CANDIDATE).unwrap(),
+        staff: "proctor-1".into(),
+        role: "proctor".into(),
+        action: what.into(),
+        outcome,
+        detail: detail.as_object().unwrap().clone(),
+        node: "ingest-0".into(),
+    };
+    vec![
+        action(1, "lti.pause", StaffOutcome::Done, serde_json::json!({"status": "paused", "reason_msg": "two faces"})),
+        action(2, "lti.flag", StaffOutcome::Failed, serde_json::json!({"error": "HTTP 503", "attempts": 3})),
+    ]
 }
 
 fn last_live(topic: &str) -> Option<LiveCounters> {
@@ -129,6 +161,17 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
     let mut records = scripted::records_at(t0);
     let kept_back = records.pop().unwrap();
     produce(&topic, &records);
+    // Staff actions on their own topic: two, a record that is not one, and
+    // the first again (a redelivery).
+    let staff_topic = invigil_schemas::staff::staff_topic(&topic);
+    create_topics(&[(&staff_topic, 1)]);
+    let actions = staff_actions(t0);
+    let key = invigil_schemas::record::record_key(&actions[0].test_id, &actions[0].candidate_id);
+    produce_values(
+        &staff_topic,
+        &key,
+        &[actions[0].encode(), actions[1].encode(), b"not a staff action".to_vec(), actions[0].encode()],
+    );
 
     let config_dir = tempfile::tempdir().unwrap();
     let mut settings = PipelineSettings::new(brokers(), store_settings);
@@ -160,6 +203,17 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
         },
     );
     assert_eq!(scalar(&store, &minute8), "0", "before the kept-back batch, minute 8 has no tab switch");
+
+    // The staff actions are in their table once each, the record that was
+    // not one skipped, and all four records committed.
+    invigil_testkit::wait::wait_for_and_print("staff actions committed", Duration::from_secs(30), || {
+        committed(&staff_topic, &format!("{group}-staff")) == 4
+    });
+    assert_eq!(
+        scalar(&store, "SELECT action, outcome, staff, role, detail FROM staff_actions FINAL ORDER BY action_id"),
+        "lti.pause\tdone\tproctor-1\tproctor\t{\"reason_msg\":\"two faces\",\"status\":\"paused\"}\n\
+         lti.flag\tfailed\tproctor-1\tproctor\t{\"attempts\":3,\"error\":\"HTTP 503\"}"
+    );
 
     // Two hours late (by its receipt time), after minute 8 was written. The
     // row sink now takes 1.5 s between an emission's windows and its session

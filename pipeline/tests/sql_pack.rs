@@ -21,7 +21,7 @@ use invigil_schemas::event::EventBody;
 use invigil_schemas::ids::TestId;
 use invigil_schemas::record::KafkaRecord;
 
-const TABLES: [&str; 5] = ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews"];
+const TABLES: [&str; 6] = ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews", "staff_actions"];
 
 fn exams() -> Vec<Vec<KafkaRecord>> {
     let mut exams: Vec<Vec<KafkaRecord>> = (1..=3).map(|n| scripted::records_of_candidate(T0, n)).collect();
@@ -105,14 +105,46 @@ fn every_review_query_returns_its_golden_rows() {
     let api = sql_dir.join("api");
     let insert = std::fs::read_to_string(api.join("record_verdict.sql")).unwrap();
     chdb.execute_sync(&insert).unwrap_or_else(|e| panic!("record_verdict fails: {e}"));
+    // cand-1's exam also came from an LMS: the page's invigil.lti event, and
+    // a proctor's pause through the platform.
+    let mut launched = scripted::records_of_candidate(T0, 1).remove(0);
+    let mut event = launched.batch.events[0].clone();
+    event.seq = 1_000_000;
+    event.body = EventBody::Custom(invigil_schemas::event::Custom {
+        name: "invigil.lti".into(),
+        data: invigil_schemas::event::CustomData::new(&serde_json::json!({"acs": "header.payload.signature"})),
+    });
+    launched.batch.events = vec![event];
+    let rows: Vec<EventRow> = launched.batch.events.iter().map(|e| EventRow::new(&launched, e)).collect();
+    runtime.block_on(store.insert(&rows)).unwrap();
+    let pause = invigil_pipeline::rows::StaffActionRow {
+        test_id: scripted::TEST.into(),
+        candidate_id: "cand-1".into(),
+        action_id: invigil_schemas::ids::Uuid::from_u128(1),
+        at: T0 + 120_000,
+        staff: "p1".into(),
+        role: "proctor".into(),
+        action: "lti.pause".into(),
+        outcome: "done".into(),
+        detail: r#"{"status":"paused"}"#.into(),
+        ingest_node: "ingest-0".into(),
+        version: 1,
+    };
+    runtime.block_on(store.insert(&[pause])).unwrap();
     let mut reads: Vec<_> = std::fs::read_dir(&api).unwrap().map(|e| e.unwrap().path()).collect();
     reads.retain(|p| p.extension().is_some_and(|x| x == "sql") && !p.ends_with("record_verdict.sql"));
     reads.sort();
-    assert_eq!(reads.len(), 8, "the API's eight reads");
+    assert_eq!(reads.len(), 10, "the API's ten reads");
     for file in reads {
         let (name, output) = run(&file);
         if name == "verdicts" {
             assert!(output.contains("r1\tflagged\twhy?"), "api/{name} reads the verdict back:\n{output}");
+        }
+        if name == "lti_context" {
+            assert!(output.contains(r#""acs":"header.payload.signature""#), "api/{name}:\n{output}");
+        }
+        if name == "timeline_staff_actions" {
+            assert!(output.contains("p1\tproctor\tlti.pause\tdone"), "api/{name}:\n{output}");
         }
     }
 }

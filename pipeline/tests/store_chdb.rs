@@ -38,7 +38,15 @@ async fn chdb_migrates_inserts_and_deduplicates_with_final() {
         .unwrap();
     assert_eq!(
         tables.lines().collect::<Vec<_>>(),
-        ["anomalies", "candidate_windows", "invigil_schema_migrations", "proctor_events", "reviews", "sessions"]
+        [
+            "anomalies",
+            "candidate_windows",
+            "invigil_schema_migrations",
+            "proctor_events",
+            "reviews",
+            "sessions",
+            "staff_actions"
+        ]
     );
 
     // Without merges both deliveries stay on disk, so the count below shows
@@ -141,4 +149,23 @@ async fn every_table_reads_back_what_the_store_inserted() {
     rewrites(&chdb, &rows.windows);
     rewrites(&chdb, &rows.anomalies);
     rewrites(&chdb, &rows.sessions);
+
+    // Staff actions: a row per action, read back as written.
+    let staff = invigil_pipeline::rows::StaffActionRow {
+        test_id: scripted::TEST.into(),
+        candidate_id: scripted::CANDIDATE.into(),
+        action_id: invigil_schemas::ids::Uuid::from_u128(42),
+        at: scripted::recent_t0(10),
+        staff: "proctor-1".into(),
+        role: "proctor".into(),
+        action: "lti.pause".into(),
+        outcome: "done".into(),
+        detail: r#"{"status":"paused"}"#.into(),
+        ingest_node: "ingest-0".into(),
+        version: 1,
+    };
+    store.insert(std::slice::from_ref(&staff)).await.unwrap();
+    let stored: Vec<invigil_pipeline::rows::StaffActionRow> = store.select_final(all).await.unwrap();
+    assert_eq!(stored, [staff.clone()]);
+    rewrites(&chdb, &[staff]);
 }

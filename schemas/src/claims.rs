@@ -34,6 +34,17 @@ pub enum StaffRole {
     Admin,
 }
 
+impl StaffRole {
+    /// The role as the claim spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proctor => "proctor",
+            Self::Reviewer => "reviewer",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 /// A proctor's, reviewer's or admin's token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffClaims {

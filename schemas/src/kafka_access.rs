@@ -234,10 +234,13 @@ impl std::fmt::Debug for KafkaEndpoint {
 
 #[cfg(feature = "kafka-client")]
 mod client {
-    use std::sync::Mutex;
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Wake};
     use std::time::{Duration, Instant};
 
-    use rdkafka::client::ClientContext;
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::{ClientContext, DefaultClientContext};
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -357,11 +360,83 @@ mod client {
                 }
             }
         }
+
+        /// Creates `topic` with `partitions` and the given topic configs
+        /// unless it exists (replication 1: a cluster's operator makes its
+        /// real topics; this is for the small ones a process owns). Blocking,
+        /// up to `timeout`.
+        pub fn create_topic(
+            &self,
+            topic: &str,
+            partitions: i32,
+            configs: &[(&str, &str)],
+            timeout: Duration,
+        ) -> Result<(), TopicError> {
+            let failed = |reason: String, refused: bool| TopicError {
+                topic: topic.to_owned(),
+                brokers: self.brokers.clone(),
+                reason,
+                refused,
+            };
+            let admin: AdminClient<DefaultClientContext> =
+                self.client_config().create().map_err(|e| failed(e.to_string(), true))?;
+            let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+            for (key, value) in configs {
+                new = new.set(key, value);
+            }
+            let options = AdminOptions::new().operation_timeout(Some(timeout));
+            let results = block_on(admin.create_topics([&new], &options), timeout)
+                .ok_or_else(|| failed(format!("no answer in {} s", timeout.as_secs()), false))?
+                .map_err(|e| failed(e.to_string(), false))?;
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((_, code)) => return Err(failed(code.to_string(), true)),
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Why a topic could not be made.
+    #[derive(Debug, Clone, thiserror::Error)]
+    #[error("creating topic {topic} at {brokers}: {reason}")]
+    pub struct TopicError {
+        pub topic: String,
+        pub brokers: String,
+        pub reason: String,
+        /// The brokers (or the client's settings) said no: trying again
+        /// will not help. Otherwise nobody answered in time.
+        pub refused: bool,
+    }
+
+    /// Runs a future on this thread until it completes or `timeout` passes.
+    /// The futures this is for (deliveries, admin calls) are completed by
+    /// librdkafka's own threads; all it needs is to sleep until they wake
+    /// it, with no async runtime.
+    fn block_on<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Arc::new(Unpark(std::thread::current())).into();
+        let mut context = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(future);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return Some(output);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            std::thread::park_timeout(left);
+        }
     }
 }
 
 #[cfg(feature = "kafka-client")]
-pub use client::{Preflight, PreflightError};
+pub use client::{Preflight, PreflightError, TopicError};
 
 #[cfg(feature = "kafka-client")]
 pub use poller::{Polled, POLL_CALL};

@@ -61,6 +61,7 @@ pub mod names;
 pub mod record;
 pub mod secret_strength;
 pub mod sql;
+pub mod staff;
 pub mod text;
 pub mod validate;
 

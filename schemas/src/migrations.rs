@@ -54,6 +54,7 @@ migrations! {
     007 => "delivered_captures",
     008 => "face_checks",
     009 => "identity_checks",
+    010 => "staff_actions",
 }
 
 /// Which server generation the SQL is for.

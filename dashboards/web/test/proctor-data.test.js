@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { COUNTERS, candidateStatus, counterText, dutySummary, mergeSnapshot, scoreLine, topComponents, wallAlerts, wallOrder } from '../proctor-data.js';
+import { COUNTERS, candidateStatus, controlResult, counterText, dutySummary, mergeSnapshot, offeredControls, scoreLine, topComponents, wallAlerts, wallOrder } from '../proctor-data.js';
 
 const NOW = 1_700_000_000_000;
 const tile = (candidate_id, score, extra = {}) => ({ candidate_id, status: 'active', score, window_score: 0, components: [], counters: {}, age_ms: 0, ...extra });
@@ -118,4 +118,21 @@ test('an empty snapshot empties the wall', () => {
   const entries = entriesOf([tile('a', 1)], [tile('b', 2)]);
   assert.deepEqual(mergeSnapshot(entries, { assigned: [], unassigned: [], tiles: [] }, NOW), ['a', 'b']);
   assert.equal(entries.size, 0);
+});
+
+test('the LMS controls offered are the ones the signed context lists, in the wall\'s order', () => {
+  const token = (payload) => `e30.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.sig`;
+  const actions = (context) => offeredControls(context).map(([action]) => action);
+  assert.deepEqual(actions(token({ acs: { actions: ['terminate', 'pause', 'resume', 'bogus'] } })), ['pause', 'resume', 'terminate']);
+  // A payload whose base64 needs padding still reads.
+  assert.deepEqual(actions(token({ acs: { actions: ['flag'] }, x: 'ab' })), ['flag']);
+  assert.deepEqual(actions(token({ acs: {} })), []);
+  assert.deepEqual(actions('not-a-token'), []);
+  assert.deepEqual(actions(undefined), []);
+});
+
+test('a control\'s result says what the platform answered, and when it was not recorded', () => {
+  assert.equal(controlResult('pause', { status: 'paused', attempts: 1, recorded: true }), 'Pause: the platform says paused.');
+  assert.equal(controlResult('update', { status: 'running', extra_time: 10, attempts: 2, recorded: false }),
+    'Extra time: the platform says running, 10 min granted after 2 tries. (not recorded in the timeline: the broker did not take it)');
 });

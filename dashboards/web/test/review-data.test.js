@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  anomalyComponents, describeEvent, describeFaceFlag, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
+  anomalyComponents, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
   segmentAt, segmentOffset, sortCandidates, withVerdict,
 } from '../review-data.js';
 
@@ -209,4 +209,15 @@ test('identity: a persisted run of low comparisons is a different person; one lo
   assert.deepEqual(summary.references, [at(0), at(13)]);
   assert.deepEqual(flags.map((f) => [f.finding, f.from, f.to, f.checks.length]), [['different', at(4), at(6), 3]]);
   assert.equal(describeFaceFlag(flags[0]), 'A different person for 20 s over 3 comparisons in a row (similarity to the reference face 0.09–0.15, under 0.363)');
+});
+
+test('a staff action says what was asked, where, what came of it and why', () => {
+  const paused = {
+    action: 'lti.pause', outcome: 'done', staff: 'p1', role: 'proctor',
+    detail: { platform: 'moodle', status: 'Paused', reason_code: 'phone', reason_msg: 'a phone on the desk', incident_severity: 0.8, attempts: 2 },
+  };
+  assert.equal(describeStaffAction(paused), 'Pause via moodle; platform answered Paused; reason: phone — a phone on the desk; severity 0.8; 2 tries');
+  const extra = { action: 'lti.update', outcome: 'failed', detail: { platform: 'edx', extra_time: 10, error: 'HTTP 503', attempts: 3 } };
+  assert.equal(describeStaffAction(extra), 'Extra time 10 min via edx; failed: HTTP 503; 3 tries');
+  assert.equal(describeStaffAction({ action: 'audit.other', outcome: 'done', detail: 'not an object' }), 'audit.other; done');
 });

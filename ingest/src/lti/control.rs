@@ -9,8 +9,10 @@
 //! `invigil.lti`), where the proctor's page reads it. It is signed so that
 //! nobody — the candidate least of all — can point our access token at a
 //! URL of their own. The control is retried with backoff; the platform's
-//! answer (`status`, `extra_time`) or its refusal is the route's answer,
-//! and every control is logged with who sent it and why.
+//! answer (`status`, `extra_time`) or its refusal is the route's answer.
+//! Every control, taken or not, is recorded as a staff action (who, when,
+//! what, why, and what came of it) that the review page shows in the
+//! candidate's timeline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +24,14 @@ use axum::Json;
 use invigil_schemas::api::ErrorCode;
 use invigil_schemas::claims::StaffRole;
 use invigil_schemas::ids::{CandidateId, TestId};
+use invigil_schemas::staff::StaffOutcome;
 use serde::{Deserialize, Serialize};
 
 use super::acs::{rfc3339, AcsUser, Action, Control, Outcome};
 use super::claims::{Acs, AttemptNumber, ResourceLink};
 use super::Lti;
 use crate::error::ApiError;
+use crate::staff_log::Done;
 use crate::state::AppState;
 
 pub(super) const CONTEXT_AUDIENCE: &str = "invigil-lti-acs";
@@ -81,6 +85,9 @@ pub struct ControlReply {
     outcome: Outcome,
     /// How many requests it took.
     attempts: u32,
+    /// Whether the control made it into the candidate's timeline (the
+    /// staff topic took its record).
+    recorded: bool,
 }
 
 /// The longest reason text sent on.
@@ -145,20 +152,64 @@ pub async fn post_control(
     };
     let result = lti.acs.send_with_retry(&registration, &context.acs, &control, ATTEMPTS, FIRST_DELAY).await;
     let action = request.action.as_str();
+    // What staff gave, then what came back: the timeline's record.
+    let mut detail = serde_json::Map::new();
+    detail.insert("platform".into(), registration.name.clone().into());
+    detail.insert("attempt_number".into(), serde_json::to_value(context.attempt_number).unwrap_or_default());
+    detail.insert("incident_time".into(), control.incident_time.clone().into());
+    if let Some(minutes) = control.extra_time {
+        detail.insert("extra_time".into(), minutes.into());
+    }
+    if let Some(severity) = control.incident_severity {
+        detail.insert("incident_severity".into(), severity.into());
+    }
+    for (field, text) in [("reason_code", &control.reason_code), ("reason_msg", &control.reason_msg)] {
+        if let Some(text) = text {
+            detail.insert(field.into(), text.clone().into());
+        }
+    }
+    let (outcome, tried) = match &result {
+        Ok((outcome, attempts)) => {
+            detail.insert("status".into(), outcome.status.clone().into());
+            if let Some(minutes) = outcome.extra_time {
+                detail.insert("granted_extra_time".into(), minutes.into());
+            }
+            (StaffOutcome::Done, *attempts)
+        }
+        Err((error, tried)) => {
+            detail.insert("error".into(), error.to_string().into());
+            (StaffOutcome::Failed, *tried)
+        }
+    };
+    detail.insert("attempts".into(), tried.into());
+    let recorded = state
+        .staff_log
+        .record(Done {
+            staff: &staff,
+            test: &context.test,
+            candidate: &context.candidate,
+            action: format!("lti.{action}"),
+            outcome,
+            detail,
+        })
+        .await;
     match result {
         Ok((outcome, attempts)) => {
             tracing::info!(
                 staff = %staff.sub, test = %context.test, candidate = %context.candidate, action,
-                status = %outcome.status, reason = ?control.reason_code, "LTI control sent"
+                status = %outcome.status, reason = ?control.reason_code, recorded, "LTI control sent"
             );
-            Ok(Json(ControlReply { outcome, attempts }))
+            Ok(Json(ControlReply { outcome, attempts, recorded }))
         }
         Err((error, tried)) => {
             tracing::warn!(
                 staff = %staff.sub, test = %context.test, candidate = %context.candidate, action,
-                tried, error = %error, "LTI control failed"
+                tried, error = %error, recorded, "LTI control failed"
             );
-            let message = format!("the platform did not take the {action} after {tried} tries: {error}");
+            let mut message = format!("the platform did not take the {action} after {tried} tries: {error}");
+            if !recorded {
+                message.push_str(" (and the attempt could not be recorded in the timeline)");
+            }
             // Worth sending again later (the platform down or busy): 503 with
             // a Retry-After; refused for a reason of its own: 409.
             Err(if error.retryable() {

@@ -5,9 +5,12 @@
 // platform's assessment (in a frame under the SDK) after the platform has
 // checked invigil's LtiStartAssessment, and finishes: the platform's
 // LtiEndAssessment stops proctoring. Events reach ingest under the ids the
-// launch gave, a proctor's pause reaches the platform's Assessment Control
-// Service (its token issued by the package to our signed assertion); a
-// launch from a platform nobody registered gets a page, not an exam.
+// launch gave; a proctor presses "LMS controls" on the wall and pauses the
+// attempt through the platform's Assessment Control Service (its token
+// issued by the package to our signed assertion), sees the platform's
+// answer, and the review page shows the pause in the candidate's timeline
+// (who, when, why). A launch from a platform nobody registered gets a page,
+// not an exam.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -39,7 +42,8 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
   let browser;
 
   before(async () => {
-    stack = await Ingest.start({ lti: true, allInOne: false });
+    // All in one: the wall and the review page read what the pipeline wrote.
+    stack = await Ingest.start({ lti: true, allInOne: true });
     platform = await startPlatform(stack.base);
     const registration = await (await fetch(`${platform.base}/registration`)).json();
     await stack.putConfig({ defaults: FAST_CONFIG, tests: {}, bypasses: {}, lti_platforms: [registration] });
@@ -78,21 +82,61 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
     // Events arrive under the launch's ids: pypi:<sub>, pypi:<resource link>.
     await waitFor('events under the launch ids', () => stack.events().some((r) => r.key === 'pypi:final-exam/pypi:learner-1'), 30_000, 1_000);
 
-    // The proctor pauses the attempt through the platform's Assessment Control
-    // Service, naming it by the signed context the page recorded (invigil.lti).
-    const lti = await waitFor('the attempt\'s ACS context in the timeline', () => stack.events()
-      .filter((r) => r.key === 'pypi:final-exam/pypi:learner-1').map((r) => r.event)
-      .find((e) => e.type === 'custom' && e.name === 'invigil.lti'), 30_000, 1_000);
+    // The proctor pauses the attempt from the wall: "LMS controls" on the
+    // candidate's tile finds the attempt's signed context (the invigil.lti
+    // event the page recorded) and sends the control through the front door.
     const proctor = jwt({ sub: 'proctor-1', role: 'proctor', tests: ['pypi:final-exam'] });
-    const paused = await stack.api('/api/v1/lti/control', proctor, {
-      method: 'POST', body: { context: lti.data.acs, action: 'pause', reason_code: 'second_person', reason_msg: 'Two faces for 40 s' },
-    });
-    assert.equal(paused.status, 200, JSON.stringify(paused.body));
-    assert.equal(paused.body.status, 'paused');
+    const wall = await browser.context.newPage();
+    wall.on('pageerror', (error) => problems.push(`wall: ${error}`));
+    await wall.goto(`${stack.base}/dashboard/proctor.html?test=${encodeURIComponent('pypi:final-exam')}#token=${encodeURIComponent(proctor)}`);
+    const tile = '#tiles [data-candidate="pypi:learner-1"]';
+    await wall.click(`${tile} button.lms`, { timeout: 30_000 });
+    await waitFor('the attempt\'s controls on the wall', async () => {
+      const state = await wall.getAttribute('.lms-controls', 'data-state');
+      if (state === 'none') {
+        // The invigil.lti event may not be in the store yet: ask again.
+        await wall.click('.lms-controls button.close');
+        await wall.click(`${tile} button.lms`);
+        return false;
+      }
+      return state === 'ready';
+    }, 30_000, 1_000);
+    const offered = await wall.$$eval('.lms-form select[name="action"] option', (options) => options.map((o) => o.value));
+    assert.deepEqual(offered, ['pause', 'resume', 'update', 'flag', 'terminate'], 'the wall offers what the platform listed');
+    await wall.selectOption('.lms-form select[name="action"]', 'pause');
+    await wall.fill('.lms-form input[name="reason_code"]', 'second_person');
+    await wall.fill('.lms-form input[name="reason_msg"]', 'Two faces for 40 s');
+    await wall.click('.lms-form button[type="submit"]');
+    await wall.waitForSelector('.lms-form[data-state="done"]', { timeout: 30_000 });
+    assert.equal(await wall.getAttribute('.lms-form', 'data-status'), 'paused');
+    assert.match(await wall.textContent('.lms-form p[role="status"]'), /^Pause: the platform says paused\.$/);
     const controls = (await (await fetch(`${platform.base}/state`)).json()).controls;
     assert.equal(controls.length, 1);
-    assert.deepEqual([controls[0].action, controls[0].user.sub, controls[0].attempt_number, controls[0].reason_code],
-      ['pause', 'learner-1', 1, 'second_person'], 'the platform took the control, token and all');
+    assert.deepEqual([controls[0].action, controls[0].user.sub, controls[0].attempt_number, controls[0].reason_code, controls[0].reason_msg],
+      ['pause', 'learner-1', 1, 'second_person', 'Two faces for 40 s'], 'the platform took the control, token and all');
+    // Terminating asks twice; the first press sends nothing.
+    await wall.selectOption('.lms-form select[name="action"]', 'terminate');
+    await wall.click('.lms-form button[type="submit"]');
+    assert.equal(await wall.getAttribute('.lms-form', 'data-confirm'), 'terminate');
+    assert.equal((await (await fetch(`${platform.base}/state`)).json()).controls.length, 1, 'one press of terminate sent nothing');
+    await wall.selectOption('.lms-form select[name="action"]', 'pause');
+
+    // The review page shows the pause in the candidate's timeline: who, when, why, what came of it.
+    const review = await browser.context.newPage();
+    review.on('pageerror', (error) => problems.push(`review: ${error}`));
+    await review.goto(`${stack.base}/dashboard/review.html?test=${encodeURIComponent('pypi:final-exam')}&candidate=${encodeURIComponent('pypi:learner-1')}#token=${encodeURIComponent(proctor)}`);
+    const row = '#staff-actions tr[data-action="lti.pause"][data-outcome="done"]';
+    await waitFor('the pause in the review timeline', async () => {
+      if (await review.$(row)) return true;
+      await review.reload();
+      await review.waitForSelector('#candidate-title', { timeout: 10_000 });
+      return false;
+    }, 30_000, 1_000);
+    const recorded = await review.textContent(row);
+    assert.match(recorded, /proctor-1 \(proctor\)/);
+    assert.match(recorded, /Pause via .*platform answered paused; reason: second_person — Two faces for 40 s/);
+    await wall.close();
+    await review.close();
 
     // The candidate finishes: LtiEndAssessment lands in the frame and stops proctoring.
     await frame.click('#finish');

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use invigil_schemas::record::{self, KafkaRecord};
+use invigil_schemas::staff::StaffAction;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -42,6 +43,31 @@ pub fn read_topic_until(
     limit: Duration,
     done: impl Fn(&[(String, KafkaRecord)]) -> bool,
 ) -> Vec<(String, KafkaRecord)> {
+    read_until(brokers, topic, limit, |key, value| (key, record::decode(value).unwrap()), done)
+}
+
+/// Reads the staff actions of `events_topic`'s staff topic from the
+/// beginning until `done` holds or `limit` passed.
+pub fn read_staff_actions_until(
+    brokers: &str,
+    events_topic: &str,
+    limit: Duration,
+    done: impl Fn(&[StaffAction]) -> bool,
+) -> Vec<StaffAction> {
+    let topic = invigil_schemas::staff::staff_topic(events_topic);
+    read_until(brokers, &topic, limit, |_, value| StaffAction::decode(value).unwrap(), done)
+}
+
+/// Reads every partition of `topic` from the beginning, each record made
+/// into a `T` by `read` (its key and value), until `done` holds or `limit`
+/// passed.
+fn read_until<T>(
+    brokers: &str,
+    topic: &str,
+    limit: Duration,
+    read: impl Fn(String, &[u8]) -> T,
+    done: impl Fn(&[T]) -> bool,
+) -> Vec<T> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "invigil-tests-reader")
@@ -59,8 +85,8 @@ pub fn read_topic_until(
     let mut out = Vec::new();
     while !done(&out) && Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
-            let key = String::from_utf8(message.key().unwrap().to_vec()).unwrap();
-            out.push((key, record::decode(message.payload().unwrap()).unwrap()));
+            let key = String::from_utf8(message.key().unwrap_or_default().to_vec()).unwrap();
+            out.push(read(key, message.payload().unwrap()));
         }
     }
     out

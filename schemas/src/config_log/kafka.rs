@@ -6,15 +6,11 @@
 //! error.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
-use std::task::{Context, Poll, Wake};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
@@ -44,8 +40,8 @@ pub enum FollowError {
     Client(#[from] rdkafka::error::KafkaError),
     #[error("the config log {topic} at {brokers} could not be read to its end in {seconds} s")]
     NotCaughtUp { topic: String, brokers: String, seconds: u64 },
-    #[error("creating the config log {topic}: {code}")]
-    Create { topic: String, code: RDKafkaErrorCode },
+    #[error("the config log: {0}")]
+    Create(crate::kafka_access::TopicError),
     #[error("starting the config log's reader: {0}")]
     Thread(std::io::Error),
 }
@@ -120,7 +116,7 @@ impl ConfigFollower {
         // (and creates the topic then) while the caller serves what it has.
         let created = match create_topic(&settings) {
             Ok(()) => true,
-            Err(error @ FollowError::Create { .. }) => return Err(error),
+            Err(FollowError::Create(error)) if error.refused => return Err(FollowError::Create(error)),
             Err(error) => {
                 tracing::warn!(%error, "config log not created yet; retrying while reading");
                 false
@@ -341,42 +337,6 @@ fn note_error(last: &mut Option<Instant>, error: &dyn std::fmt::Display) {
 
 /// One partition (the log's order is the rule's order), kept forever.
 fn create_topic(settings: &LogSettings) -> Result<(), FollowError> {
-    let admin: AdminClient<_> = settings.client().create()?;
-    let topic = NewTopic::new(&settings.topic, 1, TopicReplication::Fixed(1))
-        .set("cleanup.policy", "delete")
-        .set("retention.ms", "-1");
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics([&topic], &options), Duration::from_secs(5)).ok_or_else(|| {
-        FollowError::NotCaughtUp { topic: settings.topic.clone(), brokers: settings.kafka.brokers.clone(), seconds: 5 }
-    })??;
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => return Err(FollowError::Create { topic, code }),
-        }
-    }
-    Ok(())
-}
-
-/// Runs a future on this thread until it completes or `timeout` passes.
-/// The futures here (deliveries, admin calls) are completed by librdkafka's
-/// own threads; all this needs is to sleep until they wake it.
-fn block_on<F: Future>(future: F, timeout: Duration) -> Option<F::Output> {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Arc::new(Unpark(std::thread::current())).into();
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return Some(output);
-        }
-        let left = deadline.checked_duration_since(Instant::now())?;
-        std::thread::park_timeout(left);
-    }
+    let configs = [("cleanup.policy", "delete"), ("retention.ms", "-1")];
+    settings.kafka.create_topic(&settings.topic, 1, &configs, Duration::from_secs(5)).map_err(FollowError::Create)
 }

@@ -1,0 +1,220 @@
+//! The staff topic into `staff_actions`.
+//!
+//! A few records an exam (one per control a proctor sends a learning
+//! platform), so this is one plain thread beside the dataflow, in the
+//! cluster's first process only: it reads every partition of the staff
+//! topic from the group's committed offsets, writes what it read as one
+//! insert, and commits only after the store acknowledged it. A crash in
+//! between writes the same rows again, which the table's `action_id` key
+//! absorbs. A record that is not a staff action is counted, logged and
+//! skipped: retrying cannot mend it. While the store is away the thread
+//! retries with backoff and reads nothing more; on stop it gives up the
+//! rows it could not write, uncommitted, for the next start.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use invigil_schemas::staff::StaffAction;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::rows::StaffActionRow;
+use crate::settings::PipelineSettings;
+use crate::store::Store;
+
+/// Rows gathered into one insert at most …
+const MAX_ROWS: usize = 1_000;
+/// … or for this long after the first.
+const GATHER: Duration = Duration::from_millis(200);
+
+/// The running follower, until `stop` or [`StaffLog::join`].
+pub struct StaffLog {
+    thread: JoinHandle<()>,
+    done: Arc<AtomicBool>,
+}
+
+impl StaffLog {
+    /// Starts following `settings`' staff topic (creating it when missing)
+    /// into `store`, until `stop` is raised.
+    pub fn start(
+        settings: &PipelineSettings,
+        store: Store,
+        runtime: Arc<tokio::runtime::Runtime>,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<Self> {
+        let done = Arc::new(AtomicBool::new(false));
+        let follower = Follower {
+            topic: invigil_schemas::staff::staff_topic(&settings.topic),
+            kafka: settings.kafka.clone(),
+            group: format!("{}-staff", settings.group_id),
+            store,
+            runtime,
+            stop,
+            done: Arc::clone(&done),
+        };
+        let thread = std::thread::Builder::new().name("invigil-staff-log".into()).spawn(move || follower.run())?;
+        Ok(Self { thread, done })
+    }
+
+    /// Stops following (once what was read is written, if the store
+    /// takes it) and waits for the thread.
+    pub fn join(self) {
+        self.done.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+struct Follower {
+    topic: String,
+    kafka: invigil_schemas::kafka_access::KafkaEndpoint,
+    group: String,
+    store: Store,
+    runtime: Arc<tokio::runtime::Runtime>,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicBool>,
+}
+
+impl Follower {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Relaxed)
+    }
+
+    fn run(self) {
+        let Some(consumer) = self.connect() else { return };
+        let mut rows = Vec::new();
+        let mut next: Vec<(i32, i64)> = Vec::new();
+        while !self.stopping() {
+            let first = Instant::now();
+            while rows.len() < MAX_ROWS && first.elapsed() < GATHER && !self.stopping() {
+                let Some(message) = consumer.poll(Duration::from_millis(100)) else { continue };
+                let message = match message {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(%error, topic = %self.topic, "reading staff actions");
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
+                };
+                note_offset(&mut next, message.partition(), message.offset() + 1);
+                match message.payload().map(StaffAction::decode) {
+                    Some(Ok(action)) => rows.push(StaffActionRow::from(&action)),
+                    Some(Err(error)) => tracing::warn!(
+                        %error, partition = message.partition(), offset = message.offset(),
+                        "skipping a record of the staff topic that is not a staff action"
+                    ),
+                    None => tracing::warn!(offset = message.offset(), "skipping an empty staff record"),
+                }
+            }
+            if next.is_empty() {
+                continue;
+            }
+            if !self.write(&rows) {
+                return;
+            }
+            rows.clear();
+            self.commit(&consumer, &next);
+            next.clear();
+        }
+    }
+
+    /// Waits for the topic (creating it), then assigns all its partitions
+    /// from the committed offsets. `None` when stopped first.
+    fn connect(&self) -> Option<BaseConsumer> {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            if self.stopping() {
+                return None;
+            }
+            match self.try_connect() {
+                Ok(consumer) => return Some(consumer),
+                Err(error) => {
+                    tracing::warn!(%error, topic = %self.topic, "staff actions not followed yet; retrying");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn try_connect(&self) -> Result<BaseConsumer, String> {
+        self.kafka.create_topic(&self.topic, 1, &[], Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let consumer: BaseConsumer = self
+            .kafka
+            .client_config()
+            .set("group.id", &self.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("reconnect.backoff.max.ms", "2000")
+            .create()
+            .map_err(|e| e.to_string())?;
+        let metadata = consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len() as i32);
+        if partitions == 0 {
+            return Err("the topic has no partitions yet".into());
+        }
+        let mut query = TopicPartitionList::new();
+        for partition in 0..partitions {
+            query.add_partition(&self.topic, partition);
+        }
+        let committed = consumer.committed_offsets(query, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        let mut assignment = TopicPartitionList::new();
+        for element in committed.elements() {
+            let offset = match element.offset() {
+                Offset::Offset(n) => Offset::Offset(n),
+                _ => Offset::Beginning,
+            };
+            assignment.add_partition_offset(&self.topic, element.partition(), offset).map_err(|e| e.to_string())?;
+        }
+        consumer.assign(&assignment).map_err(|e| e.to_string())?;
+        tracing::info!(topic = %self.topic, partitions, "following staff actions");
+        Ok(consumer)
+    }
+
+    /// Inserts `rows`, retrying with backoff; `false` when stopped first.
+    fn write(&self, rows: &[StaffActionRow]) -> bool {
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.runtime.block_on(self.store.insert(rows)) {
+                Ok(()) => return true,
+                Err(error) if self.stopping() => {
+                    tracing::error!(%error, rows = rows.len(), "staff actions left unwritten at stop; the next start writes them");
+                    return false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, rows = rows.len(), retry_in_ms = wait.as_millis() as u64, "writing staff actions");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn commit(&self, consumer: &BaseConsumer, next: &[(i32, i64)]) {
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in next {
+            if list.add_partition_offset(&self.topic, *partition, Offset::Offset(*offset)).is_err() {
+                return;
+            }
+        }
+        // A failed commit only means these rows are written again later.
+        if let Err(error) = consumer.commit(&list, CommitMode::Sync) {
+            tracing::warn!(%error, "committing staff actions");
+        }
+    }
+}
+
+/// Remembers the offset to resume `partition` from.
+fn note_offset(next: &mut Vec<(i32, i64)>, partition: i32, offset: i64) {
+    match next.iter_mut().find(|(p, _)| *p == partition) {
+        Some(entry) => entry.1 = entry.1.max(offset),
+        None => next.push((partition, offset)),
+    }
+}
