@@ -441,6 +441,27 @@ pub async fn post_verdict(
     Ok(Json(Verdict { verdict: request.verdict, reviewer: claims.sub, comment: request.comment, reviewed_at: now }))
 }
 
+/// `GET /api/v1/dashboard/tests/{test}/candidates/{candidate}/lti`: the
+/// attempt the wall's LMS controls act on (a proctor of the test or an
+/// admin); 404 when the candidate was not launched from a platform that
+/// offers its Assessment Control Service.
+pub async fn get_lti_attempt(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path((test, candidate)): Path<(String, String)>,
+) -> Result<Json<LtiAttempt>, ApiError> {
+    let test = parse_test_id(&test)?;
+    let candidate = parse_candidate_id(&candidate)?;
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
+    match lti_attempt(state.analytics()?, &test, &candidate).await.map_err(store_error)? {
+        Some(attempt) => Ok(Json(attempt)),
+        None => Err(ApiError::new(
+            invigil_schemas::api::ErrorCode::NotFound,
+            format!("{candidate} was not launched from a learning platform that offers assessment controls"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,26 +486,5 @@ mod tests {
         assert_eq!(completeness(0, 0), 100.0);
         assert_eq!(completeness(3, 2), 66.7);
         assert_eq!(completeness(10, 12), 100.0);
-    }
-}
-
-/// `GET /api/v1/dashboard/tests/{test}/candidates/{candidate}/lti`: the
-/// attempt the wall's LMS controls act on (a proctor of the test or an
-/// admin); 404 when the candidate was not launched from a platform that
-/// offers its Assessment Control Service.
-pub async fn get_lti_attempt(
-    State(state): State<Arc<Dashboards>>,
-    headers: HeaderMap,
-    Path((test, candidate)): Path<(String, String)>,
-) -> Result<Json<LtiAttempt>, ApiError> {
-    let test = parse_test_id(&test)?;
-    let candidate = parse_candidate_id(&candidate)?;
-    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Admin])?;
-    match lti_attempt(state.analytics()?, &test, &candidate).await.map_err(store_error)? {
-        Some(attempt) => Ok(Json(attempt)),
-        None => Err(ApiError::new(
-            invigil_schemas::api::ErrorCode::NotFound,
-            format!("{candidate} was not launched from a learning platform that offers assessment controls"),
-        )),
     }
 }

@@ -121,6 +121,8 @@ async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_
     assert_eq!(start[lti_platform::ATTEMPT_NUMBER], 2);
     assert_eq!(start[lti_platform::RESOURCE_LINK]["id"], "quiz-7");
     assert_eq!(start["https://purl.imsglobal.org/spec/lti-ap/claim/end_assessment_return"], true);
+    assert_eq!(data["identity_wait_ms"], 0, "no face checks: nothing to wait for");
+    assert!(start.get(VERIFIED_USER).is_none(), "no identity checked, no verified_user");
     assert!(start["nonce"].as_str().is_some_and(|n| n.len() >= 32) && start["jti"].is_string());
     let lifetime = start["exp"].as_i64().unwrap() - start["iat"].as_i64().unwrap();
     assert!((60..=600).contains(&lifetime), "{lifetime} s");
@@ -140,6 +142,95 @@ async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_
         .await
         .unwrap();
     assert_eq!(forged.status(), 401);
+}
+
+const VERIFIED_USER: &str = "https://purl.imsglobal.org/spec/lti-ap/claim/verified_user";
+
+/// Asks for the signed `LtiStartAssessment` of a launch's ticket; its claims
+/// (unverified here: the first test checks the signature).
+async fn start_claims(running: &Running, ticket: &Value, identity_reference: bool) -> Value {
+    let reply: Value = running
+        .http
+        .post(running.url("/lti/start-assessment"))
+        .json(&json!({ "ticket": ticket, "identity_reference": identity_reference }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payload = reply["jwt"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    serde_json::from_slice(&base64_url(&payload)).unwrap()
+}
+
+/// A proctoring launch of `user` into resource link `link`, with `extra`
+/// claims; its status and page.
+async fn launch_into(running: &Running, platform: &MockPlatform, link: &str, extra: Value) -> (u16, String) {
+    let login = login(running, platform).await;
+    let mut claims = platform.start_proctoring("user-17", &login["nonce"]);
+    claims[lti_platform::RESOURCE_LINK]["id"] = json!(link);
+    for (name, value) in extra.as_object().unwrap() {
+        claims[name] = value.clone();
+    }
+    launch(running, &platform.sign(&claims), &login["state"]).await
+}
+
+#[tokio::test]
+async fn identity_mode_vouches_for_the_launch_names_and_a_trusted_platform_sets_its_test_layer() {
+    let (running, platform) = setup().await;
+    let config = &running.state.config;
+    let write = || Write { if_version: None, by: "test".into() };
+    let mut document = (*config.current().document).clone();
+    document.tests.insert(
+        "mock:quiz-7".to_owned().try_into().unwrap(),
+        json!({"face_check": {"mode": "identity"}, "lms": {"end_assessment_return": false, "identity_wait_ms": 5000}}),
+    );
+    config.replace(document.clone(), write()).unwrap();
+
+    let names = json!({"given_name": "Asha", "family_name": "Rao"});
+    let (status, page) = launch_into(&running, &platform, "quiz-7", names.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    let data = page_data(&page);
+    assert_eq!(data["identity_wait_ms"], 5000, "the page waits for the reference face");
+    let start = start_claims(&running, &data["ticket"], true).await;
+    assert_eq!(
+        start[VERIFIED_USER],
+        json!({"name": "Asha Rao", "given_name": "Asha", "family_name": "Rao"}),
+        "the names the launch gave, never iss or sub"
+    );
+    assert_eq!(start["https://purl.imsglobal.org/spec/lti-ap/claim/end_assessment_return"], false, "per test");
+    let unverified = start_claims(&running, &data["ticket"], false).await;
+    assert!(unverified.get(VERIFIED_USER).is_none(), "no reference taken in time, no claim: {unverified}");
+
+    // A platform registered to set its tests' proctoring: a launch's
+    // settings become the layer of the test its link makes, once.
+    document.lti_platforms[0].settings_from_platform = true;
+    config.replace(document.clone(), write()).unwrap();
+    let settings =
+        |data: &str| json!({"https://purl.imsglobal.org/spec/lti-ap/claim/proctoring_settings": {"data": data}});
+    let layer = json!({"face_check": {"mode": "presence"}, "recording": {"mode": "video"}});
+    let before = config.current().version;
+    for _ in 0..2 {
+        let (status, page) = launch_into(&running, &platform, "quiz-8", settings(&layer.to_string())).await;
+        assert_eq!(status, 200, "{page}");
+    }
+    let current = config.current();
+    assert_eq!(current.document.tests.get(&"mock:quiz-8".to_owned().try_into().unwrap()), Some(&layer));
+    assert_eq!(current.version, before + 1, "written once, not once per launch");
+    // Settings the document refuses, or that are not an object, change
+    // nothing, and the candidate still gets the proctoring page.
+    for (link, data) in [("quiz-9", r#"{"face_check": {"mode": "sometimes"}}"#), ("quiz-10", "video, please")] {
+        let (status, page) = launch_into(&running, &platform, link, settings(data)).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("lti-launch"), "the proctoring page");
+    }
+    // A platform not trusted with settings: ignored.
+    document.lti_platforms[0].settings_from_platform = false;
+    config.replace(document, write()).unwrap();
+    let (status, _) = launch_into(&running, &platform, "quiz-11", settings(&layer.to_string())).await;
+    assert_eq!(status, 200);
+    let tests: Vec<String> = config.current().document.tests.keys().map(ToString::to_string).collect();
+    assert_eq!(tests, ["mock:quiz-7"], "only the document's own layer is left: {tests:?}");
 }
 
 fn base64_url(text: &str) -> Vec<u8> {

@@ -381,8 +381,8 @@ fn the_cluster_schema_is_generated_and_every_statement_parses() {
         .count();
     assert_eq!(
         statements.len(),
-        2 + 10 + 2 * alters + MIGRATIONS.len(),
-        "the database and the ledger, a local and a distributed table for each of 5 tables, each change on both, \
+        2 + 12 + 2 * alters + MIGRATIONS.len(),
+        "the database and the ledger, a local and a distributed table for each of 6 tables, each change on both, \
          and a ledger line per migration"
     );
     for statement in &statements {

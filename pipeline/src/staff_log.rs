@@ -29,6 +29,10 @@ use crate::store::Store;
 const MAX_ROWS: usize = 1_000;
 /// … or for this long after the first.
 const GATHER: Duration = Duration::from_millis(200);
+/// How long one wait for a first record lasts: also how long a stop may
+/// take to be noticed. Staff actions are rare, so the thread mostly sleeps
+/// here, two wake-ups a second.
+const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// The running follower, until `stop` or [`StaffLog::join`].
 pub struct StaffLog {
@@ -87,9 +91,18 @@ impl Follower {
         let mut rows = Vec::new();
         let mut next: Vec<(i32, i64)> = Vec::new();
         while !self.stopping() {
-            let first = Instant::now();
-            while rows.len() < MAX_ROWS && first.elapsed() < GATHER && !self.stopping() {
-                let Some(message) = consumer.poll(Duration::from_millis(100)) else { continue };
+            // Wait for a first record, then gather what follows it for up
+            // to GATHER, into one insert.
+            let mut gathering_since: Option<Instant> = None;
+            while rows.len() < MAX_ROWS && !self.stopping() {
+                let wait = match gathering_since {
+                    None => IDLE_POLL,
+                    Some(since) => match GATHER.checked_sub(since.elapsed()) {
+                        Some(left) if !left.is_zero() => left,
+                        _ => break,
+                    },
+                };
+                let Some(message) = consumer.poll(wait) else { continue };
                 let message = match message {
                     Ok(message) => message,
                     Err(error) => {
@@ -98,6 +111,7 @@ impl Follower {
                         continue;
                     }
                 };
+                gathering_since.get_or_insert_with(Instant::now);
                 note_offset(&mut next, message.partition(), message.offset() + 1);
                 match message.payload().map(StaffAction::decode) {
                     Some(Ok(action)) => rows.push(StaffActionRow::from(&action)),

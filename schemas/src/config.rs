@@ -36,6 +36,33 @@ pub struct ProctorConfig {
     pub recording: Recording,
     /// Face checks in the candidate's browser (off unless a test asks).
     pub face_check: FaceCheck,
+    /// What an LMS launch (LTI 1.3 proctoring) asks of the platform.
+    pub lms: LmsConfig,
+}
+
+/// What invigil asks of a learning platform for a test launched with LTI
+/// 1.3 Proctoring Services.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LmsConfig {
+    /// Ask the platform (`end_assessment_return` in `LtiStartAssessment`)
+    /// to launch `LtiEndAssessment` when the attempt ends, which stops
+    /// proctoring at once; otherwise it stops when the candidate closes the
+    /// page.
+    pub end_assessment_return: bool,
+    /// With `face_check.mode = "identity"`: how long the proctoring page
+    /// waits, once the checks pass, for the reference face before it opens
+    /// the assessment. Taken in time, `LtiStartAssessment` carries
+    /// `verified_user` (the names the launch gave: the person who started
+    /// the attempt is the one every later check is compared with — no ID
+    /// document is checked). 0: never wait, never claim.
+    pub identity_wait_ms: u32,
+}
+
+impl Default for LmsConfig {
+    fn default() -> Self {
+        Self { end_assessment_return: true, identity_wait_ms: 20_000 }
+    }
 }
 
 impl Default for ProctorConfig {
@@ -51,6 +78,7 @@ impl Default for ProctorConfig {
             live_video: true,
             recording: Recording::default(),
             face_check: FaceCheck::default(),
+            lms: LmsConfig::default(),
         }
     }
 }
@@ -518,6 +546,7 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
     };
     at_most("recording.video_kbps", config.recording.video_kbps, 4_000, "4 Mbit/s");
     at_most("recording.segment_ms", config.recording.segment_ms, MAX_SEGMENT_MS, "5 min");
+    at_most("lms.identity_wait_ms", config.lms.identity_wait_ms, 120_000, "2 min: the candidate is waiting");
     for (track, shape) in [("camera", config.recording.camera), ("screen", config.recording.screen)] {
         at_most(&format!("recording.{track}.width"), shape.width, 3_840, "4K");
         at_most(&format!("recording.{track}.height"), shape.height, 2_160, "4K");

@@ -28,6 +28,12 @@ pub struct LtiPlatform {
     pub jwks_url: String,
     /// The deployments of invigil on the platform that may launch.
     pub deployment_ids: Vec<String>,
+    /// The platform sets its tests' proctoring: a launch's
+    /// `proctoring_settings` whose `data` is a JSON object (a test layer,
+    /// as in `tests`) becomes the test's layer when it differs. Off (the
+    /// default), such settings are ignored and the document's layers rule.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settings_from_platform: bool,
 }
 
 /// The longest name: it prefixes ids of at most 128 bytes.
@@ -106,6 +112,7 @@ mod tests {
             token_url: "https://lms.example.edu/token".into(),
             jwks_url: "https://lms.example.edu/jwks".into(),
             deployment_ids: vec!["1".into()],
+            settings_from_platform: false,
         }
     }
 

@@ -28,9 +28,11 @@ export interface InvigilNotice {
   message?: string;
   /** For an 'unauthorized' error: the HTTP status. */
   http_status?: number;
+  /** For 'identity' (face_check.mode = identity): the page's reference face was taken; later checks are compared with it. */
+  reference?: boolean;
 }
 
-export type InvigilEvent = 'block' | 'unblock' | 'status' | 'uploads' | 'error';
+export type InvigilEvent = 'block' | 'unblock' | 'status' | 'uploads' | 'error' | 'identity';
 
 export interface InvigilStartOptions {
   /** Base URL of invigil ingest, e.g. https://proctor.example.com (default: the script tag's data-endpoint). */

@@ -13,7 +13,7 @@
 //
 // or, for apps that want control: invigil.start({ endpoint, token }),
 // invigil.stop(), invigil.on('block' | 'unblock' | 'status' | 'uploads' |
-// 'error', fn), invigil.track(name, data), invigil.setToken(jwt). With an
+// 'error' | 'identity', fn), invigil.track(name, data), invigil.setToken(jwt). With an
 // async tag, listen for the window's 'invigil:loaded' event (detail: the
 // API) to attach listeners before any notice; `invigil.ready` settles once
 // the core runs (or could not start: then status 'failed' and an 'error').
@@ -25,7 +25,7 @@ const BASE_URL = SCRIPT && SCRIPT.src ? new URL('.', SCRIPT.src).href : new URL(
 
 // ------------------------------------------------------------------ public API
 
-const listeners = { block: [], unblock: [], status: [], uploads: [], error: [] };
+const listeners = { block: [], unblock: [], status: [], uploads: [], error: [], identity: [] };
 let session = null;
 let settle = null;
 const ready = new Promise((resolve, reject) => { settle = { resolve, reject }; });

@@ -500,6 +500,7 @@ export class Session {
       }
       const r = await checker.check(await grabFrame(track), threshold, identity && this.identityReady);
       if (!this.stopped) this.input('face', [r.faces, r.confidence, r.faceSize, r.light, r.ms, r.similarity, r.reference]);
+      if (r.reference && !this.stopped) this.emit('identity', { reference: true });
     } catch (error) {
       // A new Worker starts with neither detector nor recogniser.
       this.faceChecker = null;

@@ -71,6 +71,10 @@ pub struct IdToken {
     pub nonce: String,
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub family_name: Option<String>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/message_type")]
     pub message_type: String,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/version")]
@@ -89,6 +93,32 @@ pub struct IdToken {
     pub attempt_number: Option<AttemptNumber>,
     #[serde(default, rename = "https://purl.imsglobal.org/spec/lti-ap/claim/acs")]
     pub acs: Option<Acs>,
+    #[serde(default, rename = "https://purl.imsglobal.org/spec/lti-ap/claim/proctoring_settings")]
+    pub proctoring_settings: Option<ProctoringSettings>,
+}
+
+/// The settings an instructor chose on the platform for the tool.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProctoringSettings {
+    /// Tool-specific; invigil reads a JSON object of test settings.
+    #[serde(default)]
+    pub data: Option<String>,
+}
+
+impl IdToken {
+    /// The names the launch gave the user, as `verified_user` carries them
+    /// (never `iss` or `sub`: the platform's own, not ours to vouch for).
+    /// `None` when it gave none.
+    pub fn names(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let names: serde_json::Map<String, serde_json::Value> =
+            [("name", &self.name), ("given_name", &self.given_name), ("family_name", &self.family_name)]
+                .into_iter()
+                .filter_map(|(claim, value)| {
+                    value.as_ref().filter(|v| !v.trim().is_empty()).map(|v| (claim.to_owned(), v.clone().into()))
+                })
+                .collect();
+        (!names.is_empty()).then_some(names)
+    }
 }
 
 /// An attempt number: platforms send an integer, some a numeric string.
@@ -135,4 +165,12 @@ pub struct StartAssessment {
     /// Asks the platform for an `LtiEndAssessment` launch when the attempt ends.
     #[serde(rename = "https://purl.imsglobal.org/spec/lti-ap/claim/end_assessment_return")]
     pub end_assessment_return: bool,
+    /// The person whose face became the reference before the assessment
+    /// opened, by the names the launch gave (identity mode only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "https://purl.imsglobal.org/spec/lti-ap/claim/verified_user"
+    )]
+    pub verified_user: Option<serde_json::Map<String, serde_json::Value>>,
 }

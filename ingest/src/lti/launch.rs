@@ -236,8 +236,16 @@ pub async fn post_launch(State(state): State<Arc<AppState>>, body: Bytes) -> Res
     match launch.token.message_type.as_str() {
         message::END_ASSESSMENT => pages::ended(&title),
         kind => {
+            super::platform_settings::apply(&state, &launch).await;
+            let config = state.config.current().document.for_test(&launch.test).unwrap_or_default();
+            // Wait for the reference face only where it is taken.
+            let identity_wait_ms = match config.face_check.mode {
+                invigil_schemas::config::FaceCheckMode::Identity => config.lms.identity_wait_ms,
+                _ => 0,
+            };
             let token = lti.candidate_token(&launch);
-            let ticket = (kind == message::START_PROCTORING).then(|| lti.ticket(&launch));
+            let ticket =
+                (kind == message::START_PROCTORING).then(|| lti.ticket(&launch, &config.lms, identity_wait_ms));
             let acs = (kind == message::START_PROCTORING).then(|| lti.acs_context(&launch)).flatten();
             let sdk_url = lti.settings.sdk_url.as_deref().unwrap_or("/sdk/invigil.js");
             let page = ProctorPage {
@@ -245,6 +253,7 @@ pub async fn post_launch(State(state): State<Arc<AppState>>, body: Bytes) -> Res
                 ticket: ticket.as_deref(),
                 acs: acs.as_deref(),
                 test_title: &title,
+                identity_wait_ms,
                 sdk_url,
             };
             pages::proctor(&page)
@@ -264,6 +273,12 @@ struct Ticket {
     session_data: String,
     attempt_number: AttemptNumber,
     start_assessment_url: String,
+    /// The test's `lms.end_assessment_return` at launch.
+    end_assessment_return: bool,
+    /// Identity mode with a wait for the reference face: the names to
+    /// vouch for (`verified_user`) once the page says it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verified_user: Option<serde_json::Map<String, serde_json::Value>>,
     iat: i64,
     exp: i64,
 }
@@ -271,6 +286,10 @@ struct Ticket {
 #[derive(Debug, Deserialize)]
 pub struct StartRequest {
     ticket: String,
+    /// The SDK took the reference face before the assessment opened
+    /// (identity mode; the page's word, checked against nothing else).
+    #[serde(default)]
+    identity_reference: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -321,7 +340,8 @@ pub async fn post_start_assessment(State(state): State<Arc<AppState>>, body: Byt
         resource_link: ticket.resource_link,
         session_data: ticket.session_data,
         attempt_number: ticket.attempt_number,
-        end_assessment_return: true,
+        end_assessment_return: ticket.end_assessment_return,
+        verified_user: ticket.verified_user.filter(|_| request.identity_reference),
     };
     Json(StartReply { url: ticket.start_assessment_url, jwt: lti.keys.sign(&message) }).into_response()
 }
@@ -482,7 +502,7 @@ impl Lti {
         self.keys.sign(&Minted { claims: &claims, aud: CANDIDATE_AUDIENCE })
     }
 
-    fn ticket(&self, launch: &Launch) -> String {
+    fn ticket(&self, launch: &Launch, lms: &invigil_schemas::config::LmsConfig, identity_wait_ms: u32) -> String {
         let now = invigil_schemas::clock::now_ms() / 1000;
         let token = &launch.token;
         self.keys.sign(&Ticket {
@@ -494,6 +514,8 @@ impl Lti {
             session_data: token.session_data.clone().expect("checked"),
             attempt_number: token.attempt_number.expect("checked"),
             start_assessment_url: token.start_assessment_url.clone().expect("checked"),
+            end_assessment_return: lms.end_assessment_return,
+            verified_user: token.names().filter(|_| identity_wait_ms > 0),
             iat: now,
             exp: now + i64::from(self.settings.token_hours) * 3600,
         })

@@ -28,6 +28,7 @@ mod keys;
 mod launch;
 mod pages;
 mod platform_keys;
+mod platform_settings;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -19,6 +19,9 @@ pub struct ProctorPage<'a> {
     pub acs: Option<&'a str>,
     /// Shown to the candidate.
     pub test_title: &'a str,
+    /// Identity mode: how long to wait, once the checks pass, for the SDK's
+    /// reference face before opening the assessment (0: do not wait).
+    pub identity_wait_ms: u32,
     /// The SDK's script.
     #[serde(skip)]
     pub sdk_url: &'a str,
@@ -64,6 +67,8 @@ pub const PROCTOR_JS: &str = r#"(function () {
   var launch = JSON.parse(document.getElementById('lti-launch').textContent);
   var status = document.getElementById('lti-status');
   var started = false;
+  var waiting = false;
+  var reference = false;
   function say(text) { status.textContent = text; }
   function startAssessment() {
     if (started || !launch.ticket) return;
@@ -72,7 +77,7 @@ pub const PROCTOR_JS: &str = r#"(function () {
     fetch('/lti/start-assessment', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ticket: launch.ticket }),
+      body: JSON.stringify({ ticket: launch.ticket, identity_reference: reference }),
     }).then(function (response) {
       if (!response.ok) return response.text().then(function (text) { throw new Error(text || ('HTTP ' + response.status)); });
       return response.json();
@@ -100,6 +105,15 @@ pub const PROCTOR_JS: &str = r#"(function () {
       say('Your assessment could not be opened (' + error.message + '). Reload this page to try again.');
     });
   }
+  // Identity mode: the assessment opens once the SDK has its reference
+  // face, or after identity_wait_ms without one (never held longer).
+  function checksPassed() {
+    if (!launch.identity_wait_ms || reference) return startAssessment();
+    if (waiting) return;
+    waiting = true;
+    say('Checks passed. Look at the camera for a moment: a reference photo of your face is being taken…');
+    setTimeout(startAssessment, launch.identity_wait_ms);
+  }
   var recorded = false;
   function follow(invigil) {
     function onStatus(state) {
@@ -108,10 +122,16 @@ pub const PROCTOR_JS: &str = r#"(function () {
         recorded = true;
         invigil.track('invigil.lti', { acs: launch.acs });
       }
-      if (state === 'running') { if (launch.ticket) startAssessment(); else say('Proctoring is on. Keep this page open while you take your assessment.'); }
+      if (state === 'running') { if (launch.ticket) checksPassed(); else say('Proctoring is on. Keep this page open while you take your assessment.'); }
       // The SDK could not start: our failure, never a reason to hold the candidate back.
       else if (state === 'failed') { if (launch.ticket) startAssessment(); else say('Proctoring could not start; you may go on.'); }
       else if (state === 'stopped') say('Proctoring has ended.');
+    }
+    try {
+      invigil.on('identity', function () { reference = true; if (waiting) startAssessment(); });
+    } catch (e) {
+      // An SDK without the notice: nothing to wait for.
+      launch.identity_wait_ms = 0;
     }
     invigil.on('status', function (detail) { onStatus(detail.state); });
     onStatus(invigil.status);
@@ -201,6 +221,7 @@ mod tests {
             ticket: Some("</script><script>alert(1)</script>"),
             acs: None,
             test_title: "Quiz <b>&</b>",
+            identity_wait_ms: 0,
             sdk_url: "https://cdn.example/invigil.js?v=1&x=\"y",
         };
         let html = text(proctor(&page)).await;

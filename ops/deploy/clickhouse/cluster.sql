@@ -268,3 +268,26 @@ ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS differe
 ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
 ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (9, 'identity_checks', 10468550857446327515, now());
+
+-- 010_staff_actions
+CREATE TABLE IF NOT EXISTS invigil.staff_actions_local ON CLUSTER invigil
+(
+    test_id        LowCardinality(String),
+    candidate_id   String,
+    action_id      UUID,
+    at             DateTime64(3, 'UTC'),
+    staff          String,
+    role           LowCardinality(String),
+    action         LowCardinality(String),
+    outcome        LowCardinality(String),
+    detail         String,
+    ingest_node    LowCardinality(String),
+    version        UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/staff_actions_local', '{replica}', version)
+PARTITION BY toYYYYMM(at)
+ORDER BY (test_id, candidate_id, action_id)
+TTL toDateTime(at) + INTERVAL 395 DAY;
+CREATE TABLE IF NOT EXISTS invigil.staff_actions ON CLUSTER invigil AS invigil.staff_actions_local
+ENGINE = Distributed(invigil, invigil, staff_actions_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (10, 'staff_actions', 1086458312875815819, now());

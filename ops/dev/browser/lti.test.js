@@ -9,15 +9,19 @@
 // attempt through the platform's Assessment Control Service (its token
 // issued by the package to our signed assertion), sees the platform's
 // answer, and the review page shows the pause in the candidate's timeline
-// (who, when, why). A launch from a platform nobody registered gets a page,
-// not an exam.
+// (who, when, why). In identity mode the page waits for the SDK's reference
+// face (a portrait on the fake camera) before it opens the assessment, and
+// the platform receives verified_user. A launch from a platform nobody
+// registered gets a page, not an exam.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launch } from './chromium.js';
-import { FAST_CONFIG, Ingest, completeSetup, jwt, overlayReasons, waitFor } from './stack.js';
+import { FACES, FAST_CONFIG, Ingest, completeSetup, jwt, overlayReasons, waitFor } from './stack.js';
 
 const LMS = join(dirname(fileURLToPath(import.meta.url)), '..', 'lti', 'lms.py');
 
@@ -146,6 +150,46 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
     const stopped = stack.events().filter((r) => r.key === 'pypi:final-exam/pypi:learner-1').map((r) => r.event);
     assert.ok(stopped.some((e) => e.type === 'session_ended'), 'the session ended on the record');
     assert.deepEqual(problems, []);
+  });
+
+  test('in identity mode the assessment opens once the reference face is taken, with verified_user', async () => {
+    // A camera that shows one person, for the detector and the recogniser.
+    const dir = mkdtempSync(join(tmpdir(), 'invigil-lti-face-'));
+    const camera = join(dir, 'camera.y4m');
+    execFileSync('ffmpeg', ['-y', '-loglevel', 'error', '-loop', '1', '-framerate', '5', '-t', '4',
+      '-i', join(FACES, 'fixtures', 'person_a_2.jpg'),
+      '-vf', 'scale=320:240:force_original_aspect_ratio=decrease,pad=320:240:(ow-iw)/2:(oh-ih)/2:color=0x5a5a5a,setsar=1,format=yuv420p',
+      '-r', '5', camera]);
+    const faceBrowser = await launch({ camera });
+    try {
+      const registration = await (await fetch(`${platform.base}/registration`)).json();
+      await stack.putConfig({
+        defaults: FAST_CONFIG, bypasses: {}, lti_platforms: [registration],
+        tests: { 'pypi:final-exam': { face_check: { mode: 'identity', every_ms: 1000, identity_every_ms: 1000 }, lms: { identity_wait_ms: 90000 } } },
+      });
+      const before = (await (await fetch(`${platform.base}/state`)).json()).started.length;
+      const page = await faceBrowser.context.newPage();
+      await page.goto(`${platform.base}/launch?message=start&user=learner-3`);
+      await page.waitForURL(`${stack.base}/lti/launch`, { timeout: 20_000 });
+      await completeSetup(page);
+      // The recogniser (10 MB) loads, the first suitable face becomes the
+      // reference, and only then does the platform get LtiStartAssessment.
+      const started = await waitFor('the assessment started after the reference face', async () => {
+        const state = await (await fetch(`${platform.base}/state`)).json();
+        return state.started.length > before ? state : null;
+      }, 90_000, 1_000);
+      assert.deepEqual(started.problems, [], 'the platform found nothing wrong');
+      assert.deepEqual(started.started.at(-1).verified_user, { name: 'Ravi Menon' }, 'the launch\'s name, vouched for by the reference face');
+      assert.equal(started.started.at(-1).end_assessment_return, true);
+      // The reference face is on the record (its batch follows within a second or so).
+      await waitFor('the reference face on the record', () => stack.events()
+        .filter((r) => r.key === 'pypi:final-exam/pypi:learner-3').map((r) => r.event)
+        .find((e) => e.type === 'face' && e.reference === true), 20_000, 500);
+      await page.evaluate(() => window.invigil.stop());
+    } finally {
+      await faceBrowser.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a launch from a platform nobody registered gets a page saying so, and no exam', async () => {

@@ -185,6 +185,14 @@ def check_start(world, token):
     world.nonces.add(nonce)
     if not isinstance(claims.get(AP + "end_assessment_return"), bool):
         problems.append("end_assessment_return is not a boolean")
+    verified = claims.get(AP + "verified_user")
+    if verified is not None:
+        # LTI-AP 4.3.2.1: identity claims only; iss and sub are the
+        # platform's, opaque to the tool, and must not be vouched for.
+        if not isinstance(verified, dict) or not verified:
+            problems.append("verified_user is not an object of identity claims")
+        elif "iss" in verified or "sub" in verified:
+            problems.append("verified_user names iss or sub")
     return problems, claims
 
 
@@ -278,7 +286,12 @@ class Handler(BaseHTTPRequestHandler):
                 if problems:
                     world.problems.extend(problems)
                 else:
-                    world.started.append({"session_data": claims[AP + "session_data"], "at": time.time()})
+                    world.started.append({
+                        "session_data": claims[AP + "session_data"],
+                        "verified_user": claims.get(AP + "verified_user"),
+                        "end_assessment_return": claims.get(AP + "end_assessment_return"),
+                        "at": time.time(),
+                    })
             if problems:
                 return self.reply(400, page("<h1>Refused</h1><p>%s</p>" % escape("; ".join(problems))))
             body = (

@@ -100,6 +100,7 @@ impl MockPlatform {
             token_url: format!("{}/token", self.base),
             jwks_url: format!("{}/jwks", self.base),
             deployment_ids: vec![self.deployment_id.clone()],
+            settings_from_platform: false,
         }
     }
 
