@@ -59,3 +59,54 @@ export function withoutBypass(document, test, candidate) {
   if (Object.keys(copy.bypasses[test]).length === 0) delete copy.bypasses[test];
   return copy;
 }
+
+/** The document's LMS registrations (`lti_platforms`), in its order. */
+export function platformList(document) {
+  return document.lti_platforms || [];
+}
+
+/** A registration from the form's fields: deployment ids split on commas
+ * and whitespace, every text trimmed; the server validates the rest. */
+export function platformFromForm(fields) {
+  const text = (name) => String(fields[name] ?? '').trim();
+  const platform = {
+    name: text('name'),
+    issuer: text('issuer'),
+    client_id: text('client_id'),
+    auth_url: text('auth_url'),
+    token_url: text('token_url'),
+    jwks_url: text('jwks_url'),
+    deployment_ids: text('deployment_ids').split(/[\s,]+/).filter(Boolean),
+  };
+  if (fields.settings_from_platform) platform.settings_from_platform = true;
+  return platform;
+}
+
+/** A copy of the document with `platform` registered: it replaces the one
+ * of the same name (an edit), or joins the end. */
+export function withPlatform(document, platform) {
+  const copy = structuredClone(document);
+  const list = copy.lti_platforms || [];
+  const at = list.findIndex((p) => p.name === platform.name);
+  if (at >= 0) list[at] = platform;
+  else list.push(platform);
+  copy.lti_platforms = list;
+  return copy;
+}
+
+/** A copy of the document without the registration named `name`. */
+export function withoutPlatform(document, name) {
+  const copy = structuredClone(document);
+  copy.lti_platforms = (copy.lti_platforms || []).filter((p) => p.name !== name);
+  return copy;
+}
+
+/** What a platform's administrator is given to register invigil (the same
+ * for every platform), under `origin`. */
+export function toolUrls(origin) {
+  return [
+    ['OIDC login initiation URL', `${origin}/lti/login`],
+    ['Launch / redirect URL (target link URI)', `${origin}/lti/launch`],
+    ['Public keyset URL (JWKS)', `${origin}/lti/jwks`],
+  ];
+}

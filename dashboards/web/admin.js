@@ -1,9 +1,13 @@
 // Admin: the configuration document (SPEC §7) — edit and validate, see and
-// restore earlier versions — and candidate bypasses with their reason.
+// restore earlier versions — candidate bypasses with their reason, and the
+// learning platforms (LTI 1.3) that may launch invigil.
 // Nothing changes unless the server accepted the whole document. The
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
-import { bypassList, fieldRange, parseDocument, refusalProblems, versionList, withBypass, withoutBypass } from './admin-data.js';
+import {
+  bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass,
+  withoutPlatform,
+} from './admin-data.js';
 import { el } from './dom.js';
 
 const me = await header('Admin');
@@ -15,6 +19,7 @@ async function start() {
   page.saveButton.addEventListener('click', () => saveEditor(page));
   page.discardButton.addEventListener('click', () => { showProblems(page, []); load(page); });
   page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
+  page.platformForm.addEventListener('submit', (event) => addPlatform(page, event));
   await load(page);
 }
 
@@ -35,6 +40,14 @@ function layout(main) {
     bypassForm: el('form', { id: 'bypass-form', class: 'row' },
       field('bypass-test', 'Test'), field('bypass-candidate', 'Candidate'), field('bypass-reason', 'Reason (kept for the audit trail)', { minlength: '3' }),
       el('button', { type: 'submit', class: 'primary' }, 'Bypass proctoring')),
+    platforms: el('tbody', { id: 'platforms' }),
+    platformForm: el('form', { id: 'platform-form', class: 'row' },
+      field('platform-name', 'Name (prefixes its ids)', { pattern: '[A-Za-z0-9_\\-]{1,32}' }),
+      field('platform-issuer', 'Issuer'), field('platform-client_id', 'Client id it gave invigil'),
+      field('platform-auth_url', 'OIDC auth URL', { type: 'url' }), field('platform-token_url', 'Token URL', { type: 'url' }),
+      field('platform-jwks_url', 'Keyset (JWKS) URL', { type: 'url' }), field('platform-deployment_ids', 'Deployment ids (comma-separated)'),
+      el('label', { class: 'check' }, el('input', { type: 'checkbox', id: 'platform-settings_from_platform', name: 'platform-settings_from_platform' }), ' The platform sets its tests\' proctoring'),
+      el('button', { type: 'submit', class: 'primary' }, 'Register (or update by name)')),
   };
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
@@ -45,6 +58,11 @@ function layout(main) {
     el('section', { class: 'panel', 'aria-labelledby': 'history-title' }, el('h2', { id: 'history-title' }, 'Version history'), page.history, page.preview),
     el('section', { class: 'panel', 'aria-labelledby': 'bypass-title' }, el('h2', { id: 'bypass-title' }, 'Candidate bypasses'),
       el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Reason', ''].map((h) => el('th', {}, h)))), page.bypasses), page.bypassForm),
+    el('section', { class: 'panel', 'aria-labelledby': 'platforms-title' }, el('h2', { id: 'platforms-title' }, 'Learning platforms (LTI 1.3)'),
+      el('p', { class: 'hint' }, 'Give a platform\'s administrator these, then register the platform with what it gives back:'),
+      el('dl', { id: 'tool-urls' }, toolUrls(location.origin).flatMap(([what, url]) => [el('dt', {}, what), el('dd', {}, el('code', {}, url))])),
+      el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Issuer', 'Client id', 'Deployments', 'Sets its tests', ''].map((h) => el('th', {}, h)))), page.platforms),
+      page.platformForm),
   );
   return page;
 }
@@ -73,6 +91,7 @@ async function load(page) {
   const { versions } = await api('/api/v1/admin/config/history');
   drawHistory(page, versions);
   drawBypasses(page);
+  drawPlatforms(page);
 }
 
 function drawHistory(page, versions) {
@@ -87,6 +106,14 @@ function drawBypasses(page) {
     el('td', {}, test), el('td', {}, candidate), el('td', {}, reason),
     el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeBypass(page, test, candidate) }, 'remove'))));
   page.bypasses.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '4', class: 'legend' }, 'No bypasses.'))]));
+}
+
+function drawPlatforms(page) {
+  const rows = platformList(page.inForce.document).map((p) => el('tr', { dataset: { platform: p.name } },
+    el('td', {}, p.name), el('td', {}, p.issuer), el('td', {}, p.client_id), el('td', {}, (p.deployment_ids || []).join(', ')),
+    el('td', {}, p.settings_from_platform ? 'yes' : 'no'),
+    el('td', {}, el('button', { type: 'button', class: 'link', 'aria-label': `Remove ${p.name}`, onclick: () => removePlatform(page, p.name) }, 'remove'))));
+  page.platforms.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '6', class: 'legend' }, 'No platform may launch invigil.'))]));
 }
 
 /** Sends a whole document over the version shown; on 400 shows every field
@@ -146,4 +173,16 @@ async function addBypass(page, event) {
 
 async function removeBypass(page, test, candidate) {
   await save(page, withoutBypass(page.inForce.document, test, candidate), `Bypass of ${candidate} removed`);
+}
+
+async function addPlatform(page, event) {
+  event.preventDefault();
+  const data = new FormData(page.platformForm);
+  const fields = Object.fromEntries([...data.entries()].map(([key, value]) => [key.replace(/^platform-/, ''), value]));
+  const platform = platformFromForm(fields);
+  if (await save(page, withPlatform(page.inForce.document, platform), `Platform ${platform.name} registered`)) page.platformForm.reset();
+}
+
+async function removePlatform(page, name) {
+  await save(page, withoutPlatform(page.inForce.document, name), `Platform ${name} removed`);
 }

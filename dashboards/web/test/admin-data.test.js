@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bypassList, fieldRange, parseDocument, refusalProblems, versionList, withBypass, withoutBypass } from '../admin-data.js';
+import {
+  bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass,
+  withoutPlatform,
+} from '../admin-data.js';
 
 const DOCUMENT = {
   defaults: { events_interval_ms: 1000, capture_intervals: { face_ms: 30000 } },
@@ -87,4 +90,35 @@ test('a bypass is removed from a copy; a test left without any leaves too', () =
   const none = withoutBypass(DOCUMENT, 'other', 'cand-9');
   assert.deepEqual(Object.keys(none.bypasses), ['exam']);
   assert.ok(DOCUMENT.bypasses.other['cand-9'] && DOCUMENT.bypasses.exam['cand-1'], 'the document in force is untouched');
+});
+
+test('an LMS registration from the form: trimmed, deployments split, the flag only when set', () => {
+  const fields = {
+    name: ' moodle ', issuer: 'https://lms.example.edu ', client_id: 'abc', auth_url: 'https://lms.example.edu/auth',
+    token_url: 'https://lms.example.edu/token', jwks_url: 'https://lms.example.edu/jwks', deployment_ids: ' 1, 2\n3 ,',
+  };
+  const platform = platformFromForm(fields);
+  assert.equal(platform.name, 'moodle');
+  assert.equal(platform.issuer, 'https://lms.example.edu');
+  assert.deepEqual(platform.deployment_ids, ['1', '2', '3']);
+  assert.equal('settings_from_platform' in platform, false);
+  assert.equal(platformFromForm({ ...fields, settings_from_platform: 'on' }).settings_from_platform, true);
+});
+
+test('registering replaces the platform of the same name and leaves the loaded document alone', () => {
+  const a = { name: 'a', issuer: 'https://a' };
+  const document = { defaults: {}, lti_platforms: [a] };
+  const added = withPlatform(document, { name: 'b', issuer: 'https://b' });
+  assert.deepEqual(platformList(added).map((p) => p.name), ['a', 'b']);
+  const edited = withPlatform(added, { name: 'a', issuer: 'https://a2' });
+  assert.deepEqual(platformList(edited).map((p) => p.issuer), ['https://a2', 'https://b']);
+  assert.deepEqual(platformList(withoutPlatform(edited, 'a')).map((p) => p.name), ['b']);
+  assert.deepEqual(document.lti_platforms, [a], 'the document in force is not touched');
+  assert.deepEqual(platformList({ defaults: {} }), []);
+  assert.deepEqual(platformList(withPlatform({ defaults: {} }, a)), [a]);
+});
+
+test('the tool\'s URLs a platform administrator is given', () => {
+  assert.deepEqual(toolUrls('https://proctor.example.edu').map(([, url]) => url),
+    ['https://proctor.example.edu/lti/login', 'https://proctor.example.edu/lti/launch', 'https://proctor.example.edu/lti/jwks']);
 });

@@ -391,7 +391,29 @@ describe('dashboards', { timeout: 600_000 }, () => {
     await page.locator('#bypass-form button[type="submit"]').click();
     await page.waitForSelector('#bypasses tr[data-candidate="cand-000003"]');
     assert.deepEqual((await config()).document.bypasses[EXAM]['cand-000003'], { reason: 'approved accommodation' });
+
+    // A learning platform, registered from the form: the server's refusal
+    // names the field, then the corrected registration is in force.
+    assert.match(await page.locator('#tool-urls').textContent(), /\/lti\/login.*\/lti\/launch.*\/lti\/jwks/);
+    const register = async (authUrl) => {
+      for (const [name, value] of [['name', 'moodle-main'], ['issuer', 'https://moodle.example.edu'], ['client_id', 'invigil-1'],
+        ['auth_url', authUrl], ['token_url', 'https://moodle.example.edu/mod/lti/token.php'],
+        ['jwks_url', 'https://moodle.example.edu/mod/lti/certs.php'], ['deployment_ids', '1, 7']]) {
+        await page.locator(`#platform-${name}`).fill(value);
+      }
+      await page.locator('#platform-form button[type="submit"]').click();
+    };
+    await register('http://moodle.example.edu/mod/lti/auth.php');
+    await page.waitForSelector('#config-problems li[data-field="lti_platforms[0].auth_url"]');
+    assert.deepEqual((await config()).document.lti_platforms, [], 'refused: nothing registered');
+    await register('https://moodle.example.edu/mod/lti/auth.php');
+    await page.waitForSelector('#platforms tr[data-platform="moodle-main"]');
+    const [registered] = (await config()).document.lti_platforms;
+    assert.deepEqual([registered.name, registered.auth_url, registered.deployment_ids], ['moodle-main', 'https://moodle.example.edu/mod/lti/auth.php', ['1', '7']]);
     await screenshot(page, 'admin');
+    await page.locator('#platforms tr[data-platform="moodle-main"] button').click();
+    await page.waitForSelector('#platforms tr[data-platform="moodle-main"]', { state: 'detached' });
+    assert.deepEqual((await config()).document.lti_platforms, []);
     assert.deepEqual(problems.filter((p) => !/status of 40[09]/.test(p)), [], 'no console errors besides the expected 400 and 409');
     await page.close();
   });
