@@ -93,16 +93,7 @@ async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_
     assert_eq!(claims["name"], "Asha Rao");
 
     // The page's checks passed: the signed LtiStartAssessment.
-    let reply: Value = running
-        .http
-        .post(running.url("/lti/start-assessment"))
-        .json(&json!({ "ticket": data["ticket"] }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = start_reply(&running, &data["ticket"], false).await;
     assert_eq!(reply["url"], format!("{}/start", platform.base));
     let jwt = reply["jwt"].as_str().unwrap();
     let jwks: JwkSet = running.http.get(running.url("/lti/jwks")).send().await.unwrap().json().await.unwrap();
@@ -146,19 +137,18 @@ async fn a_proctoring_launch_mints_a_candidate_token_and_signs_the_start_of_the_
 
 const VERIFIED_USER: &str = "https://purl.imsglobal.org/spec/lti-ap/claim/verified_user";
 
-/// Asks for the signed `LtiStartAssessment` of a launch's ticket; its claims
-/// (unverified here: the first test checks the signature).
+/// The proctoring page's ask for the signed `LtiStartAssessment` of a
+/// launch's ticket: `{url, jwt}`.
+async fn start_reply(running: &Running, ticket: &Value, identity_reference: bool) -> Value {
+    let request = json!({ "ticket": ticket, "identity_reference": identity_reference });
+    let response = running.http.post(running.url("/lti/start-assessment")).json(&request).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// The claims of [`start_reply`]'s JWT (unverified here: the first test
+/// checks the signature).
 async fn start_claims(running: &Running, ticket: &Value, identity_reference: bool) -> Value {
-    let reply: Value = running
-        .http
-        .post(running.url("/lti/start-assessment"))
-        .json(&json!({ "ticket": ticket, "identity_reference": identity_reference }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = start_reply(running, ticket, identity_reference).await;
     let payload = reply["jwt"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
     serde_json::from_slice(&base64_url(&payload)).unwrap()
 }

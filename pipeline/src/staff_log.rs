@@ -6,7 +6,7 @@
 //! topic from the group's committed offsets, writes what it read as one
 //! insert, and commits only after the store acknowledged it. A crash in
 //! between writes the same rows again, which the table's `action_id` key
-//! absorbs. A record that is not a staff action is counted, logged and
+//! absorbs. A record that is not a staff action is logged and
 //! skipped: retrying cannot mend it. While the store is away the thread
 //! retries with backoff and reads nothing more; on stop it gives up the
 //! rows it could not write, uncommitted, for the next start.
