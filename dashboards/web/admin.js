@@ -4,10 +4,7 @@
 // Nothing changes unless the server accepted the whole document. The
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
-import {
-  bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass,
-  withoutPlatform,
-} from './admin-data.js';
+import { bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass, withoutPlatform } from './admin-data.js';
 import { el } from './dom.js';
 
 const me = await header('Admin');

@@ -234,7 +234,15 @@ pub async fn post_launch(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         message = %launch.token.message_type, "LTI launch"
     );
     match launch.token.message_type.as_str() {
-        message::END_ASSESSMENT => pages::ended(&title),
+        message::END_ASSESSMENT => {
+            // The attempt is over: say where its review is.
+            tracing::info!(
+                platform = %launch.platform.name, candidate = %launch.candidate, test = %launch.test,
+                review = %review_link(lti.settings.public_url.as_deref(), &launch.test, &launch.candidate),
+                "LTI attempt ended"
+            );
+            pages::ended(&title)
+        }
         kind => {
             super::platform_settings::apply(&state, &launch).await;
             let config = state.config.current().document.for_test(&launch.test).unwrap_or_default();
@@ -570,4 +578,36 @@ pub fn test_id(platform: &LtiPlatform, token: &IdToken) -> TestId {
 fn digest(text: &str) -> String {
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
     hash.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where a reviewer reads `candidate` of `test`: the review page under the
+/// server's public URL, or its path on this server when that is unset.
+fn review_link(public_url: Option<&str>, test: &TestId, candidate: &CandidateId) -> String {
+    let public = public_url.map(|u| u.trim_end_matches('/'));
+    let page = format!("{}/dashboard/review.html", public.unwrap_or("http://this-server"));
+    let query = [("test", test.as_str()), ("candidate", candidate.as_str())];
+    match reqwest::Url::parse_with_params(&page, &query) {
+        Ok(url) if public.is_some() => url.to_string(),
+        Ok(url) => format!("{}?{}", url.path(), url.query().unwrap_or_default()),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_link_names_the_attempt_under_the_public_url() {
+        let test = TestId::new("moodle:quiz-7").unwrap();
+        let candidate = CandidateId::new("moodle:42").unwrap();
+        assert_eq!(
+            review_link(Some("https://proctor.example.edu/"), &test, &candidate),
+            "https://proctor.example.edu/dashboard/review.html?test=moodle%3Aquiz-7&candidate=moodle%3A42"
+        );
+        assert_eq!(
+            review_link(None, &test, &candidate),
+            "/dashboard/review.html?test=moodle%3Aquiz-7&candidate=moodle%3A42"
+        );
+    }
 }
