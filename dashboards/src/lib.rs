@@ -65,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
     ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/audit"),
     ("get", "/api/v1/dashboard/media"),
     ("get", "/dashboard"),
     ("get", "/dashboard/"),
@@ -94,6 +95,8 @@ pub struct Dashboards {
     walls: Arc<Walls>,
     store: Option<Arc<dyn AnalyticsStore>>,
     media: media::MediaSigner,
+    /// The audit trail: who opened, signed, judged what.
+    staff_log: invigil_ingest::staff_log::StaffLog,
     /// The pages' Content-Security-Policy (it names the media origin).
     content_security_policy: String,
     /// Set when the server begins to shut down: live streams end then, or a
@@ -141,6 +144,7 @@ impl Service {
             walls: Arc::new(Walls::new(hub, host.config.clone()).with_lms_controls(host.lms_controls)),
             store: backends.analytics,
             media: media::MediaSigner::new(&host.media, media_credentials, media_url_lifetime),
+            staff_log: host.staff_log.clone(),
             content_security_policy: pages::content_security_policy(&host.media),
             closing,
             settings,
@@ -164,6 +168,7 @@ impl Service {
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(review::get_timeline))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(review::post_verdict))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti", get(review::get_lti_attempt))
+            .route("/api/v1/dashboard/tests/{test_id}/audit", get(review::get_audit))
             .route("/api/v1/dashboard/media", get(media::get_media))
             .route("/dashboard", get(pages::redirect_to_index))
             .route("/dashboard/", get(pages::get_index))

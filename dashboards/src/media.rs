@@ -127,6 +127,7 @@ pub struct MediaQuery {
 pub async fn get_media(
     State(state): State<Arc<Dashboards>>,
     headers: HeaderMap,
+    peer: invigil_ingest::staff_log::Peer,
     Query(query): Query<MediaQuery>,
 ) -> Result<Json<PresignedUrl>, ApiError> {
     let key =
@@ -134,23 +135,31 @@ pub async fn get_media(
     // A bundle part (`…#bytes=FIRST-LAST`): sign the object, hand back the range.
     let (key, range) = invigil_schemas::event::split_part_key(&key)
         .map_err(|why| ApiError::bad_field("key", ProblemCode::InvalidValue, why))?;
-    let test = invigil_schemas::media_key::MediaKey::parse(key)
-        .ok_or_else(|| {
-            ApiError::bad_field(
-                "key",
-                ProblemCode::InvalidValue,
-                "not a canonical media key ({date}/{test}/{candidate}/…)",
-            )
-        })?
-        .test;
-    let test = parse_test_id(test)
+    let parsed = invigil_schemas::media_key::MediaKey::parse(key).ok_or_else(|| {
+        ApiError::bad_field("key", ProblemCode::InvalidValue, "not a canonical media key ({date}/{test}/{candidate}/…)")
+    })?;
+    let test = parse_test_id(parsed.test)
         .map_err(|_| ApiError::bad_field("key", ProblemCode::InvalidValue, "names an invalid test id"))?;
-    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
+    let claims =
+        state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
     let mut link = state.media.presign_get(key, SystemTime::now()).await.map_err(|why| {
         tracing::warn!(%why, "cannot presign media");
         ApiError::unavailable("media links cannot be signed right now", 30)
     })?;
     link.range = range.map(|(first, last)| format!("bytes={first}-{last}"));
+    // Who was handed a link to which object: the key names no content.
+    let candidate = invigil_ingest::error::parse_candidate_id(parsed.candidate).ok();
+    let mut detail = serde_json::Map::new();
+    detail.insert("key".into(), parsed.rest.into());
+    state.staff_log.note(invigil_ingest::staff_log::Done {
+        staff: &claims,
+        test: Some(&test),
+        candidate: candidate.as_ref(),
+        action: "media.view".into(),
+        outcome: invigil_schemas::staff::StaffOutcome::Done,
+        detail,
+        origin: state.staff_log.origin(&headers, &peer),
+    });
     Ok(Json(link))
 }
 

@@ -17,7 +17,9 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
+use invigil_ingest::staff_log::{Done, Peer};
 use invigil_schemas::claims::StaffRole;
+use invigil_schemas::staff::StaffOutcome;
 use invigil_schemas::validate::ProblemCode;
 
 use crate::store::{bind, AnalyticsStore, Param, StoreFailure};
@@ -101,6 +103,7 @@ mod sql {
     query!(TIMELINE_ANOMALIES, "timeline_anomalies.sql");
     query!(TIMELINE_STAFF_ACTIONS, "timeline_staff_actions.sql");
     query!(LTI_CONTEXT, "lti_context.sql");
+    query!(AUDIT_OF_TEST, "audit_of_test.sql");
     query!(RECORD_VERDICT, "record_verdict.sql");
 }
 
@@ -250,13 +253,7 @@ pub async fn timeline(
     let windows = store.rows(bind(sql::TIMELINE_WINDOWS, &who)).await?;
     let anomalies = store.rows(bind(sql::TIMELINE_ANOMALIES, &who)).await?;
     let mut staff_actions = store.rows(bind(sql::TIMELINE_STAFF_ACTIONS, &who)).await?;
-    for action in &mut staff_actions {
-        // Stored as text; handed on as the object it was.
-        if let Some(Value::String(text)) = action.get("detail") {
-            let detail = serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()));
-            action.insert("detail".into(), detail);
-        }
-    }
+    detail_as_object(&mut staff_actions);
     let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
     let gaps = gaps_between_receipts(&events, gap_after_ms);
     Ok(Timeline {
@@ -401,21 +398,34 @@ pub async fn get_candidates(
 pub async fn get_timeline(
     State(state): State<Arc<Dashboards>>,
     headers: HeaderMap,
+    peer: Peer,
     Path((test, candidate)): Path<(String, String)>,
 ) -> Result<Json<Timeline>, ApiError> {
     let test = parse_test_id(&test)?;
     let candidate = parse_candidate_id(&candidate)?;
     // Proctors drill down into their candidates; reviewers review.
-    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
+    let claims =
+        state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
     let config = state.config.current().document.for_test(&test).unwrap_or_default();
     let limit = state.settings.max_timeline_events;
-    timeline(state.analytics()?, &test, &candidate, &config, limit).await.map(Json).map_err(store_error)
+    let read = timeline(state.analytics()?, &test, &candidate, &config, limit).await.map_err(store_error)?;
+    state.staff_log.note(Done {
+        staff: &claims,
+        test: Some(&test),
+        candidate: Some(&candidate),
+        action: "review.open".into(),
+        outcome: StaffOutcome::Done,
+        detail: serde_json::Map::new(),
+        origin: state.staff_log.origin(&headers, &peer),
+    });
+    Ok(Json(read))
 }
 
 /// `POST /api/v1/dashboard/tests/{test}/candidates/{candidate}/verdict`
 pub async fn post_verdict(
     State(state): State<Arc<Dashboards>>,
     headers: HeaderMap,
+    peer: Peer,
     Path((test, candidate)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Verdict>, ApiError> {
@@ -438,6 +448,19 @@ pub async fn post_verdict(
     let now = invigil_schemas::clock::now_ms();
     record_verdict(state.analytics()?, &test, &candidate, &claims.sub, &request, now).await.map_err(store_error)?;
     tracing::info!(reviewer = %claims.sub, test = %test, candidate = %candidate, verdict = %request.verdict, "verdict recorded");
+    let mut detail = serde_json::Map::new();
+    detail.insert("verdict".into(), request.verdict.clone().into());
+    detail.insert("comment_chars".into(), request.comment.chars().count().into());
+    let done = Done {
+        staff: &claims,
+        test: Some(&test),
+        candidate: Some(&candidate),
+        action: "review.verdict".into(),
+        outcome: StaffOutcome::Done,
+        detail,
+        origin: state.staff_log.origin(&headers, &peer),
+    };
+    state.staff_log.record(done).await;
     Ok(Json(Verdict { verdict: request.verdict, reviewer: claims.sub, comment: request.comment, reviewed_at: now }))
 }
 
@@ -460,6 +483,41 @@ pub async fn get_lti_attempt(
             format!("{candidate} was not launched from a learning platform that offers assessment controls"),
         )),
     }
+}
+
+/// Most audit rows one request returns.
+const MAX_AUDIT_ROWS: i64 = 2_000;
+
+/// A test's audit trail, newest first, `detail` as an object.
+pub async fn audit_of_test(store: &dyn AnalyticsStore, test: &TestId) -> Result<Vec<Row>, StoreFailure> {
+    let params = [("test_id", Param::Text(test.as_str())), ("limit", Param::Int(MAX_AUDIT_ROWS))];
+    let mut rows = store.rows(bind(sql::AUDIT_OF_TEST, &params)).await?;
+    detail_as_object(&mut rows);
+    Ok(rows)
+}
+
+/// Staff actions' `detail`, stored as text, handed on as the object it was.
+fn detail_as_object(rows: &mut [Row]) {
+    for row in rows {
+        if let Some(Value::String(text)) = row.get("detail") {
+            let detail = serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.clone()));
+            row.insert("detail".into(), detail);
+        }
+    }
+}
+
+/// `GET /api/v1/dashboard/tests/{test}/audit`: the test's audit trail (an
+/// admin): who opened, signed, watched, wrote, judged or controlled what,
+/// when and from where, newest first, at most 2,000 actions.
+pub async fn get_audit(
+    State(state): State<Arc<Dashboards>>,
+    headers: HeaderMap,
+    Path(test): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let test = parse_test_id(&test)?;
+    state.verifier.staff_of_test(&headers, &test, &[StaffRole::Admin])?;
+    let actions = audit_of_test(state.analytics()?, &test).await.map_err(store_error)?;
+    Ok(Json(serde_json::json!({ "test_id": test, "actions": actions })))
 }
 
 #[cfg(test)]

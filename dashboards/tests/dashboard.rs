@@ -293,6 +293,36 @@ async fn media_links_are_presigned_for_the_bucket_and_fetch_the_object() {
     let fetched = http.get(url).send().await.unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), &[0xFF, 0xD8, 1, 2, 3]);
+
+    // The audit trail has who was handed a link to which object, and from
+    // where; and an admin's configuration write.
+    let admin = tokens::staff(StaffRole::Admin, &[]);
+    let current = ingest.http.get(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap();
+    let document = current.json::<Value>().await.unwrap()["document"].clone();
+    let saved = ingest.http.put(ingest.url("/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await;
+    let version = saved.unwrap().json::<Value>().await.unwrap()["version"].as_u64().unwrap();
+    let candidate = key.split('/').nth(2).unwrap().to_owned();
+    let (brokers, topic) = (ingest.state.kafka.brokers.clone(), ingest.state.settings.kafka.topic.clone());
+    let wanted = move |a: &invigil_schemas::staff::StaffAction| {
+        (a.action == "media.view" && a.candidate_id.as_ref().is_some_and(|c| c.as_str() == candidate))
+            || (a.action == "config.replaced" && a.detail["version"] == version)
+    };
+    let found = tokio::task::spawn_blocking(move || {
+        let all = invigil_testkit::kafka::read_staff_actions_until(&brokers, &topic, Duration::from_secs(20), |all| {
+            all.iter().filter(|a| wanted(a)).count() >= 2
+        });
+        all.into_iter().filter(wanted).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let view = found.iter().find(|a| a.action == "media.view").unwrap();
+    assert_eq!((view.staff.as_str(), view.role.as_str()), ("r1", "reviewer"));
+    assert_eq!(view.test_id.as_ref().map(|t| t.as_str()), Some("exam-1"));
+    assert_eq!(view.detail["key"], "camera/1_x.jpg", "the object under the candidate's prefix, nothing else");
+    assert_ne!(view.client_ip_hash, 0, "from where: the request's address, keyed-hashed");
+    let write = found.iter().find(|a| a.action == "config.replaced").unwrap();
+    assert_eq!((write.role.as_str(), write.test_id.is_none(), write.candidate_id.is_none()), ("admin", true, true));
     ingest.stop().await;
 }
 

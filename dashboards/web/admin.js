@@ -1,11 +1,14 @@
 // Admin: the configuration document (SPEC §7) — edit and validate, see and
-// restore earlier versions — candidate bypasses with their reason, and the
-// learning platforms (LTI 1.3) that may launch invigil.
+// restore earlier versions — candidate bypasses with their reason, the
+// learning platforms (LTI 1.3) that may launch invigil, and a test's audit
+// trail (who did what to which candidate, when, from where).
 // Nothing changes unless the server accepted the whole document. The
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
 import { bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass, withoutPlatform } from './admin-data.js';
 import { el } from './dom.js';
+import { formatTime } from './format.js';
+import { describeStaffAction } from './review-data.js';
 
 const me = await header('Admin');
 if (me && me.role !== 'admin') say('This page needs an admin token.', 'error');
@@ -17,6 +20,7 @@ async function start() {
   page.discardButton.addEventListener('click', () => { showProblems(page, []); load(page); });
   page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
   page.platformForm.addEventListener('submit', (event) => addPlatform(page, event));
+  page.auditForm.addEventListener('submit', (event) => showAudit(page, event));
   await load(page);
 }
 
@@ -45,6 +49,8 @@ function layout(main) {
       field('platform-jwks_url', 'Keyset (JWKS) URL', { type: 'url' }), field('platform-deployment_ids', 'Deployment ids (comma-separated)'),
       el('label', { class: 'check' }, el('input', { type: 'checkbox', id: 'platform-settings_from_platform', name: 'platform-settings_from_platform' }), ' The platform sets its tests\' proctoring'),
       el('button', { type: 'submit', class: 'primary' }, 'Register (or update by name)')),
+    audit: el('tbody', { id: 'audit' }),
+    auditForm: el('form', { id: 'audit-form', class: 'row' }, field('audit-test', 'Test'), el('button', { type: 'submit', class: 'primary' }, 'Show its audit trail')),
   };
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
@@ -60,6 +66,10 @@ function layout(main) {
       el('dl', { id: 'tool-urls' }, toolUrls(location.origin).flatMap(([what, url]) => [el('dt', {}, what), el('dd', {}, el('code', {}, url))])),
       el('table', {}, el('thead', {}, el('tr', {}, ['Name', 'Issuer', 'Client id', 'Deployments', 'Sets its tests', ''].map((h) => el('th', {}, h)))), page.platforms),
       page.platformForm),
+    el('section', { class: 'panel', 'aria-labelledby': 'audit-title' }, el('h2', { id: 'audit-title' }, 'Audit trail'),
+      el('p', { class: 'hint' }, 'Every staff action on a test: timelines opened, media links signed, live watches, messages, verdicts, LMS controls — newest first. Places are keyed hashes of addresses, as candidates\' are.'),
+      page.auditForm,
+      el('table', {}, el('thead', {}, el('tr', {}, ['When', 'Who', 'Candidate', 'What', 'Place'].map((h) => el('th', {}, h)))), page.audit)),
   );
   return page;
 }
@@ -182,4 +192,19 @@ async function addPlatform(page, event) {
 
 async function removePlatform(page, name) {
   await save(page, withoutPlatform(page.inForce.document, name), `Platform ${name} removed`);
+}
+
+async function showAudit(page, event) {
+  event.preventDefault();
+  const test = String(new FormData(page.auditForm).get('audit-test')).trim();
+  try {
+    const { actions } = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/audit`);
+    const rows = actions.map((a) => el('tr', { dataset: { action: a.action } },
+      el('td', {}, formatTime(a.at)), el('td', {}, `${a.staff} (${a.role})`), el('td', {}, a.candidate_id || '—'),
+      el('td', { class: a.outcome === 'done' ? '' : 'error' }, describeStaffAction(a)),
+      el('td', {}, el('code', {}, a.place || '—'))));
+    page.audit.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '5', class: 'legend' }, `No staff action on ${test} yet.`))]));
+  } catch (error) {
+    say(`Audit trail of ${test}: ${error.message}`, 'error');
+  }
 }

@@ -185,16 +185,29 @@ export function anomalyComponents(anomaly, weights) {
   });
 }
 
-/** Staff actions' names, as the review page words them. */
-const STAFF_VERBS = {
+/** LMS controls' names, as the review page words them. */
+const CONTROL_VERBS = {
   'lti.pause': 'Pause', 'lti.resume': 'Resume', 'lti.terminate': 'Terminate', 'lti.update': 'Extra time', 'lti.flag': 'Flag',
 };
 
-/** One staff action (timeline.staff_actions) in words: what was asked,
- * where, what came of it and why. */
+/** The other staff actions, in words, from their detail. */
+const STAFF_WORDS = {
+  'review.open': () => 'Opened the timeline',
+  'review.verdict': (d) => `Verdict: ${d.verdict}${d.comment_chars ? ` with a comment (${d.comment_chars} chars)` : ''}`,
+  'media.view': (d) => `Signed a link to ${d.key}`,
+  'live.watch': (d) => `Watched live (${d.view || 'full'} view)`,
+  'live.message': (d) => `Sent a ${d.level || 'info'} message (${d.chars} chars)`,
+  'config.replaced': (d) => `Saved configuration version ${d.version}`,
+  'config.rolled_back': (d) => `Rolled the configuration back${d.to ? ` to version ${d.to}` : ''} (now version ${d.version})`,
+};
+
+/** One staff action (timeline.staff_actions, the audit trail) in words:
+ * for an LMS control what was asked, where, what came of it and why. */
 export function describeStaffAction(action) {
   const d = action.detail && typeof action.detail === 'object' ? action.detail : {};
-  let asked = STAFF_VERBS[action.action] || action.action;
+  const words = STAFF_WORDS[action.action];
+  if (words) return action.outcome === 'done' ? words(d) : `${words(d)}; failed`;
+  let asked = CONTROL_VERBS[action.action] || action.action;
   if (d.extra_time) asked += ` ${d.extra_time} min`;
   if (d.platform) asked += ` via ${d.platform}`;
   const parts = [asked, action.outcome === 'done' ? (d.status ? `platform answered ${d.status}` : 'done') : `failed: ${d.error || 'no reason given'}`];

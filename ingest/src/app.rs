@@ -93,11 +93,16 @@ impl Ingest {
         if !tokio::task::spawn_blocking(move || warm.probe(Duration::from_secs(5))).await.unwrap_or(false) {
             tracing::warn!(brokers = %settings.kafka.brokers, "Kafka unreachable at start; batches will be spooled until it answers");
         }
-        let staff_log = StaffLog::new(producer.clone(), &settings.kafka.topic, &settings.node);
-        if lti.is_some() {
-            // The LMS controls are what records staff actions today; their
-            // topic is made now, off the start's path (a broker that is
-            // away only delays it: the pipeline makes it too).
+        let staff_log = StaffLog::new(
+            producer.clone(),
+            &settings.kafka.topic,
+            &settings.node,
+            secrets.ip_hash_secret,
+            settings.trust_forwarded_for,
+        );
+        {
+            // The audit trail's topic, made now off the start's path (a
+            // broker that is away only delays it: the pipeline makes it too).
             let (endpoint, topic) = (kafka.clone(), staff_log.topic().to_owned());
             tokio::task::spawn_blocking(move || {
                 if let Err(error) = endpoint.create_topic(&topic, 1, &[], Duration::from_secs(5)) {

@@ -17,6 +17,7 @@ use invigil_schemas::validate::ProblemCode;
 
 use crate::config_store::{ConfigError, ConfigStore, Write};
 use crate::error::ApiError;
+use crate::staff_log::Peer;
 use crate::state::AppState;
 
 /// `GET /api/v1/config`: the candidate's test config and its version.
@@ -64,21 +65,46 @@ fn config_error(error: ConfigError) -> ApiError {
 
 /// Runs a configuration write (file IO) off the async threads and counts the
 /// new version; `action` names it in the log.
-async fn write_config(
-    state: &AppState,
-    who: &StaffClaims,
+/// A configuration write an admin asked for, recorded in the audit trail
+/// once it is in force (`config.replaced`, `config.rolled_back`).
+struct ConfigWrite<'a> {
+    who: &'a StaffClaims,
     action: &'static str,
     if_version: Option<u64>,
+    /// Where the request came from ([`crate::staff_log::StaffLog::origin`]).
+    origin: u64,
+    /// What else the audit record says (a rollback's target).
+    detail: serde_json::Map<String, serde_json::Value>,
+}
+
+async fn write_config(
+    state: &AppState,
+    intent: ConfigWrite<'_>,
     write: impl FnOnce(&ConfigStore, Write) -> Result<u64, ConfigError> + Send + 'static,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
+    let ConfigWrite { who, action, if_version, origin, mut detail } = intent;
     let store = state.config.clone();
-    let intent = Write { if_version, by: who.sub.clone() };
-    let version = tokio::task::spawn_blocking(move || write(&store, intent))
+    let asked = Write { if_version, by: who.sub.clone() };
+    let version = tokio::task::spawn_blocking(move || write(&store, asked))
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "configuration write panicked"))?
         .map_err(config_error)?;
     state.metrics.config_reloads.inc();
     tracing::info!(admin = %who.sub, version, action, "configuration changed through the admin API");
+    detail.insert("version".into(), version.into());
+    if let Some(based_on) = if_version {
+        detail.insert("based_on".into(), based_on.into());
+    }
+    let done = crate::staff_log::Done {
+        staff: who,
+        test: None,
+        candidate: None,
+        action: format!("config.{action}"),
+        outcome: invigil_schemas::staff::StaffOutcome::Done,
+        detail,
+        origin,
+    };
+    state.staff_log.record(done).await;
     Ok(Json(ConfigVersionResponse { version }))
 }
 
@@ -128,6 +154,7 @@ fn write_query<T>(query: QueryResult<T>) -> Result<T, ApiError> {
 pub async fn put_admin_config(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     query: QueryResult<WriteQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
@@ -135,7 +162,14 @@ pub async fn put_admin_config(
     let query = write_query(query)?;
     crate::error::require_json(&headers)?;
     let document = ConfigDocument::from_json(&body).map_err(ApiError::invalid)?;
-    write_config(&state, &who, "replaced", query.if_version, move |store, write| store.replace(document, write)).await
+    let intent = ConfigWrite {
+        who: &who,
+        action: "replaced",
+        if_version: query.if_version,
+        origin: state.staff_log.origin(&headers, &peer),
+        detail: serde_json::Map::new(),
+    };
+    write_config(&state, intent, move |store, write| store.replace(document, write)).await
 }
 
 /// `GET /api/v1/admin/config/history`: the versions kept.
@@ -186,12 +220,24 @@ pub struct RollbackQuery {
 pub async fn post_admin_rollback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     query: QueryResult<RollbackQuery>,
 ) -> Result<Json<ConfigVersionResponse>, ApiError> {
     let who = admin(&state, &headers)?;
     let query = write_query(query)?;
     let target = query.version;
-    write_config(&state, &who, "rolled back", query.if_version, move |store, write| store.rollback(target, write)).await
+    let mut detail = serde_json::Map::new();
+    if let Some(target) = target {
+        detail.insert("to".into(), target.into());
+    }
+    let intent = ConfigWrite {
+        who: &who,
+        action: "rolled_back",
+        if_version: query.if_version,
+        origin: state.staff_log.origin(&headers, &peer),
+        detail,
+    };
+    write_config(&state, intent, move |store, write| store.rollback(target, write)).await
 }
 
 /// What an unreadable config file at start says, field by field.

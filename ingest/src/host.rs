@@ -31,6 +31,8 @@ pub struct Host {
     pub media: CredentialSettings,
     /// Whether this front door sends LMS controls (`[lti] enabled`).
     pub lms_controls: bool,
+    /// The audit trail: a mounted service records its staff's actions here.
+    pub staff_log: crate::staff_log::StaffLog,
     metrics: Arc<Metrics>,
 }
 
@@ -42,6 +44,7 @@ impl Host {
             kafka: state.kafka.clone(),
             media: state.settings.credentials.clone(),
             lms_controls: state.lti.is_some(),
+            staff_log: state.staff_log.clone(),
             metrics: Arc::clone(&state.metrics),
         }
     }

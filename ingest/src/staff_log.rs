@@ -1,20 +1,31 @@
-//! Recording what staff did: each action ingest carries out for a proctor
-//! or an admin becomes a [`StaffAction`] on the staff topic, which the
-//! pipeline writes to `staff_actions` and the review page shows in the
-//! candidate's timeline.
+//! The audit trail: each action staff take through the front door or the
+//! dashboards — a control sent to a learning platform, a timeline opened, a
+//! media link signed, a live watch, a message, a verdict, a configuration
+//! change — becomes a [`StaffAction`] on the staff topic, which the
+//! pipeline writes to `staff_actions`. The review page shows a candidate's
+//! in their timeline; admins read a test's.
 //!
-//! The record is produced after the action and awaited for a few seconds.
-//! Staff are told whether it was recorded (`recorded` in the reply); a
-//! record the brokers did not take is also logged (who, what, when, for
-//! whom: not the reasons written) so an operator can still find it. It is not
-//! spooled: an action is rare and its caller is a person who can see the
-//! failure, unlike a candidate's batch.
+//! Two ways to record, by what the action is:
+//! - [`StaffLog::record`] for what changes something (a control, a verdict,
+//!   a configuration write): produced after the action and awaited for a
+//!   few seconds, so the reply can say whether it was recorded;
+//! - [`StaffLog::note`] for what only reads (a timeline, a media link, a
+//!   live watch): produced without holding the reader up; the broker's
+//!   acknowledgement is awaited in the background.
+//!
+//! Either way a record the brokers did not take is logged (who, what, when,
+//! for whom: never the reasons or texts written), so an operator can still
+//! find it. It is not spooled: an action is rare and its actor is a person
+//! who was answered, unlike a candidate's batch.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use invigil_schemas::claims::StaffClaims;
 use invigil_schemas::ids::{CandidateId, TestId};
-use invigil_schemas::record::record_key;
 use invigil_schemas::staff::{StaffAction, StaffOutcome};
 
 use crate::kafka::{delivered, EventsProducer};
@@ -28,56 +39,119 @@ pub struct StaffLog {
     producer: EventsProducer,
     topic: String,
     node: String,
+    ip_hash_secret: [u8; 16],
+    trust_forwarded_for: bool,
 }
 
 /// What an action was, before it is stamped and recorded.
 pub struct Done<'a> {
     pub staff: &'a StaffClaims,
-    pub test: &'a TestId,
-    pub candidate: &'a CandidateId,
+    /// The test and candidate acted on, when there are.
+    pub test: Option<&'a TestId>,
+    pub candidate: Option<&'a CandidateId>,
+    /// Dotted: `lti.pause`, `review.open`, `config.replaced`, …
     pub action: String,
     pub outcome: StaffOutcome,
     pub detail: serde_json::Map<String, serde_json::Value>,
+    /// Where the request came from ([`StaffLog::origin`]).
+    pub origin: u64,
+}
+
+/// The peer address of a request, when the server recorded one (it does;
+/// a router driven without a socket, as in tests, has none).
+pub struct Peer(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0)))
+    }
 }
 
 impl StaffLog {
-    pub fn new(producer: EventsProducer, events_topic: &str, node: &str) -> Self {
-        Self { producer, topic: invigil_schemas::staff::staff_topic(events_topic), node: node.to_owned() }
+    pub fn new(
+        producer: EventsProducer,
+        events_topic: &str,
+        node: &str,
+        ip_hash_secret: [u8; 16],
+        trust_forwarded_for: bool,
+    ) -> Self {
+        Self {
+            producer,
+            topic: invigil_schemas::staff::staff_topic(events_topic),
+            node: node.to_owned(),
+            ip_hash_secret,
+            trust_forwarded_for,
+        }
     }
 
     pub fn topic(&self) -> &str {
         &self.topic
     }
 
-    /// Records `done`; `true` once the brokers acknowledged it.
+    /// Where a request came from, keyed-hashed as candidates' addresses are
+    /// (0 when the server has no peer address).
+    pub fn origin(&self, headers: &HeaderMap, peer: &Peer) -> u64 {
+        peer.0.map_or(0, |peer| {
+            let ip = crate::events::client_ip(headers, peer, self.trust_forwarded_for);
+            crate::enrich::hash_ip(&self.ip_hash_secret, ip)
+        })
+    }
+
+    /// Records `done` and waits for the brokers; `true` once they took it.
     pub async fn record(&self, done: Done<'_>) -> bool {
+        let (action, delivery) = self.produce(done);
+        Self::settle(&self.topic, &action, delivery).await
+    }
+
+    /// Records `done` without waiting: for actions that only read.
+    pub fn note(&self, done: Done<'_>) {
+        let (action, delivery) = self.produce(done);
+        let topic = self.topic.clone();
+        tokio::spawn(async move {
+            Self::settle(&topic, &action, delivery).await;
+        });
+    }
+
+    fn produce(&self, done: Done<'_>) -> (StaffAction, Result<crate::kafka::DeliveryFuture, String>) {
         let action = StaffAction {
             id: uuid::Uuid::new_v4(),
             at: invigil_schemas::clock::now_ms(),
-            test_id: done.test.clone(),
-            candidate_id: done.candidate.clone(),
+            test_id: done.test.cloned(),
+            candidate_id: done.candidate.cloned(),
             staff: done.staff.sub.clone(),
             role: done.staff.role.as_str().to_owned(),
             action: done.action,
             outcome: done.outcome,
             detail: done.detail,
             node: self.node.clone(),
+            client_ip_hash: done.origin,
         };
-        let key = record_key(&action.test_id, &action.candidate_id);
-        let acknowledged = match self.producer.enqueue_to(&self.topic, &key, &action.encode()) {
+        let key = format!(
+            "{}/{}",
+            action.test_id.as_ref().map_or("", TestId::as_str),
+            action.candidate_id.as_ref().map_or("", CandidateId::as_str)
+        );
+        let delivery = self.producer.enqueue_to(&self.topic, &key, &action.encode()).map_err(|e| e.to_string());
+        (action, delivery)
+    }
+
+    async fn settle(topic: &str, action: &StaffAction, delivery: Result<crate::kafka::DeliveryFuture, String>) -> bool {
+        let acknowledged = match delivery {
             Ok(delivery) => match tokio::time::timeout(RECORD_WAIT, delivered(delivery)).await {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(error)) => Err(error.to_string()),
                 Err(_) => Err(format!("no acknowledgement in {} s", RECORD_WAIT.as_secs())),
             },
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error),
         };
         match acknowledged {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(
-                    %error, topic = %self.topic, id = %action.id, at = action.at, staff = %action.staff,
-                    test = %action.test_id, candidate = %action.candidate_id, action = %action.action,
+                    %error, %topic, id = %action.id, at = action.at, staff = %action.staff,
+                    test = ?action.test_id, candidate = ?action.candidate_id, action = %action.action,
                     outcome = action.outcome.as_str(), "a staff action was carried out but not recorded"
                 );
                 false

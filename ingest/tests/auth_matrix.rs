@@ -210,6 +210,14 @@ fn dashboard_cases() -> Vec<Case> {
         ),
         case(
             "get",
+            "/api/v1/dashboard/tests/{test_id}/audit",
+            "/api/v1/dashboard/tests/exam-1/audit",
+            None,
+            Policy::Admin,
+            503,
+        ),
+        case(
+            "get",
             "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti",
             "/api/v1/dashboard/tests/exam-1/candidates/cand-1/lti",
             None,

@@ -607,13 +607,14 @@ async fn a_proctor_of_the_test_controls_the_attempt_through_the_signed_context_a
     );
     let pause = &actions[0];
     assert_eq!(
-        (pause.test_id.as_str(), pause.candidate_id.as_str(), pause.role.as_str()),
+        (pause.test_id.as_ref().unwrap().as_str(), pause.candidate_id.as_ref().unwrap().as_str(), pause.role.as_str()),
         ("mock:quiz-7", "mock:user-17", "proctor")
     );
     assert_eq!(pause.detail["reason_code"], "different_person");
     assert_eq!(pause.detail["reason_msg"], "A different person for 60 s");
     assert_eq!(pause.detail["incident_severity"], 0.8);
     assert_eq!(pause.detail["platform"], "mock");
+    assert_ne!(pause.client_ip_hash, 0, "from where: the proctor's address, keyed-hashed");
     assert_eq!(actions[1].detail["extra_time"], 10);
     assert_eq!((actions[2].detail["attempts"].as_u64(), actions[3].detail["attempts"].as_u64()), (Some(3), Some(1)));
     assert!(actions[2].detail["error"].as_str().unwrap().contains("503"), "{:?}", actions[2].detail);

@@ -587,14 +587,15 @@ pub struct StaffActionRow {
     pub outcome: String,
     pub detail: String,
     pub ingest_node: String,
+    pub client_ip_hash: u64,
     pub version: u64,
 }
 
 impl From<&invigil_schemas::staff::StaffAction> for StaffActionRow {
     fn from(action: &invigil_schemas::staff::StaffAction) -> Self {
         Self {
-            test_id: action.test_id.to_string(),
-            candidate_id: action.candidate_id.to_string(),
+            test_id: action.test_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+            candidate_id: action.candidate_id.as_ref().map(ToString::to_string).unwrap_or_default(),
             action_id: action.id,
             at: action.at,
             staff: action.staff.clone(),
@@ -603,6 +604,7 @@ impl From<&invigil_schemas::staff::StaffAction> for StaffActionRow {
             outcome: action.outcome.as_str().to_owned(),
             detail: serde_json::Value::Object(action.detail.clone()).to_string(),
             ingest_node: action.node.clone(),
+            client_ip_hash: action.client_ip_hash,
             version: action.at.max(0) as u64,
         }
     }
@@ -621,6 +623,7 @@ impl TableRow for StaffActionRow {
         ("outcome", Plain),
         ("detail", Plain),
         ("ingest_node", Plain),
+        ("client_ip_hash", Plain),
         ("version", Plain),
     ];
 }

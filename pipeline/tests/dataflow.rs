@@ -54,14 +54,15 @@ fn staff_actions(t0: i64) -> Vec<StaffAction> {
     let action = |n: u128, what: &str, outcome: StaffOutcome, detail: serde_json::Value| StaffAction {
         id: invigil_schemas::ids::Uuid::from_u128(n),
         at: t0 + n as i64 * 60_000,
-        test_id: invigil_schemas::ids::TestId::new(scripted::TEST).unwrap(),
-        candidate_id: invigil_schemas::ids::CandidateId::new(scripted::CANDIDATE).unwrap(),
+        test_id: Some(invigil_schemas::ids::TestId::new(scripted::TEST).unwrap()),
+        candidate_id: Some(invigil_schemas::ids::CandidateId::new(scripted::CANDIDATE).unwrap()),
         staff: "proctor-1".into(),
         role: "proctor".into(),
         action: what.into(),
         outcome,
         detail: detail.as_object().unwrap().clone(),
         node: "ingest-0".into(),
+        client_ip_hash: 42,
     };
     vec![
         action(1, "lti.pause", StaffOutcome::Done, serde_json::json!({"status": "paused", "reason_msg": "two faces"})),
@@ -166,7 +167,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
     let staff_topic = invigil_schemas::staff::staff_topic(&topic);
     create_topics(&[(&staff_topic, 1)]);
     let actions = staff_actions(t0);
-    let key = invigil_schemas::record::record_key(&actions[0].test_id, &actions[0].candidate_id);
+    let key = format!("{}/{}", scripted::TEST, scripted::CANDIDATE);
     produce_values(
         &staff_topic,
         &key,

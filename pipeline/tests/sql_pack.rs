@@ -71,6 +71,22 @@ fn every_review_query_returns_its_golden_rows() {
         chdb.execute_sync(&format!("SYSTEM STOP MERGES {table}")).unwrap();
     }
     load(&store, &runtime);
+    // A proctor's pause through cand-1's learning platform: the audit trail.
+    let pause = invigil_pipeline::rows::StaffActionRow {
+        test_id: scripted::TEST.into(),
+        candidate_id: "cand-1".into(),
+        action_id: invigil_schemas::ids::Uuid::from_u128(1),
+        at: T0 + 120_000,
+        staff: "p1".into(),
+        role: "proctor".into(),
+        action: "lti.pause".into(),
+        outcome: "done".into(),
+        detail: r#"{"status":"paused"}"#.into(),
+        ingest_node: "ingest-0".into(),
+        client_ip_hash: 0x5eed_cafe_f00d_0001,
+        version: 1,
+    };
+    runtime.block_on(store.insert(&[pause])).unwrap();
     chdb.execute_sync(&format!("SET param_test_id = '{}'", scripted::TEST)).unwrap();
     chdb.execute_sync("SET param_candidate_id = 'cand-1'").unwrap();
 
@@ -105,8 +121,7 @@ fn every_review_query_returns_its_golden_rows() {
     let api = sql_dir.join("api");
     let insert = std::fs::read_to_string(api.join("record_verdict.sql")).unwrap();
     chdb.execute_sync(&insert).unwrap_or_else(|e| panic!("record_verdict fails: {e}"));
-    // cand-1's exam also came from an LMS: the page's invigil.lti event, and
-    // a proctor's pause through the platform.
+    // cand-1's exam also came from an LMS: the page's invigil.lti event.
     let mut launched = scripted::records_of_candidate(T0, 1).remove(0);
     let mut event = launched.batch.events[0].clone();
     event.seq = 1_000_000;
@@ -117,24 +132,10 @@ fn every_review_query_returns_its_golden_rows() {
     launched.batch.events = vec![event];
     let rows: Vec<EventRow> = launched.batch.events.iter().map(|e| EventRow::new(&launched, e)).collect();
     runtime.block_on(store.insert(&rows)).unwrap();
-    let pause = invigil_pipeline::rows::StaffActionRow {
-        test_id: scripted::TEST.into(),
-        candidate_id: "cand-1".into(),
-        action_id: invigil_schemas::ids::Uuid::from_u128(1),
-        at: T0 + 120_000,
-        staff: "p1".into(),
-        role: "proctor".into(),
-        action: "lti.pause".into(),
-        outcome: "done".into(),
-        detail: r#"{"status":"paused"}"#.into(),
-        ingest_node: "ingest-0".into(),
-        version: 1,
-    };
-    runtime.block_on(store.insert(&[pause])).unwrap();
     let mut reads: Vec<_> = std::fs::read_dir(&api).unwrap().map(|e| e.unwrap().path()).collect();
     reads.retain(|p| p.extension().is_some_and(|x| x == "sql") && !p.ends_with("record_verdict.sql"));
     reads.sort();
-    assert_eq!(reads.len(), 10, "the API's ten reads");
+    assert_eq!(reads.len(), 11, "the API's eleven reads");
     for file in reads {
         let (name, output) = run(&file);
         if name == "verdicts" {
@@ -142,6 +143,10 @@ fn every_review_query_returns_its_golden_rows() {
         }
         if name == "lti_context" {
             assert!(output.contains(r#""acs":"header.payload.signature""#), "api/{name}:\n{output}");
+        }
+        if name == "audit_of_test" {
+            assert!(output.contains("cand-1\tp1\tproctor\tlti.pause\tdone"), "api/{name}:\n{output}");
+            assert!(output.contains("\t5eedcafe\n"), "api/{name}: the place, 8 hex digits:\n{output}");
         }
         if name == "timeline_staff_actions" {
             assert!(output.contains("p1\tproctor\tlti.pause\tdone"), "api/{name}:\n{output}");

@@ -162,6 +162,7 @@ async fn every_table_reads_back_what_the_store_inserted() {
         outcome: "done".into(),
         detail: r#"{"status":"paused"}"#.into(),
         ingest_node: "ingest-0".into(),
+        client_ip_hash: u64::MAX,
         version: 1,
     };
     store.insert(std::slice::from_ref(&staff)).await.unwrap();

@@ -1,13 +1,14 @@
-//! Staff actions: what a proctor or an admin did to one candidate's exam,
-//! as a record on its own topic and a row of `staff_actions`.
+//! Staff actions — the audit trail: what a proctor, reviewer or admin did,
+//! to which test and candidate, when and from where, as a record on its own
+//! topic and a row of `staff_actions`.
 //!
-//! Ingest produces one for each action it carries out for staff — today
-//! every control sent to a learning platform's Assessment Control Service,
-//! taken or not. The pipeline writes them to the store, and the review page
-//! shows them in the candidate's timeline beside the SDK's events: who,
-//! when, what, why and what came of it. They are kept apart from
-//! `proctor_events` because they are not the SDK's: they have no session
-//! and no `seq`, and no window is computed from them.
+//! The front door and the dashboards produce one for each action: a control
+//! sent to a learning platform (taken or not), a timeline opened, a media
+//! link signed, a live watch, a message, a verdict, a configuration change.
+//! The pipeline writes them to the store; the review page shows a
+//! candidate's beside the SDK's events, and admins read a test's. They are
+//! kept apart from `proctor_events` because they are not the SDK's: they
+//! have no session and no `seq`, and no window is computed from them.
 //!
 //! The topic is the events topic's name plus [`STAFF_TOPIC_SUFFIX`], so a
 //! deployment (or a test) with its own events topic has its own staff
@@ -36,8 +37,10 @@ pub struct StaffAction {
     pub id: Uuid,
     /// Server clock when the action was carried out, Unix ms.
     pub at: i64,
-    pub test_id: TestId,
-    pub candidate_id: CandidateId,
+    /// The test and candidate acted on; `None` for an action on neither
+    /// (a configuration change is on the whole document).
+    pub test_id: Option<TestId>,
+    pub candidate_id: Option<CandidateId>,
     /// The staff token's subject, and the role it acted in.
     pub staff: String,
     pub role: String,
@@ -49,6 +52,10 @@ pub struct StaffAction {
     pub detail: serde_json::Map<String, serde_json::Value>,
     /// The ingest replica that carried it out.
     pub node: String,
+    /// Where the request came from: the client's address, keyed-hashed
+    /// with the server's secret as candidates' are (0: not known).
+    #[serde(default)]
+    pub client_ip_hash: u64,
 }
 
 /// Whether the action took effect.
@@ -92,14 +99,15 @@ mod tests {
         let action = StaffAction {
             id: Uuid::from_u128(7),
             at: 1_764_892_800_123,
-            test_id: TestId::new("final-exam").unwrap(),
-            candidate_id: CandidateId::new("learner-1").unwrap(),
+            test_id: Some(TestId::new("final-exam").unwrap()),
+            candidate_id: Some(CandidateId::new("learner-1").unwrap()),
             staff: "proctor-1".into(),
             role: "proctor".into(),
             action: "lti.pause".into(),
             outcome: StaffOutcome::Done,
             detail,
             node: "ingest-0".into(),
+            client_ip_hash: 7,
         };
         let bytes = action.encode();
         assert_eq!(StaffAction::decode(&bytes).unwrap(), action);

@@ -221,3 +221,14 @@ test('a staff action says what was asked, where, what came of it and why', () =>
   assert.equal(describeStaffAction(extra), 'Extra time 10 min via edx; failed: HTTP 503; 3 tries');
   assert.equal(describeStaffAction({ action: 'audit.other', outcome: 'done', detail: 'not an object' }), 'audit.other; done');
 });
+
+test('the audit trail\'s other actions in words, never a message\'s text', () => {
+  const say = (action, detail, outcome = 'done') => describeStaffAction({ action, outcome, detail });
+  assert.equal(say('review.open', {}), 'Opened the timeline');
+  assert.equal(say('review.verdict', { verdict: 'flagged', comment_chars: 12 }), 'Verdict: flagged with a comment (12 chars)');
+  assert.equal(say('media.view', { key: 'camera/3_a.jpg' }), 'Signed a link to camera/3_a.jpg');
+  assert.equal(say('live.watch', { view: 'grid' }), 'Watched live (grid view)');
+  assert.equal(say('live.message', { level: 'warning', chars: 40 }), 'Sent a warning message (40 chars)');
+  assert.equal(say('config.rolled_back', { to: 3, version: 9 }), 'Rolled the configuration back to version 3 (now version 9)');
+  assert.equal(say('review.verdict', { verdict: 'cleared' }, 'failed'), 'Verdict: cleared; failed');
+});

@@ -31,7 +31,7 @@ use super::acs::{rfc3339, AcsUser, Action, Control, Outcome};
 use super::claims::{Acs, AttemptNumber, ResourceLink};
 use super::Lti;
 use crate::error::ApiError;
-use crate::staff_log::Done;
+use crate::staff_log::{Done, Peer};
 use crate::state::AppState;
 
 pub(super) const CONTEXT_AUDIENCE: &str = "invigil-lti-acs";
@@ -96,6 +96,7 @@ const MAX_REASON: usize = 500;
 pub async fn post_control(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    peer: Peer,
     body: Bytes,
 ) -> Result<Json<ControlReply>, ApiError> {
     let staff = state.verifier.staff(&headers, &[StaffRole::Proctor, StaffRole::Admin])?;
@@ -186,11 +187,12 @@ pub async fn post_control(
         .staff_log
         .record(Done {
             staff: &staff,
-            test: &context.test,
-            candidate: &context.candidate,
+            test: Some(&context.test),
+            candidate: Some(&context.candidate),
             action: format!("lti.{action}"),
             outcome,
             detail,
+            origin: state.staff_log.origin(&headers, &peer),
         })
         .await;
     match result {

@@ -414,6 +414,18 @@ describe('dashboards', { timeout: 600_000 }, () => {
     await page.locator('#platforms tr[data-platform="moodle-main"] button').click();
     await page.waitForSelector('#platforms tr[data-platform="moodle-main"]', { state: 'detached' });
     assert.deepEqual((await config()).document.lti_platforms, []);
+
+    // The test's audit trail: the reviewer's opened timelines and verdict
+    // (from the review test above), in words, with where they came from.
+    await page.locator('#audit-test').fill(EXAM);
+    await waitFor('the reviewer\'s verdict in the audit trail', async () => {
+      await page.locator('#audit-form button[type="submit"]').click();
+      await sleep(500);
+      return (await page.$('#audit tr[data-action="review.verdict"]')) && (await page.$('#audit tr[data-action="review.open"]'));
+    }, 30_000, 500);
+    const verdictRow = await page.locator('#audit tr[data-action="review.verdict"]').first().textContent();
+    assert.match(verdictRow, /r1 \(reviewer\).*Verdict: flagged with a comment/);
+    assert.match(await page.locator('#audit tr[data-action="review.open"] code').first().textContent(), /^[0-9a-f]{8}$/, 'a place');
     assert.deepEqual(problems.filter((p) => !/status of 40[09]/.test(p)), [], 'no console errors besides the expected 400 and 409');
     await page.close();
   });
