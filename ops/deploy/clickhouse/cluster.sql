@@ -282,6 +282,7 @@ CREATE TABLE IF NOT EXISTS invigil.staff_actions_local ON CLUSTER invigil
     outcome        LowCardinality(String),
     detail         String,
     ingest_node    LowCardinality(String),
+    client_ip_hash UInt64,
     version        UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/staff_actions_local', '{replica}', version)
@@ -290,4 +291,4 @@ ORDER BY (test_id, candidate_id, action_id)
 TTL toDateTime(at) + INTERVAL 395 DAY;
 CREATE TABLE IF NOT EXISTS invigil.staff_actions ON CLUSTER invigil AS invigil.staff_actions_local
 ENGINE = Distributed(invigil, invigil, staff_actions_local, cityHash64(test_id, candidate_id));
-INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (10, 'staff_actions', 1086458312875815819, now());
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (10, 'staff_actions', 1432807274715328945, now());
