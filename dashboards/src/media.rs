@@ -149,17 +149,11 @@ pub async fn get_media(
     link.range = range.map(|(first, last)| format!("bytes={first}-{last}"));
     // Who was handed a link to which object: the key names no content.
     let candidate = invigil_ingest::error::parse_candidate_id(parsed.candidate).ok();
-    let mut detail = serde_json::Map::new();
-    detail.insert("key".into(), parsed.rest.into());
-    state.staff_log.note(invigil_ingest::staff_log::Done {
-        staff: &claims,
-        test: Some(&test),
-        candidate: candidate.as_ref(),
-        action: "media.view".into(),
-        outcome: invigil_schemas::staff::StaffOutcome::Done,
-        detail,
-        origin: state.staff_log.origin(&headers, &peer),
-    });
+    let origin = state.staff_log.origin(&headers, &peer);
+    let done = invigil_ingest::staff_log::Done::new(&claims, "media.view", origin)
+        .on(&test, candidate.as_ref())
+        .with("key", parsed.rest);
+    state.staff_log.note(done);
     Ok(Json(link))
 }
 

@@ -19,7 +19,6 @@ use axum::Json;
 use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
 use invigil_ingest::staff_log::{Done, Peer};
 use invigil_schemas::claims::StaffRole;
-use invigil_schemas::staff::StaffOutcome;
 use invigil_schemas::validate::ProblemCode;
 
 use crate::store::{bind, AnalyticsStore, Param, StoreFailure};
@@ -409,15 +408,8 @@ pub async fn get_timeline(
     let config = state.config.current().document.for_test(&test).unwrap_or_default();
     let limit = state.settings.max_timeline_events;
     let read = timeline(state.analytics()?, &test, &candidate, &config, limit).await.map_err(store_error)?;
-    state.staff_log.note(Done {
-        staff: &claims,
-        test: Some(&test),
-        candidate: Some(&candidate),
-        action: "review.open".into(),
-        outcome: StaffOutcome::Done,
-        detail: serde_json::Map::new(),
-        origin: state.staff_log.origin(&headers, &peer),
-    });
+    let origin = state.staff_log.origin(&headers, &peer);
+    state.staff_log.note(Done::new(&claims, "review.open", origin).on(&test, Some(&candidate)));
     Ok(Json(read))
 }
 
@@ -448,18 +440,10 @@ pub async fn post_verdict(
     let now = invigil_schemas::clock::now_ms();
     record_verdict(state.analytics()?, &test, &candidate, &claims.sub, &request, now).await.map_err(store_error)?;
     tracing::info!(reviewer = %claims.sub, test = %test, candidate = %candidate, verdict = %request.verdict, "verdict recorded");
-    let mut detail = serde_json::Map::new();
-    detail.insert("verdict".into(), request.verdict.clone().into());
-    detail.insert("comment_chars".into(), request.comment.chars().count().into());
-    let done = Done {
-        staff: &claims,
-        test: Some(&test),
-        candidate: Some(&candidate),
-        action: "review.verdict".into(),
-        outcome: StaffOutcome::Done,
-        detail,
-        origin: state.staff_log.origin(&headers, &peer),
-    };
+    let done = Done::new(&claims, "review.verdict", state.staff_log.origin(&headers, &peer))
+        .on(&test, Some(&candidate))
+        .with("verdict", request.verdict.as_str())
+        .with("comment_chars", request.comment.chars().count());
     state.staff_log.record(done).await;
     Ok(Json(Verdict { verdict: request.verdict, reviewer: claims.sub, comment: request.comment, reviewed_at: now }))
 }

@@ -95,16 +95,8 @@ async fn write_config(
     if let Some(based_on) = if_version {
         detail.insert("based_on".into(), based_on.into());
     }
-    let done = crate::staff_log::Done {
-        staff: who,
-        test: None,
-        candidate: None,
-        action: format!("config.{action}"),
-        outcome: invigil_schemas::staff::StaffOutcome::Done,
-        detail,
-        origin,
-    };
-    state.staff_log.record(done).await;
+    let done = crate::staff_log::Done::new(who, format!("config.{action}"), origin);
+    state.staff_log.record(crate::staff_log::Done { detail, ..done }).await;
     Ok(Json(ConfigVersionResponse { version }))
 }
 

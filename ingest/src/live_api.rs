@@ -23,7 +23,6 @@ use crate::live_video::shards::{path_at, SHARD_PREFIX};
 use crate::live_video::{bad_body, LiveVideo, Owner, ProctorWalls};
 use crate::staff_log::{Done, Peer};
 use crate::state::AppState;
-use invigil_schemas::staff::StaffOutcome;
 
 /// What the live video routes read: ingest's state, and the walls of the
 /// dashboards when they are mounted.
@@ -359,17 +358,9 @@ pub async fn post_whep(
     let offer = sdp_body(live, &headers, &body)?;
     let (answer, id) = live.subscribe(&format!("{test}/{candidate}"), offer, &claims.sub, view)?;
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, view = view.as_str(), "live video: watching");
-    let mut detail = serde_json::Map::new();
-    detail.insert("view".into(), view.as_str().into());
-    routes.app.staff_log.note(Done {
-        staff: &claims,
-        test: Some(&test),
-        candidate: Some(&candidate),
-        action: "live.watch".into(),
-        outcome: StaffOutcome::Done,
-        detail,
-        origin: routes.app.staff_log.origin(&headers, &peer),
-    });
+    let origin = routes.app.staff_log.origin(&headers, &peer);
+    let done = Done::new(&claims, "live.watch", origin).on(&test, Some(&candidate)).with("view", view.as_str());
+    routes.app.staff_log.note(done);
     Ok(created(live, answer, &id))
 }
 
@@ -455,19 +446,11 @@ pub async fn post_message(
     tracing::info!(staff = %claims.sub, test = %test, candidate = %candidate, id, chars, "proctor message queued");
     // The text is on the candidate's timeline (the SDK records it as shown);
     // the audit trail keeps that it was sent, not what it said.
-    let mut detail = serde_json::Map::new();
-    detail.insert("id".into(), id.into());
-    detail.insert("level".into(), serde_json::to_value(request.level).unwrap_or_default());
-    detail.insert("chars".into(), chars.into());
-    let done = Done {
-        staff: &claims,
-        test: Some(&test),
-        candidate: Some(&candidate),
-        action: "live.message".into(),
-        outcome: StaffOutcome::Done,
-        detail,
-        origin: state.staff_log.origin(&headers, &peer),
-    };
+    let done = Done::new(&claims, "live.message", state.staff_log.origin(&headers, &peer))
+        .on(&test, Some(&candidate))
+        .with("id", id)
+        .with("level", serde_json::to_value(request.level).unwrap_or_default())
+        .with("chars", chars);
     state.staff_log.record(done).await;
     Ok((StatusCode::ACCEPTED, Json(MessageAccepted { id })).into_response())
 }

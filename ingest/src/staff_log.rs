@@ -57,6 +57,33 @@ pub struct Done<'a> {
     pub origin: u64,
 }
 
+impl<'a> Done<'a> {
+    /// An action `staff` took (from `origin`) that took effect, on no test
+    /// and with no detail yet.
+    pub fn new(staff: &'a StaffClaims, action: impl Into<String>, origin: u64) -> Self {
+        Self {
+            staff,
+            test: None,
+            candidate: None,
+            action: action.into(),
+            outcome: StaffOutcome::Done,
+            detail: serde_json::Map::new(),
+            origin,
+        }
+    }
+
+    /// On `test` and, when known, one of its candidates.
+    pub fn on(self, test: &'a TestId, candidate: Option<&'a CandidateId>) -> Self {
+        Self { test: Some(test), candidate, ..self }
+    }
+
+    /// With `key` in the detail.
+    pub fn with(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.detail.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
 /// The peer address of a request, when the server recorded one (it does;
 /// a router driven without a socket, as in tests, has none).
 pub struct Peer(pub Option<SocketAddr>);

@@ -328,13 +328,9 @@ impl PartitionReader {
             }
             match consumer.fetch_metadata(Some(&settings.topic), Duration::from_secs(5)) {
                 Ok(metadata) => {
-                    let count = metadata
-                        .topics()
-                        .iter()
-                        .find(|t| t.name() == settings.topic && t.error().is_none())
-                        .map_or(0, |t| t.partitions().len());
+                    let count = partition_count(&metadata, &settings.topic);
                     if count > 0 {
-                        break count as i32;
+                        break count;
                     }
                 }
                 Err(e) if started.elapsed() > Duration::from_secs(30) => {
@@ -357,15 +353,8 @@ impl PartitionReader {
             }
             let committed = retry_committed(&consumer, &query, stop)?;
             let Some(committed) = committed else { return Ok(None) };
-            for element in committed.elements() {
-                let offset = match element.offset() {
-                    Offset::Offset(n) => Offset::Offset(n),
-                    _ => Offset::Beginning,
-                };
-                assignment
-                    .add_partition_offset(&settings.topic, element.partition(), offset)
-                    .map_err(|source| SourceError::Assign { partition: element.partition(), source })?;
-            }
+            assignment = resume_assignment(&settings.topic, &committed)
+                .map_err(|(partition, source)| SourceError::Assign { partition, source })?;
             tracing::info!(worker, partitions = ?mine, from = ?committed.elements().iter().map(|e| (e.partition(), e.offset())).collect::<Vec<_>>(), "assigned");
         }
         consumer.assign(&assignment).map_err(SourceError::AssignAll)?;
@@ -502,6 +491,33 @@ impl RecordSource for MemorySource {
     fn commit(&self, offsets: &[(i32, i64)], _last: bool) {
         Metrics::add(&self.decoder.metrics.offsets_committed, offsets.len() as u64);
     }
+}
+
+/// How many partitions `topic` has in `metadata` (0: absent, or in error).
+pub(crate) fn partition_count(metadata: &rdkafka::metadata::Metadata, topic: &str) -> i32 {
+    metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map_or(0, |t| t.partitions().len() as i32)
+}
+
+/// The assignment that resumes each partition of `committed` where the
+/// group left it, or from the beginning if it never committed there. An
+/// error names the partition.
+pub(crate) fn resume_assignment(
+    topic: &str,
+    committed: &TopicPartitionList,
+) -> Result<TopicPartitionList, (i32, rdkafka::error::KafkaError)> {
+    let mut assignment = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Offset(n) => Offset::Offset(n),
+            _ => Offset::Beginning,
+        };
+        assignment.add_partition_offset(topic, element.partition(), offset).map_err(|e| (element.partition(), e))?;
+    }
+    Ok(assignment)
 }
 
 fn retry_committed(

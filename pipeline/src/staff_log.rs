@@ -23,6 +23,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::rows::StaffActionRow;
 use crate::settings::PipelineSettings;
+use crate::source::{partition_count, resume_assignment};
 use crate::store::Store;
 
 /// Rows gathered into one insert at most …
@@ -166,11 +167,7 @@ impl Follower {
             .create()
             .map_err(|e| e.to_string())?;
         let metadata = consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        let partitions = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic && t.error().is_none())
-            .map_or(0, |t| t.partitions().len() as i32);
+        let partitions = partition_count(&metadata, &self.topic);
         if partitions == 0 {
             return Err("the topic has no partitions yet".into());
         }
@@ -179,14 +176,8 @@ impl Follower {
             query.add_partition(&self.topic, partition);
         }
         let committed = consumer.committed_offsets(query, Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        let mut assignment = TopicPartitionList::new();
-        for element in committed.elements() {
-            let offset = match element.offset() {
-                Offset::Offset(n) => Offset::Offset(n),
-                _ => Offset::Beginning,
-            };
-            assignment.add_partition_offset(&self.topic, element.partition(), offset).map_err(|e| e.to_string())?;
-        }
+        let assignment = resume_assignment(&self.topic, &committed)
+            .map_err(|(partition, error)| format!("partition {partition}: {error}"))?;
         consumer.assign(&assignment).map_err(|e| e.to_string())?;
         tracing::info!(topic = %self.topic, partitions, "following staff actions");
         Ok(consumer)

@@ -186,13 +186,10 @@ pub async fn post_control(
     let recorded = state
         .staff_log
         .record(Done {
-            staff: &staff,
-            test: Some(&context.test),
-            candidate: Some(&context.candidate),
-            action: format!("lti.{action}"),
             outcome,
             detail,
-            origin: state.staff_log.origin(&headers, &peer),
+            ..Done::new(&staff, format!("lti.{action}"), state.staff_log.origin(&headers, &peer))
+                .on(&context.test, Some(&context.candidate))
         })
         .await;
     match result {
