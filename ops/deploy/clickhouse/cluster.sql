@@ -175,27 +175,17 @@ ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil MODIFY COLUMN type E
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
-                          'recording' = 16);
+                          'recording' = 16), ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
 ALTER TABLE invigil.proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
                           'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
-                          'recording' = 16);
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+                          'recording' = 16), ADD COLUMN IF NOT EXISTS duration_ms UInt32 AFTER attempts;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio, ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms, ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER uploaded_audio, ADD COLUMN IF NOT EXISTS camera_recorded_ms UInt64 AFTER recording_expected_ms, ADD COLUMN IF NOT EXISTS screen_recorded_ms UInt64 AFTER camera_recorded_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct, ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms, ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS recording_expected_ms UInt64 AFTER completeness_pct, ADD COLUMN IF NOT EXISTS recorded_ms UInt64 AFTER recording_expected_ms, ADD COLUMN IF NOT EXISTS recording_pct Float32 AFTER recorded_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (6, 'recordings', 738646146032775097, now());
 
 -- 007_delivered_captures
@@ -209,64 +199,26 @@ ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil MODIFY COLUMN type E
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
-                          'recording' = 16, 'face' = 17);
+                          'recording' = 16, 'face' = 17), ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms, ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces, ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence, ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
 ALTER TABLE invigil.proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
                           'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
                           'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
                           'key_activity' = 9, 'capture' = 10, 'network' = 11,
                           'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
-                          'recording' = 16, 'face' = 17);
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms;
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces;
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence;
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+                          'recording' = 16, 'face' = 17), ADD COLUMN IF NOT EXISTS faces UInt8 AFTER duration_ms, ADD COLUMN IF NOT EXISTS face_confidence Float32 AFTER faces, ADD COLUMN IF NOT EXISTS face_size Float32 AFTER face_confidence, ADD COLUMN IF NOT EXISTS light Float32 AFTER face_size;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms, ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks, ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks, ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks, ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks, ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks, ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms, ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER screen_recorded_ms, ADD COLUMN IF NOT EXISTS no_face_checks UInt32 AFTER face_checks, ADD COLUMN IF NOT EXISTS several_faces_checks UInt32 AFTER no_face_checks, ADD COLUMN IF NOT EXISTS dark_checks UInt32 AFTER several_faces_checks, ADD COLUMN IF NOT EXISTS unscored_face_checks UInt32 AFTER dark_checks, ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER unscored_face_checks, ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms, ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER several_faces_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct, ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks, ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags, ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_checks UInt32 AFTER recording_pct, ADD COLUMN IF NOT EXISTS face_flags UInt32 AFTER face_checks, ADD COLUMN IF NOT EXISTS no_face_ms UInt64 AFTER face_flags, ADD COLUMN IF NOT EXISTS several_faces_ms UInt64 AFTER no_face_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (8, 'face_checks', 5153816335693059493, now());
 
 -- 009_identity_checks
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light;
-ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
-ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks;
-ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
-ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms;
-ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
-ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light, ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS face_similarity Float32 DEFAULT -1 AFTER light, ADD COLUMN IF NOT EXISTS face_reference UInt8 AFTER face_similarity;
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags, ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks, ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks, ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS identity_checks UInt32 AFTER face_flags, ADD COLUMN IF NOT EXISTS different_person_checks UInt32 AFTER identity_checks, ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER different_person_checks, ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms, ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS different_person_ms UInt64 AFTER several_faces_ms, ADD COLUMN IF NOT EXISTS face_references UInt32 AFTER different_person_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (9, 'identity_checks', 10468550857446327515, now());
 
 -- 010_staff_actions
