@@ -83,6 +83,10 @@ pub struct Args {
     flush_interval_ms: u64,
     #[arg(long, default_value_t = 1_000)]
     commit_interval_ms: u64,
+    /// Deliver signed webhooks to the endpoints of this file (TOML,
+    /// `[[endpoint]]` tables: see the README's "Webhooks").
+    #[arg(long, env = "INVIGIL_WEBHOOKS_FILE")]
+    webhooks: Option<PathBuf>,
     /// Serve Prometheus metrics (`GET /metrics`, with the lag per
     /// partition) and the probes (`GET /readyz`, `GET /healthz`) on this
     /// address, e.g. `127.0.0.1:9465`. Off by default (several pipelines may
@@ -125,6 +129,10 @@ pub fn run_command(args: Args) -> anyhow::Result<()> {
     settings.idle_partition_ms = args.idle_partition_ms;
     settings.flush_interval_ms = args.flush_interval_ms;
     settings.commit_interval_ms = args.commit_interval_ms;
+    if let Some(path) = &args.webhooks {
+        settings.webhooks = invigil_pipeline::webhooks::endpoint::load(path).map_err(anyhow::Error::msg)?;
+        eprintln!("invigil pipeline: webhooks to {} endpoint(s) from {}", settings.webhooks.len(), path.display());
+    }
 
     let store = open_store(&store_settings).context("opening the store")?;
     let stop = Arc::new(AtomicBool::new(false));

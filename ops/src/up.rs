@@ -75,6 +75,10 @@ pub struct Args {
     /// The SDK bundle the demo exam loads (`sdk/build.sh` makes it).
     #[arg(long, default_value = "sdk/dist")]
     sdk_dir: PathBuf,
+    /// Deliver signed webhooks to the endpoints of this file (TOML,
+    /// `[[endpoint]]` tables: see the README's "Webhooks").
+    #[arg(long, env = "INVIGIL_WEBHOOKS_FILE")]
+    webhooks: Option<PathBuf>,
 }
 
 /// A secret kept in DATA_DIR/secrets/NAME (created 0600 with 32 random
@@ -249,6 +253,10 @@ fn start_pipeline(
     pipeline.live_topic = dashboard.live_topic.clone();
     pipeline.group_id = args.group.clone();
     pipeline.config_file = Some(settings.config_file.clone());
+    if let Some(path) = &args.webhooks {
+        pipeline.webhooks = invigil_pipeline::webhooks::endpoint::load(path).map_err(anyhow::Error::msg)?;
+        eprintln!("invigil up: webhooks to {} endpoint(s) from {}", pipeline.webhooks.len(), path.display());
+    }
     let hub = Arc::clone(live_hub);
     pipeline.live_tap = Some(invigil_pipeline::live::LiveTap(Arc::new(move |counters| hub.apply(counters.clone()))));
     let (stop, metrics) = (Arc::clone(stop), Arc::clone(metrics));

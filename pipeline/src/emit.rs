@@ -18,8 +18,11 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use invigil_schemas::config::ProctorConfig;
+use invigil_schemas::clock::rfc3339_ms;
+use invigil_schemas::config::{ProctorConfig, CAPTURE_MISSING_MIN_SLOTS};
 use invigil_schemas::ids::v7_unix_ms;
+use invigil_schemas::webhook::{notice_id, Notice, NoticeKind};
+use serde_json::{json, Map, Value};
 
 use crate::rows::{
     AnomalyRow, SessionRow, WindowRow, SEVERITY_CRITICAL, SEVERITY_WARNING, WINDOW_MINUTE, WINDOW_SESSION,
@@ -40,22 +43,50 @@ pub struct Emission {
     pub windows: Vec<WindowRow>,
     pub anomalies: Vec<AnomalyRow>,
     pub sessions: Vec<SessionRow>,
+    /// What these rows are news of, for webhooks (see [`Announced`]).
+    pub notices: Vec<Notice>,
 }
 
 impl Emission {
     pub fn is_empty(&self) -> bool {
-        self.windows.is_empty() && self.anomalies.is_empty() && self.sessions.is_empty()
+        self.windows.is_empty() && self.anomalies.is_empty() && self.sessions.is_empty() && self.notices.is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.windows.len() + self.anomalies.len() + self.sessions.len()
+        self.windows.len() + self.anomalies.len() + self.sessions.len() + self.notices.len()
     }
 
     pub fn append(&mut self, other: &mut Emission) {
         self.windows.append(&mut other.windows);
         self.anomalies.append(&mut other.anomalies);
         self.sessions.append(&mut other.sessions);
+        self.notices.append(&mut other.notices);
     }
+}
+
+/// Which once-per-session notices went out. A notice is announced in the
+/// same emission as the rows it is news of, and the sinks send notices
+/// before they write rows, so whatever the store holds was announced:
+/// [`Tracked::restore`] rebuilds this from the stored rows, and a replay
+/// announces again only what was never written (with the same id, which a
+/// receiver deduplicates). A flag is announced with its anomaly row, so the
+/// stored anomalies say which windows were announced.
+#[derive(Debug, Default, Clone, Copy)]
+struct Announced {
+    started: bool,
+    ended: bool,
+    capture_missing: bool,
+    /// Capture slots due and filled in the stored closed windows, read back
+    /// at a restart: `capture_missing` is decided from them (with the
+    /// test's threshold) at the next emission.
+    restored_captures: Option<(u64, u64)>,
+}
+
+/// Whether `uploaded` of `expected` slots is below `below_pct`.
+fn captures_missing(expected: u64, uploaded: u64, below_pct: f64) -> bool {
+    below_pct > 0.0
+        && expected >= u64::from(CAPTURE_MISSING_MIN_SLOTS)
+        && (uploaded as f64) * 100.0 < below_pct * expected as f64
 }
 
 /// A session's digest with its computed windows and what was written.
@@ -74,6 +105,7 @@ pub struct Tracked {
     anomalies: BTreeMap<i64, Stored>,
     total: Option<Stored>,
     row: Option<Stored>,
+    announced: Announced,
 }
 
 /// A version strictly above `previous`, normally the wall clock in ms.
@@ -142,6 +174,7 @@ impl Tracked {
             anomalies: BTreeMap::new(),
             total: None,
             row: None,
+            announced: Announced::default(),
         }
     }
 
@@ -345,11 +378,110 @@ impl Tracked {
                 if stored.map(|s| s.fingerprint) != Some(fingerprint) {
                     row.version = next_version(stored, now_ms);
                     self.anomalies.insert(value.start, Stored { fingerprint, version: row.version });
+                    if stored.is_none() {
+                        out.notices.push(self.flagged(&row, now_ms));
+                    }
                     out.anomalies.push(row);
                 }
             }
         }
+        self.check_captures(config, watermark_ms, now_ms, out);
         self.emit_totals(config, now_ms, out);
+    }
+
+    /// A notice about this session; its id from `kind` and `discriminator`.
+    fn notice(&self, kind: NoticeKind, at: i64, discriminator: &str, data: Value, now_ms: i64) -> Notice {
+        let key = &self.session.key;
+        let Value::Object(data) = data else { unreachable!("notice data is always an object") };
+        Notice {
+            id: notice_id(kind, &key.session_id.to_string(), discriminator),
+            kind,
+            at,
+            created_at: now_ms,
+            test_id: key.test_id.to_string(),
+            candidate_id: key.candidate_id.to_string(),
+            session_id: Some(key.session_id),
+            data,
+            only_endpoint: None,
+        }
+    }
+
+    fn flagged(&self, row: &AnomalyRow, now_ms: i64) -> Notice {
+        let components: Map<String, Value> =
+            row.component_names.iter().cloned().zip(row.component_values.iter().map(|v| json!(v))).collect();
+        let data = json!({
+            "window_start": rfc3339_ms(row.window_start),
+            "window_end": rfc3339_ms(row.window_end),
+            "score": row.score,
+            "threshold": row.threshold,
+            "severity": if row.severity == SEVERITY_CRITICAL { "critical" } else { "warning" },
+            "components": components,
+        });
+        self.notice(NoticeKind::SessionFlagged, row.window_end, &row.window_start.to_string(), data, now_ms)
+    }
+
+    /// `capture.missing`, once, while the session runs: counted over the
+    /// closed minute windows only, so a capture still on its way for the
+    /// open minute is not missing yet.
+    fn check_captures(&mut self, config: &ProctorConfig, watermark_ms: i64, now_ms: i64, out: &mut Emission) {
+        let below = config.notify.capture_missing_below_pct;
+        if let Some((expected, uploaded)) = self.announced.restored_captures.take() {
+            self.announced.capture_missing |= captures_missing(expected, uploaded, below);
+        }
+        if self.announced.capture_missing || self.session.ended.is_some() {
+            return;
+        }
+        let closed = self.windows.values().take_while(|w| w.end <= watermark_ms);
+        let (expected, uploaded) = closed.fold((0u64, 0u64), |(e, u), w| {
+            (
+                e + w.expected.iter().map(|&n| u64::from(n)).sum::<u64>(),
+                u + w.uploaded.iter().map(|&n| u64::from(n)).sum::<u64>(),
+            )
+        });
+        if !captures_missing(expected, uploaded, below) {
+            return;
+        }
+        self.announced.capture_missing = true;
+        let data = json!({
+            "completeness_pct": uploaded as f64 * 100.0 / expected as f64,
+            "expected_captures": expected,
+            "uploaded_captures": uploaded,
+            "below_pct": below,
+        });
+        out.notices.push(self.notice(NoticeKind::CaptureMissing, watermark_ms, "", data, now_ms));
+    }
+
+    /// `session.started` with the first `sessions` row; `session.ended`
+    /// (and `recording.completed` when the test recorded video) with the
+    /// first that says it ended.
+    fn announce_session(&mut self, row: &SessionRow, now_ms: i64, out: &mut Emission) {
+        if !self.announced.started {
+            self.announced.started = true;
+            let data = json!({ "started_at": rfc3339_ms(row.started_at), "sdk_version": row.sdk_version });
+            out.notices.push(self.notice(NoticeKind::SessionStarted, row.started_at, "", data, now_ms));
+        }
+        if row.ended == 0 || self.announced.ended {
+            return;
+        }
+        self.announced.ended = true;
+        let data = json!({
+            "end_reason": row.end_reason,
+            "started_at": rfc3339_ms(row.started_at),
+            "ended_at": rfc3339_ms(row.last_seen_at),
+            "events": row.events,
+            "completeness_pct": row.completeness_pct,
+            "max_window_score": row.max_window_score,
+            "face_flags": row.face_flags,
+        });
+        out.notices.push(self.notice(NoticeKind::SessionEnded, row.last_seen_at, "", data, now_ms));
+        if row.recording_expected_ms > 0 {
+            let data = json!({
+                "recording_pct": row.recording_pct,
+                "recorded_ms": row.recorded_ms,
+                "recording_expected_ms": row.recording_expected_ms,
+            });
+            out.notices.push(self.notice(NoticeKind::RecordingCompleted, row.last_seen_at, "", data, now_ms));
+        }
     }
 
     fn emit_totals(&mut self, config: &ProctorConfig, now_ms: i64, out: &mut Emission) {
@@ -369,6 +501,7 @@ impl Tracked {
         if self.row.map(|s| s.fingerprint) != Some(fingerprint) {
             row.version = next_version(self.row, now_ms);
             self.row = Some(Stored { fingerprint, version: row.version });
+            self.announce_session(&row, now_ms, out);
             out.sessions.push(row);
         }
     }
@@ -390,7 +523,16 @@ impl Tracked {
         }
         if let Some(row) = sessions.last() {
             self.row = Some(Stored { fingerprint: session_fingerprint(row), version: row.version });
+            self.announced.started = true;
+            self.announced.ended = row.ended != 0;
         }
+        let minutes = windows.iter().filter(|row| row.window_kind == WINDOW_MINUTE);
+        self.announced.restored_captures = Some(minutes.fold((0, 0), |(e, u), r| {
+            (
+                e + u64::from(r.expected_face + r.expected_screen + r.expected_audio),
+                u + u64::from(r.uploaded_face + r.uploaded_screen + r.uploaded_audio),
+            )
+        }));
         self.dirty_totals = true;
         self.unchecked_from = Some(i64::MIN);
     }

@@ -85,3 +85,4 @@ pub mod source;
 pub mod staff_log;
 pub mod store;
 pub mod topics;
+pub mod webhooks;

@@ -628,6 +628,48 @@ impl TableRow for StaffActionRow {
     ];
 }
 
+/// One row of `webhook_deliveries`: one attempt to deliver a notice.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+pub struct WebhookDeliveryRow {
+    pub test_id: String,
+    pub candidate_id: String,
+    pub endpoint: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub notice_id: Uuid,
+    pub event_type: String,
+    pub attempt: u32,
+    pub at: i64,
+    pub outcome: String,
+    pub status: u16,
+    pub duration_ms: u32,
+    pub error: String,
+    pub next_attempt_at: i64,
+    pub redelivery: u8,
+    pub payload: String,
+    pub version: u64,
+}
+
+impl TableRow for WebhookDeliveryRow {
+    const TABLE: &'static str = "webhook_deliveries";
+    const COLUMNS: &'static [(&'static str, Read)] = &[
+        ("test_id", Plain),
+        ("candidate_id", Plain),
+        ("endpoint", Plain),
+        ("notice_id", Plain),
+        ("event_type", Plain),
+        ("attempt", Plain),
+        ("at", Millis),
+        ("outcome", Plain),
+        ("status", Plain),
+        ("duration_ms", Plain),
+        ("error", Plain),
+        ("next_attempt_at", Millis),
+        ("redelivery", Plain),
+        ("payload", Plain),
+        ("version", Plain),
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use invigil_schemas::event::EventKind;
@@ -666,6 +708,7 @@ mod tests {
         assert_eq!(names::<AnomalyRow>(), ddl_columns("anomalies"));
         assert_eq!(names::<SessionRow>(), ddl_columns("sessions"));
         assert_eq!(names::<StaffActionRow>(), ddl_columns("staff_actions"));
+        assert_eq!(names::<WebhookDeliveryRow>(), ddl_columns("webhook_deliveries"));
         assert_eq!(
             names::<EventRow>(),
             <EventRow as clickhouse::Row>::COLUMN_NAMES.iter().map(|n| n.to_string()).collect::<Vec<_>>()

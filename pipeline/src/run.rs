@@ -16,6 +16,8 @@ use crate::store::chdb::ChdbStore;
 use crate::store::http::HttpStore;
 use crate::store::migrate::{check_cluster, migrate, MigrateError, MigrationReport};
 use crate::store::{SqlStore, Store, StoreError};
+use crate::webhooks::dispatch::{DispatchSettings, Dispatcher};
+use crate::webhooks::outbox::Outbox;
 
 /// Why a pipeline process could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,8 @@ pub enum RunError {
     Schema(MigrateError),
     #[error("starting timely workers: {0}")]
     Timely(String),
+    #[error("webhooks: {0}")]
+    Webhooks(String),
     #[error(transparent)]
     Source(#[from] SourceError),
     #[error("worker panicked: {0}")]
@@ -177,9 +181,28 @@ where
             None
         }
     };
+    // Webhooks: every process announces to the outbox; the first one
+    // delivers for all.
+    let webhooks = follow_staff && !settings.webhooks.is_empty();
+    let outbox = webhooks
+        .then(|| Outbox::new(&settings.kafka, &settings.topic).map(Arc::new))
+        .transpose()
+        .map_err(RunError::Webhooks)?;
+    let dispatcher = (webhooks && cluster.process == 0)
+        .then(|| {
+            let dispatch = DispatchSettings {
+                kafka: settings.kafka.clone(),
+                topic: invigil_schemas::webhook::outbox_topic(&settings.topic),
+                group_prefix: settings.group_id.clone(),
+                endpoints: settings.webhooks.clone(),
+            };
+            Dispatcher::start(dispatch, store.clone(), Arc::clone(&runtime), Arc::clone(&stop))
+        })
+        .transpose()
+        .map_err(RunError::Runtime)?;
     // Staff actions are few: the first process follows them for all.
     let staff_log = (follow_staff && cluster.process == 0)
-        .then(|| StaffLog::start(&settings, store.clone(), Arc::clone(&runtime), Arc::clone(&stop)))
+        .then(|| StaffLog::start(&settings, store.clone(), outbox.clone(), Arc::clone(&runtime), Arc::clone(&stop)))
         .transpose()
         .map_err(RunError::Runtime)?;
     let shared = Shared {
@@ -188,6 +211,7 @@ where
         runtime,
         metrics: Arc::clone(&metrics),
         live,
+        outbox,
         config,
         stop: Arc::clone(&stop),
     };
@@ -206,6 +230,9 @@ where
     let results = guards.join();
     if let Some(staff_log) = staff_log {
         staff_log.join();
+    }
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.join();
     }
     progress.stop();
     tracing::info!(metrics = %metrics.summary(), "stopped");

@@ -67,6 +67,8 @@ pub struct PipelineSettings {
     /// An ended session, fully written and untouched for this long, leaves
     /// memory; a late event reloads it from the store.
     pub evict_after_ms: i64,
+    /// Webhook endpoints; empty: no notices are made or sent.
+    pub webhooks: Vec<crate::webhooks::endpoint::Endpoint>,
 }
 
 impl PipelineSettings {
@@ -91,6 +93,7 @@ impl PipelineSettings {
             live_interval_ms: 100,
             live_tap: None,
             evict_after_ms: 600_000,
+            webhooks: Vec::new(),
         }
     }
 }

@@ -54,6 +54,9 @@ pub type Time = u64;
 pub struct Decoded {
     pub rows: RowBlock<EventRow>,
     pub facts: FactBatch,
+    /// `recording.segment_stored` for each segment the record says was
+    /// uploaded (sent only when webhooks are on).
+    pub notices: Vec<invigil_schemas::webhook::Notice>,
 }
 
 /// The frontier after the sinks: everything at earlier times is durable.
@@ -145,7 +148,41 @@ struct Decoder {
     tick_ms: i64,
     idle_partition: Duration,
     max_clock_skew_ms: i64,
+    /// Whether webhooks are on: then uploaded segments become notices.
+    announce_segments: bool,
     metrics: Arc<Metrics>,
+}
+
+/// `recording.segment_stored` for each uploaded segment among `rows`; its
+/// id is the event's, so a replay announces it under the same id.
+fn segment_notices(rows: &[EventRow]) -> Vec<invigil_schemas::webhook::Notice> {
+    use invigil_schemas::event::EventKind;
+    use invigil_schemas::webhook::{Notice, NoticeKind};
+    let recording = EventKind::Recording as i8;
+    rows.iter()
+        .filter(|row| row.kind == recording && row.capture_status == "uploaded")
+        .map(|row| {
+            let data = serde_json::json!({
+                "track": row.capture_kind,
+                "key": row.capture_key,
+                "bytes": row.capture_bytes,
+                "segment_seq": row.capture_seq,
+                "duration_ms": row.duration_ms,
+            });
+            let serde_json::Value::Object(data) = data else { unreachable!("an object literal") };
+            Notice {
+                id: row.event_id,
+                kind: NoticeKind::RecordingSegmentStored,
+                at: row.ts,
+                created_at: row.received_at,
+                test_id: row.test_id.clone(),
+                candidate_id: row.candidate_id.clone(),
+                session_id: Some(row.session_id),
+                data,
+                only_endpoint: None,
+            }
+        })
+        .collect()
 }
 
 impl Decoder {
@@ -160,6 +197,7 @@ impl Decoder {
             tick_ms: settings.tick_ms,
             idle_partition: Duration::from_millis(settings.idle_partition_ms.max(0) as u64),
             max_clock_skew_ms: settings.max_clock_skew_ms,
+            announce_segments: !settings.webhooks.is_empty(),
             metrics,
         }
     }
@@ -210,6 +248,7 @@ impl Decoder {
         }
         let time = tick_of(window_start(newest) + WINDOW_MS, self.tick_ms).max(floor);
         self.ledger.record(partition, offset, time);
+        let notices = if self.announce_segments { segment_notices(&rows) } else { Vec::new() };
         let rows = match RowBlock::of_rows(&rows) {
             Ok(block) => block,
             Err(error) => {
@@ -218,7 +257,7 @@ impl Decoder {
                 return;
             }
         };
-        emit(time, Decoded { rows, facts });
+        emit(time, Decoded { rows, facts, notices });
     }
 
     /// The earliest partition's newest event time minus the allowed

@@ -10,13 +10,17 @@
 //! skipped: retrying cannot mend it. While the store is away the thread
 //! retries with backoff and reads nothing more; on stop it gives up the
 //! rows it could not write, uncommitted, for the next start.
+//!
+//! With webhooks on, a verdict is also a `review.verdict` notice, sent to
+//! the outbox before its row is written (under the action's id).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use invigil_schemas::staff::StaffAction;
+use invigil_schemas::staff::{StaffAction, StaffOutcome};
+use invigil_schemas::webhook::{Notice, NoticeKind};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -25,6 +29,7 @@ use crate::rows::StaffActionRow;
 use crate::settings::PipelineSettings;
 use crate::source::{partition_count, resume_assignment};
 use crate::store::Store;
+use crate::webhooks::outbox::Outbox;
 
 /// Rows gathered into one insert at most …
 const MAX_ROWS: usize = 1_000;
@@ -47,6 +52,7 @@ impl StaffLog {
     pub fn start(
         settings: &PipelineSettings,
         store: Store,
+        outbox: Option<Arc<Outbox>>,
         runtime: Arc<tokio::runtime::Runtime>,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
@@ -56,6 +62,7 @@ impl StaffLog {
             kafka: settings.kafka.clone(),
             group: format!("{}-staff", settings.group_id),
             store,
+            outbox,
             runtime,
             stop,
             done: Arc::clone(&done),
@@ -77,6 +84,7 @@ struct Follower {
     kafka: invigil_schemas::kafka_access::KafkaEndpoint,
     group: String,
     store: Store,
+    outbox: Option<Arc<Outbox>>,
     runtime: Arc<tokio::runtime::Runtime>,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
@@ -90,6 +98,7 @@ impl Follower {
     fn run(self) {
         let Some(consumer) = self.connect() else { return };
         let mut rows = Vec::new();
+        let mut notices = Vec::new();
         let mut next: Vec<(i32, i64)> = Vec::new();
         while !self.stopping() {
             // Wait for a first record, then gather what follows it for up
@@ -115,7 +124,12 @@ impl Follower {
                 gathering_since.get_or_insert_with(Instant::now);
                 note_offset(&mut next, message.partition(), message.offset() + 1);
                 match message.payload().map(StaffAction::decode) {
-                    Some(Ok(action)) => rows.push(StaffActionRow::from(&action)),
+                    Some(Ok(action)) => {
+                        if self.outbox.is_some() {
+                            notices.extend(verdict_notice(&action));
+                        }
+                        rows.push(StaffActionRow::from(&action));
+                    }
                     Some(Err(error)) => tracing::warn!(
                         %error, partition = message.partition(), offset = message.offset(),
                         "skipping a record of the staff topic that is not a staff action"
@@ -126,10 +140,11 @@ impl Follower {
             if next.is_empty() {
                 continue;
             }
-            if !self.write(&rows) {
+            if !self.announce(&notices) || !self.write(&rows) {
                 return;
             }
             rows.clear();
+            notices.clear();
             self.commit(&consumer, &next);
             next.clear();
         }
@@ -183,6 +198,27 @@ impl Follower {
         Ok(consumer)
     }
 
+    /// Sends `notices` to the outbox, retrying with backoff; `false` when
+    /// stopped first.
+    fn announce(&self, notices: &[Notice]) -> bool {
+        let Some(outbox) = self.outbox.as_deref().filter(|_| !notices.is_empty()) else { return true };
+        let mut wait = Duration::from_millis(250);
+        loop {
+            match self.runtime.block_on(outbox.send(notices)) {
+                Ok(()) => return true,
+                Err(error) if self.stopping() => {
+                    tracing::error!(%error, "verdict notices left unsent at stop; the next start sends them");
+                    return false;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "sending verdict notices");
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
     /// Inserts `rows`, retrying with backoff; `false` when stopped first.
     fn write(&self, rows: &[StaffActionRow]) -> bool {
         let mut wait = Duration::from_millis(250);
@@ -214,6 +250,30 @@ impl Follower {
             tracing::warn!(%error, "committing staff actions");
         }
     }
+}
+
+/// A verdict given is news for webhooks: `review.verdict`, under the
+/// action's own id.
+fn verdict_notice(action: &StaffAction) -> Option<Notice> {
+    if action.action != "review.verdict" || action.outcome != StaffOutcome::Done {
+        return None;
+    }
+    let (test, candidate) = (action.test_id.as_ref()?, action.candidate_id.as_ref()?);
+    let mut data = serde_json::Map::new();
+    data.insert("verdict".into(), action.detail.get("verdict").cloned().unwrap_or_default());
+    data.insert("reviewer".into(), action.staff.clone().into());
+    data.insert("reviewed_at".into(), invigil_schemas::clock::rfc3339_ms(action.at).into());
+    Some(Notice {
+        id: action.id,
+        kind: NoticeKind::ReviewVerdict,
+        at: action.at,
+        created_at: action.at,
+        test_id: test.to_string(),
+        candidate_id: candidate.to_string(),
+        session_id: None,
+        data,
+        only_endpoint: None,
+    })
 }
 
 /// Remembers the offset to resume `partition` from.

@@ -38,6 +38,28 @@ pub struct ProctorConfig {
     pub face_check: FaceCheck,
     /// What an LMS launch (LTI 1.3 proctoring) asks of the platform.
     pub lms: LmsConfig,
+    /// When the pipeline tells webhook endpoints on its own.
+    pub notify: NotifyConfig,
+}
+
+/// When a test's candidates are worth a webhook before anyone asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `capture.missing` is sent once per session when the share of its
+    /// capture slots filled falls below this (0..100), counted once at
+    /// least [`CAPTURE_MISSING_MIN_SLOTS`] slots were due. 0: never.
+    pub capture_missing_below_pct: f64,
+}
+
+/// Capture slots a session must have had due before `capture.missing`
+/// can fire: one missing photo in the first minute is not news.
+pub const CAPTURE_MISSING_MIN_SLOTS: u32 = 6;
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self { capture_missing_below_pct: 80.0 }
+    }
 }
 
 /// What invigil asks of a learning platform for a test launched with LTI
@@ -79,6 +101,7 @@ impl Default for ProctorConfig {
             recording: Recording::default(),
             face_check: FaceCheck::default(),
             lms: LmsConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -569,6 +592,14 @@ fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
                 message: format!("is {value}; must be within {min}..={max}"),
             });
         }
+    }
+    let below = config.notify.capture_missing_below_pct;
+    if !(0.0..=100.0).contains(&below) {
+        problems.push(FieldProblem {
+            field: format!("{path}.notify.capture_missing_below_pct"),
+            code: ProblemCode::InvalidValue,
+            message: format!("is {below}; must be within 0..=100 (a percentage; 0 never notifies)"),
+        });
     }
     let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
     for (name, weight) in weights.as_object().into_iter().flatten() {

@@ -64,6 +64,7 @@ pub mod sql;
 pub mod staff;
 pub mod text;
 pub mod validate;
+pub mod webhook;
 
 /// The protocol version every batch and record carries as `v`.
 pub const PROTOCOL_VERSION: u16 = 1;

@@ -55,6 +55,7 @@ migrations! {
     008 => "face_checks",
     009 => "identity_checks",
     010 => "staff_actions",
+    011 => "webhook_deliveries",
 }
 
 /// Which server generation the SQL is for.

@@ -241,25 +241,9 @@ impl AcsClient {
     }
 }
 
-/// `ms` since the epoch as RFC 3339 UTC to the second (`2026-12-05T16:52:00Z`).
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let rest = secs.rem_euclid(86_400);
-    let date = invigil_schemas::media_key::utc_date(secs);
-    format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn incident_times_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_489_520_999), "2026-12-05T16:52:00Z");
-        assert_eq!(rfc3339(-1_000), "1969-12-31T23:59:59Z");
-    }
 
     #[test]
     fn only_the_network_a_5xx_and_a_429_are_worth_retrying() {

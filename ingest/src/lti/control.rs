@@ -27,12 +27,13 @@ use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::staff::StaffOutcome;
 use serde::{Deserialize, Serialize};
 
-use super::acs::{rfc3339, AcsUser, Action, Control, Outcome};
+use super::acs::{AcsUser, Action, Control, Outcome};
 use super::claims::{Acs, AttemptNumber, ResourceLink};
 use super::Lti;
 use crate::error::ApiError;
 use crate::staff_log::{Done, Peer};
 use crate::state::AppState;
+use invigil_schemas::clock::rfc3339;
 
 pub(super) const CONTEXT_AUDIENCE: &str = "invigil-lti-acs";
 /// Tries per control, and the wait before the second.

@@ -8,9 +8,8 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{Scope, StreamVec};
 
-use super::writer::Writer;
+use super::writer::{EventPayload, Writer};
 use super::Shared;
-use crate::rows::{EventRow, RowBlock};
 use crate::session::FactBatch;
 use crate::source::{Decoded, Time};
 
@@ -25,14 +24,15 @@ pub(super) fn event_sink<'scope>(
         "EventSink",
         |_capability, info| {
             let activator = scope.activator_for(info.address);
-            let mut writer: Writer<RowBlock<EventRow>> =
+            let mut writer: Writer<EventPayload> =
                 Writer::new("proctor_events", "event_sink_before_insert", "event_sink_after_ack");
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     let Some(cap) = cap.retain_least(output.output_index()) else { return };
                     let mut session = output.session(&cap);
                     for mut item in data.drain(..) {
-                        writer.pending.append(&mut item.rows);
+                        writer.pending.block.append(&mut item.rows);
+                        writer.pending.notices.append(&mut item.notices);
                         session.give(item.facts);
                     }
                     drop(session);

@@ -54,6 +54,8 @@ pub struct Shared {
     pub runtime: Arc<tokio::runtime::Runtime>,
     pub metrics: Arc<Metrics>,
     pub live: Option<Arc<LivePublisher>>,
+    /// Where the sinks send webhook notices; `None` with no endpoint.
+    pub outbox: Option<Arc<crate::webhooks::outbox::Outbox>>,
     /// Where the workers read the config document from.
     pub config: ConfigSource,
     /// Raised to stop: sources stop reading, everything read is written

@@ -13,6 +13,9 @@ use crate::metrics::Metrics;
 use crate::rows::{EventRow, RowBlock};
 use crate::source::Time;
 use crate::store::{Store, StoreError};
+use crate::webhooks::outbox::Outbox;
+use invigil_schemas::webhook::Notice;
+use std::sync::Arc;
 
 /// Rows a sink has buffered, of one kind or another.
 pub(super) trait Payload: Default + Send + 'static {
@@ -21,26 +24,54 @@ pub(super) trait Payload: Default + Send + 'static {
     fn prepend(&mut self, earlier: Self);
     /// Counts acknowledged rows.
     fn count(&self, metrics: &Metrics);
-    /// Writes the rows; hands them back with the outcome (for a retry).
-    fn write(self, store: Store) -> impl std::future::Future<Output = (Self, Result<(), StoreError>)> + Send;
+    /// Sends the rows' notices to `outbox` (when webhooks are on), then
+    /// writes the rows; hands them back with the outcome (for a retry).
+    fn write(
+        self,
+        store: Store,
+        outbox: Option<Arc<Outbox>>,
+    ) -> impl std::future::Future<Output = (Self, Result<(), StoreError>)> + Send;
 }
 
-impl Payload for RowBlock<EventRow> {
+/// The event sink's buffer: the records' rows, and the notices of the
+/// recording segments among them.
+#[derive(Default)]
+pub(super) struct EventPayload {
+    pub(super) block: RowBlock<EventRow>,
+    pub(super) notices: Vec<Notice>,
+}
+
+/// Sends `notices` before the rows that are news of them are written (so
+/// what the store holds was announced); a failure fails the write.
+async fn announce(outbox: Option<&Outbox>, notices: &[Notice]) -> Result<(), StoreError> {
+    match outbox {
+        Some(outbox) if !notices.is_empty() => {
+            outbox.send(notices).await.map_err(|e| StoreError::Transport(format!("webhook notices: {e}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Payload for EventPayload {
     fn len(&self) -> usize {
-        RowBlock::len(self)
+        self.block.len()
     }
 
     fn prepend(&mut self, mut earlier: Self) {
-        earlier.append(self);
+        earlier.block.append(&mut self.block);
+        earlier.notices.append(&mut self.notices);
         *self = earlier;
     }
 
     fn count(&self, metrics: &Metrics) {
-        Metrics::add(&metrics.event_rows_written, self.len() as u64);
+        Metrics::add(&metrics.event_rows_written, self.block.len() as u64);
     }
 
-    async fn write(self, store: Store) -> (Self, Result<(), StoreError>) {
-        let result = store.insert_block(&self).await;
+    async fn write(self, store: Store, outbox: Option<Arc<Outbox>>) -> (Self, Result<(), StoreError>) {
+        if let Err(error) = announce(outbox.as_deref(), &self.notices).await {
+            return (self, Err(error));
+        }
+        let result = store.insert_block(&self.block).await;
         (self, result)
     }
 }
@@ -61,7 +92,10 @@ impl Payload for Emission {
         Metrics::add(&metrics.session_rows_written, self.sessions.len() as u64);
     }
 
-    async fn write(self, store: Store) -> (Self, Result<(), StoreError>) {
+    async fn write(self, store: Store, outbox: Option<Arc<Outbox>>) -> (Self, Result<(), StoreError>) {
+        if let Err(error) = announce(outbox.as_deref(), &self.notices).await {
+            return (self, Err(error));
+        }
         let mut result = store.insert(&self.windows).await;
         if result.is_ok() {
             result = store.insert(&self.anomalies).await;
@@ -170,7 +204,7 @@ impl<P: Payload> Writer<P> {
         let rows = std::mem::take(&mut self.pending);
         let caps = std::mem::take(&mut self.held);
         self.since = None;
-        let handle = shared.runtime.spawn(rows.write(shared.store.clone()));
+        let handle = shared.runtime.spawn(rows.write(shared.store.clone(), shared.outbox.clone()));
         self.in_flight = Some((handle, caps));
         Some(Duration::from_millis(2))
     }

@@ -204,7 +204,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// An error and its sources, joined: hyper's top error only says "client
 /// error (Connect)"; the certificate problem is further down.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
