@@ -611,6 +611,95 @@ mod tests {
     }
 
     #[test]
+    fn each_piece_of_news_is_announced_once_under_an_id_a_replay_repeats() {
+        let config = config();
+        let run = |watermarks: &[i64]| {
+            let mut tracked = Tracked::new(batches()[0].key.clone());
+            for batch in &batches() {
+                tracked.add(batch, LATENESS);
+            }
+            watermarks
+                .iter()
+                .map(|w| {
+                    let mut out = Emission::default();
+                    tracked.emit(&config, *w, 1_000, &mut out);
+                    out
+                })
+                .collect::<Vec<_>>()
+        };
+        let rounds = run(&[T0 + 5 * 60_000 + 10_000, T0 + 5 * 60_000 + 10_000, T0 + 11 * 60_000]);
+        let kinds = |out: &Emission| out.notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(&rounds[0]),
+            ["session.flagged", "session.flagged", "session.flagged", "session.flagged", "session.started", "session.ended"]
+        );
+        let ended = &rounds[0].notices[5];
+        assert_eq!((ended.data["end_reason"].as_str(), ended.data["face_flags"].as_u64()), (Some("host_stopped"), Some(2)));
+        let flag = &rounds[0].notices[0];
+        let anomaly = &rounds[0].anomalies[0];
+        assert_eq!(flag.data["score"], anomaly.score);
+        assert_eq!(flag.data["threshold"], 1.5);
+        let components = flag.data["components"].as_object().unwrap();
+        assert_eq!(components.len(), anomaly.component_names.len());
+        for (name, value) in anomaly.component_names.iter().zip(&anomaly.component_values) {
+            assert_eq!(components[name], *value, "{name}");
+        }
+        assert!(kinds(&rounds[1]).is_empty(), "nothing new, nothing announced");
+        assert!(!kinds(&rounds[2]).contains(&"session.started"));
+        // A replay makes the same notices with the same ids.
+        let again = run(&[T0 + 5 * 60_000 + 10_000]);
+        let ids = |out: &Emission| out.notices.iter().map(|n| n.id).collect::<Vec<_>>();
+        assert_eq!(ids(&again[0]), ids(&rounds[0]));
+        let unique: std::collections::HashSet<_> = ids(&rounds[0]).into_iter().collect();
+        assert_eq!(unique.len(), rounds[0].notices.len());
+        // The session rows' keys are in every notice.
+        for notice in &rounds[0].notices {
+            assert_eq!(notice.session_id, Some(rounds[0].sessions[0].session_id));
+            assert_eq!(notice.test_id, rounds[0].sessions[0].test_id);
+        }
+    }
+
+    #[test]
+    fn missing_captures_are_announced_once_when_under_the_threshold_and_not_after_a_restart() {
+        let mut config = config();
+        // The session still running: its end left out.
+        let running: Vec<FactBatch> = batches()
+            .into_iter()
+            .map(|mut b| {
+                b.facts.retain(|f| !matches!(f.what, crate::session::What::Ended { .. }));
+                b
+            })
+            .collect();
+        let all = |config: &ProctorConfig| {
+            let mut tracked = Tracked::new(running[0].key.clone());
+            for batch in &running {
+                tracked.add(batch, LATENESS);
+            }
+            let mut out = Emission::default();
+            tracked.emit(config, T0 + 11 * 60_000, 1_000, &mut out);
+            out
+        };
+        config.notify.capture_missing_below_pct = 0.0;
+        assert!(all(&config).notices.iter().all(|n| n.kind != NoticeKind::CaptureMissing), "0: never");
+        config.notify.capture_missing_below_pct = 100.0;
+        let out = all(&config);
+        let missing: Vec<&Notice> = out.notices.iter().filter(|n| n.kind == NoticeKind::CaptureMissing).collect();
+        assert_eq!(missing.len(), 1, "{:?}", out.notices);
+        let (expected, uploaded) =
+            (missing[0].data["expected_captures"].as_u64().unwrap(), missing[0].data["uploaded_captures"].as_u64().unwrap());
+        assert!(expected >= u64::from(CAPTURE_MISSING_MIN_SLOTS) && uploaded < expected, "{:?}", missing[0].data);
+        // Restored from what was written, the same session says nothing again.
+        let mut restored = Tracked::new(running[0].key.clone());
+        for batch in &running {
+            restored.add(batch, LATENESS);
+        }
+        restored.restore(&out.windows, &out.anomalies, &out.sessions);
+        let mut again = Emission::default();
+        restored.emit(&config, T0 + 11 * 60_000, 2_000, &mut again);
+        assert!(again.notices.is_empty(), "{:?}", again.notices);
+    }
+
+    #[test]
     fn a_session_restored_from_its_stored_rows_writes_nothing_new() {
         let config = config();
         let mut first = Tracked::new(batches()[0].key.clone());

@@ -6,7 +6,8 @@
 //! test may kill ([`broker`]), a CA and stunnel for TLS ([`tls`]), `invigil` child processes ([`process`]), an in-process front door with the dashboards
 //! mounted (`front_door`, with the `front-door` feature) and an LTI
 //! platform to launch it (`lti_platform`, same feature), the tools binary
-//! beside `invigil` ([`tools`]), and polling until something holds ([`wait`]).
+//! beside `invigil` ([`tools`]), a scripted webhook receiver
+//! ([`webhook_receiver`]), and polling until something holds ([`wait`]).
 //!
 //! A dev-dependency only: nothing here ships.
 
@@ -23,5 +24,6 @@ pub mod tls;
 pub mod tokens;
 pub mod tools;
 pub mod wait;
+pub mod webhook_receiver;
 
 pub use invigil_schemas::clock::now_ms;
