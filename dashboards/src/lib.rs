@@ -31,6 +31,7 @@ pub mod review;
 pub mod settings;
 pub mod store;
 pub mod wall;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,6 +68,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti"),
     ("get", "/api/v1/dashboard/tests/{test_id}/audit"),
     ("get", "/api/v1/dashboard/media"),
+    ("get", "/api/v1/dashboard/webhooks/deliveries"),
+    ("post", "/api/v1/dashboard/webhooks/redeliver"),
     ("get", "/dashboard"),
     ("get", "/dashboard/"),
     ("get", "/dashboard/{file}"),
@@ -170,6 +173,8 @@ impl Service {
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti", get(review::get_lti_attempt))
             .route("/api/v1/dashboard/tests/{test_id}/audit", get(review::get_audit))
             .route("/api/v1/dashboard/media", get(media::get_media))
+            .route("/api/v1/dashboard/webhooks/deliveries", get(webhooks::get_deliveries))
+            .route("/api/v1/dashboard/webhooks/redeliver", post(webhooks::post_redeliver))
             .route("/dashboard", get(pages::redirect_to_index))
             .route("/dashboard/", get(pages::get_index))
             .route("/dashboard/{file}", get(pages::get_file))

@@ -1,7 +1,8 @@
 // Admin: the configuration document (SPEC §7) — edit and validate, see and
 // restore earlier versions — candidate bypasses with their reason, the
-// learning platforms (LTI 1.3) that may launch invigil, and a test's audit
-// trail (who did what to which candidate, when, from where).
+// learning platforms (LTI 1.3) that may launch invigil, a test's audit
+// trail (who did what to which candidate, when, from where) and the webhook
+// delivery log with redelivery.
 // Nothing changes unless the server accepted the whole document. The
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
@@ -21,7 +22,9 @@ async function start() {
   page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
   page.platformForm.addEventListener('submit', (event) => addPlatform(page, event));
   page.auditForm.addEventListener('submit', (event) => showAudit(page, event));
+  page.deliveryForm.addEventListener('submit', (event) => { event.preventDefault(); showDeliveries(page); });
   await load(page);
+  await showDeliveries(page);
 }
 
 /** The page's parts, laid out in `main`; `inForce` will hold the
@@ -51,6 +54,13 @@ function layout(main) {
       el('button', { type: 'submit', class: 'primary' }, 'Register (or update by name)')),
     audit: el('tbody', { id: 'audit' }),
     auditForm: el('form', { id: 'audit-form', class: 'row' }, field('audit-test', 'Test'), el('button', { type: 'submit', class: 'primary' }, 'Show its audit trail')),
+    deliveries: el('tbody', { id: 'deliveries' }),
+    deliveryForm: el('form', { id: 'delivery-form', class: 'row' },
+      field('delivery-endpoint', 'Endpoint', { required: false, pattern: '[A-Za-z0-9_\\-]{0,64}' }),
+      el('label', { for: 'delivery-outcome' }, 'Outcome', el('select', { id: 'delivery-outcome', name: 'delivery-outcome' },
+        ['', 'delivered', 'retrying', 'gave_up'].map((o) => el('option', { value: o }, o || 'any')))),
+      field('delivery-test', 'Test', { required: false }),
+      el('button', { type: 'submit', class: 'primary' }, 'Show deliveries')),
   };
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
@@ -70,6 +80,10 @@ function layout(main) {
       el('p', { class: 'hint' }, 'Every staff action on a test: timelines opened, media links signed, live watches, messages, verdicts, LMS controls — newest first. Places are keyed hashes of addresses, as candidates\' are.'),
       page.auditForm,
       el('table', {}, el('thead', {}, el('tr', {}, ['When', 'Who', 'Candidate', 'What', 'Place'].map((h) => el('th', {}, h)))), page.audit)),
+    el('section', { class: 'panel', 'aria-labelledby': 'deliveries-title' }, el('h2', { id: 'deliveries-title' }, 'Webhook deliveries'),
+      el('p', { class: 'hint' }, 'Every attempt to deliver a notice to an endpoint of the webhooks file, newest first. A failed attempt is retried with backoff for 24 hours; Send again queues a notice once more for its endpoint, under the same webhook-id.'),
+      page.deliveryForm,
+      el('table', {}, el('thead', {}, el('tr', {}, ['When', 'Endpoint', 'Type', 'Test / candidate', 'Attempt', 'Outcome', ''].map((h) => el('th', {}, h)))), page.deliveries)),
   );
   return page;
 }
@@ -192,6 +206,45 @@ async function addPlatform(page, event) {
 
 async function removePlatform(page, name) {
   await save(page, withoutPlatform(page.inForce.document, name), `Platform ${name} removed`);
+}
+
+/** A delivery attempt's outcome in words. */
+function describeDelivery(d) {
+  const took = `${d.duration_ms} ms`;
+  if (d.outcome === 'delivered') return `delivered (HTTP ${d.status}, ${took})`;
+  const why = d.error || (d.status ? `HTTP ${d.status}` : 'no answer');
+  if (d.outcome === 'gave_up') return `given up: ${why}`;
+  return `failed: ${why}; next try ${formatTime(d.next_attempt_at)}`;
+}
+
+async function showDeliveries(page) {
+  const form = new FormData(page.deliveryForm);
+  const query = new URLSearchParams();
+  for (const [name, key] of [['delivery-endpoint', 'endpoint'], ['delivery-outcome', 'outcome'], ['delivery-test', 'test']]) {
+    const value = String(form.get(name) || '').trim();
+    if (value) query.set(key, value);
+  }
+  try {
+    const { deliveries } = await api(`/api/v1/dashboard/webhooks/deliveries?${query}`);
+    const rows = deliveries.map((d) => el('tr', { dataset: { notice: d.notice_id, endpoint: d.endpoint, outcome: d.outcome } },
+      el('td', {}, formatTime(d.at)), el('td', {}, d.endpoint), el('td', {}, d.event_type),
+      el('td', {}, `${d.test_id} / ${d.candidate_id}`), el('td', {}, String(d.attempt) + (d.redelivery ? ' (sent again)' : '')),
+      el('td', { class: d.outcome === 'delivered' ? '' : 'error' }, describeDelivery(d)),
+      el('td', {}, el('button', { type: 'button', class: 'redeliver', onclick: () => redeliver(page, d) }, 'Send again'))));
+    page.deliveries.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '7', class: 'legend' }, 'No delivery logged (is the pipeline started with --webhooks?).'))]));
+  } catch (error) {
+    say(`Webhook deliveries: ${error.message}`, 'error');
+  }
+}
+
+async function redeliver(page, delivery) {
+  try {
+    await api('/api/v1/dashboard/webhooks/redeliver', { method: 'POST', body: { endpoint: delivery.endpoint, notice_id: delivery.notice_id } });
+    say(`${delivery.event_type} queued again for ${delivery.endpoint}.`);
+    setTimeout(() => showDeliveries(page), 1500);
+  } catch (error) {
+    say(`Sending again: ${error.message}`, 'error');
+  }
 }
 
 async function showAudit(page, event) {

@@ -38,6 +38,8 @@ const RECORD_WAIT: Duration = Duration::from_secs(5);
 pub struct StaffLog {
     producer: EventsProducer,
     topic: String,
+    /// The webhooks' outbox, where an admin's redelivery is queued.
+    outbox_topic: String,
     node: String,
     ip_hash_secret: [u8; 16],
     trust_forwarded_for: bool,
@@ -107,6 +109,7 @@ impl StaffLog {
         Self {
             producer,
             topic: invigil_schemas::staff::staff_topic(events_topic),
+            outbox_topic: invigil_schemas::webhook::outbox_topic(events_topic),
             node: node.to_owned(),
             ip_hash_secret,
             trust_forwarded_for,
@@ -130,6 +133,18 @@ impl StaffLog {
     pub async fn record(&self, done: Done<'_>) -> bool {
         let (action, delivery) = self.produce(done);
         Self::settle(&self.topic, &action, delivery).await
+    }
+
+    /// Queues `notice` on the webhooks' outbox (a redelivery an admin asked
+    /// for) and waits for the brokers.
+    pub async fn queue_notice(&self, notice: &invigil_schemas::webhook::Notice) -> Result<(), String> {
+        let key = format!("{}/{}", notice.test_id, notice.candidate_id);
+        let delivery = self.producer.enqueue_to(&self.outbox_topic, &key, &notice.encode()).map_err(|e| e.to_string())?;
+        match tokio::time::timeout(RECORD_WAIT, delivered(delivery)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no acknowledgement in {} s", RECORD_WAIT.as_secs())),
+        }
     }
 
     /// Records `done` without waiting: for actions that only read.

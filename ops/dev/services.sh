@@ -203,8 +203,8 @@ install_wasm_target() {
 
 install_browser_driver() {
     local dir=$ROOT/ops/dev/browser
-    [ -d "$dir/node_modules/playwright-core" ] && return 0
-    say "installing playwright-core (drives Debian's Chromium) with npm"
+    [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/standardwebhooks" ] && return 0
+    say "installing playwright-core (drives Debian's Chromium) and standardwebhooks with npm"
     (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
 }
 

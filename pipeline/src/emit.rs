@@ -403,6 +403,7 @@ impl Tracked {
             session_id: Some(key.session_id),
             data,
             only_endpoint: None,
+            sent_payload: None,
         }
     }
 

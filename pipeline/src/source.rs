@@ -180,6 +180,7 @@ fn segment_notices(rows: &[EventRow]) -> Vec<invigil_schemas::webhook::Notice> {
                 session_id: Some(row.session_id),
                 data,
                 only_endpoint: None,
+                sent_payload: None,
             }
         })
         .collect()

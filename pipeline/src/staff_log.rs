@@ -273,6 +273,7 @@ fn verdict_notice(action: &StaffAction) -> Option<Notice> {
         session_id: None,
         data,
         only_endpoint: None,
+        sent_payload: None,
     })
 }
 

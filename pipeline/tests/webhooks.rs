@@ -94,6 +94,7 @@ fn notice(n: usize, kind: NoticeKind) -> Notice {
         session_id: Some(Uuid::from_u128(n as u128)),
         data,
         only_endpoint: None,
+        sent_payload: None,
     }
 }
 

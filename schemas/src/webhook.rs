@@ -107,6 +107,9 @@ pub struct Notice {
     /// A manual redelivery from the admin page: only this endpoint sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_endpoint: Option<String>,
+    /// A redelivery's body: exactly what was signed and sent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_payload: Option<String>,
 }
 
 impl Notice {
@@ -127,6 +130,9 @@ impl Notice {
     /// The delivered body, per the Standard Webhooks payload convention:
     /// `{"type", "timestamp", "data"}`, the ids first in `data`.
     pub fn payload(&self) -> Vec<u8> {
+        if let Some(sent) = &self.sent_payload {
+            return sent.clone().into_bytes();
+        }
         let mut data = serde_json::Map::new();
         data.insert("test_id".into(), self.test_id.clone().into());
         data.insert("candidate_id".into(), self.candidate_id.clone().into());
@@ -176,7 +182,21 @@ mod tests {
             session_id: Some(Uuid::from_u128(0x1234)),
             data,
             only_endpoint: None,
+            sent_payload: None,
         }
+    }
+
+    #[test]
+    fn a_redelivery_sends_the_body_sent_before() {
+        let first = notice();
+        let again = Notice {
+            data: Default::default(),
+            only_endpoint: Some("lms".into()),
+            sent_payload: Some(String::from_utf8(first.payload()).unwrap()),
+            ..first.clone()
+        };
+        assert_eq!(again.payload(), first.payload());
+        assert_eq!(Notice::decode(&again.encode()).unwrap(), again);
     }
 
     #[test]

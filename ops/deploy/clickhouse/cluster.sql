@@ -244,3 +244,30 @@ TTL toDateTime(at) + INTERVAL 395 DAY;
 CREATE TABLE IF NOT EXISTS invigil.staff_actions ON CLUSTER invigil AS invigil.staff_actions_local
 ENGINE = Distributed(invigil, invigil, staff_actions_local, cityHash64(test_id, candidate_id));
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (10, 'staff_actions', 1432807274715328945, now());
+
+-- 011_webhook_deliveries
+CREATE TABLE IF NOT EXISTS invigil.webhook_deliveries_local ON CLUSTER invigil
+(
+    test_id         LowCardinality(String),
+    candidate_id    String,
+    endpoint        LowCardinality(String),
+    notice_id       UUID,
+    event_type      LowCardinality(String),
+    attempt         UInt32,
+    at              DateTime64(3, 'UTC'),
+    outcome         LowCardinality(String),
+    status          UInt16,
+    duration_ms     UInt32,
+    error           String,
+    next_attempt_at DateTime64(3, 'UTC'),
+    redelivery      UInt8,
+    payload         String,
+    version         UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/invigil/webhook_deliveries_local', '{replica}', version)
+PARTITION BY toYYYYMM(at)
+ORDER BY (test_id, endpoint, notice_id, at)
+TTL toDateTime(at) + INTERVAL 30 DAY;
+CREATE TABLE IF NOT EXISTS invigil.webhook_deliveries ON CLUSTER invigil AS invigil.webhook_deliveries_local
+ENGINE = Distributed(invigil, invigil, webhook_deliveries_local, cityHash64(test_id, candidate_id));
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (11, 'webhook_deliveries', 11108221404220629687, now());

@@ -59,7 +59,7 @@ export const FAST_CONFIG = {
  * chDB and live topic) and the dashboards in one process. `document`
  * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false, webhooks } = {}) {
     const self = new Ingest();
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
@@ -73,6 +73,9 @@ export class Ingest {
     self.mediaPort = embeddedMedia ? await freePort() : null;
     self.liveTopic = `${self.topic}-live`;
     writeFileSync(join(self.dir, 'config.json'), JSON.stringify(document || { defaults: config, tests: {}, bypasses: {} }));
+    // `webhooks`: the webhooks file's text (TOML), for `invigil up --webhooks`.
+    self.webhooks = webhooks ? join(self.dir, 'webhooks.toml') : null;
+    if (webhooks) writeFileSync(self.webhooks, webhooks);
     // `lti`: serve as an LTI tool with a key made here.
     const ltiKey = join(self.dir, 'lti-tool.pem');
     if (lti) writeFileSync(ltiKey, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
@@ -103,7 +106,7 @@ export class Ingest {
     this.log = '';
     const command = this.allInOne
       ? ['up', '--settings', join(this.dir, 'ingest.toml'), '--data-dir', join(this.dir, 'data'), '--chdb-path', join(this.dir, 'chdb'),
-        '--group', `${this.topic}-pipeline`, '--no-demo',
+        '--group', `${this.topic}-pipeline`, '--no-demo', ...(this.webhooks ? ['--webhooks', this.webhooks] : []),
         ...(this.embeddedMedia ? ['--media', 'embedded', '--media-listen', `127.0.0.1:${this.mediaPort}`] : ['--media', 'external'])]
       : ['ingest', '--settings', join(this.dir, 'ingest.toml')];
     this.process = spawn(INVIGIL, command, {

@@ -216,6 +216,7 @@ mod tests {
             session_id: None,
             data: Default::default(),
             only_endpoint: None,
+            sent_payload: None,
         }
     }
 
