@@ -139,7 +139,8 @@ impl StaffLog {
     /// for) and waits for the brokers.
     pub async fn queue_notice(&self, notice: &invigil_schemas::webhook::Notice) -> Result<(), String> {
         let key = format!("{}/{}", notice.test_id, notice.candidate_id);
-        let delivery = self.producer.enqueue_to(&self.outbox_topic, &key, &notice.encode()).map_err(|e| e.to_string())?;
+        let delivery =
+            self.producer.enqueue_to(&self.outbox_topic, &key, &notice.encode()).map_err(|e| e.to_string())?;
         match tokio::time::timeout(RECORD_WAIT, delivered(delivery)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(error.to_string()),

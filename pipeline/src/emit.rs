@@ -632,10 +632,20 @@ mod tests {
         let kinds = |out: &Emission| out.notices.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>();
         assert_eq!(
             kinds(&rounds[0]),
-            ["session.flagged", "session.flagged", "session.flagged", "session.flagged", "session.started", "session.ended"]
+            [
+                "session.flagged",
+                "session.flagged",
+                "session.flagged",
+                "session.flagged",
+                "session.started",
+                "session.ended"
+            ]
         );
         let ended = &rounds[0].notices[5];
-        assert_eq!((ended.data["end_reason"].as_str(), ended.data["face_flags"].as_u64()), (Some("host_stopped"), Some(2)));
+        assert_eq!(
+            (ended.data["end_reason"].as_str(), ended.data["face_flags"].as_u64()),
+            (Some("host_stopped"), Some(2))
+        );
         let flag = &rounds[0].notices[0];
         let anomaly = &rounds[0].anomalies[0];
         assert_eq!(flag.data["score"], anomaly.score);
@@ -686,8 +696,10 @@ mod tests {
         let out = all(&config);
         let missing: Vec<&Notice> = out.notices.iter().filter(|n| n.kind == NoticeKind::CaptureMissing).collect();
         assert_eq!(missing.len(), 1, "{:?}", out.notices);
-        let (expected, uploaded) =
-            (missing[0].data["expected_captures"].as_u64().unwrap(), missing[0].data["uploaded_captures"].as_u64().unwrap());
+        let (expected, uploaded) = (
+            missing[0].data["expected_captures"].as_u64().unwrap(),
+            missing[0].data["uploaded_captures"].as_u64().unwrap(),
+        );
         assert!(expected >= u64::from(CAPTURE_MISSING_MIN_SLOTS) && uploaded < expected, "{:?}", missing[0].data);
         // Restored from what was written, the same session says nothing again.
         let mut restored = Tracked::new(running[0].key.clone());

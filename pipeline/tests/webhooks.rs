@@ -33,7 +33,7 @@ use invigil_schemas::migrations::Dialect;
 use invigil_schemas::webhook::{notice_id, outbox_topic, Notice, NoticeKind};
 use invigil_testkit::services::brokers;
 use invigil_testkit::wait::wait_for;
-use invigil_testkit::webhook_receiver::{Answer, Receiver, Received};
+use invigil_testkit::webhook_receiver::{Answer, Received, Receiver};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

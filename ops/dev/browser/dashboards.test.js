@@ -4,11 +4,10 @@
 // target/browser-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
-import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
+import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, uuidv7, waitFor } from './stack.js';
 
 const EXAM = 'exam-1';
 const LIVE = 'exam-live';
@@ -29,19 +28,6 @@ const token = {
   admin: jwt({ sub: 'admin-1', role: 'admin', tests: [] }),
 };
 
-/** A UUIDv7 for event ids and sessions. */
-function uuidv7() {
-  const bytes = randomBytes(16);
-  let ms = BigInt(Date.now());
-  for (let i = 5; i >= 0; i -= 1) {
-    bytes[i] = Number(ms & 0xffn);
-    ms >>= 8n;
-  }
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
 
 /** A candidate simulated straight on the wire, for timed tab switches. */
 class WireCandidate {

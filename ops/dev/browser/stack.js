@@ -2,7 +2,7 @@
 // (against the tansu and moto that ops/dev/services.sh started), a host page
 // server for sdk/dist, JWT minting, and readers for what reached Kafka and S3.
 import { spawn, execFileSync } from 'node:child_process';
-import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -23,6 +23,20 @@ export function jwt(claims) {
   const now = Math.floor(Date.now() / 1000);
   const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ iat: now, exp: now + 3600, ...claims })}`;
   return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
+}
+
+/** A UUIDv7, as the SDK makes event and session ids. */
+export function uuidv7() {
+  const bytes = randomBytes(16);
+  let ms = BigInt(Date.now());
+  for (let i = 5; i >= 0; i -= 1) {
+    bytes[i] = Number(ms & 0xffn);
+    ms >>= 8n;
+  }
+  bytes[6] = (bytes[6] & 0x0f) | 0x70;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -13,25 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Webhook } from 'standardwebhooks';
 import { launch } from './chromium.js';
-import { FAST_CONFIG, Ingest, freePort, jwt, waitFor } from './stack.js';
+import { FAST_CONFIG, Ingest, freePort, jwt, uuidv7, waitFor } from './stack.js';
 
 const EXAM = 'exam-hooks';
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const ADMIN = jwt({ sub: 'admin-hooks', role: 'admin', tests: [] });
 
-/** A UUIDv7, as the SDK makes session and event ids. */
-function uuidv7() {
-  const bytes = randomBytes(16);
-  let ms = BigInt(Date.now());
-  for (let i = 5; i >= 0; i -= 1) {
-    bytes[i] = Number(ms & 0xffn);
-    ms >>= 8n;
-  }
-  bytes[6] = (bytes[6] & 0x0f) | 0x70;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
 
 /** The README's receiver: verify, then act; 500 for its first request. */
 async function receiver() {
