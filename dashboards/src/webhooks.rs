@@ -58,9 +58,16 @@ fn check_endpoint(field: &str, name: &str) -> Result<(), ApiError> {
 pub async fn get_deliveries(
     State(state): State<Arc<Dashboards>>,
     headers: HeaderMap,
-    Query(query): Query<DeliveriesQuery>,
+    query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     state.verifier.staff(&headers, &[StaffRole::Admin])?;
+    // A limit that is not a number, or a parameter not known: the JSON 400
+    // naming it, not the extractor's plain text.
+    let Query(query) = query.map_err(|rejection| {
+        let text = rejection.body_text();
+        let field = ["limit", "endpoint", "outcome", "test"].into_iter().find(|f| text.contains(f)).unwrap_or("query");
+        ApiError::bad_field(field, ProblemCode::InvalidValue, text)
+    })?;
     check_endpoint("endpoint", &query.endpoint)?;
     if !query.outcome.is_empty() && !OUTCOMES.contains(&query.outcome.as_str()) {
         return Err(ApiError::bad_field("outcome", ProblemCode::InvalidValue, "delivered, retrying or gave_up"));

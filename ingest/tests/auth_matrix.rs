@@ -218,6 +218,22 @@ fn dashboard_cases() -> Vec<Case> {
         ),
         case(
             "get",
+            "/api/v1/dashboard/webhooks/deliveries",
+            "/api/v1/dashboard/webhooks/deliveries?outcome=retrying",
+            None,
+            Policy::Admin,
+            503,
+        ),
+        case(
+            "post",
+            "/api/v1/dashboard/webhooks/redeliver",
+            "/api/v1/dashboard/webhooks/redeliver",
+            Some(serde_json::json!({"endpoint": "host-app", "notice_id": "019ab697-e800-7c5c-9c5c-5c5c5c5c5c5c"})),
+            Policy::Admin,
+            503,
+        ),
+        case(
+            "get",
             "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti",
             "/api/v1/dashboard/tests/exam-1/candidates/cand-1/lti",
             None,

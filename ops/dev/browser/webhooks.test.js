@@ -119,6 +119,9 @@ describe('webhooks', { timeout: 300_000 }, () => {
     assert.match(JSON.stringify(bad.body), /notice_id/);
     const unknown = await stack.api('/api/v1/dashboard/webhooks/redeliver', ADMIN, { method: 'POST', body: { endpoint: 'host-app', notice_id: uuidv7() } });
     assert.equal(unknown.status, 404);
+    const badLimit = await stack.api('/api/v1/dashboard/webhooks/deliveries?limit=many', ADMIN);
+    assert.equal(badLimit.status, 400);
+    assert.match(JSON.stringify(badLimit.body), /limit/);
     const proctor = await stack.api('/api/v1/dashboard/webhooks/deliveries', jwt({ sub: 'p', role: 'proctor', tests: [EXAM] }));
     assert.equal(proctor.status, 403);
     assert.deepEqual(problems, []);
