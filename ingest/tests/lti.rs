@@ -408,7 +408,8 @@ async fn a_plain_launch_proctors_without_an_assessment_to_start_and_an_end_launc
 
 /// A control about the launch's user and attempt, for `action`.
 fn control(platform: &MockPlatform, action: invigil_ingest::lti::acs::Action) -> invigil_ingest::lti::acs::Control {
-    use invigil_ingest::lti::acs::{rfc3339, AcsUser, Control};
+    use invigil_ingest::lti::acs::{AcsUser, Control};
+    use invigil_schemas::clock::rfc3339;
     Control {
         user: AcsUser { iss: platform.issuer.clone(), sub: "user-17".into() },
         resource_link: invigil_ingest::lti::ResourceLink { id: "quiz-7".into(), title: None },
