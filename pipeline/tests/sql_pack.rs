@@ -21,7 +21,8 @@ use invigil_schemas::event::EventBody;
 use invigil_schemas::ids::TestId;
 use invigil_schemas::record::KafkaRecord;
 
-const TABLES: [&str; 6] = ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews", "staff_actions"];
+const TABLES: [&str; 7] =
+    ["proctor_events", "candidate_windows", "anomalies", "sessions", "reviews", "staff_actions", "webhook_deliveries"];
 
 fn exams() -> Vec<Vec<KafkaRecord>> {
     let mut exams: Vec<Vec<KafkaRecord>> = (1..=3).map(|n| scripted::records_of_candidate(T0, n)).collect();
@@ -87,6 +88,25 @@ fn every_review_query_returns_its_golden_rows() {
         version: 1,
     };
     runtime.block_on(store.insert(&[pause])).unwrap();
+    // cand-1's first flagged minute, delivered to the host app's endpoint.
+    let delivery = invigil_pipeline::rows::WebhookDeliveryRow {
+        test_id: scripted::TEST.into(),
+        candidate_id: "cand-1".into(),
+        endpoint: "host-app".into(),
+        notice_id: invigil_schemas::ids::Uuid::from_u128(2),
+        event_type: "session.flagged".into(),
+        attempt: 1,
+        at: T0 + 180_000,
+        outcome: "delivered".into(),
+        status: 204,
+        duration_ms: 12,
+        error: String::new(),
+        next_attempt_at: 0,
+        redelivery: 0,
+        payload: r#"{"type":"session.flagged"}"#.into(),
+        version: 1,
+    };
+    runtime.block_on(store.insert(&[delivery])).unwrap();
     chdb.execute_sync(&format!("SET param_test_id = '{}'", scripted::TEST)).unwrap();
     chdb.execute_sync("SET param_candidate_id = 'cand-1'").unwrap();
 
@@ -114,7 +134,10 @@ fn every_review_query_returns_its_golden_rows() {
     // with the same parameters: the verdict written first, then every read
     // returns rows for cand-1 (its columns exist, its parameters are set);
     // `verdicts` runs for one candidate here (an empty candidate_id: all).
-    for (name, value) in [("limit", "100"), ("reviewer", "'r1'"), ("verdict", "'flagged'"), ("comment", "'why?'")] {
+    let delivered =
+        [("endpoint", "'host-app'"), ("outcome", "''"), ("notice_id", "'00000000-0000-0000-0000-000000000002'")];
+    let verdict = [("limit", "100"), ("reviewer", "'r1'"), ("verdict", "'flagged'"), ("comment", "'why?'")];
+    for (name, value) in verdict.into_iter().chain(delivered) {
         chdb.execute_sync(&format!("SET param_{name} = {value}")).unwrap();
     }
     chdb.execute_sync(&format!("SET param_now_ms = {}", T0 + 3_600_000)).unwrap();
@@ -135,7 +158,7 @@ fn every_review_query_returns_its_golden_rows() {
     let mut reads: Vec<_> = std::fs::read_dir(&api).unwrap().map(|e| e.unwrap().path()).collect();
     reads.retain(|p| p.extension().is_some_and(|x| x == "sql") && !p.ends_with("record_verdict.sql"));
     reads.sort();
-    assert_eq!(reads.len(), 11, "the API's eleven reads");
+    assert_eq!(reads.len(), 13, "the API's thirteen reads");
     for file in reads {
         let (name, output) = run(&file);
         if name == "verdicts" {
@@ -147,6 +170,12 @@ fn every_review_query_returns_its_golden_rows() {
         if name == "audit_of_test" {
             assert!(output.contains("cand-1\tp1\tproctor\tlti.pause\tdone"), "api/{name}:\n{output}");
             assert!(output.contains("\t5eedcafe\n"), "api/{name}: the place, 8 hex digits:\n{output}");
+        }
+        if name == "webhook_deliveries" {
+            assert!(output.contains("host-app\tsession.flagged\texam-scripted\tcand-1\t1\t"), "api/{name}:\n{output}");
+        }
+        if name == "webhook_delivery" {
+            assert!(output.contains(r#"{"type":"session.flagged"}"#), "api/{name}: the body to send again:\n{output}");
         }
         if name == "timeline_staff_actions" {
             assert!(output.contains("p1\tproctor\tlti.pause\tdone"), "api/{name}:\n{output}");

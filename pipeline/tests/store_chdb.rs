@@ -45,7 +45,8 @@ async fn chdb_migrates_inserts_and_deduplicates_with_final() {
             "proctor_events",
             "reviews",
             "sessions",
-            "staff_actions"
+            "staff_actions",
+            "webhook_deliveries"
         ]
     );
 
