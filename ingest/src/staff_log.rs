@@ -98,6 +98,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
+/// Waits up to [`RECORD_WAIT`] for the broker to take a record queued
+/// with `delivery`.
+async fn acknowledged(delivery: Result<crate::kafka::DeliveryFuture, String>) -> Result<(), String> {
+    match tokio::time::timeout(RECORD_WAIT, delivered(delivery?)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(format!("no acknowledgement in {} s", RECORD_WAIT.as_secs())),
+    }
+}
+
 impl StaffLog {
     pub fn new(
         producer: EventsProducer,
@@ -139,13 +149,8 @@ impl StaffLog {
     /// for) and waits for the brokers.
     pub async fn queue_notice(&self, notice: &invigil_schemas::webhook::Notice) -> Result<(), String> {
         let key = format!("{}/{}", notice.test_id, notice.candidate_id);
-        let delivery =
-            self.producer.enqueue_to(&self.outbox_topic, &key, &notice.encode()).map_err(|e| e.to_string())?;
-        match tokio::time::timeout(RECORD_WAIT, delivered(delivery)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no acknowledgement in {} s", RECORD_WAIT.as_secs())),
-        }
+        acknowledged(self.producer.enqueue_to(&self.outbox_topic, &key, &notice.encode()).map_err(|e| e.to_string()))
+            .await
     }
 
     /// Records `done` without waiting: for actions that only read.
@@ -181,15 +186,7 @@ impl StaffLog {
     }
 
     async fn settle(topic: &str, action: &StaffAction, delivery: Result<crate::kafka::DeliveryFuture, String>) -> bool {
-        let acknowledged = match delivery {
-            Ok(delivery) => match tokio::time::timeout(RECORD_WAIT, delivered(delivery)).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(error)) => Err(error.to_string()),
-                Err(_) => Err(format!("no acknowledgement in {} s", RECORD_WAIT.as_secs())),
-            },
-            Err(error) => Err(error),
-        };
-        match acknowledged {
+        match acknowledged(delivery).await {
             Ok(()) => true,
             Err(error) => {
                 tracing::error!(

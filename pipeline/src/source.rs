@@ -542,6 +542,25 @@ pub(crate) fn partition_count(metadata: &rdkafka::metadata::Metadata, topic: &st
         .map_or(0, |t| t.partitions().len() as i32)
 }
 
+/// Every partition of `topic` with the offset `consumer`'s group committed
+/// there (`Offset::Invalid` where it never did); an error when the topic
+/// has no partitions yet.
+pub(crate) fn committed_of_all<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    topic: &str,
+) -> Result<TopicPartitionList, String> {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let partitions = partition_count(&metadata, topic);
+    if partitions == 0 {
+        return Err(format!("the topic {topic} has no partitions yet"));
+    }
+    let mut query = TopicPartitionList::new();
+    for partition in 0..partitions {
+        query.add_partition(topic, partition);
+    }
+    consumer.committed_offsets(query, Duration::from_secs(10)).map_err(|e| e.to_string())
+}
+
 /// The assignment that resumes each partition of `committed` where the
 /// group left it, or from the beginning if it never committed there. An
 /// error names the partition.

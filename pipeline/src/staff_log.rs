@@ -27,7 +27,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::rows::StaffActionRow;
 use crate::settings::PipelineSettings;
-use crate::source::{partition_count, resume_assignment};
+use crate::source::{committed_of_all, resume_assignment};
 use crate::store::Store;
 use crate::webhooks::outbox::Outbox;
 
@@ -181,16 +181,8 @@ impl Follower {
             .set("reconnect.backoff.max.ms", "2000")
             .create()
             .map_err(|e| e.to_string())?;
-        let metadata = consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        let partitions = partition_count(&metadata, &self.topic);
-        if partitions == 0 {
-            return Err("the topic has no partitions yet".into());
-        }
-        let mut query = TopicPartitionList::new();
-        for partition in 0..partitions {
-            query.add_partition(&self.topic, partition);
-        }
-        let committed = consumer.committed_offsets(query, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+        let committed = committed_of_all(&consumer, &self.topic)?;
+        let partitions = committed.count();
         let assignment = resume_assignment(&self.topic, &committed)
             .map_err(|(partition, error)| format!("partition {partition}: {error}"))?;
         consumer.assign(&assignment).map_err(|e| e.to_string())?;
@@ -202,35 +194,30 @@ impl Follower {
     /// stopped first.
     fn announce(&self, notices: &[Notice]) -> bool {
         let Some(outbox) = self.outbox.as_deref().filter(|_| !notices.is_empty()) else { return true };
-        let mut wait = Duration::from_millis(250);
-        loop {
-            match self.runtime.block_on(outbox.send(notices)) {
-                Ok(()) => return true,
-                Err(error) if self.stopping() => {
-                    tracing::error!(%error, "verdict notices left unsent at stop; the next start sends them");
-                    return false;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, "sending verdict notices");
-                    std::thread::sleep(wait);
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        self.until_done("sending verdict notices", notices.len(), || self.runtime.block_on(outbox.send(notices)))
     }
 
     /// Inserts `rows`, retrying with backoff; `false` when stopped first.
     fn write(&self, rows: &[StaffActionRow]) -> bool {
+        self.until_done("writing staff actions", rows.len(), || {
+            self.runtime.block_on(self.store.insert(rows)).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, waiting 250 ms, doubling to 5 s,
+    /// between failures; `false` when stopped first (what it was doing, on
+    /// `records` records, is left for the next start: nothing was committed).
+    fn until_done(&self, what: &str, records: usize, mut attempt: impl FnMut() -> Result<(), String>) -> bool {
         let mut wait = Duration::from_millis(250);
         loop {
-            match self.runtime.block_on(self.store.insert(rows)) {
+            match attempt() {
                 Ok(()) => return true,
                 Err(error) if self.stopping() => {
-                    tracing::error!(%error, rows = rows.len(), "staff actions left unwritten at stop; the next start writes them");
+                    tracing::error!(%error, records, "{what}: left undone at stop; the next start does it");
                     return false;
                 }
                 Err(error) => {
-                    tracing::warn!(%error, rows = rows.len(), retry_in_ms = wait.as_millis() as u64, "writing staff actions");
+                    tracing::warn!(%error, records, retry_in_ms = wait.as_millis() as u64, "{what}");
                     std::thread::sleep(wait);
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }

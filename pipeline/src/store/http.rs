@@ -152,6 +152,26 @@ impl HttpStore {
 
 /// An HTTP/1 client over rustls trusting the system roots and `ca_file`.
 fn https_client(ca_file: Option<&Path>) -> Result<Client, StoreError> {
+    let tls = tls_config(ca_file)?;
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .wrap_connector(http);
+    // ClickHouse closes idle connections after 3 s; drop ours sooner.
+    Ok(Client::with_http_client(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build(connector),
+    ))
+}
+
+/// A rustls client configuration (aws-lc-rs) trusting the system roots and
+/// `ca_file`: the store's, and the webhooks' with no file.
+pub(crate) fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, StoreError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
@@ -173,25 +193,11 @@ fn https_client(ca_file: Option<&Path>) -> Result<Client, StoreError> {
         }
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StoreError::Unavailable(format!("TLS setup: {e}")))?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-    http.enforce_http(false);
-    http.set_keepalive(Some(std::time::Duration::from_secs(60)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_only()
-        .enable_http1()
-        .wrap_connector(http);
-    // ClickHouse closes idle connections after 3 s; drop ours sooner.
-    Ok(Client::with_http_client(
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(2))
-            .build(connector),
-    ))
+        .with_no_client_auth())
 }
 
 /// `url` without a `user:password@` part, for messages.

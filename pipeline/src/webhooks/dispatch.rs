@@ -36,7 +36,7 @@ use tokio::task::JoinSet;
 
 use super::endpoint::Endpoint;
 use crate::rows::WebhookDeliveryRow;
-use crate::source::partition_count;
+use crate::source::committed_of_all;
 use crate::store::Store;
 
 /// Notices an endpoint holds in memory, read but not settled.
@@ -131,14 +131,8 @@ type Client = hyper_util::client::legacy::Client<
 /// An HTTP/1 client for http:// and https:// endpoints, trusting the
 /// system's roots.
 fn client() -> Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs offers the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = crate::store::http::tls_config(None)
+        .expect("with no CA file, only the provider could fail, and aws-lc-rs has the defaults");
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
     http.set_connect_timeout(Some(Duration::from_secs(10)));
@@ -493,16 +487,7 @@ fn try_connect(kafka: &KafkaEndpoint, topic: &str, group: &str) -> Result<BaseCo
         .set("reconnect.backoff.max.ms", "2000")
         .create()
         .map_err(|e| e.to_string())?;
-    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    let partitions = partition_count(&metadata, topic);
-    if partitions == 0 {
-        return Err(format!("the topic {topic} has no partitions yet"));
-    }
-    let mut query = TopicPartitionList::new();
-    for partition in 0..partitions {
-        query.add_partition(topic, partition);
-    }
-    let committed = consumer.committed_offsets(query, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let committed = committed_of_all(&consumer, topic)?;
     let mut assignment = TopicPartitionList::new();
     let mut fresh = TopicPartitionList::new();
     for element in committed.elements() {
