@@ -34,6 +34,9 @@ failed=0
 broken_steps=()
 log_dir=$(mktemp -d)
 suite_started=$(date +%s)
+# The whole run's budget: CI allows 90 min; the default suite aims at 45.
+suite_limit=${INVIGIL_SUITE_LIMIT_SECS:-4800}
+[ "$full" = 1 ] && suite_limit=${INVIGIL_SUITE_LIMIT_SECS:-36000}
 
 # Each stage's wall time, for the summary: `step` closes the previous stage.
 stage_names=()
@@ -64,6 +67,25 @@ print_stages() {
     printf '  %6d s  total\n' "$(( $(date +%s) - suite_started ))"
 }
 fail_step() { broken_steps+=("$1"); }
+
+# bounded SECS CMD...: CMD, stopped (its whole process group: SIGTERM, then
+# SIGKILL 30 s later) once it has run SECS s, so one hung stage fails on
+# its own instead of holding the suite past CI's limit. Its exit status;
+# 124 when it was stopped.
+bounded() {
+    local secs=$1 status left
+    shift
+    # Never past the suite's own limit either (CI stops everything at 90 min).
+    left=$(( suite_limit - ($(date +%s) - suite_started) ))
+    [ "$left" -lt 60 ] && left=60
+    [ "$secs" -gt "$left" ] && secs=$left
+    timeout --kill-after=30 "$secs" "$@"
+    status=$?
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo "stopped: '$*' was still running after its budget of $secs s"
+    fi
+    return "$status"
+}
 
 cleanup() {
     if [ "${INVIGIL_KEEP_SERVICES:-0}" != 1 ]; then
@@ -101,7 +123,7 @@ cargo nextest run --workspace --no-run --cargo-quiet || fail_step "cargo nextest
 cargo build -q -p invigil -p invigil-tools || fail_step "cargo build -p invigil -p invigil-tools"
 
 step "Rust tests (cargo nextest)"
-cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log_dir/nextest.log"
+bounded 2400 cargo nextest run --workspace --no-fail-fast 2>&1 | tee "$log_dir/nextest.log"
 nextest_status=${PIPESTATUS[0]}
 summary=$(grep -E 'Summary \[' "$log_dir/nextest.log" | tail -1)
 if [[ $summary =~ ([0-9]+)\ passed ]]; then passed=$((passed + BASH_REMATCH[1])); fi
@@ -112,15 +134,15 @@ step "SDK bundle for the browser tests"
 sdk/build.sh || fail_step "sdk/build.sh"
 
 step "OCI image (ops/image/build.sh, run from its layout under unshare + chroot)"
-if ops/image/test.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: image"; fi
+if bounded 900 ops/image/test.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: image"; fi
 
-# node_tests NAME LOG DIR [ARGS...]: `node --test ARGS` in DIR, its TAP
+# node_tests NAME SECS LOG DIR [ARGS...]: `node --test ARGS` in DIR, at most SECS s, its TAP
 # counts added to ours; a run that fails without a failing test (it did not
 # load) is a broken step.
 node_tests() {
-    local name=$1 log=$2 dir=$3 status pass fail
-    shift 3
-    (cd "$dir" && node --test "$@") 2>&1 | tee "$log"
+    local name=$1 secs=$2 log=$3 dir=$4 status pass fail
+    shift 4
+    (cd "$dir" && bounded "$secs" node --test "$@") 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
     pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log" | tail -1)
     fail=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log" | tail -1)
@@ -131,16 +153,16 @@ node_tests() {
 
 step "dashboard JS unit tests (node --test)"
 # The files, not the folder: Node 21+ reads a folder argument as a test file.
-node_tests "node --test dashboards/web/test" "$log_dir/dashboards-js.log" . dashboards/web/test/*.test.js
+node_tests "node --test dashboards/web/test" 300 "$log_dir/dashboards-js.log" . dashboards/web/test/*.test.js
 
 step "browser tests (node --test, headless Chromium)"
-node_tests "node --test" "$log_dir/node.log" ops/dev/browser
+node_tests "node --test" 1800 "$log_dir/node.log" ops/dev/browser
 
 step "chaos (kill -9 ingest, broker, pipeline under 1,000 candidates on chDB; short form)"
-if INVIGIL_CHAOS_PROFILE=dev ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
+if INVIGIL_CHAOS_PROFILE=dev bounded 900 ops/chaos/run.sh --short; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: chaos"; fi
 
 step "chaos on the multi-host bed (kill ingest, pipeline and ClickHouse hosts, cut one off 20 s; 500 candidates x 10 simulated min)"
-if target/debug/invigil bench chaos-bed --seeds 1 -n 500 --minutes 10 --speedup 12 --min-gap-secs 2 --max-gap-secs 4; then
+if bounded 900 target/debug/invigil bench chaos-bed --seeds 1 -n 500 --minutes 10 --speedup 12 --min-gap-secs 2 --max-gap-secs 4; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1)); echo "failed: chaos on the bed"
@@ -151,10 +173,10 @@ schema_secs=30
 [ "$full" = 1 ] && { fuzz_secs=120; schema_secs=120; }
 
 step "fuzzing the decoders (cargo fuzz, $fuzz_secs s per target)"
-if ops/fuzz.sh "$fuzz_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi
+if bounded $((fuzz_secs * 20 + 600)) ops/fuzz.sh "$fuzz_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: cargo fuzz"; fi
 
 step "API schema fuzzing (schemathesis against openapi.yaml on a running invigil up, $schema_secs s per pass)"
-if ops/dev/schemathesis.sh "$schema_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
+if bounded $((schema_secs * 10 + 600)) ops/dev/schemathesis.sh "$schema_secs"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "failed: schemathesis"; fi
 
 if [ "$full" = 1 ]; then
     step "chaos long form (--full: seeds 1,2,3 on chDB and ClickHouse, 1,000 candidates x 30 simulated min)"

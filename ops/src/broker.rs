@@ -34,10 +34,9 @@ pub fn create_topics(
     topics: &[(&str, u32, &[&str])],
 ) -> anyhow::Result<()> {
     for (name, partitions, config) in topics {
-        let output = invigil_tansu::create_topic_command(binary, address, name, *partitions, config)
-            .current_dir(dir)
-            .output()
-            .context("running tansu topic create")?;
+        let mut command = invigil_tansu::create_topic_command(binary, address, name, *partitions, config);
+        let output = crate::process::output_within(command.current_dir(dir), Duration::from_secs(60))
+            .context("tansu topic create")?;
         let said = String::from_utf8_lossy(&output.stderr).to_lowercase()
             + &String::from_utf8_lossy(&output.stdout).to_lowercase();
         if !output.status.success() && !said.contains("exist") {

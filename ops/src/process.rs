@@ -34,3 +34,47 @@ pub fn terminate(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let _ = child.wait();
     None
 }
+
+/// Runs `command` to the end like [`Command::output`], but at most `limit`:
+/// a child still running then is killed and the error names the program
+/// and the limit, so a setup step that hangs fails in a bounded time
+/// instead of holding a whole test run.
+pub fn output_within(command: &mut Command, limit: Duration) -> anyhow::Result<std::process::Output> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| anyhow::anyhow!("running {program}: {error}"))?;
+    // Both pipes drained on their own threads, so a chatty child never
+    // blocks on a full pipe while we wait for it.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            anyhow::bail!("{program} did not finish within {} s; killed", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(std::process::Output { status, stdout, stderr })
+}

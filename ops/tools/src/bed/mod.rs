@@ -111,7 +111,9 @@ impl Bed {
             let url = format!("{}/ping", self.url(host, services::CLICKHOUSE_HTTP_PORT));
             self.wait_for(host, || http_ok(&url))?;
         }
+        let migrating = Instant::now();
         self.migrate()?;
+        eprintln!("bed: the cluster's schema is applied ({:.1} s)", migrating.elapsed().as_secs_f64());
         // The balancer fronts ClickHouse for the pipeline and ingest for
         // the candidates; its health checks find each as it comes up.
         self.start_host("lb")?;
@@ -121,6 +123,7 @@ impl Bed {
         let broker = self.address("broker", services::BROKER_PORT);
         self.wait_for("broker", || tcp_open(&broker))?;
         self.create_topics()?;
+        eprintln!("bed: topics created");
         self.start_host("s3")?;
         let s3 = format!("{}/moto-api/", self.url("s3", services::S3_PORT));
         self.wait_for("s3", || http_ok(&s3))?;
@@ -146,17 +149,22 @@ impl Bed {
 
     /// The cluster's schema, through the first replica.
     fn migrate(&self) -> anyhow::Result<()> {
-        let output = Command::new(crate::product_binary()?)
+        let mut command = Command::new(crate::product_binary()?);
+        command
             .args(["migrate", "--url", &self.url("ch-1", services::CLICKHOUSE_HTTP_PORT)])
             .args(["--cluster", services::CLICKHOUSE_CLUSTER, "--database", services::DATABASE, "--legacy"])
-            .env_remove("CLICKHOUSE_URL")
-            .output()?;
-        anyhow::ensure!(
-            output.status.success(),
-            "migrating the bed's ClickHouse cluster: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        Ok(())
+            .env_remove("CLICKHOUSE_URL");
+        // Each ON CLUSTER statement waits for both replicas; a replica that
+        // never takes its task would hold this for ClickHouse's own 180 s
+        // per statement, so the whole schema gets a bound of its own.
+        let outcome = invigil_ops::process::output_within(&mut command, Duration::from_secs(300)).and_then(|output| {
+            anyhow::ensure!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr).trim());
+            Ok(())
+        });
+        outcome.map_err(|error| {
+            let logs: String = ["zk", "ch-1", "ch-2"].iter().map(|host| self.log_tails(host, 20)).collect();
+            anyhow::anyhow!("migrating the bed's ClickHouse cluster: {error:#}\n{logs}")
+        })
     }
 
     fn create_topics(&self) -> anyhow::Result<()> {
@@ -275,22 +283,37 @@ impl Bed {
         hosts
     }
 
-    /// Waits up to 90 s for `check`, naming `host`'s log if it fails.
+    /// Waits up to 90 s for `check` and says how long it took; if it
+    /// fails, the error carries the end of `host`'s logs (a CI run keeps
+    /// only what was printed).
     fn wait_for(&self, host: &str, check: impl Fn() -> bool) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(90);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(90);
         while !check() {
             if Instant::now() > deadline {
-                let logs: Vec<String> = self
-                    .services
-                    .iter()
-                    .filter(|s| s.host == host)
-                    .map(|s| s.dir.join(format!("{}.log", s.name)).display().to_string())
-                    .collect();
-                bail!("{host} did not answer within 90 s; see {}", logs.join(", "));
+                bail!("{host} did not answer within 90 s\n{}", self.log_tails(host, 30));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        eprintln!("bed: {host} answers ({:.1} s)", started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// The last `lines` lines of each log of `host`'s services, headed by
+    /// the log's path.
+    pub fn log_tails(&self, host: &str, lines: usize) -> String {
+        let mut out = String::new();
+        for service in self.services.iter().filter(|s| s.host == host) {
+            let path = service.dir.join(format!("{}.log", service.name));
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- the last {lines} lines of {}\n", path.display()));
+            for line in &all[all.len().saturating_sub(lines)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// One line per host: address and its services' state.
@@ -388,6 +411,10 @@ fn zookeeper_answers(address: &str) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect_timeout(&address, Duration::from_millis(500)) else {
         return false;
     };
+    // A server still starting may accept and then say nothing: without
+    // these bounds the read below would wait for ever.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let mut reply = String::new();
     stream.write_all(b"srvr").is_ok() && stream.read_to_string(&mut reply).is_ok() && reply.contains("Mode")
 }

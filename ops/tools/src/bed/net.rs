@@ -15,6 +15,7 @@
 
 use std::net::Ipv4Addr;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -42,7 +43,10 @@ pub struct Net {
 
 /// Runs `ip`/`tc`/`nft` with `args`; fails with what it printed.
 fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new(program).args(args).output().with_context(|| format!("running {program}"))?;
+    // `ip` and `tc` answer at once; one that does not is a stuck kernel
+    // call or namespace, and the bed says so instead of waiting forever.
+    let output = invigil_ops::process::output_within(Command::new(program).args(args), Duration::from_secs(30))
+        .with_context(|| format!("{program} {}", args.join(" ")))?;
     if !output.status.success() {
         bail!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
     }
