@@ -17,8 +17,39 @@ export function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function signOut() {
+let session = null;
+let csrf = null;
+
+/** The sign-in session the server's cookie holds (`GET /auth/session`:
+ * signed in or not, the CSRF token for changes, where to sign in); asked
+ * once per page. */
+export function staffSession() {
+  if (!session) {
+    session = fetch('/auth/session', { cache: 'no-store' })
+      .then((response) => (response.ok ? response.json() : null))
+      .catch(() => null)
+      .then((reply) => {
+        csrf = reply?.csrf || null;
+        return reply;
+      });
+  }
+  return session;
+}
+
+/** What proves who the caller is: a pasted token in `Authorization`, or
+ * else the session cookie (sent by the browser) with its CSRF token. */
+export function authHeaders() {
+  const pasted = token();
+  if (pasted) return { authorization: `Bearer ${pasted}` };
+  return csrf ? { 'x-csrf-token': csrf } : {};
+}
+
+export async function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
+  const current = await staffSession();
+  if (current?.signed_in) {
+    await fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf-token': current.csrf } }).catch(() => {});
+  }
   location.href = './';
 }
 
@@ -36,7 +67,8 @@ export class ApiError extends Error {
 
 /** Calls the API with the staff token; JSON in, JSON out. */
 export async function api(path, { method = 'GET', body, signal } = {}) {
-  const headers = { authorization: `Bearer ${token() || ''}` };
+  if (!token()) await staffSession();
+  const headers = authHeaders();
   if (body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(path, {
     method,
@@ -78,7 +110,8 @@ export async function followEvents(path, onEvent, { signal, onState = () => {} }
   let pause = 500;
   while (!signal?.aborted) {
     try {
-      const response = await fetch(path, { headers: { authorization: `Bearer ${token() || ''}` }, signal });
+      if (!token()) await staffSession();
+      const response = await fetch(path, { headers: authHeaders(), signal });
       if (!response.ok) {
         const body = await response.json().catch(() => null);
         throw new ApiError(response.status, body);
@@ -161,15 +194,16 @@ export function thumbnail(key, label) {
 export async function header(title) {
   document.title = `${title} · invigil`;
   const bar = document.getElementById('bar');
-  if (!token()) {
-    signInForm(bar);
+  const current = token() ? null : await staffSession();
+  if (!token() && !current?.signed_in) {
+    signInForm(bar, current?.problem, current?.sign_in);
     return null;
   }
   let me;
   try {
     me = await api('/api/v1/dashboard/me');
   } catch (error) {
-    signInForm(bar, error.message);
+    signInForm(bar, error.message, current?.sign_in);
     return null;
   }
   const test = params.get('test');
@@ -187,7 +221,13 @@ export async function header(title) {
   return me;
 }
 
-function signInForm(bar, problem) {
+/** The sign-in: the organisation's provider when the server has one
+ * (`signIn`: {name, url}), and a pasted staff token beside it. */
+function signInForm(bar, problem, signIn) {
+  const back = encodeURIComponent(location.pathname + location.search);
+  const provider = signIn
+    ? el('p', { class: 'sso' }, el('a', { class: 'button', id: 'sso-sign-in', href: `${signIn.url}?next=${back}` }, `Sign in with ${signIn.name}`))
+    : null;
   const input = el('input', { id: 'token-input', type: 'password', autocomplete: 'off', required: true });
   const form = el(
     'form',
@@ -196,13 +236,13 @@ function signInForm(bar, problem) {
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       location.reload();
     } },
-    el('label', { for: 'token-input' }, 'Staff token'),
+    el('label', { for: 'token-input' }, signIn ? 'Or a staff token' : 'Staff token'),
     input,
     el('button', { type: 'submit' }, 'Sign in'),
     problem ? el('p', { class: 'error', role: 'alert' }, problem) : null,
     el('p', { class: 'hint' }, 'Ask your administrator for a token (`invigil token --role proctor --sub you --test exam`).'),
   );
-  bar.replaceChildren(el('h1', {}, 'invigil'), form);
+  bar.replaceChildren(el('h1', {}, 'invigil'), ...(provider ? [provider] : []), form);
   document.getElementById('main')?.replaceChildren();
 }
 

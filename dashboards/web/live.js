@@ -2,7 +2,7 @@
 // the wall opens on a candidate. The candidate's SDK starts sending only
 // when this subscription exists and stops when it ends, so closing the
 // panel really turns the candidate's video off.
-import { api, token } from './common.js';
+import { api, authHeaders } from './common.js';
 import { el } from './dom.js';
 
 /** How long the viewer waits for a first frame before saying why there is none. */
@@ -110,7 +110,7 @@ async function connect(test, candidate, view, onTrack, onState) {
     pc.onconnectionstatechange = null;
     pc.close();
     // keepalive: the DELETE also leaves with a closing page.
-    if (location) fetch(location, { method: 'DELETE', keepalive: true, headers: { authorization: `Bearer ${token() || ''}` } }).catch(() => {});
+    if (location) fetch(location, { method: 'DELETE', keepalive: true, headers: authHeaders() }).catch(() => {});
     location = null;
   };
   const bytesReceived = async () => {
@@ -123,7 +123,7 @@ async function connect(test, candidate, view, onTrack, onState) {
     await pc.setLocalDescription(await pc.createOffer());
     const response = await fetch(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/whep?view=${view}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token() || ''}`, 'content-type': 'application/sdp' },
+      headers: { ...authHeaders(), 'content-type': 'application/sdp' },
       body: pc.localDescription.sdp,
     });
     if (response.status !== 201) {

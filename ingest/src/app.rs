@@ -72,6 +72,14 @@ impl Ingest {
         } else {
             None
         };
+        let oidc = if settings.oidc.enabled {
+            let oidc = crate::oidc::Oidc::from_settings(&settings.oidc)?;
+            verifier = verifier.with_sessions(Arc::clone(&oidc.sessions));
+            tracing::info!(issuer = %settings.oidc.issuer, "staff sign-in with OpenID Connect at /auth/oidc/login");
+            Some(oidc)
+        } else {
+            None
+        };
         let kafka = settings.kafka.endpoint()?;
         if kafka.is_secured() {
             // A wrong CA or password is a settings error, found now rather
@@ -141,6 +149,7 @@ impl Ingest {
             metrics,
             live_video,
             lti,
+            oidc,
             staff_log,
             settings,
             stopping: Default::default(),

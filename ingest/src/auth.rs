@@ -8,7 +8,7 @@
 
 use axum::http::HeaderMap;
 use invigil_schemas::api::ErrorCode;
-use invigil_schemas::claims::{CandidateClaims, StaffClaims, StaffRole};
+use invigil_schemas::claims::{CandidateClaims, StaffClaims, StaffRole, STAFF_AUDIENCE, STAFF_ISSUER};
 use invigil_schemas::ids::TestId;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::de::DeserializeOwned;
@@ -43,6 +43,9 @@ pub struct Verifier {
     /// are signed with them (RS256, their `kid` in the header, audience
     /// [`crate::lti::CANDIDATE_AUDIENCE`]), beside the deployment's key.
     tool_keys: Option<std::sync::Arc<crate::lti::ToolKeys>>,
+    /// Staff sessions after an OpenID Connect sign-in (`[oidc]`): a
+    /// request without `Authorization` may carry one as a cookie.
+    sessions: Option<std::sync::Arc<crate::oidc::Sessions>>,
 }
 
 impl Verifier {
@@ -70,12 +73,18 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
-        Ok(Self { key, validation, tool_keys: None })
+        Ok(Self { key, validation, tool_keys: None, sessions: None })
     }
 
     /// Also accepts candidate tokens an LTI launch minted with `keys`.
     pub fn with_tool_keys(mut self, keys: std::sync::Arc<crate::lti::ToolKeys>) -> Self {
         self.tool_keys = Some(keys);
+        self
+    }
+
+    /// Also accepts staff sessions `sessions` issued (their cookie).
+    pub fn with_sessions(mut self, sessions: std::sync::Arc<crate::oidc::Sessions>) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 
@@ -148,8 +157,31 @@ impl Verifier {
     /// A staff member's claims, if the token is valid and its role is one of
     /// `roles`. A candidate's token (no `role`) is authentic but not for
     /// these routes: 403, like a staff member of the wrong role.
+    ///
+    /// Without `Authorization`, a signed-in session's cookie is taken
+    /// instead. A bearer token must carry `iss` [`STAFF_ISSUER`] and `aud`
+    /// [`STAFF_AUDIENCE`], as `invigil token` mints them.
     pub fn staff(&self, headers: &HeaderMap, roles: &[StaffRole]) -> Result<StaffClaims, ApiError> {
-        let claims: serde_json::Value = self.verify(headers)?;
+        let session = match &self.sessions {
+            Some(sessions) if !headers.contains_key(axum::http::header::AUTHORIZATION) => sessions.read(headers),
+            _ => None,
+        };
+        let claims: serde_json::Value = match session {
+            Some(Ok(session)) => serde_json::to_value(session.staff).expect("staff claims serialise"),
+            Some(Err(why)) => return Err(ApiError::unauthorized(why)),
+            None => {
+                let claims: serde_json::Value = self.verify(headers).map_err(|e| match &self.sessions {
+                    Some(_) if !headers.contains_key(axum::http::header::AUTHORIZATION) => ApiError::unauthorized(
+                        "not signed in: sign in at /auth/oidc/login, or send `Authorization: Bearer <token>`",
+                    ),
+                    _ => e,
+                })?;
+                if claims.get("role").is_some() {
+                    check_staff_token(&claims)?;
+                }
+                claims
+            }
+        };
         let names: Vec<&str> = roles.iter().map(|r| role_name(*r)).collect();
         let article = if names.first().is_some_and(|n| n.starts_with(['a', 'e', 'i', 'o', 'u'])) { "an" } else { "a" };
         let needs =
@@ -180,10 +212,38 @@ impl Verifier {
     }
 }
 
+/// A staff bearer token names this deployment as its issuer and staff as
+/// its audience.
+fn check_staff_token(claims: &serde_json::Value) -> Result<(), ApiError> {
+    if claims.get("iss").and_then(|v| v.as_str()) != Some(STAFF_ISSUER) {
+        return Err(ApiError::unauthorized(format!(
+            "a staff token must carry iss {STAFF_ISSUER:?}: mint it with `invigil token`"
+        )));
+    }
+    let audience = claims.get("aud");
+    let addressed = match audience {
+        Some(serde_json::Value::String(one)) => one == STAFF_AUDIENCE,
+        Some(serde_json::Value::Array(many)) => many.iter().any(|a| a.as_str() == Some(STAFF_AUDIENCE)),
+        _ => false,
+    };
+    if !addressed {
+        return Err(ApiError::unauthorized(format!(
+            "a staff token must carry aud {STAFF_AUDIENCE:?}: mint it with `invigil token`"
+        )));
+    }
+    Ok(())
+}
+
 fn role_name(role: StaffRole) -> &'static str {
     match role {
         StaffRole::Proctor => "proctor",
         StaffRole::Reviewer => "reviewer",
         StaffRole::Admin => "admin",
     }
+}
+
+/// 64 hex digits from two random v4 UUIDs (244 random bits): nonces,
+/// states, PKCE verifiers and CSRF tokens.
+pub fn random_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }

@@ -52,6 +52,7 @@ pub mod live_api;
 pub mod live_video;
 pub mod lti;
 pub mod metrics;
+pub mod oidc;
 pub mod post_policy;
 pub mod rate_limit;
 pub mod router;

@@ -50,6 +50,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/lti/jwks"),
     ("get", "/lti/proctor.js"),
     ("post", "/api/v1/lti/control"),
+    ("get", "/auth/oidc/login"),
+    ("get", "/auth/oidc/callback"),
+    ("get", "/auth/session"),
+    ("post", "/auth/logout"),
 ];
 
 /// Ingest's routes and `mounted`'s (the dashboards' pages and APIs).
@@ -60,6 +64,7 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
     // reads its body itself under `limits.max_body_bytes`.
     let body_limit = state.settings.limits.max_body_bytes.max(1 << 20);
     let live = live_api::router(Arc::clone(&state), mounted.walls);
+    let sessions = state.oidc.as_ref().map(|oidc| Arc::clone(&oidc.sessions));
     Router::new()
         .route("/api/v1/events", post(events::post_events))
         .route("/api/v1/config", get(config_api::get_config))
@@ -73,17 +78,20 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
         .route("/sdk/{file}", get(get_sdk_file))
         .route("/metrics", get(get_metrics))
         .merge(crate::lti::router())
+        .merge(crate::oidc::router())
         .with_state(state)
         .merge(live)
         .merge(mounted.router)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(sessions, crate::oidc::session::require_csrf))
         .layer(axum::middleware::from_fn_with_state(metrics, crate::metrics::track))
         .layer(cors)
 }
 
 /// Browsers on the configured host origins may call the API; tokens travel
-/// in `Authorization`, never in cookies, so no credentials mode is needed.
+/// in `Authorization`. Staff sessions' cookies are for the dashboards on
+/// this origin only: no credentials mode, so other origins never send them.
 fn cors_layer(origins: &[String]) -> CorsLayer {
     let allow = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()

@@ -67,6 +67,8 @@ pub struct IngestSettings {
     pub limits: Limits,
     pub live_video: LiveVideoSettings,
     pub lti: crate::lti::LtiSettings,
+    /// Staff sign-in with OpenID Connect.
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 impl Default for IngestSettings {
@@ -88,6 +90,7 @@ impl Default for IngestSettings {
             limits: Limits::default(),
             live_video: LiveVideoSettings::default(),
             lti: crate::lti::LtiSettings::default(),
+            oidc: crate::oidc::OidcSettings::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub live_video: Option<LiveVideo>,
     /// invigil as an LTI tool (`[lti] enabled`).
     pub lti: Option<crate::lti::Lti>,
+    /// Staff sign-in with OpenID Connect (`[oidc] enabled`).
+    pub oidc: Option<crate::oidc::Oidc>,
     /// Where staff actions are recorded.
     pub staff_log: crate::staff_log::StaffLog,
     /// Raised when a stop begins: `/readyz` answers 503 from then on.

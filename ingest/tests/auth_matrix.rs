@@ -276,6 +276,12 @@ fn live_and_public_cases() -> Vec<Case> {
         ),
         case("get", "/lti/jwks", "/lti/jwks", None, Policy::Public, 404),
         case("get", "/lti/proctor.js", "/lti/proctor.js", None, Policy::Public, 200),
+        // Staff sign-in is off here: its routes say so to anyone; the
+        // session route answers everyone (signed in or not).
+        case("get", "/auth/oidc/login", "/auth/oidc/login", None, Policy::Public, 404),
+        case("get", "/auth/oidc/callback", "/auth/oidc/callback?code=c&state=s", None, Policy::Public, 404),
+        case("get", "/auth/session", "/auth/session", None, Policy::Public, 200),
+        case("post", "/auth/logout", "/auth/logout", None, Policy::Public, 404),
         // A proctor's or admin's control of an LMS attempt: LTI off here, 404.
         case(
             "post",
@@ -396,12 +402,12 @@ fn token_of(caller: Caller) -> Option<String> {
     match caller {
         Caller::Anonymous => None,
         Caller::Expired => Some(tokens::sign(
-            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now - 7200, "exp": now - 3600}),
+            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iss": "invigil", "aud": "invigil-staff", "iat": now - 7200, "exp": now - 3600}),
         )),
         Caller::Forged => Some(
             jsonwebtoken::encode(
                 &jsonwebtoken::Header::default(),
-                &json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "exp": now + 3600}),
+                &json!({"sub": "admin-1", "role": "admin", "tests": [], "iss": "invigil", "aud": "invigil-staff", "iat": now, "exp": now + 3600}),
                 &jsonwebtoken::EncodingKey::from_secret(b"not-the-servers-secret-but-32-bytes-long"),
             )
             .unwrap(),
@@ -412,7 +418,7 @@ fn token_of(caller: Caller) -> Option<String> {
         Caller::OtherAlgorithm => Some(format!("{}.{body}.{}", header("RS256"), URL_SAFE_NO_PAD.encode([7u8; 256]))),
         // Authentic, but for later (beyond the 30-s leeway).
         Caller::NotYetValid => Some(tokens::sign(
-            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iat": now, "nbf": now + 600, "exp": now + 3600}),
+            &json!({"sub": "admin-1", "role": "admin", "tests": [], "iss": "invigil", "aud": "invigil-staff", "iat": now, "nbf": now + 600, "exp": now + 3600}),
         )),
         Caller::Candidate => Some(tokens::candidate("exam-1", "cand-1")),
         Caller::Stranger => Some(tokens::staff(StaffRole::Proctor, &["exam-2"])),

@@ -2,6 +2,7 @@
 //! HS256 secret, for opening the dashboards or trying the SDK by hand.
 
 use anyhow::{bail, ensure};
+use invigil_schemas::claims::{STAFF_AUDIENCE, STAFF_ISSUER};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -49,9 +50,11 @@ pub fn claims(
         }
         "proctor" | "reviewer" => {
             ensure!(!tests.is_empty(), "a {role} token needs at least one --test");
-            json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": exp})
+            json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": exp, "iss": STAFF_ISSUER, "aud": STAFF_AUDIENCE})
         }
-        "admin" => json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": exp}),
+        "admin" => {
+            json!({"sub": sub, "role": role, "tests": tests, "iat": now, "exp": exp, "iss": STAFF_ISSUER, "aud": STAFF_AUDIENCE})
+        }
         other => bail!("--role {other:?}: expected proctor, reviewer, admin or candidate"),
     };
     if let Some(name) = name {

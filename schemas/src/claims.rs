@@ -45,6 +45,22 @@ impl StaffRole {
     }
 }
 
+/// The `iss` every staff token carries: tokens are minted by this
+/// deployment (`invigil token`), or are its own sign-in sessions.
+pub const STAFF_ISSUER: &str = "invigil";
+/// The `aud` of a staff bearer token. A token minted for another purpose
+/// with the same key (a host app's candidate token, say) lacks it.
+pub const STAFF_AUDIENCE: &str = "invigil-staff";
+
+/// A staff bearer token's payload: `claims` with [`STAFF_ISSUER`] and
+/// [`STAFF_AUDIENCE`], which ingest checks.
+pub fn staff_token_payload(claims: &StaffClaims) -> serde_json::Value {
+    let mut payload = serde_json::to_value(claims).expect("staff claims serialise");
+    payload["iss"] = STAFF_ISSUER.into();
+    payload["aud"] = STAFF_AUDIENCE.into();
+    payload
+}
+
 /// A proctor's, reviewer's or admin's token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffClaims {

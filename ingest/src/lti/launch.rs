@@ -192,9 +192,7 @@ fn login_redirect(
     Ok(format!("{}{separator}{}", platform.auth_url, serde_urlencoded::to_string(&query).expect("strings encode")))
 }
 
-fn random_token() -> String {
-    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
-}
+use crate::auth::random_token;
 
 // ----------------------------------------------------------------- launch
 

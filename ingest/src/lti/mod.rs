@@ -27,7 +27,7 @@ mod control;
 mod keys;
 mod launch;
 mod pages;
-mod platform_keys;
+pub(crate) mod platform_keys;
 mod platform_settings;
 
 use std::collections::HashMap;
@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use claims::{Acs, AttemptNumber, IdToken, ResourceLink, StartAssessment};
 pub use keys::{generate_pem, KeyError, ToolKeys};
 pub use launch::{candidate_id, test_id, CANDIDATE_AUDIENCE};
+pub(crate) use pages::escape as escape_html;
 
 use crate::state::AppState;
 

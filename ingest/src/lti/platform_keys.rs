@@ -1,5 +1,6 @@
-//! The platforms' signing keys: each registration's JWKS, fetched when a
-//! launch first needs it and kept for an hour. A token signed with a key
+//! Signing keys of those whose tokens we check — LTI platforms, OpenID
+//! providers: each key set (JWKS), fetched when a token first needs it and
+//! kept for an hour. A token signed with a key
 //! the cached set lacks (the platform rotated) fetches the set again, at
 //! most once every ten seconds per platform, so forged `kid`s cannot make
 //! us hammer a platform.
@@ -32,11 +33,11 @@ pub struct PlatformKeys {
 /// Why a platform key could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFetchError {
-    #[error("the platform's key set at {url} could not be fetched: {why}")]
+    #[error("the key set at {url} could not be fetched: {why}")]
     Fetch { url: String, why: String },
-    #[error("the platform's key set has no key {kid:?}")]
+    #[error("the key set has no key {kid:?}")]
     UnknownKid { kid: String },
-    #[error("the platform's key {kid:?} is not an RSA signing key we can use: {why}")]
+    #[error("the key {kid:?} is not an RSA signing key we can use: {why}")]
     Unusable { kid: String, why: String },
 }
 

@@ -21,7 +21,9 @@ const b64 = (value) => Buffer.from(typeof value === 'string' ? value : JSON.stri
 /** An HS256 JWT with `claims`, valid for an hour. */
 export function jwt(claims) {
   const now = Math.floor(Date.now() / 1000);
-  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ iat: now, exp: now + 3600, ...claims })}`;
+  // Staff tokens carry the issuer and audience ingest checks (as `invigil token` mints them).
+  const staff = claims.role ? { iss: 'invigil', aud: 'invigil-staff' } : {};
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ iat: now, exp: now + 3600, ...staff, ...claims })}`;
   return `${body}.${createHmac('sha256', SECRET).update(body).digest('base64url')}`;
 }
 
@@ -73,8 +75,11 @@ export const FAST_CONFIG = {
  * chDB and live topic) and the dashboards in one process. `document`
  * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false, webhooks } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false, webhooks, settings = [], env = {} } = {}) {
     const self = new Ingest();
+    // `settings`: more lines for ingest.toml (whole sections); `env`: more
+    // environment for the server.
+    self.env = env;
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
     self.bucket = `invigil-sdk-${randomUUID().slice(0, 8)}`;
@@ -104,6 +109,7 @@ export class Ingest {
       '[rate_limit]', 'per_second = 100.0', 'burst = 500.0',
       ...(lti ? ['[lti]', 'enabled = true', `key_files = ["${ltiKey}"]`] : []),
       '[dashboard]', `live_topic = "${self.liveTopic}"`,
+      ...settings,
     ].join('\n'));
     for (const topic of [self.topic, self.liveTopic]) {
       execFileSync(INVIGIL, ['tail', '--brokers', BROKERS, '--topic', topic, '--create', '1']);
@@ -133,6 +139,7 @@ export class Ingest {
         AWS_SECRET_ACCESS_KEY: 'testing',
         AWS_REGION: 'us-east-1',
         RUST_LOG: 'warn',
+        ...this.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

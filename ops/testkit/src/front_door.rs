@@ -29,6 +29,9 @@ pub struct Options {
     pub config_topic: Option<String>,
     /// Serve as an LTI tool, with a key made in the data directory.
     pub lti: bool,
+    /// Staff sign-in with OpenID Connect (its session secret's variable
+    /// must be set).
+    pub oidc: Option<invigil_ingest::oidc::OidcSettings>,
 }
 
 impl Options {
@@ -46,6 +49,7 @@ impl Options {
             analytics: None,
             config_topic: None,
             lti: false,
+            oidc: None,
         }
     }
 }
@@ -86,6 +90,9 @@ pub fn settings_for(options: &Options, dir: &std::path::Path) -> IngestSettings 
         }
         settings.lti.enabled = true;
         settings.lti.key_files = vec![key];
+    }
+    if let Some(oidc) = &options.oidc {
+        settings.oidc = oidc.clone();
     }
     settings
 }

@@ -18,6 +18,8 @@ pub mod front_door;
 pub mod kafka;
 #[cfg(feature = "front-door")]
 pub mod lti_platform;
+#[cfg(feature = "front-door")]
+pub mod oidc_provider;
 pub mod process;
 pub mod services;
 pub mod tls;

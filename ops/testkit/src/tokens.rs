@@ -63,12 +63,12 @@ pub fn staff_claims_of(sub: &str, role: StaffRole, tests: &[&str]) -> StaffClaim
 
 /// A staff token of `role` covering `tests`, valid for an hour.
 pub fn staff(role: StaffRole, tests: &[&str]) -> String {
-    sign(&staff_claims(role, tests))
+    sign(&invigil_schemas::claims::staff_token_payload(&staff_claims(role, tests)))
 }
 
 /// Staff member `sub`'s token of `role` covering `tests`, valid for an hour.
 pub fn staff_of(sub: &str, role: StaffRole, tests: &[&str]) -> String {
-    sign(&staff_claims_of(sub, role, tests))
+    sign(&invigil_schemas::claims::staff_token_payload(&staff_claims_of(sub, role, tests)))
 }
 
 #[cfg(test)]
