@@ -49,6 +49,7 @@ SCHEMATHESIS_VERSION=4.32.5
 # The independent LTI 1.3 platform the LTI browser test launches invigil
 # from (ops/dev/lti/lms.py).
 LTI1P3PLATFORM_VERSION=0.1.8
+OIDC_PROVIDER_MOCK_VERSION=0.3.4
 CHDB_VERSION=26.7.3
 CHDB_NPM=@chdb/lib-linux-x64-gnu@$CHDB_VERSION-stable.1
 CHDB_LIB=$CACHE/chdb/$CHDB_VERSION/libchdb.so
@@ -147,6 +148,16 @@ install_lti_platform() {
     python3 -m pip install -q --disable-pip-version-check "lti1p3platform==$LTI1P3PLATFORM_VERSION" >/dev/null
 }
 
+# An OpenID provider (PyPI oidc-provider-mock, MIT) for the staff sign-in
+# browser test: a real provider process with a sign-in form.
+install_oidc_provider() {
+    if python3 -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('oidc-provider-mock') == '$OIDC_PROVIDER_MOCK_VERSION' else 1)" 2>/dev/null; then
+        return 0
+    fi
+    say "installing oidc-provider-mock $OIDC_PROVIDER_MOCK_VERSION from PyPI"
+    python3 -m pip install -q --disable-pip-version-check "oidc-provider-mock==$OIDC_PROVIDER_MOCK_VERSION" >/dev/null
+}
+
 # Offline validators for ops/deploy/ (Kubernetes schemas, IAM policy lint).
 install_deploy_checkers() {
     if command -v kubernetes-validate >/dev/null && command -v parliament >/dev/null \
@@ -215,6 +226,7 @@ install_all() {
     install_deploy_checkers
     install_schemathesis
     install_lti_platform
+    install_oidc_provider
     install_chdb
     install_face_models
     install_browser_driver

@@ -383,7 +383,7 @@ impl Lti {
         let kid = header.kid.ok_or_else(|| Refusal::unauthorized("the id_token's header names no key (kid)"))?;
         let key = self
             .platform_keys
-            .key(&platform.jwks_url, &kid)
+            .key(&platform.jwks_url, Some(&kid))
             .await
             .map_err(|e| Refusal::unauthorized(format!("the id_token's key cannot be checked: {e}")))?;
         let mut validation = Validation::new(Algorithm::RS256);

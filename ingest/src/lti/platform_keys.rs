@@ -53,12 +53,19 @@ impl Default for PlatformKeys {
 }
 
 impl PlatformKeys {
-    /// The key `kid` from the set at `url`.
-    pub async fn key(&self, url: &str, kid: &str) -> Result<DecodingKey, KeyFetchError> {
+    /// The key `kid` from the set at `url`; with no `kid` (a token whose
+    /// issuer has one key may name none), the set's only key.
+    pub async fn key(&self, url: &str, kid: Option<&str>) -> Result<DecodingKey, KeyFetchError> {
         let mut sets = self.sets.lock().await;
         let now = Instant::now();
+        let find = |set: &JwkSet| match kid {
+            Some(kid) => set.find(kid).cloned(),
+            None if set.keys.len() == 1 => set.keys.first().cloned(),
+            None => None,
+        };
+        let named = kid.unwrap_or("(none: the set must hold exactly one key)").to_owned();
         let stale = match sets.get(url) {
-            Some(cached) if cached.set.find(kid).is_some() => now.duration_since(cached.fetched) > FRESH_FOR,
+            Some(cached) if find(&cached.set).is_some() => now.duration_since(cached.fetched) > FRESH_FOR,
             Some(cached) => now.duration_since(cached.fetched) >= REFETCH_AFTER,
             None => true,
         };
@@ -71,18 +78,18 @@ impl PlatformKeys {
                 }
                 // A fresh-enough set that has the key still serves when the
                 // platform's endpoint is briefly down.
-                Err(e) if sets.get(url).is_none_or(|c| c.set.find(kid).is_none()) => return Err(e),
+                Err(e) if sets.get(url).is_none_or(|c| find(&c.set).is_none()) => return Err(e),
                 Err(e) => tracing::warn!(error = %e, "keeping the cached platform key set"),
             }
         }
         let jwk = sets
             .get(url)
-            .and_then(|cached| cached.set.find(kid))
-            .ok_or_else(|| KeyFetchError::UnknownKid { kid: kid.to_owned() })?;
+            .and_then(|cached| find(&cached.set))
+            .ok_or(KeyFetchError::UnknownKid { kid: named.clone() })?;
         if !matches!(jwk.algorithm, jsonwebtoken::jwk::AlgorithmParameters::RSA(_)) {
-            return Err(KeyFetchError::Unusable { kid: kid.to_owned(), why: "not an RSA key".into() });
+            return Err(KeyFetchError::Unusable { kid: named, why: "not an RSA key".into() });
         }
-        DecodingKey::from_jwk(jwk).map_err(|e| KeyFetchError::Unusable { kid: kid.to_owned(), why: e.to_string() })
+        DecodingKey::from_jwk(&jwk).map_err(|e| KeyFetchError::Unusable { kid: named, why: e.to_string() })
     }
 
     async fn fetch(&self, url: &str) -> Result<JwkSet, KeyFetchError> {

@@ -192,10 +192,10 @@ impl Provider {
         if header.alg != Algorithm::RS256 {
             return Err(bad(format!("the id_token is signed with {:?}; invigil checks RS256", header.alg)));
         }
-        let kid = header.kid.ok_or_else(|| bad("the id_token's header names no key (kid)".into()))?;
+        // A provider with one key may name none (OpenID Connect Core 10.1).
         let key = self
             .keys
-            .key(&discovery.jwks_uri, &kid)
+            .key(&discovery.jwks_uri, header.kid.as_deref())
             .await
             .map_err(|e| bad(format!("the id_token's key cannot be checked: {e}")))?;
         let mut validation = Validation::new(Algorithm::RS256);

@@ -75,7 +75,7 @@ export const FAST_CONFIG = {
  * chDB and live topic) and the dashboards in one process. `document`
  * replaces the whole config document (`config` sets only its defaults). */
 export class Ingest {
-  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false, webhooks, settings = [], env = {} } = {}) {
+  static async start({ config = FAST_CONFIG, document, stsEndpoint = S3, allInOne = false, uploadGrant, embeddedMedia = false, lti = false, webhooks, settings = [], env = {}, port } = {}) {
     const self = new Ingest();
     // `settings`: more lines for ingest.toml (whole sections); `env`: more
     // environment for the server.
@@ -83,7 +83,7 @@ export class Ingest {
     self.dir = mkdtempSync(join(tmpdir(), 'invigil-sdk-test-'));
     self.topic = `sdk-test-${randomUUID().slice(0, 8)}`;
     self.bucket = `invigil-sdk-${randomUUID().slice(0, 8)}`;
-    self.port = await freePort();
+    self.port = port || await freePort();
     self.base = `http://127.0.0.1:${self.port}`;
     self.stsEndpoint = stsEndpoint;
     // The embedded media store runs inside `invigil up`.
