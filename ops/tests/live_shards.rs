@@ -314,7 +314,7 @@ fn a_watched_candidate_moves_to_the_other_sfu_host_within_5_s_and_back_when_its_
     let ingress = Ingress::new(vec![(names[other], ports[other]), (names[home], ports[home])]);
     let candidate_token = tokens::sign_with(SECRET.as_bytes(), &tokens::candidate_claims(TEST, "cand-1"));
     let proctor = tokens::staff_claims_of("proctor-1", invigil_schemas::claims::StaffRole::Proctor, &[TEST]);
-    let proctor_token = tokens::sign_with(SECRET.as_bytes(), &proctor);
+    let proctor_token = tokens::sign_with(SECRET.as_bytes(), &invigil_schemas::claims::staff_token_payload(&proctor));
 
     // The entry path answers the owner's path, query and all — once the
     // hosts have seen each other answer (the one started first found the

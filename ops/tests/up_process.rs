@@ -101,7 +101,11 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
         .await
         .unwrap();
     assert_eq!(reply["status"], "ok", "{reply}");
-    let reviewer = token(&tokens::staff_claims_of("r1", StaffRole::Reviewer, &["exam-up"]));
+    let reviewer = token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(
+        "r1",
+        StaffRole::Reviewer,
+        &["exam-up"],
+    )));
     let timeline = format!("{base}/api/v1/dashboard/tests/exam-up/candidates/cand-up/timeline");
     let events = |http: reqwest::Client, reviewer: String, timeline: String| async move {
         let body: Value = http.get(&timeline).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;

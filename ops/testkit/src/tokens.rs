@@ -42,7 +42,9 @@ pub fn candidate(test: &str, candidate: &str) -> String {
     sign(&candidate_claims(test, candidate))
 }
 
-/// A staff member's claims (`sub` is `{role}-1`), valid for an hour.
+/// A staff member's claims (`sub` is `{role}-1`), valid for an hour. To
+/// sign them yourself, sign [`invigil_schemas::claims::staff_token_payload`]
+/// of them: ingest wants a staff token's `iss` and `aud`.
 pub fn staff_claims(role: StaffRole, tests: &[&str]) -> StaffClaims {
     let name = serde_json::to_value(role).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     staff_claims_of(&format!("{name}-1"), role, tests)
