@@ -16,6 +16,9 @@
 #                        5-min SDK bench in Chromium, 2 min of fuzzing per target and
 #                        2-min schemathesis passes
 #
+# Each long stage has a time budget and the whole run 80 min
+# (INVIGIL_SUITE_LIMIT_SECS): a stage that hangs is stopped and counted as
+# failed, so CI always reaches the summary.
 # Exits non-zero if anything failed; prints each stage's wall time, and the
 # last line is "summary: N passed, M failed".
 set -uo pipefail
