@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use claims::{Acs, AttemptNumber, IdToken, ResourceLink, StartAssessment};
 pub use keys::{generate_pem, KeyError, ToolKeys};
 pub use launch::{candidate_id, test_id, CANDIDATE_AUDIENCE};
-pub(crate) use pages::escape as escape_html;
+pub(crate) use pages::{escape as escape_html, html as html_page};
 
 use crate::state::AppState;
 

@@ -177,7 +177,8 @@ pub fn refused(status: StatusCode, reason: &str) -> Response {
     html(status, body)
 }
 
-fn html(status: StatusCode, body: String) -> Response {
+/// An HTML page with `status`, never cached, sending no referrer.
+pub(crate) fn html(status: StatusCode, body: String) -> Response {
     (
         status,
         [

@@ -338,16 +338,7 @@ fn refused(failure: provider::Failure, clear: Option<axum::http::HeaderValue>) -
         code = status.as_u16(),
         reason = crate::lti::escape_html(&failure.reason),
     );
-    let mut response = (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
-        ],
-        body,
-    )
-        .into_response();
+    let mut response = crate::lti::html_page(status, body);
     if let Some(clear) = clear {
         response.headers_mut().append(header::SET_COOKIE, clear);
     }
