@@ -48,7 +48,7 @@ pub fn claim_values(claims: &serde_json::Value, path: &str) -> Vec<String> {
 /// matches, otherwise the role of the first matching grant in the list,
 /// covering the tests of every matching grant of that role.
 pub fn resolve(grants: &[Grant], values: &[String]) -> Option<Granted> {
-    let matching: Vec<&Grant> = grants.iter().filter(|g| values.iter().any(|v| *v == g.value)).collect();
+    let matching: Vec<&Grant> = grants.iter().filter(|g| values.contains(&g.value)).collect();
     if matching.iter().any(|g| g.role == StaffRole::Admin) {
         return Some(Granted { role: StaffRole::Admin, tests: Vec::new() });
     }
