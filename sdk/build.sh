@@ -11,7 +11,15 @@
 #   invigil-face-sface.onnx
 #                    the face recogniser (SFace), loaded only by a test in
 #                    face_check.mode = identity
-#   invigil.d.ts     TypeScript declarations of window.invigil
+#   invigil.d.ts, types.d.ts
+#                    TypeScript declarations of window.invigil
+#   npm/             the npm package @invigil/sdk (sdk/npm/): the ES module
+#                    invigil.mjs (sdk/js/module.js + the loader, no side
+#                    effects on import; wasm and models found through
+#                    `new URL(…, import.meta.url)`), the live and face
+#                    chunks as modules it imports dynamically
+#                    (invigil-live.mjs, invigil-face.mjs), the script tag's
+#                    files, and index.d.ts with a type per event
 # Installs what it needs the first time (the wasm32 target, the wasm-bindgen
 # CLI matching Cargo.lock, cached under $INVIGIL_CACHE; the npm packages of
 # sdk/package.json: esbuild bundles, terser minifies, binaryen's wasm-opt
@@ -105,13 +113,40 @@ minify "$work/face.js" "/* invigil SDK face checks $version (Apache-2.0); YuNet 
 cp "$work/face.wasm" "$DIST/invigil_face_bg.wasm"
 cp "$FACES_DIR/models/$YUNET_FILE" "$DIST/invigil-face-yunet.onnx"
 cp "$FACES_DIR/models/$SFACE_FILE" "$DIST/invigil-face-sface.onnx"
-cp sdk/js/invigil.d.ts "$DIST/invigil.d.ts"
+cp sdk/js/invigil.d.ts sdk/js/types.d.ts "$DIST/"
+
+# The npm package: the ES module is the loader and module.js's bundle,
+# unminified (the host's bundler minifies it with the host's code), then
+# every file above; the package's global.d.ts is the tag's invigil.d.ts.
+sdk/node_modules/.bin/esbuild --bundle --format=esm --target=es2020 --log-level=warning \
+    --external:./invigil-live.mjs --external:./invigil-face.mjs sdk/js/module.js --outfile="$work/module.js"
+rm -rf "$DIST/npm"
+mkdir -p "$DIST/npm"
+{
+    printf '/* invigil SDK %s (Apache-2.0) */\n' "$version"
+    cat "$work/core.js"
+    sed "s/__INVIGIL_VERSION__/$version/" "$work/module.js"
+} > "$DIST/npm/invigil.mjs"
+for file in invigil.js invigil_bg.wasm invigil-live.js invigil-face.js invigil_face_bg.wasm \
+    invigil-face-yunet.onnx invigil-face-sface.onnx types.d.ts; do
+    cp "$DIST/$file" "$DIST/npm/$file"
+done
+# The chunks as modules: the minified scripts (what the tag runs), each
+# exporting the API it defines.
+{ cat "$DIST/invigil-live.js"; printf '\nexport default window.invigilLive;\n'; } > "$DIST/npm/invigil-live.mjs"
+{ cat "$DIST/invigil-face.js"; printf '\nexport default window.invigilFace;\n'; } > "$DIST/npm/invigil-face.mjs"
+cp sdk/js/index.d.ts "$DIST/npm/index.d.ts"
+cp sdk/js/invigil.d.ts "$DIST/npm/global.d.ts"
+cp "$FACES_DIR/models/README.md" "$DIST/npm/MODELS.md"
+cp sdk/npm/README.md "$DIST/npm/README.md"
+sed "s/__INVIGIL_VERSION__/$version/" sdk/npm/package.json > "$DIST/npm/package.json"
 
 js=$(stat -c %s "$DIST/invigil.js"); js_gz=$(gzip -9c "$DIST/invigil.js" | wc -c)
 wasm=$(stat -c %s "$DIST/invigil_bg.wasm"); wasm_gz=$(gzip -9c "$DIST/invigil_bg.wasm" | wc -c)
 live_gz=$(gzip -9c "$DIST/invigil-live.js" | wc -c)
 say "invigil.js $js B ($js_gz gzipped), invigil_bg.wasm $wasm B ($wasm_gz gzipped), total $((js_gz + wasm_gz)) B gzipped"
 say "invigil-live.js $live_gz B gzipped (loaded only when a proctor watches)"
+say "npm/invigil.mjs $(gzip -9c "$DIST/npm/invigil.mjs" | wc -c) B gzipped unminified (the package's module; the host's bundler minifies it)"
 face_gz=$(( $(gzip -9c "$DIST/invigil-face.js" | wc -c) + $(gzip -9c "$DIST/invigil_face_bg.wasm" | wc -c) + $(gzip -9c "$DIST/invigil-face-yunet.onnx" | wc -c) ))
 say "invigil-face.js + invigil_face_bg.wasm + invigil-face-yunet.onnx $face_gz B gzipped (loaded only when a test checks faces)"
 say "invigil-face-sface.onnx $(gzip -9c "$DIST/invigil-face-sface.onnx" | wc -c) B gzipped (loaded only in face_check.mode = identity)"

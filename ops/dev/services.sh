@@ -214,8 +214,12 @@ install_wasm_target() {
 
 install_browser_driver() {
     local dir=$ROOT/ops/dev/browser
-    [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/standardwebhooks" ] && return 0
-    say "installing playwright-core (drives Debian's Chromium) and standardwebhooks with npm"
+    local pkg missing=
+    for pkg in playwright-core standardwebhooks vite typescript; do
+        [ -d "$dir/node_modules/$pkg" ] || missing="$missing $pkg"
+    done
+    [ -z "$missing" ] && return 0
+    say "installing the browser tests' npm packages (missing:$missing): playwright-core drives Debian's Chromium, vite and typescript build and check the npm package's consumer"
     (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
 }
 

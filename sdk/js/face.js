@@ -128,15 +128,16 @@
   }
 
   /**
-   * Starts the detector's Worker and loads the model from beside `baseUrl`
-   * (this file's URL). Resolves, once loaded, with `{ check(bitmap,
+   * Starts the detector's Worker and loads the detector's wasm and model
+   * from `files` (`{ wasm, yunet, sface }` URLs; the recogniser `sface`
+   * only on `loadIdentity`). Resolves, once loaded, with `{ check(bitmap,
    * threshold, identity), loadIdentity(), stop() }`; `check` transfers the
    * ImageBitmap and resolves with `{ faces, confidence, faceSize, light,
    * similarity, reference, ms }` (fractions in thousandths; `similarity`
    * null unless an identity check compared a face). `loadIdentity` fetches
    * the recogniser once and resolves with the milliseconds it took.
    */
-  function start(baseUrl) {
+  function start(files) {
     const source = `(${workerMain.toString()})()`;
     const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
     const pending = new Map();
@@ -155,8 +156,8 @@
     worker.onerror = (event) => loaded.reject(new Error(event.message || 'the face Worker failed'));
     worker.postMessage({
       type: 'load',
-      wasmUrl: new URL('invigil_face_bg.wasm', baseUrl).href,
-      modelUrl: new URL('invigil-face-yunet.onnx', baseUrl).href,
+      wasmUrl: files.wasm,
+      modelUrl: files.yunet,
       modelSha256: '__YUNET_SHA256__',
     });
     const call = (message, transfer = []) => {
@@ -175,7 +176,7 @@
         if (!identity) {
           identity = call({
             type: 'identity',
-            modelUrl: new URL('invigil-face-sface.onnx', baseUrl).href,
+            modelUrl: files.sface,
             modelSha256: '__SFACE_SHA256__',
           }).then((reply) => reply.ms, (error) => {
             identity = null;

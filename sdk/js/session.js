@@ -42,6 +42,13 @@ export class Session {
     this.token = options.token;
     this.liveUrl = options.liveUrl;
     this.faceUrl = options.faceUrl;
+    /** `{ wasm, yunet, sface }`: the face chunk's detector and models. */
+    this.faceFiles = options.faceFiles;
+    // The npm module's chunks are dynamic imports its host's bundler
+    // splits out; without them (the script tag, or a URL the host gave),
+    // a classic script from its URL.
+    this.importLive = options.importLive || (() => loadChunk(this.liveUrl, 'invigilLive'));
+    this.importFace = options.importFace || (() => loadChunk(this.faceUrl, 'invigilFace'));
     this.listeners = listeners;
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
@@ -460,7 +467,7 @@ export class Session {
   /** The live module (dist/invigil-live.js beside this file), loaded once on first use. */
   liveModule() {
     if (!this.liveLoading) {
-      this.liveLoading = loadChunk(this.liveUrl, 'invigilLive').catch((error) => {
+      this.liveLoading = this.importLive().catch((error) => {
         this.liveLoading = null;
         throw error;
       });
@@ -488,7 +495,7 @@ export class Session {
     this.faceBusy = true;
     try {
       if (!this.faceChecker) {
-        this.faceChecker = loadChunk(this.faceUrl, 'invigilFace').then((face) => face.start(this.faceUrl));
+        this.faceChecker = this.importFace().then((face) => face.start(this.faceFiles));
       }
       const checker = await this.faceChecker;
       if (identity && !this.identityLoad && Date.now() >= (this.identityRetryAt || 0)) {
