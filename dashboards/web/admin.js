@@ -1,5 +1,6 @@
-// Admin: the configuration document (SPEC §7) — edit and validate, see and
-// restore earlier versions — candidate bypasses with their reason, the
+// Admin: the configuration document (SPEC §7) — every setting as a form
+// per layer (admin-settings.js) or the whole document as JSON, the changes
+// listed before they are saved, earlier versions seen and restored — candidate bypasses with their reason, the
 // learning platforms (LTI 1.3) that may launch invigil, a test's audit
 // trail (who did what to which candidate, when, from where) and the webhook
 // delivery log with redelivery.
@@ -7,6 +8,7 @@
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
 import { bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass, withoutPlatform } from './admin-data.js';
+import { drawSettings, markSettingProblems, refreshSettings, reviewChanges, settingsHeader, settingsLayout } from './admin-settings.js';
 import { el } from './dom.js';
 import { formatTime } from './format.js';
 import { describeStaffAction } from './review-data.js';
@@ -18,7 +20,10 @@ else if (me) start().catch((error) => say(error.message, 'error'));
 async function start() {
   const page = layout(document.getElementById('main'));
   page.saveButton.addEventListener('click', () => saveEditor(page));
-  page.discardButton.addEventListener('click', () => { showProblems(page, []); load(page); });
+  page.discardButton.addEventListener('click', () => { page.formProblems.clear(); page.diff.hidden = true; showProblems(page, []); load(page); });
+  // The JSON view and the forms edit one text: an edit there shows in these.
+  page.editor.addEventListener('change', () => refreshSettings(page));
+  page.settings = (await api('/api/v1/admin/config/settings')).settings;
   page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
   page.platformForm.addEventListener('submit', (event) => addPlatform(page, event));
   page.auditForm.addEventListener('submit', (event) => showAudit(page, event));
@@ -32,6 +37,7 @@ async function start() {
 function layout(main) {
   const field = (id, label, attributes = {}) => el('label', { for: id }, label, el('input', { id, name: id, required: true, ...attributes }));
   const page = {
+    ...settingsLayout(),
     inForce: null,
     editor: el('textarea', { id: 'config', spellcheck: 'false', 'aria-describedby': 'config-problems', 'aria-label': 'Configuration document (JSON)' }),
     problems: el('ul', { class: 'problems', id: 'config-problems', role: 'alert' }),
@@ -39,7 +45,8 @@ function layout(main) {
     history: el('ol', { id: 'history', reversed: true }),
     preview: el('pre', { class: 'preview', id: 'preview', hidden: true }),
     bypasses: el('tbody', { id: 'bypasses' }),
-    saveButton: el('button', { type: 'button', class: 'primary', id: 'save' }, 'Validate and save'),
+    saveButton: el('button', { type: 'button', class: 'primary', id: 'save' }, 'Review changes'),
+    jsonView: null,
     discardButton: el('button', { type: 'button' }, 'Discard edits'),
     bypassForm: el('form', { id: 'bypass-form', class: 'row' },
       field('bypass-test', 'Test'), field('bypass-candidate', 'Candidate'), field('bypass-reason', 'Reason (kept for the audit trail)', { minlength: '3' }),
@@ -62,12 +69,15 @@ function layout(main) {
       field('delivery-test', 'Test', { required: false }),
       el('button', { type: 'submit', class: 'primary' }, 'Show deliveries')),
   };
+  page.jsonView = el('details', { id: 'json-view' }, el('summary', {}, 'JSON view: the whole document'),
+    el('p', { class: 'hint' }, 'defaults → tests.{test} overrides (only what changes) → bypasses.{test}.{candidate}; duty.{test} = {proctors, capacity} splits the live wall. The forms above show what you type here once you leave the editor.'),
+    page.editor, page.problems);
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
       el('h2', { id: 'editor-title' }, 'Configuration ', page.version),
-      el('p', { class: 'hint' }, 'defaults → tests.{test} overrides (only what changes) → bypasses.{test}.{candidate}; duty.{test} = {proctors, capacity} splits the live wall. Candidates get a change on their next events call.'),
-      page.editor, page.problems,
-      el('div', { class: 'row' }, page.saveButton, page.discardButton)),
+      el('p', { class: 'hint' }, 'Three layers: the defaults, each test\'s override (only what changes), then candidate bypasses. Candidates get a change on their next events call. Nothing is saved until you review the changes and confirm.'),
+      settingsHeader(page), page.layerHint, page.groups, page.jsonView,
+      el('div', { class: 'row' }, page.saveButton, page.discardButton), page.diff),
     el('section', { class: 'panel', 'aria-labelledby': 'history-title' }, el('h2', { id: 'history-title' }, 'Version history'), page.history, page.preview),
     el('section', { class: 'panel', 'aria-labelledby': 'bypass-title' }, el('h2', { id: 'bypass-title' }, 'Candidate bypasses'),
       el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Reason', ''].map((h) => el('th', {}, h)))), page.bypasses), page.bypassForm),
@@ -101,7 +111,12 @@ function showProblems(page, list) {
     el('button', { type: 'button', class: 'link', title: 'Show in the editor', onclick: () => reveal(page, p.field) }, el('code', {}, p.field || '(document)')),
     ` ${p.message}`)));
   page.editor.setAttribute('aria-invalid', list.length ? 'true' : 'false');
-  if (list[0]?.field) reveal(page, list[0].field);
+  // A problem of a setting shows beside its field; any other opens the JSON view.
+  const unplaced = markSettingProblems(page, list);
+  if (unplaced.length) {
+    page.jsonView.open = true;
+    if (unplaced[0].field) reveal(page, unplaced[0].field);
+  }
 }
 
 /** Loads the configuration in force and its history, and redraws. */
@@ -109,6 +124,7 @@ async function load(page) {
   page.inForce = await api('/api/v1/admin/config');
   page.editor.value = JSON.stringify(page.inForce.document, null, 2);
   page.version.textContent = `version ${page.inForce.version}`;
+  drawSettings(page);
   const { versions } = await api('/api/v1/admin/config/history');
   drawHistory(page, versions);
   drawBypasses(page);
@@ -158,14 +174,15 @@ async function save(page, config, what) {
   }
 }
 
+/** "Review changes": the list of what saving changes, and its Save button. */
 function saveEditor(page) {
-  const { document: config, problem } = parseDocument(page.editor.value);
+  const { problem } = parseDocument(page.editor.value);
   if (problem) {
     showProblems(page, [problem]);
     say('Not saved: the document is not valid JSON. Nothing changed.', 'error');
     return;
   }
-  save(page, config, 'Saved');
+  reviewChanges(page, (document) => save(page, document, 'Saved'), say);
 }
 
 async function view(page, version) {

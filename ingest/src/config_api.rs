@@ -12,7 +12,8 @@ use invigil_schemas::api::{
     AdminConfigResponse, ConfigHistoryResponse, ConfigResponse, ConfigVersionResponse, ErrorCode,
 };
 use invigil_schemas::claims::{StaffClaims, StaffRole};
-use invigil_schemas::config::ConfigDocument;
+use invigil_schemas::config::{ConfigDocument, ProctorConfig};
+use invigil_schemas::config_catalog::{value_at, Setting, SETTINGS};
 use invigil_schemas::validate::ProblemCode;
 
 use crate::config_store::{ConfigError, ConfigStore, Write};
@@ -122,6 +123,31 @@ pub async fn get_admin_config(
     synced(&state).await;
     let current = state.config.current();
     Ok(Json(AdminConfigResponse { version: current.version, document: (*current.document).clone() }))
+}
+
+/// One setting as the admin page's forms draw it: the catalogue's entry
+/// and the built-in value a layer that leaves it out falls back to.
+#[derive(serde::Serialize)]
+pub struct SettingView {
+    #[serde(flatten)]
+    setting: &'static Setting,
+    default: serde_json::Value,
+}
+
+/// `GET /api/v1/admin/config/settings`: every setting of a test's
+/// configuration with its label, explanation, unit, bounds and built-in
+/// default — the same bounds a `PUT` is validated against.
+pub async fn get_admin_settings(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    admin(&state, &headers)?;
+    let builtin = serde_json::to_value(ProctorConfig::default()).expect("config serializes");
+    let settings: Vec<SettingView> = SETTINGS
+        .iter()
+        .map(|setting| SettingView { setting, default: value_at(&builtin, setting.path).cloned().unwrap_or_default() })
+        .collect();
+    Ok(Json(serde_json::json!({ "settings": settings })))
 }
 
 /// `?if_version=N` of a write: the version the admin read.

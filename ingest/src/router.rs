@@ -29,6 +29,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/admin/config/history"),
     ("post", "/api/v1/admin/config/rollback"),
     ("get", "/api/v1/admin/config/history/{version}"),
+    ("get", "/api/v1/admin/config/settings"),
     ("get", "/api/v1/live/signal"),
     ("post", "/api/v1/live/whip"),
     ("post", "/api/v1/live/tests/{test_id}/candidates/{candidate_id}/whep"),
@@ -73,6 +74,7 @@ pub fn router(state: Arc<AppState>, mounted: Mounted) -> Router {
         .route("/api/v1/admin/config/history", get(config_api::get_admin_history))
         .route("/api/v1/admin/config/rollback", post(config_api::post_admin_rollback))
         .route("/api/v1/admin/config/history/{version}", get(config_api::get_admin_version))
+        .route("/api/v1/admin/config/settings", get(config_api::get_admin_settings))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(get_readyz))
         .route("/sdk/{file}", get(get_sdk_file))

@@ -169,6 +169,7 @@ fn ingest_cases(session: &str, config: &Value, version: u64) -> Vec<Case> {
             Policy::Admin,
             200,
         ),
+        case("get", "/api/v1/admin/config/settings", "/api/v1/admin/config/settings", None, Policy::Admin, 200),
     ]
 }
 

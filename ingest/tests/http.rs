@@ -301,6 +301,65 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
     ingest.stop().await;
 }
 
+/// The admin page's forms are drawn from the settings list; a value one
+/// step past a setting's listed bound is what a `PUT` refuses, by that path.
+#[tokio::test]
+async fn the_settings_list_gives_each_setting_its_bounds_and_default_and_puts_keep_to_them() {
+    use reqwest::Method;
+    let topic = unique_topic("settings");
+    create_topic(&services::brokers(), &topic, 1).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let (status, reply) = admin_call(&ingest, Method::GET, "/api/v1/admin/config/settings", None).await;
+    assert_eq!(status, 200, "{reply}");
+    let settings = reply["settings"].as_array().unwrap();
+    let find = |path: &str| settings.iter().find(|s| s["path"] == path).unwrap_or_else(|| panic!("{path} missing"));
+    let face = find("capture_intervals.face_ms");
+    assert_eq!(
+        (&face["unit"], &face["default"], &face["kind"]["type"], &face["kind"]["min"]),
+        (&json!("ms"), &json!(30_000), &json!("integer"), &json!(1_000))
+    );
+    assert!(face["explain"].as_str().unwrap().len() > 20 && face["group"] == "Captures");
+    let weight = find("anomaly.weights.tab_switch");
+    assert_eq!(
+        (&weight["kind"]["type"], &weight["kind"]["min"], &weight["default"]),
+        (&json!("number"), &json!(0.0), &json!(1.0))
+    );
+    assert_eq!(find("face_check.mode")["kind"]["choices"], json!(["off", "presence", "identity"]));
+
+    let (_, current) = admin_call(&ingest, Method::GET, "/api/v1/admin/config", None).await;
+    for path in ["capture_intervals.face_ms", "recording.video_kbps"] {
+        let kind = &find(path)["kind"];
+        for (value, refused) in [(kind["min"].as_u64().unwrap() - 1, true), (kind["min"].as_u64().unwrap(), false)] {
+            let mut document = current["document"].clone();
+            let (group, leaf) = path.split_once('.').unwrap();
+            document["tests"]["exam-forms"] = json!({ group: { leaf: value } });
+            let (status, reply) = admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&document)).await;
+            if refused {
+                assert_eq!(
+                    (status, &reply["error"]["field"]),
+                    (400, &json!(format!("tests.exam-forms.{path}"))),
+                    "{reply}"
+                );
+            } else {
+                assert_eq!(status, 200, "{path} = {value}: {reply}");
+                let (_, saved) = admin_call(&ingest, Method::GET, "/api/v1/admin/config", None).await;
+                let version = saved["version"].clone();
+                let mut back = saved["document"].clone();
+                back["tests"] = json!({});
+                let put = admin_call(
+                    &ingest,
+                    Method::PUT,
+                    &format!("/api/v1/admin/config?if_version={version}"),
+                    Some(&back),
+                )
+                .await;
+                assert_eq!(put.0, 200, "{put:?}");
+            }
+        }
+    }
+    ingest.stop().await;
+}
+
 #[tokio::test]
 async fn credentials_carry_exactly_the_candidates_prefix_and_are_cached() {
     let ingest = Running::start(Options::shared(unique_topic("creds"))).await;

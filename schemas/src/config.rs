@@ -523,95 +523,9 @@ pub const MAX_SEGMENT_MS: u32 = 5 * 60_000;
 /// leaves too much behind and live thumbnails are too old to be useful.
 pub const MAX_BUNDLE_MS: u32 = 15 * 60_000;
 
+/// Values outside their settings' bounds ([`crate::config_catalog`]).
 fn check_ranges(config: &ProctorConfig, path: &str) -> Vec<FieldProblem> {
-    let mut problems = Vec::new();
-    let mut at_least = |name: &str, value: u32, min: u32| {
-        if value < min {
-            problems.push(FieldProblem {
-                field: format!("{path}.{name}"),
-                code: ProblemCode::InvalidValue,
-                message: format!("is {value}; must be at least {min}"),
-            });
-        }
-    };
-    let intervals = &config.capture_intervals;
-    at_least("capture_intervals.face_ms", intervals.face_ms, 1_000);
-    at_least("capture_intervals.screen_ms", intervals.screen_ms, 1_000);
-    at_least("capture_intervals.audio_chunk_ms", intervals.audio_chunk_ms, 1_000);
-    at_least("events_interval_ms", config.events_interval_ms, 500);
-    at_least("retention_days", config.retention_days, 1);
-    at_least("uploads.bundle_ms", config.uploads.bundle_ms, 5_000);
-    at_least("recording.video_kbps", config.recording.video_kbps, 30);
-    at_least("recording.segment_ms", config.recording.segment_ms, 2_000);
-    for (track, shape) in [("camera", config.recording.camera), ("screen", config.recording.screen)] {
-        at_least(&format!("recording.{track}.width"), shape.width, 64);
-        at_least(&format!("recording.{track}.height"), shape.height, 48);
-        at_least(&format!("recording.{track}.fps"), shape.fps, 1);
-    }
-    at_least("face_check.every_ms", config.face_check.every_ms, 1_000);
-    at_least("face_check.flag_after_checks", config.face_check.flag_after_checks, 2);
-    at_least("face_check.identity_every_ms", config.face_check.identity_every_ms, 1_000);
-    if config.uploads.bundle_ms > MAX_BUNDLE_MS {
-        problems.push(FieldProblem {
-            field: format!("{path}.uploads.bundle_ms"),
-            code: ProblemCode::InvalidValue,
-            message: format!("is {}; must be at most {MAX_BUNDLE_MS} (15 min)", config.uploads.bundle_ms),
-        });
-    }
-    let mut at_most = |name: &str, value: u32, max: u32, why: &str| {
-        if value > max {
-            problems.push(FieldProblem {
-                field: format!("{path}.{name}"),
-                code: ProblemCode::InvalidValue,
-                message: format!("is {value}; must be at most {max} ({why})"),
-            });
-        }
-    };
-    at_most("recording.video_kbps", config.recording.video_kbps, 4_000, "4 Mbit/s");
-    at_most("recording.segment_ms", config.recording.segment_ms, MAX_SEGMENT_MS, "5 min");
-    at_most("lms.identity_wait_ms", config.lms.identity_wait_ms, 120_000, "2 min: the candidate is waiting");
-    for (track, shape) in [("camera", config.recording.camera), ("screen", config.recording.screen)] {
-        at_most(&format!("recording.{track}.width"), shape.width, 3_840, "4K");
-        at_most(&format!("recording.{track}.height"), shape.height, 2_160, "4K");
-        at_most(&format!("recording.{track}.fps"), shape.fps, 30, "30 fps");
-    }
-    let face = &config.face_check;
-    at_most("face_check.every_ms", face.every_ms, 600_000, "10 min");
-    at_most("face_check.flag_after_checks", face.flag_after_checks, 100, "a flag must be reachable");
-    at_most("face_check.flag_after_ms", face.flag_after_ms, 3_600_000, "1 h");
-    at_most("face_check.identity_every_ms", face.identity_every_ms, 600_000, "10 min");
-    for (name, value, min, max) in [
-        ("min_confidence", face.min_confidence, 0.3, 0.99),
-        ("dark_below", face.dark_below, 0.0, 0.5),
-        ("min_similarity", face.min_similarity, 0.1, 0.9),
-    ] {
-        if !(min..=max).contains(&value) {
-            problems.push(FieldProblem {
-                field: format!("{path}.face_check.{name}"),
-                code: ProblemCode::InvalidValue,
-                message: format!("is {value}; must be within {min}..={max}"),
-            });
-        }
-    }
-    let below = config.notify.capture_missing_below_pct;
-    if !(0.0..=100.0).contains(&below) {
-        problems.push(FieldProblem {
-            field: format!("{path}.notify.capture_missing_below_pct"),
-            code: ProblemCode::InvalidValue,
-            message: format!("is {below}; must be within 0..=100 (a percentage; 0 never notifies)"),
-        });
-    }
-    let weights = serde_json::to_value(&config.anomaly.weights).expect("weights serialize");
-    for (name, weight) in weights.as_object().into_iter().flatten() {
-        if weight.as_f64().is_none_or(|w| !(w >= 0.0 && w.is_finite())) {
-            problems.push(FieldProblem {
-                field: format!("{path}.anomaly.weights.{name}"),
-                code: ProblemCode::InvalidValue,
-                message: "must be a finite number ≥ 0".into(),
-            });
-        }
-    }
-    problems
+    crate::config_catalog::check_bounds(config, path)
 }
 
 /// RFC 7396: objects merge key by key, `null` deletes, anything else replaces.
@@ -739,7 +653,11 @@ mod tests {
         doc.tests
             .insert(test.clone(), json!({"recording": {"mode": "video", "segment_ms": 1_000, "video_kbps": 9_000}}));
         let fields: Vec<_> = doc.validate().into_iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["tests.t1.recording.segment_ms", "tests.t1.recording.video_kbps"]);
+        assert_eq!(
+            fields,
+            ["tests.t1.recording.video_kbps", "tests.t1.recording.segment_ms"],
+            "in the settings' order"
+        );
         doc.tests.insert(test.clone(), json!({"recording": {"mode": "film"}}));
         assert!(doc.validate().iter().any(|p| p.field == "tests.t1"), "an unknown mode is refused");
 
@@ -757,9 +675,9 @@ mod tests {
             fields,
             [
                 "tests.t1.recording.camera.width",
-                "tests.t1.recording.screen.fps",
                 "tests.t1.recording.camera.fps",
-                "tests.t1.recording.screen.width"
+                "tests.t1.recording.screen.width",
+                "tests.t1.recording.screen.fps"
             ]
         );
         // Layers merge field by field, so one number can change alone.

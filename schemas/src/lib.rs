@@ -48,6 +48,7 @@ pub mod batch;
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod config_catalog;
 pub mod config_log;
 pub mod event;
 pub mod event_columns;

@@ -335,11 +335,16 @@ describe('dashboards', { timeout: 600_000 }, () => {
     const before = await config();
     const { page, problems } = await open(browser.context, stack, 'admin.html', token.admin);
     await page.waitForSelector(`#history li[data-version="${before.version}"]`);
+    // The JSON view: typed over, reviewed, confirmed.
     const edit = async (change) => {
+      await page.evaluate(() => { document.getElementById('json-view').open = true; });
       const document = JSON.parse(await page.locator('#config').inputValue());
       change(document);
       await page.locator('#config').fill(JSON.stringify(document, null, 2));
       await page.locator('#save').click();
+      await page.locator('#confirm-save').click({ timeout: 5000 }).catch(async (error) => {
+        throw new Error(`no review to confirm; the page says: ${await page.locator('#status').textContent()}; errors: ${problems.join(' | ')} (${error.message})`);
+      });
     };
     await edit((d) => { d.defaults.events_interval_ms = 10; });
     await page.waitForSelector('#config-problems li[data-field="defaults.events_interval_ms"]');
@@ -413,6 +418,79 @@ describe('dashboards', { timeout: 600_000 }, () => {
     assert.match(verdictRow, /r1 \(reviewer\).*Verdict: flagged with a comment/);
     assert.match(await page.locator('#audit tr[data-action="review.open"] code').first().textContent(), /^[0-9a-f]{8}$/, 'a place');
     assert.deepEqual(problems.filter((p) => !/status of 40[09]/.test(p)), [], 'no console errors besides the expected 400 and 409');
+    await page.close();
+  });
+
+  test('admin: the forms edit a test\'s capture interval and a weight, check them as typed, and list the changes before saving', async () => {
+    const config = async () => (await stack.api('/api/v1/admin/config', token.admin)).body;
+    const before = await config();
+    const { page, problems } = await open(browser.context, stack, 'admin.html', token.admin);
+    const row = (path) => page.locator(`#settings [data-path="${path}"]`);
+    await row('capture_intervals.face_ms').waitFor();
+    // Every setting says what it is, in which unit, and where its value comes from.
+    assert.match(await row('capture_intervals.face_ms').textContent(), /Face photo every.*ms.*built-in.*Time between two camera photos.*Range: at least 1000 ms/s);
+    assert.match(await row('events_interval_ms').locator('.source').textContent(), /^defaults$/, 'the document sets it apart from the built-in');
+
+    await page.locator('#settings-new-test').fill('exam-forms');
+    await page.locator('#settings-add-test').click();
+    assert.equal(await page.locator('#settings-layer').inputValue(), 'tests.exam-forms');
+    const face = page.locator('#setting-capture_intervals-face_ms');
+    assert.equal(await face.inputValue(), String(before.document.defaults.capture_intervals.face_ms), 'a new override starts from the defaults');
+
+    // Checked as typed: too short is refused beside the field, and nothing can be reviewed.
+    await face.fill('500');
+    const faceProblem = page.locator('#setting-capture_intervals-face_ms-problem');
+    await faceProblem.waitFor();
+    assert.match(await faceProblem.textContent(), /is 500; must be at least 1000/);
+    assert.equal(await face.getAttribute('aria-invalid'), 'true');
+    await page.locator('#save').click();
+    assert.match(await page.locator('#status').textContent(), /1 setting\(s\) show a problem/);
+    assert.equal(await page.locator('#diff').isHidden(), true);
+
+    await face.fill('20000');
+    await faceProblem.waitFor({ state: 'hidden' });
+    assert.match(await row('capture_intervals.face_ms').locator('.meta').textContent(), /= 20 s.*this test.*Use the defaults' \(30000\)/);
+    await page.locator('#setting-anomaly-weights-tab_switch').fill('2.5');
+    await page.locator('#save').click();
+    await page.locator('#diff-table').waitFor();
+    const cells = () => page.locator('#diff-table tbody tr').evaluateAll((rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    assert.deepEqual(await cells(), [
+      ['tests.exam-forms.anomaly.weights.tab_switch', 'not set', '2.5'],
+      ['tests.exam-forms.capture_intervals.face_ms', 'not set', '20000'],
+    ]);
+    assert.deepEqual(await config(), before, 'nothing is saved before the changes are confirmed');
+    await screenshot(page, 'admin-settings-review');
+    await page.locator('#confirm-save').click();
+    await page.locator('#version', { hasText: `version ${before.version + 1}` }).waitFor();
+    assert.deepEqual((await config()).document.tests['exam-forms'], { capture_intervals: { face_ms: 20000 }, anomaly: { weights: { tab_switch: 2.5 } } });
+    // A candidate of that test runs with it.
+    const candidate = await stack.api('/api/v1/config', jwt({ sub: 'cand-forms', test_id: 'exam-forms' }));
+    assert.deepEqual([candidate.body.config.capture_intervals.face_ms, candidate.body.config.anomaly.weights.tab_switch], [20000, 2.5]);
+    assert.equal(await page.locator('#settings-layer').inputValue(), 'tests.exam-forms', 'the layer stays after a save');
+
+    // Back to the defaults' interval: the review lists the removal.
+    await row('capture_intervals.face_ms').locator('.clear').click();
+    await page.locator('#save').click();
+    await page.locator('#diff-table').waitFor();
+    assert.deepEqual(await cells(), [['tests.exam-forms.capture_intervals.face_ms', '20000', 'not set']]);
+    await page.locator('#confirm-save').click();
+    await page.locator('#version', { hasText: `version ${before.version + 2}` }).waitFor();
+    assert.deepEqual((await config()).document.tests['exam-forms'], { anomaly: { weights: { tab_switch: 2.5 } } });
+
+    // A refusal of the server (a bitrate typed in the JSON view) shows
+    // beside the form's field, in the layer it belongs to.
+    await page.locator('#settings-layer').selectOption('defaults');
+    await page.evaluate(() => { document.getElementById('json-view').open = true; });
+    const text = JSON.parse(await page.locator('#config').inputValue());
+    text.tests['exam-forms'].recording = { video_kbps: 5 };
+    await page.locator('#config').fill(JSON.stringify(text, null, 2));
+    await page.locator('#save').click();
+    await page.locator('#confirm-save').click();
+    await page.locator('#setting-recording-video_kbps[aria-invalid="true"]').waitFor();
+    assert.equal(await page.locator('#settings-layer').inputValue(), 'tests.exam-forms');
+    assert.match(await page.locator('#setting-recording-video_kbps-problem').textContent(), /is 5; must be at least 30/);
+    assert.equal((await config()).version, before.version + 2, 'refused: nothing saved');
+    assert.deepEqual(problems.filter((p) => !/status of 400/.test(p)), [], 'no console errors besides the expected 400');
     await page.close();
   });
 
