@@ -6,9 +6,7 @@
 // working copy, and a valid form edit rewrites it. settings-data.js holds
 // the logic; this file draws.
 import { el } from './dom.js';
-import {
-  documentDiff, newTestLayer, parseSetting, problemSetting, rangeText, readableMs, settingValue, testLayers, withSetting, withoutSetting,
-} from './settings-data.js';
+import { documentDiff, newTestLayer, parseSetting, problemSetting, rangeText, readableMs, settingValue, testLayers, withSetting, withoutSetting } from './settings-data.js';
 
 const fieldId = (path) => `setting-${path.replaceAll('.', '-')}`;
 const shown = (value) => (value === undefined ? 'not set' : JSON.stringify(value));
