@@ -58,6 +58,11 @@ const WEIGHT_EACH: &str = "points each";
 const WEIGHT_SECOND: &str = "points per second";
 const WEIGHT: Kind = Kind::Number { min: Some(0.0), max: None, why: "" };
 
+/// A recorded picture's bounds, the same for camera and screen.
+const WIDTH: Kind = integer(64, Some(3_840), "4K");
+const HEIGHT: Kind = integer(48, Some(2_160), "4K");
+const FPS: Kind = integer(1, Some(30), "30 fps");
+
 const fn integer(min: u32, max: Option<u32>, max_why: &'static str) -> Kind {
     Kind::Integer { min, max, max_why }
 }
@@ -145,17 +150,17 @@ settings! {
             "Camera and screen together; the screen gets two thirds.";
         "recording.segment_ms", "Segment length", "ms", integer(2_000, Some(MAX_SEGMENT_MS), "5 min"),
             "A video segment is uploaded once it is cut: longer keeps review waiting.";
-        "recording.camera.width", "Camera width", "px", integer(64, Some(3_840), "4K"),
+        "recording.camera.width", "Camera width", "px", WIDTH,
             "The largest camera picture recorded (scaled down from the device's).";
-        "recording.camera.height", "Camera height", "px", integer(48, Some(2_160), "4K"),
+        "recording.camera.height", "Camera height", "px", HEIGHT,
             "The largest camera picture recorded.";
-        "recording.camera.fps", "Camera frame rate", "fps", integer(1, Some(30), "30 fps"),
+        "recording.camera.fps", "Camera frame rate", "fps", FPS,
             "Frames per second of the camera recording; the encoder's CPU grows with it.";
-        "recording.screen.width", "Screen width", "px", integer(64, Some(3_840), "4K"),
+        "recording.screen.width", "Screen width", "px", WIDTH,
             "The largest screen picture recorded; text needs about 1280.";
-        "recording.screen.height", "Screen height", "px", integer(48, Some(2_160), "4K"),
+        "recording.screen.height", "Screen height", "px", HEIGHT,
             "The largest screen picture recorded.";
-        "recording.screen.fps", "Screen frame rate", "fps", integer(1, Some(30), "30 fps"),
+        "recording.screen.fps", "Screen frame rate", "fps", FPS,
             "Frames per second of the screen recording.";
     }
     "Face checks" {
