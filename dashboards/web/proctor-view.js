@@ -59,7 +59,7 @@ function newTile(test, candidate, onWatch, controls) {
   }
   const node = el('li', { class: 'tile', dataset: { candidate } },
     el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),
-    el('button', { type: 'button', class: 'watch', onclick: () => onWatch(candidate), 'aria-label': `Watch ${candidate} live` }, 'Watch live'),
+    el('button', { type: 'button', class: 'watch', onclick: () => onWatch(candidate), 'aria-label': `Watch live: ${candidate}` }, 'Watch live'),
     controls.shown ? el('button', { type: 'button', class: 'lms', onclick: () => controls.onControls(candidate), 'aria-label': `LMS controls for ${candidate}` }, 'LMS controls') : null,
     el('div', { class: 'score' }),
     counters,

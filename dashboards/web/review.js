@@ -252,7 +252,7 @@ function eventsPanel(timeline, seek) {
   draw();
   return el('section', { class: 'panel' }, el('h2', {}, `Events (${timeline.events.length})`),
     el('div', { class: 'filters' }, filter),
-    el('div', { class: 'scroll' }, el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body)));
+    el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Every event of the session' }, el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body)));
 }
 
 function verdictPanel(test, candidate, timeline, canVerdict) {

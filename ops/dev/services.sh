@@ -215,11 +215,11 @@ install_wasm_target() {
 install_browser_driver() {
     local dir=$ROOT/ops/dev/browser
     local pkg missing=
-    for pkg in playwright-core standardwebhooks vite typescript; do
+    for pkg in playwright-core standardwebhooks vite typescript axe-core; do
         [ -d "$dir/node_modules/$pkg" ] || missing="$missing $pkg"
     done
     [ -z "$missing" ] && return 0
-    say "installing the browser tests' npm packages (missing:$missing): playwright-core drives Debian's Chromium, vite and typescript build and check the npm package's consumer"
+    say "installing the browser tests' npm packages (missing:$missing): playwright-core drives Debian's Chromium, vite and typescript build and check the npm package's consumer, axe-core checks accessibility"
     (cd "$dir" && npm ci --silent --no-audit --no-fund >/dev/null)
 }
 

@@ -256,8 +256,8 @@ export const DIST_TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm
 /** Serves sdk/dist and a host page that loads it with a script tag. */
 export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', faceUrl = '' }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
-  const page = `<!doctype html><meta charset="utf-8"><title>exam</title>
-<body><h1>Question 1</h1><textarea id="answer"></textarea>
+  const page = `<!doctype html><html lang="en"><meta charset="utf-8"><title>exam</title>
+<body><h1>Question 1</h1><label for="answer">Your answer</label><textarea id="answer"></textarea>
 <script>
   // As the SDK docs say for async tags: attach on 'invigil:loaded' (or at
   // once if the script already ran), so no notice is missed.
