@@ -40,6 +40,60 @@ async function assertAccessible(page, what) {
   return backgrounds;
 }
 
+/**
+ * Walks the page with Tab alone: every control a keyboard user must reach
+ * (links, buttons, fields, summaries, focusable regions, and anything with
+ * a control's role — a `div role=button` nobody can focus is caught here,
+ * where axe misses it; shown, not inert,
+ * not disabled, not inside a closed <details>) must get focus, each with a visible focus
+ * indicator, and Tab must not get stuck on one. Returns what was missed.
+ */
+async function keyboardWalk(page) {
+  const count = await page.evaluate(() => {
+    const controls = [...document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]:not([tabindex="-1"]), [role="button"], [role="link"], [role="checkbox"], [role="tab"]')]
+      .filter((e) => !e.disabled && e.getClientRects().length && !e.closest('[inert]') && getComputedStyle(e).visibility !== 'hidden')
+      // A closed <details> shows only its summary.
+      .filter((e) => { const closed = e.closest('details:not([open])'); return !closed || (e.tagName === 'SUMMARY' && e.parentElement === closed); });
+    // A radio group is one stop: Tab enters it, the arrow keys move within.
+    controls.forEach((e, i) => { e.dataset.walk = e.type === 'radio' && e.name ? `radio:${e.name}` : String(i); });
+    return new Set(controls.map((e) => e.dataset.walk)).size;
+  });
+  await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+  const reached = new Set();
+  const unmarked = [];
+  let stuck = 0;
+  let last = null;
+  for (let i = 0; i < count + 5 && reached.size < count; i++) {
+    await page.keyboard.press('Tab');
+    const at = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (!e || !e.dataset || e.dataset.walk === undefined) return null;
+      const style = getComputedStyle(e);
+      const marked = (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) || style.boxShadow !== 'none';
+      return { walk: e.dataset.walk, marked, name: e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 30) || e.tagName };
+    });
+    if (!at) continue;
+    if (at.walk === last) stuck++;
+    last = at.walk;
+    reached.add(at.walk);
+    if (!at.marked && !unmarked.includes(at.name)) unmarked.push(at.name);
+  }
+  const missed = await page.evaluate((seen) => [...new Set([...document.querySelectorAll('[data-walk]')]
+    .filter((e) => !seen.includes(e.dataset.walk)).map((e) => e.id || e.getAttribute('aria-label') || e.textContent.trim().slice(0, 30) || e.dataset.walk))], [...reached]);
+  return { count, missed, unmarked, stuck };
+}
+
+/** A dashboard page: axe in both schemes, the scheme followed, and Tab alone reaching everything. */
+async function assertDashboardPage(page, what) {
+  const { light, dark } = await assertAccessible(page, what);
+  assert.notEqual(dark, light, `${what} follows prefers-color-scheme`);
+  await page.emulateMedia({ colorScheme: 'light' });
+  const walk = await keyboardWalk(page);
+  assert.ok(walk.count > 0, `${what}: nothing to reach`);
+  assert.deepEqual({ missed: walk.missed, unmarked: walk.unmarked, stuck: walk.stuck }, { missed: [], unmarked: [], stuck: 0 },
+    `${what}: with Tab alone, of ${walk.count} controls`);
+}
+
 describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 * 60_000 }, () => {
   let stack;
   let browser;
@@ -85,11 +139,26 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
       const page = await browser.context.newPage();
       await page.goto(`${stack.base}/dashboard/${path}#token=${encodeURIComponent(token())}`);
       await page.locator(ready).first().waitFor({ timeout: 30_000 });
-      const { light, dark } = await assertAccessible(page, what);
-      assert.notEqual(dark, light, `${what} follows prefers-color-scheme`);
+      await assertDashboardPage(page, what);
       await page.close();
     });
   }
+
+  test('the keyboard walk catches what axe misses: a div role=button nobody can focus, a focus with no mark', async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${stack.base}/dashboard/#token=${encodeURIComponent(jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM] }))}`);
+    await page.locator('h1').first().waitFor();
+    await page.evaluate(() => {
+      const fake = Object.assign(document.createElement('div'), { textContent: 'Fake control' });
+      fake.setAttribute('role', 'button');
+      const bare = Object.assign(document.createElement('button'), { id: 'bare', textContent: 'Bare' });
+      bare.style.outline = 'none';
+      document.querySelector('main').append(fake, bare);
+    });
+    const walk = await keyboardWalk(page);
+    assert.deepEqual([walk.missed, walk.unmarked], [['Fake control'], ['bare']]);
+    await page.close();
+  });
 
   test('a candidate\'s review timeline', async () => {
     const reviewer = jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM] });
@@ -98,7 +167,7 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
     const page = await browser.context.newPage();
     await page.goto(`${stack.base}/dashboard/review.html?test=${EXAM}&candidate=${candidate}#token=${encodeURIComponent(reviewer)}`);
     await page.locator('#verdict-form, form').first().waitFor({ timeout: 30_000 });
-    await assertAccessible(page, 'the review timeline');
+    await assertDashboardPage(page, 'the review timeline');
     await page.close();
   });
 });
