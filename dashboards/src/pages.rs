@@ -146,12 +146,26 @@ mod tests {
                 assert!(FILES.iter().any(|(n, _, _)| *n == reference), "{name} names {reference}, which is not served");
             }
         }
-        // Modules import only served modules.
+        // Modules import only served modules; a statement may span lines.
         for (name, _, body) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
-            for line in body.lines().filter(|l| l.starts_with("import ")) {
-                let target = line.rsplit(['\'', '"']).nth(1).unwrap().trim_start_matches("./");
+            let mut statement = String::new();
+            for line in body.lines() {
+                if statement.is_empty() && !line.starts_with("import ") {
+                    continue;
+                }
+                statement.push_str(line);
+                if !line.trim_end().ends_with(';') {
+                    continue;
+                }
+                let target = statement
+                    .rsplit(['\'', '"'])
+                    .nth(1)
+                    .unwrap_or_else(|| panic!("{name}: cannot read the module `{statement}` imports"))
+                    .trim_start_matches("./");
                 assert!(FILES.iter().any(|(n, _, _)| *n == target), "{name} imports {target}, which is not served");
+                statement.clear();
             }
+            assert!(statement.is_empty(), "{name}: an import statement never ends: {statement}");
         }
     }
 }
