@@ -107,17 +107,18 @@ export function refreshSettings(page) {
   for (const setting of page.settings) {
     const control = page.groups.querySelector(`#${fieldId(setting.path)}`);
     if (!control || page.formProblems.has(setting.path)) continue;
-    const { value } = settingValue(working, page.layer, setting);
-    if (control.type === 'checkbox') control.checked = value === true;
-    else control.value = String(value);
-    refreshMeta(page, setting);
+    const current = settingValue(working, page.layer, setting);
+    if (control.type === 'checkbox') control.checked = current.value === true;
+    else control.value = String(current.value);
+    showMeta(page, setting, current);
   }
 }
 
 /** One setting: its control, unit, source and explanation. */
 function settingRow(page, working, setting) {
   const id = fieldId(setting.path);
-  const { value } = settingValue(working, page.layer, setting);
+  const current = settingValue(working, page.layer, setting);
+  const { value } = current;
   const described = `${id}-explain ${id}-problem`;
   let control;
   if (setting.kind.type === 'switch') {
@@ -138,15 +139,15 @@ function settingRow(page, working, setting) {
   const range = ['integer', 'number'].includes(setting.kind.type) ? ` Range: ${rangeText(setting.kind)}${setting.unit ? ` ${setting.unit}` : ''}.` : '';
   return el('div', { class: 'setting', dataset: { path: setting.path } },
     el('label', { for: id }, setting.label),
-    el('div', { class: 'control' }, control, setting.unit ? el('span', { class: 'unit' }, setting.unit) : null, el('span', { class: 'meta' }, rowMeta(page, working, setting))),
+    el('div', { class: 'control' }, control, setting.unit ? el('span', { class: 'unit' }, setting.unit) : null, el('span', { class: 'meta' }, rowMeta(page, setting, current))),
     el('p', { class: 'hint', id: `${id}-explain` }, setting.explain, range),
     el('p', { class: 'problem', id: `${id}-problem`, hidden: true }));
 }
 
 /** Beside the control: a readable duration, the value's source, and for a
- * test's own value the button back to the defaults'. */
-function rowMeta(page, working, setting) {
-  const { value, source, inherited } = settingValue(working, page.layer, setting);
+ * test's own value the button back to the defaults'. `current` is
+ * settingValue's answer for the layer shown. */
+function rowMeta(page, setting, { value, source, inherited }) {
   return [
     setting.unit === 'ms' && typeof value === 'number' ? el('span', { class: 'readable' }, `= ${readableMs(value)}`) : null,
     el('span', { class: `source source-${source.replace(' ', '-')}`, title: 'Where this value comes from' }, source),
@@ -156,10 +157,9 @@ function rowMeta(page, working, setting) {
   ];
 }
 
-function refreshMeta(page, setting) {
-  const working = workingDocument(page);
+function showMeta(page, setting, current) {
   const row = page.groups.querySelector(`[data-path="${setting.path}"] .meta`);
-  if (working && row) row.replaceChildren(...rowMeta(page, working, setting).filter(Boolean));
+  if (row) row.replaceChildren(...rowMeta(page, setting, current).filter(Boolean));
 }
 
 /** A typed value: checked at once; a valid one goes into the working copy. */
@@ -173,8 +173,9 @@ function edit(page, setting, raw) {
   page.formProblems.delete(setting.path);
   const working = workingDocument(page);
   if (!working) return;
-  setWorking(page, withSetting(working, page.layer, setting.path, value));
-  refreshMeta(page, setting);
+  const edited = withSetting(working, page.layer, setting.path, value);
+  setWorking(page, edited);
+  showMeta(page, setting, settingValue(edited, page.layer, setting));
 }
 
 function clear(page, setting) {

@@ -1,7 +1,7 @@
 // Admin: the configuration document (SPEC §7) — every setting as a form
 // per layer (admin-settings.js) or the whole document as JSON, the changes
-// listed before they are saved, earlier versions seen and restored — candidate bypasses with their reason, the
-// learning platforms (LTI 1.3) that may launch invigil, a test's audit
+// listed before they are saved, earlier versions seen and restored —
+// candidate bypasses with their reason, the learning platforms (LTI 1.3) that may launch invigil, a test's audit
 // trail (who did what to which candidate, when, from where) and the webhook
 // delivery log with redelivery.
 // Nothing changes unless the server accepted the whole document. The

@@ -7,6 +7,8 @@
 // A layer is named as a problem's field starts: `defaults`, or
 // `tests.{test}` (a test's override, merged over the defaults).
 
+import { formatDuration } from './format.js';
+
 /** The value at a dotted `path` of `object`, or undefined. */
 export function valueAt(object, path) {
   return path.split('.').reduce((at, key) => (at !== null && typeof at === 'object' ? at[key] : undefined), object);
@@ -127,15 +129,14 @@ export function parseSetting(setting, raw) {
   return { value };
 }
 
-/** Milliseconds as a person reads them: `1.5 s`, `2 min`, `1 h 30 min`. */
+/** A configured length in milliseconds as a person reads it: exact where
+ * the dashboards' whole-second durations (formatDuration) would round it
+ * (`500 ms`, `1.5 s`), else as they print it (`20 s`, `1 min 30 s`). */
 export function readableMs(ms) {
   if (!Number.isFinite(ms)) return '';
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 60_000) return `${+(ms / 1000).toFixed(1)} s`;
-  if (ms < 3_600_000) return `${+(ms / 60_000).toFixed(1)} min`;
-  const h = Math.floor(ms / 3_600_000);
-  const min = Math.round((ms % 3_600_000) / 60_000);
-  return min ? `${h} h ${min} min` : `${h} h`;
+  if (ms > 0 && ms < 1000) return `${ms} ms`;
+  if (ms < 60_000 && ms % 1000) return `${ms / 1000} s`;
+  return formatDuration(ms);
 }
 
 /**

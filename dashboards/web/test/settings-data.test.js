@@ -67,7 +67,7 @@ test('typed values are checked against the same bounds the server keeps', () => 
 });
 
 test('milliseconds read as a person says them', () => {
-  assert.deepEqual([500, 1500, 20000, 90000, 3600000, 5400000].map(readableMs), ['500 ms', '1.5 s', '20 s', '1.5 min', '1 h', '1 h 30 min']);
+  assert.deepEqual([500, 1500, 20000, 90000, 3600000, 5400000].map(readableMs), ['500 ms', '1.5 s', '20 s', '1 min 30 s', '1 h 0 min', '1 h 30 min']);
 });
 
 test('the diff lists every changed leaf with both sides, added and removed ones included', () => {

@@ -20,11 +20,10 @@ const SCHEMES = ['light', 'dark'];
 /** axe's violations on the page as it is now, one line each. */
 async function violations(page) {
   if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-  const found = await page.evaluate(async (tags) => {
+  return page.evaluate(async (tags) => {
     const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join('')}`) }));
   }, TAGS);
-  return found;
 }
 
 /** Checks the page in both colour schemes; `what` names it in failures.
