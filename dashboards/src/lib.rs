@@ -23,8 +23,10 @@
 //! their token lists (anything else is 403), admins see every test.
 
 pub mod assign;
+pub mod candidate_data;
 pub mod live;
 pub mod media;
+pub mod media_objects;
 pub mod metrics;
 pub mod pages;
 pub mod review;
@@ -32,6 +34,7 @@ pub mod settings;
 pub mod store;
 pub mod wall;
 pub mod webhooks;
+pub mod zip;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,6 +69,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline"),
     ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict"),
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti"),
+    ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/export"),
+    ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/erase"),
     ("get", "/api/v1/dashboard/tests/{test_id}/audit"),
     ("get", "/api/v1/dashboard/media"),
     ("get", "/api/v1/dashboard/webhooks/deliveries"),
@@ -98,6 +103,8 @@ pub struct Dashboards {
     walls: Arc<Walls>,
     store: Option<Arc<dyn AnalyticsStore>>,
     media: media::MediaSigner,
+    /// The same bucket read and emptied by the server: exports, erasures.
+    media_objects: media_objects::MediaObjects,
     /// The audit trail: who opened, signed, judged what.
     staff_log: invigil_ingest::staff_log::StaffLog,
     /// The pages' Content-Security-Policy (it names the media origin).
@@ -146,7 +153,12 @@ impl Service {
             metrics,
             walls: Arc::new(Walls::new(hub, host.config.clone()).with_lms_controls(host.lms_controls)),
             store: backends.analytics,
-            media: media::MediaSigner::new(&host.media, media_credentials, media_url_lifetime),
+            media: media::MediaSigner::new(&host.media, media_credentials.clone(), media_url_lifetime),
+            media_objects: media_objects::MediaObjects::new(media::MediaSigner::new(
+                &host.media,
+                media_credentials,
+                media_url_lifetime,
+            )),
             staff_log: host.staff_log.clone(),
             content_security_policy: pages::content_security_policy(&host.media),
             closing,
@@ -171,6 +183,14 @@ impl Service {
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/timeline", get(review::get_timeline))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/verdict", post(review::post_verdict))
             .route("/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/lti", get(review::get_lti_attempt))
+            .route(
+                "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/export",
+                get(candidate_data::get_export),
+            )
+            .route(
+                "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/erase",
+                post(candidate_data::post_erase),
+            )
             .route("/api/v1/dashboard/tests/{test_id}/audit", get(review::get_audit))
             .route("/api/v1/dashboard/media", get(media::get_media))
             .route("/api/v1/dashboard/webhooks/deliveries", get(webhooks::get_deliveries))

@@ -46,7 +46,7 @@ pub struct MediaSigner {
 /// Percent-encodes `value`, keeping RFC 3986's unreserved characters and
 /// the bytes in `keep` (`/` for a key in a URL path, which is also what SigV4
 /// expects in the canonical path; nothing extra for a query value).
-fn percent_encode(value: &str, keep: &[u8]) -> String {
+pub(crate) fn percent_encode(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
@@ -73,24 +73,47 @@ impl MediaSigner {
         }
     }
 
-    /// The object's URL, unsigned: path style on a custom endpoint, virtual
-    /// host style on AWS.
-    fn object_url(&self, key: &str) -> String {
+    /// The bucket's URL (no trailing slash), unsigned: path style on a
+    /// custom endpoint, virtual host style on AWS.
+    pub(crate) fn bucket_url(&self) -> String {
         if self.endpoint.is_empty() {
-            format!("https://{}.s3.{}.amazonaws.com/{}", self.bucket, self.region, percent_encode(key, b"/"))
+            format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region)
         } else {
-            format!("{}/{}/{}", self.endpoint, self.bucket, percent_encode(key, b"/"))
+            format!("{}/{}", self.endpoint, self.bucket)
         }
     }
 
-    /// A GET URL for `key`, valid for the configured lifetime from `now`.
-    pub async fn presign_get(&self, key: &str, now: SystemTime) -> Result<PresignedUrl, String> {
+    /// The object's URL, unsigned.
+    pub(crate) fn object_url(&self, key: &str) -> String {
+        format!("{}/{}", self.bucket_url(), percent_encode(key, b"/"))
+    }
+
+    /// SigV4 for `method` on `url` at `now`: query parameters for a link
+    /// (valid for the configured lifetime), or headers for a request made
+    /// here (`x-amz-content-sha256` is the empty body's: these requests
+    /// carry none).
+    async fn sign(
+        &self,
+        method: &str,
+        url: &str,
+        now: SystemTime,
+        location: SignatureLocation,
+    ) -> Result<aws_sigv4::http_request::SigningInstructions, String> {
         let provider = self.credentials.as_ref().ok_or("no AWS credentials are configured for reading media")?;
         let credentials = provider.provide_credentials().await.map_err(|e| format!("loading AWS credentials: {e}"))?;
         let identity = credentials.into();
         let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(self.lifetime);
+        settings.signature_location = location;
+        let body = match location {
+            SignatureLocation::QueryParams => {
+                settings.expires_in = Some(self.lifetime);
+                SignableBody::UnsignedPayload
+            }
+            _ => {
+                settings.payload_checksum_kind = aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+                SignableBody::Bytes(&[])
+            }
+        };
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -100,11 +123,23 @@ impl MediaSigner {
             .build()
             .map_err(|e| format!("signing parameters: {e}"))?
             .into();
-        let url = self.object_url(key);
-        let request = SignableRequest::new("GET", &url, std::iter::empty(), SignableBody::UnsignedPayload)
-            .map_err(|e| format!("signing {key}: {e}"))?;
+        let request =
+            SignableRequest::new(method, url, std::iter::empty(), body).map_err(|e| format!("signing {url}: {e}"))?;
         let (instructions, _signature) =
-            sign(request, &params).map_err(|e| format!("signing {key}: {e}"))?.into_parts();
+            sign(request, &params).map_err(|e| format!("signing {url}: {e}"))?.into_parts();
+        Ok(instructions)
+    }
+
+    /// The headers that sign a `method` request to `url` made now.
+    pub(crate) async fn signed_headers(&self, method: &str, url: &str) -> Result<Vec<(String, String)>, String> {
+        let instructions = self.sign(method, url, SystemTime::now(), SignatureLocation::Headers).await?;
+        Ok(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
+    }
+
+    /// A GET URL for `key`, valid for the configured lifetime from `now`.
+    pub async fn presign_get(&self, key: &str, now: SystemTime) -> Result<PresignedUrl, String> {
+        let url = self.object_url(key);
+        let instructions = self.sign("GET", &url, now, SignatureLocation::QueryParams).await?;
         let query: Vec<String> = instructions
             .params()
             .iter()

@@ -109,12 +109,17 @@ impl Ingest {
             settings.trust_forwarded_for,
         );
         {
-            // The audit trail's topic, made now off the start's path (a
-            // broker that is away only delays it: the pipeline makes it too).
+            // The audit trail's and the erasures' topics, made now off the
+            // start's path (a broker that is away only delays them: the
+            // pipeline makes them too).
             let (endpoint, topic) = (kafka.clone(), staff_log.topic().to_owned());
+            let erasures = staff_log.erasure_topic().to_owned();
             tokio::task::spawn_blocking(move || {
                 if let Err(error) = endpoint.create_topic(&topic, 1, &[], Duration::from_secs(5)) {
                     tracing::warn!(%error, "the staff actions' topic is not there yet");
+                }
+                if let Err(error) = invigil_schemas::erasure::follow::create_topic(&endpoint, &erasures) {
+                    tracing::warn!(%error, "the erasures topic is not there yet");
                 }
             });
         }

@@ -40,6 +40,9 @@ pub struct StaffLog {
     topic: String,
     /// The webhooks' outbox, where an admin's redelivery is queued.
     outbox_topic: String,
+    /// Where erasures go before anything is deleted (see
+    /// [`invigil_schemas::erasure`]).
+    erasure_topic: String,
     node: String,
     ip_hash_secret: [u8; 16],
     trust_forwarded_for: bool,
@@ -120,6 +123,7 @@ impl StaffLog {
             producer,
             topic: invigil_schemas::staff::staff_topic(events_topic),
             outbox_topic: invigil_schemas::webhook::outbox_topic(events_topic),
+            erasure_topic: invigil_schemas::erasure::erasure_topic(events_topic),
             node: node.to_owned(),
             ip_hash_secret,
             trust_forwarded_for,
@@ -128,6 +132,18 @@ impl StaffLog {
 
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    pub fn erasure_topic(&self) -> &str {
+        &self.erasure_topic
+    }
+
+    /// Appends `erasure` to the erasures topic and waits for the brokers:
+    /// only then may anything be deleted, or a replay could write it back.
+    pub async fn publish_erasure(&self, erasure: &invigil_schemas::erasure::Erasure) -> Result<(), String> {
+        let key = invigil_schemas::record::record_key(&erasure.test_id, &erasure.candidate_id);
+        acknowledged(self.producer.enqueue_to(&self.erasure_topic, &key, &erasure.encode()).map_err(|e| e.to_string()))
+            .await
     }
 
     /// Where a request came from, keyed-hashed as candidates' addresses are

@@ -251,6 +251,22 @@ fn dashboard_cases() -> Vec<Case> {
         ),
         case(
             "get",
+            "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/export",
+            "/api/v1/dashboard/tests/exam-1/candidates/cand-1/export",
+            None,
+            Policy::Review,
+            503,
+        ),
+        case(
+            "post",
+            "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/erase",
+            "/api/v1/dashboard/tests/exam-1/candidates/cand-1/erase",
+            Some(json!({"confirm": "cand-1", "reason": "matrix"})),
+            Policy::Admin,
+            503,
+        ),
+        case(
+            "get",
             "/api/v1/dashboard/media",
             &format!("/api/v1/dashboard/media?key={key}"),
             None,

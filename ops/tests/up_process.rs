@@ -31,7 +31,7 @@ impl Drop for Up {
     }
 }
 
-fn start(dir: &Path, port: u16, broker_port: u16) -> Up {
+fn start(dir: &Path, port: u16, broker_port: u16, extra: &[&str]) -> Up {
     let settings = dir.join("up.toml");
     std::fs::write(
         &settings,
@@ -46,6 +46,7 @@ fn start(dir: &Path, port: u16, broker_port: u16) -> Up {
     let child = Command::new(env!("CARGO_BIN_EXE_invigil"))
         .args(["up", "--settings", settings.to_str().unwrap(), "--data-dir", dir.join("data").to_str().unwrap()])
         .args(["--media-listen", "127.0.0.1:0", "--demo-listen", "127.0.0.1:0"])
+        .args(extra)
         .env("INVIGIL_TOKEN_SECRET", SECRET)
         .env("RUST_LOG", "warn")
         .env_remove("INVIGIL_KAFKA_BROKERS")
@@ -66,24 +67,46 @@ fn batch(session: &str, batch_seq: u64) -> Value {
     ]})
 }
 
-#[tokio::test]
-async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, broker_port) = (free_port(), free_port());
-    let base = format!("http://127.0.0.1:{port}");
+/// Waits for `/healthz`, failing with up's log if it exits first.
+async fn wait_healthy(up: &mut Up, base: &str) {
     let http = reqwest::Client::new();
-    let mut up = start(dir.path(), port, broker_port);
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         if let Ok(Some(status)) = up.child.try_wait() {
             panic!("invigil up exited {status}: {}", std::fs::read_to_string(&up.log).unwrap_or_default());
         }
         if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "up's /healthz did not answer within 90 s");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// SIGTERM, then waits for a clean exit; returns what up said.
+fn stop_cleanly(up: &mut Up) -> String {
+    let _ = Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = up.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "up did not stop within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = std::fs::read_to_string(&up.log).unwrap();
+    assert!(status.success(), "{status}: {said}");
+    said
+}
+
+#[tokio::test]
+async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, broker_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = start(dir.path(), port, broker_port, &[]);
+    wait_healthy(&mut up, &base).await;
     let said = std::fs::read_to_string(&up.log).unwrap();
     assert!(said.contains("starting a local one"), "{said}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_ok(), "the local broker listens");
@@ -119,20 +142,11 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
     assert_eq!(stored, 2);
 
     // SIGTERM: ingest drains, the pipeline commits, the broker stops too.
-    let _ = Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = up.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "up did not stop within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "{status}: {}", std::fs::read_to_string(&up.log).unwrap());
+    stop_cleanly(&mut up);
     assert!(std::net::TcpStream::connect(("127.0.0.1", broker_port)).is_err(), "the broker stopped with up");
 
     // Restart on the same data: the stored events are still there.
-    let mut up = start(dir.path(), port, broker_port);
+    let mut up = start(dir.path(), port, broker_port, &[]);
     let again = wait_for("the events after a restart", Duration::from_secs(90), || {
         events(http.clone(), reviewer.clone(), timeline.clone())
     })
@@ -147,4 +161,302 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
         assert!(Instant::now() < deadline, "the broker outlived a killed invigil up");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A candidate's batch at `now`: one visibility event, and a capture event
+/// per key (uploaded).
+fn batch_with_captures(session: &str, batch_seq: u64, keys: &[String]) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let id = |n: u8| invigil_schemas::ids::event_id_v7(now, [n, batch_seq as u8, 7, 7, 7, 7, 7, 7, 7, 7]).to_string();
+    let mut events =
+        vec![json!({"id": id(0), "seq": batch_seq * 10, "ts": now, "type": "visibility", "state": "hidden"})];
+    for (i, key) in keys.iter().enumerate() {
+        events.push(json!({"id": id(1 + i as u8), "seq": batch_seq * 10 + 1 + i as u64, "ts": now, "type": "capture",
+            "kind": "face", "status": "uploaded", "key": key, "bytes": 4, "capture_seq": batch_seq * 10 + i as u64,
+            "attempts": 1}));
+    }
+    json!({"v": 1, "session_id": session, "batch_seq": batch_seq, "sent_at": now, "events": events})
+}
+
+/// The zip's files by name.
+fn unzip(zip: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    invigil_dashboards::zip::read(zip).expect("a whole zip").into_iter().map(|(n, d)| (n, d.to_vec())).collect()
+}
+
+/// Issue 38's candidate data, end to end on `invigil up` (its broker, chDB
+/// and embedded S3): two candidates upload photos and send events; one is
+/// exported (everything of theirs, nothing of the other's), erased (rows
+/// and objects), and then the pipeline replays the whole events topic under
+/// a new consumer group: nothing erased comes back, the other candidate is
+/// untouched, and what the erased candidate sends afterwards is kept.
+#[tokio::test]
+async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
+    use aws_sdk_s3::config::{Credentials, Region};
+    let dir = tempfile::tempdir().unwrap();
+    let (port, broker_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = start(dir.path(), port, broker_port, &["--group", "first"]);
+    wait_healthy(&mut up, &base).await;
+    let test = "exam-data";
+    let staff = |sub: &str, role| {
+        token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(sub, role, &[test])))
+    };
+    let (reviewer, admin) = (staff("r1", StaffRole::Reviewer), staff("a1", StaffRole::Admin));
+
+    // Each candidate uploads two photos to their own prefix and reports them.
+    let mut uploaded = std::collections::BTreeMap::new();
+    for (n, candidate) in ["cand-a", "cand-b"].into_iter().enumerate() {
+        let bearer = token(&tokens::candidate_claims(test, candidate));
+        let grant: invigil_schemas::api::CredentialsResponse = http
+            .post(format!("{base}/api/v1/credentials"))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(Region::new(grant.region.clone()))
+                .endpoint_url(&grant.endpoint)
+                .force_path_style(true)
+                .credentials_provider(Credentials::new(
+                    &grant.access_key_id,
+                    &grant.secret_access_key,
+                    Some(grant.session_token.clone()),
+                    None,
+                    "grant",
+                ))
+                .build(),
+        );
+        let mut keys = Vec::new();
+        for i in 0..2u8 {
+            let key = format!("{}camera/{}_{i}.jpg", grant.prefix, 1_000 + i as u64);
+            let body = vec![0xff, 0xd8, n as u8, i];
+            let put =
+                s3.put_object().bucket(&grant.bucket).key(&key).content_type("image/jpeg").body(body.clone().into());
+            put.send().await.unwrap_or_else(|e| panic!("{}", aws_sdk_s3::error::DisplayErrorContext(&e)));
+            uploaded.insert(key.clone(), body);
+            keys.push(key);
+        }
+        let session = invigil_schemas::ids::event_id_v7(1, [n as u8 + 1; 10]).to_string();
+        for (seq, batch) in
+            [batch_with_captures(&session, 0, &keys), batch_with_captures(&session, 1, &[])].iter().enumerate()
+        {
+            let reply: Value = http
+                .post(format!("{base}/api/v1/events"))
+                .bearer_auth(&bearer)
+                .json(batch)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(reply["status"], "ok", "batch {seq} of {candidate}: {reply}");
+        }
+        let verdict = http
+            .post(format!("{base}/api/v1/dashboard/tests/{test}/candidates/{candidate}/verdict"))
+            .bearer_auth(&reviewer)
+            .json(&json!({"verdict": "flagged", "comment": format!("note on {candidate}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verdict.status(), 200);
+    }
+    let events_of = |candidate: &'static str| {
+        let (http, reviewer, base) = (http.clone(), reviewer.clone(), base.clone());
+        async move {
+            let url = format!("{base}/api/v1/dashboard/tests/{test}/candidates/{candidate}/timeline");
+            let body: Value = http.get(&url).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;
+            Some(body["events"].as_array()?.len())
+        }
+    };
+    for candidate in ["cand-a", "cand-b"] {
+        wait_for("both batches stored", Duration::from_secs(60), || async {
+            events_of(candidate).await.filter(|n| *n == 4)
+        })
+        .await;
+    }
+    // The verdicts' audit records, written through the staff topic.
+    let audit = |who: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let body: Value = http
+                .get(format!("{base}/api/v1/dashboard/tests/{test}/audit"))
+                .bearer_auth(&who)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(body)
+        }
+    };
+    wait_for("the verdicts in the audit trail", Duration::from_secs(30), || async {
+        let body = audit(admin.clone()).await?;
+        (body.to_string().matches("review.verdict").count() == 2).then_some(())
+    })
+    .await;
+
+    // Export: a reviewer gets everything of cand-a's, nothing of cand-b's.
+    let export = |who: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let url = format!("{base}/api/v1/dashboard/tests/{test}/candidates/cand-a/export");
+            let response = http.get(url).bearer_auth(who).send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            assert_eq!(response.headers()["content-type"], "application/zip");
+            assert!(response.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("invigil-exam-data-cand-a.zip"));
+            unzip(&response.bytes().await.unwrap())
+        }
+    };
+    let files = export(reviewer.clone()).await;
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let rows = |manifest: &Value, table: &str| {
+        manifest["tables"].as_array().unwrap().iter().find(|t| t["table"] == table).unwrap()["rows"].as_u64().unwrap()
+    };
+    assert_eq!(rows(&manifest, "proctor_events"), 4, "{manifest:#}");
+    assert_eq!(rows(&manifest, "reviews"), 1);
+    // Window and session rows follow at the minute's end: not waited for.
+    let listed: Vec<&str> =
+        manifest["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
+    assert_eq!(listed, invigil_schemas::erasure::CANDIDATE_TABLES.map(|(t, _)| t));
+    assert_eq!(manifest["missing_media"], json!([]));
+    let media: Vec<&str> = manifest["media"].as_array().unwrap().iter().map(|m| m["key"].as_str().unwrap()).collect();
+    assert_eq!(media.len(), 2, "{manifest:#}");
+    for key in media {
+        assert!(key.contains("/cand-a/camera/"));
+        assert_eq!(files[&format!("media/{key}")], uploaded[key], "{key}");
+    }
+    let events_csv = String::from_utf8(files["tables/proctor_events.csv"].clone()).unwrap();
+    assert!(events_csv.starts_with("test_id,candidate_id,session_id,seq,"), "{events_csv}");
+    assert_eq!(events_csv.lines().count(), 5, "a header and four events");
+    let comment = String::from_utf8(files["tables/reviews.jsonl"].clone()).unwrap();
+    assert!(comment.contains("note on cand-a"));
+    for (name, data) in &files {
+        assert!(!String::from_utf8_lossy(data).contains("cand-b") && !name.contains("cand-b"), "{name} names cand-b");
+    }
+    assert!(files.contains_key("README.txt") && files.contains_key("tables/webhook_deliveries.jsonl"));
+
+    // Erasure: admins only, and the candidate id typed again.
+    let erase = |who: String, body: Value| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let url = format!("{base}/api/v1/dashboard/tests/{test}/candidates/cand-a/erase");
+            let response = http.post(url).bearer_auth(who).json(&body).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, _) = erase(reviewer.clone(), json!({"confirm": "cand-a"})).await;
+    assert_eq!(status, 403);
+    let (status, body) = erase(admin.clone(), json!({"confirm": "cand-b"})).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (400, Some("confirm")), "{body}");
+    let (status, report) = erase(admin.clone(), json!({"confirm": "cand-a", "reason": "request #12"})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows"]["proctor_events"], 4, "{report}");
+    assert_eq!(report["rows"]["reviews"], 1);
+    assert_eq!(report["media_objects"], 2);
+    assert_eq!(report["media_bytes"], 8);
+    eprintln!("erasure: {report}");
+
+    // Gone: no events, no objects; cand-b untouched.
+    assert_eq!(events_of("cand-a").await, Some(0));
+    assert_eq!(events_of("cand-b").await, Some(4));
+    let after = export(admin.clone()).await;
+    let manifest: Value = serde_json::from_slice(&after["manifest.json"]).unwrap();
+    for (table, _) in invigil_schemas::erasure::CANDIDATE_TABLES {
+        if table != "staff_actions" {
+            assert_eq!(rows(&manifest, table), 0, "{table}: {manifest:#}");
+        }
+    }
+    assert_eq!(manifest["media"], json!([]));
+    // The trail keeps that it happened — by whom, why and how much — not what.
+    let kept = String::from_utf8(after["tables/staff_actions.jsonl"].clone()).unwrap();
+    assert!(!kept.contains("review.verdict") && !kept.contains("note on cand-a"), "{kept}");
+    // Actions on cand-a as (staff, action), once the admin's export after
+    // the erasure is in (the staff topic is one partition: all before it are).
+    let erased_at = report["erased_at"].as_i64().unwrap();
+    let actions_on_a = |body: &Value| -> Vec<(String, String)> {
+        let actions = body["actions"].as_array().unwrap().iter().filter(|a| a["candidate_id"] == "cand-a");
+        let actions: Vec<&Value> = actions.collect();
+        let before: Vec<&&Value> = actions.iter().filter(|a| a["at"].as_i64().unwrap() <= erased_at).collect();
+        assert!(before.is_empty(), "actions from before the erasure are back: {before:?}");
+        actions
+            .iter()
+            .map(|a| (a["staff"].as_str().unwrap().to_owned(), a["action"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let audit_now = wait_for("the export after the erasure in the audit trail", Duration::from_secs(30), || async {
+        let body = audit(admin.clone()).await?;
+        actions_on_a(&body).contains(&("a1".into(), "candidate.export".into())).then_some(body)
+    })
+    .await;
+    assert!(actions_on_a(&audit_now).contains(&("a1".into(), "candidate.erase".into())), "{audit_now:#}");
+    let erase_row = audit_now.to_string();
+    assert!(erase_row.contains("request #12") && erase_row.contains("\"media_objects\":2"), "{erase_row}");
+
+    // Replay every topic from the start under new groups; cand-a sends a new
+    // batch after the erasure, and cand-b too.
+    stop_cleanly(&mut up);
+    let mut up = start(dir.path(), port, broker_port, &["--group", "replay"]);
+    wait_healthy(&mut up, &base).await;
+    for (n, candidate) in ["cand-a", "cand-b"].into_iter().enumerate() {
+        let session = invigil_schemas::ids::event_id_v7(2, [n as u8 + 1; 10]).to_string();
+        let reply: Value = http
+            .post(format!("{base}/api/v1/events"))
+            .bearer_auth(token(&tokens::candidate_claims(test, candidate)))
+            .json(&batch_with_captures(&session, 0, &[]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(reply["status"], "ok");
+    }
+    // Each candidate's records are in order on one partition: once the new
+    // batch is stored, every older record of theirs has been read again.
+    wait_for("cand-b's new batch after the replay", Duration::from_secs(60), || async {
+        events_of("cand-b").await.filter(|n| *n == 5)
+    })
+    .await;
+    wait_for("cand-a's batch after the erasure", Duration::from_secs(60), || async {
+        events_of("cand-a").await.filter(|n| *n >= 1)
+    })
+    .await;
+    assert_eq!(
+        events_of("cand-a").await,
+        Some(1),
+        "only what came after the erasure: {}",
+        std::fs::read_to_string(&up.log).unwrap()
+    );
+    // A new staff action on cand-a, after the replayed verdict's record: once
+    // it is stored, the old one was read again (one partition) and dropped.
+    let _ = export(admin.clone()).await;
+    let trail = wait_for("the new export in the audit trail", Duration::from_secs(30), || async {
+        let body = audit(admin.clone()).await?;
+        let exports = actions_on_a(&body).iter().filter(|(_, action)| action == "candidate.export").count();
+        (exports == 2).then_some(body)
+    })
+    .await;
+    assert!(actions_on_a(&trail).contains(&("a1".into(), "candidate.erase".into())), "{trail:#}");
+    let verdicts: Vec<&Value> =
+        trail["actions"].as_array().unwrap().iter().filter(|a| a["action"] == "review.verdict").collect();
+    assert_eq!(verdicts.len(), 1, "cand-b's verdict record only: {verdicts:?}");
+    let said = stop_cleanly(&mut up);
+    let erased = said
+        .lines()
+        .rev()
+        .find_map(|line| line.split("\"erased_records\":").nth(1))
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|n| n.trim().parse::<u64>().ok());
+    assert_eq!(erased, Some(2), "cand-a's two batches dropped by the replay: {said}");
 }

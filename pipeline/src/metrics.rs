@@ -21,6 +21,9 @@ pub struct Metrics {
     pub events_read: Counter,
     /// Records that could not be decoded: counted, logged, committed past.
     pub poison_records: Counter,
+    /// Records of erased candidates, dropped before the dataflow (a replay
+    /// of what an erasure removed from the store).
+    pub erased_records: Counter,
     /// Events received after their window had closed (they still correct it).
     pub late_events: Counter,
     pub event_rows_written: Counter,
@@ -100,6 +103,7 @@ impl Default for Metrics {
             records_read: Counter::default(),
             events_read: Counter::default(),
             poison_records: Counter::default(),
+            erased_records: Counter::default(),
             late_events: Counter::default(),
             event_rows_written: Counter::default(),
             window_rows_written: Counter::default(),
@@ -118,13 +122,18 @@ impl Default for Metrics {
             health: Health::default(),
             registry: Registry::default(),
         };
-        let counters: [(&str, &str, &Counter); 15] = [
+        let counters: [(&str, &str, &Counter); 16] = [
             ("records_read", "Kafka records read", &metrics.records_read),
             ("events_read", "Events in the records read", &metrics.events_read),
             (
                 "poison_records",
                 "Records that could not be decoded (counted, logged, committed past)",
                 &metrics.poison_records,
+            ),
+            (
+                "erased_records",
+                "Records of erased candidates dropped unread (received before their erasure)",
+                &metrics.erased_records,
             ),
             ("late_events", "Events received after their window had closed", &metrics.late_events),
             ("event_rows_written", "proctor_events rows acknowledged by the store", &metrics.event_rows_written),
@@ -228,6 +237,7 @@ impl Metrics {
             "records_read": g(&self.records_read),
             "events_read": g(&self.events_read),
             "poison_records": g(&self.poison_records),
+            "erased_records": g(&self.erased_records),
             "late_events": g(&self.late_events),
             "event_rows_written": g(&self.event_rows_written),
             "window_rows_written": g(&self.window_rows_written),

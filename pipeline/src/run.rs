@@ -18,6 +18,7 @@ use crate::store::migrate::{check_cluster, migrate, MigrateError, MigrationRepor
 use crate::store::{SqlStore, Store, StoreError};
 use crate::webhooks::dispatch::{DispatchSettings, Dispatcher};
 use crate::webhooks::outbox::Outbox;
+use invigil_schemas::erasure::follow::ErasureFollower;
 
 /// Why a pipeline process could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,8 @@ pub enum RunError {
     Source(#[from] SourceError),
     #[error("worker panicked: {0}")]
     WorkerPanicked(String),
+    #[error("erasures: {0}")]
+    Erasures(String),
     #[error("{0}")]
     ConfigLog(#[from] invigil_schemas::config_log::kafka::FollowError),
 }
@@ -173,6 +176,8 @@ where
     );
     migrate_when_ready(&runtime, &store, &stop)?;
     let config = config_source(&settings, &stop)?;
+    // Read before any event: a replay must not write what was erased.
+    let erasures = follow_staff.then(|| follow_erasures(&settings, &stop)).transpose()?;
     let tap = settings.live_tap.clone();
     let live = match LivePublisher::new(&settings.kafka, &settings.live_topic, Arc::clone(&metrics), tap) {
         Ok(publisher) => Some(Arc::new(publisher)),
@@ -202,7 +207,10 @@ where
         .map_err(RunError::Runtime)?;
     // Staff actions are few: the first process follows them for all.
     let staff_log = (follow_staff && cluster.process == 0)
-        .then(|| StaffLog::start(&settings, store.clone(), outbox.clone(), Arc::clone(&runtime), Arc::clone(&stop)))
+        .then(|| {
+            let (store, outbox) = (store.clone(), outbox.clone());
+            StaffLog::start(&settings, store, outbox, erasures.clone(), Arc::clone(&runtime), Arc::clone(&stop))
+        })
         .transpose()
         .map_err(RunError::Runtime)?;
     let shared = Shared {
@@ -213,6 +221,7 @@ where
         live,
         outbox,
         config,
+        erasures,
         stop: Arc::clone(&stop),
     };
     metrics.health.workers.store(cluster.workers, Ordering::Relaxed);
@@ -257,6 +266,23 @@ fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<Confi
             Ok(()) => return Ok(ConfigSource::Log(follower)),
             Err(error) if stop.load(Ordering::Relaxed) => return Err(error.into()),
             Err(error) => tracing::warn!(%error, "waiting for the config log"),
+        }
+    }
+}
+
+/// Every erasure ever made, read to the end (waited for, while the broker
+/// is away, until `stop`) and then followed.
+fn follow_erasures(settings: &PipelineSettings, stop: &AtomicBool) -> Result<ErasureFollower, RunError> {
+    let topic = invigil_schemas::erasure::erasure_topic(&settings.topic);
+    let follower = ErasureFollower::start(&settings.kafka, &topic).map_err(RunError::Erasures)?;
+    loop {
+        match follower.wait_until_caught_up(Duration::from_secs(10)) {
+            Ok(()) => {
+                tracing::info!(erased_candidates = follower.len(), "erasures read");
+                return Ok(follower);
+            }
+            Err(error) if stop.load(Ordering::Relaxed) => return Err(RunError::Erasures(error)),
+            Err(error) => tracing::warn!(%error, "waiting for the erasures topic"),
         }
     }
 }

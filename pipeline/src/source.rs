@@ -44,6 +44,7 @@ use crate::metrics::Metrics;
 use crate::rows::{EventRow, RowBlock};
 use crate::session::{is_late, window_start, FactBatch, WINDOW_MS};
 use crate::settings::PipelineSettings;
+use invigil_schemas::erasure::follow::ErasureFollower;
 
 /// Dataflow time: event-time ticks (`tick_ms` each) since the Unix epoch.
 pub type Time = u64;
@@ -150,6 +151,8 @@ struct Decoder {
     max_clock_skew_ms: i64,
     /// Whether webhooks are on: then uploaded segments become notices.
     announce_segments: bool,
+    /// Erasures to honour (`None`: none are known, reading from memory).
+    erasures: Option<ErasureFollower>,
     metrics: Arc<Metrics>,
 }
 
@@ -187,7 +190,12 @@ fn segment_notices(rows: &[EventRow]) -> Vec<invigil_schemas::webhook::Notice> {
 }
 
 impl Decoder {
-    fn new(settings: &PipelineSettings, partitions: &[i32], metrics: Arc<Metrics>) -> Self {
+    fn new(
+        settings: &PipelineSettings,
+        partitions: &[i32],
+        metrics: Arc<Metrics>,
+        erasures: Option<ErasureFollower>,
+    ) -> Self {
         Self {
             clocks: partitions
                 .iter()
@@ -199,6 +207,7 @@ impl Decoder {
             idle_partition: Duration::from_millis(settings.idle_partition_ms.max(0) as u64),
             max_clock_skew_ms: settings.max_clock_skew_ms,
             announce_segments: !settings.webhooks.is_empty(),
+            erasures,
             metrics,
         }
     }
@@ -232,6 +241,14 @@ impl Decoder {
                 return;
             }
         };
+        let erased = self.erasures.as_ref().is_some_and(|erasures| {
+            erasures.covers(record.test_id.as_str(), record.candidate_id.as_str(), record.received_at)
+        });
+        if erased {
+            Metrics::add(&self.metrics.erased_records, 1);
+            self.ledger.record(partition, offset, floor);
+            return;
+        }
         let rows: Vec<EventRow> = record.batch.events.iter().map(|e| EventRow::new(&record, e)).collect();
         let Some(facts) = FactBatch::from_rows(&rows) else {
             self.poison(partition, offset, &"no events, or invalid ids");
@@ -347,6 +364,7 @@ impl PartitionReader {
         workers: usize,
         stop: &AtomicBool,
         metrics: Arc<Metrics>,
+        erasures: Option<ErasureFollower>,
     ) -> Result<Option<Self>, SourceError> {
         let consumer: BaseConsumer<LagContext> = settings
             .kafka
@@ -401,7 +419,7 @@ impl PartitionReader {
         Ok(Some(Self {
             consumer,
             topic: settings.topic.clone(),
-            decoder: Decoder::new(settings, &mine, Arc::clone(&metrics)),
+            decoder: Decoder::new(settings, &mine, Arc::clone(&metrics), erasures),
             metrics,
         }))
     }
@@ -493,7 +511,7 @@ impl MemorySource {
             }
             *offset += 1;
         }
-        Self { records: selected.into_iter(), decoder: Decoder::new(settings, &mine, metrics), finished: false }
+        Self { records: selected.into_iter(), decoder: Decoder::new(settings, &mine, metrics, None), finished: false }
     }
 }
 

@@ -30,6 +30,7 @@ use crate::settings::PipelineSettings;
 use crate::source::{committed_of_all, resume_assignment};
 use crate::store::Store;
 use crate::webhooks::outbox::Outbox;
+use invigil_schemas::erasure::follow::ErasureFollower;
 
 /// Rows gathered into one insert at most …
 const MAX_ROWS: usize = 1_000;
@@ -53,6 +54,7 @@ impl StaffLog {
         settings: &PipelineSettings,
         store: Store,
         outbox: Option<Arc<Outbox>>,
+        erasures: Option<ErasureFollower>,
         runtime: Arc<tokio::runtime::Runtime>,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Self> {
@@ -63,6 +65,7 @@ impl StaffLog {
             group: format!("{}-staff", settings.group_id),
             store,
             outbox,
+            erasures,
             runtime,
             stop,
             done: Arc::clone(&done),
@@ -85,12 +88,23 @@ struct Follower {
     group: String,
     store: Store,
     outbox: Option<Arc<Outbox>>,
+    /// An action on an erased candidate done before the erasure is not
+    /// written again (the erasure's own record comes after it, and is).
+    erasures: Option<ErasureFollower>,
     runtime: Arc<tokio::runtime::Runtime>,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicBool>,
 }
 
 impl Follower {
+    fn erased(&self, action: &StaffAction) -> bool {
+        let (Some(test), Some(candidate), Some(erasures)) = (&action.test_id, &action.candidate_id, &self.erasures)
+        else {
+            return false;
+        };
+        erasures.covers(test.as_str(), candidate.as_str(), action.at)
+    }
+
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || self.done.load(Ordering::Relaxed)
     }
@@ -124,6 +138,7 @@ impl Follower {
                 gathering_since.get_or_insert_with(Instant::now);
                 note_offset(&mut next, message.partition(), message.offset() + 1);
                 match message.payload().map(StaffAction::decode) {
+                    Some(Ok(action)) if self.erased(&action) => {}
                     Some(Ok(action)) => {
                         if self.outbox.is_some() {
                             notices.extend(verdict_notice(&action));

@@ -27,6 +27,9 @@
 //! - [`config_log`]: the config as one log of whole-document writes, and
 //!   the rule every reader applies so a document has one version everywhere
 //!   (with feature `config-log`, a follower of the real topic).
+//! - [`erasure`]: erasing one candidate's data and the erasures topic
+//!   that keeps a replay from writing it again (with feature `config-log`,
+//!   a follower of it).
 //! - [`kafka_access`]: how a process reaches Kafka (TLS, SASL, librdkafka
 //!   options), checked once and naming the setting that is wrong.
 //! - [`live`]: the live counters the pipeline publishes to `proctor_live`.
@@ -50,6 +53,7 @@ pub mod clock;
 pub mod config;
 pub mod config_catalog;
 pub mod config_log;
+pub mod erasure;
 pub mod event;
 pub mod event_columns;
 pub mod ids;

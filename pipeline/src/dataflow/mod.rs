@@ -45,6 +45,7 @@ use crate::session::FactBatch;
 use crate::settings::PipelineSettings;
 use crate::source::{DurableFrontier, PartitionReader, RecordSource, SourceError, Time};
 use crate::store::Store;
+use invigil_schemas::erasure::follow::ErasureFollower;
 
 /// What every worker of a process shares.
 #[derive(Clone)]
@@ -58,6 +59,9 @@ pub struct Shared {
     pub outbox: Option<Arc<crate::webhooks::outbox::Outbox>>,
     /// Where the workers read the config document from.
     pub config: ConfigSource,
+    /// Every erasure made: records of an erased candidate received before
+    /// it are dropped at the source (`None`: reading from memory).
+    pub erasures: Option<ErasureFollower>,
     /// Raised to stop: sources stop reading, everything read is written
     /// and committed, then the workers return.
     pub stop: Arc<AtomicBool>,
@@ -73,7 +77,14 @@ fn candidate_hash(batch: &FactBatch) -> u64 {
 /// and everything read has been written and committed.
 pub fn run_worker(worker: &mut timely::worker::Worker, shared: Shared) -> Result<(), SourceError> {
     let (index, peers) = (worker.index(), worker.peers());
-    let reader = PartitionReader::connect(&shared.settings, index, peers, &shared.stop, Arc::clone(&shared.metrics))?;
+    let reader = PartitionReader::connect(
+        &shared.settings,
+        index,
+        peers,
+        &shared.stop,
+        Arc::clone(&shared.metrics),
+        shared.erasures.clone(),
+    )?;
     let Some(reader) = reader else { return Ok(()) };
     shared.metrics.health.workers_running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     run_worker_with(worker, shared, reader)

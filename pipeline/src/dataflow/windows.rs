@@ -43,6 +43,7 @@ pub(super) fn windows<'scope>(
             let mut windows = Windows::new(shared, scope.activator_for(info.address), capability);
             move |(input, frontier), output| {
                 let now = now_ms();
+                windows.forget_erased();
                 input.for_each(|incoming, data| {
                     let time = incoming.least().copied().unwrap_or_default();
                     windows.take(time, data.drain(..));
@@ -97,6 +98,8 @@ struct Windows {
     loading: Option<tokio::task::JoinHandle<Result<Vec<Tracked>, StoreError>>>,
     emitted_through: Option<Time>,
     counted_sessions: i64,
+    /// The erasures' generation last looked at ([`Self::forget_erased`]).
+    erasures_seen: u64,
     /// Released once the input is exhausted.
     capability: Option<Capability<Time>>,
 }
@@ -118,9 +121,30 @@ impl Windows {
             loading: None,
             emitted_through: None,
             counted_sessions: 0,
+            erasures_seen: 0,
             capability: Some(capability),
             activator,
             shared,
+        }
+    }
+
+    /// After a new erasure, drops the erased candidates' sessions from
+    /// memory: their counts would otherwise flow into the rows of whatever
+    /// the candidate sends next in the same session. A later batch of such
+    /// a session is rebuilt from the store like any first sight — from
+    /// nothing, since its rows are gone.
+    fn forget_erased(&mut self) {
+        let Some(erasures) = &self.shared.erasures else { return };
+        let generation = erasures.generation();
+        if generation == self.erasures_seen {
+            return;
+        }
+        self.erasures_seen = generation;
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|key, slot| !erasures.covers(key.test_id.as_str(), key.candidate_id.as_str(), slot.received_at));
+        if self.sessions.len() < before {
+            tracing::info!(sessions = before - self.sessions.len(), "erased candidates' sessions left memory");
         }
     }
 
