@@ -2,7 +2,7 @@
 // candidate's timeline — scores, gaps and activity on one axis, anomaly
 // explanations, captures, audio, events — with the reviewer's verdict.
 // The data is review-data.js's, the plot plot.js's, the video player recording.js's.
-import { ApiError, api, chooseTest, header, mediaLink, params, reviewLink, say, thumbnail } from './common.js';
+import { ApiError, api, authHeaders, chooseTest, header, mediaLink, params, reviewLink, say, thumbnail } from './common.js';
 import { el } from './dom.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
@@ -106,6 +106,65 @@ async function showCandidate(test, candidate) {
     eventsPanel(timeline, recording && recording.seek),
   );
   right.append(verdictPanel(test, candidate, timeline, canVerdict));
+  if (canVerdict) right.append(dataPanel(test, candidate));
+}
+
+/** The candidate's data: everything kept about them as one zip (reviewers
+ * and admins), and for admins, erasure — typed confirmation, no undo. */
+function dataPanel(test, candidate) {
+  const base = `/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}`;
+  const problem = el('p', { class: 'error', role: 'alert', id: 'data-problem' });
+  const exportButton = el('button', { type: 'button', id: 'export-data', onclick: async () => {
+    problem.textContent = '';
+    exportButton.disabled = true;
+    say('Preparing the export…');
+    try {
+      // A bearer token cannot ride on a plain link: fetch, then save the blob.
+      const response = await fetch(`${base}/export`, { headers: authHeaders() });
+      if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+      const blob = await response.blob();
+      const link = el('a', { href: URL.createObjectURL(blob), download: `invigil-${test}-${candidate}.zip` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+      say(`Exported ${candidate}'s data (${(blob.size / 1e6).toFixed(1)} MB).`);
+    } catch (error) {
+      problem.textContent = error.message;
+      say('');
+    } finally {
+      exportButton.disabled = false;
+    }
+  } }, 'Export all data (zip)');
+  const panel = el('section', { class: 'panel', 'aria-labelledby': 'data-title' },
+    el('h2', { id: 'data-title' }, 'Candidate\'s data'),
+    el('p', { class: 'legend' }, 'Every event, window, score component, verdict, staff action and media object kept about this candidate, as JSON, CSV and the media files.'),
+    exportButton, problem);
+  if (me.role !== 'admin') return panel;
+  const confirm = el('input', { id: 'erase-confirm', name: 'confirm', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'erase-help data-problem' });
+  const reason = el('input', { id: 'erase-reason', name: 'reason', maxlength: '500' });
+  const result = el('p', { id: 'erase-result', role: 'status' });
+  const form = el('form', { id: 'erase-form', class: 'verdict-form', onsubmit: async (event) => {
+    event.preventDefault();
+    problem.textContent = '';
+    try {
+      const report = await api(`${base}/erase`, { method: 'POST', body: { confirm: confirm.value, reason: reason.value } });
+      const rows = Object.values(report.rows).reduce((a, b) => a + b, 0);
+      result.textContent = `Erased: ${rows} rows, ${report.media_objects} media objects (${(report.media_bytes / 1e6).toFixed(1)} MB).`;
+      form.replaceChildren(result);
+      say(result.textContent);
+    } catch (error) {
+      const field = error.problems?.[0]?.field;
+      problem.textContent = field ? `${field}: ${error.problems[0].message}` : error.message;
+    }
+  } },
+  el('h3', {}, 'Erase this candidate'),
+  el('p', { class: 'legend', id: 'erase-help' }, `Deletes their rows from every table and their media, and keeps a replay from bringing them back. It cannot be undone; the audit trail keeps that it was done. Type ${candidate} to confirm.`),
+  el('label', { for: 'erase-confirm' }, 'Candidate id'), confirm,
+  el('label', { for: 'erase-reason' }, 'Reason (kept in the audit trail)'), reason,
+  el('button', { type: 'submit', class: 'danger' }, 'Erase permanently'));
+  panel.append(form);
+  return panel;
 }
 
 function sessionsPanel(timeline) {

@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod analytics;
 pub mod broker;
 pub mod demo;
+pub mod export;
 pub mod ingest;
 pub mod kafka_args;
 pub mod media_store;

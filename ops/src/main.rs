@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
-use invigil_ops::{ingest, migrate, pipeline, sql, tail, token, up, validate};
+use invigil_ops::{export, ingest, migrate, pipeline, sql, tail, token, up, validate};
 
 #[derive(Parser)]
 #[command(name = "invigil", version, about = "Open, self-hostable proctoring: tools and services")]
@@ -32,6 +32,8 @@ enum Command {
     Migrate(migrate::Args),
     /// Run ClickHouse SQL against the store (chDB or a server) and print a table; --file runs a review query.
     Sql(sql::Args),
+    /// One candidate's data from a running server: every table's rows (JSON and CSV) and their media, as a zip or a folder.
+    Export(export::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
     /// Price a candidate-session and an exam (per-capture and bundled uploads) from the cadence and public prices.
@@ -69,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Command::Migrate(args) => migrate::run(args),
         Command::Sql(args) => sql::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Export(args) => export::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Token(args) => token::run(args),
         Command::Loadgen(tool) => run_tool("loadgen", tool),

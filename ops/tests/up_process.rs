@@ -345,6 +345,29 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         assert!(!String::from_utf8_lossy(data).contains("cand-b") && !name.contains("cand-b"), "{name} names cand-b");
     }
     assert!(files.contains_key("README.txt") && files.contains_key("tables/webhook_deliveries.jsonl"));
+    // The CLI unpacks the same into a folder.
+    let folder = dir.path().join("export-a");
+    let cli = Command::new(env!("CARGO_BIN_EXE_invigil"))
+        .args(["export", "--test", test, "--candidate", "cand-a", "--url", &base, "--out", folder.to_str().unwrap()])
+        .env("INVIGIL_STAFF_TOKEN", &reviewer)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&cli.stderr);
+    assert!(cli.status.success(), "{said}");
+    assert!(said.contains("proctor_events") && said.contains("2 objects (0 named by events but not stored)"), "{said}");
+    for (key, body) in &uploaded {
+        if key.contains("/cand-a/") {
+            assert_eq!(&std::fs::read(folder.join("media").join(key)).unwrap(), body);
+        }
+    }
+    let csv = std::fs::read_to_string(folder.join("tables/proctor_events.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+    let refused = Command::new(env!("CARGO_BIN_EXE_invigil"))
+        .args(["export", "--test", test, "--candidate", "cand-a", "--url", &base, "--out", folder.to_str().unwrap()])
+        .env("INVIGIL_STAFF_TOKEN", &reviewer)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not empty"), "an existing export is not overwritten");
 
     // Erasure: admins only, and the candidate id typed again.
     let erase = |who: String, body: Value| {

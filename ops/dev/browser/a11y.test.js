@@ -159,13 +159,13 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
     await page.close();
   });
 
-  test('a candidate\'s review timeline', async () => {
-    const reviewer = jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM] });
-    const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, reviewer);
+  test('a candidate\'s review timeline, as an admin (verdict, export and erasure forms)', async () => {
+    const admin = jwt({ sub: 'a1', role: 'admin', tests: [] });
+    const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, admin);
     const candidate = body.candidates[0].candidate_id;
     const page = await browser.context.newPage();
-    await page.goto(`${stack.base}/dashboard/review.html?test=${EXAM}&candidate=${candidate}#token=${encodeURIComponent(reviewer)}`);
-    await page.locator('#verdict-form, form').first().waitFor({ timeout: 30_000 });
+    await page.goto(`${stack.base}/dashboard/review.html?test=${EXAM}&candidate=${candidate}#token=${encodeURIComponent(admin)}`);
+    await page.locator('#erase-form').waitFor({ timeout: 30_000 });
     await assertDashboardPage(page, 'the review timeline');
     await page.close();
   });

@@ -4,7 +4,7 @@
 // target/browser-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { launch } from './chromium.js';
 import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, uuidv7, waitFor } from './stack.js';
@@ -328,6 +328,42 @@ describe('dashboards', { timeout: 600_000 }, () => {
     assert.match(verdict.comment, /tab switches/);
     const again = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, reviewer);
     assert.equal(again.body.candidates.find((c) => c.candidate_id === target).verdict.verdict, 'flagged');
+  });
+
+  test('the candidate\'s data: a reviewer downloads the zip; an admin erases with the id typed again', async () => {
+    await exam;
+    const { body } = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates`, token.reviewer);
+    const target = body.candidates[body.candidates.length - 1].candidate_id;
+    const path = `review.html?test=${EXAM}&candidate=${encodeURIComponent(target)}`;
+    const reviewer = await open(browser.context, stack, path, token.reviewer);
+    await reviewer.page.waitForSelector('#export-data');
+    assert.equal(await reviewer.page.locator('#erase-form').count(), 0, 'reviewers cannot erase');
+    const [download] = await Promise.all([reviewer.page.waitForEvent('download'), reviewer.page.locator('#export-data').click()]);
+    assert.equal(download.suggestedFilename(), `invigil-${EXAM}-${target}.zip`);
+    const zip = readFileSync(await download.path());
+    assert.equal(zip.subarray(0, 4).toString('hex'), '504b0304', 'a zip');
+    const names = zip.toString('latin1');
+    for (const name of ['manifest.json', 'tables/proctor_events.csv', 'README.txt', `/${target}/camera/`]) {
+      assert.ok(names.includes(name), `${name} in the zip`);
+    }
+    await reviewer.page.waitForFunction(() => /Exported/.test(document.getElementById('status').textContent));
+    assert.deepEqual(reviewer.problems, []);
+    await reviewer.page.close();
+
+    const admin = await open(browser.context, stack, path, token.admin);
+    await admin.page.waitForSelector('#erase-form');
+    await admin.page.locator('#erase-confirm').fill('someone-else');
+    await admin.page.locator('#erase-form button[type="submit"]').click();
+    await admin.page.waitForFunction(() => /^confirm: /.test(document.getElementById('data-problem').textContent));
+    await admin.page.locator('#erase-confirm').fill(target);
+    await admin.page.locator('#erase-reason').fill('browser test');
+    await admin.page.locator('#erase-form button[type="submit"]').click();
+    const said = await admin.page.locator('#erase-result').textContent({ timeout: 30_000 });
+    assert.match(said, /^Erased: [1-9]\d* rows, [1-9]\d* media objects/);
+    assert.deepEqual(admin.problems.filter((p) => !/status of 400/.test(p)), [], 'no console errors besides the expected 400');
+    await admin.page.close();
+    const after = await stack.api(`/api/v1/dashboard/tests/${EXAM}/candidates/${target}/timeline`, token.reviewer);
+    assert.equal(after.body.events.length, 0, 'nothing of theirs left to show');
   });
 
   test('admin: an invalid edit shows the field error and changes nothing; rollback restores', async () => {
