@@ -77,20 +77,29 @@ const SETTLE: Duration = Duration::from_millis(1_500);
 /// whose events span over a year is a clock gone wrong, not an exam).
 const MAX_DAYS: i64 = 400;
 
-/// Whose data.
+/// Whose data: one candidate of a test, or (`candidate: None`, erasure
+/// only) every candidate of it.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
     pub test: &'a TestId,
-    pub candidate: &'a CandidateId,
+    pub candidate: Option<&'a CandidateId>,
 }
 
 impl Subject<'_> {
     fn condition(&self) -> String {
-        format!(
-            "test_id = {} AND candidate_id = {}",
-            sql_string(self.test.as_str()),
-            sql_string(self.candidate.as_str())
-        )
+        let test = format!("test_id = {}", sql_string(self.test.as_str()));
+        match self.candidate {
+            Some(candidate) => format!("{test} AND candidate_id = {}", sql_string(candidate.as_str())),
+            None => test,
+        }
+    }
+
+    /// The media prefix of day `date`.
+    fn prefix(&self, date: &str) -> String {
+        match self.candidate {
+            Some(candidate) => invigil_schemas::media_key::candidate_prefix(date, self.test, candidate),
+            None => format!("{date}/{}/", self.test),
+        }
     }
 }
 
@@ -117,10 +126,7 @@ pub async fn media_prefixes(store: &dyn AnalyticsStore, who: Subject<'_>) -> Res
             days.insert(day.to_owned());
         }
     }
-    Ok(days
-        .into_iter()
-        .map(|day| invigil_schemas::media_key::candidate_prefix(&day, who.test, who.candidate))
-        .collect())
+    Ok(days.into_iter().map(|day| who.prefix(&day)).collect())
 }
 
 fn is_date(text: &str) -> bool {
@@ -193,7 +199,7 @@ pub async fn plan_export(
     let missing_media = named.into_iter().filter(|key| !stored.contains(key.as_str())).collect();
     Ok(ExportPlan {
         test_id: who.test.as_str().to_owned(),
-        candidate_id: who.candidate.as_str().to_owned(),
+        candidate_id: who.candidate.map(|c| c.as_str().to_owned()).unwrap_or_default(),
         tables,
         media: media_found,
         missing_media,
@@ -366,7 +372,11 @@ fn csv_of(columns: &[String], rows: &[Row]) -> Vec<u8> {
 #[derive(Debug, Clone, Serialize)]
 pub struct ErasureReport {
     pub test_id: String,
-    pub candidate_id: String,
+    /// Absent when the whole test was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<String>,
+    /// Candidates who had rows.
+    pub candidates: u64,
     /// The erasure's time (Unix ms): what came before it is gone.
     pub erased_at: i64,
     /// Rows deleted per table.
@@ -418,13 +428,26 @@ fn delete_statement(layout: &Layout, table: &str, condition: &str) -> String {
 }
 
 /// Which of `table`'s rows an erasure at `erased_at` removes: all the
-/// candidate's, except staff actions done after it (its own record).
+/// subject's, except staff actions done after it (its own record).
 fn erase_condition(who: Subject<'_>, table: &str, erased_at: i64) -> String {
     let mut condition = who.condition();
     if table == "staff_actions" {
         condition.push_str(&format!(" AND at <= fromUnixTimestamp64Milli(toInt64({erased_at}), 'UTC')"));
     }
     condition
+}
+
+/// How many candidates have rows in the tables an erasure empties (staff
+/// actions aside: those after an erasure stay, so they would count it again).
+async fn distinct_candidates(store: &dyn AnalyticsStore, who: Subject<'_>) -> Result<u64, StoreFailure> {
+    let union = CANDIDATE_TABLES
+        .iter()
+        .filter(|(table, _)| *table != "staff_actions")
+        .map(|(table, _)| format!("SELECT candidate_id FROM {table} WHERE {}", who.condition()))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = store.rows(format!("SELECT uniqExact(candidate_id) AS n FROM ({union})")).await?;
+    Ok(rows.first().and_then(|r| r.get("n")).and_then(Value::as_u64).unwrap_or(0))
 }
 
 async fn count_rows(
@@ -459,10 +482,11 @@ where
     // The prefixes come from the rows, so they are read before the rows go.
     let prefixes = media_prefixes(store, who).await?;
     let layout = layout(store).await?;
+    let candidates = distinct_candidates(store, who).await?;
     let erased_at = invigil_schemas::clock::now_ms();
     let erasure = Erasure {
         test_id: who.test.clone(),
-        candidate_id: who.candidate.clone(),
+        candidate_id: who.candidate.cloned(),
         at: erased_at,
         by: by.to_owned(),
         reason: reason.to_owned(),
@@ -498,7 +522,8 @@ where
     }
     Ok(ErasureReport {
         test_id: who.test.as_str().to_owned(),
-        candidate_id: who.candidate.as_str().to_owned(),
+        candidate_id: who.candidate.map(|c| c.as_str().to_owned()),
+        candidates,
         erased_at,
         rows: deleted,
         media_objects: objects.len() as u64,
@@ -524,7 +549,7 @@ pub struct EraseRequest {
     pub reason: String,
 }
 
-fn data_error(error: DataError) -> ApiError {
+pub(crate) fn data_error(error: DataError) -> ApiError {
     match error {
         DataError::Store(failure) => crate::store_error(failure),
         DataError::Media(why) => {
@@ -572,7 +597,7 @@ pub async fn get_export(
     let test = parse_test_id(&test)?;
     let candidate = parse_candidate_id(&candidate)?;
     let claims = state.verifier.staff_of_test(&headers, &test, &[StaffRole::Reviewer, StaffRole::Admin])?;
-    let who = Subject { test: &test, candidate: &candidate };
+    let who = Subject { test: &test, candidate: Some(&candidate) };
     let plan = plan_export(state.analytics()?, &state.media_objects, who).await.map_err(data_error)?;
     let sizes = plan.sizes();
     if !crate::zip::fits(sizes.iter().map(|(name, bytes)| (name.as_str(), *bytes))) {
@@ -656,7 +681,7 @@ pub async fn post_erase(
             format!("must be at most {MAX_REASON_CHARS} characters"),
         ));
     }
-    let who = Subject { test: &test, candidate: &candidate };
+    let who = Subject { test: &test, candidate: Some(&candidate) };
     let store = state.analytics()?;
     let staff_log = &state.staff_log;
     let erased = erase(store, &state.media_objects, who, &claims.sub, &request.reason, |erasure| async move {
@@ -707,7 +732,7 @@ mod tests {
     fn a_cluster_deletes_on_each_shard_and_staff_actions_after_the_erasure_stay() {
         let test = TestId::new("exam-1").unwrap();
         let candidate = CandidateId::new("o.brien@x:1").unwrap();
-        let who = Subject { test: &test, candidate: &candidate };
+        let who = Subject { test: &test, candidate: Some(&candidate) };
         assert_eq!(cluster_of("ReplacingMergeTree", "ReplacingMergeTree(version) ORDER BY x"), Layout::Single);
         let cluster =
             cluster_of("Distributed", "Distributed('invigil', 'exams', 'proctor_events_local', cityHash64(test_id))");
@@ -721,6 +746,10 @@ mod tests {
             "DELETE FROM staff_actions WHERE test_id = 'exam-1' AND candidate_id = 'o.brien@x:1' \
              AND at <= fromUnixTimestamp64Milli(toInt64(5), 'UTC')"
         );
+        let whole = Subject { test: &test, candidate: None };
+        assert_eq!(whole.condition(), "test_id = 'exam-1'");
+        assert_eq!(whole.prefix("2026-12-06"), "2026-12-06/exam-1/");
+        assert_eq!(who.prefix("2026-12-06"), "2026-12-06/exam-1/o.brien@x:1/");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod media;
 pub mod media_objects;
 pub mod metrics;
 pub mod pages;
+pub mod retention;
 pub mod review;
 pub mod settings;
 pub mod store;
@@ -72,6 +73,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/export"),
     ("post", "/api/v1/dashboard/tests/{test_id}/candidates/{candidate_id}/erase"),
     ("get", "/api/v1/dashboard/tests/{test_id}/audit"),
+    ("post", "/api/v1/dashboard/tests/{test_id}/final"),
+    ("get", "/api/v1/dashboard/retention"),
+    ("post", "/api/v1/dashboard/retention/sweep"),
     ("get", "/api/v1/dashboard/media"),
     ("get", "/api/v1/dashboard/webhooks/deliveries"),
     ("post", "/api/v1/dashboard/webhooks/redeliver"),
@@ -192,6 +196,9 @@ impl Service {
                 post(candidate_data::post_erase),
             )
             .route("/api/v1/dashboard/tests/{test_id}/audit", get(review::get_audit))
+            .route("/api/v1/dashboard/tests/{test_id}/final", post(retention::post_final))
+            .route("/api/v1/dashboard/retention", get(retention::get_retention))
+            .route("/api/v1/dashboard/retention/sweep", post(retention::post_sweep))
             .route("/api/v1/dashboard/media", get(media::get_media))
             .route("/api/v1/dashboard/webhooks/deliveries", get(webhooks::get_deliveries))
             .route("/api/v1/dashboard/webhooks/redeliver", post(webhooks::post_redeliver))

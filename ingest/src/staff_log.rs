@@ -141,9 +141,10 @@ impl StaffLog {
     /// Appends `erasure` to the erasures topic and waits for the brokers:
     /// only then may anything be deleted, or a replay could write it back.
     pub async fn publish_erasure(&self, erasure: &invigil_schemas::erasure::Erasure) -> Result<(), String> {
-        let key = invigil_schemas::record::record_key(&erasure.test_id, &erasure.candidate_id);
-        acknowledged(self.producer.enqueue_to(&self.erasure_topic, &key, &erasure.encode()).map_err(|e| e.to_string()))
-            .await
+        acknowledged(
+            self.producer.enqueue_to(&self.erasure_topic, &erasure.key(), &erasure.encode()).map_err(|e| e.to_string()),
+        )
+        .await
     }
 
     /// Where a request came from, keyed-hashed as candidates' addresses are

@@ -218,6 +218,23 @@ fn dashboard_cases() -> Vec<Case> {
             503,
         ),
         case(
+            "post",
+            "/api/v1/dashboard/tests/{test_id}/final",
+            "/api/v1/dashboard/tests/exam-1/final",
+            Some(json!({"final": true, "reason": "matrix"})),
+            Policy::Admin,
+            200,
+        ),
+        case("get", "/api/v1/dashboard/retention", "/api/v1/dashboard/retention", None, Policy::Admin, 503),
+        case(
+            "post",
+            "/api/v1/dashboard/retention/sweep",
+            "/api/v1/dashboard/retention/sweep",
+            None,
+            Policy::Admin,
+            503,
+        ),
+        case(
             "get",
             "/api/v1/dashboard/webhooks/deliveries",
             "/api/v1/dashboard/webhooks/deliveries?outcome=retrying",

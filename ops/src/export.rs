@@ -24,12 +24,9 @@ pub struct Args {
     /// in `.zip` to keep the archive as it is.
     #[arg(long)]
     out: PathBuf,
-    /// The server (ingest with the dashboards, or `invigil up`).
-    #[arg(long, env = "INVIGIL_URL", default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// A reviewer's (of the test) or admin's token.
-    #[arg(long, env = "INVIGIL_STAFF_TOKEN", hide_env_values = true)]
-    token: String,
+    /// A reviewer's (of the test) or admin's token, and the server.
+    #[command(flatten)]
+    server: crate::staff_api::Server,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -74,21 +71,8 @@ fn inside(root: &Path, name: &str) -> anyhow::Result<PathBuf> {
 
 /// The export's bytes, with progress on stderr for a long download.
 async fn download(args: &Args) -> anyhow::Result<Vec<u8>> {
-    let url = format!(
-        "{}/api/v1/dashboard/tests/{}/candidates/{}/export",
-        args.url.trim_end_matches('/'),
-        args.test,
-        args.candidate
-    );
-    let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
-    let mut response =
-        client.get(&url).bearer_auth(&args.token).send().await.with_context(|| format!("reaching {}", args.url))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        let message = body["error"]["message"].as_str().unwrap_or("no explanation given");
-        bail!("the server answered {status}: {message}");
-    }
+    let path = format!("/api/v1/dashboard/tests/{}/candidates/{}/export", args.test, args.candidate);
+    let mut response = args.server.send(reqwest::Method::GET, &path, None).await?;
     let mut zip = Vec::new();
     let mut told = Instant::now();
     while let Some(chunk) = response.chunk().await.context("the download was cut short")? {

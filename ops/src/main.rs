@@ -8,7 +8,7 @@
 use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
-use invigil_ops::{export, ingest, migrate, pipeline, sql, tail, token, up, validate};
+use invigil_ops::{export, ingest, migrate, pipeline, retention, sql, tail, token, up, validate};
 
 #[derive(Parser)]
 #[command(name = "invigil", version, about = "Open, self-hostable proctoring: tools and services")]
@@ -34,6 +34,8 @@ enum Command {
     Sql(sql::Args),
     /// One candidate's data from a running server: every table's rows (JSON and CSV) and their media, as a zip or a folder.
     Export(export::Args),
+    /// Tests whose verdicts are final and when their data goes; --sweep erases those that are due.
+    Retention(retention::Args),
     /// Validate an event batch (JSON file or `-` for stdin) as ingest would.
     Validate(validate::Args),
     /// Price a candidate-session and an exam (per-capture and bundled uploads) from the cadence and public prices.
@@ -72,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sql(args) => sql::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Export(args) => export::run(args),
+        Command::Retention(args) => retention::run(args),
         Command::Tail(args) => tail::run(args),
         Command::Token(args) => token::run(args),
         Command::Loadgen(tool) => run_tool("loadgen", tool),

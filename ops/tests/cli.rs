@@ -26,8 +26,22 @@ fn help_lists_exactly_the_working_commands() {
     assert_eq!(
         commands,
         [
-            "up", "ingest", "pipeline", "loadgen", "migrate", "sql", "export", "validate", "cost", "token", "tail",
-            "bench", "bed", "faces", "help"
+            "up",
+            "ingest",
+            "pipeline",
+            "loadgen",
+            "migrate",
+            "sql",
+            "export",
+            "retention",
+            "validate",
+            "cost",
+            "token",
+            "tail",
+            "bench",
+            "bed",
+            "faces",
+            "help"
         ]
     );
 }

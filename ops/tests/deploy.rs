@@ -453,7 +453,8 @@ fn workloads_run_the_image_the_build_script_makes() {
     for file in manifests() {
         let path = format!("k8s/{}", file.file_name().unwrap().to_str().unwrap());
         for document in documents(&path) {
-            let Some(pod) = document.pointer("/spec/template/spec") else { continue };
+            let pod = document.pointer("/spec/template/spec");
+            let Some(pod) = pod.or_else(|| document.pointer("/spec/jobTemplate/spec/template/spec")) else { continue };
             for container in pod["containers"].as_array().unwrap() {
                 let name = container["name"].as_str().unwrap();
                 if container["image"].as_str().unwrap().starts_with("invigil") {
@@ -465,7 +466,15 @@ fn workloads_run_the_image_the_build_script_makes() {
             }
         }
     }
-    assert!(ours >= 3, "ingest, live and pipeline run the image");
+    assert!(ours >= 4, "ingest, live, pipeline and the retention sweep run the image");
+    let retention = documents("k8s/retention.yaml");
+    let sweep = resource(&retention, "CronJob", "invigil-retention");
+    let container = &sweep["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"].as_array().unwrap()[..2],
+        [serde_json::json!("retention"), serde_json::json!("--sweep")]
+    );
+    assert_eq!(container["envFrom"][0]["secretRef"]["name"], "invigil-secrets", "it signs its token with the secret");
     let kustomization: Value = serde_yaml::from_str(&read("k8s/kustomization.yaml")).unwrap();
     assert_eq!(kustomization["images"][0]["name"], "invigil");
     assert_eq!(kustomization["images"][0]["newTag"], version);

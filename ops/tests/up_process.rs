@@ -196,6 +196,8 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     let (port, broker_port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
+    // exam-data keeps nothing once its verdicts are final; other tests 30 days.
+    std::fs::write(dir.path().join("config.json"), r#"{"tests": {"exam-data": {"retention_days": 0}}}"#).unwrap();
     let mut up = start(dir.path(), port, broker_port, &["--group", "first"]);
     wait_healthy(&mut up, &base).await;
     let test = "exam-data";
@@ -474,6 +476,66 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     let verdicts: Vec<&Value> =
         trail["actions"].as_array().unwrap().iter().filter(|a| a["action"] == "review.verdict").collect();
     assert_eq!(verdicts.len(), 1, "cand-b's verdict record only: {verdicts:?}");
+
+    // Retention: the verdicts of exam-data and of exam-keep are marked final
+    // (admins only); the sweep erases exam-data (0 days), not exam-keep (30).
+    let mark = |who: String, test: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let url = format!("{base}/api/v1/dashboard/tests/{test}/final");
+            let response = http.post(url).bearer_auth(who).json(&json!({"final": true, "reason": "appeals closed"}));
+            response.send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(mark(reviewer.clone(), test).await, 403);
+    let keeper = token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(
+        "a1",
+        StaffRole::Admin,
+        &[test, "exam-keep"],
+    )));
+    assert_eq!(mark(keeper.clone(), test).await, 200);
+    assert_eq!(mark(keeper.clone(), "exam-keep").await, 200);
+    let cli = |args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_invigil"));
+        command.args(args).args(["--url", &base]);
+        // The sweep signs its own admin token, as the CronJob does.
+        match args.contains(&"--sweep") {
+            true => command.env_remove("INVIGIL_STAFF_TOKEN").env("INVIGIL_TOKEN_SECRET", SECRET),
+            false => command.env("INVIGIL_STAFF_TOKEN", &keeper),
+        };
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed = wait_for("both marks in the store", Duration::from_secs(30), || async {
+        let listed = cli(&["retention"]);
+        (listed.lines().filter(|l| l.contains(" final ")).count() == 2).then_some(listed)
+    })
+    .await;
+    let line = |name: &str| listed.lines().find(|l| l.starts_with(name)).unwrap().to_owned();
+    assert!(line("exam-data ").ends_with("now"), "{listed}");
+    assert!(line("exam-keep ").contains("in 30.0 days") || line("exam-keep ").contains("in 29.9 days"), "{listed}");
+    let swept = cli(&["retention", "--sweep"]);
+    assert!(
+        swept.contains("erased exam-data: 2 candidates") && swept.contains("1 tests erased, 1 not due yet"),
+        "{swept}"
+    );
+    assert_eq!(events_of("cand-b").await, Some(0));
+    assert_eq!(events_of("cand-a").await, Some(0));
+    let left = export(keeper.clone()).await;
+    let manifest: Value = serde_json::from_slice(&left["manifest.json"]).unwrap();
+    assert_eq!((rows(&manifest, "proctor_events"), rows(&manifest, "reviews")), (0, 0));
+    let after_sweep = cli(&["retention"]);
+    assert!(!after_sweep.contains("exam-data"), "the marks went with the test: {after_sweep}");
+    assert!(after_sweep.contains("exam-keep"));
+    let trail = wait_for("the sweep in the audit trail", Duration::from_secs(30), || async {
+        let body = audit(keeper.clone()).await?.to_string();
+        body.contains("test.erase").then_some(body)
+    })
+    .await;
+    assert!(trail.contains("retention: 0 days after the verdicts were final on"), "{trail}");
+    assert!(trail.contains("\"staff\":\"retention-sweep\""), "{trail}");
+
     let said = stop_cleanly(&mut up);
     let erased = said
         .lines()

@@ -25,7 +25,8 @@ pub struct ProctorConfig {
     pub events_interval_ms: u32,
     pub blocking: Blocking,
     pub anomaly: AnomalyConfig,
-    /// Days analytics rows are kept (ClickHouse TTL).
+    /// Days the test's data is kept after its verdicts are marked final;
+    /// then the retention sweep erases it (see the dashboards' `retention`).
     pub retention_days: u32,
     pub uploads: Uploads,
     /// Proctors may watch this test's candidates live and write to them.

@@ -86,8 +86,8 @@ settings! {
             "Off: every candidate of the test is told proctoring is disabled, and the SDK stops at once.";
         "live_video", "Live video", "", Kind::Switch,
             "Proctors may watch this test's candidates live and write to them. Off: the SDK never sends video.";
-        "retention_days", "Keep analytics for", "days", integer(1, None, ""),
-            "Days events, windows and scores stay in ClickHouse (its TTL) before they are deleted.";
+        "retention_days", "Keep after the verdicts are final", "days", integer(0, None, ""),
+            "Days a test's events, scores, verdicts and media are kept after an admin marks its verdicts final (after grading and appeals); then the retention sweep erases them. 0: at the next sweep. The tables' TTL (30 days from each event) still applies.";
     }
     "Captures" {
         "capture_intervals.face_ms", "Face photo every", "ms", integer(1_000, None, ""),

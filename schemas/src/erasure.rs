@@ -44,11 +44,14 @@ pub const CANDIDATE_TABLES: [(&str, &str); 7] = [
 ];
 
 /// One erasure, as appended to the erasures topic (JSON, keyed like the
-/// candidate's events).
+/// candidate's events, or by the test alone for a whole test).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Erasure {
     pub test_id: TestId,
-    pub candidate_id: CandidateId,
+    /// `None`: every candidate of the test (the retention sweep of a test
+    /// whose verdicts have been final long enough).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_id: Option<CandidateId>,
     /// Server clock when it was decided, Unix ms: records received up to
     /// and including this instant are the erased ones.
     pub at: i64,
@@ -60,6 +63,14 @@ pub struct Erasure {
 }
 
 impl Erasure {
+    /// The record's key: the candidate's record key, or the test's id.
+    pub fn key(&self) -> String {
+        match &self.candidate_id {
+            Some(candidate) => crate::record::record_key(&self.test_id, candidate),
+            None => self.test_id.as_str().to_owned(),
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an erasure always serialises")
     }
@@ -70,35 +81,54 @@ impl Erasure {
     }
 }
 
-/// The erasures read so far: per test, per candidate, the latest erasure's
-/// time. Looked up once per record on the pipeline's hot path, by `&str`
-/// and without allocating.
+/// The erasures read so far: per test, the latest erasure of the whole
+/// test and of each candidate. Looked up once per record on the
+/// pipeline's hot path, by `&str` and without allocating.
 #[derive(Debug, Default, Clone)]
 pub struct ErasureSet {
-    by_test: HashMap<String, HashMap<String, i64>>,
+    by_test: HashMap<String, TestErasures>,
     len: usize,
 }
 
+#[derive(Debug, Default, Clone)]
+struct TestErasures {
+    whole: Option<i64>,
+    candidates: HashMap<String, i64>,
+}
+
 impl ErasureSet {
-    /// Takes `erasure` in; a later one of the same candidate extends it.
+    /// Takes `erasure` in; a later one of the same subject extends it.
     pub fn note(&mut self, erasure: &Erasure) {
-        let candidates = self.by_test.entry(erasure.test_id.as_str().to_owned()).or_default();
-        match candidates.get_mut(erasure.candidate_id.as_str()) {
-            Some(at) => *at = (*at).max(erasure.at),
-            None => {
-                candidates.insert(erasure.candidate_id.as_str().to_owned(), erasure.at);
-                self.len += 1;
-            }
+        let test = self.by_test.entry(erasure.test_id.as_str().to_owned()).or_default();
+        let slot = match &erasure.candidate_id {
+            None => &mut test.whole,
+            Some(candidate) => match test.candidates.get_mut(candidate.as_str()) {
+                Some(at) => {
+                    *at = (*at).max(erasure.at);
+                    return;
+                }
+                None => {
+                    test.candidates.insert(candidate.as_str().to_owned(), erasure.at);
+                    self.len += 1;
+                    return;
+                }
+            },
+        };
+        if slot.is_none() {
+            self.len += 1;
         }
+        *slot = Some(slot.map_or(erasure.at, |at| at.max(erasure.at)));
     }
 
     /// Whether something of `candidate` in `test` received (or done) at
-    /// `at` (Unix ms) was erased.
+    /// `at` (Unix ms) was erased, with the candidate or with the test.
     pub fn covers(&self, test: &str, candidate: &str, at: i64) -> bool {
-        self.by_test.get(test).and_then(|c| c.get(candidate)).is_some_and(|erased_at| at <= *erased_at)
+        let Some(test) = self.by_test.get(test) else { return false };
+        test.whole.is_some_and(|erased_at| at <= erased_at)
+            || test.candidates.get(candidate).is_some_and(|erased_at| at <= *erased_at)
     }
 
-    /// How many candidates have been erased.
+    /// How many subjects (candidates, whole tests) have been erased.
     pub fn len(&self) -> usize {
         self.len
     }
@@ -338,7 +368,7 @@ mod tests {
     fn erasure(test: &str, candidate: &str, at: i64) -> Erasure {
         Erasure {
             test_id: TestId::new(test).unwrap(),
-            candidate_id: CandidateId::new(candidate).unwrap(),
+            candidate_id: Some(CandidateId::new(candidate).unwrap()),
             at,
             by: "admin-1".into(),
             reason: "request 42".into(),
@@ -359,6 +389,14 @@ mod tests {
         assert!(set.covers("t", "c", 1_500));
         set.note(&erasure("t2", "c", 10));
         assert_eq!(set.len(), 2);
+        let whole = Erasure { candidate_id: None, ..erasure("t3", "c", 50) };
+        set.note(&whole);
+        assert!(set.covers("t3", "anyone", 50) && !set.covers("t3", "anyone", 51) && !set.covers("t", "anyone", 1));
+        set.note(&Erasure { at: 60, ..whole.clone() });
+        assert!(set.covers("t3", "x", 60));
+        assert_eq!(set.len(), 3);
+        assert_eq!(whole.key(), "t3");
+        assert_eq!(erasure("t", "c", 1).key(), "t/c");
     }
 
     #[test]
@@ -366,6 +404,10 @@ mod tests {
         let written = erasure("final-exam", "learner-1", 1_764_892_800_123);
         assert_eq!(Erasure::decode(&written.encode()).unwrap(), written);
         assert!(Erasure::decode(br#"{"test_id":"../x","candidate_id":"c","at":1,"by":"a"}"#).is_err());
+        let whole = Erasure { candidate_id: None, ..written };
+        let text = String::from_utf8(whole.encode()).unwrap();
+        assert!(!text.contains("candidate_id"), "{text}");
+        assert_eq!(Erasure::decode(text.as_bytes()).unwrap(), whole);
         assert_eq!(erasure_topic("proctor_events"), "proctor_events_erasures");
     }
 
