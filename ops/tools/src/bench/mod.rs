@@ -6,6 +6,7 @@
 mod assign;
 mod cluster_insert;
 mod encoding;
+mod erase;
 mod idle;
 mod ingest;
 mod live;
@@ -23,6 +24,8 @@ pub enum Bench {
     ChaosBed(crate::chaos::BedArgs),
     /// Inserting into a ClickHouse cluster: Distributed sync vs async vs the local table (dev services' 2 replicas).
     ClusterInsert(cluster_insert::Args),
+    /// Erasing one candidate on chDB: lightweight DELETE vs a synchronous mutation, and reads after.
+    Erase(erase::Args),
     /// Kafka record encodings: JSON vs MessagePack vs postcard (size, encode, decode).
     Encoding(encoding::Args),
     /// An all-in-one stack (`invigil up`) serving one or two candidates: CPU per process and thread over an idle minute.
@@ -44,6 +47,7 @@ pub fn run(bench: Bench) -> anyhow::Result<()> {
         Bench::ChaosBed(args) => crate::chaos::run_on_bed(args),
         Bench::ClusterInsert(args) => cluster_insert::run(args),
         Bench::Encoding(args) => encoding::run(args),
+        Bench::Erase(args) => erase::run(args),
         Bench::Idle(args) => idle::run(args),
         Bench::Ingest(args) => ingest::run(args),
         Bench::Live(args) => live::run(args),
