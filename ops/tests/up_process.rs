@@ -67,6 +67,12 @@ fn batch(session: &str, batch_seq: u64) -> Value {
     ]})
 }
 
+/// Posts a batch with a candidate's token; the reply's JSON.
+async fn post_batch(http: &reqwest::Client, base: &str, bearer: &str, batch: &Value) -> Value {
+    let response = http.post(format!("{base}/api/v1/events")).bearer_auth(bearer).json(batch).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 /// Waits for `/healthz`, failing with up's log if it exits first.
 async fn wait_healthy(up: &mut Up, base: &str) {
     let http = reqwest::Client::new();
@@ -113,16 +119,7 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
 
     let candidate = token(&tokens::candidate_claims("exam-up", "cand-up"));
     let session = invigil_schemas::ids::event_id_v7(1, [1; 10]).to_string();
-    let reply: Value = http
-        .post(format!("{base}/api/v1/events"))
-        .bearer_auth(&candidate)
-        .json(&batch(&session, 0))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = post_batch(&http, &base, &candidate, &batch(&session, 0)).await;
     assert_eq!(reply["status"], "ok", "{reply}");
     let reviewer = token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(
         "r1",
@@ -248,16 +245,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         for (seq, batch) in
             [batch_with_captures(&session, 0, &keys), batch_with_captures(&session, 1, &[])].iter().enumerate()
         {
-            let reply: Value = http
-                .post(format!("{base}/api/v1/events"))
-                .bearer_auth(&bearer)
-                .json(batch)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let reply = post_batch(&http, &base, &bearer, batch).await;
             assert_eq!(reply["status"], "ok", "batch {seq} of {candidate}: {reply}");
         }
         let verdict = http
@@ -435,16 +423,8 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     wait_healthy(&mut up, &base).await;
     for (n, candidate) in ["cand-a", "cand-b"].into_iter().enumerate() {
         let session = invigil_schemas::ids::event_id_v7(2, [n as u8 + 1; 10]).to_string();
-        let reply: Value = http
-            .post(format!("{base}/api/v1/events"))
-            .bearer_auth(token(&tokens::candidate_claims(test, candidate)))
-            .json(&batch_with_captures(&session, 0, &[]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bearer = token(&tokens::candidate_claims(test, candidate));
+        let reply = post_batch(&http, &base, &bearer, &batch_with_captures(&session, 0, &[])).await;
         assert_eq!(reply["status"], "ok");
     }
     // Each candidate's records are in order on one partition: once the new

@@ -248,10 +248,13 @@ pub mod follow {
             }
         }
 
-        /// [`ErasureSet::covers`] on everything read so far.
+        /// [`ErasureSet::covers`] on everything read so far (while nothing
+        /// was ever erased, one atomic load: the pipeline asks per record).
         pub fn covers(&self, test: &str, candidate: &str, at: i64) -> bool {
-            let set = self.shared.set.read().unwrap_or_else(|p| p.into_inner());
-            !set.is_empty() && set.covers(test, candidate, at)
+            if self.generation() == 0 {
+                return false;
+            }
+            self.shared.set.read().unwrap_or_else(|p| p.into_inner()).covers(test, candidate, at)
         }
 
         /// Moves with every erasure read (cheap: one atomic load).
