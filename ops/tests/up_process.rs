@@ -524,4 +524,32 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         .and_then(|rest| rest.split([',', '}']).next())
         .and_then(|n| n.trim().parse::<u64>().ok());
     assert_eq!(erased, Some(2), "cand-a's two batches dropped by the replay: {said}");
+
+    // One more replay, after the whole-test erasure: exam-data's marks stay
+    // gone (or the next sweep would erase it again). A new mark on exam-keep,
+    // read after the old ones (one partition), says the replay got there.
+    let mut up = start(dir.path(), port, broker_port, &["--group", "replay-2"]);
+    wait_healthy(&mut up, &base).await;
+    let before_mark = invigil_schemas::clock::now_ms();
+    assert_eq!(mark(keeper.clone(), "exam-keep").await, 200);
+    let listed = wait_for("the new mark after the second replay", Duration::from_secs(30), || async {
+        let listed = cli(&["retention"]);
+        let status: Value = reqwest::Client::new()
+            .get(format!("{base}/api/v1/dashboard/retention"))
+            .bearer_auth(&keeper)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let fresh = status["tests"]
+            .as_array()?
+            .iter()
+            .any(|t| t["test_id"] == "exam-keep" && t["marked_at"].as_i64() >= Some(before_mark));
+        fresh.then_some(listed)
+    })
+    .await;
+    assert!(!listed.contains("exam-data"), "{listed}");
+    stop_cleanly(&mut up);
 }

@@ -97,12 +97,12 @@ struct Follower {
 }
 
 impl Follower {
+    /// Whether an erasure covers `action`: one of its candidate's, or one
+    /// of its test's (a mark on the test is gone with a whole-test erasure).
     fn erased(&self, action: &StaffAction) -> bool {
-        let (Some(test), Some(candidate), Some(erasures)) = (&action.test_id, &action.candidate_id, &self.erasures)
-        else {
-            return false;
-        };
-        erasures.covers(test.as_str(), candidate.as_str(), action.at)
+        let (Some(test), Some(erasures)) = (&action.test_id, &self.erasures) else { return false };
+        let candidate = action.candidate_id.as_ref().map_or("", |c| c.as_str());
+        erasures.covers(test.as_str(), candidate, action.at)
     }
 
     fn stopping(&self) -> bool {
@@ -141,7 +141,7 @@ impl Follower {
                     Some(Ok(action)) if self.erased(&action) => {}
                     Some(Ok(action)) => {
                         if self.outbox.is_some() {
-                            notices.extend(verdict_notice(&action));
+                            notices.extend(notice_of(&action));
                         }
                         rows.push(StaffActionRow::from(&action));
                     }
@@ -254,20 +254,33 @@ impl Follower {
     }
 }
 
-/// A verdict given is news for webhooks: `review.verdict`, under the
-/// action's own id.
-fn verdict_notice(action: &StaffAction) -> Option<Notice> {
-    if action.action != "review.verdict" || action.outcome != StaffOutcome::Done {
+/// The staff actions that are news for webhooks, under the action's own
+/// id: a verdict given (`review.verdict`), a candidate erased
+/// (`candidate.erased`, so the receiver erases its copies too).
+fn notice_of(action: &StaffAction) -> Option<Notice> {
+    if action.outcome != StaffOutcome::Done {
         return None;
     }
     let (test, candidate) = (action.test_id.as_ref()?, action.candidate_id.as_ref()?);
+    let at = invigil_schemas::clock::rfc3339_ms(action.at);
     let mut data = serde_json::Map::new();
-    data.insert("verdict".into(), action.detail.get("verdict").cloned().unwrap_or_default());
-    data.insert("reviewer".into(), action.staff.clone().into());
-    data.insert("reviewed_at".into(), invigil_schemas::clock::rfc3339_ms(action.at).into());
+    let kind = match action.action.as_str() {
+        "review.verdict" => {
+            data.insert("verdict".into(), action.detail.get("verdict").cloned().unwrap_or_default());
+            data.insert("reviewer".into(), action.staff.clone().into());
+            data.insert("reviewed_at".into(), at.into());
+            NoticeKind::ReviewVerdict
+        }
+        "candidate.erase" => {
+            data.insert("erased_at".into(), at.into());
+            data.insert("erased_by".into(), action.staff.clone().into());
+            NoticeKind::CandidateErased
+        }
+        _ => return None,
+    };
     Some(Notice {
         id: action.id,
-        kind: NoticeKind::ReviewVerdict,
+        kind,
         at: action.at,
         created_at: action.at,
         test_id: test.to_string(),
@@ -284,5 +297,47 @@ fn note_offset(next: &mut Vec<(i32, i64)>, partition: i32, offset: i64) {
     match next.iter_mut().find(|(p, _)| *p == partition) {
         Some(entry) => entry.1 = entry.1.max(offset),
         None => next.push((partition, offset)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invigil_schemas::ids::{CandidateId, TestId};
+
+    fn action(name: &str, outcome: StaffOutcome) -> StaffAction {
+        let mut detail = serde_json::Map::new();
+        detail.insert("verdict".into(), "flagged".into());
+        detail.insert("reason".into(), "request 12".into());
+        StaffAction {
+            id: invigil_schemas::ids::Uuid::from_u128(9),
+            at: 1_796_552_430_000,
+            test_id: Some(TestId::new("exam-1").unwrap()),
+            candidate_id: Some(CandidateId::new("cand-1").unwrap()),
+            staff: "admin-1".into(),
+            role: "admin".into(),
+            action: name.into(),
+            outcome,
+            detail,
+            node: "ingest-0".into(),
+            client_ip_hash: 0,
+        }
+    }
+
+    #[test]
+    fn verdicts_and_erasures_done_are_news_and_nothing_else_is() {
+        let verdict = notice_of(&action("review.verdict", StaffOutcome::Done)).unwrap();
+        assert_eq!((verdict.kind, verdict.data["verdict"].as_str()), (NoticeKind::ReviewVerdict, Some("flagged")));
+        let erased = notice_of(&action("candidate.erase", StaffOutcome::Done)).unwrap();
+        assert_eq!(erased.kind, NoticeKind::CandidateErased);
+        assert_eq!(erased.id, invigil_schemas::ids::Uuid::from_u128(9), "a replay announces it under the same id");
+        let payload: serde_json::Value = serde_json::from_slice(&erased.payload()).unwrap();
+        assert_eq!(payload["type"], "candidate.erased");
+        assert_eq!(payload["data"]["candidate_id"], "cand-1");
+        assert_eq!(payload["data"]["erased_at"], "2026-12-06T10:20:30.000Z");
+        assert!(payload["data"].get("reason").is_none(), "the admin's reason stays in the audit trail");
+        for quiet in [action("candidate.erase", StaffOutcome::Failed), action("candidate.export", StaffOutcome::Done)] {
+            assert!(notice_of(&quiet).is_none(), "{}", quiet.action);
+        }
     }
 }

@@ -50,10 +50,14 @@ pub enum NoticeKind {
     /// the test's `notify.capture_missing_below_pct`.
     #[serde(rename = "capture.missing")]
     CaptureMissing,
+    /// An admin erased the candidate's data here: the receiver should
+    /// erase its own copies (what it got from earlier notices included).
+    #[serde(rename = "candidate.erased")]
+    CandidateErased,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 7] = [
+    pub const ALL: [NoticeKind; 8] = [
         Self::SessionStarted,
         Self::SessionEnded,
         Self::SessionFlagged,
@@ -61,6 +65,7 @@ impl NoticeKind {
         Self::RecordingCompleted,
         Self::ReviewVerdict,
         Self::CaptureMissing,
+        Self::CandidateErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +77,7 @@ impl NoticeKind {
             Self::RecordingCompleted => "recording.completed",
             Self::ReviewVerdict => "review.verdict",
             Self::CaptureMissing => "capture.missing",
+            Self::CandidateErased => "candidate.erased",
         }
     }
 
