@@ -142,7 +142,7 @@ impl ErasureSet {
 pub mod follow {
     //! The erasures topic followed by a thread of its own: read from the
     //! start, so a process that has caught up knows every erasure ever
-    //! made, then kept up with (a new erasure is seen within about 100 ms).
+    //! made, then kept up with (a new erasure is seen within a second).
 
     use std::collections::HashMap;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -208,7 +208,10 @@ pub mod follow {
                 .set("group.id", "invigil-erasures")
                 .set("enable.auto.commit", "false")
                 .set("enable.partition.eof", "false")
-                .set("fetch.wait.max.ms", "100")
+                // Erasures are rare: an idle fetch may wait a second (fewer
+                // wake-ups of an idle broker); a new one is still read
+                // within the erasure's 1.5-s settling time.
+                .set("fetch.wait.max.ms", "1000")
                 .set("reconnect.backoff.max.ms", "2000")
                 .create()
                 .map_err(|e| format!("Kafka client for {topic}: {e}"))?;
