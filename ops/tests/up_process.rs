@@ -32,11 +32,16 @@ impl Drop for Up {
 }
 
 fn start(dir: &Path, port: u16, broker_port: u16, extra: &[&str]) -> Up {
+    start_with(dir, port, broker_port, extra, "")
+}
+
+/// [`start`] with `more` added to the top of up.toml.
+fn start_with(dir: &Path, port: u16, broker_port: u16, extra: &[&str], more: &str) -> Up {
     let settings = dir.join("up.toml");
     std::fs::write(
         &settings,
         format!(
-            "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{d}/config.json\"\n[kafka]\nbrokers = \"127.0.0.1:{broker_port}\"\n\
+            "listen = \"127.0.0.1:{port}\"\nconfig_file = \"{d}/config.json\"\n{more}[kafka]\nbrokers = \"127.0.0.1:{broker_port}\"\n\
              [spool]\ndir = \"{d}/spool\"\n",
             d = dir.display()
         ),
@@ -551,5 +556,51 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     })
     .await;
     assert!(!listed.contains("exam-data"), "{listed}");
+    stop_cleanly(&mut up);
+}
+
+/// The config log on `up`'s own broker survives a restart: its versions
+/// (and the document in force) are still there. tansu 0.6 deletes every
+/// record of a topic with `retention.ms = -1` at its first maintenance,
+/// which runs as it starts: the log is created with the largest finite
+/// retention instead, which Kafka reads the same way.
+#[tokio::test]
+async fn the_config_log_on_ups_broker_keeps_its_history_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, broker_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let admin =
+        token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of("a1", StaffRole::Admin, &[])));
+    let log = "config_topic = \"invigil_config\"\n";
+    let history = |http: reqwest::Client, admin: String, base: String| async move {
+        let body: Value = http
+            .get(format!("{base}/api/v1/admin/config/history"))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(body["versions"].as_array()?.len())
+    };
+    let mut up = start_with(dir.path(), port, broker_port, &[], log);
+    wait_healthy(&mut up, &base).await;
+    let current: Value =
+        http.get(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let mut document = current["document"].clone();
+    document["tests"] = json!({"exam-log": {"retention_days": 7}});
+    let put = http.put(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let before = history(http.clone(), admin.clone(), base.clone()).await.unwrap();
+    assert!(before >= 2, "the seed and the edit: {before}");
+    stop_cleanly(&mut up);
+    let mut up = start_with(dir.path(), port, broker_port, &[], log);
+    wait_healthy(&mut up, &base).await;
+    assert_eq!(history(http.clone(), admin.clone(), base.clone()).await, Some(before), "versions kept");
+    let now: Value =
+        http.get(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(now["document"]["tests"]["exam-log"]["retention_days"], 7, "the edit is still in force: {now}");
     stop_cleanly(&mut up);
 }

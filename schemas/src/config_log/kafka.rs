@@ -335,8 +335,12 @@ fn note_error(last: &mut Option<Instant>, error: &dyn std::fmt::Display) {
     }
 }
 
-/// One partition (the log's order is the rule's order), kept forever.
+/// One partition (the log's order is the rule's order), kept forever: the
+/// largest finite retention rather than Kafka's `-1`, which tansu 0.6 reads
+/// as "expired" and empties the topic at its next maintenance (the first
+/// runs as it starts). Kafka treats both as "never".
 fn create_topic(settings: &LogSettings) -> Result<(), FollowError> {
-    let configs = [("cleanup.policy", "delete"), ("retention.ms", "-1")];
+    let forever = i64::MAX.to_string();
+    let configs = [("cleanup.policy", "delete"), ("retention.ms", forever.as_str())];
     settings.kafka.create_topic(&settings.topic, 1, &configs, Duration::from_secs(5)).map_err(FollowError::Create)
 }

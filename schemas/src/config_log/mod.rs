@@ -19,7 +19,7 @@
 //! write. Compaction would keep only the last record of a key, which may be
 //! a stale proposal, and would drop the history that rollback reads. Admin
 //! writes are rare and documents small (kilobytes), so the topic keeps
-//! everything (`retention.ms=-1`): the history *is* the log.
+//! everything (no retention limit): the history *is* the log.
 //!
 //! This module is the rule, with no I/O; [`kafka`] (feature `config-log`)
 //! follows a real topic with it.
