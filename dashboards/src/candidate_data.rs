@@ -26,26 +26,24 @@
 //! happened and by whom, with counts, not what was erased.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use invigil_schemas::erasure::{Erasure, CANDIDATE_TABLES};
-use invigil_schemas::ids::{CandidateId, TestId};
-use serde::Serialize;
-use serde_json::{Map, Value};
-
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
 use invigil_ingest::staff_log::{Done, Peer};
 use invigil_schemas::api::ErrorCode;
 use invigil_schemas::claims::StaffRole;
+use invigil_schemas::erasure::{Erasure, CANDIDATE_TABLES};
+use invigil_schemas::ids::{CandidateId, TestId};
 use invigil_schemas::validate::ProblemCode;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::media_objects::{MediaObjects, StoredObject};
 use crate::store::{sql_string, AnalyticsStore, StoreFailure};
