@@ -650,6 +650,25 @@ pub async fn get_export(
         .into_response())
 }
 
+/// Takes erased candidates' live tiles off the walls: from this replica
+/// at once, and from the compacted live-counters topic (a tombstone per
+/// candidate), so other replicas and later starts never read them again.
+/// A failure is logged, not fatal: the rows and media are gone already.
+pub(crate) async fn forget_live(state: &Dashboards, test: &TestId, candidate: Option<&CandidateId>) {
+    let mut candidates: BTreeSet<String> =
+        state.walls.forget(test.as_str(), candidate.map(CandidateId::as_str)).into_iter().collect();
+    candidates.extend(candidate.map(|c| c.as_str().to_owned()));
+    if state.settings.live_topic.is_empty() {
+        return;
+    }
+    for candidate in candidates {
+        let key = format!("{test}/{candidate}");
+        if let Err(why) = state.staff_log.publish_tombstone(&state.settings.live_topic, &key).await {
+            tracing::warn!(%why, %test, %candidate, "an erased candidate's live counters stay on the live topic");
+        }
+    }
+}
+
 /// `POST /api/v1/dashboard/tests/{test}/candidates/{candidate}/erase`
 /// (admins): erases the candidate and answers what was removed, by count.
 pub async fn post_erase(
@@ -697,6 +716,7 @@ pub async fn post_erase(
                 .with("media_bytes", report.media_bytes)
                 .with("passes", report.passes);
             state.staff_log.record(done).await;
+            forget_live(&state, &test, Some(&candidate)).await;
             tracing::info!(admin = %claims.sub, test = %test, candidate = %candidate, took_ms = report.took_ms, "candidate erased");
             Ok(Json(report))
         }

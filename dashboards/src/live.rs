@@ -86,6 +86,17 @@ impl LiveHub {
         let _ = self.updates.send(Update { counters, newcomer });
     }
 
+    /// Drops the tile of `candidate` of `test` (of every candidate of it
+    /// with `None`): an erasure. Returns the candidates dropped.
+    pub fn forget(&self, test: &str, candidate: Option<&str>) -> Vec<String> {
+        let mut tiles = self.tiles.write().unwrap_or_else(|p| p.into_inner());
+        let Some(known) = tiles.get_mut(test) else { return Vec::new() };
+        match candidate {
+            Some(candidate) => known.remove(candidate).map(|_| vec![candidate.to_owned()]).unwrap_or_default(),
+            None => tiles.remove(test).map(|all| all.into_keys().collect()).unwrap_or_default(),
+        }
+    }
+
     /// Every candidate of `test` with their newest tile.
     pub fn snapshot(&self, test: &str) -> Vec<Tile> {
         let tiles = self.tiles.read().unwrap_or_else(|p| p.into_inner());
@@ -217,7 +228,14 @@ impl LiveHub {
                     }
                     match message.payload().map(serde_json::from_slice::<LiveCounters>) {
                         Some(Ok(counters)) => self.apply(counters),
-                        _ => {
+                        // A tombstone: the candidate (key test/candidate) was erased.
+                        None => {
+                            let key = message.key().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default();
+                            if let Some((test, candidate)) = key.split_once('/') {
+                                self.forget(test, Some(candidate));
+                            }
+                        }
+                        Some(Err(_)) => {
                             self.undecodable.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -251,6 +269,24 @@ mod tests {
             face_key: None,
             screen_key: None,
         }
+    }
+
+    #[test]
+    fn an_erasure_takes_tiles_off_one_candidate_or_a_whole_test() {
+        let hub = LiveHub::default();
+        for candidate in ["a", "b", "c"] {
+            hub.apply(counters(candidate, 1, 0));
+        }
+        assert_eq!(hub.forget("t", Some("b")), vec!["b".to_owned()]);
+        assert_eq!(hub.forget("t", Some("b")), Vec::<String>::new(), "already gone");
+        let mut left = hub.candidates("t");
+        left.sort();
+        assert_eq!(left, ["a", "c"]);
+        let mut dropped = hub.forget("t", None);
+        dropped.sort();
+        assert_eq!(dropped, ["a", "c"]);
+        assert_eq!(hub.count("t"), 0);
+        assert_eq!(hub.forget("other", None), Vec::<String>::new());
     }
 
     #[test]

@@ -189,6 +189,7 @@ pub async fn post_sweep(
                     .with("media_objects", report.media_objects)
                     .with("media_bytes", report.media_bytes);
                 state.staff_log.record(done).await;
+                crate::candidate_data::forget_live(&state, &test, None).await;
                 tracing::info!(test = %test, candidates = report.candidates, "test erased at the end of its retention");
                 erased.push(report);
             }

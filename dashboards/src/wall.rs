@@ -104,6 +104,15 @@ impl Walls {
         self
     }
 
+    /// Takes erased candidates off `test`'s walls (every candidate with
+    /// `None`): their tiles leave the hub and the test's split is computed
+    /// afresh. Returns the candidates whose tiles were dropped.
+    pub fn forget(&self, test: &str, candidate: Option<&str>) -> Vec<String> {
+        let dropped = self.hub.forget(test, candidate);
+        self.assignments.lock().unwrap_or_else(|p| p.into_inner()).remove(test);
+        dropped
+    }
+
     /// The current split of `test` among `roster` (`None`: no roster, every
     /// proctor sees everyone), covering every candidate the hub knows.
     fn assignment(&self, test: &str, roster: Option<(Vec<String>, u32)>) -> Arc<Assignment> {

@@ -152,6 +152,15 @@ impl EventsProducer {
         Ok(delivery)
     }
 
+    /// Queues a tombstone (a record with no value) for `key` on a compacted
+    /// `topic`: compaction then forgets the key altogether.
+    pub fn enqueue_tombstone_to(&self, topic: &str, key: &str) -> Result<DeliveryFuture, KafkaError> {
+        let (waiter, delivery) = oneshot::channel();
+        let record: BaseRecord<'_, str, [u8], _> = BaseRecord::with_opaque_to(topic, Box::new(waiter)).key(key);
+        self.producer.producer().send(record).map_err(|(error, _)| error)?;
+        Ok(delivery)
+    }
+
     /// Whether librdkafka last reported every broker unreachable.
     pub fn brokers_down(&self) -> bool {
         self.brokers_down.load(Ordering::Relaxed)

@@ -170,6 +170,12 @@ impl StaffLog {
             .await
     }
 
+    /// Removes `key` from the compacted `topic` (a tombstone) and waits for
+    /// the brokers: an erased candidate's last live counters.
+    pub async fn publish_tombstone(&self, topic: &str, key: &str) -> Result<(), String> {
+        acknowledged(self.producer.enqueue_tombstone_to(topic, key).map_err(|e| e.to_string())).await
+    }
+
     /// Records `done` without waiting: for actions that only read.
     pub fn note(&self, done: Done<'_>) {
         let (action, delivery) = self.produce(done);

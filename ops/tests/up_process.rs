@@ -298,6 +298,23 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     })
     .await;
 
+    // Both are on the wall (their live counters).
+    let on_wall = |who: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let url = format!("{base}/api/v1/dashboard/tests/{test}/wall");
+            let body: Value = http.get(url).bearer_auth(who).send().await.ok()?.json().await.ok()?;
+            let tiles = body["tiles"].as_array()?.iter();
+            let mut shown: Vec<String> = tiles.filter_map(|t| t["candidate_id"].as_str().map(str::to_owned)).collect();
+            shown.sort();
+            Some(shown)
+        }
+    };
+    wait_for("both candidates on the wall", Duration::from_secs(30), || async {
+        on_wall(admin.clone()).await.filter(|shown| shown.len() == 2)
+    })
+    .await;
+
     // Export: a reviewer gets everything of cand-a's, nothing of cand-b's.
     let export = |who: String| {
         let (http, base) = (http.clone(), base.clone());
@@ -385,7 +402,8 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     assert_eq!(report["media_bytes"], 8);
     eprintln!("erasure: {report}");
 
-    // Gone: no events, no objects; cand-b untouched.
+    // Gone: no events, no objects, no tile on the wall; cand-b untouched.
+    assert_eq!(on_wall(admin.clone()).await, Some(vec!["cand-b".to_owned()]));
     assert_eq!(events_of("cand-a").await, Some(0));
     assert_eq!(events_of("cand-b").await, Some(4));
     let after = export(admin.clone()).await;
@@ -426,6 +444,14 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     stop_cleanly(&mut up);
     let mut up = start(dir.path(), port, broker_port, &["--group", "replay"]);
     wait_healthy(&mut up, &base).await;
+    // The wall is rebuilt from the compacted live topic, where cand-a's last
+    // counters were replaced by a tombstone.
+    wait_for("cand-b's tile read back from the live topic", Duration::from_secs(30), || async {
+        on_wall(admin.clone()).await.filter(|shown| shown.contains(&"cand-b".to_owned()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(on_wall(admin.clone()).await, Some(vec!["cand-b".to_owned()]), "no tile of the erased candidate");
     for (n, candidate) in ["cand-a", "cand-b"].into_iter().enumerate() {
         let session = invigil_schemas::ids::event_id_v7(2, [n as u8 + 1; 10]).to_string();
         let bearer = token(&tokens::candidate_claims(test, candidate));
