@@ -253,14 +253,6 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
             let reply = post_batch(&http, &base, &bearer, batch).await;
             assert_eq!(reply["status"], "ok", "batch {seq} of {candidate}: {reply}");
         }
-        let verdict = http
-            .post(format!("{base}/api/v1/dashboard/tests/{test}/candidates/{candidate}/verdict"))
-            .bearer_auth(&reviewer)
-            .json(&json!({"verdict": "flagged", "comment": format!("note on {candidate}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(verdict.status(), 200);
     }
     let events_of = |candidate: &'static str| {
         let (http, reviewer, base) = (http.clone(), reviewer.clone(), base.clone());
@@ -275,6 +267,15 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
             events_of(candidate).await.filter(|n| *n == 4)
         })
         .await;
+        // A verdict each, now that the store's tables surely exist.
+        let verdict = http
+            .post(format!("{base}/api/v1/dashboard/tests/{test}/candidates/{candidate}/verdict"))
+            .bearer_auth(&reviewer)
+            .json(&json!({"verdict": "flagged", "comment": format!("note on {candidate}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(verdict.status(), 200, "{}", verdict.text().await.unwrap());
     }
     // The verdicts' audit records, written through the staff topic.
     let audit = |who: String| {
