@@ -78,6 +78,11 @@ async fn post_batch(http: &reqwest::Client, base: &str, bearer: &str, batch: &Va
     response.json().await.unwrap()
 }
 
+/// A GET with a staff token; the JSON answer, or `None` on any failure.
+async fn get_json(http: &reqwest::Client, url: String, bearer: &str) -> Option<Value> {
+    http.get(url).bearer_auth(bearer).send().await.ok()?.json().await.ok()
+}
+
 /// Waits for `/healthz`, failing with up's log if it exits first.
 async fn wait_healthy(up: &mut Up, base: &str) {
     let http = reqwest::Client::new();
@@ -280,18 +285,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     // The verdicts' audit records, written through the staff topic.
     let audit = |who: String| {
         let (http, base) = (http.clone(), base.clone());
-        async move {
-            let body: Value = http
-                .get(format!("{base}/api/v1/dashboard/tests/{test}/audit"))
-                .bearer_auth(&who)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            Some(body)
-        }
+        async move { get_json(&http, format!("{base}/api/v1/dashboard/tests/{test}/audit"), &who).await }
     };
     wait_for("the verdicts in the audit trail", Duration::from_secs(30), || async {
         let body = audit(admin.clone()).await?;
@@ -566,15 +560,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     assert_eq!(mark(keeper.clone(), "exam-keep").await, 200);
     let listed = wait_for("the new mark after the second replay", Duration::from_secs(30), || async {
         let listed = cli(&["retention"]);
-        let status: Value = reqwest::Client::new()
-            .get(format!("{base}/api/v1/dashboard/retention"))
-            .bearer_auth(&keeper)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let status = get_json(&http, format!("{base}/api/v1/dashboard/retention"), &keeper).await?;
         let fresh = status["tests"]
             .as_array()?
             .iter()
