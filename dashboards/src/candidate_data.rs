@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use invigil_ingest::error::{parse_candidate_id, parse_test_id, ApiError};
-use invigil_ingest::staff_log::{Done, Peer};
+use invigil_ingest::staff_log::{Done, Peer, StaffLog};
 use invigil_schemas::api::ErrorCode;
 use invigil_schemas::claims::StaffRole;
 use invigil_schemas::erasure::{Erasure, CANDIDATE_TABLES};
@@ -120,19 +120,11 @@ pub async fn media_prefixes(store: &dyn AnalyticsStore, who: Subject<'_>) -> Res
         }
     }
     for day in row.get("key_days").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        if is_date(day) {
+        if invigil_schemas::media_key::is_date(day) {
             days.insert(day.to_owned());
         }
     }
     Ok(days.into_iter().map(|day| who.prefix(&day)).collect())
-}
-
-fn is_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// Every object under `prefixes`, in key order.
@@ -233,7 +225,7 @@ impl ExportPlan {
             self.media.iter().map(|object| (format!("media/{}", object.key), object.bytes)).collect();
         for table in &self.tables {
             let estimate =
-                table.rows.iter().map(|row| Value::Object(row.clone()).to_string().len() as u64).sum::<u64>();
+                table.rows.iter().map(|row| serde_json::to_vec(row).map_or(0, |b| b.len() as u64)).sum::<u64>();
             sizes.push((format!("tables/{}.jsonl", table.table), estimate));
             sizes.push((format!("tables/{}.csv", table.table), estimate));
         }
@@ -444,7 +436,12 @@ async fn distinct_candidates(store: &dyn AnalyticsStore, who: Subject<'_>) -> Re
         .map(|(table, _)| format!("SELECT candidate_id FROM {table} WHERE {}", who.condition()))
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let rows = store.rows(format!("SELECT uniqExact(candidate_id) AS n FROM ({union})")).await?;
+    count(store, format!("SELECT uniqExact(candidate_id) AS n FROM ({union})")).await
+}
+
+/// The `n` of a query's one row (0 when it has none).
+async fn count(store: &dyn AnalyticsStore, sql: String) -> Result<u64, StoreFailure> {
+    let rows = store.rows(sql).await?;
     Ok(rows.first().and_then(|r| r.get("n")).and_then(Value::as_u64).unwrap_or(0))
 }
 
@@ -456,26 +453,21 @@ async fn count_rows(
     let mut counts = BTreeMap::new();
     for (table, _) in CANDIDATE_TABLES {
         let sql = format!("SELECT count() AS n FROM {table} WHERE {}", erase_condition(who, table, erased_at));
-        let rows = store.rows(sql).await?;
-        counts.insert(table, rows.first().and_then(|r| r.get("n")).and_then(Value::as_u64).unwrap_or(0));
+        counts.insert(table, count(store, sql).await?);
     }
     Ok(counts)
 }
 
-/// Erases the candidate: the tombstone through `publish` (nothing is
+/// Erases the subject: the tombstone on the erasures topic (nothing is
 /// deleted unless the brokers took it), then media, then rows.
-pub async fn erase<F, Fut>(
+pub async fn erase(
     store: &dyn AnalyticsStore,
     media: &MediaObjects,
+    staff_log: &StaffLog,
     who: Subject<'_>,
     by: &str,
     reason: &str,
-    publish: F,
-) -> Result<ErasureReport, DataError>
-where
-    F: FnOnce(Erasure) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
-{
+) -> Result<ErasureReport, DataError> {
     let started = Instant::now();
     // The prefixes come from the rows, so they are read before the rows go.
     let prefixes = media_prefixes(store, who).await?;
@@ -489,7 +481,7 @@ where
         by: by.to_owned(),
         reason: reason.to_owned(),
     };
-    publish(erasure).await.map_err(DataError::Tombstone)?;
+    staff_log.publish_erasure(&erasure).await.map_err(DataError::Tombstone)?;
 
     let objects = list_media(media, &prefixes).await?;
     for object in &objects {
@@ -669,6 +661,39 @@ pub(crate) async fn forget_live(state: &Dashboards, test: &TestId, candidate: Op
     }
 }
 
+/// Erases `who` for the staff member of `done` (an erasure page's or the
+/// retention sweep's action, with its detail so far), then records the
+/// outcome in the audit trail — the counts, or the error — and, done, takes
+/// the erased tiles off the walls.
+pub(crate) async fn erase_recorded(
+    state: &Dashboards,
+    store: &dyn AnalyticsStore,
+    who: Subject<'_>,
+    reason: &str,
+    done: Done<'_>,
+) -> Result<ErasureReport, DataError> {
+    let by = done.staff.sub.as_str();
+    match erase(store, &state.media_objects, &state.staff_log, who, by, reason).await {
+        Ok(report) => {
+            let counts = serde_json::to_value(&report.rows).expect("counts serialise");
+            let done = done
+                .with("candidates", report.candidates)
+                .with("rows", counts)
+                .with("media_objects", report.media_objects)
+                .with("media_bytes", report.media_bytes)
+                .with("passes", report.passes);
+            state.staff_log.record(done).await;
+            forget_live(state, who.test, who.candidate).await;
+            Ok(report)
+        }
+        Err(error) => {
+            let failed = Done { outcome: invigil_schemas::staff::StaffOutcome::Failed, ..done };
+            state.staff_log.record(failed.with("error", error.to_string())).await;
+            Err(error)
+        }
+    }
+}
+
 /// `POST /api/v1/dashboard/tests/{test}/candidates/{candidate}/erase`
 /// (admins): erases the candidate and answers what was removed, by count.
 pub async fn post_erase(
@@ -699,34 +724,12 @@ pub async fn post_erase(
         ));
     }
     let who = Subject { test: &test, candidate: Some(&candidate) };
-    let store = state.analytics()?;
-    let staff_log = &state.staff_log;
-    let erased = erase(store, &state.media_objects, who, &claims.sub, &request.reason, |erasure| async move {
-        staff_log.publish_erasure(&erasure).await
-    })
-    .await;
     let origin = state.staff_log.origin(&headers, &peer);
-    let done = Done::new(&claims, "candidate.erase", origin).on(&test, Some(&candidate)).with("reason", request.reason);
-    match erased {
-        Ok(report) => {
-            let counts = serde_json::to_value(&report.rows).expect("counts serialise");
-            let done = done
-                .with("rows", counts)
-                .with("media_objects", report.media_objects)
-                .with("media_bytes", report.media_bytes)
-                .with("passes", report.passes);
-            state.staff_log.record(done).await;
-            forget_live(&state, &test, Some(&candidate)).await;
-            tracing::info!(admin = %claims.sub, test = %test, candidate = %candidate, took_ms = report.took_ms, "candidate erased");
-            Ok(Json(report))
-        }
-        Err(error) => {
-            let done =
-                Done { outcome: invigil_schemas::staff::StaffOutcome::Failed, ..done }.with("error", error.to_string());
-            state.staff_log.record(done).await;
-            Err(data_error(error))
-        }
-    }
+    let done =
+        Done::new(&claims, "candidate.erase", origin).on(&test, Some(&candidate)).with("reason", &*request.reason);
+    let report = erase_recorded(&state, state.analytics()?, who, &request.reason, done).await.map_err(data_error)?;
+    tracing::info!(admin = %claims.sub, test = %test, candidate = %candidate, took_ms = report.took_ms, "candidate erased");
+    Ok(Json(report))
 }
 
 #[cfg(test)]
@@ -772,9 +775,9 @@ mod tests {
 
     #[test]
     fn only_dates_name_days() {
-        assert!(is_date("2026-12-06"));
+        assert!(invigil_schemas::media_key::is_date("2026-12-06"));
         for not in ["2026-12-6", "bundle/123", "2026_12_06", "abcd-ef-gh", ""] {
-            assert!(!is_date(not), "{not}");
+            assert!(!invigil_schemas::media_key::is_date(not), "{not}");
         }
     }
 }

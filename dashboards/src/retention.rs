@@ -27,7 +27,7 @@ use invigil_schemas::ids::TestId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::candidate_data::{erase, ErasureReport, Subject};
+use crate::candidate_data::{erase_recorded, ErasureReport, Subject};
 use crate::store::{AnalyticsStore, StoreFailure};
 use crate::Dashboards;
 
@@ -52,6 +52,23 @@ pub struct TestRetention {
     pub due_at: Option<i64>,
 }
 
+impl TestRetention {
+    /// `test`'s retention after a mark (`is_final`, at `marked_at`), with its
+    /// keep time from `document`. A document that does not resolve for the
+    /// test (it cannot be saved so) keeps the defaults' days rather than
+    /// sweeping early.
+    fn of(test: &TestId, is_final: bool, marked_at: i64, document: &invigil_schemas::config::ConfigDocument) -> Self {
+        let keep_days = document.for_test(test).map_or(document.defaults.retention_days, |c| c.retention_days);
+        Self {
+            test_id: test.as_str().to_owned(),
+            r#final: is_final,
+            marked_at,
+            keep_days,
+            due_at: is_final.then(|| marked_at + i64::from(keep_days) * DAY_MS),
+        }
+    }
+}
+
 /// Every test ever marked, newest mark each, with its keep time from the
 /// config document in force.
 pub async fn retention_status(
@@ -70,16 +87,7 @@ pub async fn retention_status(
         };
         let is_final = row.get("mark").and_then(Value::as_str) == Some(MARK_FINAL);
         let marked_at = row.get("marked_at").and_then(Value::as_i64).unwrap_or(0);
-        // A document that does not resolve for the test (it cannot be
-        // saved so) keeps the defaults' days rather than sweeping early.
-        let keep_days = document.for_test(&test).map_or(document.defaults.retention_days, |c| c.retention_days);
-        tests.push(TestRetention {
-            test_id: test.as_str().to_owned(),
-            r#final: is_final,
-            marked_at,
-            keep_days,
-            due_at: is_final.then(|| marked_at + i64::from(keep_days) * DAY_MS),
-        });
+        tests.push(TestRetention::of(&test, is_final, marked_at, document));
     }
     Ok(tests)
 }
@@ -126,15 +134,7 @@ pub async fn post_final(
         return Err(ApiError::unavailable("the mark could not be recorded; nothing changed, try again", 10));
     }
     let document = state.config.current().document;
-    let keep_days = document.for_test(&test).map_or(document.defaults.retention_days, |c| c.retention_days);
-    let marked_at = invigil_schemas::clock::now_ms();
-    Ok(Json(TestRetention {
-        test_id: test.as_str().to_owned(),
-        r#final: request.r#final,
-        marked_at,
-        keep_days,
-        due_at: request.r#final.then(|| marked_at + i64::from(keep_days) * DAY_MS),
-    }))
+    Ok(Json(TestRetention::of(&test, request.r#final, invigil_schemas::clock::now_ms(), &document)))
 }
 
 /// `GET /api/v1/dashboard/retention` (admins): every marked test.
@@ -171,31 +171,16 @@ pub async fn post_sweep(
             invigil_schemas::media_key::utc_date(entry.marked_at / 1000)
         );
         let who = Subject { test: &test, candidate: None };
-        let staff_log = &state.staff_log;
-        let result = erase(store, &state.media_objects, who, &claims.sub, &reason, |erasure| async move {
-            staff_log.publish_erasure(&erasure).await
-        })
-        .await;
         let done = Done::new(&claims, "test.erase", state.staff_log.origin(&headers, &peer))
             .on(&test, None)
-            .with("reason", reason)
+            .with("reason", &*reason)
             .with("due_at", due_at);
-        match result {
+        match erase_recorded(&state, store, who, &reason, done).await {
             Ok(report) => {
-                let counts = serde_json::to_value(&report.rows).expect("counts serialise");
-                let done = done
-                    .with("candidates", report.candidates)
-                    .with("rows", counts)
-                    .with("media_objects", report.media_objects)
-                    .with("media_bytes", report.media_bytes);
-                state.staff_log.record(done).await;
-                crate::candidate_data::forget_live(&state, &test, None).await;
                 tracing::info!(test = %test, candidates = report.candidates, "test erased at the end of its retention");
                 erased.push(report);
             }
             Err(error) => {
-                let failed = Done { outcome: invigil_schemas::staff::StaffOutcome::Failed, ..done };
-                state.staff_log.record(failed.with("error", error.to_string())).await;
                 // What was erased so far stays in the reply's log; the rest
                 // is due again at the next sweep.
                 tracing::error!(test = %test, %error, "retention sweep stopped");

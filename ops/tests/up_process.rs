@@ -19,6 +19,11 @@ fn token(claims: &impl serde::Serialize) -> String {
     tokens::sign_with(SECRET.as_bytes(), claims)
 }
 
+/// A staff token of `sub` in `role` for `tests`.
+fn staff_token(sub: &str, role: StaffRole, tests: &[&str]) -> String {
+    token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(sub, role, tests)))
+}
+
 struct Up {
     child: Child,
     log: std::path::PathBuf,
@@ -131,14 +136,10 @@ async fn up_runs_its_own_broker_stores_events_and_keeps_them_across_a_restart() 
     let session = invigil_schemas::ids::event_id_v7(1, [1; 10]).to_string();
     let reply = post_batch(&http, &base, &candidate, &batch(&session, 0)).await;
     assert_eq!(reply["status"], "ok", "{reply}");
-    let reviewer = token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(
-        "r1",
-        StaffRole::Reviewer,
-        &["exam-up"],
-    )));
+    let reviewer = staff_token("r1", StaffRole::Reviewer, &["exam-up"]);
     let timeline = format!("{base}/api/v1/dashboard/tests/exam-up/candidates/cand-up/timeline");
     let events = |http: reqwest::Client, reviewer: String, timeline: String| async move {
-        let body: Value = http.get(&timeline).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;
+        let body = get_json(&http, timeline, &reviewer).await?;
         let n = body["events"].as_array()?.len();
         (n > 0).then_some(n)
     };
@@ -208,10 +209,8 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
     let mut up = start(dir.path(), port, broker_port, &["--group", "first"]);
     wait_healthy(&mut up, &base).await;
     let test = "exam-data";
-    let staff = |sub: &str, role| {
-        token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(sub, role, &[test])))
-    };
-    let (reviewer, admin) = (staff("r1", StaffRole::Reviewer), staff("a1", StaffRole::Admin));
+    let (reviewer, admin) =
+        (staff_token("r1", StaffRole::Reviewer, &[test]), staff_token("a1", StaffRole::Admin, &[test]));
 
     // Each candidate uploads two photos to their own prefix and reports them.
     let mut uploaded = std::collections::BTreeMap::new();
@@ -263,7 +262,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         let (http, reviewer, base) = (http.clone(), reviewer.clone(), base.clone());
         async move {
             let url = format!("{base}/api/v1/dashboard/tests/{test}/candidates/{candidate}/timeline");
-            let body: Value = http.get(&url).bearer_auth(&reviewer).send().await.ok()?.json().await.ok()?;
+            let body = get_json(&http, url, &reviewer).await?;
             Some(body["events"].as_array()?.len())
         }
     };
@@ -298,7 +297,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         let (http, base) = (http.clone(), base.clone());
         async move {
             let url = format!("{base}/api/v1/dashboard/tests/{test}/wall");
-            let body: Value = http.get(url).bearer_auth(who).send().await.ok()?.json().await.ok()?;
+            let body = get_json(&http, url, &who).await?;
             let tiles = body["tiles"].as_array()?.iter();
             let mut shown: Vec<String> = tiles.filter_map(|t| t["candidate_id"].as_str().map(str::to_owned)).collect();
             shown.sort();
@@ -494,11 +493,7 @@ async fn a_candidate_is_exported_erased_and_stays_erased_through_a_replay() {
         }
     };
     assert_eq!(mark(reviewer.clone(), test).await, 403);
-    let keeper = token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of(
-        "a1",
-        StaffRole::Admin,
-        &[test, "exam-keep"],
-    )));
+    let keeper = staff_token("a1", StaffRole::Admin, &[test, "exam-keep"]);
     assert_eq!(mark(keeper.clone(), test).await, 200);
     assert_eq!(mark(keeper.clone(), "exam-keep").await, 200);
     let cli = |args: &[&str]| {
@@ -583,25 +578,15 @@ async fn the_config_log_on_ups_broker_keeps_its_history_across_a_restart() {
     let (port, broker_port) = (free_port(), free_port());
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let admin =
-        token(&invigil_schemas::claims::staff_token_payload(&tokens::staff_claims_of("a1", StaffRole::Admin, &[])));
+    let admin = staff_token("a1", StaffRole::Admin, &[]);
     let log = "config_topic = \"invigil_config\"\n";
     let history = |http: reqwest::Client, admin: String, base: String| async move {
-        let body: Value = http
-            .get(format!("{base}/api/v1/admin/config/history"))
-            .bearer_auth(admin)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let body = get_json(&http, format!("{base}/api/v1/admin/config/history"), &admin).await?;
         Some(body["versions"].as_array()?.len())
     };
     let mut up = start_with(dir.path(), port, broker_port, &[], log);
     wait_healthy(&mut up, &base).await;
-    let current: Value =
-        http.get(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let current = get_json(&http, format!("{base}/api/v1/admin/config"), &admin).await.unwrap();
     let mut document = current["document"].clone();
     document["tests"] = json!({"exam-log": {"retention_days": 7}});
     let put = http.put(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).json(&document).send().await.unwrap();
@@ -612,8 +597,7 @@ async fn the_config_log_on_ups_broker_keeps_its_history_across_a_restart() {
     let mut up = start_with(dir.path(), port, broker_port, &[], log);
     wait_healthy(&mut up, &base).await;
     assert_eq!(history(http.clone(), admin.clone(), base.clone()).await, Some(before), "versions kept");
-    let now: Value =
-        http.get(format!("{base}/api/v1/admin/config")).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    let now = get_json(&http, format!("{base}/api/v1/admin/config"), &admin).await.unwrap();
     assert_eq!(now["document"]["tests"]["exam-log"]["retention_days"], 7, "the edit is still in force: {now}");
     stop_cleanly(&mut up);
 }

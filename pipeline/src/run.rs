@@ -261,11 +261,22 @@ fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<Confi
     };
     let log = LogSettings { kafka: settings.kafka.clone(), topic: topic.clone() };
     let follower = ConfigFollower::start(log, |_| {})?;
+    until_caught_up("the config log", stop, || follower.wait_until_caught_up(Duration::from_secs(10)))?;
+    Ok(ConfigSource::Log(follower))
+}
+
+/// Calls `wait` (one bounded wait for a log's end) until it succeeds, or
+/// fails once `stop` is raised; says what it waits for every time.
+fn until_caught_up<E: std::fmt::Display>(
+    what: &str,
+    stop: &AtomicBool,
+    mut wait: impl FnMut() -> Result<(), E>,
+) -> Result<(), E> {
     loop {
-        match follower.wait_until_caught_up(Duration::from_secs(10)) {
-            Ok(()) => return Ok(ConfigSource::Log(follower)),
-            Err(error) if stop.load(Ordering::Relaxed) => return Err(error.into()),
-            Err(error) => tracing::warn!(%error, "waiting for the config log"),
+        match wait() {
+            Ok(()) => return Ok(()),
+            Err(error) if stop.load(Ordering::Relaxed) => return Err(error),
+            Err(error) => tracing::warn!(%error, "waiting for {what}"),
         }
     }
 }
@@ -275,16 +286,10 @@ fn config_source(settings: &PipelineSettings, stop: &AtomicBool) -> Result<Confi
 fn follow_erasures(settings: &PipelineSettings, stop: &AtomicBool) -> Result<ErasureFollower, RunError> {
     let topic = invigil_schemas::erasure::erasure_topic(&settings.topic);
     let follower = ErasureFollower::start(&settings.kafka, &topic).map_err(RunError::Erasures)?;
-    loop {
-        match follower.wait_until_caught_up(Duration::from_secs(10)) {
-            Ok(()) => {
-                tracing::info!(erased_candidates = follower.len(), "erasures read");
-                return Ok(follower);
-            }
-            Err(error) if stop.load(Ordering::Relaxed) => return Err(RunError::Erasures(error)),
-            Err(error) => tracing::warn!(%error, "waiting for the erasures topic"),
-        }
-    }
+    until_caught_up("the erasures topic", stop, || follower.wait_until_caught_up(Duration::from_secs(10)))
+        .map_err(RunError::Erasures)?;
+    tracing::info!(erased_candidates = follower.len(), "erasures read");
+    Ok(follower)
 }
 
 /// Creates the tables. A store that is down at start is retried with

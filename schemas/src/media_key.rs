@@ -218,7 +218,7 @@ impl<'a> MediaKey<'a> {
 
 /// `YYYY-MM-DD`, digits where digits go (the calendar is not checked:
 /// the date only names the day a grant was issued).
-fn is_date(date: &str) -> bool {
+pub fn is_date(date: &str) -> bool {
     let b = date.as_bytes();
     b.len() == 10
         && b[4] == b'-'
