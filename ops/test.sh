@@ -154,9 +154,10 @@ node_tests() {
     if [ "$status" -ne 0 ] && [ "${fail:-0}" -eq 0 ]; then fail_step "$name (exit $status)"; fi
 }
 
-step "dashboard JS unit tests (node --test)"
+step "JS unit tests: dashboards and the SDK's words (node --test)"
 # The files, not the folder: Node 21+ reads a folder argument as a test file.
-node_tests "node --test dashboards/web/test" 300 "$log_dir/dashboards-js.log" . dashboards/web/test/*.test.js
+node_tests "node --test dashboards/web/test sdk/js/test" 300 "$log_dir/dashboards-js.log" . \
+    dashboards/web/test/*.test.js sdk/js/test/*.test.js
 
 step "browser tests (node --test, headless Chromium)"
 node_tests "node --test" 1800 "$log_dir/node.log" ops/dev/browser

@@ -340,7 +340,13 @@ wire_names!(RecordingTrack { Camera => "camera", Screen => "screen" });
 /// "bundled"`): `{object}#bytes={first}-{last}`, the inclusive byte range an
 /// HTTP `Range` header takes. Per-capture keys have no `#`.
 pub fn part_key(object: &str, first: u64, length: u64) -> String {
-    format!("{object}#bytes={first}-{}", first + length.max(1) - 1)
+    // Built by hand, not with `format!`: the SDK calls this, and `core::fmt`
+    // would cost its bundle ~1 KB.
+    let mut key = crate::text::cat(&[object, "#bytes="]);
+    crate::text::push_u64(&mut key, first);
+    key.push('-');
+    crate::text::push_u64(&mut key, first + length.max(1) - 1);
+    key
 }
 
 /// A capture key's object and, for a bundle part, its inclusive byte range.

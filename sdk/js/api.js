@@ -3,6 +3,7 @@
 // entries publish it: invigil.js (the script tag) as window.invigil, and
 // module.js (the npm package's ES module) as its export.
 
+import { Messages, fetchCatalogue } from './messages.js';
 import { Session, state } from './session.js';
 
 /**
@@ -19,10 +20,12 @@ export function faceFilesBeside(faceUrl) {
 
 /**
  * Makes the API. `defaults()` is asked at each `start` for what the
- * options leave out: `{ endpoint, token, wasmUrl, liveUrl, faceUrl,
- * faceFiles, importLive, importFace }` (any may be missing; `faceFiles`
- * defaults to the files beside `faceUrl`; `importLive` / `importFace`
- * load a chunk as a module, used unless the options name its URL).
+ * options leave out: `{ endpoint, token, locale, messages, wasmUrl,
+ * liveUrl, faceUrl, faceFiles, messagesUrl, importLive, importFace,
+ * importMessages }` (any may be missing; `faceFiles` defaults to the files
+ * beside `faceUrl`; `importLive` / `importFace` / `importMessages` load a
+ * chunk or catalogue as a module, used unless the options name its URL;
+ * the locale falls back to the page's <html lang>).
  */
 export function createInvigil(defaults) {
   const listeners = { block: [], unblock: [], status: [], uploads: [], error: [], identity: [] };
@@ -53,6 +56,8 @@ export function createInvigil(defaults) {
       if (!endpoint || !token) throw new Error('invigil.start needs an endpoint and a token');
       const faceUrl = options.faceUrl || given.faceUrl;
       const faceFiles = options.faceUrl || !given.faceFiles ? faceFilesBeside(faceUrl) : given.faceFiles;
+      const locale = options.locale || given.locale || document.documentElement.lang;
+      const messagesUrl = options.messagesUrl || given.messagesUrl;
       session = new Session({
         endpoint: endpoint.replace(/\/$/, ''),
         token,
@@ -61,6 +66,8 @@ export function createInvigil(defaults) {
         faceFiles,
         importLive: options.liveUrl ? null : given.importLive,
         importFace: options.faceUrl ? null : given.importFace,
+        messages: new Messages(locale, options.messages || given.messages),
+        importMessages: options.messagesUrl || !given.importMessages ? fetchCatalogue(messagesUrl) : given.importMessages,
       }, listeners);
       state.status = 'loading';
       const starting = session;

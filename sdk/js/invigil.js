@@ -9,7 +9,7 @@
 // the result with the wasm-bindgen glue into dist/invigil.js.
 //
 //   <script src="https://host/invigil.js" data-endpoint="https://proctor.example.com"
-//           data-token="JWT" async></script>
+//           data-token="JWT" data-locale="es" async></script>
 //
 // or, for apps that want control: invigil.start({ endpoint, token }),
 // invigil.stop(), invigil.on('block' | 'unblock' | 'status' | 'uploads' |
@@ -23,6 +23,16 @@ import { createInvigil } from './api.js';
 const SCRIPT = document.currentScript;
 const BASE_URL = SCRIPT && SCRIPT.src ? new URL('.', SCRIPT.src).href : new URL('.', location.href).href;
 
+/** `data-messages`, which a typo must not turn into a page that never starts. */
+function parseMessages(json) {
+  try {
+    return JSON.parse(json);
+  } catch (error) {
+    console.warn(`invigil: data-messages is not JSON (${error.message}); the shipped words are used`);
+    return undefined;
+  }
+}
+
 // What `start` is not told comes from the tag's data- attributes, and the
 // SDK's other files from beside this one.
 const invigil = createInvigil(() => {
@@ -30,6 +40,10 @@ const invigil = createInvigil(() => {
   return {
     endpoint: data.endpoint,
     token: data.token,
+    locale: data.locale,
+    // The host's own strings: a JSON object of message keys (messages.js).
+    messages: data.messages ? parseMessages(data.messages) : undefined,
+    messagesUrl: data.messagesUrl || BASE_URL,
     wasmUrl: data.wasmUrl || new URL('invigil_bg.wasm', BASE_URL).href,
     liveUrl: data.liveUrl || new URL('invigil-live.js', BASE_URL).href,
     faceUrl: data.faceUrl || new URL('invigil-face.js', BASE_URL).href,

@@ -95,16 +95,26 @@
    */
   const NOTE_MS = 30000;
   class Notes {
-    constructor() {
+    /**
+     * `words`: `{ lang, dir, message, warning, dismiss }`, the page's
+     * language and the notes' titles and close label in it (the session's
+     * catalogue). A note in a right-to-left language sits top left.
+     */
+    constructor(words) {
+      this.words = words;
       this.host = document.createElement('invigil-notes');
-      this.host.style.cssText = 'position:fixed;top:12px;right:12px;z-index:2147483646;display:block;max-width:24rem';
+      const side = words.dir === 'rtl' ? 'left' : 'right';
+      this.host.style.cssText = `position:fixed;top:12px;${side}:12px;z-index:2147483646;display:block;max-width:24rem`;
       const root = this.host.attachShadow({ mode: 'open' });
       root.innerHTML = `<style>
-        .note{font:15px/1.4 system-ui,sans-serif;background:#fff;color:#0f172a;border-left:5px solid #1d4ed8;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.25);padding:.6rem .8rem;margin:0 0 .5rem;display:flex;gap:.6rem;align-items:flex-start}
-        .note.warning{border-left-color:#d97706} .note strong{display:block;font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
+        .note{font:15px/1.4 system-ui,sans-serif;background:#fff;color:#0f172a;border-inline-start:5px solid #1d4ed8;border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.25);padding:.6rem .8rem;margin:0 0 .5rem;display:flex;gap:.6rem;align-items:flex-start}
+        .note.warning{border-inline-start-color:#d97706} .note strong{display:block;font-size:.8rem;text-transform:uppercase;letter-spacing:.03em}
         .note p{margin:.1rem 0 0;white-space:pre-wrap;overflow-wrap:anywhere} button{font:inherit;border:0;background:none;cursor:pointer;color:#475569;padding:0 .2rem}
+        @media (prefers-color-scheme:dark){.note{background:#1e293b;color:#f1f5f9}button{color:#cbd5e1}}
       </style><div class="stack"></div>`;
       this.stack = root.querySelector('.stack');
+      this.stack.lang = words.lang;
+      this.stack.dir = words.dir;
       document.documentElement.appendChild(this.host);
     }
 
@@ -114,12 +124,12 @@
       note.setAttribute('role', warning ? 'alert' : 'status');
       const body = document.createElement('div');
       const title = document.createElement('strong');
-      title.textContent = warning ? 'Warning from your proctor' : 'Message from your proctor';
+      title.textContent = warning ? this.words.warning : this.words.message;
       const words = document.createElement('p');
       words.textContent = text;
       body.append(title, words);
       const close = document.createElement('button');
-      close.setAttribute('aria-label', 'Dismiss');
+      close.setAttribute('aria-label', this.words.dismiss);
       close.textContent = '×';
       close.addEventListener('click', () => note.remove());
       note.append(body, close);

@@ -13,7 +13,7 @@
 // strict Content-Security-Policy would refuse). Without a bundler they are
 // found beside this module. Each is fetched only when used: the core at
 // start, live video when a proctor first watches, face checks when a test
-// turns them on.
+// turns them on, a language's words when the page is in it.
 
 import { createInvigil } from './api.js';
 
@@ -21,6 +21,13 @@ export const invigil = createInvigil(() => ({
   wasmUrl: new URL('./invigil_bg.wasm', import.meta.url).href,
   importLive: () => import('./invigil-live.mjs').then((chunk) => chunk.default),
   importFace: () => import('./invigil-face.mjs').then((chunk) => chunk.default),
+  // One literal import per language, so every bundler splits each out.
+  importMessages: (lang) => ({
+    hi: () => import('./invigil-messages-hi.mjs'),
+    es: () => import('./invigil-messages-es.mjs'),
+    fr: () => import('./invigil-messages-fr.mjs'),
+    ar: () => import('./invigil-messages-ar.mjs'),
+  })[lang]().then((chunk) => chunk.default),
   faceFiles: {
     wasm: new URL('./invigil_face_bg.wasm', import.meta.url).href,
     yunet: new URL('./invigil-face-yunet.onnx', import.meta.url).href,

@@ -49,6 +49,9 @@ export class Session {
     // a classic script from its URL.
     this.importLive = options.importLive || (() => loadChunk(this.liveUrl, 'invigilLive'));
     this.importFace = options.importFace || (() => loadChunk(this.faceUrl, 'invigilFace'));
+    /** The candidate's words (messages.js) and how their catalogue arrives. */
+    this.messages = options.messages;
+    this.importMessages = options.importMessages;
     this.listeners = listeners;
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
@@ -56,7 +59,7 @@ export class Session {
     this.encodes = new Map();
     this.nextEncode = 1;
     this.cleanups = [];
-    this.overlay = new Overlay((reason) => this.fix(reason));
+    this.overlay = new Overlay(this.messages, (reason) => this.fix(reason));
     this.stopped = false;
     this.ownFullscreen = false;
     this.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
@@ -64,8 +67,11 @@ export class Session {
 
   async start(wasmUrl) {
     const missing = Object.keys(FEATURES).filter((name) => !FEATURES[name]());
+    // The catalogue comes while the core loads (it is the smaller file).
+    const catalogue = this.messages.load(this.importMessages);
     if (missing.includes('WebAssembly') || missing.includes('IndexedDB')) {
       // Without the core there is nothing to run; still tell the candidate.
+      await catalogue;
       this.overlay.show(['unsupported_browser'], true);
       throw Object.assign(new Error(`this browser lacks ${missing.join(', ')}`), { code: 'unsupported_browser' });
     }
@@ -75,6 +81,7 @@ export class Session {
       // Usually the wasm's server: a 404, or a CDN without CORS headers.
       throw Object.assign(new Error(`the SDK core could not be loaded from ${wasmUrl}: ${error}`), { code: 'wasm_load_failed' });
     }
+    const catalogueError = await catalogue;
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
@@ -87,6 +94,8 @@ export class Session {
       displays: screen.isExtended ? 2 : 1,
       missing_features: missing,
     });
+    // Not reached: the candidate reads English, and the timeline says why.
+    if (catalogueError) this.input('sdk_error', ['messages', catalogueError.slice(0, 300)]);
     if (!missing.includes('Worker')) {
       this.worker = startWorker((message) => this.onWorker(message));
     } else {
@@ -181,7 +190,7 @@ export class Session {
       case 'persist': return tx(this.db, c.store, 'readwrite', (s) => s.put(c.value, c.key)).catch(() => {});
       case 'forget': return tx(this.db, c.store, 'readwrite', (s) => c.keys.forEach((k) => s.delete(k))).catch(() => {});
       case 'acquire_devices': return this.devices.acquire();
-      case 'overlay': return this.overlay.show(c.reasons, c.setup);
+      case 'overlay': return this.overlay.show(c.reasons, c.setup, c.checks);
       case 'capture': return c.kind === 'audio' ? this.recordings.startAudio(c) : this.captureImage(c);
       case 'record': return this.recordings.startVideo(c);
       case 'check_face': return this.checkFace(c.min_confidence / 1000, c.identity);
@@ -419,7 +428,10 @@ export class Session {
     // The notes live in the live module too: loaded on first use.
     this.liveModule().then((module) => {
       if (this.stopped) return;
-      if (!this.notes) this.notes = new module.Notes();
+      if (!this.notes) {
+        const m = this.messages;
+        this.notes = new module.Notes({ lang: m.lang, dir: m.dir, message: m.text('note.message'), warning: m.text('note.warning'), dismiss: m.text('note.dismiss') });
+      }
       this.notes.show(level === 'warning', String(text));
     }, () => {});
   }

@@ -84,7 +84,56 @@ export interface InvigilStartOptions {
   liveUrl?: string;
   /** Where invigil-face.js lives (default: the tag's data-face-url, else the SDK's own); when given, its wasm and models (the detector, and the recogniser in face_check.mode = identity) are fetched from beside it, with CORS if on another origin. Loaded only when the test turns face checks on. */
   faceUrl?: string;
+  /**
+   * The candidate's language, a BCP 47 tag (default: the tag's data-locale,
+   * else the page's `<html lang>`, else English). Shipped: en, hi, es, fr,
+   * ar (right to left); `es-MX` is served by `es`. Any other language is
+   * English unless `messages` gives its words.
+   */
+  locale?: string;
+  /** The host's own words for any message (default: the tag's data-messages, a JSON object); `{name}` placeholders are filled in as in the shipped catalogues. */
+  messages?: Partial<Record<InvigilMessageKey, string>>;
+  /** Where the catalogues `invigil-messages-{lang}.json` live (default: the tag's data-messages-url, else beside invigil.js), with CORS if on another origin. Fetched only for a language other than English. */
+  messagesUrl?: string;
 }
+
+/** The keys of the candidate's words (sdk/js/messages/en.json). */
+export type InvigilMessageKey =
+  | 'setup.title'
+  | 'setup.intro'
+  | 'paused.title'
+  | 'paused.intro'
+  | 'checks'
+  | 'progress'
+  | 'done'
+  | 'announce.done'
+  | 'help'
+  | 'camera_permission.name'
+  | 'camera_permission.title'
+  | 'camera_permission.help'
+  | 'camera_permission.action'
+  | 'microphone_permission.name'
+  | 'microphone_permission.title'
+  | 'microphone_permission.help'
+  | 'microphone_permission.action'
+  | 'screen_permission.name'
+  | 'screen_permission.title'
+  | 'screen_permission.help'
+  | 'screen_permission.action'
+  | 'screen_share_stopped.name'
+  | 'screen_share_stopped.title'
+  | 'screen_share_stopped.help'
+  | 'screen_share_stopped.action'
+  | 'fullscreen_exited.name'
+  | 'fullscreen_exited.title'
+  | 'fullscreen_exited.help'
+  | 'fullscreen_exited.action'
+  | 'unsupported_browser.name'
+  | 'unsupported_browser.title'
+  | 'unsupported_browser.help'
+  | 'note.message'
+  | 'note.warning'
+  | 'note.dismiss';
 
 export interface Invigil {
   readonly version: string;

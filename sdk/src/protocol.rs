@@ -195,8 +195,10 @@ pub enum Command {
     /// Open camera and microphone (no user gesture needed).
     AcquireDevices,
     /// Show the overlay for these reasons, or hide it if empty. `setup` is
-    /// the first run, before proctoring starts.
-    Overlay { reasons: Vec<BlockReason>, setup: bool },
+    /// the first run, before proctoring starts. `checks` is every step this
+    /// test asks of a candidate (the setup's whole list), so the overlay can
+    /// say which apply and which are done.
+    Overlay { reasons: Vec<BlockReason>, setup: bool, checks: Vec<BlockReason> },
     /// Take a face photo or screenshot now, or start the audio chunk `key`
     /// (closing the previous one).
     Capture { kind: CaptureKind, key: String, capture_seq: u64, session_id: Uuid, ts: i64 },
@@ -273,12 +275,11 @@ impl ToJson for Command {
             Command::AcquireDevices => {
                 out.name("acquire_devices");
             }
-            Command::Overlay { reasons, setup } => {
-                out.name("overlay").key("reasons").open_array();
-                for reason in reasons {
-                    out.variant(*reason);
-                }
-                out.close_array().key("setup").bool(*setup);
+            Command::Overlay { reasons, setup, checks } => {
+                out.name("overlay").key("reasons");
+                write_reasons(out, reasons);
+                out.key("setup").bool(*setup).key("checks");
+                write_reasons(out, checks);
             }
             Command::Capture { kind, key, capture_seq, session_id, ts } => {
                 out.name("capture").key("kind").variant(*kind).key("key").string(key);
@@ -430,6 +431,15 @@ impl FromJson for StoredEvent {
     fn from_json(node: &Node<'_>) -> Result<Self, Error> {
         Ok(Self { session_id: node.field("session_id")?.uuid()?, seq: node.read("seq")?, json: node.read("json")? })
     }
+}
+
+/// A list of block reasons as a JSON array of their names.
+fn write_reasons(out: &mut Writer, reasons: &[BlockReason]) {
+    out.open_array();
+    for reason in reasons {
+        out.variant(*reason);
+    }
+    out.close_array();
 }
 
 /// The IndexedDB key of an event: sorts by session, then seq.

@@ -337,11 +337,20 @@ fn shutdown_tears_down_and_forgets_the_queue() {
 #[test]
 fn compliance_blocks_are_recorded_only_while_running() {
     let mut h = Harness::running(ProctorConfig::default());
+    // Every overlay carries the test's whole list of checks (the default
+    // test asks for all four), so the candidate sees which apply.
+    let checks = vec![
+        BlockReason::CameraPermission,
+        BlockReason::MicrophonePermission,
+        BlockReason::ScreenPermission,
+        BlockReason::FullscreenExited,
+    ];
     let exited = h.send(r#"{"fullscreen":"exited"}"#);
-    assert!(exited.contains(&Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false }));
+    let shown = Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false, checks: checks.clone() };
+    assert!(exited.contains(&shown), "{exited:?}");
     assert!(exited.contains(&Command::PauseAudio));
     let entered = h.send(r#"{"fullscreen":"entered"}"#);
-    assert!(entered.contains(&Command::Overlay { reasons: vec![], setup: false }));
+    assert!(entered.contains(&Command::Overlay { reasons: vec![], setup: false, checks }));
     // Both leave at once (the second after the first's answer).
     let mut sent = ack_batches(&mut h, &exited);
     sent.extend(ack_batches(&mut h, &entered));

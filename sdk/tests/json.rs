@@ -69,7 +69,11 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
         Command::Forget { store: Store::Media, keys: vec![] },
         meta.persist(),
         Command::AcquireDevices,
-        Command::Overlay { reasons: vec![BlockReason::FullscreenExited], setup: false },
+        Command::Overlay {
+            reasons: vec![BlockReason::FullscreenExited],
+            setup: false,
+            checks: vec![BlockReason::CameraPermission, BlockReason::FullscreenExited],
+        },
         Command::Capture {
             kind: CaptureKind::Audio,
             key: "audio/1.webm".into(),

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { launch } from './chromium.js';
 import { Ingest, completeSetup, hostPage, jwt, overlayReasons, waitFor } from './stack.js';
 
+const CATALOGUES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'sdk', 'js', 'messages');
+const catalogue = (lang) => JSON.parse(readFileSync(join(CATALOGUES, `${lang}.json`), 'utf8'));
 const AXE = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const EXAM = 'exam-a11y';
@@ -24,6 +26,65 @@ async function violations(page) {
     const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
     return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join('')}`) }));
   }, TAGS);
+}
+
+/**
+ * The overlay as a reader meets it: its language and direction, each
+ * line's text, the steps (to do: title, help, button; done: the line),
+ * the status line, and where the title's text sits in the dialog.
+ */
+async function readOverlay(page) {
+  return page.evaluate(() => {
+    const root = document.querySelector('invigil-overlay')?.shadowRoot;
+    if (!root) return null;
+    const backdrop = root.querySelector('.backdrop');
+    const dialog = root.querySelector('[role=alertdialog]');
+    const [title, intro, list, summary, help, status] = dialog.children;
+    const range = document.createRange();
+    range.selectNodeContents(title);
+    const text = range.getBoundingClientRect();
+    const box = title.getBoundingClientRect();
+    return {
+      lang: backdrop.lang,
+      dir: backdrop.dir,
+      direction: getComputedStyle(dialog).direction,
+      background: getComputedStyle(dialog).backgroundColor,
+      title: title.textContent,
+      intro: intro.textContent,
+      summary: summary.textContent,
+      help: help.textContent,
+      status: status.getAttribute('role') === 'status' ? status.textContent : '(no status role)',
+      todo: [...list.querySelectorAll('li:not(.done)')].map((li) => ({
+        title: li.querySelector('h3').textContent,
+        help: li.querySelector('p').textContent,
+        button: li.querySelector('button')?.textContent,
+        reason: li.querySelector('button')?.dataset.reason,
+      })),
+      done: [...list.querySelectorAll('li.done')].map((li) => li.textContent),
+      focused: root.activeElement?.dataset.reason,
+      all: dialog.textContent,
+      // The title's text against its own box: flush with the start side.
+      gapLeft: Math.round(text.left - box.left),
+      gapRight: Math.round(box.right - text.right),
+    };
+  });
+}
+
+/** What the setup overlay must say in `lang`, each line from its catalogue. */
+function assertSetupOverlay(shown, lang, what) {
+  const words = catalogue(lang);
+  const fill = (key, vars) => words[key].replace(/\{(\w+)\}/g, (_, name) => vars[name]);
+  assert.equal(shown.title, words['setup.title'], `${what}: title`);
+  assert.equal(shown.intro, words['setup.intro'], `${what}: intro`);
+  assert.equal(shown.help, words.help, `${what}: help`);
+  const steps = shown.todo.length + shown.done.length;
+  assert.equal(shown.summary, fill('progress', { done: shown.done.length, total: steps }), `${what}: progress`);
+  for (const step of shown.todo) {
+    assert.deepEqual([step.title, step.help, step.button], [words[`${step.reason}.title`], words[`${step.reason}.help`], words[`${step.reason}.action`]], `${what}: ${step.reason}`);
+  }
+  const names = ['camera_permission', 'microphone_permission', 'screen_permission', 'fullscreen_exited'].map((r) => `✓ ${fill('announce.done', { step: words[`${r}.name`] })}`);
+  for (const line of shown.done) assert.ok(names.includes(line), `${what}: done line ${line} is one of ${names}`);
+  assert.doesNotMatch(shown.all, /\b[a-z_]+\.(title|help|action|name|intro)\b/, `${what}: a message key shown as text`);
 }
 
 /** Checks the page in both colour schemes; `what` names it in failures.
@@ -116,14 +177,92 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
       await page.goto(host.url);
       await waitFor('the setup overlay', async () => (await overlayReasons(page)).includes('screen_permission'), 20_000);
       await assertAccessible(page, 'the setup overlay');
-      await completeSetup(page);
+      // A checklist of the test's four checks, the first to do focused.
+      await waitFor('camera and microphone done', async () => (await readOverlay(page)).done.length === 2);
+      let shown = await readOverlay(page);
+      assertSetupOverlay(shown, 'en', 'the setup overlay');
+      assert.deepEqual([shown.summary, shown.focused], ['Steps done: 2 of 4.', 'screen_permission']);
+      // A step done is announced by the live status line, and focus moves on.
+      await page.locator('invigil-overlay button[data-reason="screen_permission"]').click();
+      await waitFor('the share done', async () => (await readOverlay(page)).done.length === 3);
+      shown = await readOverlay(page);
+      assert.deepEqual([shown.status, shown.summary, shown.focused], ['screen sharing: done.', 'Steps done: 3 of 4.', 'fullscreen_exited']);
+      await page.locator('invigil-overlay button[data-reason="fullscreen_exited"]').click();
+      await waitFor('overlay removed', () => page.evaluate(() => !document.querySelector('invigil-overlay')), 10_000);
       await assertAccessible(page, 'the exam page under proctoring');
       await page.evaluate(() => document.exitFullscreen());
       await waitFor('the paused overlay', async () => (await overlayReasons(page)).includes('fullscreen_exited'));
+      await page.emulateMedia({ colorScheme: 'light' });
+      const light = await readOverlay(page);
+      assert.deepEqual([light.title, light.summary], ['Your test is paused', 'This test needs: camera, microphone, screen sharing, and full screen.']);
       await assertAccessible(page, 'the paused overlay');
+      // The dialog follows the colour scheme (axe checked the contrast of both).
+      await page.emulateMedia({ colorScheme: 'dark' });
+      assert.notEqual((await readOverlay(page)).background, light.background, 'the overlay has a dark scheme');
       await page.close();
     } finally {
       host.close();
+    }
+  });
+
+  // Each shipped language, picked as a host would pick it: the page's
+  // <html lang> (a region subtag included) or the tag's data-locale.
+  const languages = [
+    ['en', { lang: 'en' }],
+    ['hi', { lang: 'hi-IN' }],
+    ['es', { lang: 'en', attributes: { 'data-locale': 'es-MX' } }],
+    ['fr', { lang: 'fr' }],
+    ['ar', { lang: 'ar' }],
+  ];
+  for (const [lang, page] of languages) {
+    test(`the setup overlay in ${lang}: every line from its catalogue, laid out in its direction, axe-clean`, async () => {
+      const host = await hostPage({ endpoint: stack.base, token: jwt({ sub: `cand-${lang}`, test_id: EXAM }), ...page });
+      try {
+        const tab = await browser.context.newPage();
+        await tab.goto(host.url);
+        await waitFor('the setup overlay', async () => (await overlayReasons(tab)).includes('screen_permission'), 20_000);
+        const shown = await readOverlay(tab);
+        assertSetupOverlay(shown, lang, lang);
+        const rtl = lang === 'ar';
+        assert.deepEqual([shown.lang, shown.dir, shown.direction], [lang, rtl ? 'rtl' : 'ltr', rtl ? 'rtl' : 'ltr']);
+        // The title's text starts at its box's start side: right in Arabic.
+        const [start, end] = rtl ? [shown.gapRight, shown.gapLeft] : [shown.gapLeft, shown.gapRight];
+        assert.ok(start <= 1 && end > 20, `${lang}: title text ${start}px from its start side, ${end}px from its end`);
+        await assertAccessible(tab, `the setup overlay in ${lang}`);
+        await tab.close();
+      } finally {
+        host.close();
+      }
+    });
+  }
+
+  test("a host's own words win, and a catalogue that cannot be had leaves English", async () => {
+    const help = 'Llame a la oficina del examen: 555-0100 <b>no markup</b>';
+    const own = await hostPage({
+      endpoint: stack.base,
+      token: jwt({ sub: 'cand-own-words', test_id: EXAM }),
+      attributes: { 'data-locale': 'es', 'data-messages': JSON.stringify({ help }) },
+    });
+    const lost = await hostPage({
+      endpoint: stack.base,
+      token: jwt({ sub: 'cand-no-catalogue', test_id: EXAM }),
+      lang: 'fr',
+      attributes: { 'data-messages-url': '/nowhere/' },
+    });
+    try {
+      const tab = await browser.context.newPage();
+      await tab.goto(own.url);
+      await waitFor('the setup overlay', async () => (await overlayReasons(tab)).includes('screen_permission'), 20_000);
+      let shown = await readOverlay(tab);
+      assert.deepEqual([shown.lang, shown.title, shown.help], ['es', catalogue('es')['setup.title'], help], 'the text is text, not markup');
+      await tab.goto(lost.url);
+      await waitFor('the setup overlay', async () => (await overlayReasons(tab)).includes('screen_permission'), 20_000);
+      shown = await readOverlay(tab);
+      assert.deepEqual([shown.lang, shown.dir, shown.title], ['en', 'ltr', catalogue('en')['setup.title']], 'a French page without its catalogue reads English');
+      await tab.close();
+    } finally {
+      own.close();
+      lost.close();
     }
   });
 

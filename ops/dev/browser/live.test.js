@@ -230,12 +230,19 @@ describe('live video', { timeout: 420_000 }, () => {
     const shown = await waitFor('the note on the candidate page', () => candidate.evaluate(() => {
       const host = document.querySelector('invigil-notes');
       const note = host && host.shadowRoot.querySelector('.note');
-      return note ? { text: note.querySelector('p').textContent, role: note.getAttribute('role'), bold: !!note.querySelector('b') } : null;
+      return note ? {
+        title: note.querySelector('strong').textContent,
+        text: note.querySelector('p').textContent,
+        role: note.getAttribute('role'),
+        bold: !!note.querySelector('b'),
+        close: note.querySelector('button').getAttribute('aria-label'),
+      } : null;
     }), 10_000, 20);
     const latency = Date.now() - sent;
     t.diagnostic(`proctor message → candidate's screen: ${latency} ms`);
     assert.ok(latency <= 2_000, `${latency} ms`);
-    assert.deepEqual(shown, { text: words, role: 'alert', bold: false });
+    // The note's own words come from the page's catalogue (English here).
+    assert.deepEqual(shown, { title: 'Warning from your proctor', text: words, role: 'alert', bold: false, close: 'Dismiss' });
     // Nothing blocks: no overlay, the page stays usable.
     assert.equal(await candidate.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false);
     // Recorded on the timeline: a custom event reaches the topic.

@@ -27,6 +27,11 @@ const VITE = join(HERE, 'node_modules', 'vite', 'bin', 'vite.js');
 const ASSETS = ['invigil_bg.wasm', 'invigil_face_bg.wasm', 'invigil-face-yunet.onnx', 'invigil-face-sface.onnx'];
 /** The chunks it imports dynamically, and the global each defines. */
 const CHUNKS = { 'invigil-live.mjs': 'invigilLive', 'invigil-face.mjs': 'invigilFace' };
+/** The catalogues of the candidate's words it imports, one per language but English. */
+const MESSAGES = ['hi', 'es', 'fr', 'ar'];
+const catalogue = (lang) => JSON.parse(readFileSync(join(HERE, '..', '..', '..', 'sdk', 'js', 'messages', `${lang}.json`), 'utf8'));
+/** `text` as found in a minified script: as written, or with \u escapes. */
+const written = (script, text) => script.includes(text) || script.includes(text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.css': 'text/css' };
 const EXAM = 'exam-npm';
 const CANDIDATE = 'cand-npm';
@@ -80,7 +85,8 @@ describe('@invigil/sdk from npm', { timeout: 8 * 60_000 }, () => {
     assert.equal(packed.name, '@invigil/sdk');
     const files = packed.files.map((f) => f.path).sort();
     assert.deepEqual(files, ['MODELS.md', 'README.md', 'global.d.ts', 'index.d.ts', 'invigil.js', 'invigil.mjs', 'package.json', 'types.d.ts',
-      'invigil-live.js', 'invigil-face.js', ...Object.keys(CHUNKS), ...ASSETS].sort());
+      'invigil-live.js', 'invigil-face.js', ...Object.keys(CHUNKS), ...ASSETS,
+      ...MESSAGES.flatMap((lang) => [`invigil-messages-${lang}.json`, `invigil-messages-${lang}.mjs`])].sort());
     const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules', '@invigil', 'sdk', 'package.json'), 'utf8'));
     assert.deepEqual(manifest.exports['.'], { types: './index.d.ts', default: './invigil.mjs' });
     const tag = ['invigil.js', 'invigil_bg.wasm'].reduce((sum, f) => sum + gzipSync(readFileSync(join(PACKAGE, f)), { level: 9 }).length, 0);
@@ -88,6 +94,7 @@ describe('@invigil/sdk from npm', { timeout: 8 * 60_000 }, () => {
     const module = readFileSync(join(PACKAGE, 'invigil.mjs'), 'utf8');
     for (const asset of ASSETS) assert.ok(module.includes(`new URL("./${asset}", import.meta.url)`), `${asset} named for bundlers`);
     for (const chunk of Object.keys(CHUNKS)) assert.ok(module.includes(`import("./${chunk}")`), `${chunk} imported for bundlers`);
+    for (const lang of MESSAGES) assert.ok(module.includes(`import("./invigil-messages-${lang}.mjs")`), `the ${lang} catalogue imported for bundlers`);
     assert.doesNotMatch(module, /window\.invigil\s*=/, 'the module publishes no global');
   });
 
@@ -126,6 +133,12 @@ describe('@invigil/sdk from npm', { timeout: 8 * 60_000 }, () => {
       assert.ok(found, `${chunk} is not a chunk of its own (${scripts.map(([f]) => f).join(', ')})`);
       emittedAs[chunk] = found[0];
     }
+    // Each language's words too: fetched only by a page in that language.
+    for (const lang of MESSAGES) {
+      const found = scripts.find(([f, text]) => f !== entry && written(text, catalogue(lang)['setup.intro']));
+      assert.ok(found, `the ${lang} catalogue is not a chunk of its own`);
+      emittedAs[`invigil-messages-${lang}.mjs`] = found[0];
+    }
     assert.doesNotMatch(scripts.map(([, text]) => text).join('\n'), /data:text\/javascript/, 'no script inlined as a data: URL');
 
     const site = await serve(out);
@@ -152,7 +165,14 @@ describe('@invigil/sdk from npm', { timeout: 8 * 60_000 }, () => {
 
       // Started: the core from Vite's output, setup, running, events in Kafka.
       const token = jwt({ sub: CANDIDATE, test_id: EXAM });
-      await page.goto(`${site.url}?endpoint=${encodeURIComponent(stack.base)}&token=${encodeURIComponent(token)}`);
+      await page.goto(`${site.url}?endpoint=${encodeURIComponent(stack.base)}&token=${encodeURIComponent(token)}&locale=ar`);
+      // In the candidate's language, from the catalogue chunk Vite split out.
+      await waitFor('the overlay in Arabic', () => page.evaluate((title) => {
+        const root = document.querySelector('invigil-overlay')?.shadowRoot;
+        return root?.querySelector('.backdrop').dir === 'rtl' && root.querySelector('h2').textContent === title;
+      }, catalogue('ar')['setup.title']), 20_000);
+      assert.ok(requests.some((url) => url.endsWith(`/assets/${emittedAs['invigil-messages-ar.mjs']}`)), 'the Arabic chunk fetched');
+      assert.ok(!requests.some((url) => url.endsWith(`/assets/${emittedAs['invigil-messages-fr.mjs']}`)), 'no other language fetched');
       await completeSetup(page);
       await waitFor('status running', () => page.evaluate(() => window.consumer.notices.some((n) => n.name === 'status' && n.state === 'running')), 20_000);
       const events = () => stack.events().map((e) => e.event);

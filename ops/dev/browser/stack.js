@@ -251,12 +251,17 @@ export function portraitCamera(dir, fixture, seconds = 4) {
 }
 
 /** The content types of sdk/dist's files, by extension. */
-export const DIST_TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream' };
+export const DIST_TYPES = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.json': 'application/json' };
 
-/** Serves sdk/dist and a host page that loads it with a script tag. */
-export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', faceUrl = '' }) {
+/**
+ * Serves sdk/dist and a host page that loads it with a script tag; `lang`
+ * is the page's <html lang>, `attributes` more of the tag's (name → value).
+ */
+export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', faceUrl = '', lang = 'en', attributes = {} }) {
   if (!existsSync(join(DIST, 'invigil.js'))) throw new Error('sdk/dist missing: run sdk/build.sh');
-  const page = `<!doctype html><html lang="en"><meta charset="utf-8"><title>exam</title>
+  const quote = (value) => String(value).replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+  const more = Object.entries(attributes).map(([name, value]) => ` ${name}="${quote(value)}"`).join('');
+  const page = `<!doctype html><html lang="${lang}"><meta charset="utf-8"><title>exam</title>
 <body><h1>Question 1</h1><label for="answer">Your answer</label><textarea id="answer"></textarea>
 <script>
   // As the SDK docs say for async tags: attach on 'invigil:loaded' (or at
@@ -268,7 +273,7 @@ export async function hostPage({ endpoint, token, extra = '', wasmUrl = '', face
   if (window.invigil) wire(window.invigil);
   else window.addEventListener('invigil:loaded', (e) => wire(e.detail), { once: true });
 </script>
-<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}"${wasmUrl ? ` data-wasm-url="${wasmUrl}"` : ''}${faceUrl ? ` data-face-url="${faceUrl}"` : ''} async></script>${extra}</body>`;
+<script src="/invigil.js" data-endpoint="${endpoint}" data-token="${token}"${wasmUrl ? ` data-wasm-url="${wasmUrl}"` : ''}${faceUrl ? ` data-face-url="${faceUrl}"` : ''}${more} async></script>${extra}</body>`;
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname;
     if (path === '/') {

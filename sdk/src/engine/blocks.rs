@@ -93,7 +93,8 @@ impl Engine {
                 self.captures.due[kind_index(CaptureKind::Audio)] = now;
             }
         }
-        self.commands.push(Command::Overlay { reasons: reasons.clone(), setup });
+        let checks = compliance::reasons(&compliance::Devices::default(), &self.config, true);
+        self.commands.push(Command::Overlay { reasons: reasons.clone(), setup, checks });
         self.shown = reasons;
     }
 
@@ -103,7 +104,7 @@ impl Engine {
         self.captures.due = [now; 3];
         self.captures.segment_due = [now; 2];
         self.captures.face_check_due = now;
-        self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false });
+        self.commands.push(Command::Overlay { reasons: Vec::new(), setup: false, checks: Vec::new() });
         for reason in std::mem::take(&mut self.shown) {
             self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
         }

@@ -39,6 +39,10 @@ invigil.on('status', (n) => n.reason);
 invigil.on('block', (n: StatusNotice) => void n);
 // @ts-expect-error the token is a string
 void invigil.start({ endpoint: 'https://proctor.example.com', token: 42 });
+// The candidate's words: a language, and the host's own strings by key.
+void invigil.start({ endpoint: 'https://proctor.example.com', token: 't', locale: 'ar', messages: { help: 'Call 555-0100' } });
+// @ts-expect-error a message key the SDK does not have
+void invigil.start({ endpoint: 'https://proctor.example.com', token: 't', messages: { helpp: 'Call 555-0100' } });
 // @ts-expect-error error codes are a closed set
 invigil.on('error', (e) => e.code === 'timeout');
 // @ts-expect-error a block reason is one of the SDK's
