@@ -41,6 +41,8 @@ pub const FILES: &[(&str, &str, &str)] = &[
     page!("review-data.js", "text/javascript; charset=utf-8"),
     page!("recording.js", "text/javascript; charset=utf-8"),
     page!("lms.js", "text/javascript; charset=utf-8"),
+    page!("words.js", "text/javascript; charset=utf-8"),
+    page!("words-en.json", "application/json"),
 ];
 
 /// The pages, as `(file name, title, module)`: one shell

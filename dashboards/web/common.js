@@ -3,6 +3,9 @@
 // the page through textContent (never innerHTML, see dom.js), so
 // candidate-supplied strings cannot become markup.
 import { el } from './dom.js';
+import { lang, t } from './words.js';
+
+document.documentElement.lang = lang;
 
 const TOKEN_KEY = 'invigil.staff-token';
 
@@ -208,15 +211,15 @@ export async function header(title) {
   }
   const test = params.get('test');
   const suffix = test ? `?test=${encodeURIComponent(test)}` : '';
-  const nav = el('nav', { 'aria-label': 'Pages' });
-  if (me.role === 'proctor' || me.role === 'admin') nav.append(el('a', { href: `proctor.html${suffix}` }, 'Proctor wall'));
-  if (me.role === 'reviewer' || me.role === 'admin') nav.append(el('a', { href: `review.html${suffix}` }, 'Review'));
-  if (me.role === 'admin') nav.append(el('a', { href: 'admin.html' }, 'Admin'));
+  const nav = el('nav', { 'aria-label': t('nav.label') });
+  if (me.role === 'proctor' || me.role === 'admin') nav.append(el('a', { href: `proctor.html${suffix}` }, t('nav.proctor')));
+  if (me.role === 'reviewer' || me.role === 'admin') nav.append(el('a', { href: `review.html${suffix}` }, t('nav.review')));
+  if (me.role === 'admin') nav.append(el('a', { href: 'admin.html' }, t('nav.admin')));
   bar.replaceChildren(
     el('h1', {}, 'invigil ', el('span', { class: 'page-title' }, title)),
     nav,
     el('span', { class: 'who' }, `${me.name || me.sub} · ${me.role}`),
-    el('button', { type: 'button', class: 'link', onclick: signOut }, 'Sign out'),
+    el('button', { type: 'button', class: 'link', onclick: signOut }, t('sign_out')),
   );
   return me;
 }
@@ -226,7 +229,7 @@ export async function header(title) {
 function signInForm(bar, problem, signIn) {
   const back = encodeURIComponent(location.pathname + location.search);
   const provider = signIn
-    ? el('p', { class: 'sso' }, el('a', { class: 'button', id: 'sso-sign-in', href: `${signIn.url}?next=${back}` }, `Sign in with ${signIn.name}`))
+    ? el('p', { class: 'sso' }, el('a', { class: 'button', id: 'sso-sign-in', href: `${signIn.url}?next=${back}` }, t('sign_in.with', { provider: signIn.name })))
     : null;
   const input = el('input', { id: 'token-input', type: 'password', autocomplete: 'off', required: true });
   const form = el(
@@ -236,11 +239,11 @@ function signInForm(bar, problem, signIn) {
       sessionStorage.setItem(TOKEN_KEY, input.value.trim());
       location.reload();
     } },
-    el('label', { for: 'token-input' }, signIn ? 'Or a staff token' : 'Staff token'),
+    el('label', { for: 'token-input' }, t(signIn ? 'sign_in.token_too' : 'sign_in.token')),
     input,
-    el('button', { type: 'submit' }, 'Sign in'),
+    el('button', { type: 'submit' }, t('sign_in.submit')),
     problem ? el('p', { class: 'error', role: 'alert' }, problem) : null,
-    el('p', { class: 'hint' }, 'Ask your administrator for a token (`invigil token --role proctor --sub you --test exam`).'),
+    el('p', { class: 'hint' }, t('sign_in.hint')),
   );
   bar.replaceChildren(el('h1', {}, 'invigil'), ...(provider ? [provider] : []), form);
   document.getElementById('main')?.replaceChildren();
@@ -261,10 +264,10 @@ export function chooseTest(me, page) {
         event.preventDefault();
         location.href = `${page}?test=${encodeURIComponent(input.value.trim())}`;
       } },
-      el('label', { for: 'test-input' }, 'Test'),
+      el('label', { for: 'test-input' }, t('pick_test.label')),
       input,
       el('datalist', { id: 'tests' }, me.tests.map((t) => el('option', { value: t }))),
-      el('button', { type: 'submit' }, 'Open'),
+      el('button', { type: 'submit' }, t('pick_test.open')),
     ),
   );
   return null;

@@ -2,18 +2,19 @@
 // that token opens.
 import { header } from './common.js';
 import { el } from './dom.js';
+import { t } from './words.js';
 
-const me = await header('Dashboards');
+const me = await header(t('landing.title'));
 if (me) {
   const pages = [];
-  if (me.role === 'proctor' || me.role === 'admin') pages.push(['proctor.html', 'Proctor wall', 'live counters and alerts for your candidates']);
-  if (me.role === 'reviewer' || me.role === 'admin') pages.push(['review.html', 'Review', 'candidates by score, timelines, verdicts']);
-  if (me.role === 'admin') pages.push(['admin.html', 'Admin', 'configuration, rollback, bypasses']);
-  const tests = me.role === 'admin' && me.tests.length === 0 ? ['(any test: add ?test=… to a page)'] : me.tests;
+  if (me.role === 'proctor' || me.role === 'admin') pages.push(['proctor.html', t('nav.proctor'), t('landing.proctor')]);
+  if (me.role === 'reviewer' || me.role === 'admin') pages.push(['review.html', t('nav.review'), t('landing.review')]);
+  if (me.role === 'admin') pages.push(['admin.html', t('nav.admin'), t('landing.admin')]);
+  const tests = me.role === 'admin' && me.tests.length === 0 ? [t('landing.any_test')] : me.tests;
   document.getElementById('main').append(
-    el('section', { class: 'panel' }, el('h2', {}, 'Pages'),
+    el('section', { class: 'panel' }, el('h2', {}, t('landing.pages')),
       el('ul', {}, pages.map(([href, name, what]) => el('li', {}, el('a', { href }, name), ` — ${what}`)))),
-    el('section', { class: 'panel' }, el('h2', {}, 'Your tests'),
+    el('section', { class: 'panel' }, el('h2', {}, t('landing.tests')),
       el('ul', { id: 'tests' }, tests.map((test) => el('li', {}, test)))),
   );
 }

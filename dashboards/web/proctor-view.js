@@ -2,6 +2,7 @@
 // alert list. What they say comes from proctor-data.js; this only draws it.
 import { reviewLink, thumbnail } from './common.js';
 import { el } from './dom.js';
+import { t } from './words.js';
 import { COUNTERS, counterText, scoreLine } from './proctor-data.js';
 
 /** Lays out the wall of `test` in `main`; returns its parts: the duty line,
@@ -9,11 +10,11 @@ import { COUNTERS, counterText, scoreLine } from './proctor-data.js';
 export function wallLayout(main, test, gridTiles) {
   const parts = {
     summary: el('p', { id: 'duty', class: 'legend' }),
-    gridButton: el('button', { type: 'button', id: 'open-grid', title: `The cameras of the first ${gridTiles} candidates, live` }, 'Live grid'),
+    gridButton: el('button', { type: 'button', id: 'open-grid', title: t('wall.grid_hint', { count: gridTiles }) }, t('wall.grid')),
     gridSlot: el('div', { id: 'live-grid' }),
     viewerSlot: el('div', { id: 'live-viewer' }),
-    tiles: el('ul', { class: 'tiles', id: 'tiles', 'aria-label': 'Candidates' }),
-    alerts: el('ol', { class: 'alerts', id: 'alerts', 'aria-label': 'Alerts, most severe first' }),
+    tiles: el('ul', { class: 'tiles', id: 'tiles', 'aria-label': t('wall.candidates') }),
+    alerts: el('ol', { class: 'alerts', id: 'alerts', 'aria-label': t('wall.alerts_label') }),
   };
   main.append(
     parts.summary,
@@ -21,8 +22,8 @@ export function wallLayout(main, test, gridTiles) {
     parts.gridSlot,
     parts.viewerSlot,
     el('div', { class: 'wall' },
-      el('section', { 'aria-labelledby': 'tiles-title' }, el('h2', { id: 'tiles-title' }, `Candidates of ${test}`), parts.tiles),
-      el('aside', { class: 'panel', 'aria-labelledby': 'alerts-title' }, el('h2', { id: 'alerts-title' }, 'Alerts'), parts.alerts)),
+      el('section', { 'aria-labelledby': 'tiles-title' }, el('h2', { id: 'tiles-title' }, t('wall.candidates_of', { test })), parts.tiles),
+      el('aside', { class: 'panel', 'aria-labelledby': 'alerts-title' }, el('h2', { id: 'alerts-title' }, t('wall.alerts')), parts.alerts)),
   );
   return parts;
 }
@@ -59,8 +60,8 @@ function newTile(test, candidate, onWatch, controls) {
   }
   const node = el('li', { class: 'tile', dataset: { candidate } },
     el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),
-    el('button', { type: 'button', class: 'watch', onclick: () => onWatch(candidate), 'aria-label': `Watch live: ${candidate}` }, 'Watch live'),
-    controls.shown ? el('button', { type: 'button', class: 'lms', onclick: () => controls.onControls(candidate), 'aria-label': `LMS controls for ${candidate}` }, 'LMS controls') : null,
+    el('button', { type: 'button', class: 'watch', onclick: () => onWatch(candidate), 'aria-label': t('wall.watch_label', { candidate }) }, t('wall.watch')),
+    controls.shown ? el('button', { type: 'button', class: 'lms', onclick: () => controls.onControls(candidate), 'aria-label': t('wall.lms_label', { candidate }) }, t('wall.lms')) : null,
     el('div', { class: 'score' }),
     counters,
     el('div', { class: 'thumbs' }));
@@ -82,7 +83,7 @@ function paintTile(node, tile, status, alertScore) {
   }
   if (node.thumbs.face !== tile.face_key || node.thumbs.screen !== tile.screen_key) {
     node.thumbs = { face: tile.face_key, screen: tile.screen_key };
-    node.querySelector('.thumbs').replaceChildren(thumbnail(tile.face_key, 'face photo'), thumbnail(tile.screen_key, 'screenshot'));
+    node.querySelector('.thumbs').replaceChildren(thumbnail(tile.face_key, t('wall.face_photo')), thumbnail(tile.screen_key, t('wall.screenshot')));
   }
 }
 
@@ -91,5 +92,5 @@ export function drawAlerts(list, items, test) {
   list.replaceChildren(...(items.length ? items.map((item) => el('li', { dataset: { severity: item.severity, candidate: item.candidate } },
     el('strong', {}, item.severity), ' ',
     el('a', { href: reviewLink(test, item.candidate) }, item.candidate),
-    el('div', {}, item.what))) : [el('li', { class: 'legend' }, 'No alerts.')]));
+    el('div', {}, item.what))) : [el('li', { class: 'legend' }, t('wall.no_alerts'))]));
 }

@@ -9,8 +9,9 @@ import { GRID_TILES, openGrid, openViewer } from './live.js';
 import { openControls } from './lms.js';
 import { candidateStatus, dutySummary, mergeSnapshot, wallAlerts, wallOrder } from './proctor-data.js';
 import { drawAlerts, tileBoard, wallLayout } from './proctor-view.js';
+import { t } from './words.js';
 
-const me = await header('Proctor wall');
+const me = await header(t('wall.title'));
 const test = me && chooseTest(me, 'proctor.html');
 if (test) start(test);
 
@@ -40,9 +41,9 @@ function liveVideo(test, { gridButton, gridSlot, viewerSlot, tiles }) {
     }
     // The wall's order: the highest scores first.
     const candidates = [...tiles.children].map((node) => node.dataset.candidate);
-    grid = openGrid(test, candidates, { onOpen: watch, onClose: () => { grid = null; gridButton.textContent = 'Live grid'; } });
+    grid = openGrid(test, candidates, { onOpen: watch, onClose: () => { grid = null; gridButton.textContent = t('wall.grid'); } });
     gridSlot.replaceChildren(grid.panel);
-    gridButton.textContent = 'Close live grid';
+    gridButton.textContent = t('wall.grid_close');
   });
   return watch;
 }
@@ -110,7 +111,7 @@ function follow(test, wall) {
     if (name === 'snapshot') wall.applySnapshot(data);
     else if (name === 'tile') wall.applyTile(data);
   }, {
-    onState: (state) => say(state === 'open' ? 'Live.' : 'Connection lost; reconnecting…', state === 'open' ? 'info' : 'error'),
+    onState: (state) => say(state === 'open' ? t('wall.live') : t('wall.reconnecting'), state === 'open' ? 'info' : 'error'),
   }).catch((error) => {
     say(error instanceof ApiError ? error.message : String(error), 'error');
     document.body.dataset.denied = String(error.status || '');
