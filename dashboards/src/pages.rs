@@ -159,8 +159,12 @@ mod tests {
                 if !line.trim_end().ends_with(';') {
                     continue;
                 }
-                let target = statement
-                    .rsplit(['\'', '"'])
+                // The specifier is the first string after `from` (or the
+                // only one, in a bare `import './x.js'`); import attributes
+                // (`with { type: 'json' }`) may follow it.
+                let specifier = statement.split_once(" from ").map_or(statement.as_str(), |(_, rest)| rest);
+                let target = specifier
+                    .split(['\'', '"'])
                     .nth(1)
                     .unwrap_or_else(|| panic!("{name}: cannot read the module `{statement}` imports"))
                     .trim_start_matches("./");
