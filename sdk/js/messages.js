@@ -23,10 +23,11 @@ export function shippedLanguage(tag) {
 
 /**
  * Fetches `invigil-messages-{lang}.json` from beside `base` (the script
- * tag's way: plain files next to invigil.js).
+ * tag's way: plain files next to invigil.js); a relative `base` is the
+ * page's.
  */
 export function fetchCatalogue(base) {
-  return (lang) => fetch(new URL(`invigil-messages-${lang}.json`, base)).then((response) => {
+  return (lang) => fetch(new URL(`invigil-messages-${lang}.json`, new URL(base, location.href))).then((response) => {
     if (!response.ok) throw new Error(`${response.url} answered ${response.status}`);
     return response.json();
   });

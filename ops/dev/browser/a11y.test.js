@@ -255,8 +255,11 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
       await waitFor('the setup overlay', async () => (await overlayReasons(tab)).includes('screen_permission'), 20_000);
       let shown = await readOverlay(tab);
       assert.deepEqual([shown.lang, shown.title, shown.help], ['es', catalogue('es')['setup.title'], help], 'the text is text, not markup');
+      const asked = [];
+      tab.on('request', (request) => asked.push(new URL(request.url()).pathname));
       await tab.goto(lost.url);
       await waitFor('the setup overlay', async () => (await overlayReasons(tab)).includes('screen_permission'), 20_000);
+      assert.ok(asked.includes('/nowhere/invigil-messages-fr.json'), `the catalogue was asked for where the tag said: ${asked}`);
       shown = await readOverlay(tab);
       assert.deepEqual([shown.lang, shown.dir, shown.title], ['en', 'ltr', catalogue('en')['setup.title']], 'a French page without its catalogue reads English');
       await tab.close();
