@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use invigil_schemas::config::{AnomalyWeights, FaceCheck, ProctorConfig};
+use invigil_schemas::config::{Accommodation, AnomalyWeights, FaceCheck, ProctorConfig};
 use invigil_schemas::ids::{CandidateId, TestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -224,6 +224,9 @@ pub struct Timeline {
     /// What staff did to the exam (LMS controls), oldest first, with
     /// `detail` as an object.
     pub staff_actions: Vec<Row>,
+    /// The checks waived for this candidate now, so a reviewer does not
+    /// flag what was allowed.
+    pub accommodation: Option<Accommodation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -270,6 +273,7 @@ pub async fn timeline(
         face_check: config.face_check.clone(),
         verdicts,
         staff_actions,
+        accommodation: None,
     })
 }
 
@@ -405,9 +409,13 @@ pub async fn get_timeline(
     // Proctors drill down into their candidates; reviewers review.
     let claims =
         state.verifier.staff_of_test(&headers, &test, &[StaffRole::Proctor, StaffRole::Reviewer, StaffRole::Admin])?;
-    let config = state.config.current().document.for_test(&test).unwrap_or_default();
+    // The candidate's own config: their face checks drawn as the pipeline
+    // ran them (none, if waived).
+    let current = state.config.current();
+    let config = current.document.for_candidate(&test, &candidate).unwrap_or_default();
     let limit = state.settings.max_timeline_events;
-    let read = timeline(state.analytics()?, &test, &candidate, &config, limit).await.map_err(store_error)?;
+    let mut read = timeline(state.analytics()?, &test, &candidate, &config, limit).await.map_err(store_error)?;
+    read.accommodation = current.document.accommodation(&test, &candidate).cloned();
     let origin = state.staff_log.origin(&headers, &peer);
     state.staff_log.note(Done::new(&claims, "review.open", origin).on(&test, Some(&candidate)));
     Ok(Json(read))

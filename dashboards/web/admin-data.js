@@ -38,27 +38,39 @@ export function versionList(versions, inForce) {
   return [...versions].reverse().map((version) => ({ version, inForce: version === inForce }));
 }
 
-/** Every bypass of the document as { test, candidate, reason }, in the document's order. */
-export function bypassList(document) {
-  return Object.entries(document.bypasses || {}).flatMap(([test, candidates]) =>
-    Object.entries(candidates).map(([candidate, { reason }]) => ({ test, candidate, reason })));
+/**
+ * Every entry of a per-candidate layer of the document (`bypasses`,
+ * `accommodations`: `{test: {candidate: entry}}`) as `{ test, candidate,
+ * ...entry }`, in the document's order.
+ */
+export function candidateEntries(document, layer) {
+  return Object.entries(document[layer] || {}).flatMap(([test, candidates]) =>
+    Object.entries(candidates).map(([candidate, entry]) => ({ test, candidate, ...entry })));
 }
 
-/** A copy of the document with `candidate` of `test` bypassed for `reason`. */
-export function withBypass(document, test, candidate, reason) {
+/** A copy of the document with `entry` for `candidate` of `test` in `layer` (replacing theirs). */
+export function withCandidateEntry(document, layer, test, candidate, entry) {
   const copy = structuredClone(document);
-  copy.bypasses = copy.bypasses || {};
-  copy.bypasses[test] = { ...(copy.bypasses[test] || {}), [candidate]: { reason } };
+  copy[layer] = copy[layer] || {};
+  copy[layer][test] = { ...(copy[layer][test] || {}), [candidate]: entry };
   return copy;
 }
 
-/** A copy of the document without that bypass; a test left with none leaves too. */
-export function withoutBypass(document, test, candidate) {
+/** A copy of the document without that entry; a test left with none leaves too. */
+export function withoutCandidateEntry(document, layer, test, candidate) {
   const copy = structuredClone(document);
-  delete copy.bypasses[test][candidate];
-  if (Object.keys(copy.bypasses[test]).length === 0) delete copy.bypasses[test];
+  delete copy[layer][test][candidate];
+  if (Object.keys(copy[layer][test]).length === 0) delete copy[layer][test];
   return copy;
 }
+
+/** The checks an accommodation can waive (`accommodations.{test}.{candidate}.waive`), with what each means. */
+export const WAIVERS = [
+  ['fullscreen', 'Full screen (leaving it does not block)'],
+  ['screen_share', 'Screen sharing and screenshots'],
+  ['face_check', 'Face checks'],
+  ['permissions', 'Camera and microphone (may be declined)'],
+];
 
 /** The document's LMS registrations (`lti_platforms`), in its order. */
 export function platformList(document) {

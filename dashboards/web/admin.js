@@ -1,13 +1,13 @@
 // Admin: the configuration document (SPEC §7) — every setting as a form
 // per layer (admin-settings.js) or the whole document as JSON, the changes
 // listed before they are saved, earlier versions seen and restored —
-// candidate bypasses with their reason, the learning platforms (LTI 1.3) that may launch invigil, a test's audit
+// candidate accommodations (checks waived) and bypasses with their reason, the learning platforms (LTI 1.3) that may launch invigil, a test's audit
 // trail (who did what to which candidate, when, from where) and the webhook
 // delivery log with redelivery.
 // Nothing changes unless the server accepted the whole document. The
 // document's edits are admin-data.js's; this file draws and calls the API.
 import { ApiError, api, header, say } from './common.js';
-import { bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass, withoutPlatform } from './admin-data.js';
+import { WAIVERS, candidateEntries, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withCandidateEntry, withPlatform, withoutCandidateEntry, withoutPlatform } from './admin-data.js';
 import { drawSettings, markSettingProblems, refreshSettings, reviewChanges, settingsHeader, settingsLayout } from './admin-settings.js';
 import { el } from './dom.js';
 import { formatTime } from './format.js';
@@ -25,6 +25,7 @@ async function start() {
   page.editor.addEventListener('change', () => refreshSettings(page));
   page.settings = (await api('/api/v1/admin/config/settings')).settings;
   page.bypassForm.addEventListener('submit', (event) => addBypass(page, event));
+  page.accommodationForm.addEventListener('submit', (event) => addAccommodation(page, event));
   page.platformForm.addEventListener('submit', (event) => addPlatform(page, event));
   page.auditForm.addEventListener('submit', (event) => showAudit(page, event));
   page.deliveryForm.addEventListener('submit', (event) => { event.preventDefault(); showDeliveries(page); });
@@ -45,6 +46,13 @@ function layout(main) {
     history: el('ol', { id: 'history', reversed: true }),
     preview: el('pre', { class: 'preview', id: 'preview', hidden: true }),
     bypasses: el('tbody', { id: 'bypasses' }),
+    accommodations: el('tbody', { id: 'accommodations' }),
+    accommodationForm: el('form', { id: 'accommodation-form', class: 'row' },
+      field('accommodation-test', 'Test'), field('accommodation-candidate', 'Candidate'),
+      el('fieldset', {}, el('legend', {}, 'Waive'), WAIVERS.map(([name, label]) =>
+        el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'accommodation-waive', value: name }), ` ${label}`))),
+      field('accommodation-reason', 'Reason (shown to reviewers, kept for the audit trail)', { minlength: '3' }),
+      el('button', { type: 'submit', class: 'primary' }, 'Waive for this candidate')),
     saveButton: el('button', { type: 'button', class: 'primary', id: 'save' }, 'Review changes'),
     jsonView: null,
     discardButton: el('button', { type: 'button' }, 'Discard edits'),
@@ -70,15 +78,18 @@ function layout(main) {
       el('button', { type: 'submit', class: 'primary' }, 'Show deliveries')),
   };
   page.jsonView = el('details', { id: 'json-view' }, el('summary', {}, 'JSON view: the whole document'),
-    el('p', { class: 'hint' }, 'defaults → tests.{test} overrides (only what changes) → bypasses.{test}.{candidate}; duty.{test} = {proctors, capacity} splits the live wall. The forms above show what you type here once you leave the editor.'),
+    el('p', { class: 'hint' }, 'defaults → tests.{test} overrides (only what changes) → accommodations.{test}.{candidate} → bypasses.{test}.{candidate}; duty.{test} = {proctors, capacity} splits the live wall. The forms above show what you type here once you leave the editor.'),
     page.editor, page.problems);
   main.append(
     el('section', { class: 'panel editor', 'aria-labelledby': 'editor-title' },
       el('h2', { id: 'editor-title' }, 'Configuration ', page.version),
-      el('p', { class: 'hint' }, 'Three layers: the defaults, each test\'s override (only what changes), then candidate bypasses. Candidates get a change on their next events call. Nothing is saved until you review the changes and confirm.'),
+      el('p', { class: 'hint' }, 'Four layers: the defaults, each test\'s override (only what changes), candidate accommodations, then candidate bypasses. Candidates get a change on their next events call. Nothing is saved until you review the changes and confirm.'),
       settingsHeader(page), page.layerHint, page.groups, page.jsonView,
       el('div', { class: 'row' }, page.saveButton, page.discardButton), page.diff),
     el('section', { class: 'panel', 'aria-labelledby': 'history-title' }, el('h2', { id: 'history-title' }, 'Version history'), page.history, page.preview),
+    el('section', { class: 'panel', 'aria-labelledby': 'accommodation-title' }, el('h2', { id: 'accommodation-title' }, 'Candidate accommodations'),
+      el('p', { class: 'hint' }, 'Checks one candidate is excused from — a disability, an assistive technology, missing hardware — with proctoring still on. Their overlay lists only the checks left; reviewers see the accommodation on the timeline.'),
+      el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Waived', 'Reason', ''].map((h) => el('th', {}, h)))), page.accommodations), page.accommodationForm),
     el('section', { class: 'panel', 'aria-labelledby': 'bypass-title' }, el('h2', { id: 'bypass-title' }, 'Candidate bypasses'),
       el('table', {}, el('thead', {}, el('tr', {}, ['Test', 'Candidate', 'Reason', ''].map((h) => el('th', {}, h)))), page.bypasses), page.bypassForm),
     el('section', { class: 'panel', 'aria-labelledby': 'platforms-title' }, el('h2', { id: 'platforms-title' }, 'Learning platforms (LTI 1.3)'),
@@ -139,10 +150,15 @@ function drawHistory(page, versions) {
 }
 
 function drawBypasses(page) {
-  const rows = bypassList(page.inForce.document).map(({ test, candidate, reason }) => el('tr', { dataset: { test, candidate } },
+  const rows = candidateEntries(page.inForce.document, 'bypasses').map(({ test, candidate, reason }) => el('tr', { dataset: { test, candidate } },
     el('td', {}, test), el('td', {}, candidate), el('td', {}, reason),
-    el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeBypass(page, test, candidate) }, 'remove'))));
+    el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeEntry(page, 'bypasses', test, candidate) }, 'remove'))));
   page.bypasses.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: '4', class: 'legend' }, 'No bypasses.'))]));
+  const waived = (names) => names.map((name) => (WAIVERS.find(([n]) => n === name) || [name, name])[1]).join('; ');
+  const accommodations = candidateEntries(page.inForce.document, 'accommodations').map(({ test, candidate, waive, reason }) => el('tr', { dataset: { test, candidate } },
+    el('td', {}, test), el('td', {}, candidate), el('td', {}, waived(waive)), el('td', {}, reason),
+    el('td', {}, el('button', { type: 'button', class: 'link', onclick: () => removeEntry(page, 'accommodations', test, candidate) }, 'remove'))));
+  page.accommodations.replaceChildren(...(accommodations.length ? accommodations : [el('tr', {}, el('td', { colspan: '5', class: 'legend' }, 'No accommodations.'))]));
 }
 
 function drawPlatforms(page) {
@@ -206,11 +222,22 @@ async function addBypass(page, event) {
   event.preventDefault();
   const data = new FormData(page.bypassForm);
   const [test, candidate, reason] = ['bypass-test', 'bypass-candidate', 'bypass-reason'].map((k) => String(data.get(k)).trim());
-  if (await save(page, withBypass(page.inForce.document, test, candidate, reason), `${candidate} of ${test} bypassed`)) page.bypassForm.reset();
+  if (await save(page, withCandidateEntry(page.inForce.document, 'bypasses', test, candidate, { reason }), `${candidate} of ${test} bypassed`)) page.bypassForm.reset();
 }
 
-async function removeBypass(page, test, candidate) {
-  await save(page, withoutBypass(page.inForce.document, test, candidate), `Bypass of ${candidate} removed`);
+async function addAccommodation(page, event) {
+  event.preventDefault();
+  const data = new FormData(page.accommodationForm);
+  const [test, candidate, reason] = ['accommodation-test', 'accommodation-candidate', 'accommodation-reason'].map((k) => String(data.get(k)).trim());
+  const waive = data.getAll('accommodation-waive').map(String);
+  if (!waive.length) return say('Tick at least one check to waive.', 'error');
+  if (await save(page, withCandidateEntry(page.inForce.document, 'accommodations', test, candidate, { waive, reason }), `${candidate} of ${test}: ${waive.length} check(s) waived`)) page.accommodationForm.reset();
+}
+
+/** Takes a candidate's bypass or accommodation out of the document. */
+async function removeEntry(page, layer, test, candidate) {
+  const what = layer === 'bypasses' ? 'Bypass' : 'Accommodation';
+  await save(page, withoutCandidateEntry(page.inForce.document, layer, test, candidate), `${what} of ${candidate} removed`);
 }
 
 async function addPlatform(page, event) {

@@ -203,6 +203,21 @@ const STAFF_WORDS = {
 
 /** One staff action (timeline.staff_actions, the audit trail) in words:
  * for an LMS control what was asked, where, what came of it and why. */
+/** What each waivable check is called in the accommodation line. */
+const WAIVED = {
+  fullscreen: 'leaving full screen does not block',
+  screen_share: 'no screen sharing or screenshots',
+  face_check: 'no face checks',
+  permissions: 'may decline the camera or microphone',
+};
+
+/** The review's line for a candidate's accommodation (null: none). */
+export function describeAccommodation(accommodation) {
+  if (!accommodation) return null;
+  const waived = accommodation.waive.map((w) => WAIVED[w] || w).join('; ');
+  return `Accommodation: ${waived} — ${accommodation.reason}. Do not flag what it allows.`;
+}
+
 export function describeStaffAction(action) {
   const d = action.detail && typeof action.detail === 'object' ? action.detail : {};
   const words = STAFF_WORDS[action.action];

@@ -7,7 +7,7 @@ import { el } from './dom.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
-import { anomalyComponents, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
+import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
@@ -87,6 +87,7 @@ async function showCandidate(test, candidate) {
   main.append(
     el('p', {}, el('a', { href: `review.html?test=${encodeURIComponent(test)}` }, `← all candidates of ${test}`)),
     el('h2', { id: 'candidate-title' }, `${candidate} · ${test}`),
+    ...(timeline.accommodation ? [el('p', { id: 'accommodation' }, el('strong', {}, describeAccommodation(timeline.accommodation)))] : []),
     el('div', { class: 'columns' }, left, right),
   );
   const plot = timeline.events.length ? timelinePlot(timeline, timeline.alert_score) : null;

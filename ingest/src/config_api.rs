@@ -21,14 +21,15 @@ use crate::error::ApiError;
 use crate::staff_log::Peer;
 use crate::state::AppState;
 
-/// `GET /api/v1/config`: the candidate's test config and its version.
+/// `GET /api/v1/config`: the candidate's config (their test's, with their
+/// accommodation's checks waived) and its version.
 pub async fn get_config(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<Json<ConfigResponse>, ApiError> {
     let claims = state.verifier.candidate(&headers)?;
     let current = state.config.current();
-    let config = current.document.for_test(&claims.test_id).map_err(|problem| {
+    let config = current.document.for_candidate(&claims.test_id, &claims.sub).map_err(|problem| {
         tracing::error!(%problem, "stored config does not resolve");
         ApiError::new(ErrorCode::Internal, "configuration error")
     })?;

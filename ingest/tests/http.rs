@@ -301,6 +301,45 @@ async fn config_changes_reach_the_next_call_and_shut_down_disabled_or_bypassed_c
     ingest.stop().await;
 }
 
+/// An accommodation waives its checks in the config its candidate reads
+/// (and only theirs); one that waives nothing, or says not why, is refused
+/// by its path.
+#[tokio::test]
+async fn an_accommodation_reaches_its_candidates_config_only() {
+    use reqwest::Method;
+    let topic = unique_topic("accommodation");
+    create_topic(&services::brokers(), &topic, 1).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let config_of = |token: String| {
+        let request = ingest.http.get(ingest.url("/api/v1/config")).bearer_auth(token);
+        async move { parts(request.send().await.unwrap()).await.2["config"].clone() }
+    };
+    let (_, reply) = admin_call(&ingest, Method::GET, "/api/v1/admin/config", None).await;
+    let mut document = reply["document"].clone();
+    document["accommodations"] =
+        json!({"exam-2": {"carol": {"waive": ["fullscreen", "screen_share"], "reason": "screen magnifier"}}});
+    assert_eq!(admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&document)).await.0, 200);
+
+    let carol = config_of(tokens::candidate("exam-2", "carol")).await;
+    assert_eq!(carol["blocking"]["on_fullscreen_exit"], false);
+    assert_eq!(carol["capture_intervals"]["screen_ms"], 0);
+    assert_eq!(carol["blocking"]["on_permission_denied"], true, "only what was waived");
+    for (test, candidate) in [("exam-2", "dave"), ("exam-1", "carol")] {
+        let config = config_of(tokens::candidate(test, candidate)).await;
+        assert_eq!(config["blocking"]["on_fullscreen_exit"], true, "{candidate} of {test}");
+        assert_eq!(config["capture_intervals"]["screen_ms"], 30_000, "{candidate} of {test}");
+    }
+    // Events from the accommodated candidate are taken as anyone's.
+    let (status, _, reply) =
+        ingest.post_events(&tokens::candidate("exam-2", "carol"), &batch(&new_session(), 0, 0, 1)).await;
+    assert_eq!((status, &reply["status"]), (200, &json!("ok")));
+
+    document["accommodations"]["exam-2"]["carol"] = json!({"waive": [], "reason": "r"});
+    let (status, reply) = admin_call(&ingest, Method::PUT, "/api/v1/admin/config", Some(&document)).await;
+    assert_eq!((status, &reply["error"]["field"]), (400, &json!("accommodations.exam-2.carol.waive")), "{reply}");
+    ingest.stop().await;
+}
+
 /// The admin page's forms are drawn from the settings list; a value one
 /// step past a setting's listed bound is what a `PUT` refuses, by that path.
 #[tokio::test]

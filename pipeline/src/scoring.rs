@@ -655,7 +655,11 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
     let span_from = start.max(session.first_ts);
     let span_to = end.min(session.last_ts + 1);
     for k in 0..3 {
-        let interval = cx.intervals[k].max(1);
+        // 0: not captured for this candidate (a waived screen), so not expected.
+        let interval = cx.intervals[k];
+        if interval <= 0 {
+            continue;
+        }
         let mut j = (span_from - session.first_ts + interval - 1).div_euclid(interval);
         loop {
             let t = session.first_ts + j * interval;
@@ -950,6 +954,31 @@ mod tests {
         assert_eq!(subtract(&vec![(0, 10), (20, 30)], &vec![]), vec![(0, 10), (20, 30)]);
         assert_eq!(intersect(&vec![(0, 10), (20, 30)], &vec![(5, 25)]), vec![(5, 10), (20, 25)]);
         assert_eq!(merged(&[(0, 10), (10, 20), (15, 18), (30, 40)]), vec![(0, 20), (30, 40)]);
+    }
+
+    #[test]
+    fn a_waived_screen_expects_no_screenshots_and_scores_none_missing() {
+        use invigil_schemas::config::{Accommodation, Waiver};
+        let test_config = ConfigDocument::default().for_test(&TestId::new("exam").unwrap()).unwrap();
+        let mut waived = test_config.clone();
+        Accommodation { waive: [Waiver::ScreenShare].into(), reason: "magnifier".into() }.apply(&mut waived);
+        // Face photos and audio every 30 s for two minutes; no screenshot.
+        let captures =
+            (0..4).flat_map(|j| [0, 2].map(move |k| (1_000 + j * 30_000, What::Uploaded(k, format!("{k}/{j}")))));
+        let session = session_of(
+            captures
+                .chain([
+                    (0, What::Started { sdk_version: "t".into() }),
+                    (119_000, What::Ended { reason: "host_stopped".into() }),
+                ])
+                .collect(),
+        );
+        let missing = |config: &ProctorConfig| {
+            compute(&session, config, None).iter().map(|w| (w.expected[1], w.missing_captures())).collect::<Vec<_>>()
+        };
+        assert_eq!(missing(&waived), [(0, 0), (0, 0)], "nothing expected of a waived screen");
+        // (The 90 s slot is not owed yet: its interval runs past the end.)
+        assert_eq!(missing(&test_config), [(2, 2), (1, 1)], "the test's own candidates owe their screenshots");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The configuration document of SPEC §7 and its resolution for one candidate.
 //!
-//! Three layers, applied in order: `defaults` → `tests.{test_id}` → a bypass in
-//! `bypasses.{test_id}.{candidate_id}`. A test override is a partial object
+//! Four layers, applied in order: `defaults` → `tests.{test_id}` → an
+//! accommodation in `accommodations.{test_id}.{candidate_id}` (checks waived
+//! for one person) → a bypass in `bypasses.{test_id}.{candidate_id}`
+//! (proctoring off for one person). A test override is a partial object
 //! merged over the defaults (JSON merge patch, RFC 7396), so an override names
 //! only what it changes; the merged result is then decoded strictly, so a typo
 //! in an override is an error, not a silently ignored key.
@@ -372,6 +374,69 @@ pub struct Bypass {
     pub reason: String,
 }
 
+/// A check one candidate is excused from (an accommodation): what a
+/// disability, an assistive technology or missing hardware makes
+/// impossible, without turning proctoring off for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Waiver {
+    /// Leaving full screen does not block (a screen magnifier, a reader in
+    /// another window).
+    Fullscreen,
+    /// The screen is neither shared nor captured (assistive software that
+    /// would be exposed, or a device that cannot share).
+    ScreenShare,
+    /// No face checks (a face the detector misses, a candidate who cannot
+    /// face the camera).
+    FaceCheck,
+    /// Declining the camera or microphone does not block (no camera, no
+    /// microphone): the candidate is asked once and may say no.
+    Permissions,
+}
+
+impl Waiver {
+    pub const ALL: [Waiver; 4] = [Waiver::Fullscreen, Waiver::ScreenShare, Waiver::FaceCheck, Waiver::Permissions];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Waiver::Fullscreen => "fullscreen",
+            Waiver::ScreenShare => "screen_share",
+            Waiver::FaceCheck => "face_check",
+            Waiver::Permissions => "permissions",
+        }
+    }
+}
+
+/// Checks waived for one candidate of one test, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accommodation {
+    pub waive: std::collections::BTreeSet<Waiver>,
+    /// Why, for the audit trail and the reviewer (who must not flag what
+    /// was waived).
+    pub reason: String,
+}
+
+impl Accommodation {
+    /// The test's config with these checks waived. Applied after the
+    /// document's ranges are checked: a waived screen is `screen_ms = 0`,
+    /// a value no admin may type but the SDK and the pipeline read as
+    /// "not captured, not expected".
+    pub fn apply(&self, config: &mut ProctorConfig) {
+        for waiver in &self.waive {
+            match waiver {
+                Waiver::Fullscreen => config.blocking.on_fullscreen_exit = false,
+                Waiver::ScreenShare => {
+                    config.capture_intervals.screen_ms = 0;
+                    config.blocking.on_screen_share_stop = false;
+                }
+                Waiver::FaceCheck => config.face_check.mode = FaceCheckMode::Off,
+                Waiver::Permissions => config.blocking.on_permission_denied = false,
+            }
+        }
+    }
+}
+
 /// The whole document, as stored and edited by admins.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -379,6 +444,8 @@ pub struct ConfigDocument {
     pub defaults: ProctorConfig,
     /// Partial overrides per test, merged over `defaults`.
     pub tests: BTreeMap<TestId, Value>,
+    /// Checks waived for single candidates, over their test's config.
+    pub accommodations: BTreeMap<TestId, BTreeMap<CandidateId, Accommodation>>,
     pub bypasses: BTreeMap<TestId, BTreeMap<CandidateId, Bypass>>,
     /// Proctors on duty per test: the live wall splits the test's candidates
     /// among them (rendezvous hashing, `capacity` each). A test without a
@@ -440,10 +507,25 @@ impl ConfigDocument {
         })
     }
 
-    /// Resolves the three layers for one candidate.
+    /// The accommodation of `candidate` in `test`, if there is one.
+    pub fn accommodation(&self, test: &TestId, candidate: &CandidateId) -> Option<&Accommodation> {
+        self.accommodations.get(test)?.get(candidate)
+    }
+
+    /// The config of one candidate: their test's, with their accommodation's
+    /// checks waived.
+    pub fn for_candidate(&self, test: &TestId, candidate: &CandidateId) -> Result<ProctorConfig, FieldProblem> {
+        let mut config = self.for_test(test)?;
+        if let Some(accommodation) = self.accommodation(test, candidate) {
+            accommodation.apply(&mut config);
+        }
+        Ok(config)
+    }
+
+    /// Resolves the four layers for one candidate.
     pub fn resolve(&self, test: &TestId, candidate: &CandidateId) -> Result<Resolution, FieldProblem> {
         use crate::api::ShutdownReason;
-        let config = self.for_test(test)?;
+        let config = self.for_candidate(test, candidate)?;
         if !config.proctoring_enabled {
             return Ok(Resolution::Shutdown(ShutdownReason::ProctoringDisabled));
         }
@@ -505,6 +587,26 @@ impl ConfigDocument {
                         field: field(&format!("proctors[{i}]")),
                         code: ProblemCode::InvalidValue,
                         message: message.into(),
+                    });
+                }
+            }
+        }
+        for (test, candidates) in &self.accommodations {
+            for (candidate, accommodation) in candidates {
+                let field = |name: &str| format!("accommodations.{test}.{candidate}.{name}");
+                if accommodation.waive.is_empty() {
+                    problems.push(FieldProblem {
+                        field: field("waive"),
+                        code: ProblemCode::InvalidValue,
+                        message: "is empty; name at least one of fullscreen, screen_share, face_check, permissions"
+                            .into(),
+                    });
+                }
+                if accommodation.reason.trim().is_empty() {
+                    problems.push(FieldProblem {
+                        field: field("reason"),
+                        code: ProblemCode::InvalidValue,
+                        message: "is empty; say why, for the audit trail and the reviewer".into(),
                     });
                 }
             }
@@ -575,6 +677,60 @@ mod tests {
 
         doc.tests.insert(test.clone(), json!({"proctoring_enabled": false}));
         assert_eq!(doc.resolve(&test, &candidate).unwrap(), Resolution::Shutdown(ShutdownReason::ProctoringDisabled));
+    }
+
+    #[test]
+    fn an_accommodation_waives_its_checks_for_its_candidate_only() {
+        let (test, candidate) = ids();
+        let other = CandidateId::new("c2").unwrap();
+        let document = ConfigDocument::from_json(
+            &serde_json::to_vec(&json!({
+                "tests": {"t1": {"face_check": {"mode": "presence"}}},
+                "accommodations": {"t1": {"c1": {
+                    "waive": ["fullscreen", "screen_share", "face_check", "permissions"],
+                    "reason": "screen magnifier; no camera at home"
+                }}}
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+        let Resolution::Active(waived) = document.resolve(&test, &candidate).unwrap() else { panic!("active") };
+        let test_config = document.for_test(&test).unwrap();
+        assert_eq!(document.resolve(&test, &other).unwrap(), Resolution::Active(test_config.clone()));
+        assert!(!waived.blocking.on_fullscreen_exit && !waived.blocking.on_screen_share_stop);
+        assert!(!waived.blocking.on_permission_denied);
+        assert_eq!(waived.capture_intervals.screen_ms, 0, "the screen is neither shared nor expected");
+        assert_eq!(waived.face_check.mode, FaceCheckMode::Off);
+        // Nothing else moves: the camera and the audio still run on the test's grid.
+        assert_eq!(waived.capture_intervals.face_ms, test_config.capture_intervals.face_ms);
+        assert_eq!(waived.anomaly, test_config.anomaly);
+        // A bypass still wins over an accommodation.
+        let mut bypassed = document.clone();
+        bypassed.bypasses.entry(test.clone()).or_default().insert(candidate.clone(), Bypass { reason: "x".into() });
+        assert_eq!(
+            bypassed.resolve(&test, &candidate).unwrap(),
+            Resolution::Shutdown(ShutdownReason::CandidateBypassed)
+        );
+    }
+
+    #[test]
+    fn an_accommodation_names_its_checks_and_its_reason() {
+        let problems = |doc: serde_json::Value| {
+            ConfigDocument::from_json(&serde_json::to_vec(&doc).unwrap())
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.field)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            problems(json!({"accommodations": {"t1": {"c1": {"waive": [], "reason": " "}}}})),
+            ["accommodations.t1.c1.waive", "accommodations.t1.c1.reason"]
+        );
+        // A check that cannot be waived is refused by name.
+        let refused = problems(json!({"accommodations": {"t1": {"c1": {"waive": ["camera"], "reason": "r"}}}}));
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].starts_with("accommodations"), "{refused:?}");
     }
 
     #[test]

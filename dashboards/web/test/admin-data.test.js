@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  bypassList, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withBypass, withPlatform, withoutBypass,
+  WAIVERS, candidateEntries, fieldRange, parseDocument, platformFromForm, platformList, refusalProblems, toolUrls, versionList, withCandidateEntry, withPlatform, withoutCandidateEntry,
   withoutPlatform,
 } from '../admin-data.js';
 
@@ -66,28 +66,28 @@ test('versions list newest first, the one in force marked', () => {
 });
 
 test('bypasses list in the document order; none without a bypasses section', () => {
-  assert.deepEqual(bypassList(DOCUMENT), [
+  assert.deepEqual(candidateEntries(DOCUMENT, 'bypasses'), [
     { test: 'exam', candidate: 'cand-1', reason: 'accommodation' },
     { test: 'exam', candidate: 'cand-2', reason: 'retake' },
     { test: 'other', candidate: 'cand-9', reason: 'pilot' },
   ]);
-  assert.deepEqual(bypassList({ defaults: {} }), []);
-  assert.deepEqual(bypassList({ bypasses: {} }), []);
+  assert.deepEqual(candidateEntries({ defaults: {} }, 'bypasses'), []);
+  assert.deepEqual(candidateEntries({ bypasses: {} }, 'bypasses'), []);
 });
 
 test('a bypass is added to a copy: beside the test\'s others, or in a new test or section', () => {
-  const added = withBypass(DOCUMENT, 'exam', 'cand-3', 'late start');
+  const added = withCandidateEntry(DOCUMENT, 'bypasses', 'exam', 'cand-3', { reason: 'late start' });
   assert.deepEqual(Object.keys(added.bypasses.exam), ['cand-1', 'cand-2', 'cand-3']);
   assert.deepEqual(added.bypasses.exam['cand-3'], { reason: 'late start' });
   assert.equal(DOCUMENT.bypasses.exam['cand-3'], undefined, 'the document in force is untouched');
-  assert.deepEqual(withBypass({ defaults: {} }, 't', 'c', 'r'), { defaults: {}, bypasses: { t: { c: { reason: 'r' } } } });
-  assert.deepEqual(withBypass(DOCUMENT, 'exam', 'cand-1', 'new reason').bypasses.exam['cand-1'], { reason: 'new reason' }, 'a second bypass replaces the reason');
+  assert.deepEqual(withCandidateEntry({ defaults: {} }, 'bypasses', 't', 'c', { reason: 'r' }), { defaults: {}, bypasses: { t: { c: { reason: 'r' } } } });
+  assert.deepEqual(withCandidateEntry(DOCUMENT, 'bypasses', 'exam', 'cand-1', { reason: 'new reason' }).bypasses.exam['cand-1'], { reason: 'new reason' }, 'a second bypass replaces the reason');
 });
 
 test('a bypass is removed from a copy; a test left without any leaves too', () => {
-  const one = withoutBypass(DOCUMENT, 'exam', 'cand-1');
+  const one = withoutCandidateEntry(DOCUMENT, 'bypasses', 'exam', 'cand-1');
   assert.deepEqual(one.bypasses, { exam: { 'cand-2': { reason: 'retake' } }, other: { 'cand-9': { reason: 'pilot' } } });
-  const none = withoutBypass(DOCUMENT, 'other', 'cand-9');
+  const none = withoutCandidateEntry(DOCUMENT, 'bypasses', 'other', 'cand-9');
   assert.deepEqual(Object.keys(none.bypasses), ['exam']);
   assert.ok(DOCUMENT.bypasses.other['cand-9'] && DOCUMENT.bypasses.exam['cand-1'], 'the document in force is untouched');
 });
@@ -121,4 +121,13 @@ test('registering replaces the platform of the same name and leaves the loaded d
 test('the tool\'s URLs a platform administrator is given', () => {
   assert.deepEqual(toolUrls('https://proctor.example.edu').map(([, url]) => url),
     ['https://proctor.example.edu/lti/login', 'https://proctor.example.edu/lti/launch', 'https://proctor.example.edu/lti/jwks']);
+});
+
+test('an accommodation is a per-candidate entry like a bypass, with the checks it waives', () => {
+  const added = withCandidateEntry(DOCUMENT, 'accommodations', 'exam', 'cand-4', { waive: ['fullscreen', 'face_check'], reason: 'magnifier' });
+  assert.deepEqual(candidateEntries(added, 'accommodations'), [{ test: 'exam', candidate: 'cand-4', waive: ['fullscreen', 'face_check'], reason: 'magnifier' }]);
+  assert.equal(DOCUMENT.accommodations, undefined, 'the document in force is untouched');
+  assert.deepEqual(withoutCandidateEntry(added, 'accommodations', 'exam', 'cand-4').accommodations, {});
+  // The form offers exactly what the server accepts (schemas::config::Waiver).
+  assert.deepEqual(WAIVERS.map(([name]) => name), ['fullscreen', 'screen_share', 'face_check', 'permissions']);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  anomalyComponents, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
+  anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
   segmentAt, segmentOffset, sortCandidates, withVerdict,
 } from '../review-data.js';
 
@@ -231,4 +231,10 @@ test('the audit trail\'s other actions in words, never a message\'s text', () =>
   assert.equal(say('live.message', { level: 'warning', chars: 40 }), 'Sent a warning message (40 chars)');
   assert.equal(say('config.rolled_back', { to: 3, version: 9 }), 'Rolled the configuration back to version 3 (now version 9)');
   assert.equal(say('review.verdict', { verdict: 'cleared' }, 'failed'), 'Verdict: cleared; failed');
+});
+
+test('an accommodation reads as what it allows and why; none reads as nothing', () => {
+  assert.equal(describeAccommodation(null), null);
+  assert.equal(describeAccommodation({ waive: ['fullscreen', 'face_check'], reason: 'screen magnifier' }),
+    'Accommodation: leaving full screen does not block; no face checks — screen magnifier. Do not flag what it allows.');
 });

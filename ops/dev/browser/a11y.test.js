@@ -269,6 +269,38 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
     }
   });
 
+  test('an accommodated candidate: the waived check is not in the checklist, and nothing asks for it', async () => {
+    const admin = jwt({ sub: 'a1', role: 'admin', tests: [] });
+    const { body } = await stack.api('/api/v1/admin/config', admin);
+    const document = body.document;
+    document.accommodations = { [EXAM]: { 'cand-magnifier': { waive: ['fullscreen'], reason: 'screen magnifier' } } };
+    await stack.putConfig(document);
+    const host = await hostPage({ endpoint: stack.base, token: jwt({ sub: 'cand-magnifier', test_id: EXAM }) });
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(host.url);
+      await waitFor('camera and microphone done', async () => (await readOverlay(page))?.done.length === 2, 20_000);
+      const shown = await readOverlay(page);
+      assert.deepEqual([shown.summary, shown.todo.map((s) => s.reason)], ['Steps done: 2 of 3.', ['screen_permission']]);
+      await page.locator('invigil-overlay button[data-reason="screen_permission"]').click();
+      // Sharing was the last step: running, never in full screen.
+      await waitFor('overlay removed', () => page.evaluate(() => !document.querySelector('invigil-overlay')), 10_000);
+      assert.equal(await page.evaluate(() => document.fullscreenElement), null);
+      await waitFor('running', () => page.evaluate(() => window.notices.some((n) => n.name === 'status' && n.state === 'running')), 10_000);
+      await page.close();
+      // The reviewer is told what was waived, on the candidate's timeline.
+      const review = await browser.context.newPage();
+      await review.goto(`${stack.base}/dashboard/review.html?test=${EXAM}&candidate=cand-magnifier#token=${encodeURIComponent(admin)}`);
+      await review.locator('#accommodation').waitFor({ timeout: 30_000 });
+      assert.equal(await review.locator('#accommodation').textContent(),
+        'Accommodation: leaving full screen does not block — screen magnifier. Do not flag what it allows.');
+      await assertAccessible(review, 'the review timeline with an accommodation');
+      await review.close();
+    } finally {
+      host.close();
+    }
+  });
+
   const pages = [
     ['the landing page', '', () => jwt({ sub: 'r1', role: 'reviewer', tests: [EXAM] }), 'h1'],
     ['the proctor wall', `proctor.html?test=${EXAM}`, () => jwt({ sub: 'p1', role: 'proctor', tests: [EXAM] }), '[data-candidate]'],

@@ -419,6 +419,21 @@ describe('dashboards', { timeout: 600_000 }, () => {
     await page.waitForSelector('#bypasses tr[data-candidate="cand-000003"]');
     assert.deepEqual((await config()).document.bypasses[EXAM]['cand-000003'], { reason: 'approved accommodation' });
 
+    // An accommodation from its form: the ticked checks and the reason in
+    // force, listed in words; removed again from its row.
+    await page.locator('#accommodation-test').fill(EXAM);
+    await page.locator('#accommodation-candidate').fill('cand-000002');
+    await page.locator('#accommodation-form input[value="fullscreen"]').check();
+    await page.locator('#accommodation-form input[value="face_check"]').check();
+    await page.locator('#accommodation-reason').fill('screen magnifier');
+    await page.locator('#accommodation-form button[type="submit"]').click();
+    await page.waitForSelector('#accommodations tr[data-candidate="cand-000002"]');
+    assert.deepEqual((await config()).document.accommodations[EXAM]['cand-000002'], { waive: ['fullscreen', 'face_check'], reason: 'screen magnifier' });
+    assert.match(await page.locator('#accommodations tr[data-candidate="cand-000002"]').textContent(), /Full screen.*Face checks.*screen magnifier/);
+    await page.locator('#accommodations tr[data-candidate="cand-000002"] button').click();
+    await page.waitForSelector('#accommodations tr[data-candidate="cand-000002"]', { state: 'detached' });
+    assert.deepEqual((await config()).document.accommodations, {});
+
     // A learning platform, registered from the form: the server's refusal
     // names the field, then the corrected registration is in force.
     assert.match(await page.locator('#tool-urls').textContent(), /\/lti\/login.*\/lti\/launch.*\/lti\/jwks/);

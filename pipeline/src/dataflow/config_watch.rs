@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::session::SessionKey;
 use invigil_schemas::config::{ConfigDocument, ProctorConfig};
 use invigil_schemas::config_log::kafka::ConfigFollower;
-use invigil_schemas::ids::TestId;
+use invigil_schemas::ids::{CandidateId, TestId};
 
 /// Where the document comes from.
 #[derive(Clone, Default)]
@@ -33,6 +34,8 @@ pub(super) struct ConfigWatch {
     version: u64,
     checked: Instant,
     per_test: HashMap<TestId, ProctorConfig>,
+    /// The configs of accommodated candidates (their checks waived).
+    per_candidate: HashMap<(TestId, CandidateId), ProctorConfig>,
 }
 
 impl ConfigWatch {
@@ -44,6 +47,7 @@ impl ConfigWatch {
             version: 0,
             checked: Instant::now(),
             per_test: HashMap::new(),
+            per_candidate: HashMap::new(),
         };
         watch.reload();
         watch
@@ -63,6 +67,7 @@ impl ConfigWatch {
                 tracing::info!(version, "config log: new version in force");
                 self.document = (*document).clone();
                 self.per_test.clear();
+                self.per_candidate.clear();
                 return true;
             }
         };
@@ -75,6 +80,7 @@ impl ConfigWatch {
             Ok(document) if document != self.document => {
                 self.document = document;
                 self.per_test.clear();
+                self.per_candidate.clear();
                 true
             }
             Ok(_) => false,
@@ -94,12 +100,23 @@ impl ConfigWatch {
         self.reload()
     }
 
-    /// The resolved config of `test` (the defaults if its overrides do not
-    /// resolve), cached until the document changes.
-    pub(super) fn for_test(&mut self, test: &TestId) -> &ProctorConfig {
+    /// The resolved config of one session's candidate: their test's (the
+    /// defaults if its overrides do not resolve), with their
+    /// accommodation's checks waived; cached until the document changes.
+    /// Most candidates have none, and share their test's entry.
+    pub(super) fn for_session(&mut self, key: &SessionKey) -> &ProctorConfig {
         let document = &self.document;
-        self.per_test
-            .entry(test.clone())
-            .or_insert_with(|| document.for_test(test).unwrap_or_else(|_| document.defaults.clone()))
+        let test = &key.test_id;
+        let of_test = || document.for_test(test).unwrap_or_else(|_| document.defaults.clone());
+        match document.accommodation(test, &key.candidate_id) {
+            None => self.per_test.entry(test.clone()).or_insert_with(of_test),
+            Some(accommodation) => {
+                self.per_candidate.entry((test.clone(), key.candidate_id.clone())).or_insert_with(|| {
+                    let mut config = of_test();
+                    accommodation.apply(&mut config);
+                    config
+                })
+            }
+        }
     }
 }

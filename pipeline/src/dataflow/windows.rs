@@ -253,8 +253,8 @@ impl Windows {
         self.last_live = Instant::now();
         for key in self.live_due.drain() {
             let Some(slot) = self.sessions.get_mut(&key) else { continue };
-            let test_config = self.config.for_test(&key.test_id).clone();
-            give(capability, live::counters(&mut slot.tracked, &test_config, slot.received_at, now));
+            let config = self.config.for_session(&key).clone();
+            give(capability, live::counters(&mut slot.tracked, &config, slot.received_at, now));
         }
     }
 
@@ -289,14 +289,14 @@ impl Windows {
         if crossed {
             self.urgent.clear();
             for slot in self.sessions.values_mut() {
-                let test_config = self.config.for_test(&slot.tracked.session.key.test_id);
-                slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+                let config = self.config.for_session(&slot.tracked.session.key);
+                slot.tracked.emit(config, watermark_ms, now, &mut emission);
             }
         } else {
             for key in self.urgent.drain() {
                 if let Some(slot) = self.sessions.get_mut(&key) {
-                    let test_config = self.config.for_test(&key.test_id);
-                    slot.tracked.emit(test_config, watermark_ms, now, &mut emission);
+                    let config = self.config.for_session(&key);
+                    slot.tracked.emit(config, watermark_ms, now, &mut emission);
                 }
             }
         }
