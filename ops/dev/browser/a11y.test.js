@@ -9,24 +9,13 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
 import { Ingest, completeSetup, hostPage, jwt, overlayReasons, waitFor } from './stack.js';
 
 const CATALOGUES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'sdk', 'js', 'messages');
 const catalogue = (lang) => JSON.parse(readFileSync(join(CATALOGUES, `${lang}.json`), 'utf8'));
-const AXE = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-const TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const EXAM = 'exam-a11y';
-const SCHEMES = ['light', 'dark'];
-
-/** axe's violations on the page as it is now, one line each. */
-async function violations(page) {
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-  return page.evaluate(async (tags) => {
-    const result = await window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join('')}`) }));
-  }, TAGS);
-}
 
 /**
  * The overlay as a reader meets it: its language and direction, each
@@ -85,19 +74,6 @@ function assertSetupOverlay(shown, lang, what) {
   const names = ['camera_permission', 'microphone_permission', 'screen_permission', 'fullscreen_exited'].map((r) => `✓ ${fill('announce.done', { step: words[`${r}.name`] })}`);
   for (const line of shown.done) assert.ok(names.includes(line), `${what}: done line ${line} is one of ${names}`);
   assert.doesNotMatch(shown.all, /\b[a-z_]+\.(title|help|action|name|intro)\b/, `${what}: a message key shown as text`);
-}
-
-/** Checks the page in both colour schemes; `what` names it in failures.
- * Returns the page's background in each scheme. */
-async function assertAccessible(page, what) {
-  const backgrounds = {};
-  for (const scheme of SCHEMES) {
-    await page.emulateMedia({ colorScheme: scheme });
-    backgrounds[scheme] = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
-    const found = await violations(page);
-    assert.deepEqual(found, [], `${what} (${scheme}): ${JSON.stringify(found, null, 1)}`);
-  }
-  return backgrounds;
 }
 
 /**

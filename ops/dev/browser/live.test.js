@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
 import { Ingest, ROOT, completeSetup, hostPage, jwt, sleep, waitFor } from './stack.js';
 
@@ -243,6 +244,7 @@ describe('live video', { timeout: 420_000 }, () => {
     assert.ok(latency <= 2_000, `${latency} ms`);
     // The note's own words come from the page's catalogue (English here).
     assert.deepEqual(shown, { title: 'Warning from your proctor', text: words, role: 'alert', bold: false, close: 'Dismiss' });
+    await assertAccessible(candidate, "a proctor's note on the candidate's page");
     // Nothing blocks: no overlay, the page stays usable.
     assert.equal(await candidate.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false);
     // Recorded on the timeline: a custom event reaches the topic.

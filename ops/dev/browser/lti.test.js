@@ -20,6 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
 import { FACES, FAST_CONFIG, Ingest, completeSetup, jwt, overlayReasons, waitFor } from './stack.js';
 
@@ -68,6 +69,7 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
     // The platform's launch form landed on invigil's proctoring page.
     await page.waitForURL(`${stack.base}/lti/launch`, { timeout: 20_000 });
     assert.match(await page.textContent('h1'), /Proctoring for Final exam \(PyPI platform\)/);
+    await assertAccessible(page, 'the LTI proctoring page, the SDK checks over it');
     await completeSetup(page);
     // Checks passed: the platform took invigil's LtiStartAssessment and opened the assessment in the frame.
     const frame = await waitFor('the assessment in its frame', async () => {
@@ -147,6 +149,7 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
     await waitFor('the SDK stopped by LtiEndAssessment', () => page.evaluate(() => window.invigil.status === 'stopped'), 30_000, 500);
     const ended = page.frames().find((fr) => fr.name() === 'invigil-assessment');
     assert.match(await ended.textContent('h1'), /Proctoring has ended/);
+    await assertAccessible(page, 'the LTI end page, in its frame', ended);
     const stopped = stack.events().filter((r) => r.key === 'pypi:final-exam/pypi:learner-1').map((r) => r.event);
     assert.ok(stopped.some((e) => e.type === 'session_ended'), 'the session ended on the record');
     assert.deepEqual(problems, []);
@@ -199,6 +202,7 @@ describe('LTI proctoring with a platform built on lti1p3platform', { timeout: 5 
       await page.goto(`${stranger.base}/launch?message=start&user=learner-2`);
       await page.waitForSelector('#lti-error', { timeout: 20_000 });
       assert.match(await page.textContent('#lti-error'), /no platform is registered/);
+      await assertAccessible(page, 'the LTI refusal page');
       assert.equal(await page.evaluate(() => typeof window.invigil), 'undefined', 'no SDK was started');
     } finally {
       stranger.child.kill();

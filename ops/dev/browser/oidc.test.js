@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
 import { Ingest, freePort, jwt, waitFor } from './stack.js';
 
@@ -121,6 +122,7 @@ describe('staff sign-in with an OpenID provider', { timeout: 4 * 60_000 }, () =>
     const replay = await page.goto(through);
     assert.equal(replay.status(), 400);
     assert.match(await page.locator('#sign-in-error').textContent(), /already used, or it did not start here/);
+    await assertAccessible(page, 'the refused sign-in page');
 
     // A new sign-in, answered with the first one's (spent) code.
     await page.goto(`${stack.base}/auth/oidc/login?next=/dashboard/`);
