@@ -2,6 +2,7 @@
 // copy each time: the page sends a whole document, and the one in force
 // stays as loaded until the server accepts it), the version list and where
 // a problem's field sits in the editor's text. Tested by test/admin-data.test.js.
+import { t } from './words.js';
 
 /** Where `field` (a problem's path like `tests.exam.capture_intervals.face_ms`)
  * is in the JSON `text`: the line of the last of its segments found, each
@@ -66,10 +67,10 @@ export function withoutCandidateEntry(document, layer, test, candidate) {
 
 /** The checks an accommodation can waive (`accommodations.{test}.{candidate}.waive`), with what each means. */
 export const WAIVERS = [
-  ['fullscreen', 'Full screen (leaving it does not block)'],
-  ['screen_share', 'Screen sharing and screenshots'],
-  ['face_check', 'Face checks'],
-  ['permissions', 'Camera and microphone (may be declined)'],
+  ['fullscreen', t('admin.waiver_fullscreen')],
+  ['screen_share', t('admin.waiver_screen_share')],
+  ['face_check', t('admin.waiver_face_check')],
+  ['permissions', t('admin.waiver_permissions')],
 ];
 
 /** The document's LMS registrations (`lti_platforms`), in its order. */
@@ -117,8 +118,8 @@ export function withoutPlatform(document, name) {
  * for every platform), under `origin`. */
 export function toolUrls(origin) {
   return [
-    ['OIDC login initiation URL', `${origin}/lti/login`],
-    ['Launch / redirect URL (target link URI)', `${origin}/lti/launch`],
-    ['Public keyset URL (JWKS)', `${origin}/lti/jwks`],
+    [t('admin.tool_login'), `${origin}/lti/login`],
+    [t('admin.tool_launch'), `${origin}/lti/launch`],
+    [t('admin.tool_jwks'), `${origin}/lti/jwks`],
   ];
 }

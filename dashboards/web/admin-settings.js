@@ -6,10 +6,13 @@
 // working copy, and a valid form edit rewrites it. settings-data.js holds
 // the logic; this file draws.
 import { el } from './dom.js';
+import { t } from './words.js';
 import { documentDiff, newTestLayer, parseSetting, problemSetting, rangeText, readableMs, settingValue, testLayers, withSetting, withoutSetting } from './settings-data.js';
 
 const fieldId = (path) => `setting-${path.replaceAll('.', '-')}`;
-const shown = (value) => (value === undefined ? 'not set' : JSON.stringify(value));
+const shown = (value) => (value === undefined ? t('settings.not_set') : JSON.stringify(value));
+/** Where a value comes from (settingValue's `source`), as the form says it. */
+const SOURCES = { 'built-in': t('settings.source_built_in'), defaults: t('settings.source_defaults'), 'this test': t('settings.source_this_test') };
 
 /** The panel's parts; `page.settings` holds the server's list once loaded. */
 export function settingsLayout() {
@@ -19,7 +22,7 @@ export function settingsLayout() {
     layerSelect: el('select', { id: 'settings-layer', name: 'settings-layer' }),
     layerHint: el('p', { class: 'hint', id: 'settings-layer-hint' }),
     newTest: el('input', { id: 'settings-new-test', name: 'settings-new-test', placeholder: 'exam-2026-physics', autocomplete: 'off' }),
-    addTest: el('button', { type: 'button', id: 'settings-add-test' }, 'Add a test override'),
+    addTest: el('button', { type: 'button', id: 'settings-add-test' }, t('settings.add_test')),
     groups: el('div', { id: 'settings', 'aria-live': 'polite' }),
     diff: el('section', { id: 'diff', class: 'diff', hidden: true, 'aria-labelledby': 'diff-title', tabindex: '-1' }),
   };
@@ -51,8 +54,8 @@ export function settingsHeader(page, onChange) {
     onChange?.();
   });
   return el('div', { class: 'row' },
-    el('label', { for: 'settings-layer' }, 'Settings of', page.layerSelect),
-    el('label', { for: 'settings-new-test' }, 'Or a test without its own settings yet', page.newTest),
+    el('label', { for: 'settings-layer' }, t('settings.of'), page.layerSelect),
+    el('label', { for: 'settings-new-test' }, t('settings.new_test'), page.newTest),
     page.addTest);
 }
 
@@ -74,16 +77,16 @@ export function drawSettings(page) {
   if (!page.settings) return;
   const working = workingDocument(page);
   if (!working) {
-    page.groups.replaceChildren(el('p', { class: 'error' }, 'The JSON view does not parse: fix it there, or discard the edits, to use the forms.'));
+    page.groups.replaceChildren(el('p', { class: 'error' }, t('settings.not_json')));
     return;
   }
   const layers = ['defaults', ...testLayers(working)];
   if (!layers.includes(page.layer)) page.layer = 'defaults';
   page.layerSelect.replaceChildren(...layers.map((layer) => el('option', { value: layer, selected: layer === page.layer },
-    layer === 'defaults' ? 'Defaults (every test)' : `Test ${layer.slice('tests.'.length)}`)));
+    layer === 'defaults' ? t('settings.defaults') : t('settings.test', { test: layer.slice('tests.'.length) }))));
   page.layerHint.textContent = page.layer === 'defaults'
-    ? 'The defaults apply to every test that does not set its own value. "built-in" marks a value the document leaves as shipped.'
-    : `A value set here replaces the defaults' for ${page.layer.slice('tests.'.length)} only; "Use the defaults'" removes it from the override.`;
+    ? t('settings.defaults_hint')
+    : t('settings.test_hint', { test: page.layer.slice('tests.'.length) });
   const groups = new Map();
   for (const setting of page.settings) {
     if (!groups.has(setting.group)) groups.set(setting.group, []);
@@ -150,9 +153,9 @@ function settingRow(page, working, setting) {
 function rowMeta(page, setting, { value, source, inherited }) {
   return [
     setting.unit === 'ms' && typeof value === 'number' ? el('span', { class: 'readable' }, `= ${readableMs(value)}`) : null,
-    el('span', { class: `source source-${source.replace(' ', '-')}`, title: 'Where this value comes from' }, source),
+    el('span', { class: `source source-${source.replace(' ', '-')}`, title: t('settings.source') }, SOURCES[source] || source),
     source === 'this test'
-      ? el('button', { type: 'button', class: 'link clear', onclick: () => clear(page, setting) }, `Use the defaults' (${shown(inherited)})`)
+      ? el('button', { type: 'button', class: 'link clear', onclick: () => clear(page, setting) }, t('settings.use_defaults', { value: shown(inherited) }))
       : null,
   ];
 }
@@ -231,7 +234,7 @@ export function markSettingProblems(page, problems) {
  */
 export function reviewChanges(page, save, say) {
   if (page.formProblems.size) {
-    say(`Not saved: ${page.formProblems.size} setting(s) show a problem. Fix or discard them first.`, 'error');
+    say(t('settings.problems', { count: page.formProblems.size }), 'error');
     page.groups.querySelector('[aria-invalid="true"]')?.focus();
     return null;
   }
@@ -240,11 +243,11 @@ export function reviewChanges(page, save, say) {
   const changes = documentDiff(page.inForce.document, working);
   if (!changes.length) {
     page.diff.hidden = true;
-    say('Nothing to save: the document is the one in force.');
+    say(t('settings.nothing'));
     return null;
   }
-  const confirm = el('button', { type: 'button', class: 'primary', id: 'confirm-save' }, `Save ${changes.length} change${changes.length === 1 ? '' : 's'}`);
-  const back = el('button', { type: 'button', id: 'cancel-review' }, 'Keep editing');
+  const confirm = el('button', { type: 'button', class: 'primary', id: 'confirm-save' }, t(changes.length === 1 ? 'settings.save_one' : 'settings.save_many', { count: changes.length }));
+  const back = el('button', { type: 'button', id: 'cancel-review' }, t('settings.keep_editing'));
   // Saved or refused, this list is spent: a refusal's problems show on
   // the fields, and the next review lists the document as it is then.
   confirm.addEventListener('click', async () => {
@@ -255,14 +258,14 @@ export function reviewChanges(page, save, say) {
   });
   back.addEventListener('click', () => { page.diff.hidden = true; });
   page.diff.replaceChildren(
-    el('h3', { id: 'diff-title' }, `What saving changes (over version ${page.inForce.version})`),
+    el('h3', { id: 'diff-title' }, t('settings.diff_title', { version: page.inForce.version })),
     el('table', { id: 'diff-table' },
-      el('thead', {}, el('tr', {}, ['Setting', 'Now', 'After saving'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('thead', {}, el('tr', {}, t('settings.diff_columns').split('|').map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, changes.map((c) => el('tr', { dataset: { path: c.path } },
         el('td', {}, el('code', {}, c.path)), el('td', {}, shown(c.before)), el('td', {}, shown(c.after)))))),
     el('div', { class: 'row' }, confirm, back));
   page.diff.hidden = false;
-  say(`${changes.length} change${changes.length === 1 ? '' : 's'} to review below; nothing is saved until you confirm.`);
+  say(t(changes.length === 1 ? 'settings.review_one' : 'settings.review_many', { count: changes.length }));
   page.diff.focus();
   return { changes };
 }

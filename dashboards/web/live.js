@@ -4,6 +4,7 @@
 // panel really turns the candidate's video off.
 import { api, authHeaders } from './common.js';
 import { el } from './dom.js';
+import { t } from './words.js';
 
 /** How long the viewer waits for a first frame before saying why there is none. */
 const VIEWER_PATIENCE_MS = 8000;
@@ -128,7 +129,7 @@ async function connect(test, candidate, view, onTrack, onState) {
     });
     if (response.status !== 201) {
       const body = await response.json().catch(() => null);
-      throw new Error(body?.error?.message || `live video refused (HTTP ${response.status})`);
+      throw new Error(body?.error?.message || t('live.refused', { status: response.status }));
     }
     location = response.headers.get('location');
     await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
@@ -147,10 +148,10 @@ async function connect(test, candidate, view, onTrack, onState) {
  */
 export function openViewer(test, candidate, { onClose = () => {} } = {}) {
   const opened = performance.now();
-  const state = el('p', { class: 'legend', role: 'status' }, 'Connecting…');
+  const state = el('p', { class: 'legend', role: 'status' }, t('live.connecting'));
   const videos = {
-    camera: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': `${candidate}'s camera` }),
-    screen: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'screen' }, 'aria-label': `${candidate}'s screen` }),
+    camera: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': t('live.camera', { candidate }) }),
+    screen: el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'screen' }, 'aria-label': t('live.screen', { candidate }) }),
   };
   const audio = el('audio', { autoplay: true, dataset: { track: 'microphone' } });
   let subscription = null;
@@ -159,7 +160,7 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
   // SDK) never starts sending: say so instead of "Connecting…" for ever.
   const silence = setTimeout(() => {
     if (!panel.dataset.firstFrameMs && panel.dataset.state !== 'refused') {
-      state.textContent = `No picture yet: ${candidate}'s browser has not answered (offline, or the exam page is closed). Keep this open to see them when it does.`;
+      state.textContent = t('live.no_answer', { candidate });
     }
   }, VIEWER_PATIENCE_MS);
   const close = () => {
@@ -170,8 +171,8 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
     panel.remove();
     onClose();
   };
-  const panel = el('section', { class: 'panel live-viewer', role: 'dialog', 'aria-label': `Live view of ${candidate}`, dataset: { candidate } },
-    el('header', {}, el('h2', {}, `Live: ${candidate}`), el('button', { type: 'button', class: 'close', onclick: close }, 'Close')),
+  const panel = el('section', { class: 'panel live-viewer', role: 'dialog', 'aria-label': t('live.view_label', { candidate }), dataset: { candidate } },
+    el('header', {}, el('h2', {}, t('live.view_title', { candidate })), el('button', { type: 'button', class: 'close', onclick: close }, t('live.close'))),
     state,
     el('div', { class: 'live-videos' }, videos.camera, videos.screen),
     audio,
@@ -190,14 +191,14 @@ export function openViewer(test, candidate, { onClose = () => {} } = {}) {
         panel.dataset[`${name}FrameMs`] = String(Math.round(performance.now() - opened));
         if (name === 'camera') {
           panel.dataset.firstFrameMs = panel.dataset.cameraFrameMs;
-          state.textContent = 'Live.';
+          state.textContent = t('wall.live');
         }
       });
     },
     onState: (now) => {
       panel.dataset.state = now;
-      if (now === 'connected' && panel.dataset.firstFrameMs) state.textContent = 'Live.';
-      if (now === 'disconnected' || now === 'reconnecting' || now === 'failed') state.textContent = 'Reconnecting…';
+      if (now === 'connected' && panel.dataset.firstFrameMs) state.textContent = t('wall.live');
+      if (now === 'disconnected' || now === 'reconnecting' || now === 'failed') state.textContent = t('live.reconnecting');
     },
   }).then((s) => {
     if (closed) s.close();
@@ -229,7 +230,7 @@ export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => 
     onClose();
   };
   const tiles = shown.map((candidate) => {
-    const video = el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': `${candidate}'s camera` });
+    const video = el('video', { autoplay: true, muted: true, playsinline: true, dataset: { track: 'camera' }, 'aria-label': t('live.camera', { candidate }) });
     video.muted = true;
     const tile = el('li', { class: 'grid-tile', dataset: { candidate } },
       el('button', { type: 'button', class: 'link', onclick: () => onOpen(candidate) }, candidate),
@@ -250,9 +251,9 @@ export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => 
     });
     return tile;
   });
-  const panel = el('section', { class: 'panel live-grid', role: 'region', 'aria-label': 'Live grid' },
-    el('header', {}, el('h2', {}, `Live grid: ${shown.length} of ${candidates.length} candidates`),
-      el('button', { type: 'button', class: 'close', onclick: close }, 'Close grid')),
+  const panel = el('section', { class: 'panel live-grid', role: 'region', 'aria-label': t('wall.grid') },
+    el('header', {}, el('h2', {}, t('live.grid_title', { shown: shown.length, total: candidates.length })),
+      el('button', { type: 'button', class: 'close', onclick: close }, t('live.close_grid'))),
     el('ul', { class: 'grid-tiles' }, tiles));
   return { panel, close };
 }
@@ -262,19 +263,19 @@ export function openGrid(test, candidates, { onOpen = () => {}, onClose = () => 
  * blocking) and records it on their timeline.
  */
 function messageForm(test, candidate) {
-  const text = el('input', { type: 'text', name: 'text', maxlength: 300, required: true, 'aria-label': `Message to ${candidate}`, placeholder: `Message to ${candidate}` });
+  const text = el('input', { type: 'text', name: 'text', maxlength: 300, required: true, 'aria-label': t('live.message_to', { candidate }), placeholder: t('live.message_to', { candidate }) });
   const warning = el('input', { type: 'checkbox', name: 'warning' });
   const result = el('span', { class: 'legend', role: 'status' });
   const form = el('form', { class: 'live-message', onsubmit: async (event) => {
     event.preventDefault();
-    result.textContent = 'Sending…';
+    result.textContent = t('live.sending');
     try {
       const sent = await api(`/api/v1/live/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/messages`, {
         method: 'POST',
         body: { text: text.value, level: warning.checked ? 'warning' : 'info' },
       });
       form.dataset.sent = String(sent.id);
-      result.textContent = 'Sent.';
+      result.textContent = t('live.sent');
       text.value = '';
     } catch (error) {
       result.textContent = error.message;
@@ -282,7 +283,7 @@ function messageForm(test, candidate) {
   } },
   text,
   el('label', {}, warning, ' warning'),
-  el('button', { type: 'submit' }, 'Send'),
+  el('button', { type: 'submit' }, t('live.send')),
   result);
   return form;
 }

@@ -6,6 +6,7 @@
 // or its refusal shows here, never swallowed.
 import { api } from './common.js';
 import { el } from './dom.js';
+import { t } from './words.js';
 import { formatTime } from './format.js';
 import { controlResult, offeredControls } from './proctor-data.js';
 
@@ -13,7 +14,7 @@ const enc = encodeURIComponent;
 
 /** A panel of controls for `candidate`; `close()` takes it away. */
 export function openControls(test, candidate, { onClose = () => {} } = {}) {
-  const state = el('p', { class: 'legend', role: 'status' }, 'Looking up the attempt…');
+  const state = el('p', { class: 'legend', role: 'status' }, t('lms.looking_up'));
   const body = el('div');
   let closed = false;
   const close = () => {
@@ -22,8 +23,8 @@ export function openControls(test, candidate, { onClose = () => {} } = {}) {
     panel.remove();
     onClose();
   };
-  const panel = el('section', { class: 'panel lms-controls', role: 'dialog', 'aria-label': `LMS controls for ${candidate}`, dataset: { candidate, state: 'loading' } },
-    el('header', {}, el('h2', {}, `LMS controls: ${candidate}`), el('button', { type: 'button', class: 'close', onclick: close }, 'Close')),
+  const panel = el('section', { class: 'panel lms-controls', role: 'dialog', 'aria-label': t('wall.lms_label', { candidate }), dataset: { candidate, state: 'loading' } },
+    el('header', {}, el('h2', {}, t('lms.title', { candidate })), el('button', { type: 'button', class: 'close', onclick: close }, t('live.close'))),
     state,
     body);
   api(`/api/v1/dashboard/tests/${enc(test)}/candidates/${enc(candidate)}/lti`).then((attempt) => {
@@ -31,11 +32,11 @@ export function openControls(test, candidate, { onClose = () => {} } = {}) {
     const offered = offeredControls(attempt.context);
     if (!offered.length) {
       panel.dataset.state = 'none';
-      state.textContent = 'The platform offers no controls for this attempt.';
+      state.textContent = t('lms.none');
       return;
     }
     panel.dataset.state = 'ready';
-    state.textContent = `Attempt launched ${formatTime(attempt.recorded_at)}. The platform offers: ${offered.map(([, label]) => label.toLowerCase()).join(', ')}. Every control is recorded in the candidate's timeline.`;
+    state.textContent = t('lms.offered', { at: formatTime(attempt.recorded_at), controls: offered.map(([, label]) => label.toLowerCase()).join(', ') });
     body.append(controlForm(attempt.context, offered));
   }, (error) => {
     panel.dataset.state = error.status === 404 ? 'none' : 'error';
@@ -46,26 +47,26 @@ export function openControls(test, candidate, { onClose = () => {} } = {}) {
 
 /** The form that sends one control; terminating asks twice. */
 function controlForm(context, offered) {
-  const action = el('select', { name: 'action', 'aria-label': 'Control' }, offered.map(([value, label]) => el('option', { value }, label)));
-  const minutes = el('input', { type: 'number', name: 'extra_time', min: 1, max: 600, value: 10, 'aria-label': 'Extra minutes' });
-  const minutesField = el('label', {}, 'Minutes ', minutes);
-  const code = el('input', { type: 'text', name: 'reason_code', maxlength: 100, placeholder: 'Reason code', 'aria-label': 'Reason code' });
-  const reason = el('input', { type: 'text', name: 'reason_msg', maxlength: 500, placeholder: 'Why (sent to the platform and kept in the timeline)', 'aria-label': 'Reason' });
-  const severity = el('input', { type: 'number', name: 'incident_severity', min: 0, max: 1, step: 0.1, placeholder: 'Severity 0–1', 'aria-label': 'Incident severity, 0 to 1' });
-  const send = el('button', { type: 'submit' }, 'Send');
+  const action = el('select', { name: 'action', 'aria-label': t('lms.control') }, offered.map(([value, label]) => el('option', { value }, label)));
+  const minutes = el('input', { type: 'number', name: 'extra_time', min: 1, max: 600, value: 10, 'aria-label': t('lms.extra_minutes') });
+  const minutesField = el('label', {}, `${t('lms.minutes')} `, minutes);
+  const code = el('input', { type: 'text', name: 'reason_code', maxlength: 100, placeholder: t('lms.reason_code'), 'aria-label': t('lms.reason_code') });
+  const reason = el('input', { type: 'text', name: 'reason_msg', maxlength: 500, placeholder: t('lms.reason_placeholder'), 'aria-label': t('lms.reason') });
+  const severity = el('input', { type: 'number', name: 'incident_severity', min: 0, max: 1, step: 0.1, placeholder: t('lms.severity_placeholder'), 'aria-label': t('lms.severity') });
+  const send = el('button', { type: 'submit' }, t('live.send'));
   const result = el('p', { class: 'legend', role: 'status', 'aria-live': 'polite' });
   const reset = () => {
     minutesField.hidden = action.value !== 'update';
     delete form.dataset.confirm;
-    send.textContent = 'Send';
+    send.textContent = t('live.send');
   };
   const form = el('form', { class: 'lms-form', onsubmit: async (event) => {
     event.preventDefault();
     if (action.value === 'terminate' && form.dataset.confirm !== 'terminate') {
       form.dataset.confirm = 'terminate';
-      send.textContent = 'Terminate the attempt';
+      send.textContent = t('lms.terminate');
       result.className = 'legend';
-      result.textContent = 'Terminating ends the attempt in the platform. Press again to confirm.';
+      result.textContent = t('lms.terminate_confirm');
       return;
     }
     const request = { context, action: action.value };
@@ -76,7 +77,7 @@ function controlForm(context, offered) {
     send.disabled = true;
     form.dataset.state = 'sending';
     result.className = 'legend';
-    result.textContent = 'Sending (the front door retries a busy platform)…';
+    result.textContent = t('lms.sending');
     try {
       const reply = await api('/api/v1/lti/control', { method: 'POST', body: request });
       form.dataset.state = 'done';

@@ -5,6 +5,7 @@
 // The scales and spans are exported for the unit tests (test/plot.test.js).
 import { el } from './dom.js';
 import { formatClock } from './format.js';
+import { t } from './words.js';
 
 const WIDTH = 1000;
 /** Room for the lane labels, left of the time axis. */
@@ -16,10 +17,10 @@ const TICKS = 6;
 /** The shortest time axis: a lone event still gets a readable minute. */
 const MIN_SPAN_MS = 60_000;
 const LANES = [
-  ['hidden', 'tab hidden', '#d9822b'],
-  ['blur', 'focus lost', '#9b6bd3'],
-  ['blocked', 'blocked', '#b3261e'],
-  ['marks', 'fullscreen · clipboard · permission', '#2457c5'],
+  ['hidden', t('plot.hidden'), '#d9822b'],
+  ['blur', t('plot.blur'), '#9b6bd3'],
+  ['blocked', t('plot.blocked'), '#b3261e'],
+  ['marks', t('plot.marks'), '#2457c5'],
 ];
 
 /** On/off spans from paired events: `on(e)`/`off(e)` say which is which;
@@ -88,7 +89,7 @@ export function timelinePlot(timeline, alertScore) {
   const scales = plotScales(timeline, alertScore);
   const height = SCORE_HEIGHT + LANES.length * LANE_HEIGHT + 34;
   const svg = el('svg', { class: 'plot', viewBox: `0 0 ${WIDTH} ${height}`, role: 'img', 'aria-labelledby': 'plot-title' },
-    el('title', { id: 'plot-title' }, 'Minute scores, network gaps and activity over the session'));
+    el('title', { id: 'plot-title' }, t('plot.title')));
   drawGaps(svg, timeline.gaps, scales, height);
   drawScores(svg, timeline.windows, alertScore, scales);
   drawLanes(svg, timeline.events, scales);
@@ -102,7 +103,7 @@ export function timelinePlot(timeline, alertScore) {
 function drawGaps(svg, gaps, { x }, height) {
   for (const gap of gaps) {
     svg.append(el('rect', { class: 'gap', x: x(gap.from), y: 0, width: Math.max(1, x(gap.to) - x(gap.from)), height: height - 22 },
-      el('title', {}, `network gap ${formatClock(gap.from)}–${formatClock(gap.to)} (not scored)`)));
+      el('title', {}, t('plot.gap', { from: formatClock(gap.from), to: formatClock(gap.to) }))));
   }
 }
 

@@ -4,20 +4,21 @@
 // the newest tile message (LiveCounters) and the Unix ms it was current at.
 // Tested by test/proctor-data.test.js.
 import { formatDuration } from './format.js';
+import { t } from './words.js';
 
 /** The counters a tile shows, as [key in tile.counters, label]. */
 export const COUNTERS = [
-  ['tab_switches', 'tab switches'],
-  ['hidden_ms', 'hidden'],
-  ['blur_count', 'blurs'],
-  ['blur_ms', 'blurred'],
-  ['fullscreen_exits', 'fullscreen exits'],
-  ['clipboard_actions', 'clipboard'],
-  ['key_bursts', 'key bursts'],
-  ['permission_revocations', 'revocations'],
-  ['missing_captures', 'missing captures'],
-  ['network_gaps', 'network gaps'],
-  ['face_flags', 'face flags'],
+  ['tab_switches', t('counter.tab_switches')],
+  ['hidden_ms', t('counter.hidden_ms')],
+  ['blur_count', t('counter.blur_count')],
+  ['blur_ms', t('counter.blur_ms')],
+  ['fullscreen_exits', t('counter.fullscreen_exits')],
+  ['clipboard_actions', t('counter.clipboard_actions')],
+  ['key_bursts', t('counter.key_bursts')],
+  ['permission_revocations', t('counter.permission_revocations')],
+  ['missing_captures', t('counter.missing_captures')],
+  ['network_gaps', t('counter.network_gaps')],
+  ['face_flags', t('counter.face_flags')],
 ];
 
 /** A candidate's status at `now`: the server's, except that an active
@@ -42,7 +43,7 @@ export function counterText(key, counters) {
 }
 
 export function scoreLine(tile) {
-  return `score ${tile.score.toFixed(2)} · this minute ${tile.window_score.toFixed(2)}`;
+  return t('wall.score_line', { score: tile.score.toFixed(2), minute: tile.window_score.toFixed(2) });
 }
 
 /** The largest `count` score components, as `name value, …`. */
@@ -61,12 +62,12 @@ export function wallAlerts(entries, snapshot, now) {
   for (const [candidate, entry] of entries) {
     const { tile } = entry;
     const status = candidateStatus(entry, snapshot.gap_after_ms, now);
-    if (status === 'blocked') items.push({ candidate, severity: 'critical', rank: 1e6, what: 'blocked: the test is paused until fixed' });
+    if (status === 'blocked') items.push({ candidate, severity: 'critical', rank: 1e6, what: t('wall.alert_blocked') });
     if (tile.window_score >= snapshot.alert_score) {
       const severity = tile.window_score >= 2 * snapshot.alert_score ? 'critical' : 'warning';
-      items.push({ candidate, severity, rank: tile.window_score, what: `minute score ${tile.window_score.toFixed(1)} (${topComponents(tile.components)})` });
+      items.push({ candidate, severity, rank: tile.window_score, what: t('wall.alert_score', { score: tile.window_score.toFixed(1), components: topComponents(tile.components) }) });
     }
-    if (status === 'gap') items.push({ candidate, severity: 'warning', rank: 0.5, what: `no data for ${formatDuration(now - entry.seenAt)}` });
+    if (status === 'gap') items.push({ candidate, severity: 'warning', rank: 0.5, what: t('wall.alert_gap', { for: formatDuration(now - entry.seenAt) }) });
   }
   return items.sort((a, b) => (a.severity === b.severity ? b.rank - a.rank : a.severity === 'critical' ? -1 : 1));
 }
@@ -76,13 +77,13 @@ export function dutySummary(snapshot) {
   const { assigned, unassigned, on_duty: onDuty, proctor, capacity } = snapshot;
   const duty = onDuty
     ? proctor
-      ? `${assigned.length} candidates assigned to ${proctor} (capacity ${capacity}; ${onDuty.length} proctors on duty)` +
-        (onDuty.includes(proctor) ? '' : ' — you are not on the duty roster of this test')
-      : `all ${assigned.length} assigned candidates of ${onDuty.length} proctors`
-    : 'no duty roster for this test: every proctor sees every candidate';
+      ? t('wall.duty_mine', { count: assigned.length, proctor, capacity, on_duty: onDuty.length }) +
+        (onDuty.includes(proctor) ? '' : ` ${t('wall.duty_not_on_roster')}`)
+      : t('wall.duty_all', { count: assigned.length, on_duty: onDuty.length })
+    : t('wall.duty_none');
   // Without a roster every candidate is "unassigned": that is not overflow.
   const overflow = onDuty && unassigned.length;
-  return duty + (overflow ? ` · ${unassigned.length} over capacity, shown to everyone` : '');
+  return duty + (overflow ? ` · ${t('wall.overflow', { count: unassigned.length })}` : '');
 }
 
 /** Takes a snapshot into `entries` at `now`: candidates no longer on this
@@ -98,11 +99,11 @@ export function mergeSnapshot(entries, snapshot, now) {
 
 /** The LMS controls, in the order the wall offers them: [action, label]. */
 export const LMS_CONTROLS = [
-  ['pause', 'Pause'],
-  ['resume', 'Resume'],
-  ['update', 'Extra time'],
-  ['flag', 'Flag'],
-  ['terminate', 'Terminate'],
+  ['pause', t('lms.action_pause')],
+  ['resume', t('lms.action_resume')],
+  ['update', t('lms.action_update')],
+  ['flag', t('lms.action_flag')],
+  ['terminate', t('lms.action_terminate')],
 ];
 
 /**
@@ -125,7 +126,8 @@ export function offeredControls(context) {
 /** What the wall says after a control: the platform's answer, or why not. */
 export function controlResult(action, reply) {
   const label = (LMS_CONTROLS.find(([a]) => a === action) || [action, action])[1];
-  const granted = reply.extra_time ? `, ${reply.extra_time} min granted` : '';
-  const note = reply.recorded === false ? ' (not recorded in the timeline: the broker did not take it)' : '';
-  return `${label}: the platform says ${reply.status}${granted}${reply.attempts > 1 ? ` after ${reply.attempts} tries` : ''}.${note}`;
+  const granted = reply.extra_time ? t('lms.granted', { minutes: reply.extra_time }) : '';
+  const tries = reply.attempts > 1 ? ` ${t('lms.tries', { count: reply.attempts })}` : '';
+  const note = reply.recorded === false ? ` ${t('lms.not_recorded')}` : '';
+  return `${t('lms.result', { label, status: reply.status })}${granted}${tries}.${note}`;
 }

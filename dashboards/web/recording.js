@@ -7,6 +7,7 @@ import { mediaLink } from './common.js';
 import { el } from './dom.js';
 import { formatClock } from './format.js';
 import { recordingLegend, recordingSegments, segmentAt, segmentOffset } from './review-data.js';
+import { t } from './words.js';
 
 /** How far (ms) a following track may drift from the leading one before it is sought again. */
 const MAX_DRIFT_MS = 1500;
@@ -42,7 +43,7 @@ export function recordingPanel(timeline, plot, onError) {
     });
   }
   seek(playback.now);
-  const panel = el('section', { class: 'panel', id: 'recording' }, el('h2', {}, 'Recording'),
+  const panel = el('section', { class: 'panel', id: 'recording' }, el('h2', {}, t('recording.title')),
     el('div', { class: 'recording' }, ...players.map((player) => player.video)),
     el('div', { class: 'row' }, toggle, clock),
     el('p', { class: 'legend' }, recordingLegend(segments)));
@@ -132,10 +133,10 @@ function followLead([lead, ...others], moved, onError) {
 }
 
 function playToggle(players, playback, seek) {
-  const toggle = el('button', { type: 'button', id: 'recording-play' }, 'Play');
+  const toggle = el('button', { type: 'button', id: 'recording-play' }, t('recording.play'));
   toggle.addEventListener('click', () => {
     playback.playing = !playback.playing;
-    toggle.textContent = playback.playing ? 'Pause' : 'Play';
+    toggle.textContent = t(playback.playing ? 'recording.pause' : 'recording.play');
     if (playback.playing) seek(playback.now);
     else for (const player of players) player.video.pause();
   });

@@ -2,6 +2,7 @@
 // says, why a minute scored, the verdict list and the recording's segments
 // on the session's clock. Tested by test/review-data.test.js.
 import { formatDuration } from './format.js';
+import { t } from './words.js';
 
 /** The event list shows at most this many rows (of the chosen type). */
 const MAX_EVENT_ROWS = 2000;
@@ -39,22 +40,24 @@ export function describeEvent(e) {
   const failure = e.error ? ` (${e.error})` : '';
   switch (e.type) {
     case 'session_started':
-      return `SDK ${e.sdk_version}, ${e.screen_w}×${e.screen_h}, ${e.displays} display${e.displays === 1 ? '' : 's'}`;
+      return t(e.displays === 1 ? 'event.started_one' : 'event.started_many', { version: e.sdk_version, w: e.screen_w, h: e.screen_h, displays: e.displays });
     case 'key_activity':
-      return `${e.keys} keys in ${Math.round(e.interval_ms / 1000)} s`;
+      return t('event.keys', { keys: e.keys, seconds: Math.round(e.interval_ms / 1000) });
     case 'clipboard':
-      return `${e.action} ${e.chars} chars`;
+      return t('event.clipboard', { action: e.action, chars: e.chars });
     case 'capture':
-      return `${e.kind} #${e.capture_seq} ${e.status}${e.bytes ? `, ${e.bytes} B` : ''}${e.attempts > 1 ? `, ${e.attempts} attempts` : ''}${failure}`;
+      return t('event.capture', { kind: e.kind, seq: e.capture_seq, status: e.status })
+        + (e.bytes ? `, ${t('event.bytes', { bytes: e.bytes })}` : '') + (e.attempts > 1 ? `, ${t('event.attempts', { count: e.attempts })}` : '') + failure;
     case 'recording':
-      return `${e.track} segment #${e.segment_seq} ${e.status}, ${(e.duration_ms / 1000).toFixed(1)} s${e.bytes ? `, ${e.bytes} B` : ''}${failure}`;
+      return t('event.recording', { track: e.track, seq: e.segment_seq, status: e.status, seconds: (e.duration_ms / 1000).toFixed(1) })
+        + (e.bytes ? `, ${t('event.bytes', { bytes: e.bytes })}` : '') + failure;
     case 'face':
-      return `${e.faces} face${e.faces === 1 ? '' : 's'}, best score ${Number(e.confidence).toFixed(2)}, face ${Math.round(e.face_size * 100)} % of the width, light ${Number(e.light).toFixed(2)}, ${e.ms} ms`;
+      return t(e.faces === 1 ? 'event.face_one' : 'event.face_many', { faces: e.faces, score: Number(e.confidence).toFixed(2), size: Math.round(e.face_size * 100), light: Number(e.light).toFixed(2), ms: e.ms });
     case 'sdk_error':
       return `${e.code}: ${e.message}`;
     case 'custom': {
       const data = e.data || {};
-      if (e.name === 'invigil.proctor_message') return `${data.level === 'warning' ? 'Warning' : 'Note'} from ${data.from}: ${data.text}`;
+      if (e.name === 'invigil.proctor_message') return t(data.level === 'warning' ? 'event.warning_from' : 'event.note_from', { from: data.from, text: data.text });
       const text = JSON.stringify(data);
       return `${e.name} ${text.length > MAX_CUSTOM_CHARS ? `${text.slice(0, MAX_CUSTOM_CHARS)}…` : text}`;
     }
@@ -149,15 +152,16 @@ export function faceFlags(events, settings) {
 export function describeFaceFlag(flag) {
   if (flag.finding === 'different') {
     const similarities = flag.checks.map((c) => c.similarity);
-    return `A different person for ${formatDuration(flag.to - flag.from)} over ${flag.checks.length} comparisons in a row`
-      + ` (similarity to the reference face ${Math.min(...similarities).toFixed(2)}–${Math.max(...similarities).toFixed(2)}, under ${flag.min_similarity})`;
+    return t('face.flag_different', { for: formatDuration(flag.to - flag.from), count: flag.checks.length,
+      low: Math.min(...similarities).toFixed(2), high: Math.max(...similarities).toFixed(2), threshold: flag.min_similarity });
   }
-  const what = flag.finding === 'none' ? 'No face' : 'Several faces';
+  const what = t(flag.finding === 'none' ? 'face.no_face' : 'face.several');
   const best = Math.max(...flag.checks.map((c) => c.confidence));
   const lights = flag.checks.map((c) => c.light);
   const most = Math.max(...flag.checks.map((c) => c.faces));
-  return `${what} for ${formatDuration(flag.to - flag.from)} over ${flag.checks.length} checks in a row`
-    + ` (${flag.finding === 'several' ? `up to ${most} faces, ` : ''}best score ${best.toFixed(2)}, light ${Math.min(...lights).toFixed(2)}–${Math.max(...lights).toFixed(2)})`;
+  const upTo = flag.finding === 'several' ? `${t('face.up_to', { count: most })}, ` : '';
+  return t('face.flag', { what, for: formatDuration(flag.to - flag.from), count: flag.checks.length, up_to: upTo,
+    score: best.toFixed(2), low: Math.min(...lights).toFixed(2), high: Math.max(...lights).toFixed(2) });
 }
 
 /** The event types present, sorted, for the filter. */
@@ -180,56 +184,60 @@ export function anomalyComponents(anomaly, weights) {
   const parts = anomaly.component_names.map((name, i) => [name, anomaly.component_values[i]]).sort((p, q) => q[1] - p[1]);
   return parts.map(([name, value]) => {
     const weight = weights[name];
-    const count = weight ? ` = ${(value / weight).toFixed(weight < 1 ? 1 : 0)} × weight ${weight}` : '';
+    const count = weight ? ` ${t('review.component_count', { count: (value / weight).toFixed(weight < 1 ? 1 : 0), weight })}` : '';
     return `${name}: ${value.toFixed(2)}${count}`;
   });
 }
 
 /** LMS controls' names, as the review page words them. */
 const CONTROL_VERBS = {
-  'lti.pause': 'Pause', 'lti.resume': 'Resume', 'lti.terminate': 'Terminate', 'lti.update': 'Extra time', 'lti.flag': 'Flag',
+  'lti.pause': t('lms.action_pause'), 'lti.resume': t('lms.action_resume'), 'lti.terminate': t('lms.action_terminate'),
+  'lti.update': t('lms.action_update'), 'lti.flag': t('lms.action_flag'),
 };
 
 /** The other staff actions, in words, from their detail. */
 const STAFF_WORDS = {
-  'review.open': () => 'Opened the timeline',
-  'review.verdict': (d) => `Verdict: ${d.verdict}${d.comment_chars ? ` with a comment (${d.comment_chars} chars)` : ''}`,
-  'media.view': (d) => `Signed a link to ${d.key}`,
-  'live.watch': (d) => `Watched live (${d.view || 'full'} view)`,
-  'live.message': (d) => `Sent a ${d.level || 'info'} message (${d.chars} chars)`,
-  'config.replaced': (d) => `Saved configuration version ${d.version}`,
-  'config.rolled_back': (d) => `Rolled the configuration back${d.to ? ` to version ${d.to}` : ''} (now version ${d.version})`,
+  'review.open': () => t('staff.review_open'),
+  'review.verdict': (d) => t('staff.verdict', { verdict: d.verdict }) + (d.comment_chars ? ` ${t('staff.with_comment', { chars: d.comment_chars })}` : ''),
+  'media.view': (d) => t('staff.media_view', { key: d.key }),
+  'live.watch': (d) => t('staff.live_watch', { view: d.view || 'full' }),
+  'live.message': (d) => t('staff.live_message', { level: d.level || 'info', chars: d.chars }),
+  'config.replaced': (d) => t('staff.config_replaced', { version: d.version }),
+  'config.rolled_back': (d) => (d.to ? t('staff.rolled_back_to', { to: d.to, version: d.version }) : t('staff.rolled_back', { version: d.version })),
 };
 
-/** One staff action (timeline.staff_actions, the audit trail) in words:
- * for an LMS control what was asked, where, what came of it and why. */
 /** What each waivable check is called in the accommodation line. */
 const WAIVED = {
-  fullscreen: 'leaving full screen does not block',
-  screen_share: 'no screen sharing or screenshots',
-  face_check: 'no face checks',
-  permissions: 'may decline the camera or microphone',
+  fullscreen: t('accommodation.fullscreen'),
+  screen_share: t('accommodation.screen_share'),
+  face_check: t('accommodation.face_check'),
+  permissions: t('accommodation.permissions'),
 };
 
 /** The review's line for a candidate's accommodation (null: none). */
 export function describeAccommodation(accommodation) {
   if (!accommodation) return null;
   const waived = accommodation.waive.map((w) => WAIVED[w] || w).join('; ');
-  return `Accommodation: ${waived} — ${accommodation.reason}. Do not flag what it allows.`;
+  return t('accommodation.line', { waived, reason: accommodation.reason });
 }
 
+/** One staff action (timeline.staff_actions, the audit trail) in words:
+ * for an LMS control what was asked, where, what came of it and why. */
 export function describeStaffAction(action) {
   const d = action.detail && typeof action.detail === 'object' ? action.detail : {};
   const words = STAFF_WORDS[action.action];
-  if (words) return action.outcome === 'done' ? words(d) : `${words(d)}; failed`;
+  if (words) return action.outcome === 'done' ? words(d) : `${words(d)}; ${t('staff.failed_mark')}`;
   let asked = CONTROL_VERBS[action.action] || action.action;
-  if (d.extra_time) asked += ` ${d.extra_time} min`;
-  if (d.platform) asked += ` via ${d.platform}`;
-  const parts = [asked, action.outcome === 'done' ? (d.status ? `platform answered ${d.status}` : 'done') : `failed: ${d.error || 'no reason given'}`];
+  if (d.extra_time) asked += ` ${t('staff.minutes', { minutes: d.extra_time })}`;
+  if (d.platform) asked += ` ${t('staff.via', { platform: d.platform })}`;
+  const outcome = action.outcome === 'done'
+    ? (d.status ? t('staff.platform_answered', { status: d.status }) : t('staff.done'))
+    : t('staff.failed', { error: d.error || t('staff.no_reason') });
+  const parts = [asked, outcome];
   const reason = [d.reason_code, d.reason_msg].filter(Boolean).join(' — ');
-  if (reason) parts.push(`reason: ${reason}`);
-  if (d.incident_severity != null) parts.push(`severity ${d.incident_severity}`);
-  if (d.attempts > 1) parts.push(`${d.attempts} tries`);
+  if (reason) parts.push(t('staff.reason', { reason }));
+  if (d.incident_severity != null) parts.push(t('staff.severity', { severity: d.incident_severity }));
+  if (d.attempts > 1) parts.push(t('staff.tries', { count: d.attempts }));
   return parts.join('; ');
 }
 
@@ -269,6 +277,6 @@ export function segmentOffset(segment, t, durationSec) {
 export function recordingLegend(segments) {
   return Object.entries(segments).map(([track, list]) => {
     const recorded = list.reduce((sum, s) => sum + (s.to - s.from), 0);
-    return `${track}: ${list.length} segments, ${formatDuration(recorded)}`;
+    return t('recording.legend', { track, count: list.length, recorded: formatDuration(recorded) });
   }).join(' · ');
 }

@@ -4,6 +4,7 @@
 // The data is review-data.js's, the plot plot.js's, the video player recording.js's.
 import { ApiError, api, authHeaders, chooseTest, header, mediaLink, params, reviewLink, say, thumbnail } from './common.js';
 import { el } from './dom.js';
+import { t } from './words.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
@@ -11,21 +12,21 @@ import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFl
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
-  ['candidate_id', 'Candidate', false],
-  ['score', 'Score', true],
-  ['max_minute_score', 'Worst minute', true],
-  ['alert_minutes', 'Alert minutes', true],
-  ['completeness_pct', 'Capture slots %', true],
-  ['delivered_captures', 'Captures stored', true],
-  ['recording_pct', 'Video %', true],
-  ['network_gaps', 'Network gaps', true],
-  ['sessions', 'Sessions', true],
-  ['verdict', 'Verdict', false],
+  ['candidate_id', t('review.col.candidate'), false],
+  ['score', t('review.col.score'), true],
+  ['max_minute_score', t('review.col.worst_minute'), true],
+  ['alert_minutes', t('review.col.alert_minutes'), true],
+  ['completeness_pct', t('review.col.completeness'), true],
+  ['delivered_captures', t('review.col.stored'), true],
+  ['recording_pct', t('review.col.video'), true],
+  ['network_gaps', t('review.col.gaps'), true],
+  ['sessions', t('review.col.sessions'), true],
+  ['verdict', t('review.col.verdict'), false],
 ];
 /** Captures shown per strip until "Show all". */
 const FIRST_CAPTURES = 12;
 
-const me = await header('Review');
+const me = await header(t('review.title'));
 const test = me && chooseTest(me, 'review.html');
 const candidate = params.get('candidate');
 const main = document.getElementById('main');
@@ -38,10 +39,10 @@ function failed(error) {
 }
 
 async function showTest(test) {
-  say('Loading candidates…');
+  say(t('review.loading_candidates'));
   const { candidates } = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates`);
-  main.append(el('section', { class: 'panel' }, el('h2', {}, `Candidates of ${test}`), candidateTable(test, candidates)));
-  say(candidates.length ? '' : 'No data for this test yet.');
+  main.append(el('section', { class: 'panel' }, el('h2', {}, t('review.candidates_of', { test })), candidateTable(test, candidates)));
+  say(candidates.length ? '' : t('review.no_data'));
 }
 
 /** The candidate list, worst score first; a column's heading sorts by it. */
@@ -60,7 +61,7 @@ function candidateTable(test, candidates) {
     body.replaceChildren(...sortCandidates(candidates, sort.key, sort.descending).map((row) => candidateRow(test, row)));
   };
   draw();
-  return el('table', { id: 'candidates' }, el('caption', { class: 'legend' }, `${candidates.length} candidates of ${test}; select a column to sort`), el('thead', {}, head), body);
+  return el('table', { id: 'candidates' }, el('caption', { class: 'legend' }, t('review.table_caption', { count: candidates.length, test })), el('thead', {}, head), body);
 }
 
 function candidateRow(test, row) {
@@ -69,7 +70,7 @@ function candidateRow(test, row) {
     el('td', { class: 'num' }, row.score.toFixed(2)),
     el('td', { class: 'num' }, row.max_minute_score.toFixed(2)),
     el('td', { class: 'num' }, row.alert_minutes),
-    el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) }, title: `${row.filled_captures} of ${row.expected_captures} slots filled` }, `${row.completeness_pct.toFixed(1)} %`),
+    el('td', { class: 'num', dataset: { completeness: String(row.completeness_pct) }, title: t('review.slots_filled', { filled: row.filled_captures, expected: row.expected_captures }) }, `${row.completeness_pct.toFixed(1)} %`),
     el('td', { class: 'num' }, row.delivered_captures),
     el('td', { class: 'num' }, row.recording_pct === null ? '—' : `${row.recording_pct.toFixed(1)} %`),
     el('td', { class: 'num' }, row.network_gaps),
@@ -78,14 +79,14 @@ function candidateRow(test, row) {
 }
 
 async function showCandidate(test, candidate) {
-  say('Loading the timeline…');
+  say(t('review.loading_timeline'));
   const timeline = await api(`/api/v1/dashboard/tests/${encodeURIComponent(test)}/candidates/${encodeURIComponent(candidate)}/timeline`);
-  say(timeline.truncated ? `Showing the first ${timeline.events.length} events only.` : '');
+  say(timeline.truncated ? t('review.truncated', { count: timeline.events.length }) : '');
   const canVerdict = me.role === 'reviewer' || me.role === 'admin';
   const left = el('div');
   const right = el('div');
   main.append(
-    el('p', {}, el('a', { href: `review.html?test=${encodeURIComponent(test)}` }, `← all candidates of ${test}`)),
+    el('p', {}, el('a', { href: `review.html?test=${encodeURIComponent(test)}` }, t('review.back', { test }))),
     el('h2', { id: 'candidate-title' }, `${candidate} · ${test}`),
     ...(timeline.accommodation ? [el('p', { id: 'accommodation' }, el('strong', {}, describeAccommodation(timeline.accommodation)))] : []),
     el('div', { class: 'columns' }, left, right),
@@ -95,10 +96,10 @@ async function showCandidate(test, candidate) {
   left.append(
     sessionsPanel(timeline),
     el('section', { class: 'panel', 'aria-labelledby': 'plot-heading' },
-      el('h2', { id: 'plot-heading' }, 'Timeline'),
-      plot || el('p', {}, 'No events stored yet.'),
-      el('p', { class: 'legend' }, 'Bars: minute scores (red at or above the alert threshold). Grey: network gaps, labelled and never scored.',
-        recording ? ' Click the plot or an event to play the recording from there.' : '')),
+      el('h2', { id: 'plot-heading' }, t('review.timeline')),
+      plot || el('p', {}, t('review.no_events')),
+      el('p', { class: 'legend' }, t('review.plot_legend'),
+        recording ? ` ${t('review.plot_seek')}` : '')),
     ...(recording ? [recording.panel] : []),
     anomaliesPanel(timeline),
     ...(timeline.staff_actions && timeline.staff_actions.length ? [staffActionsPanel(timeline)] : []),
@@ -118,7 +119,7 @@ function dataPanel(test, candidate) {
   const exportButton = el('button', { type: 'button', id: 'export-data', onclick: async () => {
     problem.textContent = '';
     exportButton.disabled = true;
-    say('Preparing the export…');
+    say(t('review.export_preparing'));
     try {
       // A bearer token cannot ride on a plain link: fetch, then save the blob.
       const response = await fetch(`${base}/export`, { headers: authHeaders() });
@@ -129,17 +130,17 @@ function dataPanel(test, candidate) {
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-      say(`Exported ${candidate}'s data (${(blob.size / 1e6).toFixed(1)} MB).`);
+      say(t('review.exported', { candidate, mb: (blob.size / 1e6).toFixed(1) }));
     } catch (error) {
       problem.textContent = error.message;
       say('');
     } finally {
       exportButton.disabled = false;
     }
-  } }, 'Export all data (zip)');
+  } }, t('review.export'));
   const panel = el('section', { class: 'panel', 'aria-labelledby': 'data-title' },
-    el('h2', { id: 'data-title' }, 'Candidate\'s data'),
-    el('p', { class: 'legend' }, 'Every event, window, score component, verdict, staff action and media object kept about this candidate, as JSON, CSV and the media files.'),
+    el('h2', { id: 'data-title' }, t('review.data')),
+    el('p', { class: 'legend' }, t('review.data_help')),
     exportButton, problem);
   if (me.role !== 'admin') return panel;
   const confirm = el('input', { id: 'erase-confirm', name: 'confirm', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'erase-help data-problem' });
@@ -151,7 +152,7 @@ function dataPanel(test, candidate) {
     try {
       const report = await api(`${base}/erase`, { method: 'POST', body: { confirm: confirm.value, reason: reason.value } });
       const rows = Object.values(report.rows).reduce((a, b) => a + b, 0);
-      result.textContent = `Erased: ${rows} rows, ${report.media_objects} media objects (${(report.media_bytes / 1e6).toFixed(1)} MB).`;
+      result.textContent = t('review.erased', { rows, objects: report.media_objects, mb: (report.media_bytes / 1e6).toFixed(1) });
       form.replaceChildren(result);
       say(result.textContent);
     } catch (error) {
@@ -159,11 +160,11 @@ function dataPanel(test, candidate) {
       problem.textContent = field ? `${field}: ${error.problems[0].message}` : error.message;
     }
   } },
-  el('h3', {}, 'Erase this candidate'),
-  el('p', { class: 'legend', id: 'erase-help' }, `Deletes their rows from every table and their media, and keeps a replay from bringing them back. It cannot be undone; the audit trail keeps that it was done. Type ${candidate} to confirm.`),
-  el('label', { for: 'erase-confirm' }, 'Candidate id'), confirm,
-  el('label', { for: 'erase-reason' }, 'Reason (kept in the audit trail)'), reason,
-  el('button', { type: 'submit', class: 'danger' }, 'Erase permanently'));
+  el('h3', {}, t('review.erase')),
+  el('p', { class: 'legend', id: 'erase-help' }, t('review.erase_help', { candidate })),
+  el('label', { for: 'erase-confirm' }, t('review.erase_confirm')), confirm,
+  el('label', { for: 'erase-reason' }, t('review.erase_reason')), reason,
+  el('button', { type: 'submit', class: 'danger' }, t('review.erase_submit')));
   panel.append(form);
   return panel;
 }
@@ -172,16 +173,16 @@ function sessionsPanel(timeline) {
   const rows = timeline.sessions.map((s) => el('tr', {},
     el('td', {}, formatTime(s.started_at)),
     el('td', {}, formatDuration(s.last_seen_at - s.started_at)),
-    el('td', {}, s.ended ? s.end_reason || 'ended' : 'open'),
+    el('td', {}, s.ended ? s.end_reason || t('review.session_ended') : t('review.session_open')),
     el('td', { class: 'num' }, s.events),
-    el('td', { class: 'num', title: `${s.uploaded_captures} of ${s.expected_captures} capture slots filled; ${s.delivered_captures} captures stored` },
-      `${Number(s.completeness_pct).toFixed(1)} % · ${s.delivered_captures} stored`),
+    el('td', { class: 'num', title: t('review.session_slots', { filled: s.uploaded_captures, expected: s.expected_captures, stored: s.delivered_captures }) },
+      t('review.session_completeness', { pct: Number(s.completeness_pct).toFixed(1), stored: s.delivered_captures })),
     el('td', { class: 'num', dataset: { recordingPct: String(s.recording_pct) } }, Number(s.recording_expected_ms) > 0
-      ? `${Number(s.recording_pct).toFixed(1)} % of ${formatDuration(s.recording_expected_ms)}` : '—'),
+      ? t('review.session_video', { pct: Number(s.recording_pct).toFixed(1), of: formatDuration(s.recording_expected_ms) }) : '—'),
     el('td', { class: 'num' }, `${s.network_gaps} (${formatDuration(s.network_gap_ms)})`),
     el('td', {}, s.sdk_version || '—')));
-  return el('section', { class: 'panel' }, el('h2', {}, 'Sessions'),
-    el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, ['Started', 'Length', 'End', 'Events', 'Capture slots', 'Video', 'Gaps', 'SDK'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+  return el('section', { class: 'panel' }, el('h2', {}, t('review.sessions')),
+    el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, t('review.sessions_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
 }
 
 /** What staff did to the exam (controls sent to the learning platform),
@@ -191,8 +192,8 @@ function staffActionsPanel(timeline) {
     el('td', {}, formatTime(a.at)),
     el('td', {}, `${a.staff} (${a.role})`),
     el('td', { class: a.outcome === 'done' ? '' : 'error' }, describeStaffAction(a))));
-  return el('section', { class: 'panel', id: 'staff-actions' }, el('h2', {}, 'Staff actions'),
-    el('table', {}, el('thead', {}, el('tr', {}, ['When', 'Who', 'What'].map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
+  return el('section', { class: 'panel', id: 'staff-actions' }, el('h2', {}, t('review.staff_actions')),
+    el('table', {}, el('thead', {}, el('tr', {}, t('review.staff_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
 }
 
 function anomaliesPanel(timeline) {
@@ -202,11 +203,11 @@ function anomaliesPanel(timeline) {
     el('td', {}, a.severity),
     el('td', { class: 'num' }, `${a.score.toFixed(2)} / ${a.threshold}`),
     el('td', {}, el('ul', { class: 'components' }, anomalyComponents(a, weights).map((line) => el('li', {}, line))))));
-  return el('section', { class: 'panel', id: 'anomalies' }, el('h2', {}, 'Why it scored'),
+  return el('section', { class: 'panel', id: 'anomalies' }, el('h2', {}, t('review.why')),
     items.length
-      ? el('table', {}, el('thead', {}, el('tr', {}, ['Minute', 'Severity', 'Score / threshold', 'Components (contribution = count × weight)'].map((h) => el('th', {}, h)))), el('tbody', {}, items))
-      : el('p', {}, 'No minute reached the alert threshold.'),
-    el('p', { class: 'note' }, 'A tab switch is scored once: the blur, fullscreen exit and overlay it sets off (within 1 s) stay on the timeline as context but add nothing to the score.'));
+      ? el('table', {}, el('thead', {}, el('tr', {}, t('review.why_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, items))
+      : el('p', {}, t('review.no_anomaly')),
+    el('p', { class: 'note' }, t('review.switch_note')));
 }
 
 /**
@@ -220,14 +221,14 @@ function facePanel(timeline) {
   const around = (flag) => {
     const before = photos.filter((p) => p.ts <= flag.to).slice(-2);
     const after = photos.filter((p) => p.ts > flag.to).slice(0, 1);
-    const shown = [...before, ...after].map((p) => captioned(p, 'face photo'));
+    const shown = [...before, ...after].map((p) => captioned(p, t('review.face_photo')));
     // A different person: beside the photos, the one nearest the reference.
     const reference = flag.finding === 'different' && summary.references.filter((ts) => ts <= flag.from).pop();
     const nearest = reference !== undefined && reference !== false
       && photos.reduce((best, p) => (!best || Math.abs(p.ts - reference) < Math.abs(best.ts - reference) ? p : best), null);
     if (nearest && !before.includes(nearest)) {
-      const frame = captioned(nearest, 'face photo near the reference face');
-      frame.querySelector('figcaption').append(' (reference)');
+      const frame = captioned(nearest, t('review.face_near_reference'));
+      frame.querySelector('figcaption').append(` ${t('review.reference')}`);
       shown.unshift(frame);
     }
     return shown;
@@ -236,18 +237,16 @@ function facePanel(timeline) {
     el('td', {}, `${formatClock(flag.from)}–${formatClock(flag.to)}`),
     el('td', {}, describeFaceFlag(flag)),
     el('td', {}, el('div', { class: 'strip' }, around(flag)))));
-  return el('section', { class: 'panel', id: 'faces' }, el('h2', {}, 'Face checks'),
-    el('p', { id: 'face-summary' }, `${summary.checks} checks: ${summary.one} one face, ${summary.none} no face, ${summary.several} several faces, `
-      + `${summary.dark} too dark to tell, ${summary.blocked} while blocked (not scored).`
+  return el('section', { class: 'panel', id: 'faces' }, el('h2', {}, t('review.faces')),
+    el('p', { id: 'face-summary' }, t('review.face_summary', summary)
       + (summary.compared || summary.references.length
-        ? ` Identity: ${summary.compared} comparisons with the reference face, ${summary.different} under the threshold.`
-          + (summary.references.length > 1 ? ` The reference face was taken ${summary.references.length} times (at ${summary.references.map(formatClock).join(', ')}): the page was reloaded or its checks restarted, and each later comparison is with the newest.` : '')
+        ? ` ${t('review.face_identity', summary)}`
+          + (summary.references.length > 1 ? ` ${t('review.face_references', { count: summary.references.length, at: summary.references.map(formatClock).join(', ') })}` : '')
         : '')),
     rows.length
-      ? el('table', { id: 'face-flags' }, el('thead', {}, el('tr', {}, ['When', 'Flag', 'Face photos around it'].map((h) => el('th', {}, h)))), el('tbody', {}, rows))
-      : el('p', {}, 'No flag: no run of checks without a face, or with several, or of a different person, lasted long enough.'),
-    el('p', { class: 'note' }, 'A flag needs a run of consecutive checks, never one frame. Dark frames are too dark to tell, not "no face". A detector can miss a face (a turned head, a hand, poor light) and can take a picture for a face: look at the photos.'
-      + (summary.compared ? ' A face recogniser can call the same person someone else (glasses, a new haircut, a camera that moved) and, rarely, two people one: compare the photos yourself before you conclude anything.' : '')));
+      ? el('table', { id: 'face-flags' }, el('thead', {}, el('tr', {}, t('review.faces_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, rows))
+      : el('p', {}, t('review.no_face_flag')),
+    el('p', { class: 'note' }, t('review.face_note') + (summary.compared ? ` ${t('review.face_note_identity')}` : '')));
 }
 
 /** A capture's thumbnail captioned with its time. */
@@ -259,17 +258,17 @@ function captioned(capture, label) {
 
 function mediaPanel(timeline) {
   const uploaded = timeline.events.filter((e) => e.type === 'capture' && e.status === 'uploaded' && e.key);
-  const panel = el('section', { class: 'panel', id: 'media' }, el('h2', {}, 'Captures'));
-  for (const [kind, label] of [['face', 'face photo'], ['screen', 'screenshot']]) {
+  const panel = el('section', { class: 'panel', id: 'media' }, el('h2', {}, t('review.captures')));
+  for (const [kind, label, heading] of [['face', t('review.face_photo'), t('review.face_photos')], ['screen', t('review.screenshot'), t('review.screenshots')]]) {
     const captures = uploaded.filter((e) => e.kind === kind);
     const strip = el('div', { class: 'strip', dataset: { kind } });
     const show = (list) => strip.replaceChildren(...list.map((e) => captioned(e, label)));
     show(captures.slice(0, FIRST_CAPTURES));
-    panel.append(el('h3', {}, `${label}s (${captures.length})`), strip);
-    if (captures.length > FIRST_CAPTURES) panel.append(el('button', { type: 'button', onclick: (event) => { show(captures); event.target.remove(); } }, `Show all ${captures.length}`));
+    panel.append(el('h3', {}, `${heading} (${captures.length})`), strip);
+    if (captures.length > FIRST_CAPTURES) panel.append(el('button', { type: 'button', onclick: (event) => { show(captures); event.target.remove(); } }, t('review.show_all', { count: captures.length })));
   }
   const chunks = uploaded.filter((e) => e.kind === 'audio');
-  panel.append(el('h3', {}, `Audio (${chunks.length} chunks)`));
+  panel.append(el('h3', {}, t('review.audio', { count: chunks.length })));
   if (chunks.length) panel.append(audioPlayer(chunks));
   return panel;
 }
@@ -277,7 +276,7 @@ function mediaPanel(timeline) {
 /** The audio chunks in a picker and one player; chunks play one after another, like one recording. */
 function audioPlayer(chunks) {
   const player = el('audio', { controls: true, preload: 'none', id: 'audio' });
-  const list = el('select', { id: 'audio-chunk', 'aria-label': 'Audio chunk' }, chunks.map((e, i) => el('option', { value: String(i) }, `${formatClock(e.ts)} · chunk ${i + 1}`)));
+  const list = el('select', { id: 'audio-chunk', 'aria-label': t('review.audio_chunk') }, chunks.map((e, i) => el('option', { value: String(i) }, t('review.audio_option', { at: formatClock(e.ts), n: i + 1 }))));
   const load = async (index, play) => {
     list.value = String(index);
     player.src = await mediaLink(chunks[index].key, 'audio/webm');
@@ -297,7 +296,7 @@ function audioPlayer(chunks) {
 
 /** The event list; with a recording, a click on an event plays it from there. */
 function eventsPanel(timeline, seek) {
-  const filter = el('select', { id: 'event-filter', 'aria-label': 'Event type' }, el('option', { value: '' }, 'all types'), eventTypes(timeline.events).map((t) => el('option', { value: t }, t)));
+  const filter = el('select', { id: 'event-filter', 'aria-label': t('review.event_type') }, el('option', { value: '' }, t('review.all_types')), eventTypes(timeline.events).map((t) => el('option', { value: t }, t)));
   const body = el('tbody');
   const draw = () => {
     body.replaceChildren(...eventsOfType(timeline.events, filter.value).map((e) => el('tr', {
@@ -306,22 +305,22 @@ function eventsPanel(timeline, seek) {
       onclick: seek ? () => seek(e.ts) : undefined,
     },
       el('td', {}, formatClock(e.ts)), el('td', { class: 'num' }, e.seq), el('td', {}, e.type), el('td', {}, describeEvent(e)),
-      el('td', {}, isLate(e) ? 'late' : ''))));
+      el('td', {}, isLate(e) ? t('review.late') : ''))));
   };
   filter.addEventListener('change', draw);
   draw();
-  return el('section', { class: 'panel' }, el('h2', {}, `Events (${timeline.events.length})`),
+  return el('section', { class: 'panel' }, el('h2', {}, t('review.events', { count: timeline.events.length })),
     el('div', { class: 'filters' }, filter),
-    el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': 'Every event of the session' }, el('table', { id: 'events' }, el('thead', {}, el('tr', {}, ['Time', 'Seq', 'Type', 'Detail', ''].map((h) => el('th', {}, h)))), body)));
+    el('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': t('review.events_region') }, el('table', { id: 'events' }, el('thead', {}, el('tr', {}, [...t('review.events_columns').split('|'), ''].map((h) => el('th', {}, h)))), body)));
 }
 
 function verdictPanel(test, candidate, timeline, canVerdict) {
   const list = el('ul', { id: 'verdicts' });
   const drawVerdicts = (verdicts) => list.replaceChildren(...(verdicts.length
-    ? verdicts.map((v) => el('li', { dataset: { reviewer: v.reviewer } }, el('strong', {}, v.verdict), ` by ${v.reviewer}, ${formatTime(v.reviewed_at)}`, v.comment ? el('div', {}, v.comment) : null))
-    : [el('li', { class: 'legend' }, 'No verdict yet.')]));
+    ? verdicts.map((v) => el('li', { dataset: { reviewer: v.reviewer } }, el('strong', {}, v.verdict), ` ${t('review.verdict_by', { reviewer: v.reviewer, at: formatTime(v.reviewed_at) })}`, v.comment ? el('div', {}, v.comment) : null))
+    : [el('li', { class: 'legend' }, t('review.no_verdict'))]));
   drawVerdicts(timeline.verdicts);
-  const panel = el('section', { class: 'panel', 'aria-labelledby': 'verdict-title' }, el('h2', { id: 'verdict-title' }, 'Verdict'), list);
+  const panel = el('section', { class: 'panel', 'aria-labelledby': 'verdict-title' }, el('h2', { id: 'verdict-title' }, t('review.verdict')), list);
   if (!canVerdict) return panel;
   const problem = el('p', { class: 'error', role: 'alert', id: 'verdict-problem' });
   const comment = el('textarea', { id: 'comment', name: 'comment', maxlength: '4000', 'aria-describedby': 'verdict-problem' });
@@ -335,15 +334,15 @@ function verdictPanel(test, candidate, timeline, canVerdict) {
         { method: 'POST', body: { verdict, comment: comment.value } });
       timeline.verdicts = withVerdict(timeline.verdicts, saved);
       drawVerdicts(timeline.verdicts);
-      say(`Verdict saved: ${saved.verdict}.`);
+      say(t('review.verdict_saved', { verdict: saved.verdict }));
     } catch (error) {
       const field = error.problems?.[0]?.field;
       problem.textContent = field ? `${field}: ${error.problems[0].message}` : error.message;
     }
   } },
-  el('fieldset', {}, el('legend', { class: 'legend' }, 'Decision'), choice('cleared', 'Cleared'), choice('flagged', 'Flagged')),
-  el('label', { for: 'comment' }, 'Comment'), comment, problem,
-  el('button', { type: 'submit', class: 'primary' }, 'Save verdict'));
+  el('fieldset', {}, el('legend', { class: 'legend' }, t('review.decision')), choice('cleared', t('review.cleared')), choice('flagged', t('review.flagged'))),
+  el('label', { for: 'comment' }, t('review.comment')), comment, problem,
+  el('button', { type: 'submit', class: 'primary' }, t('review.save_verdict')));
   panel.append(form);
   return panel;
 }

@@ -8,6 +8,7 @@
 // `tests.{test}` (a test's override, merged over the defaults).
 
 import { formatDuration } from './format.js';
+import { t } from './words.js';
 
 /** The value at a dotted `path` of `object`, or undefined. */
 export function valueAt(object, path) {
@@ -89,8 +90,8 @@ export function withoutSetting(document, layer, path) {
 /** A layer for a new test override, or the problem with its id. */
 export function newTestLayer(document, id) {
   const test = String(id).trim();
-  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(test)) return { problem: 'A test id is 1–128 letters, digits or _ . : @ -' };
-  if ((document.tests || {})[test]) return { problem: `${test} already has an override`, layer: `tests.${test}` };
+  if (!/^[A-Za-z0-9_.:@-]{1,128}$/.test(test)) return { problem: t('settings.bad_test_id') };
+  if ((document.tests || {})[test]) return { problem: t('settings.has_override', { test }), layer: `tests.${test}` };
   return { layer: `tests.${test}` };
 }
 
@@ -99,9 +100,9 @@ export function rangeText(kind) {
   const min = kind.min ?? null;
   const max = kind.max ?? null;
   if (min !== null && max !== null) return `${min} … ${max}`;
-  if (min !== null) return `at least ${min}`;
-  if (max !== null) return `at most ${max}`;
-  return 'any number';
+  if (min !== null) return t('settings.at_least', { min });
+  if (max !== null) return t('settings.at_most', { max });
+  return t('settings.any_number');
 }
 
 /**
@@ -113,18 +114,18 @@ export function parseSetting(setting, raw) {
   const { kind } = setting;
   if (kind.type === 'switch') return { value: raw === true || raw === 'true' };
   if (kind.type === 'choice') {
-    return kind.choices.includes(raw) ? { value: raw } : { problem: `must be one of ${kind.choices.join(', ')}` };
+    return kind.choices.includes(raw) ? { value: raw } : { problem: t('settings.one_of', { choices: kind.choices.join(', ') }) };
   }
   const text = String(raw).trim();
-  if (text === '') return { problem: 'needs a value' };
+  if (text === '') return { problem: t('settings.needs_value') };
   const value = Number(text);
-  if (!Number.isFinite(value)) return { problem: 'must be a number' };
-  if (kind.type === 'integer' && !Number.isInteger(value)) return { problem: 'must be a whole number' };
+  if (!Number.isFinite(value)) return { problem: t('settings.number') };
+  if (kind.type === 'integer' && !Number.isInteger(value)) return { problem: t('settings.whole_number') };
   const min = kind.min ?? null;
   const max = kind.max ?? null;
   if ((min !== null && value < min) || (max !== null && value > max)) {
     const why = kind.max_why || kind.why;
-    return { problem: `is ${value}; must be ${rangeText(kind)}${why && max !== null && value > max ? ` (${why})` : ''}` };
+    return { problem: t('settings.out_of_range', { value, range: rangeText(kind) }) + (why && max !== null && value > max ? ` (${why})` : '') };
   }
   return { value };
 }
