@@ -120,6 +120,14 @@ const EXAM_PAGE: &str = r#"<!doctype html>
   textarea { width: 100%; min-height: 6rem; font: inherit; }
   #status { font-size: .9rem; color: #5b6573; }
   #submitted { display: none; color: #1a7f37; font-weight: 600; }
+  :root { color-scheme: light dark; }
+  @media (prefers-color-scheme: dark) {
+    html { background: #0f172a; }
+    body { color: #e2e8f0; }
+    header, fieldset { border-color: #334155; }
+    .who, #status { color: #94a3b8; }
+    #submitted { color: #4ade80; }
+  }
 </style>
 </head>
 <body>
@@ -137,8 +145,8 @@ Allow the camera, the microphone and screen sharing, stay in fullscreen, and ans
   <fieldset><legend>2. Which ClickHouse engine collapses rows with the same sorting key on merge?</legend>
     <label><input type="radio" name="q2" value="a"> ReplacingMergeTree</label><br>
     <label><input type="radio" name="q2" value="b"> Log</label></fieldset>
-  <fieldset><legend>3. In your own words: why buffer uploads in IndexedDB?</legend>
-    <textarea name="q3" id="answer"></textarea></fieldset>
+  <fieldset><legend id="q3">3. In your own words: why buffer uploads in IndexedDB?</legend>
+    <textarea name="q3" id="answer" aria-labelledby="q3"></textarea></fieldset>
   <button type="submit" id="submit">Submit and finish</button>
   <p id="submitted">Submitted — proctoring has stopped. You may close this tab.</p>
 </form>

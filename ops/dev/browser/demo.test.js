@@ -11,8 +11,9 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
-import { INVIGIL, ROOT, completeSetup, freePort, sleep, waitFor } from './stack.js';
+import { INVIGIL, ROOT, completeSetup, freePort, overlayReasons, sleep, waitFor } from './stack.js';
 
 const ARTIFACTS = join(ROOT, 'target', 'browser-artifacts');
 const TEST = 'demo-exam';
@@ -144,8 +145,13 @@ test('a candidate takes the demo exam; the wall, the review page and invigil sql
   await exam.goto(up.demo);
   const candidate = await exam.locator('#candidate').textContent();
   assert.match(candidate, /^candidate-/);
+  await waitFor('the setup overlay', async () => (await overlayReasons(exam)).includes('screen_permission'), 20_000);
+  await assertAccessible(exam, 'the demo exam under the setup overlay');
   await completeSetup(exam);
   await waitFor('proctoring running', async () => (await exam.locator('#state').textContent()) === 'running', 30_000);
+  const { light, dark } = await assertAccessible(exam, 'the demo exam');
+  assert.notEqual(dark, light, 'the demo exam follows prefers-color-scheme');
+  await exam.emulateMedia({ colorScheme: 'light' });
   await exam.locator('input[name=q1][value=a]').check();
   await exam.locator('#answer').click();
   await exam.keyboard.type('Offline first: nothing is lost while the network is away.', { delay: 30 });
