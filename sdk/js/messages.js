@@ -66,10 +66,10 @@ export class Messages {
     let timer;
     try {
       const late = new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no catalogue for ${this.shipped} after ${LOAD_TIMEOUT_MS} ms`)), LOAD_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error('catalogue timed out')), LOAD_TIMEOUT_MS);
       });
       const table = await Promise.race([importCatalogue(this.shipped), late]);
-      if (!table || typeof table !== 'object') throw new Error(`the ${this.shipped} catalogue is not an object`);
+      if (!table || typeof table !== 'object') throw new Error('catalogue not an object');
       this.table = table;
       return null;
     } catch (error) {

@@ -107,3 +107,34 @@ export class Overlay {
     if (this.previousFocus && this.previousFocus.focus) this.previousFocus.focus();
   }
 }
+
+/**
+ * While the browser is offline, a note in the corner: nothing blocks and
+ * nothing is lost (events and captures wait in IndexedDB), and the
+ * candidate is told so rather than left to wonder. Its status line is
+ * filled once it is on the page, so a screen reader announces it.
+ */
+export class OfflineNote {
+  constructor(messages) {
+    this.messages = messages;
+    this.host = null;
+  }
+
+  show() {
+    if (this.host) return;
+    const m = this.messages;
+    this.host = document.createElement('invigil-offline');
+    this.host.style.cssText = 'position:fixed;bottom:12px;inset-inline-start:12px;z-index:2147483646;display:block;max-width:24rem';
+    const root = this.host.attachShadow({ mode: 'open' });
+    root.innerHTML = `<style>p{margin:0;font:16px/1.5 system-ui,sans-serif;background:#fff;color:#0f172a;border-inline-start:5px solid #d97706;border-radius:8px;box-shadow:0 2px 8px #0006;padding:.5rem 1rem}
+@media (prefers-color-scheme:dark){p{background:#1e293b;color:#f1f5f9}}</style><p role="status" lang="${escape(m.lang)}" dir="${m.dir}"></p>`;
+    document.documentElement.appendChild(this.host);
+    const line = root.querySelector('p');
+    setTimeout(() => { line.textContent = m.text('offline'); }, 100);
+  }
+
+  hide() {
+    if (this.host) this.host.remove();
+    this.host = null;
+  }
+}

@@ -5,7 +5,7 @@
 
 import { committed, openDb, readAll, tx } from './db.js';
 import { Devices, FEATURES, grabFrame } from './devices.js';
-import { Overlay } from './overlay.js';
+import { OfflineNote, Overlay } from './overlay.js';
 import { Recordings } from './recording.js';
 import { startWorker } from './worker.js';
 
@@ -60,6 +60,7 @@ export class Session {
     this.nextEncode = 1;
     this.cleanups = [];
     this.overlay = new Overlay(this.messages, (reason) => this.fix(reason));
+    this.offline = new OfflineNote(this.messages);
     this.stopped = false;
     this.ownFullscreen = false;
     this.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
@@ -125,6 +126,9 @@ export class Session {
     on(window, 'blur', () => this.input('focus', 'blur'));
     on(window, 'focus', () => this.input('focus', 'focus'));
     on(document, 'fullscreenchange', () => this.input('fullscreen', document.fullscreenElement ? 'entered' : 'exited'));
+    on(window, 'offline', () => this.offline.show());
+    on(window, 'online', () => this.offline.hide());
+    if (navigator.onLine === false) this.offline.show();
     // Clipboard: the action and a character count, never the text.
     const selected = () => String(document.getSelection() || '').length;
     on(document, 'copy', () => this.input('clipboard', ['copy', selected()]), true);
@@ -556,6 +560,7 @@ export class Session {
     this.recordings.stopAll(keepAudio);
     this.devices.release();
     this.overlay.hide();
+    this.offline.hide();
     if (this.notes) this.notes.clear();
     this.notes = null;
     for (const cleanup of this.cleanups.splice(0)) cleanup();

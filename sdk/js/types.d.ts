@@ -108,6 +108,7 @@ export type InvigilMessageKey =
   | 'done'
   | 'announce.done'
   | 'help'
+  | 'offline'
   | 'camera_permission.name'
   | 'camera_permission.title'
   | 'camera_permission.help'

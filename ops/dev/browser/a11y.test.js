@@ -181,6 +181,31 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
     }
   });
 
+  test('offline: a note that blocks nothing, read out, and gone when the connection is back', async () => {
+    const host = await hostPage({ endpoint: stack.base, token: jwt({ sub: 'cand-offline', test_id: EXAM }) });
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(host.url);
+      await completeSetup(page);
+      const note = () => page.evaluate(() => {
+        const line = document.querySelector('invigil-offline')?.shadowRoot.querySelector('[role=status]');
+        return line ? line.textContent : null;
+      });
+      await browser.context.setOffline(true);
+      try {
+        await waitFor('the offline note', async () => (await note()) === catalogue('en').offline, 10_000);
+        assert.equal(await page.evaluate(() => !!document.querySelector('invigil-overlay') || document.body.inert), false, 'nothing blocks');
+        await assertAccessible(page, 'the offline note');
+      } finally {
+        await browser.context.setOffline(false);
+      }
+      await waitFor('the note gone', async () => (await note()) === null, 10_000);
+      await page.close();
+    } finally {
+      host.close();
+    }
+  });
+
   // Each shipped language, picked as a host would pick it: the page's
   // <html lang> (a region subtag included) or the tag's data-locale.
   const languages = [
