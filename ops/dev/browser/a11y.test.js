@@ -158,6 +158,14 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
       let shown = await readOverlay(page);
       assertSetupOverlay(shown, 'en', 'the setup overlay');
       assert.deepEqual([shown.summary, shown.focused], ['Steps done: 2 of 4.', 'screen_permission']);
+      // Tab and Shift+Tab go round the dialog's buttons and never leave it.
+      const focusAfter = async (key) => {
+        await page.keyboard.press(key);
+        return (await readOverlay(page)).focused;
+      };
+      assert.deepEqual([await focusAfter('Tab'), await focusAfter('Tab'), await focusAfter('Shift+Tab')],
+        ['fullscreen_exited', 'screen_permission', 'fullscreen_exited']);
+      await focusAfter('Shift+Tab');
       // A step done is announced by the live status line, and focus moves on.
       await page.locator('invigil-overlay button[data-reason="screen_permission"]').click();
       await waitFor('the share done', async () => (await readOverlay(page)).done.length === 3);

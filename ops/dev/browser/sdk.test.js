@@ -210,6 +210,8 @@ function assertComplete(seqs, what) {
 test('fullscreen exit blocks with an accessible overlay; re-entering removes it', { timeout: 90_000 }, async () => {
   await withExam({}, async ({ page, ingest, errors }) => {
     await completeSetup(page);
+    // The candidate was typing: the overlay takes focus, and gives it back.
+    await page.locator('#answer').focus();
     await page.evaluate(() => document.exitFullscreen());
     await waitFor('the fullscreen overlay', async () => (await overlayReasons(page)).includes('fullscreen_exited'));
     const dialog = await page.evaluate(() => {
@@ -222,8 +224,10 @@ test('fullscreen exit blocks with an accessible overlay; re-entering removes it'
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.querySelector('invigil-overlay').shadowRoot.activeElement.dataset.reason), 'fullscreen_exited', 'focus stays in the dialog');
     assert.ok((await notices(page, 'block')).some((n) => n.reason === 'fullscreen_exited'));
-    await page.keyboard.press('Enter');
+    // Space operates the button as Enter would.
+    await page.keyboard.press('Space');
     await waitFor('overlay removed', () => page.evaluate(() => !document.querySelector('invigil-overlay') && !document.body.inert));
+    assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'answer', 'focus back where it was');
     assert.ok((await notices(page, 'unblock')).some((n) => n.reason === 'fullscreen_exited'));
     await sleep(2_000);
     const types = ingest.events().map((e) => `${e.event.type}:${e.event.reason || e.event.state || ''}`);
