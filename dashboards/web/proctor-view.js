@@ -53,10 +53,18 @@ export function tileBoard(list, test, onWatch, controls = { shown: false, onCont
   };
 }
 
+/** Numbers the tiles, for their counters' element ids. */
+let tiles = 0;
+
 function newTile(test, candidate, onWatch, controls) {
+  // Each value is named by its label and itself ("tab switches 3"), so a
+  // screen reader that reaches a value alone still says what it counts.
+  const tile = ++tiles;
   const counters = el('dl', { class: 'counters' });
   for (const [key, label] of COUNTERS) {
-    counters.append(el('div', {}, el('dt', {}, label), el('dd', { dataset: { counter: key } }, '0')));
+    const id = `counter-${tile}-${key}`;
+    counters.append(el('div', {}, el('dt', { id: `${id}-label` }, label),
+      el('dd', { id, 'aria-labelledby': `${id}-label ${id}`, dataset: { counter: key } }, '0')));
   }
   const node = el('li', { class: 'tile', dataset: { candidate } },
     el('header', {}, el('h3', {}, el('a', { href: reviewLink(test, candidate) }, candidate)), el('span', { class: 'badge' }, 'active')),

@@ -322,6 +322,17 @@ describe('accessibility (axe-core, WCAG 2.2 AA, light and dark)', { timeout: 5 *
       await page.goto(`${stack.base}/dashboard/${path}#token=${encodeURIComponent(token())}`);
       await page.locator(ready).first().waitFor({ timeout: 30_000 });
       await assertDashboardPage(page, what);
+      if (what === 'the proctor wall') {
+        // Every counter value is named by what it counts and its value, in
+        // Chromium's own accessibility tree (what a screen reader is given).
+        const values = await page.locator('#tiles [data-counter]').count();
+        assert.ok(values > 0);
+        const cdp = await page.context().newCDPSession(page);
+        const { nodes } = await cdp.send('Accessibility.getFullAXTree');
+        const names = nodes.filter((n) => n.role?.value === 'definition').map((n) => n.name?.value || '');
+        const label = /^(tab switches|hidden|blurs|blurred|fullscreen exits|clipboard|key bursts|revocations|missing captures|network gaps|face flags) \S+/;
+        assert.equal(names.filter((name) => label.test(name)).length, values, `counter names: ${names.slice(0, 12).join(' | ')}`);
+      }
       await page.close();
     });
   }
