@@ -2,6 +2,7 @@
 // says, why a minute scored, the verdict list and the recording's segments
 // on the session's clock. Tested by test/review-data.test.js.
 import { formatDuration } from './format.js';
+import { LMS_CONTROLS } from './proctor-data.js';
 import { t } from './words.js';
 
 /** The event list shows at most this many rows (of the chosen type). */
@@ -189,11 +190,8 @@ export function anomalyComponents(anomaly, weights) {
   });
 }
 
-/** LMS controls' names, as the review page words them. */
-const CONTROL_VERBS = {
-  'lti.pause': t('lms.action_pause'), 'lti.resume': t('lms.action_resume'), 'lti.terminate': t('lms.action_terminate'),
-  'lti.update': t('lms.action_update'), 'lti.flag': t('lms.action_flag'),
-};
+/** LMS controls' names by their staff action (`lti.pause`, …): the wall's own labels. */
+const CONTROL_VERBS = Object.fromEntries(LMS_CONTROLS.map(([action, label]) => [`lti.${action}`, label]));
 
 /** The other staff actions, in words, from their detail. */
 const STAFF_WORDS = {

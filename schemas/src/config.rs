@@ -394,19 +394,6 @@ pub enum Waiver {
     Permissions,
 }
 
-impl Waiver {
-    pub const ALL: [Waiver; 4] = [Waiver::Fullscreen, Waiver::ScreenShare, Waiver::FaceCheck, Waiver::Permissions];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Waiver::Fullscreen => "fullscreen",
-            Waiver::ScreenShare => "screen_share",
-            Waiver::FaceCheck => "face_check",
-            Waiver::Permissions => "permissions",
-        }
-    }
-}
-
 /// Checks waived for one candidate of one test, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,15 +6,10 @@
 // Content-Security-Policy stays as served.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { assertAccessible } from './axe.js';
 import { launch } from './chromium.js';
-import { Ingest, completeSetup, hostPage, jwt, overlayReasons, waitFor } from './stack.js';
+import { Ingest, catalogue, completeSetup, hostPage, jwt, overlayReasons, waitFor } from './stack.js';
 
-const CATALOGUES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'sdk', 'js', 'messages');
-const catalogue = (lang) => JSON.parse(readFileSync(join(CATALOGUES, `${lang}.json`), 'utf8'));
 const EXAM = 'exam-a11y';
 
 /**

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { launch } from './chromium.js';
-import { DIST, FAST_CONFIG, Ingest, completeSetup, jwt, portraitCamera, sleep, waitFor } from './stack.js';
+import { DIST, FAST_CONFIG, Ingest, catalogue, completeSetup, jwt, portraitCamera, sleep, waitFor } from './stack.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PACKAGE = join(DIST, 'npm');
@@ -29,7 +29,6 @@ const ASSETS = ['invigil_bg.wasm', 'invigil_face_bg.wasm', 'invigil-face-yunet.o
 const CHUNKS = { 'invigil-live.mjs': 'invigilLive', 'invigil-face.mjs': 'invigilFace' };
 /** The catalogues of the candidate's words it imports, one per language but English. */
 const MESSAGES = ['hi', 'es', 'fr', 'ar'];
-const catalogue = (lang) => JSON.parse(readFileSync(join(HERE, '..', '..', '..', 'sdk', 'js', 'messages', `${lang}.json`), 'utf8'));
 /** `text` as found in a minified script: as written, or with \u escapes. */
 const written = (script, text) => script.includes(text) || script.includes(text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
 const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.onnx': 'application/octet-stream', '.css': 'text/css' };

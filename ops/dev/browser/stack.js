@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const INVIGIL = join(ROOT, 'target', 'debug', 'invigil');
 export const DIST = join(ROOT, 'sdk', 'dist');
+
+/** The SDK's words in `lang` (sdk/js/messages/{lang}.json), as the tests compare them with the page. */
+export const catalogue = (lang) => JSON.parse(readFileSync(join(ROOT, 'sdk', 'js', 'messages', `${lang}.json`), 'utf8'));
 export const BROKERS = process.env.INVIGIL_KAFKA_BROKERS || '127.0.0.1:19092';
 export const S3 = process.env.INVIGIL_S3_ENDPOINT || 'http://127.0.0.1:15000';
 const SECRET = 'HMMyOBWeO9C0gLVl8J45od8SqVVLc4Xoo1N6IpPfkg9X';
