@@ -207,9 +207,15 @@ install_face_models() {
 }
 
 install_wasm_target() {
-    rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' && return 0
-    say "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown >/dev/null
+    if ! rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$'; then
+        say "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown >/dev/null
+    fi
+    # sdk/build.sh builds the core with its own std, from these sources.
+    if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+        say "adding the rust-src component"
+        rustup component add rust-src >/dev/null
+    fi
 }
 
 install_browser_driver() {
