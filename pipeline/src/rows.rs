@@ -34,8 +34,13 @@ pub struct EventRow {
     pub action: String,
     pub reason: String,
     pub chars: u32,
+    /// Where a paste landed (`''` for other actions and older SDKs).
+    pub paste_target: String,
     pub keys: u32,
     pub interval_ms: u32,
+    /// A key interval's busiest second and its burst seconds.
+    pub peak_keys: u16,
+    pub burst_s: u16,
     pub capture_kind: String,
     pub capture_status: String,
     pub capture_key: String,
@@ -113,8 +118,11 @@ impl EventRow {
             action: String::new(),
             reason: String::new(),
             chars: 0,
+            paste_target: String::new(),
             keys: 0,
             interval_ms: 0,
+            peak_keys: 0,
+            burst_s: 0,
             capture_kind: String::new(),
             capture_status: String::new(),
             capture_key: String::new(),
@@ -147,10 +155,13 @@ impl EventRow {
             EventBody::Clipboard(b) => {
                 row.action = wire_name(&b.action);
                 row.chars = b.chars;
+                row.paste_target = b.target.map(|t| t.as_str().to_owned()).unwrap_or_default();
             }
             EventBody::KeyActivity(b) => {
                 row.keys = b.keys;
                 row.interval_ms = b.interval_ms;
+                row.peak_keys = u16::try_from(b.peak_per_s).unwrap_or(u16::MAX);
+                row.burst_s = u16::try_from(b.burst_s).unwrap_or(u16::MAX);
             }
             EventBody::Capture(b) => {
                 row.capture_kind = wire_name(&b.kind);
@@ -183,7 +194,12 @@ impl EventRow {
             EventBody::SessionEnded(b) => row.reason = wire_name(&b.reason),
             EventBody::Custom(b) => row.name = b.name.clone(),
             EventBody::SdkError(b) => row.name = b.code.clone(),
-            EventBody::SessionStarted(_) | EventBody::ScreenShareEnded(_) | EventBody::ContextMenu(_) => {}
+            EventBody::SessionStarted(_)
+            | EventBody::ScreenShareEnded(_)
+            | EventBody::ContextMenu(_)
+            | EventBody::Display(_)
+            | EventBody::Environment(_)
+            | EventBody::OtherTabs(_) => {}
         }
         row
     }
@@ -320,8 +336,11 @@ impl TableRow for EventRow {
         ("action", Plain),
         ("reason", Plain),
         ("chars", Plain),
+        ("paste_target", Plain),
         ("keys", Plain),
         ("interval_ms", Plain),
+        ("peak_keys", Plain),
+        ("burst_s", Plain),
         ("capture_kind", Plain),
         ("capture_status", Plain),
         ("capture_key", Plain),
@@ -737,7 +756,7 @@ mod tests {
         };
         let typed = [
             event(EventBody::Visibility(Visibility { state: VisibilityState::Hidden })),
-            event(EventBody::KeyActivity(KeyActivity { keys: 12, interval_ms: 5_000 })),
+            event(EventBody::KeyActivity(KeyActivity { keys: 12, interval_ms: 5_000, peak_per_s: 4, burst_s: 0 })),
             event(EventBody::Capture(capture(None))),
         ];
         for event in &typed {

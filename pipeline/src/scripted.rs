@@ -83,7 +83,7 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     );
     for k in 1..=119 {
         let keys = if k == 25 || k == 26 { 50 } else { 10 };
-        on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000 }));
+        on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000, ..Default::default() }));
     }
     for (ts, body) in captures() {
         on_time(ts, body);
@@ -136,8 +136,8 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     on_time(s(190.0), vis(VisibilityState::Visible));
     on_time(s(64.5), EventBody::Focus(Focus { state: FocusState::Blur }));
     on_time(s(80.5), EventBody::Focus(Focus { state: FocusState::Focus }));
-    on_time(s(100.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Copy, chars: 12 }));
-    on_time(s(101.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 12 }));
+    on_time(s(100.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Copy, chars: 12, target: None }));
+    on_time(s(101.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 12, target: None }));
     on_time(s(329.0), EventBody::Fullscreen(Fullscreen { state: FullscreenState::Exited }));
     on_time(s(329.0), EventBody::Blocked(Blocked { reason: BlockReason::FullscreenExited }));
     on_time(s(335.0), EventBody::Fullscreen(Fullscreen { state: FullscreenState::Entered }));
@@ -148,7 +148,11 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     on_time(s(460.0), EventBody::Unblocked(Unblocked { reason: BlockReason::CameraPermission }));
     on_time(s(599.0), EventBody::SessionEnded(SessionEnded { reason: SessionEndReason::HostStopped }));
     // Kept back by the SDK and delivered two hours later.
-    events.push((s(500.0), EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 3 }), true));
+    events.push((
+        s(500.0),
+        EventBody::Clipboard(Clipboard { action: ClipboardAction::Paste, chars: 3, target: None }),
+        true,
+    ));
     events.push((s(505.0), vis(VisibilityState::Hidden), true));
     events.push((s(520.0), vis(VisibilityState::Visible), true));
     events

@@ -173,7 +173,30 @@ pub struct ScreenShareEnded {}
 pub struct Clipboard {
     pub action: ClipboardAction,
     pub chars: u32,
+    /// Where a paste landed (absent for copy and cut, and from SDKs before
+    /// December 2026).
+    #[serde(default)]
+    pub target: Option<PasteTarget>,
 }
+
+/// The kind of element a paste went into. A host marks its answer fields
+/// with `data-invigil-answer`, so a paste there is told apart from one into
+/// a search box or a chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasteTarget {
+    /// An element the host marked as an answer (or inside one).
+    Answer,
+    /// An `<input>` or `<textarea>` the host did not mark.
+    Text,
+    /// Other editable content (`contenteditable`: rich-text and code editors).
+    Editor,
+    /// Anything else (the page itself, a button).
+    #[default]
+    Other,
+}
+
+wire_names!(PasteTarget { Answer => "answer", Text => "text", Editor => "editor", Other => "other" });
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -197,7 +220,144 @@ pub struct ContextMenu {}
 pub struct KeyActivity {
     pub keys: u32,
     pub interval_ms: u32,
+    /// The most keys pressed in one second of the interval.
+    #[serde(default)]
+    pub peak_per_s: u32,
+    /// Seconds of the interval far above the candidate's own typing rate
+    /// ([`BURST_FLOOR_PER_S`] and after): text that arrives faster than this person types.
+    #[serde(default)]
+    pub burst_s: u32,
 }
+
+// What makes a second of typing a burst: more keys than both a floor no
+// fast typist keeps up (120 words a minute is ~10 keys a second) and a
+// multiple of the candidate's own running rate, once that rate rests on
+// enough seconds of typing. The SDK applies it (it sees every second; a
+// batch carries only the interval's sums) and the review page quotes it.
+
+/// Keys in one second below which nothing is a burst.
+pub const BURST_FLOOR_PER_S: u32 = 15;
+/// How many times the candidate's running rate a burst second reaches.
+pub const BURST_TIMES_BASELINE: u32 = 3;
+/// Seconds with keys before the running rate is trusted (until then the
+/// floor alone decides).
+pub const BURST_WARM_UP_S: u32 = 20;
+
+/// The displays the candidate's computer shows the page on, at start and
+/// whenever they change (a screen plugged in mid-exam is a different signal
+/// from one present from the start).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Display {
+    /// Screens attached: from the Window Management API when the candidate
+    /// allowed it, otherwise 2 for an extended desktop and 1 for not.
+    pub count: u32,
+    /// `screen.isExtended`: the desktop spans more than one screen.
+    pub extended: bool,
+    /// Whether the count came from the Window Management API.
+    pub permission: DisplayPermission,
+}
+
+/// The Window Management permission, as far as the SDK asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisplayPermission {
+    /// Granted: `count` is the real number of screens.
+    Granted,
+    /// The candidate refused it.
+    Denied,
+    /// Not asked (the test does not ask for it) or not answered yet.
+    Prompt,
+    /// The browser has no Window Management API.
+    #[default]
+    Unsupported,
+}
+
+wire_names!(DisplayPermission { Granted => "granted", Denied => "denied", Prompt => "prompt", Unsupported => "unsupported" });
+
+/// More screens than any desk holds.
+pub const MAX_DISPLAYS: u32 = 16;
+
+/// What the page can observe of the computer it runs on, verbatim: the
+/// evidence behind virtual-machine and remote-session hints
+/// ([`crate::environment::hints`]). Sent at start and whenever it changes
+/// (a screen share starts, the window moves to another screen). Nothing
+/// here identifies the candidate beyond what every site can read.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// WebGL's unmasked renderer string (`""` when the browser will not say).
+    pub renderer: String,
+    /// WebGL's unmasked vendor string.
+    pub vendor: String,
+    /// `navigator.hardwareConcurrency` (0 when absent).
+    pub cores: u32,
+    /// `navigator.deviceMemory` in MiB (0 when absent; browsers round it to
+    /// a power of two and cap it at 8 GiB).
+    pub memory_mb: u32,
+    pub screen_w: u32,
+    pub screen_h: u32,
+    /// The browser window's outer size.
+    pub window_w: u32,
+    pub window_h: u32,
+    /// The primary pointer (`pointer` media feature).
+    pub pointer: PointerKind,
+    /// Whether the primary pointer can hover.
+    pub hover: bool,
+    /// What the candidate shared (`displaySurface`), absent without a share.
+    #[serde(default)]
+    pub share_surface: Option<ShareSurface>,
+    /// The shared video's size (0 without a share).
+    pub share_w: u32,
+    pub share_h: u32,
+}
+
+/// The `pointer` media feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PointerKind {
+    #[default]
+    Fine,
+    Coarse,
+    None,
+}
+
+wire_names!(PointerKind { Fine => "fine", Coarse => "coarse", None => "none" });
+
+/// A screen share's `displaySurface`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShareSurface {
+    #[default]
+    Monitor,
+    Window,
+    Browser,
+}
+
+wire_names!(ShareSurface { Monitor => "monitor", Window => "window", Browser => "browser" });
+
+/// The longest WebGL renderer or vendor string kept (real ones are under
+/// 150 bytes).
+pub const MAX_EVIDENCE_BYTES: usize = 256;
+/// Wider or taller than any screen made (8K is 7,680).
+pub const MAX_PIXELS_PER_SIDE: u32 = 16_384;
+/// More logical cores than a workstation browser reports.
+pub const MAX_CORES: u32 = 1_024;
+/// `deviceMemory` is capped by browsers at 8 GiB; leave room for others.
+pub const MAX_MEMORY_MB: u32 = 1 << 20;
+
+/// Other tabs or windows of this browser running a session of the same
+/// candidate in the same test (seen over a `BroadcastChannel` of the host's
+/// origin), whenever their number changes. The pipeline also finds
+/// overlapping sessions from other browsers and devices on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherTabs {
+    pub tabs: u32,
+}
+
+/// More tabs than a browser holds open.
+pub const MAX_OTHER_TABS: u32 = 1_000;
 
 /// The outcome of one media capture.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -602,6 +762,9 @@ macro_rules! event_kinds {
                 kind: EventKind,
                 seq: &mut A,
             ) -> Result<Option<Self>, A::Error> {
+                if let Some(body) = v1::next_element(kind, seq)? {
+                    return Ok(body);
+                }
                 match kind {
                     $( EventKind::$variant =>
                         Ok(seq.next_element::<$variant>()?.map(EventBody::$variant)), )*
@@ -638,6 +801,9 @@ event_kinds! {
     Custom => "custom",
     Recording => "recording",
     Face => "face",
+    Display => "display",
+    Environment => "environment",
+    OtherTabs => "other_tabs",
 }
 
 impl fmt::Display for EventKind {
@@ -697,6 +863,73 @@ impl<'de> Deserialize<'de> for Event {
 }
 
 struct BinaryEventVisitor;
+
+/// The bodies whose binary layout changed since record format 1
+/// ([`crate::record::RecordFormat::PostcardV1`]): positional formats cannot
+/// skip a field, so a record written before `clipboard.target` and
+/// `key_activity.peak_per_s`/`burst_s` existed is read with the old layout
+/// (the new fields at their defaults) while [`v1::reading`] says so.
+pub(crate) mod v1 {
+    use std::cell::Cell;
+
+    use serde::de::SeqAccess;
+    use serde::Deserialize;
+
+    use super::{ClipboardAction, EventBody, EventKind};
+
+    thread_local! {
+        static READING_V1: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `decode` with format-1 layouts; the flag is cleared however it ends.
+    pub(crate) fn reading<T>(decode: impl FnOnce() -> T) -> T {
+        struct Clear;
+        impl Drop for Clear {
+            fn drop(&mut self) {
+                READING_V1.set(false);
+            }
+        }
+        READING_V1.set(true);
+        let _clear = Clear;
+        decode()
+    }
+
+    #[derive(Deserialize)]
+    struct Clipboard {
+        action: ClipboardAction,
+        chars: u32,
+    }
+
+    #[derive(Deserialize)]
+    struct KeyActivity {
+        keys: u32,
+        interval_ms: u32,
+    }
+
+    /// A format-1 body of `kind`, if its layout differs from today's.
+    pub(super) fn next_element<'de, A: SeqAccess<'de>>(
+        kind: EventKind,
+        seq: &mut A,
+    ) -> Result<Option<Option<EventBody>>, A::Error> {
+        if !READING_V1.get() {
+            return Ok(None);
+        }
+        Ok(match kind {
+            EventKind::Clipboard => Some(
+                seq.next_element::<Clipboard>()?
+                    .map(|b| EventBody::Clipboard(super::Clipboard { action: b.action, chars: b.chars, target: None })),
+            ),
+            EventKind::KeyActivity => Some(seq.next_element::<KeyActivity>()?.map(|b| {
+                EventBody::KeyActivity(super::KeyActivity {
+                    keys: b.keys,
+                    interval_ms: b.interval_ms,
+                    ..Default::default()
+                })
+            })),
+            _ => None,
+        })
+    }
+}
 
 impl<'de> Visitor<'de> for BinaryEventVisitor {
     type Value = Event;
@@ -800,6 +1033,6 @@ mod tests {
             assert_eq!(EventKind::from_name(kind.as_str()), Some(*kind));
             assert_eq!(EventKind::from_tag(*kind as u8), Some(*kind));
         }
-        assert_eq!(EventKind::ALL.len(), 18);
+        assert_eq!(EventKind::ALL.len(), 21);
     }
 }

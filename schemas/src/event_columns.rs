@@ -23,7 +23,12 @@ use crate::event::{Event, EventBody, EventKind};
 /// message, custom data, a failed upload's error).
 pub fn needs_payload(event: &Event) -> bool {
     match &event.body {
-        EventBody::SessionStarted(_) | EventBody::SdkError(_) | EventBody::Custom(_) => true,
+        EventBody::SessionStarted(_)
+        | EventBody::SdkError(_)
+        | EventBody::Custom(_)
+        | EventBody::Display(_)
+        | EventBody::Environment(_)
+        | EventBody::OtherTabs(_) => true,
         EventBody::Capture(capture) => capture.error.is_some(),
         EventBody::Recording(recording) => recording.error.is_some(),
         _ => false,
@@ -77,8 +82,17 @@ fn body_of(kind: EventKind, row: &Map<String, Value>) -> Result<Map<String, Valu
         K::Permission => json!({ "device": text(row, "device")?, "state": text(row, "state")? }),
         K::Visibility | K::Focus | K::Fullscreen | K::Network => json!({ "state": text(row, "state")? }),
         K::SessionEnded | K::Blocked | K::Unblocked => json!({ "reason": text(row, "reason")? }),
-        K::Clipboard => json!({ "action": text(row, "action")?, "chars": number(row, "chars")? }),
-        K::KeyActivity => json!({ "keys": number(row, "keys")?, "interval_ms": number(row, "interval_ms")? }),
+        K::Clipboard => json!({
+            "action": text(row, "action")?,
+            "chars": number(row, "chars")?,
+            "target": Some(text(row, "paste_target")?).filter(|t| !t.is_empty()),
+        }),
+        K::KeyActivity => json!({
+            "keys": number(row, "keys")?,
+            "interval_ms": number(row, "interval_ms")?,
+            "peak_per_s": number(row, "peak_keys")?,
+            "burst_s": number(row, "burst_s")?,
+        }),
         K::Capture => {
             let (key, bytes) = upload()?;
             json!({
@@ -117,7 +131,7 @@ fn body_of(kind: EventKind, row: &Map<String, Value>) -> Result<Map<String, Valu
         K::ScreenShareEnded | K::ContextMenu => json!({}),
         // Always stored with a payload (`needs_payload`): a row without one
         // lost it, and its typed columns say what they can.
-        K::SessionStarted => json!({}),
+        K::SessionStarted | K::Display | K::Environment | K::OtherTabs => json!({}),
         K::SdkError => json!({ "code": text(row, "name")? }),
         K::Custom => json!({ "name": text(row, "name")? }),
     };
@@ -155,7 +169,7 @@ mod tests {
         let row = json!({
             "event_id": "0190b6e0-0000-7000-8000-000000000001", "seq": 3, "ts": 1_700_000_000_000_i64,
             "type": kind.as_str(), "state": "", "device": "", "action": "", "reason": "",
-            "chars": 0, "keys": 0, "interval_ms": 0, "capture_kind": "", "capture_status": "",
+            "chars": 0, "paste_target": "", "keys": 0, "interval_ms": 0, "peak_keys": 0, "burst_s": 0, "capture_kind": "", "capture_status": "",
             "capture_key": "", "capture_bytes": 0, "capture_seq": 0, "attempts": 0, "duration_ms": 0,
             "faces": 0, "face_confidence": 0.0, "face_size": 0.0, "light": 0.0, "face_similarity": -1.0,
             "face_reference": 0, "name": "", "payload": "",
@@ -169,7 +183,15 @@ mod tests {
     #[test]
     fn every_field_of_a_typed_kind_is_read_from_a_column() {
         for &kind in EventKind::ALL {
-            if matches!(kind, EventKind::SessionStarted | EventKind::SdkError | EventKind::Custom) {
+            if matches!(
+                kind,
+                EventKind::SessionStarted
+                    | EventKind::SdkError
+                    | EventKind::Custom
+                    | EventKind::Display
+                    | EventKind::Environment
+                    | EventKind::OtherTabs
+            ) {
                 continue;
             }
             let event = wire_event(&blank_row(kind)).unwrap();

@@ -53,6 +53,7 @@ pub mod clock;
 pub mod config;
 pub mod config_catalog;
 pub mod config_log;
+pub mod environment;
 pub mod erasure;
 pub mod event;
 pub mod event_columns;

@@ -56,6 +56,7 @@ migrations! {
     009 => "identity_checks",
     010 => "staff_actions",
     011 => "webhook_deliveries",
+    012 => "environment_signals",
 }
 
 /// Which server generation the SQL is for.

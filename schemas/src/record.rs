@@ -60,8 +60,12 @@ pub fn record_key(test: &TestId, candidate: &CandidateId) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum RecordFormat {
-    /// postcard of [`KafkaRecord`] as defined in protocol v1.
+    /// postcard of [`KafkaRecord`] as defined in protocol v1, before
+    /// `clipboard.target` and `key_activity.peak_per_s`/`burst_s` (December
+    /// 2026). Still read: the topic keeps a week of records for replays.
     PostcardV1 = 1,
+    /// postcard of today's [`KafkaRecord`].
+    PostcardV2 = 2,
 }
 
 /// Why a record value could not be decoded. None of these heal on retry: the
@@ -78,7 +82,7 @@ pub enum RecordError {
 
 /// Encodes a record in the current format.
 pub fn encode(record: &KafkaRecord) -> Vec<u8> {
-    let out = vec![RecordFormat::PostcardV1 as u8];
+    let out = vec![RecordFormat::PostcardV2 as u8];
     postcard::to_extend(record, out).expect("writing postcard into a Vec cannot fail")
 }
 
@@ -86,7 +90,8 @@ pub fn encode(record: &KafkaRecord) -> Vec<u8> {
 pub fn decode(value: &[u8]) -> Result<KafkaRecord, RecordError> {
     let (&format, body) = value.split_first().ok_or(RecordError::Empty)?;
     match format {
-        f if f == RecordFormat::PostcardV1 as u8 => Ok(postcard::from_bytes(body)?),
+        f if f == RecordFormat::PostcardV2 as u8 => Ok(postcard::from_bytes(body)?),
+        f if f == RecordFormat::PostcardV1 as u8 => Ok(crate::event::v1::reading(|| postcard::from_bytes(body))?),
         other => Err(RecordError::UnknownFormat(other)),
     }
 }

@@ -18,6 +18,16 @@ pub fn cat(parts: &[&str]) -> String {
     out
 }
 
+/// The longest start of `text` of at most `max` bytes that ends between
+/// characters.
+pub fn prefix(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// `v` in decimal.
 pub fn push_u64(out: &mut String, v: u64) {
     push_padded(out, v, 1);
@@ -138,5 +148,8 @@ mod tests {
         assert_eq!(out, format!("00000{}00abff", i64::MIN));
         assert_eq!(cat(&["a", "", "bc"]), "abc");
         assert_eq!(cat(&[]), "");
+        assert_eq!(prefix("héllo", 2), "h", "not inside é");
+        assert_eq!(prefix("héllo", 3), "hé");
+        assert_eq!(prefix("ab", 10), "ab");
     }
 }

@@ -530,14 +530,76 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
             check_recording(b, path, problems);
         }
         EventBody::Face(b) => check_face(b, path, problems),
-        EventBody::KeyActivity(b) if b.interval_ms == 0 => {
-            problems.push(FieldProblem::new(
-                join(path, "interval_ms"),
-                ProblemCode::InvalidValue,
-                "must be at least 1",
-            ));
+        EventBody::KeyActivity(b) => check_key_activity(b, path, problems),
+        EventBody::Clipboard(b) => {
+            if b.target.is_some() && b.action != crate::event::ClipboardAction::Paste {
+                problems.push(FieldProblem::new(
+                    join(path, "target"),
+                    ProblemCode::InvalidValue,
+                    "is for a paste only; a copy or cut has none",
+                ));
+            }
         }
+        EventBody::Display(b) => {
+            if b.count == 0 {
+                problems.push(FieldProblem::new(join(path, "count"), ProblemCode::InvalidValue, "must be at least 1"));
+            }
+            at_most(path, "count", b.count.into(), crate::event::MAX_DISPLAYS.into(), problems);
+        }
+        EventBody::Environment(b) => {
+            check_len("renderer", &b.renderer, crate::event::MAX_EVIDENCE_BYTES);
+            check_len("vendor", &b.vendor, crate::event::MAX_EVIDENCE_BYTES);
+            check_environment(b, path, problems);
+        }
+        EventBody::OtherTabs(b) => at_most(path, "tabs", b.tabs.into(), crate::event::MAX_OTHER_TABS.into(), problems),
         _ => {}
+    }
+}
+
+/// `value` of field `name` is at most `max`.
+fn at_most(path: &str, name: &str, value: u64, max: u64, problems: &mut Vec<FieldProblem>) {
+    if value > max {
+        problems.push(FieldProblem::new(
+            join(path, name),
+            ProblemCode::InvalidValue,
+            format!("is {value}; must be at most {max}"),
+        ));
+    }
+}
+
+/// An interval's counts agree with each other: its busiest second holds
+/// at most all its keys, and it has no more burst seconds than seconds.
+fn check_key_activity(keys: &crate::event::KeyActivity, path: &str, problems: &mut Vec<FieldProblem>) {
+    if keys.interval_ms == 0 {
+        problems.push(FieldProblem::new(join(path, "interval_ms"), ProblemCode::InvalidValue, "must be at least 1"));
+    }
+    at_most(path, "peak_per_s", keys.peak_per_s.into(), keys.keys.into(), problems);
+    at_most(path, "burst_s", keys.burst_s.into(), u64::from(keys.interval_ms.div_ceil(1_000)), problems);
+}
+
+/// Sizes and counts a real browser could report; a share's size only with
+/// a share.
+fn check_environment(env: &crate::event::Environment, path: &str, problems: &mut Vec<FieldProblem>) {
+    use crate::event::{MAX_CORES, MAX_MEMORY_MB, MAX_PIXELS_PER_SIDE};
+    at_most(path, "cores", env.cores.into(), MAX_CORES.into(), problems);
+    at_most(path, "memory_mb", env.memory_mb.into(), MAX_MEMORY_MB.into(), problems);
+    let sides = [
+        ("screen_w", env.screen_w),
+        ("screen_h", env.screen_h),
+        ("window_w", env.window_w),
+        ("window_h", env.window_h),
+        ("share_w", env.share_w),
+        ("share_h", env.share_h),
+    ];
+    for (name, value) in sides {
+        at_most(path, name, value.into(), MAX_PIXELS_PER_SIDE.into(), problems);
+    }
+    if env.share_surface.is_none() && (env.share_w, env.share_h) != (0, 0) {
+        problems.push(FieldProblem::new(
+            join(path, "share_w"),
+            ProblemCode::InvalidValue,
+            "must be 0 without a share_surface",
+        ));
     }
 }
 

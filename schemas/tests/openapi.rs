@@ -108,6 +108,7 @@ fn event_kinds_and_fields_match_exactly() {
                 sample["duration_ms"] = json!(10_000);
             }
             EventKind::KeyActivity => sample["interval_ms"] = json!(5000),
+            EventKind::Display => sample["count"] = json!(1),
             EventKind::Custom => sample["name"] = json!("question_changed"),
             _ => {}
         }

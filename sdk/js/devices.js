@@ -86,8 +86,10 @@ export class Devices {
         this.streams.screen.getTracks().forEach((t) => t.stop());
       }
       this.streams.screen = stream;
+      session.environment.setShare(track);
       track.addEventListener('ended', () => {
         if (this.streams.screen !== stream) return;
+        session.environment.setShare(null);
         session.recordings.endVideo('screen');
         session.input('screen_share_ended');
       });

@@ -5,6 +5,7 @@
 
 import { committed, openDb, readAll, tx } from './db.js';
 import { Devices, FEATURES, grabFrame } from './devices.js';
+import { EnvironmentWatch, pasteTarget, probeGraphics } from './environment.js';
 import { OfflineNote, Overlay } from './overlay.js';
 import { Recordings } from './recording.js';
 import { startWorker } from './worker.js';
@@ -55,6 +56,7 @@ export class Session {
     this.listeners = listeners;
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
+    this.environment = new EnvironmentWatch((name, fields) => this.input(name, fields), this.token);
     this.keys = 0;
     this.encodes = new Map();
     this.nextEncode = 1;
@@ -101,6 +103,7 @@ export class Session {
       this.worker = startWorker((message) => this.onWorker(message));
     } else {
       this.tickTimer = setInterval(() => this.tick(), 1000);
+      setTimeout(() => this.environment.setGraphics(...probeGraphics(document.createElement('canvas'))), 0);
     }
     this.listen();
   }
@@ -131,11 +134,11 @@ export class Session {
     if (navigator.onLine === false) this.offline.show();
     // Clipboard: the action and a character count, never the text.
     const selected = () => String(document.getSelection() || '').length;
-    on(document, 'copy', () => this.input('clipboard', ['copy', selected()]), true);
-    on(document, 'cut', () => this.input('clipboard', ['cut', selected()]), true);
+    on(document, 'copy', () => this.input('clipboard', ['copy', selected(), null]), true);
+    on(document, 'cut', () => this.input('clipboard', ['cut', selected(), null]), true);
     on(document, 'paste', (e) => {
       const chars = e.clipboardData ? e.clipboardData.getData('text').length : 0;
-      this.input('clipboard', ['paste', chars]);
+      this.input('clipboard', ['paste', chars, pasteTarget(e.target)]);
     }, true);
     on(document, 'contextmenu', () => this.input('context_menu'), true);
     // Keys are counted here and reported once a second; their values are never read.
@@ -143,10 +146,12 @@ export class Session {
     on(window, 'online', () => this.input('network', 'online'));
     on(window, 'offline', () => this.input('network', 'offline'));
     on(window, 'pagehide', () => this.input('page_hide'));
+    this.environment.start(on);
   }
 
   tick() {
     if (!this.core) return;
+    this.environment.tick();
     if (this.keys) {
       this.input('keys', this.keys);
       this.keys = 0;
@@ -306,6 +311,7 @@ export class Session {
 
   onWorker(message) {
     if (message.type === 'tick') return this.tick();
+    if (message.type === 'graphics') return this.environment.setGraphics(...message.names);
     const pending = this.encodes.get(message.id);
     if (!pending) return;
     this.encodes.delete(message.id);
@@ -559,6 +565,7 @@ export class Session {
     this.faceChecker = null;
     this.recordings.stopAll(keepAudio);
     this.devices.release();
+    this.environment.stop();
     this.overlay.hide();
     this.offline.hide();
     if (this.notes) this.notes.clear();

@@ -1,11 +1,16 @@
 // The Worker: off the main thread, the 1 s tick (worker timers are not
-// throttled like a hidden tab's) and JPEG encoding with OffscreenCanvas.
+// throttled like a hidden tab's), JPEG encoding with OffscreenCanvas and
+// the WebGL probe of the environment signals.
+
+import { probeGraphics } from './environment.js';
 
 // Runs inside the Worker. Shipped as source in this file and started from a
 // blob URL, so the SDK works from any origin: it must not refer to
 // anything outside itself.
-function workerMain() {
+function workerMain(probeGraphics) {
   setInterval(() => postMessage({ type: 'tick' }), 1000);
+  // WebGL's renderer names, once: a context costs tens of ms, here not on the page.
+  postMessage({ type: 'graphics', names: probeGraphics(new OffscreenCanvas(1, 1)) });
   onmessage = async (message) => {
     const { id, bitmap, width, quality, target } = message.data;
     try {
@@ -27,9 +32,9 @@ function workerMain() {
   };
 }
 
-/** Starts the Worker; `onMessage` gets its ticks and encoded images. */
+/** Starts the Worker; `onMessage` gets its ticks, the graphics names and encoded images. */
 export function startWorker(onMessage) {
-  const source = `(${workerMain.toString()})()`;
+  const source = `(${workerMain.toString()})(${probeGraphics.toString()})`;
   const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
   worker.onmessage = (message) => onMessage(message.data);
   return worker;

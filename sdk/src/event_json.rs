@@ -39,9 +39,33 @@ impl ToJson for Event {
             EventBody::ScreenShareEnded(_) | EventBody::ContextMenu(_) => {}
             EventBody::Clipboard(b) => {
                 out.key("action").variant(b.action).key("chars").u64(b.chars.into());
+                match b.target {
+                    Some(target) => out.key("target").variant(target),
+                    None => out.key("target").null(),
+                };
             }
             EventBody::KeyActivity(b) => {
                 out.key("keys").u64(b.keys.into()).key("interval_ms").u64(b.interval_ms.into());
+                out.key("peak_per_s").u64(b.peak_per_s.into()).key("burst_s").u64(b.burst_s.into());
+            }
+            EventBody::Display(b) => {
+                out.key("count").u64(b.count.into()).key("extended").bool(b.extended);
+                out.key("permission").variant(b.permission);
+            }
+            EventBody::Environment(b) => {
+                out.key("renderer").string(&b.renderer).key("vendor").string(&b.vendor);
+                out.key("cores").u64(b.cores.into()).key("memory_mb").u64(b.memory_mb.into());
+                out.key("screen_w").u64(b.screen_w.into()).key("screen_h").u64(b.screen_h.into());
+                out.key("window_w").u64(b.window_w.into()).key("window_h").u64(b.window_h.into());
+                out.key("pointer").variant(b.pointer).key("hover").bool(b.hover);
+                match b.share_surface {
+                    Some(surface) => out.key("share_surface").variant(surface),
+                    None => out.key("share_surface").null(),
+                };
+                out.key("share_w").u64(b.share_w.into()).key("share_h").u64(b.share_h.into());
+            }
+            EventBody::OtherTabs(b) => {
+                out.key("tabs").u64(b.tabs.into());
             }
             EventBody::Capture(b) => {
                 out.key("kind").variant(b.kind).key("status").variant(b.status);

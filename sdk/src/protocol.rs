@@ -8,8 +8,9 @@
 
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
-    BlockReason, CaptureKind, ClipboardAction, CustomData, Device, Face, FocusState, FullscreenState, NetworkState,
-    PermissionState, RecordingTrack, Thousandths, VisibilityState,
+    BlockReason, CaptureKind, ClipboardAction, CustomData, Device, Display, Environment, Face, FocusState,
+    FullscreenState, NetworkState, PasteTarget, PermissionState, RecordingTrack, Thousandths, VisibilityState,
+    MAX_CORES, MAX_DISPLAYS, MAX_EVIDENCE_BYTES, MAX_MEMORY_MB, MAX_OTHER_TABS, MAX_PIXELS_PER_SIDE,
 };
 use invigil_schemas::ids::Uuid;
 use invigil_schemas::text;
@@ -48,11 +49,22 @@ pub enum Input {
     ScreenShareEnded,
     Visibility(VisibilityState),
     Focus(FocusState),
-    /// `[action, chars]`.
-    Clipboard(ClipboardAction, u32),
+    /// `[action, chars, target]`; `target` is null but for a paste.
+    Clipboard(ClipboardAction, u32, Option<PasteTarget>),
     ContextMenu,
-    /// Keys pressed since the last report (counted in JS, never their values).
+    /// Keys pressed since the last report, one report a second (counted
+    /// in JS, never their values).
     Keys(u32),
+    /// The screens, at start and when they change: `[count, extended, permission]`.
+    Display(Display),
+    /// The computer's evidence, at start and when it changes: `[renderer,
+    /// vendor, [cores, memory_mb, screen_w, screen_h, window_w, window_h,
+    /// share_w, share_h], pointer, hover, share_surface]` (`share_surface`
+    /// null without a share).
+    Environment(Environment),
+    /// Other tabs of this candidate's test in this browser, when their
+    /// number changes.
+    OtherTabs(u32),
     Network(NetworkState),
     /// A capture was encoded and stored in IndexedDB under `item.key`.
     Captured(MediaItem),
@@ -114,11 +126,19 @@ impl FromJson for Input {
             "visibility" => Input::Visibility(value.variant()?),
             "focus" => Input::Focus(value.variant()?),
             "clipboard" => {
-                let [action, chars] = value.tuple()?;
-                Input::Clipboard(action.variant()?, chars.u32()?)
+                let [action, chars, target] = value.tuple()?;
+                let target = if target.is_null() { None } else { Some(target.variant()?) };
+                Input::Clipboard(action.variant()?, chars.u32()?, target)
             }
             "context_menu" => unit(Input::ContextMenu)?,
             "keys" => Input::Keys(value.u32()?),
+            "display" => {
+                let [count, extended, permission] = value.tuple()?;
+                let count = count.u32()?.clamp(1, MAX_DISPLAYS);
+                Input::Display(Display { count, extended: extended.bool()?, permission: permission.variant()? })
+            }
+            "environment" => Input::Environment(environment(value)?),
+            "other_tabs" => Input::OtherTabs(value.u32()?.min(MAX_OTHER_TABS)),
             "network" => Input::Network(value.variant()?),
             "captured" => Input::Captured(MediaItem::from_json(value)?),
             "capture_failed" => {
@@ -163,6 +183,37 @@ impl FromJson for Input {
         };
         Ok(input)
     }
+}
+
+/// An `environment` input, held to what the server accepts, so that one
+/// odd value of a browser never costs the batch it travels in. Positional,
+/// its numbers in one array: read in a loop, not field by field.
+fn environment(value: &Node<'_>) -> Result<Environment, Error> {
+    let [renderer, vendor, numbers, pointer, hover, share_surface] = value.tuple()?;
+    const SIDE: u32 = MAX_PIXELS_PER_SIDE;
+    let limits = [MAX_CORES, MAX_MEMORY_MB, SIDE, SIDE, SIDE, SIDE, SIDE, SIDE];
+    let mut n = [0u32; 8];
+    for ((slot, node), limit) in n.iter_mut().zip(numbers.tuple::<8>()?).zip(limits) {
+        *slot = node.u32()?.min(limit);
+    }
+    let share_surface = if share_surface.is_null() { None } else { Some(share_surface.variant()?) };
+    let [cores, memory_mb, screen_w, screen_h, window_w, window_h, share_w, share_h] = n;
+    let shared = share_surface.is_some();
+    Ok(Environment {
+        renderer: text::prefix(renderer.str()?, MAX_EVIDENCE_BYTES).to_owned(),
+        vendor: text::prefix(vendor.str()?, MAX_EVIDENCE_BYTES).to_owned(),
+        cores,
+        memory_mb,
+        screen_w,
+        screen_h,
+        window_w,
+        window_h,
+        pointer: pointer.variant()?,
+        hover: hover.bool()?,
+        share_surface,
+        share_w: if shared { share_w } else { 0 },
+        share_h: if shared { share_h } else { 0 },
+    })
 }
 
 /// Something for the glue to do.

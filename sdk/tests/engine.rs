@@ -141,6 +141,38 @@ fn setup_then_captures_on_a_fixed_grid() {
     assert_eq!(audio, 2, "30 s chunks: t=0 and t=30 s");
 }
 
+/// Typing reaches the server as counts per interval: its keys, its
+/// busiest second and its seconds far above the candidate's own rate.
+#[test]
+fn a_stream_of_keys_far_above_the_candidates_typing_is_reported_as_burst_seconds() {
+    let mut h = Harness::running(ProctorConfig::default());
+    let mut intervals = Vec::new();
+    // 25 seconds of ordinary typing, then 3 seconds at 45 keys a second.
+    for second in 0..30 {
+        let keys = match second {
+            0..25 => 5,
+            25..28 => 45,
+            _ => 0,
+        };
+        if keys > 0 {
+            h.send(&format!(r#"{{"keys":{keys}}}"#));
+        }
+        let out = h.advance(1_000);
+        for (req, batch) in batches(&out) {
+            intervals.extend(batch.events.iter().filter_map(|e| match &e.body {
+                EventBody::KeyActivity(k) => Some(k.clone()),
+                _ => None,
+            }));
+            h.respond(req, 200, r#"{"status":"ok","accepted":1,"config_version":1}"#);
+        }
+    }
+    let keys: u32 = intervals.iter().map(|k| k.keys).sum();
+    let bursts: u32 = intervals.iter().map(|k| k.burst_s).sum();
+    let peak = intervals.iter().map(|k| k.peak_per_s).max();
+    assert_eq!((keys, bursts, peak), (25 * 5 + 3 * 45, 3, Some(45)), "{intervals:?}");
+    assert!(intervals.iter().all(|k| k.peak_per_s <= k.keys && k.burst_s * 1_000 <= k.interval_ms));
+}
+
 #[test]
 fn events_are_retried_in_order_until_acknowledged() {
     let mut h = Harness::running(ProctorConfig::default());
@@ -572,7 +604,7 @@ fn a_tab_switch_leaves_at_once_or_right_after_the_batch_in_flight() {
 
     // Counts do not jump the queue: a key press waits for the interval.
     assert!(batches(&h.send(r#"{"keys":3}"#)).is_empty());
-    assert!(batches(&h.send(r#"{"clipboard":["paste",4]}"#)).is_empty());
+    assert!(batches(&h.send(r#"{"clipboard":["paste",4,"text"]}"#)).is_empty());
 }
 
 /// The video segments `commands` start: track, key, segment_seq, ts, kbps.

@@ -225,7 +225,20 @@ fn every_input_the_glue_sends_is_read() {
         (r#""screen_share_ended""#.into(), "ScreenShareEnded"),
         (r#"{"visibility":"hidden"}"#.into(), "Visibility(Hidden)"),
         (r#"{"focus":"blur"}"#.into(), "Focus(Blur)"),
-        (r#"{"clipboard":["paste",12]}"#.into(), "Clipboard(Paste, 12)"),
+        (r#"{"clipboard":["paste",12,"answer"]}"#.into(), "Clipboard(Paste, 12, Some(Answer))"),
+        (r#"{"clipboard":["copy",3,null]}"#.into(), "Clipboard(Copy, 3, None)"),
+        (r#"{"display":[2,true,"granted"]}"#.into(), "Display(Display { count: 2, extended: true, permission: Granted })"),
+        // Held to what the server takes: never a lost batch for one odd value.
+        (r#"{"display":[99,true,"prompt"]}"#.into(), "Display(Display { count: 16,"),
+        (r#"{"other_tabs":2}"#.into(), "OtherTabs(2)"),
+        (
+            r#"{"environment":["SwiftShader","Google",[4,8192,1280,800,99999,700,640,480],"fine",true,null]}"#.into(),
+            r#"Environment(Environment { renderer: "SwiftShader", vendor: "Google", cores: 4, memory_mb: 8192, screen_w: 1280, screen_h: 800, window_w: 16384, window_h: 700, pointer: Fine, hover: true, share_surface: None, share_w: 0, share_h: 0 })"#,
+        ),
+        (
+            r#"{"environment":["","",[0,0,0,0,0,0,640,480],"coarse",false,"window"]}"#.into(),
+            "Environment(Environment { renderer: \"\", vendor: \"\", cores: 0, memory_mb: 0, screen_w: 0, screen_h: 0, window_w: 0, window_h: 0, pointer: Coarse, hover: false, share_surface: Some(Window), share_w: 640, share_h: 480 })",
+        ),
         (r#""context_menu""#.into(), "ContextMenu"),
         (r#"{"keys":41}"#.into(), "Keys(41)"),
         (r#"{"network":"offline"}"#.into(), "Network(Offline)"),
@@ -272,6 +285,11 @@ fn every_input_the_glue_sends_is_read() {
         r#"{"stop":1}"#,
         r#"{"teleport":1}"#,
         r#"{"keys":1,"focus":"blur"}"#,
+        r#"{"clipboard":["paste",12]}"#,
+        r#"{"clipboard":["paste",12,"desk"]}"#,
+        r#"{"display":[1,true,"maybe"]}"#,
+        r#"{"environment":{"renderer":"x"}}"#,
+        r#"{"environment":["x","y",[1,2,3],"fine",true,null]}"#,
         r#"{"response":[1,70000,"",null]}"#,
     ] {
         assert!(json::from_str::<Input>(bad).is_err(), "{bad} was read");

@@ -271,3 +271,20 @@ TTL toDateTime(at) + INTERVAL 30 DAY;
 CREATE TABLE IF NOT EXISTS invigil.webhook_deliveries ON CLUSTER invigil AS invigil.webhook_deliveries_local
 ENGINE = Distributed(invigil, invigil, webhook_deliveries_local, cityHash64(test_id, candidate_id));
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (11, 'webhook_deliveries', 11108221404220629687, now());
+
+-- 012_environment_signals
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16, 'face' = 17, 'display' = 18, 'environment' = 19,
+                          'other_tabs' = 20), ADD COLUMN IF NOT EXISTS paste_target LowCardinality(String) AFTER chars, ADD COLUMN IF NOT EXISTS peak_keys UInt16 AFTER interval_ms, ADD COLUMN IF NOT EXISTS burst_s UInt16 AFTER peak_keys;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil MODIFY COLUMN type Enum8('session_started' = 0, 'session_ended' = 1, 'permission' = 2,
+                          'visibility' = 3, 'focus' = 4, 'fullscreen' = 5,
+                          'screen_share_ended' = 6, 'clipboard' = 7, 'context_menu' = 8,
+                          'key_activity' = 9, 'capture' = 10, 'network' = 11,
+                          'blocked' = 12, 'unblocked' = 13, 'sdk_error' = 14, 'custom' = 15,
+                          'recording' = 16, 'face' = 17, 'display' = 18, 'environment' = 19,
+                          'other_tabs' = 20), ADD COLUMN IF NOT EXISTS paste_target LowCardinality(String) AFTER chars, ADD COLUMN IF NOT EXISTS peak_keys UInt16 AFTER interval_ms, ADD COLUMN IF NOT EXISTS burst_s UInt16 AFTER peak_keys;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (12, 'environment_signals', 16564913388002157081, now());

@@ -6,7 +6,9 @@
 //! and leave as one `key_activity` per interval.
 
 use invigil_schemas::api::{EventsResponse, ShutdownReason};
-use invigil_schemas::event::{Event, EventBody, KeyActivity, SdkError};
+use invigil_schemas::event::{
+    Event, EventBody, KeyActivity, SdkError, BURST_FLOOR_PER_S, BURST_TIMES_BASELINE, BURST_WARM_UP_S,
+};
 use invigil_schemas::ids::{event_id_v7, Uuid};
 use invigil_schemas::text;
 
@@ -27,6 +29,45 @@ pub(super) struct EventsChannel {
     pub(super) next_interval: i64,
     /// Keys pressed in the current interval.
     pub(super) keys: u32,
+    /// The candidate's typing, second by second.
+    pub(super) typing: Typing,
+}
+
+/// Typing speed without content: each second's key count (the glue reports
+/// one a second) against the candidate's own running rate. A second is a
+/// burst when it has more keys than both [`BURST_FLOOR_PER_S`] and
+/// [`BURST_TIMES_BASELINE`] times the mean of the typing seconds before it
+/// (once there are [`BURST_WARM_UP_S`] of them); a burst second does not
+/// raise the mean, so a long injected stream stays a burst.
+#[derive(Debug, Default)]
+pub(crate) struct Typing {
+    /// The current interval's busiest second and its burst seconds.
+    pub(crate) peak: u32,
+    pub(crate) burst_s: u32,
+    /// Ordinary seconds with keys so far, and their keys: the running rate.
+    typing_s: u32,
+    typing_keys: u64,
+}
+
+impl Typing {
+    /// One second's keys (> 0).
+    pub(crate) fn second(&mut self, keys: u32) {
+        self.peak = self.peak.max(keys);
+        let warm = self.typing_s >= BURST_WARM_UP_S;
+        let above_own =
+            u64::from(keys) * u64::from(self.typing_s.max(1)) > u64::from(BURST_TIMES_BASELINE) * self.typing_keys;
+        if keys > BURST_FLOOR_PER_S && (!warm || above_own) {
+            self.burst_s += 1;
+        } else {
+            self.typing_s += 1;
+            self.typing_keys += u64::from(keys);
+        }
+    }
+
+    /// The interval's peak and burst seconds, and a fresh interval.
+    pub(crate) fn take_interval(&mut self) -> (u32, u32) {
+        (std::mem::take(&mut self.peak), std::mem::take(&mut self.burst_s))
+    }
 }
 
 impl EventsChannel {
@@ -37,6 +78,7 @@ impl EventsChannel {
             flush_requested: false,
             next_interval: i64::MAX,
             keys: 0,
+            typing: Typing::default(),
         }
     }
 }
@@ -84,7 +126,14 @@ impl Engine {
         }
         let interval_ms = self.config.events_interval_ms.max(1_000);
         let keys = std::mem::take(&mut self.events.keys);
-        self.record(now, KeyActivity { keys, interval_ms }.into());
+        let (peak_per_s, burst_s) = self.events.typing.take_interval();
+        // A late tick may fold two seconds into one report: the interval's
+        // sums still hold, its peak is at most its keys.
+        let peak_per_s = peak_per_s.min(keys);
+        self.record(
+            now,
+            KeyActivity { keys, interval_ms, peak_per_s, burst_s: burst_s.min(interval_ms.div_ceil(1_000)) }.into(),
+        );
         self.events.flush_requested = true;
         self.events.next_interval = next_on_grid(self.events.next_interval, i64::from(interval_ms), now);
     }
@@ -156,7 +205,7 @@ impl Engine {
                 let mut message = String::from("events batch rejected with ");
                 text::push_u64(&mut message, status.into());
                 message.push_str(": ");
-                message.push_str(truncate(body, 300));
+                message.push_str(text::prefix(body, 300));
                 self.record(now, SdkError { code: "batch_rejected".into(), message }.into());
             }
             Outcome::Unauthorized => {
@@ -190,6 +239,8 @@ fn moves_the_wall(body: &EventBody) -> bool {
             | EventBody::Unblocked(_)
             | EventBody::Permission(_)
             | EventBody::ScreenShareEnded(_)
+            | EventBody::OtherTabs(_)
+            | EventBody::Display(_)
     )
 }
 
@@ -211,14 +262,6 @@ impl EventsReply {
             _ => Err(Error::new("an unknown status")),
         }
     }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -246,5 +289,44 @@ mod tests {
         for bad in [r#"{"status":"maybe"}"#, r#"{"status":"shutdown"}"#, r#"{"accepted":1}"#, "[]", ""] {
             assert!(EventsReply::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn steady_typing_has_no_burst_and_a_stream_far_above_it_does() {
+        let mut typing = Typing::default();
+        for keys in [4, 6, 5, 7, 3].repeat(5) {
+            typing.second(keys);
+        }
+        assert_eq!(typing.take_interval(), (7, 0));
+        // Forty a second against this person's ~5: bursts, which do not
+        // count towards the rate.
+        for _ in 0..4 {
+            typing.second(40);
+        }
+        typing.second(6);
+        assert_eq!(typing.take_interval(), (40, 4));
+        // The stream did not raise the rate: it is still a burst later.
+        typing.second(40);
+        assert_eq!(typing.take_interval(), (40, 1));
+    }
+
+    #[test]
+    fn a_fast_typist_is_measured_against_their_own_rate() {
+        let mut typing = Typing::default();
+        for _ in 0..30 {
+            typing.second(12);
+        }
+        typing.second(30);
+        assert_eq!(typing.take_interval(), (30, 0), "30 is under 3 x 12");
+        typing.second(40);
+        assert_eq!(typing.take_interval(), (40, 1));
+    }
+
+    #[test]
+    fn before_the_warm_up_only_the_floor_decides() {
+        let mut typing = Typing::default();
+        typing.second(15);
+        typing.second(16);
+        assert_eq!(typing.take_interval(), (16, 1), "15 is the floor itself, 16 is over it");
     }
 }

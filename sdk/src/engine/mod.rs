@@ -23,7 +23,7 @@
 
 use invigil_schemas::api::ShutdownReason;
 use invigil_schemas::event::{
-    BlockReason, Clipboard, ContextMenu, Custom, Focus, Network, NetworkState, SdkError, SessionEndReason,
+    BlockReason, Clipboard, ContextMenu, Custom, Focus, Network, NetworkState, OtherTabs, SdkError, SessionEndReason,
     SessionEnded, SessionStarted, Visibility,
 };
 use invigil_schemas::ids::{event_id_v7, Uuid};
@@ -195,10 +195,16 @@ impl Engine {
             Input::ScreenShareEnded => self.on_screen_share_ended(now),
             Input::Visibility(state) => self.record(now, Visibility { state }.into()),
             Input::Focus(state) => self.record(now, Focus { state }.into()),
-            Input::Clipboard(action, chars) => self.record(now, Clipboard { action, chars }.into()),
+            Input::Clipboard(action, chars, target) => self.record(now, Clipboard { action, chars, target }.into()),
             Input::ContextMenu => self.record(now, ContextMenu {}.into()),
             Input::Face(face) => self.on_face(now, face),
-            Input::Keys(count) => self.events.keys = self.events.keys.saturating_add(count),
+            Input::Keys(count) => {
+                self.events.keys = self.events.keys.saturating_add(count);
+                self.events.typing.second(count);
+            }
+            Input::Display(display) => self.record(now, display.into()),
+            Input::Environment(environment) => self.record(now, environment.into()),
+            Input::OtherTabs(tabs) => self.record(now, OtherTabs { tabs }.into()),
             Input::Network(state) => self.on_network(now, state),
             Input::Captured(item) => {
                 self.captures.reported(&item.key);

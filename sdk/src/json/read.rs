@@ -228,7 +228,14 @@ impl<'t> Node<'t> {
 
     /// A unit enum variant named by a string, as its serde derive names it.
     pub fn variant<T: WireName>(&self) -> Result<T, Error> {
-        T::from_name(self.str()?).ok_or(Error::new("an unknown name"))
+        let at = self.name_in(T::NAMES)?;
+        T::ALL.get(at).copied().ok_or(Error::new("an unknown name"))
+    }
+
+    /// Where this string is in `names`: the part of [`Node::variant`] that
+    /// is the same for every enum, compiled once.
+    fn name_in(&self, names: &[&str]) -> Result<usize, Error> {
+        invigil_schemas::names::position(names, self.str()?).ok_or(Error::new("an unknown name"))
     }
 }
 

@@ -1,0 +1,113 @@
+// Environment signals in real headless Chromium against a real ingest and
+// broker: the renderer's own words (this Chromium draws WebGL with
+// SwiftShader), a screen share's surface and size, a display change, a
+// second tab of the same exam, pastes of known lengths into an answer and
+// elsewhere, and typing far above the candidate's own pace. Only counts,
+// sizes and names leave the page, never what was pasted or typed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch } from './chromium.js';
+import { Ingest, hostPage, jwt, waitFor, sleep, completeSetup } from './stack.js';
+
+const CANDIDATE = { sub: 'cand-env', test_id: 'exam-env' };
+const SECRET_TEXT = 'PASTED-SECRET-';
+
+/** The events of `type` in the topic (of one session, if named), oldest first. */
+const ofType = (ingest, type, session) => ingest.events()
+  .filter((e) => e.event.type === type && (!session || e.session_id === session))
+  .map((e) => e.event)
+  .sort((a, b) => a.seq - b.seq);
+
+/** Pastes `text` into the element `selector` as the browser would (a real ClipboardEvent with its data). */
+function paste(page, selector, text) {
+  return page.evaluate(([selector, text]) => {
+    const target = document.querySelector(selector);
+    target.focus();
+    const data = new DataTransfer();
+    data.setData('text/plain', text);
+    target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, [selector, text]);
+}
+
+test('environment evidence, displays, other tabs, pastes and bursts reach the server as counts', { timeout: 150_000 }, async () => {
+  const ingest = await Ingest.start();
+  const token = jwt(CANDIDATE);
+  const host = await hostPage({
+    endpoint: ingest.base,
+    token,
+    extra: '<div data-invigil-answer><label for="essay">Essay</label><textarea id="essay"></textarea></div><label for="search">Search</label><input id="search">',
+  });
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(host.url);
+    await completeSetup(page);
+
+    // The evidence, verbatim, once the share is on.
+    await waitFor('an environment event with the share', async () =>
+      ofType(ingest, 'environment').some((e) => e.share_surface), 30_000, 1000);
+    // This tab's session: the second tab below has its own.
+    const session = ingest.events().find((e) => e.event.type === 'environment').session_id;
+    const environments = ofType(ingest, 'environment', session);
+    const first = environments[0];
+    assert.match(first.renderer, /SwiftShader/, JSON.stringify(first));
+    assert.ok(first.vendor.length > 0, JSON.stringify(first));
+    assert.equal(first.cores, await page.evaluate(() => navigator.hardwareConcurrency));
+    const shared = environments.find((e) => e.share_surface);
+    assert.equal(shared.share_surface, 'monitor', JSON.stringify(shared));
+    assert.ok(shared.share_w > 0 && shared.share_h > 0, JSON.stringify(shared));
+    const [screenW, screenH] = await page.evaluate(() => [screen.width, screen.height]);
+    assert.deepEqual([shared.screen_w, shared.screen_h], [screenW, screenH]);
+    assert.equal(first.share_surface, null, 'the first report comes before the share');
+
+    // Displays: one, not extended, at start; headless has no second screen
+    // to plug in, so the page's own `screen` says it has one and fires its
+    // change event, as Chromium does when a screen is added.
+    const displays = () => ofType(ingest, 'display', session);
+    await waitFor('the display at start', async () => displays().length >= 1, 20_000, 1000);
+    assert.deepEqual(displays().map(({ count, extended }) => [count, extended]), [[1, false]]);
+    await page.evaluate(() => {
+      Object.defineProperty(Screen.prototype, 'isExtended', { configurable: true, get: () => true });
+      screen.dispatchEvent(new Event('change'));
+    });
+    await waitFor('a second screen reported', async () => displays().length >= 2, 20_000, 1000);
+    const added = displays()[1];
+    assert.deepEqual([added.count, added.extended], [2, true], JSON.stringify(added));
+    assert.ok(['unsupported', 'prompt', 'denied', 'granted'].includes(added.permission));
+
+    // Pastes: into the host's marked answer, into a search box; only lengths.
+    await paste(page, '#essay', SECRET_TEXT.repeat(100));
+    await paste(page, '#search', 'abc');
+    // Typing far above this candidate's pace: 60 keys at once.
+    await page.locator('#answer').click();
+    await page.keyboard.type('a'.repeat(60));
+
+    // A second tab of the same exam: each sees the other at once.
+    const second = await browser.context.newPage();
+    await second.goto(host.url);
+    const tabs = () => ofType(ingest, 'other_tabs', session).map((e) => e.tabs);
+    await waitFor('the first tab reports the second', async () => tabs().includes(1), 30_000, 1000);
+    await second.close();
+    await waitFor('the second tab gone', async () => tabs().at(-1) === 0, 30_000, 1000);
+    assert.deepEqual(tabs(), [1, 0]);
+    const otherSession = ingest.events().find((e) => e.event.type === 'other_tabs' && e.session_id !== session);
+    assert.equal(otherSession?.event.tabs, 1, 'the second tab saw the first');
+
+    await sleep(2_000);
+    const pastes = ofType(ingest, 'clipboard', session).filter((e) => e.action === 'paste');
+    assert.deepEqual(pastes.map((e) => [e.chars, e.target]), [[SECRET_TEXT.length * 100, 'answer'], [3, 'text']]);
+    const keys = ofType(ingest, 'key_activity', session);
+    const bursts = keys.reduce((n, e) => n + e.burst_s, 0);
+    const peak = Math.max(...keys.map((e) => e.peak_per_s));
+    assert.ok(bursts >= 1 && peak > 15, `burst seconds ${bursts}, peak ${peak}: ${JSON.stringify(keys.filter((e) => e.keys))}`);
+    assert.equal(keys.filter((e) => e.keys).reduce((n, e) => n + e.keys, 0) >= 60, true);
+    assert.ok(!JSON.stringify(ingest.events()).includes(SECRET_TEXT), 'pasted text never leaves the page');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+});
