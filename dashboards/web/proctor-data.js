@@ -19,6 +19,10 @@ export const COUNTERS = [
   ['missing_captures', t('counter.missing_captures')],
   ['network_gaps', t('counter.network_gaps')],
   ['face_flags', t('counter.face_flags')],
+  ['screens', t('counter.screens')],
+  ['other_tabs', t('counter.other_tabs')],
+  ['paste_chars', t('counter.paste_chars')],
+  ['burst_s', t('counter.burst_s')],
 ];
 
 /** A candidate's status at `now`: the server's, except that an active

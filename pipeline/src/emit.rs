@@ -132,6 +132,7 @@ fn window_fingerprint(r: &WindowRow) -> u64 {
         (r.face_checks, r.no_face_checks, r.several_faces_checks, r.dark_checks, r.unscored_face_checks),
         (r.no_face_ms, r.several_faces_ms, r.face_flags),
         (r.identity_checks, r.different_person_checks, r.different_person_ms, r.face_references),
+        (r.paste_chars, r.answer_paste_chars, r.burst_s, r.screens_added, r.extra_screen_ms, r.other_tab_ms, r.hints),
         (r.network_gaps, r.network_gap_ms, r.late_events, r.score.to_bits()),
         (&r.component_names, r.component_values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
     ))
@@ -151,6 +152,7 @@ fn session_fingerprint(r: &SessionRow) -> u64 {
         r.delivered_captures,
         (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
         (r.face_checks, r.face_flags, r.no_face_ms, r.several_faces_ms, r.different_person_ms, r.face_references),
+        (r.paste_chars, r.answer_paste_chars, r.burst_s, r.screens_added, r.extra_screen_ms, r.other_tab_ms, r.hints),
         (r.network_gaps, r.network_gap_ms, r.max_window_score.to_bits()),
     ))
 }
@@ -270,6 +272,13 @@ impl Tracked {
             different_person_checks: value.different_person_checks,
             different_person_ms: value.different_person_ms,
             face_references: value.face_references,
+            paste_chars: value.paste_chars,
+            answer_paste_chars: value.answer_paste_chars,
+            burst_s: value.burst_s,
+            screens_added: value.screens_added,
+            extra_screen_ms: value.extra_screen_ms,
+            other_tab_ms: value.other_tab_ms,
+            hints: value.new_hints,
             network_gaps: value.network_gaps,
             network_gap_ms: value.network_gap_ms,
             late_events: value.late_events,
@@ -338,6 +347,13 @@ impl Tracked {
             several_faces_ms: total.several_faces_ms,
             different_person_ms: total.different_person_ms,
             face_references: total.face_references,
+            paste_chars: total.paste_chars,
+            answer_paste_chars: total.answer_paste_chars,
+            burst_s: total.burst_s,
+            screens_added: total.screens_added,
+            extra_screen_ms: total.extra_screen_ms,
+            other_tab_ms: total.other_tab_ms,
+            hints: total.new_hints,
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,
             max_window_score: self.windows.values().map(|w| w.score).fold(0.0, f64::max),
@@ -761,7 +777,7 @@ mod tests {
         // (reported at, client time, what)
         let mut facts: Vec<(i64, i64, What)> = vec![(0, 0, What::Started { sdk_version: "t".into() })];
         for t in (5_000..300_000).step_by(5_000) {
-            facts.push((t, t, What::Keys(1)));
+            facts.push((t, t, What::Keys(1, 0)));
         }
         for (at, on) in [(130_000, true), (140_000, false)] {
             facts.push((at, at, What::Toggle(Dimension::Blocked(3), on)));

@@ -414,6 +414,21 @@ pub struct WindowRow {
     pub different_person_checks: u32,
     pub different_person_ms: u64,
     pub face_references: u32,
+    /// Characters pasted into the page's fields, and of them into answers;
+    /// seconds of typing far above the candidate's own rate.
+    pub paste_chars: u64,
+    pub answer_paste_chars: u64,
+    pub burst_s: u32,
+    /// Screens plugged in during the exam, milliseconds with more than one
+    /// screen, milliseconds with another tab of the test open.
+    pub screens_added: u32,
+    pub extra_screen_ms: u64,
+    pub other_tab_ms: u64,
+    /// Environment hints first seen in the window (minute rows) or in the
+    /// session (session rows), as bits in `Hint::ALL`'s order: 1
+    /// virtual_gpu, 2 software_renderer, 4 vm_screen_size, 8
+    /// small_machine, 16 share_other_screen, 32 no_hover.
+    pub hints: u8,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -464,6 +479,13 @@ impl TableRow for WindowRow {
         ("different_person_checks", Plain),
         ("different_person_ms", Plain),
         ("face_references", Plain),
+        ("paste_chars", Plain),
+        ("answer_paste_chars", Plain),
+        ("burst_s", Plain),
+        ("screens_added", Plain),
+        ("extra_screen_ms", Plain),
+        ("other_tab_ms", Plain),
+        ("hints", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("late_events", Plain),
@@ -550,6 +572,17 @@ pub struct SessionRow {
     pub several_faces_ms: u64,
     pub different_person_ms: u64,
     pub face_references: u32,
+    /// The session's environment signals: characters pasted (into
+    /// answers), burst seconds, screens added, milliseconds with several
+    /// screens and with another tab, and every hint seen (bits as in
+    /// [`WindowRow::hints`]).
+    pub paste_chars: u64,
+    pub answer_paste_chars: u64,
+    pub burst_s: u32,
+    pub screens_added: u32,
+    pub extra_screen_ms: u64,
+    pub other_tab_ms: u64,
+    pub hints: u8,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub max_window_score: f64,
@@ -583,6 +616,13 @@ impl TableRow for SessionRow {
         ("several_faces_ms", Plain),
         ("different_person_ms", Plain),
         ("face_references", Plain),
+        ("paste_chars", Plain),
+        ("answer_paste_chars", Plain),
+        ("burst_s", Plain),
+        ("screens_added", Plain),
+        ("extra_screen_ms", Plain),
+        ("other_tab_ms", Plain),
+        ("hints", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("max_window_score", Plain),

@@ -79,6 +79,8 @@
 use std::collections::HashSet;
 
 use invigil_schemas::config::{FaceCheckMode, ProctorConfig, RecordingMode};
+use invigil_schemas::environment::Hint;
+use invigil_schemas::names::WireName;
 
 use crate::session::{window_start, Dimension, FaceCheck, Session, Transition, FULLSCREEN_BLOCK, WINDOW_MS};
 
@@ -127,6 +129,21 @@ pub struct WindowValue {
     pub different_person_checks: u32,
     pub different_person_ms: u64,
     pub face_references: u32,
+    /// Characters pasted into the page's fields, and of them into answers.
+    pub paste_chars: u64,
+    pub answer_paste_chars: u64,
+    /// Seconds of typing far above the candidate's own rate.
+    pub burst_s: u32,
+    /// Screens plugged in after the session's first report, and the
+    /// milliseconds with more than one screen.
+    pub screens_added: u32,
+    pub extra_screen_ms: u64,
+    /// Milliseconds another tab of this browser ran the same test for the
+    /// candidate.
+    pub other_tab_ms: u64,
+    /// Environment hints first seen in this window, as bits in
+    /// `Hint::ALL`'s order (so each scores once per session).
+    pub new_hints: u8,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -176,6 +193,13 @@ impl WindowValue {
         self.different_person_checks += other.different_person_checks;
         self.different_person_ms += other.different_person_ms;
         self.face_references += other.face_references;
+        self.paste_chars += other.paste_chars;
+        self.answer_paste_chars += other.answer_paste_chars;
+        self.burst_s += other.burst_s;
+        self.screens_added += other.screens_added;
+        self.extra_screen_ms += other.extra_screen_ms;
+        self.other_tab_ms += other.other_tab_ms;
+        self.new_hints |= other.new_hints;
         self.network_gaps += other.network_gaps;
         self.network_gap_ms += other.network_gap_ms;
         self.late_events += other.late_events;
@@ -184,7 +208,7 @@ impl WindowValue {
     /// Fills `score` and `components` from the measures.
     fn score_with(&mut self, config: &ProctorConfig) {
         let w = &config.anomaly.weights;
-        let measures: [(&'static str, f64, f64); 12] = [
+        let measures: [(&'static str, f64, f64); 18] = [
             ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
             ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
             ("blur", w.blur, f64::from(self.blur_count.saturating_sub(self.blurs_in_switch))),
@@ -201,10 +225,20 @@ impl WindowValue {
             ("no_face_second", w.no_face_second, self.no_face_ms as f64 / 1000.0),
             ("several_faces_second", w.several_faces_second, self.several_faces_ms as f64 / 1000.0),
             ("different_person_second", w.different_person_second, self.different_person_ms as f64 / 1000.0),
+            ("paste_char", w.paste_char, self.paste_chars as f64),
+            ("answer_paste_char", w.answer_paste_char, self.answer_paste_chars as f64),
+            ("burst_second", w.burst_second, f64::from(self.burst_s)),
+            ("screen_added", w.screen_added, f64::from(self.screens_added)),
+            ("extra_screen_second", w.extra_screen_second, self.extra_screen_ms as f64 / 1000.0),
+            ("other_tab_second", w.other_tab_second, self.other_tab_ms as f64 / 1000.0),
         ];
+        let hints = Hint::ALL
+            .iter()
+            .enumerate()
+            .map(|(bit, hint)| (hint.as_str(), w.hint(*hint), f64::from(u8::from(self.new_hints & 1 << bit != 0))));
         self.components.clear();
         self.score = 0.0;
-        for (name, weight, measure) in measures {
+        for (name, weight, measure) in measures.into_iter().chain(hints) {
             let value = weight * measure;
             if value != 0.0 {
                 self.components.push((name, value));
@@ -550,6 +584,28 @@ struct Context {
     recording_expected: Intervals,
     recorded: [Intervals; 2],
     faces: FaceRuns,
+    /// When more than one screen was attached, and when another tab ran
+    /// the test; when each screen was added; when each hint was first seen.
+    extra_screens: Intervals,
+    other_tabs: Intervals,
+    screens_added: Vec<(i64, u32)>,
+    first_hints: Vec<(i64, u8)>,
+}
+
+/// The spans during which a reported value held and `on` said yes: a
+/// report holds until the next one, the last until `last_ts`.
+fn spans_of<T: Copy>(reports: &[(i64, u64, T)], last_ts: i64, on: impl Fn(T) -> bool) -> Intervals {
+    let mut out = Intervals::new();
+    for (i, &(ts, _, value)) in reports.iter().enumerate() {
+        let until = reports.get(i + 1).map_or(last_ts, |next| next.0);
+        if on(value) && until > ts {
+            match out.last_mut() {
+                Some(last) if last.1 >= ts => last.1 = last.1.max(until),
+                _ => out.push((ts, until)),
+            }
+        }
+    }
+    out
 }
 
 /// The slots `first_ts + j·I` credited with one kind's uploads (sorted
@@ -606,6 +662,27 @@ impl Context {
             recording_expected,
             recorded,
             faces,
+            extra_screens: spans_of(&session.displays, session.last_ts, |count| count > 1),
+            other_tabs: spans_of(&session.other_tabs, session.last_ts, |tabs| tabs > 0),
+            // The first report is what the candidate started with; more
+            // screens in a later one were plugged in during the exam.
+            screens_added: session
+                .displays
+                .windows(2)
+                .filter(|pair| pair[1].2 > pair[0].2)
+                .map(|pair| (pair[1].0, u32::from(pair[1].2 - pair[0].2)))
+                .collect(),
+            first_hints: {
+                let mut seen = 0u8;
+                let mut first = Vec::new();
+                for &(ts, _, bits) in &session.hint_reports {
+                    if bits & !seen != 0 {
+                        first.push((ts, bits & !seen));
+                        seen |= bits;
+                    }
+                }
+                first
+            },
         }
     }
 }
@@ -641,7 +718,17 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
         value.uploads_failed = counts.uploads_failed;
         value.late_events = counts.late_events;
         value.key_bursts = counts.key_counts.iter().filter(|k| **k > config.anomaly.key_burst_keys).count() as u32;
+        value.burst_s = counts.burst_s;
+        value.paste_chars = counts.paste_chars;
+        value.answer_paste_chars = counts.answer_paste_chars;
     }
+    // Reports count in the window of their time, clamped to the session's
+    // windows like the gaps below.
+    let ours = |ts: i64| window_start(ts).clamp(first, last) == start;
+    value.screens_added = cx.screens_added.iter().filter(|(ts, _)| ours(*ts)).map(|(_, n)| n).sum();
+    value.new_hints = cx.first_hints.iter().filter(|(ts, _)| ours(*ts)).fold(0, |bits, (_, b)| bits | b);
+    value.extra_screen_ms = overlap(&cx.extra_screens, start, end);
+    value.other_tab_ms = overlap(&cx.other_tabs, start, end);
     value.hidden_ms = overlap(&cx.hidden, start, end);
     value.blur_ms = overlap(&cx.blurred, start, end);
     value.blocked_ms = overlap(&cx.blocked, start, end);
@@ -759,7 +846,7 @@ mod tests {
         let camera = (0..11).filter(|j| *j != 4).map(|j| (5_000 + j * 10_000, What::Recorded(0, 10_000)));
         let screen = (0..11).map(|j| (5_000 + j * 10_000, What::Recorded(1, 10_000)));
         let blocked = Dimension::Blocked(0);
-        let last = if ended { What::Ended { reason: "host_stopped".into() } } else { What::Keys(0) };
+        let last = if ended { What::Ended { reason: "host_stopped".into() } } else { What::Keys(0, 0) };
         session_of(
             [(0, What::Started { sdk_version: "t".into() }), (70_000, What::Toggle(blocked, true))]
                 .into_iter()

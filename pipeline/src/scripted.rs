@@ -32,6 +32,12 @@
 //!   same person (0.712), **a different person ×3** (0.118, 0.095, 0.130 at
 //!   240.2–300.2 s: a flagged run of 60 s), and at 345.2 s the candidate
 //!   again (0.690; after the block at 329–335 s).
+//! - The environment: one screen and SwiftShader graphics reported at the
+//!   start (the `software_renderer` hint, weighted 0: seen, not scored);
+//!   **100 characters pasted into a marked answer** at 545 s; **a second
+//!   screen plugged in** at 550 s (49 s of two screens, weighted 0); **a
+//!   second tab** of the exam 560–570 s; **3 burst seconds** of typing in
+//!   the interval ending 585 s.
 
 use invigil_schemas::batch::EventBatch;
 use invigil_schemas::config::ConfigDocument;
@@ -83,8 +89,44 @@ fn timeline() -> Vec<(i64, EventBody, bool)> {
     );
     for k in 1..=119 {
         let keys = if k == 25 || k == 26 { 50 } else { 10 };
-        on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000, ..Default::default() }));
+        // 585 s: three seconds far above this candidate's pace.
+        let (keys, peak_per_s, burst_s) = if k == 117 { (95, 30, 3) } else { (keys, 0, 0) };
+        on_time(k * 5_000, EventBody::KeyActivity(KeyActivity { keys, interval_ms: 5_000, peak_per_s, burst_s }));
     }
+    // The environment: one screen and software graphics at the start (a
+    // hint, unweighted); a second screen plugged in at 550 s; a second tab
+    // of the exam open 560–570 s; 100 characters pasted into an answer at
+    // 545 s.
+    on_time(500, EventBody::Display(Display { count: 1, extended: false, permission: DisplayPermission::Prompt }));
+    on_time(
+        1_000,
+        EventBody::Environment(Environment {
+            renderer: "ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero)), SwiftShader driver)".into(),
+            vendor: "Google Inc. (Google)".into(),
+            cores: 8,
+            memory_mb: 8_192,
+            screen_w: 1_920,
+            screen_h: 1_080,
+            window_w: 1_920,
+            window_h: 1_040,
+            pointer: PointerKind::Fine,
+            hover: true,
+            share_surface: None,
+            share_w: 0,
+            share_h: 0,
+        }),
+    );
+    on_time(s(550.0), EventBody::Display(Display { count: 2, extended: true, permission: DisplayPermission::Prompt }));
+    on_time(s(560.0), EventBody::OtherTabs(OtherTabs { tabs: 1 }));
+    on_time(s(570.0), EventBody::OtherTabs(OtherTabs { tabs: 0 }));
+    on_time(
+        s(545.0),
+        EventBody::Clipboard(Clipboard {
+            action: ClipboardAction::Paste,
+            chars: 100,
+            target: Some(PasteTarget::Answer),
+        }),
+    );
     for (ts, body) in captures() {
         on_time(ts, body);
     }

@@ -16,7 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use invigil_schemas::event::EventKind;
+use invigil_schemas::environment::Hint;
+use invigil_schemas::event::{Display, Environment, EventKind, OtherTabs};
 use invigil_schemas::ids::{CandidateId, TestId, Uuid};
 use serde::{Deserialize, Serialize};
 
@@ -78,9 +79,23 @@ pub enum What {
     },
     Toggle(Dimension, bool),
     FullscreenExit,
-    Clipboard,
+    /// A copy, cut or paste; a paste's characters when they went into a
+    /// field of the page (an answer, a text field, an editor), and whether
+    /// that field was a marked answer.
+    Clipboard {
+        pasted: u32,
+        into_answer: bool,
+    },
     PermissionRevoked,
-    Keys(u32),
+    /// A `key_activity` interval: its keys and its burst seconds.
+    Keys(u32, u16),
+    /// The screens the page is shown on (a `display` report).
+    Display(u8),
+    /// The environment hints an `environment` report's evidence supports,
+    /// as bits in `Hint::ALL`'s order.
+    Hints(u8),
+    /// Other tabs of this browser running the candidate's test.
+    OtherTabs(u16),
     /// An uploaded capture of kind 0 = face, 1 = screen, 2 = audio, and
     /// its object key.
     Uploaded(u8, String),
@@ -151,9 +166,26 @@ impl Fact {
                 What::Toggle(Dimension::Blocked(tag as u8), kind == EventKind::Blocked)
             }
             Some(EventKind::Fullscreen) if row.state == "exited" => What::FullscreenExit,
-            Some(EventKind::Clipboard) => What::Clipboard,
+            Some(EventKind::Clipboard) => {
+                let (pasted, into_answer) = match (row.action.as_str(), row.paste_target.as_str()) {
+                    // '' is a paste from an SDK that did not say where: its text went somewhere.
+                    ("paste", "answer") => (row.chars, true),
+                    ("paste", "text" | "editor" | "") => (row.chars, false),
+                    _ => (0, false),
+                };
+                What::Clipboard { pasted, into_answer }
+            }
             Some(EventKind::Permission) if row.state == "revoked" => What::PermissionRevoked,
-            Some(EventKind::KeyActivity) => What::Keys(row.keys),
+            Some(EventKind::KeyActivity) => What::Keys(row.keys, row.burst_s),
+            Some(EventKind::Display) => {
+                What::Display(payload_of::<Display>(&row.payload).map_or(1, |d| d.count.min(255) as u8))
+            }
+            Some(EventKind::Environment) => {
+                What::Hints(payload_of::<Environment>(&row.payload).map_or(0, |e| hint_bits(&e)))
+            }
+            Some(EventKind::OtherTabs) => What::OtherTabs(
+                payload_of::<OtherTabs>(&row.payload).map_or(0, |t| t.tabs.min(u32::from(u16::MAX)) as u16),
+            ),
             Some(EventKind::Capture) => match row.capture_status.as_str() {
                 "uploaded" => match CAPTURE_KINDS.iter().position(|k| *k == row.capture_kind) {
                     Some(index) => What::Uploaded(index as u8, row.capture_key.clone()),
@@ -185,6 +217,22 @@ fn thousandths(value: f32) -> u16 {
     (f64::from(value) * 1000.0).round().clamp(0.0, 1000.0) as u16
 }
 
+/// The body of an event kept whole in `payload` (the row's JSON is the
+/// event as the SDK sent it; its head fields are skipped).
+fn payload_of<T: serde::de::DeserializeOwned>(payload: &str) -> Option<T> {
+    let mut event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload).ok()?;
+    for head in ["id", "seq", "ts", "type"] {
+        event.remove(head);
+    }
+    serde_json::from_value(serde_json::Value::Object(event)).ok()
+}
+
+/// The hints of one `environment` report, as bits in `Hint::ALL`'s order.
+pub fn hint_bits(environment: &Environment) -> u8 {
+    let hints = invigil_schemas::environment::hints(environment);
+    Hint::ALL.iter().enumerate().filter(|(_, h)| hints.contains(h)).fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
 fn sdk_version_of(payload: &str) -> String {
     serde_json::from_str::<serde_json::Value>(payload)
         .ok()
@@ -204,6 +252,12 @@ impl FactBatch {
             facts: rows.iter().map(Fact::from_row).collect(),
         })
     }
+}
+
+/// Keeps `reports` sorted by `(ts, seq)`.
+fn insert_report<T: Copy>(reports: &mut Vec<(i64, u64, T)>, fact: &Fact, value: T) {
+    let at = reports.partition_point(|(ts, seq, _)| (*ts, *seq) < (fact.ts, fact.seq));
+    reports.insert(at, (fact.ts, fact.seq, value));
 }
 
 /// One on/off transition, ordered by client time then `seq`.
@@ -246,6 +300,12 @@ pub struct MinuteCounts {
     /// against the test's threshold when windows are computed, so a config
     /// change applies to recomputed windows without re-reading events.
     pub key_counts: Vec<u32>,
+    /// Seconds of typing far above the candidate's own rate (the SDK's
+    /// `burst_s`).
+    pub burst_s: u32,
+    /// Characters pasted into the page's fields, and of them into answers.
+    pub paste_chars: u64,
+    pub answer_paste_chars: u64,
 }
 
 /// A `HashMap` with foldhash instead of SipHash: hashing was a quarter of
@@ -336,6 +396,12 @@ pub struct Session {
     /// session at one every 5 s (a run needs its neighbours, so they are
     /// kept rather than counted).
     pub face_checks: Vec<FaceCheck>,
+    /// Environment reports as `(ts, seq, value)`, sorted: screens
+    /// attached, hint bits, other tabs. Rare (at start and on change), and
+    /// each holds until the next, so they are kept rather than counted.
+    pub displays: Vec<(i64, u64, u8)>,
+    pub hint_reports: Vec<(i64, u64, u8)>,
+    pub other_tabs: Vec<(i64, u64, u16)>,
 }
 
 impl Session {
@@ -359,6 +425,9 @@ impl Session {
             fullscreen_exits: Vec::new(),
             latest_images: Default::default(),
             face_checks: Vec::new(),
+            displays: Vec::new(),
+            hint_reports: Vec::new(),
+            other_tabs: Vec::new(),
         }
     }
 
@@ -441,9 +510,21 @@ impl Session {
                 let at = self.fullscreen_exits.partition_point(|t| *t < fact.ts);
                 self.fullscreen_exits.insert(at, fact.ts);
             }
-            What::Clipboard => counts.clipboard_actions += 1,
+            What::Clipboard { pasted, into_answer } => {
+                counts.clipboard_actions += 1;
+                counts.paste_chars += u64::from(*pasted);
+                if *into_answer {
+                    counts.answer_paste_chars += u64::from(*pasted);
+                }
+            }
             What::PermissionRevoked => counts.permission_revocations += 1,
-            What::Keys(keys) => counts.key_counts.push(*keys),
+            What::Keys(keys, burst_s) => {
+                counts.key_counts.push(*keys);
+                counts.burst_s += u32::from(*burst_s);
+            }
+            What::Display(count) => insert_report(&mut self.displays, fact, *count),
+            What::Hints(bits) => insert_report(&mut self.hint_reports, fact, *bits),
+            What::OtherTabs(tabs) => insert_report(&mut self.other_tabs, fact, *tabs),
             What::Uploaded(kind, key) => {
                 let times = &mut self.uploads[usize::from(*kind).min(2)];
                 let at = times.partition_point(|t| *t < fact.ts);

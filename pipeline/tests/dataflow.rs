@@ -234,13 +234,19 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
 
     let (windows, anomalies, sessions) = read_rows(&store);
     common::rendered::check("scripted_rows.json", &common::rendered::render(t0, &windows, &anomalies, &sessions));
-    assert_eq!(scalar(&store, "SELECT count(), uniqExact(session_id, seq) FROM proctor_events FINAL"), "210\t210");
+    assert_eq!(scalar(&store, "SELECT count(), uniqExact(session_id, seq) FROM proctor_events FINAL"), "216\t216");
 
     let live = last_live(&live_topic).expect("live counters were published");
-    assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 210));
+    assert_eq!((live.candidate_id.as_str(), live.counters.events), (scripted::CANDIDATE, 216));
     assert_eq!(live.counters.tab_switches, 3);
     assert_eq!(live.counters.face_flags, 2, "the no-face run of minute 2 and the different person of minutes 4-5");
     assert_eq!((live.counters.blur_count, live.counters.blur_ms), (1, 16_000), "blur time reaches the wall (SPEC §6)");
+    let c = &live.counters;
+    assert_eq!(
+        (c.screens, c.other_tabs, c.screens_added, c.paste_chars, c.burst_s),
+        (2, 0, 1, 115, 3),
+        "the environment reaches the wall: two screens now, the second tab gone"
+    );
     assert_eq!(Metrics::get(&metrics.late_events), 43, "late events counted as they were read");
 
     // Everything committed: the probes say ready, and librdkafka's next

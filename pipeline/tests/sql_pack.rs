@@ -63,6 +63,17 @@ fn load(store: &Store, runtime: &tokio::runtime::Runtime) {
     }
 }
 
+/// The environment query names the `hints` bits in the order the pipeline
+/// sets them.
+#[test]
+fn the_environment_query_names_the_hint_bits_in_their_order() {
+    use invigil_schemas::names::WireName;
+    let sql = include_str!("../../dashboards/sql/environment_signals.sql");
+    let names: Vec<String> =
+        invigil_schemas::environment::Hint::ALL.iter().map(|h| format!("'{}'", h.as_str())).collect();
+    assert!(sql.contains(&format!("[{}]", names.join(", "))), "{names:?}");
+}
+
 #[test]
 fn every_review_query_returns_its_golden_rows() {
     let (_dir, chdb, store, runtime) = migrated_chdb();

@@ -65,9 +65,12 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     );
     // The blur at 64.5 s is the switch at 65 s (within 1 s): shown, not scored.
     assert_eq!(m1.blurs_in_switch, 1);
-    assert!(close(m1.score, 1.0 + 0.75 + 1.0), "{}", m1.score);
+    // The paste at 101 s came from an SDK that did not say where: its 12
+    // characters count as pasted into the page (0.002 each).
+    assert_eq!((m1.paste_chars, m1.answer_paste_chars), (12, 0));
+    assert!(close(m1.score, 1.0 + 0.75 + 1.0 + 0.024), "{}", m1.score);
     let names: Vec<_> = components(m1).iter().map(|c| c.0).collect();
-    assert_eq!(names, ["tab_switch", "hidden_second", "clipboard"]);
+    assert_eq!(names, ["tab_switch", "hidden_second", "clipboard", "paste_char"]);
 
     let m2 = minute(&windows, 2);
     assert_eq!((m2.tab_switches, m2.hidden_ms, m2.key_bursts), (1, 10_000, 2));
@@ -126,9 +129,39 @@ fn scripted_exam_windows_equal_hand_computed_truth() {
     // Minute 8 as corrected by the batch that came two hours late.
     let m8 = minute(&windows, 8);
     assert_eq!((m8.tab_switches, m8.hidden_ms, m8.clipboard_actions, m8.uploads_failed), (1, 15_000, 1, 1));
-    assert!(close(m8.score, 1.0 + 0.75 + 0.5 + 0.5));
-    assert_eq!(minute(&windows, 9).score, 0.0);
-    assert_eq!(minute(&windows, 0).score, 0.0);
+    assert!(close(m8.score, 1.0 + 0.75 + 0.5 + 0.5 + 0.006));
+
+    // Minute 9, the environment: 100 characters into a marked answer at
+    // 545 s (a clipboard action 0.5, 0.002 + 0.008 a character), a screen
+    // plugged in at 550 s (2.0; its 49 s of two screens weigh 0), a
+    // second tab 560–570 s (0.01 a second), 3 burst seconds (0.25 each)
+    // in an interval of 95 keys (also a key burst over 40 keys, 0.25).
+    let m9 = minute(&windows, 9);
+    assert_eq!((m9.paste_chars, m9.answer_paste_chars, m9.clipboard_actions), (100, 100, 1));
+    assert_eq!((m9.screens_added, m9.extra_screen_ms, m9.other_tab_ms), (1, 49_000, 10_000));
+    assert_eq!((m9.burst_s, m9.key_bursts), (3, 1));
+    assert!(close(m9.score, 0.5 + 0.2 + 0.8 + 2.0 + 0.1 + 0.75 + 0.25), "{}", m9.score);
+    let names: Vec<_> = components(m9).iter().map(|c| c.0).collect();
+    assert_eq!(
+        names,
+        [
+            "clipboard",
+            "key_burst",
+            "paste_char",
+            "answer_paste_char",
+            "burst_second",
+            "screen_added",
+            "other_tab_second"
+        ]
+    );
+    // The software renderer reported at 1 s is a hint of minute 0 (bit 2),
+    // weighted 0 by default: seen, not scored.
+    let m0 = minute(&windows, 0);
+    assert_eq!(
+        (m0.new_hints, m0.score, m0.screens_added),
+        (2, 0.0, 0),
+        "the first report is the start, not an addition"
+    );
 }
 
 #[test]
@@ -144,14 +177,24 @@ fn scripted_exam_totals_equal_hand_computed_truth() {
     );
     assert_eq!(
         (total.clipboard_actions, total.key_bursts, total.permission_revocations, total.blocked_ms),
-        (3, 2, 1, 16_000)
+        (4, 3, 1, 16_000)
+    );
+    assert_eq!((total.paste_chars, total.answer_paste_chars, total.burst_s), (115, 100, 3));
+    assert_eq!(
+        (total.screens_added, total.extra_screen_ms, total.other_tab_ms, total.new_hints),
+        (1, 49_000, 10_000, 2)
     );
     assert_eq!((total.expected, total.uploaded, total.uploads_failed), ([18; 3], [14, 18, 18], 1));
     assert_eq!((total.network_gaps, total.network_gap_ms, total.late_events), (1, 180_000, 43));
     assert_eq!((total.face_checks, total.face_flags, total.no_face_ms, total.unscored_face_checks), (19, 2, 15_000, 1));
     assert_eq!((total.identity_checks, total.different_person_checks, total.different_person_ms), (5, 3, 60_000));
-    assert!(close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0 + 0.3 + 3.0), "{}", total.score);
-    assert_eq!((session.events, session.batches.len()), (210, 122));
+    let environment = 0.5 + 0.25 + 0.23 + 0.8 + 0.75 + 2.0 + 0.1;
+    assert!(
+        close(total.score, 3.0 + 2.5 + 1.0 + 1.5 + 0.5 + 2.0 + 0.32 + 2.0 + 0.3 + 3.0 + environment),
+        "{}",
+        total.score
+    );
+    assert_eq!((session.events, session.batches.len()), (216, 122));
     assert_eq!(session.ended.as_deref(), Some("host_stopped"));
     assert_eq!(session.sdk_version, "0.1.0-scripted");
 
@@ -199,7 +242,7 @@ fn before_the_late_batch_minute_8_reads_what_was_known() {
             assert_eq!(a, b, "window {} changed", a.start);
         }
     }
-    assert!(close(minute(&after, 8).score, 2.75));
+    assert!(close(minute(&after, 8).score, 2.756));
 }
 
 #[test]
@@ -211,7 +254,7 @@ fn windows_do_not_depend_on_delivery_order_or_duplicates() {
     let mut shuffled: Vec<KafkaRecord> = records.iter().rev().cloned().collect();
     shuffled.extend(records.iter().step_by(3).cloned());
     let session = digest(&shuffled);
-    assert_eq!(session.events, 210);
+    assert_eq!(session.events, 216);
     assert_eq!(scoring::compute(&session, &config, None), truth);
 }
 
@@ -243,6 +286,9 @@ mod golden {
                 "expected": w.expected, "uploaded": w.uploaded,
                 "face_checks": [w.face_checks, w.no_face_checks, w.several_faces_checks, w.dark_checks, w.unscored_face_checks],
                 "face_flags": w.face_flags, "no_face_ms": w.no_face_ms, "several_faces_ms": w.several_faces_ms,
+                "paste_chars": [w.paste_chars, w.answer_paste_chars], "burst_s": w.burst_s,
+                "screens_added": w.screens_added, "extra_screen_ms": w.extra_screen_ms,
+                "other_tab_ms": w.other_tab_ms, "new_hints": w.new_hints,
                 "network_gaps": w.network_gaps, "network_gap_ms": w.network_gap_ms,
                 "late_events": w.late_events, "score": w.score,
                 "components": w.components.iter().map(|(n, v)| serde_json::json!([n, v])).collect::<Vec<_>>(),
@@ -254,4 +300,29 @@ mod golden {
         });
         serde_json::to_string_pretty(&doc).unwrap() + "\n"
     }
+}
+
+/// An environment hint adds nothing unless the test weighs it, and then
+/// once per session, in the window where it was first seen.
+#[test]
+fn a_hint_scores_only_with_a_weight_and_once_per_session() {
+    let session = digest(&scripted::records());
+    let unweighted = config();
+    let mut weighted = config();
+    weighted.anomaly.weights.software_renderer = 1.5;
+    let (before, after) = (scoring::compute(&session, &unweighted, None), scoring::compute(&session, &weighted, None));
+    for (a, b) in before.iter().zip(&after) {
+        let extra = if a.start == T0 { 1.5 } else { 0.0 };
+        assert!(close(b.score, a.score + extra), "window {}: {} -> {}", a.start, a.score, b.score);
+    }
+    assert!(components(minute(&after, 0))
+        .iter()
+        .any(|(name, value)| *name == "software_renderer" && close(*value, 1.5)));
+    let (total_before, total_after) =
+        (scoring::totals(&before, &session, &unweighted), scoring::totals(&after, &session, &weighted));
+    assert!(close(total_after.score, total_before.score + 1.5));
+    // Other hints the evidence does not support stay out at any weight.
+    weighted.anomaly.weights.virtual_gpu = 9.0;
+    let again = scoring::totals(&scoring::compute(&session, &weighted, None), &session, &weighted);
+    assert!(close(again.score, total_after.score));
 }

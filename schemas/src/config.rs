@@ -345,6 +345,46 @@ pub struct AnomalyWeights {
     /// Per second of a flagged run of comparisons that found a different
     /// person (`face_check.mode = "identity"`).
     pub different_person_second: f64,
+    /// Per character pasted into the page's fields: answers, text fields
+    /// and editors (counted, never read).
+    pub paste_char: f64,
+    /// Per character pasted into a field the host marked as an answer
+    /// (`data-invigil-answer`), on top of `paste_char`.
+    pub answer_paste_char: f64,
+    /// Per second of typing far above the candidate's own rate.
+    pub burst_second: f64,
+    /// Per screen plugged in after the session's first report of its screens.
+    pub screen_added: f64,
+    /// Per second the computer had more than one screen (from the start or not).
+    pub extra_screen_second: f64,
+    /// Per second another tab or window of this browser ran the same
+    /// candidate's session of the same test.
+    pub other_tab_second: f64,
+    /// Environment hints (`schemas::environment::Hint`), each scored once
+    /// per session when first seen. 0 by default: a hint is never a verdict
+    /// on its own, and each has honest explanations (README, "How a score
+    /// is made").
+    pub virtual_gpu: f64,
+    pub software_renderer: f64,
+    pub vm_screen_size: f64,
+    pub small_machine: f64,
+    pub share_other_screen: f64,
+    pub no_hover: f64,
+}
+
+impl AnomalyWeights {
+    /// The weight of an environment hint.
+    pub fn hint(&self, hint: crate::environment::Hint) -> f64 {
+        use crate::environment::Hint;
+        match hint {
+            Hint::VirtualGpu => self.virtual_gpu,
+            Hint::SoftwareRenderer => self.software_renderer,
+            Hint::VmScreenSize => self.vm_screen_size,
+            Hint::SmallMachine => self.small_machine,
+            Hint::ShareOtherScreen => self.share_other_screen,
+            Hint::NoHover => self.no_hover,
+        }
+    }
 }
 
 impl Default for AnomalyWeights {
@@ -362,6 +402,19 @@ impl Default for AnomalyWeights {
             no_face_second: 0.02,
             several_faces_second: 0.05,
             different_person_second: 0.05,
+            // 500 characters into an answer: 1 + 4 points.
+            paste_char: 0.002,
+            answer_paste_char: 0.008,
+            burst_second: 0.25,
+            screen_added: 2.0,
+            extra_screen_second: 0.0,
+            other_tab_second: 0.01,
+            virtual_gpu: 0.0,
+            software_renderer: 0.0,
+            vm_screen_size: 0.0,
+            small_machine: 0.0,
+            share_other_screen: 0.0,
+            no_hover: 0.0,
         }
     }
 }

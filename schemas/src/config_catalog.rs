@@ -142,6 +142,30 @@ settings! {
             "Per second of a flagged run of face checks that found more than one face.";
         "anomaly.weights.different_person_second", "Weight: second as someone else", WEIGHT_SECOND, WEIGHT,
             "Per second of a flagged run of identity comparisons that found a different person.";
+        "anomaly.weights.paste_char", "Weight: character pasted", WEIGHT_EACH, WEIGHT,
+            "Per character pasted into the page's answers, text fields and editors (the length only; the text is never read).";
+        "anomaly.weights.answer_paste_char", "Weight: character pasted into an answer", WEIGHT_EACH, WEIGHT,
+            "On top of the above, per character pasted into a field the host marked with data-invigil-answer.";
+        "anomaly.weights.burst_second", "Weight: second of typing burst", WEIGHT_SECOND, WEIGHT,
+            "Per second with more than 15 keys and three times the candidate's own typing rate (text arriving faster than this person types).";
+        "anomaly.weights.screen_added", "Weight: screen plugged in", WEIGHT_EACH, WEIGHT,
+            "Per screen attached after the exam began.";
+        "anomaly.weights.extra_screen_second", "Weight: second with several screens", WEIGHT_SECOND, WEIGHT,
+            "Per second the computer had more than one screen. 0 by default: many candidates work on a laptop with a monitor.";
+        "anomaly.weights.other_tab_second", "Weight: second with a second tab", WEIGHT_SECOND, WEIGHT,
+            "Per second another tab or window of the same browser ran this candidate's session of this test.";
+        "anomaly.weights.virtual_gpu", "Weight: virtual machine graphics", WEIGHT_EACH, WEIGHT,
+            "Once per session when the graphics adapter is a hypervisor's. 0 by default: a school's lab image or a virtual desktop is a VM by design.";
+        "anomaly.weights.software_renderer", "Weight: software graphics", WEIGHT_EACH, WEIGHT,
+            "Once per session when the browser draws without a GPU. 0 by default: Linux without drivers and remote desktops used for accessibility do too.";
+        "anomaly.weights.vm_screen_size", "Weight: screen at a VM's default size", WEIGHT_EACH, WEIGHT,
+            "Once per session for a screen of exactly 800x600 or 1024x768. 0 by default: old monitors, projectors and low-vision settings.";
+        "anomaly.weights.small_machine", "Weight: machine sized like a small VM", WEIGHT_EACH, WEIGHT,
+            "Once per session for two cores or fewer and 2 GiB or less. 0 by default: inexpensive laptops and Chromebooks.";
+        "anomaly.weights.share_other_screen", "Weight: shared screen of another shape", WEIGHT_EACH, WEIGHT,
+            "Once per session when the shared screen's shape is not the exam's screen's (another monitor, a remote session). 0 by default.";
+        "anomaly.weights.no_hover", "Weight: pointer that cannot hover", WEIGHT_EACH, WEIGHT,
+            "Once per session for a touch or remote pointer. 0 by default: tablets, touch laptops and assistive pointers.";
     }
     "Recording" {
         "recording.mode", "Recording", "", Kind::Choice { choices: &["snapshots", "video"] },

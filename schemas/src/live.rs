@@ -68,4 +68,18 @@ pub struct LiveTotals {
     /// messages published before it existed still decode.
     #[serde(default)]
     pub face_flags: u32,
+    /// Environment signals (defaulted, like `face_flags`): screens attached
+    /// and other tabs of this test open now (as last reported), screens
+    /// plugged in during the exam, characters pasted into the page's
+    /// fields, seconds of typing far above the candidate's own rate.
+    #[serde(default)]
+    pub screens: u32,
+    #[serde(default)]
+    pub other_tabs: u32,
+    #[serde(default)]
+    pub screens_added: u32,
+    #[serde(default)]
+    pub paste_chars: u64,
+    #[serde(default)]
+    pub burst_s: u32,
 }

@@ -57,6 +57,7 @@ migrations! {
     010 => "staff_actions",
     011 => "webhook_deliveries",
     012 => "environment_signals",
+    013 => "environment_windows",
 }
 
 /// Which server generation the SQL is for.
