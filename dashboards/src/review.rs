@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 
 use invigil_schemas::config::{Accommodation, AnomalyWeights, FaceCheck, ProctorConfig};
+use invigil_schemas::environment::Hint;
+use invigil_schemas::event::Environment;
 use invigil_schemas::ids::{CandidateId, TestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -227,6 +229,61 @@ pub struct Timeline {
     /// The checks waived for this candidate now, so a reviewer does not
     /// flag what was allowed.
     pub accommodation: Option<Accommodation>,
+    /// Each `environment` report with the hints its evidence supports
+    /// (the pipeline's rules), oldest first.
+    pub environment: Vec<EnvironmentReport>,
+}
+
+/// One `environment` event, read with `schemas::environment`'s rules.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EnvironmentReport {
+    pub session_id: String,
+    pub ts: i64,
+    pub hints: Vec<HintFinding>,
+}
+
+/// A hint, what it rests on and what it weighs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HintFinding {
+    pub hint: Hint,
+    /// The fields the hint reads, as the browser reported them.
+    pub evidence: Row,
+    /// The test's weight for it now: 0 means seen, not scored.
+    pub weight: f64,
+    /// Who else the hint fits.
+    pub false_positives: &'static str,
+}
+
+/// The environment reports among `events` (as the timeline serves them),
+/// each with its hints. A report the rules cannot read is left out (a
+/// kind this server does not know arrives with a `problem` instead).
+fn environment_reports(events: &[Row], weights: &AnomalyWeights) -> Vec<EnvironmentReport> {
+    events
+        .iter()
+        .filter(|e| e.get("type").and_then(Value::as_str) == Some("environment"))
+        .filter_map(|event| {
+            let body: Map<String, Value> = event
+                .iter()
+                .filter(|(key, _)| Environment::FIELDS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect();
+            let environment: Environment = serde_json::from_value(Value::Object(body)).ok()?;
+            let hints = invigil_schemas::environment::hints(&environment)
+                .into_iter()
+                .map(|hint| HintFinding {
+                    hint,
+                    evidence: hint
+                        .evidence()
+                        .iter()
+                        .filter_map(|field| event.get(*field).map(|value| ((*field).to_owned(), value.clone())))
+                        .collect(),
+                    weight: weights.hint(hint),
+                    false_positives: hint.known_false_positives(),
+                })
+                .collect();
+            Some(EnvironmentReport { session_id: str_of(event, "session_id"), ts: i64_of(event, "ts"), hints })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -258,6 +315,7 @@ pub async fn timeline(
     detail_as_object(&mut staff_actions);
     let verdicts = latest_verdicts(store, test, Some(candidate)).await?.into_iter().map(|(_, v)| v).collect();
     let gaps = gaps_between_receipts(&events, gap_after_ms);
+    let environment = environment_reports(&events, &config.anomaly.weights);
     Ok(Timeline {
         test_id: test.to_string(),
         candidate_id: candidate.to_string(),
@@ -274,6 +332,7 @@ pub async fn timeline(
         verdicts,
         staff_actions,
         accommodation: None,
+        environment,
     })
 }
 

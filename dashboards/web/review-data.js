@@ -32,6 +32,24 @@ export function nextSort(sort, key, numeric) {
   return { key, descending: key === sort.key ? !sort.descending : numeric };
 }
 
+/** Where a paste landed, in words, by its `target`. */
+const PASTE_INTO = {
+  answer: t('event.paste_into.answer'),
+  text: t('event.paste_into.text'),
+  editor: t('event.paste_into.editor'),
+  other: t('event.paste_into.other'),
+};
+
+/** The environment hints' names (schemas::environment::Hint). */
+const HINT_NAMES = {
+  virtual_gpu: t('hint.virtual_gpu'),
+  software_renderer: t('hint.software_renderer'),
+  vm_screen_size: t('hint.vm_screen_size'),
+  small_machine: t('hint.small_machine'),
+  share_other_screen: t('hint.share_other_screen'),
+  no_hover: t('hint.no_hover'),
+};
+
 /**
  * One line on what an event says, from its own fields (the timeline serves
  * each event as the SDK sent it). Text only: the caller puts it in a text
@@ -43,9 +61,21 @@ export function describeEvent(e) {
     case 'session_started':
       return t(e.displays === 1 ? 'event.started_one' : 'event.started_many', { version: e.sdk_version, w: e.screen_w, h: e.screen_h, displays: e.displays });
     case 'key_activity':
-      return t('event.keys', { keys: e.keys, seconds: Math.round(e.interval_ms / 1000) });
+      return t('event.keys', { keys: e.keys, seconds: Math.round(e.interval_ms / 1000) })
+        + (e.burst_s ? `, ${t('event.burst', { peak: e.peak_per_s, seconds: e.burst_s })}` : '');
     case 'clipboard':
-      return t('event.clipboard', { action: e.action, chars: e.chars });
+      return t('event.clipboard', { action: e.action, chars: e.chars })
+        + (e.target ? ` ${PASTE_INTO[e.target] || e.target}` : '');
+    case 'display':
+      return t(e.count === 1 ? 'event.display_one' : 'event.display_many', { count: e.count })
+        + (e.extended ? `, ${t('event.display_extended')}` : '') + `, ${t('event.display_permission', { permission: e.permission })}`;
+    case 'environment':
+      return t('event.environment', {
+        renderer: e.renderer || '?', cores: e.cores || '?', memory: e.memory_mb ? `${e.memory_mb / 1024} GiB` : '?',
+        screen: `${e.screen_w}×${e.screen_h}`, pointer: e.pointer,
+      }) + (e.share_surface ? `, ${t('event.environment_share', { surface: e.share_surface, size: `${e.share_w}×${e.share_h}` })}` : '');
+    case 'other_tabs':
+      return t('event.other_tabs', { count: e.tabs });
     case 'capture':
       return t('event.capture', { kind: e.kind, seq: e.capture_seq, status: e.status })
         + (e.bytes ? `, ${t('event.bytes', { bytes: e.bytes })}` : '') + (e.attempts > 1 ? `, ${t('event.attempts', { count: e.attempts })}` : '') + failure;
@@ -65,6 +95,29 @@ export function describeEvent(e) {
     default:
       return [e.state, e.device, e.action, e.reason].filter(Boolean).join(' ');
   }
+}
+
+/** One environment hint in words: its name, the evidence verbatim, its
+ * weight (0: seen, not scored) and who else it fits. */
+export function describeHint(finding) {
+  const evidence = Object.entries(finding.evidence).map(([field, value]) => `${field} = ${JSON.stringify(value)}`).join(', ');
+  return {
+    name: HINT_NAMES[finding.hint] || finding.hint,
+    evidence,
+    weight: finding.weight ? t('hint.weight', { weight: finding.weight }) : t('hint.unweighted'),
+    also: t('hint.also', { who: finding.false_positives }),
+  };
+}
+
+/** The environment signals of a timeline in figures: pastes (into
+ * answers), burst seconds, screens added and the longest screen count,
+ * time with another tab, from its minute windows. */
+export function environmentSummary(windows) {
+  const sum = (key) => windows.reduce((n, w) => n + (w[key] || 0), 0);
+  return {
+    pasted: sum('paste_chars'), answers: sum('answer_paste_chars'), bursts: sum('burst_s'),
+    added: sum('screens_added'), screens: formatDuration(sum('extra_screen_ms')), tabs: formatDuration(sum('other_tab_ms')),
+  };
 }
 
 /** How many check intervals may separate two checks of one run, as in the

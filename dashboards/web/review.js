@@ -8,7 +8,7 @@ import { t } from './words.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
-import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
+import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
@@ -104,6 +104,7 @@ async function showCandidate(test, candidate) {
     anomaliesPanel(timeline),
     ...(timeline.staff_actions && timeline.staff_actions.length ? [staffActionsPanel(timeline)] : []),
     ...(timeline.events.some((e) => e.type === 'face') ? [facePanel(timeline)] : []),
+    ...(timeline.environment && timeline.environment.length ? [environmentPanel(timeline)] : []),
     mediaPanel(timeline),
     eventsPanel(timeline, recording && recording.seek),
   );
@@ -247,6 +248,28 @@ function facePanel(timeline) {
       ? el('table', { id: 'face-flags' }, el('thead', {}, el('tr', {}, t('review.faces_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, rows))
       : el('p', {}, t('review.no_face_flag')),
     el('p', { class: 'note' }, t('review.face_note') + (summary.compared ? ` ${t('review.face_note_identity')}` : '')));
+}
+
+/**
+ * The environment: pastes, bursts, screens and tabs in figures, then each
+ * report's hints with the evidence the browser gave, verbatim, their weight
+ * and who else they fit. Hints are never verdicts on their own.
+ */
+function environmentPanel(timeline) {
+  const reports = timeline.environment.map((report) => el('li', {},
+    el('strong', {}, formatClock(report.ts)), ' ',
+    report.hints.length
+      ? el('ul', {}, report.hints.map((finding) => {
+        const words = describeHint(finding);
+        return el('li', { dataset: { hint: finding.hint } }, el('strong', {}, words.name), ` (${words.weight}): `,
+          el('code', {}, words.evidence), ` ${words.also}`);
+      }))
+      : t('review.no_hint')));
+  return el('section', { class: 'panel', id: 'environment', 'aria-labelledby': 'environment-heading' },
+    el('h2', { id: 'environment-heading' }, t('review.environment')),
+    el('p', { id: 'environment-summary' }, t('review.environment_summary', environmentSummary(timeline.windows))),
+    el('ul', { id: 'environment-reports' }, reports),
+    el('p', { class: 'note' }, t('review.environment_note')));
 }
 
 /** A capture's thumbnail captioned with its time. */

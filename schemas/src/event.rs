@@ -312,6 +312,25 @@ pub struct Environment {
     pub share_h: u32,
 }
 
+impl Environment {
+    /// The body's field names, as on the wire.
+    pub const FIELDS: [&'static str; 13] = [
+        "renderer",
+        "vendor",
+        "cores",
+        "memory_mb",
+        "screen_w",
+        "screen_h",
+        "window_w",
+        "window_h",
+        "pointer",
+        "hover",
+        "share_surface",
+        "share_w",
+        "share_h",
+    ];
+}
+
 /// The `pointer` media feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -38,6 +38,13 @@ SELECT
     different_person_checks,
     different_person_ms,
     face_references,
+    paste_chars,
+    answer_paste_chars,
+    burst_s,
+    screens_added,
+    extra_screen_ms,
+    other_tab_ms,
+    hints,
     network_gaps,
     network_gap_ms,
     late_events

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeStaffAction, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
+  anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
   segmentAt, segmentOffset, sortCandidates, withVerdict,
 } from '../review-data.js';
 
@@ -237,4 +237,44 @@ test('an accommodation reads as what it allows and why; none reads as nothing', 
   assert.equal(describeAccommodation(null), null);
   assert.equal(describeAccommodation({ waive: ['fullscreen', 'face_check'], reason: 'screen magnifier' }),
     'Accommodation: leaving full screen does not block; no face checks — screen magnifier. Do not flag what it allows.');
+});
+
+test('environment events read as what the browser said, pastes say where they went', () => {
+  assert.equal(describeEvent({ type: 'clipboard', action: 'paste', chars: 1840, target: 'answer' }), 'paste 1840 chars into an answer');
+  assert.equal(describeEvent({ type: 'clipboard', action: 'copy', chars: 3, target: null }), 'copy 3 chars', 'no target, no words');
+  assert.equal(describeEvent({ type: 'key_activity', keys: 212, interval_ms: 5000, peak_per_s: 61, burst_s: 3 }),
+    '212 keys in 5 s, busiest second 61 keys, 3 s far above own pace');
+  assert.equal(describeEvent({ type: 'key_activity', keys: 20, interval_ms: 5000, peak_per_s: 6, burst_s: 0 }), '20 keys in 5 s');
+  assert.equal(describeEvent({ type: 'display', count: 2, extended: true, permission: 'granted' }),
+    '2 screens, extended desktop, window management granted');
+  assert.equal(describeEvent({ type: 'other_tabs', tabs: 1 }), 'other tabs of this test open: 1');
+  const environment = describeEvent({
+    type: 'environment', renderer: 'SwiftShader', vendor: 'Google', cores: 2, memory_mb: 8192, screen_w: 1280, screen_h: 800,
+    window_w: 1280, window_h: 800, pointer: 'fine', hover: true, share_surface: 'monitor', share_w: 1280, share_h: 800,
+  });
+  assert.equal(environment, 'graphics SwiftShader; 2 cores, 8 GiB; screen 1280×800; pointer fine, sharing a monitor of 1280×800');
+});
+
+test('a hint shows its evidence verbatim, its weight and who else it fits', () => {
+  const words = describeHint({
+    hint: 'software_renderer', evidence: { renderer: 'ANGLE (SwiftShader)', vendor: 'Google' }, weight: 0, false_positives: 'Linux without drivers',
+  });
+  assert.deepEqual(words, {
+    name: 'Software graphics (no GPU)',
+    evidence: 'renderer = "ANGLE (SwiftShader)", vendor = "Google"',
+    weight: 'weight 0: shown, not scored',
+    also: 'Also fits: Linux without drivers.',
+  });
+  assert.equal(describeHint({ hint: 'virtual_gpu', evidence: {}, weight: 1.5, false_positives: 'x' }).weight, 'weight 1.5');
+});
+
+test('the environment summary adds the windows up', () => {
+  const windows = [
+    { paste_chars: 12, answer_paste_chars: 0, burst_s: 0, screens_added: 0, extra_screen_ms: 0, other_tab_ms: 0 },
+    { paste_chars: 100, answer_paste_chars: 100, burst_s: 3, screens_added: 1, extra_screen_ms: 49_000, other_tab_ms: 10_000 },
+    {},
+  ];
+  const summary = environmentSummary(windows);
+  assert.deepEqual([summary.pasted, summary.answers, summary.bursts, summary.added], [112, 100, 3, 1]);
+  assert.ok(summary.screens.includes('49') && summary.tabs.includes('10'), JSON.stringify(summary));
 });

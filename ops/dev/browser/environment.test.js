@@ -1,13 +1,17 @@
-// Environment signals in real headless Chromium against a real ingest and
-// broker: the renderer's own words (this Chromium draws WebGL with
-// SwiftShader), a screen share's surface and size, a display change, a
-// second tab of the same exam, pastes of known lengths into an answer and
-// elsewhere, and typing far above the candidate's own pace. Only counts,
-// sizes and names leave the page, never what was pasted or typed.
+// Environment signals end to end, in real headless Chromium against
+// `invigil up` (ingest, broker, pipeline, store, dashboards): the
+// renderer's own words (this Chromium draws WebGL with SwiftShader), a
+// screen share's surface and size, a display change, a second tab of the
+// same exam, pastes of known lengths into an answer and elsewhere, and
+// typing far above the candidate's own pace. Only counts, sizes and names
+// leave the page, never what was pasted or typed; the proctor's wall shows
+// the screens and the second tab as they happen, and the review page shows
+// the hint with the browser's own words and who else it fits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
 import { Ingest, hostPage, jwt, waitFor, sleep, completeSetup } from './stack.js';
+import { assertAccessible } from './axe.js';
 
 const CANDIDATE = { sub: 'cand-env', test_id: 'exam-env' };
 const SECRET_TEXT = 'PASTED-SECRET-';
@@ -30,7 +34,7 @@ function paste(page, selector, text) {
 }
 
 test('environment evidence, displays, other tabs, pastes and bursts reach the server as counts', { timeout: 150_000 }, async () => {
-  const ingest = await Ingest.start();
+  const ingest = await Ingest.start({ allInOne: true });
   const token = jwt(CANDIDATE);
   const host = await hostPage({
     endpoint: ingest.base,
@@ -62,6 +66,16 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     assert.deepEqual([shared.screen_w, shared.screen_h], [screenW, screenH]);
     assert.equal(first.share_surface, null, 'the first report comes before the share');
 
+    // The proctor's wall, beside the exam (opened after the setup: only the
+    // page in front may go fullscreen).
+    const wall = await browser.context.newPage();
+    await wall.goto(`${ingest.base}/dashboard/proctor.html?test=${CANDIDATE.test_id}#token=${encodeURIComponent(jwt({ sub: 'p1', role: 'proctor', tests: [CANDIDATE.test_id] }))}`);
+    const counter = (name) => wall.evaluate(([id, name]) => {
+      const tile = document.querySelector(`#tiles [data-candidate="${id}"]`);
+      return tile ? tile.querySelector(`[data-counter="${name}"]`)?.textContent : null;
+    }, [CANDIDATE.sub, name]);
+    await waitFor('the candidate on the wall with one screen', async () => (await counter('screens')) === '1', 30_000, 500);
+
     // Displays: one, not extended, at start; headless has no second screen
     // to plug in, so the page's own `screen` says it has one and fires its
     // change event, as Chromium does when a screen is added.
@@ -75,6 +89,7 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     await waitFor('a second screen reported', async () => displays().length >= 2, 20_000, 1000);
     const added = displays()[1];
     assert.deepEqual([added.count, added.extended], [2, true], JSON.stringify(added));
+    await waitFor('two screens on the wall', async () => (await counter('screens')) === '2', 20_000, 500);
     assert.ok(['unsupported', 'prompt', 'denied', 'granted'].includes(added.permission));
 
     // Pastes: into the host's marked answer, into a search box; only lengths.
@@ -89,6 +104,7 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     await second.goto(host.url);
     const tabs = () => ofType(ingest, 'other_tabs', session).map((e) => e.tabs);
     await waitFor('the first tab reports the second', async () => tabs().includes(1), 30_000, 1000);
+    await waitFor('the second tab on the wall', async () => (await counter('other_tabs')) === '1', 20_000, 500);
     await second.close();
     await waitFor('the second tab gone', async () => tabs().at(-1) === 0, 30_000, 1000);
     assert.deepEqual(tabs(), [1, 0]);
@@ -104,6 +120,25 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     assert.ok(bursts >= 1 && peak > 15, `burst seconds ${bursts}, peak ${peak}: ${JSON.stringify(keys.filter((e) => e.keys))}`);
     assert.equal(keys.filter((e) => e.keys).reduce((n, e) => n + e.keys, 0) >= 60, true);
     assert.ok(!JSON.stringify(ingest.events()).includes(SECRET_TEXT), 'pasted text never leaves the page');
+    await waitFor('the wall counts the pastes', async () => Number(await counter('paste_chars')) === SECRET_TEXT.length * 100 + 3, 20_000, 500);
+
+    // The review: the hint the renderer supports, with the browser's own
+    // words and who else it fits; weight 0 by default, so not scored.
+    const reviewer = jwt({ sub: 'r1', role: 'reviewer', tests: [CANDIDATE.test_id] });
+    const timeline = await ingest.api(`/api/v1/dashboard/tests/${CANDIDATE.test_id}/candidates/${CANDIDATE.sub}/timeline`, reviewer);
+    assert.equal(timeline.status, 200);
+    const found = timeline.body.environment.flatMap((r) => r.hints).find((h) => h.hint === 'software_renderer');
+    assert.ok(found, JSON.stringify(timeline.body.environment));
+    assert.equal(found.evidence.renderer, first.renderer, 'the evidence verbatim');
+    assert.equal(found.weight, 0);
+    assert.match(found.false_positives, /Linux/);
+    const review = await browser.context.newPage();
+    await review.goto(`${ingest.base}/dashboard/review.html?test=${CANDIDATE.test_id}&candidate=${CANDIDATE.sub}#token=${encodeURIComponent(reviewer)}`);
+    const hint = review.locator('#environment [data-hint="software_renderer"]').first();
+    await hint.waitFor({ timeout: 20_000 });
+    const words = await hint.textContent();
+    assert.ok(words.includes(first.renderer) && words.includes('not scored') && words.includes('Also fits'), words);
+    await assertAccessible(review, 'review page with environment hints');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
