@@ -21,6 +21,7 @@ export const COUNTERS = [
   ['face_flags', t('counter.face_flags')],
   ['screens', t('counter.screens')],
   ['other_tabs', t('counter.other_tabs')],
+  ['concurrent_sessions', t('counter.concurrent_sessions')],
   ['paste_chars', t('counter.paste_chars')],
   ['burst_s', t('counter.burst_s')],
 ];

@@ -117,6 +117,7 @@ export function environmentSummary(windows) {
   return {
     pasted: sum('paste_chars'), answers: sum('answer_paste_chars'), bursts: sum('burst_s'),
     added: sum('screens_added'), screens: formatDuration(sum('extra_screen_ms')), tabs: formatDuration(sum('other_tab_ms')),
+    sessions: formatDuration(sum('concurrent_ms')),
   };
 }
 

@@ -133,6 +133,7 @@ fn window_fingerprint(r: &WindowRow) -> u64 {
         (r.no_face_ms, r.several_faces_ms, r.face_flags),
         (r.identity_checks, r.different_person_checks, r.different_person_ms, r.face_references),
         (r.paste_chars, r.answer_paste_chars, r.burst_s, r.screens_added, r.extra_screen_ms, r.other_tab_ms, r.hints),
+        (r.concurrent_ms, r.concurrent_sessions),
         (r.network_gaps, r.network_gap_ms, r.late_events, r.score.to_bits()),
         (&r.component_names, r.component_values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()),
     ))
@@ -153,6 +154,7 @@ fn session_fingerprint(r: &SessionRow) -> u64 {
         (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
         (r.face_checks, r.face_flags, r.no_face_ms, r.several_faces_ms, r.different_person_ms, r.face_references),
         (r.paste_chars, r.answer_paste_chars, r.burst_s, r.screens_added, r.extra_screen_ms, r.other_tab_ms, r.hints),
+        (r.concurrent_ms, r.concurrent_sessions),
         (r.network_gaps, r.network_gap_ms, r.max_window_score.to_bits()),
     ))
 }
@@ -191,6 +193,19 @@ impl Tracked {
             }
             None => false,
         }
+    }
+
+    /// The candidate's other sessions' spans (see [`Session::siblings`]);
+    /// says whether they changed, in which case every window is recomputed
+    /// (only a candidate with two sessions at once pays for it).
+    pub fn set_siblings(&mut self, mut spans: Vec<(i64, i64)>) -> bool {
+        spans.sort_unstable();
+        if spans == self.session.siblings {
+            return false;
+        }
+        self.session.siblings = spans;
+        self.invalidate();
+        true
     }
 
     /// Marks every row as possibly stale (after a config change).
@@ -279,6 +294,8 @@ impl Tracked {
             extra_screen_ms: value.extra_screen_ms,
             other_tab_ms: value.other_tab_ms,
             hints: value.new_hints,
+            concurrent_ms: value.concurrent_ms,
+            concurrent_sessions: value.concurrent_sessions,
             network_gaps: value.network_gaps,
             network_gap_ms: value.network_gap_ms,
             late_events: value.late_events,
@@ -354,6 +371,8 @@ impl Tracked {
             extra_screen_ms: total.extra_screen_ms,
             other_tab_ms: total.other_tab_ms,
             hints: total.new_hints,
+            concurrent_ms: total.concurrent_ms,
+            concurrent_sessions: total.concurrent_sessions,
             network_gaps: total.network_gaps,
             network_gap_ms: total.network_gap_ms,
             max_window_score: self.windows.values().map(|w| w.score).fold(0.0, f64::max),

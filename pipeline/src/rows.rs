@@ -429,6 +429,10 @@ pub struct WindowRow {
     /// virtual_gpu, 2 software_renderer, 4 vm_screen_size, 8
     /// small_machine, 16 share_other_screen, 32 no_hover.
     pub hints: u8,
+    /// Milliseconds another session of the candidate ran at the same time,
+    /// and the most such sessions at once.
+    pub concurrent_ms: u64,
+    pub concurrent_sessions: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -486,6 +490,8 @@ impl TableRow for WindowRow {
         ("extra_screen_ms", Plain),
         ("other_tab_ms", Plain),
         ("hints", Plain),
+        ("concurrent_ms", Plain),
+        ("concurrent_sessions", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("late_events", Plain),
@@ -583,6 +589,10 @@ pub struct SessionRow {
     pub extra_screen_ms: u64,
     pub other_tab_ms: u64,
     pub hints: u8,
+    /// Milliseconds another session of the candidate ran at the same time,
+    /// and the most such sessions at once.
+    pub concurrent_ms: u64,
+    pub concurrent_sessions: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub max_window_score: f64,
@@ -623,6 +633,8 @@ impl TableRow for SessionRow {
         ("extra_screen_ms", Plain),
         ("other_tab_ms", Plain),
         ("hints", Plain),
+        ("concurrent_ms", Plain),
+        ("concurrent_sessions", Plain),
         ("network_gaps", Plain),
         ("network_gap_ms", Plain),
         ("max_window_score", Plain),

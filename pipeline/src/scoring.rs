@@ -144,6 +144,11 @@ pub struct WindowValue {
     /// Environment hints first seen in this window, as bits in
     /// `Hint::ALL`'s order (so each scores once per session).
     pub new_hints: u8,
+    /// Milliseconds another session of the same candidate in the same test
+    /// was open at the same time (another tab, browser or device), and the
+    /// most such sessions at once.
+    pub concurrent_ms: u64,
+    pub concurrent_sessions: u32,
     pub network_gaps: u32,
     pub network_gap_ms: u64,
     pub late_events: u32,
@@ -200,6 +205,8 @@ impl WindowValue {
         self.extra_screen_ms += other.extra_screen_ms;
         self.other_tab_ms += other.other_tab_ms;
         self.new_hints |= other.new_hints;
+        self.concurrent_ms += other.concurrent_ms;
+        self.concurrent_sessions = self.concurrent_sessions.max(other.concurrent_sessions);
         self.network_gaps += other.network_gaps;
         self.network_gap_ms += other.network_gap_ms;
         self.late_events += other.late_events;
@@ -208,7 +215,7 @@ impl WindowValue {
     /// Fills `score` and `components` from the measures.
     fn score_with(&mut self, config: &ProctorConfig) {
         let w = &config.anomaly.weights;
-        let measures: [(&'static str, f64, f64); 18] = [
+        let measures: [(&'static str, f64, f64); 19] = [
             ("tab_switch", w.tab_switch, f64::from(self.tab_switches)),
             ("hidden_second", w.hidden_second, self.hidden_ms as f64 / 1000.0),
             ("blur", w.blur, f64::from(self.blur_count.saturating_sub(self.blurs_in_switch))),
@@ -231,6 +238,7 @@ impl WindowValue {
             ("screen_added", w.screen_added, f64::from(self.screens_added)),
             ("extra_screen_second", w.extra_screen_second, self.extra_screen_ms as f64 / 1000.0),
             ("other_tab_second", w.other_tab_second, self.other_tab_ms as f64 / 1000.0),
+            ("concurrent_second", w.concurrent_second, self.concurrent_ms as f64 / 1000.0),
         ];
         let hints = Hint::ALL
             .iter()
@@ -590,6 +598,36 @@ struct Context {
     other_tabs: Intervals,
     screens_added: Vec<(i64, u32)>,
     first_hints: Vec<(i64, u8)>,
+    /// This session's time shared with each other session of the candidate
+    /// (empty when all of it together is under [`CONCURRENT_MIN_MS`]).
+    concurrent: Vec<Intervals>,
+}
+
+/// How much time two sessions of one candidate must share to be
+/// concurrent: a reload hands over from the old page to the new within
+/// seconds (and the devices' clocks differ by some), a second device or
+/// tab runs alongside for longer.
+pub const CONCURRENT_MIN_MS: i64 = 30_000;
+
+/// This session's span shared with each sibling's, on the client clocks.
+fn concurrent_spans(session: &Session) -> Vec<Intervals> {
+    let shared: Vec<Intervals> = session
+        .siblings
+        .iter()
+        .map(|&(from, to)| {
+            let (from, to) = (from.max(session.first_ts), to.min(session.last_ts));
+            if to > from {
+                vec![(from, to)]
+            } else {
+                Intervals::new()
+            }
+        })
+        .collect();
+    let total: i64 = shared.iter().flatten().map(|(from, to)| to - from).sum();
+    if total < CONCURRENT_MIN_MS {
+        return Vec::new();
+    }
+    shared
 }
 
 /// The spans during which a reported value held and `on` said yes: a
@@ -662,6 +700,7 @@ impl Context {
             recording_expected,
             recorded,
             faces,
+            concurrent: concurrent_spans(session),
             extra_screens: spans_of(&session.displays, session.last_ts, |count| count > 1),
             other_tabs: spans_of(&session.other_tabs, session.last_ts, |tabs| tabs > 0),
             // The first report is what the candidate started with; more
@@ -729,6 +768,13 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
     value.new_hints = cx.first_hints.iter().filter(|(ts, _)| ours(*ts)).fold(0, |bits, (_, b)| bits | b);
     value.extra_screen_ms = overlap(&cx.extra_screens, start, end);
     value.other_tab_ms = overlap(&cx.other_tabs, start, end);
+    let all_concurrent = merged(&{
+        let mut spans: Vec<(i64, i64)> = cx.concurrent.iter().flatten().copied().collect();
+        spans.sort_unstable();
+        spans
+    });
+    value.concurrent_ms = overlap(&all_concurrent, start, end);
+    value.concurrent_sessions = cx.concurrent.iter().filter(|spans| overlap(spans, start, end) > 0).count() as u32;
     value.hidden_ms = overlap(&cx.hidden, start, end);
     value.blur_ms = overlap(&cx.blurred, start, end);
     value.blocked_ms = overlap(&cx.blocked, start, end);

@@ -402,6 +402,11 @@ pub struct Session {
     pub displays: Vec<(i64, u64, u8)>,
     pub hint_reports: Vec<(i64, u64, u8)>,
     pub other_tabs: Vec<(i64, u64, u16)>,
+    /// The client-time spans `[first_ts, last_ts]` of the candidate's other
+    /// sessions of this test in memory: not from this session's events but
+    /// set by the windows operator, which holds every session of a
+    /// candidate ([`crate::emit::Tracked::set_siblings`]).
+    pub siblings: Vec<(i64, i64)>,
 }
 
 impl Session {
@@ -428,6 +433,7 @@ impl Session {
             displays: Vec::new(),
             hint_reports: Vec::new(),
             other_tabs: Vec::new(),
+            siblings: Vec::new(),
         }
     }
 

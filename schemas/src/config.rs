@@ -360,6 +360,11 @@ pub struct AnomalyWeights {
     /// Per second another tab or window of this browser ran the same
     /// candidate's session of the same test.
     pub other_tab_second: f64,
+    /// Per second another session of the same candidate in the same test
+    /// ran at the same time (a second tab, browser or device), as the
+    /// pipeline finds it. It includes what `other_tab_second` sees from
+    /// inside one browser, which is why that one weighs 0 by default.
+    pub concurrent_second: f64,
     /// Environment hints (`schemas::environment::Hint`), each scored once
     /// per session when first seen. 0 by default: a hint is never a verdict
     /// on its own, and each has honest explanations (README, "How a score
@@ -408,7 +413,8 @@ impl Default for AnomalyWeights {
             burst_second: 0.25,
             screen_added: 2.0,
             extra_screen_second: 0.0,
-            other_tab_second: 0.01,
+            other_tab_second: 0.0,
+            concurrent_second: 0.05,
             virtual_gpu: 0.0,
             software_renderer: 0.0,
             vm_screen_size: 0.0,

@@ -153,7 +153,9 @@ settings! {
         "anomaly.weights.extra_screen_second", "Weight: second with several screens", WEIGHT_SECOND, WEIGHT,
             "Per second the computer had more than one screen. 0 by default: many candidates work on a laptop with a monitor.";
         "anomaly.weights.other_tab_second", "Weight: second with a second tab", WEIGHT_SECOND, WEIGHT,
-            "Per second another tab or window of the same browser ran this candidate's session of this test.";
+            "Per second another tab or window of the same browser ran this candidate's session of this test (the SDK sees it). 0 by default: the next weight scores the same time.";
+        "anomaly.weights.concurrent_second", "Weight: second with a second session", WEIGHT_SECOND, WEIGHT,
+            "Per second another session of this candidate in this test ran at the same time, in another tab, browser or device (the pipeline finds it; a reload is not one).";
         "anomaly.weights.virtual_gpu", "Weight: virtual machine graphics", WEIGHT_EACH, WEIGHT,
             "Once per session when the graphics adapter is a hypervisor's. 0 by default: a school's lab image or a virtual desktop is a VM by design.";
         "anomaly.weights.software_renderer", "Weight: software graphics", WEIGHT_EACH, WEIGHT,

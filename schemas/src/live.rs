@@ -82,4 +82,11 @@ pub struct LiveTotals {
     pub paste_chars: u64,
     #[serde(default)]
     pub burst_s: u32,
+    /// Other sessions of this candidate in this test running alongside
+    /// this one in its newest minute (another tab, browser or device), and
+    /// the milliseconds shared with them so far.
+    #[serde(default)]
+    pub concurrent_sessions: u32,
+    #[serde(default)]
+    pub concurrent_ms: u64,
 }

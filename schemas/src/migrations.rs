@@ -58,6 +58,7 @@ migrations! {
     011 => "webhook_deliveries",
     012 => "environment_signals",
     013 => "environment_windows",
+    014 => "concurrent_sessions",
 }
 
 /// Which server generation the SQL is for.

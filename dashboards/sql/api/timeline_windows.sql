@@ -45,6 +45,8 @@ SELECT
     extra_screen_ms,
     other_tab_ms,
     hints,
+    concurrent_ms,
+    concurrent_sessions,
     network_gaps,
     network_gap_ms,
     late_events

@@ -295,3 +295,10 @@ ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXIST
 ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS paste_chars UInt64 AFTER face_references, ADD COLUMN IF NOT EXISTS answer_paste_chars UInt64 AFTER paste_chars, ADD COLUMN IF NOT EXISTS burst_s UInt32 AFTER answer_paste_chars, ADD COLUMN IF NOT EXISTS screens_added UInt32 AFTER burst_s, ADD COLUMN IF NOT EXISTS extra_screen_ms UInt64 AFTER screens_added, ADD COLUMN IF NOT EXISTS other_tab_ms UInt64 AFTER extra_screen_ms, ADD COLUMN IF NOT EXISTS hints UInt8 AFTER other_tab_ms;
 ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS paste_chars UInt64 AFTER face_references, ADD COLUMN IF NOT EXISTS answer_paste_chars UInt64 AFTER paste_chars, ADD COLUMN IF NOT EXISTS burst_s UInt32 AFTER answer_paste_chars, ADD COLUMN IF NOT EXISTS screens_added UInt32 AFTER burst_s, ADD COLUMN IF NOT EXISTS extra_screen_ms UInt64 AFTER screens_added, ADD COLUMN IF NOT EXISTS other_tab_ms UInt64 AFTER extra_screen_ms, ADD COLUMN IF NOT EXISTS hints UInt8 AFTER other_tab_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (13, 'environment_windows', 18379852802205615884, now());
+
+-- 014_concurrent_sessions
+ALTER TABLE invigil.candidate_windows_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
+ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (14, 'concurrent_sessions', 4729891668929200763, now());

@@ -28,6 +28,7 @@ use crate::session::{FactBatch, FastMap, FastSet, SessionKey};
 use crate::source::Time;
 use crate::store::StoreError;
 use invigil_schemas::clock::now_ms;
+use invigil_schemas::ids::{CandidateId, TestId, Uuid};
 use invigil_schemas::live::LiveCounters;
 
 /// Folds each candidate's facts into their sessions and emits their rows.
@@ -84,6 +85,9 @@ struct Windows {
     ticks_per_window: Time,
     config: ConfigWatch,
     sessions: FastMap<SessionKey, Slot>,
+    /// Each candidate's sessions in `sessions`: a candidate with two at once
+    /// (another tab, browser or device) has their spans compared.
+    by_candidate: FastMap<(TestId, CandidateId), Vec<Uuid>>,
     /// Batches of sessions not yet loaded from the store, by time.
     waiting: Vec<(Time, FactBatch)>,
     live_due: FastSet<SessionKey>,
@@ -112,6 +116,7 @@ impl Windows {
             ticks_per_window: (crate::session::WINDOW_MS / settings.tick_ms.max(1)).max(1) as Time,
             config: ConfigWatch::new(shared.config.clone()),
             sessions: FastMap::default(),
+            by_candidate: FastMap::default(),
             waiting: Vec::new(),
             live_due: FastSet::default(),
             urgent: FastSet::default(),
@@ -143,6 +148,7 @@ impl Windows {
         let before = self.sessions.len();
         self.sessions
             .retain(|key, slot| !erasures.covers(key.test_id.as_str(), key.candidate_id.as_str(), slot.received_at));
+        self.reindex();
         if self.sessions.len() < before {
             tracing::info!(sessions = before - self.sessions.len(), "erased candidates' sessions left memory");
         }
@@ -152,6 +158,7 @@ impl Windows {
     /// sessions not in memory wait for their load.
     fn take(&mut self, time: Time, batches: impl Iterator<Item = FactBatch>) {
         let off_boundary = time % self.ticks_per_window != 0;
+        let mut changed = Vec::new();
         for batch in batches {
             match self.sessions.get_mut(&batch.key) {
                 Some(slot) => {
@@ -162,9 +169,55 @@ impl Windows {
                             self.urgent.insert(batch.key.clone());
                         }
                         self.live_due.insert(batch.key.clone());
+                        changed.push(batch.key);
                     }
                 }
                 None => self.waiting.push((time, batch)),
+            }
+        }
+        self.link_siblings(changed.iter());
+    }
+
+    /// The index of each candidate's sessions, rebuilt after sessions left.
+    fn reindex(&mut self) {
+        self.by_candidate.clear();
+        for key in self.sessions.keys() {
+            self.by_candidate.entry((key.test_id.clone(), key.candidate_id.clone())).or_default().push(key.session_id);
+        }
+    }
+
+    /// After the sessions `changed` took batches: each session of their
+    /// candidates gets the others' spans; one whose siblings changed is
+    /// recomputed, written at the next step and shown on the wall at once.
+    fn link_siblings<'k>(&mut self, changed: impl Iterator<Item = &'k SessionKey>) {
+        let candidates: FastSet<(TestId, CandidateId)> = changed
+            .map(|key| (key.test_id.clone(), key.candidate_id.clone()))
+            .filter(|candidate| self.by_candidate.get(candidate).is_some_and(|ids| ids.len() > 1))
+            .collect();
+        for candidate in candidates {
+            let keys: Vec<SessionKey> = self.by_candidate[&candidate]
+                .iter()
+                .map(|id| SessionKey {
+                    test_id: candidate.0.clone(),
+                    candidate_id: candidate.1.clone(),
+                    session_id: *id,
+                })
+                .collect();
+            let spans: Vec<Option<(i64, i64)>> = keys
+                .iter()
+                .map(|key| {
+                    let session = &self.sessions.get(key)?.tracked.session;
+                    (!session.is_empty()).then_some((session.first_ts, session.last_ts))
+                })
+                .collect();
+            for (i, key) in keys.iter().enumerate() {
+                let others = spans.iter().enumerate().filter(|(j, _)| *j != i).filter_map(|(_, s)| *s).collect();
+                if let Some(slot) = self.sessions.get_mut(key) {
+                    if slot.tracked.set_siblings(others) {
+                        self.urgent.insert(key.clone());
+                        self.live_due.insert(key.clone());
+                    }
+                }
             }
         }
     }
@@ -188,9 +241,16 @@ impl Windows {
             Ok(loaded) => {
                 self.load_retry_at = None;
                 Metrics::add(&self.shared.metrics.sessions_loaded, loaded.len() as u64);
+                let mut changed = Vec::new();
                 for tracked in loaded {
                     let slot = Slot { tracked, received_at: 0, touched: Instant::now() };
-                    self.sessions.insert(slot.tracked.session.key.clone(), slot);
+                    let key = slot.tracked.session.key.clone();
+                    self.by_candidate
+                        .entry((key.test_id.clone(), key.candidate_id.clone()))
+                        .or_default()
+                        .push(key.session_id);
+                    self.sessions.insert(key.clone(), slot);
+                    changed.push(key);
                 }
                 let (sessions, urgent, live_due) = (&mut self.sessions, &mut self.urgent, &mut self.live_due);
                 let lateness = self.lateness;
@@ -202,6 +262,7 @@ impl Windows {
                     live_due.insert(batch.key.clone());
                     false
                 });
+                self.link_siblings(changed.iter());
             }
             Err(error) => {
                 store_failed(&self.shared.metrics, &error);
@@ -329,6 +390,9 @@ impl Windows {
             self.sessions.retain(|_, slot| {
                 !(slot.tracked.session.ended.is_some() && slot.touched.elapsed() >= quiet && slot.tracked.settled())
             });
+            if self.sessions.len() < before {
+                self.reindex();
+            }
             Metrics::add(&self.shared.metrics.sessions_evicted, (before - self.sessions.len()) as u64);
         }
         let size = self.sessions.len() as i64;
