@@ -63,7 +63,9 @@ impl Default for LiveHub {
 impl LiveHub {
     /// Folds in one message; an older message for the same candidate (the
     /// topic is read from its start, and a new session may race the end of
-    /// the previous one) does not replace a newer one.
+    /// the previous one) does not replace a newer one. A candidate running
+    /// two sessions at once (another tab or device) shows the one with the
+    /// newest event: the other's messages do not pull the tile back.
     pub fn apply(&self, counters: LiveCounters) {
         let counters = Arc::new(counters);
         let newcomer = {
@@ -72,6 +74,12 @@ impl LiveHub {
             let tile = Tile { counters: Arc::clone(&counters), seen: Instant::now() };
             match test.get_mut(&counters.candidate_id) {
                 Some(known) if known.counters.published_at > counters.published_at => return,
+                Some(known)
+                    if known.counters.session_id != counters.session_id
+                        && known.counters.last_event_ts > counters.last_event_ts =>
+                {
+                    return
+                }
                 Some(known) => {
                     *known = tile;
                     false
@@ -269,6 +277,32 @@ mod tests {
             face_key: None,
             screen_key: None,
         }
+    }
+
+    /// Two sessions of one candidate at once: the tile follows the one
+    /// with the newest event, whatever order their messages come in.
+    #[test]
+    fn a_second_session_does_not_pull_the_tile_back_with_older_news() {
+        let hub = LiveHub::default();
+        let session = |n: u128, published_at: i64, last_event_ts: i64, status: LiveStatus| LiveCounters {
+            session_id: uuid::Uuid::from_u128(n),
+            last_event_ts,
+            status,
+            ..counters("a", published_at, 0)
+        };
+        hub.apply(session(1, 10, 10, LiveStatus::Active));
+        hub.apply(session(2, 11, 5, LiveStatus::Ended));
+        let shown = |hub: &LiveHub| hub.tiles.read().unwrap()["t"]["a"].counters.session_id.as_u128();
+        assert_eq!(shown(&hub), 1, "the ended session's last news is older than the running one's");
+        hub.apply(session(1, 12, 12, LiveStatus::Active));
+        hub.apply(session(2, 13, 13, LiveStatus::Active));
+        assert_eq!(shown(&hub), 2, "a newer event of the other session moves the tile");
+        hub.apply(session(2, 9, 14, LiveStatus::Active));
+        assert_eq!(
+            hub.tiles.read().unwrap()["t"]["a"].counters.published_at,
+            13,
+            "an older message never replaces a newer one"
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@ export const WAIVERS = [
   ['screen_share', t('admin.waiver_screen_share')],
   ['face_check', t('admin.waiver_face_check')],
   ['permissions', t('admin.waiver_permissions')],
+  ['second_screen', t('admin.waiver_second_screen')],
 ];
 
 /** The document's LMS registrations (`lti_platforms`), in its order. */

@@ -264,6 +264,7 @@ const WAIVED = {
   screen_share: t('accommodation.screen_share'),
   face_check: t('accommodation.face_check'),
   permissions: t('accommodation.permissions'),
+  second_screen: t('accommodation.second_screen'),
 };
 
 /** The review's line for a candidate's accommodation (null: none). */

@@ -195,10 +195,18 @@ impl Tracked {
         }
     }
 
-    /// The candidate's other sessions' spans (see [`Session::siblings`]);
-    /// says whether they changed, in which case every window is recomputed
-    /// (only a candidate with two sessions at once pays for it).
-    pub fn set_siblings(&mut self, mut spans: Vec<(i64, i64)>) -> bool {
+    /// The candidate's other sessions' spans (see [`Session::siblings`]),
+    /// kept as far as they overlap this session's own; says whether that
+    /// changed, in which case every window is recomputed (only a candidate
+    /// with two sessions at once pays for it). A sibling that goes on after
+    /// this session ended changes nothing here.
+    pub fn set_siblings(&mut self, spans: Vec<(i64, i64)>) -> bool {
+        let (first, last) = (self.session.first_ts, self.session.last_ts);
+        let mut spans: Vec<(i64, i64)> = spans
+            .into_iter()
+            .map(|(from, to)| (from.max(first), to.min(last)))
+            .filter(|(from, to)| to > from)
+            .collect();
         spans.sort_unstable();
         if spans == self.session.siblings {
             return false;

@@ -141,13 +141,14 @@ pub const CAPTURE_KINDS: [&str; 3] = ["face", "screen", "audio"];
 /// The tag of the `fullscreen_exited` block reason in [`Dimension::Blocked`].
 pub const FULLSCREEN_BLOCK: u8 = 3;
 
-const BLOCK_REASONS: [&str; 6] = [
+const BLOCK_REASONS: [&str; 7] = [
     "camera_permission",
     "microphone_permission",
     "screen_permission",
     "fullscreen_exited",
     "screen_share_stopped",
     "unsupported_browser",
+    "second_screen",
 ];
 
 impl Fact {

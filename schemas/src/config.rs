@@ -300,11 +300,20 @@ pub struct Blocking {
     pub on_permission_denied: bool,
     pub on_fullscreen_exit: bool,
     pub on_screen_share_stop: bool,
+    /// A second screen attached blocks the test until it is unplugged (or
+    /// mirrored). Off by default: then screens are a signal only
+    /// (`anomaly.weights.screen_added`, `extra_screen_second`).
+    pub on_second_screen: bool,
 }
 
 impl Default for Blocking {
     fn default() -> Self {
-        Self { on_permission_denied: true, on_fullscreen_exit: true, on_screen_share_stop: true }
+        Self {
+            on_permission_denied: true,
+            on_fullscreen_exit: true,
+            on_screen_share_stop: true,
+            on_second_screen: false,
+        }
     }
 }
 
@@ -451,6 +460,9 @@ pub enum Waiver {
     /// Declining the camera or microphone does not block (no camera, no
     /// microphone): the candidate is asked once and may say no.
     Permissions,
+    /// A second screen does not block (a magnifier or a reader shown on
+    /// another screen).
+    SecondScreen,
 }
 
 /// Checks waived for one candidate of one test, and why.
@@ -478,6 +490,7 @@ impl Accommodation {
                 }
                 Waiver::FaceCheck => config.face_check.mode = FaceCheckMode::Off,
                 Waiver::Permissions => config.blocking.on_permission_denied = false,
+                Waiver::SecondScreen => config.blocking.on_second_screen = false,
             }
         }
     }

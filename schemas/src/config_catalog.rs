@@ -112,6 +112,8 @@ settings! {
             "The test waits until the candidate returns to fullscreen.";
         "blocking.on_screen_share_stop", "Block when the screen share stops", "", Kind::Switch,
             "The test waits until the candidate shares the screen again.";
+        "blocking.on_second_screen", "Block while a second screen is attached", "", Kind::Switch,
+            "The test waits until the candidate unplugs (or mirrors) every other screen. Off: screens are a signal for the score only.";
     }
     "Score" {
         "anomaly.alert_score", "Alert at score", "points", Kind::Number { min: None, max: None, why: "" },

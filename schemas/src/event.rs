@@ -608,9 +608,11 @@ pub enum BlockReason {
     FullscreenExited,
     ScreenShareStopped,
     UnsupportedBrowser,
+    /// More than one screen while the test's `blocking.on_second_screen` is on.
+    SecondScreen,
 }
 
-wire_names!(BlockReason { CameraPermission => "camera_permission", MicrophonePermission => "microphone_permission", ScreenPermission => "screen_permission", FullscreenExited => "fullscreen_exited", ScreenShareStopped => "screen_share_stopped", UnsupportedBrowser => "unsupported_browser" });
+wire_names!(BlockReason { CameraPermission => "camera_permission", MicrophonePermission => "microphone_permission", ScreenPermission => "screen_permission", FullscreenExited => "fullscreen_exited", ScreenShareStopped => "screen_share_stopped", UnsupportedBrowser => "unsupported_browser", SecondScreen => "second_screen" });
 
 /// The SDK hit an error worth reporting.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

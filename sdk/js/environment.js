@@ -4,17 +4,22 @@
 // surface), other tabs of the same candidate's test, and where a paste
 // landed. Each is reported when it changes, not on a timer.
 
-/** `display` input: `[count, extended, permission]`. */
-async function displayFacts() {
+/**
+ * `display` input: `[count, extended, permission]`. With `ask`, the Window
+ * Management permission is asked for when not answered yet (a test that
+ * blocks on a second screen, from the overlay's button: a user gesture).
+ */
+async function displayFacts(ask) {
   const extended = !!screen.isExtended;
   let count = extended ? 2 : 1;
   let permission = 'unsupported';
   if (typeof window.getScreenDetails === 'function') {
-    // Asked only if already granted: a prompt is the test's decision, not ours.
+    // Otherwise only if already granted: a prompt is the test's decision, not ours.
     permission = await navigator.permissions.query({ name: 'window-management' }).then((s) => s.state, () => 'prompt');
-    if (permission === 'granted') {
+    if (permission === 'granted' || (ask && permission === 'prompt')) {
       try {
         count = (await window.getScreenDetails()).screens.length || count;
+        permission = 'granted';
       } catch (_) {
         permission = 'denied';
       }
@@ -94,8 +99,13 @@ export class EnvironmentWatch {
     this.environment();
   }
 
-  async display() {
-    this.report('display', await displayFacts());
+  /** Reports the screens if they changed; `ask`: see `displayFacts`. An
+   * unchanged answer to a candidate's "check again" is reported all the
+   * same, so the core answers with the overlay as it stands. */
+  async display(ask = false) {
+    const facts = await displayFacts(ask);
+    if (ask) this.sent.display = null;
+    this.report('display', facts);
   }
 
   environment() {

@@ -130,12 +130,14 @@ export class Recordings {
   /**
    * This browser's leftovers: the slices of audio chunks and video segments
    * a closed page was recording become whole objects (up to their last
-   * persisted slice), ready for the core's restore.
+   * persisted slice), ready for the core's restore. `ours(session_id)`
+   * says whose are this page's to join: not a live tab's.
    */
-  async restoreSlices() {
+  async restoreSlices(ours = () => true) {
     const db = this.session.db;
     const chunks = new Map();
     for (const [key, value] of await readAll(db, 'slices')) {
+      if (!ours(value.meta.session_id)) continue;
       if (!chunks.has(value.key)) chunks.set(value.key, { meta: value.meta, parts: [], keys: [], lastAt: value.meta.ts });
       const chunk = chunks.get(value.key);
       chunk.parts.push(value.blob);

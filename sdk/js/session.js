@@ -33,6 +33,20 @@ function loadChunk(url, name) {
   });
 }
 
+/** The Web Lock a page holds for the session it runs, by session id. */
+const SESSION_LOCK = 'invigil-session:';
+
+/**
+ * The sessions other tabs of this origin are running now, from the Web
+ * Locks they hold (a closed or crashed tab's lock is gone with it). Without
+ * the Locks API, none: every leftover is taken, as before.
+ */
+async function liveSessions() {
+  if (!navigator.locks || !navigator.locks.query) return new Set();
+  const { held = [] } = await navigator.locks.query().catch(() => ({}));
+  return new Set(held.map((lock) => lock.name).filter((name) => name.startsWith(SESSION_LOCK)).map((name) => name.slice(SESSION_LOCK.length)));
+}
+
 /** Lifecycle and upload state, as the last notices said (read by the public API). */
 export const state = { status: 'idle', uploads: 'enabled' };
 
@@ -88,8 +102,9 @@ export class Session {
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
+    this.holdSession(this.core.session_id);
     // Leftovers of earlier pages first: their events are older and go first.
-    this.input('restored', await this.restore());
+    this.input('restored', await this.restore(await liveSessions()));
     this.input('start', {
       user_agent: navigator.userAgent,
       screen_w: screen.width,
@@ -108,16 +123,30 @@ export class Session {
     this.listen();
   }
 
-  /** This browser's leftovers, for the core: sessions, queued events and media (recordings joined first). */
-  async restore() {
-    await this.recordings.restoreSlices();
-    const sessions = (await readAll(this.db, 'sessions')).map(([, value]) => JSON.parse(value));
+  /**
+   * This browser's leftovers, for the core: sessions, queued events and
+   * media (recordings joined first) — but not those of `live` sessions,
+   * which another tab of this origin is running right now (the same
+   * IndexedDB): ending them, or sending their events beside that tab,
+   * would cut its session short and number two events alike.
+   */
+  async restore(live) {
+    const ours = (sessionId) => !live.has(sessionId);
+    await this.recordings.restoreSlices(ours);
+    const sessions = (await readAll(this.db, 'sessions')).map(([, value]) => JSON.parse(value)).filter((s) => ours(s.session_id));
     const events = (await readAll(this.db, 'events')).map(([key, json]) => {
       const [session_id, seq] = key.split('/');
       return { session_id, seq: Number(seq), json };
-    });
-    const media = (await readAll(this.db, 'media')).map(([, value]) => value.item);
+    }).filter((e) => ours(e.session_id));
+    const media = (await readAll(this.db, 'media')).map(([, value]) => value.item).filter((item) => ours(item.session_id));
     return { sessions, events, media };
+  }
+
+  /** Holds this session's Web Lock while the page runs it: other tabs see it is live. */
+  holdSession(sessionId) {
+    if (!navigator.locks) return;
+    navigator.locks.request(`${SESSION_LOCK}${sessionId}`, () => new Promise((release) => { this.releaseSession = release; }))
+      .catch(() => {});
   }
 
   listen() {
@@ -280,6 +309,9 @@ export class Session {
   fix(reason) {
     if (reason === 'camera_permission' || reason === 'microphone_permission') return this.devices.acquire();
     if (reason === 'screen_permission' || reason === 'screen_share_stopped') return this.devices.shareScreen();
+    // The button is a gesture: the moment to ask the Window Management
+    // permission for an exact count, then report the screens again.
+    if (reason === 'second_screen') return this.environment.display(true);
     if (reason === 'fullscreen_exited') {
       return document.documentElement.requestFullscreen().then(() => { this.ownFullscreen = true; }, (error) =>
         this.input('sdk_error', ['fullscreen', String(error)]));
@@ -566,6 +598,7 @@ export class Session {
     this.recordings.stopAll(keepAudio);
     this.devices.release();
     this.environment.stop();
+    if (this.releaseSession) this.releaseSession();
     this.overlay.hide();
     this.offline.hide();
     if (this.notes) this.notes.clear();

@@ -8,7 +8,8 @@ export type BlockReason =
   | 'screen_permission'
   | 'fullscreen_exited'
   | 'screen_share_stopped'
-  | 'unsupported_browser';
+  | 'unsupported_browser'
+  | 'second_screen';
 
 /** The SDK's lifecycle (`invigil.status` and the 'status' notice). `failed`: it could not start (see 'error'); nothing blocks the candidate. */
 export type InvigilStatus = 'idle' | 'loading' | 'configuring' | 'setup' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -129,6 +130,10 @@ export type InvigilMessageKey =
   | 'fullscreen_exited.title'
   | 'fullscreen_exited.help'
   | 'fullscreen_exited.action'
+  | 'second_screen.name'
+  | 'second_screen.title'
+  | 'second_screen.help'
+  | 'second_screen.action'
   | 'unsupported_browser.name'
   | 'unsupported_browser.title'
   | 'unsupported_browser.help'

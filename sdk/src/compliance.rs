@@ -15,6 +15,8 @@ pub struct Devices {
     pub fullscreen: Option<bool>,
     /// The browser lacks something the SDK cannot work without.
     pub unsupported: bool,
+    /// Screens attached, as last reported (0: not yet).
+    pub screens: u32,
 }
 
 impl Devices {
@@ -60,6 +62,9 @@ pub fn reasons(devices: &Devices, config: &SdkConfig, setup: bool) -> Vec<BlockR
     }
     if blocking.on_fullscreen_exit && devices.fullscreen != Some(true) && (setup || devices.fullscreen.is_some()) {
         out.push(BlockReason::FullscreenExited);
+    }
+    if blocking.on_second_screen && (devices.screens > 1 || (setup && devices.screens == 0)) {
+        out.push(BlockReason::SecondScreen);
     }
     out
 }
@@ -113,5 +118,21 @@ mod tests {
 
         devices.unsupported = true;
         assert_eq!(reasons(&devices, &config, false), [BlockReason::UnsupportedBrowser]);
+    }
+
+    #[test]
+    fn a_second_screen_blocks_only_where_the_test_says_so() {
+        let mut devices = all_granted();
+        devices.screens = 2;
+        assert!(reasons(&devices, &SdkConfig::default(), false).is_empty(), "a signal by default, never a block");
+        let mut config = SdkConfig::default();
+        config.blocking.on_second_screen = true;
+        assert_eq!(reasons(&devices, &config, false), [BlockReason::SecondScreen]);
+        devices.screens = 1;
+        assert!(reasons(&devices, &config, false).is_empty());
+        // Setup waits for the first report of the screens.
+        devices.screens = 0;
+        assert_eq!(reasons(&devices, &config, true), [BlockReason::SecondScreen]);
+        assert!(reasons(&devices, &config, false).is_empty());
     }
 }

@@ -143,6 +143,7 @@ impl FromJson for SdkConfig {
                     on_permission_denied: n.or("on_permission_denied", d.on_permission_denied, Node::bool)?,
                     on_fullscreen_exit: n.or("on_fullscreen_exit", d.on_fullscreen_exit, Node::bool)?,
                     on_screen_share_stop: n.or("on_screen_share_stop", d.on_screen_share_stop, Node::bool)?,
+                    on_second_screen: n.or("on_second_screen", d.on_second_screen, Node::bool)?,
                 })
             })?,
             uploads: node.or("uploads", d.uploads, |n| {

@@ -5,6 +5,7 @@
 use invigil_schemas::api::{ConfigResponse, CredentialsResponse, PostForm};
 use invigil_schemas::config::ProctorConfig;
 use invigil_schemas::event::{BlockReason, CaptureKind, EventBody};
+use invigil_schemas::names::WireName;
 use invigil_schemas::validate::{parse_batch, Limits};
 use invigil_sdk::engine::{Phase, CREDENTIAL_ATTEMPTS};
 use invigil_sdk::protocol::{Command, Input, Store};
@@ -139,6 +140,58 @@ fn setup_then_captures_on_a_fixed_grid() {
     assert!(face[1..].iter().all(|(k, _)| k.starts_with("camera/") && k.ends_with(".jpg")));
     let audio = h.log.iter().filter(|c| matches!(c, Command::Capture { kind: CaptureKind::Audio, .. })).count();
     assert_eq!(audio, 2, "30 s chunks: t=0 and t=30 s");
+}
+
+/// A test that blocks on a second screen waits for the screens at setup,
+/// and blocks while a second one is plugged in, on the timeline too.
+#[test]
+fn a_second_screen_blocks_a_test_that_says_so_until_it_is_gone() {
+    let mut config = ProctorConfig::default();
+    config.blocking.on_second_screen = true;
+    let mut h = Harness::new();
+    let out =
+        h.send(r#"{"start":{"user_agent":"test","screen_w":1920,"screen_h":1080,"displays":1,"missing_features":[]}}"#);
+    let req = fetch_req(&out, "/api/v1/config").unwrap();
+    h.respond(req, 200, &serde_json::to_string(&ConfigResponse { config_version: 3, config }).unwrap());
+    for device in ["camera", "microphone", "screen"] {
+        h.send(&format!(r#"{{"permission":["{device}","granted"]}}"#));
+    }
+    let out = h.send(r#"{"fullscreen":"entered"}"#);
+    assert_eq!(h.engine.phase, Phase::Setup, "the screens are not known yet");
+    let overlay = |out: &[Command]| {
+        out.iter().rev().find_map(|c| match c {
+            Command::Overlay { reasons, checks, .. } => Some((reasons.clone(), checks.clone())),
+            _ => None,
+        })
+    };
+    let (reasons, checks) = overlay(&out).expect("the setup overlay");
+    assert_eq!(reasons, [BlockReason::SecondScreen]);
+    assert!(checks.contains(&BlockReason::SecondScreen), "a step of this test's checklist");
+    h.send(r#"{"display":[1,false,"prompt"]}"#);
+    assert_eq!(h.engine.phase, Phase::Running);
+    let out = h.send(r#"{"display":[2,true,"prompt"]}"#);
+    assert_eq!(overlay(&out).map(|o| o.0), Some(vec![BlockReason::SecondScreen]));
+    let out = h.send(r#"{"display":[1,false,"granted"]}"#);
+    assert_eq!(overlay(&out).map(|o| o.0), Some(vec![]));
+    // Every batch so far and those the next seconds send, each acknowledged.
+    let mut sent = batches(&h.log.clone());
+    let mut events = Vec::new();
+    for _ in 0..8 {
+        for (req, batch) in std::mem::take(&mut sent) {
+            events.extend(batch.events);
+            sent.extend(batches(&h.respond(req, 200, &ok_reply(3))));
+        }
+        sent.extend(batches(&h.advance(1_000)));
+    }
+    let reasons: Vec<String> = events
+        .into_iter()
+        .filter_map(|e| match e.body {
+            EventBody::Blocked(b) => Some(format!("blocked {}", b.reason.as_str())),
+            EventBody::Unblocked(b) => Some(format!("unblocked {}", b.reason.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, ["blocked second_screen", "unblocked second_screen"], "setup's wait is not on the timeline");
 }
 
 /// Typing reaches the server as counts per interval: its keys, its

@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch } from './chromium.js';
-import { Ingest, hostPage, jwt, waitFor, sleep, completeSetup } from './stack.js';
+import { Ingest, hostPage, jwt, waitFor, sleep, completeSetup, overlayReasons, clickFix, FAST_CONFIG } from './stack.js';
 import { assertAccessible } from './axe.js';
 
 const CANDIDATE = { sub: 'cand-env', test_id: 'exam-env' };
@@ -104,12 +104,27 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     await second.goto(host.url);
     const tabs = () => ofType(ingest, 'other_tabs', session).map((e) => e.tabs);
     await waitFor('the first tab reports the second', async () => tabs().includes(1), 30_000, 1000);
-    await waitFor('the second tab on the wall', async () => (await counter('other_tabs')) === '1', 20_000, 500);
+    const seenTabs = [];
+    await waitFor('the second tab on the wall', async () => {
+      const value = await counter('other_tabs');
+      seenTabs.push(`${value}/${await counter('screens')}`);
+      return value === '1';
+    }, 20_000, 500).catch(async (error) => {
+      const snapshot = await ingest.api(`/api/v1/dashboard/tests/${CANDIDATE.test_id}/wall`, jwt({ sub: 'p1', role: 'proctor', tests: [CANDIDATE.test_id] }));
+      throw new Error(`${error.message}: the wall said ${seenTabs.join(' ')}; the topic ${JSON.stringify(tabs())}; ${JSON.stringify(snapshot.body).slice(0, 1500)}`);
+    });
     await second.close();
     await waitFor('the second tab gone', async () => tabs().at(-1) === 0, 30_000, 1000);
     assert.deepEqual(tabs(), [1, 0]);
     const otherSession = ingest.events().find((e) => e.event.type === 'other_tabs' && e.session_id !== session);
     assert.equal(otherSession?.event.tabs, 1, 'the second tab saw the first');
+    // The second tab shares this tab's IndexedDB but left its live session
+    // alone (Web Locks): no end put on it, no event numbered twice.
+    assert.deepEqual(ofType(ingest, 'session_ended', session), [], 'the second tab did not end the first one\'s session');
+    // (A retried batch repeats its events, ids and all: one id per seq.)
+    const ids = new Map();
+    for (const e of ingest.events().filter((e) => e.session_id === session)) ids.set(e.event.seq, new Set([...(ids.get(e.event.seq) || []), e.event.id]));
+    assert.deepEqual([...ids].filter(([, set]) => set.size > 1), [], 'no seq of the first tab numbers two events');
 
     await sleep(2_000);
     const pastes = ofType(ingest, 'clipboard', session).filter((e) => e.action === 'paste');
@@ -120,7 +135,17 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     assert.ok(bursts >= 1 && peak > 15, `burst seconds ${bursts}, peak ${peak}: ${JSON.stringify(keys.filter((e) => e.keys))}`);
     assert.equal(keys.filter((e) => e.keys).reduce((n, e) => n + e.keys, 0) >= 60, true);
     assert.ok(!JSON.stringify(ingest.events()).includes(SECRET_TEXT), 'pasted text never leaves the page');
-    await waitFor('the wall counts the pastes', async () => Number(await counter('paste_chars')) === SECRET_TEXT.length * 100 + 3, 20_000, 500);
+    let pasted = null;
+    await waitFor('the wall counts the pastes', async () => {
+      pasted = await counter('paste_chars');
+      return Number(pasted) === SECRET_TEXT.length * 100 + 3;
+    }, 20_000, 500).catch(async (error) => {
+      const tile = await wall.evaluate((id) => document.querySelector(`#tiles [data-candidate="${id}"]`)?.textContent, CANDIDATE.sub);
+      const all = ingest.events();
+      const lines = all.filter((e) => ['clipboard', 'session_ended', 'session_started'].includes(e.event.type)).map((e) => `${e.session_id.slice(-6)} ${e.event.type} ${e.event.ts} ${e.event.chars ?? ''}`);
+      lines.push(`last of ours: ${all.filter((e) => e.session_id === session).slice(-3).map((e) => `${e.event.type} ${e.event.seq} ${e.event.ts} r${e.received_at}`).join(', ')} now ${Date.now()}`);
+      throw new Error(`${error.message}: the wall says ${pasted}; tile ${tile}; ${lines.join('; ')}; log ${ingest.log.slice(-3000)}`);
+    });
 
     // The review: the hint the renderer supports, with the browser's own
     // words and who else it fits; weight 0 by default, so not scored.
@@ -139,6 +164,42 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     const words = await hint.textContent();
     assert.ok(words.includes(first.renderer) && words.includes('not scored') && words.includes('Also fits'), words);
     await assertAccessible(review, 'review page with environment hints');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+});
+
+test('a test that blocks on a second screen waits until it is gone; the candidate checks again with the button', { timeout: 120_000 }, async () => {
+  const ingest = await Ingest.start({ config: { ...FAST_CONFIG, blocking: { on_second_screen: true } } });
+  const host = await hostPage({ endpoint: ingest.base, token: jwt({ sub: 'cand-screens', test_id: 'exam-screens' }) });
+  const browser = await launch();
+  try {
+    const page = await browser.context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(host.url);
+    await completeSetup(page);
+    const extended = (on) => page.evaluate((on) => {
+      Object.defineProperty(Screen.prototype, 'isExtended', { configurable: true, get: () => on });
+      screen.dispatchEvent(new Event('change'));
+    }, on);
+    await extended(true);
+    await waitFor('the second-screen overlay', async () => (await overlayReasons(page)).includes('second_screen'), 20_000);
+    await assertAccessible(page, 'the second-screen overlay');
+    // "Check again" with the screen still there: still blocked.
+    await clickFix(page, 'second_screen');
+    await sleep(1_000);
+    assert.deepEqual(await overlayReasons(page), ['second_screen']);
+    // Unplugged (headless cannot: the page's screen says so), then checked.
+    await page.evaluate(() => Object.defineProperty(Screen.prototype, 'isExtended', { configurable: true, get: () => false }));
+    await clickFix(page, 'second_screen');
+    await waitFor('the overlay gone', () => page.evaluate(() => !document.querySelector('invigil-overlay')), 10_000);
+    await waitFor('the block on the timeline', async () =>
+      ofType(ingest, 'unblocked').some((e) => e.reason === 'second_screen'), 20_000, 1000);
+    assert.ok(ofType(ingest, 'blocked').some((e) => e.reason === 'second_screen'));
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

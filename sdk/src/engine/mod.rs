@@ -202,7 +202,10 @@ impl Engine {
                 self.events.keys = self.events.keys.saturating_add(count);
                 self.events.typing.second(count);
             }
-            Input::Display(display) => self.record(now, display.into()),
+            Input::Display(display) => {
+                self.devices.screens = display.count;
+                self.record(now, display.into());
+            }
             Input::Environment(environment) => self.record(now, environment.into()),
             Input::OtherTabs(tabs) => self.record(now, OtherTabs { tabs }.into()),
             Input::Network(state) => self.on_network(now, state),
