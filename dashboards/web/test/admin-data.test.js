@@ -129,5 +129,5 @@ test('an accommodation is a per-candidate entry like a bypass, with the checks i
   assert.equal(DOCUMENT.accommodations, undefined, 'the document in force is untouched');
   assert.deepEqual(withoutCandidateEntry(added, 'accommodations', 'exam', 'cand-4').accommodations, {});
   // The form offers exactly what the server accepts (schemas::config::Waiver).
-  assert.deepEqual(WAIVERS.map(([name]) => name), ['fullscreen', 'screen_share', 'face_check', 'permissions']);
+  assert.deepEqual(WAIVERS.map(([name]) => name), ['fullscreen', 'screen_share', 'face_check', 'permissions', 'second_screen']);
 });
