@@ -97,6 +97,28 @@ export function describeEvent(e) {
   }
 }
 
+/**
+ * Where each session came from, without addresses: the keyed hashes of its
+ * network and address (`client_net_hash`, `client_ip_hash`) named by
+ * letters and numbers in order of appearance, so two sessions of one home
+ * or school read "network A" alike. A hash of 0 was not recorded (sessions
+ * before December 2026).
+ */
+export function sessionPlaces(sessions) {
+  const networks = new Map();
+  const addresses = new Map();
+  return sessions.map((s) => {
+    const net = s.client_net_hash;
+    if (!net || /^0+$/.test(String(net))) return t('review.network_unknown');
+    if (!networks.has(net)) networks.set(net, String.fromCharCode(65 + (networks.size % 26)));
+    const letter = networks.get(net);
+    const key = `${net}/${s.client_ip_hash}`;
+    if (!addresses.has(key)) addresses.set(key, [...addresses.keys()].filter((k) => k.startsWith(`${net}/`)).length + 1);
+    const number = addresses.get(key);
+    return number === 1 ? t('review.network', { letter }) : t('review.network_address', { letter, number });
+  });
+}
+
 /** One environment hint in words: its name, the evidence verbatim, its
  * weight (0: seen, not scored) and who else it fits. */
 export function describeHint(finding) {

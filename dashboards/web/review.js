@@ -8,7 +8,7 @@ import { t } from './words.js';
 import { formatClock, formatDuration, formatTime } from './format.js';
 import { timelinePlot } from './plot.js';
 import { recordingPanel } from './recording.js';
-import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sortCandidates, withVerdict } from './review-data.js';
+import { anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, eventsOfType, faceFlags, isLate, nextSort, sessionPlaces, sortCandidates, withVerdict } from './review-data.js';
 
 /** The candidate list's columns: [key, heading, numeric]. */
 const CANDIDATE_COLUMNS = [
@@ -171,7 +171,8 @@ function dataPanel(test, candidate) {
 }
 
 function sessionsPanel(timeline) {
-  const rows = timeline.sessions.map((s) => el('tr', {},
+  const places = sessionPlaces(timeline.sessions);
+  const rows = timeline.sessions.map((s, i) => el('tr', {},
     el('td', {}, formatTime(s.started_at)),
     el('td', {}, formatDuration(s.last_seen_at - s.started_at)),
     el('td', {}, s.ended ? s.end_reason || t('review.session_ended') : t('review.session_open')),
@@ -181,7 +182,9 @@ function sessionsPanel(timeline) {
     el('td', { class: 'num', dataset: { recordingPct: String(s.recording_pct) } }, Number(s.recording_expected_ms) > 0
       ? t('review.session_video', { pct: Number(s.recording_pct).toFixed(1), of: formatDuration(s.recording_expected_ms) }) : '—'),
     el('td', { class: 'num' }, `${s.network_gaps} (${formatDuration(s.network_gap_ms)})`),
-    el('td', {}, s.sdk_version || '—')));
+    el('td', {}, s.sdk_version || '—'),
+    el('td', { class: 'agent', title: s.user_agent || '' }, (s.user_agent || '—').slice(0, 60)),
+    el('td', { dataset: { network: String(s.client_net_hash || '') } }, places[i])));
   return el('section', { class: 'panel' }, el('h2', {}, t('review.sessions')),
     el('table', { id: 'sessions' }, el('thead', {}, el('tr', {}, t('review.sessions_columns').split('|').map((h) => el('th', {}, h)))), el('tbody', {}, rows)));
 }

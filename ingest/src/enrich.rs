@@ -13,6 +13,7 @@ pub struct Enrichment {
     pub received_at: i64,
     pub ingest_node: String,
     pub client_ip_hash: u64,
+    pub client_net_hash: u64,
     pub user_agent: String,
 }
 
@@ -27,6 +28,19 @@ pub fn hash_ip(secret: &[u8; 16], ip: IpAddr) -> u64 {
     hasher.finish()
 }
 
+/// Keyed hash of a client address's network: its IPv4 /24 or IPv6 /48 (a
+/// home, a school, a mobile carrier's block), under the same secret but
+/// never equal to an address's hash.
+pub fn hash_network(secret: &[u8; 16], ip: IpAddr) -> u64 {
+    let mut hasher = SipHasher13::new_with_key(secret);
+    hasher.write(b"net");
+    match ip {
+        IpAddr::V4(v4) => hasher.write(&v4.octets()[..3]),
+        IpAddr::V6(v6) => hasher.write(&v6.octets()[..6]),
+    }
+    hasher.finish()
+}
+
 /// The Kafka key and encoded value for an accepted batch. `test_id` and
 /// `candidate_id` come from the verified claims only.
 pub fn to_record(claims: &CandidateClaims, batch: EventBatch, enrichment: Enrichment) -> (String, Vec<u8>) {
@@ -37,6 +51,7 @@ pub fn to_record(claims: &CandidateClaims, batch: EventBatch, enrichment: Enrich
         candidate_id: claims.sub.clone(),
         ingest_node: enrichment.ingest_node,
         client_ip_hash: enrichment.client_ip_hash,
+        client_net_hash: enrichment.client_net_hash,
         user_agent: enrichment.user_agent,
         batch,
     });
@@ -54,6 +69,17 @@ mod tests {
         let ip: IpAddr = "203.0.113.7".parse().unwrap();
         assert_eq!(hash_ip(&[1; 16], ip), hash_ip(&[1; 16], ip));
         assert_ne!(hash_ip(&[1; 16], ip), hash_ip(&[2; 16], ip));
+    }
+
+    #[test]
+    fn a_network_hash_groups_addresses_of_one_network_only() {
+        let net = |ip: &str| hash_network(&[1; 16], ip.parse().unwrap());
+        assert_eq!(net("203.0.113.7"), net("203.0.113.200"));
+        assert_ne!(net("203.0.113.7"), net("203.0.114.7"));
+        assert_eq!(net("2001:db8:1:aa::1"), net("2001:db8:1:bb::2"), "one /48");
+        assert_ne!(net("2001:db8:1::1"), net("2001:db8:2::1"));
+        assert_ne!(net("203.0.113.7"), hash_ip(&[1; 16], "203.0.113.7".parse().unwrap()));
+        assert_ne!(net("203.0.113.7"), hash_network(&[2; 16], "203.0.113.7".parse().unwrap()), "keyed");
     }
 
     #[test]
@@ -81,6 +107,7 @@ mod tests {
             received_at: 1_763_800_000_100,
             ingest_node: "ingest-0".into(),
             client_ip_hash: 99,
+            client_net_hash: 99,
             user_agent: "UA".into(),
         };
         let (key, value) = to_record(&claims, batch.clone(), enrichment);

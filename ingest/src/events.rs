@@ -12,7 +12,7 @@ use invigil_schemas::config::Resolution;
 use invigil_schemas::record::record_key;
 use invigil_schemas::validate::{check_caller, parse_batch, Caller, ProblemCode};
 
-use crate::enrich::{hash_ip, to_record, Enrichment};
+use crate::enrich::{hash_ip, hash_network, to_record, Enrichment};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,10 +64,12 @@ pub async fn post_events(
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let cut =
         (0..=user_agent.len().min(MAX_USER_AGENT_BYTES)).rev().find(|i| user_agent.is_char_boundary(*i)).unwrap_or(0);
+    let ip = client_ip(&headers, peer, state.settings.trust_forwarded_for);
     let enrichment = Enrichment {
         received_at,
         ingest_node: state.settings.node.clone(),
-        client_ip_hash: hash_ip(&state.ip_hash_secret, client_ip(&headers, peer, state.settings.trust_forwarded_for)),
+        client_ip_hash: hash_ip(&state.ip_hash_secret, ip),
+        client_net_hash: hash_network(&state.ip_hash_secret, ip),
         user_agent: user_agent[..cut].to_owned(),
     };
     let (_, value) = to_record(&claims, batch, enrichment);

@@ -53,6 +53,32 @@ async fn a_valid_batch_is_acknowledged_and_produced_with_identity_from_the_token
     ingest.stop().await;
 }
 
+/// Events an SDK from before December 2026 queued in a browser (no
+/// `key_activity.peak_per_s`/`burst_s`, no `clipboard.target`) are still
+/// accepted when that browser comes back, and travel with the defaults.
+#[tokio::test]
+async fn events_without_the_newer_fields_are_accepted_with_their_defaults() {
+    let topic = unique_topic("older");
+    create_topic(&services::brokers(), &topic, 1).await;
+    let ingest = Running::start(Options::shared(topic.clone())).await;
+    let token = tokens::candidate("exam-1", "cand-1");
+    let session = new_session();
+    let now = now_ms();
+    let id = |n: u8| invigil_schemas::ids::event_id_v7(now as u64, [n; 10]).to_string();
+    let body = json!({"v": 1, "session_id": session, "batch_seq": 0, "sent_at": now, "events": [
+        {"id": id(1), "seq": 0, "ts": now, "type": "key_activity", "keys": 7, "interval_ms": 5000},
+        {"id": id(2), "seq": 1, "ts": now, "type": "clipboard", "action": "paste", "chars": 9},
+    ]});
+    let (status, _, reply) = ingest.post_events(&token, &body).await;
+    assert_eq!((status, reply["accepted"].clone()), (200, json!(2)));
+    let records = read_topic(&services::brokers(), &topic, 1, Duration::from_secs(20));
+    let events = serde_json::to_value(&records[0].1.batch.events).unwrap();
+    assert_eq!((events[0]["peak_per_s"].clone(), events[0]["burst_s"].clone()), (json!(0), json!(0)));
+    assert_eq!(events[1]["target"], Value::Null);
+    assert_ne!(records[0].1.client_net_hash, 0, "ingest names the network");
+    ingest.stop().await;
+}
+
 #[tokio::test]
 async fn every_invalid_fixture_gets_400_naming_every_field() {
     let ingest = Running::start(Options::shared(unique_topic("invalid"))).await;

@@ -149,6 +149,7 @@ fn anomaly_fingerprint(r: &AnomalyRow) -> u64 {
 fn session_fingerprint(r: &SessionRow) -> u64 {
     hash_of((
         (r.started_at, r.last_seen_at, r.ended, &r.end_reason, &r.sdk_version, &r.user_agent),
+        (r.client_ip_hash, r.client_net_hash),
         (r.events, r.batches, r.expected_captures, r.uploaded_captures, r.completeness_pct.to_bits()),
         r.delivered_captures,
         (r.recording_expected_ms, r.recorded_ms, r.recording_pct.to_bits()),
@@ -348,6 +349,8 @@ impl Tracked {
             end_reason: s.ended.clone().unwrap_or_default(),
             sdk_version: s.sdk_version.clone(),
             user_agent: s.user_agent.clone(),
+            client_ip_hash: s.client.ip_hash,
+            client_net_hash: s.client.net_hash,
             events: s.events,
             batches: s.batches.len() as u64,
             expected_captures: expected,
@@ -843,6 +846,7 @@ mod tests {
                 received_at,
                 batch_seq: k as u64,
                 user_agent: String::new(),
+                client: Default::default(),
                 facts: batch,
             };
             tracked.add(&facts, LATENESS);
@@ -1014,6 +1018,7 @@ mod tests {
             candidate_id: "cand-held-out".to_owned().try_into().unwrap(),
             ingest_node: "ingest-test".into(),
             client_ip_hash: 7,
+            client_net_hash: 7,
             user_agent: "held-out".into(),
             batch: invigil_schemas::batch::EventBatch { v: 1, session_id, batch_seq, sent_at: T0 + sent, events },
         }

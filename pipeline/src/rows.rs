@@ -64,6 +64,7 @@ pub struct EventRow {
     pub payload: String,
     pub ingest_node: String,
     pub client_ip_hash: u64,
+    pub client_net_hash: u64,
     pub user_agent: String,
     pub version: u64,
 }
@@ -140,6 +141,7 @@ impl EventRow {
             payload: payload_of(event),
             ingest_node: record.ingest_node.clone(),
             client_ip_hash: record.client_ip_hash,
+            client_net_hash: record.client_net_hash,
             user_agent: record.user_agent.clone(),
             version: version_of_receipt(record.received_at),
         };
@@ -358,6 +360,7 @@ impl TableRow for EventRow {
         ("payload", Plain),
         ("ingest_node", Plain),
         ("client_ip_hash", Plain),
+        ("client_net_hash", Plain),
         ("user_agent", Plain),
         ("version", Plain),
     ];
@@ -558,6 +561,10 @@ pub struct SessionRow {
     pub end_reason: String,
     pub sdk_version: String,
     pub user_agent: String,
+    /// The first batch's address and network, keyed-hashed (see
+    /// `KafkaRecord::client_net_hash`).
+    pub client_ip_hash: u64,
+    pub client_net_hash: u64,
     pub events: u64,
     pub batches: u64,
     /// Capture slots expected, and those filled with a delivered capture.
@@ -611,6 +618,8 @@ impl TableRow for SessionRow {
         ("end_reason", Plain),
         ("sdk_version", Plain),
         ("user_agent", Plain),
+        ("client_ip_hash", Plain),
+        ("client_net_hash", Plain),
         ("events", Plain),
         ("batches", Plain),
         ("expected_captures", Plain),

@@ -874,7 +874,17 @@ mod tests {
         };
         let facts = facts.into_iter().enumerate().map(|(seq, (ts, what))| Fact { seq: seq as u64, ts, what }).collect();
         let mut session = Session::new(key.clone());
-        session.add_batch(&FactBatch { key, received_at: 0, batch_seq: 0, user_agent: String::new(), facts }, 15_000);
+        session.add_batch(
+            &FactBatch {
+                key,
+                received_at: 0,
+                batch_seq: 0,
+                user_agent: String::new(),
+                client: Default::default(),
+                facts,
+            },
+            15_000,
+        );
         session
     }
 

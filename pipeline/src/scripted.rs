@@ -277,6 +277,7 @@ fn records_for(t0: i64, candidate: &str, session_id: Uuid) -> Vec<KafkaRecord> {
         candidate_id: CandidateId::try_from(candidate.to_owned()).expect("valid id"),
         ingest_node: "ingest-scripted".into(),
         client_ip_hash: 42,
+        client_net_hash: 42,
         user_agent: "scripted".into(),
         batch: EventBatch { v: 1, session_id, batch_seq, sent_at, events },
     };

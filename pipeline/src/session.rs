@@ -132,7 +132,18 @@ pub struct FactBatch {
     pub received_at: i64,
     pub batch_seq: u64,
     pub user_agent: String,
+    /// Where the batch came from: its address's and network's keyed hashes.
+    pub client: Client,
     pub facts: Vec<Fact>,
+}
+
+/// The keyed hashes of a client's address and network (as ingest wrote
+/// them): the review tells a second session from the same place from one
+/// elsewhere.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub ip_hash: u64,
+    pub net_hash: u64,
 }
 
 /// Capture kinds in the order of [`Session::uploads`].
@@ -250,6 +261,7 @@ impl FactBatch {
             received_at: first.received_at,
             batch_seq: first.batch_seq,
             user_agent: first.user_agent.clone(),
+            client: Client { ip_hash: first.client_ip_hash, net_hash: first.client_net_hash },
             facts: rows.iter().map(Fact::from_row).collect(),
         })
     }
@@ -370,6 +382,8 @@ pub struct Session {
     pub ended: Option<String>,
     pub sdk_version: String,
     pub user_agent: String,
+    /// The first batch's client (address and network hashes).
+    pub client: Client,
     pub events: u64,
     /// Batch number → its first (earliest) receipt; a retried batch counts
     /// once. The store keeps the same receipt (see [`EventRow::new`]).
@@ -420,6 +434,7 @@ impl Session {
             ended: None,
             sdk_version: String::new(),
             user_agent: String::new(),
+            client: Client::default(),
             events: 0,
             batches: FastMap::default(),
             receipts: Vec::new(),
@@ -469,6 +484,7 @@ impl Session {
             self.receipts.insert(at, batch.received_at);
             if self.user_agent.is_empty() {
                 self.user_agent = batch.user_agent.clone();
+                self.client = batch.client;
             }
         }
         if self.ended_receipt.is_none() && batch.facts.iter().any(|f| matches!(f.what, What::Ended { .. })) {
@@ -617,6 +633,7 @@ mod tests {
             received_at: 100_000,
             batch_seq: 0,
             user_agent: String::new(),
+            client: Client::default(),
             // The older face arrives after the newer one (a retried upload).
             facts: vec![fact(0, 30_000, 0, "face-30"), fact(1, 10_000, 0, "face-10"), fact(2, 20_000, 2, "audio-20")],
         };

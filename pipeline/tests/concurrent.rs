@@ -47,6 +47,7 @@ fn session(t0: i64, candidate: &str, n: u8, from_s: i64, to_s: i64) -> Vec<Kafka
                 candidate_id: candidate.to_owned().try_into().unwrap(),
                 ingest_node: "ingest-0".into(),
                 client_ip_hash: u64::from(n),
+                client_net_hash: u64::from(n),
                 user_agent: format!("browser-{n}"),
                 batch: EventBatch { v: 1, session_id, batch_seq: k as u64, sent_at: ts, events: vec![event] },
             }

@@ -222,6 +222,7 @@ fn fixture_records() -> Vec<KafkaRecord> {
                 candidate_id: "cand-7".to_owned().try_into().unwrap(),
                 ingest_node: "ingest-0".into(),
                 client_ip_hash: 7,
+                client_net_hash: 7,
                 user_agent: "Mozilla/5.0".into(),
                 batch,
             }

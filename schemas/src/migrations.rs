@@ -59,6 +59,7 @@ migrations! {
     012 => "environment_signals",
     013 => "environment_windows",
     014 => "concurrent_sessions",
+    015 => "client_network",
 }
 
 /// Which server generation the SQL is for.

@@ -47,8 +47,39 @@ pub struct KafkaRecord {
     /// Client IP, keyed-hashed with a server secret: lets reviewers see that two
     /// candidates shared an address without storing the address.
     pub client_ip_hash: u64,
+    /// The client address's network (IPv4 /24, IPv6 /48), keyed-hashed the
+    /// same way: two sessions of one candidate from one home or school
+    /// share it, a second device elsewhere does not. 0 in format-1 records.
+    pub client_net_hash: u64,
     pub user_agent: String,
     pub batch: EventBatch,
+}
+
+/// A record as format 1 laid it out (before `client_net_hash`).
+#[derive(Deserialize)]
+struct KafkaRecordV1 {
+    received_at: i64,
+    test_id: TestId,
+    candidate_id: CandidateId,
+    ingest_node: String,
+    client_ip_hash: u64,
+    user_agent: String,
+    batch: EventBatch,
+}
+
+impl From<KafkaRecordV1> for KafkaRecord {
+    fn from(v1: KafkaRecordV1) -> Self {
+        KafkaRecord {
+            received_at: v1.received_at,
+            test_id: v1.test_id,
+            candidate_id: v1.candidate_id,
+            ingest_node: v1.ingest_node,
+            client_ip_hash: v1.client_ip_hash,
+            client_net_hash: 0,
+            user_agent: v1.user_agent,
+            batch: v1.batch,
+        }
+    }
 }
 
 /// The Kafka key of a candidate's records.
@@ -61,8 +92,9 @@ pub fn record_key(test: &TestId, candidate: &CandidateId) -> String {
 #[repr(u8)]
 pub enum RecordFormat {
     /// postcard of [`KafkaRecord`] as defined in protocol v1, before
-    /// `clipboard.target` and `key_activity.peak_per_s`/`burst_s` (December
-    /// 2026). Still read: the topic keeps a week of records for replays.
+    /// `client_net_hash`, `clipboard.target` and
+    /// `key_activity.peak_per_s`/`burst_s` (December 2026). Still read: the
+    /// topic keeps a week of records for replays.
     PostcardV1 = 1,
     /// postcard of today's [`KafkaRecord`].
     PostcardV2 = 2,
@@ -91,7 +123,10 @@ pub fn decode(value: &[u8]) -> Result<KafkaRecord, RecordError> {
     let (&format, body) = value.split_first().ok_or(RecordError::Empty)?;
     match format {
         f if f == RecordFormat::PostcardV2 as u8 => Ok(postcard::from_bytes(body)?),
-        f if f == RecordFormat::PostcardV1 as u8 => Ok(crate::event::v1::reading(|| postcard::from_bytes(body))?),
+        f if f == RecordFormat::PostcardV1 as u8 => {
+            let v1: KafkaRecordV1 = crate::event::v1::reading(|| postcard::from_bytes(body))?;
+            Ok(v1.into())
+        }
         other => Err(RecordError::UnknownFormat(other)),
     }
 }

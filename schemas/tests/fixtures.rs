@@ -32,6 +32,7 @@ fn record_for(batch: EventBatch) -> KafkaRecord {
         candidate_id: "cand-7".to_owned().try_into().unwrap(),
         ingest_node: "ingest-0".into(),
         client_ip_hash: 0x0123_4567_89ab_cdef,
+        client_net_hash: 0x0123_4567_89ab_cdef,
         user_agent: "Mozilla/5.0".into(),
         batch,
     }
@@ -89,11 +90,12 @@ fn kafka_record_format_v2_is_stable() {
 /// A record ingest wrote before format 2 (kept as it was written) still
 /// decodes: the week of records a replay reads spans upgrades. Its
 /// clipboard and key events read the fields they lacked at their defaults,
-/// which is what the golden batch holds.
+/// which is what the golden batch holds, and its network hash as 0.
 #[test]
 fn kafka_records_of_format_v1_still_decode() {
     let text = fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/valid/mixed_batch.json")).unwrap();
-    let record = record_for(serde_json::from_slice(&text).unwrap());
+    // Format 1 had no network hash: it reads as 0, "not known".
+    let record = KafkaRecord { client_net_hash: 0, ..record_for(serde_json::from_slice(&text).unwrap()) };
     let golden =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kafka_record_v1.hex")).unwrap();
     let bytes = from_hex(golden.trim());

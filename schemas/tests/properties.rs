@@ -99,7 +99,7 @@ proptest! {
         let batch: EventBatch = serde_json::from_str(GOLDEN).unwrap();
         let record = record::KafkaRecord {
             received_at: 1, test_id: "t".to_owned().try_into().unwrap(), candidate_id: "c".to_owned().try_into().unwrap(),
-            ingest_node: "n".into(), client_ip_hash: 0, user_agent: "ua".into(), batch,
+            ingest_node: "n".into(), client_ip_hash: 0, client_net_hash: 0, user_agent: "ua".into(), batch,
         };
         let mut bytes = record::encode(&record);
         for (at, byte) in flips {

@@ -8,6 +8,9 @@ SELECT
     toString(end_reason) AS end_reason,
     sdk_version,
     user_agent,
+    -- The keyed hashes, as text: a JSON number loses a UInt64's low bits.
+    lower(hex(client_ip_hash)) AS client_ip_hash,
+    lower(hex(client_net_hash)) AS client_net_hash,
     events,
     batches,
     expected_captures,

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
+  anomalyComponents, describeAccommodation, describeEvent, describeFaceFlag, describeHint, describeStaffAction, environmentSummary, eventTypes, sessionPlaces, eventsOfType, faceFlags, isLate, nextSort, recordingLegend, recordingSegments,
   segmentAt, segmentOffset, sortCandidates, withVerdict,
 } from '../review-data.js';
 
@@ -277,4 +277,15 @@ test('the environment summary adds the windows up', () => {
   const summary = environmentSummary(windows);
   assert.deepEqual([summary.pasted, summary.answers, summary.bursts, summary.added], [112, 100, 3, 1]);
   assert.ok(summary.screens.includes('49') && summary.tabs.includes('10'), JSON.stringify(summary));
+});
+
+test('sessions are placed by network and address, named in order, never shown', () => {
+  const places = sessionPlaces([
+    { client_net_hash: 'a1', client_ip_hash: '01' },
+    { client_net_hash: 'b2', client_ip_hash: '02' },
+    { client_net_hash: 'a1', client_ip_hash: '03' },
+    { client_net_hash: 'a1', client_ip_hash: '01' },
+    { client_net_hash: '0', client_ip_hash: '0' },
+  ]);
+  assert.deepEqual(places, ['network A', 'network B', 'network A, address 2', 'network A', 'not recorded']);
 });

@@ -302,3 +302,10 @@ ALTER TABLE invigil.candidate_windows ON CLUSTER invigil ADD COLUMN IF NOT EXIST
 ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
 ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS concurrent_ms UInt64 AFTER hints, ADD COLUMN IF NOT EXISTS concurrent_sessions UInt32 AFTER concurrent_ms;
 INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (14, 'concurrent_sessions', 4729891668929200763, now());
+
+-- 015_client_network
+ALTER TABLE invigil.proctor_events_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS client_net_hash UInt64 AFTER client_ip_hash;
+ALTER TABLE invigil.proctor_events ON CLUSTER invigil ADD COLUMN IF NOT EXISTS client_net_hash UInt64 AFTER client_ip_hash;
+ALTER TABLE invigil.sessions_local ON CLUSTER invigil ADD COLUMN IF NOT EXISTS client_ip_hash UInt64 AFTER user_agent, ADD COLUMN IF NOT EXISTS client_net_hash UInt64 AFTER client_ip_hash;
+ALTER TABLE invigil.sessions ON CLUSTER invigil ADD COLUMN IF NOT EXISTS client_ip_hash UInt64 AFTER user_agent, ADD COLUMN IF NOT EXISTS client_net_hash UInt64 AFTER client_ip_hash;
+INSERT INTO invigil.invigil_schema_migrations (id, name, checksum, applied_at) VALUES (15, 'client_network', 8693168431954925407, now());

@@ -163,6 +163,10 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     await hint.waitFor({ timeout: 20_000 });
     const words = await hint.textContent();
     assert.ok(words.includes(first.renderer) && words.includes('not scored') && words.includes('Also fits'), words);
+    // Both tabs' sessions came from this machine: the same network and
+    // address, named, never shown.
+    const places = await review.$$eval('#sessions td[data-network]', (cells) => cells.map((c) => c.textContent));
+    assert.deepEqual(places, ['network A', 'network A'], JSON.stringify(places));
     await assertAccessible(review, 'review page with environment hints');
     assert.deepEqual(errors, []);
   } finally {

@@ -16,7 +16,10 @@ pub fn batch(session: &str, batch_seq: u64, first_seq: u64, n: usize) -> Value {
             match seq % 3 {
                 0 => json!({"id": id, "seq": seq, "ts": now, "type": "visibility", "state": "hidden"}),
                 1 => json!({"id": id, "seq": seq, "ts": now, "type": "visibility", "state": "visible"}),
-                _ => json!({"id": id, "seq": seq, "ts": now, "type": "key_activity", "keys": 12, "interval_ms": 5000}),
+                _ => json!({
+                    "id": id, "seq": seq, "ts": now, "type": "key_activity",
+                    "keys": 12, "interval_ms": 5000, "peak_per_s": 4, "burst_s": 0,
+                }),
             }
         })
         .collect();

@@ -23,6 +23,7 @@ pub fn sample_record() -> KafkaRecord {
         candidate_id: "cand-7".parse_id(),
         ingest_node: "ingest-0".into(),
         client_ip_hash: 0xdead_beef,
+        client_net_hash: 0xdead_beef,
         user_agent: "Mozilla/5.0 test".into(),
         batch,
     }

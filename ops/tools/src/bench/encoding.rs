@@ -54,6 +54,7 @@ fn sample_record(events: usize) -> anyhow::Result<KafkaRecord> {
         candidate_id: "candidate-000123".to_owned().try_into()?,
         ingest_node: "ingest-7f9c-2".into(),
         client_ip_hash: 0x9e37_79b9_7f4a_7c15,
+        client_net_hash: 0x9e37_79b9_7f4a_7c15,
         user_agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0 Safari/537.36"
             .into(),
         batch,

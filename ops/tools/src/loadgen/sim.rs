@@ -210,7 +210,10 @@ impl Candidate {
         let keys = if self.rng.chance(KEY_BURST_P) { 41 + self.rng.below(80) } else { self.rng.below(40) } as u32;
         events.push(self.event(
             end - 1,
-            json!({"type": "key_activity", "keys": keys, "interval_ms": self.cadence.events_interval_ms}),
+            json!({
+                "type": "key_activity", "keys": keys, "interval_ms": self.cadence.events_interval_ms,
+                "peak_per_s": keys.min(keys.div_ceil(5).max(1)), "burst_s": 0,
+            }),
         ));
         self.clock = end;
         events
