@@ -24,6 +24,7 @@ export const COUNTERS = [
   ['concurrent_sessions', t('counter.concurrent_sessions')],
   ['paste_chars', t('counter.paste_chars')],
   ['burst_s', t('counter.burst_s')],
+  ['hints', t('counter.hints')],
 ];
 
 /** A candidate's status at `now`: the server's, except that an active

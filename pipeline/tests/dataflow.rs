@@ -247,6 +247,7 @@ fn scripted_exam_equals_truth(store: Store, store_settings: StoreSettings, confi
         (2, 0, 1, 115, 3),
         "the environment reaches the wall: two screens now, the second tab gone"
     );
+    assert_eq!(c.hints, 1, "the software renderer, seen (unweighted)");
     assert_eq!(Metrics::get(&metrics.late_events), 43, "late events counted as they were read");
 
     // Everything committed: the probes say ready, and librdkafka's next

@@ -89,4 +89,8 @@ pub struct LiveTotals {
     pub concurrent_sessions: u32,
     #[serde(default)]
     pub concurrent_ms: u64,
+    /// Environment hints seen in the session (their number; the review
+    /// page names them, with their evidence).
+    #[serde(default)]
+    pub hints: u32,
 }

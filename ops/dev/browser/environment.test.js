@@ -90,6 +90,7 @@ test('environment evidence, displays, other tabs, pastes and bursts reach the se
     const added = displays()[1];
     assert.deepEqual([added.count, added.extended], [2, true], JSON.stringify(added));
     await waitFor('two screens on the wall', async () => (await counter('screens')) === '2', 20_000, 500);
+    assert.equal(await counter('hints'), '1', 'SwiftShader: one hint on the wall (unweighted, so not in the score)');
     assert.ok(['unsupported', 'prompt', 'denied', 'granted'].includes(added.permission));
 
     // Pastes: into the host's marked answer, into a search box; only lengths.
