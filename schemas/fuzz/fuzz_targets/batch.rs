@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
         candidate_id: candidate,
         ingest_node: "n".into(),
         client_ip_hash: 2,
+        client_net_hash: 3,
         user_agent: String::new(),
         batch,
     };
