@@ -76,10 +76,15 @@ export class EnvironmentWatch {
   /** Starts watching; `on(target, name, handler)` registers a listener the session removes. */
   start(on) {
     this.display();
-    on(screen, 'change', () => {
-      this.display();
-      this.environment();
-    });
+    // Screen is an EventTarget only where the browser implements its
+    // change event (Chromium's Window Management); elsewhere, the report
+    // at start is all there is.
+    if (typeof screen.addEventListener === 'function') {
+      on(screen, 'change', () => {
+        this.display();
+        this.environment();
+      });
+    }
     if (this.key && typeof BroadcastChannel === 'function') {
       this.channel = new BroadcastChannel('invigil-sessions');
       this.channel.onmessage = (message) => this.onTab(message.data);

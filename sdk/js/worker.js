@@ -10,7 +10,8 @@ import { probeGraphics } from './environment.js';
 function workerMain(probeGraphics) {
   setInterval(() => postMessage({ type: 'tick' }), 1000);
   // WebGL's renderer names, once: a context costs tens of ms, here not on the page.
-  postMessage({ type: 'graphics', names: probeGraphics(new OffscreenCanvas(1, 1)) });
+  const names = typeof OffscreenCanvas === 'function' ? probeGraphics(new OffscreenCanvas(1, 1)) : ['', ''];
+  postMessage({ type: 'graphics', names });
   onmessage = async (message) => {
     const { id, bitmap, width, quality, target } = message.data;
     try {
