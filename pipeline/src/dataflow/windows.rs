@@ -75,6 +75,10 @@ struct Slot {
     /// Newest receipt folded in, for live latency.
     received_at: i64,
     touched: Instant,
+    /// The candidate has another session in memory: a batch of this one
+    /// changes what the others shared with it (most candidates have one,
+    /// and their batches skip [`Windows::link_siblings`] at no cost).
+    has_siblings: bool,
 }
 
 /// The operator's state between activations.
@@ -169,7 +173,9 @@ impl Windows {
                             self.urgent.insert(batch.key.clone());
                         }
                         self.live_due.insert(batch.key.clone());
-                        changed.push(batch.key);
+                        if slot.has_siblings {
+                            changed.push(batch.key);
+                        }
                     }
                 }
                 None => self.waiting.push((time, batch)),
@@ -183,6 +189,10 @@ impl Windows {
         self.by_candidate.clear();
         for key in self.sessions.keys() {
             self.by_candidate.entry((key.test_id.clone(), key.candidate_id.clone())).or_default().push(key.session_id);
+        }
+        for (key, slot) in self.sessions.iter_mut() {
+            let candidate = (key.test_id.clone(), key.candidate_id.clone());
+            slot.has_siblings = self.by_candidate.get(&candidate).is_some_and(|ids| ids.len() > 1);
         }
     }
 
@@ -243,12 +253,19 @@ impl Windows {
                 Metrics::add(&self.shared.metrics.sessions_loaded, loaded.len() as u64);
                 let mut changed = Vec::new();
                 for tracked in loaded {
-                    let slot = Slot { tracked, received_at: 0, touched: Instant::now() };
-                    let key = slot.tracked.session.key.clone();
-                    self.by_candidate
-                        .entry((key.test_id.clone(), key.candidate_id.clone()))
-                        .or_default()
-                        .push(key.session_id);
+                    let key = tracked.session.key.clone();
+                    let ids = self.by_candidate.entry((key.test_id.clone(), key.candidate_id.clone())).or_default();
+                    ids.push(key.session_id);
+                    let has_siblings = ids.len() > 1;
+                    if has_siblings {
+                        // Every session of the candidate has siblings now.
+                        for id in ids.clone() {
+                            if let Some(slot) = self.sessions.get_mut(&SessionKey { session_id: id, ..key.clone() }) {
+                                slot.has_siblings = true;
+                            }
+                        }
+                    }
+                    let slot = Slot { tracked, received_at: 0, touched: Instant::now(), has_siblings };
                     self.sessions.insert(key.clone(), slot);
                     changed.push(key);
                 }
