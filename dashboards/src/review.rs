@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use invigil_schemas::config::{Accommodation, AnomalyWeights, FaceCheck, ProctorConfig};
 use invigil_schemas::environment::Hint;
-use invigil_schemas::event::Environment;
+use invigil_schemas::event::{Environment, EventKind};
 use invigil_schemas::ids::{CandidateId, TestId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -264,7 +264,7 @@ fn environment_reports(events: &[Row], weights: &AnomalyWeights) -> Vec<Environm
         .filter_map(|event| {
             let body: Map<String, Value> = event
                 .iter()
-                .filter(|(key, _)| Environment::FIELDS.contains(&key.as_str()))
+                .filter(|(key, _)| EventKind::Environment.template().contains_key(key.as_str()))
                 .map(|(key, value)| (key.clone(), value.clone()))
                 .collect();
             let environment: Environment = serde_json::from_value(Value::Object(body)).ok()?;

@@ -598,9 +598,11 @@ struct Context {
     other_tabs: Intervals,
     screens_added: Vec<(i64, u32)>,
     first_hints: Vec<(i64, u8)>,
-    /// This session's time shared with each other session of the candidate
-    /// (empty when all of it together is under [`CONCURRENT_MIN_MS`]).
-    concurrent: Vec<Intervals>,
+    /// This session's time shared with each other session of the
+    /// candidate, and all of it merged (both empty when all of it together
+    /// is under [`CONCURRENT_MIN_MS`]).
+    shared_with: Vec<(i64, i64)>,
+    concurrent: Intervals,
 }
 
 /// How much time two sessions of one candidate must share to be
@@ -609,25 +611,15 @@ struct Context {
 /// tab runs alongside for longer.
 pub const CONCURRENT_MIN_MS: i64 = 30_000;
 
-/// This session's span shared with each sibling's, on the client clocks.
-fn concurrent_spans(session: &Session) -> Vec<Intervals> {
-    let shared: Vec<Intervals> = session
-        .siblings
-        .iter()
-        .map(|&(from, to)| {
-            let (from, to) = (from.max(session.first_ts), to.min(session.last_ts));
-            if to > from {
-                vec![(from, to)]
-            } else {
-                Intervals::new()
-            }
-        })
-        .collect();
-    let total: i64 = shared.iter().flatten().map(|(from, to)| to - from).sum();
+/// The siblings' spans (already within this session's own, see
+/// [`Session::siblings`]), none when together they are under
+/// [`CONCURRENT_MIN_MS`]; and their union.
+fn concurrent_spans(session: &Session) -> (Vec<(i64, i64)>, Intervals) {
+    let total: i64 = session.siblings.iter().map(|(from, to)| to - from).sum();
     if total < CONCURRENT_MIN_MS {
-        return Vec::new();
+        return (Vec::new(), Intervals::new());
     }
-    shared
+    (session.siblings.clone(), merged(&session.siblings))
 }
 
 /// The spans during which a reported value held and `on` said yes: a
@@ -689,6 +681,7 @@ impl Context {
         let blocked = intervals_of(session, |d| matches!(d, Dimension::Blocked(_)));
         let (recording_expected, recorded) = recording_credit(session, config, &blocked);
         let faces = FaceRuns::of(session, config, &blocked);
+        let (shared_with, concurrent) = concurrent_spans(session);
         Self {
             hidden: intervals_of(session, |d| d == Dimension::Hidden),
             blurred: intervals_of(session, |d| d == Dimension::Blurred),
@@ -700,7 +693,8 @@ impl Context {
             recording_expected,
             recorded,
             faces,
-            concurrent: concurrent_spans(session),
+            shared_with,
+            concurrent,
             extra_screens: spans_of(&session.displays, session.last_ts, |count| count > 1),
             other_tabs: spans_of(&session.other_tabs, session.last_ts, |tabs| tabs > 0),
             // The first report is what the candidate started with; more
@@ -761,20 +755,16 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
         value.paste_chars = counts.paste_chars;
         value.answer_paste_chars = counts.answer_paste_chars;
     }
-    // Reports count in the window of their time, clamped to the session's
-    // windows like the gaps below.
+    // What is counted once (a report, a flag, a gap) counts in the window
+    // of its time, clamped to the session's windows so that nothing on a
+    // skewed clock is lost.
     let ours = |ts: i64| window_start(ts).clamp(first, last) == start;
     value.screens_added = cx.screens_added.iter().filter(|(ts, _)| ours(*ts)).map(|(_, n)| n).sum();
     value.new_hints = cx.first_hints.iter().filter(|(ts, _)| ours(*ts)).fold(0, |bits, (_, b)| bits | b);
     value.extra_screen_ms = overlap(&cx.extra_screens, start, end);
     value.other_tab_ms = overlap(&cx.other_tabs, start, end);
-    let all_concurrent = merged(&{
-        let mut spans: Vec<(i64, i64)> = cx.concurrent.iter().flatten().copied().collect();
-        spans.sort_unstable();
-        spans
-    });
-    value.concurrent_ms = overlap(&all_concurrent, start, end);
-    value.concurrent_sessions = cx.concurrent.iter().filter(|spans| overlap(spans, start, end) > 0).count() as u32;
+    value.concurrent_ms = overlap(&cx.concurrent, start, end);
+    value.concurrent_sessions = cx.shared_with.iter().filter(|(from, to)| *from < end && *to > start).count() as u32;
     value.hidden_ms = overlap(&cx.hidden, start, end);
     value.blur_ms = overlap(&cx.blurred, start, end);
     value.blocked_ms = overlap(&cx.blocked, start, end);
@@ -829,8 +819,7 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
     value.no_face_ms = overlap(&cx.faces.flagged[0], start, end);
     value.several_faces_ms = overlap(&cx.faces.flagged[1], start, end);
     value.different_person_ms = overlap(&cx.faces.flagged[2], start, end);
-    value.face_flags =
-        cx.faces.flag_starts.iter().filter(|t| window_start(**t).clamp(first, last) == start).count() as u32;
+    value.face_flags = cx.faces.flag_starts.iter().filter(|t| ours(**t)).count() as u32;
 
     value.recording_expected_ms = overlap(&cx.recording_expected, start, end);
     value.recorded_ms = std::array::from_fn(|k| overlap(&cx.recorded[k], start, end));
@@ -838,8 +827,7 @@ fn window(session: &Session, config: &ProctorConfig, cx: &Context, start: i64, f
     // Gaps: ms by overlap; each counted in the window it began in, clamped to
     // the session's windows so a gap on a skewed server clock is not lost.
     value.network_gap_ms = overlap(&cx.gaps, start, end);
-    value.network_gaps =
-        cx.gaps.iter().filter(|(from, _)| window_start(*from).clamp(first, last) == start).count() as u32;
+    value.network_gaps = cx.gaps.iter().filter(|(from, _)| ours(*from)).count() as u32;
 
     value.score_with(config);
     value

@@ -233,7 +233,7 @@ fn thousandths(value: f32) -> u16 {
 /// event as the SDK sent it; its head fields are skipped).
 fn payload_of<T: serde::de::DeserializeOwned>(payload: &str) -> Option<T> {
     let mut event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(payload).ok()?;
-    for head in ["id", "seq", "ts", "type"] {
+    for head in invigil_schemas::event::HEAD_FIELDS {
         event.remove(head);
     }
     serde_json::from_value(serde_json::Value::Object(event)).ok()
@@ -418,9 +418,10 @@ pub struct Session {
     pub hint_reports: Vec<(i64, u64, u8)>,
     pub other_tabs: Vec<(i64, u64, u16)>,
     /// The client-time spans `[first_ts, last_ts]` of the candidate's other
-    /// sessions of this test in memory: not from this session's events but
-    /// set by the windows operator, which holds every session of a
-    /// candidate ([`crate::emit::Tracked::set_siblings`]).
+    /// sessions of this test in memory, each cut to this session's own
+    /// span (none empty), sorted: not from this session's events but set
+    /// by the windows operator, which holds every session of a candidate
+    /// ([`crate::emit::Tracked::set_siblings`]).
     pub siblings: Vec<(i64, i64)>,
 }
 

@@ -39,7 +39,7 @@ pub struct Event {
 }
 
 /// Keys of the flat JSON object that belong to the head, not the body.
-pub(crate) const HEAD_FIELDS: [&str; 4] = ["id", "seq", "ts", "type"];
+pub const HEAD_FIELDS: [&str; 4] = ["id", "seq", "ts", "type"];
 
 // ---------------------------------------------------------------- bodies ---
 
@@ -310,25 +310,6 @@ pub struct Environment {
     /// The shared video's size (0 without a share).
     pub share_w: u32,
     pub share_h: u32,
-}
-
-impl Environment {
-    /// The body's field names, as on the wire.
-    pub const FIELDS: [&'static str; 13] = [
-        "renderer",
-        "vendor",
-        "cores",
-        "memory_mb",
-        "screen_w",
-        "screen_h",
-        "window_w",
-        "window_h",
-        "pointer",
-        "hover",
-        "share_surface",
-        "share_w",
-        "share_h",
-    ];
 }
 
 /// The `pointer` media feature.

@@ -531,14 +531,12 @@ fn check_event(event: &Event, limits: &Limits, path: &str, problems: &mut Vec<Fi
         }
         EventBody::Face(b) => check_face(b, path, problems),
         EventBody::KeyActivity(b) => check_key_activity(b, path, problems),
-        EventBody::Clipboard(b) => {
-            if b.target.is_some() && b.action != crate::event::ClipboardAction::Paste {
-                problems.push(FieldProblem::new(
-                    join(path, "target"),
-                    ProblemCode::InvalidValue,
-                    "is for a paste only; a copy or cut has none",
-                ));
-            }
+        EventBody::Clipboard(b) if b.target.is_some() && b.action != crate::event::ClipboardAction::Paste => {
+            problems.push(FieldProblem::new(
+                join(path, "target"),
+                ProblemCode::InvalidValue,
+                "is for a paste only; a copy or cut has none",
+            ));
         }
         EventBody::Display(b) => {
             if b.count == 0 {
@@ -606,10 +604,7 @@ fn check_environment(env: &crate::event::Environment, path: &str, problems: &mut
 /// A face check's count and time, within what a detector produces (its
 /// fractions are held to 0..=1 by their type).
 fn check_face(face: &crate::event::Face, path: &str, problems: &mut Vec<FieldProblem>) {
-    if face.faces > crate::event::MAX_FACES {
-        let message = format!("is {}; must be at most {}", face.faces, crate::event::MAX_FACES);
-        problems.push(FieldProblem::new(join(path, "faces"), ProblemCode::InvalidValue, message));
-    }
+    at_most(path, "faces", face.faces.into(), crate::event::MAX_FACES.into(), problems);
     if (face.similarity.is_some() || face.reference) && face.faces != 1 {
         let field = if face.reference { "reference" } else { "similarity" };
         let message = format!("comes with {} faces; an identity comparison needs exactly one", face.faces);
@@ -618,13 +613,7 @@ fn check_face(face: &crate::event::Face, path: &str, problems: &mut Vec<FieldPro
         let message = "is true beside a similarity; a reference face is not compared with itself".to_owned();
         problems.push(FieldProblem::new(join(path, "reference"), ProblemCode::InvalidValue, message));
     }
-    if face.ms > 60_000 {
-        problems.push(FieldProblem::new(
-            join(path, "ms"),
-            ProblemCode::InvalidValue,
-            format!("is {}; must be at most 60000", face.ms),
-        ));
-    }
+    at_most(path, "ms", face.ms.into(), 60_000, problems);
 }
 
 /// `key` and `bytes` of an uploaded capture or recording segment.
