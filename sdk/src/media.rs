@@ -187,21 +187,18 @@ impl MediaItem {
     pub fn bundle(key: String, items: &[MediaItem]) -> Option<MediaItem> {
         let first = items.first()?;
         let mut offset = 0;
-        let parts = items
-            .iter()
-            .map(|item| {
-                let part = Part {
-                    key: item.key.clone(),
-                    kind: item.kind.capture()?,
-                    capture_seq: item.capture_seq,
-                    ts: item.ts,
-                    offset,
-                    bytes: item.bytes,
-                };
-                offset += item.bytes;
-                Some(part)
-            })
-            .collect::<Option<Vec<Part>>>()?;
+        let mut parts = Vec::with_capacity(items.len());
+        for item in items {
+            parts.push(Part {
+                key: item.key.clone(),
+                kind: item.kind.capture()?,
+                capture_seq: item.capture_seq,
+                ts: item.ts,
+                offset,
+                bytes: item.bytes,
+            });
+            offset += item.bytes;
+        }
         Some(MediaItem {
             key,
             kind: first.kind,

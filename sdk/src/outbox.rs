@@ -121,13 +121,11 @@ impl Outbox {
         let events = &mut self.sessions[at].1;
         let start = events.partition_point(|e| e.seq < cut.first_seq);
         let end = events.partition_point(|e| e.seq <= cut.last_seq);
-        let acked: Vec<u64> = events
-            .drain(start..end)
-            .map(|e| {
-                self.bytes -= e.json.len();
-                e.seq
-            })
-            .collect();
+        let mut acked = Vec::with_capacity(end - start);
+        for event in events.drain(start..end) {
+            self.bytes -= event.json.len();
+            acked.push(event.seq);
+        }
         self.len -= acked.len();
         if events.is_empty() {
             self.sessions.remove(at);
@@ -140,8 +138,12 @@ impl Outbox {
         let Ok(at) = self.sessions.binary_search_by_key(&session_id, |(id, _)| *id) else { return Vec::new() };
         let (_, events) = self.sessions.remove(at);
         self.len -= events.len();
-        self.bytes -= events.iter().map(|e| e.json.len()).sum::<usize>();
-        events.into_iter().map(|e| e.seq).collect()
+        let mut seqs = Vec::with_capacity(events.len());
+        for event in events {
+            self.bytes -= event.json.len();
+            seqs.push(event.seq);
+        }
+        seqs
     }
 
     /// Highest queued seq of a session, for resuming its numbering.

@@ -493,6 +493,17 @@ fn write_reasons(out: &mut Writer, reasons: &[BlockReason]) {
     out.close_array();
 }
 
+/// The IndexedDB keys of a session's events `seqs`.
+pub fn event_keys(session_id: Uuid, seqs: Vec<u64>) -> Vec<String> {
+    // A loop, not `map(…).collect()`: each collect is its own few hundred
+    // bytes of wasm.
+    let mut keys = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        keys.push(event_key(session_id, seq));
+    }
+    keys
+}
+
 /// The IndexedDB key of an event: sorts by session, then seq.
 pub fn event_key(session_id: Uuid, seq: u64) -> String {
     let mut key = String::with_capacity(57);

@@ -5,8 +5,7 @@
 //! once nothing blocks.
 
 use invigil_schemas::event::{
-    BlockReason, Blocked, CaptureKind, Device, Fullscreen, FullscreenState, Permission, PermissionState,
-    ScreenShareEnded, Unblocked,
+    Blocked, CaptureKind, Device, Fullscreen, FullscreenState, Permission, PermissionState, ScreenShareEnded, Unblocked,
 };
 
 use super::captures::kind_index;
@@ -70,14 +69,19 @@ impl Engine {
         }
         // The host hears of every block, setup included; the timeline records
         // only those of a running session (setup is not time lost to a block).
-        for reason in self.shown.clone().into_iter().filter(|r| !reasons.contains(r)) {
+        for reason in self.shown.clone() {
+            if reasons.contains(&reason) {
+                continue;
+            }
             if !setup {
                 self.record(now, Unblocked { reason }.into());
             }
             self.notify("unblock", Notice { reason: Some(reason), ..Notice::default() });
         }
-        let added: Vec<BlockReason> = reasons.iter().copied().filter(|r| !self.shown.contains(r)).collect();
-        for reason in added {
+        for &reason in &reasons {
+            if self.shown.contains(&reason) {
+                continue;
+            }
             if !setup {
                 self.record(now, Blocked { reason }.into());
             }

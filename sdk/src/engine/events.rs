@@ -15,7 +15,7 @@ use invigil_schemas::text;
 use super::{next_on_grid, retry_after, Engine, Pending, KEEPALIVE_BYTES};
 use crate::json::{Error, Node};
 use crate::outbox::{Cut, Outbox, QueuedEvent};
-use crate::protocol::{event_key, Command, Notice, Store};
+use crate::protocol::{event_key, event_keys, Command, Notice, Store};
 use crate::retry::{Channel, Outcome};
 
 #[derive(Debug)]
@@ -220,7 +220,7 @@ impl Engine {
     }
 
     fn acknowledge(&mut self, cut: Cut) {
-        let keys = self.events.outbox.acknowledge(&cut).into_iter().map(|seq| event_key(cut.session_id, seq)).collect();
+        let keys = event_keys(cut.session_id, self.events.outbox.acknowledge(&cut));
         self.commands.push(Command::Forget { store: Store::Events, keys });
         self.forget_finished_sessions();
     }

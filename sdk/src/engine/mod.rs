@@ -32,7 +32,7 @@ use invigil_schemas::validate::Limits;
 use crate::compliance::Devices;
 use crate::config::SdkConfig;
 use crate::outbox::Cut;
-use crate::protocol::{event_key, Command, Input, Notice, SessionMeta, Store};
+use crate::protocol::{event_keys, Command, Input, Notice, SessionMeta, Store};
 use crate::retry::{Outcome, Rng};
 use crate::token::{self, Identity};
 use crate::vecmap::VecMap;
@@ -340,18 +340,17 @@ impl Engine {
         self.phase = Phase::Stopped;
         self.shown.clear();
         self.commands.push(Command::Teardown { keep_audio: false });
-        let sessions: Vec<Uuid> =
-            std::iter::once(self.session.session_id).chain(self.old_sessions.keys().copied()).collect();
+        let mut sessions = vec![self.session.session_id];
+        for session_id in self.old_sessions.keys() {
+            sessions.push(*session_id);
+        }
         for session_id in sessions {
-            let keys = self
-                .events
-                .outbox
-                .discard_session(session_id)
-                .into_iter()
-                .map(|seq| event_key(session_id, seq))
-                .collect();
+            let keys = event_keys(session_id, self.events.outbox.discard_session(session_id));
             self.commands.push(Command::Forget { store: Store::Events, keys });
-            let keys = self.uploads.media.discard_session(session_id).into_iter().map(|item| item.key).collect();
+            let mut keys = Vec::new();
+            for item in self.uploads.media.discard_session(session_id) {
+                keys.push(item.key);
+            }
             self.commands.push(Command::Forget { store: Store::Media, keys });
             self.commands.push(Command::Forget {
                 store: Store::Sessions,

@@ -3,7 +3,6 @@
 //! beside this page's session, and each is forgotten once all is delivered.
 
 use invigil_schemas::event::{SessionEndReason, SessionEnded};
-use invigil_schemas::ids::Uuid;
 
 use super::Engine;
 use crate::media::MediaItem;
@@ -44,7 +43,12 @@ impl Engine {
                 self.on_captured(item);
             }
         }
-        let unfinished: Vec<Uuid> = self.old_sessions.values().filter(|m| !m.ended).map(|m| m.session_id).collect();
+        let mut unfinished = Vec::new();
+        for meta in self.old_sessions.values() {
+            if !meta.ended {
+                unfinished.push(meta.session_id);
+            }
+        }
         for session_id in unfinished {
             self.record_in(session_id, now, SessionEnded { reason: SessionEndReason::PageClosed }.into());
             let meta = self.old_sessions.get_mut(&session_id).expect("present");
@@ -59,12 +63,12 @@ impl Engine {
     /// Restored sessions whose last event and capture are delivered are
     /// forgotten, meta included.
     pub(super) fn forget_finished_sessions(&mut self) {
-        let done: Vec<Uuid> = self
-            .old_sessions
-            .keys()
-            .copied()
-            .filter(|id| self.events.outbox.last_seq(*id).is_none() && !self.uploads.media.has_session(*id))
-            .collect();
+        let mut done = Vec::new();
+        for &id in self.old_sessions.keys() {
+            if self.events.outbox.last_seq(id).is_none() && !self.uploads.media.has_session(id) {
+                done.push(id);
+            }
+        }
         for session_id in done {
             self.old_sessions.remove(&session_id);
             self.commands.push(Command::Forget {

@@ -125,7 +125,10 @@ impl Engine {
         let unique = event_id_v7(now.max(0) as u64, self.rng.bytes10());
         let key = invigil_schemas::media_key::bundle_key(parts[0].ts, unique);
         let item = MediaItem::bundle(key, &parts).expect("at least one part, captures only");
-        let keys = item.parts.iter().map(|part| part.key.clone()).collect();
+        let mut keys = Vec::with_capacity(item.parts.len());
+        for part in &item.parts {
+            keys.push(part.key.clone());
+        }
         self.commands.push(Command::Bundle { key: item.key.clone(), parts: keys });
         if self.uploads.bundling.len() >= 4 {
             self.uploads.bundling.remove(0);

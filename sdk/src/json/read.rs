@@ -41,9 +41,16 @@ impl FromJson for u64 {
     }
 }
 
+/// A plain loop: `collect` into a `Result<Vec<_>>` built a `GenericShunt`
+/// and its size-hint paths per element type, ~1 KB of wasm each.
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(node: &Node<'_>) -> Result<Self, Error> {
-        node.items()?.iter().map(T::from_json).collect()
+        let items = node.items()?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            out.push(T::from_json(item)?);
+        }
+        Ok(out)
     }
 }
 
