@@ -111,7 +111,7 @@ export function createInvigil(defaults) {
       return out;
     },
     get sessionId() {
-      return session && session.core ? session.core.session_id : null;
+      return session && session.core ? session.sessionId : null;
     },
     /** Lifecycle: idle, loading, configuring, setup, running, stopping, stopped, failed. */
     get status() {

@@ -33,6 +33,21 @@ function loadChunk(url, name) {
   });
 }
 
+/**
+ * The claims of the candidate's JWT, read without verifying it: ingest
+ * verifies every request; the core only needs `sub` and `test_id` to know
+ * which leftovers in IndexedDB (an earlier page's) it may send under this
+ * token. `{}` if it is not a JWT.
+ */
+function claims(token) {
+  try {
+    const payload = atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(payload, (c) => c.charCodeAt(0)))) || {};
+  } catch (_) {
+    return {};
+  }
+}
+
 /** The Web Lock a page holds for the session it runs, by session id. */
 const SESSION_LOCK = 'invigil-session:';
 
@@ -101,8 +116,11 @@ export class Session {
     const catalogueError = await catalogue;
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
-    this.core = new wasm_bindgen.Core(this.endpoint, this.token, seed[0], seed[1], Date.now());
-    this.holdSession(this.core.session_id);
+    const { sub, test_id: test } = claims(this.token);
+    const known = typeof sub === 'string' && typeof test === 'string';
+    this.sessionId = wasm_bindgen.start(this.endpoint, known ? sub : '', known ? test : '', seed[0], seed[1], Date.now());
+    this.core = wasm_bindgen;
+    this.holdSession(this.sessionId);
     // Leftovers of earlier pages first: their events are older and go first.
     this.input('restored', await this.restore(await liveSessions()));
     this.input('start', {

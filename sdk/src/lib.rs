@@ -23,9 +23,9 @@
 //! - [`config`]: the part of the test's config the SDK reads.
 //! - [`retry`]: retry classification, backoff with jitter, the id/jitter RNG.
 //! - [`sigv4`]: the S3 `PUT` signer, on [`sha256`] (SHA-256 and HMAC in a few hundred bytes).
-//! - [`token`]: the candidate identity read from the JWT (unverified).
+//! - [`token`]: the candidate identity, as the glue read it from the JWT (unverified).
 //! - `vecmap`: the sorted-vector map the engine uses instead of B-trees.
-//! - `wasm` (wasm32 only): the three functions the glue calls.
+//! - `wasm` (wasm32 only): the three functions the glue calls, on the page's one engine.
 //!
 //! Everything but `wasm` is plain Rust and tested natively.
 

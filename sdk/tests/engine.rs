@@ -9,11 +9,14 @@ use invigil_schemas::names::WireName;
 use invigil_schemas::validate::{parse_batch, Limits};
 use invigil_sdk::engine::{Phase, CREDENTIAL_ATTEMPTS};
 use invigil_sdk::protocol::{Command, Input, Store};
+use invigil_sdk::token::Identity;
 use invigil_sdk::Engine;
 
 const T0: i64 = 1_795_000_000_000;
-/// `{"sub":"cand-7","test_id":"exam-1","exp":1}` as a JWT (signature unchecked here).
-const TOKEN: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjYW5kLTciLCJ0ZXN0X2lkIjoiZXhhbS0xIiwiZXhwIjoxfQ.c2ln";
+/// The claims the glue reads from the candidate's token.
+fn identity() -> Option<Identity> {
+    Some(Identity { candidate_id: "cand-7".into(), test_id: "exam-1".into() })
+}
 
 fn input(json: &str) -> Input {
     invigil_sdk::json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
@@ -28,7 +31,7 @@ struct Harness {
 
 impl Harness {
     fn new() -> Self {
-        Self { engine: Engine::new("http://ingest.test/", TOKEN, 42, T0), now: T0, log: Vec::new() }
+        Self { engine: Engine::new("http://ingest.test/", identity(), 42, T0), now: T0, log: Vec::new() }
     }
 
     fn send(&mut self, json: &str) -> Vec<Command> {

@@ -34,7 +34,7 @@ use crate::config::SdkConfig;
 use crate::outbox::Cut;
 use crate::protocol::{event_keys, Command, Input, Notice, SessionMeta, Store};
 use crate::retry::{Outcome, Rng};
-use crate::token::{self, Identity};
+use crate::token::Identity;
 use crate::vecmap::VecMap;
 
 mod blocks;
@@ -104,11 +104,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A new session for `token`, talking to `endpoint`; `seed` comes from a
-    /// cryptographic source and makes ids unique across browsers.
-    pub fn new(endpoint: &str, token: &str, seed: u64, now: i64) -> Self {
+    /// A new session of `identity` (the candidate token's claims, read by
+    /// the glue; `None` if it could not), talking to `endpoint`; `seed`
+    /// comes from a cryptographic source and makes ids unique across browsers.
+    pub fn new(endpoint: &str, identity: Option<Identity>, seed: u64, now: i64) -> Self {
         let mut rng = Rng::new(seed);
-        let identity = token::identity(token);
         let session_id = event_id_v7(now.max(0) as u64, rng.bytes10());
         let session = SessionMeta {
             session_id,
