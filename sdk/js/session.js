@@ -8,6 +8,7 @@ import { Devices, FEATURES, grabFrame } from './devices.js';
 import { EnvironmentWatch, pasteTarget, probeGraphics } from './environment.js';
 import { OfflineNote, Overlay } from './overlay.js';
 import { Recordings } from './recording.js';
+import { signPut } from './sigv4.js';
 import { startWorker } from './worker.js';
 
 const FACE = { width: 320, quality: 0.7, target: 20000 };
@@ -297,7 +298,9 @@ export class Session {
           form.append('file', stored.blob);
           request = { method: 'POST', body: form };
         } else {
-          const headers = Object.fromEntries(c.headers);
+          // Signed now, just before it leaves: the date in the signature is
+          // this moment's.
+          const headers = Object.fromEntries(await signPut(c.url, c.sign));
           headers['content-type'] = stored.blob.type || 'application/octet-stream';
           request = { method: 'PUT', headers, body: stored.blob };
         }

@@ -22,7 +22,7 @@
 //! - [`compliance`]: what blocks the test, and only that.
 //! - [`config`]: the part of the test's config the SDK reads.
 //! - [`retry`]: retry classification, backoff with jitter, the id/jitter RNG.
-//! - [`sigv4`]: the S3 `PUT` signer, on [`sha256`] (SHA-256 and HMAC in a few hundred bytes).
+//! - [`s3`]: an S3 `PUT`'s URL and the keys the glue signs it with (SigV4, WebCrypto).
 //! - [`token`]: the candidate identity, as the glue read it from the JWT (unverified).
 //! - `vecmap`: the sorted-vector map the engine uses instead of B-trees.
 //! - `wasm` (wasm32 only): the three functions the glue calls, on the page's one engine.
@@ -38,8 +38,7 @@ pub mod media;
 pub mod outbox;
 pub mod protocol;
 pub mod retry;
-pub mod sha256;
-pub mod sigv4;
+pub mod s3;
 pub mod token;
 mod vecmap;
 #[cfg(target_arch = "wasm32")]

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::json::{Error, FromJson, Node, ToJson, Writer};
 use crate::media::MediaItem;
+use crate::s3::PutSigning;
 
 /// Something the page observed or the glue finished, in serde's externally
 /// tagged form with snake_case names: `{"focus":"blur"}`,
@@ -229,8 +230,9 @@ pub enum Command {
         /// Survive the page closing (`fetch(…, {keepalive: true})`, ≤ 64 KiB).
         keepalive: bool,
     },
-    /// Upload the stored capture `media` with these headers.
-    Put { req: u64, url: String, headers: Vec<(&'static str, String)>, media: String },
+    /// Upload the stored capture `media` to `url`, signed with `sign`
+    /// (the glue signs, [`crate::s3`]).
+    Put { req: u64, url: String, sign: PutSigning, media: String },
     /// Upload the stored capture `media` as a multipart form: `fields` in
     /// order, then its blob as `file` (an S3 presigned POST policy).
     Post { req: u64, url: String, fields: Vec<(String, String)>, media: String },
@@ -297,12 +299,10 @@ impl ToJson for Command {
                 out.name("fetch").key("req").u64(*req).key("method").name(method).key("url").string(url);
                 out.key("body").opt_string(body.as_deref()).key("keepalive").bool(*keepalive);
             }
-            Command::Put { req, url, headers, media } => {
-                out.name("put").key("req").u64(*req).key("url").string(url).key("headers").open_array();
-                for (name, value) in headers {
-                    out.open_array().name(name).string(value).close_array();
-                }
-                out.close_array().key("media").string(media);
+            Command::Put { req, url, sign, media } => {
+                out.name("put").key("req").u64(*req).key("url").string(url).key("sign");
+                sign.write_json(out);
+                out.key("media").string(media);
             }
             Command::Post { req, url, fields, media } => {
                 out.name("post").key("req").u64(*req).key("url").string(url).key("fields").open_array();

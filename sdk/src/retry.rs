@@ -59,7 +59,11 @@ impl Backoff {
     /// Records a failure at `now`; `unit` is a uniform random number in
     /// `[0, 1)`. Returns the wait chosen.
     pub fn failed(&mut self, now: i64, unit: f64, retry_after_ms: Option<u64>) -> u64 {
-        let ceiling = self.base_ms.saturating_mul(1u64 << self.failures.min(30)).min(self.cap_ms);
+        // The base doubled per failure, at most the cap: shifted and
+        // compared first, as u64's saturating_mul takes a 128-bit multiply
+        // on wasm32 (compiler-builtins' __multi3).
+        let shift = self.failures.min(30);
+        let ceiling = if self.base_ms > self.cap_ms >> shift { self.cap_ms } else { self.base_ms << shift };
         self.failures = self.failures.saturating_add(1);
         let wait = ((ceiling as f64 * unit) as u64).max(retry_after_ms.unwrap_or(0));
         self.not_before = now.saturating_add(wait as i64);

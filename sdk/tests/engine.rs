@@ -352,15 +352,19 @@ fn face_capture_stored(h: &mut Harness, creds: &CredentialsResponse) -> (String,
 fn uploads_sign_for_the_prefix_and_report_the_capture() {
     let mut h = Harness::running(ProctorConfig::default());
     let (capture, out) = face_capture_stored(&mut h, &credentials());
-    let (req, url, headers) = out
+    let (req, url, sign) = out
         .iter()
         .find_map(|c| match c {
-            Command::Put { req, url, headers, .. } => Some((*req, url.clone(), headers.clone())),
+            Command::Put { req, url, sign, .. } => Some((*req, url.clone(), sign.clone())),
             _ => None,
         })
         .expect("the capture is uploaded at once");
     assert_eq!(url, format!("http://s3.test/media/2026-11-19/exam-1/cand-7/{}", capture));
-    assert!(headers.iter().any(|(n, v)| *n == "authorization" && v.contains("Credential=ASIA1/")));
+    assert_eq!(
+        (sign.access_key_id.as_str(), sign.secret_access_key.as_str(), sign.session_token.as_str()),
+        ("ASIA1", "secret", "token")
+    );
+    assert_eq!(sign.region, "us-east-1");
     h.respond(req, 503, "");
     let retry = h.advance(2_000).into_iter().find_map(|c| match c {
         Command::Put { req, .. } => Some(req),

@@ -11,6 +11,7 @@ use invigil_schemas::validate::{parse_batch, Limits};
 use invigil_sdk::json;
 use invigil_sdk::media::{MediaItem, MediaKind, Part};
 use invigil_sdk::protocol::{Command, Input, Notice, SessionMeta, Store, StoredEvent};
+use invigil_sdk::s3::PutSigning;
 
 const SESSION: &str = "019a0000-0000-7000-8000-000000000001";
 
@@ -61,7 +62,12 @@ fn commands_and_records_are_written_as_serde_json_writes_them() {
         Command::Put {
             req: 3,
             url: "u".into(),
-            headers: vec![("x-amz-date", "2026".into())],
+            sign: PutSigning {
+                access_key_id: "ASIA1".into(),
+                secret_access_key: "s/\"".into(),
+                session_token: "t".into(),
+                region: "eu-west-1".into(),
+            },
             media: "camera/1.jpg".into(),
         },
         Command::Post { req: 4, url: "u".into(), fields: vec![("policy".into(), "p\n".into())], media: "m".into() },

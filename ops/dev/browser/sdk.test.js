@@ -7,6 +7,7 @@ import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ingest, DIST, hostPage, jwt, waitFor, sleep, FAST_CONFIG, overlayReasons, clickFix, completeSetup } from './stack.js';
+import { signPut } from '../../../sdk/js/sigv4.js';
 
 const CANDIDATE = { sub: 'cand-1', test_id: 'exam-sdk' };
 const REVIEWER = jwt({ sub: 'r1', role: 'reviewer', tests: [CANDIDATE.test_id] });
@@ -111,6 +112,41 @@ test('presigned POST forms: the browser holds no keys, uploads land in the embed
     assertUploadsHaveObjects(ingest.events(), objects);
     assert.ok(!ingest.events().some((e) => e.event.type === 'capture' && e.event.status === 'failed'), 'no upload failed');
     assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    host.close();
+    await ingest.close();
+  }
+});
+
+test('signed PUTs: the embedded store verifies the glue\'s SigV4 and refuses a wrong key', { timeout: 120_000 }, async () => {
+  const ingest = await Ingest.start({ embeddedMedia: true });
+  const token = jwt(CANDIDATE);
+  const host = await hostPage({ endpoint: ingest.base, token });
+  const browser = await launch();
+  try {
+    const grant = (await ingest.api('/api/v1/credentials', token, { method: 'POST' })).body;
+    assert.ok(grant.secret_access_key && !(grant.forms || []).length, 'session keys, no forms');
+    const { page, errors } = await startExam(browser.context, host);
+    await completeSetup(page);
+    const prefix = `${new Date().toISOString().slice(0, 10)}/${CANDIDATE.test_id}/${CANDIDATE.sub}/`;
+    const objects = await waitFor('two faces, two screens and an audio chunk PUT into the store', async () => {
+      const found = await ingest.objects();
+      const has = (re) => found.filter(([key]) => re.test(key.slice(prefix.length))).length;
+      return has(/^camera\//) >= 2 && has(/^screen\//) >= 2 && has(/^audio\//) >= 1 && found;
+    }, 40_000);
+    assert.ok(objects.every(([key]) => key.startsWith(prefix)), JSON.stringify(objects));
+    assertUploadsHaveObjects(ingest.events(), objects);
+    assert.ok(!ingest.events().some((e) => e.event.type === 'capture' && e.event.status === 'failed'), 'no upload failed');
+    assert.deepEqual(errors, []);
+    // The same signer from outside the page: the store takes its PUT, and
+    // refuses one signed with another secret (so the uploads above passed
+    // a real check).
+    const url = `${grant.endpoint.replace(/\/$/, '')}/${grant.bucket}/${prefix}camera/from-node.jpg`;
+    const sign = { access_key_id: grant.access_key_id, secret_access_key: grant.secret_access_key, session_token: grant.session_token, region: grant.region };
+    const put = async (keys) => (await fetch(url, { method: 'PUT', headers: Object.fromEntries(await signPut(url, keys)), body: 'jpeg' })).status;
+    assert.equal(await put(sign), 200);
+    assert.equal(await put({ ...sign, secret_access_key: `${sign.secret_access_key}x` }), 403);
   } finally {
     await browser.close();
     host.close();

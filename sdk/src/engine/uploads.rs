@@ -15,7 +15,7 @@ use super::{retry_after, Engine, Pending, Phase};
 use crate::media::{MediaItem, MediaQueue, Part, MAX_BUNDLE_BYTES};
 use crate::protocol::{Command, Store};
 use crate::retry::{Channel, Outcome};
-use crate::sigv4::{self, ObjectTarget};
+use crate::s3::{put_url, PutSigning};
 
 /// Media kept in IndexedDB before the least valuable captures are dropped.
 pub const MEDIA_CAP_BYTES: u64 = 64 << 20;
@@ -178,7 +178,7 @@ impl Engine {
         let (ts, media) = (item.ts, item.key.clone());
         let req = self.take_req(Pending::Upload { ts, key: media.clone() });
         let response = self.credentials.held().expect("checked above");
-        let command = upload_command(response, req, media, now);
+        let command = upload_command(response, req, media);
         self.uploads.link.sent();
         self.commands.push(command);
     }
@@ -217,7 +217,7 @@ impl Engine {
 /// presigned POST forms (no keys), the form of the object's folder; a key no
 /// form covers falls through to a PUT signed with the empty keys, which S3
 /// refuses like any other failed upload.
-fn upload_command(response: &CredentialsResponse, req: u64, media: String, now: i64) -> Command {
+fn upload_command(response: &CredentialsResponse, req: u64, media: String) -> Command {
     let key = text::cat(&[&response.prefix, &media]);
     if let Some(form) = response.forms.iter().find(|form| key.starts_with(&form.key_prefix)) {
         let mut fields = form.fields.clone();
@@ -226,13 +226,11 @@ fn upload_command(response: &CredentialsResponse, req: u64, media: String, now: 
         let url = text::cat(&[response.endpoint.trim_end_matches('/'), "/", &response.bucket]);
         return Command::Post { req, url, fields, media };
     }
-    let credentials = sigv4::Credentials {
+    let sign = PutSigning {
         access_key_id: response.access_key_id.clone(),
         secret_access_key: response.secret_access_key.clone(),
         session_token: response.session_token.clone(),
+        region: response.region.clone(),
     };
-    let target =
-        ObjectTarget { endpoint: &response.endpoint, region: &response.region, bucket: &response.bucket, key: &key };
-    let signed = sigv4::sign_put(&credentials, &target, now);
-    Command::Put { req, url: signed.url, headers: signed.headers, media }
+    Command::Put { req, url: put_url(&response.endpoint, &response.bucket, &key), sign, media }
 }

@@ -486,10 +486,12 @@ fn integer(digits: &str) -> Result<u64, Error> {
         if !byte.is_ascii_digit() {
             return Err(Error::new("the SDK reads integers only"));
         }
-        value = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(byte - b'0')))
-            .ok_or(Error::new("integer out of range"))?;
+        // Compared before multiplying: u64's checked_mul needs a 128-bit
+        // multiply on wasm32 (compiler-builtins' __multi3, ~0.5 KB).
+        if value > u64::MAX / 10 {
+            return Err(Error::new("integer out of range"));
+        }
+        value = (value * 10).checked_add(u64::from(byte - b'0')).ok_or(Error::new("integer out of range"))?;
     }
     Ok(value)
 }

@@ -1,11 +1,18 @@
 //! `loadgen --upload-media`: the simulated SDK also puts its captures into
 //! S3, through upload credentials from ingest and a SigV4-signed PUT, the way
-//! the browser SDK does (with the SDK's own signer). Faces and screenshots
+//! the browser SDK does (its URL from the SDK's core, the signature from
+//! `aws-sigv4`, to which the SDK's glue is held). Faces and screenshots
 //! are small generated JPEGs — tinted per candidate, so a wall of them is
 //! easy to tell apart — and audio chunks are placeholder bytes.
 
+use std::time::{Duration, UNIX_EPOCH};
+
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
 use invigil_schemas::api::CredentialsResponse;
-use invigil_sdk::sigv4::{sign_put, Credentials, ObjectTarget};
+use invigil_sdk::s3::put_url;
 use serde_json::Value;
 
 /// One candidate's uploader: its credentials, fetched on first use and
@@ -94,22 +101,43 @@ impl Uploader {
         content_type: &str,
     ) -> anyhow::Result<()> {
         let granted = self.credentials(client).await?;
-        let credentials = Credentials {
-            access_key_id: granted.access_key_id.clone(),
-            secret_access_key: granted.secret_access_key.clone(),
-            session_token: granted.session_token.clone(),
-        };
-        let target =
-            ObjectTarget { endpoint: &granted.endpoint, region: &granted.region, bucket: &granted.bucket, key };
-        let signed = sign_put(&credentials, &target, invigil_ops::now_ms());
-        let mut request = client.put(&signed.url).header("content-type", content_type).body(body);
-        for (name, value) in &signed.headers {
-            request = request.header(*name, value);
+        let url = put_url(&granted.endpoint, &granted.bucket, key);
+        let mut request = client.put(&url).header("content-type", content_type).body(body);
+        for (name, value) in signed_put_headers(granted, &url, invigil_ops::now_ms())? {
+            request = request.header(name, value);
         }
         let response = request.send().await?;
         anyhow::ensure!(response.status().is_success(), "PUT {key}: HTTP {}", response.status());
         Ok(())
     }
+}
+
+/// The headers of a PUT of `url` signed with the granted keys as the SDK
+/// signs it: `UNSIGNED-PAYLOAD`, host and the `x-amz-*` headers.
+fn signed_put_headers(granted: &CredentialsResponse, url: &str, now_ms: i64) -> anyhow::Result<Vec<(String, String)>> {
+    let identity = aws_credential_types::Credentials::new(
+        &granted.access_key_id,
+        &granted.secret_access_key,
+        Some(granted.session_token.clone()),
+        None,
+        "ingest",
+    )
+    .into();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&granted.region)
+        .name("s3")
+        .time(UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64))
+        .settings(settings)
+        .build()?
+        .into();
+    let request = SignableRequest::new("PUT", url, std::iter::empty(), SignableBody::UnsignedPayload)?;
+    let (instructions, _) = sign(request, &params)?.into_parts();
+    Ok(instructions.headers().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
 }
 
 #[cfg(test)]
