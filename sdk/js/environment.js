@@ -42,28 +42,18 @@ export function pasteTarget(element) {
   return element.isContentEditable ? 'editor' : 'other';
 }
 
-/**
- * The candidate's test and id from the token (its payload is readable by
- * design; nothing here trusts it): the key other tabs compare.
- */
-function sessionKey(token) {
-  try {
-    const body = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    const claims = JSON.parse(atob(body));
-    return claims.test_id && claims.sub ? `${claims.test_id}/${claims.sub}` : null;
-  } catch (_) {
-    return null;
-  }
-}
-
 /** How long a tab that stopped answering still counts, ms (it says hello every 5 s). */
 const TAB_SILENCE_MS = 12000;
 
-/** Watches the environment for a session: `input(name, fields)` reports to the core. */
+/**
+ * Watches the environment for a session: `input(name, fields)` reports to
+ * the core; `key` (the candidate's `test/id`, null if unknown) is what
+ * other tabs compare.
+ */
 export class EnvironmentWatch {
-  constructor(input, token) {
+  constructor(input, key) {
     this.input = input;
-    this.key = sessionKey(token);
+    this.key = key;
     this.graphics = null;
     this.share = null;
     // No other tab is the normal case: only a change from it is news.

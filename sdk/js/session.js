@@ -86,7 +86,10 @@ export class Session {
     this.listeners = listeners;
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
-    this.environment = new EnvironmentWatch((name, fields) => this.input(name, fields), this.token);
+    const { sub, test_id: test } = claims(this.token);
+    /** `[candidate, test]` from the token's claims, or empty strings. */
+    this.candidate = typeof sub === 'string' && typeof test === 'string' && sub && test ? [sub, test] : ['', ''];
+    this.environment = new EnvironmentWatch((name, fields) => this.input(name, fields), this.candidate[0] ? `${test}/${sub}` : null);
     this.keys = 0;
     this.encodes = new Map();
     this.nextEncode = 1;
@@ -117,9 +120,7 @@ export class Session {
     const catalogueError = await catalogue;
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
-    const { sub, test_id: test } = claims(this.token);
-    const known = typeof sub === 'string' && typeof test === 'string';
-    this.sessionId = wasm_bindgen.start(this.endpoint, known ? sub : '', known ? test : '', seed[0], seed[1], Date.now());
+    this.sessionId = wasm_bindgen.start(this.endpoint, ...this.candidate, seed[0], seed[1], Date.now());
     this.core = wasm_bindgen;
     this.holdSession(this.sessionId);
     // Leftovers of earlier pages first: their events are older and go first.

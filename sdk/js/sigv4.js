@@ -4,6 +4,8 @@
 // host and the x-amz-* headers signed. The core builds the URL and chooses
 // the keys (sdk/src/s3.rs); SHA-256 and HMAC are the browser's own
 // (WebCrypto), which is why the signing happens here and not in the wasm.
+// crypto.subtle exists wherever the SDK can run at all: like getUserMedia,
+// it needs a secure context (HTTPS, or localhost).
 // sdk/js/test/sigv4.test.js holds it to aws-sigv4's signatures.
 
 const SIGNED = 'host;x-amz-content-sha256;x-amz-date;x-amz-security-token';

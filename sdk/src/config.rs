@@ -89,21 +89,21 @@ impl Default for SdkConfig {
 /// object per capture, which every server accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SdkUploads {
-    mode: String,
+    /// `mode = "bundled"`.
+    bundled: bool,
     pub bundle_ms: u32,
 }
 
 impl SdkUploads {
     pub fn bundled(&self) -> bool {
-        self.mode == "bundled"
+        self.bundled
     }
 }
 
 impl Default for SdkUploads {
     fn default() -> Self {
         let defaults = Uploads::default();
-        let mode = if defaults.mode == UploadMode::Bundled { "bundled" } else { "per_capture" };
-        Self { mode: mode.into(), bundle_ms: defaults.bundle_ms }
+        Self { bundled: defaults.mode == UploadMode::Bundled, bundle_ms: defaults.bundle_ms }
     }
 }
 
@@ -149,8 +149,9 @@ impl FromJson for SdkConfig {
             uploads: node.or("uploads", d.uploads, |n| {
                 let d = SdkUploads::default();
                 let n = n.object()?;
+                let mode = n.or("mode", String::new(), Node::string)?;
                 Ok(SdkUploads {
-                    mode: n.or("mode", d.mode, Node::string)?,
+                    bundled: if mode.is_empty() { d.bundled } else { mode == "bundled" },
                     bundle_ms: n.or("bundle_ms", d.bundle_ms, Node::u32)?,
                 })
             })?,

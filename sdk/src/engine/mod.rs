@@ -120,7 +120,7 @@ impl Engine {
             ended: false,
         };
         Self {
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            endpoint: crate::s3::without_trailing_slashes(endpoint).to_owned(),
             identity,
             limits: Limits::default(),
             rng,
