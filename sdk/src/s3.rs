@@ -7,8 +7,9 @@
 //! of the request is fixed here and there alike: path-style URL, payload
 //! `UNSIGNED-PAYLOAD` (allowed by S3 over TLS, so the image never has to be
 //! hashed), `host` and the `x-amz-*` headers signed, [`PUT_HEADERS`] sent.
-//! `sdk/tests/sigv4_vectors.rs` holds the glue's signer to `aws-sigv4`'s
-//! through vectors both read.
+//! The glue's signer is held to `aws-sigv4`'s through vectors
+//! (`ops/tools/src/loadgen/sigv4_vectors.rs` writes them, with the signer
+//! loadgen uploads with; `sdk/js/test/sigv4.test.js` signs them again).
 
 use serde::Serialize;
 

@@ -1,7 +1,7 @@
 // The glue's S3 signer (sdk/js/sigv4.js) against aws-sigv4: every vector
-// of sigv4_vectors.json (written by sdk/tests/sigv4_vectors.rs from what
-// aws-sigv4 signs) is signed again here, in Node's WebCrypto, and must
-// give the same headers, value for value.
+// of sigv4_vectors.json (written by ops/tools/src/loadgen/sigv4_vectors.rs
+// from what aws-sigv4 signs) is signed again here, in Node's WebCrypto, and
+// must give the same headers, value for value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

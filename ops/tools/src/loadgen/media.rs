@@ -12,7 +12,7 @@ use aws_sigv4::http_request::{
     UriPathNormalizationMode,
 };
 use invigil_schemas::api::CredentialsResponse;
-use invigil_sdk::s3::put_url;
+use invigil_sdk::s3::{put_url, PutSigning};
 use serde_json::Value;
 
 /// One candidate's uploader: its credentials, fetched on first use and
@@ -102,8 +102,14 @@ impl Uploader {
     ) -> anyhow::Result<()> {
         let granted = self.credentials(client).await?;
         let url = put_url(&granted.endpoint, &granted.bucket, key);
+        let sign = PutSigning {
+            access_key_id: granted.access_key_id.clone(),
+            secret_access_key: granted.secret_access_key.clone(),
+            session_token: granted.session_token.clone(),
+            region: granted.region.clone(),
+        };
         let mut request = client.put(&url).header("content-type", content_type).body(body);
-        for (name, value) in signed_put_headers(granted, &url, invigil_ops::now_ms())? {
+        for (name, value) in signed_put_headers(&sign, &url, invigil_ops::now_ms())? {
             request = request.header(name, value);
         }
         let response = request.send().await?;
@@ -112,13 +118,15 @@ impl Uploader {
     }
 }
 
-/// The headers of a PUT of `url` signed with the granted keys as the SDK
-/// signs it: `UNSIGNED-PAYLOAD`, host and the `x-amz-*` headers.
-fn signed_put_headers(granted: &CredentialsResponse, url: &str, now_ms: i64) -> anyhow::Result<Vec<(String, String)>> {
+/// The headers of a PUT of `url` signed by `aws-sigv4` the way the SDK's
+/// glue signs it (`sdk/js/sigv4.js`: `UNSIGNED-PAYLOAD`, host and the
+/// `x-amz-*` headers), with the `keys` the core would hand it. Also what
+/// the glue's test vectors are made of (`sigv4_vectors`).
+pub(crate) fn signed_put_headers(keys: &PutSigning, url: &str, now_ms: i64) -> anyhow::Result<Vec<(String, String)>> {
     let identity = aws_credential_types::Credentials::new(
-        &granted.access_key_id,
-        &granted.secret_access_key,
-        Some(granted.session_token.clone()),
+        &keys.access_key_id,
+        &keys.secret_access_key,
+        Some(keys.session_token.clone()),
         None,
         "ingest",
     )
@@ -129,7 +137,7 @@ fn signed_put_headers(granted: &CredentialsResponse, url: &str, now_ms: i64) -> 
     settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(&granted.region)
+        .region(&keys.region)
         .name("s3")
         .time(UNIX_EPOCH + Duration::from_millis(now_ms.max(0) as u64))
         .settings(settings)

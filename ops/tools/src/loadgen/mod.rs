@@ -6,6 +6,8 @@
 
 pub mod http1;
 pub mod media;
+#[cfg(test)]
+mod sigv4_vectors;
 pub mod sim;
 
 use std::io::Write;

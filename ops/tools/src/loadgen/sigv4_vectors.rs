@@ -1,19 +1,17 @@
-//! The glue signs S3 `PUT`s itself (`sdk/js/sigv4.js`, WebCrypto); this
-//! holds it to `aws-sigv4`'s signatures. Requests the core would send
-//! (its URL from [`put_url`], its keys) are signed here by `aws-sigv4` and
-//! written to `sdk/js/test/sigv4_vectors.json`, which the glue's unit test
+//! The SDK's glue signs S3 `PUT`s itself (`sdk/js/sigv4.js`, WebCrypto);
+//! these vectors hold it to `aws-sigv4`. Requests the core would send (the
+//! URL from `invigil_sdk::s3::put_url`, its keys) are signed here the way
+//! loadgen signs its own uploads ([`signed_put_headers`]) and written to
+//! `sdk/js/test/sigv4_vectors.json`, which the glue's unit test
 //! (`sdk/js/test/sigv4.test.js`) signs again and compares, header by
 //! header. `UPDATE_GOLDEN=1` rewrites the file; otherwise it must match.
 
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
 
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
 use invigil_sdk::s3::{put_url, PutSigning, PUT_HEADERS};
 use serde_json::json;
+
+use super::media::signed_put_headers;
 
 /// One request: where it goes, what it is signed with, when.
 struct Case {
@@ -32,33 +30,13 @@ fn signing(region: &str) -> PutSigning {
     }
 }
 
-/// The headers `aws-sigv4` adds to the request, in [`PUT_HEADERS`]'s order.
-fn reference(url: &str, sign_with: &PutSigning, now_ms: i64) -> Vec<(String, String)> {
-    let identity = aws_credential_types::Credentials::new(
-        &sign_with.access_key_id,
-        &sign_with.secret_access_key,
-        Some(sign_with.session_token.clone()),
-        None,
-        "vectors",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    settings.percent_encoding_mode = PercentEncodingMode::Single;
-    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region(&sign_with.region)
-        .name("s3")
-        .time(UNIX_EPOCH + Duration::from_millis(now_ms as u64))
-        .settings(settings)
-        .build()
+/// The headers `aws-sigv4` adds, named in lower case, in [`PUT_HEADERS`]'s order.
+fn reference(url: &str, sign: &PutSigning, now_ms: i64) -> Vec<(String, String)> {
+    let headers: Vec<(String, String)> = signed_put_headers(sign, url, now_ms)
         .unwrap()
-        .into();
-    let request = SignableRequest::new("PUT", url, std::iter::empty(), SignableBody::UnsignedPayload).unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
-    let headers: Vec<(String, String)> =
-        instructions.headers().map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned())).collect();
+        .into_iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value))
+        .collect();
     PUT_HEADERS
         .iter()
         .map(|name| {
@@ -124,7 +102,7 @@ fn the_glue_signs_as_aws_sigv4_does() {
         text.push_str(&vector.to_string());
     }
     text.push_str("\n]\n");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("js/test/sigv4_vectors.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/js/test/sigv4_vectors.json");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &text).unwrap();
     }
