@@ -127,17 +127,22 @@
     };
   }
 
+  /** After a failed load of the recogniser, the wait before the next try, ms. */
+  const IDENTITY_RETRY_MS = 300000;
+
   /**
    * Starts the detector's Worker and loads the detector's wasm and model
    * from `files` (`{ wasm, yunet, sface }` URLs; the recogniser `sface`
-   * only on `loadIdentity`). Resolves, once loaded, with `{ check(bitmap,
-   * threshold, identity), loadIdentity(), stop() }`; `check` transfers the
-   * ImageBitmap and resolves with `{ faces, confidence, faceSize, light,
-   * similarity, reference, ms }` (fractions in thousandths; `similarity`
-   * null unless an identity check compared a face). `loadIdentity` fetches
-   * the recogniser once and resolves with the milliseconds it took.
+   * only once a check asks for identity). Resolves, once loaded, with
+   * `{ check(bitmap, threshold, identity), stop() }`; `check` transfers
+   * the ImageBitmap and resolves with `{ faces, confidence, faceSize,
+   * light, similarity, reference, ms }` (fractions in thousandths;
+   * `similarity` null unless a face was compared). A check that asks for
+   * identity starts loading the recogniser in the background and compares
+   * once it is there; a failed load is told to `onIdentityError(error)`
+   * and tried again after IDENTITY_RETRY_MS.
    */
-  function start(files) {
+  function start(files, onIdentityError) {
     const source = `(${workerMain.toString()})()`;
     const worker = new Worker(URL.createObjectURL(new Blob([source], { type: 'text/javascript' })));
     const pending = new Map();
@@ -167,23 +172,19 @@
         worker.postMessage({ ...message, id }, transfer);
       });
     };
-    let identity = null;
+    const identity = { load: null, ready: false, retryAt: 0 };
     const checker = {
       check(bitmap, threshold, compare) {
-        return call({ type: 'check', bitmap, threshold, identity: !!compare }, [bitmap]);
-      },
-      loadIdentity() {
-        if (!identity) {
-          identity = call({
-            type: 'identity',
-            modelUrl: files.sface,
-            modelSha256: '__SFACE_SHA256__',
-          }).then((reply) => reply.ms, (error) => {
-            identity = null;
-            throw error;
+        if (compare && !identity.load && Date.now() >= identity.retryAt) {
+          identity.load = call({ type: 'identity', modelUrl: files.sface, modelSha256: '__SFACE_SHA256__' }).then(() => {
+            identity.ready = true;
+          }, (error) => {
+            identity.load = null;
+            identity.retryAt = Date.now() + IDENTITY_RETRY_MS;
+            onIdentityError(error);
           });
         }
-        return identity;
+        return call({ type: 'check', bitmap, threshold, identity: !!compare && identity.ready }, [bitmap]);
       },
       stop() {
         worker.terminate();

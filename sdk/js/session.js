@@ -571,24 +571,18 @@ export class Session {
     this.faceBusy = true;
     try {
       if (!this.faceChecker) {
-        this.faceChecker = this.importFace().then((face) => face.start(this.faceFiles));
+        const failed = (error) => {
+          if (!this.stopped) this.input('sdk_error', ['face_identity', String(error && error.message || error).slice(0, 300)]);
+        };
+        this.faceChecker = this.importFace().then((face) => face.start(this.faceFiles, failed));
       }
       const checker = await this.faceChecker;
-      if (identity && !this.identityLoad && Date.now() >= (this.identityRetryAt || 0)) {
-        this.identityLoad = checker.loadIdentity().then(() => { this.identityReady = true; }, (error) => {
-          this.identityLoad = null;
-          this.identityRetryAt = Date.now() + 300000;
-          if (!this.stopped) this.input('sdk_error', ['face_identity', String(error && error.message || error).slice(0, 300)]);
-        });
-      }
-      const r = await checker.check(await grabFrame(track), threshold, identity && this.identityReady);
+      const r = await checker.check(await grabFrame(track), threshold, identity);
       if (!this.stopped) this.input('face', [r.faces, r.confidence, r.faceSize, r.light, r.ms, r.similarity, r.reference]);
       if (r.reference && !this.stopped) this.emit('identity', { reference: true });
     } catch (error) {
       // A new Worker starts with neither detector nor recogniser.
       this.faceChecker = null;
-      this.identityLoad = null;
-      this.identityReady = false;
       this.faceRetryAt = Date.now() + 300000;
       this.input('sdk_error', ['face_check', String(error && error.message || error).slice(0, 300)]);
     } finally {
