@@ -31,9 +31,9 @@ pub use write::{to_string, ToJson, Writer};
 ///
 /// The value itself is empty, so every reader's `Result<T, Error>` is as
 /// small as an `Option<T>` and a `?` only branches: two static strings
-/// carried up through the ~200 `?` of the readers cost the bundle 2.4 KB
+/// carried up through the ~200 `?` of the readers cost the bundle 2.0 KB
 /// gzipped of copies. What went wrong is kept beside it instead, in this
-/// thread's [`DETAIL`], written when the error is made and read when it is
+/// thread's `DETAIL`, written when the error is made and read when it is
 /// reported (every caller reports or drops an error before reading
 /// anything else, so the last one made is the one in hand).
 #[derive(Clone, Copy, PartialEq, Eq)]
