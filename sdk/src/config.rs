@@ -149,9 +149,8 @@ impl FromJson for SdkConfig {
             uploads: node.or("uploads", d.uploads, |n| {
                 let d = SdkUploads::default();
                 let n = n.object()?;
-                let mode = n.or("mode", String::new(), Node::string)?;
                 Ok(SdkUploads {
-                    bundled: if mode.is_empty() { d.bundled } else { mode == "bundled" },
+                    bundled: n.or("mode", d.bundled, |mode| Ok(mode.str()? == "bundled"))?,
                     bundle_ms: n.or("bundle_ms", d.bundle_ms, Node::u32)?,
                 })
             })?,
