@@ -11,6 +11,7 @@
 //! (`ops/tools/src/loadgen/sigv4_vectors.rs` writes them, with the signer
 //! loadgen uploads with; `sdk/js/test/sigv4.test.js` signs them again).
 
+use invigil_schemas::text::without_trailing_slashes;
 use serde::Serialize;
 
 use crate::json::{ToJson, Writer};
@@ -54,16 +55,6 @@ pub fn put_url(endpoint: &str, bucket: &str, key: &str) -> String {
     let mut url = String::from(without_trailing_slashes(endpoint));
     for segment in ["/", bucket, "/", key] {
         uri_encode(&mut url, segment);
-    }
-    url
-}
-
-/// `url` without the slashes it ends with (`trim_end_matches('/')` is
-/// std's generic pattern searcher: ~250 B of wasm for this).
-pub fn without_trailing_slashes(url: &str) -> &str {
-    let mut url = url;
-    while let Some(shorter) = url.strip_suffix('/') {
-        url = shorter;
     }
     url
 }

@@ -120,7 +120,7 @@ impl Engine {
             ended: false,
         };
         Self {
-            endpoint: crate::s3::without_trailing_slashes(endpoint).to_owned(),
+            endpoint: invigil_schemas::text::without_trailing_slashes(endpoint).to_owned(),
             identity,
             limits: Limits::default(),
             rng,

@@ -15,7 +15,7 @@ use super::{retry_after, Engine, Pending, Phase};
 use crate::media::{MediaItem, MediaQueue, Part, MAX_BUNDLE_BYTES};
 use crate::protocol::{Command, Store};
 use crate::retry::{Channel, Outcome};
-use crate::s3::{put_url, without_trailing_slashes, PutSigning};
+use crate::s3::{put_url, PutSigning};
 
 /// Media kept in IndexedDB before the least valuable captures are dropped.
 pub const MEDIA_CAP_BYTES: u64 = 64 << 20;
@@ -223,7 +223,7 @@ fn upload_command(response: &CredentialsResponse, req: u64, media: String) -> Co
         let mut fields = form.fields.clone();
         fields.push(("Content-Type".into(), form.content_type.clone()));
         fields.push(("key".into(), key));
-        let url = text::cat(&[without_trailing_slashes(&response.endpoint), "/", &response.bucket]);
+        let url = text::cat(&[text::without_trailing_slashes(&response.endpoint), "/", &response.bucket]);
         return Command::Post { req, url, fields, media };
     }
     let sign = PutSigning {
