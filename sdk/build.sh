@@ -216,7 +216,7 @@ say "invigil-face-sface.onnx $(gzip -9c "$DIST/invigil-face-sface.onnx" | wc -c)
 # Environment signals (screens, the computer's evidence, other tabs, paste
 # targets, typing bursts, the second-screen block, Web Locks for live
 # sessions) added 2,561 B: 56,538 (issue 39 allows the main bundle 60,000).
-# Then (issue 34) 56,538 -> 46,566: the JSON readers' error made an empty
+# Then (issue 34) 56,538 -> 46,549: the JSON readers' error made an empty
 # value (its words in a per-thread slot), loops instead of collect, the
 # token's claims and S3 signing in the glue (WebCrypto: the core's
 # SHA-256, HMAC and SigV4 were 3.6 KB), three plain functions instead of

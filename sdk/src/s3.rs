@@ -11,6 +11,7 @@
 //! (`ops/tools/src/loadgen/sigv4_vectors.rs` writes them, with the signer
 //! loadgen uploads with; `sdk/js/test/sigv4.test.js` signs them again).
 
+use invigil_schemas::api::CredentialsResponse;
 use invigil_schemas::text::without_trailing_slashes;
 use serde::Serialize;
 
@@ -27,6 +28,18 @@ pub struct PutSigning {
     pub secret_access_key: String,
     pub session_token: String,
     pub region: String,
+}
+
+impl PutSigning {
+    /// The keys and region of an upload grant (`POST /api/v1/credentials`).
+    pub fn of_grant(grant: &CredentialsResponse) -> Self {
+        Self {
+            access_key_id: grant.access_key_id.clone(),
+            secret_access_key: grant.secret_access_key.clone(),
+            session_token: grant.session_token.clone(),
+            region: grant.region.clone(),
+        }
+    }
 }
 
 /// Without the secret: commands are printed by tests and debug logs.

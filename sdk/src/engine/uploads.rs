@@ -226,11 +226,6 @@ fn upload_command(response: &CredentialsResponse, req: u64, media: String) -> Co
         let url = text::cat(&[text::without_trailing_slashes(&response.endpoint), "/", &response.bucket]);
         return Command::Post { req, url, fields, media };
     }
-    let sign = PutSigning {
-        access_key_id: response.access_key_id.clone(),
-        secret_access_key: response.secret_access_key.clone(),
-        session_token: response.session_token.clone(),
-        region: response.region.clone(),
-    };
-    Command::Put { req, url: put_url(&response.endpoint, &response.bucket, &key), sign, media }
+    let url = put_url(&response.endpoint, &response.bucket, &key);
+    Command::Put { req, url, sign: PutSigning::of_grant(response), media }
 }

@@ -102,12 +102,7 @@ impl Uploader {
     ) -> anyhow::Result<()> {
         let granted = self.credentials(client).await?;
         let url = put_url(&granted.endpoint, &granted.bucket, key);
-        let sign = PutSigning {
-            access_key_id: granted.access_key_id.clone(),
-            secret_access_key: granted.secret_access_key.clone(),
-            session_token: granted.session_token.clone(),
-            region: granted.region.clone(),
-        };
+        let sign = PutSigning::of_grant(granted);
         let mut request = client.put(&url).header("content-type", content_type).body(body);
         for (name, value) in signed_put_headers(&sign, &url, invigil_ops::now_ms())? {
             request = request.header(name, value);
