@@ -5,8 +5,8 @@
 // commands with browser APIs (fetch, IndexedDB, getUserMedia,
 // getDisplayMedia, MediaRecorder, a Worker) and reports back what happened.
 // This is the script tag's entry: sdk/build.sh bundles it and the modules it imports
-// (api, session, devices, recording, overlay, worker, db) with esbuild and wraps
-// the result with the wasm-bindgen glue into dist/invigil.js.
+// (api, session, core, devices, recording, overlay, worker, db, and through
+// core.js wasm-bindgen's loader) with esbuild into dist/invigil.js.
 //
 //   <script src="https://host/invigil.js" data-endpoint="https://proctor.example.com"
 //           data-token="JWT" data-locale="es" async></script>

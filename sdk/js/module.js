@@ -1,6 +1,6 @@
 // The npm package's ES module entry (`import invigil from '@invigil/sdk'`).
-// sdk/build.sh bundles it with the wasm-bindgen loader into
-// dist/npm/invigil.mjs.
+// sdk/build.sh bundles it (the wasm-bindgen loader included, through
+// core.js) into dist/npm/invigil.mjs.
 //
 // Importing it does nothing but define the API: no global, no DOM, no
 // network, no listeners. `invigil.start({ endpoint, token })` begins.

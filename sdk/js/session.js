@@ -3,6 +3,7 @@
 // overlay, live video — and reports back what happened. The core decides;
 // this only acts.
 
+import { loadCore } from './core.js';
 import { committed, openDb, readAll, tx } from './db.js';
 import { Devices, FEATURES, grabFrame } from './devices.js';
 import { EnvironmentWatch, pasteTarget, probeGraphics } from './environment.js';
@@ -111,8 +112,9 @@ export class Session {
       this.overlay.show(['unsupported_browser'], true);
       throw Object.assign(new Error(`this browser lacks ${missing.join(', ')}`), { code: 'unsupported_browser' });
     }
+    let core;
     try {
-      this.wasm = await wasm_bindgen({ module_or_path: wasmUrl });
+      core = await loadCore(wasmUrl);
     } catch (error) {
       // Usually the wasm's server: a 404, or a CDN without CORS headers.
       throw Object.assign(new Error(`the SDK core could not be loaded from ${wasmUrl}: ${error}`), { code: 'wasm_load_failed' });
@@ -120,8 +122,9 @@ export class Session {
     const catalogueError = await catalogue;
     this.db = await openDb();
     const seed = crypto.getRandomValues(new Uint32Array(2));
-    this.sessionId = wasm_bindgen.start(this.endpoint, ...this.candidate, seed[0], seed[1], Date.now());
-    this.core = wasm_bindgen;
+    this.wasm = core.exports;
+    this.sessionId = core.start(this.endpoint, ...this.candidate, seed[0], seed[1], Date.now());
+    this.core = core;
     this.holdSession(this.sessionId);
     // Leftovers of earlier pages first: their events are older and go first.
     this.input('restored', await this.restore(await liveSessions()));
@@ -507,12 +510,8 @@ export class Session {
    * hides nothing new. Storage may be off (a sandboxed frame): then 0.
    */
   seenKey() {
-    try {
-      const claims = JSON.parse(atob(this.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')));
-      return `invigil:seen:${claims.test_id}/${claims.sub}`;
-    } catch (_) {
-      return null;
-    }
+    const [candidate, test] = this.candidate;
+    return candidate ? `invigil:seen:${test}/${candidate}` : null;
   }
 
   storedSeen() {

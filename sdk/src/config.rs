@@ -158,7 +158,7 @@ impl FromJson for SdkConfig {
                 let d = SdkRecording::default();
                 let n = n.object()?;
                 Ok(SdkRecording {
-                    video: n.or("mode", String::new(), Node::string)? == "video",
+                    video: n.or("mode", false, |mode| Ok(mode.str()? == "video"))?,
                     video_kbps: n.or("video_kbps", d.video_kbps, Node::u32)?,
                     segment_ms: n.or("segment_ms", d.segment_ms, Node::u32)?,
                     camera: n.or("camera", d.camera, |n| shape(n, VideoShape::CAMERA))?,
@@ -168,10 +168,17 @@ impl FromJson for SdkConfig {
             face_check: node.or("face_check", d.face_check, |n| {
                 let d = SdkFaceCheck::default();
                 let n = n.object()?;
-                let mode = n.or("mode", String::new(), Node::string)?;
+                // 0 off (or a mode this SDK does not know), 1 presence, 2 identity.
+                let mode = n.or("mode", 0u8, |m| {
+                    Ok(match m.str()? {
+                        "presence" => 1,
+                        "identity" => 2,
+                        _ => 0,
+                    })
+                })?;
                 Ok(SdkFaceCheck {
-                    on: mode == "presence" || mode == "identity",
-                    identity: mode == "identity",
+                    on: mode > 0,
+                    identity: mode == 2,
                     every_ms: n.or("every_ms", d.every_ms, Node::u32)?,
                     identity_every_ms: n.or("identity_every_ms", d.identity_every_ms, Node::u32)?,
                     min_confidence: n.or("min_confidence", d.min_confidence, Node::thousandths)?,

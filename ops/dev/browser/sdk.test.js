@@ -415,6 +415,34 @@ test('an async tag: invigil:loaded misses no notice, ready resolves, status is t
   });
 });
 
+test('the core loads whatever Content-Type a CDN gives it; a 404 names its status', { timeout: 90_000 }, async () => {
+  // A CDN with CORS that serves .wasm as a plain download, and a wrong path.
+  const wasm = readFileSync(join(DIST, 'invigil_bg.wasm'));
+  const cdn = createServer((req, res) => {
+    const found = req.url === '/invigil_bg.wasm';
+    res.writeHead(found ? 200 : 404, { 'content-type': 'application/octet-stream', 'access-control-allow-origin': '*' });
+    res.end(found ? wasm : 'no such file');
+  });
+  await new Promise((resolve) => cdn.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${cdn.address().port}`;
+  try {
+    await withExam({ host: { wasmUrl: `${base}/invigil_bg.wasm` } }, async ({ page, errors }) => {
+      assert.equal(await page.evaluate(() => window.invigil.ready.then(() => 'resolved', (e) => e.code)), 'resolved');
+      assert.match(await page.evaluate(() => window.invigil.sessionId), /^[0-9a-f-]{36}$/);
+      assert.deepEqual(errors, []);
+    });
+    const missing = `${base}/old/invigil_bg.wasm`;
+    await withExam({ host: { wasmUrl: missing } }, async ({ page }) => {
+      assert.equal(await page.evaluate(() => window.invigil.ready.then(() => 'resolved', (e) => e.code)), 'wasm_load_failed');
+      const [error] = await notices(page, 'error');
+      assert.ok(error.message.includes(missing) && error.message.includes('HTTP 404'), error.message);
+    });
+  } finally {
+    cdn.closeAllConnections();
+    cdn.close();
+  }
+});
+
 test('a core that cannot load (no CORS on the wasm) says so: status failed, an error, ready rejects, nothing blocks', { timeout: 90_000 }, async () => {
   // The wasm on another origin that sends no Access-Control-Allow-Origin.
   const wasm = readFileSync(join(DIST, 'invigil_bg.wasm'));
