@@ -121,13 +121,23 @@ export class Session {
     }
     const catalogueError = await catalogue;
     this.db = await openDb();
+    const restored = await this.restore(await liveSessions());
+    // From here to the end nothing waits and nothing can fail: the core
+    // makes one engine per page (wasm.rs), so what can fail comes first,
+    // and the Worker's first messages arrive once the core runs.
+    if (!missing.includes('Worker')) {
+      this.worker = startWorker((message) => this.onWorker(message));
+    } else {
+      this.tickTimer = setInterval(() => this.tick(), 1000);
+      setTimeout(() => this.environment.setGraphics(...probeGraphics(document.createElement('canvas'))), 0);
+    }
     const seed = crypto.getRandomValues(new Uint32Array(2));
     this.wasm = core.exports;
     this.sessionId = core.start(this.endpoint, ...this.candidate, seed[0], seed[1], Date.now());
     this.core = core;
     this.holdSession(this.sessionId);
     // Leftovers of earlier pages first: their events are older and go first.
-    this.input('restored', await this.restore(await liveSessions()));
+    this.input('restored', restored);
     this.input('start', {
       user_agent: navigator.userAgent,
       screen_w: screen.width,
@@ -137,12 +147,6 @@ export class Session {
     });
     // Not reached: the candidate reads English, and the timeline says why.
     if (catalogueError) this.input('sdk_error', ['messages', catalogueError.slice(0, 300)]);
-    if (!missing.includes('Worker')) {
-      this.worker = startWorker((message) => this.onWorker(message));
-    } else {
-      this.tickTimer = setInterval(() => this.tick(), 1000);
-      setTimeout(() => this.environment.setGraphics(...probeGraphics(document.createElement('canvas'))), 0);
-    }
     this.listen();
   }
 

@@ -415,7 +415,7 @@ test('an async tag: invigil:loaded misses no notice, ready resolves, status is t
   });
 });
 
-test('the core loads whatever Content-Type a CDN gives it; a 404 names its status', { timeout: 90_000 }, async () => {
+test('the core loads whatever Content-Type a CDN gives it; a 404 names its status and a retry starts', { timeout: 90_000 }, async () => {
   // A CDN with CORS that serves .wasm as a plain download, and a wrong path.
   const wasm = readFileSync(join(DIST, 'invigil_bg.wasm'));
   const cdn = createServer((req, res) => {
@@ -436,6 +436,11 @@ test('the core loads whatever Content-Type a CDN gives it; a 404 names its statu
       assert.equal(await page.evaluate(() => window.invigil.ready.then(() => 'resolved', (e) => e.code)), 'wasm_load_failed');
       const [error] = await notices(page, 'error');
       assert.ok(error.message.includes(missing) && error.message.includes('HTTP 404'), error.message);
+      // The host tries again with the right URL: the page starts after all.
+      assert.equal(await page.evaluate(() => window.invigil.sessionId), null);
+      await page.evaluate((url) => window.invigil.start({ wasmUrl: url }), `${base}/invigil_bg.wasm`);
+      assert.match(await page.evaluate(() => window.invigil.sessionId), /^[0-9a-f-]{36}$/);
+      assert.notEqual(await page.evaluate(() => window.invigil.status), 'failed');
     });
   } finally {
     cdn.closeAllConnections();
