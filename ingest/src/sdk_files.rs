@@ -6,7 +6,8 @@
 //! Only plain file names with a known type are served (no paths, no dot
 //! files). The files are public: any page may load them, so they carry
 //! `Access-Control-Allow-Origin: *` (the loader fetches the wasm
-//! cross-origin, and `instantiateStreaming` wants `application/wasm`).
+//! cross-origin) and their proper types (the SDK compiles the wasm from its
+//! bytes and would take any, but `application/wasm` is what it is).
 
 use std::path::Path;
 
