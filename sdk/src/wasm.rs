@@ -18,11 +18,11 @@ static ALLOCATOR: AssumeSingleThreaded<FreeListAllocator> =
     // SAFETY: wasm32-unknown-unknown without the atomics feature has one thread.
     unsafe { AssumeSingleThreaded::new(FreeListAllocator::new()) };
 
-/// The page's engine: one session per page, made by [`start`]. Plain functions over it,
-/// not an exported class: the class's handle, borrow flags and finaliser
-/// cost ~1 KB of wasm and glue. A plain static, not a `thread_local!`,
-/// whose lazy-initialisation path for a value with a destructor was 190 B
-/// gzipped for the one thread there is.
+/// The page's engine: one session per page, made by [`start`]. Plain
+/// functions over it, not an exported class: the class's handle, borrow
+/// flags and finaliser cost ~1 KB of wasm and glue. A plain static, not a
+/// `thread_local!`, whose lazy-initialisation path for a value with a
+/// destructor was 190 B gzipped for the one thread there is.
 static ENGINE: PageEngine = PageEngine(RefCell::new(None));
 
 struct PageEngine(RefCell<Option<Engine>>);
