@@ -81,7 +81,7 @@ trap 'rm -rf "$work"' EXIT
 # ~100 B more than -Oz but ~170 B less once gzipped. binaryen inlines every
 # function that has one caller, whatever its size: past 25 instructions
 # they stay functions, which writes 2.3 KB more wasm but 890 B less
-# gzipped (any limit from 10 to 30 saves 790-890 B; 50 only 390, none at
+# gzipped (any limit from 10 to 30 saves 775-890 B; 50 only 390, none at
 # all 670), in both passes; merging functions that differ only in
 # constants saves ~30 B more.
 WASM_OPT_PASSES="-Os --flatten --rereloop -Os --flatten --rereloop -Os --one-caller-inline-max-function-size=25 --merge-similar-functions"
