@@ -223,7 +223,7 @@ say "invigil-face-sface.onnx $(gzip -9c "$DIST/invigil-face-sface.onnx" | wc -c)
 # token's claims and S3 signing in the glue (WebCrypto: the core's
 # SHA-256, HMAC and SigV4 were 3.6 KB), three plain functions instead of
 # an exported class, and the wasm-opt and wasm-bindgen settings above.
-# Then 44,862: wasm-bindgen's ES module, of which the glue keeps initSync
+# Then 44,885: wasm-bindgen's ES module, of which the glue keeps initSync
 # and the three calls (its fetch paths went, 335 B); binaryen's inlining of
 # single-caller functions capped at 25 instructions (890 B, see above);
 # the page's engine in a plain static made once, neither a thread_local

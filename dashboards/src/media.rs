@@ -43,18 +43,12 @@ pub struct MediaSigner {
     lifetime: Duration,
 }
 
-/// Percent-encodes `value`, keeping RFC 3986's unreserved characters and
-/// the bytes in `keep` (`/` for a key in a URL path, which is also what SigV4
-/// expects in the canonical path; nothing extra for a query value).
+/// `value` percent-encoded ([`invigil_schemas::text::push_percent_encoded`]:
+/// `/` in `keep` for a key in a URL path, which is also what SigV4 expects
+/// in the canonical path; nothing for a query value).
 pub(crate) fn percent_encode(value: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
+    invigil_schemas::text::push_percent_encoded(&mut out, value, keep);
     out
 }
 

@@ -80,6 +80,23 @@ pub fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// `value` percent-encoded as S3 and SigV4 want it: RFC 3986's unreserved
+/// characters and the bytes in `keep` as they are (`/` for an object key in
+/// a URL path, nothing for a query value), every other byte as `%XX`
+/// (upper-case hex).
+pub fn push_percent_encoded(out: &mut String, value: &str, keep: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') || keep.contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 15)]));
+        }
+    }
+}
+
 /// `id` hyphenated and lower-case, as its `Display` writes it.
 pub fn push_uuid(out: &mut String, id: Uuid) {
     let bytes = id.as_bytes();
@@ -145,6 +162,19 @@ mod tests {
             let text = Uuid::from_u128(id).to_string();
             prop_assert_eq!(parse_uuid(&text), Some(Uuid::from_u128(id)));
             prop_assert_eq!(parse_uuid(&text.to_uppercase()), Some(Uuid::from_u128(id)));
+        }
+
+        /// Each byte as RFC 3986 says, `%XX` written as `format!` writes it.
+        #[test]
+        fn percent_encodes_every_byte_but_the_unreserved_and_kept(value in any::<String>(), slash in any::<bool>()) {
+            let keep: &[u8] = if slash { b"/" } else { b"" };
+            let mut ours = String::new();
+            push_percent_encoded(&mut ours, &value, keep);
+            let theirs: String = value
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) { char::from(b).to_string() } else { format!("%{b:02X}") })
+                .collect();
+            prop_assert_eq!(ours, theirs);
         }
 
         #[test]

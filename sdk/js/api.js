@@ -105,7 +105,7 @@ export function createInvigil(defaults) {
     /** What the SDK has cost this page (since the last reset): main-thread calls and time, wasm memory. */
     diagnostics({ reset = false } = {}) {
       if (!session) return null;
-      const memory = session.wasm && session.wasm.memory ? session.wasm.memory.buffer.byteLength : 0;
+      const memory = session.core ? session.core.exports.memory.buffer.byteLength : 0;
       const out = { ...session.diagnostics, wasm_memory_bytes: memory };
       if (reset) session.diagnostics = { calls: 0, busy_ms: 0, max_ms: 0, over_16ms: 0 };
       return out;

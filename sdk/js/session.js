@@ -88,9 +88,12 @@ export class Session {
     this.devices = new Devices(this);
     this.recordings = new Recordings(this);
     const { sub, test_id: test } = claims(this.token);
+    const known = typeof sub === 'string' && typeof test === 'string' && sub && test;
     /** `[candidate, test]` from the token's claims, or empty strings. */
-    this.candidate = typeof sub === 'string' && typeof test === 'string' && sub && test ? [sub, test] : ['', ''];
-    this.environment = new EnvironmentWatch((name, fields) => this.input(name, fields), this.candidate[0] ? `${test}/${sub}` : null);
+    this.candidate = known ? [sub, test] : ['', ''];
+    /** `test/candidate`, what other tabs and stored state are keyed by; null if unknown. */
+    this.candidateKey = known ? `${test}/${sub}` : null;
+    this.environment = new EnvironmentWatch((name, fields) => this.input(name, fields), this.candidateKey);
     this.keys = 0;
     this.encodes = new Map();
     this.nextEncode = 1;
@@ -132,7 +135,6 @@ export class Session {
       setTimeout(() => this.environment.setGraphics(...probeGraphics(document.createElement('canvas'))), 0);
     }
     const seed = crypto.getRandomValues(new Uint32Array(2));
-    this.wasm = core.exports;
     this.sessionId = core.start(this.endpoint, ...this.candidate, seed[0], seed[1], Date.now());
     this.core = core;
     this.holdSession(this.sessionId);
@@ -514,8 +516,7 @@ export class Session {
    * hides nothing new. Storage may be off (a sandboxed frame): then 0.
    */
   seenKey() {
-    const [candidate, test] = this.candidate;
-    return candidate ? `invigil:seen:${test}/${candidate}` : null;
+    return this.candidateKey && `invigil:seen:${this.candidateKey}`;
   }
 
   storedSeen() {

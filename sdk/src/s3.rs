@@ -12,7 +12,7 @@
 //! loadgen uploads with; `sdk/js/test/sigv4.test.js` signs them again).
 
 use invigil_schemas::api::CredentialsResponse;
-use invigil_schemas::text::without_trailing_slashes;
+use invigil_schemas::text::{push_percent_encoded, without_trailing_slashes};
 use serde::Serialize;
 
 use crate::json::{ToJson, Writer};
@@ -67,23 +67,9 @@ impl ToJson for PutSigning {
 pub fn put_url(endpoint: &str, bucket: &str, key: &str) -> String {
     let mut url = String::from(without_trailing_slashes(endpoint));
     for segment in ["/", bucket, "/", key] {
-        uri_encode(&mut url, segment);
+        push_percent_encoded(&mut url, segment, b"/");
     }
     url
-}
-
-fn uri_encode(out: &mut String, raw: &str) {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    for b in raw.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(char::from(b)),
-            _ => {
-                out.push('%');
-                out.push(char::from(DIGITS[usize::from(b >> 4)]));
-                out.push(char::from(DIGITS[usize::from(b & 15)]));
-            }
-        }
-    }
 }
 
 #[cfg(test)]
